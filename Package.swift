@@ -1,0 +1,93 @@
+// swift-tools-version: 6.1
+//
+// InterruptBridge: the Windows kernel's interrupt-connection model
+// (IoConnectInterruptEx and friends) over real Linux interrupts (VFIO, UIO),
+// with a simulated backend for machines without hardware.
+//
+// Module layering (each arrow is "depends on"):
+//
+//   irqbridge (CLI) ─► InterruptBridgeWDK (WDK spellings, thin facade)
+//                         └─► InterruptBridge (runtime: dispatch loop, backends, connect API)
+//                               ├─► InterruptBridgeCore   (pure Swift: models, descriptors, rules)
+//                               └─► InterruptBridgeSystem (the ONLY module that makes syscalls)
+//                                     └─► CInterruptBridge (thin C shim) ─► CLibPCI, CLibUDev
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "InterruptBridge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "InterruptBridge", targets: ["InterruptBridge"]),
+        .library(name: "InterruptBridgeWDK", targets: ["InterruptBridgeWDK"]),
+        .library(name: "InterruptBridgeCore", targets: ["InterruptBridgeCore"]),
+        .executable(name: "irqbridge", targets: ["irqbridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config; apt names the packages that provide them.
+        .systemLibrary(name: "CLibPCI", pkgConfig: "libpci", providers: [.apt(["libpci-dev"])]),
+        .systemLibrary(name: "CLibUDev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+
+        // Everything Swift cannot call directly: macros (ioctl numbers), variadic
+        // ioctl(2), eventfd, libpci callbacks. Every symbol is prefixed `cib_`.
+        .target(name: "CInterruptBridge", dependencies: ["CLibPCI", "CLibUDev"]),
+
+        // Pure Swift: PCI models, capability parsing, CM resource descriptors,
+        // interrupt policy, connection rules. No syscalls; testable anywhere.
+        .target(name: "InterruptBridgeCore", swiftSettings: strictSwift),
+
+        // The one module that makes syscalls: epoll, eventfd, VFIO, UIO, sysfs,
+        // libpci, libudev, pthreads.
+        .target(
+            name: "InterruptBridgeSystem",
+            dependencies: [
+                "InterruptBridgeCore", "CInterruptBridge",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // The runtime: dispatch loop, interrupt objects, DPCs, backends
+        // (simulated, VFIO, UIO) and the idiomatic connect/disconnect API.
+        .target(
+            name: "InterruptBridge",
+            dependencies: [
+                "InterruptBridgeCore", "InterruptBridgeSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // WDK-compatible spellings over the runtime, so driver code ports line by line.
+        .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore"], swiftSettings: strictSwift),
+
+        .executableTarget(
+            name: "irqbridge",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        .testTarget(
+            name: "InterruptBridgeCoreTests",
+            dependencies: ["InterruptBridgeCore", "InterruptBridgeSystem"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "InterruptBridgeTests", dependencies: ["InterruptBridge", "InterruptBridgeSystem"], swiftSettings: strictSwift),
+        .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
+    ],
+    swiftLanguageModes: [.v6]
+)

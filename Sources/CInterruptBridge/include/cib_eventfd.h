@@ -1,0 +1,16 @@
+// eventfd(2) and epoll(7) pieces Glibc's Swift module map does not expose.
+#ifndef CIB_EVENTFD_H
+#define CIB_EVENTFD_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+/// Flags for cib_eventfd, mirrored from <sys/eventfd.h>.
+extern const int CIB_EFD_CLOEXEC;
+extern const int CIB_EFD_NONBLOCK;
+extern const int CIB_EFD_SEMAPHORE;
+
+/// eventfd(2). Returns the new descriptor or -1 with errno set.
+int cib_eventfd(unsigned int initval, int flags);
+
+#endif

@@ -1,0 +1,1 @@
+// The runtime: dispatch loop, interrupt objects, backends, connect API.

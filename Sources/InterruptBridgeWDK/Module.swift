@@ -1,0 +1,1 @@
+// WDK-compatible spellings over the InterruptBridge runtime.

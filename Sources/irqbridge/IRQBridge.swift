@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `irqbridge`: the root command only lists the subcommands (one file each).
+@main
+struct IRQBridge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "irqbridge",
+        abstract: "Windows-style interrupt connection (IoConnectInterruptEx) over Linux VFIO/UIO interrupts.",
+        version: "0.1.0",
+        subcommands: []
+    )
+}

@@ -1,0 +1,63 @@
+import InterruptBridgeCore
+import Testing
+
+@Suite struct ResourceTranslatorTests {
+    let translator = ResourceTranslator(facts: .init(onlineProcessors: .first(2)))
+    let address = PCIAddress(bus: 0, device: 3, function: 0)
+
+    @Test func msixPreferredAndOneDescriptorPerMessage() {
+        let device = PCIDeviceInfo(address: address, vendorID: 0x1af4, deviceID: 0x1041, interruptPin: .a, irqLine: 11,
+                                   msi: MSICapability(offset: 0x50, messagesCapable: 4),
+                                   msix: MSIXCapability(offset: 0x98, tableSize: 3, tableBAR: 0, tableOffset: 0x8000, pbaBAR: 0, pbaOffset: 0x48000))
+        let resources = translator.resources(for: device)
+        #expect(resources.interruptKind == .msix)
+        #expect(resources.translatedInterrupts.count == 3)
+        for (index, descriptor) in resources.translatedInterrupts.enumerated() {
+            #expect(descriptor.flags == InterruptFlags.latched | InterruptFlags.message)
+            guard case .messageInterrupt(let message) = descriptor.payload else { Issue.record("not a message"); continue }
+            #expect(message.raw.messageCount == 1)
+            #expect(message.translated.vector == ResourceTranslator.messageVector(address, message: index))
+            #expect(message.translated.level == 8)
+            #expect(message.translated.affinity == .first(2))
+        }
+    }
+
+    @Test func msiIsOneDescriptorWithMessageCountRoundedToPowerOfTwo() {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, msi: MSICapability(offset: 0x50, messagesCapable: 8))
+        let resources = translator.resources(for: device, policy: .init(messageNumberLimit: 6))
+        #expect(resources.interruptKind == .msi)
+        #expect(resources.translatedInterrupts.count == 1)
+        guard case .messageInterrupt(let message)? = resources.translatedInterrupts.first?.payload else { Issue.record("no message"); return }
+        #expect(message.raw.messageCount == 4)
+    }
+
+    @Test func msiDisallowedFallsBackToSharedLevelSensitiveLine() {
+        let device = PCIDeviceInfo(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 10,
+                                   msi: MSICapability(offset: 0x40, messagesCapable: 1))
+        let resources = translator.resources(for: device, policy: .init(msiSupported: false, devicePriority: .high))
+        #expect(resources.interruptKind == .intx)
+        let line = resources.translatedInterrupts[0]
+        #expect(line.shareDisposition == .shared)
+        #expect(line.flags == InterruptFlags.levelSensitive)
+        #expect(line.payload == .interrupt(.init(level: 7, vector: 10, affinity: .first(2))))
+        #expect(resources.raw.last?.payload == .interrupt(.init(level: 10, vector: 10, affinity: .first(2))))
+    }
+
+    @Test func unroutedPinGivesNoInterrupt() {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, interruptPin: .a, irqLine: 255)
+        #expect(translator.resources(for: device).interruptKind == nil)
+        #expect(translator.resources(for: device).translatedInterrupts.isEmpty)
+    }
+
+    @Test func barsBecomeMemoryAndPortDescriptors() {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, bars: [
+            PCIBar(index: 0, address: 0xfe00_0000, size: 0x10_0000, space: .memory),
+            PCIBar(index: 2, address: 0xc000, size: 0x40, space: .io),
+            PCIBar(index: 4, address: 0x80_0000_0000, size: 0x2_0000_0000, space: .memory, is64Bit: true, prefetchable: true),
+        ])
+        let list = translator.resources(for: device).translated
+        #expect(list.map(\.type) == [.memory, .port, .memoryLarge])
+        #expect(list[2].flags & MemoryFlags.prefetchable != 0)
+        #expect(list[1].payload == .port(start: 0xc000, length: 0x40))
+    }
+}
