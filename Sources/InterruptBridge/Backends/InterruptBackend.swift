@@ -1,0 +1,97 @@
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+
+/// Where a device's interrupts come from: VFIO, UIO, or the simulated backend.
+///
+/// A backend owns every file descriptor it hands out and closes them in
+/// `disableInterrupts` (or when it is closed); the dispatch loop only borrows
+/// them, and forgets them before the backend closes them.
+public protocol InterruptBackend: AnyObject, Sendable {
+    /// The device this backend drives, as discovered (ids, BARs, capabilities).
+    var device: PCIDeviceInfo { get }
+
+    /// Which interrupt kinds the backend can deliver for this device, with the
+    /// most vectors of each (a VFIO device's VFIO_DEVICE_GET_IRQ_INFO counts,
+    /// UIO: INTx only).
+    var supportedInterrupts: [InterruptKind: Int] { get }
+
+    /// Enables `count` vectors of `kind` and returns one source per vector,
+    /// in vector (message) order. Throws if the kind is unsupported, the count
+    /// exceeds what the device has, or the kernel refuses.
+    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource]
+
+    /// Disables the kind and closes the descriptors of its sources. Idempotent.
+    func disableInterrupts(_ kind: InterruptKind) throws(BackendError)
+
+    /// Installs the handler for device events (removal requested, error reported).
+    /// Called once, before the first `enableInterrupts`.
+    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void)
+}
+
+/// One interrupt vector, as the dispatch loop sees it: a descriptor that becomes
+/// readable when the interrupt fires, how to consume the notification, and how
+/// to re-enable a level-triggered line after an ISR claimed it.
+public struct InterruptSource: Sendable {
+    /// The descriptor to wait on (owned by the backend).
+    public var descriptor: Int32
+    /// How to read and clear one notification.
+    public var drain: Drain
+    /// Level-triggered lines are masked by the kernel when they fire; this re-enables
+    /// them. nil for edge-triggered (message-signaled) vectors. Must not allocate.
+    public var unmask: (any InterruptUnmasking)?
+    /// The message number (0 for INTx).
+    public var message: Int
+
+    public init(descriptor: Int32, drain: Drain, unmask: (any InterruptUnmasking)?, message: Int) {
+        self.descriptor = descriptor
+        self.drain = drain
+        self.unmask = unmask
+        self.message = message
+    }
+
+    public enum Drain: Sendable {
+        /// An eventfd: read 8 bytes, the number of signals since the last read (coalesced).
+        case eventfdCounter
+        /// A UIO device node: read 4 bytes, the kernel's running interrupt total.
+        case uioTotal
+    }
+}
+
+/// Re-enables a level-triggered interrupt (VFIO unmask, UIO Interrupt Disable clear).
+/// Called on the dispatch thread after an ISR claimed the interrupt: must not
+/// allocate or block.
+public protocol InterruptUnmasking: Sendable {
+    func unmask() throws(SystemError)
+}
+
+/// Something the device or kernel told the backend, outside the interrupt path.
+public enum BackendEvent: Sendable {
+    /// The kernel asks for the device back (VFIO_PCI_REQ_IRQ_INDEX): every
+    /// interrupt object of the device must be disconnected.
+    case removalRequested(reason: String)
+    /// The device reported an error (VFIO_PCI_ERR_IRQ_INDEX).
+    case errorReported(reason: String)
+}
+
+/// Why a backend could not do what was asked.
+public enum BackendError: Error, Sendable, CustomStringConvertible {
+    /// The device has no interrupts of that kind (or fewer vectors than asked).
+    case unsupported(kind: InterruptKind, requested: Int, available: Int)
+    /// The kernel cannot do this, with the reason (e.g. MSI-X cannot grow once enabled,
+    /// INTx without PCI 2.3 masking).
+    case kernelLimit(String)
+    /// A system call failed.
+    case system(SystemError)
+    /// The backend was closed or the device removed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case let .unsupported(kind, requested, available):
+            "\(kind): \(requested) vector(s) requested, the device has \(available)"
+        case let .kernelLimit(reason): reason
+        case let .system(error): error.description
+        case .closed: "the device was closed or removed"
+        }
+    }
+}
