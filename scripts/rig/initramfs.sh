@@ -72,8 +72,10 @@ base_initramfs() {
     install -m 0755 "$RIG_DIR/guest-init.sh" "$stage/init"
     install -m 0755 "$RIG_DIR/guest-bind.sh" "$stage/usr/bin/rig-bind"
     mkdir -p "$(dirname "$image")"
-    (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 > "$image.tmp"
-    mv "$image.tmp" "$image"
+    (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 > "$image.tmp.$$"
+    mv "$image.tmp.$$" "$image"
+    # Images of older inputs are dead weight.
+    find "$(dirname "$image")" -maxdepth 1 -name "base-*.cpio.gz" ! -name "$(basename "$image")" -delete
     rm -rf "$stage"
     echo "$image"
 }

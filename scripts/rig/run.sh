@@ -253,10 +253,13 @@ fi
 if ((IVSHMEM_VECTORS)); then
     python3 "$RIG_DIR/ivshmem-server.py" --socket "$RUN_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
         --vectors "$IVSHMEM_VECTORS" --trigger-socket "$RUN_DIR/ivshmem-trigger.sock" \
+        --pid-file "$RUN_DIR/ivshmem.pid" \
         $( ((VERBOSE)) && echo --verbose ) &
     CHILD_PIDS+=($!)
     for _ in $(seq 100); do [[ -S $RUN_DIR/ivshmem.sock ]] && break; sleep 0.05; done
     [[ -S $RUN_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
+    # $! may be a wrapper (pyenv shims fork): the pid file names the server itself.
+    CHILD_PIDS+=("$(cat "$RUN_DIR/ivshmem.pid")")
 fi
 
 # Host ends of the serial ports: FIFOs drained by cat, so the host's stdout/stderr may be
