@@ -202,6 +202,8 @@ KERNEL=/boot/vmlinuz-$KERNEL_VERSION
 . "$RIG_DIR/initramfs.sh"
 
 mkdir -p "$CACHE_DIR"
+# Run directories of runs that were killed outright (SIGKILL skips the cleanup).
+find "$CACHE_DIR" -maxdepth 1 -name 'run-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 BASE_IMAGE=$(base_initramfs)
 
 # --- the run directory ------------------------------------------------------------------
@@ -271,10 +273,12 @@ cat "$RUN_DIR/out.out" &
 OUT_PID=$!
 cat "$RUN_DIR/err.out" >&2 &
 ERR_PID=$!
+CHILD_PIDS+=("$OUT_PID" "$ERR_PID")
 if ((VERBOSE)); then
     mkfifo "$RUN_DIR/console.in" "$RUN_DIR/console.out"
     tee "$RUN_DIR/console.log" < "$RUN_DIR/console.out" >&2 &
     CONSOLE_PID=$!
+    CHILD_PIDS+=("$CONSOLE_PID")
     console_chardev="pipe,id=console,path=$RUN_DIR/console"
 else
     CONSOLE_PID=
@@ -311,6 +315,7 @@ for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
     wait "$pid" 2>/dev/null || true
 done
 
+((VERBOSE)) && [[ -s $RUN_DIR/qemu.stderr ]] && sed 's/^/rig: qemu: /' "$RUN_DIR/qemu.stderr" >&2
 status_line=$(grep -a -o 'RIG-EXIT-STATUS [0-9]*' "$RUN_DIR/console.log" 2>/dev/null | tail -n1 || true)
 if [[ -n $status_line ]]; then
     status=${status_line#RIG-EXIT-STATUS }
