@@ -139,8 +139,9 @@ for spec in "${device_list[@]}"; do
             RIG_DEVICE_NAMES+=("$edu_name=0000:00:$slot.0") ;;
         ivshmem-doorbell)
             IVSHMEM_VECTORS=${param:-4}
-            [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]*$ ]] && ((IVSHMEM_VECTORS <= 1024)) ||
+            if ! [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]{0,3}$ ]] || ((IVSHMEM_VECTORS > 1024)); then
                 bad_usage "ivshmem-doorbell:N wants 1..1024 vectors, not '$param'"
+            fi
             QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@RUN@/ivshmem.sock"
                            -device "ivshmem-doorbell,vectors=$IVSHMEM_VECTORS,chardev=ivshmem,addr=05.0")
             DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)")
@@ -181,6 +182,11 @@ fi
 ((${#COMMAND[@]})) || bad_usage "no command given"
 GUEST_ENV=(IRQBRIDGE_RIG=1 "IRQBRIDGE_RIG_DEVICES=${RIG_DEVICE_NAMES[*]}" "${GUEST_ENV[@]}")
 
+newest_kernel_version() {
+    local image
+    for image in /boot/vmlinuz-*; do echo "${image#/boot/vmlinuz-}"; done | sort -V | tail -n1
+}
+
 # --- host prerequisites -----------------------------------------------------------------
 prerequisites_present() {
     command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
@@ -193,7 +199,7 @@ if ! prerequisites_present; then
     prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"
 fi
 if [[ -z $KERNEL_VERSION ]]; then
-    KERNEL_VERSION=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n1)
+    KERNEL_VERSION=$(newest_kernel_version)
 fi
 KERNEL=/boot/vmlinuz-$KERNEL_VERSION
 [[ -r $KERNEL ]] || die "cannot read kernel $KERNEL"
@@ -209,6 +215,7 @@ BASE_IMAGE=$(base_initramfs)
 # --- the run directory ------------------------------------------------------------------
 RUN_DIR=$(mktemp -d "$CACHE_DIR/run-XXXXXX")
 CHILD_PIDS=()
+# shellcheck disable=SC2317 # invoked through the EXIT trap
 cleanup() {
     local pid
     for pid in "${CHILD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -219,22 +226,43 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# COMMAND's own binary, found like the guest shell would (busybox applets stay busybox's).
+# COMMAND's own program, found like the guest shell would (busybox applets stay busybox's),
+# and a script's interpreter.
 RIG_GUEST_CWD=$PWD
-program=${COMMAND[0]}
-if [[ $program == */* ]]; then
-    [[ -f $program ]] || die "no such program on the host: $program"
-    program_path=$(realpath -s "$program")
+APPLET_LINKS=()
+is_applet() { /bin/busybox --list | grep -qx -- "$1"; }
+# add_program NAME_OR_PATH: copies a host program the guest would not otherwise have.
+add_program() {
+    local program=$1 program_path
+    if [[ $program == */* ]]; then
+        program_path=$(realpath -s "$program")
+        if [[ ! -f $program_path ]] && is_applet "$(basename "$program")"; then
+            APPLET_LINKS+=("$program_path")  # e.g. #!/usr/bin/awk
+            return
+        fi
+        [[ -f $program_path ]] || die "no such program on the host: $program"
+    elif is_applet "$program" || ! program_path=$(command -v -- "$program") || [[ $program_path != /* ]]; then
+        return
+    fi
     COPY_PATHS+=("$program_path")
-    for resources in "$(dirname "$program_path")"/*.resources; do
+    local shebang interpreter argument
+    if IFS= read -r shebang < "$program_path" && [[ $shebang == '#!'* ]]; then
+        read -r interpreter argument _ <<< "${shebang#\#!}"
+        if [[ $interpreter == */env ]]; then
+            [[ -n $argument ]] && add_program "$argument"
+        elif [[ -n $interpreter ]]; then
+            add_program "$interpreter"
+        fi
+    fi
+}
+add_program "${COMMAND[0]}"
+if [[ ${COMMAND[0]} == */* ]]; then
+    for resources in "$(dirname "$(realpath -s "${COMMAND[0]}")")"/*.resources; do
         [[ -d $resources ]] && COPY_PATHS+=("$resources")
     done
-elif ! /bin/busybox --list | grep -qx -- "$program" && command -v -- "$program" >/dev/null; then
-    program_path=$(command -v -- "$program")
-    [[ $program_path == /* ]] && COPY_PATHS+=("$program_path")
 fi
 for path in "${COPY_PATHS[@]}"; do [[ -e $path ]] || die "--copy: no such path: $path"; done
-for i in "${!COPY_PATHS[@]}"; do COPY_PATHS[$i]=$(realpath -s "${COPY_PATHS[$i]}"); done
+for i in "${!COPY_PATHS[@]}"; do COPY_PATHS[i]=$(realpath -s "${COPY_PATHS[$i]}"); done
 
 mkdir -p "$RUN_DIR/payload$RIG_GUEST_CWD"
 payload_initramfs "$RUN_DIR/payload" "$RUN_DIR/payload.cpio"
@@ -253,10 +281,12 @@ fi
 ((NVME)) && truncate -s 1M "$RUN_DIR/nvme.img"
 ((IVSHMEM_PLAIN)) && truncate -s 1M "$RUN_DIR/ivshmem-plain.mem"
 if ((IVSHMEM_VECTORS)); then
+    server_options=()
+    ((VERBOSE)) && server_options+=(--verbose)
     python3 "$RIG_DIR/ivshmem-server.py" --socket "$RUN_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
         --vectors "$IVSHMEM_VECTORS" --trigger-socket "$RUN_DIR/ivshmem-trigger.sock" \
         --pid-file "$RUN_DIR/ivshmem.pid" \
-        $( ((VERBOSE)) && echo --verbose ) &
+        "${server_options[@]}" &
     CHILD_PIDS+=($!)
     for _ in $(seq 100); do [[ -S $RUN_DIR/ivshmem.sock ]] && break; sleep 0.05; done
     [[ -S $RUN_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
@@ -285,6 +315,7 @@ else
     console_chardev="file,id=console,path=$RUN_DIR/console.log"
 fi
 
+# shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
 QEMU_ARGS=(
     -accel tcg -machine q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEMORY"
     -nodefaults -no-user-config -display none -no-reboot

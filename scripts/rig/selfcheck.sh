@@ -28,6 +28,7 @@ storm=$(( count < 500 ? count : 500 ))
 msix_rounds=$(( count / vectors > 0 ? count / vectors : 1 ))
 
 # Runs in the guest. Each case: name, then the probe command; its RESULT lines are shown.
+# shellcheck disable=SC2016
 guest_script='
 passed=0 failed=0
 check() {
