@@ -34,8 +34,10 @@ Options:
   --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
   --memory MIB        guest memory (default: 1024, more when the payload is large)
   --smp N             guest CPUs (default 2)
+  --append ARGS       extra kernel command-line arguments
   --kernel VERSION    kernel to boot (default: newest /boot/vmlinuz-*; modules from /lib/modules)
   --verbose           show the guest's kernel console on stderr
+  --timing            report on stderr how long preparing the image and the guest run took
   --keep              keep the run directory (.rig/run-*) for inspection
   --print-map         print the device address map for --devices and exit
   -h, --help          this help
@@ -67,7 +69,9 @@ TIMEOUT=600
 MEMORY=
 SMP=2
 KERNEL_VERSION=
+EXTRA_APPEND=
 VERBOSE=0
+TIMING=${RIG_TIMING:-0}
 KEEP=0
 PRINT_MAP=0
 
@@ -87,9 +91,12 @@ while (($#)); do
         --memory=*) MEMORY=${1#*=}; shift ;;
         --smp) (($# >= 2)) || bad_usage "--smp needs a count"; SMP=$2; shift 2 ;;
         --smp=*) SMP=${1#*=}; shift ;;
+        --append) (($# >= 2)) || bad_usage "--append needs arguments"; EXTRA_APPEND+=" $2"; shift 2 ;;
+        --append=*) EXTRA_APPEND+=" ${1#*=}"; shift ;;
         --kernel) (($# >= 2)) || bad_usage "--kernel needs a version"; KERNEL_VERSION=$2; shift 2 ;;
         --kernel=*) KERNEL_VERSION=${1#*=}; shift ;;
         --verbose) VERBOSE=1; shift ;;
+        --timing) TIMING=1; shift ;;
         --keep) KEEP=1; shift ;;
         --print-map) PRINT_MAP=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -207,6 +214,7 @@ KERNEL=/boot/vmlinuz-$KERNEL_VERSION
 # shellcheck source=scripts/rig/initramfs.sh
 . "$RIG_DIR/initramfs.sh"
 
+prepare_start_ns=$(date +%s%N)
 mkdir -p "$CACHE_DIR"
 # Run directories of runs that were killed outright (SIGKILL skips the cleanup).
 find "$CACHE_DIR" -maxdepth 1 -name 'run-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
@@ -321,13 +329,18 @@ QEMU_ARGS=(
     -nodefaults -no-user-config -display none -no-reboot
     -device intel-iommu,intremap=on
     -kernel "$KERNEL" -initrd "$RUN_DIR/initrd"
-    -append "console=ttyS1 intel_iommu=on panic=-1 loglevel=4 mitigations=off rdinit=/init"
+    -append "console=ttyS1 intel_iommu=on panic=-1 loglevel=4 mitigations=off rdinit=/init$EXTRA_APPEND"
     -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
     -chardev "$console_chardev" -serial chardev:console
     -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
 )
 for arg in "${QEMU_DEVICES[@]}"; do QEMU_ARGS+=("${arg//@RUN@/$RUN_DIR}"); done
 
+seconds_since() {
+    local ms=$(( ($(date +%s%N) - $1) / 1000000 ))
+    echo "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+}
+prepare=$(seconds_since "$prepare_start_ns")
 start_ns=$(date +%s%N)
 set +e
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
@@ -336,8 +349,7 @@ CHILD_PIDS+=("$QEMU_PID")
 wait "$QEMU_PID"
 qemu_status=$?
 set -e
-elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-elapsed=$((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))
+elapsed=$(seconds_since "$start_ns")
 
 # Let the stream readers drain; they end when QEMU closes the FIFOs (never if it failed first).
 for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
@@ -354,7 +366,7 @@ if [[ -n $status_line ]]; then
         grep -a '^rig: ' "$RUN_DIR/console.log" | sed 's/\r$//' >&2
         note "a --bind failed; command not run"
     fi
-    [[ ${RIG_TIMING:-0} == 1 ]] && note "guest run took ${elapsed}s (boot + command + power-off)"
+    ((TIMING)) && note "image prepared in ${prepare}s (payload ${payload_mib} MiB); guest ran ${elapsed}s (boot + command + power-off)"
     exit "$status"
 fi
 if ((qemu_status == 124 || qemu_status == 137)); then
