@@ -15,7 +15,6 @@ public enum PCIConfigSpaceError: Error, Sendable, Hashable, CustomStringConverti
         switch self {
         case let .truncated(available, needed, reading):
             "config space truncated: \(reading) needs \(needed) bytes, only \(available) available"
-                + (available == 64 ? " (reading beyond 64 bytes needs root)" : "")
         case let .capabilityLoop(offset, from):
             "capability list loops: the capability at 0x\(hex(UInt64(from), width: 2)) points back to 0x\(hex(UInt64(offset), width: 2))"
         case let .capabilityPointerOutOfRange(pointer, from?):

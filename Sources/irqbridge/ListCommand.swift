@@ -46,6 +46,11 @@ struct ListCommand: ParsableCommand {
         do {
             catalog = try discoveryOptions.discovery(logger: logger).catalog()
         } catch let error as DiscoveryError {
+            // A broken dump file is bad input; a failure on the live system is not.
+            guard discoveryOptions.dumpFile == nil else { throw CommandFailure.badInput("\(error)") }
+            if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
+                throw CommandFailure.failed("\(error) (without root the kernel shows only 64 bytes of config space)")
+            }
             throw CommandFailure.failed("\(error)")
         }
         var devices = catalog.devices
