@@ -62,19 +62,15 @@ public final class UDevMonitor {
     /// stops the thread and closes the socket.
     public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
         let monitor = try UDevMonitor()
-        let wake = try syscall("eventfd") { cib_eventfd(0, CIB_EFD_CLOEXEC | CIB_EFD_NONBLOCK) }
+        let wake = try WakeDescriptor()
         let (stream, continuation) = AsyncStream.makeStream(of: PCIHotplugEvent.self, bufferingPolicy: .bufferingNewest(limit))
-        continuation.onTermination = { _ in
-            var one: UInt64 = 1
-            _ = write(wake, &one, MemoryLayout<UInt64>.size)
-        }
+        continuation.onTermination = { _ in wake.signal() }
         let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
         var thread = pthread_t()
         let created = pthread_create(&thread, nil, runMonitorThread, job.toOpaque())
         guard created == 0 else {
             job.release()
             continuation.finish()
-            close(wake)
             throw SystemError("pthread_create (udev monitor)", code: created)
         }
         pthread_detach(thread)
@@ -82,30 +78,52 @@ public final class UDevMonitor {
     }
 }
 
-/// What the monitor thread owns. `@unchecked Sendable`: the monitor and the
-/// eventfd are handed to the new thread and never touched by the creator again;
-/// the continuation is itself Sendable.
+/// The eventfd that tells the monitor thread its stream ended. Shared by the
+/// stream's termination handler and the thread, and closed only when both have
+/// let go, so a late signal never writes to a closed (or reused) descriptor.
+private final class WakeDescriptor: Sendable {
+    let descriptor: Int32
+
+    init() throws(SystemError) {
+        descriptor = try syscall("eventfd (udev monitor wake-up)") { cib_eventfd(0, CIB_EFD_CLOEXEC | CIB_EFD_NONBLOCK) }
+    }
+
+    deinit { close(descriptor) }
+
+    func signal() {
+        var one: UInt64 = 1
+        _ = write(descriptor, &one, MemoryLayout<UInt64>.size)
+    }
+
+    /// True once `signal()` was called (consumes the signal).
+    func wasSignalled() -> Bool {
+        var counter: UInt64 = 0
+        return read(descriptor, &counter, MemoryLayout<UInt64>.size) > 0
+    }
+}
+
+/// What the monitor thread owns. `@unchecked Sendable`: the monitor is handed to
+/// the new thread and never touched by the creator again; the wake-up descriptor
+/// and the continuation are themselves Sendable.
 private final class MonitorThreadJob: @unchecked Sendable {
     let monitor: UDevMonitor
-    let wake: Int32
+    let wake: WakeDescriptor
     let continuation: AsyncStream<PCIHotplugEvent>.Continuation
 
-    init(monitor: UDevMonitor, wake: Int32, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
+    init(monitor: UDevMonitor, wake: WakeDescriptor, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
         self.monitor = monitor
         self.wake = wake
         self.continuation = continuation
     }
 
     func run() {
-        defer { close(wake) }
         while true {
             let ready: Bool
-            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake) } catch {
+            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.descriptor) } catch {
                 continuation.finish()
                 return
             }
-            var counter: UInt64 = 0
-            if read(wake, &counter, MemoryLayout<UInt64>.size) > 0 { return }  // the stream ended
+            if wake.wasSignalled() { return }  // the stream ended
             guard ready else { continue }
             while let event = monitor.receive() {
                 if case .terminated = continuation.yield(event) { return }
