@@ -11,6 +11,8 @@ one line), 2 when a tool cannot be run.
   scripts/check-list-against-lspci.py --dump D --lspci-output F
         # offline: irqbridge reads dump D, compared with saved `lspci -vvv` output F
         # (dumps carry no BAR sizes, so sizes are compared only where irqbridge knows them)
+  scripts/check-list-against-lspci.py --json-output J --lspci-output F
+        # both saved from one live system (e.g. inside the QEMU rig guest)
 Python 3 standard library only.
 """
 import argparse
@@ -126,11 +128,19 @@ def main():
     parser.add_argument("--irqbridge", default=os.environ.get("IRQBRIDGE", os.path.join(root, ".build", "debug", "irqbridge")))
     parser.add_argument("--dump", help="have irqbridge read this lspci -x dump instead of the live system")
     parser.add_argument("--lspci-output", help="saved `lspci -vvv` output to compare with instead of running lspci")
+    parser.add_argument("--json-output", help="saved `irqbridge list --json` output (of a live system) instead of running irqbridge")
     arguments = parser.parse_args()
+    if arguments.dump and arguments.json_output:
+        parser.error("--dump and --json-output exclude each other")
     OFFLINE = arguments.dump is not None
 
-    command = [arguments.irqbridge, "list", "--json"] + (["--dump", arguments.dump] if arguments.dump else [])
-    ours = {device["address"]: device for device in json.loads(run(command))}
+    if arguments.json_output:
+        with open(arguments.json_output) as file:
+            listed = json.load(file)
+    else:
+        command = [arguments.irqbridge, "list", "--json"] + (["--dump", arguments.dump] if arguments.dump else [])
+        listed = json.loads(run(command))
+    ours = {device["address"]: device for device in listed}
     if arguments.lspci_output:
         with open(arguments.lspci_output) as file:
             text = file.read()
