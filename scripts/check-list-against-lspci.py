@@ -2,8 +2,8 @@
 """Check that `irqbridge list --json` agrees with `lspci -vvv` for every PCI function.
 
 Compared per function: the routed IRQ line, MSI presence and message counts
-(capable and enabled), MSI-X presence and table size, and every BAR's size
-(and address). Exits 0 when they agree, 1 on any disagreement (each printed on
+(capable and enabled), MSI-X presence and table size, every BAR's size (and
+address), and for live listings the bound driver and the IOMMU group. Exits 0 when they agree, 1 on any disagreement (each printed on
 one line), 2 when a tool cannot be run.
 
   scripts/check-list-against-lspci.py                      # live system (run as root)
@@ -28,6 +28,8 @@ REGION = re.compile(r"^\s*Region (\d+): (?:Memory|I/O ports) at (<unassigned>|<i
 SIZE = re.compile(r"\[size=(\d+)([KMGT]?)\]")
 INTERRUPT = re.compile(r"^\s*Interrupt: pin (\S) routed to IRQ (\d+)")
 MSI = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI: Enable[+-] Count=(\d+)/(\d+)")
+DRIVER = re.compile(r"^\s*Kernel driver in use: (\S+)")
+IOMMU_GROUP = re.compile(r"^\s*IOMMU group: (\d+)")
 MSIX = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI-X: Enable[+-] Count=(\d+)")
 
 
@@ -40,7 +42,8 @@ def parse_lspci(text):
         if match:
             domain, bus, device, function = match.groups()
             address = "%s:%s:%s.%s" % ((domain or "0000").rjust(4, "0"), bus, device, function)
-            current = devices[address] = {"irq": None, "msi": None, "msix": None, "bars": {}, "denied": False}
+            current = devices[address] = {"irq": None, "msi": None, "msix": None, "bars": {}, "denied": False,
+                                          "driver": None, "iommuGroup": None}
             continue
         if current is None:
             continue
@@ -52,6 +55,12 @@ def parse_lspci(text):
         match = MSI.match(line)
         if match:
             current["msi"] = {"enabledCount": int(match.group(1)), "count": int(match.group(2))}
+        match = DRIVER.match(line)
+        if match:
+            current["driver"] = match.group(1)
+        match = IOMMU_GROUP.match(line)
+        if match:
+            current["iommuGroup"] = int(match.group(1))
         match = MSIX.match(line)
         if match:
             current["msix"] = {"tableSize": int(match.group(1))}
@@ -80,6 +89,10 @@ def compare(ours, theirs):
         if lspci["denied"]:
             problems.append("%s: lspci could not read config space (run as root)" % address)
             continue
+        # A dump knows no drivers or IOMMU groups; a live listing must match lspci's.
+        for key, label in (("driver", "driver"), ("iommuGroup", "IOMMU group")):
+            if not OFFLINE and mine.get(key) != lspci[key]:
+                problems.append("%s: %s %s, lspci says %s" % (address, label, mine.get(key), lspci[key]))
         if mine["irq"] != lspci["irq"]:
             problems.append("%s: IRQ %s, lspci says %s" % (address, mine["irq"], lspci["irq"]))
         for key, fields in (("msi", ("count", "enabledCount")), ("msix", ("tableSize",))):
