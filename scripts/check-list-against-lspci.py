@@ -3,7 +3,9 @@
 
 Compared per function: the routed IRQ line, MSI presence and message counts
 (capable and enabled), MSI-X presence and table size, every BAR's size (and
-address), and for live listings the bound driver and the IOMMU group. Exits 0 when they agree, 1 on any disagreement (each printed on
+address), and for live listings the bound driver, the IOMMU group and the
+device nodes (/dev/vfio/<group> exactly when bound to vfio-pci, /dev/uioN
+exactly when bound to a UIO driver). Exits 0 when they agree, 1 on any disagreement (each printed on
 one line), 2 when a tool cannot be run.
 
   scripts/check-list-against-lspci.py                      # live system (run as root)
@@ -93,6 +95,8 @@ def compare(ours, theirs):
         for key, label in (("driver", "driver"), ("iommuGroup", "IOMMU group")):
             if not OFFLINE and mine.get(key) != lspci[key]:
                 problems.append("%s: %s %s, lspci says %s" % (address, label, mine.get(key), lspci[key]))
+        if not OFFLINE:
+            problems += check_nodes(address, mine)
         if mine["irq"] != lspci["irq"]:
             problems.append("%s: IRQ %s, lspci says %s" % (address, mine["irq"], lspci["irq"]))
         for key, fields in (("msi", ("count", "enabledCount")), ("msix", ("tableSize",))):
@@ -120,6 +124,19 @@ def compare(ours, theirs):
         for index, bar in sorted(bars.items()):
             if index not in lspci["bars"] and bar["size"]:
                 problems.append("%s: BAR %d (size %d) not shown by lspci" % (address, index, bar["size"]))
+    return problems
+
+
+def check_nodes(address, mine):
+    """Device nodes must follow the driver: /dev/vfio/<group> for vfio-pci, /dev/uioN for UIO."""
+    nodes, driver = mine.get("nodes") or {}, mine.get("driver") or ""
+    expected_vfio = "/dev/vfio/%s" % mine.get("iommuGroup") if driver == "vfio-pci" else None
+    problems = []
+    if nodes.get("vfioGroup") != expected_vfio:
+        problems.append("%s: VFIO node %s, expected %s (driver %s)" % (address, nodes.get("vfioGroup"), expected_vfio, driver or "none"))
+    uio = nodes.get("uio")
+    if driver.startswith("uio") != bool(uio and re.fullmatch(r"/dev/uio\d+", uio)):
+        problems.append("%s: UIO node %s with driver %s" % (address, uio, driver or "none"))
     return problems
 
 
