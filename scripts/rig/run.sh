@@ -362,7 +362,7 @@ done
 status_line=$(grep -a -o 'RIG-EXIT-STATUS [0-9]*' "$RUN_DIR/console.log" 2>/dev/null | tail -n1 || true)
 if [[ -n $status_line ]]; then
     status=${status_line#RIG-EXIT-STATUS }
-    if ((status == 125)) && grep -aq 'rig: bind' "$RUN_DIR/console.log"; then
+    if ((status == 125)) && grep -aq 'rig: binding failed; command not run' "$RUN_DIR/console.log"; then
         grep -a '^rig: ' "$RUN_DIR/console.log" | sed 's/\r$//' >&2
         note "a --bind failed; command not run"
     fi
