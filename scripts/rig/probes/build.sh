@@ -12,8 +12,8 @@ for source in "$PROBES_DIR"/*.c; do
     name=$(basename "$source" .c)
     binary=$output/$name
     if [[ ! -x $binary || $source -nt $binary || $PROBES_DIR/probe-common.h -nt $binary ]]; then
-        gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o "$binary.tmp" "$source"
-        mv "$binary.tmp" "$binary"
+        gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o "$binary.tmp.$$" "$source"
+        mv "$binary.tmp.$$" "$binary"
     fi
 done
 echo "$output"
