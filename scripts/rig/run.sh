@@ -19,6 +19,8 @@ stdout/stderr to the host's, and exits with COMMAND's exit status.
 Options:
   --devices LIST      comma-separated device set (default: edu,ivshmem-doorbell:4)
                         edu                 QEMU edu (1234:11e8): INTx + 1 MSI; up to 4 times
+                        edu@SLOT            an edu at 0000:00:SLOT.0 (hex); a slot = 3 mod 4 (0b,
+                                            0f, 13, ...) shares 0000:00:03.0's INTx line (GSI 23)
                         ivshmem-doorbell[:N] MSI-X with N vectors (default 4), host server started
                         ivshmem-plain       shared memory only, no interrupts
                         e1000e              Intel 82574L: MSI-X with 5 vectors
@@ -129,15 +131,29 @@ EDU_SLOTS=(03 04 09 0a)
 edu_count=0
 declare -A seen_device=()
 IFS=, read -r -a device_list <<< "$DEVICES"
+declare -A used_slot=([00]=1 [05]=1 [06]=1 [07]=1 [08]=1 [1f]=1)
 for spec in "${device_list[@]}"; do
     name=${spec%%:*}
     param=
     [[ $spec == *:* ]] && param=${spec#*:}
+    slot=
+    if [[ $name == *@* ]]; then
+        slot=${name#*@}
+        name=${name%%@*}
+        [[ $name == edu ]] || bad_usage "only edu takes @SLOT"
+        slot=${slot,,}
+        [[ $slot =~ ^[0-1][0-9a-f]$ && $slot != 00 && $slot != 1f ]] ||
+            bad_usage "edu@SLOT wants a slot 01..1e in hex, not '$slot'"
+    fi
     case $name in
         edu)
             [[ -z $param ]] || bad_usage "edu takes no parameter"
-            ((edu_count < ${#EDU_SLOTS[@]})) || bad_usage "at most ${#EDU_SLOTS[@]} edu devices"
-            slot=${EDU_SLOTS[$edu_count]}
+            if [[ -z $slot ]]; then
+                for slot in "${EDU_SLOTS[@]}" ""; do [[ -z $slot || -z ${used_slot[$slot]:-} ]] && break; done
+                [[ -n $slot ]] || bad_usage "no free default slot for another edu: use edu@SLOT"
+            fi
+            [[ -z ${used_slot[$slot]:-} ]] || bad_usage "slot $slot is taken or reserved (see --print-map and --help)"
+            used_slot[$slot]=1
             edu_count=$((edu_count + 1))
             QEMU_DEVICES+=(-device "edu,addr=$slot.0")
             DEVICE_MAP+=("0000:00:$slot.0 edu")

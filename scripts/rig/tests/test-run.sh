@@ -50,6 +50,16 @@ expect "every device of the full set sits at its pinned address" 0 \
     --devices edu,ivshmem-doorbell:2,ivshmem-plain,e1000e,nvme -- \
     sh -c 'for s in 03 05 06 07 08; do d=/sys/bus/pci/devices/0000:00:$s.0; echo $(cut -c3- $d/vendor):$(cut -c3- $d/device); done'
 
+probes=$("$RIG_DIR/probes/build.sh")
+expect "edu@0b shares 00:03.0's INTx line and both devices deliver at the same time" 0 \
+    '[[ $(grep -c "^RESULT.* lost=0 " "$work/out") == 2 ]] && grep -q "^shared 23 23$" "$work/out" &&
+     grep -Eq "^ *23: .*uio_pci_generic, uio_pci_generic" "$work/out"' -- \
+    --devices edu,edu@0b --copy "$probes" --bind 0000:00:03.0=uio_pci_generic --bind 0000:00:0b.0=uio_pci_generic -- \
+    sh -c "echo shared \$(cat /sys/bus/pci/devices/0000:00:03.0/irq) \$(cat /sys/bus/pci/devices/0000:00:0b.0/irq)
+           grep -E '^ *23:' /proc/interrupts
+           $probes/edu-roundtrip --backend uio --mode intx --count 500 --bdf 0000:00:0b.0 --name second & second=\$!
+           $probes/edu-roundtrip --backend uio --mode intx --count 500 --bdf 0000:00:03.0 && wait \$second"
+
 expect "a failed bind is a rig failure and the command does not run" 125 \
     '! grep -q ran "$work/out" && grep -q "no device 0000:00:0b.0" "$work/err"' -- \
     --devices edu --bind 0000:00:0b.0=vfio-pci -- sh -c 'echo ran'
