@@ -165,7 +165,7 @@ for spec in "${device_list[@]}"; do
             if ! [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]{0,3}$ ]] || ((IVSHMEM_VECTORS > 1024)); then
                 bad_usage "ivshmem-doorbell:N wants 1..1024 vectors, not '$param'"
             fi
-            QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@RUN@/ivshmem.sock"
+            QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@SOCKETS@/ivshmem.sock"
                            -device "ivshmem-doorbell,vectors=$IVSHMEM_VECTORS,chardev=ivshmem,addr=05.0")
             DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)")
             RIG_DEVICE_NAMES+=("ivshmem-doorbell=0000:00:05.0") ;;
@@ -238,12 +238,19 @@ BASE_IMAGE=$(base_initramfs)
 
 # --- the run directory ------------------------------------------------------------------
 RUN_DIR=$(mktemp -d "$CACHE_DIR/run-XXXXXX")
+[[ $RUN_DIR != *,* ]] || die "the cache directory's path contains a comma, which QEMU options cannot carry: $CACHE_DIR (set RIG_CACHE_DIR)"
+# UNIX socket paths are limited to 108 bytes: deep checkouts get theirs under /tmp.
+SOCKET_DIR=$RUN_DIR
+if ((${#RUN_DIR} > 80)); then
+    SOCKET_DIR=$(mktemp -d /tmp/irqbridge-rig.XXXXXX)
+fi
 CHILD_PIDS=()
 # shellcheck disable=SC2317 # invoked through the EXIT trap
 cleanup() {
     local pid
     for pid in "${CHILD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${CHILD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [[ $SOCKET_DIR == "$RUN_DIR" ]] || rm -rf "$SOCKET_DIR"
     if ((KEEP)); then note "run directory kept: $RUN_DIR"; else rm -rf "$RUN_DIR"; fi
 }
 trap cleanup EXIT
@@ -307,13 +314,13 @@ fi
 if ((IVSHMEM_VECTORS)); then
     server_options=()
     ((VERBOSE)) && server_options+=(--verbose)
-    python3 "$RIG_DIR/ivshmem-server.py" --socket "$RUN_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
-        --vectors "$IVSHMEM_VECTORS" --trigger-socket "$RUN_DIR/ivshmem-trigger.sock" \
+    python3 "$RIG_DIR/ivshmem-server.py" --socket "$SOCKET_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
+        --vectors "$IVSHMEM_VECTORS" --trigger-socket "$SOCKET_DIR/ivshmem-trigger.sock" \
         --pid-file "$RUN_DIR/ivshmem.pid" \
         "${server_options[@]}" &
     CHILD_PIDS+=($!)
-    for _ in $(seq 100); do [[ -S $RUN_DIR/ivshmem.sock ]] && break; sleep 0.05; done
-    [[ -S $RUN_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
+    for _ in $(seq 100); do [[ -S $SOCKET_DIR/ivshmem.sock ]] && break; sleep 0.05; done
+    [[ -S $SOCKET_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
     # $! may be a wrapper (pyenv shims fork): the pid file names the server itself.
     CHILD_PIDS+=("$(cat "$RUN_DIR/ivshmem.pid")")
 fi
@@ -350,7 +357,10 @@ QEMU_ARGS=(
     -chardev "$console_chardev" -serial chardev:console
     -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
 )
-for arg in "${QEMU_DEVICES[@]}"; do QEMU_ARGS+=("${arg//@RUN@/$RUN_DIR}"); done
+for arg in "${QEMU_DEVICES[@]}"; do
+    arg=${arg//@RUN@/$RUN_DIR}
+    QEMU_ARGS+=("${arg//@SOCKETS@/$SOCKET_DIR}")
+done
 
 seconds_since() {
     local ms=$(( ($(date +%s%N) - $1) / 1000000 ))
