@@ -9,9 +9,11 @@ struct ListCommand: ParsableCommand {
         commandName: "list",
         abstract: "List PCI functions with their interrupt capabilities and CM resource descriptors.",
         discussion: """
-            Without an address, one line per function. With an address, that function in full:
-            BARs, capabilities, the policy applied and the raw and translated CM resource lists
-            IRP_MN_START_DEVICE would carry. --json prints an array with one object per function.
+            Without an address, one line per function. With an address, that function in full: \
+            BARs, capabilities, the policy applied and the raw and translated CM resource lists \
+            IRP_MN_START_DEVICE would carry. --json prints an array with one object per function. \
+            Bad input (a malformed or unknown address, an unreadable or broken file) is one line \
+            on standard error and exit status 2.
             """)
 
     @Argument(help: ArgumentHelp("Show one function in full.", valueName: "0000:00:03.0"))
