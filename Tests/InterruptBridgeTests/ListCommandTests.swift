@@ -96,6 +96,7 @@ struct ListCommandTests {
         (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: no PCI function 0000:00:09.0 in dump"),
         (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: cannot read /nonexistent.lspci"),
         (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge list: 0000:00:03.0: capability list loops"),
+        (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: --watch needs the live system"),
     ])
     func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
         let result = try Self.run(arguments)
@@ -103,5 +104,40 @@ struct ListCommandTests {
         #expect(result.standardOutput.isEmpty)
         #expect(result.standardError.hasPrefix(message), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
+    }
+
+    /// `--watch` prints the listing, then one JSON line per uevent of the named function.
+    /// Writing "change" to its uevent file makes the kernel emit one (nothing changes).
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.fileExists(atPath: "/sys/bus/pci/devices"), "needs root and sysfs"),
+          .timeLimit(.minutes(1)))
+    func watchPrintsHotplugEventsAsJSONLines() async throws {
+        let address = try #require(try FileManager.default.contentsOfDirectory(atPath: "/sys/bus/pci/devices").sorted().last)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(IRQBridgeBinary.path))
+        process.arguments = ["list", address, "--watch", "--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+
+        let trigger = Task {
+            while !Task.isCancelled {
+                try "change".write(toFile: "/sys/bus/pci/devices/\(address)/uevent", atomically: false, encoding: .utf8)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { trigger.cancel() }
+        var text = ""
+        while !text.contains("\"action\":\"change\"") {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }  // the process ended
+            text += String(decoding: data, as: UTF8.self)
+        }
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("{\"action\"") })
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(event["action"] as? String == "change")
+        #expect(event["address"] as? String == address)
+        // The listing came first: a JSON array with the one function.
+        #expect(text.hasPrefix("[") && text.contains("\"address\" : \"\(address)\""))
     }
 }
