@@ -64,8 +64,7 @@ struct LiveDiscoveryTests {
     }
 
     @Test func droppingTheStreamStopsItsThread() async throws {
-        // The suite is serialized, so no other stream of this suite is running.
-        let before = UDevMonitor.runningThreads
+        let before = try await settledMonitorThreads()
         for _ in 0..<50 {
             var events: AsyncStream<PCIHotplugEvent>? = try PCIDiscovery.hotplugEvents()
             _ = events
@@ -78,7 +77,7 @@ struct LiveDiscoveryTests {
     }
 
     @Test func cancellingTheConsumerStopsTheThread() async throws {
-        let before = UDevMonitor.runningThreads
+        let before = try await settledMonitorThreads()
         let events = try PCIDiscovery.hotplugEvents()
         let consumer = Task { for await _ in events {} }
         #expect(UDevMonitor.runningThreads == before + 1)
@@ -88,5 +87,14 @@ struct LiveDiscoveryTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(UDevMonitor.runningThreads == before)
+    }
+
+    /// Monitor threads once those of earlier tests have wound down (each ends shortly
+    /// after its stream). The suite is serialized and no other suite opens streams.
+    private func settledMonitorThreads() async throws -> Int {
+        for _ in 0..<250 where UDevMonitor.runningThreads > 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return UDevMonitor.runningThreads
     }
 }
