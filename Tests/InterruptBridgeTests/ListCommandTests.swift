@@ -14,26 +14,8 @@ enum IRQBridgeBinary {
 /// Uses the irqbridge binary built beside this test bundle.
 @Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"))
 struct ListCommandTests {
-    struct Result {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
-    }
-
-    static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(IRQBridgeBinary.path))
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, standardOutput: String(decoding: out, as: UTF8.self),
-                      standardError: String(decoding: err, as: UTF8.self))
+    static func run(_ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(try #require(IRQBridgeBinary.path), arguments)
     }
 
     static func json(_ arguments: [String]) throws -> [[String: Any]] {
@@ -112,13 +94,13 @@ struct ListCommandTests {
           .timeLimit(.minutes(1)))
     func watchPrintsHotplugEventsAsJSONLines() async throws {
         let address = try #require(try FileManager.default.contentsOfDirectory(atPath: "/sys/bus/pci/devices").sorted().last)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(IRQBridgeBinary.path))
-        process.arguments = ["list", address, "--watch", "--json"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
+        let child = try ChildProcess(try #require(IRQBridgeBinary.path), ["list", address, "--watch", "--json"])
+        defer {
+            child.terminate()
+            _ = child.wait()
+            close(child.standardOutput)
+            close(child.standardError)
+        }
 
         let trigger = Task {
             while !Task.isCancelled {
@@ -129,9 +111,9 @@ struct ListCommandTests {
         defer { trigger.cancel() }
         var text = ""
         while !text.contains("\"action\":\"change\"") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }  // the process ended
-            text += String(decoding: data, as: UTF8.self)
+            let chunk = child.read(child.standardOutput)
+            if chunk.isEmpty { break }  // the process ended
+            text += String(decoding: chunk, as: UTF8.self)
         }
         let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("{\"action\"") })
         let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
