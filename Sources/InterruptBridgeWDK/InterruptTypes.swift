@@ -1,5 +1,6 @@
 // The interrupt-related types of wdm.h: modes, polarities, the ISR signatures,
 // and IO_INTERRUPT_MESSAGE_INFO.
+public import InterruptBridge
 public import InterruptBridgeCore
 
 /// KINTERRUPT_MODE.
@@ -64,18 +65,29 @@ public struct IO_INTERRUPT_MESSAGE_INFO_ENTRY: Sendable {
 }
 
 /// IO_INTERRUPT_MESSAGE_INFO: what CONNECT_MESSAGE_BASED returns in
-/// `ConnectionContext.InterruptMessageTable` (or `Generic`). A reference type, as
-/// the C structure is used through a pointer the system owns.
+/// `ConnectionContext.InterruptMessageTable` (or `Generic`): one entry per message.
+/// A reference type, as the C structure is used through a pointer the system owns.
 public final class IO_INTERRUPT_MESSAGE_INFO: Sendable {
     /// The SynchronizeIrql every message's ISR runs at: the maximum of the messages'
     /// levels and the caller's SynchronizeIrql.
     public let UnifiedIrql: KIRQL
+    /// `MessageInfo[MessageID]`, `MessageCount` entries.
     public let MessageInfo: [IO_INTERRUPT_MESSAGE_INFO_ENTRY]
     public var MessageCount: ULONG { ULONG(MessageInfo.count) }
+    /// The runtime's message table (what IoDisconnectInterruptEx disconnects).
+    public let table: MessageTable
 
-    init(UnifiedIrql: KIRQL, MessageInfo: [IO_INTERRUPT_MESSAGE_INFO_ENTRY]) {
-        self.UnifiedIrql = UnifiedIrql
-        self.MessageInfo = MessageInfo
+    init(_ table: MessageTable) {
+        self.table = table
+        UnifiedIrql = table.synchronizeIrql.rawValue
+        MessageInfo = table.messages.map { entry in
+            IO_INTERRUPT_MESSAGE_INFO_ENTRY(
+                MessageAddress: PHYSICAL_ADDRESS(QuadPart: LONGLONG(bitPattern: entry.messageAddress)),
+                TargetProcessorSet: KAFFINITY(truncatingIfNeeded: entry.targetProcessorSet.rawValue),
+                InterruptObject: entry.interruptObject, MessageData: entry.messageData, Vector: entry.vector,
+                Irql: entry.irql.rawValue, Mode: KINTERRUPT_MODE(entry.mode),
+                Polarity: KINTERRUPT_POLARITY(rawValue: Int32(entry.polarity.rawValue)))
+        }
     }
 }
 public typealias PIO_INTERRUPT_MESSAGE_INFO = IO_INTERRUPT_MESSAGE_INFO?
