@@ -183,7 +183,7 @@ struct ConnectStatusTests {
 
         #expect(backend.raise())
         #expect(eventually { devExt.calls >= 1 })
-        #expect(devExt.lastMessageID.load(ordering: .relaxed) == -1, "the line calls the fall-back, not the message routine")
+        #expect(devExt.lastMessage == -1, "the line calls the fall-back, not the message routine")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = params.Version
@@ -223,7 +223,7 @@ struct ConnectStatusTests {
             #expect(entry.TargetProcessorSet == 0x3)
         }
         for message in 0..<4 { #expect(backend.raise(message: message)) }
-        #expect(eventually { devExt.messagesSeen.load(ordering: .relaxed) == 0b1111 }, "every MessageID reached the ISR")
+        #expect(eventually { devExt.seenMessages == 0b1111 }, "every MessageID reached the ISR")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = CONNECT_MESSAGE_BASED

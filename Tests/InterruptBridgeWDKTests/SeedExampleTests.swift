@@ -56,7 +56,7 @@ struct SeedExampleTests {
 
         #expect(backend.raise())
         #expect(eventually { deviceExtension.calls >= 1 })
-        #expect(deviceExtension.lastIrql.load(ordering: .relaxed) == 5, "the ISR runs at the SynchronizeIrql")
+        #expect(deviceExtension.irql == 5, "the ISR runs at the SynchronizeIrql")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = params.Version
@@ -138,7 +138,7 @@ struct SeedExampleTests {
 
         #expect(backend.raise(message: 0))
         #expect(eventually { devExt.calls >= 1 })
-        #expect(devExt.lastIrql.load(ordering: .relaxed) == interrupt.synchronizeIrql.rawValue)
+        #expect(devExt.irql == interrupt.synchronizeIrql.rawValue)
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = CONNECT_FULLY_SPECIFIED
