@@ -23,11 +23,6 @@ public func KeInitializeSpinLock(_ SpinLock: inout KSPIN_LOCK) {
     SpinLock = KSPIN_LOCK()
 }
 
-/// `KeInitializeSpinLock` for a lock held in a `let`: checks it is released.
-public func KeInitializeSpinLock(_ SpinLock: KSPIN_LOCK) {
-    precondition(!SpinLock.isLocked, "KeInitializeSpinLock: the spin lock is held")
-}
-
 /// `KeSynchronizeExecution`: runs `SynchronizeRoutine(SynchronizeContext)` holding the
 /// interrupt's spin lock at its SynchronizeIrql, so it cannot overlap the ISR, and
 /// returns the routine's value unchanged. Callable from any thread but the ISR of
