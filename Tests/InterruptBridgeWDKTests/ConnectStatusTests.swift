@@ -214,6 +214,7 @@ struct ConnectStatusTests {
         #expect(params.Version == CONNECT_MESSAGE_BASED)
         let table = try #require(devExt.MessageTable)
         #expect(table.MessageCount == 4)
+        let programmed = try #require(backend.programmedMessages(.msix), "the device's MSI-X table as programmed")
         #expect(table.UnifiedIrql == 8)
         for (index, entry) in table.MessageInfo.enumerated() {
             #expect(entry.InterruptObject.messageID == UInt32(index))
@@ -221,6 +222,8 @@ struct ConnectStatusTests {
             #expect(entry.Irql == 8)
             #expect(entry.Mode == Latched)
             #expect(entry.TargetProcessorSet == 0x3)
+            #expect(UInt64(bitPattern: entry.MessageAddress.QuadPart) == programmed[index].address)
+            #expect(entry.MessageData == programmed[index].data)
         }
         for message in 0..<4 { #expect(backend.raise(message: message)) }
         #expect(eventually { devExt.seenMessages == 0b1111 }, "every MessageID reached the ISR")
