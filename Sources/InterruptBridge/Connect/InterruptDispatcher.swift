@@ -63,6 +63,9 @@ public final class InterruptDispatcher: Sendable {
         passiveLoop.withLock { $0 }?.stop()
     }
 
+    /// False once `shutdown()` was called.
+    public var isRunning: Bool { running.load(ordering: .acquiring) }
+
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {
         registry.withLock { $0.byVector.values.flatMap { $0 } }
