@@ -114,7 +114,9 @@ extension Runtime {
             #expect(eventually { connection.interruptObjects.allSatisfy { !$0.isConnected } },
                     "the REQ handler's removal request disconnects the device")
             #expect(backend.handledOnDispatchThread.isSet)
-            // Disconnected: the descriptor is no longer watched, a second signal is not handled.
+            // Once the deferred disconnect completed (sources released after the
+            // descriptor was unwatched), a second signal is not handled.
+            #expect(eventually { backend.inner.enabledKind == nil })
             try EventFD.write(backend.request)
             for _ in 0..<1000 { PThread.yieldProcessor() }
             #expect(backend.handled.count == 1)
