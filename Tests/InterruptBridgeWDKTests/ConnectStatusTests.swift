@@ -236,6 +236,16 @@ struct ConnectStatusTests {
         #expect(backend.enabledKind == nil)
     }
 
+    @Test func aDispatcherThatWasShutDownIsNotReady() throws {
+        let dispatcher = try makeDispatcher()
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        dispatcher.shutdown()
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_DEVICE_NOT_READY)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
     @Test func aResultLocationThatCannotHoldTheResultConnectsNothing() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
