@@ -19,7 +19,10 @@ extension Runtime {
             let load = try dispatcher.connectMessageBased(device: loadDevice, messageRoutine: { _, _ in true })
             let loading = Flag(true)
             let loadThread = try PThread.spawn(name: "load") {
-                while loading.isSet { loadBackend.raise() }
+                while loading.isSet {
+                    loadBackend.raise()
+                    PThread.yieldProcessor()  // a pthread mutex is not fair: let the loop take the backend lock
+                }
             }
 
             // Exact accounting: each cycle raises k signals while connected and waits
@@ -73,7 +76,10 @@ extension Runtime {
             let (churnDevice, churnBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 0x30, device: 0, function: 0), msixCount: 1))
             let churning = Flag(true)
             let churnRaiser = try PThread.spawn(name: "churn-raise") {
-                while churning.isSet { churnBackend.raise() }
+                while churning.isSet {
+                    churnBackend.raise()
+                    PThread.yieldProcessor()  // a pthread mutex is not fair: let the loop take the backend lock
+                }
             }
             let churnDelivered = Counter()
             let churnWorker: @Sendable () -> Void = {
