@@ -1,0 +1,76 @@
+// The PCI corner of sysfs: which driver a function is bound to, its IOMMU
+// group and the group's other members, its UIO node, and the driver_override /
+// drivers_probe / unbind attributes used to move it between drivers.
+//
+// Every path is under `root` (default "/sys"), so tests can stand up a fake
+// tree in a temporary directory and read back what would have been written.
+
+/// sysfs paths and attributes for PCI functions.
+public struct SysfsPCI: Sendable {
+    public var root: String
+
+    public init(root: String = "/sys") { self.root = root }
+
+    public func devicePath(_ address: String) -> String { "\(root)/bus/pci/devices/\(address)" }
+    public func driverPath(_ driver: String) -> String { "\(root)/bus/pci/drivers/\(driver)" }
+
+    /// The driver bound to the function, or nil when it has none.
+    public func driver(of address: String) -> String? {
+        try? FileIO.readlinkBasename(devicePath(address) + "/driver")
+    }
+
+    /// Whether the function exists.
+    public func deviceExists(_ address: String) -> Bool { FileIO.exists(devicePath(address)) }
+
+    /// Whether a driver is registered (its module loaded).
+    public func driverRegistered(_ driver: String) -> Bool { FileIO.exists(driverPath(driver)) }
+
+    /// The function's IOMMU group number, nil when it is not behind an IOMMU.
+    public func iommuGroup(of address: String) -> Int? {
+        (try? FileIO.readlinkBasename(devicePath(address) + "/iommu_group")).flatMap { Int($0) }
+    }
+
+    /// Every function in an IOMMU group, with its bound driver.
+    public func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
+        try FileIO.listDirectory("\(root)/kernel/iommu_groups/\(group)/devices").map { ($0, driver(of: $0)) }
+    }
+
+    /// The function's UIO device name ("uio0") when bound to a UIO driver.
+    public func uioName(of address: String) -> String? {
+        (try? FileIO.listDirectory(devicePath(address) + "/uio"))?.first { $0.hasPrefix("uio") }
+    }
+
+    /// The config-space attribute (readable and writable by root).
+    public func configPath(_ address: String) -> String { devicePath(address) + "/config" }
+
+    /// BAR `index` as a mappable file (for register access without VFIO).
+    public func resourcePath(_ address: String, bar index: Int) -> String { devicePath(address) + "/resource\(index)" }
+
+    /// The current driver_override ("(null)" in sysfs reads back as nil).
+    public func driverOverride(of address: String) -> String? {
+        guard let text = try? FileIO.readText(devicePath(address) + "/driver_override"), text != "(null)", !text.isEmpty
+        else { return nil }
+        return text
+    }
+
+    /// Sets (or with nil clears) the driver the next probe must choose.
+    public func setDriverOverride(_ address: String, _ driver: String?) throws(SystemError) {
+        // An empty write would be rejected by some kernels; a newline clears it on all.
+        try FileIO.writeText(devicePath(address) + "/driver_override", driver ?? "\n")
+    }
+
+    /// Detaches the function from its driver.
+    public func unbind(_ address: String, from driver: String) throws(SystemError) {
+        try FileIO.writeText(driverPath(driver) + "/unbind", address)
+    }
+
+    /// Asks the PCI core to probe drivers for the function (honours driver_override).
+    public func probe(_ address: String) throws(SystemError) {
+        try FileIO.writeText("\(root)/bus/pci/drivers_probe", address)
+    }
+
+    /// Binds the function to a named driver directly.
+    public func bind(_ address: String, to driver: String) throws(SystemError) {
+        try FileIO.writeText(driverPath(driver) + "/bind", address)
+    }
+}
