@@ -1,0 +1,269 @@
+// Real interrupts through vfio-pci: INTx (eventfd + unmask irqfd), MSI and MSI-X
+// (one eventfd per vector), the device-request and error interrupts as events.
+import Dispatch
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+public import Logging
+import Synchronization
+
+/// A PCI function bound to vfio-pci, as an `InterruptBackend`.
+///
+/// vfio-pci enables one interrupt kind at a time, and MSI/MSI-X sets cannot grow
+/// once enabled (VFIO_IRQ_INFO_NORESIZE): both are reported as
+/// `BackendError.kernelLimit` with what to do instead. Every descriptor the
+/// backend opens is owned by an object that closes it, so an error on any path
+/// leaks nothing.
+public final class VFIOBackend: InterruptBackend {
+    public let device: PCIDeviceInfo
+    public let supportedInterrupts: [InterruptKind: Int]
+    /// The device-request (REQ) and error (ERR) interrupt counts (0 when absent).
+    public let requestInterrupts: Int
+    public let errorInterrupts: Int
+
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    private struct State {
+        /// nil once closed or given back to the kernel after a removal request.
+        var device: VFIODevice?
+        var enabled: Enabled?
+        var handler: (@Sendable (BackendEvent) -> Void)?
+        var eventSources: [EventWatch] = []
+        /// The kernel asked for the device back: close it as soon as no interrupts are enabled.
+        var removalRequested = false
+    }
+
+    private struct Enabled {
+        var kind: InterruptKind
+        var triggers: [InterruptEventFD]
+        var unmask: InterruptEventFD?
+    }
+
+    /// Opens the device through its IOMMU group (`device.iommuGroup`, or sysfs when nil).
+    ///
+    /// Throws `.kernelLimit` naming the devices that keep the group from being viable,
+    /// and `.system` when the container, group or device cannot be opened.
+    public convenience init(device: PCIDeviceInfo, container: VFIOContainer? = nil, sysfs: SysfsPCI = SysfsPCI(),
+                            logger: Logger) throws(BackendError) {
+        let address = device.address.description
+        guard let groupNumber = device.iommuGroup ?? sysfs.iommuGroup(of: address) else {
+            throw .kernelLimit("\(address) has no IOMMU group: VFIO needs an IOMMU (intel_iommu=on, or a vIOMMU with interrupt remapping)")
+        }
+        if let driver = sysfs.driver(of: address), driver != "vfio-pci" {
+            throw .kernelLimit("\(address) is bound to \(driver), not vfio-pci (irqbridge bind \(address) --driver vfio-pci)")
+        }
+        let group: VFIOGroup
+        do {
+            switch try VFIOGroup.open(groupNumber, container: container ?? VFIOContainer(), sysfs: sysfs) {
+            case let .success(opened): group = opened
+            case let .failure(notViable):
+                let who = notViable.blockers.isEmpty ? "a member not bound to vfio-pci" : notViable.blockers.joined(separator: ", ")
+                throw BackendError.kernelLimit(
+                    "IOMMU group \(notViable.group) of \(address) is not viable: \(who); bind every member to vfio-pci or unbind it")
+            }
+            try self.init(device: device, vfio: group.openDevice(address), logger: logger)
+        } catch let error as BackendError {
+            throw error
+        } catch let error as SystemError {
+            throw .system(error)
+        } catch {
+            throw .kernelLimit("\(address): \(error)")
+        }
+    }
+
+    /// Wraps an already-open VFIO device.
+    public init(device: PCIDeviceInfo, vfio: VFIODevice, logger: Logger) throws(BackendError) {
+        self.device = device
+        var logger = logger
+        logger[metadataKey: "device"] = "\(device.address)"
+        self.logger = logger
+        do {
+            var supported: [InterruptKind: Int] = [:]
+            for (kind, index) in [(InterruptKind.intx, VFIO.IRQIndex.intx), (.msi, .msi), (.msix, .msix)] {
+                let count = try vfio.irqInfo(index).count
+                if count > 0 { supported[kind] = count }
+            }
+            supportedInterrupts = supported
+            requestInterrupts = vfio.info.irqs > Int(VFIO.IRQIndex.req.rawValue) ? try vfio.irqInfo(.req).count : 0
+            errorInterrupts = vfio.info.irqs > Int(VFIO.IRQIndex.err.rawValue) ? try vfio.irqInfo(.err).count : 0
+        } catch {
+            throw .system(error)
+        }
+        state = Mutex(State(device: vfio))
+    }
+
+    deinit { close() }
+
+    /// The open VFIO device (config space, BARs, loopback trigger), nil once closed.
+    public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
+        let vfio: VFIODevice? = state.withLock { state in
+            state.handler = handler
+            return state.eventSources.isEmpty ? state.device : nil
+        }
+        guard let vfio else { return }
+        var sources: [EventWatch] = []
+        if requestInterrupts > 0, let source = watch(.req, of: vfio, event: { [address = device.address] in
+            .removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")
+        }) {
+            sources.append(source)
+        }
+        if errorInterrupts > 0, let source = watch(.err, of: vfio, event: { [address = device.address] in
+            .errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)")
+        }) {
+            sources.append(source)
+        }
+        state.withLock { $0.eventSources += sources }
+    }
+
+    /// Signals an eventfd for the REQ or ERR index and turns each signal into an event.
+    private func watch(_ index: VFIO.IRQIndex, of vfio: VFIODevice, event: @escaping @Sendable () -> BackendEvent) -> EventWatch? {
+        do {
+            let eventfd = try InterruptEventFD()
+            try vfio.enableInterrupts(index, eventfds: [eventfd.rawValue])
+            let source = DispatchSource.makeReadSource(fileDescriptor: eventfd.rawValue, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard (try? eventfd.drain()) != nil, let self else { return }
+                let event = event()
+                self.logger.warning("\(event)")
+                self.state.withLock { $0.handler }?(event)
+                if case .removalRequested = event { self.releaseWhenIdle() }
+            }
+            // The eventfd lives until the source is cancelled: its owner is captured here.
+            source.setCancelHandler { _ = eventfd }
+            source.activate()
+            return EventWatch(source: source)
+        } catch {
+            logger.warning("cannot watch the \(index) interrupt: \(error)")
+            return nil
+        }
+    }
+
+    public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        try state.withLock { (state) throws(BackendError) -> [InterruptSource] in
+            guard let vfio = state.device else { throw .closed }
+            let available = supportedInterrupts[kind] ?? 0
+            guard count >= 1, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
+            if let enabled = state.enabled {
+                if enabled.kind == kind && kind.isMessageSignaled {
+                    throw .kernelLimit("\(kind) is already enabled with \(enabled.triggers.count) vector(s) and VFIO cannot add vectors to an "
+                        + "enabled \(kind) set (VFIO_IRQ_INFO_NORESIZE): disable it, then enable all \(count) at once")
+                }
+                throw .kernelLimit("vfio-pci enables one interrupt kind at a time and \(enabled.kind) is enabled: disable it before enabling \(kind)")
+            }
+            let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
+            state.enabled = enabled
+            logger.debug("enabled \(count) \(kind) vector(s)")
+            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0) }
+            return enabled.triggers.enumerated().map { message, trigger in
+                InterruptSource(descriptor: trigger.rawValue, drain: .eventfdCounter, unmask: unmasking, message: message)
+            }
+        }
+    }
+
+    /// Creates the eventfds and hands them to the kernel. On failure everything made
+    /// here is closed (the owners go away) and the index is left disabled.
+    private static func enable(_ kind: InterruptKind, count: Int, on vfio: VFIODevice, device: PCIDeviceInfo) throws(BackendError) -> Enabled {
+        let index = index(of: kind)
+        let triggers = try system { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
+        if kind.isMessageSignaled { try system { () throws(SystemError) in try vfio.enableBusMaster() } }
+        do throws(SystemError) {
+            try vfio.enableInterrupts(index, eventfds: triggers.map(\.rawValue))
+        } catch {
+            guard kind == .intx, error.code == EBUSY || error.code == EINVAL else { throw .system(error) }
+            throw .kernelLimit("INTx of \(device.address) cannot be enabled (\(error.name)): without PCI 2.3 INTx masking "
+                + "vfio-pci needs the line exclusively, and IRQ \(device.irqLine.map { String($0) } ?? "?") is in use")
+        }
+        guard kind == .intx else { return Enabled(kind: kind, triggers: triggers, unmask: nil) }
+        do throws(SystemError) {
+            let unmask = try InterruptEventFD()
+            try vfio.setUnmaskEventFD(.intx, unmask.rawValue)
+            return Enabled(kind: kind, triggers: triggers, unmask: unmask)
+        } catch {
+            try? vfio.disableInterrupts(index)
+            throw .system(error)
+        }
+    }
+
+    public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
+        try state.withLock { (state) throws(BackendError) in
+            guard let enabled = state.enabled, enabled.kind == kind else { return }
+            // The eventfds close when `enabled` goes away, whatever the kernel says.
+            state.enabled = nil
+            do throws(SystemError) {
+                try state.device?.disableInterrupts(Self.index(of: kind))
+            } catch {
+                throw .system(error)
+            }
+            logger.debug("disabled \(kind) (\(enabled.triggers.count) vector(s))")
+        }
+        if state.withLock({ $0.removalRequested }) { close() }
+    }
+
+    /// After a removal request: the handler was told to disconnect everything; the
+    /// device is closed (letting the kernel's unbind finish) once nothing is enabled,
+    /// never while the dispatch loop may still be waiting on its eventfds.
+    private func releaseWhenIdle() {
+        let idle = state.withLock { state in
+            state.removalRequested = true
+            return state.enabled == nil
+        }
+        if idle { close() }
+    }
+
+    /// Disables everything, stops watching REQ/ERR and closes the device (then its
+    /// group and container, once no other device holds them). Idempotent.
+    public func close() {
+        let (device, enabled, sources) = state.withLock { state in
+            defer { state.device = nil; state.enabled = nil; state.eventSources = [] }
+            return (state.device, state.enabled, state.eventSources)
+        }
+        for watch in sources { watch.source.cancel() }
+        guard let device else { return }
+        if let enabled { try? device.disableInterrupts(Self.index(of: enabled.kind)) }
+        if requestInterrupts > 0 { try? device.disableInterrupts(.req) }
+        if errorInterrupts > 0 { try? device.disableInterrupts(.err) }
+    }
+
+    /// Makes the device's own interrupt path fire vector `message` (VFIO loopback
+    /// trigger): the kernel signals the eventfd as if the device had interrupted.
+    public func triggerLoopback(message: Int = 0) throws(BackendError) {
+        try state.withLock { (state) throws(BackendError) in
+            guard let device = state.device, let enabled = state.enabled else { throw .closed }
+            do throws(SystemError) { try device.trigger(Self.index(of: enabled.kind), subindex: message) } catch { throw .system(error) }
+        }
+    }
+
+    static func index(of kind: InterruptKind) -> VFIO.IRQIndex {
+        switch kind {
+        case .intx: .intx
+        case .msi: .msi
+        case .msix: .msix
+        }
+    }
+}
+
+/// A dispatch read source watching the REQ or ERR eventfd.
+///
+/// `@unchecked Sendable`: DispatchSource objects are thread-safe (cancel may be
+/// called from any thread); the reference itself never changes.
+struct EventWatch: @unchecked Sendable {
+    let source: any DispatchSourceRead
+}
+
+/// Runs a system-layer call, wrapping its error for the backend's callers.
+func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
+    do throws(SystemError) { return try body() } catch { throw .system(error) }
+}
+
+/// Unmasks VFIO INTx by signalling the unmask irqfd: one eventfd write, no
+/// ioctl, no allocation.
+struct EventFDUnmask: InterruptUnmasking {
+    let eventfd: InterruptEventFD
+    func unmask() throws(SystemError) { try eventfd.signal() }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
