@@ -86,7 +86,11 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeTests", dependencies: ["InterruptBridge", "InterruptBridgeSystem"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "InterruptBridgeTests",
+            dependencies: ["InterruptBridge", "InterruptBridgeSystem", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]

@@ -71,8 +71,15 @@ public enum FileIO {
     }
 
     /// Writes `text` to a file in one write(2), as sysfs attributes require.
-    public static func writeText(_ path: String, _ text: String) throws(SystemError) {
-        let file = try open(path, .writeOnly)
+    /// With `create`, the file is created or truncated first (mode 0644).
+    public static func writeText(_ path: String, _ text: String, create: Bool = false) throws(SystemError) {
+        let file: OwnedDescriptor
+        if create {
+            let fd = try syscall("create \(path)") { Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            file = OwnedDescriptor(adopting: fd, name: path)
+        } else {
+            file = try open(path, .writeOnly)
+        }
         let bytes = Array(text.utf8)
         let count = try syscall("write \"\(text)\" to \(path)") {
             bytes.withUnsafeBytes { Glibc.write(file.rawValue, $0.baseAddress, $0.count) }
@@ -144,5 +151,21 @@ public final class MappedRegion: @unchecked Sendable {
     public func read64(at offset: Int) -> UInt64 {
         precondition(offset >= 0 && offset + 8 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
         return cib_mmio_read64(base, UInt64(offset))
+    }
+}
+
+extension FileIO {
+    /// mkdir -p (mode 0755).
+    public static func makeDirectories(_ path: String) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if Glibc.mkdir(prefix, 0o755) == -1 && Glibc.errno != EEXIST { throw .errno("mkdir \(prefix)") }
+        }
+    }
+
+    /// unlink(2); a missing file is not an error.
+    public static func remove(_ path: String) throws(SystemError) {
+        if Glibc.unlink(path) == -1 && Glibc.errno != ENOENT { throw .errno("unlink \(path)") }
     }
 }
