@@ -91,6 +91,16 @@ let package = Package(
             dependencies: ["InterruptBridge", "InterruptBridgeSystem", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
+        // Real VFIO/UIO interrupts: run inside the QEMU rig (scripts/rig/integration.sh),
+        // skipped with the reason everywhere else.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeSystem", "InterruptBridgeCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]

@@ -169,3 +169,27 @@ extension FileIO {
         if Glibc.unlink(path) == -1 && Glibc.errno != ENOENT { throw .errno("unlink \(path)") }
     }
 }
+
+extension FileIO {
+    /// poll(2) one descriptor for readability. Returns false on timeout.
+    /// For tools and tests; the dispatch loop waits in epoll.
+    public static func waitReadable(_ fd: Int32, timeoutMilliseconds: Int32) throws(SystemError) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return try syscall("poll") { Glibc.poll(&entry, 1, timeoutMilliseconds) } > 0
+    }
+
+    /// The number of descriptors this process has open (entries of /proc/self/fd,
+    /// less the one used to list them).
+    public static func openDescriptorCount() throws(SystemError) -> Int {
+        try listDirectory("/proc/self/fd").count - 1
+    }
+}
+
+extension FileIO {
+    /// fstat(2) size of an open file.
+    public static func size(of fd: Int32, _ what: @autoclosure () -> String) throws(SystemError) -> Int {
+        var info = stat()
+        _ = try syscall("stat \(what())") { Glibc.fstat(fd, &info) }
+        return Int(info.st_size)
+    }
+}

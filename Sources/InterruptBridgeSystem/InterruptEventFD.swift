@@ -24,9 +24,12 @@ public final class InterruptEventFD: Sendable {
     }
 
     /// Reads and clears the counter; nil when it was 0.
-    public func drain() throws(SystemError) -> UInt64? {
+    public func drain() throws(SystemError) -> UInt64? { try Self.drain(rawValue) }
+
+    /// Reads and clears the counter of a borrowed non-blocking eventfd; nil when it was 0.
+    public static func drain(_ descriptor: Int32) throws(SystemError) -> UInt64? {
         var value: UInt64 = 0
-        guard try nonBlockingSyscall("read eventfd", { Glibc.read(rawValue, &value, 8) }) != nil else { return nil }
+        guard try nonBlockingSyscall("read eventfd", { Glibc.read(descriptor, &value, 8) }) != nil else { return nil }
         return value
     }
 }

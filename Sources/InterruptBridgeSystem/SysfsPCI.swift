@@ -73,4 +73,17 @@ public struct SysfsPCI: Sendable {
     public func bind(_ address: String, to driver: String) throws(SystemError) {
         try FileIO.writeText(driverPath(driver) + "/bind", address)
     }
+
+    /// Maps BAR `index` through sysfs (register access without VFIO, e.g. under UIO).
+    public func mapResource(_ address: String, bar index: Int) throws(SystemError) -> MappedRegion {
+        let path = resourcePath(address, bar: index)
+        let file = try FileIO.open(path, .readWrite)
+        let size = try FileIO.size(of: file.rawValue, path)
+        return try MappedRegion(fd: file.rawValue, offset: 0, length: size, path)
+    }
+
+    /// The Linux IRQ the function's INTx is routed to (sysfs `irq`), nil when unknown.
+    public func irq(of address: String) -> UInt32? {
+        (try? FileIO.readText(devicePath(address) + "/irq")).flatMap { UInt32($0) }
+    }
 }

@@ -34,9 +34,12 @@ public final class UIODevice: Sendable {
     }
 
     /// The kernel's interrupt total for this device, without waiting (nil: nothing new).
-    public func readTotal() throws(SystemError) -> UInt32? {
+    public func readTotal() throws(SystemError) -> UInt32? { try Self.readTotal(node.rawValue) }
+
+    /// Reads the total from a borrowed, non-blocking UIO descriptor (nil: nothing new).
+    public static func readTotal(_ descriptor: Int32) throws(SystemError) -> UInt32? {
         var total: UInt32 = 0
-        guard try nonBlockingSyscall("read \(nodePath)", { Glibc.read(node.rawValue, &total, 4) }) != nil else { return nil }
+        guard try nonBlockingSyscall("read uio", { Glibc.read(descriptor, &total, 4) }) != nil else { return nil }
         return total
     }
 

@@ -81,6 +81,22 @@ public final class VFIODevice: Sendable {
         try FileIO.pread(descriptor.rawValue, into: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
     }
 
+    /// Reads a 32-bit register of BAR `index` through the region (pread, no mapping).
+    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 {
+        var value: UInt32 = 0
+        try withUnsafeMutableBytes(of: &value) { (buffer) throws(SystemError) in try readBAR(index, at: offset, into: buffer) }
+        return UInt32(littleEndian: value)
+    }
+
+    /// Writes a 32-bit register of BAR `index` through the region (pwrite, no mapping).
+    public func writeBAR32(_ index: Int, at offset: Int, _ value: UInt32) throws(SystemError) {
+        let region = try regionInfo(bar: index)
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { (buffer) throws(SystemError) in
+            try FileIO.pwrite(descriptor.rawValue, from: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
+        }
+    }
+
     // MARK: Interrupts
 
     /// Signals `eventfds[i]` when sub-index `start + i` of `index` fires (enables the index).

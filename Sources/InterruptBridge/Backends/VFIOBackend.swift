@@ -84,8 +84,8 @@ public final class VFIOBackend: InterruptBackend {
                 if count > 0 { supported[kind] = count }
             }
             supportedInterrupts = supported
-            requestInterrupts = vfio.info.irqs > Int(VFIO.IRQIndex.req.rawValue) ? try vfio.irqInfo(.req).count : 0
-            errorInterrupts = vfio.info.irqs > Int(VFIO.IRQIndex.err.rawValue) ? try vfio.irqInfo(.err).count : 0
+            requestInterrupts = try Self.optionalCount(.req, of: vfio)
+            errorInterrupts = try Self.optionalCount(.err, of: vfio)
         } catch {
             throw .system(error)
         }
@@ -93,6 +93,17 @@ public final class VFIOBackend: InterruptBackend {
     }
 
     deinit { close() }
+
+    /// REQ and ERR exist only where vfio-pci offers them: ERR on PCI Express functions
+    /// (EINVAL elsewhere), REQ on kernels since 4.1.
+    private static func optionalCount(_ index: VFIO.IRQIndex, of vfio: VFIODevice) throws(SystemError) -> Int {
+        guard vfio.info.irqs > Int(index.rawValue) else { return 0 }
+        do throws(SystemError) {
+            return try vfio.irqInfo(index).count
+        } catch where error.code == EINVAL {
+            return 0
+        }
+    }
 
     /// The open VFIO device (config space, BARs, loopback trigger), nil once closed.
     public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
@@ -128,12 +139,16 @@ public final class VFIOBackend: InterruptBackend {
                 let event = event()
                 self.logger.warning("\(event)")
                 self.state.withLock { $0.handler }?(event)
-                if case .removalRequested = event { self.releaseWhenIdle() }
+                if case .removalRequested = event { self.releaseWhenIdle(onWatcher: true) }
             }
             // The eventfd lives until the source is cancelled: its owner is captured here.
-            source.setCancelHandler { _ = eventfd }
+            let cancelled = DispatchSemaphore(value: 0)
+            source.setCancelHandler {
+                _ = eventfd
+                cancelled.signal()
+            }
             source.activate()
-            return EventWatch(source: source)
+            return EventWatch(source: source, cancelled: cancelled)
         } catch {
             logger.warning("cannot watch the \(index) interrupt: \(error)")
             return nil
@@ -204,22 +219,27 @@ public final class VFIOBackend: InterruptBackend {
     /// After a removal request: the handler was told to disconnect everything; the
     /// device is closed (letting the kernel's unbind finish) once nothing is enabled,
     /// never while the dispatch loop may still be waiting on its eventfds.
-    private func releaseWhenIdle() {
+    private func releaseWhenIdle(onWatcher: Bool) {
         let idle = state.withLock { state in
             state.removalRequested = true
             return state.enabled == nil
         }
-        if idle { close() }
+        if idle { close(waitingForWatchers: !onWatcher) }
     }
 
     /// Disables everything, stops watching REQ/ERR and closes the device (then its
     /// group and container, once no other device holds them). Idempotent.
-    public func close() {
+    public func close() { close(waitingForWatchers: true) }
+
+    /// `waitingForWatchers`: wait until the REQ/ERR eventfds are closed too (false
+    /// only from the watcher's own handler, which the cancellation waits for).
+    private func close(waitingForWatchers: Bool) {
         let (device, enabled, sources) = state.withLock { state in
             defer { state.device = nil; state.enabled = nil; state.eventSources = [] }
             return (state.device, state.enabled, state.eventSources)
         }
         for watch in sources { watch.source.cancel() }
+        if waitingForWatchers { for watch in sources { watch.cancelled.wait() } }
         guard let device else { return }
         if let enabled { try? device.disableInterrupts(Self.index(of: enabled.kind)) }
         if requestInterrupts > 0 { try? device.disableInterrupts(.req) }
@@ -250,6 +270,8 @@ public final class VFIOBackend: InterruptBackend {
 /// called from any thread); the reference itself never changes.
 struct EventWatch: @unchecked Sendable {
     let source: any DispatchSourceRead
+    /// Signalled by the cancel handler, after which the eventfd is closed.
+    let cancelled: DispatchSemaphore
 }
 
 /// Runs a system-layer call, wrapping its error for the backend's callers.
