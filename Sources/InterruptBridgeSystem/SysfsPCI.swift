@@ -86,4 +86,21 @@ public struct SysfsPCI: Sendable {
     public func irq(of address: String) -> UInt32? {
         (try? FileIO.readText(devicePath(address) + "/irq")).flatMap { UInt32($0) }
     }
+
+    /// Reads `count` bytes of the function's config space through sysfs (the
+    /// hardware's values, not VFIO's virtualised view).
+    public func readConfig(_ address: String, at offset: Int, count: Int) throws(SystemError) -> [UInt8] {
+        let path = configPath(address)
+        let file = try FileIO.open(path, .readOnly)
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = try syscall("read \(path)") {
+            bytes.withUnsafeMutableBytes { Glibc.pread(file.rawValue, $0.baseAddress, $0.count, off_t(offset)) }
+        }
+        if read != count { throw SystemError("read \(path) at 0x\(String(offset, radix: 16)): \(read) of \(count) bytes", code: EIO) }
+        return bytes
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,6 +1,5 @@
 // Real interrupts through vfio-pci: INTx (eventfd + unmask irqfd), MSI and MSI-X
 // (one eventfd per vector), the device-request and error interrupts as events.
-import Dispatch
 public import InterruptBridgeCore
 public import InterruptBridgeSystem
 public import Logging
@@ -21,14 +20,17 @@ public final class VFIOBackend: InterruptBackend {
     public let errorInterrupts: Int
 
     private let logger: Logger
+    let sysfs: SysfsPCI
     private let state: Mutex<State>
+    /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
+    private let requestSignal: InterruptEventFD?
+    private let errorSignal: InterruptEventFD?
 
     private struct State {
         /// nil once closed or given back to the kernel after a removal request.
         var device: VFIODevice?
         var enabled: Enabled?
         var handler: (@Sendable (BackendEvent) -> Void)?
-        var eventSources: [EventWatch] = []
         /// The kernel asked for the device back: close it as soon as no interrupts are enabled.
         var removalRequested = false
     }
@@ -61,7 +63,7 @@ public final class VFIOBackend: InterruptBackend {
                 throw BackendError.kernelLimit(
                     "IOMMU group \(notViable.group) of \(address) is not viable: \(who); bind every member to vfio-pci or unbind it")
             }
-            try self.init(device: device, vfio: group.openDevice(address), logger: logger)
+            try self.init(device: device, vfio: group.openDevice(address), sysfs: sysfs, logger: logger)
         } catch let error as BackendError {
             throw error
         } catch let error as SystemError {
@@ -72,8 +74,9 @@ public final class VFIOBackend: InterruptBackend {
     }
 
     /// Wraps an already-open VFIO device.
-    public init(device: PCIDeviceInfo, vfio: VFIODevice, logger: Logger) throws(BackendError) {
+    public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
         self.device = device
+        self.sysfs = sysfs
         var logger = logger
         logger[metadataKey: "device"] = "\(device.address)"
         self.logger = logger
@@ -89,6 +92,8 @@ public final class VFIOBackend: InterruptBackend {
         } catch {
             throw .system(error)
         }
+        requestSignal = Self.signal(.req, of: vfio, count: requestInterrupts, logger: logger)
+        errorSignal = Self.signal(.err, of: vfio, count: errorInterrupts, logger: logger)
         state = Mutex(State(device: vfio))
     }
 
@@ -105,50 +110,66 @@ public final class VFIOBackend: InterruptBackend {
         }
     }
 
+    /// How many vectors of `kind` are enabled now (nil: the kind is not enabled).
+    func enabledVectorCount(_ kind: InterruptKind) -> Int? {
+        state.withLock { state in state.enabled.flatMap { $0.kind == kind ? $0.triggers.count : nil } }
+    }
+
     /// The open VFIO device (config space, BARs, loopback trigger), nil once closed.
     public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
 
     public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
-        let vfio: VFIODevice? = state.withLock { state in
-            state.handler = handler
-            return state.eventSources.isEmpty ? state.device : nil
-        }
-        guard let vfio else { return }
-        var sources: [EventWatch] = []
-        if requestInterrupts > 0, let source = watch(.req, of: vfio, event: { [address = device.address] in
-            .removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")
-        }) {
-            sources.append(source)
-        }
-        if errorInterrupts > 0, let source = watch(.err, of: vfio, event: { [address = device.address] in
-            .errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)")
-        }) {
-            sources.append(source)
-        }
-        state.withLock { $0.eventSources += sources }
+        state.withLock { $0.handler = handler }
     }
 
-    /// Signals an eventfd for the REQ or ERR index and turns each signal into an event.
-    private func watch(_ index: VFIO.IRQIndex, of vfio: VFIODevice, event: @escaping @Sendable () -> BackendEvent) -> EventWatch? {
-        do {
+    /// The REQ and ERR eventfds, watched by the dispatch loop while any interrupt
+    /// of the device is connected. They stay open until the backend goes away, so
+    /// the loop can never be left watching a closed descriptor.
+    public var auxiliarySources: [AuxiliarySource] {
+        var sources: [AuxiliarySource] = []
+        let address = device.address
+        if let request = requestSignal {
+            sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
+                guard (try? request.drain()) != nil else { return }
+                self?.report(.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)"))
+            })
+        }
+        if let error = errorSignal {
+            sources.append(AuxiliarySource(descriptor: error.rawValue, name: "VFIO ERR") { [weak self] in
+                guard (try? error.drain()) != nil else { return }
+                self?.report(.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)"))
+            })
+        }
+        return sources
+    }
+
+    /// Tells the handler; after a removal request the device is closed as soon as
+    /// nothing is enabled, so the kernel's unbind can finish.
+    private func report(_ event: BackendEvent) {
+        logger.warning("\(event)")
+        let handler = state.withLock { state in
+            if case .removalRequested = event { state.removalRequested = true }
+            return state.handler
+        }
+        handler?(event)
+        releaseIfRequested()
+    }
+
+    private func releaseIfRequested() {
+        let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
+        if release {
+            logger.notice("closing the VFIO device after the kernel's removal request")
+            close()
+        }
+    }
+
+    /// Creates an eventfd and has the kernel signal it for the REQ or ERR index.
+    private static func signal(_ index: VFIO.IRQIndex, of vfio: VFIODevice, count: Int, logger: Logger) -> InterruptEventFD? {
+        guard count > 0 else { return nil }
+        do throws(SystemError) {
             let eventfd = try InterruptEventFD()
             try vfio.enableInterrupts(index, eventfds: [eventfd.rawValue])
-            let source = DispatchSource.makeReadSource(fileDescriptor: eventfd.rawValue, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard (try? eventfd.drain()) != nil, let self else { return }
-                let event = event()
-                self.logger.warning("\(event)")
-                self.state.withLock { $0.handler }?(event)
-                if case .removalRequested = event { self.releaseWhenIdle(onWatcher: true) }
-            }
-            // The eventfd lives until the source is cancelled: its owner is captured here.
-            let cancelled = DispatchSemaphore(value: 0)
-            source.setCancelHandler {
-                _ = eventfd
-                cancelled.signal()
-            }
-            source.activate()
-            return EventWatch(source: source, cancelled: cancelled)
+            return eventfd
         } catch {
             logger.warning("cannot watch the \(index) interrupt: \(error)")
             return nil
@@ -213,37 +234,20 @@ public final class VFIOBackend: InterruptBackend {
             }
             logger.debug("disabled \(kind) (\(enabled.triggers.count) vector(s))")
         }
-        if state.withLock({ $0.removalRequested }) { close() }
+        releaseIfRequested()
     }
 
-    /// After a removal request: the handler was told to disconnect everything; the
-    /// device is closed (letting the kernel's unbind finish) once nothing is enabled,
-    /// never while the dispatch loop may still be waiting on its eventfds.
-    private func releaseWhenIdle(onWatcher: Bool) {
-        let idle = state.withLock { state in
-            state.removalRequested = true
-            return state.enabled == nil
-        }
-        if idle { close(waitingForWatchers: !onWatcher) }
-    }
-
-    /// Disables everything, stops watching REQ/ERR and closes the device (then its
+    /// Disables everything and closes the device (then its
     /// group and container, once no other device holds them). Idempotent.
-    public func close() { close(waitingForWatchers: true) }
-
-    /// `waitingForWatchers`: wait until the REQ/ERR eventfds are closed too (false
-    /// only from the watcher's own handler, which the cancellation waits for).
-    private func close(waitingForWatchers: Bool) {
-        let (device, enabled, sources) = state.withLock { state in
-            defer { state.device = nil; state.enabled = nil; state.eventSources = [] }
-            return (state.device, state.enabled, state.eventSources)
+    public func close() {
+        let (device, enabled) = state.withLock { state in
+            defer { state.device = nil; state.enabled = nil }
+            return (state.device, state.enabled)
         }
-        for watch in sources { watch.source.cancel() }
-        if waitingForWatchers { for watch in sources { watch.cancelled.wait() } }
         guard let device else { return }
         if let enabled { try? device.disableInterrupts(Self.index(of: enabled.kind)) }
-        if requestInterrupts > 0 { try? device.disableInterrupts(.req) }
-        if errorInterrupts > 0 { try? device.disableInterrupts(.err) }
+        if requestSignal != nil { try? device.disableInterrupts(.req) }
+        if errorSignal != nil { try? device.disableInterrupts(.err) }
     }
 
     /// Makes the device's own interrupt path fire vector `message` (VFIO loopback
@@ -262,16 +266,6 @@ public final class VFIOBackend: InterruptBackend {
         case .msix: .msix
         }
     }
-}
-
-/// A dispatch read source watching the REQ or ERR eventfd.
-///
-/// `@unchecked Sendable`: DispatchSource objects are thread-safe (cancel may be
-/// called from any thread); the reference itself never changes.
-struct EventWatch: @unchecked Sendable {
-    let source: any DispatchSourceRead
-    /// Signalled by the cancel handler, after which the eventfd is closed.
-    let cancelled: DispatchSemaphore
 }
 
 /// Runs a system-layer call, wrapping its error for the backend's callers.
