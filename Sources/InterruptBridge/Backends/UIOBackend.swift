@@ -16,6 +16,10 @@ public final class UIOBackend: InterruptBackend {
     private let sysfs: SysfsPCI
     private let devRoot: String
     private let state = Mutex(State())
+    private let unmasks = UnmaskCounter()
+
+    /// How many times INTx was re-enabled after a claimed interrupt.
+    public var unmaskCount: UInt64 { unmasks.total }
 
     private struct State {
         /// The open node and config file while INTx is enabled.
@@ -64,7 +68,7 @@ public final class UIOBackend: InterruptBackend {
             }
             state.open = uio
             logger.debug("enabled INTx through \(uio.nodePath)")
-            return [InterruptSource(descriptor: uio.node.rawValue, drain: .uioTotal, unmask: UIOUnmask(device: uio), message: 0)]
+            return [InterruptSource(descriptor: uio.node.rawValue, drain: .uioTotal, unmask: UIOUnmask(device: uio, counter: unmasks), message: 0)]
         }
     }
 
@@ -87,5 +91,9 @@ public final class UIOBackend: InterruptBackend {
 /// Clears Interrupt Disable through the config file: two syscalls, no allocation.
 struct UIOUnmask: InterruptUnmasking {
     let device: UIODevice
-    func unmask() throws(SystemError) { try device.unmask() }
+    let counter: UnmaskCounter
+    func unmask() throws(SystemError) {
+        try device.unmask()
+        counter.count()
+    }
 }

@@ -21,6 +21,11 @@ public final class VFIOBackend: InterruptBackend {
 
     private let logger: Logger
     let sysfs: SysfsPCI
+    private let unmasks = UnmaskCounter()
+
+    /// How many times INTx was unmasked after a claimed interrupt (for tests and
+    /// the selftest, which must not raise the next interrupt before the unmask).
+    public var unmaskCount: UInt64 { unmasks.total }
     private let state: Mutex<State>
     /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
     private let requestSignal: InterruptEventFD?
@@ -191,7 +196,7 @@ public final class VFIOBackend: InterruptBackend {
             let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
             state.enabled = enabled
             logger.debug("enabled \(count) \(kind) vector(s)")
-            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0) }
+            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0, counter: unmasks) }
             return enabled.triggers.enumerated().map { message, trigger in
                 InterruptSource(descriptor: trigger.rawValue, drain: .eventfdCounter, unmask: unmasking, message: message)
             }
@@ -277,7 +282,18 @@ func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
 /// ioctl, no allocation.
 struct EventFDUnmask: InterruptUnmasking {
     let eventfd: InterruptEventFD
-    func unmask() throws(SystemError) { try eventfd.signal() }
+    let counter: UnmaskCounter
+    func unmask() throws(SystemError) {
+        try eventfd.signal()
+        counter.count()
+    }
+}
+
+/// How many times a backend re-enabled its line (an atomic add: no allocation, no lock).
+final class UnmaskCounter: Sendable {
+    private let value = Atomic<UInt64>(0)
+    func count() { value.add(1, ordering: .releasing) }
+    var total: UInt64 { value.load(ordering: .acquiring) }
 }
 
 #if canImport(Glibc)

@@ -16,9 +16,14 @@ public struct SelftestCase: Sendable {
     public var stimulus: SelftestStimulus
     /// The kernel's running count for this device's interrupt (nil: not available).
     public var kernelCount: (@Sendable () -> UInt64?)?
+    /// How many times the backend re-enabled the line (INTx). The next interrupt
+    /// is raised only after the unmask: raised while masked, the kernel delivers
+    /// it at unmask time without its IRQ handler, and /proc/interrupts misses it.
+    public var unmaskCount: (@Sendable () -> UInt64)?
 
     public init(label: String, device: InterruptDevice, kind: InterruptKind, stimulus: SelftestStimulus,
-                kernelCount: (@Sendable () -> UInt64?)?) {
+                kernelCount: (@Sendable () -> UInt64?)?, unmaskCount: (@Sendable () -> UInt64)? = nil) {
+        self.unmaskCount = unmaskCount
         self.label = label
         self.device = device
         self.kind = kind
@@ -114,21 +119,29 @@ public struct InterruptSelftest: Sendable {
             let message = testCase.kind == .intx ? 0 : index % vectors
             probe.expectedMessage.store(message, ordering: .releasing)
             let before = probe.calls.load(ordering: .acquiring)
+            let unmasksBefore = testCase.kind == .intx ? testCase.unmaskCount?() : nil
             do {
                 try testCase.stimulus.raise(message)
             } catch {
                 result.failure = "raising interrupt \(index) failed: \(error)"
                 break
             }
-            guard waitForCall(after: before, probe) else {
+            guard waitUntil({ probe.calls.load(ordering: .acquiring) != before }) else {
                 result.failure = "interrupt \(index) (message \(message)) did not reach the ISR within \(timeout)"
                 break
             }
+            if let unmasksBefore, let unmaskCount = testCase.unmaskCount, !waitUntil({ unmaskCount() != unmasksBefore }) {
+                result.failure = "the line was not unmasked within \(timeout) after interrupt \(index)"
+                break
+            }
         }
+        // Read the kernel's count while connected: VFIO frees the IRQ (and its
+        // /proc/interrupts line) when the interrupts are disabled.
+        let kernelAfter = kernelBefore == nil ? nil : testCase.kernelCount?()
         connection.disconnect()
         result.delivered = probe.calls.load(ordering: .acquiring)
         result.wrongMessages = probe.wrongMessages.load(ordering: .relaxed)
-        if let kernelBefore, let kernelAfter = testCase.kernelCount?() {
+        if let kernelBefore, let kernelAfter {
             result.kernelDelta = kernelAfter &- kernelBefore
         }
         if result.failure == nil {
@@ -137,17 +150,18 @@ public struct InterruptSelftest: Sendable {
             } else if result.wrongMessages > 0 {
                 result.failure = "\(result.wrongMessages) ISR call(s) had the wrong MessageID"
             } else if testCase.stimulus.kernelCounts, testCase.kernelCount != nil, result.kernelDelta != UInt64(count) {
-                result.failure = "the kernel counted \(result.kernelDelta.map(String.init) ?? "nothing") interrupts, the ISR \(result.delivered)"
+                result.failure = result.kernelDelta.map { "the kernel counted \($0) interrupts, the ISR \(result.delivered)" }
+                    ?? "no kernel count for this interrupt in /proc/interrupts"
             }
         }
         logger.debug("\(result)")
         return result
     }
 
-    private func waitForCall(after before: Int, _ probe: Probe) -> Bool {
+    private func waitUntil(_ condition: () -> Bool) -> Bool {
         let deadline = ContinuousClock.now + timeout
         var spins = 0
-        while probe.calls.load(ordering: .acquiring) == before {
+        while !condition() {
             spins += 1
             if spins % 64 == 0 {
                 if ContinuousClock.now > deadline { return false }

@@ -45,7 +45,8 @@ extension SelftestPlan {
             let cases = wanted.map { kind in
                 let chosen = stimulus.name == "ivshmem doorbell" && kind != .msix ? SelftestStimulus.vfioLoopback(backend) : stimulus
                 return SelftestCase(label: "VFIO \(kind)", device: InterruptDevice(backend: backend, policy: policy(for: kind)), kind: kind,
-                                    stimulus: chosen, kernelCount: SelftestCase.vfioKernelCount(kind, info.address))
+                                    stimulus: chosen, kernelCount: SelftestCase.vfioKernelCount(kind, info.address),
+                                    unmaskCount: { backend.unmaskCount })
             }
             return SelftestPlan(backend: backend, cases: cases, close: { backend.close() })
         } catch {
@@ -63,7 +64,7 @@ extension SelftestPlan {
         let bar = try sysfs.mapResource(info.address.description, bar: 0)
         let kernelCount = (info.irqLine ?? sysfs.irq(of: info.address.description)).map { SelftestCase.irqKernelCount($0) }
         let testCase = SelftestCase(label: "UIO INTx", device: InterruptDevice(backend: backend, policy: policy(for: .intx)), kind: .intx,
-                                    stimulus: .edu(bar), kernelCount: kernelCount)
+                                    stimulus: .edu(bar), kernelCount: kernelCount, unmaskCount: { backend.unmaskCount })
         return SelftestPlan(backend: backend, cases: [testCase], close: { backend.close() })
     }
 
