@@ -106,6 +106,7 @@ public struct InterruptSelftest: Sendable {
         var result = SelftestResult(label: testCase.label, address: testCase.device.info.address, expected: count, delivered: 0,
                                     wrongMessages: 0, kernelDelta: nil, failure: nil)
         let probe = Probe(stimulus: testCase.stimulus)
+        testCase.stimulus.quiesce()
         let connection: SelftestConnection
         do {
             connection = try connector.connect(dispatcher, testCase.device, testCase.kind, probe)
