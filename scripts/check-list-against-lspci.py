@@ -2,8 +2,10 @@
 """Check that `irqbridge list --json` agrees with `lspci -vvv` for every PCI function.
 
 Compared per function: the routed IRQ line, MSI presence and message counts
-(capable and enabled), MSI-X presence and table size, and every BAR's size
-(and address). Exits 0 when they agree, 1 on any disagreement (each printed on
+(capable and enabled), MSI-X presence and table size, every BAR's size (and
+address), and for live listings the bound driver, the IOMMU group and the
+device nodes (/dev/vfio/<group> exactly when bound to vfio-pci, /dev/uioN
+exactly when bound to a UIO driver). Exits 0 when they agree, 1 on any disagreement (each printed on
 one line), 2 when a tool cannot be run.
 
   scripts/check-list-against-lspci.py                      # live system (run as root)
@@ -11,6 +13,8 @@ one line), 2 when a tool cannot be run.
   scripts/check-list-against-lspci.py --dump D --lspci-output F
         # offline: irqbridge reads dump D, compared with saved `lspci -vvv` output F
         # (dumps carry no BAR sizes, so sizes are compared only where irqbridge knows them)
+  scripts/check-list-against-lspci.py --json-output J --lspci-output F
+        # both saved from one live system (e.g. inside the QEMU rig guest)
 Python 3 standard library only.
 """
 import argparse
@@ -26,6 +30,8 @@ REGION = re.compile(r"^\s*Region (\d+): (?:Memory|I/O ports) at (<unassigned>|<i
 SIZE = re.compile(r"\[size=(\d+)([KMGT]?)\]")
 INTERRUPT = re.compile(r"^\s*Interrupt: pin (\S) routed to IRQ (\d+)")
 MSI = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI: Enable[+-] Count=(\d+)/(\d+)")
+DRIVER = re.compile(r"^\s*Kernel driver in use: (\S+)")
+IOMMU_GROUP = re.compile(r"^\s*IOMMU group: (\d+)")
 MSIX = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI-X: Enable[+-] Count=(\d+)")
 
 
@@ -38,7 +44,8 @@ def parse_lspci(text):
         if match:
             domain, bus, device, function = match.groups()
             address = "%s:%s:%s.%s" % ((domain or "0000").rjust(4, "0"), bus, device, function)
-            current = devices[address] = {"irq": None, "msi": None, "msix": None, "bars": {}, "denied": False}
+            current = devices[address] = {"irq": None, "msi": None, "msix": None, "bars": {}, "denied": False,
+                                          "driver": None, "iommuGroup": None}
             continue
         if current is None:
             continue
@@ -50,6 +57,12 @@ def parse_lspci(text):
         match = MSI.match(line)
         if match:
             current["msi"] = {"enabledCount": int(match.group(1)), "count": int(match.group(2))}
+        match = DRIVER.match(line)
+        if match:
+            current["driver"] = match.group(1)
+        match = IOMMU_GROUP.match(line)
+        if match:
+            current["iommuGroup"] = int(match.group(1))
         match = MSIX.match(line)
         if match:
             current["msix"] = {"tableSize": int(match.group(1))}
@@ -78,6 +91,12 @@ def compare(ours, theirs):
         if lspci["denied"]:
             problems.append("%s: lspci could not read config space (run as root)" % address)
             continue
+        # A dump knows no drivers or IOMMU groups; a live listing must match lspci's.
+        for key, label in (("driver", "driver"), ("iommuGroup", "IOMMU group")):
+            if not OFFLINE and mine.get(key) != lspci[key]:
+                problems.append("%s: %s %s, lspci says %s" % (address, label, mine.get(key), lspci[key]))
+        if not OFFLINE:
+            problems += check_nodes(address, mine)
         if mine["irq"] != lspci["irq"]:
             problems.append("%s: IRQ %s, lspci says %s" % (address, mine["irq"], lspci["irq"]))
         for key, fields in (("msi", ("count", "enabledCount")), ("msix", ("tableSize",))):
@@ -108,6 +127,19 @@ def compare(ours, theirs):
     return problems
 
 
+def check_nodes(address, mine):
+    """Device nodes must follow the driver: /dev/vfio/<group> for vfio-pci, /dev/uioN for UIO."""
+    nodes, driver = mine.get("nodes") or {}, mine.get("driver") or ""
+    expected_vfio = "/dev/vfio/%s" % mine.get("iommuGroup") if driver == "vfio-pci" else None
+    problems = []
+    if nodes.get("vfioGroup") != expected_vfio:
+        problems.append("%s: VFIO node %s, expected %s (driver %s)" % (address, nodes.get("vfioGroup"), expected_vfio, driver or "none"))
+    uio = nodes.get("uio")
+    if driver.startswith("uio") != bool(uio and re.fullmatch(r"/dev/uio\d+", uio)):
+        problems.append("%s: UIO node %s with driver %s" % (address, uio, driver or "none"))
+    return problems
+
+
 def run(command):
     try:
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -126,11 +158,19 @@ def main():
     parser.add_argument("--irqbridge", default=os.environ.get("IRQBRIDGE", os.path.join(root, ".build", "debug", "irqbridge")))
     parser.add_argument("--dump", help="have irqbridge read this lspci -x dump instead of the live system")
     parser.add_argument("--lspci-output", help="saved `lspci -vvv` output to compare with instead of running lspci")
+    parser.add_argument("--json-output", help="saved `irqbridge list --json` output (of a live system) instead of running irqbridge")
     arguments = parser.parse_args()
+    if arguments.dump and arguments.json_output:
+        parser.error("--dump and --json-output exclude each other")
     OFFLINE = arguments.dump is not None
 
-    command = [arguments.irqbridge, "list", "--json"] + (["--dump", arguments.dump] if arguments.dump else [])
-    ours = {device["address"]: device for device in json.loads(run(command))}
+    if arguments.json_output:
+        with open(arguments.json_output) as file:
+            listed = json.load(file)
+    else:
+        command = [arguments.irqbridge, "list", "--json"] + (["--dump", arguments.dump] if arguments.dump else [])
+        listed = json.loads(run(command))
+    ours = {device["address"]: device for device in listed}
     if arguments.lspci_output:
         with open(arguments.lspci_output) as file:
             text = file.read()

@@ -106,6 +106,23 @@ public struct PCIDiscovery: Sendable {
         return devices
     }
 
+    /// The function at `address`, or nil when there is none. Only that function's
+    /// config space is decoded, so a malformed neighbour does not hide it.
+    public func device(at address: PCIAddress) throws(DiscoveryError) -> PCIDeviceInfo? {
+        let snapshots: [PCIFunctionSnapshot]
+        do {
+            snapshots = try PCIAccess.scan(accessSource)
+        } catch {
+            throw .access(error)
+        }
+        guard let snapshot = snapshots.first(where: { $0.address == address }) else { return nil }
+        do {
+            return try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
+        } catch {
+            throw .malformedDevice(snapshot.address, error)
+        }
+    }
+
     /// Every function with its policy and resource lists.
     public func catalog() throws(DiscoveryError) -> DeviceCatalog {
         let devices = try devices()

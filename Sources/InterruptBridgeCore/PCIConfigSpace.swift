@@ -12,6 +12,8 @@ public struct PCIConfigSpace: Sendable, Hashable {
     public static let headerSize = 64
     /// Conventional config space; standard capabilities live below this.
     public static let conventionalSize = 256
+    /// PCI Express config space; extended capabilities live from 256 up to this.
+    public static let extendedSize = 4096
 
     /// Capability IDs the bridge decodes.
     public enum CapabilityID {
@@ -69,6 +71,28 @@ public struct PCIConfigSpace: Sendable, Hashable {
             pointer = UInt16(bytes[Int(pointer) + 1] & 0xfc)
         }
         return list
+    }
+
+    /// The PCI Express extended capability list (from 0x100), in list order. Empty when
+    /// fewer than 4096 bytes are available or the first header is 0 or all ones.
+    public func extendedCapabilities() throws(PCIConfigSpaceError) -> [PCIExtendedCapabilityHeader] {
+        guard bytes.count >= Self.extendedSize else { return [] }
+        var offset = UInt16(Self.conventionalSize)
+        var previous = offset
+        var visited = Set<UInt16>()
+        var list: [PCIExtendedCapabilityHeader] = []
+        while true {
+            let header = dword(Int(offset))
+            if offset == UInt16(Self.conventionalSize), header == 0 || header == .max { return [] }
+            if visited.contains(offset) { throw .extendedCapabilityLoop(offset: offset, from: previous) }
+            visited.insert(offset)
+            list.append(PCIExtendedCapabilityHeader(id: UInt16(header & 0xffff), version: UInt8((header >> 16) & 0xf), offset: offset))
+            let next = UInt16(header >> 20) & 0xffc
+            if next == 0 { return list }
+            guard next >= UInt16(Self.conventionalSize) else { throw .extendedCapabilityPointerOutOfRange(pointer: next, from: offset) }
+            previous = offset
+            offset = next
+        }
     }
 
     /// The MSI capability, decoded; nil when the function has none.

@@ -8,6 +8,10 @@ public enum PCIConfigSpaceError: Error, Sendable, Hashable, CustomStringConverti
     case capabilityLoop(offset: UInt16, from: UInt16)
     /// A capability pointer outside its list's range (from nil: the Capabilities Pointer register).
     case capabilityPointerOutOfRange(pointer: UInt16, from: UInt16?)
+    /// The extended capability list visits `offset` a second time (coming from `from`).
+    case extendedCapabilityLoop(offset: UInt16, from: UInt16)
+    /// An extended capability's next pointer outside 0x100...0xffc.
+    case extendedCapabilityPointerOutOfRange(pointer: UInt16, from: UInt16)
     /// A BIR field naming a register that is not a BAR (6 and 7 are reserved).
     case reservedBAR(bir: Int, reading: String)
 
@@ -21,6 +25,10 @@ public enum PCIConfigSpaceError: Error, Sendable, Hashable, CustomStringConverti
             "capability pointer out of range: the capability at 0x\(hex(UInt64(from), width: 2)) points to 0x\(hex(UInt64(pointer), width: 2))"
         case let .capabilityPointerOutOfRange(pointer, nil):
             "capability pointer out of range: the Capabilities Pointer register holds 0x\(hex(UInt64(pointer), width: 2))"
+        case let .extendedCapabilityLoop(offset, from):
+            "extended capability list loops: the capability at 0x\(hex(UInt64(from), width: 3)) points back to 0x\(hex(UInt64(offset), width: 3))"
+        case let .extendedCapabilityPointerOutOfRange(pointer, from):
+            "extended capability pointer out of range: the capability at 0x\(hex(UInt64(from), width: 3)) points to 0x\(hex(UInt64(pointer), width: 3))"
         case let .reservedBAR(bir, reading):
             "\(reading) names BAR indicator \(bir), which is reserved"
         }

@@ -68,6 +68,7 @@ extension PCIDeviceInfo {
             msix: try config.msixCapability(),
             capabilities: try config.capabilities(),
             deviceNodes: deviceNodes)
+        extendedCapabilities = try config.extendedCapabilities()
     }
 }
 

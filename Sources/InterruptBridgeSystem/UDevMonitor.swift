@@ -4,6 +4,7 @@ import CLibUDev
 import Glibc
 #endif
 public import InterruptBridgeCore
+import Synchronization
 
 /// PCI hot-plug events from the kernel's uevent netlink socket (libudev's
 /// `udev_monitor`, source "kernel", so no udev daemon is needed).
@@ -60,6 +61,10 @@ public final class UDevMonitor {
     /// The events as an AsyncStream, read on a dedicated thread (never the
     /// cooperative pool). Cancelling the consuming task, or dropping the stream,
     /// stops the thread and closes the socket.
+    /// Monitor threads still running (each ends, releasing its socket and
+    /// eventfd, once its stream has ended). For tests and diagnostics.
+    public static var runningThreads: Int { runningThreadCount.load(ordering: .acquiring) }
+
     public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
         let monitor = try UDevMonitor()
         let wake = try WakeDescriptor()
@@ -67,8 +72,10 @@ public final class UDevMonitor {
         continuation.onTermination = { _ in wake.signal() }
         let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
         var thread = pthread_t()
+        runningThreadCount.add(1, ordering: .relaxed)
         let created = pthread_create(&thread, nil, runMonitorThread, job.toOpaque())
         guard created == 0 else {
+            runningThreadCount.subtract(1, ordering: .relaxed)
             job.release()
             continuation.finish()
             throw SystemError("pthread_create (udev monitor)", code: created)
@@ -135,7 +142,12 @@ private final class MonitorThreadJob: @unchecked Sendable {
 /// pthread entry point: a nonisolated free function (never a closure from actor-isolated code).
 private func runMonitorThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let argument else { return nil }
-    let job = Unmanaged<MonitorThreadJob>.fromOpaque(argument).takeRetainedValue()
-    job.run()
+    do {
+        let job = Unmanaged<MonitorThreadJob>.fromOpaque(argument).takeRetainedValue()
+        job.run()
+    }  // the job, and with it the monitor socket, is released here
+    runningThreadCount.subtract(1, ordering: .releasing)
     return nil
 }
+
+private let runningThreadCount = Atomic<Int>(0)

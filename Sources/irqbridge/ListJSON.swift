@@ -24,6 +24,7 @@ struct DeviceJSON: Encodable {
     var msix: MSIXJSON?
     var bars: [BarJSON]
     var capabilities: [CapabilityJSON]
+    var extendedCapabilities: [CapabilityJSON]
     var policy: PolicyJSON
     var resources: ResourcesJSON
 
@@ -77,6 +78,8 @@ struct DeviceJSON: Encodable {
     struct CapabilityJSON: Encodable {
         var id: String
         var offset: String
+        /// Extended capabilities only.
+        var version: Int?
     }
 
     struct PolicyJSON: Encodable {
@@ -107,7 +110,7 @@ struct DeviceJSON: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case address, vendorId, deviceId, subsystemVendorId, subsystemId, classCode, revision, vendorName, deviceName, className
-        case driver, iommuGroup, nodes, interruptPin, irq, msi, msix, bars, capabilities, policy, resources
+        case driver, iommuGroup, nodes, interruptPin, irq, msi, msix, bars, capabilities, extendedCapabilities, policy, resources
     }
 
     /// Every key is always present: absent values are `null`, never missing keys.
@@ -132,6 +135,7 @@ struct DeviceJSON: Encodable {
         try container.encode(msix, forKey: .msix)
         try container.encode(bars, forKey: .bars)
         try container.encode(capabilities, forKey: .capabilities)
+        try container.encode(extendedCapabilities, forKey: .extendedCapabilities)
         try container.encode(policy, forKey: .policy)
         try container.encode(resources, forKey: .resources)
     }
@@ -168,6 +172,9 @@ struct DeviceJSON: Encodable {
                     is64Bit: $0.is64Bit, prefetchable: $0.prefetchable)
         }
         capabilities = info.capabilities.map { CapabilityJSON(id: "0x" + hex(UInt64($0.id), width: 2), offset: hex16($0.offset)) }
+        extendedCapabilities = info.extendedCapabilities.map {
+            CapabilityJSON(id: "0x" + hex(UInt64($0.id), width: 4), offset: "0x" + hex(UInt64($0.offset), width: 3), version: Int($0.version))
+        }
         policy = PolicyJSON(MSISupported: device.policy.msiSupported, MessageNumberLimit: device.policy.messageNumberLimit,
                             PreferMSIX: device.policy.preferMSIX, DevicePriority: device.policy.devicePriority.rawValue,
                             AssignmentSetOverride: device.policy.affinityOverride?.description)

@@ -42,6 +42,11 @@ enum ListOutput {
         }
         lines.append("  caps        " + (info.capabilities.isEmpty ? "none"
                      : info.capabilities.map { "0x\(hex(UInt64($0.id), width: 2))@0x\(hex(UInt64($0.offset), width: 2))" }.joined(separator: " ")))
+        if !info.extendedCapabilities.isEmpty {
+            lines.append("  ext caps    " + info.extendedCapabilities.map {
+                "0x\(hex(UInt64($0.id), width: 4))v\($0.version)@0x\(hex(UInt64($0.offset), width: 3))"
+            }.joined(separator: " "))
+        }
         if let msi = info.msi {
             lines.append("  MSI         at 0x\(hex(UInt64(msi.offset), width: 2)): \(msi.enabled ? "enabled" : "disabled"), \(msi.messagesEnabled)/\(msi.messagesCapable) messages, "
                          + "\(msi.is64BitAddress ? "64" : "32")-bit address, \(msi.perVectorMasking ? "" : "no ")per-vector masking, "

@@ -104,4 +104,43 @@ import Testing
             PCIBar(index: 4, address: 0, size: 0x1000, space: .memory),
         ])
     }
+
+    /// 4096 bytes with extended capability headers (id, version, next) written at their offsets.
+    static func extended(_ headers: [(offset: Int, id: UInt16, version: UInt8, next: Int)]) -> [UInt8] {
+        var bytes = config(status: 0, count: 4096)
+        for header in headers {
+            let value = UInt32(header.id) | UInt32(header.version) << 16 | UInt32(header.next) << 20
+            for byte in 0..<4 { bytes[header.offset + byte] = UInt8((value >> (8 * UInt32(byte))) & 0xff) }
+        }
+        return bytes
+    }
+
+    @Test func extendedCapabilitiesInListOrder() throws {
+        let space = try PCIConfigSpace(bytes: Self.extended([(0x100, 0x0001, 2, 0x300), (0x300, 0x000b, 1, 0x148), (0x148, 0x0003, 1, 0)]))
+        #expect(try space.extendedCapabilities() == [PCIExtendedCapabilityHeader(id: 0x0001, version: 2, offset: 0x100),
+                                                     PCIExtendedCapabilityHeader(id: 0x000b, version: 1, offset: 0x300),
+                                                     PCIExtendedCapabilityHeader(id: 0x0003, version: 1, offset: 0x148)])
+    }
+
+    @Test func noExtendedCapabilitiesWithoutExtendedConfigSpaceOrWithAnEmptyHeader() throws {
+        #expect(try PCIConfigSpace(bytes: Self.config()).extendedCapabilities().isEmpty)
+        #expect(try PCIConfigSpace(bytes: Self.extended([])).extendedCapabilities().isEmpty)
+        var allOnes = Self.extended([])
+        allOnes.replaceSubrange(0x100..<0x104, with: [0xff, 0xff, 0xff, 0xff])
+        #expect(try PCIConfigSpace(bytes: allOnes).extendedCapabilities().isEmpty)
+    }
+
+    @Test func extendedCapabilityLoopIsAnError() throws {
+        let space = try PCIConfigSpace(bytes: Self.extended([(0x100, 0x0001, 1, 0x200), (0x200, 0x0003, 1, 0x100)]))
+        #expect(throws: PCIConfigSpaceError.extendedCapabilityLoop(offset: 0x100, from: 0x200)) { try space.extendedCapabilities() }
+        let selfLoop = try PCIConfigSpace(bytes: Self.extended([(0x100, 0x0001, 1, 0x100)]))
+        #expect(throws: PCIConfigSpaceError.extendedCapabilityLoop(offset: 0x100, from: 0x100)) { try selfLoop.extendedCapabilities() }
+    }
+
+    @Test func extendedPointerBelow0x100IsOutOfRange() throws {
+        let space = try PCIConfigSpace(bytes: Self.extended([(0x100, 0x0001, 1, 0x0f0)]))
+        #expect(throws: PCIConfigSpaceError.extendedCapabilityPointerOutOfRange(pointer: 0x0f0, from: 0x100)) { try space.extendedCapabilities() }
+        #expect(PCIConfigSpaceError.extendedCapabilityPointerOutOfRange(pointer: 0x0f0, from: 0x100).description
+                == "extended capability pointer out of range: the capability at 0x100 points to 0x0f0")
+    }
 }

@@ -86,6 +86,7 @@ import Testing
 
     @Test func ivshmemPlainHasNoInterrupts() throws {
         let plain = try Fixture.device(Self.dump, "00:06.0")
+        #expect(plain.extendedCapabilities.isEmpty)  // conventional PCI: only 256 bytes
         #expect(plain.capabilities.isEmpty && plain.msi == nil && plain.msix == nil && plain.interruptPin == nil)
         #expect(plain.bars.map(\.index) == [0, 2])
         let resources = translator.resources(for: plain)
@@ -107,6 +108,9 @@ import Testing
             PCICapabilityHeader(id: 0x01, offset: 0xc8), PCICapabilityHeader(id: 0x05, offset: 0xd0),
             PCICapabilityHeader(id: 0x10, offset: 0xe0), PCICapabilityHeader(id: 0x11, offset: 0xa0),
         ])
+        // lspci: [100 v2] Advanced Error Reporting, [140 v1] Device Serial Number.
+        #expect(e1000e.extendedCapabilities == [PCIExtendedCapabilityHeader(id: 0x0001, version: 2, offset: 0x100),
+                                                PCIExtendedCapabilityHeader(id: 0x0003, version: 1, offset: 0x140)])
         #expect(e1000e.msi == MSICapability(offset: 0xd0, messagesCapable: 1, messagesEnabled: 1, enabled: false, is64BitAddress: true))
         #expect(e1000e.msix == MSIXCapability(offset: 0xa0, tableSize: 5, tableBAR: 3, tableOffset: 0, pbaBAR: 3, pbaOffset: 0x2000))
         // MSI-X before MSI by default; MSI when the policy prefers it.
@@ -123,6 +127,7 @@ import Testing
         #expect(nvme.bars == [PCIBar(index: 0, address: 0xfe98_4000, size: 0, space: .memory, is64Bit: true)])
         #expect(nvme.capabilities.map(\.offset) == [0x40, 0x80, 0x60])
         #expect(nvme.msi == nil)
+        #expect(nvme.extendedCapabilities.isEmpty)  // 4096 bytes dumped, but no extended capability
         #expect(nvme.msix == MSIXCapability(offset: 0x40, tableSize: 65, tableBAR: 0, tableOffset: 0x2000, pbaBAR: 0, pbaOffset: 0x3000))
         #expect(translator.resources(for: nvme).translatedInterrupts.count == 65)
         let limited = translator.resources(for: nvme, policy: .init(messageNumberLimit: 4, devicePriority: .high))

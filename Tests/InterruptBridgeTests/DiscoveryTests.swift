@@ -65,6 +65,16 @@ enum Fixtures {
         }
     }
 
+    @Test func oneFunctionIsFoundWithoutDecodingTheOthers() throws {
+        let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), logger: logger)
+        #expect(try discovery.device(at: PCIAddress(bus: 0, device: 5, function: 0))?.msix?.tableSize == 4)
+        #expect(try discovery.device(at: PCIAddress(bus: 0, device: 9, function: 0)) == nil)
+        let broken = PCIDiscovery(source: .dump(path: Fixtures.path("malformed-capability-loop.lspci")), logger: logger)
+        #expect(throws: DiscoveryError.malformedDevice(PCIAddress(bus: 0, device: 3, function: 0), .capabilityLoop(offset: 0x40, from: 0x50))) {
+            try broken.device(at: PCIAddress(bus: 0, device: 3, function: 0))
+        }
+    }
+
     @Test func dumpSourcesGetNoDeviceNodes() throws {
         #expect(try catalog("host-virtio.lspci").devices.allSatisfy { $0.info.deviceNodes == DeviceNodes() })
     }

@@ -7,7 +7,7 @@ import Testing
 
 /// On the machine the tests run on: libpci and libudev must agree, and the hot-plug
 /// stream must deliver a kernel uevent. Skipped where there is no PCI bus in sysfs.
-@Suite(.enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices")))
+@Suite(.serialized, .enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices")))
 struct LiveDiscoveryTests {
     static let isRoot = getuid() == 0
 
@@ -64,23 +64,29 @@ struct LiveDiscoveryTests {
     }
 
     @Test func droppingTheStreamStopsItsThread() async throws {
-        // Open and drop 50 streams: each must release its socket and eventfd. A leak
-        // leaves 100 descriptors behind; the margin absorbs other tests running in parallel.
-        let before = try openDescriptorCount()
+        // The suite is serialized, so no other stream of this suite is running.
+        let before = UDevMonitor.runningThreads
         for _ in 0..<50 {
             var events: AsyncStream<PCIHotplugEvent>? = try PCIDiscovery.hotplugEvents()
             _ = events
             events = nil
         }
-        var after = try openDescriptorCount()
-        for _ in 0..<100 where after > before + 10 {
+        for _ in 0..<250 where UDevMonitor.runningThreads > before {
             try await Task.sleep(for: .milliseconds(20))
-            after = try openDescriptorCount()
         }
-        #expect(after <= before + 10)
+        #expect(UDevMonitor.runningThreads == before)
     }
 
-    private func openDescriptorCount() throws -> Int {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+    @Test func cancellingTheConsumerStopsTheThread() async throws {
+        let before = UDevMonitor.runningThreads
+        let events = try PCIDiscovery.hotplugEvents()
+        let consumer = Task { for await _ in events {} }
+        #expect(UDevMonitor.runningThreads == before + 1)
+        consumer.cancel()
+        await consumer.value
+        for _ in 0..<250 where UDevMonitor.runningThreads > before {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(UDevMonitor.runningThreads == before)
     }
 }
