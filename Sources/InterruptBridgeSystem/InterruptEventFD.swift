@@ -18,9 +18,12 @@ public final class InterruptEventFD: Sendable {
 
     /// Adds 1 to the counter (wakes a waiter, or tells the kernel to act on an irqfd).
     /// No allocation: safe on the interrupt path.
-    public func signal() throws(SystemError) {
+    public func signal() throws(SystemError) { try Self.signal(rawValue) }
+
+    /// Adds 1 to the counter of a borrowed eventfd. No allocation.
+    public static func signal(_ descriptor: Int32) throws(SystemError) {
         var one: UInt64 = 1
-        _ = try syscall("write eventfd") { Glibc.write(rawValue, &one, 8) }
+        _ = try syscall("write eventfd") { Glibc.write(descriptor, &one, 8) }
     }
 
     /// Reads and clears the counter; nil when it was 0.

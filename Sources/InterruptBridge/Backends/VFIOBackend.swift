@@ -196,7 +196,7 @@ public final class VFIOBackend: InterruptBackend {
             let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
             state.enabled = enabled
             logger.debug("enabled \(count) \(kind) vector(s)")
-            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0, counter: unmasks) }
+            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0.rawValue, counter: unmasks) }
             return enabled.triggers.enumerated().map { message, trigger in
                 InterruptSource(descriptor: trigger.rawValue, drain: .eventfdCounter, unmask: unmasking, message: message)
             }
@@ -280,11 +280,14 @@ func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
 
 /// Unmasks VFIO INTx by signalling the unmask irqfd: one eventfd write, no
 /// ioctl, no allocation.
+///
+/// Borrows the eventfd: the backend closes it in `disableInterrupts`, after the
+/// dispatch loop has forgotten the source (the protocol's contract).
 struct EventFDUnmask: InterruptUnmasking {
-    let eventfd: InterruptEventFD
+    let eventfd: Int32
     let counter: UnmaskCounter
     func unmask() throws(SystemError) {
-        try eventfd.signal()
+        try InterruptEventFD.signal(eventfd)
         counter.count()
     }
 }
