@@ -73,16 +73,19 @@ final class FakeKernel: BindingKernel {
 }
 
 @Suite("Binding devices to user-space drivers")
-struct BindingTests {
+final class BindingTests {
     let edu = PCIAddress("0000:00:03.0")!
     let nic = PCIAddress("0000:00:04.0")!
+    let directory: String
     let records: BindingRecordStore
 
     init() {
         var template = Array("/tmp/irqbridge-binding-XXXXXX".utf8CString)
-        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         records = BindingRecordStore(directory: directory + "/records")
     }
+
+    deinit { _ = system("rm -rf '\(directory)'") }
 
     func binder(_ kernel: FakeKernel) -> DeviceBinder {
         DeviceBinder(kernel: kernel, records: records, logger: Logger(label: "test"))
