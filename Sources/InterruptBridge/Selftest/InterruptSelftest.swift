@@ -60,11 +60,13 @@ public struct SelftestResult: Sendable, CustomStringConvertible {
     public var kernelDelta: UInt64?
     /// Why the case failed, if it did.
     public var failure: String?
+    /// Why there is no kernel count, when there is none by design.
+    public var uncounted: String?
 
     public var passed: Bool { failure == nil }
 
     public var description: String {
-        let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count"
+        let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count" + (uncounted.map { " (\($0))" } ?? "")
         let verdict = failure.map { "FAIL: \($0)" } ?? "ok"
         return "\(label) \(address): \(delivered)/\(expected) interrupts reached the ISR, \(kernel): \(verdict)"
     }
@@ -105,6 +107,9 @@ public struct InterruptSelftest: Sendable {
     public func run(_ testCase: SelftestCase, dispatcher: InterruptDispatcher, connector: SelftestConnector = .runtime) -> SelftestResult {
         var result = SelftestResult(label: testCase.label, address: testCase.device.info.address, expected: count, delivered: 0,
                                     wrongMessages: 0, kernelDelta: nil, failure: nil)
+        if !testCase.stimulus.kernelCounts {
+            result.uncounted = "\(testCase.stimulus.name) bypasses the kernel's IRQ handler"
+        }
         let probe = Probe(stimulus: testCase.stimulus)
         testCase.stimulus.quiesce()
         let connection: SelftestConnection
