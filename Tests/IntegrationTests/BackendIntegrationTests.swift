@@ -117,6 +117,29 @@ extension RigIntegrationTests {
             }
         }
 
+        @Test func vfioMSIXSetCannotGrowOnceEnabled() throws {
+            try Rig.bind(Rig.ivshmem, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
+            defer { backend.close() }
+            let vectors = try #require(backend.supportedInterrupts[.msix])
+            #expect {
+                _ = try backend.enableInterrupts(.msix, count: vectors + 1)
+            } throws: { error in
+                guard case .unsupported(.msix, vectors + 1, vectors) = error as? BackendError else { return false }
+                return true
+            }
+            #expect(try backend.enableInterrupts(.msix, count: 2).count == 2)
+            #expect(backend.programmedMessages(.msix)?.count == 2)
+            #expect {
+                _ = try backend.enableInterrupts(.msix, count: vectors)
+            } throws: { error in
+                guard case let .kernelLimit(reason) = error as? BackendError else { return false }
+                return reason.contains("MSI-X is already enabled with 2 vector(s)") && reason.contains("NORESIZE")
+            }
+            try backend.disableInterrupts(.msix)
+            #expect(try backend.enableInterrupts(.msix, count: vectors).count == vectors, "after disabling, the full set can be enabled")
+        }
+
         @Test func uioINTxOnEduDeliversEveryInterrupt() throws {
             try Rig.bind(Rig.eduUIO, to: .uioPCIGeneric)
             let info = try Rig.deviceInfo(Rig.eduUIO)
