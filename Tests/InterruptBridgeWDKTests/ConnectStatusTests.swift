@@ -236,6 +236,34 @@ struct ConnectStatusTests {
         #expect(backend.enabledKind == nil)
     }
 
+    @Test func disconnectGoesByWhatTheContextHolds() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: false)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.ConnectionContext.Generic = devExt.ConnectionContext
+        disconnect.Version = 0x77
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.count == 4, "an unknown Version does nothing")
+        disconnect.Version = CONNECT_LINE_BASED
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty, "the table was disconnected although Version named a line")
+        #expect(backend.enabledKind == nil)
+    }
+
+    @Test func aDispatcherThatWasShutDownIsNotReady() throws {
+        let dispatcher = try makeDispatcher()
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        dispatcher.shutdown()
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_DEVICE_NOT_READY)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
     @Test func aResultLocationThatCannotHoldTheResultConnectsNothing() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

@@ -67,6 +67,32 @@ struct SynchronizationAndDPCTests {
         IoDisconnectInterrupt(interrupt)
     }
 
+    @Test func aDriverSpinLockExcludesTheISRThatWasConnectedWithIt() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        KeInitializeSpinLock(&devExt.Lock)
+        var params = Params.lineBased(pdo, devExt)
+        params.LineBased.SpinLock = devExt.Lock
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+
+        var OldIrql: KIRQL = 0xff
+        KeAcquireSpinLock(devExt.Lock, &OldIrql)
+        #expect(OldIrql == PASSIVE_LEVEL)
+        backend.raise()
+        for _ in 0..<2_000 where devExt.calls == 0 { PThread.yieldProcessor() }
+        #expect(devExt.calls == 0, "the ISR waits for the lock it was connected with")
+        KeReleaseSpinLock(devExt.Lock, OldIrql)
+        #expect(eventually { devExt.calls == 1 })
+
+        KeAcquireSpinLockAtDpcLevel(devExt.Lock)
+        #expect(devExt.Lock.isLocked)
+        KeReleaseSpinLockFromDpcLevel(devExt.Lock)
+        #expect(!devExt.Lock.isLocked)
+        IoDisconnectInterrupt(devExt.IntObj)
+    }
+
     @Test func keInsertQueueDpcFromTheISRRunsTheDpcOnceWithItsArguments() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
