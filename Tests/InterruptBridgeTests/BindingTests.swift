@@ -125,6 +125,24 @@ final class BindingTests {
         #expect(records.load("0000:00:04.0") == nil)
     }
 
+    @Test func switchesBetweenUserSpaceDriversAndStillGivesBackTheOriginal() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")],
+                                registered: ["vfio-pci", "uio_pci_generic", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        let outcome = try binder(kernel).bind(nic, to: .uioPCIGeneric)
+        #expect(outcome.previousDriver == "vfio-pci")
+        #expect(kernel.driver(of: "0000:00:04.0") == "uio_pci_generic")
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e")
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+    }
+
+    @Test func aUserSpaceDriverIrqbridgeDidNotBindIsStillRefused() {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "uio_pci_generic")], registered: ["vfio-pci", "uio_pci_generic"])
+        #expect(throws: BindingError.inUse(address: "0000:00:04.0", driver: "uio_pci_generic", target: "vfio-pci")) {
+            try binder(kernel).bind(nic, to: .vfioPCI)
+        }
+    }
+
     @Test func forceTakesTheDeviceFromAnyDriver() throws {
         let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["uio_pci_generic", "e1000e"])
         _ = try binder(kernel).bind(nic, to: .uioPCIGeneric, force: true)
