@@ -60,7 +60,7 @@ public final class UIOBackend: InterruptBackend {
         return try state.withLock { (state) throws(BackendError) -> [InterruptSource] in
             if state.closed { throw .closed }
             if state.open != nil { throw .kernelLimit("INTx of \(device.address) is already enabled: UIO delivers it to one source") }
-            let uio = try system { () throws(SystemError) in
+            let uio = try backendCall { () throws(SystemError) in
                 let uio = try UIODevice(address: device.address.description, sysfs: sysfs, devRoot: devRoot)
                 // Start unmasked: a previous user may have left Interrupt Disable set.
                 try uio.unmask()

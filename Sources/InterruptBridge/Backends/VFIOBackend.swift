@@ -207,8 +207,8 @@ public final class VFIOBackend: InterruptBackend {
     /// here is closed (the owners go away) and the index is left disabled.
     private static func enable(_ kind: InterruptKind, count: Int, on vfio: VFIODevice, device: PCIDeviceInfo) throws(BackendError) -> Enabled {
         let index = index(of: kind)
-        let triggers = try system { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
-        if kind.isMessageSignaled { try system { () throws(SystemError) in try vfio.enableBusMaster() } }
+        let triggers = try backendCall { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
+        if kind.isMessageSignaled { try backendCall { () throws(SystemError) in try vfio.enableBusMaster() } }
         do throws(SystemError) {
             try vfio.enableInterrupts(index, eventfds: triggers.map(\.rawValue))
         } catch {
@@ -274,7 +274,7 @@ public final class VFIOBackend: InterruptBackend {
 }
 
 /// Runs a system-layer call, wrapping its error for the backend's callers.
-func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
+func backendCall<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
     do throws(SystemError) { return try body() } catch { throw .system(error) }
 }
 
