@@ -93,9 +93,7 @@ struct LiveDiscoveryTests {
             _ = events
             events = nil
         }
-        for _ in 0..<250 where UDevMonitor.runningThreads > before {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitForMonitorThreads(atMost: before)
         #expect(UDevMonitor.runningThreads == before)
     }
 
@@ -106,18 +104,27 @@ struct LiveDiscoveryTests {
         #expect(UDevMonitor.runningThreads == before + 1)
         consumer.cancel()
         await consumer.value
-        for _ in 0..<250 where UDevMonitor.runningThreads > before {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitForMonitorThreads(atMost: before)
         #expect(UDevMonitor.runningThreads == before)
     }
 
     /// Monitor threads once those of earlier tests have wound down (each ends shortly
     /// after its stream). The suite is serialized and no other suite opens streams.
+    ///
+    /// Waits for zero and requires it: a baseline taken while an earlier test's
+    /// thread is still winding down would make a later "== before" fail (or pass)
+    /// because of that thread, not this test's. The bound is generous because a
+    /// loaded 2-core machine can take seconds to schedule 50 exiting threads.
     private func settledMonitorThreads() async throws -> Int {
-        for _ in 0..<250 where UDevMonitor.runningThreads > 0 {
+        try await waitForMonitorThreads(atMost: 0)
+        try #require(UDevMonitor.runningThreads == 0, "monitor threads of earlier tests did not stop within 30 s")
+        return 0
+    }
+
+    /// Polls until at most `count` monitor threads run, for up to 30 seconds.
+    private func waitForMonitorThreads(atMost count: Int) async throws {
+        for _ in 0..<1500 where UDevMonitor.runningThreads > count {
             try await Task.sleep(for: .milliseconds(20))
         }
-        return UDevMonitor.runningThreads
     }
 }
