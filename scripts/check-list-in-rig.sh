@@ -20,7 +20,6 @@ rig_run=${RIG_RUN:-scripts/rig/run.sh}
 [[ -x $rig_run ]] || { echo "check-list-in-rig: no rig at $rig_run" >&2; exit 2; }
 suites='LiveDiscoveryTests|ListCommandTests|DiscoveryTests|PolicyFileTests|FixtureTests|PCIConfigSpaceTests|LinuxFormatTests'
 
-# Not under /tmp: the guest mounts a tmpfs there, hiding copied files.
 work=$(realpath "$(mktemp -d .build/rig-list-check.XXXXXX)")
 trap 'rm -rf "$work"' EXIT
 cat > "$work/guest.sh" <<GUEST

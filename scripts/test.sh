@@ -36,6 +36,8 @@ stage "unit tests" swift test --skip-build
 stage "dispatch tests under Thread Sanitizer" \
     swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
+stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
+stage "rig: run.sh behaviour" scripts/rig/tests/test-run.sh
 stage "rig: raw C probes" scripts/rig/selfcheck.sh
 stage "list vs lspci (rig)" scripts/check-list-in-rig.sh
 stage "rig: integration tests and selftests" scripts/rig/integration.sh --no-build

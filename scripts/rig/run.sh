@@ -352,7 +352,7 @@ QEMU_ARGS=(
     -nodefaults -no-user-config -display none -no-reboot
     -device intel-iommu,intremap=on
     -kernel "$KERNEL" -initrd "$RUN_DIR/initrd"
-    -append "console=ttyS1 intel_iommu=on panic=-1 loglevel=4 mitigations=off rdinit=/init$EXTRA_APPEND"
+    -append "console=ttyS1 intel_iommu=on no_timer_check panic=-1 loglevel=4 mitigations=off rdinit=/init$EXTRA_APPEND"
     -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
     -chardev "$console_chardev" -serial chardev:console
     -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
