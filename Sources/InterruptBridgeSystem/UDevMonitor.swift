@@ -73,9 +73,12 @@ public final class UDevMonitor {
     /// stops the thread and closes the socket. The stream finishes if the socket fails.
     public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
         let monitor = try UDevMonitor()
-        let wake = try WakeDescriptor()
+        // Tells the monitor thread its stream ended. Shared by the stream's termination
+        // handler and the thread, and closed only when both have let go, so a late
+        // signal never writes to a closed (or reused) descriptor.
+        let wake = try InterruptEventFD()
         let (stream, continuation) = AsyncStream.makeStream(of: PCIHotplugEvent.self, bufferingPolicy: .bufferingNewest(limit))
-        continuation.onTermination = { _ in wake.signal() }
+        continuation.onTermination = { _ in try? wake.signal() }
         let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
         var thread = pthread_t()
         runningThreadCount.add(1, ordering: .relaxed)
@@ -91,39 +94,15 @@ public final class UDevMonitor {
     }
 }
 
-/// The eventfd that tells the monitor thread its stream ended. Shared by the
-/// stream's termination handler and the thread, and closed only when both have
-/// let go, so a late signal never writes to a closed (or reused) descriptor.
-private final class WakeDescriptor: Sendable {
-    let descriptor: Int32
-
-    init() throws(SystemError) {
-        descriptor = try syscall("eventfd (udev monitor wake-up)") { cib_eventfd(0, CIB_EFD_CLOEXEC | CIB_EFD_NONBLOCK) }
-    }
-
-    deinit { close(descriptor) }
-
-    func signal() {
-        var one: UInt64 = 1
-        _ = write(descriptor, &one, MemoryLayout<UInt64>.size)
-    }
-
-    /// True once `signal()` was called (consumes the signal).
-    func wasSignalled() -> Bool {
-        var counter: UInt64 = 0
-        return read(descriptor, &counter, MemoryLayout<UInt64>.size) > 0
-    }
-}
-
 /// What the monitor thread owns. `@unchecked Sendable`: the monitor is handed to
 /// the new thread and never touched by the creator again; the wake-up descriptor
 /// and the continuation are themselves Sendable.
 private final class MonitorThreadJob: @unchecked Sendable {
     let monitor: UDevMonitor
-    let wake: WakeDescriptor
+    let wake: InterruptEventFD
     let continuation: AsyncStream<PCIHotplugEvent>.Continuation
 
-    init(monitor: UDevMonitor, wake: WakeDescriptor, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
+    init(monitor: UDevMonitor, wake: InterruptEventFD, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
         self.monitor = monitor
         self.wake = wake
         self.continuation = continuation
@@ -132,11 +111,11 @@ private final class MonitorThreadJob: @unchecked Sendable {
     func run() {
         while true {
             let ready: Bool
-            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.descriptor) } catch {
+            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.rawValue) } catch {
                 continuation.finish()
                 return
             }
-            if wake.wasSignalled() { return }  // the stream ended
+            if (try? wake.drain()) != nil { return }  // the stream ended
             guard ready else { continue }
             while let event = monitor.receive() {
                 if case .terminated = continuation.yield(event) { return }
