@@ -172,7 +172,7 @@ extension Runtime.DispatchSynchronizationTests {
             let dispatcher = try makeDispatcher()
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
             _ = try dispatcher.connectMessageBased(device: device, messageRoutine: { interrupt, _ in
-                interrupt.synchronize { true }  // the ISR already holds this lock
+                return interrupt.synchronize { true }  // the ISR already holds this lock
             })
             backend.raise()
             // Without the check the ISR spins forever: give up after a while and
