@@ -34,7 +34,7 @@ scripts/bootstrap.sh || { echo "bootstrap failed" >&2; exit 1; }
 stage "build" swift build --build-tests
 stage "unit tests" swift test --skip-build
 stage "dispatch tests under Thread Sanitizer" \
-    swift test --sanitize=thread --scratch-path .build-tsan --filter Dispatch
+    swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: raw C probes" scripts/rig/selfcheck.sh
 stage "list vs lspci (rig)" scripts/check-list-in-rig.sh

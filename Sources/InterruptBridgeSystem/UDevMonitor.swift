@@ -49,22 +49,28 @@ public final class UDevMonitor {
     }
 
     /// Waits up to `milliseconds` (-1: forever) for the socket or `wakeDescriptor`
-    /// to become readable. Returns true when the monitor has an event.
+    /// to become readable. Returns true when the monitor has an event; throws
+    /// when the socket reports an error or hang-up (so a caller never spins on it).
     public func wait(milliseconds: Int32, wakeDescriptor: Int32 = -1) throws(SystemError) -> Bool {
         var descriptors = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         let count = nfds_t(wakeDescriptor >= 0 ? 2 : 1)
         _ = try syscall("poll udev monitor") { poll(&descriptors, count, milliseconds) }
-        return descriptors[0].revents & Int16(POLLIN) != 0
+        let revents = descriptors[0].revents
+        if revents & Int16(POLLIN) != 0 { return true }
+        if revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            throw SystemError("poll udev monitor socket (revents 0x\(String(revents, radix: 16)))", code: EIO)
+        }
+        return false
     }
 
-    /// The events as an AsyncStream, read on a dedicated thread (never the
-    /// cooperative pool). Cancelling the consuming task, or dropping the stream,
-    /// stops the thread and closes the socket.
     /// Monitor threads still running (each ends, releasing its socket and
     /// eventfd, once its stream has ended). For tests and diagnostics.
     public static var runningThreads: Int { runningThreadCount.load(ordering: .acquiring) }
 
+    /// The events as an AsyncStream, read on a dedicated thread (never the
+    /// cooperative pool). Cancelling the consuming task, or dropping the stream,
+    /// stops the thread and closes the socket. The stream finishes if the socket fails.
     public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
         let monitor = try UDevMonitor()
         let wake = try WakeDescriptor()
