@@ -1,0 +1,57 @@
+internal import CBaselines
+
+/// How much to measure and where the threads run. The same options apply to
+/// both sides of every ratio.
+public struct BenchOptions: Sendable, Equatable {
+    /// Latency rounds per repetition (after warm-up).
+    public var iterations: Int = 20_000
+    /// Rounds run and discarded before each latency measurement.
+    public var warmup: Int = 1_000
+    /// Repetitions per scenario; bridge and baseline alternate which goes first,
+    /// and the report gives the median over repetitions.
+    public var repetitions: Int = 5
+    /// Interrupts raised per throughput run.
+    public var throughputInterrupts: Int = 50_000
+    /// Vectors in flight in the many-vector throughput scenario.
+    public var throughputVectors: Int = 64
+    /// Connected vector counts for the cost-per-interrupt scenario.
+    public var scalingVectorCounts: [Int] = [1, 16, 64, 256, 1024]
+    /// Rounds per vector count in the cost-per-interrupt scenario.
+    public var scalingRounds: Int = 5_000
+    /// Where the receiving thread runs: the bridge's dispatch thread, the C waiter.
+    public var dispatch = ThreadPlacement()
+    /// Where the writer thread (the "device") runs.
+    public var writer = ThreadPlacement()
+    /// Also measure busy-poll mode (bridge and C spinning instead of sleeping).
+    public var busyPoll = false
+    /// Pause between latency rounds, so the receiver is asleep when the interrupt comes.
+    public var gapNanoseconds: UInt64 = 20_000
+    /// A receiver that delivers nothing for this long has lost an interrupt.
+    public var timeoutNanoseconds: UInt64 = 2_000_000_000
+
+    public init() {}
+
+    /// Small enough for a CI smoke run (a few seconds), large enough to exercise every path.
+    public static var quick: BenchOptions {
+        var options = BenchOptions()
+        options.iterations = 2_000
+        options.warmup = 200
+        options.repetitions = 3
+        options.throughputInterrupts = 5_000
+        options.scalingRounds = 500
+        return options
+    }
+
+    /// The most vectors any scenario connects (for the descriptor limit).
+    public var maximumVectors: Int { max(scalingVectorCounts.max() ?? 1, throughputVectors, 1) }
+}
+
+extension BenchOptions {
+    /// Raises the process's descriptor limit so the largest scenario fits
+    /// (each side opens one eventfd per vector, plus the runtime's own).
+    public func raiseDescriptorLimit() throws(BenchError) {
+        let needed = maximumVectors * 2 + 256
+        let rc = cbl_raise_descriptor_limit(needed)
+        guard rc == 0 else { throw .system("raise RLIMIT_NOFILE to \(needed)", code: rc) }
+    }
+}

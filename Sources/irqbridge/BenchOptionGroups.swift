@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import InterruptBridgeBench
+
+/// How much `irqbridge bench` measures.
+struct BenchMeasurementOptions: ParsableArguments {
+    @Option(help: "Latency rounds per repetition (after warm-up).")
+    var iterations: Int?
+
+    @Option(help: "Repetitions per scenario; the report gives medians.")
+    var repetitions: Int?
+
+    @Flag(help: "A few seconds in all, for a CI smoke run.")
+    var quick = false
+
+    @Flag(name: .customLong("busy-poll"), help: "Also measure busy-poll mode (the dispatch thread spins instead of sleeping).")
+    var busyPoll = false
+
+    func validate() throws {
+        if let iterations, iterations < 10 { throw ValidationError("--iterations must be at least 10, got \(iterations)") }
+        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+    }
+
+    func options() -> BenchOptions {
+        var options = quick ? BenchOptions.quick : BenchOptions()
+        if let iterations { options.iterations = iterations }
+        if let repetitions { options.repetitions = repetitions }
+        options.busyPoll = busyPoll
+        return options
+    }
+
+    func describe(_ options: BenchOptions) -> [String: String] {
+        [
+            "iterations": String(options.iterations), "warmup": String(options.warmup),
+            "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
+            "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
+            "gapNanoseconds": String(options.gapNanoseconds),
+        ]
+    }
+}
+
+/// Where `irqbridge bench` runs its threads. The same placement applies to the
+/// bridge's dispatch thread and the C baseline's waiter.
+struct BenchPlacementOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Pin the dispatch thread (and the C waiter) to CPU; the writer goes to the next CPU.", valueName: "CPU"))
+    var pin: Int?
+
+    @Option(help: ArgumentHelp("Run the dispatch thread (and the C waiter) SCHED_FIFO at PRIO (1-99).", valueName: "PRIO"))
+    var fifo: Int?
+
+    func validate() throws {
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        if let pin, !(0..<cpus).contains(pin) { throw ValidationError("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
+        if let fifo, !(1...99).contains(fifo) { throw ValidationError("--fifo must be a priority from 1 to 99, got \(fifo)") }
+    }
+
+    func apply(to options: BenchOptions) -> BenchOptions {
+        var options = options
+        options.dispatch = ThreadPlacement(cpu: pin, fifoPriority: fifo)
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        options.writer = ThreadPlacement(cpu: pin.map { cpus > 1 ? ($0 + 1) % cpus : $0 })
+        return options
+    }
+
+    func describe(_ options: BenchOptions) -> [String: String] {
+        [
+            "dispatchCPU": options.dispatch.cpu.map(String.init) ?? "any",
+            "writerCPU": options.writer.cpu.map(String.init) ?? "any",
+            "fifoPriority": options.dispatch.fifoPriority.map(String.init) ?? "none",
+        ]
+    }
+}
