@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# The InterruptBridge QEMU rig: runs a command inside Debian's own kernel under QEMU
+# (TCG, q35 with an interrupt-remapping Intel IOMMU), with emulated PCI devices that
+# raise real interrupts through real VFIO and UIO. See scripts/rig/README.md.
+set -euo pipefail
+
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$RIG_DIR/../.." && pwd)
+CACHE_DIR=${RIG_CACHE_DIR:-$REPO_DIR/.rig}
+
+usage() {
+    cat <<'EOF'
+usage: scripts/rig/run.sh [options] [--] COMMAND [ARG...]
+
+Boots Debian's kernel under QEMU with emulated PCI devices, runs COMMAND inside the
+guest (as root, in a directory with the same path as the current one), streams its
+stdout/stderr to the host's, and exits with COMMAND's exit status.
+
+Options:
+  --devices LIST      comma-separated device set (default: edu,ivshmem-doorbell:4)
+                        edu                 QEMU edu (1234:11e8): INTx + 1 MSI; up to 4 times
+                        ivshmem-doorbell[:N] MSI-X with N vectors (default 4), host server started
+                        ivshmem-plain       shared memory only, no interrupts
+                        e1000e              Intel 82574L: MSI-X with 5 vectors
+                        nvme                NVMe controller with a 1 MiB drive
+                        none                no extra device (q35 chipset only)
+  --bind BDF=DRIVER   before COMMAND, bind the device to DRIVER (vfio-pci, uio_pci_generic);
+                      repeatable; a failed bind is a rig failure (exit 125)
+  --copy PATH         also copy PATH (file or directory) into the guest at the same path, with the
+                      shared libraries of every ELF file in it; repeatable. COMMAND's own binary
+                      (and the *.resources directories beside it) is copied automatically.
+  --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
+  --memory MIB        guest memory (default: 1024, more when the payload is large)
+  --smp N             guest CPUs (default 2)
+  --kernel VERSION    kernel to boot (default: newest /boot/vmlinuz-*; modules from /lib/modules)
+  --verbose           show the guest's kernel console on stderr
+  --keep              keep the run directory (.rig/run-*) for inspection
+  --print-map         print the device address map for --devices and exit
+  -h, --help          this help
+
+Guest PCI addresses (pinned, so tests can name them):
+  0000:00:00.0 q35 host bridge      0000:00:1f.0 ICH9 LPC/ISA bridge
+  0000:00:1f.2 ICH9 SATA (AHCI)     0000:00:1f.3 ICH9 SMBus
+  0000:00:03.0 edu                  0000:00:04.0 second edu
+  0000:00:05.0 ivshmem-doorbell     0000:00:06.0 ivshmem-plain
+  0000:00:07.0 e1000e               0000:00:08.0 nvme
+  0000:00:09.0 third edu            0000:00:0a.0 fourth edu
+
+Exit status: COMMAND's; 124 when the watchdog fired; 125 when the rig failed (bad option,
+boot failure, a bind that failed, the guest dying before COMMAND finished).
+
+Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs and run dirs.
+EOF
+}
+
+note() { echo "rig: $*" >&2; }
+die() { echo "rig: error: $*" >&2; exit 125; }
+bad_usage() { echo "rig: $*; see --help" >&2; exit 125; }
+
+DEVICES=edu,ivshmem-doorbell:4
+BINDS=()
+COPY_PATHS=()
+TIMEOUT=600
+MEMORY=
+SMP=2
+KERNEL_VERSION=
+VERBOSE=0
+KEEP=0
+PRINT_MAP=0
+
+while (($#)); do
+    case $1 in
+        --devices) (($# >= 2)) || bad_usage "--devices needs a value"; DEVICES=$2; shift 2 ;;
+        --devices=*) DEVICES=${1#*=}; shift ;;
+        --bind) (($# >= 2)) || bad_usage "--bind needs BDF=DRIVER"; BINDS+=("$2"); shift 2 ;;
+        --bind=*) BINDS+=("${1#*=}"); shift ;;
+        --copy) (($# >= 2)) || bad_usage "--copy needs a path"; COPY_PATHS+=("$2"); shift 2 ;;
+        --copy=*) COPY_PATHS+=("${1#*=}"); shift ;;
+        --timeout) (($# >= 2)) || bad_usage "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
+        --timeout=*) TIMEOUT=${1#*=}; shift ;;
+        --memory) (($# >= 2)) || bad_usage "--memory needs MiB"; MEMORY=$2; shift 2 ;;
+        --memory=*) MEMORY=${1#*=}; shift ;;
+        --smp) (($# >= 2)) || bad_usage "--smp needs a count"; SMP=$2; shift 2 ;;
+        --smp=*) SMP=${1#*=}; shift ;;
+        --kernel) (($# >= 2)) || bad_usage "--kernel needs a version"; KERNEL_VERSION=$2; shift 2 ;;
+        --kernel=*) KERNEL_VERSION=${1#*=}; shift ;;
+        --verbose) VERBOSE=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        --print-map) PRINT_MAP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) bad_usage "unknown option $1" ;;
+        *) break ;;
+    esac
+done
+COMMAND=("$@")
+
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
+[[ $SMP =~ ^[1-9][0-9]?$ ]] || bad_usage "--smp must be 1..99, not '$SMP'"
+[[ -z $MEMORY || $MEMORY =~ ^[1-9][0-9]{2,5}$ ]] || bad_usage "--memory must be MiB (>= 100), not '$MEMORY'"
+for bind in "${BINDS[@]}"; do
+    [[ $bind =~ ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]=[A-Za-z0-9_-]+$ ]] ||
+        bad_usage "--bind wants DOMAIN:BUS:SLOT.FN=DRIVER (e.g. 0000:00:03.0=vfio-pci), not '$bind'"
+done
+
+# --- device set -> QEMU arguments -------------------------------------------------------
+QEMU_DEVICES=()
+DEVICE_MAP=()
+IVSHMEM_VECTORS=0
+IVSHMEM_PLAIN=0
+NVME=0
+EDU_SLOTS=(03 04 09 0a)
+edu_count=0
+declare -A seen_device=()
+IFS=, read -r -a device_list <<< "$DEVICES"
+for spec in "${device_list[@]}"; do
+    name=${spec%%:*}
+    param=
+    [[ $spec == *:* ]] && param=${spec#*:}
+    case $name in
+        edu)
+            [[ -z $param ]] || bad_usage "edu takes no parameter"
+            ((edu_count < ${#EDU_SLOTS[@]})) || bad_usage "at most ${#EDU_SLOTS[@]} edu devices"
+            slot=${EDU_SLOTS[$edu_count]}
+            edu_count=$((edu_count + 1))
+            QEMU_DEVICES+=(-device "edu,addr=$slot.0")
+            DEVICE_MAP+=("0000:00:$slot.0 edu") ;;
+        ivshmem-doorbell)
+            IVSHMEM_VECTORS=${param:-4}
+            [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]*$ ]] && ((IVSHMEM_VECTORS <= 1024)) ||
+                bad_usage "ivshmem-doorbell:N wants 1..1024 vectors, not '$param'"
+            QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@RUN@/ivshmem.sock"
+                           -device "ivshmem-doorbell,vectors=$IVSHMEM_VECTORS,chardev=ivshmem,addr=05.0")
+            DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)") ;;
+        ivshmem-plain)
+            [[ -z $param ]] || bad_usage "ivshmem-plain takes no parameter"
+            IVSHMEM_PLAIN=1
+            QEMU_DEVICES+=(-object "memory-backend-file,id=ivplain,share=on,mem-path=@RUN@/ivshmem-plain.mem,size=1M"
+                           -device "ivshmem-plain,memdev=ivplain,addr=06.0")
+            DEVICE_MAP+=("0000:00:06.0 ivshmem-plain") ;;
+        e1000e)
+            [[ -z $param ]] || bad_usage "e1000e takes no parameter"
+            QEMU_DEVICES+=(-device "e1000e,addr=07.0")
+            DEVICE_MAP+=("0000:00:07.0 e1000e") ;;
+        nvme)
+            [[ -z $param ]] || bad_usage "nvme takes no parameter"
+            NVME=1
+            QEMU_DEVICES+=(-drive "file=@RUN@/nvme.img,if=none,id=nvmedrive,format=raw"
+                           -device "nvme,serial=rig00000001,drive=nvmedrive,addr=08.0")
+            DEVICE_MAP+=("0000:00:08.0 nvme") ;;
+        none|"") continue ;;
+        *) bad_usage "unknown device '$name' (known: edu, ivshmem-doorbell[:N], ivshmem-plain, e1000e, nvme, none)" ;;
+    esac
+    if [[ $name != edu ]]; then
+        [[ -z ${seen_device[$name]:-} ]] || bad_usage "$name given twice"
+        seen_device[$name]=1
+    fi
+done
+
+if ((PRINT_MAP)); then
+    printf '%s\n' "0000:00:00.0 q35 host bridge" "${DEVICE_MAP[@]}" \
+        "0000:00:1f.0 ICH9 LPC/ISA bridge" "0000:00:1f.2 ICH9 SATA (AHCI)" "0000:00:1f.3 ICH9 SMBus"
+    exit 0
+fi
+((${#COMMAND[@]})) || bad_usage "no command given"
+
+# --- host prerequisites -----------------------------------------------------------------
+prerequisites_present() {
+    command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
+        [[ -x /bin/busybox ]] && compgen -G '/boot/vmlinuz-*' >/dev/null &&
+        { ((IVSHMEM_VECTORS == 0)) || command -v python3 >/dev/null; }
+}
+if ! prerequisites_present; then
+    note "installing missing packages (scripts/bootstrap.sh)"
+    "$REPO_DIR/scripts/bootstrap.sh" >&2 || die "bootstrap failed"
+    prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"
+fi
+if [[ -z $KERNEL_VERSION ]]; then
+    KERNEL_VERSION=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n1)
+fi
+KERNEL=/boot/vmlinuz-$KERNEL_VERSION
+[[ -r $KERNEL ]] || die "cannot read kernel $KERNEL"
+
+# shellcheck source=scripts/rig/initramfs.sh
+. "$RIG_DIR/initramfs.sh"
+
+mkdir -p "$CACHE_DIR"
+BASE_IMAGE=$(base_initramfs)
+
+# --- the run directory ------------------------------------------------------------------
+RUN_DIR=$(mktemp -d "$CACHE_DIR/run-XXXXXX")
+CHILD_PIDS=()
+cleanup() {
+    local pid
+    for pid in "${CHILD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${CHILD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if ((KEEP)); then note "run directory kept: $RUN_DIR"; else rm -rf "$RUN_DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# COMMAND's own binary, found like the guest shell would (busybox applets stay busybox's).
+RIG_GUEST_CWD=$PWD
+program=${COMMAND[0]}
+if [[ $program == */* ]]; then
+    [[ -f $program ]] || die "no such program on the host: $program"
+    program_path=$(realpath -s "$program")
+    COPY_PATHS+=("$program_path")
+    for resources in "$(dirname "$program_path")"/*.resources; do
+        [[ -d $resources ]] && COPY_PATHS+=("$resources")
+    done
+elif ! /bin/busybox --list | grep -qx -- "$program" && command -v -- "$program" >/dev/null; then
+    program_path=$(command -v -- "$program")
+    [[ $program_path == /* ]] && COPY_PATHS+=("$program_path")
+fi
+for path in "${COPY_PATHS[@]}"; do [[ -e $path ]] || die "--copy: no such path: $path"; done
+for i in "${!COPY_PATHS[@]}"; do COPY_PATHS[$i]=$(realpath -s "${COPY_PATHS[$i]}"); done
+
+mkdir -p "$RUN_DIR/payload$RIG_GUEST_CWD"
+payload_initramfs "$RUN_DIR/payload" "$RUN_DIR/payload.cpio"
+# The kernel only recognises the uncompressed archive after the gzip one at a 4-byte
+# aligned offset: pad the base image with zeros (which the unpacker skips) to 512 bytes.
+base_size=$(stat -c %s "$BASE_IMAGE")
+{ cat "$BASE_IMAGE"; head -c $(( (512 - base_size % 512) % 512 )) /dev/zero; cat "$RUN_DIR/payload.cpio"; } > "$RUN_DIR/initrd"
+payload_mib=$(( $(stat -c %s "$RUN_DIR/payload.cpio") >> 20 ))
+rm -rf "$RUN_DIR/payload" "$RUN_DIR/payload.cpio"
+if [[ -z $MEMORY ]]; then
+    # The initrd is held twice while unpacking (the image and the tmpfs copy).
+    MEMORY=$(( 768 + 2 * payload_mib ))
+    ((MEMORY >= 1024)) || MEMORY=1024
+fi
+
+((NVME)) && truncate -s 1M "$RUN_DIR/nvme.img"
+((IVSHMEM_PLAIN)) && truncate -s 1M "$RUN_DIR/ivshmem-plain.mem"
+if ((IVSHMEM_VECTORS)); then
+    python3 "$RIG_DIR/ivshmem-server.py" --socket "$RUN_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
+        --vectors "$IVSHMEM_VECTORS" --trigger-socket "$RUN_DIR/ivshmem-trigger.sock" \
+        $( ((VERBOSE)) && echo --verbose ) &
+    CHILD_PIDS+=($!)
+    for _ in $(seq 100); do [[ -S $RUN_DIR/ivshmem.sock ]] && break; sleep 0.05; done
+    [[ -S $RUN_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
+fi
+
+# Host ends of the serial ports: FIFOs drained by cat, so the host's stdout/stderr may be
+# anything (terminal, pipe, file, socket) and QEMU never reopens them.
+for port in out err; do
+    mkfifo "$RUN_DIR/$port.in" "$RUN_DIR/$port.out"
+done
+cat "$RUN_DIR/out.out" &
+OUT_PID=$!
+cat "$RUN_DIR/err.out" >&2 &
+ERR_PID=$!
+if ((VERBOSE)); then
+    mkfifo "$RUN_DIR/console.in" "$RUN_DIR/console.out"
+    tee "$RUN_DIR/console.log" < "$RUN_DIR/console.out" >&2 &
+    CONSOLE_PID=$!
+    console_chardev="pipe,id=console,path=$RUN_DIR/console"
+else
+    CONSOLE_PID=
+    console_chardev="file,id=console,path=$RUN_DIR/console.log"
+fi
+
+QEMU_ARGS=(
+    -accel tcg -machine q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEMORY"
+    -nodefaults -no-user-config -display none -no-reboot
+    -device intel-iommu,intremap=on
+    -kernel "$KERNEL" -initrd "$RUN_DIR/initrd"
+    -append "console=ttyS1 intel_iommu=on panic=-1 loglevel=4 mitigations=off rdinit=/init"
+    -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
+    -chardev "$console_chardev" -serial chardev:console
+    -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
+)
+for arg in "${QEMU_DEVICES[@]}"; do QEMU_ARGS+=("${arg//@RUN@/$RUN_DIR}"); done
+
+start_ns=$(date +%s%N)
+set +e
+timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
+QEMU_PID=$!
+CHILD_PIDS+=("$QEMU_PID")
+wait "$QEMU_PID"
+qemu_status=$?
+set -e
+elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+elapsed=$((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))
+
+# Let the stream readers drain; they end when QEMU closes the FIFOs (never if it failed first).
+for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+done
+
+status_line=$(grep -a -o 'RIG-EXIT-STATUS [0-9]*' "$RUN_DIR/console.log" 2>/dev/null | tail -n1 || true)
+if [[ -n $status_line ]]; then
+    status=${status_line#RIG-EXIT-STATUS }
+    if ((status == 125)) && grep -aq 'rig: bind' "$RUN_DIR/console.log"; then
+        grep -a '^rig: ' "$RUN_DIR/console.log" | sed 's/\r$//' >&2
+        note "a --bind failed; command not run"
+    fi
+    [[ ${RIG_TIMING:-0} == 1 ]] && note "guest run took ${elapsed}s (boot + command + power-off)"
+    exit "$status"
+fi
+if ((qemu_status == 124 || qemu_status == 137)); then
+    note "watchdog: the guest did not finish within ${TIMEOUT}s; killed. Last console lines:"
+    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2
+    exit 124
+fi
+note "the guest ended without reporting the command's status (QEMU exit $qemu_status). Last console lines:"
+tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2
+[[ -s $RUN_DIR/qemu.stderr ]] && sed 's/^/  qemu: /' "$RUN_DIR/qemu.stderr" >&2
+exit 125
