@@ -66,7 +66,7 @@ static int raise_interrupt(int fd) {
     }
 }
 
-enum drive_mode { DRIVE_PINGPONG, DRIVE_SATURATE };
+enum drive_mode { DRIVE_PINGPONG, DRIVE_SATURATE, DRIVE_PINGPONG_MMIO };
 
 typedef struct drive_job {
     enum drive_mode mode;
@@ -75,6 +75,8 @@ typedef struct drive_job {
     size_t nfds, stride;
     uint64_t count, gap_ns, timeout_ns, elapsed_ns;
     const cbl_thread_placement *placement;
+    volatile uint32_t *doorbell; // DRIVE_PINGPONG_MMIO: the register to store to
+    uint32_t doorbell_value;
     int result;
 } drive_job;
 
@@ -85,6 +87,11 @@ static int run_pingpong(drive_job *job) {
         if (rc != 0) return rc;
         uint64_t until = cbl_now_ns() + job->gap_ns;
         while (cbl_now_ns() < until) cpu_relax();
+        if (job->doorbell != NULL) {
+            atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
+            *job->doorbell = job->doorbell_value;
+            continue;
+        }
         size_t vector = (size_t)((i * job->stride) % job->nfds);
         atomic_store_explicit(&probe->in_flight[vector], 1, memory_order_relaxed);
         atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
@@ -122,7 +129,7 @@ static int run_saturate(drive_job *job) {
 static void *drive_thread(void *arg) {
     drive_job *job = arg;
     job->result = cbl_apply_placement(job->placement);
-    if (job->result == 0) job->result = job->mode == DRIVE_PINGPONG ? run_pingpong(job) : run_saturate(job);
+    if (job->result == 0) job->result = job->mode == DRIVE_SATURATE ? run_saturate(job) : run_pingpong(job);
     return NULL;
 }
 
@@ -149,6 +156,15 @@ int cbl_drive_saturate(cbl_probe *probe, const int *fds, size_t nfds, uint64_t t
     int rc = run_job(&job);
     if (elapsed_ns != NULL) *elapsed_ns = job.elapsed_ns;
     return rc;
+}
+
+int cbl_drive_pingpong_mmio(cbl_probe *probe, volatile void *bar0, uint32_t offset, uint32_t value, uint64_t rounds,
+                            uint64_t gap_ns, uint64_t timeout_ns, const cbl_thread_placement *placement) {
+    if (bar0 == NULL || offset % 4 != 0) return EINVAL;
+    drive_job job = {.mode = DRIVE_PINGPONG_MMIO, .probe = probe, .nfds = 1, .stride = 1, .count = rounds,
+                     .gap_ns = gap_ns, .timeout_ns = timeout_ns, .placement = placement,
+                     .doorbell = (volatile uint32_t *)((volatile char *)bar0 + offset), .doorbell_value = value};
+    return run_job(&job);
 }
 
 int cbl_eventfds_open(int *fds, size_t count) {

@@ -21,6 +21,7 @@ struct cbl_epoll_receiver {
     cbl_probe *probe;
     int busy_poll;
     const cbl_thread_placement *placement;
+    cbl_delivery_hooks hooks;
     _Atomic int state; // 0 starting, 1 running, <0 failed (-errno)
 };
 
@@ -41,7 +42,9 @@ static void *receive(void *arg) {
             if (vector == STOP_TOKEN) return NULL;
             uint64_t count;
             if (read(r->fds[vector], &count, sizeof count) == (ssize_t)sizeof count) {
+                if (r->hooks.before_hit) r->hooks.before_hit(r->hooks.context, (uint32_t)vector);
                 cbl_probe_hit(r->probe, (uint32_t)vector);
+                if (r->hooks.after_hit) r->hooks.after_hit(r->hooks.context, (uint32_t)vector);
             }
         }
     }
@@ -49,8 +52,15 @@ static void *receive(void *arg) {
 
 int cbl_epoll_receiver_start(const int *fds, size_t nfds, cbl_probe *probe, int busy_poll,
                              const cbl_thread_placement *placement, cbl_epoll_receiver **out) {
+    return cbl_epoll_receiver_start_hooked(fds, nfds, probe, busy_poll, placement, NULL, out);
+}
+
+int cbl_epoll_receiver_start_hooked(const int *fds, size_t nfds, cbl_probe *probe, int busy_poll,
+                                    const cbl_thread_placement *placement, const cbl_delivery_hooks *hooks,
+                                    cbl_epoll_receiver **out) {
     struct cbl_epoll_receiver *r = calloc(1, sizeof *r);
     if (r == NULL) return ENOMEM;
+    if (hooks != NULL) r->hooks = *hooks;
     r->fds = fds;
     r->probe = probe;
     r->busy_poll = busy_poll;

@@ -11,6 +11,8 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
     case stalled(side: String, scenario: String, delivered: Int, expected: Int)
     /// The bridge could not be set up (connect failed), with the reason.
     case bridge(String)
+    /// A rig round trip failed, with the reason (already naming the errno).
+    case rig(String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .stalled(side, scenario, delivered, expected):
             "\(scenario): the \(side) receiver stalled after \(delivered) of \(expected) interrupts"
         case let .bridge(reason): "bridge: \(reason)"
+        case let .rig(reason): reason
         }
     }
 }

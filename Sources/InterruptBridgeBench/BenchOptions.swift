@@ -55,3 +55,18 @@ extension BenchOptions {
         guard rc == 0 else { throw .system("raise RLIMIT_NOFILE to \(needed)", code: rc) }
     }
 }
+
+extension BenchOptions {
+    /// Defaults for the QEMU rig, where every MMIO access and interrupt goes
+    /// through software emulation (round trips of 10-100 us): fewer rounds, a
+    /// longer gap so each round starts from a sleeping receiver.
+    public static var rig: BenchOptions {
+        var options = BenchOptions()
+        options.iterations = 2_000
+        options.warmup = 200
+        options.repetitions = 3
+        options.gapNanoseconds = 100_000
+        options.timeoutNanoseconds = 5_000_000_000
+        return options
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import InterruptBridgeBench
+import InterruptBridgeCore
 
 /// `irqbridge bench`: dispatch latency, throughput, cost per vector and heap
 /// allocations per interrupt, for the bridge and a raw eventfd + epoll C program
@@ -25,19 +26,38 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "A/A run: the C baseline on both sides, to show how far ratios move by noise alone.")
     var selfCheck = false
 
+    @Option(name: .customLong("rig-edu"), help: ArgumentHelp(
+        "Inside the QEMU rig: measure the round trip 'write edu 0x60 -> ISR -> acknowledge' on the edu device at BDF (bound to vfio-pci), MSI and INTx, bridge vs raw C VFIO.",
+        valueName: "BDF"))
+    var rigEdu: String?
+
+    func validate() throws {
+        if let rigEdu, PCIAddress(rigEdu) == nil {
+            throw badBenchInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
+        }
+    }
+
     func run() throws {
-        let options = placement.apply(to: measurement.options())
-        try options.raiseDescriptorLimit()
-        let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : try BridgeReceiverFactory(options: options)
-        let suite = BenchSuite(options: options, bridge: bridge)
+        let options = placement.apply(to: measurement.options(defaults: rigEdu == nil ? .standard : .rig))
         let quietStdout = json == "-"
-        let results = try suite.run { step in
+        let progress = { (step: String) in
             if !quietStdout { FileHandle.standardError.write(Data("bench: \(step)\n".utf8)) }
+        }
+        let results: [BenchResult]
+        if let rigEdu {
+            let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper()
+            results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
+        } else {
+            try options.raiseDescriptorLimit()
+            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : try BridgeReceiverFactory(options: options)
+            results = try BenchSuite(options: options, bridge: bridge).run(progress: progress)
         }
         var configuration = measurement.describe(options)
         configuration.merge(placement.describe(options)) { $1 }
         configuration["allocationCounting"] = Probe.countsAllocations ? "malloc interposer, per thread" : "unavailable"
-        configuration["bridge"] = selfCheck ? "C baseline (self-check)" : "InterruptBridge runtime, simulated device"
+        configuration["bridge"] = selfCheck ? "C baseline (self-check)"
+            : rigEdu == nil ? "InterruptBridge runtime, simulated device" : "InterruptBridge VFIO backend, IoConnectInterruptEx"
+        if let rigEdu { configuration["device"] = "edu at \(rigEdu), vfio-pci" }
         let report = BenchReport(results: results, machine: .current(), configuration: configuration)
         if !quietStdout { print(report.table()) }
         if let json {

@@ -17,12 +17,23 @@ struct BenchMeasurementOptions: ParsableArguments {
     var busyPoll = false
 
     func validate() throws {
-        if let iterations, iterations < 10 { throw ValidationError("--iterations must be at least 10, got \(iterations)") }
-        if let repetitions, repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        if let iterations, iterations < 10 { throw badBenchInput("--iterations must be at least 10, got \(iterations)") }
+        if let repetitions, repetitions < 1 { throw badBenchInput("--repetitions must be at least 1, got \(repetitions)") }
     }
 
-    func options() -> BenchOptions {
-        var options = quick ? BenchOptions.quick : BenchOptions()
+    enum Defaults { case standard, rig }
+
+    func options(defaults: Defaults) -> BenchOptions {
+        var options: BenchOptions
+        switch (defaults, quick) {
+        case (.standard, false): options = BenchOptions()
+        case (.standard, true): options = .quick
+        case (.rig, false): options = .rig
+        case (.rig, true):
+            options = .rig
+            options.iterations = 300
+            options.warmup = 50
+        }
         if let iterations { options.iterations = iterations }
         if let repetitions { options.repetitions = repetitions }
         options.busyPoll = busyPoll
@@ -50,8 +61,8 @@ struct BenchPlacementOptions: ParsableArguments {
 
     func validate() throws {
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        if let pin, !(0..<cpus).contains(pin) { throw ValidationError("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
-        if let fifo, !(1...99).contains(fifo) { throw ValidationError("--fifo must be a priority from 1 to 99, got \(fifo)") }
+        if let pin, !(0..<cpus).contains(pin) { throw badBenchInput("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
+        if let fifo, !(1...99).contains(fifo) { throw badBenchInput("--fifo must be a priority from 1 to 99, got \(fifo)") }
     }
 
     func apply(to options: BenchOptions) -> BenchOptions {
@@ -69,4 +80,11 @@ struct BenchPlacementOptions: ParsableArguments {
             "fifoPriority": options.dispatch.fifoPriority.map(String.init) ?? "none",
         ]
     }
+}
+
+/// Bad input to `irqbridge bench`: one line on standard error, exit status 2
+/// (the team's rule for every subcommand), instead of ArgumentParser's usage dump.
+func badBenchInput(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("irqbridge bench: error: \(message)\n".utf8))
+    return ExitCode(2)
 }

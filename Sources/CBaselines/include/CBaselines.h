@@ -12,5 +12,6 @@
 #include "cbl_probe.h"
 #include "cbl_driver.h"
 #include "cbl_epoll_receiver.h"
+#include "cbl_vfio_edu.h"
 
 #endif

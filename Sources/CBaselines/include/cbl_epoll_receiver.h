@@ -15,6 +15,20 @@ typedef struct cbl_epoll_receiver cbl_epoll_receiver;
 int cbl_epoll_receiver_start(const int *fds, size_t nfds, cbl_probe *probe, int busy_poll,
                              const cbl_thread_placement *placement, cbl_epoll_receiver **out);
 
+/// Work done per delivery around the probe: `before_hit` is the ISR's own work
+/// (acknowledge the device), `after_hit` what follows a claimed ISR (unmask).
+/// Either may be NULL.
+typedef struct cbl_delivery_hooks {
+    void (*before_hit)(void *context, uint32_t vector);
+    void (*after_hit)(void *context, uint32_t vector);
+    void *context;
+} cbl_delivery_hooks;
+
+/// cbl_epoll_receiver_start with hooks (copied; NULL for none).
+int cbl_epoll_receiver_start_hooked(const int *fds, size_t nfds, cbl_probe *probe, int busy_poll,
+                                    const cbl_thread_placement *placement, const cbl_delivery_hooks *hooks,
+                                    cbl_epoll_receiver **out);
+
 /// Stops and joins the thread, frees the receiver. The fds stay open (the caller's).
 void cbl_epoll_receiver_stop(cbl_epoll_receiver *receiver);
 
