@@ -4,20 +4,21 @@ internal import CBaselines
 /// both sides of every ratio.
 public struct BenchOptions: Sendable, Equatable {
     /// Latency rounds per repetition (after warm-up).
-    public var iterations: Int = 20_000
+    public var iterations: Int = 4_000
     /// Rounds run and discarded before each latency measurement.
-    public var warmup: Int = 1_000
-    /// Repetitions per scenario; bridge and baseline alternate which goes first,
-    /// and the report gives the median over repetitions.
-    public var repetitions: Int = 5
+    public var warmup: Int = 200
+    /// Repetitions per scenario, in short blocks: bridge and baseline alternate
+    /// (and which goes first), so machine load hits both sides alike. Latency
+    /// percentiles pool the samples of all blocks; throughput is the median.
+    public var repetitions: Int = 15
     /// Interrupts raised per throughput run.
-    public var throughputInterrupts: Int = 50_000
+    public var throughputInterrupts: Int = 20_000
     /// Vectors in flight in the many-vector throughput scenario.
     public var throughputVectors: Int = 64
     /// Connected vector counts for the cost-per-interrupt scenario.
     public var scalingVectorCounts: [Int] = [1, 16, 64, 256, 1024]
     /// Rounds per vector count in the cost-per-interrupt scenario.
-    public var scalingRounds: Int = 5_000
+    public var scalingRounds: Int = 2_000
     /// Where the receiving thread runs: the bridge's dispatch thread, the C waiter.
     public var dispatch = ThreadPlacement()
     /// Where the writer thread (the "device") runs.
@@ -34,11 +35,11 @@ public struct BenchOptions: Sendable, Equatable {
     /// Small enough for a CI smoke run (a few seconds), large enough to exercise every path.
     public static var quick: BenchOptions {
         var options = BenchOptions()
-        options.iterations = 2_000
-        options.warmup = 200
-        options.repetitions = 3
+        options.iterations = 1_000
+        options.warmup = 100
+        options.repetitions = 4
         options.throughputInterrupts = 5_000
-        options.scalingRounds = 500
+        options.scalingRounds = 300
         return options
     }
 
@@ -62,9 +63,9 @@ extension BenchOptions {
     /// longer gap so each round starts from a sleeping receiver.
     public static var rig: BenchOptions {
         var options = BenchOptions()
-        options.iterations = 2_000
-        options.warmup = 200
-        options.repetitions = 3
+        options.iterations = 1_000
+        options.warmup = 100
+        options.repetitions = 6
         options.gapNanoseconds = 100_000
         options.timeoutNanoseconds = 5_000_000_000
         return options

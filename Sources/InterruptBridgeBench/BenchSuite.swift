@@ -19,10 +19,11 @@ public struct BenchSuite: Sendable {
         let latency = try pairs(options.repetitions) { runner, factory throws(BenchError) in
             try runner.pingPong(factory, scenario: "latency", vectors: 1, rounds: options.iterations)
         }
+        let latencyBridge = LatencyFigures(latency.bridge), latencyBaseline = LatencyFigures(latency.baseline)
         results += [
-            row("latency.p50", "ns", latency, \.p50, .ratioAtMost(1.10)),
-            row("latency.p99", "ns", latency, \.p99, .ratioAtMost(1.10)),
-            row("latency.p99.9", "ns", latency, \.p999, nil),
+            BenchResult(name: "latency.p50", unit: "ns", bridge: latencyBridge.p50, baseline: latencyBaseline.p50, target: .ratioAtMost(1.10)),
+            BenchResult(name: "latency.p99", unit: "ns", bridge: latencyBridge.p99, baseline: latencyBaseline.p99, target: .ratioAtMost(1.10)),
+            BenchResult(name: "latency.p99.9", unit: "ns", bridge: latencyBridge.p999, baseline: latencyBaseline.p999),
         ]
         results.append(allocationRow(latency))
 
@@ -40,7 +41,8 @@ public struct BenchSuite: Sendable {
             let cost = try pairs(options.repetitions) { runner, factory throws(BenchError) in
                 try runner.pingPong(factory, scenario: "cost-\(vectors)", vectors: vectors, rounds: options.scalingRounds)
             }
-            let costRow = row("cost.\(vectors)-vectors.p50", "ns", cost, \.p50, nil)
+            let costRow = BenchResult(name: "cost.\(vectors)-vectors.p50", unit: "ns",
+                                      bridge: LatencyFigures(cost.bridge).p50, baseline: LatencyFigures(cost.baseline).p50)
             costByCount[vectors] = (costRow.bridge, costRow.baseline)
             results.append(costRow)
         }
@@ -57,12 +59,11 @@ public struct BenchSuite: Sendable {
             let busy = try pairs(options.repetitions) { runner, factory throws(BenchError) in
                 try runner.pingPong(factory, scenario: "busy-poll", vectors: 1, rounds: options.iterations, busyPoll: true)
             }
-            results.append(row("busy-poll.p50", "ns", busy, \.p50, nil))
-            results.append(row("busy-poll.p99", "ns", busy, \.p99, nil))
-            results.append(BenchResult(
-                name: "busy-poll.p50-vs-epoll.p50", unit: "ns",
-                bridge: Statistics.median(busy.bridge.map(\.p50)), baseline: Statistics.median(latency.baseline.map(\.p50)),
-                target: .ratioBelow(1.0)))
+            let busyBridge = LatencyFigures(busy.bridge), busyBaseline = LatencyFigures(busy.baseline)
+            results.append(BenchResult(name: "busy-poll.p50", unit: "ns", bridge: busyBridge.p50, baseline: busyBaseline.p50))
+            results.append(BenchResult(name: "busy-poll.p99", unit: "ns", bridge: busyBridge.p99, baseline: busyBaseline.p99))
+            results.append(BenchResult(name: "busy-poll.p50-vs-epoll.p50", unit: "ns", bridge: busyBridge.p50,
+                                       baseline: latencyBaseline.p50, target: .ratioBelow(1.0)))
         }
         return results
     }

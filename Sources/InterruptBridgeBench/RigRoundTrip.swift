@@ -66,10 +66,10 @@ public struct RigRoundTripSuite: Sendable {
                 }
             }
             let name = "rig.edu-\(interrupt.rawValue).roundtrip"
-            results.append(BenchResult(name: "\(name).p50", unit: "ns", bridge: Statistics.median(bridgeRuns.map(\.p50)),
-                                       baseline: Statistics.median(baselineRuns.map(\.p50)), target: .ratioAtMost(1.10)))
-            results.append(BenchResult(name: "\(name).p99", unit: "ns", bridge: Statistics.median(bridgeRuns.map(\.p99)),
-                                       baseline: Statistics.median(baselineRuns.map(\.p99))))
+            let bridgeFigures = LatencyFigures(bridgeRuns), baselineFigures = LatencyFigures(baselineRuns)
+            results.append(BenchResult(name: "\(name).p50", unit: "ns", bridge: bridgeFigures.p50,
+                                       baseline: baselineFigures.p50, target: .ratioAtMost(1.10)))
+            results.append(BenchResult(name: "\(name).p99", unit: "ns", bridge: bridgeFigures.p99, baseline: baselineFigures.p99))
         }
         return results
     }
@@ -79,8 +79,6 @@ public struct RigRoundTripSuite: Sendable {
         let probe = try Probe(vectors: 1, samples: total)
         probe.reset(allocationWindow: nil)
         try side.run(address: address, interrupt: interrupt, probe: probe, rounds: total, options: options)
-        let sorted = probe.samples(options.warmup..<total).sorted()
-        return PingPongRun(p50: Statistics.percentile(sorted, 50) ?? 0, p99: Statistics.percentile(sorted, 99) ?? 0,
-                           p999: Statistics.percentile(sorted, 99.9) ?? 0, allocationsPerInterrupt: nil)
+        return PingPongRun(samples: probe.samples(options.warmup..<total), allocationsPerInterrupt: nil)
     }
 }

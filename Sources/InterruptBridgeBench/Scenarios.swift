@@ -5,11 +5,26 @@ import Glibc
 
 /// Figures of one ping-pong run (one interrupt in flight at a time).
 struct PingPongRun {
-    var p50: Double
-    var p99: Double
-    var p999: Double
+    /// Latency of each measured round (ns), in round order.
+    var samples: [Double]
     /// Heap allocations on the receiving thread per delivered interrupt, where counted.
     var allocationsPerInterrupt: Double?
+}
+
+/// Percentiles over the samples of several runs pooled together. Runs of the
+/// two sides alternate in short blocks, so both see the same mix of machine
+/// load; pooling then weighs every round equally.
+struct LatencyFigures {
+    var p50: Double?
+    var p99: Double?
+    var p999: Double?
+
+    init(_ runs: [PingPongRun]) {
+        let sorted = runs.flatMap(\.samples).sorted()
+        p50 = Statistics.percentile(sorted, 50)
+        p99 = Statistics.percentile(sorted, 99)
+        p999 = Statistics.percentile(sorted, 99.9)
+    }
 }
 
 /// Runs one scenario on one side (bridge or baseline): starts the receiver,
@@ -33,11 +48,8 @@ struct ScenarioRunner {
                                options.gapNanoseconds, options.timeoutNanoseconds, &writer)
         }
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)
-        let sorted = probe.samples(warmup..<total).sorted()
         return PingPongRun(
-            p50: Statistics.percentile(sorted, 50) ?? 0,
-            p99: Statistics.percentile(sorted, 99) ?? 0,
-            p999: Statistics.percentile(sorted, 99.9) ?? 0,
+            samples: probe.samples(warmup..<total),
             allocationsPerInterrupt: probe.allocationsInWindow.map { Double($0) / Double(max(rounds - 1, 1)) }
         )
     }
