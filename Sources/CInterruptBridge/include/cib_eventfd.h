@@ -13,4 +13,9 @@ extern const int CIB_EFD_SEMAPHORE;
 /// eventfd(2). Returns the new descriptor or -1 with errno set.
 int cib_eventfd(unsigned int initval, int flags);
 
+/// epoll_event is `__attribute__((packed))` on x86-64 (12 bytes, data at offset 4):
+/// Swift imports the layout faithfully, but these accessors keep the packing out of Swift.
+uint64_t cib_epoll_event_data(const struct epoll_event *event);
+uint32_t cib_epoll_event_events(const struct epoll_event *event);
+
 #endif

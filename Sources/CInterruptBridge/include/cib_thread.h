@@ -1,5 +1,27 @@
-// thread: shim declarations (owned by the thread work; see the umbrella header for the rules).
+// pthread and scheduler pieces Swift cannot reach: cpu_set_t is manipulated
+// only through macros (CPU_ZERO/CPU_SET/CPU_ISSET), and the GNU extensions
+// pthread_setname_np / gettid need _GNU_SOURCE, which Glibc's module map lacks.
 #ifndef CIB_THREAD_H
 #define CIB_THREAD_H
+
+#include <stdint.h>
+#include <pthread.h>
+
+/// Pins `thread` to the processors whose bits are set in `mask` (CPU N = bit N,
+/// processors 0...63). Returns 0 or an errno value (pthread convention).
+int cib_thread_set_affinity(pthread_t thread, uint64_t mask);
+
+/// The processors `thread` may run on, as a bit mask (processors 0...63).
+/// Returns 0 or an errno value.
+int cib_thread_get_affinity(pthread_t thread, uint64_t *mask);
+
+/// pthread_setname_np (at most 15 characters). Returns 0 or an errno value.
+int cib_thread_set_name(pthread_t thread, const char *name);
+
+/// gettid(2): the kernel thread id of the calling thread.
+int32_t cib_gettid(void);
+
+/// The processor the calling thread runs on (sched_getcpu), or -1 with errno set.
+int cib_current_processor(void);
 
 #endif

@@ -26,6 +26,50 @@ public protocol InterruptBackend: AnyObject, Sendable {
     /// Installs the handler for device events (removal requested, error reported).
     /// Called once, before the first `enableInterrupts`.
     func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void)
+
+    /// The Message Address and Data the device was programmed with for each
+    /// enabled message of `kind`, in message order, where the backend can read
+    /// them (MSI capability, MSI-X table); nil where it cannot. Called after
+    /// `enableInterrupts`. Default: nil.
+    func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]?
+
+    /// Descriptors besides the interrupt vectors that the dispatch loop should
+    /// watch while any interrupt of the device is connected (VFIO's REQ and ERR
+    /// eventfds). Their handlers run on the dispatch thread when readable, must
+    /// drain the descriptor, and typically report a `BackendEvent`. Default: none.
+    var auxiliarySources: [AuxiliarySource] { get }
+}
+
+extension InterruptBackend {
+    public func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? { nil }
+    public var auxiliarySources: [AuxiliarySource] { [] }
+}
+
+/// A message-signaled interrupt's routing as programmed into the device.
+public struct ProgrammedMessage: Sendable, Hashable {
+    public var address: UInt64
+    public var data: UInt32
+    public init(address: UInt64, data: UInt32) {
+        self.address = address
+        self.data = data
+    }
+}
+
+/// A descriptor the dispatch loop watches for a backend, outside the interrupt
+/// path (owned by the backend, which closes it only after the loop forgot it).
+public struct AuxiliarySource: Sendable {
+    /// The descriptor to wait on.
+    public var descriptor: Int32
+    /// What it is, for logs ("VFIO REQ").
+    public var name: String
+    /// Runs on the dispatch thread when the descriptor is readable; must drain it.
+    public var handler: @Sendable () -> Void
+
+    public init(descriptor: Int32, name: String, handler: @escaping @Sendable () -> Void) {
+        self.descriptor = descriptor
+        self.name = name
+        self.handler = handler
+    }
 }
 
 /// One interrupt vector, as the dispatch loop sees it: a descriptor that becomes

@@ -1,0 +1,221 @@
+public import InterruptBridgeCore
+import InterruptBridgeSystem
+import Synchronization
+
+/// The default backend where no hardware is present: a software PCI function
+/// (`SimulatedDevice`) whose interrupts a test or demo raises with
+/// `raise(message:)`, delivered through real eventfds exactly as VFIO delivers
+/// hardware interrupts.
+///
+/// INTx behaves like a VFIO INTx line: it is masked when it fires and stays
+/// masked until the dispatch loop unmasks it (after an ISR claimed it); a
+/// raise while masked is held pending and fires on unmask, and with
+/// `holdsLineUntilAcknowledged` a line still asserted at unmask fires again.
+/// MSI and MSI-X messages are edge-triggered: each raise is one eventfd signal.
+public final class SimulatedBackend: InterruptBackend {
+    public let configuration: SimulatedDevice
+    public let device: PCIDeviceInfo
+
+    // Guarded by its Mutex: which kind is enabled and its vectors (descriptor lifetime).
+    private let enabled = Mutex<(kind: InterruptKind, vectors: [SimulatedVector])?>(nil)
+    // Guarded by its Mutex: the handler `setEventHandler` installed.
+    private let eventHandler = Mutex<(@Sendable (BackendEvent) -> Void)?>(nil)
+    private let raised = Atomic<UInt64>(0)
+    private let dropped = Atomic<UInt64>(0)
+    private let discarded = Atomic<UInt64>(0)
+    private let enableCount = Atomic<Int>(0)
+
+    public init(_ configuration: SimulatedDevice) {
+        self.configuration = configuration
+        self.device = configuration.info
+    }
+
+    public convenience init(msixVectors: Int) {
+        self.init(SimulatedDevice(interruptPin: .a, irqLine: 11, msixCount: msixVectors))
+    }
+
+    public var supportedInterrupts: [InterruptKind: Int] {
+        var result: [InterruptKind: Int] = [:]
+        if configuration.interruptPin != nil, configuration.irqLine != nil { result[.intx] = 1 }
+        if configuration.msiCount > 0 { result[.msi] = configuration.msiCount }
+        if configuration.msixCount > 0 { result[.msix] = configuration.msixCount }
+        return result
+    }
+
+    public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        let available = supportedInterrupts[kind] ?? 0
+        guard count > 0, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
+        let result: Result<[InterruptSource], BackendError> = enabled.withLock { state in
+            if let current = state {
+                return .failure(.kernelLimit("\(current.kind) is already enabled on the simulated device"))
+            }
+            var vectors: [SimulatedVector] = []
+            for message in 0..<count {
+                do throws(SystemError) {
+                    let descriptor = try EventFD.eventfd(flags: [.nonBlocking])
+                    vectors.append(SimulatedVector(descriptor: descriptor, message: message, levelTriggered: kind == .intx,
+                                                   holdsUntilAcknowledged: configuration.holdsLineUntilAcknowledged))
+                } catch {
+                    for vector in vectors { try? FileDescriptors.close(vector.descriptor) }
+                    return .failure(.system(error))
+                }
+            }
+            state = (kind, vectors)
+            return .success(vectors.map { vector in
+                InterruptSource(descriptor: vector.descriptor, drain: .eventfdCounter,
+                                unmask: vector.levelTriggered ? SimulatedUnmask(vector: vector) : nil, message: vector.message)
+            })
+        }
+        let sources = try result.get()
+        enableCount.add(1, ordering: .relaxed)
+        return sources
+    }
+
+    public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
+        let vectors: [SimulatedVector] = enabled.withLock { state in
+            guard let current = state, current.kind == kind else { return [] }
+            state = nil
+            return current.vectors
+        }
+        for vector in vectors {
+            if let left = try? EventFD.read(vector.descriptor) { discarded.add(left, ordering: .relaxed) }
+            do throws(SystemError) {
+                try FileDescriptors.close(vector.descriptor)
+            } catch {
+                throw .system(error)
+            }
+        }
+    }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
+        eventHandler.withLock { $0 = handler }
+    }
+
+    /// Message routing as an x86 APIC would program it: address 0xFEE00000 with
+    /// the destination processor in bits 12...19, data = a vector number per message.
+    public func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
+        enabled.withLock { state in
+            guard let state, state.kind == kind, kind.isMessageSignaled else { return nil }
+            return state.vectors.map { ProgrammedMessage(address: 0xfee0_0000, data: UInt32(0x41 + $0.message)) }
+        }
+    }
+
+    // MARK: Driving the device (tests, demos)
+
+    /// The device signals message `message` (0 for INTx). Returns false when
+    /// that interrupt is not enabled (no one could see it). Callable from any thread.
+    @discardableResult
+    public func raise(message: Int = 0) -> Bool {
+        let delivered = enabled.withLock { state -> Bool in
+            guard let state, message >= 0, message < state.vectors.count else { return false }
+            state.vectors[message].assert()
+            return true
+        }
+        if delivered { raised.add(1, ordering: .relaxed) } else { dropped.add(1, ordering: .relaxed) }
+        return delivered
+    }
+
+    /// The device stops asserting its INTx line (its ISR cleared the cause, as
+    /// writing edu's 0x64 register does). Callable from an ISR.
+    public func acknowledge() {
+        enabled.withLock { state in state?.vectors.first?.acknowledge() }
+    }
+
+    /// The kernel asks for the device back (VFIO's REQ interrupt).
+    public func requestRemoval(reason: String) {
+        eventHandler.withLock { $0 }?(.removalRequested(reason: reason))
+    }
+
+    /// The device reports an error (VFIO's ERR interrupt).
+    public func reportError(reason: String) {
+        eventHandler.withLock { $0 }?(.errorReported(reason: reason))
+    }
+
+    /// Raises accepted (interrupt enabled).
+    public var raisedCount: UInt64 { raised.load(ordering: .relaxed) }
+    /// Raises refused because the interrupt was not enabled.
+    public var droppedCount: UInt64 { dropped.load(ordering: .relaxed) }
+    /// Signals still unread in an eventfd when it was closed (raised after the
+    /// last ISR pass, before disconnect).
+    public var discardedCount: UInt64 { discarded.load(ordering: .relaxed) }
+    /// How many times interrupts were enabled.
+    public var enabledTimes: Int { enableCount.load(ordering: .relaxed) }
+    /// The kind currently enabled, if any.
+    public var enabledKind: InterruptKind? { enabled.withLock { $0?.kind } }
+    /// Whether the INTx line is masked (fired and not yet unmasked).
+    public var isLineMasked: Bool { enabled.withLock { $0?.vectors.first?.isMasked ?? false } }
+}
+
+/// One simulated vector: its eventfd and, for INTx, the line's mask state.
+/// State bits change with atomics only, so the dispatch loop's unmask takes no lock.
+final class SimulatedVector: Sendable {
+    let descriptor: Int32
+    let message: Int
+    let levelTriggered: Bool
+    let holdsUntilAcknowledged: Bool
+    private let state = Atomic<UInt8>(0)
+
+    private static let masked: UInt8 = 1
+    private static let asserted: UInt8 = 2
+    private static let pending: UInt8 = 4
+
+    init(descriptor: Int32, message: Int, levelTriggered: Bool, holdsUntilAcknowledged: Bool) {
+        self.descriptor = descriptor
+        self.message = message
+        self.levelTriggered = levelTriggered
+        self.holdsUntilAcknowledged = holdsUntilAcknowledged
+    }
+
+    var isMasked: Bool { state.load(ordering: .acquiring) & Self.masked != 0 }
+
+    /// The device asserts the line / sends the message.
+    func assert() {
+        guard levelTriggered else {
+            signal()
+            return
+        }
+        var current = state.load(ordering: .acquiring)
+        while true {
+            var next = current
+            if holdsUntilAcknowledged { next |= Self.asserted }
+            let fires = current & Self.masked == 0
+            if fires { next |= Self.masked } else { next |= Self.pending }
+            let (exchanged, original) = state.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing)
+            if exchanged {
+                if fires { signal() }
+                return
+            }
+            current = original
+        }
+    }
+
+    func acknowledge() {
+        state.bitwiseAnd(~(Self.asserted | Self.pending), ordering: .acquiringAndReleasing)
+    }
+
+    /// The dispatch loop re-enables the line: fires again at once if the device
+    /// still asserts it or a raise arrived while masked. Does not allocate or lock.
+    func unmask() {
+        var current = state.load(ordering: .acquiring)
+        while true {
+            let refires = current & (Self.asserted | Self.pending) != 0
+            let next = refires ? (current & ~Self.pending) | Self.masked : current & ~Self.masked
+            let (exchanged, original) = state.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing)
+            if exchanged {
+                if refires { signal() }
+                return
+            }
+            current = original
+        }
+    }
+
+    private func signal() {
+        _ = try? EventFD.write(descriptor)
+    }
+}
+
+/// The loop's handle to re-enable a simulated INTx line.
+struct SimulatedUnmask: InterruptUnmasking {
+    let vector: SimulatedVector
+    func unmask() throws(SystemError) { vector.unmask() }
+}

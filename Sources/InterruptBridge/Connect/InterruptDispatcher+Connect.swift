@@ -1,0 +1,172 @@
+public import InterruptBridgeCore
+import InterruptBridgeSystem
+
+/// The three connect flavours of IoConnectInterruptEx, plus the legacy
+/// IoConnectInterrupt, with the documented rules.
+extension InterruptDispatcher {
+    /// CONNECT_LINE_BASED: connects `routine` to the device's line-based interrupt.
+    ///
+    /// - The effective SynchronizeIrql is the maximum of the line's IRQL and `synchronizeIrql`.
+    /// - `spinLock` nil: a spin lock is allocated for the interrupt.
+    /// - Throws `.noDevice`, `.deviceUsesMessages` (the device was assigned
+    ///   messages), `.noInterrupts`, `.sharingConflict`, `.backend`, `.insufficientResources`.
+    public func connectLineBased(
+        device: InterruptDevice?, routine: @escaping InterruptServiceRoutine, context: OpaqueContext = .none,
+        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
+    ) throws(ConnectionError) -> InterruptObject {
+        guard let device else { throw .noDevice }
+        guard !device.usesMessages else { throw .deviceUsesMessages }
+        let lines = device.vectors.filter { $0.kind == .intx }
+        guard let line = lines.first else { throw .noInterrupts }
+        let effective = max(synchronizeIrql, lines.map(\.irql).max() ?? line.irql)
+        let object = InterruptObject(
+            device: device, dispatcher: self, vector: line.vector, messageID: 0, kind: .intx, irql: line.irql,
+            synchronizeIrql: effective, mode: line.mode, shareVector: line.shareDisposition == .shared,
+            affinity: line.affinity, group: line.group, floatingSave: floatingSave, serviceContext: context,
+            spinLock: spinLock ?? InterruptSpinLock(), routine: .service(routine))
+        try connect([object], kind: .intx)
+        return object
+    }
+
+    /// CONNECT_MESSAGE_BASED: connects `messageRoutine` to every message the
+    /// device was assigned, one interrupt object per message, all sharing one spin
+    /// lock, and returns the message table. A device with only a line-based
+    /// interrupt gets `fallbackRoutine` on that line instead (`.line`).
+    ///
+    /// - The effective SynchronizeIrql is the maximum of the messages' IRQLs and `synchronizeIrql`.
+    /// - MessageAddress/MessageData come from the backend where it can read them, else 0.
+    /// - Throws `.noDevice`, `.noInterrupts`, `.noFallbackRoutine`, `.sharingConflict`, `.backend`, ...
+    public func connectMessageBased(
+        device: InterruptDevice?, messageRoutine: @escaping MessageServiceRoutine,
+        fallbackRoutine: InterruptServiceRoutine? = nil, context: OpaqueContext = .none,
+        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
+    ) throws(ConnectionError) -> MessageConnection {
+        guard let device else { throw .noDevice }
+        let messages = device.vectors.filter { $0.kind.isMessageSignaled }
+        guard let kind = messages.first?.kind else {
+            guard device.vectors.contains(where: { $0.kind == .intx }) else { throw .noInterrupts }
+            guard let fallbackRoutine else { throw .noFallbackRoutine }
+            let object = try connectLineBased(device: device, routine: fallbackRoutine, context: context, spinLock: spinLock,
+                                              synchronizeIrql: synchronizeIrql, floatingSave: floatingSave)
+            return .line(object)
+        }
+        let effective = max(synchronizeIrql, messages.map(\.irql).max() ?? .passive)
+        let lock = spinLock ?? InterruptSpinLock()
+        let objects = messages.map { message in
+            InterruptObject(
+                device: device, dispatcher: self, vector: message.vector, messageID: message.messageID, kind: kind,
+                irql: message.irql, synchronizeIrql: effective, mode: message.mode,
+                shareVector: message.shareDisposition == .shared, affinity: message.affinity, group: message.group,
+                floatingSave: floatingSave, serviceContext: context, spinLock: lock, routine: .message(messageRoutine))
+        }
+        try connect(objects, kind: kind)
+        let programmed = device.backend.programmedMessages(kind)
+        let entries = zip(messages, objects).map { message, object in
+            let route = programmed.flatMap { Int(message.messageID) < $0.count ? $0[Int(message.messageID)] : nil }
+            return MessageTable.Entry(
+                messageAddress: route?.address ?? 0, targetProcessorSet: message.affinity, interruptObject: object,
+                messageData: route?.data ?? 0, vector: message.vector, irql: message.irql, mode: message.mode,
+                polarity: .unknown)
+        }
+        return .messages(MessageTable(unifiedServiceContext: context, synchronizeIrql: effective, spinLock: lock, messages: entries))
+    }
+
+    /// CONNECT_FULLY_SPECIFIED (and _GROUP): connects `routine` to one vector the
+    /// device was assigned, with the caller's Irql, SynchronizeIrql, mode,
+    /// sharing and affinity (from the translated descriptor, as the seeds show).
+    ///
+    /// - `group` is honoured only when `useGroup` (CONNECT_FULLY_SPECIFIED_GROUP);
+    ///   otherwise the interrupt is in group 0 whatever `group` says.
+    /// - Irql = SynchronizeIrql = PASSIVE_LEVEL with no spin lock connects a
+    ///   passive-level ISR: it runs on the passive dispatch thread, holding a
+    ///   per-object mutex instead of a spin lock, and may block.
+    /// - Throws `.noDevice`, `.emptyProcessorMask`, `.invalidLevels`,
+    ///   `.processorGroupUnavailable`, `.noInterrupts`, `.vectorNotAssigned`, `.sharingConflict`, ...
+    public func connectFullySpecified(
+        device: InterruptDevice?, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel,
+        mode: InterruptMode, shareVector: Bool, affinity: ProcessorAffinity, group: UInt16 = 0, useGroup: Bool = false,
+        spinLock: InterruptSpinLock? = nil, floatingSave: Bool = false, context: OpaqueContext = .none,
+        routine: @escaping InterruptServiceRoutine
+    ) throws(ConnectionError) -> InterruptObject {
+        guard let device else { throw .noDevice }
+        return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
+                                 shareVector: shareVector, affinity: affinity, group: useGroup ? group : 0, spinLock: spinLock,
+                                 floatingSave: floatingSave, context: context, routine: routine)
+    }
+
+    /// The legacy IoConnectInterrupt: names a vector but no device; the vector is
+    /// looked up among the devices given to `register(_:)`.
+    ///
+    /// - Throws `.emptyProcessorMask` (the facade reports STATUS_INVALID_PARAMETER),
+    ///   `.vectorNotAssigned` when no registered device has the vector, and the
+    ///   fully specified connect's errors.
+    public func connectLegacy(
+        vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
+        processorEnableMask: ProcessorAffinity, floatingSave: Bool = false, spinLock: InterruptSpinLock? = nil,
+        context: OpaqueContext = .none, routine: @escaping InterruptServiceRoutine
+    ) throws(ConnectionError) -> InterruptObject {
+        guard !processorEnableMask.isEmpty else { throw .emptyProcessorMask }
+        guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
+        return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
+                                 shareVector: shareVector, affinity: processorEnableMask, group: 0, spinLock: spinLock,
+                                 floatingSave: floatingSave, context: context, routine: routine)
+    }
+
+    private func connectVector(
+        device: InterruptDevice, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode,
+        shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, floatingSave: Bool,
+        context: OpaqueContext, routine: @escaping InterruptServiceRoutine
+    ) throws(ConnectionError) -> InterruptObject {
+        guard !affinity.isEmpty else { throw .emptyProcessorMask }
+        let passive = irql == .passive && synchronizeIrql == .passive
+        guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil) else {
+            throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)
+        }
+        guard group == 0 else { throw .processorGroupUnavailable(group) }
+        guard !device.vectors.isEmpty else { throw .noInterrupts }
+        guard let assigned = device.assignedVector(vector) else { throw .vectorNotAssigned(vector) }
+        let object = InterruptObject(
+            device: device, dispatcher: self, vector: vector, messageID: assigned.messageID, kind: assigned.kind, irql: irql,
+            synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
+            floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
+            routine: .service(routine))
+        try connect([object], kind: assigned.kind)
+        return object
+    }
+
+    /// Reserves the vectors, enables the device's sources and hands the objects to
+    /// their loop; waits for the loop unless called on a dispatch thread.
+    private func connect(_ objects: [InterruptObject], kind: InterruptKind) throws(ConnectionError) {
+        guard let device = objects.first?.device else { return }
+        let loop = try objects[0].isPassiveLevel ? passiveDispatchLoop() : mainLoop
+        try reserve(objects)
+        let sources: [InterruptSource]
+        do {
+            sources = try device.retainSources(for: kind, uses: objects.count)
+        } catch {
+            objects.forEach(forget)
+            throw error
+        }
+        var attachments: [Attachment] = []
+        for object in objects {
+            let index = kind == .intx ? 0 : Int(object.messageID)
+            guard index < sources.count else {
+                objects.forEach(forget)
+                for _ in objects { _ = device.releaseSources() }
+                throw .backend(.unsupported(kind: kind, requested: index + 1, available: sources.count))
+            }
+            attachments.append(Attachment(object: object, source: sources[index]))
+        }
+        device.noteConnected(to: self)
+        let completion = isOnDispatchThread ? nil : Completion()
+        guard loop.post(.attach(attachments, completion)) else {
+            for object in objects {
+                object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)
+                forget(object)
+                _ = device.releaseSources()
+            }
+            throw .dispatcherStopped
+        }
+        try completion?.wait()
+    }
+}

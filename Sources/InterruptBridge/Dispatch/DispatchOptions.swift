@@ -1,0 +1,64 @@
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+
+/// How the dispatch threads run.
+public struct DispatchOptions: Sendable, Hashable {
+    /// Where the dispatch thread may run.
+    public enum Pinning: Sendable, Hashable {
+        /// Wherever the scheduler puts it.
+        case none
+        /// On the union of the connected interrupts' affinities (re-pinned as
+        /// interrupts connect; an affinity naming no online processor is ignored).
+        case interruptAffinity
+        /// On exactly these processors.
+        case processors(ProcessorAffinity)
+    }
+
+    public var pinning: Pinning
+    /// SCHED_FIFO priority (1...99) for the dispatch threads; nil keeps SCHED_OTHER.
+    /// Creating the dispatcher fails with `DispatchError.realtimeRefused` when the
+    /// kernel refuses (no CAP_SYS_NICE / RLIMIT_RTPRIO).
+    public var realtimePriority: Int32?
+    /// Spin on the descriptors (epoll_wait with timeout 0) instead of sleeping:
+    /// lowest latency, one processor at 100%. For benchmarks.
+    public var busyPoll: Bool
+    /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves.
+    public var capacity: Int
+    /// Name of the dispatch thread (at most 15 characters are kept).
+    public var threadName: String
+    /// Latched shared vectors are re-run until a pass is unclaimed; this bounds
+    /// the passes per readiness so a routine that always claims cannot livelock the loop.
+    public var maximumLatchedPasses: Int
+
+    public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
+                capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16) {
+        self.pinning = pinning
+        self.realtimePriority = realtimePriority
+        self.busyPoll = busyPoll
+        self.capacity = capacity
+        self.threadName = threadName
+        self.maximumLatchedPasses = maximumLatchedPasses
+    }
+}
+
+/// Why a dispatcher could not start.
+public enum DispatchError: Error, Sendable, CustomStringConvertible {
+    /// The kernel refused SCHED_FIFO at this priority.
+    case realtimeRefused(priority: Int32, SystemError)
+    /// The kernel refused to pin the thread to these processors.
+    case pinningRefused(ProcessorAffinity, SystemError)
+    /// Options out of range (capacity, priority).
+    case invalidOptions(String)
+    /// A system call failed while starting (epoll, eventfd, pthread_create).
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case let .realtimeRefused(priority, error):
+            "SCHED_FIFO priority \(priority) refused (\(error)); run as root or grant CAP_SYS_NICE / RLIMIT_RTPRIO"
+        case let .pinningRefused(affinity, error): "cannot pin the dispatch thread to processors \(affinity): \(error)"
+        case let .invalidOptions(reason): "invalid dispatch options: \(reason)"
+        case let .system(error): error.description
+        }
+    }
+}

@@ -1,0 +1,149 @@
+public import InterruptBridgeCore
+import InterruptBridgeSystem
+import Synchronization
+
+/// One connected interrupt service routine on one vector (backs `KINTERRUPT`).
+///
+/// Created by the connect calls of `InterruptDispatcher`, never directly. Its
+/// routine is called by the dispatch loop holding `spinLock` (or, for a
+/// passive-level object, a per-object mutex on the passive dispatch thread,
+/// where the routine may block). `synchronize(_:)` and `acquire()` exclude the
+/// routine from any thread, as `KeSynchronizeExecution` and
+/// `KeAcquireInterruptSpinLock` do.
+public final class InterruptObject: Sendable, CustomStringConvertible {
+    /// The device whose interrupt this is.
+    public let device: InterruptDevice
+    /// The translated vector (Linux IRQ for INTx, bridge-assigned for messages).
+    public let vector: UInt32
+    /// The message number (0 for a line-based interrupt).
+    public let messageID: UInt32
+    /// How the device delivers this interrupt.
+    public let kind: InterruptKind
+    /// The DIRQL of the interrupt (PASSIVE_LEVEL for a passive-level ISR).
+    public let irql: InterruptLevel
+    /// The level the ISR runs at and `synchronize` raises to: for line- and
+    /// message-based connects the maximum of the set's IRQLs and the caller's value.
+    public let synchronizeIrql: InterruptLevel
+    public let mode: InterruptMode
+    public let shareVector: Bool
+    /// Processors the interrupt may be delivered to (within `group`).
+    public let affinity: ProcessorAffinity
+    /// The processor group (0 unless connected with `useGroup`).
+    public let group: UInt16
+    public let floatingSave: Bool
+    /// The caller's ServiceContext, passed back unchanged.
+    public let serviceContext: OpaqueContext
+    /// The interrupt spin lock (the caller's, or one allocated for the set).
+    /// nil for a passive-level object, which is serialised by a mutex instead.
+    public let spinLock: InterruptSpinLock?
+
+    let passiveMutex: BlockingMutex?
+    let routine: Routine
+    let dispatcher: InterruptDispatcher
+    let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
+    let counters = Counters()
+
+    enum Routine: Sendable {
+        case service(InterruptServiceRoutine)
+        case message(MessageServiceRoutine)
+    }
+
+    enum Lifecycle: UInt8 {
+        case connecting, connected, disconnecting, disconnected
+    }
+
+    /// Counts the dispatch loop keeps (relaxed atomics, no locks).
+    final class Counters: Sendable {
+        let serviceCalls = Atomic<UInt64>(0)
+        let claimed = Atomic<UInt64>(0)
+        let signals = Atomic<UInt64>(0)
+    }
+
+    init(device: InterruptDevice, dispatcher: InterruptDispatcher, vector: UInt32, messageID: UInt32, kind: InterruptKind,
+         irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
+         affinity: ProcessorAffinity, group: UInt16, floatingSave: Bool, serviceContext: OpaqueContext,
+         spinLock: InterruptSpinLock?, routine: Routine) {
+        self.device = device
+        self.dispatcher = dispatcher
+        self.vector = vector
+        self.messageID = messageID
+        self.kind = kind
+        self.irql = irql
+        self.synchronizeIrql = synchronizeIrql
+        self.mode = mode
+        self.shareVector = shareVector
+        self.affinity = affinity
+        self.group = group
+        self.floatingSave = floatingSave
+        self.serviceContext = serviceContext
+        self.spinLock = spinLock
+        self.passiveMutex = spinLock == nil ? BlockingMutex() : nil
+        self.routine = routine
+    }
+
+    /// True for a passive-level ISR (Irql = SynchronizeIrql = PASSIVE_LEVEL, no spin lock).
+    public var isPassiveLevel: Bool { spinLock == nil }
+
+    /// True from connect until a disconnect was requested.
+    public var isConnected: Bool {
+        let state = lifecycle.load(ordering: .acquiring)
+        return state == Lifecycle.connecting.rawValue || state == Lifecycle.connected.rawValue
+    }
+
+    /// Runs `body` holding the interrupt lock at `synchronizeIrql`, so it cannot
+    /// overlap the ISR, and returns its result unchanged (KeSynchronizeExecution).
+    /// Must not be called from this object's own ISR (the lock is not recursive).
+    @inline(__always)
+    public func synchronize<Result: ~Copyable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        let previous = acquire()
+        defer { release(previous) }
+        return try body()
+    }
+
+    /// Takes the interrupt lock and raises to `synchronizeIrql`; returns the
+    /// previous level for `release(_:)` (KeAcquireInterruptSpinLock).
+    @inline(__always)
+    public func acquire() -> InterruptLevel {
+        if let spinLock { spinLock.lock() } else { passiveMutex?.lock() }
+        return CurrentLevel.raise(to: synchronizeIrql)
+    }
+
+    /// Releases the interrupt lock and returns to `previous` (KeReleaseInterruptSpinLock).
+    @inline(__always)
+    public func release(_ previous: InterruptLevel) {
+        CurrentLevel.value = previous
+        if let spinLock { spinLock.unlock() } else { passiveMutex?.unlock() }
+    }
+
+    /// How often the dispatch loop called this ISR.
+    public var serviceCallCount: UInt64 { counters.serviceCalls.load(ordering: .relaxed) }
+    /// How often this ISR returned true.
+    public var claimedCount: UInt64 { counters.claimed.load(ordering: .relaxed) }
+    /// Device signals drained from the vector's descriptor while this object was
+    /// on it (several coalesced signals lead to one ISR pass).
+    public var deliveredSignalCount: UInt64 { counters.signals.load(ordering: .relaxed) }
+
+    public var description: String {
+        "InterruptObject(\(device.info.address) \(kind) message \(messageID) vector 0x\(String(vector, radix: 16)) irql \(irql)/\(synchronizeIrql) \(mode))"
+    }
+
+    /// Calls the routine once, holding the lock. The dispatch loop's only entry
+    /// into driver code. Does not allocate.
+    @inline(__always)
+    func service() -> Bool {
+        let previous = acquire()
+        let claimed: Bool
+        switch routine {
+        case let .service(routine): claimed = routine(self)
+        case let .message(routine): claimed = routine(self, messageID)
+        }
+        release(previous)
+        counters.serviceCalls.add(1, ordering: .relaxed)
+        if claimed { counters.claimed.add(1, ordering: .relaxed) }
+        return claimed
+    }
+
+    /// Whether the loop may still call the routine (not yet asked to disconnect).
+    @inline(__always)
+    var isServiceable: Bool { lifecycle.load(ordering: .acquiring) <= Lifecycle.connected.rawValue }
+}

@@ -1,0 +1,60 @@
+import InterruptBridgeSystem
+import Synchronization
+
+/// A spin lock (backs `KSPIN_LOCK`): the interrupt spin lock that the ISR chain
+/// of a vector runs holding, and that `InterruptObject.synchronize` and
+/// `acquire()` take from any other thread.
+///
+/// Acquisition spins briefly, then yields the processor between attempts, so a
+/// holder preempted on a busy machine does not starve its waiters. It is not
+/// recursive: acquiring it twice on one thread deadlocks, as in Windows.
+/// Several interrupt objects may share one lock (the `spinLock:` parameter of
+/// the connect calls), which serialises their ISRs against each other.
+public final class InterruptSpinLock: Sendable {
+    private let state = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Takes the lock, spinning (then yielding) until it is free. Does not allocate.
+    @inline(__always)
+    public func lock() {
+        if state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        lockSlowPath()
+    }
+
+    /// Takes the lock if it is free. Does not block.
+    @inline(__always)
+    public func tryLock() -> Bool {
+        state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+    }
+
+    /// Releases the lock. Only its holder may call this.
+    @inline(__always)
+    public func unlock() {
+        state.store(false, ordering: .releasing)
+    }
+
+    /// Runs `body` holding the lock and returns its result unchanged.
+    @inline(__always)
+    public func withLock<Result: ~Copyable, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// Whether some thread holds the lock right now (a diagnostic: the answer may
+    /// be stale by the time it is read).
+    public var isLocked: Bool { state.load(ordering: .relaxed) }
+
+    private func lockSlowPath() {
+        var spins = 0
+        while true {
+            // Test before test-and-set: wait on a plain load, not on the cache line's ownership.
+            while state.load(ordering: .relaxed) {
+                spins += 1
+                if spins >= 128 { PThread.yieldProcessor() }
+            }
+            if state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CInterruptBridge
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// eventfd(2): the counter the kernel (VFIO irqfd) or the simulated backend
+/// signals, and the dispatch loop's wake-up channel.
+public enum EventFD {
+    public struct Flags: OptionSet, Sendable {
+        public var rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let closeOnExec = Flags(rawValue: CIB_EFD_CLOEXEC)
+        public static let nonBlocking = Flags(rawValue: CIB_EFD_NONBLOCK)
+        public static let semaphore = Flags(rawValue: CIB_EFD_SEMAPHORE)
+    }
+
+    /// Creates an eventfd (close-on-exec is always added).
+    public static func eventfd(initialValue: UInt32 = 0, flags: Flags = [.nonBlocking]) throws(SystemError) -> Int32 {
+        try syscall("eventfd") { cib_eventfd(initialValue, flags.union(.closeOnExec).rawValue) }
+    }
+
+    /// Reads and clears the counter: the number of signals since the last read.
+    /// nil when the counter is zero (non-blocking descriptor). Does not allocate.
+    @inline(__always)
+    public static func read(_ descriptor: Int32) throws(SystemError) -> UInt64? {
+        var value: UInt64 = 0
+        let count = try nonBlockingSyscall("read eventfd") {
+            withUnsafeMutableBytes(of: &value) { Glibc.read(descriptor, $0.baseAddress, 8) }
+        }
+        return count == nil ? nil : value
+    }
+
+    /// Adds `value` to the counter (signals the descriptor). Does not allocate.
+    /// Returns false when the counter would overflow (EAGAIN on a non-blocking fd).
+    @discardableResult
+    @inline(__always)
+    public static func write(_ descriptor: Int32, _ value: UInt64 = 1) throws(SystemError) -> Bool {
+        var value = value
+        let count = try nonBlockingSyscall("write eventfd") {
+            withUnsafeBytes(of: &value) { Glibc.write(descriptor, $0.baseAddress, 8) }
+        }
+        return count != nil
+    }
+}
+
+/// Plain descriptor operations the runtime needs (close, the 4-byte UIO read).
+public enum FileDescriptors {
+    /// close(2). EINTR is not retried (Linux has released the descriptor anyway).
+    public static func close(_ descriptor: Int32) throws(SystemError) {
+        if Glibc.close(descriptor) == -1 {
+            let code = Glibc.errno
+            if code == EINTR { return }
+            precondition(code != EBADF, "close(\(descriptor)): not an open descriptor (closed twice?)")
+            throw SystemError("close", code: code)
+        }
+    }
+
+    /// Reads a 4-byte UIO interrupt total. nil when nothing is pending. Does not allocate.
+    @inline(__always)
+    public static func readUInt32(_ descriptor: Int32) throws(SystemError) -> UInt32? {
+        var value: UInt32 = 0
+        let count = try nonBlockingSyscall("read uio") {
+            withUnsafeMutableBytes(of: &value) { Glibc.read(descriptor, $0.baseAddress, 4) }
+        }
+        return count == nil ? nil : value
+    }
+
+    /// How many descriptors the process has open (entries of /proc/self/fd, minus
+    /// the one used to list them). For leak tests and diagnostics.
+    public static func openCount() throws(SystemError) -> Int {
+        guard let directory = opendir("/proc/self/fd") else { throw SystemError.errno("opendir /proc/self/fd") }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] == UInt8(ascii: ".") }
+            if !isDot { count += 1 }
+        }
+        return count - 1
+    }
+}

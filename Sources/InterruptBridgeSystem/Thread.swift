@@ -1,0 +1,185 @@
+import CInterruptBridge
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// POSIX threads for the dispatch loop: a dedicated thread (never Swift's
+/// cooperative pool), pinned and prioritised on request.
+public enum PThread {
+    /// A running thread's handle.
+    public struct Handle: @unchecked Sendable {
+        // pthread_t is an integer on glibc; the handle is only passed back to pthread calls.
+        let raw: pthread_t
+    }
+
+    /// Starts a thread running `body`. The entry point is a nonisolated C function,
+    /// so no actor isolation check runs on the new thread.
+    public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> Handle {
+        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, threadEntry, box)
+        guard result == 0 else {
+            Unmanaged<ThreadBody>.fromOpaque(box).release()
+            throw SystemError("pthread_create \(name)", code: result)
+        }
+        _ = cib_thread_set_name(thread, String(name.prefix(15)))
+        return Handle(raw: thread)
+    }
+
+    /// Waits for the thread to finish.
+    public static func join(_ handle: Handle) throws(SystemError) {
+        let result = pthread_join(handle.raw, nil)
+        guard result == 0 else { throw SystemError("pthread_join", code: result) }
+    }
+
+    /// Lets the thread's resources go when it exits, without a join.
+    public static func detach(_ handle: Handle) { _ = pthread_detach(handle.raw) }
+
+    /// The calling thread.
+    public static var current: Handle { Handle(raw: pthread_self()) }
+
+    /// True when `handle` is the calling thread.
+    @inline(__always)
+    public static func isCurrent(_ handle: Handle) -> Bool { pthread_equal(handle.raw, pthread_self()) != 0 }
+
+    /// Pins the thread to the processors in `mask` (CPU N = bit N).
+    public static func setAffinity(_ handle: Handle, mask: UInt64) throws(SystemError) {
+        let result = cib_thread_set_affinity(handle.raw, mask)
+        guard result == 0 else { throw SystemError("pthread_setaffinity_np mask 0x\(String(mask, radix: 16))", code: result) }
+    }
+
+    /// The processors the thread may run on.
+    public static func affinity(_ handle: Handle) throws(SystemError) -> UInt64 {
+        var mask: UInt64 = 0
+        let result = cib_thread_get_affinity(handle.raw, &mask)
+        guard result == 0 else { throw SystemError("pthread_getaffinity_np", code: result) }
+        return mask
+    }
+
+    /// Switches the thread to SCHED_FIFO at `priority` (1...99). EPERM when the
+    /// process lacks CAP_SYS_NICE / an RLIMIT_RTPRIO allowance.
+    public static func setRealtimePriority(_ handle: Handle, priority: Int32) throws(SystemError) {
+        var parameters = sched_param()
+        parameters.sched_priority = priority
+        let result = pthread_setschedparam(handle.raw, Int32(SCHED_FIFO), &parameters)
+        guard result == 0 else { throw SystemError("pthread_setschedparam SCHED_FIFO \(priority)", code: result) }
+    }
+
+    /// The scheduling policy and priority of the thread (SCHED_OTHER = 0, SCHED_FIFO = 1).
+    public static func schedulingPolicy(_ handle: Handle) throws(SystemError) -> (policy: Int32, priority: Int32) {
+        var policy: Int32 = 0
+        var parameters = sched_param()
+        let result = pthread_getschedparam(handle.raw, &policy, &parameters)
+        guard result == 0 else { throw SystemError("pthread_getschedparam", code: result) }
+        return (policy, parameters.sched_priority)
+    }
+
+    /// The kernel thread id of the calling thread (gettid).
+    public static var currentThreadID: Int32 { cib_gettid() }
+
+    /// The processor the calling thread is running on, or -1.
+    public static var currentProcessor: Int32 { cib_current_processor() }
+
+    /// Gives up the processor (sched_yield): a spinning waiter's back-off.
+    @inline(__always)
+    public static func yieldProcessor() { _ = sched_yield() }
+
+    /// Processors online (sysconf _SC_NPROCESSORS_ONLN).
+    public static var onlineProcessorCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+private final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+/// The C entry point of every thread PThread starts: a free nonisolated function.
+private func threadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let argument else { return nil }
+    let body = Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
+    body.body()
+    return nil
+}
+
+/// A pthread mutex with separate lock and unlock (Synchronization.Mutex only
+/// offers a scoped `withLock`): backs passive-level interrupt locks, which a
+/// caller may hold across calls and while blocking.
+public final class BlockingMutex: @unchecked Sendable {
+    // Safe: the pthread_mutex_t lives at a stable heap address for the object's
+    // whole life and is only touched through pthread_mutex_* calls.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    public init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        let result = pthread_mutex_init(mutex, nil)
+        precondition(result == 0, "pthread_mutex_init: \(result)")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    public func lock() {
+        let result = pthread_mutex_lock(mutex)
+        precondition(result == 0, "pthread_mutex_lock: \(result)")
+    }
+
+    public func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+
+    public func unlock() {
+        let result = pthread_mutex_unlock(mutex)
+        precondition(result == 0, "pthread_mutex_unlock: \(result)")
+    }
+}
+
+/// A one-shot signal one thread waits on and another fires (a POSIX semaphore):
+/// how a caller of connect/disconnect waits for the dispatch loop's acknowledgement.
+public final class OneShotSignal: @unchecked Sendable {
+    // Safe: the sem_t lives at a stable heap address for the object's whole life
+    // and is only touched through sem_* calls, which are thread-safe.
+    private let semaphore: UnsafeMutablePointer<sem_t>
+
+    public init() {
+        semaphore = .allocate(capacity: 1)
+        semaphore.initialize(to: sem_t())
+        let result = sem_init(semaphore, 0, 0)
+        precondition(result == 0, "sem_init failed")
+    }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    public func signal() { sem_post(semaphore) }
+
+    /// Waits until signalled (retrying EINTR).
+    public func wait() {
+        while sem_wait(semaphore) != 0 && errno == EINTR {}
+    }
+}
+
+/// One machine word per thread (pthread_getspecific), zero until set. Does not
+/// allocate after creation: the word is stored in the key's slot itself.
+public final class ThreadLocalWord: @unchecked Sendable {
+    // Safe: a pthread key is immutable after creation; each thread reads and
+    // writes only its own slot.
+    private let key: pthread_key_t
+
+    public init() {
+        var key = pthread_key_t()
+        let result = pthread_key_create(&key, nil)
+        precondition(result == 0, "pthread_key_create: \(result)")
+        self.key = key
+    }
+
+    deinit { pthread_key_delete(key) }
+
+    @inline(__always)
+    public var value: UInt {
+        get { UInt(bitPattern: pthread_getspecific(key)) }
+        set { _ = pthread_setspecific(key, UnsafeRawPointer(bitPattern: newValue)) }
+    }
+}
