@@ -79,7 +79,10 @@ let package = Package(
         // The benchmark suite behind `irqbridge bench`: scenarios, statistics, report.
         .target(
             name: "InterruptBridgeBench",
-            dependencies: ["InterruptBridge", "InterruptBridgeCore", "CBaselines"],
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "CBaselines",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import InterruptBridgeBench
 import InterruptBridgeCore
+import Logging
 
 /// `irqbridge bench`: dispatch latency, throughput, cost per vector and heap
 /// allocations per interrupt, for the bridge and a raw eventfd + epoll C program
@@ -49,7 +50,7 @@ struct BenchCommand: ParsableCommand {
             results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
         } else {
             try options.raiseDescriptorLimit()
-            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : try BridgeReceiverFactory(options: options)
+            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : BridgeReceiverFactory(logger: Logger(label: "irqbridge.bench"))
             results = try BenchSuite(options: options, bridge: bridge).run(progress: progress)
         }
         var configuration = measurement.describe(options)
