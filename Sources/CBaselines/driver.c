@@ -128,6 +128,7 @@ static int run_saturate(drive_job *job) {
 
 static void *drive_thread(void *arg) {
     drive_job *job = arg;
+    pthread_setname_np(pthread_self(), "cbl-writer");
     job->result = cbl_apply_placement(job->placement);
     if (job->result == 0) job->result = job->mode == DRIVE_SATURATE ? run_saturate(job) : run_pingpong(job);
     return NULL;

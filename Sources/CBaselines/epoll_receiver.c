@@ -27,6 +27,7 @@ struct cbl_epoll_receiver {
 
 static void *receive(void *arg) {
     struct cbl_epoll_receiver *r = arg;
+    pthread_setname_np(pthread_self(), "cbl-receiver");
     int rc = cbl_apply_placement(r->placement);
     if (rc != 0) {
         atomic_store(&r->state, -rc);

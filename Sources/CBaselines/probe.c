@@ -22,6 +22,12 @@ int cbl_allocation_counting_available(void) { return cac_is_active != NULL && ca
 
 uint64_t cbl_thread_allocations(void) { return cac_thread_allocations != NULL ? cac_thread_allocations() : 0; }
 
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int cbl_probe_init(cbl_probe *probe, size_t vector_count, size_t sample_capacity) {
     memset(probe, 0, sizeof *probe);
     probe->in_flight = calloc(vector_count ? vector_count : 1, sizeof(_Atomic uint8_t));
@@ -54,6 +60,8 @@ void cbl_probe_reset(cbl_probe *probe) {
     for (size_t i = 0; i < probe->vector_count; i++) atomic_store(&probe->in_flight[i], 0);
     probe->allocations_at_first = 0;
     probe->allocations_at_last = 0;
+    probe->cpu_ns_at_first = 0;
+    probe->cpu_ns_at_last = 0;
 }
 
 uint64_t cbl_probe_hits(const cbl_probe *probe) {
@@ -71,9 +79,13 @@ void cbl_probe_hit(cbl_probe *probe, uint32_t vector) {
         uint64_t sent = atomic_load_explicit(&probe->sent_ns, memory_order_acquire);
         probe->samples[hit] = now > sent ? now - sent : 0;
     }
-    if (cac_thread_allocations != NULL) {
-        if (hit == probe->window_first_hit) probe->allocations_at_first = cac_thread_allocations();
-        if (hit == probe->window_last_hit) probe->allocations_at_last = cac_thread_allocations();
+    if (hit == probe->window_first_hit) {
+        probe->cpu_ns_at_first = thread_cpu_ns();
+        if (cac_thread_allocations != NULL) probe->allocations_at_first = cac_thread_allocations();
+    }
+    if (hit == probe->window_last_hit) {
+        probe->cpu_ns_at_last = thread_cpu_ns();
+        if (cac_thread_allocations != NULL) probe->allocations_at_last = cac_thread_allocations();
     }
     if (vector < probe->vector_count) {
         atomic_store_explicit(&probe->in_flight[vector], 0, memory_order_release);

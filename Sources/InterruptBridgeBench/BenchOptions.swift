@@ -1,5 +1,15 @@
 internal import CBaselines
 
+/// The scenario groups of the eventfd suite.
+public enum BenchScenario: String, Sendable, CaseIterable {
+    /// Dispatch latency p50/p99/p99.9 and allocations per interrupt.
+    case latency
+    /// Sustained interrupts per second, 1 and many vectors.
+    case throughput
+    /// Cost per interrupt as connected vectors grow.
+    case cost
+}
+
 /// How much to measure and where the threads run. The same options apply to
 /// both sides of every ratio.
 public struct BenchOptions: Sendable, Equatable {
@@ -25,6 +35,8 @@ public struct BenchOptions: Sendable, Equatable {
     public var writer = ThreadPlacement()
     /// Also measure busy-poll mode (bridge and C spinning instead of sleeping).
     public var busyPoll = false
+    /// Which scenarios to run (all by default; fewer for profiling one of them).
+    public var scenarios: Set<BenchScenario> = Set(BenchScenario.allCases)
     /// Pause between latency rounds, so the receiver is asleep when the interrupt comes.
     public var gapNanoseconds: UInt64 = 20_000
     /// A receiver that delivers nothing for this long has lost an interrupt.

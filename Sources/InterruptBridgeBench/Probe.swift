@@ -58,6 +58,11 @@ public final class Probe: @unchecked Sendable {
         return withExtendedLifetime(witness) { after > before }
     }()
 
+    /// CPU time (ns) the receiving thread used between the window's first and last delivery.
+    var cpuNanosecondsInWindow: Double {
+        Double(raw.pointee.cpu_ns_at_last &- raw.pointee.cpu_ns_at_first)
+    }
+
     /// Allocations the receiving thread made between the window's first and last delivery.
     var allocationsInWindow: Int? {
         guard Self.countsAllocations else { return nil }

@@ -11,6 +11,14 @@ struct PingPongRun {
     var allocationsPerInterrupt: Double?
 }
 
+/// Figures of one throughput run.
+struct SaturationRun {
+    var interruptsPerSecond: Double
+    /// CPU time the receiving thread (dispatch thread, C waiter) spent per
+    /// delivered interrupt: user + system, independent of who waited for whom.
+    var receiverCPUPerInterrupt: Double
+}
+
 /// Percentiles over the samples of several runs pooled together. Runs of the
 /// two sides alternate in short blocks, so both see the same mix of machine
 /// load; pooling then weighs every round equally.
@@ -55,10 +63,10 @@ struct ScenarioRunner {
     }
 
     /// Throughput: every vector kept busy (one interrupt in flight per vector, so
-    /// none coalesce) until `total` were delivered. Returns interrupts per second.
-    func saturate(_ factory: any ReceiverFactory, scenario: String, vectors: Int, total: Int) throws(BenchError) -> Double {
+    /// none coalesce) until `total` were delivered.
+    func saturate(_ factory: any ReceiverFactory, scenario: String, vectors: Int, total: Int) throws(BenchError) -> SaturationRun {
         let probe = try Probe(vectors: vectors, samples: 0)
-        probe.reset(allocationWindow: nil)
+        probe.reset(allocationWindow: 0...(total - 1))
         let receiver = try factory.start(vectors: vectors, probe: probe, placement: options.dispatch, busyPoll: false)
         defer { receiver.stop() }
         var writer = options.writer.raw
@@ -67,7 +75,8 @@ struct ScenarioRunner {
             cbl_drive_saturate(probe.raw, fds.baseAddress, vectors, UInt64(total), options.timeoutNanoseconds, &writer, &elapsed)
         }
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)
-        return Double(total) / (Double(max(elapsed, 1)) / 1e9)
+        return SaturationRun(interruptsPerSecond: Double(total) / (Double(max(elapsed, 1)) / 1e9),
+                             receiverCPUPerInterrupt: probe.cpuNanosecondsInWindow / Double(max(total - 1, 1)))
     }
 
     private func check(_ rc: Int32, probe: Probe, side: String, scenario: String, expected: Int) throws(BenchError) {

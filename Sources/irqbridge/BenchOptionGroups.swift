@@ -16,7 +16,14 @@ struct BenchMeasurementOptions: ParsableArguments {
     @Flag(name: .customLong("busy-poll"), help: "Also measure busy-poll mode (the dispatch thread spins instead of sleeping).")
     var busyPoll = false
 
+    @Option(name: .customLong("scenario"), help: ArgumentHelp(
+        "Run only this scenario (latency, throughput, cost); repeatable. Default: all.", valueName: "NAME"))
+    var scenarios: [String] = []
+
     func validate() throws {
+        for name in scenarios where BenchScenario(rawValue: name) == nil {
+            throw badBenchInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
+        }
         if let iterations, iterations < 10 { throw badBenchInput("--iterations must be at least 10, got \(iterations)") }
         if let repetitions, repetitions < 1 { throw badBenchInput("--repetitions must be at least 1, got \(repetitions)") }
     }
@@ -37,6 +44,7 @@ struct BenchMeasurementOptions: ParsableArguments {
         if let iterations { options.iterations = iterations }
         if let repetitions { options.repetitions = repetitions }
         options.busyPoll = busyPoll
+        if !scenarios.isEmpty { options.scenarios = Set(scenarios.compactMap(BenchScenario.init(rawValue:))) }
         return options
     }
 

@@ -25,7 +25,7 @@ import Testing
         let results = try suite.run()
         #expect(results.map(\.name) == [
             "latency.p50", "latency.p99", "latency.p99.9", "allocations-per-interrupt",
-            "throughput.1-vector", "throughput.8-vectors",
+            "throughput.1-vector", "throughput.1-vector.receiver-cpu", "throughput.8-vectors", "throughput.8-vectors.receiver-cpu",
             "cost.1-vectors.p50", "cost.32-vectors.p50", "cost.32-vs-1-vectors",
             "busy-poll.p50", "busy-poll.p99", "busy-poll.p50-vs-epoll.p50",
         ])
@@ -41,8 +41,9 @@ import Testing
         let figures = LatencyFigures([run])
         let p50 = try #require(figures.p50), p99 = try #require(figures.p99), p999 = try #require(figures.p999)
         #expect(p50 > 0 && p50 <= p99 && p99 <= p999)
-        let rate = try runner.saturate(EpollBaselineFactory(), scenario: "test", vectors: 16, total: 1_000)
-        #expect(rate > 0)
+        let saturation = try runner.saturate(EpollBaselineFactory(), scenario: "test", vectors: 16, total: 1_000)
+        #expect(saturation.interruptsPerSecond > 0)
+        #expect(saturation.receiverCPUPerInterrupt > 0)
     }
 
     /// Tests of other suites may hold descriptors for a moment, so the check is

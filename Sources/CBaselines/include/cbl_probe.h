@@ -27,6 +27,9 @@ typedef struct cbl_probe {
     /// (receiver) Allocation counters of the receiving thread at the window's edges.
     uint64_t allocations_at_first;
     uint64_t allocations_at_last;
+    /// (receiver) CPU time (CLOCK_THREAD_CPUTIME_ID, ns) of the receiving thread at the window's edges.
+    uint64_t cpu_ns_at_first;
+    uint64_t cpu_ns_at_last;
     /// (receiver) A delivery named a vector outside 0..<vector_count.
     _Atomic uint64_t stray_hits;
 } cbl_probe;
