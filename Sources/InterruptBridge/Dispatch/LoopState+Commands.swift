@@ -40,22 +40,21 @@ extension LoopState {
         for attachment in attachments where slotBySource[SourceKey(attachment.object)] == nil {
             newSources[SourceKey(attachment.object)] = attachment.source
         }
-        guard freeSlots.count >= newSources.count else {
-            throw .insufficientResources("dispatch loop \(loop.name) is full (\(slots.count) descriptors)")
+        guard slots.freeCount >= newSources.count else {
+            throw .insufficientResources("dispatch loop \(loop.name) is full (\(slots.capacity) descriptors)")
         }
         // Phase 1: the only step that can fail, epoll registration of new descriptors.
-        var added: [(key: SourceKey, slot: Int, descriptor: Int32)] = []
+        var added: [(key: SourceKey, token: EpollToken, descriptor: Int32)] = []
         for (key, source) in newSources {
-            let index = freeSlots.removeLast()
+            guard let token = slots.reserve() else { preconditionFailure("free slots were counted") }
             do {
-                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable,
-                              data: UInt64(index) | UInt64(generations[index]) << 32)
-                added.append((key, index, source.descriptor))
+                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable, data: token.data)
+                added.append((key, token, source.descriptor))
             } catch {
-                freeSlots.append(index)
+                slots.unreserve(token)
                 for registration in added {
                     try? Epoll.remove(loop.epollDescriptor, descriptor: registration.descriptor)
-                    freeSlots.append(registration.slot)
+                    slots.unreserve(registration.token)
                 }
                 throw .insufficientResources("epoll cannot watch descriptor \(source.descriptor): \(error)")
             }
@@ -71,9 +70,9 @@ extension LoopState {
             line.chain.append(object)
             line.irql = max(line.irql, object.irql)
             let key = SourceKey(object)
-            if let index = added.first(where: { $0.key == key })?.slot, slots[index] == nil {
-                slots[index] = .interrupt(InterruptSlot(generation: generations[index], source: attachment.source, line: line, key: key))
-                slotBySource[key] = index
+            if let token = added.first(where: { $0.key == key })?.token, slotBySource[key] == nil {
+                slots.store(.interrupt(InterruptSlot(source: attachment.source, line: line, key: key)), for: token)
+                slotBySource[key] = Int(token.slot)
             }
             let deviceKey = ObjectIdentifier(object.device)
             if var use = devices[deviceKey] {
@@ -101,7 +100,7 @@ extension LoopState {
                 if case let .interrupt(slot)? = slots[index] {
                     try? Epoll.remove(loop.epollDescriptor, descriptor: slot.source.descriptor)
                 }
-                freeSlot(index)
+                slots.release(index)
             }
             if line.chain.isEmpty { lines[object.vector] = nil }
             object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)
@@ -134,27 +133,20 @@ extension LoopState {
         logger.error("connect failed: \(error)")
     }
 
-    private func freeSlot(_ index: Int) {
-        slots[index] = nil
-        generations[index] &+= 1
-        freeSlots.append(index)
-    }
-
     private func watchAuxiliarySources(of device: InterruptDevice) -> [Int] {
         var watched: [Int] = []
         for source in device.backend.auxiliarySources {
-            guard let index = freeSlots.popLast() else {
+            guard let token = slots.reserve() else {
                 logger.warning("no slot left to watch \(source.name) of \(device)")
                 break
             }
             do {
-                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable,
-                              data: UInt64(index) | UInt64(generations[index]) << 32)
-                slots[index] = .auxiliary(AuxiliarySlot(generation: generations[index], source: source))
-                watched.append(index)
+                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable, data: token.data)
+                slots.store(.auxiliary(AuxiliarySlot(source: source)), for: token)
+                watched.append(Int(token.slot))
                 logger.debug("watching \(source.name) of \(device) (fd \(source.descriptor))")
             } catch {
-                freeSlots.append(index)
+                slots.unreserve(token)
                 logger.warning("cannot watch \(source.name) of \(device): \(error)")
             }
         }
@@ -166,7 +158,7 @@ extension LoopState {
             if case let .auxiliary(slot)? = slots[index] {
                 try? Epoll.remove(loop.epollDescriptor, descriptor: slot.source.descriptor)
             }
-            freeSlot(index)
+            slots.release(index)
         }
     }
 

@@ -11,16 +11,13 @@ import Logging
 /// descriptor that was removed (and whose number the kernel may have reused)
 /// no longer matches and is dropped.
 final class LoopState {
-    static let wakeIndex = UInt64(UInt32.max)
-    static let wakeData = wakeIndex
+    static let wakeData = EpollToken.wake.data
 
     let loop: DispatchLoop
     let logger: Logger
     let events: Epoll.EventBuffer
     /// Slot table, sized once to the loop's capacity (no growth on the interrupt path).
-    var slots: ContiguousArray<Slot?>
-    var generations: ContiguousArray<UInt32>
-    var freeSlots: [Int]
+    var slots: SlotTable<Slot>
     var slotBySource: [SourceKey: Int] = [:]
     var lines: [UInt32: VectorLine] = [:]
     var devices: [ObjectIdentifier: DeviceUse] = [:]
@@ -37,15 +34,13 @@ final class LoopState {
 
     /// One interrupt descriptor the loop waits on.
     final class InterruptSlot {
-        let generation: UInt32
         let source: InterruptSource
         let line: VectorLine
         let key: SourceKey
         /// UIO: the last interrupt total read (the count is the difference).
         var lastTotal: UInt32 = 0
         var faulted: SystemError?
-        init(generation: UInt32, source: InterruptSource, line: VectorLine, key: SourceKey) {
-            self.generation = generation
+        init(source: InterruptSource, line: VectorLine, key: SourceKey) {
             self.source = source
             self.line = line
             self.key = key
@@ -53,12 +48,8 @@ final class LoopState {
     }
 
     final class AuxiliarySlot {
-        let generation: UInt32
         let source: AuxiliarySource
-        init(generation: UInt32, source: AuxiliarySource) {
-            self.generation = generation
-            self.source = source
-        }
+        init(source: AuxiliarySource) { self.source = source }
     }
 
     /// The ISR chain of one vector (several objects when shared).
@@ -95,9 +86,7 @@ final class LoopState {
         self.logger = loop.logger
         let capacity = loop.options.capacity
         events = Epoll.EventBuffer(capacity: min(capacity + 1, 256))
-        slots = ContiguousArray(repeating: nil, count: capacity)
-        generations = ContiguousArray(repeating: 0, count: capacity)
-        freeSlots = Array((0..<capacity).reversed())
+        slots = SlotTable(capacity: capacity)
         ready = .allocate(capacity: events.capacity)
         deferredSlots = .allocate(capacity: events.capacity)
     }
@@ -130,16 +119,14 @@ final class LoopState {
                     woken = true
                     continue
                 }
-                let slotIndex = Int(truncatingIfNeeded: data & 0xffff_ffff)
-                let generation = UInt32(truncatingIfNeeded: data >> 32)
-                guard slotIndex < slots.count, let slot = slots[slotIndex] else { continue }
+                let token = EpollToken(data: data)
+                // A released (stale) token resolves to nil: its event is dropped.
+                guard let slot = slots.resolve(token) else { continue }
                 switch slot {
                 case let .interrupt(interrupt):
-                    guard interrupt.generation == generation else { continue }
-                    insertReady(slotIndex, level: interrupt.line.irql, count: &readyCount)
-                case let .auxiliary(auxiliary):
-                    guard auxiliary.generation == generation else { continue }
-                    deferredSlots[deferredCount] = slotIndex
+                    insertReady(Int(token.slot), level: interrupt.line.irql, count: &readyCount)
+                case .auxiliary:
+                    deferredSlots[deferredCount] = Int(token.slot)
                     deferredCount += 1
                 }
             }

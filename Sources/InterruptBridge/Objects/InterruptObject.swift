@@ -37,9 +37,11 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// nil for a passive-level object, which is serialised by a mutex instead.
     public let spinLock: InterruptSpinLock?
 
+    /// The dispatcher the object is connected through.
+    public let dispatcher: InterruptDispatcher
+
     let passiveMutex: BlockingMutex?
     let routine: Routine
-    let dispatcher: InterruptDispatcher
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
     let counters = Counters()
 
@@ -114,6 +116,10 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         CurrentLevel.value = previous
         if let spinLock { spinLock.unlock() } else { passiveMutex?.unlock() }
     }
+
+    /// Disconnects the object: `dispatcher.disconnect(self)` (see there for the
+    /// guarantees, and for the deferred disconnect from inside an ISR).
+    public func disconnect() { dispatcher.disconnect(self) }
 
     /// How often the dispatch loop called this ISR.
     public var serviceCallCount: UInt64 { counters.serviceCalls.load(ordering: .relaxed) }

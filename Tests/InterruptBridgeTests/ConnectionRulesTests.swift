@@ -1,0 +1,209 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Testing
+
+/// The documented IoConnectInterruptEx rules, one test each.
+extension Runtime {
+    @Suite("Connection rules")
+    struct ConnectionRulesTests {
+        let dispatcher: InterruptDispatcher
+        init() throws { dispatcher = try makeDispatcher() }
+
+        static let claim: InterruptServiceRoutine = { _ in true }
+        static let claimMessage: MessageServiceRoutine = { _, _ in true }
+
+        @Test func everyFlavourRejectsAMissingDevice() {
+            defer { dispatcher.shutdown() }
+            #expect(throws: ConnectionError.noDevice) { try dispatcher.connectLineBased(device: nil, routine: Self.claim) }
+            #expect(throws: ConnectionError.noDevice) {
+                try dispatcher.connectMessageBased(device: nil, messageRoutine: Self.claimMessage, fallbackRoutine: Self.claim)
+            }
+            #expect(throws: ConnectionError.noDevice) {
+                try dispatcher.connectFullySpecified(device: nil, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: .levelSensitive, shareVector: true, affinity: .first(1), routine: Self.claim)
+            }
+        }
+
+        @Test func anEmptyProcessorMaskIsRejected() {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            #expect(throws: ConnectionError.emptyProcessorMask) {
+                try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: .levelSensitive, shareVector: true, affinity: ProcessorAffinity(rawValue: 0),
+                                                     routine: Self.claim)
+            }
+            dispatcher.register(device)
+            #expect(throws: ConnectionError.emptyProcessorMask) {
+                try dispatcher.connectLegacy(vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5), mode: .levelSensitive,
+                                             shareVector: true, processorEnableMask: ProcessorAffinity(rawValue: 0), routine: Self.claim)
+            }
+            #expect(backend.enabledTimes == 0, "a rejected connect must not touch the device")
+        }
+
+        @Test func lineBasedOnADeviceAssignedMessagesIsAnInvalidRequest() {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 4))
+            #expect(device.usesMessages)
+            #expect(throws: ConnectionError.deviceUsesMessages) { try dispatcher.connectLineBased(device: device, routine: Self.claim) }
+            #expect(backend.enabledTimes == 0)
+        }
+
+        @Test func aDeviceWithoutInterruptsOrAnUnassignedVectorIsNotFound() throws {
+            defer { dispatcher.shutdown() }
+            let (bare, _) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil))
+            #expect(bare.vectors.isEmpty)
+            #expect(throws: ConnectionError.noInterrupts) { try dispatcher.connectLineBased(device: bare, routine: Self.claim) }
+            #expect(throws: ConnectionError.noInterrupts) {
+                try dispatcher.connectMessageBased(device: bare, messageRoutine: Self.claimMessage, fallbackRoutine: Self.claim)
+            }
+            #expect(throws: ConnectionError.noInterrupts) {
+                try dispatcher.connectFullySpecified(device: bare, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: .levelSensitive, shareVector: true, affinity: .first(1), routine: Self.claim)
+            }
+            let (edu, _) = makeDevice(.edu(irqLine: 11), policy: InterruptPolicy(msiSupported: false))
+            #expect(throws: ConnectionError.vectorNotAssigned(12)) {
+                try dispatcher.connectFullySpecified(device: edu, vector: 12, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: .levelSensitive, shareVector: true, affinity: .first(1), routine: Self.claim)
+            }
+            #expect(throws: ConnectionError.vectorNotAssigned(12)) {
+                try dispatcher.connectLegacy(vector: 12, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5), mode: .levelSensitive,
+                                             shareVector: true, processorEnableMask: .first(1), routine: Self.claim)
+            }
+        }
+
+        @Test func messageBasedOnALineOnlyDeviceRegistersTheFallbackRoutine() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let fallbackCalls = Counter()
+            let messageCalls = Counter()
+            let connection = try dispatcher.connectMessageBased(
+                device: device, messageRoutine: { _, _ in messageCalls.increment(); return true },
+                fallbackRoutine: { _ in fallbackCalls.increment(); return true })
+            guard case let .line(object) = connection else {
+                Issue.record("expected the fallback (line-based) connection, got \(connection)")
+                return
+            }
+            #expect(object.kind == .intx && object.vector == 11)
+            backend.raise()
+            #expect(eventually { fallbackCalls.count == 1 })
+            #expect(messageCalls.count == 0)
+            dispatcher.disconnect(connection)
+            #expect(throws: ConnectionError.noFallbackRoutine) {
+                try dispatcher.connectMessageBased(device: device, messageRoutine: Self.claimMessage)
+            }
+        }
+
+        @Test func effectiveSynchronizeIrqlIsTheMaximumOfTheSetAndTheCaller() throws {
+            defer { dispatcher.shutdown() }
+            let (line, _) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let lineLevel = line.vectors[0].irql
+            #expect(lineLevel == InterruptLevel(5))
+            let low = try dispatcher.connectLineBased(device: line, routine: Self.claim, synchronizeIrql: .passive)
+            #expect(low.synchronizeIrql == lineLevel)
+            dispatcher.disconnect(low)
+            let high = try dispatcher.connectLineBased(device: line, routine: Self.claim, synchronizeIrql: InterruptLevel(9))
+            #expect(high.synchronizeIrql == InterruptLevel(9))
+            #expect(high.irql == lineLevel)
+            dispatcher.disconnect(high)
+
+            let (messages, _) = makeDevice(SimulatedDevice(msixCount: 3))
+            let connection = try dispatcher.connectMessageBased(device: messages, messageRoutine: Self.claimMessage,
+                                                                synchronizeIrql: InterruptLevel(3))
+            guard case let .messages(table) = connection else {
+                Issue.record("expected messages")
+                return
+            }
+            #expect(table.synchronizeIrql == InterruptLevel(8))
+            #expect(table.messages.allSatisfy { $0.interruptObject.synchronizeIrql == InterruptLevel(8) })
+            dispatcher.disconnect(table)
+        }
+
+        @Test func groupIsHonouredOnlyWithTheGroupFlavour() throws {
+            defer { dispatcher.shutdown() }
+            let (device, _) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            func connect(group: UInt16, useGroup: Bool) throws(ConnectionError) -> InterruptObject {
+                try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: .levelSensitive, shareVector: true, affinity: .first(1), group: group,
+                                                     useGroup: useGroup, routine: Self.claim)
+            }
+            let ignored = try connect(group: 3, useGroup: false)
+            #expect(ignored.group == 0)
+            dispatcher.disconnect(ignored)
+            #expect(throws: ConnectionError.processorGroupUnavailable(3)) { try connect(group: 3, useGroup: true) }
+            let honoured = try connect(group: 0, useGroup: true)
+            #expect(honoured.group == 0)
+            dispatcher.disconnect(honoured)
+        }
+
+        @Test func invalidLevelPairsAreRejected() {
+            defer { dispatcher.shutdown() }
+            let (device, _) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            func connect(_ irql: UInt8, _ sync: UInt8, lock: InterruptSpinLock? = nil) throws(ConnectionError) -> InterruptObject {
+                try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(irql), synchronizeIrql: InterruptLevel(sync),
+                                                     mode: .levelSensitive, shareVector: true, affinity: .first(1), spinLock: lock,
+                                                     routine: Self.claim)
+            }
+            #expect(throws: ConnectionError.invalidLevels(irql: InterruptLevel(6), synchronizeIrql: InterruptLevel(5))) { try connect(6, 5) }
+            #expect(throws: ConnectionError.invalidLevels(irql: .passive, synchronizeIrql: InterruptLevel(5))) { try connect(0, 5) }
+            #expect(throws: ConnectionError.invalidLevels(irql: .passive, synchronizeIrql: .passive)) {
+                try connect(0, 0, lock: InterruptSpinLock())
+            }
+        }
+
+        @Test func sharingRequiresEveryConnectionToAskForItWithTheSameMode() throws {
+            defer { dispatcher.shutdown() }
+            let (device, _) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            func connect(share: Bool, mode: InterruptMode = .levelSensitive) throws(ConnectionError) -> InterruptObject {
+                try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                     mode: mode, shareVector: share, affinity: .first(1), routine: Self.claim)
+            }
+            let exclusive = try connect(share: false)
+            #expect(throws: ConnectionError.self) { try connect(share: true) }
+            dispatcher.disconnect(exclusive)
+            let shared = try connect(share: true)
+            #expect(throws: ConnectionError.self) { try connect(share: false) }
+            #expect(throws: ConnectionError.self) { try connect(share: true, mode: .latched) }
+            let second = try connect(share: true)
+            #expect(dispatcher.connectedInterrupts.count == 2)
+            dispatcher.disconnect(shared)
+            dispatcher.disconnect(second)
+            #expect(dispatcher.connectedInterrupts.isEmpty)
+        }
+
+        @Test func legacyConnectFindsTheRegisteredDeviceByVector() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(irqLine: 10), policy: InterruptPolicy(msiSupported: false))
+            #expect(throws: ConnectionError.vectorNotAssigned(10)) {
+                try dispatcher.connectLegacy(vector: 10, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5), mode: .levelSensitive,
+                                             shareVector: true, processorEnableMask: .first(1), routine: Self.claim)
+            }
+            dispatcher.register(device)
+            let calls = Counter()
+            let object = try dispatcher.connectLegacy(vector: 10, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                      mode: .levelSensitive, shareVector: true, processorEnableMask: .first(1),
+                                                      routine: { _ in calls.increment(); return true })
+            #expect(object.device === device)
+            backend.raise()
+            #expect(eventually { calls.count == 1 })
+            dispatcher.disconnect(object)
+        }
+
+        @Test func aFailedConnectLeavesNoDescriptorsAndNoReservation() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let exclusive = try dispatcher.connectLineBased(device: device, routine: Self.claim)
+            let before = try FileDescriptors.openCount()
+            for _ in 0..<50 {
+                #expect(throws: ConnectionError.self) {
+                    try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                         mode: .latched, shareVector: true, affinity: .first(1), routine: Self.claim)
+                }
+            }
+            #expect(eventually { (try? FileDescriptors.openCount()) ?? .max <= before })
+            #expect(dispatcher.connectedInterrupts.count == 1)
+            dispatcher.disconnect(exclusive)
+            #expect(backend.enabledKind == nil, "the last disconnect disables the device's interrupts")
+        }
+    }
+}

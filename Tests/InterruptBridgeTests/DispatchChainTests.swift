@@ -1,0 +1,231 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Synchronization
+import Testing
+
+extension Runtime {
+    /// How the dispatch loop runs ISR chains: sharing, level vs latched, unmask,
+    /// priority order, coalescing.
+    @Suite("Dispatch chains")
+    struct DispatchChainTests {
+        let dispatcher: InterruptDispatcher
+        init() throws { dispatcher = try makeDispatcher() }
+
+        func connectShared(_ device: InterruptDevice, mode: InterruptMode, vector: UInt32,
+                           _ routine: @escaping InterruptServiceRoutine) throws -> InterruptObject {
+            try dispatcher.connectFullySpecified(device: device, vector: vector, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
+                                                 mode: mode, shareVector: true, affinity: .first(2), routine: routine)
+        }
+
+        @Test func levelSensitiveChainStopsAtTheFirstISRThatClaims() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let order = Recorder<String>()
+            let firstClaims = Flag(true)
+            let first = try connectShared(device, mode: .levelSensitive, vector: 11) { _ in
+                order.append("first")
+                return firstClaims.isSet
+            }
+            let second = try connectShared(device, mode: .levelSensitive, vector: 11) { _ in
+                order.append("second")
+                return true
+            }
+            backend.raise()
+            #expect(eventually { order.all == ["first"] })
+            firstClaims.set(false)
+            backend.raise()
+            #expect(eventually { order.all == ["first", "first", "second"] })
+            #expect(second.serviceCallCount == 1)
+            dispatcher.disconnect(first)
+            dispatcher.disconnect(second)
+        }
+
+        @Test func latchedChainCallsOnUntilAFullPassIsUnclaimed() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 1))
+            let vector = device.vectors[0].vector
+            let firstWork = Counter(2)
+            let secondWork = Counter(1)
+            @Sendable func routine(_ work: Counter) -> Bool {
+                // Claims while it has work: models a device with several events latched.
+                if work.count > 0 {
+                    work.decrement()
+                    return true
+                }
+                return false
+            }
+            let first = try connectShared(device, mode: .latched, vector: vector) { _ in routine(firstWork) }
+            let second = try connectShared(device, mode: .latched, vector: vector) { _ in routine(secondWork) }
+            backend.raise()
+            // Pass 1: both claim; pass 2: first claims; pass 3: nobody claims -> stop.
+            #expect(eventually { first.serviceCallCount == 3 && second.serviceCallCount == 3 })
+            #expect(first.claimedCount == 2 && second.claimedCount == 1)
+            dispatcher.disconnect(first)
+            dispatcher.disconnect(second)
+        }
+
+        @Test func levelSensitiveLineIsUnmaskedOnlyAfterAnISRClaimed() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let claims = Flag(false)
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in claims.isSet })
+            backend.raise()
+            #expect(eventually { object.serviceCallCount == 1 })
+            #expect(backend.isLineMasked, "an unclaimed level interrupt leaves the line masked")
+            // Raised while masked: held pending by the line, not delivered.
+            backend.raise()
+            for _ in 0..<1000 { PThread.yieldProcessor() }
+            #expect(object.serviceCallCount == 1)
+            dispatcher.disconnect(object)
+
+            claims.set()
+            let claiming = try dispatcher.connectLineBased(device: device, routine: { _ in claims.isSet })
+            backend.raise()
+            #expect(eventually { claiming.serviceCallCount == 1 && !backend.isLineMasked })
+            dispatcher.disconnect(claiming)
+        }
+
+        @Test func anAssertedLineStormsUntilTheISRAcknowledges() throws {
+            defer { dispatcher.shutdown() }
+            var configuration = SimulatedDevice.edu()
+            configuration.holdsLineUntilAcknowledged = true
+            let (device, backend) = makeDevice(configuration, policy: InterruptPolicy(msiSupported: false))
+            let calls = Counter()
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in
+                // Claims without quieting the device 50 times, then acknowledges.
+                if calls.increment() >= 50 { backend.acknowledge() }
+                return true
+            })
+            backend.raise()
+            #expect(eventually { calls.count == 50 && !backend.isLineMasked })
+            #expect(object.serviceCallCount == 50)
+            dispatcher.disconnect(object)
+        }
+
+        @Test func readyInterruptsAreServedHighestDIRQLFirst() throws {
+            defer { dispatcher.shutdown() }
+            let gate = Gate()
+            let (blocker, blockerBackend) = try connectBlocker(dispatcher, gate: gate)
+            let (low, lowBackend) = makeDevice(.edu(address: PCIAddress(bus: 1, device: 0, function: 0), irqLine: 10),
+                                               policy: InterruptPolicy(msiSupported: false, devicePriority: .low))
+            let (high, highBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 2, device: 0, function: 0), msixCount: 1),
+                                                 policy: InterruptPolicy(devicePriority: .high))
+            let (middle, middleBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 3, device: 0, function: 0), msixCount: 1))
+            let order = Recorder<InterruptLevel>()
+            let record: InterruptServiceRoutine = { interrupt in
+                order.append(interrupt.irql)
+                return true
+            }
+            let objects = [
+                try dispatcher.connectLineBased(device: low, routine: record),
+                try dispatcher.connectMessageBased(device: high, messageRoutine: { interrupt, _ in record(interrupt) }).interruptObjects[0],
+                try dispatcher.connectMessageBased(device: middle, messageRoutine: { interrupt, _ in record(interrupt) }).interruptObjects[0],
+            ]
+            blockerBackend.raise()
+            #expect(gate.waitUntilEntered())
+            // Readiness order low, middle, high: service order must be high, middle, low.
+            lowBackend.raise()
+            middleBackend.raise()
+            highBackend.raise()
+            gate.open()
+            #expect(eventually { order.all.count == 3 })
+            #expect(order.all == [InterruptLevel(10), InterruptLevel(8), InterruptLevel(4)])
+            for object in objects + [blocker] { dispatcher.disconnect(object) }
+        }
+
+        @Test func coalescedSignalsBecomeOneISRCall() throws {
+            defer { dispatcher.shutdown() }
+            let gate = Gate()
+            let (blocker, blockerBackend) = try connectBlocker(dispatcher, gate: gate)
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true })
+            let object = connection.interruptObjects[1]
+            blockerBackend.raise()
+            #expect(gate.waitUntilEntered())
+            for _ in 0..<5 { backend.raise(message: 1) }
+            gate.open()
+            #expect(eventually { object.deliveredSignalCount == 5 })
+            #expect(object.serviceCallCount == 1)
+            #expect(connection.interruptObjects[0].serviceCallCount == 0)
+            dispatcher.disconnect(connection)
+            dispatcher.disconnect(blocker)
+        }
+
+        @Test func messageISRsReceiveTheirMessageIDAndTheTableDescribesEachMessage() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 4))
+            let seen = Recorder<UInt32>()
+            let context = OpaqueContext(UnsafeMutableRawPointer(bitPattern: 0x1234))
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { interrupt, message in
+                #expect(interrupt.serviceContext == context)
+                seen.append(message)
+                return true
+            }, context: context)
+            guard case let .messages(table) = connection else {
+                Issue.record("expected a message table")
+                return
+            }
+            #expect(table.messageCount == 4)
+            #expect(table.unifiedServiceContext == context)
+            for (index, entry) in table.messages.enumerated() {
+                #expect(entry.interruptObject.messageID == UInt32(index))
+                #expect(entry.vector == device.vectors[index].vector)
+                #expect(entry.messageAddress == 0xfee0_0000)
+                #expect(entry.messageData == UInt32(0x41 + index))
+                #expect(entry.mode == .latched)
+                #expect(entry.interruptObject.spinLock === table.spinLock)
+                #expect(entry.targetProcessorSet == .first(2))
+            }
+            backend.raise(message: 2)
+            backend.raise(message: 0)
+            #expect(eventually { Set(seen.all) == [0, 2] })
+            dispatcher.disconnect(table)
+        }
+
+        @Test func anISRMayRunBeforeConnectReturns() throws {
+            defer { dispatcher.shutdown() }
+            // The device already signals when its interrupts are enabled, and the
+            // backend holds connect back (in programmedMessages) until the ISR ran.
+            let inner = SimulatedBackend(SimulatedDevice(msixCount: 1))
+            let calls = Counter()
+            let backend = PendingAtEnableBackend(inner: inner, calls: calls)
+            let device = InterruptDevice(backend: backend, facts: ResourceTranslator.SystemFacts(onlineProcessors: .first(2)))
+            let connectReturned = Flag()
+            let ranBeforeReturn = Flag()
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                if !connectReturned.isSet { ranBeforeReturn.set() }
+                calls.increment()
+                return true
+            })
+            connectReturned.set()
+            #expect(ranBeforeReturn.isSet)
+            dispatcher.disconnect(connection)
+        }
+    }
+}
+
+/// A device with a message pending the moment its interrupts are enabled,
+/// whose `programmedMessages` (read by connect after attaching) waits until
+/// the ISR has run.
+final class PendingAtEnableBackend: InterruptBackend {
+    let inner: SimulatedBackend
+    let calls: Counter
+    init(inner: SimulatedBackend, calls: Counter) {
+        self.inner = inner
+        self.calls = calls
+    }
+    var device: PCIDeviceInfo { inner.device }
+    var supportedInterrupts: [InterruptKind: Int] { inner.supportedInterrupts }
+    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        let sources = try inner.enableInterrupts(kind, count: count)
+        inner.raise(message: 0)
+        return sources
+    }
+    func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
+    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) { inner.setEventHandler(handler) }
+    func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
+        _ = eventually { self.calls.count > 0 }
+        return inner.programmedMessages(kind)
+    }
+}
