@@ -6,6 +6,7 @@ packages=(
     libpci-dev libudev-dev pciutils pkg-config   # discovery (libpci, libudev) and lspci for cross-checks
     qemu-system-x86 linux-image-amd64            # the QEMU rig: Debian's kernel with real VFIO/UIO
     busybox-static cpio kmod                     # the rig's initramfs
+    gcc libc6-dev python3                        # the rig's static C probes and its ivshmem server
 )
 missing=()
 for p in "${packages[@]}"; do

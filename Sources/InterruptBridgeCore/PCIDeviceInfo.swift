@@ -27,6 +27,9 @@ public struct PCIDeviceInfo: Sendable, Hashable, Codable {
     public var msix: MSIXCapability?
     /// Every capability in the standard list, in list order.
     public var capabilities: [PCICapabilityHeader]
+    /// Every PCI Express extended capability (config space 0x100 and up), in list order;
+    /// empty for conventional functions and when only 256 bytes were readable.
+    public var extendedCapabilities: [PCIExtendedCapabilityHeader] = []
     /// Device nodes that deliver this function's interrupts to user space.
     public var deviceNodes: DeviceNodes
 
@@ -94,6 +97,18 @@ public struct PCICapabilityHeader: Sendable, Hashable, Codable {
     public var offset: UInt16
     public init(id: UInt8, offset: UInt16) {
         self.id = id
+        self.offset = offset
+    }
+}
+
+/// A PCI Express extended capability list entry (AER is 0x0001, DSN 0x0003, ...).
+public struct PCIExtendedCapabilityHeader: Sendable, Hashable, Codable {
+    public var id: UInt16
+    public var version: UInt8
+    public var offset: UInt16
+    public init(id: UInt16, version: UInt8, offset: UInt16) {
+        self.id = id
+        self.version = version
         self.offset = offset
     }
 }

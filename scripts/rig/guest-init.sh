@@ -39,7 +39,7 @@ done < /rig/modules.order
 # /usr/bin/rig-bind, which a command may also use) and rig_command.
 status=125
 if . /rig/job.sh; then
-    if rig_binds; then
+    if rig_binds 2>/dev/null; then
         cd "$RIG_CWD" 2>/dev/null || cd /
         rig_command < /dev/null > /dev/ttyS0 2> /dev/ttyS2
         status=$?

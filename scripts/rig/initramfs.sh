@@ -117,7 +117,7 @@ shell_quote() {
 }
 
 # Builds the payload archive for this run. Arguments: STAGE OUTPUT; reads the arrays
-# COPY_PATHS, BINDS and COMMAND, and RIG_GUEST_CWD.
+# COPY_PATHS, BINDS, GUEST_ENV (NAME=VALUE) and COMMAND, and RIG_GUEST_CWD.
 payload_initramfs() {
     local stage=$1 output=$2 path
     chmod 0755 "$stage"
@@ -127,6 +127,10 @@ payload_initramfs() {
     done
     {
         echo "RIG_CWD=$(shell_quote "$RIG_GUEST_CWD")"
+        local assignment
+        for assignment in "${GUEST_ENV[@]}"; do
+            echo "export ${assignment%%=*}=$(shell_quote "${assignment#*=}")"
+        done
         echo "rig_binds() {"
         echo "    true"
         local bind

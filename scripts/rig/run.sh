@@ -29,6 +29,8 @@ Options:
   --copy PATH         also copy PATH (file or directory) into the guest at the same path, with the
                       shared libraries of every ELF file in it; repeatable. COMMAND's own binary
                       (and the *.resources directories beside it) is copied automatically.
+  --env NAME=VALUE    set an environment variable for COMMAND; repeatable. Always set:
+                      IRQBRIDGE_RIG=1 and IRQBRIDGE_RIG_DEVICES (e.g. "edu=0000:00:03.0 ...")
   --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
   --memory MIB        guest memory (default: 1024, more when the payload is large)
   --smp N             guest CPUs (default 2)
@@ -60,6 +62,7 @@ bad_usage() { echo "rig: $*; see --help" >&2; exit 125; }
 DEVICES=edu,ivshmem-doorbell:4
 BINDS=()
 COPY_PATHS=()
+GUEST_ENV=()
 TIMEOUT=600
 MEMORY=
 SMP=2
@@ -76,6 +79,8 @@ while (($#)); do
         --bind=*) BINDS+=("${1#*=}"); shift ;;
         --copy) (($# >= 2)) || bad_usage "--copy needs a path"; COPY_PATHS+=("$2"); shift 2 ;;
         --copy=*) COPY_PATHS+=("${1#*=}"); shift ;;
+        --env) (($# >= 2)) || bad_usage "--env needs NAME=VALUE"; GUEST_ENV+=("$2"); shift 2 ;;
+        --env=*) GUEST_ENV+=("${1#*=}"); shift ;;
         --timeout) (($# >= 2)) || bad_usage "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
         --memory) (($# >= 2)) || bad_usage "--memory needs MiB"; MEMORY=$2; shift 2 ;;
@@ -98,6 +103,9 @@ COMMAND=("$@")
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 [[ $SMP =~ ^[1-9][0-9]?$ ]] || bad_usage "--smp must be 1..99, not '$SMP'"
 [[ -z $MEMORY || $MEMORY =~ ^[1-9][0-9]{2,5}$ ]] || bad_usage "--memory must be MiB (>= 100), not '$MEMORY'"
+for assignment in "${GUEST_ENV[@]}"; do
+    [[ $assignment =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bad_usage "--env wants NAME=VALUE, not '$assignment'"
+done
 for bind in "${BINDS[@]}"; do
     [[ $bind =~ ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]=[A-Za-z0-9_-]+$ ]] ||
         bad_usage "--bind wants DOMAIN:BUS:SLOT.FN=DRIVER (e.g. 0000:00:03.0=vfio-pci), not '$bind'"
@@ -106,6 +114,7 @@ done
 # --- device set -> QEMU arguments -------------------------------------------------------
 QEMU_DEVICES=()
 DEVICE_MAP=()
+RIG_DEVICE_NAMES=()
 IVSHMEM_VECTORS=0
 IVSHMEM_PLAIN=0
 NVME=0
@@ -124,30 +133,37 @@ for spec in "${device_list[@]}"; do
             slot=${EDU_SLOTS[$edu_count]}
             edu_count=$((edu_count + 1))
             QEMU_DEVICES+=(-device "edu,addr=$slot.0")
-            DEVICE_MAP+=("0000:00:$slot.0 edu") ;;
+            DEVICE_MAP+=("0000:00:$slot.0 edu")
+            edu_name=edu
+            ((edu_count == 1)) || edu_name=edu$edu_count
+            RIG_DEVICE_NAMES+=("$edu_name=0000:00:$slot.0") ;;
         ivshmem-doorbell)
             IVSHMEM_VECTORS=${param:-4}
             [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]*$ ]] && ((IVSHMEM_VECTORS <= 1024)) ||
                 bad_usage "ivshmem-doorbell:N wants 1..1024 vectors, not '$param'"
             QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@RUN@/ivshmem.sock"
                            -device "ivshmem-doorbell,vectors=$IVSHMEM_VECTORS,chardev=ivshmem,addr=05.0")
-            DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)") ;;
+            DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)")
+            RIG_DEVICE_NAMES+=("ivshmem-doorbell=0000:00:05.0") ;;
         ivshmem-plain)
             [[ -z $param ]] || bad_usage "ivshmem-plain takes no parameter"
             IVSHMEM_PLAIN=1
             QEMU_DEVICES+=(-object "memory-backend-file,id=ivplain,share=on,mem-path=@RUN@/ivshmem-plain.mem,size=1M"
                            -device "ivshmem-plain,memdev=ivplain,addr=06.0")
-            DEVICE_MAP+=("0000:00:06.0 ivshmem-plain") ;;
+            DEVICE_MAP+=("0000:00:06.0 ivshmem-plain")
+            RIG_DEVICE_NAMES+=("ivshmem-plain=0000:00:06.0") ;;
         e1000e)
             [[ -z $param ]] || bad_usage "e1000e takes no parameter"
             QEMU_DEVICES+=(-device "e1000e,addr=07.0")
-            DEVICE_MAP+=("0000:00:07.0 e1000e") ;;
+            DEVICE_MAP+=("0000:00:07.0 e1000e")
+            RIG_DEVICE_NAMES+=("e1000e=0000:00:07.0") ;;
         nvme)
             [[ -z $param ]] || bad_usage "nvme takes no parameter"
             NVME=1
             QEMU_DEVICES+=(-drive "file=@RUN@/nvme.img,if=none,id=nvmedrive,format=raw"
                            -device "nvme,serial=rig00000001,drive=nvmedrive,addr=08.0")
-            DEVICE_MAP+=("0000:00:08.0 nvme") ;;
+            DEVICE_MAP+=("0000:00:08.0 nvme")
+            RIG_DEVICE_NAMES+=("nvme=0000:00:08.0") ;;
         none|"") continue ;;
         *) bad_usage "unknown device '$name' (known: edu, ivshmem-doorbell[:N], ivshmem-plain, e1000e, nvme, none)" ;;
     esac
@@ -163,6 +179,7 @@ if ((PRINT_MAP)); then
     exit 0
 fi
 ((${#COMMAND[@]})) || bad_usage "no command given"
+GUEST_ENV=(IRQBRIDGE_RIG=1 "IRQBRIDGE_RIG_DEVICES=${RIG_DEVICE_NAMES[*]}" "${GUEST_ENV[@]}")
 
 # --- host prerequisites -----------------------------------------------------------------
 prerequisites_present() {
@@ -303,7 +320,8 @@ if [[ -n $status_line ]]; then
 fi
 if ((qemu_status == 124 || qemu_status == 137)); then
     note "watchdog: the guest did not finish within ${TIMEOUT}s; killed. Last console lines:"
-    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2
+    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
+    [[ -s $RUN_DIR/console.log ]] || note "(the console was empty; --verbose shows the kernel's messages)"
     exit 124
 fi
 note "the guest ended without reporting the command's status (QEMU exit $qemu_status). Last console lines:"

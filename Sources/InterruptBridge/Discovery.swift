@@ -1,0 +1,176 @@
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+public import Logging
+
+/// Where discovery reads PCI functions from.
+public enum DiscoverySource: Sendable, Hashable, CustomStringConvertible {
+    /// The running system, through libpci (and libudev for device nodes).
+    case live
+    /// An `lspci -x`-style dump file, through libpci's dump access method (tests, offline analysis).
+    case dump(path: String)
+
+    public var description: String {
+        switch self {
+        case .live: "the live system"
+        case .dump(let path): "dump \(path)"
+        }
+    }
+}
+
+/// Why discovery failed. Each case's message names what to fix.
+public enum DiscoveryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// libpci could not open the source, or failed on a function.
+    case access(LibPCIError)
+    /// A function's config space is truncated or its capability list is broken.
+    case malformedDevice(PCIAddress, PCIConfigSpaceError)
+    /// Reading system facts (online CPUs, a policy file) failed.
+    case system(SystemError)
+    /// The policy file is not valid.
+    case policyFile(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .access(let error): "\(error)"
+        case let .malformedDevice(address, error): "\(address): \(error)"
+        case .system(let error): "\(error)"
+        case let .policyFile(path, reason): "\(path): \(reason)"
+        }
+    }
+}
+
+/// One function with the interrupt policy that applies to it and the CM resource
+/// lists that policy yields (what IRP_MN_START_DEVICE would carry).
+public struct DiscoveredDevice: Sendable, Hashable {
+    public var info: PCIDeviceInfo
+    public var policy: InterruptPolicy
+    public var resources: ResourceAssignment
+
+    public init(info: PCIDeviceInfo, policy: InterruptPolicy, resources: ResourceAssignment) {
+        self.info = info
+        self.policy = policy
+        self.resources = resources
+    }
+}
+
+/// The functions found by one discovery pass, and the system facts they were translated with.
+public struct DeviceCatalog: Sendable, Hashable {
+    public var devices: [DiscoveredDevice]
+    public var facts: ResourceTranslator.SystemFacts
+
+    public init(devices: [DiscoveredDevice], facts: ResourceTranslator.SystemFacts) {
+        self.devices = devices
+        self.facts = facts
+    }
+
+    /// The function at `address`, if the pass found it.
+    public func device(at address: PCIAddress) -> DiscoveredDevice? {
+        devices.first { $0.info.address == address }
+    }
+}
+
+/// Finds PCI functions (libpci), resolves their device nodes (libudev) and
+/// translates them into CM resource descriptors under a per-device policy.
+public struct PCIDiscovery: Sendable {
+    public var source: DiscoverySource
+    public var policies: InterruptPolicyTable
+    /// Facts to translate with; nil reads them from the running system
+    /// (online CPUs, and /proc/irq/N/smp_affinity for live sources).
+    public var facts: ResourceTranslator.SystemFacts?
+    public var logger: Logger
+
+    public init(source: DiscoverySource = .live, policies: InterruptPolicyTable = InterruptPolicyTable(),
+                facts: ResourceTranslator.SystemFacts? = nil, logger: Logger) {
+        self.source = source
+        self.policies = policies
+        self.facts = facts
+        self.logger = logger
+    }
+
+    /// Every function, sorted by address. Throws on the first malformed one, naming it.
+    public func devices() throws(DiscoveryError) -> [PCIDeviceInfo] {
+        let snapshots: [PCIFunctionSnapshot]
+        do {
+            snapshots = try PCIAccess.scan(accessSource)
+        } catch {
+            throw .access(error)
+        }
+        var devices: [PCIDeviceInfo] = []
+        for snapshot in snapshots {
+            do {
+                devices.append(try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot)))
+            } catch {
+                throw .malformedDevice(snapshot.address, error)
+            }
+        }
+        logger.debug("discovered PCI functions", metadata: ["source": "\(source)", "count": "\(devices.count)"])
+        return devices
+    }
+
+    /// The function at `address`, or nil when there is none. Only that function's
+    /// config space is decoded, so a malformed neighbour does not hide it.
+    public func device(at address: PCIAddress) throws(DiscoveryError) -> PCIDeviceInfo? {
+        let snapshots: [PCIFunctionSnapshot]
+        do {
+            snapshots = try PCIAccess.scan(accessSource)
+        } catch {
+            throw .access(error)
+        }
+        guard let snapshot = snapshots.first(where: { $0.address == address }) else { return nil }
+        do {
+            return try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
+        } catch {
+            throw .malformedDevice(snapshot.address, error)
+        }
+    }
+
+    /// Every function with its policy and resource lists.
+    public func catalog() throws(DiscoveryError) -> DeviceCatalog {
+        let devices = try devices()
+        let facts: ResourceTranslator.SystemFacts
+        if let given = self.facts { facts = given } else { facts = try readFacts(for: devices) }
+        let translator = ResourceTranslator(facts: facts)
+        return DeviceCatalog(devices: devices.map { device in
+            let policy = policies.policy(for: device)
+            return DiscoveredDevice(info: device, policy: policy, resources: translator.resources(for: device, policy: policy))
+        }, facts: facts)
+    }
+
+    /// Kernel add/remove/bind/unbind events for PCI functions, from the uevent
+    /// netlink socket (no udev daemon needed), read on a dedicated thread.
+    public static func hotplugEvents() throws(DiscoveryError) -> AsyncStream<PCIHotplugEvent> {
+        do {
+            return try UDevMonitor.events()
+        } catch {
+            throw .system(error)
+        }
+    }
+
+    private var accessSource: PCIAccess.Source {
+        switch source {
+        case .live: .live
+        case .dump(let path): .dump(path: path)
+        }
+    }
+
+    private func nodes(for snapshot: PCIFunctionSnapshot) -> DeviceNodes {
+        guard case .live = source, let driver = snapshot.driver, driver == "vfio-pci" || driver.hasPrefix("uio") else {
+            return DeviceNodes()
+        }
+        do {
+            return try UDev.deviceNodes(for: snapshot.address)
+        } catch {
+            logger.debug("no device nodes", metadata: ["device": "\(snapshot.address)", "error": "\(error)"])
+            return DeviceNodes()
+        }
+    }
+
+    private func readFacts(for devices: [PCIDeviceInfo]) throws(DiscoveryError) -> ResourceTranslator.SystemFacts {
+        // A dump describes another machine's IRQ routing: only this machine's processors apply.
+        let irqs: [UInt32] = if case .live = source { devices.compactMap(\.irqLine) } else { [] }
+        do {
+            return try SystemFacts.read(irqs: irqs)
+        } catch {
+            throw .system(error)
+        }
+    }
+}

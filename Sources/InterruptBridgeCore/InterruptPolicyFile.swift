@@ -1,0 +1,136 @@
+/// The policy file `irqbridge list --policy FILE` and `PCIDiscovery` read: per-device
+/// interrupt settings spelled like the INF/registry values Windows drivers use.
+///
+/// ```json
+/// {
+///   "default": { "MSISupported": true },
+///   "devices": {
+///     "0000:00:03.0": { "MSISupported": false },
+///     "1af4:1041":    { "MessageNumberLimit": 2, "DevicePriority": "high", "AssignmentSetOverride": "0x1" }
+///   }
+/// }
+/// ```
+///
+/// Keys: `MSISupported` (bool), `MessageNumberLimit` (integer >= 1), `PreferMSIX` (bool),
+/// `DevicePriority` ("low", "normal", "high"), `AssignmentSetOverride` (a processor mask,
+/// as a number or a "0x..." string). A device entry names an address ("0000:00:03.0")
+/// or "vendor:device" ids ("1af4:1041"); its keys override the default's. Unknown keys
+/// are errors, so a misspelt setting never silently does nothing.
+public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
+    /// One entry's settings; nil = inherit.
+    public struct Settings: Sendable, Hashable, Decodable {
+        public var msiSupported: Bool?
+        public var messageNumberLimit: Int?
+        public var preferMSIX: Bool?
+        public var devicePriority: InterruptPolicy.DevicePriority?
+        public var assignmentSetOverride: UInt64?
+
+        enum Key: String, CodingKey, CaseIterable {
+            case msiSupported = "MSISupported"
+            case messageNumberLimit = "MessageNumberLimit"
+            case preferMSIX = "PreferMSIX"
+            case devicePriority = "DevicePriority"
+            case assignmentSetOverride = "AssignmentSetOverride"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try rejectUnknownKeys(decoder, allowed: Key.allCases.map(\.rawValue))
+            let container = try decoder.container(keyedBy: Key.self)
+            msiSupported = try container.decodeIfPresent(Bool.self, forKey: .msiSupported)
+            messageNumberLimit = try container.decodeIfPresent(Int.self, forKey: .messageNumberLimit)
+            if let limit = messageNumberLimit, limit < 1 {
+                throw DecodingError.dataCorruptedError(forKey: .messageNumberLimit, in: container, debugDescription: "MessageNumberLimit must be at least 1")
+            }
+            preferMSIX = try container.decodeIfPresent(Bool.self, forKey: .preferMSIX)
+            devicePriority = try container.decodeIfPresent(InterruptPolicy.DevicePriority.self, forKey: .devicePriority)
+            if let number = try? container.decodeIfPresent(UInt64.self, forKey: .assignmentSetOverride) {
+                assignmentSetOverride = number
+            } else if let text = try container.decodeIfPresent(String.self, forKey: .assignmentSetOverride) {
+                let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : Substring(text)
+                guard let mask = UInt64(digits, radix: 16) else {
+                    throw DecodingError.dataCorruptedError(forKey: .assignmentSetOverride, in: container, debugDescription: "not a processor mask: \(text)")
+                }
+                assignmentSetOverride = mask
+            }
+            if assignmentSetOverride == 0 {
+                throw DecodingError.dataCorruptedError(forKey: .assignmentSetOverride, in: container, debugDescription: "AssignmentSetOverride names no processor")
+            }
+        }
+
+        /// `base` with these settings applied over it.
+        public func applied(to base: InterruptPolicy) -> InterruptPolicy {
+            var policy = base
+            if let msiSupported { policy.msiSupported = msiSupported }
+            if let messageNumberLimit { policy.messageNumberLimit = messageNumberLimit }
+            if let preferMSIX { policy.preferMSIX = preferMSIX }
+            if let devicePriority { policy.devicePriority = devicePriority }
+            if let assignmentSetOverride { policy.affinityOverride = ProcessorAffinity(rawValue: assignmentSetOverride) }
+            return policy
+        }
+    }
+
+    public var defaults: Settings?
+    public var devices: [String: Settings]
+
+    enum Key: String, CodingKey, CaseIterable {
+        case defaults = "default"
+        case devices
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, allowed: Key.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: Key.self)
+        defaults = try container.decodeIfPresent(Settings.self, forKey: .defaults)
+        devices = try container.decodeIfPresent([String: Settings].self, forKey: .devices) ?? [:]
+    }
+
+    /// The table the file describes. Throws for a device key that is neither an address nor ids.
+    public func table() throws(InterruptPolicyFileError) -> InterruptPolicyTable {
+        let fallback = defaults?.applied(to: .default) ?? .default
+        var table = InterruptPolicyTable(fallback: fallback)
+        for (key, settings) in devices {
+            if let address = PCIAddress(key) {
+                table.byAddress[address] = settings.applied(to: fallback)
+            } else if let ids = Self.normalizedIDs(key) {
+                table.byID[ids] = settings.applied(to: fallback)
+            } else {
+                throw .badDeviceKey(key)
+            }
+        }
+        return table
+    }
+
+    /// "1AF4:1041" -> "1af4:1041"; nil unless two 4-digit hexadecimal ids.
+    static func normalizedIDs(_ key: String) -> String? {
+        let parts = key.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ $0.count == 4 && UInt16($0, radix: 16) != nil }) else { return nil }
+        return key.lowercased()
+    }
+}
+
+/// A policy file that decoded but does not make sense.
+public enum InterruptPolicyFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    case badDeviceKey(String)
+
+    public var description: String {
+        switch self {
+        case .badDeviceKey(let key):
+            "policy file: device key \"\(key)\" is neither a PCI address (0000:00:03.0) nor vendor:device ids (1af4:1041)"
+        }
+    }
+}
+
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+private func rejectUnknownKeys(_ decoder: any Decoder, allowed: [String]) throws {
+    let container = try decoder.container(keyedBy: AnyKey.self)
+    if let unknown = container.allKeys.first(where: { !allowed.contains($0.stringValue) }) {
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown],
+                                                debugDescription: "unknown key \"\(unknown.stringValue)\" (known: \(allowed.joined(separator: ", ")))"))
+    }
+}

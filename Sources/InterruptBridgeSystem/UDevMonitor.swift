@@ -1,0 +1,153 @@
+import CInterruptBridge
+import CLibUDev
+#if canImport(Glibc)
+import Glibc
+#endif
+public import InterruptBridgeCore
+import Synchronization
+
+/// PCI hot-plug events from the kernel's uevent netlink socket (libudev's
+/// `udev_monitor`, source "kernel", so no udev daemon is needed).
+///
+/// Owned by one thread at a time: `receive()` is not thread-safe.
+public final class UDevMonitor {
+    private let context: UDev.Context
+    private let monitor: OpaquePointer
+
+    /// Opens the monitor, filtered to the `pci` subsystem, and starts receiving.
+    public init() throws(SystemError) {
+        context = try UDev.Context()
+        guard let monitor = udev_monitor_new_from_netlink(context.udev, "kernel") else {
+            throw SystemError.errno("udev_monitor_new_from_netlink(kernel)")
+        }
+        self.monitor = monitor
+        var result = udev_monitor_filter_add_match_subsystem_devtype(monitor, "pci", nil)
+        if result >= 0 { result = udev_monitor_enable_receiving(monitor) }
+        guard result >= 0 else {
+            udev_monitor_unref(monitor)
+            throw SystemError("udev_monitor_enable_receiving", code: -result)
+        }
+    }
+
+    deinit { udev_monitor_unref(monitor) }
+
+    /// The netlink socket (non-blocking); readable when an event is waiting.
+    public var fileDescriptor: Int32 { udev_monitor_get_fd(monitor) }
+
+    /// The next waiting PCI event, or nil when none is waiting. Events for
+    /// devices whose name is not a PCI address are skipped.
+    public func receive() -> PCIHotplugEvent? {
+        while let device = udev_monitor_receive_device(monitor) {
+            defer { udev_device_unref(device) }
+            guard let action = UDev.string(udev_device_get_action(device)),
+                  let name = UDev.string(udev_device_get_sysname(device)),
+                  let address = PCIAddress(name)
+            else { continue }
+            return PCIHotplugEvent(action: .init(action), address: address, driver: UDev.string(udev_device_get_driver(device)))
+        }
+        return nil
+    }
+
+    /// Waits up to `milliseconds` (-1: forever) for the socket or `wakeDescriptor`
+    /// to become readable. Returns true when the monitor has an event.
+    public func wait(milliseconds: Int32, wakeDescriptor: Int32 = -1) throws(SystemError) -> Bool {
+        var descriptors = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+        let count = nfds_t(wakeDescriptor >= 0 ? 2 : 1)
+        _ = try syscall("poll udev monitor") { poll(&descriptors, count, milliseconds) }
+        return descriptors[0].revents & Int16(POLLIN) != 0
+    }
+
+    /// The events as an AsyncStream, read on a dedicated thread (never the
+    /// cooperative pool). Cancelling the consuming task, or dropping the stream,
+    /// stops the thread and closes the socket.
+    /// Monitor threads still running (each ends, releasing its socket and
+    /// eventfd, once its stream has ended). For tests and diagnostics.
+    public static var runningThreads: Int { runningThreadCount.load(ordering: .acquiring) }
+
+    public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
+        let monitor = try UDevMonitor()
+        let wake = try WakeDescriptor()
+        let (stream, continuation) = AsyncStream.makeStream(of: PCIHotplugEvent.self, bufferingPolicy: .bufferingNewest(limit))
+        continuation.onTermination = { _ in wake.signal() }
+        let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
+        var thread = pthread_t()
+        runningThreadCount.add(1, ordering: .relaxed)
+        let created = pthread_create(&thread, nil, runMonitorThread, job.toOpaque())
+        guard created == 0 else {
+            runningThreadCount.subtract(1, ordering: .relaxed)
+            job.release()
+            continuation.finish()
+            throw SystemError("pthread_create (udev monitor)", code: created)
+        }
+        pthread_detach(thread)
+        return stream
+    }
+}
+
+/// The eventfd that tells the monitor thread its stream ended. Shared by the
+/// stream's termination handler and the thread, and closed only when both have
+/// let go, so a late signal never writes to a closed (or reused) descriptor.
+private final class WakeDescriptor: Sendable {
+    let descriptor: Int32
+
+    init() throws(SystemError) {
+        descriptor = try syscall("eventfd (udev monitor wake-up)") { cib_eventfd(0, CIB_EFD_CLOEXEC | CIB_EFD_NONBLOCK) }
+    }
+
+    deinit { close(descriptor) }
+
+    func signal() {
+        var one: UInt64 = 1
+        _ = write(descriptor, &one, MemoryLayout<UInt64>.size)
+    }
+
+    /// True once `signal()` was called (consumes the signal).
+    func wasSignalled() -> Bool {
+        var counter: UInt64 = 0
+        return read(descriptor, &counter, MemoryLayout<UInt64>.size) > 0
+    }
+}
+
+/// What the monitor thread owns. `@unchecked Sendable`: the monitor is handed to
+/// the new thread and never touched by the creator again; the wake-up descriptor
+/// and the continuation are themselves Sendable.
+private final class MonitorThreadJob: @unchecked Sendable {
+    let monitor: UDevMonitor
+    let wake: WakeDescriptor
+    let continuation: AsyncStream<PCIHotplugEvent>.Continuation
+
+    init(monitor: UDevMonitor, wake: WakeDescriptor, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
+        self.monitor = monitor
+        self.wake = wake
+        self.continuation = continuation
+    }
+
+    func run() {
+        while true {
+            let ready: Bool
+            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.descriptor) } catch {
+                continuation.finish()
+                return
+            }
+            if wake.wasSignalled() { return }  // the stream ended
+            guard ready else { continue }
+            while let event = monitor.receive() {
+                if case .terminated = continuation.yield(event) { return }
+            }
+        }
+    }
+}
+
+/// pthread entry point: a nonisolated free function (never a closure from actor-isolated code).
+private func runMonitorThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let argument else { return nil }
+    do {
+        let job = Unmanaged<MonitorThreadJob>.fromOpaque(argument).takeRetainedValue()
+        job.run()
+    }  // the job, and with it the monitor socket, is released here
+    runningThreadCount.subtract(1, ordering: .releasing)
+    return nil
+}
+
+private let runningThreadCount = Atomic<Int>(0)

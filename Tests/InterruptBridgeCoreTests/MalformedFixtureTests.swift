@@ -1,0 +1,68 @@
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Testing
+
+/// Broken dumps must give a precise error: never a hang, a crash or an exit from libpci.
+@Suite struct MalformedFixtureTests {
+    static func decodeError(_ name: String) throws -> PCIConfigSpaceError? {
+        let snapshots = try PCIAccess.scan(.dump(path: Fixture.path(name)))
+        #expect(snapshots.count == 1)
+        do {
+            _ = try snapshots.map { snapshot throws(PCIConfigSpaceError) in try PCIDeviceInfo(snapshot: snapshot) }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func truncatedHeader() throws {
+        let error = try Self.decodeError("malformed-truncated-header.lspci")
+        #expect(error == .truncated(available: 48, needed: 64, reading: "the standard header"))
+        #expect(error?.description == "config space truncated: the standard header needs 64 bytes, only 48 available")
+    }
+
+    @Test func capabilityBeyondTheBytesPresent() throws {
+        #expect(try Self.decodeError("malformed-truncated-capability.lspci") == .truncated(available: 64, needed: 0x42, reading: "the capability at 0x40"))
+    }
+
+    @Test func capabilityListThatLoops() throws {
+        let error = try Self.decodeError("malformed-capability-loop.lspci")
+        #expect(error == .capabilityLoop(offset: 0x40, from: 0x50))
+        #expect(error?.description == "capability list loops: the capability at 0x50 points back to 0x40")
+    }
+
+    @Test func capabilityThatPointsToItself() throws {
+        #expect(try Self.decodeError("malformed-capability-self-loop.lspci") == .capabilityLoop(offset: 0x40, from: 0x40))
+    }
+
+    @Test func capabilityPointerIntoTheHeader() throws {
+        let error = try Self.decodeError("malformed-capability-pointer-in-header.lspci")
+        #expect(error == .capabilityPointerOutOfRange(pointer: 0x20, from: nil))
+        #expect(error?.description == "capability pointer out of range: the Capabilities Pointer register holds 0x20")
+    }
+
+    @Test func msiCapabilityRunningPastConfigSpace() throws {
+        #expect(try Self.decodeError("malformed-msi-past-end.lspci") == .truncated(available: 256, needed: 0xf8 + 0x0e, reading: "the MSI capability at 0xf8"))
+    }
+
+    @Test func dumpSyntaxErrorIsALibPCIErrorNotAnExit() throws {
+        let path = try Fixture.path("malformed-dump-syntax.lspci")
+        #expect(throws: LibPCIError("open dump file \(path)", message: "dump: Malformed line")) {
+            try PCIAccess.scan(.dump(path: path))
+        }
+    }
+
+    @Test func missingDumpFileIsALibPCIError() {
+        do {
+            _ = try PCIAccess.scan(.dump(path: "/nonexistent/irqbridge.lspci"))
+            Issue.record("scan of a missing file succeeded")
+        } catch {
+            #expect(error.message == "dump: Cannot open /nonexistent/irqbridge.lspci: No such file or directory")
+        }
+    }
+
+    @Test func libpciStaysUsableAfterAnError() throws {
+        _ = try? PCIAccess.scan(.dump(path: Fixture.path("malformed-dump-syntax.lspci")))
+        #expect(try PCIAccess.scan(.dump(path: Fixture.path("rig-q35.lspci"))).count == 9)
+    }
+}

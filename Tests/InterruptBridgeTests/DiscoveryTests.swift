@@ -1,0 +1,117 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Logging
+import Testing
+
+/// The fixtures of InterruptBridgeCoreTests, found from this file's path.
+enum Fixtures {
+    static func path(_ name: String) -> String {
+        let tests = #filePath.split(separator: "/").dropLast(2).joined(separator: "/")
+        return "/" + tests + "/InterruptBridgeCoreTests/Fixtures/" + name
+    }
+}
+
+@Suite struct DiscoveryTests {
+    let logger = Logger(label: "test.discovery")
+    let facts = ResourceTranslator.SystemFacts(onlineProcessors: .first(2))
+
+    func catalog(_ dump: String, policies: InterruptPolicyTable = InterruptPolicyTable()) throws(DiscoveryError) -> DeviceCatalog {
+        try PCIDiscovery(source: .dump(path: Fixtures.path(dump)), policies: policies, facts: facts, logger: logger).catalog()
+    }
+
+    @Test func catalogPairsEachFunctionWithItsPolicyAndResources() throws {
+        let table = try InterruptPolicyTable.parse(json: """
+            { "default": { "MessageNumberLimit": 2 },
+              "devices": { "0000:00:03.0": { "MSISupported": false }, "1b36:0010": { "DevicePriority": "low" } } }
+            """)
+        let catalog = try catalog("rig-q35.lspci", policies: table)
+        #expect(catalog.devices.count == 9)
+        #expect(catalog.facts == facts)
+
+        let edu = try #require(catalog.device(at: PCIAddress(bus: 0, device: 3, function: 0)))
+        #expect(!edu.policy.msiSupported)
+        #expect(edu.resources.interruptKind == .intx)
+
+        let nvme = try #require(catalog.device(at: PCIAddress(bus: 0, device: 8, function: 0)))
+        #expect(nvme.policy.devicePriority == .low && nvme.policy.messageNumberLimit == 2)
+        #expect(nvme.resources.translatedInterrupts.count == 2)
+        guard case .messageInterrupt(let message)? = nvme.resources.translatedInterrupts.first?.payload else { Issue.record("no message"); return }
+        #expect(message.translated.level == 7)
+
+        let e1000e = try #require(catalog.device(at: PCIAddress(bus: 0, device: 7, function: 0)))
+        #expect(e1000e.policy == InterruptPolicy(messageNumberLimit: 2))
+        #expect(e1000e.resources.translatedInterrupts.count == 2)
+    }
+
+    @Test func malformedFunctionIsNamedInTheError() throws {
+        #expect(throws: DiscoveryError.malformedDevice(PCIAddress(bus: 0, device: 3, function: 0), .capabilityLoop(offset: 0x40, from: 0x50))) {
+            try catalog("malformed-capability-loop.lspci")
+        }
+        do {
+            _ = try catalog("malformed-capability-loop.lspci")
+        } catch {
+            #expect(error.description == "0000:00:03.0: capability list loops: the capability at 0x50 points back to 0x40")
+        }
+    }
+
+    @Test func unreadableSourceIsAnAccessError() {
+        do {
+            _ = try catalog("no-such-dump.lspci")
+            Issue.record("discovery of a missing dump succeeded")
+        } catch {
+            guard case .access(let libpci) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(libpci.message.hasPrefix("dump: Cannot open"))
+        }
+    }
+
+    @Test func oneFunctionIsFoundWithoutDecodingTheOthers() throws {
+        let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), logger: logger)
+        #expect(try discovery.device(at: PCIAddress(bus: 0, device: 5, function: 0))?.msix?.tableSize == 4)
+        #expect(try discovery.device(at: PCIAddress(bus: 0, device: 9, function: 0)) == nil)
+        let broken = PCIDiscovery(source: .dump(path: Fixtures.path("malformed-capability-loop.lspci")), logger: logger)
+        #expect(throws: DiscoveryError.malformedDevice(PCIAddress(bus: 0, device: 3, function: 0), .capabilityLoop(offset: 0x40, from: 0x50))) {
+            try broken.device(at: PCIAddress(bus: 0, device: 3, function: 0))
+        }
+    }
+
+    @Test func dumpSourcesGetNoDeviceNodes() throws {
+        #expect(try catalog("host-virtio.lspci").devices.allSatisfy { $0.info.deviceNodes == DeviceNodes() })
+    }
+}
+
+@Suite struct PolicyFileTests {
+    @Test func settingsOverrideTheDefaultWhichOverridesBuiltIns() throws {
+        let table = try InterruptPolicyTable.parse(json: """
+            { "default": { "PreferMSIX": false, "AssignmentSetOverride": "0x2" },
+              "devices": { "00:03.0": { "MSISupported": false, "AssignmentSetOverride": 1 }, "1AF4:1041": { "MessageNumberLimit": 1 } } }
+            """)
+        #expect(table.fallback == InterruptPolicy(preferMSIX: false, affinityOverride: ProcessorAffinity(rawValue: 2)))
+        #expect(table.byAddress[PCIAddress(bus: 0, device: 3, function: 0)]
+                == InterruptPolicy(msiSupported: false, preferMSIX: false, affinityOverride: ProcessorAffinity(rawValue: 1)))
+        #expect(table.byID["1af4:1041"] == InterruptPolicy(messageNumberLimit: 1, preferMSIX: false, affinityOverride: ProcessorAffinity(rawValue: 2)))
+    }
+
+    @Test func emptyObjectIsTheBuiltInDefault() throws {
+        #expect(try InterruptPolicyTable.parse(json: "{}") == InterruptPolicyTable())
+    }
+
+    @Test(arguments: [
+        (#"{ "default": { "MSISuported": false } }"#, "at default.MSISuported: unknown key \"MSISuported\""),
+        (#"{ "devices": { "nonsense": {} } }"#, "device key \"nonsense\" is neither"),
+        (#"{ "default": { "MessageNumberLimit": 0 } }"#, "MessageNumberLimit must be at least 1"),
+        (#"{ "default": { "AssignmentSetOverride": "0x0" } }"#, "AssignmentSetOverride names no processor"),
+        (#"{ "default": { "DevicePriority": "urgent" } }"#, "at default.DevicePriority"),
+        (#"{ "default": "#, "not valid JSON"),
+    ])
+    func badFilesAreOneLineErrors(json: String, expected: String) {
+        do {
+            _ = try InterruptPolicyTable.parse(json: json, path: "policy.json")
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect(error.description.hasPrefix("policy.json: "))
+            #expect(error.description.contains(expected), "\(error.description)")
+            #expect(!error.description.contains("\n"))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// The irqbridge executable in the build directory this test bundle runs from.
+enum IRQBridgeBinary {
+    static let path: String? = {
+        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let path = directory.appendingPathComponent("irqbridge").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+}
+
+/// `irqbridge list`, run as a process: the JSON contract, the exit statuses and one-line errors.
+/// Uses the irqbridge binary built beside this test bundle.
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"))
+struct ListCommandTests {
+    struct Result {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(IRQBridgeBinary.path))
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, standardOutput: String(decoding: out, as: UTF8.self),
+                      standardError: String(decoding: err, as: UTF8.self))
+    }
+
+    static func json(_ arguments: [String]) throws -> [[String: Any]] {
+        let result = try run(arguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
+    }
+
+    @Test func jsonHasTheDocumentedKeysForEveryFunction() throws {
+        let devices = try Self.json(["list", "--json", "--dump", Fixtures.path("rig-q35.lspci")])
+        #expect(devices.count == 9)
+        for device in devices {
+            for key in ["address", "irq", "msi", "msix", "bars", "resources"] {
+                #expect(device.keys.contains(key), "\(device["address"] ?? "?") lacks \(key)")
+            }
+        }
+        let edu = try #require(devices.first { $0["address"] as? String == "0000:00:03.0" })
+        #expect(edu["irq"] as? Int == 11)
+        #expect((edu["msi"] as? [String: Any])?["count"] as? Int == 1)
+        #expect(edu["msix"] is NSNull)
+        let bars = try #require(edu["bars"] as? [[String: Any]])
+        #expect(bars.count == 1 && bars[0]["index"] as? Int == 0 && bars[0]["address"] as? String == "0xfe800000")
+        let resources = try #require(edu["resources"] as? [String: Any])
+        let translated = try #require((resources["translated"] as? [[String: Any]])?.first)
+        #expect(translated["type"] as? String == "CmResourceTypeInterrupt")
+        #expect(translated["shareDisposition"] as? String == "CmResourceShareDeviceExclusive")
+        #expect(translated["flags"] as? [String] == ["CM_RESOURCE_INTERRUPT_LATCHED", "CM_RESOURCE_INTERRUPT_MESSAGE"])
+        let message = try #require((translated["messageInterrupt"] as? [String: Any])?["translated"] as? [String: Any])
+        #expect(message["level"] as? Int == 8 && message["vector"] as? Int == 0x1000_c000)
+        let raw = try #require((resources["raw"] as? [[String: Any]])?.first?["messageInterrupt"] as? [String: Any])
+        #expect((raw["raw"] as? [String: Any])?["messageCount"] as? Int == 1)
+
+        let nvme = try #require(devices.first { $0["address"] as? String == "0000:00:08.0" })
+        #expect((nvme["msix"] as? [String: Any])?["tableSize"] as? Int == 65)
+        #expect(devices.first { $0["address"] as? String == "0000:00:06.0" }?["irq"] is NSNull)
+    }
+
+    @Test func policyFileChangesTheAssignment() throws {
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-policy-\(getpid()).json")
+        try #"{ "devices": { "1234:11e8": { "MSISupported": false } } }"#.write(to: policy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let edu = try #require(try Self.json(["list", "00:03.0", "--json", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", policy.path]).first)
+        let line = try #require(((edu["resources"] as? [String: Any])?["translated"] as? [[String: Any]])?.first)
+        #expect(line["shareDisposition"] as? String == "CmResourceShareShared")
+        #expect(line["flags"] as? [String] == ["CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE"])
+        #expect((line["interrupt"] as? [String: Any])?["vector"] as? Int == 11)
+    }
+
+    @Test func oneFunctionInFullShowsEveryDescriptor() throws {
+        let result = try Self.run(["list", "00:07.0", "--dump", Fixtures.path("rig-q35.lspci")])
+        #expect(result.status == 0)
+        #expect(result.standardOutput.contains("MSI-X       at 0xa0: disabled, 5 entries"))
+        #expect(result.standardOutput.components(separatedBy: "u.MessageInterrupt.Translated.Level=8").count - 1 == 5)
+        #expect(result.standardOutput.components(separatedBy: "u.MessageInterrupt.Raw.MessageCount=1").count - 1 == 5)
+    }
+
+    @Test(arguments: [
+        (["list", "zz:00.0"], "irqbridge list: malformed PCI address \"zz:00.0\""),
+        (["list", "0000:00:20.0"], "irqbridge list: malformed PCI address"),
+        (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: no PCI function 0000:00:09.0 in dump"),
+        (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: cannot read /nonexistent.lspci"),
+        (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge list: 0000:00:03.0: capability list loops"),
+    ])
+    func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status == 2)
+        #expect(result.standardOutput.isEmpty)
+        #expect(result.standardError.hasPrefix(message), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1)
+    }
+}
