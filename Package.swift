@@ -103,7 +103,21 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeTests", dependencies: ["InterruptBridge", "InterruptBridgeSystem"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "InterruptBridgeTests",
+            dependencies: ["InterruptBridge", "InterruptBridgeSystem", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        // Real VFIO/UIO interrupts: run inside the QEMU rig (scripts/rig/integration.sh),
+        // skipped with the reason everywhere else.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeSystem", "InterruptBridgeCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines"], swiftSettings: strictSwift),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
     ],

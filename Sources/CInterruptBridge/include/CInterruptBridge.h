@@ -12,6 +12,7 @@
 #include "cib_pci.h"
 #include "cib_udev.h"
 #include "cib_vfio.h"
+#include "cib_mmio.h"
 #include "cib_thread.h"
 
 #endif

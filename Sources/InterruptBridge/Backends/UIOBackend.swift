@@ -1,0 +1,99 @@
+// Real INTx through uio_pci_generic: poll /dev/uioN, read the running total,
+// re-enable by clearing Interrupt Disable in the Command register.
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+public import Logging
+import Synchronization
+
+/// A PCI function bound to uio_pci_generic, as an `InterruptBackend` (INTx only).
+///
+/// The kernel's handler masks the function (sets Interrupt Disable) on every
+/// interrupt; the source's `unmask` clears the bit again after an ISR claimed it.
+public final class UIOBackend: InterruptBackend {
+    public let device: PCIDeviceInfo
+    public let supportedInterrupts: [InterruptKind: Int]
+    private let logger: Logger
+    private let sysfs: SysfsPCI
+    private let devRoot: String
+    private let state = Mutex(State())
+    private let unmasks = UnmaskCounter()
+
+    /// How many times INTx was re-enabled after a claimed interrupt.
+    public var unmaskCount: UInt64 { unmasks.total }
+
+    private struct State {
+        /// The open node and config file while INTx is enabled.
+        var open: UIODevice?
+        var closed = false
+    }
+
+    /// Checks that the function is bound to uio_pci_generic and has a UIO node.
+    /// Nothing stays open until `enableInterrupts`.
+    public init(device: PCIDeviceInfo, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev", logger: Logger) throws(BackendError) {
+        let address = device.address.description
+        if let driver = sysfs.driver(of: address), driver != "uio_pci_generic" {
+            throw .kernelLimit("\(address) is bound to \(driver), not uio_pci_generic (irqbridge bind \(address) --driver uio_pci_generic)")
+        }
+        guard sysfs.uioName(of: address) != nil else {
+            throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (irqbridge bind \(address) --driver uio_pci_generic)")
+        }
+        self.device = device
+        self.sysfs = sysfs
+        self.devRoot = devRoot
+        var logger = logger
+        logger[metadataKey: "device"] = "\(device.address)"
+        self.logger = logger
+        // uio_pci_generic refuses functions without an INTx pin, so a bound one has INTx.
+        supportedInterrupts = [.intx: 1]
+    }
+
+    /// The open UIO device while INTx is enabled.
+    public var uioDevice: UIODevice? { state.withLock { $0.open } }
+
+    /// UIO has no device-request or error notification; nothing is ever reported.
+    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {}
+
+    public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        guard kind == .intx, count == 1 else {
+            throw .unsupported(kind: kind, requested: count, available: kind == .intx ? 1 : 0)
+        }
+        return try state.withLock { (state) throws(BackendError) -> [InterruptSource] in
+            if state.closed { throw .closed }
+            if state.open != nil { throw .kernelLimit("INTx of \(device.address) is already enabled: UIO delivers it to one source") }
+            let uio = try system { () throws(SystemError) in
+                let uio = try UIODevice(address: device.address.description, sysfs: sysfs, devRoot: devRoot)
+                // Start unmasked: a previous user may have left Interrupt Disable set.
+                try uio.unmask()
+                return uio
+            }
+            state.open = uio
+            logger.debug("enabled INTx through \(uio.nodePath)")
+            return [InterruptSource(descriptor: uio.node.rawValue, drain: .uioTotal, unmask: UIOUnmask(device: uio, counter: unmasks), message: 0)]
+        }
+    }
+
+    /// Closes the node and the config file (the kernel keeps the line enabled and
+    /// counting; nobody waits on it any more). Idempotent.
+    public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
+        guard kind == .intx else { return }
+        state.withLock { $0.open = nil }
+    }
+
+    /// Disables INTx; later enables fail with `.closed`. Idempotent.
+    public func close() {
+        state.withLock { state in
+            state.open = nil
+            state.closed = true
+        }
+    }
+}
+
+/// Clears Interrupt Disable through the config file: two syscalls, no allocation.
+struct UIOUnmask: InterruptUnmasking {
+    let device: UIODevice
+    let counter: UnmaskCounter
+    func unmask() throws(SystemError) {
+        try device.unmask()
+        counter.count()
+    }
+}

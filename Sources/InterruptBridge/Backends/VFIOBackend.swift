@@ -1,0 +1,301 @@
+// Real interrupts through vfio-pci: INTx (eventfd + unmask irqfd), MSI and MSI-X
+// (one eventfd per vector), the device-request and error interrupts as events.
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+public import Logging
+import Synchronization
+
+/// A PCI function bound to vfio-pci, as an `InterruptBackend`.
+///
+/// vfio-pci enables one interrupt kind at a time, and MSI/MSI-X sets cannot grow
+/// once enabled (VFIO_IRQ_INFO_NORESIZE): both are reported as
+/// `BackendError.kernelLimit` with what to do instead. Every descriptor the
+/// backend opens is owned by an object that closes it, so an error on any path
+/// leaks nothing.
+public final class VFIOBackend: InterruptBackend {
+    public let device: PCIDeviceInfo
+    public let supportedInterrupts: [InterruptKind: Int]
+    /// The device-request (REQ) and error (ERR) interrupt counts (0 when absent).
+    public let requestInterrupts: Int
+    public let errorInterrupts: Int
+
+    private let logger: Logger
+    let sysfs: SysfsPCI
+    private let unmasks = UnmaskCounter()
+
+    /// How many times INTx was unmasked after a claimed interrupt (for tests and
+    /// the selftest, which must not raise the next interrupt before the unmask).
+    public var unmaskCount: UInt64 { unmasks.total }
+    private let state: Mutex<State>
+    /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
+    private let requestSignal: InterruptEventFD?
+    private let errorSignal: InterruptEventFD?
+
+    private struct State {
+        /// nil once closed or given back to the kernel after a removal request.
+        var device: VFIODevice?
+        var enabled: Enabled?
+        var handler: (@Sendable (BackendEvent) -> Void)?
+        /// The kernel asked for the device back: close it as soon as no interrupts are enabled.
+        var removalRequested = false
+    }
+
+    private struct Enabled {
+        var kind: InterruptKind
+        var triggers: [InterruptEventFD]
+        var unmask: InterruptEventFD?
+    }
+
+    /// Opens the device through its IOMMU group (`device.iommuGroup`, or sysfs when nil).
+    ///
+    /// Throws `.kernelLimit` naming the devices that keep the group from being viable,
+    /// and `.system` when the container, group or device cannot be opened.
+    public convenience init(device: PCIDeviceInfo, container: VFIOContainer? = nil, sysfs: SysfsPCI = SysfsPCI(),
+                            logger: Logger) throws(BackendError) {
+        let address = device.address.description
+        guard let groupNumber = device.iommuGroup ?? sysfs.iommuGroup(of: address) else {
+            throw .kernelLimit("\(address) has no IOMMU group: VFIO needs an IOMMU (intel_iommu=on, or a vIOMMU with interrupt remapping)")
+        }
+        if let driver = sysfs.driver(of: address), driver != "vfio-pci" {
+            throw .kernelLimit("\(address) is bound to \(driver), not vfio-pci (irqbridge bind \(address) --driver vfio-pci)")
+        }
+        let group: VFIOGroup
+        do {
+            switch try VFIOGroup.open(groupNumber, container: container ?? VFIOContainer(), sysfs: sysfs) {
+            case let .success(opened): group = opened
+            case let .failure(notViable):
+                let who = notViable.blockers.isEmpty ? "a member not bound to vfio-pci" : notViable.blockers.joined(separator: ", ")
+                throw BackendError.kernelLimit(
+                    "IOMMU group \(notViable.group) of \(address) is not viable: \(who); bind every member to vfio-pci or unbind it")
+            }
+            try self.init(device: device, vfio: group.openDevice(address), sysfs: sysfs, logger: logger)
+        } catch let error as BackendError {
+            throw error
+        } catch let error as SystemError {
+            throw .system(error)
+        } catch {
+            throw .kernelLimit("\(address): \(error)")
+        }
+    }
+
+    /// Wraps an already-open VFIO device.
+    public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
+        self.device = device
+        self.sysfs = sysfs
+        var logger = logger
+        logger[metadataKey: "device"] = "\(device.address)"
+        self.logger = logger
+        do {
+            var supported: [InterruptKind: Int] = [:]
+            for (kind, index) in [(InterruptKind.intx, VFIO.IRQIndex.intx), (.msi, .msi), (.msix, .msix)] {
+                let count = try vfio.irqInfo(index).count
+                if count > 0 { supported[kind] = count }
+            }
+            supportedInterrupts = supported
+            requestInterrupts = try Self.optionalCount(.req, of: vfio)
+            errorInterrupts = try Self.optionalCount(.err, of: vfio)
+        } catch {
+            throw .system(error)
+        }
+        requestSignal = Self.signal(.req, of: vfio, count: requestInterrupts, logger: logger)
+        errorSignal = Self.signal(.err, of: vfio, count: errorInterrupts, logger: logger)
+        state = Mutex(State(device: vfio))
+    }
+
+    deinit { close() }
+
+    /// REQ and ERR exist only where vfio-pci offers them: ERR on PCI Express functions
+    /// (EINVAL elsewhere), REQ on kernels since 4.1.
+    private static func optionalCount(_ index: VFIO.IRQIndex, of vfio: VFIODevice) throws(SystemError) -> Int {
+        guard vfio.info.irqs > Int(index.rawValue) else { return 0 }
+        do throws(SystemError) {
+            return try vfio.irqInfo(index).count
+        } catch where error.code == EINVAL {
+            return 0
+        }
+    }
+
+    /// How many vectors of `kind` are enabled now (nil: the kind is not enabled).
+    func enabledVectorCount(_ kind: InterruptKind) -> Int? {
+        state.withLock { state in state.enabled.flatMap { $0.kind == kind ? $0.triggers.count : nil } }
+    }
+
+    /// The open VFIO device (config space, BARs, loopback trigger), nil once closed.
+    public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
+
+    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
+        state.withLock { $0.handler = handler }
+    }
+
+    /// The REQ and ERR eventfds, watched by the dispatch loop while any interrupt
+    /// of the device is connected. They stay open until the backend goes away, so
+    /// the loop can never be left watching a closed descriptor.
+    public var auxiliarySources: [AuxiliarySource] {
+        var sources: [AuxiliarySource] = []
+        let address = device.address
+        if let request = requestSignal {
+            sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
+                guard (try? request.drain()) != nil else { return }
+                self?.report(.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)"))
+            })
+        }
+        if let error = errorSignal {
+            sources.append(AuxiliarySource(descriptor: error.rawValue, name: "VFIO ERR") { [weak self] in
+                guard (try? error.drain()) != nil else { return }
+                self?.report(.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)"))
+            })
+        }
+        return sources
+    }
+
+    /// Tells the handler; after a removal request the device is closed as soon as
+    /// nothing is enabled, so the kernel's unbind can finish.
+    private func report(_ event: BackendEvent) {
+        logger.warning("\(event)")
+        let handler = state.withLock { state in
+            if case .removalRequested = event { state.removalRequested = true }
+            return state.handler
+        }
+        handler?(event)
+        releaseIfRequested()
+    }
+
+    private func releaseIfRequested() {
+        let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
+        if release {
+            logger.notice("closing the VFIO device after the kernel's removal request")
+            close()
+        }
+    }
+
+    /// Creates an eventfd and has the kernel signal it for the REQ or ERR index.
+    private static func signal(_ index: VFIO.IRQIndex, of vfio: VFIODevice, count: Int, logger: Logger) -> InterruptEventFD? {
+        guard count > 0 else { return nil }
+        do throws(SystemError) {
+            let eventfd = try InterruptEventFD()
+            try vfio.enableInterrupts(index, eventfds: [eventfd.rawValue])
+            return eventfd
+        } catch {
+            logger.warning("cannot watch the \(index) interrupt: \(error)")
+            return nil
+        }
+    }
+
+    public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        try state.withLock { (state) throws(BackendError) -> [InterruptSource] in
+            guard let vfio = state.device else { throw .closed }
+            let available = supportedInterrupts[kind] ?? 0
+            guard count >= 1, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
+            if let enabled = state.enabled {
+                if enabled.kind == kind && kind.isMessageSignaled {
+                    throw .kernelLimit("\(kind) is already enabled with \(enabled.triggers.count) vector(s) and VFIO cannot add vectors to an "
+                        + "enabled \(kind) set (VFIO_IRQ_INFO_NORESIZE): disable it, then enable all \(count) at once")
+                }
+                throw .kernelLimit("vfio-pci enables one interrupt kind at a time and \(enabled.kind) is enabled: disable it before enabling \(kind)")
+            }
+            let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
+            state.enabled = enabled
+            logger.debug("enabled \(count) \(kind) vector(s)")
+            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0, counter: unmasks) }
+            return enabled.triggers.enumerated().map { message, trigger in
+                InterruptSource(descriptor: trigger.rawValue, drain: .eventfdCounter, unmask: unmasking, message: message)
+            }
+        }
+    }
+
+    /// Creates the eventfds and hands them to the kernel. On failure everything made
+    /// here is closed (the owners go away) and the index is left disabled.
+    private static func enable(_ kind: InterruptKind, count: Int, on vfio: VFIODevice, device: PCIDeviceInfo) throws(BackendError) -> Enabled {
+        let index = index(of: kind)
+        let triggers = try system { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
+        if kind.isMessageSignaled { try system { () throws(SystemError) in try vfio.enableBusMaster() } }
+        do throws(SystemError) {
+            try vfio.enableInterrupts(index, eventfds: triggers.map(\.rawValue))
+        } catch {
+            guard kind == .intx, error.code == EBUSY || error.code == EINVAL else { throw .system(error) }
+            throw .kernelLimit("INTx of \(device.address) cannot be enabled (\(error.name)): without PCI 2.3 INTx masking "
+                + "vfio-pci needs the line exclusively, and IRQ \(device.irqLine.map { String($0) } ?? "?") is in use")
+        }
+        guard kind == .intx else { return Enabled(kind: kind, triggers: triggers, unmask: nil) }
+        do throws(SystemError) {
+            let unmask = try InterruptEventFD()
+            try vfio.setUnmaskEventFD(.intx, unmask.rawValue)
+            return Enabled(kind: kind, triggers: triggers, unmask: unmask)
+        } catch {
+            try? vfio.disableInterrupts(index)
+            throw .system(error)
+        }
+    }
+
+    public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
+        try state.withLock { (state) throws(BackendError) in
+            guard let enabled = state.enabled, enabled.kind == kind else { return }
+            // The eventfds close when `enabled` goes away, whatever the kernel says.
+            state.enabled = nil
+            do throws(SystemError) {
+                try state.device?.disableInterrupts(Self.index(of: kind))
+            } catch {
+                throw .system(error)
+            }
+            logger.debug("disabled \(kind) (\(enabled.triggers.count) vector(s))")
+        }
+        releaseIfRequested()
+    }
+
+    /// Disables everything and closes the device (then its
+    /// group and container, once no other device holds them). Idempotent.
+    public func close() {
+        let (device, enabled) = state.withLock { state in
+            defer { state.device = nil; state.enabled = nil }
+            return (state.device, state.enabled)
+        }
+        guard let device else { return }
+        if let enabled { try? device.disableInterrupts(Self.index(of: enabled.kind)) }
+        if requestSignal != nil { try? device.disableInterrupts(.req) }
+        if errorSignal != nil { try? device.disableInterrupts(.err) }
+    }
+
+    /// Makes the device's own interrupt path fire vector `message` (VFIO loopback
+    /// trigger): the kernel signals the eventfd as if the device had interrupted.
+    public func triggerLoopback(message: Int = 0) throws(BackendError) {
+        try state.withLock { (state) throws(BackendError) in
+            guard let device = state.device, let enabled = state.enabled else { throw .closed }
+            do throws(SystemError) { try device.trigger(Self.index(of: enabled.kind), subindex: message) } catch { throw .system(error) }
+        }
+    }
+
+    static func index(of kind: InterruptKind) -> VFIO.IRQIndex {
+        switch kind {
+        case .intx: .intx
+        case .msi: .msi
+        case .msix: .msix
+        }
+    }
+}
+
+/// Runs a system-layer call, wrapping its error for the backend's callers.
+func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
+    do throws(SystemError) { return try body() } catch { throw .system(error) }
+}
+
+/// Unmasks VFIO INTx by signalling the unmask irqfd: one eventfd write, no
+/// ioctl, no allocation.
+struct EventFDUnmask: InterruptUnmasking {
+    let eventfd: InterruptEventFD
+    let counter: UnmaskCounter
+    func unmask() throws(SystemError) {
+        try eventfd.signal()
+        counter.count()
+    }
+}
+
+/// How many times a backend re-enabled its line (an atomic add: no allocation, no lock).
+final class UnmaskCounter: Sendable {
+    private let value = Atomic<UInt64>(0)
+    func count() { value.add(1, ordering: .releasing) }
+    var total: UInt64 { value.load(ordering: .acquiring) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,189 @@
+// Moving a named PCI function to vfio-pci or uio_pci_generic and giving it back.
+//
+// Rules: only the named function is ever unbound (never another member of its
+// IOMMU group); a function in use by a driver the user did not name is refused;
+// the original driver is remembered on disk and restored by `unbind`.
+public import InterruptBridgeCore
+public import InterruptBridgeSystem
+public import Logging
+
+/// The drivers that deliver interrupts to user space.
+public enum UserSpaceDriver: String, Sendable, CaseIterable, CustomStringConvertible {
+    case vfioPCI = "vfio-pci"
+    case uioPCIGeneric = "uio_pci_generic"
+
+    /// The module to load when the driver is not registered.
+    public var module: String { self == .vfioPCI ? "vfio-pci" : "uio_pci_generic" }
+    public var description: String { rawValue }
+}
+
+/// Why a bind or unbind did not happen.
+public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case noSuchDevice(String)
+    /// In use by `driver`, which the user did not name with --from (or --force).
+    case inUse(address: String, driver: String, target: String)
+    /// --from named a driver the device is not bound to.
+    case notBoundTo(address: String, expected: String, actual: String?)
+    case driverUnavailable(driver: String, reason: String)
+    /// The kernel did not bind the device as asked (it was given back where possible).
+    case bindFailed(address: String, driver: String, actual: String?)
+    /// `unbind` of a device bound to a driver irqbridge does not manage.
+    case notManaged(address: String, driver: String)
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case let .noSuchDevice(address):
+            "no PCI device \(address)"
+        case let .inUse(address, driver, target):
+            "\(address) is in use by \(driver); to take it for \(target) anyway, pass --from \(driver) (irqbridge unbind gives it back)"
+        case let .notBoundTo(address, expected, actual):
+            "\(address) is bound to \(actual ?? "no driver"), not \(expected)"
+        case let .driverUnavailable(driver, reason):
+            "driver \(driver) is not available: \(reason)"
+        case let .bindFailed(address, driver, actual):
+            "\(address) did not bind to \(driver) (now: \(actual ?? "no driver"))"
+        case let .notManaged(address, driver):
+            "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
+        case let .system(error):
+            error.description
+        }
+    }
+}
+
+/// Binds and unbinds named devices. Root only on a real machine.
+public struct DeviceBinder: Sendable {
+    public var kernel: any BindingKernel
+    public var records: BindingRecordStore
+    public var logger: Logger
+
+    public init(kernel: any BindingKernel = SysfsPCI(), records: BindingRecordStore = BindingRecordStore(), logger: Logger) {
+        self.kernel = kernel
+        self.records = records
+        self.logger = logger
+    }
+
+    /// What `bind` did.
+    public struct BindOutcome: Sendable, Equatable {
+        /// The driver the device had before (nil: none).
+        public var previousDriver: String?
+        /// False when it was already bound to the target (nothing changed).
+        public var changed: Bool
+        /// Things the user must know (other group members that keep a VFIO group unusable).
+        public var warnings: [String]
+
+        public init(previousDriver: String?, changed: Bool, warnings: [String]) {
+            self.previousDriver = previousDriver
+            self.changed = changed
+            self.warnings = warnings
+        }
+    }
+
+    /// Binds `address` to `target`.
+    ///
+    /// - Parameters:
+    ///   - from: the driver the user expects the device to be bound to now; required
+    ///     (or `force`) when it is bound to any driver other than the target.
+    ///   - force: take the device from whatever driver has it.
+    public func bind(_ address: PCIAddress, to target: UserSpaceDriver, from expected: String? = nil,
+                     force: Bool = false) throws(BindingError) -> BindOutcome {
+        let name = address.description
+        guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
+        let current = kernel.driver(of: name)
+        if let expected, expected != current, !(current == target.rawValue) {
+            throw .notBoundTo(address: name, expected: expected, actual: current)
+        }
+        if current == target.rawValue {
+            return BindOutcome(previousDriver: current, changed: false, warnings: groupWarnings(name, target: target))
+        }
+        if let current, expected != current, !force {
+            throw .inUse(address: name, driver: current, target: target.rawValue)
+        }
+        if !kernel.driverRegistered(target.rawValue) {
+            do throws(SystemError) {
+                try kernel.loadModule(target.module)
+            } catch {
+                throw .driverUnavailable(driver: target.rawValue, reason: error.description)
+            }
+            guard kernel.driverRegistered(target.rawValue) else {
+                throw .driverUnavailable(driver: target.rawValue, reason: "modprobe \(target.module) did not register it")
+            }
+        }
+        let previousOverride = kernel.driverOverride(of: name)
+        // Remember first, so an interrupted bind can still be undone.
+        try wrap { () throws(SystemError) in
+            try records.save(.init(originalDriver: current, originalOverride: previousOverride, boundTo: target.rawValue), for: name)
+        }
+        do throws(SystemError) {
+            if let current { try kernel.unbind(name, from: current) }
+            try kernel.setDriverOverride(name, target.rawValue)
+            try kernel.probe(name)
+        } catch {
+            logger.warning("binding \(name) to \(target) failed: \(error); giving it back")
+            restore(name, original: current, override: previousOverride)
+            throw .system(error)
+        }
+        let now = kernel.driver(of: name)
+        guard now == target.rawValue else {
+            restore(name, original: current, override: previousOverride)
+            throw .bindFailed(address: name, driver: target.rawValue, actual: now)
+        }
+        logger.info("bound \(name) to \(target) (was \(current ?? "unbound"))")
+        return BindOutcome(previousDriver: current, changed: true, warnings: groupWarnings(name, target: target))
+    }
+
+    /// Gives `address` back to the driver it had before `bind`. Returns that driver
+    /// (nil: it had none and is left unbound).
+    @discardableResult
+    public func unbind(_ address: PCIAddress) throws(BindingError) -> String? {
+        let name = address.description
+        guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
+        let current = kernel.driver(of: name)
+        let record = records.load(name)
+        if let current, UserSpaceDriver(rawValue: current) == nil {
+            throw .notManaged(address: name, driver: current)
+        }
+        do throws(SystemError) {
+            if let current { try kernel.unbind(name, from: current) }
+        } catch {
+            throw .system(error)
+        }
+        restore(name, original: record?.originalDriver, override: record?.originalOverride)
+        if record == nil {
+            // Not bound by irqbridge (or the record was lost): let the kernel pick the default driver.
+            try? kernel.probe(name)
+        }
+        try? records.remove(name)
+        let now = kernel.driver(of: name)
+        if let original = record?.originalDriver, now != original {
+            throw .bindFailed(address: name, driver: original, actual: now)
+        }
+        logger.info("gave \(name) back to \(now ?? "no driver")")
+        return now
+    }
+
+    /// Clears the override and lets the original driver take the device again.
+    /// Best effort (used on failure paths too); never touches another device.
+    private func restore(_ name: String, original: String?, override: String?) {
+        try? kernel.setDriverOverride(name, override)
+        guard let original, kernel.driver(of: name) == nil else { return }
+        try? kernel.probe(name)
+        if kernel.driver(of: name) == nil { try? kernel.bind(name, to: original) }
+    }
+
+    /// Other members of the device's IOMMU group that keep the group from being viable.
+    /// They are reported, never unbound.
+    private func groupWarnings(_ name: String, target: UserSpaceDriver) -> [String] {
+        guard target == .vfioPCI, let group = kernel.iommuGroup(of: name),
+              let members = try? kernel.groupMembers(group) else { return [] }
+        return members.compactMap { member in
+            guard member.address != name, let driver = member.driver, driver != "vfio-pci", driver != "pci-stub" else { return nil }
+            return "IOMMU group \(group) also holds \(member.address) (bound to \(driver)): VFIO cannot open the group until "
+                + "it is bound to vfio-pci or unbound; irqbridge does not touch devices you did not name"
+        }
+    }
+
+    private func wrap(_ body: () throws(SystemError) -> Void) throws(BindingError) {
+        do throws(SystemError) { try body() } catch { throw .system(error) }
+    }
+}

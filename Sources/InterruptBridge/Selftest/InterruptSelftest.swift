@@ -1,0 +1,218 @@
+// The selftest: connect an ISR to a device's interrupts, make the device
+// interrupt N times, check that every interrupt reached the ISR (with the right
+// message number) and that the kernel counted the same.
+public import InterruptBridgeCore
+import InterruptBridgeSystem
+public import Logging
+import Synchronization
+
+/// One selftest case: a device, the interrupt kind to test, how to trigger it,
+/// and where the kernel counts it.
+public struct SelftestCase: Sendable {
+    /// "VFIO MSI".
+    public var label: String
+    public var device: InterruptDevice
+    public var kind: InterruptKind
+    public var stimulus: SelftestStimulus
+    /// The kernel's running count for this device's interrupt (nil: not available).
+    public var kernelCount: (@Sendable () -> UInt64?)?
+    /// How many times the backend re-enabled the line (INTx). The next interrupt
+    /// is raised only after the unmask: raised while masked, the kernel delivers
+    /// it at unmask time without its IRQ handler, and /proc/interrupts misses it.
+    public var unmaskCount: (@Sendable () -> UInt64)?
+
+    public init(label: String, device: InterruptDevice, kind: InterruptKind, stimulus: SelftestStimulus,
+                kernelCount: (@Sendable () -> UInt64?)?, unmaskCount: (@Sendable () -> UInt64)? = nil) {
+        self.unmaskCount = unmaskCount
+        self.label = label
+        self.device = device
+        self.kind = kind
+        self.stimulus = stimulus
+        self.kernelCount = kernelCount
+    }
+
+    /// The kernel count of a VFIO interrupt ("vfio-msi[", "vfio-intx", "vfio-msix[") of `address`.
+    public static func vfioKernelCount(_ kind: InterruptKind, _ address: PCIAddress) -> @Sendable () -> UInt64? {
+        let handler = switch kind {
+        case .intx: "vfio-intx"
+        case .msi: "vfio-msi["
+        case .msix: "vfio-msix["
+        }
+        return { (try? ProcInterrupts.read()).flatMap { ProcInterruptsLine.total(in: $0, matching: handler, address: address.description) } }
+    }
+
+    /// The kernel count of a Linux IRQ (a UIO device's INTx line).
+    public static func irqKernelCount(_ irq: UInt32) -> @Sendable () -> UInt64? {
+        { (try? ProcInterrupts.read()).flatMap { ProcInterruptsLine.total(in: $0, irq: irq) } }
+    }
+}
+
+/// The outcome of one case, printed as one line.
+public struct SelftestResult: Sendable, CustomStringConvertible {
+    public var label: String
+    public var address: PCIAddress
+    public var expected: Int
+    /// Interrupts that reached the ISR.
+    public var delivered: Int
+    /// ISR calls with a message number other than the one raised.
+    public var wrongMessages: Int
+    /// The kernel's count over the run (nil: not counted).
+    public var kernelDelta: UInt64?
+    /// Why the case failed, if it did.
+    public var failure: String?
+
+    public var passed: Bool { failure == nil }
+
+    public var description: String {
+        let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count"
+        let verdict = failure.map { "FAIL: \($0)" } ?? "ok"
+        return "\(label) \(address): \(delivered)/\(expected) interrupts reached the ISR, \(kernel): \(verdict)"
+    }
+}
+
+/// Runs selftest cases through a dispatcher's connect API.
+public struct InterruptSelftest: Sendable {
+    /// Interrupts per case.
+    public var count: Int
+    /// How long one interrupt may take to reach the ISR before the case fails.
+    public var timeout: Duration
+    public var logger: Logger
+
+    public init(count: Int = 2000, timeout: Duration = .seconds(2), logger: Logger) {
+        self.count = count
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// What the ISR records: preallocated atomics, so the ISR never allocates.
+    final class Probe: Sendable {
+        let calls = Atomic<Int>(0)
+        let wrongMessages = Atomic<Int>(0)
+        let expectedMessage = Atomic<Int>(0)
+        let stimulus: SelftestStimulus
+        init(stimulus: SelftestStimulus) { self.stimulus = stimulus }
+
+        func serve(message: Int) -> Bool {
+            if message != expectedMessage.load(ordering: .acquiring) { wrongMessages.add(1, ordering: .relaxed) }
+            let claimed = stimulus.acknowledge()
+            calls.add(1, ordering: .releasing)
+            return claimed
+        }
+    }
+
+    /// Connects the device's interrupts of the case's kind, raises `count`
+    /// interrupts spread over its vectors (one at a time), disconnects and compares.
+    public func run(_ testCase: SelftestCase, dispatcher: InterruptDispatcher, connector: SelftestConnector = .runtime) -> SelftestResult {
+        var result = SelftestResult(label: testCase.label, address: testCase.device.info.address, expected: count, delivered: 0,
+                                    wrongMessages: 0, kernelDelta: nil, failure: nil)
+        let probe = Probe(stimulus: testCase.stimulus)
+        let connection: SelftestConnection
+        do {
+            connection = try connector.connect(dispatcher, testCase.device, testCase.kind, probe)
+        } catch {
+            result.failure = "connect failed: \(error)"
+            return result
+        }
+        let vectors = max(1, connection.messageCount)
+        let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
+        for index in 0..<count {
+            let message = testCase.kind == .intx ? 0 : index % vectors
+            probe.expectedMessage.store(message, ordering: .releasing)
+            let before = probe.calls.load(ordering: .acquiring)
+            let unmasksBefore = testCase.kind == .intx ? testCase.unmaskCount?() : nil
+            do {
+                try testCase.stimulus.raise(message)
+            } catch {
+                result.failure = "raising interrupt \(index) failed: \(error)"
+                break
+            }
+            guard waitUntil({ probe.calls.load(ordering: .acquiring) != before }) else {
+                result.failure = "interrupt \(index) (message \(message)) did not reach the ISR within \(timeout)"
+                break
+            }
+            if let unmasksBefore, let unmaskCount = testCase.unmaskCount, !waitUntil({ unmaskCount() != unmasksBefore }) {
+                result.failure = "the line was not unmasked within \(timeout) after interrupt \(index)"
+                break
+            }
+        }
+        // Read the kernel's count while connected: VFIO frees the IRQ (and its
+        // /proc/interrupts line) when the interrupts are disabled.
+        let kernelAfter = kernelBefore == nil ? nil : testCase.kernelCount?()
+        connection.disconnect()
+        result.delivered = probe.calls.load(ordering: .acquiring)
+        result.wrongMessages = probe.wrongMessages.load(ordering: .relaxed)
+        if let kernelBefore, let kernelAfter {
+            result.kernelDelta = kernelAfter &- kernelBefore
+        }
+        if result.failure == nil {
+            if result.delivered != count {
+                result.failure = "the ISR ran \(result.delivered) times for \(count) interrupts"
+            } else if result.wrongMessages > 0 {
+                result.failure = "\(result.wrongMessages) ISR call(s) had the wrong MessageID"
+            } else if testCase.stimulus.kernelCounts, testCase.kernelCount != nil, result.kernelDelta != UInt64(count) {
+                result.failure = result.kernelDelta.map { "the kernel counted \($0) interrupts, the ISR \(result.delivered)" }
+                    ?? "no kernel count for this interrupt in /proc/interrupts"
+            }
+        }
+        logger.debug("\(result)")
+        return result
+    }
+
+    private func waitUntil(_ condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        var spins = 0
+        while !condition() {
+            spins += 1
+            if spins % 64 == 0 {
+                if ContinuousClock.now > deadline { return false }
+                PThread.yieldProcessor()
+            }
+        }
+        return true
+    }
+}
+
+/// A connected selftest ISR, however it was connected.
+public struct SelftestConnection: Sendable {
+    /// How many messages were connected (1 for a line).
+    public var messageCount: Int
+    public var disconnect: @Sendable () -> Void
+
+    public init(messageCount: Int, disconnect: @escaping @Sendable () -> Void) {
+        self.messageCount = messageCount
+        self.disconnect = disconnect
+    }
+}
+
+/// How the selftest connects its ISR: through the runtime API here; the CLI
+/// plugs in the WDK facade's IoConnectInterruptEx.
+public struct SelftestConnector: Sendable {
+    /// Connects `serve` (called with the message number, returns the claim) to the
+    /// device's interrupts of `kind`.
+    public var connect: @Sendable (_ dispatcher: InterruptDispatcher, _ device: InterruptDevice, _ kind: InterruptKind,
+                                   _ serve: @escaping @Sendable (Int) -> Bool) throws -> SelftestConnection
+
+    public init(connect: @escaping @Sendable (_ dispatcher: InterruptDispatcher, _ device: InterruptDevice, _ kind: InterruptKind,
+                                               _ serve: @escaping @Sendable (Int) -> Bool) throws -> SelftestConnection) {
+        self.connect = connect
+    }
+
+    func connect(_ dispatcher: InterruptDispatcher, _ device: InterruptDevice, _ kind: InterruptKind, _ probe: InterruptSelftest.Probe) throws -> SelftestConnection {
+        try connect(dispatcher, device, kind) { message in probe.serve(message: message) }
+    }
+
+    /// CONNECT_LINE_BASED for INTx, CONNECT_MESSAGE_BASED for MSI/MSI-X, through `InterruptDispatcher`.
+    public static let runtime = SelftestConnector { dispatcher, device, kind, serve in
+        if kind == .intx {
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in serve(0) })
+            return SelftestConnection(messageCount: 1) { dispatcher.disconnect(object) }
+        }
+        let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, message in serve(Int(message)) })
+        switch connection {
+        case let .messages(table):
+            return SelftestConnection(messageCount: table.messageCount) { dispatcher.disconnect(table) }
+        case let .line(object):
+            return SelftestConnection(messageCount: 1) { dispatcher.disconnect(object) }
+        }
+    }
+}

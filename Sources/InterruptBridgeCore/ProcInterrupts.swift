@@ -1,0 +1,46 @@
+/// One line of /proc/interrupts: the IRQ, its per-CPU counts and the
+/// description after them ("IR-PCI-MSI 49152-edge vfio-msi[0](0000:00:03.0)").
+public struct ProcInterruptsLine: Sendable, Hashable {
+    public var irq: String
+    public var perCPU: [UInt64]
+    public var description: String
+    public var total: UInt64 { perCPU.reduce(0, +) }
+
+    /// Parses /proc/interrupts text: a header naming the CPUs, then one line per IRQ.
+    /// Lines that do not parse (ERR:, MIS:) are skipped.
+    public static func parse(_ text: String) -> [ProcInterruptsLine] {
+        var lines = text.split(separator: "\n")
+        guard !lines.isEmpty else { return [] }
+        let cpus = lines.removeFirst().split(separator: " ").count
+        return lines.compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first, first.hasSuffix(":") else { return nil }
+            var counts: [UInt64] = []
+            var index = 1
+            while index < fields.count, counts.count < cpus, let count = UInt64(fields[index]) {
+                counts.append(count)
+                index += 1
+            }
+            guard !counts.isEmpty else { return nil }
+            return ProcInterruptsLine(irq: String(first.dropLast()), perCPU: counts,
+                                      description: fields[index...].joined(separator: " "))
+        }
+    }
+
+    /// The kernel's count for a VFIO or UIO interrupt of a device: the lines whose
+    /// description names `address` and, for VFIO, the handler (`vfio-intx`,
+    /// `vfio-msi[2]`, `vfio-msix[0]`); for UIO, the `uioN` name.
+    public static func total(in lines: [ProcInterruptsLine], matching handler: String, address: String? = nil) -> UInt64? {
+        let matches = lines.filter { line in
+            line.description.split(separator: " ").contains { token in
+                token.hasPrefix(handler) && (address.map { token.contains($0) } ?? true)
+            }
+        }
+        return matches.isEmpty ? nil : matches.reduce(0) { $0 + $1.total }
+    }
+
+    /// The kernel's count for one IRQ number (a UIO device's INTx line, from sysfs `irq`).
+    public static func total(in lines: [ProcInterruptsLine], irq: UInt32) -> UInt64? {
+        lines.first { $0.irq == String(irq) }?.total
+    }
+}

@@ -1,0 +1,195 @@
+// Plain file operations the backends need: device nodes, sysfs attributes,
+// positional config-space access, directory listings and memory mappings.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CInterruptBridge
+
+/// A file descriptor this process owns: closed exactly once, when the owner goes away.
+///
+/// Immutable after init, so it is `Sendable`; other code borrows `rawValue`
+/// and must not close it.
+public final class OwnedDescriptor: Sendable {
+    public let rawValue: Int32
+    /// What it is, for messages ("/dev/vfio/7").
+    public let name: String
+
+    /// Takes ownership of an open descriptor.
+    public init(adopting rawValue: Int32, name: String) {
+        self.rawValue = rawValue
+        self.name = name
+    }
+
+    deinit { _ = Glibc.close(rawValue) }
+}
+
+/// POSIX file calls, named as in C, each throwing the failing operation and errno.
+public enum FileIO {
+    public struct OpenMode: Sendable, Hashable {
+        let flags: Int32
+        public static let readOnly = OpenMode(flags: O_RDONLY)
+        public static let writeOnly = OpenMode(flags: O_WRONLY)
+        public static let readWrite = OpenMode(flags: O_RDWR)
+        /// O_NONBLOCK added (device nodes waited on by epoll).
+        public var nonBlocking: OpenMode { OpenMode(flags: flags | O_NONBLOCK) }
+    }
+
+    /// open(2) with O_CLOEXEC.
+    public static func open(_ path: String, _ mode: OpenMode) throws(SystemError) -> OwnedDescriptor {
+        let fd = try syscall("open \(path)") { Glibc.open(path, mode.flags | O_CLOEXEC) }
+        return OwnedDescriptor(adopting: fd, name: path)
+    }
+
+    /// pread(2) of exactly `buffer.count` bytes; a short read is EIO.
+    public static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64,
+                             _ what: @autoclosure () -> String) throws(SystemError) {
+        let count = try syscall("read \(what())") { Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        if count != buffer.count { throw SystemError("read \(what()): \(count) of \(buffer.count) bytes", code: EIO) }
+    }
+
+    /// pwrite(2) of exactly `buffer.count` bytes; a short write is EIO.
+    public static func pwrite(_ fd: Int32, from buffer: UnsafeRawBufferPointer, at offset: Int64,
+                              _ what: @autoclosure () -> String) throws(SystemError) {
+        let count = try syscall("write \(what())") { Glibc.pwrite(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        if count != buffer.count { throw SystemError("write \(what()): \(count) of \(buffer.count) bytes", code: EIO) }
+    }
+
+    /// Reads a small text file (a sysfs attribute), without the trailing newline.
+    public static func readText(_ path: String) throws(SystemError) -> String {
+        let file = try open(path, .readOnly)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = try syscall("read \(path)") {
+                chunk.withUnsafeMutableBytes { Glibc.read(file.rawValue, $0.baseAddress, $0.count) }
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `text` to a file in one write(2), as sysfs attributes require.
+    /// With `create`, the file is created or truncated first (mode 0644).
+    public static func writeText(_ path: String, _ text: String, create: Bool = false) throws(SystemError) {
+        let file: OwnedDescriptor
+        if create {
+            let fd = try syscall("create \(path)") { Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            file = OwnedDescriptor(adopting: fd, name: path)
+        } else {
+            file = try open(path, .writeOnly)
+        }
+        let bytes = Array(text.utf8)
+        let count = try syscall("write \"\(text)\" to \(path)") {
+            bytes.withUnsafeBytes { Glibc.write(file.rawValue, $0.baseAddress, $0.count) }
+        }
+        if count != bytes.count { throw SystemError("write \"\(text)\" to \(path): short write", code: EIO) }
+    }
+
+    /// The target of a symbolic link.
+    public static func readlink(_ path: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = try syscall("readlink \(path)") { Glibc.readlink(path, &buffer, buffer.count - 1) }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The last path component of a symbolic link's target (a sysfs `driver` or `iommu_group` link).
+    public static func readlinkBasename(_ path: String) throws(SystemError) -> String {
+        let target = try readlink(path)
+        return String(target.split(separator: "/").last ?? Substring(target))
+    }
+
+    /// Whether something exists at `path` (following links).
+    public static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
+
+    /// The names in a directory, without "." and "..", sorted.
+    public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let directory = Glibc.opendir(path) else { throw .errno("opendir \(path)") }
+        defer { Glibc.closedir(directory) }
+        var names: [String] = []
+        while let entry = Glibc.readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+/// A shared memory mapping of a device region (a BAR), unmapped when the owner goes away.
+/// Registers are accessed with volatile loads and stores only.
+///
+/// `@unchecked Sendable`: the mapping's address and length never change; the
+/// device memory behind it is the device's to synchronise, as in a kernel driver.
+public final class MappedRegion: @unchecked Sendable {
+    public let length: Int
+    private let base: UnsafeMutableRawPointer
+
+    /// mmap(2) `length` bytes of `fd` at `offset`, read/write, shared.
+    public init(fd: Int32, offset: Int64, length: Int, _ what: String) throws(SystemError) {
+        guard let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)),
+              base != MAP_FAILED
+        else { throw .errno("mmap \(what)") }
+        self.base = base
+        self.length = length
+    }
+
+    deinit { Glibc.munmap(base, length) }
+
+    public func read32(at offset: Int) -> UInt32 {
+        precondition(offset >= 0 && offset + 4 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
+        return cib_mmio_read32(base, UInt64(offset))
+    }
+
+    public func write32(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
+        cib_mmio_write32(base, UInt64(offset), value)
+    }
+
+    public func read64(at offset: Int) -> UInt64 {
+        precondition(offset >= 0 && offset + 8 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
+        return cib_mmio_read64(base, UInt64(offset))
+    }
+}
+
+extension FileIO {
+    /// mkdir -p (mode 0755).
+    public static func makeDirectories(_ path: String) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if Glibc.mkdir(prefix, 0o755) == -1 && Glibc.errno != EEXIST { throw .errno("mkdir \(prefix)") }
+        }
+    }
+
+    /// unlink(2); a missing file is not an error.
+    public static func remove(_ path: String) throws(SystemError) {
+        if Glibc.unlink(path) == -1 && Glibc.errno != ENOENT { throw .errno("unlink \(path)") }
+    }
+}
+
+extension FileIO {
+    /// poll(2) one descriptor for readability. Returns false on timeout.
+    /// For tools and tests; the dispatch loop waits in epoll.
+    public static func waitReadable(_ fd: Int32, timeoutMilliseconds: Int32) throws(SystemError) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return try syscall("poll") { Glibc.poll(&entry, 1, timeoutMilliseconds) } > 0
+    }
+
+    /// The number of descriptors this process has open (entries of /proc/self/fd,
+    /// less the one used to list them).
+    public static func openDescriptorCount() throws(SystemError) -> Int {
+        try listDirectory("/proc/self/fd").count - 1
+    }
+}
+
+extension FileIO {
+    /// fstat(2) size of an open file.
+    public static func size(of fd: Int32, _ what: @autoclosure () -> String) throws(SystemError) -> Int {
+        var info = stat()
+        _ = try syscall("stat \(what())") { Glibc.fstat(fd, &info) }
+        return Int(info.st_size)
+    }
+}

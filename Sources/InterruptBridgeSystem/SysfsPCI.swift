@@ -1,0 +1,106 @@
+// The PCI corner of sysfs: which driver a function is bound to, its IOMMU
+// group and the group's other members, its UIO node, and the driver_override /
+// drivers_probe / unbind attributes used to move it between drivers.
+//
+// Every path is under `root` (default "/sys"), so tests can stand up a fake
+// tree in a temporary directory and read back what would have been written.
+
+/// sysfs paths and attributes for PCI functions.
+public struct SysfsPCI: Sendable {
+    public var root: String
+
+    public init(root: String = "/sys") { self.root = root }
+
+    public func devicePath(_ address: String) -> String { "\(root)/bus/pci/devices/\(address)" }
+    public func driverPath(_ driver: String) -> String { "\(root)/bus/pci/drivers/\(driver)" }
+
+    /// The driver bound to the function, or nil when it has none.
+    public func driver(of address: String) -> String? {
+        try? FileIO.readlinkBasename(devicePath(address) + "/driver")
+    }
+
+    /// Whether the function exists.
+    public func deviceExists(_ address: String) -> Bool { FileIO.exists(devicePath(address)) }
+
+    /// Whether a driver is registered (its module loaded).
+    public func driverRegistered(_ driver: String) -> Bool { FileIO.exists(driverPath(driver)) }
+
+    /// The function's IOMMU group number, nil when it is not behind an IOMMU.
+    public func iommuGroup(of address: String) -> Int? {
+        (try? FileIO.readlinkBasename(devicePath(address) + "/iommu_group")).flatMap { Int($0) }
+    }
+
+    /// Every function in an IOMMU group, with its bound driver.
+    public func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
+        try FileIO.listDirectory("\(root)/kernel/iommu_groups/\(group)/devices").map { ($0, driver(of: $0)) }
+    }
+
+    /// The function's UIO device name ("uio0") when bound to a UIO driver.
+    public func uioName(of address: String) -> String? {
+        (try? FileIO.listDirectory(devicePath(address) + "/uio"))?.first { $0.hasPrefix("uio") }
+    }
+
+    /// The config-space attribute (readable and writable by root).
+    public func configPath(_ address: String) -> String { devicePath(address) + "/config" }
+
+    /// BAR `index` as a mappable file (for register access without VFIO).
+    public func resourcePath(_ address: String, bar index: Int) -> String { devicePath(address) + "/resource\(index)" }
+
+    /// The current driver_override ("(null)" in sysfs reads back as nil).
+    public func driverOverride(of address: String) -> String? {
+        guard let text = try? FileIO.readText(devicePath(address) + "/driver_override"), text != "(null)", !text.isEmpty
+        else { return nil }
+        return text
+    }
+
+    /// Sets (or with nil clears) the driver the next probe must choose.
+    public func setDriverOverride(_ address: String, _ driver: String?) throws(SystemError) {
+        // An empty write would be rejected by some kernels; a newline clears it on all.
+        try FileIO.writeText(devicePath(address) + "/driver_override", driver ?? "\n")
+    }
+
+    /// Detaches the function from its driver.
+    public func unbind(_ address: String, from driver: String) throws(SystemError) {
+        try FileIO.writeText(driverPath(driver) + "/unbind", address)
+    }
+
+    /// Asks the PCI core to probe drivers for the function (honours driver_override).
+    public func probe(_ address: String) throws(SystemError) {
+        try FileIO.writeText("\(root)/bus/pci/drivers_probe", address)
+    }
+
+    /// Binds the function to a named driver directly.
+    public func bind(_ address: String, to driver: String) throws(SystemError) {
+        try FileIO.writeText(driverPath(driver) + "/bind", address)
+    }
+
+    /// Maps BAR `index` through sysfs (register access without VFIO, e.g. under UIO).
+    public func mapResource(_ address: String, bar index: Int) throws(SystemError) -> MappedRegion {
+        let path = resourcePath(address, bar: index)
+        let file = try FileIO.open(path, .readWrite)
+        let size = try FileIO.size(of: file.rawValue, path)
+        return try MappedRegion(fd: file.rawValue, offset: 0, length: size, path)
+    }
+
+    /// The Linux IRQ the function's INTx is routed to (sysfs `irq`), nil when unknown.
+    public func irq(of address: String) -> UInt32? {
+        (try? FileIO.readText(devicePath(address) + "/irq")).flatMap { UInt32($0) }
+    }
+
+    /// Reads `count` bytes of the function's config space through sysfs (the
+    /// hardware's values, not VFIO's virtualised view).
+    public func readConfig(_ address: String, at offset: Int, count: Int) throws(SystemError) -> [UInt8] {
+        let path = configPath(address)
+        let file = try FileIO.open(path, .readOnly)
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = try syscall("read \(path)") {
+            bytes.withUnsafeMutableBytes { Glibc.pread(file.rawValue, $0.baseAddress, $0.count, off_t(offset)) }
+        }
+        if read != count { throw SystemError("read \(path) at 0x\(String(offset, radix: 16)): \(read) of \(count) bytes", code: EIO) }
+        return bytes
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

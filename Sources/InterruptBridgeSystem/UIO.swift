@@ -1,0 +1,61 @@
+// UIO (uio_pci_generic): the /dev/uioN node that counts interrupts, and the
+// sysfs config attribute used to re-enable INTx after each one.
+//
+// uio_pci_generic has no irqcontrol (write() on /dev/uioN fails with ENOSYS).
+// Its handler masks INTx by setting Interrupt Disable (Command bit 10); user
+// space re-enables the line by clearing that bit through the config file.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open UIO PCI function: the interrupt node and the config-space file.
+public final class UIODevice: Sendable {
+    /// "0000:00:03.0".
+    public let address: String
+    /// "/dev/uio0".
+    public let nodePath: String
+    /// Readable when an interrupt arrived; read() gives the 4-byte running total.
+    public let node: OwnedDescriptor
+    /// /sys/bus/pci/devices/<bdf>/config, read/write.
+    public let config: OwnedDescriptor
+
+    static let commandOffset: Int64 = 4
+    static let interruptDisable: UInt16 = 1 << 10
+
+    /// Opens the UIO node of a function bound to a UIO driver.
+    public init(address: String, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev") throws(SystemError) {
+        guard let name = sysfs.uioName(of: address) else {
+            throw SystemError("\(address) has no UIO node (is it bound to uio_pci_generic?)", code: ENODEV)
+        }
+        self.address = address
+        nodePath = "\(devRoot)/\(name)"
+        node = try FileIO.open(nodePath, .readWrite.nonBlocking)
+        config = try FileIO.open(sysfs.configPath(address), .readWrite)
+    }
+
+    /// The kernel's interrupt total for this device, without waiting (nil: nothing new).
+    public func readTotal() throws(SystemError) -> UInt32? { try Self.readTotal(node.rawValue) }
+
+    /// Reads the total from a borrowed, non-blocking UIO descriptor (nil: nothing new).
+    public static func readTotal(_ descriptor: Int32) throws(SystemError) -> UInt32? {
+        var total: UInt32 = 0
+        guard try nonBlockingSyscall("read uio", { Glibc.read(descriptor, &total, 4) }) != nil else { return nil }
+        return total
+    }
+
+    /// The Command register.
+    public func readCommand() throws(SystemError) -> UInt16 {
+        var command: UInt16 = 0
+        _ = try syscall("read \(address) config Command") { Glibc.pread(config.rawValue, &command, 2, off_t(Self.commandOffset)) }
+        return UInt16(littleEndian: command)
+    }
+
+    /// Re-enables INTx: clears Interrupt Disable (Command bit 10) if it is set.
+    /// Two syscalls, no allocation: safe on the interrupt path.
+    public func unmask() throws(SystemError) {
+        let command = try readCommand()
+        guard command & Self.interruptDisable != 0 else { return }
+        var cleared = (command & ~Self.interruptDisable).littleEndian
+        _ = try syscall("write \(address) config Command") { Glibc.pwrite(config.rawValue, &cleared, 2, off_t(Self.commandOffset)) }
+    }
+}

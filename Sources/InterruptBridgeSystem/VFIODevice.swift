@@ -1,0 +1,137 @@
+// A VFIO device: config space, BARs, Bus Master Enable and interrupt signalling.
+import CInterruptBridge
+
+/// An open vfio-pci device. Keeps its group (and so its container) open while it lives.
+///
+/// Every method is a thin, typed layer over one VFIO request or one pread/pwrite
+/// of the config region; the interrupt-path ones (`unmask`) do not allocate.
+public final class VFIODevice: Sendable {
+    public let name: String
+    public let descriptor: OwnedDescriptor
+    public let group: VFIOGroup
+    public let info: VFIO.DeviceInfo
+    public let config: VFIO.RegionInfo
+
+    /// PCI Command register (config offset 4) bits.
+    public enum Command {
+        public static let offset = 0x04
+        public static let memorySpace: UInt16 = 1 << 1
+        public static let busMaster: UInt16 = 1 << 2
+        public static let interruptDisable: UInt16 = 1 << 10
+    }
+
+    init(adopting descriptor: OwnedDescriptor, name: String, group: VFIOGroup) throws(SystemError) {
+        self.descriptor = descriptor
+        self.name = name
+        self.group = group
+        info = try VFIO.VFIO_DEVICE_GET_INFO(descriptor.rawValue)
+        guard info.isPCI else { throw SystemError("\(name) is not a vfio-pci device", code: ENODEV) }
+        config = try VFIO.VFIO_DEVICE_GET_REGION_INFO(descriptor.rawValue, CIB_VFIO_PCI_CONFIG_REGION_INDEX)
+    }
+
+    public func regionInfo(bar index: Int) throws(SystemError) -> VFIO.RegionInfo {
+        try VFIO.VFIO_DEVICE_GET_REGION_INFO(descriptor.rawValue, CIB_VFIO_PCI_BAR0_REGION_INDEX + UInt32(index))
+    }
+
+    public func irqInfo(_ index: VFIO.IRQIndex) throws(SystemError) -> VFIO.IRQInfo {
+        try VFIO.VFIO_DEVICE_GET_IRQ_INFO(descriptor.rawValue, index)
+    }
+
+    // MARK: Config space (through the config region; vfio-pci virtualises parts of it)
+
+    public func readConfig<T: FixedWidthInteger>(_: T.Type = T.self, at offset: Int) throws(SystemError) -> T {
+        var value: T = 0
+        try withUnsafeMutableBytes(of: &value) { (buffer) throws(SystemError) in
+            try FileIO.pread(descriptor.rawValue, into: buffer, at: Int64(config.offset) + Int64(offset),
+                             "\(name) config 0x\(String(offset, radix: 16))")
+        }
+        return T(littleEndian: value)
+    }
+
+    public func writeConfig<T: FixedWidthInteger>(_ value: T, at offset: Int) throws(SystemError) {
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { (buffer) throws(SystemError) in
+            try FileIO.pwrite(descriptor.rawValue, from: buffer, at: Int64(config.offset) + Int64(offset),
+                              "\(name) config 0x\(String(offset, radix: 16))")
+        }
+    }
+
+    /// Sets Memory Space and Bus Master Enable: without Bus Master, MSI/MSI-X
+    /// writes from the device are dropped silently.
+    public func enableBusMaster() throws(SystemError) {
+        let command: UInt16 = try readConfig(at: Command.offset)
+        let wanted = command | Command.busMaster | Command.memorySpace
+        if wanted != command { try writeConfig(wanted, at: Command.offset) }
+    }
+
+    // MARK: BARs
+
+    /// Maps BAR `index` for register access (read/write, shared).
+    public func mapBAR(_ index: Int) throws(SystemError) -> MappedRegion {
+        let region = try regionInfo(bar: index)
+        guard region.size > 0 else { throw SystemError("\(name): BAR\(index) is not implemented", code: ENXIO) }
+        guard region.mappable else { throw SystemError("\(name): BAR\(index) cannot be mapped (I/O or not page-aligned)", code: EINVAL) }
+        return try MappedRegion(fd: descriptor.rawValue, offset: Int64(region.offset), length: Int(region.size),
+                                "\(name) BAR\(index)")
+    }
+
+    /// Reads `buffer.count` bytes of BAR `index` at `offset` through the region (no mapping).
+    public func readBAR(_ index: Int, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) {
+        let region = try regionInfo(bar: index)
+        try FileIO.pread(descriptor.rawValue, into: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
+    }
+
+    /// Reads a 32-bit register of BAR `index` through the region (pread, no mapping).
+    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 {
+        var value: UInt32 = 0
+        try withUnsafeMutableBytes(of: &value) { (buffer) throws(SystemError) in try readBAR(index, at: offset, into: buffer) }
+        return UInt32(littleEndian: value)
+    }
+
+    /// Writes a 32-bit register of BAR `index` through the region (pwrite, no mapping).
+    public func writeBAR32(_ index: Int, at offset: Int, _ value: UInt32) throws(SystemError) {
+        let region = try regionInfo(bar: index)
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { (buffer) throws(SystemError) in
+            try FileIO.pwrite(descriptor.rawValue, from: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
+        }
+    }
+
+    // MARK: Interrupts
+
+    /// Signals `eventfds[i]` when sub-index `start + i` of `index` fires (enables the index).
+    public func enableInterrupts(_ index: VFIO.IRQIndex, eventfds: [Int32], start: Int = 0) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .trigger, start: start, eventfds: eventfds)
+    }
+
+    /// Disables the whole index (ACTION_TRIGGER, DATA_NONE, count 0).
+    public func disableInterrupts(_ index: VFIO.IRQIndex) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .trigger, count: 0)
+    }
+
+    /// Installs an eventfd whose every signal unmasks INTx in the kernel (an irqfd),
+    /// so the unmask path is one eventfd write instead of an ioctl.
+    public func setUnmaskEventFD(_ index: VFIO.IRQIndex, _ eventfd: Int32) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .unmask, eventfds: [eventfd])
+    }
+
+    /// Unmasks an automasked (level) interrupt now. Does not allocate.
+    public func unmask(_ index: VFIO.IRQIndex, subindex: Int = 0) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .unmask, start: subindex, count: 1)
+    }
+
+    public func mask(_ index: VFIO.IRQIndex, subindex: Int = 0) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .mask, start: subindex, count: 1)
+    }
+
+    /// Loopback: makes the kernel signal the sub-index's eventfd as if the device had interrupted.
+    public func trigger(_ index: VFIO.IRQIndex, subindex: Int = 0) throws(SystemError) {
+        try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .trigger, start: subindex, count: 1)
+    }
+
+    public func reset() throws(SystemError) { try VFIO.VFIO_DEVICE_RESET(descriptor.rawValue) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

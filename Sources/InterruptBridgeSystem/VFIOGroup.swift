@@ -1,0 +1,86 @@
+// The VFIO container (/dev/vfio/vfio) and group (/dev/vfio/N) a device is reached through.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import CInterruptBridge
+
+/// An open VFIO container. Its IOMMU model is chosen when the first group is attached.
+public final class VFIOContainer: Sendable {
+    public let descriptor: OwnedDescriptor
+    /// Set once the first group is attached (VFIO_SET_IOMMU may be called only once).
+    private let iommuSet = Atomic<Bool>(false)
+
+    /// Opens the container and checks the API version and that a type-1 IOMMU is offered.
+    public init(path: String = VFIO.containerPath) throws(SystemError) {
+        descriptor = try FileIO.open(path, .readWrite)
+        let version = try VFIO.VFIO_GET_API_VERSION(descriptor.rawValue)
+        guard version == VFIO.apiVersion else {
+            throw SystemError("\(path): VFIO API version \(version), this build speaks \(VFIO.apiVersion)", code: EPROTONOSUPPORT)
+        }
+        let type1v2 = try VFIO.VFIO_CHECK_EXTENSION(descriptor.rawValue, Int32(CIB_VFIO_TYPE1v2_IOMMU))
+        let type1 = try VFIO.VFIO_CHECK_EXTENSION(descriptor.rawValue, Int32(CIB_VFIO_TYPE1_IOMMU))
+        guard type1v2 || type1 else { throw SystemError("\(path): no type-1 IOMMU (is an IOMMU enabled, e.g. intel_iommu=on?)", code: ENODEV) }
+    }
+
+    /// Attaches a group, selecting the type-1 IOMMU on the first attach.
+    func attach(_ group: Int32) throws(SystemError) {
+        try VFIO.VFIO_GROUP_SET_CONTAINER(group, descriptor.rawValue)
+        guard iommuSet.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        do {
+            let v2 = try VFIO.VFIO_CHECK_EXTENSION(descriptor.rawValue, Int32(CIB_VFIO_TYPE1v2_IOMMU))
+            try VFIO.VFIO_SET_IOMMU(descriptor.rawValue, Int32(v2 ? CIB_VFIO_TYPE1v2_IOMMU : CIB_VFIO_TYPE1_IOMMU))
+        } catch {
+            iommuSet.store(false, ordering: .releasing)
+            try? VFIO.VFIO_GROUP_UNSET_CONTAINER(group)
+            throw error
+        }
+    }
+}
+
+/// An open, viable VFIO group attached to a container.
+public final class VFIOGroup: Sendable {
+    public let number: Int
+    public let descriptor: OwnedDescriptor
+    public let container: VFIOContainer
+
+    /// Why a group cannot be used: a member bound to a driver other than vfio-pci
+    /// (pci-stub and no driver are fine too).
+    public struct NotViable: Error, Sendable, Hashable {
+        public var group: Int
+        public var blockers: [String]
+    }
+
+    /// Opens /dev/vfio/N. Returns `.failure(NotViable)` naming the members that keep
+    /// the group from being viable, rather than attaching it.
+    public static func open(_ number: Int, container: VFIOContainer, sysfs: SysfsPCI = SysfsPCI(),
+                            devicePath: String? = nil) throws(SystemError) -> Result<VFIOGroup, NotViable> {
+        let path = devicePath ?? "/dev/vfio/\(number)"
+        let descriptor = try FileIO.open(path, .readWrite)
+        let status = try VFIO.VFIO_GROUP_GET_STATUS(descriptor.rawValue)
+        guard status.viable else {
+            let members = (try? sysfs.groupMembers(number)) ?? []
+            let blockers = members.compactMap { member -> String? in
+                switch member.driver {
+                case nil, "vfio-pci", "pci-stub": return nil
+                case let driver?: return "\(member.address) (bound to \(driver))"
+                }
+            }
+            return .failure(NotViable(group: number, blockers: blockers))
+        }
+        try container.attach(descriptor.rawValue)
+        return .success(VFIOGroup(number: number, descriptor: descriptor, container: container))
+    }
+
+    private init(number: Int, descriptor: OwnedDescriptor, container: VFIOContainer) {
+        self.number = number
+        self.descriptor = descriptor
+        self.container = container
+    }
+
+    /// Opens a device of the group by its sysfs name ("0000:00:03.0").
+    public func openDevice(_ address: String) throws(SystemError) -> VFIODevice {
+        let fd = try VFIO.VFIO_GROUP_GET_DEVICE_FD(descriptor.rawValue, address)
+        return try VFIODevice(adopting: OwnedDescriptor(adopting: fd, name: "VFIO device \(address)"), name: address, group: self)
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import InterruptBridge
+
+/// `irqbridge bind BDF --driver vfio-pci|uio_pci_generic [--from DRIVER | --force]`.
+struct BindCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bind",
+        abstract: "Bind a PCI device to vfio-pci or uio_pci_generic (root).",
+        discussion: """
+            The device's current driver is remembered under /run/irqbridge/bindings and given \
+            the device back by `irqbridge unbind`. A device in use by a driver is taken only when \
+            that driver is named with --from (or with --force). Other devices, including other \
+            members of the device's IOMMU group, are never unbound; if they keep the group from \
+            being usable, they are named in a warning.
+            """
+    )
+
+    @OptionGroup var target: DeviceArgument
+
+    @OptionGroup var driverOption: DriverOption
+
+    @Option(name: .customLong("from"), help: "The driver the device is bound to now, which may lose it.")
+    var currentDriver: String?
+
+    @Flag(help: "Take the device from whatever driver has it.")
+    var force = false
+
+    @OptionGroup var logging: DeviceLoggingOptions
+
+    func run() throws {
+        let binder = DeviceBinder(logger: logging.makeLogger("irqbridge.bind"))
+        do {
+            let outcome = try binder.bind(target.address, to: driverOption.value, from: currentDriver, force: force)
+            for warning in outcome.warnings { print("warning: \(warning)") }
+            if outcome.changed {
+                print("\(target.address): bound to \(driverOption.value) (was \(outcome.previousDriver ?? "unbound"))")
+            } else {
+                print("\(target.address): already bound to \(driverOption.value)")
+            }
+        } catch {
+            throw deviceCommandFailure(error.description, status: error.exitStatus)
+        }
+    }
+}

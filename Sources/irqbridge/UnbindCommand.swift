@@ -1,0 +1,24 @@
+import ArgumentParser
+import InterruptBridge
+
+/// `irqbridge unbind BDF`: gives the device back to the driver it had before `bind`.
+struct UnbindCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unbind",
+        abstract: "Give a device bound by `irqbridge bind` back to its original driver (root).",
+        discussion: "Only vfio-pci and uio_pci_generic are released; a device bound to any other driver is left alone."
+    )
+
+    @OptionGroup var target: DeviceArgument
+    @OptionGroup var logging: DeviceLoggingOptions
+
+    func run() throws {
+        let binder = DeviceBinder(logger: logging.makeLogger("irqbridge.unbind"))
+        do {
+            let driver = try binder.unbind(target.address)
+            print("\(target.address): \(driver.map { "given back to \($0)" } ?? "released (no driver)")")
+        } catch {
+            throw deviceCommandFailure(error.description, status: error.exitStatus)
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Logging
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Plays the PCI core: devices with drivers, driver_override, and a probe that
+/// binds the override (or the device's default driver) — and records every write.
+final class FakeKernel: BindingKernel {
+    struct Device {
+        var driver: String?
+        var defaultDriver: String?
+        var override: String?
+        var group: Int?
+    }
+
+    let state: Mutex<(devices: [String: Device], registered: Set<String>, modules: Set<String>, log: [String])>
+
+    init(devices: [String: Device], registered: Set<String>, loadable: Set<String> = []) {
+        state = Mutex((devices, registered, loadable, []))
+    }
+
+    var log: [String] { state.withLock { $0.log } }
+    func device(_ address: String) -> Device? { state.withLock { $0.devices[address] } }
+
+    func deviceExists(_ address: String) -> Bool { device(address) != nil }
+    func driver(of address: String) -> String? { device(address)?.driver }
+    func driverRegistered(_ driver: String) -> Bool { state.withLock { $0.registered.contains(driver) } }
+    func iommuGroup(of address: String) -> Int? { device(address)?.group }
+    func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
+        state.withLock { $0.devices.filter { $0.value.group == group }.map { ($0.key, $0.value.driver) }.sorted { $0.0 < $1.0 } }
+    }
+    func driverOverride(of address: String) -> String? { device(address)?.override }
+    func setDriverOverride(_ address: String, _ driver: String?) throws(SystemError) {
+        state.withLock {
+            $0.devices[address]?.override = driver
+            $0.log.append("override \(address) \(driver ?? "-")")
+        }
+    }
+    func unbind(_ address: String, from driver: String) throws(SystemError) {
+        try state.withLock { (state) throws(SystemError) in
+            guard state.devices[address]?.driver == driver else { throw SystemError("unbind", code: ENODEV) }
+            state.devices[address]?.driver = nil
+            state.log.append("unbind \(address) \(driver)")
+        }
+    }
+    func probe(_ address: String) throws(SystemError) {
+        state.withLock { state in
+            state.log.append("probe \(address)")
+            guard var device = state.devices[address], device.driver == nil else { return }
+            let candidate = device.override ?? device.defaultDriver
+            if let candidate, state.registered.contains(candidate) { device.driver = candidate }
+            state.devices[address] = device
+        }
+    }
+    func bind(_ address: String, to driver: String) throws(SystemError) {
+        state.withLock {
+            $0.devices[address]?.driver = driver
+            $0.log.append("bind \(address) \(driver)")
+        }
+    }
+    func loadModule(_ name: String) throws(SystemError) {
+        try state.withLock { (state) throws(SystemError) in
+            guard state.modules.contains(name) else { throw SystemError("modprobe \(name)", code: ENOENT) }
+            state.registered.insert(name)
+            state.log.append("modprobe \(name)")
+        }
+    }
+}
+
+@Suite("Binding devices to user-space drivers")
+struct BindingTests {
+    let edu = PCIAddress("0000:00:03.0")!
+    let nic = PCIAddress("0000:00:04.0")!
+    let records: BindingRecordStore
+
+    init() {
+        var template = Array("/tmp/irqbridge-binding-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        records = BindingRecordStore(directory: directory + "/records")
+    }
+
+    func binder(_ kernel: FakeKernel) -> DeviceBinder {
+        DeviceBinder(kernel: kernel, records: records, logger: Logger(label: "test"))
+    }
+
+    @Test func bindsAnUnboundDeviceAndLeavesItUnboundOnUnbind() throws {
+        let kernel = FakeKernel(devices: ["0000:00:03.0": .init(group: 3)], registered: ["vfio-pci"])
+        let outcome = try binder(kernel).bind(edu, to: .vfioPCI)
+        #expect(outcome == .init(previousDriver: nil, changed: true, warnings: []))
+        #expect(kernel.driver(of: "0000:00:03.0") == "vfio-pci")
+        #expect(try binder(kernel).unbind(edu) == nil)
+        #expect(kernel.device("0000:00:03.0")?.driver == nil)
+        #expect(kernel.device("0000:00:03.0")?.override == nil)
+    }
+
+    @Test func refusesADeviceInUseByADriverTheUserDidNotName() {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        #expect(throws: BindingError.inUse(address: "0000:00:04.0", driver: "e1000e", target: "vfio-pci")) {
+            try binder(kernel).bind(nic, to: .vfioPCI)
+        }
+        #expect(throws: BindingError.notBoundTo(address: "0000:00:04.0", expected: "igb", actual: "e1000e")) {
+            try binder(kernel).bind(nic, to: .vfioPCI, from: "igb")
+        }
+        #expect(kernel.log.isEmpty, "a refused bind writes nothing")
+        #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
+    }
+
+    @Test func takesANamedDriversDeviceAndGivesItBack() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        let outcome = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        #expect(outcome.previousDriver == "e1000e")
+        #expect(kernel.driver(of: "0000:00:04.0") == "vfio-pci")
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e")
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+        #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
+        #expect(kernel.device("0000:00:04.0")?.override == nil)
+        #expect(records.load("0000:00:04.0") == nil)
+    }
+
+    @Test func forceTakesTheDeviceFromAnyDriver() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["uio_pci_generic", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .uioPCIGeneric, force: true)
+        #expect(kernel.driver(of: "0000:00:04.0") == "uio_pci_generic")
+    }
+
+    @Test func neverUnbindsOtherGroupMembersButWarnsAboutThem() throws {
+        let kernel = FakeKernel(devices: [
+            "0000:00:03.0": .init(group: 5),
+            "0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e", group: 5),
+        ], registered: ["vfio-pci", "e1000e"])
+        let outcome = try binder(kernel).bind(edu, to: .vfioPCI)
+        #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
+        #expect(!kernel.log.contains { $0.contains("0000:00:04.0") }, "the other member is never written to")
+        #expect(outcome.warnings.count == 1)
+        #expect(outcome.warnings.first?.contains("0000:00:04.0 (bound to e1000e)") == true)
+    }
+
+    @Test func loadsTheModuleWhenTheDriverIsMissing() throws {
+        let kernel = FakeKernel(devices: ["0000:00:03.0": .init()], registered: [], loadable: ["uio_pci_generic"])
+        _ = try binder(kernel).bind(edu, to: .uioPCIGeneric)
+        #expect(kernel.log.first == "modprobe uio_pci_generic")
+        #expect(kernel.driver(of: "0000:00:03.0") == "uio_pci_generic")
+    }
+
+    @Test func reportsAMissingModuleAndChangesNothing() {
+        let kernel = FakeKernel(devices: ["0000:00:03.0": .init()], registered: [])
+        #expect(throws: BindingError.self) { try binder(kernel).bind(edu, to: .vfioPCI) }
+        #expect(kernel.log.isEmpty)
+    }
+
+    @Test func givesTheDeviceBackWhenTheKernelDoesNotBindIt() {
+        // vfio-pci is registered but the probe leaves the device unbound (e.g. no IOMMU).
+        final class Refusing: BindingKernel {
+            let inner: FakeKernel
+            init(_ inner: FakeKernel) { self.inner = inner }
+            func deviceExists(_ a: String) -> Bool { inner.deviceExists(a) }
+            func driver(of a: String) -> String? { inner.driver(of: a) }
+            func driverRegistered(_ d: String) -> Bool { inner.driverRegistered(d) }
+            func iommuGroup(of a: String) -> Int? { nil }
+            func groupMembers(_ g: Int) throws(SystemError) -> [(address: String, driver: String?)] { [] }
+            func driverOverride(of a: String) -> String? { inner.driverOverride(of: a) }
+            func setDriverOverride(_ a: String, _ d: String?) throws(SystemError) { try inner.setDriverOverride(a, d) }
+            func unbind(_ a: String, from d: String) throws(SystemError) { try inner.unbind(a, from: d) }
+            func probe(_ a: String) throws(SystemError) {
+                if inner.driverOverride(of: a) == nil { try inner.probe(a) }
+            }
+            func bind(_ a: String, to d: String) throws(SystemError) { try inner.bind(a, to: d) }
+            func loadModule(_ n: String) throws(SystemError) {}
+        }
+        let fake = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        let binder = DeviceBinder(kernel: Refusing(fake), records: records, logger: Logger(label: "test"))
+        #expect(throws: BindingError.bindFailed(address: "0000:00:04.0", driver: "vfio-pci", actual: nil)) {
+            try binder.bind(nic, to: .vfioPCI, from: "e1000e")
+        }
+        #expect(fake.driver(of: "0000:00:04.0") == "e1000e", "given back to its driver")
+        #expect(fake.device("0000:00:04.0")?.override == nil)
+    }
+
+    @Test func refusesToUnbindADriverItDoesNotManage() {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e")], registered: ["e1000e"])
+        #expect(throws: BindingError.notManaged(address: "0000:00:04.0", driver: "e1000e")) { try binder(kernel).unbind(nic) }
+        #expect(kernel.log.isEmpty)
+    }
+
+    @Test func unknownDeviceIsAClearError() {
+        let kernel = FakeKernel(devices: [:], registered: ["vfio-pci"])
+        #expect(throws: BindingError.noSuchDevice("0000:00:03.0")) { try binder(kernel).bind(edu, to: .vfioPCI) }
+    }
+}

@@ -1,0 +1,63 @@
+import InterruptBridge
+import InterruptBridgeCore
+import Logging
+import Testing
+
+@Suite("irqbridge selftest on the simulated backend")
+struct SelftestTests {
+    let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    @Test func everyKindPassesAndCountsEveryInterrupt() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated()
+        #expect(plan.cases.map(\.kind) == [.intx, .msi, .msix])
+        let selftest = InterruptSelftest(count: 500, logger: logger)
+        for testCase in plan.cases {
+            let result = selftest.run(testCase, dispatcher: dispatcher)
+            #expect(result.passed, "\(result)")
+            #expect(result.delivered == 500)
+            #expect(result.wrongMessages == 0)
+            #expect(result.description.hasSuffix(": ok"))
+        }
+        #expect(dispatcher.connectedInterrupts.isEmpty, "every case disconnects")
+    }
+
+    @Test func aLostInterruptFailsTheCase() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated(kinds: [.msi])
+        var testCase = try #require(plan.cases.first)
+        // A stimulus that raises nothing: the case must fail, naming the interrupt.
+        testCase.stimulus = SelftestStimulus(name: "nothing", kernelCounts: false, raise: { _ in }, acknowledge: { true })
+        let result = InterruptSelftest(count: 3, timeout: .milliseconds(100), logger: logger).run(testCase, dispatcher: dispatcher)
+        #expect(!result.passed)
+        #expect(result.failure?.contains("interrupt 0 (message 0) did not reach the ISR") == true)
+    }
+
+    @Test func aKernelCountThatDisagreesFailsTheCase() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated(kinds: [.intx])
+        var testCase = try #require(plan.cases.first)
+        testCase.stimulus.kernelCounts = true
+        let kernel = Counter()
+        testCase.kernelCount = { UInt64(kernel.count) }
+        let result = InterruptSelftest(count: 10, logger: logger).run(testCase, dispatcher: dispatcher)
+        #expect(result.kernelDelta == 0)
+        #expect(result.failure?.contains("the kernel counted 0 interrupts, the ISR 10") == true)
+    }
+
+    @Test func wrongMessageNumbersFailTheCase() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated(kinds: [.msix])
+        var testCase = try #require(plan.cases.first)
+        let backend = try #require(plan.backend as? SimulatedBackend)
+        // The device answers every raise on message 0.
+        testCase.stimulus.raise = { _ in _ = backend.raise(message: 0) }
+        let result = InterruptSelftest(count: 8, logger: logger).run(testCase, dispatcher: dispatcher)
+        #expect(result.wrongMessages == 6)
+        #expect(result.failure?.contains("wrong MessageID") == true)
+    }
+}

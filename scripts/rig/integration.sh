@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Real-interrupt integration: builds the package, boots the QEMU rig once with two edu
+# devices and an ivshmem-doorbell (MSI-X), and inside the guest
+#   1. binds them with `irqbridge bind` (edu 00:03.0 and ivshmem 00:05.0 to vfio-pci,
+#      edu 00:04.0 to uio_pci_generic),
+#   2. runs the IntegrationTests suites (Swift Testing, IRQBRIDGE_RIG=1),
+#   3. runs `irqbridge selftest` for VFIO INTx + MSI (edu), VFIO MSI-X (ivshmem), UIO INTx (edu),
+#   4. gives the devices back with `irqbridge unbind`.
+# Exits non-zero on any failure; prints the wall time.
+#
+# usage: scripts/rig/integration.sh [--count N] [--filter REGEX] [--no-build] [-- extra run.sh options]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+
+COUNT=2000
+FILTER=IntegrationTests
+BUILD=1
+while (($#)); do
+    case $1 in
+        --count) COUNT=$2; shift 2 ;;
+        --filter) FILTER=$2; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --) shift; break ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "integration: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[[ $COUNT =~ ^[1-9][0-9]*$ ]] || { echo "integration: --count must be a positive number, not '$COUNT'" >&2; exit 2; }
+
+start=$(date +%s)
+if ((BUILD)); then
+    echo "== build" >&2
+    swift build --build-tests
+fi
+BIN=$(swift build --show-bin-path)
+TESTS=$BIN/InterruptBridgePackageTests.xctest
+IRQBRIDGE=$BIN/irqbridge
+for file in "$TESTS" "$IRQBRIDGE"; do
+    [[ -x $file ]] || { echo "integration: $file is missing (build first)" >&2; exit 1; }
+done
+
+# The guest's job. Every step runs; the exit status is the number of failed steps.
+GUEST=$(cat <<GUEST_EOF
+failed=0
+step() { echo "== \$*"; "\$@" || { echo "!! FAILED: \$*"; failed=\$((failed + 1)); }; }
+step $IRQBRIDGE bind 0000:00:03.0 --driver vfio-pci
+step $IRQBRIDGE bind 0000:00:04.0 --driver uio_pci_generic
+step $IRQBRIDGE bind 0000:00:05.0 --driver vfio-pci
+step env IRQBRIDGE_RIG=1 IRQBRIDGE_RIG_COUNT=$COUNT $TESTS --testing-library swift-testing --filter '$FILTER'
+step $IRQBRIDGE selftest --device 0000:00:03.0 --count $COUNT
+step $IRQBRIDGE selftest --device 0000:00:05.0 --kinds msix --count $COUNT
+step $IRQBRIDGE selftest --device 0000:00:04.0 --backend uio --count $COUNT
+step $IRQBRIDGE unbind 0000:00:03.0
+step $IRQBRIDGE unbind 0000:00:04.0
+step $IRQBRIDGE unbind 0000:00:05.0
+echo "== \$failed step(s) failed"
+exit \$failed
+GUEST_EOF
+)
+
+echo "== rig" >&2
+status=0
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4 --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
+    -- /bin/sh -c "$GUEST" || status=$?
+echo "integration: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
+exit $status
