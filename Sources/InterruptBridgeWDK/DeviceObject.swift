@@ -1,0 +1,124 @@
+// DEVICE_OBJECT over the runtime's InterruptDevice, and the IRP_MN_START_DEVICE
+// request that hands a driver its PDO with the raw and translated resources.
+public import InterruptBridge
+import Synchronization
+
+/// DEVICE_OBJECT: the physical device object (PDO) of a device whose interrupts
+/// can be connected: a simulated device, or a real one behind VFIO or UIO.
+///
+/// Its `dispatcher` runs the ISRs connected to it and its DPC; the device is
+/// registered with the dispatcher so the legacy IoConnectInterrupt, which names
+/// only a vector, can find it.
+public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
+    /// The runtime device: discovered identity, policy, resources and backend.
+    public let device: InterruptDevice
+    /// The dispatcher that serves this device's interrupts and DPC.
+    public let dispatcher: InterruptDispatcher
+    // Guarded by its Mutex: set by the driver at start, read by its routines (never on the interrupt path).
+    private let deviceExtension = Mutex<PVOID>(nil)
+    private let dpc = AtomicLazyReference<KDPC>()
+
+    public init(_ device: InterruptDevice, dispatcher: InterruptDispatcher) {
+        self.device = device
+        self.dispatcher = dispatcher
+        dispatcher.register(device)
+    }
+
+    deinit { dispatcher.unregister(device) }
+
+    /// `DeviceObject->DeviceExtension`: the driver's per-device state, usually its
+    /// device-extension object (cast back with `as!`).
+    public var DeviceExtension: PVOID {
+        get { deviceExtension.withLock { $0 } }
+        set { deviceExtension.withLock { $0 = newValue } }
+    }
+
+    /// `DeviceObject->Dpc`: the DpcForIsr, set by IoInitializeDpcRequest (nil before).
+    public var Dpc: KDPC? { dpc.load() }
+
+    func installDpc(_ newDpc: KDPC) -> Bool { dpc.storeIfNil(newDpc) === newDpc }
+
+    public var description: String { "PDO \(device)" }
+}
+/// PDEVICE_OBJECT: NULL is a missing device (STATUS_INVALID_PARAMETER when connecting).
+public typealias PDEVICE_OBJECT = DEVICE_OBJECT?
+
+// Major and minor function codes of the start request.
+public let IRP_MJ_PNP: UCHAR = 0x1b
+public let IRP_MN_START_DEVICE: UCHAR = 0x00
+
+/// IO_STATUS_BLOCK.
+public struct IO_STATUS_BLOCK: Sendable {
+    public var Status: NTSTATUS
+    public var Information: ULONG_PTR
+    public init(Status: NTSTATUS = STATUS_SUCCESS, Information: ULONG_PTR = 0) {
+        self.Status = Status
+        self.Information = Information
+    }
+}
+
+/// IO_STACK_LOCATION, with the one parameter set the bridge issues: StartDevice.
+public struct IO_STACK_LOCATION: Sendable {
+    public var MajorFunction: UCHAR
+    public var MinorFunction: UCHAR
+    public var DeviceObject: PDEVICE_OBJECT
+    public var Parameters: IO_STACK_LOCATION_PARAMETERS
+}
+public typealias PIO_STACK_LOCATION = IO_STACK_LOCATION
+
+/// `IO_STACK_LOCATION.Parameters`.
+public struct IO_STACK_LOCATION_PARAMETERS: Sendable {
+    public var StartDevice: StartDeviceParameters
+
+    /// `Parameters.StartDevice`: the device's resources in both forms.
+    public struct StartDeviceParameters: Sendable {
+        /// Raw (bus-relative) resources; NULL when the device has none.
+        public var AllocatedResources: PCM_RESOURCE_LIST
+        /// Translated resources: connect interrupts with these.
+        public var AllocatedResourcesTranslated: PCM_RESOURCE_LIST
+    }
+}
+
+/// IRP: an I/O request as the bridge issues it to a driver's dispatch routine.
+public final class IRP: Sendable {
+    private let stackLocation: IO_STACK_LOCATION
+    // Guarded by its Mutex: written by the driver when it completes the request.
+    private let status = Mutex(IO_STATUS_BLOCK())
+
+    init(stackLocation: IO_STACK_LOCATION) { self.stackLocation = stackLocation }
+
+    /// `Irp->IoStatus`.
+    public var IoStatus: IO_STATUS_BLOCK {
+        get { status.withLock { $0 } }
+        set { status.withLock { $0 = newValue } }
+    }
+
+    var currentStackLocation: IO_STACK_LOCATION { stackLocation }
+}
+public typealias PIRP = IRP?
+
+/// `IoGetCurrentIrpStackLocation(Irp)`.
+public func IoGetCurrentIrpStackLocation(_ Irp: IRP) -> PIO_STACK_LOCATION {
+    Irp.currentStackLocation
+}
+
+/// Builds the IRP_MJ_PNP / IRP_MN_START_DEVICE request the PnP manager sends a
+/// driver for `PhysicalDeviceObject`: `Parameters.StartDevice.AllocatedResources`
+/// and `AllocatedResourcesTranslated` are the device's resource lists (Core's
+/// ResourceTranslator output under the device's policy).
+public func IoBuildStartDeviceIrp(_ PhysicalDeviceObject: DEVICE_OBJECT) -> IRP {
+    let device = PhysicalDeviceObject.device
+    let start = IO_STACK_LOCATION_PARAMETERS.StartDeviceParameters(
+        AllocatedResources: CM_RESOURCE_LIST.allocatedResources(device.resources, address: device.info.address),
+        AllocatedResourcesTranslated: CM_RESOURCE_LIST.allocatedResourcesTranslated(device.resources, address: device.info.address))
+    return IRP(stackLocation: IO_STACK_LOCATION(
+        MajorFunction: IRP_MJ_PNP, MinorFunction: IRP_MN_START_DEVICE, DeviceObject: PhysicalDeviceObject,
+        Parameters: IO_STACK_LOCATION_PARAMETERS(StartDevice: start)))
+}
+
+/// `IoCompleteRequest`: records the final status (the bridge has no IRP queue to advance).
+public func IoCompleteRequest(_ Irp: IRP, _ PriorityBoost: CCHAR) {
+    _ = PriorityBoost
+}
+public typealias CCHAR = Int8
+public let IO_NO_INCREMENT: CCHAR = 0

@@ -1,0 +1,162 @@
+// IoConnectInterruptEx / IoDisconnectInterruptEx and their Wdmlib twins: read the
+// parameters the Version names, call the runtime's connect, and on success write
+// the interrupt object or message table, and Version, back. On failure nothing is
+// written and the runtime has connected nothing.
+import InterruptBridge
+import InterruptBridgeCore
+
+/// `IoConnectInterruptEx(&params)`: registers an ISR for a device's interrupts.
+///
+/// - CONNECT_FULLY_SPECIFIED(_GROUP): one vector, described by the driver from its
+///   translated CM_PARTIAL_RESOURCE_DESCRIPTOR; `Group` is used only with
+///   CONNECT_FULLY_SPECIFIED_GROUP. `Irql = SynchronizeIrql = PASSIVE_LEVEL` and no
+///   spin lock connect a passive-level ISR, which may block.
+/// - CONNECT_LINE_BASED: the device's line-based interrupt; SynchronizeIrql is raised
+///   to the line's level if lower.
+/// - CONNECT_MESSAGE_BASED: every message of the device, returning the
+///   IO_INTERRUPT_MESSAGE_INFO; on a device with only a line, registers
+///   `FallBackServiceRoutine` and returns Version = CONNECT_LINE_BASED and the KINTERRUPT.
+///
+/// The ISR may run before this returns. Returns STATUS_SUCCESS, or:
+/// STATUS_INVALID_PARAMETER_1 (Version), STATUS_INVALID_PARAMETER (no device object,
+/// routine or result location, an invalid IRQL pair, a group other than 0, a vector
+/// that cannot be shared, no fall-back routine for a line-only device, a result
+/// location that cannot hold the result), STATUS_INVALID_PARAMETER_10 (no bits in
+/// ProcessorEnableMask), STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device
+/// assigned messages), STATUS_NOT_FOUND (no interrupts, vector not assigned),
+/// STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, STATUS_DEVICE_REMOVED,
+/// STATUS_DEVICE_NOT_READY (the backend or dispatcher could not).
+public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    switch Parameters.Version {
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP:
+        return connectFullySpecified(&Parameters)
+    case CONNECT_LINE_BASED:
+        return connectLineBased(&Parameters)
+    case CONNECT_MESSAGE_BASED:
+        return connectMessageBased(&Parameters)
+    default:
+        return STATUS_INVALID_PARAMETER_1
+    }
+}
+
+/// `WdmlibIoConnectInterruptEx` (iointex.h): the same as IoConnectInterruptEx.
+public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    IoConnectInterruptEx(&Parameters)
+}
+
+/// `IoDisconnectInterruptEx(&params)`: with `Version` as IoConnectInterruptEx returned
+/// it and the object it returned, disconnects the ISR(s). On return no ISR of the
+/// connection is running or will run again; called from the ISR itself it does not
+/// deadlock (the disconnect completes after the ISR returns). A Version or context
+/// that does not name a connection is ignored (Windows would bug-check).
+public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
+    switch Parameters.Version {
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED:
+        Parameters.ConnectionContext.InterruptObject?.disconnect()
+    case CONNECT_MESSAGE_BASED:
+        guard let table = Parameters.ConnectionContext.InterruptMessageTable?.table else { return }
+        table.interruptObjects.first?.dispatcher.disconnect(table)
+    default:
+        return
+    }
+}
+
+/// `WdmlibIoDisconnectInterruptEx` (iointex.h): the same as IoDisconnectInterruptEx.
+public func WdmlibIoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
+    IoDisconnectInterruptEx(&Parameters)
+}
+
+// MARK: - The three versions
+
+private func connectFullySpecified(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    let p = Parameters.FullySpecified
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.ServiceRoutine, let location = p.InterruptObject else {
+        return STATUS_INVALID_PARAMETER
+    }
+    let context = p.ServiceContext
+    do throws(ConnectionError) {
+        let object = try pdo.dispatcher.connectFullySpecified(
+            device: pdo.device, vector: p.Vector, irql: InterruptLevel(p.Irql), synchronizeIrql: InterruptLevel(p.SynchronizeIrql),
+            mode: p.InterruptMode.interruptMode, shareVector: p.ShareVector,
+            affinity: ProcessorAffinity(rawValue: UInt64(p.ProcessorEnableMask)), group: p.Group,
+            useGroup: Parameters.Version == CONNECT_FULLY_SPECIFIED_GROUP, spinLock: p.SpinLock, floatingSave: p.FloatingSave,
+            routine: { Interrupt in routine(Interrupt, context) })
+        location.pointee = object
+        return STATUS_SUCCESS
+    } catch {
+        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+    }
+}
+
+private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    let p = Parameters.LineBased
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.ServiceRoutine, let location = p.InterruptObject else {
+        return STATUS_INVALID_PARAMETER
+    }
+    let context = p.ServiceContext
+    do throws(ConnectionError) {
+        let object = try pdo.dispatcher.connectLineBased(
+            device: pdo.device, routine: { Interrupt in routine(Interrupt, context) }, spinLock: p.SpinLock,
+            synchronizeIrql: InterruptLevel(p.SynchronizeIrql), floatingSave: p.FloatingSave)
+        location.pointee = object
+        return STATUS_SUCCESS
+    } catch {
+        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+    }
+}
+
+private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    let p = Parameters.MessageBased
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, p.ConnectionContext.location != nil else {
+        return STATUS_INVALID_PARAMETER
+    }
+    // Refuse before connecting when the driver's variable cannot hold the result.
+    let device = pdo.device
+    if device.usesMessages {
+        guard p.ConnectionContext.canReceive(messageTable: true) else { return STATUS_INVALID_PARAMETER }
+    } else if p.FallBackServiceRoutine != nil, device.vectors.contains(where: { $0.kind == .intx }) {
+        guard p.ConnectionContext.canReceive(messageTable: false) else { return STATUS_INVALID_PARAMETER }
+    }
+    let context = p.ServiceContext
+    var fallBack: InterruptServiceRoutine?
+    if let fallBackRoutine = p.FallBackServiceRoutine {
+        fallBack = { Interrupt in fallBackRoutine(Interrupt, context) }
+    }
+    do throws(ConnectionError) {
+        let connection = try pdo.dispatcher.connectMessageBased(
+            device: device, messageRoutine: { Interrupt, MessageID in routine(Interrupt, context, MessageID) },
+            fallbackRoutine: fallBack, spinLock: p.SpinLock, synchronizeIrql: InterruptLevel(p.SynchronizeIrql),
+            floatingSave: p.FloatingSave)
+        switch connection {
+        case let .messages(table):
+            p.ConnectionContext.store(interrupt: nil, table: IO_INTERRUPT_MESSAGE_INFO(table))
+            Parameters.Version = CONNECT_MESSAGE_BASED
+        case let .line(object):
+            p.ConnectionContext.store(interrupt: object, table: nil)
+            Parameters.Version = CONNECT_LINE_BASED
+        }
+        return STATUS_SUCCESS
+    } catch {
+        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+    }
+}
+
+extension ConnectionError {
+    /// The documented NTSTATUS for this error. The empty-mask status differs between
+    /// IoConnectInterruptEx (STATUS_INVALID_PARAMETER_10) and IoConnectInterrupt
+    /// (STATUS_INVALID_PARAMETER).
+    func status(emptyProcessorMask: NTSTATUS) -> NTSTATUS {
+        switch self {
+        case .noDevice, .invalidLevels, .processorGroupUnavailable, .noFallbackRoutine, .sharingConflict:
+            STATUS_INVALID_PARAMETER
+        case .emptyProcessorMask: emptyProcessorMask
+        case .deviceUsesMessages: STATUS_INVALID_DEVICE_REQUEST
+        case .noInterrupts, .vectorNotAssigned: STATUS_NOT_FOUND
+        case .insufficientResources: STATUS_INSUFFICIENT_RESOURCES
+        case .backend(.unsupported): STATUS_NOT_SUPPORTED
+        case .backend(.closed): STATUS_DEVICE_REMOVED
+        case .backend: STATUS_INSUFFICIENT_RESOURCES
+        case .dispatcherStopped: STATUS_DEVICE_NOT_READY
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// WDK-compatible spellings over the InterruptBridge runtime.

@@ -1,0 +1,254 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeWDK
+import Synchronization
+import Testing
+
+/// Every documented status of IoConnectInterruptEx / IoConnectInterrupt through the
+/// facade; each failing case also checks that the out-parameters are untouched and
+/// that nothing was left connected or enabled.
+@Suite("IoConnectInterruptEx statuses")
+struct ConnectStatusTests {
+    static let isr: KSERVICE_ROUTINE = { _, ServiceContext in
+        (ServiceContext as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing)
+        return TRUE
+    }
+    static let messageISR: KMESSAGE_SERVICE_ROUTINE = { _, ServiceContext, MessageID in
+        let deviceExtension = ServiceContext as! DEVICE_EXTENSION
+        deviceExtension.lastMessageID.store(Int(MessageID), ordering: .relaxed)
+        deviceExtension.messagesSeen.bitwiseOr(1 << UInt64(MessageID), ordering: .relaxed)
+        deviceExtension.isrCalls.add(1, ordering: .releasing)
+        return TRUE
+    }
+
+    /// Line-based parameters for `pdo`, writing into `devExt.IntObj`.
+    static func lineBased(_ pdo: PDEVICE_OBJECT, _ devExt: DEVICE_EXTENSION) -> IO_CONNECT_INTERRUPT_PARAMETERS {
+        var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+        params.Version = CONNECT_LINE_BASED
+        params.LineBased.PhysicalDeviceObject = pdo
+        params.LineBased.InterruptObject = devExt.pointer(to: \.IntObj)
+        params.LineBased.ServiceRoutine = isr
+        params.LineBased.ServiceContext = devExt
+        return params
+    }
+
+    /// Fully specified parameters for the first translated interrupt of `pdo` (or `vector`).
+    static func fullySpecified(_ pdo: DEVICE_OBJECT?, _ devExt: DEVICE_EXTENSION, vector: ULONG? = nil) -> IO_CONNECT_INTERRUPT_PARAMETERS {
+        var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+        params.Version = CONNECT_FULLY_SPECIFIED
+        params.FullySpecified.PhysicalDeviceObject = pdo
+        params.FullySpecified.InterruptObject = devExt.pointer(to: \.IntObj)
+        params.FullySpecified.ServiceRoutine = isr
+        params.FullySpecified.ServiceContext = devExt
+        let first = pdo?.device.vectors.first
+        params.FullySpecified.Vector = vector ?? first?.vector ?? 0
+        params.FullySpecified.Irql = first?.irql.rawValue ?? 5
+        params.FullySpecified.SynchronizeIrql = first?.irql.rawValue ?? 5
+        params.FullySpecified.InterruptMode = first?.mode == .latched ? Latched : LevelSensitive
+        params.FullySpecified.ShareVector = first?.shareDisposition == .shared
+        params.FullySpecified.ProcessorEnableMask = 0x3
+        return params
+    }
+
+    /// Message-based parameters for `pdo`, the result going to `devExt.ConnectionContext`.
+    static func messageBased(_ pdo: PDEVICE_OBJECT, _ devExt: DEVICE_EXTENSION, fallBack: Bool) -> IO_CONNECT_INTERRUPT_PARAMETERS {
+        var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+        params.Version = CONNECT_MESSAGE_BASED
+        params.MessageBased.PhysicalDeviceObject = pdo
+        params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
+        params.MessageBased.MessageServiceRoutine = messageISR
+        params.MessageBased.ServiceContext = devExt
+        params.MessageBased.FallBackServiceRoutine = fallBack ? isr : nil
+        return params
+    }
+
+    /// Asserts a failed connect left everything as it was.
+    static func expectNothingConnected(_ dispatcher: InterruptDispatcher, _ backend: SimulatedBackend?, _ devExt: DEVICE_EXTENSION,
+                                       sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(devExt.IntObj == nil, "the out-parameter is untouched", sourceLocation: sourceLocation)
+        #expect(devExt.ConnectionContext == nil, "the connection context is untouched", sourceLocation: sourceLocation)
+        #expect(dispatcher.connectedInterrupts.isEmpty, "nothing is left connected", sourceLocation: sourceLocation)
+        #expect(backend?.enabledKind == nil, "the device's interrupts stay disabled", sourceLocation: sourceLocation)
+    }
+
+    @Test(arguments: [ULONG(0), CONNECT_MESSAGE_BASED_PASSIVE, 6, 0xffff_ffff])
+    func aBadVersionIsInvalidParameter1(version: ULONG) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        params.Version = version
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_1)
+        #expect(WdmlibIoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_1)
+        #expect(params.Version == version, "Version is not rewritten on failure")
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func noDeviceObjectIsInvalidParameter() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let devExt = DEVICE_EXTENSION()
+        var line = Self.lineBased(nil, devExt)
+        var fully = Self.fullySpecified(nil, devExt, vector: 11)
+        var message = Self.messageBased(nil, devExt, fallBack: true)
+        #expect(IoConnectInterruptEx(&line) == STATUS_INVALID_PARAMETER)
+        #expect(IoConnectInterruptEx(&fully) == STATUS_INVALID_PARAMETER)
+        #expect(IoConnectInterruptEx(&message) == STATUS_INVALID_PARAMETER)
+        #expect(message.Version == CONNECT_MESSAGE_BASED)
+        Self.expectNothingConnected(dispatcher, nil, devExt)
+    }
+
+    @Test func missingRoutineOrResultLocationIsInvalidParameter() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var noRoutine = Self.fullySpecified(pdo, devExt)
+        noRoutine.FullySpecified.ServiceRoutine = nil
+        var noLocation = Self.fullySpecified(pdo, devExt)
+        noLocation.FullySpecified.InterruptObject = nil
+        var noContext = Self.messageBased(pdo, devExt, fallBack: false)
+        noContext.MessageBased.ConnectionContext = IO_CONNECT_INTERRUPT_CONNECTION_CONTEXT()
+        #expect(IoConnectInterruptEx(&noRoutine) == STATUS_INVALID_PARAMETER)
+        #expect(IoConnectInterruptEx(&noLocation) == STATUS_INVALID_PARAMETER)
+        #expect(IoConnectInterruptEx(&noContext) == STATUS_INVALID_PARAMETER)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func anEmptyProcessorEnableMaskIsInvalidParameter10ButInvalidParameterForTheLegacyCall() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.fullySpecified(pdo, devExt)
+        params.FullySpecified.ProcessorEnableMask = 0
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_10)
+        params.Version = CONNECT_FULLY_SPECIFIED_GROUP
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_10)
+
+        let status = IoConnectInterrupt(&devExt.IntObj, Self.isr, devExt, nil, 11, 5, 5, LevelSensitive, TRUE, 0, FALSE,
+                                        dispatcher: dispatcher)
+        #expect(status == STATUS_INVALID_PARAMETER)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func lineBasedOnADeviceAssignedMessagesIsInvalidDeviceRequest() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.edu, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_DEVICE_REQUEST)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func aDeviceWithoutInterruptsIsNotFound() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.silent, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var line = Self.lineBased(pdo, devExt)
+        var message = Self.messageBased(pdo, devExt, fallBack: true)
+        var fully = Self.fullySpecified(pdo, devExt, vector: 11)
+        #expect(IoConnectInterruptEx(&line) == STATUS_NOT_FOUND)
+        #expect(IoConnectInterruptEx(&message) == STATUS_NOT_FOUND)
+        #expect(IoConnectInterruptEx(&fully) == STATUS_NOT_FOUND)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func aVectorNotAssignedToTheDeviceIsNotFound() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.fullySpecified(pdo, devExt, vector: 12)
+        #expect(IoConnectInterruptEx(&params) == STATUS_NOT_FOUND)
+        let legacy = IoConnectInterrupt(&devExt.IntObj, Self.isr, devExt, nil, 12, 5, 5, LevelSensitive, TRUE, 0x1, FALSE,
+                                        dispatcher: dispatcher)
+        #expect(legacy == STATUS_NOT_FOUND)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func messageBasedOnALineOnlyDeviceRegistersTheFallBackRoutine() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: true)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        #expect(params.Version == CONNECT_LINE_BASED, "Version tells the driver its fall-back routine was registered")
+        let interrupt = try #require(devExt.ConnectionContext as? KINTERRUPT, "ConnectionContext holds a KINTERRUPT")
+        #expect(interrupt.kind == .intx)
+
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        #expect(devExt.lastMessageID.load(ordering: .relaxed) == -1, "the line calls the fall-back, not the message routine")
+
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = params.Version
+        disconnect.ConnectionContext.Generic = devExt.ConnectionContext
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
+    @Test func messageBasedOnALineOnlyDeviceWithoutFallBackConnectsNothing() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: false)
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER)
+        #expect(params.Version == CONNECT_MESSAGE_BASED)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func messageBasedOnAnMSIXDeviceReturnsTheMessageTable() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: true)
+        params.MessageBased.ConnectionContext.InterruptMessageTable = devExt.pointer(to: \.MessageTable)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        #expect(params.Version == CONNECT_MESSAGE_BASED)
+        let table = try #require(devExt.MessageTable)
+        #expect(table.MessageCount == 4)
+        #expect(table.UnifiedIrql == 8)
+        for (index, entry) in table.MessageInfo.enumerated() {
+            #expect(entry.InterruptObject.messageID == UInt32(index))
+            #expect(entry.Vector == ResourceTranslator.messageVector(Devices.msix4.address, message: index))
+            #expect(entry.Irql == 8)
+            #expect(entry.Mode == Latched)
+            #expect(entry.TargetProcessorSet == 0x3)
+        }
+        for message in 0..<4 { #expect(backend.raise(message: message)) }
+        #expect(eventually { devExt.messagesSeen.load(ordering: .relaxed) == 0b1111 }, "every MessageID reached the ISR")
+
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = CONNECT_MESSAGE_BASED
+        disconnect.ConnectionContext.InterruptMessageTable = devExt.MessageTable
+        WdmlibIoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        #expect(backend.enabledKind == nil)
+    }
+
+    @Test func aResultLocationThatCannotHoldTheResultConnectsNothing() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (msixPDO, msixBackend) = makePDO(Devices.msix4, on: dispatcher)
+        let (linePDO, lineBackend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        // A KINTERRUPT variable cannot receive a message table...
+        var toInterrupt = Self.messageBased(msixPDO, devExt, fallBack: true)
+        toInterrupt.MessageBased.ConnectionContext.InterruptObject = devExt.pointer(to: \.IntObj)
+        #expect(IoConnectInterruptEx(&toInterrupt) == STATUS_INVALID_PARAMETER)
+        // ...nor a table variable the fall-back's KINTERRUPT.
+        var toTable = Self.messageBased(linePDO, devExt, fallBack: true)
+        toTable.MessageBased.ConnectionContext.InterruptMessageTable = devExt.pointer(to: \.MessageTable)
+        #expect(IoConnectInterruptEx(&toTable) == STATUS_INVALID_PARAMETER)
+        #expect(devExt.MessageTable == nil)
+        Self.expectNothingConnected(dispatcher, msixBackend, devExt)
+        #expect(lineBackend.enabledKind == nil)
+    }
+}

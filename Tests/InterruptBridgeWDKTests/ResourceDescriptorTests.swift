@@ -1,0 +1,126 @@
+import InterruptBridgeCore
+import InterruptBridgeWDK
+import Testing
+
+@Suite("CM resource descriptors")
+struct ResourceDescriptorTests {
+    /// A device with a 64-bit prefetchable BAR beyond 4 GiB, an I/O BAR, MSI and INTx.
+    static let device = PCIDeviceInfo(
+        address: PCIAddress(bus: 0x02, device: 3, function: 0), vendorID: 0x1234, deviceID: 0x11e8,
+        bars: [
+            PCIBar(index: 0, address: 0xfe00_0000, size: 0x10_0000, space: .memory),
+            PCIBar(index: 1, address: 0xc000, size: 0x20, space: .io),
+            PCIBar(index: 2, address: 0x8_0000_0000, size: 0x2_0000_0000, space: .memory, is64Bit: true, prefetchable: true),
+        ],
+        interruptPin: .a, irqLine: 11,
+        msi: MSICapability(offset: 0x40, messagesCapable: 4))
+    static let translator = ResourceTranslator(facts: .init(onlineProcessors: .first(4)))
+
+    @Test func memoryPortAndLargeMemoryDescriptorsCarryWdmValues() {
+        let assignment = Self.translator.resources(for: Self.device)
+        let list = CM_RESOURCE_LIST.allocatedResourcesTranslated(assignment, address: Self.device.address)!
+        #expect(list.Count == 1)
+        #expect(list.List[0].InterfaceType == PCIBus)
+        #expect(list.List[0].BusNumber == 2)
+        let descriptors = list.List[0].PartialResourceList.PartialDescriptors
+        #expect(list.List[0].PartialResourceList.Count == ULONG(descriptors.count))
+
+        #expect(descriptors[0].Type == CmResourceTypeMemory)
+        #expect(descriptors[0].u.Memory.Start.QuadPart == 0xfe00_0000)
+        #expect(descriptors[0].u.Memory.Length == 0x10_0000)
+        #expect(descriptors[0].Flags & CM_RESOURCE_MEMORY_BAR != 0)
+
+        #expect(descriptors[1].Type == CmResourceTypePort)
+        #expect(descriptors[1].u.Port.Start.LowPart == 0xc000)
+        #expect(descriptors[1].u.Port.Length == 0x20)
+        #expect(descriptors[1].Flags & CM_RESOURCE_PORT_IO != 0)
+
+        #expect(descriptors[2].Type == CmResourceTypeMemoryLarge)
+        #expect(descriptors[2].Flags & CM_RESOURCE_MEMORY_LARGE == CM_RESOURCE_MEMORY_LARGE_64)
+        #expect(descriptors[2].Flags & CM_RESOURCE_MEMORY_PREFETCHABLE != 0)
+        var start: ULONGLONG = 0
+        #expect(RtlCmDecodeMemIoResource(descriptors[2], &start) == 0x2_0000_0000)
+        #expect(start == 0x8_0000_0000)
+    }
+
+    @Test func messageInterruptShowsRawInRawListAndTranslatedInTranslatedList() throws {
+        let assignment = Self.translator.resources(for: Self.device)
+        let raw = try #require(CM_RESOURCE_LIST.allocatedResources(assignment, address: Self.device.address))
+        let translated = try #require(CM_RESOURCE_LIST.allocatedResourcesTranslated(assignment, address: Self.device.address))
+        let rawInterrupt = try #require(raw.List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        let IntResource = try #require(translated.List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+
+        #expect(IntResource.Flags & CM_RESOURCE_INTERRUPT_MESSAGE != 0)
+        #expect(IntResource.Flags & CM_RESOURCE_INTERRUPT_LATCHED != 0)
+        #expect(rawInterrupt.u.MessageInterrupt.Raw.MessageCount == 4)
+        #expect(rawInterrupt.u.MessageInterrupt.Raw.Affinity == 0xf)
+        let expectedVector = ResourceTranslator.messageVector(Self.device.address, message: 0)
+        #expect(IntResource.u.MessageInterrupt.Translated.Vector == expectedVector)
+        #expect(IntResource.u.MessageInterrupt.Translated.Level == 8)
+        #expect(IntResource.u.MessageInterrupt.Translated.Affinity == 0xf)
+        // As in C, u.Interrupt overlays u.MessageInterrupt.Translated.
+        #expect(IntResource.u.Interrupt.Vector == expectedVector)
+        #expect(IntResource.u.Interrupt.Level == 8)
+    }
+
+    @Test func lineInterruptIsSharedAndLevelSensitive() throws {
+        let assignment = Self.translator.resources(for: Self.device, policy: InterruptPolicy(msiSupported: false))
+        let translated = try #require(CM_RESOURCE_LIST.allocatedResourcesTranslated(assignment, address: Self.device.address))
+        let IntResource = try #require(translated.List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        #expect(IntResource.ShareDisposition == CmResourceShareShared)
+        #expect(IntResource.Flags & CM_RESOURCE_INTERRUPT_MESSAGE == 0)
+        #expect(IntResource.Flags & CM_RESOURCE_INTERRUPT_LATCHED == 0)
+        #expect(IntResource.u.Interrupt.Vector == 11)
+        #expect(IntResource.u.Interrupt.Level == 5)
+        #expect(IntResource.u.Interrupt.Affinity == 0xf)
+    }
+
+    @Test func deviceWithoutResourcesGetsNullLists() {
+        let bare = PCIDeviceInfo(address: PCIAddress(bus: 0, device: 1, function: 0), vendorID: 1, deviceID: 2)
+        let assignment = Self.translator.resources(for: bare)
+        #expect(CM_RESOURCE_LIST.allocatedResources(assignment, address: bare.address) == nil)
+        #expect(CM_RESOURCE_LIST.allocatedResourcesTranslated(assignment, address: bare.address) == nil)
+    }
+
+    @Test func unionFieldsRoundTripWithoutDisturbingEachOther() {
+        var descriptor = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        descriptor.u.Interrupt.Level = 0x0a
+        descriptor.u.Interrupt.Group = 0x1
+        descriptor.u.Interrupt.Vector = 0xdead_beef
+        descriptor.u.Interrupt.Affinity = 0x8000_0000_0000_0001
+        #expect(descriptor.u.Interrupt.Level == 0x0a)
+        #expect(descriptor.u.Interrupt.Group == 0x1)
+        #expect(descriptor.u.Interrupt.Vector == 0xdead_beef)
+        #expect(descriptor.u.Interrupt.Affinity == 0x8000_0000_0000_0001)
+        // Raw overlays the same bytes with Group first, then MessageCount (x64 wdm.h layout).
+        #expect(descriptor.u.MessageInterrupt.Raw.Group == 0x0a)
+        #expect(descriptor.u.MessageInterrupt.Raw.MessageCount == 0x1)
+    }
+}
+
+@Suite("NTSTATUS")
+struct NTSTATUSTests {
+    @Test func valuesAreThoseOfNtstatusH() {
+        #expect(STATUS_SUCCESS.rawValue == 0)
+        #expect(UInt32(bitPattern: STATUS_INVALID_PARAMETER.rawValue) == 0xC000_000D)
+        #expect(UInt32(bitPattern: STATUS_INVALID_PARAMETER_1.rawValue) == 0xC000_00EF)
+        #expect(UInt32(bitPattern: STATUS_INVALID_PARAMETER_10.rawValue) == 0xC000_00F8)
+        #expect(UInt32(bitPattern: STATUS_INVALID_DEVICE_REQUEST.rawValue) == 0xC000_0010)
+        #expect(UInt32(bitPattern: STATUS_NOT_FOUND.rawValue) == 0xC000_0225)
+        #expect(UInt32(bitPattern: STATUS_INSUFFICIENT_RESOURCES.rawValue) == 0xC000_009A)
+    }
+
+    @Test func successIsNonNegative() {
+        #expect(NT_SUCCESS(STATUS_SUCCESS))
+        #expect(NT_SUCCESS(STATUS_PENDING))
+        #expect(!NT_SUCCESS(STATUS_NOT_FOUND))
+        #expect(NT_ERROR(STATUS_INVALID_PARAMETER))
+        #expect(NT_WARNING(STATUS_DEVICE_BUSY))
+        #expect(!NT_ERROR(STATUS_SUCCESS))
+    }
+
+    @Test func descriptionNamesTheStatus() {
+        #expect(STATUS_NOT_FOUND.description == "STATUS_NOT_FOUND (0xC0000225)")
+        #expect(NTSTATUS(0xC000_1234).description == "NTSTATUS 0xC0001234")
+    }
+}
