@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "InterruptBridgeBench",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "CBaselines",
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem", "CBaselines",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -149,3 +149,12 @@ int cbl_vfio_edu_roundtrip(const char *bdf, cbl_edu_interrupt kind, cbl_probe *p
     edu_close(&edu);
     return rc;
 }
+
+volatile void *cbl_map_region(int device_fd, uint64_t offset, size_t size) {
+    void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, device_fd, (off_t)offset);
+    return mapped == MAP_FAILED ? NULL : mapped;
+}
+
+void cbl_unmap_region(volatile void *base, size_t size) {
+    if (base != NULL) munmap((void *)base, size);
+}

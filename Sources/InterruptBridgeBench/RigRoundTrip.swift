@@ -82,13 +82,3 @@ public struct RigRoundTripSuite: Sendable {
         return PingPongRun(samples: probe.samples(options.warmup..<total), allocationsPerInterrupt: nil)
     }
 }
-
-/// The bridge side of the rig round trip: the VFIO backend and IoConnectInterruptEx.
-/// (Filled in once the VFIO backend lands; until then it refuses to start.)
-public struct BridgeEduRoundTripper: EduRoundTripper {
-    public init() {}
-    public var label: String { "bridge" }
-    public func run(address: String, interrupt: EduInterrupt, probe: Probe, rounds: Int, options: BenchOptions) throws(BenchError) {
-        throw .bridge("the VFIO backend is not available in this build")
-    }
-}

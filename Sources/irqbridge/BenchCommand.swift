@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
         }
         let results: [BenchResult]
         if let rigEdu {
-            let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper()
+            let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper(logger: Logger(label: "irqbridge.bench"))
             results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
         } else {
             try options.raiseDescriptorLimit()

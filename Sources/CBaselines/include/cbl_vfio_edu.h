@@ -35,6 +35,12 @@ int cbl_vfio_edu_roundtrip(const char *bdf, cbl_edu_interrupt kind, cbl_probe *p
                            uint64_t gap_ns, uint64_t timeout_ns, const cbl_thread_placement *receiver,
                            const cbl_thread_placement *writer, char *error, size_t error_size);
 
+/// Maps `size` bytes of a VFIO region (`offset` in the device fd) a second time,
+/// for the shared writer and ISR code. Returns NULL with errno set on failure.
+volatile void *cbl_map_region(int device_fd, uint64_t offset, size_t size);
+/// Unmaps what cbl_map_region mapped.
+void cbl_unmap_region(volatile void *base, size_t size);
+
 /// The writer half alone, for the bridge's run: round i waits for delivery i-1,
 /// spins `gap_ns`, stamps probe->sent_ns and stores `value` to bar0 + offset.
 /// Runs on a new thread placed by `placement`. Same results as cbl_drive_pingpong.
