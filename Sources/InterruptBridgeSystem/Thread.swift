@@ -101,39 +101,6 @@ private func threadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableR
     return nil
 }
 
-/// A pthread mutex with separate lock and unlock (Synchronization.Mutex only
-/// offers a scoped `withLock`): backs passive-level interrupt locks, which a
-/// caller may hold across calls and while blocking.
-public final class BlockingMutex: @unchecked Sendable {
-    // Safe: the pthread_mutex_t lives at a stable heap address for the object's
-    // whole life and is only touched through pthread_mutex_* calls.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    public init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        let result = pthread_mutex_init(mutex, nil)
-        precondition(result == 0, "pthread_mutex_init: \(result)")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    public func lock() {
-        let result = pthread_mutex_lock(mutex)
-        precondition(result == 0, "pthread_mutex_lock: \(result)")
-    }
-
-    public func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
-
-    public func unlock() {
-        let result = pthread_mutex_unlock(mutex)
-        precondition(result == 0, "pthread_mutex_unlock: \(result)")
-    }
-}
-
 /// A one-shot signal one thread waits on and another fires (a POSIX semaphore):
 /// how a caller of connect/disconnect waits for the dispatch loop's acknowledgement.
 public final class OneShotSignal: @unchecked Sendable {

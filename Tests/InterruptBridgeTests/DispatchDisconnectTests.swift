@@ -25,7 +25,10 @@ extension Runtime {
                 }).interruptObjects[0]
                 let load = Flag(true)
                 let raiser = try PThread.spawn(name: "raiser") {
-                    while load.isSet { backend.raise() }
+                    while load.isSet {
+                        backend.raise()
+                        PThread.yieldProcessor()  // a pthread mutex is not fair: let the loop take the backend lock
+                    }
                 }
                 #expect(eventually { object.serviceCallCount > UInt64(round % 5) })
                 dispatcher.disconnect(object)
@@ -87,6 +90,27 @@ extension Runtime {
             #expect(backend.enabledKind == nil)
         }
 
+        @Test func anObjectDisconnectedByAnEarlierISRIsNotCalledLaterInTheSamePass() throws {
+            let dispatcher = try makeDispatcher()
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
+            let victimHolder = LockedValue<InterruptObject?>(nil)
+            let first = try dispatcher.connectLineBased(device: device, routine: { _ in
+                // Not mine; and the other driver on this line is being removed.
+                victimHolder.withLock { $0 }?.disconnect()
+                return false
+            })
+            let victimCalls = Counter()
+            let victim = try dispatcher.connectFullySpecified(
+                device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5), mode: .levelSensitive,
+                shareVector: true, affinity: .first(2), routine: { _ in victimCalls.increment(); return true })
+            victimHolder.withLock { $0 = victim }
+            backend.raise()
+            #expect(eventually { first.serviceCallCount == 1 && !victim.isConnected })
+            #expect(victimCalls.count == 0, "a disconnected ISR was called after disconnect returned")
+            dispatcher.disconnect(first)
+        }
+
         @Test func removalRequestedDisconnectsEveryObjectOfTheDeviceAndLogsWhy() throws {
             let messages = Recorder<String>()
             let logger = Logger(label: "test") { _ in CapturingLogHandler(messages: messages) }
@@ -114,7 +138,9 @@ extension Runtime {
             #expect(eventually { connection.interruptObjects.allSatisfy { !$0.isConnected } },
                     "the REQ handler's removal request disconnects the device")
             #expect(backend.handledOnDispatchThread.isSet)
-            // Disconnected: the descriptor is no longer watched, a second signal is not handled.
+            // Once the deferred disconnect completed (sources released after the
+            // descriptor was unwatched), a second signal is not handled.
+            #expect(eventually { backend.inner.enabledKind == nil })
             try EventFD.write(backend.request)
             for _ in 0..<1000 { PThread.yieldProcessor() }
             #expect(backend.handled.count == 1)

@@ -47,7 +47,10 @@ extension Runtime {
             let object = connection.interruptObjects[0]
             let raiser = Flag(true)
             let raiserThread = try PThread.spawn(name: "raiser") {
-                while raiser.isSet { backend.raise() }
+                while raiser.isSet {
+                    backend.raise()
+                    PThread.yieldProcessor()  // a pthread mutex is not fair: let the loop take the backend lock
+                }
             }
             #expect(eventually { object.serviceCallCount > 10 })
             for round in 0..<200 {

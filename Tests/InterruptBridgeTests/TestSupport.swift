@@ -52,7 +52,7 @@ final class Flag: Sendable {
 
 /// A thread-safe list for recording order in tests (not on an interrupt path that matters).
 final class Recorder<Element: Sendable>: Sendable {
-    private let items = Mutex<[Element]>([])
+    private let items = LockedValue<[Element]>([])
     init() {}
     func append(_ item: Element) { items.withLock { $0.append(item) } }
     var all: [Element] { items.withLock { $0 } }

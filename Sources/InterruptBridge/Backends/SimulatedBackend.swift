@@ -16,10 +16,10 @@ public final class SimulatedBackend: InterruptBackend {
     public let configuration: SimulatedDevice
     public let device: PCIDeviceInfo
 
-    // Guarded by its Mutex: which kind is enabled and its vectors (descriptor lifetime).
-    private let enabled = Mutex<(kind: InterruptKind, vectors: [SimulatedVector])?>(nil)
-    // Guarded by its Mutex: the handler `setEventHandler` installed.
-    private let eventHandler = Mutex<(@Sendable (BackendEvent) -> Void)?>(nil)
+    // Guarded by its lock: which kind is enabled and its vectors (descriptor lifetime).
+    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector])?>(nil)
+    // Guarded by its lock: the handler `setEventHandler` installed.
+    private let eventHandler = LockedValue<(@Sendable (BackendEvent) -> Void)?>(nil)
     private let raised = Atomic<UInt64>(0)
     private let dropped = Atomic<UInt64>(0)
     private let discarded = Atomic<UInt64>(0)

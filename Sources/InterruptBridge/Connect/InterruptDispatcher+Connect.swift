@@ -138,6 +138,7 @@ extension InterruptDispatcher {
     /// their loop; waits for the loop unless called on a dispatch thread.
     private func connect(_ objects: [InterruptObject], kind: InterruptKind) throws(ConnectionError) {
         guard let device = objects.first?.device else { return }
+        guard isRunning else { throw .dispatcherStopped }
         let loop = try objects[0].isPassiveLevel ? passiveDispatchLoop() : mainLoop
         try reserve(objects)
         let sources: [InterruptSource]

@@ -23,11 +23,11 @@ public final class InterruptDispatcher: Sendable {
     public let options: DispatchOptions
     let mainLoop: DispatchLoop
     let deferredCalls: DeferredCallQueue
-    // Guarded by its Mutex: the passive-level loop, started on the first passive connect.
-    private let passiveLoop = Mutex<DispatchLoop?>(nil)
+    // Guarded by its lock: the passive-level loop, started on the first passive connect.
+    private let passiveLoop = LockedValue<DispatchLoop?>(nil)
     private let passiveIdentity = Atomic<UInt>(0)
-    // Guarded by its Mutex: who is connected where (sharing checks, legacy lookups).
-    private let registry = Mutex(Registry())
+    // Guarded by its lock: who is connected where (sharing checks, legacy lookups).
+    private let registry = LockedValue(Registry())
     private let running = Atomic<Bool>(true)
 
     struct Registry {
@@ -62,6 +62,9 @@ public final class InterruptDispatcher: Sendable {
         mainLoop.stop()
         passiveLoop.withLock { $0 }?.stop()
     }
+
+    /// False once `shutdown()` was called.
+    public var isRunning: Bool { running.load(ordering: .acquiring) }
 
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {

@@ -20,8 +20,8 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     /// The device's interrupt vectors, from its translated interrupt descriptors.
     public let vectors: [AssignedVector]
 
-    private let sources = Mutex(SourceState())
-    private let dispatchers = Mutex([WeakDispatcher]())
+    private let sources = LockedValue(SourceState())
+    private let dispatchers = LockedValue([WeakDispatcher]())
     private let dpcForISR = AtomicLazyReference<DeferredProcedureCall>()
 
     private struct SourceState {

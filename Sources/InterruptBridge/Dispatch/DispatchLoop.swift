@@ -24,10 +24,10 @@ final class DispatchLoop: Sendable {
     /// The DPC queue this loop drains after each batch (the main loop only).
     let deferredCalls: DeferredCallQueue?
 
-    // Guarded by its Mutex: commands posted by other threads, taken by the loop thread.
-    private let commands = Mutex<[LoopCommand]>([])
-    // Guarded by its Mutex: the running thread, set by start() and cleared by stop().
-    private let thread = Mutex<PThread.Handle?>(nil)
+    // Guarded by its lock: commands posted by other threads, taken by the loop thread.
+    private let commands = LockedValue<[LoopCommand]>([])
+    // Guarded by its lock: the running thread, set by start() and cleared by stop().
+    private let thread = LockedValue<PThread.Handle?>(nil)
     private let accepting = Atomic<Bool>(true)
     private let closesOnExit = Atomic<Bool>(false)
 
@@ -204,7 +204,7 @@ struct Attachment: Sendable {
 /// How a waiting caller learns that the loop applied its command.
 final class Completion: Sendable {
     private let signal = OneShotSignal()
-    private let failure = Mutex<ConnectionError?>(nil)
+    private let failure = LockedValue<ConnectionError?>(nil)
 
     func finish(_ error: ConnectionError? = nil) {
         failure.withLock { $0 = error }

@@ -37,8 +37,9 @@ final class LoopState {
         let source: InterruptSource
         let line: VectorLine
         let key: SourceKey
-        /// UIO: the last interrupt total read (the count is the difference).
-        var lastTotal: UInt32 = 0
+        /// UIO: the last interrupt total read (the count is the difference; the
+        /// first read, with nothing to compare against, counts as one signal).
+        var lastTotal: UInt32?
         var faulted: SystemError?
         init(source: InterruptSource, line: VectorLine, key: SourceKey) {
             self.source = source
@@ -178,7 +179,7 @@ final class LoopState {
                 signals = count
             case .uioTotal:
                 guard let total = try FileDescriptors.readUInt32(slot.source.descriptor) else { return true }
-                signals = UInt64(max(1, total &- slot.lastTotal))
+                signals = slot.lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
                 slot.lastTotal = total
             }
         } catch {
