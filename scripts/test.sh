@@ -9,3 +9,6 @@ scripts/bootstrap.sh
 echo "== unit tests"
 swift build --build-tests
 swift test --skip-build
+
+echo "== benchmark smoke (irqbridge bench --quick: figures are printed, not asserted; fails only if an interrupt is lost)"
+.build/debug/irqbridge bench --quick --busy-poll
