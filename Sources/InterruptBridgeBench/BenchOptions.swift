@@ -18,8 +18,8 @@ public struct BenchOptions: Sendable, Equatable {
     /// Rounds run and discarded before each latency measurement.
     public var warmup: Int = 200
     /// Repetitions per scenario, in short blocks: bridge and baseline alternate
-    /// (and which goes first), so machine load hits both sides alike. Latency
-    /// percentiles pool the samples of all blocks; throughput is the median.
+    /// (and which goes first), so machine load hits both sides alike. Every
+    /// figure is the median over blocks of that block's figure.
     public var repetitions: Int = 15
     /// Interrupts raised per throughput run.
     public var throughputInterrupts: Int = 20_000
@@ -72,12 +72,14 @@ extension BenchOptions {
 extension BenchOptions {
     /// Defaults for the QEMU rig, where every MMIO access and interrupt goes
     /// through software emulation (round trips of 10-100 us): fewer rounds, a
-    /// longer gap so each round starts from a sleeping receiver.
+    /// longer gap so each round starts from a sleeping receiver, and many short
+    /// blocks: a TCG guest on a loaded host stalls for milliseconds at a time,
+    /// and only fine interleaving spreads those stalls evenly over both sides.
     public static var rig: BenchOptions {
         var options = BenchOptions()
-        options.iterations = 1_000
-        options.warmup = 100
-        options.repetitions = 6
+        options.iterations = 300
+        options.warmup = 50
+        options.repetitions = 20
         options.gapNanoseconds = 100_000
         options.timeoutNanoseconds = 5_000_000_000
         return options

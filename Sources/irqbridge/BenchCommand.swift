@@ -44,6 +44,8 @@ struct BenchCommand: ParsableCommand {
         let progress = { (step: String) in
             if !quietStdout { FileHandle.standardError.write(Data("bench: \(step)\n".utf8)) }
         }
+        let machine = MachineInfo.current()
+        progress("\(machine.onlineCPUs) CPUs, load average \(machine.loadAverage.map { String($0) } ?? "unknown") at start")
         let results: [BenchResult]
         if let rigEdu {
             let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper(logger: Logger(label: "irqbridge.bench"))
@@ -59,7 +61,7 @@ struct BenchCommand: ParsableCommand {
         configuration["bridge"] = selfCheck ? "C baseline (self-check)"
             : rigEdu == nil ? "InterruptBridge runtime, simulated device" : "InterruptBridge VFIO backend, IoConnectInterruptEx"
         if let rigEdu { configuration["device"] = "edu at \(rigEdu), vfio-pci" }
-        let report = BenchReport(results: results, machine: .current(), configuration: configuration)
+        let report = BenchReport(results: results, machine: machine, configuration: configuration)
         if !quietStdout { print(report.table()) }
         if let json {
             let data = try report.json() + Data("\n".utf8)

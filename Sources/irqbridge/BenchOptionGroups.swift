@@ -38,8 +38,9 @@ struct BenchMeasurementOptions: ParsableArguments {
         case (.rig, false): options = .rig
         case (.rig, true):
             options = .rig
-            options.iterations = 300
-            options.warmup = 50
+            options.iterations = 100
+            options.warmup = 20
+            options.repetitions = 6
         }
         if let iterations { options.iterations = iterations }
         if let repetitions { options.repetitions = repetitions }

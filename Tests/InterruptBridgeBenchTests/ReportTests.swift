@@ -9,7 +9,7 @@ import Testing
             BenchResult(name: "allocations-per-interrupt", unit: "allocs", bridge: 0, baseline: 0, target: .valueAtMost(0)),
             BenchResult(name: "cost.1-vectors.p50", unit: "ns", bridge: nil, baseline: 4000),
         ],
-        machine: MachineInfo(hostname: "h", kernel: "k", cpuModel: "c", onlineCPUs: 2, date: "d"),
+        machine: MachineInfo(hostname: "h", kernel: "k", cpuModel: "c", onlineCPUs: 2, date: "d", loadAverage: 0.5),
         configuration: ["iterations": "10"])
 
     @Test func tableHasOneLinePerResultAndAVerdictSummary() {
