@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeSystem", "InterruptBridgeCore",
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeSystem", "InterruptBridgeCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

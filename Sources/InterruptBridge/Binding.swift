@@ -96,7 +96,10 @@ public struct DeviceBinder: Sendable {
         if current == target.rawValue {
             return BindOutcome(previousDriver: current, changed: false, warnings: groupWarnings(name, target: target))
         }
-        if let current, expected != current, !force {
+        // A device irqbridge itself moved to the other user-space driver may switch
+        // without --from; its recorded original driver stays the one `unbind` restores.
+        let earlier = records.load(name).flatMap { $0.boundTo == current ? $0 : nil }
+        if let current, expected != current, !force, earlier == nil {
             throw .inUse(address: name, driver: current, target: target.rawValue)
         }
         if !kernel.driverRegistered(target.rawValue) {
@@ -111,9 +114,10 @@ public struct DeviceBinder: Sendable {
         }
         let previousOverride = kernel.driverOverride(of: name)
         // Remember first, so an interrupted bind can still be undone.
-        try wrap { () throws(SystemError) in
-            try records.save(.init(originalDriver: current, originalOverride: previousOverride, boundTo: target.rawValue), for: name)
-        }
+        let record = earlier.map { BindingRecordStore.Record(originalDriver: $0.originalDriver, originalOverride: $0.originalOverride,
+                                                              boundTo: target.rawValue) }
+            ?? .init(originalDriver: current, originalOverride: previousOverride, boundTo: target.rawValue)
+        try wrap { () throws(SystemError) in try records.save(record, for: name) }
         do throws(SystemError) {
             if let current { try kernel.unbind(name, from: current) }
             try kernel.setDriverOverride(name, target.rawValue)

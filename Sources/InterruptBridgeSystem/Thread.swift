@@ -15,14 +15,13 @@ public enum PThread {
     /// Starts a thread running `body`. The entry point is a nonisolated C function,
     /// so no actor isolation check runs on the new thread.
     public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> Handle {
-        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        let box = Unmanaged.passRetained(ThreadBody(name: String(name.prefix(15)), body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, threadEntry, box)
         guard result == 0 else {
             Unmanaged<ThreadBody>.fromOpaque(box).release()
             throw SystemError("pthread_create \(name)", code: result)
         }
-        _ = cib_thread_set_name(thread, String(name.prefix(15)))
         return Handle(raw: thread)
     }
 
@@ -89,14 +88,21 @@ public enum PThread {
 }
 
 private final class ThreadBody {
+    let name: String
     let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    init(name: String, _ body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
 }
 
 /// The C entry point of every thread PThread starts: a free nonisolated function.
 private func threadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let argument else { return nil }
     let body = Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue()
+    // Named by the thread itself, before any of its work, so tools that look at
+    // the name (ps, perf, allocation counters) see it from the first instruction.
+    _ = cib_thread_set_name(pthread_self(), body.name)
     body.body()
     return nil
 }

@@ -49,27 +49,36 @@ public final class UDevMonitor {
     }
 
     /// Waits up to `milliseconds` (-1: forever) for the socket or `wakeDescriptor`
-    /// to become readable. Returns true when the monitor has an event.
+    /// to become readable. Returns true when the monitor has an event; throws
+    /// when the socket reports an error or hang-up (so a caller never spins on it).
     public func wait(milliseconds: Int32, wakeDescriptor: Int32 = -1) throws(SystemError) -> Bool {
         var descriptors = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         let count = nfds_t(wakeDescriptor >= 0 ? 2 : 1)
         _ = try syscall("poll udev monitor") { poll(&descriptors, count, milliseconds) }
-        return descriptors[0].revents & Int16(POLLIN) != 0
+        let revents = descriptors[0].revents
+        if revents & Int16(POLLIN) != 0 { return true }
+        if revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            throw SystemError("poll udev monitor socket (revents 0x\(String(revents, radix: 16)))", code: EIO)
+        }
+        return false
     }
 
-    /// The events as an AsyncStream, read on a dedicated thread (never the
-    /// cooperative pool). Cancelling the consuming task, or dropping the stream,
-    /// stops the thread and closes the socket.
     /// Monitor threads still running (each ends, releasing its socket and
     /// eventfd, once its stream has ended). For tests and diagnostics.
     public static var runningThreads: Int { runningThreadCount.load(ordering: .acquiring) }
 
+    /// The events as an AsyncStream, read on a dedicated thread (never the
+    /// cooperative pool). Cancelling the consuming task, or dropping the stream,
+    /// stops the thread and closes the socket. The stream finishes if the socket fails.
     public static func events(bufferingNewest limit: Int = 256) throws(SystemError) -> AsyncStream<PCIHotplugEvent> {
         let monitor = try UDevMonitor()
-        let wake = try WakeDescriptor()
+        // Tells the monitor thread its stream ended. Shared by the stream's termination
+        // handler and the thread, and closed only when both have let go, so a late
+        // signal never writes to a closed (or reused) descriptor.
+        let wake = try InterruptEventFD()
         let (stream, continuation) = AsyncStream.makeStream(of: PCIHotplugEvent.self, bufferingPolicy: .bufferingNewest(limit))
-        continuation.onTermination = { _ in wake.signal() }
+        continuation.onTermination = { _ in try? wake.signal() }
         let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
         var thread = pthread_t()
         runningThreadCount.add(1, ordering: .relaxed)
@@ -85,39 +94,15 @@ public final class UDevMonitor {
     }
 }
 
-/// The eventfd that tells the monitor thread its stream ended. Shared by the
-/// stream's termination handler and the thread, and closed only when both have
-/// let go, so a late signal never writes to a closed (or reused) descriptor.
-private final class WakeDescriptor: Sendable {
-    let descriptor: Int32
-
-    init() throws(SystemError) {
-        descriptor = try syscall("eventfd (udev monitor wake-up)") { cib_eventfd(0, CIB_EFD_CLOEXEC | CIB_EFD_NONBLOCK) }
-    }
-
-    deinit { close(descriptor) }
-
-    func signal() {
-        var one: UInt64 = 1
-        _ = write(descriptor, &one, MemoryLayout<UInt64>.size)
-    }
-
-    /// True once `signal()` was called (consumes the signal).
-    func wasSignalled() -> Bool {
-        var counter: UInt64 = 0
-        return read(descriptor, &counter, MemoryLayout<UInt64>.size) > 0
-    }
-}
-
 /// What the monitor thread owns. `@unchecked Sendable`: the monitor is handed to
 /// the new thread and never touched by the creator again; the wake-up descriptor
 /// and the continuation are themselves Sendable.
 private final class MonitorThreadJob: @unchecked Sendable {
     let monitor: UDevMonitor
-    let wake: WakeDescriptor
+    let wake: InterruptEventFD
     let continuation: AsyncStream<PCIHotplugEvent>.Continuation
 
-    init(monitor: UDevMonitor, wake: WakeDescriptor, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
+    init(monitor: UDevMonitor, wake: InterruptEventFD, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
         self.monitor = monitor
         self.wake = wake
         self.continuation = continuation
@@ -126,11 +111,11 @@ private final class MonitorThreadJob: @unchecked Sendable {
     func run() {
         while true {
             let ready: Bool
-            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.descriptor) } catch {
+            do { ready = try monitor.wait(milliseconds: -1, wakeDescriptor: wake.rawValue) } catch {
                 continuation.finish()
                 return
             }
-            if wake.wasSignalled() { return }  // the stream ended
+            if (try? wake.drain()) != nil { return }  // the stream ended
             guard ready else { continue }
             while let event = monitor.receive() {
                 if case .terminated = continuation.yield(event) { return }

@@ -44,18 +44,24 @@ public final class UIODevice: Sendable {
     }
 
     /// The Command register.
-    public func readCommand() throws(SystemError) -> UInt16 {
+    public func readCommand() throws(SystemError) -> UInt16 { try Self.readCommand(config: config.rawValue) }
+
+    /// Re-enables INTx: clears Interrupt Disable (Command bit 10) if it is set.
+    public func unmask() throws(SystemError) { try Self.unmask(config: config.rawValue) }
+
+    /// The Command register through a borrowed config descriptor.
+    public static func readCommand(config: Int32) throws(SystemError) -> UInt16 {
         var command: UInt16 = 0
-        _ = try syscall("read \(address) config Command") { Glibc.pread(config.rawValue, &command, 2, off_t(Self.commandOffset)) }
+        _ = try syscall("read config Command") { Glibc.pread(config, &command, 2, off_t(commandOffset)) }
         return UInt16(littleEndian: command)
     }
 
-    /// Re-enables INTx: clears Interrupt Disable (Command bit 10) if it is set.
+    /// Clears Interrupt Disable through a borrowed config descriptor.
     /// Two syscalls, no allocation: safe on the interrupt path.
-    public func unmask() throws(SystemError) {
-        let command = try readCommand()
-        guard command & Self.interruptDisable != 0 else { return }
-        var cleared = (command & ~Self.interruptDisable).littleEndian
-        _ = try syscall("write \(address) config Command") { Glibc.pwrite(config.rawValue, &cleared, 2, off_t(Self.commandOffset)) }
+    public static func unmask(config: Int32) throws(SystemError) {
+        let command = try readCommand(config: config)
+        guard command & interruptDisable != 0 else { return }
+        var cleared = (command & ~interruptDisable).littleEndian
+        _ = try syscall("write config Command") { Glibc.pwrite(config, &cleared, 2, off_t(commandOffset)) }
     }
 }

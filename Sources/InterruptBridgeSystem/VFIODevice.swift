@@ -66,7 +66,9 @@ public final class VFIODevice: Sendable {
 
     // MARK: BARs
 
-    /// Maps BAR `index` for register access (read/write, shared).
+    /// Maps BAR `index` for register access (read/write, shared). The mapping holds
+    /// the device open in the kernel until it is released, even after this object
+    /// and its descriptor are gone (the group cannot be opened again until then).
     public func mapBAR(_ index: Int) throws(SystemError) -> MappedRegion {
         let region = try regionInfo(bar: index)
         guard region.size > 0 else { throw SystemError("\(name): BAR\(index) is not implemented", code: ENXIO) }

@@ -33,7 +33,7 @@ public struct LARGE_INTEGER: Sendable, Hashable, ZeroInitializable {
     public init(QuadPart: LONGLONG) { self.QuadPart = QuadPart }
     public var LowPart: ULONG {
         get { ULONG(truncatingIfNeeded: QuadPart) }
-        set { QuadPart = LONGLONG(bitPattern: UInt64(UInt64(bitPattern: QuadPart) & 0xFFFF_FFFF_0000_0000) | UInt64(newValue)) }
+        set { QuadPart = LONGLONG(bitPattern: (UInt64(bitPattern: QuadPart) & 0xFFFF_FFFF_0000_0000) | UInt64(newValue)) }
     }
     public var HighPart: LONG {
         get { LONG(truncatingIfNeeded: QuadPart >> 32) }

@@ -7,8 +7,9 @@ public let CONNECT_LINE_BASED: ULONG = 0x2
 public let CONNECT_MESSAGE_BASED: ULONG = 0x3
 public let CONNECT_FULLY_SPECIFIED_GROUP: ULONG = 0x4
 public let CONNECT_MESSAGE_BASED_PASSIVE: ULONG = 0x5
-/// The highest version this facade implements (CONNECT_MESSAGE_BASED_PASSIVE is not).
-public let CONNECT_CURRENT_VERSION: ULONG = 0x4
+/// wdm.h's value. CONNECT_MESSAGE_BASED_PASSIVE (and so this) is not implemented:
+/// IoConnectInterruptEx returns STATUS_INVALID_PARAMETER_1 for it.
+public let CONNECT_CURRENT_VERSION: ULONG = 0x5
 
 /// `PKINTERRUPT *`: where IoConnectInterruptEx stores the interrupt object.
 public typealias PPKINTERRUPT = OutParameter<PKINTERRUPT>

@@ -116,9 +116,9 @@ public func IoBuildStartDeviceIrp(_ PhysicalDeviceObject: DEVICE_OBJECT) -> IRP 
         Parameters: IO_STACK_LOCATION_PARAMETERS(StartDevice: start)))
 }
 
-/// `IoCompleteRequest`: records the final status (the bridge has no IRP queue to advance).
-public func IoCompleteRequest(_ Irp: IRP, _ PriorityBoost: CCHAR) {
-    _ = PriorityBoost
-}
+/// `IoCompleteRequest`: the driver is done with the request. The bridge keeps no IRP
+/// queue, so there is nothing to advance: the status the driver stored in
+/// `Irp.IoStatus` is the result, and `PriorityBoost` has no meaning here.
+public func IoCompleteRequest(_ Irp: IRP, _ PriorityBoost: CCHAR) {}
 public typealias CCHAR = Int8
 public let IO_NO_INCREMENT: CCHAR = 0

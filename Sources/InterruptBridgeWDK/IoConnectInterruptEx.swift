@@ -47,15 +47,20 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// `IoDisconnectInterruptEx(&params)`: with `Version` as IoConnectInterruptEx returned
 /// it and the object it returned, disconnects the ISR(s). On return no ISR of the
 /// connection is running or will run again; called from the ISR itself it does not
-/// deadlock (the disconnect completes after the ISR returns). A Version or context
-/// that does not name a connection is ignored (Windows would bug-check).
+/// deadlock (the disconnect completes after the ISR returns).
+///
+/// Where Windows would bug-check, this is lenient, so that nothing stays connected:
+/// the context is disconnected by what it holds (a KINTERRUPT or a message table)
+/// even if `Version` names the other kind; an unknown Version or an empty context
+/// does nothing.
 public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
     switch Parameters.Version {
-    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED:
-        Parameters.ConnectionContext.InterruptObject?.disconnect()
-    case CONNECT_MESSAGE_BASED:
-        guard let table = Parameters.ConnectionContext.InterruptMessageTable?.table else { return }
-        table.interruptObjects.first?.dispatcher.disconnect(table)
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED:
+        if let table = Parameters.ConnectionContext.InterruptMessageTable?.table {
+            table.interruptObjects.first?.dispatcher.disconnect(table)
+        } else {
+            Parameters.ConnectionContext.InterruptObject?.disconnect()
+        }
     default:
         return
     }

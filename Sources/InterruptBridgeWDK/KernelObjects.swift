@@ -23,9 +23,29 @@ public func KeInitializeSpinLock(_ SpinLock: inout KSPIN_LOCK) {
     SpinLock = KSPIN_LOCK()
 }
 
-/// `KeInitializeSpinLock` for a lock held in a `let`: checks it is released.
-public func KeInitializeSpinLock(_ SpinLock: KSPIN_LOCK) {
-    precondition(!SpinLock.isLocked, "KeInitializeSpinLock: the spin lock is held")
+/// `KeAcquireSpinLock(&devExt->Lock, &OldIrql)` for a driver's own (non-interrupt) spin
+/// lock, used between DPCs and other threads. Takes the lock and stores the caller's
+/// IRQL in `OldIrql`. The bridge does not model the raise to DISPATCH_LEVEL for these
+/// locks: ``KeGetCurrentIrql()`` is unchanged while it is held.
+public func KeAcquireSpinLock(_ SpinLock: KSPIN_LOCK, _ OldIrql: inout KIRQL) {
+    SpinLock.lock()
+    OldIrql = KeGetCurrentIrql()
+}
+
+/// `KeReleaseSpinLock(&devExt->Lock, OldIrql)`: releases a lock taken with KeAcquireSpinLock.
+public func KeReleaseSpinLock(_ SpinLock: KSPIN_LOCK, _ NewIrql: KIRQL) {
+    _ = NewIrql
+    SpinLock.unlock()
+}
+
+/// `KeAcquireSpinLockAtDpcLevel`: takes a driver's spin lock from a DPC (no IRQL change).
+public func KeAcquireSpinLockAtDpcLevel(_ SpinLock: KSPIN_LOCK) {
+    SpinLock.lock()
+}
+
+/// `KeReleaseSpinLockFromDpcLevel`: releases a lock taken with KeAcquireSpinLockAtDpcLevel.
+public func KeReleaseSpinLockFromDpcLevel(_ SpinLock: KSPIN_LOCK) {
+    SpinLock.unlock()
 }
 
 /// `KeSynchronizeExecution`: runs `SynchronizeRoutine(SynchronizeContext)` holding the

@@ -1,17 +1,20 @@
 import ArgumentParser
+import Foundation
 import InterruptBridge
 import InterruptBridgeCore
 import Logging
 
-/// `irqbridge list [BDF] [--json] [--policy FILE] [--dump FILE]`
-struct ListCommand: ParsableCommand {
+/// `irqbridge list [BDF] [--json] [--watch] [--policy FILE] [--dump FILE]`
+struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List PCI functions with their interrupt capabilities and CM resource descriptors.",
         discussion: """
-            Without an address, one line per function. With an address, that function in full:
-            BARs, capabilities, the policy applied and the raw and translated CM resource lists
-            IRP_MN_START_DEVICE would carry. --json prints an array with one object per function.
+            Without an address, one line per function. With an address, that function in full: \
+            BARs, capabilities, the policy applied and the raw and translated CM resource lists \
+            IRP_MN_START_DEVICE would carry. --json prints an array with one object per function. \
+            Bad input (a malformed or unknown address, an unreadable or broken file) is one line \
+            on standard error and exit status 2.
             """)
 
     @Argument(help: ArgumentHelp("Show one function in full.", valueName: "0000:00:03.0"))
@@ -20,6 +23,9 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Print JSON (an array, one object per function) instead of a table.")
     var json = false
 
+    @Flag(help: "After listing, print one line per PCI hot-plug event (add, remove, bind, unbind, change) until interrupted.")
+    var watch = false
+
     @OptionGroup var discoveryOptions: DiscoveryOptions
 
     func validate() throws {
@@ -27,16 +33,42 @@ struct ListCommand: ParsableCommand {
             if let address, PCIAddress(address) == nil {
                 throw CommandFailure.badInput("malformed PCI address \"\(address)\" (expected DDDD:BB:DD.F or BB:DD.F, hexadecimal)")
             }
+            if watch, discoveryOptions.dumpFile != nil {
+                throw CommandFailure.badInput("--watch needs the live system, not --dump")
+            }
         } catch let failure as CommandFailure {
             throw failure.report("list")
         }
     }
 
-    func run() throws {
+    func run() async throws {
         do {
+            // Open the event stream before listing, so nothing between the two is missed.
+            let events = watch ? try hotplugEvents() : nil
             try list()
+            if let events {
+                fflush(nil)
+                try await follow(events)
+            }
         } catch let failure as CommandFailure {
             throw failure.report("list")
+        }
+    }
+
+    private func hotplugEvents() throws -> AsyncStream<PCIHotplugEvent> {
+        do {
+            return try PCIDiscovery.hotplugEvents()
+        } catch {
+            throw CommandFailure.failed("cannot watch for hot-plug events: \(error)")
+        }
+    }
+
+    /// Prints each event as it arrives: a line of text, or a JSON object per line with --json.
+    private func follow(_ events: AsyncStream<PCIHotplugEvent>) async throws {
+        let wanted = address.flatMap { PCIAddress($0) }
+        for await event in events where wanted == nil || event.address == wanted {
+            print(json ? try ListOutput.json(event) : "\(event)")
+            fflush(nil)  // a pipe reader sees each event as it happens
         }
     }
 

@@ -312,3 +312,29 @@ extension ListOutput {
         return String(decoding: try encoder.encode(devices.map(DeviceJSON.init)), as: UTF8.self)
     }
 }
+
+/// One hot-plug event as `irqbridge list --watch --json` prints it (one object per line).
+struct HotplugEventJSON: Encodable {
+    var action: String
+    var address: String
+    var driver: String?
+
+    enum CodingKeys: String, CodingKey { case action, address, driver }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(action, forKey: .action)
+        try container.encode(address, forKey: .address)
+        try container.encode(driver, forKey: .driver)
+    }
+}
+
+extension ListOutput {
+    /// A hot-plug event as a single line of JSON.
+    static func json(_ event: PCIHotplugEvent) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let object = HotplugEventJSON(action: event.action.description, address: event.address.description, driver: event.driver)
+        return String(decoding: try encoder.encode(object), as: UTF8.self)
+    }
+}

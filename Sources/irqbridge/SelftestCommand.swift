@@ -9,7 +9,8 @@ struct SelftestCommand: ParsableCommand {
         commandName: "selftest",
         abstract: "Connect an ISR to a device, make it interrupt, and check every interrupt arrives.",
         discussion: """
-            For each interrupt kind the device has (INTx, MSI, MSI-X) the test connects an ISR, \
+            For each interrupt kind the device has (INTx, MSI, MSI-X) the test connects an ISR \
+            through IoConnectInterruptEx (CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED), \
             makes the device interrupt --count times, one at a time (QEMU's edu: register 0x60, \
             acknowledged at 0x64; ivshmem-doorbell: its doorbell; any other vfio-pci device: the \
             VFIO loopback trigger), and checks that every interrupt reached the ISR with the right \
@@ -83,7 +84,7 @@ struct SelftestCommand: ParsableCommand {
         var passed = 0
         var failed = 0
         for testCase in plan.cases {
-            let result = selftest.run(testCase, dispatcher: dispatcher, connector: .runtime)
+            let result = selftest.run(testCase, dispatcher: dispatcher, connector: .wdk)
             print(result)
             if result.passed { passed += 1 } else { failed += 1 }
         }

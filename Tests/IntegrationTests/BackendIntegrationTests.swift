@@ -5,145 +5,170 @@ import InterruptBridgeCore
 import InterruptBridgeSystem
 import Testing
 
-@Suite("Backends on real devices (QEMU rig)", .serialized, .enabled(if: Rig.available, Rig.skipReason))
-struct BackendIntegrationTests {
-    /// Raises `count` edu interrupts one at a time, waiting for each on `source`
-    /// and acknowledging it as an ISR would. Returns how many arrived.
-    func roundTrips(_ edu: Edu, _ source: InterruptSource, count: Int) throws -> Int {
-        var delivered = 0
-        for index in 0..<count {
+extension RigIntegrationTests {
+    @Suite("Backends on real devices")
+    struct BackendIntegrationTests {
+        /// Raises `count` edu interrupts one at a time, waiting for each on `source`
+        /// and acknowledging it as an ISR would. Returns how many arrived.
+        func roundTrips(_ edu: Edu, _ source: InterruptSource, count: Int) throws -> Int {
+            var delivered = 0
+            for index in 0..<count {
+                edu.interrupt()
+                guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
+                    Issue.record("interrupt \(index) never arrived")
+                    break
+                }
+                switch source.drain {
+                case .eventfdCounter: delivered += Int(try InterruptEventFD.drain(source.descriptor) ?? 0)
+                case .uioTotal: if try UIODevice.readTotal(source.descriptor) != nil { delivered += 1 }
+                }
+                edu.acknowledgeAll()
+                try source.unmask?.unmask()
+            }
+            return delivered
+        }
+
+        @Test func vfioMSIOnEduDeliversEveryInterrupt() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            #expect(backend.supportedInterrupts[.msi] == 1)
+            #expect(backend.supportedInterrupts[.intx] == 1)
+            #expect(backend.requestInterrupts == 1)
+            let sources = try backend.enableInterrupts(.msi, count: 1)
+            #expect(sources.count == 1 && sources[0].unmask == nil, "MSI is edge-triggered: no unmask")
+            let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
+            let before = try Rig.kernelCount("vfio-msi[", Rig.eduVFIO)
+            #expect(try roundTrips(edu, sources[0], count: Rig.count) == Rig.count)
+            #expect(try Rig.kernelCount("vfio-msi[", Rig.eduVFIO) - before == UInt64(Rig.count))
+            try backend.disableInterrupts(.msi)
+        }
+
+        @Test func vfioINTxOnEduNeedsAndGetsUnmask() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            let sources = try backend.enableInterrupts(.intx, count: 1)
+            let source = try #require(sources.first)
+            #expect(source.unmask != nil, "INTx is level-triggered and automasked")
+            let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
+            let before = try Rig.kernelCount("vfio-intx", Rig.eduVFIO)
+            #expect(try roundTrips(edu, source, count: Rig.count) == Rig.count)
+            #expect(try Rig.kernelCount("vfio-intx", Rig.eduVFIO) - before == UInt64(Rig.count))
+
+            // Without unmask the line stays masked: the next interrupt is not delivered.
             edu.interrupt()
-            guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
-                Issue.record("interrupt \(index) never arrived")
-                break
-            }
-            switch source.drain {
-            case .eventfdCounter: delivered += Int(try InterruptEventFD.drain(source.descriptor) ?? 0)
-            case .uioTotal: if try UIODevice.readTotal(source.descriptor) != nil { delivered += 1 }
-            }
+            #expect(try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000))
+            _ = try InterruptEventFD.drain(source.descriptor)
+            edu.interrupt()
+            #expect(try !FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 200), "masked until unmask")
             edu.acknowledgeAll()
             try source.unmask?.unmask()
         }
-        return delivered
-    }
 
-    @Test func vfioMSIOnEduDeliversEveryInterrupt() throws {
-        try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
-        let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
-        defer { backend.close() }
-        #expect(backend.supportedInterrupts[.msi] == 1)
-        #expect(backend.supportedInterrupts[.intx] == 1)
-        #expect(backend.requestInterrupts == 1)
-        let sources = try backend.enableInterrupts(.msi, count: 1)
-        #expect(sources.count == 1 && sources[0].unmask == nil, "MSI is edge-triggered: no unmask")
-        let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
-        let before = try Rig.kernelCount("vfio-msi[", Rig.eduVFIO)
-        #expect(try roundTrips(edu, sources[0], count: Rig.count) == Rig.count)
-        #expect(try Rig.kernelCount("vfio-msi[", Rig.eduVFIO) - before == UInt64(Rig.count))
-        try backend.disableInterrupts(.msi)
-    }
-
-    @Test func vfioINTxOnEduNeedsAndGetsUnmask() throws {
-        try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
-        let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
-        defer { backend.close() }
-        let sources = try backend.enableInterrupts(.intx, count: 1)
-        let source = try #require(sources.first)
-        #expect(source.unmask != nil, "INTx is level-triggered and automasked")
-        let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
-        let before = try Rig.kernelCount("vfio-intx", Rig.eduVFIO)
-        #expect(try roundTrips(edu, source, count: Rig.count) == Rig.count)
-        #expect(try Rig.kernelCount("vfio-intx", Rig.eduVFIO) - before == UInt64(Rig.count))
-
-        // Without unmask the line stays masked: the next interrupt is not delivered.
-        edu.interrupt()
-        #expect(try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000))
-        _ = try InterruptEventFD.drain(source.descriptor)
-        edu.interrupt()
-        #expect(try !FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 200), "masked until unmask")
-        edu.acknowledgeAll()
-        try source.unmask?.unmask()
-    }
-
-    @Test func vfioReportsKernelLimitsClearly() throws {
-        try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
-        let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
-        defer { backend.close() }
-        _ = try backend.enableInterrupts(.msi, count: 1)
-        #expect {
-            _ = try backend.enableInterrupts(.intx, count: 1)
-        } throws: { error in
-            guard case let .kernelLimit(reason) = error as? BackendError else { return false }
-            return reason.contains("one interrupt kind at a time")
-        }
-        #expect {
+        @Test func vfioReportsKernelLimitsClearly() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
             _ = try backend.enableInterrupts(.msi, count: 1)
-        } throws: { error in
-            guard case let .kernelLimit(reason) = error as? BackendError else { return false }
-            return reason.contains("cannot add vectors")
+            #expect {
+                _ = try backend.enableInterrupts(.intx, count: 1)
+            } throws: { error in
+                guard case let .kernelLimit(reason) = error as? BackendError else { return false }
+                return reason.contains("one interrupt kind at a time")
+            }
+            #expect {
+                _ = try backend.enableInterrupts(.msi, count: 1)
+            } throws: { error in
+                guard case let .kernelLimit(reason) = error as? BackendError else { return false }
+                return reason.contains("cannot add vectors")
+            }
+            #expect {
+                _ = try backend.enableInterrupts(.msix, count: 1)
+            } throws: { error in
+                guard case .unsupported(.msix, 1, 0) = error as? BackendError else { return false }
+                return true
+            }
         }
-        #expect {
-            _ = try backend.enableInterrupts(.msix, count: 1)
-        } throws: { error in
-            guard case .unsupported(.msix, 1, 0) = error as? BackendError else { return false }
-            return true
-        }
-    }
 
-    @Test func vfioMSIXOnIvshmemEveryVectorArrivesOnItsOwnDescriptor() throws {
-        try Rig.bind(Rig.ivshmem, to: .vfioPCI)
-        let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
-        defer { backend.close() }
-        let vectors = try #require(backend.supportedInterrupts[.msix])
-        #expect(vectors >= 2)
-        let sources = try backend.enableInterrupts(.msix, count: vectors)
-        let vfio = try #require(backend.vfioDevice)
-        try vfio.writeBAR32(0, at: Ivshmem.interruptMask, 0xffff_ffff)
-        let ownID = try vfio.readBAR32(0, at: Ivshmem.position)
-        let rounds = max(1, Rig.count / vectors)
-        for round in 0..<rounds {
-            for (vector, source) in sources.enumerated() {
-                try vfio.writeBAR32(0, at: Ivshmem.doorbell, ownID << 16 | UInt32(vector))
-                guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
-                    Issue.record("round \(round): vector \(vector) never arrived")
-                    return
-                }
-                #expect(try InterruptEventFD.drain(source.descriptor) == 1)
-                for other in sources where other.descriptor != source.descriptor {
-                    #expect(try InterruptEventFD.drain(other.descriptor) == nil, "vector \(vector) also signalled another vector")
+        @Test func vfioMSIXOnIvshmemEveryVectorArrivesOnItsOwnDescriptor() throws {
+            try Rig.bind(Rig.ivshmem, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
+            defer { backend.close() }
+            let vectors = try #require(backend.supportedInterrupts[.msix])
+            #expect(vectors >= 2)
+            let sources = try backend.enableInterrupts(.msix, count: vectors)
+            let vfio = try #require(backend.vfioDevice)
+            try vfio.writeBAR32(0, at: Ivshmem.interruptMask, 0xffff_ffff)
+            let ownID = try vfio.readBAR32(0, at: Ivshmem.position)
+            let rounds = max(1, Rig.count / vectors)
+            for round in 0..<rounds {
+                for (vector, source) in sources.enumerated() {
+                    try vfio.writeBAR32(0, at: Ivshmem.doorbell, ownID << 16 | UInt32(vector))
+                    guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
+                        Issue.record("round \(round): vector \(vector) never arrived")
+                        return
+                    }
+                    #expect(try InterruptEventFD.drain(source.descriptor) == 1)
+                    for other in sources where other.descriptor != source.descriptor {
+                        #expect(try InterruptEventFD.drain(other.descriptor) == nil, "vector \(vector) also signalled another vector")
+                    }
                 }
             }
         }
-    }
 
-    @Test func uioINTxOnEduDeliversEveryInterrupt() throws {
-        try Rig.bind(Rig.eduUIO, to: .uioPCIGeneric)
-        let info = try Rig.deviceInfo(Rig.eduUIO)
-        let backend = try UIOBackend(device: info, logger: Rig.logger)
-        defer { backend.close() }
-        let source = try #require(backend.enableInterrupts(.intx, count: 1).first)
-        #expect(source.drain == .uioTotal)
-        let edu = try Edu(bar: SysfsPCI().mapResource(Rig.eduUIO.description, bar: 0))
-        let irq = try #require(info.irqLine)
-        let before = try Rig.kernelCount(irq: irq)
-        #expect(try roundTrips(edu, source, count: Rig.count) == Rig.count)
-        #expect(try Rig.kernelCount(irq: irq) - before >= UInt64(Rig.count))
-    }
-
-    @Test func openingAndClosingLeaksNoDescriptors() throws {
-        try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
-        let info = try Rig.deviceInfo(Rig.eduVFIO)
-        let start = try FileIO.openDescriptorCount()
-        for _ in 0..<50 {
-            let backend = try VFIOBackend(device: info, logger: Rig.logger)
-            backend.setEventHandler { _ in }
-            _ = try backend.enableInterrupts(.intx, count: 1)
-            #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.msi, count: 1) }
-            try backend.disableInterrupts(.intx)
-            _ = try backend.enableInterrupts(.msi, count: 1)
-            backend.close()
+        @Test func vfioMSIXSetCannotGrowOnceEnabled() throws {
+            try Rig.bind(Rig.ivshmem, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
+            defer { backend.close() }
+            let vectors = try #require(backend.supportedInterrupts[.msix])
+            #expect {
+                _ = try backend.enableInterrupts(.msix, count: vectors + 1)
+            } throws: { error in
+                guard case .unsupported(.msix, vectors + 1, vectors) = error as? BackendError else { return false }
+                return true
+            }
+            #expect(try backend.enableInterrupts(.msix, count: 2).count == 2)
+            #expect(backend.programmedMessages(.msix)?.count == 2)
+            #expect {
+                _ = try backend.enableInterrupts(.msix, count: vectors)
+            } throws: { error in
+                guard case let .kernelLimit(reason) = error as? BackendError else { return false }
+                return reason.contains("MSI-X is already enabled with 2 vector(s)") && reason.contains("NORESIZE")
+            }
+            try backend.disableInterrupts(.msix)
+            #expect(try backend.enableInterrupts(.msix, count: vectors).count == vectors, "after disabling, the full set can be enabled")
         }
-        #expect(try FileIO.openDescriptorCount() == start)
+
+        @Test func uioINTxOnEduDeliversEveryInterrupt() throws {
+            try Rig.bind(Rig.eduUIO, to: .uioPCIGeneric)
+            let info = try Rig.deviceInfo(Rig.eduUIO)
+            let backend = try UIOBackend(device: info, logger: Rig.logger)
+            defer { backend.close() }
+            let source = try #require(backend.enableInterrupts(.intx, count: 1).first)
+            #expect(source.drain == .uioTotal)
+            let edu = try Edu(bar: SysfsPCI().mapResource(Rig.eduUIO.description, bar: 0))
+            let irq = try #require(info.irqLine)
+            let before = try Rig.kernelCount(irq: irq)
+            #expect(try roundTrips(edu, source, count: Rig.count) == Rig.count)
+            #expect(try Rig.kernelCount(irq: irq) - before >= UInt64(Rig.count))
+        }
+
+        @Test func openingAndClosingLeaksNoDescriptors() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let info = try Rig.deviceInfo(Rig.eduVFIO)
+            let start = try FileIO.openDescriptorCount()
+            for _ in 0..<50 {
+                let backend = try VFIOBackend(device: info, logger: Rig.logger)
+                backend.setEventHandler { _ in }
+                _ = try backend.enableInterrupts(.intx, count: 1)
+                #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.msi, count: 1) }
+                try backend.disableInterrupts(.intx)
+                _ = try backend.enableInterrupts(.msi, count: 1)
+                backend.close()
+            }
+            #expect(try FileIO.openDescriptorCount() == start)
+        }
     }
 }
 

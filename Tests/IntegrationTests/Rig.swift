@@ -6,6 +6,11 @@ import InterruptBridgeSystem
 import Logging
 import Testing
 
+/// Every integration suite nests in this one, so they run one at a time: a VFIO
+/// group can be open only once, and the devices are shared.
+@Suite("Integration in the QEMU rig", .serialized, .enabled(if: Rig.available, Rig.skipReason))
+struct RigIntegrationTests {}
+
 enum Rig {
     /// Inside the rig: IRQBRIDGE_RIG is set (by scripts/rig/integration.sh) and VFIO exists.
     static let available: Bool = environment("IRQBRIDGE_RIG") != nil && FileIO.exists(VFIO.containerPath)

@@ -73,16 +73,19 @@ final class FakeKernel: BindingKernel {
 }
 
 @Suite("Binding devices to user-space drivers")
-struct BindingTests {
+final class BindingTests {
     let edu = PCIAddress("0000:00:03.0")!
     let nic = PCIAddress("0000:00:04.0")!
+    let directory: String
     let records: BindingRecordStore
 
     init() {
         var template = Array("/tmp/irqbridge-binding-XXXXXX".utf8CString)
-        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         records = BindingRecordStore(directory: directory + "/records")
     }
+
+    deinit { _ = system("rm -rf '\(directory)'") }
 
     func binder(_ kernel: FakeKernel) -> DeviceBinder {
         DeviceBinder(kernel: kernel, records: records, logger: Logger(label: "test"))
@@ -120,6 +123,24 @@ struct BindingTests {
         #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
         #expect(kernel.device("0000:00:04.0")?.override == nil)
         #expect(records.load("0000:00:04.0") == nil)
+    }
+
+    @Test func switchesBetweenUserSpaceDriversAndStillGivesBackTheOriginal() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")],
+                                registered: ["vfio-pci", "uio_pci_generic", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        let outcome = try binder(kernel).bind(nic, to: .uioPCIGeneric)
+        #expect(outcome.previousDriver == "vfio-pci")
+        #expect(kernel.driver(of: "0000:00:04.0") == "uio_pci_generic")
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e")
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+    }
+
+    @Test func aUserSpaceDriverIrqbridgeDidNotBindIsStillRefused() {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "uio_pci_generic")], registered: ["vfio-pci", "uio_pci_generic"])
+        #expect(throws: BindingError.inUse(address: "0000:00:04.0", driver: "uio_pci_generic", target: "vfio-pci")) {
+            try binder(kernel).bind(nic, to: .vfioPCI)
+        }
     }
 
     @Test func forceTakesTheDeviceFromAnyDriver() throws {

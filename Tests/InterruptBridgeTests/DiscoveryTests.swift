@@ -1,15 +1,21 @@
+import Foundation
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Logging
 import Testing
 
-/// The fixtures of InterruptBridgeCoreTests, found from this file's path.
+/// The fixtures of InterruptBridgeCoreTests: its resource bundle beside the test binary
+/// (copied along when the tests run elsewhere, e.g. in the QEMU rig), else the source tree.
 enum Fixtures {
-    static func path(_ name: String) -> String {
-        let tests = #filePath.split(separator: "/").dropLast(2).joined(separator: "/")
-        return "/" + tests + "/InterruptBridgeCoreTests/Fixtures/" + name
-    }
+    static let directory: String = {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let bundled = binary.appendingPathComponent("InterruptBridge_InterruptBridgeCoreTests.resources/Fixtures").path
+        if FileManager.default.fileExists(atPath: bundled) { return bundled }
+        return "/" + #filePath.split(separator: "/").dropLast(2).joined(separator: "/") + "/InterruptBridgeCoreTests/Fixtures"
+    }()
+
+    static func path(_ name: String) -> String { directory + "/" + name }
 }
 
 @Suite struct DiscoveryTests {

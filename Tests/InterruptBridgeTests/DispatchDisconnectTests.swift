@@ -111,6 +111,52 @@ extension Runtime {
             dispatcher.disconnect(first)
         }
 
+        @Test func disconnectThroughTheWrongDispatcherStillDetachesTheObject() throws {
+            let first = try makeDispatcher()
+            let second = try makeDispatcher()
+            defer {
+                first.shutdown()
+                second.shutdown()
+            }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let object = try first.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
+            second.disconnect(object)
+            #expect(!object.isConnected)
+            #expect(backend.enabledKind == nil, "the owning dispatcher detached it and released the device")
+            #expect(first.connectedInterrupts.isEmpty)
+        }
+
+        @Test func isrsOnTwoDispatchersDisconnectingEachOthersObjectsDoNotDeadlock() throws {
+            let first = try makeDispatcher()
+            let second = try makeDispatcher()
+            defer {
+                first.shutdown()
+                second.shutdown()
+            }
+            let (deviceA, backendA) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 1, device: 0, function: 0), msixCount: 1))
+            let (deviceB, backendB) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 2, device: 0, function: 0), msixCount: 1))
+            let objects = LockedValue<[InterruptObject]>([])
+            let a = try first.connectMessageBased(device: deviceA, messageRoutine: { _, _ in
+                objects.withLock { $0.last }?.disconnect()  // b, owned by the other dispatcher
+                return true
+            }).interruptObjects[0]
+            let b = try second.connectMessageBased(device: deviceB, messageRoutine: { _, _ in
+                objects.withLock { $0.first }?.disconnect()  // a
+                return true
+            }).interruptObjects[0]
+            objects.withLock { $0 = [a, b] }
+            // Whichever ISR runs first disconnects the other (which then never runs):
+            // both dispatch threads defer, neither waits for the other.
+            backendA.raise()
+            backendB.raise()
+            #expect(eventually { !a.isConnected || !b.isConnected })
+            #expect(eventually { backendA.enabledKind == nil || backendB.enabledKind == nil })
+            #expect(a.serviceCallCount + b.serviceCallCount >= 1)
+            a.disconnect()
+            b.disconnect()
+            #expect(backendA.enabledKind == nil && backendB.enabledKind == nil)
+        }
+
         @Test func removalRequestedDisconnectsEveryObjectOfTheDeviceAndLogsWhy() throws {
             let messages = Recorder<String>()
             let logger = Logger(label: "test") { _ in CapturingLogHandler(messages: messages) }

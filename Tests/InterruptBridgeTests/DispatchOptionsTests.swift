@@ -55,6 +55,7 @@ extension Runtime {
         @Test func outOfRangeOptionsAreRejected() {
             #expect(throws: DispatchError.self) { try makeDispatcher(DispatchOptions(realtimePriority: 100)) }
             #expect(throws: DispatchError.self) { try makeDispatcher(DispatchOptions(capacity: 0)) }
+            #expect(throws: DispatchError.self) { try makeDispatcher(DispatchOptions(capacity: Int(Int32.max))) }
         }
 
         @Test func busyPollingDeliversInterrupts() throws {

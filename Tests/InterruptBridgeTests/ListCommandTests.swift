@@ -14,26 +14,8 @@ enum IRQBridgeBinary {
 /// Uses the irqbridge binary built beside this test bundle.
 @Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"))
 struct ListCommandTests {
-    struct Result {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
-    }
-
-    static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(IRQBridgeBinary.path))
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, standardOutput: String(decoding: out, as: UTF8.self),
-                      standardError: String(decoding: err, as: UTF8.self))
+    static func run(_ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(try #require(IRQBridgeBinary.path), arguments)
     }
 
     static func json(_ arguments: [String]) throws -> [[String: Any]] {
@@ -96,6 +78,7 @@ struct ListCommandTests {
         (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: no PCI function 0000:00:09.0 in dump"),
         (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: cannot read /nonexistent.lspci"),
         (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge list: 0000:00:03.0: capability list loops"),
+        (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: --watch needs the live system"),
     ])
     func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
         let result = try Self.run(arguments)
@@ -103,5 +86,40 @@ struct ListCommandTests {
         #expect(result.standardOutput.isEmpty)
         #expect(result.standardError.hasPrefix(message), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
+    }
+
+    /// `--watch` prints the listing, then one JSON line per uevent of the named function.
+    /// Writing "change" to its uevent file makes the kernel emit one (nothing changes).
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.fileExists(atPath: "/sys/bus/pci/devices"), "needs root and sysfs"),
+          .timeLimit(.minutes(1)))
+    func watchPrintsHotplugEventsAsJSONLines() async throws {
+        let address = try #require(try FileManager.default.contentsOfDirectory(atPath: "/sys/bus/pci/devices").sorted().last)
+        let child = try ChildProcess(try #require(IRQBridgeBinary.path), ["list", address, "--watch", "--json"])
+        defer {
+            child.terminate()
+            _ = child.wait()
+            close(child.standardOutput)
+            close(child.standardError)
+        }
+
+        let trigger = Task {
+            while !Task.isCancelled {
+                try "change".write(toFile: "/sys/bus/pci/devices/\(address)/uevent", atomically: false, encoding: .utf8)
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { trigger.cancel() }
+        var text = ""
+        while !text.contains("\"action\":\"change\"") {
+            let chunk = child.read(child.standardOutput)
+            if chunk.isEmpty { break }  // the process ended
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("{\"action\"") })
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(event["action"] as? String == "change")
+        #expect(event["address"] as? String == address)
+        // The listing came first: a JSON array with the one function.
+        #expect(text.hasPrefix("[") && text.contains("\"address\" : \"\(address)\""))
     }
 }

@@ -34,6 +34,29 @@ struct LiveDiscoveryTests {
         }
     }
 
+    static let hasUserSpaceDriver = ((try? UDev.pciFunctions()) ?? []).contains {
+        $0.driver == "vfio-pci" || ($0.driver ?? "").hasPrefix("uio")
+    }
+
+    /// Runs where a function is bound to vfio-pci or a UIO driver (the QEMU rig: scripts/rig/run.sh --bind).
+    @Test(.enabled(if: hasUserSpaceDriver, "no function is bound to vfio-pci or a UIO driver"))
+    func userSpaceDriversGetTheirDeviceNodes() throws {
+        let functions = try UDev.pciFunctions()
+        let groups = Dictionary(uniqueKeysWithValues: try PCIAccess.scan(.live).map { ($0.address, $0.iommuGroup) })
+        for function in functions {
+            let nodes = try UDev.deviceNodes(for: function.address)
+            if function.driver == "vfio-pci" {
+                let group = try #require(groups[function.address] ?? nil, "\(function.address) is bound to vfio-pci without an IOMMU group")
+                #expect(nodes == DeviceNodes(vfioGroup: "/dev/vfio/\(group)"))
+                #expect(FileManager.default.fileExists(atPath: "/dev/vfio/\(group)"))
+            } else if (function.driver ?? "").hasPrefix("uio") {
+                let node = try #require(nodes.uio, "\(function.address) is bound to \(function.driver ?? "") without a /dev/uioN")
+                #expect(node.hasPrefix("/dev/uio") && FileManager.default.fileExists(atPath: node))
+                #expect(nodes.vfioGroup == nil)
+            }
+        }
+    }
+
     @Test func functionsWithoutVFIOOrUIODriverHaveNoNodes() throws {
         for function in try UDev.pciFunctions() where function.driver != "vfio-pci" && !(function.driver ?? "").hasPrefix("uio") {
             #expect(try UDev.deviceNodes(for: function.address) == DeviceNodes())
@@ -64,29 +87,44 @@ struct LiveDiscoveryTests {
     }
 
     @Test func droppingTheStreamStopsItsThread() async throws {
-        // The suite is serialized, so no other stream of this suite is running.
-        let before = UDevMonitor.runningThreads
+        let before = try await settledMonitorThreads()
         for _ in 0..<50 {
             var events: AsyncStream<PCIHotplugEvent>? = try PCIDiscovery.hotplugEvents()
             _ = events
             events = nil
         }
-        for _ in 0..<250 where UDevMonitor.runningThreads > before {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitForMonitorThreads(atMost: before)
         #expect(UDevMonitor.runningThreads == before)
     }
 
     @Test func cancellingTheConsumerStopsTheThread() async throws {
-        let before = UDevMonitor.runningThreads
+        let before = try await settledMonitorThreads()
         let events = try PCIDiscovery.hotplugEvents()
         let consumer = Task { for await _ in events {} }
         #expect(UDevMonitor.runningThreads == before + 1)
         consumer.cancel()
         await consumer.value
-        for _ in 0..<250 where UDevMonitor.runningThreads > before {
+        try await waitForMonitorThreads(atMost: before)
+        #expect(UDevMonitor.runningThreads == before)
+    }
+
+    /// Monitor threads once those of earlier tests have wound down (each ends shortly
+    /// after its stream). The suite is serialized and no other suite opens streams.
+    ///
+    /// Waits for zero and requires it: a baseline taken while an earlier test's
+    /// thread is still winding down would make a later "== before" fail (or pass)
+    /// because of that thread, not this test's. The bound is generous because a
+    /// loaded 2-core machine can take seconds to schedule 50 exiting threads.
+    private func settledMonitorThreads() async throws -> Int {
+        try await waitForMonitorThreads(atMost: 0)
+        try #require(UDevMonitor.runningThreads == 0, "monitor threads of earlier tests did not stop within 30 s")
+        return 0
+    }
+
+    /// Polls until at most `count` monitor threads run, for up to 30 seconds.
+    private func waitForMonitorThreads(atMost count: Int) async throws {
+        for _ in 0..<1500 where UDevMonitor.runningThreads > count {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(UDevMonitor.runningThreads == before)
     }
 }

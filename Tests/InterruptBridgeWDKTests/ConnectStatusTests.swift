@@ -183,7 +183,7 @@ struct ConnectStatusTests {
 
         #expect(backend.raise())
         #expect(eventually { devExt.calls >= 1 })
-        #expect(devExt.lastMessageID.load(ordering: .relaxed) == -1, "the line calls the fall-back, not the message routine")
+        #expect(devExt.lastMessage == -1, "the line calls the fall-back, not the message routine")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = params.Version
@@ -214,6 +214,7 @@ struct ConnectStatusTests {
         #expect(params.Version == CONNECT_MESSAGE_BASED)
         let table = try #require(devExt.MessageTable)
         #expect(table.MessageCount == 4)
+        let programmed = try #require(backend.programmedMessages(.msix), "the device's MSI-X table as programmed")
         #expect(table.UnifiedIrql == 8)
         for (index, entry) in table.MessageInfo.enumerated() {
             #expect(entry.InterruptObject.messageID == UInt32(index))
@@ -221,9 +222,11 @@ struct ConnectStatusTests {
             #expect(entry.Irql == 8)
             #expect(entry.Mode == Latched)
             #expect(entry.TargetProcessorSet == 0x3)
+            #expect(UInt64(bitPattern: entry.MessageAddress.QuadPart) == programmed[index].address)
+            #expect(entry.MessageData == programmed[index].data)
         }
         for message in 0..<4 { #expect(backend.raise(message: message)) }
-        #expect(eventually { devExt.messagesSeen.load(ordering: .relaxed) == 0b1111 }, "every MessageID reached the ISR")
+        #expect(eventually { devExt.seenMessages == 0b1111 }, "every MessageID reached the ISR")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = CONNECT_MESSAGE_BASED
@@ -231,6 +234,34 @@ struct ConnectStatusTests {
         WdmlibIoDisconnectInterruptEx(&disconnect)
         #expect(dispatcher.connectedInterrupts.isEmpty)
         #expect(backend.enabledKind == nil)
+    }
+
+    @Test func disconnectGoesByWhatTheContextHolds() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: false)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.ConnectionContext.Generic = devExt.ConnectionContext
+        disconnect.Version = 0x77
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.count == 4, "an unknown Version does nothing")
+        disconnect.Version = CONNECT_LINE_BASED
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty, "the table was disconnected although Version named a line")
+        #expect(backend.enabledKind == nil)
+    }
+
+    @Test func aDispatcherThatWasShutDownIsNotReady() throws {
+        let dispatcher = try makeDispatcher()
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        dispatcher.shutdown()
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_DEVICE_NOT_READY)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 
     @Test func aResultLocationThatCannotHoldTheResultConnectsNothing() throws {

@@ -98,6 +98,36 @@ struct ResourceDescriptorTests {
     }
 }
 
+@Suite("Basic types")
+struct BasicTypeTests {
+    @Test func largeIntegerHalvesViewTheQuadPart() {
+        var address = PHYSICAL_ADDRESS(QuadPart: 0x1_2345_6789)
+        #expect(address.LowPart == 0x2345_6789)
+        #expect(address.HighPart == 1)
+        address.LowPart = 0xfee0_0000
+        #expect(address.QuadPart == 0x1_fee0_0000)
+        address.HighPart = 2
+        #expect(address.QuadPart == 0x2_fee0_0000)
+    }
+
+    @Test func outParameterWritesThroughAPointerToo() {
+        var slot: PVOID = nil
+        withUnsafeMutablePointer(to: &slot) { pointer in
+            let out = OutParameter(pointer)
+            out.pointee = "written"
+        }
+        #expect(slot as? String == "written")
+    }
+
+    @Test func versionsAndLevelsHaveWdmValues() {
+        #expect([CONNECT_FULLY_SPECIFIED, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED, CONNECT_FULLY_SPECIFIED_GROUP] == [1, 2, 3, 4])
+        #expect([PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL] == [0, 1, 2, 15])
+        #expect(LevelSensitive.rawValue == 0 && Latched.rawValue == 1)
+        #expect(CmResourceTypeInterrupt == 2 && CmResourceShareShared == 3)
+        #expect(CM_RESOURCE_INTERRUPT_LATCHED == 1 && CM_RESOURCE_INTERRUPT_MESSAGE == 2)
+    }
+}
+
 @Suite("NTSTATUS")
 struct NTSTATUSTests {
     @Test func valuesAreThoseOfNtstatusH() {

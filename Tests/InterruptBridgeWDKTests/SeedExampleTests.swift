@@ -21,7 +21,10 @@ struct SeedExampleTests {
     @Test func connectLineBased() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
-        let (PhysicalDeviceObject, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        // The PnP manager's start request hands the driver its PDO.
+        let PhysicalDeviceObject = IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).DeviceObject
+        #expect(PhysicalDeviceObject === pdo)
         let deviceExtension = DEVICE_EXTENSION()
         let deviceInterruptService = Self.deviceInterruptService
         let ServiceContext: PVOID = deviceExtension
@@ -56,7 +59,7 @@ struct SeedExampleTests {
 
         #expect(backend.raise())
         #expect(eventually { deviceExtension.calls >= 1 })
-        #expect(deviceExtension.lastIrql.load(ordering: .relaxed) == 5, "the ISR runs at the SynchronizeIrql")
+        #expect(deviceExtension.irql == 5, "the ISR runs at the SynchronizeIrql")
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = params.Version
@@ -87,6 +90,8 @@ struct SeedExampleTests {
         let stack = IoGetCurrentIrpStackLocation(Irp)
         #expect(stack.MajorFunction == IRP_MJ_PNP && stack.MinorFunction == IRP_MN_START_DEVICE)
         let translated = try #require(stack.Parameters.StartDevice.AllocatedResourcesTranslated)
+        let raw = try #require(stack.Parameters.StartDevice.AllocatedResources)
+        #expect(raw.List[0].PartialResourceList.Count == translated.List[0].PartialResourceList.Count)
         let partialList = translated.List[0].PartialResourceList
         var found: CM_PARTIAL_RESOURCE_DESCRIPTOR?
         for i in 0..<Int(partialList.Count) where partialList.PartialDescriptors[i].Type == CmResourceTypeInterrupt {
@@ -138,7 +143,7 @@ struct SeedExampleTests {
 
         #expect(backend.raise(message: 0))
         #expect(eventually { devExt.calls >= 1 })
-        #expect(devExt.lastIrql.load(ordering: .relaxed) == interrupt.synchronizeIrql.rawValue)
+        #expect(devExt.irql == interrupt.synchronizeIrql.rawValue)
 
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = CONNECT_FULLY_SPECIFIED

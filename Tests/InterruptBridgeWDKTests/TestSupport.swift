@@ -68,6 +68,10 @@ final class DEVICE_EXTENSION: Addressable, @unchecked Sendable {
     let dpcArguments = Mutex<[String]>([])
 
     var calls: Int { isrCalls.load(ordering: .acquiring) }
+    var matched: Bool { interruptMatched.load(ordering: .acquiring) }
+    var irql: UInt8 { lastIrql.load(ordering: .acquiring) }
+    var lastMessage: Int { lastMessageID.load(ordering: .acquiring) }
+    var seenMessages: UInt64 { messagesSeen.load(ordering: .acquiring) }
 }
 
 /// A backend whose first vector is already signalling when its interrupts are

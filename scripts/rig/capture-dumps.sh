@@ -16,7 +16,8 @@ lspci_path=$(command -v lspci) || { echo "capture-dumps: lspci (pciutils) not in
 pci_ids=/usr/share/misc/pci.ids
 [[ -f $pci_ids ]] || pci_ids=/usr/share/hwdata/pci.ids
 
-# Name of each pinned address (run.sh --help has the map).
+# Name of each pinned address (run.sh --help has the map). Runs in the guest, hence single quotes.
+# shellcheck disable=SC2016
 guest_script='
 name_of() {
     case $1 in
@@ -59,7 +60,7 @@ done
 '
 # libkmod's indexes let `lspci -k/-vvv` name each device's kernel modules.
 kmod_files=()
-kernel_version=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n1)
+kernel_version=$(for image in /boot/vmlinuz-*; do echo "${image#/boot/vmlinuz-}"; done | sort -V | tail -n1)
 for index in modules.alias.bin modules.dep.bin modules.builtin.bin modules.symbols.bin modules.softdep modules.builtin.alias.bin; do
     [[ -f /lib/modules/$kernel_version/$index ]] && kmod_files+=(--copy "/lib/modules/$kernel_version/$index")
 done

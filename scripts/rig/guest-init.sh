@@ -19,7 +19,9 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp stays on the root file system (already RAM): a tmpfs there would hide payload files
+# copied from the host's /tmp.
+chmod 1777 /tmp
 ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
@@ -38,6 +40,7 @@ done < /rig/modules.order
 # job.sh (written by run.sh for each run) defines RIG_CWD, rig_binds (calls of
 # /usr/bin/rig-bind, which a command may also use) and rig_command.
 status=125
+# shellcheck source=/dev/null
 if . /rig/job.sh; then
     if rig_binds 2>/dev/null; then
         cd "$RIG_CWD" 2>/dev/null || cd /

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Builds the rig's initramfs. Sourced by run.sh (needs: RIG_DIR, CACHE_DIR, KERNEL_VERSION, die, note).
 #
 # The image is two concatenated cpio archives (the kernel unpacks each in turn):
@@ -56,6 +57,7 @@ base_initramfs() {
     for applet in $(/bin/busybox --list); do
         [[ $applet == busybox ]] || ln -sf busybox "$stage/bin/$applet"
     done
+    ln -sf ../../bin/busybox "$stage/usr/bin/env"  # for "#!/usr/bin/env ..." scripts
     local ko
     : > "$stage/rig/modules.order"
     while read -r ko; do
@@ -72,8 +74,10 @@ base_initramfs() {
     install -m 0755 "$RIG_DIR/guest-init.sh" "$stage/init"
     install -m 0755 "$RIG_DIR/guest-bind.sh" "$stage/usr/bin/rig-bind"
     mkdir -p "$(dirname "$image")"
-    (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 > "$image.tmp"
-    mv "$image.tmp" "$image"
+    (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 > "$image.tmp.$$"
+    mv "$image.tmp.$$" "$image"
+    # Images of older inputs are dead weight.
+    find "$(dirname "$image")" -maxdepth 1 -name "base-*.cpio.gz" ! -name "$(basename "$image")" -delete
     rm -rf "$stage"
     echo "$image"
 }
@@ -117,13 +121,19 @@ shell_quote() {
 }
 
 # Builds the payload archive for this run. Arguments: STAGE OUTPUT; reads the arrays
-# COPY_PATHS, BINDS, GUEST_ENV (NAME=VALUE) and COMMAND, and RIG_GUEST_CWD.
+# COPY_PATHS, APPLET_LINKS (paths to make busybox links), BINDS, GUEST_ENV (NAME=VALUE)
+# and COMMAND, and RIG_GUEST_CWD.
 payload_initramfs() {
     local stage=$1 output=$2 path
     chmod 0755 "$stage"
     mkdir -p "$stage/rig"
     for path in "${COPY_PATHS[@]}"; do
         stage_path "$stage" "$path"
+    done
+    for path in "${APPLET_LINKS[@]}"; do
+        [[ -e $stage$path ]] && continue
+        mkdir -p "$stage$(dirname "$path")"
+        ln -sf /bin/busybox "$stage$path"
     done
     {
         echo "RIG_CWD=$(shell_quote "$RIG_GUEST_CWD")"

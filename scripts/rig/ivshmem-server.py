@@ -22,8 +22,8 @@ which is how the rig triggers MSI-X vectors without a second VM. With
 --trigger-socket the host can also ring a connected peer's vectors: send a line
 "ID VECTOR [COUNT]" to that UNIX socket (see --help).
 
-Python 3.9+ standard library only (socket.send_fds, os.eventfd needs 3.10;
-a ctypes fallback covers older interpreters).
+Python 3.10+ standard library only (socket.send_fds; os.eventfd, with a ctypes
+fallback where the interpreter lacks it).
 """
 
 import argparse
@@ -210,7 +210,7 @@ def parse_arguments() -> argparse.Namespace:
                         help="shared memory size in bytes, a power of two (default 1 MiB)")
     parser.add_argument("-n", "--vectors", type=int, default=4, help="interrupt vectors per peer (default 4)")
     parser.add_argument("-T", "--trigger-socket", help="optional UNIX socket accepting 'ID VECTOR [COUNT]' lines")
-    parser.add_argument("-p", "--pid-file", help="write the server's pid here once it listens")
+    parser.add_argument("-p", "--pid-file", help="write the server's pid here first thing")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     if args.vectors < 1 or args.vectors > 1024:
@@ -223,10 +223,10 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = Server(args)
     if args.pid_file:
         with open(args.pid_file, "w") as f:
             f.write(f"{os.getpid()}\n")
+    server = Server(args)
     server.log(f"listening on {args.socket}, {args.vectors} vectors, shm {args.shm_path}")
     try:
         server.run()

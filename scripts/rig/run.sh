@@ -19,6 +19,8 @@ stdout/stderr to the host's, and exits with COMMAND's exit status.
 Options:
   --devices LIST      comma-separated device set (default: edu,ivshmem-doorbell:4)
                         edu                 QEMU edu (1234:11e8): INTx + 1 MSI; up to 4 times
+                        edu@SLOT            an edu at 0000:00:SLOT.0 (hex); a slot = 3 mod 4 (0b,
+                                            0f, 13, ...) shares 0000:00:03.0's INTx line (GSI 23)
                         ivshmem-doorbell[:N] MSI-X with N vectors (default 4), host server started
                         ivshmem-plain       shared memory only, no interrupts
                         e1000e              Intel 82574L: MSI-X with 5 vectors
@@ -34,8 +36,10 @@ Options:
   --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
   --memory MIB        guest memory (default: 1024, more when the payload is large)
   --smp N             guest CPUs (default 2)
+  --append ARGS       extra kernel command-line arguments
   --kernel VERSION    kernel to boot (default: newest /boot/vmlinuz-*; modules from /lib/modules)
   --verbose           show the guest's kernel console on stderr
+  --timing            report on stderr how long preparing the image and the guest run took
   --keep              keep the run directory (.rig/run-*) for inspection
   --print-map         print the device address map for --devices and exit
   -h, --help          this help
@@ -67,7 +71,9 @@ TIMEOUT=600
 MEMORY=
 SMP=2
 KERNEL_VERSION=
+EXTRA_APPEND=
 VERBOSE=0
+TIMING=${RIG_TIMING:-0}
 KEEP=0
 PRINT_MAP=0
 
@@ -87,9 +93,12 @@ while (($#)); do
         --memory=*) MEMORY=${1#*=}; shift ;;
         --smp) (($# >= 2)) || bad_usage "--smp needs a count"; SMP=$2; shift 2 ;;
         --smp=*) SMP=${1#*=}; shift ;;
+        --append) (($# >= 2)) || bad_usage "--append needs arguments"; EXTRA_APPEND+=" $2"; shift 2 ;;
+        --append=*) EXTRA_APPEND+=" ${1#*=}"; shift ;;
         --kernel) (($# >= 2)) || bad_usage "--kernel needs a version"; KERNEL_VERSION=$2; shift 2 ;;
         --kernel=*) KERNEL_VERSION=${1#*=}; shift ;;
         --verbose) VERBOSE=1; shift ;;
+        --timing) TIMING=1; shift ;;
         --keep) KEEP=1; shift ;;
         --print-map) PRINT_MAP=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -122,15 +131,29 @@ EDU_SLOTS=(03 04 09 0a)
 edu_count=0
 declare -A seen_device=()
 IFS=, read -r -a device_list <<< "$DEVICES"
+declare -A used_slot=([00]=1 [05]=1 [06]=1 [07]=1 [08]=1 [1f]=1)
 for spec in "${device_list[@]}"; do
     name=${spec%%:*}
     param=
     [[ $spec == *:* ]] && param=${spec#*:}
+    slot=
+    if [[ $name == *@* ]]; then
+        slot=${name#*@}
+        name=${name%%@*}
+        [[ $name == edu ]] || bad_usage "only edu takes @SLOT"
+        slot=${slot,,}
+        [[ $slot =~ ^[0-1][0-9a-f]$ && $slot != 00 && $slot != 1f ]] ||
+            bad_usage "edu@SLOT wants a slot 01..1e in hex, not '$slot'"
+    fi
     case $name in
         edu)
             [[ -z $param ]] || bad_usage "edu takes no parameter"
-            ((edu_count < ${#EDU_SLOTS[@]})) || bad_usage "at most ${#EDU_SLOTS[@]} edu devices"
-            slot=${EDU_SLOTS[$edu_count]}
+            if [[ -z $slot ]]; then
+                for slot in "${EDU_SLOTS[@]}" ""; do [[ -z $slot || -z ${used_slot[$slot]:-} ]] && break; done
+                [[ -n $slot ]] || bad_usage "no free default slot for another edu: use edu@SLOT"
+            fi
+            [[ -z ${used_slot[$slot]:-} ]] || bad_usage "slot $slot is taken or reserved (see --print-map and --help)"
+            used_slot[$slot]=1
             edu_count=$((edu_count + 1))
             QEMU_DEVICES+=(-device "edu,addr=$slot.0")
             DEVICE_MAP+=("0000:00:$slot.0 edu")
@@ -139,9 +162,10 @@ for spec in "${device_list[@]}"; do
             RIG_DEVICE_NAMES+=("$edu_name=0000:00:$slot.0") ;;
         ivshmem-doorbell)
             IVSHMEM_VECTORS=${param:-4}
-            [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]*$ ]] && ((IVSHMEM_VECTORS <= 1024)) ||
+            if ! [[ $IVSHMEM_VECTORS =~ ^[1-9][0-9]{0,3}$ ]] || ((IVSHMEM_VECTORS > 1024)); then
                 bad_usage "ivshmem-doorbell:N wants 1..1024 vectors, not '$param'"
-            QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@RUN@/ivshmem.sock"
+            fi
+            QEMU_DEVICES+=(-chardev "socket,id=ivshmem,path=@SOCKETS@/ivshmem.sock"
                            -device "ivshmem-doorbell,vectors=$IVSHMEM_VECTORS,chardev=ivshmem,addr=05.0")
             DEVICE_MAP+=("0000:00:05.0 ivshmem-doorbell ($IVSHMEM_VECTORS MSI-X vectors)")
             RIG_DEVICE_NAMES+=("ivshmem-doorbell=0000:00:05.0") ;;
@@ -181,6 +205,11 @@ fi
 ((${#COMMAND[@]})) || bad_usage "no command given"
 GUEST_ENV=(IRQBRIDGE_RIG=1 "IRQBRIDGE_RIG_DEVICES=${RIG_DEVICE_NAMES[*]}" "${GUEST_ENV[@]}")
 
+newest_kernel_version() {
+    local image
+    for image in /boot/vmlinuz-*; do echo "${image#/boot/vmlinuz-}"; done | sort -V | tail -n1
+}
+
 # --- host prerequisites -----------------------------------------------------------------
 prerequisites_present() {
     command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
@@ -193,7 +222,7 @@ if ! prerequisites_present; then
     prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"
 fi
 if [[ -z $KERNEL_VERSION ]]; then
-    KERNEL_VERSION=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -n1)
+    KERNEL_VERSION=$(newest_kernel_version)
 fi
 KERNEL=/boot/vmlinuz-$KERNEL_VERSION
 [[ -r $KERNEL ]] || die "cannot read kernel $KERNEL"
@@ -201,38 +230,70 @@ KERNEL=/boot/vmlinuz-$KERNEL_VERSION
 # shellcheck source=scripts/rig/initramfs.sh
 . "$RIG_DIR/initramfs.sh"
 
+prepare_start_ns=$(date +%s%N)
 mkdir -p "$CACHE_DIR"
+# Run directories of runs that were killed outright (SIGKILL skips the cleanup).
+find "$CACHE_DIR" -maxdepth 1 -name 'run-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 BASE_IMAGE=$(base_initramfs)
 
 # --- the run directory ------------------------------------------------------------------
 RUN_DIR=$(mktemp -d "$CACHE_DIR/run-XXXXXX")
+[[ $RUN_DIR != *,* ]] || die "the cache directory's path contains a comma, which QEMU options cannot carry: $CACHE_DIR (set RIG_CACHE_DIR)"
+# UNIX socket paths are limited to 108 bytes: deep checkouts get theirs under /tmp.
+SOCKET_DIR=$RUN_DIR
+if ((${#RUN_DIR} > 80)); then
+    SOCKET_DIR=$(mktemp -d /tmp/irqbridge-rig.XXXXXX)
+fi
 CHILD_PIDS=()
+# shellcheck disable=SC2317 # invoked through the EXIT trap
 cleanup() {
     local pid
     for pid in "${CHILD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${CHILD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [[ $SOCKET_DIR == "$RUN_DIR" ]] || rm -rf "$SOCKET_DIR"
     if ((KEEP)); then note "run directory kept: $RUN_DIR"; else rm -rf "$RUN_DIR"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# COMMAND's own binary, found like the guest shell would (busybox applets stay busybox's).
+# COMMAND's own program, found like the guest shell would (busybox applets stay busybox's),
+# and a script's interpreter.
 RIG_GUEST_CWD=$PWD
-program=${COMMAND[0]}
-if [[ $program == */* ]]; then
-    [[ -f $program ]] || die "no such program on the host: $program"
-    program_path=$(realpath -s "$program")
+APPLET_LINKS=()
+is_applet() { /bin/busybox --list | grep -qx -- "$1"; }
+# add_program NAME_OR_PATH: copies a host program the guest would not otherwise have.
+add_program() {
+    local program=$1 program_path
+    if [[ $program == */* ]]; then
+        program_path=$(realpath -s "$program")
+        if [[ ! -f $program_path ]] && is_applet "$(basename "$program")"; then
+            APPLET_LINKS+=("$program_path")  # e.g. #!/usr/bin/awk
+            return
+        fi
+        [[ -f $program_path ]] || die "no such program on the host: $program"
+    elif is_applet "$program" || ! program_path=$(command -v -- "$program") || [[ $program_path != /* ]]; then
+        return
+    fi
     COPY_PATHS+=("$program_path")
-    for resources in "$(dirname "$program_path")"/*.resources; do
+    local shebang interpreter argument
+    if IFS= read -r shebang < "$program_path" && [[ $shebang == '#!'* ]]; then
+        read -r interpreter argument _ <<< "${shebang#\#!}"
+        if [[ $interpreter == */env ]]; then
+            [[ -n $argument ]] && add_program "$argument"
+        elif [[ -n $interpreter ]]; then
+            add_program "$interpreter"
+        fi
+    fi
+}
+add_program "${COMMAND[0]}"
+if [[ ${COMMAND[0]} == */* ]]; then
+    for resources in "$(dirname "$(realpath -s "${COMMAND[0]}")")"/*.resources; do
         [[ -d $resources ]] && COPY_PATHS+=("$resources")
     done
-elif ! /bin/busybox --list | grep -qx -- "$program" && command -v -- "$program" >/dev/null; then
-    program_path=$(command -v -- "$program")
-    [[ $program_path == /* ]] && COPY_PATHS+=("$program_path")
 fi
 for path in "${COPY_PATHS[@]}"; do [[ -e $path ]] || die "--copy: no such path: $path"; done
-for i in "${!COPY_PATHS[@]}"; do COPY_PATHS[$i]=$(realpath -s "${COPY_PATHS[$i]}"); done
+for i in "${!COPY_PATHS[@]}"; do COPY_PATHS[i]=$(realpath -s "${COPY_PATHS[$i]}"); done
 
 mkdir -p "$RUN_DIR/payload$RIG_GUEST_CWD"
 payload_initramfs "$RUN_DIR/payload" "$RUN_DIR/payload.cpio"
@@ -251,12 +312,17 @@ fi
 ((NVME)) && truncate -s 1M "$RUN_DIR/nvme.img"
 ((IVSHMEM_PLAIN)) && truncate -s 1M "$RUN_DIR/ivshmem-plain.mem"
 if ((IVSHMEM_VECTORS)); then
-    python3 "$RIG_DIR/ivshmem-server.py" --socket "$RUN_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
-        --vectors "$IVSHMEM_VECTORS" --trigger-socket "$RUN_DIR/ivshmem-trigger.sock" \
-        $( ((VERBOSE)) && echo --verbose ) &
+    server_options=()
+    ((VERBOSE)) && server_options+=(--verbose)
+    python3 "$RIG_DIR/ivshmem-server.py" --socket "$SOCKET_DIR/ivshmem.sock" --shm-path "$RUN_DIR/ivshmem.mem" \
+        --vectors "$IVSHMEM_VECTORS" --trigger-socket "$SOCKET_DIR/ivshmem-trigger.sock" \
+        --pid-file "$RUN_DIR/ivshmem.pid" \
+        "${server_options[@]}" &
     CHILD_PIDS+=($!)
-    for _ in $(seq 100); do [[ -S $RUN_DIR/ivshmem.sock ]] && break; sleep 0.05; done
-    [[ -S $RUN_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
+    for _ in $(seq 100); do [[ -S $SOCKET_DIR/ivshmem.sock ]] && break; sleep 0.05; done
+    [[ -S $SOCKET_DIR/ivshmem.sock ]] || die "the ivshmem server did not start"
+    # $! may be a wrapper (pyenv shims fork): the pid file names the server itself.
+    CHILD_PIDS+=("$(cat "$RUN_DIR/ivshmem.pid")")
 fi
 
 # Host ends of the serial ports: FIFOs drained by cat, so the host's stdout/stderr may be
@@ -268,28 +334,39 @@ cat "$RUN_DIR/out.out" &
 OUT_PID=$!
 cat "$RUN_DIR/err.out" >&2 &
 ERR_PID=$!
+CHILD_PIDS+=("$OUT_PID" "$ERR_PID")
 if ((VERBOSE)); then
     mkfifo "$RUN_DIR/console.in" "$RUN_DIR/console.out"
     tee "$RUN_DIR/console.log" < "$RUN_DIR/console.out" >&2 &
     CONSOLE_PID=$!
+    CHILD_PIDS+=("$CONSOLE_PID")
     console_chardev="pipe,id=console,path=$RUN_DIR/console"
 else
     CONSOLE_PID=
     console_chardev="file,id=console,path=$RUN_DIR/console.log"
 fi
 
+# shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
 QEMU_ARGS=(
     -accel tcg -machine q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEMORY"
     -nodefaults -no-user-config -display none -no-reboot
     -device intel-iommu,intremap=on
     -kernel "$KERNEL" -initrd "$RUN_DIR/initrd"
-    -append "console=ttyS1 intel_iommu=on panic=-1 loglevel=4 mitigations=off rdinit=/init"
+    -append "console=ttyS1 intel_iommu=on no_timer_check panic=-1 loglevel=4 mitigations=off rdinit=/init$EXTRA_APPEND"
     -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
     -chardev "$console_chardev" -serial chardev:console
     -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
 )
-for arg in "${QEMU_DEVICES[@]}"; do QEMU_ARGS+=("${arg//@RUN@/$RUN_DIR}"); done
+for arg in "${QEMU_DEVICES[@]}"; do
+    arg=${arg//@RUN@/$RUN_DIR}
+    QEMU_ARGS+=("${arg//@SOCKETS@/$SOCKET_DIR}")
+done
 
+seconds_since() {
+    local ms=$(( ($(date +%s%N) - $1) / 1000000 ))
+    echo "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+}
+prepare=$(seconds_since "$prepare_start_ns")
 start_ns=$(date +%s%N)
 set +e
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
@@ -298,8 +375,7 @@ CHILD_PIDS+=("$QEMU_PID")
 wait "$QEMU_PID"
 qemu_status=$?
 set -e
-elapsed_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
-elapsed=$((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))
+elapsed=$(seconds_since "$start_ns")
 
 # Let the stream readers drain; they end when QEMU closes the FIFOs (never if it failed first).
 for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
@@ -308,14 +384,15 @@ for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
     wait "$pid" 2>/dev/null || true
 done
 
+((VERBOSE)) && [[ -s $RUN_DIR/qemu.stderr ]] && sed 's/^/rig: qemu: /' "$RUN_DIR/qemu.stderr" >&2
 status_line=$(grep -a -o 'RIG-EXIT-STATUS [0-9]*' "$RUN_DIR/console.log" 2>/dev/null | tail -n1 || true)
 if [[ -n $status_line ]]; then
     status=${status_line#RIG-EXIT-STATUS }
-    if ((status == 125)) && grep -aq 'rig: bind' "$RUN_DIR/console.log"; then
+    if ((status == 125)) && grep -aq 'rig: binding failed; command not run' "$RUN_DIR/console.log"; then
         grep -a '^rig: ' "$RUN_DIR/console.log" | sed 's/\r$//' >&2
         note "a --bind failed; command not run"
     fi
-    [[ ${RIG_TIMING:-0} == 1 ]] && note "guest run took ${elapsed}s (boot + command + power-off)"
+    ((TIMING)) && note "image prepared in ${prepare}s (payload ${payload_mib} MiB); guest ran ${elapsed}s (boot + command + power-off)"
     exit "$status"
 fi
 if ((qemu_status == 124 || qemu_status == 137)); then

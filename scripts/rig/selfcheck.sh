@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proves the QEMU rig independently of the Swift code: boots the default device set
 # (edu + ivshmem-doorbell), and runs the static C probes against real VFIO and UIO:
-#   edu under vfio-pci:        MSI round trip, INTx round trip with unmask, unacknowledged INTx storm
+#   edu under vfio-pci:        MSI round trip, INTx round trip with unmask (ioctl, then eventfd),
+#                              MSI raised by VFIO's loopback trigger, unacknowledged INTx storm,
+#                              and MSI without Bus Master Enable, which must be seen as lost
 #   ivshmem-doorbell vfio-pci: every MSI-X vector, on its own eventfd
 #   edu under uio_pci_generic: INTx with Command-register re-enable
 # Prints one line per case and "N passed, N failed"; exits 0 only when nothing failed.
@@ -28,6 +30,7 @@ storm=$(( count < 500 ? count : 500 ))
 msix_rounds=$(( count / vectors > 0 ? count / vectors : 1 ))
 
 # Runs in the guest. Each case: name, then the probe command; its RESULT lines are shown.
+# shellcheck disable=SC2016
 guest_script='
 passed=0 failed=0
 check() {
@@ -38,9 +41,23 @@ check() {
     [ $status -eq 0 ] || echo "$output" | grep -v "^RESULT" | sed "s/^/    | /"
     echo "$verdict $name (exit $status)"
 }
+# check_loss NAME COMMAND...: COMMAND must report lost interrupts (exit 1): proves the probes can fail.
+check_loss() {
+    name=$1; shift
+    output=$("$@" --warmup 0 2>&1); status=$?
+    if [ $status -eq 1 ] && echo "$output" | grep -q "^RESULT.* delivered=0 "; then
+        verdict=pass; passed=$((passed + 1))
+    else
+        verdict=FAIL; failed=$((failed + 1)); echo "$output" | sed "s/^/    | /"
+    fi
+    echo "$verdict $name (exit $status, loss expected)"
+}
 P='"$probes"'
 check "edu vfio-pci MSI round trip" $P/edu-roundtrip --backend vfio --mode msi --count '"$count"'
 check "edu vfio-pci INTx round trip + unmask" $P/edu-roundtrip --backend vfio --mode intx --count '"$count"'
+check "edu vfio-pci INTx round trip + unmask eventfd" $P/edu-roundtrip --backend vfio --mode intx --unmask eventfd --count '"$count"'
+check "edu vfio-pci MSI via VFIO loopback trigger" $P/edu-roundtrip --backend vfio --mode msi --trigger loopback --count '"$count"'
+check_loss "edu vfio-pci MSI without Bus Master Enable is dropped and detected" $P/edu-roundtrip --backend vfio --mode msi --no-bus-master --count 10
 check "edu vfio-pci INTx storm (never acknowledged) stays controllable" $P/edu-roundtrip --backend vfio --mode storm --count '"$storm"'
 check "ivshmem-doorbell vfio-pci MSI-X, each vector" $P/ivshmem-msix --count '"$msix_rounds"' --vectors '"$vectors"'
 if rig-bind 0000:00:03.0 uio_pci_generic; then

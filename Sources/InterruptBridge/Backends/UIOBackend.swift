@@ -60,7 +60,7 @@ public final class UIOBackend: InterruptBackend {
         return try state.withLock { (state) throws(BackendError) -> [InterruptSource] in
             if state.closed { throw .closed }
             if state.open != nil { throw .kernelLimit("INTx of \(device.address) is already enabled: UIO delivers it to one source") }
-            let uio = try system { () throws(SystemError) in
+            let uio = try backendCall { () throws(SystemError) in
                 let uio = try UIODevice(address: device.address.description, sysfs: sysfs, devRoot: devRoot)
                 // Start unmasked: a previous user may have left Interrupt Disable set.
                 try uio.unmask()
@@ -68,7 +68,7 @@ public final class UIOBackend: InterruptBackend {
             }
             state.open = uio
             logger.debug("enabled INTx through \(uio.nodePath)")
-            return [InterruptSource(descriptor: uio.node.rawValue, drain: .uioTotal, unmask: UIOUnmask(device: uio, counter: unmasks), message: 0)]
+            return [InterruptSource(descriptor: uio.node.rawValue, drain: .uioTotal, unmask: UIOUnmask(config: uio.config.rawValue, counter: unmasks), message: 0)]
         }
     }
 
@@ -89,11 +89,14 @@ public final class UIOBackend: InterruptBackend {
 }
 
 /// Clears Interrupt Disable through the config file: two syscalls, no allocation.
+///
+/// Borrows the config descriptor: the backend closes it in `disableInterrupts`,
+/// after the dispatch loop has forgotten the source (the protocol's contract).
 struct UIOUnmask: InterruptUnmasking {
-    let device: UIODevice
+    let config: Int32
     let counter: UnmaskCounter
     func unmask() throws(SystemError) {
-        try device.unmask()
+        try UIODevice.unmask(config: config)
         counter.count()
     }
 }

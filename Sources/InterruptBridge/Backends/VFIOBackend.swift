@@ -196,7 +196,7 @@ public final class VFIOBackend: InterruptBackend {
             let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
             state.enabled = enabled
             logger.debug("enabled \(count) \(kind) vector(s)")
-            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0, counter: unmasks) }
+            let unmasking = enabled.unmask.map { EventFDUnmask(eventfd: $0.rawValue, counter: unmasks) }
             return enabled.triggers.enumerated().map { message, trigger in
                 InterruptSource(descriptor: trigger.rawValue, drain: .eventfdCounter, unmask: unmasking, message: message)
             }
@@ -207,8 +207,8 @@ public final class VFIOBackend: InterruptBackend {
     /// here is closed (the owners go away) and the index is left disabled.
     private static func enable(_ kind: InterruptKind, count: Int, on vfio: VFIODevice, device: PCIDeviceInfo) throws(BackendError) -> Enabled {
         let index = index(of: kind)
-        let triggers = try system { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
-        if kind.isMessageSignaled { try system { () throws(SystemError) in try vfio.enableBusMaster() } }
+        let triggers = try backendCall { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
+        if kind.isMessageSignaled { try backendCall { () throws(SystemError) in try vfio.enableBusMaster() } }
         do throws(SystemError) {
             try vfio.enableInterrupts(index, eventfds: triggers.map(\.rawValue))
         } catch {
@@ -274,17 +274,20 @@ public final class VFIOBackend: InterruptBackend {
 }
 
 /// Runs a system-layer call, wrapping its error for the backend's callers.
-func system<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
+func backendCall<T>(_ body: () throws(SystemError) -> T) throws(BackendError) -> T {
     do throws(SystemError) { return try body() } catch { throw .system(error) }
 }
 
 /// Unmasks VFIO INTx by signalling the unmask irqfd: one eventfd write, no
 /// ioctl, no allocation.
+///
+/// Borrows the eventfd: the backend closes it in `disableInterrupts`, after the
+/// dispatch loop has forgotten the source (the protocol's contract).
 struct EventFDUnmask: InterruptUnmasking {
-    let eventfd: InterruptEventFD
+    let eventfd: Int32
     let counter: UnmaskCounter
     func unmask() throws(SystemError) {
-        try eventfd.signal()
+        try InterruptEventFD.signal(eventfd)
         counter.count()
     }
 }

@@ -159,7 +159,7 @@ extension InterruptDispatcher {
             attachments.append(Attachment(object: object, source: sources[index]))
         }
         device.noteConnected(to: self)
-        let completion = isOnDispatchThread ? nil : Completion()
+        let completion = Self.isOnAnyDispatchThread ? nil : Completion()
         guard loop.post(.attach(attachments, completion)) else {
             for object in objects {
                 object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)

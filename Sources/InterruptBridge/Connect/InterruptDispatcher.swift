@@ -77,6 +77,9 @@ public final class InterruptDispatcher: Sendable {
         return current != 0 && (current == mainLoop.identity || current == passiveIdentity.load(ordering: .relaxed))
     }
 
+    /// True on any dispatcher's dispatch thread.
+    static var isOnAnyDispatchThread: Bool { LoopThreadMarker.word.value != 0 }
+
     // MARK: Devices known by vector (legacy IoConnectInterrupt has no device parameter)
 
     /// Makes a device's vectors reachable by `connectLegacy`, which names only a vector.
@@ -97,8 +100,9 @@ public final class InterruptDispatcher: Sendable {
     /// or fully specified connection). Idempotent.
     ///
     /// From any thread but a dispatch thread: returns when the ISR is not running
-    /// and will not run again. From a dispatch thread (its own ISR, another ISR,
-    /// a DPC): further calls stop at once, the rest completes after the batch.
+    /// and will not run again. From any dispatcher's dispatch thread (its own
+    /// ISR, another ISR, a DPC): further calls stop at once, the rest completes
+    /// after the batch. An object of another dispatcher is handed to that one.
     public func disconnect(_ object: InterruptObject) {
         disconnect([object])
     }
@@ -125,7 +129,10 @@ public final class InterruptDispatcher: Sendable {
     }
 
     func disconnect(_ objects: [InterruptObject]) {
+        // An object connected through another dispatcher is that dispatcher's to detach.
+        for object in objects where object.dispatcher !== self { object.dispatcher.disconnect([object]) }
         let claimed = objects.filter { object in
+            guard object.dispatcher === self else { return false }
             for state in [InterruptObject.Lifecycle.connecting, .connected] {
                 if object.lifecycle.compareExchange(expected: state.rawValue, desired: InterruptObject.Lifecycle.disconnecting.rawValue,
                                                     ordering: .acquiringAndReleasing).exchanged { return true }
@@ -133,7 +140,9 @@ public final class InterruptDispatcher: Sendable {
             return false
         }
         guard !claimed.isEmpty else { return }
-        let deferred = isOnDispatchThread
+        // On any dispatch thread (this dispatcher's or another's) waiting could
+        // deadlock against a loop that waits for us: defer instead.
+        let deferred = Self.isOnAnyDispatchThread
         var completions: [Completion] = []
         for (loop, group) in groupedByLoop(claimed) {
             let completion = deferred ? nil : Completion()

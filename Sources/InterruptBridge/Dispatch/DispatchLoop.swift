@@ -34,8 +34,8 @@ final class DispatchLoop: Sendable {
     private static let identities = Atomic<UInt>(1)
 
     init(name: String, options: DispatchOptions, logger: Logger, isPassive: Bool, deferredCalls: DeferredCallQueueFactory?) throws(DispatchError) {
-        guard options.capacity > 0, options.capacity < Int(Int32.max) else {
-            throw .invalidOptions("capacity \(options.capacity) must be 1...\(Int32.max - 1)")
+        guard (1...DispatchOptions.maximumCapacity).contains(options.capacity) else {
+            throw .invalidOptions("capacity \(options.capacity) must be 1...\(DispatchOptions.maximumCapacity)")
         }
         if let priority = options.realtimePriority, !(1...99).contains(priority) {
             throw .invalidOptions("SCHED_FIFO priority \(priority) must be 1...99")

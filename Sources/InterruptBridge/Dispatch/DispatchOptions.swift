@@ -22,8 +22,11 @@ public struct DispatchOptions: Sendable, Hashable {
     /// Spin on the descriptors (epoll_wait with timeout 0) instead of sleeping:
     /// lowest latency, one processor at 100%. For benchmarks.
     public var busyPoll: Bool
-    /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves.
+    /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves
+    /// (1...`maximumCapacity`; the slot table is allocated once at this size).
     public var capacity: Int
+    /// The largest `capacity` accepted (MSI-X allows 2048 vectors per function).
+    public static let maximumCapacity = 65_536
     /// Name of the dispatch thread (at most 15 characters are kept).
     public var threadName: String
     /// Latched shared vectors are re-run until a pass is unclaimed; this bounds

@@ -114,8 +114,10 @@ final class LoopState {
             var readyCount = 0
             var deferredCount = 0
             var woken = false
-            for index in 0..<count {
+            var index = 0
+            while index < count {
                 let data = events.data(at: index)
+                index += 1
                 if data == Self.wakeData {
                     woken = true
                     continue
@@ -132,15 +134,17 @@ final class LoopState {
                 }
             }
             // The interrupt path: highest DIRQL first, then the DPCs of the batch.
-            for position in 0..<readyCount {
+            var position = 0
+            while position < readyCount {
                 if case let .interrupt(interrupt)? = slots[ready[position]], !service(interrupt) {
                     deferredSlots[deferredCount] = ready[position]
                     deferredCount += 1
                 }
+                position += 1
             }
             loop.deferredCalls?.drain()
             // Off the interrupt path: backend events, faults, commands.
-            for position in 0..<deferredCount { handleDeferred(deferredSlots[position]) }
+            for position in 0..<deferredCount { handleDeferred(deferredSlots[position]) }  // rare: faults, backend events
             if woken, applyCommands() == .stop {
                 tearDown()
                 return
@@ -187,27 +191,36 @@ final class LoopState {
             return false
         }
         let line = slot.line
+        // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
+        // allocates a coroutine frame per element.
         let chain = line.chain
-        for object in chain where object.isServiceable {
-            object.counters.signals.add(signals, ordering: .relaxed)
+        let count = chain.count
+        var index = 0
+        while index < count {
+            let object = chain[index]
+            if object.isServiceable { object.counters.signals.add(signals, ordering: .relaxed) }
+            index += 1
         }
         var claimed = false
         switch line.mode {
         case .levelSensitive:
             // Level-sensitive: the first ISR that claims ends the pass.
-            for object in chain where object.isServiceable {
-                if object.service() {
-                    claimed = true
-                    break
-                }
+            index = 0
+            while index < count, !claimed {
+                let object = chain[index]
+                if object.isServiceable, object.service() { claimed = true }
+                index += 1
             }
         case .latched:
             // Latched: edges may have been lost while ISRs ran; call on until a full pass is unclaimed.
             var passes = 0
             while true {
                 var claimedThisPass = false
-                for object in chain where object.isServiceable {
-                    if object.service() { claimedThisPass = true }
+                index = 0
+                while index < count {
+                    let object = chain[index]
+                    if object.isServiceable, object.service() { claimedThisPass = true }
+                    index += 1
                 }
                 claimed = claimed || claimedThisPass
                 passes += 1

@@ -60,13 +60,25 @@ public struct SelftestResult: Sendable, CustomStringConvertible {
     public var kernelDelta: UInt64?
     /// Why the case failed, if it did.
     public var failure: String?
+    /// Why there is no kernel count, when there is none by design.
+    public var uncounted: String?
+    /// Mean time from raising an interrupt to the ISR having run (and, for INTx,
+    /// the line being unmasked again): a figure, not a pass/fail criterion.
+    public var meanRoundTrip: Duration?
 
     public var passed: Bool { failure == nil }
 
     public var description: String {
-        let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count"
+        let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count" + (uncounted.map { " (\($0))" } ?? "")
         let verdict = failure.map { "FAIL: \($0)" } ?? "ok"
-        return "\(label) \(address): \(delivered)/\(expected) interrupts reached the ISR, \(kernel): \(verdict)"
+        let roundTrip = meanRoundTrip.map { ", mean round trip \(Self.microseconds($0)) us" } ?? ""
+        return "\(label) \(address): \(delivered)/\(expected) interrupts reached the ISR\(roundTrip), \(kernel): \(verdict)"
+    }
+
+    static func microseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = seconds * 10_000_000 + attoseconds / 100_000_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 }
 
@@ -105,7 +117,11 @@ public struct InterruptSelftest: Sendable {
     public func run(_ testCase: SelftestCase, dispatcher: InterruptDispatcher, connector: SelftestConnector = .runtime) -> SelftestResult {
         var result = SelftestResult(label: testCase.label, address: testCase.device.info.address, expected: count, delivered: 0,
                                     wrongMessages: 0, kernelDelta: nil, failure: nil)
+        if !testCase.stimulus.kernelCounts {
+            result.uncounted = "\(testCase.stimulus.name) bypasses the kernel's IRQ handler"
+        }
         let probe = Probe(stimulus: testCase.stimulus)
+        testCase.stimulus.quiesce()
         let connection: SelftestConnection
         do {
             connection = try connector.connect(dispatcher, testCase.device, testCase.kind, probe)
@@ -115,6 +131,7 @@ public struct InterruptSelftest: Sendable {
         }
         let vectors = max(1, connection.messageCount)
         let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
+        let started = ContinuousClock.now
         for index in 0..<count {
             let message = testCase.kind == .intx ? 0 : index % vectors
             probe.expectedMessage.store(message, ordering: .releasing)
@@ -135,6 +152,8 @@ public struct InterruptSelftest: Sendable {
                 break
             }
         }
+        let delivered = probe.calls.load(ordering: .acquiring)
+        if delivered > 0 { result.meanRoundTrip = (ContinuousClock.now - started) / delivered }
         // Read the kernel's count while connected: VFIO frees the IRQ (and its
         // /proc/interrupts line) when the interrupts are disabled.
         let kernelAfter = kernelBefore == nil ? nil : testCase.kernelCount?()

@@ -14,9 +14,14 @@ public struct SelftestStimulus: Sendable {
     /// Whether the kernel's IRQ handler sees these interrupts (a VFIO loopback
     /// trigger does not go through it, so /proc/interrupts does not count it).
     public var kernelCounts: Bool
+    /// Quiets the device before the ISR is connected, as a driver's start-device
+    /// code does: a level interrupt a previous user left asserted is never seen by
+    /// the kernel when INTx is enabled (measured on the rig), so it is cleared first.
+    public var quiesce: @Sendable () -> Void
 
     public init(name: String, kernelCounts: Bool, raise: @escaping @Sendable (_ message: Int) throws -> Void,
-                acknowledge: @escaping @Sendable () -> Bool) {
+                acknowledge: @escaping @Sendable () -> Bool, quiesce: @escaping @Sendable () -> Void = {}) {
+        self.quiesce = quiesce
         self.name = name
         self.kernelCounts = kernelCounts
         self.raise = raise
@@ -32,7 +37,8 @@ public struct SelftestStimulus: Sendable {
                              let status = bar.read32(at: 0x24)
                              if status != 0 { bar.write32(status, at: 0x64) }
                              return status != 0
-                         })
+                         },
+                         quiesce: { bar.write32(bar.read32(at: 0x24), at: 0x64) })
     }
 
     /// ivshmem-doorbell (1af4:1110): ring our own doorbell (BAR0 offset 12 =

@@ -7,13 +7,16 @@ PROBES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 output=${1:-$PROBES_DIR/../../../.rig/probes}
 mkdir -p "$output"
 output=$(cd "$output" && pwd)
-command -v gcc >/dev/null || { echo "probes: gcc not installed (apt-get install gcc libc6-dev)" >&2; exit 2; }
+if ! command -v gcc >/dev/null || [[ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]]; then
+    echo "probes: installing gcc and libc6-dev (scripts/bootstrap.sh)" >&2
+    "$PROBES_DIR/../../bootstrap.sh" >&2 || { echo "probes: gcc/libc6-dev missing and bootstrap failed" >&2; exit 2; }
+fi
 for source in "$PROBES_DIR"/*.c; do
     name=$(basename "$source" .c)
     binary=$output/$name
     if [[ ! -x $binary || $source -nt $binary || $PROBES_DIR/probe-common.h -nt $binary ]]; then
-        gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o "$binary.tmp" "$source"
-        mv "$binary.tmp" "$binary"
+        gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -o "$binary.tmp.$$" "$source"
+        mv "$binary.tmp.$$" "$binary"
     fi
 done
 echo "$output"

@@ -19,7 +19,7 @@
 #include <getopt.h>
 
 enum { IVSHMEM_IV_POSITION = 0x08, IVSHMEM_DOORBELL = 0x0c };
-enum { WAIT_MS = 1000, MAX_VECTORS = 1024 };
+enum { WAIT_MS = 1000, MAX_VECTORS = 1024, GIVE_UP_AFTER_MISSES = 5 };
 
 int main(int argc, char **argv) {
     probe_name = "ivshmem-msix";
@@ -75,8 +75,8 @@ int main(int argc, char **argv) {
     uint64_t *samples = calloc((size_t)vectors * (size_t)count, sizeof *samples);
     long *delivered = calloc(vectors, sizeof *delivered);
     if (!samples || !delivered) probe_die("calloc");
-    long misrouted = 0;
-    for (long round = 0; round < count; round++) {
+    long misrouted = 0, misses = 0;
+    for (long round = 0; round < count && misses < GIVE_UP_AFTER_MISSES; round++) {
         for (unsigned v = 0; v < vectors; v++) {
             uint64_t start = probe_now_ns();
             registers[IVSHMEM_DOORBELL / 4] = ((uint32_t)peer_id << 16) | v;
@@ -102,8 +102,13 @@ int main(int argc, char **argv) {
             }
             if (!arrived) {
                 fprintf(stderr, "ivshmem-msix: round %ld vector %u: no interrupt within %d ms\n", round, v, WAIT_MS);
+                if (++misses == GIVE_UP_AFTER_MISSES) {
+                    fprintf(stderr, "ivshmem-msix: %d in a row lost, giving up\n", GIVE_UP_AFTER_MISSES);
+                    break;
+                }
                 continue;
             }
+            misses = 0;
             samples[(size_t)v * (size_t)count + (size_t)delivered[v]++] = end - start;
         }
     }

@@ -1,0 +1,159 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Logging
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fake /sys (and /dev) in a temporary directory, laid out as the kernel lays out
+/// a PCI function's attributes, so the backends' checks run without hardware.
+struct FakeSysfs {
+    let root: String
+    let address = "0000:00:03.0"
+
+    init() {
+        var template = Array("/tmp/irqbridge-sysfs-XXXXXX".utf8CString)
+        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        try! FileIO.makeDirectories(device)
+        try! FileIO.makeDirectories("\(root)/bus/pci/drivers")
+        try! FileIO.makeDirectories("\(root)/dev")
+    }
+
+    var sysfs: SysfsPCI { SysfsPCI(root: root) }
+    var device: String { "\(root)/bus/pci/devices/\(address)" }
+    var info: PCIDeviceInfo { PCIDeviceInfo(address: PCIAddress(address)!, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 11) }
+
+    func bind(to driver: String) {
+        try! FileIO.makeDirectories("\(root)/bus/pci/drivers/\(driver)")
+        symlink("../../../bus/pci/drivers/\(driver)", "\(device)/driver")
+    }
+
+    func group(_ number: Int) {
+        try! FileIO.makeDirectories("\(root)/kernel/iommu_groups/\(number)/devices")
+        symlink("../../../kernel/iommu_groups/\(number)", "\(device)/iommu_group")
+    }
+
+    /// A UIO node (a plain file standing in for /dev/uio0) and a 256-byte config file.
+    func uio(command: UInt16) {
+        try! FileIO.makeDirectories("\(device)/uio/uio0")
+        try! FileIO.writeText("\(root)/dev/uio0", "", create: true)
+        var config = [UInt8](repeating: 0, count: 256)
+        config[4] = UInt8(command & 0xff)
+        config[5] = UInt8(command >> 8)
+        try! FileIO.writeText("\(device)/config", String(decoding: config, as: UTF8.self), create: true)
+    }
+
+    func command() throws -> UInt16 {
+        let bytes = try sysfs.readConfig(address, at: 4, count: 2)
+        return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+    }
+
+    func remove() { _ = system("rm -rf '\(root)'") }
+
+    /// Descriptors of this process open on files under the fake root (robust against
+    /// tests running in parallel, unlike a total count).
+    func openDescriptors() -> Int {
+        ((try? FileIO.listDirectory("/proc/self/fd")) ?? []).filter { fd in
+            (try? FileIO.readlink("/proc/self/fd/\(fd)"))?.hasPrefix(root) == true
+        }.count
+    }
+}
+
+@Suite("Backend checks that need no hardware")
+struct BackendErrorTests {
+    let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func kernelLimit(_ body: () throws -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch let BackendError.kernelLimit(reason) {
+            return reason
+        } catch {
+            return "unexpected \(error)"
+        }
+    }
+
+    @Test func vfioWithoutAnIOMMUGroupSaysSo() {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        let reason = kernelLimit { _ = try VFIOBackend(device: fake.info, sysfs: fake.sysfs, logger: logger) }
+        #expect(reason?.contains("has no IOMMU group: VFIO needs an IOMMU") == true, "\(reason ?? "no error")")
+    }
+
+    @Test func vfioOnADeviceBoundElsewhereNamesTheDriverAndTheFix() {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.group(7)
+        fake.bind(to: "e1000e")
+        let reason = kernelLimit { _ = try VFIOBackend(device: fake.info, sysfs: fake.sysfs, logger: logger) }
+        #expect(reason == "0000:00:03.0 is bound to e1000e, not vfio-pci (irqbridge bind 0000:00:03.0 --driver vfio-pci)")
+    }
+
+    @Test func vfioWithoutTheContainerFailsCleanlyAndLeaksNothing() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.group(7)
+        fake.bind(to: "vfio-pci")
+        for _ in 0..<20 {
+            do {
+                _ = try VFIOBackend(device: fake.info, container: VFIOContainer(path: "\(fake.root)/dev/vfio-missing"),
+                                    sysfs: fake.sysfs, logger: logger)
+                Issue.record("opened a container that does not exist")
+            } catch let error as SystemError {
+                #expect(error.code == ENOENT)
+                #expect(error.operation.hasSuffix("/dev/vfio-missing"))
+            }
+        }
+        #expect(fake.openDescriptors() == 0)
+    }
+
+    @Test func uioWithoutANodeNamesTheFix() {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        let reason = kernelLimit { _ = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger) }
+        #expect(reason?.contains("has no UIO node: bind it to uio_pci_generic first") == true)
+    }
+
+    @Test func uioUnmaskClearsInterruptDisableAndDisableClosesTheNode() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        // Memory Space + Interrupt Disable, as uio_pci_generic leaves it after an interrupt.
+        fake.uio(command: 0x0002 | 0x0400)
+        let backend = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        #expect(backend.supportedInterrupts == [.intx: 1])
+        let sources = try backend.enableInterrupts(.intx, count: 1)
+        #expect(sources.count == 1 && sources[0].drain == .uioTotal)
+        #expect(fake.openDescriptors() == 2, "the node and the config file")
+        #expect(try fake.command() == 0x0002, "enable starts unmasked")
+        try FileIO.writeText(fake.device + "/config", String(decoding: [UInt8](repeating: 0, count: 4) + [0x02, 0x04], as: UTF8.self), create: false)
+        #expect(try fake.command() == 0x0402)
+        try sources[0].unmask?.unmask()
+        #expect(try fake.command() == 0x0002, "unmask clears bit 10 and keeps the rest")
+        #expect(backend.unmaskCount == 1)
+        #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.msi, count: 1) }
+        try backend.disableInterrupts(.intx)
+        #expect(fake.openDescriptors() == 0, "disable closes the source's descriptors")
+        backend.close()
+        #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.intx, count: 1) }
+    }
+
+    @Test func sysfsReadsGroupsOverridesAndNodes() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.group(4)
+        fake.bind(to: "vfio-pci")
+        fake.uio(command: 0)
+        try FileIO.writeText(fake.device + "/driver_override", "(null)\n", create: true)
+        #expect(fake.sysfs.iommuGroup(of: fake.address) == 4)
+        #expect(fake.sysfs.driver(of: fake.address) == "vfio-pci")
+        #expect(fake.sysfs.uioName(of: fake.address) == "uio0")
+        #expect(fake.sysfs.driverOverride(of: fake.address) == nil, "(null) reads back as no override")
+        try fake.sysfs.setDriverOverride(fake.address, "uio_pci_generic")
+        #expect(fake.sysfs.driverOverride(of: fake.address) == "uio_pci_generic")
+    }
+}

@@ -1,0 +1,239 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeWDK
+import Synchronization
+import Testing
+
+/// The documented behaviours of a successful connect, through the facade.
+@Suite("IoConnectInterruptEx behaviours")
+struct ConnectBehaviourTests {
+    typealias Params = ConnectStatusTests
+
+    @Test(arguments: [(KIRQL(0), KIRQL(5)), (KIRQL(5), KIRQL(5)), (KIRQL(9), KIRQL(9))])
+    func lineBasedSynchronizeIrqlIsTheMaximumOfTheLineAndTheCaller(requested: KIRQL, effective: KIRQL) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Params.lineBased(pdo, devExt)
+        params.LineBased.ServiceRoutine = { _, ServiceContext in
+            let devExt = ServiceContext as! DEVICE_EXTENSION
+            devExt.lastIrql.store(KeGetCurrentIrql(), ordering: .relaxed)
+            devExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        params.LineBased.SynchronizeIrql = requested
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        let interrupt = try #require(devExt.IntObj)
+        #expect(interrupt.synchronizeIrql.rawValue == effective)
+        #expect(KeSynchronizeExecution(interrupt, { _ in KeGetCurrentIrql() == effective }, nil))
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        #expect(devExt.irql == effective)
+        IoDisconnectInterrupt(interrupt)
+    }
+
+    @Test(arguments: [(KIRQL(0), KIRQL(8)), (KIRQL(11), KIRQL(11))])
+    func messageBasedUnifiedIrqlIsTheMaximumOfTheMessagesAndTheCaller(requested: KIRQL, effective: KIRQL) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, _) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Params.messageBased(pdo, devExt, fallBack: false)
+        params.MessageBased.SynchronizeIrql = requested
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        let table = try #require(devExt.ConnectionContext as? IO_INTERRUPT_MESSAGE_INFO)
+        #expect(table.UnifiedIrql == effective)
+        #expect(table.MessageInfo.allSatisfy { $0.InterruptObject.synchronizeIrql.rawValue == effective })
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = params.Version
+        disconnect.ConnectionContext.InterruptMessageTable = table
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
+    @Test func groupIsHonouredOnlyWithConnectFullySpecifiedGroup() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+
+        var ignored = Params.fullySpecified(pdo, devExt)
+        ignored.FullySpecified.Group = 3
+        #expect(IoConnectInterruptEx(&ignored) == STATUS_SUCCESS, "CONNECT_FULLY_SPECIFIED ignores Group")
+        #expect(devExt.IntObj?.group == 0)
+        IoDisconnectInterrupt(devExt.IntObj)
+        devExt.IntObj = nil
+
+        var honoured = Params.fullySpecified(pdo, devExt)
+        honoured.Version = CONNECT_FULLY_SPECIFIED_GROUP
+        honoured.FullySpecified.Group = 3
+        #expect(IoConnectInterruptEx(&honoured) == STATUS_INVALID_PARAMETER, "group 3 does not exist here")
+        #expect(devExt.IntObj == nil)
+        honoured.FullySpecified.Group = 0
+        #expect(IoConnectInterruptEx(&honoured) == STATUS_SUCCESS)
+        #expect(honoured.Version == CONNECT_FULLY_SPECIFIED_GROUP)
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
+    @Test func aPassiveLevelISRRunsAtPassiveLevelWhereItMayBlock() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (passivePDO, passiveBackend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let (otherPDO, otherBackend) = makePDO(Devices.msix4, on: dispatcher)
+        let passiveExt = DEVICE_EXTENSION()
+        let otherExt = DEVICE_EXTENSION()
+
+        // The passive-level ISR blocks until the other device's (DIRQL) ISR has run:
+        // possible only if the two do not share a thread or a lock.
+        var passive = Params.fullySpecified(passivePDO, passiveExt)
+        passive.FullySpecified.Irql = PASSIVE_LEVEL
+        passive.FullySpecified.SynchronizeIrql = PASSIVE_LEVEL
+        passive.FullySpecified.SpinLock = nil
+        passive.FullySpecified.ServiceContext = otherExt
+        passive.FullySpecified.ServiceRoutine = { _, ServiceContext in
+            let other = ServiceContext as! DEVICE_EXTENSION
+            passiveExt.lastIrql.store(KeGetCurrentIrql(), ordering: .relaxed)
+            let unblocked = eventually { other.calls >= 1 }
+            passiveExt.interruptMatched.store(unblocked, ordering: .relaxed)
+            passiveExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&passive) == STATUS_SUCCESS)
+        let passiveInterrupt = try #require(passiveExt.IntObj)
+        #expect(passiveInterrupt.isPassiveLevel)
+        #expect(passiveInterrupt.spinLock == nil)
+
+        var other = Params.fullySpecified(otherPDO, otherExt)
+        #expect(IoConnectInterruptEx(&other) == STATUS_SUCCESS)
+
+        #expect(passiveBackend.raise())
+        #expect(otherBackend.raise(message: 0))
+        #expect(eventually { passiveExt.calls >= 1 })
+        #expect(passiveExt.matched, "the passive ISR could wait for another interrupt")
+        #expect(passiveExt.irql == PASSIVE_LEVEL)
+        IoDisconnectInterrupt(passiveExt.IntObj)
+        IoDisconnectInterrupt(otherExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
+    @Test func aPassiveLevelConnectTakesNoSpinLock() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Params.fullySpecified(pdo, devExt)
+        params.FullySpecified.Irql = PASSIVE_LEVEL
+        params.FullySpecified.SynchronizeIrql = PASSIVE_LEVEL
+        params.FullySpecified.SpinLock = devExt.Lock
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER)
+        ConnectStatusTests.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    @Test func anISRMayRunBeforeIoConnectInterruptExReturns() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let devExt = DEVICE_EXTENSION()
+        let backend = PendingAtEnableBackend(inner: SimulatedBackend(SimulatedDevice(msixCount: 1))) { devExt.calls > 0 }
+        let pdo = makePDO(backend: backend, on: dispatcher)
+        var params = Params.messageBased(pdo, devExt, fallBack: false)
+        params.MessageBased.MessageServiceRoutine = { Interrupt, ServiceContext, MessageID in
+            let devExt = ServiceContext as! DEVICE_EXTENSION
+            // IoConnectInterruptEx writes the connection context only when it returns.
+            devExt.interruptMatched.store(devExt.ConnectionContext == nil && Interrupt.messageID == MessageID, ordering: .relaxed)
+            devExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        #expect(devExt.calls >= 1, "the ISR ran before IoConnectInterruptEx returned")
+        #expect(devExt.matched, "with a valid interrupt object")
+        let table = try #require(devExt.ConnectionContext as? IO_INTERRUPT_MESSAGE_INFO)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = CONNECT_MESSAGE_BASED
+        disconnect.ConnectionContext.Generic = table
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
+    @Test func theISRRunsHoldingTheDriverSuppliedSpinLock() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        KeInitializeSpinLock(&devExt.Lock)
+        var params = Params.lineBased(pdo, devExt)
+        params.LineBased.SpinLock = devExt.Lock
+        params.LineBased.ServiceRoutine = { _, ServiceContext in
+            let devExt = ServiceContext as! DEVICE_EXTENSION
+            devExt.interruptMatched.store(devExt.Lock.isLocked, ordering: .relaxed)
+            devExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        #expect(devExt.IntObj?.spinLock === devExt.Lock)
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        #expect(devExt.matched, "the ISR held the driver's lock")
+        IoDisconnectInterrupt(devExt.IntObj)
+    }
+
+    @Test func theLegacyIoConnectInterruptConnectsByVector() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        let IntResource = try #require(
+            IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
+                .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        let status = IoConnectInterrupt(
+            &devExt.IntObj, ConnectStatusTests.isr, devExt, nil, IntResource.u.Interrupt.Vector,
+            KIRQL(IntResource.u.Interrupt.Level), KIRQL(IntResource.u.Interrupt.Level), LevelSensitive,
+            BOOLEAN(IntResource.ShareDisposition == CmResourceShareShared), IntResource.u.Interrupt.Affinity, FALSE,
+            dispatcher: dispatcher)
+        #expect(status == STATUS_SUCCESS)
+        #expect(devExt.IntObj?.device === pdo.device)
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        #expect(backend.enabledKind == nil)
+    }
+
+    @Test func disconnectingFromInsideTheISRDoesNotDeadlockAndCompletesAfterIt() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Params.fullySpecified(pdo, devExt)
+        params.FullySpecified.ServiceRoutine = { Interrupt, ServiceContext in
+            (ServiceContext as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing)
+            var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+            disconnect.Version = CONNECT_FULLY_SPECIFIED
+            disconnect.ConnectionContext.InterruptObject = Interrupt
+            IoDisconnectInterruptEx(&disconnect)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        #expect(backend.raise(message: 0))
+        #expect(eventually { dispatcher.connectedInterrupts.isEmpty }, "the deferred disconnect completed")
+        #expect(devExt.calls == 1)
+        #expect(devExt.IntObj?.isConnected == false)
+    }
+
+    @Test func rtlZeroMemoryResetsEveryMember() {
+        let devExt = DEVICE_EXTENSION()
+        var params = ConnectStatusTests.messageBased(nil, devExt, fallBack: true)
+        params.FullySpecified.Vector = 7
+        params.LineBased.SynchronizeIrql = 9
+        RtlZeroMemory(&params, MemoryLayout<IO_CONNECT_INTERRUPT_PARAMETERS>.size)
+        #expect(params.Version == 0)
+        #expect(params.FullySpecified.Vector == 0)
+        #expect(params.LineBased.SynchronizeIrql == 0)
+        #expect(params.MessageBased.ServiceContext == nil)
+        #expect(params.MessageBased.MessageServiceRoutine == nil)
+        #expect(params.MessageBased.FallBackServiceRoutine == nil)
+        #expect(params.MessageBased.ConnectionContext.Generic == nil)
+    }
+}

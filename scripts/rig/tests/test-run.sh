@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Behaviour tests of scripts/rig/run.sh (boots the guest several times; about 40 s here).
+# Prints one line per case and "N passed, N failed"; exits non-zero when any failed.
+# shellcheck disable=SC2016 # the checks and guest commands expand later, on purpose
+set -uo pipefail
+RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN=$RIG_DIR/run.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+# expect NAME EXPECTED_STATUS CHECK -- run.sh arguments...; CHECK is evaluated with
+# $work/out and $work/err holding the run's stdout and stderr.
+expect() {
+    local name=$1 expected=$2 check=$3
+    shift 4
+    "$RUN" "$@" > "$work/out" 2> "$work/err"
+    local status=$?
+    if [[ $status == "$expected" ]] && eval "$check"; then
+        passed=$((passed + 1)); echo "pass $name"
+    else
+        failed=$((failed + 1)); echo "FAIL $name (exit $status, wanted $expected)"
+        sed 's/^/    out| /' "$work/out" | head -20; sed 's/^/    err| /' "$work/err" | head -20
+    fi
+}
+
+expect "exit status and both streams come back unchanged" 7 \
+    '[[ $(cat "$work/out") == "out line"$'"'"'\n'"'"'"tab	end" ]] && grep -qx "err line" "$work/err"' -- \
+    -- sh -c 'echo "out line"; printf "tab\tend\n"; echo "err line" >&2; exit 7'
+
+expect "a host program from PATH runs with its shared libraries" 0 'grep -q "lspci version" "$work/out"' -- \
+    -- lspci --version
+# (lspci is not a busybox applet, so run.sh copies the host's, with libpci, libkmod, ...)
+
+printf '#!/usr/bin/env bash\nwords=(a "$1"); echo "bash ${words[1]}"\n' > "$work/script.sh"
+chmod +x "$work/script.sh"
+expect "a script runs with the interpreter its #! line names (bash is not in the guest)" 0 \
+    '[[ $(cat "$work/out") == "bash arg" ]]' -- --devices none -- "$work/script.sh" arg
+
+expect "the command runs in the guest directory of the same path" 0 '[[ $(cat "$work/out") == "$PWD" ]]' -- \
+    --devices none -- pwd
+
+expect "--bind hands the device to vfio-pci and the guest knows the map" 0 \
+    'grep -qx "vfio-pci" "$work/out" && grep -q "edu=0000:00:03.0" "$work/out" && grep -q "^1 " "$work/out"' -- \
+    --devices edu --bind 0000:00:03.0=vfio-pci -- \
+    sh -c 'basename $(readlink /sys/bus/pci/devices/0000:00:03.0/driver); echo "$IRQBRIDGE_RIG $IRQBRIDGE_RIG_DEVICES"'
+
+expect "every device of the full set sits at its pinned address" 0 \
+    '[[ $(tr "\n" " " < "$work/out") == "1234:11e8 1af4:1110 1af4:1110 8086:10d3 1b36:0010 " ]]' -- \
+    --devices edu,ivshmem-doorbell:2,ivshmem-plain,e1000e,nvme -- \
+    sh -c 'for s in 03 05 06 07 08; do d=/sys/bus/pci/devices/0000:00:$s.0; echo $(cut -c3- $d/vendor):$(cut -c3- $d/device); done'
+
+probes=$("$RIG_DIR/probes/build.sh")
+expect "edu@0b shares 00:03.0's INTx line and both devices deliver at the same time" 0 \
+    '[[ $(grep -c "^RESULT.* lost=0 " "$work/out") == 2 ]] && grep -q "^shared 23 23$" "$work/out" &&
+     grep -Eq "^ *23: .*uio_pci_generic, uio_pci_generic" "$work/out"' -- \
+    --devices edu,edu@0b --copy "$probes" --bind 0000:00:03.0=uio_pci_generic --bind 0000:00:0b.0=uio_pci_generic -- \
+    sh -c "echo shared \$(cat /sys/bus/pci/devices/0000:00:03.0/irq) \$(cat /sys/bus/pci/devices/0000:00:0b.0/irq)
+           grep -E '^ *23:' /proc/interrupts
+           $probes/edu-roundtrip --backend uio --mode intx --count 500 --bdf 0000:00:0b.0 --name second & second=\$!
+           $probes/edu-roundtrip --backend uio --mode intx --count 500 --bdf 0000:00:03.0 && wait \$second"
+
+expect "a failed bind is a rig failure and the command does not run" 125 \
+    '! grep -q ran "$work/out" && grep -q "no device 0000:00:0b.0" "$work/err"' -- \
+    --devices edu --bind 0000:00:0b.0=vfio-pci -- sh -c 'echo ran'
+
+expect "the watchdog kills a hung guest" 124 'grep -q watchdog "$work/err"' -- \
+    --devices none --timeout 8 -- sleep 600
+
+expect "a guest that dies is reported, not mistaken for success" 125 \
+    'grep -q "ended without reporting" "$work/err"' -- \
+    --devices none -- sh -c 'echo c > /proc/sysrq-trigger; sleep 30'
+
+expect "bad options fail at once with one message" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "unknown device" "$work/err"' -- --devices edu,gpu -- true
+
+expect "a missing host program is reported" 125 'grep -q "no such program" "$work/err"' -- ./no/such/binary
+
+echo "$passed passed, $failed failed"
+((failed == 0))
