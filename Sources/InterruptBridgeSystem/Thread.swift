@@ -37,6 +37,10 @@ public enum PThread {
     /// The calling thread.
     public static var current: Handle { Handle(raw: pthread_self()) }
 
+    /// The calling thread's pthread_t as a number (never 0 for a running thread). No system call.
+    @inline(__always)
+    public static var currentIdentity: UInt { UInt(pthread_self()) }
+
     /// True when `handle` is the calling thread.
     @inline(__always)
     public static func isCurrent(_ handle: Handle) -> Bool { pthread_equal(handle.raw, pthread_self()) != 0 }

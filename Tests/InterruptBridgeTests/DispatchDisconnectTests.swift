@@ -151,7 +151,7 @@ extension Runtime {
             backendB.raise()
             #expect(eventually { !a.isConnected || !b.isConnected })
             #expect(eventually { backendA.enabledKind == nil || backendB.enabledKind == nil })
-            #expect(a.serviceCallCount + b.serviceCallCount >= 1)
+            #expect(eventually { a.serviceCallCount + b.serviceCallCount >= 1 })
             a.disconnect()
             b.disconnect()
             #expect(backendA.enabledKind == nil && backendB.enabledKind == nil)

@@ -58,6 +58,23 @@ extension Runtime {
             #expect(throws: DispatchError.self) { try makeDispatcher(DispatchOptions(capacity: Int(Int32.max))) }
         }
 
+        @Test func refusedPinningFailsCleanlyAndLeaksNothing() throws {
+            let before = try FileDescriptors.openCount()
+            for _ in 0..<20 {
+                do {
+                    _ = try makeDispatcher(DispatchOptions(pinning: .processors(ProcessorAffinity(rawValue: 1 << 63))))
+                    Issue.record("pinning to a processor that does not exist must fail")
+                } catch {
+                    guard let dispatchError = error as? DispatchError, case .pinningRefused = dispatchError else {
+                        Issue.record("unexpected \(error)")
+                        continue
+                    }
+                    #expect(dispatchError.description.contains("cannot pin the dispatch thread"))
+                }
+            }
+            #expect(eventually { (try? FileDescriptors.openCount()) ?? .max <= before }, "the epoll and wake descriptors were closed")
+        }
+
         @Test func busyPollingDeliversInterrupts() throws {
             let dispatcher = try makeDispatcher(DispatchOptions(busyPoll: true))
             defer { dispatcher.shutdown() }

@@ -2,6 +2,9 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Runtime {
     /// KeSynchronizeExecution, the interrupt spin lock, passive-level ISRs.
@@ -160,5 +163,38 @@ extension Runtime {
             }
             dispatcher.disconnect(passive)
         }
+    }
+}
+
+extension Runtime.DispatchSynchronizationTests {
+    @Test func synchronizingOnTheOwnInterruptFromItsISRStopsWithAMessageInsteadOfHanging() async {
+        await #expect(processExitsWith: .failure) {
+            let dispatcher = try makeDispatcher()
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            _ = try dispatcher.connectMessageBased(device: device, messageRoutine: { interrupt, _ in
+                return interrupt.synchronize { true }  // the ISR already holds this lock
+            })
+            backend.raise()
+            // Without the check the ISR spins forever: give up after a while and
+            // exit successfully, which fails the expectation instead of hanging.
+            _ = eventually(10) { false }
+            exit(0)
+        }
+    }
+
+    @Test func aHeldSpinLockIsNotMistakenForRecursionByAnotherThread() throws {
+        let lock = InterruptSpinLock()
+        lock.lock()
+        let acquired = Flag()
+        let other = try PThread.spawn(name: "waiter") {
+            lock.lock()
+            acquired.set()
+            lock.unlock()
+        }
+        for _ in 0..<1000 { PThread.yieldProcessor() }
+        #expect(!acquired.isSet)
+        lock.unlock()
+        try PThread.join(other)
+        #expect(acquired.isSet)
     }
 }

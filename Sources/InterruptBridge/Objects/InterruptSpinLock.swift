@@ -10,27 +10,37 @@ import Synchronization
 /// recursive: acquiring it twice on one thread deadlocks, as in Windows.
 /// Several interrupt objects may share one lock (the `spinLock:` parameter of
 /// the connect calls), which serialises their ISRs against each other.
+///
+/// Acquiring it again on the thread that holds it (an ISR calling
+/// `synchronize` on its own interrupt) would spin forever; it stops the
+/// process with a message naming the mistake instead, as Windows bugchecks.
 public final class InterruptSpinLock: Sendable {
     private let state = Atomic<Bool>(false)
+    /// The holder's pthread_self, for the recursion check (0: free). Written by
+    /// the holder only, read by waiters in the slow path.
+    private let owner = Atomic<UInt>(0)
 
     public init() {}
 
     /// Takes the lock, spinning (then yielding) until it is free. Does not allocate.
     @inline(__always)
     public func lock() {
-        if state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { return }
-        lockSlowPath()
+        if !state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { lockSlowPath() }
+        owner.store(PThread.currentIdentity, ordering: .relaxed)
     }
 
     /// Takes the lock if it is free. Does not block.
     @inline(__always)
     public func tryLock() -> Bool {
-        state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        guard state.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        owner.store(PThread.currentIdentity, ordering: .relaxed)
+        return true
     }
 
     /// Releases the lock. Only its holder may call this.
     @inline(__always)
     public func unlock() {
+        owner.store(0, ordering: .relaxed)
         state.store(false, ordering: .releasing)
     }
 
@@ -47,6 +57,10 @@ public final class InterruptSpinLock: Sendable {
     public var isLocked: Bool { state.load(ordering: .relaxed) }
 
     private func lockSlowPath() {
+        if owner.load(ordering: .relaxed) == PThread.currentIdentity {
+            preconditionFailure("InterruptSpinLock acquired again by the thread that holds it "
+                + "(KeSynchronizeExecution or KeAcquireInterruptSpinLock from the interrupt's own ISR?): this would never return")
+        }
         var spins = 0
         while true {
             // Test before test-and-set: wait on a plain load, not on the cache line's ownership.
