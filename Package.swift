@@ -41,6 +41,12 @@ let package = Package(
         // ioctl(2), eventfd, libpci callbacks. Every symbol is prefixed `cib_`.
         .target(name: "CInterruptBridge", dependencies: ["CLibPCI", "CLibUDev"]),
 
+        // Benchmarks only (issue 5): the C programs the bridge is measured against
+        // (raw eventfd + epoll, prefixed `cbl_`), and a per-thread malloc counter
+        // (`cac_`) linked into the irqbridge executable only, never into tests.
+        .target(name: "CBaselines"),
+        .target(name: "CAllocationCounter"),
+
         // Pure Swift: PCI models, capability parsing, CM resource descriptors,
         // interrupt policy, connection rules. No syscalls; testable anywhere.
         .target(name: "InterruptBridgeCore", swiftSettings: strictSwift),
@@ -70,10 +76,21 @@ let package = Package(
         // WDK-compatible spellings over the runtime, so driver code ports line by line.
         .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore"], swiftSettings: strictSwift),
 
+        // The benchmark suite behind `irqbridge bench`: scenarios, statistics, report.
+        .target(
+            name: "InterruptBridgeBench",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem", "CBaselines",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
         .executableTarget(
             name: "irqbridge",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridgeBench", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,6 +118,7 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines"], swiftSettings: strictSwift),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]

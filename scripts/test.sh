@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh machine (run as root; CI runs exactly this):
 #   1. installs what it needs (scripts/bootstrap.sh),
 #   2. unit tests (simulated backend, fixtures; the rig's integration suites skip themselves here),
-#   3. the dispatch-loop tests again under Thread Sanitizer,
+#   3. a benchmark smoke run (`irqbridge bench --quick`), then the dispatch-loop tests again under Thread Sanitizer,
 #   4. `irqbridge list --json` cross-checked against `lspci -vvv` on this machine and inside the rig,
 #   5. real interrupts: the QEMU rig's C probes, then the integration tests and `irqbridge selftest`
 #      for VFIO MSI, VFIO INTx, VFIO MSI-X and UIO INTx inside the guest.
@@ -33,6 +33,8 @@ scripts/bootstrap.sh || { echo "bootstrap failed" >&2; exit 1; }
 
 stage "build" swift build --build-tests
 stage "unit tests" swift test --skip-build
+stage "benchmark smoke (irqbridge bench --quick: figures printed, not asserted; fails only if an interrupt is lost)" \
+    "$(swift build --show-bin-path)/irqbridge" bench --quick --busy-poll
 stage "dispatch tests under Thread Sanitizer" \
     swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"

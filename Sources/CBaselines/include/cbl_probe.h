@@ -1,0 +1,64 @@
+// The probe: what a receiver (the bridge's ISR, or the C baseline's waiter)
+// calls once per delivered interrupt, and what the writer watches.
+#ifndef CBL_PROBE_H
+#define CBL_PROBE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdatomic.h>
+
+/// Shared between one writer thread and one receiver thread. Fields written by
+/// the writer are marked (writer), by the receiver (receiver).
+typedef struct cbl_probe {
+    /// (writer) CLOCK_MONOTONIC time, in ns, at which the interrupt in flight was raised.
+    _Atomic uint64_t sent_ns;
+    /// (receiver) Deliveries seen so far; the writer waits on it.
+    _Atomic uint64_t hits;
+    /// (writer sets, receiver clears) One credit flag per vector: set while an
+    /// interrupt on that vector is in flight, so no two writes coalesce.
+    _Atomic uint8_t *in_flight;
+    size_t vector_count;
+    /// (receiver) Latency samples, delivery i -> samples[i] (ns); NULL when not measuring latency.
+    uint64_t *samples;
+    size_t sample_capacity;
+    /// The receiver reads its thread's allocation counters at these deliveries.
+    uint64_t window_first_hit;
+    uint64_t window_last_hit;
+    /// (receiver) Allocation counters of the receiving thread at the window's edges.
+    uint64_t allocations_at_first;
+    uint64_t allocations_at_last;
+    /// (receiver) CPU time (CLOCK_THREAD_CPUTIME_ID, ns) of the receiving thread at the window's edges.
+    uint64_t cpu_ns_at_first;
+    uint64_t cpu_ns_at_last;
+    /// (receiver) A delivery named a vector outside 0..<vector_count.
+    _Atomic uint64_t stray_hits;
+} cbl_probe;
+
+/// Prepares a probe for `vector_count` vectors and, if `sample_capacity` > 0,
+/// that many latency samples. Returns 0, or -ENOMEM.
+int cbl_probe_init(cbl_probe *probe, size_t vector_count, size_t sample_capacity);
+/// Frees what cbl_probe_init allocated.
+void cbl_probe_destroy(cbl_probe *probe);
+/// Resets counters and credits between runs (keeps the buffers).
+void cbl_probe_reset(cbl_probe *probe);
+
+/// Records one delivery on `vector`: the latency sample (now - sent_ns), the
+/// allocation window's edges, then clears the vector's credit and counts the hit.
+/// Called on the receiving thread (inside the ISR for the bridge). Never allocates.
+void cbl_probe_hit(cbl_probe *probe, uint32_t vector);
+
+/// Deliveries seen so far (acquire), and deliveries that named an unknown vector.
+uint64_t cbl_probe_hits(const cbl_probe *probe);
+uint64_t cbl_probe_stray_hits(const cbl_probe *probe);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t cbl_now_ns(void);
+
+/// True when the allocation counter (CAllocationCounter's malloc interposer) is
+/// linked into this process, so allocations_at_* mean something.
+int cbl_allocation_counting_available(void);
+
+/// The calling thread's allocation count (0 when counting is unavailable).
+uint64_t cbl_thread_allocations(void);
+
+#endif

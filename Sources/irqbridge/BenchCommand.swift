@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import InterruptBridgeBench
+import InterruptBridgeCore
+import Logging
+
+/// `irqbridge bench`: dispatch latency, throughput, cost per vector and heap
+/// allocations per interrupt, for the bridge and a raw eventfd + epoll C program
+/// in the same run, printed side by side with their ratios and the targets.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure interrupt dispatch against a raw eventfd + epoll C baseline, in the same run.",
+        discussion: """
+            Each scenario runs for the bridge (ISRs connected on a simulated device through the real \
+            runtime) and for the C baseline, alternating which goes first, and reports the median over \
+            repetitions. Figures are printed, never asserted: this is not a test.
+            """
+    )
+
+    @OptionGroup var measurement: BenchMeasurementOptions
+    @OptionGroup var placement: BenchPlacementOptions
+
+    @Option(name: .long, help: ArgumentHelp("Also write the results as JSON to FILE ('-' for standard output).", valueName: "FILE"))
+    var json: String?
+
+    @Flag(name: .long, help: "A/A run: the C baseline on both sides, to show how far ratios move by noise alone.")
+    var selfCheck = false
+
+    @Option(name: .customLong("rig-edu"), help: ArgumentHelp(
+        "Inside the QEMU rig: measure the round trip 'write edu 0x60 -> ISR -> acknowledge' on the edu device at BDF (bound to vfio-pci), MSI and INTx, bridge vs raw C VFIO.",
+        valueName: "BDF"))
+    var rigEdu: String?
+
+    func validate() throws {
+        if let rigEdu, PCIAddress(rigEdu) == nil {
+            throw badBenchInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
+        }
+    }
+
+    func run() throws {
+        let options = placement.apply(to: measurement.options(defaults: rigEdu == nil ? .standard : .rig))
+        let quietStdout = json == "-"
+        let progress = { (step: String) in
+            if !quietStdout { FileHandle.standardError.write(Data("bench: \(step)\n".utf8)) }
+        }
+        let machine = MachineInfo.current()
+        progress("\(machine.onlineCPUs) CPUs, load average \(machine.loadAverage.map { String($0) } ?? "unknown") at start")
+        let results: [BenchResult]
+        if let rigEdu {
+            let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper(logger: Logger(label: "irqbridge.bench"))
+            results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
+        } else {
+            try options.raiseDescriptorLimit()
+            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : BridgeReceiverFactory(logger: Logger(label: "irqbridge.bench"))
+            results = try BenchSuite(options: options, bridge: bridge).run(progress: progress)
+        }
+        var configuration = measurement.describe(options)
+        configuration.merge(placement.describe(options)) { $1 }
+        configuration["allocationCounting"] = Probe.countsAllocations ? "malloc interposer, per thread" : "unavailable"
+        configuration["bridge"] = selfCheck ? "C baseline (self-check)"
+            : rigEdu == nil ? "InterruptBridge runtime, simulated device" : "InterruptBridge VFIO backend, IoConnectInterruptEx"
+        if let rigEdu { configuration["device"] = "edu at \(rigEdu), vfio-pci" }
+        let report = BenchReport(results: results, machine: machine, configuration: configuration)
+        if !quietStdout { print(report.table()) }
+        if let json {
+            let data = try report.json() + Data("\n".utf8)
+            if json == "-" {
+                FileHandle.standardOutput.write(data)
+            } else {
+                try data.write(to: URL(fileURLWithPath: json))
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import InterruptBridgeBench
+
+/// How much `irqbridge bench` measures.
+struct BenchMeasurementOptions: ParsableArguments {
+    @Option(help: "Latency rounds per repetition (after warm-up).")
+    var iterations: Int?
+
+    @Option(help: "Repetitions per scenario; the report gives medians.")
+    var repetitions: Int?
+
+    @Flag(help: "A few seconds in all, for a CI smoke run.")
+    var quick = false
+
+    @Flag(name: .customLong("busy-poll"), help: "Also measure busy-poll mode (the dispatch thread spins instead of sleeping).")
+    var busyPoll = false
+
+    @Option(name: .customLong("scenario"), help: ArgumentHelp(
+        "Run only this scenario (latency, throughput, cost); repeatable. Default: all.", valueName: "NAME"))
+    var scenarios: [String] = []
+
+    func validate() throws {
+        for name in scenarios where BenchScenario(rawValue: name) == nil {
+            throw badBenchInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
+        }
+        if let iterations, iterations < 10 { throw badBenchInput("--iterations must be at least 10, got \(iterations)") }
+        if let repetitions, repetitions < 1 { throw badBenchInput("--repetitions must be at least 1, got \(repetitions)") }
+    }
+
+    enum Defaults { case standard, rig }
+
+    func options(defaults: Defaults) -> BenchOptions {
+        var options: BenchOptions
+        switch (defaults, quick) {
+        case (.standard, false): options = BenchOptions()
+        case (.standard, true): options = .quick
+        case (.rig, false): options = .rig
+        case (.rig, true):
+            options = .rig
+            options.iterations = 100
+            options.warmup = 20
+            options.repetitions = 6
+        }
+        if let iterations { options.iterations = iterations }
+        if let repetitions { options.repetitions = repetitions }
+        options.busyPoll = busyPoll
+        if !scenarios.isEmpty { options.scenarios = Set(scenarios.compactMap(BenchScenario.init(rawValue:))) }
+        return options
+    }
+
+    func describe(_ options: BenchOptions) -> [String: String] {
+        [
+            "iterations": String(options.iterations), "warmup": String(options.warmup),
+            "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
+            "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
+            "gapNanoseconds": String(options.gapNanoseconds),
+        ]
+    }
+}
+
+/// Where `irqbridge bench` runs its threads. The same placement applies to the
+/// bridge's dispatch thread and the C baseline's waiter.
+struct BenchPlacementOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Pin the dispatch thread (and the C waiter) to CPU; the writer goes to the next CPU.", valueName: "CPU"))
+    var pin: Int?
+
+    @Option(help: ArgumentHelp("Run the dispatch thread (and the C waiter) SCHED_FIFO at PRIO (1-99).", valueName: "PRIO"))
+    var fifo: Int?
+
+    func validate() throws {
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        if let pin, !(0..<cpus).contains(pin) { throw badBenchInput("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
+        if let fifo, !(1...99).contains(fifo) { throw badBenchInput("--fifo must be a priority from 1 to 99, got \(fifo)") }
+    }
+
+    func apply(to options: BenchOptions) -> BenchOptions {
+        var options = options
+        options.dispatch = ThreadPlacement(cpu: pin, fifoPriority: fifo)
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        options.writer = ThreadPlacement(cpu: pin.map { cpus > 1 ? ($0 + 1) % cpus : $0 })
+        return options
+    }
+
+    func describe(_ options: BenchOptions) -> [String: String] {
+        [
+            "dispatchCPU": options.dispatch.cpu.map(String.init) ?? "any",
+            "writerCPU": options.writer.cpu.map(String.init) ?? "any",
+            "fifoPriority": options.dispatch.fifoPriority.map(String.init) ?? "none",
+        ]
+    }
+}
+
+/// Bad input to `irqbridge bench`: one line on standard error, exit status 2
+/// (the team's rule for every subcommand), instead of ArgumentParser's usage dump.
+func badBenchInput(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("irqbridge bench: error: \(message)\n".utf8))
+    return ExitCode(2)
+}
