@@ -97,6 +97,14 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // The throughput scenario without the allocation interposer, so it runs under
+        // valgrind (callgrind counts instructions per interrupt deterministically).
+        .executableTarget(
+            name: "irqbridge-profile",
+            dependencies: ["InterruptBridgeBench", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+
         .testTarget(
             name: "InterruptBridgeCoreTests",
             dependencies: ["InterruptBridgeCore", "InterruptBridgeSystem"],

@@ -35,3 +35,5 @@ int cib_thread_set_name(pthread_t thread, const char *name) { return pthread_set
 int32_t cib_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 
 int cib_current_processor(void) { return sched_getcpu(); }
+
+__thread uint8_t cib_thread_irql __attribute__((tls_model("initial-exec"))) = 0;

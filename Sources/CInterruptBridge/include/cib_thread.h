@@ -24,4 +24,17 @@ int32_t cib_gettid(void);
 /// The processor the calling thread runs on (sched_getcpu), or -1 with errno set.
 int cib_current_processor(void);
 
+// The calling thread's modelled IRQL (InterruptBridge's CurrentLevel). In C
+// because Swift has no thread-local variables: pthread_getspecific/setspecific
+// behind a lazily initialised key cost a swift_once and a libc call per access,
+// four times per interrupt. initial-exec: one %fs-relative load or store, no
+// __tls_get_addr (the library is linked into the executable, never dlopen'ed).
+extern __thread uint8_t cib_thread_irql __attribute__((tls_model("initial-exec")));
+
+/// The calling thread's modelled IRQL (0, PASSIVE_LEVEL, on a new thread).
+static inline uint8_t cib_thread_irql_get(void) { return cib_thread_irql; }
+
+/// Sets the calling thread's modelled IRQL.
+static inline void cib_thread_irql_set(uint8_t level) { cib_thread_irql = level; }
+
 #endif

@@ -71,7 +71,9 @@ extension LoopState {
             line.irql = max(line.irql, object.irql)
             let key = SourceKey(object)
             if let token = added.first(where: { $0.key == key })?.token, slotBySource[key] == nil {
-                slots.store(.interrupt(InterruptSlot(source: attachment.source, line: line, key: key)), for: token)
+                let slot = InterruptSlot(source: attachment.source, line: line, key: key)
+                slots.store(.interrupt(slot), for: token)
+                interruptSlots[Int(token.slot)] = Unmanaged.passUnretained(slot)
                 slotBySource[key] = Int(token.slot)
             }
             let deviceKey = ObjectIdentifier(object.device)
@@ -98,8 +100,9 @@ extension LoopState {
             let key = SourceKey(object)
             if !line.chain.contains(where: { SourceKey($0) == key }), let index = slotBySource.removeValue(forKey: key) {
                 if case let .interrupt(slot)? = slots[index] {
-                    try? Epoll.remove(loop.epollDescriptor, descriptor: slot.source.descriptor)
+                    try? Epoll.remove(loop.epollDescriptor, descriptor: slot.descriptor)
                 }
+                interruptSlots[index] = nil
                 slots.release(index)
             }
             if line.chain.isEmpty { lines[object.vector] = nil }

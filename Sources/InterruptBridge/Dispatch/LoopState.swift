@@ -17,12 +17,22 @@ final class LoopState {
     let logger: Logger
     let events: Epoll.EventBuffer
     /// Slot table, sized once to the loop's capacity (no growth on the interrupt path).
-    var slots: SlotTable<Slot>
+    /// Unchecked exclusivity: only the loop thread touches it, and never reentrantly
+    /// (commands and the interrupt path alternate), so the dynamic check per event
+    /// (swift_beginAccess, about 70 instructions per interrupt) proves nothing.
+    @exclusivity(unchecked) var slots: SlotTable<Slot>
+    /// The interrupt slot at each index, unretained, beside `slots` (which owns it):
+    /// set when an interrupt slot is stored and cleared before it is released, so
+    /// the interrupt path resolves an event without copying the `Slot` enum (a
+    /// retain and a release per copy). nil for auxiliary and free slots.
+    let interruptSlots: UnsafeMutableBufferPointer<Unmanaged<InterruptSlot>?>
     var slotBySource: [SourceKey: Int] = [:]
     var lines: [UInt32: VectorLine] = [:]
     var devices: [ObjectIdentifier: DeviceUse] = [:]
     /// Ready interrupt slots of the current batch, ordered by DIRQL (preallocated).
     let ready: UnsafeMutableBufferPointer<Int>
+    /// The DIRQL of each entry of `ready` (preallocated).
+    let readyLevels: UnsafeMutableBufferPointer<InterruptLevel>
     /// Auxiliary and faulted slots of the current batch (preallocated).
     let deferredSlots: UnsafeMutableBufferPointer<Int>
     var pinnedAffinity: UInt64 = 0
@@ -33,16 +43,30 @@ final class LoopState {
     }
 
     /// One interrupt descriptor the loop waits on.
+    /// The interrupt path reads `descriptor`, `drain` and `unmask`, copied out of
+    /// `source` once: reading them through `source` copied the whole struct and
+    /// its existential (value-witness calls and a retain/release) per event.
     final class InterruptSlot {
         let source: InterruptSource
+        let descriptor: Int32
+        let drain: InterruptSource.Drain
+        let unmask: (any InterruptUnmasking)?
+        /// `unmask != nil`, so an edge-triggered vector never copies the optional existential.
+        let unmasks: Bool
         let line: VectorLine
         let key: SourceKey
+        // Unchecked exclusivity for the two fields below: the loop thread alone
+        // reads and writes them (see `slots`).
         /// UIO: the last interrupt total read (the count is the difference; the
         /// first read, with nothing to compare against, counts as one signal).
-        var lastTotal: UInt32?
-        var faulted: SystemError?
+        @exclusivity(unchecked) var lastTotal: UInt32?
+        @exclusivity(unchecked) var faulted: SystemError?
         init(source: InterruptSource, line: VectorLine, key: SourceKey) {
             self.source = source
+            self.descriptor = source.descriptor
+            self.drain = source.drain
+            self.unmask = source.unmask
+            self.unmasks = source.unmask != nil
             self.line = line
             self.key = key
         }
@@ -54,14 +78,35 @@ final class LoopState {
     }
 
     /// The ISR chain of one vector (several objects when shared).
+    ///
+    /// Changed by commands only, between batches, on the loop thread, hence the
+    /// unchecked exclusivity (see `slots`).
     final class VectorLine {
         let vector: UInt32
         let mode: InterruptMode
-        var chain: ContiguousArray<InterruptObject> = []
-        var irql: InterruptLevel = .passive
+        /// The chain in connect order; owns its objects.
+        @exclusivity(unchecked) var chain: ContiguousArray<InterruptObject> = [] {
+            didSet { refreshServiceOrder() }
+        }
+        @exclusivity(unchecked) var irql: InterruptLevel = .passive
+        /// `chain` as unretained references, what the interrupt path walks: reading
+        /// `chain` retained its buffer and every element it visited. Rebuilt
+        /// whenever `chain` changes, so it never outlives the references it mirrors.
+        @exclusivity(unchecked) private(set) var serviceOrder = UnsafeMutableBufferPointer<Unmanaged<InterruptObject>>(start: nil, count: 0)
+
         init(vector: UInt32, mode: InterruptMode) {
             self.vector = vector
             self.mode = mode
+        }
+
+        deinit { serviceOrder.deallocate() }
+
+        private func refreshServiceOrder() {
+            serviceOrder.deallocate()
+            serviceOrder = .allocate(capacity: chain.count)
+            for (index, object) in chain.enumerated() {
+                serviceOrder.initializeElement(at: index, to: Unmanaged.passUnretained(object))
+            }
         }
     }
 
@@ -88,12 +133,17 @@ final class LoopState {
         let capacity = loop.options.capacity
         events = Epoll.EventBuffer(capacity: min(capacity + 1, 256))
         slots = SlotTable(capacity: capacity)
+        interruptSlots = .allocate(capacity: capacity)
+        interruptSlots.initialize(repeating: nil)
         ready = .allocate(capacity: events.capacity)
+        readyLevels = .allocate(capacity: events.capacity)
         deferredSlots = .allocate(capacity: events.capacity)
     }
 
     deinit {
+        interruptSlots.deallocate()
         ready.deallocate()
+        readyLevels.deallocate()
         deferredSlots.deallocate()
     }
 
@@ -123,26 +173,28 @@ final class LoopState {
                     continue
                 }
                 let token = EpollToken(data: data)
-                // A released (stale) token resolves to nil: its event is dropped.
-                guard let slot = slots.resolve(token) else { continue }
-                switch slot {
-                case let .interrupt(interrupt):
-                    insertReady(Int(token.slot), level: interrupt.line.irql, count: &readyCount)
-                case .auxiliary:
-                    deferredSlots[deferredCount] = Int(token.slot)
+                // A released (stale) token is dropped.
+                guard slots.isCurrent(token) else { continue }
+                let slotIndex = Int(token.slot)
+                if let interrupt = interruptSlots[slotIndex] {
+                    let level = interrupt._withUnsafeGuaranteedRef { $0.line.irql }
+                    insertReady(slotIndex, level: level, count: &readyCount)
+                } else {
+                    deferredSlots[deferredCount] = slotIndex  // auxiliary
                     deferredCount += 1
                 }
             }
             // The interrupt path: highest DIRQL first, then the DPCs of the batch.
+            // Slots stay stored for the whole batch (commands run after it).
             var position = 0
             while position < readyCount {
-                if case let .interrupt(interrupt)? = slots[ready[position]], !service(interrupt) {
+                if let interrupt = interruptSlots[ready[position]], !interrupt._withUnsafeGuaranteedRef({ service($0) }) {
                     deferredSlots[deferredCount] = ready[position]
                     deferredCount += 1
                 }
                 position += 1
             }
-            loop.deferredCalls?.drain()
+            if let deferredCalls = loop.deferredCalls, !deferredCalls.isEmpty { deferredCalls.drain() }
             // Off the interrupt path: backend events, faults, commands.
             for position in 0..<deferredCount { handleDeferred(deferredSlots[position]) }  // rare: faults, backend events
             if woken, applyCommands() == .stop {
@@ -156,18 +208,14 @@ final class LoopState {
     @inline(__always)
     private func insertReady(_ slotIndex: Int, level: InterruptLevel, count: inout Int) {
         var position = count
-        while position > 0, let previous = levelOfSlot(ready[position - 1]), previous < level {
+        while position > 0, readyLevels[position - 1] < level {
             ready[position] = ready[position - 1]
+            readyLevels[position] = readyLevels[position - 1]
             position -= 1
         }
         ready[position] = slotIndex
+        readyLevels[position] = level
         count += 1
-    }
-
-    @inline(__always)
-    private func levelOfSlot(_ index: Int) -> InterruptLevel? {
-        if case let .interrupt(interrupt)? = slots[index] { return interrupt.line.irql }
-        return nil
     }
 
     /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
@@ -177,12 +225,12 @@ final class LoopState {
     private func service(_ slot: InterruptSlot) -> Bool {
         let signals: UInt64
         do {
-            switch slot.source.drain {
+            switch slot.drain {
             case .eventfdCounter:
-                guard let count = try EventFD.read(slot.source.descriptor) else { return true }
+                guard let count = try EventFD.read(slot.descriptor) else { return true }
                 signals = count
             case .uioTotal:
-                guard let total = try FileDescriptors.readUInt32(slot.source.descriptor) else { return true }
+                guard let total = try FileDescriptors.readUInt32(slot.descriptor) else { return true }
                 signals = slot.lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
                 slot.lastTotal = total
             }
@@ -192,13 +240,15 @@ final class LoopState {
         }
         let line = slot.line
         // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
-        // allocates a coroutine frame per element.
-        let chain = line.chain
+        // allocates a coroutine frame per element. Unretained references: the
+        // chain owns the objects and changes only between batches.
+        let chain = line.serviceOrder
         let count = chain.count
         var index = 0
         while index < count {
-            let object = chain[index]
-            if object.isServiceable { object.counters.signals.add(signals, ordering: .relaxed) }
+            chain[index]._withUnsafeGuaranteedRef { object in
+                if object.isServiceable { object.counters.countSignals(signals) }
+            }
             index += 1
         }
         var claimed = false
@@ -207,8 +257,7 @@ final class LoopState {
             // Level-sensitive: the first ISR that claims ends the pass.
             index = 0
             while index < count, !claimed {
-                let object = chain[index]
-                if object.isServiceable, object.service() { claimed = true }
+                if chain[index]._withUnsafeGuaranteedRef({ $0.isServiceable && $0.service() }) { claimed = true }
                 index += 1
             }
         case .latched:
@@ -218,18 +267,17 @@ final class LoopState {
                 var claimedThisPass = false
                 index = 0
                 while index < count {
-                    let object = chain[index]
-                    if object.isServiceable, object.service() { claimedThisPass = true }
+                    if chain[index]._withUnsafeGuaranteedRef({ $0.isServiceable && $0.service() }) { claimedThisPass = true }
                     index += 1
                 }
                 claimed = claimed || claimedThisPass
                 passes += 1
-                if !claimedThisPass || chain.count < 2 || passes >= loop.options.maximumLatchedPasses { break }
+                if !claimedThisPass || count < 2 || passes >= loop.options.maximumLatchedPasses { break }
             }
         }
-        if claimed, let unmask = slot.source.unmask {
+        if claimed, slot.unmasks {
             do {
-                try unmask.unmask()
+                try slot.unmask?.unmask()
             } catch {
                 slot.faulted = error
                 return false
@@ -245,7 +293,7 @@ final class LoopState {
         case let .interrupt(interrupt)?:
             guard let fault = interrupt.faulted else { return }
             logger.error("vector 0x\(String(interrupt.line.vector, radix: 16)) of \(interrupt.key.kind): \(fault); no longer watched")
-            try? Epoll.remove(loop.epollDescriptor, descriptor: interrupt.source.descriptor)
+            try? Epoll.remove(loop.epollDescriptor, descriptor: interrupt.descriptor)
         case nil:
             return
         }

@@ -73,6 +73,13 @@ struct SlotTable<Entry> {
         return entries[index]
     }
 
+    /// Whether `token` still names its slot (in range, not released since).
+    @inline(__always)
+    func isCurrent(_ token: EpollToken) -> Bool {
+        let index = Int(token.slot)
+        return index < generations.count && generations[index] == token.generation
+    }
+
     /// The entry at `index` (whatever its generation).
     @inline(__always)
     subscript(index: Int) -> Entry? { entries[index] }

@@ -54,11 +54,28 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         case connecting, connected, disconnecting, disconnected
     }
 
-    /// Counts the dispatch loop keeps (relaxed atomics, no locks).
+    /// Counts the dispatch loop keeps (relaxed atomics, no locks). One writer,
+    /// the object's dispatch thread (an object is served by one loop), so an
+    /// increment is a relaxed load and store, not a locked read-modify-write;
+    /// readers on other threads still see whole values.
     final class Counters: Sendable {
         let serviceCalls = Atomic<UInt64>(0)
         let claimed = Atomic<UInt64>(0)
         let signals = Atomic<UInt64>(0)
+
+        @inline(__always)
+        func countSignals(_ count: UInt64) { Self.increment(signals, by: count) }
+
+        @inline(__always)
+        func countService(claimed wasClaimed: Bool) {
+            Self.increment(serviceCalls, by: 1)
+            if wasClaimed { Self.increment(claimed, by: 1) }
+        }
+
+        @inline(__always)
+        private static func increment(_ counter: borrowing Atomic<UInt64>, by amount: UInt64) {
+            counter.store(counter.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+        }
     }
 
     init(device: InterruptDevice, dispatcher: InterruptDispatcher, vector: UInt32, messageID: UInt32, kind: InterruptKind,
@@ -144,8 +161,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         case let .message(routine): claimed = routine(self, messageID)
         }
         release(previous)
-        counters.serviceCalls.add(1, ordering: .relaxed)
-        if claimed { counters.claimed.add(1, ordering: .relaxed) }
+        counters.countService(claimed: claimed)
         return claimed
     }
 
