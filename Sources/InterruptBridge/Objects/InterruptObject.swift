@@ -41,7 +41,15 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     public let dispatcher: InterruptDispatcher
 
     let passiveMutex: BlockingMutex?
-    let routine: Routine
+    /// `spinLock`, unretained (the strong reference above keeps it alive):
+    /// binding the optional class reference retained and released it on every
+    /// acquire and release.
+    private let spinLockReference: Unmanaged<InterruptSpinLock>?
+    /// The routine as the loop calls it: a `Routine` payload bound by a switch
+    /// is a copy (a retain and release of its context per interrupt); a `let`
+    /// closure of the object is called in place. Line-based routines are
+    /// wrapped once, at connect, to ignore the message number.
+    private let isr: MessageServiceRoutine
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
     let counters = Counters()
 
@@ -97,7 +105,11 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         self.serviceContext = serviceContext
         self.spinLock = spinLock
         self.passiveMutex = spinLock == nil ? BlockingMutex() : nil
-        self.routine = routine
+        self.spinLockReference = spinLock.map { Unmanaged.passUnretained($0) }
+        switch routine {
+        case let .service(routine): isr = { interrupt, _ in routine(interrupt) }
+        case let .message(routine): isr = routine
+        }
     }
 
     /// True for a passive-level ISR (Irql = SynchronizeIrql = PASSIVE_LEVEL, no spin lock).
@@ -123,7 +135,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// previous level for `release(_:)` (KeAcquireInterruptSpinLock).
     @inline(__always)
     public func acquire() -> InterruptLevel {
-        if let spinLock { spinLock.lock() } else { passiveMutex?.lock() }
+        if let spinLockReference { spinLockReference._withUnsafeGuaranteedRef { $0.lock() } } else { passiveMutex?.lock() }
         return CurrentLevel.raise(to: synchronizeIrql)
     }
 
@@ -131,7 +143,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     @inline(__always)
     public func release(_ previous: InterruptLevel) {
         CurrentLevel.value = previous
-        if let spinLock { spinLock.unlock() } else { passiveMutex?.unlock() }
+        if let spinLockReference { spinLockReference._withUnsafeGuaranteedRef { $0.unlock() } } else { passiveMutex?.unlock() }
     }
 
     /// Disconnects the object: `dispatcher.disconnect(self)` (see there for the
@@ -155,11 +167,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     @inline(__always)
     func service() -> Bool {
         let previous = acquire()
-        let claimed: Bool
-        switch routine {
-        case let .service(routine): claimed = routine(self)
-        case let .message(routine): claimed = routine(self, messageID)
-        }
+        let claimed = isr(self, messageID)
         release(previous)
         counters.countService(claimed: claimed)
         return claimed
