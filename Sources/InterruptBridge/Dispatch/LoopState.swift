@@ -36,6 +36,9 @@ final class LoopState {
     /// Auxiliary and faulted slots of the current batch (preallocated).
     let deferredSlots: UnsafeMutableBufferPointer<Int>
     var pinnedAffinity: UInt64 = 0
+    /// `loop.deferredCalls`, unretained (the loop owns it and outlives this
+    /// state): reading it through `loop` retained and released it once per batch.
+    private let deferredCallQueue: Unmanaged<DeferredCallQueue>?
 
     enum Slot {
         case interrupt(InterruptSlot)
@@ -133,6 +136,7 @@ final class LoopState {
         let capacity = loop.options.capacity
         events = Epoll.EventBuffer(capacity: min(capacity + 1, 256))
         slots = SlotTable(capacity: capacity)
+        deferredCallQueue = loop.deferredCalls.map { Unmanaged.passUnretained($0) }
         interruptSlots = .allocate(capacity: capacity)
         interruptSlots.initialize(repeating: nil)
         ready = .allocate(capacity: events.capacity)
@@ -194,7 +198,11 @@ final class LoopState {
                 }
                 position += 1
             }
-            if let deferredCalls = loop.deferredCalls, !deferredCalls.isEmpty { deferredCalls.drain() }
+            if let deferredCallQueue {
+                deferredCallQueue._withUnsafeGuaranteedRef { queue in
+                    if !queue.isEmpty { queue.drain() }
+                }
+            }
             // Off the interrupt path: backend events, faults, commands.
             for position in 0..<deferredCount { handleDeferred(deferredSlots[position]) }  // rare: faults, backend events
             if woken, applyCommands() == .stop {
