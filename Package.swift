@@ -30,7 +30,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // System libraries, found through pkg-config; apt names the packages that provide them.
@@ -57,7 +56,6 @@ let package = Package(
             name: "InterruptBridgeSystem",
             dependencies: [
                 "InterruptBridgeCore", "CInterruptBridge",
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSwift
         ),

@@ -46,6 +46,11 @@ struct BenchCommand: ParsableCommand {
         }
         let machine = MachineInfo.current()
         progress("\(machine.onlineCPUs) CPUs, load average \(machine.loadAverage.map { String($0) } ?? "unknown") at start")
+        #if DEBUG
+        // The runtime's hot path is only representative when optimised; a debug build's
+        // ratios say nothing about the targets (scripts/bench/run.sh builds release).
+        progress("DEBUG BUILD: figures are not representative of the bridge; use `swift build -c release` (scripts/bench/run.sh)")
+        #endif
         let results: [BenchResult]
         if let rigEdu {
             let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper(logger: Logger(label: "irqbridge.bench"))
