@@ -53,8 +53,11 @@ final class LoopState {
         let source: InterruptSource
         let descriptor: Int32
         let drain: InterruptSource.Drain
-        let unmask: (any InterruptUnmasking)?
-        /// `unmask != nil`, so an edge-triggered vector never copies the optional existential.
+        /// The source's unmask, or `NoUnmask`: a non-optional `let` existential is
+        /// opened in place, where binding the optional copied it (box and
+        /// payload retain) on every claimed level-triggered interrupt.
+        let unmask: any InterruptUnmasking
+        /// Whether the source has an unmask (false: edge-triggered, never called).
         let unmasks: Bool
         let line: VectorLine
         let key: SourceKey
@@ -68,7 +71,7 @@ final class LoopState {
             self.source = source
             self.descriptor = source.descriptor
             self.drain = source.drain
-            self.unmask = source.unmask
+            self.unmask = source.unmask ?? NoUnmask()
             self.unmasks = source.unmask != nil
             self.line = line
             self.key = key
@@ -285,7 +288,7 @@ final class LoopState {
         }
         if claimed, slot.unmasks {
             do {
-                try slot.unmask?.unmask()
+                try slot.unmask.unmask()
             } catch {
                 slot.faulted = error
                 return false
@@ -306,4 +309,9 @@ final class LoopState {
             return
         }
     }
+}
+
+/// The unmask of a source that has none (never called: `InterruptSlot.unmasks` is false).
+private struct NoUnmask: InterruptUnmasking {
+    func unmask() throws(SystemError) {}
 }
