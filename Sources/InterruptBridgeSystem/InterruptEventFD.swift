@@ -18,16 +18,8 @@ public final class InterruptEventFD: Sendable {
 
     /// Adds 1 to the counter (wakes a waiter, or tells the kernel to act on an irqfd).
     /// No allocation: safe on the interrupt path.
-    public func signal() throws(SystemError) { try Self.signal(rawValue) }
-
-    /// Adds 1 to the counter of a borrowed eventfd. No allocation.
-    public static func signal(_ descriptor: Int32) throws(SystemError) {
-        try EventFD.write(descriptor)
-    }
+    public func signal() throws(SystemError) { try EventFD.write(rawValue) }
 
     /// Reads and clears the counter; nil when it was 0.
     public func drain() throws(SystemError) -> UInt64? { try EventFD.read(rawValue) }
-
-    /// Reads and clears the counter of a borrowed non-blocking eventfd; nil when it was 0.
-    public static func drain(_ descriptor: Int32) throws(SystemError) -> UInt64? { try EventFD.read(descriptor) }
 }

@@ -19,7 +19,7 @@ extension RigIntegrationTests {
                     break
                 }
                 switch source.drain {
-                case .eventfdCounter: delivered += Int(try InterruptEventFD.drain(source.descriptor) ?? 0)
+                case .eventfdCounter: delivered += Int(try EventFD.read(source.descriptor) ?? 0)
                 case .uioTotal: if try UIODevice.readTotal(source.descriptor) != nil { delivered += 1 }
                 }
                 edu.acknowledgeAll()
@@ -59,7 +59,7 @@ extension RigIntegrationTests {
             // Without unmask the line stays masked: the next interrupt is not delivered.
             edu.interrupt()
             #expect(try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000))
-            _ = try InterruptEventFD.drain(source.descriptor)
+            _ = try EventFD.read(source.descriptor)
             edu.interrupt()
             #expect(try !FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 200), "masked until unmask")
             edu.acknowledgeAll()
@@ -109,9 +109,9 @@ extension RigIntegrationTests {
                         Issue.record("round \(round): vector \(vector) never arrived")
                         return
                     }
-                    #expect(try InterruptEventFD.drain(source.descriptor) == 1)
+                    #expect(try EventFD.read(source.descriptor) == 1)
                     for other in sources where other.descriptor != source.descriptor {
-                        #expect(try InterruptEventFD.drain(other.descriptor) == nil, "vector \(vector) also signalled another vector")
+                        #expect(try EventFD.read(other.descriptor) == nil, "vector \(vector) also signalled another vector")
                     }
                 }
             }

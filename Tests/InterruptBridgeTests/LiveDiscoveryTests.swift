@@ -87,38 +87,35 @@ struct LiveDiscoveryTests {
     }
 
     @Test func droppingTheStreamStopsItsThread() async throws {
-        let before = try await settledMonitorThreads()
+        try await requireNoMonitorThreads()
         for _ in 0..<50 {
             var events: AsyncStream<PCIHotplugEvent>? = try PCIDiscovery.hotplugEvents()
             _ = events
             events = nil
         }
-        try await waitForMonitorThreads(atMost: before)
-        #expect(UDevMonitor.runningThreads == before)
+        try await waitForMonitorThreads(atMost: 0)
+        #expect(UDevMonitor.runningThreads == 0)
     }
 
     @Test func cancellingTheConsumerStopsTheThread() async throws {
-        let before = try await settledMonitorThreads()
+        try await requireNoMonitorThreads()
         let events = try PCIDiscovery.hotplugEvents()
         let consumer = Task { for await _ in events {} }
-        #expect(UDevMonitor.runningThreads == before + 1)
+        #expect(UDevMonitor.runningThreads == 1)
         consumer.cancel()
         await consumer.value
-        try await waitForMonitorThreads(atMost: before)
-        #expect(UDevMonitor.runningThreads == before)
+        try await waitForMonitorThreads(atMost: 0)
+        #expect(UDevMonitor.runningThreads == 0)
     }
 
-    /// Monitor threads once those of earlier tests have wound down (each ends shortly
-    /// after its stream). The suite is serialized and no other suite opens streams.
-    ///
-    /// Waits for zero and requires it: a baseline taken while an earlier test's
-    /// thread is still winding down would make a later "== before" fail (or pass)
-    /// because of that thread, not this test's. The bound is generous because a
-    /// loaded 2-core machine can take seconds to schedule 50 exiting threads.
-    private func settledMonitorThreads() async throws -> Int {
+    /// Waits until the monitor threads of earlier tests have wound down (each ends
+    /// shortly after its stream) and requires that none runs, so the counts a test
+    /// checks are its own threads'. The suite is serialized and no other suite opens
+    /// streams. The bound is generous: a loaded 2-core machine can take seconds to
+    /// schedule 50 exiting threads.
+    private func requireNoMonitorThreads() async throws {
         try await waitForMonitorThreads(atMost: 0)
         try #require(UDevMonitor.runningThreads == 0, "monitor threads of earlier tests did not stop within 30 s")
-        return 0
     }
 
     /// Polls until at most `count` monitor threads run, for up to 30 seconds.

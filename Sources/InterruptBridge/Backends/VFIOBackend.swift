@@ -287,7 +287,7 @@ struct EventFDUnmask: InterruptUnmasking {
     let eventfd: Int32
     let counter: UnmaskCounter
     func unmask() throws(SystemError) {
-        try InterruptEventFD.signal(eventfd)
+        try EventFD.write(eventfd)
         counter.count()
     }
 }
