@@ -111,5 +111,4 @@ final class BenchBackend: InterruptBackend {
         cbl_eventfds_close(fds, fds.count)
     }
 
-    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {}
 }

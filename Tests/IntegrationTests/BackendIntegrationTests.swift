@@ -160,7 +160,6 @@ extension RigIntegrationTests {
             let start = try FileIO.openDescriptorCount()
             for _ in 0..<50 {
                 let backend = try VFIOBackend(device: info, logger: Rig.logger)
-                backend.setEventHandler { _ in }
                 _ = try backend.enableInterrupts(.intx, count: 1)
                 #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.msi, count: 1) }
                 try backend.disableInterrupts(.intx)

@@ -90,5 +90,4 @@ final class UIOLikeBackend: InterruptBackend {
         [InterruptSource(descriptor: pipe.read, drain: .uioTotal, unmask: nil, message: 0)]
     }
     func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {}
-    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {}
 }

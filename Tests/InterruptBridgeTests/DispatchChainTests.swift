@@ -225,7 +225,6 @@ final class PendingAtEnableBackend: InterruptBackend {
         return sources
     }
     func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
-    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) { inner.setEventHandler(handler) }
     func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
         _ = eventually { self.calls.count > 0 }
         return inner.programmedMessages(kind)

@@ -157,7 +157,7 @@ extension Runtime {
             #expect(backendA.enabledKind == nil && backendB.enabledKind == nil)
         }
 
-        @Test func removalRequestedDisconnectsEveryObjectOfTheDeviceAndLogsWhy() throws {
+        @Test func removalRequestedDisconnectsEveryObjectOfTheDeviceAndLogsWhy() async throws {
             let messages = Recorder<String>()
             let logger = Logger(label: "test") { _ in CapturingLogHandler(messages: messages) }
             let dispatcher = try InterruptDispatcher(logger: logger)
@@ -166,8 +166,16 @@ extension Runtime {
             let (bystander, _) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 5, device: 0, function: 0), msixCount: 1))
             let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true })
             let other = try dispatcher.connectMessageBased(device: bystander, messageRoutine: { _, _ in true })
-            backend.requestRemoval(reason: "vfio-pci unbind")
-            #expect(connection.interruptObjects.allSatisfy { !$0.isConnected })
+            let events = dispatcher.events()
+            #expect(backend.requestRemoval(reason: "vfio-pci unbind"))
+            var iterator = events.makeAsyncIterator()
+            let event = await iterator.next()
+            guard case let .deviceRemoved(removed, reason, disconnected)? = event else {
+                Issue.record("expected a removal event, got \(String(describing: event))")
+                return
+            }
+            #expect(removed === device && reason == "vfio-pci unbind" && disconnected == 3)
+            #expect(connection.interruptObjects.allSatisfy { !$0.isConnected }, "disconnected before the event was published")
             #expect(other.interruptObjects.allSatisfy { $0.isConnected })
             #expect(backend.enabledKind == nil)
             #expect(messages.all.contains { $0.contains("vfio-pci unbind") && $0.hasPrefix("warning") })
@@ -216,13 +224,12 @@ final class AuxiliaryBackend: InterruptBackend {
         try inner.enableInterrupts(kind, count: count)
     }
     func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
-    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) { inner.setEventHandler(handler) }
     var auxiliarySources: [AuxiliarySource] {
         [AuxiliarySource(descriptor: request, name: "REQ") { [self] in
             _ = try? EventFD.read(request)
             handled.increment()
             if PThread.currentThreadID != creatorThread { handledOnDispatchThread.set() }
-            inner.requestRemoval(reason: "REQ signalled")
+            return [.removalRequested(reason: "REQ signalled")]
         }]
     }
 }

@@ -6,17 +6,36 @@ extension Runtime {
     @Suite("Dispatch slot table")
     struct DispatchSlotTableTests {
         @Test func aTokenOfAReleasedSlotNeverResolvesAgainEvenWhenTheSlotIsReused() {
-            var table = SlotTable<String>(capacity: 1)
+            var table = SlotTable<Entry>(capacity: 1)
             let old = table.reserve()!
-            table.store("first descriptor", for: old)
-            #expect(table.resolve(EpollToken(data: old.data)) == "first descriptor")
+            table.store(Entry("first descriptor"), for: old)
+            #expect(table.resolve(EpollToken(data: old.data))?.takeUnretainedValue().name == "first descriptor")
             table.release(Int(old.slot))
             let new = table.reserve()!
             #expect(new.slot == old.slot, "the only slot is reused")
-            table.store("reused descriptor number", for: new)
+            table.store(Entry("reused descriptor number"), for: new)
             #expect(table.resolve(old) == nil, "a stale event must not reach the new occupant")
-            #expect(table.resolve(new) == "reused descriptor number")
+            #expect(table.resolve(new)?.takeUnretainedValue().name == "reused descriptor number")
             #expect(table.reserve() == nil)
+        }
+
+        @Test func theTableOwnsItsEntriesUntilReleased() {
+            weak var watched: Entry?
+            var table = SlotTable<Entry>(capacity: 2)
+            let token = table.reserve()!
+            do {
+                let entry = Entry("owned")
+                watched = entry
+                table.store(entry, for: token)
+            }
+            #expect(watched != nil, "stored entries are kept alive by the table")
+            table.release(Int(token.slot))
+            #expect(watched == nil, "release gives the table's reference back")
+        }
+
+        final class Entry {
+            let name: String
+            init(_ name: String) { self.name = name }
         }
 
         @Test func tokensRoundTripThroughEpollData() {

@@ -23,20 +23,18 @@ public protocol InterruptBackend: AnyObject, Sendable {
     /// Disables the kind and closes the descriptors of its sources. Idempotent.
     func disableInterrupts(_ kind: InterruptKind) throws(BackendError)
 
-    /// Installs the handler for device events (removal requested, error reported).
-    /// Called once, before the first `enableInterrupts`.
-    func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void)
-
     /// The Message Address and Data the device was programmed with for each
     /// enabled message of `kind`, in message order, where the backend can read
     /// them (MSI capability, MSI-X table); nil where it cannot. Called after
     /// `enableInterrupts`. Default: nil.
     func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]?
 
-    /// Descriptors besides the interrupt vectors that the dispatch loop should
-    /// watch while any interrupt of the device is connected (VFIO's REQ and ERR
-    /// eventfds). Their handlers run on the dispatch thread when readable, must
-    /// drain the descriptor, and typically report a `BackendEvent`. Default: none.
+    /// Descriptors besides the interrupt vectors that the dispatch loop watches
+    /// while any interrupt of the device is connected (VFIO's REQ and ERR
+    /// eventfds). When one is readable the loop calls its `read`, which drains it
+    /// and says what happened; the loop then acts on each event itself (a
+    /// removal request disconnects every interrupt of the device) and publishes
+    /// it on the dispatcher's `events()`. Default: none.
     var auxiliarySources: [AuxiliarySource] { get }
 }
 
@@ -62,13 +60,14 @@ public struct AuxiliarySource: Sendable {
     public var descriptor: Int32
     /// What it is, for logs ("VFIO REQ").
     public var name: String
-    /// Runs on the dispatch thread when the descriptor is readable; must drain it.
-    public var handler: @Sendable () -> Void
+    /// Called on the dispatch thread when the descriptor is readable: drains it
+    /// and returns the events it carried (none: a spurious wake-up).
+    public var read: @Sendable () -> [BackendEvent]
 
-    public init(descriptor: Int32, name: String, handler: @escaping @Sendable () -> Void) {
+    public init(descriptor: Int32, name: String, read: @escaping @Sendable () -> [BackendEvent]) {
         self.descriptor = descriptor
         self.name = name
-        self.handler = handler
+        self.read = read
     }
 }
 

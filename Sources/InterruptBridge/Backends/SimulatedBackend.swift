@@ -16,10 +16,12 @@ public final class SimulatedBackend: InterruptBackend {
     public let configuration: SimulatedDevice
     public let device: PCIDeviceInfo
 
-    // Guarded by its lock: which kind is enabled and its vectors (descriptor lifetime).
-    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector])?>(nil)
-    // Guarded by its lock: the handler `setEventHandler` installed.
-    private let eventHandler = LockedValue<(@Sendable (BackendEvent) -> Void)?>(nil)
+    // Guarded by its lock: which kind is enabled, its vectors, and the event
+    // descriptor (signalled when an event is queued, like VFIO's REQ/ERR eventfds),
+    // all open exactly while interrupts are enabled.
+    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector], events: Int32)?>(nil)
+    // Guarded by its lock: events raised and not yet read by the dispatch loop.
+    private let pendingEvents = LockedValue<[BackendEvent]>([])
     private let raised = Atomic<UInt64>(0)
     private let dropped = Atomic<UInt64>(0)
     private let discarded = Atomic<UInt64>(0)
@@ -60,7 +62,14 @@ public final class SimulatedBackend: InterruptBackend {
                     return .failure(.system(error))
                 }
             }
-            state = (kind, vectors)
+            let events: Int32
+            do throws(SystemError) {
+                events = try EventFD.eventfd(flags: [.nonBlocking])
+            } catch {
+                for vector in vectors { try? FileDescriptors.close(vector.descriptor) }
+                return .failure(.system(error))
+            }
+            state = (kind, vectors, events)
             return .success(vectors.map { vector in
                 InterruptSource(descriptor: vector.descriptor, drain: .eventfdCounter,
                                 unmask: vector.levelTriggered ? SimulatedUnmask(vector: vector) : nil, message: vector.message)
@@ -72,11 +81,14 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
-        let vectors: [SimulatedVector] = enabled.withLock { state in
-            guard let current = state, current.kind == kind else { return [] }
+        let taken = enabled.withLock { state -> (vectors: [SimulatedVector], events: Int32)? in
+            guard let current = state, current.kind == kind else { return nil }
             state = nil
-            return current.vectors
+            return (current.vectors, current.events)
         }
+        guard let (vectors, events) = taken else { return }
+        pendingEvents.withLock { $0 = [] }
+        try? FileDescriptors.close(events)
         for vector in vectors {
             if let left = try? EventFD.read(vector.descriptor) { discarded.add(left, ordering: .relaxed) }
             do throws(SystemError) {
@@ -87,8 +99,18 @@ public final class SimulatedBackend: InterruptBackend {
         }
     }
 
-    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
-        eventHandler.withLock { $0 = handler }
+    /// The device's event descriptor (like VFIO's REQ and ERR eventfds): the
+    /// dispatch loop reads the events `requestRemoval` and `reportError` queued.
+    /// Present while interrupts are enabled (the loop watches it from enable to disable).
+    public var auxiliarySources: [AuxiliarySource] {
+        guard let events = enabled.withLock({ $0?.events }) else { return [] }
+        return [AuxiliarySource(descriptor: events, name: "simulated events") { [self] in
+            _ = try? EventFD.read(events)
+            return pendingEvents.withLock { events in
+                defer { events = [] }
+                return events
+            }
+        }]
     }
 
     /// Message routing as an x86 APIC would program it: address 0xFEE00000 with
@@ -121,14 +143,30 @@ public final class SimulatedBackend: InterruptBackend {
         enabled.withLock { state in state?.vectors.first?.acknowledge() }
     }
 
-    /// The kernel asks for the device back (VFIO's REQ interrupt).
-    public func requestRemoval(reason: String) {
-        eventHandler.withLock { $0 }?(.removalRequested(reason: reason))
+    /// The kernel asks for the device back (VFIO's REQ interrupt). The
+    /// dispatcher serving the device's interrupts reads it on its loop thread,
+    /// disconnects them, then publishes `.deviceRemoved` on its `events()`.
+    /// Returns false (nothing is queued) when no interrupt is enabled: as with
+    /// VFIO, only a device in use is asked to give itself back.
+    @discardableResult
+    public func requestRemoval(reason: String) -> Bool {
+        queue(.removalRequested(reason: reason))
     }
 
-    /// The device reports an error (VFIO's ERR interrupt).
-    public func reportError(reason: String) {
-        eventHandler.withLock { $0 }?(.errorReported(reason: reason))
+    /// The device reports an error (VFIO's ERR interrupt), published as
+    /// `.deviceError` by the dispatcher serving it. False when no interrupt is enabled.
+    @discardableResult
+    public func reportError(reason: String) -> Bool {
+        queue(.errorReported(reason: reason))
+    }
+
+    private func queue(_ event: BackendEvent) -> Bool {
+        enabled.withLock { state in
+            guard let state else { return false }
+            pendingEvents.withLock { $0.append(event) }
+            _ = try? EventFD.write(state.events)
+            return true
+        }
     }
 
     /// Raises accepted (interrupt enabled).

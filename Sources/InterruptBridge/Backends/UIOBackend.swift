@@ -50,8 +50,7 @@ public final class UIOBackend: InterruptBackend {
     /// The open UIO device while INTx is enabled.
     public var uioDevice: UIODevice? { state.withLock { $0.open } }
 
-    /// UIO has no device-request or error notification; nothing is ever reported.
-    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {}
+    // UIO has no device-request or error notification: no auxiliary sources.
 
     public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
         guard kind == .intx, count == 1 else {

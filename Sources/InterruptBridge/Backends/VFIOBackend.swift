@@ -35,7 +35,6 @@ public final class VFIOBackend: InterruptBackend {
         /// nil once closed or given back to the kernel after a removal request.
         var device: VFIODevice?
         var enabled: Enabled?
-        var handler: (@Sendable (BackendEvent) -> Void)?
         /// The kernel asked for the device back: close it as soon as no interrupts are enabled.
         var removalRequested = false
     }
@@ -123,10 +122,6 @@ public final class VFIOBackend: InterruptBackend {
     /// The open VFIO device (config space, BARs, loopback trigger), nil once closed.
     public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
 
-    public func setEventHandler(_ handler: @escaping @Sendable (BackendEvent) -> Void) {
-        state.withLock { $0.handler = handler }
-    }
-
     /// The REQ and ERR eventfds, watched by the dispatch loop while any interrupt
     /// of the device is connected. They stay open until the backend goes away, so
     /// the loop can never be left watching a closed descriptor.
@@ -135,29 +130,22 @@ public final class VFIOBackend: InterruptBackend {
         let address = device.address
         if let request = requestSignal {
             sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
-                guard (try? request.drain()) != nil else { return }
-                self?.report(.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)"))
+                guard (try? request.drain()) != nil, let self else { return [] }
+                // Close as soon as nothing is enabled, so the kernel's unbind can finish:
+                // the loop disconnects the device's interrupts next, which disables them.
+                state.withLock { $0.removalRequested = true }
+                logger.warning("the kernel asks for \(address) back")
+                return [.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")]
             })
         }
         if let error = errorSignal {
             sources.append(AuxiliarySource(descriptor: error.rawValue, name: "VFIO ERR") { [weak self] in
-                guard (try? error.drain()) != nil else { return }
-                self?.report(.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)"))
+                guard (try? error.drain()) != nil, let self else { return [] }
+                logger.warning("\(address) reported an error")
+                return [.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)")]
             })
         }
         return sources
-    }
-
-    /// Tells the handler; after a removal request the device is closed as soon as
-    /// nothing is enabled, so the kernel's unbind can finish.
-    private func report(_ event: BackendEvent) {
-        logger.warning("\(event)")
-        let handler = state.withLock { state in
-            if case .removalRequested = event { state.removalRequested = true }
-            return state.handler
-        }
-        handler?(event)
-        releaseIfRequested()
     }
 
     private func releaseIfRequested() {

@@ -24,7 +24,7 @@ extension InterruptDispatcher {
             synchronizeIrql: effective, mode: line.mode, shareVector: line.shareDisposition == .shared,
             affinity: line.affinity, group: line.group, floatingSave: floatingSave, serviceContext: context,
             spinLock: spinLock ?? InterruptSpinLock(), routine: .service(routine))
-        try connect([object], kind: .intx)
+        try connect([object])
         return object
     }
 
@@ -59,7 +59,7 @@ extension InterruptDispatcher {
                 shareVector: message.shareDisposition == .shared, affinity: message.affinity, group: message.group,
                 floatingSave: floatingSave, serviceContext: context, spinLock: lock, routine: .message(messageRoutine))
         }
-        try connect(objects, kind: kind)
+        try connect(objects)
         let programmed = device.backend.programmedMessages(kind)
         let entries = zip(messages, objects).map { message, object in
             let route = programmed.flatMap { Int(message.messageID) < $0.count ? $0[Int(message.messageID)] : nil }
@@ -130,42 +130,27 @@ extension InterruptDispatcher {
             synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
             routine: .service(routine))
-        try connect([object], kind: assigned.kind)
+        try connect([object])
         return object
     }
 
-    /// Reserves the vectors, enables the device's sources and hands the objects to
-    /// their loop; waits for the loop unless called on a dispatch thread.
-    private func connect(_ objects: [InterruptObject], kind: InterruptKind) throws(ConnectionError) {
-        guard let device = objects.first?.device else { return }
+    /// Hands the objects (one device, one kind) to their loop, which connects
+    /// them as one transition of its connection table (sharing rules, enabling
+    /// the device's interrupts, watching their descriptors) or not at all; waits
+    /// for it unless called on a dispatch thread (then a failure is only logged).
+    private func connect(_ objects: [InterruptObject]) throws(ConnectionError) {
+        guard !objects.isEmpty else { return }
         guard isRunning else { throw .dispatcherStopped }
-        let loop = try objects[0].isPassiveLevel ? passiveDispatchLoop() : mainLoop
-        try reserve(objects)
-        let sources: [InterruptSource]
-        do {
-            sources = try device.retainSources(for: kind, uses: objects.count)
-        } catch {
-            objects.forEach(forget)
-            throw error
-        }
-        var attachments: [Attachment] = []
-        for object in objects {
-            let index = kind == .intx ? 0 : Int(object.messageID)
-            guard index < sources.count else {
-                objects.forEach(forget)
-                for _ in objects { _ = device.releaseSources() }
-                throw .backend(.unsupported(kind: kind, requested: index + 1, available: sources.count))
-            }
-            attachments.append(Attachment(object: object, source: sources[index]))
-        }
-        device.noteConnected(to: self)
-        let completion = Self.isOnAnyDispatchThread ? nil : Completion()
-        guard loop.post(.attach(attachments, completion)) else {
+        let loop = try loop(for: objects)
+        if let other = otherLoop(than: loop) {
+            let published = other.connectedByVector
             for object in objects {
-                object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)
-                forget(object)
-                _ = device.releaseSources()
+                if let conflict = ConnectionTable.conflict(adding: object, to: published[object.vector] ?? []) { throw conflict }
             }
+        }
+        let completion = Self.isOnAnyDispatchThread ? nil : Completion()
+        guard loop.post(.attach(objects, completion)) else {
+            for object in objects { object.markDisconnected() }
             throw .dispatcherStopped
         }
         try completion?.wait()

@@ -17,31 +17,54 @@ import Synchronization
 /// wait for that, so it stops further calls at once and completes the
 /// disconnect after the current batch (the WDK's deferred disconnect).
 ///
+/// What the dispatcher acts on besides interrupts (a device's removal request,
+/// its errors) is published on `events()`.
+///
+/// `manuallyStepped(logger:options:)` makes a dispatcher with no thread that a
+/// test steps by hand (`step()`, `runUntilIdle()`): the same loop, tables and
+/// semantics, deterministic.
+///
 /// Call `shutdown()` when done: connected interrupt objects keep the dispatcher alive.
 public final class InterruptDispatcher: Sendable {
     public let logger: Logger
     public let options: DispatchOptions
     let mainLoop: DispatchLoop
     let deferredCalls: DeferredCallQueue
+    let eventHub = EventHub()
+    /// No threads: the owner steps the loops (`step()`).
+    public let isManuallyStepped: Bool
     // Guarded by its lock: the passive-level loop, started on the first passive connect.
     private let passiveLoop = LockedValue<DispatchLoop?>(nil)
     private let passiveIdentity = Atomic<UInt>(0)
-    // Guarded by its lock: who is connected where (sharing checks, legacy lookups).
-    private let registry = LockedValue(Registry())
+    // Guarded by its lock: devices legacy connects may name by vector (weakly held).
+    private let registeredDevices = LockedValue<[WeakDevice]>([])
     private let running = Atomic<Bool>(true)
 
-    struct Registry {
-        var byVector: [UInt32: [InterruptObject]] = [:]
-        var devices: [InterruptDevice] = []
+    private struct WeakDevice {
+        weak var device: InterruptDevice?
     }
 
     /// Starts the dispatch thread. Throws when the options cannot be honoured
     /// (SCHED_FIFO refused, pinning refused) or a system call fails.
-    public init(logger: Logger, options: DispatchOptions = DispatchOptions()) throws(DispatchError) {
+    public convenience init(logger: Logger, options: DispatchOptions = DispatchOptions()) throws(DispatchError) {
+        try self.init(logger: logger, options: options, manuallyStepped: false)
+    }
+
+    /// A dispatcher without threads, for deterministic tests (the twin of the
+    /// threaded one, in the spirit of NIOEmbedded): connect and disconnect apply at
+    /// once on the caller's thread, and interrupts are served only when the caller
+    /// steps the loop (`step()`, `runUntilIdle()`), on the caller's thread, with the
+    /// same ISR semantics (spin locks, IRQL, DIRQL order, DPCs after the batch).
+    public static func manuallyStepped(logger: Logger, options: DispatchOptions = DispatchOptions()) throws(DispatchError) -> InterruptDispatcher {
+        try InterruptDispatcher(logger: logger, options: options, manuallyStepped: true)
+    }
+
+    private init(logger: Logger, options: DispatchOptions, manuallyStepped: Bool) throws(DispatchError) {
         self.logger = logger
         self.options = options
+        self.isManuallyStepped = manuallyStepped
         let loop = try DispatchLoop(name: options.threadName, options: options, logger: logger, isPassive: false,
-                                    deferredCalls: DeferredCallQueueFactory())
+                                    events: eventHub, deferredCalls: DeferredCallQueueFactory(), manuallyStepped: manuallyStepped)
         mainLoop = loop
         deferredCalls = loop.deferredCalls!
         try loop.start()
@@ -51,7 +74,8 @@ public final class InterruptDispatcher: Sendable {
     deinit { stopLoops() }
 
     /// Disconnects everything still connected, runs the DPCs still queued and
-    /// stops the dispatch threads. Idempotent. Must not be called from an ISR or DPC.
+    /// stops the dispatch threads; ends every `events()` stream. Idempotent.
+    /// Must not be called from an ISR or DPC.
     public func shutdown() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         stopLoops()
@@ -61,15 +85,24 @@ public final class InterruptDispatcher: Sendable {
     private func stopLoops() {
         mainLoop.stop()
         passiveLoop.withLock { $0 }?.stop()
+        eventHub.finish()
     }
 
     /// False once `shutdown()` was called.
     public var isRunning: Bool { running.load(ordering: .acquiring) }
 
+    /// Events the dispatcher acted on (device removal requests, device errors),
+    /// from the moment of this call on. Each call returns a stream of its own; it
+    /// ends when the dispatcher shuts down. A reader that falls behind loses the
+    /// oldest events first (each stream keeps the newest 1024).
+    public func events() -> AsyncStream<DispatcherEvent> { eventHub.subscribe() }
+
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {
-        registry.withLock { $0.byVector.values.flatMap { $0 } }
+        loops.flatMap { $0.connectedByVector.values.flatMap { $0 } }
     }
+
+    private var loops: [DispatchLoop] { [mainLoop] + (passiveLoop.withLock { $0 }.map { [$0] } ?? []) }
 
     /// True on one of this dispatcher's dispatch threads (inside an ISR or DPC).
     public var isOnDispatchThread: Bool {
@@ -80,18 +113,48 @@ public final class InterruptDispatcher: Sendable {
     /// True on any dispatcher's dispatch thread.
     static var isOnAnyDispatchThread: Bool { LoopThreadMarker.word.value != 0 }
 
+    // MARK: Stepping by hand (manuallyStepped dispatchers)
+
+    /// Runs one batch of each loop on the calling thread: serves every interrupt
+    /// ready now (waiting up to `waitingMilliseconds` for one), then the DPCs,
+    /// device events and commands. Returns how many descriptors were ready.
+    /// Only for a `manuallyStepped` dispatcher; not from an ISR or DPC.
+    @discardableResult
+    public func step(waitingMilliseconds: Int32 = 0) -> Int {
+        loops.reduce(0) { $0 + $1.step(timeoutMilliseconds: waitingMilliseconds) }
+    }
+
+    /// Steps until a step finds nothing ready (at most `maximumSteps` times);
+    /// returns how many descriptors were served in all.
+    @discardableResult
+    public func runUntilIdle(maximumSteps: Int = 10_000) -> Int {
+        var total = 0
+        for _ in 0..<maximumSteps {
+            let served = step()
+            if served == 0 { break }
+            total += served
+        }
+        return total
+    }
+
     // MARK: Devices known by vector (legacy IoConnectInterrupt has no device parameter)
 
-    /// Makes a device's vectors reachable by `connectLegacy`, which names only a vector.
+    /// Makes a device's vectors reachable by `connectLegacy`, which names only a
+    /// vector. The dispatcher holds the device weakly.
     public func register(_ device: InterruptDevice) {
-        registry.withLock { registry in
-            if !registry.devices.contains(where: { $0 === device }) { registry.devices.append(device) }
+        registeredDevices.withLock { list in
+            list.removeAll { $0.device == nil }
+            if !list.contains(where: { $0.device === device }) { list.append(WeakDevice(device: device)) }
         }
     }
 
     /// Forgets a device registered with `register(_:)` (its connections are unaffected).
     public func unregister(_ device: InterruptDevice) {
-        registry.withLock { $0.devices.removeAll { $0 === device } }
+        registeredDevices.withLock { $0.removeAll { $0.device == nil || $0.device === device } }
+    }
+
+    func registeredDevice(with vector: UInt32) -> InterruptDevice? {
+        registeredDevices.withLock { list in list.lazy.compactMap(\.device).first { $0.assignedVector(vector) != nil } }
     }
 
     // MARK: Disconnect
@@ -117,28 +180,22 @@ public final class InterruptDispatcher: Sendable {
         disconnect(connection.interruptObjects)
     }
 
-    /// Disconnects every interrupt object of `device`, logging why (a removal
-    /// request from the kernel, a failed device).
+    /// Disconnects every interrupt object of `device` on this dispatcher, logging
+    /// why (a failed device, a driver giving it up). Same guarantees as `disconnect`.
     public func disconnectAll(of device: InterruptDevice, reason: String) {
-        let objects = registry.withLock { registry in
-            registry.byVector.values.flatMap { $0.filter { $0.device === device } }
+        let deferred = Self.isOnAnyDispatchThread
+        var completions: [Completion] = []
+        for loop in loops {
+            let completion = deferred ? nil : Completion()
+            if loop.post(.detachDevice(device, reason: reason, completion)), let completion { completions.append(completion) }
         }
-        guard !objects.isEmpty else { return }
-        logger.warning("disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
-        disconnect(objects)
+        for completion in completions { try? completion.wait() }
     }
 
     func disconnect(_ objects: [InterruptObject]) {
         // An object connected through another dispatcher is that dispatcher's to detach.
         for object in objects where object.dispatcher !== self { object.dispatcher.disconnect([object]) }
-        let claimed = objects.filter { object in
-            guard object.dispatcher === self else { return false }
-            for state in [InterruptObject.Lifecycle.connecting, .connected] {
-                if object.lifecycle.compareExchange(expected: state.rawValue, desired: InterruptObject.Lifecycle.disconnecting.rawValue,
-                                                    ordering: .acquiringAndReleasing).exchanged { return true }
-            }
-            return false
-        }
+        let claimed = objects.filter { $0.dispatcher === self && $0.beginDisconnect() }
         guard !claimed.isEmpty else { return }
         // On any dispatch thread (this dispatcher's or another's) waiting could
         // deadlock against a loop that waits for us: defer instead.
@@ -160,51 +217,20 @@ public final class InterruptDispatcher: Sendable {
         return groups
     }
 
-    // MARK: Used by connect, the loops and devices
+    // MARK: Used by connect
 
-    /// Records the objects after checking that their vectors can take them (sharing rules).
-    func reserve(_ objects: [InterruptObject]) throws(ConnectionError) {
-        let conflict: ConnectionError? = registry.withLock { registry in
-            for object in objects {
-                let existing = registry.byVector[object.vector] ?? []
-                guard let first = existing.first else { continue }
-                if !object.shareVector || existing.contains(where: { !$0.shareVector }) {
-                    return .sharingConflict(vector: object.vector, reason: "it is connected, and not every connection asked to share it")
-                }
-                if first.mode != object.mode {
-                    return .sharingConflict(vector: object.vector, reason: "connected \(first.mode), asked \(object.mode)")
-                }
-                if first.isPassiveLevel != object.isPassiveLevel {
-                    return .sharingConflict(vector: object.vector, reason: "passive-level and device-level ISRs cannot share a vector")
-                }
-            }
-            for object in objects { registry.byVector[object.vector, default: []].append(object) }
-            return nil
-        }
-        if let conflict { throw conflict }
-    }
-
-    /// Drops an object from the registry (the loop calls this when it detached it).
-    func forget(_ object: InterruptObject) {
-        registry.withLock { registry in
-            registry.byVector[object.vector]?.removeAll { $0 === object }
-            if registry.byVector[object.vector]?.isEmpty == true { registry.byVector[object.vector] = nil }
-        }
-    }
-
-    func registeredDevice(with vector: UInt32) -> InterruptDevice? {
-        registry.withLock { $0.devices.first { $0.assignedVector(vector) != nil } }
-    }
-
-    /// The loop that serves passive-level ISRs, started on first use.
-    func passiveDispatchLoop() throws(ConnectionError) -> DispatchLoop {
+    /// The loop that serves these objects: the passive loop (started on first use)
+    /// for passive-level ISRs, the main loop otherwise.
+    func loop(for objects: [InterruptObject]) throws(ConnectionError) -> DispatchLoop {
+        guard objects.first?.isPassiveLevel == true else { return mainLoop }
         let result: Result<DispatchLoop, ConnectionError> = passiveLoop.withLock { slot in
             if let loop = slot { return .success(loop) }
             guard running.load(ordering: .acquiring) else { return .failure(.dispatcherStopped) }
             var options = options
             options.threadName = String(options.threadName.prefix(12)) + "-pl"
             do {
-                let loop = try DispatchLoop(name: options.threadName, options: options, logger: logger, isPassive: true, deferredCalls: nil)
+                let loop = try DispatchLoop(name: options.threadName, options: options, logger: logger, isPassive: true,
+                                            events: eventHub, deferredCalls: nil, manuallyStepped: isManuallyStepped)
                 try loop.start()
                 passiveIdentity.store(loop.identity, ordering: .relaxed)
                 slot = loop
@@ -216,13 +242,10 @@ public final class InterruptDispatcher: Sendable {
         return try result.get()
     }
 
-    /// A device told its backend something (removal requested, error reported).
-    func deviceReported(_ event: BackendEvent, device: InterruptDevice) {
-        switch event {
-        case let .removalRequested(reason):
-            disconnectAll(of: device, reason: "removal requested: \(reason)")
-        case let .errorReported(reason):
-            logger.error("device \(device) reported an error: \(reason)")
-        }
+    /// The loop that does not serve these objects, if it exists: a vector's
+    /// objects all live on one loop, so the sharing rules are checked against the
+    /// other loop's published table before the connect is posted.
+    func otherLoop(than loop: DispatchLoop) -> DispatchLoop? {
+        loop === mainLoop ? passiveLoop.withLock { $0 } : mainLoop
     }
 }

@@ -10,7 +10,10 @@ import Synchronization
 /// The vectors the device "has" are exactly its translated interrupt
 /// descriptors (`vectors`). The backend's interrupts are enabled when the first
 /// interrupt object of the device connects and disabled when the last one
-/// disconnects.
+/// disconnects (by the dispatch loop that serves them).
+///
+/// One `InterruptDevice` per backend: creating a second one over the same
+/// backend stops the process with a message (a programmer error).
 public final class InterruptDevice: Sendable, CustomStringConvertible {
     public let info: PCIDeviceInfo
     public let policy: InterruptPolicy
@@ -20,19 +23,7 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     /// The device's interrupt vectors, from its translated interrupt descriptors.
     public let vectors: [AssignedVector]
 
-    private let sources = LockedValue(SourceState())
-    private let dispatchers = LockedValue([WeakDispatcher]())
     private let dpcForISR = AtomicLazyReference<DeferredProcedureCall>()
-
-    private struct SourceState {
-        var kind: InterruptKind?
-        var sources: [InterruptSource] = []
-        var users = 0
-    }
-
-    private struct WeakDispatcher {
-        weak var dispatcher: InterruptDispatcher?
-    }
 
     /// A device with explicit resources (as a test or the discovery layer computed them).
     public init(backend: any InterruptBackend, policy: InterruptPolicy = .default, resources: ResourceAssignment) {
@@ -41,8 +32,11 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
         self.resources = resources
         self.backend = backend
         self.vectors = AssignedVector.vectors(in: resources)
-        backend.setEventHandler { [weak self] event in self?.handle(event) }
+        precondition(BackendClaims.claim(backend),
+                     "\(backend.device.address): this backend already has an InterruptDevice; create one InterruptDevice per backend and share it")
     }
+
+    deinit { BackendClaims.release(backend) }
 
     /// A device whose resources `ResourceTranslator` derives from the backend's
     /// device and `policy` (on this machine's online processors by default).
@@ -84,64 +78,22 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
         guard let dpc = dpcForISR.load() else { return false }
         return dpc.enqueue(irp, context)
     }
+}
 
-    // MARK: Sources (dispatcher use)
+/// Which backends have an `InterruptDevice`: one device per backend, because the
+/// dispatcher's connection state (enabled kind, descriptors, events) is kept per
+/// device, and two devices over one backend would enable and disable it behind
+/// each other's back.
+private enum BackendClaims {
+    // Guarded by its lock: the identities of claimed backends (a device holds its
+    // backend, so an identity cannot be reused while claimed).
+    private static let claimed = LockedValue<Set<ObjectIdentifier>>([])
 
-    /// Enables the backend's interrupts on first use and returns the sources (in
-    /// message order); counts `uses` users, each balanced by one `releaseSources()`.
-    func retainSources(for kind: InterruptKind, uses: Int) throws(ConnectionError) -> [InterruptSource] {
-        let result: Result<[InterruptSource], ConnectionError> = sources.withLock { state in
-            if let enabled = state.kind {
-                guard enabled == kind else {
-                    return .failure(.backend(.kernelLimit("\(enabled) is enabled; \(kind) cannot be enabled at the same time")))
-                }
-                state.users += uses
-                return .success(state.sources)
-            }
-            let count = kind == .intx ? 1 : vectors.filter { $0.kind == kind }.count
-            do throws(BackendError) {
-                let enabled = try backend.enableInterrupts(kind, count: count)
-                guard enabled.count == count else {
-                    try? backend.disableInterrupts(kind)
-                    return .failure(.backend(.unsupported(kind: kind, requested: count, available: enabled.count)))
-                }
-                state = SourceState(kind: kind, sources: enabled, users: uses)
-                return .success(enabled)
-            } catch {
-                return .failure(.backend(error))
-            }
-        }
-        return try result.get()
+    static func claim(_ backend: any InterruptBackend) -> Bool {
+        claimed.withLock { $0.insert(ObjectIdentifier(backend)).inserted }
     }
 
-    /// Drops one use; disables the backend's interrupts (closing the descriptors)
-    /// when it was the last. Only call after the dispatch loop forgot the descriptors.
-    func releaseSources() -> BackendError? {
-        sources.withLock { state -> BackendError? in
-            precondition(state.users > 0, "releaseSources without retainSources")
-            state.users -= 1
-            guard state.users == 0, let kind = state.kind else { return nil }
-            state = SourceState()
-            do throws(BackendError) {
-                try backend.disableInterrupts(kind)
-                return nil
-            } catch {
-                return error
-            }
-        }
-    }
-
-    // MARK: Backend events
-
-    func noteConnected(to dispatcher: InterruptDispatcher) {
-        dispatchers.withLock { list in
-            list.removeAll { $0.dispatcher == nil }
-            if !list.contains(where: { $0.dispatcher === dispatcher }) { list.append(WeakDispatcher(dispatcher: dispatcher)) }
-        }
-    }
-
-    private func handle(_ event: BackendEvent) {
-        let targets = dispatchers.withLock { $0.compactMap(\.dispatcher) }
-        for dispatcher in targets { dispatcher.deviceReported(event, device: self) }
+    static func release(_ backend: any InterruptBackend) {
+        _ = claimed.withLock { $0.remove(ObjectIdentifier(backend)) }
     }
 }

@@ -3,37 +3,49 @@ import InterruptBridgeSystem
 import Logging
 import Synchronization
 
-/// One dispatch thread and its epoll instance, shared between the thread and
-/// the callers that post commands to it.
+/// One dispatch loop: its selector, its thread (or none, when stepped by
+/// hand), and the command queue other threads post to.
 ///
-/// Everything the interrupt path reads (slots, chains) belongs to the loop
-/// thread alone (`LoopState`); other threads change it only by posting a
-/// `LoopCommand` and writing the wake eventfd, so a descriptor is forgotten by
-/// the loop (EPOLL_CTL_DEL, slot generation bumped) before anyone closes it.
+/// Everything the interrupt path reads (the selector's table, the connection
+/// table) belongs to the loop's thread alone (`LoopState`); other threads
+/// change it only by posting a `LoopCommand` and waking the selector, so a
+/// descriptor is forgotten by the loop (EPOLL_CTL_DEL, slot generation bumped)
+/// before anyone closes it.
 final class DispatchLoop: Sendable {
     let name: String
     let options: DispatchOptions
     let logger: Logger
     /// Passive loops serve passive-level ISRs only; they may block.
     let isPassive: Bool
-    /// Immutable after init; closed by `stop()` after the thread has exited.
-    let epollDescriptor: Int32
-    let wakeDescriptor: Int32
+    /// Created here, used by the loop's thread (see `Selector`).
+    let selector: Selector
     /// Tags the loop's thread (see `LoopThreadMarker`); unique per loop.
     let identity: UInt
     /// The DPC queue this loop drains after each batch (the main loop only).
     let deferredCalls: DeferredCallQueue?
+    /// Where the loop publishes what it saw happen (the dispatcher's event stream).
+    let events: EventHub
+    /// No thread: the owner steps the loop by hand (`step`), and commands posted
+    /// from outside a step are applied at once on the poster's thread.
+    let isManuallyStepped: Bool
 
     // Guarded by its lock: commands posted by other threads, taken by the loop thread.
     private let commands = LockedValue<[LoopCommand]>([])
+    private let pendingCommands = Atomic<Bool>(false)
     // Guarded by its lock: the running thread, set by start() and cleared by stop().
     private let thread = LockedValue<PThread.Handle?>(nil)
+    // Guarded by its lock: a manually stepped loop's state (created on first step).
+    private let manualState = LockedValue<LoopState?>(nil)
+    /// What is connected, by vector: written by the loop thread after each
+    /// transition (a copy of what its table holds), read by other threads.
+    private let published = LockedValue<[UInt32: [InterruptObject]]>([:])
     private let accepting = Atomic<Bool>(true)
     private let closesOnExit = Atomic<Bool>(false)
 
     private static let identities = Atomic<UInt>(1)
 
-    init(name: String, options: DispatchOptions, logger: Logger, isPassive: Bool, deferredCalls: DeferredCallQueueFactory?) throws(DispatchError) {
+    init(name: String, options: DispatchOptions, logger: Logger, isPassive: Bool, events: EventHub,
+         deferredCalls: DeferredCallQueueFactory?, manuallyStepped: Bool = false) throws(DispatchError) {
         guard (1...DispatchOptions.maximumCapacity).contains(options.capacity) else {
             throw .invalidOptions("capacity \(options.capacity) must be 1...\(DispatchOptions.maximumCapacity)")
         }
@@ -44,36 +56,27 @@ final class DispatchLoop: Sendable {
         self.options = options
         self.logger = logger
         self.isPassive = isPassive
+        self.events = events
+        self.isManuallyStepped = manuallyStepped
         let identity = Self.identities.add(1, ordering: .relaxed).newValue
         self.identity = identity
         do {
-            epollDescriptor = try Epoll.epoll_create1()
+            selector = try Selector(capacity: options.capacity)
         } catch {
             throw .system(error)
         }
-        do {
-            wakeDescriptor = try EventFD.eventfd(flags: [.nonBlocking])
-        } catch {
-            try? FileDescriptors.close(epollDescriptor)
-            throw .system(error)
-        }
-        self.deferredCalls = deferredCalls?.make(wakeDescriptor, identity)
-        do {
-            try Epoll.add(epollDescriptor, descriptor: wakeDescriptor, events: .readable, data: LoopState.wakeData)
-        } catch {
-            try? FileDescriptors.close(wakeDescriptor)
-            try? FileDescriptors.close(epollDescriptor)
-            throw .system(error)
-        }
+        self.deferredCalls = deferredCalls?.make(selector, identity)
     }
 
     /// Starts the thread and applies the realtime priority and explicit pinning.
+    /// A manually stepped loop has no thread: nothing to start.
     func start() throws(DispatchError) {
+        guard !isManuallyStepped else { return }
         let handle: PThread.Handle
         do {
             handle = try PThread.spawn(name: name) { [self] in self.runOnThread() }
         } catch {
-            closeDescriptors()
+            selector.close()
             throw .system(error)
         }
         thread.withLock { $0 = handle }
@@ -99,13 +102,19 @@ final class DispatchLoop: Sendable {
     }
 
     /// Stops the thread (disconnecting whatever is still connected on it), joins
-    /// it and closes the loop's own descriptors. Idempotent. On the loop thread
-    /// itself (the last reference dropped inside an ISR or DPC) it cannot join:
-    /// the thread then detaches itself and closes the descriptors as it exits.
+    /// it and closes the selector. Idempotent. On the loop thread itself (the
+    /// last reference dropped inside an ISR or DPC) it cannot join: the thread
+    /// then detaches itself and closes the selector as it exits.
     func stop() {
         guard accepting.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        if isManuallyStepped {
+            withManualState { state in state.tearDown() }
+            selector.close()
+            return
+        }
         commands.withLock { $0.append(.stop) }
-        wake()
+        pendingCommands.store(true, ordering: .releasing)
+        selector.wake()
         if isCurrentThread {
             closesOnExit.store(true, ordering: .releasing)
             return
@@ -117,56 +126,99 @@ final class DispatchLoop: Sendable {
                 logger.error("joining dispatch thread \(name): \(error)")
             }
         }
-        closeDescriptors()
+        selector.close()
     }
 
-    /// True on this loop's thread.
+    /// True on this loop's thread (inside one of its ISRs, DPCs or steps).
     var isCurrentThread: Bool { LoopThreadMarker.word.value == identity }
 
     /// Queues a command for the loop thread. False once the loop is stopping.
+    /// A manually stepped loop applies it at once unless posted from inside a step.
     @discardableResult
     func post(_ command: LoopCommand) -> Bool {
         let accepted = commands.withLock { queue in
             guard accepting.load(ordering: .acquiring) else { return false }
             queue.append(command)
+            pendingCommands.store(true, ordering: .releasing)
             return true
         }
-        if accepted { wake() }
-        return accepted
+        guard accepted else { return false }
+        if isManuallyStepped {
+            if !isCurrentThread { withManualState { _ = $0.applyCommands() } }
+        } else {
+            selector.wake()
+        }
+        return true
     }
 
-    /// Wakes the loop (a write to its wake eventfd). Does not allocate.
-    func wake() {
-        do {
-            try EventFD.write(wakeDescriptor)
-        } catch {
-            // Only EBADF-class programmer errors trap; anything else means the loop is gone.
-        }
-    }
+    /// Whether a command is waiting (checked after each batch; a wake may have been
+    /// consumed by an earlier clear).
+    var hasCommands: Bool { pendingCommands.load(ordering: .acquiring) }
 
     /// Takes every queued command (loop thread).
     func takeCommands() -> [LoopCommand] {
         commands.withLock { queue in
+            pendingCommands.store(false, ordering: .releasing)
             var taken: [LoopCommand] = []
             swap(&taken, &queue)
             return taken
         }
     }
 
-    private func runOnThread() {
-        LoopThreadMarker.word.value = identity
-        let state = LoopState(loop: self)
-        state.run()
-        LoopThreadMarker.word.value = 0
-        if closesOnExit.load(ordering: .acquiring), let handle = thread.withLock({ $0.take() }) {
-            PThread.detach(handle)
-            closeDescriptors()
+    // MARK: Manual stepping (the deterministic twin)
+
+    /// Runs one batch of a manually stepped loop on the caller's thread: serves
+    /// what is ready now (`timeoutMilliseconds` 0: do not wait), runs the DPCs,
+    /// handles device events and commands. Returns how many descriptors were
+    /// ready (the wake descriptor included); 0 once stopped.
+    func step(timeoutMilliseconds: Int32) -> Int {
+        precondition(isManuallyStepped, "only a manually stepped dispatcher is stepped by hand")
+        guard accepting.load(ordering: .acquiring) else { return 0 }
+        return withManualState { state in
+            _ = state.step(timeout: timeoutMilliseconds)
+            return state.lastBatchSize
         }
     }
 
-    private func closeDescriptors() {
-        try? FileDescriptors.close(wakeDescriptor)
-        try? FileDescriptors.close(epollDescriptor)
+    private func withManualState<R>(_ body: (LoopState) -> R) -> R {
+        manualState.withLock { slot in
+            let state = slot ?? LoopState(loop: self)
+            slot = state
+            let previous = LoopThreadMarker.word.value
+            LoopThreadMarker.word.value = identity
+            defer { LoopThreadMarker.word.value = previous }
+            return body(state)
+        }
+    }
+
+    // MARK: What is connected (published by the loop thread)
+
+    func publish(attached objects: [InterruptObject]) {
+        published.withLock { table in
+            for object in objects { table[object.vector, default: []].append(object) }
+        }
+    }
+
+    func publish(detached objects: [InterruptObject]) {
+        published.withLock { table in
+            for object in objects {
+                table[object.vector]?.removeAll { $0 === object }
+                if table[object.vector]?.isEmpty == true { table[object.vector] = nil }
+            }
+        }
+    }
+
+    /// The objects connected on this loop, by vector, as of its last transition.
+    var connectedByVector: [UInt32: [InterruptObject]] { published.withLock { $0 } }
+
+    private func runOnThread() {
+        LoopThreadMarker.word.value = identity
+        LoopState(loop: self).run()
+        LoopThreadMarker.word.value = 0
+        if closesOnExit.load(ordering: .acquiring), let handle = thread.withLock({ $0.take() }) {
+            PThread.detach(handle)
+            selector.close()
+        }
     }
 }
 
@@ -175,30 +227,25 @@ enum LoopThreadMarker {
     static let word = ThreadLocalWord()
 }
 
-/// Builds the main loop's DPC queue once the loop's wake descriptor and identity exist.
+/// Builds the main loop's DPC queue once the loop's selector and identity exist.
 struct DeferredCallQueueFactory: Sendable {
-    func make(_ wakeDescriptor: Int32, _ identity: UInt) -> DeferredCallQueue {
+    func make(_ selector: Selector, _ identity: UInt) -> DeferredCallQueue {
         DeferredCallQueue(
-            wake: { _ = try? EventFD.write(wakeDescriptor) },
+            wake: { selector.wake() },
             isOnDispatchThread: { LoopThreadMarker.word.value == identity })
     }
 }
 
 /// What other threads ask of the loop thread.
 enum LoopCommand: Sendable {
-    /// Start serving these objects (adding their descriptors to epoll as needed).
-    case attach([Attachment], Completion?)
-    /// Stop serving these objects; forget descriptors nobody uses any more, then
-    /// release the device's sources (which may close them).
+    /// Connect these objects (all of one device and kind).
+    case attach([InterruptObject], Completion?)
+    /// Disconnect these objects.
     case detach([InterruptObject], Completion?)
+    /// Disconnect every object of the device on this loop, logging why.
+    case detachDevice(InterruptDevice, reason: String, Completion?)
     /// Tear everything down and end the thread.
     case stop
-}
-
-/// An interrupt object and the descriptor that delivers its vector.
-struct Attachment: Sendable {
-    var object: InterruptObject
-    var source: InterruptSource
 }
 
 /// How a waiting caller learns that the loop applied its command.

@@ -2,28 +2,31 @@ import InterruptBridgeCore
 import InterruptBridgeSystem
 import Logging
 
-/// The loop thread's handling of commands: attaching and detaching interrupt
-/// objects, watching auxiliary descriptors, pinning, teardown. Runs between
-/// batches, never while an ISR runs, so a detached object is never called again.
+/// The loop thread's handling of commands and device events: each is a
+/// transition of the connection table whose effects the loop performs here.
+/// Runs between batches, never while an ISR runs, so a detached object is
+/// never called again.
 extension LoopState {
     enum CommandOutcome { case proceed, stop }
 
     func applyCommands() -> CommandOutcome {
         // Clear the wake counter first, so a command posted meanwhile wakes us again.
-        _ = try? EventFD.read(loop.wakeDescriptor)
+        selector.clearWake()
         var outcome = CommandOutcome.proceed
         for command in loop.takeCommands() {
             switch command {
-            case let .attach(attachments, completion):
-                do {
-                    try attach(attachments)
-                    completion?.finish()
-                } catch {
-                    abandon(attachments.map(\.object), because: error)
-                    completion?.finish(error)
-                }
+            case let .attach(objects, completion):
+                let failure = attach(objects)
+                completion?.finish(failure)
             case let .detach(objects, completion):
                 detach(objects)
+                completion?.finish()
+            case let .detachDevice(device, reason, completion):
+                let objects = table.objects(of: device)
+                if !objects.isEmpty {
+                    logger.warning("disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
+                    detach(objects)
+                }
                 completion?.finish()
             case .stop:
                 outcome = .stop
@@ -33,146 +36,130 @@ extension LoopState {
         return outcome
     }
 
-    /// Adds the objects to their vectors' chains, watching each new descriptor.
-    /// All or nothing: on failure nothing was added.
-    private func attach(_ attachments: [Attachment]) throws(ConnectionError) {
-        var newSources: [SourceKey: InterruptSource] = [:]
-        for attachment in attachments where slotBySource[SourceKey(attachment.object)] == nil {
-            newSources[SourceKey(attachment.object)] = attachment.source
-        }
-        guard slots.freeCount >= newSources.count else {
-            throw .insufficientResources("dispatch loop \(loop.name) is full (\(slots.capacity) descriptors)")
-        }
-        // Phase 1: the only step that can fail, epoll registration of new descriptors.
-        var added: [(key: SourceKey, token: EpollToken, descriptor: Int32)] = []
-        for (key, source) in newSources {
-            guard let token = slots.reserve() else { preconditionFailure("free slots were counted") }
-            do {
-                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable, data: token.data)
-                added.append((key, token, source.descriptor))
+    /// Connects the objects: the table's transition, then its effects. All or
+    /// nothing: on any failure the same objects are detached (undoing what was
+    /// done) and the error returned.
+    private func attach(_ objects: [InterruptObject]) -> ConnectionError? {
+        do throws(ConnectionError) {
+            let effects = try table.attach(objects)
+            do throws(ConnectionError) {
+                try perform(effects)
             } catch {
-                slots.unreserve(token)
-                for registration in added {
-                    try? Epoll.remove(loop.epollDescriptor, descriptor: registration.descriptor)
-                    slots.unreserve(registration.token)
-                }
-                throw .insufficientResources("epoll cannot watch descriptor \(source.descriptor): \(error)")
+                detach(objects, marking: false)
+                throw error
             }
+        } catch {
+            for object in objects { object.markDisconnected() }
+            logger.error("connect failed: \(error)")
+            return error
         }
-        // Phase 2: commit.
-        for attachment in attachments {
-            let object = attachment.object
-            let line = lines[object.vector] ?? {
-                let line = VectorLine(vector: object.vector, mode: object.mode)
-                lines[object.vector] = line
-                return line
-            }()
-            line.chain.append(object)
-            line.irql = max(line.irql, object.irql)
-            let key = SourceKey(object)
-            if let token = added.first(where: { $0.key == key })?.token, slotBySource[key] == nil {
-                let slot = InterruptSlot(source: attachment.source, line: line, key: key)
-                slots.store(.interrupt(slot), for: token)
-                interruptSlots[Int(token.slot)] = Unmanaged.passUnretained(slot)
-                slotBySource[key] = Int(token.slot)
+        loop.publish(attached: objects)
+        for object in objects { object.markConnected() }
+        return nil
+    }
+
+    /// Disconnects the objects (those not on this loop are ignored): the table's
+    /// transition, then its effects, which never fail (errors are logged).
+    func detach(_ objects: [InterruptObject], marking: Bool = true) {
+        let effects = table.detach(objects)
+        do throws(ConnectionError) {
+            try perform(effects)
+        } catch {
+            logger.error("disconnect: \(error)")
+        }
+        guard marking else { return }
+        loop.publish(detached: objects)
+        for object in objects { object.markDisconnected() }
+    }
+
+    /// Performs a transition's effects in order; throws at the first that fails
+    /// (the effects before it stay done: the caller undoes them with `detach`).
+    private func perform(_ effects: [ConnectionTable.Effect]) throws(ConnectionError) {
+        for effect in effects {
+            switch effect {
+            case let .enableInterrupts(device, kind, count):
+                let sources: [InterruptSource]
+                do throws(BackendError) {
+                    sources = try device.backend.enableInterrupts(kind, count: count)
+                } catch {
+                    throw .backend(error)
+                }
+                guard sources.count == count else {
+                    try? device.backend.disableInterrupts(kind)
+                    throw .backend(.unsupported(kind: kind, requested: count, available: sources.count))
+                }
+                table.recordEnabled(device, sources: sources)
+            case let .watchEvents(device):
+                table.recordEvents(device, watchEvents(of: device))
+            case let .watchVector(key, line):
+                guard let source = table.makeVectorSource(key, line: line) else {
+                    throw .insufficientResources("no descriptor for \(key) of vector 0x\(String(line.vector, radix: 16))")
+                }
+                do throws(Selector.WatchError) {
+                    try selector.watch(source)
+                } catch {
+                    throw Self.connectionError(error, descriptor: source.descriptor, loop: loop.name)
+                }
+                table.recordWatched(source)
+            case let .unwatchVector(source):
+                selector.unwatch(source)
+            case let .unwatchEvents(sources):
+                for source in sources { selector.unwatch(source) }
+            case let .disableInterrupts(device, kind):
+                // Only after the selector forgot the descriptors: the backend closes them.
+                do throws(BackendError) {
+                    try device.backend.disableInterrupts(kind)
+                } catch {
+                    logger.warning("disabling interrupts of \(device): \(error)")
+                }
             }
-            let deviceKey = ObjectIdentifier(object.device)
-            if var use = devices[deviceKey] {
-                use.objects += 1
-                devices[deviceKey] = use
-            } else {
-                devices[deviceKey] = DeviceUse(objects: 1, auxiliarySlots: watchAuxiliarySources(of: object.device))
-            }
-            _ = object.lifecycle.compareExchange(
-                expected: InterruptObject.Lifecycle.connecting.rawValue,
-                desired: InterruptObject.Lifecycle.connected.rawValue, ordering: .acquiringAndReleasing)
         }
     }
 
-    /// Takes objects out of their chains. A descriptor no remaining object uses is
-    /// removed from epoll and its slot's generation bumped before the device may
-    /// close it (`releaseSources`).
-    func detach(_ objects: [InterruptObject]) {
-        for object in objects {
-            guard let line = lines[object.vector], let position = line.chain.firstIndex(where: { $0 === object }) else { continue }
-            line.chain.remove(at: position)
-            line.irql = line.chain.map(\.irql).max() ?? .passive
-            let key = SourceKey(object)
-            if !line.chain.contains(where: { SourceKey($0) == key }), let index = slotBySource.removeValue(forKey: key) {
-                if case let .interrupt(slot)? = slots[index] {
-                    try? Epoll.remove(loop.epollDescriptor, descriptor: slot.descriptor)
-                }
-                interruptSlots[index] = nil
-                slots.release(index)
-            }
-            if line.chain.isEmpty { lines[object.vector] = nil }
-            object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)
-            let deviceKey = ObjectIdentifier(object.device)
-            if var use = devices[deviceKey] {
-                use.objects -= 1
-                if use.objects == 0 {
-                    unwatch(use.auxiliarySlots)
-                    devices[deviceKey] = nil
-                } else {
-                    devices[deviceKey] = use
-                }
-            }
-            if let error = object.device.releaseSources() {
-                logger.warning("disabling interrupts of \(object.device): \(error)")
-            }
-            object.dispatcher.forget(object)
+    private static func connectionError(_ error: Selector.WatchError, descriptor: Int32, loop: String) -> ConnectionError {
+        switch error {
+        case let .full(capacity): .insufficientResources("dispatch loop \(loop) is full (\(capacity) descriptors)")
+        case let .system(error): .insufficientResources("epoll cannot watch descriptor \(descriptor): \(error)")
         }
     }
 
-    /// Objects whose attach failed: they never served; undo what connect did.
-    private func abandon(_ objects: [InterruptObject], because error: ConnectionError) {
-        for object in objects {
-            object.lifecycle.store(InterruptObject.Lifecycle.disconnected.rawValue, ordering: .releasing)
-            if let error = object.device.releaseSources() {
-                logger.warning("disabling interrupts of \(object.device): \(error)")
-            }
-            object.dispatcher.forget(object)
-        }
-        logger.error("connect failed: \(error)")
-    }
-
-    private func watchAuxiliarySources(of device: InterruptDevice) -> [Int] {
-        var watched: [Int] = []
-        for source in device.backend.auxiliarySources {
-            guard let token = slots.reserve() else {
-                logger.warning("no slot left to watch \(source.name) of \(device)")
-                break
-            }
-            do {
-                try Epoll.add(loop.epollDescriptor, descriptor: source.descriptor, events: .readable, data: token.data)
-                slots.store(.auxiliary(AuxiliarySlot(source: source)), for: token)
-                watched.append(Int(token.slot))
-                logger.debug("watching \(source.name) of \(device) (fd \(source.descriptor))")
+    /// Watches what the backend offers besides its vectors (VFIO REQ/ERR). A
+    /// descriptor that cannot be watched is logged, not fatal.
+    private func watchEvents(of device: InterruptDevice) -> [DeviceEventSource] {
+        var watched: [DeviceEventSource] = []
+        for auxiliary in device.backend.auxiliarySources {
+            let source = DeviceEventSource(source: auxiliary, device: device)
+            do throws(Selector.WatchError) {
+                try selector.watch(source)
+                watched.append(source)
+                logger.debug("watching \(auxiliary.name) of \(device) (fd \(auxiliary.descriptor))")
             } catch {
-                slots.unreserve(token)
-                logger.warning("cannot watch \(source.name) of \(device): \(error)")
+                logger.warning("cannot watch \(auxiliary.name) of \(device): \(error)")
             }
         }
         return watched
     }
 
-    private func unwatch(_ indices: [Int]) {
-        for index in indices {
-            if case let .auxiliary(slot)? = slots[index] {
-                try? Epoll.remove(loop.epollDescriptor, descriptor: slot.source.descriptor)
-            }
-            slots.release(index)
+    /// A device event read by the loop: the loop acts on it itself, then tells observers.
+    func handle(_ event: BackendEvent, of device: InterruptDevice) {
+        switch event {
+        case let .removalRequested(reason):
+            let objects = table.objects(of: device)
+            logger.warning("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
+            detach(objects)
+            loop.events.publish(.deviceRemoved(device, reason: reason, disconnected: objects.count))
+        case let .errorReported(reason):
+            logger.error("\(device) reported an error: \(reason)")
+            loop.events.publish(.deviceError(device, reason: reason))
         }
     }
 
     /// `.interruptAffinity` pinning: the union of the connected objects' affinities.
     private func repinIfNeeded() {
-        guard case .interruptAffinity = loop.options.pinning else { return }
+        guard case .interruptAffinity = loop.options.pinning, !loop.isManuallyStepped else { return }
         let online = ProcessorAffinity.first(PThread.onlineProcessorCount).rawValue
         var mask: UInt64 = 0
-        for line in lines.values {
-            for object in line.chain where object.group == 0 { mask |= object.affinity.rawValue }
-        }
+        for object in table.connectedObjects where object.group == 0 { mask |= object.affinity.rawValue }
         mask &= online
         if mask == 0 { mask = online }
         guard mask != pinnedAffinity else { return }
@@ -188,16 +175,14 @@ extension LoopState {
     /// Stop: detach everything still connected, run the DPCs still queued, and
     /// answer commands that arrived too late.
     func tearDown() {
-        let remaining = lines.values.flatMap(\.chain)
-        detach(Array(remaining))
+        detach(table.connectedObjects)
         loop.deferredCalls?.drain()
         for command in loop.takeCommands() {
             switch command {
-            case let .attach(attachments, completion):
-                abandon(attachments.map(\.object), because: .dispatcherStopped)
+            case let .attach(objects, completion):
+                for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
-            case let .detach(objects, completion):
-                detach(objects)
+            case let .detach(_, completion), let .detachDevice(_, _, completion):
                 completion?.finish()
             case .stop:
                 continue

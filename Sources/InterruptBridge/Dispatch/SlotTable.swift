@@ -27,15 +27,29 @@ struct EpollToken: Hashable {
 /// descriptor number, reused by the kernel) is given to something else: a
 /// stale readiness event cannot reach the new occupant. Sized once; lookups
 /// and stores do not allocate.
-struct SlotTable<Entry> {
-    private var entries: ContiguousArray<Entry?>
-    private var generations: ContiguousArray<UInt32>
+///
+/// The table owns its entries (one retain each, taken by `store` and given
+/// back by `release`) and hands them out unretained: the interrupt path reads
+/// an entry without a retain/release pair per event, and the entry cannot go
+/// away under it because only the loop thread releases slots, between batches.
+/// This one buffer is what the hot path reads; there is no second copy.
+struct SlotTable<Entry: AnyObject>: ~Copyable {
+    private let entries: UnsafeMutableBufferPointer<Unmanaged<Entry>?>
+    private let generations: UnsafeMutableBufferPointer<UInt32>
     private var free: [Int]
 
     init(capacity: Int) {
-        entries = ContiguousArray(repeating: nil, count: capacity)
-        generations = ContiguousArray(repeating: 0, count: capacity)
+        entries = .allocate(capacity: capacity)
+        entries.initialize(repeating: nil)
+        generations = .allocate(capacity: capacity)
+        generations.initialize(repeating: 0)
         free = Array((0..<capacity).reversed())
+    }
+
+    deinit {
+        for entry in entries { entry?.release() }
+        entries.deallocate()
+        generations.deallocate()
     }
 
     var capacity: Int { entries.count }
@@ -52,13 +66,14 @@ struct SlotTable<Entry> {
         free.append(Int(token.slot))
     }
 
-    /// Fills a reserved slot.
-    mutating func store(_ entry: Entry, for token: EpollToken) {
-        entries[Int(token.slot)] = entry
+    /// Fills a reserved slot (the table keeps a reference until `release`).
+    func store(_ entry: Entry, for token: EpollToken) {
+        entries[Int(token.slot)] = Unmanaged.passRetained(entry)
     }
 
-    /// Empties a slot and invalidates every token issued for it.
+    /// Empties a slot, drops the table's reference and invalidates every token issued for it.
     mutating func release(_ index: Int) {
+        entries[index]?.release()
         entries[index] = nil
         generations[index] &+= 1
         free.append(index)
@@ -67,23 +82,13 @@ struct SlotTable<Entry> {
     /// The entry a token names, or nil if the slot was released since (stale),
     /// is empty, or the index is out of range.
     @inline(__always)
-    func resolve(_ token: EpollToken) -> Entry? {
+    func resolve(_ token: EpollToken) -> Unmanaged<Entry>? {
         let index = Int(token.slot)
         guard index < entries.count, generations[index] == token.generation else { return nil }
         return entries[index]
     }
 
-    /// Whether `token` still names its slot (in range, not released since).
+    /// The entry at `index` (whatever its generation), unretained.
     @inline(__always)
-    func isCurrent(_ token: EpollToken) -> Bool {
-        let index = Int(token.slot)
-        return index < generations.count && generations[index] == token.generation
-    }
-
-    /// The entry at `index` (whatever its generation).
-    @inline(__always)
-    subscript(index: Int) -> Entry? { entries[index] }
-
-    /// Every occupied slot index.
-    var occupied: [Int] { entries.indices.filter { entries[$0] != nil } }
+    subscript(index: Int) -> Unmanaged<Entry>? { entries[index] }
 }

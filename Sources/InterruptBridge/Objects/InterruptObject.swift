@@ -173,6 +173,27 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         return claimed
     }
 
+    /// The loop connected it (unless a disconnect was asked for meanwhile).
+    func markConnected() {
+        _ = lifecycle.compareExchange(expected: Lifecycle.connecting.rawValue, desired: Lifecycle.connected.rawValue,
+                                      ordering: .acquiringAndReleasing)
+    }
+
+    /// The loop detached it, or never attached it.
+    func markDisconnected() {
+        lifecycle.store(Lifecycle.disconnected.rawValue, ordering: .releasing)
+    }
+
+    /// Stops further ISR calls at once; true for the caller that did it (it then
+    /// asks the loop to detach the object), false when already disconnecting.
+    func beginDisconnect() -> Bool {
+        for state in [Lifecycle.connecting, .connected] {
+            if lifecycle.compareExchange(expected: state.rawValue, desired: Lifecycle.disconnecting.rawValue,
+                                         ordering: .acquiringAndReleasing).exchanged { return true }
+        }
+        return false
+    }
+
     /// Whether the loop may still call the routine (not yet asked to disconnect).
     @inline(__always)
     var isServiceable: Bool { lifecycle.load(ordering: .acquiring) <= Lifecycle.connected.rawValue }

@@ -11,7 +11,11 @@ import Synchronization
 public struct SelftestCase: Sendable {
     /// "VFIO MSI".
     public var label: String
-    public var device: InterruptDevice
+    /// The backend under test; each run wraps it in its own `InterruptDevice`
+    /// with `policy` (one device per backend at a time).
+    public var backend: any InterruptBackend
+    /// The policy that makes the translator assign `kind`.
+    public var policy: InterruptPolicy
     public var kind: InterruptKind
     public var stimulus: SelftestStimulus
     /// The kernel's running count for this device's interrupt (nil: not available).
@@ -21,11 +25,12 @@ public struct SelftestCase: Sendable {
     /// it at unmask time without its IRQ handler, and /proc/interrupts misses it.
     public var unmaskCount: (@Sendable () -> UInt64)?
 
-    public init(label: String, device: InterruptDevice, kind: InterruptKind, stimulus: SelftestStimulus,
+    public init(label: String, backend: any InterruptBackend, policy: InterruptPolicy, kind: InterruptKind, stimulus: SelftestStimulus,
                 kernelCount: (@Sendable () -> UInt64?)?, unmaskCount: (@Sendable () -> UInt64)? = nil) {
         self.unmaskCount = unmaskCount
         self.label = label
-        self.device = device
+        self.backend = backend
+        self.policy = policy
         self.kind = kind
         self.stimulus = stimulus
         self.kernelCount = kernelCount
@@ -115,7 +120,7 @@ public struct InterruptSelftest: Sendable {
     /// Connects the device's interrupts of the case's kind, raises `count`
     /// interrupts spread over its vectors (one at a time), disconnects and compares.
     public func run(_ testCase: SelftestCase, dispatcher: InterruptDispatcher, connector: SelftestConnector = .runtime) -> SelftestResult {
-        var result = SelftestResult(label: testCase.label, address: testCase.device.info.address, expected: count, delivered: 0,
+        var result = SelftestResult(label: testCase.label, address: testCase.backend.device.address, expected: count, delivered: 0,
                                     wrongMessages: 0, kernelDelta: nil, failure: nil)
         if !testCase.stimulus.kernelCounts {
             result.uncounted = "\(testCase.stimulus.name) bypasses the kernel's IRQ handler"
@@ -124,7 +129,7 @@ public struct InterruptSelftest: Sendable {
         testCase.stimulus.quiesce()
         let connection: SelftestConnection
         do {
-            connection = try connector.connect(dispatcher, testCase.device, testCase.kind, probe)
+            connection = try connector.connect(dispatcher, InterruptDevice(backend: testCase.backend, policy: testCase.policy), testCase.kind, probe)
         } catch {
             result.failure = "connect failed: \(error)"
             return result

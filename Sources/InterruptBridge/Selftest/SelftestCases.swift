@@ -44,7 +44,7 @@ extension SelftestPlan {
             // for other kinds use the loopback trigger.
             let cases = wanted.map { kind in
                 let chosen = stimulus.name == "ivshmem doorbell" && kind != .msix ? SelftestStimulus.vfioLoopback(backend) : stimulus
-                return SelftestCase(label: "VFIO \(kind)", device: InterruptDevice(backend: backend, policy: policy(for: kind)), kind: kind,
+                return SelftestCase(label: "VFIO \(kind)", backend: backend, policy: policy(for: kind), kind: kind,
                                     stimulus: chosen, kernelCount: SelftestCase.vfioKernelCount(kind, info.address),
                                     unmaskCount: { backend.unmaskCount })
             }
@@ -63,7 +63,7 @@ extension SelftestPlan {
         let backend = try UIOBackend(device: info, sysfs: sysfs, logger: logger)
         let bar = try sysfs.mapResource(info.address.description, bar: 0)
         let kernelCount = (info.irqLine ?? sysfs.irq(of: info.address.description)).map { SelftestCase.irqKernelCount($0) }
-        let testCase = SelftestCase(label: "UIO INTx", device: InterruptDevice(backend: backend, policy: policy(for: .intx)), kind: .intx,
+        let testCase = SelftestCase(label: "UIO INTx", backend: backend, policy: policy(for: .intx), kind: .intx,
                                     stimulus: .edu(bar), kernelCount: kernelCount, unmaskCount: { backend.unmaskCount })
         return SelftestPlan(backend: backend, cases: [testCase], close: { backend.close() })
     }
@@ -74,7 +74,7 @@ extension SelftestPlan {
         let device = SimulatedDevice(interruptPin: .a, irqLine: 11, msiCount: 1, msixCount: 4, holdsLineUntilAcknowledged: true)
         let backend = SimulatedBackend(device)
         let cases = (kinds ?? [.intx, .msi, .msix]).map { kind in
-            SelftestCase(label: "simulated \(kind)", device: InterruptDevice(backend: backend, policy: policy(for: kind)), kind: kind,
+            SelftestCase(label: "simulated \(kind)", backend: backend, policy: policy(for: kind), kind: kind,
                          stimulus: .simulated(backend), kernelCount: nil)
         }
         return SelftestPlan(backend: backend, cases: cases, close: {})

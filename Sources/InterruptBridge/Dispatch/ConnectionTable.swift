@@ -1,0 +1,184 @@
+import InterruptBridgeCore
+
+/// Every connection one dispatch loop serves, in one value owned by the loop's
+/// thread: the ISR chain of each vector, the descriptor each (device, message)
+/// delivers on, and each device's enabled interrupt kind and event descriptors.
+///
+/// Connecting and disconnecting are transitions of this value: `attach` and
+/// `detach` change it and return the effects the loop must then perform
+/// (enable or disable a backend's interrupts, watch or unwatch a descriptor).
+/// They make no system call, so they are tested without threads, descriptors
+/// or devices. A failed effect is undone by `detach` of the same objects, the
+/// one undo path (connect's failure, a removed device, disconnect, shutdown).
+struct ConnectionTable {
+    /// One descriptor of a device: the message number (0 for INTx).
+    struct SourceKey: Hashable, CustomStringConvertible {
+        var device: ObjectIdentifier
+        var message: Int
+        var description: String { "message \(message)" }
+    }
+
+    /// A device with interrupts on this loop.
+    struct DeviceRecord {
+        let device: InterruptDevice
+        let kind: InterruptKind
+        /// How many vectors of `kind` are (to be) enabled.
+        let count: Int
+        /// The backend's sources once enabled (empty before).
+        var sources: [InterruptSource] = []
+        /// Connected objects of the device on this loop.
+        var objects = 0
+        /// Its event descriptors, once watched.
+        var events: [DeviceEventSource] = []
+    }
+
+    /// What the loop does for a transition, in order.
+    enum Effect: CustomStringConvertible {
+        /// Enable `count` vectors of `kind` on the backend, then `recordEnabled`.
+        case enableInterrupts(InterruptDevice, InterruptKind, count: Int)
+        /// Watch the device's event descriptors (removal requests, errors), then `recordEvents`.
+        case watchEvents(InterruptDevice)
+        /// Watch the descriptor of this source, which runs `line` (`makeVectorSource`, then `recordWatched`).
+        case watchVector(SourceKey, InterruptLine)
+        /// Stop watching a descriptor no connected object uses any more.
+        case unwatchVector(VectorSource)
+        /// Stop watching a device's event descriptors.
+        case unwatchEvents([DeviceEventSource])
+        /// Disable the device's interrupts (the backend closes their descriptors).
+        case disableInterrupts(InterruptDevice, InterruptKind)
+
+        var description: String {
+            switch self {
+            case let .enableInterrupts(device, kind, count): "enable \(count) \(kind) of \(device.info.address)"
+            case let .watchEvents(device): "watch events of \(device.info.address)"
+            case let .watchVector(key, line): "watch \(key) for vector 0x\(String(line.vector, radix: 16))"
+            case let .unwatchVector(source): "unwatch \(source.key)"
+            case let .unwatchEvents(sources): "unwatch \(sources.count) event descriptor(s)"
+            case let .disableInterrupts(device, kind): "disable \(kind) of \(device.info.address)"
+            }
+        }
+    }
+
+    private(set) var lines: [UInt32: InterruptLine] = [:]
+    private(set) var devices: [ObjectIdentifier: DeviceRecord] = [:]
+    /// Watched vector descriptors.
+    private(set) var vectors: [SourceKey: VectorSource] = [:]
+    /// How many connected objects each source serves.
+    private var users: [SourceKey: Int] = [:]
+
+    /// Every connected object, by vector, in connect order.
+    var connectedObjects: [InterruptObject] { lines.keys.sorted().flatMap { lines[$0]!.objects } }
+
+    /// The device's connected objects on this loop.
+    func objects(of device: InterruptDevice) -> [InterruptObject] {
+        connectedObjects.filter { $0.device === device }
+    }
+
+    /// Which message of its device an object's descriptor is (0 for INTx).
+    static func message(of object: InterruptObject) -> Int { object.kind == .intx ? 0 : Int(object.messageID) }
+
+    /// The sharing rules of a vector: an object may join the objects already on
+    /// its vector only if all of them (and it) share, the modes agree and none
+    /// mixes passive and device level. nil: no conflict.
+    static func conflict(adding object: InterruptObject, to existing: [InterruptObject]) -> ConnectionError? {
+        guard let first = existing.first else { return nil }
+        if !object.shareVector || existing.contains(where: { !$0.shareVector }) {
+            return .sharingConflict(vector: object.vector, reason: "it is connected, and not every connection asked to share it")
+        }
+        if first.mode != object.mode {
+            return .sharingConflict(vector: object.vector, reason: "connected \(first.mode), asked \(object.mode)")
+        }
+        if first.isPassiveLevel != object.isPassiveLevel {
+            return .sharingConflict(vector: object.vector, reason: "passive-level and device-level ISRs cannot share a vector")
+        }
+        return nil
+    }
+
+    /// Adds the objects (all of one device and kind) to their vectors' chains.
+    /// All or nothing: throws, changing nothing, when a sharing rule or the
+    /// device's enabled kind forbids it. Returns the effects to perform.
+    mutating func attach(_ objects: [InterruptObject]) throws(ConnectionError) -> [Effect] {
+        guard let device = objects.first?.device else { return [] }
+        let kind = objects[0].kind
+        let deviceKey = ObjectIdentifier(device)
+        let count = kind == .intx ? 1 : device.vectors.filter { $0.kind == kind }.count
+        if let record = devices[deviceKey], record.kind != kind {
+            throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
+        }
+        var pending: [UInt32: [InterruptObject]] = [:]
+        for object in objects {
+            precondition(object.device === device && object.kind == kind, "one attach serves one device and kind")
+            let message = Self.message(of: object)
+            guard message < count else { throw .backend(.unsupported(kind: kind, requested: message + 1, available: count)) }
+            let existing = (lines[object.vector]?.objects ?? []) + (pending[object.vector] ?? [])
+            if let conflict = Self.conflict(adding: object, to: existing) { throw conflict }
+            pending[object.vector, default: []].append(object)
+        }
+        var effects: [Effect] = []
+        if devices[deviceKey] == nil {
+            devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
+            effects += [.enableInterrupts(device, kind, count: count), .watchEvents(device)]
+        }
+        for object in objects {
+            let line = lines[object.vector] ?? InterruptLine(vector: object.vector, mode: object.mode, isPassive: object.isPassiveLevel)
+            lines[object.vector] = line
+            line.append(object)
+            let key = SourceKey(device: deviceKey, message: Self.message(of: object))
+            if users[key] == nil { effects.append(.watchVector(key, line)) }
+            users[key, default: 0] += 1
+            devices[deviceKey]!.objects += 1
+        }
+        return effects
+    }
+
+    /// Takes the objects out of their chains (those not on this loop are
+    /// ignored). Returns the effects: unwatch descriptors no object uses any
+    /// more, and for a device left with no object, unwatch its events and
+    /// disable its interrupts (only what was really watched or enabled).
+    mutating func detach(_ objects: [InterruptObject]) -> [Effect] {
+        var effects: [Effect] = []
+        for object in objects {
+            guard let line = lines[object.vector], line.remove(object) else { continue }
+            if line.count == 0 { lines[object.vector] = nil }
+            let deviceKey = ObjectIdentifier(object.device)
+            let key = SourceKey(device: deviceKey, message: Self.message(of: object))
+            users[key, default: 1] -= 1
+            if users[key] == 0 {
+                users[key] = nil
+                if let source = vectors.removeValue(forKey: key) { effects.append(.unwatchVector(source)) }
+            }
+            guard var record = devices[deviceKey] else { continue }
+            record.objects -= 1
+            if record.objects > 0 {
+                devices[deviceKey] = record
+                continue
+            }
+            devices[deviceKey] = nil
+            if !record.events.isEmpty { effects.append(.unwatchEvents(record.events)) }
+            if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
+        }
+        return effects
+    }
+
+    /// The backend enabled the device's interrupts: these are its sources, in message order.
+    mutating func recordEnabled(_ device: InterruptDevice, sources: [InterruptSource]) {
+        devices[ObjectIdentifier(device)]?.sources = sources
+    }
+
+    /// The device's event descriptors are watched.
+    mutating func recordEvents(_ device: InterruptDevice, _ events: [DeviceEventSource]) {
+        devices[ObjectIdentifier(device)]?.events = events
+    }
+
+    /// The loop's watch entry for a source: its descriptor and its line. nil when the
+    /// device's sources are not recorded (enable did not happen) or lack the message.
+    func makeVectorSource(_ key: SourceKey, line: InterruptLine) -> VectorSource? {
+        guard let record = devices[key.device], key.message < record.sources.count else { return nil }
+        return VectorSource(source: record.sources[key.message], line: line, key: key)
+    }
+
+    /// The source's descriptor is watched.
+    mutating func recordWatched(_ source: VectorSource) {
+        vectors[source.key] = source
+    }
+}

@@ -1,0 +1,196 @@
+import InterruptBridgeCore
+import InterruptBridgeSystem
+
+/// The ISR chain of one vector (several objects when shared) and how a
+/// readiness of the vector is served: every ISR once for a level-sensitive
+/// line until one claims, latched lines pass after pass until a pass is
+/// unclaimed. Owned by the loop's connection table; changed only between
+/// batches, on the loop thread.
+final class InterruptLine {
+    let vector: UInt32
+    let mode: InterruptMode
+    /// Passive-level ISRs (served by the passive loop; they may block).
+    let isPassive: Bool
+    /// The highest DIRQL of the chain: the loop serves ready lines highest first.
+    private(set) var irql: InterruptLevel = .passive
+    /// The chain in connect order. The line owns one reference per object (taken by
+    /// `append`, given back by `remove`); the interrupt path walks it unretained,
+    /// where reading an array of references retained the buffer and each element.
+    @exclusivity(unchecked) private var chain: UnsafeMutableBufferPointer<Unmanaged<InterruptObject>>
+    @exclusivity(unchecked) private(set) var count = 0
+
+    init(vector: UInt32, mode: InterruptMode, isPassive: Bool) {
+        self.vector = vector
+        self.mode = mode
+        self.isPassive = isPassive
+        chain = .allocate(capacity: 1)
+    }
+
+    deinit {
+        for index in 0..<count { chain[index].release() }
+        chain.deallocate()
+    }
+
+    /// The objects in connect order.
+    var objects: [InterruptObject] { (0..<count).map { chain[$0].takeUnretainedValue() } }
+
+    func contains(_ object: InterruptObject) -> Bool { objects.contains { $0 === object } }
+
+    /// Appends an object to the chain (command path: may allocate).
+    func append(_ object: InterruptObject) {
+        if count == chain.count {
+            let grown = UnsafeMutableBufferPointer<Unmanaged<InterruptObject>>.allocate(capacity: chain.count * 2)
+            for index in 0..<count { grown.initializeElement(at: index, to: chain[index]) }
+            chain.deallocate()
+            chain = grown
+        }
+        chain.initializeElement(at: count, to: Unmanaged.passRetained(object))
+        count += 1
+        irql = max(irql, object.irql)
+    }
+
+    /// Removes an object from the chain; false if it was not on it.
+    @discardableResult
+    func remove(_ object: InterruptObject) -> Bool {
+        guard let position = (0..<count).first(where: { chain[$0].takeUnretainedValue() === object }) else { return false }
+        let removed = chain[position]
+        for index in position..<(count - 1) { chain[index] = chain[index + 1] }
+        count -= 1
+        removed.release()
+        irql = objects.map(\.irql).max() ?? .passive
+        return true
+    }
+
+    /// Counts `signals` on every serviceable object, then calls the ISRs as the
+    /// mode says. Returns whether any ISR claimed the interrupt. Does not
+    /// allocate, log or take a lock other than the objects' own.
+    @inline(__always)
+    func service(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
+        // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
+        // allocates a coroutine frame per element.
+        let chain = self.chain
+        let count = self.count
+        var index = 0
+        while index < count {
+            chain[index]._withUnsafeGuaranteedRef { object in
+                if object.isServiceable { object.counters.countSignals(signals) }
+            }
+            index += 1
+        }
+        var claimed = false
+        switch mode {
+        case .levelSensitive:
+            // Level-sensitive: the first ISR that claims ends the pass.
+            index = 0
+            while index < count, !claimed {
+                if chain[index]._withUnsafeGuaranteedRef({ $0.isServiceable && $0.service() }) { claimed = true }
+                index += 1
+            }
+        case .latched:
+            // Latched: edges may have been lost while ISRs ran; call on until a full pass is unclaimed.
+            var passes = 0
+            while true {
+                var claimedThisPass = false
+                index = 0
+                while index < count {
+                    if chain[index]._withUnsafeGuaranteedRef({ $0.isServiceable && $0.service() }) { claimedThisPass = true }
+                    index += 1
+                }
+                claimed = claimed || claimedThisPass
+                passes += 1
+                if !claimedThisPass || count < 2 || passes >= maximumLatchedPasses { break }
+            }
+        }
+        return claimed
+    }
+}
+
+/// One interrupt descriptor the loop watches: how to read and clear it, the
+/// line whose chain it runs, and how to re-enable a level-triggered line.
+///
+/// The interrupt path reads `descriptor`, `drain` and `unmask`, copied out of the
+/// backend's `InterruptSource` once: reading them through the struct copied it
+/// and its existential (value-witness calls and a retain/release) per event.
+final class VectorSource: WatchedDescriptor {
+    let drain: InterruptSource.Drain
+    /// The source's unmask, or `NoUnmask`: a non-optional `let` existential is
+    /// opened in place, where binding the optional copied it (box and
+    /// payload retain) on every claimed level-triggered interrupt.
+    let unmask: any InterruptUnmasking
+    /// Whether the source has an unmask (false: edge-triggered, never called).
+    let unmasks: Bool
+    /// The line this descriptor delivers. Unowned: the connection table keeps
+    /// the line while any source of it is watched (sources are unwatched first).
+    unowned(unsafe) let line: InterruptLine
+    /// The same line, strongly: keeps it alive until this source is unwatched
+    /// even if the table dropped it first (the hot path reads `line`).
+    private let lineOwner: InterruptLine
+    let key: ConnectionTable.SourceKey
+    // Unchecked exclusivity for the two fields below: the loop thread alone
+    // reads and writes them.
+    /// UIO: the last interrupt total read (the count is the difference; the
+    /// first read, with nothing to compare against, counts as one signal).
+    @exclusivity(unchecked) var lastTotal: UInt32?
+    /// Why reading or unmasking failed; the loop then stops watching it.
+    @exclusivity(unchecked) var faulted: SystemError?
+
+    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey) {
+        drain = source.drain
+        unmask = source.unmask ?? NoUnmask()
+        unmasks = source.unmask != nil
+        self.line = line
+        self.lineOwner = line
+        self.key = key
+        super.init(descriptor: source.descriptor, isInterrupt: true)
+    }
+
+    /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
+    /// line. Returns false when the descriptor failed (handled off the path).
+    /// Does not allocate, log or take a lock other than the objects' own.
+    @inline(__always)
+    func service(maximumLatchedPasses: Int) -> Bool {
+        let signals: UInt64
+        do {
+            switch drain {
+            case .eventfdCounter:
+                guard let count = try EventFD.read(descriptor) else { return true }
+                signals = count
+            case .uioTotal:
+                guard let total = try FileDescriptors.readUInt32(descriptor) else { return true }
+                signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
+                lastTotal = total
+            }
+        } catch {
+            faulted = error
+            return false
+        }
+        let claimed = line.service(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
+        if claimed, unmasks {
+            do {
+                try unmask.unmask()
+            } catch {
+                faulted = error
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// A device's event descriptor (VFIO REQ/ERR, the simulated backend's events),
+/// watched off the interrupt path for as long as the device is on the loop.
+final class DeviceEventSource: WatchedDescriptor {
+    let source: AuxiliarySource
+    let device: InterruptDevice
+
+    init(source: AuxiliarySource, device: InterruptDevice) {
+        self.source = source
+        self.device = device
+        super.init(descriptor: source.descriptor, isInterrupt: false)
+    }
+}
+
+/// The unmask of a source that has none (never called: `VectorSource.unmasks` is false).
+private struct NoUnmask: InterruptUnmasking {
+    func unmask() throws(SystemError) {}
+}
