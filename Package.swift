@@ -4,13 +4,20 @@
 // (IoConnectInterruptEx and friends) over real Linux interrupts (VFIO, UIO),
 // with a simulated backend for machines without hardware.
 //
-// Module layering (each arrow is "depends on"):
+// Module layering (each arrow is "depends on"), one job per module:
 //
-//   irqbridge (CLI) ─► InterruptBridgeWDK (WDK spellings, thin facade)
-//                         └─► InterruptBridge (runtime: dispatch loop, backends, connect API)
-//                               ├─► InterruptBridgeCore   (pure Swift: models, descriptors, rules)
-//                               └─► InterruptBridgeSystem (the ONLY module that makes syscalls)
-//                                     └─► CInterruptBridge (thin C shim) ─► CLibPCI, CLibUDev
+//   irqbridge (CLI) ─┬─► InterruptBridgeTooling (selftest; device knowledge: how to make a card interrupt)
+//                    ├─► InterruptBridgeWDK (WDK spellings, thin facade over the runtime)
+//                    ├─► InterruptBridgeDiscovery (PCI discovery through libpci/libudev, sysfs binding)
+//                    └─► InterruptBridge (runtime: dispatch loops, connection tables, objects, connect API, backends)
+//                          ├─► InterruptBridgeCore   (pure Swift: models, descriptors, policy, rules)
+//                          └─► InterruptBridgeSystem (the ONLY module that makes syscalls)
+//                                └─► CInterruptBridge (thin C shim) ─► CLibPCI, CLibUDev
+//
+// Inside the runtime, each dispatch loop owns a selector (epoll + slot table +
+// wake) and a connection table whose transitions return the effects the loop
+// performs; device events are read by the loop and published on the
+// dispatcher's event stream (see the HowDispatchWorks article).
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
@@ -25,6 +32,8 @@ let package = Package(
         .library(name: "InterruptBridge", targets: ["InterruptBridge"]),
         .library(name: "InterruptBridgeWDK", targets: ["InterruptBridgeWDK"]),
         .library(name: "InterruptBridgeCore", targets: ["InterruptBridgeCore"]),
+        .library(name: "InterruptBridgeDiscovery", targets: ["InterruptBridgeDiscovery"]),
+        .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
         .executable(name: "irqbridge", targets: ["irqbridge"]),
     ],
     dependencies: [
@@ -60,12 +69,34 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
-        // The runtime: dispatch loop, interrupt objects, DPCs, backends
-        // (simulated, VFIO, UIO) and the idiomatic connect/disconnect API.
+        // The runtime: dispatch loops, connection tables, interrupt objects, DPCs,
+        // backends (simulated, VFIO, UIO) and the idiomatic connect/disconnect API.
         .target(
             name: "InterruptBridge",
             dependencies: [
                 "InterruptBridgeCore", "InterruptBridgeSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // Discovery (libpci + libudev: every PCI function, its capabilities and
+        // CM resources) and binding functions to vfio-pci / uio_pci_generic.
+        .target(
+            name: "InterruptBridgeDiscovery",
+            dependencies: [
+                "InterruptBridgeCore", "InterruptBridgeSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // Tooling over the runtime: the selftest and what it knows of devices
+        // (how to make QEMU's edu or ivshmem interrupt, VFIO's loopback trigger).
+        .target(
+            name: "InterruptBridgeTooling",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -78,7 +109,8 @@ let package = Package(
         .target(
             name: "InterruptBridgeBench",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem", "CBaselines",
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
+                "CBaselines",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -88,7 +120,7 @@ let package = Package(
             name: "irqbridge",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem",
-                "InterruptBridgeBench", "CAllocationCounter",
+                "InterruptBridgeDiscovery", "InterruptBridgeTooling", "InterruptBridgeBench", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,7 +143,10 @@ let package = Package(
         ),
         .testTarget(
             name: "InterruptBridgeTests",
-            dependencies: ["InterruptBridge", "InterruptBridgeSystem", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeSystem", "InterruptBridgeDiscovery", "InterruptBridgeTooling",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         // Real VFIO/UIO interrupts: run inside the QEMU rig (scripts/rig/integration.sh),
@@ -119,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeSystem", "InterruptBridgeCore",
+                "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeSystem", "InterruptBridgeCore", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -1,5 +1,6 @@
 internal import CBaselines
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeWDK

@@ -1,5 +1,6 @@
 import ArgumentParser
 import InterruptBridge
+import InterruptBridgeDiscovery
 
 /// `irqbridge bind BDF --driver vfio-pci|uio_pci_generic [--from DRIVER | --force]`.
 struct BindCommand: ParsableCommand {

@@ -2,6 +2,7 @@
 // argument, logging set-up, and the one-line error with its exit status.
 import ArgumentParser
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
 

@@ -1,5 +1,6 @@
 import Foundation
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 
 /// The JSON `irqbridge list --json` prints: one object per function. Descriptors

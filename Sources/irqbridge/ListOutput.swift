@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 
 /// The text forms of `irqbridge list`: a table, and one function in full.

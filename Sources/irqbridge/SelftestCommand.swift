@@ -1,5 +1,7 @@
 import ArgumentParser
 import InterruptBridge
+import InterruptBridgeTooling
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
 

@@ -2,6 +2,7 @@
 // IoConnectInterruptEx with CONNECT_LINE_BASED for INTx and CONNECT_MESSAGE_BASED
 // (with a fall-back routine) for MSI/MSI-X; IoDisconnectInterruptEx to undo it.
 import InterruptBridge
+import InterruptBridgeTooling
 import InterruptBridgeCore
 import InterruptBridgeWDK
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import InterruptBridge
+import InterruptBridgeDiscovery
 
 /// `irqbridge unbind BDF`: gives the device back to the driver it had before `bind`.
 struct UnbindCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 // What the integration tests know about the QEMU rig: whether they are inside it,
 // where its devices are, and how to make them interrupt.
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Logging

@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Logging

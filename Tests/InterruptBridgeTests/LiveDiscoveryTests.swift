@@ -1,5 +1,6 @@
 import Foundation
 import InterruptBridge
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Logging

@@ -1,4 +1,6 @@
 import InterruptBridge
+import InterruptBridgeTooling
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
 import Testing

@@ -1,6 +1,7 @@
 // The selftest: connect an ISR to a device's interrupts, make the device
 // interrupt N times, check that every interrupt reached the ISR (with the right
 // message number) and that the kernel counted the same.
+public import InterruptBridge
 public import InterruptBridgeCore
 import InterruptBridgeSystem
 public import Logging

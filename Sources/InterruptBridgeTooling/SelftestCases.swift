@@ -1,5 +1,6 @@
 // Building the selftest cases for a device: which kinds to test, how to make
 // the device interrupt, and where the kernel counts it.
+public import InterruptBridge
 public import InterruptBridgeCore
 public import InterruptBridgeSystem
 public import Logging

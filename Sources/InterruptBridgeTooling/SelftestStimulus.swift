@@ -1,4 +1,5 @@
 // How a selftest makes a device interrupt, and how its ISR quiets the device.
+public import InterruptBridge
 public import InterruptBridgeSystem
 
 /// A way to make a device raise message (or line) N, and the acknowledgement its
