@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "InterruptBridgeCore", targets: ["InterruptBridgeCore"]),
         .library(name: "InterruptBridgeDiscovery", targets: ["InterruptBridgeDiscovery"]),
         .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
+        .library(name: "InterruptBridgeTestKit", targets: ["InterruptBridgeTestKit"]),
         .executable(name: "irqbridge", targets: ["irqbridge"]),
     ],
     dependencies: [
@@ -102,6 +103,17 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // Test support shared by this package's test targets, and usable by users'
+        // tests: polling, counters, log capture, simulated devices, stepped dispatchers.
+        .target(
+            name: "InterruptBridgeTestKit",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
         // WDK-compatible spellings over the runtime, so driver code ports line by line.
         .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore"], swiftSettings: strictSwift),
 
@@ -145,7 +157,7 @@ let package = Package(
             name: "InterruptBridgeTests",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeSystem", "InterruptBridgeDiscovery", "InterruptBridgeTooling",
-                .product(name: "Logging", package: "swift-log"),
+                "InterruptBridgeTestKit", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),

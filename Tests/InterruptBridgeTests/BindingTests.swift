@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem

@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeTestKit
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Synchronization
@@ -191,7 +192,7 @@ extension Runtime {
             // backend holds connect back (in programmedMessages) until the ISR ran.
             let inner = SimulatedBackend(SimulatedDevice(msixCount: 1))
             let calls = Counter()
-            let backend = PendingAtEnableBackend(inner: inner, calls: calls)
+            let backend = PendingAtEnableBackend(inner: inner, serviced: { calls.count > 0 })
             let device = InterruptDevice(backend: backend, facts: ResourceTranslator.SystemFacts(onlineProcessors: .first(2)))
             let connectReturned = Flag()
             let ranBeforeReturn = Flag()
@@ -204,29 +205,5 @@ extension Runtime {
             #expect(ranBeforeReturn.isSet)
             dispatcher.disconnect(connection)
         }
-    }
-}
-
-/// A device with a message pending the moment its interrupts are enabled,
-/// whose `programmedMessages` (read by connect after attaching) waits until
-/// the ISR has run.
-final class PendingAtEnableBackend: InterruptBackend {
-    let inner: SimulatedBackend
-    let calls: Counter
-    init(inner: SimulatedBackend, calls: Counter) {
-        self.inner = inner
-        self.calls = calls
-    }
-    var device: PCIDeviceInfo { inner.device }
-    var supportedInterrupts: [InterruptKind: Int] { inner.supportedInterrupts }
-    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
-        let sources = try inner.enableInterrupts(kind, count: count)
-        inner.raise(message: 0)
-        return sources
-    }
-    func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
-    func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
-        _ = eventually { self.calls.count > 0 }
-        return inner.programmedMessages(kind)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import InterruptBridge
+import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem

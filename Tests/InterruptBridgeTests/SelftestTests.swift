@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeTestKit
 import InterruptBridgeTooling
 import InterruptBridgeDiscovery
 import InterruptBridgeCore

@@ -1,0 +1,1 @@
+// Support for tests of code built on InterruptBridge: polling, counters, log capture, simulated devices and dispatchers (threaded or stepped by hand), test backends. Shared by this package's test targets; usable by yours.
