@@ -14,7 +14,12 @@ public enum EventFD {
         public static let semaphore = Flags(rawValue: CIB_EFD_SEMAPHORE)
     }
 
-    /// Creates an eventfd (close-on-exec is always added).
+    /// Creates an eventfd this process owns (non-blocking, close-on-exec).
+    public static func open(name: String = "eventfd") throws(SystemError) -> OwnedDescriptor {
+        OwnedDescriptor(adopting: try eventfd(flags: [.nonBlocking]), name: name)
+    }
+
+    /// Creates an eventfd (close-on-exec is always added); the caller closes it.
     public static func eventfd(initialValue: UInt32 = 0, flags: Flags = [.nonBlocking]) throws(SystemError) -> Int32 {
         try syscall("eventfd") { cib_eventfd(initialValue, flags.union(.closeOnExec).rawValue) }
     }
@@ -43,7 +48,7 @@ public enum EventFD {
     }
 }
 
-/// Plain descriptor operations the runtime needs (close, the 4-byte UIO read).
+/// close(2) for descriptors a caller closes by hand (`OwnedDescriptor` closes its own).
 public enum FileDescriptors {
     /// close(2). EINTR is not retried (Linux has released the descriptor anyway).
     public static func close(_ descriptor: Int32) throws(SystemError) {
@@ -53,28 +58,5 @@ public enum FileDescriptors {
             precondition(code != EBADF, "close(\(descriptor)): not an open descriptor (closed twice?)")
             throw SystemError("close", code: code)
         }
-    }
-
-    /// Reads a 4-byte UIO interrupt total. nil when nothing is pending. Does not allocate.
-    @inline(__always)
-    public static func readUInt32(_ descriptor: Int32) throws(SystemError) -> UInt32? {
-        var value: UInt32 = 0
-        let count = try nonBlockingSyscall("read uio") {
-            withUnsafeMutableBytes(of: &value) { Glibc.read(descriptor, $0.baseAddress, 4) }
-        }
-        return count == nil ? nil : value
-    }
-
-    /// How many descriptors the process has open (entries of /proc/self/fd, minus
-    /// the one used to list them). For leak tests and diagnostics.
-    public static func openCount() throws(SystemError) -> Int {
-        guard let directory = opendir("/proc/self/fd") else { throw SystemError.errno("opendir /proc/self/fd") }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] == UInt8(ascii: ".") }
-            if !isDot { count += 1 }
-        }
-        return count - 1
     }
 }

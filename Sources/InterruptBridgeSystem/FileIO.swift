@@ -5,24 +5,6 @@ import Glibc
 #endif
 import CInterruptBridge
 
-/// A file descriptor this process owns: closed exactly once, when the owner goes away.
-///
-/// Immutable after init, so it is `Sendable`; other code borrows `rawValue`
-/// and must not close it.
-public final class OwnedDescriptor: Sendable {
-    public let rawValue: Int32
-    /// What it is, for messages ("/dev/vfio/7").
-    public let name: String
-
-    /// Takes ownership of an open descriptor.
-    public init(adopting rawValue: Int32, name: String) {
-        self.rawValue = rawValue
-        self.name = name
-    }
-
-    deinit { _ = Glibc.close(rawValue) }
-}
-
 /// POSIX file calls, named as in C, each throwing the failing operation and errno.
 public enum FileIO {
     public struct OpenMode: Sendable, Hashable {

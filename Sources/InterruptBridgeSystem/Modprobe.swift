@@ -4,26 +4,21 @@ import Glibc
 #endif
 
 public enum Modprobe {
-    /// Runs `modprobe NAME` (searched in PATH, then /sbin and /usr/sbin) and waits for it.
-    /// Throws when it cannot be started or exits non-zero.
+    /// Runs `modprobe NAME` (searched in PATH, then /usr/sbin and /sbin) and waits for it.
+    /// Throws when it cannot be started or exits non-zero (with what it printed).
     public static func load(_ module: String) throws(SystemError) {
-        let candidates = ["modprobe", "/usr/sbin/modprobe", "/sbin/modprobe"]
         var lastError = SystemError("modprobe \(module): not found", code: ENOENT)
-        for program in candidates {
-            var pid: pid_t = 0
-            let argv: [UnsafeMutablePointer<CChar>?] = [strdup(program), strdup(module), nil]
-            defer { for pointer in argv { free(pointer) } }
-            let started = posix_spawnp(&pid, program, nil, nil, argv, environ)
-            guard started == 0 else {
-                lastError = SystemError("spawn \(program) \(module)", code: started)
+        for program in ["modprobe", "/usr/sbin/modprobe", "/sbin/modprobe"] {
+            let result: ChildProcess.Result
+            do {
+                result = try ChildProcess.run(program, [module])
+            } catch {
+                lastError = error
                 continue
             }
-            var status: Int32 = 0
-            _ = try syscall("waitpid modprobe") { waitpid(pid, &status, 0) }
-            let exited = status & 0x7f == 0
-            let code = (status >> 8) & 0xff
-            if exited && code == 0 { return }
-            throw SystemError("\(program) \(module) exited with status \(exited ? code : 128 + (status & 0x7f))", code: ENOENT)
+            if result.status == 0 { return }
+            let said = result.standardError.split(separator: "\n").first.map { ": \($0)" } ?? ""
+            throw SystemError("\(program) \(module) exited with status \(result.status)\(said)", code: ENOENT)
         }
         throw lastError
     }

@@ -76,20 +76,22 @@ public final class UDevMonitor {
         // Tells the monitor thread its stream ended. Shared by the stream's termination
         // handler and the thread, and closed only when both have let go, so a late
         // signal never writes to a closed (or reused) descriptor.
-        let wake = try InterruptEventFD()
+        let wake = try EventFD.open(name: "udev monitor wake-up")
         let (stream, continuation) = AsyncStream.makeStream(of: PCIHotplugEvent.self, bufferingPolicy: .bufferingNewest(limit))
-        continuation.onTermination = { _ in try? wake.signal() }
-        let job = Unmanaged.passRetained(MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation))
-        var thread = pthread_t()
+        continuation.onTermination = { _ in _ = try? EventFD.write(wake.rawValue) }
+        let job = MonitorThreadJob(monitor: monitor, wake: wake, continuation: continuation)
         runningThreadCount.add(1, ordering: .relaxed)
-        let created = pthread_create(&thread, nil, runMonitorThread, job.toOpaque())
-        guard created == 0 else {
+        do {
+            let thread = try PThread.spawn(name: "irqbridge-udev") {
+                job.run()
+                runningThreadCount.subtract(1, ordering: .releasing)
+            }
+            PThread.detach(thread)
+        } catch {
             runningThreadCount.subtract(1, ordering: .relaxed)
-            job.release()
             continuation.finish()
-            throw SystemError("pthread_create (udev monitor)", code: created)
+            throw error
         }
-        pthread_detach(thread)
         return stream
     }
 }
@@ -99,10 +101,10 @@ public final class UDevMonitor {
 /// and the continuation are themselves Sendable.
 private final class MonitorThreadJob: @unchecked Sendable {
     let monitor: UDevMonitor
-    let wake: InterruptEventFD
+    let wake: OwnedDescriptor
     let continuation: AsyncStream<PCIHotplugEvent>.Continuation
 
-    init(monitor: UDevMonitor, wake: InterruptEventFD, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
+    init(monitor: UDevMonitor, wake: OwnedDescriptor, continuation: AsyncStream<PCIHotplugEvent>.Continuation) {
         self.monitor = monitor
         self.wake = wake
         self.continuation = continuation
@@ -115,24 +117,13 @@ private final class MonitorThreadJob: @unchecked Sendable {
                 continuation.finish()
                 return
             }
-            if (try? wake.drain()) != nil { return }  // the stream ended
+            if (try? EventFD.read(wake.rawValue)) != nil { return }  // the stream ended
             guard ready else { continue }
             while let event = monitor.receive() {
                 if case .terminated = continuation.yield(event) { return }
             }
         }
     }
-}
-
-/// pthread entry point: a nonisolated free function (never a closure from actor-isolated code).
-private func runMonitorThread(_ argument: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
-    guard let argument else { return nil }
-    do {
-        let job = Unmanaged<MonitorThreadJob>.fromOpaque(argument).takeRetainedValue()
-        job.run()
-    }  // the job, and with it the monitor socket, is released here
-    runningThreadCount.subtract(1, ordering: .releasing)
-    return nil
 }
 
 private let runningThreadCount = Atomic<Int>(0)

@@ -1,4 +1,4 @@
-public import InterruptBridgeSystem
+import InterruptBridgeSystem
 import Synchronization
 
 /// A thread-safe counter an ISR can bump without allocating.

@@ -1,4 +1,4 @@
-public import InterruptBridgeSystem
+import InterruptBridgeSystem
 
 /// Polls `condition` until it holds or `seconds` pass, yielding the processor
 /// between polls. A liveness bound for tests on threads, not a timing assertion:

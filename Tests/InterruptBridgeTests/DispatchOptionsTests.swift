@@ -60,7 +60,7 @@ extension Runtime {
         }
 
         @Test func refusedPinningFailsCleanlyAndLeaksNothing() throws {
-            let before = try FileDescriptors.openCount()
+            let before = try FileIO.openDescriptorCount()
             for _ in 0..<20 {
                 do {
                     _ = try makeDispatcher(DispatchOptions(pinning: .processors(ProcessorAffinity(rawValue: 1 << 63))))
@@ -73,7 +73,7 @@ extension Runtime {
                     #expect(dispatchError.description.contains("cannot pin the dispatch thread"))
                 }
             }
-            #expect(eventually { (try? FileDescriptors.openCount()) ?? .max <= before }, "the epoll and wake descriptors were closed")
+            #expect(eventually { (try? FileIO.openDescriptorCount()) ?? .max <= before }, "the epoll and wake descriptors were closed")
         }
 
         @Test func busyPollingDeliversInterrupts() throws {

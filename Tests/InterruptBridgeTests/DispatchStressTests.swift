@@ -12,7 +12,7 @@ extension Runtime {
         static let cyclesPerWorker = 1000
 
         @Test func connectDisconnectThousandsOfTimesUnderLoadLeaksNothingAndLosesNothing() throws {
-            let descriptorsAtStart = try FileDescriptors.openCount()
+            let descriptorsAtStart = try FileIO.openDescriptorCount()
             let dispatcher = try makeDispatcher()
 
             // Background load: a device that stays connected while a thread hammers it.
@@ -121,8 +121,8 @@ extension Runtime {
             dispatcher.disconnect(load)
             #expect(dispatcher.connectedInterrupts.isEmpty)
             dispatcher.shutdown()
-            let settled = eventually { (try? FileDescriptors.openCount()) ?? .max <= descriptorsAtStart }
-            let descriptorsAtEnd = try FileDescriptors.openCount()
+            let settled = eventually { (try? FileIO.openDescriptorCount()) ?? .max <= descriptorsAtStart }
+            let descriptorsAtEnd = try FileIO.openDescriptorCount()
             #expect(settled, "descriptors leaked: \(descriptorsAtEnd) open, \(descriptorsAtStart) at start")
         }
     }

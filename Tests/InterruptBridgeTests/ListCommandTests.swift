@@ -1,4 +1,5 @@
 import Foundation
+import InterruptBridgeSystem
 import Testing
 
 /// The irqbridge executable in the build directory this test bundle runs from.
@@ -98,8 +99,6 @@ struct ListCommandTests {
         defer {
             child.terminate()
             _ = child.wait()
-            close(child.standardOutput)
-            close(child.standardError)
         }
 
         let trigger = Task {
@@ -111,7 +110,7 @@ struct ListCommandTests {
         defer { trigger.cancel() }
         var text = ""
         while !text.contains("\"action\":\"change\"") {
-            let chunk = child.read(child.standardOutput)
+            let chunk = child.read(child.standardOutput.rawValue)
             if chunk.isEmpty { break }  // the process ended
             text += String(decoding: chunk, as: UTF8.self)
         }

@@ -19,7 +19,7 @@ public final class SimulatedBackend: InterruptBackend {
     // Guarded by its lock: which kind is enabled, its vectors, and the event
     // descriptor (signalled when an event is queued, like VFIO's REQ/ERR eventfds),
     // all open exactly while interrupts are enabled.
-    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector], events: Int32)?>(nil)
+    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector], events: OwnedDescriptor)?>(nil)
     // Guarded by its lock: events raised and not yet read by the dispatch loop.
     private let pendingEvents = LockedValue<[BackendEvent]>([])
     private let raised = Atomic<UInt64>(0)
@@ -51,25 +51,17 @@ public final class SimulatedBackend: InterruptBackend {
             if let current = state {
                 return .failure(.kernelLimit("\(current.kind) is already enabled on the simulated device"))
             }
-            var vectors: [SimulatedVector] = []
-            for message in 0..<count {
-                do throws(SystemError) {
-                    let descriptor = try EventFD.eventfd(flags: [.nonBlocking])
-                    vectors.append(SimulatedVector(descriptor: descriptor, message: message, levelTriggered: kind == .intx,
-                                                   holdsUntilAcknowledged: configuration.holdsLineUntilAcknowledged))
-                } catch {
-                    for vector in vectors { try? FileDescriptors.close(vector.descriptor) }
-                    return .failure(.system(error))
-                }
-            }
-            let events: Int32
+            // On failure the descriptors made so far close with their owners.
             do throws(SystemError) {
-                events = try EventFD.eventfd(flags: [.nonBlocking])
+                let vectors = try (0..<count).map { message throws(SystemError) in
+                    SimulatedVector(eventfd: try EventFD.open(name: "simulated \(kind) \(message)"), message: message,
+                                    levelTriggered: kind == .intx, holdsUntilAcknowledged: configuration.holdsLineUntilAcknowledged)
+                }
+                state = (kind, vectors, try EventFD.open(name: "simulated events"))
             } catch {
-                for vector in vectors { try? FileDescriptors.close(vector.descriptor) }
                 return .failure(.system(error))
             }
-            state = (kind, vectors, events)
+            let vectors = state!.vectors
             return .success(vectors.map { vector in
                 InterruptSource(descriptor: vector.descriptor, drain: .eventfdCounter,
                                 unmask: vector.levelTriggered ? SimulatedUnmask(vector: vector) : nil, message: vector.message)
@@ -81,21 +73,17 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
-        let taken = enabled.withLock { state -> (vectors: [SimulatedVector], events: Int32)? in
+        let taken = enabled.withLock { state -> (vectors: [SimulatedVector], events: OwnedDescriptor)? in
             guard let current = state, current.kind == kind else { return nil }
             state = nil
             return (current.vectors, current.events)
         }
         guard let (vectors, events) = taken else { return }
         pendingEvents.withLock { $0 = [] }
-        try? FileDescriptors.close(events)
+        events.close()
         for vector in vectors {
             if let left = try? EventFD.read(vector.descriptor) { discarded.add(left, ordering: .relaxed) }
-            do throws(SystemError) {
-                try FileDescriptors.close(vector.descriptor)
-            } catch {
-                throw .system(error)
-            }
+            vector.eventfd.close()
         }
     }
 
@@ -103,7 +91,7 @@ public final class SimulatedBackend: InterruptBackend {
     /// dispatch loop reads the events `requestRemoval` and `reportError` queued.
     /// Present while interrupts are enabled (the loop watches it from enable to disable).
     public var auxiliarySources: [AuxiliarySource] {
-        guard let events = enabled.withLock({ $0?.events }) else { return [] }
+        guard let events = enabled.withLock({ $0?.events.rawValue }) else { return [] }
         return [AuxiliarySource(descriptor: events, name: "simulated events") { [self] in
             _ = try? EventFD.read(events)
             return pendingEvents.withLock { events in
@@ -164,7 +152,7 @@ public final class SimulatedBackend: InterruptBackend {
         enabled.withLock { state in
             guard let state else { return false }
             pendingEvents.withLock { $0.append(event) }
-            _ = try? EventFD.write(state.events)
+            _ = try? EventFD.write(state.events.rawValue)
             return true
         }
     }
@@ -187,6 +175,8 @@ public final class SimulatedBackend: InterruptBackend {
 /// One simulated vector: its eventfd and, for INTx, the line's mask state.
 /// State bits change with atomics only, so the dispatch loop's unmask takes no lock.
 final class SimulatedVector: Sendable {
+    let eventfd: OwnedDescriptor
+    /// `eventfd`'s borrowed view.
     let descriptor: Int32
     let message: Int
     let levelTriggered: Bool
@@ -197,8 +187,9 @@ final class SimulatedVector: Sendable {
     private static let asserted: UInt8 = 2
     private static let pending: UInt8 = 4
 
-    init(descriptor: Int32, message: Int, levelTriggered: Bool, holdsUntilAcknowledged: Bool) {
-        self.descriptor = descriptor
+    init(eventfd: OwnedDescriptor, message: Int, levelTriggered: Bool, holdsUntilAcknowledged: Bool) {
+        self.eventfd = eventfd
+        self.descriptor = eventfd.rawValue
         self.message = message
         self.levelTriggered = levelTriggered
         self.holdsUntilAcknowledged = holdsUntilAcknowledged

@@ -28,8 +28,8 @@ public final class VFIOBackend: InterruptBackend {
     public var unmaskCount: UInt64 { unmasks.total }
     private let state: Mutex<State>
     /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
-    private let requestSignal: InterruptEventFD?
-    private let errorSignal: InterruptEventFD?
+    private let requestSignal: OwnedDescriptor?
+    private let errorSignal: OwnedDescriptor?
 
     private struct State {
         /// nil once closed or given back to the kernel after a removal request.
@@ -41,8 +41,8 @@ public final class VFIOBackend: InterruptBackend {
 
     private struct Enabled {
         var kind: InterruptKind
-        var triggers: [InterruptEventFD]
-        var unmask: InterruptEventFD?
+        var triggers: [OwnedDescriptor]
+        var unmask: OwnedDescriptor?
     }
 
     /// Opens the device through its IOMMU group (`device.iommuGroup`, or sysfs when nil).
@@ -130,7 +130,7 @@ public final class VFIOBackend: InterruptBackend {
         let address = device.address
         if let request = requestSignal {
             sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
-                guard (try? request.drain()) != nil, let self else { return [] }
+                guard (try? EventFD.read(request.rawValue)) != nil, let self else { return [] }
                 // Close as soon as nothing is enabled, so the kernel's unbind can finish:
                 // the loop disconnects the device's interrupts next, which disables them.
                 state.withLock { $0.removalRequested = true }
@@ -140,7 +140,7 @@ public final class VFIOBackend: InterruptBackend {
         }
         if let error = errorSignal {
             sources.append(AuxiliarySource(descriptor: error.rawValue, name: "VFIO ERR") { [weak self] in
-                guard (try? error.drain()) != nil, let self else { return [] }
+                guard (try? EventFD.read(error.rawValue)) != nil, let self else { return [] }
                 logger.warning("\(address) reported an error")
                 return [.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)")]
             })
@@ -157,10 +157,10 @@ public final class VFIOBackend: InterruptBackend {
     }
 
     /// Creates an eventfd and has the kernel signal it for the REQ or ERR index.
-    private static func signal(_ index: VFIO.IRQIndex, of vfio: VFIODevice, count: Int, logger: Logger) -> InterruptEventFD? {
+    private static func signal(_ index: VFIO.IRQIndex, of vfio: VFIODevice, count: Int, logger: Logger) -> OwnedDescriptor? {
         guard count > 0 else { return nil }
         do throws(SystemError) {
-            let eventfd = try InterruptEventFD()
+            let eventfd = try EventFD.open(name: "VFIO \(index)")
             try vfio.enableInterrupts(index, eventfds: [eventfd.rawValue])
             return eventfd
         } catch {
@@ -195,7 +195,7 @@ public final class VFIOBackend: InterruptBackend {
     /// here is closed (the owners go away) and the index is left disabled.
     private static func enable(_ kind: InterruptKind, count: Int, on vfio: VFIODevice, device: PCIDeviceInfo) throws(BackendError) -> Enabled {
         let index = index(of: kind)
-        let triggers = try backendCall { () throws(SystemError) in try (0..<count).map { _ throws(SystemError) in try InterruptEventFD() } }
+        let triggers = try backendCall { () throws(SystemError) in try (0..<count).map { message throws(SystemError) in try EventFD.open(name: "VFIO \(kind) trigger \(message)") } }
         if kind.isMessageSignaled { try backendCall { () throws(SystemError) in try vfio.enableBusMaster() } }
         do throws(SystemError) {
             try vfio.enableInterrupts(index, eventfds: triggers.map(\.rawValue))
@@ -206,7 +206,7 @@ public final class VFIOBackend: InterruptBackend {
         }
         guard kind == .intx else { return Enabled(kind: kind, triggers: triggers, unmask: nil) }
         do throws(SystemError) {
-            let unmask = try InterruptEventFD()
+            let unmask = try EventFD.open(name: "VFIO INTx unmask")
             try vfio.setUnmaskEventFD(.intx, unmask.rawValue)
             return Enabled(kind: kind, triggers: triggers, unmask: unmask)
         } catch {

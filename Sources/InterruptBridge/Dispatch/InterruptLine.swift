@@ -156,7 +156,7 @@ final class VectorSource: WatchedDescriptor {
                 guard let count = try EventFD.read(descriptor) else { return true }
                 signals = count
             case .uioTotal:
-                guard let total = try FileDescriptors.readUInt32(descriptor) else { return true }
+                guard let total = try UIODevice.readTotal(descriptor) else { return true }
                 signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
                 lastTotal = total
             }

@@ -11,8 +11,11 @@ import InterruptBridgeSystem
 /// thread only (or, for a manually stepped loop, from whoever holds its step lock).
 final class Selector: @unchecked Sendable {
     // @unchecked: `slots` and `events` are touched only by the owning loop thread
-    // (see above); `epollDescriptor` and `wakeDescriptor` are immutable, and
-    // writing the wake eventfd from any thread is what it is for.
+    // (see above); the descriptors are immutable, and writing the wake eventfd
+    // from any thread is what it is for.
+    private let epoll: OwnedDescriptor
+    private let wakeUp: OwnedDescriptor
+    /// Borrowed views of the two, read on every wait and wake.
     let epollDescriptor: Int32
     let wakeDescriptor: Int32
     /// Unchecked exclusivity: one thread, never reentrantly (commands and the
@@ -21,20 +24,11 @@ final class Selector: @unchecked Sendable {
     let events: Epoll.EventBuffer
 
     init(capacity: Int) throws(SystemError) {
-        epollDescriptor = try Epoll.epoll_create1()
-        do {
-            wakeDescriptor = try EventFD.eventfd(flags: [.nonBlocking])
-        } catch {
-            try? FileDescriptors.close(epollDescriptor)
-            throw error
-        }
-        do {
-            try Epoll.add(epollDescriptor, descriptor: wakeDescriptor, events: .readable, data: EpollToken.wake.data)
-        } catch {
-            try? FileDescriptors.close(wakeDescriptor)
-            try? FileDescriptors.close(epollDescriptor)
-            throw error
-        }
+        epoll = OwnedDescriptor(adopting: try Epoll.epoll_create1(), name: "epoll")
+        wakeUp = try EventFD.open(name: "dispatch loop wake-up")
+        epollDescriptor = epoll.rawValue
+        wakeDescriptor = wakeUp.rawValue
+        try Epoll.add(epollDescriptor, descriptor: wakeDescriptor, events: .readable, data: EpollToken.wake.data)
         slots = SlotTable(capacity: capacity)
         events = Epoll.EventBuffer(capacity: min(capacity + 1, 256))
     }
@@ -109,8 +103,8 @@ final class Selector: @unchecked Sendable {
 
     /// Closes the epoll and wake descriptors (after the loop has ended).
     func close() {
-        try? FileDescriptors.close(wakeDescriptor)
-        try? FileDescriptors.close(epollDescriptor)
+        wakeUp.close()
+        epoll.close()
     }
 }
 

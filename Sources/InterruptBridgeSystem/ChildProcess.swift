@@ -1,0 +1,107 @@
+// The one way this package starts another program: posix_spawnp with the
+// child's stdout and stderr on pipes, reaped with waitpid.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Held from pipe() to posix_spawn: descriptors become close-on-exec only after pipe()
+/// returns, so two spawns at once could hand each other's pipe ends to their children.
+private let spawning = BlockingMutex()
+
+/// A child process whose stdout and stderr this side reads.
+///
+/// Spawned and reaped directly rather than through Foundation's `Process`, which
+/// waits for a SIGCHLD-driven notification: inside the QEMU rig's minimal guest
+/// that notification never came and callers hung with the child a zombie.
+public struct ChildProcess: Sendable {
+    public let pid: Int32
+    /// The read ends of the child's stdout and stderr (owned: closed with this value's last copy).
+    public let standardOutput: OwnedDescriptor
+    public let standardError: OwnedDescriptor
+
+    /// What a finished child left.
+    public struct Result: Sendable {
+        /// The exit status, or 128 + the signal that ended it.
+        public var status: Int32
+        public var standardOutput: String
+        public var standardError: String
+    }
+
+    /// Starts `program` (a path, or a name searched in PATH) with `arguments`.
+    public init(_ program: String, _ arguments: [String]) throws(SystemError) {
+        spawning.lock()
+        defer { spawning.unlock() }
+        var output: [Int32] = [0, 0]
+        var error: [Int32] = [0, 0]
+        _ = try syscall("pipe") { pipe(&output) }
+        do {
+            _ = try syscall("pipe") { pipe(&error) }
+        } catch {
+            output.forEach { _ = close($0) }
+            throw error
+        }
+        for descriptor in output + error { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, error[1], 2)
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let spawned = posix_spawnp(&child, program, &actions, nil, argv, environ)
+        _ = close(output[1])
+        _ = close(error[1])
+        guard spawned == 0 else {
+            _ = close(output[0])
+            _ = close(error[0])
+            throw SystemError("spawn \(program)", code: spawned)
+        }
+        pid = child
+        standardOutput = OwnedDescriptor(adopting: output[0], name: "stdout of \(program)")
+        standardError = OwnedDescriptor(adopting: error[0], name: "stderr of \(program)")
+    }
+
+    /// Runs `program` to completion: reads both pipes until end of file, then reaps it.
+    public static func run(_ program: String, _ arguments: [String]) throws(SystemError) -> Result {
+        let child = try ChildProcess(program, arguments)
+        var streams: [Int32: [UInt8]] = [child.standardOutput.rawValue: [], child.standardError.rawValue: []]
+        var open = [child.standardOutput.rawValue, child.standardError.rawValue]
+        while !open.isEmpty {
+            var descriptors = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            guard poll(&descriptors, nfds_t(descriptors.count), -1) >= 0 || errno == EINTR else { break }
+            for descriptor in descriptors where descriptor.revents != 0 {
+                let chunk = child.read(descriptor.fd)
+                if chunk.isEmpty {
+                    open.removeAll { $0 == descriptor.fd }
+                } else {
+                    streams[descriptor.fd]! += chunk
+                }
+            }
+        }
+        return Result(status: child.wait(),
+                      standardOutput: String(decoding: streams[child.standardOutput.rawValue]!, as: UTF8.self),
+                      standardError: String(decoding: streams[child.standardError.rawValue]!, as: UTF8.self))
+    }
+
+    /// Up to 64 KiB from one of the child's pipes (blocking); empty at end of file.
+    public func read(_ descriptor: Int32) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count >= 0 { return Array(buffer.prefix(count)) }
+            if errno != EINTR { return [] }
+        }
+    }
+
+    /// Sends SIGTERM.
+    public func terminate() { kill(pid, SIGTERM) }
+
+    /// Reaps the child; its exit status, or 128 + the signal that ended it.
+    public func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+}
