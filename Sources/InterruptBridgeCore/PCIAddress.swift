@@ -66,7 +66,7 @@ extension PCIAddress: Codable {
 }
 
 /// Lower-case hexadecimal, zero-padded to `width` digits.
-public func hex(_ value: UInt64, width: Int) -> String {
+package func hex(_ value: UInt64, width: Int) -> String {
     let digits = String(value, radix: 16)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }

@@ -35,11 +35,15 @@ public final class BlockingMutex: @unchecked Sendable {
     }
 }
 
-/// A value only reachable while holding a pthread mutex.
+/// A value only reachable while holding a pthread mutex: the package's one lock
+/// for state shared between threads (besides the interrupt spin lock, which an
+/// ISR holds, and atomics).
 ///
-/// Used instead of `Synchronization.Mutex` because Thread Sanitizer intercepts
-/// pthread_mutex_* and so sees the happens-before edges; Mutex's futex-based
-/// implementation on Linux is invisible to it and every access would be reported.
+/// Why not `Synchronization.Mutex`: Thread Sanitizer intercepts pthread_mutex_*
+/// and so sees the happens-before edges this lock creates; Mutex's futex-based
+/// implementation on Linux is invisible to it, and every access it guards would
+/// be reported as a race. The test suite runs under Thread Sanitizer in CI, so
+/// every module uses this one.
 public final class LockedValue<Value>: @unchecked Sendable {
     // Safe: `value` is read and written only inside `withLock`, under `mutex`.
     private let mutex = BlockingMutex()

@@ -7,7 +7,7 @@ import Glibc
 /// Retries EINTR; EBADF and EFAULT are programmer errors (a closed or foreign
 /// descriptor, a bad pointer) and trap; every other errno is thrown.
 @inline(__always)
-public func syscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T {
+package func syscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -22,7 +22,7 @@ public func syscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String
 
 /// Like `syscall`, but EAGAIN (nothing to read, nothing ready) is a value: nil.
 @inline(__always)
-public func nonBlockingSyscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T? {
+package func nonBlockingSyscall<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T? {
     do {
         return try syscall(operation(), body)
     } catch where error.code == EAGAIN || error.code == EWOULDBLOCK {

@@ -53,11 +53,7 @@ public enum UDev {
     /// The IOMMU group's name ("7") from the function's `iommu_group` link.
     private static func groupName(of device: OpaquePointer) -> String? {
         guard let syspath = string(udev_device_get_syspath(device)) else { return nil }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink(syspath + "/iommu_group", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        let target = buffer[..<count].withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-        return target.split(separator: "/").last.map(String.init)
+        return try? FileIO.readlinkBasename(syspath + "/iommu_group")
     }
 
     static func string(_ pointer: UnsafePointer<CChar>?) -> String? {

@@ -3,7 +3,6 @@
 public import InterruptBridgeCore
 public import InterruptBridgeSystem
 public import Logging
-import Synchronization
 
 /// A PCI function bound to uio_pci_generic, as an `InterruptBackend` (INTx only).
 ///
@@ -15,7 +14,7 @@ public final class UIOBackend: InterruptBackend {
     private let logger: Logger
     private let sysfs: SysfsPCI
     private let devRoot: String
-    private let state = Mutex(State())
+    private let state = LockedValue(State())
     private let unmasks = UnmaskCounter()
 
     /// How many times INTx was re-enabled after a claimed interrupt.

@@ -26,7 +26,7 @@ public final class VFIOBackend: InterruptBackend {
     /// How many times INTx was unmasked after a claimed interrupt (for tests and
     /// the selftest, which must not raise the next interrupt before the unmask).
     public var unmaskCount: UInt64 { unmasks.total }
-    private let state: Mutex<State>
+    private let state: LockedValue<State>
     /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
     private let requestSignal: OwnedDescriptor?
     private let errorSignal: OwnedDescriptor?
@@ -98,7 +98,7 @@ public final class VFIOBackend: InterruptBackend {
         }
         requestSignal = Self.signal(.req, of: vfio, count: requestInterrupts, logger: logger)
         errorSignal = Self.signal(.err, of: vfio, count: errorInterrupts, logger: logger)
-        state = Mutex(State(device: vfio))
+        state = LockedValue(State(device: vfio))
     }
 
     deinit { close() }
