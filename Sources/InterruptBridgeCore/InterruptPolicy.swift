@@ -13,14 +13,17 @@ public struct InterruptPolicy: Sendable, Hashable, Codable {
     public var devicePriority: DevicePriority
     /// `AssignmentSetOverride`: restricts the processors interrupts are delivered to.
     public var affinityOverride: ProcessorAffinity?
+    /// When this device's vectors count as storming (nil: the dispatcher's `DispatchOptions.storm`).
+    public var storm: StormPolicy?
 
     public init(msiSupported: Bool = true, messageNumberLimit: Int? = nil, preferMSIX: Bool = true,
-                devicePriority: DevicePriority = .normal, affinityOverride: ProcessorAffinity? = nil) {
+                devicePriority: DevicePriority = .normal, affinityOverride: ProcessorAffinity? = nil, storm: StormPolicy? = nil) {
         self.msiSupported = msiSupported
         self.messageNumberLimit = messageNumberLimit
         self.preferMSIX = preferMSIX
         self.devicePriority = devicePriority
         self.affinityOverride = affinityOverride
+        self.storm = storm
     }
 
     public static let `default` = InterruptPolicy()

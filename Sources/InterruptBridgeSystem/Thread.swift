@@ -87,6 +87,14 @@ public enum PThread {
     @inline(__always)
     public static func yieldProcessor() { _ = sched_yield() }
 
+    /// Sleeps the calling thread (nanosleep, resumed after a signal).
+    public static func sleep(for duration: Duration) {
+        let nanoseconds = duration.nanoseconds
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+    }
+
     /// Processors online (sysconf _SC_NPROCESSORS_ONLN).
     public static var onlineProcessorCount: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 }

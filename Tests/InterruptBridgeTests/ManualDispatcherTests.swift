@@ -57,7 +57,7 @@ extension Runtime {
             for object in objects { dispatcher.disconnect(object) }
         }
 
-        @Test func anUnclaimedLevelLineStaysMaskedAndSilent() throws {
+        @Test func anUnclaimedLevelLineIsReenabledAndFiresAgainWhileAsserted() throws {
             let dispatcher = try Self.manual()
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
@@ -72,8 +72,10 @@ extension Runtime {
             })
             backend.raise()
             dispatcher.step()
-            #expect(calls.count == 1 && backend.isLineMasked, "unclaimed: left masked")
-            #expect(dispatcher.step() == 0, "a masked line does not fire")
+            #expect(calls.count == 1 && dispatcher.step() == 1, "unclaimed: re-enabled, and the asserted line fired again")
+            dispatcher.step()
+            #expect(calls.count == 3 && object.unclaimedCount == 2 && object.claimedCount == 1)
+            #expect(dispatcher.step() == 0, "acknowledged: quiet")
             dispatcher.disconnect(object)
         }
 

@@ -36,11 +36,22 @@ public protocol InterruptBackend: AnyObject, Sendable {
     /// removal request disconnects every interrupt of the device) and publishes
     /// it on the dispatcher's `events()`. Default: none.
     var auxiliarySources: [AuxiliarySource] { get }
+
+    /// Stops one enabled vector from signalling (a contained storm): VFIO detaches
+    /// the message's eventfd so the kernel stops handling it. A level-triggered
+    /// line needs nothing here: the loop leaves it masked. Default: nothing (the
+    /// loop stops watching the descriptor either way).
+    func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError)
+
+    /// Undoes `suspendVector`. Default: nothing.
+    func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError)
 }
 
 extension InterruptBackend {
     public func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? { nil }
     public var auxiliarySources: [AuxiliarySource] { [] }
+    public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
+    public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
 }
 
 /// A message-signaled interrupt's routing as programmed into the device.

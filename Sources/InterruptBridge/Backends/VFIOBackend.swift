@@ -243,6 +243,31 @@ public final class VFIOBackend: InterruptBackend {
         if errorSignal != nil { try? device.disableInterrupts(.err) }
     }
 
+    /// Detaches the eventfd of one enabled MSI/MSI-X vector (VFIO_DEVICE_SET_IRQS
+    /// with fd -1 for that subindex): the kernel frees the vector's handler, so a
+    /// storming vector costs nothing until `resumeVector`. INTx: nothing (the loop
+    /// leaves the line masked).
+    public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {
+        try setTrigger(kind, message: message, attached: false)
+    }
+
+    /// Attaches the vector's eventfd again.
+    public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {
+        try setTrigger(kind, message: message, attached: true)
+    }
+
+    private func setTrigger(_ kind: InterruptKind, message: Int, attached: Bool) throws(BackendError) {
+        guard kind.isMessageSignaled else { return }
+        try state.withLock { (state) throws(BackendError) in
+            guard let device = state.device, let enabled = state.enabled, enabled.kind == kind,
+                  message >= 0, message < enabled.triggers.count else { throw .closed }
+            let descriptor = attached ? enabled.triggers[message].rawValue : -1
+            try backendCall { () throws(SystemError) in
+                try device.enableInterrupts(Self.index(of: kind), eventfds: [descriptor], start: message)
+            }
+        }
+    }
+
     /// Makes the device's own interrupt path fire vector `message` (VFIO loopback
     /// trigger): the kernel signals the eventfd as if the device had interrupted.
     public func triggerLoopback(message: Int = 0) throws(BackendError) {

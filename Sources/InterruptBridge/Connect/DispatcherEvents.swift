@@ -1,3 +1,4 @@
+public import InterruptBridgeCore
 import InterruptBridgeSystem
 import Synchronization
 
@@ -13,11 +14,20 @@ public enum DispatcherEvent: Sendable, CustomStringConvertible {
     /// The device reported an error (VFIO's error interrupt: an uncorrectable
     /// PCI Express error). Its interrupts stay connected.
     case deviceError(InterruptDevice, reason: String)
+    /// A vector tripped a storm rule and is no longer watched (see `StormPolicy`).
+    case stormContained(StormReport)
+    /// A contained vector is watched again (after its back-off, or `rearm`).
+    case stormRearmed(InterruptDevice, vector: UInt32, message: Int)
+    /// An ISR has been running for `duration` (the stuck-ISR watchdog; reported
+    /// once per call). Its dispatch loop serves nothing else meanwhile.
+    case isrStuck(InterruptDevice?, vector: UInt32, loop: String, duration: Duration)
 
-    /// The device the event is about.
-    public var device: InterruptDevice {
+    /// The device the event is about (nil: a stuck ISR whose vector is no longer connected).
+    public var device: InterruptDevice? {
         switch self {
-        case let .deviceRemoved(device, _, _), let .deviceError(device, _): device
+        case let .deviceRemoved(device, _, _), let .deviceError(device, _), let .stormRearmed(device, _, _): device
+        case let .stormContained(report): report.device
+        case let .isrStuck(device, _, _, _): device
         }
     }
 
@@ -25,7 +35,30 @@ public enum DispatcherEvent: Sendable, CustomStringConvertible {
         switch self {
         case let .deviceRemoved(device, reason, count): "\(device) removed (\(reason)): \(count) interrupt(s) disconnected"
         case let .deviceError(device, reason): "\(device) error: \(reason)"
+        case let .stormContained(report): report.description
+        case let .stormRearmed(device, vector, message):
+            "\(device) vector 0x\(String(vector, radix: 16)) (message \(message)) re-armed after a storm"
+        case let .isrStuck(device, vector, loop, duration):
+            "ISR of vector 0x\(String(vector, radix: 16))\(device.map { " (\($0))" } ?? "") has been running for \(duration) on \(loop)"
         }
+    }
+}
+
+/// A storm the dispatcher contained.
+public struct StormReport: Sendable, CustomStringConvertible {
+    public var device: InterruptDevice
+    public var vector: UInt32
+    /// The message number (0 for INTx).
+    public var message: Int
+    public var rule: StormRule
+    /// How many times this vector has been contained since it was connected.
+    public var trips: Int
+    /// When it will be re-armed automatically (nil: only by `rearm`).
+    public var backoff: Duration?
+
+    public var description: String {
+        "storm on \(device) vector 0x\(String(vector, radix: 16)) (message \(message)): \(rule); contained (trip \(trips))"
+            + (backoff.map { ", re-armed in \($0)" } ?? ", until rearm")
     }
 }
 

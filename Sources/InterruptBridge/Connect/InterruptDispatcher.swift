@@ -157,6 +157,25 @@ public final class InterruptDispatcher: Sendable {
         registeredDevices.withLock { list in list.lazy.compactMap(\.device).first { $0.assignedVector(vector) != nil } }
     }
 
+    // MARK: Storms
+
+    /// Watches the storm-contained vectors of these objects again now, without
+    /// waiting for their back-off (see `StormPolicy`). Objects whose vector is not
+    /// contained are left as they are. Returns once the loop has done it (from a
+    /// dispatch thread: at the end of the batch).
+    public func rearm(_ objects: [InterruptObject]) {
+        let deferred = Self.isOnAnyDispatchThread
+        var completions: [Completion] = []
+        for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
+            let completion = deferred ? nil : Completion()
+            if loop.post(.rearm(group, completion)), let completion { completions.append(completion) }
+        }
+        for completion in completions { try? completion.wait() }
+    }
+
+    /// Re-arms one object's vector (see `rearm(_:)`).
+    public func rearm(_ object: InterruptObject) { rearm([object]) }
+
     // MARK: Disconnect
 
     /// Disconnects one interrupt object (IoDisconnectInterruptEx for a line-based

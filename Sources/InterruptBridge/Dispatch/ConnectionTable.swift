@@ -172,9 +172,16 @@ struct ConnectionTable {
 
     /// The loop's watch entry for a source: its descriptor and its line. nil when the
     /// device's sources are not recorded (enable did not happen) or lack the message.
-    func makeVectorSource(_ key: SourceKey, line: InterruptLine) -> VectorSource? {
+    /// Its storm rules: the device's policy's, else `defaultStorm`.
+    func makeVectorSource(_ key: SourceKey, line: InterruptLine, defaultStorm: StormPolicy) -> VectorSource? {
         guard let record = devices[key.device], key.message < record.sources.count else { return nil }
-        return VectorSource(source: record.sources[key.message], line: line, key: key)
+        return VectorSource(source: record.sources[key.message], line: line, key: key,
+                            storm: record.device.policy.storm ?? defaultStorm)
+    }
+
+    /// The watched source of a connected object, if any.
+    func source(of object: InterruptObject) -> VectorSource? {
+        vectors[SourceKey(device: ObjectIdentifier(object.device), message: Self.message(of: object))]
     }
 
     /// The source's descriptor is watched.

@@ -28,6 +28,10 @@ final class DispatchLoop: Sendable {
     /// No thread: the owner steps the loop by hand (`step`), and commands posted
     /// from outside a step are applied at once on the poster's thread.
     let isManuallyStepped: Bool
+    /// What the loop is serving, for the stuck-ISR watchdog.
+    let serving = ServiceProbe()
+    /// Reports ISRs that run too long (nil: off, or a manually stepped loop).
+    private let watchdog: StuckISRWatchdog?
 
     // Guarded by its lock: commands posted by other threads, taken by the loop thread.
     private let commands = LockedValue<[LoopCommand]>([])
@@ -52,6 +56,10 @@ final class DispatchLoop: Sendable {
         if let priority = options.realtimePriority, !(1...99).contains(priority) {
             throw .invalidOptions("SCHED_FIFO priority \(priority) must be 1...99")
         }
+        if let problem = options.storm.problem { throw .invalidOptions("storm policy: \(problem)") }
+        if let threshold = options.stuckISRThreshold, threshold <= .zero {
+            throw .invalidOptions("the stuck-ISR threshold must be positive (nil turns the watchdog off)")
+        }
         self.name = name
         self.options = options
         self.logger = logger
@@ -66,6 +74,14 @@ final class DispatchLoop: Sendable {
             throw .system(error)
         }
         self.deferredCalls = deferredCalls?.make(selector, identity)
+        let published = self.published
+        let serving = self.serving
+        if !manuallyStepped, let threshold = options.stuckISRThreshold {
+            watchdog = StuckISRWatchdog(loopName: name, probe: serving, threshold: threshold, logger: logger, events: events,
+                                        device: { vector in published.withLock { $0[vector]?.first?.device } })
+        } else {
+            watchdog = nil
+        }
     }
 
     /// Starts the thread and applies the realtime priority and explicit pinning.
@@ -81,6 +97,11 @@ final class DispatchLoop: Sendable {
         }
         thread.withLock { $0 = handle }
         do throws(DispatchError) {
+            do {
+                try watchdog?.start()
+            } catch {
+                throw DispatchError.system(error)
+            }
             if let priority = options.realtimePriority {
                 do {
                     try PThread.setRealtimePriority(handle, priority: priority)
@@ -112,6 +133,7 @@ final class DispatchLoop: Sendable {
             selector.close()
             return
         }
+        watchdog?.stop()
         commands.withLock { $0.append(.stop) }
         pendingCommands.store(true, ordering: .releasing)
         selector.wake()
@@ -244,6 +266,8 @@ enum LoopCommand: Sendable {
     case detach([InterruptObject], Completion?)
     /// Disconnect every object of the device on this loop, logging why.
     case detachDevice(InterruptDevice, reason: String, Completion?)
+    /// Re-arm the storm-contained vectors of these objects.
+    case rearm([InterruptObject], Completion?)
     /// Tear everything down and end the thread.
     case stop
 }

@@ -32,15 +32,26 @@ public struct DispatchOptions: Sendable, Hashable {
     /// Latched shared vectors are re-run until a pass is unclaimed; this bounds
     /// the passes per readiness so a routine that always claims cannot livelock the loop.
     public var maximumLatchedPasses: Int
+    /// When a vector counts as storming and is contained (a device's
+    /// `InterruptPolicy.storm` overrides it for that device). Default: `StormPolicy.default`.
+    public var storm: StormPolicy
+    /// An ISR still running after this long is reported (a log line and a
+    /// `DispatcherEvent.isrStuck` event) by a watchdog thread; nil: no watchdog.
+    /// A blocking ISR stalls only its own loop: device-level ISRs share the main
+    /// loop, passive-level ISRs have a loop of their own. Default 100 ms.
+    public var stuckISRThreshold: Duration?
 
     public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
-                capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16) {
+                capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
+                storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100)) {
         self.pinning = pinning
         self.realtimePriority = realtimePriority
         self.busyPoll = busyPoll
         self.capacity = capacity
         self.threadName = threadName
         self.maximumLatchedPasses = maximumLatchedPasses
+        self.storm = storm
+        self.stuckISRThreshold = stuckISRThreshold
     }
 }
 

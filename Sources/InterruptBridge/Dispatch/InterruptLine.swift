@@ -134,14 +134,50 @@ final class VectorSource: WatchedDescriptor {
     /// Why reading or unmasking failed; the loop then stops watching it.
     @exclusivity(unchecked) var faulted: SystemError?
 
-    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey) {
+    // Storm detection (see `StormPolicy`), on the loop thread only.
+    let storm: StormPolicy
+    private let unclaimedWindow: Int
+    private let unclaimedLimit: Int
+    private let rateLimit: UInt64
+    private let rateWindow: UInt64
+    /// ISR passes and unclaimed passes in the current unclaimed window.
+    @exclusivity(unchecked) private var passes = 0
+    @exclusivity(unchecked) private var unclaimedPasses = 0
+    /// Interrupts since the current rate block started, and when it started (ns; 0: not yet).
+    @exclusivity(unchecked) private var blockSignals: UInt64 = 0
+    @exclusivity(unchecked) private var blockStart: UInt64 = 0
+    /// The rule the vector tripped; the loop then contains it (off the interrupt path).
+    @exclusivity(unchecked) var tripped: StormRule?
+    /// Containment state, kept by the loop: contained since, the back-off in force, trips.
+    @exclusivity(unchecked) var containedSince: UInt64?
+    @exclusivity(unchecked) var rearmAt: UInt64?
+    @exclusivity(unchecked) var lastRearm: UInt64 = 0
+    @exclusivity(unchecked) var backoff: Duration?
+    @exclusivity(unchecked) var trips = 0
+
+    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy) {
         drain = source.drain
         unmask = source.unmask ?? NoUnmask()
         unmasks = source.unmask != nil
         self.line = line
         self.lineOwner = line
         self.key = key
+        self.storm = storm
+        // A disabled policy never trips: windows that cannot fill.
+        unclaimedWindow = storm.isEnabled ? storm.unclaimedWindow : .max
+        unclaimedLimit = storm.unclaimedLimit
+        rateLimit = storm.isEnabled ? UInt64(storm.rateLimit) : .max
+        rateWindow = storm.rateWindow.nanoseconds
         super.init(descriptor: source.descriptor, isInterrupt: true)
+    }
+
+    /// Starts the storm rules afresh (after a re-arm).
+    func resetStormCounters() {
+        passes = 0
+        unclaimedPasses = 0
+        blockSignals = 0
+        blockStart = 0
+        tripped = nil
     }
 
     /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
@@ -165,7 +201,31 @@ final class VectorSource: WatchedDescriptor {
             return false
         }
         let claimed = line.service(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
-        if claimed, unmasks {
+        // Storm rules: counters only, and a clock read once per `rateLimit` interrupts.
+        passes &+= 1
+        if !claimed { unclaimedPasses &+= 1 }
+        if passes >= unclaimedWindow {
+            if unclaimedPasses > unclaimedLimit {
+                tripped = .unclaimed
+                return false  // contained off the path; a level line stays masked
+            }
+            passes = 0
+            unclaimedPasses = 0
+        }
+        blockSignals &+= signals
+        if blockSignals >= rateLimit {
+            let now = MonotonicClock.nanoseconds()
+            if blockStart != 0, now &- blockStart < rateWindow {
+                tripped = .rate
+                return false
+            }
+            blockStart = now
+            blockSignals = 0
+        }
+        // A level line is re-enabled whether or not an ISR claimed it, as genirq
+        // does: an interrupt nobody claims is counted by the unclaimed rule, which
+        // contains the line if it keeps coming, instead of masking it for good.
+        if unmasks {
             do {
                 try unmask.unmask()
             } catch {

@@ -21,6 +21,11 @@ extension LoopState {
             case let .detach(objects, completion):
                 detach(objects)
                 completion?.finish()
+            case let .rearm(objects, completion):
+                for object in objects {
+                    if let source = table.source(of: object) { rearm(source) }
+                }
+                completion?.finish()
             case let .detachDevice(device, reason, completion):
                 let objects = table.objects(of: device)
                 if !objects.isEmpty {
@@ -92,7 +97,7 @@ extension LoopState {
             case let .watchEvents(device):
                 table.recordEvents(device, watchEvents(of: device))
             case let .watchVector(key, line):
-                guard let source = table.makeVectorSource(key, line: line) else {
+                guard let source = table.makeVectorSource(key, line: line, defaultStorm: loop.options.storm) else {
                     throw .insufficientResources("no descriptor for \(key) of vector 0x\(String(line.vector, radix: 16))")
                 }
                 do throws(Selector.WatchError) {
@@ -102,6 +107,7 @@ extension LoopState {
                 }
                 table.recordWatched(source)
             case let .unwatchVector(source):
+                forgetContained(source)
                 selector.unwatch(source)
             case let .unwatchEvents(sources):
                 for source in sources { selector.unwatch(source) }
@@ -182,7 +188,7 @@ extension LoopState {
             case let .attach(objects, completion):
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
-            case let .detach(_, completion), let .detachDevice(_, _, completion):
+            case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion):
                 completion?.finish()
             case .stop:
                 continue

@@ -23,6 +23,12 @@ final class LoopState {
     var pinnedAffinity: UInt64 = 0
     /// How many descriptors the last batch found ready (manual stepping reports it).
     private(set) var lastBatchSize = 0
+    /// Storm-contained vector sources (see `LoopState+Storms`).
+    var contained: [VectorSource] = []
+    /// Tells the stuck-ISR watchdog which vector's ISRs run (unretained: the loop owns it).
+    private let serving: Unmanaged<ServiceProbe>
+    /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck one.
+    private var passSequence: UInt32 = 0
     /// `loop.deferredCalls`, unretained (the loop owns it and outlives this
     /// state): reading it through `loop` retained and released it once per batch.
     private let deferredCallQueue: Unmanaged<DeferredCallQueue>?
@@ -33,6 +39,7 @@ final class LoopState {
         selector = loop.selector
         maximumLatchedPasses = loop.options.maximumLatchedPasses
         deferredCallQueue = loop.deferredCalls.map { Unmanaged.passUnretained($0) }
+        serving = Unmanaged.passUnretained(loop.serving)
         let batch = selector.events.capacity
         ready = .allocate(capacity: batch)
         readyLevels = .allocate(capacity: batch)
@@ -60,7 +67,7 @@ final class LoopState {
     func step(timeout: Int32) -> CommandOutcome {
         let count: Int
         do {
-            count = try selector.wait(timeout: timeout)
+            count = try selector.wait(timeout: contained.isEmpty ? timeout : self.timeout(honouring: timeout))
         } catch {
             logger.critical("dispatch loop \(loop.name): \(error); stopping")
             return .stop
@@ -92,7 +99,14 @@ final class LoopState {
         var position = 0
         while position < readyCount {
             let source = ready[position]
-            if !source._withUnsafeGuaranteedRef({ $0.service(maximumLatchedPasses: maximumLatchedPasses) }) {
+            let served = source._withUnsafeGuaranteedRef { source in
+                serving._withUnsafeGuaranteedRef { $0.enter(vector: source.line.vector, pass: passSequence) }
+                let served = source.service(maximumLatchedPasses: maximumLatchedPasses)
+                serving._withUnsafeGuaranteedRef { $0.leave() }
+                return served
+            }
+            passSequence &+= 1
+            if !served {
                 deferred[deferredCount] = Unmanaged.fromOpaque(source.toOpaque())
                 deferredCount += 1
             }
@@ -105,6 +119,7 @@ final class LoopState {
         }
         // Off the interrupt path: device events, faults, commands.
         for position in 0..<deferredCount { handleDeferred(deferred[position].takeUnretainedValue()) }
+        if !contained.isEmpty { rearmDueSources() }
         if woken || loop.hasCommands { return applyCommands() }
         return .proceed
     }
@@ -126,9 +141,13 @@ final class LoopState {
     private func handleDeferred(_ entry: WatchedDescriptor) {
         if let events = entry as? DeviceEventSource {
             for event in events.source.read() { handle(event, of: events.device) }
-        } else if let vector = entry as? VectorSource, let fault = vector.faulted {
-            logger.error("vector 0x\(String(vector.line.vector, radix: 16)) (\(vector.key)): \(fault); no longer watched")
-            selector.silence(vector)
+        } else if let vector = entry as? VectorSource {
+            if let fault = vector.faulted {
+                logger.error("vector 0x\(String(vector.line.vector, radix: 16)) (\(vector.key)): \(fault); no longer watched")
+                selector.silence(vector)
+            } else if let rule = vector.tripped {
+                contain(vector, rule: rule)
+            }
         }
     }
 }

@@ -73,6 +73,12 @@ final class Selector: @unchecked Sendable {
         try? Epoll.remove(epollDescriptor, descriptor: entry.descriptor)
     }
 
+    /// Has the kernel report a silenced entry again (same slot, same token).
+    func resume(_ entry: WatchedDescriptor) throws(SystemError) {
+        guard entry.slot >= 0 else { return }
+        try Epoll.add(epollDescriptor, descriptor: entry.descriptor, events: .readable, data: slots.token(at: entry.slot).data)
+    }
+
     /// Waits for readiness (`timeout` ms; -1 forever, 0 poll). EINTR returns 0. Does not allocate.
     @inline(__always)
     func wait(timeout: Int32) throws(SystemError) -> Int {

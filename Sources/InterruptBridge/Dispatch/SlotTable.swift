@@ -88,6 +88,11 @@ struct SlotTable<Entry: AnyObject>: ~Copyable {
         return entries[index]
     }
 
+    /// The token a stored entry at `index` is known by now.
+    func token(at index: Int) -> EpollToken {
+        EpollToken(slot: UInt32(index), generation: generations[index])
+    }
+
     /// The entry at `index` (whatever its generation), unretained.
     @inline(__always)
     subscript(index: Int) -> Unmanaged<Entry>? { entries[index] }

@@ -70,6 +70,10 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         let serviceCalls = Atomic<UInt64>(0)
         let claimed = Atomic<UInt64>(0)
         let signals = Atomic<UInt64>(0)
+        /// Storm containments of the object's vector (written off the interrupt path).
+        let storms = Atomic<UInt64>(0)
+        /// Whether the vector is contained right now.
+        let contained = Atomic<Bool>(false)
 
         @inline(__always)
         func countSignals(_ count: UInt64) { Self.increment(signals, by: count) }
@@ -157,6 +161,12 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// Device signals drained from the vector's descriptor while this object was
     /// on it (several coalesced signals lead to one ISR pass).
     public var deliveredSignalCount: UInt64 { counters.signals.load(ordering: .relaxed) }
+    /// How often this ISR returned false (not its device's interrupt).
+    public var unclaimedCount: UInt64 { serviceCallCount &- claimedCount }
+    /// How many times the vector was contained as storming (see `StormPolicy`).
+    public var stormCount: UInt64 { counters.storms.load(ordering: .relaxed) }
+    /// Whether the vector is contained now (not watched until re-armed).
+    public var isContained: Bool { counters.contained.load(ordering: .acquiring) }
 
     public var description: String {
         "InterruptObject(\(device.info.address) \(kind) message \(messageID) vector 0x\(String(vector, radix: 16)) irql \(irql)/\(synchronizeIrql) \(mode))"

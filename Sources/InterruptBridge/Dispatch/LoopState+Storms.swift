@@ -1,0 +1,101 @@
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Logging
+
+/// Storm containment on the loop thread, off the interrupt path: a vector that
+/// tripped a rule (`VectorSource.service`) stops being watched and is re-armed
+/// after its back-off or on request.
+extension LoopState {
+    /// Contains a source that tripped `rule`: silence it, suspend it at the
+    /// backend, count, log once, publish, schedule the re-arm.
+    func contain(_ source: VectorSource, rule: StormRule) {
+        let now = MonotonicClock.nanoseconds()
+        selector.silence(source)
+        let record = table.devices[source.key.device]
+        if let record {
+            do throws(BackendError) {
+                try record.device.backend.suspendVector(record.kind, message: source.key.message)
+            } catch {
+                logger.warning("suspending a storming vector of \(record.device): \(error)")
+            }
+        }
+        source.trips += 1
+        for object in objects(on: source) {
+            object.counters.storms.add(1, ordering: .relaxed)
+            object.counters.contained.store(true, ordering: .releasing)
+        }
+        // The back-off doubles while the storm persists: a trip soon after a re-arm
+        // (within twice the back-off in force) doubles it, a later one starts over.
+        let backoff: Duration? = source.storm.initialBackoff.map { initial in
+            guard let previous = source.backoff, source.lastRearm != 0,
+                  now &- source.lastRearm < (previous * 2).nanoseconds else { return initial }
+            return min(previous * 2, source.storm.maximumBackoff)
+        }
+        source.backoff = backoff
+        source.containedSince = now
+        source.rearmAt = backoff.map { now &+ $0.nanoseconds }
+        contained.append(source)
+        guard let device = record?.device else { return }
+        let report = StormReport(device: device, vector: source.line.vector, message: source.key.message, rule: rule,
+                                 trips: source.trips, backoff: backoff)
+        logger.warning("\(report)")
+        loop.events.publish(.stormContained(report))
+    }
+
+    /// Watches a contained source again: resume it at the backend, re-enable a
+    /// level line (which fires at once if the device still asserts it), start the
+    /// rules afresh, publish.
+    func rearm(_ source: VectorSource) {
+        guard source.containedSince != nil else { return }
+        contained.removeAll { $0 === source }
+        source.containedSince = nil
+        source.rearmAt = nil
+        source.lastRearm = MonotonicClock.nanoseconds()
+        source.resetStormCounters()
+        let record = table.devices[source.key.device]
+        if let record {
+            do throws(BackendError) {
+                try record.device.backend.resumeVector(record.kind, message: source.key.message)
+            } catch {
+                logger.warning("resuming a contained vector of \(record.device): \(error)")
+            }
+        }
+        do {
+            try selector.resume(source)
+        } catch {
+            logger.error("re-arming vector 0x\(String(source.line.vector, radix: 16)): \(error); it stays contained")
+            return
+        }
+        for object in objects(on: source) { object.counters.contained.store(false, ordering: .releasing) }
+        if source.unmasks { try? source.unmask.unmask() }
+        if let device = record?.device {
+            logger.notice("vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
+            loop.events.publish(.stormRearmed(device, vector: source.line.vector, message: source.key.message))
+        }
+    }
+
+    /// Re-arms every contained source whose back-off has run out.
+    func rearmDueSources() {
+        let now = MonotonicClock.nanoseconds()
+        for source in contained where source.rearmAt.map({ $0 <= now }) == true { rearm(source) }
+    }
+
+    /// How long the loop may sleep before the next automatic re-arm (ms, rounded
+    /// up), combined with the caller's timeout (-1: forever).
+    func timeout(honouring timeout: Int32) -> Int32 {
+        guard let next = contained.lazy.compactMap(\.rearmAt).min() else { return timeout }
+        let now = MonotonicClock.nanoseconds()
+        let milliseconds = next > now ? Int32(clamping: (next - now + 999_999) / 1_000_000) : 0
+        return timeout < 0 ? milliseconds : min(timeout, milliseconds)
+    }
+
+    /// The connected objects a source serves (its device's objects on its line).
+    func objects(on source: VectorSource) -> [InterruptObject] {
+        source.line.objects.filter { ObjectIdentifier($0.device) == source.key.device }
+    }
+
+    /// A source leaves the table: forget it if contained.
+    func forgetContained(_ source: VectorSource) {
+        contained.removeAll { $0 === source }
+    }
+}

@@ -1,0 +1,169 @@
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeTestKit
+import Logging
+import Testing
+
+extension Runtime {
+    /// Issue 10: storms contained per vector, re-armed by call or after a doubling
+    /// back-off, every trip counted and published; stuck ISRs reported. The rules
+    /// run on the manually stepped twin, so every count below is exact.
+    @Suite("Storm containment")
+    struct StormContainmentTests {
+        static func stepped(_ storm: StormPolicy) throws -> InterruptDispatcher {
+            try .manuallyStepped(logger: .silent(), options: DispatchOptions(storm: storm))
+        }
+
+        /// Collects what the dispatcher published until it shuts down.
+        static func drain(_ events: AsyncStream<DispatcherEvent>) async -> [DispatcherEvent] {
+            var received: [DispatcherEvent] = []
+            for await event in events { received.append(event) }
+            return received
+        }
+
+        @Test func anUnclaimedLevelLineIsContainedMaskedAndReArmedByCall() async throws {
+            // genirq's rule at a small scale: 9 unclaimed of 10 passes.
+            let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000, initialBackoff: nil))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in false })  // never its interrupt
+            backend.raise()
+            for _ in 0..<9 { #expect(dispatcher.step() == 1) }
+            #expect(!object.isContained && object.serviceCallCount == 9)
+            #expect(dispatcher.step() == 1, "the tenth pass trips the rule")
+            #expect(object.isContained && object.stormCount == 1)
+            #expect(backend.isLineMasked, "a contained level line stays masked")
+            #expect(dispatcher.step() == 0 && dispatcher.step() == 0, "and is no longer served")
+            #expect(object.serviceCallCount == 10)
+
+            dispatcher.rearm(object)
+            #expect(!object.isContained)
+            #expect(dispatcher.step() == 1, "re-armed: unmasked, the still asserted line fires again")
+            backend.acknowledge()
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let received = await Self.drain(events).map(\.description)
+            #expect(received == [
+                "storm on \(device) vector 0xb (message 0): unclaimed interrupts; contained (trip 1), until rearm",
+                "\(device) vector 0xb (message 0) re-armed after a storm",
+            ])
+        }
+
+        @Test func aClaimedFloodTripsTheRateRuleAndAHealthyVectorIsUnaffected() async throws {
+            let dispatcher = try Self.stepped(StormPolicy(rateLimit: 100, rateWindow: .seconds(30), initialBackoff: nil))
+            let events = dispatcher.events()
+            let (stormy, stormyBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 1, device: 0, function: 0), msixCount: 1))
+            let (healthy, healthyBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 2, device: 0, function: 0), msixCount: 1))
+            let flood = try dispatcher.connectMessageBased(device: stormy, messageRoutine: { _, _ in true }).interruptObjects[0]
+            let calm = try dispatcher.connectMessageBased(device: healthy, messageRoutine: { _, _ in true }).interruptObjects[0]
+            // First block of 100 starts the rate clock; the second, well within 30 s, trips.
+            for _ in 0..<100 { stormyBackend.raise() }
+            healthyBackend.raise()
+            dispatcher.step()
+            #expect(!flood.isContained)
+            for _ in 0..<100 { stormyBackend.raise() }
+            healthyBackend.raise()
+            dispatcher.step()
+            #expect(flood.isContained && flood.stormCount == 1 && flood.deliveredSignalCount == 200)
+            #expect(calm.serviceCallCount == 2 && !calm.isContained)
+            // Contained: the flood is not served; the healthy vector still is.
+            for _ in 0..<50 { stormyBackend.raise() }
+            healthyBackend.raise()
+            #expect(dispatcher.step() == 1)
+            #expect(flood.deliveredSignalCount == 200 && calm.serviceCallCount == 3)
+            // Re-armed: what was raised meanwhile arrives (edge-triggered signals were counted, not lost).
+            dispatcher.rearm(flood)
+            dispatcher.step()
+            #expect(flood.deliveredSignalCount == 250)
+            dispatcher.disconnect(flood)
+            dispatcher.disconnect(calm)
+            dispatcher.shutdown()
+            let contained = await Self.drain(events).compactMap { event -> StormReport? in
+                if case let .stormContained(report) = event { return report }
+                return nil
+            }
+            #expect(contained.count == 1)
+            #expect(contained.first?.rule == .rate && contained.first?.device === stormy)
+        }
+
+        @Test func theBackoffReArmsByItselfAndDoublesWhileTheStormPersists() async throws {
+            let dispatcher = try Self.stepped(StormPolicy(rateLimit: 10, rateWindow: .seconds(30), initialBackoff: .milliseconds(40),
+                                                          maximumBackoff: .milliseconds(100)))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
+            func storm() {
+                for _ in 0..<2 {
+                    for _ in 0..<10 { backend.raise() }
+                    dispatcher.step()
+                }
+            }
+            storm()
+            #expect(object.isContained)
+            // The loop's wait honours the back-off: it returns for the re-arm by itself.
+            let waited = ContinuousClock.now
+            while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+            #expect(!object.isContained, "re-armed after the back-off")
+            storm()
+            #expect(object.isContained && object.stormCount == 2)
+            while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+            storm()
+            storm()
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
+                if case let .stormContained(report) = event { return report.backoff }
+                return nil
+            }
+            #expect(backoffs == [.milliseconds(40), .milliseconds(80), .milliseconds(100)],
+                    "doubles while the storm persists after each re-arm, up to the maximum")
+        }
+
+        @Test func aDevicePolicyOverridesTheDispatchersStormRules() throws {
+            let dispatcher = try Self.stepped(StormPolicy(rateLimit: 5, rateWindow: .seconds(30), initialBackoff: nil))
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1), policy: InterruptPolicy(storm: .disabled))
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
+            for _ in 0..<10 {
+                for _ in 0..<10 { backend.raise() }
+                dispatcher.step()
+            }
+            #expect(!object.isContained && object.deliveredSignalCount == 100)
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+        }
+
+        @Test func invalidStormPoliciesAreRefusedWithAReason() {
+            #expect(throws: DispatchError.self) {
+                _ = try InterruptDispatcher.manuallyStepped(logger: .silent(), options: DispatchOptions(storm: StormPolicy(unclaimedLimit: 0)))
+            }
+            #expect(StormPolicy(unclaimedLimit: 11, unclaimedWindow: 10).problem == "the unclaimed limit must be 1...10 (the window)")
+            #expect(StormPolicy(rateWindow: .zero).problem == "the rate window must be positive")
+            #expect(StormPolicy.default.problem == nil)
+        }
+
+        @Test func aBlockingISRIsReportedByTheWatchdogWithItsVectorAndHowLong() async throws {
+            let messages = Recorder<String>()
+            let dispatcher = try InterruptDispatcher(logger: .capturing(into: messages),
+                                                     options: DispatchOptions(stuckISRThreshold: .milliseconds(50)))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                PThread.sleep(for: .milliseconds(400))
+                return true
+            }).interruptObjects[0]
+            backend.raise()
+            #expect(eventually { object.serviceCallCount == 1 })
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let stuck = await Self.drain(events).compactMap { event -> (UInt32, Duration)? in
+                if case let .isrStuck(stuckDevice, vector, _, duration) = event, stuckDevice === device { return (vector, duration) }
+                return nil
+            }
+            #expect(stuck.count == 1, "reported once for the one stuck call")
+            #expect(stuck.first?.0 == device.vectors[0].vector)
+            #expect((stuck.first?.1 ?? .zero) >= .milliseconds(50))
+            #expect(messages.all.contains { $0.hasPrefix("warning") && $0.contains("has been running for at least") })
+        }
+    }
+}
