@@ -35,7 +35,6 @@ final class DispatchLoop: Sendable {
 
     // Guarded by its lock: commands posted by other threads, taken by the loop thread.
     private let commands = LockedValue<[LoopCommand]>([])
-    private let pendingCommands = Atomic<Bool>(false)
     // Guarded by its lock: the running thread, set by start() and cleared by stop().
     private let thread = LockedValue<PThread.Handle?>(nil)
     // Guarded by its lock: a manually stepped loop's state (created on first step).
@@ -135,7 +134,6 @@ final class DispatchLoop: Sendable {
         }
         watchdog?.stop()
         commands.withLock { $0.append(.stop) }
-        pendingCommands.store(true, ordering: .releasing)
         selector.wake()
         if isCurrentThread {
             closesOnExit.store(true, ordering: .releasing)
@@ -161,7 +159,6 @@ final class DispatchLoop: Sendable {
         let accepted = commands.withLock { queue in
             guard accepting.load(ordering: .acquiring) else { return false }
             queue.append(command)
-            pendingCommands.store(true, ordering: .releasing)
             return true
         }
         guard accepted else { return false }
@@ -173,14 +170,9 @@ final class DispatchLoop: Sendable {
         return true
     }
 
-    /// Whether a command is waiting (checked after each batch; a wake may have been
-    /// consumed by an earlier clear).
-    var hasCommands: Bool { pendingCommands.load(ordering: .acquiring) }
-
     /// Takes every queued command (loop thread).
     func takeCommands() -> [LoopCommand] {
         commands.withLock { queue in
-            pendingCommands.store(false, ordering: .releasing)
             var taken: [LoopCommand] = []
             swap(&taken, &queue)
             return taken

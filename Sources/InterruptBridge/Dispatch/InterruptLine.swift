@@ -12,7 +12,7 @@ final class InterruptLine {
     /// Passive-level ISRs (served by the passive loop; they may block).
     let isPassive: Bool
     /// The highest DIRQL of the chain: the loop serves ready lines highest first.
-    private(set) var irql: InterruptLevel = .passive
+    @exclusivity(unchecked) private(set) var irql: InterruptLevel = .passive
     /// The chain in connect order. The line owns one reference per object (taken by
     /// `append`, given back by `remove`); the interrupt path walks it unretained,
     /// where reading an array of references retained the buffer and each element.

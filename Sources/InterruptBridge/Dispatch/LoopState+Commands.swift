@@ -10,8 +10,8 @@ extension LoopState {
     enum CommandOutcome { case proceed, stop }
 
     func applyCommands() -> CommandOutcome {
-        // Clear the wake counter first, so a command posted meanwhile wakes us again.
-        selector.clearWake()
+        // The wake counter was cleared when the wake was seen: a command posted
+        // since then wakes the loop again.
         var outcome = CommandOutcome.proceed
         for command in loop.takeCommands() {
             switch command {

@@ -20,15 +20,25 @@ final class LoopState {
     /// Event descriptors and faulted vectors of the current batch, handled off the interrupt path.
     private let deferred: UnsafeMutableBufferPointer<Unmanaged<WatchedDescriptor>>
     private let maximumLatchedPasses: Int
+    /// A manually stepped loop applies commands after every step: one posted from
+    /// inside the step (a deferred disconnect) writes no wake-up there.
+    private let appliesCommandsEveryStep: Bool
     var pinnedAffinity: UInt64 = 0
+    // Unchecked exclusivity for the variables below: only the loop thread touches
+    // them, never reentrantly, and the dynamic check (swift_beginAccess and a
+    // thread-local access set) cost about 100 instructions per interrupt.
     /// How many descriptors the last batch found ready (manual stepping reports it).
-    private(set) var lastBatchSize = 0
+    @exclusivity(unchecked) private(set) var lastBatchSize = 0
     /// Storm-contained vector sources (see `LoopState+Storms`).
-    var contained: [VectorSource] = []
+    @exclusivity(unchecked) var contained: [VectorSource] = [] {
+        didSet { hasContained = !contained.isEmpty }
+    }
+    /// `!contained.isEmpty`, what the interrupt path checks (reading the array retained its buffer).
+    @exclusivity(unchecked) private(set) var hasContained = false
     /// Tells the stuck-ISR watchdog which vector's ISRs run (unretained: the loop owns it).
     private let serving: Unmanaged<ServiceProbe>
     /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck one.
-    private var passSequence: UInt32 = 0
+    @exclusivity(unchecked) private var passSequence: UInt32 = 0
     /// `loop.deferredCalls`, unretained (the loop owns it and outlives this
     /// state): reading it through `loop` retained and released it once per batch.
     private let deferredCallQueue: Unmanaged<DeferredCallQueue>?
@@ -38,6 +48,7 @@ final class LoopState {
         self.logger = loop.logger
         selector = loop.selector
         maximumLatchedPasses = loop.options.maximumLatchedPasses
+        appliesCommandsEveryStep = loop.isManuallyStepped
         deferredCallQueue = loop.deferredCalls.map { Unmanaged.passUnretained($0) }
         serving = Unmanaged.passUnretained(loop.serving)
         let batch = selector.events.capacity
@@ -67,7 +78,7 @@ final class LoopState {
     func step(timeout: Int32) -> CommandOutcome {
         let count: Int
         do {
-            count = try selector.wait(timeout: contained.isEmpty ? timeout : self.timeout(honouring: timeout))
+            count = try selector.wait(timeout: hasContained ? self.timeout(honouring: timeout) : timeout)
         } catch {
             logger.critical("dispatch loop \(loop.name): \(error); stopping")
             return .stop
@@ -80,6 +91,9 @@ final class LoopState {
         while index < count {
             switch selector.readiness(at: index) {
             case .wake:
+                // Cleared now, before the DPC drain: a DPC queued from another thread
+                // after the drain wakes the loop again instead of being lost.
+                selector.clearWake()
                 woken = true
             case .stale:
                 break
@@ -119,8 +133,8 @@ final class LoopState {
         }
         // Off the interrupt path: device events, faults, commands.
         for position in 0..<deferredCount { handleDeferred(deferred[position].takeUnretainedValue()) }
-        if !contained.isEmpty { rearmDueSources() }
-        if woken || loop.hasCommands { return applyCommands() }
+        if hasContained { rearmDueSources() }
+        if woken || appliesCommandsEveryStep { return applyCommands() }
         return .proceed
     }
 
