@@ -20,8 +20,7 @@ import InterruptBridgeCore
 /// The ISR may run before this returns. Returns STATUS_SUCCESS, or:
 /// STATUS_INVALID_PARAMETER_1 (Version), STATUS_INVALID_PARAMETER (no device object,
 /// routine or result location, an invalid IRQL pair, a group other than 0, a vector
-/// that cannot be shared, no fall-back routine for a line-only device, a result
-/// location that cannot hold the result), STATUS_INVALID_PARAMETER_10 (no bits in
+/// that cannot be shared, no fall-back routine for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in
 /// ProcessorEnableMask), STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device
 /// assigned messages), STATUS_NOT_FOUND (no interrupts, vector not assigned),
 /// STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, STATUS_DEVICE_REMOVED,
@@ -112,16 +111,10 @@ private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETER
 
 private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     let p = Parameters.MessageBased
-    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, p.ConnectionContext.location != nil else {
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, let location = p.ConnectionContext.location else {
         return STATUS_INVALID_PARAMETER
     }
-    // Refuse before connecting when the driver's variable cannot hold the result.
     let device = pdo.device
-    if device.usesMessages {
-        guard p.ConnectionContext.canReceive(messageTable: true) else { return STATUS_INVALID_PARAMETER }
-    } else if p.FallBackServiceRoutine != nil, device.vectors.contains(where: { $0.kind == .intx }) {
-        guard p.ConnectionContext.canReceive(messageTable: false) else { return STATUS_INVALID_PARAMETER }
-    }
     let context = p.ServiceContext
     var fallBack: InterruptServiceRoutine?
     if let fallBackRoutine = p.FallBackServiceRoutine {
@@ -134,10 +127,10 @@ private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
             floatingSave: p.FloatingSave)
         switch connection {
         case let .messages(table):
-            p.ConnectionContext.store(interrupt: nil, table: IO_INTERRUPT_MESSAGE_INFO(table))
+            location.pointee = IO_INTERRUPT_MESSAGE_INFO(table)
             Parameters.Version = CONNECT_MESSAGE_BASED
         case let .line(object):
-            p.ConnectionContext.store(interrupt: object, table: nil)
+            location.pointee = object
             Parameters.Version = CONNECT_LINE_BASED
         }
         return STATUS_SUCCESS
