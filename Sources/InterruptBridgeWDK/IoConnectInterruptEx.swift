@@ -17,14 +17,14 @@ import InterruptBridgeCore
 ///   IO_INTERRUPT_MESSAGE_INFO; on a device with only a line, registers
 ///   `FallBackServiceRoutine` and returns Version = CONNECT_LINE_BASED and the KINTERRUPT.
 ///
-/// The ISR may run before this returns. Returns STATUS_SUCCESS, or:
-/// STATUS_INVALID_PARAMETER_1 (Version), STATUS_INVALID_PARAMETER (no device object,
-/// routine or result location, an invalid IRQL pair, a group other than 0, a vector
-/// that cannot be shared, no fall-back routine for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in
-/// ProcessorEnableMask), STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device
-/// assigned messages), STATUS_NOT_FOUND (no interrupts, vector not assigned),
-/// STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, STATUS_DEVICE_REMOVED,
-/// STATUS_DEVICE_NOT_READY (the backend or dispatcher could not).
+/// The ISR may run before this returns. Returns STATUS_SUCCESS or one of the errors
+/// seed 004 lists (see ``ConnectStatuses``): STATUS_INVALID_PARAMETER_1 (Version),
+/// STATUS_INVALID_PARAMETER (no device object, routine or result location, an invalid
+/// IRQL pair, a group other than 0, a vector that cannot be shared, no fall-back routine
+/// for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask),
+/// STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device assigned messages),
+/// STATUS_NOT_FOUND (no interrupts, vector not assigned); and STATUS_INSUFFICIENT_RESOURCES
+/// when the system could not (the backend or kernel refused, the dispatcher was shut down).
 public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     switch Parameters.Version {
     case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP:
@@ -88,7 +88,7 @@ private func connectFullySpecified(_ Parameters: inout IO_CONNECT_INTERRUPT_PARA
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }
 
@@ -105,7 +105,7 @@ private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETER
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }
 
@@ -135,26 +135,6 @@ private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
         }
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
-    }
-}
-
-extension ConnectionError {
-    /// The documented NTSTATUS for this error. The empty-mask status differs between
-    /// IoConnectInterruptEx (STATUS_INVALID_PARAMETER_10) and IoConnectInterrupt
-    /// (STATUS_INVALID_PARAMETER).
-    func status(emptyProcessorMask: NTSTATUS) -> NTSTATUS {
-        switch self {
-        case .noDevice, .invalidLevels, .processorGroupUnavailable, .noFallbackRoutine, .sharingConflict:
-            STATUS_INVALID_PARAMETER
-        case .emptyProcessorMask: emptyProcessorMask
-        case .deviceUsesMessages: STATUS_INVALID_DEVICE_REQUEST
-        case .noInterrupts, .vectorNotAssigned: STATUS_NOT_FOUND
-        case .insufficientResources: STATUS_INSUFFICIENT_RESOURCES
-        case .backend(.unsupported): STATUS_NOT_SUPPORTED
-        case .backend(.closed): STATUS_DEVICE_REMOVED
-        case .backend: STATUS_INSUFFICIENT_RESOURCES
-        case .dispatcherStopped: STATUS_DEVICE_NOT_READY
-        }
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }

@@ -157,7 +157,11 @@ struct ConnectStatusTests {
         Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 
-    @Test func aVectorNotAssignedToTheDeviceIsNotFound() throws {
+    /// Seed 004: "STATUS_NOT_FOUND: One of the arguments was not found. For example, ...
+    /// the specified interrupt vector is not assigned to any device." Seed 002 lists only
+    /// STATUS_SUCCESS, STATUS_INVALID_PARAMETER and STATUS_INSUFFICIENT_RESOURCES for the
+    /// legacy call, whose Vector names no device: an unknown vector is an invalid parameter.
+    @Test func aVectorNotAssignedToTheDeviceIsNotFoundButInvalidParameterForTheLegacyCall() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
@@ -166,7 +170,7 @@ struct ConnectStatusTests {
         #expect(IoConnectInterruptEx(&params) == STATUS_NOT_FOUND)
         let legacy = IoConnectInterrupt(&devExt.IntObj, Self.isr, devExt, nil, 12, 5, 5, LevelSensitive, TRUE, 0x1, FALSE,
                                         dispatcher: dispatcher)
-        #expect(legacy == STATUS_NOT_FOUND)
+        #expect(legacy == STATUS_INVALID_PARAMETER)
         Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 
@@ -254,13 +258,16 @@ struct ConnectStatusTests {
         #expect(backend.enabledKind == nil)
     }
 
-    @Test func aDispatcherThatWasShutDownIsNotReady() throws {
+    @Test func aDispatcherThatWasShutDownIsInsufficientResources() throws {
         let dispatcher = try makeDispatcher()
         let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
         dispatcher.shutdown()
         let devExt = DEVICE_EXTENSION()
         var params = Self.lineBased(pdo, devExt)
-        #expect(IoConnectInterruptEx(&params) == STATUS_DEVICE_NOT_READY)
+        #expect(IoConnectInterruptEx(&params) == STATUS_INSUFFICIENT_RESOURCES)
+        let legacy = IoConnectInterrupt(&devExt.IntObj, Self.isr, devExt, nil, 11, 5, 5, LevelSensitive, TRUE, 0x1, FALSE,
+                                        dispatcher: dispatcher)
+        #expect(legacy == STATUS_INSUFFICIENT_RESOURCES)
         Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 }
