@@ -6,9 +6,9 @@ public let CONNECT_FULLY_SPECIFIED: ULONG = 0x1
 public let CONNECT_LINE_BASED: ULONG = 0x2
 public let CONNECT_MESSAGE_BASED: ULONG = 0x3
 public let CONNECT_FULLY_SPECIFIED_GROUP: ULONG = 0x4
+/// Windows 8: CONNECT_MESSAGE_BASED with the routines called at PASSIVE_LEVEL.
 public let CONNECT_MESSAGE_BASED_PASSIVE: ULONG = 0x5
-/// wdm.h's value. CONNECT_MESSAGE_BASED_PASSIVE (and so this) is not implemented:
-/// IoConnectInterruptEx returns STATUS_INVALID_PARAMETER_1 for it.
+/// wdm.h's value: CONNECT_MESSAGE_BASED_PASSIVE.
 public let CONNECT_CURRENT_VERSION: ULONG = 0x5
 
 /// `PKINTERRUPT *`: where IoConnectInterruptEx stores the interrupt object.
@@ -17,7 +17,7 @@ public typealias PPKINTERRUPT = OutParameter<PKINTERRUPT>
 /// IO_CONNECT_INTERRUPT_PARAMETERS. C overlays the three members in a union;
 /// here they are separate, and only the one `Version` names is read.
 public struct IO_CONNECT_INTERRUPT_PARAMETERS: ZeroInitializable {
-    /// In: CONNECT_FULLY_SPECIFIED(_GROUP), CONNECT_LINE_BASED or CONNECT_MESSAGE_BASED.
+    /// In: CONNECT_FULLY_SPECIFIED(_GROUP), CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED(_PASSIVE).
     /// Out: CONNECT_LINE_BASED when CONNECT_MESSAGE_BASED fell back to the FallBackServiceRoutine.
     public var Version: ULONG
     public var FullySpecified: IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS

@@ -16,6 +16,11 @@ import InterruptBridgeCore
 /// - CONNECT_MESSAGE_BASED: every message of the device, returning the
 ///   IO_INTERRUPT_MESSAGE_INFO; on a device with only a line, registers
 ///   `FallBackServiceRoutine` and returns Version = CONNECT_LINE_BASED and the KINTERRUPT.
+/// - CONNECT_MESSAGE_BASED_PASSIVE (Windows 8): as CONNECT_MESSAGE_BASED through the
+///   `MessageBased` member, with every routine called at PASSIVE_LEVEL (it may block);
+///   `SpinLock` must be NULL and `SynchronizeIrql` PASSIVE_LEVEL. Version stays
+///   CONNECT_MESSAGE_BASED_PASSIVE, or becomes CONNECT_LINE_BASED after a fall-back
+///   (whose routine is passive-level too).
 ///
 /// The ISR may run before this returns. Returns STATUS_SUCCESS or one of the errors
 /// seed 004 lists (see ``ConnectStatuses``): STATUS_INVALID_PARAMETER_1 (Version),
@@ -33,6 +38,8 @@ public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
         return connectLineBased(&Parameters)
     case CONNECT_MESSAGE_BASED:
         return connectMessageBased(&Parameters)
+    case CONNECT_MESSAGE_BASED_PASSIVE:
+        return connectMessageBasedPassive(&Parameters)
     default:
         return STATUS_INVALID_PARAMETER_1
     }
@@ -54,9 +61,10 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// does nothing.
 public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
     switch Parameters.Version {
-    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED:
-        if let table = Parameters.ConnectionContext.InterruptMessageTable?.table {
-            table.interruptObjects.first?.dispatcher.disconnect(table)
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED,
+         CONNECT_MESSAGE_BASED_PASSIVE:
+        if let table = Parameters.ConnectionContext.InterruptMessageTable {
+            table.disconnect()
         } else {
             Parameters.ConnectionContext.InterruptObject?.disconnect()
         }

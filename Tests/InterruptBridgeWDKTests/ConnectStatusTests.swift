@@ -71,7 +71,7 @@ struct ConnectStatusTests {
         #expect(backend?.enabledKind == nil, "the device's interrupts stay disabled", sourceLocation: sourceLocation)
     }
 
-    @Test(arguments: [ULONG(0), CONNECT_MESSAGE_BASED_PASSIVE, 6, 0xffff_ffff])
+    @Test(arguments: [ULONG(0), 6, 7, 0xffff_ffff])
     func aBadVersionIsInvalidParameter1(version: ULONG) throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
