@@ -9,8 +9,8 @@ extension LoopState {
     enum CommandOutcome { case proceed, stop }
 
     func applyCommands() -> CommandOutcome {
-        // Clear the wake counter first, so a command posted meanwhile wakes us again.
-        _ = try? EventFD.read(loop.wakeDescriptor)
+        // The loop cleared the wake counter when it saw the wake, before this: a
+        // command posted meanwhile wakes us again.
         var outcome = CommandOutcome.proceed
         for command in loop.takeCommands() {
             switch command {

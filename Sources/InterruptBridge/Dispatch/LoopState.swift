@@ -176,6 +176,10 @@ final class LoopState {
                 let data = events.data(at: index)
                 index += 1
                 if data == Self.wakeData {
+                    // Clear the wake counter before this batch's DPC drain and commands, so
+                    // a DPC queued or a command posted after them wakes us again (cleared
+                    // after the drain, the wake of a DPC queued meanwhile was lost).
+                    _ = try? EventFD.read(loop.wakeDescriptor)
                     woken = true
                     continue
                 }
