@@ -125,4 +125,11 @@ extension Addressable {
     public func pointer<Pointee>(to field: ReferenceWritableKeyPath<Self, Pointee>) -> OutParameter<Pointee> {
         OutParameter(self, field)
     }
+
+    /// `&self->field` for a member of a union of pointers, such as
+    /// `params.MessageBased.ConnectionContext.InterruptObject = devExt.pointer(to: \.ConnectionContext)`:
+    /// the field is a `PVOID`, seen as a `Pointee` variable.
+    public func pointer<Pointee>(to field: ReferenceWritableKeyPath<Self, PVOID>) -> UnionOutParameter<Pointee> {
+        UnionOutParameter(OutParameter(self, field))
+    }
 }

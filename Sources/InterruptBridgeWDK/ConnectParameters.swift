@@ -6,9 +6,9 @@ public let CONNECT_FULLY_SPECIFIED: ULONG = 0x1
 public let CONNECT_LINE_BASED: ULONG = 0x2
 public let CONNECT_MESSAGE_BASED: ULONG = 0x3
 public let CONNECT_FULLY_SPECIFIED_GROUP: ULONG = 0x4
+/// Windows 8: CONNECT_MESSAGE_BASED with the routines called at PASSIVE_LEVEL.
 public let CONNECT_MESSAGE_BASED_PASSIVE: ULONG = 0x5
-/// wdm.h's value. CONNECT_MESSAGE_BASED_PASSIVE (and so this) is not implemented:
-/// IoConnectInterruptEx returns STATUS_INVALID_PARAMETER_1 for it.
+/// wdm.h's value: CONNECT_MESSAGE_BASED_PASSIVE.
 public let CONNECT_CURRENT_VERSION: ULONG = 0x5
 
 /// `PKINTERRUPT *`: where IoConnectInterruptEx stores the interrupt object.
@@ -17,7 +17,7 @@ public typealias PPKINTERRUPT = OutParameter<PKINTERRUPT>
 /// IO_CONNECT_INTERRUPT_PARAMETERS. C overlays the three members in a union;
 /// here they are separate, and only the one `Version` names is read.
 public struct IO_CONNECT_INTERRUPT_PARAMETERS: ZeroInitializable {
-    /// In: CONNECT_FULLY_SPECIFIED(_GROUP), CONNECT_LINE_BASED or CONNECT_MESSAGE_BASED.
+    /// In: CONNECT_FULLY_SPECIFIED(_GROUP), CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED(_PASSIVE).
     /// Out: CONNECT_LINE_BASED when CONNECT_MESSAGE_BASED fell back to the FallBackServiceRoutine.
     public var Version: ULONG
     public var FullySpecified: IO_CONNECT_INTERRUPT_FULLY_SPECIFIED_PARAMETERS
@@ -116,71 +116,69 @@ public struct IO_CONNECT_INTERRUPT_MESSAGE_BASED_PARAMETERS: ZeroInitializable {
     }
 }
 
-/// `Parameters->MessageBased.ConnectionContext`: a union of three pointers to the
-/// driver's variable that receives the result (an IO_INTERRUPT_MESSAGE_INFO table,
-/// or a KINTERRUPT after a fall-back to the line).
+/// `Parameters->MessageBased.ConnectionContext`: C's union of three pointers to ONE
+/// driver variable, which receives the connection context (seed 001: "To minimize
+/// casting, ConnectionContext is defined as a union. Use ConnectionContext.Generic to
+/// treat the location as a PVOID. Use ConnectionContext.InterruptObject and
+/// ConnectionContext.InterruptMessageTable to treat the location as a PKINTERRUPT or
+/// PIO_INTERRUPT_MESSAGE_INFO variable respectively").
 ///
-/// Swift cannot store a KINTERRUPT in a variable declared as a message table, so
-/// the members keep one location and remember its type:
-/// * `Generic` (a `PVOID` variable) receives either; read `params.Version` to know which.
-/// * `InterruptMessageTable` receives only a table, `InterruptObject` only a KINTERRUPT:
-///   a connection whose result would not fit fails with STATUS_INVALID_PARAMETER
-///   and connects nothing (C would store the other pointer type there).
+/// Here too the three members are views of one stored location, so whichever member
+/// the driver sets, it gets the connection whatever the outcome: the location then
+/// holds the IO_INTERRUPT_MESSAGE_INFO (Version = CONNECT_MESSAGE_BASED) or, after a
+/// fall-back to the line, the KINTERRUPT (Version = CONNECT_LINE_BASED). Setting one
+/// member replaces the location of all three, as assigning to a union member does.
+///
+/// Because the location may receive either type, the driver's variable is a `PVOID`
+/// (`var ConnectionContext: PVOID = nil`), as the C variable is type-punned. The typed
+/// members answer what the location really holds: `InterruptObject?.pointee` is the
+/// KINTERRUPT after a fall-back and nil when the location holds a message table.
 public struct IO_CONNECT_INTERRUPT_CONNECTION_CONTEXT: ZeroInitializable {
-    enum Location {
-        case generic(OutParameter<PVOID>)
-        case interruptObject(OutParameter<PKINTERRUPT>)
-        case messageTable(OutParameter<PIO_INTERRUPT_MESSAGE_INFO>)
-    }
-    var location: Location?
+    /// The one location all three members name (nil: not set, a NULL pointer in C).
+    var location: OutParameter<PVOID>?
 
     public init() { location = nil }
 
-    /// `PVOID *Generic`.
+    /// `PVOID *Generic`: the location as a `PVOID` variable.
     public var Generic: OutParameter<PVOID>? {
-        get {
-            guard case let .generic(out)? = location else { return nil }
-            return out
-        }
-        set { location = newValue.map(Location.generic) }
+        get { location }
+        set { location = newValue }
     }
 
-    /// `PKINTERRUPT *InterruptObject`.
-    public var InterruptObject: PPKINTERRUPT? {
-        get {
-            guard case let .interruptObject(out)? = location else { return nil }
-            return out
-        }
-        set { location = newValue.map(Location.interruptObject) }
+    /// `PKINTERRUPT *InterruptObject`: the location as a PKINTERRUPT variable.
+    public var InterruptObject: UnionOutParameter<KINTERRUPT>? {
+        get { location.map(UnionOutParameter.init) }
+        set { location = newValue?.location }
     }
 
-    /// `PIO_INTERRUPT_MESSAGE_INFO *InterruptMessageTable`.
-    public var InterruptMessageTable: OutParameter<PIO_INTERRUPT_MESSAGE_INFO>? {
-        get {
-            guard case let .messageTable(out)? = location else { return nil }
-            return out
-        }
-        set { location = newValue.map(Location.messageTable) }
+    /// `PIO_INTERRUPT_MESSAGE_INFO *InterruptMessageTable`: the location as a
+    /// PIO_INTERRUPT_MESSAGE_INFO variable.
+    public var InterruptMessageTable: UnionOutParameter<IO_INTERRUPT_MESSAGE_INFO>? {
+        get { location.map(UnionOutParameter.init) }
+        set { location = newValue?.location }
     }
+}
 
-    /// Whether the location can receive a message table (true) or a KINTERRUPT (false).
-    func canReceive(messageTable: Bool) -> Bool {
-        switch location {
-        case nil: false
-        case .generic?: true
-        case .interruptObject?: !messageTable
-        case .messageTable?: messageTable
-        }
-    }
+/// One `PVOID` location seen as a variable of `Pointee`, the Swift form of a member
+/// of a C union of pointers (`PKINTERRUPT *InterruptObject` beside `PVOID *Generic`).
+///
+/// Reading gives what the location holds if it is a `Pointee`, and nil if it is NULL
+/// or holds another union member's type; writing stores the value, which every other
+/// view of the location then sees. Name the location as for an ``OutParameter``:
+/// `deviceExtension.pointer(to: \.ConnectionContext)` where the field is a `PVOID`.
+public struct UnionOutParameter<Pointee: Sendable> {
+    /// The location itself, as a `PVOID` variable.
+    public let location: OutParameter<PVOID>
 
-    /// Stores the result; call only after `canReceive` said yes.
-    func store(interrupt: KINTERRUPT?, table: IO_INTERRUPT_MESSAGE_INFO?) {
-        switch location {
-        case let .generic(out)?: out.pointee = table.map { $0 as any Sendable } ?? interrupt.map { $0 as any Sendable }
-        case let .interruptObject(out)?: out.pointee = interrupt
-        case let .messageTable(out)?: out.pointee = table
-        case nil: break
-        }
+    public init(_ location: OutParameter<PVOID>) { self.location = location }
+
+    /// The location `pointer`, which must stay valid while the parameters are used.
+    public init(_ pointer: UnsafeMutablePointer<PVOID>) { location = OutParameter(pointer) }
+
+    /// `*location` as a `Pointee`: nil when the location is NULL or holds another type.
+    public var pointee: Pointee? {
+        get { location.pointee as? Pointee }
+        nonmutating set { location.pointee = newValue }
     }
 }
 

@@ -1,10 +1,12 @@
 // KDPC and the routines that queue deferred work from an ISR: KeInitializeDpc /
-// KeInsertQueueDpc, and the DpcForIsr pair IoInitializeDpcRequest / IoRequestDpc.
+// KeInitializeThreadedDpc / KeInsertQueueDpc / KeRemoveQueueDpc, and the DpcForIsr
+// pair IoInitializeDpcRequest / IoRequestDpc. A KDPC is the runtime's DeferredCall
+// carrying PVOID values: its queue protocol, its context and its arguments.
 public import InterruptBridge
-import Synchronization
 
-/// KDEFERRED_ROUTINE: runs at DISPATCH_LEVEL on the dispatcher's thread, after the
-/// ISRs of the batch that queued it, holding no interrupt lock.
+/// KDEFERRED_ROUTINE: runs at DISPATCH_LEVEL (a threaded DPC at PASSIVE_LEVEL) on the
+/// dispatcher's thread, after the ISRs of the batch that queued it, holding no
+/// interrupt lock.
 public typealias KDEFERRED_ROUTINE = @Sendable (_ Dpc: KDPC, _ DeferredContext: PVOID, _ SystemArgument1: PVOID,
                                                 _ SystemArgument2: PVOID) -> Void
 public typealias PKDEFERRED_ROUTINE = KDEFERRED_ROUTINE
@@ -16,68 +18,33 @@ public typealias PIO_DPC_ROUTINE = IO_DPC_ROUTINE
 /// KDPC: a deferred procedure call. Declare it uninitialized (`var Dpc = KDPC()`)
 /// and give it its routine with `KeInitializeDpc(&devExt.Dpc, ...)`.
 ///
-/// Queuing neither allocates nor locks: it is safe from an ISR.
-public final class KDPC: @unchecked Sendable {
-    // @unchecked: `argument1`/`argument2` are plain stored properties, guarded by the
-    // `queued` protocol: only the inserter that flips `queued` false -> true writes them,
-    // and the DPC's routine wrapper reads them before flipping it back; everything
-    // else is immutable after init.
-    /// The routine's context, given to KeInitializeDpc.
-    public let DeferredContext: PVOID
-    private let routine: KDEFERRED_ROUTINE?
-    private let call: DeferredProcedureCall?
-    private let queued = Atomic<Bool>(false)
-    private var argument1: PVOID = nil
-    private var argument2: PVOID = nil
+/// A KDPC names the runtime's `DeferredCall` (``call``), which holds the
+/// DeferredContext and, while queued, the two SystemArguments; copies of a KDPC name
+/// the same DPC, as copies of a PKDPC do in C. Queuing and removing neither allocate
+/// nor lock: both are safe from an ISR.
+public struct KDPC: Sendable, ZeroInitializable {
+    /// The runtime DPC; nil until KeInitializeDpc.
+    public let call: DeferredCall<PVOID>?
 
     /// An uninitialized DPC: KeInsertQueueDpc on it returns FALSE.
-    public init() {
-        DeferredContext = nil
-        routine = nil
-        call = nil
-    }
+    public init() { call = nil }
 
-    init(routine: @escaping KDEFERRED_ROUTINE, context: PVOID, dispatcher: InterruptDispatcher) {
-        DeferredContext = context
-        self.routine = routine
-        // The runtime DPC only schedules; the arguments travel in this object.
-        let box = WeakDPC()
-        call = DeferredProcedureCall(dispatcher: dispatcher) { _, _, _ in box.dpc?.run() }
-        box.dpc = self
-    }
+    /// The KDPC naming `call`.
+    public init(_ call: DeferredCall<PVOID>) { self.call = call }
 
     /// Whether KeInitializeDpc gave this DPC a routine.
     public var isInitialized: Bool { call != nil }
 
-    func insert(_ SystemArgument1: PVOID, _ SystemArgument2: PVOID) -> BOOLEAN {
-        guard let call, queued.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            return FALSE
-        }
-        argument1 = SystemArgument1
-        argument2 = SystemArgument2
-        // The runtime DPC clears its own flag before calling run(), and run() clears
-        // `queued` before the routine: once `queued` was false here, the runtime DPC is
-        // not queued either, so this enqueue succeeds. (An insertion from another thread
-        // in the few instructions between the two clears sees FALSE, as if it came just
-        // before the DPC started.)
-        _ = call.enqueue()
-        return TRUE
+    /// The DeferredContext given to KeInitializeDpc (for a device's DpcForIsr, the
+    /// DEVICE_OBJECT, as IoInitializeDpcRequest sets it).
+    public var DeferredContext: PVOID {
+        let context = call?.deferredContext ?? nil
+        if let device = context as? DeviceObjectReference { return device.object }
+        return context
     }
 
-    private func run() {
-        let first = argument1
-        let second = argument2
-        argument1 = nil
-        argument2 = nil
-        queued.store(false, ordering: .releasing)
-        routine?(self, DeferredContext, first, second)
-    }
-
-    /// A weak back-reference, so the runtime DPC does not keep its KDPC alive forever.
-    private final class WeakDPC: @unchecked Sendable {
-        // @unchecked: written once in KDPC.init before the runtime DPC can run, read-only after.
-        weak var dpc: KDPC?
-    }
+    /// True when both name the same DPC.
+    public static func === (lhs: KDPC, rhs: KDPC) -> Bool { lhs.call === rhs.call }
 }
 public typealias PKDPC = KDPC
 
@@ -85,35 +52,76 @@ public typealias PKDPC = KDPC
 /// its routine and context. It runs on `dispatcher`'s thread (by default `Kernel.dispatcher`).
 public func KeInitializeDpc(_ Dpc: inout KDPC, _ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ DeferredContext: PVOID,
                             dispatcher: InterruptDispatcher? = nil) {
-    guard let dispatcher = dispatcher ?? (try? Kernel.dispatcher) else {
-        preconditionFailure("KeInitializeDpc: the default dispatcher could not be started")
-    }
-    Dpc = KDPC(routine: DeferredRoutine, context: DeferredContext, dispatcher: dispatcher)
+    Dpc = KDPC(makeCall(DeferredRoutine, DeferredContext, threaded: false, dispatcher: dispatcher, caller: "KeInitializeDpc"))
+}
+
+/// `KeInitializeThreadedDpc(&devExt->Dpc, DeferredRoutine, DeferredContext)`: a DPC whose
+/// routine runs at PASSIVE_LEVEL where the system allows it, at DISPATCH_LEVEL otherwise,
+/// so it must be written for both and must not block.
+///
+/// Here it runs on the dispatcher's thread in queue order with the other DPCs, with
+/// KeGetCurrentIrql reporting PASSIVE_LEVEL. What Windows adds (the routine running on
+/// a real-time thread that normal DPCs preempt) has no counterpart: DPCs here never
+/// preempt one another.
+public func KeInitializeThreadedDpc(_ Dpc: inout KDPC, _ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ DeferredContext: PVOID,
+                                    dispatcher: InterruptDispatcher? = nil) {
+    Dpc = KDPC(makeCall(DeferredRoutine, DeferredContext, threaded: true, dispatcher: dispatcher, caller: "KeInitializeThreadedDpc"))
 }
 
 /// `KeInsertQueueDpc`: queues the DPC with two arguments. Returns FALSE, changing
 /// nothing, if it is already queued (or was never initialized). Safe from an ISR.
 @discardableResult
 public func KeInsertQueueDpc(_ Dpc: KDPC, _ SystemArgument1: PVOID, _ SystemArgument2: PVOID) -> BOOLEAN {
-    Dpc.insert(SystemArgument1, SystemArgument2)
+    Dpc.call?.enqueue(SystemArgument1, SystemArgument2) ?? FALSE
 }
 
-/// `IoInitializeDpcRequest(DeviceObject, DpcRoutine)`: registers the device's DpcForIsr,
-/// run on the device's dispatcher. Only the first call takes effect.
+/// `KeRemoveQueueDpc`: takes the DPC off the queue. Returns TRUE when it was queued
+/// and now will not run for that insertion (its arguments are dropped); FALSE, changing
+/// nothing, when it was not queued: never inserted, already started, or removed before.
+/// Safe from an ISR.
+@discardableResult
+public func KeRemoveQueueDpc(_ Dpc: KDPC) -> BOOLEAN {
+    Dpc.call?.dequeue() ?? FALSE
+}
+
+/// `IoInitializeDpcRequest(DeviceObject, DpcRoutine)`: initializes `DeviceObject->Dpc`
+/// as the device's DpcForIsr, with the DEVICE_OBJECT as its DeferredContext, run on the
+/// device's dispatcher. Only the first call takes effect.
 public func IoInitializeDpcRequest(_ DeviceObject: DEVICE_OBJECT, _ DpcRoutine: @escaping IO_DPC_ROUTINE) {
-    let dpc = KDPC(routine: { [weak DeviceObject] dpc, _, irp, context in
-                       guard let DeviceObject else { return }
-                       DpcRoutine(dpc, DeviceObject, irp as? IRP, context)
-                   },
-                   context: nil, dispatcher: DeviceObject.dispatcher)
-    _ = DeviceObject.installDpc(dpc)
+    // The context names the device object weakly: the device object holds its DPC.
+    let call = DeferredCall<PVOID>(dispatcher: DeviceObject.dispatcher, deferredContext: DeviceObjectReference(DeviceObject)) {
+        dpc, Irp, Context in
+        guard let DeviceObject = (dpc.deferredContext as? DeviceObjectReference)?.object else { return }
+        DpcRoutine(KDPC(dpc), DeviceObject, Irp as? IRP, Context)
+    }
+    _ = DeviceObject.installDpc(call)
 }
 
 /// `IoRequestDpc(DeviceObject, Irp, Context)`: queues the device's DpcForIsr from its
-/// ISR. Returns FALSE if it is already queued or IoInitializeDpcRequest was not called
-/// (wdm.h's inline version returns nothing; the result is discardable).
+/// ISR: `KeInsertQueueDpc(&DeviceObject->Dpc, Irp, Context)`. Returns FALSE if it is
+/// already queued or IoInitializeDpcRequest was not called (wdm.h's inline version
+/// returns nothing; the result is discardable).
 @discardableResult
 public func IoRequestDpc(_ DeviceObject: DEVICE_OBJECT, _ Irp: PIRP, _ Context: PVOID) -> BOOLEAN {
-    guard let dpc = DeviceObject.Dpc else { return FALSE }
-    return dpc.insert(Irp, Context)
+    KeInsertQueueDpc(DeviceObject.Dpc, Irp, Context)
+}
+
+/// The runtime DPC behind KeInitializeDpc and KeInitializeThreadedDpc: the context is
+/// the runtime DPC's own, and the routine reads it from there.
+private func makeCall(_ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ DeferredContext: PVOID, threaded: Bool,
+                      dispatcher: InterruptDispatcher?, caller: String) -> DeferredCall<PVOID> {
+    guard let dispatcher = dispatcher ?? (try? Kernel.dispatcher) else {
+        preconditionFailure("\(caller): the default dispatcher could not be started")
+    }
+    return DeferredCall<PVOID>(dispatcher: dispatcher, deferredContext: DeferredContext, threaded: threaded) {
+        dpc, SystemArgument1, SystemArgument2 in
+        DeferredRoutine(KDPC(dpc), dpc.deferredContext, SystemArgument1, SystemArgument2)
+    }
+}
+
+/// `DeviceObject->Dpc.DeferredContext`: the device object, named weakly so that the
+/// DPC it holds does not keep it alive.
+final class DeviceObjectReference: Sendable {
+    weak let object: DEVICE_OBJECT?
+    init(_ object: DEVICE_OBJECT) { self.object = object }
 }

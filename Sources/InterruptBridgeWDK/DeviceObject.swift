@@ -16,7 +16,7 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     public let dispatcher: InterruptDispatcher
     // Guarded by its Mutex: set by the driver at start, read by its routines (never on the interrupt path).
     private let deviceExtension = Mutex<PVOID>(nil)
-    private let dpc = AtomicLazyReference<KDPC>()
+    private let dpc = AtomicLazyReference<DeferredCall<PVOID>>()
 
     public init(_ device: InterruptDevice, dispatcher: InterruptDispatcher) {
         self.device = device
@@ -33,10 +33,17 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
         set { deviceExtension.withLock { $0 = newValue } }
     }
 
-    /// `DeviceObject->Dpc`: the DpcForIsr, set by IoInitializeDpcRequest (nil before).
-    public var Dpc: KDPC? { dpc.load() }
+    /// `DeviceObject->Dpc`: the DpcForIsr that IoInitializeDpcRequest initializes
+    /// (uninitialized before). It is a runtime DPC like any KDPC: KeRemoveQueueDpc
+    /// takes a request back.
+    ///
+    /// The slot is the facade's, not `InterruptDevice`'s DPC for ISR: that one carries
+    /// `OpaqueContext` arguments (an Irp object and any `PVOID` Context would need boxing,
+    /// an allocation in the ISR) and does not hand its DPC to the routine or to callers,
+    /// which `Dpc` and the DpcForIsr's `Dpc` parameter need.
+    public var Dpc: KDPC { dpc.load().map(KDPC.init) ?? KDPC() }
 
-    func installDpc(_ newDpc: KDPC) -> Bool { dpc.storeIfNil(newDpc) === newDpc }
+    func installDpc(_ newDpc: DeferredCall<PVOID>) -> Bool { dpc.storeIfNil(newDpc) === newDpc }
 
     public var description: String { "PDO \(device)" }
 }

@@ -64,18 +64,20 @@ public struct IO_INTERRUPT_MESSAGE_INFO_ENTRY: Sendable {
     public var Polarity: KINTERRUPT_POLARITY
 }
 
-/// IO_INTERRUPT_MESSAGE_INFO: what CONNECT_MESSAGE_BASED returns in
-/// `ConnectionContext.InterruptMessageTable` (or `Generic`): one entry per message.
+/// IO_INTERRUPT_MESSAGE_INFO: what CONNECT_MESSAGE_BASED (and _PASSIVE) returns in
+/// `ConnectionContext`: one entry per message.
 /// A reference type, as the C structure is used through a pointer the system owns.
 public final class IO_INTERRUPT_MESSAGE_INFO: Sendable {
     /// The SynchronizeIrql every message's ISR runs at: the maximum of the messages'
-    /// levels and the caller's SynchronizeIrql.
+    /// levels and the caller's SynchronizeIrql (PASSIVE_LEVEL for CONNECT_MESSAGE_BASED_PASSIVE).
     public let UnifiedIrql: KIRQL
     /// `MessageInfo[MessageID]`, `MessageCount` entries.
     public let MessageInfo: [IO_INTERRUPT_MESSAGE_INFO_ENTRY]
     public var MessageCount: ULONG { ULONG(MessageInfo.count) }
-    /// The runtime's message table (what IoDisconnectInterruptEx disconnects).
-    public let table: MessageTable
+    /// The runtime's message table (what IoDisconnectInterruptEx disconnects); nil for
+    /// CONNECT_MESSAGE_BASED_PASSIVE, whose messages are passive-level interrupt objects
+    /// connected one by one, with no spin lock between them.
+    public let table: MessageTable?
 
     init(_ table: MessageTable) {
         self.table = table
@@ -87,6 +89,30 @@ public final class IO_INTERRUPT_MESSAGE_INFO: Sendable {
                 InterruptObject: entry.interruptObject, MessageData: entry.messageData, Vector: entry.vector,
                 Irql: entry.irql.rawValue, Mode: KINTERRUPT_MODE(entry.mode),
                 Polarity: KINTERRUPT_POLARITY(rawValue: Int32(entry.polarity.rawValue)))
+        }
+    }
+
+    /// The table of passive-level message objects, in message order, with the addresses
+    /// and data the backend programmed (0 where it cannot read them).
+    init(passive objects: [InterruptObject], programmed: [ProgrammedMessage]?) {
+        table = nil
+        UnifiedIrql = PASSIVE_LEVEL
+        MessageInfo = objects.map { object in
+            let route = programmed.flatMap { Int(object.messageID) < $0.count ? $0[Int(object.messageID)] : nil }
+            return IO_INTERRUPT_MESSAGE_INFO_ENTRY(
+                MessageAddress: PHYSICAL_ADDRESS(QuadPart: LONGLONG(bitPattern: route?.address ?? 0)),
+                TargetProcessorSet: KAFFINITY(truncatingIfNeeded: object.affinity.rawValue), InterruptObject: object,
+                MessageData: route?.data ?? 0, Vector: object.vector, Irql: object.irql.rawValue,
+                Mode: KINTERRUPT_MODE(object.mode), Polarity: InterruptPolarityUnknown)
+        }
+    }
+
+    /// Disconnects every message of the connection.
+    func disconnect() {
+        if let table {
+            table.interruptObjects.first?.dispatcher.disconnect(table)
+        } else {
+            for entry in MessageInfo { entry.InterruptObject.disconnect() }
         }
     }
 }

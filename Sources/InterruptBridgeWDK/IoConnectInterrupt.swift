@@ -8,10 +8,12 @@ import InterruptBridgeCore
 /// (by default `Kernel.dispatcher`). `InterruptObject` is written only on success:
 /// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C.
 ///
-/// Returns STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in
-/// `ProcessorEnableMask` (as documented for this routine, unlike IoConnectInterruptEx),
-/// no routine is given, or the IRQLs or sharing are invalid; STATUS_NOT_FOUND when no
-/// device has the vector; STATUS_INSUFFICIENT_RESOURCES when the system cannot.
+/// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
+/// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in
+/// `ProcessorEnableMask`, no routine is given, the IRQLs or sharing are invalid, or
+/// `Vector` is not a vector of any device on the dispatcher (an invalid parameter of
+/// this call: it names no device); STATUS_INSUFFICIENT_RESOURCES when the system could
+/// not (the backend or kernel refused, the dispatcher is shut down or cannot start).
 public func IoConnectInterrupt(
     _ InterruptObject: inout PKINTERRUPT, _ ServiceRoutine: PKSERVICE_ROUTINE, _ ServiceContext: PVOID,
     _ SpinLock: PKSPIN_LOCK, _ Vector: ULONG, _ Irql: KIRQL, _ SynchronizeIrql: KIRQL,
@@ -38,7 +40,7 @@ public func IoConnectInterrupt(
             spinLock: SpinLock, routine: { Interrupt in ServiceRoutine(Interrupt, ServiceContext) })
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER)
+        return ConnectStatuses.IoConnectInterrupt(error)
     }
 }
 

@@ -16,16 +16,20 @@ import InterruptBridgeCore
 /// - CONNECT_MESSAGE_BASED: every message of the device, returning the
 ///   IO_INTERRUPT_MESSAGE_INFO; on a device with only a line, registers
 ///   `FallBackServiceRoutine` and returns Version = CONNECT_LINE_BASED and the KINTERRUPT.
+/// - CONNECT_MESSAGE_BASED_PASSIVE (Windows 8): as CONNECT_MESSAGE_BASED through the
+///   `MessageBased` member, with every routine called at PASSIVE_LEVEL (it may block);
+///   `SpinLock` must be NULL and `SynchronizeIrql` PASSIVE_LEVEL. Version stays
+///   CONNECT_MESSAGE_BASED_PASSIVE, or becomes CONNECT_LINE_BASED after a fall-back
+///   (whose routine is passive-level too).
 ///
-/// The ISR may run before this returns. Returns STATUS_SUCCESS, or:
-/// STATUS_INVALID_PARAMETER_1 (Version), STATUS_INVALID_PARAMETER (no device object,
-/// routine or result location, an invalid IRQL pair, a group other than 0, a vector
-/// that cannot be shared, no fall-back routine for a line-only device, a result
-/// location that cannot hold the result), STATUS_INVALID_PARAMETER_10 (no bits in
-/// ProcessorEnableMask), STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device
-/// assigned messages), STATUS_NOT_FOUND (no interrupts, vector not assigned),
-/// STATUS_INSUFFICIENT_RESOURCES, STATUS_NOT_SUPPORTED, STATUS_DEVICE_REMOVED,
-/// STATUS_DEVICE_NOT_READY (the backend or dispatcher could not).
+/// The ISR may run before this returns. Returns STATUS_SUCCESS or one of the errors
+/// seed 004 lists (see ``ConnectStatuses``): STATUS_INVALID_PARAMETER_1 (Version),
+/// STATUS_INVALID_PARAMETER (no device object, routine or result location, an invalid
+/// IRQL pair, a group other than 0, a vector that cannot be shared, no fall-back routine
+/// for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask),
+/// STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device assigned messages),
+/// STATUS_NOT_FOUND (no interrupts, vector not assigned); and STATUS_INSUFFICIENT_RESOURCES
+/// when the system could not (the backend or kernel refused, the dispatcher was shut down).
 public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     switch Parameters.Version {
     case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP:
@@ -34,6 +38,8 @@ public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
         return connectLineBased(&Parameters)
     case CONNECT_MESSAGE_BASED:
         return connectMessageBased(&Parameters)
+    case CONNECT_MESSAGE_BASED_PASSIVE:
+        return connectMessageBasedPassive(&Parameters)
     default:
         return STATUS_INVALID_PARAMETER_1
     }
@@ -55,9 +61,10 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// does nothing.
 public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
     switch Parameters.Version {
-    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED:
-        if let table = Parameters.ConnectionContext.InterruptMessageTable?.table {
-            table.interruptObjects.first?.dispatcher.disconnect(table)
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED,
+         CONNECT_MESSAGE_BASED_PASSIVE:
+        if let table = Parameters.ConnectionContext.InterruptMessageTable {
+            table.disconnect()
         } else {
             Parameters.ConnectionContext.InterruptObject?.disconnect()
         }
@@ -89,7 +96,7 @@ private func connectFullySpecified(_ Parameters: inout IO_CONNECT_INTERRUPT_PARA
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }
 
@@ -106,22 +113,16 @@ private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETER
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }
 
 private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     let p = Parameters.MessageBased
-    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, p.ConnectionContext.location != nil else {
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, let location = p.ConnectionContext.location else {
         return STATUS_INVALID_PARAMETER
     }
-    // Refuse before connecting when the driver's variable cannot hold the result.
     let device = pdo.device
-    if device.usesMessages {
-        guard p.ConnectionContext.canReceive(messageTable: true) else { return STATUS_INVALID_PARAMETER }
-    } else if p.FallBackServiceRoutine != nil, device.vectors.contains(where: { $0.kind == .intx }) {
-        guard p.ConnectionContext.canReceive(messageTable: false) else { return STATUS_INVALID_PARAMETER }
-    }
     let context = p.ServiceContext
     var fallBack: InterruptServiceRoutine?
     if let fallBackRoutine = p.FallBackServiceRoutine {
@@ -134,34 +135,14 @@ private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
             floatingSave: p.FloatingSave)
         switch connection {
         case let .messages(table):
-            p.ConnectionContext.store(interrupt: nil, table: IO_INTERRUPT_MESSAGE_INFO(table))
+            location.pointee = IO_INTERRUPT_MESSAGE_INFO(table)
             Parameters.Version = CONNECT_MESSAGE_BASED
         case let .line(object):
-            p.ConnectionContext.store(interrupt: object, table: nil)
+            location.pointee = object
             Parameters.Version = CONNECT_LINE_BASED
         }
         return STATUS_SUCCESS
     } catch {
-        return error.status(emptyProcessorMask: STATUS_INVALID_PARAMETER_10)
-    }
-}
-
-extension ConnectionError {
-    /// The documented NTSTATUS for this error. The empty-mask status differs between
-    /// IoConnectInterruptEx (STATUS_INVALID_PARAMETER_10) and IoConnectInterrupt
-    /// (STATUS_INVALID_PARAMETER).
-    func status(emptyProcessorMask: NTSTATUS) -> NTSTATUS {
-        switch self {
-        case .noDevice, .invalidLevels, .processorGroupUnavailable, .noFallbackRoutine, .sharingConflict:
-            STATUS_INVALID_PARAMETER
-        case .emptyProcessorMask: emptyProcessorMask
-        case .deviceUsesMessages: STATUS_INVALID_DEVICE_REQUEST
-        case .noInterrupts, .vectorNotAssigned: STATUS_NOT_FOUND
-        case .insufficientResources: STATUS_INSUFFICIENT_RESOURCES
-        case .backend(.unsupported): STATUS_NOT_SUPPORTED
-        case .backend(.closed): STATUS_DEVICE_REMOVED
-        case .backend: STATUS_INSUFFICIENT_RESOURCES
-        case .dispatcherStopped: STATUS_DEVICE_NOT_READY
-        }
+        return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }

@@ -23,29 +23,54 @@ public func KeInitializeSpinLock(_ SpinLock: inout KSPIN_LOCK) {
     SpinLock = KSPIN_LOCK()
 }
 
-/// `KeAcquireSpinLock(&devExt->Lock, &OldIrql)` for a driver's own (non-interrupt) spin
-/// lock, used between DPCs and other threads. Takes the lock and stores the caller's
-/// IRQL in `OldIrql`. The bridge does not model the raise to DISPATCH_LEVEL for these
-/// locks: ``KeGetCurrentIrql()`` is unchanged while it is held.
+/// `KeAcquireSpinLock(&devExt->Lock, &OldIrql)` for a driver's own (non-interrupt)
+/// spin lock, used between DPCs and other threads: raises the calling thread to
+/// DISPATCH_LEVEL, takes the lock, and stores the IRQL the caller ran at in `OldIrql`.
+/// The caller must run at or below DISPATCH_LEVEL (above it the process stops, as
+/// Windows bug-checks).
 public func KeAcquireSpinLock(_ SpinLock: KSPIN_LOCK, _ OldIrql: inout KIRQL) {
+    let previous = InterruptLevel.raiseCurrent(to: .dispatch)
     SpinLock.lock()
-    OldIrql = KeGetCurrentIrql()
+    OldIrql = previous.rawValue
 }
 
-/// `KeReleaseSpinLock(&devExt->Lock, OldIrql)`: releases a lock taken with KeAcquireSpinLock.
+/// `KeReleaseSpinLock(&devExt->Lock, OldIrql)`: releases a lock taken with
+/// KeAcquireSpinLock and returns the calling thread to `NewIrql`, the IRQL it returned.
 public func KeReleaseSpinLock(_ SpinLock: KSPIN_LOCK, _ NewIrql: KIRQL) {
-    _ = NewIrql
     SpinLock.unlock()
+    InterruptLevel.lowerCurrent(to: InterruptLevel(NewIrql))
 }
 
-/// `KeAcquireSpinLockAtDpcLevel`: takes a driver's spin lock from a DPC (no IRQL change).
+/// `KeAcquireSpinLockAtDpcLevel`: takes a driver's spin lock from code that already
+/// runs at IRQL >= DISPATCH_LEVEL (a DPC, or after KeAcquireSpinLock / KeRaiseIrql);
+/// the IRQL does not change. As on Windows without Driver Verifier, calling it lower is
+/// not checked.
 public func KeAcquireSpinLockAtDpcLevel(_ SpinLock: KSPIN_LOCK) {
     SpinLock.lock()
 }
 
-/// `KeReleaseSpinLockFromDpcLevel`: releases a lock taken with KeAcquireSpinLockAtDpcLevel.
+/// `KeReleaseSpinLockFromDpcLevel`: releases a lock taken with
+/// KeAcquireSpinLockAtDpcLevel; the IRQL does not change.
 public func KeReleaseSpinLockFromDpcLevel(_ SpinLock: KSPIN_LOCK) {
     SpinLock.unlock()
+}
+
+/// `KeRaiseIrql(NewIrql, &OldIrql)`: raises the calling thread's IRQL to `NewIrql`
+/// and stores the previous one in `OldIrql`. A `NewIrql` below the current IRQL stops
+/// the process (Windows: bug check IRQL_NOT_GREATER_OR_EQUAL).
+public func KeRaiseIrql(_ NewIrql: KIRQL, _ OldIrql: inout KIRQL) {
+    OldIrql = InterruptLevel.raiseCurrent(to: InterruptLevel(NewIrql)).rawValue
+}
+
+/// `KeRaiseIrqlToDpcLevel()`: KeRaiseIrql to DISPATCH_LEVEL; returns the previous IRQL.
+public func KeRaiseIrqlToDpcLevel() -> KIRQL {
+    InterruptLevel.raiseCurrent(to: .dispatch).rawValue
+}
+
+/// `KeLowerIrql(NewIrql)`: returns the calling thread to `NewIrql`, the value
+/// KeRaiseIrql stored. A `NewIrql` above the current IRQL stops the process.
+public func KeLowerIrql(_ NewIrql: KIRQL) {
+    InterruptLevel.lowerCurrent(to: InterruptLevel(NewIrql))
 }
 
 /// `KeSynchronizeExecution`: runs `SynchronizeRoutine(SynchronizeContext)` holding the
@@ -73,7 +98,8 @@ public func KeReleaseInterruptSpinLock(_ Interrupt: PKINTERRUPT, _ OldIrql: KIRQ
 
 /// `KeGetCurrentIrql`: the level the calling thread runs at as the bridge models it:
 /// the SynchronizeIrql inside an ISR or while holding an interrupt lock,
-/// DISPATCH_LEVEL in a DPC, PASSIVE_LEVEL otherwise (and in a passive-level ISR).
+/// DISPATCH_LEVEL in a DPC or while holding a KeAcquireSpinLock lock, what KeRaiseIrql
+/// set, PASSIVE_LEVEL otherwise (and in a passive-level ISR). Per thread.
 public func KeGetCurrentIrql() -> KIRQL {
     InterruptLevel.current.rawValue
 }

@@ -64,11 +64,11 @@ public let STATUS_NO_SUCH_DEVICE = NTSTATUS(0xC000_000E)
 /// The operation does not fit the device: CONNECT_LINE_BASED on a device assigned messages.
 public let STATUS_INVALID_DEVICE_REQUEST = NTSTATUS(0xC000_0010)
 public let STATUS_INVALID_PARAMETER_MIX = NTSTATUS(0xC000_0030)
-/// The system (here: the kernel or the process) could not provide what the connection needs.
+/// The system (here: the kernel, the backend or the dispatcher) could not provide what the connection needs.
 public let STATUS_INSUFFICIENT_RESOURCES = NTSTATUS(0xC000_009A)
-/// The device has no interrupts of the kind the request needs.
+/// ntstatus.h's value; no routine of the facade returns it.
 public let STATUS_NOT_SUPPORTED = NTSTATUS(0xC000_00BB)
-/// The dispatcher that would serve the interrupt has been shut down.
+/// ntstatus.h's value; no routine of the facade returns it.
 public let STATUS_DEVICE_NOT_READY = NTSTATUS(0xC000_00A3)
 /// An invalid `Version` in IO_CONNECT_INTERRUPT_PARAMETERS.
 public let STATUS_INVALID_PARAMETER_1 = NTSTATUS(0xC000_00EF)
@@ -87,5 +87,5 @@ public let STATUS_INVALID_PARAMETER_12 = NTSTATUS(0xC000_00FA)
 public let STATUS_INVALID_DEVICE_STATE = NTSTATUS(0xC000_0184)
 /// The device has no interrupts, or the vector is not assigned to it.
 public let STATUS_NOT_FOUND = NTSTATUS(0xC000_0225)
-/// The device was removed (VFIO asked for it back) while the driver used it.
+/// ntstatus.h's value; no routine of the facade returns it.
 public let STATUS_DEVICE_REMOVED = NTSTATUS(0xC000_02B6)

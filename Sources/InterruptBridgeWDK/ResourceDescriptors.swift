@@ -94,6 +94,13 @@ public struct CM_PARTIAL_RESOURCE_DESCRIPTOR: Sendable, Hashable, ZeroInitializa
     /// `u.MessageInterrupt.Raw`.
     public struct MessageRawFields: Sendable, Hashable {
         public var Group: USHORT
+        /// `Raw.Reserved`: wdm.h names the first two bytes `Group` when
+        /// NT_PROCESSOR_GROUPS is defined and `Reserved` ("Reserved for system use")
+        /// otherwise; both spellings name the same bytes here, so code of either build ports.
+        public var Reserved: USHORT {
+            get { Group }
+            set { Group = newValue }
+        }
         public var MessageCount: USHORT
         public var Vector: ULONG
         public var Affinity: KAFFINITY

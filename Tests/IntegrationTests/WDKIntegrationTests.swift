@@ -125,6 +125,85 @@ extension RigIntegrationTests {
             #expect(driver.dispatcher.connectedInterrupts.isEmpty)
         }
 
+        enum UnionMember: String, CaseIterable, Sendable { case Generic, InterruptObject, InterruptMessageTable }
+
+        /// Seed 001: "To minimize casting, ConnectionContext is defined as a union ... Use
+        /// ConnectionContext.InterruptObject and ConnectionContext.InterruptMessageTable to
+        /// treat the location as a PKINTERRUPT or PIO_INTERRUPT_MESSAGE_INFO variable
+        /// respectively." Whichever member the driver points at its variable, it gets the
+        /// connection: edu's MSI (Version = CONNECT_MESSAGE_BASED) or, with MSI disallowed,
+        /// its INTx line through the fall-back (Version = CONNECT_LINE_BASED).
+        @Test(arguments: UnionMember.allCases, [true, false])
+        func everyUnionMemberReceivesTheConnection(member: UnionMember, msi: Bool) throws {
+            let driver = try Driver(policy: InterruptPolicy(msiSupported: msi))
+            defer { driver.close() }
+            let devExt = driver.devExt
+            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+            params.Version = CONNECT_MESSAGE_BASED
+            params.MessageBased.PhysicalDeviceObject = driver.PhysicalDeviceObject
+            switch member {
+            case .Generic: params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
+            case .InterruptObject: params.MessageBased.ConnectionContext.InterruptObject = devExt.pointer(to: \.ConnectionContext)
+            case .InterruptMessageTable:
+                params.MessageBased.ConnectionContext.InterruptMessageTable = devExt.pointer(to: \.ConnectionContext)
+            }
+            params.MessageBased.MessageServiceRoutine = Self.messageService
+            params.MessageBased.ServiceContext = devExt
+            params.MessageBased.FallBackServiceRoutine = Self.interruptService
+            let status = IoConnectInterruptEx(&params)
+            #expect(NT_SUCCESS(status), "\(status)")
+            let context = params.MessageBased.ConnectionContext
+            var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+            disconnect.Version = params.Version
+            if msi {
+                #expect(params.Version == CONNECT_MESSAGE_BASED)
+                let table = try #require(context.InterruptMessageTable?.pointee)
+                #expect(context.InterruptObject?.pointee == nil)
+                #expect(table.MessageInfo[0].InterruptObject.kind == .msi)
+                disconnect.ConnectionContext.InterruptMessageTable = table
+            } else {
+                #expect(params.Version == CONNECT_LINE_BASED)
+                let interrupt = try #require(context.InterruptObject?.pointee)
+                #expect(context.InterruptMessageTable?.pointee == nil)
+                #expect(interrupt.kind == .intx)
+                devExt.IntObj = interrupt
+                disconnect.ConnectionContext.InterruptObject = interrupt
+            }
+            #expect(driver.fire() == Rig.count)
+            IoDisconnectInterruptEx(&disconnect)
+            #expect(driver.dispatcher.connectedInterrupts.isEmpty)
+        }
+
+        /// CONNECT_MESSAGE_BASED_PASSIVE on edu's real MSI: the routine runs at PASSIVE_LEVEL.
+        @Test func messageBasedPassiveOnEduMSI() throws {
+            let driver = try Driver(policy: .default)
+            defer { driver.close() }
+            let devExt = driver.devExt
+            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+            params.Version = CONNECT_MESSAGE_BASED_PASSIVE
+            params.MessageBased.PhysicalDeviceObject = driver.PhysicalDeviceObject
+            params.MessageBased.ConnectionContext.InterruptMessageTable = devExt.pointer(to: \.ConnectionContext)
+            params.MessageBased.MessageServiceRoutine = { Interrupt, ServiceContext, MessageID in
+                let devExt = ServiceContext as! EDU_EXTENSION
+                if KeGetCurrentIrql() == PASSIVE_LEVEL { devExt.probe.record(message: MessageID) }
+                return devExt.edu.acknowledgeAll()
+            }
+            params.MessageBased.ServiceContext = devExt
+            let status = IoConnectInterruptEx(&params)
+            #expect(NT_SUCCESS(status), "\(status)")
+            #expect(params.Version == CONNECT_MESSAGE_BASED_PASSIVE)
+            let table = try #require(params.MessageBased.ConnectionContext.InterruptMessageTable?.pointee)
+            #expect(table.UnifiedIrql == PASSIVE_LEVEL)
+            #expect(table.MessageInfo[0].InterruptObject.isPassiveLevel)
+            #expect(table.MessageInfo[0].MessageAddress.QuadPart & 0xfff0_0000 == 0xfee0_0000)
+            #expect(driver.fire() == Rig.count, "every interrupt reached the routine at PASSIVE_LEVEL")
+            var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+            disconnect.Version = params.Version
+            disconnect.ConnectionContext.InterruptMessageTable = table
+            IoDisconnectInterruptEx(&disconnect)
+            #expect(driver.dispatcher.connectedInterrupts.isEmpty)
+        }
+
         @Test func lineBasedGetsINTx() throws {
             let driver = try Driver(policy: InterruptPolicy(msiSupported: false))
             defer { driver.close() }

@@ -141,13 +141,20 @@ extension Runtime {
             ], "in order, and the stream ends at shutdown")
         }
 
-        @Test func aSecondInterruptDeviceOverOneBackendIsRefusedByDesign() throws {
-            // Documented as a precondition; here only the claim bookkeeping is
-            // checked: a device gone frees its backend for a new one.
-            let backend = SimulatedBackend(SimulatedDevice(msixCount: 1))
-            do { _ = InterruptDevice(backend: backend) }
-            let again = InterruptDevice(backend: backend)
-            #expect(again.backend === backend)
+        @Test func aSecondInterruptDeviceOverABackendInUseCannotConnect() throws {
+            let dispatcher = try Self.manual()
+            defer { dispatcher.shutdown() }
+            let backend = SimulatedBackend(SimulatedDevice(interruptPin: .a, irqLine: 11, msixCount: 2))
+            let first = InterruptDevice(backend: backend, facts: .twoProcessors)
+            let second = InterruptDevice(backend: backend, policy: InterruptPolicy(msiSupported: false), facts: .twoProcessors)
+            let connection = try dispatcher.connectMessageBased(device: first, messageRoutine: { _, _ in true })
+            #expect(throws: ConnectionError.self, "the backend is enabled by the first device") {
+                _ = try dispatcher.connectLineBased(device: second, routine: { _ in true })
+            }
+            dispatcher.disconnect(connection)
+            let line = try dispatcher.connectLineBased(device: second, routine: { _ in true })
+            #expect(backend.enabledKind == .intx, "once the first has nothing connected, the other may")
+            dispatcher.disconnect(line)
         }
     }
 }

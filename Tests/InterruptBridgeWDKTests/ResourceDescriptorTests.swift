@@ -96,6 +96,25 @@ struct ResourceDescriptorTests {
         #expect(descriptor.u.MessageInterrupt.Raw.Group == 0x0a)
         #expect(descriptor.u.MessageInterrupt.Raw.MessageCount == 0x1)
     }
+
+    /// wdm.h's Raw member: "USHORT Group" with NT_PROCESSOR_GROUPS, "USHORT Reserved"
+    /// without ("Reserved for system use"), then MessageCount, Vector and Affinity. Both
+    /// spellings name the first two bytes; MessageCount, Vector and Affinity stay where they are.
+    @Test func messageInterruptRawHasEveryWdmMemberReservedAliasingGroup() {
+        var descriptor = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        descriptor.u.MessageInterrupt.Raw.MessageCount = 4
+        descriptor.u.MessageInterrupt.Raw.Vector = 0x51
+        descriptor.u.MessageInterrupt.Raw.Affinity = 0x3
+        descriptor.u.MessageInterrupt.Raw.Reserved = 0x7
+        #expect(descriptor.u.MessageInterrupt.Raw.Group == 0x7)
+        descriptor.u.MessageInterrupt.Raw.Group = 0x2
+        #expect(descriptor.u.MessageInterrupt.Raw.Reserved == 0x2)
+        #expect(descriptor.u.MessageInterrupt.Raw.MessageCount == 4)
+        #expect(descriptor.u.MessageInterrupt.Raw.Vector == 0x51)
+        #expect(descriptor.u.MessageInterrupt.Raw.Affinity == 0x3)
+        // Translated overlays the same bytes: Level is where Group/Reserved is.
+        #expect(descriptor.u.MessageInterrupt.Translated.Level == 0x2)
+    }
 }
 
 @Suite("Basic types")

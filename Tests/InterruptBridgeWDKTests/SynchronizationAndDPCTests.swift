@@ -86,10 +86,12 @@ struct SynchronizationAndDPCTests {
         KeReleaseSpinLock(devExt.Lock, OldIrql)
         #expect(eventually { devExt.calls == 1 })
 
+        let entry = KeRaiseIrqlToDpcLevel()
         KeAcquireSpinLockAtDpcLevel(devExt.Lock)
         #expect(devExt.Lock.isLocked)
         KeReleaseSpinLockFromDpcLevel(devExt.Lock)
         #expect(!devExt.Lock.isLocked)
+        KeLowerIrql(entry)
         IoDisconnectInterrupt(devExt.IntObj)
     }
 

@@ -1,7 +1,9 @@
 public import InterruptBridgeCore
 
 /// Why a connect call failed. Each case maps to exactly one documented NTSTATUS
-/// in the WDK facade (shown per case).
+/// per WDK routine in the facade (shown per case for IoConnectInterruptEx; the
+/// legacy IoConnectInterrupt folds everything into STATUS_INVALID_PARAMETER or
+/// STATUS_INSUFFICIENT_RESOURCES, its only documented failures).
 public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No device was given (STATUS_INVALID_PARAMETER).
     case noDevice
@@ -30,10 +32,9 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
     case sharingConflict(vector: UInt32, reason: String)
     /// The dispatcher ran out of slots or descriptors (STATUS_INSUFFICIENT_RESOURCES).
     case insufficientResources(String)
-    /// The backend could not enable the interrupts (STATUS_INSUFFICIENT_RESOURCES
-    /// for kernel refusals, STATUS_NOT_SUPPORTED for unsupported kinds).
+    /// The backend could not enable the interrupts (STATUS_INSUFFICIENT_RESOURCES).
     case backend(BackendError)
-    /// The dispatcher was shut down (STATUS_DEVICE_NOT_READY).
+    /// The dispatcher was shut down (STATUS_INSUFFICIENT_RESOURCES).
     case dispatcherStopped
 
     public var description: String {

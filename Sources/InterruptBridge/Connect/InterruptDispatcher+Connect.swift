@@ -147,6 +147,11 @@ extension InterruptDispatcher {
             for object in objects {
                 if let conflict = ConnectionTable.conflict(adding: object, to: published[object.vector] ?? []) { throw conflict }
             }
+            // Each loop enables what it serves: a device's interrupts are all passive or all device level.
+            if let first = objects.first, let served = published.values.lazy.flatMap({ $0 }).first(where: { $0.device === first.device }) {
+                throw .sharingConflict(vector: first.vector, reason: "\(first.device)'s interrupts are connected at \(served.isPassiveLevel ? "passive" : "device") level "
+                    + "(vector 0x\(String(served.vector, radix: 16))); a device's interrupts are all passive-level or all device-level")
+            }
         }
         let completion = Self.isOnAnyDispatchThread ? nil : Completion()
         guard loop.post(.attach(objects, completion)) else {

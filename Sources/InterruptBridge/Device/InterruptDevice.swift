@@ -12,8 +12,11 @@ import Synchronization
 /// interrupt object of the device connects and disabled when the last one
 /// disconnects (by the dispatch loop that serves them).
 ///
-/// One `InterruptDevice` per backend: creating a second one over the same
-/// backend stops the process with a message (a programmer error).
+/// One `InterruptDevice` per backend at a time: while interrupts of one device
+/// are connected, connecting through another `InterruptDevice` over the same
+/// backend fails (`ConnectionError.backend(.kernelLimit)`), since the two would
+/// enable and disable the backend behind each other's back. A new device over
+/// the same backend (another policy, say) can connect once the first has none.
 public final class InterruptDevice: Sendable, CustomStringConvertible {
     public let info: PCIDeviceInfo
     public let policy: InterruptPolicy
@@ -32,11 +35,7 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
         self.resources = resources
         self.backend = backend
         self.vectors = AssignedVector.vectors(in: resources)
-        precondition(BackendClaims.claim(backend),
-                     "\(backend.device.address): this backend already has an InterruptDevice; create one InterruptDevice per backend and share it")
     }
-
-    deinit { BackendClaims.release(backend) }
 
     /// A device whose resources `ResourceTranslator` derives from the backend's
     /// device and `policy` (on this machine's online processors by default).
@@ -77,23 +76,5 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     public func requestDPC(irp: OpaqueContext = .none, context: OpaqueContext = .none) -> Bool {
         guard let dpc = dpcForISR.load() else { return false }
         return dpc.enqueue(irp, context)
-    }
-}
-
-/// Which backends have an `InterruptDevice`: one device per backend, because the
-/// dispatcher's connection state (enabled kind, descriptors, events) is kept per
-/// device, and two devices over one backend would enable and disable it behind
-/// each other's back.
-private enum BackendClaims {
-    // Guarded by its lock: the identities of claimed backends (a device holds its
-    // backend, so an identity cannot be reused while claimed).
-    private static let claimed = LockedValue<Set<ObjectIdentifier>>([])
-
-    static func claim(_ backend: any InterruptBackend) -> Bool {
-        claimed.withLock { $0.insert(ObjectIdentifier(backend)).inserted }
-    }
-
-    static func release(_ backend: any InterruptBackend) {
-        _ = claimed.withLock { $0.remove(ObjectIdentifier(backend)) }
     }
 }

@@ -105,6 +105,10 @@ struct ConnectionTable {
         if let record = devices[deviceKey], record.kind != kind {
             throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
         }
+        if devices[deviceKey] == nil, devices.values.contains(where: { $0.device.backend === device.backend }) {
+            throw .backend(.kernelLimit("another InterruptDevice over the same backend (\(device.info.address)) has interrupts connected: "
+                + "use one InterruptDevice per backend, or disconnect the other first"))
+        }
         var pending: [UInt32: [InterruptObject]] = [:]
         for object in objects {
             precondition(object.device === device && object.kind == kind, "one attach serves one device and kind")

@@ -29,4 +29,23 @@ enum CurrentLevel {
 extension InterruptLevel {
     /// The level the calling thread runs at, as the bridge models it (KeGetCurrentIrql).
     public static var current: InterruptLevel { CurrentLevel.value }
+
+    /// Raises the calling thread's modelled level to `level` and returns the previous
+    /// one (KeRaiseIrql). Raising to a level below the current one stops the process,
+    /// as Windows bug-checks (IRQL_NOT_GREATER_OR_EQUAL). Does not allocate.
+    public static func raiseCurrent(to level: InterruptLevel) -> InterruptLevel {
+        let previous = CurrentLevel.value
+        precondition(level >= previous, "KeRaiseIrql to \(level) below the current IRQL \(previous) (IRQL_NOT_GREATER_OR_EQUAL)")
+        CurrentLevel.value = level
+        return previous
+    }
+
+    /// Lowers the calling thread's modelled level to `level`, the value an earlier
+    /// raise returned (KeLowerIrql). Lowering to a level above the current one stops
+    /// the process, as Windows bug-checks (IRQL_NOT_LESS_OR_EQUAL). Does not allocate.
+    public static func lowerCurrent(to level: InterruptLevel) {
+        let current = CurrentLevel.value
+        precondition(level <= current, "KeLowerIrql to \(level) above the current IRQL \(current) (IRQL_NOT_LESS_OR_EQUAL)")
+        CurrentLevel.value = level
+    }
 }

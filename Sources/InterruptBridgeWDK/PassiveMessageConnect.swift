@@ -1,0 +1,52 @@
+// CONNECT_MESSAGE_BASED_PASSIVE (Windows 8): the message-based connect with every
+// routine at PASSIVE_LEVEL, built from the runtime's passive-level fully specified
+// connect, one interrupt object per message.
+import InterruptBridge
+import InterruptBridgeCore
+
+/// Seed 001 for a passive-level ISR: "setting Irql and SynchronizeIrql to PASSIVE_LEVEL,
+/// and setting SpinLock to NULL". Each message (or the fall-back line) is connected
+/// with those values through `connectFullySpecified`, so its routine runs on the passive
+/// dispatch thread holding only its own object's mutex, and may block. If a message
+/// cannot be connected, the ones already connected are disconnected: all or nothing.
+func connectMessageBasedPassive(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    let p = Parameters.MessageBased
+    guard let pdo = p.PhysicalDeviceObject, let routine = p.MessageServiceRoutine, let location = p.ConnectionContext.location,
+          p.SpinLock == nil, p.SynchronizeIrql == PASSIVE_LEVEL else {
+        return STATUS_INVALID_PARAMETER
+    }
+    let device = pdo.device
+    let context = p.ServiceContext
+    let messages = device.vectors.filter { $0.kind.isMessageSignaled }
+    guard let kind = messages.first?.kind else {
+        guard let line = device.vectors.first(where: { $0.kind == .intx }) else {
+            return ConnectStatuses.IoConnectInterruptEx(.noInterrupts)
+        }
+        guard let fallBack = p.FallBackServiceRoutine else { return ConnectStatuses.IoConnectInterruptEx(.noFallbackRoutine) }
+        do throws(ConnectionError) {
+            let object = try pdo.dispatcher.connectFullySpecified(
+                device: device, vector: line.vector, irql: .passive, synchronizeIrql: .passive, mode: line.mode,
+                shareVector: line.shareDisposition == .shared, affinity: line.affinity, floatingSave: p.FloatingSave,
+                routine: { Interrupt in fallBack(Interrupt, context) })
+            location.pointee = object
+            Parameters.Version = CONNECT_LINE_BASED
+            return STATUS_SUCCESS
+        } catch {
+            return ConnectStatuses.IoConnectInterruptEx(error)
+        }
+    }
+    var objects: [InterruptObject] = []
+    do throws(ConnectionError) {
+        for message in messages {
+            objects.append(try pdo.dispatcher.connectFullySpecified(
+                device: device, vector: message.vector, irql: .passive, synchronizeIrql: .passive, mode: message.mode,
+                shareVector: message.shareDisposition == .shared, affinity: message.affinity, floatingSave: p.FloatingSave,
+                routine: { Interrupt in routine(Interrupt, context, Interrupt.messageID) }))
+        }
+    } catch {
+        for object in objects { object.disconnect() }
+        return ConnectStatuses.IoConnectInterruptEx(error)
+    }
+    location.pointee = IO_INTERRUPT_MESSAGE_INFO(passive: objects, programmed: device.backend.programmedMessages(kind))
+    return STATUS_SUCCESS
+}
