@@ -2,14 +2,20 @@ import Foundation
 import InterruptBridgeSystem
 import Testing
 
+/// timeout(1): coreutils' on the host, busybox's in the rig's guest.
+enum TimeoutBinary {
+    static let path = ["/usr/bin/timeout", "/bin/timeout"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
 /// Every subcommand's bad input, run as a process: one line "irqbridge: ..." on standard
 /// error, nothing on standard output, exit status 2; never a crash or a hang. `--help`
 /// keeps its full text and status 0.
-@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"), .timeLimit(.minutes(2)))
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"),
+       .enabled(if: TimeoutBinary.path != nil, "no timeout(1) to run irqbridge under"), .timeLimit(.minutes(2)))
 struct CommandLineErrorTests {
     /// Runs irqbridge under timeout(1), so a hang is status 124 instead of a stuck test.
     static func run(_ arguments: [String]) throws -> ChildProcess.Result {
-        try ChildProcess.run("/usr/bin/timeout", ["20", try #require(IRQBridgeBinary.path)] + arguments)
+        try ChildProcess.run(try #require(TimeoutBinary.path), ["20", try #require(IRQBridgeBinary.path)] + arguments)
     }
 
     static func temporaryFile(_ name: String, _ text: String) throws -> String {
@@ -93,6 +99,15 @@ struct CommandLineErrorTests {
     ])
     func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
         Self.expectOneLine(try Self.run(arguments), prefix)
+    }
+
+    /// Not bad input but a failure while running (the host bridge has no IOMMU group and
+    /// is no edu): the same one line, status 1.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices/0000:00:00.0"), "no 0000:00:00.0"))
+    func aFailureWhileRunningIsOneLineAndStatus1() throws {
+        let result = try Self.run(["selftest", "--device", "0000:00:00.0", "--backend", "uio"])
+        #expect(result.status == 1, "\(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: ") && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
     }
 
     @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], []])
