@@ -67,8 +67,12 @@ public struct RegularFile: Sendable {
         descriptor = file
     }
 
-    /// `/proc/self/fd/N` of `descriptor`: opening it opens the file that was read.
-    public var reopenPath: String { "/proc/self/fd/\(descriptor.rawValue)" }
+    /// A path that opens the file that was read: `/proc/self/fd/N` of `descriptor`, or
+    /// `path` itself where procfs is not mounted.
+    public var reopenPath: String {
+        let own = "/proc/self/fd/\(descriptor.rawValue)"
+        return Glibc.access(own, F_OK) == 0 ? own : path
+    }
 
     private static func kind(_ type: mode_t) -> String {
         switch type {
