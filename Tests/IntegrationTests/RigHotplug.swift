@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import Foundation
+import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Testing
 
@@ -100,6 +101,32 @@ extension RigIntegrationTests {
             let vendor = try String(contentsOfFile: "/sys/bus/pci/devices/\(edu)/vendor", encoding: .utf8)
             #expect(vendor == "0x1234\n")
             print("hot-plug: device_del answered in \(removal) ms, device_add in \(addition) ms, in sysfs after \(appeared ?? -1) ms more")
+        }
+
+        /// With MSI disallowed, what the resource lists offer the device: INTx while its line is routed.
+        static func lineBasedKind(_ address: PCIAddress) throws -> InterruptKind? {
+            let policies = InterruptPolicyTable(fallback: InterruptPolicy(msiSupported: false))
+            return try PCIDiscovery(policies: policies, logger: Rig.logger).catalog().device(at: address)?.resources.interruptKind
+        }
+
+        /// Found with this rig: a device added while the system runs has sysfs `irq` 0 (and
+        /// Interrupt Line 0) until a driver first enables it (vfio-pci does on open; then it reads
+        /// 20), so discovery sees no routed line, offers no INTx, and a line-based connect fails
+        /// with STATUS_NOT_FOUND; a second process, after that first open, connects INTx fine.
+        /// The device present at boot got its line from the firmware. Known issue until discovery
+        /// stops depending on the line for a device that has a pin (issue 10: a device that comes
+        /// back can be opened and connected again); this test then fails to say it is fixed.
+        @Test func aReAddedDeviceOffersINTxBeforeItsFirstOpen() throws {
+            let edu = try #require(RigHotplug.devices["edu0"])
+            // (At boot it is offered INTx: its line came from the firmware. Another test may
+            // have re-added it already, so that is not checked here.)
+            try RigHotplug.request(.remove, "edu0")
+            try RigHotplug.request(.add, "edu0")
+            #expect(RigHotplug.waitUntil(edu, present: true) != nil)
+            let kind = try Self.lineBasedKind(edu)
+            withKnownIssue("a hot-added device's line is 0 until first enabled: no INTx offered") {
+                #expect(kind == .intx)
+            }
         }
 
         @Test func anUnknownNameIsRefusedWithTheHostsAnswer() {
