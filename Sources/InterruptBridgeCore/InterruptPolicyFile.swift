@@ -36,16 +36,17 @@ public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
         public init(from decoder: any Decoder) throws {
             try rejectUnknownKeys(decoder, allowed: Key.allCases.map(\.rawValue))
             let container = try decoder.container(keyedBy: Key.self)
-            msiSupported = try container.decodeIfPresent(Bool.self, forKey: .msiSupported)
-            messageNumberLimit = try container.decodeIfPresent(Int.self, forKey: .messageNumberLimit)
+            msiSupported = try container.decodeSetting(Bool.self, .msiSupported, expected: "true or false")
+            messageNumberLimit = try container.decodeSetting(Int.self, .messageNumberLimit, expected: "a whole number, at least 1")
             if let limit = messageNumberLimit, limit < 1 {
                 throw DecodingError.dataCorruptedError(forKey: .messageNumberLimit, in: container, debugDescription: "MessageNumberLimit must be at least 1")
             }
-            preferMSIX = try container.decodeIfPresent(Bool.self, forKey: .preferMSIX)
-            devicePriority = try container.decodeIfPresent(InterruptPolicy.DevicePriority.self, forKey: .devicePriority)
+            preferMSIX = try container.decodeSetting(Bool.self, .preferMSIX, expected: "true or false")
+            devicePriority = try container.decodeSetting(InterruptPolicy.DevicePriority.self, .devicePriority, expected: "\"low\", \"normal\" or \"high\"")
+            let mask = "a processor mask: a whole number or a \"0x...\" string"
             if let number = try? container.decodeIfPresent(UInt64.self, forKey: .assignmentSetOverride) {
                 assignmentSetOverride = number
-            } else if let text = try container.decodeIfPresent(String.self, forKey: .assignmentSetOverride) {
+            } else if let text = try container.decodeSetting(String.self, .assignmentSetOverride, expected: mask) {
                 let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : Substring(text)
                 guard let mask = UInt64(digits, radix: 16) else {
                     throw DecodingError.dataCorruptedError(forKey: .assignmentSetOverride, in: container, debugDescription: "not a processor mask: \(text)")
@@ -117,6 +118,36 @@ public enum InterruptPolicyFileError: Error, Sendable, Hashable, CustomStringCon
         case .badDeviceKey(let key):
             "policy file: device key \"\(key)\" is neither a PCI address (0000:00:03.0) nor vendor:device ids (1af4:1041)"
         }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// `decodeIfPresent`, but a value of the wrong JSON type is a type mismatch naming
+    /// the key, what it wants and what it found. (Foundation reports a number that is
+    /// no `Int`, like 1.5 or 1e30, as "not valid JSON", with no key at all.)
+    fileprivate func decodeSetting<T: Decodable>(_ type: T.Type, _ key: Key, expected: String) throws -> T? {
+        do {
+            return try decodeIfPresent(type, forKey: key)
+        } catch {
+            // Foundation throws its own (internal) error type for a number that is no `Int`;
+            // JSONDecoder turns it into "not valid JSON" only at the top. Any failure to
+            // decode a value that is present is answered the same way: name what was found.
+            guard let found = found(key) else { throw error }
+            throw DecodingError.typeMismatch(type, .init(codingPath: codingPath + [key],
+                                                         debugDescription: "\(key.stringValue) must be \(expected), not \(found)"))
+        }
+    }
+
+    /// The JSON value at `key`, described ("1.5", "a string \"x\"", "an array or object"), or nil when absent.
+    private func found(_ key: Key) -> String? {
+        guard contains(key) else { return nil }
+        if (try? decodeNil(forKey: key)) == true { return "null" }
+        if let value = try? decode(Bool.self, forKey: key) { return String(value) }
+        if let value = try? decode(Double.self, forKey: key) {
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        }
+        if let value = try? decode(String.self, forKey: key) { return "the string \"\(value)\"" }
+        return "an array or object"
     }
 }
 

@@ -19,12 +19,15 @@ public enum DiscoverySource: Sendable, Hashable, CustomStringConvertible {
 
 /// Why discovery failed. Each case's message names what to fix.
 public enum DiscoveryError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// libpci could not open the source, or failed on a function.
-    case access(LibPCIError)
+    /// libpci could not open the source or failed on a function, or a dump file
+    /// was refused before libpci saw it (not a regular file, too large, malformed).
+    case access(PCIAccessError)
     /// A function's config space is truncated or its capability list is broken.
     case malformedDevice(PCIAddress, PCIConfigSpaceError)
-    /// Reading system facts (online CPUs, a policy file) failed.
+    /// Reading system facts (online CPUs) failed.
     case system(SystemError)
+    /// A named file (the policy file) is not a regular file, too large, or unreadable.
+    case unreadableFile(RegularFileError)
     /// The policy file is not valid.
     case policyFile(path: String, reason: String)
 
@@ -33,6 +36,7 @@ public enum DiscoveryError: Error, Sendable, Hashable, CustomStringConvertible {
         case .access(let error): "\(error)"
         case let .malformedDevice(address, error): "\(address): \(error)"
         case .system(let error): "\(error)"
+        case .unreadableFile(let error): "\(error)"
         case let .policyFile(path, reason): "\(path): \(reason)"
         }
     }

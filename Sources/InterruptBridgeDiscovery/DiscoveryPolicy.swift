@@ -3,15 +3,19 @@ public import InterruptBridgeCore
 import InterruptBridgeSystem
 
 extension InterruptPolicyTable {
-    /// Reads a policy file (see `InterruptPolicyFile` for the format).
+    /// The largest policy file read (a table of thousands of devices is well under it).
+    public static let fileSizeLimit = 1 << 20
+
+    /// Reads a policy file (see `InterruptPolicyFile` for the format): a regular file
+    /// of at most `fileSizeLimit` bytes.
     public static func load(path: String) throws(DiscoveryError) -> InterruptPolicyTable {
-        let text: String
+        let file: RegularFile
         do {
-            text = try SystemFacts.readText(path)
+            file = try RegularFile(reading: path, limit: fileSizeLimit)
         } catch {
-            throw .system(error)
+            throw .unreadableFile(error)
         }
-        return try parse(json: text, path: path)
+        return try parse(json: String(decoding: file.bytes, as: UTF8.self), path: path)
     }
 
     /// Parses policy-file JSON; `path` only names the source in errors.

@@ -17,6 +17,23 @@ public struct LibPCIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "libpci: \(operation): \(message)" }
 }
 
+/// Why `PCIAccess.scan` failed: libpci itself, or a dump file refused before libpci saw it.
+public enum PCIAccessError: Error, Sendable, Hashable, CustomStringConvertible {
+    case libpci(LibPCIError)
+    /// Not a regular file, too large, or unreadable.
+    case unreadableDump(RegularFileError)
+    /// Not in the `lspci -x` format (the file and line are named).
+    case malformedDump(PCIDumpFileError)
+
+    public var description: String {
+        switch self {
+        case .libpci(let error): "\(error)"
+        case .unreadableDump(let error): "\(error)"
+        case .malformedDump(let error): "\(error)"
+        }
+    }
+}
+
 /// PCI config-space access through libpci (the same library `lspci` uses).
 public enum PCIAccess {
     /// Where libpci reads from.
@@ -34,15 +51,38 @@ public enum PCIAccess {
         }
     }
 
+    /// The largest dump file read: a dump of 1,000 functions with all 4096 bytes of
+    /// config space each (`lspci -xxxx`, about 14 KB a function) is about 14 MB.
+    public static let dumpSizeLimit = 16 << 20
+
     /// Scans the bus and reads every function: identity, names, driver, IOMMU
     /// group, IRQ, BARs and as much config space as is readable. Sorted by address.
-    public static func scan(_ source: Source) throws(LibPCIError) -> [PCIFunctionSnapshot] {
+    ///
+    /// A dump must be a regular file of at most `dumpSizeLimit` bytes in the format
+    /// `PCIDumpFile` checks; libpci then reads that same open file (through
+    /// /proc/self/fd), so it never parses a line that was not checked, unless the file
+    /// is rewritten in place meanwhile by someone with write access to it.
+    public static func scan(_ source: Source) throws(PCIAccessError) -> [PCIFunctionSnapshot] {
         var message = [CChar](repeating: 0, count: 512)
-        let handle: OpaquePointer? = switch source {
-        case .live: cib_pci_open(nil, &message, message.count)
-        case .dump(let path): cib_pci_open(path, &message, message.count)
+        let handle: OpaquePointer?
+        switch source {
+        case .live:
+            handle = cib_pci_open(nil, &message, message.count)
+        case .dump(let path):
+            let file: RegularFile
+            do {
+                file = try RegularFile(reading: path, limit: dumpSizeLimit)
+            } catch {
+                throw .unreadableDump(error)
+            }
+            do {
+                try PCIDumpFile.validate(file.bytes, path: path)
+            } catch {
+                throw .malformedDump(error)
+            }
+            handle = withExtendedLifetime(file) { cib_pci_open(file.reopenPath, &message, message.count) }
         }
-        guard let handle else { throw LibPCIError("open \(source)", message: Self.string(message)) }
+        guard let handle else { throw .libpci(LibPCIError("open \(source)", message: Self.string(message))) }
         defer { cib_pci_close(handle) }
 
         let function = UnsafeMutablePointer<cib_pci_function>.allocate(capacity: 1)
@@ -50,7 +90,7 @@ public enum PCIAccess {
         var snapshots: [PCIFunctionSnapshot] = []
         for index in 0..<cib_pci_count(handle) {
             guard cib_pci_describe(handle, index, function, &message, message.count) == 0 else {
-                throw LibPCIError("describe device \(index) of \(source)", message: Self.string(message))
+                throw .libpci(LibPCIError("describe device \(index) of \(source)", message: Self.string(message)))
             }
             snapshots.append(snapshot(of: function.pointee, names: handle))
         }

@@ -34,7 +34,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if let rigEdu, PCIAddress(rigEdu) == nil {
-            throw badBenchInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
+            throw CommandFailure.badInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
         }
     }
 

@@ -22,10 +22,10 @@ struct BenchMeasurementOptions: ParsableArguments {
 
     func validate() throws {
         for name in scenarios where BenchScenario(rawValue: name) == nil {
-            throw badBenchInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
+            throw CommandFailure.badInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
         }
-        if let iterations, iterations < 10 { throw badBenchInput("--iterations must be at least 10, got \(iterations)") }
-        if let repetitions, repetitions < 1 { throw badBenchInput("--repetitions must be at least 1, got \(repetitions)") }
+        if let iterations, iterations < 10 { throw CommandFailure.badInput("--iterations must be at least 10, got \(iterations)") }
+        if let repetitions, repetitions < 1 { throw CommandFailure.badInput("--repetitions must be at least 1, got \(repetitions)") }
     }
 
     enum Defaults { case standard, rig }
@@ -70,8 +70,8 @@ struct BenchPlacementOptions: ParsableArguments {
 
     func validate() throws {
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        if let pin, !(0..<cpus).contains(pin) { throw badBenchInput("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
-        if let fifo, !(1...99).contains(fifo) { throw badBenchInput("--fifo must be a priority from 1 to 99, got \(fifo)") }
+        if let pin, !(0..<cpus).contains(pin) { throw CommandFailure.badInput("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
+        if let fifo, !(1...99).contains(fifo) { throw CommandFailure.badInput("--fifo must be a priority from 1 to 99, got \(fifo)") }
     }
 
     func apply(to options: BenchOptions) -> BenchOptions {
@@ -89,11 +89,4 @@ struct BenchPlacementOptions: ParsableArguments {
             "fifoPriority": options.dispatch.fifoPriority.map(String.init) ?? "none",
         ]
     }
-}
-
-/// Bad input to `irqbridge bench`: one line on standard error, exit status 2
-/// (the team's rule for every subcommand), instead of ArgumentParser's usage dump.
-func badBenchInput(_ message: String) -> ExitCode {
-    FileHandle.standardError.write(Data("irqbridge bench: error: \(message)\n".utf8))
-    return ExitCode(2)
 }

@@ -39,7 +39,7 @@ struct BindCommand: ParsableCommand {
                 print("\(target.address): already bound to \(driverOption.value)")
             }
         } catch {
-            throw deviceCommandFailure(error.description, status: error.exitStatus)
+            throw error.commandFailure
         }
     }
 }

@@ -1,5 +1,5 @@
 // Pieces shared by the device commands (bind, unbind, selftest): the device
-// argument, logging set-up, and the one-line error with its exit status.
+// argument, logging set-up, and the exit status of a binding error.
 import ArgumentParser
 import InterruptBridge
 import InterruptBridgeDiscovery
@@ -18,7 +18,7 @@ struct DeviceArgument: ParsableArguments {
 
     func validate() throws {
         guard PCIAddress(device) != nil else {
-            throw deviceCommandFailure("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)", status: 2)
+            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
         }
     }
 }
@@ -38,13 +38,6 @@ struct DeviceLoggingOptions: ParsableArguments {
     private static let bootstrapOnce: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
 }
 
-/// Prints "irqbridge: error: MESSAGE" on stderr and returns the exit status to throw
-/// (2: bad input or a refusal the user can fix with an option; 1: the system failed).
-func deviceCommandFailure(_ message: String, status: Int32) -> ExitCode {
-    FileHandle.standardError.write(Data("irqbridge: error: \(message)\n".utf8))
-    return ExitCode(status)
-}
-
 /// --driver: checked in `validate()` so a wrong name is a one-line error (status 2).
 struct DriverOption: ParsableArguments {
     @Option(help: "The driver to bind: \(UserSpaceDriver.allCases.map(\.rawValue).joined(separator: " or ")).")
@@ -54,17 +47,17 @@ struct DriverOption: ParsableArguments {
 
     func validate() throws {
         guard UserSpaceDriver(rawValue: driver) != nil else {
-            throw deviceCommandFailure("unknown driver '\(driver)' (expected \(UserSpaceDriver.allCases.map(\.rawValue).joined(separator: " or ")))", status: 2)
+            throw CommandFailure.badInput("unknown driver '\(driver)' (expected \(UserSpaceDriver.allCases.map(\.rawValue).joined(separator: " or ")))")
         }
     }
 }
 
 extension BindingError {
-    /// Refusals and unknown devices are the user's to fix (2); the rest are failures (1).
-    var exitStatus: Int32 {
+    /// Refusals and unknown devices are the user's to fix (bad input, 2); the rest are failures (1).
+    var commandFailure: CommandFailure {
         switch self {
-        case .noSuchDevice, .inUse, .notBoundTo, .notManaged: 2
-        case .driverUnavailable, .bindFailed, .system: 1
+        case .noSuchDevice, .inUse, .notBoundTo, .notManaged: .badInput(description)
+        case .driverUnavailable, .bindFailed, .system: .failed(description)
         }
     }
 }

@@ -3,24 +3,21 @@ import Foundation
 import InterruptBridge
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
+import InterruptBridgeSystem
 import Logging
 
 /// Options every command that discovers devices shares: where to read PCI
 /// functions from and which interrupt policy to apply.
 struct DiscoveryOptions: ParsableArguments {
-    @Option(name: .customLong("dump"), help: ArgumentHelp("Read PCI functions from an `lspci -x`-style dump file instead of the live system.", valueName: "file"))
+    @Option(name: .customLong("dump"), help: ArgumentHelp("Read PCI functions from an `lspci -x`-style dump file instead of the live system (a regular file of at most \(PCIAccess.dumpSizeLimit >> 20) MiB, checked line by line).", valueName: "file"))
     var dumpFile: String?
 
-    @Option(name: .customLong("policy"), help: ArgumentHelp("Per-device interrupt policy (JSON: MSISupported, MessageNumberLimit, ...).", valueName: "file"))
+    @Option(name: .customLong("policy"), help: ArgumentHelp("Per-device interrupt policy (JSON: MSISupported, MessageNumberLimit, ...; a regular file of at most \(InterruptPolicyTable.fileSizeLimit >> 20) MiB).", valueName: "file"))
     var policyFile: String?
 
-    func validate() throws {
-        for (option, path) in [("--dump", dumpFile), ("--policy", policyFile)] {
-            if let path, !FileManager.default.isReadableFile(atPath: path) {
-                throw CommandFailure.badInput("\(option): cannot read \(path)").report(nil)
-            }
-        }
-    }
+    // No check of the files here: a check by path before opening is a race, and would
+    // pass a FIFO or /dev/zero. Discovery opens each once and refuses anything but a
+    // regular file of bounded size.
 
     /// Discovery configured by these options.
     func discovery(logger: Logger) throws -> PCIDiscovery {
@@ -28,31 +25,5 @@ struct DiscoveryOptions: ParsableArguments {
             do { return try InterruptPolicyTable.load(path: path) } catch { throw .badInput("--policy: \(error)") }
         } ?? InterruptPolicyTable()
         return PCIDiscovery(source: dumpFile.map { .dump(path: $0) } ?? .live, policies: policies, logger: logger)
-    }
-}
-
-/// How a command fails: bad input (exit status 2) or a failure while running (1),
-/// each as one line on standard error.
-enum CommandFailure: Error, CustomStringConvertible {
-    case badInput(String)
-    case failed(String)
-
-    var description: String {
-        switch self {
-        case .badInput(let message), .failed(let message): message
-        }
-    }
-
-    var exitCode: ExitCode {
-        switch self {
-        case .badInput: ExitCode(2)
-        case .failed: ExitCode.failure
-        }
-    }
-
-    /// Prints the one-line message and returns the exit code to throw.
-    func report(_ command: String?) -> ExitCode {
-        FileHandle.standardError.write(Data("irqbridge\(command.map { " " + $0 } ?? ""): \(description)\n".utf8))
-        return exitCode
     }
 }

@@ -30,29 +30,21 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var discoveryOptions: DiscoveryOptions
 
     func validate() throws {
-        do {
-            if let address, PCIAddress(address) == nil {
-                throw CommandFailure.badInput("malformed PCI address \"\(address)\" (expected DDDD:BB:DD.F or BB:DD.F, hexadecimal)")
-            }
-            if watch, discoveryOptions.dumpFile != nil {
-                throw CommandFailure.badInput("--watch needs the live system, not --dump")
-            }
-        } catch let failure as CommandFailure {
-            throw failure.report("list")
+        if let address, PCIAddress(address) == nil {
+            throw CommandFailure.badInput("malformed PCI address \"\(address)\" (expected DDDD:BB:DD.F or BB:DD.F, hexadecimal)")
+        }
+        if watch, discoveryOptions.dumpFile != nil {
+            throw CommandFailure.badInput("--watch needs the live system, not --dump")
         }
     }
 
     func run() async throws {
-        do {
-            // Open the event stream before listing, so nothing between the two is missed.
-            let events = watch ? try hotplugEvents() : nil
-            try list()
-            if let events {
-                fflush(nil)
-                try await follow(events)
-            }
-        } catch let failure as CommandFailure {
-            throw failure.report("list")
+        // Open the event stream before listing, so nothing between the two is missed.
+        let events = watch ? try hotplugEvents() : nil
+        try list()
+        if let events {
+            fflush(nil)
+            try await follow(events)
         }
     }
 
@@ -80,6 +72,7 @@ struct ListCommand: AsyncParsableCommand {
             catalog = try discoveryOptions.discovery(logger: logger).catalog()
         } catch let error as DiscoveryError {
             // A broken dump file is bad input; a failure on the live system is not.
+            if discoveryOptions.dumpFile != nil, case .access = error { throw CommandFailure.badInput("--dump: \(error)") }
             guard discoveryOptions.dumpFile == nil else { throw CommandFailure.badInput("\(error)") }
             if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
                 throw CommandFailure.failed("\(error) (without root the kernel shows only 64 bytes of config space)")

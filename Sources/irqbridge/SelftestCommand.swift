@@ -42,19 +42,19 @@ struct SelftestCommand: ParsableCommand {
 
     func validate() throws {
         if let device, PCIAddress(device) == nil {
-            throw deviceCommandFailure("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)", status: 2)
+            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
         }
         if let backend, Backend(rawValue: backend) == nil {
-            throw deviceCommandFailure("unknown backend '\(backend)' (expected vfio, uio or simulated)", status: 2)
+            throw CommandFailure.badInput("unknown backend '\(backend)' (expected vfio, uio or simulated)")
         }
         if backend != nil, backend != Backend.simulated.rawValue, device == nil {
-            throw deviceCommandFailure("--backend \(backend!) needs --device", status: 2)
+            throw CommandFailure.badInput("--backend \(backend!) needs --device")
         }
         guard (1...1_000_000).contains(count) else {
-            throw deviceCommandFailure("--count must be 1...1000000, not \(count)", status: 2)
+            throw CommandFailure.badInput("--count must be 1...1000000, not \(count)")
         }
         if let kinds, parsedKinds(kinds) == nil {
-            throw deviceCommandFailure("--kinds wants a comma-separated list of intx, msi, msix, not '\(kinds)'", status: 2)
+            throw CommandFailure.badInput("--kinds wants a comma-separated list of intx, msi, msix, not '\(kinds)'")
         }
     }
 
@@ -69,17 +69,17 @@ struct SelftestCommand: ParsableCommand {
         let plan: SelftestPlan
         do {
             plan = try makePlan(kinds: kinds, logger: logger)
-        } catch let error as ExitCode {
-            throw error
+        } catch let failure as CommandFailure {
+            throw failure
         } catch {
-            throw deviceCommandFailure("\(error)", status: 1)
+            throw CommandFailure.failed("\(error)")
         }
         defer { plan.close() }
         let dispatcher: InterruptDispatcher
         do {
             dispatcher = try InterruptDispatcher(logger: logger)
         } catch {
-            throw deviceCommandFailure("cannot start the dispatcher: \(error)", status: 1)
+            throw CommandFailure.failed("cannot start the dispatcher: \(error)")
         }
         defer { dispatcher.shutdown() }
         let selftest = InterruptSelftest(count: count, logger: logger)
@@ -97,7 +97,7 @@ struct SelftestCommand: ParsableCommand {
     private func makePlan(kinds: [InterruptKind]?, logger: Logger) throws -> SelftestPlan {
         guard let device, let address = PCIAddress(device) else { return .simulated(kinds: kinds) }
         let info = try PCIDiscovery(logger: logger).devices().first { $0.address == address }
-        guard let info else { throw deviceCommandFailure("no PCI device \(address)", status: 2) }
+        guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
         switch chosen {
         case .vfio: return try .vfio(info, kinds: kinds, logger: logger)

@@ -19,7 +19,7 @@ struct UnbindCommand: ParsableCommand {
             let driver = try binder.unbind(target.address)
             print("\(target.address): \(driver.map { "given back to \($0)" } ?? "released (no driver)")")
         } catch {
-            throw deviceCommandFailure(error.description, status: error.exitStatus)
+            throw error.commandFailure
         }
     }
 }

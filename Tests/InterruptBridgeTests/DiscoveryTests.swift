@@ -68,8 +68,8 @@ enum Fixtures {
             _ = try catalog("no-such-dump.lspci")
             Issue.record("discovery of a missing dump succeeded")
         } catch {
-            guard case .access(let libpci) = error else { Issue.record("wrong error \(error)"); return }
-            #expect(libpci.message.hasPrefix("dump: Cannot open"))
+            guard case .access(.unreadableDump(.system(let system))) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(system.code == ENOENT && system.operation.hasPrefix("open "))
         }
     }
 

@@ -74,12 +74,12 @@ struct ListCommandTests {
     }
 
     @Test(arguments: [
-        (["list", "zz:00.0"], "irqbridge list: malformed PCI address \"zz:00.0\""),
-        (["list", "0000:00:20.0"], "irqbridge list: malformed PCI address"),
-        (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: no PCI function 0000:00:09.0 in dump"),
-        (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: cannot read /nonexistent.lspci"),
-        (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge list: 0000:00:03.0: capability list loops"),
-        (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge list: --watch needs the live system"),
+        (["list", "zz:00.0"], "irqbridge: malformed PCI address \"zz:00.0\""),
+        (["list", "0000:00:20.0"], "irqbridge: malformed PCI address"),
+        (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: no PCI function 0000:00:09.0 in dump"),
+        (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: open /nonexistent.lspci: No such file or directory"),
+        (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge: 0000:00:03.0: capability list loops"),
+        (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: --watch needs the live system"),
     ])
     func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
         let result = try Self.run(arguments)

@@ -5,6 +5,8 @@
 #   ttyS0  the command's stdout  -> host stdout
 #   ttyS1  kernel console + rig messages -> console log (shown on failure or with --verbose)
 #   ttyS2  the command's stderr  -> host stderr
+#   ttyS3  hot-plug requests (rig-hotplug) <-> scripts/rig/hotplug-agent.py, when the run
+#          has hot-pluggable devices
 # The command's exit status is reported on ttyS1 as "RIG-EXIT-STATUS <n>", which run.sh
 # turns into its own exit status. Everything else that goes wrong ends in a power-off
 # without that line, which run.sh reports as a boot failure.
@@ -30,6 +32,7 @@ ln -sf /proc/self/fd/2 /dev/stderr
 # Raw output: no CR insertion on the ports that carry the command's streams.
 stty -F /dev/ttyS0 raw -echo -onlcr 2>/dev/null
 stty -F /dev/ttyS2 raw -echo -onlcr 2>/dev/null
+stty -F /dev/ttyS3 raw -echo -onlcr 2>/dev/null
 
 # Modules, in dependency order (computed on the host from modules.dep).
 while read -r module; do

@@ -41,7 +41,7 @@ base_initramfs() {
     local order
     order=$(module_load_order "$moddir" "${RIG_MODULES[@]}") || exit 125
     local key
-    key=$( { cat "$RIG_DIR/guest-init.sh" "$RIG_DIR/guest-bind.sh"; echo "$order"; sha256sum /bin/busybox; } | sha256sum | cut -c1-16)
+    key=$( { cat "$RIG_DIR/guest-init.sh" "$RIG_DIR/guest-bind.sh" "$RIG_DIR/guest-hotplug.sh"; echo "$order"; sha256sum /bin/busybox; } | sha256sum | cut -c1-16)
     local image=$CACHE_DIR/$KERNEL_VERSION/base-$key.cpio.gz
     if [[ -f $image ]]; then
         echo "$image"
@@ -73,6 +73,7 @@ base_initramfs() {
     done <<< "$order"
     install -m 0755 "$RIG_DIR/guest-init.sh" "$stage/init"
     install -m 0755 "$RIG_DIR/guest-bind.sh" "$stage/usr/bin/rig-bind"
+    install -m 0755 "$RIG_DIR/guest-hotplug.sh" "$stage/usr/bin/rig-hotplug"
     mkdir -p "$(dirname "$image")"
     (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 > "$image.tmp.$$"
     mv "$image.tmp.$$" "$image"

@@ -21,6 +21,9 @@ Options:
                         edu                 QEMU edu (1234:11e8): INTx + 1 MSI; up to 4 times
                         edu@SLOT            an edu at 0000:00:SLOT.0 (hex); a slot = 3 mod 4 (0b,
                                             0f, 13, ...) shares 0000:00:03.0's INTx line (GSI 23)
+                        edu@port            a hot-pluggable edu behind its own PCIe root port: the
+                                            n-th (from 0) is QMP id edun at 0000:0(n+1):00.0, its
+                                            port at 0000:00:(10+n).0; up to 8 (see "Hot-plug")
                         ivshmem-doorbell[:N] MSI-X with N vectors (default 4), host server started
                         ivshmem-plain       shared memory only, no interrupts
                         e1000e              Intel 82574L: MSI-X with 5 vectors
@@ -34,6 +37,8 @@ Options:
   --env NAME=VALUE    set an environment variable for COMMAND; repeatable. Always set:
                       IRQBRIDGE_RIG=1 and IRQBRIDGE_RIG_DEVICES (e.g. "edu=0000:00:03.0 ...")
   --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
+  --qmp-socket PATH   put QEMU's QMP monitor socket at PATH (default: qmp.sock in the run's
+                      socket directory), for host-side scripts (scripts/rig/qmp.py) during the run
   --memory MIB        guest memory (default: 1024, more when the payload is large)
   --smp N             guest CPUs (default 2)
   --append ARGS       extra kernel command-line arguments
@@ -51,6 +56,10 @@ Guest PCI addresses (pinned, so tests can name them):
   0000:00:05.0 ivshmem-doorbell     0000:00:06.0 ivshmem-plain
   0000:00:07.0 e1000e               0000:00:08.0 nvme
   0000:00:09.0 third edu            0000:00:0a.0 fourth edu
+
+Hot-plug: with edu@port devices, COMMAND may run `rig-hotplug remove edu0` / `rig-hotplug add
+edu0` in the guest; the host does the device_del / device_add over QMP and answers when done
+(scripts/rig/hotplug-agent.py). IRQBRIDGE_RIG_HOTPLUG names them, e.g. "edu0=0000:01:00.0".
 
 Exit status: COMMAND's; 124 when the watchdog fired; 125 when the rig failed (bad option,
 boot failure, a bind that failed, the guest dying before COMMAND finished).
@@ -76,6 +85,7 @@ VERBOSE=0
 TIMING=${RIG_TIMING:-0}
 KEEP=0
 PRINT_MAP=0
+QMP_SOCKET=
 
 while (($#)); do
     case $1 in
@@ -89,6 +99,8 @@ while (($#)); do
         --env=*) GUEST_ENV+=("${1#*=}"); shift ;;
         --timeout) (($# >= 2)) || bad_usage "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
+        --qmp-socket) (($# >= 2)) || bad_usage "--qmp-socket needs a path"; QMP_SOCKET=$2; shift 2 ;;
+        --qmp-socket=*) QMP_SOCKET=${1#*=}; shift ;;
         --memory) (($# >= 2)) || bad_usage "--memory needs MiB"; MEMORY=$2; shift 2 ;;
         --memory=*) MEMORY=${1#*=}; shift ;;
         --smp) (($# >= 2)) || bad_usage "--smp needs a count"; SMP=$2; shift 2 ;;
@@ -112,6 +124,8 @@ COMMAND=("$@")
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 [[ $SMP =~ ^[1-9][0-9]?$ ]] || bad_usage "--smp must be 1..99, not '$SMP'"
 [[ -z $MEMORY || $MEMORY =~ ^[1-9][0-9]{2,5}$ ]] || bad_usage "--memory must be MiB (>= 100), not '$MEMORY'"
+[[ $QMP_SOCKET != *,* ]] || bad_usage "--qmp-socket: QEMU options cannot carry a comma: '$QMP_SOCKET'"
+((${#QMP_SOCKET} <= 107)) || bad_usage "--qmp-socket: a UNIX socket path is at most 107 bytes"
 for assignment in "${GUEST_ENV[@]}"; do
     [[ $assignment =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bad_usage "--env wants NAME=VALUE, not '$assignment'"
 done
@@ -129,6 +143,10 @@ IVSHMEM_PLAIN=0
 NVME=0
 EDU_SLOTS=(03 04 09 0a)
 edu_count=0
+# Hot-pluggable devices: each behind its own pcie-root-port (q35's root bus has no hot-plug).
+HOTPLUG_SPECS=()      # NAME=-device spec, for the host agent's device_add
+RIG_HOTPLUG_NAMES=()  # NAME=BDF, for the guest
+hotplug_count=0
 declare -A seen_device=()
 IFS=, read -r -a device_list <<< "$DEVICES"
 declare -A used_slot=([00]=1 [05]=1 [06]=1 [07]=1 [08]=1 [1f]=1)
@@ -137,13 +155,31 @@ for spec in "${device_list[@]}"; do
     param=
     [[ $spec == *:* ]] && param=${spec#*:}
     slot=
+    if [[ $name == *@port ]]; then
+        name=${name%@port}
+        [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable (edu@port), not '$name'"
+        [[ -z $param ]] || bad_usage "edu takes no parameter"
+        ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices"
+        port_slot=$(printf %02x $((0x10 + hotplug_count)))
+        [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for edu@port's root port) is taken"
+        used_slot[$port_slot]=1
+        # The firmware numbers the ports' secondary buses in slot order: port n gets bus n + 1.
+        device_bdf=$(printf '0000:%02x:00.0' $((hotplug_count + 1)))
+        QEMU_DEVICES+=(-device "pcie-root-port,id=rp$hotplug_count,chassis=$((hotplug_count + 1)),slot=$((hotplug_count + 1)),addr=$port_slot.0"
+                       -device "edu,id=edu$hotplug_count,bus=rp$hotplug_count,addr=00.0")
+        DEVICE_MAP+=("0000:00:$port_slot.0 pcie-root-port rp$hotplug_count" "$device_bdf edu (hot-pluggable, QMP id edu$hotplug_count)")
+        HOTPLUG_SPECS+=("edu$hotplug_count=edu,id=edu$hotplug_count,bus=rp$hotplug_count,addr=00.0")
+        RIG_HOTPLUG_NAMES+=("edu$hotplug_count=$device_bdf")
+        hotplug_count=$((hotplug_count + 1))
+        continue
+    fi
     if [[ $name == *@* ]]; then
         slot=${name#*@}
         name=${name%%@*}
         [[ $name == edu ]] || bad_usage "only edu takes @SLOT"
         slot=${slot,,}
         [[ $slot =~ ^[0-1][0-9a-f]$ && $slot != 00 && $slot != 1f ]] ||
-            bad_usage "edu@SLOT wants a slot 01..1e in hex, not '$slot'"
+            bad_usage "edu@SLOT wants a slot 01..1e in hex, not '$slot' (or edu@port: hot-pluggable)"
     fi
     case $name in
         edu)
@@ -204,6 +240,7 @@ if ((PRINT_MAP)); then
 fi
 ((${#COMMAND[@]})) || bad_usage "no command given"
 GUEST_ENV=(IRQBRIDGE_RIG=1 "IRQBRIDGE_RIG_DEVICES=${RIG_DEVICE_NAMES[*]}" "${GUEST_ENV[@]}")
+((hotplug_count == 0)) || GUEST_ENV=("IRQBRIDGE_RIG_HOTPLUG=${RIG_HOTPLUG_NAMES[*]}" "${GUEST_ENV[@]}")
 
 newest_kernel_version() {
     local image
@@ -214,7 +251,7 @@ newest_kernel_version() {
 prerequisites_present() {
     command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
         [[ -x /bin/busybox ]] && compgen -G '/boot/vmlinuz-*' >/dev/null &&
-        { ((IVSHMEM_VECTORS == 0)) || command -v python3 >/dev/null; }
+        { ((IVSHMEM_VECTORS == 0 && hotplug_count == 0)) || command -v python3 >/dev/null; }
 }
 if ! prerequisites_present; then
     note "installing missing packages (scripts/bootstrap.sh)"
@@ -325,6 +362,23 @@ if ((IVSHMEM_VECTORS)); then
     CHILD_PIDS+=("$(cat "$RUN_DIR/ivshmem.pid")")
 fi
 
+# QMP monitor: always there, for host-side scripts and the hot-plug agent.
+[[ -n $QMP_SOCKET ]] || QMP_SOCKET=$SOCKET_DIR/qmp.sock
+((KEEP)) && note "QMP socket: $QMP_SOCKET"
+
+# The hot-plug request port (guest ttyS3) and its host agent.
+HOTPLUG_SERIAL=()
+if ((hotplug_count)); then
+    mkfifo "$RUN_DIR/hotplug.in" "$RUN_DIR/hotplug.out"
+    agent_options=()
+    for spec in "${HOTPLUG_SPECS[@]}"; do agent_options+=(--device "$spec"); done
+    python3 "$RIG_DIR/hotplug-agent.py" --qmp "$QMP_SOCKET" --port "$RUN_DIR/hotplug" \
+        --log "$RUN_DIR/hotplug.log" "${agent_options[@]}" &
+    CHILD_PIDS+=($!)
+    # shellcheck disable=SC2054 # QEMU option syntax
+    HOTPLUG_SERIAL=(-chardev "pipe,id=hotplug,path=$RUN_DIR/hotplug" -serial chardev:hotplug)
+fi
+
 # Host ends of the serial ports: FIFOs drained by cat, so the host's stdout/stderr may be
 # anything (terminal, pipe, file, socket) and QEMU never reopens them.
 for port in out err; do
@@ -356,6 +410,8 @@ QEMU_ARGS=(
     -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
     -chardev "$console_chardev" -serial chardev:console
     -chardev "pipe,id=err,path=$RUN_DIR/err" -serial chardev:err
+    "${HOTPLUG_SERIAL[@]}"
+    -qmp "unix:$QMP_SOCKET,server=on,wait=off"
 )
 for arg in "${QEMU_DEVICES[@]}"; do
     arg=${arg//@RUN@/$RUN_DIR}

@@ -74,6 +74,13 @@ expect "a guest that dies is reported, not mistaken for success" 125 \
 expect "bad options fail at once with one message" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "unknown device" "$work/err"' -- --devices edu,gpu -- true
 
+expect "edu@port puts a hot-pluggable edu behind its own root port, default devices unmoved" 0 \
+    '[[ $(tr "\n" "|" < "$work/out") == "0000:00:00.0 q35 host bridge|0000:00:03.0 edu|0000:00:10.0 pcie-root-port rp0|0000:01:00.0 edu (hot-pluggable, QMP id edu0)|"* ]]' -- \
+    --devices edu,edu@port --print-map
+
+expect "only edu can be hot-pluggable" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "only edu can be hot-pluggable" "$work/err"' -- --devices nvme@port -- true
+
 expect "a missing host program is reported" 125 'grep -q "no such program" "$work/err"' -- ./no/such/binary
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a command fails: bad input (exit status 2) or a failure while running (1).
+///
+/// The CLI's one error reporter: commands throw this from `validate()` or `run()`
+/// and `IRQBridge.main` prints it, as "irqbridge: MESSAGE" on one line of standard
+/// error, and exits. Argument-parser's own errors (an unknown option, `--count abc`)
+/// go the same way, as bad input; only `--help` and `--version` print more.
+enum CommandFailure: Error, CustomStringConvertible {
+    case badInput(String)
+    case failed(String)
+
+    var description: String {
+        switch self {
+        case .badInput(let message), .failed(let message): message
+        }
+    }
+
+    var exitStatus: Int32 {
+        switch self {
+        case .badInput: 2
+        case .failed: 1
+        }
+    }
+
+    /// Prints "irqbridge: MESSAGE" (newlines folded, so it stays one line) and exits.
+    func exit() -> Never {
+        let line = description.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+        fflush(nil)  // what was printed before the error comes first
+        FileHandle.standardError.write(Data("irqbridge: \(line)\n".utf8))
+        Glibc.exit(exitStatus)
+    }
+}
+
+extension IRQBridge {
+    /// Parses and runs a subcommand; every error ends here and leaves through `CommandFailure.exit()`.
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try await asyncParseAsRoot()
+        } catch {
+            // --help, --version and a bare `irqbridge`: argument-parser prints them, status 0.
+            if exitCode(for: error) == .success { exit(withError: error) }
+            // Anything else while parsing or validating is the user's input: one line, status 2.
+            CommandFailure.badInput(message(for: error)).exit()
+        }
+        do {
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                var command = command
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            failure.exit()
+        } catch let status as ExitCode {
+            // A verdict already printed (selftest's failed cases): the status, no message.
+            Glibc.exit(status.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            CommandFailure.failed("\(error)").exit()
+        }
+    }
+}

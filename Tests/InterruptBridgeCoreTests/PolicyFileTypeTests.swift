@@ -1,0 +1,37 @@
+import Foundation
+import InterruptBridgeCore
+import Testing
+
+/// A policy file that is valid JSON with a value of the wrong type names the key,
+/// what it wants and what it found (Foundation alone says "not valid JSON" for 1.5).
+@Suite struct PolicyFileTypeTests {
+    static func message(_ json: String) -> String? {
+        do {
+            _ = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(json.utf8))
+            return nil
+        } catch DecodingError.typeMismatch(_, let context) {
+            return context.codingPath.map(\.stringValue).joined(separator: ".") + ": " + context.debugDescription
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test(arguments: [
+        (#"{ "default": { "MessageNumberLimit": 1.5 } }"#, "default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1.5"),
+        (#"{ "default": { "MessageNumberLimit": 1e30 } }"#, "default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1e+30"),
+        (#"{ "default": { "MessageNumberLimit": "2" } }"#, "default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not the string \"2\""),
+        (#"{ "devices": { "00:03.0": { "MSISupported": 1 } } }"#, "devices.00:03.0.MSISupported: MSISupported must be true or false, not 1"),
+        (#"{ "default": { "PreferMSIX": null } }"#, nil),
+        (#"{ "default": { "PreferMSIX": [true] } }"#, "default.PreferMSIX: PreferMSIX must be true or false, not an array or object"),
+        (#"{ "default": { "DevicePriority": "urgent" } }"#, "default.DevicePriority: DevicePriority must be \"low\", \"normal\" or \"high\", not the string \"urgent\""),
+        (#"{ "default": { "AssignmentSetOverride": 1.5 } }"#, "default.AssignmentSetOverride: AssignmentSetOverride must be a processor mask: a whole number or a \"0x...\" string, not 1.5"),
+    ])
+    func wrongTypeNamesKeyExpectationAndValue(json: String, expected: String?) {
+        #expect(Self.message(json) == expected)
+    }
+
+    @Test func rightTypesStillDecode() throws {
+        let file = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(#"{ "default": { "MessageNumberLimit": 2, "MSISupported": true, "AssignmentSetOverride": "0x3" } }"#.utf8))
+        #expect(file.defaults?.messageNumberLimit == 2 && file.defaults?.msiSupported == true && file.defaults?.assignmentSetOverride == 3)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import InterruptBridgeSystem
+import Testing
+
+/// timeout(1): coreutils' on the host, busybox's in the rig's guest.
+enum TimeoutBinary {
+    static let path = ["/usr/bin/timeout", "/bin/timeout"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// Every subcommand's bad input, run as a process: one line "irqbridge: ..." on standard
+/// error, nothing on standard output, exit status 2; never a crash or a hang. `--help`
+/// keeps its full text and status 0.
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"),
+       .enabled(if: TimeoutBinary.path != nil, "no timeout(1) to run irqbridge under"), .timeLimit(.minutes(2)))
+struct CommandLineErrorTests {
+    /// Runs irqbridge under timeout(1), so a hang is status 124 instead of a stuck test.
+    static func run(_ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(try #require(TimeoutBinary.path), ["20", try #require(IRQBridgeBinary.path)] + arguments)
+    }
+
+    static func temporaryFile(_ name: String, _ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-cli-\(getpid())-\(name)").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static func expectOneLine(_ result: ChildProcess.Result, _ prefix: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(result.status == 2, "status \(result.status): \(result.standardError)", sourceLocation: sourceLocation)
+        #expect(result.standardOutput.isEmpty, "\(result.standardOutput)", sourceLocation: sourceLocation)
+        #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)", sourceLocation: sourceLocation)
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)", sourceLocation: sourceLocation)
+    }
+
+    static let edu = "00:03.0 Unclassified device [00ff]: Device 1234:11e8 (rev 10)\n00: 34 12 e8 11 03 01 10 00 10 00 ff 00 00 00 00 00\n"
+
+    /// libpci's dump reader took these offsets as negative ints: SIGSEGV, then an invalid free.
+    @Test(arguments: [("80000000", "segv"), ("fffffff0", "free")])
+    func dumpsThatCrashedLibPCIAreRefusedWithFileAndLine(offset: String, name: String) throws {
+        let path = try Self.temporaryFile("\(name).lspci", Self.edu + "\(offset): 00 11\n")
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", path]),
+                           "irqbridge: --dump: \(path) line 3: offset \(offset) is outside config space (0x000-0xfff)")
+    }
+
+    @Test func aDirectoryIsNotAnEmptyDump() throws {
+        Self.expectOneLine(try Self.run(["list", "--dump", "/tmp"]), "irqbridge: --dump: /tmp is a directory, not a regular file")
+    }
+
+    @Test func anEmptyDumpIsRefused() throws {
+        let path = try Self.temporaryFile("empty.lspci", "")
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", path]), "irqbridge: --dump: \(path): no PCI function in the file")
+    }
+
+    @Test(arguments: ["--dump", "--policy"])
+    func aFIFOWithoutAWriterDoesNotHang(option: String) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-cli-\(getpid())-fifo\(option)").path
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { unlink(path) }
+        let dump = option == "--dump" ? [] : ["--dump", Fixtures.path("rig-q35.lspci")]
+        Self.expectOneLine(try Self.run(["list", option, path] + dump), "irqbridge: \(option): \(path) is a FIFO, not a regular file")
+    }
+
+    @Test func devZeroIsNotReadWithoutEnd() throws {
+        Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", "/dev/zero"]),
+                           "irqbridge: --policy: /dev/zero is a character device, not a regular file")
+    }
+
+    @Test func aPolicyFileOverTheCapIsRefused() throws {
+        let path = try Self.temporaryFile("big.json", "{" + String(repeating: " ", count: 1 << 20) + "}")
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
+                           "irqbridge: --policy: \(path) is larger than 1 MiB, the limit for this file")
+    }
+
+    @Test func aValueOfTheWrongTypeNamesTheKey() throws {
+        let path = try Self.temporaryFile("type.json", #"{ "default": { "MessageNumberLimit": 1.5 } }"#)
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
+                           "irqbridge: --policy: \(path): at default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1.5")
+    }
+
+    /// argument-parser's own errors (a value that is not a number, an unknown option or
+    /// subcommand, a missing argument) and each command's validate(): one line, status 2.
+    @Test(arguments: [
+        (["selftest", "--count", "abc"], "irqbridge: The value 'abc' is invalid for '--count <count>'"),
+        (["selftest", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
+        (["selftest", "--backend", "usb"], "irqbridge: unknown backend 'usb'"),
+        (["selftest", "--bogus"], "irqbridge: Unknown option '--bogus'"),
+        (["bench", "--iterations", "x"], "irqbridge: The value 'x' is invalid for '--iterations <iterations>'"),
+        (["bench", "--pin", "9999"], "irqbridge: --pin must name an online CPU"),
+        (["bench", "--rig-edu", "nonsense"], "irqbridge: --rig-edu wants a PCI address"),
+        (["bind", "zz:00.0"], "irqbridge: not a PCI address: 'zz:00.0'"),
+        (["bind", "00:03.0", "--driver", "e1000"], "irqbridge: unknown driver 'e1000'"),
+        (["bind"], "irqbridge: Missing expected argument '<device>'"),
+        (["unbind", "00:03.9"], "irqbridge: not a PCI address: '00:03.9'"),
+        (["list", "--dump"], "irqbridge: Missing value for '--dump <file>'"),
+        (["frobnicate"], "irqbridge: Unexpected argument 'frobnicate'"),
+    ])
+    func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
+        Self.expectOneLine(try Self.run(arguments), prefix)
+    }
+
+    /// Not bad input but a failure while running (the host bridge has no IOMMU group and
+    /// is no edu): the same one line, status 1.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices/0000:00:00.0"), "no 0000:00:00.0"))
+    func aFailureWhileRunningIsOneLineAndStatus1() throws {
+        let result = try Self.run(["selftest", "--device", "0000:00:00.0", "--backend", "uio"])
+        #expect(result.status == 1, "\(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: ") && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+
+    @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], []])
+    func helpIsStillTheFullTextWithStatus0(arguments: [String]) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("USAGE:"), "\(result.standardOutput)")
+        #expect(result.standardError.isEmpty)
+    }
+
+    @Test func versionIsPrintedWithStatus0() throws {
+        let result = try Self.run(["--version"])
+        #expect(result.status == 0 && result.standardOutput == "0.1.0\n")
+    }
+}
