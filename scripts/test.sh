@@ -40,7 +40,9 @@ stage "dispatch tests under Thread Sanitizer" \
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
 stage "rig: run.sh behaviour" scripts/rig/tests/test-run.sh
+stage "rig: QMP client and hot-plug agent" python3 scripts/rig/tests/test_qmp.py
 stage "rig: raw C probes" scripts/rig/selfcheck.sh
+stage "rig: hot-plug (device_del / device_add from inside the guest)" scripts/rig/tests/test-hotplug.sh
 stage "list vs lspci (rig)" scripts/check-list-in-rig.sh
 stage "rig: integration tests and selftests" scripts/rig/integration.sh --no-build
 

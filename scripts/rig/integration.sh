@@ -61,7 +61,7 @@ GUEST_EOF
 
 echo "== rig" >&2
 status=0
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4 --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
     -- /bin/sh -c "$GUEST" || status=$?
 echo "integration: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
 exit $status
