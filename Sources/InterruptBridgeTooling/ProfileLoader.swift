@@ -28,7 +28,7 @@ public enum ProfileLoader {
         } catch let error as ProfileError {
             throw error
         } catch {
-            throw syntaxError(error, file: file)
+            throw syntaxError(error, file: file, text: text)
         }
         return try profile(ProfileNode(node: root, file: file, path: ""))
     }
@@ -118,7 +118,7 @@ public enum ProfileLoader {
     }
 
     /// Yams' scanner, parser and composer errors carry the line and column.
-    static func syntaxError(_ error: any Error, file: String) -> ProfileError {
+    static func syntaxError(_ error: any Error, file: String, text: String) -> ProfileError {
         func at(_ mark: Mark, _ problem: String) -> ProfileError {
             ProfileError(.syntax, at: ProfileLocation(file: file, line: mark.line, column: mark.column, field: "(syntax)"),
                          "not valid YAML or JSON: \(problem)")
@@ -128,9 +128,25 @@ public enum ProfileLoader {
              .composer(let context, let problem, let mark, _):
             return at(mark, context.map { "\(problem) (\($0.text) at line \($0.mark.line))" } ?? problem)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return at(context.mark, "a key is given twice: \(duplicates.joined(separator: ", "))")
+            // Yams marks the first occurrence; point at the second, the one to remove.
+            let key = duplicates.first ?? ""
+            let second = secondOccurrence(of: key, column: context.mark.column, in: text)
+            return ProfileError(.badValue, at: ProfileLocation(file: file, line: second ?? context.mark.line, column: context.mark.column, field: key),
+                                "'\(key)' is given twice (first at line \(context.mark.line))")
         default:
             return ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(syntax)"), "not valid YAML or JSON: \(error)")
         }
+    }
+
+    /// The line (from 1) of the second `key:` (or `"key":`) starting at `column`.
+    private static func secondOccurrence(of key: String, column: Int, in text: String) -> Int? {
+        var seen = 0
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let rest = line.dropFirst(column - 1)
+            guard line.count >= column, rest.hasPrefix(key + ":") || rest.hasPrefix("\"" + key + "\"") else { continue }
+            seen += 1
+            if seen == 2 { return index + 1 }
+        }
+        return nil
     }
 }
