@@ -181,7 +181,10 @@ let package = Package(
         .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines"], swiftSettings: strictSwift),
         .testTarget(
             name: "InterruptBridgeToolingTests",
-            dependencies: ["InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore"],
+            dependencies: [
+                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
