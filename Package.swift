@@ -182,8 +182,8 @@ let package = Package(
         .testTarget(
             name: "InterruptBridgeToolingTests",
             dependencies: [
-                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore",
-                .product(name: "Logging", package: "swift-log"),
+                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridgeDiscovery", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
