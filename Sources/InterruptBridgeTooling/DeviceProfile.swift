@@ -39,6 +39,10 @@ public struct DeviceProfile: Sendable {
     /// acknowledge program that quiets the device.
     public func canServe(_ kind: InterruptKind) -> Bool { kind.isMessageSignaled || acknowledge != nil }
 
+    /// The BARs its programs touch: the ones to map (or reach through the VFIO region)
+    /// before binding the programs with `BoundRegisterProgram`.
+    public var barsUsed: [Int] { Set(accesses.map(\.bar)).sorted() }
+
     /// Every register access any of its programs makes.
     public var accesses: [RegisterAccessSite] {
         var all = (acknowledge?.accesses ?? []) + (quiesce?.accesses ?? [])

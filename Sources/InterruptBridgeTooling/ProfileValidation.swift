@@ -65,7 +65,7 @@ public struct BoundRegisterProgram<Registers: RegisterFile> {
 
     /// Runs the program for `vector` (the message number; 0 for INTx). Returns the
     /// claim. Interrupt-safe: no allocation, lock or logging.
-    @inline(__always)
+    @inlinable
     public func run(vector: UInt32 = 0) -> Bool { program.run(on: registers, vector: vector) }
 }
 

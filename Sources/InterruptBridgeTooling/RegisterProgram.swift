@@ -71,7 +71,9 @@ public struct RegisterProgram: Sendable, Hashable {
     ///
     /// Interrupt-safe: no allocation (the slots are an `InlineArray` on the stack, the
     /// instructions are read in place), no lock, no logging, no retain per step.
-    @inline(__always)
+    /// `@inlinable` so a caller in another module (the ISR wiring) gets it specialised
+    /// for its register file: direct calls, no witness table per access.
+    @inlinable
     public func run<Registers: RegisterFile>(on registers: Registers, vector: UInt32 = 0) -> Bool {
         var slots = InlineArray<16, UInt64>(repeating: 0)
         slots[0] = UInt64(vector)

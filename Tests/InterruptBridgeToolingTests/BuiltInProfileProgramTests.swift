@@ -148,6 +148,7 @@ struct BuiltInProfileProgramTests {
             let device = try #require(devices[profile.name])
             try profile.validate(against: device)
             #expect(profile.file == "<built-in>/\(profile.name).yaml")
+            #expect(profile.barsUsed == (profile.name == "nvme" ? [] : [0]))
         }
     }
 }
