@@ -67,11 +67,14 @@ public struct ProfileStimulus: Sendable {
     public var interrupts: Set<InterruptKind>?
     /// How many vectors it can raise, 0 to vectors - 1 (nil: as many as are connected).
     public var vectors: Int?
+    /// Where `vectors` was given (for validation errors).
+    public var vectorsLocation: ProfileLocation?
 
-    public init(method: Method, interrupts: Set<InterruptKind>? = nil, vectors: Int? = nil) {
+    public init(method: Method, interrupts: Set<InterruptKind>? = nil, vectors: Int? = nil, vectorsLocation: ProfileLocation? = nil) {
         self.method = method
         self.interrupts = interrupts
         self.vectors = vectors
+        self.vectorsLocation = vectorsLocation
     }
 
     /// False for the loopback trigger: outputs must say such an interrupt does not

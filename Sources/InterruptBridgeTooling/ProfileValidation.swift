@@ -14,6 +14,21 @@ extension DeviceProfile {
             throw ProfileError(.deviceMismatch, at: location,
                                "profile '\(name)' is for \(match.summary), not \(Self.describe(device))")
         }
+        if let stimulus, let vectors = stimulus.vectors, let location = stimulus.vectorsLocation {
+            // The most vectors any kind the stimulus raises has on this device.
+            let kinds: [InterruptKind] = [.intx, .msi, .msix].filter(stimulus.applies(to:))
+            let available = kinds.map { kind in
+                switch kind {
+                case .intx: device.interruptPin == nil ? 0 : 1
+                case .msi: device.msi?.messagesCapable ?? 0
+                case .msix: device.msix?.tableSize ?? 0
+                }
+            }.max() ?? 0
+            guard vectors <= available else {
+                throw ProfileError(.badValue, at: location, "\(vectors) vectors, but \(Self.describe(device)) has \(available) "
+                                   + "for \(kinds.map(\.description).joined(separator: ", "))")
+            }
+        }
         for site in accesses {
             guard let bar = device.bars.first(where: { $0.index == site.bar && $0.size > 0 }) else {
                 let implemented = device.bars.filter { $0.size > 0 }.map { "BAR \($0.index)" }

@@ -100,13 +100,24 @@ extension PCIDeviceInfo {
         PCIDeviceInfo(address: address, vendorID: vendor, deviceID: device, classCode: classCode, bars: bars)
     }
 
-    static let edu = fake(0x1234, 0x11e8, classCode: 0x00ff00, bars: [PCIBar(index: 0, address: 0xfea0_0000, size: 1 << 20, space: .memory)])
-    static let e1000e = fake(0x8086, 0x10d3, classCode: 0x020000, bars: [
-        PCIBar(index: 0, address: 0xfeb0_0000, size: 0x20000, space: .memory),
-        PCIBar(index: 1, address: 0xfeb2_0000, size: 0x20000, space: .memory),
-        PCIBar(index: 2, address: 0xc000, size: 0x20, space: .io),
-        PCIBar(index: 3, address: 0xfeb4_0000, size: 0x4000, space: .memory),
-    ])
+    static let edu: PCIDeviceInfo = {
+        var edu = fake(0x1234, 0x11e8, classCode: 0x00ff00, bars: [PCIBar(index: 0, address: 0xfea0_0000, size: 1 << 20, space: .memory)])
+        edu.interruptPin = .a
+        edu.msi = MSICapability(offset: 0x40, messagesCapable: 1)
+        return edu
+    }()
+    static let e1000e: PCIDeviceInfo = {
+        var e1000e = fake(0x8086, 0x10d3, classCode: 0x020000, bars: [
+            PCIBar(index: 0, address: 0xfeb0_0000, size: 0x20000, space: .memory),
+            PCIBar(index: 1, address: 0xfeb2_0000, size: 0x20000, space: .memory),
+            PCIBar(index: 2, address: 0xc000, size: 0x20, space: .io),
+            PCIBar(index: 3, address: 0xfeb4_0000, size: 0x4000, space: .memory),
+        ])
+        e1000e.interruptPin = .a
+        e1000e.msi = MSICapability(offset: 0xd0, messagesCapable: 1)
+        e1000e.msix = MSIXCapability(offset: 0xa0, tableSize: 5, tableBAR: 3, tableOffset: 0, pbaBAR: 3, pbaOffset: 0x2000)
+        return e1000e
+    }()
     static let ivshmem = fake(0x1af4, 0x1110, classCode: 0x050000, bars: [
         PCIBar(index: 0, address: 0xfeb5_0000, size: 0x100, space: .memory),
         PCIBar(index: 1, address: 0xfeb5_1000, size: 0x1000, space: .memory),

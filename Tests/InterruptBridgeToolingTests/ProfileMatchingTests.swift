@@ -81,6 +81,20 @@ struct ProfileMatchingTests {
         try edu.validate(against: .e1000e, requireMatch: false)
     }
 
+    @Test func moreVectorsThanTheDeviceHasIsAnError() throws {
+        var e1000e = try #require(ProfileLibrary().profile(named: "e1000e"))
+        var withFewer = PCIDeviceInfo.e1000e
+        withFewer.msix?.tableSize = 3
+        do {
+            try e1000e.validate(against: withFewer)
+            Issue.record("5 vectors validated against a device with 3")
+        } catch {
+            #expect(error.description == "<built-in>/e1000e.yaml:6:12: stimulus.vectors: 5 vectors, but 0000:00:03.0 (8086:10d3) has 3 for MSI-X")
+        }
+        e1000e.stimulus?.vectors = 3
+        try e1000e.validate(against: withFewer)
+    }
+
     @Test func loopbackStimulusCannotHavePrograms() {
         let text = """
             name: x
