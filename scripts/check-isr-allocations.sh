@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks that the dispatch loop's interrupt path does not allocate: counts
+# Checks that the dispatch loop's interrupt path, and ISRs running a device
+# profile's acknowledge program, do not allocate: counts
 # malloc/calloc/realloc/aligned allocations made on "irqbridge-isr" threads
 # (an LD_PRELOAD interposer) while the latency report serves N interrupts, for
 # two values of N. Set-up (threads, slot tables, connects) allocates a fixed
@@ -35,17 +36,29 @@ C
 cc -shared -fPIC -O2 -o "$work/count.so" "$work/count.c"
 swift build --build-tests >/dev/null
 bundle=$(swift build --show-bin-path)/InterruptBridgePackageTests.xctest
+# count ROUNDS_VARIABLE ROUNDS SUITE: allocations on dispatch threads while SUITE runs.
 count() {
-    IRQBRIDGE_LATENCY_ROUNDS=$1 LD_PRELOAD="$work/count.so" "$bundle" --testing-library swift-testing \
-        --filter DispatchLatencyReport 2>&1 | tee /dev/stderr | awk '/isr-thread-allocations/ { print $2 }'
+    env "$1=$2" LD_PRELOAD="$work/count.so" "$bundle" --testing-library swift-testing \
+        --filter "$3" 2>&1 | tee /dev/stderr | awk '/isr-thread-allocations/ { print $2 }'
 }
-small=$(count 1000)
-large=$(count 10000)
+small=$(count IRQBRIDGE_LATENCY_ROUNDS 1000 DispatchLatencyReport)
+large=$(count IRQBRIDGE_LATENCY_ROUNDS 10000 DispatchLatencyReport)
 echo "allocations on dispatch threads: $small with 1000 interrupts per configuration, $large with 10000"
 # Command processing at set-up varies by a handful with timing; 27000 more
 # interrupts allocating even once each would add thousands.
 if (( large > small + 100 )); then
-    echo "FAIL: the interrupt path allocates (about $(( (large - small) / 27000 )) per interrupt)" >&2
+    echo "FAIL: the interrupt path allocates (about $(( (large - small + 13500) / 27000 )) per interrupt)" >&2
     exit 1
 fi
 echo "ok: the interrupt path does not allocate"
+
+# The same with ISRs that run a device profile's compiled acknowledge program
+# (InterruptBridgeTooling), message-based and line-based: 18000 more interrupts.
+small=$(count IRQBRIDGE_ACK_ROUNDS 1000 AcknowledgeAllocationReport)
+large=$(count IRQBRIDGE_ACK_ROUNDS 10000 AcknowledgeAllocationReport)
+echo "allocations on dispatch threads running acknowledge programs: $small with 1000 interrupts per configuration, $large with 10000"
+if (( large > small + 100 )); then
+    echo "FAIL: an acknowledge program allocates on the interrupt path (about $(( (large - small + 9000) / 18000 )) per interrupt)" >&2
+    exit 1
+fi
+echo "ok: acknowledge programs do not allocate"
