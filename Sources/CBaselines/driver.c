@@ -130,7 +130,13 @@ static void *drive_thread(void *arg) {
     drive_job *job = arg;
     pthread_setname_np(pthread_self(), "cbl-writer");
     job->result = cbl_apply_placement(job->placement);
-    if (job->result == 0) job->result = job->mode == DRIVE_SATURATE ? run_saturate(job) : run_pingpong(job);
+    if (job->result == 0 && job->mode == DRIVE_SATURATE) {
+        uint64_t cpu_at_start = cbl_thread_cpu_ns();
+        job->result = run_saturate(job);
+        job->probe->writer_cpu_ns = cbl_thread_cpu_ns() - cpu_at_start;
+    } else if (job->result == 0) {
+        job->result = run_pingpong(job);
+    }
     return NULL;
 }
 
