@@ -32,6 +32,15 @@ int cbl_drive_pingpong(cbl_probe *probe, const int *fds, size_t nfds, size_t str
 int cbl_drive_saturate(cbl_probe *probe, const int *fds, size_t nfds, uint64_t total, uint64_t timeout_ns,
                        const cbl_thread_placement *placement, uint64_t *elapsed_ns);
 
+/// Raises one interrupt by other means than an eventfd write or a register
+/// store (e.g. VFIO's loopback trigger ioctl). Returns 0 or a positive errno.
+typedef int (*cbl_raise_fn)(void *context);
+
+/// cbl_drive_pingpong where round i calls raise(context) instead of writing an
+/// eventfd (one vector). Same thread and result rules.
+int cbl_drive_pingpong_raise(cbl_probe *probe, cbl_raise_fn raise, void *context, uint64_t rounds, uint64_t gap_ns,
+                             uint64_t timeout_ns, const cbl_thread_placement *placement);
+
 /// Creates `count` non-blocking, close-on-exec eventfds into `fds`. Returns 0,
 /// or a positive errno with none left open.
 int cbl_eventfds_open(int *fds, size_t count);
