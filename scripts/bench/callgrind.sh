@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per interrupt on the receiving thread, counted by callgrind:
-# deterministic where timings are not. Runs irqbridge-profile (one throughput
+# repeatable where timings are not. Runs irqbridge-profile (one throughput
 # run of one receiver) under `valgrind --tool=callgrind --separate-threads=yes`
 # for two interrupt counts, takes the instruction total of the thread that
 # called the probe (cbl_probe_hit) in each, and prints
@@ -9,6 +9,7 @@
 #
 # usage: scripts/bench/callgrind.sh [--counts N1,N2] [--vectors V1,V2,...] [--keep DIR]
 #   defaults: --counts 20000,40000 --vectors 1,64
+# Installs valgrind (apt-get) when it is missing.
 # Exit status: 0 with the table printed, 2 on bad input or a missing tool, 1 when a run failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -16,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 counts=20000,40000
 vectors=1,64
 keep=
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --counts) counts=${2:?--counts needs N1,N2}; shift 2 ;;
@@ -31,8 +32,11 @@ low=${counts%,*} high=${counts#*,}
 if ((low < 2 || high <= low)); then echo "callgrind.sh: --counts wants 2 <= N1 < N2, not '$counts'" >&2; exit 2; fi
 if [[ ! $vectors =~ ^[0-9]+(,[0-9]+)*$ ]]; then echo "callgrind.sh: --vectors wants a list like 1,64, not '$vectors'" >&2; exit 2; fi
 if ! command -v valgrind >/dev/null; then
-    echo "callgrind.sh: valgrind is missing (apt-get install -y valgrind; scripts/bootstrap.sh installs it)" >&2
-    exit 2
+    echo "callgrind.sh: installing valgrind" >&2
+    sudo_if_needed=()
+    ((EUID == 0)) || sudo_if_needed=(sudo)
+    "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends valgrind >&2 \
+        || { echo "callgrind.sh: valgrind is missing and could not be installed (apt-get install -y valgrind)" >&2; exit 2; }
 fi
 
 if [[ -n $keep ]]; then
