@@ -17,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 counts=20000,40000
 vectors=1,64
 keep=
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --counts) counts=${2:?--counts needs N1,N2}; shift 2 ;;
