@@ -98,12 +98,12 @@ let package = Package(
         // Tooling over the runtime: the selftest and what it knows of devices
         // (how to make QEMU's edu or ivshmem interrupt, VFIO's loopback trigger);
         // device profiles (YAML/JSON through Yams, validated against the real device)
-        // and the acknowledge programs an ISR runs without allocating (CInterruptBridge:
-        // its MMIO accessors).
+        // and the acknowledge programs an ISR runs without allocating (MMIO through
+        // the system module, the only way up to the C shim).
         .target(
             name: "InterruptBridgeTooling",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "CInterruptBridge",
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -122,7 +122,7 @@ let package = Package(
         ),
 
         // WDK-compatible spellings over the runtime, so driver code ports line by line.
-        .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore"], swiftSettings: strictSwift),
+        .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem"], swiftSettings: strictSwift),
 
         // The benchmark suite behind `irqbridge bench`: scenarios, statistics, report.
         .target(

@@ -1,5 +1,5 @@
 // Where register programs read and write: a device's BARs, or a test's fake.
-import CInterruptBridge
+import InterruptBridgeSystem
 
 /// The width of one register access.
 public enum RegisterWidth: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -86,20 +86,20 @@ public final class MappedBARs: RegisterFile, @unchecked Sendable {
     public func read(bar: Int, offset: Int, width: RegisterWidth) -> UInt64 {
         let base = base(bar, offset, width)
         switch width {
-        case .bits8: return UInt64(cib_mmio_read8(base, UInt64(offset)))
-        case .bits16: return UInt64(cib_mmio_read16(base, UInt64(offset)))
-        case .bits32: return UInt64(cib_mmio_read32(base, UInt64(offset)))
-        case .bits64: return cib_mmio_read64(base, UInt64(offset))
+        case .bits8: return UInt64(MMIO.read8(base, offset))
+        case .bits16: return UInt64(MMIO.read16(base, offset))
+        case .bits32: return UInt64(MMIO.read32(base, offset))
+        case .bits64: return MMIO.read64(base, offset)
         }
     }
 
     public func write(bar: Int, offset: Int, width: RegisterWidth, value: UInt64) {
         let base = base(bar, offset, width)
         switch width {
-        case .bits8: cib_mmio_write8(base, UInt64(offset), UInt8(truncatingIfNeeded: value))
-        case .bits16: cib_mmio_write16(base, UInt64(offset), UInt16(truncatingIfNeeded: value))
-        case .bits32: cib_mmio_write32(base, UInt64(offset), UInt32(truncatingIfNeeded: value))
-        case .bits64: cib_mmio_write64(base, UInt64(offset), value)
+        case .bits8: MMIO.write8(base, offset, UInt8(truncatingIfNeeded: value))
+        case .bits16: MMIO.write16(base, offset, UInt16(truncatingIfNeeded: value))
+        case .bits32: MMIO.write32(base, offset, UInt32(truncatingIfNeeded: value))
+        case .bits64: MMIO.write64(base, offset, value)
         }
     }
 }
