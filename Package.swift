@@ -187,7 +187,11 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "InterruptBridgeWDKTests",
+            dependencies: ["InterruptBridgeWDK", "InterruptBridge", "InterruptBridgeTestKit"],
+            swiftSettings: strictSwift
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
