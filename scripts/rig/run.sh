@@ -282,6 +282,9 @@ prerequisites_present() {
         { ((IVSHMEM_VECTORS == 0 && hotplug_count == 0)) || command -v python3 >/dev/null; }
 }
 if ! prerequisites_present; then
+    # An installed rig (irqbridge rig, share/irqbridge/rig) has no bootstrap.sh beside it.
+    [[ -x $REPO_DIR/scripts/bootstrap.sh ]] ||
+        die "missing qemu-system-x86_64, cpio, busybox-static, python3 or a kernel in /boot: install qemu-system-x86 cpio busybox-static python3 linux-image-amd64"
     note "installing missing packages (scripts/bootstrap.sh)"
     "$REPO_DIR/scripts/bootstrap.sh" >&2 || die "bootstrap failed"
     prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"
