@@ -75,7 +75,7 @@ public enum Rig {
     }
 
     /// "name=BDF name=BDF" -> [name: address]; malformed entries are left out.
-    static func parseAssignments(_ text: String?) -> [String: PCIAddress] {
+    package static func parseAssignments(_ text: String?) -> [String: PCIAddress] {
         var result: [String: PCIAddress] = [:]
         for entry in (text ?? "").split(separator: " ") {
             let parts = entry.split(separator: "=", maxSplits: 1)
