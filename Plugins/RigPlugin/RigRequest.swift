@@ -37,7 +37,8 @@ struct RigRequest {
           --env NAME=VALUE       environment for the guest command
           --timeout SECONDS      watchdog (default 600)
           --timing, --verbose, --keep, --print-map
-        Exit status (in the message): the workload's; 124 watchdog; 125 the rig failed.
+        Exit status: 0 when the workload passed, else 1 (SwiftPM's status for a failed plugin); the
+        error line names the workload's status: 124 the rig's watchdog fired, 125 the rig failed.
         In the guest: IRQBRIDGE_RIG=1, IRQBRIDGE_RIG_DEVICES; InterruptBridgeTestKit's `Rig` reads them.
         """
 

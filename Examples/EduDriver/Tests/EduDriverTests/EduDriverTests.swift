@@ -21,7 +21,11 @@ struct EduDriverRigTests {
         #expect(edu.Version == CONNECT_MESSAGE_BASED)
         for raised in 1...Self.count {
             edu.raise(1 << UInt32(raised % 8))
-            #expect(eventually(5) { edu.Extension.InterruptCount == raised }, "interrupt \(raised) reached the ISR")
+            // One at a time, stopping at the first loss (or a storm: more than raised).
+            guard eventually(5, { edu.Extension.InterruptCount == raised }) else {
+                Issue.record("interrupt \(raised): the ISR counted \(edu.Extension.InterruptCount)")
+                return
+            }
         }
         #expect(edu.Extension.AcknowledgedStatus == 0xff)
         print("edu: \(edu.Extension.InterruptCount) MSI interrupts through EduMessageService")
@@ -37,7 +41,11 @@ struct EduDriverRigTests {
         #expect(edu.Version == CONNECT_LINE_BASED)
         for raised in 1...Self.count {
             edu.raise()
-            #expect(eventually(5) { edu.Extension.InterruptCount == raised }, "interrupt \(raised) reached the ISR")
+            // One at a time, stopping at the first loss (or a storm: more than raised).
+            guard eventually(5, { edu.Extension.InterruptCount == raised }) else {
+                Issue.record("interrupt \(raised): the ISR counted \(edu.Extension.InterruptCount)")
+                return
+            }
         }
         print("edu: \(edu.Extension.InterruptCount) INTx interrupts through EduInterruptService")
     }
@@ -52,7 +60,10 @@ struct EduDriverRigTests {
         defer { device.stop() }
         for fired in 1...Self.count {
             try device.trigger()
-            #expect(eventually(5) { device.InterruptCount == fired }, "interrupt \(fired) reached the ISR")
+            guard eventually(5, { device.InterruptCount == fired }) else {
+                Issue.record("interrupt \(fired): the ISR counted \(device.InterruptCount)")
+                return
+            }
         }
         print("qemu0 (\(address)): \(device.InterruptCount) interrupts, connected \(device.Version == CONNECT_LINE_BASED ? "line-based (INTx)" : "message-based")")
     }
