@@ -11,6 +11,9 @@ import PackageDescription
 let package = Package(
     name: "EduDriver",
     platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "edu-probe", targets: ["edu-probe"]),
+    ],
     dependencies: [
         // A checkout of InterruptBridge; elsewhere: .package(url: "<InterruptBridge's git URL>", branch: "main").
         .package(name: "InterruptBridge", path: "../.."),
@@ -22,6 +25,14 @@ let package = Package(
                 .product(name: "InterruptBridgeWDK", package: "InterruptBridge"),
                 .product(name: "InterruptBridge", package: "InterruptBridge"),
                 .product(name: "InterruptBridgeDiscovery", package: "InterruptBridge"),
+            ]
+        ),
+        // `swift package --disable-sandbox rig --devices edu --bind 0000:00:03.0=vfio-pci -- run edu-probe 1000`
+        .executableTarget(
+            name: "edu-probe",
+            dependencies: [
+                "EduDriver",
+                .product(name: "InterruptBridgeTestKit", package: "InterruptBridge"),
             ]
         ),
         .testTarget(
