@@ -29,7 +29,8 @@ struct RigPlugin: CommandPlugin {
             environment["RIG_CACHE_DIR"] = context.pluginWorkDirectoryURL.appendingPathComponent("cache").path
         }
         process.environment = environment
-        // stdout and stderr are inherited: the guest's output streams through as it comes.
+        // stdout and stderr are inherited: the guest's output streams through as it comes when
+        // SwiftPM's output is a terminal (into a pipe, SwiftPM 6.3 holds it until the plugin ends).
         try process.run()
         process.waitUntilExit()
         let status = process.terminationStatus
