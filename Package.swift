@@ -37,6 +37,8 @@ let package = Package(
         .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
         .library(name: "InterruptBridgeTestKit", targets: ["InterruptBridgeTestKit"]),
         .executable(name: "irqbridge", targets: ["irqbridge"]),
+        // `swift package --disable-sandbox rig [OPTIONS] -- test ...`: a depending package's tests in the QEMU rig.
+        .plugin(name: "rig", targets: ["RigPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -111,11 +113,12 @@ let package = Package(
         ),
 
         // Test support shared by this package's test targets, and usable by users'
-        // tests: polling, counters, log capture, simulated devices, stepped dispatchers.
+        // tests: polling, counters, log capture, simulated devices, stepped dispatchers,
+        // and the QEMU rig (`Rig`: device roles, bind/unbind, hot-plug, the `.rig` trait).
         .target(
             name: "InterruptBridgeTestKit",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -146,6 +149,13 @@ let package = Package(
             swiftSettings: strictSwift
         ),
 
+        // The `rig` command plugin: builds a depending package's tests or executable and runs
+        // them in scripts/rig/run.sh (the scripts stay in this package; see RigPlugin.swift).
+        .plugin(
+            name: "RigPlugin",
+            capability: .command(intent: .custom(verb: "rig", description: "Run this package's tests or an executable inside InterruptBridge's QEMU rig"))
+        ),
+
         // The throughput scenario without the allocation interposer, so it runs under
         // valgrind (callgrind counts instructions per interrupt deterministically).
         .executableTarget(
@@ -174,6 +184,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeSystem", "InterruptBridgeCore", "InterruptBridgeDiscovery",
+                "InterruptBridgeTestKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

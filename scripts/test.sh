@@ -45,6 +45,7 @@ stage "rig: raw C probes" scripts/rig/selfcheck.sh
 stage "rig: hot-plug (device_del / device_add from inside the guest)" scripts/rig/tests/test-hotplug.sh
 stage "list vs lspci (rig)" scripts/check-list-in-rig.sh
 stage "rig: integration tests and selftests" scripts/rig/integration.sh --no-build
+stage "example package in the rig from a fresh clone (Examples/EduDriver, through the rig plugin)" scripts/check-example.sh
 
 echo
 if ((failed)); then

@@ -64,8 +64,20 @@ public struct ChildProcess: Sendable {
 
     /// Runs `program` to completion: reads both pipes until end of file, then reaps it.
     public static func run(_ program: String, _ arguments: [String]) throws(SystemError) -> Result {
+        var output: [UInt8] = []
+        var error: [UInt8] = []
+        let status = try stream(program, arguments, output: { output += $0 }, error: { error += $0 })
+        return Result(status: status,
+                      standardOutput: String(decoding: output, as: UTF8.self),
+                      standardError: String(decoding: error, as: UTF8.self))
+    }
+
+    /// Runs `program` to completion, handing each chunk of its stdout and stderr to `output`
+    /// and `error` as it arrives (a long-running child's output streams through), then reaps
+    /// it; its exit status, or 128 + the signal that ended it.
+    public static func stream(_ program: String, _ arguments: [String],
+                              output: ([UInt8]) -> Void, error: ([UInt8]) -> Void) throws(SystemError) -> Int32 {
         let child = try ChildProcess(program, arguments)
-        var streams: [Int32: [UInt8]] = [child.standardOutput.rawValue: [], child.standardError.rawValue: []]
         var open = [child.standardOutput.rawValue, child.standardError.rawValue]
         while !open.isEmpty {
             var descriptors = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -74,14 +86,14 @@ public struct ChildProcess: Sendable {
                 let chunk = child.read(descriptor.fd)
                 if chunk.isEmpty {
                     open.removeAll { $0 == descriptor.fd }
+                } else if descriptor.fd == child.standardOutput.rawValue {
+                    output(chunk)
                 } else {
-                    streams[descriptor.fd]! += chunk
+                    error(chunk)
                 }
             }
         }
-        return Result(status: child.wait(),
-                      standardOutput: String(decoding: streams[child.standardOutput.rawValue]!, as: UTF8.self),
-                      standardError: String(decoding: streams[child.standardError.rawValue]!, as: UTF8.self))
+        return child.wait()
     }
 
     /// Up to 64 KiB from one of the child's pipes (blocking); empty at end of file.

@@ -3,6 +3,7 @@
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
+import InterruptBridgeTestKit
 import Testing
 
 extension RigIntegrationTests {

@@ -4,6 +4,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Synchronization
+import InterruptBridgeTestKit
 import Testing
 
 extension RigIntegrationTests {
@@ -177,7 +178,7 @@ extension RigIntegrationTests {
                 for vector in 0..<vectors {
                     let before = probe.perMessage[vector].count
                     try vfio.writeBAR32(0, at: Ivshmem.doorbell, ownID << 16 | UInt32(vector))
-                    guard eventually({ probe.perMessage[vector].count > before }) else {
+                    guard eventually(within: 5, { probe.perMessage[vector].count > before }) else {
                         Issue.record("round \(round): vector \(vector) never reached the ISR with MessageID \(vector)")
                         dispatcher.disconnect(table)
                         return
@@ -199,7 +200,7 @@ extension RigIntegrationTests {
                 return true
             })
             rig.edu.interrupt()
-            #expect(eventually { storm.count > 500 }, "the storm reaches the ISR over and over")
+            #expect(eventually(within: 5) { storm.count > 500 }, "the storm reaches the ISR over and over")
             rig.dispatcher.disconnect(object)
             let afterDisconnect = storm.count
             // The dispatcher still serves other work: a fresh connection works after the storm.
@@ -218,7 +219,7 @@ extension RigIntegrationTests {
                 return false
             })
             rig.edu.interrupt()
-            #expect(eventually { unclaimed.isContained }, "the unclaimed rule contains the line")
+            #expect(eventually(within: 5) { unclaimed.isContained }, "the unclaimed rule contains the line")
             let atContainment = silent.count
             #expect(atContainment == 100, "contained on the 100th unclaimed pass")
             PThread.sleep(for: .milliseconds(200))

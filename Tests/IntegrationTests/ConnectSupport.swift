@@ -4,6 +4,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Synchronization
+import InterruptBridgeTestKit
 import Testing
 
 /// What the ISRs record: preallocated atomics only.
@@ -29,21 +30,6 @@ final class AtomicCount: Sendable {
     var count: Int { value.load(ordering: .acquiring) }
 }
 
-/// Spins (yielding) until `condition` holds; false after `seconds` (a liveness bound
-/// for a lost interrupt, not a timing assertion).
-func eventually(within seconds: Double = 5, _ condition: () -> Bool) -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    var spins = 0
-    while !condition() {
-        spins += 1
-        if spins % 64 == 0 {
-            if ContinuousClock.now > deadline { return condition() }
-            PThread.yieldProcessor()
-        }
-    }
-    return true
-}
-
 /// Raises `count` interrupts one at a time, each after the previous reached the
 /// ISR (and, for a level-triggered line, after the line was unmasked again).
 /// Returns how many reached the ISR; records an issue for the first lost one.
@@ -53,11 +39,11 @@ func fireOneAtATime(_ count: Int, probe: ISRProbe, unmasks: (() -> UInt64)? = ni
         let before = probe.count
         let unmasksBefore = unmasks?()
         try raise(index)
-        guard eventually({ probe.count > before }) else {
+        guard eventually(within: 5, { probe.count > before }) else {
             Issue.record("interrupt \(index) never reached the ISR")
             break
         }
-        if let unmasks, let unmasksBefore, !eventually({ unmasks() > unmasksBefore }) {
+        if let unmasks, let unmasksBefore, !eventually(within: 5, { unmasks() > unmasksBefore }) {
             Issue.record("the line was not unmasked after interrupt \(index)")
             break
         }

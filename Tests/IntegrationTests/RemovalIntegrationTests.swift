@@ -5,6 +5,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import Synchronization
+import InterruptBridgeTestKit
 import Testing
 
 extension RigIntegrationTests {

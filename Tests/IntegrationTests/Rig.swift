@@ -4,26 +4,29 @@ import InterruptBridge
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import InterruptBridgeSystem
+import InterruptBridgeTestKit
 import Logging
 import Testing
 
 /// Every integration suite nests in this one, so they run one at a time: a VFIO
 /// group can be open only once, and the devices are shared.
-@Suite("Integration in the QEMU rig", .serialized, .enabled(if: Rig.available, Rig.skipReason))
+@Suite("Integration in the QEMU rig", .serialized, .enabled(if: Rig.available, Rig.integrationSkipReason))
 struct RigIntegrationTests {}
 
-enum Rig {
-    /// Inside the rig: IRQBRIDGE_RIG is set (by scripts/rig/integration.sh) and VFIO exists.
-    static let available: Bool = environment("IRQBRIDGE_RIG") != nil && FileIO.exists(VFIO.containerPath)
-    static let skipReason: Comment = "not inside the QEMU rig (needs IRQBRIDGE_RIG=1 and /dev/vfio/vfio): run scripts/rig/integration.sh"
+/// What this package's integration suites add to the test kit's `Rig` (roles, bind, hot-plug).
+extension Rig {
+    /// Inside the rig (IRQBRIDGE_RIG=1, set by every rig run) and VFIO exists.
+    static let available: Bool = isInside && FileIO.exists(VFIO.containerPath)
+    static let integrationSkipReason: Comment = "not inside the QEMU rig (needs IRQBRIDGE_RIG=1 and /dev/vfio/vfio): run scripts/rig/integration.sh"
 
-    /// The rig's pinned addresses (scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4).
-    static let eduVFIO = PCIAddress("0000:00:03.0")!
-    static let eduUIO = PCIAddress("0000:00:04.0")!
-    static let ivshmem = PCIAddress("0000:00:05.0")!
+    /// The rig's pinned addresses (scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4),
+    /// by role when the run names them.
+    static let eduVFIO = device("edu") ?? PCIAddress("0000:00:03.0")!
+    static let eduUIO = device("edu2") ?? PCIAddress("0000:00:04.0")!
+    static let ivshmem = device("ivshmem-doorbell") ?? PCIAddress("0000:00:05.0")!
 
     /// Interrupts per case.
-    static let count = Int(environment("IRQBRIDGE_RIG_COUNT") ?? "") ?? 2000
+    static let count = Int(getenv("IRQBRIDGE_RIG_COUNT").map { String(cString: $0) } ?? "") ?? 2000
 
     static let logger: Logger = {
         var logger = Logger(label: "irqbridge.integration")
@@ -31,14 +34,10 @@ enum Rig {
         return logger
     }()
 
-    static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
-    }
-
     /// Binds the device to `driver` (devices start unbound in the rig), through the
     /// library's own binding helper.
     static func bind(_ address: PCIAddress, to driver: UserSpaceDriver) throws {
-        _ = try DeviceBinder(logger: logger).bind(address, to: driver, force: true)
+        try bind(address, to: driver, logger: logger)
     }
 
     /// What discovery would report for the rig's device, read from sysfs.

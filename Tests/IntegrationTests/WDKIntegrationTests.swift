@@ -5,6 +5,7 @@ import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeWDK
 import Synchronization
+import InterruptBridgeTestKit
 import Testing
 
 /// A ported driver's device extension: results written by IoConnectInterruptEx on the

@@ -29,6 +29,10 @@ Options:
                         e1000e              Intel 82574L: MSI-X with 5 vectors
                         nvme                NVMe controller with a 1 MiB drive
                         none                no extra device (q35 chipset only)
+  --qemu-device SPEC  any QEMU -device string (e.g. 'rtl8139', 'pci-testdev', 'qemu-xhci', 'virtio-rng-pci,
+                      id=rng'), repeatable; the rig pins each to the next free slot of 0c 0d 0e 18 19 1a
+                      1b 1c 1d 1e (SPEC must not carry addr= or bus=) and names the n-th (from 0) qemun
+                      in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0"
   --bind BDF=DRIVER   before COMMAND, bind the device to DRIVER (vfio-pci, uio_pci_generic);
                       repeatable; a failed bind is a rig failure (exit 125)
   --copy PATH         also copy PATH (file or directory) into the guest at the same path, with the
@@ -86,6 +90,7 @@ TIMING=${RIG_TIMING:-0}
 KEEP=0
 PRINT_MAP=0
 QMP_SOCKET=
+EXTRA_QEMU_DEVICES=()
 
 while (($#)); do
     case $1 in
@@ -93,6 +98,8 @@ while (($#)); do
         --devices=*) DEVICES=${1#*=}; shift ;;
         --bind) (($# >= 2)) || bad_usage "--bind needs BDF=DRIVER"; BINDS+=("$2"); shift 2 ;;
         --bind=*) BINDS+=("${1#*=}"); shift ;;
+        --qemu-device) (($# >= 2)) || bad_usage "--qemu-device needs a -device string"; EXTRA_QEMU_DEVICES+=("$2"); shift 2 ;;
+        --qemu-device=*) EXTRA_QEMU_DEVICES+=("${1#*=}"); shift ;;
         --copy) (($# >= 2)) || bad_usage "--copy needs a path"; COPY_PATHS+=("$2"); shift 2 ;;
         --copy=*) COPY_PATHS+=("${1#*=}"); shift ;;
         --env) (($# >= 2)) || bad_usage "--env needs NAME=VALUE"; GUEST_ENV+=("$2"); shift 2 ;;
@@ -233,6 +240,27 @@ for spec in "${device_list[@]}"; do
     fi
 done
 
+# Any other QEMU device model, at a pinned slot the named set never uses (0b and 0f are left for
+# edu@SLOT sharing a line; 10-17 for edu@port's root ports).
+QEMU_DEVICE_SLOTS=(0c 0d 0e 18 19 1a 1b 1c 1d 1e)
+qemu_device_count=0
+for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
+    [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
+        bad_usage "--qemu-device wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
+    [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
+        bad_usage "--qemu-device '$spec': leave out addr= and bus=, the rig pins the slot"
+    slot=
+    for candidate in "${QEMU_DEVICE_SLOTS[@]}"; do
+        [[ -z ${used_slot[$candidate]:-} ]] && { slot=$candidate; break; }
+    done
+    [[ -n $slot ]] || bad_usage "no free slot for another --qemu-device (at most ${#QEMU_DEVICE_SLOTS[@]})"
+    used_slot[$slot]=1
+    QEMU_DEVICES+=(-device "$spec,addr=$slot.0")
+    DEVICE_MAP+=("0000:00:$slot.0 ${spec%%,*} (--qemu-device, qemu$qemu_device_count)")
+    RIG_DEVICE_NAMES+=("qemu$qemu_device_count=0000:00:$slot.0")
+    qemu_device_count=$((qemu_device_count + 1))
+done
+
 if ((PRINT_MAP)); then
     printf '%s\n' "0000:00:00.0 q35 host bridge" "${DEVICE_MAP[@]}" \
         "0000:00:1f.0 ICH9 LPC/ISA bridge" "0000:00:1f.2 ICH9 SATA (AHCI)" "0000:00:1f.3 ICH9 SMBus"
@@ -254,6 +282,9 @@ prerequisites_present() {
         { ((IVSHMEM_VECTORS == 0 && hotplug_count == 0)) || command -v python3 >/dev/null; }
 }
 if ! prerequisites_present; then
+    # An installed rig (irqbridge rig, share/irqbridge/rig) has no bootstrap.sh beside it.
+    [[ -x $REPO_DIR/scripts/bootstrap.sh ]] ||
+        die "missing qemu-system-x86_64, cpio, busybox-static, python3 or a kernel in /boot: install qemu-system-x86 cpio busybox-static python3 linux-image-amd64"
     note "installing missing packages (scripts/bootstrap.sh)"
     "$REPO_DIR/scripts/bootstrap.sh" >&2 || die "bootstrap failed"
     prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import InterruptBridgeSystem
+
+/// `irqbridge rig [RIG OPTIONS] -- COMMAND [ARG...]`: the QEMU rig (scripts/rig/run.sh) for
+/// users who do not build with SwiftPM: runs COMMAND inside the guest with emulated PCI
+/// devices, streams its output, and exits with its status.
+struct RigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rig",
+        abstract: "Run a command inside the QEMU rig: real VFIO/UIO interrupts from emulated PCI devices (root).",
+        discussion: """
+            Every argument goes to the rig's run.sh (`irqbridge rig --help` shows its options), e.g.
+              irqbridge rig --devices edu --qemu-device rtl8139 --bind 0000:00:03.0=vfio-pci -- ./my-driver-test
+            Exit status: COMMAND's; 124 the watchdog fired; 125 the rig failed.
+
+            The rig's scripts are looked up in order: $IRQBRIDGE_RIG_DIR; PREFIX/share/irqbridge/rig
+            beside an installed PREFIX/bin/irqbridge (install them with
+            `cp -r scripts/rig PREFIX/share/irqbridge/`); scripts/rig in a checkout above the binary
+            (.build/debug/irqbridge). The cache (base image, run directories) goes to $RIG_CACHE_DIR,
+            by default $XDG_CACHE_HOME/irqbridge/rig or ~/.cache/irqbridge/rig when installed.
+            """
+    )
+
+    @Argument(parsing: .captureForPassthrough, help: "run.sh's options, `--`, then the command")
+    var arguments: [String] = []
+
+    func run() throws {
+        let location = try Self.rigDirectory()
+        if getenv("RIG_CACHE_DIR") == nil, location.installed {
+            let cacheHome = getenv("XDG_CACHE_HOME").map { String(cString: $0) }
+                ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/var/cache")
+            setenv("RIG_CACHE_DIR", cacheHome + "/irqbridge/rig", 1)
+        }
+        let status: Int32
+        do {
+            status = try ChildProcess.stream("/bin/bash", [location.directory + "/run.sh"] + arguments,
+                                             output: { FileHandle.standardOutput.write(Data($0)) },
+                                             error: { FileHandle.standardError.write(Data($0)) })
+        } catch {
+            throw CommandFailure.failed("cannot start the rig: \(error)")
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The directory holding run.sh, and whether it is an installed copy (no checkout around it).
+    static func rigDirectory() throws -> (directory: String, installed: Bool) {
+        if let explicit = getenv("IRQBRIDGE_RIG_DIR").map({ String(cString: $0) }) {
+            guard FileIO.exists(explicit + "/run.sh") else {
+                throw CommandFailure.badInput("IRQBRIDGE_RIG_DIR=\(explicit) has no run.sh")
+            }
+            return (explicit, !FileIO.exists(explicit + "/../bootstrap.sh"))
+        }
+        let executable = (try? FileIO.readlink("/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = (executable as NSString).deletingLastPathComponent
+        let installed = (directory as NSString).deletingLastPathComponent + "/share/irqbridge/rig"
+        if FileIO.exists(installed + "/run.sh") { return (installed, true) }
+        while directory != "/" && !directory.isEmpty {
+            let candidate = directory + "/scripts/rig"
+            if FileIO.exists(candidate + "/run.sh") { return (candidate, false) }
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        throw CommandFailure.failed(
+            "the rig's scripts were not found: set IRQBRIDGE_RIG_DIR to InterruptBridge's scripts/rig, or install them as \(installed)")
+    }
+}

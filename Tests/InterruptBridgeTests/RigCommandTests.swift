@@ -1,0 +1,33 @@
+// `irqbridge rig` as a process: it finds the rig's scripts (here: the checkout above
+// .build/debug/irqbridge), passes every argument through, streams run.sh's output and exits
+// with its status. None of these boot the guest.
+import InterruptBridgeSystem
+import Testing
+
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"),
+       .enabled(if: TimeoutBinary.path != nil, "no timeout(1) to run irqbridge under"), .timeLimit(.minutes(2)))
+struct RigCommandTests {
+    static func run(_ environment: [String], _ arguments: [String]) throws -> ChildProcess.Result {
+        try ChildProcess.run(try #require(TimeoutBinary.path),
+                             ["20", "/usr/bin/env"] + environment + [try #require(IRQBridgeBinary.path), "rig"] + arguments)
+    }
+
+    @Test func theScriptsAreFoundFromTheCheckoutAndTheirOutputComesThrough() throws {
+        let result = try Self.run([], ["--devices", "edu", "--qemu-device", "rtl8139", "--print-map"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("0000:00:03.0 edu\n0000:00:0c.0 rtl8139 (--qemu-device, qemu0)\n"), "\(result.standardOutput)")
+    }
+
+    @Test func theRigsOwnStatusIsPassedThrough() throws {
+        let result = try Self.run([], ["--devices", "edu,gpu", "--", "true"])
+        #expect(result.status == 125)
+        #expect(result.standardError.contains("rig: unknown device 'gpu'"), "\(result.standardError)")
+    }
+
+    @Test func aWrongRigDirectoryIsBadInputOnOneLine() throws {
+        let result = try Self.run(["IRQBRIDGE_RIG_DIR=/nonexistent"], ["--", "true"])
+        #expect(result.status == 2)
+        #expect(result.standardError == "irqbridge: IRQBRIDGE_RIG_DIR=/nonexistent has no run.sh\n")
+        #expect(result.standardOutput.isEmpty)
+    }
+}
