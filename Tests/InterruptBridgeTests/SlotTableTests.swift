@@ -8,6 +8,7 @@ extension Runtime {
     struct DispatchSlotTableTests {
         @Test func aTokenOfAReleasedSlotNeverResolvesAgainEvenWhenTheSlotIsReused() {
             var table = SlotTable<Entry>(capacity: 1)
+            defer { table.deallocate() }
             let old = table.reserve()!
             table.store(Entry("first descriptor"), for: old)
             #expect(table.resolve(EpollToken(data: old.data))?.takeUnretainedValue().name == "first descriptor")
@@ -23,6 +24,7 @@ extension Runtime {
         @Test func theTableOwnsItsEntriesUntilReleased() {
             weak var watched: Entry?
             var table = SlotTable<Entry>(capacity: 2)
+            defer { table.deallocate() }
             let token = table.reserve()!
             do {
                 let entry = Entry("owned")

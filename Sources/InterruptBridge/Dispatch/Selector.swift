@@ -107,6 +107,8 @@ final class Selector: @unchecked Sendable {
         case system(SystemError)
     }
 
+    deinit { slots.deallocate() }
+
     /// Closes the epoll and wake descriptors (after the loop has ended).
     func close() {
         wakeUp.close()

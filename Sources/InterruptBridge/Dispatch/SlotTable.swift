@@ -33,8 +33,13 @@ struct EpollToken: Hashable {
 /// an entry without a retain/release pair per event, and the entry cannot go
 /// away under it because only the loop thread releases slots, between batches.
 /// This one buffer is what the hot path reads; there is no second copy.
-struct SlotTable<Entry: AnyObject>: ~Copyable {
-    private let entries: UnsafeMutableBufferPointer<Unmanaged<Entry>?>
+///
+/// Not `~Copyable` with a `deinit`: Swift 6.3 crashes compiling that under
+/// Thread Sanitizer. The owner (the selector) calls `deallocate()` once.
+struct SlotTable<Entry: AnyObject> {
+    /// Retained entries as opaque pointers (nil: free). Not `Unmanaged<Entry>?`:
+    /// Swift 6.3 crashes compiling that buffer under Thread Sanitizer ("Invalid bitcast").
+    private let entries: UnsafeMutableBufferPointer<UnsafeMutableRawPointer?>
     private let generations: UnsafeMutableBufferPointer<UInt32>
     private var free: [Int]
 
@@ -46,8 +51,9 @@ struct SlotTable<Entry: AnyObject>: ~Copyable {
         free = Array((0..<capacity).reversed())
     }
 
-    deinit {
-        for entry in entries { entry?.release() }
+    /// Gives back every entry's reference and frees the table. Once, by the owner.
+    func deallocate() {
+        for entry in entries { entry.map { Unmanaged<Entry>.fromOpaque($0).release() } }
         entries.deallocate()
         generations.deallocate()
     }
@@ -68,12 +74,12 @@ struct SlotTable<Entry: AnyObject>: ~Copyable {
 
     /// Fills a reserved slot (the table keeps a reference until `release`).
     func store(_ entry: Entry, for token: EpollToken) {
-        entries[Int(token.slot)] = Unmanaged.passRetained(entry)
+        entries[Int(token.slot)] = Unmanaged.passRetained(entry).toOpaque()
     }
 
     /// Empties a slot, drops the table's reference and invalidates every token issued for it.
     mutating func release(_ index: Int) {
-        entries[index]?.release()
+        entries[index].map { Unmanaged<Entry>.fromOpaque($0).release() }
         entries[index] = nil
         generations[index] &+= 1
         free.append(index)
@@ -84,8 +90,8 @@ struct SlotTable<Entry: AnyObject>: ~Copyable {
     @inline(__always)
     func resolve(_ token: EpollToken) -> Unmanaged<Entry>? {
         let index = Int(token.slot)
-        guard index < entries.count, generations[index] == token.generation else { return nil }
-        return entries[index]
+        guard index < entries.count, generations[index] == token.generation, let entry = entries[index] else { return nil }
+        return Unmanaged.fromOpaque(entry)
     }
 
     /// The token a stored entry at `index` is known by now.
@@ -95,5 +101,5 @@ struct SlotTable<Entry: AnyObject>: ~Copyable {
 
     /// The entry at `index` (whatever its generation), unretained.
     @inline(__always)
-    subscript(index: Int) -> Unmanaged<Entry>? { entries[index] }
+    subscript(index: Int) -> Unmanaged<Entry>? { entries[index].map { Unmanaged.fromOpaque($0) } }
 }
