@@ -123,8 +123,9 @@ public final class VFIOBackend: InterruptBackend {
     public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
 
     /// The REQ and ERR eventfds, watched by the dispatch loop while any interrupt
-    /// of the device is connected. They stay open until the backend goes away, so
-    /// the loop can never be left watching a closed descriptor.
+    /// of the device is connected or from `InterruptDispatcher.watchEvents(of:)`
+    /// on. They stay open until the backend goes away, so the loop can never be
+    /// left watching a closed descriptor.
     public var auxiliarySources: [AuxiliarySource] {
         var sources: [AuxiliarySource] = []
         let address = device.address
@@ -146,6 +147,13 @@ public final class VFIOBackend: InterruptBackend {
             })
         }
         return sources
+    }
+
+    /// After a removal request: closes the device now if no interrupts are enabled
+    /// (nothing was connected), else as soon as they are disabled.
+    public func releaseAfterRemoval() {
+        state.withLock { $0.removalRequested = true }
+        releaseIfRequested()
     }
 
     private func releaseIfRequested() {

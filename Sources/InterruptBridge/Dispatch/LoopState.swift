@@ -102,7 +102,9 @@ final class LoopState {
                     let source = Unmanaged<VectorSource>.fromOpaque(entry.toOpaque())
                     insertReady(source, level: source._withUnsafeGuaranteedRef { $0.line.irql }, count: &readyCount)
                 } else {
-                    deferred[deferredCount] = entry
+                    // Retained until handled: handling one event (a removal) can unwatch
+                    // and drop another entry of the same batch. Off the interrupt path.
+                    deferred[deferredCount] = entry.retain()
                     deferredCount += 1
                 }
             }
@@ -121,7 +123,7 @@ final class LoopState {
             }
             passSequence &+= 1
             if !served {
-                deferred[deferredCount] = Unmanaged.fromOpaque(source.toOpaque())
+                deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()
                 deferredCount += 1
             }
             position += 1
@@ -132,7 +134,10 @@ final class LoopState {
             }
         }
         // Off the interrupt path: device events, faults, commands.
-        for position in 0..<deferredCount { handleDeferred(deferred[position].takeUnretainedValue()) }
+        for position in 0..<deferredCount {
+            handleDeferred(deferred[position].takeUnretainedValue())
+            deferred[position].release()
+        }
         if hasContained { rearmDueSources() }
         if woken || appliesCommandsEveryStep { return applyCommands() }
         return .proceed
@@ -153,6 +158,8 @@ final class LoopState {
     }
 
     private func handleDeferred(_ entry: WatchedDescriptor) {
+        // Unwatched earlier in this batch (its device was removed): its descriptor may be closed.
+        guard entry.slot >= 0 else { return }
         if let events = entry as? DeviceEventSource {
             for event in events.source.read() { handle(event, of: events.device) }
         } else if let vector = entry as? VectorSource {
