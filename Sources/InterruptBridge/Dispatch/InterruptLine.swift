@@ -143,7 +143,7 @@ final class VectorSource: WatchedDescriptor {
     /// ISR passes and unclaimed passes in the current unclaimed window.
     @exclusivity(unchecked) private var passes = 0
     @exclusivity(unchecked) private var unclaimedPasses = 0
-    /// Interrupts since the current rate block started, and when it started (ns; 0: not yet).
+    /// Interrupts since the current rate block started, and when it started (ns; 0: at the next interrupt).
     @exclusivity(unchecked) private var blockSignals: UInt64 = 0
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
@@ -212,10 +212,14 @@ final class VectorSource: WatchedDescriptor {
             passes = 0
             unclaimedPasses = 0
         }
+        // The rate clock starts at the first interrupt after connect or re-arm (one
+        // more clock read, once), so a storm trips after `rateLimit` interrupts, not
+        // after a first block spent only starting the clock.
+        if blockStart == 0 { blockStart = MonotonicClock.nanoseconds() }
         blockSignals &+= signals
         if blockSignals >= rateLimit {
             let now = MonotonicClock.nanoseconds()
-            if blockStart != 0, now &- blockStart < rateWindow {
+            if now &- blockStart < rateWindow {
                 tripped = .rate
                 return false
             }
