@@ -79,6 +79,13 @@ public final class VFIOBackend: InterruptBackend {
 
     /// Wraps an already-open VFIO device.
     public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
+        var device = device
+        // A function hot-added while the system runs has IRQ 0 until a driver first
+        // enables it, which opening it through vfio-pci just did: read the line again,
+        // so its INTx is offered (found with the rig's hot-plug).
+        if device.interruptPin != nil, (device.irqLine ?? 0) == 0, let line = sysfs.irq(of: device.address.description), line != 0 {
+            device.irqLine = line
+        }
         self.device = device
         self.sysfs = sysfs
         var logger = logger
