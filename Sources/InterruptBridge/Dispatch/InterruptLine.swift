@@ -212,19 +212,24 @@ final class VectorSource: WatchedDescriptor {
             passes = 0
             unclaimedPasses = 0
         }
-        // The rate clock starts at the first interrupt after connect or re-arm (one
-        // more clock read, once), so a storm trips after `rateLimit` interrupts, not
-        // after a first block spent only starting the clock.
-        if blockStart == 0 { blockStart = MonotonicClock.nanoseconds() }
-        blockSignals &+= signals
-        if blockSignals >= rateLimit {
-            let now = MonotonicClock.nanoseconds()
-            if now &- blockStart < rateWindow {
-                tripped = .rate
-                return false
+        // The rate clock starts at the first pass after connect or re-arm (one more
+        // clock read, once), so a storm trips after `rateLimit` more interrupts, not
+        // after a first block spent only starting the clock. That pass's signals are
+        // not counted: they may have piled up over any time (a vector contained or a
+        // loop stalled), and would trip the rule at once.
+        if blockStart == 0 {
+            blockStart = MonotonicClock.nanoseconds()
+        } else {
+            blockSignals &+= signals
+            if blockSignals >= rateLimit {
+                let now = MonotonicClock.nanoseconds()
+                if now &- blockStart < rateWindow {
+                    tripped = .rate
+                    return false
+                }
+                blockStart = now
+                blockSignals = 0
             }
-            blockStart = now
-            blockSignals = 0
         }
         // A level line is re-enabled whether or not an ISR claimed it, as genirq
         // does: an interrupt nobody claims is counted by the unclaimed rule, which

@@ -79,8 +79,10 @@ extension LoopState {
             logger.error("disconnect: \(error)")
         }
         guard marking else { return }
-        loop.publish(detached: objects)
+        // Marked before they leave the published table: a thread that sees them gone
+        // from `connectedInterrupts` sees them disconnected.
         for object in objects { object.markDisconnected() }
+        loop.publish(detached: objects)
     }
 
     /// Performs effects that cannot fail in a way the caller could undo (watching
