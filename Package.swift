@@ -171,7 +171,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines"], swiftSettings: strictSwift),
+        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines", .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strictSwift),
         .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
     ],
     swiftLanguageModes: [.v6]
