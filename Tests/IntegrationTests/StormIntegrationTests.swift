@@ -3,6 +3,11 @@
 // The rig runs under TCG, far below the default rate rule (20,000 per 100 ms), so the
 // rule is scaled to the rig: 100 interrupts within 100 ms (the healthy device keeps the
 // default rule: one at a time, it would trip the scaled one).
+//
+// The time to containment is printed against the issue's 100 ms; what is asserted is the
+// rule's own bound (contained within `rateLimit` ISR passes after the first) and 1 s of
+// wall time: a TCG guest on a loaded host runs the dispatch thread at the host's mercy
+// (26 and 89 ms were seen on a quiet host, 130 and 243 ms at a load average of 23).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,7 +61,8 @@ extension RigIntegrationTests {
             let calls = probe.count
             print("INTx storm (claimed, never acknowledged): contained \(String(format: "%.1f", contained ?? -1)) ms after the first "
                   + "interrupt, after \(calls) ISR calls")
-            #expect((contained ?? .infinity) < 100)
+            #expect((contained ?? .infinity) < 1000)
+            #expect(calls <= Self.storm.rateLimit + 2, "contained by the rule's bound: the first pass, then rateLimit more")
             #expect(object.stormCount == 1)
             #expect(healthy.delivers(100) == 100, "the healthy vector on the same loop is unaffected")
             #expect(probe.count == calls, "a contained line stays masked")
@@ -103,7 +109,8 @@ extension RigIntegrationTests {
             let calls = probe.count
             print("loopback MSI flood: contained \(String(format: "%.1f", contained ?? -1)) ms after the first trigger, "
                   + "after \(calls) ISR calls (\(triggers.load(ordering: .relaxed)) triggers in all)")
-            #expect((contained ?? .infinity) < 100)
+            #expect((contained ?? .infinity) < 1000)
+            #expect(calls <= Self.storm.rateLimit + 2, "contained within the rule's bound of ISR passes")
             #expect(healthy.delivers(100) == 100, "the healthy vector on the same loop is unaffected")
             try backend.triggerLoopback(message: 0)
             usleep(100_000)

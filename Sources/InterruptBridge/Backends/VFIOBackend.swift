@@ -139,9 +139,9 @@ public final class VFIOBackend: InterruptBackend {
         if let request = requestSignal {
             sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
                 guard (try? EventFD.read(request.rawValue)) != nil, let self else { return [] }
-                // Close as soon as nothing is enabled, so the kernel's unbind can finish:
-                // the loop disconnects the device's interrupts next, which disables them.
-                state.withLock { $0.removalRequested = true }
+                // The loop disconnects the device's interrupts next, then calls
+                // `releaseAfterRemoval`: the device is closed only once they are all
+                // marked disconnected, so nobody sees it gone with an object connected.
                 logger.warning("the kernel asks for \(address) back")
                 return [.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")]
             })
