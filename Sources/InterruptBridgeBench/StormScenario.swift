@@ -26,10 +26,14 @@ enum StormPhase: String, CaseIterable {
     /// The back-off of the storming phase: short, so the storm runs most of the time.
     static let rearmAfter: Duration = .milliseconds(10)
 
+    /// The storming device's rules: 1,000 interrupts within 100 ms, so a debug build
+    /// on a loaded machine contains it too (the default rule wants 200,000 per second).
+    /// The healthy device's rules are off: the same counters, never a trip.
     var storm: StormPolicy {
         switch self {
-        case .quiet, .contained: StormPolicy(initialBackoff: nil)
-        case .storming: StormPolicy(initialBackoff: Self.rearmAfter, maximumBackoff: Self.rearmAfter)
+        case .quiet, .contained: StormPolicy(rateLimit: 1000, rateWindow: .milliseconds(100), initialBackoff: nil)
+        case .storming: StormPolicy(rateLimit: 1000, rateWindow: .milliseconds(100), initialBackoff: Self.rearmAfter,
+                                    maximumBackoff: Self.rearmAfter)
         }
     }
 }
@@ -98,17 +102,17 @@ final class StormReceiver: Receiver {
         let affinity = placement.cpu.map { ProcessorAffinity(rawValue: UInt64(1) << UInt64($0)) }
         let options = DispatchOptions(pinning: affinity == nil ? .none : .interruptAffinity,
                                       realtimePriority: placement.fifoPriority.map(Int32.init), capacity: vectors + 16,
-                                      threadName: "irqbridge-storm", storm: phase.storm)
+                                      threadName: "irqbridge-storm")
         do {
             dispatcher = try InterruptDispatcher(logger: logger, options: options)
         } catch {
             throw .bridge("start the dispatcher: \(error)")
         }
         let healthyBackend = BenchBackend(vectors: vectors)
-        let healthy = InterruptDevice(backend: healthyBackend, policy: InterruptPolicy(affinityOverride: affinity))
+        let healthy = InterruptDevice(backend: healthyBackend, policy: InterruptPolicy(affinityOverride: affinity, storm: .disabled))
         let stormBackend = SimulatedBackend(SimulatedDevice(address: PCIAddress(bus: 0x30, device: 0, function: 0), interruptPin: .a,
                                                             irqLine: 11, holdsLineUntilAcknowledged: true))
-        let storming = InterruptDevice(backend: stormBackend, policy: InterruptPolicy(affinityOverride: affinity))
+        let storming = InterruptDevice(backend: stormBackend, policy: InterruptPolicy(affinityOverride: affinity, storm: phase.storm))
         do {
             objects = try dispatcher.connectMessageBased(device: healthy, messageRoutine: { _, messageID in
                 probe.hit(vector: Int(messageID))
