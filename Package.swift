@@ -6,7 +6,8 @@
 //
 // Module layering (each arrow is "depends on"), one job per module:
 //
-//   irqbridge (CLI) ─┬─► InterruptBridgeTooling (selftest; device knowledge: how to make a card interrupt)
+//   irqbridge (CLI) ─┬─► InterruptBridgeTooling (selftest; device profiles (Yams): how to make a card interrupt
+//                    │                           and the acknowledge programs its ISR runs)
 //                    ├─► InterruptBridgeWDK (WDK spellings, thin facade over the runtime)
 //                    ├─► InterruptBridgeDiscovery (PCI discovery through libpci/libudev, sysfs binding)
 //                    └─► InterruptBridge (runtime: dispatch loops, connection tables, objects, connect API, backends)
@@ -40,6 +41,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Device profiles (InterruptBridgeTooling only): YAML with line marks on every node.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries, found through pkg-config; apt names the packages that provide them.
@@ -93,12 +96,16 @@ let package = Package(
         ),
 
         // Tooling over the runtime: the selftest and what it knows of devices
-        // (how to make QEMU's edu or ivshmem interrupt, VFIO's loopback trigger).
+        // (how to make QEMU's edu or ivshmem interrupt, VFIO's loopback trigger);
+        // device profiles (YAML/JSON through Yams, validated against the real device)
+        // and the acknowledge programs an ISR runs without allocating (MMIO through
+        // the system module, the only way up to the C shim).
         .target(
             name: "InterruptBridgeTooling",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSwift
         ),
@@ -115,7 +122,7 @@ let package = Package(
         ),
 
         // WDK-compatible spellings over the runtime, so driver code ports line by line.
-        .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore"], swiftSettings: strictSwift),
+        .target(name: "InterruptBridgeWDK", dependencies: ["InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem"], swiftSettings: strictSwift),
 
         // The benchmark suite behind `irqbridge bench`: scenarios, statistics, report.
         .target(
@@ -173,7 +180,19 @@ let package = Package(
         ),
         .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines", .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strictSwift),
-        .testTarget(name: "InterruptBridgeWDKTests", dependencies: ["InterruptBridgeWDK", "InterruptBridge"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "InterruptBridgeToolingTests",
+            dependencies: [
+                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridgeDiscovery", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "InterruptBridgeWDKTests",
+            dependencies: ["InterruptBridgeWDK", "InterruptBridge", "InterruptBridgeTestKit"],
+            swiftSettings: strictSwift
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

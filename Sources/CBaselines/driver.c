@@ -77,6 +77,8 @@ typedef struct drive_job {
     const cbl_thread_placement *placement;
     volatile uint32_t *doorbell; // DRIVE_PINGPONG_MMIO: the register to store to
     uint32_t doorbell_value;
+    cbl_raise_fn raise;          // DRIVE_PINGPONG_MMIO without a doorbell: raises the interrupt
+    void *raise_context;
     int result;
 } drive_job;
 
@@ -90,6 +92,12 @@ static int run_pingpong(drive_job *job) {
         if (job->doorbell != NULL) {
             atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
             *job->doorbell = job->doorbell_value;
+            continue;
+        }
+        if (job->raise != NULL) {
+            atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
+            rc = job->raise(job->raise_context);
+            if (rc != 0) return rc;
             continue;
         }
         size_t vector = (size_t)((i * job->stride) % job->nfds);
@@ -130,7 +138,13 @@ static void *drive_thread(void *arg) {
     drive_job *job = arg;
     pthread_setname_np(pthread_self(), "cbl-writer");
     job->result = cbl_apply_placement(job->placement);
-    if (job->result == 0) job->result = job->mode == DRIVE_SATURATE ? run_saturate(job) : run_pingpong(job);
+    if (job->result == 0 && job->mode == DRIVE_SATURATE) {
+        uint64_t cpu_at_start = cbl_thread_cpu_ns();
+        job->result = run_saturate(job);
+        job->probe->writer_cpu_ns = cbl_thread_cpu_ns() - cpu_at_start;
+    } else if (job->result == 0) {
+        job->result = run_pingpong(job);
+    }
     return NULL;
 }
 
@@ -191,4 +205,13 @@ int cbl_raise_descriptor_limit(size_t needed) {
     if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) return EMFILE;
     limit.rlim_cur = needed;
     return setrlimit(RLIMIT_NOFILE, &limit) == 0 ? 0 : errno;
+}
+
+int cbl_drive_pingpong_raise(cbl_probe *probe, cbl_raise_fn raise, void *context, uint64_t rounds, uint64_t gap_ns,
+                             uint64_t timeout_ns, const cbl_thread_placement *placement) {
+    if (raise == NULL) return EINVAL;
+    drive_job job = {.mode = DRIVE_PINGPONG_MMIO, .probe = probe, .nfds = 1, .stride = 1, .count = rounds,
+                     .gap_ns = gap_ns, .timeout_ns = timeout_ns, .placement = placement, .raise = raise,
+                     .raise_context = context};
+    return run_job(&job);
 }

@@ -36,13 +36,14 @@ static void *receive(void *arg) {
     atomic_store(&r->state, 1);
     struct epoll_event events[MAX_EVENTS];
     const int timeout = r->busy_poll ? 0 : -1;
+    const size_t read_size = r->hooks.read_size ? r->hooks.read_size : sizeof(uint64_t);
     for (;;) {
         int n = epoll_wait(r->epoll_fd, events, MAX_EVENTS, timeout);
         for (int i = 0; i < n; i++) {
             uint64_t vector = events[i].data.u64;
             if (vector == STOP_TOKEN) return NULL;
             uint64_t count;
-            if (read(r->fds[vector], &count, sizeof count) == (ssize_t)sizeof count) {
+            if (read(r->fds[vector], &count, read_size) == (ssize_t)read_size) {
                 if (r->hooks.before_hit) r->hooks.before_hit(r->hooks.context, (uint32_t)vector);
                 cbl_probe_hit(r->probe, (uint32_t)vector);
                 if (r->hooks.after_hit) r->hooks.after_hit(r->hooks.context, (uint32_t)vector);
@@ -62,6 +63,10 @@ int cbl_epoll_receiver_start_hooked(const int *fds, size_t nfds, cbl_probe *prob
     struct cbl_epoll_receiver *r = calloc(1, sizeof *r);
     if (r == NULL) return ENOMEM;
     if (hooks != NULL) r->hooks = *hooks;
+    if (r->hooks.read_size > sizeof(uint64_t)) {
+        free(r);
+        return EINVAL;
+    }
     r->fds = fds;
     r->probe = probe;
     r->busy_poll = busy_poll;

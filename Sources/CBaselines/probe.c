@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cbl_probe.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,11 +23,13 @@ int cbl_allocation_counting_available(void) { return cac_is_active != NULL && ca
 
 uint64_t cbl_thread_allocations(void) { return cac_thread_allocations != NULL ? cac_thread_allocations() : 0; }
 
-static uint64_t thread_cpu_ns(void) {
+static uint64_t cpu_ns(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t cbl_thread_cpu_ns(void) { return cpu_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 int cbl_probe_init(cbl_probe *probe, size_t vector_count, size_t sample_capacity) {
     memset(probe, 0, sizeof *probe);
@@ -60,8 +63,11 @@ void cbl_probe_reset(cbl_probe *probe) {
     for (size_t i = 0; i < probe->vector_count; i++) atomic_store(&probe->in_flight[i], 0);
     probe->allocations_at_first = 0;
     probe->allocations_at_last = 0;
-    probe->cpu_ns_at_first = 0;
-    probe->cpu_ns_at_last = 0;
+    probe->process_cpu_ns_at_first = 0;
+    probe->process_cpu_ns_at_last = 0;
+    probe->thread_at_first = 0;
+    probe->thread_at_last = 0;
+    probe->writer_cpu_ns = 0;
 }
 
 uint64_t cbl_probe_hits(const cbl_probe *probe) {
@@ -80,11 +86,13 @@ void cbl_probe_hit(cbl_probe *probe, uint32_t vector) {
         probe->samples[hit] = now > sent ? now - sent : 0;
     }
     if (hit == probe->window_first_hit) {
-        probe->cpu_ns_at_first = thread_cpu_ns();
+        probe->process_cpu_ns_at_first = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+        probe->thread_at_first = (uint64_t)pthread_self();
         if (cac_thread_allocations != NULL) probe->allocations_at_first = cac_thread_allocations();
     }
     if (hit == probe->window_last_hit) {
-        probe->cpu_ns_at_last = thread_cpu_ns();
+        probe->process_cpu_ns_at_last = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+        probe->thread_at_last = (uint64_t)pthread_self();
         if (cac_thread_allocations != NULL) probe->allocations_at_last = cac_thread_allocations();
     }
     if (vector < probe->vector_count) {

@@ -14,5 +14,3 @@ _Static_assert(sizeof(struct epoll_event) == 12, "epoll_event is packed on x86-6
 
 int cib_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
 
-uint64_t cib_epoll_event_data(const struct epoll_event *event) { return event->data.u64; }
-uint32_t cib_epoll_event_events(const struct epoll_event *event) { return event->events; }

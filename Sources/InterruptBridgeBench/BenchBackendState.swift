@@ -1,9 +1,9 @@
-import Synchronization
+import InterruptBridgeSystem
 
 /// The benchmark device's enabled eventfds, behind a mutex (touched only at
 /// connect and disconnect, never on the interrupt path).
 final class BenchBackendState: Sendable {
-    private let enabled = Mutex<[Int32]?>(nil)
+    private let enabled = LockedValue<[Int32]?>(nil)
 
     /// Records the enabled descriptors; false if some are enabled already.
     func install(_ fds: [Int32]) -> Bool {

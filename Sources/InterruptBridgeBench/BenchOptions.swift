@@ -37,6 +37,9 @@ public struct BenchOptions: Sendable, Equatable {
     public var writer = ThreadPlacement()
     /// Also measure busy-poll mode (bridge and C spinning instead of sleeping).
     public var busyPoll = false
+    /// CPU-burning threads for the load scenario (0: no load scenario). The
+    /// latency and throughput scenarios run again, every side, while they burn.
+    public var loadThreads = 0
     /// Which scenarios to run (all by default; fewer for profiling one of them).
     public var scenarios: Set<BenchScenario> = Set(BenchScenario.allCases)
     /// Pause between latency rounds, so the receiver is asleep when the interrupt comes.

@@ -3,36 +3,95 @@ public import Foundation
 /// The printed table and the `--json` document of one benchmark run.
 public struct BenchReport: Sendable {
     public var results: [BenchResult]
+    /// The peers of this run, in column order, present or absent.
+    public var peers: [PeerStatus]
     public var machine: MachineInfo
     /// How the run was configured, in words (the options that matter for reproducing it).
     public var configuration: [String: String]
 
-    public init(results: [BenchResult], machine: MachineInfo, configuration: [String: String]) {
+    public init(results: [BenchResult], peers: [PeerStatus] = [], machine: MachineInfo, configuration: [String: String]) {
         self.results = results
+        self.peers = peers
         self.machine = machine
         self.configuration = configuration
     }
 
-    /// Columns: name, unit, bridge, baseline, ratio (bridge/baseline), target, verdict.
-    public func table() -> String {
-        let header = ["name", "unit", "bridge", "baseline", "ratio", "target", "verdict"]
-        let rows = results.map { result in
-            [result.name, result.unit, Format.number(result.bridge), Format.number(result.baseline),
-             Format.ratio(result.ratio), result.target?.description ?? "-", Self.verdict(result.verdict)]
+    /// A peer column's legend: what it measures, or why it is absent.
+    public struct PeerStatus: Sendable, Equatable, Encodable {
+        public var name: String
+        public var title: String
+        /// nil when present.
+        public var absentReason: String?
+
+        public init(name: String, title: String, absentReason: String?) {
+            self.name = name
+            self.title = title
+            self.absentReason = absentReason
         }
+
+        public init(_ peer: BenchPeer) {
+            self.init(name: peer.name, title: peer.title, absentReason: peer.absentReason)
+        }
+
+        public var isPresent: Bool { absentReason == nil }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(title, forKey: .title)
+            try container.encode(isPresent ? "present" : "absent", forKey: .status)
+            try container.encode(absentReason, forKey: .reason)
+        }
+
+        enum CodingKeys: String, CodingKey { case name, title, status, reason }
+    }
+
+    /// Columns: name, unit, bridge, C baseline and the bridge's ratio to it, then
+    /// each peer's figure and the bridge's ratio to it, the targets and the verdict.
+    public func table() -> String {
+        var header = ["name", "unit", "bridge", "C floor", "ratio"]
+        for peer in peers { header += [peer.name, "ratio"] }
+        header += ["targets", "verdict"]
+        let rows = results.map(cells)
+        let numeric = 2..<(header.count - 2)
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
                 let pad = String(repeating: " ", count: widths[index] - cell.count)
-                return index >= 2 && index <= 4 ? pad + cell : cell + pad
+                return numeric.contains(index) ? pad + cell : cell + pad
             }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         var lines = [line(header), line(widths.map { String(repeating: "-", count: $0) })]
         lines += rows.map(line)
-        let met = results.filter { $0.verdict == true }.count
-        let judged = results.filter { $0.verdict != nil }.count
-        lines.append("\(met) of \(judged) targets met")
+        let verdicts = results.flatMap(\.verdicts)
+        lines.append("\(verdicts.filter(\.met).count) of \(verdicts.count) targets met")
+        for peer in peers {
+            lines.append("\(peer.name): \(peer.title)" + (peer.absentReason.map { " - ABSENT: \($0)" } ?? ""))
+        }
         return lines.joined(separator: "\n")
+    }
+
+    private func cells(_ result: BenchResult) -> [String] {
+        var cells = [result.name, result.unit, Format.number(result.bridge), Format.number(result.baseline), Format.ratio(result.ratio)]
+        for peer in peers {
+            if let figure = result.peers.first(where: { $0.name == peer.name }), peer.isPresent {
+                cells += [Format.number(figure.value), Format.ratio(result.ratio(to: figure))]
+            } else {
+                cells += [peer.isPresent ? "-" : "absent", "-"]
+            }
+        }
+        var targets: [String] = []
+        if let target = result.target {
+            // A bound on the bridge's own figure is not a comparison with the C floor.
+            if case .valueAtMost = target { targets.append(target.short) } else { targets.append("C \(target.short)") }
+        }
+        if let target = result.peers.compactMap(\.target).first { targets.append("peers \(target.short)") }
+        cells.append(targets.isEmpty ? "-" : targets.joined(separator: ", "))
+        let verdicts = result.verdicts
+        let missed = verdicts.filter { !$0.met }.map(\.against).filter { $0 != "bound" }
+        let met = verdicts.allSatisfy(\.met)
+        cells.append(verdicts.isEmpty ? "-" : met ? "met" : missed.isEmpty ? "MISSED" : "MISSED vs \(missed.joined(separator: ", "))")
+        return cells
     }
 
     static func verdict(_ verdict: Bool?) -> String {
@@ -43,21 +102,34 @@ public struct BenchReport: Sendable {
         }
     }
 
-    /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict}...], "machine":{...}, "configuration":{...}}`.
+    /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict,peers:{NAME:{value,ratio,target,verdict,status}}}...],
+    /// "peers":[{name,title,status,reason}], "machine":{...}, "configuration":{...}}`. Every entry names every
+    /// peer of the run; an absent peer's figures are null with status "absent".
     public func json() throws -> Data {
         let document = Document(
-            results: results.map {
-                Document.Entry(name: $0.name, unit: $0.unit, bridge: $0.bridge, baseline: $0.baseline, ratio: $0.ratio,
-                               target: $0.target?.description, verdict: $0.verdict.map(Self.verdict))
+            results: results.map { result in
+                var peerEntries: [String: Document.PeerEntry] = [:]
+                for peer in peers {
+                    let figure = result.peers.first { $0.name == peer.name }
+                    let value = peer.isPresent ? figure?.value : nil
+                    let comparable = figure.map { PeerFigure(name: $0.name, value: value, target: $0.target) }
+                    peerEntries[peer.name] = Document.PeerEntry(
+                        value: value, ratio: Statistics.ratio(result.bridge, value), target: figure?.target?.description,
+                        verdict: comparable.flatMap(result.verdict(against:)).map(Self.verdict),
+                        status: peer.isPresent ? "present" : "absent")
+                }
+                return Document.Entry(name: result.name, unit: result.unit, bridge: result.bridge, baseline: result.baseline,
+                                      ratio: result.ratio, target: result.target?.description,
+                                      verdict: result.verdict.map(Self.verdict), peers: peerEntries)
             },
-            machine: machine, configuration: configuration)
+            peers: peers, machine: machine, configuration: configuration)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(document)
     }
 
-    struct Document: Codable {
-        struct Entry: Codable {
+    struct Document: Encodable {
+        struct Entry: Encodable {
             var name: String
             var unit: String
             var bridge: Double?
@@ -65,6 +137,7 @@ public struct BenchReport: Sendable {
             var ratio: Double?
             var target: String?
             var verdict: String?
+            var peers: [String: PeerEntry]
 
             // Absent figures are written as null, not left out: every entry has every key.
             func encode(to encoder: any Encoder) throws {
@@ -76,9 +149,33 @@ public struct BenchReport: Sendable {
                 try container.encode(ratio, forKey: .ratio)
                 try container.encode(target, forKey: .target)
                 try container.encode(verdict, forKey: .verdict)
+                try container.encode(peers, forKey: .peers)
             }
+
+            enum CodingKeys: String, CodingKey { case name, unit, bridge, baseline, ratio, target, verdict, peers }
         }
+
+        struct PeerEntry: Encodable {
+            var value: Double?
+            var ratio: Double?
+            var target: String?
+            var verdict: String?
+            var status: String
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(value, forKey: .value)
+                try container.encode(ratio, forKey: .ratio)
+                try container.encode(target, forKey: .target)
+                try container.encode(verdict, forKey: .verdict)
+                try container.encode(status, forKey: .status)
+            }
+
+            enum CodingKeys: String, CodingKey { case value, ratio, target, verdict, status }
+        }
+
         var results: [Entry]
+        var peers: [PeerStatus]
         var machine: MachineInfo
         var configuration: [String: String]
     }

@@ -1,28 +1,68 @@
 /// One row of the report: a figure for the bridge, the same figure for the C
-/// baseline measured in the same run, their ratio, and the target it is held to.
+/// baseline (the floor) and for each peer, all measured in the same run, the
+/// bridge's ratio to each, and the targets they are held to.
 public struct BenchResult: Sendable, Equatable {
     public var name: String
     public var unit: String
     public var bridge: Double?
     public var baseline: Double?
+    /// Held against the C baseline.
     public var target: BenchTarget?
+    /// The peers' figures, in report order (empty when the row has none).
+    public var peers: [PeerFigure]
 
-    public init(name: String, unit: String, bridge: Double?, baseline: Double?, target: BenchTarget? = nil) {
+    public init(name: String, unit: String, bridge: Double?, baseline: Double?, target: BenchTarget? = nil,
+                peers: [PeerFigure] = []) {
         self.name = name
         self.unit = unit
         self.bridge = bridge
         self.baseline = baseline
         self.target = target
+        self.peers = peers
     }
 
     /// bridge / baseline.
     public var ratio: Double? { Statistics.ratio(bridge, baseline) }
 
-    /// Whether the target is met; nil when the row has no target or lacks a figure.
+    /// Whether the target against the C baseline is met; nil when there is none or a figure is missing.
     public var verdict: Bool? { target?.isMet(bridge: bridge, ratio: ratio) }
+
+    /// bridge / the peer's figure.
+    public func ratio(to peer: PeerFigure) -> Double? { Statistics.ratio(bridge, peer.value) }
+
+    /// Whether the target against `peer` is met; nil when there is none, the peer is absent or a figure is missing.
+    public func verdict(against peer: PeerFigure) -> Bool? {
+        guard peer.value != nil else { return nil }
+        return peer.target?.isMet(bridge: bridge, ratio: ratio(to: peer))
+    }
+
+    /// Every judged target: the C baseline's ("C", or "bound" for a bound on the
+    /// bridge's own figure), then each peer's, by name.
+    public var verdicts: [(against: String, met: Bool)] {
+        var all: [(against: String, met: Bool)] = []
+        if let verdict, let target {
+            if case .valueAtMost = target { all.append(("bound", verdict)) } else { all.append(("C", verdict)) }
+        }
+        for peer in peers { if let met = verdict(against: peer) { all.append((peer.name, met)) } }
+        return all
+    }
 }
 
-/// What a row must achieve (issue 5's targets).
+/// One peer's figure in a row. `value` is nil when the peer is absent on this
+/// machine or does not take part in the row's scenario (busy-poll).
+public struct PeerFigure: Sendable, Equatable {
+    public var name: String
+    public var value: Double?
+    public var target: BenchTarget?
+
+    public init(name: String, value: Double?, target: BenchTarget? = nil) {
+        self.name = name
+        self.value = value
+        self.target = target
+    }
+}
+
+/// What a row must achieve (issue 5's targets, tightened by issue 13).
 public enum BenchTarget: Sendable, Equatable, CustomStringConvertible {
     /// bridge/baseline <= bound (latency, cost).
     case ratioAtMost(Double)
@@ -48,6 +88,16 @@ public enum BenchTarget: Sendable, Equatable, CustomStringConvertible {
         case let .ratioAtLeast(bound): "ratio >= \(Format.number(bound))"
         case let .ratioBelow(bound): "ratio < \(Format.number(bound))"
         case let .valueAtMost(bound): "bridge <= \(Format.number(bound))"
+        }
+    }
+
+    /// The bound alone, for the table's targets column ("<=1.05x", "bridge<=0").
+    var short: String {
+        switch self {
+        case let .ratioAtMost(bound): "<=\(Format.number(bound))x"
+        case let .ratioAtLeast(bound): ">=\(Format.number(bound))x"
+        case let .ratioBelow(bound): "<\(Format.number(bound))x"
+        case let .valueAtMost(bound): "bridge<=\(Format.number(bound))"
         }
     }
 }

@@ -58,14 +58,19 @@ public final class Probe: @unchecked Sendable {
         return withExtendedLifetime(witness) { after > before }
     }()
 
-    /// CPU time (ns) the receiving thread used between the window's first and last delivery.
-    var cpuNanosecondsInWindow: Double {
-        Double(raw.pointee.cpu_ns_at_last &- raw.pointee.cpu_ns_at_first)
+    /// CPU time (ns) the receiving side used between the window's first and last
+    /// delivery, on whatever threads it ran: the process's CPU time over the
+    /// window less the writer thread's (the only other thread at work; the
+    /// caller waits in pthread_join). Not meaningful while load threads burn.
+    var receivingSideCPUNanoseconds: Double {
+        let process = raw.pointee.process_cpu_ns_at_last &- raw.pointee.process_cpu_ns_at_first
+        return max(Double(process) - Double(raw.pointee.writer_cpu_ns), 0)
     }
 
     /// Allocations the receiving thread made between the window's first and last delivery.
     var allocationsInWindow: Int? {
-        guard Self.countsAllocations else { return nil }
+        // Thread-local counters: a receiver that hopped threads (libdispatch) has no figure.
+        guard Self.countsAllocations, raw.pointee.thread_at_first == raw.pointee.thread_at_last else { return nil }
         return Int(raw.pointee.allocations_at_last &- raw.pointee.allocations_at_first)
     }
 }

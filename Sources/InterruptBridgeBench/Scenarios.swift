@@ -14,8 +14,9 @@ struct PingPongRun {
 /// Figures of one throughput run.
 struct SaturationRun {
     var interruptsPerSecond: Double
-    /// CPU time the receiving thread (dispatch thread, C waiter) spent per
-    /// delivered interrupt: user + system, independent of who waited for whom.
+    /// CPU time the receiving side (dispatch thread, C waiter, DPDK's thread,
+    /// libdispatch's threads) spent per delivered interrupt: user + system,
+    /// independent of who waited for whom.
     var receiverCPUPerInterrupt: Double
 }
 
@@ -81,7 +82,7 @@ struct ScenarioRunner {
         }
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)
         return SaturationRun(interruptsPerSecond: Double(total) / (Double(max(elapsed, 1)) / 1e9),
-                             receiverCPUPerInterrupt: probe.cpuNanosecondsInWindow / Double(max(total - 1, 1)))
+                             receiverCPUPerInterrupt: probe.receivingSideCPUNanoseconds / Double(max(total - 1, 1)))
     }
 
     private func check(_ rc: Int32, probe: Probe, side: String, scenario: String, expected: Int) throws(BenchError) {

@@ -1,6 +1,7 @@
 // DEVICE_OBJECT over the runtime's InterruptDevice, and the IRP_MN_START_DEVICE
 // request that hands a driver its PDO with the raw and translated resources.
 public import InterruptBridge
+import InterruptBridgeSystem
 import Synchronization
 
 /// DEVICE_OBJECT: the physical device object (PDO) of a device whose interrupts
@@ -14,8 +15,8 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     public let device: InterruptDevice
     /// The dispatcher that serves this device's interrupts and DPC.
     public let dispatcher: InterruptDispatcher
-    // Guarded by its Mutex: set by the driver at start, read by its routines (never on the interrupt path).
-    private let deviceExtension = Mutex<PVOID>(nil)
+    // Guarded by its lock: set by the driver at start, read by its routines (never on the interrupt path).
+    private let deviceExtension = LockedValue<PVOID>(nil)
     private let dpc = AtomicLazyReference<DeferredCall<PVOID>>()
 
     public init(_ device: InterruptDevice, dispatcher: InterruptDispatcher) {
@@ -89,8 +90,8 @@ public struct IO_STACK_LOCATION_PARAMETERS: Sendable {
 /// IRP: an I/O request as the bridge issues it to a driver's dispatch routine.
 public final class IRP: Sendable {
     private let stackLocation: IO_STACK_LOCATION
-    // Guarded by its Mutex: written by the driver when it completes the request.
-    private let status = Mutex(IO_STATUS_BLOCK())
+    // Guarded by its lock: written by the driver when it completes the request.
+    private let status = LockedValue(IO_STATUS_BLOCK())
 
     init(stackLocation: IO_STACK_LOCATION) { self.stackLocation = stackLocation }
 

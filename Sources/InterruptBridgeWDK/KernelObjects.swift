@@ -3,7 +3,7 @@
 public import InterruptBridge
 import InterruptBridgeCore
 import Logging
-import Synchronization
+import InterruptBridgeSystem
 
 /// KINTERRUPT: one connected ISR on one vector. It is the runtime's
 /// `InterruptObject`, so the ISR receives it without any translation.
@@ -110,7 +110,7 @@ public func KeGetCurrentIrql() -> KIRQL {
 /// Created on first use with a `Logger` labelled "InterruptBridgeWDK"; a program that
 /// wants its own options or logger calls `Kernel.use(_:)` before any WDK routine.
 public enum Kernel {
-    private static let shared = Mutex<InterruptDispatcher?>(nil)
+    private static let shared = LockedValue<InterruptDispatcher?>(nil)
 
     /// The default dispatcher, started on first use.
     public static var dispatcher: InterruptDispatcher {

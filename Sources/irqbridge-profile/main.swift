@@ -1,8 +1,9 @@
-// A profiling driver for the dispatch path: the throughput scenario (1 and N
-// vectors kept busy) with the same receiver on both sides of the suite, so a
-// run of `valgrind --tool=callgrind --separate-threads=yes` shows one
-// receiving thread's instructions per interrupt. `irqbridge bench` cannot run
-// under valgrind (its malloc interposer); this target does not link it.
+// A profiling driver for the dispatch path: one throughput run (`vectors`
+// vectors kept busy until `interrupts` were delivered) of one receiver, so a run
+// of `valgrind --tool=callgrind --separate-threads=yes` shows one receiving
+// thread whose instruction total covers exactly that run. `irqbridge bench`
+// cannot run under valgrind (its malloc interposer); this target does not link it.
+// scripts/bench/callgrind.sh runs it for two interrupt counts and subtracts.
 //
 // usage: irqbridge-profile bridge|baseline [interrupts] [vectors]
 //   e.g. valgrind --tool=callgrind --separate-threads=yes .build/release/irqbridge-profile bridge 20000 64
@@ -12,24 +13,29 @@ import Logging
 import Glibc
 #endif
 
-let arguments = CommandLine.arguments.dropFirst()
-guard let side = arguments.first, side == "bridge" || side == "baseline" else {
-    print("usage: irqbridge-profile bridge|baseline [interrupts] [vectors]")
+/// One line on standard error (Glibc's `stderr` is a global var Swift 6 will not touch).
+func printError(_ message: String) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let interrupts = arguments.count > 1 ? Int(arguments[1]) : 20_000
+let vectors = arguments.count > 2 ? Int(arguments[2]) : 64
+guard let side = arguments.first, side == "bridge" || side == "baseline", arguments.count <= 3,
+      let interrupts, interrupts > 1, let vectors, vectors > 0 else {
+    printError("usage: irqbridge-profile bridge|baseline [interrupts (>1)] [vectors (>0)]")
     exit(2)
 }
-var options = BenchOptions()
-options.scenarios = [.throughput]
-options.repetitions = 1
-options.warmup = 0
-options.throughputInterrupts = arguments.dropFirst().first.flatMap { Int($0) } ?? 20_000
-options.throughputVectors = arguments.dropFirst(2).first.flatMap { Int($0) } ?? 64
 let receiver: any ReceiverFactory = side == "bridge" ? BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile")) : EpollBaselineFactory()
+var options = BenchOptions()
+// Valgrind runs one thread at a time, some hundred times slower: give a stalled
+// receiver a minute before calling it lost.
+options.timeoutNanoseconds = 60_000_000_000
 do {
-    let results = try BenchSuite(options: options, bridge: receiver, baseline: receiver).run()
-    for result in results {
-        print(result.name, result.bridge.map { "\($0)" } ?? "-", result.unit)
-    }
+    let run = try ProfileRun(factory: receiver, options: options).saturate(vectors: vectors, total: interrupts)
+    print("\(side) \(interrupts) interrupts on \(vectors) vector(s): \(Int(run.interruptsPerSecond)) interrupts/s, receiving side \(Int(run.receiverCPUPerInterrupt)) ns/interrupt")
 } catch {
-    print("irqbridge-profile: \(error)")
+    printError("irqbridge-profile: \(error)")
     exit(1)
 }

@@ -5,16 +5,18 @@ import InterruptBridgeCore
 import Logging
 
 /// `irqbridge bench`: dispatch latency, throughput, cost per vector and heap
-/// allocations per interrupt, for the bridge and a raw eventfd + epoll C program
-/// in the same run, printed side by side with their ratios and the targets.
+/// allocations per interrupt, for the bridge, a raw eventfd + epoll C program
+/// and the peers users would pick instead (DPDK, libdispatch) in the same run,
+/// printed side by side with the bridge's ratios and the targets.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure interrupt dispatch against a raw eventfd + epoll C baseline, in the same run.",
+        abstract: "Measure interrupt dispatch against a raw eventfd + epoll C floor, DPDK and libdispatch, in the same run.",
         discussion: """
             Each scenario runs for the bridge (ISRs connected on a simulated device through the real \
-            runtime) and for the C baseline, alternating which goes first, and reports the median over \
-            repetitions. Figures are printed, never asserted: this is not a test.
+            runtime), the C baseline and each peer (DPDK 22.11's interrupt thread and per-thread epoll, \
+            loaded at run time when installed; libdispatch read sources), rotating which goes first, and \
+            reports the median over repetitions. Figures are printed, never asserted: this is not a test.
             """
     )
 
@@ -52,13 +54,16 @@ struct BenchCommand: ParsableCommand {
         progress("DEBUG BUILD: figures are not representative of the bridge; use `swift build -c release` (scripts/bench/run.sh)")
         #endif
         let results: [BenchResult]
+        var peers: [BenchPeer] = []
         if let rigEdu {
             let bridge: any EduRoundTripper = selfCheck ? RawVFIOEduRoundTripper() : BridgeEduRoundTripper(logger: Logger(label: "irqbridge.bench"))
             results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
         } else {
             try options.raiseDescriptorLimit()
             let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : BridgeReceiverFactory(logger: Logger(label: "irqbridge.bench"))
-            results = try BenchSuite(options: options, bridge: bridge).run(progress: progress)
+            peers = BenchPeer.available(measurement.peerNames)
+            for peer in peers { progress("peer \(peer.name): \(peer.absentReason.map { "ABSENT: \($0)" } ?? "present")") }
+            results = try BenchSuite(options: options, bridge: bridge, peers: peers).run(progress: progress)
         }
         var configuration = measurement.describe(options)
         configuration.merge(placement.describe(options)) { $1 }
@@ -66,7 +71,8 @@ struct BenchCommand: ParsableCommand {
         configuration["bridge"] = selfCheck ? "C baseline (self-check)"
             : rigEdu == nil ? "InterruptBridge runtime, simulated device" : "InterruptBridge VFIO backend, IoConnectInterruptEx"
         if let rigEdu { configuration["device"] = "edu at \(rigEdu), vfio-pci" }
-        let report = BenchReport(results: results, machine: machine, configuration: configuration)
+        let report = BenchReport(results: results, peers: peers.map(BenchReport.PeerStatus.init), machine: machine,
+                                 configuration: configuration)
         if !quietStdout { print(report.table()) }
         if let json {
             let data = try report.json() + Data("\n".utf8)

@@ -20,7 +20,30 @@ struct BenchMeasurementOptions: ParsableArguments {
         "Run only this scenario (latency, throughput, cost, storm); repeatable. Default: all.", valueName: "NAME"))
     var scenarios: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Also run the latency and throughput scenarios while N CPU-burning threads run beside every side (issue 13's load scenario).",
+        valueName: "N"))
+    var load: Int?
+
+    @Option(name: .customLong("peer"), help: ArgumentHelp(
+        "Measure only this peer beside the bridge and the C floor (\(BenchPeer.names.joined(separator: ", "))); repeatable. Default: all, absent ones reported as absent.",
+        valueName: "NAME"))
+    var peers: [String] = []
+
+    @Flag(name: .customLong("no-peers"), help: "Measure the bridge against the C floor only.")
+    var noPeers = false
+
+    /// The peer names asked for (all by default).
+    var peerNames: [String] {
+        noPeers ? [] : peers.isEmpty ? BenchPeer.names : BenchPeer.names.filter(peers.contains)
+    }
+
     func validate() throws {
+        if let load, !(1...256).contains(load) { throw CommandFailure.badInput("--load must be 1 to 256 threads, got \(load)") }
+        for name in peers where !BenchPeer.names.contains(name) {
+            throw CommandFailure.badInput("--peer must be one of \(BenchPeer.names.joined(separator: ", ")), not '\(name)'")
+        }
+        if noPeers, !peers.isEmpty { throw CommandFailure.badInput("--no-peers and --peer contradict each other") }
         for name in scenarios where BenchScenario(rawValue: name) == nil {
             throw CommandFailure.badInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
         }
@@ -45,6 +68,7 @@ struct BenchMeasurementOptions: ParsableArguments {
         if let iterations { options.iterations = iterations }
         if let repetitions { options.repetitions = repetitions }
         options.busyPoll = busyPoll
+        options.loadThreads = load ?? 0
         if !scenarios.isEmpty { options.scenarios = Set(scenarios.compactMap(BenchScenario.init(rawValue:))) }
         return options
     }
@@ -54,7 +78,7 @@ struct BenchMeasurementOptions: ParsableArguments {
             "iterations": String(options.iterations), "warmup": String(options.warmup),
             "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
             "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
-            "gapNanoseconds": String(options.gapNanoseconds),
+            "gapNanoseconds": String(options.gapNanoseconds), "loadThreads": String(options.loadThreads),
         ]
     }
 }

@@ -206,16 +206,25 @@ extension RigIntegrationTests {
             rig.edu.acknowledgeAll()
             #expect(storm.count == afterDisconnect, "no ISR call after disconnect returned")
 
-            // Never claims (and never acknowledges): the line stays masked, nothing spins.
+            // Never claims (and never acknowledges): as genirq does, the line is re-enabled after
+            // an unclaimed pass too (issue 10: it used to stay masked for good), so it fires again,
+            // and the unclaimed storm rule (here 99 of 100 passes) contains it: masked, not served.
+            var containing = Self.noMSI
+            containing.storm = StormPolicy(unclaimedLimit: 99, unclaimedWindow: 100, initialBackoff: nil)
+            let watched = InterruptDevice(backend: rig.backend, policy: containing)
             let silent = ISRProbe()
-            let unclaimed = try rig.dispatcher.connectLineBased(device: rig.device, routine: { _ in
+            let unclaimed = try rig.dispatcher.connectLineBased(device: watched, routine: { _ in
                 silent.record()
                 return false
             })
             rig.edu.interrupt()
-            #expect(eventually { silent.count >= 1 })
+            #expect(eventually { unclaimed.isContained }, "the unclaimed rule contains the line")
+            let atContainment = silent.count
+            #expect(atContainment == 100, "contained on the 100th unclaimed pass")
+            PThread.sleep(for: .milliseconds(200))
+            #expect(silent.count == atContainment, "a contained line is not served: nothing spins")
+            #expect(unclaimed.stormCount == 1)
             rig.dispatcher.disconnect(unclaimed)
-            #expect(silent.count == 1, "an unclaimed level interrupt is not unmasked, so it does not re-fire")
             rig.edu.acknowledgeAll()
             #expect(storm.count == afterDisconnect)
         }

@@ -33,4 +33,68 @@ import Testing
         #expect(results[2]["bridge"] is NSNull)
         #expect((object?["machine"] as? [String: Any])?["onlineCPUs"] as? Int == 2)
     }
+
+    /// Issue 13: one column pair per peer; an absent peer says so in every row and in
+    /// the legend, is never judged, and never counts as a missed target.
+    let peerReport = BenchReport(
+        results: [
+            BenchResult(name: "latency.p50", unit: "ns", bridge: 900, baseline: 1000, target: .ratioAtMost(1.05),
+                        peers: [PeerFigure(name: "dpdk", value: nil, target: .ratioAtMost(1.0)),
+                                PeerFigure(name: "libdispatch", value: 800, target: .ratioAtMost(1.0))]),
+            BenchResult(name: "busy-poll.p50", unit: "ns", bridge: 100, baseline: 100,
+                        peers: [PeerFigure(name: "dpdk", value: nil), PeerFigure(name: "libdispatch", value: nil)]),
+        ],
+        peers: [.init(name: "dpdk", title: "DPDK", absentReason: "librte_eal.so.23 not loadable"),
+                .init(name: "libdispatch", title: "libdispatch", absentReason: nil)],
+        machine: MachineInfo(hostname: "h", kernel: "k", cpuModel: "c", onlineCPUs: 2, date: "d", loadAverage: 0.5),
+        configuration: [:])
+
+    @Test func absentPeersAreShownAsAbsentAndNotJudged() {
+        let lines = peerReport.table().split(separator: "\n").map(String.init)
+        let header = lines[0].split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        #expect(header == ["name", "unit", "bridge", "C", "floor", "ratio", "dpdk", "ratio", "libdispatch", "ratio", "targets", "verdict"])
+        let latency = lines[2].split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        #expect(latency.contains("absent"))
+        #expect(latency.contains("0.90x"))  // vs C
+        #expect(latency.contains("1.13x"))  // vs libdispatch: 900 / 800
+        #expect(lines[2].hasSuffix("MISSED vs libdispatch"))
+        #expect(lines[3].contains(" - ") && lines[3].contains("absent"))
+        #expect(lines.contains("1 of 2 targets met"))
+        #expect(lines.contains("dpdk: DPDK - ABSENT: librte_eal.so.23 not loadable"))
+        #expect(lines.last == "libdispatch: libdispatch")
+    }
+
+    @Test func jsonCarriesEveryPeerInEveryEntryWithItsStatus() throws {
+        let object = try JSONSerialization.jsonObject(with: peerReport.json()) as? [String: Any]
+        let results = try #require(object?["results"] as? [[String: Any]])
+        for entry in results {
+            let peers = try #require(entry["peers"] as? [String: [String: Any]])
+            #expect(Set(peers.keys) == ["dpdk", "libdispatch"])
+            for (_, peer) in peers {
+                for key in ["value", "ratio", "target", "verdict", "status"] { #expect(peer[key] != nil, "missing \(key)") }
+            }
+            #expect(peers["dpdk"]?["status"] as? String == "absent")
+            #expect(peers["dpdk"]?["value"] is NSNull)
+            #expect(peers["dpdk"]?["verdict"] is NSNull)
+        }
+        let latency = try #require(results.first?["peers"] as? [String: [String: Any]])
+        #expect(latency["libdispatch"]?["value"] as? Double == 800)
+        #expect(latency["libdispatch"]?["ratio"] as? Double == 1.125)
+        #expect(latency["libdispatch"]?["verdict"] as? String == "MISSED")
+        #expect(latency["libdispatch"]?["status"] as? String == "present")
+        let legend = try #require(object?["peers"] as? [[String: Any]])
+        #expect(legend.map { $0["name"] as? String } == ["dpdk", "libdispatch"])
+        #expect(legend[0]["status"] as? String == "absent" && legend[0]["reason"] as? String == "librte_eal.so.23 not loadable")
+        #expect(legend[1]["status"] as? String == "present" && legend[1]["reason"] is NSNull)
+    }
+
+    @Test func aBoundOnTheBridgesOwnFigureIsNotAComparisonWithC() {
+        let report = BenchReport(
+            results: [BenchResult(name: "allocations-per-interrupt", unit: "allocs", bridge: 1, baseline: 0, target: .valueAtMost(0))],
+            machine: MachineInfo(hostname: "h", kernel: "k", cpuModel: "c", onlineCPUs: 2, date: "d", loadAverage: nil),
+            configuration: [:])
+        let row = report.table().split(separator: "\n").map(String.init)[2]
+        #expect(row.contains("bridge<=0") && !row.contains("C bridge"))
+        #expect(row.hasSuffix("MISSED"))
+    }
 }

@@ -2,6 +2,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeWDK
+import InterruptBridgeTestKit
 import Synchronization
 import Testing
 

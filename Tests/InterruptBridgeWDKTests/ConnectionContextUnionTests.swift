@@ -1,6 +1,7 @@
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeWDK
+import InterruptBridgeTestKit
 import Testing
 
 /// `MessageBased.ConnectionContext` is a union: its three members name one location.

@@ -1,6 +1,7 @@
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeWDK
+import InterruptBridgeTestKit
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import InterruptBridgeCore
 import InterruptBridgeWDK
+import InterruptBridgeTestKit
 import Testing
 
 @Suite("CM resource descriptors")

@@ -1,4 +1,5 @@
 import InterruptBridge
+import InterruptBridgeTestKit
 import InterruptBridgeCore
 @testable import InterruptBridgeWDK
 import Testing

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Real-interrupt integration: builds the package, boots the QEMU rig once with two edu
-# devices and an ivshmem-doorbell (MSI-X), and inside the guest
+# devices, an ivshmem-doorbell (MSI-X) and an e1000e (the built-in device profiles'
+# test binds it to vfio-pci itself), and inside the guest
 #   1. binds them with `irqbridge bind` (edu 00:03.0 and ivshmem 00:05.0 to vfio-pci,
 #      edu 00:04.0 to uio_pci_generic),
-#   2. runs the IntegrationTests suites (Swift Testing, IRQBRIDGE_RIG=1),
+#   2. runs the IntegrationTests suites, then the device profiles' rig suite (Swift Testing,
+#      IRQBRIDGE_RIG=1; one after the other: both open the edu's VFIO group),
 #   3. runs `irqbridge selftest` for VFIO INTx + MSI (edu), VFIO MSI-X (ivshmem), UIO INTx (edu),
 #   4. gives the devices back with `irqbridge unbind`.
 # Exits non-zero on any failure; prints the wall time.
@@ -48,6 +50,7 @@ step $IRQBRIDGE bind 0000:00:03.0 --driver vfio-pci
 step $IRQBRIDGE bind 0000:00:04.0 --driver uio_pci_generic
 step $IRQBRIDGE bind 0000:00:05.0 --driver vfio-pci
 step env IRQBRIDGE_RIG=1 IRQBRIDGE_RIG_COUNT=$COUNT $TESTS --testing-library swift-testing --filter '$FILTER'
+step env IRQBRIDGE_RIG=1 IRQBRIDGE_RIG_COUNT=$COUNT $TESTS --testing-library swift-testing --filter ProfileRigTests
 step $IRQBRIDGE selftest --device 0000:00:03.0 --count $COUNT
 step $IRQBRIDGE selftest --device 0000:00:05.0 --kinds msix --count $COUNT
 step $IRQBRIDGE selftest --device 0000:00:04.0 --backend uio --count $COUNT
@@ -61,7 +64,7 @@ GUEST_EOF
 
 echo "== rig" >&2
 status=0
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port,e1000e --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
     -- /bin/sh -c "$GUEST" || status=$?
 echo "integration: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
 exit $status

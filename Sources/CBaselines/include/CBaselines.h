@@ -5,7 +5,9 @@
 // + epoll, in the same run. To keep the ratio honest, the two sides share
 // everything but the receiver: the same writer thread (cbl_driver.h), the same
 // probe that an ISR or the C waiter calls on each delivery (cbl_probe.h), and
-// the same thread placement. Every symbol is prefixed `cbl_`.
+// the same thread placement. Issue 13 adds peers users would pick instead
+// (DPDK's interrupt paths, loaded at run time) and CPU-burning load threads.
+// Every symbol is prefixed `cbl_`.
 #ifndef CBASELINES_H
 #define CBASELINES_H
 
@@ -13,5 +15,7 @@
 #include "cbl_driver.h"
 #include "cbl_epoll_receiver.h"
 #include "cbl_vfio_edu.h"
+#include "cbl_dpdk_receiver.h"
+#include "cbl_load.h"
 
 #endif

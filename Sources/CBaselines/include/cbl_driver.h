@@ -26,10 +26,20 @@ int cbl_drive_pingpong(cbl_probe *probe, const int *fds, size_t nfds, size_t str
 
 /// Throughput, every vector kept busy: writes each of the `nfds` eventfds whose
 /// credit is free (the receiver frees it on delivery, so no write coalesces),
-/// until `total` interrupts were raised and delivered. Stores the elapsed time.
+/// until `total` interrupts were raised and delivered. Stores the elapsed time,
+/// and the writer thread's own CPU time in probe->writer_cpu_ns.
 /// Same thread and result rules as cbl_drive_pingpong.
 int cbl_drive_saturate(cbl_probe *probe, const int *fds, size_t nfds, uint64_t total, uint64_t timeout_ns,
                        const cbl_thread_placement *placement, uint64_t *elapsed_ns);
+
+/// Raises one interrupt by other means than an eventfd write or a register
+/// store (e.g. VFIO's loopback trigger ioctl). Returns 0 or a positive errno.
+typedef int (*cbl_raise_fn)(void *context);
+
+/// cbl_drive_pingpong where round i calls raise(context) instead of writing an
+/// eventfd (one vector). Same thread and result rules.
+int cbl_drive_pingpong_raise(cbl_probe *probe, cbl_raise_fn raise, void *context, uint64_t rounds, uint64_t gap_ns,
+                             uint64_t timeout_ns, const cbl_thread_placement *placement);
 
 /// Creates `count` non-blocking, close-on-exec eventfds into `fds`. Returns 0,
 /// or a positive errno with none left open.

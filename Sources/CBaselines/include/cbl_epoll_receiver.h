@@ -22,6 +22,8 @@ typedef struct cbl_delivery_hooks {
     void (*before_hit)(void *context, uint32_t vector);
     void (*after_hit)(void *context, uint32_t vector);
     void *context;
+    /// Bytes read per delivery: 0 for an eventfd's 8, 4 for /dev/uioN's interrupt count.
+    size_t read_size;
 } cbl_delivery_hooks;
 
 /// cbl_epoll_receiver_start with hooks (copied; NULL for none).

@@ -27,9 +27,18 @@ typedef struct cbl_probe {
     /// (receiver) Allocation counters of the receiving thread at the window's edges.
     uint64_t allocations_at_first;
     uint64_t allocations_at_last;
-    /// (receiver) CPU time (CLOCK_THREAD_CPUTIME_ID, ns) of the receiving thread at the window's edges.
-    uint64_t cpu_ns_at_first;
-    uint64_t cpu_ns_at_last;
+    /// (receiver) CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID, ns) at
+    /// the window's edges: the receiving side's work on every thread it uses
+    /// (libdispatch hops between threads), plus the writer's (writer_cpu_ns).
+    uint64_t process_cpu_ns_at_first;
+    uint64_t process_cpu_ns_at_last;
+    /// (receiver) The thread (pthread_self) that made the window's first and last
+    /// deliveries: thread-local allocation counters compare only when they match.
+    uint64_t thread_at_first;
+    uint64_t thread_at_last;
+    /// (writer) CPU time the writer thread used in cbl_drive_saturate, to subtract
+    /// from the process's.
+    uint64_t writer_cpu_ns;
     /// (receiver) A delivery named a vector outside 0..<vector_count.
     _Atomic uint64_t stray_hits;
 } cbl_probe;
@@ -53,6 +62,8 @@ uint64_t cbl_probe_stray_hits(const cbl_probe *probe);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t cbl_now_ns(void);
+/// The calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID) in nanoseconds.
+uint64_t cbl_thread_cpu_ns(void);
 
 /// True when the allocation counter (CAllocationCounter's malloc interposer) is
 /// linked into this process, so allocations_at_* mean something.

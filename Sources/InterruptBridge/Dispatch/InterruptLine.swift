@@ -119,12 +119,10 @@ final class VectorSource: WatchedDescriptor {
     let unmask: any InterruptUnmasking
     /// Whether the source has an unmask (false: edge-triggered, never called).
     let unmasks: Bool
-    /// The line this descriptor delivers. Unowned: the connection table keeps
-    /// the line while any source of it is watched (sources are unwatched first).
-    unowned(unsafe) let line: InterruptLine
-    /// The same line, strongly: keeps it alive until this source is unwatched
-    /// even if the table dropped it first (the hot path reads `line`).
-    private let lineOwner: InterruptLine
+    /// The line this descriptor delivers (a strong `let`: the interrupt path reads
+    /// it in place, where an `unowned(unsafe)` reference cost a retain and release
+    /// per interrupt).
+    let line: InterruptLine
     let key: ConnectionTable.SourceKey
     // Unchecked exclusivity for the two fields below: the loop thread alone
     // reads and writes them.
@@ -160,7 +158,6 @@ final class VectorSource: WatchedDescriptor {
         unmask = source.unmask ?? NoUnmask()
         unmasks = source.unmask != nil
         self.line = line
-        self.lineOwner = line
         self.key = key
         self.storm = storm
         // A disabled policy never trips: windows that cannot fill.

@@ -115,22 +115,26 @@ final class LoopState {
         }
         // The interrupt path. Entries stay in the selector's table for the whole
         // batch (commands run after it).
+        // Locals, and no closure nested in another: capturing `self` or the source in
+        // a nested closure cost a retain and a release per interrupt.
+        let probe = serving
+        let latchedPasses = maximumLatchedPasses
+        var pass = passSequence
         var position = 0
         while position < readyCount {
             let source = ready[position]
-            let served = source._withUnsafeGuaranteedRef { source in
-                serving._withUnsafeGuaranteedRef { $0.enter(vector: source.line.vector, pass: passSequence) }
-                let served = source.service(maximumLatchedPasses: maximumLatchedPasses)
-                serving._withUnsafeGuaranteedRef { $0.leave() }
-                return served
-            }
-            passSequence &+= 1
+            let vector = source._withUnsafeGuaranteedRef { $0.line.vector }
+            probe._withUnsafeGuaranteedRef { $0.enter(vector: vector, pass: pass) }
+            let served = source._withUnsafeGuaranteedRef { $0.service(maximumLatchedPasses: latchedPasses) }
+            probe._withUnsafeGuaranteedRef { $0.leave() }
+            pass &+= 1
             if !served {
                 deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()
                 deferredCount += 1
             }
             position += 1
         }
+        passSequence = pass
         if let deferredCallQueue {
             deferredCallQueue._withUnsafeGuaranteedRef { queue in
                 if !queue.isEmpty { queue.drain() }

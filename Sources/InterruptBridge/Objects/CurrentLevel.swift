@@ -1,6 +1,6 @@
 public import InterruptBridgeCore
-// A thread-local byte only (cib_thread_irql_get/set, inline loads and stores): no syscalls here.
-import CInterruptBridge
+// A thread-local byte only (InterruptBridgeSystem's ThreadIRQL, inline loads and stores): no syscalls here.
+import InterruptBridgeSystem
 
 /// The IRQL the calling thread is modelled to run at: a device IRQL inside an
 /// ISR or while holding an interrupt lock, DISPATCH_LEVEL inside a DPC,
@@ -13,8 +13,8 @@ import CInterruptBridge
 enum CurrentLevel {
     @inline(__always)
     static var value: InterruptLevel {
-        get { InterruptLevel(cib_thread_irql_get()) }
-        set { cib_thread_irql_set(newValue.rawValue) }
+        get { InterruptLevel(ThreadIRQL.value) }
+        set { ThreadIRQL.value = newValue.rawValue }
     }
 
     /// Raises (or sets) the level for the duration of a lock hold; returns the previous level.

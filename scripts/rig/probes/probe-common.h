@@ -4,7 +4,8 @@
  * static binary built from one .c file (see build.sh).
  *
  * These probes prove the rig (QEMU + guest kernel + VFIO/UIO) independently of the Swift
- * code, and are the raw-C baseline the benchmarks hold the bridge against.
+ * code. edu-roundtrip's round trips are CBaselines' raw-C edu loop (compiled in by
+ * build.sh), the one the benchmark holds the bridge against.
  */
 #ifndef PROBE_COMMON_H
 #define PROBE_COMMON_H

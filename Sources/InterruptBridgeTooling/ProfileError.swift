@@ -1,0 +1,61 @@
+// The one error a profile problem becomes: file, line, field and what is wrong.
+
+/// Where something is in a profile: the file, the line and column (from 1), and the
+/// field's path ("acknowledge[1].write.offset").
+public struct ProfileLocation: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var field: String
+
+    public init(file: String, line: Int, column: Int, field: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+    }
+
+    /// "edu.yaml:7:13"
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A problem with a device profile, named by file, line and field:
+/// `edu.yaml:7:13: acknowledge[1].write.offset: 0x100001 is past the end of BAR 0 (1 MiB)`.
+public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The file cannot be read.
+        case unreadable
+        /// Not YAML (or JSON) at all.
+        case syntax
+        /// A key the schema does not have.
+        case unknownKey
+        /// A required field is missing.
+        case missingField
+        /// A field of the wrong type or an unusable value.
+        case badValue
+        /// A BAR number outside 0...5, or one the device does not implement.
+        case unknownBAR
+        /// A BAR that is I/O space, not memory.
+        case barNotMemoryMapped
+        /// offset + width past the end of the BAR.
+        case offsetPastBAR
+        /// A width other than 8, 16, 32, 64.
+        case badWidth
+        /// An offset not a multiple of the access width.
+        case misalignedOffset
+        /// The profile's match does not describe the device it is applied to.
+        case deviceMismatch
+    }
+
+    public var kind: Kind
+    public var location: ProfileLocation
+    public var message: String
+
+    public init(_ kind: Kind, at location: ProfileLocation, _ message: String) {
+        self.kind = kind
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String { "\(location): \(location.field): \(message)" }
+}

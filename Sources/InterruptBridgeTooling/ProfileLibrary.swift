@@ -1,0 +1,33 @@
+// Choosing the profile for a device among the user's and the built-in ones.
+public import InterruptBridgeCore
+
+/// An ordered set of profiles: the user's (from `--profile` files) before the built-ins.
+public struct ProfileLibrary: Sendable {
+    public var profiles: [DeviceProfile]
+
+    /// `profiles` first, then (by default) the built-in ones.
+    public init(_ profiles: [DeviceProfile] = [], includingBuiltIns: Bool = true) {
+        self.profiles = profiles + (includingBuiltIns ? BuiltInProfiles.all : [])
+    }
+
+    /// Loads each file (the first problem throws) and puts them before the built-ins.
+    public init(files: [String], includingBuiltIns: Bool = true) throws(ProfileError) {
+        var loaded: [DeviceProfile] = []
+        for file in files { loaded.append(try ProfileLoader.load(contentsOf: file)) }
+        self.init(loaded, includingBuiltIns: includingBuiltIns)
+    }
+
+    /// The most specific profile that matches `device` (an address beats subsystem ids,
+    /// which beat vendor:device, which beats a class); on a tie, the earlier one (a
+    /// user's profile before a built-in). Nil when none matches.
+    public func profile(for device: PCIDeviceInfo) -> DeviceProfile? {
+        var best: DeviceProfile?
+        for profile in profiles where profile.match.matches(device) {
+            if best == nil || profile.match.specificity > best!.match.specificity { best = profile }
+        }
+        return best
+    }
+
+    /// The first profile called `name`.
+    public func profile(named name: String) -> DeviceProfile? { profiles.first { $0.name == name } }
+}

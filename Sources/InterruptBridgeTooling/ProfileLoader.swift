@@ -1,0 +1,153 @@
+// Reading a device profile: YAML (or JSON, which YAML reads too) through Yams,
+// strictly, with every problem one ProfileError naming file, line and field.
+//
+//   name: edu
+//   description: QEMU's educational device
+//   match: {vendor: 0x1234, device: 0x11e8}     # also subsystem_vendor, subsystem,
+//                                                # class, class_mask, address
+//   stimulus:                                    # or {loopback: true}
+//     interrupts: [intx, msi]                    # optional: the kinds it raises
+//     vectors: 1                                 # optional: how many vectors
+//     setup: [steps]                             # optional: once, after connecting
+//     raise: [steps]                             # per interrupt
+//   acknowledge: [steps]                         # the ISR (ProgramCompiler has the steps)
+//   quiesce: [steps]                             # before connecting
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Yams
+
+public enum ProfileLoader {
+    /// Parses and compiles a profile from `text`; `file` names it in errors.
+    public static func load(_ text: String, file: String) throws(ProfileError) -> DeviceProfile {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(profile)"), "the file is empty")
+            }
+            root = node
+        } catch let error as ProfileError {
+            throw error
+        } catch {
+            throw syntaxError(error, file: file, text: text)
+        }
+        return try profile(ProfileNode(node: root, file: file, path: ""))
+    }
+
+    /// Reads and loads the profile at `path`.
+    public static func load(contentsOf path: String) throws(ProfileError) -> DeviceProfile {
+        let text: String
+        do {
+            text = try FileIO.readText(path)
+        } catch {
+            throw ProfileError(.unreadable, at: ProfileLocation(file: path, line: 1, column: 1, field: "(file)"), "cannot read the profile: \(error)")
+        }
+        return try load(text, file: path)
+    }
+
+    private static let keys = ["name", "description", "match", "stimulus", "acknowledge", "quiesce"]
+
+    static func profile(_ root: ProfileNode) throws(ProfileError) -> DeviceProfile {
+        let fields = try root.mapping(allowed: keys)
+        let nameNode = try fields.required("name")
+        let name = try nameNode.string()
+        guard !name.isEmpty else { throw nameNode.error(.badValue, "the name is empty") }
+        return DeviceProfile(
+            name: name,
+            summary: try fields["description"]?.string(),
+            file: root.file,
+            match: try match(fields.required("match")),
+            stimulus: try fields["stimulus"].map { node throws(ProfileError) in try stimulus(node) },
+            acknowledge: try fields["acknowledge"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: true) },
+            quiesce: try fields["quiesce"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) },
+            location: root.location)
+    }
+
+    static func match(_ node: ProfileNode) throws(ProfileError) -> DeviceMatch {
+        let fields = try node.mapping(allowed: ["vendor", "device", "subsystem_vendor", "subsystem", "class", "class_mask", "address"])
+        func id(_ key: String) throws(ProfileError) -> UInt16? {
+            try fields[key].map { node throws(ProfileError) in UInt16(try node.integer(atMost: 0xFFFF, what: "a 16-bit id")) }
+        }
+        var match = DeviceMatch(vendorID: try id("vendor"), deviceID: try id("device"),
+                                subsystemVendorID: try id("subsystem_vendor"), subsystemID: try id("subsystem"))
+        if let classNode = fields["class"] { match.classCode = UInt32(try classNode.integer(atMost: 0xFF_FFFF, what: "a class code (0xBBSSPP)")) }
+        if let maskNode = fields["class_mask"] {
+            guard match.classCode != nil else { throw maskNode.error(.badValue, "'class_mask' needs 'class'") }
+            match.classMask = UInt32(try maskNode.integer(atMost: 0xFF_FFFF, what: "a class mask"))
+        }
+        if let addressNode = fields["address"] {
+            let text = try addressNode.string()
+            guard let address = PCIAddress(text) else { throw addressNode.error(.badValue, "'\(text)' is not a PCI address (DDDD:BB:DD.F)") }
+            match.address = address
+        }
+        if match.deviceID != nil, match.vendorID == nil { throw try fields.required("device").error(.missingField, "'device' needs 'vendor'") }
+        guard match.vendorID != nil || match.classCode != nil || match.address != nil else {
+            throw node.error(.missingField, "a match names 'vendor' (and 'device'), a 'class' or an 'address'")
+        }
+        return match
+    }
+
+    static func stimulus(_ node: ProfileNode) throws(ProfileError) -> ProfileStimulus {
+        let fields = try node.mapping(allowed: ["loopback", "interrupts", "vectors", "setup", "raise"])
+        var interrupts: Set<InterruptKind>?
+        if let kindsNode = fields["interrupts"] {
+            var kinds = Set<InterruptKind>()
+            for kindNode in try kindsNode.sequence() {
+                let text = try kindNode.string()
+                guard let kind = InterruptKind(rawValue: text) else { throw kindNode.error(.badValue, "'\(text)' is not intx, msi or msix") }
+                kinds.insert(kind)
+            }
+            guard !kinds.isEmpty else { throw kindsNode.error(.badValue, "an empty list: name intx, msi or msix, or leave 'interrupts' out") }
+            interrupts = kinds
+        }
+        var vectors: Int?
+        if let vectorsNode = fields["vectors"] {
+            let count = try vectorsNode.integer(atMost: 2048, what: "a vector count (1 to 2048)")
+            guard count > 0 else { throw vectorsNode.error(.badValue, "a vector count is at least 1") }
+            vectors = Int(count)
+        }
+        if let loopbackNode = fields["loopback"] {
+            guard try loopbackNode.bool() else { throw loopbackNode.error(.badValue, "say 'loopback: true', or leave it out and give 'raise'") }
+            if let extra = fields["raise"] ?? fields["setup"] {
+                throw extra.error(.badValue, "a loopback stimulus has no register programs")
+            }
+            return ProfileStimulus(method: .vfioLoopback, interrupts: interrupts, vectors: vectors, vectorsLocation: fields["vectors"]?.location)
+        }
+        let raise = try ProgramCompiler.compile(fields.required("raise"), allowsReturn: false)
+        let setup = try fields["setup"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) } ?? .empty
+        return ProfileStimulus(method: .registers(setup: setup, raise: raise), interrupts: interrupts, vectors: vectors,
+                               vectorsLocation: fields["vectors"]?.location)
+    }
+
+    /// Yams' scanner, parser and composer errors carry the line and column.
+    static func syntaxError(_ error: any Error, file: String, text: String) -> ProfileError {
+        func at(_ mark: Mark, _ problem: String) -> ProfileError {
+            ProfileError(.syntax, at: ProfileLocation(file: file, line: mark.line, column: mark.column, field: "(syntax)"),
+                         "not valid YAML or JSON: \(problem)")
+        }
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            return at(mark, context.map { "\(problem) (\($0.text) at line \($0.mark.line))" } ?? problem)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams marks the first occurrence; point at the second, the one to remove.
+            let key = duplicates.first ?? ""
+            let second = secondOccurrence(of: key, column: context.mark.column, in: text)
+            return ProfileError(.badValue, at: ProfileLocation(file: file, line: second ?? context.mark.line, column: context.mark.column, field: key),
+                                "'\(key)' is given twice (first at line \(context.mark.line))")
+        default:
+            return ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(syntax)"), "not valid YAML or JSON: \(error)")
+        }
+    }
+
+    /// The line (from 1) of the second `key:` (or `"key":`) starting at `column`.
+    private static func secondOccurrence(of key: String, column: Int, in text: String) -> Int? {
+        var seen = 0
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let rest = line.dropFirst(column - 1)
+            guard line.count >= column, rest.hasPrefix(key + ":") || rest.hasPrefix("\"" + key + "\"") else { continue }
+            seen += 1
+            if seen == 2 { return index + 1 }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,111 @@
+// Strict reading of a composed YAML (or JSON) document: every node keeps its file,
+// line and field path, every mapping rejects keys it does not know.
+import Yams
+
+/// A YAML node with the path that reached it.
+struct ProfileNode {
+    let node: Node
+    let file: String
+    let path: String
+
+    var location: ProfileLocation {
+        let mark = node.mark
+        return ProfileLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: path.isEmpty ? "(profile)" : path)
+    }
+
+    func error(_ kind: ProfileError.Kind, _ message: String) -> ProfileError {
+        ProfileError(kind, at: location, message)
+    }
+
+    /// What the node is, for "expected a mapping, found a list".
+    private var shape: String {
+        switch node {
+        case .scalar(let scalar): "the value '\(scalar.string)'"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    /// The node as a mapping whose keys are all in `allowed`.
+    func mapping(allowed: [String]) throws(ProfileError) -> ProfileFields {
+        guard case .mapping(let mapping) = node else { throw error(.badValue, "expected a mapping, found \(shape)") }
+        var entries: [(key: String, value: ProfileNode)] = []
+        for (keyNode, value) in mapping {
+            let keyPath = path.isEmpty ? "" : path + "."
+            guard case .scalar(let scalar) = keyNode else {
+                throw ProfileNode(node: keyNode, file: file, path: path).error(.badValue, "a key must be a plain name")
+            }
+            let key = scalar.string
+            let keyAt = ProfileNode(node: keyNode, file: file, path: keyPath + key)
+            guard allowed.contains(key) else {
+                throw keyAt.error(.unknownKey, "unknown key '\(key)' (expected \(allowed.map { "'\($0)'" }.joined(separator: ", ")))")
+            }
+            if entries.contains(where: { $0.key == key }) { throw keyAt.error(.badValue, "'\(key)' is given twice") }
+            entries.append((key, ProfileNode(node: value, file: file, path: keyPath + key)))
+        }
+        return ProfileFields(owner: self, entries: entries)
+    }
+
+    /// The node as a list.
+    func sequence() throws(ProfileError) -> [ProfileNode] {
+        guard case .sequence(let sequence) = node else { throw error(.badValue, "expected a list, found \(shape)") }
+        return sequence.enumerated().map { ProfileNode(node: $1, file: file, path: "\(path)[\($0)]") }
+    }
+
+    /// The node as a plain scalar string.
+    func string() throws(ProfileError) -> String {
+        guard case .scalar(let scalar) = node else { throw error(.badValue, "expected a value, found \(shape)") }
+        return scalar.string
+    }
+
+    /// A non-negative integer: decimal, 0x hexadecimal, 0o octal or 0b binary, `_` allowed
+    /// between digits (a quoted string is read the same way, so JSON can say "0x24").
+    func integer(atMost limit: UInt64 = .max, what: String = "a number") throws(ProfileError) -> UInt64 {
+        let text = try string()
+        guard let value = Self.parseInteger(text) else {
+            throw error(.badValue, "'\(text)' is not \(what) (write decimal, 0x hexadecimal, 0o octal or 0b binary)")
+        }
+        guard value <= limit else { throw error(.badValue, "\(text) is too large for \(what) (at most 0x\(String(limit, radix: 16)))") }
+        return value
+    }
+
+    func bool() throws(ProfileError) -> Bool {
+        switch try string() {
+        case "true": true
+        case "false": false
+        case let text: throw error(.badValue, "'\(text)' is not true or false")
+        }
+    }
+
+    static func parseInteger(_ text: String) -> UInt64? {
+        var digits = Substring(String(text.filter { $0 != "_" }))
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0X", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
+            digits = digits.dropFirst(2)
+            radix = base
+        }
+        guard !digits.isEmpty, !text.hasPrefix("_"), !text.hasSuffix("_") else { return nil }
+        return UInt64(digits, radix: radix)
+    }
+}
+
+/// A mapping read by `ProfileNode.mapping(allowed:)`.
+struct ProfileFields {
+    let owner: ProfileNode
+    let entries: [(key: String, value: ProfileNode)]
+
+    subscript(_ key: String) -> ProfileNode? { entries.first { $0.key == key }?.value }
+
+    func required(_ key: String) throws(ProfileError) -> ProfileNode {
+        guard let node = self[key] else {
+            let field = owner.path.isEmpty ? key : owner.path + "." + key
+            var location = owner.location
+            location.field = field
+            throw ProfileError(.missingField, at: location, "missing '\(key)'")
+        }
+        return node
+    }
+
+    var keys: [String] { entries.map(\.key) }
+}
