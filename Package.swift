@@ -189,7 +189,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines"], swiftSettings: strictSwift),
+        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines", .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strictSwift),
         .testTarget(
             name: "InterruptBridgeToolingTests",
             dependencies: [

@@ -8,6 +8,8 @@ public enum BenchScenario: String, Sendable, CaseIterable {
     case throughput
     /// Cost per interrupt as connected vectors grow.
     case cost
+    /// A healthy vector's latency beside a storming one (`StormScenario.swift`).
+    case storm
 }
 
 /// How much to measure and where the threads run. The same options apply to

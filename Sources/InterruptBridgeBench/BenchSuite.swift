@@ -47,6 +47,9 @@ public struct BenchSuite: Sendable {
         if options.scenarios.contains(.cost) {
             results += try costRows(progress: progress)
         }
+        if options.scenarios.contains(.storm) {
+            results += try stormRows(progress: progress)
+        }
         if options.busyPoll {
             progress("busy-poll latency (1 vector, \(options.iterations) rounds x \(options.repetitions))")
             results += try busyPollRows(epollBaseline: epollBaseline)

@@ -9,7 +9,8 @@
 ///   more than `unclaimedLimit` were claimed by no ISR. Defaults: 99,900 of 100,000.
 /// - **Rate** (in the spirit of Zephyr's storm detection): `rateLimit` interrupts
 ///   arrived within `rateWindow`. Defaults: 20,000 within 100 ms (200,000 per second,
-///   sustained), which contains a storm within about two windows of its start.
+///   sustained): the clock starts at the first interrupt, so a storm faster than
+///   that is contained once `rateLimit` of its interrupts arrived (within one window).
 ///
 /// On a trip the vector stops being watched (a level-triggered line stays masked, a
 /// message vector is disabled through VFIO), the trip is counted, logged once and

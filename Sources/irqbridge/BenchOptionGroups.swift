@@ -17,7 +17,7 @@ struct BenchMeasurementOptions: ParsableArguments {
     var busyPoll = false
 
     @Option(name: .customLong("scenario"), help: ArgumentHelp(
-        "Run only this scenario (latency, throughput, cost); repeatable. Default: all.", valueName: "NAME"))
+        "Run only this scenario (latency, throughput, cost, storm); repeatable. Default: all.", valueName: "NAME"))
     var scenarios: [String] = []
 
     @Option(help: ArgumentHelp(

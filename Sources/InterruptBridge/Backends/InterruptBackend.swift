@@ -30,8 +30,10 @@ public protocol InterruptBackend: AnyObject, Sendable {
     func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]?
 
     /// Descriptors besides the interrupt vectors that the dispatch loop watches
-    /// while any interrupt of the device is connected (VFIO's REQ and ERR
-    /// eventfds). When one is readable the loop calls its `read`, which drains it
+    /// while any interrupt of the device is connected, and from
+    /// `InterruptDispatcher.watchEvents(of:)` on (VFIO's REQ and ERR
+    /// eventfds). They must stay open until the backend goes away (or
+    /// `releaseAfterRemoval`): the loop may watch them with nothing enabled. When one is readable the loop calls its `read`, which drains it
     /// and says what happened; the loop then acts on each event itself (a
     /// removal request disconnects every interrupt of the device) and publishes
     /// it on the dispatcher's `events()`. Default: none.
@@ -45,6 +47,13 @@ public protocol InterruptBackend: AnyObject, Sendable {
 
     /// Undoes `suspendVector`. Default: nothing.
     func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError)
+
+    /// Called by the dispatch loop that read a removal request, after it
+    /// disconnected the device's interrupts and stopped watching its event
+    /// descriptors: give the device back to the kernel, whose unbind waits for
+    /// it (VFIO: close the device). Interrupts still enabled (by another loop)
+    /// must stay as they are; release once they are disabled. Default: nothing.
+    func releaseAfterRemoval()
 }
 
 extension InterruptBackend {
@@ -52,6 +61,7 @@ extension InterruptBackend {
     public var auxiliarySources: [AuxiliarySource] { [] }
     public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
     public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
+    public func releaseAfterRemoval() {}
 }
 
 /// A message-signaled interrupt's routing as programmed into the device.

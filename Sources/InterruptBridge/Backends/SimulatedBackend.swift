@@ -16,16 +16,18 @@ public final class SimulatedBackend: InterruptBackend {
     public let configuration: SimulatedDevice
     public let device: PCIDeviceInfo
 
-    // Guarded by its lock: which kind is enabled, its vectors, and the event
-    // descriptor (signalled when an event is queued, like VFIO's REQ/ERR eventfds),
-    // all open exactly while interrupts are enabled.
-    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector], events: OwnedDescriptor)?>(nil)
-    // Guarded by its lock: events raised and not yet read by the dispatch loop.
-    private let pendingEvents = LockedValue<[BackendEvent]>([])
+    // Guarded by its lock: which kind is enabled and its vectors, open exactly
+    // while interrupts are enabled.
+    private let enabled = LockedValue<(kind: InterruptKind, vectors: [SimulatedVector])?>(nil)
+    // Guarded by its lock: the event descriptor (signalled when an event is
+    // queued, like VFIO's REQ/ERR eventfds: open from first use until the device
+    // is released after a removal, or goes away) and the events not yet read.
+    private let deviceEvents = LockedValue<DeviceEvents>(DeviceEvents())
     private let raised = Atomic<UInt64>(0)
     private let dropped = Atomic<UInt64>(0)
     private let discarded = Atomic<UInt64>(0)
     private let enableCount = Atomic<Int>(0)
+    private let releases = Atomic<Int>(0)
 
     public init(_ configuration: SimulatedDevice) {
         self.configuration = configuration
@@ -57,7 +59,7 @@ public final class SimulatedBackend: InterruptBackend {
                     SimulatedVector(eventfd: try EventFD.open(name: "simulated \(kind) \(message)"), message: message,
                                     levelTriggered: kind == .intx, holdsUntilAcknowledged: configuration.holdsLineUntilAcknowledged)
                 }
-                state = (kind, vectors, try EventFD.open(name: "simulated events"))
+                state = (kind, vectors)
             } catch {
                 return .failure(.system(error))
             }
@@ -73,14 +75,12 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
-        let taken = enabled.withLock { state -> (vectors: [SimulatedVector], events: OwnedDescriptor)? in
+        let taken = enabled.withLock { state -> [SimulatedVector]? in
             guard let current = state, current.kind == kind else { return nil }
             state = nil
-            return (current.vectors, current.events)
+            return current.vectors
         }
-        guard let (vectors, events) = taken else { return }
-        pendingEvents.withLock { $0 = [] }
-        events.close()
+        guard let vectors = taken else { return }
         for vector in vectors {
             if let left = try? EventFD.read(vector.descriptor) { discarded.add(left, ordering: .relaxed) }
             vector.eventfd.close()
@@ -89,16 +89,29 @@ public final class SimulatedBackend: InterruptBackend {
 
     /// The device's event descriptor (like VFIO's REQ and ERR eventfds): the
     /// dispatch loop reads the events `requestRemoval` and `reportError` queued.
-    /// Present while interrupts are enabled (the loop watches it from enable to disable).
+    /// Opened on first use and kept until `releaseAfterRemoval` (none after it),
+    /// so a loop may watch it with no interrupt enabled, as it watches VFIO's.
     public var auxiliarySources: [AuxiliarySource] {
-        guard let events = enabled.withLock({ $0?.events.rawValue }) else { return [] }
+        guard let events = deviceEvents.withLock({ $0.open() }) else { return [] }
         return [AuxiliarySource(descriptor: events, name: "simulated events") { [self] in
-            _ = try? EventFD.read(events)
-            return pendingEvents.withLock { events in
-                defer { events = [] }
-                return events
+            deviceEvents.withLock { state in
+                _ = try? EventFD.read(events)
+                defer { state.pending = [] }
+                return state.pending
             }
         }]
+    }
+
+    /// The device is given back after a removal request: its event descriptor
+    /// closes (the loop stopped watching it first) and later events are refused.
+    public func releaseAfterRemoval() {
+        deviceEvents.withLock { state in
+            state.released = true
+            state.pending = []
+            state.descriptor?.close()
+            state.descriptor = nil
+        }
+        releases.add(1, ordering: .relaxed)
     }
 
     /// Message routing as an x86 APIC would program it: address 0xFEE00000 with
@@ -132,30 +145,33 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     /// The kernel asks for the device back (VFIO's REQ interrupt). The
-    /// dispatcher serving the device's interrupts reads it on its loop thread,
-    /// disconnects them, then publishes `.deviceRemoved` on its `events()`.
-    /// Returns false (nothing is queued) when no interrupt is enabled: as with
-    /// VFIO, only a device in use is asked to give itself back.
+    /// dispatcher watching the device's events (for its connected interrupts, or
+    /// `watchEvents(of:)`) reads it on its loop thread, disconnects them, releases
+    /// the device, then publishes `.deviceRemoved` on its `events()`. Returns
+    /// false (nothing is queued) once the device was released after a removal.
     @discardableResult
     public func requestRemoval(reason: String) -> Bool {
         queue(.removalRequested(reason: reason))
     }
 
     /// The device reports an error (VFIO's ERR interrupt), published as
-    /// `.deviceError` by the dispatcher serving it. False when no interrupt is enabled.
+    /// `.deviceError` by the dispatcher watching it. False once released.
     @discardableResult
     public func reportError(reason: String) -> Bool {
         queue(.errorReported(reason: reason))
     }
 
     private func queue(_ event: BackendEvent) -> Bool {
-        enabled.withLock { state in
-            guard let state else { return false }
-            pendingEvents.withLock { $0.append(event) }
-            _ = try? EventFD.write(state.events.rawValue)
+        deviceEvents.withLock { state in
+            guard let descriptor = state.open() else { return false }
+            state.pending.append(event)
+            _ = try? EventFD.write(descriptor)
             return true
         }
     }
+
+    /// How many times the device was released after a removal request.
+    public var releaseCount: Int { releases.load(ordering: .relaxed) }
 
     /// Raises accepted (interrupt enabled).
     public var raisedCount: UInt64 { raised.load(ordering: .relaxed) }
@@ -170,6 +186,20 @@ public final class SimulatedBackend: InterruptBackend {
     public var enabledKind: InterruptKind? { enabled.withLock { $0?.kind } }
     /// Whether the INTx line is masked (fired and not yet unmasked).
     public var isLineMasked: Bool { enabled.withLock { $0?.vectors.first?.isMasked ?? false } }
+}
+
+/// The simulated device's event descriptor and queue (guarded by the backend's lock).
+private struct DeviceEvents {
+    var descriptor: OwnedDescriptor?
+    var pending: [BackendEvent] = []
+    var released = false
+
+    /// The descriptor, opened on first use; nil once released (or if it cannot be opened).
+    mutating func open() -> Int32? {
+        guard !released else { return nil }
+        if descriptor == nil { descriptor = try? EventFD.open(name: "simulated events") }
+        return descriptor?.rawValue
+    }
 }
 
 /// One simulated vector: its eventfd and, for INTx, the line's mask state.

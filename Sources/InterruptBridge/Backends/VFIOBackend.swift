@@ -79,6 +79,13 @@ public final class VFIOBackend: InterruptBackend {
 
     /// Wraps an already-open VFIO device.
     public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
+        var device = device
+        // A function hot-added while the system runs has IRQ 0 until a driver first
+        // enables it, which opening it through vfio-pci just did: read the line again,
+        // so its INTx is offered (found with the rig's hot-plug).
+        if device.interruptPin != nil, (device.irqLine ?? 0) == 0, let line = sysfs.irq(of: device.address.description), line != 0 {
+            device.irqLine = line
+        }
         self.device = device
         self.sysfs = sysfs
         var logger = logger
@@ -123,17 +130,18 @@ public final class VFIOBackend: InterruptBackend {
     public var vfioDevice: VFIODevice? { state.withLock { $0.device } }
 
     /// The REQ and ERR eventfds, watched by the dispatch loop while any interrupt
-    /// of the device is connected. They stay open until the backend goes away, so
-    /// the loop can never be left watching a closed descriptor.
+    /// of the device is connected or from `InterruptDispatcher.watchEvents(of:)`
+    /// on. They stay open until the backend goes away, so the loop can never be
+    /// left watching a closed descriptor.
     public var auxiliarySources: [AuxiliarySource] {
         var sources: [AuxiliarySource] = []
         let address = device.address
         if let request = requestSignal {
             sources.append(AuxiliarySource(descriptor: request.rawValue, name: "VFIO REQ") { [weak self] in
                 guard (try? EventFD.read(request.rawValue)) != nil, let self else { return [] }
-                // Close as soon as nothing is enabled, so the kernel's unbind can finish:
-                // the loop disconnects the device's interrupts next, which disables them.
-                state.withLock { $0.removalRequested = true }
+                // The loop disconnects the device's interrupts next, then calls
+                // `releaseAfterRemoval`: the device is closed only once they are all
+                // marked disconnected, so nobody sees it gone with an object connected.
                 logger.warning("the kernel asks for \(address) back")
                 return [.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")]
             })
@@ -146,6 +154,13 @@ public final class VFIOBackend: InterruptBackend {
             })
         }
         return sources
+    }
+
+    /// After a removal request: closes the device now if no interrupts are enabled
+    /// (nothing was connected), else as soon as they are disabled.
+    public func releaseAfterRemoval() {
+        state.withLock { $0.removalRequested = true }
+        releaseIfRequested()
     }
 
     private func releaseIfRequested() {

@@ -157,6 +157,29 @@ public final class InterruptDispatcher: Sendable {
         registeredDevices.withLock { list in list.lazy.compactMap(\.device).first { $0.assignedVector(vector) != nil } }
     }
 
+    // MARK: Device events
+
+    /// Watches the device's event descriptors (VFIO's device request and error
+    /// interrupts) from now until `unwatchEvents(of:)`, whether or not any of
+    /// its interrupts is connected: a removal request then disconnects what is
+    /// connected, stops the watch and has the backend give the device back
+    /// (`InterruptBackend.releaseAfterRemoval()`), so the kernel's unbind
+    /// completes even for a device nothing is connected to. Connecting and
+    /// disconnecting its interrupts meanwhile neither watches them twice nor
+    /// ends the watch. Served by the main dispatch loop. Returns once the loop
+    /// watches them (from a dispatch thread: at the end of the batch).
+    public func watchEvents(of device: InterruptDevice) {
+        let completion = Self.isOnAnyDispatchThread ? nil : Completion()
+        if mainLoop.post(.watchEvents(device, completion)) { try? completion?.wait() }
+    }
+
+    /// Undoes `watchEvents(of:)`: the descriptors stay watched while interrupts
+    /// of the device are connected.
+    public func unwatchEvents(of device: InterruptDevice) {
+        let completion = Self.isOnAnyDispatchThread ? nil : Completion()
+        if mainLoop.post(.unwatchEvents(device, completion)) { try? completion?.wait() }
+    }
+
     // MARK: Storms
 
     /// Watches the storm-contained vectors of these objects again now, without

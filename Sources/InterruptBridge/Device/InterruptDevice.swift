@@ -27,6 +27,8 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     public let vectors: [AssignedVector]
 
     private let dpcForISR = AtomicLazyReference<DeferredProcedureCall>()
+    private let removalRequests = Atomic<Int>(0)
+    private let errorReports = Atomic<Int>(0)
 
     /// A device with explicit resources (as a test or the discovery layer computed them).
     public init(backend: any InterruptBackend, policy: InterruptPolicy = .default, resources: ResourceAssignment) {
@@ -52,6 +54,19 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     public func assignedVector(_ vector: UInt32) -> AssignedVector? { vectors.first { $0.vector == vector } }
 
     public var description: String { "\(info.address) (\(hex(UInt64(info.vendorID), width: 4)):\(hex(UInt64(info.deviceID), width: 4)))" }
+
+    // MARK: Events the dispatch loops read (any thread may read the counts)
+
+    /// How many removal requests (VFIO's device request, an unbind or
+    /// hot-unplug) a dispatcher watching the device has read.
+    public var removalRequestCount: Int { removalRequests.load(ordering: .relaxed) }
+
+    /// How many error reports (VFIO's error interrupt) a dispatcher watching
+    /// the device has read.
+    public var errorReportCount: Int { errorReports.load(ordering: .relaxed) }
+
+    func countRemovalRequest() { removalRequests.add(1, ordering: .relaxed) }
+    func countErrorReport() { errorReports.add(1, ordering: .relaxed) }
 
     // MARK: DPC for ISR (IoInitializeDpcRequest / IoRequestDpc)
 

@@ -2,7 +2,8 @@ import InterruptBridgeCore
 
 /// Every connection one dispatch loop serves, in one value owned by the loop's
 /// thread: the ISR chain of each vector, the descriptor each (device, message)
-/// delivers on, and each device's enabled interrupt kind and event descriptors.
+/// delivers on, each device's enabled interrupt kind, and the devices whose
+/// event descriptors (removal requests, errors) are watched.
 ///
 /// Connecting and disconnecting are transitions of this value: `attach` and
 /// `detach` change it and return the effects the loop must then perform
@@ -28,6 +29,15 @@ struct ConnectionTable {
         var sources: [InterruptSource] = []
         /// Connected objects of the device on this loop.
         var objects = 0
+    }
+
+    /// A device whose event descriptors this loop watches: while any of its
+    /// interrupts is connected here, or from `watchEvents(of:)` to
+    /// `unwatchEvents(of:)` (`explicit`), whichever lasts longer.
+    struct EventWatch {
+        let device: InterruptDevice
+        /// Watched by request (`watchEvents(of:)`), not only for its connections.
+        var explicit: Bool
         /// Its event descriptors, once watched.
         var events: [DeviceEventSource] = []
     }
@@ -61,6 +71,8 @@ struct ConnectionTable {
 
     private(set) var lines: [UInt32: InterruptLine] = [:]
     private(set) var devices: [ObjectIdentifier: DeviceRecord] = [:]
+    /// Devices whose event descriptors are (to be) watched.
+    private(set) var eventWatches: [ObjectIdentifier: EventWatch] = [:]
     /// Watched vector descriptors.
     private(set) var vectors: [SourceKey: VectorSource] = [:]
     /// How many connected objects each source serves.
@@ -121,7 +133,12 @@ struct ConnectionTable {
         var effects: [Effect] = []
         if devices[deviceKey] == nil {
             devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
-            effects += [.enableInterrupts(device, kind, count: count), .watchEvents(device)]
+            effects.append(.enableInterrupts(device, kind, count: count))
+            // Already watched by request: its descriptors are not watched twice.
+            if eventWatches[deviceKey] == nil {
+                eventWatches[deviceKey] = EventWatch(device: device, explicit: false)
+                effects.append(.watchEvents(device))
+            }
         }
         for object in objects {
             let line = lines[object.vector] ?? InterruptLine(vector: object.vector, mode: object.mode, isPassive: object.isPassiveLevel)
@@ -137,8 +154,9 @@ struct ConnectionTable {
 
     /// Takes the objects out of their chains (those not on this loop are
     /// ignored). Returns the effects: unwatch descriptors no object uses any
-    /// more, and for a device left with no object, unwatch its events and
-    /// disable its interrupts (only what was really watched or enabled).
+    /// more, and for a device left with no object, unwatch its events (unless
+    /// they are watched by request) and disable its interrupts (only what was
+    /// really watched or enabled).
     mutating func detach(_ objects: [InterruptObject]) -> [Effect] {
         var effects: [Effect] = []
         for object in objects {
@@ -158,7 +176,7 @@ struct ConnectionTable {
                 continue
             }
             devices[deviceKey] = nil
-            if !record.events.isEmpty { effects.append(.unwatchEvents(record.events)) }
+            effects += dropEventWatchIfUnused(deviceKey)
             if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
         }
         return effects
@@ -169,9 +187,44 @@ struct ConnectionTable {
         devices[ObjectIdentifier(device)]?.sources = sources
     }
 
+    /// Watches the device's event descriptors until `unwatchEvents(of:)`,
+    /// whether or not any of its interrupts is connected. Nothing to do when
+    /// they are watched already (for a connection, or by an earlier request).
+    mutating func watchEvents(of device: InterruptDevice) -> [Effect] {
+        let key = ObjectIdentifier(device)
+        if eventWatches[key] != nil {
+            eventWatches[key]!.explicit = true
+            return []
+        }
+        eventWatches[key] = EventWatch(device: device, explicit: true)
+        return [.watchEvents(device)]
+    }
+
+    /// Undoes `watchEvents(of:)`: the descriptors stay watched while any
+    /// interrupt of the device is connected here.
+    mutating func unwatchEvents(of device: InterruptDevice) -> [Effect] {
+        let key = ObjectIdentifier(device)
+        guard eventWatches[key] != nil else { return [] }
+        eventWatches[key]!.explicit = false
+        return dropEventWatchIfUnused(key)
+    }
+
+    /// Stops watching a device's event descriptors once neither a connection
+    /// nor a request needs them.
+    private mutating func dropEventWatchIfUnused(_ key: ObjectIdentifier) -> [Effect] {
+        guard let watch = eventWatches[key], !watch.explicit, devices[key] == nil else { return [] }
+        eventWatches[key] = nil
+        return watch.events.isEmpty ? [] : [.unwatchEvents(watch.events)]
+    }
+
+    /// Whether the device's event descriptors are watched by request.
+    func watchesEventsExplicitly(_ device: InterruptDevice) -> Bool {
+        eventWatches[ObjectIdentifier(device)]?.explicit == true
+    }
+
     /// The device's event descriptors are watched.
     mutating func recordEvents(_ device: InterruptDevice, _ events: [DeviceEventSource]) {
-        devices[ObjectIdentifier(device)]?.events = events
+        eventWatches[ObjectIdentifier(device)]?.events = events
     }
 
     /// The loop's watch entry for a source: its descriptor and its line. nil when the

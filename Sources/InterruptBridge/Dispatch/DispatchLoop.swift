@@ -258,6 +258,11 @@ enum LoopCommand: Sendable {
     case detach([InterruptObject], Completion?)
     /// Disconnect every object of the device on this loop, logging why.
     case detachDevice(InterruptDevice, reason: String, Completion?)
+    /// Watch the device's event descriptors (removal requests, errors) until
+    /// `unwatchEvents`, connected or not.
+    case watchEvents(InterruptDevice, Completion?)
+    /// Undo `watchEvents` (they stay watched while interrupts of the device are connected).
+    case unwatchEvents(InterruptDevice, Completion?)
     /// Re-arm the storm-contained vectors of these objects.
     case rearm([InterruptObject], Completion?)
     /// Tear everything down and end the thread.

@@ -141,7 +141,7 @@ final class VectorSource: WatchedDescriptor {
     /// ISR passes and unclaimed passes in the current unclaimed window.
     @exclusivity(unchecked) private var passes = 0
     @exclusivity(unchecked) private var unclaimedPasses = 0
-    /// Interrupts since the current rate block started, and when it started (ns; 0: not yet).
+    /// Interrupts since the current rate block started, and when it started (ns; 0: at the next interrupt).
     @exclusivity(unchecked) private var blockSignals: UInt64 = 0
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
@@ -209,15 +209,24 @@ final class VectorSource: WatchedDescriptor {
             passes = 0
             unclaimedPasses = 0
         }
-        blockSignals &+= signals
-        if blockSignals >= rateLimit {
-            let now = MonotonicClock.nanoseconds()
-            if blockStart != 0, now &- blockStart < rateWindow {
-                tripped = .rate
-                return false
+        // The rate clock starts at the first pass after connect or re-arm (one more
+        // clock read, once), so a storm trips after `rateLimit` more interrupts, not
+        // after a first block spent only starting the clock. That pass's signals are
+        // not counted: they may have piled up over any time (a vector contained or a
+        // loop stalled), and would trip the rule at once.
+        if blockStart == 0 {
+            blockStart = MonotonicClock.nanoseconds()
+        } else {
+            blockSignals &+= signals
+            if blockSignals >= rateLimit {
+                let now = MonotonicClock.nanoseconds()
+                if now &- blockStart < rateWindow {
+                    tripped = .rate
+                    return false
+                }
+                blockStart = now
+                blockSignals = 0
             }
-            blockStart = now
-            blockSignals = 0
         }
         // A level line is re-enabled whether or not an ISR claimed it, as genirq
         // does: an interrupt nobody claims is counted by the unclaimed rule, which

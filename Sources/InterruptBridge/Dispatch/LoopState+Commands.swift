@@ -21,6 +21,12 @@ extension LoopState {
             case let .detach(objects, completion):
                 detach(objects)
                 completion?.finish()
+            case let .watchEvents(device, completion):
+                performLogged(table.watchEvents(of: device), "watching the events of \(device)")
+                completion?.finish()
+            case let .unwatchEvents(device, completion):
+                performLogged(table.unwatchEvents(of: device), "unwatching the events of \(device)")
+                completion?.finish()
             case let .rearm(objects, completion):
                 for object in objects {
                     if let source = table.source(of: object) { rearm(source) }
@@ -73,8 +79,20 @@ extension LoopState {
             logger.error("disconnect: \(error)")
         }
         guard marking else { return }
-        loop.publish(detached: objects)
+        // Marked before they leave the published table: a thread that sees them gone
+        // from `connectedInterrupts` sees them disconnected.
         for object in objects { object.markDisconnected() }
+        loop.publish(detached: objects)
+    }
+
+    /// Performs effects that cannot fail in a way the caller could undo (watching
+    /// and unwatching event descriptors, disconnect's effects): errors are logged.
+    private func performLogged(_ effects: [ConnectionTable.Effect], _ what: String) {
+        do throws(ConnectionError) {
+            try perform(effects)
+        } catch {
+            logger.error("\(what): \(error)")
+        }
     }
 
     /// Performs a transition's effects in order; throws at the first that fails
@@ -150,11 +168,18 @@ extension LoopState {
     func handle(_ event: BackendEvent, of device: InterruptDevice) {
         switch event {
         case let .removalRequested(reason):
+            device.countRemovalRequest()
             let objects = table.objects(of: device)
             logger.warning("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
             detach(objects)
+            // The device is going: its events are no longer watched, even by request,
+            // and once nothing watches its descriptors the backend gives it back to the
+            // kernel (whose unbind waits for that), connected or not.
+            performLogged(table.unwatchEvents(of: device), "unwatching the events of \(device)")
+            device.backend.releaseAfterRemoval()
             loop.events.publish(.deviceRemoved(device, reason: reason, disconnected: objects.count))
         case let .errorReported(reason):
+            device.countErrorReport()
             logger.error("\(device) reported an error: \(reason)")
             loop.events.publish(.deviceError(device, reason: reason))
         }
@@ -182,13 +207,17 @@ extension LoopState {
     /// answer commands that arrived too late.
     func tearDown() {
         detach(table.connectedObjects)
+        for watch in table.eventWatches.values {
+            performLogged(table.unwatchEvents(of: watch.device), "unwatching the events of \(watch.device)")
+        }
         loop.deferredCalls?.drain()
         for command in loop.takeCommands() {
             switch command {
             case let .attach(objects, completion):
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
-            case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion):
+            case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),
+                 let .watchEvents(_, completion), let .unwatchEvents(_, completion):
                 completion?.finish()
             case .stop:
                 continue

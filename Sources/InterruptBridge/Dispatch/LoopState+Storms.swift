@@ -83,7 +83,7 @@ extension LoopState {
     /// How long the loop may sleep before the next automatic re-arm (ms, rounded
     /// up), combined with the caller's timeout (-1: forever).
     func timeout(honouring timeout: Int32) -> Int32 {
-        guard let next = contained.lazy.compactMap(\.rearmAt).min() else { return timeout }
+        guard let next = nextRearm else { return timeout }
         let now = MonotonicClock.nanoseconds()
         let milliseconds = next > now ? Int32(clamping: (next - now + 999_999) / 1_000_000) : 0
         return timeout < 0 ? milliseconds : min(timeout, milliseconds)

@@ -1,0 +1,130 @@
+// Issue 10 in the rig: storms from a real device contained within 100 ms of the first
+// storming interrupt, a healthy vector on the same loop unaffected, re-arm working.
+// The rig runs under TCG, far below the default rate rule (20,000 per 100 ms), so the
+// rule is scaled to the rig: 100 interrupts within 100 ms (the healthy device keeps the
+// default rule: one at a time, it would trip the scaled one).
+//
+// The time to containment is printed against the issue's 100 ms; what is asserted is the
+// rule's own bound (contained within `rateLimit` ISR passes after the first) and 1 s of
+// wall time: a TCG guest on a loaded host runs the dispatch thread at the host's mercy
+// (26 and 89 ms were seen on a quiet host, 130 and 243 ms at a load average of 23).
+#if canImport(Glibc)
+import Glibc
+#endif
+import InterruptBridge
+import InterruptBridgeTestKit
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import Synchronization
+import Testing
+
+extension RigIntegrationTests {
+    @Suite("Storms from real devices")
+    struct StormIntegrationTests {
+        static let storm = StormPolicy(rateLimit: 100, rateWindow: .milliseconds(100), initialBackoff: nil)
+
+        /// Polls every 0.2 ms until the object is contained; the milliseconds since
+        /// `start`, nil after 10 s. Sleeps between polls: a spinning test thread would
+        /// take a guest processor from the dispatch thread it is timing.
+        static func containment(of object: InterruptObject, since start: () -> UInt64) -> Double? {
+            let deadline = MonotonicClock.nanoseconds() + 10_000_000_000
+            while !object.isContained {
+                guard MonotonicClock.nanoseconds() < deadline else { return nil }
+                usleep(200)
+            }
+            return Double(MonotonicClock.nanoseconds() &- start()) / 1e6
+        }
+
+        @Test func anINTxWhoseISRNeverAcknowledgesIsContainedAndReArmed() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
+            edu.acknowledgeAll()
+            let dispatcher = try InterruptDispatcher(logger: Rig.logger, options: DispatchOptions(storm: Self.storm))
+            defer { dispatcher.shutdown() }
+            let healthy = try HealthyDevice(dispatcher: dispatcher)
+            defer { healthy.close(dispatcher) }
+            let device = InterruptDevice(backend: backend, policy: InterruptPolicy(msiSupported: false))
+            let probe = ISRProbe()
+            let acknowledges = StopFlag()
+            // Claims every interrupt, and until told otherwise never quiets the device:
+            // the line is asserted again the moment it is unmasked.
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in
+                probe.record()
+                if acknowledges.isSet { edu.acknowledgeAll() }
+                return true
+            })
+            let start = MonotonicClock.nanoseconds()
+            edu.interrupt()
+            let contained = Self.containment(of: object) { start }
+            #expect(contained != nil, "the storm was never contained")
+            let calls = probe.count
+            print("INTx storm (claimed, never acknowledged): contained \(String(format: "%.1f", contained ?? -1)) ms after the first "
+                  + "interrupt, after \(calls) ISR calls")
+            #expect((contained ?? .infinity) < 1000)
+            #expect(calls <= Self.storm.rateLimit + 2, "contained by the rule's bound: the first pass, then rateLimit more")
+            #expect(object.stormCount == 1)
+            #expect(healthy.delivers(100) == 100, "the healthy vector on the same loop is unaffected")
+            #expect(probe.count == calls, "a contained line stays masked")
+            // Re-arm once the device is quieted: served normally again.
+            acknowledges.set()
+            dispatcher.rearm(object)
+            #expect(!object.isContained)
+            #expect(eventually { probe.count > calls }, "re-armed: the still asserted line fires and is acknowledged")
+            #expect(fireOneAtATime(20, probe: probe, unmasks: { backend.unmaskCount }) { _ in edu.interrupt() } >= calls + 20)
+            #expect(!object.isContained && object.stormCount == 1)
+            dispatcher.disconnect(object)
+        }
+
+        @Test func aLoopbackMSIFloodIsContainedAndReArmed() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            let dispatcher = try InterruptDispatcher(logger: Rig.logger, options: DispatchOptions(storm: Self.storm))
+            defer { dispatcher.shutdown() }
+            let healthy = try HealthyDevice(dispatcher: dispatcher)
+            defer { healthy.close(dispatcher) }
+            let device = InterruptDevice(backend: backend, policy: .default)
+            let probe = ISRProbe()
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, message in
+                probe.record(message: message)
+                return true
+            })
+            let object = try #require(connection.interruptObjects.first)
+            #expect(object.kind == .msi)
+            let stop = StopFlag()
+            let firstTrigger = Atomic<UInt64>(0)
+            let triggers = Atomic<Int>(0)
+            let flood = try PThread.spawn(name: "msi-flood") {
+                firstTrigger.store(MonotonicClock.nanoseconds(), ordering: .releasing)
+                while !stop.isSet {
+                    try? backend.triggerLoopback(message: 0)
+                    triggers.add(1, ordering: .relaxed)
+                }
+            }
+            let contained = Self.containment(of: object) { firstTrigger.load(ordering: .acquiring) }
+            stop.set()
+            try PThread.join(flood)
+            #expect(contained != nil, "the flood was never contained")
+            let calls = probe.count
+            print("loopback MSI flood: contained \(String(format: "%.1f", contained ?? -1)) ms after the first trigger, "
+                  + "after \(calls) ISR calls (\(triggers.load(ordering: .relaxed)) triggers in all)")
+            #expect((contained ?? .infinity) < 1000)
+            #expect(calls <= Self.storm.rateLimit + 2, "contained within the rule's bound of ISR passes")
+            #expect(healthy.delivers(100) == 100, "the healthy vector on the same loop is unaffected")
+            try backend.triggerLoopback(message: 0)
+            usleep(100_000)
+            #expect(probe.count == calls, "a contained message vector is detached: nothing reaches the ISR")
+            dispatcher.rearm(object)
+            #expect(!object.isContained)
+            // A signal latched before the vector was detached may arrive at the re-arm: settle first.
+            usleep(100_000)
+            let settled = probe.count
+            #expect(settled <= calls + 1)
+            #expect(try fireOneAtATime(20, probe: probe) { _ in try backend.triggerLoopback(message: 0) } == settled + 20)
+            #expect(object.stormCount == 1)
+            dispatcher.disconnect(connection)
+        }
+    }
+}
