@@ -260,6 +260,8 @@ enum LoopCommand: Sendable {
     case detachDevice(InterruptDevice, reason: String, Completion?)
     /// Re-arm the storm-contained vectors of these objects.
     case rearm([InterruptObject], Completion?)
+    /// Report these objects active (true) or inactive (false).
+    case setActive(Bool, [InterruptObject], Completion?)
     /// Tear everything down and end the thread.
     case stop
 }
