@@ -46,11 +46,40 @@ extension Runtime {
 
         @Test(arguments: [TestDevices.lineOnly, TestDevices.msix4])
         func aContextHoldingItsInterruptObjectIsReleasedAfterDisconnect(configuration: SimulatedDevice) throws {
-            let dispatcher = try makeSteppedDispatcher()
-            let (devExt, object, device) = try Self.connectAndDisconnect(dispatcher, configuration, step: true)
+            var dispatcher: InterruptDispatcher? = try makeSteppedDispatcher()
+            let weakDispatcher = Weak(dispatcher!)
+            let (devExt, object, device) = try Self.connectAndDisconnect(dispatcher!, configuration, step: true)
             #expect(devExt.value == nil, "the extension is not kept alive by its interrupt object's routine")
             #expect(object.value == nil && device.value == nil)
-            dispatcher.shutdown()
+            dispatcher!.shutdown()
+            dispatcher = nil
+            #expect(weakDispatcher.value == nil, "a stepped loop's state no longer holds its loop after shutdown")
+        }
+
+        /// A DpcForIsr whose routine captures its own device is a cycle the driver
+        /// made (device, DPC, routine, device); it must not hold the dispatcher too:
+        /// a DPC holds its dispatcher weakly. (An interrupt object captured there
+        /// would: connected or not, an object keeps its dispatcher.)
+        @Test func aDPCInACycleOfTheDriversDoesNotKeepItsDispatcher() throws {
+            var dispatcher: InterruptDispatcher? = try makeDispatcher()
+            let weakDispatcher = Weak(dispatcher!)
+            let ran = Flag()
+            do {
+                let (device, backend) = makeDevice(TestDevices.lineOnly)
+                device.initializeDPCRequest(dispatcher: dispatcher!) { _, _, _ in
+                    if device.usesMessages == false { ran.set() }  // the driver's cycle: the routine holds the device
+                }
+                let object = try dispatcher!.connectLineBased(device: device, routine: { interrupt in
+                    interrupt.device.requestDPC()
+                    return true
+                })
+                backend.raise()
+                #expect(eventually { ran.isSet })
+                dispatcher!.disconnect(object)
+            }
+            dispatcher!.shutdown()
+            dispatcher = nil
+            #expect(eventually { weakDispatcher.value == nil })
         }
 
         @Test func theThreadedDispatcherReleasesTheCycleAndItselfAfterShutdown() throws {

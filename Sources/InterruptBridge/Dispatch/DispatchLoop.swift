@@ -129,6 +129,9 @@ final class DispatchLoop: Sendable {
         guard accepting.exchange(false, ordering: .acquiringAndReleasing) else { return }
         if isManuallyStepped {
             withManualState { state in state.tearDown() }
+            // The state holds this loop: dropping it ends the cycle (a stopped loop
+            // is never stepped again: `step` checks `accepting` first).
+            manualState.withLock { $0 = nil }
             selector.close()
             return
         }
