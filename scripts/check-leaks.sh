@@ -44,7 +44,7 @@ if [[ $reports -gt 0 ]]; then
     # The first frames of this project's code in each record, largest first.
     awk '/^ *(Direct|Indirect) leak of/ { if (rec) print bytes "\t" rec; bytes = $4; rec = ""; next }
          /\/(Sources|Tests)\// && rec == "" { sub(/^.* in /, ""); rec = $0 }
-         END { if (rec) print bytes "\t" rec }' "$log" | sort -rn | head -20 >&2
+         END { if (rec) print bytes "\t" rec }' "$log" | sort -rn | head -20 >&2 || true
     exit 1
 fi
 if [[ $status -ne 0 ]]; then
