@@ -37,6 +37,7 @@ stage "benchmark smoke (irqbridge bench --quick: figures printed, not asserted; 
     "$(swift build --show-bin-path)/irqbridge" bench --quick --busy-poll
 stage "dispatch tests under Thread Sanitizer" \
     swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
+stage "leaks: the runtime suite under LeakSanitizer" scripts/check-leaks.sh --filter InterruptBridgeTests
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
 stage "rig: run.sh behaviour" scripts/rig/tests/test-run.sh

@@ -40,6 +40,7 @@ public struct KDPC: Sendable, ZeroInitializable {
     public var DeferredContext: PVOID {
         let context = call?.deferredContext ?? nil
         if let device = context as? DeviceObjectReference { return device.object }
+        if let object = context as? WeakDeferredContext { return object.value }
         return context
     }
 
@@ -113,9 +114,37 @@ private func makeCall(_ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ Deferred
     guard let dispatcher = dispatcher ?? (try? Kernel.dispatcher) else {
         preconditionFailure("\(caller): the default dispatcher could not be started")
     }
-    return DeferredCall<PVOID>(dispatcher: dispatcher, deferredContext: DeferredContext, threaded: threaded) {
+    // An object context is held weakly, as C's PVOID owns nothing: the canonical
+    // KeInitializeDpc(&devExt->Dpc, Routine, devExt) is otherwise a cycle (the
+    // extension holds its DPC, the DPC the extension) that leaks the extension and
+    // the dispatcher's DPC queue (issue 10). A value context is kept as it is.
+    let context: PVOID = DeferredContext.map { WeakDeferredContext.holding($0) }
+    return DeferredCall<PVOID>(dispatcher: dispatcher, deferredContext: context, threaded: threaded) {
         dpc, SystemArgument1, SystemArgument2 in
-        DeferredRoutine(KDPC(dpc), dpc.deferredContext, SystemArgument1, SystemArgument2)
+        DeferredRoutine(KDPC(dpc), KDPC(dpc).DeferredContext, SystemArgument1, SystemArgument2)
+    }
+}
+
+/// A KeInitializeDpc DeferredContext that is an object, named weakly (see `makeCall`):
+/// the routine gets nil once the driver has freed it, where C would read freed memory.
+final class WeakDeferredContext: @unchecked Sendable {
+    // @unchecked: both set once in init; loading a weak reference is thread-safe, and
+    // `restore` gives back the driver's Sendable value it was made from.
+    weak let object: AnyObject?
+    private let restore: @Sendable (AnyObject) -> any Sendable
+
+    private init(_ object: AnyObject, restore: @escaping @Sendable (AnyObject) -> any Sendable) {
+        self.object = object
+        self.restore = restore
+    }
+
+    /// The context as the routine receives it: the object, or nil once freed.
+    var value: PVOID { object.map(restore) }
+
+    /// A weak reference to `value` if it is an object; the value itself otherwise.
+    static func holding<T: Sendable>(_ value: T) -> any Sendable {
+        guard T.self is AnyObject.Type else { return value }
+        return WeakDeferredContext(value as AnyObject) { $0 as! T }
     }
 }
 

@@ -89,7 +89,7 @@ extension Runtime {
             let onDispatchThread = Flag()
             let dpc = DeferredProcedureCall(dispatcher: dispatcher, threaded: true) { dpc, _, _ in
                 levels.append(InterruptLevel.current)
-                if dpc.dispatcher.isOnDispatchThread { onDispatchThread.set() }
+                if dpc.dispatcher?.isOnDispatchThread == true { onDispatchThread.set() }
             }
             #expect(dpc.isThreaded)
             #expect(dpc.enqueue())

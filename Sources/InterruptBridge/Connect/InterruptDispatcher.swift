@@ -199,6 +199,45 @@ public final class InterruptDispatcher: Sendable {
     /// Re-arms one object's vector (see `rearm(_:)`).
     public func rearm(_ object: InterruptObject) { rearm([object]) }
 
+    // MARK: Active and inactive (power-managed drivers)
+
+    /// Reports the objects inactive (IoReportInterruptInactive): their routines
+    /// are not called until reported active again. A vector whose objects are all
+    /// inactive is no longer watched and is disabled at the backend (VFIO detaches
+    /// a message's eventfd); a level line stays masked once it fires, so what the
+    /// device raises meanwhile fires once reported active. Report inactive only
+    /// after disabling the interrupt at the device, as Windows asks: a message the
+    /// device sends while its VFIO vector is detached is dropped by the kernel.
+    ///
+    /// Composes with storm containment: a vector is watched only while it is
+    /// neither contained nor inactive. Returns once the loop applied it (from a
+    /// dispatch thread: at the end of the batch, the routine not being called
+    /// meanwhile only from the next batch on). Objects not connected are ignored.
+    public func deactivate(_ objects: [InterruptObject]) { setActive(false, objects) }
+
+    /// Reports the objects active again (IoReportInterruptActive): undoes
+    /// `deactivate(_:)`. A level line raised meanwhile, or an eventfd that counted
+    /// signals meanwhile, is served at once. Objects are active after connect.
+    public func activate(_ objects: [InterruptObject]) { setActive(true, objects) }
+
+    /// `deactivate(_:)` for one object.
+    public func deactivate(_ object: InterruptObject) { deactivate([object]) }
+
+    /// `activate(_:)` for one object.
+    public func activate(_ object: InterruptObject) { activate([object]) }
+
+    private func setActive(_ active: Bool, _ objects: [InterruptObject]) {
+        // An object connected through another dispatcher is that dispatcher's.
+        for object in objects where object.dispatcher !== self { object.dispatcher.setActive(active, [object]) }
+        let deferred = Self.isOnAnyDispatchThread
+        var completions: [Completion] = []
+        for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
+            let completion = deferred ? nil : Completion()
+            if loop.post(.setActive(active, group, completion)), let completion { completions.append(completion) }
+        }
+        for completion in completions { try? completion.wait() }
+    }
+
     // MARK: Disconnect
 
     /// Disconnects one interrupt object (IoDisconnectInterruptEx for a line-based

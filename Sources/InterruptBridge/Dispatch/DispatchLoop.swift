@@ -129,6 +129,9 @@ final class DispatchLoop: Sendable {
         guard accepting.exchange(false, ordering: .acquiringAndReleasing) else { return }
         if isManuallyStepped {
             withManualState { state in state.tearDown() }
+            // The state holds this loop: dropping it ends the cycle (a stopped loop
+            // is never stepped again: `step` checks `accepting` first).
+            manualState.withLock { $0 = nil }
             selector.close()
             return
         }
@@ -265,6 +268,8 @@ enum LoopCommand: Sendable {
     case unwatchEvents(InterruptDevice, Completion?)
     /// Re-arm the storm-contained vectors of these objects.
     case rearm([InterruptObject], Completion?)
+    /// Report these objects active (true) or inactive (false).
+    case setActive(Bool, [InterruptObject], Completion?)
     /// Tear everything down and end the thread.
     case stop
 }

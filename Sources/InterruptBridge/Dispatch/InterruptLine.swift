@@ -152,6 +152,14 @@ final class VectorSource: WatchedDescriptor {
     @exclusivity(unchecked) var lastRearm: UInt64 = 0
     @exclusivity(unchecked) var backoff: Duration?
     @exclusivity(unchecked) var trips = 0
+    /// Every object it serves was reported inactive: not watched, suspended at the
+    /// backend, until one is reported active (see `LoopState+Activity`).
+    @exclusivity(unchecked) var inactive = false
+    /// A level line left masked by a containment that ended while the source was
+    /// inactive: unmasked when the source is watched again.
+    @exclusivity(unchecked) var leftMasked = false
+    /// Whether the loop has stopped watching it (contained, inactive, or both).
+    var isSilenced: Bool { containedSince != nil || inactive }
 
     init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy) {
         drain = source.drain

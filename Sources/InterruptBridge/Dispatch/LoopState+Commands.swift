@@ -32,6 +32,9 @@ extension LoopState {
                     if let source = table.source(of: object) { rearm(source) }
                 }
                 completion?.finish()
+            case let .setActive(active, objects, completion):
+                setActive(active, objects)
+                completion?.finish()
             case let .detachDevice(device, reason, completion):
                 let objects = table.objects(of: device)
                 if !objects.isEmpty {
@@ -66,18 +69,23 @@ extension LoopState {
         }
         loop.publish(attached: objects)
         for object in objects { object.markConnected() }
+        // A new (active) object on a source whose objects were all inactive.
+        for object in objects { if let source = table.source(of: object), source.inactive { updateActivity(of: source) } }
         return nil
     }
 
     /// Disconnects the objects (those not on this loop are ignored): the table's
     /// transition, then its effects, which never fail (errors are logged).
     func detach(_ objects: [InterruptObject], marking: Bool = true) {
+        // Sources that stay watched for other objects: once these leave, the rest may all be inactive.
+        let remaining = objects.compactMap { table.source(of: $0) }
         let effects = table.detach(objects)
         do throws(ConnectionError) {
             try perform(effects)
         } catch {
             logger.error("disconnect: \(error)")
         }
+        for source in remaining where source.slot >= 0 { updateActivity(of: source) }
         guard marking else { return }
         // Marked before they leave the published table: a thread that sees them gone
         // from `connectedInterrupts` sees them disconnected.
@@ -126,6 +134,7 @@ extension LoopState {
                 table.recordWatched(source)
             case let .unwatchVector(source):
                 forgetContained(source)
+                if source.isSilenced { resumeAtBackend(source) }
                 selector.unwatch(source)
             case let .unwatchEvents(sources):
                 for source in sources { selector.unwatch(source) }
@@ -217,7 +226,7 @@ extension LoopState {
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
             case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),
-                 let .watchEvents(_, completion), let .unwatchEvents(_, completion):
+                 let .watchEvents(_, completion), let .unwatchEvents(_, completion), let .setActive(_, _, completion):
                 completion?.finish()
             case .stop:
                 continue

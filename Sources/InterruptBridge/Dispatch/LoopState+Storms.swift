@@ -10,15 +10,10 @@ extension LoopState {
     /// backend, count, log once, publish, schedule the re-arm.
     func contain(_ source: VectorSource, rule: StormRule) {
         let now = MonotonicClock.nanoseconds()
-        selector.silence(source)
         let record = table.devices[source.key.device]
-        if let record {
-            do throws(BackendError) {
-                try record.device.backend.suspendVector(record.kind, message: source.key.message)
-            } catch {
-                logger.warning("suspending a storming vector of \(record.device): \(error)")
-            }
-        }
+        // An inactive source is already off (it cannot trip, but stay safe).
+        if !source.inactive { suspend(source) }
+        if source.unmasks { source.leftMasked = true }
         source.trips += 1
         for object in objects(on: source) {
             object.counters.storms.add(1, ordering: .relaxed)
@@ -53,24 +48,60 @@ extension LoopState {
         source.lastRearm = MonotonicClock.nanoseconds()
         source.resetStormCounters()
         let record = table.devices[source.key.device]
-        if let record {
-            do throws(BackendError) {
-                try record.device.backend.resumeVector(record.kind, message: source.key.message)
-            } catch {
-                logger.warning("resuming a contained vector of \(record.device): \(error)")
+        // Inactive (reported so by its driver): stays off until reported active.
+        if !source.inactive {
+            guard resume(source) else {
+                logger.error("re-arming vector 0x\(String(source.line.vector, radix: 16)): it stays contained")
+                return
             }
         }
-        do {
-            try selector.resume(source)
-        } catch {
-            logger.error("re-arming vector 0x\(String(source.line.vector, radix: 16)): \(error); it stays contained")
-            return
-        }
         for object in objects(on: source) { object.counters.contained.store(false, ordering: .releasing) }
-        if source.unmasks { try? source.unmask.unmask() }
         if let device = record?.device {
             logger.notice("vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
             loop.events.publish(.stormRearmed(device, vector: source.line.vector, message: source.key.message))
+        }
+    }
+
+    /// Stops watching a source and suspends it at the backend (VFIO detaches a
+    /// message's eventfd); a level line is left as it is (masked if it fired).
+    func suspend(_ source: VectorSource) {
+        selector.silence(source)
+        guard let record = table.devices[source.key.device] else { return }
+        do throws(BackendError) {
+            try record.device.backend.suspendVector(record.kind, message: source.key.message)
+        } catch {
+            logger.warning("suspending vector 0x\(String(source.line.vector, radix: 16)) of \(record.device): \(error)")
+        }
+    }
+
+    /// Undoes `suspend`: resumes the vector at the backend, watches it again (an
+    /// eventfd counter that grew meanwhile is read at once), unmasks a level line
+    /// a containment left masked (it fires at once if the device still asserts it).
+    /// False when the selector refused (the source stays off).
+    func resume(_ source: VectorSource) -> Bool {
+        resumeAtBackend(source)
+        do {
+            try selector.resume(source)
+        } catch {
+            logger.error("watching vector 0x\(String(source.line.vector, radix: 16)) again: \(error)")
+            return false
+        }
+        if source.leftMasked {
+            source.leftMasked = false
+            try? source.unmask.unmask()
+        }
+        return true
+    }
+
+    /// Resumes a suspended vector at the backend only (if its device is still on
+    /// the loop): also when a silenced source is unwatched, so a later connect of
+    /// the same message finds its eventfd attached.
+    func resumeAtBackend(_ source: VectorSource) {
+        guard let record = table.devices[source.key.device] else { return }
+        do throws(BackendError) {
+            try record.device.backend.resumeVector(record.kind, message: source.key.message)
+        } catch {
+            logger.warning("resuming vector 0x\(String(source.line.vector, radix: 16)) of \(record.device): \(error)")
         }
     }
 

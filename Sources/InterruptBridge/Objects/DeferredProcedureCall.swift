@@ -127,8 +127,12 @@ public class DeferredCallNode: @unchecked Sendable {
     let next = Atomic<UInt>(0)
     let runs = Atomic<UInt64>(0)
     let queue: DeferredCallQueue
-    /// The dispatcher whose dispatch thread runs the DPC.
-    public let dispatcher: InterruptDispatcher
+    /// The dispatcher whose dispatch thread runs the DPC; nil once it is gone. Weak:
+    /// a DPC is usually held by what its routine serves (a device, a driver's
+    /// extension), and a strong reference here closed a cycle through the
+    /// dispatcher that kept its loops and tables alive after shutdown (issue 10).
+    /// Enqueuing needs only `queue`.
+    public weak let dispatcher: InterruptDispatcher?
     /// KeInitializeThreadedDpc: the routine runs at PASSIVE_LEVEL (as KeGetCurrentIrql
     /// reports it), on the same dispatch thread, in queue order with the other DPCs.
     /// Windows runs such a routine at DISPATCH_LEVEL when threaded DPCs are disabled,

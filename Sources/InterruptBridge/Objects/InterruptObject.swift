@@ -45,11 +45,22 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// binding the optional class reference retained and released it on every
     /// acquire and release.
     private let spinLockReference: Unmanaged<InterruptSpinLock>?
-    /// The routine as the loop calls it: a `Routine` payload bound by a switch
-    /// is a copy (a retain and release of its context per interrupt); a `let`
-    /// closure of the object is called in place. Line-based routines are
-    /// wrapped once, at connect, to ignore the message number.
-    private let isr: MessageServiceRoutine
+    /// The routine as the loop calls it, in a box the object holds one unmanaged
+    /// reference to. A `Routine` payload bound by a switch is a copy (a retain and
+    /// release of its context per interrupt), and so is a closure read from a
+    /// `var` or through a pointer; the box's `let` closure, reached through the
+    /// unretained reference, is called in place: one more load than a `let`
+    /// closure of the object, no retain or release (checked in the -O assembly).
+    /// Line-based routines are wrapped once, at connect, to ignore the message number.
+    ///
+    /// Swapped for a routine that captures nothing once the loop has detached the
+    /// object (`markDisconnected`): the routine's context (a driver's device
+    /// extension that holds this object, say) is released then, not kept alive by
+    /// a cycle through the object. nonisolated(unsafe) and unchecked exclusivity:
+    /// read only by the loop serving the object, on its thread, and written by that
+    /// loop between batches once it no longer calls it (or by the connecting thread
+    /// for an object no loop ever attached).
+    @exclusivity(unchecked) nonisolated(unsafe) private var routineBox: Unmanaged<RoutineBox>
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
     let counters = Counters()
 
@@ -74,6 +85,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         let storms = Atomic<UInt64>(0)
         /// Whether the vector is contained right now.
         let contained = Atomic<Bool>(false)
+        /// Reported inactive (`InterruptDispatcher.deactivate`): the loop does not call
+        /// the routine. Written by the loop thread between batches.
+        let inactive = Atomic<Bool>(false)
 
         @inline(__always)
         func countSignals(_ count: UInt64) { Self.increment(signals, by: count) }
@@ -110,11 +124,15 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         self.spinLock = spinLock
         self.passiveMutex = spinLock == nil ? BlockingMutex() : nil
         self.spinLockReference = spinLock.map { Unmanaged.passUnretained($0) }
+        let isr: MessageServiceRoutine
         switch routine {
         case let .service(routine): isr = { interrupt, _ in routine(interrupt) }
         case let .message(routine): isr = routine
         }
+        routineBox = .passRetained(RoutineBox(isr))
     }
+
+    deinit { routineBox.release() }
 
     /// True for a passive-level ISR (Irql = SynchronizeIrql = PASSIVE_LEVEL, no spin lock).
     public var isPassiveLevel: Bool { spinLock == nil }
@@ -167,6 +185,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     public var stormCount: UInt64 { counters.storms.load(ordering: .relaxed) }
     /// Whether the vector is contained now (not watched until re-armed).
     public var isContained: Bool { counters.contained.load(ordering: .acquiring) }
+    /// Whether the routine may be called: true from connect until the driver reports
+    /// it inactive (`InterruptDispatcher.deactivate(_:)`), and again once reported active.
+    public var isActive: Bool { !counters.inactive.load(ordering: .acquiring) }
 
     public var description: String {
         "InterruptObject(\(device.info.address) \(kind) message \(messageID) vector 0x\(String(vector, radix: 16)) irql \(irql)/\(synchronizeIrql) \(mode))"
@@ -177,7 +198,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     @inline(__always)
     func service() -> Bool {
         let previous = acquire()
-        let claimed = isr(self, messageID)
+        let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
         release(previous)
         counters.countService(claimed: claimed)
         return claimed
@@ -189,9 +210,14 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
                                       ordering: .acquiringAndReleasing)
     }
 
-    /// The loop detached it, or never attached it.
+    /// The loop detached it, or never attached it: it is never called again, so
+    /// its routine (and what the routine captured) is released.
     func markDisconnected() {
         lifecycle.store(Lifecycle.disconnected.rawValue, ordering: .releasing)
+        guard !routineBox._withUnsafeGuaranteedRef({ $0.isReleased }) else { return }
+        let routine = routineBox
+        routineBox = .passRetained(RoutineBox.released)
+        routine.release()
     }
 
     /// Stops further ISR calls at once; true for the caller that did it (it then
@@ -204,7 +230,24 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         return false
     }
 
-    /// Whether the loop may still call the routine (not yet asked to disconnect).
+    /// Whether the loop may still call the routine: not yet asked to disconnect,
+    /// not reported inactive. Two loads of the object's own atomics, no barrier on x86.
     @inline(__always)
-    var isServiceable: Bool { lifecycle.load(ordering: .acquiring) <= Lifecycle.connected.rawValue }
+    var isServiceable: Bool {
+        lifecycle.load(ordering: .acquiring) <= Lifecycle.connected.rawValue && !counters.inactive.load(ordering: .relaxed)
+    }
+}
+
+/// The routine an `InterruptObject` calls (see `routineBox`).
+final class RoutineBox: Sendable {
+    let routine: MessageServiceRoutine
+    let isReleased: Bool
+
+    init(_ routine: @escaping MessageServiceRoutine, isReleased: Bool = false) {
+        self.routine = routine
+        self.isReleased = isReleased
+    }
+
+    /// What a disconnected object holds: claims nothing, captures nothing.
+    static let released = RoutineBox({ _, _ in false }, isReleased: true)
 }
