@@ -112,7 +112,7 @@ public struct InterruptSelftest: Sendable {
 
         func serve(message: Int) -> Bool {
             if message != expectedMessage.load(ordering: .acquiring) { wrongMessages.add(1, ordering: .relaxed) }
-            let claimed = stimulus.acknowledge()
+            let claimed = stimulus.acknowledge(message)
             calls.add(1, ordering: .releasing)
             return claimed
         }
@@ -135,7 +135,14 @@ public struct InterruptSelftest: Sendable {
             result.failure = "connect failed: \(error)"
             return result
         }
-        let vectors = max(1, connection.messageCount)
+        do {
+            try testCase.stimulus.setup()
+        } catch {
+            connection.disconnect()
+            result.failure = "the stimulus's set-up failed: \(error)"
+            return result
+        }
+        let vectors = max(1, min(connection.messageCount, testCase.stimulus.vectors ?? .max))
         let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
         let started = ContinuousClock.now
         for index in 0..<count {
