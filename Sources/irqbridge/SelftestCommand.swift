@@ -41,9 +41,7 @@ struct SelftestCommand: ParsableCommand {
     @Option(help: "Only these kinds, comma-separated: intx, msi, msix.")
     var kinds: String?
 
-    @Option(help: ArgumentHelp("A device profile (YAML or JSON), preferred to the built-in ones; repeatable.", valueName: "FILE"),
-            completion: .file(extensions: ["yaml", "yml", "json"]))
-    var profile: [String] = []
+    @OptionGroup var profiles: ProfileOptions
 
     @Flag(help: "Raise every interrupt through VFIO's loopback trigger, even when the profile has a register stimulus.")
     var loopback = false
@@ -63,7 +61,7 @@ struct SelftestCommand: ParsableCommand {
         guard (1...1_000_000).contains(count) else {
             throw CommandFailure.badInput("--count must be 1...1000000, not \(count)")
         }
-        if !profile.isEmpty, device == nil {
+        if !profiles.profile.isEmpty, device == nil {
             throw CommandFailure.badInput("--profile needs --device")
         }
         if let kinds, parsedKinds(kinds) == nil {
@@ -121,10 +119,10 @@ struct SelftestCommand: ParsableCommand {
         let info = try PCIDiscovery(logger: logger).devices().first { $0.address == address }
         guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
-        let profiles = try ProfileLibrary(files: profile)
+        let library = try ProfileLibrary(files: profiles.profile)
         switch chosen {
-        case .vfio: return try .vfio(info, kinds: kinds, profiles: profiles, loopbackOnly: loopback, logger: logger)
-        case .uio: return try .uio(info, profiles: profiles, logger: logger)
+        case .vfio: return try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
+        case .uio: return try .uio(info, profiles: library, logger: logger)
         case .simulated: return .simulated(kinds: kinds)
         }
     }

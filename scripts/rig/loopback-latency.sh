@@ -3,7 +3,8 @@
 # boots edu + nvme, binds both to vfio-pci, and in the guest alternates
 #   the C probe:  edu-roundtrip --backend vfio --mode msi --trigger loopback (mean_ns)
 #   the bridge:   irqbridge selftest --device 0000:00:03.0 --kinds msi --loopback (mean round trip)
-# --rounds times each, then runs `irqbridge selftest` on nvme (loopback only: every kind).
+# --rounds times each (scripts/rig/guest-loopback.sh), then again with both on CPU 0 only
+# (taskset 1), then runs `irqbridge selftest` on nvme (loopback only: every kind).
 # Fails when the bridge's mean is above --max-ratio (default 1.2) times the C probe's, or
 # any run fails. Prints both means and the ratio.
 #
@@ -34,30 +35,13 @@ IRQBRIDGE=$(swift build --show-bin-path)/irqbridge
 [[ -x $IRQBRIDGE ]] || { echo "loopback-latency: $IRQBRIDGE is missing (build first)" >&2; exit 1; }
 probes=$(scripts/rig/probes/build.sh)
 
-# shellcheck disable=SC2016
-GUEST='
-set -u
-c_total=0 bridge_total=0 failed=0
-i=0
-while [ $i -lt '"$ROUNDS"' ]; do
-    i=$((i + 1))
-    line=$('"$probes"'/edu-roundtrip --backend vfio --mode msi --trigger loopback --count '"$COUNT"' | grep "^RESULT") || failed=$((failed + 1))
-    c_ns=$(echo "$line" | sed -n "s/.* mean_ns=\([0-9]*\).*/\1/p")
-    out=$('"$IRQBRIDGE"' selftest --device 0000:00:03.0 --kinds msi --loopback --count '"$COUNT"') || failed=$((failed + 1))
-    echo "$out" | sed "s/^/    /"
-    b_us=$(echo "$out" | sed -n "s/.*mean round trip \([0-9.]*\) us.*/\1/p")
-    echo "round $i: C probe loopback mean ${c_ns:-?} ns, bridge loopback mean ${b_us:-?} us"
-    [ -n "$c_ns" ] && [ -n "$b_us" ] || { failed=$((failed + 1)); continue; }
-    c_total=$(awk "BEGIN { print $c_total + $c_ns / 1000 }")
-    bridge_total=$(awk "BEGIN { print $bridge_total + $b_us }")
-done
-echo "== nvme (no register stimulus: VFIO loopback, every kind)"
-'"$IRQBRIDGE"' selftest --device 0000:00:08.0 --count '"$COUNT"' || failed=$((failed + 1))
-awk "BEGIN { c = $c_total / '"$ROUNDS"'; b = $bridge_total / '"$ROUNDS"'; r = (c > 0) ? b / c : 99;
-             printf \"loopback round trip: C probe %.1f us, bridge %.1f us, ratio %.2f (max '"$MAX_RATIO"')\n\", c, b, r;
-             exit (r <= '"$MAX_RATIO"') ? 0 : 1 }" || failed=$((failed + 1))
-echo "== $failed failure(s)"
-exit $failed
-'
-scripts/rig/run.sh --devices edu,nvme --copy "$probes" --copy "$IRQBRIDGE" \
+RIG=$PWD/scripts/rig
+GUEST="failed=0
+$RIG/guest-loopback.sh $probes $IRQBRIDGE $COUNT $ROUNDS $MAX_RATIO || failed=\$((failed + 1))
+$RIG/guest-loopback.sh $probes $IRQBRIDGE $COUNT $ROUNDS $MAX_RATIO 1 || failed=\$((failed + 1))
+echo '== nvme (no register stimulus: VFIO loopback, every kind)'
+$IRQBRIDGE selftest --device 0000:00:08.0 --count $COUNT || failed=\$((failed + 1))
+echo \"== \$failed failure(s)\"
+exit \$failed"
+scripts/rig/run.sh --devices edu,nvme --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" \
     --bind 0000:00:03.0=vfio-pci --bind 0000:00:08.0=vfio-pci "$@" -- sh -c "$GUEST"

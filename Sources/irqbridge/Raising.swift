@@ -1,0 +1,31 @@
+// Raising a device's interrupts for `trigger` (and for a trigger request a holder
+// serves): K raises on one vector or every vector in turn, paced by a rate or by
+// each interrupt having been served.
+import InterruptBridge
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+
+enum Raising {
+    /// Raises `request.count` interrupts. Without a rate, each raise waits (up to
+    /// one second) for its vector's ISR to have run, so no two raises merge into one
+    /// interrupt. Returns how many were raised; throws the stimulus's error.
+    static func run(_ request: TriggerRequest, stimulus: SelftestStimulus, objects: [InterruptObject]) throws -> Int {
+        let vectors = max(1, min(objects.count, stimulus.vectors ?? objects.count))
+        let start = ContinuousClock.now
+        for index in 0..<request.count {
+            let vector = request.vector ?? index % vectors
+            let object = objects[min(vector, objects.count - 1)]
+            let before = object.serviceCallCount
+            try stimulus.raise(vector)
+            if let rate = request.rate {
+                let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))
+                let now = ContinuousClock.now
+                if due > now { PThread.sleep(for: due - now) }
+            } else {
+                let deadline = ContinuousClock.now + .seconds(1)
+                while object.serviceCallCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+            }
+        }
+        return request.count
+    }
+}
