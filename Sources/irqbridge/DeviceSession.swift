@@ -102,6 +102,13 @@ struct DeviceSession {
         }
     }
 
+    /// How many times the backend re-enabled the INTx line (nil: not counted).
+    var unmaskCount: (@Sendable () -> UInt64)? {
+        if let vfio = backend as? VFIOBackend { return { vfio.unmaskCount } }
+        if let uio = backend as? UIOBackend { return { uio.unmaskCount } }
+        return nil
+    }
+
     /// The kernel's running count of `kind` for this device (nil: none to read).
     func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
         if backend is UIOBackend { return info.irqLine.map { SelftestCase.irqKernelCount($0) } }

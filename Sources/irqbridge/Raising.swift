@@ -8,14 +8,19 @@ import InterruptBridgeTooling
 enum Raising {
     /// Raises `request.count` interrupts. Without a rate, each raise waits (up to
     /// one second) for its vector's ISR to have run, so no two raises merge into one
-    /// interrupt. Returns how many were raised; throws the stimulus's error.
-    static func run(_ request: TriggerRequest, stimulus: SelftestStimulus, objects: [InterruptObject]) throws -> Int {
+    /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
+    /// masked, the kernel delivers it at unmask time without its IRQ handler, and
+    /// /proc/interrupts misses it. Returns how many were raised; throws the stimulus's error.
+    static func run(_ request: TriggerRequest, stimulus: SelftestStimulus, objects: [InterruptObject],
+                    unmaskCount: (() -> UInt64)?) throws -> Int {
+        let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
         let vectors = max(1, min(objects.count, stimulus.vectors ?? objects.count))
         let start = ContinuousClock.now
         for index in 0..<request.count {
             let vector = request.vector ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
             let before = object.serviceCallCount
+            let unmasksBefore = unmaskCount?()
             try stimulus.raise(vector)
             if let rate = request.rate {
                 let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))
@@ -24,6 +29,9 @@ enum Raising {
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
                 while object.serviceCallCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                if let unmaskCount, let unmasksBefore {
+                    while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                }
             }
         }
         return request.count

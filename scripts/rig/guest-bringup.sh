@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs in the rig's guest (busybox sh): the bring-up verbs on real (emulated) devices.
-#   trigger (holding the device itself): the ISR ran once per raise and the kernel agrees
+#   trigger (holding the device itself): every raise claimed once, the kernel counted the signals
 #     edu MSI, edu INTx (--line-based), ivshmem-doorbell MSI-X, e1000e MSI-X (every vector
 #     through its cause registers), nvme (loopback: no kernel count, said so)
 #   wait: exits 0 once `trigger` (relayed to it) raised K, 1 on timeout, 2 for an INTx line
@@ -20,9 +20,13 @@ expect_trigger() {
     out=$($IRQ trigger "$bdf" --count "$COUNT" "$@" 2>&1); status=$?
     echo "    $out"
     if [ $status -ne 0 ]; then fail "$label: trigger exit $status"; return; fi
-    echo "$out" | grep -q "the ISR ran $COUNT times" || { fail "$label: the ISR did not run $COUNT times"; return; }
+    claimed=$(echo "$out" | sed -n "s/.* claimed \([0-9]*\), .*/\1/p")
+    signals=$(echo "$out" | sed -n "s/.*, \([0-9]*\) signal(s);.*/\1/p")
+    [ "$claimed" = "$COUNT" ] || { fail "$label: $COUNT raises, $claimed claimed"; return; }
     if [ "$kernel" = yes ]; then
-        echo "$out" | grep -q "the kernel counted $COUNT\$" || { fail "$label: the kernel's count disagrees"; return; }
+        # A device may signal one raise twice (the rig's e1000e): the kernel's count must
+        # equal the signals the eventfds delivered, which is at least one per raise.
+        echo "$out" | grep -q "the kernel counted $signals\$" || { fail "$label: the kernel's count is not the $signals signals"; return; }
     else
         echo "$out" | grep -q "no kernel count" || { fail "$label: a loopback interrupt must not claim a kernel count"; return; }
     fi
@@ -40,7 +44,7 @@ expect_wait() {
     wait $pid; status=$?
     sed 's/^/    /' /tmp/wait.out
     echo "$relay" | grep -q "asked the process holding" || { fail "$label: trigger did not reach the waiting process"; return; }
-    [ $status -eq 0 ] && grep -q "^$COUNT interrupt(s) arrived" /tmp/wait.out && pass "$label (exit 0)" || fail "$label: wait exit $status"
+    [ $status -eq 0 ] && grep -q "^[0-9]* interrupt(s) arrived$" /tmp/wait.out && pass "$label (exit 0)" || fail "$label: wait exit $status"
 }
 
 expect_trigger "trigger edu MSI" 0000:00:03.0 yes
