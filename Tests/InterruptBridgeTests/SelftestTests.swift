@@ -23,6 +23,9 @@ struct SelftestTests {
             #expect(result.delivered == 500)
             #expect(result.wrongMessages == 0)
             #expect(result.description.hasSuffix(": ok"))
+            let latency = try #require(result.stimulusToISR, "raise-to-ISR times measured")
+            #expect(latency.p50 > .zero && latency.p50 <= latency.p99 && latency.p99 <= latency.max)
+            #expect(result.description.contains("stimulus to ISR p50 "))
         }
         #expect(dispatcher.connectedInterrupts.isEmpty, "every case disconnects")
     }

@@ -35,6 +35,7 @@ if [ $LATENCY = 1 ]; then
     step $RIG/guest-loopback.sh $probes $IRQBRIDGE 1000 1 1.2
     step $RIG/guest-loopback.sh $probes $IRQBRIDGE 1000 1 1.2 1
 fi
+step $IRQBRIDGE list
 step $IRQBRIDGE selftest --device 0000:00:07.0 --count $COUNT
 step $IRQBRIDGE selftest --device 0000:00:08.0 --count $COUNT
 step $RIG/guest-bringup.sh $IRQBRIDGE $COUNT

@@ -66,6 +66,29 @@ $IRQ wait 0000:00:08.0 --line-based --timeout 1 > /tmp/wait.out 2>&1; status=$?
 [ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/wait.out && [ "$(wc -l < /tmp/wait.out)" -eq 1 ] \
     && pass "wait nvme INTx refused without an acknowledge (exit 2)" || { fail "nvme INTx refusal: exit $status"; cat /tmp/wait.out; }
 
+# watch: NDJSON per vector per interval when piped; SIGINT disconnects and prints a summary
+# whose counts agree with the kernel's.
+$IRQ watch 0000:00:03.0 0000:00:05.0 --interval 0.5 > /tmp/watch.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:05.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 --count "$COUNT" > /dev/null && $IRQ trigger 0000:00:05.0 --count "$COUNT" > /dev/null
+sleep 2
+kill -INT $pid; wait $pid; status=$?
+json='^\{"count":[0-9]+,"device":"0000:00:0[35].0","dirql":[0-9]+,"kernel":([0-9]+|null),"kind":"(MSI|MSI-X)","message":[0-9]+,"rate":[0-9.e+-]+,"seconds":[0-9.e+-]+,"storms":0,"unclaimed":0\}$'
+lines=$(grep -c '^{' /tmp/watch.out); good=$(grep -cE "$json" /tmp/watch.out)
+edu=$(grep "^0000:00:03.0 message 0 (MSI, DIRQL [0-9]*): $COUNT interrupt(s), 0 unclaimed, kernel $COUNT\$" /tmp/watch.out)
+ivshmem=$(grep "^0000:00:05.0 message" /tmp/watch.out | sed -n 's/.*: \([0-9]*\) interrupt(s), 0 unclaimed, kernel \([0-9]*\)$/\1 \2/p' | awk '$1 == $2 { n += $1 } END { print n + 0 }')
+tail -6 /tmp/watch.out | sed 's/^/    /'
+if [ $status -eq 0 ] && [ "$lines" -gt 0 ] && [ "$lines" -eq "$good" ] && [ -n "$edu" ] && [ "$ivshmem" -eq "$COUNT" ]; then
+    pass "watch edu MSI + ivshmem MSI-X: $lines NDJSON lines parse, summary agrees with the kernel (exit 0 after SIGINT)"
+else
+    fail "watch: exit $status, $good of $lines NDJSON lines well-formed, edu summary '${edu}', ivshmem $ivshmem of $COUNT agreeing"
+    head -5 /tmp/watch.out
+fi
+$IRQ watch 0000:00:08.0 --line-based > /tmp/watch.out 2>&1; status=$?
+[ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/watch.out && pass "watch nvme INTx refused (exit 2)" || fail "watch nvme INTx: exit $status"
+
 # A malformed profile: each kind of mistake, one line, exit 2, naming file:line.
 bad() {
     label=$1 expected=$2
