@@ -7,7 +7,9 @@ import InterruptBridgeTooling
 
 enum Raising {
     /// Raises `request.count` interrupts. Without a rate, each raise waits (up to
-    /// one second) for its vector's ISR to have run, so no two raises merge into one
+    /// one second) for its vector's ISR to have claimed it (not merely run: a device
+    /// that signals a raise twice, as the rig's e1000e does, must not let the next
+    /// raise go out while the cause is still pending), so no two raises merge into one
     /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
     /// /proc/interrupts misses it. Returns how many were raised; throws the stimulus's error.
@@ -19,7 +21,7 @@ enum Raising {
         for index in 0..<request.count {
             let vector = request.vector ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
-            let before = object.serviceCallCount
+            let before = object.claimedCount
             let unmasksBefore = unmaskCount?()
             try stimulus.raise(vector)
             if let rate = request.rate {
@@ -28,7 +30,7 @@ enum Raising {
                 if due > now { PThread.sleep(for: due - now) }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
-                while object.serviceCallCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                while object.claimedCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
                 if let unmaskCount, let unmasksBefore {
                     while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline { PThread.yieldProcessor() }
                 }
