@@ -120,6 +120,10 @@ public final class MappedRegion: @unchecked Sendable {
 
     deinit { Glibc.munmap(base, length) }
 
+    /// Where the mapping starts, for a register file that wraps it (the tooling's
+    /// `MappedBARs`, which keeps this region alive while it uses the address).
+    package var baseAddress: UnsafeMutableRawPointer { base }
+
     public func read32(at offset: Int) -> UInt32 {
         precondition(offset >= 0 && offset + 4 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
         return cib_mmio_read32(base, UInt64(offset))

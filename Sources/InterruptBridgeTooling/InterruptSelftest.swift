@@ -71,13 +71,20 @@ public struct SelftestResult: Sendable, CustomStringConvertible {
     /// Mean time from raising an interrupt to the ISR having run (and, for INTx,
     /// the line being unmasked again): a figure, not a pass/fail criterion.
     public var meanRoundTrip: Duration?
+    /// Raise-to-ISR times (the raising thread saw the ISR's count move), measured on
+    /// the raising thread, never in the ISR: 50th and 99th percentile and the maximum.
+    public var stimulusToISR: (p50: Duration, p99: Duration, max: Duration)?
 
     public var passed: Bool { failure == nil }
 
     public var description: String {
         let kernel = kernelDelta.map { "kernel counted \($0)" } ?? "no kernel count" + (uncounted.map { " (\($0))" } ?? "")
         let verdict = failure.map { "FAIL: \($0)" } ?? "ok"
-        let roundTrip = meanRoundTrip.map { ", mean round trip \(Self.microseconds($0)) us" } ?? ""
+        var roundTrip = meanRoundTrip.map { ", mean round trip \(Self.microseconds($0)) us" } ?? ""
+        if let latency = stimulusToISR {
+            roundTrip += ", stimulus to ISR p50 \(Self.microseconds(latency.p50)) us p99 \(Self.microseconds(latency.p99)) us "
+                + "max \(Self.microseconds(latency.max)) us"
+        }
         return "\(label) \(address): \(delivered)/\(expected) interrupts reached the ISR\(roundTrip), \(kernel): \(verdict)"
     }
 
@@ -112,7 +119,7 @@ public struct InterruptSelftest: Sendable {
 
         func serve(message: Int) -> Bool {
             if message != expectedMessage.load(ordering: .acquiring) { wrongMessages.add(1, ordering: .relaxed) }
-            let claimed = stimulus.acknowledge()
+            let claimed = stimulus.acknowledge(message)
             calls.add(1, ordering: .releasing)
             return claimed
         }
@@ -135,14 +142,23 @@ public struct InterruptSelftest: Sendable {
             result.failure = "connect failed: \(error)"
             return result
         }
-        let vectors = max(1, connection.messageCount)
+        do {
+            try testCase.stimulus.setup()
+        } catch {
+            connection.disconnect()
+            result.failure = "the stimulus's set-up failed: \(error)"
+            return result
+        }
+        let vectors = max(1, min(connection.messageCount, testCase.stimulus.vectors ?? .max))
         let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
         let started = ContinuousClock.now
+        var latencies = [Int64](repeating: 0, count: count)  // nanoseconds, filled by this thread
         for index in 0..<count {
             let message = testCase.kind == .intx ? 0 : index % vectors
             probe.expectedMessage.store(message, ordering: .releasing)
             let before = probe.calls.load(ordering: .acquiring)
             let unmasksBefore = testCase.kind == .intx ? testCase.unmaskCount?() : nil
+            let raisedAt = MonotonicClock.nanoseconds()
             do {
                 try testCase.stimulus.raise(message)
             } catch {
@@ -153,6 +169,7 @@ public struct InterruptSelftest: Sendable {
                 result.failure = "interrupt \(index) (message \(message)) did not reach the ISR within \(timeout)"
                 break
             }
+            latencies[index] = Int64(MonotonicClock.nanoseconds() &- raisedAt)
             if let unmasksBefore, let unmaskCount = testCase.unmaskCount, !waitUntil({ unmaskCount() != unmasksBefore }) {
                 result.failure = "the line was not unmasked within \(timeout) after interrupt \(index)"
                 break
@@ -160,6 +177,11 @@ public struct InterruptSelftest: Sendable {
         }
         let delivered = probe.calls.load(ordering: .acquiring)
         if delivered > 0 { result.meanRoundTrip = (ContinuousClock.now - started) / delivered }
+        let measured = latencies[0..<min(delivered, count)].sorted()
+        if !measured.isEmpty {
+            func at(_ fraction: Double) -> Duration { .nanoseconds(measured[Int(Double(measured.count - 1) * fraction)]) }
+            result.stimulusToISR = (at(0.5), at(0.99), at(1))
+        }
         // Read the kernel's count while connected: VFIO frees the IRQ (and its
         // /proc/interrupts line) when the interrupts are disabled.
         let kernelAfter = kernelBefore == nil ? nil : testCase.kernelCount?()

@@ -1,17 +1,20 @@
-// How a selftest makes a device interrupt, and how its ISR quiets the device.
+// How a selftest makes a device interrupt, and how its ISR quiets the device:
+// built from a device profile (its register programs), from VFIO's loopback
+// trigger, or from the simulated backend. What a device needs is in its profile,
+// not here.
 public import InterruptBridge
-public import InterruptBridgeSystem
+import InterruptBridgeSystem
 
 /// A way to make a device raise message (or line) N, and the acknowledgement its
 /// ISR performs. `acknowledge` runs inside the ISR: it must not allocate or block.
 public struct SelftestStimulus: Sendable {
-    /// For the report ("edu register 0x60").
+    /// For the report ("edu register writes (BAR 0)").
     public var name: String
     /// Makes the device interrupt on `message` (0 for INTx).
     public var raise: @Sendable (_ message: Int) throws -> Void
-    /// What the ISR does to quiet the device; returns whether the device had
-    /// something pending (the ISR's claim).
-    public var acknowledge: @Sendable () -> Bool
+    /// What the ISR does for `message` (0 for INTx) to quiet the device; returns
+    /// whether the device had something pending (the ISR's claim).
+    public var acknowledge: @Sendable (_ message: Int) -> Bool
     /// Whether the kernel's IRQ handler sees these interrupts (a VFIO loopback
     /// trigger does not go through it, so /proc/interrupts does not count it).
     public var kernelCounts: Bool
@@ -19,44 +22,59 @@ public struct SelftestStimulus: Sendable {
     /// code does: a level interrupt a previous user left asserted is never seen by
     /// the kernel when INTx is enabled (measured on the rig), so it is cleared first.
     public var quiesce: @Sendable () -> Void
+    /// Runs once after the ISR is connected, before the first raise (a profile's
+    /// stimulus `setup`: e1000e's cause-to-vector map and interrupt mask).
+    public var setup: @Sendable () throws -> Void
+    /// How many vectors it can raise, 0 to vectors - 1 (nil: every connected one).
+    public var vectors: Int?
 
     public init(name: String, kernelCounts: Bool, raise: @escaping @Sendable (_ message: Int) throws -> Void,
-                acknowledge: @escaping @Sendable () -> Bool, quiesce: @escaping @Sendable () -> Void = {}) {
+                acknowledge: @escaping @Sendable (_ message: Int) -> Bool, quiesce: @escaping @Sendable () -> Void = {},
+                setup: @escaping @Sendable () throws -> Void = {}) {
         self.quiesce = quiesce
+        self.setup = setup
         self.name = name
         self.kernelCounts = kernelCounts
         self.raise = raise
         self.acknowledge = acknowledge
     }
 
-    /// QEMU's edu (1234:11e8): write 0x60 to interrupt; the ISR reads the status
-    /// at 0x24 and writes it to 0x64 to acknowledge.
-    public static func edu(_ bar: MappedRegion) -> SelftestStimulus {
-        SelftestStimulus(name: "edu register 0x60", kernelCounts: true,
-                         raise: { _ in bar.write32(1, at: 0x60) },
-                         acknowledge: {
-                             let status = bar.read32(at: 0x24)
-                             if status != 0 { bar.write32(status, at: 0x64) }
-                             return status != 0
-                         },
-                         quiesce: { bar.write32(bar.read32(at: 0x24), at: 0x64) })
+    /// A profile's register stimulus on `registers`: `setup` after connecting, `raise`
+    /// per interrupt with the message number as `vector`, the acknowledge program in
+    /// the ISR (none: claim), `quiesce` before connecting. Fails when a program
+    /// reaches past what `registers` can reach, naming the profile's line.
+    public static func registers<Registers: RegisterFile & Sendable>(
+        _ profile: DeviceProfile, on registers: Registers
+    ) throws(ProfileError) -> SelftestStimulus {
+        guard case .registers(let setupProgram, let raiseProgram) = profile.stimulus?.method else {
+            throw ProfileError(.badValue, at: profile.location, "profile '\(profile.name)' has no register stimulus")
+        }
+        let setup = try BoundRegisterProgram(setupProgram, on: registers)
+        let raise = try BoundRegisterProgram(raiseProgram, on: registers)
+        let acknowledge = try profile.acknowledge.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
+        let quiesce = try profile.quiesce.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
+        var stimulus = SelftestStimulus(name: "\(profile.name) \(profile.stimulus!.description)", kernelCounts: true,
+                                        raise: { message in _ = raise.run(vector: UInt32(message)) },
+                                        acknowledge: acknowledgement(acknowledge),
+                                        quiesce: { _ = quiesce?.run() },
+                                        setup: { _ = setup.run() })
+        stimulus.vectors = profile.stimulus?.vectors
+        return stimulus
     }
 
-    /// ivshmem-doorbell (1af4:1110): ring our own doorbell (BAR0 offset 12 =
-    /// own ID << 16 | vector); MSI-X needs no acknowledgement.
-    public static func ivshmemDoorbell(_ vfio: VFIODevice) throws(SystemError) -> SelftestStimulus {
-        let ownID = try vfio.readBAR32(0, at: 8)
-        return SelftestStimulus(name: "ivshmem doorbell", kernelCounts: true,
-                                raise: { message in try vfio.writeBAR32(0, at: 12, ownID << 16 | UInt32(message)) },
-                                acknowledge: { true })
+    /// The ISR's acknowledge: the bound program for the message, or a plain claim.
+    static func acknowledgement<Registers: RegisterFile & Sendable>(_ program: BoundRegisterProgram<Registers>?) -> @Sendable (Int) -> Bool {
+        guard let program else { return { _ in true } }
+        return { message in program.run(vector: UInt32(truncatingIfNeeded: message)) }
     }
 
     /// Any vfio-pci device: VFIO_IRQ_SET_ACTION_TRIGGER makes the kernel signal
-    /// the vector's eventfd as the device would (bypassing the IRQ handler).
+    /// the vector's eventfd as the device would (bypassing the IRQ handler). The
+    /// device did not interrupt, so the ISR claims without touching it.
     public static func vfioLoopback(_ backend: VFIOBackend) -> SelftestStimulus {
-        SelftestStimulus(name: "VFIO loopback trigger", kernelCounts: false,
+        SelftestStimulus(name: "VFIO loopback trigger (the interrupt does not come from the device)", kernelCounts: false,
                          raise: { message in try backend.triggerLoopback(message: message) },
-                         acknowledge: { true })
+                         acknowledge: { _ in true })
     }
 
     /// The simulated backend: write its eventfds; the ISR acknowledges the line.
@@ -65,7 +83,7 @@ public struct SelftestStimulus: Sendable {
                          raise: { message in
                              guard backend.raise(message: message) else { throw BackendError.closed }
                          },
-                         acknowledge: {
+                         acknowledge: { _ in
                              backend.acknowledge()
                              return true
                          })

@@ -7,6 +7,7 @@ struct IRQBridge: AsyncParsableCommand {
         commandName: "irqbridge",
         abstract: "Windows-style interrupt connection (IoConnectInterruptEx) over Linux VFIO/UIO interrupts.",
         version: "0.1.0",
-        subcommands: [ListCommand.self, BindCommand.self, UnbindCommand.self, SelftestCommand.self, BenchCommand.self, RigCommand.self]
+        subcommands: [ListCommand.self, BindCommand.self, UnbindCommand.self, SelftestCommand.self, WatchCommand.self, WaitCommand.self,
+                      TriggerCommand.self, BenchCommand.self, RigCommand.self]
     )
 }

@@ -11,7 +11,10 @@ struct ListCommand: AsyncParsableCommand {
         commandName: "list",
         abstract: "List PCI functions with their interrupt capabilities and CM resource descriptors.",
         discussion: """
-            Without an address, one line per function. With an address, that function in full: \
+            Without an address, the platform's IOMMU state first (IOMMU units and groups, \
+            interrupt remapping, VFIO's allow_unsafe_interrupts and no-IOMMU mode, the kernel \
+            command line's IOMMU and vfio options, and a warning for each thing missing), then \
+            one line per function. With an address, that function in full: \
             BARs, capabilities, the policy applied and the raw and translated CM resource lists \
             IRP_MN_START_DEVICE would carry. --json prints an array with one object per function. \
             Bad input (a malformed or unknown address, an unreadable or broken file) is one line \
@@ -91,6 +94,8 @@ struct ListCommand: AsyncParsableCommand {
         } else if address != nil, let device = devices.first {
             print(ListOutput.detail(device, facts: catalog.facts), terminator: "")
         } else {
+            // What binding to vfio-pci depends on, before the devices (live system only).
+            if discoveryOptions.dumpFile == nil { print(IOMMUState.read().summary + "\n") }
             print(ListOutput.table(devices), terminator: "")
         }
     }

@@ -13,11 +13,14 @@ struct SelftestCommand: ParsableCommand {
         discussion: """
             For each interrupt kind the device has (INTx, MSI, MSI-X) the test connects an ISR \
             through IoConnectInterruptEx (CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED), \
-            makes the device interrupt --count times, one at a time (QEMU's edu: register 0x60, \
-            acknowledged at 0x64; ivshmem-doorbell: its doorbell; any other vfio-pci device: the \
-            VFIO loopback trigger), and checks that every interrupt reached the ISR with the right \
+            makes the device interrupt --count times, one at a time, and checks that every interrupt reached the ISR with the right \
             message number and that the kernel's count in /proc/interrupts agrees. One line per \
             case, then `N passed, N failed`; exit status 1 when any case failed.
+            The device's profile (a --profile file, else a built-in: edu, ivshmem-doorbell, \
+            e1000e, nvme) says how to make it interrupt and how the ISR acknowledges; a kind \
+            the profile does not raise, and any MSI/MSI-X device without a profile, is raised \
+            through VFIO's loopback trigger (the interrupt then does not come from the device, \
+            and the kernel's IRQ handler does not count it). UIO has no loopback trigger.
             Without --device the simulated backend is used, which runs anywhere.
             """
     )
@@ -38,6 +41,11 @@ struct SelftestCommand: ParsableCommand {
     @Option(help: "Only these kinds, comma-separated: intx, msi, msix.")
     var kinds: String?
 
+    @OptionGroup var profiles: ProfileOptions
+
+    @Flag(help: "Raise every interrupt through VFIO's loopback trigger, even when the profile has a register stimulus.")
+    var loopback = false
+
     @OptionGroup var logging: DeviceLoggingOptions
 
     func validate() throws {
@@ -52,6 +60,9 @@ struct SelftestCommand: ParsableCommand {
         }
         guard (1...1_000_000).contains(count) else {
             throw CommandFailure.badInput("--count must be 1...1000000, not \(count)")
+        }
+        if !profiles.profile.isEmpty, device == nil {
+            throw CommandFailure.badInput("--profile needs --device")
         }
         if let kinds, parsedKinds(kinds) == nil {
             throw CommandFailure.badInput("--kinds wants a comma-separated list of intx, msi, msix, not '\(kinds)'")
@@ -71,10 +82,19 @@ struct SelftestCommand: ParsableCommand {
             plan = try makePlan(kinds: kinds, logger: logger)
         } catch let failure as CommandFailure {
             throw failure
+        } catch let error as ProfileError {
+            throw CommandFailure.badInput("\(error)")
+        } catch let error as SelftestPlanError {
+            throw CommandFailure.badInput("\(error)")
         } catch {
             throw CommandFailure.failed("\(error)")
         }
         defer { plan.close() }
+        if let profile = plan.profile {
+            print("profile \(profile.name) (\(profile.file))")
+        } else if device != nil {
+            print("no profile matches \(device!): every interrupt comes from VFIO's loopback trigger")
+        }
         let dispatcher: InterruptDispatcher
         do {
             dispatcher = try InterruptDispatcher(logger: logger)
@@ -99,9 +119,10 @@ struct SelftestCommand: ParsableCommand {
         let info = try PCIDiscovery(logger: logger).devices().first { $0.address == address }
         guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
+        let library = try ProfileLibrary(files: profiles.profile)
         switch chosen {
-        case .vfio: return try .vfio(info, kinds: kinds, logger: logger)
-        case .uio: return try .uio(info, logger: logger)
+        case .vfio: return try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
+        case .uio: return try .uio(info, profiles: library, logger: logger)
         case .simulated: return .simulated(kinds: kinds)
         }
     }

@@ -4,6 +4,7 @@ import InterruptBridgeTooling
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
+import Synchronization
 import Testing
 
 @Suite("irqbridge selftest on the simulated backend")
@@ -22,6 +23,9 @@ struct SelftestTests {
             #expect(result.delivered == 500)
             #expect(result.wrongMessages == 0)
             #expect(result.description.hasSuffix(": ok"))
+            let latency = try #require(result.stimulusToISR, "raise-to-ISR times measured")
+            #expect(latency.p50 > .zero && latency.p50 <= latency.p99 && latency.p99 <= latency.max)
+            #expect(result.description.contains("stimulus to ISR p50 "))
         }
         #expect(dispatcher.connectedInterrupts.isEmpty, "every case disconnects")
     }
@@ -32,7 +36,7 @@ struct SelftestTests {
         let plan = SelftestPlan.simulated(kinds: [.msi])
         var testCase = try #require(plan.cases.first)
         // A stimulus that raises nothing: the case must fail, naming the interrupt.
-        testCase.stimulus = SelftestStimulus(name: "nothing", kernelCounts: false, raise: { _ in }, acknowledge: { true })
+        testCase.stimulus = SelftestStimulus(name: "nothing", kernelCounts: false, raise: { _ in }, acknowledge: { _ in true })
         let result = InterruptSelftest(count: 3, timeout: .milliseconds(100), logger: logger).run(testCase, dispatcher: dispatcher)
         #expect(!result.passed)
         #expect(result.failure?.contains("interrupt 0 (message 0) did not reach the ISR") == true)
@@ -63,4 +67,26 @@ struct SelftestTests {
         #expect(result.wrongMessages == 6)
         #expect(result.failure?.contains("wrong MessageID") == true)
     }
+
+    @Test func theISRAcknowledgesEachMessageAndSetUpRunsAfterConnecting() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated(kinds: [.msix])
+        var testCase = try #require(plan.cases.first)
+        let backend = try #require(plan.backend as? SimulatedBackend)
+        let acknowledged = Mutex([Int](repeating: 0, count: 4))
+        let connectedAtSetUp = Mutex<Int?>(nil)
+        testCase.stimulus.acknowledge = { message in
+            acknowledged.withLock { $0[message] += 1 }
+            backend.acknowledge()
+            return true
+        }
+        testCase.stimulus.setup = { connectedAtSetUp.withLock { $0 = dispatcher.connectedInterrupts.count } }
+        testCase.stimulus.vectors = 3
+        let result = InterruptSelftest(count: 9, logger: logger).run(testCase, dispatcher: dispatcher)
+        #expect(result.passed, "\(result)")
+        #expect(acknowledged.withLock { $0 } == [3, 3, 3, 0], "each message acknowledged with its number; only the stimulus's vectors raised")
+        #expect(connectedAtSetUp.withLock { $0 } == 4, "set-up runs with the ISR connected")
+    }
 }
+

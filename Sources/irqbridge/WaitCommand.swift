@@ -1,0 +1,110 @@
+import ArgumentParser
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+import Glibc
+
+/// `irqbridge wait BDF [--vector N] [--count K] --timeout T`: for scripts.
+struct WaitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait",
+        abstract: "Wait for a device's interrupts: exit 0 when they arrived, 1 on timeout, 2 on error.",
+        discussion: """
+            Connects an ISR to the device (message-based, falling back to its INTx line; INTx only \
+            with a profile that acknowledges), then waits until --count interrupts arrived on \
+            --vector (on any vector by default) or --timeout seconds passed, and prints what \
+            arrived per vector. While it waits, `irqbridge trigger` on the same device asks this \
+            process to raise interrupts.
+            """
+    )
+
+    @OptionGroup var device: DeviceArgument
+
+    @Option(help: "Count interrupts of this message number only (default: any).")
+    var vector: Int?
+
+    @Option(help: "How many interrupts to wait for.")
+    var count = 1
+
+    @Option(help: "Seconds to wait before giving up (exit status 1).")
+    var timeout: Double
+
+    @Flag(help: "Connect the INTx line instead of messages (needs an acknowledge program).")
+    var lineBased = false
+
+    @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var logging: DeviceLoggingOptions
+
+    func validate() throws {
+        guard (1...1_000_000_000).contains(count) else { throw CommandFailure.badInput("--count must be 1...1000000000, not \(count)") }
+        if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
+        guard timeout > 0, timeout <= 86_400 else { throw CommandFailure.badInput("--timeout must be above 0 and at most 86400 seconds, not \(timeout)") }
+    }
+
+    func run() throws {
+        let logger = logging.makeLogger("irqbridge.wait")
+        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, logger: logger)
+        defer { session.close() }
+        let dispatcher: InterruptDispatcher
+        do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
+        defer { dispatcher.shutdown() }
+        let connected = try session.connect(dispatcher, lineBased: lineBased)
+        defer { connected.disconnect() }
+        if let vector, vector >= connected.objects.count {
+            throw CommandFailure.badInput("--vector \(vector): \(device.address) has \(connected.objects.count) connected (\(connected.summary))")
+        }
+        do { try session.stimulus?.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
+        let socketPath = DeviceSession.triggerSocket(device.address)
+        let socket = try? openTriggerSocket(socketPath)
+        defer {
+            if let socket {
+                unlink(socketPath)
+                socket.close()
+            }
+        }
+        print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
+        fflush(nil)
+        func arrived() -> UInt64 {
+            vector.map { connected.objects[$0].serviceCallCount } ?? connected.objects.map(\.serviceCallCount).reduce(0, +)
+        }
+        let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
+        var timedOut = false
+        while arrived() < UInt64(count) {
+            if ContinuousClock.now >= deadline { timedOut = true; break }
+            if let socket, let bytes = try? UnixDatagram.receive(socket.rawValue) {
+                serve(bytes, session: session, objects: connected.objects)
+            } else {
+                PThread.sleep(for: .microseconds(500))
+            }
+        }
+        for object in connected.objects where object.serviceCallCount > 0 {
+            print("vector \(object.messageID): \(object.serviceCallCount) interrupt(s), \(object.unclaimedCount) unclaimed")
+        }
+        if timedOut {
+            print("timed out after \(timeout) s: \(arrived()) of \(count) interrupt(s) arrived")
+            throw ExitCode.failure
+        }
+        print("\(arrived()) interrupt(s) arrived")
+    }
+
+    private func openTriggerSocket(_ path: String) throws(SystemError) -> OwnedDescriptor {
+        _ = mkdir("/run/irqbridge", 0o700)
+        return try UnixDatagram.bind(path)
+    }
+
+    private func serve(_ bytes: [UInt8], session: DeviceSession, objects: [InterruptObject]) {
+        guard let request = TriggerRequest(bytes), let stimulus = session.stimulus else { return }
+        do {
+            _ = try Raising.run(request, stimulus: stimulus, objects: objects, unmaskCount: session.unmaskCount)
+        } catch {
+            printError("irqbridge: a trigger request failed: \(error)")
+        }
+    }
+}
+
+/// One line on standard error, not an exit (the command goes on).
+func printError(_ message: String) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}

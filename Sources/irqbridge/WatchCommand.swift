@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+import Synchronization
+import Glibc
+import InterruptBridgeDiscovery
+import Logging
+
+/// Set by SIGINT/SIGTERM; the watch loop polls it (a signal handler may only store an atomic).
+private let watchStopRequested = Atomic<Bool>(false)
+
+/// `irqbridge watch [BDF...] [--interval S] [--json]`.
+struct WatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Connect devices' interrupts and show, live, what arrives per vector.",
+        discussion: """
+            Connects each device (message-based, falling back to its INTx line) with its \
+            profile's acknowledge, or counting only for MSI/MSI-X when no profile matches; an \
+            INTx line without an acknowledge program is refused (a level line the ISR does not \
+            quiet either storms or stays masked). Every --interval: per vector the count, the \
+            rate, the unclaimed count and the kernel's own count from /proc/interrupts, with the \
+            kind and DIRQL. On a terminal a refreshing table; piped or with --json one JSON object \
+            per line per vector per interval. Ctrl-C (SIGINT) or SIGTERM disconnects and prints \
+            a summary. While it runs, `irqbridge trigger` on one of the devices asks it to raise \
+            interrupts. Without an address, every device bound to vfio-pci or uio_pci_generic.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The PCI devices (default: every one bound to vfio-pci or uio_pci_generic).", valueName: "BDF"))
+    var devices: [String] = []
+
+    @Option(help: "Seconds between refreshes.")
+    var interval: Double = 1
+
+    @Flag(help: "One JSON object per line per vector per interval, also on a terminal.")
+    var json = false
+
+    @Flag(help: "Connect INTx lines instead of messages (needs acknowledge programs).")
+    var lineBased = false
+
+    @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var logging: DeviceLoggingOptions
+
+    func validate() throws {
+        for device in devices where PCIAddress(device) == nil {
+            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
+        }
+        guard interval >= 0.05, interval <= 3600 else { throw CommandFailure.badInput("--interval must be 0.05...3600 seconds, not \(interval)") }
+    }
+
+    /// One connected device and where its trigger requests arrive.
+    private struct Watched {
+        let session: DeviceSession
+        let connected: ConnectedInterrupts
+        let socket: OwnedDescriptor?
+        let socketPath: String
+    }
+
+    func run() throws {
+        let logger = logging.makeLogger("irqbridge.watch")
+        let addresses = try chosenAddresses(logger: logger)
+        let dispatcher: InterruptDispatcher
+        do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
+        defer { dispatcher.shutdown() }
+        var watched: [Watched] = []
+        defer {
+            for entry in watched.reversed() {
+                if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
+                entry.connected.disconnect()
+                entry.session.close()
+            }
+        }
+        for address in addresses {
+            let session = try DeviceSession.open(address, profileFiles: profiles.profile, logger: logger)
+            let connected: ConnectedInterrupts
+            do { connected = try session.connect(dispatcher, lineBased: lineBased) } catch { session.close(); throw error }
+            do { try session.stimulus?.setup() } catch { throw CommandFailure.failed("\(address): the stimulus's set-up failed: \(error)") }
+            _ = mkdir("/run/irqbridge", 0o700)
+            let path = DeviceSession.triggerSocket(address)
+            watched.append(Watched(session: session, connected: connected, socket: try? UnixDatagram.bind(path), socketPath: path))
+        }
+        signal(SIGINT) { _ in watchStopRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in watchStopRequested.store(true, ordering: .relaxed) }
+        let table = !json && isatty(1) != 0
+        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected) })
+        let started = ContinuousClock.now
+        var next = started + .nanoseconds(Int64(interval * 1e9))
+        while !watchStopRequested.load(ordering: .relaxed) {
+            for entry in watched {
+                if let socket = entry.socket, let bytes = try? UnixDatagram.receive(socket.rawValue),
+                   let request = TriggerRequest(bytes), let stimulus = entry.session.stimulus {
+                    do {
+                        _ = try Raising.run(request, stimulus: stimulus, objects: entry.connected.objects, unmaskCount: entry.session.unmaskCount)
+                    } catch {
+                        printError("irqbridge: a trigger request for \(entry.session.info.address) failed: \(error)")
+                    }
+                }
+            }
+            if ContinuousClock.now >= next {
+                rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
+                print(table ? "\u{1B}[H\u{1B}[2J" + rows.table : rows.json, terminator: table ? "" : "\n")
+                fflush(nil)
+                next += .nanoseconds(Int64(interval * 1e9))
+            }
+            PThread.sleep(for: .milliseconds(2))
+        }
+        rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
+        print((table ? "\n" : "") + rows.summary)
+    }
+
+    private func chosenAddresses(logger: Logger) throws -> [PCIAddress] {
+        if !devices.isEmpty { return devices.compactMap(PCIAddress.init) }
+        let bound = (try? PCIDiscovery(logger: logger).devices()) ?? []
+        let chosen = bound.filter { $0.driver == "vfio-pci" || $0.driver == "uio_pci_generic" }.map(\.address)
+        guard !chosen.isEmpty else { throw CommandFailure.badInput("no device is bound to vfio-pci or uio_pci_generic: irqbridge bind BDF first") }
+        return chosen
+    }
+}

@@ -1,0 +1,93 @@
+// What `irqbridge watch` shows per vector, sampled off the interrupt path from the
+// interrupt objects' counters and /proc/interrupts: a table, NDJSON, a summary.
+import Foundation
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+
+struct WatchRows {
+    struct Row: Encodable {
+        var device: String
+        var message: UInt32
+        var kind: String
+        var dirql: UInt8
+        var count: UInt64
+        var rate: Double
+        var unclaimed: UInt64
+        /// The kernel's count since the watch began (nil: not in /proc/interrupts).
+        var kernel: UInt64?
+        var storms: UInt64
+        var seconds: Double
+    }
+
+    private let objects: [(PCIAddress, InterruptObject)]
+    private var kernelBaseline: [UInt64?]
+    private var previous: [UInt64]
+    private var previousElapsed: Duration = .zero
+    private(set) var rows: [Row] = []
+
+    init(_ devices: [(PCIAddress, ConnectedInterrupts)]) {
+        objects = devices.flatMap { address, connected in connected.objects.map { (address, $0) } }
+        previous = objects.map { $0.1.serviceCallCount }
+        let lines = (try? ProcInterrupts.read()) ?? []
+        kernelBaseline = objects.map { Self.kernelCount($0.1, address: $0.0, in: lines) }
+    }
+
+    /// The kernel's handler name for one vector: "vfio-msix[3](0000:00:07.0)", "vfio-intx(...)".
+    static func kernelCount(_ object: InterruptObject, address: PCIAddress, in lines: [ProcInterruptsLine]) -> UInt64? {
+        switch object.kind {
+        case .msix: ProcInterruptsLine.total(in: lines, matching: "vfio-msix[\(object.messageID)]", address: address.description)
+        case .msi: ProcInterruptsLine.total(in: lines, matching: "vfio-msi[\(object.messageID)]", address: address.description)
+        case .intx: ProcInterruptsLine.total(in: lines, matching: "vfio-intx", address: address.description)
+        }
+    }
+
+    mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
+        let interval = Self.seconds(elapsed - previousElapsed)
+        rows = objects.indices.map { index in
+            let (address, object) = objects[index]
+            let count = object.serviceCallCount
+            let kernel = lines.flatMap { Self.kernelCount(object, address: address, in: $0) }
+            let since = kernel.flatMap { now in kernelBaseline[index].map { now &- $0 } }
+            return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
+                       count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
+                       unclaimed: object.unclaimedCount, kernel: since, storms: object.stormCount, seconds: Self.seconds(elapsed))
+        }
+        previous = objects.map { $0.1.serviceCallCount }
+        previousElapsed = elapsed
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// A table for a terminal.
+    var table: String {
+        let header = ["DEVICE", "MSG", "KIND", "DIRQL", "COUNT", "RATE/s", "UNCLAIMED", "KERNEL", "STORMS"]
+        let body = rows.map { row in
+            [row.device, "\(row.message)", row.kind, "\(row.dirql)", "\(row.count)", String(format: "%.0f", row.rate), "\(row.unclaimed)",
+             row.kernel.map(String.init) ?? "-", "\(row.storms)"]
+        }
+        let all = [header] + body
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { cells in
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n(KERNEL: /proc/interrupts since the watch began; Ctrl-C disconnects and prints a summary)\n"
+    }
+
+    /// One JSON object per vector, one per line.
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return rows.compactMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n")
+    }
+
+    /// After Ctrl-C: per vector what arrived over the whole watch.
+    var summary: String {
+        let seconds = rows.first?.seconds ?? 0
+        return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.map { row in
+            "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
+                + "kernel \(row.kernel.map(String.init) ?? "not counted")" + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")
+        }.joined(separator: "\n")
+    }
+}

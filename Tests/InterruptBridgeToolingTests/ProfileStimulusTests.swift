@@ -1,0 +1,61 @@
+import InterruptBridgeTooling
+import Testing
+
+/// The selftest's stimulus built from a profile: its raise, set-up and acknowledge
+/// programs run on the registers with the message number as `vector`.
+@Suite("Selftest stimulus from a profile")
+struct ProfileStimulusTests {
+    /// Plain memory standing in for BAR 0 (0x100 bytes), freed with the test.
+    final class Memory {
+        let base = UnsafeMutableRawPointer.allocate(byteCount: 0x100, alignment: 8)
+        init() { base.initializeMemory(as: UInt8.self, repeating: 0, count: 0x100) }
+        deinit { base.deallocate() }
+        subscript(offset: Int) -> UInt32 {
+            get { base.load(fromByteOffset: offset, as: UInt32.self) }
+            set { base.storeBytes(of: newValue, toByteOffset: offset, as: UInt32.self) }
+        }
+        var bars: MappedBARs { MappedBARs([MappedBARs.Mapping(bar: 0, base: base, length: 0x100)], keepAlive: [self]) }
+    }
+
+    @Test func e1000eRaisesAndAcknowledgesPerMessage() throws {
+        let e1000e = try #require(ProfileLibrary().profile(named: "e1000e"))
+        let memory = Memory()
+        let stimulus = try SelftestStimulus.registers(e1000e, on: memory.bars)
+        #expect(stimulus.vectors == 5)
+        #expect(stimulus.kernelCounts)
+        try stimulus.setup()
+        #expect(memory[0xE4] == 0x000C_BA98, "set-up wrote IVAR")
+        #expect(memory[0xD0] == 0x01F0_0000, "set-up wrote IMS")
+        try stimulus.raise(3)
+        #expect(memory[0xC8] == 1 << 23, "raising message 3 sets ICS bit 23")
+        memory[0xC0] = 1 << 23 // the device's ICR: cause 23 pending
+        #expect(stimulus.acknowledge(2) == false, "message 2's ISR finds none of its cause")
+        #expect(stimulus.acknowledge(3) == true, "message 3's ISR claims its cause")
+    }
+
+    @Test func eduAcknowledgesThroughItsStatusRegister() throws {
+        let edu = try #require(ProfileLibrary().profile(named: "edu"))
+        let memory = Memory()
+        let stimulus = try SelftestStimulus.registers(edu, on: memory.bars)
+        try stimulus.raise(0)
+        #expect(memory[0x60] == 1)
+        #expect(stimulus.acknowledge(0) == false, "status 0: not mine")
+        memory[0x24] = 1
+        #expect(stimulus.acknowledge(0) == true)
+        #expect(memory[0x64] == 1, "the status written back to acknowledge")
+    }
+
+    @Test func aProfileWithoutARegisterStimulusIsRefused() throws {
+        let nvme = try #require(ProfileLibrary().profile(named: "nvme"))
+        #expect(throws: ProfileError.self) { try SelftestStimulus.registers(nvme, on: Memory().bars) }
+    }
+
+    @Test func aProgramPastTheMappedRegistersIsRefused() throws {
+        // e1000e's registers go up to 0xE4: a 0x40-byte mapping cannot hold them.
+        let e1000e = try #require(ProfileLibrary().profile(named: "e1000e"))
+        let memory = Memory()
+        let short = MappedBARs([MappedBARs.Mapping(bar: 0, base: memory.base, length: 0x40)], keepAlive: [memory])
+        let error = try #require(throws: ProfileError.self) { try SelftestStimulus.registers(e1000e, on: short) }
+        #expect(error.description.contains("past the mapped part of BAR 0"))
+    }
+}

@@ -1,0 +1,137 @@
+#!/bin/sh
+# Runs in the rig's guest (busybox sh): the bring-up verbs on real (emulated) devices.
+#   trigger (holding the device itself): every raise claimed once, the kernel counted the signals
+#     edu MSI, edu INTx (--line-based), ivshmem-doorbell MSI-X, e1000e MSI-X (every vector
+#     through its cause registers), nvme (loopback: no kernel count, said so)
+#   wait: exits 0 once `trigger` (relayed to it) raised K, 1 on timeout, 2 for an INTx line
+#     without an acknowledge program (nvme)
+#   a malformed profile: one line on stderr and exit 2, per kind of mistake
+# usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
+# Exit status: the number of failed checks.
+IRQ=$1
+COUNT=${2:-200}
+failed=0 passed=0
+pass() { passed=$((passed + 1)); echo "pass $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+# expect_trigger LABEL BDF KERNEL(yes|no) [options]: a standalone trigger raises COUNT.
+expect_trigger() {
+    label=$1 bdf=$2 kernel=$3; shift 3
+    out=$($IRQ trigger "$bdf" --count "$COUNT" "$@" 2>&1); status=$?
+    echo "    $out"
+    if [ $status -ne 0 ]; then fail "$label: trigger exit $status"; return; fi
+    claimed=$(echo "$out" | sed -n "s/.* claimed \([0-9]*\), .*/\1/p")
+    signals=$(echo "$out" | sed -n "s/.*, \([0-9]*\) signal(s);.*/\1/p")
+    [ "$claimed" = "$COUNT" ] || { fail "$label: $COUNT raises, $claimed claimed"; return; }
+    if [ "$kernel" = yes ]; then
+        # A device may signal one raise twice (the rig's e1000e): the kernel's count must
+        # equal the signals the eventfds delivered, which is at least one per raise.
+        echo "$out" | grep -q "the kernel counted $signals\$" || { fail "$label: the kernel's count is not the $signals signals"; return; }
+    else
+        echo "$out" | grep -q "no kernel count" || { fail "$label: a loopback interrupt must not claim a kernel count"; return; }
+    fi
+    pass "$label"
+}
+
+# expect_wait LABEL BDF [options]: wait for COUNT while trigger (relayed) raises them.
+expect_wait() {
+    label=$1 bdf=$2; shift 2
+    $IRQ wait "$bdf" --count "$COUNT" --timeout 60 "$@" > /tmp/wait.out 2>&1 &
+    pid=$!
+    tries=0
+    while [ ! -S "/run/irqbridge/$bdf.trigger" ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+    relay=$($IRQ trigger "$bdf" --count "$COUNT" 2>&1) || fail "$label: trigger (relayed) failed: $relay"
+    wait $pid; status=$?
+    sed 's/^/    /' /tmp/wait.out
+    echo "$relay" | grep -q "asked the process holding" || { fail "$label: trigger did not reach the waiting process"; return; }
+    [ $status -eq 0 ] && grep -q "^[0-9]* interrupt(s) arrived$" /tmp/wait.out && pass "$label (exit 0)" || fail "$label: wait exit $status"
+}
+
+expect_trigger "trigger edu MSI" 0000:00:03.0 yes
+expect_trigger "trigger edu INTx" 0000:00:03.0 yes --line-based
+expect_trigger "trigger ivshmem-doorbell MSI-X" 0000:00:05.0 yes
+expect_trigger "trigger e1000e MSI-X, every vector" 0000:00:07.0 yes
+for v in 0 1 2 3 4; do expect_trigger "trigger e1000e MSI-X vector $v" 0000:00:07.0 yes --vector $v; done
+expect_trigger "trigger nvme (loopback)" 0000:00:08.0 no
+
+expect_wait "wait edu MSI" 0000:00:03.0
+expect_wait "wait edu INTx" 0000:00:03.0 --line-based
+expect_wait "wait ivshmem-doorbell MSI-X" 0000:00:05.0
+expect_wait "wait e1000e MSI-X" 0000:00:07.0
+expect_wait "wait nvme (loopback)" 0000:00:08.0
+
+$IRQ wait 0000:00:03.0 --timeout 1 > /tmp/wait.out 2>&1; status=$?
+[ $status -eq 1 ] && grep -q "timed out after" /tmp/wait.out && pass "wait edu times out (exit 1)" || fail "wait edu timeout: exit $status"
+$IRQ wait 0000:00:08.0 --line-based --timeout 1 > /tmp/wait.out 2>&1; status=$?
+[ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/wait.out && [ "$(wc -l < /tmp/wait.out)" -eq 1 ] \
+    && pass "wait nvme INTx refused without an acknowledge (exit 2)" || { fail "nvme INTx refusal: exit $status"; cat /tmp/wait.out; }
+
+# watch: NDJSON per vector per interval when piped; SIGINT disconnects and prints a summary
+# whose counts agree with the kernel's.
+$IRQ watch 0000:00:03.0 0000:00:05.0 --interval 0.5 > /tmp/watch.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:05.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 --count "$COUNT" > /dev/null && $IRQ trigger 0000:00:05.0 --count "$COUNT" > /dev/null
+sleep 2
+kill -INT $pid; wait $pid; status=$?
+json='^\{"count":[0-9]+,"device":"0000:00:0[35].0","dirql":[0-9]+,"kernel":([0-9]+|null),"kind":"(MSI|MSI-X)","message":[0-9]+,"rate":[0-9.e+-]+,"seconds":[0-9.e+-]+,"storms":0,"unclaimed":0\}$'
+lines=$(grep -c '^{' /tmp/watch.out); good=$(grep -cE "$json" /tmp/watch.out)
+edu=$(grep "^0000:00:03.0 message 0 (MSI, DIRQL [0-9]*): $COUNT interrupt(s), 0 unclaimed, kernel $COUNT\$" /tmp/watch.out)
+ivshmem=$(grep "^0000:00:05.0 message" /tmp/watch.out | sed -n 's/.*: \([0-9]*\) interrupt(s), 0 unclaimed, kernel \([0-9]*\)$/\1 \2/p' | awk '$1 == $2 { n += $1 } END { print n + 0 }')
+tail -6 /tmp/watch.out | sed 's/^/    /'
+if [ $status -eq 0 ] && [ "$lines" -gt 0 ] && [ "$lines" -eq "$good" ] && [ -n "$edu" ] && [ "$ivshmem" -eq "$COUNT" ]; then
+    pass "watch edu MSI + ivshmem MSI-X: $lines NDJSON lines parse, summary agrees with the kernel (exit 0 after SIGINT)"
+else
+    fail "watch: exit $status, $good of $lines NDJSON lines well-formed, edu summary '${edu}', ivshmem $ivshmem of $COUNT agreeing"
+    head -5 /tmp/watch.out
+fi
+$IRQ watch 0000:00:08.0 --line-based > /tmp/watch.out 2>&1; status=$?
+[ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/watch.out && pass "watch nvme INTx refused (exit 2)" || fail "watch nvme INTx: exit $status"
+
+# A malformed profile: each kind of mistake, one line, exit 2, naming file:line.
+bad() {
+    label=$1 expected=$2
+    cat > /tmp/bad.yaml
+    $IRQ selftest --device 0000:00:03.0 --count 1 --profile /tmp/bad.yaml > /tmp/bad.out 2> /tmp/bad.err; status=$?
+    if [ $status -eq 2 ] && [ "$(wc -l < /tmp/bad.err)" -eq 1 ] && grep -q "/tmp/bad.yaml:[0-9]*:[0-9]*: .*$expected" /tmp/bad.err; then
+        pass "malformed profile, $label: $(cat /tmp/bad.err)"
+    else
+        fail "malformed profile, $label: exit $status"; cat /tmp/bad.err
+    fi
+}
+bad "unknown BAR" "no BAR 3" <<'YAML'
+name: bad
+match: {vendor: 0x1234, device: 0x11e8}
+acknowledge:
+  - read: {bar: 3, offset: 0x24, width: 32}
+    into: status
+YAML
+bad "offset past the BAR" "past the end of BAR 0" <<'YAML'
+name: bad
+match: {vendor: 0x1234, device: 0x11e8}
+acknowledge:
+  - read: {bar: 0, offset: 0x100000, width: 32}
+    into: status
+YAML
+bad "bad width" "width" <<'YAML'
+name: bad
+match: {vendor: 0x1234, device: 0x11e8}
+acknowledge:
+  - read: {bar: 0, offset: 0x24, width: 24}
+    into: status
+YAML
+bad "unknown key" "unknown" <<'YAML'
+name: bad
+match: {vendor: 0x1234, device: 0x11e8}
+acknowlege:
+  - return: claimed
+YAML
+bad "bad YAML" "" <<'YAML'
+name: bad
+match: {vendor: 0x1234, device: 0x11e8
+acknowledge: [
+YAML
+
+echo "bring-up verbs: $passed passed, $failed failed"
+exit $failed
