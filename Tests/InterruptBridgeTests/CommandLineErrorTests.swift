@@ -102,10 +102,10 @@ struct CommandLineErrorTests {
     }
 
     /// Not bad input but a failure while running (the host bridge has no IOMMU group and
-    /// is no edu): the same one line, status 1.
+    /// cannot be opened through VFIO): the same one line, status 1.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices/0000:00:00.0"), "no 0000:00:00.0"))
     func aFailureWhileRunningIsOneLineAndStatus1() throws {
-        let result = try Self.run(["selftest", "--device", "0000:00:00.0", "--backend", "uio"])
+        let result = try Self.run(["selftest", "--device", "0000:00:00.0", "--backend", "vfio"])
         #expect(result.status == 1, "\(result.standardError)")
         #expect(result.standardError.hasPrefix("irqbridge: ") && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
     }
