@@ -18,7 +18,7 @@ tests=$bin/InterruptBridgePackageTests.xctest
 rig_run=${RIG_RUN:-scripts/rig/run.sh}
 [[ -x $irqbridge ]] || { echo "check-list-in-rig: build first (no $irqbridge)" >&2; exit 2; }
 [[ -x $rig_run ]] || { echo "check-list-in-rig: no rig at $rig_run" >&2; exit 2; }
-suites='LiveDiscoveryTests|ListCommandTests|DiscoveryTests|PolicyFileTests|FixtureTests|PCIConfigSpaceTests|LinuxFormatTests|PCIDumpFileTests|RegularFileTests|PolicyFileTypeTests|CommandLineErrorTests'
+suites='LiveDiscoveryTests|ListCommandTests|DiscoveryTests|PolicyFileTests|FixtureTests|PCIConfigSpaceTests|LinuxFormatTests|PCIDumpFileTests|PolicyFileTypeTests'
 
 work=$(realpath "$(mktemp -d .build/rig-list-check.XXXXXX)")
 trap 'rm -rf "$work"' EXIT
