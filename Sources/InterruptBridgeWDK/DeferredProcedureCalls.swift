@@ -142,9 +142,11 @@ final class WeakDeferredContext: @unchecked Sendable {
     var value: PVOID { object.map(restore) }
 
     /// A weak reference to `value` if it is an object; the value itself otherwise.
-    static func holding<T: Sendable>(_ value: T) -> any Sendable {
-        guard T.self is AnyObject.Type else { return value }
-        return WeakDeferredContext(value as AnyObject) { $0 as! T }
+    /// The dynamic type decides: a context arrives as `any Sendable`, whose static
+    /// type is never a class (checking it kept every object context strongly).
+    static func holding(_ value: any Sendable) -> any Sendable {
+        guard type(of: value) is AnyObject.Type else { return value }
+        return WeakDeferredContext(value as AnyObject) { $0 as! any Sendable }
     }
 }
 
