@@ -40,7 +40,7 @@ stage "benchmark smoke (irqbridge bench --quick: figures printed, not asserted; 
     "$(swift build --show-bin-path)/irqbridge" bench --quick --busy-poll
 stage "dispatch tests under Thread Sanitizer" \
     swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
-stage "leaks: the runtime suite under LeakSanitizer" scripts/check-leaks.sh --filter InterruptBridgeTests
+stage "leaks: the runtime and WDK suites under LeakSanitizer" scripts/check-leaks.sh --filter 'InterruptBridgeTests|InterruptBridgeWDKTests'
 stage "shell completions (bash, zsh, fish)" scripts/check-completions.sh
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py

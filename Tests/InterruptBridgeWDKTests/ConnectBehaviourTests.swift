@@ -137,7 +137,11 @@ struct ConnectBehaviourTests {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let devExt = DEVICE_EXTENSION()
-        let backend = PendingAtEnableBackend(inner: SimulatedBackend(SimulatedDevice(msixCount: 1))) { devExt.calls > 0 }
+        // Weakly: the extension keeps its message table (and through it the device and
+        // this backend) after the disconnect, as a driver's stale ConnectionContext would.
+        let backend = PendingAtEnableBackend(inner: SimulatedBackend(SimulatedDevice(msixCount: 1))) { [weak devExt] in
+            (devExt?.calls ?? 0) > 0
+        }
         let pdo = makePDO(backend: backend, on: dispatcher)
         var params = Params.messageBased(pdo, devExt, fallBack: false)
         params.MessageBased.MessageServiceRoutine = { Interrupt, ServiceContext, MessageID in
