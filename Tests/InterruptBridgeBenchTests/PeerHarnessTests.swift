@@ -21,7 +21,9 @@ import Testing
             #expect(run.samples.count == 100, "\(factory.label)")
             let saturation = try runner.saturate(factory, scenario: "test", vectors: 16, total: 1_000)
             #expect(saturation.interruptsPerSecond > 0, "\(factory.label)")
-            #expect(saturation.receiverCPUPerInterrupt > 0, "\(factory.label)")
+            // CPU time is read at clock-tick granularity: over 1,000 interrupts the receiver's
+            // share may round to 0 (seen in CI), so only a negative or non-finite figure is wrong.
+            #expect(saturation.receiverCPUPerInterrupt.isFinite && saturation.receiverCPUPerInterrupt >= 0, "\(factory.label)")
         }
     }
 
