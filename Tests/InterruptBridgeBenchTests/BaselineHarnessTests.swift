@@ -30,7 +30,10 @@ import Testing
             "busy-poll.p50", "busy-poll.p99", "busy-poll.p50-vs-epoll.p50",
         ])
         for result in results where result.name != "allocations-per-interrupt" {
-            #expect((result.bridge ?? 0) > 0 && (result.baseline ?? 0) > 0, "\(result.name)")
+            // A receiver CPU share may round to 0 at tick granularity in a tiny run; every other figure is positive.
+            let isCPU = result.name.hasSuffix(".receiver-cpu")
+            #expect(isCPU ? (result.bridge ?? -1) >= 0 && (result.baseline ?? -1) >= 0
+                          : (result.bridge ?? 0) > 0 && (result.baseline ?? 0) > 0, "\(result.name)")
         }
     }
 
@@ -43,7 +46,8 @@ import Testing
         #expect(p50 > 0 && p50 <= p99 && p99 <= p999)
         let saturation = try runner.saturate(EpollBaselineFactory(), scenario: "test", vectors: 16, total: 1_000)
         #expect(saturation.interruptsPerSecond > 0)
-        #expect(saturation.receiverCPUPerInterrupt > 0)
+        // Tick-granular CPU time: over 1,000 interrupts the receiver's share may round to 0.
+        #expect(saturation.receiverCPUPerInterrupt.isFinite && saturation.receiverCPUPerInterrupt >= 0)
     }
 
     /// Tests of other suites may hold descriptors for a moment, so the check is

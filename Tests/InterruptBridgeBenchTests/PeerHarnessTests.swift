@@ -69,7 +69,11 @@ import Testing
             try #require(result.peers.map(\.name) == ["libdispatch", "missing"], "\(result.name)")
             #expect(result.peers[1].value == nil, "\(result.name): an absent peer has no figure")
             let measured = !result.name.hasPrefix("busy-poll") && result.name != "allocations-per-interrupt"
-            if measured {
+            if measured, result.name.hasSuffix(".receiver-cpu") {
+                // Tick-granular CPU time may round to 0 in a tiny run: present and not negative.
+                #expect((result.peers[0].value ?? -1) >= 0, "\(result.name): libdispatch has a figure")
+                #expect((result.bridge ?? -1) >= 0 && (result.baseline ?? -1) >= 0, "\(result.name)")
+            } else if measured {
                 #expect((result.peers[0].value ?? 0) > 0, "\(result.name): libdispatch has a figure")
                 #expect((result.bridge ?? 0) > 0 && (result.baseline ?? 0) > 0, "\(result.name)")
             } else if result.name.hasPrefix("busy-poll") {
