@@ -36,6 +36,8 @@ let package = Package(
         .library(name: "InterruptBridgeDiscovery", targets: ["InterruptBridgeDiscovery"]),
         .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
         .library(name: "InterruptBridgeTestKit", targets: ["InterruptBridgeTestKit"]),
+        // The rig daemon's services (swift-service-lifecycle), for `irqbridge daemon` and for users' own executables.
+        .library(name: "InterruptBridgeDaemon", targets: ["InterruptBridgeDaemon"]),
         .executable(name: "irqbridge", targets: ["irqbridge"]),
         // `swift package --disable-sandbox rig [OPTIONS] -- test ...`: a depending package's tests in the QEMU rig.
         .plugin(name: "rig", targets: ["RigPlugin"]),
@@ -45,6 +47,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Device profiles (InterruptBridgeTooling only): YAML with line marks on every node.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The daemon only (InterruptBridgeDaemon): services, configuration, metrics, the control API's server.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // System libraries, found through pkg-config; apt names the packages that provide them.
@@ -105,7 +113,7 @@ let package = Package(
         .target(
             name: "InterruptBridgeTooling",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -121,6 +129,26 @@ let package = Package(
                 "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+
+        // The rig daemon (issue 12): services that bind and connect the configured devices, count and
+        // time their interrupts, contain faults, and serve the control API (HTTP/JSON on a UNIX socket),
+        // Prometheus metrics and systemd's notify protocol. Only this target depends on the server stack.
+        .target(
+            name: "InterruptBridgeDaemon",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery", "InterruptBridgeTooling",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            resources: [.copy("control-api.openapi.yaml")],
             swiftSettings: strictSwift
         ),
 
@@ -142,7 +170,7 @@ let package = Package(
             name: "irqbridge",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem",
-                "InterruptBridgeDiscovery", "InterruptBridgeTooling", "InterruptBridgeBench", "CAllocationCounter",
+                "InterruptBridgeDiscovery", "InterruptBridgeTooling", "InterruptBridgeBench", "InterruptBridgeDaemon", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,7 +3,7 @@
 import Yams
 
 /// A YAML node with the path that reached it.
-struct ProfileNode {
+package struct ProfileNode {
     let node: Node
     let file: String
     let path: String
@@ -91,7 +91,7 @@ struct ProfileNode {
 }
 
 /// A mapping read by `ProfileNode.mapping(allowed:)`.
-struct ProfileFields {
+package struct ProfileFields {
     let owner: ProfileNode
     let entries: [(key: String, value: ProfileNode)]
 

@@ -4,6 +4,7 @@ import Foundation
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
+import InterruptBridgeTooling
 
 struct WatchRows {
     struct Row: Encodable {
