@@ -148,7 +148,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
-            resources: [.copy("control-api.openapi.yaml")],
             swiftSettings: strictSwift
         ),
 

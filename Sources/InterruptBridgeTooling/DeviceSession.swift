@@ -86,19 +86,23 @@ public struct DeviceSession: Sendable {
 
     /// The ISR's acknowledge: the profile's program, or (message-signaled only) a claim.
     public var acknowledge: @Sendable (Int) -> Bool {
-        if profile?.acknowledge != nil, let stimulus { return stimulus.acknowledge }
+        if profile?.acknowledge != nil || backend is SimulatedBackend, let stimulus { return stimulus.acknowledge }
         return { _ in true }
     }
 
     /// Connects the ISR: message-based, falling back to line-based (or line-based
     /// only). A line needs the profile's acknowledge program: refused without one.
-    public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool) throws(DeviceSessionError) -> ConnectedInterrupts {
+    /// `policy`: the INF-style settings and storm rules to connect under (its
+    /// `msiSupported` is cleared when connecting line-based or under UIO).
+    public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
+                        policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
         let hasMessages = info.msi != nil || info.msix != nil
-        let servesLine = profile?.canServe(.intx) ?? false
+        let servesLine = profile?.canServe(.intx) ?? (backend is SimulatedBackend)
         if (lineBased || !hasMessages || backend is UIOBackend), !servesLine {
             throw .badInput(Self.intxRefusal(info, profile))
         }
-        let policy = lineBased || backend is UIOBackend ? InterruptPolicy(msiSupported: false) : InterruptPolicy()
+        var policy = base
+        if lineBased || backend is UIOBackend { policy.msiSupported = false }
         let device = InterruptDevice(backend: backend, policy: policy)
         let acknowledge = self.acknowledge
         stimulus?.quiesce()
@@ -113,6 +117,12 @@ public struct DeviceSession: Sendable {
         } catch {
             throw .failed("connecting \(info.address)'s interrupts failed: \(error)")
         }
+    }
+
+    /// A simulated function (its interrupts raised by `SimulatedBackend.raise`, its
+    /// line acknowledged by the ISR as edu's is).
+    public static func simulated(_ backend: SimulatedBackend) -> DeviceSession {
+        DeviceSession(info: backend.device, profile: nil, backend: backend, stimulus: .simulated(backend), close: {})
     }
 
     /// How many times the backend re-enabled the INTx line (nil: not counted).
