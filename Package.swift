@@ -226,6 +226,17 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // The daemon on simulated devices: configuration, settings' precedence, the control API
+        // end to end over its socket, the notify protocol against a stand-in for systemd.
+        .testTarget(
+            name: "InterruptBridgeDaemonTests",
+            dependencies: [
+                "InterruptBridgeDaemon", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
+                "InterruptBridgeTestKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "InterruptBridgeWDKTests",
             dependencies: ["InterruptBridgeWDK", "InterruptBridge", "InterruptBridgeTestKit"],

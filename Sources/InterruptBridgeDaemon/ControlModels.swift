@@ -60,6 +60,9 @@ public struct DeviceStatistics: Sendable, Encodable {
     public var state: String
     /// Seconds since the counters were last reset (or the device connected).
     public var seconds: Double
+    /// Simulated devices: interrupts raised (generator and triggers) since the reset;
+    /// with every vector's `signals` it accounts for each one (none lost).
+    public var generated: UInt64?
     public var vectors: [VectorStatistics]
 }
 

@@ -48,7 +48,7 @@ public final class DaemonServices: Sendable {
         events = EventBroadcaster()
         registry = DeviceRegistry(settings: settings, table: table, dispatcher: dispatcher, events: events,
                                   binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.stateDirectory + "/bindings"), logger: logger),
-                                  discovery: discovery ?? PCIDiscovery(logger: logger), logger: logger)
+                                  discovery: discovery ?? PCIDiscovery(logger: logger), logger: logger, configurationPath: configurationPath)
         metrics = MetricsExporter(devices: registry)
         notifier = SystemdNotifier(environment: environment, logger: logger)
     }
@@ -213,15 +213,19 @@ struct WatchdogService: Service {
             return
         }
         let period = interval / 4
-        var requested = dispatcher.heartbeatsAnswered
-        dispatcher.requestHeartbeat()
-        while !Task.isCancelled {
-            try? await Task.sleep(for: period)
-            let answered = dispatcher.heartbeatsAnswered
-            if answered > requested {
-                notifier.watchdog()
-                requested = answered
-                dispatcher.requestHeartbeat()
+        let dispatcher = self.dispatcher, notifier = self.notifier
+        // Shut down last (after the devices were given back), so it pings through the drain.
+        try? await cancelWhenGracefulShutdown {
+            var requested = dispatcher.heartbeatsAnswered
+            dispatcher.requestHeartbeat()
+            while !Task.isCancelled {
+                try? await Task.sleep(for: period)
+                let answered = dispatcher.heartbeatsAnswered
+                if answered > requested {
+                    notifier.watchdog()
+                    requested = answered
+                    dispatcher.requestHeartbeat()
+                }
             }
         }
     }

@@ -55,8 +55,10 @@ extension DeviceRegistry {
                                     contained: object.isContained, kernel: kernel, isrDuration: nil, stimulusToISR: nil)
         }
         let elapsed = ContinuousClock.now - device.baselineTime
+        let generated = (device.session?.backend as? SimulatedBackend).map { $0.raisedCount &- device.generatedBaseline }
         return DeviceStatistics(id: device.id, state: device.state.rawValue,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, vectors: vectors)
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                generated: generated, vectors: vectors)
     }
 
     public func health() -> HealthStatus {

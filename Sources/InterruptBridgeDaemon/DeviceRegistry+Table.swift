@@ -193,7 +193,12 @@ extension DeviceRegistry {
     public func saveConfiguration(to path: String?) throws(ControlError) -> String {
         let text = ConfigurationWriter.yaml(table, settings: settings)
         if let path {
-            guard path.hasPrefix("/"), !path.hasSuffix("/") else { throw .badRequest("path must be an absolute file path, not '\(path)'") }
+            // Root writes it: only the configuration file itself or a file in the state directory.
+            let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
+                && !path.hasSuffix("/") && !path.contains("/..")
+            guard path == configurationPath || inState else {
+                throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
+            }
             do { try FileIO.replaceAtomically(path, text) } catch { throw .failed("writing \(path) failed: \(error)") }
             logger.info("running configuration saved", metadata: ["path": "\(path)"])
         }

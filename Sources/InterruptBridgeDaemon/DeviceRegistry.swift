@@ -29,12 +29,15 @@ public actor DeviceRegistry {
     /// Set at the start of a graceful shutdown: pending waits return at once.
     nonisolated let stopRequested = Atomic<Bool>(false)
     var readyState = false
+    /// The file the daemon was started from (`save-config` may overwrite it).
+    let configurationPath: String?
     var reloads = 0
     let generator: InterruptGenerator
 
     public init(settings: DaemonSettings, table: DeviceTable, dispatcher: InterruptDispatcher, events: EventBroadcaster,
-                binder: DeviceBinder, discovery: PCIDiscovery, logger: Logger) {
+                binder: DeviceBinder, discovery: PCIDiscovery, logger: Logger, configurationPath: String? = nil) {
         self.settings = settings
+        self.configurationPath = configurationPath
         self.table = table
         self.dispatcher = dispatcher
         self.events = events
@@ -313,6 +316,7 @@ public actor DeviceRegistry {
                            storms: object.stormCount, kernel: kernelCount(device, object, lines))
         }
         device.baselineTime = .now
+        device.generatedBaseline = (device.session?.backend as? SimulatedBackend)?.raisedCount ?? 0
     }
 
     func kernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {

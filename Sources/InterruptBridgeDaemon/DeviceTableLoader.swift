@@ -30,6 +30,10 @@ import Yams
 public enum DeviceTableLoader {
     /// Parses a configuration document; `file` names it in errors.
     public static func load(_ text: String, file: String) throws(DaemonConfigurationError) -> DeviceTable {
+        // An empty file (or comments only) configures nothing: the daemon takes devices by API calls.
+        if text.split(separator: "\n").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
+            return DeviceTable()
+        }
         do {
             return try table(ProfileLoader.compose(text, file: file))
         } catch {
@@ -57,19 +61,19 @@ public enum DeviceTableLoader {
         if let settings = fields["settings"] { table.settings = try flatten(settings, prefix: "") }
         if let defaults = fields["default"] { table.defaults = try policy(defaults, allowing: policyKeys) }
         var seen: Set<DeviceSelector> = []
-        for (key, value) in try fields["devices"]?.entries() ?? [] {
+        for (key, keyNode, value) in try fields["devices"]?.entries() ?? [] {
             guard let selector = DeviceSelector(key) else {
-                throw value.error(.badValue, "'\(key)' is neither a PCI address (0000:00:03.0) nor vendor:device ids (1234:11e8)")
+                throw keyNode.error(.badValue, "'\(key)' is neither a PCI address (0000:00:03.0) nor vendor:device ids (1234:11e8)")
             }
-            guard seen.insert(selector).inserted else { throw value.error(.badValue, "\(selector) is configured twice") }
+            guard seen.insert(selector).inserted else { throw keyNode.error(.badValue, "\(selector) is configured twice") }
             table.devices.append(try device(value, selector: selector))
         }
         var names: Set<String> = []
-        for (name, value) in try fields["simulated"]?.entries() ?? [] {
+        for (name, keyNode, value) in try fields["simulated"]?.entries() ?? [] {
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), PCIAddress(name) == nil else {
-                throw value.error(.badValue, "a simulated device's name is letters, digits, '-' and '_' (not '\(name)')")
+                throw keyNode.error(.badValue, "a simulated device's name is letters, digits, '-' and '_' (not '\(name)')")
             }
-            guard names.insert(name).inserted else { throw value.error(.badValue, "'\(name)' is given twice") }
+            guard names.insert(name).inserted else { throw keyNode.error(.badValue, "'\(name)' is given twice") }
             table.simulated.append(try simulated(value, name: name))
         }
         return table

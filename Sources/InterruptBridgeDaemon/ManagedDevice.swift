@@ -48,6 +48,8 @@ final class ManagedDevice {
     var uioIRQ: UInt32?
     var baselines: [VectorBaseline] = []
     var baselineTime = ContinuousClock.now
+    /// A simulated device's raised count at the last reset.
+    var generatedBaseline: UInt64 = 0
     var lastMilestone: UInt64 = 0
     /// Triggers in flight, and the flag that stops them before a disconnect.
     let triggers = TriggerGate()

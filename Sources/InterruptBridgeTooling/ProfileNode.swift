@@ -47,9 +47,14 @@ package struct ProfileNode {
         return ProfileFields(owner: self, entries: entries)
     }
 
-    /// The node as a mapping with keys of the caller's choosing (names, addresses), in order.
-    package func entries() throws(ProfileError) -> [(key: String, value: ProfileNode)] {
-        try mapping(allowed: nil).entries
+    /// The node as a mapping with keys of the caller's choosing (names, addresses), in
+    /// order, each with the key's own node (where an error about the key points).
+    package func entries() throws(ProfileError) -> [(key: String, keyNode: ProfileNode, value: ProfileNode)] {
+        guard case .mapping(let mapping) = node else { return try mapping(allowed: nil).entries.map { ($0.key, $0.value, $0.value) } }
+        let fields = try self.mapping(allowed: nil)
+        return zip(mapping.keys, fields.entries).map { keyNode, entry in
+            (entry.key, ProfileNode(node: keyNode, file: file, path: entry.value.path), entry.value)
+        }
     }
 
     /// The node as a list.
