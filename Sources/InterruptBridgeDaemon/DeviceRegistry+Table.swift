@@ -89,6 +89,19 @@ extension DeviceRegistry {
         for entry in new.simulated {
             let previous = old.simulated.first { $0.name == entry.name }
             if previous == entry, !initial, devices[entry.name]?.state == .connected { continue }
+            if var same = previous, !initial, let device = devices[entry.name], device.state == .connected,
+               let backend = device.session?.backend as? SimulatedBackend {
+                same.rate = entry.rate
+                if same == entry {
+                    // Only the generator's rate changed: the connection stays.
+                    if entry.rate > 0 { generator.start(entry.name, backend: backend, vectors: device.objects.count, rate: entry.rate) } else {
+                        generator.stop(entry.name)
+                    }
+                    device.simulated = entry
+                    changed += 1
+                    continue
+                }
+            }
             let device = devices[entry.name] ?? {
                 let device = ManagedDevice(id: entry.name, address: nil)
                 devices[entry.name] = device
