@@ -183,6 +183,18 @@ let package = Package(
             capability: .command(intent: .custom(verb: "rig", description: "Run this package's tests or an executable inside InterruptBridge's QEMU rig"))
         ),
 
+        // The DocC catalog's runnable example: the daemon's services beside an executable's own ISR.
+        .executableTarget(
+            name: "irqbridge-embedded-example",
+            dependencies: [
+                "InterruptBridgeDaemon", "InterruptBridge",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/EmbeddedDaemon",
+            swiftSettings: strictSwift
+        ),
+
         // The throughput scenario without the allocation interposer, so it runs under
         // valgrind (callgrind counts instructions per interrupt deterministically).
         .executableTarget(

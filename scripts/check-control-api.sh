@@ -100,5 +100,20 @@ status=0
 wait "$daemon" || status=$?
 check bash -c "[ $status = 0 ] && grep -q 'stopped' '$work/daemon.log'"
 ((failures == 0)) || { echo "--- daemon log"; tail -30 "$work/daemon.log"; }
+
+label="the DocC example: the daemon's services beside an executable's own ISR, then SIGTERM"
+example="$(dirname "$irqbridge")/irqbridge-embedded-example"
+if [[ -x $example ]]; then
+    printf 'simulated:\n  sim0: {interrupts: msi, vectors: 1, rate: 100}\n' > "$work/embedded.yaml"
+    "$example" --config "$work/embedded.yaml" --set socket="$work/embedded.sock" --set metrics=off --set state-directory="$work/estate" \
+        >"$work/embedded.log" 2>&1 &
+    embedded=$!
+    for _ in $(seq 100); do [[ -S $work/embedded.sock ]] && break; sleep 0.05; done
+    sleep 0.5
+    kill -TERM "$embedded"; estatus=0; wait "$embedded" || estatus=$?
+    check bash -c "[ $estatus = 0 ] && grep -q \"my card's ISR claimed [1-9]\" '$work/embedded.log' && grep -q 'sim0 disconnected' '$work/embedded.log'"
+else
+    echo "FAIL: $label: $example not built"; failures=$((failures + 1))
+fi
 echo "control API: $failures failure(s)"
 ((failures == 0))
