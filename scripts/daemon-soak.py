@@ -6,7 +6,8 @@ end the generators stop (a reload to rate 0, which keeps the connections) and ev
 interrupt must be accounted for: sum(generated) == sum(signals drained), coalescing
 included. RSS and open descriptors are sampled every 10 s and must stay flat: after the last
 reload (the same devices as at the start) RSS within 10% + 4 MiB of the first sample
-after warm-up, and the same number of descriptors.
+after warm-up, and the same number of descriptors (give or take the client's one connection).
+Every device must still be connected at the end.
 
   scripts/daemon-soak.py [--irqbridge PATH] [--minutes 10] [--devices 64] [--vectors 16] [--rate 5000]
 Prints the figures; exit status 0 when nothing was lost and RSS/fds are flat.
@@ -110,9 +111,11 @@ write_config(0)
 daemon.send_signal(signal.SIGHUP)
 time.sleep(2)
 generated = signals = interrupts = 0
+failed_devices = 0
 for i in range(args.devices):
     status, body = call("GET", f"/v1/devices/s{i:02d}/statistics")
     stats = json.loads(body)
+    if stats.get("state") != "connected": failed_devices += 1
     generated += stats.get("generated", 0)
     signals += sum(v["signals"] for v in stats["vectors"])
     interrupts += sum(v["interrupts"] for v in stats["vectors"])
@@ -127,11 +130,14 @@ fd0, fd1 = warm[0][2], final[2]
 print(f"soak: {args.devices} devices x {args.vectors} vectors, {args.rate:.0f}/s per vector requested, {elapsed/60:.1f} min")
 print(f"  generated {generated:,} interrupts, drained {signals:,} signals in {interrupts:,} ISR calls "
       f"({signals/elapsed:,.0f} signals/s, {signals/max(interrupts,1):.1f} per call), lost {generated - signals:,}")
+print(f"  devices not connected at the end: {failed_devices}")
 print(f"  client: {requests['count']:,} read calls, {requests['errors']} errors or 5xx; reloads: {reloads}")
 print(f"  RSS after warm-up: {rss0/2**20:.1f} MiB -> {rss1/2**20:.1f} MiB (max {rssmax/2**20:.1f}); fds {fd0} -> {fd1}")
 print("  samples (s, RSS MiB, fds): " + ", ".join(f"({t}, {r/2**20:.1f}, {n})" for t, r, n in samples))
 print(f"  exit status after SIGTERM: {code}")
-ok = generated == signals and generated > 0 and requests["errors"] == 0 and rss1 <= rss0 * 1.10 + 4 * 2**20 and fd1 == fd0 and code == 0
+# Descriptors: the client's one connection may be open at a sample, or not.
+ok = generated == signals and generated > 0 and requests["errors"] == 0 and rss1 <= rss0 * 1.10 + 4 * 2**20 and abs(fd1 - fd0) <= 1 and code == 0 \
+    and failed_devices == 0
 print("soak: " + ("PASS" if ok else "FAIL"))
 if not ok:
     print(open(os.path.join(work, "daemon.log")).read()[-3000:])

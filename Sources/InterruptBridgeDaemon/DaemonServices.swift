@@ -41,6 +41,7 @@ public final class DaemonServices: Sendable {
         var options = DispatchOptions(storm: settings.storm)
         if let cpu = settings.dispatchCPU { options.pinning = .processors(ProcessorAffinity(rawValue: 1 << UInt64(cpu))) }
         options.realtimePriority = settings.realtimePriority
+        options.capacity = settings.dispatchCapacity
         options.threadName = "irqbridge-dispatch"
         do { dispatcher = try InterruptDispatcher(logger: logger, options: options) } catch {
             throw .dispatcher("\(error)")

@@ -65,7 +65,8 @@ extension DeviceRegistry {
         if newSettings.socketPath != settings.socketPath { restartNeeded.append("socket") }
         if newSettings.metricsAddress != settings.metricsAddress { restartNeeded.append("metrics") }
         if newSettings.apiAddress != settings.apiAddress { restartNeeded.append("api") }
-        if newSettings.dispatchCPU != settings.dispatchCPU || newSettings.realtimePriority != settings.realtimePriority { restartNeeded.append("dispatch") }
+        if newSettings.dispatchCPU != settings.dispatchCPU || newSettings.realtimePriority != settings.realtimePriority
+            || newSettings.dispatchCapacity != settings.dispatchCapacity { restartNeeded.append("dispatch") }
         if newSettings.storm != settings.storm { restartNeeded.append("storm (the default rules; devices' own rules apply at once)") }
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel

@@ -27,7 +27,7 @@ public enum ProfileLoader {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(document)"), "the file is empty")
+                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(profile)"), "the file is empty")
             }
             root = node
         } catch let error as ProfileError {
