@@ -40,7 +40,7 @@ E1000E_KO=$(grep -oE '^[^:]*/e1000e\.ko(\.[a-z]+)?' "/lib/modules/$kernel/module
 E1000E_KO=/lib/modules/$kernel/$E1000E_KO
 
 out=$(mktemp /tmp/irqbridge-daemon.XXXXXX)
-trap 'rm -f "$out"' EXIT
+trap '((status == 0)) && rm -f "$out" || echo "daemon: the guest output (with the event streams) is kept in $out" >&2' EXIT
 status=0
 scripts/rig/run.sh --devices edu,edu@04,ivshmem-doorbell:4,e1000e,edu@09,edu@port --timeout 900 \
     --copy "$IRQBRIDGE" --copy "$RIG/guest-daemon.sh" --copy "$E1000E_KO" "$@" \

@@ -131,7 +131,7 @@ step start
 
 ctl devices > $W/devices
 sed 's/^/    /' $W/devices
-for line in "$EDU connected MSI x1" "$INTX connected INTx x1" "$IVSHMEM connected MSI-X x4" "$E1000E connected MSI-X x5" "$PORT connected MSI x1"; do
+for line in "$EDU connected MSI 1" "$INTX connected INTx 1" "$IVSHMEM connected MSI-X 4" "$E1000E connected MSI-X 5" "$PORT connected MSI 1"; do
     set -- $line
     check "ctl devices: $1 $2 ($3 x$4)" grep -q "^$1  $2  $3 x$4 .* driver vfio-pci" $W/devices
 done
@@ -199,9 +199,12 @@ step sighup
 # ---------------------------------------------------------------- hot-plug
 ctl trigger $PORT --count 100000 --rate 200 > $W/hot-trigger.out 2>&1 &
 trigger=$!
-sleep 1
+# Remove it only once its interrupts are seen arriving.
+ctl wait $PORT --count 20 --timeout 30 > $W/wait.out 2>&1; status=$?
+check "edu0 interrupts while ctl trigger --rate 200 runs ($(cat $W/wait.out))" test $status -eq 0
+removal=$(now)
 rig-hotplug remove edu0 > $W/hotplug.out 2>&1; status=$?
-check "rig-hotplug remove edu0 while ctl trigger raises on it ($(cat $W/hotplug.out))" test $status -eq 0
+check "rig-hotplug remove edu0 while ctl trigger raises on it (done in $(awk -v a="$removal" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }') s) $(cat $W/hotplug.out)" test $status -eq 0
 wait_until 15 sh -c "! kill -0 $trigger 2>/dev/null"
 check "ctl trigger on the removed device ended" sh -c "! kill -0 $trigger 2>/dev/null"
 kill $trigger 2>/dev/null; wait $trigger; status=$?; echo "    trigger exit $status: $(cat $W/hot-trigger.out)"
@@ -215,9 +218,11 @@ wait_until 20 is_state $PORT connected
 check "edu0 added back by QMP: the daemon binds and connects it again" is_state $PORT connected
 step hotplug
 
-kill $events1; wait $events1 2>/dev/null
 # ---------------------------------------------------------------- SIGKILL and restart
 kill -KILL $daemon; wait $daemon 2>/dev/null
+wait_until 10 sh -c "! kill -0 $events1 2>/dev/null"
+check "ctl events ended when the daemon was killed" sh -c "! kill -0 $events1 2>/dev/null"
+kill $events1 2>/dev/null; wait $events1; status=$?; echo "    ctl events exit $status: $(cat $W/events1.err)"
 for bdf in $ALL; do echo "after SIGKILL: $bdf $(driver "$bdf")"; done
 check "after SIGKILL every device is still on vfio-pci" all_on vfio-pci $ALL
 check "after SIGKILL a binding record per device" test "$(ls $STATE/bindings | wc -l)" -eq 6
@@ -259,6 +264,7 @@ for n in 1 2; do
     check "events$n: $(wc -l < $W/events$n) lines, sequence numbers strictly increase" test -z "$bad" -a -s $W/events$n
     sed "s/^/EVENTS$n /" $W/events$n
 done
+check "events2: the stream's last event is 'stopping' (SIGTERM)" sh -c "tail -n 1 $W/events2 | grep -q '\"kind\":\"stopping\"'"
 # In order in the first stream: the reload's unbind of 04.0, then 09.0 bound and connected,
 # the reload event, then the rejected reload, edu0 removed, edu0 connected again.
 order=$(awk -v intx="$INTX" -v added="$ADDED" -v port="$PORT" '
