@@ -206,6 +206,17 @@ wait_until 30 is_state $INTX connected
 check "SIGHUP: $INTX is back (line-based)" sh -c "$IRQ ctl show $INTX | grep -q '  connected  INTx x1 '"
 step sighup
 
+# ---------------------------------------------------------------- the other verbs, on 09.0
+ctl disconnect $ADDED > /dev/null && is_state $ADDED bound
+check "ctl disconnect: $ADDED is bound, not connected" test $? -eq 0
+ctl unbind $ADDED > /dev/null && [ "$(driver $ADDED)" = none ]
+check "ctl unbind: $ADDED is given back to no driver" test $? -eq 0
+ctl bind $ADDED --driver vfio-pci > /dev/null && [ "$(driver $ADDED)" = vfio-pci ] && ctl connect $ADDED > /dev/null && is_state $ADDED connected
+check "ctl bind + ctl connect: $ADDED is on vfio-pci and connected again" test $? -eq 0
+ctl save-config --path $W/saved.yaml > /dev/null && $IRQ daemon --config $W/saved.yaml --check > $W/check.out 2>&1
+check "ctl save-config writes a file the daemon accepts ($(cat $W/check.out))" grep -q "valid: 6 device entries" $W/check.out
+step verbs
+
 # ---------------------------------------------------------------- hot-plug
 ctl trigger $PORT --count 100000 --rate 200 > $W/hot-trigger.out 2>&1 &
 trigger=$!
