@@ -153,20 +153,22 @@ check "ctl metrics: irqbridge_interrupts_total for $EDU" grep -q "^irqbridge_int
 step counts
 
 # ---------------------------------------------------------------- wait and trigger
-# ctl wait for 20 while ctl trigger raises bursts of 10 at 50/s until the wait returns
-# (however late the wait's request reaches the daemon, 20 arrive after it).
+# ctl wait for 20 while ctl trigger raises bursts of 20 at 100/s until the wait returns
+# (however late the wait's request reaches the daemon, 20 arrive after it; the second
+# before the first burst lets it usually take one).
 wait_during() {
     label=$1 id=$2; shift 2
     ctl wait "$id" --count 20 --timeout 30 "$@" > $W/wait.out 2>&1 &
     waiter=$!
     bursts=0 tstatus=0
+    sleep 1
     while kill -0 $waiter 2>/dev/null && [ $bursts -lt 30 ]; do
-        ctl trigger "$id" --count 10 --rate 50 "$@" > $W/trigger.out 2>&1 || tstatus=$?
+        ctl trigger "$id" --count 20 --rate 100 "$@" > $W/trigger.out 2>&1 || tstatus=$?
         bursts=$((bursts + 1))
     done
     wait $waiter; wstatus=$?
     echo "    $(cat $W/wait.out) (after $bursts burst(s): $(cat $W/trigger.out))"
-    check "$label: ctl wait exits 0 while ctl trigger --rate 50 raises (trigger exit $tstatus)" test $wstatus -eq 0 -a $tstatus -eq 0
+    check "$label: ctl wait exits 0 while ctl trigger --rate 100 raises (trigger exit $tstatus)" test $wstatus -eq 0 -a $tstatus -eq 0
 }
 wait_during "edu MSI" $EDU
 wait_during "edu INTx" $INTX
