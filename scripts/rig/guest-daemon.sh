@@ -230,7 +230,9 @@ rig-hotplug remove edu0 > $W/hotplug.out 2>&1; status=$?
 check "rig-hotplug remove edu0 while ctl trigger raises on it (done in $(awk -v a="$removal" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }') s) $(cat $W/hotplug.out)" test $status -eq 0
 wait_until 15 sh -c "! kill -0 $trigger 2>/dev/null"
 check "ctl trigger on the removed device ended" sh -c "! kill -0 $trigger 2>/dev/null"
-kill $trigger 2>/dev/null; wait $trigger; status=$?; echo "    trigger exit $status: $(cat $W/hot-trigger.out)"
+kill $trigger 2>/dev/null; wait $trigger; status=$?
+check "ctl trigger cut short by the removal: exit 2, says how many were raised ($(cat $W/hot-trigger.out))" \
+    sh -c "[ $status -eq 2 ] && grep -q 'was disconnected after [0-9]* of 100000' $W/hot-trigger.out"
 wait_until 10 grep -q "\"device\":\"$PORT\".*\"kind\":\"removed\"" $W/events1
 check "the removal is an event (removed)" grep -q "\"device\":\"$PORT\".*\"kind\":\"removed\"" $W/events1
 check "ctl show: $PORT is removed" is_state $PORT removed
