@@ -32,9 +32,11 @@ IRQBRIDGE=$(swift build --show-bin-path)/irqbridge
 [[ -x $IRQBRIDGE ]] || { echo "daemon: $IRQBRIDGE is missing (build first)" >&2; exit 1; }
 RIG=$PWD/scripts/rig
 # The guest loads only the VFIO/UIO modules; e1000e's own driver comes along so the daemon
-# can take the device from it and give it back. The rig boots the newest kernel in /boot.
-kernel=$(basename "$(ls /boot/vmlinuz-* | sort -V | tail -n1)")
-kernel=${kernel#vmlinuz-}
+# can take the device from it and give it back. The rig boots the newest kernel in /boot
+# unless run.sh is given --kernel.
+kernel=$(for image in /boot/vmlinuz-*; do echo "${image#/boot/vmlinuz-}"; done | sort -V | tail -n1)
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do [[ ${args[i]} == --kernel ]] && kernel=${args[i + 1]}; done
 E1000E_KO=$(grep -oE '^[^:]*/e1000e\.ko(\.[a-z]+)?' "/lib/modules/$kernel/modules.dep" | head -n1)
 [[ -n $E1000E_KO && $E1000E_KO == *.ko ]] || { echo "daemon: no uncompressed e1000e.ko for $kernel" >&2; exit 1; }
 E1000E_KO=/lib/modules/$kernel/$E1000E_KO
