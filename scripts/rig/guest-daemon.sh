@@ -215,7 +215,7 @@ ctl unbind $ADDED > /dev/null && [ "$(driver $ADDED)" = none ]
 check "ctl unbind: $ADDED is given back to no driver" test $? -eq 0
 ctl bind $ADDED --driver vfio-pci > /dev/null && [ "$(driver $ADDED)" = vfio-pci ] && ctl connect $ADDED > /dev/null && is_state $ADDED connected
 check "ctl bind + ctl connect: $ADDED is on vfio-pci and connected again" test $? -eq 0
-ctl save-config --path $W/saved.yaml > /dev/null && $IRQ daemon --config $W/saved.yaml --check > $W/check.out 2>&1
+ctl save-config --path $STATE/saved.yaml > /dev/null && $IRQ daemon --config $STATE/saved.yaml --check > $W/check.out 2>&1
 check "ctl save-config writes a file the daemon accepts ($(cat $W/check.out))" grep -q "valid: 6 device entries" $W/check.out
 step verbs
 
