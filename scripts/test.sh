@@ -6,7 +6,9 @@
 #   4. `irqbridge list --json` cross-checked against `lspci -vvv` on this machine and inside the rig,
 #   5. real interrupts: the QEMU rig's C probes, then the integration tests and `irqbridge selftest`
 #      for VFIO MSI, VFIO INTx, VFIO MSI-X and UIO INTx inside the guest, then the bring-up verbs
-#      (trigger, wait, watch, malformed profiles on edu, ivshmem, e1000e, nvme: scripts/rig/bringup.sh);
+#      (trigger, wait, watch, malformed profiles on edu, ivshmem, e1000e, nvme: scripts/rig/bringup.sh),
+#      then `irqbridge daemon` in the guest driven through `irqbridge ctl` (counts, wait/trigger, events,
+#      SIGHUP, removal by QMP, SIGKILL + re-adoption, SIGTERM giving devices back: scripts/rig/daemon.sh);
 #      shell completions are checked on the host. The loopback round trip against the raw C probe
 #      (scripts/rig/loopback-latency.sh --release) is measured separately: not yet within 1.2x.
 # Any failing stage fails the run. The last line is a `N passed, N failed` count of the stages.
@@ -53,6 +55,7 @@ stage "rig: hot-plug (device_del / device_add from inside the guest)" scripts/ri
 stage "list vs lspci (rig)" scripts/check-list-in-rig.sh
 stage "rig: integration tests and selftests" scripts/rig/integration.sh --no-build
 stage "rig: bring-up verbs (trigger, wait, watch, malformed profiles)" scripts/rig/bringup.sh --no-build
+stage "rig: daemon driven through irqbridge ctl" scripts/rig/daemon.sh --no-build
 stage "example package in the rig from a fresh clone (Examples/EduDriver, through the rig plugin)" scripts/check-example.sh
 
 echo

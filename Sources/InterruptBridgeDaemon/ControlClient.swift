@@ -151,7 +151,12 @@ struct HTTPResponseReader {
             buffer = []
             if ended { isComplete = true }
         }
-        if ended, !isComplete { isComplete = true }
+        if ended, !isComplete {
+            // A chunked or sized body cut short: the daemon went away mid-answer (killed,
+            // crashed). Not an answer to act on, and a follower of the event stream must
+            // not take it for the stream's end.
+            throw .malformed("the daemon closed the connection before the end of its answer")
+        }
         return out
     }
 

@@ -54,18 +54,16 @@ public final class DaemonServices: Sendable {
         notifier = SystemdNotifier(environment: environment, logger: logger)
     }
 
-    /// The services in start order (graceful shutdown runs in reverse: event
-    /// streams close, the control API stops accepting calls, metrics stop, the
-    /// devices are disconnected and given back, the watchdog stops last).
+    /// The services in start order (graceful shutdown runs in reverse: the devices
+    /// are disconnected and given back while event watchers still see it happen, then
+    /// event streams close, the control API stops accepting calls, metrics stop, and
+    /// the watchdog stops last).
     public func services() throws(DaemonStartError) -> [any Service] {
         try prepareSocket(settings.socketPath)
         let api = ControlAPI(registry: registry, metrics: metrics, events: events, reload: { [self] in await reload() })
         let socketPath = settings.socketPath
         let serviceLogger = logger
-        var list: [any Service] = [
-            WatchdogService(dispatcher: dispatcher, notifier: notifier),
-            DeviceService(daemon: self),
-        ]
+        var list: [any Service] = [WatchdogService(dispatcher: dispatcher, notifier: notifier)]
         if let address = settings.metricsAddress {
             let router = Router()
             let metrics = self.metrics
@@ -85,6 +83,9 @@ public final class DaemonServices: Sendable {
                                     logger: logger))
         }
         list.append(EventStreamCloser(daemon: self))
+        // Last, so the first to stop: its drain publishes the `disconnected` and
+        // `unbound` events before the streams close.
+        list.append(DeviceService(daemon: self))
         return list
     }
 
@@ -232,8 +233,8 @@ struct WatchdogService: Service {
     }
 }
 
-/// The first to stop: ends every `GET /v1/events` stream and every pending wait,
-/// so the control API can finish its requests and stop.
+/// Stops right after the devices' drain: ends every `GET /v1/events` stream and
+/// every pending wait, so the control API can finish its requests and stop.
 struct EventStreamCloser: Service {
     let daemon: DaemonServices
 

@@ -125,7 +125,7 @@ public struct DaemonSettings: Sendable, Hashable {
         for (key, _) in arguments where !keys.contains(key) { throw .unknownSetting(key: key, source: "the command line") }
         let prefix = "IRQBRIDGE_"
         let known = Set(keys.map(environmentName))
-        for name in environment.keys where name.hasPrefix(prefix) && !known.contains(name) && !ignoredEnvironment.contains(name) {
+        for name in environment.keys where name.hasPrefix(prefix) && !known.contains(name) && !isIgnoredEnvironment(name) {
             throw .unknownSetting(key: name, source: "the environment (known: \(keys.map(environmentName).joined(separator: ", ")))")
         }
         func values(_ pairs: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
@@ -149,6 +149,13 @@ public struct DaemonSettings: Sendable, Hashable {
 
     /// Variables with the prefix that are not settings (the configuration file's path).
     static let ignoredEnvironment: Set<String> = ["IRQBRIDGE_CONFIG"]
+
+    /// Not a setting: the configuration file's path, or the QEMU rig's own variables
+    /// (IRQBRIDGE_RIG, IRQBRIDGE_RIG_DEVICES, IRQBRIDGE_RIG_HOTPLUG, IRQBRIDGE_RIG_DIR...),
+    /// which every command in the rig's guest inherits.
+    static func isIgnoredEnvironment(_ name: String) -> Bool {
+        ignoredEnvironment.contains(name) || name == "IRQBRIDGE_RIG" || name.hasPrefix("IRQBRIDGE_RIG_")
+    }
 
     /// The settings in the file's own spelling (for `save-config`).
     public var fileValues: [String: String] {

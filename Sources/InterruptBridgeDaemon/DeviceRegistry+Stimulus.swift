@@ -53,6 +53,11 @@ extension DeviceRegistry {
             }
         }
         let raised = try result.get()
+        // Stopped short (removed, unbound, disconnected or the daemon stopping while it
+        // raised): not a success a caller could take for `count` interrupts raised.
+        guard raised == count else {
+            throw .conflict("\(id) was disconnected after \(raised) of \(count) interrupt(s) were raised (GET /v1/devices/\(id) says why)")
+        }
         return TriggerOutcome(id: id, raised: raised, stimulus: ticket.stimulus.name, fromDevice: ticket.fromDevice)
     }
 

@@ -223,6 +223,8 @@ extension DeviceRegistry {
     /// runs), gives devices back to their drivers (unless `on-exit: keep`).
     public func drain() -> (disconnected: Int, restored: Int) {
         stopping = true
+        // Pending waits return at once (their devices are about to be disconnected).
+        stopRequested.store(true, ordering: .releasing)
         publish(.stopping, nil, "stopping: disconnecting and giving devices back")
         var disconnected = 0, restored = 0
         for device in order.reversed().compactMap({ devices[$0] }) {

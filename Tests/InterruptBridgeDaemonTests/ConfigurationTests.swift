@@ -129,6 +129,15 @@ struct DaemonSettingsTests {
         #expect(throws: Never.self) { try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_CONFIG": "/x"], file: [:]) }
     }
 
+    @Test func theRigsOwnVariablesAreNotSettings() {
+        // Every command in the QEMU rig's guest inherits them.
+        let rig = ["IRQBRIDGE_RIG": "1", "IRQBRIDGE_RIG_DEVICES": "edu=0000:00:03.0", "IRQBRIDGE_RIG_HOTPLUG": "edu0=0000:01:00.0"]
+        #expect(throws: Never.self) { try DaemonSettings.load(arguments: [:], environment: rig, file: [:]) }
+        #expect {
+            try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_RIGGED": "1"], file: [:])
+        } throws: { "\($0)".contains("IRQBRIDGE_RIGGED") }
+    }
+
     @Test func environmentNames() {
         #expect(DaemonSettings.environmentName("log-level") == "IRQBRIDGE_LOG_LEVEL")
         #expect(DaemonSettings.environmentName("storm.rate-window-ms") == "IRQBRIDGE_STORM_RATE_WINDOW_MS")

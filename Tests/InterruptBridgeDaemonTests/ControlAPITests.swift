@@ -112,6 +112,53 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    @Test func aTriggerCutShortIsAConflict() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let triggering = Task { try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 100_000, "rate": 200]) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/disconnect").status == 200)
+        let triggered = try await triggering.value
+        #expect(triggered.status == 409, "\(triggered.text)")
+        #expect((triggered.json["error"] as? String ?? "").contains("was disconnected after"), "\(triggered.text)")
+        #expect(!(triggered.json["error"] as? String ?? "").contains("after 0 of"), "nothing was raised before the disconnect")
+        try await daemon.stop()
+    }
+
+    @Test func aGracefulShutdownsEventsReachTheWatchers() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let client = daemon.client
+        let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
+        let following = Task {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[String], any Error>) in
+                DispatchQueue.global().async {
+                    var pending: [UInt8] = []
+                    var lines: [String] = []
+                    continuation.resume(with: Result {
+                        try client.exchange("GET", "/v1/events", timeout: .seconds(30)) { _, _, chunk in
+                            pending += chunk
+                            while let newline = pending.firstIndex(of: 0x0a) {
+                                lines.append(String(decoding: pending[..<newline], as: UTF8.self))
+                                pending.removeFirst(newline + 1)
+                            }
+                            return true
+                        }
+                        return lines
+                    })
+                }
+            }
+        }
+        for _ in 0..<500 {
+            if try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0 > watchersBefore { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await daemon.stop()
+        // The stream ends cleanly (not cut short) after the drain's events.
+        let events = try await following.value.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let disconnected = Set(events.filter { $0["kind"] as? String == "disconnected" }.compactMap { $0["device"] as? String })
+        #expect(disconnected == ["fast", "line", "quiet"])
+        #expect(events.last?["kind"] as? String == "stopping")
+    }
+
     @Test func reloadAppliesTheDifferenceAndRejectsABadFile() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let before = try await daemon.call("GET", "/v1/devices/fast")
