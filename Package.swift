@@ -45,6 +45,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Device profiles (InterruptBridgeTooling only): YAML with line marks on every node.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Latency percentiles off the interrupt path (InterruptBridgeTooling only; the runtime
+        // records into fixed buckets of its own and depends on nothing).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // System libraries, found through pkg-config; apt names the packages that provide them.
@@ -108,6 +111,7 @@ let package = Package(
                 "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strictSwift
         ),

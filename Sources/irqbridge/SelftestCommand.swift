@@ -97,7 +97,8 @@ struct SelftestCommand: ParsableCommand {
         }
         let dispatcher: InterruptDispatcher
         do {
-            dispatcher = try InterruptDispatcher(logger: logger)
+            // Timings recorded: the stimulus-to-ISR latency is measured where the ISR runs.
+            dispatcher = try InterruptDispatcher(logger: logger, options: DispatchOptions(recordsTimings: true))
         } catch {
             throw CommandFailure.failed("cannot start the dispatcher: \(error)")
         }

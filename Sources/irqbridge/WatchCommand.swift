@@ -64,7 +64,7 @@ struct WatchCommand: ParsableCommand {
         let logger = logging.makeLogger("irqbridge.watch")
         let addresses = try chosenAddresses(logger: logger)
         let dispatcher: InterruptDispatcher
-        do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
+        do { dispatcher = try InterruptDispatcher(logger: logger, options: DispatchOptions(recordsTimings: true)) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }
         var watched: [Watched] = []
         defer {
