@@ -221,20 +221,28 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// into driver code. Does not allocate.
     @inline(__always)
     func service() -> Bool {
+        // Recording timings is out of line: with it off, the path is the untimed one
+        // plus a test of `timingReference` (inlined, the timed branch made the
+        // untimed one 33 instructions longer per interrupt: callgrind.sh).
+        if let timingReference { return serviceTimed(timingReference) }
         let previous = acquire()
-        let claimed: Bool
-        if let timingReference {
-            // Recording timings: two clock reads (vDSO) and relaxed stores to the
-            // object's preallocated buckets; the stimulus mark is read and cleared.
-            claimed = timingReference._withUnsafeGuaranteedRef { recorders in
-                let start = MonotonicClock.nanoseconds()
-                recorders.recordStimulus(at: start)
-                let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
-                recorders.isrDuration.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
-                return claimed
-            }
-        } else {
-            claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
+        let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
+        release(previous)
+        counters.countService(claimed: claimed)
+        return claimed
+    }
+
+    /// `service()` recording timings: two clock reads (vDSO) and relaxed stores to the
+    /// object's preallocated buckets; a pending stimulus mark is read and cleared.
+    @inline(never)
+    private func serviceTimed(_ recorders: Unmanaged<TimingRecorders>) -> Bool {
+        let previous = acquire()
+        let claimed = recorders._withUnsafeGuaranteedRef { recorders in
+            let start = MonotonicClock.nanoseconds()
+            recorders.recordStimulus(at: start)
+            let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
+            recorders.isrDuration.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
+            return claimed
         }
         release(previous)
         counters.countService(claimed: claimed)
