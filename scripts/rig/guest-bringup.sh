@@ -93,6 +93,21 @@ else
     head -5 /tmp/watch.out
     grep '^{.*"device":"0000:00:03.0"' /tmp/watch.out | tail -1
 fi
+# selftest --json: one object per case with the stimulus-to-ISR and ISR figures the dispatch
+# loop measured, per vector (edu MSI from its registers; nvme MSI-X by loopback: 65 vectors).
+$IRQ selftest --device 0000:00:03.0 --kinds msi --count "$COUNT" --json > /tmp/selftest.json 2>&1; status=$?
+figures='\{"maxNanoseconds":[0-9]+,"p50Nanoseconds":[1-9][0-9]*,"p99Nanoseconds":[0-9]+\}'
+if [ $status -eq 0 ] && grep -qE '^\{"delivered":'"$COUNT"',.*"passed":true,.*"stimulusToISR":'"$figures"',"vectors":\[\{"count":'"$COUNT"',"isrDuration":'"$figures"',"message":0,"stimulusToISR":'"$figures"',"vector":[0-9]+\}\],' /tmp/selftest.json \
+    && grep -qx '{"failed":0,"passed":1}' /tmp/selftest.json; then
+    pass "selftest --json edu MSI: stimulus-to-ISR and ISR p50/p99/max, per vector ($COUNT timed)"
+else
+    fail "selftest --json edu MSI: exit $status"; cat /tmp/selftest.json
+fi
+$IRQ selftest --device 0000:00:08.0 --kinds msix --count "$COUNT" --json > /tmp/selftest.json 2>&1; status=$?
+vectors=$(grep -o '"message":[0-9]*,"stimulusToISR":{"maxNanoseconds"' /tmp/selftest.json | wc -l)
+expected=$(( COUNT < 65 ? COUNT : 65 ))
+[ $status -eq 0 ] && [ "$vectors" -eq "$expected" ] && pass "selftest --json nvme MSI-X (loopback): stimulus-to-ISR for each of $vectors vectors raised" \
+    || { fail "selftest --json nvme MSI-X: exit $status, $vectors vectors with figures, $expected expected"; head -c 600 /tmp/selftest.json; }
 $IRQ watch 0000:00:08.0 --line-based > /tmp/watch.out 2>&1; status=$?
 [ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/watch.out && pass "watch nvme INTx refused (exit 2)" || fail "watch nvme INTx: exit $status"
 
