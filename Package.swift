@@ -36,6 +36,8 @@ let package = Package(
         .library(name: "InterruptBridgeDiscovery", targets: ["InterruptBridgeDiscovery"]),
         .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
         .library(name: "InterruptBridgeTestKit", targets: ["InterruptBridgeTestKit"]),
+        // The rig daemon's services (swift-service-lifecycle), for `irqbridge daemon` and for users' own executables.
+        .library(name: "InterruptBridgeDaemon", targets: ["InterruptBridgeDaemon"]),
         .executable(name: "irqbridge", targets: ["irqbridge"]),
         // `swift package --disable-sandbox rig [OPTIONS] -- test ...`: a depending package's tests in the QEMU rig.
         .plugin(name: "rig", targets: ["RigPlugin"]),
@@ -48,6 +50,12 @@ let package = Package(
         // Latency percentiles off the interrupt path (InterruptBridgeTooling only; the runtime
         // records into fixed buckets of its own and depends on nothing).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
+        // The daemon only (InterruptBridgeDaemon): services, configuration, metrics, the control API's server.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // System libraries, found through pkg-config; apt names the packages that provide them.
@@ -108,7 +116,7 @@ let package = Package(
         .target(
             name: "InterruptBridgeTooling",
             dependencies: [
-                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -124,6 +132,25 @@ let package = Package(
             dependencies: [
                 "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+
+        // The rig daemon (issue 12): services that bind and connect the configured devices, count and
+        // time their interrupts, contain faults, and serve the control API (HTTP/JSON on a UNIX socket),
+        // Prometheus metrics and systemd's notify protocol. Only this target depends on the server stack.
+        .target(
+            name: "InterruptBridgeDaemon",
+            dependencies: [
+                "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery", "InterruptBridgeTooling",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strictSwift
         ),
@@ -146,7 +173,7 @@ let package = Package(
             name: "irqbridge",
             dependencies: [
                 "InterruptBridge", "InterruptBridgeWDK", "InterruptBridgeCore", "InterruptBridgeSystem",
-                "InterruptBridgeDiscovery", "InterruptBridgeTooling", "InterruptBridgeBench", "CAllocationCounter",
+                "InterruptBridgeDiscovery", "InterruptBridgeTooling", "InterruptBridgeBench", "InterruptBridgeDaemon", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -158,6 +185,18 @@ let package = Package(
         .plugin(
             name: "RigPlugin",
             capability: .command(intent: .custom(verb: "rig", description: "Run this package's tests or an executable inside InterruptBridge's QEMU rig"))
+        ),
+
+        // The DocC catalog's runnable example: the daemon's services beside an executable's own ISR.
+        .executableTarget(
+            name: "irqbridge-embedded-example",
+            dependencies: [
+                "InterruptBridgeDaemon", "InterruptBridge",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/EmbeddedDaemon",
+            swiftSettings: strictSwift
         ),
 
         // The throughput scenario without the allocation interposer, so it runs under
@@ -200,6 +239,17 @@ let package = Package(
             dependencies: [
                 "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
                 "InterruptBridgeDiscovery", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // The daemon on simulated devices: configuration, settings' precedence, the control API
+        // end to end over its socket, the notify protocol against a stand-in for systemd.
+        .testTarget(
+            name: "InterruptBridgeDaemonTests",
+            dependencies: [
+                "InterruptBridgeDaemon", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
+                "InterruptBridgeTestKit", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift
         ),

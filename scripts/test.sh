@@ -42,6 +42,8 @@ stage "dispatch tests under Thread Sanitizer" \
     swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
 stage "leaks: the runtime and WDK suites under LeakSanitizer" scripts/check-leaks.sh --filter 'InterruptBridgeTests|InterruptBridgeWDKTests'
 stage "shell completions (bash, zsh, fish)" scripts/check-completions.sh
+stage "daemon: control API vs its OpenAPI document (schemathesis), peer credentials, SIGTERM, the embedded example" \
+    scripts/check-control-api.sh --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
 stage "rig: run.sh behaviour" scripts/rig/tests/test-run.sh

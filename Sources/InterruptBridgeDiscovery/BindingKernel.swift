@@ -1,6 +1,7 @@
 // What device binding asks of the kernel, as a protocol: sysfs on a real
 // machine, a scripted fake in the tests (which plays the PCI core's probe).
 public import InterruptBridgeSystem
+import InterruptBridgeCore
 
 /// The sysfs operations binding needs. `SysfsPCI` is the real one.
 public protocol BindingKernel: Sendable {
@@ -54,7 +55,12 @@ public struct BindingRecordStore: Sendable {
         var text = "boundTo=\(record.boundTo)\n"
         if let original = record.originalDriver { text += "original=\(original)\n" }
         if let override = record.originalOverride { text += "override=\(override)\n" }
-        try FileIO.writeText(path(address), text, create: true)
+        try FileIO.replaceAtomically(path(address), text, mode: 0o644)
+    }
+
+    /// The addresses that have a record (devices irqbridge bound and has not given back).
+    public func addresses() -> [String] {
+        ((try? FileIO.listDirectory(directory)) ?? []).filter { PCIAddress($0) != nil }.sorted()
     }
 
     public func remove(_ address: String) throws(SystemError) { try FileIO.remove(path(address)) }

@@ -69,6 +69,32 @@ public enum FileIO {
         if count != bytes.count { throw SystemError("write \"\(text)\" to \(path): short write", code: EIO) }
     }
 
+    /// Replaces the file at `path` with `text` atomically: written to a temporary
+    /// file beside it, flushed, then renamed over it, so a reader (or a process
+    /// started after a crash) sees the old content or the new, never a part.
+    public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600) throws(SystemError) {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
+        let file = OwnedDescriptor(adopting: fd, name: temporary)
+        do throws(SystemError) {
+            let bytes = Array(text.utf8)
+            var written = 0
+            while written < bytes.count {
+                let count = try syscall("write \(temporary)") {
+                    bytes.withUnsafeBytes { Glibc.write(file.rawValue, $0.baseAddress! + written, $0.count - written) }
+                }
+                written += count
+            }
+            _ = try syscall("fsync \(temporary)") { fsync(file.rawValue) }
+            file.close()
+            _ = try syscall("rename \(temporary) to \(path)") { rename(temporary, path) }
+        } catch {
+            file.close()
+            unlink(temporary)
+            throw error
+        }
+    }
+
     /// The target of a symbolic link.
     public static func readlink(_ path: String) throws(SystemError) -> String {
         var buffer = [CChar](repeating: 0, count: 4096)

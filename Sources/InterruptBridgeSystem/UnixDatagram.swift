@@ -12,7 +12,7 @@ public enum UnixDatagram {
     public static func bind(_ path: String) throws(SystemError) -> OwnedDescriptor {
         let fd = try syscall("socket AF_UNIX SOCK_DGRAM") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
         let owned = OwnedDescriptor(adopting: fd, name: path)
-        unlink(path)
+        if !path.hasPrefix("@") { unlink(path) }
         let previous = umask(0o077)
         defer { umask(previous) }
         _ = try withAddress(path) { (address, length) throws(SystemError) in
@@ -40,16 +40,21 @@ public enum UnixDatagram {
     private static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> T) throws(SystemError) -> T {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
+        // "@name" is Linux's abstract namespace (systemd's NOTIFY_SOCKET uses it): a
+        // leading NUL, and the length counts exactly the name's bytes.
+        let abstract = path.hasPrefix("@")
+        var bytes = Array(path.utf8)
+        if abstract { bytes[0] = 0 }
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard bytes.count < capacity else { throw SystemError("socket path \(path) is longer than \(capacity - 1) bytes", code: ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
+        let length = abstract ? MemoryLayout<sa_family_t>.size + bytes.count : MemoryLayout<sockaddr_un>.size
         return try withUnsafePointer(to: &address) { (pointer) throws(SystemError) in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (raw) throws(SystemError) in
-                try body(raw, socklen_t(MemoryLayout<sockaddr_un>.size))
+                try body(raw, socklen_t(length))
             }
         }
     }

@@ -19,10 +19,15 @@ import Yams
 public enum ProfileLoader {
     /// Parses and compiles a profile from `text`; `file` names it in errors.
     public static func load(_ text: String, file: String) throws(ProfileError) -> DeviceProfile {
+        try profile(compose(text, file: file))
+    }
+
+    /// The document's root node, read strictly (also the daemon's configuration file's reader).
+    package static func compose(_ text: String, file: String) throws(ProfileError) -> ProfileNode {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(profile)"), "the file is empty")
+                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(document)"), "the file is empty")
             }
             root = node
         } catch let error as ProfileError {
@@ -30,7 +35,7 @@ public enum ProfileLoader {
         } catch {
             throw syntaxError(error, file: file, text: text)
         }
-        return try profile(ProfileNode(node: root, file: file, path: ""))
+        return ProfileNode(node: root, file: file, path: "")
     }
 
     /// Reads and loads the profile at `path`.

@@ -1,19 +1,19 @@
 // Strict reading of a composed YAML (or JSON) document: every node keeps its file,
 // line and field path, every mapping rejects keys it does not know.
-import Yams
+package import Yams
 
 /// A YAML node with the path that reached it.
-struct ProfileNode {
-    let node: Node
-    let file: String
-    let path: String
+package struct ProfileNode {
+    package let node: Node
+    package let file: String
+    package let path: String
 
-    var location: ProfileLocation {
+    package var location: ProfileLocation {
         let mark = node.mark
         return ProfileLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: path.isEmpty ? "(profile)" : path)
     }
 
-    func error(_ kind: ProfileError.Kind, _ message: String) -> ProfileError {
+    package func error(_ kind: ProfileError.Kind, _ message: String) -> ProfileError {
         ProfileError(kind, at: location, message)
     }
 
@@ -28,7 +28,7 @@ struct ProfileNode {
     }
 
     /// The node as a mapping whose keys are all in `allowed`.
-    func mapping(allowed: [String]) throws(ProfileError) -> ProfileFields {
+    package func mapping(allowed: [String]?) throws(ProfileError) -> ProfileFields {
         guard case .mapping(let mapping) = node else { throw error(.badValue, "expected a mapping, found \(shape)") }
         var entries: [(key: String, value: ProfileNode)] = []
         for (keyNode, value) in mapping {
@@ -38,7 +38,7 @@ struct ProfileNode {
             }
             let key = scalar.string
             let keyAt = ProfileNode(node: keyNode, file: file, path: keyPath + key)
-            guard allowed.contains(key) else {
+            if let allowed, !allowed.contains(key) {
                 throw keyAt.error(.unknownKey, "unknown key '\(key)' (expected \(allowed.map { "'\($0)'" }.joined(separator: ", ")))")
             }
             if entries.contains(where: { $0.key == key }) { throw keyAt.error(.badValue, "'\(key)' is given twice") }
@@ -47,21 +47,31 @@ struct ProfileNode {
         return ProfileFields(owner: self, entries: entries)
     }
 
+    /// The node as a mapping with keys of the caller's choosing (names, addresses), in
+    /// order, each with the key's own node (where an error about the key points).
+    package func entries() throws(ProfileError) -> [(key: String, keyNode: ProfileNode, value: ProfileNode)] {
+        guard case .mapping(let mapping) = node else { return try mapping(allowed: nil).entries.map { ($0.key, $0.value, $0.value) } }
+        let fields = try self.mapping(allowed: nil)
+        return zip(mapping.keys, fields.entries).map { keyNode, entry in
+            (entry.key, ProfileNode(node: keyNode, file: file, path: entry.value.path), entry.value)
+        }
+    }
+
     /// The node as a list.
-    func sequence() throws(ProfileError) -> [ProfileNode] {
+    package func sequence() throws(ProfileError) -> [ProfileNode] {
         guard case .sequence(let sequence) = node else { throw error(.badValue, "expected a list, found \(shape)") }
         return sequence.enumerated().map { ProfileNode(node: $1, file: file, path: "\(path)[\($0)]") }
     }
 
     /// The node as a plain scalar string.
-    func string() throws(ProfileError) -> String {
+    package func string() throws(ProfileError) -> String {
         guard case .scalar(let scalar) = node else { throw error(.badValue, "expected a value, found \(shape)") }
         return scalar.string
     }
 
     /// A non-negative integer: decimal, 0x hexadecimal, 0o octal or 0b binary, `_` allowed
     /// between digits (a quoted string is read the same way, so JSON can say "0x24").
-    func integer(atMost limit: UInt64 = .max, what: String = "a number") throws(ProfileError) -> UInt64 {
+    package func integer(atMost limit: UInt64 = .max, what: String = "a number") throws(ProfileError) -> UInt64 {
         let text = try string()
         guard let value = Self.parseInteger(text) else {
             throw error(.badValue, "'\(text)' is not \(what) (write decimal, 0x hexadecimal, 0o octal or 0b binary)")
@@ -70,7 +80,7 @@ struct ProfileNode {
         return value
     }
 
-    func bool() throws(ProfileError) -> Bool {
+    package func bool() throws(ProfileError) -> Bool {
         switch try string() {
         case "true": true
         case "false": false
@@ -78,7 +88,7 @@ struct ProfileNode {
         }
     }
 
-    static func parseInteger(_ text: String) -> UInt64? {
+    package static func parseInteger(_ text: String) -> UInt64? {
         var digits = Substring(String(text.filter { $0 != "_" }))
         var radix = 10
         for (prefix, base) in [("0x", 16), ("0X", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
@@ -91,13 +101,13 @@ struct ProfileNode {
 }
 
 /// A mapping read by `ProfileNode.mapping(allowed:)`.
-struct ProfileFields {
-    let owner: ProfileNode
-    let entries: [(key: String, value: ProfileNode)]
+package struct ProfileFields {
+    package let owner: ProfileNode
+    package let entries: [(key: String, value: ProfileNode)]
 
-    subscript(_ key: String) -> ProfileNode? { entries.first { $0.key == key }?.value }
+    package subscript(_ key: String) -> ProfileNode? { entries.first { $0.key == key }?.value }
 
-    func required(_ key: String) throws(ProfileError) -> ProfileNode {
+    package func required(_ key: String) throws(ProfileError) -> ProfileNode {
         guard let node = self[key] else {
             let field = owner.path.isEmpty ? key : owner.path + "." + key
             var location = owner.location
@@ -107,5 +117,5 @@ struct ProfileFields {
         return node
     }
 
-    var keys: [String] { entries.map(\.key) }
+    package var keys: [String] { entries.map(\.key) }
 }

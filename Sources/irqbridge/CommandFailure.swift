@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import InterruptBridgeTooling
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,6 +37,16 @@ enum CommandFailure: Error, CustomStringConvertible {
     }
 }
 
+extension CommandFailure {
+    /// The tooling's device errors, kept as bad input or failure.
+    init(_ error: DeviceSessionError) {
+        switch error {
+        case .badInput(let message): self = .badInput(message)
+        case .failed(let message): self = .failed(message)
+        }
+    }
+}
+
 extension IRQBridge {
     /// Parses and runs a subcommand; every error ends here and leaves through `CommandFailure.exit()`.
     static func main() async {
@@ -57,6 +68,8 @@ extension IRQBridge {
             }
         } catch let failure as CommandFailure {
             failure.exit()
+        } catch let failure as DeviceSessionError {
+            CommandFailure(failure).exit()
         } catch let status as ExitCode {
             // A verdict already printed (selftest's failed cases): the status, no message.
             Glibc.exit(status.rawValue)

@@ -8,6 +8,6 @@ struct IRQBridge: AsyncParsableCommand {
         abstract: "Windows-style interrupt connection (IoConnectInterruptEx) over Linux VFIO/UIO interrupts.",
         version: "0.1.0",
         subcommands: [ListCommand.self, BindCommand.self, UnbindCommand.self, SelftestCommand.self, WatchCommand.self, WaitCommand.self,
-                      TriggerCommand.self, BenchCommand.self, RigCommand.self]
+                      TriggerCommand.self, BenchCommand.self, RigCommand.self, DaemonCommand.self, CtlCommand.self]
     )
 }

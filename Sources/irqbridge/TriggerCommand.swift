@@ -80,7 +80,7 @@ struct TriggerCommand: ParsableCommand {
         let kernelCount = stimulus.kernelCounts ? session.kernelCount(kind) : nil
         let kernelBefore = kernelCount?()
         do { try stimulus.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
-        do { _ = try Raising.run(request, stimulus: stimulus, objects: connected.objects, unmaskCount: session.unmaskCount) } catch { throw CommandFailure.failed("raising failed: \(error)") }
+        do { _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects, unmaskCount: session.unmaskCount) } catch { throw CommandFailure.failed("raising failed: \(error)") }
         PThread.sleep(for: .milliseconds(50))  // the last one in flight
         let served = connected.objects.map(\.serviceCallCount).reduce(0, +)
         let claimed = connected.objects.map(\.claimedCount).reduce(0, +)

@@ -96,7 +96,7 @@ struct WaitCommand: ParsableCommand {
     private func serve(_ bytes: [UInt8], session: DeviceSession, objects: [InterruptObject]) {
         guard let request = TriggerRequest(bytes), let stimulus = session.stimulus else { return }
         do {
-            _ = try Raising.run(request, stimulus: stimulus, objects: objects, unmaskCount: session.unmaskCount)
+            _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: objects, unmaskCount: session.unmaskCount)
         } catch {
             printError("irqbridge: a trigger request failed: \(error)")
         }

@@ -96,7 +96,7 @@ struct WatchCommand: ParsableCommand {
                 if let socket = entry.socket, let bytes = try? UnixDatagram.receive(socket.rawValue),
                    let request = TriggerRequest(bytes), let stimulus = entry.session.stimulus {
                     do {
-                        _ = try Raising.run(request, stimulus: stimulus, objects: entry.connected.objects, unmaskCount: entry.session.unmaskCount)
+                        _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: entry.connected.objects, unmaskCount: entry.session.unmaskCount)
                     } catch {
                         printError("irqbridge: a trigger request for \(entry.session.info.address) failed: \(error)")
                     }

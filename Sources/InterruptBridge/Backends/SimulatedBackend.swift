@@ -128,13 +128,21 @@ public final class SimulatedBackend: InterruptBackend {
     /// The device signals message `message` (0 for INTx). Returns false when
     /// that interrupt is not enabled (no one could see it). Callable from any thread.
     @discardableResult
-    public func raise(message: Int = 0) -> Bool {
+    public func raise(message: Int = 0) -> Bool { raise(message: message, count: 1) }
+
+    /// Sends `count` messages at once on a message-signaled vector (one eventfd
+    /// write of `count`: the dispatcher sees them coalesced, as a device's burst,
+    /// and counts each in `deliveredSignalCount`); a line is asserted once.
+    /// Returns false, counting all of them dropped, when the vector is not enabled.
+    @discardableResult
+    public func raise(message: Int, count: UInt64) -> Bool {
+        guard count > 0 else { return true }
         let delivered = enabled.withLock { state -> Bool in
             guard let state, message >= 0, message < state.vectors.count else { return false }
-            state.vectors[message].assert()
+            state.vectors[message].assert(count: count)
             return true
         }
-        if delivered { raised.add(1, ordering: .relaxed) } else { dropped.add(1, ordering: .relaxed) }
+        if delivered { raised.add(count, ordering: .relaxed) } else { dropped.add(count, ordering: .relaxed) }
         return delivered
     }
 
@@ -227,10 +235,10 @@ final class SimulatedVector: Sendable {
 
     var isMasked: Bool { state.load(ordering: .acquiring) & Self.masked != 0 }
 
-    /// The device asserts the line / sends the message.
-    func assert() {
+    /// The device asserts the line / sends the message (`count` messages at once).
+    func assert(count: UInt64 = 1) {
         guard levelTriggered else {
-            signal()
+            signal(count)
             return
         }
         var current = state.load(ordering: .acquiring)
@@ -268,8 +276,8 @@ final class SimulatedVector: Sendable {
         }
     }
 
-    private func signal() {
-        _ = try? EventFD.write(descriptor)
+    private func signal(_ count: UInt64 = 1) {
+        _ = try? EventFD.write(descriptor, count)
     }
 }
 

@@ -97,6 +97,20 @@ public final class InterruptDispatcher: Sendable {
     /// oldest events first (each stream keeps the newest 1024).
     public func events() -> AsyncStream<DispatcherEvent> { eventHub.subscribe() }
 
+    /// Asks every dispatch loop to answer a heartbeat between its batches; returns
+    /// at once. A loop that is wedged (an ISR that never returns, a DPC that blocks)
+    /// answers nothing, so `heartbeatsAnswered` stops advancing: what a service
+    /// watchdog (systemd's `WATCHDOG=1`) should be driven by.
+    public func requestHeartbeat() {
+        for loop in loops { loop.post(.heartbeat) }
+    }
+
+    /// Heartbeat requests answered by the slowest dispatch loop (each loop counts
+    /// its own; a passive loop started later counts from its start).
+    public var heartbeatsAnswered: UInt64 {
+        loops.map { $0.heartbeats.load(ordering: .acquiring) }.min() ?? 0
+    }
+
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {
         loops.flatMap { $0.connectedByVector.values.flatMap { $0 } }

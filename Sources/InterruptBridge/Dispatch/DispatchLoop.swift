@@ -43,6 +43,8 @@ final class DispatchLoop: Sendable {
     /// transition (a copy of what its table holds), read by other threads.
     private let published = LockedValue<[UInt32: [InterruptObject]]>([:])
     private let accepting = Atomic<Bool>(true)
+    /// Heartbeat requests the loop thread has answered (see `LoopCommand.heartbeat`).
+    let heartbeats = Atomic<UInt64>(0)
     private let closesOnExit = Atomic<Bool>(false)
 
     private static let identities = Atomic<UInt>(1)
@@ -268,6 +270,8 @@ enum LoopCommand: Sendable {
     case unwatchEvents(InterruptDevice, Completion?)
     /// Re-arm the storm-contained vectors of these objects.
     case rearm([InterruptObject], Completion?)
+    /// Answer a heartbeat request: count it in `heartbeats` (proves the loop turns).
+    case heartbeat
     /// Report these objects active (true) or inactive (false).
     case setActive(Bool, [InterruptObject], Completion?)
     /// Tear everything down and end the thread.

@@ -42,6 +42,8 @@ extension LoopState {
                     detach(objects)
                 }
                 completion?.finish()
+            case .heartbeat:
+                loop.heartbeats.add(1, ordering: .releasing)
             case .stop:
                 outcome = .stop
             }
@@ -228,7 +230,7 @@ extension LoopState {
             case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),
                  let .watchEvents(_, completion), let .unwatchEvents(_, completion), let .setActive(_, _, completion):
                 completion?.finish()
-            case .stop:
+            case .stop, .heartbeat:
                 continue
             }
         }

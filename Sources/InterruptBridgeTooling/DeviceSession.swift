@@ -1,39 +1,52 @@
-// A device held by one of the bring-up verbs (wait, trigger): its backend, its
-// profile, how to raise its interrupts, the ISR's acknowledge, and the socket on
-// which `irqbridge trigger` asks the holder to raise them.
-import ArgumentParser
-import InterruptBridge
-import InterruptBridgeCore
+// A device held by a bring-up verb or the daemon: its backend, its profile, how to
+// raise its interrupts, the ISR's acknowledge; and what connecting it connected.
+public import InterruptBridge
+public import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
-import InterruptBridgeTooling
-import Logging
+public import Logging
 
-/// --profile, shared by the bring-up verbs.
-struct ProfileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A device profile (YAML or JSON), preferred to the built-in ones; repeatable.", valueName: "FILE"),
-            completion: .file(extensions: ["yaml", "yml", "json"]))
-    var profile: [String] = []
+/// Why a device cannot be opened or connected: the caller's input (a device that
+/// does not exist or is on the wrong driver, a bad profile, an INTx line without
+/// an acknowledge program) or a failure of the system underneath.
+public enum DeviceSessionError: Error, Sendable, CustomStringConvertible {
+    case badInput(String)
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .badInput(let message), .failed(let message): message
+        }
+    }
+}
+
+private func wrap<T>(_ body: () throws(ProfileError) -> T) throws(DeviceSessionError) -> T {
+    do { return try body() } catch { throw .badInput("\(error)") }
 }
 
 /// A device opened (and its interrupts not yet connected).
-struct DeviceSession {
-    let info: PCIDeviceInfo
-    let profile: DeviceProfile?
-    let backend: any InterruptBackend
+public struct DeviceSession: Sendable {
+    public let info: PCIDeviceInfo
+    public let profile: DeviceProfile?
+    public let backend: any InterruptBackend
     /// How to raise its interrupts (a profile's registers, or VFIO's loopback); nil
     /// under UIO without a register stimulus. Its `acknowledge` is the ISR's.
-    let stimulus: SelftestStimulus?
-    let close: @Sendable () -> Void
+    public let stimulus: SelftestStimulus?
+    public let close: @Sendable () -> Void
 
     /// Where the holder of `address` listens for trigger requests.
-    static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
+    public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
 
-    static func open(_ address: PCIAddress, profileFiles: [String], logger: Logger) throws(CommandFailure) -> DeviceSession {
+    public static func open(_ address: PCIAddress, profileFiles: [String], logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+        try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) }, logger: logger)
+    }
+
+    /// Opens `address` with the profile `library` matches to it (or `profile`, when given).
+    public static func open(_ address: PCIAddress, library: ProfileLibrary, profile chosen: DeviceProfile? = nil,
+                            logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
-            let library = try ProfileLibrary(files: profileFiles)
-            guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw CommandFailure.badInput("no PCI device \(address)") }
-            let profile = library.profile(for: info)
+            guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
+            let profile = chosen ?? library.profile(for: info)
             try profile?.validate(against: info)
             switch info.driver {
             case "vfio-pci":
@@ -59,10 +72,10 @@ struct DeviceSession {
                 let backend = try UIOBackend(device: info, logger: logger)
                 return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() })
             default:
-                throw CommandFailure.badInput("\(address) is bound to \(info.driver ?? "no driver"), not vfio-pci or uio_pci_generic: "
+                throw DeviceSessionError.badInput("\(address) is bound to \(info.driver ?? "no driver"), not vfio-pci or uio_pci_generic: "
                                               + "irqbridge bind \(address) first")
             }
-        } catch let failure as CommandFailure {
+        } catch let failure as DeviceSessionError {
             throw failure
         } catch let error as ProfileError {
             throw .badInput("\(error)")
@@ -72,20 +85,24 @@ struct DeviceSession {
     }
 
     /// The ISR's acknowledge: the profile's program, or (message-signaled only) a claim.
-    var acknowledge: @Sendable (Int) -> Bool {
-        if profile?.acknowledge != nil, let stimulus { return stimulus.acknowledge }
+    public var acknowledge: @Sendable (Int) -> Bool {
+        if profile?.acknowledge != nil || backend is SimulatedBackend, let stimulus { return stimulus.acknowledge }
         return { _ in true }
     }
 
     /// Connects the ISR: message-based, falling back to line-based (or line-based
     /// only). A line needs the profile's acknowledge program: refused without one.
-    func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool) throws(CommandFailure) -> ConnectedInterrupts {
+    /// `policy`: the INF-style settings and storm rules to connect under (its
+    /// `msiSupported` is cleared when connecting line-based or under UIO).
+    public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
+                        policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
         let hasMessages = info.msi != nil || info.msix != nil
-        let servesLine = profile?.canServe(.intx) ?? false
+        let servesLine = profile?.canServe(.intx) ?? (backend is SimulatedBackend)
         if (lineBased || !hasMessages || backend is UIOBackend), !servesLine {
             throw .badInput(Self.intxRefusal(info, profile))
         }
-        let policy = lineBased || backend is UIOBackend ? InterruptPolicy(msiSupported: false) : InterruptPolicy()
+        var policy = base
+        if lineBased || backend is UIOBackend { policy.msiSupported = false }
         let device = InterruptDevice(backend: backend, policy: policy)
         let acknowledge = self.acknowledge
         stimulus?.quiesce()
@@ -102,20 +119,26 @@ struct DeviceSession {
         }
     }
 
+    /// A simulated function (its interrupts raised by `SimulatedBackend.raise`, its
+    /// line acknowledged by the ISR as edu's is).
+    public static func simulated(_ backend: SimulatedBackend) -> DeviceSession {
+        DeviceSession(info: backend.device, profile: nil, backend: backend, stimulus: .simulated(backend), close: {})
+    }
+
     /// How many times the backend re-enabled the INTx line (nil: not counted).
-    var unmaskCount: (@Sendable () -> UInt64)? {
+    public var unmaskCount: (@Sendable () -> UInt64)? {
         if let vfio = backend as? VFIOBackend { return { vfio.unmaskCount } }
         if let uio = backend as? UIOBackend { return { uio.unmaskCount } }
         return nil
     }
 
     /// The kernel's running count of `kind` for this device (nil: none to read).
-    func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
+    public func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
         if backend is UIOBackend { return info.irqLine.map { SelftestCase.irqKernelCount($0) } }
         return SelftestCase.vfioKernelCount(kind, info.address)
     }
 
-    static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?) -> String {
+    public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?) -> String {
         "\(info.address) would be served on its INTx line, and "
             + (profile.map { "its profile '\($0.name)' (\($0.file)) has" } ?? "no profile matches it, so there is")
             + " no acknowledge program: a level-triggered line the ISR does not quiet either fires again at every unmask (a storm) "
@@ -124,13 +147,13 @@ struct DeviceSession {
 }
 
 /// What `DeviceSession.connect` connected.
-struct ConnectedInterrupts {
+public struct ConnectedInterrupts: Sendable {
     /// One per message (one for a line), in message order.
-    let objects: [InterruptObject]
-    let disconnect: () -> Void
+    public let objects: [InterruptObject]
+    public let disconnect: @Sendable () -> Void
 
     /// "MSI-X, 5 messages, DIRQL 5...9" style summary.
-    var summary: String {
+    public var summary: String {
         guard let first = objects.first else { return "nothing connected" }
         let levels = objects.map(\.irql.rawValue)
         let range = levels.min() == levels.max() ? "\(levels[0])" : "\(levels.min()!)...\(levels.max()!)"
@@ -138,27 +161,3 @@ struct ConnectedInterrupts {
     }
 }
 
-/// One request on the trigger socket: "raise VECTOR COUNT RATE" (VECTOR -1: every
-/// vector in turn; RATE 0: as fast as the interrupts are served).
-struct TriggerRequest: Equatable {
-    var vector: Int?
-    var count: Int
-    var rate: Double?
-
-    var encoded: [UInt8] { Array("raise \(vector ?? -1) \(count) \(rate ?? 0)".utf8) }
-
-    init(vector: Int?, count: Int, rate: Double?) {
-        self.vector = vector
-        self.count = count
-        self.rate = rate
-    }
-
-    init?(_ bytes: [UInt8]) {
-        let words = String(decoding: bytes, as: UTF8.self).split(separator: " ")
-        guard words.count == 4, words[0] == "raise", let vector = Int(words[1]), let count = Int(words[2]), let rate = Double(words[3]),
-              vector >= -1, (1...1_000_000).contains(count), rate >= 0 else { return nil }
-        self.vector = vector < 0 ? nil : vector
-        self.count = count
-        self.rate = rate == 0 ? nil : rate
-    }
-}

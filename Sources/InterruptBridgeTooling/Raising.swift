@@ -1,31 +1,31 @@
 // Raising a device's interrupts for `trigger` (and for a trigger request a holder
 // serves): K raises on one vector or every vector in turn, paced by a rate or by
 // each interrupt having been served.
-import InterruptBridge
+public import InterruptBridge
 import InterruptBridgeSystem
-import InterruptBridgeTooling
 
-enum Raising {
-    /// Raises `request.count` interrupts. Without a rate, each raise waits (up to
+public enum Raising {
+    /// Raises `count` interrupts. Without a rate, each raise waits (up to
     /// one second) for its vector's ISR to have claimed it (not merely run: a device
     /// that signals a raise twice, as the rig's e1000e does, must not let the next
     /// raise go out while the cause is still pending), so no two raises merge into one
     /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
     /// /proc/interrupts misses it. Returns how many were raised; throws the stimulus's error.
-    static func run(_ request: TriggerRequest, stimulus: SelftestStimulus, objects: [InterruptObject],
-                    unmaskCount: (() -> UInt64)?) throws -> Int {
+    public static func run(vector chosen: Int?, count: Int, rate: Double?, stimulus: SelftestStimulus, objects: [InterruptObject],
+                           unmaskCount: (() -> UInt64)?, shouldStop: () -> Bool = { false }) throws -> Int {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
         let vectors = max(1, min(objects.count, stimulus.vectors ?? objects.count))
         let start = ContinuousClock.now
-        for index in 0..<request.count {
-            let vector = request.vector ?? index % vectors
+        for index in 0..<count {
+            if shouldStop() { return index }
+            let vector = chosen ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
             let before = object.claimedCount
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
             try stimulus.raise(vector)
-            if let rate = request.rate {
+            if let rate = rate {
                 let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))
                 let now = ContinuousClock.now
                 if due > now { PThread.sleep(for: due - now) }
@@ -37,6 +37,6 @@ enum Raising {
                 }
             }
         }
-        return request.count
+        return count
     }
 }

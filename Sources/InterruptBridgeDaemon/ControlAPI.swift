@@ -1,0 +1,185 @@
+// The control API's routes (control-api.openapi.yaml documents each): devices,
+// bind/unbind, connect/disconnect, statistics, counters, trigger, wait, storm
+// re-arm, configuration save and reload, health, metrics, and the event stream.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import InterruptBridgeDiscovery
+import NIOCore
+
+/// The request bodies.
+struct BindRequest: Decodable {
+    var driver: String?
+    var from: String?
+}
+
+struct TriggerRequestBody: Decodable {
+    var vector: Int?
+    var count: Int?
+    var rate: Double?
+}
+
+struct WaitRequestBody: Decodable {
+    var vector: Int?
+    var count: UInt64?
+    /// Seconds.
+    var timeout: Double?
+}
+
+struct SaveRequestBody: Decodable {
+    var path: String?
+}
+
+struct ReloadOutcome: Encodable {
+    var applied: Bool
+    var message: String
+}
+
+struct SavedConfiguration: Encodable {
+    var path: String?
+    var configuration: String
+}
+
+public struct ControlAPI: Sendable {
+    let registry: DeviceRegistry
+    let metrics: MetricsExporter
+    let events: EventBroadcaster
+    /// Reloads the configuration file as SIGHUP does.
+    let reload: @Sendable () async -> (applied: Bool, message: String)
+
+    public init(registry: DeviceRegistry, metrics: MetricsExporter, events: EventBroadcaster,
+                reload: @escaping @Sendable () async -> (applied: Bool, message: String)) {
+        self.registry = registry
+        self.metrics = metrics
+        self.events = events
+        self.reload = reload
+    }
+
+    static let maximumBody = 64 * 1024
+
+    func router() -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
+        router.add(middleware: PeerCredentialCheck())
+        let registry = self.registry, metrics = self.metrics, events = self.events, reload = self.reload
+
+        router.get("/v1/health") { _, _ in ControlResponses.json(await registry.health()) }
+        router.get("/v1/devices") { _, _ in ControlResponses.json(await registry.list()) }
+        router.get("/v1/devices/:id") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.status(try Self.id(context)) }
+        }
+        router.post("/v1/devices/:id/bind") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                let id = try Self.id(context)
+                let body = try await Self.body(BindRequest.self, request)
+                var driver: UserSpaceDriver?
+                if let name = body?.driver {
+                    guard let chosen = UserSpaceDriver(rawValue: name) else {
+                        throw .badRequest("driver must be vfio-pci or uio_pci_generic, not '\(name)'")
+                    }
+                    driver = chosen
+                }
+                return try await registry.bind(id, driver: driver, from: body?.from)
+            }
+        }
+        router.post("/v1/devices/:id/unbind") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.unbind(try Self.id(context)) }
+        }
+        router.post("/v1/devices/:id/connect") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.connect(try Self.id(context)) }
+        }
+        router.post("/v1/devices/:id/disconnect") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.disconnect(try Self.id(context)) }
+        }
+        router.post("/v1/devices/:id/rearm") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.rearm(try Self.id(context)) }
+        }
+        router.get("/v1/devices/:id/statistics") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.statistics(try Self.id(context)) }
+        }
+        router.post("/v1/devices/:id/counters/reset") { _, context in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.resetCounters(try Self.id(context)) }
+        }
+        router.post("/v1/counters/reset") { _, _ in
+            await ControlResponses.answer { () throws(ControlError) in try await registry.resetCounters(nil) }
+        }
+        router.post("/v1/devices/:id/trigger") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                let id = try Self.id(context)
+                let body = try await Self.body(TriggerRequestBody.self, request)
+                return try await registry.trigger(id, vector: body?.vector, count: body?.count ?? 1, rate: body?.rate)
+            }
+        }
+        router.post("/v1/devices/:id/wait") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                let id = try Self.id(context)
+                let body = try await Self.body(WaitRequestBody.self, request)
+                let seconds = body?.timeout ?? 10
+                guard seconds.isFinite, seconds >= 0, seconds <= 3600 else { throw .badRequest("timeout must be 0...3600 seconds") }
+                return try await registry.wait(id, vector: body?.vector, count: body?.count ?? 1, timeout: .milliseconds(Int64(seconds * 1000)))
+            }
+        }
+        router.get("/v1/config") { _, _ in
+            await ControlResponses.answer { () throws(ControlError) in
+                SavedConfiguration(path: nil, configuration: try await registry.saveConfiguration(to: nil))
+            }
+        }
+        router.post("/v1/config/save") { request, _ in
+            await ControlResponses.answer { () throws(ControlError) in
+                let body = try await Self.body(SaveRequestBody.self, request)
+                return SavedConfiguration(path: body?.path, configuration: try await registry.saveConfiguration(to: body?.path))
+            }
+        }
+        router.post("/v1/reload") { _, _ in
+            let outcome = await reload()
+            return ControlResponses.json(ReloadOutcome(applied: outcome.applied, message: outcome.message),
+                                         status: outcome.applied ? .ok : .unprocessableContent)
+        }
+        router.get("/metrics") { _, _ in
+            ControlResponses.text(await metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get("/v1/events") { _, _ in
+            let stream = events.watch()
+            return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"],
+                            body: ResponseBody { writer in
+                                let encoder = JSONEncoder()
+                                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                                for await event in stream {
+                                    guard let line = try? encoder.encode(event) else { continue }
+                                    try await writer.write(ByteBuffer(bytes: line + [0x0a]))
+                                }
+                                try await writer.finish(nil)
+                            })
+        }
+        return router
+    }
+
+    static func id(_ context: ControlContext) throws(ControlError) -> String {
+        guard let id = context.parameters.get("id"), !id.isEmpty else { throw .badRequest("missing device id") }
+        return id
+    }
+
+    /// The JSON body, or nil when there is none. Malformed JSON is a 400.
+    static func body<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws(ControlError) -> Body? {
+        var request = request
+        let buffer: ByteBuffer
+        do { buffer = try await request.collectBody(upTo: maximumBody) } catch {
+            throw .badRequest("the body is larger than \(maximumBody) bytes or unreadable")
+        }
+        guard buffer.readableBytes > 0 else { return nil }
+        do {
+            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw .badRequest("the body is not the JSON this call takes: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context), let DecodingError.dataCorrupted(context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return (path.isEmpty ? "" : "\(path): ") + context.debugDescription
+        case let DecodingError.keyNotFound(key, _): return "missing '\(key.stringValue)'"
+        default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,24 @@
+// What is wrong with the daemon's configuration: one line naming where.
+public import InterruptBridgeTooling
+
+/// A problem with the daemon's configuration, found at start-up (exit status 2)
+/// or on reload (rejected whole, the running state kept).
+public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file cannot be read.
+    case unreadable(path: String, reason: String)
+    /// A problem in the file: `daemon.yaml:7:5: devices.0000:00:03.0.driver: ...`.
+    case inFile(ProfileError)
+    /// A setting whose value does not parse.
+    case badSetting(key: String, value: String, expected: String)
+    /// A setting the daemon does not have.
+    case unknownSetting(key: String, source: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): "cannot read the configuration \(path): \(reason)"
+        case let .inFile(error): error.description
+        case let .badSetting(key, value, expected): "setting '\(key)': '\(value)' is not \(expected)"
+        case let .unknownSetting(key, source): "unknown setting '\(key)' in \(source)"
+        }
+    }
+}

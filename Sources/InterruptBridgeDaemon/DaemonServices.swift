@@ -1,0 +1,245 @@
+// The daemon as swift-service-lifecycle services: the devices (start-up replay,
+// faults, hot-plug, reloads, the drain at shutdown), the control API on its UNIX
+// socket (and optionally loopback TCP), the metrics endpoint, systemd's watchdog,
+// and the closing of event streams. `irqbridge daemon` runs exactly these; an
+// executable with ISRs of its own runs them beside its own services.
+public import InterruptBridge
+import InterruptBridgeCore
+public import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import Hummingbird
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a running daemon is made of.
+public final class DaemonServices: Sendable {
+    public let settings: DaemonSettings
+    public let dispatcher: InterruptDispatcher
+    public let registry: DeviceRegistry
+    public let events: EventBroadcaster
+    public let metrics: MetricsExporter
+    public let notifier: SystemdNotifier
+    let configurationPath: String?
+    let launchArguments: [String: String]
+    let environment: [String: String]
+    let logger: Logger
+
+    /// Builds the services from loaded settings and table (see `DaemonConfiguration.load`).
+    /// Starts the dispatch thread; nothing is bound until the services run.
+    public init(settings: DaemonSettings, table: DeviceTable, configurationPath: String?, arguments: [String: String],
+                environment: [String: String], logger: Logger, binder: DeviceBinder? = nil,
+                discovery: PCIDiscovery? = nil) throws(DaemonStartError) {
+        self.settings = settings
+        self.configurationPath = configurationPath
+        self.launchArguments = arguments
+        self.environment = environment
+        self.logger = logger
+        var options = DispatchOptions(storm: settings.storm)
+        if let cpu = settings.dispatchCPU { options.pinning = .processors(ProcessorAffinity(rawValue: 1 << UInt64(cpu))) }
+        options.realtimePriority = settings.realtimePriority
+        options.threadName = "irqbridge-dispatch"
+        do { dispatcher = try InterruptDispatcher(logger: logger, options: options) } catch {
+            throw .dispatcher("\(error)")
+        }
+        events = EventBroadcaster()
+        registry = DeviceRegistry(settings: settings, table: table, dispatcher: dispatcher, events: events,
+                                  binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.stateDirectory + "/bindings"), logger: logger),
+                                  discovery: discovery ?? PCIDiscovery(logger: logger), logger: logger, configurationPath: configurationPath)
+        metrics = MetricsExporter(devices: registry)
+        notifier = SystemdNotifier(environment: environment, logger: logger)
+    }
+
+    /// The services in start order (graceful shutdown runs in reverse: event
+    /// streams close, the control API stops accepting calls, metrics stop, the
+    /// devices are disconnected and given back, the watchdog stops last).
+    public func services() throws(DaemonStartError) -> [any Service] {
+        try prepareSocket(settings.socketPath)
+        let api = ControlAPI(registry: registry, metrics: metrics, events: events, reload: { [self] in await reload() })
+        let socketPath = settings.socketPath
+        let serviceLogger = logger
+        var list: [any Service] = [
+            WatchdogService(dispatcher: dispatcher, notifier: notifier),
+            DeviceService(daemon: self),
+        ]
+        if let address = settings.metricsAddress {
+            let router = Router()
+            let metrics = self.metrics
+            router.get("/metrics") { _, _ in
+                ControlResponses.text(await metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            }
+            list.append(Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "irqbridge-metrics"),
+                                    logger: logger))
+        }
+        list.append(Application(router: api.router(), configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "irqbridge"),
+                                onServerRunning: { _ in
+                                    chmod(socketPath, 0o600)
+                                    serviceLogger.info("control API listening", metadata: ["socket": "\(socketPath)"])
+                                }, logger: logger))
+        if let address = settings.apiAddress {
+            list.append(Application(router: api.router(), configuration: .init(address: .hostname(address.host, port: address.port), serverName: "irqbridge"),
+                                    logger: logger))
+        }
+        list.append(EventStreamCloser(daemon: self))
+        return list
+    }
+
+    /// Runs the services until SIGTERM or SIGINT (then drains, within the shutdown timeout).
+    public func run() async throws {
+        let group = ServiceGroup(configuration: groupConfiguration(try services()))
+        try await group.run()
+    }
+
+    /// A ServiceGroup configuration for these services and any of the caller's.
+    public func groupConfiguration(_ services: [any Service]) -> ServiceGroupConfiguration {
+        var configuration = ServiceGroupConfiguration(services: services.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout
+        configuration.maximumCancellationDuration = .seconds(2)
+        return configuration
+    }
+
+    /// Reloads the configuration file (SIGHUP, POST /v1/reload): a bad file is
+    /// rejected whole and the running state kept.
+    public func reload() async -> (applied: Bool, message: String) {
+        notifier.reloading()
+        defer { notifier.ready(status: "reloaded") }
+        do throws(DaemonConfigurationError) {
+            let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
+            let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings)
+            let message = await registry.reload(table, settings: settings)
+            return (true, message)
+        } catch {
+            let message = "reload rejected, the running configuration is kept: \(error)"
+            await registry.rejectReload(message)
+            return (false, message)
+        }
+    }
+
+    /// Creates the socket's directory (0700) and removes a stale socket file; a
+    /// socket another daemon still answers on is an error.
+    func prepareSocket(_ path: String) throws(DaemonStartError) {
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty, !FileIO.exists(directory) {
+            do { try FileIO.makeDirectories(directory) } catch { throw .socket("cannot create \(directory): \(error)") }
+            chmod(directory, 0o700)
+        }
+        guard FileIO.exists(path) else { return }
+        do {
+            let connection = try UnixStream.connect(path)
+            connection.close()
+            throw DaemonStartError.socket("another daemon answers on \(path)")
+        } catch let error as DaemonStartError {
+            throw error
+        } catch {
+            unlink(path)
+        }
+    }
+}
+
+/// Why the daemon cannot start (not a configuration problem: those are `DaemonConfigurationError`).
+public enum DaemonStartError: Error, Sendable, CustomStringConvertible {
+    case dispatcher(String)
+    case socket(String)
+
+    public var description: String {
+        switch self {
+        case .dispatcher(let message): "cannot start the dispatch thread: \(message)"
+        case .socket(let message): "control socket: \(message)"
+        }
+    }
+}
+
+/// The devices: start-up, then faults, hot-plug, milestones and SIGHUP until a
+/// graceful shutdown, then the drain.
+struct DeviceService: Service {
+    let daemon: DaemonServices
+
+    func run() async throws {
+        let registry = daemon.registry
+        let counts = await registry.start()
+        await waitForSocket(daemon.settings.socketPath)
+        daemon.notifier.ready(status: "\(counts.connected) device(s) connected, \(counts.failed) failed or absent")
+        await withTaskGroup(of: Void.self) { group in
+            let dispatcher = daemon.dispatcher
+            let events = dispatcher.events()
+            group.addTask { for await event in events { await registry.handle(event) } }
+            if let hotplug = try? PCIDiscovery.hotplugEvents() {
+                group.addTask { for await event in hotplug { await registry.handle(event) } }
+            } else {
+                daemon.logger.warning("no udev hot-plug events (libudev monitor unavailable): devices that appear are not bound until a reload")
+            }
+            let watched = daemon.events.watch()
+            let metrics = daemon.metrics
+            group.addTask { for await event in watched { await metrics.record(event) } }
+            group.addTask {
+                while !Task.isCancelled {
+                    // Heartbeats also when no watchdog asks: GET /v1/health shows the loop turning.
+                    dispatcher.requestHeartbeat()
+                    try? await Task.sleep(for: .milliseconds(250))
+                    await registry.checkMilestones()
+                }
+            }
+            let daemon = self.daemon
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { _ = await daemon.reload() }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        daemon.notifier.stopping()
+        let outcome = await registry.drain()
+        daemon.logger.info("stopped", metadata: ["disconnected": "\(outcome.disconnected)", "restored": "\(outcome.restored)"])
+        daemon.dispatcher.shutdown()
+    }
+
+    private func waitForSocket(_ path: String) async {
+        for _ in 0..<500 where !FileIO.exists(path) { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+/// systemd's watchdog: WATCHDOG=1 only when the dispatch loops answered the last
+/// heartbeat request, so a wedged loop (an ISR that never returns) trips it.
+struct WatchdogService: Service {
+    let dispatcher: InterruptDispatcher
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        guard let interval = notifier.watchdogInterval else {
+            try? await gracefulShutdown()
+            return
+        }
+        let period = interval / 4
+        let dispatcher = self.dispatcher, notifier = self.notifier
+        // Shut down last (after the devices were given back), so it pings through the drain.
+        try? await cancelWhenGracefulShutdown {
+            var requested = dispatcher.heartbeatsAnswered
+            dispatcher.requestHeartbeat()
+            while !Task.isCancelled {
+                try? await Task.sleep(for: period)
+                let answered = dispatcher.heartbeatsAnswered
+                if answered > requested {
+                    notifier.watchdog()
+                    requested = answered
+                    dispatcher.requestHeartbeat()
+                }
+            }
+        }
+    }
+}
+
+/// The first to stop: ends every `GET /v1/events` stream and every pending wait,
+/// so the control API can finish its requests and stop.
+struct EventStreamCloser: Service {
+    let daemon: DaemonServices
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        daemon.registry.stopRequested.store(true, ordering: .releasing)
+        daemon.events.publish(DaemonEvent(kind: .stopping, message: "stopping: the control API closes"))
+        daemon.events.finish()
+    }
+}

@@ -1,0 +1,161 @@
+// The daemon's scalar settings: from flags, then IRQBRIDGE_* environment
+// variables, then the configuration file's `settings:` section, then defaults
+// (swift-configuration's provider hierarchy, in that order).
+public import Configuration
+public import InterruptBridgeCore
+public import Logging
+
+/// Where a server listens: a loopback or any TCP address, or nothing.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// "127.0.0.1:9464", "[::1]:9464", "localhost:9464".
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The daemon's scalar settings (the device table is separate: `DeviceTable`).
+public struct DaemonSettings: Sendable, Hashable {
+    /// The control API's UNIX socket (mode 0600).
+    public var socketPath = "/run/irqbridge/control.sock"
+    /// Prometheus metrics on TCP (nil: off; they are on the socket at /metrics too).
+    public var metricsAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9464)
+    /// The control API on TCP as well (nil, the default: the socket only). No peer
+    /// credentials exist on TCP: loopback addresses only.
+    public var apiAddress: ListenAddress?
+    public var logLevel: Logger.Level = .info
+    /// Where binding records live (survive the daemon, not a reboot).
+    public var stateDirectory = "/run/irqbridge"
+    /// Pin the dispatch thread to this CPU (nil: not pinned).
+    public var dispatchCPU: Int?
+    /// SCHED_FIFO priority of the dispatch thread (nil: normal scheduling).
+    public var realtimePriority: Int32?
+    /// The storm rules every device gets unless its entry says otherwise.
+    public var storm = StormPolicy.default
+    /// How long SIGTERM may take to disconnect and give devices back.
+    public var shutdownTimeout: Duration = .seconds(10)
+    /// An event every this many interrupts of a device (0: no milestone events).
+    public var milestone: UInt64 = 10_000
+
+    public init() {}
+
+    /// Every key, as written in the file's `settings:` section, in `--set`, and
+    /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
+    public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo",
+                              "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
+                              "storm.unclaimed-window", "shutdown-timeout", "milestone"]
+
+    /// Reads the settings through `reader`; a value that does not parse is an error
+    /// naming the key (never silently the default).
+    public init(reader: ConfigReader) throws(DaemonConfigurationError) {
+        func text(_ key: String) -> String? { reader.string(forKey: ConfigKey(key.split(separator: ".").map(String.init))) }
+        func bad(_ key: String, _ value: String, _ expected: String) -> DaemonConfigurationError {
+            .badSetting(key: key, value: value, expected: expected)
+        }
+        func number<T: FixedWidthInteger>(_ key: String, _ range: ClosedRange<T>, _ what: String) throws(DaemonConfigurationError) -> T? {
+            guard let value = text(key) else { return nil }
+            guard let parsed = T(value), range.contains(parsed) else { throw bad(key, value, what) }
+            return parsed
+        }
+        if let value = text("socket") {
+            guard value.hasPrefix("/"), value.utf8.count < 108 else { throw bad("socket", value, "an absolute path shorter than 108 bytes") }
+            socketPath = value
+        }
+        if let value = text("metrics") {
+            if value == "off" { metricsAddress = nil } else {
+                guard let address = ListenAddress(value) else { throw bad("metrics", value, "HOST:PORT or off") }
+                metricsAddress = address
+            }
+        }
+        if let value = text("api") {
+            if value == "off" { apiAddress = nil } else {
+                guard let address = ListenAddress(value), address.isLoopback else {
+                    throw bad("api", value, "a loopback HOST:PORT (127.0.0.1:PORT, [::1]:PORT) or off: TCP has no peer credentials")
+                }
+                apiAddress = address
+            }
+        }
+        if let value = text("log-level") {
+            guard let level = Logger.Level(rawValue: value) else {
+                throw bad("log-level", value, Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            logLevel = level
+        }
+        if let value = text("state-directory") {
+            guard value.hasPrefix("/") else { throw bad("state-directory", value, "an absolute path") }
+            stateDirectory = value
+        }
+        dispatchCPU = try number("dispatch.cpu", 0...63, "a CPU number (0...63)")
+        realtimePriority = try number("dispatch.fifo", 1...99, "a SCHED_FIFO priority (1...99)")
+        if let value = text("storm.enabled") {
+            guard let enabled = Bool(value) else { throw bad("storm.enabled", value, "true or false") }
+            storm.isEnabled = enabled
+        }
+        if let limit: Int = try number("storm.rate-limit", 1...100_000_000, "interrupts per window (at least 1)") { storm.rateLimit = limit }
+        if let window: Int = try number("storm.rate-window-ms", 1...60_000, "milliseconds (1...60000)") { storm.rateWindow = .milliseconds(window) }
+        if let limit: Int = try number("storm.unclaimed-limit", 1...100_000_000, "unclaimed interrupts (at least 1)") { storm.unclaimedLimit = limit }
+        if let window: Int = try number("storm.unclaimed-window", 1...100_000_000, "interrupts (at least 1)") { storm.unclaimedWindow = window }
+        if let problem = storm.problem { throw bad("storm", "\(storm)", problem) }
+        if let seconds: Int = try number("shutdown-timeout", 1...3600, "seconds (1...3600)") { shutdownTimeout = .seconds(seconds) }
+        if let every: UInt64 = try number("milestone", 0...UInt64.max, "a whole number (0: off)") { milestone = every }
+    }
+
+    /// The hierarchy: `arguments` (flags, highest), IRQBRIDGE_* variables of
+    /// `environment`, the file's settings, then the defaults above.
+    public static func load(arguments: [String: String], environment: [String: String],
+                            file: [String: String]) throws(DaemonConfigurationError) -> DaemonSettings {
+        for (key, _) in arguments where !keys.contains(key) { throw .unknownSetting(key: key, source: "the command line") }
+        let prefix = "IRQBRIDGE_"
+        let known = Set(keys.map(environmentName))
+        for name in environment.keys where name.hasPrefix(prefix) && !known.contains(name) && !ignoredEnvironment.contains(name) {
+            throw .unknownSetting(key: name, source: "the environment (known: \(keys.map(environmentName).joined(separator: ", ")))")
+        }
+        func values(_ pairs: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
+            Dictionary(uniqueKeysWithValues: pairs.map { (AbsoluteConfigKey($0.key.split(separator: ".").map(String.init)), ConfigValue(.string($0.value), isSecret: false)) })
+        }
+        let environmentProvider = KeyMappingProvider(upstream: EnvironmentVariablesProvider(environmentVariables: environment)) { key in
+            key.prepending(["irqbridge"])
+        }
+        let reader = ConfigReader(providers: [
+            InMemoryProvider(name: "arguments", values: values(arguments)),
+            environmentProvider,
+            InMemoryProvider(name: "file", values: values(file)),
+        ])
+        return try DaemonSettings(reader: reader)
+    }
+
+    /// IRQBRIDGE_LOG_LEVEL for "log-level", IRQBRIDGE_DISPATCH_CPU for "dispatch.cpu".
+    public static func environmentName(_ key: String) -> String {
+        "IRQBRIDGE_" + key.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+    }
+
+    /// Variables with the prefix that are not settings (the configuration file's path).
+    static let ignoredEnvironment: Set<String> = ["IRQBRIDGE_CONFIG"]
+
+    /// The settings in the file's own spelling (for `save-config`).
+    public var fileValues: [String: String] {
+        var values: [String: String] = ["socket": socketPath, "metrics": metricsAddress?.description ?? "off", "api": apiAddress?.description ?? "off",
+                                        "log-level": logLevel.rawValue, "state-directory": stateDirectory,
+                                        "storm.enabled": "\(storm.isEnabled)", "storm.rate-limit": "\(storm.rateLimit)",
+                                        "storm.rate-window-ms": "\(storm.rateWindow.components.seconds * 1000 + storm.rateWindow.components.attoseconds / 1_000_000_000_000_000)",
+                                        "storm.unclaimed-limit": "\(storm.unclaimedLimit)", "storm.unclaimed-window": "\(storm.unclaimedWindow)",
+                                        "shutdown-timeout": "\(shutdownTimeout.components.seconds)", "milestone": "\(milestone)"]
+        if let dispatchCPU { values["dispatch.cpu"] = "\(dispatchCPU)" }
+        if let realtimePriority { values["dispatch.fifo"] = "\(realtimePriority)" }
+        return values
+    }
+}

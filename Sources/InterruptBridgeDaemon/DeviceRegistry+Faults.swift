@@ -1,0 +1,94 @@
+// What happens to devices outside the control API: the dispatcher's fault events
+// (removal requests, device errors, storms, stuck ISRs), the kernel's hot-plug
+// events, and interrupt-count milestones. None of them stops the daemon.
+public import InterruptBridge
+public import InterruptBridgeCore
+import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+
+extension DeviceRegistry {
+    func managed(_ interruptDevice: InterruptDevice?) -> ManagedDevice? {
+        guard let interruptDevice else { return nil }
+        return devices.values.first { $0.session?.backend === interruptDevice.backend }
+    }
+
+    /// One of the dispatcher's events, after the dispatcher acted on it.
+    public func handle(_ event: DispatcherEvent) {
+        let device = managed(event.device)
+        switch event {
+        case let .deviceRemoved(_, reason, count):
+            guard let device else { return }
+            // The kernel waits for the device's descriptors before it can finish
+            // the unbind or the unplug: let go of them now.
+            generator.stop(device.id)
+            device.triggers.stopAndDrain()
+            device.connected = nil
+            closeSession(device)
+            device.state = .removed
+            device.reason = reason
+            publish(.removed, device, "\(device.id) removed (\(reason)): \(count) interrupt(s) disconnected")
+        case let .deviceError(_, reason):
+            publish(.error, device, "\(device?.id ?? "a device") reported an error: \(reason)")
+        case let .stormContained(report):
+            publish(.storm, device, "\(device?.id ?? report.device.description) message \(report.message) contained as storming (\(report.rule))"
+                    + (report.backoff.map { ", re-armed after \($0)" } ?? ", until re-armed (POST /v1/devices/ID/rearm)"),
+                    vector: report.message)
+        case let .stormRearmed(_, _, message):
+            publish(.stormRearmed, device, "\(device?.id ?? "a device") message \(message) watched again", vector: message)
+        case let .isrStuck(_, vector, loop, duration):
+            publish(.isrStuck, device, "an ISR of \(device?.id ?? "vector 0x\(String(vector, radix: 16))") has been running for \(duration) on \(loop)")
+        }
+    }
+
+    /// A kernel hot-plug event for a PCI function.
+    public func handle(_ event: PCIHotplugEvent) {
+        let id = event.address.description
+        switch event.action {
+        case .add:
+            let info = try? discovery.device(at: event.address)
+            guard !stopping, let info, let entry = table.entry(for: info) else { return }
+            let device = record(for: event.address)
+            guard [.configured, .absent, .removed, .failed].contains(device.state), device.entry == nil || device.state != .configured
+                    || device.entry == entry else { return }
+            publish(.hotplugAdded, device, "\(id) appeared")
+            device.entry = entry
+            try? bind(device, entry: entry)
+            if device.state == .bound { try? connect(device) }
+        case .remove:
+            guard let device = devices[id] else { return }
+            if device.state != .removed {
+                disconnect(device, reason: "hot-unplugged")
+                closeSession(device)
+                device.state = .removed
+                device.reason = "hot-unplugged"
+            }
+            publish(.hotplugRemoved, device, "\(id) left the bus")
+        case .unbind:
+            guard let device = devices[id], let entry = device.entry else { return }
+            // The daemon's own unbinds happen with the device already out of these states.
+            guard [.bound, .connected, .removed].contains(device.state) else { return }
+            let present = (try? discovery.device(at: event.address)) ?? nil
+            guard let present, present.driver != entry.driver.rawValue else { return }
+            disconnect(device, reason: "unbound by someone else")
+            closeSession(device)
+            device.state = .released
+            device.reason = "unbound from \(entry.driver) outside the daemon; not taken back until POST /v1/devices/\(id)/bind"
+            publish(.released, device, "\(id) was unbound from \(entry.driver) outside the daemon: released")
+        default:
+            return
+        }
+    }
+
+    /// Publishes a milestone for every device whose count passed a multiple of the setting.
+    func checkMilestones() {
+        let every = settings.milestone
+        guard every > 0 else { return }
+        for device in order.compactMap({ devices[$0] }) where device.state == .connected {
+            let total = device.totalInterrupts
+            if total / every > device.lastMilestone / every {
+                publish(.milestone, device, "\(device.id) reached \(total / every * every) interrupts", count: total / every * every)
+            }
+            device.lastMilestone = total
+        }
+    }
+}

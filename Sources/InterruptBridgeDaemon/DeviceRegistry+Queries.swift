@@ -1,0 +1,102 @@
+// What the registry reports: device states, per-vector statistics, health.
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+
+extension DeviceRegistry {
+    /// Every known device (configured, bound, connected, failed, released, removed).
+    public func list() -> [DeviceStatus] {
+        let catalog = try? discovery.catalog()
+        return order.compactMap { devices[$0] }.map { status(of: $0, catalog: catalog) }
+    }
+
+    public func status(_ id: String) throws(ControlError) -> DeviceStatus {
+        status(of: try device(id), catalog: try? discovery.catalog())
+    }
+
+    func status(of device: ManagedDevice, catalog: DeviceCatalog? = nil) -> DeviceStatus {
+        let objects = device.objects
+        var pci: DeviceJSON?
+        var driver: String?
+        if let address = device.address, let found = (catalog ?? (try? discovery.catalog()))?.device(at: address) {
+            pci = DeviceJSON(found)
+            driver = found.info.driver
+        }
+        return DeviceStatus(id: device.id, simulated: device.simulated != nil, state: device.state.rawValue, reason: device.reason,
+                            configured: isConfigured(device), driver: device.simulated == nil ? driver : "simulated",
+                            previousDriver: device.boundByDaemon ? device.previousDriver : nil, onExit: device.entry?.onExit.rawValue,
+                            profile: device.session?.profile?.name ?? device.entry?.profile,
+                            interruptKind: objects.first?.kind.description, vectors: objects.count,
+                            interrupts: objects.reduce(0) { $0 &+ $1.serviceCallCount }, unclaimed: objects.reduce(0) { $0 &+ $1.unclaimedCount },
+                            storms: objects.reduce(0) { $0 &+ $1.stormCount }, pci: pci)
+    }
+
+    func isConfigured(_ device: ManagedDevice) -> Bool {
+        if let simulated = device.simulated { return table.simulated.contains { $0.name == simulated.name } }
+        guard let address = device.address else { return false }
+        return table.devices.contains { $0.selector == .address(address) }
+            || (device.entry.map { entry in table.devices.contains { $0.selector == entry.selector } } ?? false)
+    }
+
+    /// Per-vector figures since the last reset.
+    public func statistics(_ id: String) throws(ControlError) -> DeviceStatistics {
+        let device = try device(id)
+        let lines = device.address == nil ? nil : try? ProcInterrupts.read()
+        let vectors = device.objects.enumerated().map { index, object in
+            let base = index < device.baselines.count ? device.baselines[index] : VectorBaseline()
+            let interrupts = object.serviceCallCount &- base.interrupts
+            let claimed = object.claimedCount &- base.claimed
+            let kernel = kernelCount(device, object, lines).map { now in base.kernel.map { now &- $0 } ?? now }
+            return VectorStatistics(message: Int(object.messageID), kind: object.kind.description, dirql: Int(object.irql.rawValue),
+                                    interrupts: interrupts, claimed: claimed, unclaimed: interrupts &- claimed,
+                                    signals: object.deliveredSignalCount &- base.signals, storms: object.stormCount &- base.storms,
+                                    contained: object.isContained, kernel: kernel, isrDuration: nil, stimulusToISR: nil)
+        }
+        let elapsed = ContinuousClock.now - device.baselineTime
+        let generated = (device.session?.backend as? SimulatedBackend).map { $0.raisedCount &- device.generatedBaseline }
+        return DeviceStatistics(id: device.id, state: device.state.rawValue,
+                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                generated: generated, vectors: vectors)
+    }
+
+    public func health() -> HealthStatus {
+        let all = devices.values
+        return HealthStatus(ready: isReady, stopping: stopping, heartbeats: dispatcher.heartbeatsAnswered, devices: all.count,
+                            connected: all.filter { $0.state == .connected }.count, failed: all.filter { $0.state == .failed }.count,
+                            reloads: reloads, eventWatchers: events.watcherCount)
+    }
+
+    /// What the metrics export reads at scrape time: every connected vector.
+    func metricSamples() -> [MetricSample] {
+        let lines = try? ProcInterrupts.read()
+        return order.compactMap { devices[$0] }.flatMap { device -> [MetricSample] in
+            let perMessage = device.entry?.perMessageMetrics ?? device.simulated?.perMessageMetrics ?? false
+            return device.objects.map { object in
+                MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
+                             interrupts: object.serviceCallCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
+                             storms: object.stormCount, kernel: kernelCount(device, object, lines))
+            }
+        } 
+    }
+
+    /// Devices by state, for the `irqbridge_devices` gauge.
+    func stateCounts() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for device in devices.values { counts[device.state.rawValue, default: 0] += 1 }
+        return counts
+    }
+}
+
+/// One vector's counters as the metrics export reads them.
+struct MetricSample: Sendable {
+    var device: String
+    var kind: String
+    var message: Int?
+    var interrupts: UInt64
+    var unclaimed: UInt64
+    var signals: UInt64
+    var storms: UInt64
+    var kernel: UInt64?
+}

@@ -1,0 +1,90 @@
+// Raising a device's interrupts and waiting for them, for test harnesses. Both run
+// off the registry's queue (a trigger may take seconds, a wait up to its timeout),
+// on what the registry hands out: the stimulus and the interrupt objects.
+import Dispatch
+import InterruptBridge
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+
+extension DeviceRegistry {
+    /// What a trigger needs, taken under the registry; the gate is entered.
+    struct TriggerTicket: Sendable {
+        var stimulus: SelftestStimulus
+        var objects: [InterruptObject]
+        var unmaskCount: (@Sendable () -> UInt64)?
+        var gate: TriggerGate
+        var fromDevice: Bool
+    }
+
+    func triggerTicket(_ id: String, vector: Int?) throws(ControlError) -> TriggerTicket {
+        try ensureRunning()
+        let device = try device(id)
+        guard device.state == .connected, let session = device.session, !device.objects.isEmpty else {
+            throw .conflict("\(device.id) is \(device.state.rawValue), not connected")
+        }
+        guard let stimulus = session.stimulus else {
+            throw .conflict("\(device.id) has no way to be made to interrupt (under uio_pci_generic it needs a profile with a register stimulus)")
+        }
+        if let vector, !(0..<device.objects.count).contains(vector) {
+            throw .badRequest("\(device.id) has \(device.objects.count) vector(s): vector \(vector) is not one of them")
+        }
+        guard device.triggers.enter() else { throw .conflict("\(device.id) is being disconnected") }
+        let fromDevice = session.profile?.stimulus?.comesFromDevice ?? (session.backend is SimulatedBackend)
+        return TriggerTicket(stimulus: stimulus, objects: device.objects, unmaskCount: session.unmaskCount, gate: device.triggers,
+                             fromDevice: fromDevice)
+    }
+
+    /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
+    /// `rate` per second or by each one being served.
+    public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?) async throws(ControlError) -> TriggerOutcome {
+        guard (1...1_000_000).contains(count) else { throw .badRequest("count must be 1...1000000, not \(count)") }
+        if let rate, !(rate > 0 && rate <= 1_000_000) { throw .badRequest("rate must be in (0, 1000000] per second") }
+        let ticket = try await triggerTicket(id, vector: vector)
+        let result: Result<Int, ControlError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                defer { ticket.gate.leave() }
+                do {
+                    let raised = try Raising.run(vector: vector, count: count, rate: rate, stimulus: ticket.stimulus, objects: ticket.objects,
+                                                 unmaskCount: ticket.unmaskCount, shouldStop: { ticket.gate.isStopped })
+                    continuation.resume(returning: .success(raised))
+                } catch {
+                    continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))
+                }
+            }
+        }
+        let raised = try result.get()
+        return TriggerOutcome(id: id, raised: raised, stimulus: ticket.stimulus.name, fromDevice: ticket.fromDevice)
+    }
+
+    func waitObjects(_ id: String, vector: Int?) throws(ControlError) -> (String, [InterruptObject]) {
+        let device = try device(id)
+        guard device.state == .connected, !device.objects.isEmpty else { throw .conflict("\(device.id) is \(device.state.rawValue), not connected") }
+        if let vector {
+            guard (0..<device.objects.count).contains(vector) else {
+                throw .badRequest("\(device.id) has \(device.objects.count) vector(s): vector \(vector) is not one of them")
+            }
+            return (device.id, [device.objects[vector]])
+        }
+        return (device.id, device.objects)
+    }
+
+    /// Waits until `count` interrupts arrived (on `vector`, or on any) from now on,
+    /// or `timeout` passed.
+    public nonisolated func wait(_ id: String, vector: Int?, count: UInt64, timeout: Duration) async throws(ControlError) -> WaitOutcome {
+        guard count >= 1 else { throw .badRequest("count must be at least 1") }
+        guard timeout >= .zero, timeout <= .seconds(3600) else { throw .badRequest("timeout must be 0...3600 seconds") }
+        let (name, objects) = try await waitObjects(id, vector: vector)
+        let before = objects.reduce(0) { $0 &+ $1.serviceCallCount }
+        let start = ContinuousClock.now
+        var arrived: UInt64 = 0
+        while true {
+            arrived = objects.reduce(0) { $0 &+ $1.serviceCallCount } &- before
+            if arrived >= count || ContinuousClock.now - start >= timeout || stopRequested.load(ordering: .acquiring) { break }
+            try? await Task.sleep(for: .milliseconds(1))
+            if Task.isCancelled { break }
+        }
+        let elapsed = ContinuousClock.now - start
+        return WaitOutcome(id: name, vector: vector, wanted: count, arrived: arrived, satisfied: arrived >= count,
+                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}

@@ -1,0 +1,246 @@
+// The device table as calls: start-up replays it (re-adopting what a previous run
+// left bound), a reload applies only its difference, shutdown gives devices back,
+// and `save-config` writes the running table.
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+
+extension DeviceRegistry {
+    /// Whether start-up finished (every configured device connected or reported failed).
+    var isReady: Bool { readyState }
+
+    /// Start-up: re-adopts devices a previous run bound (they stay bound; the
+    /// table decides whether they are connected again or given back), then applies
+    /// the table as bind + connect calls.
+    public func start() -> (connected: Int, failed: Int) {
+        readopt()
+        apply(table, replacing: DeviceTable(), initial: true)
+        readyState = true
+        let all = devices.values
+        let counts = (all.filter { $0.state == .connected }.count, all.filter { $0.state == .failed || $0.state == .absent }.count)
+        publish(.ready, nil, "ready: \(counts.0) device(s) connected, \(counts.1) failed or absent")
+        return counts
+    }
+
+    /// Devices a previous run left on vfio-pci / uio_pci_generic (its binding records).
+    private func readopt() {
+        let catalog = try? discovery.catalog()
+        for name in binder.records.addresses() {
+            guard let address = PCIAddress(name), let saved = binder.records.load(name) else { continue }
+            guard let found = catalog?.device(at: address)?.info, found.driver == saved.boundTo else { continue }
+            let device = record(for: address)
+            device.boundByDaemon = true
+            device.previousDriver = saved.originalDriver
+            if let entry = table.entry(for: found) {
+                device.entry = entry
+                device.state = .bound
+                publish(.bound, device, "\(name) re-adopted on \(saved.boundTo) (bound by an earlier run; was \(saved.originalDriver ?? "unbound"))")
+            } else {
+                do throws(BindingError) {
+                    let now = try binder.unbind(address)
+                    device.boundByDaemon = false
+                    device.state = .configured
+                    publish(.unbound, device, "\(name) is no longer configured: given back to \(now ?? "no driver")")
+                } catch {
+                    fail(device, "giving back \(name), which an earlier run bound, failed: \(error)")
+                }
+            }
+        }
+    }
+
+    /// A reload that could not be applied: reported, nothing changed.
+    public func rejectReload(_ message: String) {
+        publish(.reloadRejected, nil, message)
+    }
+
+    /// Applies a new table: what it drops is disconnected and given back, what it
+    /// changes is reconnected (rebound when the driver changed), what it adds is
+    /// bound and connected. Settings that need a restart are reported, not applied.
+    public func reload(_ new: DeviceTable, settings newSettings: DaemonSettings) -> String {
+        let old = table
+        reloads += 1
+        var restartNeeded: [String] = []
+        if newSettings.socketPath != settings.socketPath { restartNeeded.append("socket") }
+        if newSettings.metricsAddress != settings.metricsAddress { restartNeeded.append("metrics") }
+        if newSettings.apiAddress != settings.apiAddress { restartNeeded.append("api") }
+        if newSettings.dispatchCPU != settings.dispatchCPU || newSettings.realtimePriority != settings.realtimePriority { restartNeeded.append("dispatch") }
+        if newSettings.storm != settings.storm { restartNeeded.append("storm (the default rules; devices' own rules apply at once)") }
+        settings.milestone = newSettings.milestone
+        settings.logLevel = newSettings.logLevel
+        settings.shutdownTimeout = newSettings.shutdownTimeout
+        table = new
+        let summary = apply(new, replacing: old, initial: false)
+        let message = "reloaded: " + summary + (restartNeeded.isEmpty ? "" : "; needs a restart to change: " + restartNeeded.joined(separator: ", "))
+        publish(.reload, nil, message)
+        return message
+    }
+
+    /// The difference between `old` and `new`, applied. Returns a one-line summary.
+    @discardableResult
+    func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> String {
+        var added = 0, removed = 0, changed = 0
+        let catalog = (try? discovery.catalog())?.devices.map(\.info) ?? []
+        // Simulated devices, by name.
+        for entry in old.simulated where !new.simulated.contains(where: { $0.name == entry.name }) {
+            if let device = devices[entry.name] { retire(device, reason: "removed from the configuration"); removed += 1 }
+        }
+        for entry in new.simulated {
+            let previous = old.simulated.first { $0.name == entry.name }
+            if previous == entry, !initial, devices[entry.name]?.state == .connected { continue }
+            if var same = previous, !initial, let device = devices[entry.name], device.state == .connected,
+               let backend = device.session?.backend as? SimulatedBackend {
+                same.rate = entry.rate
+                if same == entry {
+                    // Only the generator's rate changed: the connection stays.
+                    if entry.rate > 0 { generator.start(entry.name, backend: backend, vectors: device.objects.count, rate: entry.rate) } else {
+                        generator.stop(entry.name)
+                    }
+                    device.simulated = entry
+                    changed += 1
+                    continue
+                }
+            }
+            let device = devices[entry.name] ?? {
+                let device = ManagedDevice(id: entry.name, address: nil)
+                devices[entry.name] = device
+                order.append(entry.name)
+                return device
+            }()
+            if device.state == .connected { disconnect(device, reason: "configuration changed"); closeSession(device); changed += 1 } else { added += 1 }
+            device.simulated = entry
+            device.state = .configured
+            try? connect(device)
+        }
+        // PCI devices: every present function an entry selects, and every configured address.
+        for device in order.compactMap({ devices[$0] }) where device.simulated == nil {
+            guard let address = device.address, let oldEntry = device.entry else { continue }
+            let info = catalog.first { $0.address == address }
+            let newEntry = info.flatMap { new.entry(for: $0) } ?? new.devices.first { $0.selector == .address(address) }
+            if newEntry == nil, old.devices.contains(where: { $0.selector == oldEntry.selector }) {
+                retire(device, reason: "removed from the configuration")
+                removed += 1
+            } else if let newEntry, newEntry != oldEntry {
+                reconfigure(device, from: oldEntry, to: newEntry)
+                changed += 1
+            }
+        }
+        for entry in new.devices {
+            let matching: [PCIAddress] = switch entry.selector {
+            case .address(let address): [address]
+            case .ids: catalog.filter { entry.selector.matches($0) && new.entry(for: $0) == entry }.map(\.address)
+            }
+            for address in matching {
+                let device = record(for: address)
+                if [.released, .connected, .removed].contains(device.state) { continue }
+                if !initial, device.state == .bound, device.entry == entry { continue }
+                device.entry = entry
+                guard catalog.contains(where: { $0.address == address }) else {
+                    device.state = .absent
+                    device.reason = "not on the bus"
+                    publish(.failed, device, "\(address) is configured but not on the bus (it is bound when it appears)")
+                    continue
+                }
+                try? bind(device, entry: entry)
+                if device.state == .bound { try? connect(device) }
+                added += 1
+            }
+        }
+        return "\(added) added, \(changed) changed, \(removed) removed"
+    }
+
+    /// The entry of a bound or connected device changed: reconnect under the new one
+    /// (rebinding first when the driver changed).
+    private func reconfigure(_ device: ManagedDevice, from old: DeviceEntry, to new: DeviceEntry) {
+        let wasConnected = device.state == .connected
+        if wasConnected {
+            disconnect(device, reason: "configuration changed")
+            closeSession(device)
+            device.state = .bound
+        }
+        device.entry = new
+        guard device.state != .released, device.state != .removed, device.state != .absent else { return }
+        if new.driver != old.driver || device.state == .failed { try? bind(device, entry: new) }
+        if device.state == .bound { try? connect(device) }
+    }
+
+    /// A device leaves the configuration: disconnected and given back.
+    private func retire(_ device: ManagedDevice, reason: String) {
+        disconnect(device, reason: reason)
+        closeSession(device)
+        if let address = device.address, device.boundByDaemon {
+            do throws(BindingError) {
+                let now = try binder.unbind(address)
+                publish(.unbound, device, "\(device.id) \(reason): given back to \(now ?? "no driver")")
+            } catch {
+                publish(.error, device, "\(device.id) \(reason), but giving it back failed: \(error)")
+            }
+        }
+        devices.removeValue(forKey: device.id)
+        order.removeAll { $0 == device.id }
+    }
+
+    /// An entry bound through the API joins the running table.
+    func adoptIntoTable(_ entry: DeviceEntry) {
+        guard case .address = entry.selector else { return }
+        if let index = table.devices.firstIndex(where: { $0.selector == entry.selector }) {
+            table.devices[index] = entry
+        } else if !table.devices.contains(where: { $0 == entry }) {
+            if case .address(let address) = entry.selector, let existing = devices[address.description]?.entry,
+               existing == entry, table.devices.contains(where: { $0.selector == existing.selector }) { return }
+            table.devices.append(entry)
+        }
+    }
+
+    /// A device unbound through the API leaves the running table (an address entry;
+    /// a vendor:device entry keeps selecting the others).
+    func removeFromTable(_ device: ManagedDevice) {
+        guard let address = device.address else { return }
+        table.devices.removeAll { $0.selector == .address(address) }
+        device.entry = nil
+    }
+
+    /// The running configuration as a file the daemon starts from (written
+    /// atomically at `path` when given, mode 0600).
+    public func saveConfiguration(to path: String?) throws(ControlError) -> String {
+        let text = ConfigurationWriter.yaml(table, settings: settings)
+        if let path {
+            // Root writes it: only the configuration file itself or a file in the state directory.
+            let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
+                && !path.hasSuffix("/") && !path.contains("/..")
+            guard path == configurationPath || inState else {
+                throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
+            }
+            do { try FileIO.replaceAtomically(path, text) } catch { throw .failed("writing \(path) failed: \(error)") }
+            logger.info("running configuration saved", metadata: ["path": "\(path)"])
+        }
+        return text
+    }
+
+    /// Shutdown: refuses further calls, disconnects everything (returns once no ISR
+    /// runs), gives devices back to their drivers (unless `on-exit: keep`).
+    public func drain() -> (disconnected: Int, restored: Int) {
+        stopping = true
+        publish(.stopping, nil, "stopping: disconnecting and giving devices back")
+        var disconnected = 0, restored = 0
+        for device in order.reversed().compactMap({ devices[$0] }) {
+            if device.state == .connected { disconnected += 1 }
+            disconnect(device, reason: "shutdown")
+            closeSession(device)
+            guard let address = device.address, device.boundByDaemon, device.entry?.onExit != .keep,
+                  device.state != .removed, device.state != .released else { continue }
+            do throws(BindingError) {
+                let now = try binder.unbind(address)
+                device.boundByDaemon = false
+                device.state = .configured
+                restored += 1
+                publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
+            } catch {
+                publish(.error, device, "giving \(device.id) back failed: \(error)")
+            }
+        }
+        generator.shutdown()
+        return (disconnected, restored)
+    }
+}

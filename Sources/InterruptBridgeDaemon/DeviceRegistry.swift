@@ -1,0 +1,330 @@
+// The devices the daemon owns and every operation on them: the control API's
+// calls, the start-up replay of the device table, reloads, hot-plug and faults.
+// One owner: this actor, on its own serial queue (the blocking sysfs and VFIO work
+// never holds a cooperative thread).
+public import InterruptBridge
+public import InterruptBridgeCore
+public import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import Synchronization
+import InterruptBridgeTooling
+public import Logging
+
+public actor DeviceRegistry {
+    nonisolated let executor = QueueExecutor(label: "irqbridge.devices")
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    public nonisolated let dispatcher: InterruptDispatcher
+    public nonisolated let events: EventBroadcaster
+    nonisolated let logger: Logger
+    nonisolated let binder: DeviceBinder
+    nonisolated let discovery: PCIDiscovery
+    var settings: DaemonSettings
+    /// The configuration the daemon runs (the file's, changed by bind/unbind calls).
+    var table: DeviceTable
+    var devices: [String: ManagedDevice] = [:]
+    /// Ids in the order they became known (listing order).
+    var order: [String] = []
+    var stopping = false
+    /// Set at the start of a graceful shutdown: pending waits return at once.
+    nonisolated let stopRequested = Atomic<Bool>(false)
+    var readyState = false
+    /// The file the daemon was started from (`save-config` may overwrite it).
+    let configurationPath: String?
+    var reloads = 0
+    let generator: InterruptGenerator
+
+    public init(settings: DaemonSettings, table: DeviceTable, dispatcher: InterruptDispatcher, events: EventBroadcaster,
+                binder: DeviceBinder, discovery: PCIDiscovery, logger: Logger, configurationPath: String? = nil) {
+        self.settings = settings
+        self.configurationPath = configurationPath
+        self.table = table
+        self.dispatcher = dispatcher
+        self.events = events
+        self.binder = binder
+        self.discovery = discovery
+        self.logger = logger
+        self.generator = InterruptGenerator(logger: logger)
+    }
+
+    // MARK: Looking up
+
+    func device(_ id: String) throws(ControlError) -> ManagedDevice {
+        if let device = devices[id] { return device }
+        if let address = PCIAddress(id), let device = devices[address.description] { return device }
+        throw .notFound("no device '\(id)' is known to the daemon (GET /v1/devices lists them)")
+    }
+
+    /// Creates the record for a PCI address (not yet configured).
+    func record(for address: PCIAddress) -> ManagedDevice {
+        if let device = devices[address.description] { return device }
+        let device = ManagedDevice(id: address.description, address: address)
+        devices[device.id] = device
+        order.append(device.id)
+        return device
+    }
+
+    func publish(_ kind: DaemonEvent.Kind, _ device: ManagedDevice?, _ message: String, count: UInt64? = nil, vector: Int? = nil) {
+        let event = events.publish(DaemonEvent(kind: kind, device: device?.id, message: message, count: count, vector: vector))
+        var metadata: Logger.Metadata = ["event": "\(kind.rawValue)", "seq": "\(event.sequence)"]
+        if let id = device?.id { metadata["device"] = "\(id)" }
+        if let count { metadata["count"] = "\(count)" }
+        if let vector { metadata["vector"] = "\(vector)" }
+        switch kind {
+        case .failed, .error, .removed, .storm, .isrStuck, .reloadRejected, .released: logger.warning("\(message)", metadata: metadata)
+        case .milestone: logger.debug("\(message)", metadata: metadata)
+        default: logger.info("\(message)", metadata: metadata)
+        }
+    }
+
+    func fail(_ device: ManagedDevice, _ reason: String) {
+        device.state = .failed
+        device.reason = reason
+        publish(.failed, device, "\(device.id): \(reason)")
+    }
+
+    // MARK: Binding
+
+    /// Binds a PCI device to its configured driver (or `driver`), taking it only from
+    /// the driver `from` names (the entry's, or the call's). Adds it to the running
+    /// configuration when it was not in it.
+    public func bind(_ id: String, driver: UserSpaceDriver? = nil, from: String? = nil) throws(ControlError) -> DeviceStatus {
+        try ensureRunning()
+        guard let address = PCIAddress(id) else {
+            if devices[id]?.simulated != nil { throw .conflict("\(id) is simulated: nothing to bind") }
+            throw .badRequest("not a PCI address: '\(id)' (expected DOMAIN:BUS:SLOT.FUNCTION)")
+        }
+        let device = record(for: address)
+        var entry = device.entry ?? DeviceEntry(selector: .address(address))
+        if let driver { entry.driver = driver }
+        if let from { entry.from = from }
+        if device.state == .connected {
+            guard driver == nil || driver == entry.driver else { throw .conflict("\(id) is connected on \(entry.driver): disconnect it first") }
+            return status(of: device)
+        }
+        try bind(device, entry: entry)
+        return status(of: device)
+    }
+
+    func bind(_ device: ManagedDevice, entry: DeviceEntry) throws(ControlError) {
+        guard let address = device.address else { throw .conflict("\(device.id) is simulated: nothing to bind") }
+        do throws(BindingError) {
+            let outcome = try binder.bind(address, to: entry.driver, from: entry.from)
+            device.entry = entry
+            adoptIntoTable(entry)
+            if outcome.changed {
+                device.boundByDaemon = true
+                device.previousDriver = outcome.previousDriver
+            } else if let record = binder.records.load(address.description) {
+                device.boundByDaemon = true
+                device.previousDriver = record.originalDriver
+            }
+            device.state = .bound
+            device.reason = nil
+            for warning in outcome.warnings { logger.warning("\(warning)", metadata: ["device": "\(device.id)"]) }
+            publish(.bound, device, "\(device.id) bound to \(entry.driver)" + (outcome.changed ? " (was \(outcome.previousDriver ?? "unbound"))" : " (already)"))
+        } catch {
+            let failure = Self.controlError(error)
+            if device.state != .released { fail(device, failure.description) }
+            throw failure
+        }
+    }
+
+    static func controlError(_ error: BindingError) -> ControlError {
+        switch error {
+        case .noSuchDevice: .notFound(error.description)
+        case .inUse, .notBoundTo, .notManaged: .conflict(error.description)
+        default: .failed(error.description)
+        }
+    }
+
+    /// Disconnects (if connected) and gives the device back to the driver it had.
+    /// It leaves the running configuration.
+    public func unbind(_ id: String) throws(ControlError) -> DeviceStatus {
+        try ensureRunning()
+        let device = try device(id)
+        guard let address = device.address else { throw .conflict("\(id) is simulated: nothing to unbind") }
+        disconnect(device, reason: "unbind")
+        closeSession(device)
+        do throws(BindingError) {
+            let now = try binder.unbind(address)
+            device.boundByDaemon = false
+            device.state = .configured
+            device.reason = "unbound through the control API"
+            removeFromTable(device)
+            publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
+        } catch {
+            throw Self.controlError(error)
+        }
+        return status(of: device)
+    }
+
+    // MARK: Connecting
+
+    /// Connects the device's interrupts with its profile's acknowledge (message-based,
+    /// falling back to the line, or line-based as configured).
+    public func connect(_ id: String) throws(ControlError) -> DeviceStatus {
+        try ensureRunning()
+        let device = try device(id)
+        try connect(device)
+        return status(of: device)
+    }
+
+    func connect(_ device: ManagedDevice) throws(ControlError) {
+        if device.state == .connected { return }
+        if let simulated = device.simulated {
+            try connectSimulated(device, simulated)
+            return
+        }
+        guard let address = device.address else { return }
+        let entry = device.entry ?? DeviceEntry(selector: .address(address))
+        do throws(DeviceSessionError) {
+            let library = try profileLibrary(entry)
+            let session = try DeviceSession.open(address, library: library, profile: try chosenProfile(entry, library), logger: logger)
+            let connected: ConnectedInterrupts
+            do {
+                connected = try session.connect(dispatcher, lineBased: entry.connect == .lineBased, policy: policy(for: entry))
+            } catch {
+                session.close()
+                throw error
+            }
+            do { try session.stimulus?.setup() } catch {
+                logger.warning("\(address): the profile's stimulus set-up failed: \(error)")
+            }
+            device.session = session
+            device.connected = connected
+            device.uioIRQ = session.backend is UIOBackend ? session.info.irqLine : nil
+            device.entry = entry
+            device.state = .connected
+            device.reason = nil
+            device.triggers.reopen()
+            resetBaselines(device)
+            device.lastMilestone = 0
+            publish(.connected, device, "\(device.id) connected: \(connected.summary)" + (session.profile.map { ", profile \($0.name)" } ?? ", count only"))
+        } catch {
+            let failure: ControlError = switch error {
+            case .badInput(let message): .conflict(message)
+            case .failed(let message): .failed(message)
+            }
+            fail(device, failure.description)
+            throw failure
+        }
+    }
+
+    private func connectSimulated(_ device: ManagedDevice, _ entry: SimulatedEntry) throws(ControlError) {
+        let backend = SimulatedBackend(Self.simulatedDevice(entry, index: simulatedIndex(entry.name)))
+        let session = DeviceSession.simulated(backend)
+        do throws(DeviceSessionError) {
+            var policy = InterruptPolicy()
+            policy.msiSupported = entry.kind != .intx
+            policy.preferMSIX = entry.kind == .msix
+            let connected = try session.connect(dispatcher, lineBased: entry.kind == .intx, policy: policy)
+            device.session = session
+            device.connected = connected
+            device.state = .connected
+            device.reason = nil
+            device.triggers.reopen()
+            resetBaselines(device)
+            device.lastMilestone = 0
+            if entry.rate > 0 { generator.start(device.id, backend: backend, vectors: connected.objects.count, rate: entry.rate) }
+            publish(.connected, device, "\(device.id) connected (simulated): \(connected.summary)" + (entry.rate > 0 ? ", \(entry.rate)/s per vector" : ""))
+        } catch {
+            fail(device, error.description)
+            throw .failed(error.description)
+        }
+    }
+
+    func simulatedIndex(_ name: String) -> Int { (table.simulated.firstIndex { $0.name == name } ?? 0) + 1 }
+
+    /// A simulated function with the entry's shape, at an address no real bus has.
+    static func simulatedDevice(_ entry: SimulatedEntry, index: Int) -> SimulatedDevice {
+        let address = PCIAddress(domain: 0xffff, bus: UInt8(truncatingIfNeeded: index >> 5), device: UInt8(index & 31), function: 0)
+        return SimulatedDevice(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 11,
+                               msiCount: entry.kind == .msi ? entry.vectors : 0, msixCount: entry.kind == .msix ? entry.vectors : 0)
+    }
+
+    private func profileLibrary(_ entry: DeviceEntry) throws(DeviceSessionError) -> ProfileLibrary {
+        guard let profile = entry.profile, ProfileLibrary().profile(named: profile) == nil else { return ProfileLibrary() }
+        do { return try ProfileLibrary(files: [profile]) } catch { throw .badInput("\(error)") }
+    }
+
+    private func chosenProfile(_ entry: DeviceEntry, _ library: ProfileLibrary) -> DeviceProfile? {
+        guard let name = entry.profile else { return nil }
+        return library.profile(named: name) ?? library.profiles.first { $0.file == name }
+    }
+
+    func policy(for entry: DeviceEntry) -> InterruptPolicy {
+        var policy = InterruptPolicy()
+        if let defaults = table.defaults { policy = defaults.applied(to: policy) }
+        if let own = entry.policy { policy = own.applied(to: policy) }
+        policy.storm = entry.storm
+        return policy
+    }
+
+    /// Disconnects the device's interrupts; returns once no ISR of it runs.
+    public func disconnect(_ id: String) throws(ControlError) -> DeviceStatus {
+        try ensureRunning()
+        let device = try device(id)
+        guard device.state == .connected else { throw .conflict("\(id) is \(device.state.rawValue), not connected") }
+        disconnect(device, reason: "requested")
+        closeSession(device)
+        device.state = device.simulated == nil ? .bound : .configured
+        return status(of: device)
+    }
+
+    /// Stops triggers in flight, disconnects, and publishes it (no-op when not connected).
+    func disconnect(_ device: ManagedDevice, reason: String) {
+        generator.stop(device.id)
+        device.triggers.stopAndDrain()
+        guard let connected = device.connected else { return }
+        let total = device.totalInterrupts
+        connected.disconnect()
+        device.connected = nil
+        publish(.disconnected, device, "\(device.id) disconnected (\(reason)) after \(total) interrupt(s)", count: total)
+    }
+
+    func closeSession(_ device: ManagedDevice) {
+        device.session?.close()
+        device.session = nil
+    }
+
+    // MARK: Storms and counters
+
+    /// Watches the device's storm-contained vectors again now.
+    public func rearm(_ id: String) throws(ControlError) -> DeviceStatus {
+        let device = try device(id)
+        guard device.state == .connected else { throw .conflict("\(id) is \(device.state.rawValue), not connected") }
+        dispatcher.rearm(device.objects)
+        return status(of: device)
+    }
+
+    /// Starts the device's (or every device's) statistics afresh.
+    public func resetCounters(_ id: String?) throws(ControlError) -> [DeviceStatus] {
+        let chosen = try id.map { id throws(ControlError) in [try device(id)] } ?? order.compactMap { devices[$0] }
+        let kernel = try? ProcInterrupts.read()
+        for device in chosen {
+            resetBaselines(device, kernel: kernel)
+            publish(.countersReset, device, "\(device.id) counters reset")
+        }
+        return chosen.map { status(of: $0) }
+    }
+
+    func resetBaselines(_ device: ManagedDevice, kernel: [ProcInterruptsLine]? = nil) {
+        let lines = kernel ?? (try? ProcInterrupts.read())
+        device.baselines = device.objects.map { object in
+            VectorBaseline(interrupts: object.serviceCallCount, claimed: object.claimedCount, signals: object.deliveredSignalCount,
+                           storms: object.stormCount, kernel: kernelCount(device, object, lines))
+        }
+        device.baselineTime = .now
+        device.generatedBaseline = (device.session?.backend as? SimulatedBackend)?.raisedCount ?? 0
+    }
+
+    func kernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {
+        guard let lines, let address = device.address else { return nil }
+        return KernelInterruptCounts.count(of: object, address: address, uioIRQ: device.uioIRQ, in: lines)
+    }
+
+    func ensureRunning() throws(ControlError) {
+        if stopping { throw .unavailable("the daemon is stopping") }
+    }
+}

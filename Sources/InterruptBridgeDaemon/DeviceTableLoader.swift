@@ -1,0 +1,199 @@
+// Reading the daemon's configuration file strictly: YAML (or JSON), every unknown
+// key an error naming file, line and field, every value checked.
+//
+//   settings:                       # scalar settings (flags and IRQBRIDGE_* override them)
+//     socket: /run/irqbridge/control.sock
+//     metrics: 127.0.0.1:9464       # or off
+//     log-level: info
+//     dispatch: {cpu: 1, fifo: 50}
+//     storm: {rate-limit: 20000, rate-window-ms: 100}
+//   default: {MSISupported: true}   # INF-style settings for every device (the policy file's)
+//   devices:
+//     "0000:00:03.0":               # an address, or vendor:device ("1234:11e8")
+//       driver: vfio-pci            # or uio_pci_generic
+//       from: e1000e                # take it from this driver (else only unbound devices)
+//       connect: message-based      # or line-based
+//       profile: edu                # a built-in profile's name or a profile file
+//       storm: {rate-limit: 1000, rate-window-ms: 100}
+//       on-exit: restore            # or keep
+//       per-message-metrics: false
+//       MSISupported: true          # and the other INF settings
+//   simulated:
+//     sim0: {interrupts: msix, vectors: 16, rate: 1000}
+import Foundation
+public import InterruptBridgeCore
+import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+import Yams
+
+public enum DeviceTableLoader {
+    /// Parses a configuration document; `file` names it in errors.
+    public static func load(_ text: String, file: String) throws(DaemonConfigurationError) -> DeviceTable {
+        // An empty file (or comments only) configures nothing: the daemon takes devices by API calls.
+        if text.split(separator: "\n").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
+            return DeviceTable()
+        }
+        do {
+            return try table(ProfileLoader.compose(text, file: file))
+        } catch {
+            throw .inFile(error)
+        }
+    }
+
+    /// Reads and parses the file at `path`.
+    public static func load(contentsOf path: String) throws(DaemonConfigurationError) -> DeviceTable {
+        let text: String
+        do { text = try FileIO.readText(path) } catch { throw .unreadable(path: path, reason: error.description) }
+        return try load(text, file: path)
+    }
+
+    static let topKeys = ["settings", "default", "devices", "simulated"]
+    static let deviceKeys = ["driver", "from", "connect", "profile", "storm", "on-exit", "per-message-metrics"]
+    static let policyKeys = ["MSISupported", "MessageNumberLimit", "PreferMSIX", "DevicePriority", "AssignmentSetOverride"]
+    static let stormKeys = ["enabled", "rate-limit", "rate-window-ms", "unclaimed-limit", "unclaimed-window"]
+    static let simulatedKeys = ["interrupts", "vectors", "rate", "per-message-metrics"]
+
+    static func table(_ root: ProfileNode) throws(ProfileError) -> DeviceTable {
+        var table = DeviceTable()
+        if case .scalar(let scalar) = root.node, scalar.string.isEmpty { return table }
+        let fields = try root.mapping(allowed: topKeys)
+        if let settings = fields["settings"] { table.settings = try flatten(settings, prefix: "") }
+        if let defaults = fields["default"] { table.defaults = try policy(defaults, allowing: policyKeys) }
+        var seen: Set<DeviceSelector> = []
+        for (key, keyNode, value) in try fields["devices"]?.entries() ?? [] {
+            guard let selector = DeviceSelector(key) else {
+                throw keyNode.error(.badValue, "'\(key)' is neither a PCI address (0000:00:03.0) nor vendor:device ids (1234:11e8)")
+            }
+            guard seen.insert(selector).inserted else { throw keyNode.error(.badValue, "\(selector) is configured twice") }
+            table.devices.append(try device(value, selector: selector))
+        }
+        var names: Set<String> = []
+        for (name, keyNode, value) in try fields["simulated"]?.entries() ?? [] {
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), PCIAddress(name) == nil else {
+                throw keyNode.error(.badValue, "a simulated device's name is letters, digits, '-' and '_' (not '\(name)')")
+            }
+            guard names.insert(name).inserted else { throw keyNode.error(.badValue, "'\(name)' is given twice") }
+            table.simulated.append(try simulated(value, name: name))
+        }
+        return table
+    }
+
+    /// `settings:` as dotted keys, each checked against the daemon's settings.
+    static func flatten(_ node: ProfileNode, prefix: String) throws(ProfileError) -> [String: String] {
+        let allowed = Set(DaemonSettings.keys.compactMap { key -> String? in
+            guard key.hasPrefix(prefix) else { return nil }
+            return String(key.dropFirst(prefix.count).split(separator: ".").first!)
+        })
+        var values: [String: String] = [:]
+        for (key, value) in try node.mapping(allowed: allowed.sorted()).entries {
+            if case .mapping = value.node {
+                values.merge(try flatten(value, prefix: prefix + key + "."), uniquingKeysWith: { $1 })
+            } else {
+                guard DaemonSettings.keys.contains(prefix + key) else {
+                    throw value.error(.badValue, "'\(prefix + key)' is a group of settings, not a value")
+                }
+                values[prefix + key] = try value.string()
+            }
+        }
+        return values
+    }
+
+    static func device(_ node: ProfileNode, selector: DeviceSelector) throws(ProfileError) -> DeviceEntry {
+        let fields = try node.mapping(allowed: deviceKeys + policyKeys)
+        var entry = DeviceEntry(selector: selector)
+        if let value = fields["driver"] {
+            guard let driver = UserSpaceDriver(rawValue: try value.string()) else {
+                throw value.error(.badValue, "'\(try value.string())' is not vfio-pci or uio_pci_generic")
+            }
+            entry.driver = driver
+        }
+        if let value = fields["from"] {
+            let text = try value.string()
+            guard !text.isEmpty, !text.contains("/") else { throw value.error(.badValue, "'\(text)' is not a driver name") }
+            entry.from = text
+        }
+        if let value = fields["connect"] {
+            guard let version = ConnectVersion(rawValue: try value.string()) else {
+                throw value.error(.badValue, "'\(try value.string())' is not one of \(ConnectVersion.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            entry.connect = version
+        }
+        if let value = fields["profile"] {
+            let text = try value.string()
+            guard ProfileLibrary().profile(named: text) != nil || text.contains("/") || text.hasSuffix(".yaml") || text.hasSuffix(".json")
+                    || text.hasSuffix(".yml") else {
+                throw value.error(.badValue, "'\(text)' is neither a built-in profile (\(ProfileLibrary().profiles.map(\.name).joined(separator: ", "))) nor a profile file")
+            }
+            entry.profile = text
+        }
+        if let value = fields["storm"] { entry.storm = try storm(value) }
+        if let value = fields["on-exit"] {
+            guard let disposition = ExitDisposition(rawValue: try value.string()) else {
+                throw value.error(.badValue, "'\(try value.string())' is not restore or keep")
+            }
+            entry.onExit = disposition
+        }
+        if let value = fields["per-message-metrics"] { entry.perMessageMetrics = try value.bool() }
+        if fields.keys.contains(where: policyKeys.contains) { entry.policy = try policy(node, allowing: policyKeys + deviceKeys) }
+        return entry
+    }
+
+    /// The INF-style keys of a mapping, decoded by the policy file's own rules.
+    static func policy(_ node: ProfileNode, allowing allowed: [String]) throws(ProfileError) -> InterruptPolicyFile.Settings {
+        let fields = try node.mapping(allowed: allowed)
+        guard case .mapping(let mapping) = node.node else { throw node.error(.badValue, "expected a mapping") }
+        let pairs = mapping.filter { key, _ in policyKeys.contains(key.string ?? "") }
+        do {
+            return try YAMLDecoder().decode(InterruptPolicyFile.Settings.self, from: .mapping(Node.Mapping(pairs)))
+        } catch {
+            let key = fields.keys.first(where: policyKeys.contains).flatMap { fields[$0] } ?? node
+            throw key.error(.badValue, "\(policyProblem(error))")
+        }
+    }
+
+    private static func policyProblem(_ error: any Error) -> String {
+        if case let DecodingError.dataCorrupted(context) = error { return context.debugDescription }
+        if case let DecodingError.typeMismatch(_, context) = error { return context.debugDescription }
+        return "\(error)"
+    }
+
+    static func storm(_ node: ProfileNode) throws(ProfileError) -> StormPolicy {
+        let fields = try node.mapping(allowed: stormKeys)
+        var policy = StormPolicy.default
+        if let value = fields["enabled"] { policy.isEnabled = try value.bool() }
+        if let value = fields["rate-limit"] { policy.rateLimit = Int(try value.integer(atMost: 100_000_000, what: "interrupts per window")) }
+        if let value = fields["rate-window-ms"] { policy.rateWindow = .milliseconds(Int64(try value.integer(atMost: 60_000, what: "milliseconds"))) }
+        if let value = fields["unclaimed-limit"] { policy.unclaimedLimit = Int(try value.integer(atMost: 100_000_000, what: "unclaimed interrupts")) }
+        if let value = fields["unclaimed-window"] { policy.unclaimedWindow = Int(try value.integer(atMost: 100_000_000, what: "interrupts")) }
+        if let problem = policy.problem { throw node.error(.badValue, problem) }
+        return policy
+    }
+
+    static func simulated(_ node: ProfileNode, name: String) throws(ProfileError) -> SimulatedEntry {
+        let fields = try node.mapping(allowed: simulatedKeys)
+        var entry = SimulatedEntry(name: name)
+        if let value = fields["interrupts"] {
+            switch try value.string() {
+            case "msix", "msi-x", "MSI-X": entry.kind = .msix
+            case "msi", "MSI": entry.kind = .msi
+            case "intx", "INTx": entry.kind = .intx
+            case let text: throw value.error(.badValue, "'\(text)' is not msix, msi or intx")
+            }
+        }
+        if let value = fields["vectors"] {
+            let limit: UInt64 = entry.kind == .msix ? 2048 : entry.kind == .msi ? 32 : 1
+            let count = try value.integer(atMost: limit, what: "a vector count for \(entry.kind) (1...\(limit))")
+            guard count >= 1 else { throw value.error(.badValue, "at least 1 vector") }
+            entry.vectors = Int(count)
+        }
+        if let value = fields["rate"] {
+            guard let rate = Double(try value.string()), rate >= 0, rate <= 10_000_000 else {
+                throw value.error(.badValue, "'\(try value.string())' is not a rate in interrupts per second per vector (0...10000000)")
+            }
+            entry.rate = rate
+        }
+        if let value = fields["per-message-metrics"] { entry.perMessageMetrics = try value.bool() }
+        return entry
+    }
+}

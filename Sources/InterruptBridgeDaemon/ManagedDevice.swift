@@ -1,0 +1,97 @@
+// One device as the registry holds it: what is configured for it, what the
+// daemon did with it, and what is connected. Owned by the registry actor.
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeTooling
+import InterruptBridgeSystem
+import Synchronization
+
+/// Where a managed device is in its life.
+enum ManagedState: String, Sendable {
+    /// In the table, not bound yet (or given back by `unbind`).
+    case configured
+    /// On vfio-pci / uio_pci_generic, interrupts not connected.
+    case bound
+    case connected
+    /// A step failed (the reason says which); the daemon goes on with the others.
+    case failed
+    /// Unbound by someone else: not taken back until `bind`.
+    case released
+    /// Gone (hot-unplug, surprise removal, or the kernel asked for it back).
+    case removed
+    /// Configured by address but not on the bus.
+    case absent
+}
+
+/// The counters of one vector at the last reset.
+struct VectorBaseline: Sendable {
+    var interrupts: UInt64 = 0
+    var claimed: UInt64 = 0
+    var signals: UInt64 = 0
+    var storms: UInt64 = 0
+    var kernel: UInt64?
+}
+
+final class ManagedDevice {
+    let id: String
+    let address: PCIAddress?
+    /// The configuration it is managed under (nil: neither configured nor bound through the API).
+    var entry: DeviceEntry?
+    var simulated: SimulatedEntry?
+    var state: ManagedState = .configured
+    var reason: String?
+    /// Whether the daemon bound it (and so gives it back).
+    var boundByDaemon = false
+    var previousDriver: String?
+    var session: DeviceSession?
+    var connected: ConnectedInterrupts?
+    var uioIRQ: UInt32?
+    var baselines: [VectorBaseline] = []
+    var baselineTime = ContinuousClock.now
+    /// A simulated device's raised count at the last reset.
+    var generatedBaseline: UInt64 = 0
+    var lastMilestone: UInt64 = 0
+    /// Triggers in flight, and the flag that stops them before a disconnect.
+    let triggers = TriggerGate()
+
+    init(id: String, address: PCIAddress?) {
+        self.id = id
+        self.address = address
+    }
+
+    var objects: [InterruptObject] { connected?.objects ?? [] }
+
+    /// Every ISR call since connect.
+    var totalInterrupts: UInt64 { objects.reduce(0) { $0 &+ $1.serviceCallCount } }
+}
+
+/// Lets a disconnect stop the triggers that raise a device's interrupts, and wait
+/// for them: a stimulus must never touch a closed backend (its descriptor number
+/// may already belong to something else).
+final class TriggerGate: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let inFlight = Atomic<Int>(0)
+
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// False when stopped (the caller must not raise).
+    func enter() -> Bool {
+        inFlight.add(1, ordering: .acquiringAndReleasing)
+        if isStopped {
+            leave()
+            return false
+        }
+        return true
+    }
+
+    func leave() { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
+
+    /// Stops new and running triggers and waits (up to two seconds) until none runs.
+    func stopAndDrain() {
+        stopped.store(true, ordering: .releasing)
+        let deadline = ContinuousClock.now + .seconds(2)
+        while inFlight.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline { PThread.sleep(for: .milliseconds(1)) }
+    }
+
+    func reopen() { stopped.store(false, ordering: .releasing) }
+}

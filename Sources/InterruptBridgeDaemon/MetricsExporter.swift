@@ -1,0 +1,70 @@
+// Prometheus metrics, read at scrape time: the interrupt path only bumps the
+// counters it always has (per interrupt object); a scrape reads them, folds them
+// into monotonic series (a reconnected device's fresh counters continue its
+// series) and renders swift-prometheus' registry. Labels are the configured
+// devices and their interrupt kind, and a message number only for devices
+// configured with per-message-metrics: cardinality follows the configuration,
+// never the CPU count.
+import InterruptBridgeSystem
+import Prometheus
+
+public actor MetricsExporter {
+    private let registry = PrometheusCollectorRegistry()
+    private let devices: DeviceRegistry
+    /// Per series: the last raw value read and the series' total.
+    private var series: [String: (last: UInt64, total: UInt64)] = [:]
+    private var eventCounts: [String: UInt64] = [:]
+    private var knownStates: Set<String> = []
+
+    public init(devices: DeviceRegistry) { self.devices = devices }
+
+    /// Counts the daemon's events by kind and device (removals, errors, storms, ...).
+    public func record(_ event: DaemonEvent) {
+        // The same label names on every series of a name (an empty value is Prometheus' "absent").
+        let labels = [("device", event.device ?? ""), ("kind", event.kind.rawValue)]
+        registry.makeCounter(name: "irqbridge_events_total", labels: labels,
+                             help: "Daemon events by kind (removed, error, storm, isr-stuck, hotplug-added, reload, ...)").increment()
+    }
+
+    /// The Prometheus text exposition.
+    public func scrape() async -> String {
+        let samples = await devices.metricSamples()
+        for sample in samples {
+            let labels = [("device", sample.device), ("kind", sample.kind), ("message", sample.message.map { "\($0)" } ?? "")]
+            count("irqbridge_interrupts_total", labels, sample.interrupts, help: "ISR calls (each may serve several coalesced device signals)")
+            count("irqbridge_unclaimed_interrupts_total", labels, sample.unclaimed, help: "ISR calls whose routine returned false (not its device's interrupt)")
+            count("irqbridge_device_signals_total", labels, sample.signals, help: "Device signals drained from the vectors' descriptors")
+            count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
+            if let kernel = sample.kernel {
+                count("irqbridge_kernel_interrupts_total", labels, kernel,
+                      help: "The kernel's count for the same vectors (/proc/interrupts): a lost interrupt shows as a difference")
+            }
+        }
+        let states = await devices.stateCounts()
+        knownStates.formUnion(states.keys)
+        for state in knownStates {
+            registry.makeGauge(name: "irqbridge_devices", labels: [("state", state)], help: "Devices the daemon knows, by state")
+                .set(to: Double(states[state] ?? 0))
+        }
+        let health = await devices.health()
+        registry.makeGauge(name: "irqbridge_ready", help: "1 once start-up bound and connected every configured device (or reported it failed)")
+            .set(to: health.ready ? 1 : 0)
+        registry.makeGauge(name: "irqbridge_dispatch_heartbeats", help: "Heartbeats the dispatch loops answered (stalls when a loop is wedged)")
+            .set(to: Double(health.heartbeats))
+        registry.makeGauge(name: "irqbridge_reloads", help: "Configuration reloads applied").set(to: Double(health.reloads))
+        registry.makeGauge(name: "irqbridge_event_watchers", help: "Clients reading GET /v1/events").set(to: Double(health.eventWatchers))
+        return registry.emitToString()
+    }
+
+    /// Adds a raw per-connection counter to its monotonic series.
+    private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, help: String) {
+        let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        var entry = series[key] ?? (last: 0, total: 0)
+        entry.total &+= raw >= entry.last ? raw - entry.last : raw
+        entry.last = raw
+        series[key] = entry
+        let counter = registry.makeCounter(name: name, labels: labels, help: help)
+        counter.reset()
+        counter.increment(by: Int64(clamping: entry.total))
+    }
+}

@@ -1,0 +1,60 @@
+// A connected Unix stream socket: how `irqbridge ctl` reaches the daemon's control
+// socket, and how the daemon finds out whether a socket file is stale.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum UnixStream {
+    /// Connects to the stream socket at `path` (close-on-exec, blocking).
+    /// ENOENT: no socket there; ECONNREFUSED: a stale file, nobody listens.
+    public static func connect(_ path: String) throws(SystemError) -> OwnedDescriptor {
+        let fd = try syscall("socket AF_UNIX SOCK_STREAM") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let owned = OwnedDescriptor(adopting: fd, name: path)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            owned.close()
+            throw SystemError("socket path \(path) is longer than \(capacity - 1) bytes", code: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result != 0 {
+            let error = SystemError.errno("connect \(path)")
+            owned.close()
+            throw error
+        }
+        return owned
+    }
+
+    /// Writes all of `bytes`.
+    public static func write(_ fd: Int32, _ bytes: [UInt8]) throws(SystemError) {
+        var written = 0
+        while written < bytes.count {
+            let count = try syscall("write to the control socket") {
+                bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL)) }
+            }
+            written += count
+        }
+    }
+
+    /// Reads what is available, up to `maximum` bytes; empty at end of stream.
+    public static func read(_ fd: Int32, maximum: Int = 65_536) throws(SystemError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: maximum)
+        let count = try syscall("read from the control socket") { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
+        return Array(buffer[0..<count])
+    }
+
+    /// Sets a receive timeout (a read then fails with EAGAIN).
+    public static func setReceiveTimeout(_ fd: Int32, _ duration: Duration) {
+        let seconds = duration.components.seconds
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(duration.components.attoseconds / 1_000_000_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+}

@@ -1,0 +1,286 @@
+// `irqbridge ctl ...`: the control API's client, one subcommand per call. Without
+// --json each prints a short human form; with --json the API's JSON as it came.
+// Exit status: 0 done, 1 the daemon failed (or `wait` timed out), 2 a bad request.
+import ArgumentParser
+import Foundation
+import InterruptBridgeDaemon
+
+struct CtlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctl",
+        abstract: "Call the running daemon's control API (the UNIX socket).",
+        subcommands: [Devices.self, Show.self, Bind.self, Unbind.self, Connect.self, Disconnect.self, Stats.self, Reset.self,
+                      Trigger.self, Wait.self, Rearm.self, SaveConfig.self, Reload.self, Health.self, Events.self, Metrics.self]
+    )
+}
+
+/// --socket and --json, shared by every ctl subcommand.
+struct CtlOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The daemon's control socket (default: IRQBRIDGE_SOCKET, else /run/irqbridge/control.sock).", valueName: "PATH"))
+    var socket: String?
+
+    @Flag(help: "Print the API's JSON.")
+    var json = false
+
+    var client: ControlClient {
+        ControlClient(socketPath: socket ?? ProcessInfo.processInfo.environment["IRQBRIDGE_SOCKET"] ?? DaemonSettings().socketPath)
+    }
+
+    /// Sends the call; a 4xx answer is bad input (2), anything else not 2xx a failure (1).
+    func call(_ method: String, _ path: String, body: [String: any Sendable]? = nil, timeout: Duration = .seconds(60)) throws -> ControlClient.Reply {
+        let reply: ControlClient.Reply
+        do { reply = try client.request(method, path, json: body, timeout: timeout) } catch { throw CommandFailure.failed("\(error)") }
+        switch reply.status {
+        case 200..<300: return reply
+        case 400..<500: throw CommandFailure.badInput(reply.errorMessage)
+        default: throw CommandFailure.failed(reply.errorMessage)
+        }
+    }
+
+    /// Prints the JSON (with --json) or `human` of the decoded object.
+    func show(_ reply: ControlClient.Reply, human: (Any) -> String) {
+        if json {
+            print(reply.text, terminator: reply.text.hasSuffix("\n") ? "" : "\n")
+        } else if let object = try? JSONSerialization.jsonObject(with: Data(reply.body)) {
+            print(human(object))
+        } else {
+            print(reply.text)
+        }
+    }
+}
+
+/// A device id in a path: an address or a simulated device's name, percent-encoded.
+func devicePath(_ id: String, _ suffix: String = "") -> String {
+    "/v1/devices/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.:"))) ?? id) + suffix
+}
+
+private func describeDevice(_ object: Any) -> String {
+    guard let device = object as? [String: Any] else { return "\(object)" }
+    let id = device["id"] as? String ?? "?"
+    let state = device["state"] as? String ?? "?"
+    var line = "\(id)  \(state)"
+    if let kind = device["interruptKind"] as? String { line += "  \(kind) x\(device["vectors"] as? Int ?? 0)" }
+    if let count = device["interrupts"] as? Int, state == "connected" { line += "  \(count) interrupt(s), \(device["unclaimed"] as? Int ?? 0) unclaimed" }
+    if let driver = device["driver"] as? String { line += "  driver \(driver)" }
+    if let reason = device["reason"] as? String { line += "  (\(reason))" }
+    return line
+}
+
+extension CtlCommand {
+    struct Devices: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the daemon's devices and their state (GET /v1/devices).")
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            let reply = try options.call("GET", "/v1/devices")
+            options.show(reply) { object in
+                let devices = object as? [Any] ?? []
+                return devices.isEmpty ? "no devices" : devices.map(describeDevice).joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One device, with its `list --json` object (GET /v1/devices/ID).")
+        @Argument(help: "A PCI address or a simulated device's name.") var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws { options.show(try options.call("GET", devicePath(id)), human: describeDevice) }
+    }
+
+    struct Bind: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bind a device to vfio-pci or uio_pci_generic (POST /v1/devices/ID/bind).")
+        @Argument(help: "A PCI address.") var id: String
+        @Option(help: "vfio-pci (default) or uio_pci_generic.") var driver: String?
+        @Option(help: "The driver the device may be taken from.") var from: String?
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            var body: [String: any Sendable] = [:]
+            if let driver { body["driver"] = driver }
+            if let from { body["from"] = from }
+            options.show(try options.call("POST", devicePath(id, "/bind"), body: body), human: describeDevice)
+        }
+    }
+
+    struct Unbind: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disconnect a device and give it back to its driver (POST /v1/devices/ID/unbind).")
+        @Argument var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws { options.show(try options.call("POST", devicePath(id, "/unbind")), human: describeDevice) }
+    }
+
+    struct Connect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Connect a bound device's interrupts (POST /v1/devices/ID/connect).")
+        @Argument var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws { options.show(try options.call("POST", devicePath(id, "/connect")), human: describeDevice) }
+    }
+
+    struct Disconnect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disconnect a device's interrupts (POST /v1/devices/ID/disconnect).")
+        @Argument var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws { options.show(try options.call("POST", devicePath(id, "/disconnect")), human: describeDevice) }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Per-vector statistics since the last reset (GET /v1/devices/ID/statistics).")
+        @Argument var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            options.show(try options.call("GET", devicePath(id, "/statistics"))) { object in
+                guard let stats = object as? [String: Any], let vectors = stats["vectors"] as? [[String: Any]] else { return "\(object)" }
+                let head = "\(stats["id"] as? String ?? id)  \(stats["state"] as? String ?? "")  over \(String(format: "%.1f", stats["seconds"] as? Double ?? 0)) s"
+                return ([head] + vectors.map { vector in
+                    "  message \(vector["message"] as? Int ?? 0) (\(vector["kind"] as? String ?? ""), DIRQL \(vector["dirql"] as? Int ?? 0)): "
+                        + "\(vector["interrupts"] as? Int ?? 0) interrupt(s), \(vector["unclaimed"] as? Int ?? 0) unclaimed, "
+                        + "kernel \((vector["kernel"] as? Int).map(String.init) ?? "-"), \(vector["storms"] as? Int ?? 0) storm(s)"
+                        + ((vector["contained"] as? Bool) == true ? ", CONTAINED" : "")
+                }).joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start a device's (or every device's) statistics afresh.")
+        @Argument(help: "A device (default: all).") var id: String?
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            let reply = try options.call("POST", id.map { devicePath($0, "/counters/reset") } ?? "/v1/counters/reset")
+            options.show(reply) { object in "counters reset: " + ((object as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: ", ") ?? "") }
+        }
+    }
+
+    struct Trigger: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Raise interrupts through the profile's stimulus or VFIO's loopback (POST .../trigger).")
+        @Argument var id: String
+        @Option(help: "The vector (default: every vector in turn).") var vector: Int?
+        @Option(help: "How many.") var count = 1
+        @Option(help: "Per second (default: each after the previous one was served).") var rate: Double?
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            var body: [String: any Sendable] = ["count": count]
+            if let vector { body["vector"] = vector }
+            if let rate { body["rate"] = rate }
+            options.show(try options.call("POST", devicePath(id, "/trigger"), body: body, timeout: .seconds(3600))) { object in
+                let outcome = object as? [String: Any] ?? [:]
+                return "raised \(outcome["raised"] as? Int ?? 0) interrupt(s) on \(id) through \(outcome["stimulus"] as? String ?? "?")"
+                    + ((outcome["fromDevice"] as? Bool) == false ? " (not from the device itself)" : "")
+            }
+        }
+    }
+
+    struct Wait: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout (POST .../wait).")
+        @Argument var id: String
+        @Option(help: "The vector (default: any).") var vector: Int?
+        @Option(help: "How many interrupts.") var count = 1
+        @Option(help: "Seconds.") var timeout: Double = 10
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            var body: [String: any Sendable] = ["count": count, "timeout": timeout]
+            if let vector { body["vector"] = vector }
+            let reply = try options.call("POST", devicePath(id, "/wait"), body: body, timeout: .seconds(Int64(timeout) + 30))
+            options.show(reply) { object in
+                let outcome = object as? [String: Any] ?? [:]
+                return "\(outcome["arrived"] as? Int ?? 0) of \(count) interrupt(s) arrived on \(id) in \(String(format: "%.3f", outcome["seconds"] as? Double ?? 0)) s"
+            }
+            let satisfied = ((try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any])?["satisfied"] as? Bool ?? false
+            if !satisfied { throw ExitCode(1) }
+        }
+    }
+
+    struct Rearm: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Watch a device's storm-contained vectors again (POST .../rearm).")
+        @Argument var id: String
+        @OptionGroup var options: CtlOptions
+        func run() throws { options.show(try options.call("POST", devicePath(id, "/rearm")), human: describeDevice) }
+    }
+
+    struct SaveConfig: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "save-config", abstract: "Print (or write, --path) the running configuration.")
+        @Option(help: "Write it here (atomically) as well.") var path: String?
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            let reply = try options.call("POST", "/v1/config/save", body: path.map { ["path": $0] } ?? [:])
+            options.show(reply) { object in (object as? [String: Any])?["configuration"] as? String ?? "\(object)" }
+        }
+    }
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reload the configuration file, as SIGHUP does (POST /v1/reload).")
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            options.show(try options.call("POST", "/v1/reload")) { object in (object as? [String: Any])?["message"] as? String ?? "\(object)" }
+        }
+    }
+
+    struct Health: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Whether the daemon is ready, and its heartbeat (GET /v1/health).")
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            options.show(try options.call("GET", "/v1/health")) { object in
+                let health = object as? [String: Any] ?? [:]
+                return "\((health["ready"] as? Bool) == true ? "ready" : "starting"): \(health["connected"] as? Int ?? 0) connected, "
+                    + "\(health["failed"] as? Int ?? 0) failed, \(health["devices"] as? Int ?? 0) known; heartbeats \(health["heartbeats"] as? Int ?? 0)"
+            }
+        }
+    }
+
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
+        @Option(help: "Stop after this many events.") var count: Int?
+        @Option(help: "Stop after this many seconds.") var timeout: Double?
+        @OptionGroup var options: CtlOptions
+        func run() throws {
+            var follower = EventFollower(limit: count, deadline: timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) })
+            let outcome = Result { () throws(ControlClientError) in
+                try options.client.exchange("GET", "/v1/events", timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }) { status, _, chunk in
+                    follower.take(status: status, chunk)
+                }
+            }
+            if case .failure(let error) = outcome {
+                // The timeout elapsing with no event is how --timeout ends a quiet stream.
+                if case .unreachable(let message) = error, message.contains("within the timeout") { return }
+                throw CommandFailure.failed("\(error)")
+            }
+            if let failure = follower.failure { throw CommandFailure.failed(failure) }
+        }
+    }
+
+    struct Metrics: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The Prometheus metrics, from the socket (GET /metrics).")
+        @OptionGroup var options: CtlOptions
+        func run() throws { print(try options.call("GET", "/metrics").text, terminator: "") }
+    }
+}
+
+/// Prints the event stream's lines as they arrive, until a count or a deadline.
+struct EventFollower {
+    let limit: Int?
+    let deadline: ContinuousClock.Instant?
+    var seen = 0
+    var pending: [UInt8] = []
+    var failure: String?
+
+    init(limit: Int?, deadline: ContinuousClock.Instant?) {
+        self.limit = limit
+        self.deadline = deadline
+    }
+
+    /// False: stop reading.
+    mutating func take(status: Int, _ chunk: [UInt8]) -> Bool {
+        guard status == 200 else {
+            failure = String(decoding: chunk, as: UTF8.self)
+            return false
+        }
+        pending += chunk
+        while let newline = pending.firstIndex(of: 0x0a) {
+            print(String(decoding: pending[..<newline], as: UTF8.self))
+            fflush(nil)
+            pending.removeFirst(newline + 1)
+            seen += 1
+            if let limit, seen >= limit { return false }
+        }
+        if let deadline, ContinuousClock.now >= deadline { return false }
+        return true
+    }
+}

@@ -1,0 +1,83 @@
+// `irqbridge daemon`: the rig daemon (InterruptBridgeDaemon's services) in the foreground.
+import ArgumentParser
+import Foundation
+import InterruptBridgeDaemon
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run the rig daemon: bind and connect the configured devices, serve the control API and metrics.",
+        discussion: """
+            Reads the configuration file (--config, else IRQBRIDGE_CONFIG; YAML or JSON: settings, \
+            INF-style defaults, devices by address or vendor:device, simulated devices), binds each \
+            configured device and connects its interrupts, then serves the control API (HTTP/JSON on \
+            a UNIX socket, mode 0600; `irqbridge ctl` is its client), Prometheus metrics, and systemd's \
+            notify protocol (READY=1, WATCHDOG=1, RELOADING=1). SIGHUP reloads the file and applies \
+            only its difference; SIGTERM or SIGINT disconnect everything, give devices back to the \
+            drivers they had, and exit 0. Settings: flags, then IRQBRIDGE_* variables, then the file's \
+            `settings:` (keys: \(DaemonSettings.keys.joined(separator: ", "))). A bad configuration \
+            is one line and exit status 2.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The configuration file (YAML or JSON).", valueName: "FILE"), completion: .file(extensions: ["yaml", "yml", "json"]))
+    var config: String?
+
+    @Option(help: ArgumentHelp("The control socket (setting 'socket').", valueName: "PATH"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("Prometheus metrics address HOST:PORT, or off (setting 'metrics').", valueName: "ADDRESS"))
+    var metrics: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (setting 'log-level').", valueName: "LEVEL"))
+    var logLevel: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any setting, as KEY=VALUE (repeatable), e.g. --set dispatch.cpu=1.", valueName: "KEY=VALUE"))
+    var settings: [String] = []
+
+    @Flag(help: "Check the configuration and exit (0: valid; 2: the problem, on one line).")
+    var check = false
+
+    func run() async throws {
+        var arguments: [String: String] = [:]
+        for pair in settings {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw CommandFailure.badInput("--set takes KEY=VALUE, not '\(pair)'")
+            }
+            arguments[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        if let socket { arguments["socket"] = socket }
+        if let metrics { arguments["metrics"] = metrics }
+        if let logLevel { arguments["log-level"] = logLevel }
+        let environment = ProcessInfo.processInfo.environment
+        let loaded: (settings: DaemonSettings, table: DeviceTable, path: String?)
+        do { loaded = try DaemonConfiguration.load(path: config, arguments: arguments, environment: environment) } catch {
+            throw CommandFailure.badInput("\(error)")
+        }
+        if check {
+            print("configuration valid: \(loaded.table.devices.count) device entr\(loaded.table.devices.count == 1 ? "y" : "ies"), "
+                  + "\(loaded.table.simulated.count) simulated device(s)")
+            return
+        }
+        let level = loaded.settings.logLevel
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, environment: environment) }
+        let logger = Logger(label: "irqbridge.daemon")
+        umask(0o077)
+        let daemon: DaemonServices
+        do {
+            daemon = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: loaded.path,
+                                        arguments: arguments, environment: environment, logger: logger)
+        } catch {
+            throw CommandFailure.failed("\(error)")
+        }
+        do {
+            try await daemon.run()
+        } catch let error as DaemonStartError {
+            throw CommandFailure.failed("\(error)")
+        }
+    }
+}

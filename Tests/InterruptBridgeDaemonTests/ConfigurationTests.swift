@@ -1,0 +1,136 @@
+import InterruptBridgeCore
+import InterruptBridgeDaemon
+import InterruptBridgeDiscovery
+import Testing
+
+@Suite("Daemon configuration file")
+struct DeviceTableLoaderTests {
+    static let full = """
+        settings:
+          socket: /run/x/control.sock
+          metrics: off
+          dispatch: {cpu: 1}
+          storm: {rate-limit: 500, rate-window-ms: 50}
+        default: {MSISupported: true}
+        devices:
+          "0000:00:03.0":
+            driver: vfio-pci
+            profile: edu
+            connect: line-based
+            on-exit: keep
+            storm: {rate-limit: 1000, rate-window-ms: 100}
+            MSISupported: false
+          "8086:10d3":
+            driver: vfio-pci
+            from: e1000e
+            per-message-metrics: true
+        simulated:
+          sim0: {interrupts: msix, vectors: 16, rate: 1000}
+          sim1: {interrupts: intx}
+        """
+
+    @Test func readsEverySection() throws {
+        let table = try DeviceTableLoader.load(Self.full, file: "d.yaml")
+        #expect(table.settings == ["socket": "/run/x/control.sock", "metrics": "off", "dispatch.cpu": "1",
+                                   "storm.rate-limit": "500", "storm.rate-window-ms": "50"])
+        #expect(table.defaults?.msiSupported == true)
+        #expect(table.devices.count == 2)
+        let edu = table.devices[0]
+        #expect(edu.selector == .address(PCIAddress("0000:00:03.0")!))
+        #expect(edu.connect == .lineBased && edu.onExit == .keep && edu.profile == "edu")
+        #expect(edu.storm?.rateLimit == 1000 && edu.storm?.rateWindow == .milliseconds(100))
+        #expect(edu.policy?.msiSupported == false)
+        let nic = table.devices[1]
+        #expect(nic.selector == .ids(vendor: 0x8086, device: 0x10d3))
+        #expect(nic.from == "e1000e" && nic.perMessageMetrics && nic.policy == nil)
+        #expect(table.simulated.map(\.name) == ["sim0", "sim1"])
+        #expect(table.simulated[0].vectors == 16 && table.simulated[0].rate == 1000 && table.simulated[1].kind == .intx)
+    }
+
+    @Test func jsonIsReadToo() throws {
+        let table = try DeviceTableLoader.load(#"{"devices": {"0000:00:05.0": {"driver": "uio_pci_generic"}}}"#, file: "d.json")
+        #expect(table.devices.first?.driver == .uioPCIGeneric)
+    }
+
+    @Test func anEmptyFileIsAnEmptyTable() throws {
+        #expect(try DeviceTableLoader.load("", file: "d.yaml") == DeviceTable())
+    }
+
+    /// Each kind of mistake: one error naming file, line and field.
+    @Test(arguments: [
+        ("devices:\n  \"0000:00:03.0\":\n    drivr: vfio-pci\n", "d.yaml:3:", "unknown key 'drivr'"),
+        ("devices:\n  \"0000:00:03.0\":\n    driver: nouveau\n", "d.yaml:3:", "not vfio-pci or uio_pci_generic"),
+        ("devices:\n  \"00:03\":\n    driver: vfio-pci\n", "d.yaml:2:", "neither a PCI address"),
+        ("devices:\n  \"0000:00:03.0\": {connect: sideways}\n", "d.yaml:2:", "not one of message-based, line-based"),
+        ("devices:\n  \"0000:00:03.0\": {profile: nosuch}\n", "d.yaml:2:", "neither a built-in profile"),
+        ("devices:\n  \"0000:00:03.0\": {MessageNumberLimit: 0}\n", "d.yaml:2:", "at least 1"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
+        ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
+        ("settings:\n  dispatch: {core: 1}\n", "d.yaml:2:", "unknown key 'core'"),
+        ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
+        ("simulated:\n  \"bad name\": {}\n", "d.yaml:2:", "a simulated device's name"),
+        ("devices: {bogus\n", "d.yaml:", "not valid YAML"),
+        ("hosts: []\n", "d.yaml:1:", "unknown key 'hosts'"),
+    ])
+    func mistakesAreOneClearError(text: String, location: String, message: String) {
+        #expect {
+            try DeviceTableLoader.load(text, file: "d.yaml")
+        } throws: { error in
+            let description = "\(error)"
+            return description.hasPrefix(location) && description.contains(message) && !description.contains("\n")
+        }
+    }
+
+    @Test func aMissingFileIsUnreadable() {
+        #expect(throws: DaemonConfigurationError.self) { try DeviceTableLoader.load(contentsOf: "/nonexistent/irqbridge.yaml") }
+    }
+}
+
+@Suite("Daemon settings: flags > IRQBRIDGE_* > file > defaults")
+struct DaemonSettingsTests {
+    @Test func defaultsWithNothingGiven() throws {
+        let settings = try DaemonSettings.load(arguments: [:], environment: [:], file: [:])
+        #expect(settings == DaemonSettings())
+        #expect(settings.socketPath == "/run/irqbridge/control.sock")
+        #expect(settings.metricsAddress?.description == "127.0.0.1:9464")
+        #expect(settings.apiAddress == nil)
+    }
+
+    @Test func precedence() throws {
+        let file = ["log-level": "debug", "milestone": "5", "dispatch.cpu": "1", "socket": "/file.sock"]
+        let environment = ["IRQBRIDGE_MILESTONE": "7", "IRQBRIDGE_DISPATCH_CPU": "2", "IRQBRIDGE_SOCKET": "/env.sock", "PATH": "/bin"]
+        let arguments = ["socket": "/flag.sock"]
+        let settings = try DaemonSettings.load(arguments: arguments, environment: environment, file: file)
+        #expect(settings.socketPath == "/flag.sock")
+        #expect(settings.milestone == 7)
+        #expect(settings.dispatchCPU == 2)
+        #expect(settings.logLevel == .debug)
+    }
+
+    @Test(arguments: [
+        (["metrics": "nowhere"], "setting 'metrics'"),
+        (["api": "0.0.0.0:80"], "loopback"),
+        (["log-level": "loud"], "setting 'log-level'"),
+        (["dispatch.fifo": "100"], "SCHED_FIFO"),
+        (["storm.rate-window-ms": "0"], "milliseconds"),
+        (["socket": "relative.sock"], "absolute path"),
+        (["colour": "blue"], "unknown setting 'colour'"),
+    ])
+    func badValuesAreErrors(arguments: [String: String], message: String) {
+        #expect {
+            try DaemonSettings.load(arguments: arguments, environment: [:], file: [:])
+        } throws: { "\($0)".contains(message) }
+    }
+
+    @Test func anUnknownEnvironmentSettingIsAnError() {
+        #expect {
+            try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_SOKCET": "/x"], file: [:])
+        } throws: { "\($0)".contains("IRQBRIDGE_SOKCET") }
+        #expect(throws: Never.self) { try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_CONFIG": "/x"], file: [:]) }
+    }
+
+    @Test func environmentNames() {
+        #expect(DaemonSettings.environmentName("log-level") == "IRQBRIDGE_LOG_LEVEL")
+        #expect(DaemonSettings.environmentName("storm.rate-window-ms") == "IRQBRIDGE_STORM_RATE_WINDOW_MS")
+    }
+}

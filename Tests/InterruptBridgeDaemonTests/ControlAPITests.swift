@@ -1,0 +1,162 @@
+import Foundation
+import InterruptBridgeDaemon
+import Testing
+
+/// The control API end to end, over the daemon's socket, on simulated devices.
+@Suite("Daemon control API", .serialized)
+struct ControlAPITests {
+    static let configuration = """
+        settings: {milestone: 100}
+        simulated:
+          fast: {interrupts: msix, vectors: 4, rate: 2000}
+          line: {interrupts: intx}
+          quiet: {interrupts: msi, vectors: 2}
+        """
+
+    @Test func devicesStatisticsTriggerAndWait() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let devices = try await daemon.call("GET", "/v1/devices")
+        #expect(devices.status == 200)
+        #expect(devices.array.map { $0["id"] as? String } == ["fast", "line", "quiet"])
+        #expect(devices.array.allSatisfy { $0["state"] as? String == "connected" && $0["simulated"] as? Bool == true })
+        #expect(devices.array.map { $0["interruptKind"] as? String } == ["MSI-X", "INTx", "MSI"])
+
+        // trigger raises exactly COUNT on a quiet device; wait sees them; statistics count them per vector.
+        let reset = try await daemon.call("POST", "/v1/devices/quiet/counters/reset")
+        #expect(reset.status == 200)
+        let waiting = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 20, "timeout": 10]) }
+        try await Task.sleep(for: .milliseconds(100))
+        let triggered = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 20])
+        #expect(triggered.status == 200)
+        #expect(triggered.json["raised"] as? Int == 20)
+        let waited = try await waiting.value
+        #expect(waited.json["satisfied"] as? Bool == true)
+        let stats = try await daemon.call("GET", "/v1/devices/quiet/statistics")
+        let vectors = stats.json["vectors"] as? [[String: Any]] ?? []
+        #expect(vectors.count == 2)
+        #expect(vectors.map { $0["interrupts"] as? Int ?? -1 } == [10, 10])
+        #expect(stats.json["generated"] as? Int == 20)
+
+        // A line device: triggered on its only vector, acknowledged by its ISR.
+        let line = try await daemon.call("POST", "/v1/devices/line/trigger", ["count": 5, "vector": 0])
+        #expect(line.json["raised"] as? Int == 5)
+
+        // wait times out with satisfied false (ctl exits 1 on it).
+        let timedOut = try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 1, "timeout": 0.2])
+        #expect(timedOut.status == 200 && timedOut.json["satisfied"] as? Bool == false)
+
+        // The generator's device: nothing lost, coalescing accounted.
+        try await Task.sleep(for: .milliseconds(300))
+        let fast = try await daemon.call("GET", "/v1/devices/fast/statistics")
+        let generated = fast.json["generated"] as? Int ?? 0
+        let signals = (fast.json["vectors"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["signals"] as? Int ?? 0) }
+        #expect(generated > 0)
+        #expect(signals <= generated && generated - signals <= 4 * 2000)
+        try await daemon.stop()
+    }
+
+    @Test func badRequestsAreClearErrors() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let cases: [(String, String, [String: any Sendable]?, Int, String)] = [
+            ("GET", "/v1/devices/nosuch", nil, 404, "no device 'nosuch'"),
+            ("POST", "/v1/devices/quiet/trigger", ["count": 0], 400, "count must be"),
+            ("POST", "/v1/devices/quiet/trigger", ["vector": 9], 400, "vector 9"),
+            ("POST", "/v1/devices/quiet/wait", ["timeout": -1], 400, "timeout"),
+            ("POST", "/v1/devices/quiet/bind", nil, 409, "simulated"),
+            ("POST", "/v1/devices/0000:00:1f.7/bind", ["driver": "nouveau"], 400, "vfio-pci or uio_pci_generic"),
+            ("POST", "/v1/config/save", ["path": "/etc/passwd"], 400, "path must be"),
+        ]
+        for (method, path, body, status, message) in cases {
+            let reply = try await daemon.call(method, path, body)
+            #expect(reply.status == status, "\(method) \(path)")
+            #expect((reply.json["error"] as? String ?? "").contains(message), "\(method) \(path): \(reply.text)")
+            #expect(reply.json["status"] as? Int == status)
+        }
+        // Malformed JSON.
+        let raw = try await daemon.call("POST", "/v1/devices/quiet/disconnect")
+        #expect(raw.status == 200)
+        let again = try await daemon.call("POST", "/v1/devices/quiet/disconnect")
+        #expect(again.status == 409)
+        let reconnected = try await daemon.call("POST", "/v1/devices/quiet/connect")
+        #expect(reconnected.json["state"] as? String == "connected")
+        try await daemon.stop()
+    }
+
+    @Test func eventsArriveInOrder() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let client = daemon.client
+        let lines = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[String], any Error>) in
+            DispatchQueue.global().async {
+                var pending: [UInt8] = []
+                var lines: [String] = []
+                do {
+                    try client.exchange("GET", "/v1/events", timeout: .seconds(10)) { _, _, chunk in
+                        pending += chunk
+                        while let newline = pending.firstIndex(of: 0x0a) {
+                            lines.append(String(decoding: pending[..<newline], as: UTF8.self))
+                            pending.removeFirst(newline + 1)
+                        }
+                        return lines.count < 5
+                    }
+                    continuation.resume(returning: lines)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+        let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(events.count == 5)
+        let sequences = events.compactMap { $0["sequence"] as? Int }
+        #expect(sequences.count == 5 && zip(sequences, sequences.dropFirst()).allSatisfy { $0 + 1 == $1 })
+        #expect(events.contains { $0["kind"] as? String == "milestone" && $0["device"] as? String == "fast" })
+        try await daemon.stop()
+    }
+
+    @Test func reloadAppliesTheDifferenceAndRejectsABadFile() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let before = try await daemon.call("GET", "/v1/devices/fast")
+        // Remove "line", add "extra", leave the rest untouched.
+        try """
+            settings: {milestone: 100}
+            simulated:
+              fast: {interrupts: msix, vectors: 4, rate: 2000}
+              quiet: {interrupts: msi, vectors: 2}
+              extra: {interrupts: msix, vectors: 8}
+            """.write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.status == 200)
+        #expect((reloaded.json["message"] as? String ?? "").contains("1 added, 0 changed, 1 removed"))
+        let ids = try await daemon.call("GET", "/v1/devices").array.map { $0["id"] as? String ?? "" }
+        #expect(ids == ["fast", "quiet", "extra"])
+        let after = try await daemon.call("GET", "/v1/devices/fast")
+        #expect((after.json["interrupts"] as? Int ?? 0) >= (before.json["interrupts"] as? Int ?? 0), "fast was not reconnected")
+
+        try "devices: {bogus".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let rejected = try await daemon.call("POST", "/v1/reload")
+        #expect(rejected.status == 422)
+        #expect(rejected.json["applied"] as? Bool == false)
+        #expect(try await daemon.call("GET", "/v1/devices").array.count == 3)
+
+        // The running configuration replays to the same table.
+        let saved = try await daemon.call("GET", "/v1/config")
+        let text = saved.json["configuration"] as? String ?? ""
+        let table = try DeviceTableLoader.load(text, file: "saved.yaml")
+        #expect(table.simulated.map(\.name) == ["fast", "quiet", "extra"])
+        #expect(table.simulated.first?.rate == 2000)
+        try await daemon.stop()
+    }
+
+    @Test func metricsAreReadAtScrapeTime() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        try await Task.sleep(for: .milliseconds(200))
+        let metrics = try await daemon.call("GET", "/metrics")
+        #expect(metrics.status == 200)
+        let text = metrics.text
+        #expect(text.contains(#"irqbridge_interrupts_total{device="fast",kind="MSI-X",message=""}"#))
+        #expect(text.contains(#"irqbridge_devices{state="connected"} 3"#))
+        #expect(text.contains("irqbridge_ready 1"))
+        // Every series has the same label names (no per-CPU or per-message labels unless configured).
+        #expect(!text.contains("cpu="))
+        try await daemon.stop()
+    }
+}

@@ -1,0 +1,93 @@
+import Dispatch
+import Foundation
+import InterruptBridge
+import InterruptBridgeDaemon
+import InterruptBridgeSystem
+import Synchronization
+import Testing
+
+/// sd_notify against a local datagram socket standing in for systemd.
+@Suite("Daemon notify protocol", .serialized)
+struct NotifyProtocolTests {
+    /// Collects the datagrams systemd would receive.
+    final class StandInManager: Sendable {
+        let path: String
+        let socket: OwnedDescriptor
+        let messages = LockedValue<[String]>([])
+        init(directory: String) throws {
+            path = directory + "/notify.sock"
+            socket = try UnixDatagram.bind(path)
+        }
+
+        /// Reads what arrived so far.
+        func drain() -> [String] {
+            while let bytes = try? UnixDatagram.receive(socket.rawValue) {
+                messages.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+            }
+            return messages.withLock { $0 }
+        }
+
+        func waitFor(_ predicate: ([String]) -> Bool, seconds: Double = 10) async throws -> [String] {
+            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+            while ContinuousClock.now < deadline {
+                let all = drain()
+                if predicate(all) { return all }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return drain()
+        }
+    }
+
+    @Test func readyAfterDevicesWatchdogWhileHealthyReloadingAroundAReload() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-notify-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manager = try StandInManager(directory: directory)
+        let daemon = try await DaemonHarness("simulated:\n  a: {interrupts: msix, vectors: 2}\n  b: {interrupts: intx}\n",
+                                             environment: ["NOTIFY_SOCKET": manager.path, "WATCHDOG_USEC": "200000"])
+        // READY=1 once every configured device is connected: the devices are connected when it arrives.
+        let ready = try await manager.waitFor { $0.contains { $0.contains("READY=1") } }
+        #expect(ready.first { $0.contains("READY=1") }?.contains("STATUS=2 device(s) connected") == true)
+
+        // WATCHDOG=1 keeps coming while the loop answers heartbeats.
+        let before = manager.drain().filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .milliseconds(600))
+        let healthy = manager.drain().filter { $0 == "WATCHDOG=1" }.count - before
+        #expect(healthy >= 3, "WATCHDOG=1 while healthy: \(healthy) in 600 ms at WATCHDOG_USEC=200000")
+
+        // Wedge the dispatch loop: an ISR that does not return for 1.2 s. No WATCHDOG=1 meanwhile.
+        let release = DispatchSemaphore(value: 0)
+        let entered = Atomic<Bool>(false)
+        let backend = SimulatedBackend(msixVectors: 1)
+        let device = InterruptDevice(backend: backend)
+        let connection = try daemon.services.dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+            entered.store(true, ordering: .releasing)
+            _ = release.wait(timeout: .now() + 5)
+            return true
+        }, fallbackRoutine: { _ in true })
+        backend.raise(message: 0)
+        for _ in 0..<500 where !entered.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(2)) }
+        let didEnter = entered.load(ordering: .acquiring)
+        #expect(didEnter)
+        try await Task.sleep(for: .milliseconds(150))  // a heartbeat answered just before the wedge may still be reported
+        let wedgedStart = manager.drain().filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .milliseconds(1_000))
+        let wedged = manager.drain().filter { $0 == "WATCHDOG=1" }.count - wedgedStart
+        #expect(wedged == 0, "WATCHDOG=1 while the loop was wedged: \(wedged)")
+        release.signal()
+        let recovered = try await manager.waitFor { $0.filter { $0 == "WATCHDOG=1" }.count > wedgedStart + wedged }
+        #expect(recovered.filter { $0 == "WATCHDOG=1" }.count > wedgedStart)
+        if case .messages(let table) = connection { daemon.services.dispatcher.disconnect(table) }
+
+        // RELOADING=1 with MONOTONIC_USEC, then READY=1, around a reload.
+        let mark = manager.drain().count
+        #expect(try await daemon.call("POST", "/v1/reload").status == 200)
+        let reload = try await manager.waitFor { Array($0.dropFirst(mark)).contains { $0.contains("READY=1") } }
+        let after = Array(reload.dropFirst(mark)).filter { $0 != "WATCHDOG=1" }
+        #expect(after.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true, "\(after)")
+        #expect(after.dropFirst().first?.hasPrefix("READY=1") == true, "\(after)")
+
+        try await daemon.stop()
+        #expect(manager.drain().contains { $0.hasPrefix("STOPPING=1") })
+    }
+}
