@@ -47,6 +47,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Device profiles (InterruptBridgeTooling only): YAML with line marks on every node.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Latency percentiles off the interrupt path (InterruptBridgeTooling only; the runtime
+        // records into fixed buckets of its own and depends on nothing).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
         // The daemon only (InterruptBridgeDaemon): services, configuration, metrics, the control API's server.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
@@ -116,6 +119,7 @@ let package = Package(
                 "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeDiscovery",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strictSwift
         ),

@@ -14,16 +14,20 @@ public import Logging
 /// busy-poll becomes `DispatchOptions.busyPoll`.
 public struct BridgeReceiverFactory: ReceiverFactory {
     let logger: Logger
+    /// Whether the dispatcher records ISR timings (`DispatchOptions.recordsTimings`).
+    let recordsTimings: Bool
 
     /// `logger` is the runtime's (its dispatcher logs connects at debug level).
-    public init(logger: Logger) {
+    public init(logger: Logger, recordsTimings: Bool = false) {
         self.logger = logger
+        self.recordsTimings = recordsTimings
     }
 
-    public var label: String { "bridge" }
+    public var label: String { recordsTimings ? "bridge-timed" : "bridge" }
 
     public func start(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool) throws(BenchError) -> any Receiver {
-        try BridgeReceiver(vectors: vectors, probe: probe, placement: placement, busyPoll: busyPoll, logger: logger)
+        try BridgeReceiver(vectors: vectors, probe: probe, placement: placement, busyPoll: busyPoll, recordsTimings: recordsTimings,
+                           logger: logger)
     }
 }
 
@@ -33,11 +37,12 @@ final class BridgeReceiver: Receiver {
     private let backend: BenchBackend
     private var connection: MessageConnection?
 
-    init(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool, logger: Logger) throws(BenchError) {
+    init(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool, recordsTimings: Bool = false,
+         logger: Logger) throws(BenchError) {
         let affinity = placement.cpu.map { ProcessorAffinity(rawValue: UInt64(1) << UInt64($0)) }
         let options = DispatchOptions(pinning: affinity == nil ? .none : .interruptAffinity,
                                       realtimePriority: placement.fifoPriority.map(Int32.init), busyPoll: busyPoll,
-                                      capacity: vectors + 16, threadName: "irqbridge-bench")
+                                      capacity: vectors + 16, threadName: "irqbridge-bench", recordsTimings: recordsTimings)
         do {
             dispatcher = try InterruptDispatcher(logger: logger, options: options)
         } catch {

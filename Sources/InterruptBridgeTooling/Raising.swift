@@ -23,6 +23,7 @@ public enum Raising {
             let object = objects[min(vector, objects.count - 1)]
             let before = object.claimedCount
             let unmasksBefore = unmaskCount?()
+            object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
             try stimulus.raise(vector)
             if let rate = rate {
                 let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))

@@ -5,7 +5,8 @@
 // cannot run under valgrind (its malloc interposer); this target does not link it.
 // scripts/bench/callgrind.sh runs it for two interrupt counts and subtracts.
 //
-// usage: irqbridge-profile bridge|baseline [interrupts] [vectors]
+// usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts] [vectors]
+//   (bridge-timed: the dispatcher records ISR timings, DispatchOptions.recordsTimings)
 //   e.g. valgrind --tool=callgrind --separate-threads=yes .build/release/irqbridge-profile bridge 20000 64
 import InterruptBridgeBench
 import Logging
@@ -22,12 +23,13 @@ func printError(_ message: String) {
 let arguments = Array(CommandLine.arguments.dropFirst())
 let interrupts = arguments.count > 1 ? Int(arguments[1]) : 20_000
 let vectors = arguments.count > 2 ? Int(arguments[2]) : 64
-guard let side = arguments.first, side == "bridge" || side == "baseline", arguments.count <= 3,
+guard let side = arguments.first, ["bridge", "bridge-timed", "baseline"].contains(side), arguments.count <= 3,
       let interrupts, interrupts > 1, let vectors, vectors > 0 else {
-    printError("usage: irqbridge-profile bridge|baseline [interrupts (>1)] [vectors (>0)]")
+    printError("usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts (>1)] [vectors (>0)]")
     exit(2)
 }
-let receiver: any ReceiverFactory = side == "bridge" ? BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile")) : EpollBaselineFactory()
+let receiver: any ReceiverFactory = side == "baseline" ? EpollBaselineFactory()
+    : BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile"), recordsTimings: side == "bridge-timed")
 var options = BenchOptions()
 // Valgrind runs one thread at a time, some hundred times slower: give a stalled
 // receiver a minute before calling it lost.

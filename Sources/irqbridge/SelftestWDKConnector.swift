@@ -51,8 +51,10 @@ extension SelftestConnector {
         let version = params.Version
         // CONNECT_LINE_BASED (asked, or the fall-back) leaves a KINTERRUPT; messages a table.
         let context: PVOID = kind == .intx ? devExt.IntObj : devExt.ConnectionContext
-        let messages = (context as? IO_INTERRUPT_MESSAGE_INFO).map { Int($0.MessageCount) } ?? 1
-        return SelftestConnection(messageCount: messages) {
+        let table = context as? IO_INTERRUPT_MESSAGE_INFO
+        let messages = table.map { Int($0.MessageCount) } ?? 1
+        let objects = table.map { $0.MessageInfo.compactMap(\.InterruptObject) } ?? [context as? KINTERRUPT].compactMap { $0 }
+        return SelftestConnection(messageCount: messages, objects: objects) {
             var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
             disconnect.Version = version
             disconnect.ConnectionContext.Generic = context

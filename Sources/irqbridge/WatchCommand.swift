@@ -23,7 +23,9 @@ struct WatchCommand: ParsableCommand {
             INTx line without an acknowledge program is refused (a level line the ISR does not \
             quiet either storms or stays masked). Every --interval: per vector the count, the \
             rate, the unclaimed count and the kernel's own count from /proc/interrupts, with the \
-            kind and DIRQL. On a terminal a refreshing table; piped or with --json one JSON object \
+            kind and DIRQL, and since the watch began the ISR's duration (p50/p99) and, for \
+            interrupts raised by `irqbridge trigger`, the stimulus-to-ISR latency (p50/p99/max), \
+            as the dispatch loop measured them. On a terminal a refreshing table; piped or with --json one JSON object \
             per line per vector per interval. Ctrl-C (SIGINT) or SIGTERM disconnects and prints \
             a summary. While it runs, `irqbridge trigger` on one of the devices asks it to raise \
             interrupts. Without an address, every device bound to vfio-pci or uio_pci_generic.
@@ -64,7 +66,7 @@ struct WatchCommand: ParsableCommand {
         let logger = logging.makeLogger("irqbridge.watch")
         let addresses = try chosenAddresses(logger: logger)
         let dispatcher: InterruptDispatcher
-        do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
+        do { dispatcher = try InterruptDispatcher(logger: logger, options: DispatchOptions(recordsTimings: true)) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }
         var watched: [Watched] = []
         defer {

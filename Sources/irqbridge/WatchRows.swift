@@ -19,6 +19,32 @@ struct WatchRows {
         var kernel: UInt64?
         var storms: UInt64
         var seconds: Double
+        /// What the dispatch loop recorded since the watch began (hdrhistogram-swift percentiles).
+        var isrDuration: Latency
+        /// Only interrupts raised by trigger requests have a stimulus time.
+        var stimulusToISR: Latency
+    }
+
+    /// Percentiles of one recorder, in nanoseconds (nil: nothing recorded yet).
+    struct Latency: Encodable {
+        var count: UInt64
+        var p50Nanoseconds: UInt64?
+        var p99Nanoseconds: UInt64?
+        var maxNanoseconds: UInt64?
+
+        init(_ buckets: LatencyBuckets) {
+            let summary = LatencySummary(buckets)
+            count = summary.count
+            p50Nanoseconds = summary.p50.map(\.nanoseconds)
+            p99Nanoseconds = summary.p99.map(\.nanoseconds)
+            maxNanoseconds = summary.max.map(\.nanoseconds)
+        }
+
+        /// "12.3/45.6" in microseconds ("-" when nothing was recorded).
+        func microseconds(_ keyPaths: [KeyPath<Latency, UInt64?>]) -> String {
+            guard count > 0 else { return "-" }
+            return keyPaths.map { self[keyPath: $0].map { String(format: "%.1f", Double($0) / 1000) } ?? "-" }.joined(separator: "/")
+        }
     }
 
     private let objects: [(PCIAddress, InterruptObject)]
@@ -50,9 +76,11 @@ struct WatchRows {
             let count = object.serviceCallCount
             let kernel = lines.flatMap { Self.kernelCount(object, address: address, in: $0) }
             let since = kernel.flatMap { now in kernelBaseline[index].map { now &- $0 } }
+            let timings = object.timings
             return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
                        count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
-                       unclaimed: object.unclaimedCount, kernel: since, storms: object.stormCount, seconds: Self.seconds(elapsed))
+                       unclaimed: object.unclaimedCount, kernel: since, storms: object.stormCount, seconds: Self.seconds(elapsed),
+                       isrDuration: Latency(timings.isrDuration), stimulusToISR: Latency(timings.stimulusToISR))
         }
         previous = objects.map { $0.1.serviceCallCount }
         previousElapsed = elapsed
@@ -64,16 +92,19 @@ struct WatchRows {
 
     /// A table for a terminal.
     var table: String {
-        let header = ["DEVICE", "MSG", "KIND", "DIRQL", "COUNT", "RATE/s", "UNCLAIMED", "KERNEL", "STORMS"]
+        let header = ["DEVICE", "MSG", "KIND", "DIRQL", "COUNT", "RATE/s", "UNCLAIMED", "KERNEL", "STORMS", "ISR P50/P99 us",
+                      "STIMULUS->ISR P50/P99/MAX us"]
         let body = rows.map { row in
             [row.device, "\(row.message)", row.kind, "\(row.dirql)", "\(row.count)", String(format: "%.0f", row.rate), "\(row.unclaimed)",
-             row.kernel.map(String.init) ?? "-", "\(row.storms)"]
+             row.kernel.map(String.init) ?? "-", "\(row.storms)", row.isrDuration.microseconds([\.p50Nanoseconds, \.p99Nanoseconds]),
+             row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])]
         }
         let all = [header] + body
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { cells in
             zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n(KERNEL: /proc/interrupts since the watch began; Ctrl-C disconnects and prints a summary)\n"
+        }.joined(separator: "\n") + "\n(KERNEL: /proc/interrupts since the watch began; ISR and STIMULUS->ISR (interrupts raised by "
+            + "`irqbridge trigger`): since the watch began; Ctrl-C disconnects and prints a summary)\n"
     }
 
     /// One JSON object per vector, one per line.
@@ -89,6 +120,9 @@ struct WatchRows {
         return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.map { row in
             "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
                 + "kernel \(row.kernel.map(String.init) ?? "not counted")" + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")
+                + (row.isrDuration.count > 0 ? ", ISR p50/p99 \(row.isrDuration.microseconds([\.p50Nanoseconds, \.p99Nanoseconds])) us" : "")
+                + (row.stimulusToISR.count > 0
+                    ? ", stimulus to ISR p50/p99/max \(row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])) us" : "")
         }.joined(separator: "\n")
     }
 }

@@ -41,12 +41,19 @@ extension Runtime {
             }
             var microseconds: [Double] = []
             microseconds.reserveCapacity(Self.rounds)
+            // With timings recorded, each raise is marked, so the loop records both latencies.
+            let marked = options.recordsTimings ? connection.interruptObjects.first : nil
             for round in 1...Self.rounds {
                 let start = ContinuousClock.now
+                marked?.markStimulus()
                 backend.raise()
                 while calls.count < round {}
                 let elapsed = ContinuousClock.now - start
                 microseconds.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+            }
+            if let marked {
+                #expect(marked.timings.stimulusToISR.count == UInt64(Self.rounds))
+                #expect(marked.timings.isrDuration.count == marked.serviceCallCount)
             }
             dispatcher.disconnect(connection)
             #expect(calls.count == Self.rounds)
@@ -58,6 +65,8 @@ extension Runtime {
                 ("MSI-X, sleeping", DispatchOptions(), false),
                 ("MSI-X, busy-poll", DispatchOptions(busyPoll: true), false),
                 ("INTx + DPC, sleeping", DispatchOptions(), true),
+                ("MSI-X, sleeping, timings recorded", DispatchOptions(recordsTimings: true), false),
+                ("INTx + DPC, sleeping, timings recorded", DispatchOptions(recordsTimings: true), true),
             ]
             for (name, options, lineBasedWithDPC) in configurations {
                 let sorted = try measure(options, lineBasedWithDPC: lineBasedWithDPC)

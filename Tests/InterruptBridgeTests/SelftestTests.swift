@@ -30,6 +30,25 @@ struct SelftestTests {
         #expect(dispatcher.connectedInterrupts.isEmpty, "every case disconnects")
     }
 
+    @Test func recordedTimingsGiveStimulusToISRPerVector() throws {
+        let dispatcher = try makeDispatcher(DispatchOptions(recordsTimings: true))
+        defer { dispatcher.shutdown() }
+        let selftest = InterruptSelftest(count: 400, logger: logger)
+        let testCase = try #require(SelftestPlan.simulated(kinds: [.msix]).cases.first)
+        let result = selftest.run(testCase, dispatcher: dispatcher)
+        #expect(result.passed, "\(result)")
+        // Every raise marked on its message's object, timed by the loop: 4 vectors, 100 each.
+        #expect(result.vectors.map(\.message) == [0, 1, 2, 3])
+        #expect(result.vectors.allSatisfy { $0.stimulusToISR.count == 100 && $0.isrDuration.count >= 100 })
+        let loop = try #require(result.stimulusToISR), raiser = try #require(result.raiseToSeen)
+        #expect(loop.p50 > .zero && loop.p50 <= loop.p99 && loop.p99 <= loop.max)
+        // The raising thread sees the ISR's count move only after the ISR started.
+        #expect(loop.p50 <= raiser.p50)
+        #expect(result.isrDuration != nil)
+        #expect(result.description.contains("stimulus to ISR p50 ") && result.description.contains(", ISR p50 "))
+        #expect(result.description.split(separator: "\n").count == 5, "one line per vector below the case's")
+    }
+
     @Test func aLostInterruptFailsTheCase() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

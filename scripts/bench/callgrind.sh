@@ -7,8 +7,9 @@
 #   instructions per interrupt = (total at N2 - total at N1) / (N2 - N1)
 # so start-up and shut-down cancel, for the bridge and the C waiter and their ratio.
 #
-# usage: scripts/bench/callgrind.sh [--counts N1,N2] [--vectors V1,V2,...] [--keep DIR]
+# usage: scripts/bench/callgrind.sh [--counts N1,N2] [--vectors V1,V2,...] [--timings] [--keep DIR]
 #   defaults: --counts 20000,40000 --vectors 1,64
+#   --timings: also the bridge with DispatchOptions.recordsTimings on ("bridge-timed")
 # Installs valgrind (apt-get) when it is missing.
 # Exit status: 0 with the table printed, 2 on bad input or a missing tool, 1 when a run failed.
 set -euo pipefail
@@ -17,12 +18,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 counts=20000,40000
 vectors=1,64
 keep=
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+sides="bridge baseline"
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --counts) counts=${2:?--counts needs N1,N2}; shift 2 ;;
         --vectors) vectors=${2:?--vectors needs a list}; shift 2 ;;
         --keep) keep=${2:?--keep needs a directory}; shift 2 ;;
+        --timings) sides="bridge bridge-timed baseline"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "callgrind.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -80,7 +83,7 @@ receiver_instructions() {
 printf '%-8s  %-8s  %14s  %14s  %16s\n' vectors side "Ir@$low" "Ir@$high" "Ir/interrupt"
 declare -A per_interrupt
 for nvectors in ${vectors//,/ }; do
-    for side in bridge baseline; do
+    for side in $sides; do
         a=$(receiver_instructions "$side" "$low" "$nvectors") || exit 1
         b=$(receiver_instructions "$side" "$high" "$nvectors") || exit 1
         per_interrupt[$side]=$(awk -v a="$a" -v b="$b" -v n=$((high - low)) 'BEGIN { printf "%.0f", (b - a) / n }')
@@ -88,4 +91,8 @@ for nvectors in ${vectors//,/ }; do
     done
     awk -v v="$nvectors" -v x="${per_interrupt[bridge]}" -v y="${per_interrupt[baseline]}" \
         'BEGIN { printf "%-8s  bridge / C waiter: %.2fx\n", v, x / y }'
+    if [[ -n ${per_interrupt[bridge-timed]:-} ]]; then
+        awk -v v="$nvectors" -v x="${per_interrupt[bridge-timed]}" -v y="${per_interrupt[bridge]}" \
+            'BEGIN { printf "%-8s  timings recorded: %+d instructions per interrupt\n", v, x - y }'
+    fi
 done

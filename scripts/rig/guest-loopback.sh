@@ -7,6 +7,11 @@
 # under TCG on a busy host a cross-CPU wake-up sometimes waits milliseconds for the host to
 # run the idle vCPU's thread, and a few of those decide the mean (same boot, C probe:
 # p50 74 us, mean 2.9 ms).
+# Both sides take the same two points: the C probe's writer stores the time just before the
+# trigger ioctl and its receiver subtracts after reading the eventfd; the bridge's "stimulus to
+# ISR" is InterruptObject.markStimulus() just before the raise to the start of the ISR call, as
+# the dispatch loop records it (DispatchOptions.recordsTimings). The selftest's own "raise to
+# seen by the raiser" also has the way back to the raising thread, which the C probe does not time.
 # usage: guest-loopback.sh PROBES_DIR IRQBRIDGE COUNT ROUNDS MAX_RATIO [CPUS]
 P=$1 IRQ=$2 COUNT=$3 ROUNDS=$4 MAX_RATIO=$5 CPUS=${6:-}
 run() { if [ -n "$CPUS" ]; then taskset "$CPUS" "$@"; else "$@"; fi; }

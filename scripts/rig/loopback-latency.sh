@@ -2,7 +2,8 @@
 # The VFIO loopback trigger's round trip, the bridge against the raw C probe in one boot:
 # boots edu + nvme, binds both to vfio-pci, and in the guest alternates
 #   the C probe:  edu-roundtrip --backend vfio --mode msi --trigger loopback (p50_ns)
-#   the bridge:   irqbridge selftest --device 0000:00:03.0 --kinds msi --loopback (stimulus to ISR p50)
+#   the bridge:   irqbridge selftest --device 0000:00:03.0 --kinds msi --loopback (stimulus to ISR p50,
+#                 timed by the dispatch loop from the raise's mark to the ISR call)
 # --rounds times each (scripts/rig/guest-loopback.sh), then again with both on CPU 0 only
 # (taskset 1), then runs `irqbridge selftest` on nvme (loopback only: every kind).
 # Fails when the bridge's median is above --max-ratio (default 1.2) times the C probe's, or

@@ -40,10 +40,18 @@ public struct DispatchOptions: Sendable, Hashable {
     /// A blocking ISR stalls only its own loop: device-level ISRs share the main
     /// loop, passive-level ISRs have a loop of their own. Default 100 ms.
     public var stuckISRThreshold: Duration?
+    /// Record, per interrupt object, each ISR call's duration and the latency from
+    /// `InterruptObject.markStimulus()` to the ISR (`InterruptObject.timings`): two
+    /// clock reads and a few relaxed stores per ISR call, into buckets allocated at
+    /// connect (about 30 KB per object). Off by default: the interrupt path then only
+    /// tests that the object has no recorders.
+    public var recordsTimings: Bool
 
     public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
                 capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
-                storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100)) {
+                storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100),
+                recordsTimings: Bool = false) {
+        self.recordsTimings = recordsTimings
         self.pinning = pinning
         self.realtimePriority = realtimePriority
         self.busyPoll = busyPoll

@@ -1,0 +1,29 @@
+import Foundation
+import Testing
+
+/// `irqbridge selftest --json` on the simulated backend, run as a process: one JSON object
+/// per case with the dispatch loop's stimulus-to-ISR and ISR figures (per vector), then the totals.
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"),
+       .enabled(if: TimeoutBinary.path != nil, "no timeout(1) to run irqbridge under"), .timeLimit(.minutes(2)))
+struct SelftestJSONCommandTests {
+    @Test func everyCaseCarriesLoopMeasuredFiguresPerVector() throws {
+        let result = try CommandLineErrorTests.run(["selftest", "--json", "--count", "200"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "three cases and the totals: \(result.standardOutput)")
+        let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.last?["passed"] as? Int == 3 && objects.last?["failed"] as? Int == 0)
+        for (object, vectors) in zip(objects.dropLast(), [1, 1, 4]) {
+            #expect(object["passed"] as? Bool == true && object["delivered"] as? Int == 200)
+            for key in ["stimulusToISR", "isrDuration", "raiseToSeen"] {
+                let figures = try #require(object[key] as? [String: Int], "\(key) in \(object)")
+                let (p50, p99, max) = (figures["p50Nanoseconds"] ?? 0, figures["p99Nanoseconds"] ?? 0, figures["maxNanoseconds"] ?? 0)
+                #expect(p50 > 0 && p50 <= p99 && p99 <= max, "\(key): \(figures)")
+            }
+            let perVector = try #require(object["vectors"] as? [[String: Any]])
+            #expect(perVector.count == vectors)
+            #expect(perVector.map { $0["count"] as? Int ?? 0 }.reduce(0, +) == 200, "every raise timed once")
+            #expect(perVector.allSatisfy { ($0["stimulusToISR"] as? [String: Int])?["p50Nanoseconds"] != nil })
+        }
+    }
+}
