@@ -1,5 +1,6 @@
 // The control API's JSON bodies (control-api.openapi.yaml describes the same shapes).
 public import InterruptBridgeDiscovery
+public import InterruptBridge
 
 /// A device the daemon knows: configured, bound, connected, or lost.
 public struct DeviceStatus: Sendable, Encodable {
@@ -42,16 +43,28 @@ public struct VectorStatistics: Sendable, Encodable {
     public var contained: Bool
     /// The kernel's count for the vector over the same span (nil: not in /proc/interrupts).
     public var kernel: UInt64?
-    public var isrDuration: LatencySummary?
-    public var stimulusToISR: LatencySummary?
+    /// How long the ISR ran (setting dispatch.timings; nil when off).
+    public var isrDuration: LatencyFigures?
+    /// From a trigger's raise to the ISR (only interrupts raised through `trigger`).
+    public var stimulusToISR: LatencyFigures?
 }
 
 /// Percentiles of a latency histogram, in microseconds.
-public struct LatencySummary: Sendable, Encodable {
+public struct LatencyFigures: Sendable, Encodable {
     public var count: UInt64
     public var p50: Double?
     public var p99: Double?
     public var max: Double?
+
+    init(_ buckets: LatencyBuckets) {
+        func microseconds(_ duration: Duration?) -> Double? {
+            duration.map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 }
+        }
+        count = buckets.count
+        p50 = microseconds(buckets.percentile(50))
+        p99 = microseconds(buckets.percentile(99))
+        max = microseconds(buckets.max)
+    }
 }
 
 /// `GET /v1/devices/{id}/statistics`.

@@ -42,6 +42,7 @@ public final class DaemonServices: Sendable {
         if let cpu = settings.dispatchCPU { options.pinning = .processors(ProcessorAffinity(rawValue: 1 << UInt64(cpu))) }
         options.realtimePriority = settings.realtimePriority
         options.capacity = settings.dispatchCapacity
+        options.recordsTimings = settings.recordsTimings
         options.threadName = "irqbridge-dispatch"
         do { dispatcher = try InterruptDispatcher(logger: logger, options: options) } catch {
             throw .dispatcher("\(error)")

@@ -47,6 +47,9 @@ public struct DaemonSettings: Sendable, Hashable {
     /// How many descriptors the dispatch loop can watch (every vector is one, every
     /// device's event sources a few more): 16,384 by default, 65,536 at most.
     public var dispatchCapacity = 16_384
+    /// Time every ISR call and every triggered interrupt's way to its ISR (the
+    /// statistics' and metrics' histograms). Costs the interrupt path two clock reads.
+    public var recordsTimings = true
     /// The storm rules every device gets unless its entry says otherwise.
     public var storm = StormPolicy.default
     /// How long SIGTERM may take to disconnect and give devices back.
@@ -58,7 +61,7 @@ public struct DaemonSettings: Sendable, Hashable {
 
     /// Every key, as written in the file's `settings:` section, in `--set`, and
     /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
-    public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity",
+    public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity", "dispatch.timings",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
                               "storm.unclaimed-window", "shutdown-timeout", "milestone"]
 
@@ -104,6 +107,10 @@ public struct DaemonSettings: Sendable, Hashable {
         }
         dispatchCPU = try number("dispatch.cpu", 0...63, "a CPU number (0...63)")
         realtimePriority = try number("dispatch.fifo", 1...99, "a SCHED_FIFO priority (1...99)")
+        if let value = text("dispatch.timings") {
+            guard let enabled = Bool(value) else { throw bad("dispatch.timings", value, "true or false") }
+            recordsTimings = enabled
+        }
         if let capacity: Int = try number("dispatch.capacity", 64...65_536, "a descriptor count (64...65536)") { dispatchCapacity = capacity }
         if let value = text("storm.enabled") {
             guard let enabled = Bool(value) else { throw bad("storm.enabled", value, "true or false") }
@@ -168,6 +175,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let dispatchCPU { values["dispatch.cpu"] = "\(dispatchCPU)" }
         if let realtimePriority { values["dispatch.fifo"] = "\(realtimePriority)" }
         values["dispatch.capacity"] = "\(dispatchCapacity)"
+        values["dispatch.timings"] = "\(recordsTimings)"
         return values
     }
 }

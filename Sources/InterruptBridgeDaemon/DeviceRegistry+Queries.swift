@@ -49,10 +49,15 @@ extension DeviceRegistry {
             let interrupts = object.serviceCallCount &- base.interrupts
             let claimed = object.claimedCount &- base.claimed
             let kernel = kernelCount(device, object, lines).map { now in base.kernel.map { now &- $0 } ?? now }
+            let timings = object.timings
+            // A baseline from before recording (or an earlier connection) has no buckets to subtract.
+            let timingBase = base.timings.isRecorded ? base.timings : InterruptTimings()
             return VectorStatistics(message: Int(object.messageID), kind: object.kind.description, dirql: Int(object.irql.rawValue),
                                     interrupts: interrupts, claimed: claimed, unclaimed: interrupts &- claimed,
                                     signals: object.deliveredSignalCount &- base.signals, storms: object.stormCount &- base.storms,
-                                    contained: object.isContained, kernel: kernel, isrDuration: nil, stimulusToISR: nil)
+                                    contained: object.isContained, kernel: kernel,
+                                    isrDuration: timings.isRecorded ? LatencyFigures(timings.isrDuration.subtracting(timingBase.isrDuration)) : nil,
+                                    stimulusToISR: timings.isRecorded ? LatencyFigures(timings.stimulusToISR.subtracting(timingBase.stimulusToISR)) : nil)
         }
         let elapsed = ContinuousClock.now - device.baselineTime
         let generated = (device.session?.backend as? SimulatedBackend).map { $0.raisedCount &- device.generatedBaseline }
@@ -76,7 +81,7 @@ extension DeviceRegistry {
             return device.objects.map { object in
                 MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
                              interrupts: object.serviceCallCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
-                             storms: object.stormCount, kernel: kernelCount(device, object, lines))
+                             storms: object.stormCount, kernel: kernelCount(device, object, lines), timings: object.timings)
             }
         } 
     }
@@ -99,4 +104,5 @@ struct MetricSample: Sendable {
     var signals: UInt64
     var storms: UInt64
     var kernel: UInt64?
+    var timings: InterruptTimings
 }

@@ -313,7 +313,7 @@ public actor DeviceRegistry {
         let lines = kernel ?? (try? ProcInterrupts.read())
         device.baselines = device.objects.map { object in
             VectorBaseline(interrupts: object.serviceCallCount, claimed: object.claimedCount, signals: object.deliveredSignalCount,
-                           storms: object.stormCount, kernel: kernelCount(device, object, lines))
+                           storms: object.stormCount, kernel: kernelCount(device, object, lines), timings: object.timings)
         }
         device.baselineTime = .now
         device.generatedBaseline = (device.session?.backend as? SimulatedBackend)?.raisedCount ?? 0

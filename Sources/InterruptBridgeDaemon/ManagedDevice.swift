@@ -30,6 +30,7 @@ struct VectorBaseline: Sendable {
     var signals: UInt64 = 0
     var storms: UInt64 = 0
     var kernel: UInt64?
+    var timings = InterruptTimings()
 }
 
 final class ManagedDevice {

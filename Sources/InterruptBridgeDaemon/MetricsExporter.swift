@@ -5,6 +5,7 @@
 // devices and their interrupt kind, and a message number only for devices
 // configured with per-message-metrics: cardinality follows the configuration,
 // never the CPU count.
+import InterruptBridge
 import InterruptBridgeSystem
 import Prometheus
 
@@ -15,6 +16,11 @@ public actor MetricsExporter {
     private var series: [String: (last: UInt64, total: UInt64)] = [:]
     private var eventCounts: [String: UInt64] = [:]
     private var knownStates: Set<String> = []
+    /// Per histogram series: the last raw snapshot (summed over the device's vectors) and the series' total.
+    private var histograms: [String: (last: LatencyBuckets, total: LatencyBuckets, name: String, labels: String)] = [:]
+
+    /// The `le` bounds the fine buckets are folded into, in seconds.
+    static let bounds: [Double] = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 0.1, 1]
 
     public init(devices: DeviceRegistry) { self.devices = devices }
 
@@ -53,7 +59,57 @@ public actor MetricsExporter {
             .set(to: Double(health.heartbeats))
         registry.makeGauge(name: "irqbridge_reloads", help: "Configuration reloads applied").set(to: Double(health.reloads))
         registry.makeGauge(name: "irqbridge_event_watchers", help: "Clients reading GET /v1/events").set(to: Double(health.eventWatchers))
-        return registry.emitToString()
+        var byDevice: [String: (labels: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
+        for sample in samples where sample.timings.isRecorded {
+            let key = sample.device + "|" + sample.kind
+            let previous = byDevice[key] ?? ("device=\"\(sample.device)\",kind=\"\(sample.kind)\"", .empty, .empty)
+            byDevice[key] = (previous.labels, previous.isr.adding(sample.timings.isrDuration), previous.stimulus.adding(sample.timings.stimulusToISR))
+        }
+        for (key, value) in byDevice {
+            fold("irqbridge_isr_duration_seconds", key, value.labels, value.isr)
+            fold("irqbridge_stimulus_to_isr_seconds", key, value.labels, value.stimulus)
+        }
+        return registry.emitToString() + histogramText()
+    }
+
+    /// Adds a device's raw (per-connection) snapshot to its monotonic series.
+    private func fold(_ name: String, _ key: String, _ labels: String, _ raw: LatencyBuckets) {
+        let id = name + "|" + key
+        var entry = histograms[id] ?? (last: .empty, total: .empty, name: name, labels: labels)
+        // Fewer durations than last time: the device was reconnected, its recorders start at zero.
+        entry.total = entry.total.adding(raw.count >= entry.last.count ? raw.subtracting(entry.last) : raw)
+        entry.last = raw
+        histograms[id] = entry
+    }
+
+    /// ISR durations and stimulus-to-ISR latencies as Prometheus histograms, the
+    /// recorders' fine buckets folded into fixed `le` bounds.
+    private func histogramText() -> String {
+        var text = ""
+        let help = ["irqbridge_isr_duration_seconds": "How long ISR calls ran (setting dispatch.timings)",
+                    "irqbridge_stimulus_to_isr_seconds": "From a trigger's raise to the ISR call it caused"]
+        for name in help.keys.sorted() {
+            let series = histograms.values.filter { $0.name == name }.sorted { $0.labels < $1.labels }
+            guard !series.isEmpty else { continue }
+            text += "# HELP \(name) \(help[name]!)\n# TYPE \(name) histogram\n"
+            for entry in series {
+                let uppers = entry.total.bucketUpperBoundsNanoseconds
+                var cumulative: UInt64 = 0
+                var index = 0
+                for bound in Self.bounds {
+                    let limit = UInt64(bound * 1e9)
+                    while index < uppers.count, uppers[index] <= limit {
+                        cumulative &+= entry.total.bucketCounts[index]
+                        index += 1
+                    }
+                    text += "\(name)_bucket{\(entry.labels),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                text += "\(name)_bucket{\(entry.labels),le=\"+Inf\"} \(entry.total.count)\n"
+                text += "\(name)_sum{\(entry.labels)} \(Double(entry.total.sumNanoseconds) / 1e9)\n"
+                text += "\(name)_count{\(entry.labels)} \(entry.total.count)\n"
+            }
+        }
+        return text
     }
 
     /// Adds a raw per-connection counter to its monotonic series.

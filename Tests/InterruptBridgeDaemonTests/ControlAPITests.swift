@@ -36,6 +36,12 @@ struct ControlAPITests {
         #expect(vectors.count == 2)
         #expect(vectors.map { $0["interrupts"] as? Int ?? -1 } == [10, 10])
         #expect(stats.json["generated"] as? Int == 20)
+        // Timings: every ISR call timed, every triggered interrupt's way to its ISR too.
+        let isr = vectors.map { ($0["isrDuration"] as? [String: Any])?["count"] as? Int ?? -1 }
+        let stimulus = vectors.map { ($0["stimulusToISR"] as? [String: Any])?["count"] as? Int ?? -1 }
+        #expect(isr == [10, 10])
+        #expect(stimulus.reduce(0, +) >= 18 && stimulus.reduce(0, +) <= 20, "\(stimulus)")
+        #expect(((vectors.first?["stimulusToISR"] as? [String: Any])?["p50"] as? Double ?? 0) > 0)
 
         // A line device: triggered on its only vector, acknowledged by its ISR.
         let line = try await daemon.call("POST", "/v1/devices/line/trigger", ["count": 5, "vector": 0])
@@ -202,6 +208,8 @@ struct ControlAPITests {
         #expect(text.contains(#"irqbridge_interrupts_total{device="fast",kind="MSI-X",message=""}"#))
         #expect(text.contains(#"irqbridge_devices{state="connected"} 3"#))
         #expect(text.contains("irqbridge_ready 1"))
+        #expect(text.contains("# TYPE irqbridge_isr_duration_seconds histogram"))
+        #expect(text.contains(#"irqbridge_isr_duration_seconds_bucket{device="fast",kind="MSI-X",le="+Inf"}"#))
         // Every series has the same label names (no per-CPU or per-message labels unless configured).
         #expect(!text.contains("cpu="))
         try await daemon.stop()
