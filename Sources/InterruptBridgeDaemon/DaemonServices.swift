@@ -218,7 +218,7 @@ struct WatchdogService: Service {
         let period = interval / 4
         let dispatcher = self.dispatcher, notifier = self.notifier
         // Shut down last (after the devices were given back), so it pings through the drain.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var requested = dispatcher.heartbeatsAnswered
             dispatcher.requestHeartbeat()
             while !Task.isCancelled {

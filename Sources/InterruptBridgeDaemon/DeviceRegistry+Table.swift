@@ -145,7 +145,10 @@ extension DeviceRegistry {
                     publish(.failed, device, "\(address) is configured but not on the bus (it is bound when it appears)")
                     continue
                 }
-                try? bind(device, entry: entry)
+                // A device re-adopted from an earlier run is on its driver already: connect only.
+                let readopted = initial && device.state == .bound && device.boundByDaemon
+                    && catalog.first(where: { $0.address == address })?.driver == entry.driver.rawValue
+                if !readopted { try? bind(device, entry: entry) }
                 if device.state == .bound { try? connect(device) }
                 added += 1
             }
