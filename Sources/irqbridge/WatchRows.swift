@@ -60,13 +60,9 @@ struct WatchRows {
         kernelBaseline = objects.map { Self.kernelCount($0.1, address: $0.0, in: lines) }
     }
 
-    /// The kernel's handler name for one vector: "vfio-msix[3](0000:00:07.0)", "vfio-intx(...)".
+    /// The kernel's count for one vector (see `KernelInterruptCounts`).
     static func kernelCount(_ object: InterruptObject, address: PCIAddress, in lines: [ProcInterruptsLine]) -> UInt64? {
-        switch object.kind {
-        case .msix: ProcInterruptsLine.total(in: lines, matching: "vfio-msix[\(object.messageID)]", address: address.description)
-        case .msi: ProcInterruptsLine.total(in: lines, matching: "vfio-msi[\(object.messageID)]", address: address.description)
-        case .intx: ProcInterruptsLine.total(in: lines, matching: "vfio-intx", address: address.description)
-        }
+        KernelInterruptCounts.count(of: object, address: address, in: lines)
     }
 
     mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
