@@ -40,7 +40,8 @@ state_of() { ctl show "$1" 2>/dev/null | awk '{ print $2; exit }'; }
 field() { sed -n "s/.*\"$1\":\([0-9a-z.]*\).*/\1/p" | head -n1; }
 # vectors ID: one line per vector of `ctl stats --json`: MESSAGE INTERRUPTS KERNEL SIGNALS.
 vectors() {
-    ctl stats "$1" --json | awk '
+    # The nested timing objects (isrDuration, stimulusToISR) out first: records split at "{".
+    ctl stats "$1" --json | sed -E 's/"(isrDuration|stimulusToISR)":\{[^}]*\},?//g' | awk '
         function f(s, k) { if (match(s, "\"" k "\":[0-9]+")) return substr(s, RSTART + length(k) + 3, RLENGTH - length(k) - 3); return "-" }
         BEGIN { RS = "{" }
         /"interrupts":/ && /"message":/ { print f($0, "message"), f($0, "interrupts"), f($0, "kernel"), f($0, "signals") }'
