@@ -227,8 +227,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         if let timingReference { return serviceTimed(timingReference) }
         let previous = acquire()
         let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
-        release(previous)
+        // Counted under the lock: code holding it (KeSynchronizeExecution) never sees the count move.
         counters.countService(claimed: claimed)
+        release(previous)
         return claimed
     }
 
@@ -244,8 +245,8 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
             recorders.isrDuration.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
             return claimed
         }
-        release(previous)
         counters.countService(claimed: claimed)
+        release(previous)
         return claimed
     }
 
