@@ -2,6 +2,7 @@
 // daemon started from it replays the same state (SPDK's save_config).
 import InterruptBridgeCore
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 
 enum ConfigurationWriter {
     static func yaml(_ table: DeviceTable, settings: DaemonSettings) -> String {
@@ -30,7 +31,7 @@ enum ConfigurationWriter {
                 lines.append("    connect: \(entry.connect.rawValue)")
                 if let profile = entry.profile { lines.append("    profile: \(quoted(profile))") }
                 if let storm = entry.storm {
-                    let window = storm.rateWindow.components.seconds * 1000 + storm.rateWindow.components.attoseconds / 1_000_000_000_000_000
+                    let window = storm.rateWindow.nanoseconds / 1_000_000
                     lines.append("    storm: {enabled: \(storm.isEnabled), rate-limit: \(storm.rateLimit), rate-window-ms: \(window), "
                                  + "unclaimed-limit: \(storm.unclaimedLimit), unclaimed-window: \(storm.unclaimedWindow)}")
                 }

@@ -1,6 +1,7 @@
 // The control API's JSON bodies (control-api.openapi.yaml describes the same shapes).
 public import InterruptBridgeDiscovery
 public import InterruptBridge
+import InterruptBridgeSystem
 
 /// A device the daemon knows: configured, bound, connected, or lost.
 public struct DeviceStatus: Sendable, Encodable {
@@ -57,9 +58,7 @@ public struct LatencyFigures: Sendable, Encodable {
     public var max: Double?
 
     init(_ buckets: LatencyBuckets) {
-        func microseconds(_ duration: Duration?) -> Double? {
-            duration.map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 }
-        }
+        func microseconds(_ duration: Duration?) -> Double? { duration.map { Double($0.nanoseconds) / 1e3 } }
         count = buckets.count
         p50 = microseconds(buckets.percentile(50))
         p99 = microseconds(buckets.percentile(99))

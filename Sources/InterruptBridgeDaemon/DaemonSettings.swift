@@ -2,6 +2,7 @@
 // variables, then the configuration file's `settings:` section, then defaults
 // (swift-configuration's provider hierarchy, in that order).
 public import Configuration
+import InterruptBridgeSystem
 public import InterruptBridgeCore
 public import Logging
 
@@ -169,7 +170,7 @@ public struct DaemonSettings: Sendable, Hashable {
         var values: [String: String] = ["socket": socketPath, "metrics": metricsAddress?.description ?? "off", "api": apiAddress?.description ?? "off",
                                         "log-level": logLevel.rawValue, "state-directory": stateDirectory,
                                         "storm.enabled": "\(storm.isEnabled)", "storm.rate-limit": "\(storm.rateLimit)",
-                                        "storm.rate-window-ms": "\(storm.rateWindow.components.seconds * 1000 + storm.rateWindow.components.attoseconds / 1_000_000_000_000_000)",
+                                        "storm.rate-window-ms": "\(storm.rateWindow.nanoseconds / 1_000_000)",
                                         "storm.unclaimed-limit": "\(storm.unclaimedLimit)", "storm.unclaimed-window": "\(storm.unclaimedWindow)",
                                         "shutdown-timeout": "\(shutdownTimeout.components.seconds)", "milestone": "\(milestone)"]
         if let dispatchCPU { values["dispatch.cpu"] = "\(dispatchCPU)" }

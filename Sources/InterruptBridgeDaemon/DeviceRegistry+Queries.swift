@@ -29,7 +29,7 @@ extension DeviceRegistry {
                             previousDriver: device.boundByDaemon ? device.previousDriver : nil, onExit: device.entry?.onExit.rawValue,
                             profile: device.session?.profile?.name ?? device.entry?.profile,
                             interruptKind: objects.first?.kind.description, vectors: objects.count,
-                            interrupts: objects.reduce(0) { $0 &+ $1.serviceCallCount }, unclaimed: objects.reduce(0) { $0 &+ $1.unclaimedCount },
+                            interrupts: device.totalInterrupts, unclaimed: objects.reduce(0) { $0 &+ $1.unclaimedCount },
                             storms: objects.reduce(0) { $0 &+ $1.stormCount }, pci: pci)
     }
 
@@ -62,7 +62,7 @@ extension DeviceRegistry {
         let elapsed = ContinuousClock.now - device.baselineTime
         let generated = (device.session?.backend as? SimulatedBackend).map { $0.raisedCount &- device.generatedBaseline }
         return DeviceStatistics(id: device.id, state: device.state.rawValue,
-                                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                seconds: Double(elapsed.nanoseconds) / 1e9,
                                 generated: generated, vectors: vectors)
     }
 

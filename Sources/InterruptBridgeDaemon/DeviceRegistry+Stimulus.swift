@@ -90,6 +90,6 @@ extension DeviceRegistry {
         }
         let elapsed = ContinuousClock.now - start
         return WaitOutcome(id: name, vector: vector, wanted: count, arrived: arrived, satisfied: arrived >= count,
-                           seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                           seconds: Double(elapsed.nanoseconds) / 1e9)
     }
 }

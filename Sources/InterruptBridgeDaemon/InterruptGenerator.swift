@@ -73,7 +73,7 @@ final class InterruptGenerator: Sendable {
                 var raises: [(SimulatedBackend, Int, UInt64)] = []
                 for (id, var stream) in state.streams {
                     let elapsed = now - stream.started
-                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    let seconds = Double(elapsed.nanoseconds) / 1e9
                     let target = UInt64(seconds * stream.rate)
                     guard target > stream.sent else { continue }
                     // At most one second's worth at once: a stalled generator does not burst forever.

@@ -83,7 +83,7 @@ struct WatchRows {
     }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        Double(duration.nanoseconds) / 1e9
     }
 
     /// A table for a terminal.
