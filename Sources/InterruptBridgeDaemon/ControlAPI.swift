@@ -141,8 +141,7 @@ public struct ControlAPI: Sendable {
             let stream = events.watch()
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"],
                             body: ResponseBody { writer in
-                                let encoder = JSONEncoder()
-                                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                                let encoder = ControlResponses.encoder()
                                 for await event in stream {
                                     guard let line = try? encoder.encode(event) else { continue }
                                     try await writer.write(ByteBuffer(bytes: line + [0x0a]))

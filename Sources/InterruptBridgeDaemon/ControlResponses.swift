@@ -6,9 +6,15 @@ import Hummingbird
 import NIOCore
 
 enum ControlResponses {
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    /// The API's one JSON form: keys sorted, slashes as they are.
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = encoder()
         do {
             return Response(status: status, headers: [.contentType: "application/json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value) + [0x0a])))

@@ -20,8 +20,7 @@ extension DeviceRegistry {
             guard let device else { return }
             // The kernel waits for the device's descriptors before it can finish
             // the unbind or the unplug: let go of them now.
-            generator.stop(device.id)
-            device.triggers.stopAndDrain()
+            stopRaising(device)
             device.connected = nil
             closeSession(device)
             device.state = .removed

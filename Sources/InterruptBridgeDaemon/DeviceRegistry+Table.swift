@@ -8,16 +8,13 @@ import InterruptBridgeSystem
 import InterruptBridgeTooling
 
 extension DeviceRegistry {
-    /// Whether start-up finished (every configured device connected or reported failed).
-    var isReady: Bool { readyState }
-
     /// Start-up: re-adopts devices a previous run bound (they stay bound; the
     /// table decides whether they are connected again or given back), then applies
     /// the table as bind + connect calls.
     public func start() -> (connected: Int, failed: Int) {
         readopt()
         apply(table, replacing: DeviceTable(), initial: true)
-        readyState = true
+        isReady = true
         let all = devices.values
         let counts = (all.filter { $0.state == .connected }.count, all.filter { $0.state == .failed || $0.state == .absent }.count)
         publish(.ready, nil, "ready: \(counts.0) device(s) connected, \(counts.1) failed or absent")

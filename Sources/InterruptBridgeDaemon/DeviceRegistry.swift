@@ -28,7 +28,8 @@ public actor DeviceRegistry {
     var stopping = false
     /// Set at the start of a graceful shutdown: pending waits return at once.
     nonisolated let stopRequested = Atomic<Bool>(false)
-    var readyState = false
+    /// Whether start-up finished (every configured device connected or reported failed).
+    var isReady = false
     /// The file the daemon was started from (`save-config` may overwrite it).
     let configurationPath: String?
     var reloads = 0
@@ -191,15 +192,8 @@ public actor DeviceRegistry {
             do { try session.stimulus?.setup() } catch {
                 logger.warning("\(address): the profile's stimulus set-up failed: \(error)")
             }
-            device.session = session
-            device.connected = connected
-            device.uioIRQ = session.backend is UIOBackend ? session.info.irqLine : nil
             device.entry = entry
-            device.state = .connected
-            device.reason = nil
-            device.triggers.reopen()
-            resetBaselines(device)
-            device.lastMilestone = 0
+            adopt(session, connected, into: device)
             publish(.connected, device, "\(device.id) connected: \(connected.summary)" + (session.profile.map { ", profile \($0.name)" } ?? ", count only"))
         } catch {
             let failure: ControlError = switch error {
@@ -219,19 +213,25 @@ public actor DeviceRegistry {
             policy.msiSupported = entry.kind != .intx
             policy.preferMSIX = entry.kind == .msix
             let connected = try session.connect(dispatcher, lineBased: entry.kind == .intx, policy: policy)
-            device.session = session
-            device.connected = connected
-            device.state = .connected
-            device.reason = nil
-            device.triggers.reopen()
-            resetBaselines(device)
-            device.lastMilestone = 0
+            adopt(session, connected, into: device)
             if entry.rate > 0 { generator.start(device.id, backend: backend, vectors: connected.objects.count, rate: entry.rate) }
             publish(.connected, device, "\(device.id) connected (simulated): \(connected.summary)" + (entry.rate > 0 ? ", \(entry.rate)/s per vector" : ""))
         } catch {
             fail(device, error.description)
             throw .failed(error.description)
         }
+    }
+
+    /// The device is connected: its session and interrupts, figures counted from now.
+    private func adopt(_ session: DeviceSession, _ connected: ConnectedInterrupts, into device: ManagedDevice) {
+        device.session = session
+        device.connected = connected
+        device.uioIRQ = session.backend is UIOBackend ? session.info.irqLine : nil
+        device.state = .connected
+        device.reason = nil
+        device.triggers.reopen()
+        resetBaselines(device)
+        device.lastMilestone = 0
     }
 
     func simulatedIndex(_ name: String) -> Int { (table.simulated.firstIndex { $0.name == name } ?? 0) + 1 }
@@ -274,13 +274,19 @@ public actor DeviceRegistry {
 
     /// Stops triggers in flight, disconnects, and publishes it (no-op when not connected).
     func disconnect(_ device: ManagedDevice, reason: String) {
-        generator.stop(device.id)
-        device.triggers.stopAndDrain()
+        stopRaising(device)
         guard let connected = device.connected else { return }
         let total = device.totalInterrupts
         connected.disconnect()
         device.connected = nil
         publish(.disconnected, device, "\(device.id) disconnected (\(reason)) after \(total) interrupt(s)", count: total)
+    }
+
+    /// Stops the generator and the triggers raising the device's interrupts (before
+    /// its interrupts or its backend go away).
+    func stopRaising(_ device: ManagedDevice) {
+        generator.stop(device.id)
+        device.triggers.stopAndDrain()
     }
 
     func closeSession(_ device: ManagedDevice) {
@@ -306,7 +312,8 @@ public actor DeviceRegistry {
             resetBaselines(device, kernel: kernel)
             publish(.countersReset, device, "\(device.id) counters reset")
         }
-        return chosen.map { status(of: $0) }
+        let catalog = try? discovery.catalog()
+        return chosen.map { status(of: $0, catalog: catalog) }
     }
 
     func resetBaselines(_ device: ManagedDevice, kernel: [ProcInterruptsLine]? = nil) {

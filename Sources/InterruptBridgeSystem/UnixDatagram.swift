@@ -37,7 +37,9 @@ public enum UnixDatagram {
         return count.map { Array(buffer[0..<$0]) }
     }
 
-    private static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> T) throws(SystemError) -> T {
+    /// A `sockaddr_un` for `path` ("@name": Linux's abstract namespace), for the
+    /// length of `body`. Shared by the datagram and stream sockets.
+    static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> T) throws(SystemError) -> T {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         // "@name" is Linux's abstract namespace (systemd's NOTIFY_SOCKET uses it): a

@@ -10,23 +10,11 @@ public enum UnixStream {
     public static func connect(_ path: String) throws(SystemError) -> OwnedDescriptor {
         let fd = try syscall("socket AF_UNIX SOCK_STREAM") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let owned = OwnedDescriptor(adopting: fd, name: path)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            owned.close()
-            throw SystemError("socket path \(path) is longer than \(capacity - 1) bytes", code: ENAMETOOLONG)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if result != 0 {
-            let error = SystemError.errno("connect \(path)")
+        do throws(SystemError) {
+            _ = try UnixDatagram.withAddress(path) { (address, length) throws(SystemError) in
+                try syscall("connect \(path)") { Glibc.connect(fd, address, length) }
+            }
+        } catch {
             owned.close()
             throw error
         }
