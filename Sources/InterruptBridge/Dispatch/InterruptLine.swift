@@ -70,6 +70,16 @@ final class InterruptLine {
         // allocates a coroutine frame per element.
         let chain = self.chain
         let count = self.count
+        if count == 1 {
+            // One ISR (a vector nobody shares, the common case): one serviceable test,
+            // one call. A latched pass that one ISR claimed needs no second pass (no
+            // other ISR's edge can have been lost meanwhile), so both modes are one call.
+            return chain[0]._withUnsafeGuaranteedRef { object in
+                guard object.isServiceable else { return false }
+                object.counters.countSignals(signals)
+                return object.service()
+            }
+        }
         var index = 0
         while index < count {
             chain[index]._withUnsafeGuaranteedRef { object in
