@@ -80,6 +80,15 @@ final class InterruptLine {
                 return object.service()
             }
         }
+        return serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
+    }
+
+    /// `service` for a shared vector (several objects): out of line, so the common
+    /// one-object case stays small enough for the loop to inline.
+    @inline(never)
+    private func serviceChain(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
+        let chain = self.chain
+        let count = self.count
         var index = 0
         while index < count {
             chain[index]._withUnsafeGuaranteedRef { object in
@@ -198,66 +207,96 @@ final class VectorSource: WatchedDescriptor {
     /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
     /// line. Returns false when the descriptor failed (handled off the path).
     /// Does not allocate, log or take a lock other than the objects' own.
+    ///
+    /// Kept small enough for the loop to inline it: what is rare (a UIO total, a
+    /// failed read, a window or rate block that ends, a level line's unmask) is out
+    /// of line, where inlined it made the pass a call frame of its own per interrupt.
     @inline(__always)
     func service(maximumLatchedPasses: Int) -> Bool {
         let signals: UInt64
-        do {
-            switch drain {
-            case .eventfdCounter:
+        if case .eventfdCounter = drain {
+            do {
                 guard let count = try EventFD.read(descriptor) else { return true }
                 signals = count
-            case .uioTotal:
-                guard let total = try UIODevice.readTotal(descriptor) else { return true }
-                signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
-                lastTotal = total
+            } catch {
+                faulted = error
+                return false
             }
-        } catch {
-            faulted = error
-            return false
+        } else {
+            guard let total = readUIOTotal() else { return faulted == nil }
+            signals = total
         }
         let claimed = line.service(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
         // Storm rules: counters only, and a clock read once per `rateLimit` interrupts.
         passes &+= 1
         if !claimed { unclaimedPasses &+= 1 }
-        if passes >= unclaimedWindow {
-            if unclaimedPasses > unclaimedLimit {
-                tripped = .unclaimed
-                return false  // contained off the path; a level line stays masked
-            }
-            passes = 0
-            unclaimedPasses = 0
+        if passes >= unclaimedWindow, !closeUnclaimedWindow() { return false }
+        blockSignals &+= signals
+        if blockSignals >= rateLimit || blockStart == 0, !closeRateBlock() { return false }
+        return unmasks ? unmaskLine() : true
+    }
+
+    /// UIO: the signals since the last read of the interrupt total (the first read,
+    /// with nothing to compare against, counts as one). nil: nothing new, or the
+    /// read failed (`faulted` set).
+    @inline(never)
+    private func readUIOTotal() -> UInt64? {
+        do {
+            guard let total = try UIODevice.readTotal(descriptor) else { return nil }
+            let signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
+            lastTotal = total
+            return signals
+        } catch {
+            faulted = error
+            return nil
         }
-        // The rate clock starts at the first pass after connect or re-arm (one more
-        // clock read, once), so a storm trips after `rateLimit` more interrupts, not
-        // after a first block spent only starting the clock. That pass's signals are
-        // not counted: they may have piled up over any time (a vector contained or a
-        // loop stalled), and would trip the rule at once.
-        if blockStart == 0 {
-            blockStart = MonotonicClock.nanoseconds()
-        } else {
-            blockSignals &+= signals
-            if blockSignals >= rateLimit {
-                let now = MonotonicClock.nanoseconds()
-                if now &- blockStart < rateWindow {
-                    tripped = .rate
-                    return false
-                }
-                blockStart = now
-                blockSignals = 0
-            }
+    }
+
+    /// The unclaimed window is full: trips the rule (false: contained off the path,
+    /// a level line stays masked) or starts the next window.
+    @inline(never)
+    private func closeUnclaimedWindow() -> Bool {
+        if unclaimedPasses > unclaimedLimit {
+            tripped = .unclaimed
+            return false
         }
-        // A level line is re-enabled whether or not an ISR claimed it, as genirq
-        // does: an interrupt nobody claims is counted by the unclaimed rule, which
-        // contains the line if it keeps coming, instead of masking it for good.
-        if unmasks {
-            do {
-                try unmask.unmask()
-            } catch {
-                faulted = error
-                return false
-            }
-        }
+        passes = 0
+        unclaimedPasses = 0
         return true
+    }
+
+    /// The rate block is full (or its clock not started): trips the rule (false) or
+    /// starts the next block.
+    ///
+    /// The clock starts at the first pass after connect or re-arm (one more clock
+    /// read, once), so a storm trips after `rateLimit` more interrupts, not after a
+    /// first block spent only starting the clock. That pass's signals are not
+    /// counted: they may have piled up over any time (a vector contained or a loop
+    /// stalled), and would trip the rule at once.
+    @inline(never)
+    private func closeRateBlock() -> Bool {
+        let now = MonotonicClock.nanoseconds()
+        if blockStart != 0, now &- blockStart < rateWindow {
+            tripped = .rate
+            return false
+        }
+        blockStart = now
+        blockSignals = 0
+        return true
+    }
+
+    /// Re-enables a level line whether or not an ISR claimed it, as genirq does: an
+    /// interrupt nobody claims is counted by the unclaimed rule, which contains the
+    /// line if it keeps coming, instead of masking it for good. False when it failed.
+    @inline(never)
+    private func unmaskLine() -> Bool {
+        do {
+            try unmask.unmask()
+            return true
+        } catch {
+            faulted = error
+            return false
+        }
     }
 }
 
