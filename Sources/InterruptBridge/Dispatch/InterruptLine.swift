@@ -142,6 +142,9 @@ final class VectorSource: WatchedDescriptor {
     /// it in place, where an `unowned(unsafe)` reference cost a retain and release
     /// per interrupt).
     let line: InterruptLine
+    /// The stuck-ISR watchdog's word for a pass of this vector, less the pass number
+    /// (`ServiceProbe.vectorBits`).
+    let probeBits: UInt64
     let key: ConnectionTable.SourceKey
     // Unchecked exclusivity for the two fields below: the loop thread alone
     // reads and writes them.
@@ -185,6 +188,7 @@ final class VectorSource: WatchedDescriptor {
         unmask = source.unmask ?? NoUnmask()
         unmasks = source.unmask != nil
         self.line = line
+        probeBits = ServiceProbe.vectorBits(line.vector)
         self.key = key
         self.storm = storm
         // A disabled policy never trips: windows that cannot fill.

@@ -40,8 +40,9 @@ final class LoopState {
     @exclusivity(unchecked) private(set) var nextRearm: UInt64?
     /// Tells the stuck-ISR watchdog which vector's ISRs run (unretained: the loop owns it).
     private let serving: Unmanaged<ServiceProbe>
-    /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck one.
-    @exclusivity(unchecked) private var passSequence: UInt32 = 0
+    /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck
+    /// one (kept shifted into place: `ServiceProbe.passBits`).
+    @exclusivity(unchecked) private var passSequence: UInt64 = 0
     /// `loop.deferredCalls`, unretained (the loop owns it and outlives this
     /// state): reading it through `loop` retained and released it once per batch.
     private let deferredCallQueue: Unmanaged<DeferredCallQueue>?
@@ -123,11 +124,11 @@ final class LoopState {
         var position = 0
         while position < readyCount {
             let source = ready[position]
-            let vector = source._withUnsafeGuaranteedRef { $0.line.vector }
-            probe._withUnsafeGuaranteedRef { $0.enter(vector: vector, pass: pass) }
+            let word = source._withUnsafeGuaranteedRef { $0.probeBits } | pass
+            probe._withUnsafeGuaranteedRef { $0.enter(word) }
             let served = source._withUnsafeGuaranteedRef { $0.service(maximumLatchedPasses: latchedPasses) }
             probe._withUnsafeGuaranteedRef { $0.leave() }
-            pass &+= 1
+            pass = ServiceProbe.nextPass(pass)
             if !served {
                 deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()
                 deferredCount += 1
@@ -161,7 +162,7 @@ final class LoopState {
         }
         ready[position] = source
         readyLevels[position] = level
-        count += 1
+        count &+= 1
     }
 
     private func handleDeferred(_ entry: WatchedDescriptor) {
