@@ -215,7 +215,7 @@ final class VectorSource: WatchedDescriptor {
     /// Kept small enough for the loop to inline it: what is rare (a UIO total, a
     /// failed read, a window or rate block that ends, a level line's unmask) is out
     /// of line, where inlined it made the pass a call frame of its own per interrupt.
-    @inline(__always)
+    @inline(never)
     func service(maximumLatchedPasses: Int) -> Bool {
         let signals: UInt64
         if case .eventfdCounter = drain {
