@@ -142,6 +142,8 @@ final class VectorSource: WatchedDescriptor {
     /// it in place, where an `unowned(unsafe)` reference cost a retain and release
     /// per interrupt).
     let line: InterruptLine
+    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
+    let maximumLatchedPasses: Int
     /// The stuck-ISR watchdog's word for a pass of this vector, less the pass number
     /// (`ServiceProbe.vectorBits`).
     let probeBits: UInt64
@@ -163,7 +165,9 @@ final class VectorSource: WatchedDescriptor {
     /// ISR passes and unclaimed passes in the current unclaimed window.
     @exclusivity(unchecked) private var passes = 0
     @exclusivity(unchecked) private var unclaimedPasses = 0
-    /// Interrupts since the current rate block started, and when it started (ns; 0: at the next interrupt).
+    /// Interrupts since the current rate block started, and when it started (ns; 0: at
+    /// the next interrupt). Before the clock starts, `blockSignals` is `rateLimit`, so
+    /// the first pass ends the (empty) block by the same test that ends a full one.
     @exclusivity(unchecked) private var blockSignals: UInt64 = 0
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
@@ -183,11 +187,13 @@ final class VectorSource: WatchedDescriptor {
     /// Whether the loop has stopped watching it (contained, inactive, or both).
     var isSilenced: Bool { containedSince != nil || inactive }
 
-    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy) {
+    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy,
+         maximumLatchedPasses: Int) {
         drain = source.drain
         unmask = source.unmask ?? NoUnmask()
         unmasks = source.unmask != nil
         self.line = line
+        self.maximumLatchedPasses = maximumLatchedPasses
         probeBits = ServiceProbe.vectorBits(line.vector)
         self.key = key
         self.storm = storm
@@ -197,13 +203,18 @@ final class VectorSource: WatchedDescriptor {
         rateLimit = storm.isEnabled ? UInt64(storm.rateLimit) : .max
         rateWindow = storm.rateWindow.nanoseconds
         super.init(descriptor: source.descriptor, isInterrupt: true)
+        blockSignals = unstartedBlock
     }
+
+    /// `blockSignals` before the rate clock starts: the limit (the next pass starts the
+    /// clock), or 0 when the rule is off (`rateLimit` .max: never reached, never started).
+    private var unstartedBlock: UInt64 { rateLimit == .max ? 0 : rateLimit }
 
     /// Starts the storm rules afresh (after a re-arm).
     func resetStormCounters() {
         passes = 0
         unclaimedPasses = 0
-        blockSignals = 0
+        blockSignals = unstartedBlock
         blockStart = 0
         tripped = nil
     }
@@ -216,7 +227,7 @@ final class VectorSource: WatchedDescriptor {
     /// failed read, a window or rate block that ends, a level line's unmask) is out
     /// of line, where inlined it made the pass a call frame of its own per interrupt.
     @inline(never)
-    func service(maximumLatchedPasses: Int) -> Bool {
+    func service() -> Bool {
         let signals: UInt64
         if case .eventfdCounter = drain {
             do {
@@ -236,7 +247,7 @@ final class VectorSource: WatchedDescriptor {
         if !claimed { unclaimedPasses &+= 1 }
         if passes >= unclaimedWindow, !closeUnclaimedWindow() { return false }
         blockSignals &+= signals
-        if blockSignals >= rateLimit || blockStart == 0, !closeRateBlock() { return false }
+        if blockSignals >= rateLimit, !closeRateBlock() { return false }
         return unmasks ? unmaskLine() : true
     }
 

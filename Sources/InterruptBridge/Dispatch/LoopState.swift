@@ -19,7 +19,6 @@ final class LoopState {
     private let readyLevels: UnsafeMutableBufferPointer<InterruptLevel>
     /// Event descriptors and faulted vectors of the current batch, handled off the interrupt path.
     private let deferred: UnsafeMutableBufferPointer<Unmanaged<WatchedDescriptor>>
-    private let maximumLatchedPasses: Int
     /// A manually stepped loop applies commands after every step: one posted from
     /// inside the step (a deferred disconnect) writes no wake-up there.
     private let appliesCommandsEveryStep: Bool
@@ -43,6 +42,13 @@ final class LoopState {
     /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck
     /// one (kept shifted into place: `ServiceProbe.passBits`).
     @exclusivity(unchecked) private var passSequence: UInt64 = 0
+    /// Whether every vector source on the loop has the same DIRQL (the common case:
+    /// a device's messages share one). A batch is then served in the order epoll
+    /// returns it, each source as it is read: no sorting, no second pass (about 20
+    /// instructions per interrupt with 64 vectors). Worked out again at the next
+    /// batch after any command, since only commands change the table.
+    @exclusivity(unchecked) private var levelsUniform = false
+    @exclusivity(unchecked) var levelsKnown = false
     /// `loop.deferredCalls`, unretained (the loop owns it and outlives this
     /// state): reading it through `loop` retained and released it once per batch.
     private let deferredCallQueue: Unmanaged<DeferredCallQueue>?
@@ -51,7 +57,6 @@ final class LoopState {
         self.loop = loop
         self.logger = loop.logger
         selector = loop.selector
-        maximumLatchedPasses = loop.options.maximumLatchedPasses
         appliesCommandsEveryStep = loop.isManuallyStepped
         deferredCallQueue = loop.deferredCalls.map { Unmanaged.passUnretained($0) }
         serving = Unmanaged.passUnretained(loop.serving)
@@ -88,9 +93,15 @@ final class LoopState {
             return .stop
         }
         lastBatchSize = count
+        if !levelsKnown {
+            levelsUniform = table.hasUniformLevels
+            levelsKnown = true
+        }
+        let inArrivalOrder = levelsUniform
         var readyCount = 0
         var deferredCount = 0
         var woken = false
+        var pass = passSequence
         var index = 0
         while index < count {
             switch selector.readiness(at: index) {
@@ -104,7 +115,11 @@ final class LoopState {
             case let .entry(entry):
                 if entry._withUnsafeGuaranteedRef({ $0.isInterrupt }) {
                     let source = Unmanaged<VectorSource>.fromOpaque(entry.toOpaque())
-                    insertReady(source, level: source._withUnsafeGuaranteedRef { $0.line.irql }, count: &readyCount)
+                    if inArrivalOrder {
+                        serve(source, pass: &pass, deferredCount: &deferredCount)
+                    } else {
+                        insertReady(source, level: source._withUnsafeGuaranteedRef { $0.line.irql }, count: &readyCount)
+                    }
                 } else {
                     // Retained until handled: handling one event (a removal) can unwatch
                     // and drop another entry of the same batch. Off the interrupt path.
@@ -114,25 +129,11 @@ final class LoopState {
             }
             index += 1
         }
-        // The interrupt path. Entries stay in the selector's table for the whole
-        // batch (commands run after it).
-        // Locals, and no closure nested in another: capturing `self` or the source in
-        // a nested closure cost a retain and a release per interrupt.
-        let probe = serving
-        let latchedPasses = maximumLatchedPasses
-        var pass = passSequence
+        // The interrupt path, when levels differ: highest DIRQL first. Entries stay in
+        // the selector's table for the whole batch (commands run after it).
         var position = 0
         while position < readyCount {
-            let source = ready[position]
-            let word = source._withUnsafeGuaranteedRef { $0.probeBits } | pass
-            probe._withUnsafeGuaranteedRef { $0.enter(word) }
-            let served = source._withUnsafeGuaranteedRef { $0.service(maximumLatchedPasses: latchedPasses) }
-            probe._withUnsafeGuaranteedRef { $0.leave() }
-            pass = ServiceProbe.nextPass(pass)
-            if !served {
-                deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()
-                deferredCount += 1
-            }
+            serve(ready[position], pass: &pass, deferredCount: &deferredCount)
             position += 1
         }
         passSequence = pass
@@ -149,6 +150,24 @@ final class LoopState {
         if let nextRearm, nextRearm <= MonotonicClock.nanoseconds() { rearmDueSources() }
         if woken || appliesCommandsEveryStep { return applyCommands() }
         return .proceed
+    }
+
+    /// Calls the ISRs of one ready source, telling the stuck-ISR watchdog which pass
+    /// runs; a source whose descriptor failed or whose storm rule tripped is queued in
+    /// `deferred`. Locals, and no closure nested in another: capturing `self` or the
+    /// source in a nested closure cost a retain and a release per interrupt.
+    @inline(__always)
+    private func serve(_ source: Unmanaged<VectorSource>, pass: inout UInt64, deferredCount: inout Int) {
+        let probe = serving
+        let word = source._withUnsafeGuaranteedRef { $0.probeBits } | pass
+        probe._withUnsafeGuaranteedRef { $0.enter(word) }
+        let served = source._withUnsafeGuaranteedRef { $0.service() }
+        probe._withUnsafeGuaranteedRef { $0.leave() }
+        pass = ServiceProbe.nextPass(pass)
+        if !served {
+            deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()
+            deferredCount &+= 1
+        }
     }
 
     /// Inserts a ready source keeping `ready` sorted by level, highest first. Does not allocate.

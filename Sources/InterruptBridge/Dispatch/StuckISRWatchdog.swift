@@ -20,9 +20,10 @@ final class ServiceProbe: Sendable {
     @inline(__always)
     static func vectorBits(_ vector: UInt32) -> UInt64 { 1 << 63 | UInt64(vector) }
 
-    /// Advances shifted pass bits to the next pass number.
+    /// Advances shifted pass bits to the next pass number. Not masked: a carry into
+    /// bit 63 is absorbed by `vectorBits`, which sets it anyway.
     @inline(__always)
-    static func nextPass(_ bits: UInt64) -> UInt64 { (bits &+ 1 << 32) & 0x7fff_ffff_0000_0000 }
+    static func nextPass(_ bits: UInt64) -> UInt64 { bits &+ 1 << 32 }
 
     @inline(__always)
     func leave() { word.store(0, ordering: .relaxed) }
