@@ -98,6 +98,7 @@ final class LoopState {
             levelsKnown = true
         }
         let inArrivalOrder = levelsUniform
+        let probe = serving
         var readyCount = 0
         var deferredCount = 0
         var woken = false
@@ -116,7 +117,7 @@ final class LoopState {
                 if entry._withUnsafeGuaranteedRef({ $0.isInterrupt }) {
                     let source = Unmanaged<VectorSource>.fromOpaque(entry.toOpaque())
                     if inArrivalOrder {
-                        serve(source, pass: &pass, deferredCount: &deferredCount)
+                        serve(source, probe: probe, pass: &pass, deferredCount: &deferredCount)
                     } else {
                         insertReady(source, level: source._withUnsafeGuaranteedRef { $0.line.irql }, count: &readyCount)
                     }
@@ -133,7 +134,7 @@ final class LoopState {
         // the selector's table for the whole batch (commands run after it).
         var position = 0
         while position < readyCount {
-            serve(ready[position], pass: &pass, deferredCount: &deferredCount)
+            serve(ready[position], probe: probe, pass: &pass, deferredCount: &deferredCount)
             position += 1
         }
         passSequence = pass
@@ -157,8 +158,8 @@ final class LoopState {
     /// `deferred`. Locals, and no closure nested in another: capturing `self` or the
     /// source in a nested closure cost a retain and a release per interrupt.
     @inline(__always)
-    private func serve(_ source: Unmanaged<VectorSource>, pass: inout UInt64, deferredCount: inout Int) {
-        let probe = serving
+    private func serve(_ source: Unmanaged<VectorSource>, probe: Unmanaged<ServiceProbe>, pass: inout UInt64,
+                       deferredCount: inout Int) {
         let word = source._withUnsafeGuaranteedRef { $0.probeBits } | pass
         probe._withUnsafeGuaranteedRef { $0.enter(word) }
         let served = source._withUnsafeGuaranteedRef { $0.service() }
