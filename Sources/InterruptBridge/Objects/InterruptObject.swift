@@ -288,6 +288,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         return false
     }
 
+    /// A disconnect was asked for and the loop has not detached the object yet.
+    var isDetachPending: Bool { lifecycle.load(ordering: .acquiring) == Lifecycle.disconnecting.rawValue }
+
     /// Whether the loop may still call the routine: not yet asked to disconnect,
     /// not reported inactive. One load of the object's own gate, no barrier on x86.
     @inline(__always)
