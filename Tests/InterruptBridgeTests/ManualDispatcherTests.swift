@@ -57,6 +57,42 @@ extension Runtime {
             for object in objects { dispatcher.disconnect(object) }
         }
 
+        @Test func aVectorOfHigherDIRQLConnectedAfterBatchesOfOneLevelStillRunsFirst() throws {
+            let dispatcher = try Self.manual()
+            defer { dispatcher.shutdown() }
+            let order = Recorder<String>()
+            func connect(bus: UInt8, level: InterruptLevel) throws -> (InterruptObject, SimulatedBackend) {
+                let (device, backend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: bus, device: 0, function: 0), msixCount: 1))
+                let object = try dispatcher.connectFullySpecified(
+                    device: device, vector: device.vectors[0].vector, irql: level, synchronizeIrql: level, mode: .latched,
+                    shareVector: false, affinity: .first(2), routine: { _ in
+                        order.append("DIRQL \(level)")
+                        return true
+                    })
+                return (object, backend)
+            }
+            // One level on the loop: batches are served in arrival order.
+            let (low, lowBackend) = try connect(bus: 1, level: InterruptLevel(5))
+            let (lowToo, lowTooBackend) = try connect(bus: 2, level: InterruptLevel(5))
+            lowBackend.raise()
+            lowTooBackend.raise()
+            dispatcher.step()
+            #expect(order.all.count == 2)
+            // A higher DIRQL joins: raised last, it still runs first.
+            let (high, highBackend) = try connect(bus: 3, level: InterruptLevel(9))
+            lowBackend.raise()
+            highBackend.raise()
+            dispatcher.step()
+            #expect(Array(order.all.dropFirst(2)) == ["DIRQL 9", "DIRQL 5"])
+            // It leaves: one level again, and both remaining vectors are still served.
+            dispatcher.disconnect(high)
+            lowBackend.raise()
+            lowTooBackend.raise()
+            dispatcher.step()
+            #expect(Array(order.all.dropFirst(4)) == ["DIRQL 5", "DIRQL 5"])
+            for object in [low, lowToo] { dispatcher.disconnect(object) }
+        }
+
         @Test func anUnclaimedLevelLineIsReenabledAndFiresAgainWhileAsserted() throws {
             let dispatcher = try Self.manual()
             defer { dispatcher.shutdown() }
