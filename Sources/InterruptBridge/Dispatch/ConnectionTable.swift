@@ -77,6 +77,16 @@ struct ConnectionTable {
     private(set) var vectors: [SourceKey: VectorSource] = [:]
     /// How many connected objects each source serves.
     private var users: [SourceKey: Int] = [:]
+    /// The device in `devices` over each backend (the one-device-per-backend rule
+    /// of `attach`), so a connect checks it without walking every device.
+    private var deviceByBackend: [ObjectIdentifier: ObjectIdentifier] = [:]
+    /// How many connected objects of processor group 0 have each affinity: what
+    /// `.interruptAffinity` pinning unites after every command batch, without
+    /// walking (and sorting) every connected object each time.
+    private var affinityUses: [UInt64: Int] = [:]
+
+    /// The union of the affinities of every connected object of group 0.
+    var connectedAffinityUnion: UInt64 { affinityUses.keys.reduce(0, |) }
 
     /// Every connected object, by vector, in connect order.
     var connectedObjects: [InterruptObject] { lines.keys.sorted().flatMap { lines[$0]!.objects } }
@@ -117,7 +127,8 @@ struct ConnectionTable {
         if let record = devices[deviceKey], record.kind != kind {
             throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
         }
-        if devices[deviceKey] == nil, devices.values.contains(where: { $0.device.backend === device.backend }) {
+        let backendKey = ObjectIdentifier(device.backend)
+        if devices[deviceKey] == nil, deviceByBackend[backendKey] != nil {
             throw .backend(.kernelLimit("another InterruptDevice over the same backend (\(device.info.address)) has interrupts connected: "
                 + "use one InterruptDevice per backend, or disconnect the other first"))
         }
@@ -133,6 +144,7 @@ struct ConnectionTable {
         var effects: [Effect] = []
         if devices[deviceKey] == nil {
             devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
+            deviceByBackend[backendKey] = deviceKey
             effects.append(.enableInterrupts(device, kind, count: count))
             // Already watched by request: its descriptors are not watched twice.
             if eventWatches[deviceKey] == nil {
@@ -148,6 +160,7 @@ struct ConnectionTable {
             if users[key] == nil { effects.append(.watchVector(key, line)) }
             users[key, default: 0] += 1
             devices[deviceKey]!.objects += 1
+            if object.group == 0 { affinityUses[object.affinity.rawValue, default: 0] += 1 }
         }
         return effects
     }
@@ -162,6 +175,10 @@ struct ConnectionTable {
         for object in objects {
             guard let line = lines[object.vector], line.remove(object) else { continue }
             if line.count == 0 { lines[object.vector] = nil }
+            if object.group == 0 {
+                affinityUses[object.affinity.rawValue, default: 1] -= 1
+                if affinityUses[object.affinity.rawValue] == 0 { affinityUses[object.affinity.rawValue] = nil }
+            }
             let deviceKey = ObjectIdentifier(object.device)
             let key = SourceKey(device: deviceKey, message: Self.message(of: object))
             users[key, default: 1] -= 1
@@ -176,6 +193,7 @@ struct ConnectionTable {
                 continue
             }
             devices[deviceKey] = nil
+            deviceByBackend[ObjectIdentifier(record.device.backend)] = nil
             effects += dropEventWatchIfUnused(deviceKey)
             if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
         }
