@@ -55,6 +55,12 @@ extension Runtime {
                     #expect(eventually { calls[index].count == 1 }, "device \(index)'s ISR ran")
                 }
 
+                // One device among many given up (a removal, a failed device): exactly its vectors go.
+                dispatcher.disconnectAll(of: made[5].0, reason: "test")
+                #expect(connections[5].interruptObjects.allSatisfy { !$0.isConnected })
+                #expect(dispatcher.connectedInterrupts.count == vectors - Self.vectorsPerDevice)
+                #expect(made[5].1.enabledKind == nil && made[4].1.enabledKind == .msix)
+
                 for connection in connections { dispatcher.disconnect(connection) }
                 #expect(dispatcher.connectedInterrupts.isEmpty)
                 #expect(made.allSatisfy { $0.1.enabledKind == nil }, "every device's interrupts were disabled")

@@ -91,9 +91,14 @@ struct ConnectionTable {
     /// Every connected object, by vector, in connect order.
     var connectedObjects: [InterruptObject] { lines.keys.sorted().flatMap { lines[$0]!.objects } }
 
-    /// The device's connected objects on this loop.
+    /// The device's connected objects on this loop, by vector, in connect order.
+    /// Every object of a device is on one of the device's own vectors (each connect
+    /// checks it), so only those lines are read: a removal or `disconnectAll(of:)`
+    /// costs the device's vectors, not every connected object sorted.
     func objects(of device: InterruptDevice) -> [InterruptObject] {
-        connectedObjects.filter { $0.device === device }
+        Set(device.vectors.map(\.vector)).sorted().flatMap { vector in
+            (lines[vector]?.objects ?? []).filter { $0.device === device }
+        }
     }
 
     /// Which message of its device an object's descriptor is (0 for INTx).
