@@ -13,6 +13,8 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
     case bridge(String)
     /// A rig round trip failed, with the reason (already naming the errno).
     case rig(String)
+    /// RLIMIT_NOFILE's hard limit is below what the largest scenario opens.
+    case descriptorLimit(needed: Int, hardLimit: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +24,9 @@ public enum BenchError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(scenario): the \(side) receiver stalled after \(delivered) of \(expected) interrupts"
         case let .bridge(reason): "bridge: \(reason)"
         case let .rig(reason): reason
+        case let .descriptorLimit(needed, hardLimit):
+            "the largest scenario needs \(needed) descriptors but RLIMIT_NOFILE's hard limit is \(hardLimit) (the soft limit was raised to it): "
+                + "raise the hard limit (root: `ulimit -Hn \(needed)`, systemd: LimitNOFILE=) or measure less (--scale-vectors, --scenario)"
         }
     }
 }

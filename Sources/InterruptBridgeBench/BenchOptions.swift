@@ -1,4 +1,7 @@
 internal import CBaselines
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The scenario groups of the eventfd suite.
 public enum BenchScenario: String, Sendable, CaseIterable {
@@ -10,6 +13,10 @@ public enum BenchScenario: String, Sendable, CaseIterable {
     case cost
     /// A healthy vector's latency beside a storming one (`StormScenario.swift`).
     case storm
+    /// Cost per interrupt with 16,384 vectors connected (256 devices x 64 MSI-X)
+    /// against 1, and connect/disconnect time per vector at 1k, 4k, 16k
+    /// (`ScaleScenario.swift`). Not in `quick`: each block connects 16,384 vectors.
+    case scale
 }
 
 /// How much to measure and where the threads run. The same options apply to
@@ -29,8 +36,13 @@ public struct BenchOptions: Sendable, Equatable {
     public var throughputVectors: Int = 64
     /// Connected vector counts for the cost-per-interrupt scenario.
     public var scalingVectorCounts: [Int] = [1, 16, 64, 256, 1024]
-    /// Rounds per vector count in the cost-per-interrupt scenario.
+    /// Rounds per vector count in the cost-per-interrupt scenario (and the scale scenario's).
     public var scalingRounds: Int = 2_000
+    /// The scale scenario's largest vector count (issue 13: 16,384); its connect
+    /// curve is measured at a sixteenth, a quarter and all of it.
+    public var scaleVectors: Int = 16_384
+    /// MSI-X vectors per simulated device in the scale scenario.
+    public var scaleVectorsPerDevice: Int = 64
     /// Where the receiving thread runs: the bridge's dispatch thread, the C waiter.
     public var dispatch = ThreadPlacement()
     /// Where the writer thread (the "device") runs.
@@ -57,20 +69,30 @@ public struct BenchOptions: Sendable, Equatable {
         options.repetitions = 4
         options.throughputInterrupts = 5_000
         options.scalingRounds = 300
+        options.scenarios.remove(.scale)
         return options
     }
 
+    /// The scale scenario's connect curve: a sixteenth, a quarter and all of `scaleVectors`.
+    public var scaleConnectVectorCounts: [Int] { [scaleVectors / 16, scaleVectors / 4, scaleVectors] }
+
     /// The most vectors any scenario connects (for the descriptor limit).
-    public var maximumVectors: Int { max(scalingVectorCounts.max() ?? 1, throughputVectors, 1) }
+    public var maximumVectors: Int {
+        max(scalingVectorCounts.max() ?? 1, throughputVectors, scenarios.contains(.scale) ? scaleVectors : 1, 1)
+    }
 }
 
 extension BenchOptions {
-    /// Raises the process's descriptor limit so the largest scenario fits
-    /// (each side opens one eventfd per vector, plus the runtime's own).
+    /// Raises the process's soft descriptor limit to its hard limit and checks that
+    /// the largest scenario fits: one side runs at a time, each opening one eventfd
+    /// per vector, plus the runtime's and the process's own (256 spare). Throws
+    /// `.descriptorLimit` naming both numbers when the hard limit is too low.
     public func raiseDescriptorLimit() throws(BenchError) {
-        let needed = maximumVectors * 2 + 256
-        let rc = cbl_raise_descriptor_limit(needed)
-        guard rc == 0 else { throw .system("raise RLIMIT_NOFILE to \(needed)", code: rc) }
+        let needed = maximumVectors + 256
+        var limit = 0
+        let rc = cbl_raise_descriptor_limit(needed, &limit)
+        if rc == EMFILE { throw .descriptorLimit(needed: needed, hardLimit: limit) }
+        guard rc == 0 else { throw .system("raise RLIMIT_NOFILE to its hard limit", code: rc) }
     }
 }
 

@@ -50,6 +50,9 @@ public struct BenchSuite: Sendable {
         if options.scenarios.contains(.storm) {
             results += try stormRows(progress: progress)
         }
+        if options.scenarios.contains(.scale) {
+            results += try scaleRows(progress: progress)
+        }
         if options.busyPoll {
             progress("busy-poll latency (1 vector, \(options.iterations) rounds x \(options.repetitions))")
             results += try busyPollRows(epollBaseline: epollBaseline)
@@ -168,7 +171,7 @@ public struct BenchSuite: Sendable {
     }
 
     /// Runs `measure` `options.repetitions` times for every side, rotating which goes first.
-    private func measure<Figure>(includingPeers: Bool = true,
+    func measure<Figure>(includingPeers: Bool = true,
                                  _ measure: (ScenarioRunner, any ReceiverFactory) throws(BenchError) -> Figure)
         throws(BenchError) -> SideFigures<Figure> {
         let runner = ScenarioRunner(options: options)

@@ -16,29 +16,40 @@ public struct BridgeReceiverFactory: ReceiverFactory {
     let logger: Logger
     /// Whether the dispatcher records ISR timings (`DispatchOptions.recordsTimings`).
     let recordsTimings: Bool
+    /// Vectors per simulated device (nil: one device with every vector). The scale
+    /// scenario spreads 16,384 vectors over 256 devices of 64, as a host would.
+    let vectorsPerDevice: Int?
 
     /// `logger` is the runtime's (its dispatcher logs connects at debug level).
-    public init(logger: Logger, recordsTimings: Bool = false) {
+    public init(logger: Logger, recordsTimings: Bool = false, vectorsPerDevice: Int? = nil) {
         self.logger = logger
         self.recordsTimings = recordsTimings
+        self.vectorsPerDevice = vectorsPerDevice
     }
 
     public var label: String { recordsTimings ? "bridge-timed" : "bridge" }
 
+    /// The same receiver with its vectors spread over devices of `vectorsPerDevice`.
+    func spreading(vectorsPerDevice: Int) -> BridgeReceiverFactory {
+        BridgeReceiverFactory(logger: logger, recordsTimings: recordsTimings, vectorsPerDevice: vectorsPerDevice)
+    }
+
     public func start(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool) throws(BenchError) -> any Receiver {
-        try BridgeReceiver(vectors: vectors, probe: probe, placement: placement, busyPoll: busyPoll, recordsTimings: recordsTimings,
-                           logger: logger)
+        try BridgeReceiver(vectors: vectors, vectorsPerDevice: vectorsPerDevice ?? vectors, probe: probe, placement: placement,
+                           busyPoll: busyPoll, recordsTimings: recordsTimings, logger: logger)
     }
 }
 
 final class BridgeReceiver: Receiver {
     let descriptors: [Int32]
     private let dispatcher: InterruptDispatcher
-    private let backend: BenchBackend
-    private var connection: MessageConnection?
+    private var connections: [MessageConnection] = []
 
-    init(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool, recordsTimings: Bool = false,
-         logger: Logger) throws(BenchError) {
+    /// `vectors` MSI-X vectors over devices of `vectorsPerDevice` (the last may
+    /// have fewer); vector i of the probe is message i % vectorsPerDevice of
+    /// device i / vectorsPerDevice.
+    init(vectors: Int, vectorsPerDevice: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool,
+         recordsTimings: Bool = false, logger: Logger) throws(BenchError) {
         let affinity = placement.cpu.map { ProcessorAffinity(rawValue: UInt64(1) << UInt64($0)) }
         let options = DispatchOptions(pinning: affinity == nil ? .none : .interruptAffinity,
                                       realtimePriority: placement.fifoPriority.map(Int32.init), busyPoll: busyPoll,
@@ -48,18 +59,22 @@ final class BridgeReceiver: Receiver {
         } catch {
             throw .bridge("start the dispatcher: \(error)")
         }
-        backend = BenchBackend(vectors: vectors)
-        let device = InterruptDevice(backend: backend, policy: InterruptPolicy(affinityOverride: affinity))
-        do {
-            connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, messageID in
-                probe.hit(vector: Int(messageID))
-                return true
-            })
-        } catch {
-            dispatcher.shutdown()
-            throw .bridge("connectMessageBased with \(vectors) MSI-X vector(s): \(error)")
+        let backends = BenchBackend.spread(vectors: vectors, perDevice: vectorsPerDevice)
+        for (index, backend) in backends.enumerated() {
+            let device = InterruptDevice(backend: backend, policy: InterruptPolicy(affinityOverride: affinity))
+            let first = index * vectorsPerDevice
+            do {
+                connections.append(try dispatcher.connectMessageBased(device: device, messageRoutine: { _, messageID in
+                    probe.hit(vector: first &+ Int(messageID))
+                    return true
+                }))
+            } catch {
+                for connection in connections { dispatcher.disconnect(connection) }
+                dispatcher.shutdown()
+                throw .bridge("connectMessageBased with \(backend.vectorCount) MSI-X vector(s) on \(backend.device.address): \(error)")
+            }
         }
-        descriptors = backend.descriptors
+        descriptors = backends.flatMap(\.descriptors)
         guard descriptors.count == vectors else {
             stop()
             throw .bridge("the runtime enabled \(descriptors.count) of \(vectors) vectors")
@@ -67,10 +82,8 @@ final class BridgeReceiver: Receiver {
     }
 
     func stop() {
-        if let connection {
-            dispatcher.disconnect(connection)
-            self.connection = nil
-        }
+        for connection in connections { dispatcher.disconnect(connection) }
+        connections = []
         dispatcher.shutdown()
     }
 
@@ -83,15 +96,30 @@ final class BridgeReceiver: Receiver {
 /// writer signals its own: the writer side is identical for both.
 final class BenchBackend: InterruptBackend {
     let device: PCIDeviceInfo
-    private let vectorCount: Int
+    let vectorCount: Int
     // Written by enableInterrupts/disableInterrupts, which the runtime calls from
     // connect/disconnect; the benchmark reads `descriptors` only between those.
     private let state: BenchBackendState
 
-    init(vectors: Int) {
+    init(vectors: Int, address: PCIAddress = PCIAddress(bus: 0, device: 3, function: 0)) {
         vectorCount = vectors
-        device = SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: vectors).info
+        device = SimulatedDevice(address: address, interruptPin: nil, irqLine: nil, msixCount: vectors).info
         state = BenchBackendState()
+    }
+
+    /// `vectors` vectors over devices of `perDevice` (the last may have fewer), each
+    /// at an address of its own: a message's translated vector names its function
+    /// (`ResourceTranslator.messageVector`), so two devices never share a vector.
+    static func spread(vectors: Int, perDevice: Int) -> [BenchBackend] {
+        let perDevice = max(perDevice, 1)
+        return stride(from: 0, to: vectors, by: perDevice).enumerated().map { index, first in
+            BenchBackend(vectors: min(perDevice, vectors - first), address: address(ofDevice: index))
+        }
+    }
+
+    /// Device `index`'s address: 32 devices per bus on buses 0x10...0xff (7,680 devices at most).
+    static func address(ofDevice index: Int) -> PCIAddress {
+        PCIAddress(bus: UInt8(0x10 + index / 32), device: UInt8(index % 32), function: 0)
     }
 
     var supportedInterrupts: [InterruptKind: Int] { [.msix: vectorCount] }

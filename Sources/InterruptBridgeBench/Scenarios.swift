@@ -47,8 +47,10 @@ struct ScenarioRunner {
     let options: BenchOptions
 
     /// Latency: `rounds` interrupts one at a time, walking the vectors with
-    /// `stride` (coprime with the count, so every vector is visited).
-    func pingPong(_ factory: any ReceiverFactory, scenario: String, vectors: Int, rounds: Int,
+    /// `stride` (coprime with the count, so every vector is visited). With
+    /// `activeVectors`, all `vectors` are connected but only the first
+    /// `activeVectors` are raised.
+    func pingPong(_ factory: any ReceiverFactory, scenario: String, vectors: Int, activeVectors: Int? = nil, rounds: Int,
                   busyPoll: Bool = false) throws(BenchError) -> PingPongRun {
         let warmup = options.warmup
         let total = warmup + rounds
@@ -57,8 +59,9 @@ struct ScenarioRunner {
         let receiver = try factory.start(vectors: vectors, probe: probe, placement: options.dispatch, busyPoll: busyPoll)
         defer { receiver.stop() }
         var writer = options.writer.raw
+        let raised = min(activeVectors ?? vectors, vectors)
         let rc = receiver.descriptors.withUnsafeBufferPointer { fds in
-            cbl_drive_pingpong(probe.raw, fds.baseAddress, vectors, Self.stride(for: vectors), UInt64(total),
+            cbl_drive_pingpong(probe.raw, fds.baseAddress, raised, Self.stride(for: raised), UInt64(total),
                                options.gapNanoseconds, options.timeoutNanoseconds, &writer)
         }
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)

@@ -195,6 +195,20 @@ extension FileIO {
     public static func openDescriptorCount() throws(SystemError) -> Int {
         try listDirectory("/proc/self/fd").count - 1
     }
+
+    /// Raises the soft RLIMIT_NOFILE to the hard limit (a process serving thousands
+    /// of vectors holds one eventfd each) and returns the limit now in force
+    /// (Int.max when unlimited).
+    @discardableResult
+    public static func raiseDescriptorLimitToHardLimit() throws(SystemError) -> Int {
+        var limit = rlimit()
+        _ = try syscall("getrlimit") { getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = try syscall("setrlimit") { setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) }
+        }
+        return limit.rlim_cur > rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)  // RLIM_INFINITY is all ones
+    }
 }
 
 extension FileIO {

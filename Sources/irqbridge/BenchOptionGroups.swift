@@ -17,8 +17,14 @@ struct BenchMeasurementOptions: ParsableArguments {
     var busyPoll = false
 
     @Option(name: .customLong("scenario"), help: ArgumentHelp(
-        "Run only this scenario (latency, throughput, cost, storm); repeatable. Default: all.", valueName: "NAME"))
+        "Run only this scenario (latency, throughput, cost, storm, scale); repeatable. Default: all (--quick: all but scale).",
+        valueName: "NAME"))
     var scenarios: [String] = []
+
+    @Option(name: .customLong("scale-vectors"), help: ArgumentHelp(
+        "The scale scenario's largest vector count, in devices of 64 MSI-X (default 16384; connect curve at N/16, N/4, N). A multiple of 1024, at most 32768.",
+        valueName: "N"))
+    var scaleVectors: Int?
 
     @Option(help: ArgumentHelp(
         "Also run the latency and throughput scenarios while N CPU-burning threads run beside every side (issue 13's load scenario).",
@@ -49,6 +55,9 @@ struct BenchMeasurementOptions: ParsableArguments {
         }
         if let iterations, iterations < 10 { throw CommandFailure.badInput("--iterations must be at least 10, got \(iterations)") }
         if let repetitions, repetitions < 1 { throw CommandFailure.badInput("--repetitions must be at least 1, got \(repetitions)") }
+        if let scaleVectors, !(1024...32_768).contains(scaleVectors) || !scaleVectors.isMultiple(of: 1024) {
+            throw CommandFailure.badInput("--scale-vectors must be a multiple of 1024 from 1024 to 32768, got \(scaleVectors)")
+        }
     }
 
     enum Defaults { case standard, rig }
@@ -70,6 +79,7 @@ struct BenchMeasurementOptions: ParsableArguments {
         options.busyPoll = busyPoll
         options.loadThreads = load ?? 0
         if !scenarios.isEmpty { options.scenarios = Set(scenarios.compactMap(BenchScenario.init(rawValue:))) }
+        if let scaleVectors { options.scaleVectors = scaleVectors }
         return options
     }
 
@@ -79,6 +89,8 @@ struct BenchMeasurementOptions: ParsableArguments {
             "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
             "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
             "gapNanoseconds": String(options.gapNanoseconds), "loadThreads": String(options.loadThreads),
+            "scenarios": options.scenarios.map(\.rawValue).sorted().joined(separator: ","),
+            "scaleVectors": String(options.scaleVectors), "scaleVectorsPerDevice": String(options.scaleVectorsPerDevice),
         ]
     }
 }

@@ -90,6 +90,7 @@ struct CommandLineErrorTests {
         (["bench", "--iterations", "x"], "irqbridge: The value 'x' is invalid for '--iterations <iterations>'"),
         (["bench", "--pin", "9999"], "irqbridge: --pin must name an online CPU"),
         (["bench", "--rig-edu", "nonsense"], "irqbridge: --rig-edu wants a PCI address"),
+        (["bench", "--scale-vectors", "1000"], "irqbridge: --scale-vectors must be a multiple of 1024"),
         (["bind", "zz:00.0"], "irqbridge: not a PCI address: 'zz:00.0'"),
         (["bind", "00:03.0", "--driver", "e1000"], "irqbridge: unknown driver 'e1000'"),
         (["bind"], "irqbridge: Missing expected argument '<device>'"),
@@ -116,6 +117,16 @@ struct CommandLineErrorTests {
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("USAGE:"), "\(result.standardOutput)")
         #expect(result.standardError.isEmpty)
+    }
+
+    /// Not an error: `bench --scenario scale` runs at a reduced size and its JSON carries the scale rows.
+    @Test func benchScaleRunsAtAReducedSize() throws {
+        let result = try Self.run(["bench", "--scenario", "scale", "--scale-vectors", "1024", "--repetitions", "1", "--no-peers", "--json", "-"])
+        #expect(result.status == 0, "\(result.standardError)")
+        for name in ["scale.cost.1024-vs-1-vectors", "scale.connect.1024-vs-64-vectors", "scale.disconnect.1024-vs-64-vectors"] {
+            #expect(result.standardOutput.contains("\"name\" : \"\(name)\""), "\(name) in \(result.standardOutput.prefix(400))")
+        }
+        #expect(!result.standardOutput.contains("\"latency.p50\""), "only the scale group ran")
     }
 
     @Test func versionIsPrintedWithStatus0() throws {

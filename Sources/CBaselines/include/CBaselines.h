@@ -17,5 +17,6 @@
 #include "cbl_vfio_edu.h"
 #include "cbl_dpdk_receiver.h"
 #include "cbl_load.h"
+#include "cbl_epoll_register.h"
 
 #endif

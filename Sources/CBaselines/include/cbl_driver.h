@@ -47,8 +47,9 @@ int cbl_eventfds_open(int *fds, size_t count);
 /// Closes `count` descriptors.
 void cbl_eventfds_close(const int *fds, size_t count);
 
-/// Raises the soft RLIMIT_NOFILE to at least `needed` (up to the hard limit).
-/// Returns 0, or a positive errno (EMFILE when the hard limit is too low).
-int cbl_raise_descriptor_limit(size_t needed);
+/// Raises the soft RLIMIT_NOFILE to the hard limit, stored in *hard_limit
+/// (INTPTR_MAX for unlimited). Returns 0 when it is at least `needed`, EMFILE
+/// when it is lower, or another positive errno.
+int cbl_raise_descriptor_limit(size_t needed, size_t *hard_limit);
 
 #endif

@@ -85,13 +85,28 @@ struct ConnectionTable {
     }
     /// How many connected objects each source serves.
     private var users: [SourceKey: Int] = [:]
+    /// The device in `devices` over each backend (the one-device-per-backend rule
+    /// of `attach`), so a connect checks it without walking every device.
+    private var deviceByBackend: [ObjectIdentifier: ObjectIdentifier] = [:]
+    /// How many connected objects of processor group 0 have each affinity: what
+    /// `.interruptAffinity` pinning unites after every command batch, without
+    /// walking (and sorting) every connected object each time.
+    private var affinityUses: [UInt64: Int] = [:]
+
+    /// The union of the affinities of every connected object of group 0.
+    var connectedAffinityUnion: UInt64 { affinityUses.keys.reduce(0, |) }
 
     /// Every connected object, by vector, in connect order.
     var connectedObjects: [InterruptObject] { lines.keys.sorted().flatMap { lines[$0]!.objects } }
 
-    /// The device's connected objects on this loop.
+    /// The device's connected objects on this loop, by vector, in connect order.
+    /// Every object of a device is on one of the device's own vectors (each connect
+    /// checks it), so only those lines are read: a removal or `disconnectAll(of:)`
+    /// costs the device's vectors, not every connected object sorted.
     func objects(of device: InterruptDevice) -> [InterruptObject] {
-        connectedObjects.filter { $0.device === device }
+        Set(device.vectors.map(\.vector)).sorted().flatMap { vector in
+            (lines[vector]?.objects ?? []).filter { $0.device === device }
+        }
     }
 
     /// Which message of its device an object's descriptor is (0 for INTx).
@@ -125,7 +140,8 @@ struct ConnectionTable {
         if let record = devices[deviceKey], record.kind != kind {
             throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
         }
-        if devices[deviceKey] == nil, devices.values.contains(where: { $0.device.backend === device.backend }) {
+        let backendKey = ObjectIdentifier(device.backend)
+        if devices[deviceKey] == nil, deviceByBackend[backendKey] != nil {
             throw .backend(.kernelLimit("another InterruptDevice over the same backend (\(device.info.address)) has interrupts connected: "
                 + "use one InterruptDevice per backend, or disconnect the other first"))
         }
@@ -141,6 +157,7 @@ struct ConnectionTable {
         var effects: [Effect] = []
         if devices[deviceKey] == nil {
             devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
+            deviceByBackend[backendKey] = deviceKey
             effects.append(.enableInterrupts(device, kind, count: count))
             // Already watched by request: its descriptors are not watched twice.
             if eventWatches[deviceKey] == nil {
@@ -156,6 +173,7 @@ struct ConnectionTable {
             if users[key] == nil { effects.append(.watchVector(key, line)) }
             users[key, default: 0] += 1
             devices[deviceKey]!.objects += 1
+            if object.group == 0 { affinityUses[object.affinity.rawValue, default: 0] += 1 }
         }
         return effects
     }
@@ -170,6 +188,10 @@ struct ConnectionTable {
         for object in objects {
             guard let line = lines[object.vector], line.remove(object) else { continue }
             if line.count == 0 { lines[object.vector] = nil }
+            if object.group == 0 {
+                affinityUses[object.affinity.rawValue, default: 1] -= 1
+                if affinityUses[object.affinity.rawValue] == 0 { affinityUses[object.affinity.rawValue] = nil }
+            }
             let deviceKey = ObjectIdentifier(object.device)
             let key = SourceKey(device: deviceKey, message: Self.message(of: object))
             users[key, default: 1] -= 1
@@ -184,6 +206,7 @@ struct ConnectionTable {
                 continue
             }
             devices[deviceKey] = nil
+            deviceByBackend[ObjectIdentifier(record.device.backend)] = nil
             effects += dropEventWatchIfUnused(deviceKey)
             if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
         }
