@@ -18,6 +18,9 @@ final class InterruptLine {
     /// where reading an array of references retained the buffer and each element.
     @exclusivity(unchecked) private var chain: UnsafeMutableBufferPointer<Unmanaged<InterruptObject>>
     @exclusivity(unchecked) private(set) var count = 0
+    /// `chain[0]` (when `count` > 0), kept in the line itself: the one-ISR path reads it
+    /// here, so a cold vector's pass does not also miss on the chain's buffer.
+    @exclusivity(unchecked) private var head: Unmanaged<InterruptObject>?
 
     init(vector: UInt32, mode: InterruptMode, isPassive: Bool) {
         self.vector = vector
@@ -46,6 +49,7 @@ final class InterruptLine {
         }
         chain.initializeElement(at: count, to: Unmanaged.passRetained(object))
         count += 1
+        head = chain[0]
         irql = max(irql, object.irql)
     }
 
@@ -56,6 +60,7 @@ final class InterruptLine {
         let removed = chain[position]
         for index in position..<(count - 1) { chain[index] = chain[index + 1] }
         count -= 1
+        head = count > 0 ? chain[0] : nil
         removed.release()
         irql = objects.map(\.irql).max() ?? .passive
         return true
@@ -68,13 +73,11 @@ final class InterruptLine {
     func service(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
         // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
         // allocates a coroutine frame per element.
-        let chain = self.chain
-        let count = self.count
-        if count == 1 {
+        if count == 1, let head {
             // One ISR (a vector nobody shares, the common case): one serviceable test,
             // one call. A latched pass that one ISR claimed needs no second pass (no
             // other ISR's edge can have been lost meanwhile), so both modes are one call.
-            return chain[0]._withUnsafeGuaranteedRef { object in
+            return head._withUnsafeGuaranteedRef { object in
                 guard object.isServiceable else { return false }
                 object.counters.countSignals(signals)
                 return object.service()
@@ -131,22 +134,36 @@ final class InterruptLine {
 /// backend's `InterruptSource` once: reading them through the struct copied it
 /// and its existential (value-witness calls and a retain/release) per event.
 final class VectorSource: WatchedDescriptor {
+    // What a pass reads and writes, declared first so that it spans the object's
+    // first two cache lines (with thousands of vectors connected, the one that fires
+    // is usually out of cache, and every line it spans is a miss).
     let drain: InterruptSource.Drain
-    /// The source's unmask, or `NoUnmask`: a non-optional `let` existential is
-    /// opened in place, where binding the optional copied it (box and
-    /// payload retain) on every claimed level-triggered interrupt.
-    let unmask: any InterruptUnmasking
     /// Whether the source has an unmask (false: edge-triggered, never called).
     let unmasks: Bool
     /// The line this descriptor delivers (a strong `let`: the interrupt path reads
     /// it in place, where an `unowned(unsafe)` reference cost a retain and release
     /// per interrupt).
     let line: InterruptLine
-    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
-    let maximumLatchedPasses: Int
     /// The stuck-ISR watchdog's word for a pass of this vector, less the pass number
     /// (`ServiceProbe.vectorBits`).
     let probeBits: UInt64
+    // Storm detection (see `StormPolicy`), on the loop thread only.
+    /// ISR passes and unclaimed passes in the current unclaimed window.
+    @exclusivity(unchecked) private var passes = 0
+    @exclusivity(unchecked) private var unclaimedPasses = 0
+    private let unclaimedWindow: Int
+    /// Interrupts since the current rate block started, and when it started (ns; 0: at
+    /// the next interrupt). Before the clock starts, `blockSignals` is `rateLimit`, so
+    /// the first pass ends the (empty) block by the same test that ends a full one.
+    @exclusivity(unchecked) private var blockSignals: UInt64 = 0
+    private let rateLimit: UInt64
+
+    /// The source's unmask, or `NoUnmask`: a non-optional `let` existential is
+    /// opened in place, where binding the optional copied it (box and
+    /// payload retain) on every claimed level-triggered interrupt.
+    let unmask: any InterruptUnmasking
+    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
+    let maximumLatchedPasses: Int
     let key: ConnectionTable.SourceKey
     // Unchecked exclusivity for the two fields below: the loop thread alone
     // reads and writes them.
@@ -155,20 +172,9 @@ final class VectorSource: WatchedDescriptor {
     @exclusivity(unchecked) var lastTotal: UInt32?
     /// Why reading or unmasking failed; the loop then stops watching it.
     @exclusivity(unchecked) var faulted: SystemError?
-
-    // Storm detection (see `StormPolicy`), on the loop thread only.
     let storm: StormPolicy
-    private let unclaimedWindow: Int
     private let unclaimedLimit: Int
-    private let rateLimit: UInt64
     private let rateWindow: UInt64
-    /// ISR passes and unclaimed passes in the current unclaimed window.
-    @exclusivity(unchecked) private var passes = 0
-    @exclusivity(unchecked) private var unclaimedPasses = 0
-    /// Interrupts since the current rate block started, and when it started (ns; 0: at
-    /// the next interrupt). Before the clock starts, `blockSignals` is `rateLimit`, so
-    /// the first pass ends the (empty) block by the same test that ends a full one.
-    @exclusivity(unchecked) private var blockSignals: UInt64 = 0
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
     @exclusivity(unchecked) var tripped: StormRule?

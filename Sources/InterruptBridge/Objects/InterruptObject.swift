@@ -11,19 +11,52 @@ import Synchronization
 /// routine from any thread, as `KeSynchronizeExecution` and
 /// `KeAcquireInterruptSpinLock` do.
 public final class InterruptObject: Sendable, CustomStringConvertible {
+    // What the ISR path reads first, declared first so that it shares the object's
+    // first cache lines: with thousands of vectors connected, the one that fires is
+    // usually out of cache, and every line it spans is a miss.
+    /// Why the loop may not call the routine, as bits (0: it may): `Gate.closing`
+    /// once a disconnect was asked for, `Gate.inactive` while reported inactive. One
+    /// load per interrupt, where testing the lifecycle and the inactive flag was two
+    /// loads through two objects.
+    let gate = Atomic<UInt8>(0)
+    /// The message number (0 for a line-based interrupt).
+    public let messageID: UInt32
+    /// The level the ISR runs at and `synchronize` raises to: for line- and
+    /// message-based connects the maximum of the set's IRQLs and the caller's value.
+    public let synchronizeIrql: InterruptLevel
+    /// `spinLock`, unretained (the strong reference `spinLock` keeps it alive):
+    /// binding the optional class reference retained and released it on every
+    /// acquire and release.
+    private let spinLockReference: Unmanaged<InterruptSpinLock>?
+    /// `timingRecorders`, unretained (the strong reference keeps it alive): the
+    /// interrupt path tests and uses it without a retain.
+    private let timingReference: Unmanaged<TimingRecorders>?
+    /// The routine as the loop calls it, in a box the object holds one unmanaged
+    /// reference to. A `Routine` payload bound by a switch is a copy (a retain and
+    /// release of its context per interrupt), and so is a closure read from a
+    /// `var` or through a pointer; the box's `let` closure, reached through the
+    /// unretained reference, is called in place: one more load than a `let`
+    /// closure of the object, no retain or release (checked in the -O assembly).
+    /// Line-based routines are wrapped once, at connect, to ignore the message number.
+    ///
+    /// Swapped for a routine that captures nothing once the loop has detached the
+    /// object (`markDisconnected`): the routine's context (a driver's device
+    /// extension that holds this object, say) is released then, not kept alive by
+    /// a cycle through the object. nonisolated(unsafe) and unchecked exclusivity:
+    /// read only by the loop serving the object, on its thread, and written by that
+    /// loop between batches once it no longer calls it (or by the connecting thread
+    /// for an object no loop ever attached).
+    @exclusivity(unchecked) nonisolated(unsafe) private var routineBox: Unmanaged<RoutineBox>
+    let counters = Counters()
+
     /// The device whose interrupt this is.
     public let device: InterruptDevice
     /// The translated vector (Linux IRQ for INTx, bridge-assigned for messages).
     public let vector: UInt32
-    /// The message number (0 for a line-based interrupt).
-    public let messageID: UInt32
     /// How the device delivers this interrupt.
     public let kind: InterruptKind
     /// The DIRQL of the interrupt (PASSIVE_LEVEL for a passive-level ISR).
     public let irql: InterruptLevel
-    /// The level the ISR runs at and `synchronize` raises to: for line- and
-    /// message-based connects the maximum of the set's IRQLs and the caller's value.
-    public let synchronizeIrql: InterruptLevel
     public let mode: InterruptMode
     public let shareVector: Bool
     /// Processors the interrupt may be delivered to (within `group`).
@@ -41,39 +74,10 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     public let dispatcher: InterruptDispatcher
 
     let passiveMutex: BlockingMutex?
-    /// `spinLock`, unretained (the strong reference above keeps it alive):
-    /// binding the optional class reference retained and released it on every
-    /// acquire and release.
-    private let spinLockReference: Unmanaged<InterruptSpinLock>?
-    /// The routine as the loop calls it, in a box the object holds one unmanaged
-    /// reference to. A `Routine` payload bound by a switch is a copy (a retain and
-    /// release of its context per interrupt), and so is a closure read from a
-    /// `var` or through a pointer; the box's `let` closure, reached through the
-    /// unretained reference, is called in place: one more load than a `let`
-    /// closure of the object, no retain or release (checked in the -O assembly).
-    /// Line-based routines are wrapped once, at connect, to ignore the message number.
-    ///
-    /// Swapped for a routine that captures nothing once the loop has detached the
-    /// object (`markDisconnected`): the routine's context (a driver's device
-    /// extension that holds this object, say) is released then, not kept alive by
-    /// a cycle through the object. nonisolated(unsafe) and unchecked exclusivity:
-    /// read only by the loop serving the object, on its thread, and written by that
-    /// loop between batches once it no longer calls it (or by the connecting thread
-    /// for an object no loop ever attached).
-    @exclusivity(unchecked) nonisolated(unsafe) private var routineBox: Unmanaged<RoutineBox>
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
-    /// Why the loop may not call the routine, as bits (0: it may): `Gate.closing`
-    /// once a disconnect was asked for, `Gate.inactive` while reported inactive. One
-    /// load per interrupt, where testing the lifecycle and the inactive flag was two
-    /// loads through two objects.
-    let gate = Atomic<UInt8>(0)
-    let counters = Counters()
     /// The ISR-duration and stimulus-to-ISR recorders, when the dispatcher records
     /// timings (`DispatchOptions.recordsTimings`); nil otherwise.
     let timingRecorders: TimingRecorders?
-    /// `timingRecorders`, unretained (the strong reference keeps it alive): the
-    /// interrupt path tests and uses it without a retain.
-    private let timingReference: Unmanaged<TimingRecorders>?
 
     enum Routine: Sendable {
         case service(InterruptServiceRoutine)
@@ -94,7 +98,11 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// the object's dispatch thread (an object is served by one loop), so an
     /// increment is a relaxed load and store, not a locked read-modify-write;
     /// readers on other threads still see whole values.
-    final class Counters: Sendable {
+    ///
+    /// Stored inline in the object (a noncopyable struct of atomics, not an object of
+    /// its own): with thousands of vectors connected, the ISR path of a cold vector
+    /// misses on one line fewer.
+    struct Counters: ~Copyable, Sendable {
         let serviceCalls = Atomic<UInt64>(0)
         let claimed = Atomic<UInt64>(0)
         let signals = Atomic<UInt64>(0)
