@@ -47,9 +47,21 @@ static inline long cib_direct_syscall4(long number, long a1, long a2, long a3, l
 #endif
 }
 
+/// A system call with three arguments, returning the result or -errno.
+static inline long cib_direct_syscall3(long number, long a1, long a2, long a3) {
+#if defined(__x86_64__)
+    long result;
+    __asm__ volatile("syscall" : "=a"(result) : "0"(number), "D"(a1), "S"(a2), "d"(a3) : "rcx", "r11", "memory");
+    return result;
+#else
+    long result = syscall(number, a1, a2, a3);
+    return result == -1 ? -errno : result;
+#endif
+}
+
 /// read(2) of an eventfd's 8-byte counter: 8, or -errno (-EAGAIN: the counter is zero).
 static inline long cib_eventfd_read_direct(int descriptor, uint64_t *value) {
-    return cib_direct_syscall4(SYS_read, descriptor, (long)value, sizeof(uint64_t), 0);
+    return cib_direct_syscall3(SYS_read, descriptor, (long)value, sizeof(uint64_t));
 }
 
 /// epoll_wait(2): how many events were stored, or -errno.

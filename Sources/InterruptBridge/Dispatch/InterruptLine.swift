@@ -18,9 +18,10 @@ final class InterruptLine {
     /// where reading an array of references retained the buffer and each element.
     @exclusivity(unchecked) private var chain: UnsafeMutableBufferPointer<Unmanaged<InterruptObject>>
     @exclusivity(unchecked) private(set) var count = 0
-    /// `chain[0]` (when `count` > 0), kept in the line itself: the one-ISR path reads it
-    /// here, so a cold vector's pass does not also miss on the chain's buffer.
-    @exclusivity(unchecked) private var head: Unmanaged<InterruptObject>?
+    /// The chain's only object when it has exactly one (nil otherwise), kept in the
+    /// line itself: the one-ISR path tests and reads it here, one load, and a cold
+    /// vector's pass does not also miss on the chain's buffer.
+    @exclusivity(unchecked) private var sole: Unmanaged<InterruptObject>?
 
     init(vector: UInt32, mode: InterruptMode, isPassive: Bool) {
         self.vector = vector
@@ -49,7 +50,7 @@ final class InterruptLine {
         }
         chain.initializeElement(at: count, to: Unmanaged.passRetained(object))
         count += 1
-        head = chain[0]
+        sole = count == 1 ? chain[0] : nil
         irql = max(irql, object.irql)
     }
 
@@ -60,7 +61,7 @@ final class InterruptLine {
         let removed = chain[position]
         for index in position..<(count - 1) { chain[index] = chain[index + 1] }
         count -= 1
-        head = count > 0 ? chain[0] : nil
+        sole = count == 1 ? chain[0] : nil
         removed.release()
         irql = objects.map(\.irql).max() ?? .passive
         return true
@@ -70,26 +71,26 @@ final class InterruptLine {
     /// mode says. Returns whether any ISR claimed the interrupt. Does not
     /// allocate, log or take a lock other than the objects' own.
     @inline(__always)
-    func service(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
-        // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
-        // allocates a coroutine frame per element.
-        if count == 1, let head {
+    func service(signals: UInt64, maximumLatchedPasses: @autoclosure () -> Int) -> Bool {
+        if let sole {
             // One ISR (a vector nobody shares, the common case): one serviceable test,
             // one call. A latched pass that one ISR claimed needs no second pass (no
             // other ISR's edge can have been lost meanwhile), so both modes are one call.
-            return head._withUnsafeGuaranteedRef { object in
+            return sole._withUnsafeGuaranteedRef { object in
                 guard object.isServiceable else { return false }
                 object.counters.countSignals(signals)
                 return object.service()
             }
         }
-        return serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
+        return serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses())
     }
 
-    /// `service` for a shared vector (several objects): out of line, so the common
-    /// one-object case stays small enough for the loop to inline.
+    /// `service` for a shared vector (several objects, or none): out of line, so the
+    /// common one-object case stays small enough for the loop to inline.
     @inline(never)
     private func serviceChain(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
+        // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
+        // allocates a coroutine frame per element.
         let chain = self.chain
         let count = self.count
         var index = 0

@@ -92,12 +92,15 @@ struct SlotTable<Entry: AnyObject> {
         free.append(index)
     }
 
-    /// The entry a token names, or nil if the slot was released since (stale),
-    /// is empty, or the index is out of range.
+    /// The entry a token names, or nil if the slot was released since (stale) or is
+    /// empty. The token must be one this table issued (every epoll event's data is:
+    /// only the selector registers descriptors, and its wake token is told apart
+    /// first), so its index is in range: checked in debug builds only, since the
+    /// loop resolves one per interrupt.
     @inline(__always)
     func resolve(_ token: EpollToken) -> Unmanaged<Entry>? {
         let index = Int(token.slot)
-        guard index < slots.count else { return nil }
+        assert(index < slots.count, "epoll token \(token) names no slot of \(slots.count)")
         let slot = slots[index]
         guard slot.generation == token.generation, let entry = slot.entry else { return nil }
         return Unmanaged.fromOpaque(entry)
