@@ -170,6 +170,15 @@ public struct InterruptSelftest: Sendable {
             result.failure = "the stimulus's set-up failed: \(error)"
             return result
         }
+        // Resolved once for the case: a loopback raise is then the ioctl alone.
+        let raiser: PreparedRaise
+        do {
+            raiser = try testCase.stimulus.prepared()
+        } catch {
+            connection.disconnect()
+            result.failure = "preparing the stimulus failed: \(error)"
+            return result
+        }
         let vectors = max(1, min(connection.messageCount, testCase.stimulus.vectors ?? .max))
         let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
         let started = ContinuousClock.now
@@ -185,7 +194,7 @@ public struct InterruptSelftest: Sendable {
             // source is the HPET, each read is a system call: about 1.6 us).
             if message < connection.objects.count { connection.objects[message].markStimulus() }
             do {
-                try testCase.stimulus.raise(message)
+                try raiser.raise(message)
             } catch {
                 result.failure = "raising interrupt \(index) failed: \(error)"
                 break
