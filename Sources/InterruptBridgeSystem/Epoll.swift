@@ -1,4 +1,4 @@
-import CInterruptBridge
+public import CInterruptBridge
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +17,7 @@ public enum Epoll {
     /// A preallocated array of epoll_event the loop waits into: allocated once,
     /// reused for every wait, so the interrupt path does not allocate.
     public struct EventBuffer: ~Copyable {
-        fileprivate let storage: UnsafeMutablePointer<epoll_event>
+        @usableFromInline let storage: UnsafeMutablePointer<epoll_event>
         public let capacity: Int
 
         public init(capacity: Int) {
@@ -30,9 +30,9 @@ public enum Epoll {
         deinit { storage.deallocate() }
 
         /// The 64-bit user data of event `index`.
-        @inline(__always) public func data(at index: Int) -> UInt64 { cib_epoll_event_data(storage + index) }
+        @inlinable @inline(__always) public func data(at index: Int) -> UInt64 { cib_epoll_event_data(storage + index) }
         /// The readiness bits of event `index`.
-        @inline(__always) public func events(at index: Int) -> Events { Events(rawValue: cib_epoll_event_events(storage + index)) }
+        @inlinable @inline(__always) public func events(at index: Int) -> Events { Events(rawValue: cib_epoll_event_events(storage + index)) }
     }
 
     public static func epoll_create1() throws(SystemError) -> Int32 {
@@ -58,11 +58,19 @@ public enum Epoll {
 
     /// epoll_wait into `buffer`; returns how many events are ready. `timeout` in
     /// milliseconds: -1 waits, 0 polls. EINTR returns 0. Does not allocate.
-    @inline(__always)
+    ///
+    /// Inlinable and a direct system call (not glibc's cancellation-point wrapper:
+    /// see `cib_epoll_wait_direct`): the dispatch loop makes it once per batch.
+    @inlinable @inline(__always)
     public static func wait(_ epoll: Int32, into buffer: borrowing EventBuffer, timeout: Int32) throws(SystemError) -> Int {
-        let result = epoll_wait(epoll, buffer.storage, Int32(buffer.capacity), timeout)
+        let result = cib_epoll_wait_direct(epoll, buffer.storage, Int32(truncatingIfNeeded: buffer.capacity), timeout)
         if result >= 0 { return Int(result) }
-        let code = Glibc.errno
+        return try waitFailed(code: -result)
+    }
+
+    /// `wait`'s failure: EINTR is no event (0), anything else is thrown.
+    @usableFromInline
+    static func waitFailed(code: Int32) throws(SystemError) -> Int {
         if code == EINTR { return 0 }
         throw SystemError("epoll_wait", code: code)
     }

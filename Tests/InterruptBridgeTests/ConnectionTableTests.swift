@@ -54,7 +54,7 @@ extension Runtime {
             let connected = object(device)
             let effects = try table.attach([connected])
             table.recordEnabled(device, sources: [InterruptSource(descriptor: 1000, drain: .eventfdCounter, unmask: nil, message: 0)])
-            guard case let .watchVector(key, line) = effects[2], let source = table.makeVectorSource(key, line: line, defaultStorm: .default) else {
+            guard case let .watchVector(key, line) = effects[2], let source = table.makeVectorSource(key, line: line, defaultStorm: .default, maximumLatchedPasses: 16) else {
                 Issue.record("no vector to watch: \(effects)")
                 return
             }

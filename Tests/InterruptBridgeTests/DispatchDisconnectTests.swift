@@ -127,6 +127,35 @@ extension Runtime {
             #expect(first.connectedInterrupts.isEmpty)
         }
 
+        @Test func aDisconnectAfterTheISRBeganOneReturnsOnlyOnceTheISRIsDoneAndTheDeviceReleased() throws {
+            let dispatcher = try makeDispatcher()
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let held = Gate()
+            let inside = Flag()
+            let own = LockedValue<InterruptObject?>(nil)
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                inside.set()
+                own.withLock { $0 }?.disconnect()  // on the dispatch thread: deferred
+                held.hold()
+                inside.set(false)
+                return true
+            }).interruptObjects[0]
+            own.withLock { $0 = object }
+            backend.raise()
+            #expect(held.waitUntilEntered())
+            let opener = try PThread.spawn(name: "opener") {
+                PThread.sleep(for: .milliseconds(100))
+                held.open()
+            }
+            defer { try? PThread.join(opener) }
+            // The ISR began the disconnect; this one must still wait for the ISR and the detach.
+            dispatcher.disconnect(object)
+            #expect(!inside.isSet, "disconnect returned while the ISR still ran")
+            #expect(!object.isConnected)
+            #expect(backend.enabledKind == nil, "disconnect returned before the device was released")
+        }
+
         @Test func isrsOnTwoDispatchersDisconnectingEachOthersObjectsDoNotDeadlock() throws {
             let first = try makeDispatcher()
             let second = try makeDispatcher()

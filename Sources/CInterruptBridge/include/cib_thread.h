@@ -37,4 +37,8 @@ static inline uint8_t cib_thread_irql_get(void) { return cib_thread_irql; }
 /// Sets the calling thread's modelled IRQL.
 static inline void cib_thread_irql_set(uint8_t level) { cib_thread_irql = level; }
 
+/// A number unique to each running thread, never 0: the address of its own
+/// IRQL byte (one %fs-relative address computation; pthread_self is a call).
+static inline uintptr_t cib_thread_identity(void) { return (uintptr_t)&cib_thread_irql; }
+
 #endif

@@ -290,13 +290,20 @@ public final class InterruptDispatcher: Sendable {
     func disconnect(_ objects: [InterruptObject]) {
         // An object connected through another dispatcher is that dispatcher's to detach.
         for object in objects where object.dispatcher !== self { object.dispatcher.disconnect([object]) }
-        let claimed = objects.filter { $0.dispatcher === self && $0.beginDisconnect() }
-        guard !claimed.isEmpty else { return }
+        let mine = objects.filter { $0.dispatcher === self }
+        let claimed = mine.filter { $0.beginDisconnect() }
         // On any dispatch thread (this dispatcher's or another's) waiting could
         // deadlock against a loop that waits for us: defer instead.
         let deferred = Self.isOnAnyDispatchThread
+        // An object someone else began disconnecting (an ISR's deferred disconnect, say)
+        // may still be running or hold its device: a caller that can wait asks the loop
+        // to detach it too (a second detach is a no-op), so it returns with the same
+        // guarantee as the first caller.
+        let pending = deferred ? [] : mine.filter { object in object.isDetachPending && !claimed.contains { $0 === object } }
+        let detaching = claimed + pending
+        guard !detaching.isEmpty else { return }
         var completions: [Completion] = []
-        for (loop, group) in groupedByLoop(claimed) {
+        for (loop, group) in groupedByLoop(detaching) {
             let completion = deferred ? nil : Completion()
             if loop.post(.detach(group, completion)), let completion { completions.append(completion) }
         }

@@ -75,6 +75,14 @@ struct ConnectionTable {
     private(set) var eventWatches: [ObjectIdentifier: EventWatch] = [:]
     /// Watched vector descriptors.
     private(set) var vectors: [SourceKey: VectorSource] = [:]
+
+    /// Whether every vector source has the same DIRQL (true for none or one): the
+    /// loop then serves a batch in arrival order. Walks the sources (the loop asks
+    /// once per batch after commands changed the table, not per interrupt).
+    var hasUniformLevels: Bool {
+        guard let level = vectors.first?.value.line.irql else { return true }
+        return vectors.values.allSatisfy { $0.line.irql == level }
+    }
     /// How many connected objects each source serves.
     private var users: [SourceKey: Int] = [:]
 
@@ -230,10 +238,11 @@ struct ConnectionTable {
     /// The loop's watch entry for a source: its descriptor and its line. nil when the
     /// device's sources are not recorded (enable did not happen) or lack the message.
     /// Its storm rules: the device's policy's, else `defaultStorm`.
-    func makeVectorSource(_ key: SourceKey, line: InterruptLine, defaultStorm: StormPolicy) -> VectorSource? {
+    func makeVectorSource(_ key: SourceKey, line: InterruptLine, defaultStorm: StormPolicy,
+                          maximumLatchedPasses: Int) -> VectorSource? {
         guard let record = devices[key.device], key.message < record.sources.count else { return nil }
         return VectorSource(source: record.sources[key.message], line: line, key: key,
-                            storm: record.device.policy.storm ?? defaultStorm)
+                            storm: record.device.policy.storm ?? defaultStorm, maximumLatchedPasses: maximumLatchedPasses)
     }
 
     /// The watched source of a connected object, if any.

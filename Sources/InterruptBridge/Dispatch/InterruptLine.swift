@@ -70,6 +70,25 @@ final class InterruptLine {
         // allocates a coroutine frame per element.
         let chain = self.chain
         let count = self.count
+        if count == 1 {
+            // One ISR (a vector nobody shares, the common case): one serviceable test,
+            // one call. A latched pass that one ISR claimed needs no second pass (no
+            // other ISR's edge can have been lost meanwhile), so both modes are one call.
+            return chain[0]._withUnsafeGuaranteedRef { object in
+                guard object.isServiceable else { return false }
+                object.counters.countSignals(signals)
+                return object.service()
+            }
+        }
+        return serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
+    }
+
+    /// `service` for a shared vector (several objects): out of line, so the common
+    /// one-object case stays small enough for the loop to inline.
+    @inline(never)
+    private func serviceChain(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
+        let chain = self.chain
+        let count = self.count
         var index = 0
         while index < count {
             chain[index]._withUnsafeGuaranteedRef { object in
@@ -123,6 +142,11 @@ final class VectorSource: WatchedDescriptor {
     /// it in place, where an `unowned(unsafe)` reference cost a retain and release
     /// per interrupt).
     let line: InterruptLine
+    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
+    let maximumLatchedPasses: Int
+    /// The stuck-ISR watchdog's word for a pass of this vector, less the pass number
+    /// (`ServiceProbe.vectorBits`).
+    let probeBits: UInt64
     let key: ConnectionTable.SourceKey
     // Unchecked exclusivity for the two fields below: the loop thread alone
     // reads and writes them.
@@ -141,7 +165,9 @@ final class VectorSource: WatchedDescriptor {
     /// ISR passes and unclaimed passes in the current unclaimed window.
     @exclusivity(unchecked) private var passes = 0
     @exclusivity(unchecked) private var unclaimedPasses = 0
-    /// Interrupts since the current rate block started, and when it started (ns; 0: at the next interrupt).
+    /// Interrupts since the current rate block started, and when it started (ns; 0: at
+    /// the next interrupt). Before the clock starts, `blockSignals` is `rateLimit`, so
+    /// the first pass ends the (empty) block by the same test that ends a full one.
     @exclusivity(unchecked) private var blockSignals: UInt64 = 0
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
@@ -161,11 +187,14 @@ final class VectorSource: WatchedDescriptor {
     /// Whether the loop has stopped watching it (contained, inactive, or both).
     var isSilenced: Bool { containedSince != nil || inactive }
 
-    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy) {
+    init(source: InterruptSource, line: InterruptLine, key: ConnectionTable.SourceKey, storm: StormPolicy,
+         maximumLatchedPasses: Int) {
         drain = source.drain
         unmask = source.unmask ?? NoUnmask()
         unmasks = source.unmask != nil
         self.line = line
+        self.maximumLatchedPasses = maximumLatchedPasses
+        probeBits = ServiceProbe.vectorBits(line.vector)
         self.key = key
         self.storm = storm
         // A disabled policy never trips: windows that cannot fill.
@@ -174,13 +203,18 @@ final class VectorSource: WatchedDescriptor {
         rateLimit = storm.isEnabled ? UInt64(storm.rateLimit) : .max
         rateWindow = storm.rateWindow.nanoseconds
         super.init(descriptor: source.descriptor, isInterrupt: true)
+        blockSignals = unstartedBlock
     }
+
+    /// `blockSignals` before the rate clock starts: the limit (the next pass starts the
+    /// clock), or 0 when the rule is off (`rateLimit` .max: never reached, never started).
+    private var unstartedBlock: UInt64 { rateLimit == .max ? 0 : rateLimit }
 
     /// Starts the storm rules afresh (after a re-arm).
     func resetStormCounters() {
         passes = 0
         unclaimedPasses = 0
-        blockSignals = 0
+        blockSignals = unstartedBlock
         blockStart = 0
         tripped = nil
     }
@@ -188,66 +222,96 @@ final class VectorSource: WatchedDescriptor {
     /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
     /// line. Returns false when the descriptor failed (handled off the path).
     /// Does not allocate, log or take a lock other than the objects' own.
-    @inline(__always)
-    func service(maximumLatchedPasses: Int) -> Bool {
+    ///
+    /// Kept small enough for the loop to inline it: what is rare (a UIO total, a
+    /// failed read, a window or rate block that ends, a level line's unmask) is out
+    /// of line, where inlined it made the pass a call frame of its own per interrupt.
+    @inline(never)
+    func service() -> Bool {
         let signals: UInt64
-        do {
-            switch drain {
-            case .eventfdCounter:
+        if case .eventfdCounter = drain {
+            do {
                 guard let count = try EventFD.read(descriptor) else { return true }
                 signals = count
-            case .uioTotal:
-                guard let total = try UIODevice.readTotal(descriptor) else { return true }
-                signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
-                lastTotal = total
+            } catch {
+                faulted = error
+                return false
             }
-        } catch {
-            faulted = error
-            return false
+        } else {
+            guard let total = readUIOTotal() else { return faulted == nil }
+            signals = total
         }
         let claimed = line.service(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
         // Storm rules: counters only, and a clock read once per `rateLimit` interrupts.
         passes &+= 1
         if !claimed { unclaimedPasses &+= 1 }
-        if passes >= unclaimedWindow {
-            if unclaimedPasses > unclaimedLimit {
-                tripped = .unclaimed
-                return false  // contained off the path; a level line stays masked
-            }
-            passes = 0
-            unclaimedPasses = 0
+        if passes >= unclaimedWindow, !closeUnclaimedWindow() { return false }
+        blockSignals &+= signals
+        if blockSignals >= rateLimit, !closeRateBlock() { return false }
+        return unmasks ? unmaskLine() : true
+    }
+
+    /// UIO: the signals since the last read of the interrupt total (the first read,
+    /// with nothing to compare against, counts as one). nil: nothing new, or the
+    /// read failed (`faulted` set).
+    @inline(never)
+    private func readUIOTotal() -> UInt64? {
+        do {
+            guard let total = try UIODevice.readTotal(descriptor) else { return nil }
+            let signals = lastTotal.map { UInt64(max(1, total &- $0)) } ?? 1
+            lastTotal = total
+            return signals
+        } catch {
+            faulted = error
+            return nil
         }
-        // The rate clock starts at the first pass after connect or re-arm (one more
-        // clock read, once), so a storm trips after `rateLimit` more interrupts, not
-        // after a first block spent only starting the clock. That pass's signals are
-        // not counted: they may have piled up over any time (a vector contained or a
-        // loop stalled), and would trip the rule at once.
-        if blockStart == 0 {
-            blockStart = MonotonicClock.nanoseconds()
-        } else {
-            blockSignals &+= signals
-            if blockSignals >= rateLimit {
-                let now = MonotonicClock.nanoseconds()
-                if now &- blockStart < rateWindow {
-                    tripped = .rate
-                    return false
-                }
-                blockStart = now
-                blockSignals = 0
-            }
+    }
+
+    /// The unclaimed window is full: trips the rule (false: contained off the path,
+    /// a level line stays masked) or starts the next window.
+    @inline(never)
+    private func closeUnclaimedWindow() -> Bool {
+        if unclaimedPasses > unclaimedLimit {
+            tripped = .unclaimed
+            return false
         }
-        // A level line is re-enabled whether or not an ISR claimed it, as genirq
-        // does: an interrupt nobody claims is counted by the unclaimed rule, which
-        // contains the line if it keeps coming, instead of masking it for good.
-        if unmasks {
-            do {
-                try unmask.unmask()
-            } catch {
-                faulted = error
-                return false
-            }
-        }
+        passes = 0
+        unclaimedPasses = 0
         return true
+    }
+
+    /// The rate block is full (or its clock not started): trips the rule (false) or
+    /// starts the next block.
+    ///
+    /// The clock starts at the first pass after connect or re-arm (one more clock
+    /// read, once), so a storm trips after `rateLimit` more interrupts, not after a
+    /// first block spent only starting the clock. That pass's signals are not
+    /// counted: they may have piled up over any time (a vector contained or a loop
+    /// stalled), and would trip the rule at once.
+    @inline(never)
+    private func closeRateBlock() -> Bool {
+        let now = MonotonicClock.nanoseconds()
+        if blockStart != 0, now &- blockStart < rateWindow {
+            tripped = .rate
+            return false
+        }
+        blockStart = now
+        blockSignals = 0
+        return true
+    }
+
+    /// Re-enables a level line whether or not an ISR claimed it, as genirq does: an
+    /// interrupt nobody claims is counted by the unclaimed rule, which contains the
+    /// line if it keeps coming, instead of masking it for good. False when it failed.
+    @inline(never)
+    private func unmaskLine() -> Bool {
+        do {
+            try unmask.unmask()
+            return true
+        } catch {
+            faulted = error
+            return false
+        }
     }
 }
 

@@ -23,7 +23,7 @@ extension LoopState {
         var sources: [VectorSource] = []
         for object in objects {
             guard let source = table.source(of: object), source.line.contains(object) else { continue }
-            object.counters.inactive.store(!active, ordering: .releasing)
+            object.setInactive(!active)
             if !sources.contains(where: { $0 === source }) { sources.append(source) }
         }
         for source in sources { updateActivity(of: source) }

@@ -14,6 +14,8 @@ extension LoopState {
         // since then wakes the loop again.
         var outcome = CommandOutcome.proceed
         for command in loop.takeCommands() {
+            // A command may watch a vector of another DIRQL (or change a shared one's).
+            levelsKnown = false
             switch command {
             case let .attach(objects, completion):
                 let failure = attach(objects)
@@ -125,7 +127,8 @@ extension LoopState {
             case let .watchEvents(device):
                 table.recordEvents(device, watchEvents(of: device))
             case let .watchVector(key, line):
-                guard let source = table.makeVectorSource(key, line: line, defaultStorm: loop.options.storm) else {
+                guard let source = table.makeVectorSource(key, line: line, defaultStorm: loop.options.storm,
+                                                           maximumLatchedPasses: loop.options.maximumLatchedPasses) else {
                     throw .insufficientResources("no descriptor for \(key) of vector 0x\(String(line.vector, radix: 16))")
                 }
                 do throws(Selector.WatchError) {

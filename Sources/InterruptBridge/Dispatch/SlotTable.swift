@@ -16,8 +16,10 @@ struct EpollToken: Hashable {
 
     var data: UInt64 { UInt64(slot) | UInt64(generation) << 32 }
 
-    /// The loop's own wake eventfd (no slot has this index).
-    static let wake = EpollToken(slot: .max, generation: 0)
+    /// The loop's own wake eventfd (no slot has this index). All ones: the loop compares
+    /// every event's data with it, and -1 is an immediate operand where 0xffffffff
+    /// took a register for the whole batch.
+    static let wake = EpollToken(slot: .max, generation: .max)
 }
 
 /// A fixed-capacity table of what the loop watches, indexed by epoll token.

@@ -10,10 +10,20 @@ final class ServiceProbe: Sendable {
     /// (so a new pass of the same vector is a new word) and the vector below.
     let word = Atomic<UInt64>(0)
 
+    /// Stores a word built from `vectorBits` and a pass number kept shifted into
+    /// place (`nextPass`): the dispatch loop keeps both precomputed, so a pass costs
+    /// two stores and an OR.
     @inline(__always)
-    func enter(vector: UInt32, pass: UInt32) {
-        word.store(1 << 63 | UInt64(pass & 0x7fff_ffff) << 32 | UInt64(vector), ordering: .relaxed)
-    }
+    func enter(_ word: UInt64) { self.word.store(word, ordering: .relaxed) }
+
+    /// The word's vector part, with the "in a pass" bit.
+    @inline(__always)
+    static func vectorBits(_ vector: UInt32) -> UInt64 { 1 << 63 | UInt64(vector) }
+
+    /// Advances shifted pass bits to the next pass number. Not masked: a carry into
+    /// bit 63 is absorbed by `vectorBits`, which sets it anyway.
+    @inline(__always)
+    static func nextPass(_ bits: UInt64) -> UInt64 { bits &+ 1 << 32 }
 
     @inline(__always)
     func leave() { word.store(0, ordering: .relaxed) }

@@ -62,6 +62,11 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// for an object no loop ever attached).
     @exclusivity(unchecked) nonisolated(unsafe) private var routineBox: Unmanaged<RoutineBox>
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
+    /// Why the loop may not call the routine, as bits (0: it may): `Gate.closing`
+    /// once a disconnect was asked for, `Gate.inactive` while reported inactive. One
+    /// load per interrupt, where testing the lifecycle and the inactive flag was two
+    /// loads through two objects.
+    let gate = Atomic<UInt8>(0)
     let counters = Counters()
     /// The ISR-duration and stimulus-to-ISR recorders, when the dispatcher records
     /// timings (`DispatchOptions.recordsTimings`); nil otherwise.
@@ -79,6 +84,12 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         case connecting, connected, disconnecting, disconnected
     }
 
+    /// The bits of `gate`.
+    enum Gate {
+        static let closing: UInt8 = 1
+        static let inactive: UInt8 = 2
+    }
+
     /// Counts the dispatch loop keeps (relaxed atomics, no locks). One writer,
     /// the object's dispatch thread (an object is served by one loop), so an
     /// increment is a relaxed load and store, not a locked read-modify-write;
@@ -91,9 +102,6 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         let storms = Atomic<UInt64>(0)
         /// Whether the vector is contained right now.
         let contained = Atomic<Bool>(false)
-        /// Reported inactive (`InterruptDispatcher.deactivate`): the loop does not call
-        /// the routine. Written by the loop thread between batches.
-        let inactive = Atomic<Bool>(false)
 
         @inline(__always)
         func countSignals(_ count: UInt64) { Self.increment(signals, by: count) }
@@ -195,7 +203,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     public var isContained: Bool { counters.contained.load(ordering: .acquiring) }
     /// Whether the routine may be called: true from connect until the driver reports
     /// it inactive (`InterruptDispatcher.deactivate(_:)`), and again once reported active.
-    public var isActive: Bool { !counters.inactive.load(ordering: .acquiring) }
+    public var isActive: Bool { gate.load(ordering: .acquiring) & Gate.inactive == 0 }
 
     /// What the dispatch loop measured of this ISR so far: each call's duration, and
     /// the time from each `markStimulus()` to the ISR call that followed it. Empty
@@ -260,6 +268,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// its routine (and what the routine captured) is released.
     func markDisconnected() {
         lifecycle.store(Lifecycle.disconnected.rawValue, ordering: .releasing)
+        gate.bitwiseOr(Gate.closing, ordering: .releasing)
         guard !routineBox._withUnsafeGuaranteedRef({ $0.isReleased }) else { return }
         let routine = routineBox
         routineBox = .passRetained(RoutineBox.released)
@@ -271,16 +280,30 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     func beginDisconnect() -> Bool {
         for state in [Lifecycle.connecting, .connected] {
             if lifecycle.compareExchange(expected: state.rawValue, desired: Lifecycle.disconnecting.rawValue,
-                                         ordering: .acquiringAndReleasing).exchanged { return true }
+                                         ordering: .acquiringAndReleasing).exchanged {
+                gate.bitwiseOr(Gate.closing, ordering: .releasing)
+                return true
+            }
         }
         return false
     }
 
+    /// A disconnect was asked for and the loop has not detached the object yet.
+    var isDetachPending: Bool { lifecycle.load(ordering: .acquiring) == Lifecycle.disconnecting.rawValue }
+
     /// Whether the loop may still call the routine: not yet asked to disconnect,
-    /// not reported inactive. Two loads of the object's own atomics, no barrier on x86.
+    /// not reported inactive. One load of the object's own gate, no barrier on x86.
     @inline(__always)
-    var isServiceable: Bool {
-        lifecycle.load(ordering: .acquiring) <= Lifecycle.connected.rawValue && !counters.inactive.load(ordering: .relaxed)
+    var isServiceable: Bool { gate.load(ordering: .acquiring) == 0 }
+
+    /// Reports the object inactive (the loop stops calling it) or active again.
+    /// Written by the loop thread between batches.
+    func setInactive(_ inactive: Bool) {
+        if inactive {
+            gate.bitwiseOr(Gate.inactive, ordering: .releasing)
+        } else {
+            gate.bitwiseAnd(~Gate.inactive, ordering: .releasing)
+        }
     }
 }
 
