@@ -64,6 +64,12 @@ _Static_assert(sizeof(cib_vfio_irq_info) == sizeof(struct vfio_irq_info), "vfio_
 CIB_SAME_FIELD(cib_vfio_irq_info, vfio_irq_info, index);
 CIB_SAME_FIELD(cib_vfio_irq_info, vfio_irq_info, count);
 _Static_assert(sizeof(struct vfio_irq_set) == 20, "vfio_irq_set header is five u32s");
+_Static_assert(sizeof(cib_vfio_irq_set_header) == sizeof(struct vfio_irq_set), "vfio_irq_set header size");
+CIB_SAME_FIELD(cib_vfio_irq_set_header, vfio_irq_set, argsz);
+CIB_SAME_FIELD(cib_vfio_irq_set_header, vfio_irq_set, flags);
+CIB_SAME_FIELD(cib_vfio_irq_set_header, vfio_irq_set, index);
+CIB_SAME_FIELD(cib_vfio_irq_set_header, vfio_irq_set, start);
+CIB_SAME_FIELD(cib_vfio_irq_set_header, vfio_irq_set, count);
 
 int cib_vfio_get_api_version(int container) { return ioctl(container, VFIO_GET_API_VERSION); }
 
@@ -131,4 +137,8 @@ int cib_vfio_device_set_irqs(int device, uint32_t index, uint32_t action,
     buffer.set.count = count;
     if (data_size) memcpy(buffer.set.data, eventfds, data_size);
     return ioctl(device, VFIO_DEVICE_SET_IRQS, &buffer.set);
+}
+
+int cib_vfio_device_set_irqs_prepared(int device, const cib_vfio_irq_set_header *set) {
+    return ioctl(device, VFIO_DEVICE_SET_IRQS, set);
 }

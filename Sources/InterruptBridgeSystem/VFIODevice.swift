@@ -131,6 +131,12 @@ public final class VFIODevice: Sendable {
         try VFIO.VFIO_DEVICE_SET_IRQS(descriptor.rawValue, index, .trigger, start: subindex, count: 1)
     }
 
+    /// The loopback trigger of sub-indexes 0..<`count` of `index`, resolved once for a
+    /// run of raises (`VFIOLoopbackTrigger.fire` is one ioctl).
+    public func loopbackTrigger(_ index: VFIO.IRQIndex, count: Int) -> VFIOLoopbackTrigger {
+        VFIOLoopbackTrigger(device: self, index: index, count: count)
+    }
+
     public func reset() throws(SystemError) { try VFIO.VFIO_DEVICE_RESET(descriptor.rawValue) }
 }
 

@@ -170,7 +170,17 @@ public struct InterruptSelftest: Sendable {
             result.failure = "the stimulus's set-up failed: \(error)"
             return result
         }
+        // Resolved once for the case: a loopback raise is then the ioctl alone.
+        let raiser: PreparedRaise
+        do {
+            raiser = try testCase.stimulus.prepared()
+        } catch {
+            connection.disconnect()
+            result.failure = "preparing the stimulus failed: \(error)"
+            return result
+        }
         let vectors = max(1, min(connection.messageCount, testCase.stimulus.vectors ?? .max))
+        let onOneProcessor = ((try? PThread.affinity(PThread.current)) ?? 0).nonzeroBitCount == 1  // taskset 1
         let kernelBefore = testCase.stimulus.kernelCounts ? testCase.kernelCount?() : nil
         let started = ContinuousClock.now
         var latencies = [Int64](repeating: 0, count: count)  // nanoseconds, filled by this thread
@@ -185,17 +195,17 @@ public struct InterruptSelftest: Sendable {
             // source is the HPET, each read is a system call: about 1.6 us).
             if message < connection.objects.count { connection.objects[message].markStimulus() }
             do {
-                try testCase.stimulus.raise(message)
+                try raiser.raise(message)
             } catch {
                 result.failure = "raising interrupt \(index) failed: \(error)"
                 break
             }
-            guard waitUntil({ probe.calls.load(ordering: .acquiring) != before }) else {
+            guard waitUntil(yieldingAtOnce: onOneProcessor, { probe.calls.load(ordering: .acquiring) != before }) else {
                 result.failure = "interrupt \(index) (message \(message)) did not reach the ISR within \(timeout)"
                 break
             }
             latencies[index] = Int64(MonotonicClock.nanoseconds() &- raisedAt)
-            if let unmasksBefore, let unmaskCount = testCase.unmaskCount, !waitUntil({ unmaskCount() != unmasksBefore }) {
+            if let unmasksBefore, let unmaskCount = testCase.unmaskCount, !waitUntil(yieldingAtOnce: onOneProcessor, { unmaskCount() != unmasksBefore }) {
                 result.failure = "the line was not unmasked within \(timeout) after interrupt \(index)"
                 break
             }
@@ -240,17 +250,29 @@ public struct InterruptSelftest: Sendable {
         return result
     }
 
-    private func waitUntil(_ condition: () -> Bool) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        var spins = 0
-        while !condition() {
-            spins += 1
-            if spins % 64 == 0 {
-                if ContinuousClock.now > deadline { return false }
-                PThread.yieldProcessor()
+    /// Waits until `condition` holds, for about `timeout` (from the 64th check on).
+    ///
+    /// The first check comes before any clock read: when the dispatch thread has
+    /// already served the interrupt (on one processor it preempts the raiser in its
+    /// ioctl) the wait costs one load. `yieldingAtOnce`: the raiser may run on one
+    /// processor only, where spinning cannot see progress (the thread that makes it
+    /// needs this processor), so every failed check yields it to the dispatch
+    /// thread; the C probe's writer spins 256 times first, which it can afford as
+    /// its receiver always preempts it (TCG rig, CPU 0). Otherwise 64 checks per yield.
+    private func waitUntil(yieldingAtOnce: Bool, _ condition: () -> Bool) -> Bool {
+        if condition() { return true }
+        var deadline: ContinuousClock.Instant?
+        var checks = 0
+        while true {
+            checks += 1
+            if yieldingAtOnce || checks % 64 == 0 { PThread.yieldProcessor() }
+            if condition() { return true }
+            if checks % 64 == 0 {
+                let now = ContinuousClock.now
+                if let deadline, now > deadline { return false }
+                if deadline == nil { deadline = now + timeout }
             }
         }
-        return true
     }
 }
 

@@ -16,6 +16,7 @@ public enum Raising {
                            unmaskCount: (() -> UInt64)?, shouldStop: () -> Bool = { false }) throws -> Int {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
         let vectors = max(1, min(objects.count, stimulus.vectors ?? objects.count))
+        let raiser = try stimulus.prepared()  // for this run only: a loopback holds the device open
         let start = ContinuousClock.now
         for index in 0..<count {
             if shouldStop() { return index }
@@ -24,7 +25,7 @@ public enum Raising {
             let before = object.claimedCount
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
-            try stimulus.raise(vector)
+            try raiser.raise(vector)
             if let rate = rate {
                 let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))
                 let now = ContinuousClock.now

@@ -27,6 +27,9 @@ public struct SelftestStimulus: Sendable {
     public var setup: @Sendable () throws -> Void
     /// How many vectors it can raise, 0 to vectors - 1 (nil: every connected one).
     public var vectors: Int?
+    /// VFIO's loopback trigger on this backend (`vfioLoopback`): `prepared()` resolves it
+    /// once instead of calling `raise`, which takes the backend's lock per raise.
+    var loopback: VFIOBackend?
 
     public init(name: String, kernelCounts: Bool, raise: @escaping @Sendable (_ message: Int) throws -> Void,
                 acknowledge: @escaping @Sendable (_ message: Int) -> Bool, quiesce: @escaping @Sendable () -> Void = {},
@@ -37,6 +40,16 @@ public struct SelftestStimulus: Sendable {
         self.kernelCounts = kernelCounts
         self.raise = raise
         self.acknowledge = acknowledge
+    }
+
+    /// The raise for a run of raises, once the interrupts are connected (enabled):
+    /// VFIO's loopback trigger resolved once (device, index, one request per
+    /// vector), anything else `raise`. Keep it for the run only (a loopback holds
+    /// the device open). Throws `BackendError.closed` when a loopback's backend has
+    /// nothing enabled.
+    public func prepared() throws -> PreparedRaise {
+        if let loopback { return PreparedRaise(loopback: try loopback.loopbackTrigger()) }
+        return PreparedRaise(stimulus: raise)
     }
 
     /// A profile's register stimulus on `registers`: `setup` after connecting, `raise`
@@ -71,10 +84,14 @@ public struct SelftestStimulus: Sendable {
     /// Any vfio-pci device: VFIO_IRQ_SET_ACTION_TRIGGER makes the kernel signal
     /// the vector's eventfd as the device would (bypassing the IRQ handler). The
     /// device did not interrupt, so the ISR claims without touching it.
+    /// `prepared()` gives the lean raise of a run (`VFIOBackend.loopbackTrigger()`);
+    /// `raise` looks the trigger up per call.
     public static func vfioLoopback(_ backend: VFIOBackend) -> SelftestStimulus {
-        SelftestStimulus(name: "VFIO loopback trigger (the interrupt does not come from the device)", kernelCounts: false,
-                         raise: { message in try backend.triggerLoopback(message: message) },
-                         acknowledge: { _ in true })
+        var stimulus = SelftestStimulus(name: "VFIO loopback trigger (the interrupt does not come from the device)", kernelCounts: false,
+                                        raise: { message in try backend.triggerLoopback(message: message) },
+                                        acknowledge: { _ in true })
+        stimulus.loopback = backend
+        return stimulus
     }
 
     /// The simulated backend: write its eventfds; the ISR acknowledges the line.

@@ -118,6 +118,38 @@ extension RigIntegrationTests {
             }
         }
 
+        @Test func vfioPreparedLoopbackTriggerFiresEachVectorOnItsOwnDescriptor() throws {
+            try Rig.bind(Rig.ivshmem, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
+            defer { backend.close() }
+            #expect { _ = try backend.loopbackTrigger() } throws: { error in  // nothing enabled yet
+                guard case .closed = error as? BackendError else { return false }
+                return true
+            }
+            let vectors = try #require(backend.supportedInterrupts[.msix])
+            let sources = try backend.enableInterrupts(.msix, count: vectors)
+            let trigger = try backend.loopbackTrigger()
+            #expect(trigger.index == .msix && trigger.count == vectors)
+            for round in 0..<max(1, Rig.count / vectors) {
+                for (vector, source) in sources.enumerated() {
+                    try trigger.fire(vector)
+                    guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
+                        Issue.record("round \(round): vector \(vector) never arrived")
+                        return
+                    }
+                    #expect(try EventFD.read(source.descriptor) == 1)
+                    for other in sources where other.descriptor != source.descriptor {
+                        #expect(try EventFD.read(other.descriptor) == nil, "vector \(vector) also signalled another vector")
+                    }
+                }
+            }
+            #expect { try trigger.fire(vectors) } throws: { ($0 as? SystemError)?.code == EINVAL }
+            #expect { try trigger.fire(-1) } throws: { ($0 as? SystemError)?.code == EINVAL }
+            // Prepared while enabled, fired after the disable: the kernel refuses, nothing traps.
+            try backend.disableInterrupts(.msix)
+            #expect { try trigger.fire(0) } throws: { ($0 as? SystemError)?.code == EINVAL }
+        }
+
         @Test func vfioMSIXSetCannotGrowOnceEnabled() throws {
             try Rig.bind(Rig.ivshmem, to: .vfioPCI)
             let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
@@ -178,3 +210,7 @@ enum Ivshmem {
     static let position = 8
     static let doorbell = 12
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

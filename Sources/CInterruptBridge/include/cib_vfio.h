@@ -82,6 +82,16 @@ typedef struct cib_vfio_irq_info {
     uint32_t count;
 } cib_vfio_irq_info;
 
+/// vfio_irq_set without its flexible data array: a whole DATA_NONE request, which
+/// a caller repeating one (the loopback trigger) builds once.
+typedef struct cib_vfio_irq_set_header {
+    uint32_t argsz;
+    uint32_t flags;
+    uint32_t index;
+    uint32_t start;
+    uint32_t count;
+} cib_vfio_irq_set_header;
+
 // MARK: - ioctl wrappers (each returns the ioctl's result: -1 with errno set on failure)
 
 int cib_vfio_get_api_version(int container);
@@ -112,5 +122,10 @@ int cib_vfio_device_reset(int device);
 /// CIB_VFIO_IRQ_SET_MAX_COUNT fails with EINVAL.
 int cib_vfio_device_set_irqs(int device, uint32_t index, uint32_t action,
                              uint32_t start, uint32_t count, const int32_t *eventfds);
+
+/// VFIO_DEVICE_SET_IRQS with a request the caller built once (DATA_NONE: no data
+/// follows the header): nothing is built per call, so a raise repeated thousands of
+/// times is this ioctl alone (`VFIOLoopbackTrigger`).
+int cib_vfio_device_set_irqs_prepared(int device, const cib_vfio_irq_set_header *set);
 
 #endif

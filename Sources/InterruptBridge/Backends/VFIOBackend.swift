@@ -292,6 +292,18 @@ public final class VFIOBackend: InterruptBackend {
         }
     }
 
+    /// VFIO's loopback trigger for every vector enabled now, resolved once for a run
+    /// of raises: firing it takes neither the backend's lock nor a closure, only the
+    /// ioctl (the selftest's stimulus-to-ISR latency counts what a raise runs). It
+    /// holds the device open while it lives, so drop it when the run ends; after a
+    /// disable it fails with EINVAL. Throws `.closed` when nothing is enabled.
+    public func loopbackTrigger() throws(BackendError) -> VFIOLoopbackTrigger {
+        try state.withLock { (state) throws(BackendError) in
+            guard let device = state.device, let enabled = state.enabled else { throw .closed }
+            return device.loopbackTrigger(Self.index(of: enabled.kind), count: enabled.triggers.count)
+        }
+    }
+
     static func index(of kind: InterruptKind) -> VFIO.IRQIndex {
         switch kind {
         case .intx: .intx
