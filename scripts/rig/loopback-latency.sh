@@ -6,8 +6,10 @@
 #                 timed by the dispatch loop from the raise's mark to the ISR call)
 # --rounds times each (scripts/rig/guest-loopback.sh), then again with both on CPU 0 only
 # (taskset 1), then runs `irqbridge selftest` on nvme (loopback only: every kind).
-# Fails when the bridge's median is above --max-ratio (default 1.2) times the C probe's, or
-# any run fails. Prints both medians, means and the ratios.
+# Fails when the bridge's figure is above --max-ratio (default 1.2) times the C probe's, or
+# any run fails. Each side's figure is the median over its rounds of each round's p50 (a
+# round whose whole process met millisecond host waits does not decide it, as it decided
+# the mean of the rounds). Prints every round's p50, both figures and the ratios.
 #
 # --release measures the optimised build (the C probe is -O2; a debug build is not a fair peer).
 #
