@@ -116,10 +116,12 @@ public enum FileIO {
         guard let directory = Glibc.opendir(path) else { throw .errno("opendir \(path)") }
         defer { Glibc.closedir(directory) }
         var names: [String] = []
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = Glibc.readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            // Read the name in place, up to its NUL: glibc allocates each entry only as
+            // long as its name (d_reclen), so copying the 256-byte d_name field out of
+            // `pointee` read past the allocation (AddressSanitizer: heap-buffer-overflow).
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
