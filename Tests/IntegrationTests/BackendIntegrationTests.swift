@@ -102,19 +102,8 @@ extension RigIntegrationTests {
             let vfio = try #require(backend.vfioDevice)
             try vfio.writeBAR32(0, at: Ivshmem.interruptMask, 0xffff_ffff)
             let ownID = try vfio.readBAR32(0, at: Ivshmem.position)
-            let rounds = max(1, Rig.count / vectors)
-            for round in 0..<rounds {
-                for (vector, source) in sources.enumerated() {
-                    try vfio.writeBAR32(0, at: Ivshmem.doorbell, ownID << 16 | UInt32(vector))
-                    guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
-                        Issue.record("round \(round): vector \(vector) never arrived")
-                        return
-                    }
-                    #expect(try EventFD.read(source.descriptor) == 1)
-                    for other in sources where other.descriptor != source.descriptor {
-                        #expect(try EventFD.read(other.descriptor) == nil, "vector \(vector) also signalled another vector")
-                    }
-                }
+            try expectEachVectorArrivesAlone(sources) { vector in
+                try vfio.writeBAR32(0, at: Ivshmem.doorbell, ownID << 16 | UInt32(vector))
             }
         }
 
@@ -130,19 +119,7 @@ extension RigIntegrationTests {
             let sources = try backend.enableInterrupts(.msix, count: vectors)
             let trigger = try backend.loopbackTrigger()
             #expect(trigger.index == .msix && trigger.count == vectors)
-            for round in 0..<max(1, Rig.count / vectors) {
-                for (vector, source) in sources.enumerated() {
-                    try trigger.fire(vector)
-                    guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
-                        Issue.record("round \(round): vector \(vector) never arrived")
-                        return
-                    }
-                    #expect(try EventFD.read(source.descriptor) == 1)
-                    for other in sources where other.descriptor != source.descriptor {
-                        #expect(try EventFD.read(other.descriptor) == nil, "vector \(vector) also signalled another vector")
-                    }
-                }
-            }
+            try expectEachVectorArrivesAlone(sources) { vector in try trigger.fire(vector) }
             #expect { try trigger.fire(vectors) } throws: { ($0 as? SystemError)?.code == EINVAL }
             #expect { try trigger.fire(-1) } throws: { ($0 as? SystemError)?.code == EINVAL }
             // Prepared while enabled, fired after the disable: the kernel refuses, nothing traps.
@@ -214,3 +191,21 @@ enum Ivshmem {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Raises each vector in turn, `Rig.count` interrupts in all, and expects each to arrive
+/// once on its own descriptor and on no other.
+private func expectEachVectorArrivesAlone(_ sources: [InterruptSource], raise: (Int) throws -> Void) throws {
+    for round in 0..<max(1, Rig.count / sources.count) {
+        for (vector, source) in sources.enumerated() {
+            try raise(vector)
+            guard try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 2000) else {
+                Issue.record("round \(round): vector \(vector) never arrived")
+                return
+            }
+            #expect(try EventFD.read(source.descriptor) == 1)
+            for other in sources where other.descriptor != source.descriptor {
+                #expect(try EventFD.read(other.descriptor) == nil, "vector \(vector) also signalled another vector")
+            }
+        }
+    }
+}

@@ -220,17 +220,23 @@ def parse_arguments() -> argparse.Namespace:
     return args
 
 
+def remove_sockets(args: argparse.Namespace) -> None:
+    """Unlinks the listening sockets (gone already is fine)."""
+    for path in (args.socket, args.trigger_socket):
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def main() -> int:
     args = parse_arguments()
+
     def terminate(*_):
         # Exit at once, whatever the main thread is blocked in: raising SystemExit from
         # the handler left the server running past SIGTERM about one time in six.
-        for path in (args.socket, args.trigger_socket):
-            if path:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+        remove_sockets(args)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, terminate)
@@ -244,12 +250,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for path in (args.socket, args.trigger_socket):
-            if path:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+        remove_sockets(args)
     return 0
 
 
