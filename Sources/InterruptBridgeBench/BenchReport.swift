@@ -68,7 +68,28 @@ public struct BenchReport: Sendable {
         for peer in peers {
             lines.append("\(peer.name): \(peer.title)" + (peer.absentReason.map { " - ABSENT: \($0)" } ?? ""))
         }
+        lines += warnings.map { "warning: \($0)" }
         return lines.joined(separator: "\n")
+    }
+
+    /// The C floor's latency p50 above which the run says its machine was idle enough
+    /// to halt: raw eventfd + epoll wakes in 1 to 5 us on a busy or physical machine;
+    /// a virtual machine whose idle processors halt takes 20 to 40 us per wake-up, for
+    /// every side, and its ratios then measure the host's wake-up, not the code.
+    public static let haltingLatencyNanoseconds = 20_000.0
+
+    /// What makes this run's figures doubtful, in words (printed under the table,
+    /// `warnings` in the JSON).
+    public var warnings: [String] {
+        var warnings: [String] = []
+        for result in results where result.name.hasSuffix("latency.p50") {
+            guard let floor = result.baseline, floor > Self.haltingLatencyNanoseconds else { continue }
+            warnings.append("\(result.name): the C floor's p50 is \(Format.number(floor)) ns, above "
+                + "\(Format.number(Self.haltingLatencyNanoseconds)) ns: idle processors are probably halting between "
+                + "interrupts (a quiet virtual machine), so every side measures the wake-up; keep the processors busy "
+                + "(e.g. two `chrt --idle 0` spinners) or use --load, --pin or --busy-poll")
+        }
+        return warnings
     }
 
     private func cells(_ result: BenchResult) -> [String] {
@@ -103,7 +124,7 @@ public struct BenchReport: Sendable {
     }
 
     /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict,peers:{NAME:{value,ratio,target,verdict,status}}}...],
-    /// "peers":[{name,title,status,reason}], "machine":{...}, "configuration":{...}}`. Every entry names every
+    /// "peers":[{name,title,status,reason}], "machine":{...}, "configuration":{...}, "warnings":[String]}`. Every entry names every
     /// peer of the run; an absent peer's figures are null with status "absent".
     public func json() throws -> Data {
         let document = Document(
@@ -122,7 +143,7 @@ public struct BenchReport: Sendable {
                                       ratio: result.ratio, target: result.target?.description,
                                       verdict: result.verdict.map(Self.verdict), peers: peerEntries)
             },
-            peers: peers, machine: machine, configuration: configuration)
+            peers: peers, machine: machine, configuration: configuration, warnings: warnings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(document)
@@ -178,6 +199,7 @@ public struct BenchReport: Sendable {
         var peers: [PeerStatus]
         var machine: MachineInfo
         var configuration: [String: String]
+        var warnings: [String]
     }
 }
 

@@ -34,6 +34,21 @@ import Testing
         #expect((object?["machine"] as? [String: Any])?["onlineCPUs"] as? Int == 2)
     }
 
+    @Test func aHaltingMachineIsNamedUnderTheTableAndInTheJSON() throws {
+        #expect(report.warnings.isEmpty)
+        #expect(report.table().split(separator: "\n").last == "2 of 2 targets met")
+        var halting = report
+        halting.results[0] = BenchResult(name: "latency.p50", unit: "ns", bridge: 41000, baseline: 39000)
+        halting.results.append(BenchResult(name: "load-2.latency.p50", unit: "ns", bridge: 4000, baseline: 3900))
+        #expect(halting.warnings.count == 1)
+        let last = try #require(halting.table().split(separator: "\n").last)
+        #expect(last.hasPrefix("warning: latency.p50: the C floor's p50 is 39000 ns"))
+        let object = try JSONSerialization.jsonObject(with: halting.json()) as? [String: Any]
+        #expect((object?["warnings"] as? [String])?.count == 1)
+        let quiet = try JSONSerialization.jsonObject(with: report.json()) as? [String: Any]
+        #expect((quiet?["warnings"] as? [String]) == [])
+    }
+
     /// Issue 13: one column pair per peer; an absent peer says so in every row and in
     /// the legend, is never judged, and never counts as a missed target.
     let peerReport = BenchReport(
