@@ -28,8 +28,10 @@ public actor MetricsExporter {
     public func record(_ event: DaemonEvent) {
         // The same label names on every series of a name (an empty value is Prometheus' "absent").
         let labels = [("device", event.device ?? ""), ("kind", event.kind.rawValue)]
-        registry.makeCounter(name: "irqbridge_events_total", labels: labels,
-                             help: "Daemon events by kind (removed, error, storm, isr-stuck, hotplug-added, reload, ...)").increment()
+        registry.makeCounter(
+            descriptor: Self.named("irqbridge_events_total",
+                                   help: "Daemon events by kind (removed, error, storm, isr-stuck, hotplug-added, reload, ...)"),
+            labels: labels).increment()
     }
 
     /// The Prometheus text exposition.
@@ -49,16 +51,19 @@ public actor MetricsExporter {
         let states = await devices.stateCounts()
         knownStates.formUnion(states.keys)
         for state in knownStates {
-            registry.makeGauge(name: "irqbridge_devices", labels: [("state", state)], help: "Devices the daemon knows, by state")
+            registry.makeGauge(descriptor: Self.named("irqbridge_devices", help: "Devices the daemon knows, by state"), labels: [("state", state)])
                 .set(to: Double(states[state] ?? 0))
         }
         let health = await devices.health()
-        registry.makeGauge(name: "irqbridge_ready", help: "1 once start-up bound and connected every configured device (or reported it failed)")
+        registry.makeGauge(descriptor: Self.named("irqbridge_ready",
+                                                  help: "1 once start-up bound and connected every configured device (or reported it failed)"))
             .set(to: health.ready ? 1 : 0)
-        registry.makeGauge(name: "irqbridge_dispatch_heartbeats", help: "Heartbeats the dispatch loops answered (stalls when a loop is wedged)")
+        registry.makeGauge(descriptor: Self.named("irqbridge_dispatch_heartbeats",
+                                                  help: "Heartbeats the dispatch loops answered (stalls when a loop is wedged)"))
             .set(to: Double(health.heartbeats))
-        registry.makeGauge(name: "irqbridge_reloads", help: "Configuration reloads applied").set(to: Double(health.reloads))
-        registry.makeGauge(name: "irqbridge_event_watchers", help: "Clients reading GET /v1/events").set(to: Double(health.eventWatchers))
+        registry.makeGauge(descriptor: Self.named("irqbridge_reloads", help: "Configuration reloads applied")).set(to: Double(health.reloads))
+        registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading GET /v1/events"))
+            .set(to: Double(health.eventWatchers))
         var byDevice: [String: (labels: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
         for sample in samples where sample.timings.isRecorded {
             let key = sample.device + "|" + sample.kind
@@ -112,6 +117,12 @@ public actor MetricsExporter {
         return text
     }
 
+    /// A metric's descriptor from its full name (`irqbridge_..._total`): the name is
+    /// spelled whole here, so it is kept as one component with no unit suffix.
+    private static func named(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     /// Adds a raw per-connection counter to its monotonic series.
     private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, help: String) {
         let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
@@ -119,7 +130,7 @@ public actor MetricsExporter {
         entry.total &+= raw >= entry.last ? raw - entry.last : raw
         entry.last = raw
         series[key] = entry
-        let counter = registry.makeCounter(name: name, labels: labels, help: help)
+        let counter = registry.makeCounter(descriptor: Self.named(name, help: help), labels: labels)
         counter.reset()
         counter.increment(by: Int64(clamping: entry.total))
     }
