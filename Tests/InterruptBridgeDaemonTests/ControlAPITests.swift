@@ -208,6 +208,11 @@ struct ControlAPITests {
         #expect(text.contains(#"irqbridge_interrupts_total{device="fast",kind="MSI-X",message=""}"#))
         #expect(text.contains(#"irqbridge_devices{state="connected"} 3"#))
         #expect(text.contains("irqbridge_ready 1"))
+        // Each family keeps its name, type and HELP line.
+        #expect(text.contains("# TYPE irqbridge_interrupts_total counter"))
+        #expect(text.contains("# HELP irqbridge_interrupts_total ISR calls"))
+        #expect(text.contains("# TYPE irqbridge_devices gauge"))
+        #expect(text.contains("# HELP irqbridge_ready 1 once start-up"))
         #expect(text.contains("# TYPE irqbridge_isr_duration_seconds histogram"))
         #expect(text.contains(#"irqbridge_isr_duration_seconds_bucket{device="fast",kind="MSI-X",le="+Inf"}"#))
         // Every series has the same label names (no per-CPU or per-message labels unless configured).
