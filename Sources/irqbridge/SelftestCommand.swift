@@ -128,6 +128,18 @@ struct SelftestCommand: ParsableCommand {
         let info = try PCIDiscovery(logger: logger).devices().first { $0.address == address }
         guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
+        // The driver the chosen backend needs, checked first: a device still on its own
+        // driver is the user's next step to take (exit 2, as wait/watch/trigger say it),
+        // not a failed test.
+        let needed: String? = switch chosen {
+        case .vfio: "vfio-pci"
+        case .uio: "uio_pci_generic"
+        case .simulated: nil
+        }
+        if let needed, info.driver != needed {
+            throw CommandFailure.badInput("\(address) is bound to \(info.driver ?? "no driver"), not \(needed): "
+                                          + "irqbridge bind \(address)\(needed == "uio_pci_generic" ? " --driver uio_pci_generic" : "") first")
+        }
         let library = try ProfileLibrary(files: profiles.profile)
         switch chosen {
         case .vfio: return try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
