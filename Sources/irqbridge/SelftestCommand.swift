@@ -38,7 +38,7 @@ struct SelftestCommand: ParsableCommand {
     @Option(help: "vfio, uio or simulated (default: from the device's driver; simulated without --device).")
     var backend: String?
 
-    @Option(help: "Interrupts per case.")
+    @Option(parsing: .unconditional, help: "Interrupts per case.")
     var count = 2000
 
     @Option(help: "Only these kinds, comma-separated: intx, msi, msix.")

@@ -22,13 +22,13 @@ struct TriggerCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceArgument
 
-    @Option(help: "Raise this message number only (default: every vector the stimulus reaches, in turn).")
+    @Option(parsing: .unconditional, help: "Raise this message number only (default: every vector the stimulus reaches, in turn).")
     var vector: Int?
 
-    @Option(help: "How many interrupts to raise.")
+    @Option(parsing: .unconditional, help: "How many interrupts to raise.")
     var count = 1
 
-    @Option(help: "Interrupts per second (default: each after the previous was served).")
+    @Option(parsing: .unconditional, help: "Interrupts per second (default: each after the previous was served).")
     var rate: Double?
 
     @Flag(help: "Connect the INTx line instead of messages (when this command holds the device).")

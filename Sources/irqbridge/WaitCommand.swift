@@ -21,13 +21,13 @@ struct WaitCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceArgument
 
-    @Option(help: "Count interrupts of this message number only (default: any).")
+    @Option(parsing: .unconditional, help: "Count interrupts of this message number only (default: any).")
     var vector: Int?
 
-    @Option(help: "How many interrupts to wait for.")
+    @Option(parsing: .unconditional, help: "How many interrupts to wait for.")
     var count = 1
 
-    @Option(help: "Seconds to wait before giving up (exit status 1).")
+    @Option(parsing: .unconditional, help: "Seconds to wait before giving up (exit status 1).")
     var timeout: Double
 
     @Flag(help: "Connect the INTx line instead of messages (needs an acknowledge program).")

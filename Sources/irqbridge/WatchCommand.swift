@@ -35,7 +35,7 @@ struct WatchCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The PCI devices (default: every one bound to vfio-pci or uio_pci_generic).", valueName: "BDF"))
     var devices: [String] = []
 
-    @Option(help: "Seconds between refreshes.")
+    @Option(parsing: .unconditional, help: "Seconds between refreshes.")
     var interval: Double = 1
 
     @Flag(help: "One JSON object per line per vector per interval, also on a terminal.")

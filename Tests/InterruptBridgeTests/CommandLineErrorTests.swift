@@ -87,6 +87,12 @@ struct CommandLineErrorTests {
         (["selftest", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
         (["selftest", "--backend", "usb"], "irqbridge: unknown backend 'usb'"),
         (["selftest", "--bogus"], "irqbridge: Unknown option '--bogus'"),
+        // A negative number is the option's (refused) value, not an unknown option.
+        (["selftest", "--count", "-1"], "irqbridge: --count must be 1...1000000, not -1"),
+        (["wait", "0000:3f:1f.7", "--timeout", "-3"], "irqbridge: --timeout must be above 0"),
+        (["wait", "0000:3f:1f.7", "--timeout", "1", "--vector", "-1"], "irqbridge: --vector must be 0 or more, not -1"),
+        (["trigger", "0000:3f:1f.7", "--rate", "-5"], "irqbridge: --rate must be above 0"),
+        (["watch", "0000:3f:1f.7", "--interval", "-1"], "irqbridge: --interval must be 0.05...3600 seconds"),
         (["bench", "--iterations", "x"], "irqbridge: The value 'x' is invalid for '--iterations <iterations>'"),
         (["bench", "--pin", "9999"], "irqbridge: --pin must name an online CPU"),
         (["bench", "--rig-edu", "nonsense"], "irqbridge: --rig-edu wants a PCI address"),
