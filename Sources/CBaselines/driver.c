@@ -6,10 +6,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 static inline void cpu_relax(void) {
@@ -197,19 +195,6 @@ int cbl_eventfds_open(int *fds, size_t count) {
 
 void cbl_eventfds_close(const int *fds, size_t count) {
     for (size_t i = 0; i < count; i++) close(fds[i]);
-}
-
-int cbl_raise_descriptor_limit(size_t needed, size_t *hard_limit) {
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return errno;
-    // Capped at INTPTR_MAX: Swift imports size_t as Int.
-    *hard_limit = limit.rlim_max == RLIM_INFINITY || limit.rlim_max > (rlim_t)INTPTR_MAX ? (size_t)INTPTR_MAX
-                                                                                          : (size_t)limit.rlim_max;
-    if (limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return errno;
-    }
-    return *hard_limit >= needed ? 0 : EMFILE;
 }
 
 int cbl_drive_pingpong_raise(cbl_probe *probe, cbl_raise_fn raise, void *context, uint64_t rounds, uint64_t gap_ns,

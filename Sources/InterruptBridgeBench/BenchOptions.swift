@@ -1,4 +1,5 @@
 internal import CBaselines
+internal import InterruptBridgeSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -89,10 +90,13 @@ extension BenchOptions {
     /// `.descriptorLimit` naming both numbers when the hard limit is too low.
     public func raiseDescriptorLimit() throws(BenchError) {
         let needed = maximumVectors + 256
-        var limit = 0
-        let rc = cbl_raise_descriptor_limit(needed, &limit)
-        if rc == EMFILE { throw .descriptorLimit(needed: needed, hardLimit: limit) }
-        guard rc == 0 else { throw .system("raise RLIMIT_NOFILE to its hard limit", code: rc) }
+        let limit: Int
+        do {
+            limit = try FileIO.raiseDescriptorLimitToHardLimit()
+        } catch {
+            throw .system("raise RLIMIT_NOFILE to its hard limit (\(error.operation))", code: error.code)
+        }
+        if limit < needed { throw .descriptorLimit(needed: needed, hardLimit: limit) }
     }
 }
 

@@ -47,9 +47,4 @@ int cbl_eventfds_open(int *fds, size_t count);
 /// Closes `count` descriptors.
 void cbl_eventfds_close(const int *fds, size_t count);
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit, stored in *hard_limit
-/// (INTPTR_MAX for unlimited). Returns 0 when it is at least `needed`, EMFILE
-/// when it is lower, or another positive errno.
-int cbl_raise_descriptor_limit(size_t needed, size_t *hard_limit);
-
 #endif
