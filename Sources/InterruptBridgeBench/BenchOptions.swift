@@ -1,8 +1,4 @@
-internal import CBaselines
 internal import InterruptBridgeSystem
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The scenario groups of the eventfd suite.
 public enum BenchScenario: String, Sendable, CaseIterable {
