@@ -41,7 +41,10 @@ struct DeviceLoggingOptions: ParsableArguments {
 /// --driver: checked in `validate()` so a wrong name is a one-line error (status 2).
 struct DriverOption: ParsableArguments {
     @Option(help: "The driver to bind: \(UserSpaceDriver.allCases.map(\.rawValue).joined(separator: " or ")).")
-    var driver: String = UserSpaceDriver.vfioPCI.rawValue
+    var driver: String = Self.defaultDriver.rawValue
+
+    /// What `bind` binds to when --driver is not given.
+    static let defaultDriver = UserSpaceDriver.vfioPCI
 
     var value: UserSpaceDriver { UserSpaceDriver(rawValue: driver)! }
 

@@ -131,14 +131,15 @@ struct SelftestCommand: ParsableCommand {
         // The driver the chosen backend needs, checked first: a device still on its own
         // driver is the user's next step to take (exit 2, as wait/watch/trigger say it),
         // not a failed test.
-        let needed: String? = switch chosen {
-        case .vfio: "vfio-pci"
-        case .uio: "uio_pci_generic"
+        let needed: UserSpaceDriver? = switch chosen {
+        case .vfio: .vfioPCI
+        case .uio: .uioPCIGeneric
         case .simulated: nil
         }
-        if let needed, info.driver != needed {
+        if let needed, info.driver != needed.rawValue {
+            let driverOption = needed == DriverOption.defaultDriver ? "" : " --driver \(needed)"
             throw CommandFailure.badInput("\(address) is bound to \(info.driver ?? "no driver"), not \(needed): "
-                                          + "irqbridge bind \(address)\(needed == "uio_pci_generic" ? " --driver uio_pci_generic" : "") first")
+                                          + "irqbridge bind \(address)\(driverOption) first")
         }
         let library = try ProfileLibrary(files: profiles.profile)
         switch chosen {
