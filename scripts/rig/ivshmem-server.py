@@ -238,7 +238,7 @@ def main() -> int:
     # SIGTERM and SIGINT end the server through a wake-up pipe that select() watches.
     # A Python-level handler alone is not enough: a signal that lands after the
     # interpreter's last check and before select() blocks would wait for the next
-    # client, and the server stayed up past SIGTERM about one time in thirty.
+    # client, and the server stayed up past SIGTERM about one run in twenty of its tests.
     stop_read, stop_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(stop_write, warn_on_full_buffer=False)
     for number in (signal.SIGTERM, signal.SIGINT):

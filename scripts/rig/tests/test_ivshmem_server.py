@@ -51,7 +51,8 @@ class IvshmemServerTests(unittest.TestCase):
             client.close()
         self.server.terminate()
         try:
-            # Generous: on a loaded CI machine one teardown waited more than 5 s.
+            # A bound, not a wait: the server exits at once. It used to miss a SIGTERM that
+            # landed just before select() blocked, and then never exited (see its main()).
             self.server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.server.kill()
