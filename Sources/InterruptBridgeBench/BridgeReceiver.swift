@@ -11,7 +11,8 @@ public import Logging
 /// Placement maps onto the runtime's own options, so the benchmark exercises
 /// them: a pinned CPU becomes the interrupts' affinity (policy override) with
 /// `DispatchOptions.Pinning.interruptAffinity`, FIFO becomes `realtimePriority`,
-/// busy-poll becomes `DispatchOptions.busyPoll`.
+/// busy-poll becomes `DispatchOptions.busyPoll`. The poll window is the runtime's
+/// default (`DispatchOptions.pollWindowLimit`) unless the factory is given another.
 public struct BridgeReceiverFactory: ReceiverFactory {
     let logger: Logger
     /// Whether the dispatcher records ISR timings (`DispatchOptions.recordsTimings`).
@@ -19,24 +20,32 @@ public struct BridgeReceiverFactory: ReceiverFactory {
     /// Vectors per simulated device (nil: one device with every vector). The scale
     /// scenario spreads 16,384 vectors over 256 devices of 64, as a host would.
     let vectorsPerDevice: Int?
+    /// The dispatcher's `DispatchOptions.pollWindowLimit` (nil: never polls).
+    let pollWindowLimit: Duration?
 
     /// `logger` is the runtime's (its dispatcher logs connects at debug level).
-    public init(logger: Logger, recordsTimings: Bool = false, vectorsPerDevice: Int? = nil) {
+    public init(logger: Logger, recordsTimings: Bool = false, vectorsPerDevice: Int? = nil,
+                pollWindowLimit: Duration? = BridgeReceiverFactory.defaultPollWindowLimit) {
         self.logger = logger
         self.recordsTimings = recordsTimings
         self.vectorsPerDevice = vectorsPerDevice
+        self.pollWindowLimit = pollWindowLimit
     }
+
+    /// The runtime's default `DispatchOptions.pollWindowLimit`.
+    public static let defaultPollWindowLimit: Duration? = DispatchOptions().pollWindowLimit
 
     public var label: String { recordsTimings ? "bridge-timed" : "bridge" }
 
     /// The same receiver with its vectors spread over devices of `vectorsPerDevice`.
     func spreading(vectorsPerDevice: Int) -> BridgeReceiverFactory {
-        BridgeReceiverFactory(logger: logger, recordsTimings: recordsTimings, vectorsPerDevice: vectorsPerDevice)
+        BridgeReceiverFactory(logger: logger, recordsTimings: recordsTimings, vectorsPerDevice: vectorsPerDevice,
+                              pollWindowLimit: pollWindowLimit)
     }
 
     public func start(vectors: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool) throws(BenchError) -> any Receiver {
         try BridgeReceiver(vectors: vectors, vectorsPerDevice: vectorsPerDevice ?? vectors, probe: probe, placement: placement,
-                           busyPoll: busyPoll, recordsTimings: recordsTimings, logger: logger)
+                           busyPoll: busyPoll, recordsTimings: recordsTimings, pollWindowLimit: pollWindowLimit, logger: logger)
     }
 }
 
@@ -49,11 +58,13 @@ final class BridgeReceiver: Receiver {
     /// have fewer); vector i of the probe is message i % vectorsPerDevice of
     /// device i / vectorsPerDevice.
     init(vectors: Int, vectorsPerDevice: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool,
-         recordsTimings: Bool = false, logger: Logger) throws(BenchError) {
+         recordsTimings: Bool = false, pollWindowLimit: Duration? = DispatchOptions().pollWindowLimit,
+         logger: Logger) throws(BenchError) {
         let affinity = placement.cpu.map { ProcessorAffinity(rawValue: UInt64(1) << UInt64($0)) }
         let options = DispatchOptions(pinning: affinity == nil ? .none : .interruptAffinity,
                                       realtimePriority: placement.fifoPriority.map(Int32.init), busyPoll: busyPoll,
-                                      capacity: vectors + 16, threadName: "irqbridge-bench", recordsTimings: recordsTimings)
+                                      capacity: vectors + 16, threadName: "irqbridge-bench", recordsTimings: recordsTimings,
+                                      pollWindowLimit: pollWindowLimit)
         do {
             dispatcher = try InterruptDispatcher(logger: logger, options: options)
         } catch {

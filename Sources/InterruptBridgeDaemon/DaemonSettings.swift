@@ -51,6 +51,10 @@ public struct DaemonSettings: Sendable, Hashable {
     /// Time every ISR call and every triggered interrupt's way to its ISR (the
     /// statistics' and metrics' histograms). Costs the interrupt path two clock reads.
     public var recordsTimings = true
+    /// The dispatch loop's poll window limit in microseconds (`DispatchOptions.pollWindowLimit`:
+    /// after a batch it polls this long at most before sleeping, while interrupts come
+    /// that close together and nothing else wants the processor); 0: always sleep.
+    public var pollWindowMicroseconds = 10
     /// The storm rules every device gets unless its entry says otherwise.
     public var storm = StormPolicy.default
     /// How long SIGTERM may take to disconnect and give devices back.
@@ -63,6 +67,7 @@ public struct DaemonSettings: Sendable, Hashable {
     /// Every key, as written in the file's `settings:` section, in `--set`, and
     /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
     public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity", "dispatch.timings",
+                              "dispatch.poll-window-us",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
                               "storm.unclaimed-window", "shutdown-timeout", "milestone"]
 
@@ -111,6 +116,9 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = text("dispatch.timings") {
             guard let enabled = Bool(value) else { throw bad("dispatch.timings", value, "true or false") }
             recordsTimings = enabled
+        }
+        if let window: Int = try number("dispatch.poll-window-us", 0...10_000, "microseconds (0...10000; 0: always sleep)") {
+            pollWindowMicroseconds = window
         }
         if let capacity: Int = try number("dispatch.capacity", 64...65_536, "a descriptor count (64...65536)") { dispatchCapacity = capacity }
         if let value = text("storm.enabled") {
@@ -177,6 +185,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let realtimePriority { values["dispatch.fifo"] = "\(realtimePriority)" }
         values["dispatch.capacity"] = "\(dispatchCapacity)"
         values["dispatch.timings"] = "\(recordsTimings)"
+        values["dispatch.poll-window-us"] = "\(pollWindowMicroseconds)"
         return values
     }
 }

@@ -63,7 +63,8 @@ extension DeviceRegistry {
         if newSettings.metricsAddress != settings.metricsAddress { restartNeeded.append("metrics") }
         if newSettings.apiAddress != settings.apiAddress { restartNeeded.append("api") }
         if newSettings.dispatchCPU != settings.dispatchCPU || newSettings.realtimePriority != settings.realtimePriority
-            || newSettings.dispatchCapacity != settings.dispatchCapacity || newSettings.recordsTimings != settings.recordsTimings {
+            || newSettings.dispatchCapacity != settings.dispatchCapacity || newSettings.recordsTimings != settings.recordsTimings
+            || newSettings.pollWindowMicroseconds != settings.pollWindowMicroseconds {
             restartNeeded.append("dispatch")
         }
         if newSettings.storm != settings.storm { restartNeeded.append("storm (the default rules; devices' own rules apply at once)") }

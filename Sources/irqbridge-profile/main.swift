@@ -5,8 +5,10 @@
 // cannot run under valgrind (its malloc interposer); this target does not link it.
 // scripts/bench/callgrind.sh runs it for two interrupt counts and subtracts.
 //
-// usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts] [vectors]
-//   (bridge-timed: the dispatcher records ISR timings, DispatchOptions.recordsTimings)
+// usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts] [vectors] [poll-window-us]
+//   (bridge-timed: the dispatcher records ISR timings, DispatchOptions.recordsTimings;
+//    poll-window-us: DispatchOptions.pollWindowLimit in microseconds, 0 = always sleep;
+//    default: the runtime's)
 //   e.g. valgrind --tool=callgrind --separate-threads=yes .build/release/irqbridge-profile bridge 20000 64
 import InterruptBridgeBench
 import Logging
@@ -23,13 +25,16 @@ func printError(_ message: String) {
 let arguments = Array(CommandLine.arguments.dropFirst())
 let interrupts = arguments.count > 1 ? Int(arguments[1]) : 20_000
 let vectors = arguments.count > 2 ? Int(arguments[2]) : 64
-guard let side = arguments.first, ["bridge", "bridge-timed", "baseline"].contains(side), arguments.count <= 3,
-      let interrupts, interrupts > 1, let vectors, vectors > 0 else {
-    printError("usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts (>1)] [vectors (>0)]")
+let pollWindow = arguments.count > 3 ? Int(arguments[3]) : nil
+guard let side = arguments.first, ["bridge", "bridge-timed", "baseline"].contains(side), arguments.count <= 4,
+      let interrupts, interrupts > 1, let vectors, vectors > 0, arguments.count <= 3 || (pollWindow ?? -1) >= 0 else {
+    printError("usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts (>1)] [vectors (>0)] [poll-window-us (>=0)]")
     exit(2)
 }
+let pollWindowLimit: Duration? = pollWindow.map { $0 == 0 ? nil : .microseconds($0) } ?? BridgeReceiverFactory.defaultPollWindowLimit
 let receiver: any ReceiverFactory = side == "baseline" ? EpollBaselineFactory()
-    : BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile"), recordsTimings: side == "bridge-timed")
+    : BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile"), recordsTimings: side == "bridge-timed",
+                            pollWindowLimit: pollWindowLimit)
 var options = BenchOptions()
 // Valgrind runs one thread at a time, some hundred times slower: give a stalled
 // receiver a minute before calling it lost.

@@ -60,7 +60,8 @@ struct BenchCommand: ParsableCommand {
             results = try RigRoundTripSuite(address: rigEdu, options: options, bridge: bridge).run(progress: progress)
         } else {
             try options.raiseDescriptorLimit()
-            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory() : BridgeReceiverFactory(logger: Logger(label: "irqbridge.bench"))
+            let bridge: any ReceiverFactory = selfCheck ? EpollBaselineFactory()
+                : BridgeReceiverFactory(logger: Logger(label: "irqbridge.bench"), pollWindowLimit: measurement.pollWindowLimit)
             peers = BenchPeer.available(measurement.peerNames)
             for peer in peers { progress("peer \(peer.name): \(peer.absentReason.map { "ABSENT: \($0)" } ?? "present")") }
             results = try BenchSuite(options: options, bridge: bridge, peers: peers).run(progress: progress)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import InterruptBridge
 import InterruptBridgeBench
+import InterruptBridgeSystem
 
 /// How much `irqbridge bench` measures.
 struct BenchMeasurementOptions: ParsableArguments {
@@ -15,6 +17,22 @@ struct BenchMeasurementOptions: ParsableArguments {
 
     @Flag(name: .customLong("busy-poll"), help: "Also measure busy-poll mode (the dispatch thread spins instead of sleeping).")
     var busyPoll = false
+
+    @Option(name: .customLong("poll-window"), parsing: .unconditional, help: ArgumentHelp(
+        "The bridge's poll window limit in microseconds (DispatchOptions.pollWindowLimit; 0: the dispatch thread always sleeps). Default: the runtime's, \(BenchMeasurementOptions.defaultPollWindowMicroseconds).",
+        valueName: "US"))
+    var pollWindow: Int?
+
+    /// `DispatchOptions.pollWindowLimit`'s default, in microseconds.
+    static var defaultPollWindowMicroseconds: Int {
+        Int((BridgeReceiverFactory.defaultPollWindowLimit ?? .zero).nanoseconds / 1000)
+    }
+
+    /// The limit the bridge's dispatcher gets.
+    var pollWindowLimit: Duration? {
+        guard let pollWindow else { return BridgeReceiverFactory.defaultPollWindowLimit }
+        return pollWindow == 0 ? nil : .microseconds(pollWindow)
+    }
 
     @Option(name: .customLong("scenario"), help: ArgumentHelp(
         "Run only this scenario (latency, throughput, cost, storm, scale); repeatable. Default: all (--quick: all but scale).",
@@ -53,6 +71,10 @@ struct BenchMeasurementOptions: ParsableArguments {
         for name in scenarios where BenchScenario(rawValue: name) == nil {
             throw CommandFailure.badInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
         }
+        let widestWindow = Int(DispatchOptions.maximumPollWindowLimit.nanoseconds / 1000)
+        if let pollWindow, !(0...widestWindow).contains(pollWindow) {
+            throw CommandFailure.badInput("--poll-window must be 0 to \(widestWindow) microseconds, not \(pollWindow)")
+        }
         if let iterations, iterations < 10 { throw CommandFailure.badInput("--iterations must be at least 10, got \(iterations)") }
         if let repetitions, repetitions < 1 { throw CommandFailure.badInput("--repetitions must be at least 1, got \(repetitions)") }
         if let scaleVectors, !(1024...32_768).contains(scaleVectors) || !scaleVectors.isMultiple(of: 1024) {
@@ -88,6 +110,7 @@ struct BenchMeasurementOptions: ParsableArguments {
             "iterations": String(options.iterations), "warmup": String(options.warmup),
             "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
             "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
+            "pollWindowMicroseconds": String((pollWindowLimit ?? .zero).nanoseconds / 1000),
             "gapNanoseconds": String(options.gapNanoseconds), "loadThreads": String(options.loadThreads),
             "scenarios": options.scenarios.map(\.rawValue).sorted().joined(separator: ","),
             "scaleVectors": String(options.scaleVectors), "scaleVectorsPerDevice": String(options.scaleVectorsPerDevice),

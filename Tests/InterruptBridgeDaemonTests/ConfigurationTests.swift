@@ -112,6 +112,8 @@ struct DaemonSettingsTests {
         (["api": "0.0.0.0:80"], "loopback"),
         (["log-level": "loud"], "setting 'log-level'"),
         (["dispatch.fifo": "100"], "SCHED_FIFO"),
+        (["dispatch.poll-window-us": "-1"], "setting 'dispatch.poll-window-us'"),
+        (["dispatch.poll-window-us": "10001"], "0...10000"),
         (["storm.rate-window-ms": "0"], "milliseconds"),
         (["socket": "relative.sock"], "absolute path"),
         (["colour": "blue"], "unknown setting 'colour'"),
@@ -136,6 +138,15 @@ struct DaemonSettingsTests {
         #expect {
             try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_RIGGED": "1"], file: [:])
         } throws: { "\($0)".contains("IRQBRIDGE_RIGGED") }
+    }
+
+    @Test func thePollWindowIsTenMicrosecondsUnlessSetAndZeroTurnsItOff() throws {
+        #expect(try DaemonSettings.load(arguments: [:], environment: [:], file: [:]).pollWindowMicroseconds == 10)
+        let off = try DaemonSettings.load(arguments: [:], environment: ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "0"], file: [:])
+        #expect(off.pollWindowMicroseconds == 0)
+        #expect(off.fileValues["dispatch.poll-window-us"] == "0")
+        let wide = try DaemonSettings.load(arguments: [:], environment: [:], file: ["dispatch.poll-window-us": "50"])
+        #expect(wide.pollWindowMicroseconds == 50)
     }
 
     @Test func environmentNames() {

@@ -14,5 +14,6 @@
 #include "cib_vfio.h"
 #include "cib_mmio.h"
 #include "cib_thread.h"
+#include "cib_clock.h"
 
 #endif

@@ -111,6 +111,16 @@ public final class InterruptDispatcher: Sendable {
         loops.map { $0.heartbeats.load(ordering: .acquiring) }.min() ?? 0
     }
 
+    /// What the dispatch loops' poll windows did (`DispatchOptions.pollWindowLimit`),
+    /// summed over the loops: batches caught by polling instead of a wake-up, and
+    /// polls that found the processor wanted by another thread (each closes the
+    /// window for a while). Both stay 0 when polling is off.
+    public var polling: (caughtBatches: UInt64, contendedPolls: UInt64) {
+        loops.reduce((0, 0)) { sums, loop in
+            (sums.0 &+ loop.pollCatches.load(ordering: .relaxed), sums.1 &+ loop.contendedPolls.load(ordering: .relaxed))
+        }
+    }
+
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {
         loops.flatMap { $0.connectedByVector.values.flatMap { $0 } }

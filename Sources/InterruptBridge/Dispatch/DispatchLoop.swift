@@ -46,6 +46,10 @@ final class DispatchLoop: Sendable {
     /// Heartbeat requests the loop thread has answered (see `LoopCommand.heartbeat`).
     let heartbeats = Atomic<UInt64>(0)
     private let closesOnExit = Atomic<Bool>(false)
+    /// Batches the loop caught by polling instead of sleeping, and polls that found
+    /// the processor contended (see `PollWindow`). Written by the loop thread only.
+    let pollCatches = Atomic<UInt64>(0)
+    let contendedPolls = Atomic<UInt64>(0)
 
     private static let identities = Atomic<UInt>(1)
 
@@ -60,6 +64,9 @@ final class DispatchLoop: Sendable {
         if let problem = options.storm.problem { throw .invalidOptions("storm policy: \(problem)") }
         if let threshold = options.stuckISRThreshold, threshold <= .zero {
             throw .invalidOptions("the stuck-ISR threshold must be positive (nil turns the watchdog off)")
+        }
+        if let limit = options.pollWindowLimit, !(Duration.zero...DispatchOptions.maximumPollWindowLimit).contains(limit) {
+            throw .invalidOptions("the poll window limit \(limit) must be 0...\(DispatchOptions.maximumPollWindowLimit) (nil or 0 turns polling off)")
         }
         self.name = name
         self.options = options

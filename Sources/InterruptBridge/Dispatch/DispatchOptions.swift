@@ -22,6 +22,17 @@ public struct DispatchOptions: Sendable, Hashable {
     /// Spin on the descriptors (epoll_wait with timeout 0) instead of sleeping:
     /// lowest latency, one processor at 100%. For benchmarks.
     public var busyPoll: Bool
+    /// After a batch the loop may poll for the next interrupt (`epoll_wait` with
+    /// timeout 0, yielding the processor between polls) for up to this long before
+    /// it sleeps. The window adapts: it opens only while interrupts keep arriving
+    /// within this limit of each other, shrinks when they stop, and closes (with a
+    /// growing hold-off) when a poll finds another thread waiting for the processor,
+    /// so a loaded or quiet machine sees a loop that sleeps. Interrupts a few
+    /// microseconds apart then cost no wake-up each. nil or zero: always sleep.
+    /// Ignored when `busyPoll` is set. Default 10 us.
+    public var pollWindowLimit: Duration?
+    /// The widest `pollWindowLimit` accepted.
+    public static let maximumPollWindowLimit = Duration.milliseconds(10)
     /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves
     /// (1...`maximumCapacity`; the slot table is allocated once at this size).
     public var capacity: Int
@@ -50,8 +61,9 @@ public struct DispatchOptions: Sendable, Hashable {
     public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
                 capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
                 storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100),
-                recordsTimings: Bool = false) {
+                recordsTimings: Bool = false, pollWindowLimit: Duration? = .microseconds(10)) {
         self.recordsTimings = recordsTimings
+        self.pollWindowLimit = pollWindowLimit
         self.pinning = pinning
         self.realtimePriority = realtimePriority
         self.busyPoll = busyPoll

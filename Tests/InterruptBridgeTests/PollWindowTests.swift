@@ -1,0 +1,149 @@
+@testable import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeTestKit
+import Testing
+
+extension Runtime {
+    /// The dispatch loop's adaptive poll window: its rules on plain numbers, then
+    /// a loop that polls delivering every interrupt once.
+    @Suite("Dispatch poll window")
+    struct PollWindowTests {
+        /// Ticks as plain numbers: limit 1000, contended beyond 50, hold-off 10_000 to 80_000.
+        static let configuration = PollWindow.Configuration(limit: 1000, contendedYield: 50, holdOff: 10_000, maximumHoldOff: 80_000)
+
+        @Test func itStartsClosedOpensOnAShortGapAndDoublesUpToTheLimit() {
+            var window = PollWindow(Self.configuration)
+            #expect(window.width == 0, "a new loop sleeps at once")
+            var widths: [UInt64] = []
+            for now in 1...5 {
+                window.slept(gap: 300, now: UInt64(now))
+                widths.append(window.width)
+            }
+            #expect(widths == [250, 500, 1000, 1000, 1000])
+            window.slept(gap: 1000, now: 6)
+            #expect(window.width == 1000, "a gap of exactly the limit is still one polling would have caught")
+        }
+
+        @Test func longGapsHalveTheWindowAndCloseItBelowAQuarter() {
+            var window = PollWindow(Self.configuration)
+            for now in 1...3 { window.slept(gap: 10, now: UInt64(now)) }
+            #expect(window.width == 1000)
+            var widths: [UInt64] = []
+            for now in 4...7 {
+                window.slept(gap: 1001, now: UInt64(now))
+                widths.append(window.width)
+            }
+            #expect(widths == [500, 250, 0, 0])
+        }
+
+        @Test func aContendedYieldClosesTheWindowForAHoldOffThatDoubles() {
+            var window = PollWindow(Self.configuration)
+            window.slept(gap: 10, now: 1)
+            #expect(window.width == 250)
+            var contended = window.yielded(took: 50, now: 100)
+            #expect(!contended, "a yield that came back within the threshold")
+            #expect(window.width == 250)
+            contended = window.yielded(took: 51, now: 200)
+            #expect(contended, "kept off the processor: contended")
+            #expect(window.width == 0)
+            #expect(window.closedUntil == 10_200)
+            window.slept(gap: 10, now: 10_199)
+            #expect(window.width == 0, "short gaps do not open it during the hold-off")
+            window.slept(gap: 10, now: 10_200)
+            #expect(window.width == 250, "and do once it is over")
+            var holdOffs: [UInt64] = []
+            var now: UInt64 = 20_000
+            for _ in 0..<5 {
+                contended = window.yielded(took: 1000, now: now)
+                #expect(contended)
+                holdOffs.append(window.closedUntil - now)
+                now = window.closedUntil
+                window.slept(gap: 10, now: now)
+            }
+            #expect(holdOffs == [20_000, 40_000, 80_000, 80_000, 80_000], "doubling up to the maximum")
+            contended = window.yielded(took: 1, now: now)
+            #expect(!contended)
+            contended = window.yielded(took: 1000, now: now)
+            #expect(contended)
+            #expect(window.closedUntil - now == 10_000, "an uncontended yield starts the hold-off again from the first")
+        }
+
+        @Test func theConfigurationForALimitIsInTicks() {
+            let configuration = PollWindow.Configuration.limit(.microseconds(10))
+            let perMicrosecond = CycleCounter.ticks(.microseconds(1))
+            #expect(perMicrosecond > 0)
+            #expect(configuration.limit >= perMicrosecond * 9 && configuration.limit <= perMicrosecond * 11)
+            #expect(configuration.contendedYield > configuration.limit)
+            #expect(configuration.holdOff < configuration.maximumHoldOff)
+        }
+
+        @Test func theCycleCounterMovesAtTheRateItWasMeasuredAt() {
+            let startTicks = CycleCounter.now()
+            let startTime = MonotonicClock.nanoseconds()
+            PThread.sleep(for: .milliseconds(20))
+            let ticks = CycleCounter.now() &- startTicks
+            let nanoseconds = MonotonicClock.nanoseconds() &- startTime
+            let measured = CycleCounter.nanoseconds(ticks)
+            #expect(Double(measured) > Double(nanoseconds) * 0.9 && Double(measured) < Double(nanoseconds) * 1.1,
+                    "\(ticks) ticks read as \(measured) ns over \(nanoseconds) ns")
+        }
+
+        @Test func outOfRangeLimitsAreRejected() {
+            #expect(throws: DispatchError.self) { try makeDispatcher(DispatchOptions(pollWindowLimit: .microseconds(-1))) }
+            #expect(throws: DispatchError.self) {
+                try makeDispatcher(DispatchOptions(pollWindowLimit: DispatchOptions.maximumPollWindowLimit + .nanoseconds(1)))
+            }
+            for limit: Duration? in [nil, .zero, DispatchOptions.maximumPollWindowLimit] {
+                let dispatcher = try? makeDispatcher(DispatchOptions(pollWindowLimit: limit))
+                #expect(dispatcher != nil, "\(String(describing: limit)) is accepted")
+                dispatcher?.shutdown()
+            }
+        }
+
+        /// Raises each interrupt as soon as the ISR has counted the last: gaps of a
+        /// microsecond or two, what the window is for.
+        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> (calls: Int, polling: (caughtBatches: UInt64, contendedPolls: UInt64)) {
+            let dispatcher = try makeDispatcher(options)
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
+            let calls = Counter()
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                calls.increment()
+                return true
+            })
+            for raised in 1...interrupts {
+                _ = backend.raise(message: raised % 2)
+                // Spins, then yields as the bench's writer does: sharing the loop's
+                // processor, a pure spin would keep the loop off it for a time slice.
+                let deadline = MonotonicClock.nanoseconds() + 5_000_000_000
+                var spins = 0
+                while calls.count < raised, MonotonicClock.nanoseconds() < deadline {
+                    spins += 1
+                    if spins > 64 { PThread.yieldProcessor() }
+                }
+            }
+            #expect(eventually { calls.count == interrupts })
+            dispatcher.disconnect(connection)
+            return (calls.count, dispatcher.polling)
+        }
+
+        @Test func aPollingLoopDeliversEveryInterruptOnceAndCatchesBackToBackOnesWithoutSleeping() throws {
+            let interrupts = 2000
+            // Another test's threads may want this processor: each attempt whose polls
+            // all found it contended proves nothing, so up to three are made.
+            var attempts: [(calls: Int, polling: (caughtBatches: UInt64, contendedPolls: UInt64))] = []
+            for _ in 0..<3 {
+                let attempt = try pingPong(DispatchOptions(pollWindowLimit: .milliseconds(1)), interrupts: interrupts)
+                #expect(attempt.calls == interrupts, "each interrupt reached the ISR exactly once")
+                attempts.append(attempt)
+                if attempt.polling.caughtBatches >= UInt64(interrupts / 2) { break }
+            }
+            #expect(attempts.contains { $0.polling.caughtBatches >= UInt64(interrupts / 2) },
+                    "interrupts raised within the window are caught by polling, not by a wake-up: \(attempts.map(\.polling))")
+            let sleeping = try pingPong(DispatchOptions(pollWindowLimit: nil), interrupts: 200)
+            #expect(sleeping.calls == 200)
+            #expect(sleeping.polling.caughtBatches == 0 && sleeping.polling.contendedPolls == 0, "polling off: the loop only sleeps")
+        }
+    }
+}
