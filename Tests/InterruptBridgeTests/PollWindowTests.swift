@@ -9,8 +9,10 @@ extension Runtime {
     /// a loop that polls delivering every interrupt once.
     @Suite("Dispatch poll window")
     struct PollWindowTests {
-        /// Ticks as plain numbers: limit 1000, contended beyond 50, hold-off 10_000 to 80_000.
-        static let configuration = PollWindow.Configuration(limit: 1000, contendedYield: 50, holdOff: 10_000, maximumHoldOff: 80_000)
+        /// Ticks as plain numbers: limit 1000, hold-off 10_000 to 80_000, a yield long beyond
+        /// 50, closed by long yields more often than one in 100.
+        static let configuration = PollWindow.Configuration(limit: 1000, holdOff: 10_000, maximumHoldOff: 80_000, contendedYield: 50,
+                                                            contendedShare: 100)
 
         @Test func itStartsClosedOpensOnAShortGapAndDoublesUpToTheLimit() {
             var window = PollWindow(Self.configuration)
@@ -37,36 +39,37 @@ extension Runtime {
             #expect(widths == [500, 250, 0, 0])
         }
 
-        @Test func aContendedYieldClosesTheWindowForAHoldOffThatDoubles() {
+        @Test func aLongYieldEndsThePollAndTwoCloseTheWindowForAHoldOffThatDoubles() {
             var window = PollWindow(Self.configuration)
             window.slept(gap: 10, now: 1)
             #expect(window.width == 250)
-            var contended = window.yielded(took: 50, now: 100)
-            #expect(!contended, "a yield that came back within the threshold")
+            #expect(window.yielded(took: 50, now: 100) == .uncontended, "came back within the threshold")
+            #expect(window.yielded(took: 51, now: 200) == .preempted, "one long yield: sleep, but stay open")
             #expect(window.width == 250)
-            contended = window.yielded(took: 51, now: 200)
-            #expect(contended, "kept off the processor: contended")
+            for _ in 0..<100 { #expect(window.yielded(took: 1, now: 300) == .uncontended) }
+            #expect(window.yielded(took: 1000, now: 400) == .preempted, "a second one 100 yields later is still once in a while")
+            for _ in 0..<98 { _ = window.yielded(took: 1, now: 500) }
+            #expect(window.yielded(took: 1000, now: 600) == .closed, "two within 100 yields: contended")
             #expect(window.width == 0)
-            #expect(window.closedUntil == 10_200)
-            window.slept(gap: 10, now: 10_199)
+            #expect(window.closedUntil == 10_600)
+            window.slept(gap: 10, now: 10_599)
             #expect(window.width == 0, "short gaps do not open it during the hold-off")
-            window.slept(gap: 10, now: 10_200)
+            window.slept(gap: 10, now: 10_600)
             #expect(window.width == 250, "and do once it is over")
             var holdOffs: [UInt64] = []
             var now: UInt64 = 20_000
             for _ in 0..<5 {
-                contended = window.yielded(took: 1000, now: now)
-                #expect(contended)
+                #expect(window.yielded(took: 1000, now: now) == .closed, "still contended")
                 holdOffs.append(window.closedUntil - now)
                 now = window.closedUntil
                 window.slept(gap: 10, now: now)
             }
             #expect(holdOffs == [20_000, 40_000, 80_000, 80_000, 80_000], "doubling up to the maximum")
-            contended = window.yielded(took: 1, now: now)
-            #expect(!contended)
-            contended = window.yielded(took: 1000, now: now)
-            #expect(contended)
-            #expect(window.closedUntil - now == 10_000, "an uncontended yield starts the hold-off again from the first")
+            for _ in 0..<200 { _ = window.yielded(took: 1, now: now) }
+            #expect(window.contention == 0)
+            #expect(window.yielded(took: 1000, now: now) == .preempted, "uncontended for long enough: one long yield is once in a while again")
+            #expect(window.yielded(took: 1000, now: now) == .closed)
+            #expect(window.closedUntil - now == 10_000, "and the hold-off starts again from the first")
         }
 
         @Test func theConfigurationForALimitIsInTicks() {
@@ -74,7 +77,7 @@ extension Runtime {
             let perMicrosecond = CycleCounter.ticks(.microseconds(1))
             #expect(perMicrosecond > 0)
             #expect(configuration.limit >= perMicrosecond * 9 && configuration.limit <= perMicrosecond * 11)
-            #expect(configuration.contendedYield > configuration.limit)
+            #expect(configuration.contendedYield > perMicrosecond * 45 && configuration.contendedYield < perMicrosecond * 55)
             #expect(configuration.holdOff < configuration.maximumHoldOff)
         }
 

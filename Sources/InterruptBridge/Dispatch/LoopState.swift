@@ -142,10 +142,13 @@ final class LoopState {
                     if polled >= deadline { break }
                     PThread.yieldProcessor()
                     let resumed = CycleCounter.now()
-                    if window.yielded(took: resumed &- polled, now: resumed) {
+                    let outcome = window.yielded(took: resumed &- polled, now: resumed)
+                    if outcome == .uncontended { continue }
+                    if outcome == .closed {
                         Self.increment(loop.contendedPolls)
                         break polling
                     }
+                    break // preempted once: sleep now
                 }
                 guard step(timeout: -1) == .proceed else { return }
                 let woken = CycleCounter.now()

@@ -18,13 +18,21 @@ import InterruptBridgeSystem
 ///   window halves, and closes below a quarter of the limit.
 ///
 /// Unlike a vCPU, the loop shares its processor with other threads (on a test
-/// rig, the harness that raises the next interrupt). A poll that yields and is
-/// kept off the processor for longer than `contendedYield` found it contended:
-/// polling then only delays those threads and is delayed by them, since a
-/// runnable thread is not woken (and so not preferred) when its interrupt
-/// arrives. The window then closes and stays closed for a hold-off that
-/// doubles with each contended poll (`holdOff` up to `maximumHoldOff`) and
-/// starts again from `holdOff` after a yield that came straight back.
+/// rig, the harness that raises the next interrupt). A yield that keeps the
+/// loop off the processor for longer than `contendedYield` found it wanted by
+/// another thread, and an interrupt arriving meanwhile waits for that thread's
+/// time slice: a runnable thread is not woken (and so not preferred) when its
+/// descriptor becomes ready, a sleeping one is. Such a yield ends the poll (the
+/// loop sleeps). Once in a while is the scheduler's tick (about 1 yield in
+/// 2,000 beside idle-class threads on a 2-vCPU VM); when it happens to more
+/// than one yield in `contendedShare`, the processor is contended and polling
+/// only delays everyone: the window closes and stays closed for a hold-off
+/// that doubles with each closing (`holdOff` up to `maximumHoldOff`) and
+/// starts again from `holdOff` once yields come straight back again.
+///
+/// Whether a yield ran another thread at all (`getrusage`'s involuntary
+/// switches) is no test: beside an idle-class thread nearly every yield runs it
+/// for a moment, and the loop gets the processor straight back.
 ///
 /// Pure bookkeeping in the counter's ticks (`CycleCounter`): the loop reads the
 /// counter once per batch and around each yield, and nothing here allocates.
@@ -32,19 +40,21 @@ struct PollWindow {
     struct Configuration {
         /// The widest window (and the gap below which sleeping counts as a miss).
         var limit: UInt64
-        /// A yield that kept the loop off the processor longer than this found it contended.
-        var contendedYield: UInt64
         /// The first hold-off after a contended poll.
         var holdOff: UInt64
         /// The longest hold-off.
         var maximumHoldOff: UInt64
+        /// A yield that kept the loop off the processor longer than this ran another thread for a while.
+        var contendedYield: UInt64
+        /// Long yields more often than one in this many close the window.
+        var contendedShare: UInt32 = 100
 
-        /// The configuration for a limit, converted to ticks: contended beyond
-        /// 50 us (a time slice is at least 0.7 ms, a same-processor writer's
-        /// turn a few microseconds), hold-offs from 10 ms to 1 s.
+        /// The configuration for a limit, converted to ticks: a yield is long beyond
+        /// 50 us (one that finds nothing else to run takes under 2 us; a time slice
+        /// is at least 0.7 ms), hold-offs from 10 ms to 1 s.
         static func limit(_ limit: Duration) -> Configuration {
-            Configuration(limit: CycleCounter.ticks(limit), contendedYield: CycleCounter.ticks(.microseconds(50)),
-                          holdOff: CycleCounter.ticks(.milliseconds(10)), maximumHoldOff: CycleCounter.ticks(.seconds(1)))
+            Configuration(limit: CycleCounter.ticks(limit), holdOff: CycleCounter.ticks(.milliseconds(10)),
+                          maximumHoldOff: CycleCounter.ticks(.seconds(1)), contendedYield: CycleCounter.ticks(.microseconds(50)))
         }
     }
 
@@ -55,6 +65,9 @@ struct PollWindow {
     private(set) var closedUntil: UInt64 = 0
     /// The next hold-off.
     private(set) var nextHoldOff: UInt64
+    /// Recent long yields: `contendedShare` for each, less one for each short one;
+    /// two less than `contendedShare` yields apart close the window.
+    private(set) var contention: UInt32 = 0
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -76,18 +89,32 @@ struct PollWindow {
         }
     }
 
+    /// What a yield found.
+    enum YieldOutcome: Equatable {
+        /// It came straight back: poll on.
+        case uncontended
+        /// Another thread had the processor for a while: sleep now.
+        case preempted
+        /// That keeps happening: sleep, and the window is closed for a hold-off.
+        case closed
+    }
+
     /// The loop yielded between two empty polls and got the processor back after
-    /// `took` ticks, at `now`. True when that found the processor contended: the
-    /// window is then closed (the loop should sleep).
+    /// `took` ticks, at `now`.
     @inline(__always)
-    mutating func yielded(took: UInt64, now: UInt64) -> Bool {
+    mutating func yielded(took: UInt64, now: UInt64) -> YieldOutcome {
         guard took > configuration.contendedYield else {
-            nextHoldOff = configuration.holdOff
-            return false
+            if contention != 0 {
+                contention -= 1
+                if contention == 0 { nextHoldOff = configuration.holdOff }
+            }
+            return .uncontended
         }
+        contention = min(contention &+ configuration.contendedShare, 2 &* configuration.contendedShare)
+        guard contention > configuration.contendedShare else { return .preempted }
         width = 0
         closedUntil = now &+ nextHoldOff
         nextHoldOff = min(configuration.maximumHoldOff, nextHoldOff &* 2)
-        return true
+        return .closed
     }
 }
