@@ -23,8 +23,8 @@ import InterruptBridgeSystem
 /// another thread, and an interrupt arriving meanwhile waits for that thread's
 /// time slice: a runnable thread is not woken (and so not preferred) when its
 /// descriptor becomes ready, a sleeping one is. Such a yield ends the poll (the
-/// loop sleeps). Once in a while is the scheduler's tick (about 1 yield in
-/// 2,000 beside idle-class threads on a 2-vCPU VM); when it happens to more
+/// loop sleeps). Once in a while is the scheduler's doing (1 yield in 1,200
+/// to 6,000 beside idle-class threads on a 2-vCPU VM); when it happens to more
 /// than one yield in `contendedShare`, the processor is contended and polling
 /// only delays everyone: the window closes and stays closed for a hold-off
 /// that doubles with each closing (`holdOff` up to `maximumHoldOff`) and
@@ -35,7 +35,8 @@ import InterruptBridgeSystem
 /// for a moment, and the loop gets the processor straight back.
 ///
 /// Pure bookkeeping in the counter's ticks (`CycleCounter`): the loop reads the
-/// counter once per batch and around each yield, and nothing here allocates.
+/// counter after each batch while the window is open (once per 8 while it is
+/// closed) and around each yield, and nothing here allocates.
 struct PollWindow {
     struct Configuration {
         /// The widest window (and the gap below which sleeping counts as a miss).
