@@ -73,6 +73,9 @@ extension DeviceRegistry {
                             reloads: reloads, eventWatchers: events.watcherCount)
     }
 
+    /// What the dispatch loop's poll window did (`InterruptDispatcher.polling`), for the metrics export.
+    func dispatchPolling() -> (caughtBatches: UInt64, contendedPolls: UInt64) { dispatcher.polling }
+
     /// What the metrics export reads at scrape time: every connected vector.
     func metricSamples() -> [MetricSample] {
         let lines = try? ProcInterrupts.read()

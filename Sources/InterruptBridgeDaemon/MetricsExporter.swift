@@ -64,6 +64,11 @@ public actor MetricsExporter {
         registry.makeGauge(descriptor: Self.named("irqbridge_reloads", help: "Configuration reloads applied")).set(to: Double(health.reloads))
         registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading GET /v1/events"))
             .set(to: Double(health.eventWatchers))
+        let polling = await devices.dispatchPolling()
+        count("irqbridge_dispatch_polled_batches_total", [], polling.caughtBatches,
+              help: "Batches the dispatch loop took by polling after the previous one instead of sleeping (setting dispatch.poll-window-us)")
+        count("irqbridge_dispatch_poll_window_closings_total", [], polling.contendedPolls,
+              help: "Times the dispatch loop stopped polling for a while because other threads kept wanting its processor")
         var byDevice: [String: (labels: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
         for sample in samples where sample.timings.isRecorded {
             let key = sample.device + "|" + sample.kind

@@ -213,6 +213,8 @@ struct ControlAPITests {
         #expect(text.contains("# HELP irqbridge_interrupts_total ISR calls"))
         #expect(text.contains("# TYPE irqbridge_devices gauge"))
         #expect(text.contains("# HELP irqbridge_ready 1 once start-up"))
+        #expect(text.contains("# TYPE irqbridge_dispatch_polled_batches_total counter"))
+        #expect(text.contains("# TYPE irqbridge_dispatch_poll_window_closings_total counter"))
         #expect(text.contains("# TYPE irqbridge_isr_duration_seconds histogram"))
         #expect(text.contains(#"irqbridge_isr_duration_seconds_bucket{device="fast",kind="MSI-X",le="+Inf"}"#))
         // Every series has the same label names (no per-CPU or per-message labels unless configured).
