@@ -58,8 +58,7 @@ final class BridgeReceiver: Receiver {
     /// have fewer); vector i of the probe is message i % vectorsPerDevice of
     /// device i / vectorsPerDevice.
     init(vectors: Int, vectorsPerDevice: Int, probe: Probe, placement: ThreadPlacement, busyPoll: Bool,
-         recordsTimings: Bool = false, pollWindowLimit: Duration? = DispatchOptions().pollWindowLimit,
-         logger: Logger) throws(BenchError) {
+         recordsTimings: Bool = false, pollWindowLimit: Duration?, logger: Logger) throws(BenchError) {
         let affinity = placement.cpu.map { ProcessorAffinity(rawValue: UInt64(1) << UInt64($0)) }
         let options = DispatchOptions(pinning: affinity == nil ? .none : .interruptAffinity,
                                       realtimePriority: placement.fifoPriority.map(Int32.init), busyPoll: busyPoll,

@@ -43,7 +43,7 @@ public final class DaemonServices: Sendable {
         options.realtimePriority = settings.realtimePriority
         options.capacity = settings.dispatchCapacity
         options.recordsTimings = settings.recordsTimings
-        options.pollWindowLimit = settings.pollWindowMicroseconds == 0 ? nil : .microseconds(settings.pollWindowMicroseconds)
+        options.pollWindowLimit = .microseconds(settings.pollWindowMicroseconds)
         options.threadName = "irqbridge-dispatch"
         do { dispatcher = try InterruptDispatcher(logger: logger, options: options) } catch {
             throw .dispatcher("\(error)")

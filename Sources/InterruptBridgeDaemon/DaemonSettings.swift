@@ -2,6 +2,7 @@
 // variables, then the configuration file's `settings:` section, then defaults
 // (swift-configuration's provider hierarchy, in that order).
 public import Configuration
+import InterruptBridge
 import InterruptBridgeSystem
 public import InterruptBridgeCore
 public import Logging
@@ -54,7 +55,8 @@ public struct DaemonSettings: Sendable, Hashable {
     /// The dispatch loop's poll window limit in microseconds (`DispatchOptions.pollWindowLimit`:
     /// after a batch it polls this long at most before sleeping, while interrupts come
     /// that close together and nothing else wants the processor); 0: always sleep.
-    public var pollWindowMicroseconds = 10
+    /// The runtime's default, 10.
+    public var pollWindowMicroseconds = (DispatchOptions().pollWindowLimit ?? .zero).wholeMicroseconds
     /// The storm rules every device gets unless its entry says otherwise.
     public var storm = StormPolicy.default
     /// How long SIGTERM may take to disconnect and give devices back.
@@ -117,7 +119,8 @@ public struct DaemonSettings: Sendable, Hashable {
             guard let enabled = Bool(value) else { throw bad("dispatch.timings", value, "true or false") }
             recordsTimings = enabled
         }
-        if let window: Int = try number("dispatch.poll-window-us", 0...10_000, "microseconds (0...10000; 0: always sleep)") {
+        let widestWindow = DispatchOptions.maximumPollWindowLimit.wholeMicroseconds
+        if let window: Int = try number("dispatch.poll-window-us", 0...widestWindow, "microseconds (0...\(widestWindow); 0: always sleep)") {
             pollWindowMicroseconds = window
         }
         if let capacity: Int = try number("dispatch.capacity", 64...65_536, "a descriptor count (64...65536)") { dispatchCapacity = capacity }

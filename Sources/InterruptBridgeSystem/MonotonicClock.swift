@@ -25,4 +25,7 @@ extension Duration {
         guard seconds >= 0 else { return 0 }
         return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
+
+    /// The duration in whole microseconds (negative durations give 0).
+    public var wholeMicroseconds: Int { Int(nanoseconds / 1000) }
 }

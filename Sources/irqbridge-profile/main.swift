@@ -31,7 +31,7 @@ guard let side = arguments.first, ["bridge", "bridge-timed", "baseline"].contain
     printError("usage: irqbridge-profile bridge|bridge-timed|baseline [interrupts (>1)] [vectors (>0)] [poll-window-us (>=0)]")
     exit(2)
 }
-let pollWindowLimit: Duration? = pollWindow.map { $0 == 0 ? nil : .microseconds($0) } ?? BridgeReceiverFactory.defaultPollWindowLimit
+let pollWindowLimit: Duration? = pollWindow.map { .microseconds($0) } ?? BridgeReceiverFactory.defaultPollWindowLimit
 let receiver: any ReceiverFactory = side == "baseline" ? EpollBaselineFactory()
     : BridgeReceiverFactory(logger: Logger(label: "irqbridge.profile"), recordsTimings: side == "bridge-timed",
                             pollWindowLimit: pollWindowLimit)

@@ -25,14 +25,11 @@ struct BenchMeasurementOptions: ParsableArguments {
 
     /// `DispatchOptions.pollWindowLimit`'s default, in microseconds.
     static var defaultPollWindowMicroseconds: Int {
-        Int((BridgeReceiverFactory.defaultPollWindowLimit ?? .zero).nanoseconds / 1000)
+        (BridgeReceiverFactory.defaultPollWindowLimit ?? .zero).wholeMicroseconds
     }
 
-    /// The limit the bridge's dispatcher gets.
-    var pollWindowLimit: Duration? {
-        guard let pollWindow else { return BridgeReceiverFactory.defaultPollWindowLimit }
-        return pollWindow == 0 ? nil : .microseconds(pollWindow)
-    }
+    /// The limit the bridge's dispatcher gets (zero: it always sleeps).
+    var pollWindowLimit: Duration? { pollWindow.map { .microseconds($0) } ?? BridgeReceiverFactory.defaultPollWindowLimit }
 
     @Option(name: .customLong("scenario"), help: ArgumentHelp(
         "Run only this scenario (latency, throughput, cost, storm, scale); repeatable. Default: all (--quick: all but scale).",
@@ -71,7 +68,7 @@ struct BenchMeasurementOptions: ParsableArguments {
         for name in scenarios where BenchScenario(rawValue: name) == nil {
             throw CommandFailure.badInput("--scenario must be one of \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")), not '\(name)'")
         }
-        let widestWindow = Int(DispatchOptions.maximumPollWindowLimit.nanoseconds / 1000)
+        let widestWindow = DispatchOptions.maximumPollWindowLimit.wholeMicroseconds
         if let pollWindow, !(0...widestWindow).contains(pollWindow) {
             throw CommandFailure.badInput("--poll-window must be 0 to \(widestWindow) microseconds, not \(pollWindow)")
         }
@@ -110,7 +107,7 @@ struct BenchMeasurementOptions: ParsableArguments {
             "iterations": String(options.iterations), "warmup": String(options.warmup),
             "repetitions": String(options.repetitions), "throughputInterrupts": String(options.throughputInterrupts),
             "scalingRounds": String(options.scalingRounds), "busyPoll": String(options.busyPoll),
-            "pollWindowMicroseconds": String((pollWindowLimit ?? .zero).nanoseconds / 1000),
+            "pollWindowMicroseconds": String((pollWindowLimit ?? .zero).wholeMicroseconds),
             "gapNanoseconds": String(options.gapNanoseconds), "loadThreads": String(options.loadThreads),
             "scenarios": options.scenarios.map(\.rawValue).sorted().joined(separator: ","),
             "scaleVectors": String(options.scaleVectors), "scaleVectorsPerDevice": String(options.scaleVectorsPerDevice),
