@@ -74,7 +74,7 @@ extension DeviceRegistry {
     }
 
     /// What the dispatch loop's poll window did (`InterruptDispatcher.polling`), for the metrics export.
-    func dispatchPolling() -> (caughtBatches: UInt64, contendedPolls: UInt64) { dispatcher.polling }
+    func dispatchPolling() -> (caughtBatches: UInt64, windowClosings: UInt64) { dispatcher.polling }
 
     /// What the metrics export reads at scrape time: every connected vector.
     func metricSamples() -> [MetricSample] {

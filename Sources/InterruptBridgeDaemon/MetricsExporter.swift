@@ -67,7 +67,7 @@ public actor MetricsExporter {
         let polling = await devices.dispatchPolling()
         count("irqbridge_dispatch_polled_batches_total", [], polling.caughtBatches,
               help: "Batches the dispatch loop took by polling after the previous one instead of sleeping (setting dispatch.poll-window-us)")
-        count("irqbridge_dispatch_poll_window_closings_total", [], polling.contendedPolls,
+        count("irqbridge_dispatch_poll_window_closings_total", [], polling.windowClosings,
               help: "Times the dispatch loop stopped polling for a while because other threads kept wanting its processor")
         var byDevice: [String: (labels: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
         for sample in samples where sample.timings.isRecorded {

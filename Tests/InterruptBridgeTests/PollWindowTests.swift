@@ -106,7 +106,7 @@ extension Runtime {
 
         /// Raises each interrupt as soon as the ISR has counted the last: gaps of a
         /// microsecond or two, what the window is for.
-        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> (calls: Int, polling: (caughtBatches: UInt64, contendedPolls: UInt64)) {
+        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> (calls: Int, polling: (caughtBatches: UInt64, windowClosings: UInt64)) {
             let dispatcher = try makeDispatcher(options)
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
@@ -135,7 +135,7 @@ extension Runtime {
             let interrupts = 2000
             // Another test's threads may want this processor: each attempt whose polls
             // all found it contended proves nothing, so up to three are made.
-            var attempts: [(calls: Int, polling: (caughtBatches: UInt64, contendedPolls: UInt64))] = []
+            var attempts: [(calls: Int, polling: (caughtBatches: UInt64, windowClosings: UInt64))] = []
             for _ in 0..<3 {
                 let attempt = try pingPong(DispatchOptions(pollWindowLimit: .milliseconds(1)), interrupts: interrupts)
                 #expect(attempt.calls == interrupts, "each interrupt reached the ISR exactly once")
@@ -146,7 +146,7 @@ extension Runtime {
                     "interrupts raised within the window are caught by polling, not by a wake-up: \(attempts.map(\.polling))")
             let sleeping = try pingPong(DispatchOptions(pollWindowLimit: nil), interrupts: 200)
             #expect(sleeping.calls == 200)
-            #expect(sleeping.polling.caughtBatches == 0 && sleeping.polling.contendedPolls == 0, "polling off: the loop only sleeps")
+            #expect(sleeping.polling.caughtBatches == 0 && sleeping.polling.windowClosings == 0, "polling off: the loop only sleeps")
         }
     }
 }

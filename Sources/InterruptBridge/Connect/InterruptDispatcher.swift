@@ -113,11 +113,11 @@ public final class InterruptDispatcher: Sendable {
 
     /// What the dispatch loops' poll windows did (`DispatchOptions.pollWindowLimit`),
     /// summed over the loops: batches caught by polling instead of a wake-up, and
-    /// polls that found the processor wanted by another thread (each closes the
-    /// window for a while). Both stay 0 when polling is off.
-    public var polling: (caughtBatches: UInt64, contendedPolls: UInt64) {
+    /// how often other threads' demand for the processor closed the window for a
+    /// hold-off (see `PollWindow`). Both stay 0 when polling is off.
+    public var polling: (caughtBatches: UInt64, windowClosings: UInt64) {
         loops.reduce((0, 0)) { sums, loop in
-            (sums.0 &+ loop.pollCatches.load(ordering: .relaxed), sums.1 &+ loop.contendedPolls.load(ordering: .relaxed))
+            (sums.0 &+ loop.pollCatches.load(ordering: .relaxed), sums.1 &+ loop.windowClosings.load(ordering: .relaxed))
         }
     }
 

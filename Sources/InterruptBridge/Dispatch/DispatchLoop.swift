@@ -46,10 +46,10 @@ final class DispatchLoop: Sendable {
     /// Heartbeat requests the loop thread has answered (see `LoopCommand.heartbeat`).
     let heartbeats = Atomic<UInt64>(0)
     private let closesOnExit = Atomic<Bool>(false)
-    /// Batches the loop caught by polling instead of sleeping, and polls that found
-    /// the processor contended (see `PollWindow`). Written by the loop thread only.
+    /// Batches the loop caught by polling instead of sleeping, and times a contended
+    /// processor closed its poll window (see `PollWindow`). Written by the loop thread only.
     let pollCatches = Atomic<UInt64>(0)
-    let contendedPolls = Atomic<UInt64>(0)
+    let windowClosings = Atomic<UInt64>(0)
 
     private static let identities = Atomic<UInt>(1)
 

@@ -145,7 +145,7 @@ final class LoopState {
                     let outcome = window.yielded(took: resumed &- polled, now: resumed)
                     if outcome == .uncontended { continue }
                     if outcome == .closed {
-                        Self.increment(loop.contendedPolls)
+                        Self.increment(loop.windowClosings)
                         break polling
                     }
                     break // preempted once: sleep now

@@ -41,7 +41,7 @@ struct PollWindow {
     struct Configuration {
         /// The widest window (and the gap below which sleeping counts as a miss).
         var limit: UInt64
-        /// The first hold-off after a contended poll.
+        /// The first hold-off when contention closes the window.
         var holdOff: UInt64
         /// The longest hold-off.
         var maximumHoldOff: UInt64
@@ -62,7 +62,7 @@ struct PollWindow {
     let configuration: Configuration
     /// How long to poll after a batch (0: sleep at once).
     private(set) var width: UInt64 = 0
-    /// Until when the window stays closed after a contended poll.
+    /// Until when the window stays closed after contention closed it.
     private(set) var closedUntil: UInt64 = 0
     /// The next hold-off.
     private(set) var nextHoldOff: UInt64
