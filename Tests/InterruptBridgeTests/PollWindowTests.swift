@@ -104,9 +104,20 @@ extension Runtime {
             }
         }
 
+        /// One ping-pong run: what reached the ISR, what the loop's window did, and
+        /// whether anything disturbed it (another thread took the loop's processor,
+        /// or the raiser was kept from raising for longer than the limit).
+        struct PingPong {
+            var calls: Int
+            var caughtBatches: UInt64
+            var windowClosings: UInt64
+            var pollsCutShort: UInt64
+            var longestRound: UInt64
+        }
+
         /// Raises each interrupt as soon as the ISR has counted the last: gaps of a
         /// microsecond or two, what the window is for.
-        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> (calls: Int, polling: (caughtBatches: UInt64, windowClosings: UInt64)) {
+        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> PingPong {
             let dispatcher = try makeDispatcher(options)
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
@@ -115,38 +126,54 @@ extension Runtime {
                 calls.increment()
                 return true
             })
+            var longestRound: UInt64 = 0
             for raised in 1...interrupts {
+                let start = MonotonicClock.nanoseconds()
                 _ = backend.raise(message: raised % 2)
                 // Spins, then yields as the bench's writer does: sharing the loop's
                 // processor, a pure spin would keep the loop off it for a time slice.
-                let deadline = MonotonicClock.nanoseconds() + 5_000_000_000
+                let deadline = start + 5_000_000_000
                 var spins = 0
                 while calls.count < raised, MonotonicClock.nanoseconds() < deadline {
                     spins += 1
                     if spins > 64 { PThread.yieldProcessor() }
                 }
+                longestRound = max(longestRound, MonotonicClock.nanoseconds() - start)
             }
             #expect(eventually { calls.count == interrupts })
             dispatcher.disconnect(connection)
-            return (calls.count, dispatcher.polling)
+            let polling = dispatcher.polling
+            return PingPong(calls: calls.count, caughtBatches: polling.caughtBatches, windowClosings: polling.windowClosings,
+                            pollsCutShort: dispatcher.mainLoop.pollsCutShort.load(ordering: .relaxed), longestRound: longestRound)
         }
 
         @Test func aPollingLoopDeliversEveryInterruptOnceAndCatchesBackToBackOnesWithoutSleeping() throws {
             let interrupts = 2000
-            // Another test's threads may want this processor: each attempt whose polls
-            // all found it contended proves nothing, so up to three are made.
-            var attempts: [(calls: Int, polling: (caughtBatches: UInt64, windowClosings: UInt64))] = []
-            for _ in 0..<3 {
-                let attempt = try pingPong(DispatchOptions(pollWindowLimit: .milliseconds(1)), interrupts: interrupts)
+            let limit = Duration.milliseconds(1)
+            // Other tests' threads may take the loop's or the raiser's processor, and the
+            // window then rightly closes or gaps grow past the limit: such an attempt proves
+            // nothing about catching. Attempts go on (for up to 60 s, while the rest of the
+            // suite runs) until one ran undisturbed, and that one must have caught by polling.
+            var attempts: [PingPong] = []
+            var undisturbed: PingPong?
+            let deadline = MonotonicClock.nanoseconds() + 60_000_000_000
+            while undisturbed == nil, MonotonicClock.nanoseconds() < deadline {
+                let attempt = try pingPong(DispatchOptions(pollWindowLimit: limit), interrupts: interrupts)
                 #expect(attempt.calls == interrupts, "each interrupt reached the ISR exactly once")
                 attempts.append(attempt)
-                if attempt.polling.caughtBatches >= UInt64(interrupts / 2) { break }
+                if attempt.windowClosings == 0, attempt.pollsCutShort == 0, attempt.longestRound < limit.nanoseconds / 2 {
+                    undisturbed = attempt
+                }
             }
-            #expect(attempts.contains { $0.polling.caughtBatches >= UInt64(interrupts / 2) },
-                    "interrupts raised within the window are caught by polling, not by a wake-up: \(attempts.map(\.polling))")
+            #expect(undisturbed != nil, "no attempt of \(attempts.count) ran undisturbed")
+            if let undisturbed {
+                #expect(undisturbed.caughtBatches >= UInt64(interrupts / 2),
+                        "interrupts raised within the window are caught by polling, not by a wake-up: \(undisturbed)")
+            }
             let sleeping = try pingPong(DispatchOptions(pollWindowLimit: nil), interrupts: 200)
             #expect(sleeping.calls == 200)
-            #expect(sleeping.polling.caughtBatches == 0 && sleeping.polling.windowClosings == 0, "polling off: the loop only sleeps")
+            #expect(sleeping.caughtBatches == 0 && sleeping.windowClosings == 0 && sleeping.pollsCutShort == 0,
+                    "polling off: the loop only sleeps")
         }
     }
 }

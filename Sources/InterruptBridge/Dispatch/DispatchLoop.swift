@@ -50,6 +50,9 @@ final class DispatchLoop: Sendable {
     /// processor closed its poll window (see `PollWindow`). Written by the loop thread only.
     let pollCatches = Atomic<UInt64>(0)
     let windowClosings = Atomic<UInt64>(0)
+    /// Polls ended by one yield that kept the loop off its processor (for tests: a
+    /// run without any saw an uncontended processor).
+    let pollsCutShort = Atomic<UInt64>(0)
 
     private static let identities = Atomic<UInt>(1)
 

@@ -148,6 +148,7 @@ final class LoopState {
                         Self.increment(loop.windowClosings)
                         break polling
                     }
+                    Self.increment(loop.pollsCutShort)
                     break // preempted once: sleep now
                 }
                 guard step(timeout: -1) == .proceed else { return }
