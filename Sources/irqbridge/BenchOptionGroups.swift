@@ -118,15 +118,23 @@ struct BenchMeasurementOptions: ParsableArguments {
 /// Where `irqbridge bench` runs its threads. The same placement applies to the
 /// bridge's dispatch thread and the C baseline's waiter.
 struct BenchPlacementOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Pin the dispatch thread (and the C waiter) to CPU; the writer goes to the next CPU.", valueName: "CPU"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Pin the dispatch thread (and the C waiter) to CPU; the writer goes to the next CPU.", valueName: "CPU"))
     var pin: Int?
 
-    @Option(help: ArgumentHelp("Run the dispatch thread (and the C waiter) SCHED_FIFO at PRIO (1-99).", valueName: "PRIO"))
+    @Option(name: .customLong("writer-cpu"), parsing: .unconditional, help: ArgumentHelp(
+        "Pin the writer (the simulated device) to CPU: the same CPU as --pin measures a receiver woken on the writer's processor, another one a cross-processor wake-up (default: the CPU after --pin's; unpinned without --pin).",
+        valueName: "CPU"))
+    var writerCPU: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run the dispatch thread (and the C waiter) SCHED_FIFO at PRIO (1-99).", valueName: "PRIO"))
     var fifo: Int?
 
     func validate() throws {
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         if let pin, !(0..<cpus).contains(pin) { throw CommandFailure.badInput("--pin must name an online CPU (0-\(cpus - 1)), got \(pin)") }
+        if let writerCPU, !(0..<cpus).contains(writerCPU) {
+            throw CommandFailure.badInput("--writer-cpu must name an online CPU (0-\(cpus - 1)), got \(writerCPU)")
+        }
         if let fifo, !(1...99).contains(fifo) { throw CommandFailure.badInput("--fifo must be a priority from 1 to 99, got \(fifo)") }
     }
 
@@ -134,7 +142,7 @@ struct BenchPlacementOptions: ParsableArguments {
         var options = options
         options.dispatch = ThreadPlacement(cpu: pin, fifoPriority: fifo)
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        options.writer = ThreadPlacement(cpu: pin.map { cpus > 1 ? ($0 + 1) % cpus : $0 })
+        options.writer = ThreadPlacement(cpu: writerCPU ?? pin.map { cpus > 1 ? ($0 + 1) % cpus : $0 })
         return options
     }
 
