@@ -22,7 +22,7 @@ extension Runtime {
             return InterruptObject(
                 device: device, dispatcher: dispatcher, vector: assigned.vector, messageID: assigned.messageID, kind: assigned.kind,
                 irql: level, synchronizeIrql: level, mode: mode ?? assigned.mode, shareVector: share, affinity: .first(2), group: 0,
-                floatingSave: false, serviceContext: .none, spinLock: passive ? nil : InterruptSpinLock(), routine: .service { _ in true })
+                floatingSave: false, serviceContext: .none, spinLock: passive ? nil : InterruptSpinLock(), routine: RoutineBox(.service { _ in true }))
         }
 
         @Test func theFirstObjectOfADeviceEnablesWatchesEventsAndItsVector() throws {
@@ -94,7 +94,7 @@ extension Runtime {
             let line = InterruptObject(
                 device: device, dispatcher: dispatcher, vector: 11, messageID: 0, kind: .intx, irql: .highestDevice,
                 synchronizeIrql: .highestDevice, mode: .levelSensitive, shareVector: false, affinity: .first(2), group: 0,
-                floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: .service { _ in true })
+                floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: RoutineBox(.service { _ in true }))
             #expect(throws: ConnectionError.backend(.kernelLimit("MSI-X is enabled; INTx cannot be enabled at the same time"))) {
                 _ = try table.attach([line])
             }

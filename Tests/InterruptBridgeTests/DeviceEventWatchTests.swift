@@ -29,7 +29,7 @@ extension Runtime {
             return InterruptObject(
                 device: device, dispatcher: dispatcher, vector: assigned.vector, messageID: assigned.messageID, kind: assigned.kind,
                 irql: assigned.irql, synchronizeIrql: assigned.irql, mode: assigned.mode, shareVector: false, affinity: .first(2),
-                group: 0, floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: .service { _ in true })
+                group: 0, floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: RoutineBox(.service { _ in true }))
         }
 
         @Test func aWatchedDeviceThatConnectsIsNotWatchedTwiceAndKeepsTheWatchAfterDisconnect() throws {

@@ -136,6 +136,39 @@ extension Runtime {
             for object in objects + [blocker] { dispatcher.disconnect(object) }
         }
 
+        /// The batch is sorted by each vector's DIRQL as it is now: a second object
+        /// with a higher DIRQL on a shared vector raises the whole vector's level.
+        @Test func aVectorWhoseDIRQLRoseIsServedAtItsNewLevel() throws {
+            defer { dispatcher.shutdown() }
+            let gate = Gate()
+            let (blocker, blockerBackend) = try connectBlocker(dispatcher, gate: gate)
+            let (first, firstBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 4, device: 0, function: 0), msixCount: 1))
+            let (second, secondBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 5, device: 0, function: 0), msixCount: 1))
+            let order = Recorder<String>()
+            func connect(_ device: InterruptDevice, level: UInt8, _ name: String) throws -> InterruptObject {
+                try dispatcher.connectFullySpecified(
+                    device: device, vector: device.vectors[0].vector, irql: InterruptLevel(level), synchronizeIrql: InterruptLevel(level),
+                    mode: .latched, shareVector: true, affinity: .first(2)) { _ in
+                    order.append(name)
+                    return false
+                }
+            }
+            let objects = [
+                try connect(first, level: 5, "first at 5"),
+                try connect(second, level: 7, "second at 7"),
+                try connect(first, level: 9, "first at 9"),
+            ]
+            blockerBackend.raise()
+            #expect(gate.waitUntilEntered())
+            // Readiness order second, first: the first vector is now at DIRQL 9, so it goes first.
+            secondBackend.raise()
+            firstBackend.raise()
+            gate.open()
+            #expect(eventually { order.all.count == 3 })
+            #expect(order.all == ["first at 5", "first at 9", "second at 7"])
+            for object in objects + [blocker] { dispatcher.disconnect(object) }
+        }
+
         @Test func coalescedSignalsBecomeOneISRCall() throws {
             defer { dispatcher.shutdown() }
             let gate = Gate()
@@ -184,6 +217,57 @@ extension Runtime {
             backend.raise(message: 2)
             backend.raise(message: 0)
             #expect(eventually { Set(seen.all) == [0, 2] })
+            dispatcher.disconnect(table)
+        }
+
+        /// The watched source keeps a copy of its line's only object (the one-ISR pass
+        /// reads it there): each connect and disconnect that changes the chain's size
+        /// must reach it, whichever object is left.
+        @Test func aChainThatGrowsAndShrinksServesExactlyTheObjectsOnIt() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 1))
+            let vector = device.vectors[0].vector
+            let calls = (a: Counter(), b: Counter(), c: Counter())
+            func counts() -> [Int] { [calls.a.count, calls.b.count, calls.c.count] }
+            func raiseAndExpect(_ expected: [Int], _ comment: Comment) {
+                backend.raise()
+                #expect(eventually { counts() == expected }, comment)
+            }
+            // Unclaimed latched passes: every ISR on the chain is called once per raise.
+            let a = try connectShared(device, mode: .latched, vector: vector) { _ in calls.a.increment(); return false }
+            raiseAndExpect([1, 0, 0], "one object")
+            let b = try connectShared(device, mode: .latched, vector: vector) { _ in calls.b.increment(); return false }
+            raiseAndExpect([2, 1, 0], "two objects")
+            dispatcher.disconnect(a)
+            raiseAndExpect([2, 2, 0], "the second object alone")
+            let c = try connectShared(device, mode: .latched, vector: vector) { _ in calls.c.increment(); return false }
+            dispatcher.disconnect(b)
+            raiseAndExpect([2, 2, 1], "the third object alone")
+            dispatcher.disconnect(c)
+            backend.raise()
+            for _ in 0..<1000 { PThread.yieldProcessor() }
+            #expect(counts() == [2, 2, 1], "no object left: nothing is called")
+        }
+
+        /// The objects of one message-based connect share their routine: disconnecting
+        /// some of them leaves it working for the others.
+        @Test func messagesLeftConnectedStillRunTheSharedRoutine() throws {
+            defer { dispatcher.shutdown() }
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 3))
+            let seen = Recorder<UInt32>()
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, message in
+                seen.append(message)
+                return true
+            })
+            guard case let .messages(table) = connection else {
+                Issue.record("expected a message table")
+                return
+            }
+            dispatcher.disconnect(table.messages[0].interruptObject)
+            dispatcher.disconnect(table.messages[2].interruptObject)
+            backend.raise(message: 1)
+            #expect(eventually { seen.all == [1] })
+            #expect(table.messages[0].interruptObject.serviceCallCount == 0)
             dispatcher.disconnect(table)
         }
 

@@ -87,7 +87,7 @@ extension Runtime {
                 return InterruptObject(
                     device: device, dispatcher: dispatcher, vector: assigned.vector, messageID: assigned.messageID, kind: assigned.kind,
                     irql: assigned.irql, synchronizeIrql: assigned.irql, mode: assigned.mode, shareVector: false, affinity: affinity,
-                    group: group, floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: .service { _ in true })
+                    group: group, floatingSave: false, serviceContext: .none, spinLock: InterruptSpinLock(), routine: RoutineBox(.service { _ in true }))
             }
             let cpu0 = object(0, affinity: ProcessorAffinity(rawValue: 0b01))
             let cpu1 = object(1, affinity: ProcessorAffinity(rawValue: 0b10))

@@ -23,7 +23,7 @@ extension InterruptDispatcher {
             device: device, dispatcher: self, vector: line.vector, messageID: 0, kind: .intx, irql: line.irql,
             synchronizeIrql: effective, mode: line.mode, shareVector: line.shareDisposition == .shared,
             affinity: line.affinity, group: line.group, floatingSave: floatingSave, serviceContext: context,
-            spinLock: spinLock ?? InterruptSpinLock(), routine: .service(routine))
+            spinLock: spinLock ?? InterruptSpinLock(), routine: RoutineBox(.service(routine)))
         try connect([object])
         return object
     }
@@ -52,12 +52,13 @@ extension InterruptDispatcher {
         }
         let effective = max(synchronizeIrql, messages.map(\.irql).max() ?? .passive)
         let lock = spinLock ?? InterruptSpinLock()
+        let routine = RoutineBox(.message(messageRoutine))
         let objects = messages.map { message in
             InterruptObject(
                 device: device, dispatcher: self, vector: message.vector, messageID: message.messageID, kind: kind,
                 irql: message.irql, synchronizeIrql: effective, mode: message.mode,
                 shareVector: message.shareDisposition == .shared, affinity: message.affinity, group: message.group,
-                floatingSave: floatingSave, serviceContext: context, spinLock: lock, routine: .message(messageRoutine))
+                floatingSave: floatingSave, serviceContext: context, spinLock: lock, routine: routine)
         }
         try connect(objects)
         let programmed = device.backend.programmedMessages(kind)
@@ -129,7 +130,7 @@ extension InterruptDispatcher {
             device: device, dispatcher: self, vector: vector, messageID: assigned.messageID, kind: assigned.kind, irql: irql,
             synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
-            routine: .service(routine))
+            routine: RoutineBox(.service(routine)))
         try connect([object])
         return object
     }

@@ -197,7 +197,10 @@ struct ConnectionTable {
             users[key, default: 1] -= 1
             if users[key] == 0 {
                 users[key] = nil
-                if let source = vectors.removeValue(forKey: key) { effects.append(.unwatchVector(source)) }
+                if let source = vectors.removeValue(forKey: key) {
+                    source.line.drop(source)
+                    effects.append(.unwatchVector(source))
+                }
             }
             guard var record = devices[deviceKey] else { continue }
             record.objects -= 1
@@ -276,5 +279,6 @@ struct ConnectionTable {
     /// The source's descriptor is watched.
     mutating func recordWatched(_ source: VectorSource) {
         vectors[source.key] = source
+        source.line.add(source)
     }
 }

@@ -12,7 +12,9 @@ final class InterruptLine {
     /// Passive-level ISRs (served by the passive loop; they may block).
     let isPassive: Bool
     /// The highest DIRQL of the chain: the loop serves ready lines highest first.
-    @exclusivity(unchecked) private(set) var irql: InterruptLevel = .passive
+    @exclusivity(unchecked) private(set) var irql: InterruptLevel = .passive {
+        didSet { if irql != oldValue { publish() } }
+    }
     /// The chain in connect order. The line owns one reference per object (taken by
     /// `append`, given back by `remove`); the interrupt path walks it unretained,
     /// where reading an array of references retained the buffer and each element.
@@ -21,7 +23,15 @@ final class InterruptLine {
     /// The chain's only object when it has exactly one (nil otherwise), kept in the
     /// line itself: the one-ISR path tests and reads it here, one load, and a cold
     /// vector's pass does not also miss on the chain's buffer.
-    @exclusivity(unchecked) private var sole: Unmanaged<InterruptObject>?
+    @exclusivity(unchecked) private var sole: Unmanaged<InterruptObject>? {
+        didSet { publish() }
+    }
+    /// The watched sources that run this line (unretained): each keeps a copy of
+    /// `sole` and `irql` in its pass record, so a pass of a cold vector reads its
+    /// object (and a batch with mixed levels its level) from the record it already
+    /// has in cache and does not also miss on the line. The connection table adds
+    /// a source once it is watched and drops it when it stops watching it.
+    @exclusivity(unchecked) private var sources: [Unmanaged<VectorSource>] = []
 
     init(vector: UInt32, mode: InterruptMode, isPassive: Bool) {
         self.vector = vector
@@ -39,6 +49,22 @@ final class InterruptLine {
     var objects: [InterruptObject] { (0..<count).map { chain[$0].takeUnretainedValue() } }
 
     func contains(_ object: InterruptObject) -> Bool { objects.contains { $0 === object } }
+
+    /// Keeps the source's copies of `sole` and `irql` current from now on (command path: may allocate).
+    func add(_ source: VectorSource) {
+        sources.append(.passUnretained(source))
+        source.mirror(sole: sole, level: irql)
+    }
+
+    /// Stops keeping the source's copies current (the source is no longer watched).
+    func drop(_ source: VectorSource) {
+        sources.removeAll { $0.toOpaque() == Unmanaged.passUnretained(source).toOpaque() }
+        source.mirror(sole: nil, level: .passive)
+    }
+
+    private func publish() {
+        for source in sources { source._withUnsafeGuaranteedRef { $0.mirror(sole: sole, level: irql) } }
+    }
 
     /// Appends an object to the chain (command path: may allocate).
     func append(_ object: InterruptObject) {
@@ -67,28 +93,28 @@ final class InterruptLine {
         return true
     }
 
-    /// Counts `signals` on every serviceable object, then calls the ISRs as the
-    /// mode says. Returns whether any ISR claimed the interrupt. Does not
-    /// allocate, log or take a lock other than the objects' own.
+    /// Counts `signals` on the line's only object and calls its ISR if it is
+    /// serviceable; whether it claimed the interrupt (a vector nobody shares, the
+    /// common case: one serviceable test, one call). A latched pass that one ISR
+    /// claimed needs no second pass (no other ISR's edge can have been lost
+    /// meanwhile), so both modes are one call.
     @inline(__always)
-    func service(signals: UInt64, maximumLatchedPasses: @autoclosure () -> Int) -> Bool {
-        if let sole {
-            // One ISR (a vector nobody shares, the common case): one serviceable test,
-            // one call. A latched pass that one ISR claimed needs no second pass (no
-            // other ISR's edge can have been lost meanwhile), so both modes are one call.
-            return sole._withUnsafeGuaranteedRef { object in
-                guard object.isServiceable else { return false }
-                object.counters.countSignals(signals)
-                return object.service()
-            }
+    static func serviceSole(_ sole: Unmanaged<InterruptObject>, signals: UInt64) -> Bool {
+        sole._withUnsafeGuaranteedRef { object in
+            guard object.isServiceable else { return false }
+            object.counters.countSignals(signals)
+            return object.service()
         }
-        return serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses())
     }
 
-    /// `service` for a shared vector (several objects, or none): out of line, so the
-    /// common one-object case stays small enough for the loop to inline.
+    /// Counts `signals` on every serviceable object, then calls the ISRs as the
+    /// mode says: every ISR once for a level-sensitive line until one claims,
+    /// latched lines pass after pass until a pass is unclaimed. Returns whether any
+    /// ISR claimed the interrupt. Does not allocate, log or take a lock other than
+    /// the objects' own. For a shared vector (several objects, or none): out of
+    /// line, so the common one-object case stays small enough for the loop to inline.
     @inline(never)
-    private func serviceChain(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
+    func serviceChain(signals: UInt64, maximumLatchedPasses: Int) -> Bool {
         // Index loops, not for-in: an unspecialised IndexingIterator (debug builds)
         // allocates a coroutine frame per element.
         let chain = self.chain
@@ -131,13 +157,12 @@ final class InterruptLine {
 /// One interrupt descriptor the loop watches: how to read and clear it, the
 /// line whose chain it runs, and how to re-enable a level-triggered line.
 ///
-/// The interrupt path reads `descriptor`, `drain` and `unmask`, copied out of the
-/// backend's `InterruptSource` once: reading them through the struct copied it
-/// and its existential (value-witness calls and a retain/release) per event.
+/// What a pass reads and writes is in its `PassRecord`, in the selector's slot
+/// (the descriptor, how to drain it, the line's only object, the storm rules'
+/// counters): the source object itself is read only on what is rare (a shared
+/// line's chain, a UIO total, a failed read, a window or rate block that ends, a
+/// level line's unmask).
 final class VectorSource: WatchedDescriptor {
-    // What a pass reads and writes, declared first so that it spans the object's
-    // first two cache lines (with thousands of vectors connected, the one that fires
-    // is usually out of cache, and every line it spans is a miss).
     let drain: InterruptSource.Drain
     /// Whether the source has an unmask (false: edge-triggered, never called).
     let unmasks: Bool
@@ -145,26 +170,12 @@ final class VectorSource: WatchedDescriptor {
     /// it in place, where an `unowned(unsafe)` reference cost a retain and release
     /// per interrupt).
     let line: InterruptLine
-    /// The stuck-ISR watchdog's word for a pass of this vector, less the pass number
-    /// (`ServiceProbe.vectorBits`).
-    let probeBits: UInt64
-    // Storm detection (see `StormPolicy`), on the loop thread only.
-    /// ISR passes and unclaimed passes in the current unclaimed window.
-    @exclusivity(unchecked) private var passes = 0
-    @exclusivity(unchecked) private var unclaimedPasses = 0
-    private let unclaimedWindow: Int
-    /// Interrupts since the current rate block started, and when it started (ns; 0: at
-    /// the next interrupt). Before the clock starts, `blockSignals` is `rateLimit`, so
-    /// the first pass ends the (empty) block by the same test that ends a full one.
-    @exclusivity(unchecked) private var blockSignals: UInt64 = 0
-    private let rateLimit: UInt64
-
+    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
+    let maximumLatchedPasses: Int
     /// The source's unmask, or `NoUnmask`: a non-optional `let` existential is
     /// opened in place, where binding the optional copied it (box and
     /// payload retain) on every claimed level-triggered interrupt.
     let unmask: any InterruptUnmasking
-    /// How many passes a shared latched chain gets per readiness (`DispatchOptions`).
-    let maximumLatchedPasses: Int
     let key: ConnectionTable.SourceKey
     // Unchecked exclusivity for the two fields below: the loop thread alone
     // reads and writes them.
@@ -173,9 +184,16 @@ final class VectorSource: WatchedDescriptor {
     @exclusivity(unchecked) var lastTotal: UInt32?
     /// Why reading or unmasking failed; the loop then stops watching it.
     @exclusivity(unchecked) var faulted: SystemError?
+    // Storm detection (see `StormPolicy`), on the loop thread only; the counters
+    // are in the pass record.
     let storm: StormPolicy
-    private let unclaimedLimit: Int
+    /// Passes per unclaimed window (.max when the policy is off: a window that never fills).
+    private let unclaimedWindow: UInt64
+    private let unclaimedLimit: UInt64
+    /// Signals per rate block (.max when the policy is off: a block that never fills).
+    private let rateLimit: UInt64
     private let rateWindow: UInt64
+    /// When the current rate block started (ns; 0: at the next interrupt).
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
     @exclusivity(unchecked) var tripped: StormRule?
@@ -201,44 +219,60 @@ final class VectorSource: WatchedDescriptor {
         unmasks = source.unmask != nil
         self.line = line
         self.maximumLatchedPasses = maximumLatchedPasses
-        probeBits = ServiceProbe.vectorBits(line.vector)
         self.key = key
         self.storm = storm
         // A disabled policy never trips: windows that cannot fill.
-        unclaimedWindow = storm.isEnabled ? storm.unclaimedWindow : .max
-        unclaimedLimit = storm.unclaimedLimit
+        unclaimedWindow = storm.isEnabled ? UInt64(storm.unclaimedWindow) : .max
+        unclaimedLimit = UInt64(storm.unclaimedLimit)
         rateLimit = storm.isEnabled ? UInt64(storm.rateLimit) : .max
         rateWindow = storm.rateWindow.nanoseconds
         super.init(descriptor: source.descriptor, isInterrupt: true)
-        blockSignals = unstartedBlock
     }
 
-    /// `blockSignals` before the rate clock starts: the limit (the next pass starts the
-    /// clock), or 0 when the rule is off (`rateLimit` .max: never reached, never started).
-    private var unstartedBlock: UInt64 { rateLimit == .max ? 0 : rateLimit }
+    /// Copies the line's only object (nil unless it has exactly one) and its DIRQL
+    /// into the pass record; the line calls it whenever either changes while the
+    /// source is watched (ignored while it is not).
+    func mirror(sole: Unmanaged<InterruptObject>?, level: InterruptLevel) {
+        record?.pointee.sole = sole?.toOpaque()
+        record?.pointee.level = level.rawValue
+    }
+
+    override func fill(_ record: inout PassRecord) {
+        record.drainsEventfd = drain == .eventfdCounter
+        record.unmasks = unmasks
+        record.probeBits = ServiceProbe.vectorBits(line.vector)
+        startStormCounters(&record)
+    }
 
     /// Starts the storm rules afresh (after a re-arm).
     func resetStormCounters() {
-        passes = 0
-        unclaimedPasses = 0
-        blockSignals = unstartedBlock
         blockStart = 0
         tripped = nil
+        if let record { startStormCounters(&record.pointee) }
+    }
+
+    /// A full unclaimed window to go; a rate block that ends at the next pass (which
+    /// starts its clock), or never when the rule is off.
+    private func startStormCounters(_ record: inout PassRecord) {
+        record.passesLeft = unclaimedWindow
+        record.unclaimedPasses = 0
+        record.signalsLeft = rateLimit == .max ? .max : 0
     }
 
     /// Reads and clears the descriptor, runs the chain, unmasks a claimed level
-    /// line. Returns false when the descriptor failed (handled off the path).
-    /// Does not allocate, log or take a lock other than the objects' own.
+    /// line. Returns false when the descriptor failed or a storm rule tripped
+    /// (handled off the path). `record` is this source's pass record. Does not
+    /// allocate, log or take a lock other than the objects' own.
     ///
-    /// Kept small enough for the loop to inline it: what is rare (a UIO total, a
-    /// failed read, a window or rate block that ends, a level line's unmask) is out
-    /// of line, where inlined it made the pass a call frame of its own per interrupt.
+    /// What is rare (a UIO total, a failed read, a window or rate block that ends, a
+    /// level line's unmask, a shared line's chain) is out of line, where inlined it
+    /// made the pass a call frame of its own per interrupt.
     @inline(never)
-    func service() -> Bool {
+    func service(_ record: UnsafeMutablePointer<PassRecord>) -> Bool {
         let signals: UInt64
-        if case .eventfdCounter = drain {
+        if record.pointee.drainsEventfd {
             do {
-                guard let count = try EventFD.read(descriptor) else { return true }
+                guard let count = try EventFD.read(record.pointee.descriptor) else { return true }
                 signals = count
             } catch {
                 faulted = error
@@ -248,14 +282,24 @@ final class VectorSource: WatchedDescriptor {
             guard let total = readUIOTotal() else { return faulted == nil }
             signals = total
         }
-        let claimed = line.service(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
-        // Storm rules: counters only, and a clock read once per `rateLimit` interrupts.
-        passes &+= 1
-        if !claimed { unclaimedPasses &+= 1 }
-        if passes >= unclaimedWindow, !closeUnclaimedWindow() { return false }
-        blockSignals &+= signals
-        if blockSignals >= rateLimit, !closeRateBlock() { return false }
-        return unmasks ? unmaskLine() : true
+        let claimed = if let sole = record.pointee.sole {
+            InterruptLine.serviceSole(Unmanaged.fromOpaque(sole), signals: signals)
+        } else {
+            line.serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
+        }
+        // Storm rules: counting down, and a clock read once per `rateLimit` signals.
+        if !claimed { record.pointee.unclaimedPasses &+= 1 }
+        if record.pointee.passesLeft <= 1 {
+            if !closeUnclaimedWindow(record) { return false }
+        } else {
+            record.pointee.passesLeft &-= 1
+        }
+        if signals >= record.pointee.signalsLeft {
+            if !closeRateBlock(record) { return false }
+        } else {
+            record.pointee.signalsLeft &-= signals
+        }
+        return record.pointee.unmasks ? unmaskLine() : true
     }
 
     /// UIO: the signals since the last read of the interrupt total (the first read,
@@ -274,16 +318,16 @@ final class VectorSource: WatchedDescriptor {
         }
     }
 
-    /// The unclaimed window is full: trips the rule (false: contained off the path,
-    /// a level line stays masked) or starts the next window.
+    /// The pass that ends the unclaimed window: trips the rule (false: contained off
+    /// the path, a level line stays masked) or starts the next window.
     @inline(never)
-    private func closeUnclaimedWindow() -> Bool {
-        if unclaimedPasses > unclaimedLimit {
+    private func closeUnclaimedWindow(_ record: UnsafeMutablePointer<PassRecord>) -> Bool {
+        if record.pointee.unclaimedPasses > unclaimedLimit {
             tripped = .unclaimed
             return false
         }
-        passes = 0
-        unclaimedPasses = 0
+        record.pointee.passesLeft = unclaimedWindow
+        record.pointee.unclaimedPasses = 0
         return true
     }
 
@@ -296,14 +340,14 @@ final class VectorSource: WatchedDescriptor {
     /// counted: they may have piled up over any time (a vector contained or a loop
     /// stalled), and would trip the rule at once.
     @inline(never)
-    private func closeRateBlock() -> Bool {
+    private func closeRateBlock(_ record: UnsafeMutablePointer<PassRecord>) -> Bool {
         let now = MonotonicClock.nanoseconds()
         if blockStart != 0, now &- blockStart < rateWindow {
             tripped = .rate
             return false
         }
         blockStart = now
-        blockSignals = 0
+        record.pointee.signalsLeft = rateLimit
         return true
     }
 

@@ -14,10 +14,9 @@ final class LoopState {
     /// Every connection this loop serves (see `ConnectionTable`).
     var table = ConnectionTable()
     /// Ready vector sources of the current batch, highest DIRQL first (preallocated, unretained:
-    /// the selector's table keeps them until the batch ends).
+    /// the selector's table keeps them until the batch ends), and their pass records.
     private let ready: UnsafeMutableBufferPointer<Unmanaged<VectorSource>>
-    /// The DIRQL of each entry of `ready` (preallocated).
-    private let readyLevels: UnsafeMutableBufferPointer<InterruptLevel>
+    private let readyRecords: UnsafeMutableBufferPointer<UnsafeMutablePointer<PassRecord>>
     /// Event descriptors and faulted vectors of the current batch, handled off the interrupt path.
     private let deferred: UnsafeMutableBufferPointer<Unmanaged<WatchedDescriptor>>
     /// A manually stepped loop applies commands after every step: one posted from
@@ -71,13 +70,13 @@ final class LoopState {
         serving = Unmanaged.passUnretained(loop.serving)
         let batch = selector.events.capacity
         ready = .allocate(capacity: batch)
-        readyLevels = .allocate(capacity: batch)
+        readyRecords = .allocate(capacity: batch)
         deferred = .allocate(capacity: batch)
     }
 
     deinit {
         ready.deallocate()
-        readyLevels.deallocate()
+        readyRecords.deallocate()
         deferred.deallocate()
     }
 
@@ -193,21 +192,21 @@ final class LoopState {
         if levelsUniform {
             // One DIRQL on the loop: each source is served as the batch is read.
             while index < count {
-                if let source = interruptSource(at: index) { serve(source, probe: probe, pass: &pass) }
+                if let (source, record) = interruptSource(at: index) { serve(source, record, probe: probe, pass: &pass) }
                 index += 1
             }
         } else {
             // Levels differ: highest DIRQL first. Entries stay in the selector's table
             // for the whole batch (commands run after it).
             while index < count {
-                if let source = interruptSource(at: index) {
-                    insertReady(source, level: source._withUnsafeGuaranteedRef { $0.line.irql })
+                if let (source, record) = interruptSource(at: index) {
+                    insertReady(source, record)
                 }
                 index += 1
             }
             var position = 0
             while position < readyCount {
-                serve(ready[position], probe: probe, pass: &pass)
+                serve(ready[position], readyRecords[position], probe: probe, pass: &pass)
                 position += 1
             }
         }
@@ -227,11 +226,11 @@ final class LoopState {
         return .proceed
     }
 
-    /// The vector source event `index` of the batch names; nil for anything else,
+    /// The vector source event `index` of the batch names, with its pass record; nil for anything else,
     /// which is taken care of here: the wake descriptor is cleared (and `woken` set),
     /// a device's event descriptor is queued in `deferred`, a stale token is dropped.
     @inline(__always)
-    private func interruptSource(at index: Int) -> Unmanaged<VectorSource>? {
+    private func interruptSource(at index: Int) -> (Unmanaged<VectorSource>, UnsafeMutablePointer<PassRecord>)? {
         switch selector.readiness(at: index) {
         case .wake:
             // Cleared now, before the DPC drain: a DPC queued from another thread
@@ -240,9 +239,9 @@ final class LoopState {
             woken = true
         case .stale:
             break
-        case let .entry(entry):
-            if entry._withUnsafeGuaranteedRef({ $0.isInterrupt }) {
-                return Unmanaged<VectorSource>.fromOpaque(entry.toOpaque())
+        case let .entry(entry, record):
+            if record.pointee.isInterrupt {
+                return (Unmanaged<VectorSource>.fromOpaque(entry.toOpaque()), record)
             }
             // Retained until handled: handling one event (a removal) can unwatch
             // and drop another entry of the same batch. Off the interrupt path.
@@ -257,10 +256,11 @@ final class LoopState {
     /// `deferred`. Locals, and no closure nested in another: capturing `self` or the
     /// source in a nested closure cost a retain and a release per interrupt.
     @inline(__always)
-    private func serve(_ source: Unmanaged<VectorSource>, probe: Unmanaged<ServiceProbe>, pass: inout UInt64) {
-        let word = source._withUnsafeGuaranteedRef { $0.probeBits } | pass
+    private func serve(_ source: Unmanaged<VectorSource>, _ record: UnsafeMutablePointer<PassRecord>,
+                       probe: Unmanaged<ServiceProbe>, pass: inout UInt64) {
+        let word = record.pointee.probeBits | pass
         probe._withUnsafeGuaranteedRef { $0.enter(word) }
-        let served = source._withUnsafeGuaranteedRef { $0.service() }
+        let served = source._withUnsafeGuaranteedRef { $0.service(record) }
         probe._withUnsafeGuaranteedRef { $0.leave() }
         pass = ServiceProbe.nextPass(pass)
         if !served {
@@ -269,17 +269,19 @@ final class LoopState {
         }
     }
 
-    /// Inserts a ready source keeping `ready` sorted by level, highest first. Does not allocate.
+    /// Inserts a ready source keeping `ready` sorted by its line's DIRQL (in its pass
+    /// record), highest first. Does not allocate.
     @inline(__always)
-    private func insertReady(_ source: Unmanaged<VectorSource>, level: InterruptLevel) {
+    private func insertReady(_ source: Unmanaged<VectorSource>, _ record: UnsafeMutablePointer<PassRecord>) {
+        let level = record.pointee.level
         var position = readyCount
-        while position > 0, readyLevels[position - 1] < level {
+        while position > 0, readyRecords[position - 1].pointee.level < level {
             ready[position] = ready[position - 1]
-            readyLevels[position] = readyLevels[position - 1]
+            readyRecords[position] = readyRecords[position - 1]
             position -= 1
         }
         ready[position] = source
-        readyLevels[position] = level
+        readyRecords[position] = record
         readyCount &+= 1
     }
 

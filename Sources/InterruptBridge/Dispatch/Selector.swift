@@ -7,6 +7,7 @@ import InterruptBridgeSystem
 /// its event loop.
 ///
 /// epoll data packs (slot index, generation): see `EpollToken` and `SlotTable`.
+/// Each slot keeps its entry's `PassRecord`, what the interrupt path reads.
 /// `wake()` may be called from any thread; everything else from the loop's
 /// thread only (or, for a manually stepped loop, from whoever holds its step lock).
 final class Selector: @unchecked Sendable {
@@ -20,7 +21,7 @@ final class Selector: @unchecked Sendable {
     let wakeDescriptor: Int32
     /// Unchecked exclusivity: one thread, never reentrantly (commands and the
     /// interrupt path alternate), so the dynamic check per event proves nothing.
-    @exclusivity(unchecked) private var slots: SlotTable<WatchedDescriptor>
+    @exclusivity(unchecked) private var slots: SlotTable<WatchedDescriptor, PassRecord>
     let events: Epoll.EventBuffer
 
     init(capacity: Int) throws(SystemError) {
@@ -29,7 +30,7 @@ final class Selector: @unchecked Sendable {
         epollDescriptor = epoll.rawValue
         wakeDescriptor = wakeUp.rawValue
         try Epoll.add(epollDescriptor, descriptor: wakeDescriptor, events: .readable, data: EpollToken.wake.data)
-        slots = SlotTable(capacity: capacity)
+        slots = SlotTable(capacity: capacity, emptyRecord: .empty)
         events = Epoll.EventBuffer(capacity: min(capacity + 1, 256))
     }
 
@@ -43,7 +44,8 @@ final class Selector: @unchecked Sendable {
     /// Clears the wake counter (before taking commands, so a later post wakes again).
     func clearWake() { _ = try? EventFD.read(wakeDescriptor) }
 
-    /// Starts watching `entry.descriptor` for readability; records the slot in the entry.
+    /// Starts watching `entry.descriptor` for readability; records the slot in the
+    /// entry and has the entry fill its pass record (`WatchedDescriptor.fill`).
     /// Throws `.full` when no slot is left, or the epoll_ctl error.
     func watch(_ entry: WatchedDescriptor) throws(WatchError) {
         guard let token = slots.reserve() else { throw .full(capacity: slots.capacity) }
@@ -55,6 +57,10 @@ final class Selector: @unchecked Sendable {
         }
         slots.store(entry, for: token)
         entry.slot = Int(token.slot)
+        let record = slots.record(at: entry.slot)
+        record.pointee = PassRecord(descriptor: entry.descriptor, isInterrupt: entry.isInterrupt)
+        entry.record = record
+        entry.fill(&record.pointee)
     }
 
     /// Stops watching the entry's descriptor and frees its slot; events already
@@ -64,6 +70,7 @@ final class Selector: @unchecked Sendable {
         try? Epoll.remove(epollDescriptor, descriptor: entry.descriptor)
         let index = entry.slot
         entry.slot = -1
+        entry.record = nil
         slots.release(index)
     }
 
@@ -86,20 +93,20 @@ final class Selector: @unchecked Sendable {
     }
 
     /// What event `index` of the last wait names: the wake descriptor, a current
-    /// entry (unretained: valid until the loop next changes the table), or a stale
-    /// token (dropped).
+    /// entry with its pass record (unretained, valid until the loop next changes the
+    /// table), or a stale token (dropped).
     @inline(__always)
     func readiness(at index: Int) -> Readiness {
         let data = events.data(at: index)
         if data == EpollToken.wake.data { return .wake }
-        guard let entry = slots.resolve(EpollToken(data: data)) else { return .stale }
-        return .entry(entry)
+        guard let (entry, record) = slots.resolve(EpollToken(data: data)) else { return .stale }
+        return .entry(entry, record)
     }
 
     enum Readiness {
         case wake
         case stale
-        case entry(Unmanaged<WatchedDescriptor>)
+        case entry(Unmanaged<WatchedDescriptor>, UnsafeMutablePointer<PassRecord>)
     }
 
     enum WatchError: Error {
@@ -124,9 +131,15 @@ class WatchedDescriptor {
     let isInterrupt: Bool
     /// The slot the selector stored it in (-1: not watched). Loop thread only.
     var slot = -1
+    /// Its pass record in that slot while watched (nil otherwise). Loop thread only.
+    var record: UnsafeMutablePointer<PassRecord>?
 
     init(descriptor: Int32, isInterrupt: Bool) {
         self.descriptor = descriptor
         self.isInterrupt = isInterrupt
     }
+
+    /// Fills what is its own in a new pass record (the selector has set the
+    /// descriptor and `isInterrupt`); nothing more for a device's event descriptor.
+    func fill(_ record: inout PassRecord) {}
 }

@@ -34,44 +34,65 @@ struct EpollToken: Hashable {
 /// back by `release`) and hands them out unretained: the interrupt path reads
 /// an entry without a retain/release pair per event, and the entry cannot go
 /// away under it because only the loop thread releases slots, between batches.
-/// This one buffer is what the hot path reads; there is no second copy.
+///
+/// Each slot also holds a `Record`, the small state its occupant's hot path
+/// reads and writes (see `PassRecord`), in the same cache-line-aligned cell as
+/// the entry pointer and generation: with thousands of descriptors watched and
+/// the one that fires out of cache, resolving its token and reading its state
+/// is one miss, where a slot and an object of its own were two dependent ones.
+/// A released slot's record is reset to `emptyRecord`.
 ///
 /// Not `~Copyable` with a `deinit`: Swift 6.3 crashes compiling that under
 /// Thread Sanitizer. The owner (the selector) calls `deallocate()` once.
-struct SlotTable<Entry: AnyObject> {
-    /// A slot: its retained entry as an opaque pointer (nil: free) beside its
-    /// generation, in one 16-byte cell, so resolving a token reads one cache line
-    /// (two parallel arrays cost a second miss per interrupt once thousands of
-    /// vectors are connected and the one that fires is out of cache). Not
-    /// `Unmanaged<Entry>?`: Swift 6.3 crashes compiling that buffer under Thread
-    /// Sanitizer ("Invalid bitcast").
+struct SlotTable<Entry: AnyObject, Record: BitwiseCopyable> {
+    /// A slot: its retained entry as an opaque pointer (nil: free), its generation
+    /// and its record. Not `Unmanaged<Entry>?`: Swift 6.3 crashes compiling that
+    /// under Thread Sanitizer ("Invalid bitcast").
+    /// The record first: its address is the cell's.
     private struct Slot {
+        var record: Record
         var entry: UnsafeMutableRawPointer?
         var generation: UInt32
     }
 
-    private let slots: UnsafeMutableBufferPointer<Slot>
+    /// Bytes per cell: the slot rounded up to whole cache lines, cells aligned to one.
+    private let cellSize: Int
+    private let cells: UnsafeMutableRawPointer
+    private let emptyRecord: Record
     private var free: [Int]
+    let capacity: Int
 
-    init(capacity: Int) {
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: Slot(entry: nil, generation: 0))
+    init(capacity: Int, emptyRecord: Record) {
+        let lines = (MemoryLayout<Slot>.stride + Self.cacheLine - 1) / Self.cacheLine
+        cellSize = lines * Self.cacheLine
+        cells = .allocate(byteCount: max(capacity, 1) * cellSize, alignment: Self.cacheLine)
+        self.capacity = capacity
+        self.emptyRecord = emptyRecord
+        for index in 0..<capacity {
+            (cells + index * cellSize).initializeMemory(as: Slot.self, to: Slot(record: emptyRecord, entry: nil, generation: 0))
+        }
         free = Array((0..<capacity).reversed())
+    }
+
+    private static var cacheLine: Int { 64 }
+
+    @inline(__always)
+    private func slot(_ index: Int) -> UnsafeMutablePointer<Slot> {
+        (cells + index &* cellSize).assumingMemoryBound(to: Slot.self)
     }
 
     /// Gives back every entry's reference and frees the table. Once, by the owner.
     func deallocate() {
-        for slot in slots { slot.entry.map { Unmanaged<Entry>.fromOpaque($0).release() } }
-        slots.deallocate()
+        for index in 0..<capacity { slot(index).pointee.entry.map { Unmanaged<Entry>.fromOpaque($0).release() } }
+        cells.deallocate()
     }
 
-    var capacity: Int { slots.count }
     var freeCount: Int { free.count }
 
     /// Takes a free slot and returns the token it will be known by, or nil when full.
     mutating func reserve() -> EpollToken? {
         guard let index = free.popLast() else { return nil }
-        return EpollToken(slot: UInt32(index), generation: slots[index].generation)
+        return EpollToken(slot: UInt32(index), generation: slot(index).pointee.generation)
     }
 
     /// Returns a reserved slot that was never filled.
@@ -81,37 +102,48 @@ struct SlotTable<Entry: AnyObject> {
 
     /// Fills a reserved slot (the table keeps a reference until `release`).
     func store(_ entry: Entry, for token: EpollToken) {
-        slots[Int(token.slot)].entry = Unmanaged.passRetained(entry).toOpaque()
+        slot(Int(token.slot)).pointee.entry = Unmanaged.passRetained(entry).toOpaque()
     }
 
-    /// Empties a slot, drops the table's reference and invalidates every token issued for it.
+    /// Empties a slot, drops the table's reference, resets its record and
+    /// invalidates every token issued for it.
     mutating func release(_ index: Int) {
-        slots[index].entry.map { Unmanaged<Entry>.fromOpaque($0).release() }
-        slots[index].entry = nil
-        slots[index].generation &+= 1
+        let cell = slot(index)
+        cell.pointee.entry.map { Unmanaged<Entry>.fromOpaque($0).release() }
+        cell.pointee.entry = nil
+        cell.pointee.record = emptyRecord
+        cell.pointee.generation &+= 1
         free.append(index)
     }
 
-    /// The entry a token names, or nil if the slot was released since (stale) or is
-    /// empty. The token must be one this table issued (every epoll event's data is:
-    /// only the selector registers descriptors, and its wake token is told apart
-    /// first), so its index is in range: checked in debug builds only, since the
-    /// loop resolves one per interrupt.
+    /// The entry a token names and its record, or nil if the slot was released
+    /// since (stale) or is empty. The token must be one this table issued (every
+    /// epoll event's data is: only the selector registers descriptors, and its wake
+    /// token is told apart first), so its index is in range: checked in debug
+    /// builds only, since the loop resolves one per interrupt.
     @inline(__always)
-    func resolve(_ token: EpollToken) -> Unmanaged<Entry>? {
+    func resolve(_ token: EpollToken) -> (entry: Unmanaged<Entry>, record: UnsafeMutablePointer<Record>)? {
         let index = Int(token.slot)
-        assert(index < slots.count, "epoll token \(token) names no slot of \(slots.count)")
-        let slot = slots[index]
-        guard slot.generation == token.generation, let entry = slot.entry else { return nil }
-        return Unmanaged.fromOpaque(entry)
+        assert(index < capacity, "epoll token \(token) names no slot of \(capacity)")
+        let cell = slot(index)
+        guard cell.pointee.generation == token.generation, let entry = cell.pointee.entry else { return nil }
+        return (Unmanaged.fromOpaque(entry), Self.record(of: cell))
+    }
+
+    /// The record of the slot at `index` (valid until the table is deallocated; reset when the slot is released).
+    func record(at index: Int) -> UnsafeMutablePointer<Record> { Self.record(of: slot(index)) }
+
+    @inline(__always)
+    private static func record(of cell: UnsafeMutablePointer<Slot>) -> UnsafeMutablePointer<Record> {
+        UnsafeMutableRawPointer(cell).assumingMemoryBound(to: Record.self)
     }
 
     /// The token a stored entry at `index` is known by now.
     func token(at index: Int) -> EpollToken {
-        EpollToken(slot: UInt32(index), generation: slots[index].generation)
+        EpollToken(slot: UInt32(index), generation: slot(index).pointee.generation)
     }
 
     /// The entry at `index` (whatever its generation), unretained.
     @inline(__always)
-    subscript(index: Int) -> Unmanaged<Entry>? { slots[index].entry.map { Unmanaged.fromOpaque($0) } }
+    subscript(index: Int) -> Unmanaged<Entry>? { slot(index).pointee.entry.map { Unmanaged.fromOpaque($0) } }
 }

@@ -18,19 +18,22 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// once a disconnect was asked for, `Gate.inactive` while reported inactive. One
     /// load per interrupt, where testing the lifecycle and the inactive flag was two
     /// loads through two objects.
+    //
+    // The hot fields (gate to counters) span 48 bytes: an object starts on a 16-byte
+    // boundary, so they share one cache line in one object of four and two in the rest.
     let gate = Atomic<UInt8>(0)
-    /// The message number (0 for a line-based interrupt).
-    public let messageID: UInt32
     /// The level the ISR runs at and `synchronize` raises to: for line- and
     /// message-based connects the maximum of the set's IRQLs and the caller's value.
     public let synchronizeIrql: InterruptLevel
+    /// Whether `timingRecorders` is set (a flag beside the gate, where testing the
+    /// reference itself took a field of the hot lines).
+    private let recordsTimings: Bool
+    /// The message number (0 for a line-based interrupt).
+    public let messageID: UInt32
     /// `spinLock`, unretained (the strong reference `spinLock` keeps it alive):
     /// binding the optional class reference retained and released it on every
     /// acquire and release.
     private let spinLockReference: Unmanaged<InterruptSpinLock>?
-    /// `timingRecorders`, unretained (the strong reference keeps it alive): the
-    /// interrupt path tests and uses it without a retain.
-    private let timingReference: Unmanaged<TimingRecorders>?
     /// The routine as the loop calls it, in a box the object holds one unmanaged
     /// reference to. A `Routine` payload bound by a switch is a copy (a retain and
     /// release of its context per interrupt), and so is a closure read from a
@@ -38,6 +41,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// unretained reference, is called in place: one more load than a `let`
     /// closure of the object, no retain or release (checked in the -O assembly).
     /// Line-based routines are wrapped once, at connect, to ignore the message number.
+    /// The objects of one message-based connect share one box (every message runs
+    /// the same routine): with thousands of vectors connected, the box of the one
+    /// that fires is then in cache, where a box per object was one more miss.
     ///
     /// Swapped for a routine that captures nothing once the loop has detached the
     /// object (`markDisconnected`): the routine's context (a driver's device
@@ -48,6 +54,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// for an object no loop ever attached).
     @exclusivity(unchecked) nonisolated(unsafe) private var routineBox: Unmanaged<RoutineBox>
     let counters = Counters()
+    /// `timingRecorders`, unretained (the strong reference keeps it alive): the
+    /// timed path uses it without a retain.
+    private let timingReference: Unmanaged<TimingRecorders>?
 
     /// The device whose interrupt this is.
     public let device: InterruptDevice
@@ -103,9 +112,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// its own): with thousands of vectors connected, the ISR path of a cold vector
     /// misses on one line fewer.
     struct Counters: ~Copyable, Sendable {
+        let signals = Atomic<UInt64>(0)
         let serviceCalls = Atomic<UInt64>(0)
         let claimed = Atomic<UInt64>(0)
-        let signals = Atomic<UInt64>(0)
         /// Storm containments of the object's vector (written off the interrupt path).
         let storms = Atomic<UInt64>(0)
         /// Whether the vector is contained right now.
@@ -129,7 +138,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     init(device: InterruptDevice, dispatcher: InterruptDispatcher, vector: UInt32, messageID: UInt32, kind: InterruptKind,
          irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
          affinity: ProcessorAffinity, group: UInt16, floatingSave: Bool, serviceContext: OpaqueContext,
-         spinLock: InterruptSpinLock?, routine: Routine) {
+         spinLock: InterruptSpinLock?, routine: RoutineBox) {
         self.device = device
         self.dispatcher = dispatcher
         self.vector = vector
@@ -148,12 +157,8 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         self.spinLockReference = spinLock.map { Unmanaged.passUnretained($0) }
         timingRecorders = dispatcher.options.recordsTimings ? TimingRecorders() : nil
         timingReference = timingRecorders.map { Unmanaged.passUnretained($0) }
-        let isr: MessageServiceRoutine
-        switch routine {
-        case let .service(routine): isr = { interrupt, _ in routine(interrupt) }
-        case let .message(routine): isr = routine
-        }
-        routineBox = .passRetained(RoutineBox(isr))
+        recordsTimings = timingRecorders != nil
+        routineBox = .passRetained(routine)
     }
 
     deinit { routineBox.release() }
@@ -238,9 +243,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     @inline(__always)
     func service() -> Bool {
         // Recording timings is out of line: with it off, the path is the untimed one
-        // plus a test of `timingReference` (inlined, the timed branch made the
+        // plus a test of `recordsTimings` (inlined, the timed branch made the
         // untimed one 33 instructions longer per interrupt: callgrind.sh).
-        if let timingReference { return serviceTimed(timingReference) }
+        if recordsTimings, let timingReference { return serviceTimed(timingReference) }
         let previous = acquire()
         let claimed = routineBox._withUnsafeGuaranteedRef { $0.routine(self, messageID) }
         // Counted under the lock: code holding it (KeSynchronizeExecution) never sees the count move.
@@ -315,14 +320,23 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     }
 }
 
-/// The routine an `InterruptObject` calls (see `routineBox`).
+/// The routine an `InterruptObject` calls (see `routineBox`): one per connect
+/// call, shared by the objects it created, each holding one reference.
 final class RoutineBox: Sendable {
     let routine: MessageServiceRoutine
     let isReleased: Bool
 
-    init(_ routine: @escaping MessageServiceRoutine, isReleased: Bool = false) {
+    private init(_ routine: @escaping MessageServiceRoutine, isReleased: Bool) {
         self.routine = routine
         self.isReleased = isReleased
+    }
+
+    /// The box for a connect's routine (a line-based one wrapped to ignore the message number).
+    convenience init(_ routine: InterruptObject.Routine) {
+        switch routine {
+        case let .service(routine): self.init({ interrupt, _ in routine(interrupt) }, isReleased: false)
+        case let .message(routine): self.init(routine, isReleased: false)
+        }
     }
 
     /// What a disconnected object holds: claims nothing, captures nothing.
