@@ -4,9 +4,14 @@ import InterruptBridgeTestKit
 import Logging
 import Testing
 
-/// Every suite of this target nests in here: `.serialized` runs them one at a
-/// time, so descriptor counts and loop timing are not disturbed by each other
-/// (a 2-core machine gains nothing from running dispatch threads side by side).
+/// The dispatch suites nest in here: `.serialized` runs them one at a time, so
+/// loop timing is not disturbed by another dispatch thread (a 2-core machine
+/// gains nothing from running them side by side).
+///
+/// Some of them count the whole process's open descriptors, which any suite
+/// running beside them can disturb (a subprocess's pipes, a udev monitor).
+/// Their leak checks hold only in a run where nothing else runs beside them:
+/// `scripts/test.sh` runs this target alone with `--no-parallel`.
 @Suite(.serialized) enum Runtime {}
 
 /// An MSI-X simulated device whose message-0 ISR holds `gate`: the loop blocker.
