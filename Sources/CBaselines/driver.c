@@ -89,11 +89,13 @@ static int run_pingpong(drive_job *job) {
         uint64_t until = cbl_now_ns() + job->gap_ns;
         while (cbl_now_ns() < until) cpu_relax();
         if (job->doorbell != NULL) {
+            cbl_probe_note_raise_cpu(probe);
             atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
             *job->doorbell = job->doorbell_value;
             continue;
         }
         if (job->raise != NULL) {
+            cbl_probe_note_raise_cpu(probe);
             atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
             rc = job->raise(job->raise_context);
             if (rc != 0) return rc;
@@ -101,6 +103,7 @@ static int run_pingpong(drive_job *job) {
         }
         size_t vector = (size_t)((i * job->stride) % job->nfds);
         atomic_store_explicit(&probe->in_flight[vector], 1, memory_order_relaxed);
+        cbl_probe_note_raise_cpu(probe);
         atomic_store_explicit(&probe->sent_ns, cbl_now_ns(), memory_order_release);
         rc = raise_interrupt(job->fds[vector]);
         if (rc != 0) return rc;
@@ -116,6 +119,7 @@ static int run_saturate(drive_job *job) {
         for (size_t v = 0; v < job->nfds && raised < job->count; v++) {
             if (atomic_load_explicit(&probe->in_flight[v], memory_order_acquire)) continue;
             atomic_store_explicit(&probe->in_flight[v], 1, memory_order_relaxed);
+            cbl_probe_note_raise_cpu(probe);
             int rc = raise_interrupt(job->fds[v]);
             if (rc != 0) return rc;
             raised++;

@@ -4,6 +4,7 @@
 #include "cbl_probe.h"
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,15 @@ void cbl_probe_reset(cbl_probe *probe) {
     probe->thread_at_first = 0;
     probe->thread_at_last = 0;
     probe->writer_cpu_ns = 0;
+    atomic_store(&probe->sent_cpu, -1);
+    probe->same_cpu_hits = 0;
+}
+
+void cbl_probe_track_placement(cbl_probe *probe, int on) { probe->tracks_placement = on; }
+
+// sched_getcpu reads the rseq area glibc registers (2.35 and later): a load, no syscall.
+void cbl_probe_note_raise_cpu(cbl_probe *probe) {
+    if (probe->tracks_placement) atomic_store_explicit(&probe->sent_cpu, sched_getcpu(), memory_order_relaxed);
 }
 
 uint64_t cbl_probe_hits(const cbl_probe *probe) {
@@ -94,6 +104,10 @@ void cbl_probe_hit(cbl_probe *probe, uint32_t vector) {
         probe->process_cpu_ns_at_last = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
         probe->thread_at_last = (uint64_t)pthread_self();
         if (cac_thread_allocations != NULL) probe->allocations_at_last = cac_thread_allocations();
+    }
+    if (probe->tracks_placement &&
+        sched_getcpu() == atomic_load_explicit(&probe->sent_cpu, memory_order_relaxed)) {
+        probe->same_cpu_hits++;
     }
     if (vector < probe->vector_count) {
         atomic_store_explicit(&probe->in_flight[vector], 0, memory_order_release);

@@ -55,6 +55,10 @@ public struct BenchOptions: Sendable, Equatable {
     public var gapNanoseconds: UInt64 = 20_000
     /// A receiver that delivers nothing for this long has lost an interrupt.
     public var timeoutNanoseconds: UInt64 = 2_000_000_000
+    /// Record, for every side, the share of deliveries made on the processor that
+    /// raised them (printed under the table). Off for `irqbridge-profile`, so
+    /// callgrind's instruction counts carry none of it.
+    public var tracksPlacement = true
 
     public init() {}
 

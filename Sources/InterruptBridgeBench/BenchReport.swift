@@ -68,6 +68,11 @@ public struct BenchReport: Sendable {
         for peer in peers {
             lines.append("\(peer.name): \(peer.title)" + (peer.absentReason.map { " - ABSENT: \($0)" } ?? ""))
         }
+        let placed = placementGroups
+        if !placed.isEmpty {
+            lines.append("woken on the raising processor (share of deliveries, median of repetitions):")
+            lines += placed.map { "  \($0.name): \(describe($0.shares))" }
+        }
         lines += warnings.map { "warning: \($0)" }
         return lines.joined(separator: "\n")
     }
@@ -78,10 +83,40 @@ public struct BenchReport: Sendable {
     /// every side, and its ratios then measure the host's wake-up, not the code.
     public static let haltingLatencyNanoseconds = 20_000.0
 
+    /// Sides whose shares of same-processor wake-ups differ by this much or more
+    /// were measured in different conditions: a warning says so.
+    public static let placementSpreadWarning = 0.4
+
+    /// Rows measured by the same runs carry the same shares: the first row of each
+    /// such group, with its shares.
+    var placementGroups: [(name: String, shares: PlacementShares)] {
+        var groups: [(name: String, shares: PlacementShares)] = []
+        for result in results {
+            guard let shares = result.placement, shares != groups.last?.shares else { continue }
+            groups.append((result.name, shares))
+        }
+        return groups
+    }
+
+    /// "bridge 93%, C floor 11%, dpdk 50%": every side with a share, in column order.
+    func describe(_ shares: PlacementShares) -> String {
+        var sides: [(String, Double?)] = [("bridge", shares.bridge), ("C floor", shares.baseline)]
+        sides += peers.filter(\.isPresent).map { ($0.name, shares.peers[$0.name]) }
+        return sides.compactMap { name, share in share.map { "\(name) \(Int(($0 * 100).rounded()))%" } }
+            .joined(separator: ", ")
+    }
+
     /// What makes this run's figures doubtful, in words (printed under the table,
     /// `warnings` in the JSON).
     public var warnings: [String] {
         var warnings: [String] = []
+        for group in placementGroups {
+            guard let spread = group.shares.spread, spread >= Self.placementSpreadWarning else { continue }
+            warnings.append("\(group.name): the sides were woken on the raising processor in different shares "
+                + "(\(describe(group.shares))); a same-processor wake-up and a cross-processor one can differ by more "
+                + "than the targets' margins, so this group's ratios compare placements as much as code; pin the "
+                + "receivers and the writer (--pin, --writer-cpu) to compare one placement")
+        }
         for result in results where result.name.hasSuffix("latency.p50") {
             guard let floor = result.baseline, floor > Self.haltingLatencyNanoseconds else { continue }
             warnings.append("\(result.name): the C floor's p50 is \(Format.number(floor)) ns, above "
@@ -123,7 +158,8 @@ public struct BenchReport: Sendable {
         }
     }
 
-    /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict,peers:{NAME:{value,ratio,target,verdict,status}}}...],
+    /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict,peers:{NAME:{value,ratio,target,verdict,status}},
+    /// onRaisingProcessor:{bridge,baseline,peers:{NAME:share}}|null}...],
     /// "peers":[{name,title,status,reason}], "machine":{...}, "configuration":{...}, "warnings":[String]}`. Every entry names every
     /// peer of the run; an absent peer's figures are null with status "absent".
     public func json() throws -> Data {
@@ -141,7 +177,8 @@ public struct BenchReport: Sendable {
                 }
                 return Document.Entry(name: result.name, unit: result.unit, bridge: result.bridge, baseline: result.baseline,
                                       ratio: result.ratio, target: result.target?.description,
-                                      verdict: result.verdict.map(Self.verdict), peers: peerEntries)
+                                      verdict: result.verdict.map(Self.verdict), peers: peerEntries,
+                                      onRaisingProcessor: result.placement.map(Document.Placement.init))
             },
             peers: peers, machine: machine, configuration: configuration, warnings: warnings)
         let encoder = JSONEncoder()
@@ -159,6 +196,7 @@ public struct BenchReport: Sendable {
             var target: String?
             var verdict: String?
             var peers: [String: PeerEntry]
+            var onRaisingProcessor: Placement?
 
             // Absent figures are written as null, not left out: every entry has every key.
             func encode(to encoder: any Encoder) throws {
@@ -171,9 +209,32 @@ public struct BenchReport: Sendable {
                 try container.encode(target, forKey: .target)
                 try container.encode(verdict, forKey: .verdict)
                 try container.encode(peers, forKey: .peers)
+                try container.encode(onRaisingProcessor, forKey: .onRaisingProcessor)
             }
 
-            enum CodingKeys: String, CodingKey { case name, unit, bridge, baseline, ratio, target, verdict, peers }
+            enum CodingKeys: String, CodingKey { case name, unit, bridge, baseline, ratio, target, verdict, peers, onRaisingProcessor }
+        }
+
+        /// Each side's share of deliveries made on the raising processor (0...1).
+        struct Placement: Encodable {
+            var bridge: Double?
+            var baseline: Double?
+            var peers: [String: Double]
+
+            init(_ shares: PlacementShares) {
+                bridge = shares.bridge
+                baseline = shares.baseline
+                peers = shares.peers
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(bridge, forKey: .bridge)
+                try container.encode(baseline, forKey: .baseline)
+                try container.encode(peers, forKey: .peers)
+            }
+
+            enum CodingKeys: String, CodingKey { case bridge, baseline, peers }
         }
 
         struct PeerEntry: Encodable {

@@ -10,15 +10,19 @@ public struct BenchResult: Sendable, Equatable {
     public var target: BenchTarget?
     /// The peers' figures, in report order (empty when the row has none).
     public var peers: [PeerFigure]
+    /// Where each side's deliveries were made, for rows measured by delivering
+    /// interrupts (nil for derived rows and where placement was not tracked).
+    public var placement: PlacementShares?
 
     public init(name: String, unit: String, bridge: Double?, baseline: Double?, target: BenchTarget? = nil,
-                peers: [PeerFigure] = []) {
+                peers: [PeerFigure] = [], placement: PlacementShares? = nil) {
         self.name = name
         self.unit = unit
         self.bridge = bridge
         self.baseline = baseline
         self.target = target
         self.peers = peers
+        self.placement = placement
     }
 
     /// bridge / baseline.
@@ -45,6 +49,31 @@ public struct BenchResult: Sendable, Equatable {
         }
         for peer in peers { if let met = verdict(against: peer) { all.append((peer.name, met)) } }
         return all
+    }
+}
+
+/// Each side's share (0...1) of deliveries made on the processor that raised
+/// them, the median over the row's repetitions. On a virtual machine a wake-up
+/// on the raising processor and one across processors differ by up to tens of
+/// microseconds, so two sides with very different shares were not measured in
+/// the same conditions, whatever their code.
+public struct PlacementShares: Sendable, Equatable {
+    public var bridge: Double?
+    public var baseline: Double?
+    /// By peer name; absent peers are left out.
+    public var peers: [String: Double]
+
+    public init(bridge: Double?, baseline: Double?, peers: [String: Double] = [:]) {
+        self.bridge = bridge
+        self.baseline = baseline
+        self.peers = peers
+    }
+
+    /// The widest gap between two sides' shares (nil with fewer than two).
+    public var spread: Double? {
+        let shares = [bridge, baseline].compactMap { $0 } + peers.values
+        guard shares.count > 1, let low = shares.min(), let high = shares.max() else { return nil }
+        return high - low
     }
 }
 

@@ -138,8 +138,10 @@ public struct BenchSuite: Sendable {
         let bridge = LatencyFigures(busy.bridge), baseline = LatencyFigures(busy.baseline)
         let noPeers = peers.map { PeerFigure(name: $0.name, value: nil) }
         return [
-            BenchResult(name: "busy-poll.p50", unit: "ns", bridge: bridge.p50, baseline: baseline.p50, peers: noPeers),
-            BenchResult(name: "busy-poll.p99", unit: "ns", bridge: bridge.p99, baseline: baseline.p99, peers: noPeers),
+            BenchResult(name: "busy-poll.p50", unit: "ns", bridge: bridge.p50, baseline: baseline.p50, peers: noPeers,
+                        placement: placement(busy)),
+            BenchResult(name: "busy-poll.p99", unit: "ns", bridge: bridge.p99, baseline: baseline.p99, peers: noPeers,
+                        placement: placement(busy)),
             BenchResult(name: "busy-poll.p50-vs-epoll.p50", unit: "ns", bridge: bridge.p50, baseline: epollBaseline.p50,
                         target: epollBaseline.p50 == nil ? nil : .ratioBelow(1.0), peers: noPeers),
         ]
@@ -199,6 +201,18 @@ public struct BenchSuite: Sendable {
         BenchResult(name: name, unit: unit, bridge: reduce(figures.bridge), baseline: reduce(figures.baseline), target: target,
                     peers: peers.map { peer in
                         PeerFigure(name: peer.name, value: figures.peers[peer.name].flatMap(reduce), target: peerTarget)
-                    })
+                    },
+                    placement: placement(figures))
+    }
+
+    /// Each side's median share of deliveries on the raising processor, when its runs tracked it.
+    private func placement<Figure>(_ figures: SideFigures<Figure>) -> PlacementShares? {
+        func share(_ runs: [Figure]?) -> Double? {
+            guard let placed = runs as? [any PlacedRun] else { return nil }
+            return Statistics.median(placed.compactMap(\.onRaisingProcessorShare))
+        }
+        let shares = PlacementShares(bridge: share(figures.bridge), baseline: share(figures.baseline),
+                                     peers: figures.peers.compactMapValues { share($0) })
+        return shares.bridge == nil && shares.baseline == nil && shares.peers.isEmpty ? nil : shares
     }
 }

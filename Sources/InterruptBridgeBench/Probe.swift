@@ -30,11 +30,22 @@ public final class Probe: @unchecked Sendable {
     }
 
     /// Clears counters and credits, and reads the receiver's allocation counter at
-    /// deliveries `window` (first and last, zero-based).
-    func reset(allocationWindow window: ClosedRange<Int>?) {
+    /// deliveries `window` (first and last, zero-based). With `tracksPlacement`,
+    /// every delivery is also checked against the processor its interrupt was
+    /// raised on (`onRaisingProcessorShare`).
+    func reset(allocationWindow window: ClosedRange<Int>?, tracksPlacement: Bool = false) {
         cbl_probe_reset(raw)
+        cbl_probe_track_placement(raw, tracksPlacement ? 1 : 0)
         raw.pointee.window_first_hit = window.map { UInt64($0.lowerBound) } ?? .max
         raw.pointee.window_last_hit = window.map { UInt64($0.upperBound) } ?? .max
+    }
+
+    /// The share of deliveries (0...1) the receiver made on the processor the
+    /// writer raised them on: a wake-up on the same processor, rather than one
+    /// across processors. nil when the run did not track placement or saw nothing.
+    var onRaisingProcessorShare: Double? {
+        guard raw.pointee.tracks_placement != 0, hits > 0 else { return nil }
+        return Double(raw.pointee.same_cpu_hits) / Double(hits)
     }
 
     var hits: Int { Int(cbl_probe_hits(raw)) }

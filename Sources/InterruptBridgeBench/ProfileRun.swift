@@ -9,6 +9,7 @@ public struct ProfileRun: Sendable {
     public init(factory: any ReceiverFactory, options: BenchOptions = BenchOptions()) {
         self.factory = factory
         self.options = options
+        self.options.tracksPlacement = false
     }
 
     /// Interrupts per second and the receiving side's CPU ns per interrupt of one run.

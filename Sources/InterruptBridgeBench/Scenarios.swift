@@ -3,21 +3,30 @@ internal import CBaselines
 import Glibc
 #endif
 
+/// A run that knows where its deliveries were made relative to their raise.
+protocol PlacedRun {
+    /// The share of deliveries (0...1) made on the processor that raised them;
+    /// nil when not tracked.
+    var onRaisingProcessorShare: Double? { get }
+}
+
 /// Figures of one ping-pong run (one interrupt in flight at a time).
-struct PingPongRun {
+struct PingPongRun: PlacedRun {
     /// Latency of each measured round (ns), in round order.
     var samples: [Double]
     /// Heap allocations on the receiving thread per delivered interrupt, where counted.
     var allocationsPerInterrupt: Double?
+    var onRaisingProcessorShare: Double?
 }
 
 /// Figures of one throughput run.
-struct SaturationRun {
+struct SaturationRun: PlacedRun {
     var interruptsPerSecond: Double
     /// CPU time the receiving side (dispatch thread, C waiter, DPDK's thread,
     /// libdispatch's threads) spent per delivered interrupt: user + system,
     /// independent of who waited for whom.
     var receiverCPUPerInterrupt: Double
+    var onRaisingProcessorShare: Double?
 }
 
 /// Latency percentiles of several runs: each run's percentile, then the median
@@ -55,7 +64,7 @@ struct ScenarioRunner {
         let warmup = options.warmup
         let total = warmup + rounds
         let probe = try Probe(vectors: vectors, samples: total)
-        probe.reset(allocationWindow: warmup...(total - 1))
+        probe.reset(allocationWindow: warmup...(total - 1), tracksPlacement: options.tracksPlacement)
         let receiver = try factory.start(vectors: vectors, probe: probe, placement: options.dispatch, busyPoll: busyPoll)
         defer { receiver.stop() }
         var writer = options.writer.raw
@@ -67,7 +76,8 @@ struct ScenarioRunner {
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)
         return PingPongRun(
             samples: probe.samples(warmup..<total),
-            allocationsPerInterrupt: probe.allocationsInWindow.map { Double($0) / Double(max(rounds - 1, 1)) }
+            allocationsPerInterrupt: probe.allocationsInWindow.map { Double($0) / Double(max(rounds - 1, 1)) },
+            onRaisingProcessorShare: probe.onRaisingProcessorShare
         )
     }
 
@@ -75,7 +85,7 @@ struct ScenarioRunner {
     /// none coalesce) until `total` were delivered.
     func saturate(_ factory: any ReceiverFactory, scenario: String, vectors: Int, total: Int) throws(BenchError) -> SaturationRun {
         let probe = try Probe(vectors: vectors, samples: 0)
-        probe.reset(allocationWindow: 0...(total - 1))
+        probe.reset(allocationWindow: 0...(total - 1), tracksPlacement: options.tracksPlacement)
         let receiver = try factory.start(vectors: vectors, probe: probe, placement: options.dispatch, busyPoll: false)
         defer { receiver.stop() }
         var writer = options.writer.raw
@@ -85,7 +95,8 @@ struct ScenarioRunner {
         }
         try check(rc, probe: probe, side: factory.label, scenario: scenario, expected: total)
         return SaturationRun(interruptsPerSecond: Double(total) / (Double(max(elapsed, 1)) / 1e9),
-                             receiverCPUPerInterrupt: probe.receivingSideCPUNanoseconds / Double(max(total - 1, 1)))
+                             receiverCPUPerInterrupt: probe.receivingSideCPUNanoseconds / Double(max(total - 1, 1)),
+                             onRaisingProcessorShare: probe.onRaisingProcessorShare)
     }
 
     private func check(_ rc: Int32, probe: Probe, side: String, scenario: String, expected: Int) throws(BenchError) {

@@ -29,6 +29,11 @@ import Testing
             "cost.1-vectors.p50", "cost.32-vectors.p50", "cost.32-vs-1-vectors",
             "busy-poll.p50", "busy-poll.p99", "busy-poll.p50-vs-epoll.p50",
         ])
+        // Every row measured by delivering interrupts says where both sides' deliveries were made.
+        for result in results where !result.name.hasSuffix("-vs-1-vectors") && !result.name.hasPrefix("busy-poll.p50-vs") {
+            let placement = try #require(result.placement, "\(result.name)")
+            #expect(placement.bridge.map { (0...1).contains($0) } == true && placement.baseline.map { (0...1).contains($0) } == true)
+        }
         for result in results where result.name != "allocations-per-interrupt" {
             // A receiver CPU share may round to 0 at tick granularity in a tiny run; every other figure is positive.
             let isCPU = result.name.hasSuffix(".receiver-cpu")
@@ -48,6 +53,26 @@ import Testing
         #expect(saturation.interruptsPerSecond > 0)
         // Tick-granular CPU time: over 1,000 interrupts the receiver's share may round to 0.
         #expect(saturation.receiverCPUPerInterrupt.isFinite && saturation.receiverCPUPerInterrupt >= 0)
+    }
+
+    /// The placement record follows the pinning: a receiver pinned to the writer's
+    /// processor makes every delivery there, one pinned to another makes none.
+    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount > 1, "needs two processors"))
+    func deliveriesAreCountedOnTheRaisingProcessorOrNot() throws {
+        for (receiverCPU, expected) in [(1, 1.0), (0, 0.0)] {
+            var options = Self.tiny
+            options.dispatch = ThreadPlacement(cpu: receiverCPU)
+            options.writer = ThreadPlacement(cpu: 1)
+            let runner = ScenarioRunner(options: options)
+            let run = try runner.pingPong(EpollBaselineFactory(), scenario: "test", vectors: 2, rounds: 100)
+            #expect(run.onRaisingProcessorShare == expected, "receiver on CPU \(receiverCPU)")
+            let saturation = try runner.saturate(EpollBaselineFactory(), scenario: "test", vectors: 2, total: 500)
+            #expect(saturation.onRaisingProcessorShare == expected, "receiver on CPU \(receiverCPU)")
+        }
+        var untracked = Self.tiny
+        untracked.tracksPlacement = false
+        #expect(try ScenarioRunner(options: untracked).pingPong(EpollBaselineFactory(), scenario: "test", vectors: 1, rounds: 20)
+            .onRaisingProcessorShare == nil)
     }
 
     /// Tests of other suites may hold descriptors for a moment, so the check is

@@ -41,6 +41,15 @@ typedef struct cbl_probe {
     uint64_t writer_cpu_ns;
     /// (receiver) A delivery named a vector outside 0..<vector_count.
     _Atomic uint64_t stray_hits;
+    /// Set before a run (cbl_probe_track_placement): the writer records the
+    /// processor it raised on, the receiver counts deliveries made on that same
+    /// processor. Off by default, so instruction counts under callgrind carry
+    /// none of it.
+    int tracks_placement;
+    /// (writer) The processor the interrupt in flight was raised on (-1: unknown).
+    _Atomic int32_t sent_cpu;
+    /// (receiver) Deliveries made on the processor their interrupt was raised on.
+    uint64_t same_cpu_hits;
 } cbl_probe;
 
 /// Prepares a probe for `vector_count` vectors and, if `sample_capacity` > 0,
@@ -55,6 +64,12 @@ void cbl_probe_reset(cbl_probe *probe);
 /// allocation window's edges, then clears the vector's credit and counts the hit.
 /// Called on the receiving thread (inside the ISR for the bridge). Never allocates.
 void cbl_probe_hit(cbl_probe *probe, uint32_t vector);
+
+/// Turns the placement record on or off for the next run (call between runs).
+void cbl_probe_track_placement(cbl_probe *probe, int on);
+/// Writer side: records the calling thread's processor as the one the next
+/// interrupt is raised on (nothing when the record is off).
+void cbl_probe_note_raise_cpu(cbl_probe *probe);
 
 /// Deliveries seen so far (acquire), and deliveries that named an unknown vector.
 uint64_t cbl_probe_hits(const cbl_probe *probe);
