@@ -206,7 +206,7 @@ public struct BenchSuite: Sendable {
     }
 
     /// Each side's median share of deliveries on the raising processor, when its runs tracked it.
-    private func placement<Figure>(_ figures: SideFigures<Figure>) -> PlacementShares? {
+    func placement<Figure>(_ figures: SideFigures<Figure>) -> PlacementShares? {
         func share(_ runs: [Figure]?) -> Double? {
             guard let placed = runs as? [any PlacedRun] else { return nil }
             return Statistics.median(placed.compactMap(\.onRaisingProcessorShare))

@@ -50,7 +50,7 @@ extension BenchSuite {
             let bridge = LatencyFigures(cost.bridge).p50, baseline = LatencyFigures(cost.baseline).p50
             costs[vectors] = (bridge, baseline)
             rows.append(BenchResult(name: "scale.cost.\(vectors)-vector\(vectors == 1 ? "" : "s").p50", unit: "ns",
-                                    bridge: bridge, baseline: baseline))
+                                    bridge: bridge, baseline: baseline, placement: placement(cost)))
         }
         rows.append(BenchResult(
             name: "scale.cost.\(largest)-vs-1-vectors", unit: "x",
@@ -66,7 +66,7 @@ extension BenchSuite {
         }
         let hotBridge = LatencyFigures(hot.bridge).p50, hotBaseline = LatencyFigures(hot.baseline).p50
         rows.append(BenchResult(name: "scale.cost.\(largest)-vectors-\(active)-raised.p50", unit: "ns", bridge: hotBridge,
-                                baseline: hotBaseline))
+                                baseline: hotBaseline, placement: placement(hot)))
         rows.append(BenchResult(
             name: "scale.cost.\(largest)-vectors-\(active)-raised-vs-1", unit: "x", bridge: Statistics.ratio(hotBridge, costs[1]?.bridge),
             baseline: Statistics.ratio(hotBaseline, costs[1]?.baseline), target: ScaleTargets.costRatio))
