@@ -119,10 +119,16 @@ public struct BenchReport: Sendable {
         }
         for result in results where result.name.hasSuffix("latency.p50") {
             guard let floor = result.baseline, floor > Self.haltingLatencyNanoseconds else { continue }
+            // Woken mostly across processors, the floor pays the cross-processor wake-up, halting or not.
+            let across = result.placement?.baseline.map { $0 < 0.5 } ?? false
             warnings.append("\(result.name): the C floor's p50 is \(Format.number(floor)) ns, above "
-                + "\(Format.number(Self.haltingLatencyNanoseconds)) ns: idle processors are probably halting between "
-                + "interrupts (a quiet virtual machine), so every side measures the wake-up; keep the processors busy "
-                + "(e.g. two `chrt --idle 0` spinners) or use --load, --pin or --busy-poll")
+                + "\(Format.number(Self.haltingLatencyNanoseconds)) ns: "
+                + (across ? "its receiver was mostly woken from the other processor, or idle processors are halting between "
+                    + "interrupts, so every side measures the wake-up; pin the receivers and the writer (--pin, --writer-cpu), "
+                    + "or keep the processors busy (e.g. two `chrt --idle 0` spinners, --load)"
+                    : "idle processors are probably halting between interrupts (a quiet virtual machine), so every side "
+                    + "measures the wake-up; keep the processors busy (e.g. two `chrt --idle 0` spinners) or use --load, "
+                    + "--pin or --busy-poll"))
         }
         return warnings
     }

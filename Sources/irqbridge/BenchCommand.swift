@@ -35,6 +35,10 @@ struct BenchCommand: ParsableCommand {
     var rigEdu: String?
 
     func validate() throws {
+        // A spinning receiver keeps its processor: a writer pinned there raises once per time slice.
+        if measurement.busyPoll, let pin = placement.pin, placement.apply(to: BenchOptions()).writer.cpu == pin {
+            throw CommandFailure.badInput("--busy-poll spins the receiver on --pin's CPU \(pin); put --writer-cpu on another CPU")
+        }
         if let rigEdu, PCIAddress(rigEdu) == nil {
             throw CommandFailure.badInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
         }

@@ -45,6 +45,11 @@ import Testing
         #expect(last.hasPrefix("warning: latency.p50: the C floor's p50 is 39000 ns"))
         let object = try JSONSerialization.jsonObject(with: halting.json()) as? [String: Any]
         #expect((object?["warnings"] as? [String])?.count == 1)
+        // Where the floor was woken across processors, the warning says that first.
+        var across = halting
+        across.results[0].placement = PlacementShares(bridge: 0.1, baseline: 0.1)
+        #expect(across.warnings.first?.contains("mostly woken from the other processor") == true)
+        #expect(halting.warnings.first?.contains("mostly woken from the other processor") == false)
         let quiet = try JSONSerialization.jsonObject(with: report.json()) as? [String: Any]
         #expect((quiet?["warnings"] as? [String]) == [])
     }

@@ -99,6 +99,7 @@ struct CommandLineErrorTests {
         (["bench", "--pin", "-1"], "irqbridge: --pin must name an online CPU"),
         (["bench", "--writer-cpu", "-1"], "irqbridge: --writer-cpu must name an online CPU"),
         (["bench", "--fifo", "-5"], "irqbridge: --fifo must be a priority from 1 to 99, got -5"),
+        (["bench", "--busy-poll", "--pin", "0", "--writer-cpu", "0"], "irqbridge: --busy-poll spins the receiver on --pin's CPU 0"),
         (["bench", "--rig-edu", "nonsense"], "irqbridge: --rig-edu wants a PCI address"),
         (["bench", "--scale-vectors", "1000"], "irqbridge: --scale-vectors must be a multiple of 1024"),
         (["bind", "zz:00.0"], "irqbridge: not a PCI address: 'zz:00.0'"),

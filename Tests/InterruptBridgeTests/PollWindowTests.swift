@@ -1,3 +1,4 @@
+import Foundation
 @testable import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
@@ -10,9 +11,10 @@ extension Runtime {
     @Suite("Dispatch poll window")
     struct PollWindowTests {
         /// Ticks as plain numbers: limit 1000, hold-off 10_000 to 80_000, a yield long beyond
-        /// 50, closed by long yields more often than one in 100.
+        /// 50, closed by long yields more often than one in 100; no hand-overs (a yield is
+        /// short or long).
         static let configuration = PollWindow.Configuration(limit: 1000, holdOff: 10_000, maximumHoldOff: 80_000, contendedYield: 50,
-                                                            contendedShare: 100)
+                                                            contendedShare: 100, handOverYield: 50)
 
         @Test func itStartsClosedOpensOnAShortGapAndDoublesUpToTheLimit() {
             var window = PollWindow(Self.configuration)
@@ -72,12 +74,40 @@ extension Runtime {
             #expect(window.closedUntil - now == 10_000, "and the hold-off starts again from the first")
         }
 
+        /// A yield between the hand-over and the long threshold is judged by the poll after
+        /// it: one interrupt caught there means the raiser ran on the loop's processor, and
+        /// two such within 100 yields close the window as long yields do; nothing caught, or
+        /// several at once (the raiser batched them), is a short yield.
+        @Test func catchesRightAfterAHandOverCloseTheWindow() {
+            var configuration = Self.configuration
+            configuration.handOverYield = 10
+            var window = PollWindow(configuration)
+            window.slept(gap: 10, now: 1)
+            #expect(window.yielded(took: 10, now: 2) == .uncontended, "within the hand-over threshold")
+            #expect(window.yielded(took: 11, now: 3) == .handedOver)
+            #expect(window.polledAfterHandOver(caught: 0, now: 4) == false)
+            #expect(window.contention == 0, "a hand-over that caught nothing is a short yield")
+            #expect(window.yielded(took: 11, now: 4) == .handedOver)
+            #expect(window.polledAfterHandOver(caught: 5, now: 4) == false)
+            #expect(window.contention == 0, "nor is one that caught a batch")
+            #expect(window.yielded(took: 50, now: 5) == .handedOver, "up to the long threshold")
+            #expect(window.polledAfterHandOver(caught: 1, now: 6) == false, "once is once in a while")
+            #expect(window.width == 250)
+            for _ in 0..<50 { _ = window.yielded(took: 1, now: 7) }
+            #expect(window.yielded(took: 30, now: 8) == .handedOver)
+            #expect(window.polledAfterHandOver(caught: 1, now: 9) == true, "twice within 100 yields: the raiser is here")
+            #expect(window.width == 0 && window.closedUntil == 10_009)
+            window.slept(gap: 10, now: 10_009)
+            #expect(window.yielded(took: 51, now: 10_010) == .closed, "a long yield right after counts with them")
+        }
+
         @Test func theConfigurationForALimitIsInTicks() {
             let configuration = PollWindow.Configuration.limit(.microseconds(10))
             let perMicrosecond = CycleCounter.ticks(.microseconds(1))
             #expect(perMicrosecond > 0)
             #expect(configuration.limit >= perMicrosecond * 9 && configuration.limit <= perMicrosecond * 11)
             #expect(configuration.contendedYield > perMicrosecond * 45 && configuration.contendedYield < perMicrosecond * 55)
+            #expect(configuration.handOverYield > perMicrosecond * 3 && configuration.handOverYield < perMicrosecond * 5)
             #expect(configuration.holdOff < configuration.maximumHoldOff)
         }
 
@@ -116,8 +146,19 @@ extension Runtime {
         }
 
         /// Raises each interrupt as soon as the ISR has counted the last: gaps of a
-        /// microsecond or two, what the window is for.
-        func pingPong(_ options: DispatchOptions, interrupts: Int) throws -> PingPong {
+        /// microsecond or two, what the window is for. With `placement`, the loop runs on
+        /// one processor and the raiser (this thread) on another or the same; after each
+        /// raise the raiser keeps its processor for `raiserTurn` before it looks.
+        func pingPong(_ options: DispatchOptions, interrupts: Int, placement: (loop: Int, raiser: Int)? = nil,
+                      raiserTurn: UInt64 = 0) throws -> PingPong {
+            var options = options
+            var restoreAffinity: UInt64?
+            if let placement {
+                options.pinning = .processors(ProcessorAffinity(rawValue: UInt64(1) << UInt64(placement.loop)))
+                restoreAffinity = try PThread.affinity(PThread.current)
+                try PThread.setAffinity(PThread.current, mask: UInt64(1) << UInt64(placement.raiser))
+            }
+            defer { if let restoreAffinity { try? PThread.setAffinity(PThread.current, mask: restoreAffinity) } }
             let dispatcher = try makeDispatcher(options)
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
@@ -130,6 +171,8 @@ extension Runtime {
             for raised in 1...interrupts {
                 let start = MonotonicClock.nanoseconds()
                 _ = backend.raise(message: raised % 2)
+                let turnEnds = MonotonicClock.nanoseconds() + raiserTurn
+                while MonotonicClock.nanoseconds() < turnEnds {}
                 // Spins, then yields as the bench's writer does: sharing the loop's
                 // processor, a pure spin would keep the loop off it for a time slice.
                 let deadline = start + 5_000_000_000
@@ -157,8 +200,11 @@ extension Runtime {
             var attempts: [PingPong] = []
             var undisturbed: PingPong?
             let deadline = MonotonicClock.nanoseconds() + 60_000_000_000
+            // Raised from another processor, where there is one: on the loop's own, the window
+            // rightly closes (the next test).
+            let placement = Self.twoProcessors ? (loop: 1, raiser: 0) : nil
             while undisturbed == nil, MonotonicClock.nanoseconds() < deadline {
-                let attempt = try pingPong(DispatchOptions(pollWindowLimit: limit), interrupts: interrupts)
+                let attempt = try pingPong(DispatchOptions(pollWindowLimit: limit), interrupts: interrupts, placement: placement)
                 #expect(attempt.calls == interrupts, "each interrupt reached the ISR exactly once")
                 attempts.append(attempt)
                 if attempt.windowClosings == 0, attempt.pollsCutShort == 0, attempt.longestRound < limit.nanoseconds / 2 {
@@ -174,6 +220,22 @@ extension Runtime {
             #expect(sleeping.calls == 200)
             #expect(sleeping.caughtBatches == 0 && sleeping.windowClosings == 0 && sleeping.pollsCutShort == 0,
                     "polling off: the loop only sleeps")
+        }
+
+        static let twoProcessors = ProcessInfo.processInfo.activeProcessorCount > 1
+
+        /// A raiser on the loop's own processor runs only while the loop yields, and then
+        /// waits for the loop's next yield to raise again: the loop finds it there (a yield
+        /// that took the raiser's turn, then one interrupt caught) and closes its window,
+        /// so the next raise wakes it at once. Every interrupt still arrives once.
+        @Test(.enabled(if: twoProcessors, "pins the loop to processor 1"))
+        func aRaiserOnTheLoopsOwnProcessorClosesTheWindow() throws {
+            let run = try pingPong(DispatchOptions(pollWindowLimit: .milliseconds(1)), interrupts: 2000, placement: (loop: 1, raiser: 1),
+                                   raiserTurn: 10_000)
+            #expect(run.calls == 2000, "each interrupt reached the ISR exactly once")
+            #expect(run.windowClosings > 0, "the loop saw that its raiser shares its processor: \(run)")
+            // Without the hand-over rule, 450 to 1,080 of them were caught by polling here.
+            #expect(run.caughtBatches < 100, "almost every interrupt woke a sleeping loop: \(run)")
         }
     }
 }

@@ -130,9 +130,20 @@ final class LoopState {
             // Open: poll up to the window's width after each batch, sleep if nothing came.
             polling: while window.width != 0 {
                 let deadline = lastBatch &+ window.width
+                var handedOver = false
                 while true {
                     guard step(timeout: 0) == .proceed else { return }
                     let polled = CycleCounter.now()
+                    if handedOver {
+                        handedOver = false
+                        if window.polledAfterHandOver(caught: lastBatchSize, now: polled) {
+                            // The raiser runs on this processor: sleep, so its next raise wakes the loop at once.
+                            lastBatch = polled
+                            Self.increment(loop.pollCatches)
+                            Self.increment(loop.windowClosings)
+                            break polling
+                        }
+                    }
                     if lastBatchSize != 0 {
                         lastBatch = polled
                         Self.increment(loop.pollCatches)
@@ -143,6 +154,10 @@ final class LoopState {
                     let resumed = CycleCounter.now()
                     let outcome = window.yielded(took: resumed &- polled, now: resumed)
                     if outcome == .uncontended { continue }
+                    if outcome == .handedOver {
+                        handedOver = true
+                        continue
+                    }
                     if outcome == .closed {
                         Self.increment(loop.windowClosings)
                         break polling
