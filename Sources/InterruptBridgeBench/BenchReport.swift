@@ -87,15 +87,9 @@ public struct BenchReport: Sendable {
     /// were measured in different conditions: a warning says so.
     public static let placementSpreadWarning = 0.4
 
-    /// Rows measured by the same runs carry the same shares: the first row of each
-    /// such group, with its shares.
+    /// The rows that carry placement (the first of each set of runs), with their shares.
     var placementGroups: [(name: String, shares: PlacementShares)] {
-        var groups: [(name: String, shares: PlacementShares)] = []
-        for result in results {
-            guard let shares = result.placement, shares != groups.last?.shares else { continue }
-            groups.append((result.name, shares))
-        }
-        return groups
+        results.compactMap { result in result.placement.map { (result.name, $0) } }
     }
 
     /// "bridge 93%, C floor 11%, dpdk 50%": every side with a share, in column order.
@@ -165,7 +159,7 @@ public struct BenchReport: Sendable {
     }
 
     /// `{"results":[{name,unit,bridge,baseline,ratio,target,verdict,peers:{NAME:{value,ratio,target,verdict,status}},
-    /// onRaisingProcessor:{bridge,baseline,peers:{NAME:share}}|null}...],
+    /// onRaisingProcessor:{bridge,baseline,peers:{NAME:share}}|null (on the first row of each set of runs)}...],
     /// "peers":[{name,title,status,reason}], "machine":{...}, "configuration":{...}, "warnings":[String]}`. Every entry names every
     /// peer of the run; an absent peer's figures are null with status "absent".
     public func json() throws -> Data {

@@ -10,8 +10,9 @@ public struct BenchResult: Sendable, Equatable {
     public var target: BenchTarget?
     /// The peers' figures, in report order (empty when the row has none).
     public var peers: [PeerFigure]
-    /// Where each side's deliveries were made, for rows measured by delivering
-    /// interrupts (nil for derived rows and where placement was not tracked).
+    /// Where each side's deliveries were made: on the first row of the rows one
+    /// set of runs produced (nil on the others, on derived rows and where
+    /// placement was not tracked).
     public var placement: PlacementShares?
 
     public init(name: String, unit: String, bridge: Double?, baseline: Double?, target: BenchTarget? = nil,

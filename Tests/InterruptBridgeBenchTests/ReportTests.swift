@@ -117,16 +117,18 @@ import Testing
         #expect(row.contains("bridge<=0") && !row.contains("C bridge"))
         #expect(row.hasSuffix("MISSED"))
     }
-    /// Rows measured by the same runs share one placement line; sides woken on the
-    /// raising processor in very different shares get a warning naming them.
+    /// One placement line per row that carries it (the first of each set of runs, even
+    /// when another set's shares are the same); sides woken on the raising processor in
+    /// very different shares get a warning naming them.
     @Test func placementIsPrintedOncePerGroupAndAWideSpreadIsAWarning() throws {
         let together = PlacementShares(bridge: 0.95, baseline: 0.9, peers: ["libdispatch": 0.85])
         let apart = PlacementShares(bridge: 0.9, baseline: 0.1, peers: ["libdispatch": 0.5])
         let report = BenchReport(
             results: [
                 BenchResult(name: "latency.p50", unit: "ns", bridge: 900, baseline: 1000, placement: together),
-                BenchResult(name: "latency.p99", unit: "ns", bridge: 900, baseline: 1000, placement: together),
-                BenchResult(name: "throughput.1-vector", unit: "interrupts/s", bridge: 9, baseline: 10, placement: apart),
+                BenchResult(name: "latency.p99", unit: "ns", bridge: 900, baseline: 1000),
+                BenchResult(name: "throughput.1-vector", unit: "interrupts/s", bridge: 9, baseline: 10, placement: together),
+                BenchResult(name: "throughput.64-vectors", unit: "interrupts/s", bridge: 9, baseline: 10, placement: apart),
                 BenchResult(name: "cost.1024-vs-1-vectors", unit: "x", bridge: 1.1, baseline: 1.0),
             ],
             peers: [.init(name: "dpdk", title: "DPDK", absentReason: "not installed"),
@@ -136,15 +138,17 @@ import Testing
         let lines = report.table().split(separator: "\n").map(String.init)
         let heading = try #require(lines.firstIndex { $0.hasPrefix("woken on the raising processor") })
         #expect(lines[heading + 1] == "  latency.p50: bridge 95%, C floor 90%, libdispatch 85%")
-        #expect(lines[heading + 2] == "  throughput.1-vector: bridge 90%, C floor 10%, libdispatch 50%")
-        #expect(!lines[heading + 3].hasPrefix("  "))
+        #expect(lines[heading + 2] == "  throughput.1-vector: bridge 95%, C floor 90%, libdispatch 85%")
+        #expect(lines[heading + 3] == "  throughput.64-vectors: bridge 90%, C floor 10%, libdispatch 50%")
+        #expect(!lines[heading + 4].hasPrefix("  "))
         #expect(report.warnings.count == 1)
-        #expect(report.warnings.first?.hasPrefix("throughput.1-vector: the sides were woken on the raising processor") == true)
+        #expect(report.warnings.first?.hasPrefix("throughput.64-vectors: the sides were woken on the raising processor") == true)
         let object = try JSONSerialization.jsonObject(with: report.json()) as? [String: Any]
         let results = try #require(object?["results"] as? [[String: Any]])
-        let shares = try #require(results[2]["onRaisingProcessor"] as? [String: Any])
+        let shares = try #require(results[3]["onRaisingProcessor"] as? [String: Any])
         #expect(shares["bridge"] as? Double == 0.9 && shares["baseline"] as? Double == 0.1)
         #expect((shares["peers"] as? [String: Double]) == ["libdispatch": 0.5])
-        #expect(results[3]["onRaisingProcessor"] is NSNull)
+        #expect(results[1]["onRaisingProcessor"] is NSNull)
+        #expect(results[4]["onRaisingProcessor"] is NSNull)
     }
 }
