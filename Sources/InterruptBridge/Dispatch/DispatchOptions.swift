@@ -27,7 +27,8 @@ public struct DispatchOptions: Sendable, Hashable {
     /// it sleeps. The window adapts: it opens only while interrupts keep arriving
     /// within this limit of each other, shrinks when they stop, and closes (with a
     /// growing hold-off) when a poll finds another thread waiting for the processor,
-    /// so a loaded or quiet machine sees a loop that sleeps. Interrupts a few
+    /// or finds that the thread raising the interrupts runs on the loop's own
+    /// processor, so a loaded or quiet machine sees a loop that sleeps. Interrupts a few
     /// microseconds apart then cost no wake-up each. nil or zero: always sleep.
     /// Ignored when `busyPoll` is set. Default 10 us.
     public var pollWindowLimit: Duration?
