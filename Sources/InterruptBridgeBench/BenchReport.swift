@@ -178,7 +178,7 @@ public struct BenchReport: Sendable {
                 return Document.Entry(name: result.name, unit: result.unit, bridge: result.bridge, baseline: result.baseline,
                                       ratio: result.ratio, target: result.target?.description,
                                       verdict: result.verdict.map(Self.verdict), peers: peerEntries,
-                                      onRaisingProcessor: result.placement.map(Document.Placement.init))
+                                      onRaisingProcessor: result.placement)
             },
             peers: peers, machine: machine, configuration: configuration, warnings: warnings)
         let encoder = JSONEncoder()
@@ -196,7 +196,7 @@ public struct BenchReport: Sendable {
             var target: String?
             var verdict: String?
             var peers: [String: PeerEntry]
-            var onRaisingProcessor: Placement?
+            var onRaisingProcessor: PlacementShares?
 
             // Absent figures are written as null, not left out: every entry has every key.
             func encode(to encoder: any Encoder) throws {
@@ -215,27 +215,6 @@ public struct BenchReport: Sendable {
             enum CodingKeys: String, CodingKey { case name, unit, bridge, baseline, ratio, target, verdict, peers, onRaisingProcessor }
         }
 
-        /// Each side's share of deliveries made on the raising processor (0...1).
-        struct Placement: Encodable {
-            var bridge: Double?
-            var baseline: Double?
-            var peers: [String: Double]
-
-            init(_ shares: PlacementShares) {
-                bridge = shares.bridge
-                baseline = shares.baseline
-                peers = shares.peers
-            }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(bridge, forKey: .bridge)
-                try container.encode(baseline, forKey: .baseline)
-                try container.encode(peers, forKey: .peers)
-            }
-
-            enum CodingKeys: String, CodingKey { case bridge, baseline, peers }
-        }
 
         struct PeerEntry: Encodable {
             var value: Double?

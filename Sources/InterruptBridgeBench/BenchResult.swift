@@ -58,7 +58,7 @@ public struct BenchResult: Sendable, Equatable {
 /// on the raising processor and one across processors differ by up to tens of
 /// microseconds, so two sides with very different shares were not measured in
 /// the same conditions, whatever their code.
-public struct PlacementShares: Sendable, Equatable {
+public struct PlacementShares: Sendable, Equatable, Encodable {
     public var bridge: Double?
     public var baseline: Double?
     /// By peer name; absent peers are left out.
@@ -76,6 +76,16 @@ public struct PlacementShares: Sendable, Equatable {
         guard shares.count > 1, let low = shares.min(), let high = shares.max() else { return nil }
         return high - low
     }
+
+    /// `{bridge, baseline, peers: {NAME: share}}`; a missing side's share is written as null.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(bridge, forKey: .bridge)
+        try container.encode(baseline, forKey: .baseline)
+        try container.encode(peers, forKey: .peers)
+    }
+
+    enum CodingKeys: String, CodingKey { case bridge, baseline, peers }
 }
 
 /// One peer's figure in a row. `value` is nil when the peer is absent on this

@@ -134,20 +134,16 @@ final class LoopState {
                 while true {
                     guard step(timeout: 0) == .proceed else { return }
                     let polled = CycleCounter.now()
-                    if handedOver {
-                        handedOver = false
-                        if window.polledAfterHandOver(caught: lastBatchSize, now: polled) {
-                            // The raiser runs on this processor: sleep, so its next raise wakes the loop at once.
-                            lastBatch = polled
-                            Self.increment(loop.pollCatches)
-                            Self.increment(loop.windowClosings)
-                            break polling
-                        }
-                    }
+                    // Only a catch can close the window here (`polledAfterHandOver`).
+                    let raiserIsHere = handedOver && window.polledAfterHandOver(caught: lastBatchSize, now: polled)
+                    handedOver = false
                     if lastBatchSize != 0 {
                         lastBatch = polled
                         Self.increment(loop.pollCatches)
-                        continue polling
+                        guard raiserIsHere else { continue polling }
+                        // The raiser runs on this processor: sleep, so its next raise wakes the loop at once.
+                        Self.increment(loop.windowClosings)
+                        break polling
                     }
                     if polled >= deadline { break }
                     PThread.yieldProcessor()
