@@ -44,9 +44,12 @@ static void *receive(void *arg) {
             if (vector == STOP_TOKEN) return NULL;
             uint64_t count;
             if (read(r->fds[vector], &count, read_size) == (ssize_t)read_size) {
-                if (r->hooks.before_hit) r->hooks.before_hit(r->hooks.context, (uint32_t)vector);
-                cbl_probe_hit(r->probe, (uint32_t)vector);
-                if (r->hooks.after_hit) r->hooks.after_hit(r->hooks.context, (uint32_t)vector);
+                if (r->hooks.claim == NULL || r->hooks.claim(r->hooks.context, (uint32_t)vector)) {
+                    cbl_probe_hit(r->probe, (uint32_t)vector);
+                } else {
+                    cbl_probe_unclaimed(r->probe);
+                }
+                if (r->hooks.rearm) r->hooks.rearm(r->hooks.context, (uint32_t)vector);
             }
         }
     }

@@ -61,6 +61,7 @@ void cbl_probe_reset(cbl_probe *probe) {
     atomic_store(&probe->sent_ns, 0);
     atomic_store(&probe->hits, 0);
     atomic_store(&probe->stray_hits, 0);
+    atomic_store(&probe->unclaimed_deliveries, 0);
     for (size_t i = 0; i < probe->vector_count; i++) atomic_store(&probe->in_flight[i], 0);
     probe->allocations_at_first = 0;
     probe->allocations_at_last = 0;
@@ -86,6 +87,14 @@ uint64_t cbl_probe_hits(const cbl_probe *probe) {
 
 uint64_t cbl_probe_stray_hits(const cbl_probe *probe) {
     return atomic_load_explicit(&((cbl_probe *)probe)->stray_hits, memory_order_relaxed);
+}
+
+void cbl_probe_unclaimed(cbl_probe *probe) {
+    atomic_fetch_add_explicit(&probe->unclaimed_deliveries, 1, memory_order_relaxed);
+}
+
+uint64_t cbl_probe_unclaimed_deliveries(const cbl_probe *probe) {
+    return atomic_load_explicit(&((cbl_probe *)probe)->unclaimed_deliveries, memory_order_relaxed);
 }
 
 void cbl_probe_hit(cbl_probe *probe, uint32_t vector) {

@@ -137,9 +137,18 @@ static int edu_open(edu_vfio *edu, const char *bdf, const cbl_edu_options *optio
     return 0;
 }
 
-static void acknowledge_hook(void *context, uint32_t vector) {
+// A raise through edu's register always sets a status bit, so a delivery that finds none
+// was not this device's.
+static bool acknowledge_hook(void *context, uint32_t vector) {
     (void)vector;
-    cbl_edu_acknowledge(((edu_vfio *)context)->bar0);
+    return cbl_edu_acknowledge(((edu_vfio *)context)->bar0) != 0;
+}
+
+// VFIO's loopback trigger signals the eventfd without the device: every delivery is ours,
+// and the device is still acknowledged, as an ISR would.
+static bool acknowledge_loopback_hook(void *context, uint32_t vector) {
+    (void)acknowledge_hook(context, vector);
+    return true;
 }
 
 static void unmask_hook(void *context, uint32_t vector) {
@@ -183,8 +192,8 @@ int cbl_vfio_edu_roundtrip_with(const char *bdf, const cbl_edu_options *options,
     edu_vfio edu;
     int rc = edu_open(&edu, bdf, options, error, error_size);
     if (rc == 0) {
-        cbl_delivery_hooks hooks = {.before_hit = acknowledge_hook,
-                                    .after_hit = options->kind == CBL_EDU_INTX ? unmask_hook : NULL,
+        cbl_delivery_hooks hooks = {.claim = options->loopback_trigger ? acknowledge_loopback_hook : acknowledge_hook,
+                                    .rearm = options->kind == CBL_EDU_INTX ? unmask_hook : NULL,
                                     .context = &edu};
         rc = run_roundtrips(edu.eventfd, edu.bar0, &hooks, options->loopback_trigger ? raise_by_loopback : NULL, &edu,
                             probe, rounds, gap_ns, timeout_ns, receiver, writer, error, error_size);
@@ -222,9 +231,9 @@ static void uio_reenable_hook(void *context, uint32_t vector) {
     uio_reenable(context);
 }
 
-static void uio_acknowledge_hook(void *context, uint32_t vector) {
+static bool uio_acknowledge_hook(void *context, uint32_t vector) {
     (void)vector;
-    cbl_edu_acknowledge(((edu_uio *)context)->bar0);
+    return cbl_edu_acknowledge(((edu_uio *)context)->bar0) != 0;
 }
 
 static int uio_open(edu_uio *edu, const char *bdf, char *error, size_t size) {
@@ -276,7 +285,7 @@ int cbl_uio_edu_roundtrip(const char *bdf, cbl_probe *probe, uint64_t rounds, ui
     edu_uio edu;
     int rc = uio_open(&edu, bdf, error, error_size);
     if (rc == 0) {
-        cbl_delivery_hooks hooks = {.before_hit = uio_acknowledge_hook, .after_hit = uio_reenable_hook, .context = &edu,
+        cbl_delivery_hooks hooks = {.claim = uio_acknowledge_hook, .rearm = uio_reenable_hook, .context = &edu,
                                     .read_size = sizeof(uint32_t)};
         rc = run_roundtrips(edu.uio_fd, edu.bar0, &hooks, NULL, NULL, probe, rounds, gap_ns, timeout_ns, receiver, writer,
                             error, error_size);

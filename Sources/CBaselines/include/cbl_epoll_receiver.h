@@ -3,6 +3,7 @@
 #ifndef CBL_EPOLL_RECEIVER_H
 #define CBL_EPOLL_RECEIVER_H
 
+#include <stdbool.h>
 #include "cbl_probe.h"
 #include "cbl_driver.h"
 
@@ -15,12 +16,15 @@ typedef struct cbl_epoll_receiver cbl_epoll_receiver;
 int cbl_epoll_receiver_start(const int *fds, size_t nfds, cbl_probe *probe, int busy_poll,
                              const cbl_thread_placement *placement, cbl_epoll_receiver **out);
 
-/// Work done per delivery around the probe: `before_hit` is the ISR's own work
-/// (acknowledge the device), `after_hit` what follows a claimed ISR (unmask).
-/// Either may be NULL.
+/// Work done per delivery around the probe. `claim` is the ISR's own work: it
+/// acknowledges the device and returns whether the device had interrupted; a delivery
+/// it does not claim is counted with cbl_probe_unclaimed, not as a hit (a shared INTx
+/// line can wake a listener whose device has nothing pending). `rearm` follows every
+/// delivery, claimed or not (the line was masked either way: unmask it). Either may be
+/// NULL; without `claim` every delivery is a hit.
 typedef struct cbl_delivery_hooks {
-    void (*before_hit)(void *context, uint32_t vector);
-    void (*after_hit)(void *context, uint32_t vector);
+    bool (*claim)(void *context, uint32_t vector);
+    void (*rearm)(void *context, uint32_t vector);
     void *context;
     /// Bytes read per delivery: 0 for an eventfd's 8, 4 for /dev/uioN's interrupt count.
     size_t read_size;

@@ -41,6 +41,11 @@ typedef struct cbl_probe {
     uint64_t writer_cpu_ns;
     /// (receiver) A delivery named a vector outside 0..<vector_count.
     _Atomic uint64_t stray_hits;
+    /// (receiver) Deliveries the device did not claim: its status showed nothing pending.
+    /// On a shared INTx line uio_pci_generic's handler claims for a device that is masked
+    /// with its interrupt still pending when another device on the line fires, so its
+    /// listener can wake once more for an interrupt it has already handled. Not hits.
+    _Atomic uint64_t unclaimed_deliveries;
     /// Set before a run (cbl_probe_track_placement): the writer records the
     /// processor it raised on, the receiver counts deliveries made on that same
     /// processor. Off by default, so instruction counts under callgrind carry
@@ -74,6 +79,9 @@ void cbl_probe_note_raise_cpu(cbl_probe *probe);
 /// Deliveries seen so far (acquire), and deliveries that named an unknown vector.
 uint64_t cbl_probe_hits(const cbl_probe *probe);
 uint64_t cbl_probe_stray_hits(const cbl_probe *probe);
+/// Receiver side: counts a delivery the device did not claim (see unclaimed_deliveries).
+void cbl_probe_unclaimed(cbl_probe *probe);
+uint64_t cbl_probe_unclaimed_deliveries(const cbl_probe *probe);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t cbl_now_ns(void);

@@ -69,6 +69,11 @@ static long run_roundtrips(const struct options *o, uint64_t *samples) {
                                          error, sizeof error);
     }
     uint64_t hits = cbl_probe_hits(&probe);
+    uint64_t unclaimed = cbl_probe_unclaimed_deliveries(&probe);
+    if (unclaimed > 0) {
+        printf("unclaimed %llu (deliveries that found edu's status clear, not counted)\n",
+               (unsigned long long)unclaimed);
+    }
     /* A timeout after the receiver started is a lost interrupt (exit 1); anything else is set-up. */
     if (rc != 0 && rc != ETIMEDOUT) {
         errno = 0;
