@@ -261,3 +261,22 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// INTERRUPTBRIDGE_WITHOUT_DAEMON=1 builds the package without the rig daemon: no
+// InterruptBridgeDaemon, its tests or embedded example, and an `irqbridge` without the `daemon`
+// and `ctl` subcommands, so none of the server stack (NIO, Hummingbird, swift-configuration,
+// Prometheus) is compiled. For a lighter `irqbridge` on a bring-up machine, and for the
+// sanitizer stages of scripts/test.sh, whose suites do not touch the daemon. Give such a build a
+// scratch path of its own (`--scratch-path`), so the two kinds of build do not rebuild each other.
+if Context.environment["INTERRUPTBRIDGE_WITHOUT_DAEMON"] == "1" {
+    let daemonOnly: Set<String> = ["InterruptBridgeDaemon", "InterruptBridgeDaemonTests", "irqbridge-embedded-example"]
+    package.targets.removeAll { daemonOnly.contains($0.name) }
+    package.products.removeAll { daemonOnly.contains($0.name) }
+    for target in package.targets where target.name == "irqbridge" {
+        target.dependencies.removeAll {
+            if case .byNameItem(name: "InterruptBridgeDaemon", _) = $0 { return true }
+            return false
+        }
+        target.swiftSettings = (target.swiftSettings ?? []) + [.define("INTERRUPTBRIDGE_WITHOUT_DAEMON")]
+    }
+}

@@ -6,25 +6,35 @@
 # detect_leaks=1. Leaks are reported when each test process exits; any report,
 # in the test process or a CLI it spawned, fails this stage, except what
 # scripts/lsan-suppressions.txt names (code this project does not own).
+# The build leaves the daemon and its server stack out (INTERRUPTBRIDGE_WITHOUT_DAEMON, see
+# Package.swift), which halves its time, unless --with-daemon asks for the daemon's suites.
 #
-# usage: scripts/check-leaks.sh [--no-build] [--filter REGEX]
+# usage: scripts/check-leaks.sh [--no-build] [--with-daemon] [--filter REGEX]
 #   --filter REGEX  the suites to run (default: the runtime and WDK suites)
+#   --with-daemon   build the daemon too (into .build-asan-daemon), to run its suites
 # Exit: 0 clean, 1 leaks or failing tests, 2 bad usage, 3 build failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+with_daemon=0
 filter='InterruptBridgeTests|InterruptBridgeWDKTests'
 while [[ $# -gt 0 ]]; do
     case $1 in
         --no-build) build=0; shift ;;
+        --with-daemon) with_daemon=1; shift ;;
         --filter) [[ $# -ge 2 ]] || { echo "check-leaks: --filter needs a REGEX" >&2; exit 2; }; filter=$2; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "check-leaks: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 
 scratch=.build-asan
+if [[ $with_daemon == 1 ]]; then
+    scratch=.build-asan-daemon
+else
+    export INTERRUPTBRIDGE_WITHOUT_DAEMON=1
+fi
 if [[ $build == 1 ]]; then
     swift build --build-tests --sanitize=address --scratch-path "$scratch" || exit 3
 fi

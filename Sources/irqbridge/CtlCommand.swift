@@ -1,6 +1,7 @@
 // `irqbridge ctl ...`: the control API's client, one subcommand per call. Without
 // --json each prints a short human form; with --json the API's JSON as it came.
 // Exit status: 0 done, 1 the daemon failed (or `wait` timed out), 2 a bad request.
+#if !INTERRUPTBRIDGE_WITHOUT_DAEMON  // see Package.swift
 import ArgumentParser
 import Foundation
 import InterruptBridgeDaemon
@@ -284,3 +285,4 @@ struct EventFollower {
         return true
     }
 }
+#endif

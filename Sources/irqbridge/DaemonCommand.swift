@@ -1,4 +1,5 @@
 // `irqbridge daemon`: the rig daemon (InterruptBridgeDaemon's services) in the foreground.
+#if !INTERRUPTBRIDGE_WITHOUT_DAEMON  // see Package.swift
 import ArgumentParser
 import Foundation
 import InterruptBridgeDaemon
@@ -81,3 +82,4 @@ struct DaemonCommand: AsyncParsableCommand {
         }
     }
 }
+#endif
