@@ -5,7 +5,8 @@ import InterruptBridgeTooling
 import Glibc
 #endif
 
-/// How a command fails: bad input (exit status 2) or a failure while running (1).
+/// How a command fails: bad input (exit status 2) or a failure while running (1);
+/// `wait`, whose status 1 means "timed out", fails while running with 2 (`waitFailed`).
 ///
 /// The CLI's one error reporter: commands throw this from `validate()` or `run()`
 /// and `IRQBridge.main` prints it, as "irqbridge: MESSAGE" on one line of standard
@@ -14,17 +15,31 @@ import Glibc
 enum CommandFailure: Error, CustomStringConvertible {
     case badInput(String)
     case failed(String)
+    /// A failure of a command whose status 1 says something else (`wait`: timed out).
+    case waitFailed(String)
 
     var description: String {
         switch self {
-        case .badInput(let message), .failed(let message): message
+        case .badInput(let message), .failed(let message), .waitFailed(let message): message
         }
     }
 
     var exitStatus: Int32 {
         switch self {
-        case .badInput: 2
+        case .badInput, .waitFailed: 2
         case .failed: 1
+        }
+    }
+
+    /// Runs a `wait` command's body: status 1 stays "timed out", and every failure
+    /// (the device cannot be opened or connected, the daemon cannot be reached) leaves with 2.
+    static func whileWaiting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch CommandFailure.failed(let message) {
+            throw CommandFailure.waitFailed(message)
+        } catch let failure as DeviceSessionError {
+            throw CommandFailure.waitFailed(CommandFailure(failure).description)
         }
     }
 

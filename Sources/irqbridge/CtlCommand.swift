@@ -1,6 +1,8 @@
 // `irqbridge ctl ...`: the control API's client, one subcommand per call. Without
 // --json each prints a short human form; with --json the API's JSON as it came.
-// Exit status: 0 done, 1 the daemon failed (or `wait` timed out), 2 a bad request.
+// Exit status: 0 done, 1 the daemon failed or could not be reached, 2 a bad request;
+// `ctl wait`: 0 arrived, 1 timed out, 2 anything else. What can be checked here (numbers,
+// the driver's name) is checked before the daemon is called.
 #if !INTERRUPTBRIDGE_WITHOUT_DAEMON  // see Package.swift
 import ArgumentParser
 import Foundation
@@ -93,6 +95,11 @@ extension CtlCommand {
         @Option(help: "vfio-pci (default) or uio_pci_generic.") var driver: String?
         @Option(help: "The driver the device may be taken from.") var from: String?
         @OptionGroup var options: CtlOptions
+        func validate() throws {
+            if let driver, !["vfio-pci", "uio_pci_generic"].contains(driver) {
+                throw CommandFailure.badInput("--driver must be vfio-pci or uio_pci_generic, not \(driver)")
+            }
+        }
         func run() throws {
             var body: [String: any Sendable] = [:]
             if let driver { body["driver"] = driver }
@@ -153,10 +160,17 @@ extension CtlCommand {
     struct Trigger: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Raise interrupts through the profile's stimulus or VFIO's loopback (POST .../trigger).")
         @Argument var id: String
-        @Option(help: "The vector (default: every vector in turn).") var vector: Int?
-        @Option(help: "How many.") var count = 1
-        @Option(help: "Per second (default: each after the previous one was served).") var rate: Double?
+        @Option(parsing: .unconditional, help: "The vector (default: every vector in turn).") var vector: Int?
+        @Option(parsing: .unconditional, help: "How many.") var count = 1
+        @Option(parsing: .unconditional, help: "Per second (default: each after the previous one was served).") var rate: Double?
         @OptionGroup var options: CtlOptions
+        func validate() throws {
+            if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
+            guard (1...1_000_000).contains(count) else { throw CommandFailure.badInput("--count must be 1...1000000, not \(count)") }
+            if let rate, !(rate > 0 && rate <= 1_000_000) {
+                throw CommandFailure.badInput("--rate must be above 0 and at most 1000000 per second, not \(rate)")
+            }
+        }
         func run() throws {
             var body: [String: any Sendable] = ["count": count]
             if let vector { body["vector"] = vector }
@@ -172,11 +186,17 @@ extension CtlCommand {
     struct Wait: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout (POST .../wait).")
         @Argument var id: String
-        @Option(help: "The vector (default: any).") var vector: Int?
-        @Option(help: "How many interrupts.") var count = 1
-        @Option(help: "Seconds.") var timeout: Double = 10
+        @Option(parsing: .unconditional, help: "The vector (default: any).") var vector: Int?
+        @Option(parsing: .unconditional, help: "How many interrupts.") var count = 1
+        @Option(parsing: .unconditional, help: "Seconds (at most 3600).") var timeout: Double = 10
         @OptionGroup var options: CtlOptions
-        func run() throws {
+        func validate() throws {
+            if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
+            guard count >= 1 else { throw CommandFailure.badInput("--count must be 1 or more, not \(count)") }
+            guard timeout >= 0, timeout <= 3600 else { throw CommandFailure.badInput("--timeout must be 0...3600 seconds, not \(timeout)") }
+        }
+        func run() throws { try CommandFailure.whileWaiting(waitForInterrupts) }
+        private func waitForInterrupts() throws {
             var body: [String: any Sendable] = ["count": count, "timeout": timeout]
             if let vector { body["vector"] = vector }
             let reply = try options.call("POST", devicePath(id, "/wait"), body: body, timeout: .seconds(Int64(timeout) + 30))
@@ -228,9 +248,15 @@ extension CtlCommand {
 
     struct Events: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
-        @Option(help: "Stop after this many events.") var count: Int?
-        @Option(help: "Stop after this many seconds.") var timeout: Double?
+        @Option(parsing: .unconditional, help: "Stop after this many events.") var count: Int?
+        @Option(parsing: .unconditional, help: "Stop after this many seconds.") var timeout: Double?
         @OptionGroup var options: CtlOptions
+        func validate() throws {
+            if let count, count < 1 { throw CommandFailure.badInput("--count must be 1 or more, not \(count)") }
+            if let timeout, !(timeout > 0 && timeout <= 31_536_000) {
+                throw CommandFailure.badInput("--timeout must be above 0 and at most 31536000 seconds, not \(timeout)")
+            }
+        }
         func run() throws {
             var follower = EventFollower(limit: count, deadline: timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) })
             let outcome = Result { () throws(ControlClientError) in

@@ -27,7 +27,7 @@ struct WaitCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "How many interrupts to wait for.")
     var count = 1
 
-    @Option(parsing: .unconditional, help: "Seconds to wait before giving up (exit status 1).")
+    @Option(parsing: .unconditional, help: "Seconds to wait before giving up (exit status 1; any other failure is 2).")
     var timeout: Double
 
     @Flag(help: "Connect the INTx line instead of messages (needs an acknowledge program).")
@@ -43,6 +43,10 @@ struct WaitCommand: ParsableCommand {
     }
 
     func run() throws {
+        try CommandFailure.whileWaiting(waitForInterrupts)
+    }
+
+    private func waitForInterrupts() throws {
         let logger = logging.makeLogger("irqbridge.wait")
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, logger: logger)
         defer { session.close() }

@@ -1,0 +1,54 @@
+import Foundation
+import InterruptBridgeSystem
+import Testing
+
+/// `irqbridge ctl`, run as a process without a daemon: what can be checked locally is bad
+/// input (one line, status 2) before any call, and `ctl wait` keeps status 1 for "timed out"
+/// only, so a daemon it cannot reach is 2.
+@Suite(.enabled(if: BuiltCLI.irqbridge != nil, "irqbridge is not built next to the tests"), .timeLimit(.minutes(1)))
+struct CtlCommandLineTests {
+    static func run(_ arguments: [String]) throws -> ChildProcess.Result {
+        let socket = ["--socket", "/nonexistent/irqbridge-\(getpid()).sock"]
+        let irqbridge = try #require(BuiltCLI.irqbridge)
+        if let timeout = BuiltCLI.timeout { return try ChildProcess.run(timeout, ["20", irqbridge, "ctl"] + arguments + socket) }
+        return try ChildProcess.run(irqbridge, ["ctl"] + arguments + socket)
+    }
+
+    @Test(arguments: [
+        (["wait", "0000:00:03.0", "--timeout", "1e20"], "irqbridge: --timeout must be 0...3600 seconds"),
+        (["wait", "0000:00:03.0", "--timeout", "nan"], "irqbridge: --timeout must be 0...3600 seconds"),
+        (["wait", "0000:00:03.0", "--count", "0"], "irqbridge: --count must be 1 or more, not 0"),
+        (["wait", "0000:00:03.0", "--vector", "-1"], "irqbridge: --vector must be 0 or more, not -1"),
+        (["events", "--timeout", "1e300"], "irqbridge: --timeout must be above 0"),
+        (["events", "--count", "0"], "irqbridge: --count must be 1 or more, not 0"),
+        (["trigger", "sim0", "--rate", "nan"], "irqbridge: --rate must be above 0"),
+        (["trigger", "sim0", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
+        (["bind", "0000:00:03.0", "--driver", "foo"], "irqbridge: --driver must be vfio-pci or uio_pci_generic, not foo"),
+    ])
+    func badInputIsCheckedBeforeTheDaemonIsCalled(arguments: [String], prefix: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status == 2, "status \(result.status): \(result.standardError)")
+        #expect(result.standardOutput.isEmpty)
+        #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+
+    @Test func waitWithoutADaemonIsAFailureNotATimeout() throws {
+        let wait = try Self.run(["wait", "0000:00:03.0", "--timeout", "1"])
+        #expect(wait.status == 2, "status \(wait.status): \(wait.standardError)")
+        #expect(wait.standardError.hasPrefix("irqbridge: ") && wait.standardError.filter { $0 == "\n" }.count == 1)
+        // Any other call that cannot reach the daemon is a failure while running: 1.
+        let devices = try Self.run(["devices"])
+        #expect(devices.status == 1, "status \(devices.status): \(devices.standardError)")
+    }
+}
+
+/// The irqbridge binary built beside this test bundle, and timeout(1) to run it under.
+enum BuiltCLI {
+    static let irqbridge: String? = {
+        let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let path = directory.appendingPathComponent("irqbridge").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }()
+    static let timeout = ["/usr/bin/timeout", "/bin/timeout"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}
