@@ -9,10 +9,10 @@ import Logging
 /// Options every command that discovers devices shares: where to read PCI
 /// functions from and which interrupt policy to apply.
 struct DiscoveryOptions: ParsableArguments {
-    @Option(name: .customLong("dump"), help: ArgumentHelp("Read PCI functions from an `lspci -x`-style dump file instead of the live system (a regular file of at most \(PCIAccess.dumpSizeLimit >> 20) MiB, checked line by line).", valueName: "file"))
+    @Option(name: .customLong("dump"), help: ArgumentHelp("Read PCI functions from an `lspci -xxxx` (or `-xxx`) dump file instead of the live system (a regular file of at most \(PCIAccess.dumpSizeLimit >> 20) MiB, checked line by line).", valueName: "file"))
     var dumpFile: String?
 
-    @Option(name: .customLong("policy"), help: ArgumentHelp("Per-device interrupt policy (JSON: MSISupported, MessageNumberLimit, ...; a regular file of at most \(InterruptPolicyTable.fileSizeLimit >> 20) MiB).", valueName: "file"))
+    @Option(name: .customLong("policy"), help: ArgumentHelp("Per-device interrupt policy (JSON: {\"default\": {...}, \"devices\": {\"VVVV:DDDD\" or BDF: {\"MSISupported\": false, \"MessageNumberLimit\": 2, ...}}}; a regular file of at most \(InterruptPolicyTable.fileSizeLimit >> 20) MiB).", valueName: "file"))
     var policyFile: String?
 
     // No check of the files here: a check by path before opening is a race, and would

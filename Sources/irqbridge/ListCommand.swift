@@ -75,8 +75,14 @@ struct ListCommand: AsyncParsableCommand {
             catalog = try discoveryOptions.discovery(logger: logger).catalog()
         } catch let error as DiscoveryError {
             // A broken dump file is bad input; a failure on the live system is not.
-            if discoveryOptions.dumpFile != nil, case .access = error { throw CommandFailure.badInput("--dump: \(error)") }
-            guard discoveryOptions.dumpFile == nil else { throw CommandFailure.badInput("\(error)") }
+            if let dump = discoveryOptions.dumpFile {
+                if case .access = error { throw CommandFailure.badInput("--dump: \(error)") }
+                if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
+                    throw CommandFailure.badInput("--dump: \(dump): \(error) (`lspci -x` shows 64 bytes per function; "
+                                                  + "capabilities need `lspci -xxx` or `lspci -xxxx`)")
+                }
+                throw CommandFailure.badInput("--dump: \(dump): \(error)")
+            }
             if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
                 throw CommandFailure.failed("\(error) (without root the kernel shows only 64 bytes of config space)")
             }

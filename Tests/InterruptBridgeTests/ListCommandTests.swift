@@ -78,7 +78,10 @@ struct ListCommandTests {
         (["list", "0000:00:20.0"], "irqbridge: malformed PCI address"),
         (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: no PCI function 0000:00:09.0 in dump"),
         (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: open /nonexistent.lspci: No such file or directory"),
-        (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")], "irqbridge: 0000:00:03.0: capability list loops"),
+        (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")],
+         "irqbridge: --dump: \(Fixtures.path("malformed-capability-loop.lspci")): 0000:00:03.0: capability list loops"),
+        (["list", "--dump", Fixtures.path("malformed-truncated-capability.lspci")],
+         "irqbridge: --dump: \(Fixtures.path("malformed-truncated-capability.lspci")): 0000:00:03.0: config space truncated: the capability at 0x40 needs 66 bytes, only 64 available (`lspci -x` shows 64 bytes per function; capabilities need `lspci -xxx` or `lspci -xxxx`)"),
         (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: --watch needs the live system"),
     ])
     func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
