@@ -9,8 +9,11 @@ public struct IOMMUState: Sendable, Equatable, Codable {
     public var units: [String]
     /// IOMMU groups (/sys/kernel/iommu_groups); 0 when no IOMMU is in use.
     public var groupCount: Int
-    /// Whether MSIs go through interrupt remapping ("IR-PCI-MSI" chips in
-    /// /proc/interrupts); nil when nothing showed either way.
+    /// Whether interrupts go through interrupt remapping, from the chips named in
+    /// /proc/interrupts: a device MSI on a plain "PCI-MSI" chip says no; otherwise an
+    /// "IR-PCI-MSI" or "IR-IO-APIC" chip says yes (the IO-APIC's lines show it even when
+    /// no device MSI is allocated), a plain "IO-APIC" no. The IOMMU's own fault interrupt
+    /// ("DMAR-MSI") is never remapped and says nothing. nil when nothing showed either way.
     public var interruptRemapping: Bool?
     /// vfio_iommu_type1's allow_unsafe_interrupts (nil: module not loaded).
     public var allowUnsafeInterrupts: Bool?
@@ -47,8 +50,11 @@ public struct IOMMUState: Sendable, Equatable, Codable {
     /// Builds the state from what the files said.
     public static func parse(units: [String], groupCount: Int, procInterrupts: String, allowUnsafeInterrupts: Bool?,
                              noIOMMUMode: Bool?, commandLine: String) -> IOMMUState {
-        let chips = procInterrupts.split(separator: "\n").filter { $0.contains("MSI") }
-        let remapping: Bool? = chips.isEmpty ? nil : chips.contains { $0.contains("IR-PCI-MSI") || $0.contains("IR-PCI-MSIX") }
+        let lines = procInterrupts.split(separator: "\n")
+        let plainMSI = lines.contains { $0.contains("PCI-MSI") && !$0.contains("IR-PCI-MSI") }
+        let remapped = lines.contains { $0.contains("IR-PCI-MSI") || $0.contains("IR-IO-APIC") }
+        let plainIOAPIC = lines.contains { $0.contains("IO-APIC") && !$0.contains("IR-IO-APIC") }
+        let remapping: Bool? = plainMSI ? false : remapped ? true : plainIOAPIC ? false : nil
         let prefixes = ["intel_iommu=", "amd_iommu=", "iommu=", "iommu.", "vfio-pci.", "vfio_pci.", "vfio_iommu_type1.", "vfio.", "intremap="]
         let words = commandLine.split(whereSeparator: \.isWhitespace).map(String.init).filter { word in prefixes.contains { word.hasPrefix($0) } }
         return IOMMUState(units: units.sorted(), groupCount: groupCount, interruptRemapping: remapping,

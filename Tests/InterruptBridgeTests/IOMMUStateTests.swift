@@ -1,3 +1,4 @@
+import Foundation
 import InterruptBridgeDiscovery
 import Testing
 
@@ -32,6 +33,29 @@ struct IOMMUStateTests {
         #expect(state.problems[2].contains("allow_unsafe_interrupts=1"))
         #expect(state.problems[3].contains("no-IOMMU mode"))
         #expect(state.summary.contains("kernel command line: no IOMMU or vfio options"))
+    }
+
+    /// The rig's guest with every device idle (as captured there): no device MSI is
+    /// allocated, the IO-APIC's lines are remapped, and the IOMMU's own DMAR-MSI is not.
+    @Test func remappedIOAPICLinesSayOnWhenNoDeviceMSIIsAllocated() {
+        let idle = """
+                       CPU0       CPU1
+              0:        105          0  IR-IO-APIC   2-edge      timer
+              9:          0          0  IR-IO-APIC   9-fasteoi   acpi
+             24:          0          0  DMAR-MSI   0-edge      dmar0
+            NMI:          0          0   Non-maskable interrupts
+            """
+        let state = IOMMUState.parse(units: ["dmar0"], groupCount: 7, procInterrupts: idle, allowUnsafeInterrupts: false,
+                                     noIOMMUMode: nil, commandLine: "intel_iommu=on")
+        #expect(state.interruptRemapping == true)
+        #expect(state.problems.isEmpty)
+        // Without remapping the same machine shows plain chips; the DMAR-MSI line alone says nothing.
+        let plain = IOMMUState.parse(units: ["dmar0"], groupCount: 7, procInterrupts: idle.replacingOccurrences(of: "IR-IO-APIC", with: "IO-APIC"),
+                                     allowUnsafeInterrupts: false, noIOMMUMode: nil, commandLine: "intel_iommu=on")
+        #expect(plain.interruptRemapping == false)
+        let onlyTheIOMMU = IOMMUState.parse(units: ["dmar0"], groupCount: 7, procInterrupts: "24:  0  0  DMAR-MSI   0-edge      dmar0",
+                                            allowUnsafeInterrupts: nil, noIOMMUMode: nil, commandLine: "")
+        #expect(onlyTheIOMMU.interruptRemapping == nil)
     }
 
     @Test func unknownWhenNothingSays() {
