@@ -125,6 +125,15 @@ public enum DeviceTableLoader {
                     || text.hasSuffix(".yml") else {
                 throw value.error(.badValue, "'\(text)' is neither a built-in profile (\(ProfileLibrary().profiles.map(\.name).joined(separator: ", "))) nor a profile file")
             }
+            if ProfileLibrary().profile(named: text) == nil {
+                // Read now, so `--check`, start-up and a reload refuse a missing or malformed
+                // profile file, instead of a device failing to connect later.
+                do {
+                    _ = try ProfileLoader.load(contentsOf: text)
+                } catch {
+                    throw value.error(.badValue, "profile file \(text): \(error)")
+                }
+            }
             entry.profile = text
         }
         if let value = fields["storm"] { entry.storm = try storm(value) }

@@ -1,3 +1,4 @@
+import Foundation
 import InterruptBridgeCore
 import InterruptBridgeDaemon
 import InterruptBridgeDiscovery
@@ -63,6 +64,7 @@ struct DeviceTableLoaderTests {
         ("devices:\n  \"00:03\":\n    driver: vfio-pci\n", "d.yaml:2:", "neither a PCI address"),
         ("devices:\n  \"0000:00:03.0\": {connect: sideways}\n", "d.yaml:2:", "not one of message-based, line-based"),
         ("devices:\n  \"0000:00:03.0\": {profile: nosuch}\n", "d.yaml:2:", "neither a built-in profile"),
+        ("devices:\n  \"0000:00:03.0\": {profile: /nonexistent/card.yaml}\n", "d.yaml:2:", "profile file /nonexistent/card.yaml: "),
         ("devices:\n  \"0000:00:03.0\": {MessageNumberLimit: 0}\n", "d.yaml:2:", "at least 1"),
         ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
         ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
@@ -78,6 +80,36 @@ struct DeviceTableLoaderTests {
         } throws: { error in
             let description = "\(error)"
             return description.hasPrefix(location) && description.contains(message) && !description.contains("\n")
+        }
+    }
+
+    /// A profile file is read with the configuration: `--check` and a reload refuse a broken one.
+    @Test func aProfileFileIsCheckedWithTheConfiguration() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-profile-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = directory.appendingPathComponent("good.yaml").path
+        let broken = directory.appendingPathComponent("broken.yaml").path
+        try """
+            name: card
+            match: {vendor: 0x1234, device: 0x11e8}
+            acknowledge:
+              - return: claimed
+            """.write(toFile: good, atomically: true, encoding: .utf8)
+        try """
+            name: card
+            match: {vendor: 0x1234, device: 0x11e8}
+            acknowlege:
+              - return: claimed
+            """.write(toFile: broken, atomically: true, encoding: .utf8)
+        let table = try DeviceTableLoader.load("devices:\n  \"0000:00:03.0\": {profile: \(good)}\n", file: "d.yaml")
+        #expect(table.devices.first?.profile == good)
+        #expect {
+            try DeviceTableLoader.load("devices:\n  \"0000:00:03.0\": {profile: \(broken)}\n", file: "d.yaml")
+        } throws: { error in
+            let description = "\(error)"
+            return description.hasPrefix("d.yaml:2:") && description.contains("profile file \(broken): ")
+                && description.contains("acknowlege") && !description.contains("\n")
         }
     }
 
