@@ -42,6 +42,24 @@ struct BenchCommand: ParsableCommand {
         if let rigEdu, PCIAddress(rigEdu) == nil {
             throw CommandFailure.badInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
         }
+        // Before the run, not after minutes of it.
+        if let json, json != "-", let problem = Self.unwritable(json) { throw CommandFailure.badInput("--json: \(problem)") }
+    }
+
+    /// Why the report could not be written to `path` (nil: it can, as far as can be told now).
+    static func unwritable(_ path: String) -> String? {
+        guard !path.isEmpty else { return "an empty path" }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "\(path) is a directory" }
+            return access(path, W_OK) == 0 ? nil : "\(path) is not writable: \(String(cString: strerror(errno)))"
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return "no directory \(directory) to write \(path) in"
+        }
+        return access(directory, W_OK) == 0 ? nil : "cannot create \(path): \(String(cString: strerror(errno)))"
     }
 
     func run() throws {
@@ -84,7 +102,9 @@ struct BenchCommand: ParsableCommand {
             if json == "-" {
                 FileHandle.standardOutput.write(data)
             } else {
-                try data.write(to: URL(fileURLWithPath: json))
+                do { try data.write(to: URL(fileURLWithPath: json)) } catch {
+                    throw CommandFailure.failed("--json: cannot write \(json): \(error.localizedDescription)")
+                }
             }
         }
     }

@@ -64,6 +64,15 @@ struct SelftestCommand: ParsableCommand {
         if backend != nil, backend != Backend.simulated.rawValue, device == nil {
             throw CommandFailure.badInput("--backend \(backend!) needs --device")
         }
+        if backend == Backend.simulated.rawValue, let device {
+            throw CommandFailure.badInput("--backend simulated tests the built-in simulated device, not \(device): leave out --device or --backend")
+        }
+        if loopback, device == nil {
+            throw CommandFailure.badInput("--loopback needs --device (a device bound to vfio-pci)")
+        }
+        if loopback, backend == Backend.uio.rawValue {
+            throw CommandFailure.badInput("--loopback: UIO has no loopback trigger (it is VFIO's)")
+        }
         guard (1...1_000_000).contains(count) else {
             throw CommandFailure.badInput("--count must be 1...1000000, not \(count)")
         }
@@ -144,7 +153,13 @@ struct SelftestCommand: ParsableCommand {
         let library = try ProfileLibrary(files: profiles.profile)
         switch chosen {
         case .vfio: return try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
-        case .uio: return try .uio(info, profiles: library, logger: logger)
+        case .uio:
+            // uio_pci_generic serves INTx only, and raises it through the device alone.
+            if loopback { throw CommandFailure.badInput("--loopback: \(address) is on uio_pci_generic, which has no loopback trigger (it is VFIO's)") }
+            if let kinds, kinds.contains(where: { $0 != .intx }) {
+                throw CommandFailure.badInput("--kinds: \(address) is on uio_pci_generic, which serves INTx only")
+            }
+            return try .uio(info, profiles: library, logger: logger)
         case .simulated: return .simulated(kinds: kinds)
         }
     }

@@ -86,6 +86,11 @@ struct CommandLineErrorTests {
         (["selftest", "--count", "abc"], "irqbridge: The value 'abc' is invalid for '--count <count>'"),
         (["selftest", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
         (["selftest", "--backend", "usb"], "irqbridge: unknown backend 'usb'"),
+        (["selftest", "--backend", "simulated", "--device", "0000:00:03.0"], "irqbridge: --backend simulated tests the built-in simulated device"),
+        (["selftest", "--loopback"], "irqbridge: --loopback needs --device"),
+        (["selftest", "--device", "0000:00:03.0", "--backend", "uio", "--loopback"], "irqbridge: --loopback: UIO has no loopback trigger"),
+        (["bench", "--quick", "--json", "/nonexistent/directory/bench.json"], "irqbridge: --json: no directory /nonexistent/directory"),
+        (["bench", "--quick", "--json", "/tmp"], "irqbridge: --json: /tmp is a directory"),
         (["selftest", "--bogus"], "irqbridge: Unknown option '--bogus'"),
         // A negative number is the option's (refused) value, not an unknown option.
         (["selftest", "--count", "-1"], "irqbridge: --count must be 1...1000000, not -1"),
