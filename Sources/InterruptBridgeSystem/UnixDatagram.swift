@@ -32,9 +32,51 @@ public enum UnixDatagram {
 
     /// One datagram (at most 512 bytes), or nil when none is waiting.
     public static func receive(_ fd: Int32) throws(SystemError) -> [UInt8]? {
+        try receiveWithSender(fd)?.bytes
+    }
+
+    /// Where a datagram came from, to answer it (`reply`); nil address: an unbound sender.
+    public struct Sender: Sendable {
+        var address = sockaddr_un()
+        var length: socklen_t = 0
+        /// Whether the sender had an address (it bound its socket) and can be answered.
+        public var canBeAnswered: Bool { length > socklen_t(MemoryLayout<sa_family_t>.size) }
+    }
+
+    /// One datagram (at most 512 bytes) and its sender, or nil when none is waiting.
+    public static func receiveWithSender(_ fd: Int32) throws(SystemError) -> (bytes: [UInt8], sender: Sender)? {
         var buffer = [UInt8](repeating: 0, count: 512)
-        let count = try nonBlockingSyscall("recv") { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
-        return count.map { Array(buffer[0..<$0]) }
+        var sender = Sender()
+        sender.length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let count = try nonBlockingSyscall("recvfrom") {
+            buffer.withUnsafeMutableBytes { bytes in
+                withUnsafeMutablePointer(to: &sender.address) { address in
+                    address.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, bytes.baseAddress, bytes.count, 0, $0, &sender.length) }
+                }
+            }
+        }
+        return count.map { (Array(buffer[0..<$0]), sender) }
+    }
+
+    /// Answers a datagram from `fd` to its sender. Fails (ECONNREFUSED, ENOENT) when the
+    /// sender has gone.
+    public static func reply(_ bytes: [UInt8], from fd: Int32, to sender: Sender) throws(SystemError) {
+        var address = sender.address
+        _ = try syscall("sendto (reply)") {
+            bytes.withUnsafeBytes { payload in
+                withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload.baseAddress, payload.count, 0, $0, sender.length) }
+                }
+            }
+        }
+    }
+
+    /// Sends one datagram from the bound socket `fd` to the socket at `path`, so the
+    /// receiver can answer it. ENOENT / ECONNREFUSED: nobody listens.
+    public static func send(_ bytes: [UInt8], from fd: Int32, to path: String) throws(SystemError) {
+        _ = try withAddress(path) { (address, length) throws(SystemError) in
+            try syscall("sendto \(path)") { bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, address, length) } }
+        }
     }
 
     /// A `sockaddr_un` for `path` ("@name": Linux's abstract namespace), for the

@@ -12,8 +12,10 @@ struct TriggerCommand: ParsableCommand {
         abstract: "Make a device raise interrupts, through its profile's stimulus or VFIO's loopback trigger.",
         discussion: """
             When another irqbridge process holds the device (`wait`, `watch`), the request goes to it \
-            (a VFIO device has one user, and its mapped BARs cannot be mapped again), and that process \
-            raises the interrupts. Otherwise this command opens the device, connects a counting ISR \
+            (a VFIO device has one user, and its mapped BARs cannot be mapped again), that process \
+            raises the interrupts with its own profile and connection, and this command exits with what \
+            it answered: 0 once they were raised, 2 when it refused the request (no stimulus, a vector \
+            it does not have), 1 when raising failed or it did not answer. Otherwise this command opens the device, connects a counting ISR \
             (the profile's acknowledge), raises them and reports what arrived; exit status 1 when an \
             interrupt did not reach the ISR. An interrupt raised by the loopback trigger does not come \
             from the device, and the kernel's IRQ handler does not count it.
@@ -43,23 +45,10 @@ struct TriggerCommand: ParsableCommand {
         if let rate, !(rate > 0 && rate <= 1_000_000) { throw CommandFailure.badInput("--rate must be above 0 and at most 1000000, not \(rate)") }
     }
 
-    /// Sends the request to the process holding the device; false when none listens.
-    private func relay(_ request: TriggerRequest) throws(CommandFailure) -> Bool {
-        let path = DeviceSession.triggerSocket(device.address)
-        do {
-            try UnixDatagram.send(request.encoded, to: path)
-            return true
-        } catch {
-            let code = error.code
-            if code == ENOENT || code == ECONNREFUSED { return false }
-            throw .failed("asking the holder of \(device.address) through \(path): \(error)")
-        }
-    }
-
     func run() throws {
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
-        if try relay(request) {
-            print("asked the process holding \(device.address) to raise \(count) interrupt(s)")
+        if let raised = try TriggerRelay.ask(request, holding: device.address) {
+            print("the process holding \(device.address) raised \(raised) interrupt(s)")
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")

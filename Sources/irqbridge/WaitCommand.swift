@@ -76,8 +76,8 @@ struct WaitCommand: ParsableCommand {
         var timedOut = false
         while arrived() < UInt64(count) {
             if ContinuousClock.now >= deadline { timedOut = true; break }
-            if let socket, let bytes = try? UnixDatagram.receive(socket.rawValue) {
-                serve(bytes, session: session, objects: connected.objects)
+            if let socket, (try? FileIO.waitReadable(socket.rawValue, timeoutMilliseconds: 0)) == true {
+                TriggerRelay.serve(socket, session: session, connected: connected)
             } else {
                 PThread.sleep(for: .microseconds(500))
             }
@@ -97,14 +97,6 @@ struct WaitCommand: ParsableCommand {
         return try UnixDatagram.bind(path)
     }
 
-    private func serve(_ bytes: [UInt8], session: DeviceSession, objects: [InterruptObject]) {
-        guard let request = TriggerRequest(bytes), let stimulus = session.stimulus else { return }
-        do {
-            _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: objects, unmaskCount: session.unmaskCount)
-        } catch {
-            printError("irqbridge: a trigger request failed: \(error)")
-        }
-    }
 }
 
 /// One line on standard error, not an exit (the command goes on).

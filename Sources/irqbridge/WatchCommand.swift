@@ -93,14 +93,7 @@ struct WatchCommand: ParsableCommand {
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !watchStopRequested.load(ordering: .relaxed) {
             for entry in watched {
-                if let socket = entry.socket, let bytes = try? UnixDatagram.receive(socket.rawValue),
-                   let request = TriggerRequest(bytes), let stimulus = entry.session.stimulus {
-                    do {
-                        _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: entry.connected.objects, unmaskCount: entry.session.unmaskCount)
-                    } catch {
-                        printError("irqbridge: a trigger request for \(entry.session.info.address) failed: \(error)")
-                    }
-                }
+                if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected) }
             }
             if ContinuousClock.now >= next {
                 rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)

@@ -43,7 +43,7 @@ expect_wait() {
     relay=$($IRQ trigger "$bdf" --count "$COUNT" 2>&1) || fail "$label: trigger (relayed) failed: $relay"
     wait $pid; status=$?
     sed 's/^/    /' /tmp/wait.out
-    echo "$relay" | grep -q "asked the process holding" || { fail "$label: trigger did not reach the waiting process"; return; }
+    echo "$relay" | grep -q "^the process holding $bdf raised $COUNT interrupt(s)$" || { fail "$label: trigger did not reach the waiting process: $relay"; return; }
     [ $status -eq 0 ] && grep -q "^[0-9]* interrupt(s) arrived$" /tmp/wait.out && pass "$label (exit 0)" || fail "$label: wait exit $status"
 }
 
@@ -58,6 +58,17 @@ expect_wait "wait edu MSI" 0000:00:03.0
 expect_wait "wait edu INTx" 0000:00:03.0 --line-based
 expect_wait "wait ivshmem-doorbell MSI-X" 0000:00:05.0
 expect_wait "wait e1000e MSI-X" 0000:00:07.0
+
+# A relayed request the holder cannot carry out is refused by it, and trigger says so (exit 2).
+$IRQ wait 0000:00:03.0 --count 1 --timeout 30 > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+relay=$($IRQ trigger 0000:00:03.0 --vector 5 2>&1); status=$?
+$IRQ trigger 0000:00:03.0 > /dev/null 2>&1
+wait $pid
+[ $status -eq 2 ] && [ "$(echo "$relay" | wc -l)" -eq 1 ] && echo "$relay" | grep -q "^irqbridge: --vector 5: 0000:00:03.0 has 1 connected" \
+    && pass "trigger relayed with a vector the holder lacks: refused by it (exit 2)" || fail "relayed refusal: exit $status: $relay"
 expect_wait "wait nvme (loopback)" 0000:00:08.0
 
 $IRQ wait 0000:00:03.0 --timeout 1 > /tmp/wait.out 2>&1; status=$?

@@ -1,0 +1,152 @@
+// The trigger socket: how `irqbridge trigger` asks the process holding a device
+// (`wait`, `watch`) to raise its interrupts, and hears how it went. A VFIO device has
+// one user and its mapped BARs cannot be mapped again, so the holder raises them.
+//
+// The request is one datagram, "raise VECTOR COUNT RATE", sent from a socket of the
+// requester's own (an abstract address), and the holder answers it with one datagram:
+// "done RAISED", "refused MESSAGE" (bad input: exit 2) or "failed MESSAGE" (exit 1).
+import Foundation
+import InterruptBridge
+import InterruptBridgeCore
+import InterruptBridgeSystem
+import InterruptBridgeTooling
+import Glibc
+
+/// One request on the trigger socket: "raise VECTOR COUNT RATE" (VECTOR -1: every
+/// vector in turn; RATE 0: as fast as the interrupts are served).
+struct TriggerRequest: Equatable {
+    var vector: Int?
+    var count: Int
+    var rate: Double?
+
+    var encoded: [UInt8] { Array("raise \(vector ?? -1) \(count) \(rate ?? 0)".utf8) }
+
+    init(vector: Int?, count: Int, rate: Double?) {
+        self.vector = vector
+        self.count = count
+        self.rate = rate
+    }
+
+    init?(_ bytes: [UInt8]) {
+        let words = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+        guard words.count == 4, words[0] == "raise", let vector = Int(words[1]), let count = Int(words[2]), let rate = Double(words[3]),
+              vector >= -1, (1...1_000_000).contains(count), rate >= 0, rate.isFinite else { return nil }
+        self.vector = vector < 0 ? nil : vector
+        self.count = count
+        self.rate = rate == 0 ? nil : rate
+    }
+
+    /// How long the requester waits for the answer: the raising itself (at --rate, or
+    /// each after the previous was served), with room to spare.
+    var answerWithin: Duration {
+        let seconds = rate.map { Double(count) / $0 * 2 } ?? Double(count) * 0.01
+        return .seconds(30) + .milliseconds(Int64(min(seconds, 86_400) * 1000))
+    }
+}
+
+/// The holder's answer to one request.
+enum TriggerAnswer: Equatable {
+    case done(raised: Int)
+    case refused(String)
+    case failed(String)
+
+    var encoded: [UInt8] {
+        switch self {
+        case .done(let raised): Array("done \(raised)".utf8)
+        case .refused(let message): Array("refused \(message)".utf8.prefix(500))
+        case .failed(let message): Array("failed \(message)".utf8.prefix(500))
+        }
+    }
+
+    init?(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let space = text.firstIndex(of: " ") else { return nil }
+        let rest = String(text[text.index(after: space)...])
+        switch text[..<space] {
+        case "done": guard let raised = Int(rest) else { return nil }; self = .done(raised: raised)
+        case "refused": self = .refused(rest)
+        case "failed": self = .failed(rest)
+        default: return nil
+        }
+    }
+}
+
+enum TriggerRelay {
+    /// Requester: sends `request` to the process holding `address` and waits for its
+    /// answer. Returns nil when no process holds the device (nobody listens), else how
+    /// many interrupts it raised; a refusal is bad input, anything else a failure.
+    static func ask(_ request: TriggerRequest, holding address: PCIAddress) throws(CommandFailure) -> Int? {
+        let path = DeviceSession.triggerSocket(address)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let own: OwnedDescriptor
+        do { own = try UnixDatagram.bind("@irqbridge-trigger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))") } catch {
+            throw .failed("a socket for the answer from the holder of \(address): \(error)")
+        }
+        defer { own.close() }
+        do {
+            try UnixDatagram.send(request.encoded, from: own.rawValue, to: path)
+        } catch {
+            if error.code == ENOENT || error.code == ECONNREFUSED { return nil }  // a stale socket file: nobody holds it
+            throw .failed("asking the holder of \(address) through \(path): \(error)")
+        }
+        let deadline = ContinuousClock.now + request.answerWithin
+        while ContinuousClock.now < deadline {
+            let ready: Bool
+            do { ready = try FileIO.waitReadable(own.rawValue, timeoutMilliseconds: 1000) } catch {
+                throw .failed("waiting for the holder of \(address): \(error)")
+            }
+            guard ready else {
+                // The holder exited without answering (its socket is removed as it ends).
+                if !FileManager.default.fileExists(atPath: path) { throw .failed("the process holding \(address) ended before it answered") }
+                continue
+            }
+            guard let bytes = try? UnixDatagram.receive(own.rawValue) else { continue }
+            switch TriggerAnswer(bytes) {
+            case .done(let raised): return raised
+            case .refused(let message): throw .badInput(message)
+            case .failed(let message): throw .failed(message)
+            case nil: throw .failed("the process holding \(address) answered something unreadable")
+            }
+        }
+        throw .failed("the process holding \(address) did not answer within \(request.answerWithin)")
+    }
+
+    /// Holder: takes one waiting request, if any, raises what it asks through the
+    /// session's stimulus and answers it (or, for a sender that cannot be answered,
+    /// reports a refusal or failure on standard error).
+    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts) {
+        guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return }
+        let address = session.info.address
+        let answer: TriggerAnswer
+        if let request = TriggerRequest(bytes) {
+            answer = raise(request, session: session, connected: connected)
+        } else {
+            answer = .refused("\(address): a malformed trigger request")
+        }
+        guard sender.canBeAnswered else {
+            if case .refused(let message) = answer { printError("irqbridge: a trigger request was refused: \(message)") }
+            if case .failed(let message) = answer { printError("irqbridge: a trigger request failed: \(message)") }
+            return
+        }
+        do { try UnixDatagram.reply(answer.encoded, from: socket.rawValue, to: sender) } catch {
+            printError("irqbridge: could not answer a trigger request for \(address): \(error)")
+        }
+    }
+
+    private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts) -> TriggerAnswer {
+        let address = session.info.address
+        guard let stimulus = session.stimulus else {
+            return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
+        }
+        if let vector = request.vector, vector >= connected.objects.count {
+            return .refused("--vector \(vector): \(address) has \(connected.objects.count) connected (\(connected.summary))")
+        }
+        do {
+            let raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus,
+                                         objects: connected.objects, unmaskCount: session.unmaskCount)
+            return .done(raised: raised)
+        } catch {
+            return .failed("\(address): raising failed: \(error)")
+        }
+    }
+}
