@@ -1,5 +1,6 @@
 // A device held by a bring-up verb or the daemon: its backend, its profile, how to
 // raise its interrupts, the ISR's acknowledge; and what connecting it connected.
+import Foundation
 public import InterruptBridge
 public import InterruptBridgeCore
 import InterruptBridgeDiscovery
@@ -79,9 +80,29 @@ public struct DeviceSession: Sendable {
             throw failure
         } catch let error as ProfileError {
             throw .badInput("\(error)")
+        } catch let error as BackendError {
+            if case .system(let system) = error, system.code == EBUSY { throw .badInput(inUse(address, system)) }
+            throw .failed("\(error)")
+        } catch let error as SystemError where error.code == EBUSY {
+            throw .badInput(inUse(address, error))
         } catch {
             throw .failed("\(error)")
         }
+    }
+
+    /// A device another process has open (a VFIO device has one user): who, when it is
+    /// one of ours.
+    public static func inUse(_ address: PCIAddress, _ error: any Error) -> String {
+        if FileManager.default.fileExists(atPath: triggerSocket(address)) {
+            return "\(address) is in use by another process: an irqbridge wait or watch holds it (irqbridge trigger \(address) reaches it)"
+        }
+        return "\(address) is in use by another process (\(error))"
+    }
+
+    /// What a device with no interrupt at all is told: no INTx pin, no MSI, no MSI-X.
+    public static func noInterrupts(_ info: PCIDeviceInfo) -> String? {
+        guard info.interruptPin == nil, info.msi == nil, info.msix == nil else { return nil }
+        return "\(info.address) has no interrupts: no INTx pin, no MSI or MSI-X capability"
     }
 
     /// The ISR's acknowledge: the profile's program, or (message-signaled only) a claim.
@@ -96,6 +117,7 @@ public struct DeviceSession: Sendable {
     /// `msiSupported` is cleared when connecting line-based or under UIO).
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
                         policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
+        if let nothing = Self.noInterrupts(info) { throw .badInput(nothing) }
         let hasMessages = info.msi != nil || info.msix != nil
         let servesLine = profile?.canServe(.intx) ?? (backend is SimulatedBackend)
         if (lineBased || !hasMessages || backend is UIOBackend), !servesLine {

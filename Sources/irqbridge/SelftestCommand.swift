@@ -4,6 +4,7 @@ import InterruptBridgeTooling
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
 import Logging
+import Glibc
 
 /// `irqbridge selftest [--device BDF] [--backend vfio|uio|simulated] [--count N]`.
 struct SelftestCommand: ParsableCommand {
@@ -101,6 +102,11 @@ struct SelftestCommand: ParsableCommand {
             throw CommandFailure.badInput("\(error)")
         } catch let error as SelftestPlanError {
             throw CommandFailure.badInput("\(error)")
+        } catch let error as BackendError {
+            if case .system(let system) = error, system.code == EBUSY, let address = device.flatMap(PCIAddress.init) {
+                throw CommandFailure.badInput(DeviceSession.inUse(address, system))
+            }
+            throw CommandFailure.failed("\(error)")
         } catch {
             throw CommandFailure.failed("\(error)")
         }
@@ -129,7 +135,7 @@ struct SelftestCommand: ParsableCommand {
             if result.passed { passed += 1 } else { failed += 1 }
         }
         print(json ? SelftestJSON.line(SelftestTotalsJSON(passed: passed, failed: failed)) : "\(passed) passed, \(failed) failed")
-        if failed > 0 || plan.cases.isEmpty { throw ExitCode.failure }
+        if failed > 0 { throw ExitCode.failure }
     }
 
     private func makePlan(kinds: [InterruptKind]?, logger: Logger) throws -> SelftestPlan {
@@ -150,17 +156,31 @@ struct SelftestCommand: ParsableCommand {
             throw CommandFailure.badInput("\(address) is bound to \(info.driver ?? "no driver"), not \(needed): "
                                           + "irqbridge bind \(address)\(driverOption) first")
         }
+        if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing) }
+        if let kinds {
+            let has: [InterruptKind: Bool] = [.intx: info.interruptPin != nil, .msi: info.msi != nil, .msix: info.msix != nil]
+            if let missing = kinds.first(where: { has[$0] != true }) {
+                let present = [InterruptKind.intx, .msi, .msix].filter { has[$0] == true }.map(\.description).joined(separator: ", ")
+                throw CommandFailure.badInput("--kinds: \(address) has no \(missing) (it has \(present))")
+            }
+        }
         let library = try ProfileLibrary(files: profiles.profile)
+        let plan: SelftestPlan
         switch chosen {
-        case .vfio: return try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
+        case .vfio: plan = try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)
         case .uio:
             // uio_pci_generic serves INTx only, and raises it through the device alone.
             if loopback { throw CommandFailure.badInput("--loopback: \(address) is on uio_pci_generic, which has no loopback trigger (it is VFIO's)") }
             if let kinds, kinds.contains(where: { $0 != .intx }) {
                 throw CommandFailure.badInput("--kinds: \(address) is on uio_pci_generic, which serves INTx only")
             }
-            return try .uio(info, profiles: library, logger: logger)
-        case .simulated: return .simulated(kinds: kinds)
+            plan = try .uio(info, profiles: library, logger: logger)
+        case .simulated: plan = .simulated(kinds: kinds)
         }
+        guard !plan.cases.isEmpty else {
+            plan.close()
+            throw CommandFailure.badInput("\(address): VFIO offers none of the interrupt kinds asked for")
+        }
+        return plan
     }
 }

@@ -69,22 +69,32 @@ struct WatchCommand: ParsableCommand {
         do { dispatcher = try InterruptDispatcher(logger: logger, options: DispatchOptions(recordsTimings: true)) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }
         var watched: [Watched] = []
+        // Devices removed or unbound while watched: their trigger sockets are already closed.
+        var gone = Set<PCIAddress>()
         defer {
             for entry in watched.reversed() {
-                if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
+                if let socket = entry.socket, !gone.contains(entry.session.info.address) { unlink(entry.socketPath); socket.close() }
                 entry.connected.disconnect()
                 entry.session.close()
             }
         }
         for address in addresses {
-            let session = try DeviceSession.open(address, profileFiles: profiles.profile, logger: logger)
+            let session: DeviceSession
             let connected: ConnectedInterrupts
-            do { connected = try session.connect(dispatcher, lineBased: lineBased) } catch { session.close(); throw error }
+            do {
+                session = try DeviceSession.open(address, profileFiles: profiles.profile, logger: logger)
+                do { connected = try session.connect(dispatcher, lineBased: lineBased) } catch { session.close(); throw error }
+            } catch DeviceSessionError.badInput(let message) where devices.isEmpty {
+                // Chosen for the user (every bound device): one that cannot be watched is skipped, said once.
+                printError("irqbridge: not watching \(address): \(message)")
+                continue
+            }
             do { try session.stimulus?.setup() } catch { throw CommandFailure.failed("\(address): the stimulus's set-up failed: \(error)") }
             _ = mkdir("/run/irqbridge", 0o700)
             let path = DeviceSession.triggerSocket(address)
             watched.append(Watched(session: session, connected: connected, socket: try? UnixDatagram.bind(path), socketPath: path))
         }
+        guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
         signal(SIGINT) { _ in watchStopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in watchStopRequested.store(true, ordering: .relaxed) }
         let table = !json && isatty(1) != 0
@@ -92,9 +102,18 @@ struct WatchCommand: ParsableCommand {
         let started = ContinuousClock.now
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !watchStopRequested.load(ordering: .relaxed) {
-            for entry in watched {
+            for entry in watched where !gone.contains(entry.session.info.address) {
+                // Removed, or unbound by another command: the runtime disconnected it. Its socket
+                // goes, so a trigger reaches the device itself, or whoever holds it next.
+                if !entry.connected.objects.contains(where: \.isConnected) {
+                    gone.insert(entry.session.info.address)
+                    if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
+                    printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched")
+                    continue
+                }
                 if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected) }
             }
+            if gone.count == watched.count { break }
             if ContinuousClock.now >= next {
                 rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
                 print(table ? "\u{1B}[H\u{1B}[2J" + rows.table : rows.json, terminator: table ? "" : "\n")
@@ -105,6 +124,7 @@ struct WatchCommand: ParsableCommand {
         }
         rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
         print((table ? "\n" : "") + rows.summary)
+        if !watched.isEmpty, gone.count == watched.count { throw CommandFailure.failed("every watched device was removed or unbound") }
     }
 
     private func chosenAddresses(logger: Logger) throws -> [PCIAddress] {

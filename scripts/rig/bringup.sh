@@ -46,8 +46,11 @@ step $RIG/guest-bringup.sh $IRQBRIDGE $COUNT
 echo \"== \$failed step(s) failed\"
 exit \$failed"
 status=0
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,e1000e,nvme --timeout 1200 --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" \
+# pci-testdev (0000:00:0c.0): a device with no interrupt at all, which every verb must refuse.
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,e1000e,nvme --qemu-device pci-testdev --timeout 1200 \
+    --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" \
     --bind 0000:00:03.0=vfio-pci --bind 0000:00:05.0=vfio-pci --bind 0000:00:07.0=vfio-pci --bind 0000:00:08.0=vfio-pci \
+    --bind 0000:00:0c.0=vfio-pci \
     "$@" -- sh -c "$GUEST" || status=$?
 echo "bringup: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
 exit $status

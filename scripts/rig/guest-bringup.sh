@@ -166,5 +166,46 @@ match: {vendor: 0x1234, device: 0x11e8
 acknowledge: [
 YAML
 
+# A device with no interrupt at all (pci-testdev): every verb says so, one line, exit 2.
+for verb in "selftest --device" trigger "wait --timeout 1" watch; do
+    $IRQ $verb 0000:00:0c.0 > /tmp/none.out 2>&1; status=$?
+    [ $status -eq 2 ] && [ "$(wc -l < /tmp/none.out)" -eq 1 ] && grep -q "^irqbridge: 0000:00:0c.0 has no interrupts" /tmp/none.out \
+        && pass "$verb on a device without interrupts: refused (exit 2)" || { fail "$verb on pci-testdev: exit $status"; cat /tmp/none.out; }
+done
+# A kind the device lacks is refused before anything is opened.
+$IRQ selftest --device 0000:00:08.0 --kinds msi > /tmp/kinds.out 2>&1; status=$?
+[ $status -eq 2 ] && grep -q "^irqbridge: --kinds: 0000:00:08.0 has no MSI" /tmp/kinds.out \
+    && pass "selftest --kinds msi on nvme (MSI-X only): refused (exit 2)" || { fail "selftest --kinds msi on nvme: exit $status"; cat /tmp/kinds.out; }
+
+# A device held by a wait: another verb is told who holds it (exit 2), not EBUSY.
+$IRQ wait 0000:00:03.0 --timeout 30 > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ selftest --device 0000:00:03.0 --count 1 > /tmp/busy.out 2>&1; status=$?
+$IRQ trigger 0000:00:03.0 > /dev/null 2>&1
+wait $pid
+[ $status -eq 2 ] && [ "$(wc -l < /tmp/busy.out)" -eq 1 ] && grep -q "in use by another process: an irqbridge wait or watch holds it" /tmp/busy.out \
+    && pass "selftest on a device a wait holds: names the holder (exit 2)" || { fail "selftest on a held device: exit $status"; cat /tmp/busy.out; }
+
+# A device unbound while a wait holds it: the wait ends at once (exit 2), its trigger socket
+# goes with it, and a trigger after the device is bound again reaches the device itself.
+$IRQ bind 0000:00:04.0 > /dev/null
+$IRQ wait 0000:00:04.0 --timeout 60 > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+start=$(date +%s)
+$IRQ unbind 0000:00:04.0 > /dev/null 2>&1
+wait $pid; status=$?
+took=$(( $(date +%s) - start ))
+[ $status -eq 2 ] && [ $took -lt 20 ] && grep -q "^irqbridge: 0000:00:04.0 was removed or unbound while waiting" /tmp/wait.out && [ ! -e /run/irqbridge/0000:00:04.0.trigger ] \
+    && pass "wait on a device unbound meanwhile: ends in ${took} s (exit 2), socket gone" || { fail "wait on an unbound device: exit $status after ${took} s"; cat /tmp/wait.out; }
+$IRQ bind 0000:00:04.0 > /dev/null
+out=$($IRQ trigger 0000:00:04.0 --count 5 2>&1); status=$?
+$IRQ unbind 0000:00:04.0 > /dev/null
+[ $status -eq 0 ] && echo "$out" | grep -q "^raised 5 on 0000:00:04.0" && pass "trigger after the rebind reaches the device itself" \
+    || fail "trigger after the rebind: exit $status: $out"
+
 echo "bring-up verbs: $passed passed, $failed failed"
 exit $failed
