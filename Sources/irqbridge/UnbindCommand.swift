@@ -1,6 +1,7 @@
 import ArgumentParser
 import InterruptBridge
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 
 /// `irqbridge unbind BDF`: gives the device back to the driver it had before `bind`.
 struct UnbindCommand: ParsableCommand {
@@ -16,8 +17,13 @@ struct UnbindCommand: ParsableCommand {
     func run() throws {
         let binder = DeviceBinder(logger: logging.makeLogger("irqbridge.unbind"))
         do {
+            let before = SysfsPCI().driver(of: target.address.description)
             let driver = try binder.unbind(target.address)
-            print("\(target.address): \(driver.map { "given back to \($0)" } ?? "released (no driver)")")
+            if before == nil, driver == nil {
+                print("\(target.address): on no driver before and after; nothing to give back")
+            } else {
+                print("\(target.address): \(driver.map { "given back to \($0)" } ?? "released (no driver)")")
+            }
         } catch {
             throw error.commandFailure
         }
