@@ -29,6 +29,8 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
     case bindFailed(address: String, driver: String, actual: String?)
     /// `unbind` of a device bound to a driver irqbridge does not manage.
     case notManaged(address: String, driver: String)
+    /// A bridge the system itself runs on (host, ISA/LPC, PCI-to-PCI), refused without --force.
+    case bridge(address: String, kind: String, classCode: UInt32)
     case system(SystemError)
 
     public var description: String {
@@ -45,6 +47,9 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(address) did not bind to \(driver) (now: \(actual ?? "no driver"))"
         case let .notManaged(address, driver):
             "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
+        case let .bridge(address, kind, classCode):
+            "\(address) is a \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
+                + "and a user-space driver would take it away; nothing was changed (--force if you really mean it)"
         case let .system(error):
             error.description
         }
@@ -89,6 +94,9 @@ public struct DeviceBinder: Sendable {
                      force: Bool = false) throws(BindingError) -> BindOutcome {
         let name = address.description
         guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
+        if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
+            throw .bridge(address: name, kind: kind, classCode: code)
+        }
         let current = kernel.driver(of: name)
         if let expected, expected != current, !(current == target.rawValue) {
             throw .notBoundTo(address: name, expected: expected, actual: current)
@@ -164,6 +172,18 @@ public struct DeviceBinder: Sendable {
         }
         logger.info("gave \(name) back to \(now ?? "no driver")")
         return now
+    }
+
+    /// What a class code names when it is a bridge the system runs on (nil: anything else;
+    /// "other" bridges, 0x0680, are left to the user: some cards present as one).
+    static func systemBridge(_ classCode: UInt32) -> String? {
+        guard classCode >> 16 == 0x06 else { return nil }
+        switch (classCode >> 8) & 0xff {
+        case 0x00: return "host bridge"
+        case 0x01: return "ISA bridge"
+        case 0x04, 0x09: return "PCI-to-PCI bridge"
+        default: return nil
+        }
     }
 
     /// Clears the override and lets the original driver take the device again.

@@ -16,6 +16,12 @@ public protocol BindingKernel: Sendable {
     func probe(_ address: String) throws(SystemError)
     func bind(_ address: String, to driver: String) throws(SystemError)
     func loadModule(_ name: String) throws(SystemError)
+    /// The function's class code (0xBBSSPP), nil when unknown.
+    func classCode(of address: String) -> UInt32?
+}
+
+extension BindingKernel {
+    public func classCode(of address: String) -> UInt32? { nil }
 }
 
 extension SysfsPCI: BindingKernel {

@@ -82,6 +82,15 @@ public struct SysfsPCI: Sendable {
         return try MappedRegion(fd: file.rawValue, offset: 0, length: size, path)
     }
 
+    /// The function's class code (sysfs `class`, 0xBBSSPP: base class, subclass,
+    /// programming interface), nil when unknown.
+    public func classCode(of address: String) -> UInt32? {
+        (try? FileIO.readText(devicePath(address) + "/class")).flatMap { text in
+            let trimmed = String(text.filter { !$0.isWhitespace })
+            return UInt32(trimmed.hasPrefix("0x") ? String(trimmed.dropFirst(2)) : trimmed, radix: 16)
+        }
+    }
+
     /// The Linux IRQ the function's INTx is routed to (sysfs `irq`), nil when unknown.
     public func irq(of address: String) -> UInt32? {
         (try? FileIO.readText(devicePath(address) + "/irq")).flatMap { UInt32($0) }

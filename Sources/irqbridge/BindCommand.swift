@@ -23,7 +23,7 @@ struct BindCommand: ParsableCommand {
     @Option(name: .customLong("from"), help: "The driver the device is bound to now, which may lose it.")
     var currentDriver: String?
 
-    @Flag(help: "Take the device from whatever driver has it.")
+    @Flag(help: "Take the device from whatever driver has it; also bind a host, ISA or PCI-to-PCI bridge, which is refused otherwise.")
     var force = false
 
     @OptionGroup var logging: DeviceLoggingOptions

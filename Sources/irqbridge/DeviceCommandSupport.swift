@@ -59,7 +59,7 @@ extension BindingError {
     /// Refusals and unknown devices are the user's to fix (bad input, 2); the rest are failures (1).
     var commandFailure: CommandFailure {
         switch self {
-        case .noSuchDevice, .inUse, .notBoundTo, .notManaged: .badInput(description)
+        case .noSuchDevice, .inUse, .notBoundTo, .notManaged, .bridge: .badInput(description)
         case .driverUnavailable, .bindFailed, .system: .failed(description)
         }
     }

@@ -18,6 +18,7 @@ final class FakeKernel: BindingKernel {
         var defaultDriver: String?
         var override: String?
         var group: Int?
+        var classCode: UInt32?
     }
 
     let state: Mutex<(devices: [String: Device], registered: Set<String>, modules: Set<String>, log: [String])>
@@ -33,6 +34,7 @@ final class FakeKernel: BindingKernel {
     func driver(of address: String) -> String? { device(address)?.driver }
     func driverRegistered(_ driver: String) -> Bool { state.withLock { $0.registered.contains(driver) } }
     func iommuGroup(of address: String) -> Int? { device(address)?.group }
+    func classCode(of address: String) -> UInt32? { device(address)?.classCode }
     func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
         state.withLock { $0.devices.filter { $0.value.group == group }.map { ($0.key, $0.value.driver) }.sorted { $0.0 < $1.0 } }
     }
@@ -101,6 +103,20 @@ final class BindingTests {
         #expect(try binder(kernel).unbind(edu) == nil)
         #expect(kernel.device("0000:00:03.0")?.driver == nil)
         #expect(kernel.device("0000:00:03.0")?.override == nil)
+    }
+
+    /// A host, ISA/LPC or PCI-to-PCI bridge is refused without --force, with nothing written;
+    /// an "other" bridge (0x0680, how some cards present) and any other class are not.
+    @Test(arguments: [(UInt32(0x06_00_00), "host bridge"), (0x06_01_00, "ISA bridge"), (0x06_04_00, "PCI-to-PCI bridge"), (0x06_04_01, "PCI-to-PCI bridge")])
+    func refusesABridgeTheSystemRunsOn(classCode: UInt32, kind: String) throws {
+        let kernel = FakeKernel(devices: ["0000:00:03.0": .init(group: 3, classCode: classCode)], registered: ["vfio-pci"])
+        #expect(throws: BindingError.bridge(address: "0000:00:03.0", kind: kind, classCode: classCode)) {
+            try binder(kernel).bind(edu, to: .vfioPCI)
+        }
+        #expect(kernel.log.isEmpty)
+        #expect(try binder(kernel).bind(edu, to: .vfioPCI, force: true).changed)
+        let other = FakeKernel(devices: ["0000:00:03.0": .init(group: 3, classCode: 0x06_80_00)], registered: ["vfio-pci"])
+        #expect(try binder(other).bind(edu, to: .vfioPCI).changed)
     }
 
     @Test func refusesADeviceInUseByADriverTheUserDidNotName() {
