@@ -57,5 +57,8 @@ public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {
         self.message = message
     }
 
-    public var description: String { "\(location): \(location.field): \(message)" }
+    /// "FILE:LINE:COLUMN: FIELD: MESSAGE"; a file that cannot be read has no line to name: "FILE: MESSAGE".
+    public var description: String {
+        kind == .unreadable ? "\(location.file): \(message)" : "\(location): \(location.field): \(message)"
+    }
 }
