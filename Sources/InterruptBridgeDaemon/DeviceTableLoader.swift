@@ -131,7 +131,7 @@ public enum DeviceTableLoader {
                 do {
                     _ = try ProfileLoader.load(contentsOf: text)
                 } catch {
-                    throw value.error(.badValue, "profile file \(text): \(error)")
+                    throw value.error(.badValue, "\(error)")  // the profile's own error starts with its file
                 }
             }
             entry.profile = text

@@ -64,7 +64,7 @@ struct DeviceTableLoaderTests {
         ("devices:\n  \"00:03\":\n    driver: vfio-pci\n", "d.yaml:2:", "neither a PCI address"),
         ("devices:\n  \"0000:00:03.0\": {connect: sideways}\n", "d.yaml:2:", "not one of message-based, line-based"),
         ("devices:\n  \"0000:00:03.0\": {profile: nosuch}\n", "d.yaml:2:", "neither a built-in profile"),
-        ("devices:\n  \"0000:00:03.0\": {profile: /nonexistent/card.yaml}\n", "d.yaml:2:", "profile file /nonexistent/card.yaml: "),
+        ("devices:\n  \"0000:00:03.0\": {profile: /nonexistent/card.yaml}\n", "d.yaml:2:", "profile: /nonexistent/card.yaml: cannot read the profile"),
         ("devices:\n  \"0000:00:03.0\": {MessageNumberLimit: 0}\n", "d.yaml:2:", "at least 1"),
         ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
         ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
@@ -108,7 +108,7 @@ struct DeviceTableLoaderTests {
             try DeviceTableLoader.load("devices:\n  \"0000:00:03.0\": {profile: \(broken)}\n", file: "d.yaml")
         } throws: { error in
             let description = "\(error)"
-            return description.hasPrefix("d.yaml:2:") && description.contains("profile file \(broken): ")
+            return description.hasPrefix("d.yaml:2:") && description.contains("profile: \(broken):")
                 && description.contains("acknowlege") && !description.contains("\n")
         }
     }
