@@ -10,7 +10,10 @@ struct BindCommand: ParsableCommand {
         discussion: """
             The device's current driver is remembered under /run/irqbridge/bindings and given \
             the device back by `irqbridge unbind`. A device in use by a driver is taken only when \
-            that driver is named with --from (or with --force). Other devices, including other \
+            that driver is named with --from (or with --force); one that irqbridge itself bound \
+            moves between vfio-pci and uio_pci_generic without --from (a wait or watch holding it \
+            then ends, as on removal). Host, ISA and PCI-to-PCI bridges are refused without \
+            --force. Binding again to the driver the device has is a no-op. Other devices, including other \
             members of the device's IOMMU group, are never unbound; if they keep the group from \
             being usable, they are named in a warning.
             """
