@@ -38,13 +38,18 @@ public struct DeviceSession: Sendable {
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
 
-    public static func open(_ address: PCIAddress, profileFiles: [String], logger: Logger) throws(DeviceSessionError) -> DeviceSession {
-        try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) }, logger: logger)
+    public static func open(_ address: PCIAddress, profileFiles: [String], loopbackOnly: Bool = false,
+                            logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+        try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) }, loopbackOnly: loopbackOnly,
+                 logger: logger)
     }
 
     /// Opens `address` with the profile `library` matches to it (or `profile`, when given).
+    /// `loopbackOnly`: raise through VFIO's loopback trigger even when the profile has a
+    /// register stimulus (the ISR then claims without touching the device, as for a device
+    /// without a profile); refused under UIO.
     public static func open(_ address: PCIAddress, library: ProfileLibrary, profile chosen: DeviceProfile? = nil,
-                            logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+                            loopbackOnly: Bool = false, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
             guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
             let profile = chosen ?? library.profile(for: info)
@@ -55,7 +60,7 @@ public struct DeviceSession: Sendable {
                 do {
                     guard let vfio = backend.vfioDevice else { throw BackendError.closed }
                     let stimulus: SelftestStimulus
-                    if let profile, case .registers = profile.stimulus?.method {
+                    if !loopbackOnly, let profile, case .registers = profile.stimulus?.method {
                         stimulus = try .registers(profile, vfio: vfio)
                     } else {
                         stimulus = .vfioLoopback(backend)
@@ -66,6 +71,7 @@ public struct DeviceSession: Sendable {
                     throw error
                 }
             case "uio_pci_generic":
+                if loopbackOnly { throw DeviceSessionError.badInput("\(address) is on uio_pci_generic, which has no loopback trigger (it is VFIO's)") }
                 var stimulus: SelftestStimulus?
                 if let profile, case .registers = profile.stimulus?.method {
                     stimulus = try .registers(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))

@@ -36,6 +36,9 @@ struct TriggerCommand: ParsableCommand {
     @Flag(help: "Connect the INTx line instead of messages (when this command holds the device).")
     var lineBased = false
 
+    @Flag(help: "Raise through VFIO's loopback trigger even when the profile raises from the device; the ISR then claims each without touching the device (VFIO only; never relayed to a holder).")
+    var loopback = false
+
     @OptionGroup var profiles: ProfileOptions
     @OptionGroup var logging: DeviceLoggingOptions
 
@@ -47,12 +50,13 @@ struct TriggerCommand: ParsableCommand {
 
     func run() throws {
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
-        if let raised = try TriggerRelay.ask(request, holding: device.address) {
+        // --loopback is this command's own way of raising: never relayed (a holder raises with its own stimulus).
+        if !loopback, let raised = try TriggerRelay.ask(request, holding: device.address) {
             print("the process holding \(device.address) raised \(raised) interrupt(s)")
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
-        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, logger: logger)
+        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, logger: logger)
         defer { session.close() }
         guard let stimulus = session.stimulus else {
             throw CommandFailure.badInput("\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
