@@ -134,7 +134,7 @@ public actor DeviceRegistry {
     static func controlError(_ error: BindingError) -> ControlError {
         switch error {
         case .noSuchDevice: .notFound(error.description)
-        case .inUse, .notBoundTo, .notManaged: .conflict(error.description)
+        case .inUse, .notBoundTo, .notManaged, .bridge: .conflict(error.description)
         default: .failed(error.description)
         }
     }

@@ -94,15 +94,15 @@ public struct DeviceBinder: Sendable {
                      force: Bool = false) throws(BindingError) -> BindOutcome {
         let name = address.description
         guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
-        if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
-            throw .bridge(address: name, kind: kind, classCode: code)
-        }
         let current = kernel.driver(of: name)
         if let expected, expected != current, !(current == target.rawValue) {
             throw .notBoundTo(address: name, expected: expected, actual: current)
         }
         if current == target.rawValue {
             return BindOutcome(previousDriver: current, changed: false, warnings: groupWarnings(name, target: target))
+        }
+        if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
+            throw .bridge(address: name, kind: kind, classCode: code)
         }
         // A device irqbridge itself moved to the other user-space driver may switch
         // without --from; its recorded original driver stays the one `unbind` restores.

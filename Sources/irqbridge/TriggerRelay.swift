@@ -96,8 +96,17 @@ enum TriggerRelay {
                 throw .failed("waiting for the holder of \(address): \(error)")
             }
             guard ready else {
-                // The holder exited without answering (its socket is removed as it ends).
-                if !FileManager.default.fileExists(atPath: path) { throw .failed("the process holding \(address) ended before it answered") }
+                // The holder exited (its socket is removed as it ends): its answer may have come just before.
+                if !FileManager.default.fileExists(atPath: path) {
+                    if let bytes = try? UnixDatagram.receive(own.rawValue), let answer = TriggerAnswer(bytes) {
+                        switch answer {
+                        case .done(let raised): return raised
+                        case .refused(let message): throw .badInput(message)
+                        case .failed(let message): throw .failed(message)
+                        }
+                    }
+                    throw .failed("the process holding \(address) ended before it answered")
+                }
                 continue
             }
             guard let bytes = try? UnixDatagram.receive(own.rawValue) else { continue }
