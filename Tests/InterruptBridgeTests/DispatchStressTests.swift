@@ -11,13 +11,7 @@ extension Runtime {
     struct DispatchStressTests {
         static let cyclesPerWorker = 1000
 
-        /// In a process of its own (an exit test): the leak check counts the process's
-        /// descriptors, which suites running beside it in a plain `swift test` open and close.
-        @Test func connectDisconnectThousandsOfTimesUnderLoadLeaksNothingAndLosesNothing() async {
-            await #expect(processExitsWith: .success) { try Runtime.DispatchStressTests.connectDisconnectCycles() }
-        }
-
-        static func connectDisconnectCycles() throws {
+        @Test func connectDisconnectThousandsOfTimesUnderLoadLeaksNothingAndLosesNothing() throws {
             let descriptorsAtStart = try FileIO.openDescriptorCount()
             // The backends own their event descriptors (like VFIO's REQ eventfd) until they
             // go away: count after everything of the run is gone.

@@ -17,13 +17,7 @@ extension Runtime {
             PCIAddress(bus: UInt8(0x40 + index / 32), device: UInt8(index % 32), function: 0)
         }
 
-        /// In a process of its own (an exit test): the descriptor checks count the process's
-        /// descriptors, which suites running beside it in a plain `swift test` open and close.
-        @Test func fourThousandVectorsOverSixtyFourDevicesConnectDeliverAndDisconnectLeavingNoDescriptor() async {
-            await #expect(processExitsWith: .success) { try Runtime.ScaleConnectTests.connectDeliverDisconnect() }
-        }
-
-        static func connectDeliverDisconnect() throws {
+        @Test func fourThousandVectorsOverSixtyFourDevicesConnectDeliverAndDisconnectLeavingNoDescriptor() throws {
             let vectors = Self.devices * Self.vectorsPerDevice
             // Each vector holds an eventfd, each device an event descriptor: far over a default soft limit of 1024.
             let limit = try FileIO.raiseDescriptorLimitToHardLimit()
