@@ -121,11 +121,13 @@ public enum DeviceTableLoader {
         }
         if let value = fields["profile"] {
             let text = try value.string()
-            guard ProfileLibrary().profile(named: text) != nil || text.contains("/") || text.hasSuffix(".yaml") || text.hasSuffix(".json")
+            let builtIns = ProfileLibrary()
+            let isBuiltIn = builtIns.profile(named: text) != nil
+            guard isBuiltIn || text.contains("/") || text.hasSuffix(".yaml") || text.hasSuffix(".json")
                     || text.hasSuffix(".yml") else {
-                throw value.error(.badValue, "'\(text)' is neither a built-in profile (\(ProfileLibrary().profiles.map(\.name).joined(separator: ", "))) nor a profile file")
+                throw value.error(.badValue, "'\(text)' is neither a built-in profile (\(builtIns.profiles.map(\.name).joined(separator: ", "))) nor a profile file")
             }
-            if ProfileLibrary().profile(named: text) == nil {
+            if !isBuiltIn {
                 // Read now, so `--check`, start-up and a reload refuse a missing or malformed
                 // profile file, instead of a device failing to connect later.
                 do {

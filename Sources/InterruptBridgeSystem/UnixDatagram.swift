@@ -25,9 +25,7 @@ public enum UnixDatagram {
     public static func send(_ bytes: [UInt8], to path: String) throws(SystemError) {
         let fd = try syscall("socket AF_UNIX SOCK_DGRAM") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         defer { close(fd) }
-        _ = try withAddress(path) { (address, length) throws(SystemError) in
-            try syscall("sendto \(path)") { bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, address, length) } }
-        }
+        try send(bytes, from: fd, to: path)
     }
 
     /// One datagram (at most 512 bytes), or nil when none is waiting.

@@ -180,6 +180,10 @@ public struct ConnectedInterrupts: Sendable {
     public let objects: [InterruptObject]
     public let disconnect: @Sendable () -> Void
 
+    /// True once the runtime disconnected every object: the device was removed, or unbound
+    /// by another command (VFIO's device request), and nothing more can arrive.
+    public var wereDisconnected: Bool { !objects.contains(where: \.isConnected) }
+
     /// "MSI-X, 5 messages, DIRQL 5...9" style summary.
     public var summary: String {
         guard let first = objects.first else { return "nothing connected" }

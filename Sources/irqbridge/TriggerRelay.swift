@@ -98,26 +98,26 @@ enum TriggerRelay {
             guard ready else {
                 // The holder exited (its socket is removed as it ends): its answer may have come just before.
                 if !FileManager.default.fileExists(atPath: path) {
-                    if let bytes = try? UnixDatagram.receive(own.rawValue), let answer = TriggerAnswer(bytes) {
-                        switch answer {
-                        case .done(let raised): return raised
-                        case .refused(let message): throw .badInput(message)
-                        case .failed(let message): throw .failed(message)
-                        }
-                    }
+                    if let bytes = try? UnixDatagram.receive(own.rawValue) { return try outcome(bytes, from: address) }
                     throw .failed("the process holding \(address) ended before it answered")
                 }
                 continue
             }
             guard let bytes = try? UnixDatagram.receive(own.rawValue) else { continue }
-            switch TriggerAnswer(bytes) {
-            case .done(let raised): return raised
-            case .refused(let message): throw .badInput(message)
-            case .failed(let message): throw .failed(message)
-            case nil: throw .failed("the process holding \(address) answered something unreadable")
-            }
+            return try outcome(bytes, from: address)
         }
         throw .failed("the process holding \(address) did not answer within \(request.answerWithin)")
+    }
+
+    /// What the holder's answer means for the requester: how many it raised, or its refusal
+    /// (bad input) or failure.
+    private static func outcome(_ bytes: [UInt8], from address: PCIAddress) throws(CommandFailure) -> Int {
+        switch TriggerAnswer(bytes) {
+        case .done(let raised): return raised
+        case .refused(let message): throw .badInput(message)
+        case .failed(let message): throw .failed(message)
+        case nil: throw .failed("the process holding \(address) answered something unreadable")
+        }
     }
 
     /// Holder: takes one waiting request, if any, raises what it asks through the

@@ -76,9 +76,7 @@ struct WaitCommand: ParsableCommand {
         var timedOut = false
         while arrived() < UInt64(count) {
             if ContinuousClock.now >= deadline { timedOut = true; break }
-            // Removed, or unbound by another command (VFIO's device request): the runtime
-            // disconnected it, and nothing more can arrive.
-            if !connected.objects.contains(where: \.isConnected) {
+            if connected.wereDisconnected {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")
             }
             if let socket, (try? FileIO.waitReadable(socket.rawValue, timeoutMilliseconds: 0)) == true {

@@ -103,9 +103,8 @@ struct WatchCommand: ParsableCommand {
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !watchStopRequested.load(ordering: .relaxed) {
             for entry in watched where !gone.contains(entry.session.info.address) {
-                // Removed, or unbound by another command: the runtime disconnected it. Its socket
-                // goes, so a trigger reaches the device itself, or whoever holds it next.
-                if !entry.connected.objects.contains(where: \.isConnected) {
+                // Its socket goes, so a trigger reaches the device itself, or whoever holds it next.
+                if entry.connected.wereDisconnected {
                     gone.insert(entry.session.info.address)
                     if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
                     printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched")
