@@ -74,7 +74,9 @@ extension DeviceRegistry {
     }
 
     /// Waits until `count` interrupts arrived (on `vector`, or on any) from now on,
-    /// or `timeout` passed.
+    /// or `timeout` passed. A wait cut short is not a timeout: the device's vectors
+    /// disconnected under it (removed, unbound, stormed, disconnected) is a conflict
+    /// (409), the daemon stopping is unavailable (503), each naming what had arrived.
     public nonisolated func wait(_ id: String, vector: Int?, count: UInt64, timeout: Duration) async throws(ControlError) -> WaitOutcome {
         guard count >= 1 else { throw .badRequest("count must be at least 1") }
         guard timeout >= .zero, timeout <= .seconds(3600) else { throw .badRequest("timeout must be 0...3600 seconds") }
@@ -84,9 +86,14 @@ extension DeviceRegistry {
         var arrived: UInt64 = 0
         while true {
             arrived = objects.reduce(0) { $0 &+ $1.serviceCallCount } &- before
-            if arrived >= count || ContinuousClock.now - start >= timeout || stopRequested.load(ordering: .acquiring) { break }
+            if arrived >= count || ContinuousClock.now - start >= timeout { break }
+            if stopRequested.load(ordering: .acquiring) || Task.isCancelled {
+                throw .unavailable("the daemon is stopping: \(arrived) of \(count) interrupt(s) had arrived from \(name)")
+            }
+            if !objects.contains(where: \.isConnected) {
+                throw .conflict("\(name) was disconnected after \(arrived) of \(count) interrupt(s) arrived (GET /v1/devices/\(name) says why)")
+            }
             try? await Task.sleep(for: .milliseconds(1))
-            if Task.isCancelled { break }
         }
         let elapsed = ContinuousClock.now - start
         return WaitOutcome(id: name, vector: vector, wanted: count, arrived: arrived, satisfied: arrived >= count,

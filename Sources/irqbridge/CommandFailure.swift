@@ -40,6 +40,12 @@ enum CommandFailure: Error, CustomStringConvertible {
             throw CommandFailure.waitFailed(message)
         } catch let failure as DeviceSessionError {
             throw CommandFailure.waitFailed(CommandFailure(failure).description)
+        } catch let failure as CommandFailure {
+            throw failure  // bad input and waitFailed already leave with 2
+        } catch let exit as ExitCode {
+            throw exit  // the body's own verdict (1: timed out)
+        } catch {
+            throw CommandFailure.waitFailed("\(error)")  // anything else is a failure, never "timed out"
         }
     }
 

@@ -184,7 +184,7 @@ extension CtlCommand {
     }
 
     struct Wait: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout (POST .../wait).")
+        static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout, 2 if the device disconnects or the daemon stops (POST .../wait).")
         @Argument var id: String
         @Option(parsing: .unconditional, help: "The vector (default: any).") var vector: Int?
         @Option(parsing: .unconditional, help: "How many interrupts.") var count = 1

@@ -61,6 +61,27 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// A wait cut short is not a timeout (which `ctl wait` reports as status 1): the
+    /// device disconnected under it is a conflict, the daemon stopping is 503.
+    @Test func waitCutShortIsNotATimeout() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let disconnected = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 5, "timeout": 20]) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/disconnect").status == 200)
+        let cut = try await disconnected.value
+        #expect(cut.status == 409, "\(cut.status) \(cut.text)")
+        #expect(cut.errorMessage.contains("quiet was disconnected after 0 of 5"), "\(cut.errorMessage)")
+
+        let stopping = Task { try await daemon.call("POST", "/v1/devices/line/wait", ["count": 1_000_000, "timeout": 20]) }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        try await daemon.stop()
+        let stopped = try await stopping.value
+        #expect(stopped.status == 503, "\(stopped.status) \(stopped.text)")
+        #expect(stopped.errorMessage.contains("the daemon is stopping"), "\(stopped.errorMessage)")
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
     @Test func badRequestsAreClearErrors() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let cases: [(String, String, [String: any Sendable]?, Int, String)] = [
