@@ -69,6 +69,15 @@ public enum UnixDatagram {
         }
     }
 
+    /// Connects the datagram socket `fd` to the socket at `path`: from then on it
+    /// receives datagrams from that socket only (others' sends fail EPERM).
+    /// ENOENT / ECONNREFUSED: nobody listens.
+    public static func connect(_ fd: Int32, to path: String) throws(SystemError) {
+        _ = try withAddress(path) { (address, length) throws(SystemError) in
+            try syscall("connect \(path)") { Glibc.connect(fd, address, length) }
+        }
+    }
+
     /// Sends one datagram from the bound socket `fd` to the socket at `path`, so the
     /// receiver can answer it. ENOENT / ECONNREFUSED: nobody listens.
     public static func send(_ bytes: [UInt8], from fd: Int32, to path: String) throws(SystemError) {

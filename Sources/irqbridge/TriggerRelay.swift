@@ -3,7 +3,8 @@
 // one user and its mapped BARs cannot be mapped again, so the holder raises them.
 //
 // The request is one datagram, "raise VECTOR COUNT RATE", sent from a socket of the
-// requester's own (an abstract address), and the holder answers it with one datagram:
+// requester's own (an abstract address, connected to the holder's socket so that only
+// the holder can answer on it), and the holder answers it with one datagram:
 // "done RAISED", "refused MESSAGE" (bad input: exit 2) or "failed MESSAGE" (exit 1).
 import Foundation
 import InterruptBridge
@@ -36,10 +37,12 @@ struct TriggerRequest: Equatable {
         self.rate = rate == 0 ? nil : rate
     }
 
-    /// How long the requester waits for the answer: the raising itself (at --rate, or
-    /// each after the previous was served), with room to spare.
+    /// How long the requester waits for the answer at most: the raising itself (at
+    /// --rate; without one, each raise waits up to one second for its interrupt to be
+    /// claimed, `Raising.run`), with room to spare. The requester stops sooner when the
+    /// holder ends; this bounds only a holder that hangs.
     var answerWithin: Duration {
-        let seconds = rate.map { Double(count) / $0 * 2 } ?? Double(count) * 0.01
+        let seconds = rate.map { Double(count) / $0 * 2 } ?? Double(count) * 1.0
         return .seconds(30) + .milliseconds(Int64(min(seconds, 86_400) * 1000))
     }
 }
@@ -84,6 +87,9 @@ enum TriggerRelay {
         }
         defer { own.close() }
         do {
+            // Connected, the socket takes datagrams from the holder's socket only: another
+            // local user cannot answer for the holder (the kernel refuses it EPERM).
+            try UnixDatagram.connect(own.rawValue, to: path)
             try UnixDatagram.send(request.encoded, from: own.rawValue, to: path)
         } catch {
             if error.code == ENOENT || error.code == ECONNREFUSED { return nil }  // a stale socket file: nobody holds it
@@ -122,13 +128,15 @@ enum TriggerRelay {
 
     /// Holder: takes one waiting request, if any, raises what it asks through the
     /// session's stimulus and answers it (or, for a sender that cannot be answered,
-    /// reports a refusal or failure on standard error).
-    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts) {
+    /// reports a refusal or failure on standard error). The raising stops early, and
+    /// is answered as a failure, when the device's vectors disconnect or `holderEnding`
+    /// says the holder is about to end (its timeout, a signal).
+    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts, holderEnding: () -> Bool) {
         guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return }
         let address = session.info.address
         let answer: TriggerAnswer
         if let request = TriggerRequest(bytes) {
-            answer = raise(request, session: session, connected: connected)
+            answer = raise(request, session: session, connected: connected, holderEnding: holderEnding)
         } else {
             answer = .refused("\(address): a malformed trigger request")
         }
@@ -142,7 +150,8 @@ enum TriggerRelay {
         }
     }
 
-    private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts) -> TriggerAnswer {
+    private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts,
+                              holderEnding: () -> Bool) -> TriggerAnswer {
         let address = session.info.address
         guard let stimulus = session.stimulus else {
             return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
@@ -152,7 +161,12 @@ enum TriggerRelay {
         }
         do {
             let raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus,
-                                         objects: connected.objects, unmaskCount: session.unmaskCount)
+                                         objects: connected.objects, unmaskCount: session.unmaskCount,
+                                         shouldStop: { connected.wereDisconnected || holderEnding() })
+            guard raised == request.count else {
+                let why = connected.wereDisconnected ? "the device was removed or unbound" : "the process holding it is ending"
+                return .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
+            }
             return .done(raised: raised)
         } catch {
             return .failed("\(address): raising failed: \(error)")

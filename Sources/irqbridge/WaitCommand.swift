@@ -80,7 +80,7 @@ struct WaitCommand: ParsableCommand {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")
             }
             if let socket, (try? FileIO.waitReadable(socket.rawValue, timeoutMilliseconds: 0)) == true {
-                TriggerRelay.serve(socket, session: session, connected: connected)
+                TriggerRelay.serve(socket, session: session, connected: connected, holderEnding: { ContinuousClock.now >= deadline })
             } else {
                 PThread.sleep(for: .microseconds(500))
             }

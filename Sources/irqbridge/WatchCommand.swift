@@ -110,7 +110,8 @@ struct WatchCommand: ParsableCommand {
                     printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched")
                     continue
                 }
-                if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected) }
+                if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected,
+                                                                          holderEnding: { watchStopRequested.load(ordering: .relaxed) }) }
             }
             if gone.count == watched.count { break }
             if ContinuousClock.now >= next {
