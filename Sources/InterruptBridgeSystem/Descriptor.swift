@@ -31,5 +31,8 @@ public final class OwnedDescriptor: Sendable, CustomStringConvertible {
         _ = Glibc.close(rawValue)
     }
 
+    /// Whether `close()` ran (explicitly or as the owner went away).
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
     public var description: String { "\(name) (fd \(rawValue))" }
 }

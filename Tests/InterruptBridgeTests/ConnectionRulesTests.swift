@@ -194,17 +194,21 @@ extension Runtime {
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
             let exclusive = try dispatcher.connectLineBased(device: device, routine: Self.claim)
-            let before = try FileIO.openDescriptorCount()
+            let process = try ProcessDescriptorCount()
+            let held = backend.openDescriptorCount
+            #expect(held >= 1, "the line's eventfd")
             for _ in 0..<50 {
                 #expect(throws: ConnectionError.self) {
                     try dispatcher.connectFullySpecified(device: device, vector: 11, irql: InterruptLevel(5), synchronizeIrql: InterruptLevel(5),
                                                          mode: .latched, shareVector: true, affinity: .first(1), routine: Self.claim)
                 }
             }
-            #expect(eventually { (try? FileIO.openDescriptorCount()) ?? .max <= before })
+            #expect(backend.openDescriptorCount == held, "a refused connect opened nothing on the device")
+            process.expectNoneLeaked()
             #expect(dispatcher.connectedInterrupts.count == 1)
             dispatcher.disconnect(exclusive)
             #expect(backend.enabledKind == nil, "the last disconnect disables the device's interrupts")
+            #expect(eventually { backend.openDescriptorCount == held - 1 }, "the line's eventfd closed at the last disconnect")
         }
     }
 }

@@ -1,4 +1,4 @@
-import InterruptBridge
+@testable import InterruptBridge
 import InterruptBridgeTestKit
 import InterruptBridgeCore
 import InterruptBridgeSystem
@@ -60,7 +60,14 @@ extension Runtime {
         }
 
         @Test func refusedPinningFailsCleanlyAndLeaksNothing() throws {
-            let before = try FileIO.openDescriptorCount()
+            let process = try ProcessDescriptorCount()
+            // The refusal comes from the loop's start, which must close its selector on the way out.
+            let refused = DispatchOptions(pinning: .processors(ProcessorAffinity(rawValue: 1 << 63)))
+            let loop = try DispatchLoop(name: "refused", options: refused, logger: .silent(), isPassive: false, events: EventHub(),
+                                        deferredCalls: DeferredCallQueueFactory())
+            #expect(loop.selector.openDescriptorCount == 2, "its epoll and wake eventfd")
+            #expect(throws: DispatchError.self) { try loop.start() }
+            #expect(loop.selector.openDescriptorCount == 0, "the epoll and wake descriptors were closed")
             for _ in 0..<20 {
                 do {
                     _ = try makeDispatcher(DispatchOptions(pinning: .processors(ProcessorAffinity(rawValue: 1 << 63))))
@@ -73,7 +80,7 @@ extension Runtime {
                     #expect(dispatchError.description.contains("cannot pin the dispatch thread"))
                 }
             }
-            #expect(eventually { (try? FileIO.openDescriptorCount()) ?? .max <= before }, "the epoll and wake descriptors were closed")
+            process.expectNoneLeaked()
         }
 
         @Test func busyPollingDeliversInterrupts() throws {

@@ -22,7 +22,7 @@ extension Runtime {
             // Each vector holds an eventfd, each device an event descriptor: far over a default soft limit of 1024.
             let limit = try FileIO.raiseDescriptorLimitToHardLimit()
             try #require(limit >= vectors + Self.devices + 256, "RLIMIT_NOFILE's hard limit \(limit) is too low for \(vectors) vectors")
-            let descriptorsAtStart = try FileIO.openDescriptorCount()
+            let process = try ProcessDescriptorCount()
             // The backends keep their event descriptors until they go away: count after the scope.
             do {
                 // .interruptAffinity: the loop re-pins after every connect, from the table's affinity union.
@@ -44,8 +44,8 @@ extension Runtime {
                 #expect(dispatcher.connectedInterrupts.count == vectors)
                 #expect(Set(dispatcher.connectedInterrupts.map(\.vector)).count == vectors, "no two devices share a vector")
                 #expect(made.allSatisfy { $0.1.enabledKind == .msix })
-                let descriptorsConnected = try FileIO.openDescriptorCount()
-                #expect(descriptorsConnected - descriptorsAtStart >= vectors, "one eventfd per vector")
+                // One eventfd per vector, and each device's event descriptor (watched from its first connect).
+                #expect(made.map(\.1.openDescriptorCount).reduce(0, +) == vectors + Self.devices)
 
                 // The first, a middle and the last device's last message are served.
                 for index in [0, Self.devices / 2, Self.devices - 1] {
@@ -65,17 +65,17 @@ extension Runtime {
                 #expect(dispatcher.connectedInterrupts.isEmpty)
                 #expect(made.allSatisfy { $0.1.enabledKind == nil }, "every device's interrupts were disabled")
                 #expect(connections.allSatisfy { $0.interruptObjects.allSatisfy { !$0.isConnected } })
-                let descriptorsDisconnected = try FileIO.openDescriptorCount()
-                #expect(descriptorsConnected - descriptorsDisconnected >= vectors, "every vector's eventfd closed at disconnect")
+                #expect(made.allSatisfy { $0.1.openDescriptorCount == 1 }, "every vector's eventfd closed at disconnect")
 
                 // Connected again after all that: the slots and the table were given back.
                 let again = try dispatcher.connectMessageBased(device: made[1].0, messageRoutine: { _, _ in true })
                 #expect(again.interruptObjects.count == Self.vectorsPerDevice)
                 dispatcher.disconnect(again)
+                #expect(made[1].1.openDescriptorCount == 1)
+                dispatcher.shutdown()
+                #expect(dispatcher.openDescriptorCount == 0)
             }
-            let settled = eventually { (try? FileIO.openDescriptorCount()) ?? .max <= descriptorsAtStart }
-            let descriptorsAtEnd = try FileIO.openDescriptorCount()
-            #expect(settled, "descriptors leaked: \(descriptorsAtEnd) open, \(descriptorsAtStart) at start")
+            process.expectNoneLeaked()
         }
 
         @Test func theConnectionTableKeepsTheUnionOfConnectedAffinities() throws {

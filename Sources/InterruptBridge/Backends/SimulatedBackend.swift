@@ -23,6 +23,9 @@ public final class SimulatedBackend: InterruptBackend {
     // queued, like VFIO's REQ/ERR eventfds: open from first use until the device
     // is released after a removal, or goes away) and the events not yet read.
     private let deviceEvents = LockedValue<DeviceEvents>(DeviceEvents())
+    // Guarded by its lock: every vector eventfd it made that may still be open
+    // (weakly held; the closed ones are pruned at each enable), for `openDescriptorCount`.
+    private let madeVectorDescriptors = LockedValue<[WeakDescriptor]>([])
     private let raised = Atomic<UInt64>(0)
     private let dropped = Atomic<UInt64>(0)
     private let discarded = Atomic<UInt64>(0)
@@ -60,6 +63,10 @@ public final class SimulatedBackend: InterruptBackend {
                                     levelTriggered: kind == .intx, holdsUntilAcknowledged: configuration.holdsLineUntilAcknowledged)
                 }
                 state = (kind, vectors)
+                madeVectorDescriptors.withLock { made in
+                    made.removeAll { $0.descriptor?.isClosed ?? true }
+                    made += vectors.map { WeakDescriptor(descriptor: $0.eventfd) }
+                }
             } catch {
                 return .failure(.system(error))
             }
@@ -192,6 +199,17 @@ public final class SimulatedBackend: InterruptBackend {
     public var enabledTimes: Int { enableCount.load(ordering: .relaxed) }
     /// The kind currently enabled, if any.
     public var enabledKind: InterruptKind? { enabled.withLock { $0?.kind } }
+    /// The descriptors it holds open now: the eventfd of each vector it made that
+    /// was not closed (at disable, or as its last owner went away), and its event
+    /// descriptor from first use until `releaseAfterRemoval`. A per-device leak
+    /// check, exact beside whatever else the process opens (0 after the last
+    /// disconnect, but for the event descriptor once it was watched).
+    public var openDescriptorCount: Int {
+        let vectors = madeVectorDescriptors.withLock { made in made.count { !($0.descriptor?.isClosed ?? true) } }
+        let events = deviceEvents.withLock { $0.descriptor.map { $0.isClosed ? 0 : 1 } ?? 0 }
+        return vectors + events
+    }
+
     /// Whether the INTx line is masked (fired and not yet unmasked).
     public var isLineMasked: Bool { enabled.withLock { $0?.vectors.first?.isMasked ?? false } }
 }
@@ -208,6 +226,10 @@ private struct DeviceEvents {
         if descriptor == nil { descriptor = try? EventFD.open(name: "simulated events") }
         return descriptor?.rawValue
     }
+}
+
+private struct WeakDescriptor {
+    weak var descriptor: OwnedDescriptor?
 }
 
 /// One simulated vector: its eventfd and, for INTx, the line's mask state.

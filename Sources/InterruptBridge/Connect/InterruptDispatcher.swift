@@ -121,6 +121,11 @@ public final class InterruptDispatcher: Sendable {
         }
     }
 
+    /// The descriptors its loops still hold (each loop's epoll and wake eventfd;
+    /// 0 once shut down and the threads ended): a leak check of its own, exact
+    /// beside whatever else the process opens.
+    var openDescriptorCount: Int { loops.reduce(0) { $0 + $1.selector.openDescriptorCount } }
+
     /// Every interrupt object currently connected.
     public var connectedInterrupts: [InterruptObject] {
         loops.flatMap { $0.connectedByVector.values.flatMap { $0 } }

@@ -117,6 +117,9 @@ final class Selector: @unchecked Sendable {
     deinit { slots.deallocate() }
 
     /// Closes the epoll and wake descriptors (after the loop has ended).
+    /// How many of its two descriptors are still open (0 once closed).
+    var openDescriptorCount: Int { [epoll, wakeUp].count { !$0.isClosed } }
+
     func close() {
         wakeUp.close()
         epoll.close()
