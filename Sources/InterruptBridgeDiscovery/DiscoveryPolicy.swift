@@ -20,9 +20,16 @@ extension InterruptPolicyTable {
 
     /// Parses policy-file JSON; `path` only names the source in errors.
     public static func parse(json text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
+        try table(path: path) { try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8)) }
+    }
+
+    /// The table of a policy file that `decode` decodes (another format's decoder
+    /// over the same `InterruptPolicyFile`: the tooling's YAML), its errors phrased
+    /// as JSON's are; `path` only names the source in errors.
+    public static func table(path: String, decode: () throws -> InterruptPolicyFile) throws(DiscoveryError) -> InterruptPolicyTable {
         let file: InterruptPolicyFile
         do {
-            file = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8))
+            file = try decode()
         } catch let error as DecodingError {
             throw .policyFile(path: path, reason: Self.describe(error))
         } catch {

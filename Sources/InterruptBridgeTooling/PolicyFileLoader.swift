@@ -1,0 +1,34 @@
+// Reading an interrupt policy file (`--policy`) as JSON or YAML. The JSON reader
+// lives with discovery, which needs no YAML; this one adds YAML through Yams, the
+// same decoder over the same `InterruptPolicyFile`, so the keys, their checks and
+// the error wording are one set:
+//
+//   default: {MSISupported: true}
+//   devices:
+//     0000:00:03.0: {MSISupported: false}
+//     1af4:1041: {MessageNumberLimit: 2, DevicePriority: high, AssignmentSetOverride: 0x1}
+public import InterruptBridgeCore
+public import InterruptBridgeDiscovery
+import InterruptBridgeSystem
+import Yams
+
+public enum PolicyFileLoader {
+    /// Reads the policy file at `path` (a regular file of at most
+    /// `InterruptPolicyTable.fileSizeLimit` bytes): JSON when it begins with "{",
+    /// YAML otherwise.
+    public static func load(path: String) throws(DiscoveryError) -> InterruptPolicyTable {
+        let file: RegularFile
+        do {
+            file = try RegularFile(reading: path, limit: InterruptPolicyTable.fileSizeLimit)
+        } catch {
+            throw .unreadableFile(error)
+        }
+        return try parse(String(decoding: file.bytes, as: UTF8.self), path: path)
+    }
+
+    /// Parses a policy file's text, JSON or YAML; `path` only names it in errors.
+    public static func parse(_ text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
+        if text.first(where: { !$0.isWhitespace }) == "{" { return try InterruptPolicyTable.parse(json: text, path: path) }
+        return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
+    }
+}
