@@ -11,10 +11,7 @@ public enum SystemFacts {
     /// Online processors, and `/proc/irq/N/smp_affinity` for each of `irqs` that has one.
     /// IRQs without a readable affinity are left out (the translator then uses every online processor).
     public static func read(irqs: some Sequence<UInt32>) throws(SystemError) -> ResourceTranslator.SystemFacts {
-        let online = try readText(onlineCPUsPath)
-        guard let processors = ProcessorAffinity(linuxCPUList: online), !processors.isEmpty else {
-            throw SystemError("parse \(onlineCPUsPath) (\"\(online)\")", code: EINVAL)
-        }
+        let processors = try onlineProcessors()
         var affinity: [UInt32: ProcessorAffinity] = [:]
         for irq in irqs where affinity[irq] == nil {
             if let text = try? readText("/proc/irq/\(irq)/smp_affinity"), let mask = ProcessorAffinity(linuxHexMask: text) {
@@ -22,6 +19,16 @@ public enum SystemFacts {
             }
         }
         return ResourceTranslator.SystemFacts(onlineProcessors: processors, irqAffinity: affinity)
+    }
+
+    /// The online processors (`/sys/devices/system/cpu/online`; those below 64, group 0):
+    /// what Windows calls the active processors.
+    public static func onlineProcessors() throws(SystemError) -> ProcessorAffinity {
+        let online = try readText(onlineCPUsPath)
+        guard let processors = ProcessorAffinity(linuxCPUList: online), !processors.isEmpty else {
+            throw SystemError("parse \(onlineCPUsPath) (\"\(online)\")", code: EINVAL)
+        }
+        return processors
     }
 
     /// The whole (small) text file at `path`: a sysfs or procfs attribute.

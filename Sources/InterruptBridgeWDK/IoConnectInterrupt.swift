@@ -10,7 +10,8 @@ import InterruptBridgeCore
 ///
 /// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
 /// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in
-/// `ProcessorEnableMask`, no routine is given, the IRQLs or sharing are invalid, or
+/// `ProcessorEnableMask` (none at all, or none online: Windows intersects the mask with
+/// its active processors), no routine is given, the IRQLs or sharing are invalid, or
 /// `Vector` is not a vector of any device on the dispatcher (an invalid parameter of
 /// this call: it names no device); STATUS_INSUFFICIENT_RESOURCES when the system could
 /// not (the backend or kernel refused, the dispatcher is shut down or cannot start).

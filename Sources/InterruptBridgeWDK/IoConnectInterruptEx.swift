@@ -26,7 +26,7 @@ import InterruptBridgeCore
 /// seed 004 lists (see ``ConnectStatuses``): STATUS_INVALID_PARAMETER_1 (Version),
 /// STATUS_INVALID_PARAMETER (no device object, routine or result location, an invalid
 /// IRQL pair, a group other than 0, a vector that cannot be shared, no fall-back routine
-/// for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask),
+/// for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask, or only processors that are not online),
 /// STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device assigned messages),
 /// STATUS_NOT_FOUND (no interrupts, vector not assigned); and STATUS_INSUFFICIENT_RESOURCES
 /// when the system could not (the backend or kernel refused, the dispatcher was shut down).

@@ -134,6 +134,34 @@ struct ConnectStatusTests {
         Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 
+    /// Windows intersects ProcessorEnableMask with its active processors: a mask naming
+    /// only processors that are not online specifies no processor (seed 002: "No
+    /// processors were specified"), reported as the empty mask is. A mask naming one
+    /// online processor among absent ones connects.
+    @Test func aMaskOfOnlyOfflineProcessorsIsAnEmptyMask() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let active = dispatcher.activeProcessors.rawValue
+        try #require(active != .max && active & (1 << 63) == 0, "needs fewer than 64 online processors")
+        let offline = KAFFINITY(1) << 63
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.fullySpecified(pdo, devExt)
+        params.FullySpecified.ProcessorEnableMask = offline
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_10)
+        #expect(IoConnectInterrupt(&devExt.IntObj, Self.isr, devExt, nil, 11, 5, 5, LevelSensitive, TRUE, offline, FALSE,
+                                   dispatcher: dispatcher) == STATUS_INVALID_PARAMETER)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+
+        params.FullySpecified.ProcessorEnableMask = offline | 1
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = CONNECT_FULLY_SPECIFIED
+        disconnect.ConnectionContext.InterruptObject = devExt.IntObj
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
     @Test func lineBasedOnADeviceAssignedMessagesIsInvalidDeviceRequest() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

@@ -17,7 +17,8 @@ struct StatusAuditTests {
     /// One value of every `ConnectionError` case (the switch makes a new case a compile error here).
     static let everyError: [ConnectionError] = {
         let all: [ConnectionError] = [
-            .noDevice, .emptyProcessorMask, .invalidLevels(irql: .passive, synchronizeIrql: InterruptLevel(5)),
+            .noDevice, .emptyProcessorMask, .noActiveProcessor(mask: ProcessorAffinity(rawValue: 1 << 63), active: .first(2)),
+            .invalidLevels(irql: .passive, synchronizeIrql: InterruptLevel(5)),
             .processorGroupUnavailable(1), .deviceUsesMessages, .noFallbackRoutine, .noInterrupts, .vectorNotAssigned(12),
             .sharingConflict(vector: 11, reason: "exclusive"), .insufficientResources("slots"),
             .backend(.unsupported(kind: .msix, requested: 4, available: 1)), .backend(.kernelLimit("limit")),
@@ -25,7 +26,7 @@ struct StatusAuditTests {
         ]
         for error in all {
             switch error {
-            case .noDevice, .emptyProcessorMask, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
+            case .noDevice, .emptyProcessorMask, .noActiveProcessor, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
                  .noFallbackRoutine, .noInterrupts, .vectorNotAssigned, .sharingConflict, .insufficientResources, .backend,
                  .dispatcherStopped: break
             }

@@ -107,6 +107,9 @@ extension InterruptDispatcher {
         context: OpaqueContext = .none, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard !processorEnableMask.isEmpty else { throw .emptyProcessorMask }
+        guard processorEnableMask.rawValue & activeProcessors.rawValue != 0 else {
+            throw .noActiveProcessor(mask: processorEnableMask, active: activeProcessors)
+        }
         guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: processorEnableMask, group: 0, spinLock: spinLock,
@@ -119,6 +122,7 @@ extension InterruptDispatcher {
         context: OpaqueContext, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard !affinity.isEmpty else { throw .emptyProcessorMask }
+        guard affinity.rawValue & activeProcessors.rawValue != 0 else { throw .noActiveProcessor(mask: affinity, active: activeProcessors) }
         let passive = irql == .passive && synchronizeIrql == .passive
         guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil) else {
             throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)
