@@ -212,3 +212,41 @@ extension Runtime {
         }
     }
 }
+
+extension Runtime.ConnectionRulesTests {
+    /// Seed 001, LineBased.SynchronizeIrql: "If SynchronizeIrql = PASSIVE_LEVEL, and the
+    /// maximum IRQL of this set of interrupts is PASSIVE_LEVEL, the InterruptService routine
+    /// is called at PASSIVE_LEVEL" (and, for a passive-level ISR, SpinLock = NULL).
+    @Test func aLineBasedConnectOnPassiveLevelLinesIsPassiveLevel() throws {
+        defer { dispatcher.shutdown() }
+        let backend = SimulatedBackend(TestDevices.lineOnly)
+        var resources = InterruptDevice(backend: backend, facts: .twoProcessors).resources
+        resources.translated = resources.translated.map { descriptor in
+            guard case .interrupt(var line) = descriptor.payload else { return descriptor }
+            line.level = 0
+            var passive = descriptor
+            passive.payload = .interrupt(line)
+            return passive
+        }
+        let device = InterruptDevice(backend: backend, resources: resources)
+        #expect(throws: ConnectionError.invalidLevels(irql: .passive, synchronizeIrql: .passive)) {
+            try dispatcher.connectLineBased(device: device, routine: Self.claim, spinLock: InterruptSpinLock())
+        }
+        #expect(backend.enabledKind == nil, "nothing connected")
+        let levels = Recorder<InterruptLevel>()
+        let object = try dispatcher.connectLineBased(device: device, routine: { _ in
+            levels.append(InterruptLevel.current)
+            return true
+        })
+        #expect(object.isPassiveLevel && object.synchronizeIrql == .passive)
+        #expect(backend.raise())
+        #expect(eventually { levels.all.count == 1 })
+        #expect(levels.all == [.passive])
+        dispatcher.disconnect(object)
+
+        // A SynchronizeIrql above PASSIVE_LEVEL keeps the ISR at that level, with a spin lock.
+        let raised = try dispatcher.connectLineBased(device: device, routine: Self.claim, synchronizeIrql: InterruptLevel(5))
+        #expect(!raised.isPassiveLevel && raised.synchronizeIrql == InterruptLevel(5))
+        dispatcher.disconnect(raised)
+    }
+}

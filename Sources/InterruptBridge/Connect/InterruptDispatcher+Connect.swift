@@ -8,8 +8,13 @@ extension InterruptDispatcher {
     ///
     /// - The effective SynchronizeIrql is the maximum of the line's IRQL and `synchronizeIrql`.
     /// - `spinLock` nil: a spin lock is allocated for the interrupt.
+    /// - Seed 001: "If SynchronizeIrql = PASSIVE_LEVEL, and the maximum IRQL of this set
+    ///   of interrupts is PASSIVE_LEVEL, the InterruptService routine is called at
+    ///   PASSIVE_LEVEL": such a connect (lines whose translated Level is 0) gets a
+    ///   passive-level object, without a spin lock, and must not be given one.
     /// - Throws `.noDevice`, `.deviceUsesMessages` (the device was assigned
-    ///   messages), `.noInterrupts`, `.sharingConflict`, `.backend`, `.insufficientResources`.
+    ///   messages), `.noInterrupts`, `.invalidLevels` (a spin lock for a passive-level
+    ///   connect), `.sharingConflict`, `.backend`, `.insufficientResources`.
     public func connectLineBased(
         device: InterruptDevice?, routine: @escaping InterruptServiceRoutine, context: OpaqueContext = .none,
         spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
@@ -19,11 +24,13 @@ extension InterruptDispatcher {
         let lines = device.vectors.filter { $0.kind == .intx }
         guard let line = lines.first else { throw .noInterrupts }
         let effective = max(synchronizeIrql, lines.map(\.irql).max() ?? line.irql)
+        let passive = effective == .passive
+        guard !(passive && spinLock != nil) else { throw .invalidLevels(irql: line.irql, synchronizeIrql: effective) }
         let object = InterruptObject(
             device: device, dispatcher: self, vector: line.vector, messageID: 0, kind: .intx, irql: line.irql,
             synchronizeIrql: effective, mode: line.mode, shareVector: line.shareDisposition == .shared,
             affinity: line.affinity, group: line.group, floatingSave: floatingSave, serviceContext: context,
-            spinLock: spinLock ?? InterruptSpinLock(), routine: RoutineBox(.service(routine)))
+            spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()), routine: RoutineBox(.service(routine)))
         try connect([object])
         return object
     }
