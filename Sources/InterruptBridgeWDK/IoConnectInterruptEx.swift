@@ -45,9 +45,16 @@ public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
     }
 }
 
-/// `WdmlibIoConnectInterruptEx` (iointex.h): the same as IoConnectInterruptEx.
+/// `WdmlibIoConnectInterruptEx` (iointex.h): IoConnectInterruptEx for the three
+/// versions seed 004 names. "Parameters->Version must be one of CONNECT_LINE_BASED,
+/// CONNECT_MESSAGE_BASED, or CONNECT_FULLY_SPECIFIED": the later CONNECT_FULLY_SPECIFIED_GROUP
+/// (Windows 7) and CONNECT_MESSAGE_BASED_PASSIVE (Windows 8), which the compatibility
+/// library predates, are STATUS_INVALID_PARAMETER_1 here; IoConnectInterruptEx takes them.
 public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
-    IoConnectInterruptEx(&Parameters)
+    switch Parameters.Version {
+    case CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED, CONNECT_FULLY_SPECIFIED: return IoConnectInterruptEx(&Parameters)
+    default: return STATUS_INVALID_PARAMETER_1
+    }
 }
 
 /// `IoDisconnectInterruptEx(&params)`: with `Version` as IoConnectInterruptEx returned

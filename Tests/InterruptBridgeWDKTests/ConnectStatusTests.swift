@@ -86,6 +86,33 @@ struct ConnectStatusTests {
         Self.expectNothingConnected(dispatcher, backend, devExt)
     }
 
+    /// Seed 004: WdmlibIoConnectInterruptEx's "Parameters->Version must be one of
+    /// CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED, or CONNECT_FULLY_SPECIFIED"; the later
+    /// versions are IoConnectInterruptEx's only, and the same parameters connect there.
+    @Test(arguments: [CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_MESSAGE_BASED_PASSIVE])
+    func theCompatibilityLibraryTakesOnlyItsThreeVersions(version: ULONG) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = version == CONNECT_FULLY_SPECIFIED_GROUP ? Self.fullySpecified(pdo, devExt) : Self.messageBased(pdo, devExt, fallBack: false)
+        params.Version = version
+        if version == CONNECT_MESSAGE_BASED_PASSIVE { params.MessageBased.SynchronizeIrql = PASSIVE_LEVEL }
+        #expect(WdmlibIoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER_1)
+        #expect(params.Version == version)
+        Self.expectNothingConnected(dispatcher, backend, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = params.Version
+        if version == CONNECT_FULLY_SPECIFIED_GROUP {
+            disconnect.ConnectionContext.InterruptObject = devExt.IntObj
+        } else {
+            disconnect.ConnectionContext.Generic = devExt.ConnectionContext
+        }
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
     @Test func noDeviceObjectIsInvalidParameter() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
