@@ -13,7 +13,8 @@
 ///
 /// Keys: `MSISupported` (bool), `MessageNumberLimit` (integer >= 1), `PreferMSIX` (bool),
 /// `DevicePriority` ("low", "normal", "high"), `AssignmentSetOverride` (a processor mask,
-/// as a number or a "0x..." string). A device entry names an address ("0000:00:03.0")
+/// as a number or a "0x..." string; the translator keeps its online processors, and
+/// leaves it out when it names none). A device entry names an address ("0000:00:03.0")
 /// or "vendor:device" ids ("1af4:1041"); its keys override the default's. Unknown keys
 /// are errors, so a misspelt setting never silently does nothing. The same document
 /// may be written as YAML (`PolicyFileLoader` in the tooling reads both).

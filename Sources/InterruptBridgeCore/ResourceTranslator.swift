@@ -70,14 +70,14 @@ public struct ResourceTranslator: Sendable {
             break
         case (.intx, _)?:
             let line = device.irqLine ?? 0
-            let affinity = policy.affinityOverride ?? facts.irqAffinity[line] ?? facts.onlineProcessors
+            let affinity = overridden(policy) ?? facts.irqAffinity[line] ?? facts.onlineProcessors
             let level = Self.deviceLevel(for: .intx, priority: policy.devicePriority)
             raw.append(.init(type: .interrupt, shareDisposition: .shared, flags: InterruptFlags.levelSensitive,
                              payload: .interrupt(.init(level: UInt16(line), vector: line, affinity: affinity))))
             translated.append(.init(type: .interrupt, shareDisposition: .shared, flags: InterruptFlags.levelSensitive,
                                     payload: .interrupt(.init(level: UInt16(level.rawValue), vector: line, affinity: affinity))))
         case let (kind, count)?:
-            let affinity = policy.affinityOverride ?? facts.onlineProcessors
+            let affinity = overridden(policy) ?? facts.onlineProcessors
             let level = UInt16(Self.deviceLevel(for: kind, priority: policy.devicePriority).rawValue)
             // MSI: one descriptor for the whole block; MSI-X: one per message (as the PnP manager does).
             let blocks: [(first: Int, count: Int)] = kind == .msi ? [(0, count)] : (0..<count).map { ($0, 1) }
@@ -93,6 +93,15 @@ public struct ResourceTranslator: Sendable {
             }
         }
         return ResourceAssignment(interruptKind: assignment?.kind, raw: raw, translated: translated)
+    }
+
+    /// The policy's AssignmentSetOverride on the online processors: an override that
+    /// names none of them is left out (nil), as an affinity of processors that are
+    /// not there could not take an interrupt and a fully specified connect refuses it.
+    private func overridden(_ policy: InterruptPolicy) -> ProcessorAffinity? {
+        guard let override = policy.affinityOverride else { return nil }
+        let online = ProcessorAffinity(rawValue: override.rawValue & facts.onlineProcessors.rawValue)
+        return online.isEmpty ? nil : online
     }
 
     /// DIRQL for an interrupt kind and device priority (see the type's documentation).

@@ -33,7 +33,7 @@ public enum ConnectStatuses {
         switch error {
         case .noDevice, .invalidLevels, .processorGroupUnavailable, .noFallbackRoutine, .sharingConflict:
             STATUS_INVALID_PARAMETER
-        case .emptyProcessorMask, .noActiveProcessor: STATUS_INVALID_PARAMETER_10
+        case .emptyProcessorMask, .noOnlineProcessor: STATUS_INVALID_PARAMETER_10
         case .deviceUsesMessages: STATUS_INVALID_DEVICE_REQUEST
         case .noInterrupts, .vectorNotAssigned: STATUS_NOT_FOUND
         case .insufficientResources, .backend, .dispatcherStopped: STATUS_INSUFFICIENT_RESOURCES
@@ -43,7 +43,7 @@ public enum ConnectStatuses {
     /// The legacy IoConnectInterrupt's status for `error`.
     static func IoConnectInterrupt(_ error: ConnectionError) -> NTSTATUS {
         switch error {
-        case .noDevice, .emptyProcessorMask, .noActiveProcessor, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
+        case .noDevice, .emptyProcessorMask, .noOnlineProcessor, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
              .noFallbackRoutine, .noInterrupts, .vectorNotAssigned, .sharingConflict:
             STATUS_INVALID_PARAMETER
         case .insufficientResources, .backend, .dispatcherStopped: STATUS_INSUFFICIENT_RESOURCES

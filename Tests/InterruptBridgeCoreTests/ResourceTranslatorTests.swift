@@ -31,6 +31,25 @@ import Testing
         #expect(message.raw.messageCount == 4)
     }
 
+    /// AssignmentSetOverride is taken on the online processors: the part of it that is
+    /// online, or, when none of it is, the affinity it would have had without it.
+    @Test(arguments: [(UInt64(0x6), UInt64(0x2)), (0x100, 0x3), (0x1, 0x1)])
+    func anAffinityOverrideKeepsToOnlineProcessors(override: UInt64, expected: UInt64) {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, interruptPin: .a, irqLine: 10,
+                                   msi: MSICapability(offset: 0x50, messagesCapable: 1))
+        for msi in [true, false] {
+            let resources = translator.resources(for: device, policy: .init(msiSupported: msi, affinityOverride: ProcessorAffinity(rawValue: override)))
+            let affinities = resources.translatedInterrupts.map { descriptor -> UInt64 in
+                switch descriptor.payload {
+                case .interrupt(let line): line.affinity.rawValue
+                case .messageInterrupt(let message): message.translated.affinity.rawValue
+                default: 0
+                }
+            }
+            #expect(affinities == [expected], "MSI \(msi)")
+        }
+    }
+
     @Test func msiDisallowedFallsBackToSharedLevelSensitiveLine() {
         let device = PCIDeviceInfo(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 10,
                                    msi: MSICapability(offset: 0x40, messagesCapable: 1))

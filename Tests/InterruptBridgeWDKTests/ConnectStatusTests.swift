@@ -168,7 +168,7 @@ struct ConnectStatusTests {
     @Test func aMaskOfOnlyOfflineProcessorsIsAnEmptyMask() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
-        let active = dispatcher.activeProcessors.rawValue
+        let active = dispatcher.onlineProcessors.rawValue
         try #require(active != .max && active & (1 << 63) == 0, "needs fewer than 64 online processors")
         let offline = KAFFINITY(1) << 63
         let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)

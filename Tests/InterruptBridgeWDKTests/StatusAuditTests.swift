@@ -17,7 +17,7 @@ struct StatusAuditTests {
     /// One value of every `ConnectionError` case (the switch makes a new case a compile error here).
     static let everyError: [ConnectionError] = {
         let all: [ConnectionError] = [
-            .noDevice, .emptyProcessorMask, .noActiveProcessor(mask: ProcessorAffinity(rawValue: 1 << 63), active: .first(2)),
+            .noDevice, .emptyProcessorMask, .noOnlineProcessor(mask: ProcessorAffinity(rawValue: 1 << 63), online: .first(2)),
             .invalidLevels(irql: .passive, synchronizeIrql: InterruptLevel(5)),
             .processorGroupUnavailable(1), .deviceUsesMessages, .noFallbackRoutine, .noInterrupts, .vectorNotAssigned(12),
             .sharingConflict(vector: 11, reason: "exclusive"), .insufficientResources("slots"),
@@ -26,7 +26,7 @@ struct StatusAuditTests {
         ]
         for error in all {
             switch error {
-            case .noDevice, .emptyProcessorMask, .noActiveProcessor, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
+            case .noDevice, .emptyProcessorMask, .noOnlineProcessor, .invalidLevels, .processorGroupUnavailable, .deviceUsesMessages,
                  .noFallbackRoutine, .noInterrupts, .vectorNotAssigned, .sharingConflict, .insufficientResources, .backend,
                  .dispatcherStopped: break
             }

@@ -13,7 +13,7 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
     /// ProcessorEnableMask names only processors that are not online (the mask
     /// intersected with the active processors is empty, as Windows computes it):
     /// reported as `emptyProcessorMask` is.
-    case noActiveProcessor(mask: ProcessorAffinity, active: ProcessorAffinity)
+    case noOnlineProcessor(mask: ProcessorAffinity, online: ProcessorAffinity)
     /// Irql above SynchronizeIrql, or only one of them PASSIVE_LEVEL, or a
     /// passive-level connect given a spin lock (STATUS_INVALID_PARAMETER).
     case invalidLevels(irql: InterruptLevel, synchronizeIrql: InterruptLevel)
@@ -45,7 +45,7 @@ public enum ConnectionError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case .noDevice: "no device object was given"
         case .emptyProcessorMask: "the processor enable mask has no processors"
-        case let .noActiveProcessor(mask, active): "the processor enable mask \(mask) names no online processor (online: \(active))"
+        case let .noOnlineProcessor(mask, online): "the processor enable mask \(mask) names no online processor (online: \(online))"
         case let .invalidLevels(irql, synchronizeIrql):
             "interrupt level \(irql) and synchronize level \(synchronizeIrql) are not a valid pair"
         case let .processorGroupUnavailable(group): "processor group \(group) does not exist (only group 0)"

@@ -114,8 +114,8 @@ extension InterruptDispatcher {
         context: OpaqueContext = .none, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard !processorEnableMask.isEmpty else { throw .emptyProcessorMask }
-        guard processorEnableMask.rawValue & activeProcessors.rawValue != 0 else {
-            throw .noActiveProcessor(mask: processorEnableMask, active: activeProcessors)
+        guard processorEnableMask.rawValue & onlineProcessors.rawValue != 0 else {
+            throw .noOnlineProcessor(mask: processorEnableMask, online: onlineProcessors)
         }
         guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
@@ -129,7 +129,7 @@ extension InterruptDispatcher {
         context: OpaqueContext, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard !affinity.isEmpty else { throw .emptyProcessorMask }
-        guard affinity.rawValue & activeProcessors.rawValue != 0 else { throw .noActiveProcessor(mask: affinity, active: activeProcessors) }
+        guard affinity.rawValue & onlineProcessors.rawValue != 0 else { throw .noOnlineProcessor(mask: affinity, online: onlineProcessors) }
         let passive = irql == .passive && synchronizeIrql == .passive
         guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil) else {
             throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)

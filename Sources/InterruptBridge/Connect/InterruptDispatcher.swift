@@ -34,7 +34,7 @@ public final class InterruptDispatcher: Sendable {
     /// The processors online when it started (all 64 of group 0 when that cannot be
     /// read): a fully specified or legacy connect's ProcessorEnableMask must name one
     /// of them, as Windows intersects it with its active processors.
-    public let activeProcessors: ProcessorAffinity
+    public let onlineProcessors: ProcessorAffinity
     /// No threads: the owner steps the loops (`step()`).
     public let isManuallyStepped: Bool
     // Guarded by its lock: the passive-level loop, started on the first passive connect.
@@ -67,7 +67,7 @@ public final class InterruptDispatcher: Sendable {
         self.logger = logger
         self.options = options
         self.isManuallyStepped = manuallyStepped
-        activeProcessors = (try? SystemFacts.onlineProcessors()) ?? ProcessorAffinity(rawValue: .max)
+        onlineProcessors = (try? SystemFacts.onlineProcessors()) ?? ProcessorAffinity(rawValue: .max)
         let loop = try DispatchLoop(name: options.threadName, options: options, logger: logger, isPassive: false,
                                     events: eventHub, deferredCalls: DeferredCallQueueFactory(), manuallyStepped: manuallyStepped)
         mainLoop = loop

@@ -116,10 +116,10 @@ final class Selector: @unchecked Sendable {
 
     deinit { slots.deallocate() }
 
-    /// Closes the epoll and wake descriptors (after the loop has ended).
     /// How many of its two descriptors are still open (0 once closed).
     var openDescriptorCount: Int { [epoll, wakeUp].count { !$0.isClosed } }
 
+    /// Closes the epoll and wake descriptors (after the loop has ended).
     func close() {
         wakeUp.close()
         epoll.close()
