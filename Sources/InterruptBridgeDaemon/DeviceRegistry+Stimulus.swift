@@ -75,8 +75,9 @@ extension DeviceRegistry {
 
     /// Waits until `count` interrupts arrived (on `vector`, or on any) from now on,
     /// or `timeout` passed. A wait cut short is not a timeout: the device's vectors
-    /// disconnected under it (removed, unbound, stormed, disconnected) is a conflict
-    /// (409), the daemon stopping is unavailable (503), each naming what had arrived.
+    /// disconnected under it (removed, unbound, disconnected) is a conflict (409), the
+    /// daemon stopping is unavailable (503), each naming what had arrived. (A storm
+    /// only suspends a vector: the wait goes on, and may time out.)
     public nonisolated func wait(_ id: String, vector: Int?, count: UInt64, timeout: Duration) async throws(ControlError) -> WaitOutcome {
         guard count >= 1 else { throw .badRequest("count must be at least 1") }
         guard timeout >= .zero, timeout <= .seconds(3600) else { throw .badRequest("timeout must be 0...3600 seconds") }
@@ -90,7 +91,8 @@ extension DeviceRegistry {
             if stopRequested.load(ordering: .acquiring) || Task.isCancelled {
                 throw .unavailable("the daemon is stopping: \(arrived) of \(count) interrupt(s) had arrived from \(name)")
             }
-            if !objects.contains(where: \.isConnected) {
+            // Stopping disconnects everything: read the flag again, so a shutdown is not called a disconnect.
+            if !objects.contains(where: \.isConnected), !stopRequested.load(ordering: .acquiring) {
                 throw .conflict("\(name) was disconnected after \(arrived) of \(count) interrupt(s) arrived (GET /v1/devices/\(name) says why)")
             }
             try? await Task.sleep(for: .milliseconds(1))

@@ -48,7 +48,12 @@ extension InterruptPolicyTable {
             return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
         }
         switch error {
-        case .dataCorrupted(let context): return at(context)
+        case .dataCorrupted(let context):
+            // A parser's own error (Yams': "LINE:COLUMN: error: ...") says where; keep its first line.
+            guard let underlying = context.underlyingError,
+                  let first = "\(underlying)".split(whereSeparator: \.isNewline).first, !first.isEmpty else { return at(context) }
+            let message = at(context)
+            return (message.hasSuffix(".") ? String(message.dropLast()) : message) + " (" + String(first.drop(while: \.isWhitespace)) + ")"
         case .keyNotFound(let key, let context): return at(context) + " (missing \(key.stringValue))"
         case .typeMismatch(_, let context): return at(context)
         case .valueNotFound(_, let context): return at(context)

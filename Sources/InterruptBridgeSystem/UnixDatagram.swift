@@ -78,6 +78,22 @@ public enum UnixDatagram {
         }
     }
 
+    /// Whether a process still has the socket at `path` open: a connect from a fresh
+    /// socket succeeds (nothing is sent). A socket file left by a process that was
+    /// killed refuses it (ECONNREFUSED), as a missing one does (ENOENT).
+    public static func isListening(_ path: String) -> Bool {
+        guard let probe = try? syscall("socket AF_UNIX SOCK_DGRAM", { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) else {
+            return true  // cannot tell: assume it is still there
+        }
+        defer { Glibc.close(probe) }
+        do {
+            try connect(probe, to: path)
+            return true
+        } catch {
+            return !(error.code == ECONNREFUSED || error.code == ENOENT)
+        }
+    }
+
     /// Sends one datagram from the bound socket `fd` to the socket at `path`, so the
     /// receiver can answer it. ENOENT / ECONNREFUSED: nobody listens.
     public static func send(_ bytes: [UInt8], from fd: Int32, to path: String) throws(SystemError) {

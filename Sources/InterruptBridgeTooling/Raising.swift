@@ -11,7 +11,8 @@ public enum Raising {
     /// raise go out while the cause is still pending), so no two raises merge into one
     /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
-    /// /proc/interrupts misses it. Returns how many were raised; throws the stimulus's error.
+    /// /proc/interrupts misses it. `shouldStop` is asked before each raise and while
+    /// a paced run sleeps. Returns how many were raised; throws the stimulus's error.
     public static func run(vector chosen: Int?, count: Int, rate: Double?, stimulus: SelftestStimulus, objects: [InterruptObject],
                            unmaskCount: (() -> UInt64)?, shouldStop: () -> Bool = { false }) throws -> Int {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
@@ -27,9 +28,12 @@ public enum Raising {
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
             try raiser.raise(vector)
             if let rate = rate {
-                let due = start + .nanoseconds(Int64(Double(index + 1) / rate * 1e9))
-                let now = ContinuousClock.now
-                if due > now { PThread.sleep(for: due - now) }
+                // Paced: sleep until the next is due, in slices short enough to stop on time.
+                let due = start + .nanoseconds(Int64(min(Double(index + 1) / rate, 1e9) * 1e9))
+                while ContinuousClock.now < due {
+                    if shouldStop() { return index + 1 }
+                    PThread.sleep(for: min(due - ContinuousClock.now, .milliseconds(50)))
+                }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
                 while object.claimedCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }

@@ -40,7 +40,8 @@ struct TriggerRequest: Equatable {
     /// How long the requester waits for the answer at most: the raising itself (at
     /// --rate; without one, each raise waits up to one second for its interrupt to be
     /// claimed, `Raising.run`), with room to spare. The requester stops sooner when the
-    /// holder ends; this bounds only a holder that hangs.
+    /// holder ends (`UnixDatagram.isListening`, checked each second); this bounds only a
+    /// holder that hangs.
     var answerWithin: Duration {
         let seconds = rate.map { Double(count) / $0 * 2 } ?? Double(count) * 1.0
         return .seconds(30) + .milliseconds(Int64(min(seconds, 86_400) * 1000))
@@ -102,8 +103,9 @@ enum TriggerRelay {
                 throw .failed("waiting for the holder of \(address): \(error)")
             }
             guard ready else {
-                // The holder exited (its socket is removed as it ends): its answer may have come just before.
-                if !FileManager.default.fileExists(atPath: path) {
+                // The holder ended (its socket is removed as it ends, or left behind by a kill):
+                // its answer may have come just before.
+                if !UnixDatagram.isListening(path) {
                     if let bytes = try? UnixDatagram.receive(own.rawValue) { return try outcome(bytes, from: address) }
                     throw .failed("the process holding \(address) ended before it answered")
                 }

@@ -80,7 +80,9 @@ struct WaitCommand: ParsableCommand {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")
             }
             if let socket, (try? FileIO.waitReadable(socket.rawValue, timeoutMilliseconds: 0)) == true {
-                TriggerRelay.serve(socket, session: session, connected: connected, holderEnding: { ContinuousClock.now >= deadline })
+                // This wait ends at its deadline or once its count arrived: the raising stops with it.
+                TriggerRelay.serve(socket, session: session, connected: connected,
+                                   holderEnding: { ContinuousClock.now >= deadline || arrived() >= UInt64(count) })
             } else {
                 PThread.sleep(for: .microseconds(500))
             }

@@ -30,6 +30,20 @@ struct UnixDatagramTests {
         #expect(try UnixDatagram.receive(requester.rawValue) == nil)
     }
 
+    /// How a requester tells a holder that ended (its socket file removed, or left
+    /// behind by a kill) from one still raising.
+    @Test func aSocketLeftByAClosedHolderIsNotListening() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-\(getpid())-listening.sock").path
+        defer { unlink(path) }
+        let holder = try UnixDatagram.bind(path)
+        #expect(UnixDatagram.isListening(path))
+        holder.close()
+        #expect(FileManager.default.fileExists(atPath: path), "the file stays, as after a kill")
+        #expect(!UnixDatagram.isListening(path))
+        unlink(path)
+        #expect(!UnixDatagram.isListening(path))
+    }
+
     @Test func connectingToNobodyIsRefused() throws {
         let requester = try UnixDatagram.bind("@irqbridge-test-lonely-\(getpid())")
         defer { requester.close() }

@@ -70,10 +70,12 @@ struct ControlAPITests {
         #expect(try await daemon.call("POST", "/v1/devices/quiet/disconnect").status == 200)
         let cut = try await disconnected.value
         #expect(cut.status == 409, "\(cut.status) \(cut.text)")
-        #expect(cut.errorMessage.contains("quiet was disconnected after 0 of 5"), "\(cut.errorMessage)")
+        // (On a machine too slow to have begun the wait in 200 ms, it finds the device disconnected.)
+        #expect(cut.errorMessage.contains("quiet was disconnected after 0 of 5") || cut.errorMessage.contains("quiet is disconnected"),
+                "\(cut.errorMessage)")
 
         let stopping = Task { try await daemon.call("POST", "/v1/devices/line/wait", ["count": 1_000_000, "timeout": 20]) }
-        try await Task.sleep(for: .milliseconds(200))
+        try await Task.sleep(for: .milliseconds(500))
         let start = ContinuousClock.now
         try await daemon.stop()
         let stopped = try await stopping.value

@@ -37,6 +37,7 @@ struct PolicyFileLoaderTests {
         ("default: {DevicePriority: urgent}", "at default.DevicePriority"),
         ("default: {MSISupported: maybe}", "MSISupported"),
         ("default: [1, 2", "policy.yaml: "),
+        ("devices:\n  00:03.0: {MSISupported: false\n", "3:1"),
         ("- just\n- a list", "policy.yaml: "),
     ])
     func badYAMLIsOneLineError(yaml: String, expected: String) {
