@@ -41,11 +41,15 @@ public enum DeviceTableLoader {
         }
     }
 
-    /// Reads and parses the file at `path`.
+    /// The largest configuration file read (thousands of devices fit well under it).
+    public static let fileSizeLimit = 4 << 20
+
+    /// Reads and parses the file at `path`: a regular file of at most `fileSizeLimit`
+    /// bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(DaemonConfigurationError) -> DeviceTable {
-        let text: String
-        do { text = try FileIO.readText(path) } catch { throw .unreadable(path: path, reason: error.description) }
-        return try load(text, file: path)
+        let file: RegularFile
+        do { file = try RegularFile(reading: path, limit: fileSizeLimit) } catch { throw .unreadable(path: path, reason: error.description) }
+        return try load(String(decoding: file.bytes, as: UTF8.self), file: path)
     }
 
     static let topKeys = ["settings", "default", "devices", "simulated"]

@@ -58,7 +58,27 @@ public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// "FILE:LINE:COLUMN: FIELD: MESSAGE"; a file that cannot be read has no line to name: "FILE: MESSAGE".
+    /// One printable line whatever the file held: control characters (a terminal's escape
+    /// sequences, NULs, line breaks a parser quoted) are escaped, and a field or message
+    /// that quotes more of the file than `quoteLimit` characters is cut there.
     public var description: String {
-        kind == .unreadable ? "\(location.file): \(message)" : "\(location): \(location.field): \(message)"
+        let field = Self.printable(location.field), message = Self.printable(self.message)
+        return kind == .unreadable ? "\(location.file): \(message)" : "\(location): \(field): \(message)"
+    }
+
+    /// The most of a field or message shown (a parser quoting a binary file's rest).
+    public static let quoteLimit = 300
+
+    static func printable(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if result.unicodeScalars.count >= quoteLimit { return result + "..." }
+            if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
+                result += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16, uppercase: true)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -38,15 +38,19 @@ public enum ProfileLoader {
         return ProfileNode(node: root, file: file, path: "")
     }
 
-    /// Reads and loads the profile at `path`.
+    /// The largest profile read (the built-in ones are under 4 KiB).
+    public static let fileSizeLimit = 1 << 20
+
+    /// Reads and loads the profile at `path`: a regular file of at most
+    /// `fileSizeLimit` bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(ProfileError) -> DeviceProfile {
-        let text: String
+        let file: RegularFile
         do {
-            text = try FileIO.readText(path)
+            file = try RegularFile(reading: path, limit: fileSizeLimit)
         } catch {
             throw ProfileError(.unreadable, at: ProfileLocation(file: path, line: 1, column: 1, field: "(file)"), "cannot read the profile: \(error)")
         }
-        return try load(text, file: path)
+        return try load(String(decoding: file.bytes, as: UTF8.self), file: path)
     }
 
     private static let keys = ["name", "description", "match", "stimulus", "acknowledge", "quiesce"]

@@ -39,8 +39,13 @@ struct BenchCommand: ParsableCommand {
         if measurement.busyPoll, let pin = placement.pin, placement.apply(to: BenchOptions()).writer.cpu == pin {
             throw CommandFailure.badInput("--busy-poll spins the receiver on --pin's CPU \(pin); put --writer-cpu on another CPU")
         }
-        if let rigEdu, PCIAddress(rigEdu) == nil {
-            throw CommandFailure.badInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
+        if let rigEdu {
+            guard let address = PCIAddress(rigEdu) else {
+                throw CommandFailure.badInput("--rig-edu wants a PCI address like 0000:00:03.0, not '\(rigEdu)'")
+            }
+            guard FileManager.default.fileExists(atPath: "/sys/bus/pci/devices/\(address)") else {
+                throw CommandFailure.badInput("--rig-edu: no PCI device at \(address) (irqbridge list shows them)")
+            }
         }
         // Before the run, not after minutes of it.
         if let json, json != "-", let problem = Self.unwritable(json) { throw CommandFailure.badInput("--json: \(problem)") }

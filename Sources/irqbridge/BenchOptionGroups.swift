@@ -6,10 +6,10 @@ import InterruptBridgeSystem
 
 /// How much `irqbridge bench` measures.
 struct BenchMeasurementOptions: ParsableArguments {
-    @Option(help: "Latency rounds per repetition (after warm-up).")
+    @Option(parsing: .unconditional, help: "Latency rounds per repetition (after warm-up; 10 to 10000000).")
     var iterations: Int?
 
-    @Option(help: "Repetitions per scenario; the report gives medians.")
+    @Option(parsing: .unconditional, help: "Repetitions per scenario (1 to 1000); the report gives medians.")
     var repetitions: Int?
 
     @Flag(help: "A few seconds in all, for a CI smoke run.")
@@ -36,12 +36,12 @@ struct BenchMeasurementOptions: ParsableArguments {
         valueName: "NAME"))
     var scenarios: [String] = []
 
-    @Option(name: .customLong("scale-vectors"), help: ArgumentHelp(
+    @Option(name: .customLong("scale-vectors"), parsing: .unconditional, help: ArgumentHelp(
         "The scale scenario's largest vector count, in devices of 64 MSI-X (default 16384; connect curve at N/16, N/4, N). A multiple of 1024, at most 32768.",
         valueName: "N"))
     var scaleVectors: Int?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Also run the latency and throughput scenarios while N CPU-burning threads run beside every side (issue 13's load scenario).",
         valueName: "N"))
     var load: Int?
@@ -72,8 +72,10 @@ struct BenchMeasurementOptions: ParsableArguments {
         if let pollWindow, !(0...widestWindow).contains(pollWindow) {
             throw CommandFailure.badInput("--poll-window must be 0 to \(widestWindow) microseconds, not \(pollWindow)")
         }
-        if let iterations, iterations < 10 { throw CommandFailure.badInput("--iterations must be at least 10, got \(iterations)") }
-        if let repetitions, repetitions < 1 { throw CommandFailure.badInput("--repetitions must be at least 1, got \(repetitions)") }
+        if let iterations, !(10...10_000_000).contains(iterations) {
+            throw CommandFailure.badInput("--iterations must be 10 to 10000000, got \(iterations)")
+        }
+        if let repetitions, !(1...1000).contains(repetitions) { throw CommandFailure.badInput("--repetitions must be 1 to 1000, got \(repetitions)") }
         if let scaleVectors, !(1024...32_768).contains(scaleVectors) || !scaleVectors.isMultiple(of: 1024) {
             throw CommandFailure.badInput("--scale-vectors must be a multiple of 1024 from 1024 to 32768, got \(scaleVectors)")
         }

@@ -25,12 +25,18 @@ struct CtlOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON.")
     var json = false
 
-    var client: ControlClient {
-        ControlClient(socketPath: socket ?? ProcessInfo.processInfo.environment["IRQBRIDGE_SOCKET"] ?? DaemonSettings().socketPath)
-    }
+    var socketPath: String { socket ?? ProcessInfo.processInfo.environment["IRQBRIDGE_SOCKET"] ?? DaemonSettings().socketPath }
+
+    var client: ControlClient { ControlClient(socketPath: socketPath) }
 
     /// Sends the call; a 4xx answer is bad input (2), anything else not 2xx a failure (1).
+    /// A socket path that cannot name a socket is bad input too, as the daemon finds it.
     func call(_ method: String, _ path: String, body: [String: any Sendable]? = nil, timeout: Duration = .seconds(60)) throws -> ControlClient.Reply {
+        let named = socket != nil ? "--socket" : ProcessInfo.processInfo.environment["IRQBRIDGE_SOCKET"] != nil ? "IRQBRIDGE_SOCKET" : "the socket path"
+        guard !socketPath.isEmpty else { throw CommandFailure.badInput("\(named) is empty") }
+        guard socketPath.utf8.count < 108 else {
+            throw CommandFailure.badInput("\(named) is \(socketPath.utf8.count) bytes; a Unix socket path has at most 107")
+        }
         let reply: ControlClient.Reply
         do { reply = try client.request(method, path, json: body, timeout: timeout) } catch { throw CommandFailure.failed("\(error)") }
         switch reply.status {
@@ -53,8 +59,10 @@ struct CtlOptions: ParsableArguments {
 }
 
 /// A device id in a path: an address or a simulated device's name, percent-encoded.
-func devicePath(_ id: String, _ suffix: String = "") -> String {
-    "/v1/devices/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.:"))) ?? id) + suffix
+/// An empty id names no device (bad input), not the device list.
+func devicePath(_ id: String, _ suffix: String = "") throws(CommandFailure) -> String {
+    guard !id.isEmpty else { throw .badInput("the device id is empty: give an address (0000:00:03.0) or a simulated device's name") }
+    return "/v1/devices/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.:"))) ?? id) + suffix
 }
 
 private func describeDevice(_ object: Any) -> String {
@@ -152,7 +160,7 @@ extension CtlCommand {
         @Argument(help: "A device (default: all).") var id: String?
         @OptionGroup var options: CtlOptions
         func run() throws {
-            let reply = try options.call("POST", id.map { devicePath($0, "/counters/reset") } ?? "/v1/counters/reset")
+            let reply = try options.call("POST", id.map { try devicePath($0, "/counters/reset") } ?? "/v1/counters/reset")
             options.show(reply) { object in "counters reset: " + ((object as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: ", ") ?? "") }
         }
     }

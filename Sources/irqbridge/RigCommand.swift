@@ -26,7 +26,15 @@ struct RigCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let location = try Self.rigDirectory()
+        let location: (directory: String, installed: Bool)
+        do {
+            location = try Self.rigDirectory()
+        } catch let failure as CommandFailure where arguments.first == "--help" || arguments.first == "-h" {
+            // run.sh prints the full help; without it, this command's own, and what is missing.
+            print(Self.helpMessage())
+            printError("irqbridge: \(failure.description)")
+            return
+        }
         if getenv("RIG_CACHE_DIR") == nil, location.installed {
             let cacheHome = getenv("XDG_CACHE_HOME").map { String(cString: $0) }
                 ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/var/cache")
@@ -53,7 +61,8 @@ struct RigCommand: ParsableCommand {
         }
         let executable = (try? FileIO.readlink("/proc/self/exe")) ?? CommandLine.arguments[0]
         var directory = (executable as NSString).deletingLastPathComponent
-        let installed = (directory as NSString).deletingLastPathComponent + "/share/irqbridge/rig"
+        let prefix = (directory as NSString).deletingLastPathComponent
+        let installed = (prefix == "/" ? "" : prefix) + "/share/irqbridge/rig"
         if FileIO.exists(installed + "/run.sh") { return (installed, true) }
         while directory != "/" && !directory.isEmpty {
             let candidate = directory + "/scripts/rig"

@@ -19,6 +19,8 @@ struct CtlCommandLineTests {
         (["wait", "0000:00:03.0", "--timeout", "nan"], "irqbridge: --timeout must be 0...3600 seconds"),
         (["wait", "0000:00:03.0", "--count", "0"], "irqbridge: --count must be 1 or more, not 0"),
         (["wait", "0000:00:03.0", "--vector", "-1"], "irqbridge: --vector must be 0 or more, not -1"),
+        (["show", ""], "irqbridge: the device id is empty"),
+        (["bind", ""], "irqbridge: the device id is empty"),
         (["events", "--timeout", "1e300"], "irqbridge: --timeout must be above 0"),
         (["events", "--count", "0"], "irqbridge: --count must be 1 or more, not 0"),
         (["trigger", "sim0", "--rate", "nan"], "irqbridge: --rate must be above 0"),
@@ -31,6 +33,22 @@ struct CtlCommandLineTests {
         #expect(result.standardOutput.isEmpty)
         #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+
+    /// A socket path that cannot name a socket, and a configuration that is not a regular
+    /// file (never waited on, as a FIFO would be, or read without end, as /dev/zero would
+    /// be): bad input, one line, status 2.
+    @Test(arguments: [
+        (["ctl", "devices", "--socket", ""], "irqbridge: --socket is empty"),
+        (["ctl", "devices", "--socket", String(repeating: "x", count: 200)], "irqbridge: --socket is 200 bytes"),
+        (["daemon", "--check", "--config", "/dev/zero"], "irqbridge: cannot read the configuration /dev/zero: /dev/zero is a character device"),
+    ])
+    func unusablePathsAreBadInput(arguments: [String], prefix: String) throws {
+        let irqbridge = try #require(BuiltCLI.irqbridge)
+        let result = try BuiltCLI.timeout.map { try ChildProcess.run($0, ["20", irqbridge] + arguments) } ?? ChildProcess.run(irqbridge, arguments)
+        #expect(result.status == 2, "status \(result.status): \(result.standardError)")
+        #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1)
     }
 
     @Test func waitWithoutADaemonIsAFailureNotATimeout() throws {

@@ -107,6 +107,12 @@ struct CommandLineErrorTests {
         (["bench", "--busy-poll", "--pin", "0", "--writer-cpu", "0"], "irqbridge: --busy-poll spins the receiver on --pin's CPU 0"),
         (["bench", "--rig-edu", "nonsense"], "irqbridge: --rig-edu wants a PCI address"),
         (["bench", "--scale-vectors", "1000"], "irqbridge: --scale-vectors must be a multiple of 1024"),
+        (["bench", "--iterations", "9223372036854775807"], "irqbridge: --iterations must be 10 to 10000000"),
+        (["bench", "--iterations", "-1"], "irqbridge: --iterations must be 10 to 10000000, got -1"),
+        (["bench", "--repetitions", "4294967296"], "irqbridge: --repetitions must be 1 to 1000"),
+        (["bench", "--rig-edu", "0000:3f:1f.7"], "irqbridge: --rig-edu: no PCI device at 0000:3f:1f.7"),
+        // A profile that is not a regular file is refused, never waited on (a FIFO) or read without end.
+        (["wait", "0000:3f:1f.7", "--timeout", "1", "--profile", "/dev/zero"], "irqbridge: /dev/zero: cannot read the profile: /dev/zero is a character device"),
         (["bind", "zz:00.0"], "irqbridge: not a PCI address: 'zz:00.0'"),
         (["bind", "00:03.0", "--driver", "e1000"], "irqbridge: unknown driver 'e1000'"),
         (["bind"], "irqbridge: Missing expected argument '<device>'"),

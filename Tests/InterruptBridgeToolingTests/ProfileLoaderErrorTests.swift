@@ -41,6 +41,23 @@ struct ProfileLoaderErrorTests {
         #expect(profile.acknowledge?.accesses.count == 2)
     }
 
+    /// A binary file or one holding a terminal's escape sequences: the error is still one
+    /// printable line of bounded length (the parser quotes the file's rest).
+    @Test func unprintableFilesGiveOnePrintableBoundedLine() {
+        let binary = String(decoding: (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }, as: UTF8.self)
+        for text in ["name: x\n\u{1B}[2J\u{1B}[31mkey: [\n", "a: 1\n\u{0}\u{0}b: 2\n", binary] {
+            do {
+                _ = try ProfileLoader.load(text, file: "bad.yaml")
+                Issue.record("accepted \(text.prefix(20))")
+            } catch {
+                let line = error.description
+                #expect(line.hasPrefix("bad.yaml:"), "\(line)")
+                #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(line)")
+                #expect(line.count < 2 * ProfileError.quoteLimit + 100, "\(line.count) characters")
+            }
+        }
+    }
+
     @Test func unknownKeyAtTheTop() {
         let error = Self.error(Self.good + "\ncolour: red")
         #expect(error?.kind == .unknownKey)
