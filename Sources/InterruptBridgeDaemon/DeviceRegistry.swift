@@ -95,6 +95,7 @@ public actor DeviceRegistry {
             if devices[id]?.simulated != nil { throw .conflict("\(id) is simulated: nothing to bind") }
             throw .badRequest("not a PCI address: '\(id)' (expected DOMAIN:BUS:SLOT.FUNCTION)")
         }
+        let known = devices[address.description] != nil
         let device = record(for: address)
         var entry = device.entry ?? DeviceEntry(selector: .address(address))
         if let driver { entry.driver = driver }
@@ -103,7 +104,17 @@ public actor DeviceRegistry {
             guard driver == nil || driver == entry.driver else { throw .conflict("\(id) is connected on \(entry.driver): disconnect it first") }
             return status(of: device)
         }
-        try bind(device, entry: entry)
+        do {
+            try bind(device, entry: entry)
+        } catch {
+            // A refused bind of a device the daemon did not know (a typo, a device in use)
+            // leaves no entry behind: the list stays what the daemon manages.
+            if !known {
+                devices.removeValue(forKey: device.id)
+                order.removeAll { $0 == device.id }
+            }
+            throw error
+        }
         return status(of: device)
     }
 

@@ -54,9 +54,17 @@ struct BenchCommand: ParsableCommand {
     /// Why the report could not be written to `path` (nil: it can, as far as can be told now).
     static func unwritable(_ path: String) -> String? {
         guard !path.isEmpty else { return "an empty path" }
+        if path.utf8.count >= Int(PATH_MAX) || path.split(separator: "/").contains(where: { $0.utf8.count > Int(NAME_MAX) }) {
+            return "the path is longer than a file name can be"
+        }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             if isDirectory.boolValue { return "\(path) is a directory" }
+            // A FIFO would hold the report until something reads it; a socket cannot be opened.
+            var status = stat()
+            if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFIFO || (status.st_mode & S_IFMT) == S_IFSOCK {
+                return "\(path) is a FIFO or socket, not a file"
+            }
             return access(path, W_OK) == 0 ? nil : "\(path) is not writable: \(String(cString: strerror(errno)))"
         }
         let parent = (path as NSString).deletingLastPathComponent

@@ -94,6 +94,7 @@ struct ControlAPITests {
             ("POST", "/v1/devices/quiet/bind", nil, 409, "simulated"),
             ("POST", "/v1/devices/0000:00:1f.7/bind", ["driver": "nouveau"], 400, "vfio-pci or uio_pci_generic"),
             ("POST", "/v1/config/save", ["path": "/etc/passwd"], 400, "path must be"),
+            ("POST", "/v1/devices/0000:3f:1f.7/bind", nil, 404, "0000:3f:1f.7"),
         ]
         for (method, path, body, status, message) in cases {
             let reply = try await daemon.call(method, path, body)
@@ -101,6 +102,9 @@ struct ControlAPITests {
             #expect((reply.json["error"] as? String ?? "").contains(message), "\(method) \(path): \(reply.text)")
             #expect(reply.json["status"] as? Int == status)
         }
+        // A refused bind of a device the daemon did not know leaves no entry behind.
+        let listed = try await daemon.call("GET", "/v1/devices").array.compactMap { $0["id"] as? String }
+        #expect(listed == ["fast", "line", "quiet"], "\(listed)")
         // Malformed JSON.
         let raw = try await daemon.call("POST", "/v1/devices/quiet/disconnect")
         #expect(raw.status == 200)

@@ -91,6 +91,7 @@ struct CommandLineErrorTests {
         (["selftest", "--device", "0000:00:03.0", "--backend", "uio", "--loopback"], "irqbridge: --loopback: UIO has no loopback trigger"),
         (["bench", "--quick", "--json", "/nonexistent/directory/bench.json"], "irqbridge: --json: no directory /nonexistent/directory"),
         (["bench", "--quick", "--json", "/tmp"], "irqbridge: --json: /tmp is a directory"),
+        (["bench", "--quick", "--json", "/tmp/" + String(repeating: "x", count: 300)], "irqbridge: --json: the path is longer than a file name can be"),
         (["selftest", "--bogus"], "irqbridge: Unknown option '--bogus'"),
         // A negative number is the option's (refused) value, not an unknown option.
         (["selftest", "--count", "-1"], "irqbridge: --count must be 1...1000000, not -1"),
