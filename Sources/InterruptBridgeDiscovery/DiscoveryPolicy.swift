@@ -42,6 +42,26 @@ extension InterruptPolicyTable {
         }
     }
 
+    /// A decoder's "Expected to decode Dictionary<String, Any> but found an array instead."
+    /// in the file's own terms: "expected an object (a mapping), found an array".
+    static func plainMismatch(_ text: String) -> String {
+        guard text.hasPrefix("Expected to decode "), let but = text.firstRange(of: " but found ") else { return text }
+        let wanted = text[text.index(text.startIndex, offsetBy: "Expected to decode ".count)..<but.lowerBound]
+        var found = text[but.upperBound...]
+        if found.hasSuffix(" instead.") { found = found.dropLast(" instead.".count) }
+        let kind: String
+        switch wanted {
+        case let name where name.hasPrefix("Dictionary") || name == "Mapping": kind = "an object (a mapping)"
+        case let name where name.hasPrefix("Array") || name == "Sequence": kind = "a list"
+        case "String": kind = "a string"
+        case "Bool": kind = "true or false"
+        case let name where name.hasPrefix("Int") || name.hasPrefix("UInt"): kind = "a whole number"
+        default: kind = String(wanted)
+        }
+        let what = found == "Node" ? "something else" : String(found)
+        return "expected \(kind), found \(what)"
+    }
+
     private static func describe(_ error: DecodingError) -> String {
         func at(_ context: DecodingError.Context) -> String {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
@@ -55,7 +75,8 @@ extension InterruptPolicyTable {
             let message = at(context)
             return (message.hasSuffix(".") ? String(message.dropLast()) : message) + " (" + String(first.drop(while: \.isWhitespace)) + ")"
         case .keyNotFound(let key, let context): return at(context) + " (missing \(key.stringValue))"
-        case .typeMismatch(_, let context): return at(context)
+        case .typeMismatch(_, let context):
+            return at(DecodingError.Context(codingPath: context.codingPath, debugDescription: Self.plainMismatch(context.debugDescription)))
         case .valueNotFound(_, let context): return at(context)
         @unknown default: return "\(error)"
         }

@@ -28,6 +28,9 @@ public enum PolicyFileLoader {
 
     /// Parses a policy file's text, JSON or YAML; `path` only names it in errors.
     public static func parse(_ text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
+        guard text.contains(where: { !$0.isWhitespace }) else {
+            throw .policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)")
+        }
         if text.first(where: { !$0.isWhitespace }) == "{" { return try InterruptPolicyTable.parse(json: text, path: path) }
         return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
     }

@@ -111,6 +111,7 @@ enum Fixtures {
         (#"{ "default": { "AssignmentSetOverride": "0x0" } }"#, "AssignmentSetOverride names no processor"),
         (#"{ "default": { "DevicePriority": "urgent" } }"#, "at default.DevicePriority"),
         (#"{ "default": "#, "not valid JSON"),
+        (#"{ "devices": [] }"#, "at devices: expected an object (a mapping), found an array"),
     ])
     func badFilesAreOneLineErrors(json: String, expected: String) {
         do {

@@ -39,6 +39,8 @@ struct PolicyFileLoaderTests {
         ("default: [1, 2", "policy.yaml: "),
         ("devices:\n  00:03.0: {MSISupported: false\n", "3:1"),
         ("- just\n- a list", "policy.yaml: "),
+        ("devices: [1]", "at devices: expected an object (a mapping)"),
+        ("  \n", "the file is empty"),
     ])
     func badYAMLIsOneLineError(yaml: String, expected: String) {
         do {
