@@ -23,10 +23,27 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, !host.contains(" ") else { return nil }
+        // A numeric host must be an address (300.0.0.1 is none); a name is resolved when listening.
+        if host.contains(":") {
+            guard Self.isIPv6(host) else { return nil }
+        } else if host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && (Int($0).map { $0 <= 255 } ?? false) }) else { return nil }
+        }
         self.init(host: host, port: port)
     }
 
     public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+
+    /// An IPv6 address's shape: groups of up to 4 hex digits, at most one "::", 8 groups
+    /// without it (fewer with it).
+    private static func isIPv6(_ text: String) -> Bool {
+        let halves = text.components(separatedBy: "::")
+        guard halves.count <= 2 else { return false }
+        let groups = halves.flatMap { $0.isEmpty ? [] : $0.split(separator: ":", omittingEmptySubsequences: false) }
+        guard groups.allSatisfy({ (1...4).contains($0.count) && $0.allSatisfy(\.isHexDigit) }) else { return false }
+        return halves.count == 2 ? groups.count <= 7 : groups.count == 8
+    }
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 

@@ -125,6 +125,9 @@ struct DaemonSettingsTests {
         #expect(settings == DaemonSettings())
         #expect(settings.socketPath == "/run/irqbridge/control.sock")
         #expect(settings.metricsAddress?.description == "127.0.0.1:9464")
+        for good in ["[::1]:9464", "0.0.0.0:9464", "[fe80::a:2]:80", "rig-monitor:9464"] {
+            #expect(ListenAddress(good) != nil, "\(good)")
+        }
         #expect(settings.apiAddress == nil)
     }
 
@@ -141,6 +144,9 @@ struct DaemonSettingsTests {
 
     @Test(arguments: [
         (["metrics": "nowhere"], "setting 'metrics'"),
+        (["metrics": "300.0.0.1:9464"], "setting 'metrics'"),
+        (["metrics": "1.2.3:9464"], "setting 'metrics'"),
+        (["metrics": "[fe80::1::2]:9464"], "setting 'metrics'"),
         (["api": "0.0.0.0:80"], "loopback"),
         (["log-level": "loud"], "setting 'log-level'"),
         (["dispatch.fifo": "100"], "SCHED_FIFO"),
