@@ -42,6 +42,9 @@ struct CtlCommandLineTests {
         (["ctl", "devices", "--socket", ""], "irqbridge: --socket is empty"),
         (["ctl", "devices", "--socket", String(repeating: "x", count: 200)], "irqbridge: --socket is 200 bytes"),
         (["daemon", "--check", "--config", "/dev/zero"], "irqbridge: cannot read the configuration /dev/zero: /dev/zero is a character device"),
+        // The socket replaces a stale socket file only: never a directory, never a file such as /etc/passwd.
+        (["daemon", "--check", "--socket", "/tmp"], "irqbridge: setting 'socket': /tmp is a directory, not a socket to replace"),
+        (["daemon", "--check", "--socket", "/etc/passwd"], "irqbridge: setting 'socket': /etc/passwd is a file, not a socket to replace"),
     ])
     func unusablePathsAreBadInput(arguments: [String], prefix: String) throws {
         let irqbridge = try #require(BuiltCLI.irqbridge)
