@@ -237,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "InterruptBridgeToolingTests",
             dependencies: [
-                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem",
+                "InterruptBridgeTooling", "InterruptBridge", "InterruptBridgeCore", "InterruptBridgeSystem", "InterruptBridgeTestKit",
                 "InterruptBridgeDiscovery", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
