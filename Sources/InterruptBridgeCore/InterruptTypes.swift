@@ -33,6 +33,8 @@ public struct ProcessorAffinity: RawRepresentable, Sendable, Hashable, Codable, 
     }
 
     public var isEmpty: Bool { rawValue == 0 }
+    /// The processors in both.
+    public func intersection(_ other: ProcessorAffinity) -> ProcessorAffinity { ProcessorAffinity(rawValue: rawValue & other.rawValue) }
     public var processors: [Int] { (0..<64).filter { rawValue & (UInt64(1) << UInt64($0)) != 0 } }
     public var description: String { "0x" + String(rawValue, radix: 16) }
 }

@@ -100,7 +100,7 @@ public struct ResourceTranslator: Sendable {
     /// not there could not take an interrupt and a fully specified connect refuses it.
     private func overridden(_ policy: InterruptPolicy) -> ProcessorAffinity? {
         guard let override = policy.affinityOverride else { return nil }
-        let online = ProcessorAffinity(rawValue: override.rawValue & facts.onlineProcessors.rawValue)
+        let online = override.intersection(facts.onlineProcessors)
         return online.isEmpty ? nil : online
     }
 

@@ -15,7 +15,7 @@ public enum SystemFacts {
         var affinity: [UInt32: ProcessorAffinity] = [:]
         for irq in irqs where affinity[irq] == nil {
             if let text = try? readText("/proc/irq/\(irq)/smp_affinity"), let mask = ProcessorAffinity(linuxHexMask: text) {
-                affinity[irq] = ProcessorAffinity(rawValue: mask.rawValue & processors.rawValue)
+                affinity[irq] = mask.intersection(processors)
             }
         }
         return ResourceTranslator.SystemFacts(onlineProcessors: processors, irqAffinity: affinity)

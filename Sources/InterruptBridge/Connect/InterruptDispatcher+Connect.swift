@@ -113,10 +113,7 @@ extension InterruptDispatcher {
         processorEnableMask: ProcessorAffinity, floatingSave: Bool = false, spinLock: InterruptSpinLock? = nil,
         context: OpaqueContext = .none, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
-        guard !processorEnableMask.isEmpty else { throw .emptyProcessorMask }
-        guard processorEnableMask.rawValue & onlineProcessors.rawValue != 0 else {
-            throw .noOnlineProcessor(mask: processorEnableMask, online: onlineProcessors)
-        }
+        try requireOnlineProcessor(in: processorEnableMask)  // before the vector lookup: the mask is the first thing wrong
         guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: processorEnableMask, group: 0, spinLock: spinLock,
@@ -128,8 +125,7 @@ extension InterruptDispatcher {
         shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, floatingSave: Bool,
         context: OpaqueContext, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
-        guard !affinity.isEmpty else { throw .emptyProcessorMask }
-        guard affinity.rawValue & onlineProcessors.rawValue != 0 else { throw .noOnlineProcessor(mask: affinity, online: onlineProcessors) }
+        try requireOnlineProcessor(in: affinity)
         let passive = irql == .passive && synchronizeIrql == .passive
         guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil) else {
             throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)
@@ -171,5 +167,12 @@ extension InterruptDispatcher {
             throw .dispatcherStopped
         }
         try completion?.wait()
+    }
+
+    /// A caller's ProcessorEnableMask names a processor, and one that is online (Windows
+    /// intersects it with its active processors; an empty intersection specifies none).
+    private func requireOnlineProcessor(in mask: ProcessorAffinity) throws(ConnectionError) {
+        guard !mask.isEmpty else { throw .emptyProcessorMask }
+        guard !mask.intersection(onlineProcessors).isEmpty else { throw .noOnlineProcessor(mask: mask, online: onlineProcessors) }
     }
 }
