@@ -47,9 +47,9 @@ public enum DeviceTableLoader {
     /// Reads and parses the file at `path`: a regular file of at most `fileSizeLimit`
     /// bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(DaemonConfigurationError) -> DeviceTable {
-        let file: RegularFile
-        do { file = try RegularFile(reading: path, limit: fileSizeLimit) } catch { throw .unreadable(path: path, reason: error.description) }
-        return try load(String(decoding: file.bytes, as: UTF8.self), file: path)
+        let text: String
+        do { text = try RegularFile(reading: path, limit: fileSizeLimit).text } catch { throw .unreadable(path: path, reason: error.description) }
+        return try load(text, file: path)
     }
 
     static let topKeys = ["settings", "default", "devices", "simulated"]

@@ -9,13 +9,17 @@ extension InterruptPolicyTable {
     /// Reads a policy file (see `InterruptPolicyFile` for the format): a regular file
     /// of at most `fileSizeLimit` bytes.
     public static func load(path: String) throws(DiscoveryError) -> InterruptPolicyTable {
-        let file: RegularFile
+        try parse(json: try text(ofPolicyFile: path), path: path)
+    }
+
+    /// The text of the policy file at `path`, read as `load(path:)` reads it (the
+    /// tooling's YAML reader shares it).
+    public static func text(ofPolicyFile path: String) throws(DiscoveryError) -> String {
         do {
-            file = try RegularFile(reading: path, limit: fileSizeLimit)
+            return try RegularFile(reading: path, limit: fileSizeLimit).text
         } catch {
             throw .unreadableFile(error)
         }
-        return try parse(json: String(decoding: file.bytes, as: UTF8.self), path: path)
     }
 
     /// Parses policy-file JSON; `path` only names the source in errors.

@@ -15,6 +15,8 @@ public struct RegularFile: Sendable {
     public let path: String
     /// The whole content.
     public let bytes: [UInt8]
+    /// The content as text (invalid UTF-8 repaired), for the parsers of configuration files.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
     /// The file that was read, still open, so a later reader (libpci) can open this
     /// very file through `reopenPath` even if `path` has been renamed over since.
     public let descriptor: OwnedDescriptor

@@ -9,7 +9,6 @@
 //     1af4:1041: {MessageNumberLimit: 2, DevicePriority: high, AssignmentSetOverride: 0x1}
 public import InterruptBridgeCore
 public import InterruptBridgeDiscovery
-import InterruptBridgeSystem
 import Yams
 
 public enum PolicyFileLoader {
@@ -17,21 +16,15 @@ public enum PolicyFileLoader {
     /// `InterruptPolicyTable.fileSizeLimit` bytes): JSON when it begins with "{",
     /// YAML otherwise.
     public static func load(path: String) throws(DiscoveryError) -> InterruptPolicyTable {
-        let file: RegularFile
-        do {
-            file = try RegularFile(reading: path, limit: InterruptPolicyTable.fileSizeLimit)
-        } catch {
-            throw .unreadableFile(error)
-        }
-        return try parse(String(decoding: file.bytes, as: UTF8.self), path: path)
+        try parse(try InterruptPolicyTable.text(ofPolicyFile: path), path: path)
     }
 
     /// Parses a policy file's text, JSON or YAML; `path` only names it in errors.
     public static func parse(_ text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
-        guard text.contains(where: { !$0.isWhitespace }) else {
-            throw .policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)")
+        switch text.first(where: { !$0.isWhitespace }) {
+        case nil: throw .policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)")
+        case "{": return try InterruptPolicyTable.parse(json: text, path: path)
+        default: return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
         }
-        if text.first(where: { !$0.isWhitespace }) == "{" { return try InterruptPolicyTable.parse(json: text, path: path) }
-        return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
     }
 }

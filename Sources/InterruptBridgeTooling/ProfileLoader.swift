@@ -44,13 +44,13 @@ public enum ProfileLoader {
     /// Reads and loads the profile at `path`: a regular file of at most
     /// `fileSizeLimit` bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(ProfileError) -> DeviceProfile {
-        let file: RegularFile
+        let text: String
         do {
-            file = try RegularFile(reading: path, limit: fileSizeLimit)
+            text = try RegularFile(reading: path, limit: fileSizeLimit).text
         } catch {
             throw ProfileError(.unreadable, at: ProfileLocation(file: path, line: 1, column: 1, field: "(file)"), "cannot read the profile: \(error)")
         }
-        return try load(String(decoding: file.bytes, as: UTF8.self), file: path)
+        return try load(text, file: path)
     }
 
     private static let keys = ["name", "description", "match", "stimulus", "acknowledge", "quiesce"]
