@@ -181,8 +181,7 @@ extension DeviceRegistry {
                 publish(.error, device, "\(device.id) \(reason), but giving it back failed: \(error)")
             }
         }
-        devices.removeValue(forKey: device.id)
-        order.removeAll { $0 == device.id }
+        forget(device)
     }
 
     /// An entry bound through the API joins the running table.

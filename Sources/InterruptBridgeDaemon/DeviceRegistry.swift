@@ -65,6 +65,12 @@ public actor DeviceRegistry {
         return device
     }
 
+    /// The registry stops knowing the device (it leaves the list).
+    func forget(_ device: ManagedDevice) {
+        devices.removeValue(forKey: device.id)
+        order.removeAll { $0 == device.id }
+    }
+
     func publish(_ kind: DaemonEvent.Kind, _ device: ManagedDevice?, _ message: String, count: UInt64? = nil, vector: Int? = nil) {
         let event = events.publish(DaemonEvent(kind: kind, device: device?.id, message: message, count: count, vector: vector))
         var metadata: Logger.Metadata = ["event": "\(kind.rawValue)", "seq": "\(event.sequence)"]
@@ -109,10 +115,7 @@ public actor DeviceRegistry {
         } catch {
             // A refused bind of a device the daemon did not know (a typo, a device in use)
             // leaves no entry behind: the list stays what the daemon manages.
-            if !known {
-                devices.removeValue(forKey: device.id)
-                order.removeAll { $0 == device.id }
-            }
+            if !known { forget(device) }
             throw error
         }
         return status(of: device)

@@ -23,7 +23,7 @@ public enum UnixDatagram {
 
     /// Sends one datagram to the socket at `path`. ENOENT / ECONNREFUSED: nobody listens.
     public static func send(_ bytes: [UInt8], to path: String) throws(SystemError) {
-        let fd = try syscall("socket AF_UNIX SOCK_DGRAM") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try unboundSocket()
         defer { close(fd) }
         try send(bytes, from: fd, to: path)
     }
@@ -82,7 +82,7 @@ public enum UnixDatagram {
     /// socket succeeds (nothing is sent). A socket file left by a process that was
     /// killed refuses it (ECONNREFUSED), as a missing one does (ENOENT).
     public static func isListening(_ path: String) -> Bool {
-        guard let probe = try? syscall("socket AF_UNIX SOCK_DGRAM", { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) else {
+        guard let probe = try? unboundSocket() else {
             return true  // cannot tell: assume it is still there
         }
         defer { Glibc.close(probe) }
@@ -100,6 +100,12 @@ public enum UnixDatagram {
         _ = try withAddress(path) { (address, length) throws(SystemError) in
             try syscall("sendto \(path)") { bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, address, length) } }
         }
+    }
+
+    /// A blocking, close-on-exec datagram socket with no address of its own (the
+    /// caller closes it).
+    private static func unboundSocket() throws(SystemError) -> Int32 {
+        try syscall("socket AF_UNIX SOCK_DGRAM") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
     /// A `sockaddr_un` for `path` ("@name": Linux's abstract namespace), for the
