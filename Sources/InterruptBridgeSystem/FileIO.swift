@@ -111,6 +111,13 @@ public enum FileIO {
     /// Whether something exists at `path` (following links).
     public static func exists(_ path: String) -> Bool { Glibc.access(path, F_OK) == 0 }
 
+    /// What is at `path` (following links), or nil when nothing is (or it cannot be looked at).
+    public static func kind(of path: String) -> FileKind? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return FileKind(mode: status.st_mode)
+    }
+
     /// The names in a directory, without "." and "..", sorted.
     public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let directory = Glibc.opendir(path) else { throw .errno("opendir \(path)") }
@@ -219,5 +226,34 @@ extension FileIO {
         var info = stat()
         _ = try syscall("stat \(what())") { Glibc.fstat(fd, &info) }
         return Int(info.st_size)
+    }
+}
+
+/// The type of a file, named as messages name it ("a directory", "a FIFO").
+public enum FileKind: Sendable, Hashable, CustomStringConvertible {
+    case regular, directory, characterDevice, blockDevice, fifo, socket, other
+
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        default: self = .other
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .regular: "a regular file"
+        case .directory: "a directory"
+        case .characterDevice: "a character device"
+        case .blockDevice: "a block device"
+        case .fifo: "a FIFO"
+        case .socket: "a socket"
+        case .other: "of an unknown type"
+        }
     }
 }

@@ -39,7 +39,7 @@ public struct RegularFile: Sendable {
             throw .system(error)
         }
         let type = status.st_mode & S_IFMT
-        guard type == S_IFREG else { throw .notRegular(path: path, kind: Self.kind(type)) }
+        guard type == S_IFREG else { throw .notRegular(path: path, kind: FileKind(mode: type).description) }
         // st_size is only a hint (procfs files say 0): the read below enforces the limit.
         guard status.st_size <= limit else { throw .tooLarge(path: path, limit: limit) }
 
@@ -74,17 +74,6 @@ public struct RegularFile: Sendable {
     public var reopenPath: String {
         let own = "/proc/self/fd/\(descriptor.rawValue)"
         return Glibc.access(own, F_OK) == 0 ? own : path
-    }
-
-    private static func kind(_ type: mode_t) -> String {
-        switch type {
-        case S_IFDIR: "a directory"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFIFO: "a FIFO"
-        case S_IFSOCK: "a socket"
-        default: "of an unknown type"
-        }
     }
 }
 

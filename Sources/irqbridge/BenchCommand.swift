@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import InterruptBridgeBench
 import InterruptBridgeCore
+import InterruptBridgeSystem
 import Logging
 
 /// `irqbridge bench`: dispatch latency, throughput, cost per vector and heap
@@ -57,19 +58,16 @@ struct BenchCommand: ParsableCommand {
         if path.utf8.count >= Int(PATH_MAX) || path.split(separator: "/").contains(where: { $0.utf8.count > Int(NAME_MAX) }) {
             return "the path is longer than a file name can be"
         }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { return "\(path) is a directory" }
-            // A FIFO would hold the report until something reads it; a socket cannot be opened.
-            var status = stat()
-            if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFIFO || (status.st_mode & S_IFMT) == S_IFSOCK {
-                return "\(path) is a FIFO or socket, not a file"
-            }
-            return access(path, W_OK) == 0 ? nil : "\(path) is not writable: \(String(cString: strerror(errno)))"
+        switch FileIO.kind(of: path) {
+        case .directory?: return "\(path) is a directory"
+        // A FIFO would hold the report until something reads it; a socket cannot be opened.
+        case .fifo?, .socket?: return "\(path) is a FIFO or socket, not a file"
+        case .some: return access(path, W_OK) == 0 ? nil : "\(path) is not writable: \(String(cString: strerror(errno)))"
+        case nil: break
         }
         let parent = (path as NSString).deletingLastPathComponent
         let directory = parent.isEmpty ? "." : parent
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileIO.kind(of: directory) == .directory else {
             return "no directory \(directory) to write \(path) in"
         }
         return access(directory, W_OK) == 0 ? nil : "cannot create \(path): \(String(cString: strerror(errno)))"

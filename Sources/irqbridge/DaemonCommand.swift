@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import InterruptBridgeDaemon
+import InterruptBridgeSystem
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -60,13 +61,8 @@ struct DaemonCommand: AsyncParsableCommand {
             throw CommandFailure.badInput("\(error)")
         }
         // The control socket replaces a stale socket file, never a directory or a regular file.
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: loaded.settings.socketPath, isDirectory: &isDirectory) {
-            var status = stat()
-            let isSocket = stat(loaded.settings.socketPath, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
-            if !isSocket {
-                throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is \(isDirectory.boolValue ? "a directory" : "a file"), not a socket to replace")
-            }
+        if let kind = FileIO.kind(of: loaded.settings.socketPath), kind != .socket {
+            throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is \(kind == .directory ? "a directory" : "a file"), not a socket to replace")
         }
         if check {
             print("configuration valid: \(loaded.table.devices.count) device entr\(loaded.table.devices.count == 1 ? "y" : "ies"), "
