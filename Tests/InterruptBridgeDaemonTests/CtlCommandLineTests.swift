@@ -7,11 +7,16 @@ import Testing
 /// only, so a daemon it cannot reach is 2.
 @Suite(.enabled(if: BuiltCLI.irqbridge != nil, "irqbridge is not built next to the tests"), .timeLimit(.minutes(1)))
 struct CtlCommandLineTests {
+    /// `irqbridge ctl ARGUMENTS` against a socket nobody listens on.
     static func run(_ arguments: [String]) throws -> ChildProcess.Result {
-        let socket = ["--socket", "/nonexistent/irqbridge-\(getpid()).sock"]
+        try runIrqbridge(["ctl"] + arguments + ["--socket", "/nonexistent/irqbridge-\(getpid()).sock"])
+    }
+
+    /// `irqbridge ARGUMENTS`, under a 20 s timeout where timeout(1) exists.
+    static func runIrqbridge(_ arguments: [String]) throws -> ChildProcess.Result {
         let irqbridge = try #require(BuiltCLI.irqbridge)
-        if let timeout = BuiltCLI.timeout { return try ChildProcess.run(timeout, ["20", irqbridge, "ctl"] + arguments + socket) }
-        return try ChildProcess.run(irqbridge, ["ctl"] + arguments + socket)
+        if let timeout = BuiltCLI.timeout { return try ChildProcess.run(timeout, ["20", irqbridge] + arguments) }
+        return try ChildProcess.run(irqbridge, arguments)
     }
 
     @Test(arguments: [
@@ -47,8 +52,7 @@ struct CtlCommandLineTests {
         (["daemon", "--check", "--socket", "/etc/passwd"], "irqbridge: setting 'socket': /etc/passwd is a file, not a socket to replace"),
     ])
     func unusablePathsAreBadInput(arguments: [String], prefix: String) throws {
-        let irqbridge = try #require(BuiltCLI.irqbridge)
-        let result = try BuiltCLI.timeout.map { try ChildProcess.run($0, ["20", irqbridge] + arguments) } ?? ChildProcess.run(irqbridge, arguments)
+        let result = try Self.runIrqbridge(arguments)
         #expect(result.status == 2, "status \(result.status): \(result.standardError)")
         #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
