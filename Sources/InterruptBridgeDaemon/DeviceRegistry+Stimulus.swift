@@ -38,7 +38,7 @@ extension DeviceRegistry {
     /// `rate` per second or by each one being served.
     public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?) async throws(ControlError) -> TriggerOutcome {
         guard (1...1_000_000).contains(count) else { throw .badRequest("count must be 1...1000000, not \(count)") }
-        if let rate, !(rate > 0 && rate <= 1_000_000) { throw .badRequest("rate must be in (0, 1000000] per second") }
+        if let rate, !Raising.rates.contains(rate) { throw .badRequest("rate must be 0.001 to 1000000 per second, not \(rate)") }
         let ticket = try await triggerTicket(id, vector: vector)
         let result: Result<Int, ControlError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {

@@ -5,6 +5,10 @@ public import InterruptBridge
 import InterruptBridgeSystem
 
 public enum Raising {
+    /// The rates a paced run takes, per second: from one raise in 1,000 seconds (slower
+    /// is a script's loop, not a pace) to a million per second.
+    public static let rates: ClosedRange<Double> = 0.001...1_000_000
+
     /// Raises `count` interrupts. Without a rate, each raise waits (up to
     /// one second) for its vector's ISR to have claimed it (not merely run: a device
     /// that signals a raise twice, as the rig's e1000e does, must not let the next

@@ -71,6 +71,9 @@ extension CommandFailure {
 extension IRQBridge {
     /// Parses and runs a subcommand; every error ends here and leaves through `CommandFailure.exit()`.
     static func main() async {
+        if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+            CommandFailure.badInput(unknown).exit()
+        }
         let command: any ParsableCommand
         do {
             command = try await asyncParseAsRoot()
@@ -98,5 +101,27 @@ extension IRQBridge {
             if exitCode(for: error) == .success { exit(withError: error) }
             CommandFailure.failed("\(error)").exit()
         }
+    }
+}
+
+extension IRQBridge {
+    /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the
+    /// top-level help with status 0, which a script cannot tell from a real answer. Returns the
+    /// one-line error for such a path, or nil (not a `help` call, or every name is a command).
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help", arguments.dropFirst().first != "help" else { return nil }
+        var command: any ParsableCommand.Type = IRQBridge.self
+        var path = ["irqbridge"]
+        for name in arguments.dropFirst() where !name.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            guard let next = subcommands.first(where: { $0._commandName == name || $0.configuration.aliases.contains(name) }) else {
+                let known = subcommands.map { $0._commandName }.joined(separator: ", ")
+                let what = subcommands.isEmpty ? "has no subcommands" : "has no command '\(name)' (commands: \(known))"
+                return "help: '\(path.joined(separator: " "))' \(what)"
+            }
+            command = next
+            path.append(name)
+        }
+        return nil
     }
 }

@@ -86,7 +86,8 @@ struct SelftestCommand: ParsableCommand {
     }
 
     private func parsedKinds(_ text: String) -> [InterruptKind]? {
-        let kinds = text.split(separator: ",").map { InterruptKind(rawValue: String($0)) }
+        // An empty item ("msi,,", ",msi") is a typo, not "nothing": every item must name a kind.
+        let kinds = text.split(separator: ",", omittingEmptySubsequences: false).map { InterruptKind(rawValue: String($0)) }
         return kinds.isEmpty || kinds.contains(nil) ? nil : kinds.compactMap { $0 }
     }
 

@@ -45,7 +45,7 @@ struct TriggerCommand: ParsableCommand {
     func validate() throws {
         guard (1...1_000_000).contains(count) else { throw CommandFailure.badInput("--count must be 1...1000000, not \(count)") }
         if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
-        if let rate, !(rate > 0 && rate <= 1_000_000) { throw CommandFailure.badInput("--rate must be above 0 and at most 1000000, not \(rate)") }
+        if let rate, !Raising.rates.contains(rate) { throw CommandFailure.badInput("--rate must be 0.001 to 1000000 per second, not \(rate)") }
     }
 
     func run() throws {

@@ -28,7 +28,8 @@ struct CtlCommandLineTests {
         (["bind", ""], "irqbridge: the device id is empty"),
         (["events", "--timeout", "1e300"], "irqbridge: --timeout must be above 0"),
         (["events", "--count", "0"], "irqbridge: --count must be 1 or more, not 0"),
-        (["trigger", "sim0", "--rate", "nan"], "irqbridge: --rate must be above 0"),
+        (["trigger", "sim0", "--rate", "nan"], "irqbridge: --rate must be 0.001 to 1000000 per second, not nan"),
+        (["trigger", "sim0", "--rate", "0.0001"], "irqbridge: --rate must be 0.001 to 1000000 per second"),
         (["trigger", "sim0", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
         (["bind", "0000:00:03.0", "--driver", "foo"], "irqbridge: --driver must be vfio-pci or uio_pci_generic, not foo"),
     ])

@@ -97,7 +97,9 @@ struct CommandLineErrorTests {
         (["selftest", "--count", "-1"], "irqbridge: --count must be 1...1000000, not -1"),
         (["wait", "0000:3f:1f.7", "--timeout", "-3"], "irqbridge: --timeout must be above 0"),
         (["wait", "0000:3f:1f.7", "--timeout", "1", "--vector", "-1"], "irqbridge: --vector must be 0 or more, not -1"),
-        (["trigger", "0000:3f:1f.7", "--rate", "-5"], "irqbridge: --rate must be above 0"),
+        (["trigger", "0000:3f:1f.7", "--rate", "-5"], "irqbridge: --rate must be 0.001 to 1000000 per second, not -5.0"),
+        (["trigger", "0000:3f:1f.7", "--rate", "1e-300"], "irqbridge: --rate must be 0.001 to 1000000 per second"),
+        (["selftest", "--kinds", "msi,,"], "irqbridge: --kinds wants a comma-separated list of intx, msi, msix, not 'msi,,'"),
         (["watch", "0000:3f:1f.7", "--interval", "-1"], "irqbridge: --interval must be 0.05...3600 seconds"),
         (["bench", "--iterations", "x"], "irqbridge: The value 'x' is invalid for '--iterations <iterations>'"),
         (["bench", "--pin", "9999"], "irqbridge: --pin must name an online CPU"),
@@ -120,6 +122,8 @@ struct CommandLineErrorTests {
         (["unbind", "00:03.9"], "irqbridge: not a PCI address: '00:03.9'"),
         (["list", "--dump"], "irqbridge: Missing value for '--dump <file>'"),
         (["frobnicate"], "irqbridge: Unexpected argument 'frobnicate'"),
+        (["help", "frobnicate"], "irqbridge: help: 'irqbridge' has no command 'frobnicate' (commands: list, "),
+        (["help", "list", "extra"], "irqbridge: help: 'irqbridge list' has no subcommands"),
     ])
     func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
         Self.expectOneLine(try Self.run(arguments), prefix)
@@ -140,7 +144,7 @@ struct CommandLineErrorTests {
                 "\(result.standardError)")
     }
 
-    @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], []])
+    @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], ["help", "help"], ["help", "rig", "--help"], []])
     func helpIsStillTheFullTextWithStatus0(arguments: [String]) throws {
         let result = try Self.run(arguments)
         #expect(result.status == 0, "\(result.standardError)")
