@@ -16,7 +16,8 @@
 /// as a number or a "0x..." string; the translator keeps its online processors, and
 /// leaves it out when it names none). A device entry names an address ("0000:00:03.0")
 /// or "vendor:device" ids ("1af4:1041"); its keys override the default's. Unknown keys
-/// are errors, so a misspelt setting never silently does nothing. The same document
+/// are errors, so a misspelt setting never silently does nothing; so are a key written
+/// twice and two device keys that name one device, so no entry is silently dropped. The same document
 /// may be written as YAML (`PolicyFileLoader` in the tooling reads both).
 public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
     /// One entry's settings; nil = inherit.
@@ -87,17 +88,26 @@ public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
         devices = try container.decodeIfPresent([String: Settings].self, forKey: .devices) ?? [:]
     }
 
-    /// The table the file describes. Throws for a device key that is neither an address nor ids.
+    /// The table the file describes. Throws for a device key that is neither an address
+    /// nor ids, and for two keys that name the same device ("00:03.0" and "0000:00:03.0",
+    /// "1AF4:1041" and "1af4:1041"): one of them would be dropped.
     public func table() throws(InterruptPolicyFileError) -> InterruptPolicyTable {
         let fallback = defaults?.applied(to: .default) ?? .default
         var table = InterruptPolicyTable(fallback: fallback)
-        for (key, settings) in devices {
+        var keyOf: [String: String] = [:]  // the device a key names (normalized) -> the key as written
+        for (key, settings) in devices.sorted(by: { $0.key < $1.key }) {
+            let device: String
             if let address = PCIAddress(key) {
+                device = "\(address)"
                 table.byAddress[address] = settings.applied(to: fallback)
             } else if let ids = Self.normalizedIDs(key) {
+                device = ids
                 table.byID[ids] = settings.applied(to: fallback)
             } else {
                 throw .badDeviceKey(key)
+            }
+            if let earlier = keyOf.updateValue(key, forKey: device) {
+                throw .sameDeviceTwice(earlier, key)
             }
         }
         return table
@@ -114,11 +124,15 @@ public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
 /// A policy file that decoded but does not make sense.
 public enum InterruptPolicyFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case badDeviceKey(String)
+    /// Two device keys, as written, that name the same device.
+    case sameDeviceTwice(String, String)
 
     public var description: String {
         switch self {
         case .badDeviceKey(let key):
             "policy file: device key \"\(key)\" is neither a PCI address (0000:00:03.0) nor vendor:device ids (1af4:1041)"
+        case .sameDeviceTwice(let first, let second):
+            "policy file: device keys \"\(first)\" and \"\(second)\" name the same device; only one entry can apply"
         }
     }
 }

@@ -23,8 +23,14 @@ extension InterruptPolicyTable {
     }
 
     /// Parses policy-file JSON; `path` only names the source in errors.
+    /// A key written twice in one object is refused, as YAML's parser refuses it: the
+    /// decoder would keep the last and drop the first without a word.
     public static func parse(json text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
-        try table(path: path) { try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8)) }
+        let table = try table(path: path) { try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8)) }
+        if let key = JSONDuplicateKeys.first(in: text) {
+            throw .policyFile(path: path, reason: "\"\(key)\" is written twice in one object; only one can be meant")
+        }
+        return table
     }
 
     /// The table of a policy file that `decode` decodes (another format's decoder

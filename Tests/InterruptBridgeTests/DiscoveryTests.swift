@@ -100,6 +100,16 @@ enum Fixtures {
         #expect(table.byID["1af4:1041"] == InterruptPolicy(messageNumberLimit: 1, preferMSIX: false, affinityOverride: ProcessorAffinity(rawValue: 2)))
     }
 
+    /// Equal keys in different objects, and strings that only look like keys, are not duplicates.
+    @Test func duplicateKeysAreFoundOnlyWithinOneObject() {
+        #expect(JSONDuplicateKeys.first(in: #"{"devices": {"a": {"MSISupported": true}, "b": {"MSISupported": true}}}"#) == nil)
+        #expect(JSONDuplicateKeys.first(in: #"{"a": ["a", "a", {"a": 1}], "b": "a"}"#) == nil)
+        #expect(JSONDuplicateKeys.first(in: #"{"a\"b": 1, "a\"c": 2}"#) == nil)
+        #expect(JSONDuplicateKeys.first(in: #"{"x": [{"a": 1, "a": 2}]}"#) == "x.a")
+        #expect(JSONDuplicateKeys.first(in: #"{"a": 1, "b": {}, "a": 2}"#) == "a")
+        #expect(JSONDuplicateKeys.first(in: #"{"unterminated"#) == nil)
+    }
+
     @Test func emptyObjectIsTheBuiltInDefault() throws {
         #expect(try InterruptPolicyTable.parse(json: "{}") == InterruptPolicyTable())
     }
@@ -112,6 +122,13 @@ enum Fixtures {
         (#"{ "default": { "DevicePriority": "urgent" } }"#, "at default.DevicePriority"),
         (#"{ "default": "#, "not valid JSON"),
         (#"{ "devices": [] }"#, "at devices: expected an object (a mapping), found an array"),
+        // One device twice: a parser keeps the last entry without a word, so both are refused.
+        (#"{ "devices": { "0000:00:03.0": { "MSISupported": false }, "0000:00:03.0": {} } }"#,
+         #""devices.0000:00:03.0" is written twice in one object"#),
+        (#"{ "default": { "PreferMSIX": true, "PreferMSIX": false } }"#, #""default.PreferMSIX" is written twice"#),
+        (#"{ "devices": { "00:03.0": {}, "0000:00:03.0": {} } }"#,
+         #"device keys "0000:00:03.0" and "00:03.0" name the same device"#),
+        (#"{ "devices": { "1af4:1041": {}, "1AF4:1041": {} } }"#, #"device keys "1AF4:1041" and "1af4:1041" name the same device"#),
     ])
     func badFilesAreOneLineErrors(json: String, expected: String) {
         do {
