@@ -53,7 +53,7 @@ extension DeviceRegistry {
             // A baseline from before recording (or an earlier connection) has no buckets to subtract.
             let timingBase = base.timings.isRecorded ? base.timings : InterruptTimings()
             return VectorStatistics(message: Int(object.messageID), kind: object.kind.description, dirql: Int(object.irql.rawValue),
-                                    interrupts: interrupts, claimed: claimed, unclaimed: interrupts &- claimed,
+                                    interrupts: interrupts, claimed: claimed, unclaimed: object.unclaimedCount &- base.unclaimed,
                                     signals: object.deliveredSignalCount &- base.signals, storms: object.stormCount &- base.storms,
                                     contained: object.isContained, kernel: kernel,
                                     isrDuration: timings.isRecorded ? LatencyFigures(timings.isrDuration.subtracting(timingBase.isrDuration)) : nil,

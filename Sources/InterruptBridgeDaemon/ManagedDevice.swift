@@ -27,6 +27,7 @@ enum ManagedState: String, Sendable {
 struct VectorBaseline: Sendable {
     var interrupts: UInt64 = 0
     var claimed: UInt64 = 0
+    var unclaimed: UInt64 = 0
     var signals: UInt64 = 0
     var storms: UInt64 = 0
     var kernel: UInt64?

@@ -117,6 +117,11 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         let claimed = Atomic<UInt64>(0)
         /// Storm containments of the object's vector (written off the interrupt path).
         let storms = Atomic<UInt64>(0)
+        /// Calls that returned false, counted apart rather than derived: a reader on
+        /// another thread that subtracted `claimed` from `serviceCalls` could read the
+        /// two on either side of a pass and see more claims than calls (a wrap to
+        /// 2^64 - 1). Touched only by an unclaimed pass, so it stays off the hot line.
+        let unclaimed = Atomic<UInt64>(0)
         /// Whether the vector is contained right now.
         let contained = Atomic<Bool>(false)
 
@@ -126,7 +131,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         @inline(__always)
         func countService(claimed wasClaimed: Bool) {
             Self.increment(serviceCalls, by: 1)
-            if wasClaimed { Self.increment(claimed, by: 1) }
+            if wasClaimed { Self.increment(claimed, by: 1) } else { Self.increment(unclaimed, by: 1) }
         }
 
         @inline(__always)
@@ -208,8 +213,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// Device signals drained from the vector's descriptor while this object was
     /// on it (several coalesced signals lead to one ISR pass).
     public var deliveredSignalCount: UInt64 { counters.signals.load(ordering: .relaxed) }
-    /// How often this ISR returned false (not its device's interrupt).
-    public var unclaimedCount: UInt64 { serviceCallCount &- claimedCount }
+    /// How often this ISR returned false (not its device's interrupt). Its own count:
+    /// read beside the other two, it can differ from their difference by a pass in flight.
+    public var unclaimedCount: UInt64 { counters.unclaimed.load(ordering: .relaxed) }
     /// How many times the vector was contained as storming (see `StormPolicy`).
     public var stormCount: UInt64 { counters.storms.load(ordering: .relaxed) }
     /// Whether the vector is contained now (not watched until re-armed).
