@@ -38,7 +38,7 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .noSuchDevice(address):
             "no PCI device \(address)"
         case let .inUse(address, driver, target):
-            "\(address) is in use by \(driver); to take it for \(target) anyway, pass --from \(driver) (irqbridge unbind gives it back)"
+            "\(address) is in use by \(driver); to take it for \(target) anyway, pass --from \(shellWord(driver)) (irqbridge unbind gives it back)"
         case let .notBoundTo(address, expected, actual):
             "\(address) is bound to \(actual ?? "no driver"), not \(expected)"
         case let .driverUnavailable(driver, reason):
@@ -48,7 +48,7 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .notManaged(address, driver):
             "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
         case let .bridge(address, kind, classCode):
-            "\(address) is a \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
+            "\(address) is \(kind.first.map { "AEIOU".contains($0) } == true ? "an" : "a") \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
                 + "and a user-space driver would take it away; nothing was changed (--force if you really mean it)"
         case let .system(error):
             error.description
@@ -210,4 +210,13 @@ public struct DeviceBinder: Sendable {
     private func wrap(_ body: () throws(SystemError) -> Void) throws(BindingError) {
         do throws(SystemError) { try body() } catch { throw .system(error) }
     }
+}
+
+/// `word` as a shell reads it back as one argument: as it is when it is plain, else in
+/// single quotes ("i6300ESB timer" is a driver's name; the hint must paste as is).
+func shellWord(_ word: String) -> String {
+    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { scalar in
+        scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || "-_.:/+@%".unicodeScalars.contains(scalar))
+    }
+    return plain ? word : "'" + word.replacing("'", with: "'\\''") + "'"
 }

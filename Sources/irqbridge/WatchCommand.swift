@@ -51,6 +51,14 @@ struct WatchCommand: ParsableCommand {
         for device in devices where PCIAddress(device) == nil {
             throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
         }
+        // Named twice, the second session would find the device held by the first and
+        // report "in use by another process" about this one.
+        var named: [PCIAddress: String] = [:]
+        for device in devices {
+            if let address = PCIAddress(device), let earlier = named.updateValue(device, forKey: address) {
+                throw CommandFailure.badInput("\(address) is named twice ('\(earlier)' and '\(device)')")
+            }
+        }
         guard interval >= 0.05, interval <= 3600 else { throw CommandFailure.badInput("--interval must be 0.05...3600 seconds, not \(interval)") }
     }
 

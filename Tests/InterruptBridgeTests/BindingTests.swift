@@ -131,6 +131,18 @@ final class BindingTests {
         #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
     }
 
+    /// The hint names the driver as a shell reads it back: a driver's name may hold a space.
+    @Test func theInUseHintPastesAsOneArgument() {
+        #expect(BindingError.inUse(address: "0000:00:0e.0", driver: "e1000e", target: "vfio-pci").description.contains("pass --from e1000e ("))
+        #expect(BindingError.inUse(address: "0000:00:0e.0", driver: "i6300ESB timer", target: "vfio-pci").description
+                    .contains("pass --from 'i6300ESB timer' ("))
+        #expect(BindingError.inUse(address: "0000:00:0e.0", driver: "it's", target: "vfio-pci").description.contains(#"--from 'it'\''s' ("#))
+        #expect(BindingError.bridge(address: "0000:00:1f.0", kind: "ISA bridge", classCode: 0x06_01_00).description
+                    .hasPrefix("0000:00:1f.0 is an ISA bridge (class 0x060100)"))
+        #expect(BindingError.bridge(address: "0000:00:00.0", kind: "host bridge", classCode: 0x06_00_00).description
+                    .hasPrefix("0000:00:00.0 is a host bridge"))
+    }
+
     @Test func takesANamedDriversDeviceAndGivesItBack() throws {
         let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
         let outcome = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")

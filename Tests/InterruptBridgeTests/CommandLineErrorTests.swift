@@ -122,6 +122,7 @@ struct CommandLineErrorTests {
         (["unbind", "00:03.9"], "irqbridge: not a PCI address: '00:03.9'"),
         (["list", "--dump"], "irqbridge: Missing value for '--dump <file>'"),
         (["frobnicate"], "irqbridge: Unexpected argument 'frobnicate'"),
+        (["watch", "0000:3f:1f.7", "3f:1f.7"], "irqbridge: 0000:3f:1f.7 is named twice ('0000:3f:1f.7' and '3f:1f.7')"),
         (["help", "frobnicate"], "irqbridge: help: 'irqbridge' has no command 'frobnicate' (commands: list, "),
         (["help", "list", "extra"], "irqbridge: help: 'irqbridge list' has no subcommands"),
     ])
