@@ -34,6 +34,10 @@ public struct DeviceSession: Sendable {
     /// under UIO without a register stimulus. Its `acknowledge` is the ISR's.
     public let stimulus: SelftestStimulus?
     public let close: @Sendable () -> Void
+    /// Opened `loopbackOnly` (the caller chose VFIO's loopback trigger): the ISR claims
+    /// without touching the device, so an INTx line may be connected with no acknowledge
+    /// program, as `selftest --loopback` connects it.
+    public private(set) var loopbackOnly = false
 
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
@@ -65,7 +69,8 @@ public struct DeviceSession: Sendable {
                     } else {
                         stimulus = .vfioLoopback(backend)
                     }
-                    return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() })
+                    return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
+                                         loopbackOnly: loopbackOnly)
                 } catch {
                     backend.close()
                     throw error
@@ -118,14 +123,16 @@ public struct DeviceSession: Sendable {
     }
 
     /// Connects the ISR: message-based, falling back to line-based (or line-based
-    /// only). A line needs the profile's acknowledge program: refused without one.
+    /// only). A line needs the profile's acknowledge program: refused without one,
+    /// unless the session raises only through VFIO's loopback (`loopbackOnly`). The
+    /// device itself asserting its line then would storm, and the storm rules contain it.
     /// `policy`: the INF-style settings and storm rules to connect under (its
     /// `msiSupported` is cleared when connecting line-based or under UIO).
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
                         policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
         if let nothing = Self.noInterrupts(info) { throw .badInput(nothing) }
         let hasMessages = info.msi != nil || info.msix != nil
-        let servesLine = profile?.canServe(.intx) ?? (backend is SimulatedBackend)
+        let servesLine = loopbackOnly || (profile?.canServe(.intx) ?? (backend is SimulatedBackend))
         if (lineBased || !hasMessages || backend is UIOBackend), !servesLine {
             throw .badInput(Self.intxRefusal(info, profile))
         }
