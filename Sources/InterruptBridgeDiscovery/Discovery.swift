@@ -127,14 +127,23 @@ public struct PCIDiscovery: Sendable {
         }
     }
 
-    /// Every function with its policy and resource lists.
+    /// The policy `device` is translated under: the policy table's, except that a function
+    /// bound to uio_pci_generic is assigned its line only (MSISupported false), because
+    /// UIO delivers INTx and nothing else, so that is all a connect can be given.
+    public func policy(for device: PCIDeviceInfo) -> InterruptPolicy {
+        var policy = policies.policy(for: device)
+        if device.driver == "uio_pci_generic" { policy.msiSupported = false }
+        return policy
+    }
+
+    /// Every function with its policy (`policy(for:)`) and resource lists.
     public func catalog() throws(DiscoveryError) -> DeviceCatalog {
         let devices = try devices()
         let facts: ResourceTranslator.SystemFacts
         if let given = self.facts { facts = given } else { facts = try readFacts(for: devices) }
         let translator = ResourceTranslator(facts: facts)
         return DeviceCatalog(devices: devices.map { device in
-            let policy = policies.policy(for: device)
+            let policy = policy(for: device)
             return DiscoveredDevice(info: device, policy: policy, resources: translator.resources(for: device, policy: policy))
         }, facts: facts)
     }

@@ -60,7 +60,8 @@ enum ListOutput {
         let policy = device.policy
         lines.append("  policy      MSISupported=\(policy.msiSupported) MessageNumberLimit=\(policy.messageNumberLimit.map(String.init) ?? "none") "
                      + "PreferMSIX=\(policy.preferMSIX) DevicePriority=\(policy.devicePriority.rawValue)"
-                     + (policy.affinityOverride.map { " AssignmentSetOverride=\($0)" } ?? ""))
+                     + (policy.affinityOverride.map { " AssignmentSetOverride=\($0)" } ?? "")
+                     + (device.info.driver == "uio_pci_generic" ? " (uio_pci_generic: INTx only)" : ""))
         lines.append("  assigned    \(assigned(device.resources))  (online processors \(facts.onlineProcessors))")
         for (title, list, kind) in [("raw", device.resources.raw, DescriptorJSON.List.raw), ("translated", device.resources.translated, .translated)] {
             lines.append("  \(title) resources (\(list.count)):")

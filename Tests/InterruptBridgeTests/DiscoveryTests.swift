@@ -28,6 +28,21 @@ enum Fixtures {
         try PCIDiscovery(source: .dump(path: Fixtures.path(dump)), policies: policies, facts: facts, logger: logger).catalog()
     }
 
+    /// UIO delivers INTx only, so a function on uio_pci_generic is given its line, whatever
+    /// the policy file says; on any other driver the file's policy stands.
+    @Test(arguments: [("uio_pci_generic", false), ("vfio-pci", true), (nil, true)] as [(String?, Bool)])
+    func aFunctionOnUIOIsAssignedItsLineOnly(driver: String?, messages: Bool) throws {
+        var info = SimulatedDevice(msiCount: 4, msixCount: 8).info
+        info.driver = driver
+        let table = try InterruptPolicyTable.parse(json: #"{ "default": { "MSISupported": true, "MessageNumberLimit": 2 } }"#)
+        let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), policies: table, facts: facts, logger: logger)
+        let policy = discovery.policy(for: info)
+        #expect(policy.msiSupported == messages)
+        #expect(policy.messageNumberLimit == 2)
+        let resources = ResourceTranslator(facts: facts).resources(for: info, policy: policy)
+        #expect(resources.interruptKind == (messages ? .msix : .intx))
+    }
+
     @Test func catalogPairsEachFunctionWithItsPolicyAndResources() throws {
         let table = try InterruptPolicyTable.parse(json: """
             { "default": { "MessageNumberLimit": 2 },
