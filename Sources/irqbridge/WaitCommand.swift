@@ -67,6 +67,9 @@ struct WaitCommand: ParsableCommand {
                 socket.close()
             }
         }
+        let kernelBaseline = (try? ProcInterrupts.read()).map { lines in
+            connected.objects.map { KernelInterruptCounts.count(of: $0, address: device.address, in: lines) }
+        }
         print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
         fflush(nil)
         func arrived() -> UInt64 {
@@ -88,14 +91,25 @@ struct WaitCommand: ParsableCommand {
                 PThread.sleep(for: .microseconds(500))
             }
         }
-        for object in connected.objects where object.serviceCallCount > 0 {
-            print("vector \(object.messageID): \(object.serviceCallCount) interrupt(s), \(object.unclaimedCount) unclaimed")
+        // One reading of the counters for every line printed, so the lines add up while a
+        // device goes on interrupting.
+        let calls = connected.objects.map(\.serviceCallCount)
+        let unclaimed = connected.objects.map(\.unclaimedCount)
+        let kernel = (try? ProcInterrupts.read()).map { lines in
+            connected.objects.map { KernelInterruptCounts.count(of: $0, address: device.address, in: lines) }
         }
+        for (index, object) in connected.objects.enumerated() where calls[index] > 0 {
+            var since: UInt64?
+            if let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil { since = now &- base }
+            let note = object.kind == .intx ? KernelInterruptCounts.unquietedLineNote(calls: calls[index], kernel: since) : nil
+            print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed" + (note.map { "; warning: " + $0 } ?? ""))
+        }
+        let total = vector.map { calls[$0] } ?? calls.reduce(0, +)
         if timedOut {
-            print("timed out after \(timeout) s: \(arrived()) of \(count) interrupt(s) arrived")
+            print("timed out after \(timeout) s: \(total) of \(count) interrupt(s) arrived")
             throw ExitCode.failure
         }
-        print("\(arrived()) interrupt(s) arrived")
+        print("\(total) interrupt(s) arrived")
     }
 
     private func openTriggerSocket(_ path: String) throws(SystemError) -> OwnedDescriptor {

@@ -119,6 +119,9 @@ struct WatchRows {
                 + (row.isrDuration.count > 0 ? ", ISR p50/p99 \(row.isrDuration.microseconds([\.p50Nanoseconds, \.p99Nanoseconds])) us" : "")
                 + (row.stimulusToISR.count > 0
                     ? ", stimulus to ISR p50/p99/max \(row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])) us" : "")
+                + (row.kind == InterruptKind.intx.description
+                    ? KernelInterruptCounts.unquietedLineNote(calls: row.count, kernel: row.kernel, raised: row.stimulusToISR.count)
+                        .map { "; warning: " + $0 } ?? "" : "")
         }.joined(separator: "\n")
     }
 }

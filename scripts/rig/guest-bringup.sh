@@ -137,6 +137,31 @@ expected=$(( COUNT < 65 ? COUNT : 65 ))
 $IRQ watch 0000:00:08.0 --line-based > /tmp/watch.out 2>&1; status=$?
 [ $status -eq 2 ] && grep -q "no acknowledge program" /tmp/watch.out && pass "watch nvme INTx refused (exit 2)" || fail "watch nvme INTx: exit $status"
 
+# An acknowledge that claims without clearing edu's status: edu keeps its line asserted,
+# VFIO signals it again at every unmask with no new interrupt, and wait says the ISR does
+# not quiet the device. (The next session's quiesce, edu's own profile's, clears it.)
+cat > /tmp/noack.yaml <<'NOACK'
+name: edu-claims-without-clearing
+match: {vendor: 0x1234, device: 0x11e8}
+stimulus:
+  interrupts: [intx]
+  vectors: 1
+  raise:
+    - write: {bar: 0, offset: 0x60, width: 32}
+      value: 1
+acknowledge:
+  - return: claimed
+NOACK
+$IRQ wait 0000:00:03.0 --line-based --count 1000 --timeout 30 --profile /tmp/noack.yaml > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 > /dev/null 2>&1
+wait $pid; status=$?
+sed 's/^/    /' /tmp/wait.out
+[ $status -eq 0 ] && grep -qE "^vector 0: [0-9]+ interrupt\(s\), 0 unclaimed; warning: the ISR ran [0-9]+ time\(s\) more than the kernel took interrupts on the line" /tmp/wait.out \
+    && pass "wait edu INTx with an acknowledge that never clears: the re-signalled line is named" || fail "unquieted line: wait exit $status"
+
 # A malformed profile: each kind of mistake, one line, exit 2, naming file:line.
 bad() {
     label=$1 expected=$2

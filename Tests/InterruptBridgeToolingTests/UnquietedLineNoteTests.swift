@@ -1,0 +1,22 @@
+import InterruptBridgeTooling
+import Testing
+
+/// When an INTx vector's ISR ran far more often than the kernel took interrupts on its
+/// line, the acknowledge did not quiet the device (VFIO re-signals at each unmask).
+@Suite struct UnquietedLineNoteTests {
+    @Test func aLineReSignalledAtEachUnmaskIsNamed() throws {
+        let note = try #require(KernelInterruptCounts.unquietedLineNote(calls: 5013, kernel: 1))
+        #expect(note.hasPrefix("the ISR ran 5012 time(s) more than the kernel took interrupts on the line"))
+    }
+
+    @Test(arguments: [
+        (UInt64(50), UInt64?(50), UInt64(0)),   // every call was an interrupt
+        (150, 100, 0),                           // a device that signals some raises twice (e1000e)
+        (99, 0, 0),                              // too few to say
+        (5000, 0, 5000),                         // raised through VFIO's loopback: the kernel never sees those
+        (5000, nil, 0),                          // no kernel count to compare with
+    ])
+    func agreeingCountsSayNothing(calls: UInt64, kernel: UInt64?, raised: UInt64) {
+        #expect(KernelInterruptCounts.unquietedLineNote(calls: calls, kernel: kernel, raised: raised) == nil)
+    }
+}
