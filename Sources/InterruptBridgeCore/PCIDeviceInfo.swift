@@ -23,6 +23,11 @@ public struct PCIDeviceInfo: Sendable, Hashable, Codable {
     public var interruptPin: InterruptPin?
     /// The IRQ the INTx pin is routed to (nil when not routed or no pin).
     public var irqLine: UInt32?
+    /// Whether `irqLine` is the line Linux routed the pin to. False while the function is
+    /// not enabled and its IRQ is still the Interrupt Line register's value, which firmware
+    /// wrote: Linux routes the pin when the function is first enabled (VFIO's open, a
+    /// driver's probe) and may give it another line then. Nil: not known (a dump, no IRQ).
+    public var isIRQRouted: Bool?
     public var msi: MSICapability?
     public var msix: MSIXCapability?
     /// Every capability in the standard list, in list order.

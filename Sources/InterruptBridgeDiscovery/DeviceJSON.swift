@@ -21,6 +21,9 @@ public struct DeviceJSON: Encodable, Sendable {
     var nodes: NodesJSON
     var interruptPin: String?
     var irq: UInt32?
+    /// Whether `irq` is the line Linux routed the pin to (false: still firmware's value,
+    /// which the first enable may change; null: not known, as from a dump).
+    var irqRouted: Bool?
     var msi: MSIJSON?
     var msix: MSIXJSON?
     var bars: [BarJSON]
@@ -111,7 +114,7 @@ public struct DeviceJSON: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case address, vendorId, deviceId, subsystemVendorId, subsystemId, classCode, revision, vendorName, deviceName, className
-        case driver, iommuGroup, nodes, interruptPin, irq, msi, msix, bars, capabilities, extendedCapabilities, policy, resources
+        case driver, iommuGroup, nodes, interruptPin, irq, irqRouted, msi, msix, bars, capabilities, extendedCapabilities, policy, resources
     }
 
     /// Every key is always present: absent values are `null`, never missing keys.
@@ -132,6 +135,7 @@ public struct DeviceJSON: Encodable, Sendable {
         try container.encode(nodes, forKey: .nodes)
         try container.encode(interruptPin, forKey: .interruptPin)
         try container.encode(irq, forKey: .irq)
+        try container.encode(irqRouted, forKey: .irqRouted)
         try container.encode(msi, forKey: .msi)
         try container.encode(msix, forKey: .msix)
         try container.encode(bars, forKey: .bars)
@@ -158,6 +162,7 @@ public struct DeviceJSON: Encodable, Sendable {
         nodes = NodesJSON(vfioGroup: info.deviceNodes.vfioGroup, uio: info.deviceNodes.uio)
         interruptPin = info.interruptPin.map { String(String(describing: $0).last!) }
         irq = info.irqLine
+        irqRouted = info.isIRQRouted
         msi = info.msi.map {
             MSIJSON(offset: hex16($0.offset), count: $0.messagesCapable, enabledCount: $0.messagesEnabled, enabled: $0.enabled,
                     is64Bit: $0.is64BitAddress, perVectorMasking: $0.perVectorMasking,

@@ -101,7 +101,7 @@ public struct PCIDiscovery: Sendable {
         var devices: [PCIDeviceInfo] = []
         for snapshot in snapshots {
             do {
-                devices.append(try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot)))
+                devices.append(try info(snapshot))
             } catch {
                 throw .malformedDevice(snapshot.address, error)
             }
@@ -121,7 +121,7 @@ public struct PCIDiscovery: Sendable {
         }
         guard let snapshot = snapshots.first(where: { $0.address == address }) else { return nil }
         do {
-            return try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
+            return try info(snapshot)
         } catch {
             throw .malformedDevice(snapshot.address, error)
         }
@@ -163,6 +163,18 @@ public struct PCIDiscovery: Sendable {
         case .live: .live
         case .dump(let path): .dump(path: path)
         }
+    }
+
+    /// The function's facts; from the live system also whether its IRQ was routed yet.
+    private func info(_ snapshot: PCIFunctionSnapshot) throws(PCIConfigSpaceError) -> PCIDeviceInfo {
+        var info = try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
+        if case .live = source, let irq = info.irqLine, let enabled = SysfsPCI().isEnabled(snapshot.address.description) {
+            // Closing VFIO disables the function again but keeps the routed line, so an IRQ
+            // that differs from the firmware's register was routed whatever `enable` says.
+            let firmware = try PCIConfigSpace(bytes: snapshot.config).interruptLine
+            info.isIRQRouted = enabled || irq != UInt32(firmware)
+        }
+        return info
     }
 
     private func nodes(for snapshot: PCIFunctionSnapshot) -> DeviceNodes {

@@ -19,6 +19,17 @@ public struct SysfsPCI: Sendable {
         try? FileIO.readlinkBasename(devicePath(address) + "/driver")
     }
 
+    /// Whether the kernel has enabled the function (its `enable` count is above 0); nil
+    /// when the attribute cannot be read. Until then, on x86, its `irq` is the Interrupt
+    /// Line register firmware left, not the line Linux routes the pin to at enable time.
+    public func isEnabled(_ address: String) -> Bool? {
+        switch (try? FileIO.readText(devicePath(address) + "/enable"))?.first {
+        case "0": false
+        case "1": true
+        default: nil
+        }
+    }
+
     /// Whether the function exists.
     public func deviceExists(_ address: String) -> Bool { FileIO.exists(devicePath(address)) }
 

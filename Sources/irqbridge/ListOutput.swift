@@ -35,7 +35,9 @@ enum ListOutput {
         lines.append("  driver      \(info.driver ?? "none")  iommu group \(info.iommuGroup.map(String.init) ?? "none")"
                      + (info.deviceNodes.vfioGroup.map { "  \($0)" } ?? "") + (info.deviceNodes.uio.map { "  \($0)" } ?? ""))
         lines.append("  INTx        " + (info.interruptPin.map { "pin \($0), " } ?? "no pin, ")
-                     + (info.irqLine.map { "IRQ \($0)" } ?? "no IRQ"))
+                     + (info.irqLine.map { "IRQ \($0)" } ?? "no IRQ")
+                     + (info.isIRQRouted == false
+                        ? " (firmware's value: Linux routes the pin when the function is first enabled, e.g. opened through VFIO)" : ""))
         for bar in info.bars {
             lines.append("  BAR \(bar.index)       \(bar.space == .io ? "I/O" : "memory") at 0x\(hex(bar.address, width: 1))"
                          + (bar.space == .memory ? (bar.is64Bit ? " 64-bit" : " 32-bit") + (bar.prefetchable ? " prefetchable" : "") : "")

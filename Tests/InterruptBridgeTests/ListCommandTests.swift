@@ -29,9 +29,10 @@ struct ListCommandTests {
         let devices = try Self.json(["list", "--json", "--dump", Fixtures.path("rig-q35.lspci")])
         #expect(devices.count == 9)
         for device in devices {
-            for key in ["address", "irq", "msi", "msix", "bars", "resources"] {
+            for key in ["address", "irq", "irqRouted", "msi", "msix", "bars", "resources"] {
                 #expect(device.keys.contains(key), "\(device["address"] ?? "?") lacks \(key)")
             }
+            #expect(device["irqRouted"] is NSNull, "a dump does not say whether the kernel routed a pin")
         }
         let edu = try #require(devices.first { $0["address"] as? String == "0000:00:03.0" })
         #expect(edu["irq"] as? Int == 11)

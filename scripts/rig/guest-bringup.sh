@@ -47,6 +47,13 @@ expect_wait() {
     [ $status -eq 0 ] && grep -q "^[0-9]* interrupt(s) arrived$" /tmp/wait.out && pass "$label (exit 0)" || fail "$label: wait exit $status"
 }
 
+# The second edu (00:04.0) has no driver and was never enabled: its IRQ is firmware's until
+# the kernel routes the pin, and list says so; once VFIO has opened it, the note is gone.
+if [ "$(cat /sys/bus/pci/devices/0000:00:04.0/enable)" = 0 ]; then
+    $IRQ list 0000:00:04.0 | grep -q "IRQ [0-9]* (firmware's value" && $IRQ list 0000:00:04.0 --json | grep -q '"irqRouted" : false' \
+        && pass "list: an IRQ firmware left, before the kernel routed the pin, is named as such" || fail "list 00:04.0: no firmware note"
+fi
+
 expect_trigger "trigger edu MSI" 0000:00:03.0 yes
 expect_trigger "trigger edu INTx" 0000:00:03.0 yes --line-based
 expect_trigger "trigger ivshmem-doorbell MSI-X" 0000:00:05.0 yes
@@ -243,6 +250,7 @@ took=$(( $(date +%s) - start ))
     && pass "wait on a device unbound meanwhile: ends in ${took} s (exit 2), socket gone" || { fail "wait on an unbound device: exit $status after ${took} s"; cat /tmp/wait.out; }
 $IRQ bind 0000:00:04.0 > /dev/null
 out=$($IRQ trigger 0000:00:04.0 --count 5 2>&1); status=$?
+$IRQ list 0000:00:04.0 | grep -q "(firmware's value" && fail "list 00:04.0: still the firmware note after VFIO opened it"
 $IRQ unbind 0000:00:04.0 > /dev/null
 [ $status -eq 0 ] && echo "$out" | grep -q "^raised 5 on 0000:00:04.0" && pass "trigger after the rebind reaches the device itself" \
     || fail "trigger after the rebind: exit $status: $out"
