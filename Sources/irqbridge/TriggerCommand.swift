@@ -59,7 +59,8 @@ struct TriggerCommand: ParsableCommand {
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, logger: logger)
         defer { session.close() }
         guard let stimulus = session.stimulus else {
-            throw CommandFailure.badInput("\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
+            throw CommandFailure.badInput(DeviceSession.noInterrupts(session.info)
+                ?? "\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
         }
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
