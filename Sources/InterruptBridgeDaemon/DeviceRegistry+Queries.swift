@@ -46,14 +46,17 @@ extension DeviceRegistry {
         let lines = device.address == nil ? nil : try? ProcInterrupts.read()
         let vectors = device.objects.enumerated().map { index, object in
             let base = index < device.baselines.count ? device.baselines[index] : VectorBaseline()
-            let interrupts = object.serviceCallCount &- base.interrupts
+            // Interrupts are the calls that ended, claimed or not: the three figures agree
+            // exactly, where a separate call count can be read a pass ahead of the others.
             let claimed = object.claimedCount &- base.claimed
+            let unclaimed = object.unclaimedCount &- base.unclaimed
+            let interrupts = claimed &+ unclaimed
             let kernel = kernelCount(device, object, lines).map { now in base.kernel.map { now &- $0 } ?? now }
             let timings = object.timings
             // A baseline from before recording (or an earlier connection) has no buckets to subtract.
             let timingBase = base.timings.isRecorded ? base.timings : InterruptTimings()
             return VectorStatistics(message: Int(object.messageID), kind: object.kind.description, dirql: Int(object.irql.rawValue),
-                                    interrupts: interrupts, claimed: claimed, unclaimed: object.unclaimedCount &- base.unclaimed,
+                                    interrupts: interrupts, claimed: claimed, unclaimed: unclaimed,
                                     signals: object.deliveredSignalCount &- base.signals, storms: object.stormCount &- base.storms,
                                     contained: object.isContained, kernel: kernel,
                                     isrDuration: timings.isRecorded ? LatencyFigures(timings.isrDuration.subtracting(timingBase.isrDuration)) : nil,

@@ -333,7 +333,7 @@ public actor DeviceRegistry {
     func resetBaselines(_ device: ManagedDevice, kernel: [ProcInterruptsLine]? = nil) {
         let lines = kernel ?? (try? ProcInterrupts.read())
         device.baselines = device.objects.map { object in
-            VectorBaseline(interrupts: object.serviceCallCount, claimed: object.claimedCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
+            VectorBaseline(claimed: object.claimedCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
                            storms: object.stormCount, kernel: kernelCount(device, object, lines), timings: object.timings)
         }
         device.baselineTime = .now

@@ -25,7 +25,6 @@ enum ManagedState: String, Sendable {
 
 /// The counters of one vector at the last reset.
 struct VectorBaseline: Sendable {
-    var interrupts: UInt64 = 0
     var claimed: UInt64 = 0
     var unclaimed: UInt64 = 0
     var signals: UInt64 = 0

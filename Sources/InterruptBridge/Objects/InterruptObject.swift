@@ -120,7 +120,8 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         /// Calls that returned false, counted apart rather than derived: a reader on
         /// another thread that subtracted `claimed` from `serviceCalls` could read the
         /// two on either side of a pass and see more claims than calls (a wrap to
-        /// 2^64 - 1). Touched only by an unclaimed pass, so it stays off the hot line.
+        /// 2^64 - 1). Off the hot line: a vector's only ISR rarely declines; on a
+        /// shared latched line every ISR declines once per interrupt (the closing pass).
         let unclaimed = Atomic<UInt64>(0)
         /// Whether the vector is contained right now.
         let contained = Atomic<Bool>(false)
@@ -131,7 +132,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         @inline(__always)
         func countService(claimed wasClaimed: Bool) {
             Self.increment(serviceCalls, by: 1)
-            if wasClaimed { Self.increment(claimed, by: 1) } else { Self.increment(unclaimed, by: 1) }
+            // Released after the call count: a reader that acquires `claimed` first sees
+            // at least as many calls (a plain store on x86, as the relaxed one was).
+            if wasClaimed { claimed.store(claimed.load(ordering: .relaxed) &+ 1, ordering: .releasing) } else { Self.increment(unclaimed, by: 1) }
         }
 
         @inline(__always)
@@ -208,8 +211,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
 
     /// How often the dispatch loop called this ISR.
     public var serviceCallCount: UInt64 { counters.serviceCalls.load(ordering: .relaxed) }
-    /// How often this ISR returned true.
-    public var claimedCount: UInt64 { counters.claimed.load(ordering: .relaxed) }
+    /// How often this ISR returned true. Read before `serviceCallCount`, it is never
+    /// the larger of the two.
+    public var claimedCount: UInt64 { counters.claimed.load(ordering: .acquiring) }
     /// Device signals drained from the vector's descriptor while this object was
     /// on it (several coalesced signals lead to one ISR pass).
     public var deliveredSignalCount: UInt64 { counters.signals.load(ordering: .relaxed) }
