@@ -17,7 +17,8 @@
 /// leaves it out when it names none). A device entry names an address ("0000:00:03.0")
 /// or "vendor:device" ids ("1af4:1041"); its keys override the default's. Unknown keys
 /// are errors, so a misspelt setting never silently does nothing; so are a key written
-/// twice and two device keys that name one device, so no entry is silently dropped. The same document
+/// twice in one object (compared as written: `\u` escapes are not decoded) and two device
+/// keys that name one device, so an entry is not silently dropped. The same document
 /// may be written as YAML (`PolicyFileLoader` in the tooling reads both).
 public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
     /// One entry's settings; nil = inherit.

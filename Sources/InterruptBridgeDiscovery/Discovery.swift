@@ -168,7 +168,8 @@ public struct PCIDiscovery: Sendable {
     /// The function's facts; from the live system also whether its IRQ was routed yet.
     private func info(_ snapshot: PCIFunctionSnapshot) throws(PCIConfigSpaceError) -> PCIDeviceInfo {
         var info = try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
-        if case .live = source, let irq = info.irqLine, let enabled = SysfsPCI().isEnabled(snapshot.address.description) {
+        if case .live = source, let irq = info.irqLine, ResourceTranslator.isRoutedLine(irq),
+           let enabled = SysfsPCI().isEnabled(snapshot.address.description) {
             // Closing VFIO disables the function again but keeps the routed line, so an IRQ
             // that differs from the firmware's register was routed whatever `enable` says.
             let firmware = try PCIConfigSpace(bytes: snapshot.config).interruptLine

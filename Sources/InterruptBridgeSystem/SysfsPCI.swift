@@ -23,11 +23,10 @@ public struct SysfsPCI: Sendable {
     /// when the attribute cannot be read. Until then, on x86, its `irq` is the Interrupt
     /// Line register firmware left, not the line Linux routes the pin to at enable time.
     public func isEnabled(_ address: String) -> Bool? {
-        switch (try? FileIO.readText(devicePath(address) + "/enable"))?.first {
-        case "0": false
-        case "1": true
-        default: nil
-        }
+        // A count (enable_cnt), not a flag: a function enabled twice reads 2.
+        guard let text = try? FileIO.readText(devicePath(address) + "/enable"),
+              let count = UInt32(text.filter { !$0.isWhitespace }) else { return nil }
+        return count > 0
     }
 
     /// Whether the function exists.

@@ -36,7 +36,10 @@ public struct DeviceSession: Sendable {
     public let close: @Sendable () -> Void
     /// Opened `loopbackOnly` (the caller chose VFIO's loopback trigger): the ISR claims
     /// without touching the device, so an INTx line may be connected with no acknowledge
-    /// program, as `selftest --loopback` connects it.
+    /// program, as `selftest --loopback` connects it. Should the device assert the line
+    /// itself meanwhile, that ISR claims it at every unmask without quieting it, which the
+    /// storm rules do not catch (see `KernelInterruptCounts.unquietedLineNote`); the
+    /// connection lasts as long as the caller's raising.
     public private(set) var loopbackOnly = false
 
     /// Where the holder of `address` listens for trigger requests.
@@ -124,8 +127,7 @@ public struct DeviceSession: Sendable {
 
     /// Connects the ISR: message-based, falling back to line-based (or line-based
     /// only). A line needs the profile's acknowledge program: refused without one,
-    /// unless the session raises only through VFIO's loopback (`loopbackOnly`). The
-    /// device itself asserting its line then would storm, and the storm rules contain it.
+    /// unless the session raises only through VFIO's loopback (`loopbackOnly`).
     /// `policy`: the INF-style settings and storm rules to connect under (its
     /// `msiSupported` is cleared when connecting line-based or under UIO).
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,

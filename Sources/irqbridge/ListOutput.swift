@@ -63,7 +63,7 @@ enum ListOutput {
         lines.append("  policy      MSISupported=\(policy.msiSupported) MessageNumberLimit=\(policy.messageNumberLimit.map(String.init) ?? "none") "
                      + "PreferMSIX=\(policy.preferMSIX) DevicePriority=\(policy.devicePriority.rawValue)"
                      + (policy.affinityOverride.map { " AssignmentSetOverride=\($0)" } ?? "")
-                     + (device.info.driver == "uio_pci_generic" ? " (uio_pci_generic: INTx only)" : ""))
+                     + (device.info.driver == "uio_pci_generic" && info.interruptPin != nil ? " (uio_pci_generic: INTx only)" : ""))
         lines.append("  assigned    \(assigned(device.resources))  (online processors \(facts.onlineProcessors))")
         for (title, list, kind) in [("raw", device.resources.raw, DescriptorJSON.List.raw), ("translated", device.resources.translated, .translated)] {
             lines.append("  \(title) resources (\(list.count)):")

@@ -31,7 +31,7 @@ struct TriggerRequest: Equatable {
     init?(_ bytes: [UInt8]) {
         let words = String(decoding: bytes, as: UTF8.self).split(separator: " ")
         guard words.count == 4, words[0] == "raise", let vector = Int(words[1]), let count = Int(words[2]), let rate = Double(words[3]),
-              vector >= -1, (1...1_000_000).contains(count), rate >= 0, rate.isFinite else { return nil }
+              vector >= -1, (1...1_000_000).contains(count), rate == 0 || Raising.rates.contains(rate) else { return nil }
         self.vector = vector < 0 ? nil : vector
         self.count = count
         self.rate = rate == 0 ? nil : rate

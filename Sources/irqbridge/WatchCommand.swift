@@ -106,7 +106,7 @@ struct WatchCommand: ParsableCommand {
         signal(SIGINT) { _ in watchStopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in watchStopRequested.store(true, ordering: .relaxed) }
         let table = !json && isatty(1) != 0
-        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected) })
+        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false) })
         let started = ContinuousClock.now
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !watchStopRequested.load(ordering: .relaxed) {

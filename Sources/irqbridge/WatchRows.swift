@@ -48,14 +48,20 @@ struct WatchRows {
     }
 
     private let objects: [(PCIAddress, InterruptObject)]
+    /// Per object: whether the kernel counts the raises its device's trigger requests make
+    /// (a register stimulus; VFIO's loopback bypasses the kernel's handler).
+    private let kernelSeesRaises: [Bool]
+    private let callBaseline: [UInt64]
     private var kernelBaseline: [UInt64?]
     private var previous: [UInt64]
     private var previousElapsed: Duration = .zero
     private(set) var rows: [Row] = []
 
-    init(_ devices: [(PCIAddress, ConnectedInterrupts)]) {
-        objects = devices.flatMap { address, connected in connected.objects.map { (address, $0) } }
+    init(_ devices: [(address: PCIAddress, connected: ConnectedInterrupts, kernelSeesRaises: Bool)]) {
+        objects = devices.flatMap { device in device.connected.objects.map { (device.address, $0) } }
+        kernelSeesRaises = devices.flatMap { device in device.connected.objects.map { _ in device.kernelSeesRaises } }
         previous = objects.map { $0.1.serviceCallCount }
+        callBaseline = previous
         let lines = (try? ProcInterrupts.read()) ?? []
         kernelBaseline = objects.map { Self.kernelCount($0.1, address: $0.0, in: lines) }
     }
@@ -110,18 +116,26 @@ struct WatchRows {
         return rows.compactMap { try? encoder.encode($0) }.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n")
     }
 
+    /// For an INTx row, whether its ISR ran far more often than the kernel took interrupts
+    /// since the watch began (see `KernelInterruptCounts.unquietedLineNote`).
+    private func unquietedLineNote(_ index: Int) -> String? {
+        let row = rows[index]
+        guard row.kind == InterruptKind.intx.description else { return nil }
+        return KernelInterruptCounts.unquietedLineNote(calls: row.count &- callBaseline[index], kernel: row.kernel,
+                                                       raised: kernelSeesRaises[index] ? 0 : row.stimulusToISR.count)
+    }
+
     /// After Ctrl-C: per vector what arrived over the whole watch.
     var summary: String {
         let seconds = rows.first?.seconds ?? 0
-        return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.map { row in
-            "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
+        return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.indices.map { index in
+            let row = rows[index]
+            return "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
                 + "kernel \(row.kernel.map(String.init) ?? "not counted")" + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")
                 + (row.isrDuration.count > 0 ? ", ISR p50/p99 \(row.isrDuration.microseconds([\.p50Nanoseconds, \.p99Nanoseconds])) us" : "")
                 + (row.stimulusToISR.count > 0
                     ? ", stimulus to ISR p50/p99/max \(row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])) us" : "")
-                + (row.kind == InterruptKind.intx.description
-                    ? KernelInterruptCounts.unquietedLineNote(calls: row.count, kernel: row.kernel, raised: row.stimulusToISR.count)
-                        .map { "; warning: " + $0 } ?? "" : "")
+                + (unquietedLineNote(index).map { "; warning: " + $0 } ?? "")
         }.joined(separator: "\n")
     }
 }

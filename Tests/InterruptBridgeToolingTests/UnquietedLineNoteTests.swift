@@ -12,6 +12,7 @@ import Testing
     @Test(arguments: [
         (UInt64(50), UInt64?(50), UInt64(0)),   // every call was an interrupt
         (150, 100, 0),                           // a device that signals some raises twice (e1000e)
+        (1000, 100, 0),                          // a busy device raising again before some unmasks
         (99, 0, 0),                              // too few to say
         (5000, 0, 5000),                         // raised through VFIO's loopback: the kernel never sees those
         (5000, nil, 0),                          // no kernel count to compare with

@@ -62,7 +62,7 @@ for v in 0 1 2 3 4; do expect_trigger "trigger e1000e MSI-X vector $v" 0000:00:0
 expect_trigger "trigger nvme (loopback)" 0000:00:08.0 no
 expect_trigger "trigger edu MSI through VFIO's loopback (--loopback, despite its profile's stimulus)" 0000:00:03.0 no --loopback
 # The loopback's ISR claims without touching the device, so a line needs no acknowledge program.
-expect_trigger "trigger nvme INTx through VFIO's loopback (no profile, no acknowledge program)" 0000:00:08.0 no --line-based --loopback
+expect_trigger "trigger nvme INTx through VFIO's loopback (its profile has no acknowledge program)" 0000:00:08.0 no --line-based --loopback
 
 expect_wait "wait edu MSI" 0000:00:03.0
 expect_wait "wait edu INTx" 0000:00:03.0 --line-based

@@ -42,8 +42,9 @@ public final class UIOBackend: InterruptBackend {
         var logger = logger
         logger[metadataKey: "device"] = "\(device.address)"
         self.logger = logger
-        // uio_pci_generic refuses functions without an INTx pin, so a bound one has INTx.
-        supportedInterrupts = [.intx: 1]
+        // uio_pci_generic serves INTx only; it binds a function without a pin too (the
+        // kernel warns "No IRQ assigned"), which then has nothing to offer.
+        supportedInterrupts = device.interruptPin != nil ? [.intx: 1] : [:]
     }
 
     /// The open UIO device while INTx is enabled.

@@ -82,9 +82,12 @@ public final class VFIOBackend: InterruptBackend {
         var device = device
         // A function hot-added while the system runs has IRQ 0 until a driver first
         // enables it, which opening it through vfio-pci just did: read the line again,
-        // so its INTx is offered (found with the rig's hot-plug).
-        if device.interruptPin != nil, (device.irqLine ?? 0) == 0, let line = sysfs.irq(of: device.address.description), line != 0 {
+        // so its INTx is offered (found with the rig's hot-plug). So does one whose IRQ
+        // was still firmware's (`isIRQRouted` false): the enable may have moved it.
+        if device.interruptPin != nil, (device.irqLine ?? 0) == 0 || device.isIRQRouted == false,
+           let line = sysfs.irq(of: device.address.description), line != 0 {
             device.irqLine = line
+            device.isIRQRouted = true
         }
         self.device = device
         self.sysfs = sysfs
