@@ -23,6 +23,10 @@ public final class DaemonServices: Sendable {
     public let events: EventBroadcaster
     public let metrics: MetricsExporter
     public let notifier: SystemdNotifier
+    /// The exclusive lock on the state directory, held while these services exist: the
+    /// binding records there are one daemon's, so a second daemon that read them as an
+    /// earlier run's would take the first one's devices (and give them back at its exit).
+    let stateLock: OwnedDescriptor
     let configurationPath: String?
     let launchArguments: [String: String]
     let environment: [String: String]
@@ -38,6 +42,7 @@ public final class DaemonServices: Sendable {
         self.launchArguments = arguments
         self.environment = environment
         self.logger = logger
+        stateLock = try Self.lockStateDirectory(settings.stateDirectory)
         var options = DispatchOptions(storm: settings.storm)
         if let cpu = settings.dispatchCPU { options.pinning = .processors(ProcessorAffinity(rawValue: 1 << UInt64(cpu))) }
         options.realtimePriority = settings.realtimePriority
@@ -123,6 +128,23 @@ public final class DaemonServices: Sendable {
         }
     }
 
+    /// Creates the state directory (0700) when missing and takes its `daemon.lock`; a
+    /// lock another process holds is an error naming it (the pid it wrote).
+    static func lockStateDirectory(_ directory: String) throws(DaemonStartError) -> OwnedDescriptor {
+        if !FileIO.exists(directory) {
+            do { try FileIO.makeDirectories(directory) } catch { throw .stateDirectory("cannot create \(directory): \(error)") }
+            chmod(directory, 0o700)
+        }
+        let path = directory + "/daemon.lock"
+        let lock: OwnedDescriptor?
+        do { lock = try FileIO.lockExclusively(path, note: "\(getpid())") } catch { throw .stateDirectory("\(error)") }
+        guard let lock else {
+            let holder = (try? FileIO.readText(path)).flatMap { Int32($0) }.map { "pid \($0)" } ?? "another process"
+            throw .stateDirectory("another irqbridge daemon (\(holder)) uses \(directory); its binding records and devices are its own")
+        }
+        return lock
+    }
+
     /// Creates the socket's directory (0700) and removes a stale socket file; a
     /// socket another daemon still answers on is an error.
     func prepareSocket(_ path: String) throws(DaemonStartError) {
@@ -148,11 +170,14 @@ public final class DaemonServices: Sendable {
 public enum DaemonStartError: Error, Sendable, CustomStringConvertible {
     case dispatcher(String)
     case socket(String)
+    /// The state directory cannot be created, or another daemon holds it.
+    case stateDirectory(String)
 
     public var description: String {
         switch self {
         case .dispatcher(let message): "cannot start the dispatch thread: \(message)"
         case .socket(let message): "control socket: \(message)"
+        case .stateDirectory(let message): "state directory: \(message)"
         }
     }
 }

@@ -185,6 +185,24 @@ extension FileIO {
         }
     }
 
+    /// Opens `path` (created 0600 when missing), takes an exclusive flock(2) on it without
+    /// waiting and writes `note` into it (a pid, for whoever finds it taken). Nil when
+    /// another open file description holds the lock: another process, or this one. The
+    /// lock lasts until the descriptor is closed, or its process ends however it ends.
+    public static func lockExclusively(_ path: String, note: String) throws(SystemError) -> OwnedDescriptor? {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0 { throw .errno("open \(path)") }
+        let file = OwnedDescriptor(adopting: fd, name: path)
+        if cib_flock_exclusive_nonblocking(fd) == -1 {
+            if Glibc.errno == EWOULDBLOCK { return nil }
+            throw .errno("flock \(path)")
+        }
+        if Glibc.ftruncate(fd, 0) == -1 { throw .errno("truncate \(path)") }
+        let bytes = Array((note + "\n").utf8)
+        if bytes.withUnsafeBytes({ Glibc.pwrite(fd, $0.baseAddress, $0.count, 0) }) != bytes.count { throw .errno("write \(path)") }
+        return file
+    }
+
     /// unlink(2); a missing file is not an error.
     public static func remove(_ path: String) throws(SystemError) {
         if Glibc.unlink(path) == -1 && Glibc.errno != ENOENT { throw .errno("unlink \(path)") }

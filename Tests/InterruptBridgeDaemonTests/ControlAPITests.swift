@@ -63,6 +63,26 @@ struct ControlAPITests {
 
     /// A wait cut short is not a timeout (which `ctl wait` reports as status 1): the
     /// device disconnected under it is a conflict, the daemon stopping is 503.
+    /// A second daemon on the same state directory (another socket) is refused before it
+    /// reads the binding records there, which are the running daemon's: it would adopt
+    /// them as an earlier run's and give the first daemon's devices back at its exit.
+    @Test func aSecondDaemonOnTheSameStateDirectoryIsRefused() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let arguments = ["socket": daemon.directory + "/run/second.sock", "metrics": "off", "state-directory": daemon.directory + "/state"]
+        let loaded = try DaemonConfiguration.load(path: daemon.configurationPath, arguments: arguments, environment: [:])
+        do {
+            _ = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: daemon.configurationPath,
+                                   arguments: arguments, environment: [:], logger: .silent("second"))
+            Issue.record("a second daemon started on \(arguments["state-directory"]!)")
+        } catch {
+            #expect("\(error)" == "state directory: another irqbridge daemon (pid \(getpid())) uses \(daemon.directory)/state; "
+                    + "its binding records and devices are its own")
+        }
+        let devices = try await daemon.call("GET", "/v1/devices")
+        #expect(devices.array.allSatisfy { $0["state"] as? String == "connected" }, "the first daemon keeps its devices")
+        try await daemon.stop()
+    }
+
     @Test func waitCutShortIsNotATimeout() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let disconnected = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 5, "timeout": 20]) }

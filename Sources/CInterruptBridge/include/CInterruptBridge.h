@@ -15,5 +15,6 @@
 #include "cib_mmio.h"
 #include "cib_thread.h"
 #include "cib_clock.h"
+#include "cib_file.h"
 
 #endif
