@@ -120,6 +120,7 @@ public final class DaemonServices: Sendable {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
             let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings)
             let message = await registry.reload(table, settings: settings)
+            JournalLogHandler.sharedLevel = settings.logLevel  // loggers made with init(label:environment:) follow it at once
             return (true, message)
         } catch {
             let message = "reload rejected, the running configuration is kept: \(error)"

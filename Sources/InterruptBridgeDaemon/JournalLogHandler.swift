@@ -3,16 +3,39 @@
 // a `<N>` syslog priority prefix instead of a timestamp (journald stamps lines itself).
 import Foundation
 public import Logging
+import Synchronization
 
 public struct JournalLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// The level of every handler made without one (`init(label:environment:)`): the
+    /// daemon's `log-level`, which `DaemonServices` sets at start and at each reload, so a
+    /// reload changes what loggers made long before it write.
+    public static var sharedLevel: Logger.Level {
+        get { Logger.Level.allCases[Int(shared.load(ordering: .relaxed))] }
+        set { shared.store(UInt8(Logger.Level.allCases.firstIndex(of: newValue)!), ordering: .relaxed) }
+    }
+    private static let shared = Atomic<UInt8>(UInt8(Logger.Level.allCases.firstIndex(of: .info)!))
+
+    /// This handler's own level, when it was given one (or a logger set one).
+    private var ownLevel: Logger.Level?
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? Self.sharedLevel }
+        set { ownLevel = newValue }
+    }
     public var metadata: Logger.Metadata = [:]
     let label: String
     let underJournald: Bool
 
+    /// A handler at `level` for good.
     public init(label: String, level: Logger.Level, environment: [String: String]) {
         self.label = label
-        self.logLevel = level
+        self.ownLevel = level
+        self.underJournald = environment["JOURNAL_STREAM"] != nil
+    }
+
+    /// A handler that follows `sharedLevel`.
+    public init(label: String, environment: [String: String]) {
+        self.label = label
+        self.ownLevel = nil
         self.underJournald = environment["JOURNAL_STREAM"] != nil
     }
 

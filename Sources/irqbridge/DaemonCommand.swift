@@ -69,8 +69,9 @@ struct DaemonCommand: AsyncParsableCommand {
                   + "\(loaded.table.simulated.count) simulated device(s)")
             return
         }
-        let level = loaded.settings.logLevel
-        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, environment: environment) }
+        // Every logger follows the daemon's log-level, which a reload may change.
+        JournalLogHandler.sharedLevel = loaded.settings.logLevel
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, environment: environment) }
         let logger = Logger(label: "irqbridge.daemon")
         umask(0o077)
         let daemon: DaemonServices

@@ -215,9 +215,9 @@ struct ControlAPITests {
     @Test func reloadAppliesTheDifferenceAndRejectsABadFile() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let before = try await daemon.call("GET", "/v1/devices/fast")
-        // Remove "line", add "extra", leave the rest untouched.
+        // Remove "line", add "extra", leave the rest untouched; a new log-level applies at once.
         try """
-            settings: {milestone: 100}
+            settings: {milestone: 100, log-level: error}
             simulated:
               fast: {interrupts: msix, vectors: 4, rate: 2000}
               quiet: {interrupts: msi, vectors: 2}
@@ -226,6 +226,8 @@ struct ControlAPITests {
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect(reloaded.status == 200)
         #expect((reloaded.json["message"] as? String ?? "").contains("1 added, 0 changed, 1 removed"))
+        #expect(JournalLogHandler(label: "after the reload", environment: [:]).logLevel == .error)
+        #expect(JournalLogHandler(label: "a level of its own", level: .debug, environment: [:]).logLevel == .debug)
         let ids = try await daemon.call("GET", "/v1/devices").array.map { $0["id"] as? String ?? "" }
         #expect(ids == ["fast", "quiet", "extra"])
         let after = try await daemon.call("GET", "/v1/devices/fast")
