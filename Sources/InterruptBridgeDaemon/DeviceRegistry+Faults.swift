@@ -51,7 +51,7 @@ extension DeviceRegistry {
                     || device.entry == entry else { return }
             publish(.hotplugAdded, device, "\(id) appeared")
             device.entry = entry
-            try? bind(device, entry: entry)
+            try? bind(device, entry: entry, toConnect: true)
             if device.state == .bound { try? connect(device) }
         case .remove:
             guard let device = devices[id] else { return }

@@ -146,7 +146,7 @@ extension DeviceRegistry {
                 // A device re-adopted from an earlier run is on its driver already: connect only.
                 let readopted = initial && device.state == .bound && device.boundByDaemon
                     && catalog.first(where: { $0.address == address })?.driver == entry.driver.rawValue
-                if !readopted { try? bind(device, entry: entry) }
+                if !readopted { try? bind(device, entry: entry, toConnect: true) }
                 if device.state == .bound { try? connect(device) }
                 added += 1
             }
@@ -165,7 +165,7 @@ extension DeviceRegistry {
         }
         device.entry = new
         guard device.state != .released, device.state != .removed, device.state != .absent else { return }
-        if new.driver != old.driver || device.state == .failed { try? bind(device, entry: new) }
+        if new.driver != old.driver || device.state == .failed { try? bind(device, entry: new, toConnect: true) }
         if device.state == .bound { try? connect(device) }
     }
 

@@ -121,8 +121,17 @@ public actor DeviceRegistry {
         return status(of: device)
     }
 
-    func bind(_ device: ManagedDevice, entry: DeviceEntry) throws(ControlError) {
+    /// `toConnect`: the device is bound to be connected at once (start-up, a reload, a
+    /// hot-plug), so a connect that is bound to be refused (an INTx line with no
+    /// acknowledge program, no interrupts) refuses the bind too: the card stays on its
+    /// own driver instead of sitting on vfio-pci, unusable, until SIGTERM.
+    func bind(_ device: ManagedDevice, entry: DeviceEntry, toConnect: Bool = false) throws(ControlError) {
         guard let address = device.address else { throw .conflict("\(device.id) is simulated: nothing to bind") }
+        if toConnect, device.state != .bound, let refusal = connectRefusal(address, entry: entry) {
+            device.entry = entry
+            fail(device, refusal + "; it was left on its driver")
+            throw .conflict(refusal)
+        }
         do throws(BindingError) {
             let outcome = try binder.bind(address, to: entry.driver, from: entry.from)
             device.entry = entry
@@ -255,6 +264,17 @@ public actor DeviceRegistry {
         let address = PCIAddress(domain: 0xffff, bus: UInt8(truncatingIfNeeded: index >> 5), device: UInt8(index & 31), function: 0)
         return SimulatedDevice(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 11,
                                msiCount: entry.kind == .msi ? entry.vectors : 0, msixCount: entry.kind == .msix ? entry.vectors : 0)
+    }
+
+    /// Why connecting the device at `address` under `entry` would be refused, from what
+    /// discovery and the profiles say before anything is bound (nil: it may connect).
+    private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
+        guard let info = try? discovery.device(at: address) else { return nil }  // bind reports a missing device
+        let library: ProfileLibrary
+        do { library = try profileLibrary(entry) } catch { return error.description }
+        let profile = chosenProfile(entry, library) ?? library.profile(for: info)
+        return DeviceSession.connectRefusal(info, profile: profile, lineBased: entry.connect == .lineBased,
+                                            underUIO: entry.driver == .uioPCIGeneric)
     }
 
     private func profileLibrary(_ entry: DeviceEntry) throws(DeviceSessionError) -> ProfileLibrary {

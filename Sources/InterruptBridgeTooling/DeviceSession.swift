@@ -132,11 +132,9 @@ public struct DeviceSession: Sendable {
     /// `msiSupported` is cleared when connecting line-based or under UIO).
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
                         policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
-        if let nothing = Self.noInterrupts(info) { throw .badInput(nothing) }
-        let hasMessages = info.msi != nil || info.msix != nil
-        let servesLine = loopbackOnly || (profile?.canServe(.intx) ?? (backend is SimulatedBackend))
-        if (lineBased || !hasMessages || backend is UIOBackend), !servesLine {
-            throw .badInput(Self.intxRefusal(info, profile))
+        if let refusal = Self.connectRefusal(info, profile: profile, lineBased: lineBased, underUIO: backend is UIOBackend,
+                                             claimsWithoutAcknowledge: loopbackOnly || backend is SimulatedBackend) {
+            throw .badInput(refusal)
         }
         var policy = base
         if lineBased || backend is UIOBackend { policy.msiSupported = false }
@@ -173,6 +171,19 @@ public struct DeviceSession: Sendable {
     public func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
         if backend is UIOBackend { return info.irqLine.map { SelftestCase.irqKernelCount($0) } }
         return SelftestCase.vfioKernelCount(kind, info.address)
+    }
+
+    /// Why `connect` would refuse `info` with `profile`, known before the device is bound or
+    /// opened (the daemon asks before taking a card from its driver), or nil: no interrupts
+    /// at all, or an INTx line to serve (line-based asked, no messages, or UIO) with no
+    /// acknowledge program. `claimsWithoutAcknowledge`: the ISR may claim blindly (VFIO's
+    /// loopback only, or a simulated device).
+    public static func connectRefusal(_ info: PCIDeviceInfo, profile: DeviceProfile?, lineBased: Bool, underUIO: Bool,
+                                      claimsWithoutAcknowledge: Bool = false) -> String? {
+        if let nothing = noInterrupts(info) { return nothing }
+        let hasMessages = info.msi != nil || info.msix != nil
+        let servesLine = claimsWithoutAcknowledge || (profile?.canServe(.intx) ?? false)
+        return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile) : nil
     }
 
     public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?) -> String {
