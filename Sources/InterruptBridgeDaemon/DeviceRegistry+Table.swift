@@ -72,6 +72,7 @@ extension DeviceRegistry {
         settings.logLevel = newSettings.logLevel
         settings.shutdownTimeout = newSettings.shutdownTimeout
         table = new
+        configuredTable = new
         let summary = apply(new, replacing: old, initial: false)
         let message = "reloaded: " + summary + (restartNeeded.isEmpty ? "" : "; needs a restart to change: " + restartNeeded.joined(separator: ", "))
         publish(.reload, nil, message)

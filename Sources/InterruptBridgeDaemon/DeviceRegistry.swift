@@ -22,6 +22,9 @@ public actor DeviceRegistry {
     var settings: DaemonSettings
     /// The configuration the daemon runs (the file's, changed by bind/unbind calls).
     var table: DeviceTable
+    /// The file's configuration as last loaded (start-up, reload), untouched by the
+    /// calls: a device unbound through the API and bound again takes its entry back.
+    var configuredTable: DeviceTable
     var devices: [String: ManagedDevice] = [:]
     /// Ids in the order they became known (listing order).
     var order: [String] = []
@@ -40,6 +43,7 @@ public actor DeviceRegistry {
         self.settings = settings
         self.configurationPath = configurationPath
         self.table = table
+        self.configuredTable = table
         self.dispatcher = dispatcher
         self.events = events
         self.binder = binder
@@ -103,7 +107,10 @@ public actor DeviceRegistry {
         }
         let known = devices[address.description] != nil
         let device = record(for: address)
-        var entry = device.entry ?? DeviceEntry(selector: .address(address))
+        // The configured entry when the file names the device (its connect version, storm
+        // rules, profile, on-exit survive an unbind and a bind), else the defaults.
+        var entry = device.entry ?? (try? discovery.device(at: address)).flatMap { configuredTable.entry(for: $0) }
+            ?? DeviceEntry(selector: .address(address))
         if let driver { entry.driver = driver }
         if let from { entry.from = from }
         if device.state == .connected {

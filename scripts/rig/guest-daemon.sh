@@ -216,6 +216,9 @@ ctl unbind $ADDED > /dev/null && [ "$(driver $ADDED)" = none ]
 check "ctl unbind: $ADDED is given back to no driver" test $? -eq 0
 ctl bind $ADDED --driver vfio-pci > /dev/null && [ "$(driver $ADDED)" = vfio-pci ] && ctl connect $ADDED > /dev/null && is_state $ADDED connected
 check "ctl bind + ctl connect: $ADDED is on vfio-pci and connected again" test $? -eq 0
+ctl unbind $INTX > /dev/null && ctl bind $INTX > /dev/null && ctl connect $INTX > /dev/null
+check "ctl unbind + bind + connect: $INTX takes its configured entry back (line-based, not the defaults)" \
+    sh -c "$IRQ ctl show $INTX | grep -q '  connected  INTx x1 '"
 ctl save-config --path $STATE/saved.yaml > /dev/null && $IRQ daemon --config $STATE/saved.yaml --check > $W/check.out 2>&1
 check "ctl save-config writes a file the daemon accepts ($(cat $W/check.out))" grep -q "valid: 6 device entries" $W/check.out
 step verbs
