@@ -138,9 +138,11 @@ public struct ControlAPI: Sendable {
             ControlResponses.text(await metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.get("/v1/events") { _, _ in
-            let stream = events.watch()
+            let (id, stream) = events.watch()
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"],
                             body: ResponseBody { writer in
+                                // A client gone shows as a failed write, not a cancellation: unwatch either way.
+                                defer { events.unwatch(id) }
                                 let encoder = ControlResponses.encoder()
                                 for await event in stream {
                                     guard let line = try? encoder.encode(event) else { continue }

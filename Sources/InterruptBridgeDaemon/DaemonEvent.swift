@@ -41,6 +41,8 @@ public final class EventBroadcaster: Sendable {
     private struct State {
         var sequence: UInt64 = 0
         var watchers: [UInt64: AsyncStream<DaemonEvent>.Continuation] = [:]
+        /// The daemon's own watchers (the metrics' event counts), left out of `watcherCount`.
+        var internalWatchers: Set<UInt64> = []
         var nextWatcher: UInt64 = 0
         var finished = false
     }
@@ -61,27 +63,38 @@ public final class EventBroadcaster: Sendable {
         }
     }
 
-    /// Events from now on; the stream ends at `finish()` or when the watcher stops reading.
-    public func watch() -> AsyncStream<DaemonEvent> {
+    /// Events from now on; the stream ends at `finish()`, when the watcher's task is
+    /// cancelled, or at `unwatch(id)`. `internal`: the daemon's own (not counted).
+    public func watch(internal: Bool = false) -> (id: UInt64, stream: AsyncStream<DaemonEvent>) {
         let (stream, continuation) = AsyncStream<DaemonEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         let id: UInt64? = state.withLock { state in
             guard !state.finished else { return nil }
             state.nextWatcher += 1
             state.watchers[state.nextWatcher] = continuation
+            if `internal` { state.internalWatchers.insert(state.nextWatcher) }
             return state.nextWatcher
         }
         guard let id else {
             continuation.finish()
-            return stream
+            return (0, stream)
         }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
-        }
-        return stream
+        continuation.onTermination = { [weak self] _ in self?.unwatch(id) }
+        return (id, stream)
     }
 
-    /// How many watchers are connected.
-    public var watcherCount: Int { state.withLock { $0.watchers.count } }
+    /// Forgets watcher `id` and ends its stream. A reader that stopped reading without
+    /// being cancelled (a client gone, found by a failed write) must call it: the
+    /// broadcaster holds the stream's continuation, and with it up to 4,096 events.
+    public func unwatch(_ id: UInt64) {
+        let continuation = state.withLock { state in
+            state.internalWatchers.remove(id)
+            return state.watchers.removeValue(forKey: id)
+        }
+        continuation?.finish()
+    }
+
+    /// How many watchers are connected (the daemon's own left out).
+    public var watcherCount: Int { state.withLock { $0.watchers.count - $0.internalWatchers.count } }
 
     /// Ends every stream (shutdown).
     public func finish() {

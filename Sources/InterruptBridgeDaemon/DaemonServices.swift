@@ -55,7 +55,7 @@ public final class DaemonServices: Sendable {
         }
         events = EventBroadcaster()
         registry = DeviceRegistry(settings: settings, table: table, dispatcher: dispatcher, events: events,
-                                  binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.stateDirectory + "/bindings"), logger: logger),
+                                  binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon"), logger: logger),
                                   discovery: discovery ?? PCIDiscovery(logger: logger), logger: logger, configurationPath: configurationPath)
         metrics = MetricsExporter(devices: registry)
         notifier = SystemdNotifier(environment: environment, logger: logger)
@@ -202,7 +202,7 @@ struct DeviceService: Service {
             } else {
                 daemon.logger.warning("no udev hot-plug events (libudev monitor unavailable): devices that appear are not bound until a reload")
             }
-            let watched = daemon.events.watch()
+            let watched = daemon.events.watch(internal: true).stream
             let metrics = daemon.metrics
             group.addTask { for await event in watched { await metrics.record(event) } }
             group.addTask {

@@ -27,10 +27,17 @@ extension DeviceRegistry {
         for name in binder.records.addresses() {
             guard let address = PCIAddress(name), let saved = binder.records.load(name) else { continue }
             guard let found = catalog?.device(at: address)?.info, found.driver == saved.boundTo else { continue }
+            let configured = table.entry(for: found)
+            // Not configured and bound by `irqbridge bind` (a bring-up session, say): not this
+            // daemon's to give back.
+            guard configured != nil || saved.owner == binder.records.owner else {
+                logger.info("\(name) is on \(saved.boundTo), bound by irqbridge bind, not configured: left as it is")
+                continue
+            }
             let device = record(for: address)
             device.boundByDaemon = true
             device.previousDriver = saved.originalDriver
-            if let entry = table.entry(for: found) {
+            if let entry = configured {
                 device.entry = entry
                 device.state = .bound
                 publish(.bound, device, "\(name) re-adopted on \(saved.boundTo) (bound by an earlier run; was \(saved.originalDriver ?? "unbound"))")

@@ -32,8 +32,15 @@ extension SysfsPCI: BindingKernel {
 /// (one small file per device, "original=DRIVER" / "override=VALUE" lines).
 public struct BindingRecordStore: Sendable {
     public var directory: String
+    /// Who the records this store writes are from ("daemon"; nil: the CLI's `bind`). The
+    /// CLI and the daemon share the directory (`unbind` gives back either's), and a daemon
+    /// gives back at start-up only the unconfigured devices a daemon bound.
+    public var owner: String?
 
-    public init(directory: String = "/run/irqbridge/bindings") { self.directory = directory }
+    public init(directory: String = "/run/irqbridge/bindings", owner: String? = nil) {
+        self.directory = directory
+        self.owner = owner
+    }
 
     public struct Record: Sendable, Hashable {
         /// The driver the device had before `bind` (nil: it had none).
@@ -41,6 +48,15 @@ public struct BindingRecordStore: Sendable {
         /// driver_override before `bind` (nil: none).
         public var originalOverride: String?
         public var boundTo: String
+        /// Who bound it (`BindingRecordStore.owner` of the store that wrote it).
+        public var owner: String?
+
+        public init(originalDriver: String?, originalOverride: String?, boundTo: String, owner: String? = nil) {
+            self.originalDriver = originalDriver
+            self.originalOverride = originalOverride
+            self.boundTo = boundTo
+            self.owner = owner
+        }
     }
 
     func path(_ address: String) -> String { "\(directory)/\(address)" }
@@ -53,7 +69,7 @@ public struct BindingRecordStore: Sendable {
             if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
         }
         guard let boundTo = fields["boundTo"] else { return nil }
-        return Record(originalDriver: fields["original"], originalOverride: fields["override"], boundTo: boundTo)
+        return Record(originalDriver: fields["original"], originalOverride: fields["override"], boundTo: boundTo, owner: fields["owner"])
     }
 
     public func save(_ record: Record, for address: String) throws(SystemError) {
@@ -61,6 +77,7 @@ public struct BindingRecordStore: Sendable {
         var text = "boundTo=\(record.boundTo)\n"
         if let original = record.originalDriver { text += "original=\(original)\n" }
         if let override = record.originalOverride { text += "override=\(override)\n" }
+        if let owner = owner ?? record.owner { text += "owner=\(owner)\n" }
         try FileIO.replaceAtomically(path(address), text, mode: 0o644)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import InterruptBridge
 import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
@@ -141,6 +142,19 @@ final class BindingTests {
                     .hasPrefix("0000:00:1f.0 is an ISA bridge (class 0x060100)"))
         #expect(BindingError.bridge(address: "0000:00:00.0", kind: "host bridge", classCode: 0x06_00_00).description
                     .hasPrefix("0000:00:00.0 is a host bridge"))
+    }
+
+    /// A store with an owner marks its records, so a daemon can tell its own from the CLI's.
+    @Test func recordsSayWhoBoundTheDevice() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("records-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let record = BindingRecordStore.Record(originalDriver: "e1000", originalOverride: nil, boundTo: "vfio-pci")
+        try BindingRecordStore(directory: directory, owner: "daemon").save(record, for: "0000:00:0c.0")
+        try BindingRecordStore(directory: directory).save(record, for: "0000:00:0d.0")
+        let store = BindingRecordStore(directory: directory)
+        #expect(store.load("0000:00:0c.0")?.owner == "daemon")
+        #expect(store.load("0000:00:0d.0")?.owner == nil)
+        #expect(store.load("0000:00:0c.0")?.originalDriver == "e1000")
     }
 
     @Test func takesANamedDriversDeviceAndGivesItBack() throws {

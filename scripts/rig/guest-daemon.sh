@@ -126,8 +126,13 @@ check "e1000e is on the e1000e driver before the daemon starts" test "$(driver $
 config $W/config.yaml "$INTX"
 $IRQ daemon --config $W/config.yaml --check > $W/check.out 2>&1; status=$?
 check "daemon --check accepts the configuration ($(cat $W/check.out))" test $status -eq 0
+# A device `irqbridge bind` bound (a bring-up session) and the file does not name: the daemon
+# shares the binding records but leaves it where it is.
+$IRQ bind $ADDED > /dev/null
 start_daemon $W/daemon1.log
 check "the daemon is ready (ctl health)" is_ready
+check "a device irqbridge bind bound, not configured, stays on vfio-pci at the daemon's start" test "$(driver $ADDED)" = vfio-pci
+$IRQ unbind $ADDED > /dev/null
 ctl events > $W/events1 2> $W/events1.err &
 events1=$!
 wait_until 10 test "$(watchers)" -ge 1
