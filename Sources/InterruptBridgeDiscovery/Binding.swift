@@ -165,11 +165,12 @@ public struct DeviceBinder: Sendable {
             // Not bound by irqbridge (or the record was lost): let the kernel pick the default driver.
             try? kernel.probe(name)
         }
-        try? records.remove(name)
         let now = kernel.driver(of: name)
         if let original = record?.originalDriver, now != original {
+            // Kept: a later `unbind` (the device now on no driver) restores from it again.
             throw .bindFailed(address: name, driver: original, actual: now)
         }
+        try? records.remove(name)
         logger.info("gave \(name) back to \(now ?? "no driver")")
         return now
     }

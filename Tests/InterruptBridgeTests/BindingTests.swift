@@ -63,9 +63,11 @@ final class FakeKernel: BindingKernel {
         }
     }
     func bind(_ address: String, to driver: String) throws(SystemError) {
-        state.withLock {
-            $0.devices[address]?.driver = driver
-            $0.log.append("bind \(address) \(driver)")
+        try state.withLock { (state) throws(SystemError) in
+            // As sysfs: no drivers/DRIVER/bind without the driver registered.
+            guard state.registered.contains(driver) else { throw SystemError("bind \(driver)", code: ENOENT) }
+            state.devices[address]?.driver = driver
+            state.log.append("bind \(address) \(driver)")
         }
     }
     func loadModule(_ name: String) throws(SystemError) {
@@ -155,6 +157,21 @@ final class BindingTests {
         #expect(store.load("0000:00:0c.0")?.owner == "daemon")
         #expect(store.load("0000:00:0d.0")?.owner == nil)
         #expect(store.load("0000:00:0c.0")?.originalDriver == "e1000")
+    }
+
+    /// A give-back that did not reach the original driver (its module gone, say) keeps the
+    /// record, so `unbind` can try again later rather than forget where the device belongs.
+    @Test func aFailedGiveBackKeepsTheRecordForAnotherTry() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        kernel.state.withLock { _ = $0.registered.remove("e1000e") }
+        #expect(throws: BindingError.bindFailed(address: "0000:00:04.0", driver: "e1000e", actual: nil)) {
+            try binder(kernel).unbind(nic)
+        }
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e", "the record stays")
+        kernel.state.withLock { _ = $0.registered.insert("e1000e") }
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+        #expect(records.load("0000:00:04.0") == nil)
     }
 
     @Test func takesANamedDriversDeviceAndGivesItBack() throws {
