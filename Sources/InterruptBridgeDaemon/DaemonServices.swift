@@ -43,6 +43,14 @@ public final class DaemonServices: Sendable {
         self.environment = environment
         self.logger = logger
         stateLock = try Self.lockStateDirectory(settings.stateDirectory)
+        // Before any device is bound: an address the server could not listen on fails the
+        // start here, in the setting's terms, not after every configured card was taken.
+        for (key, address) in [("metrics", settings.metricsAddress), ("api", settings.apiAddress)] {
+            guard let address else { continue }
+            do { try TCPListenCheck.check(host: address.host, port: address.port) } catch {
+                throw .listen("setting '\(key)': cannot listen on \(address): \(error)")
+            }
+        }
         var options = DispatchOptions(storm: settings.storm)
         if let cpu = settings.dispatchCPU { options.pinning = .processors(ProcessorAffinity(rawValue: 1 << UInt64(cpu))) }
         options.realtimePriority = settings.realtimePriority
@@ -173,12 +181,15 @@ public enum DaemonStartError: Error, Sendable, CustomStringConvertible {
     case socket(String)
     /// The state directory cannot be created, or another daemon holds it.
     case stateDirectory(String)
+    /// A TCP address (metrics, api) this machine cannot listen on now.
+    case listen(String)
 
     public var description: String {
         switch self {
         case .dispatcher(let message): "cannot start the dispatch thread: \(message)"
         case .socket(let message): "control socket: \(message)"
         case .stateDirectory(let message): "state directory: \(message)"
+        case .listen(let message): message
         }
     }
 }

@@ -83,6 +83,22 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// A metrics address this machine cannot listen on fails the start before any device
+    /// is bound, naming the setting (192.0.2.1 is TEST-NET-1, never a local address).
+    @Test func aMetricsAddressThatCannotBeListenedOnFailsTheStart() throws {
+        let directory = "/tmp/irqbridge-listen-\(getpid())"
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let arguments = ["socket": directory + "/control.sock", "metrics": "192.0.2.1:9464", "state-directory": directory + "/state"]
+        let loaded = try DaemonConfiguration.load(path: nil, arguments: arguments, environment: [:])
+        do {
+            _ = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: nil, arguments: arguments,
+                                   environment: [:], logger: .silent("listen"))
+            Issue.record("started with metrics on 192.0.2.1")
+        } catch {
+            #expect("\(error)".hasPrefix("setting 'metrics': cannot listen on 192.0.2.1:9464: bind 192.0.2.1:9464: "), "\(error)")
+        }
+    }
+
     @Test func waitCutShortIsNotATimeout() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let disconnected = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 5, "timeout": 20]) }

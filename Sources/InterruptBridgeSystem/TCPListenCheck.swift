@@ -1,0 +1,41 @@
+// Whether this process could listen on a TCP address now: the daemon asks before it binds
+// any device, so an address that is not this machine's, or a port another process holds,
+// is reported at start-up in the setting's terms, not after every card was taken.
+import Glibc
+
+public enum TCPListenCheck {
+    /// Binds a TCP socket to `host`:`port` (a name or a numeric address) with SO_REUSEADDR,
+    /// as a server would, and closes it at once. Throws what bind(2) or the name lookup said.
+    public static func check(host: String, port: Int) throws(SystemError) {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let list else {
+            throw SystemError("resolve \(host): \(String(cString: gai_strerror(status)))", code: EINVAL)
+        }
+        defer { freeaddrinfo(list) }
+        var failure: SystemError?
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), current.pointee.ai_protocol)
+            if fd >= 0 {
+                var one: Int32 = 1
+                _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                let bound = Glibc.bind(fd, current.pointee.ai_addr, current.pointee.ai_addrlen)
+                if bound == 0 {
+                    close(fd)
+                    return
+                }
+                failure = failure ?? .errno("bind \(host):\(port)")
+                close(fd)
+            } else {
+                failure = failure ?? .errno("socket")
+            }
+            entry = current.pointee.ai_next
+        }
+        throw failure ?? SystemError("bind \(host):\(port): no address", code: EADDRNOTAVAIL)
+    }
+}
