@@ -5,7 +5,8 @@
 // covers it too). Here the "card" is simulated; with hardware it would be a
 // `DeviceSession.open(address, ...)` of a device bound to vfio-pci.
 //
-//   swift run irqbridge-embedded-example --config packaging/daemon.example.yaml --set socket=/tmp/embedded.sock
+//   swift run irqbridge-embedded-example --config packaging/daemon.example.yaml --set socket=/tmp/embedded.sock \
+//       --set state-directory=/tmp/embedded-state
 import Foundation
 import InterruptBridge
 import InterruptBridgeDaemon

@@ -94,13 +94,16 @@ public final class EventBroadcaster: Sendable {
     }
 
     /// How many watchers are connected (the daemon's own left out).
-    public var watcherCount: Int { state.withLock { $0.watchers.count - $0.internalWatchers.count } }
+    public var watcherCount: Int { state.withLock { state in state.watchers.keys.filter { !state.internalWatchers.contains($0) }.count } }
 
     /// Ends every stream (shutdown).
     public func finish() {
         let continuations = state.withLock { state in
             state.finished = true
-            defer { state.watchers = [:] }
+            defer {
+                state.watchers = [:]
+                state.internalWatchers = []
+            }
             return Array(state.watchers.values)
         }
         for continuation in continuations { continuation.finish() }

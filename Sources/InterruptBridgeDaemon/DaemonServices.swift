@@ -27,13 +27,19 @@ public final class DaemonServices: Sendable {
     /// binding records there are one daemon's, so a second daemon that read them as an
     /// earlier run's would take the first one's devices (and give them back at its exit).
     let stateLock: OwnedDescriptor
+    /// The log-level the last start or reload applied (a reload sets the shared level
+    /// only when it changes it).
+    let appliedLogLevel: LockedValue<Logger.Level>
     let configurationPath: String?
     let launchArguments: [String: String]
     let environment: [String: String]
     let logger: Logger
 
     /// Builds the services from loaded settings and table (see `DaemonConfiguration.load`).
-    /// Starts the dispatch thread; nothing is bound until the services run.
+    /// Takes the state directory's `daemon.lock` (held while these services exist: one
+    /// daemon per state directory), checks that each TCP address can be listened on, and
+    /// starts the dispatch thread; nothing is bound until the services run. Throws
+    /// `DaemonStartError` (`.stateDirectory`, `.listen`, `.dispatcher`).
     public init(settings: DaemonSettings, table: DeviceTable, configurationPath: String?, arguments: [String: String],
                 environment: [String: String], logger: Logger, binder: DeviceBinder? = nil,
                 discovery: PCIDiscovery? = nil) throws(DaemonStartError) {
@@ -43,8 +49,12 @@ public final class DaemonServices: Sendable {
         self.environment = environment
         self.logger = logger
         stateLock = try Self.lockStateDirectory(settings.stateDirectory)
+        appliedLogLevel = LockedValue(settings.logLevel)
         // Before any device is bound: an address the server could not listen on fails the
         // start here, in the setting's terms, not after every configured card was taken.
+        if let metrics = settings.metricsAddress, metrics == settings.apiAddress {
+            throw .listen("settings 'metrics' and 'api' are the same address, \(metrics): give each its own")
+        }
         for (key, address) in [("metrics", settings.metricsAddress), ("api", settings.apiAddress)] {
             guard let address else { continue }
             do { try TCPListenCheck.check(host: address.host, port: address.port) } catch {
@@ -128,7 +138,12 @@ public final class DaemonServices: Sendable {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
             let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings)
             let message = await registry.reload(table, settings: settings)
-            JournalLogHandler.sharedLevel = settings.logLevel  // loggers made with init(label:environment:) follow it at once
+            // Loggers made with init(label:environment:) follow a changed level at once.
+            let changed = appliedLogLevel.withLock { applied in
+                defer { applied = settings.logLevel }
+                return applied != settings.logLevel
+            }
+            if changed { JournalLogHandler.sharedLevel = settings.logLevel }
             return (true, message)
         } catch {
             let message = "reload rejected, the running configuration is kept: \(error)"

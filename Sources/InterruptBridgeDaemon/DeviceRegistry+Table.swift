@@ -29,8 +29,8 @@ extension DeviceRegistry {
             guard let found = catalog?.device(at: address)?.info, found.driver == saved.boundTo else { continue }
             let configured = table.entry(for: found)
             // Not configured and bound by `irqbridge bind` (a bring-up session, say): not this
-            // daemon's to give back.
-            guard configured != nil || saved.owner == binder.records.owner else {
+            // daemon's to give back. (A record that names no owner is an older daemon's.)
+            guard configured != nil || saved.owner != "cli" else {
                 logger.info("\(name) is on \(saved.boundTo), bound by irqbridge bind, not configured: left as it is")
                 continue
             }
@@ -219,7 +219,7 @@ extension DeviceRegistry {
         if let path {
             // Root writes it: only the configuration file itself or a file in the state directory.
             let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
-                && !path.hasSuffix("/") && !path.contains("/..")
+                && !path.hasSuffix("/") && !path.contains("/..") && path != settings.stateDirectory + "/daemon.lock"
             guard path == configurationPath || inState else {
                 throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
             }

@@ -276,7 +276,8 @@ public actor DeviceRegistry {
     /// Why connecting the device at `address` under `entry` would be refused, from what
     /// discovery and the profiles say before anything is bound (nil: it may connect).
     private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
-        guard let info = try? discovery.device(at: address) else { return nil }  // bind reports a missing device
+        // A missing device is bind's to report; one already on the driver is not being taken.
+        guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
         let library: ProfileLibrary
         do { library = try profileLibrary(entry) } catch { return error.description }
         let profile = chosenProfile(entry, library) ?? library.profile(for: info)

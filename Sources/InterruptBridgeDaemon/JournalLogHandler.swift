@@ -7,8 +7,9 @@ import Synchronization
 
 public struct JournalLogHandler: LogHandler {
     /// The level of every handler made without one (`init(label:environment:)`): the
-    /// daemon's `log-level`, which `DaemonServices` sets at start and at each reload, so a
-    /// reload changes what loggers made long before it write.
+    /// daemon's `log-level`, which `irqbridge daemon` sets at start (an embedder sets it
+    /// too) and `DaemonServices.reload` sets when a reload changes it, so a reload changes
+    /// what loggers made long before it write. Process-wide: one daemon per process.
     public static var sharedLevel: Logger.Level {
         get { Logger.Level.allCases[Int(shared.load(ordering: .relaxed))] }
         set { shared.store(UInt8(Logger.Level.allCases.firstIndex(of: newValue)!), ordering: .relaxed) }

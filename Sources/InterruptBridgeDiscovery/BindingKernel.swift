@@ -32,12 +32,12 @@ extension SysfsPCI: BindingKernel {
 /// (one small file per device, "original=DRIVER" / "override=VALUE" lines).
 public struct BindingRecordStore: Sendable {
     public var directory: String
-    /// Who the records this store writes are from ("daemon"; nil: the CLI's `bind`). The
-    /// CLI and the daemon share the directory (`unbind` gives back either's), and a daemon
-    /// gives back at start-up only the unconfigured devices a daemon bound.
+    /// Who the records this store writes are from ("cli" for `irqbridge bind`, "daemon").
+    /// The CLI and the daemon share the directory (`unbind` gives back either's), and a
+    /// daemon gives back at start-up no unconfigured device the CLI bound.
     public var owner: String?
 
-    public init(directory: String = "/run/irqbridge/bindings", owner: String? = nil) {
+    public init(directory: String = "/run/irqbridge/bindings", owner: String? = "cli") {
         self.directory = directory
         self.owner = owner
     }
@@ -48,7 +48,8 @@ public struct BindingRecordStore: Sendable {
         /// driver_override before `bind` (nil: none).
         public var originalOverride: String?
         public var boundTo: String
-        /// Who bound it (`BindingRecordStore.owner` of the store that wrote it).
+        /// Who bound it (`BindingRecordStore.owner` of the store that wrote it; nil: a
+        /// version that did not say, which only a daemon's records came from in practice).
         public var owner: String?
 
         public init(originalDriver: String?, originalOverride: String?, boundTo: String, owner: String? = nil) {

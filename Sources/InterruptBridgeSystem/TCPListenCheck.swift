@@ -5,7 +5,8 @@ import Glibc
 
 public enum TCPListenCheck {
     /// Binds a TCP socket to `host`:`port` (a name or a numeric address) with SO_REUSEADDR,
-    /// as a server would, and closes it at once. Throws what bind(2) or the name lookup said.
+    /// as a server would, and closes it at once: the first address the name resolves to,
+    /// the one SwiftNIO's server binds. Throws what bind(2) or the name lookup said.
     public static func check(host: String, port: Int) throws(SystemError) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -17,25 +18,12 @@ public enum TCPListenCheck {
             throw SystemError("resolve \(host): \(String(cString: gai_strerror(status)))", code: EINVAL)
         }
         defer { freeaddrinfo(list) }
-        var failure: SystemError?
-        var entry: UnsafeMutablePointer<addrinfo>? = list
-        while let current = entry {
-            let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), current.pointee.ai_protocol)
-            if fd >= 0 {
-                var one: Int32 = 1
-                _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-                let bound = Glibc.bind(fd, current.pointee.ai_addr, current.pointee.ai_addrlen)
-                if bound == 0 {
-                    close(fd)
-                    return
-                }
-                failure = failure ?? .errno("bind \(host):\(port)")
-                close(fd)
-            } else {
-                failure = failure ?? .errno("socket")
-            }
-            entry = current.pointee.ai_next
-        }
-        throw failure ?? SystemError("bind \(host):\(port): no address", code: EADDRNOTAVAIL)
+        let first = list.pointee
+        let fd = socket(first.ai_family, first.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), first.ai_protocol)
+        if fd < 0 { throw .errno("socket") }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if Glibc.bind(fd, first.ai_addr, first.ai_addrlen) != 0 { throw .errno("bind") }
     }
 }

@@ -155,7 +155,7 @@ final class BindingTests {
         try BindingRecordStore(directory: directory).save(record, for: "0000:00:0d.0")
         let store = BindingRecordStore(directory: directory)
         #expect(store.load("0000:00:0c.0")?.owner == "daemon")
-        #expect(store.load("0000:00:0d.0")?.owner == nil)
+        #expect(store.load("0000:00:0d.0")?.owner == "cli", "the CLI's store is the default")
         #expect(store.load("0000:00:0c.0")?.originalDriver == "e1000")
     }
 
