@@ -163,8 +163,12 @@ public actor DeviceRegistry {
 
     static func controlError(_ error: BindingError) -> ControlError {
         switch error {
+        case let .inUse(address, driver, target):
+            // The daemon's next step, not the command line's.
+            .conflict("\(address) is in use by \(driver); to take it for \(target) anyway, bind it with from: \(driver) "
+                      + "(ctl bind --from, or the device entry's from:; ctl unbind gives it back)")
         case .noSuchDevice: .notFound(error.description)
-        case .inUse, .notBoundTo, .notManaged, .bridge: .conflict(error.description)
+        case .notBoundTo, .notManaged, .bridge: .conflict(error.description)
         default: .failed(error.description)
         }
     }
@@ -211,7 +215,8 @@ public actor DeviceRegistry {
         let entry = device.entry ?? DeviceEntry(selector: .address(address))
         do throws(DeviceSessionError) {
             let library = try profileLibrary(entry)
-            let session = try DeviceSession.open(address, library: library, profile: try chosenProfile(entry, library), logger: logger)
+            let session = try DeviceSession.open(address, library: library, profile: try chosenProfile(entry, library), advice: .daemon,
+                                                 logger: logger)
             let connected: ConnectedInterrupts
             do {
                 connected = try session.connect(dispatcher, lineBased: entry.connect == .lineBased, policy: policy(for: entry))
@@ -282,7 +287,7 @@ public actor DeviceRegistry {
         do { library = try profileLibrary(entry) } catch { return error.description }
         let profile = chosenProfile(entry, library) ?? library.profile(for: info)
         return DeviceSession.connectRefusal(info, profile: profile, lineBased: entry.connect == .lineBased,
-                                            underUIO: entry.driver == .uioPCIGeneric)
+                                            underUIO: entry.driver == .uioPCIGeneric, advice: .daemon)
     }
 
     private func profileLibrary(_ entry: DeviceEntry) throws(DeviceSessionError) -> ProfileLibrary {

@@ -27,6 +27,12 @@ private func wrap<T>(_ body: () throws(ProfileError) -> T) throws(DeviceSessionE
 
 /// A device opened (and its interrupts not yet connected).
 public struct DeviceSession: Sendable {
+    /// Whose next step a refusal names: the command line's (`irqbridge bind`, `--profile
+    /// FILE`) or the daemon's (`irqbridge ctl bind`, a device entry's `profile:`).
+    public enum Advice: Sendable {
+        case commandLine, daemon
+    }
+
     public let info: PCIDeviceInfo
     public let profile: DeviceProfile?
     public let backend: any InterruptBackend
@@ -41,6 +47,8 @@ public struct DeviceSession: Sendable {
     /// storm rules do not catch (see `KernelInterruptCounts.unquietedLineNote`); the
     /// connection lasts as long as the caller's raising.
     public private(set) var loopbackOnly = false
+    /// Whose next step its refusals name.
+    public private(set) var advice = Advice.commandLine
 
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
@@ -56,7 +64,7 @@ public struct DeviceSession: Sendable {
     /// register stimulus (the ISR then claims without touching the device, as for a device
     /// without a profile); refused under UIO.
     public static func open(_ address: PCIAddress, library: ProfileLibrary, profile chosen: DeviceProfile? = nil,
-                            loopbackOnly: Bool = false, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+                            loopbackOnly: Bool = false, advice: Advice = .commandLine, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
             guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
             let profile = chosen ?? library.profile(for: info)
@@ -73,7 +81,7 @@ public struct DeviceSession: Sendable {
                         stimulus = .vfioLoopback(backend)
                     }
                     return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
-                                         loopbackOnly: loopbackOnly)
+                                         loopbackOnly: loopbackOnly, advice: advice)
                 } catch {
                     backend.close()
                     throw error
@@ -85,10 +93,11 @@ public struct DeviceSession: Sendable {
                     stimulus = try .registers(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
                 }
                 let backend = try UIOBackend(device: info, logger: logger)
-                return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() })
+                return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
+                                     advice: advice)
             default:
                 throw DeviceSessionError.badInput("\(address) is bound to \(info.driver ?? "no driver"), not vfio-pci or uio_pci_generic: "
-                                              + "irqbridge bind \(address) first")
+                                              + (advice == .daemon ? "irqbridge ctl bind \(address) first" : "irqbridge bind \(address) first"))
             }
         } catch let failure as DeviceSessionError {
             throw failure
@@ -133,7 +142,7 @@ public struct DeviceSession: Sendable {
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
                         policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
         if let refusal = Self.connectRefusal(info, profile: profile, lineBased: lineBased, underUIO: backend is UIOBackend,
-                                             claimsWithoutAcknowledge: loopbackOnly || backend is SimulatedBackend) {
+                                             claimsWithoutAcknowledge: loopbackOnly || backend is SimulatedBackend, advice: advice) {
             throw .badInput(refusal)
         }
         var policy = base
@@ -179,18 +188,19 @@ public struct DeviceSession: Sendable {
     /// acknowledge program. `claimsWithoutAcknowledge`: the ISR may claim blindly (VFIO's
     /// loopback only, or a simulated device).
     public static func connectRefusal(_ info: PCIDeviceInfo, profile: DeviceProfile?, lineBased: Bool, underUIO: Bool,
-                                      claimsWithoutAcknowledge: Bool = false) -> String? {
+                                      claimsWithoutAcknowledge: Bool = false, advice: Advice = .commandLine) -> String? {
         if let nothing = noInterrupts(info) { return nothing }
         let hasMessages = info.msi != nil || info.msix != nil
         let servesLine = claimsWithoutAcknowledge || (profile?.canServe(.intx) ?? false)
-        return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile) : nil
+        return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile, advice: advice) : nil
     }
 
-    public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?) -> String {
+    public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?, advice: Advice = .commandLine) -> String {
         "\(info.address) would be served on its INTx line, and "
             + (profile.map { "its profile '\($0.name)' (\($0.file)) has" } ?? "no profile matches it, so there is")
             + " no acknowledge program: a level-triggered line the ISR does not quiet either fires again at every unmask (a storm) "
-            + "or stays masked; write a profile with an `acknowledge` program (--profile FILE)"
+            + "or stays masked; write a profile with an `acknowledge` program "
+            + (advice == .daemon ? "(the device entry's profile: FILE)" : "(--profile FILE)")
     }
 }
 

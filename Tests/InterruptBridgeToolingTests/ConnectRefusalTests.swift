@@ -9,6 +9,10 @@ import Testing
         let lineOnly = SimulatedDevice(interruptPin: .a, msiCount: 0).info
         let refusal = try #require(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: false, underUIO: false))
         #expect(refusal.contains("would be served on its INTx line, and no profile matches it"))
+        #expect(refusal.hasSuffix("(--profile FILE)"))
+        // The daemon's operator sets a device entry's profile, not a command-line option.
+        #expect(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: false, underUIO: false, advice: .daemon)?
+                    .hasSuffix("(the device entry's profile: FILE)") == true)
         #expect(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: false, underUIO: false, claimsWithoutAcknowledge: true) == nil)
     }
 
