@@ -19,10 +19,13 @@ public enum MonotonicClock {
 }
 
 extension Duration {
-    /// The duration in whole nanoseconds (negative durations give 0).
+    /// The duration in whole nanoseconds (negative durations give 0). A negative duration
+    /// under a second has 0 seconds and negative attoseconds, so it is tested as a whole:
+    /// testing the seconds alone let -0.5 us through to a trapping UInt64 conversion (a
+    /// paced raise's sleep, computed a moment after its deadline was checked).
     public var nanoseconds: UInt64 {
+        guard self > .zero else { return 0 }
         let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
         return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 

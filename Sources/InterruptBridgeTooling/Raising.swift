@@ -34,9 +34,9 @@ public enum Raising {
             if let rate = rate {
                 // Paced: sleep until the next is due, in slices short enough to stop on time.
                 let due = start + .nanoseconds(Int64(min(Double(index + 1) / rate, 1e9) * 1e9))
-                while ContinuousClock.now < due {
+                while case let remaining = due - ContinuousClock.now, remaining > .zero {
                     if shouldStop() { return index + 1 }
-                    PThread.sleep(for: min(due - ContinuousClock.now, .milliseconds(50)))
+                    PThread.sleep(for: min(remaining, .milliseconds(50)))
                 }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
