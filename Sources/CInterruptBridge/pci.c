@@ -122,6 +122,15 @@ void cib_pci_close(cib_pci *pci) {
 
 int cib_pci_count(const cib_pci *pci) { return pci->count; }
 
+int cib_pci_index_of(const cib_pci *pci, int domain, int bus, int device, int function) {
+    for (int index = 0; index < pci->count; index++) {
+        const struct pci_dev *candidate = pci->devices[index];
+        if (candidate->domain == domain && candidate->bus == bus && candidate->dev == device && candidate->func == function)
+            return index;
+    }
+    return -1;
+}
+
 /// Reads as much config space as the access method provides: 4096 bytes
 /// (extended), 256, 64, or for a truncated dump whatever prefix exists.
 static uint32_t cib_pci_read_config(struct pci_dev *device, uint8_t *config) {

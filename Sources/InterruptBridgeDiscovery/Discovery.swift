@@ -115,7 +115,7 @@ public struct PCIDiscovery: Sendable {
     public func device(at address: PCIAddress) throws(DiscoveryError) -> PCIDeviceInfo? {
         let snapshots: [PCIFunctionSnapshot]
         do {
-            snapshots = try PCIAccess.scan(accessSource)
+            snapshots = try PCIAccess.scan(accessSource, only: address)
         } catch {
             throw .access(error)
         }

@@ -62,7 +62,11 @@ public enum PCIAccess {
     /// `PCIDumpFile` checks; libpci then reads that same open file (through
     /// /proc/self/fd), so it never parses a line that was not checked, unless the file
     /// is rewritten in place meanwhile by someone with write access to it.
-    public static func scan(_ source: Source) throws(PCIAccessError) -> [PCIFunctionSnapshot] {
+    ///
+    /// `only`: read just that function (an empty result when the bus has no such
+    /// function); the scan still lists the bus, but no other function's config space,
+    /// names or driver are read.
+    public static func scan(_ source: Source, only: PCIAddress? = nil) throws(PCIAccessError) -> [PCIFunctionSnapshot] {
         var message = [CChar](repeating: 0, count: 512)
         let handle: OpaquePointer?
         switch source {
@@ -88,7 +92,14 @@ public enum PCIAccess {
         let function = UnsafeMutablePointer<cib_pci_function>.allocate(capacity: 1)
         defer { function.deallocate() }
         var snapshots: [PCIFunctionSnapshot] = []
-        for index in 0..<cib_pci_count(handle) {
+        let indices: [Int32]
+        if let only {
+            let index = cib_pci_index_of(handle, Int32(bitPattern: only.domain), Int32(only.bus), Int32(only.device), Int32(only.function))
+            indices = index < 0 ? [] : [index]
+        } else {
+            indices = Array(0..<cib_pci_count(handle))
+        }
+        for index in indices {
             guard cib_pci_describe(handle, index, function, &message, message.count) == 0 else {
                 throw .libpci(LibPCIError("describe device \(index) of \(source)", message: Self.string(message)))
             }

@@ -1,4 +1,5 @@
 import InterruptBridgeCore
+import InterruptBridgeSystem
 import Testing
 
 /// The QEMU rig's functions (q35 + edu, ivshmem, e1000e, nvme), dumped with `lspci -xxxx`
@@ -14,6 +15,15 @@ import Testing
             "0000:00:00.0", "0000:00:03.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0",
             "0000:00:08.0", "0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3",
         ])
+    }
+
+    /// A scan for one function reads just that one, and reads it as the whole scan does.
+    @Test(arguments: ["0000:00:00.0", "0000:00:07.0", "0000:00:1f.3", "0000:00:09.0", "0001:00:03.0"])
+    func aScanForOneFunctionAgreesWithTheWholeScan(address: String) throws {
+        let wanted = try #require(PCIAddress(address))
+        let whole = try PCIAccess.scan(.dump(path: Fixture.path(Self.dump)))
+        let one = try PCIAccess.scan(.dump(path: Fixture.path(Self.dump)), only: wanted)
+        #expect(one == whole.filter { $0.address == wanted })
     }
 
     @Test func eduHasINTxPinAAndOne64BitMSIMessage() throws {

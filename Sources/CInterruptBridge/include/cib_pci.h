@@ -62,6 +62,10 @@ void cib_pci_close(cib_pci *pci);
 /// Number of functions the scan found.
 int cib_pci_count(const cib_pci *pci);
 
+/// The scan index of the function at DOMAIN:BUS:DEVICE.FUNCTION, or -1 when the scan
+/// did not find it. Reads nothing beyond what the scan read (no config space).
+int cib_pci_index_of(const cib_pci *pci, int domain, int bus, int device, int function);
+
 /// Fills `out` for the function at `index` (scan order). Returns 0, or -1 with
 /// `error` filled when libpci fails.
 int cib_pci_describe(cib_pci *pci, int index, cib_pci_function *out, char *error, size_t error_length);
