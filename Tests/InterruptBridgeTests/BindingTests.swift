@@ -11,73 +11,7 @@ import Testing
 import Glibc
 #endif
 
-/// Plays the PCI core: devices with drivers, driver_override, and a probe that
-/// binds the override (or the device's default driver) — and records every write.
-final class FakeKernel: BindingKernel {
-    struct Device {
-        var driver: String?
-        var defaultDriver: String?
-        var override: String?
-        var group: Int?
-        var classCode: UInt32?
-    }
-
-    let state: Mutex<(devices: [String: Device], registered: Set<String>, modules: Set<String>, log: [String])>
-
-    init(devices: [String: Device], registered: Set<String>, loadable: Set<String> = []) {
-        state = Mutex((devices, registered, loadable, []))
-    }
-
-    var log: [String] { state.withLock { $0.log } }
-    func device(_ address: String) -> Device? { state.withLock { $0.devices[address] } }
-
-    func deviceExists(_ address: String) -> Bool { device(address) != nil }
-    func driver(of address: String) -> String? { device(address)?.driver }
-    func driverRegistered(_ driver: String) -> Bool { state.withLock { $0.registered.contains(driver) } }
-    func iommuGroup(of address: String) -> Int? { device(address)?.group }
-    func classCode(of address: String) -> UInt32? { device(address)?.classCode }
-    func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
-        state.withLock { $0.devices.filter { $0.value.group == group }.map { ($0.key, $0.value.driver) }.sorted { $0.0 < $1.0 } }
-    }
-    func driverOverride(of address: String) -> String? { device(address)?.override }
-    func setDriverOverride(_ address: String, _ driver: String?) throws(SystemError) {
-        state.withLock {
-            $0.devices[address]?.override = driver
-            $0.log.append("override \(address) \(driver ?? "-")")
-        }
-    }
-    func unbind(_ address: String, from driver: String) throws(SystemError) {
-        try state.withLock { (state) throws(SystemError) in
-            guard state.devices[address]?.driver == driver else { throw SystemError("unbind", code: ENODEV) }
-            state.devices[address]?.driver = nil
-            state.log.append("unbind \(address) \(driver)")
-        }
-    }
-    func probe(_ address: String) throws(SystemError) {
-        state.withLock { state in
-            state.log.append("probe \(address)")
-            guard var device = state.devices[address], device.driver == nil else { return }
-            let candidate = device.override ?? device.defaultDriver
-            if let candidate, state.registered.contains(candidate) { device.driver = candidate }
-            state.devices[address] = device
-        }
-    }
-    func bind(_ address: String, to driver: String) throws(SystemError) {
-        try state.withLock { (state) throws(SystemError) in
-            // As sysfs: no drivers/DRIVER/bind without the driver registered.
-            guard state.registered.contains(driver) else { throw SystemError("bind \(driver)", code: ENOENT) }
-            state.devices[address]?.driver = driver
-            state.log.append("bind \(address) \(driver)")
-        }
-    }
-    func loadModule(_ name: String) throws(SystemError) {
-        try state.withLock { (state) throws(SystemError) in
-            guard state.modules.contains(name) else { throw SystemError("modprobe \(name)", code: ENOENT) }
-            state.registered.insert(name)
-            state.log.append("modprobe \(name)")
-        }
-    }
-}
+typealias FakeKernel = FakeBindingKernel
 
 @Suite("Binding devices to user-space drivers")
 final class BindingTests {
