@@ -69,5 +69,7 @@ struct EmbeddedDaemon {
         // reverse, so the card's ISR is disconnected before the daemon drains its devices.
         let services = try daemon.services() + [MyCardService(dispatcher: daemon.dispatcher, logger: logger)]
         try await ServiceGroup(configuration: daemon.groupConfiguration(services)).run()
+        // Throws when the drain could not give a device back (its record is kept for irqbridge unbind).
+        try daemon.checkShutdown()
     }
 }

@@ -8,7 +8,7 @@ public struct DeviceStatus: Sendable, Encodable {
     /// The PCI address, or a simulated device's name.
     public var id: String
     public var simulated: Bool
-    /// configured, bound, connected, failed, released, removed, absent.
+    /// configured, unbound, bound, connected, failed, released, removed, absent.
     public var state: String
     /// Why it is failed, released or removed.
     public var reason: String?

@@ -30,6 +30,8 @@ public final class DaemonServices: Sendable {
     /// The log-level the last start or reload applied (a reload sets the shared level
     /// only when it changes it).
     let appliedLogLevel: LockedValue<Logger.Level>
+    /// The devices the shutdown drain could not give back (empty until it ran).
+    let devicesNotRestored = LockedValue<[String]>([])
     let configurationPath: String?
     let launchArguments: [String: String]
     let environment: [String: String]
@@ -115,9 +117,20 @@ public final class DaemonServices: Sendable {
     }
 
     /// Runs the services until SIGTERM or SIGINT (then drains, within the shutdown timeout).
+    /// Throws `DaemonShutdownError` when a device could not be given back to its driver,
+    /// so the exit status says the rig is not as the daemon found it.
     public func run() async throws {
         let group = ServiceGroup(configuration: groupConfiguration(try services()))
         try await group.run()
+        try checkShutdown()
+    }
+
+    /// After the services stopped (for a caller that runs `groupConfiguration` in its own
+    /// group): throws `DaemonShutdownError` when the drain left a device on vfio-pci or
+    /// uio_pci_generic that it should have given back.
+    public func checkShutdown() throws(DaemonShutdownError) {
+        let left = devicesNotRestored.withLock { $0 }
+        guard left.isEmpty else { throw DaemonShutdownError(devices: left) }
     }
 
     /// A ServiceGroup configuration for these services and any of the caller's.
@@ -155,10 +168,7 @@ public final class DaemonServices: Sendable {
     /// Creates the state directory (0700) when missing and takes its `daemon.lock`; a
     /// lock another process holds is an error naming it (the pid it wrote).
     static func lockStateDirectory(_ directory: String) throws(DaemonStartError) -> OwnedDescriptor {
-        if !FileIO.exists(directory) {
-            do { try FileIO.makeDirectories(directory) } catch { throw .stateDirectory("cannot create \(directory): \(error)") }
-            chmod(directory, 0o700)
-        }
+        if let failure = makePrivateDirectory(directory) { throw .stateDirectory(failure) }
         let path = directory + "/daemon.lock"
         let lock: OwnedDescriptor?
         do { lock = try FileIO.lockExclusively(path, note: "\(getpid())") } catch { throw .stateDirectory("\(error)") }
@@ -169,14 +179,20 @@ public final class DaemonServices: Sendable {
         return lock
     }
 
+    /// Creates `directory` (and its parents) with mode 0700 when it is missing; an
+    /// existing one is left as it is. Returns why it could not, or nil.
+    static func makePrivateDirectory(_ directory: String) -> String? {
+        guard !FileIO.exists(directory) else { return nil }
+        do { try FileIO.makeDirectories(directory) } catch { return "cannot create \(directory): \(error)" }
+        chmod(directory, 0o700)
+        return nil
+    }
+
     /// Creates the socket's directory (0700) and removes a stale socket file; a
     /// socket another daemon still answers on is an error.
     func prepareSocket(_ path: String) throws(DaemonStartError) {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !directory.isEmpty, !FileIO.exists(directory) {
-            do { try FileIO.makeDirectories(directory) } catch { throw .socket("cannot create \(directory): \(error)") }
-            chmod(directory, 0o700)
-        }
+        if !directory.isEmpty, let failure = Self.makePrivateDirectory(directory) { throw .socket(failure) }
         guard FileIO.exists(path) else { return }
         do {
             let connection = try UnixStream.connect(path)
@@ -206,6 +222,16 @@ public enum DaemonStartError: Error, Sendable, CustomStringConvertible {
         case .stateDirectory(let message): "state directory: \(message)"
         case .listen(let message): message
         }
+    }
+}
+
+/// The shutdown drain could not give these devices back to the drivers they had.
+public struct DaemonShutdownError: Error, Sendable, CustomStringConvertible {
+    public var devices: [String]
+
+    public var description: String {
+        "stopped, but \(devices.joined(separator: ", ")) could not be given back to \(devices.count == 1 ? "its driver" : "their drivers")"
+            + " (the binding record is kept: irqbridge unbind retries)"
     }
 }
 
@@ -248,7 +274,9 @@ struct DeviceService: Service {
         }
         daemon.notifier.stopping()
         let outcome = await registry.drain()
-        daemon.logger.info("stopped", metadata: ["disconnected": "\(outcome.disconnected)", "restored": "\(outcome.restored)"])
+        daemon.devicesNotRestored.withLock { $0 = outcome.notRestored }
+        daemon.logger.info("stopped", metadata: ["disconnected": "\(outcome.disconnected)", "restored": "\(outcome.restored)",
+                                                 "not-restored": "\(outcome.notRestored.count)"])
         daemon.dispatcher.shutdown()
     }
 

@@ -6,7 +6,7 @@ import InterruptBridgeSystem
 import InterruptBridgeTooling
 
 extension DeviceRegistry {
-    /// Every known device (configured, bound, connected, failed, released, removed).
+    /// Every known device (configured, unbound, bound, connected, failed, released, removed, absent).
     public func list() -> [DeviceStatus] {
         let catalog = try? discovery.catalog()
         return order.compactMap { devices[$0] }.map { status(of: $0, catalog: catalog) }

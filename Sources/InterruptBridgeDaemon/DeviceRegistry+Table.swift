@@ -45,7 +45,7 @@ extension DeviceRegistry {
                 do throws(BindingError) {
                     let now = try binder.unbind(address)
                     device.boundByDaemon = false
-                    device.state = .configured
+                    device.state = .unbound
                     publish(.unbound, device, "\(name) is no longer configured: given back to \(now ?? "no driver")")
                 } catch {
                     fail(device, "giving back \(name), which an earlier run bound, failed: \(error)")
@@ -89,7 +89,7 @@ extension DeviceRegistry {
     /// The difference between `old` and `new`, applied. Returns a one-line summary.
     @discardableResult
     func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> String {
-        var added = 0, removed = 0, changed = 0
+        var added = 0, removed = 0, changed = 0, retried = 0
         let catalog = (try? discovery.catalog())?.devices.map(\.info) ?? []
         // Simulated devices, by name.
         for entry in old.simulated where !new.simulated.contains(where: { $0.name == entry.name }) {
@@ -143,23 +143,28 @@ extension DeviceRegistry {
             for address in matching {
                 let device = record(for: address)
                 if [.released, .connected, .removed].contains(device.state) { continue }
-                if !initial, device.state == .bound, device.entry == entry { continue }
+                let unchanged = !initial && device.entry == entry
+                if unchanged, device.state == .bound { continue }
                 device.entry = entry
                 guard catalog.contains(where: { $0.address == address }) else {
+                    // Said once: a reload of the same file does not report it again.
+                    if unchanged, device.state == .absent { continue }
                     device.state = .absent
                     device.reason = "not on the bus"
                     publish(.failed, device, "\(address) is configured but not on the bus (it is bound when it appears)")
                     continue
                 }
+                // A reload retries what failed under the same entry: a retry, not an addition.
+                let retry = unchanged && device.state == .failed
                 // A device re-adopted from an earlier run is on its driver already: connect only.
                 let readopted = initial && device.state == .bound && device.boundByDaemon
                     && catalog.first(where: { $0.address == address })?.driver == entry.driver.rawValue
                 if !readopted { try? bind(device, entry: entry, toConnect: true) }
                 if device.state == .bound { try? connect(device) }
-                added += 1
+                if retry { retried += 1 } else { added += 1 }
             }
         }
-        return "\(added) added, \(changed) changed, \(removed) removed"
+        return "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
     }
 
     /// The entry of a bound or connected device changed: reconnect under the new one
@@ -231,12 +236,14 @@ extension DeviceRegistry {
 
     /// Shutdown: refuses further calls, disconnects everything (returns once no ISR
     /// runs), gives devices back to their drivers (unless `on-exit: keep`).
-    public func drain() -> (disconnected: Int, restored: Int) {
+    /// Returns the counts, and the devices it could not give back (their binding records
+    /// are kept, so `irqbridge unbind` can retry).
+    public func drain() -> (disconnected: Int, restored: Int, notRestored: [String]) {
         stopping = true
         // Pending waits return at once (their devices are about to be disconnected).
         stopRequested.store(true, ordering: .releasing)
         publish(.stopping, nil, "stopping: disconnecting and giving devices back")
-        var disconnected = 0, restored = 0
+        var disconnected = 0, restored = 0, notRestored: [String] = []
         for device in order.reversed().compactMap({ devices[$0] }) {
             if device.state == .connected { disconnected += 1 }
             disconnect(device, reason: "shutdown")
@@ -250,10 +257,11 @@ extension DeviceRegistry {
                 restored += 1
                 publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
             } catch {
+                notRestored.append(device.id)
                 publish(.error, device, "giving \(device.id) back failed: \(error)")
             }
         }
         generator.shutdown()
-        return (disconnected, restored)
+        return (disconnected, restored, notRestored)
     }
 }

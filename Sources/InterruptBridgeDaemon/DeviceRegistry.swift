@@ -156,6 +156,10 @@ public actor DeviceRegistry {
             publish(.bound, device, "\(device.id) bound to \(entry.driver)" + (outcome.changed ? " (was \(outcome.previousDriver ?? "unbound"))" : " (already)"))
         } catch {
             let failure = Self.controlError(error)
+            // A device that is not on the bus stays absent (or removed): it is bound when it
+            // appears, and `failed` would say a step went wrong with a card that is there.
+            let missing = if case .noSuchDevice = error { true } else { false }
+            if missing, device.state == .absent || device.state == .removed { throw failure }
             if device.state != .released { fail(device, failure.description) }
             throw failure
         }
@@ -168,7 +172,9 @@ public actor DeviceRegistry {
             .conflict("\(address) is in use by \(driver); to take it for \(target) anyway, bind it with from: \(driver) "
                       + "(ctl bind --from, or the device entry's from:; ctl unbind gives it back)")
         case .noSuchDevice: .notFound(error.description)
-        case .notBoundTo, .notManaged, .bridge: .conflict(error.description)
+        // The daemon has no --force: a bridge is taken only by hand, with irqbridge bind.
+        case .bridge: .conflict(error.bridgeRefusal + "; the daemon does not bind bridges")
+        case .notBoundTo, .notManaged: .conflict(error.description)
         default: .failed(error.description)
         }
     }
@@ -184,7 +190,7 @@ public actor DeviceRegistry {
         do throws(BindingError) {
             let now = try binder.unbind(address)
             device.boundByDaemon = false
-            device.state = .configured
+            device.state = .unbound
             device.reason = "unbound through the control API"
             removeFromTable(device)
             publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")

@@ -8,8 +8,11 @@ import Synchronization
 
 /// Where a managed device is in its life.
 enum ManagedState: String, Sendable {
-    /// In the table, not bound yet (or given back by `unbind`).
+    /// In the table, not bound yet (or given back at shutdown).
     case configured
+    /// Given back to its driver through the control API (or, at start-up, because the
+    /// file no longer names it): out of the running configuration until `bind`.
+    case unbound
     /// On vfio-pci / uio_pci_generic, interrupts not connected.
     case bound
     case connected

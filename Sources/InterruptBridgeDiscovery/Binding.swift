@@ -47,12 +47,19 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(address) did not bind to \(driver) (now: \(actual ?? "no driver"))"
         case let .notManaged(address, driver):
             "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
-        case let .bridge(address, kind, classCode):
-            "\(address) is \(kind.first.map { "AEIOU".contains($0) } == true ? "an" : "a") \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
-                + "and a user-space driver would take it away; nothing was changed (--force if you really mean it)"
+        case .bridge:
+            bridgeRefusal + " (--force if you really mean it)"
         case let .system(error):
             error.description
         }
+    }
+
+    /// A `.bridge` refusal without the command line's way past it (the description for the other cases).
+    public var bridgeRefusal: String {
+        guard case let .bridge(address, kind, classCode) = self else { return description }
+        let article = kind.first.map { "AEIOU".contains($0) } == true ? "an" : "a"
+        return "\(address) is \(article) \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
+            + "and a user-space driver would take it away; nothing was changed"
     }
 }
 

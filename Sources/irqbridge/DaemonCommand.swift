@@ -20,7 +20,7 @@ struct DaemonCommand: AsyncParsableCommand {
             a UNIX socket, mode 0600; `irqbridge ctl` is its client), Prometheus metrics, and systemd's \
             notify protocol (READY=1, WATCHDOG=1, RELOADING=1). SIGHUP reloads the file and applies \
             only its difference; SIGTERM or SIGINT disconnect everything, give devices back to the \
-            drivers they had, and exit 0. Settings: flags, then IRQBRIDGE_* variables, then the file's \
+            drivers they had, and exit 0 (1 when a device could not be given back). Settings: flags, then IRQBRIDGE_* variables, then the file's \
             `settings:` (keys: \(DaemonSettings.keys.joined(separator: ", "))). A bad configuration \
             is one line and exit status 2.
             """
@@ -84,6 +84,8 @@ struct DaemonCommand: AsyncParsableCommand {
         do {
             try await daemon.run()
         } catch let error as DaemonStartError {
+            throw CommandFailure.failed("\(error)")
+        } catch let error as DaemonShutdownError {
             throw CommandFailure.failed("\(error)")
         }
     }

@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 import InterruptBridgeDaemon
+import InterruptBridgeDiscovery
+import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeTestKit
 import Logging
@@ -16,15 +18,26 @@ final class DaemonHarness: Sendable {
     let client: ControlClient
 
     /// `configuration` is the file's text (its settings get this test's socket and state directory).
-    init(_ configuration: String, environment: [String: String] = [:]) async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-daemon-\(UUID().uuidString.prefix(8))").path
+    /// `kernel` and `dump`: PCI devices as a fake PCI core binds them and as an
+    /// `lspci -xxxx` dump under InterruptBridgeCoreTests/Fixtures describes them.
+    init(_ configuration: String, environment: [String: String] = [:], kernel: FakeBindingKernel? = nil,
+         dump: String = "rig-q35.lspci") async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-daemon-\(UUID().uuidString.prefix(8))").path
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/daemon.yaml"
         try configuration.write(toFile: path, atomically: true, encoding: .utf8)
         let arguments = ["socket": directory + "/run/control.sock", "metrics": "off", "state-directory": directory + "/state"]
         let loaded = try DaemonConfiguration.load(path: path, arguments: arguments, environment: environment)
+        let binder = kernel.map { kernel in
+            DeviceBinder(kernel: kernel, records: BindingRecordStore(directory: directory + "/state/bindings", owner: "daemon"), logger: .silent("binder"))
+        }
+        let discovery = kernel.map { _ in
+            PCIDiscovery(source: .dump(path: Self.fixture(dump)), facts: ResourceTranslator.SystemFacts(onlineProcessors: .first(2)),
+                         logger: .silent("discovery"))
+        }
         services = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: path, arguments: arguments,
-                                      environment: environment, logger: .silent("daemon"))
+                                      environment: environment, logger: .silent("daemon"), binder: binder, discovery: discovery)
         group = ServiceGroup(configuration: services.groupConfiguration(try services.services()))
         let group = self.group
         task = Task { try await group.run() }
@@ -38,6 +51,10 @@ final class DaemonHarness: Sendable {
 
     var configurationPath: String { directory + "/daemon.yaml" }
 
+    static func fixture(_ name: String) -> String {
+        "/" + #filePath.split(separator: "/").dropLast(2).joined(separator: "/") + "/InterruptBridgeCoreTests/Fixtures/" + name
+    }
+
     /// One control call, made off the cooperative pool (the client blocks).
     func call(_ method: String, _ path: String, _ body: [String: any Sendable]? = nil) async throws -> ControlClient.Reply {
         let client = self.client
@@ -48,11 +65,13 @@ final class DaemonHarness: Sendable {
         }
     }
 
-    /// Graceful shutdown (as SIGTERM), then the group's end.
+    /// Graceful shutdown (as SIGTERM), then the group's end; throws what the daemon's
+    /// exit would report (`DaemonShutdownError`).
     func stop() async throws {
         await group.triggerGracefulShutdown()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try await task.value
-        try? FileManager.default.removeItem(atPath: directory)
+        try services.checkShutdown()
     }
 }
 

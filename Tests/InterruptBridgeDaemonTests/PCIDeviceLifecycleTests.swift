@@ -1,0 +1,96 @@
+import Foundation
+import InterruptBridgeDaemon
+import InterruptBridgeTestKit
+import Testing
+
+/// The daemon's PCI paths (bind, unbind, absent devices, reloads, the shutdown's give-back)
+/// over a fake PCI core and the rig's lspci dump: no root, no VFIO.
+@Suite("Daemon: PCI devices through bind, unbind, reload and shutdown")
+struct PCIDeviceLifecycleTests {
+    static let nic = "0000:00:07.0"
+
+    /// The rig's NIC on e1000e, its host bridge, and vfio-pci registered.
+    static func kernel() -> FakeBindingKernel {
+        FakeBindingKernel(devices: [
+            nic: .init(driver: "e1000e", defaultDriver: "e1000e", group: 7),
+            "0000:00:00.0": .init(group: 0, classCode: 0x060000),
+        ], registered: ["vfio-pci", "e1000e"])
+    }
+
+    @Test func aDeviceGivenBackThroughTheAPIIsUnboundAndNotConfigured() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        let bound = try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"])
+        #expect(bound.status == 200, "\(bound.json)")
+        #expect(bound.json["state"] as? String == "bound")
+        #expect(bound.json["configured"] as? Bool == true)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+
+        let unbound = try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind")
+        #expect(unbound.status == 200, "\(unbound.json)")
+        // Out of the running configuration, and its state says so (not "configured").
+        #expect(unbound.json["state"] as? String == "unbound")
+        #expect(unbound.json["configured"] as? Bool == false)
+        #expect(kernel.driver(of: Self.nic) == "e1000e")
+        try await daemon.stop()
+    }
+
+    @Test func aBridgeIsRefusedWithoutTheCommandLinesForce() async throws {
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: Self.kernel())
+        let refused = try await daemon.call("POST", "/v1/devices/0000:00:00.0/bind")
+        #expect(refused.status == 409)
+        let message = refused.json["error"] as? String ?? ""
+        #expect(message.contains("host bridge") && message.contains("the daemon does not bind bridges"), "\(message)")
+        #expect(!message.contains("--force"), "\(message)")
+        #expect(try await daemon.call("GET", "/v1/devices").array.isEmpty, "a refused bind left an entry")
+        try await daemon.stop()
+    }
+
+    @Test func aConfiguredDeviceNotOnTheBusStaysAbsentAndIsReportedOnce() async throws {
+        let configuration = "devices:\n  \"0000:00:1e.0\": {driver: vfio-pci}\n"
+        let daemon = try await DaemonHarness(configuration, kernel: Self.kernel())
+        #expect(try await daemon.call("GET", "/v1/devices/0000:00:1e.0").json["state"] as? String == "absent")
+        let (id, stream) = daemon.services.events.watch(internal: true)
+        defer { daemon.services.events.unwatch(id) }
+
+        let bind = try await daemon.call("POST", "/v1/devices/0000:00:1e.0/bind")
+        #expect(bind.status == 404, "\(bind.json)")
+        #expect(try await daemon.call("GET", "/v1/devices/0000:00:1e.0").json["state"] as? String == "absent")
+
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed")
+        _ = daemon.services.events.publish(DaemonEvent(kind: .milestone, message: "end of test"))
+        var failed = 0
+        for await event in stream {
+            if event.kind == .failed { failed += 1 }
+            if event.message == "end of test" { break }
+        }
+        #expect(failed == 0, "the absent device was reported again \(failed) times")
+        try await daemon.stop()
+    }
+
+    @Test func aReloadRetriesAFailedDeviceWithoutCallingItAdded() async throws {
+        // Bound by the fake kernel, but there is no such function to open on this machine:
+        // the connect fails, and the device is `failed`.
+        let configuration = "devices:\n  \"\(Self.nic)\": {from: e1000e}\n"
+        let daemon = try await DaemonHarness(configuration, kernel: Self.kernel())
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried")
+        try await daemon.stop()
+    }
+
+    @Test func aDeviceThatCannotBeGivenBackFailsTheShutdown() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        kernel.unregister("e1000e")
+        await #expect {
+            try await daemon.stop()
+        } throws: { error in
+            (error as? DaemonShutdownError)?.devices == [Self.nic]
+                && "\(error)".contains("irqbridge unbind retries")
+        }
+        #expect(kernel.driver(of: Self.nic) == nil)
+    }
+}
