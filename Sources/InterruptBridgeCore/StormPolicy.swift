@@ -12,6 +12,10 @@
 ///   sustained): the clock starts at the first interrupt, so a storm faster than
 ///   that is contained once `rateLimit` of its interrupts arrived (within one window).
 ///
+/// A third rule, `StormRule.unquietedLine`, needs the kernel's count, so it is judged
+/// off the dispatch thread (the daemon does, once a second) and applied with
+/// `InterruptDispatcher.contain(_:rule:)`; it follows the same policy otherwise.
+///
 /// On a trip the vector stops being watched (a level-triggered line stays masked, a
 /// message vector is disabled through VFIO), the trip is counted, logged once and
 /// published on the dispatcher's event stream; the vector is re-armed by
@@ -72,11 +76,18 @@ public enum StormRule: String, Sendable, Hashable, Codable, CustomStringConverti
     case unclaimed
     /// Interrupts arrived faster than the rate rule allows.
     case rate
+    /// A level-triggered line whose ISR claims every pass without quieting the device:
+    /// VFIO signals it again at each unmask, with no new interrupt the kernel counts.
+    /// Neither rule above sees it (every call is claimed, at the unmask round trip's
+    /// rate); a caller that compares the kernel's count contains it with
+    /// `InterruptDispatcher.contain(_:rule:)` (the daemon does).
+    case unquietedLine = "unquieted-line"
 
     public var description: String {
         switch self {
         case .unclaimed: "unclaimed interrupts"
         case .rate: "interrupt rate"
+        case .unquietedLine: "a line claimed but not quieted"
         }
     }
 }

@@ -258,11 +258,15 @@ struct DeviceService: Service {
             let metrics = daemon.metrics
             group.addTask { for await event in watched { await metrics.record(event) } }
             group.addTask {
+                var tick = 0
                 while !Task.isCancelled {
                     // Heartbeats also when no watchdog asks: GET /v1/health shows the loop turning.
                     dispatcher.requestHeartbeat()
                     try? await Task.sleep(for: .milliseconds(250))
                     await registry.checkMilestones()
+                    tick += 1
+                    // Once a second: it reads /proc/interrupts.
+                    if tick % 4 == 0 { await registry.checkUnquietedLines() }
                 }
             }
             let daemon = self.daemon

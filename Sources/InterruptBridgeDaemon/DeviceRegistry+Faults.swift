@@ -5,6 +5,7 @@ public import InterruptBridge
 public import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
+import InterruptBridgeTooling
 
 extension DeviceRegistry {
     func managed(_ interruptDevice: InterruptDevice?) -> ManagedDevice? {
@@ -75,6 +76,36 @@ extension DeviceRegistry {
             publish(.released, device, "\(id) was unbound from \(entry.driver) outside the daemon: released")
         default:
             return
+        }
+    }
+
+    /// Contains a VFIO INTx line whose ISR claims every pass without quieting the device
+    /// (`StormRule.unquietedLine`): since the last check, at least `minimum` ISR calls the
+    /// kernel's count does not explain, and ten for each interrupt the kernel took. VFIO
+    /// signals such a line again at each unmask, so the dispatch loop would spin at the
+    /// unmask round trip's rate with every call claimed, where no rule on the interrupt
+    /// path can tell. Not judged across a trigger (VFIO's loopback raises are invisible
+    /// to the kernel); under UIO the kernel counts every re-assertion, so the rate rule
+    /// applies there. The vector's storm policy sets the back-off.
+    func checkUnquietedLines(minimum: UInt64 = 1_000) {
+        let candidates = order.compactMap { devices[$0] }.filter { device in
+            device.state == .connected && device.address != nil && device.uioIRQ == nil && device.objects.contains { $0.kind == .intx }
+        }
+        guard !candidates.isEmpty, let lines = try? ProcInterrupts.read() else { return }
+        for device in candidates {
+            let objects = device.objects.filter { $0.kind == .intx }
+            guard let kernel = objects.first.flatMap({ kernelCount(device, $0, lines) }) else { continue }
+            let calls = objects.reduce(0) { $0 &+ $1.serviceCallCount }
+            let triggers = device.triggers.entries
+            let base = device.quietBaseline
+            device.quietBaseline = (calls, kernel, triggers)
+            guard let base, base.triggers == triggers, !device.triggers.isBusy, !objects.contains(where: \.isContained),
+                  let unexplained = KernelInterruptCounts.unquietedCalls(calls: calls &- base.calls, kernel: kernel &- min(kernel, base.kernel),
+                                                                         minimum: minimum) else { continue }
+            let why = "\(device.id): the ISR ran \(unexplained) time(s) more than the kernel took interrupts on its line in the last check: "
+                + "the acknowledge does not quiet the device; containing the line"
+            logger.warning("\(why)", metadata: ["device": "\(device.id)"])
+            dispatcher.contain(objects, rule: .unquietedLine)
         }
     }
 

@@ -273,6 +273,7 @@ public actor DeviceRegistry {
         device.triggers.reopen()
         resetBaselines(device)
         device.lastMilestone = 0
+        device.quietBaseline = nil
     }
 
     func simulatedIndex(_ name: String) -> Int { (table.simulated.firstIndex { $0.name == name } ?? 0) + 1 }

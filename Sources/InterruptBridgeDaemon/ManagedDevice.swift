@@ -55,6 +55,9 @@ final class ManagedDevice {
     /// A simulated device's raised count at the last reset.
     var generatedBaseline: UInt64 = 0
     var lastMilestone: UInt64 = 0
+    /// Its INTx line's ISR calls, the kernel's count and the triggers entered at the last
+    /// unquieted-line check (nil: not checked since connect).
+    var quietBaseline: (calls: UInt64, kernel: UInt64, triggers: UInt64)?
     /// Triggers in flight, and the flag that stops them before a disconnect.
     let triggers = TriggerGate()
 
@@ -75,11 +78,17 @@ final class ManagedDevice {
 final class TriggerGate: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
+    private let entered = Atomic<UInt64>(0)
 
     var isStopped: Bool { stopped.load(ordering: .acquiring) }
+    /// Whether a trigger runs now.
+    var isBusy: Bool { inFlight.load(ordering: .acquiring) > 0 }
+    /// Triggers entered so far (a change says one ran since the last look).
+    var entries: UInt64 { entered.load(ordering: .acquiring) }
 
     /// False when stopped (the caller must not raise).
     func enter() -> Bool {
+        entered.add(1, ordering: .acquiringAndReleasing)
         inFlight.add(1, ordering: .acquiringAndReleasing)
         if isStopped {
             leave()

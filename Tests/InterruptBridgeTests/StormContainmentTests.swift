@@ -50,6 +50,48 @@ extension Runtime {
             ])
         }
 
+        /// A rule judged off the interrupt path (the daemon's unquieted-line check) contains
+        /// through `contain(_:rule:)` as the loop's own rules do: masked, counted, published
+        /// once; a second call while contained, or under a disabled policy, does nothing.
+        @Test func aLineClaimedButNotQuietedIsContainedOnRequest() async throws {
+            let dispatcher = try Self.stepped(StormPolicy(initialBackoff: nil))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in true })  // claims, never acknowledges
+            backend.raise()
+            for _ in 0..<5 { #expect(dispatcher.step() == 1, "the unquieted line is served again at every unmask") }
+            #expect(!object.isContained, "every call is claimed, and slowly: the loop's own rules do not trip")
+
+            dispatcher.contain([object], rule: .unquietedLine)
+            #expect(object.isContained && object.stormCount == 1)
+            #expect(backend.isLineMasked)
+            #expect(dispatcher.step() == 0)
+            dispatcher.contain([object], rule: .unquietedLine)
+            #expect(object.stormCount == 1, "already contained: not a second trip")
+            dispatcher.rearm(object)
+            #expect(dispatcher.step() == 1)
+            backend.acknowledge()
+            dispatcher.disconnect(object)
+
+            let (calm, calmBackend) = makeDevice(SimulatedDevice(address: PCIAddress(bus: 1, device: 0, function: 0), interruptPin: .a,
+                                                                 irqLine: 12, holdsLineUntilAcknowledged: true))
+            let unguarded = try InterruptDispatcher.manuallyStepped(logger: .silent(), options: DispatchOptions(storm: .disabled))
+            let other = try unguarded.connectLineBased(device: calm, routine: { _ in true })
+            calmBackend.raise()
+            unguarded.contain([other], rule: .unquietedLine)
+            #expect(!other.isContained && other.stormCount == 0, "storm detection off: never contained")
+            calmBackend.acknowledge()
+            unguarded.disconnect(other)
+            unguarded.shutdown()
+
+            dispatcher.shutdown()
+            let received = await Self.drain(events).map(\.description)
+            #expect(received == [
+                "storm on \(device) vector 0xb (message 0): a line claimed but not quieted; contained (trip 1), until rearm",
+                "\(device) vector 0xb (message 0) re-armed after a storm",
+            ])
+        }
+
         @Test func aClaimedFloodTripsTheRateRuleAndAHealthyVectorIsUnaffected() async throws {
             let dispatcher = try Self.stepped(StormPolicy(rateLimit: 100, rateWindow: .seconds(30), initialBackoff: nil))
             let events = dispatcher.events()

@@ -83,7 +83,7 @@ devices:
   "$PORT": {profile: edu}
 EOF
     for extra in "$@"; do
-        if [ "$extra" = "$INTX" ]; then echo "  \"$INTX\": {connect: line-based, profile: edu}" >> "$file"
+        if [ "$extra" = "$INTX" ]; then echo "  \"$INTX\": {connect: line-based, profile: ${INTX_PROFILE:-edu}}" >> "$file"
         else echo "  \"$extra\": {profile: edu}" >> "$file"; fi
     done
 }
@@ -226,6 +226,34 @@ check "ctl unbind + bind + connect: $INTX takes its configured entry back (line-
     sh -c "$IRQ ctl show $INTX | grep -q '  connected  INTx x1 '"
 ctl save-config --path $STATE/saved.yaml > /dev/null && $IRQ daemon --config $STATE/saved.yaml --check > $W/check.out 2>&1
 check "ctl save-config writes a file the daemon accepts ($(cat $W/check.out))" grep -q "valid: 6 device entries" $W/check.out
+
+# An acknowledge that claims without clearing edu's status (guest-bringup.sh's): VFIO signals
+# the line again at every unmask, with no new interrupt, and every call is claimed. The daemon
+# compares the kernel's count once a second and contains the line, naming the rule.
+cat > $W/noack.yaml <<'NOACK'
+name: edu-claims-without-clearing
+match: {vendor: 0x1234, device: 0x11e8}
+stimulus:
+  interrupts: [intx]
+  vectors: 1
+  raise:
+    - write: {bar: 0, offset: 0x60, width: 32}
+      value: 1
+acknowledge:
+  - return: claimed
+NOACK
+has_profile() { ctl show "$1" --json 2>/dev/null | grep -q "\"profile\":\"$2\"" && is_state "$1" connected; }
+unquieted_event() { grep -q "\"device\":\"$INTX\".*\"kind\":\"storm\".*claimed but not quieted" $W/events1; }
+INTX_PROFILE=$W/noack.yaml config $W/config.yaml "$INTX" "$ADDED"
+kill -HUP $daemon
+wait_until 30 has_profile $INTX edu-claims-without-clearing
+ctl trigger $INTX --count 1 > /dev/null 2>&1
+wait_until 15 unquieted_event
+check "an INTx line the acknowledge does not quiet is contained (a storm event: a line claimed but not quieted)" unquieted_event
+config $W/config.yaml "$INTX" "$ADDED"
+kill -HUP $daemon
+wait_until 30 has_profile $INTX edu
+check "$INTX back on edu's own profile: connected" has_profile $INTX edu
 step verbs
 
 # ---------------------------------------------------------------- hot-plug

@@ -221,17 +221,34 @@ public final class InterruptDispatcher: Sendable {
     /// contained are left as they are. Returns once the loop has done it (from a
     /// dispatch thread: at the end of the batch).
     public func rearm(_ objects: [InterruptObject]) {
-        let deferred = Self.isOnAnyDispatchThread
-        var completions: [Completion] = []
-        for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
-            let completion = deferred ? nil : Completion()
-            if loop.post(.rearm(group, completion)), let completion { completions.append(completion) }
-        }
-        for completion in completions { try? completion.wait() }
+        postToTheirLoops(objects) { .rearm($0, $1) }
     }
 
     /// Re-arms one object's vector (see `rearm(_:)`).
     public func rearm(_ object: InterruptObject) { rearm([object]) }
+
+    /// Contains the vectors of these objects as a storm rule would have (see
+    /// `StormPolicy`): for a rule judged off the interrupt path, such as
+    /// `.unquietedLine`, which needs the kernel's count. Counted, logged once,
+    /// published as `.stormContained`, re-armed after the vector's back-off or by
+    /// `rearm`. A vector already contained, or whose storm policy is disabled, is left
+    /// as it is. Returns once the loop has done it (from a dispatch thread: at the end
+    /// of the batch).
+    public func contain(_ objects: [InterruptObject], rule: StormRule) {
+        postToTheirLoops(objects) { .contain($0, rule, $1) }
+    }
+
+    /// Posts one command per loop for the objects it serves (this dispatcher's only) and
+    /// waits for each, except on a dispatch thread (which would wait for itself).
+    private func postToTheirLoops(_ objects: [InterruptObject], _ command: ([InterruptObject], Completion?) -> LoopCommand) {
+        let deferred = Self.isOnAnyDispatchThread
+        var completions: [Completion] = []
+        for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
+            let completion = deferred ? nil : Completion()
+            if loop.post(command(group, completion)), let completion { completions.append(completion) }
+        }
+        for completion in completions { try? completion.wait() }
+    }
 
     // MARK: Active and inactive (power-managed drivers)
 

@@ -280,6 +280,8 @@ enum LoopCommand: Sendable {
     case unwatchEvents(InterruptDevice, Completion?)
     /// Re-arm the storm-contained vectors of these objects.
     case rearm([InterruptObject], Completion?)
+    /// Contain these objects' vectors as storming under `rule`, from outside the loop.
+    case contain([InterruptObject], StormRule, Completion?)
     /// Answer a heartbeat request: count it in `heartbeats` (proves the loop turns).
     case heartbeat
     /// Report these objects active (true) or inactive (false).

@@ -34,6 +34,13 @@ extension LoopState {
                     if let source = table.source(of: object) { rearm(source) }
                 }
                 completion?.finish()
+            case let .contain(objects, rule, completion):
+                for object in objects {
+                    // Once per source: a shared line's objects, or a vector already contained.
+                    guard let source = table.source(of: object), source.containedSince == nil, source.storm.isEnabled else { continue }
+                    contain(source, rule: rule)
+                }
+                completion?.finish()
             case let .setActive(active, objects, completion):
                 setActive(active, objects)
                 completion?.finish()
@@ -231,7 +238,7 @@ extension LoopState {
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
             case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),
-                 let .watchEvents(_, completion), let .unwatchEvents(_, completion), let .setActive(_, _, completion):
+                 let .contain(_, _, completion), let .watchEvents(_, completion), let .unwatchEvents(_, completion), let .setActive(_, _, completion):
                 completion?.finish()
             case .stop, .heartbeat:
                 continue
