@@ -45,7 +45,7 @@ public actor MetricsExporter {
             count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
             if let kernel = sample.kernel {
                 count("irqbridge_kernel_interrupts_total", labels, kernel,
-                      help: "The kernel's count for the same vectors (/proc/interrupts): a lost interrupt shows as a difference")
+                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; for messages from the device, a difference is a lost interrupt")
             }
         }
         let states = await devices.stateCounts()

@@ -57,8 +57,7 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A `.bridge` refusal without the command line's way past it (the description for the other cases).
     public var bridgeRefusal: String {
         guard case let .bridge(address, kind, classCode) = self else { return description }
-        let article = kind.first.map { "AEIOU".contains($0) } == true ? "an" : "a"
-        return "\(address) is \(article) \(kind) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
+        return "\(address) is \(DeviceBinder.withArticle(kind)) (class 0x\(hex(UInt64(classCode), width: 6))): the system runs on it, "
             + "and a user-space driver would take it away; nothing was changed"
     }
 }
@@ -182,9 +181,14 @@ public struct DeviceBinder: Sendable {
         return now
     }
 
+    /// "a host bridge", "an ISA bridge".
+    public static func withArticle(_ kind: String) -> String {
+        (kind.first.map { "AEIOU".contains($0) } == true ? "an " : "a ") + kind
+    }
+
     /// What a class code names when it is a bridge the system runs on (nil: anything else;
     /// "other" bridges, 0x0680, are left to the user: some cards present as one).
-    static func systemBridge(_ classCode: UInt32) -> String? {
+    public static func systemBridge(_ classCode: UInt32) -> String? {
         guard classCode >> 16 == 0x06 else { return nil }
         switch (classCode >> 8) & 0xff {
         case 0x00: return "host bridge"

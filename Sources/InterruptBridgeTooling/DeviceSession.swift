@@ -3,7 +3,7 @@
 import Foundation
 public import InterruptBridge
 public import InterruptBridgeCore
-import InterruptBridgeDiscovery
+public import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 public import Logging
 
@@ -31,6 +31,20 @@ public struct DeviceSession: Sendable {
     /// FILE`) or the daemon's (`irqbridge ctl bind`, a device entry's `profile:`).
     public enum Advice: Sendable {
         case commandLine, daemon
+    }
+
+    /// Why a function on neither vfio-pci nor uio_pci_generic cannot be opened, and the
+    /// next step: bind it (with `needed`'s `--driver` when that is not the default), or,
+    /// for a bridge the system runs on, that bind refuses it.
+    public static func notOnAUserSpaceDriver(_ info: PCIDeviceInfo, needed: UserSpaceDriver? = nil, advice: Advice = .commandLine) -> String {
+        let address = info.address
+        let wanted = needed?.rawValue ?? "vfio-pci or uio_pci_generic"
+        let current = "\(address) is bound to \(info.driver ?? "no driver"), not \(wanted)"
+        if let kind = DeviceBinder.systemBridge(info.classCode) {
+            return "\(address) is \(DeviceBinder.withArticle(kind)) the system runs on (\(info.driver ?? "no driver")): bind refuses it, and it is not a device to test"
+        }
+        let driver = needed == .uioPCIGeneric ? " --driver uio_pci_generic" : ""
+        return current + ": " + (advice == .daemon ? "irqbridge ctl bind \(address)\(driver) first" : "irqbridge bind \(address)\(driver) first")
     }
 
     public let info: PCIDeviceInfo
@@ -96,8 +110,7 @@ public struct DeviceSession: Sendable {
                 return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
                                      advice: advice)
             default:
-                throw DeviceSessionError.badInput("\(address) is bound to \(info.driver ?? "no driver"), not vfio-pci or uio_pci_generic: "
-                                              + (advice == .daemon ? "irqbridge ctl bind \(address) first" : "irqbridge bind \(address) first"))
+                throw DeviceSessionError.badInput(notOnAUserSpaceDriver(info, advice: advice))
             }
         } catch let failure as DeviceSessionError {
             throw failure

@@ -186,8 +186,11 @@ extension CtlCommand {
             if let rate { body["rate"] = rate }
             options.show(try options.call("POST", devicePath(id, "/trigger"), body: body, timeout: .seconds(3600))) { object in
                 let outcome = object as? [String: Any] ?? [:]
-                return "raised \(outcome["raised"] as? Int ?? 0) interrupt(s) on \(id) through \(outcome["stimulus"] as? String ?? "?")"
-                    + ((outcome["fromDevice"] as? Bool) == false ? " (not from the device itself)" : "")
+                let stimulus = outcome["stimulus"] as? String ?? "?"
+                // The loopback stimulus's name already says it does not come from the device.
+                let notFromDevice = (outcome["fromDevice"] as? Bool) == false && !stimulus.contains("from the device")
+                return "raised \(outcome["raised"] as? Int ?? 0) interrupt(s) on \(id) through \(stimulus)"
+                    + (notFromDevice ? " (not from the device itself)" : "")
             }
         }
     }

@@ -153,9 +153,10 @@ struct SelftestCommand: ParsableCommand {
         case .simulated: nil
         }
         if let needed, info.driver != needed.rawValue {
-            let driverOption = needed == DriverOption.defaultDriver ? "" : " --driver \(needed)"
-            throw CommandFailure.badInput("\(address) is bound to \(info.driver ?? "no driver"), not \(needed): "
-                                          + "irqbridge bind \(address)\(driverOption) first")
+            // Without --backend, VFIO is chosen; say that UIO is the other way.
+            let bridge = DeviceBinder.systemBridge(info.classCode) != nil
+            let other = backend == nil && needed == .vfioPCI && !bridge ? " (or bind it --driver uio_pci_generic and pass --backend uio)" : ""
+            throw CommandFailure.badInput(DeviceSession.notOnAUserSpaceDriver(info, needed: needed) + other)
         }
         if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing) }
         if let kinds {

@@ -130,19 +130,44 @@ struct CommandLineErrorTests {
         Self.expectOneLine(try Self.run(arguments), prefix)
     }
 
-    /// A device that is not on the driver the backend needs (the host bridge is on none,
-    /// or its own): the user's next step, named in one line with status 2, as wait, watch
-    /// and trigger say it; nothing is opened.
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/sys/bus/pci/devices/0000:00:00.0"), "no 0000:00:00.0"),
-          arguments: [(["--backend", "vfio"], "not vfio-pci: irqbridge bind 0000:00:00.0 first"),
-                      (["--backend", "uio"], "not uio_pci_generic: irqbridge bind 0000:00:00.0 --driver uio_pci_generic first"),
-                      ([], "not vfio-pci: irqbridge bind 0000:00:00.0 first")])
+    /// A function on a kernel driver, not a bridge (nil: this machine has none).
+    static let functionOnAKernelDriver: String? = {
+        let root = "/sys/bus/pci/devices"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
+        return names.first { name in
+            guard let driver = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(name)/driver"),
+                  !["vfio-pci", "uio_pci_generic"].contains(driver.split(separator: "/").last.map(String.init) ?? ""),
+                  let text = try? String(contentsOfFile: "\(root)/\(name)/class", encoding: .utf8) else { return false }
+            return !text.hasPrefix("0x06")
+        }
+    }()
+
+    /// A device that is not on the driver the backend needs: the user's next step, named
+    /// in one line with status 2, as wait, watch and trigger say it; nothing is opened.
+    /// Without --backend, the other way (UIO) is named too.
+    @Test(.enabled(if: functionOnAKernelDriver != nil, "no function on a kernel driver"),
+          arguments: [(["--backend", "vfio"], "not vfio-pci: irqbridge bind BDF first"),
+                      (["--backend", "uio"], "not uio_pci_generic: irqbridge bind BDF --driver uio_pci_generic first"),
+                      ([], "not vfio-pci: irqbridge bind BDF first (or bind it --driver uio_pci_generic and pass --backend uio)")])
     func aDeviceOnAnotherDriverIsOneLineAndStatus2(backend: [String], suffix: String) throws {
+        let address = try #require(Self.functionOnAKernelDriver)
+        let result = try Self.run(["selftest", "--device", address] + backend)
+        #expect(result.status == 2, "\(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: \(address) is bound to "), "\(result.standardError)")
+        #expect(result.standardError.hasSuffix(suffix.replacingOccurrences(of: "BDF", with: address) + "\n")
+                && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+
+    /// The host bridge is not a device to bind: saying "irqbridge bind it first" sent the user
+    /// to a command that refuses it.
+    @Test(.enabled(if: (try? String(contentsOfFile: "/sys/bus/pci/devices/0000:00:00.0/class", encoding: .utf8))?.hasPrefix("0x0600") == true,
+                   "0000:00:00.0 is not a host bridge here"),
+          arguments: [["--backend", "vfio"], ["--backend", "uio"], []])
+    func theHostBridgeIsNotSentToBind(backend: [String]) throws {
         let result = try Self.run(["selftest", "--device", "0000:00:00.0"] + backend)
         #expect(result.status == 2, "\(result.standardError)")
-        #expect(result.standardError.hasPrefix("irqbridge: 0000:00:00.0 is bound to "), "\(result.standardError)")
-        #expect(result.standardError.hasSuffix(suffix + "\n") && result.standardError.filter { $0 == "\n" }.count == 1,
-                "\(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: 0000:00:00.0 is a host bridge the system runs on ("), "\(result.standardError)")
+        #expect(result.standardError.hasSuffix("): bind refuses it, and it is not a device to test\n"), "\(result.standardError)")
     }
 
     @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], ["help", "help"], ["help", "rig", "--help"], []])
