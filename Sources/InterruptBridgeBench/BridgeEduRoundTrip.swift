@@ -25,7 +25,7 @@ public struct BridgeEduRoundTripper: EduRoundTripper {
         guard let pciAddress = PCIAddress(address) else { throw .rig("not a PCI address: \(address)") }
         let info: PCIDeviceInfo
         do {
-            guard let found = try PCIDiscovery(logger: logger).devices().first(where: { $0.address == pciAddress }) else {
+            guard let found = try PCIDiscovery(logger: logger).device(at: pciAddress) else {
                 throw BenchError.rig("no PCI device \(address)")
             }
             info = found

@@ -231,7 +231,7 @@ public struct DaemonShutdownError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         "stopped, but \(devices.joined(separator: ", ")) could not be given back to \(devices.count == 1 ? "its driver" : "their drivers")"
-            + " (the binding record is kept: irqbridge unbind retries)"
+            + " (their binding records are kept: run irqbridge unbind \(devices.first ?? "ADDRESS") to retry)"
     }
 }
 

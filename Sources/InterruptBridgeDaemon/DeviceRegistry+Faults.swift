@@ -80,14 +80,13 @@ extension DeviceRegistry {
     }
 
     /// Contains a VFIO INTx line whose ISR claims every pass without quieting the device
-    /// (`StormRule.unquietedLine`): since the last check, at least `minimum` ISR calls the
-    /// kernel's count does not explain, and ten for each interrupt the kernel took. VFIO
-    /// signals such a line again at each unmask, so the dispatch loop would spin at the
-    /// unmask round trip's rate with every call claimed, where no rule on the interrupt
-    /// path can tell. Not judged across a trigger (VFIO's loopback raises are invisible
-    /// to the kernel); under UIO the kernel counts every re-assertion, so the rate rule
-    /// applies there. The vector's storm policy sets the back-off.
-    func checkUnquietedLines(minimum: UInt64 = 1_000) {
+    /// (`StormRule.unquietedLine`, judged by `UnquietedLineCheck`: a window of at least a
+    /// thousand ISR calls in which the kernel took no interrupt on the line). VFIO signals
+    /// such a line again at each unmask, so the dispatch loop would spin at the unmask
+    /// round trip's rate with every call claimed, where no rule on the interrupt path can
+    /// tell. Under UIO the kernel counts every re-assertion, so the rate rule applies
+    /// there. The vector's storm policy sets the back-off (and a disabled one, nothing).
+    func checkUnquietedLines() {
         let candidates = order.compactMap { devices[$0] }.filter { device in
             device.state == .connected && device.address != nil && device.uioIRQ == nil && device.objects.contains { $0.kind == .intx }
         }
@@ -95,16 +94,12 @@ extension DeviceRegistry {
         for device in candidates {
             let objects = device.objects.filter { $0.kind == .intx }
             guard let kernel = objects.first.flatMap({ kernelCount(device, $0, lines) }) else { continue }
-            let calls = objects.reduce(0) { $0 &+ $1.serviceCallCount }
-            let triggers = device.triggers.entries
-            let base = device.quietBaseline
-            device.quietBaseline = (calls, kernel, triggers)
-            guard let base, base.triggers == triggers, !device.triggers.isBusy, !objects.contains(where: \.isContained),
-                  let unexplained = KernelInterruptCounts.unquietedCalls(calls: calls &- base.calls, kernel: kernel &- min(kernel, base.kernel),
-                                                                         minimum: minimum) else { continue }
-            let why = "\(device.id): the ISR ran \(unexplained) time(s) more than the kernel took interrupts on its line in the last check: "
-                + "the acknowledge does not quiet the device; containing the line"
-            logger.warning("\(why)", metadata: ["device": "\(device.id)"])
+            let sample = UnquietedLineCheck.Sample(calls: objects.reduce(0) { $0 &+ $1.serviceCallCount }, kernel: kernel,
+                                                   triggersStarted: device.triggers.entries, triggerRunning: device.triggers.isBusy)
+            guard let calls = device.quietCheck.judge(sample), !objects.contains(where: \.isContained) else { continue }
+            // The loop logs and publishes the containment (a storm event naming the rule).
+            logger.debug("\(device.id): \(calls) ISR call(s) on its line since the last check, none the kernel took: containing it",
+                         metadata: ["device": "\(device.id)"])
             dispatcher.contain(objects, rule: .unquietedLine)
         }
     }

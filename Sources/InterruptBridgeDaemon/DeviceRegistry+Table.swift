@@ -123,6 +123,7 @@ extension DeviceRegistry {
             try? connect(device)
         }
         // PCI devices: every present function an entry selects, and every configured address.
+        var reconfigured: Set<PCIAddress> = []
         for device in order.compactMap({ devices[$0] }) where device.simulated == nil {
             guard let address = device.address, let oldEntry = device.entry else { continue }
             let info = catalog.first { $0.address == address }
@@ -132,6 +133,7 @@ extension DeviceRegistry {
                 removed += 1
             } else if let newEntry, newEntry != oldEntry {
                 reconfigure(device, from: oldEntry, to: newEntry)
+                reconfigured.insert(address)
                 changed += 1
             }
         }
@@ -140,7 +142,8 @@ extension DeviceRegistry {
             case .address(let address): [address]
             case .ids: catalog.filter { entry.selector.matches($0) && new.entry(for: $0) == entry }.map(\.address)
             }
-            for address in matching {
+            // A device `reconfigure` just handled is not bound and connected a second time.
+            for address in matching where !reconfigured.contains(address) {
                 let device = record(for: address)
                 if [.released, .connected, .removed].contains(device.state) { continue }
                 let unchanged = !initial && device.entry == entry
@@ -190,8 +193,16 @@ extension DeviceRegistry {
             do throws(BindingError) {
                 let now = try binder.unbind(address)
                 publish(.unbound, device, "\(device.id) \(reason): given back to \(now ?? "no driver")")
+            } catch .noSuchDevice {
+                publish(.removed, device, "\(device.id) \(reason): it is gone, nothing to give back")
+            } catch .notManaged(_, let driver) {
+                publish(.released, device, "\(device.id) \(reason): it is on \(driver) already")
             } catch {
-                publish(.error, device, "\(device.id) \(reason), but giving it back failed: \(error)")
+                // Kept (out of the configuration, still the daemon's): the shutdown drain tries
+                // again, and its exit status says if that fails too.
+                device.entry = nil
+                fail(device, "\(reason), but giving it back failed: \(error)")
+                return
             }
         }
         forget(device)
@@ -256,6 +267,12 @@ extension DeviceRegistry {
                 device.state = .configured
                 restored += 1
                 publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
+            } catch .noSuchDevice {
+                // Pulled before its removal event arrived: nothing is left to give back.
+                publish(.removed, device, "\(device.id) is gone: nothing to give back")
+            } catch .notManaged(_, let driver) {
+                // Already on a kernel driver (its own, or one someone bound): not left on ours.
+                publish(.released, device, "\(device.id) is on \(driver) already: nothing to give back")
             } catch {
                 notRestored.append(device.id)
                 publish(.error, device, "giving \(device.id) back failed: \(error)")

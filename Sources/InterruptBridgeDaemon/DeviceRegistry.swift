@@ -159,7 +159,9 @@ public actor DeviceRegistry {
             // A device that is not on the bus stays absent (or removed): it is bound when it
             // appears, and `failed` would say a step went wrong with a card that is there.
             let missing = if case .noSuchDevice = error { true } else { false }
-            if missing, device.state == .absent || device.state == .removed { throw failure }
+            if missing, device.state == .absent || device.state == .removed {
+                throw .notFound("\(device.id) is \(device.state.rawValue), not on the bus: the daemon binds it when it appears")
+            }
             if device.state != .released { fail(device, failure.description) }
             throw failure
         }
@@ -195,7 +197,11 @@ public actor DeviceRegistry {
             removeFromTable(device)
             publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
         } catch {
-            throw Self.controlError(error)
+            // Disconnected already: not `connected` any more. Still the daemon's to give back
+            // (the shutdown drain tries again; the binding record is kept).
+            let failure = Self.controlError(error)
+            fail(device, "giving it back failed: \(failure)")
+            throw failure
         }
         return status(of: device)
     }
@@ -273,7 +279,7 @@ public actor DeviceRegistry {
         device.triggers.reopen()
         resetBaselines(device)
         device.lastMilestone = 0
-        device.quietBaseline = nil
+        device.quietCheck.reset()
     }
 
     func simulatedIndex(_ name: String) -> Int { (table.simulated.firstIndex { $0.name == name } ?? 0) + 1 }

@@ -11,7 +11,8 @@ enum ManagedState: String, Sendable {
     /// In the table, not bound yet (or given back at shutdown).
     case configured
     /// Given back to its driver through the control API (or, at start-up, because the
-    /// file no longer names it): out of the running configuration until `bind`.
+    /// file no longer names it): out of the running configuration until `bind`, or a
+    /// reload of a file that names it.
     case unbound
     /// On vfio-pci / uio_pci_generic, interrupts not connected.
     case bound
@@ -55,9 +56,8 @@ final class ManagedDevice {
     /// A simulated device's raised count at the last reset.
     var generatedBaseline: UInt64 = 0
     var lastMilestone: UInt64 = 0
-    /// Its INTx line's ISR calls, the kernel's count and the triggers entered at the last
-    /// unquieted-line check (nil: not checked since connect).
-    var quietBaseline: (calls: UInt64, kernel: UInt64, triggers: UInt64)?
+    /// The unquieted-line rule's last sample of its INTx line (reset at connect).
+    var quietCheck = UnquietedLineCheck()
     /// Triggers in flight, and the flag that stops them before a disconnect.
     let triggers = TriggerGate()
 

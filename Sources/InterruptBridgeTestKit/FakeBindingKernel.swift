@@ -36,6 +36,9 @@ public final class FakeBindingKernel: BindingKernel {
 
     /// The driver leaves (its module unloaded): binding to it fails from now on.
     public func unregister(_ driver: String) { _ = state.withLock { $0.registered.remove(driver) } }
+
+    /// The function leaves the bus (pulled, no event seen).
+    public func remove(_ address: String) { _ = state.withLock { $0.devices.removeValue(forKey: address) } }
     public func device(_ address: String) -> Device? { state.withLock { $0.devices[address] } }
 
     public func deviceExists(_ address: String) -> Bool { device(address) != nil }

@@ -24,21 +24,14 @@ public enum KernelInterruptCounts {
     /// without a new interrupt. A busy device that raises a new cause before the unmask
     /// does that now and then; ten such calls for every interrupt the kernel took (less
     /// `raised`, interrupts raised through VFIO's loopback, which the kernel never sees)
-    /// mean the acknowledge claims without quieting the device. The storm rules need not
-    /// catch that: every call is claimed, at the rate the unmask round trip allows.
+    /// mean the acknowledge claims without quieting the device. The loop's storm rules need
+    /// not catch that: every call is claimed, at the rate the unmask round trip allows (the
+    /// daemon contains such a line: `UnquietedLineCheck`).
     public static func unquietedLineNote(calls: UInt64, kernel: UInt64?, raised: UInt64 = 0) -> String? {
-        guard let unexplained = unquietedCalls(calls: calls, kernel: kernel, raised: raised) else { return nil }
-        return "the ISR ran \(unexplained) time(s) more than the kernel took interrupts on the line: the device still asserted it "
-            + "at each unmask, so the acknowledge probably does not quiet it (clear its interrupt cause)"
-    }
-
-    /// The ISR calls the kernel's count (plus `raised`) does not explain, when they are at
-    /// least `minimum` and ten for each interrupt the kernel took; else nil (see
-    /// `unquietedLineNote`). `calls` and `kernel` cover the same span.
-    public static func unquietedCalls(calls: UInt64, kernel: UInt64?, raised: UInt64 = 0, minimum: UInt64 = 100) -> UInt64? {
         guard let kernel else { return nil }
         let unexplained = calls &- min(calls, kernel &+ raised)
-        guard unexplained >= minimum, unexplained >= 10 &* max(kernel, 1) else { return nil }
-        return unexplained
+        guard unexplained >= 100, unexplained >= 10 * max(kernel, 1) else { return nil }
+        return "the ISR ran \(unexplained) time(s) more than the kernel took interrupts on the line: the device still asserted it "
+            + "at each unmask, so the acknowledge probably does not quiet it (clear its interrupt cause)"
     }
 }

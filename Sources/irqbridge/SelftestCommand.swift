@@ -141,7 +141,7 @@ struct SelftestCommand: ParsableCommand {
 
     private func makePlan(kinds: [InterruptKind]?, logger: Logger) throws -> SelftestPlan {
         guard let device, let address = PCIAddress(device) else { return .simulated(kinds: kinds) }
-        let info = try PCIDiscovery(logger: logger).devices().first { $0.address == address }
+        let info = try PCIDiscovery(logger: logger).device(at: address)
         guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
         // The driver the chosen backend needs, checked first: a device still on its own
@@ -155,7 +155,7 @@ struct SelftestCommand: ParsableCommand {
         if let needed, info.driver != needed.rawValue {
             // Without --backend, VFIO is chosen; say that UIO is the other way.
             let bridge = DeviceBinder.systemBridge(info.classCode) != nil
-            let other = backend == nil && needed == .vfioPCI && !bridge ? " (or bind it --driver uio_pci_generic and pass --backend uio)" : ""
+            let other = backend == nil && needed == .vfioPCI && !bridge ? " (or irqbridge bind \(address) --driver uio_pci_generic, then --backend uio)" : ""
             throw CommandFailure.badInput(DeviceSession.notOnAUserSpaceDriver(info, needed: needed) + other)
         }
         if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing) }

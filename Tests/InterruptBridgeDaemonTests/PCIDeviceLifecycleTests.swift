@@ -70,13 +70,57 @@ struct PCIDeviceLifecycleTests {
     }
 
     @Test func aReloadRetriesAFailedDeviceWithoutCallingItAdded() async throws {
-        // Bound by the fake kernel, but there is no such function to open on this machine:
-        // the connect fails, and the device is `failed`.
+        // Bound by the fake kernel, but the connect opens the function through the live
+        // system, where it is not on vfio-pci (or not there at all): the device is `failed`.
         let configuration = "devices:\n  \"\(Self.nic)\": {from: e1000e}\n"
         let daemon = try await DaemonHarness(configuration, kernel: Self.kernel())
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried")
+        try await daemon.stop()
+    }
+
+    @Test func aChangedEntryOfAFailedDeviceIsAChangeNotAlsoARetry() async throws {
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: Self.kernel())
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
+        try "devices:\n  \"\(Self.nic)\": {from: e1000e, on-exit: keep}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed")
+        try await daemon.stop()
+    }
+
+    @Test func aFailedUnbindLeavesTheDeviceFailedAndTheDrainTriesAgain() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        kernel.unregister("e1000e")
+        let unbind = try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind")
+        #expect(unbind.status == 500, "\(unbind.json)")
+        let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(status["state"] as? String == "failed" && (status["reason"] as? String ?? "").hasPrefix("giving it back failed"), "\(status)")
+        await #expect(throws: DaemonShutdownError.self) { try await daemon.stop() }
+    }
+
+    @Test func aDeviceDroppedFromTheFileThatCannotBeGivenBackIsKeptForTheDrain() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        kernel.unregister("e1000e")
+        try "settings: {milestone: 100}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed")
+        let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(status["state"] as? String == "failed" && status["configured"] as? Bool == false, "\(status)")
+        await #expect {
+            try await daemon.stop()
+        } throws: { error in
+            (error as? DaemonShutdownError)?.devices == [Self.nic]
+        }
+    }
+
+    @Test func aDevicePulledWithoutAnEventIsNotAFailedGiveBack() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        kernel.remove(Self.nic)
         try await daemon.stop()
     }
 
@@ -89,7 +133,7 @@ struct PCIDeviceLifecycleTests {
             try await daemon.stop()
         } throws: { error in
             (error as? DaemonShutdownError)?.devices == [Self.nic]
-                && "\(error)".contains("irqbridge unbind retries")
+                && "\(error)".contains("run irqbridge unbind \(Self.nic) to retry")
         }
         #expect(kernel.driver(of: Self.nic) == nil)
     }

@@ -148,7 +148,7 @@ struct CommandLineErrorTests {
     @Test(.enabled(if: functionOnAKernelDriver != nil, "no function on a kernel driver"),
           arguments: [(["--backend", "vfio"], "not vfio-pci: irqbridge bind BDF first"),
                       (["--backend", "uio"], "not uio_pci_generic: irqbridge bind BDF --driver uio_pci_generic first"),
-                      ([], "not vfio-pci: irqbridge bind BDF first (or bind it --driver uio_pci_generic and pass --backend uio)")])
+                      ([], "not vfio-pci: irqbridge bind BDF first (or irqbridge bind BDF --driver uio_pci_generic, then --backend uio)")])
     func aDeviceOnAnotherDriverIsOneLineAndStatus2(backend: [String], suffix: String) throws {
         let address = try #require(Self.functionOnAKernelDriver)
         let result = try Self.run(["selftest", "--device", address] + backend)
