@@ -94,7 +94,9 @@ extension DeviceRegistry {
         for device in candidates {
             let objects = device.objects.filter { $0.kind == .intx }
             guard let kernel = objects.first.flatMap({ kernelCount(device, $0, lines) }) else { continue }
-            let sample = UnquietedLineCheck.Sample(calls: objects.reduce(0) { $0 &+ $1.serviceCallCount }, kernel: kernel,
+            // Claimed calls only: another device's raises on a shared line run this ISR too,
+            // unclaimed (the unclaimed rule's to judge).
+            let sample = UnquietedLineCheck.Sample(calls: objects.reduce(0) { $0 &+ $1.claimedCount }, kernel: kernel,
                                                    triggersStarted: device.triggers.entries, triggerRunning: device.triggers.isBusy)
             guard let calls = device.quietCheck.judge(sample), !objects.contains(where: \.isContained) else { continue }
             // The loop logs and publishes the containment (a storm event naming the rule).

@@ -136,7 +136,8 @@ public actor DeviceRegistry {
         guard let address = device.address else { throw .conflict("\(device.id) is simulated: nothing to bind") }
         if toConnect, device.state != .bound, let refusal = connectRefusal(address, entry: entry) {
             device.entry = entry
-            fail(device, refusal + "; it was left on its driver")
+            let left = binder.kernel.driver(of: address.description).map { "it was left on \($0)" } ?? "it was left on no driver, as it was"
+            fail(device, refusal + "; " + left)
             throw .conflict(refusal)
         }
         do throws(BindingError) {

@@ -35,4 +35,14 @@ extension SelftestStimulus {
         }
         return try registers(profile, on: try VFIORegionRegisters(device))
     }
+
+    /// A profile's acknowledge and quiesce on a vfio-pci device, its BARs reached as
+    /// `registers(_:vfio:)` reaches them.
+    public static func routines(_ profile: DeviceProfile, vfio device: VFIODevice) throws -> Routines {
+        let bars = profile.barsUsed
+        if MappedBARs.allMappable(bars, in: device) {
+            return try routines(profile, on: try MappedBARs.vfio(device, bars: bars))
+        }
+        return try routines(profile, on: try VFIORegionRegisters(device))
+    }
 }

@@ -63,6 +63,9 @@ public struct DeviceSession: Sendable {
     public private(set) var loopbackOnly = false
     /// Whose next step its refusals name.
     public private(set) var advice = Advice.commandLine
+    /// The profile's acknowledge and quiesce when there is no stimulus to carry them (UIO
+    /// without a register stimulus).
+    var routines: SelftestStimulus.Routines?
 
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
@@ -91,6 +94,9 @@ public struct DeviceSession: Sendable {
                     let stimulus: SelftestStimulus
                     if !loopbackOnly, let profile, case .registers = profile.stimulus?.method {
                         stimulus = try .registers(profile, vfio: vfio)
+                    } else if !loopbackOnly, let profile, profile.acknowledge != nil || profile.quiesce != nil {
+                        // Raised through the loopback, acknowledged as the profile says.
+                        stimulus = .vfioLoopback(backend, routines: try SelftestStimulus.routines(profile, vfio: vfio))
                     } else {
                         stimulus = .vfioLoopback(backend)
                     }
@@ -103,12 +109,16 @@ public struct DeviceSession: Sendable {
             case "uio_pci_generic":
                 if loopbackOnly { throw DeviceSessionError.badInput("\(address) is on uio_pci_generic, which has no loopback trigger (it is VFIO's)") }
                 var stimulus: SelftestStimulus?
+                var routines: SelftestStimulus.Routines?
                 if let profile, case .registers = profile.stimulus?.method {
                     stimulus = try .registers(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
+                } else if let profile, profile.acknowledge != nil || profile.quiesce != nil {
+                    // Nothing to raise it with, but the ISR acknowledges as the profile says.
+                    routines = try SelftestStimulus.routines(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
                 }
                 let backend = try UIOBackend(device: info, logger: logger)
                 return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
-                                     advice: advice)
+                                     advice: advice, routines: routines)
             default:
                 throw DeviceSessionError.badInput(notOnAUserSpaceDriver(info, advice: advice))
             }
@@ -143,6 +153,7 @@ public struct DeviceSession: Sendable {
 
     /// The ISR's acknowledge: the profile's program, or (message-signaled only) a claim.
     public var acknowledge: @Sendable (Int) -> Bool {
+        if let routines { return routines.acknowledge }
         if profile?.acknowledge != nil || backend is SimulatedBackend, let stimulus { return stimulus.acknowledge }
         return { _ in true }
     }
@@ -162,7 +173,7 @@ public struct DeviceSession: Sendable {
         if lineBased || backend is UIOBackend { policy.msiSupported = false }
         let device = InterruptDevice(backend: backend, policy: policy)
         let acknowledge = self.acknowledge
-        stimulus?.quiesce()
+        if let routines { routines.quiesce() } else { stimulus?.quiesce() }
         do {
             switch try dispatcher.connectMessageBased(device: device, messageRoutine: { _, message in acknowledge(Int(message)) },
                                                       fallbackRoutine: { _ in acknowledge(0) }) {

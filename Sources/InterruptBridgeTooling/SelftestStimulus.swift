@@ -75,6 +75,22 @@ public struct SelftestStimulus: Sendable {
         return stimulus
     }
 
+    /// A profile's acknowledge and quiesce programs, bound on a device's registers, for a
+    /// device its profile does not raise through registers (VFIO's loopback raises it, or,
+    /// under UIO, nothing does): its ISR still acknowledges what the device raised itself.
+    public struct Routines: Sendable {
+        /// The ISR's acknowledge (no program: a plain claim).
+        public var acknowledge: @Sendable (_ message: Int) -> Bool
+        public var quiesce: @Sendable () -> Void
+    }
+
+    /// `profile`'s acknowledge and quiesce on `registers` (failing as `registers(_:on:)` does).
+    public static func routines<Registers: RegisterFile & Sendable>(_ profile: DeviceProfile, on registers: Registers) throws(ProfileError) -> Routines {
+        let acknowledge = try profile.acknowledge.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
+        let quiesce = try profile.quiesce.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
+        return Routines(acknowledge: acknowledgement(acknowledge), quiesce: { _ = quiesce?.run() })
+    }
+
     /// The ISR's acknowledge: the bound program for the message, or a plain claim.
     static func acknowledgement<Registers: RegisterFile & Sendable>(_ program: BoundRegisterProgram<Registers>?) -> @Sendable (Int) -> Bool {
         guard let program else { return { _ in true } }
@@ -83,13 +99,17 @@ public struct SelftestStimulus: Sendable {
 
     /// Any vfio-pci device: VFIO_IRQ_SET_ACTION_TRIGGER makes the kernel signal
     /// the vector's eventfd as the device would (bypassing the IRQ handler). The
-    /// device did not interrupt, so the ISR claims without touching it.
-    /// `prepared()` gives the lean raise of a run (`VFIOBackend.loopbackTrigger()`);
-    /// `raise` looks the trigger up per call.
-    public static func vfioLoopback(_ backend: VFIOBackend) -> SelftestStimulus {
+    /// device did not interrupt, so the ISR claims without touching it, unless
+    /// `routines` give a profile's acknowledge: the ISR then runs it, and a loopback
+    /// raise, which left the device with nothing pending, is unclaimed if the
+    /// program says so. `prepared()` gives the lean raise of a run
+    /// (`VFIOBackend.loopbackTrigger()`); `raise` looks the trigger up per call.
+    public static func vfioLoopback(_ backend: VFIOBackend, routines: Routines? = nil) -> SelftestStimulus {
+        let claim: @Sendable (Int) -> Bool = { _ in true }
+        let nothing: @Sendable () -> Void = {}
         var stimulus = SelftestStimulus(name: "VFIO loopback trigger (the interrupt does not come from the device)", kernelCounts: false,
                                         raise: { message in try backend.triggerLoopback(message: message) },
-                                        acknowledge: { _ in true })
+                                        acknowledge: routines?.acknowledge ?? claim, quiesce: routines?.quiesce ?? nothing)
         stimulus.loopback = backend
         return stimulus
     }

@@ -5,8 +5,9 @@
 /// (`StormRule.unquietedLine`): VFIO signals such a line again at every unmask without
 /// a new interrupt, so the ISR runs while the kernel's count stands still.
 ///
-/// A window trips when the kernel took no interrupt on the line and the ISR ran at
-/// least `minimum` times. A healthy device that raises new causes while its line is
+/// A window trips when the kernel took no interrupt on the line and the ISR claimed at
+/// least `minimum` calls (claimed: on a shared line, another device's raises run this
+/// ISR too, unclaimed, and those are the unclaimed rule's). A healthy device that raises new causes while its line is
 /// masked also has them delivered at the unmask, unseen by the kernel, but its line
 /// deasserts now and then, and each new assertion is one the kernel counts. A window
 /// is not judged when a trigger ran in it or at either end (VFIO's loopback raises are
@@ -15,7 +16,7 @@
 /// there is no earlier check to compare with.
 public struct UnquietedLineCheck: Sendable, Equatable {
     public struct Sample: Sendable, Equatable {
-        /// ISR calls on the line since connect.
+        /// Claimed ISR calls on the line since connect.
         public var calls: UInt64
         /// The kernel's count for the line (/proc/interrupts).
         public var kernel: UInt64

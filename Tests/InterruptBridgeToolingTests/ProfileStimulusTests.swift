@@ -45,6 +45,37 @@ struct ProfileStimulusTests {
         #expect(memory[0x64] == 1, "the status written back to acknowledge")
     }
 
+    /// A profile raised through VFIO's loopback still has its ISR: the routines bind its
+    /// acknowledge and quiesce on the device's registers, as a register stimulus would.
+    @Test func aLoopbackProfilesAcknowledgeAndQuiesceAreBound() throws {
+        let profile = try ProfileLoader.load("""
+            name: loopback-with-acknowledge
+            match: {vendor: 0x1234, device: 0x11e8}
+            stimulus: {loopback: true}
+            acknowledge:
+              - read: {bar: 0, offset: 0x24, width: 32}
+                into: status
+              - if_zero: status
+                return: unclaimed
+              - write: {bar: 0, offset: 0x64, width: 32}
+                value: status
+              - return: claimed
+            quiesce:
+              - write: {bar: 0, offset: 0x68, width: 32}
+                value: 7
+            """, file: "loopack.yaml")
+        let memory = Memory()
+        let routines = try SelftestStimulus.routines(profile, on: memory.bars)
+        #expect(routines.acknowledge(0) == false, "a loopback raise left nothing pending: unclaimed")
+        memory[0x24] = 4
+        #expect(routines.acknowledge(0) == true)
+        #expect(memory[0x64] == 4, "the status written back to acknowledge")
+        routines.quiesce()
+        #expect(memory[0x68] == 7)
+        let nvme = try #require(ProfileLibrary().profile(named: "nvme"))
+        #expect(try SelftestStimulus.routines(nvme, on: memory.bars).acknowledge(0) == true, "no program: a plain claim")
+    }
+
     @Test func aProfileWithoutARegisterStimulusIsRefused() throws {
         let nvme = try #require(ProfileLibrary().profile(named: "nvme"))
         #expect(throws: ProfileError.self) { try SelftestStimulus.registers(nvme, on: Memory().bars) }
