@@ -13,14 +13,16 @@ extension DeviceRegistry {
     }
 
     public func status(_ id: String) throws(ControlError) -> DeviceStatus {
-        status(of: try device(id), catalog: try? discovery.catalog())
+        status(of: try device(id))
     }
 
+    /// `catalog`: a whole-bus pass the caller already made (a list); nil reads only this device.
     func status(of device: ManagedDevice, catalog: DeviceCatalog? = nil) -> DeviceStatus {
         let objects = device.objects
         var pci: DeviceJSON?
         var driver: String?
-        if let address = device.address, let found = (catalog ?? (try? discovery.catalog()))?.device(at: address) {
+        if let address = device.address,
+           let found = catalog.map({ $0.device(at: address) }) ?? (try? discovery.discovered(at: address)) {
             pci = DeviceJSON(found)
             driver = found.info.driver
         }

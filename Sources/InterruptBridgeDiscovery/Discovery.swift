@@ -148,6 +148,16 @@ public struct PCIDiscovery: Sendable {
         }, facts: facts)
     }
 
+    /// The function at `address` with its policy and resource lists, as `catalog()` gives
+    /// it, reading only that function (nil: none there).
+    public func discovered(at address: PCIAddress) throws(DiscoveryError) -> DiscoveredDevice? {
+        guard let device = try device(at: address) else { return nil }
+        let facts: ResourceTranslator.SystemFacts
+        if let given = self.facts { facts = given } else { facts = try readFacts(for: [device]) }
+        let policy = policy(for: device)
+        return DiscoveredDevice(info: device, policy: policy, resources: ResourceTranslator(facts: facts).resources(for: device, policy: policy))
+    }
+
     /// Kernel add/remove/bind/unbind events for PCI functions, from the uevent
     /// netlink socket (no udev daemon needed), read on a dedicated thread.
     public static func hotplugEvents() throws(DiscoveryError) -> AsyncStream<PCIHotplugEvent> {

@@ -88,6 +88,17 @@ enum Fixtures {
         }
     }
 
+    /// One function's policy and resource lists, read alone, are what the whole pass gives it.
+    @Test func oneDiscoveredFunctionAgreesWithTheCatalog() throws {
+        let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), facts: facts, logger: logger)
+        let catalog = try discovery.catalog()
+        for device in catalog.devices {
+            let alone = try #require(try discovery.discovered(at: device.info.address))
+            #expect(alone.info == device.info && alone.policy == device.policy && alone.resources == device.resources, "\(device.info.address)")
+        }
+        #expect(try discovery.discovered(at: PCIAddress(bus: 0, device: 9, function: 0)) == nil)
+    }
+
     @Test func oneFunctionIsFoundWithoutDecodingTheOthers() throws {
         let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), logger: logger)
         #expect(try discovery.device(at: PCIAddress(bus: 0, device: 5, function: 0))?.msix?.tableSize == 4)
