@@ -81,7 +81,7 @@ extension DeviceRegistry {
 
     /// Contains a VFIO INTx line whose ISR claims every pass without quieting the device
     /// (`StormRule.unquietedLine`, judged by `UnquietedLineCheck`: a window of at least a
-    /// thousand ISR calls in which the kernel took no interrupt on the line). VFIO signals
+    /// thousand claimed ISR calls in which the kernel took no interrupt on the line). VFIO signals
     /// such a line again at each unmask, so the dispatch loop would spin at the unmask
     /// round trip's rate with every call claimed, where no rule on the interrupt path can
     /// tell. Under UIO the kernel counts every re-assertion, so the rate rule applies

@@ -88,8 +88,11 @@ public struct SysfsPCI: Sendable {
     public func mapResource(_ address: String, bar index: Int) throws(SystemError) -> MappedRegion {
         let path = resourcePath(address, bar: index)
         let file = try FileIO.open(path, .readWrite)
-        let size = try FileIO.size(of: file.rawValue, path)
-        return try MappedRegion(fd: file.rawValue, offset: 0, length: size, path)
+        // The descriptor must stay open until mmap has it (the mapping outlives it).
+        return try withExtendedLifetime(file) { () throws(SystemError) in
+            let size = try FileIO.size(of: file.rawValue, path)
+            return try MappedRegion(fd: file.rawValue, offset: 0, length: size, path)
+        }
     }
 
     /// The function's class code (sysfs `class`, 0xBBSSPP: base class, subclass,

@@ -51,7 +51,8 @@ public struct DeviceSession: Sendable {
     public let profile: DeviceProfile?
     public let backend: any InterruptBackend
     /// How to raise its interrupts (a profile's registers, or VFIO's loopback); nil
-    /// under UIO without a register stimulus. Its `acknowledge` is the ISR's.
+    /// under UIO without a register stimulus. Its `acknowledge` is the ISR's, except
+    /// under UIO with `routines` (see `acknowledge`).
     public let stimulus: SelftestStimulus?
     public let close: @Sendable () -> Void
     /// Opened `loopbackOnly` (the caller chose VFIO's loopback trigger): the ISR claims
@@ -65,7 +66,7 @@ public struct DeviceSession: Sendable {
     public private(set) var advice = Advice.commandLine
     /// The profile's acknowledge and quiesce when there is no stimulus to carry them (UIO
     /// without a register stimulus).
-    var routines: SelftestStimulus.Routines?
+    private(set) var routines: SelftestStimulus.Routines?
 
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }

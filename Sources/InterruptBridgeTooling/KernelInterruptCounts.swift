@@ -30,7 +30,8 @@ public enum KernelInterruptCounts {
     public static func unquietedLineNote(calls: UInt64, kernel: UInt64?, raised: UInt64 = 0) -> String? {
         guard let kernel else { return nil }
         let unexplained = calls &- min(calls, kernel &+ raised)
-        guard unexplained >= 100, unexplained >= 10 * max(kernel, 1) else { return nil }
+        // Saturating: a kernel count near UInt64.max must not trap.
+        guard unexplained >= 100, unexplained / 10 >= max(kernel, 1) else { return nil }
         return "the ISR ran \(unexplained) time(s) more than the kernel took interrupts on the line: the device still asserted it "
             + "at each unmask, so the acknowledge probably does not quiet it (clear its interrupt cause)"
     }

@@ -9,10 +9,11 @@ public enum Raising {
     /// is a script's loop, not a pace) to a million per second.
     public static let rates: ClosedRange<Double> = 0.001...1_000_000
 
-    /// Raises `count` interrupts. Without a rate, each raise waits (up to
-    /// one second) for its vector's ISR to have claimed it (not merely run: a device
-    /// that signals a raise twice, as the rig's e1000e does, must not let the next
-    /// raise go out while the cause is still pending), so no two raises merge into one
+    /// Raises `count` interrupts. Without a rate, each raise waits (up to one second)
+    /// for its vector's ISR to have claimed it (not merely run: a device that signals a
+    /// raise twice, as the rig's e1000e does, must not let the next raise go out while
+    /// the cause is still pending; a loopback raise leaves nothing pending at the device,
+    /// so for it the ISR having run is enough), so no two raises merge into one
     /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
     /// /proc/interrupts misses it. `shouldStop` is asked before each raise and while
@@ -27,7 +28,10 @@ public enum Raising {
             if shouldStop() { return index }
             let vector = chosen ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
-            let before = object.claimedCount
+            // A loopback raise leaves the device with nothing pending, so a profile's acknowledge
+            // may call it unclaimed: it is served once the ISR ran. A device's raise is served
+            // once claimed.
+            let before = stimulus.isLoopback ? object.serviceCallCount : object.claimedCount
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
             try raiser.raise(vector)
@@ -40,7 +44,9 @@ public enum Raising {
                 }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
-                while object.claimedCount == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                while (stimulus.isLoopback ? object.serviceCallCount : object.claimedCount) == before, ContinuousClock.now < deadline {
+                    PThread.yieldProcessor()
+                }
                 if let unmaskCount, let unmasksBefore {
                     while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline { PThread.yieldProcessor() }
                 }

@@ -31,6 +31,9 @@ public struct SelftestStimulus: Sendable {
     /// once instead of calling `raise`, which takes the backend's lock per raise.
     var loopback: VFIOBackend?
 
+    /// Whether it raises through VFIO's loopback (the device is not asked to interrupt).
+    public var isLoopback: Bool { loopback != nil }
+
     public init(name: String, kernelCounts: Bool, raise: @escaping @Sendable (_ message: Int) throws -> Void,
                 acknowledge: @escaping @Sendable (_ message: Int) -> Bool, quiesce: @escaping @Sendable () -> Void = {},
                 setup: @escaping @Sendable () throws -> Void = {}) {

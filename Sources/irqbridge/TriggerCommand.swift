@@ -84,6 +84,8 @@ struct TriggerCommand: ParsableCommand {
               + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count"))
         // A device may signal a vector twice for one raise (the rig's e1000e does; the
         // kernel counts both, the eventfd folds them): every raise must be claimed once.
-        if served < UInt64(count) || (session.profile?.acknowledge != nil && claimed != UInt64(count)) { throw ExitCode.failure }
+        // A loopback raise leaves nothing pending at the device: its acknowledge may well not claim it.
+        let claimsExpected = session.profile?.acknowledge != nil && !stimulus.isLoopback
+        if served < UInt64(count) || (claimsExpected && claimed != UInt64(count)) { throw ExitCode.failure }
     }
 }

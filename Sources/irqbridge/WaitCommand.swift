@@ -100,10 +100,13 @@ struct WaitCommand: ParsableCommand {
         }
         for (index, object) in connected.objects.enumerated() where calls[index] > 0 {
             var since: UInt64?
-            if let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil { since = now &- base }
+            // A count that went backwards (a processor taken offline) compares with nothing.
+            if let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil, now >= base { since = now - base }
             // Raises relayed through VFIO's loopback never reach the kernel: no comparison then.
+            // Claimed calls only: another device's interrupts on a shared line run this ISR, unclaimed.
             let comparable = object.kind == .intx && session.stimulus?.kernelCounts != false
-            let note = comparable ? KernelInterruptCounts.unquietedLineNote(calls: calls[index], kernel: since) : nil
+            let claimed = calls[index] - min(calls[index], unclaimed[index])
+            let note = comparable ? KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: since) : nil
             print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed" + (note.map { "; warning: " + $0 } ?? ""))
         }
         let total = vector.map { calls[$0] } ?? calls.reduce(0, +)

@@ -52,6 +52,7 @@ struct WatchRows {
     /// (a register stimulus; VFIO's loopback bypasses the kernel's handler).
     private let kernelSeesRaises: [Bool]
     private let callBaseline: [UInt64]
+    private let unclaimedBaseline: [UInt64]
     private var kernelBaseline: [UInt64?]
     private var previous: [UInt64]
     private var previousElapsed: Duration = .zero
@@ -62,6 +63,7 @@ struct WatchRows {
         kernelSeesRaises = devices.flatMap { device in device.connected.objects.map { _ in device.kernelSeesRaises } }
         previous = objects.map { $0.1.serviceCallCount }
         callBaseline = previous
+        unclaimedBaseline = objects.map { $0.1.unclaimedCount }
         let lines = (try? ProcInterrupts.read()) ?? []
         kernelBaseline = objects.map { Self.kernelCount($0.1, address: $0.0, in: lines) }
     }
@@ -77,7 +79,8 @@ struct WatchRows {
             let (address, object) = objects[index]
             let count = object.serviceCallCount
             let kernel = lines.flatMap { Self.kernelCount(object, address: address, in: $0) }
-            let since = kernel.flatMap { now in kernelBaseline[index].map { now &- $0 } }
+            // A count that went backwards (a processor taken offline) compares with nothing.
+            let since = kernel.flatMap { now in kernelBaseline[index].flatMap { now >= $0 ? now - $0 : nil } }
             let timings = object.timings
             return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
                        count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
@@ -121,7 +124,10 @@ struct WatchRows {
     private func unquietedLineNote(_ index: Int) -> String? {
         let row = rows[index]
         guard row.kind == InterruptKind.intx.description else { return nil }
-        return KernelInterruptCounts.unquietedLineNote(calls: row.count &- callBaseline[index], kernel: row.kernel,
+        // Claimed calls only: another device's interrupts on a shared line run this ISR, unclaimed.
+        let calls = row.count &- callBaseline[index]
+        let claimed = calls - min(calls, row.unclaimed &- unclaimedBaseline[index])
+        return KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: row.kernel,
                                                        raised: kernelSeesRaises[index] ? 0 : row.stimulusToISR.count)
     }
 

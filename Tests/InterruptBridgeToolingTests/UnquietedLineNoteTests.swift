@@ -16,7 +16,9 @@ import Testing
         (99, 0, 0),                              // too few to say
         (5000, 0, 5000),                         // raised through VFIO's loopback: the kernel never sees those
         (5000, nil, 0),                          // no kernel count to compare with
-    ])
+        (5000, UInt64.max / 5, 0),               // a huge kernel count: no overflow trap
+        (UInt64.max, UInt64.max - 10, UInt64(20)),  // nor with raises that wrap the sum
+    ] as [(UInt64, UInt64?, UInt64)])
     func agreeingCountsSayNothing(calls: UInt64, kernel: UInt64?, raised: UInt64) {
         #expect(KernelInterruptCounts.unquietedLineNote(calls: calls, kernel: kernel, raised: raised) == nil)
     }
