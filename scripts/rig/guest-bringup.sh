@@ -200,6 +200,15 @@ sed 's/^/    /' /tmp/wait.out
 [ $status -eq 0 ] && grep -q "^vector 0: 20 interrupt(s), 20 unclaimed" /tmp/wait.out \
     && pass "wait edu INTx raised by loopback with the profile's acknowledge: the ISR runs it (20 unclaimed)" \
     || fail "loopback with an acknowledge: wait exit $status"
+# The same raised by trigger itself: each raise is served once the ISR ran (no claim to wait
+# for), and no claims are expected of loopback raises, so it exits 0, quickly.
+start=$(cut -d' ' -f1 /proc/uptime)
+$IRQ trigger 0000:00:03.0 --line-based --count 20 --profile /tmp/loopack.yaml > /tmp/trigger.out 2>&1; status=$?
+took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }')
+sed 's/^/    /' /tmp/trigger.out
+[ $status -eq 0 ] && grep -q "the ISR ran 20 times, claimed 0" /tmp/trigger.out && awk -v t="$took" 'BEGIN { exit !(t < 15) }' \
+    && pass "trigger edu INTx by loopback with the profile's acknowledge: exit 0, 20 calls, 0 claimed ($took s)" \
+    || fail "trigger with a loopback profile's acknowledge: exit $status in $took s"
 
 # A malformed profile: each kind of mistake, one line, exit 2, naming file:line.
 bad() {
