@@ -8,7 +8,7 @@ import InterruptBridgeTooling
 extension DeviceRegistry {
     /// Every known device (configured, unbound, bound, connected, failed, released, removed, absent).
     public func list() -> [DeviceStatus] {
-        let catalog = try? discovery.catalog()
+        let catalog = busCatalog()
         return order.compactMap { devices[$0] }.map { status(of: $0, catalog: catalog) }
     }
 

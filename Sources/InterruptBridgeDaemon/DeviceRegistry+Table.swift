@@ -23,7 +23,7 @@ extension DeviceRegistry {
 
     /// Devices a previous run left on vfio-pci / uio_pci_generic (its binding records).
     private func readopt() {
-        let catalog = try? discovery.catalog()
+        let catalog = busCatalog(reporting: true)
         for name in binder.records.addresses() {
             guard let address = PCIAddress(name), let saved = binder.records.load(name) else { continue }
             guard let found = catalog?.device(at: address)?.info, found.driver == saved.boundTo else { continue }
@@ -90,7 +90,7 @@ extension DeviceRegistry {
     @discardableResult
     func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> String {
         var added = 0, removed = 0, changed = 0, retried = 0
-        let catalog = (try? discovery.catalog())?.devices.map(\.info) ?? []
+        let catalog = busCatalog(reporting: true)?.devices.map(\.info) ?? []
         // Simulated devices, by name.
         for entry in old.simulated where !new.simulated.contains(where: { $0.name == entry.name }) {
             if let device = devices[entry.name] { retire(device, reason: "removed from the configuration"); removed += 1 }

@@ -69,6 +69,22 @@ public actor DeviceRegistry {
         return device
     }
 
+    /// The bus as the daemon sees it: every function whose config space decodes. One that
+    /// does not (a card with a broken capability list) is left out, so it does not make
+    /// every configured card look absent; `reporting` (start-up, a reload) logs it.
+    func busCatalog(reporting: Bool = false) -> DeviceCatalog? {
+        do {
+            let found = try discovery.decodedCatalog()
+            if reporting {
+                for problem in found.malformed { logger.warning("\(problem): left out of the daemon's view of the bus") }
+            }
+            return found.catalog
+        } catch {
+            if reporting { logger.warning("reading the PCI bus failed: \(error)") }
+            return nil
+        }
+    }
+
     /// The registry stops knowing the device (it leaves the list).
     func forget(_ device: ManagedDevice) {
         devices.removeValue(forKey: device.id)
@@ -373,7 +389,7 @@ public actor DeviceRegistry {
             resetBaselines(device, kernel: kernel)
             publish(.countersReset, device, "\(device.id) counters reset")
         }
-        let catalog = try? discovery.catalog()
+        let catalog = busCatalog()
         return chosen.map { status(of: $0, catalog: catalog) }
     }
 

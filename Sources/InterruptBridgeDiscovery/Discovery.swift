@@ -92,6 +92,15 @@ public struct PCIDiscovery: Sendable {
 
     /// Every function, sorted by address. Throws on the first malformed one, naming it.
     public func devices() throws(DiscoveryError) -> [PCIDeviceInfo] {
+        let found = try decodedDevices()
+        if let first = found.malformed.first { throw first }
+        return found.devices
+    }
+
+    /// Every function whose config space decodes, sorted by address, and an error naming
+    /// each one that does not: one broken card does not hide the rest of the bus (a
+    /// daemon's view; `devices()` refuses the whole pass instead).
+    public func decodedDevices() throws(DiscoveryError) -> (devices: [PCIDeviceInfo], malformed: [DiscoveryError]) {
         let snapshots: [PCIFunctionSnapshot]
         do {
             snapshots = try PCIAccess.scan(accessSource)
@@ -99,15 +108,16 @@ public struct PCIDiscovery: Sendable {
             throw .access(error)
         }
         var devices: [PCIDeviceInfo] = []
+        var malformed: [DiscoveryError] = []
         for snapshot in snapshots {
             do {
                 devices.append(try info(snapshot))
             } catch {
-                throw .malformedDevice(snapshot.address, error)
+                malformed.append(.malformedDevice(snapshot.address, error))
             }
         }
-        logger.debug("discovered PCI functions", metadata: ["source": "\(source)", "count": "\(devices.count)"])
-        return devices
+        logger.debug("discovered PCI functions", metadata: ["source": "\(source)", "count": "\(devices.count)", "malformed": "\(malformed.count)"])
+        return (devices, malformed)
     }
 
     /// The function at `address`, or nil when there is none. Only that function's
@@ -138,7 +148,17 @@ public struct PCIDiscovery: Sendable {
 
     /// Every function with its policy (`policy(for:)`) and resource lists.
     public func catalog() throws(DiscoveryError) -> DeviceCatalog {
-        let devices = try devices()
+        try catalog(of: try devices())
+    }
+
+    /// `catalog()` of the functions that decode, and an error naming each one that does not
+    /// (see `decodedDevices()`).
+    public func decodedCatalog() throws(DiscoveryError) -> (catalog: DeviceCatalog, malformed: [DiscoveryError]) {
+        let found = try decodedDevices()
+        return (try catalog(of: found.devices), found.malformed)
+    }
+
+    private func catalog(of devices: [PCIDeviceInfo]) throws(DiscoveryError) -> DeviceCatalog {
         let facts: ResourceTranslator.SystemFacts
         if let given = self.facts { facts = given } else { facts = try readFacts(for: devices) }
         let translator = ResourceTranslator(facts: facts)

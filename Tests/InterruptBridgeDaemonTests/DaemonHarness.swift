@@ -33,7 +33,7 @@ final class DaemonHarness: Sendable {
             DeviceBinder(kernel: kernel, records: BindingRecordStore(directory: directory + "/state/bindings", owner: "daemon"), logger: .silent("binder"))
         }
         let discovery = kernel.map { _ in
-            PCIDiscovery(source: .dump(path: Self.fixture(dump)), facts: ResourceTranslator.SystemFacts(onlineProcessors: .first(2)),
+            PCIDiscovery(source: .dump(path: dump.hasPrefix("/") ? dump : Self.fixture(dump)), facts: ResourceTranslator.SystemFacts(onlineProcessors: .first(2)),
                          logger: .silent("discovery"))
         }
         services = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: path, arguments: arguments,

@@ -124,6 +124,23 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// A card whose config space does not decode (a capability list that loops) is left out
+    /// of the daemon's view of the bus; it used to make every configured card look absent.
+    @Test func aMalformedNeighbourDoesNotHideTheConfiguredCards() async throws {
+        let rig = try String(contentsOfFile: DaemonHarness.fixture("rig-q35.lspci"), encoding: .utf8)
+        let broken = try String(contentsOfFile: DaemonHarness.fixture("malformed-capability-loop.lspci"), encoding: .utf8)
+        // The rig's dump with its 00:03.0 replaced by the looping one.
+        let blocks = rig.components(separatedBy: "\n\n").filter { !$0.hasPrefix("00:03.0") && !$0.isEmpty }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-mixed-\(UUID().uuidString.prefix(8)).lspci").path
+        try (broken.trimmingCharacters(in: .newlines) + "\n\n" + blocks.joined(separator: "\n\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: Self.kernel(), dump: path)
+        let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(status["state"] as? String != "absent", "\(status)")
+        #expect(status["previousDriver"] as? String == "e1000e", "it was bound: \(status)")
+        try await daemon.stop()
+    }
+
     @Test func aDeviceThatCannotBeGivenBackFailsTheShutdown() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)

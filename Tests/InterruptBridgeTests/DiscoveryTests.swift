@@ -88,6 +88,16 @@ enum Fixtures {
         }
     }
 
+    /// The daemon's view: a function that does not decode is named, not fatal to the pass.
+    @Test func aMalformedFunctionIsLeftOutOfTheDecodedPassAndNamed() throws {
+        let broken = PCIDiscovery(source: .dump(path: Fixtures.path("malformed-capability-loop.lspci")), facts: facts, logger: logger)
+        let found = try broken.decodedCatalog()
+        #expect(found.catalog.devices.isEmpty)
+        #expect(found.malformed == [.malformedDevice(PCIAddress(bus: 0, device: 3, function: 0), .capabilityLoop(offset: 0x40, from: 0x50))])
+        let whole = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), facts: facts, logger: logger)
+        #expect(try whole.decodedCatalog().catalog == whole.catalog() && whole.decodedCatalog().malformed.isEmpty)
+    }
+
     /// One function's policy and resource lists, read alone, are what the whole pass gives it.
     @Test func oneDiscoveredFunctionAgreesWithTheCatalog() throws {
         let discovery = PCIDiscovery(source: .dump(path: Fixtures.path("rig-q35.lspci")), facts: facts, logger: logger)
