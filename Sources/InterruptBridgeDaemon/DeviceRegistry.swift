@@ -214,10 +214,23 @@ public actor DeviceRegistry {
             removeFromTable(device)
             publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
         } catch {
-            // Disconnected already: not `connected` any more. Still the daemon's to give back
-            // (the shutdown drain tries again; the binding record is kept).
             let failure = Self.controlError(error)
-            fail(device, "giving it back failed: \(failure)")
+            switch error {
+            case .notManaged(_, let driver):
+                // On a kernel driver already (given back behind the daemon's back): nothing of
+                // the daemon's is left bound. A device it had bound is `released`.
+                if device.state == .connected || device.state == .bound {
+                    device.state = .released
+                    device.reason = "on \(driver), not the daemon's driver"
+                }
+            case .noSuchDevice:
+                device.state = .removed
+                device.reason = "not on the bus"
+            default:
+                // Still on the daemon's driver, disconnected: `failed`, and still the daemon's
+                // to give back (the shutdown drain tries again; the binding record is kept).
+                fail(device, "giving it back failed: \(failure)")
+            }
             throw failure
         }
         return status(of: device)
