@@ -151,7 +151,13 @@ extension DeviceRegistry {
                 device.entry = entry
                 guard catalog.contains(where: { $0.address == address }) else {
                     // Said once: a reload of the same file does not report it again.
-                    if unchanged, device.state == .absent { continue }
+                    if unchanged, device.state == .absent || device.state == .failed { continue }
+                    // There, but its config space does not decode (or the bus could not be read):
+                    // failed, with the reason, not "not on the bus".
+                    do throws(DiscoveryError) { _ = try discovery.device(at: address) } catch {
+                        fail(device, "\(error)")
+                        continue
+                    }
                     device.state = .absent
                     device.reason = "not on the bus"
                     publish(.failed, device, "\(address) is configured but not on the bus (it is bound when it appears)")

@@ -147,10 +147,14 @@ struct PCIDeviceLifecycleTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-mixed-\(UUID().uuidString.prefix(8)).lspci").path
         try (broken.trimmingCharacters(in: .newlines) + "\n\n" + blocks.joined(separator: "\n\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: Self.kernel(), dump: path)
+        let configuration = "devices:\n  \"\(Self.nic)\": {from: e1000e}\n  \"0000:00:03.0\": {}\n"
+        let daemon = try await DaemonHarness(configuration, kernel: Self.kernel(), dump: path)
         let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
         #expect(status["state"] as? String != "absent", "\(status)")
         #expect(status["previousDriver"] as? String == "e1000e", "it was bound: \(status)")
+        // The broken card itself is there, and failed with the reason, not "not on the bus".
+        let edu = try await daemon.call("GET", "/v1/devices/0000:00:03.0").json
+        #expect(edu["state"] as? String == "failed" && (edu["reason"] as? String ?? "").contains("capability list loops"), "\(edu)")
         try await daemon.stop()
     }
 
