@@ -172,10 +172,7 @@ public struct PCIDiscovery: Sendable {
     /// it, reading only that function (nil: none there).
     public func discovered(at address: PCIAddress) throws(DiscoveryError) -> DiscoveredDevice? {
         guard let device = try device(at: address) else { return nil }
-        let facts: ResourceTranslator.SystemFacts
-        if let given = self.facts { facts = given } else { facts = try readFacts(for: [device]) }
-        let policy = policy(for: device)
-        return DiscoveredDevice(info: device, policy: policy, resources: ResourceTranslator(facts: facts).resources(for: device, policy: policy))
+        return try catalog(of: [device]).devices.first
     }
 
     /// Kernel add/remove/bind/unbind events for PCI functions, from the uevent

@@ -23,15 +23,15 @@ public enum Raising {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
         let vectors = max(1, min(objects.count, stimulus.vectors ?? objects.count))
         let raiser = try stimulus.prepared()  // for this run only: a loopback holds the device open
+        // What shows a raise served: a device's raise, its claim; a loopback raise, which leaves
+        // the device with nothing pending (a profile's acknowledge may call it unclaimed), the call.
+        let served: (InterruptObject) -> UInt64 = stimulus.isLoopback ? { $0.serviceCallCount } : { $0.claimedCount }
         let start = ContinuousClock.now
         for index in 0..<count {
             if shouldStop() { return index }
             let vector = chosen ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
-            // A loopback raise leaves the device with nothing pending, so a profile's acknowledge
-            // may call it unclaimed: it is served once the ISR ran. A device's raise is served
-            // once claimed.
-            let before = stimulus.isLoopback ? object.serviceCallCount : object.claimedCount
+            let before = served(object)
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
             try raiser.raise(vector)
@@ -44,9 +44,7 @@ public enum Raising {
                 }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
-                while (stimulus.isLoopback ? object.serviceCallCount : object.claimedCount) == before, ContinuousClock.now < deadline {
-                    PThread.yieldProcessor()
-                }
+                while served(object) == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
                 if let unmaskCount, let unmasksBefore {
                     while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline { PThread.yieldProcessor() }
                 }
