@@ -35,6 +35,11 @@ public struct PCIDeviceInfo: Sendable, Hashable, Codable {
     /// Every PCI Express extended capability (config space 0x100 and up), in list order;
     /// empty for conventional functions and when only 256 bytes were readable.
     public var extendedCapabilities: [PCIExtendedCapabilityHeader] = []
+    /// True when the header says the function has a capability list but only the 64-byte
+    /// standard header was readable: the kernel shows no more to a reader without root, and
+    /// `lspci -x` dumps no more. `msi`, `msix` and the capability lists are then not known,
+    /// which is not the same as absent.
+    public var capabilitiesUnreadable = false
     /// Device nodes that deliver this function's interrupts to user space.
     public var deviceNodes: DeviceNodes
 

@@ -43,10 +43,13 @@ public struct PCIFunctionSnapshot: Sendable, Hashable {
 
 extension PCIDeviceInfo {
     /// Decodes a snapshot: capabilities and the INTx pin from config space, BARs from libpci's view.
-    /// Throws when config space is truncated or its capability list is malformed.
+    /// Throws when config space is truncated or its capability list is malformed. Exactly the
+    /// 64-byte header (a reader without root, an `lspci -x` dump) decodes with the capabilities
+    /// marked unreadable (`capabilitiesUnreadable`) when the header says there are some.
     public init(snapshot: PCIFunctionSnapshot, deviceNodes: DeviceNodes = DeviceNodes()) throws(PCIConfigSpaceError) {
         let config = try PCIConfigSpace(bytes: snapshot.config)
         let pin = config.interruptPin
+        let headerOnly = config.bytes.count == PCIConfigSpace.headerSize && config.hasCapabilityList
         self.init(
             address: snapshot.address,
             vendorID: snapshot.vendorID,
@@ -64,11 +67,12 @@ extension PCIDeviceInfo {
             interruptPin: pin,
             // As lspci: a line is reported when there is a pin or the kernel gave the function an IRQ.
             irqLine: pin != nil || snapshot.irq > 0 ? UInt32(clamping: snapshot.irq) : nil,
-            msi: try config.msiCapability(),
-            msix: try config.msixCapability(),
-            capabilities: try config.capabilities(),
+            msi: headerOnly ? nil : try config.msiCapability(),
+            msix: headerOnly ? nil : try config.msixCapability(),
+            capabilities: headerOnly ? [] : try config.capabilities(),
             deviceNodes: deviceNodes)
-        extendedCapabilities = try config.extendedCapabilities()
+        extendedCapabilities = headerOnly ? [] : try config.extendedCapabilities()
+        capabilitiesUnreadable = headerOnly
     }
 }
 

@@ -42,9 +42,13 @@ public struct ResourceTranslator: Sendable {
         0x1000_0000 | UInt32(address.bus) << 19 | UInt32(address.devfn) << 11 | UInt32(message & 0x7ff)
     }
 
-    /// Which interrupt kind the policy gives the device, and how many messages.
+    /// Which interrupt kind the policy gives the device, and how many messages. Nil when it
+    /// gets none, and when that is not known (`DiscoveredDevice.isAssignmentKnown`): the policy
+    /// allows messages but the device's capabilities were unreadable.
     public func interruptAssignment(for device: PCIDeviceInfo, policy: InterruptPolicy) -> (kind: InterruptKind, count: Int)? {
         let limit = max(1, policy.messageNumberLimit ?? Int.max)
+        // Without its capabilities, whether MSI or MSI-X would be chosen is not known.
+        if policy.msiSupported, device.capabilitiesUnreadable { return nil }
         if policy.msiSupported {
             let msix = device.msix.map { (InterruptKind.msix, min($0.tableSize, limit)) }
             let msi = device.msi.map { (InterruptKind.msi, Self.largestPowerOfTwo(atMost: min($0.messagesCapable, limit))) }

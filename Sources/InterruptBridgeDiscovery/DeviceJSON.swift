@@ -29,8 +29,12 @@ public struct DeviceJSON: Encodable, Sendable {
     var bars: [BarJSON]
     var capabilities: [CapabilityJSON]
     var extendedCapabilities: [CapabilityJSON]
+    /// False when only the 64-byte header was readable (no root, an `lspci -x` dump):
+    /// `msi`, `msix` and both capability lists are then unknown, not absent.
+    var capabilitiesReadable: Bool
     var policy: PolicyJSON
-    var resources: ResourcesJSON
+    /// Null when the interrupt assignment is not known (`DiscoveredDevice.isAssignmentKnown`).
+    var resources: ResourcesJSON?
 
     struct NodesJSON: Encodable {
         var vfioGroup: String?
@@ -114,7 +118,7 @@ public struct DeviceJSON: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case address, vendorId, deviceId, subsystemVendorId, subsystemId, classCode, revision, vendorName, deviceName, className
-        case driver, iommuGroup, nodes, interruptPin, irq, irqRouted, msi, msix, bars, capabilities, extendedCapabilities, policy, resources
+        case driver, iommuGroup, nodes, interruptPin, irq, irqRouted, msi, msix, bars, capabilities, extendedCapabilities, capabilitiesReadable, policy, resources
     }
 
     /// Every key is always present: absent values are `null`, never missing keys.
@@ -141,6 +145,7 @@ public struct DeviceJSON: Encodable, Sendable {
         try container.encode(bars, forKey: .bars)
         try container.encode(capabilities, forKey: .capabilities)
         try container.encode(extendedCapabilities, forKey: .extendedCapabilities)
+        try container.encode(capabilitiesReadable, forKey: .capabilitiesReadable)
         try container.encode(policy, forKey: .policy)
         try container.encode(resources, forKey: .resources)
     }
@@ -184,9 +189,12 @@ public struct DeviceJSON: Encodable, Sendable {
         policy = PolicyJSON(MSISupported: device.policy.msiSupported, MessageNumberLimit: device.policy.messageNumberLimit,
                             PreferMSIX: device.policy.preferMSIX, DevicePriority: device.policy.devicePriority.rawValue,
                             AssignmentSetOverride: device.policy.affinityOverride?.description)
-        resources = ResourcesJSON(interruptKind: device.resources.interruptKind?.description,
-                                  raw: device.resources.raw.map { DescriptorJSON($0, list: .raw) },
-                                  translated: device.resources.translated.map { DescriptorJSON($0, list: .translated) })
+        capabilitiesReadable = !info.capabilitiesUnreadable
+        resources = device.isAssignmentKnown
+            ? ResourcesJSON(interruptKind: device.resources.interruptKind?.description,
+                            raw: device.resources.raw.map { DescriptorJSON($0, list: .raw) },
+                            translated: device.resources.translated.map { DescriptorJSON($0, list: .translated) })
+            : nil
     }
 }
 

@@ -54,6 +54,11 @@ public struct DiscoveredDevice: Sendable, Hashable {
         self.policy = policy
         self.resources = resources
     }
+
+    /// False when the policy allows MSI and MSI-X but the function's capabilities were
+    /// unreadable (`PCIDeviceInfo.capabilitiesUnreadable`): its resource lists then carry
+    /// its BARs and no interrupt, which says nothing about the interrupts it would get.
+    public var isAssignmentKnown: Bool { !(info.capabilitiesUnreadable && policy.msiSupported) }
 }
 
 /// The functions found by one discovery pass, and the system facts they were translated with.
@@ -171,8 +176,13 @@ public struct PCIDiscovery: Sendable {
     /// The function at `address` with its policy and resource lists, as `catalog()` gives
     /// it, reading only that function (nil: none there).
     public func discovered(at address: PCIAddress) throws(DiscoveryError) -> DiscoveredDevice? {
-        guard let device = try device(at: address) else { return nil }
-        return try catalog(of: [device]).devices.first
+        try catalog(at: address).devices.first
+    }
+
+    /// `catalog()` of the function at `address` alone (no device: none there), reading only
+    /// that function, so a malformed neighbour does not hide it.
+    public func catalog(at address: PCIAddress) throws(DiscoveryError) -> DeviceCatalog {
+        try catalog(of: try device(at: address).map { [$0] } ?? [])
     }
 
     /// Kernel add/remove/bind/unbind events for PCI functions, from the uevent

@@ -17,8 +17,11 @@ struct ListCommand: AsyncParsableCommand {
             one line per function. With an address, that function in full: \
             BARs, capabilities, the policy applied and the raw and translated CM resource lists \
             IRP_MN_START_DEVICE would carry. --json prints an array with one object per function. \
-            Bad input (a malformed or unknown address, an unreadable or broken file) is one line \
-            on standard error and exit status 2.
+            Without root the kernel shows 64 bytes of each function: MSI, MSI-X and ASSIGNED are \
+            then ? (JSON: capabilitiesReadable false, resources null), with one warning. A function \
+            whose config space does not decode is left out and named on standard error after the \
+            rest, with exit status 1 (2 for --dump). Bad input (a malformed or unknown address, an \
+            unreadable or broken file) is one line on standard error and exit status 2.
             """)
 
     @Argument(help: ArgumentHelp("Show one function in full.", valueName: "0000:00:03.0"))
@@ -69,40 +72,50 @@ struct ListCommand: AsyncParsableCommand {
     }
 
     private func list() throws {
-        let logger = Logger(label: "irqbridge.list")
-        let catalog: DeviceCatalog
-        do {
-            catalog = try discoveryOptions.discovery(logger: logger).catalog()
-        } catch let error as DiscoveryError {
-            // A broken dump file is bad input; a failure on the live system is not.
-            if let dump = discoveryOptions.dumpFile {
-                if case .access = error { throw CommandFailure.badInput("--dump: \(error)") }
-                if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
-                    throw CommandFailure.badInput("--dump: \(dump): \(error) (`lspci -x` shows 64 bytes per function; "
-                                                  + "capabilities need `lspci -xxx` or `lspci -xxxx`)")
-                }
-                throw CommandFailure.badInput("--dump: \(dump): \(error)")
-            }
-            if case .malformedDevice(_, .truncated(available: PCIConfigSpace.headerSize, _, _)) = error {
-                throw CommandFailure.failed("\(error) (without root the kernel shows only 64 bytes of config space)")
-            }
-            throw CommandFailure.failed("\(error)")
-        }
-        var devices = catalog.devices
+        let discovery = try discoveryOptions.discovery(logger: Logger(label: "irqbridge.list"))
         if let address, let wanted = PCIAddress(address) {
-            guard let device = catalog.device(at: wanted) else {
+            // Only that function is read, so a malformed neighbour does not hide it.
+            let catalog: DeviceCatalog
+            do { catalog = try discovery.catalog(at: wanted) } catch { throw failure(error) }
+            guard let device = catalog.devices.first else {
                 throw CommandFailure.badInput("no PCI function \(wanted) in \(discoveryOptions.dumpFile.map { "dump \($0)" } ?? "this system")")
             }
-            devices = [device]
+            print(json ? try ListOutput.json([device]) : ListOutput.detail(device, facts: catalog.facts, fromDump: discoveryOptions.dumpFile != nil), terminator: json ? "\n" : "")
+            return
         }
+        let found: (catalog: DeviceCatalog, malformed: [DiscoveryError])
+        do { found = try discovery.decodedCatalog() } catch { throw failure(error) }
         if json {
-            print(try ListOutput.json(devices))
-        } else if address != nil, let device = devices.first {
-            print(ListOutput.detail(device, facts: catalog.facts), terminator: "")
+            print(try ListOutput.json(found.catalog.devices))
         } else {
             // What binding to vfio-pci depends on, before the devices (live system only).
             if discoveryOptions.dumpFile == nil { print(IOMMUState.read().summary + "\n") }
-            print(ListOutput.table(devices), terminator: "")
+            print(ListOutput.table(found.catalog.devices), terminator: "")
+        }
+        let unreadable = found.catalog.devices.filter(\.info.capabilitiesUnreadable).count
+        if unreadable > 0 {
+            fflush(nil)
+            let functions = "\(unreadable) function\(unreadable == 1 ? "" : "s")"
+            let shown = json ? "capabilitiesReadable false and resources null for \(functions)" : "MSI, MSI-X and ASSIGNED of \(functions) shown as ?"
+            FileHandle.standardError.write(Data(
+                "irqbridge: warning: \(shown): \(ListOutput.unreadableReason(fromDump: discoveryOptions.dumpFile != nil))\n".utf8))
+        }
+        // One broken card does not hide the rest of the bus: the rest is listed, then the
+        // broken ones are named, and the status says the listing is not whole.
+        if !found.malformed.isEmpty {
+            fflush(nil)
+            throw failure(found.malformed, leftOut: true)
         }
     }
+
+    /// A discovery failure as the CLI reports it: a broken dump file is bad input (2); a
+    /// failure on the live system is not (1).
+    private func failure(_ errors: [DiscoveryError], leftOut: Bool = false) -> CommandFailure {
+        let message = errors.map { "\($0)" }.joined(separator: "; ") + (leftOut ? " (left out of the list)" : "")
+        guard let dump = discoveryOptions.dumpFile else { return .failed(message) }
+        if errors.count == 1, case .access = errors[0] { return .badInput("--dump: \(message)") }
+        return .badInput("--dump: \(dump): \(message)")
+    }
+
+    private func failure(_ error: DiscoveryError) -> CommandFailure { failure([error]) }
 }

@@ -14,9 +14,9 @@ enum ListOutput {
                 hex(UInt64(info.vendorID), width: 4) + ":" + hex(UInt64(info.deviceID), width: 4),
                 info.driver ?? "-",
                 info.irqLine.map { String($0) } ?? "-",
-                info.msi.map { "\($0.messagesCapable)" + ($0.enabled ? "+" : "") } ?? "-",
-                info.msix.map { "\($0.tableSize)" + ($0.enabled ? "+" : "") } ?? "-",
-                assigned(device.resources),
+                info.capabilitiesUnreadable ? "?" : info.msi.map { "\($0.messagesCapable)" + ($0.enabled ? "+" : "") } ?? "-",
+                info.capabilitiesUnreadable ? "?" : info.msix.map { "\($0.tableSize)" + ($0.enabled ? "+" : "") } ?? "-",
+                device.isAssignmentKnown ? assigned(device.resources) : "?",
                 info.bars.isEmpty ? "-" : info.bars.map { "\($0.index):\(size($0.size))" }.joined(separator: ","),
                 name(info),
             ]
@@ -25,7 +25,7 @@ enum ListOutput {
     }
 
     /// Everything about one function, including every raw and translated descriptor.
-    static func detail(_ device: DiscoveredDevice, facts: ResourceTranslator.SystemFacts) -> String {
+    static func detail(_ device: DiscoveredDevice, facts: ResourceTranslator.SystemFacts, fromDump: Bool) -> String {
         let info = device.info
         var lines: [String] = []
         lines.append("\(info.address)  \(name(info))")
@@ -43,7 +43,8 @@ enum ListOutput {
                          + (bar.space == .memory ? (bar.is64Bit ? " 64-bit" : " 32-bit") + (bar.prefetchable ? " prefetchable" : "") : "")
                          + " [size=\(size(bar.size))]")
         }
-        lines.append("  caps        " + (info.capabilities.isEmpty ? "none"
+        lines.append("  caps        " + (info.capabilitiesUnreadable ? "unreadable: \(unreadableReason(fromDump: fromDump))"
+                     : info.capabilities.isEmpty ? "none"
                      : info.capabilities.map { "0x\(hex(UInt64($0.id), width: 2))@0x\(hex(UInt64($0.offset), width: 2))" }.joined(separator: " ")))
         if !info.extendedCapabilities.isEmpty {
             lines.append("  ext caps    " + info.extendedCapabilities.map {
@@ -64,14 +65,21 @@ enum ListOutput {
                      + "PreferMSIX=\(policy.preferMSIX) DevicePriority=\(policy.devicePriority.rawValue)"
                      + (policy.affinityOverride.map { " AssignmentSetOverride=\($0)" } ?? "")
                      + (device.info.driver == "uio_pci_generic" && info.interruptPin != nil ? " (uio_pci_generic: INTx only)" : ""))
-        lines.append("  assigned    \(assigned(device.resources))  (online processors \(facts.onlineProcessors))")
+        lines.append("  assigned    " + (device.isAssignmentKnown ? assigned(device.resources) : "not known: MSI and MSI-X are in the unreadable capabilities")
+                     + "  (online processors \(facts.onlineProcessors))")
         for (title, list, kind) in [("raw", device.resources.raw, DescriptorJSON.List.raw), ("translated", device.resources.translated, .translated)] {
-            lines.append("  \(title) resources (\(list.count)):")
+            lines.append("  \(title) resources (\(list.count)\(device.isAssignmentKnown ? "" : ", BARs only: interrupts not known")):")
             for (index, descriptor) in list.enumerated() {
                 lines.append("    [\(index)] " + describe(descriptor, list: kind))
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Why a function's capabilities could not be read, for `caps` and the listing's warning.
+    static func unreadableReason(fromDump: Bool) -> String {
+        fromDump ? "the dump has only the 64-byte header (`lspci -xxx` or `lspci -xxxx` dumps capabilities)"
+            : "the kernel shows only the 64-byte header of config space to a reader without root"
     }
 
     static func describe(_ descriptor: ResourceDescriptor, list: DescriptorJSON.List) -> String {

@@ -23,8 +23,26 @@ import Testing
         #expect(error?.description == "config space truncated: the standard header needs 64 bytes, only 48 available")
     }
 
-    @Test func capabilityBeyondTheBytesPresent() throws {
-        #expect(try Self.decodeError("malformed-truncated-capability.lspci") == .truncated(available: 64, needed: 0x42, reading: "the capability at 0x40"))
+    /// 64 bytes is what the kernel shows a reader without root, and what `lspci -x` dumps:
+    /// the header decodes, and the capabilities it points to are unknown, not absent.
+    @Test func headerOnlyDecodesWithItsCapabilitiesUnreadable() throws {
+        let snapshot = try #require(try PCIAccess.scan(.dump(path: Fixture.path("malformed-truncated-capability.lspci"))).first)
+        #expect(snapshot.config.count == 64)
+        let info = try PCIDeviceInfo(snapshot: snapshot)
+        #expect(info.capabilitiesUnreadable)
+        #expect(info.msi == nil && info.msix == nil && info.capabilities.isEmpty && info.extendedCapabilities.isEmpty)
+        #expect(info.interruptPin == .a && info.irqLine == 11 && info.vendorID == 0x1234)
+
+        // Without a capability list there is nothing unknown.
+        var plain = snapshot
+        plain.config[0x06] &= ~0x10
+        #expect(try PCIDeviceInfo(snapshot: plain).capabilitiesUnreadable == false)
+        // Past 64 bytes, a capability beyond the bytes present is a truncated function.
+        var damaged = snapshot
+        damaged.config += [UInt8](repeating: 0, count: 0x40 - 0x40 + 1)
+        #expect(throws: PCIConfigSpaceError.truncated(available: 65, needed: 0x42, reading: "the capability at 0x40")) {
+            try PCIDeviceInfo(snapshot: damaged)
+        }
     }
 
     @Test func capabilityListThatLoops() throws {

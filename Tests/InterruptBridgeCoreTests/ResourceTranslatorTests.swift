@@ -50,6 +50,20 @@ import Testing
         }
     }
 
+    /// Unreadable capabilities (no root, an `lspci -x` dump) may hide MSI or MSI-X: no
+    /// interrupt is assigned from them, except the line a policy without messages gets.
+    @Test func unreadableCapabilitiesAssignNothingUnlessThePolicyAllowsOnlyTheLine() {
+        var device = PCIDeviceInfo(address: address, vendorID: 0x1234, deviceID: 0x11e8,
+                                   bars: [PCIBar(index: 0, address: 0xfe80_0000, size: 0x10_0000, space: .memory)], interruptPin: .a, irqLine: 10)
+        device.capabilitiesUnreadable = true
+        let unknown = translator.resources(for: device)
+        #expect(unknown.interruptKind == nil)
+        #expect(unknown.raw.count == 1 && unknown.translatedInterrupts.isEmpty, "the BAR only")
+        #expect(translator.resources(for: device, policy: .init(msiSupported: false)).interruptKind == .intx)
+        device.capabilitiesUnreadable = false
+        #expect(translator.resources(for: device).interruptKind == .intx)
+    }
+
     @Test func msiDisallowedFallsBackToSharedLevelSensitiveLine() {
         let device = PCIDeviceInfo(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 10,
                                    msi: MSICapability(offset: 0x40, messagesCapable: 1))

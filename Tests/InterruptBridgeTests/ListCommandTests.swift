@@ -66,6 +66,111 @@ struct ListCommandTests {
         #expect((line["interrupt"] as? [String: Any])?["vector"] as? Int == 11)
     }
 
+    /// A dump of the rig with one more function whose capability list loops, at 00:09.0.
+    static func rigWithABrokenCard() throws -> URL {
+        let rig = try String(contentsOfFile: Fixtures.path("rig-q35.lspci"), encoding: .utf8)
+        let broken = try String(contentsOfFile: Fixtures.path("malformed-capability-loop.lspci"), encoding: .utf8)
+            .replacingOccurrences(of: "00:03.0 ", with: "00:09.0 ")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-broken-\(getpid()).lspci")
+        try (rig + "\n" + broken).write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    /// One broken card does not hide the rest of the bus: every other function is listed,
+    /// the broken one is named in one line, and the status says the listing is not whole.
+    @Test func aMalformedFunctionIsNamedAndTheRestListed() throws {
+        let dump = try Self.rigWithABrokenCard()
+        defer { try? FileManager.default.removeItem(at: dump) }
+        let table = try Self.run(["list", "--dump", dump.path])
+        #expect(table.status == 2)
+        #expect(table.standardOutput.split(separator: "\n").count == 10, "the header and the rig's nine functions")
+        #expect(!table.standardOutput.contains("0000:00:09.0"))
+        #expect(table.standardError == "irqbridge: --dump: \(dump.path): 0000:00:09.0: capability list loops: "
+                + "the capability at 0x50 points back to 0x40 (left out of the list)\n")
+
+        let json = try Self.run(["list", "--json", "--dump", dump.path])
+        #expect(json.status == 2)
+        let devices = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [[String: Any]])
+        #expect(devices.count == 9)
+
+        // A healthy neighbour in full reads only its own function.
+        let edu = try Self.run(["list", "00:03.0", "--dump", dump.path])
+        #expect(edu.status == 0 && edu.standardError.isEmpty)
+        #expect(edu.standardOutput.hasPrefix("0000:00:03.0  "))
+    }
+
+    /// 64 bytes per function (`lspci -x`, or the live system without root): the header is
+    /// listed, and what the capabilities would say is shown as unknown, with one warning.
+    @Test func headerOnlyFunctionsListWithTheirCapabilitiesUnknown() throws {
+        let dump = Fixtures.path("malformed-truncated-capability.lspci")
+        let table = try Self.run(["list", "--dump", dump])
+        #expect(table.status == 0)
+        let row = try #require(table.standardOutput.split(separator: "\n").last)
+        #expect(row.split(separator: " ", omittingEmptySubsequences: true).prefix(7) == ["0000:00:03.0", "1234:11e8", "-", "11", "?", "?", "?"])
+        #expect(table.standardError == "irqbridge: warning: MSI, MSI-X and ASSIGNED of 1 function shown as ?: the dump has only the 64-byte header "
+                + "(`lspci -xxx` or `lspci -xxxx` dumps capabilities)\n")
+
+        let devices = try Self.json(["list", "--json", "--dump", dump])
+        let device = try #require(devices.first)
+        #expect(device["capabilitiesReadable"] as? Bool == false)
+        #expect(device["resources"] is NSNull && device["msi"] is NSNull && device["msix"] is NSNull)
+        #expect(try Self.json(["list", "--json", "--dump", Fixtures.path("rig-q35.lspci")]).allSatisfy { $0["capabilitiesReadable"] as? Bool == true })
+
+        let detail = try Self.run(["list", "00:03.0", "--dump", dump])
+        #expect(detail.status == 0)
+        #expect(detail.standardOutput.contains("caps        unreadable: the dump has only the 64-byte header"))
+        #expect(detail.standardOutput.contains("assigned    not known"))
+
+        // A policy without messages assigns the line whatever the capabilities say.
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-nomsi-\(getpid()).json")
+        try #"{ "devices": { "1234:11e8": { "MSISupported": false } } }"#.write(to: policy, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let line = try #require(try Self.json(["list", "--json", "--dump", dump, "--policy", policy.path]).first)
+        #expect((line["resources"] as? [String: Any])?["interruptKind"] as? String == "INTx")
+    }
+
+    /// lspci lists without root, and so does `irqbridge list`: the kernel shows such a reader
+    /// 64 bytes of each function, so its capabilities are marked unreadable, not absent.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+                   && !((try? FileManager.default.contentsOfDirectory(atPath: "/sys/bus/pci/devices")) ?? []).isEmpty,
+                   "needs root (to become another user), setpriv and PCI functions"))
+    func listsTheLiveSystemWithoutRoot() throws {
+        // A copy any user may run: the build directory may be under a private home.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-nonroot-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let binary = directory.appendingPathComponent("irqbridge").path
+        try FileManager.default.copyItem(atPath: try #require(IRQBridgeBinary.path), toPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+        let asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", binary, "list"]
+
+        // Another test's child forked while the copy was open for writing holds it open for a
+        // moment (ETXTBSY): exec again.
+        func run(_ arguments: [String]) throws -> ChildProcess.Result {
+            var result = try ChildProcess.run("/usr/bin/setpriv", arguments)
+            for _ in 0..<50 where result.status == 126 && result.standardError.contains("Text file busy") {
+                usleep(100_000)
+                result = try ChildProcess.run("/usr/bin/setpriv", arguments)
+            }
+            return result
+        }
+
+        let root = try Self.json(["list", "--json"])
+        let result = try run(asNobody + ["--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let devices = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
+        #expect(devices.map { $0["address"] as? String } == root.map { $0["address"] as? String })
+        let unreadable = devices.filter { $0["capabilitiesReadable"] as? Bool == false }
+        for device in unreadable {
+            #expect(device["resources"] is NSNull && device["msi"] is NSNull && device["msix"] is NSNull)
+        }
+        #expect(result.standardError.isEmpty == unreadable.isEmpty, "\(result.standardError)")
+        let table = try run(asNobody)
+        #expect(table.status == 0, "\(table.standardError)")
+        #expect(table.standardOutput.contains("ADDRESS"))
+    }
+
     @Test func oneFunctionInFullShowsEveryDescriptor() throws {
         let result = try Self.run(["list", "00:07.0", "--dump", Fixtures.path("rig-q35.lspci")])
         #expect(result.status == 0)
@@ -81,14 +186,17 @@ struct ListCommandTests {
         (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: open /nonexistent.lspci: No such file or directory"),
         (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")],
          "irqbridge: --dump: \(Fixtures.path("malformed-capability-loop.lspci")): 0000:00:03.0: capability list loops"),
-        (["list", "--dump", Fixtures.path("malformed-truncated-capability.lspci")],
-         "irqbridge: --dump: \(Fixtures.path("malformed-truncated-capability.lspci")): 0000:00:03.0: config space truncated: the capability at 0x40 needs 66 bytes, only 64 available (`lspci -x` shows 64 bytes per function; capabilities need `lspci -xxx` or `lspci -xxxx`)"),
+        (["list", "--dump", Fixtures.path("malformed-msi-past-end.lspci")],
+         "irqbridge: --dump: \(Fixtures.path("malformed-msi-past-end.lspci")): 0000:00:03.0: config space truncated: the MSI capability at 0xf8 needs 262 bytes, only 256 available (left out of the list)"),
+        (["list", "00:03.0", "--dump", Fixtures.path("malformed-capability-loop.lspci")],
+         "irqbridge: --dump: \(Fixtures.path("malformed-capability-loop.lspci")): 0000:00:03.0: capability list loops: the capability at 0x50 points back to 0x40\n"),
         (["list", "--watch", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: --watch needs the live system"),
     ])
     func badInputIsOneLineAndExitStatus2(arguments: [String], message: String) throws {
         let result = try Self.run(arguments)
         #expect(result.status == 2)
-        #expect(result.standardOutput.isEmpty)
+        // A listing whose functions were all left out still prints the table's header.
+        #expect(result.standardOutput.isEmpty || result.standardOutput == "ADDRESS  IDS  DRIVER  IRQ  MSI  MSI-X  ASSIGNED  BARS  NAME\n")
         #expect(result.standardError.hasPrefix(message), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
     }
