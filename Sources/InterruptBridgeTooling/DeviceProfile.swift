@@ -39,6 +39,10 @@ public struct DeviceProfile: Sendable {
     /// acknowledge program that quiets the device.
     public func canServe(_ kind: InterruptKind) -> Bool { kind.isMessageSignaled || acknowledge != nil }
 
+    /// Whether the ISR has work of the profile's to do: an acknowledge to run, or a quiesce
+    /// to run before connecting (both bound on the device's BARs, whatever raises it).
+    public var hasRoutines: Bool { acknowledge != nil || quiesce != nil }
+
     /// The BARs its programs touch: the ones to map (or reach through the VFIO region)
     /// before binding the programs with `BoundRegisterProgram`.
     public var barsUsed: [Int] { Set(accesses.map(\.bar)).sorted() }

@@ -95,7 +95,7 @@ public struct DeviceSession: Sendable {
                     let stimulus: SelftestStimulus
                     if !loopbackOnly, let profile, case .registers = profile.stimulus?.method {
                         stimulus = try .registers(profile, vfio: vfio)
-                    } else if !loopbackOnly, let profile, profile.acknowledge != nil || profile.quiesce != nil {
+                    } else if !loopbackOnly, let profile, profile.hasRoutines {
                         // Raised through the loopback, acknowledged as the profile says.
                         stimulus = .vfioLoopback(backend, routines: try SelftestStimulus.routines(profile, vfio: vfio))
                     } else {
@@ -113,7 +113,7 @@ public struct DeviceSession: Sendable {
                 var routines: SelftestStimulus.Routines?
                 if let profile, case .registers = profile.stimulus?.method {
                     stimulus = try .registers(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
-                } else if let profile, profile.acknowledge != nil || profile.quiesce != nil {
+                } else if let profile, profile.hasRoutines {
                     // Nothing to raise it with, but the ISR acknowledges as the profile says.
                     routines = try SelftestStimulus.routines(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
                 }
