@@ -34,8 +34,12 @@ struct SelftestJSON: Encodable {
     var delivered: Int
     var wrongMessages: Int
     var kernel: UInt64?
+    /// Signals the dispatch loop took (folded ones included).
+    var signals: UInt64
     var passed: Bool
     var failure: String?
+    /// Said of a passing case: the device signalled more than was raised.
+    var note: String?
     var meanRoundTripNanoseconds: UInt64?
     /// Measured by the dispatch loop (every vector together).
     var stimulusToISR: Figures?
@@ -51,8 +55,10 @@ struct SelftestJSON: Encodable {
         delivered = result.delivered
         wrongMessages = result.wrongMessages
         kernel = result.kernelDelta
+        signals = result.signals
         passed = result.passed
         failure = result.failure
+        note = result.note
         meanRoundTripNanoseconds = result.meanRoundTrip?.nanoseconds
         stimulusToISR = Figures(result.stimulusToISR)
         isrDuration = Figures(result.isrDuration)
