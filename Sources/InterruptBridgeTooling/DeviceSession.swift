@@ -239,6 +239,13 @@ public struct ConnectedInterrupts: Sendable {
     /// by another command (VFIO's device request), and nothing more can arrive.
     public var wereDisconnected: Bool { !objects.contains(where: \.isConnected) }
 
+    /// Why `--vector vector` names none of them (nil: it names one): the range there is.
+    public func vectorRefusal(_ vector: Int, of address: PCIAddress) -> String? {
+        guard !objects.indices.contains(vector) else { return nil }
+        let range = objects.count == 1 ? "only vector 0" : "vectors 0 to \(objects.count - 1)"
+        return "--vector \(vector): \(address) has \(range) connected (\(summary))"
+    }
+
     /// "MSI-X, 5 messages, DIRQL 5...9" style summary.
     public var summary: String {
         guard let first = objects.first else { return "nothing connected" }

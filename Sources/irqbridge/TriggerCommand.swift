@@ -18,7 +18,8 @@ struct TriggerCommand: ParsableCommand {
             it does not have), 1 when raising failed or it did not answer. Otherwise this command opens the device, connects a counting ISR \
             (the profile's acknowledge), raises them and reports what arrived; exit status 1, with the \
             reason, when an interrupt did not reach the ISR. With --rate, raises faster than the ISR \
-            is served fold into fewer calls, as on hardware; every message must still signal. An interrupt raised by the loopback trigger does not come \
+            is served fold into fewer calls, as on hardware; every message the kernel took must still \
+            reach the dispatch loop. An interrupt raised by the loopback trigger does not come \
             from the device, and the kernel's IRQ handler does not count it.
             """
     )
@@ -68,9 +69,7 @@ struct TriggerCommand: ParsableCommand {
         defer { dispatcher.shutdown() }
         let connected = try session.connect(dispatcher, lineBased: lineBased)
         defer { connected.disconnect() }
-        if let vector, vector >= connected.objects.count {
-            throw CommandFailure.badInput("--vector \(vector): \(device.address) has \(connected.objects.count) connected (\(connected.summary))")
-        }
+        if let vector, let refusal = connected.vectorRefusal(vector, of: device.address) { throw CommandFailure.badInput(refusal) }
         let kind = connected.objects[0].kind
         let kernelCount = stimulus.kernelCounts ? session.kernelCount(kind) : nil
         let kernelBefore = kernelCount?()
@@ -87,7 +86,7 @@ struct TriggerCommand: ParsableCommand {
               + (folded ? "; raised faster than served, so raises folded into fewer calls" : ""))
         // A loopback raise leaves nothing pending at the device: its acknowledge may well not claim it.
         let claimsExpected = session.profile?.acknowledge != nil && !stimulus.isLoopback
-        if let failure = Raising.failure(count: UInt64(count), served: served, claimed: claimed, signals: signals,
+        if let failure = Raising.failure(count: UInt64(count), served: served, claimed: claimed, signals: signals, kernel: kernel,
                                          paced: rate != nil, messages: kind != .intx, claimsExpected: claimsExpected) {
             throw CommandFailure.failed(failure)
         }

@@ -158,9 +158,7 @@ enum TriggerRelay {
         guard let stimulus = session.stimulus else {
             return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
         }
-        if let vector = request.vector, vector >= connected.objects.count {
-            return .refused("--vector \(vector): \(address) has \(connected.objects.count) connected (\(connected.summary))")
-        }
+        if let vector = request.vector, let refusal = connected.vectorRefusal(vector, of: address) { return .refused(refusal) }
         do {
             let raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus,
                                          objects: connected.objects, unmaskCount: session.unmaskCount,

@@ -55,9 +55,7 @@ struct WaitCommand: ParsableCommand {
         defer { dispatcher.shutdown() }
         let connected = try session.connect(dispatcher, lineBased: lineBased)
         defer { connected.disconnect() }
-        if let vector, vector >= connected.objects.count {
-            throw CommandFailure.badInput("--vector \(vector): \(device.address) has \(connected.objects.count) connected (\(connected.summary))")
-        }
+        if let vector, let refusal = connected.vectorRefusal(vector, of: device.address) { throw CommandFailure.badInput(refusal) }
         do { try session.stimulus?.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
         let socketPath = DeviceSession.triggerSocket(device.address)
         let socket = try? openTriggerSocket(socketPath)

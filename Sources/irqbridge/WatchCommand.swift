@@ -79,6 +79,7 @@ struct WatchCommand: ParsableCommand {
         var watched: [Watched] = []
         // Devices removed or unbound while watched: their trigger sockets are already closed.
         var gone = Set<PCIAddress>()
+        var lastGone: PCIAddress?
         defer {
             for entry in watched.reversed() {
                 if let socket = entry.socket, !gone.contains(entry.session.info.address) { unlink(entry.socketPath); socket.close() }
@@ -114,8 +115,10 @@ struct WatchCommand: ParsableCommand {
                 // Its socket goes, so a trigger reaches the device itself, or whoever holds it next.
                 if entry.connected.wereDisconnected {
                     gone.insert(entry.session.info.address)
+                    lastGone = entry.session.info.address
                     if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
-                    printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched")
+                    // The last one is named in the final error line instead.
+                    if gone.count < watched.count { printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched") }
                     continue
                 }
                 if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected,
@@ -132,7 +135,10 @@ struct WatchCommand: ParsableCommand {
         }
         rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
         print((table ? "\n" : "") + rows.summary)
-        if !watched.isEmpty, gone.count == watched.count { throw CommandFailure.failed("every watched device was removed or unbound") }
+        if !watched.isEmpty, gone.count == watched.count {
+            throw CommandFailure.failed(watched.count == 1 ? "\(watched[0].session.info.address) was removed or unbound; nothing left to watch"
+                                        : "every watched device was removed or unbound, the last \(lastGone.map { "\($0)" } ?? "?")")
+        }
     }
 
     private func chosenAddresses(logger: Logger) throws -> [PCIAddress] {

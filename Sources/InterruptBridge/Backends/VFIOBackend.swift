@@ -145,7 +145,8 @@ public final class VFIOBackend: InterruptBackend {
                 // The loop disconnects the device's interrupts next, then calls
                 // `releaseAfterRemoval`: the device is closed only once they are all
                 // marked disconnected, so nobody sees it gone with an object connected.
-                logger.warning("the kernel asks for \(address) back")
+                // The loop logs the removal with this reason; its owner hears of it as an event.
+                logger.debug("the kernel asks for \(address) back")
                 return [.removalRequested(reason: "the kernel asks for \(address) back (vfio-pci release request: unbind or hot-unplug)")]
             })
         }
@@ -169,7 +170,7 @@ public final class VFIOBackend: InterruptBackend {
     private func releaseIfRequested() {
         let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
         if release {
-            logger.notice("closing the VFIO device after the kernel's removal request")
+            logger.info("closing the VFIO device after the kernel's removal request")
             close()
         }
     }

@@ -191,7 +191,9 @@ extension LoopState {
         case let .removalRequested(reason):
             device.countRemovalRequest()
             let objects = table.objects(of: device)
-            logger.warning("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
+            // Info, not a warning: a removal is an event the owner is told of (observers,
+            // `wereDisconnected`) and reports in its own words; the daemon logs at info.
+            logger.info("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
             detach(objects)
             // The device is going: its events are no longer watched, even by request,
             // and once nothing watches its descriptors the backend gives it back to the
