@@ -138,14 +138,19 @@ public struct InterruptSelftest: Sendable {
     /// What the ISR records: preallocated atomics, so the ISR never allocates.
     final class Probe: Sendable {
         let calls = Atomic<Int>(0)
+        /// Calls with the message last raised: what a raise waits for, so that a late second
+        /// signal of the message before does not stand in for it.
+        let callsAsRaised = Atomic<Int>(0)
         let wrongMessages = Atomic<Int>(0)
         let expectedMessage = Atomic<Int>(0)
         let stimulus: SelftestStimulus
         init(stimulus: SelftestStimulus) { self.stimulus = stimulus }
 
         func serve(message: Int) -> Bool {
-            if message != expectedMessage.load(ordering: .acquiring) { wrongMessages.add(1, ordering: .relaxed) }
+            let asRaised = message == expectedMessage.load(ordering: .acquiring)
+            if !asRaised { wrongMessages.add(1, ordering: .relaxed) }
             let claimed = stimulus.acknowledge(message)
+            if asRaised { callsAsRaised.add(1, ordering: .releasing) }
             calls.add(1, ordering: .releasing)
             return claimed
         }
@@ -192,7 +197,8 @@ public struct InterruptSelftest: Sendable {
         for index in 0..<count {
             let message = testCase.kind == .intx ? 0 : index % vectors
             probe.expectedMessage.store(message, ordering: .releasing)
-            let before = probe.calls.load(ordering: .acquiring)
+            let before = probe.callsAsRaised.load(ordering: .acquiring)
+            let wrongBefore = probe.wrongMessages.load(ordering: .relaxed)
             let unmasksBefore = testCase.kind == .intx ? testCase.unmaskCount?() : nil
             let raisedAt = MonotonicClock.nanoseconds()
             // The mark is the last thing before the raise: a clock read between the two
@@ -205,8 +211,10 @@ public struct InterruptSelftest: Sendable {
                 result.failure = "raising interrupt \(index) failed: \(error)"
                 break
             }
-            guard waitUntil(yieldingAtOnce: onOneProcessor, { probe.calls.load(ordering: .acquiring) != before }) else {
+            guard waitUntil(yieldingAtOnce: onOneProcessor, { probe.callsAsRaised.load(ordering: .acquiring) != before }) else {
+                let misrouted = probe.wrongMessages.load(ordering: .relaxed) != wrongBefore
                 result.failure = "interrupt \(index) (message \(message)) did not reach the ISR within \(timeout)"
+                    + (misrouted ? "; an ISR call with the wrong MessageID came meanwhile" : "")
                 break
             }
             latencies[index] = Int64(MonotonicClock.nanoseconds() &- raisedAt)

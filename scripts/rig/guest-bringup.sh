@@ -286,7 +286,7 @@ wait $pid
 # A device unbound while a wait holds it: the wait ends at once (exit 2), its trigger socket
 # goes with it, and a trigger after the device is bound again reaches the device itself.
 $IRQ bind 0000:00:04.0 > /dev/null
-$IRQ wait 0000:00:04.0 --timeout 60 > /tmp/wait.out 2>&1 &
+$IRQ wait 0000:00:04.0 --timeout 60 > /tmp/wait.out 2> /tmp/wait.err &
 pid=$!
 tries=0
 while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
@@ -294,9 +294,10 @@ start=$(date +%s)
 $IRQ unbind 0000:00:04.0 > /dev/null 2>&1
 wait $pid; status=$?
 took=$(( $(date +%s) - start ))
-[ $status -eq 2 ] && [ $took -lt 20 ] && [ "$(wc -l < /tmp/wait.out)" -eq 1 ] \
-    && grep -q "^irqbridge: 0000:00:04.0 was removed or unbound while waiting" /tmp/wait.out && [ ! -e /run/irqbridge/0000:00:04.0.trigger ] \
-    && pass "wait on a device unbound meanwhile: ends in ${took} s (exit 2, one line), socket gone" || { fail "wait on an unbound device: exit $status after ${took} s"; cat /tmp/wait.out; }
+[ $status -eq 2 ] && [ $took -lt 20 ] && [ "$(wc -l < /tmp/wait.err)" -eq 1 ] \
+    && grep -q "^irqbridge: 0000:00:04.0 was removed or unbound while waiting" /tmp/wait.err && [ ! -e /run/irqbridge/0000:00:04.0.trigger ] \
+    && pass "wait on a device unbound meanwhile: ends in ${took} s (exit 2, one line on stderr), socket gone" \
+    || { fail "wait on an unbound device: exit $status after ${took} s"; cat /tmp/wait.out /tmp/wait.err; }
 # watch of one device unbound meanwhile: the summary, then one line naming it (exit 1).
 $IRQ bind 0000:00:04.0 > /dev/null
 $IRQ watch 0000:00:04.0 --interval 0.5 > /tmp/watch.out 2> /tmp/watch.err &
