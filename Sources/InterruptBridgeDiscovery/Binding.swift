@@ -138,12 +138,12 @@ public struct DeviceBinder: Sendable {
             try kernel.probe(name)
         } catch {
             logger.warning("binding \(name) to \(target) failed: \(error); giving it back")
-            restore(name, original: current, override: previousOverride)
+            restore(name, original: current, override: previousOverride, record: earlier)
             throw .system(error)
         }
         let now = kernel.driver(of: name)
         guard now == target.rawValue else {
-            restore(name, original: current, override: previousOverride)
+            restore(name, original: current, override: previousOverride, record: earlier)
             throw .bindFailed(address: name, driver: target.rawValue, actual: now)
         }
         logger.info("bound \(name) to \(target) (was \(current ?? "unbound"))")
@@ -159,6 +159,13 @@ public struct DeviceBinder: Sendable {
         let current = kernel.driver(of: name)
         let record = records.load(name)
         if let current, UserSpaceDriver(rawValue: current) == nil {
+            // Back on the driver it had (its module, reloaded, probed it again): nothing is
+            // left to give back but the record, which would otherwise stay for good.
+            if let record, record.originalDriver == current {
+                try? records.remove(name)
+                logger.info("\(name) is on \(current) already, the driver it had: binding record removed")
+                return current
+            }
             throw .notManaged(address: name, driver: current)
         }
         do throws(SystemError) {
@@ -205,6 +212,15 @@ public struct DeviceBinder: Sendable {
         guard let original, kernel.driver(of: name) == nil else { return }
         try? kernel.probe(name)
         if kernel.driver(of: name) == nil { try? kernel.bind(name, to: original) }
+    }
+
+    /// A failed bind's way back: `restore`, then the record as it was before the bind
+    /// (`earlier`: the one that moved it to the driver it is on; none: the new one goes)
+    /// once the device is back where it was. Elsewhere the new record stays, for `unbind`.
+    private func restore(_ name: String, original: String?, override: String?, record earlier: BindingRecordStore.Record?) {
+        restore(name, original: original, override: override)
+        guard kernel.driver(of: name) == original else { return }
+        if let earlier { try? records.save(earlier, for: name) } else { try? records.remove(name) }
     }
 
     /// Other members of the device's IOMMU group that keep the group from being viable.

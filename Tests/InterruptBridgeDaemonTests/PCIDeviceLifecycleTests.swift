@@ -101,16 +101,23 @@ struct PCIDeviceLifecycleTests {
         await #expect(throws: DaemonShutdownError.self) { try await daemon.stop() }
     }
 
-    /// Given back behind the daemon's back (no udev event seen): ctl unbind finds it on a
-    /// kernel driver, refuses, and says `released`, not `failed`; nothing is left to give back.
+    /// Taken behind the daemon's back by another kernel driver (no udev event seen): ctl
+    /// unbind refuses, and says `released`, not `failed`; nothing is left to give back.
+    /// Back on the driver it had, it is given back: only the record was left.
     @Test func anUnbindOfADeviceAlreadyOnAKernelDriverIsAConflictNotAFailure() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
         #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
-        kernel.state.withLock { $0.devices[Self.nic]?.driver = "e1000e" }
+        kernel.state.withLock { $0.devices[Self.nic]?.driver = "igb" }
         let unbind = try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind")
         #expect(unbind.status == 409, "\(unbind.json)")
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+
+        kernel.state.withLock { $0.devices[Self.nic]?.driver = "e1000e" }
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        kernel.state.withLock { $0.devices[Self.nic]?.driver = "e1000e" }
+        let back = try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind")
+        #expect(back.status == 200 && back.json["state"] as? String == "unbound", "\(back.json)")
         try await daemon.stop()
     }
 

@@ -195,6 +195,22 @@ final class BindingTests {
         }
         #expect(fake.driver(of: "0000:00:04.0") == "e1000e", "given back to its driver")
         #expect(fake.device("0000:00:04.0")?.override == nil)
+        #expect(records.load("0000:00:04.0") == nil, "back where it was: nothing to remember")
+    }
+
+    /// Its driver's module reloaded, the device went back to it by itself: `unbind` finds it
+    /// on the driver it had and drops the record, which would otherwise stay for good.
+    @Test func aDeviceBackOnItsOwnDriverIsGivenBackByForgettingTheRecord() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        kernel.state.withLock { $0.devices["0000:00:04.0"]?.driver = "e1000e" }
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+        #expect(records.load("0000:00:04.0") == nil)
+        // On a kernel driver it did not have, the device is still not irqbridge's to move.
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        kernel.state.withLock { $0.devices["0000:00:04.0"]?.driver = "igb" }
+        #expect(throws: BindingError.notManaged(address: "0000:00:04.0", driver: "igb")) { try binder(kernel).unbind(nic) }
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e")
     }
 
     @Test func refusesToUnbindADriverItDoesNotManage() {
