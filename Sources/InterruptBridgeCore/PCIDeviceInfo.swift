@@ -28,6 +28,10 @@ public struct PCIDeviceInfo: Sendable, Hashable, Codable {
     /// wrote: Linux routes the pin when the function is first enabled (VFIO's open, a
     /// driver's probe) and may give it another line then. Nil: not known (a dump, no IRQ).
     public var isIRQRouted: Bool?
+    /// True when `irqLine` is not the INTx line but the IRQ of the function's first MSI:
+    /// Linux reports that while MSI is enabled (its driver, or VFIO, uses MSI), and the line
+    /// is not known until MSI is disabled again. (With MSI-X the line stays reported.)
+    public var irqLineIsMSI = false
     public var msi: MSICapability?
     public var msix: MSIXCapability?
     /// Every capability in the standard list, in list order.

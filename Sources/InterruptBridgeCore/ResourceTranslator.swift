@@ -55,7 +55,7 @@ public struct ResourceTranslator: Sendable {
             let ordered = policy.preferMSIX ? [msix, msi] : [msi, msix]
             if let choice = ordered.compactMap({ $0 }).first { return choice }
         }
-        if device.interruptPin != nil, let line = device.irqLine, Self.isRoutedLine(line) { return (.intx, 1) }
+        if device.interruptPin != nil, let line = device.irqLine, Self.isRoutedLine(line), !device.irqLineIsMSI { return (.intx, 1) }
         return nil
     }
 

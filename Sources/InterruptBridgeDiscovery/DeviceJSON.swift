@@ -24,6 +24,9 @@ public struct DeviceJSON: Encodable, Sendable {
     /// Whether `irq` is the line Linux routed the pin to (false: still firmware's value,
     /// which the first enable may change; null: not known, as from a dump).
     var irqRouted: Bool?
+    /// True when `irq` is the function's first MSI's, as Linux reports it while MSI is
+    /// enabled: the INTx line is then not known.
+    var irqIsMSI: Bool
     var msi: MSIJSON?
     var msix: MSIXJSON?
     var bars: [BarJSON]
@@ -118,7 +121,7 @@ public struct DeviceJSON: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case address, vendorId, deviceId, subsystemVendorId, subsystemId, classCode, revision, vendorName, deviceName, className
-        case driver, iommuGroup, nodes, interruptPin, irq, irqRouted, msi, msix, bars, capabilities, extendedCapabilities, capabilitiesReadable, policy, resources
+        case driver, iommuGroup, nodes, interruptPin, irq, irqRouted, irqIsMSI, msi, msix, bars, capabilities, extendedCapabilities, capabilitiesReadable, policy, resources
     }
 
     /// Every key is always present: absent values are `null`, never missing keys.
@@ -140,6 +143,7 @@ public struct DeviceJSON: Encodable, Sendable {
         try container.encode(interruptPin, forKey: .interruptPin)
         try container.encode(irq, forKey: .irq)
         try container.encode(irqRouted, forKey: .irqRouted)
+        try container.encode(irqIsMSI, forKey: .irqIsMSI)
         try container.encode(msi, forKey: .msi)
         try container.encode(msix, forKey: .msix)
         try container.encode(bars, forKey: .bars)
@@ -168,6 +172,7 @@ public struct DeviceJSON: Encodable, Sendable {
         interruptPin = info.interruptPin.map { String(String(describing: $0).last!) }
         irq = info.irqLine
         irqRouted = info.isIRQRouted
+        irqIsMSI = info.irqLineIsMSI
         msi = info.msi.map {
             MSIJSON(offset: hex16($0.offset), count: $0.messagesCapable, enabledCount: $0.messagesEnabled, enabled: $0.enabled,
                     is64Bit: $0.is64BitAddress, perVectorMasking: $0.perVectorMasking,

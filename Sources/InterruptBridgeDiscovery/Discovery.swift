@@ -202,9 +202,14 @@ public struct PCIDiscovery: Sendable {
         }
     }
 
-    /// The function's facts; from the live system also whether its IRQ was routed yet.
+    /// The function's facts; from the live system also whether its IRQ was routed yet, and
+    /// whether it is its MSI's instead (sysfs `irq` while MSI is enabled).
     private func info(_ snapshot: PCIFunctionSnapshot) throws(PCIConfigSpaceError) -> PCIDeviceInfo {
         var info = try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
+        if case .live = source, info.irqLine != nil, info.msi?.enabled == true {
+            info.irqLineIsMSI = true
+            return info
+        }
         if case .live = source, let irq = info.irqLine, ResourceTranslator.isRoutedLine(irq),
            let enabled = SysfsPCI().isEnabled(snapshot.address.description) {
             // Closing VFIO disables the function again but keeps the routed line, so an IRQ

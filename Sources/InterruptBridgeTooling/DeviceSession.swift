@@ -215,9 +215,20 @@ public struct DeviceSession: Sendable {
     public static func connectRefusal(_ info: PCIDeviceInfo, profile: DeviceProfile?, lineBased: Bool, underUIO: Bool,
                                       claimsWithoutAcknowledge: Bool = false, advice: Advice = .commandLine) -> String? {
         if let nothing = noInterrupts(info) { return nothing }
+        if underUIO || lineBased, let noLine = noLine(info, underUIO: underUIO, advice: advice) { return noLine }
         let hasMessages = info.msi != nil || info.msix != nil
         let servesLine = claimsWithoutAcknowledge || (profile?.canServe(.intx) ?? false)
         return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile, advice: advice) : nil
+    }
+
+    /// What a device with messages but no INTx pin is told when its line is asked for:
+    /// under uio_pci_generic, which serves INTx only, or with --line-based (nil: it has a pin).
+    public static func noLine(_ info: PCIDeviceInfo, underUIO: Bool, advice: Advice = .commandLine) -> String? {
+        guard info.interruptPin == nil else { return nil }
+        let messages = info.msix.map { "MSI-X (\($0.tableSize) vectors)" } ?? info.msi.map { "MSI (\($0.messagesCapable))" } ?? "messages"
+        guard underUIO else { return "\(info.address) has no INTx pin, so there is no line to connect: it interrupts by \(messages)" }
+        let rebind = advice == .daemon ? "the device entry's driver: vfio-pci" : "irqbridge bind \(info.address) --driver vfio-pci"
+        return "\(info.address) has no INTx pin, and uio_pci_generic serves INTx only: its \(messages) needs vfio-pci (\(rebind))"
     }
 
     public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?, advice: Advice = .commandLine) -> String {

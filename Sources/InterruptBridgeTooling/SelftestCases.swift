@@ -69,6 +69,7 @@ extension SelftestPlan {
     /// profile must raise INTx through its registers and acknowledge it.
     public static func uio(_ info: PCIDeviceInfo, profiles: ProfileLibrary = ProfileLibrary(), sysfs: SysfsPCI = SysfsPCI(),
                            logger: Logger) throws -> SelftestPlan {
+        if let noLine = DeviceSession.noLine(info, underUIO: true) { throw SelftestPlanError(description: noLine) }
         guard let profile = profiles.profile(for: info) else {
             throw SelftestPlanError(description: "UIO has no loopback trigger: \(info.address) needs a device profile whose stimulus raises INTx "
                                     + "(none matches; give one with --profile)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import InterruptBridge
 import InterruptBridgeDiscovery
+import InterruptBridgeTooling
 
 /// `irqbridge bind BDF --driver vfio-pci|uio_pci_generic [--from DRIVER | --force]`.
 struct BindCommand: ParsableCommand {
@@ -35,7 +36,13 @@ struct BindCommand: ParsableCommand {
         let binder = DeviceBinder(logger: logging.makeLogger("irqbridge.bind"))
         do {
             let outcome = try binder.bind(target.address, to: driverOption.value, from: currentDriver, force: force)
-            for warning in outcome.warnings { print("warning: \(warning)") }
+            var warnings = outcome.warnings
+            // Its BARs are reachable, its interrupts are not: said, not refused.
+            if driverOption.value == .uioPCIGeneric, let info = try? PCIDiscovery(logger: logging.makeLogger("irqbridge.bind")).device(at: target.address),
+               info.msi != nil || info.msix != nil, let noLine = DeviceSession.noLine(info, underUIO: true) {
+                warnings.append(noLine)
+            }
+            for warning in warnings { print("warning: \(warning)") }
             if outcome.changed {
                 print("\(target.address): bound to \(driverOption.value) (was \(outcome.previousDriver ?? "unbound"))")
             } else {

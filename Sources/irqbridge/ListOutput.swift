@@ -36,6 +36,7 @@ enum ListOutput {
                      + (info.deviceNodes.vfioGroup.map { "  \($0)" } ?? "") + (info.deviceNodes.uio.map { "  \($0)" } ?? ""))
         lines.append("  INTx        " + (info.interruptPin.map { "pin \($0), " } ?? "no pin, ")
                      + (info.irqLine.map { "IRQ \($0)" } ?? "no IRQ")
+                     + (info.irqLineIsMSI ? " (the MSI's: Linux reports the first MSI's IRQ while MSI is enabled; the line is not known then)" : "")
                      + (info.isIRQRouted == false
                         ? " (firmware's value: Linux routes the pin when the function is first enabled, e.g. opened through VFIO)" : ""))
         for bar in info.bars {

@@ -64,6 +64,18 @@ import Testing
         #expect(translator.resources(for: device).interruptKind == .intx)
     }
 
+    /// While MSI is on, Linux reports the MSI's IRQ where the line's would be: no line is
+    /// assigned from it (the line is not known then).
+    @Test func anIRQThatIsTheMSIsIsNotTakenForTheLine() {
+        var device = PCIDeviceInfo(address: address, vendorID: 0x8086, deviceID: 0x2922, interruptPin: .a, irqLine: 31,
+                                   msi: MSICapability(offset: 0x80, messagesCapable: 1, enabled: true))
+        device.irqLineIsMSI = true
+        #expect(translator.resources(for: device, policy: .init(msiSupported: false)).interruptKind == nil)
+        #expect(translator.resources(for: device).interruptKind == .msi)
+        device.irqLineIsMSI = false
+        #expect(translator.resources(for: device, policy: .init(msiSupported: false)).interruptKind == .intx)
+    }
+
     @Test func msiDisallowedFallsBackToSharedLevelSensitiveLine() {
         let device = PCIDeviceInfo(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 10,
                                    msi: MSICapability(offset: 0x40, messagesCapable: 1))

@@ -208,7 +208,7 @@ extension Runtime {
             #expect(connection.interruptObjects.allSatisfy { !$0.isConnected }, "disconnected before the event was published")
             #expect(other.interruptObjects.allSatisfy { $0.isConnected })
             #expect(backend.enabledKind == nil)
-            #expect(messages.all.contains { $0.contains("vfio-pci unbind") && $0.hasPrefix("warning") })
+            #expect(messages.all.contains { $0.contains("vfio-pci unbind") && $0.hasPrefix("info") }, "logged with its reason, at info: its owner reports it")
             dispatcher.disconnect(other)
         }
 

@@ -27,4 +27,20 @@ import Testing
         let none = SimulatedDevice(interruptPin: nil, irqLine: nil).info
         #expect(DeviceSession.connectRefusal(none, profile: nil, lineBased: false, underUIO: false)?.hasSuffix("has no interrupts: no INTx pin, no MSI or MSI-X capability") == true)
     }
+
+    /// An MSI-X-only card (ivshmem-doorbell) under uio_pci_generic, or asked for its line:
+    /// there is no line, and the message says where its interrupts are.
+    @Test func aFunctionWithoutAnINTxPinHasNoLineToServe() {
+        let msixOnly = SimulatedDevice(interruptPin: nil, irqLine: nil, msiCount: 0, msixCount: 8).info
+        let address = msixOnly.address
+        #expect(DeviceSession.connectRefusal(msixOnly, profile: nil, lineBased: false, underUIO: true)
+                == "\(address) has no INTx pin, and uio_pci_generic serves INTx only: its MSI-X (8 vectors) needs vfio-pci "
+                   + "(irqbridge bind \(address) --driver vfio-pci)")
+        #expect(DeviceSession.connectRefusal(msixOnly, profile: nil, lineBased: false, underUIO: true, advice: .daemon)?
+                    .hasSuffix("(the device entry's driver: vfio-pci)") == true)
+        #expect(DeviceSession.connectRefusal(msixOnly, profile: nil, lineBased: true, underUIO: false, claimsWithoutAcknowledge: true)
+                == "\(address) has no INTx pin, so there is no line to connect: it interrupts by MSI-X (8 vectors)")
+        #expect(DeviceSession.connectRefusal(msixOnly, profile: nil, lineBased: false, underUIO: false) == nil)
+    }
+
 }

@@ -73,6 +73,19 @@ expect_trigger "trigger nvme INTx through VFIO's loopback (its profile has no ac
 
 expect_wait "wait edu MSI" 0000:00:03.0
 expect_wait "wait edu INTx" 0000:00:03.0 --line-based
+# While MSI is enabled (a wait holds edu's), sysfs irq is the MSI's IRQ: list says so and
+# assigns no line from it; once MSI is off again, the IRQ is the line.
+$IRQ wait 0000:00:03.0 --timeout 60 > /dev/null 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+during=$($IRQ list 0000:00:03.0 --json); detail=$($IRQ list 0000:00:03.0)
+$IRQ trigger 0000:00:03.0 > /dev/null 2>&1
+wait $pid
+after=$($IRQ list 0000:00:03.0 --json)
+echo "$during" | grep -q '"irqIsMSI" : true' && echo "$detail" | grep -q "IRQ [0-9]* (the MSI's" && echo "$after" | grep -q '"irqIsMSI" : false' \
+    && pass "list of edu while its MSI is on: the IRQ is said to be the MSI's, and the line's again after" \
+    || fail "list while MSI is on: $(echo "$during" | grep irq) / $(echo "$after" | grep irq)"
 expect_wait "wait ivshmem-doorbell MSI-X" 0000:00:05.0
 expect_wait "wait e1000e MSI-X" 0000:00:07.0
 
@@ -314,6 +327,17 @@ $IRQ list 0000:00:04.0 | grep -q "(firmware's value" && fail "list 00:04.0: stil
 $IRQ unbind 0000:00:04.0 > /dev/null
 [ $status -eq 0 ] && echo "$out" | grep -q "^raised 5 on 0000:00:04.0" && pass "trigger after the rebind reaches the device itself" \
     || fail "trigger after the rebind: exit $status: $out"
+
+# An MSI-X-only card (ivshmem-doorbell) under uio_pci_generic: bind says its interrupts do not
+# reach user space that way, wait refuses naming vfio-pci, and unbind gives it back to vfio-pci.
+out=$($IRQ bind 0000:00:05.0 --driver uio_pci_generic --from vfio-pci 2>&1); bound=$?
+waited=$($IRQ wait 0000:00:05.0 --timeout 1 2>&1); status=$?
+$IRQ unbind 0000:00:05.0 > /dev/null 2>&1
+driver=$(basename "$(readlink /sys/bus/pci/devices/0000:00:05.0/driver)")
+[ $bound -eq 0 ] && echo "$out" | grep -q "^warning: 0000:00:05.0 has no INTx pin, and uio_pci_generic serves INTx only: its MSI-X (" \
+    && [ $status -eq 2 ] && [ "$(echo "$waited" | wc -l)" -eq 1 ] && echo "$waited" | grep -q "^irqbridge: 0000:00:05.0 has no INTx pin" \
+    && [ "$driver" = vfio-pci ] && pass "ivshmem (MSI-X only) under uio_pci_generic: bind warns, wait refuses naming vfio-pci (exit 2), unbind restores vfio-pci" \
+    || fail "ivshmem under uio_pci_generic: bind exit $bound, wait exit $status, driver $driver: $out / $waited"
 
 echo "bring-up verbs: $passed passed, $failed failed"
 exit $failed

@@ -83,11 +83,13 @@ public final class VFIOBackend: InterruptBackend {
         // A function hot-added while the system runs has IRQ 0 until a driver first
         // enables it, which opening it through vfio-pci just did: read the line again,
         // so its INTx is offered (found with the rig's hot-plug). So does one whose IRQ
-        // was still firmware's (`isIRQRouted` false): the enable may have moved it.
-        if device.interruptPin != nil, (device.irqLine ?? 0) == 0 || device.isIRQRouted == false,
+        // was still firmware's (`isIRQRouted` false): the enable may have moved it. And one
+        // read while MSI was on (`irqLineIsMSI`): vfio-pci's open turned MSI off again.
+        if device.interruptPin != nil, (device.irqLine ?? 0) == 0 || device.isIRQRouted == false || device.irqLineIsMSI,
            let line = sysfs.irq(of: device.address.description), line != 0 {
             device.irqLine = line
             device.isIRQRouted = true
+            device.irqLineIsMSI = false
         }
         self.device = device
         self.sysfs = sysfs
