@@ -24,6 +24,11 @@ enum CommandFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// The one wording of a malformed address, for every command that takes one.
+    static func notAPCIAddress(_ text: String) -> CommandFailure {
+        .badInput("not a PCI address: '\(text)' (expected DOMAIN:BUS:SLOT.FUNCTION or BUS:SLOT.FUNCTION, hexadecimal, e.g. 0000:00:03.0)")
+    }
+
     var exitStatus: Int32 {
         switch self {
         case .badInput, .waitFailed: 2

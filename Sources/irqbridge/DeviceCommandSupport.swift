@@ -18,7 +18,7 @@ struct DeviceArgument: ParsableArguments {
 
     func validate() throws {
         guard PCIAddress(device) != nil else {
-            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
+            throw CommandFailure.notAPCIAddress(device)
         }
     }
 }

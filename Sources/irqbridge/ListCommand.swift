@@ -37,7 +37,7 @@ struct ListCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let address, PCIAddress(address) == nil {
-            throw CommandFailure.badInput("malformed PCI address \"\(address)\" (expected DDDD:BB:DD.F or BB:DD.F, hexadecimal)")
+            throw CommandFailure.notAPCIAddress(address)
         }
         if watch, discoveryOptions.dumpFile != nil {
             throw CommandFailure.badInput("--watch needs the live system, not --dump")

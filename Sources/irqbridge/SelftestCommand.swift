@@ -57,7 +57,7 @@ struct SelftestCommand: ParsableCommand {
 
     func validate() throws {
         if let device, PCIAddress(device) == nil {
-            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
+            throw CommandFailure.notAPCIAddress(device)
         }
         if let backend, Backend(rawValue: backend) == nil {
             throw CommandFailure.badInput("unknown backend '\(backend)' (expected vfio, uio or simulated)")

@@ -49,7 +49,7 @@ struct WatchCommand: ParsableCommand {
 
     func validate() throws {
         for device in devices where PCIAddress(device) == nil {
-            throw CommandFailure.badInput("not a PCI address: '\(device)' (expected DOMAIN:BUS:SLOT.FUNCTION, e.g. 0000:00:03.0)")
+            throw CommandFailure.notAPCIAddress(device)
         }
         // Named twice, the second session would find the device held by the first and
         // report "in use by another process" about this one.

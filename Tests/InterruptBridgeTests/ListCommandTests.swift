@@ -180,8 +180,8 @@ struct ListCommandTests {
     }
 
     @Test(arguments: [
-        (["list", "zz:00.0"], "irqbridge: malformed PCI address \"zz:00.0\""),
-        (["list", "0000:00:20.0"], "irqbridge: malformed PCI address"),
+        (["list", "zz:00.0"], "irqbridge: not a PCI address: 'zz:00.0' (expected DOMAIN:BUS:SLOT.FUNCTION or BUS:SLOT.FUNCTION, hexadecimal, e.g. 0000:00:03.0)"),
+        (["list", "0000:00:20.0"], "irqbridge: not a PCI address: '0000:00:20.0'"),
         (["list", "00:09.0", "--dump", Fixtures.path("rig-q35.lspci")], "irqbridge: no PCI function 0000:00:09.0 in dump"),
         (["list", "--dump", "/nonexistent.lspci"], "irqbridge: --dump: open /nonexistent.lspci: No such file or directory"),
         (["list", "--dump", Fixtures.path("malformed-capability-loop.lspci")],
