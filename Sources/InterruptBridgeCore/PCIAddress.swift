@@ -1,5 +1,8 @@
 /// A PCI function's address, `domain:bus:device.function` ("0000:00:03.0").
 public struct PCIAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The forms `init?(_:)` accepts, as an error message names them.
+    public static let expectedForms = "DOMAIN:BUS:SLOT.FUNCTION or BUS:SLOT.FUNCTION, hexadecimal, e.g. 0000:00:03.0"
+
     public var domain: UInt32
     public var bus: UInt8
     public var device: UInt8

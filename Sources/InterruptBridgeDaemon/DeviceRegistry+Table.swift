@@ -195,7 +195,10 @@ extension DeviceRegistry {
     private func retire(_ device: ManagedDevice, reason: String) {
         disconnect(device, reason: reason)
         closeSession(device)
-        if let address = device.address, device.boundByDaemon {
+        if let address = device.address, device.boundByDaemon, let driver = binder.forgetIfBack(address) {
+            // Its own driver took it back meanwhile: only the record was left.
+            publish(.released, device, "\(device.id) \(reason): it is on \(driver) already")
+        } else if let address = device.address, device.boundByDaemon {
             do throws(BindingError) {
                 let now = try binder.unbind(address)
                 publish(.unbound, device, "\(device.id) \(reason): given back to \(now ?? "no driver")")
@@ -266,7 +269,14 @@ extension DeviceRegistry {
             disconnect(device, reason: "shutdown")
             closeSession(device)
             guard let address = device.address, device.boundByDaemon, device.entry?.onExit != .keep,
-                  device.state != .removed, device.state != .released else { continue }
+                  device.state != .removed else { continue }
+            // Back on its own driver (its module reloaded, say): only the record is left to drop.
+            if let driver = binder.forgetIfBack(address) {
+                device.boundByDaemon = false
+                if device.state != .released { publish(.released, device, "\(device.id) is on \(driver) already: nothing to give back") }
+                continue
+            }
+            guard device.state != .released else { continue }
             do throws(BindingError) {
                 let now = try binder.unbind(address)
                 device.boundByDaemon = false

@@ -119,7 +119,7 @@ public actor DeviceRegistry {
         try ensureRunning()
         guard let address = PCIAddress(id) else {
             if devices[id]?.simulated != nil { throw .conflict("\(id) is simulated: nothing to bind") }
-            throw .badRequest("not a PCI address: '\(id)' (expected DOMAIN:BUS:SLOT.FUNCTION)")
+            throw .badRequest("not a PCI address: '\(id)' (expected \(PCIAddress.expectedForms))")
         }
         let known = devices[address.description] != nil
         let device = record(for: address)

@@ -159,13 +159,7 @@ public struct DeviceBinder: Sendable {
         let current = kernel.driver(of: name)
         let record = records.load(name)
         if let current, UserSpaceDriver(rawValue: current) == nil {
-            // Back on the driver it had (its module, reloaded, probed it again): nothing is
-            // left to give back but the record, which would otherwise stay for good.
-            if let record, record.originalDriver == current {
-                try? records.remove(name)
-                logger.info("\(name) is on \(current) already, the driver it had: binding record removed")
-                return current
-            }
+            if let back = forgetIfBack(address) { return back }
             throw .notManaged(address: name, driver: current)
         }
         do throws(SystemError) {
@@ -186,6 +180,20 @@ public struct DeviceBinder: Sendable {
         try? records.remove(name)
         logger.info("gave \(name) back to \(now ?? "no driver")")
         return now
+    }
+
+    /// A device back on the kernel driver its record names (its module, reloaded, probed it
+    /// again): nothing is left to give back but the record, which would otherwise stay for
+    /// good. Drops the record and returns that driver; nil (nothing done) when the device is
+    /// elsewhere or has no record.
+    @discardableResult
+    public func forgetIfBack(_ address: PCIAddress) -> String? {
+        let name = address.description
+        guard let record = records.load(name), let original = record.originalDriver, UserSpaceDriver(rawValue: original) == nil,
+              kernel.driver(of: name) == original else { return nil }
+        try? records.remove(name)
+        logger.info("\(name) is on \(original) already, the driver it had: binding record removed")
+        return original
     }
 
     /// "a host bridge", "an ISA bridge".
@@ -220,7 +228,7 @@ public struct DeviceBinder: Sendable {
     private func restore(_ name: String, original: String?, override: String?, record earlier: BindingRecordStore.Record?) {
         restore(name, original: original, override: override)
         guard kernel.driver(of: name) == original else { return }
-        if let earlier { try? records.save(earlier, for: name) } else { try? records.remove(name) }
+        if let earlier { try? records.save(earlier, for: name, keepingOwner: true) } else { try? records.remove(name) }
     }
 
     /// Other members of the device's IOMMU group that keep the group from being viable.

@@ -73,12 +73,14 @@ public struct BindingRecordStore: Sendable {
         return Record(originalDriver: fields["original"], originalOverride: fields["override"], boundTo: boundTo, owner: fields["owner"])
     }
 
-    public func save(_ record: Record, for address: String) throws(SystemError) {
+    /// Writes `record`, as this store's owner's, or (`keepingOwner`: a record put back as
+    /// it was) as its own.
+    public func save(_ record: Record, for address: String, keepingOwner: Bool = false) throws(SystemError) {
         try FileIO.makeDirectories(directory)
         var text = "boundTo=\(record.boundTo)\n"
         if let original = record.originalDriver { text += "original=\(original)\n" }
         if let override = record.originalOverride { text += "override=\(override)\n" }
-        if let owner = owner ?? record.owner { text += "owner=\(owner)\n" }
+        if let owner = keepingOwner ? record.owner : owner ?? record.owner { text += "owner=\(owner)\n" }
         try FileIO.replaceAtomically(path(address), text, mode: 0o644)
     }
 

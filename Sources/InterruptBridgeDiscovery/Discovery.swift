@@ -206,7 +206,9 @@ public struct PCIDiscovery: Sendable {
     /// whether it is its MSI's instead (sysfs `irq` while MSI is enabled).
     private func info(_ snapshot: PCIFunctionSnapshot) throws(PCIConfigSpaceError) -> PCIDeviceInfo {
         var info = try PCIDeviceInfo(snapshot: snapshot, deviceNodes: nodes(for: snapshot))
-        if case .live = source, info.irqLine != nil, info.msi?.enabled == true {
+        // The capability's enable bit, or, where it was unreadable (no root), msi_irqs/.
+        if case .live = source, let irq = info.irqLine,
+           info.msi?.enabled == true || (info.capabilitiesUnreadable && SysfsPCI().isMSIIRQ(irq, of: snapshot.address.description)) {
             info.irqLineIsMSI = true
             return info
         }

@@ -29,6 +29,12 @@ public struct SysfsPCI: Sendable {
         return count > 0
     }
 
+    /// Whether `irq` is one of the function's MSI or MSI-X IRQs (sysfs `msi_irqs/`, which
+    /// any user may read): while MSI is enabled, Linux reports the first MSI's as `irq`.
+    public func isMSIIRQ(_ irq: UInt32, of address: String) -> Bool {
+        FileIO.exists(devicePath(address) + "/msi_irqs/\(irq)")
+    }
+
     /// Whether the function exists.
     public func deviceExists(_ address: String) -> Bool { FileIO.exists(devicePath(address)) }
 

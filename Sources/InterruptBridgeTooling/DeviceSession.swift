@@ -85,6 +85,7 @@ public struct DeviceSession: Sendable {
                             loopbackOnly: Bool = false, advice: Advice = .commandLine, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
             guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
+            if let unreadable = unreadableCapabilities(info) { throw DeviceSessionError.failed(unreadable) }
             let profile = chosen ?? library.profile(for: info)
             try profile?.validate(against: info)
             switch info.driver {
@@ -144,6 +145,14 @@ public struct DeviceSession: Sendable {
             return "\(address) is in use by another process: an irqbridge wait or watch holds it (irqbridge trigger \(address) reaches it)"
         }
         return "\(address) is in use by another process (\(error))"
+    }
+
+    /// What a command that opens the device is told when only its 64-byte header was
+    /// readable (no root): what it would connect is not known (nil: it was read whole).
+    public static func unreadableCapabilities(_ info: PCIDeviceInfo) -> String? {
+        guard info.capabilitiesUnreadable else { return nil }
+        return "\(info.address): only the 64-byte header of its config space is readable (the kernel shows no more without root), "
+            + "so its MSI and MSI-X are not known: run as root"
     }
 
     /// What a device with no interrupt at all is told: no INTx pin, no MSI, no MSI-X.

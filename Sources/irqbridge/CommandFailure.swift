@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import InterruptBridgeCore
 import InterruptBridgeTooling
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ enum CommandFailure: Error, CustomStringConvertible {
 
     /// The one wording of a malformed address, for every command that takes one.
     static func notAPCIAddress(_ text: String) -> CommandFailure {
-        .badInput("not a PCI address: '\(text)' (expected DOMAIN:BUS:SLOT.FUNCTION or BUS:SLOT.FUNCTION, hexadecimal, e.g. 0000:00:03.0)")
+        .badInput("not a PCI address: '\(text)' (expected \(PCIAddress.expectedForms))")
     }
 
     var exitStatus: Int32 {

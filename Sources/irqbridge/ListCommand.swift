@@ -17,8 +17,9 @@ struct ListCommand: AsyncParsableCommand {
             one line per function. With an address, that function in full: \
             BARs, capabilities, the policy applied and the raw and translated CM resource lists \
             IRP_MN_START_DEVICE would carry. --json prints an array with one object per function. \
-            Without root the kernel shows 64 bytes of each function: MSI, MSI-X and ASSIGNED are \
-            then ? (JSON: capabilitiesReadable false, resources null), with one warning. A function \
+            Without root the kernel shows 64 bytes of each function: MSI and MSI-X are then ?, and \
+            ASSIGNED too where the policy allows messages (JSON: capabilitiesReadable false, resources \
+            null), with one warning. A function \
             whose config space does not decode is left out and named on standard error after the \
             rest, with exit status 1 (2 for --dump). Bad input (a malformed or unknown address, an \
             unreadable or broken file) is one line on standard error and exit status 2.
@@ -92,19 +93,25 @@ struct ListCommand: AsyncParsableCommand {
             if discoveryOptions.dumpFile == nil { print(IOMMUState.read().summary + "\n") }
             print(ListOutput.table(found.catalog.devices), terminator: "")
         }
-        let unreadable = found.catalog.devices.filter(\.info.capabilitiesUnreadable).count
-        if unreadable > 0 {
+        let unreadable = found.catalog.devices.filter(\.info.capabilitiesUnreadable)
+        if !unreadable.isEmpty {
             fflush(nil)
-            let functions = "\(unreadable) function\(unreadable == 1 ? "" : "s")"
-            let shown = json ? "capabilitiesReadable false and resources null for \(functions)" : "MSI, MSI-X and ASSIGNED of \(functions) shown as ?"
-            FileHandle.standardError.write(Data(
-                "irqbridge: warning: \(shown): \(ListOutput.unreadableReason(fromDump: discoveryOptions.dumpFile != nil))\n".utf8))
+            // ASSIGNED (resources) is unknown only where the policy allows messages.
+            let unknown = unreadable.filter { !$0.isAssignmentKnown }.count
+            let which = unknown == unreadable.count ? "each" : "\(unknown)"
+            let shown = json ? "capabilitiesReadable false" + (unknown > 0 ? ", resources null for \(which)" : "")
+                : "MSI and MSI-X shown as ?" + (unknown > 0 ? ", ASSIGNED too for \(which)" : "")
+            FileHandle.standardError.write(Data(("irqbridge: warning: \(unreadable.count) function\(unreadable.count == 1 ? "" : "s") with unreadable "
+                                                 + "capabilities: \(shown): \(ListOutput.unreadableReason(fromDump: discoveryOptions.dumpFile != nil))\n").utf8))
         }
         // One broken card does not hide the rest of the bus: the rest is listed, then the
         // broken ones are named, and the status says the listing is not whole.
         if !found.malformed.isEmpty {
             fflush(nil)
-            throw failure(found.malformed, leftOut: true)
+            let failure = failure(found.malformed, leftOut: true)
+            // --watch goes on following events: said, not ended.
+            guard watch else { throw failure }
+            FileHandle.standardError.write(Data("irqbridge: warning: \(failure)\n".utf8))
         }
     }
 

@@ -143,7 +143,8 @@ struct WatchCommand: ParsableCommand {
 
     private func chosenAddresses(logger: Logger) throws -> [PCIAddress] {
         if !devices.isEmpty { return devices.compactMap(PCIAddress.init) }
-        let bound = (try? PCIDiscovery(logger: logger).devices()) ?? []
+        // A malformed function elsewhere on the bus does not hide the bound ones.
+        let bound = (try? PCIDiscovery(logger: logger).decodedDevices().devices) ?? []
         let chosen = bound.filter { $0.driver == "vfio-pci" || $0.driver == "uio_pci_generic" }.map(\.address)
         guard !chosen.isEmpty else { throw CommandFailure.badInput("no device is bound to vfio-pci or uio_pci_generic: irqbridge bind BDF first") }
         return chosen

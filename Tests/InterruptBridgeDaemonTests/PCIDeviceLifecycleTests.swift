@@ -1,6 +1,7 @@
 import Foundation
 import InterruptBridgeDaemon
 import InterruptBridgeTestKit
+import InterruptBridgeDiscovery
 import Testing
 
 /// The daemon's PCI paths (bind, unbind, absent devices, reloads, the shutdown's give-back)
@@ -134,6 +135,39 @@ struct PCIDeviceLifecycleTests {
         } throws: { error in
             (error as? DaemonShutdownError)?.devices == [Self.nic]
         }
+    }
+
+    /// Its own driver took the device back while the daemon held it (the module reloaded,
+    /// no event seen): shutdown drops the binding record, says so, and is not a failure.
+    @Test func aDeviceBackOnItsOwnDriverLeavesNoRecordAtShutdown() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        let records = BindingRecordStore(directory: daemon.directory + "/state/bindings")
+        #expect(records.load(Self.nic)?.originalDriver == "e1000e")
+        kernel.state.withLock { $0.devices[Self.nic]?.driver = "e1000e" }
+        try await daemon.stop()
+        #expect(records.load(Self.nic) == nil)
+    }
+
+    /// The same for a device the file no longer names: retired as `released`, not "given back".
+    @Test func aDeviceDroppedFromTheFileBackOnItsOwnDriverIsReleased() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        kernel.state.withLock { $0.devices[Self.nic]?.driver = "e1000e" }
+        let (id, stream) = daemon.services.events.watch(internal: true)
+        defer { daemon.services.events.unwatch(id) }
+        try "settings: {milestone: 100}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed")
+        _ = daemon.services.events.publish(DaemonEvent(kind: .milestone, message: "end of test"))
+        var retired: [(DaemonEvent.Kind, String)] = []
+        for await event in stream {
+            if event.message == "end of test" { break }
+            if event.device == Self.nic { retired.append((event.kind, event.message)) }
+        }
+        #expect(retired.contains { $0.0 == .released && $0.1.hasSuffix("it is on e1000e already") }, "\(retired)")
+        #expect(!retired.contains { $0.0 == .unbound }, "\(retired)")
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
+        try await daemon.stop()
     }
 
     @Test func aDevicePulledWithoutAnEventIsNotAFailedGiveBack() async throws {
