@@ -37,15 +37,34 @@ public actor MetricsExporter {
     /// The Prometheus text exposition.
     public func scrape() async -> String {
         let samples = await devices.metricSamples()
+        // One series per device and kind (per message only with per-message-metrics): the
+        // vectors' counters are summed first, as each series folds one raw value per scrape.
+        var keys: [String] = []
+        var summed: [String: (labels: [(String, String)], sample: MetricSample)] = [:]
         for sample in samples {
             let labels = [("device", sample.device), ("kind", sample.kind), ("message", sample.message.map { "\($0)" } ?? "")]
+            let key = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            guard var entry = summed[key] else {
+                keys.append(key)
+                summed[key] = (labels, sample)
+                continue
+            }
+            entry.sample.interrupts &+= sample.interrupts
+            entry.sample.unclaimed &+= sample.unclaimed
+            entry.sample.signals &+= sample.signals
+            entry.sample.storms &+= sample.storms
+            if let kernel = sample.kernel { entry.sample.kernel = (entry.sample.kernel ?? 0) &+ kernel }
+            summed[key] = entry
+        }
+        for key in keys {
+            guard let (labels, sample) = summed[key] else { continue }
             count("irqbridge_interrupts_total", labels, sample.interrupts, help: "ISR calls (each may serve several coalesced device signals)")
             count("irqbridge_unclaimed_interrupts_total", labels, sample.unclaimed, help: "ISR calls whose routine returned false (not its device's interrupt)")
             count("irqbridge_device_signals_total", labels, sample.signals, help: "Device signals drained from the vectors' descriptors")
             count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
             if let kernel = sample.kernel {
                 count("irqbridge_kernel_interrupts_total", labels, kernel,
-                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; for messages from the device, a difference is a lost interrupt")
+                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; above it under uio_pci_generic on a shared line (the line's count includes its neighbours'); for messages from the device, a difference is a lost interrupt")
             }
         }
         let states = await devices.stateCounts()

@@ -286,4 +286,19 @@ struct ControlAPITests {
         #expect(!text.contains("cpu="))
         try await daemon.stop()
     }
+
+    /// A device's vectors share one series: their counts are summed, and a series does not
+    /// move between scrapes when nothing fired (a probe saw 7, 14, 21 for an idle 8-vector card).
+    @Test func aMultiVectorDeviceIsOneSeriesThatHoldsStillWhenIdle() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  multi: {interrupts: msix, vectors: 4}\n")
+        #expect(try await daemon.call("POST", "/v1/devices/multi/trigger", ["count": 10]).json["raised"] as? Int == 10)
+        let series = #"irqbridge_interrupts_total{device="multi",kind="MSI-X",message=""} "#
+        func value() async throws -> String? {
+            try await daemon.call("GET", "/metrics").text.split(separator: "\n").first { $0.hasPrefix(series) }.map { String($0.dropFirst(series.count)) }
+        }
+        #expect(try await value() == "10")
+        #expect(try await value() == "10")
+        #expect(try await value() == "10")
+        try await daemon.stop()
+    }
 }
