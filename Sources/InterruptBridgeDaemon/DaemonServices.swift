@@ -231,7 +231,7 @@ public struct DaemonShutdownError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         "stopped, but \(devices.joined(separator: ", ")) could not be given back to \(devices.count == 1 ? "its driver" : "their drivers")"
-            + " (their binding records are kept: run irqbridge unbind \(devices.first ?? "ADDRESS") to retry)"
+            + " (\(devices.count == 1 ? "its binding record is" : "their binding records are") kept: run irqbridge unbind \(devices.first ?? "ADDRESS") to retry)"
     }
 }
 

@@ -26,7 +26,7 @@ extension DeviceRegistry {
             closeSession(device)
             device.state = .removed
             device.reason = reason
-            publish(.removed, device, "\(device.id) removed (\(reason)): \(count) interrupt(s) disconnected")
+            publish(.removed, device, "\(device.id) removed (\(reason)): \(count) vector(s) disconnected")
         case let .deviceError(_, reason):
             publish(.error, device, "\(device?.id ?? "a device") reported an error: \(reason)")
         case let .stormContained(report):

@@ -276,7 +276,8 @@ extension DeviceRegistry {
                 if device.state != .released { publish(.released, device, "\(device.id) is on \(driver) already: nothing to give back") }
                 continue
             }
-            guard device.state != .released else { continue }
+            // A released device (unbound from the daemon's driver by someone else) still carries
+            // the daemon's driver_override and record: it is given back like the others.
             do throws(BindingError) {
                 let now = try binder.unbind(address)
                 device.boundByDaemon = false

@@ -127,14 +127,16 @@ public actor DeviceRegistry {
         // rules, profile, on-exit survive an unbind and a bind), else the defaults.
         var entry = device.entry ?? (try? discovery.device(at: address)).flatMap { configuredTable.entry(for: $0) }
             ?? DeviceEntry(selector: .address(address))
+        let connectedOn = entry.driver
         if let driver { entry.driver = driver }
         if let from { entry.from = from }
         if device.state == .connected {
-            guard driver == nil || driver == entry.driver else { throw .conflict("\(id) is connected on \(entry.driver): disconnect it first") }
+            guard driver == nil || driver == connectedOn else { throw .conflict("\(id) is connected on \(connectedOn): disconnect it first") }
             return status(of: device)
         }
         do {
-            try bind(device, entry: entry)
+            // One the daemon did not know is not reported failed (nor kept) when refused.
+            try bind(device, entry: entry, quietly: !known)
         } catch {
             // A refused bind of a device the daemon did not know (a typo, a device in use)
             // leaves no entry behind: the list stays what the daemon manages.
@@ -148,7 +150,7 @@ public actor DeviceRegistry {
     /// hot-plug), so a connect that is bound to be refused (an INTx line with no
     /// acknowledge program, no interrupts) refuses the bind too: the card stays on its
     /// own driver instead of sitting on vfio-pci, unusable, until SIGTERM.
-    func bind(_ device: ManagedDevice, entry: DeviceEntry, toConnect: Bool = false) throws(ControlError) {
+    func bind(_ device: ManagedDevice, entry: DeviceEntry, toConnect: Bool = false, quietly: Bool = false) throws(ControlError) {
         guard let address = device.address else { throw .conflict("\(device.id) is simulated: nothing to bind") }
         if toConnect, device.state != .bound, let refusal = connectRefusal(address, entry: entry) {
             device.entry = entry
@@ -179,7 +181,7 @@ public actor DeviceRegistry {
             if missing, device.state == .absent || device.state == .removed {
                 throw .notFound("\(device.id) is \(device.state.rawValue), not on the bus: the daemon binds it when it appears")
             }
-            if device.state != .released { fail(device, failure.description) }
+            if device.state != .released, !quietly { fail(device, failure.description) }
             throw failure
         }
     }

@@ -101,7 +101,15 @@ public struct DeviceBinder: Sendable {
         let name = address.description
         guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
         let current = kernel.driver(of: name)
-        if let expected, expected != current, !(current == target.rawValue) {
+        // irqbridge's own record of the device, while it is still off its original driver: on
+        // the driver it was bound to, on the other user-space driver, or on none (unbound from
+        // ours by someone else). Its original driver and override are the ones to keep, and
+        // `from` naming that original driver still holds (a daemon entry's `from: e1000e`
+        // after the device moved from vfio-pci to uio_pci_generic, or fell off vfio-pci).
+        let ours = records.load(name).flatMap { record in
+            current == nil || current == record.boundTo || current.flatMap(UserSpaceDriver.init(rawValue:)) != nil ? record : nil
+        }
+        if let expected, expected != current, !(current == target.rawValue), ours?.originalDriver != expected {
             throw .notBoundTo(address: name, expected: expected, actual: current)
         }
         if current == target.rawValue {
@@ -112,7 +120,7 @@ public struct DeviceBinder: Sendable {
         }
         // A device irqbridge itself moved to the other user-space driver may switch
         // without --from; its recorded original driver stays the one `unbind` restores.
-        let earlier = records.load(name).flatMap { $0.boundTo == current ? $0 : nil }
+        let earlier = ours
         if let current, expected != current, !force, earlier == nil {
             throw .inUse(address: name, driver: current, target: target.rawValue)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import InterruptBridgeCore
 import InterruptBridgeDaemon
 import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
@@ -167,6 +168,38 @@ struct PCIDeviceLifecycleTests {
         #expect(retired.contains { $0.0 == .released && $0.1.hasSuffix("it is on e1000e already") }, "\(retired)")
         #expect(!retired.contains { $0.0 == .unbound }, "\(retired)")
         #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
+        try await daemon.stop()
+    }
+
+    /// Unbound from vfio-pci by someone else, the device is `released`, on no driver, with
+    /// the daemon's driver_override and record still on it: shutdown gives it back to its
+    /// driver like the others (a probe found it left on no driver, override and record kept).
+    @Test func aReleasedDeviceIsGivenBackAtShutdown() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        try kernel.unbind(Self.nic, from: "vfio-pci")
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        try await daemon.stop()
+        #expect(kernel.driver(of: Self.nic) == "e1000e" && kernel.device(Self.nic)?.override == nil)
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
+    }
+
+    /// A refused bind of a device the daemon does not manage (a bridge, a typo, one in use)
+    /// leaves no entry and reports no device `failed`: nothing the daemon manages failed.
+    @Test func aRefusedBindOfAnUnknownDeviceIsNotReportedFailed() async throws {
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: Self.kernel())
+        let (id, stream) = daemon.services.events.watch(internal: true)
+        defer { daemon.services.events.unwatch(id) }
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind").status == 409, "in use by e1000e, no from")
+        _ = daemon.services.events.publish(DaemonEvent(kind: .milestone, message: "end of test"))
+        var failed = 0
+        for await event in stream {
+            if event.message == "end of test" { break }
+            if event.kind == .failed { failed += 1 }
+        }
+        #expect(failed == 0)
         try await daemon.stop()
     }
 

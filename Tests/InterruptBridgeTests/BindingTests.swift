@@ -213,6 +213,26 @@ final class BindingTests {
         #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e")
     }
 
+    /// A daemon entry says `from: e1000e` for good: after the device fell off vfio-pci (someone
+    /// unbound it) or moved to uio_pci_generic, binding it with that `from` still holds, and
+    /// the record keeps the original driver and override, not the state it was left in.
+    @Test func fromNamingTheRecordedOriginalDriverHoldsWhileTheDeviceIsOffIt() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e", defaultDriver: "e1000e")],
+                                registered: ["vfio-pci", "uio_pci_generic", "e1000e"])
+        _ = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        try kernel.unbind("0000:00:04.0", from: "vfio-pci")  // unbound outside irqbridge: on no driver, override still vfio-pci
+        #expect(try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e").changed)
+        #expect(records.load("0000:00:04.0")?.originalDriver == "e1000e" && records.load("0000:00:04.0")?.originalOverride == nil)
+        #expect(try binder(kernel).bind(nic, to: .uioPCIGeneric, from: "e1000e").changed)
+        #expect(kernel.driver(of: "0000:00:04.0") == "uio_pci_generic")
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+        #expect(kernel.device("0000:00:04.0")?.override == nil)
+        // Without such a record, `from` must still name the driver the device has.
+        #expect(throws: BindingError.notBoundTo(address: "0000:00:04.0", expected: "igb", actual: "e1000e")) {
+            try binder(kernel).bind(nic, to: .vfioPCI, from: "igb")
+        }
+    }
+
     @Test func refusesToUnbindADriverItDoesNotManage() {
         let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e")], registered: ["e1000e"])
         #expect(throws: BindingError.notManaged(address: "0000:00:04.0", driver: "e1000e")) { try binder(kernel).unbind(nic) }

@@ -85,7 +85,7 @@ extension Runtime {
             #expect(!backend.requestRemoval(reason: "again"), "released: no event descriptor left")
             #expect(dispatcher.step() == 0)
             dispatcher.shutdown()
-            #expect(await Self.drain(events) == ["\(device) removed (unbind): 0 interrupt(s) disconnected"])
+            #expect(await Self.drain(events) == ["\(device) removed (unbind): 0 vector(s) disconnected"])
         }
 
         @Test func connectAndDisconnectOfAWatchedDeviceWatchItsEventsOnceAndKeepTheWatch() async throws {
@@ -121,7 +121,7 @@ extension Runtime {
                 "\(device) error: AER while connected",
                 "\(device) error: AER after disconnect",
                 "\(device) error: AER unwatched",
-                "\(device) removed (hot-unplug): 2 interrupt(s) disconnected",
+                "\(device) removed (hot-unplug): 2 vector(s) disconnected",
             ])
         }
 

@@ -172,7 +172,7 @@ extension Runtime {
             var received: [String] = []
             for await event in events { received.append(event.description) }
             #expect(received == [
-                "\(device) removed (unplugged): 2 interrupt(s) disconnected",
+                "\(device) removed (unplugged): 2 vector(s) disconnected",
                 "\(bystander) error: AER: uncorrectable",
             ], "in order, and the stream ends at shutdown")
         }

@@ -33,7 +33,7 @@ public enum DispatcherEvent: Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .deviceRemoved(device, reason, count): "\(device) removed (\(reason)): \(count) interrupt(s) disconnected"
+        case let .deviceRemoved(device, reason, count): "\(device) removed (\(reason)): \(count) vector(s) disconnected"
         case let .deviceError(device, reason): "\(device) error: \(reason)"
         case let .stormContained(report): report.description
         case let .stormRearmed(device, vector, message):
