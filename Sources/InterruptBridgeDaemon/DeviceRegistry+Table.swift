@@ -90,10 +90,12 @@ extension DeviceRegistry {
     @discardableResult
     func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> String {
         var added = 0, removed = 0, changed = 0, retried = 0
+        // Every device this pass acted on: the summary says how many of them ended failed.
+        var touched: [ManagedDevice] = []
         let catalog = busCatalog(reporting: true)?.devices.map(\.info) ?? []
         // Simulated devices, by name.
         for entry in old.simulated where !new.simulated.contains(where: { $0.name == entry.name }) {
-            if let device = devices[entry.name] { retire(device, reason: "removed from the configuration"); removed += 1 }
+            if let device = devices[entry.name] { retire(device, reason: "removed from the configuration"); removed += 1; touched.append(device) }
         }
         for entry in new.simulated {
             let previous = old.simulated.first { $0.name == entry.name }
@@ -121,6 +123,7 @@ extension DeviceRegistry {
             device.simulated = entry
             device.state = .configured
             try? connect(device)
+            touched.append(device)
         }
         // PCI devices: every present function an entry selects, and every configured address.
         var reconfigured: Set<PCIAddress> = []
@@ -131,10 +134,12 @@ extension DeviceRegistry {
             if newEntry == nil, old.devices.contains(where: { $0.selector == oldEntry.selector }) {
                 retire(device, reason: "removed from the configuration")
                 removed += 1
+                touched.append(device)
             } else if let newEntry, newEntry != oldEntry {
                 reconfigure(device, from: oldEntry, to: newEntry)
                 reconfigured.insert(address)
                 changed += 1
+                touched.append(device)
             }
         }
         for entry in new.devices {
@@ -156,6 +161,7 @@ extension DeviceRegistry {
                     // failed, with the reason, not "not on the bus".
                     do throws(DiscoveryError) { _ = try discovery.device(at: address) } catch {
                         fail(device, "\(error)")
+                        touched.append(device)
                         continue
                     }
                     device.state = .absent
@@ -171,9 +177,14 @@ extension DeviceRegistry {
                 if !readopted { try? bind(device, entry: entry, toConnect: true) }
                 if device.state == .bound { try? connect(device) }
                 if retry { retried += 1 } else { added += 1 }
+                touched.append(device)
             }
         }
+        // A device kept failed (a give-back that failed keeps it) is still the daemon's; one
+        // forgotten is not counted.
+        let failed = Set(touched.filter { $0.state == .failed && devices[$0.id] === $0 }.map(\.id)).count
         return "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
+            + (failed > 0 ? ", \(failed) failed" : "")
     }
 
     /// The entry of a bound or connected device changed: reconnect under the new one

@@ -78,7 +78,7 @@ struct PCIDeviceLifecycleTests {
         let daemon = try await DaemonHarness(configuration, kernel: Self.kernel())
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         let reloaded = try await daemon.call("POST", "/v1/reload")
-        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried, 1 failed")
         try await daemon.stop()
     }
 
@@ -87,7 +87,7 @@ struct PCIDeviceLifecycleTests {
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         try "devices:\n  \"\(Self.nic)\": {from: e1000e, on-exit: keep}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
         let reloaded = try await daemon.call("POST", "/v1/reload")
-        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed, 1 failed")
         try await daemon.stop()
     }
 
@@ -128,7 +128,7 @@ struct PCIDeviceLifecycleTests {
         let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
         kernel.unregister("e1000e")
         try "settings: {milestone: 100}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
-        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed")
+        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed, 1 failed")
         let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
         #expect(status["state"] as? String == "failed" && status["configured"] as? Bool == false, "\(status)")
         await #expect {
