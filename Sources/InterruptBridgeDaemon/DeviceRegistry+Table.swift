@@ -288,7 +288,13 @@ extension DeviceRegistry {
                 continue
             }
             // A released device (unbound from the daemon's driver by someone else) still carries
-            // the daemon's driver_override and record: it is given back like the others.
+            // the daemon's driver_override and record: on no driver, or back on the daemon's
+            // driver through that override, it is given back like the others. On another
+            // driver someone chose, it is theirs.
+            if device.state == .released {
+                let now = binder.kernel.driver(of: address.description)
+                guard now == nil || now == device.entry?.driver.rawValue else { continue }
+            }
             do throws(BindingError) {
                 let now = try binder.unbind(address)
                 device.boundByDaemon = false

@@ -186,6 +186,21 @@ struct PCIDeviceLifecycleTests {
         #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
     }
 
+    /// Released onto another user-space driver someone chose (a harness moving the card to
+    /// uio_pci_generic), the device is theirs: shutdown leaves it there.
+    @Test func aDeviceReleasedOntoAnotherDriverIsLeftThereAtShutdown() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        try kernel.unbind(Self.nic, from: "vfio-pci")
+        kernel.state.withLock { _ = $0.registered.insert("uio_pci_generic") }
+        try kernel.bind(Self.nic, to: "uio_pci_generic")
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        try await daemon.stop()
+        #expect(kernel.driver(of: Self.nic) == "uio_pci_generic")
+    }
+
     /// A refused bind of a device the daemon does not manage (a bridge, a typo, one in use)
     /// leaves no entry and reports no device `failed`: nothing the daemon manages failed.
     @Test func aRefusedBindOfAnUnknownDeviceIsNotReportedFailed() async throws {
