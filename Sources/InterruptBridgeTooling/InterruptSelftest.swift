@@ -242,19 +242,15 @@ public struct InterruptSelftest: Sendable {
             result.isrDuration = isr.figures
         }
         // Read the kernel's count while connected: VFIO frees the IRQ (and its
-        // /proc/interrupts line) when the interrupts are disabled. The ISR's calls first,
-        // then the signals drained, then the kernel's count: each can only have grown by the
-        // next read, so calls <= signals <= kernel in one snapshot. A late signal (a device
-        // that signals a raise twice) may still be on its way: read again, for up to about
-        // 100 ms, until the signals have caught up with the kernel's count.
-        for _ in 0..<50 {
-            result.delivered = probe.calls.load(ordering: .acquiring)
-            result.wrongMessages = probe.wrongMessages.load(ordering: .relaxed)
-            result.signals = connection.objects.map(\.deliveredSignalCount).reduce(0, +) &- signalsBefore
-            if let kernelBefore, let kernelAfter = testCase.kernelCount?() { result.kernelDelta = kernelAfter &- kernelBefore }
-            if result.delivered >= count, result.kernelDelta.map({ result.signals >= $0 }) ?? true { break }
-            PThread.sleep(for: .milliseconds(2))
-        }
+        // /proc/interrupts line) when the interrupts are disabled. Read until every call is
+        // in and the signals have caught up with the kernel's count.
+        let settled = SettledReading.read({ () -> (calls: Int, wrong: Int, signals: UInt64, kernel: UInt64?) in
+            let calls = probe.calls.load(ordering: .acquiring), wrong = probe.wrongMessages.load(ordering: .relaxed)
+            let signals = connection.objects.map(\.deliveredSignalCount).reduce(0, +) &- signalsBefore
+            return (calls, wrong, signals, kernelBefore.flatMap { before in testCase.kernelCount?().map { $0 &- before } })
+        }, until: { figures in figures.calls >= count && (figures.kernel.map { figures.signals >= $0 } ?? true) })
+        (result.delivered, result.wrongMessages, result.signals) = (settled.calls, settled.wrong, settled.signals)
+        if let kernel = settled.kernel { result.kernelDelta = kernel }
         connection.disconnect()
         if result.failure == nil {
             result.failure = Self.failure(of: result, counted: testCase.stimulus.kernelCounts && testCase.kernelCount != nil,

@@ -76,18 +76,12 @@ struct TriggerCommand: ParsableCommand {
         do { try stimulus.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
         do { _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects, unmaskCount: session.unmaskCount) } catch { throw CommandFailure.failed("raising failed: \(error)") }
         PThread.sleep(for: .milliseconds(50))  // the last one in flight
-        // Calls, then signals, then the kernel's count: each can only have grown by the next
-        // read. A late signal may still be on its way: read again (up to about 100 ms) until
-        // the signals have caught up with the kernel's count.
-        var served: UInt64 = 0, claimed: UInt64 = 0, signals: UInt64 = 0, kernel: UInt64?
-        for _ in 0..<50 {
-            served = connected.objects.map(\.serviceCallCount).reduce(0, +)
-            claimed = connected.objects.map(\.claimedCount).reduce(0, +)
-            signals = connected.objects.map(\.deliveredSignalCount).reduce(0, +)
-            kernel = kernelBefore.flatMap { before in kernelCount?().map { $0 &- before } }
-            if kernel.map({ signals >= $0 }) ?? true { break }
-            PThread.sleep(for: .milliseconds(2))
-        }
+        // Read until the signals have caught up with the kernel's count.
+        let (served, claimed, signals, kernel) = SettledReading.read({ () -> (calls: UInt64, claimed: UInt64, signals: UInt64, kernel: UInt64?) in
+            let calls = connected.objects.map(\.serviceCallCount).reduce(0, +), claimed = connected.objects.map(\.claimedCount).reduce(0, +)
+            let signals = connected.objects.map(\.deliveredSignalCount).reduce(0, +)
+            return (calls, claimed, signals, kernelBefore.flatMap { before in kernelCount?().map { $0 &- before } })
+        }, until: { figures in figures.kernel.map { figures.signals >= $0 } ?? true })
         let folded = rate != nil && served < UInt64(count) && served > 0
         print("raised \(count) on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
               + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count")
