@@ -258,8 +258,8 @@ public actor DeviceRegistry {
         guard let address = device.address else { return }
         let entry = device.entry ?? DeviceEntry(selector: .address(address))
         do throws(DeviceSessionError) {
-            let library = try profileLibrary(entry)
-            let session = try DeviceSession.open(address, library: library, profile: try chosenProfile(entry, library), advice: .daemon,
+            let library = try entry.profileLibrary()
+            let session = try DeviceSession.open(address, library: library, profile: entry.chosenProfile(in: library), advice: .daemon,
                                                  logger: logger)
             let connected: ConnectedInterrupts
             do {
@@ -328,21 +328,7 @@ public actor DeviceRegistry {
     private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
-        let library: ProfileLibrary
-        do { library = try profileLibrary(entry) } catch { return error.description }
-        let profile = chosenProfile(entry, library) ?? library.profile(for: info)
-        return DeviceSession.connectRefusal(info, profile: profile, lineBased: entry.connect == .lineBased,
-                                            underUIO: entry.driver == .uioPCIGeneric, advice: .daemon)
-    }
-
-    private func profileLibrary(_ entry: DeviceEntry) throws(DeviceSessionError) -> ProfileLibrary {
-        guard let profile = entry.profile, ProfileLibrary().profile(named: profile) == nil else { return ProfileLibrary() }
-        do { return try ProfileLibrary(files: [profile]) } catch { throw .badInput("\(error)") }
-    }
-
-    private func chosenProfile(_ entry: DeviceEntry, _ library: ProfileLibrary) -> DeviceProfile? {
-        guard let name = entry.profile else { return nil }
-        return library.profile(named: name) ?? library.profiles.first { $0.file == name }
+        return entry.connectRefusal(info)
     }
 
     func policy(for entry: DeviceEntry) -> InterruptPolicy {

@@ -99,30 +99,11 @@ public struct DeviceBinder: Sendable {
     public func bind(_ address: PCIAddress, to target: UserSpaceDriver, from expected: String? = nil,
                      force: Bool = false) throws(BindingError) -> BindOutcome {
         let name = address.description
-        guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
-        let current = kernel.driver(of: name)
-        // irqbridge's own record of the device, while it is still off its original driver: on
-        // the driver it was bound to, on the other user-space driver, or on none (unbound from
-        // ours by someone else). Its original driver and override are the ones to keep, and
-        // `from` naming that original driver still holds (a daemon entry's `from: e1000e`
-        // after the device moved from vfio-pci to uio_pci_generic, or fell off vfio-pci).
-        let ours = records.load(name).flatMap { record in
-            current == nil || current == record.boundTo || current.flatMap(UserSpaceDriver.init(rawValue:)) != nil ? record : nil
-        }
-        if let expected, expected != current, !(current == target.rawValue), ours?.originalDriver != expected {
-            throw .notBoundTo(address: name, expected: expected, actual: current)
-        }
-        if current == target.rawValue {
+        let checked = try preconditions(address, to: target, from: expected, force: force)
+        let current = checked.current
+        let earlier = checked.ours
+        if checked.alreadyBound {
             return BindOutcome(previousDriver: current, changed: false, warnings: groupWarnings(name, target: target))
-        }
-        if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
-            throw .bridge(address: name, kind: kind, classCode: code)
-        }
-        // A device irqbridge itself moved to the other user-space driver may switch
-        // without --from; its recorded original driver stays the one `unbind` restores.
-        let earlier = ours
-        if let current, expected != current, !force, earlier == nil {
-            throw .inUse(address: name, driver: current, target: target.rawValue)
         }
         if !kernel.driverRegistered(target.rawValue) {
             do throws(SystemError) {
@@ -156,6 +137,50 @@ public struct DeviceBinder: Sendable {
         }
         logger.info("bound \(name) to \(target) (was \(current ?? "unbound"))")
         return BindOutcome(previousDriver: current, changed: true, warnings: groupWarnings(name, target: target))
+    }
+
+    /// Why `bind` would refuse, found without changing anything: no such device, not on
+    /// the driver `from` names, a bridge, in use by another driver (nil: it would go ahead,
+    /// or it is on `target` already). A driver module not loaded yet is not a refusal.
+    public func refusal(_ address: PCIAddress, to target: UserSpaceDriver, from expected: String? = nil,
+                        force: Bool = false) -> BindingError? {
+        do { _ = try preconditions(address, to: target, from: expected, force: force) } catch { return error }
+        return nil
+    }
+
+    private struct Preconditions {
+        var current: String?
+        /// irqbridge's own record of the device, while it is still off its original driver.
+        var ours: BindingRecordStore.Record?
+        var alreadyBound: Bool
+    }
+
+    private func preconditions(_ address: PCIAddress, to target: UserSpaceDriver, from expected: String?,
+                               force: Bool) throws(BindingError) -> Preconditions {
+        let name = address.description
+        guard kernel.deviceExists(name) else { throw .noSuchDevice(name) }
+        let current = kernel.driver(of: name)
+        // irqbridge's own record of the device, while it is still off its original driver: on
+        // the driver it was bound to, on the other user-space driver, or on none (unbound from
+        // ours by someone else). Its original driver and override are the ones to keep, and
+        // `from` naming that original driver still holds (a daemon entry's `from: e1000e`
+        // after the device moved from vfio-pci to uio_pci_generic, or fell off vfio-pci).
+        let ours = records.load(name).flatMap { record in
+            current == nil || current == record.boundTo || current.flatMap(UserSpaceDriver.init(rawValue:)) != nil ? record : nil
+        }
+        if let expected, expected != current, !(current == target.rawValue), ours?.originalDriver != expected {
+            throw .notBoundTo(address: name, expected: expected, actual: current)
+        }
+        if current == target.rawValue { return Preconditions(current: current, ours: ours, alreadyBound: true) }
+        if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
+            throw .bridge(address: name, kind: kind, classCode: code)
+        }
+        // A device irqbridge itself moved to the other user-space driver may switch
+        // without --from; its recorded original driver stays the one `unbind` restores.
+        if let current, expected != current, !force, ours == nil {
+            throw .inUse(address: name, driver: current, target: target.rawValue)
+        }
+        return Preconditions(current: current, ours: ours, alreadyBound: false)
     }
 
     /// Gives `address` back to the driver it had before `bind`. Returns that driver
