@@ -2,7 +2,9 @@
 #if !INTERRUPTBRIDGE_WITHOUT_DAEMON  // see Package.swift
 import ArgumentParser
 import Foundation
+import InterruptBridgeCore
 import InterruptBridgeDaemon
+import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 import Logging
 #if canImport(Glibc)
@@ -41,7 +43,8 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Any setting, as KEY=VALUE (repeatable), e.g. --set dispatch.cpu=1.", valueName: "KEY=VALUE"))
     var settings: [String] = []
 
-    @Flag(help: "Check the configuration and exit (0: valid; 2: the problem, on one line).")
+    @Flag(help: ArgumentHelp("Check the configuration and exit (0: valid; 2: the problem, on one line).",
+                             discussion: "A valid file is followed by a line for each configured device on the bus: what start-up would do with it, why it would be reported failed, or that it is absent. Nothing is bound or opened."))
     var check = false
 
     func run() async throws {
@@ -67,6 +70,7 @@ struct DaemonCommand: AsyncParsableCommand {
         if check {
             print("configuration valid: \(loaded.table.devices.count) device entr\(loaded.table.devices.count == 1 ? "y" : "ies"), "
                   + "\(loaded.table.simulated.count) simulated device(s)")
+            if !loaded.table.devices.isEmpty { printPlan(loaded.table, settings: loaded.settings) }
             return
         }
         // Every logger follows the daemon's log-level, which a reload may change.
@@ -88,6 +92,22 @@ struct DaemonCommand: AsyncParsableCommand {
         } catch let error as DaemonShutdownError {
             throw CommandFailure.failed("\(error)")
         }
+    }
+
+    /// What start-up would do with each configured device on the bus as it is now (the
+    /// file is valid either way: a device that would fail is reported failed, the rest run).
+    private func printPlan(_ table: DeviceTable, settings: DaemonSettings) {
+        let logger = Logger(label: "irqbridge.check") { _ in SwiftLogNoOpLogHandler() }
+        let found: (catalog: DeviceCatalog, malformed: [DiscoveryError])
+        do { found = try PCIDiscovery(logger: logger).decodedCatalog() } catch {
+            print("note: what start-up would do is not known: reading the PCI bus failed: \(error)")
+            return
+        }
+        let records = BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon")
+        let plan = ConfigurationPlan(table: table, bus: found.catalog.devices.map(\.info),
+                                     binder: DeviceBinder(records: records, logger: logger))
+        for line in plan.lines { print(line) }
+        for problem in found.malformed { print("note: \(problem): left out of the daemon's view of the bus") }
     }
 }
 #endif

@@ -1,0 +1,99 @@
+import Foundation
+import InterruptBridgeCore
+import InterruptBridgeDaemon
+import InterruptBridgeDiscovery
+import InterruptBridgeTestKit
+import Testing
+
+/// `irqbridge daemon --check`'s plan: what start-up would do with each configured device,
+/// over the rig's lspci dump and a fake PCI core (nothing is bound).
+@Suite("Daemon: the configuration plan")
+struct ConfigurationPlanTests {
+    static func bus() throws -> [PCIDeviceInfo] {
+        try PCIDiscovery(source: .dump(path: DaemonHarness.fixture("rig-q35.lspci")), logger: .silent("discovery")).devices()
+    }
+
+    static func kernel() -> FakeBindingKernel {
+        FakeBindingKernel(devices: [
+            "0000:00:00.0": .init(group: 0, classCode: 0x060000),
+            "0000:00:03.0": .init(group: 3),
+            "0000:00:05.0": .init(group: 5),
+            "0000:00:06.0": .init(group: 6),
+            "0000:00:07.0": .init(driver: "e1000e", defaultDriver: "e1000e", group: 7),
+            "0000:00:08.0": .init(driver: "nvme", defaultDriver: "nvme", group: 8),
+            "0000:00:1f.3": .init(driver: "vfio-pci", group: 9),
+        ], registered: ["vfio-pci", "e1000e", "nvme"])
+    }
+
+    static func plan(_ configuration: String, kernel: FakeBindingKernel = kernel()) throws -> ConfigurationPlan {
+        let table = try DeviceTableLoader.load(configuration, file: "plan.yaml")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-plan-\(UUID().uuidString.prefix(8))").path
+        let binder = DeviceBinder(kernel: kernel, records: BindingRecordStore(directory: directory, owner: "daemon"), logger: .silent("binder"))
+        return ConfigurationPlan(table: table, bus: try bus(), binder: binder)
+    }
+
+    static func outcome(_ plan: ConfigurationPlan, _ address: String) -> ConfigurationPlan.Outcome? {
+        plan.items.first { $0.address == PCIAddress(address)! }?.outcome
+    }
+
+    @Test func eachConfiguredDeviceIsTakenFailedOrAbsentAsStartUpWouldDoIt() throws {
+        let plan = try Self.plan("""
+            devices:
+              "0000:00:03.0": {profile: edu}
+              "1af4:1110": {}
+              "8086:10d3": {driver: vfio-pci}
+              "0000:00:08.0": {from: nvme}
+              "0000:00:00.0": {}
+              "0000:00:1e.0": {}
+              "0000:00:1f.3": {connect: line-based}
+            """)
+        #expect(Self.outcome(plan, "0000:00:03.0") == .connect("bind to vfio-pci, connect message-based, profile edu"))
+        // ivshmem-doorbell and ivshmem-plain share their ids: the plain one has no interrupt.
+        #expect(Self.outcome(plan, "0000:00:05.0") == .connect("bind to vfio-pci, connect message-based, profile ivshmem-doorbell"))
+        guard case .fail(let plain) = Self.outcome(plan, "0000:00:06.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(plain.contains("has no interrupts"), "\(plain)")
+        guard case .fail(let nic) = Self.outcome(plan, "0000:00:07.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(nic.contains("in use by e1000e") && nic.contains("from: e1000e"), "\(nic)")
+        #expect(Self.outcome(plan, "0000:00:08.0") == .connect("bind to vfio-pci from nvme, connect message-based, profile nvme"))
+        guard case .fail(let bridge) = Self.outcome(plan, "0000:00:00.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(bridge.contains("host bridge") && bridge.contains("the daemon does not bind bridges"), "\(bridge)")
+        #expect(Self.outcome(plan, "0000:00:1e.0") == .absent)
+        // On vfio-pci already, a line with no profile to acknowledge it: refused as the daemon would.
+        guard case .fail(let line) = Self.outcome(plan, "0000:00:1f.3") else { Issue.record("\(plan.lines)"); return }
+        #expect(line.contains("no acknowledge program"), "\(line)")
+        #expect(plan.failures == 4)
+        #expect(plan.items.map(\.address.description) == ["0000:00:00.0", "0000:00:03.0", "0000:00:05.0", "0000:00:06.0",
+                                                           "0000:00:07.0", "0000:00:08.0", "0000:00:1e.0", "0000:00:1f.3"])
+        #expect(plan.notes.isEmpty, "\(plan.notes)")
+        #expect(plan.lines.contains("0000:00:1e.0 (by address): absent, bound when it appears"))
+        #expect(plan.lines.contains("0000:00:05.0 (1af4:1110, by 1af4:1110): bind to vfio-pci, connect message-based, profile ivshmem-doorbell"))
+    }
+
+    @Test func anIdsEntryAnAddressEntryOverridesAndOneThatSelectsNothingAreNoted() throws {
+        let plan = try Self.plan("""
+            devices:
+              "0000:00:07.0": {from: e1000e}
+              "8086:10d3": {from: e1000e, connect: line-based}
+              "abcd:0001": {}
+            """)
+        #expect(plan.items.count == 1)
+        #expect(Self.outcome(plan, "0000:00:07.0") == .connect("bind to vfio-pci from e1000e, connect message-based, profile e1000e"))
+        #expect(plan.notes == [
+            "0000:00:07.0 is 8086:10d3 too, but its address entry is the one used: none of the 8086:10d3 entry's settings apply to it",
+            "abcd:0001 selects no device on the bus now (one that appears is bound then)",
+        ])
+    }
+
+    @Test func aProfileForAnotherDeviceIsRefusedBeforeTheCardIsTaken() throws {
+        let plan = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme, profile: edu}\n")
+        guard case .fail(let reason) = Self.outcome(plan, "0000:00:08.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(reason.contains("profile 'edu' is for 1234:11e8"), "\(reason)")
+    }
+
+    @Test func nothingIsBoundOrWritten() throws {
+        let kernel = Self.kernel()
+        _ = try Self.plan("devices:\n  \"0000:00:03.0\": {}\n  \"0000:00:08.0\": {from: nvme}\n", kernel: kernel)
+        #expect(kernel.log.isEmpty, "\(kernel.log)")
+        #expect(kernel.driver(of: "0000:00:08.0") == "nvme")
+    }
+}
