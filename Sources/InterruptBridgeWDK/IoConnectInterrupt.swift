@@ -6,7 +6,10 @@ import InterruptBridgeCore
 /// `IoConnectInterrupt`: connects `ServiceRoutine` to `Vector`, which must be a
 /// translated vector of a device whose DEVICE_OBJECT exists on `dispatcher`
 /// (by default `Kernel.dispatcher`). `InterruptObject` is written only on success:
-/// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C.
+/// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C. Cards that share a line
+/// (two on IRQ 11) share the vector's one chain, whichever of them interrupts; each
+/// driver's connect watches a card with no connection on the vector yet, so every
+/// card whose driver connected is heard.
 ///
 /// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
 /// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in

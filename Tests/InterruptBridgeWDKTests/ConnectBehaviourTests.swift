@@ -206,6 +206,38 @@ struct ConnectBehaviourTests {
         #expect(backend.enabledKind == nil)
     }
 
+    /// Two cards on IRQ 11, each with its own driver calling the legacy routine with the
+    /// vector from its own resources: one shared vector, one chain, and each card's
+    /// interrupt reaches it (the second driver's card is watched, not the first's twice).
+    @Test func legacyConnectsOfTwoCardsSharingALineServeBothCards() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        func vector(_ pdo: DEVICE_OBJECT) throws -> ULONG {
+            try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
+                .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt }).u.Interrupt.Vector
+        }
+        #expect(try vector(pdoA) == vector(pdoB), "the simulated cards share their line")
+        let extA = DEVICE_EXTENSION(), extB = DEVICE_EXTENSION()
+        // A's ISR never claims (its card is quiet), B's does: a shared chain runs until a claim.
+        let notMine: KSERVICE_ROUTINE = { _, context in (context as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing); return FALSE }
+        #expect(IoConnectInterrupt(&extA.IntObj, notMine, extA, nil, try vector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try vector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(extA.IntObj?.device === pdoA.device)
+        #expect(extB.IntObj?.device === pdoB.device, "the second driver's connect watches the second card")
+        #expect(backendB.raise(), "card B's line is enabled")
+        #expect(eventually { extB.calls == 1 && extA.calls == 1 }, "B's interrupt ran the shared chain: A \(extA.calls), B \(extB.calls)")
+        #expect(backendA.raise())
+        #expect(eventually { extB.calls == 2 && extA.calls == 2 }, "A's interrupt ran the same chain")
+        IoDisconnectInterrupt(extA.IntObj)
+        IoDisconnectInterrupt(extB.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        #expect(backendA.enabledKind == nil && backendB.enabledKind == nil)
+    }
+
     @Test func disconnectingFromInsideTheISRDoesNotDeadlockAndCompletesAfterIt() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

@@ -187,8 +187,16 @@ public final class InterruptDispatcher: Sendable {
         registeredDevices.withLock { $0.removeAll { $0.device == nil || $0.device === device } }
     }
 
+    /// The registered device a legacy connect to `vector` serves. Several devices may share
+    /// a line (two cards on IRQ 11): the vector's chain is one, whichever device signals it,
+    /// but each device's interrupt is watched only once an object of its own is connected.
+    /// So a connect goes to the first device with the vector that has none on it yet (the
+    /// next driver's card), then, every one having one, to the first.
     func registeredDevice(with vector: UInt32) -> InterruptDevice? {
-        registeredDevices.withLock { list in list.lazy.compactMap(\.device).first { $0.assignedVector(vector) != nil } }
+        let candidates = registeredDevices.withLock { list in list.compactMap(\.device).filter { $0.assignedVector(vector) != nil } }
+        guard candidates.count > 1 else { return candidates.first }
+        let served = Set(connectedInterrupts.lazy.filter { $0.vector == vector }.map { ObjectIdentifier($0.device) })
+        return candidates.first { !served.contains(ObjectIdentifier($0)) } ?? candidates.first
     }
 
     // MARK: Device events
