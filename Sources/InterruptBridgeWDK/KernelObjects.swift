@@ -84,16 +84,28 @@ public func KeSynchronizeExecution(_ Interrupt: PKINTERRUPT, _ SynchronizeRoutin
 }
 
 /// `KeAcquireInterruptSpinLock`: takes the interrupt's spin lock, raising to its
-/// SynchronizeIrql; returns the previous IRQL for KeReleaseInterruptSpinLock.
+/// SynchronizeIrql; returns the previous IRQL for KeReleaseInterruptSpinLock. An
+/// interrupt object of a passive-level ISR has no spin lock: as Windows bug-checks
+/// (0x13B, PASSIVE_INTERRUPT_ERROR), the process stops with a message naming the
+/// call to use instead, `KeSynchronizeExecution`.
 public func KeAcquireInterruptSpinLock(_ Interrupt: PKINTERRUPT) -> KIRQL {
     guard let Interrupt else { preconditionFailure("KeAcquireInterruptSpinLock: Interrupt is NULL") }
+    requireSpinLock(Interrupt, "KeAcquireInterruptSpinLock")
     return Interrupt.acquire().rawValue
 }
 
 /// `KeReleaseInterruptSpinLock`: releases the lock and returns to `OldIrql`.
 public func KeReleaseInterruptSpinLock(_ Interrupt: PKINTERRUPT, _ OldIrql: KIRQL) {
     guard let Interrupt else { preconditionFailure("KeReleaseInterruptSpinLock: Interrupt is NULL") }
+    requireSpinLock(Interrupt, "KeReleaseInterruptSpinLock")
     Interrupt.release(InterruptLevel(OldIrql))
+}
+
+private func requireSpinLock(_ Interrupt: KINTERRUPT, _ caller: String) {
+    guard Interrupt.isPassiveLevel else { return }
+    preconditionFailure("\(caller): vector 0x\(String(Interrupt.vector, radix: 16)) connects a passive-level ISR, which has no "
+                        + "interrupt spin lock (Windows: bug check 0x13B, PASSIVE_INTERRUPT_ERROR); synchronize with "
+                        + "KeSynchronizeExecution")
 }
 
 /// `KeGetCurrentIrql`: the level the calling thread runs at as the bridge models it:

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeWDK
@@ -84,6 +87,35 @@ struct IrqlTests {
         #expect(KeGetCurrentIrql() == callerIrql)
         KeLowerIrql(entry)
         IoDisconnectInterrupt(interrupt)
+    }
+
+    static func connectPassive(_ dispatcher: InterruptDispatcher) throws -> (DEVICE_EXTENSION, KINTERRUPT) {
+        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = ConnectStatusTests.fullySpecified(pdo, devExt)
+        params.FullySpecified.Irql = PASSIVE_LEVEL
+        params.FullySpecified.SynchronizeIrql = PASSIVE_LEVEL
+        params.FullySpecified.SpinLock = nil
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        return (devExt, try #require(devExt.IntObj))
+    }
+
+    /// "If Interrupt points to an interrupt object that connects to a passive-level ISR,
+    /// KeAcquireInterruptSpinLock causes a bug check": the process stops. The same object
+    /// synchronizes through KeSynchronizeExecution.
+    @Test func keAcquireInterruptSpinLockOnAPassiveLevelInterruptStopsTheProcess() async throws {
+        let dispatcher = try makeDispatcher()
+        let (devExt, interrupt) = try Self.connectPassive(dispatcher)
+        #expect(KeSynchronizeExecution(interrupt, { _ in KeGetCurrentIrql() == PASSIVE_LEVEL ? TRUE : FALSE }, devExt) == TRUE)
+        IoDisconnectInterrupt(interrupt)
+        dispatcher.shutdown()
+
+        await #expect(processExitsWith: .failure) {
+            let dispatcher = try makeDispatcher()
+            let (_, interrupt) = try IrqlTests.connectPassive(dispatcher)
+            _ = KeAcquireInterruptSpinLock(interrupt)
+            exit(0)
+        }
     }
 
     /// In a DPC (DISPATCH_LEVEL) KeAcquireSpinLock returns DISPATCH_LEVEL and its release
