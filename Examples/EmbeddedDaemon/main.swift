@@ -30,7 +30,7 @@ struct MyCardService: Service {
             return true
         })
         defer { if case .messages(let table) = connection { dispatcher.disconnect(table) } }
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 backend.raise(message: 0)
                 try? await Task.sleep(for: .milliseconds(100))
