@@ -71,6 +71,9 @@ extension DeviceRegistry {
             guard let present, present.driver != entry.driver.rawValue else { return }
             disconnect(device, reason: "unbound by someone else")
             closeSession(device)
+            // Left on no driver, it is free for the driver its user binds next (its own
+            // driver's probe included), not held for the daemon's by its override.
+            if present.driver == nil { binder.releaseOverride(event.address) }
             device.state = .released
             device.reason = "unbound from \(entry.driver) outside the daemon; not taken back until POST /v1/devices/\(id)/bind"
             publish(.released, device, "\(id) was unbound from \(entry.driver) outside the daemon: released")

@@ -229,6 +229,28 @@ public struct DeviceBinder: Sendable {
         return original
     }
 
+    /// A device someone else unbound from irqbridge's driver: puts its driver_override back
+    /// to what it was before irqbridge bound it (usually none). Left as irqbridge set it,
+    /// the override keeps every other driver off the device: its own driver's probe passes
+    /// it by, and a bind by hand to another driver fails. The record stays, so `unbind`
+    /// and a later `bind` still know the driver it had. Returns whether it changed
+    /// anything: nothing is done to a device on a driver, or whose override is not the
+    /// one irqbridge set.
+    @discardableResult
+    public func releaseOverride(_ address: PCIAddress) -> Bool {
+        let name = address.description
+        guard let record = records.load(name), kernel.driver(of: name) == nil,
+              kernel.driverOverride(of: name) == record.boundTo, record.originalOverride != record.boundTo else { return false }
+        do throws(SystemError) {
+            try kernel.setDriverOverride(name, record.originalOverride)
+        } catch {
+            logger.warning("\(name): putting back its driver_override failed: \(error)")
+            return false
+        }
+        logger.info("\(name) left \(record.boundTo) outside irqbridge: driver_override put back to \(record.originalOverride ?? "none")")
+        return true
+    }
+
     /// "a host bridge", "an ISA bridge".
     public static func withArticle(_ kind: String) -> String {
         (kind.first.map { "AEIOU".contains($0) } == true ? "an " : "a ") + kind

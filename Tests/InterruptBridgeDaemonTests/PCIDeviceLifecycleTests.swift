@@ -186,6 +186,28 @@ struct PCIDeviceLifecycleTests {
         #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
     }
 
+    /// Unbound from vfio-pci by hand, the card is the user's: the daemon's driver_override
+    /// comes off, so its own driver's probe (or a bind by hand) can take it, and shutdown
+    /// finds it there and only drops the record.
+    @Test func aReleasedDeviceIsFreeForItsOwnDriver() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        #expect(kernel.device(Self.nic)?.override == "vfio-pci")
+        try kernel.unbind(Self.nic, from: "vfio-pci")
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        #expect(kernel.device(Self.nic)?.override == nil, "the daemon's override was left on the released card")
+        try kernel.probe(Self.nic)
+        #expect(kernel.driver(of: Self.nic) == "e1000e")
+        // Bound again through the API, it is the daemon's once more, its original driver kept.
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        try await daemon.stop()
+        #expect(kernel.driver(of: Self.nic) == "e1000e" && kernel.device(Self.nic)?.override == nil)
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
+    }
+
     /// Released onto another user-space driver someone chose (a harness moving the card to
     /// uio_pci_generic), the device is theirs: shutdown leaves it there.
     @Test func aDeviceReleasedOntoAnotherDriverIsLeftThereAtShutdown() async throws {
