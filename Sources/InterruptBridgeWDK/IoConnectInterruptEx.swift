@@ -64,19 +64,13 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 ///
 /// Where Windows would bug-check, this is lenient, so that nothing stays connected:
 /// the context is disconnected by what it holds (a KINTERRUPT or a message table)
-/// even if `Version` names the other kind; an unknown Version or an empty context
-/// does nothing.
+/// whatever `Version` says: one naming the other kind, and one no connect returns
+/// (a structure zeroed and never given its Version). An empty context does nothing.
 public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
-    switch Parameters.Version {
-    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP, CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED,
-         CONNECT_MESSAGE_BASED_PASSIVE:
-        if let table = Parameters.ConnectionContext.InterruptMessageTable {
-            table.disconnect()
-        } else {
-            Parameters.ConnectionContext.InterruptObject?.disconnect()
-        }
-    default:
-        return
+    if let table = Parameters.ConnectionContext.InterruptMessageTable {
+        table.disconnect()
+    } else {
+        Parameters.ConnectionContext.InterruptObject?.disconnect()
     }
 }
 

@@ -305,13 +305,31 @@ struct ConnectStatusTests {
         #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.ConnectionContext.Generic = devExt.ConnectionContext
-        disconnect.Version = 0x77
-        IoDisconnectInterruptEx(&disconnect)
-        #expect(dispatcher.connectedInterrupts.count == 4, "an unknown Version does nothing")
         disconnect.Version = CONNECT_LINE_BASED
         IoDisconnectInterruptEx(&disconnect)
         #expect(dispatcher.connectedInterrupts.isEmpty, "the table was disconnected although Version named a line")
         #expect(backend.enabledKind == nil)
+    }
+
+    /// A disconnect structure zeroed and never given its Version (or any Version no connect
+    /// returns) still disconnects what its context holds: nothing stays connected.
+    @Test(arguments: [ULONG(0), 0x77])
+    func aDisconnectWithAVersionNoConnectReturnsStillDisconnects(version: ULONG) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.lineBased(pdo, devExt)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        RtlZeroMemory(&disconnect, MemoryLayout<IO_DISCONNECT_INTERRUPT_PARAMETERS>.size)
+        disconnect.Version = version
+        disconnect.ConnectionContext.InterruptObject = devExt.IntObj
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        #expect(backend.enabledKind == nil)
+        var empty = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        IoDisconnectInterruptEx(&empty)  // an empty context: nothing to do
     }
 
     @Test func aDispatcherThatWasShutDownIsInsufficientResources() throws {

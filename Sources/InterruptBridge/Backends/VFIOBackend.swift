@@ -55,8 +55,10 @@ public final class VFIOBackend: InterruptBackend {
         guard let groupNumber = device.iommuGroup ?? sysfs.iommuGroup(of: address) else {
             throw .kernelLimit("\(address) has no IOMMU group: VFIO needs an IOMMU (intel_iommu=on, or a vIOMMU with interrupt remapping)")
         }
-        if let driver = sysfs.driver(of: address), driver != "vfio-pci" {
-            throw .kernelLimit("\(address) is bound to \(driver), not vfio-pci (irqbridge bind \(address) --driver vfio-pci)")
+        // Not on vfio-pci, the device has no VFIO node to open (a bare ENOENT otherwise).
+        let driver = sysfs.driver(of: address)
+        if driver != "vfio-pci" {
+            throw .kernelLimit("\(address) is bound to \(driver ?? "no driver"), not vfio-pci (irqbridge bind \(address) --driver vfio-pci)")
         }
         let group: VFIOGroup
         do {
@@ -70,6 +72,10 @@ public final class VFIOBackend: InterruptBackend {
             try self.init(device: device, vfio: group.openDevice(address), sysfs: sysfs, logger: logger)
         } catch let error as BackendError {
             throw error
+        } catch let error as SystemError where error.code == EBUSY {
+            // VFIO lets one open of a group (and of a device) at a time.
+            throw .kernelLimit("\(address) is open already, by this process or another (VFIO allows one user of a device "
+                               + "at a time: another irqbridge, a test still running, a VM?): \(error)")
         } catch let error as SystemError {
             throw .system(error)
         } catch {
