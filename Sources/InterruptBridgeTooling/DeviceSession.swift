@@ -71,10 +71,27 @@ public struct DeviceSession: Sendable {
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
 
-    public static func open(_ address: PCIAddress, profileFiles: [String], loopbackOnly: Bool = false,
+    /// `requiringAMatch`: the device is the only one the command runs on, so profile files
+    /// given for it that are all for other devices are a mistake (`givenProfilesRefusal`),
+    /// not a quiet fall-back to the built-ins.
+    public static func open(_ address: PCIAddress, profileFiles: [String], loopbackOnly: Bool = false, requiringAMatch: Bool = false,
                             logger: Logger) throws(DeviceSessionError) -> DeviceSession {
-        try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) }, loopbackOnly: loopbackOnly,
-                 logger: logger)
+        if requiringAMatch, !profileFiles.isEmpty, let info = try? PCIDiscovery(logger: logger).device(at: address),
+           let refusal = try givenProfilesRefusal(profileFiles, for: info) {
+            throw .badInput(refusal)
+        }
+        return try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) },
+                        loopbackOnly: loopbackOnly, logger: logger)
+    }
+
+    /// What a command told to use `files` for one device is told when none of them is for
+    /// it (nil: one is, or none was given).
+    public static func givenProfilesRefusal(_ files: [String], for info: PCIDeviceInfo) throws(DeviceSessionError) -> String? {
+        guard !files.isEmpty else { return nil }
+        let given = try wrap { () throws(ProfileError) in try ProfileLibrary(files: files, includingBuiltIns: false) }
+        guard given.profile(for: info) == nil else { return nil }
+        let whose = given.profiles.map { "\($0.file) is for \($0.match.summary)" }.joined(separator: "; ")
+        return "--profile: no profile given is for \(DeviceProfile.describe(info)): \(whose)"
     }
 
     /// Opens `address` with the profile `library` matches to it (or `profile`, when given).

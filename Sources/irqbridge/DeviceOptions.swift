@@ -5,7 +5,7 @@ import InterruptBridgeCore
 
 /// --profile, shared by the bring-up verbs.
 struct ProfileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A device profile (YAML or JSON), preferred to the built-in ones; repeatable.", valueName: "FILE"),
+    @Option(help: ArgumentHelp("A device profile (YAML or JSON), preferred to the built-in ones; repeatable. For the one device of wait, trigger or selftest, one of them must be for it.", valueName: "FILE"),
             completion: .file(extensions: ["yaml", "yml", "json"]))
     var profile: [String] = []
 }

@@ -101,6 +101,8 @@ struct SelftestCommand: ParsableCommand {
             throw failure
         } catch let error as ProfileError {
             throw CommandFailure.badInput("\(error)")
+        } catch let error as DeviceSessionError {
+            throw CommandFailure(error)
         } catch let error as SelftestPlanError {
             throw CommandFailure.badInput("\(error)")
         } catch let error as BackendError {
@@ -167,6 +169,7 @@ struct SelftestCommand: ParsableCommand {
                 throw CommandFailure.badInput("--kinds: \(address) has no \(missing) (it has \(present))")
             }
         }
+        if let refusal = try DeviceSession.givenProfilesRefusal(profiles.profile, for: info) { throw CommandFailure.badInput(refusal) }
         let library = try ProfileLibrary(files: profiles.profile)
         let plan: SelftestPlan
         switch chosen {

@@ -58,7 +58,8 @@ struct TriggerCommand: ParsableCommand {
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
-        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, logger: logger)
+        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
+                                             logger: logger)
         defer { session.close() }
         guard let stimulus = session.stimulus else {
             throw CommandFailure.badInput(DeviceSession.noInterrupts(session.info)

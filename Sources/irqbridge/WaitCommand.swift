@@ -48,7 +48,7 @@ struct WaitCommand: ParsableCommand {
 
     private func waitForInterrupts() throws {
         let logger = logging.makeLogger("irqbridge.wait")
-        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, logger: logger)
+        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, requiringAMatch: true, logger: logger)
         defer { session.close() }
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }

@@ -1,3 +1,4 @@
+import Foundation
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeTooling
@@ -21,6 +22,27 @@ import Testing
         #expect(DeviceSession.connectRefusal(withMSI, profile: nil, lineBased: false, underUIO: false) == nil)
         #expect(DeviceSession.connectRefusal(withMSI, profile: nil, lineBased: true, underUIO: false) != nil)
         #expect(DeviceSession.connectRefusal(withMSI, profile: nil, lineBased: false, underUIO: true) != nil)
+    }
+
+    /// `--profile FILE` for the one device a verb runs on, written for another card: an
+    /// error naming the file and whom it is for, not a quiet fall-back to the built-ins.
+    @Test func profilesGivenForOneDeviceMustIncludeOneForIt() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-given-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func profile(_ name: String, _ match: String) throws -> String {
+            let path = directory + "/\(name).yaml"
+            try "name: \(name)\nmatch: \(match)\nacknowledge:\n  - return: claimed\n".write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let other = try profile("other", "{vendor: 0x8086, device: 0x1209}")
+        let mine = try profile("mine", "{vendor: 0x1234, device: 0x11e8}")
+        let edu = SimulatedDevice(interruptPin: .a, msiCount: 1).info  // 1234:11e8
+        #expect(try DeviceSession.givenProfilesRefusal([], for: edu) == nil)
+        #expect(try DeviceSession.givenProfilesRefusal([other, mine], for: edu) == nil)
+        #expect(try DeviceSession.givenProfilesRefusal([other], for: edu)
+                == "--profile: no profile given is for \(edu.address) (1234:11e8): \(other) is for 8086:1209")
+        #expect(throws: DeviceSessionError.self) { try DeviceSession.givenProfilesRefusal([directory + "/missing.yaml"], for: edu) }
     }
 
     @Test func aFunctionWithoutInterruptsIsSaidToHaveNone() {

@@ -154,8 +154,17 @@ public enum BackendError: Error, Sendable, CustomStringConvertible {
         case let .unsupported(kind, requested, available):
             "\(kind): \(requested) vector(s) requested, the device has \(available)"
         case let .kernelLimit(reason): reason
+        // VFIO lets one user of a group (and of a device) at a time: say so, keeping the errno
+        // for callers that look at it.
+        case let .system(error) where error.code == EBUSY && error.description.contains("/dev/vfio/"):
+            error.description + ": the device is open already, by this process or another (VFIO allows one user at a time: "
+                + "another irqbridge, a test still running, a VM?)"
         case let .system(error): error.description
         case .closed: "the device was closed or removed"
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc  // errno names
+#endif

@@ -72,10 +72,6 @@ public final class VFIOBackend: InterruptBackend {
             try self.init(device: device, vfio: group.openDevice(address), sysfs: sysfs, logger: logger)
         } catch let error as BackendError {
             throw error
-        } catch let error as SystemError where error.code == EBUSY {
-            // VFIO lets one open of a group (and of a device) at a time.
-            throw .kernelLimit("\(address) is open already, by this process or another (VFIO allows one user of a device "
-                               + "at a time: another irqbridge, a test still running, a VM?): \(error)")
         } catch let error as SystemError {
             throw .system(error)
         } catch {
