@@ -159,19 +159,51 @@ public final class MappedRegion: @unchecked Sendable {
     /// `MappedBARs`, which keeps this region alive while it uses the address).
     package var baseAddress: UnsafeMutableRawPointer { base }
 
+    // One access of each width, as the device's registers need (an 8-bit command register
+    // written 32 bits wide writes its neighbours too, or is ignored).
+
+    public func read8(at offset: Int) -> UInt8 {
+        check(offset, 1)
+        return cib_mmio_read8(base, UInt64(offset))
+    }
+
+    public func read16(at offset: Int) -> UInt16 {
+        check(offset, 2)
+        return cib_mmio_read16(base, UInt64(offset))
+    }
+
     public func read32(at offset: Int) -> UInt32 {
-        precondition(offset >= 0 && offset + 4 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
+        check(offset, 4)
         return cib_mmio_read32(base, UInt64(offset))
     }
 
+    public func read64(at offset: Int) -> UInt64 {
+        check(offset, 8)
+        return cib_mmio_read64(base, UInt64(offset))
+    }
+
+    public func write8(_ value: UInt8, at offset: Int) {
+        check(offset, 1)
+        cib_mmio_write8(base, UInt64(offset), value)
+    }
+
+    public func write16(_ value: UInt16, at offset: Int) {
+        check(offset, 2)
+        cib_mmio_write16(base, UInt64(offset), value)
+    }
+
     public func write32(_ value: UInt32, at offset: Int) {
-        precondition(offset >= 0 && offset + 4 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
+        check(offset, 4)
         cib_mmio_write32(base, UInt64(offset), value)
     }
 
-    public func read64(at offset: Int) -> UInt64 {
-        precondition(offset >= 0 && offset + 8 <= length, "register 0x\(String(offset, radix: 16)) outside the mapping")
-        return cib_mmio_read64(base, UInt64(offset))
+    public func write64(_ value: UInt64, at offset: Int) {
+        check(offset, 8)
+        cib_mmio_write64(base, UInt64(offset), value)
+    }
+
+    @inline(__always) private func check(_ offset: Int, _ width: Int) {
+        precondition(offset >= 0 && offset + width <= length, "register 0x\(String(offset, radix: 16)) (\(width * 8)-bit) outside the mapping")
     }
 }
 

@@ -83,21 +83,30 @@ public final class VFIODevice: Sendable {
         try FileIO.pread(descriptor.rawValue, into: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
     }
 
-    /// Reads a 32-bit register of BAR `index` through the region (pread, no mapping).
-    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 {
-        var value: UInt32 = 0
+    /// Reads a register of BAR `index` through the region (pread, no mapping), as one access
+    /// of the type's width: `try device.readBAR(UInt8.self, 1, at: 0x02)`. Works for I/O-port
+    /// BARs and BARs that cannot be mapped too.
+    public func readBAR<T: FixedWidthInteger>(_: T.Type = T.self, _ index: Int, at offset: Int) throws(SystemError) -> T {
+        var value = T.zero
         try withUnsafeMutableBytes(of: &value) { (buffer) throws(SystemError) in try readBAR(index, at: offset, into: buffer) }
-        return UInt32(littleEndian: value)
+        return T(littleEndian: value)
     }
 
-    /// Writes a 32-bit register of BAR `index` through the region (pwrite, no mapping).
-    public func writeBAR32(_ index: Int, at offset: Int, _ value: UInt32) throws(SystemError) {
+    /// Writes a register of BAR `index` through the region (pwrite, no mapping), as one
+    /// access of the value's width (an 8-bit command register takes a `UInt8`).
+    public func writeBAR<T: FixedWidthInteger>(_ index: Int, at offset: Int, _ value: T) throws(SystemError) {
         let region = try regionInfo(bar: index)
         var little = value.littleEndian
         try withUnsafeBytes(of: &little) { (buffer) throws(SystemError) in
             try FileIO.pwrite(descriptor.rawValue, from: buffer, at: Int64(region.offset) + Int64(offset), "\(name) BAR\(index)+0x\(String(offset, radix: 16))")
         }
     }
+
+    /// Reads a 32-bit register of BAR `index` through the region (pread, no mapping).
+    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 { try readBAR(UInt32.self, index, at: offset) }
+
+    /// Writes a 32-bit register of BAR `index` through the region (pwrite, no mapping).
+    public func writeBAR32(_ index: Int, at offset: Int, _ value: UInt32) throws(SystemError) { try writeBAR(index, at: offset, value) }
 
     // MARK: Interrupts
 

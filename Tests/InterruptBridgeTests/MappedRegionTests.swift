@@ -1,0 +1,25 @@
+import Foundation
+import InterruptBridgeSystem
+import Testing
+
+/// A mapped BAR's accessors, over a shared mapping of an ordinary file: each width is one
+/// access at its offset, little-endian as PCI registers are, and neighbours are untouched.
+@Suite struct MappedRegionTests {
+    @Test func everyWidthReadsAndWritesOnlyItsOwnBytes() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-bar-\(UUID().uuidString.prefix(8))").path
+        try Data(count: 4096).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try FileIO.open(path, .readWrite)
+        let region = try MappedRegion(fd: file.rawValue, offset: 0, length: 4096, "test BAR")
+        region.write32(0xAABB_CCDD, at: 0x10)
+        region.write8(0x11, at: 0x11)
+        #expect(region.read32(at: 0x10) == 0xAABB_11DD, "an 8-bit write changed one byte")
+        #expect(region.read8(at: 0x13) == 0xAA && region.read16(at: 0x12) == 0xAABB)
+        region.write16(0x2233, at: 0x12)
+        #expect(region.read32(at: 0x10) == 0x2233_11DD)
+        region.write64(0x0102_0304_0506_0708, at: 0x18)
+        #expect(region.read64(at: 0x18) == 0x0102_0304_0506_0708)
+        #expect(region.read8(at: 0x18) == 0x08 && region.read32(at: 0x1c) == 0x0102_0304)
+        #expect(region.read32(at: 0x0c) == 0 && region.read32(at: 0x20) == 0, "neighbours untouched")
+    }
+}
