@@ -49,7 +49,11 @@ struct RigPlugin: CommandPlugin {
             let result = try packageManager.build(.all(includingTests: true), parameters: .init(configuration: .debug, logging: .concise, echoLogs: true))
             guard result.succeeded else { throw RigPluginError("the build failed (see above)") }
             let bundle = try Self.testBundle(for: context, artifacts: result.builtArtifacts)
-            return [bundle.path, "--testing-library", "swift-testing"] + arguments
+            // One test at a time unless asked otherwise: the rig's devices are shared by every
+            // suite, and VFIO lets one user open a device at a time (`.serialized` orders a
+            // suite's own tests only), so suites in parallel meet as EBUSY.
+            let serial = arguments.contains("--parallel") || arguments.contains("--no-parallel") ? [] : ["--no-parallel"]
+            return [bundle.path, "--testing-library", "swift-testing"] + serial + arguments
         case .run(let product, let arguments):
             let result = try packageManager.build(.product(product), parameters: .init(configuration: .debug, logging: .concise, echoLogs: true))
             guard result.succeeded else { throw RigPluginError("building \(product) failed (see above)") }

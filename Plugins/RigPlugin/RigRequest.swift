@@ -26,7 +26,9 @@ struct RigRequest {
         Builds this package's tests (or the executable PRODUCT), boots InterruptBridge's QEMU rig
         (Debian's kernel, q35 with an interrupt-remapping IOMMU, emulated PCI devices), runs them
         inside the guest as root with the devices' real VFIO/UIO interrupts, streams their output,
-        and fails when they fail. Tests run with Swift Testing (`--testing-library swift-testing`).
+        and fails when they fail. Tests run with Swift Testing (`--testing-library swift-testing`),
+        one at a time (`--no-parallel`: every suite shares the rig's devices, and VFIO lets one user
+        open a device at a time); `-- test --parallel` runs them in parallel.
 
         RIG OPTIONS are scripts/rig/run.sh's; the most used:
           --devices LIST         edu, edu@SLOT, edu@port, ivshmem-doorbell[:N], ivshmem-plain,
