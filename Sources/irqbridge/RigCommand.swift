@@ -18,7 +18,8 @@ struct RigCommand: ParsableCommand {
             beside an installed PREFIX/bin/irqbridge (install them with
             `cp -r scripts/rig PREFIX/share/irqbridge/`); scripts/rig in a checkout above the binary
             (.build/debug/irqbridge). The cache (base image, run directories) goes to $RIG_CACHE_DIR,
-            by default $XDG_CACHE_HOME/irqbridge/rig or ~/.cache/irqbridge/rig when installed.
+            by default the checkout's .rig when run inside that checkout, else $XDG_CACHE_HOME/irqbridge/rig
+            or ~/.cache/irqbridge/rig.
             """
     )
 
@@ -35,7 +36,10 @@ struct RigCommand: ParsableCommand {
             printError("irqbridge: \(failure.description)")
             return
         }
-        if getenv("RIG_CACHE_DIR") == nil, location.installed {
+        // The checkout's own .rig only for work inside that checkout: a rig taken from an
+        // installed copy, or from another package's checkout (IRQBRIDGE_RIG_DIR pointing into a
+        // dependency), keeps its cache in the user's cache directory, not in someone's tree.
+        if getenv("RIG_CACHE_DIR") == nil, location.installed || !Self.isInsideCheckout(of: location.directory) {
             let cacheHome = getenv("XDG_CACHE_HOME").map { String(cString: $0) }
                 ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/var/cache")
             setenv("RIG_CACHE_DIR", cacheHome + "/irqbridge/rig", 1)
@@ -49,6 +53,15 @@ struct RigCommand: ParsableCommand {
             throw CommandFailure.failed("cannot start the rig: \(error)")
         }
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Whether the current directory is inside the checkout that holds `rigDirectory`
+    /// (CHECKOUT/scripts/rig).
+    static func isInsideCheckout(of rigDirectory: String) -> Bool {
+        let checkout = (((rigDirectory as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString)
+            .deletingLastPathComponent
+        let current = (FileManager.default.currentDirectoryPath as NSString).standardizingPath
+        return current == checkout || current.hasPrefix(checkout + "/")
     }
 
     /// The directory holding run.sh, and whether it is an installed copy (no checkout around it).
