@@ -238,6 +238,30 @@ struct ConnectBehaviourTests {
         #expect(backendA.enabledKind == nil && backendB.enabledKind == nil)
     }
 
+    /// A driver that built its PDO inline and let it go while its interrupt stays connected:
+    /// the vector is still assigned (it is in use), so a legacy connect sharing it finds it.
+    @Test func aLegacyConnectFindsAConnectedVectorWhosePDOWasReleased() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let backend = SimulatedBackend(Devices.lineOnly)
+        let first = DEVICE_EXTENSION(), second = DEVICE_EXTENSION()
+        var vector: ULONG = 0, irql: KIRQL = 0
+        do {
+            let pdo = makePDO(backend: backend, on: dispatcher)
+            var params = Params.fullySpecified(pdo, first)
+            params.FullySpecified.ShareVector = TRUE
+            params.FullySpecified.InterruptMode = LevelSensitive
+            (vector, irql) = (params.FullySpecified.Vector, params.FullySpecified.Irql)
+            #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        }
+        #expect(IoConnectInterrupt(&second.IntObj, ConnectStatusTests.isr, second, nil, vector, irql, irql, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(second.IntObj?.device === first.IntObj?.device)
+        IoDisconnectInterrupt(second.IntObj)
+        IoDisconnectInterrupt(first.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
     @Test func disconnectingFromInsideTheISRDoesNotDeadlockAndCompletesAfterIt() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

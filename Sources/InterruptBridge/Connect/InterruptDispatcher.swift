@@ -192,10 +192,15 @@ public final class InterruptDispatcher: Sendable {
     /// but each device's interrupt is watched only once an object of its own is connected.
     /// So a connect goes to the first device with the vector that has none on it yet (the
     /// next driver's card), then, every one having one, to the first.
+    /// A device whose registration ended (its DEVICE_OBJECT released) while its interrupts
+    /// stay connected is still found through them: the vector is in use, so it is assigned.
     func registeredDevice(with vector: UInt32) -> InterruptDevice? {
-        let candidates = registeredDevices.withLock { list in list.compactMap(\.device).filter { $0.assignedVector(vector) != nil } }
+        let registered = registeredDevices.withLock { list in list.compactMap(\.device).filter { $0.assignedVector(vector) != nil } }
+        let onVector = connectedInterrupts.filter { $0.vector == vector }
+        var candidates = registered
+        for object in onVector where !candidates.contains(where: { $0 === object.device }) { candidates.append(object.device) }
         guard candidates.count > 1 else { return candidates.first }
-        let served = Set(connectedInterrupts.lazy.filter { $0.vector == vector }.map { ObjectIdentifier($0.device) })
+        let served = Set(onVector.map { ObjectIdentifier($0.device) })
         return candidates.first { !served.contains(ObjectIdentifier($0)) } ?? candidates.first
     }
 
