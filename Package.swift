@@ -33,6 +33,8 @@ let package = Package(
         .library(name: "InterruptBridge", targets: ["InterruptBridge"]),
         .library(name: "InterruptBridgeWDK", targets: ["InterruptBridgeWDK"]),
         .library(name: "InterruptBridgeCore", targets: ["InterruptBridgeCore"]),
+        // Device registers (VFIODevice, MappedRegion, MMIO) for drivers that touch their card.
+        .library(name: "InterruptBridgeSystem", targets: ["InterruptBridgeSystem"]),
         .library(name: "InterruptBridgeDiscovery", targets: ["InterruptBridgeDiscovery"]),
         .library(name: "InterruptBridgeTooling", targets: ["InterruptBridgeTooling"]),
         .library(name: "InterruptBridgeTestKit", targets: ["InterruptBridgeTestKit"]),

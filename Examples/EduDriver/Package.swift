@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         // A checkout of InterruptBridge; elsewhere: .package(url: "<InterruptBridge's git URL>", branch: "main").
         .package(name: "InterruptBridge", path: "../.."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
@@ -25,6 +26,9 @@ let package = Package(
                 .product(name: "InterruptBridgeWDK", package: "InterruptBridge"),
                 .product(name: "InterruptBridge", package: "InterruptBridge"),
                 .product(name: "InterruptBridgeDiscovery", package: "InterruptBridge"),
+                .product(name: "InterruptBridgeCore", package: "InterruptBridge"),
+                .product(name: "InterruptBridgeSystem", package: "InterruptBridge"),  // the BAR mapping
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `swift package --disable-sandbox rig --devices edu --bind 0000:00:03.0=vfio-pci -- run edu-probe 1000`
@@ -33,6 +37,8 @@ let package = Package(
             dependencies: [
                 "EduDriver",
                 .product(name: "InterruptBridgeTestKit", package: "InterruptBridge"),
+                .product(name: "InterruptBridgeWDK", package: "InterruptBridge"),
+                .product(name: "InterruptBridgeCore", package: "InterruptBridge"),
             ]
         ),
         .testTarget(
@@ -40,6 +46,7 @@ let package = Package(
             dependencies: [
                 "EduDriver",
                 .product(name: "InterruptBridgeTestKit", package: "InterruptBridge"),
+                .product(name: "InterruptBridgeWDK", package: "InterruptBridge"),
             ]
         ),
     ],
