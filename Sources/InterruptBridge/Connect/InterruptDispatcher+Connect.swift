@@ -145,7 +145,8 @@ extension InterruptDispatcher {
     /// Hands the objects (one device, one kind) to their loop, which connects
     /// them as one transition of its connection table (sharing rules, enabling
     /// the device's interrupts, watching their descriptors) or not at all; waits
-    /// for it unless called on a dispatch thread (then a failure is only logged).
+    /// for it unless called on a dispatch thread (then the sharing rules are checked against
+    /// what is connected now, and a later failure, the backend refusing, is only logged).
     private func connect(_ objects: [InterruptObject]) throws(ConnectionError) {
         guard !objects.isEmpty else { return }
         guard isRunning else { throw .dispatcherStopped }
@@ -162,6 +163,15 @@ extension InterruptDispatcher {
             }
         }
         let completion = Self.isOnAnyDispatchThread ? nil : Completion()
+        if completion == nil {
+            // From an ISR or DPC the loop applies the connect after the caller has returned, so
+            // what can be known now is checked now: the sharing rules against what the loop has
+            // connected, so the caller is not told a refused connect succeeded.
+            let published = loop.connectedByVector
+            for object in objects {
+                if let conflict = ConnectionTable.conflict(adding: object, to: published[object.vector] ?? []) { throw conflict }
+            }
+        }
         guard loop.post(.attach(objects, completion)) else {
             for object in objects { object.markDisconnected() }
             throw .dispatcherStopped
