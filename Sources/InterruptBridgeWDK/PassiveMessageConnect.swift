@@ -3,11 +3,12 @@
 // connect, one interrupt object per message.
 import InterruptBridge
 import InterruptBridgeCore
+import InterruptBridgeSystem
 
 /// Seed 001 for a passive-level ISR: "setting Irql and SynchronizeIrql to PASSIVE_LEVEL,
 /// and setting SpinLock to NULL". Each message (or the fall-back line) is connected
 /// with those values through `connectFullySpecified`, so its routine runs on the passive
-/// dispatch thread holding only its own object's mutex, and may block. If a message
+/// dispatch thread holding the set's one interrupt lock (a mutex), and may block. If a message
 /// cannot be connected, the ones already connected are disconnected: all or nothing.
 func connectMessageBasedPassive(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     let p = Parameters.MessageBased
@@ -36,11 +37,14 @@ func connectMessageBasedPassive(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMET
         }
     }
     var objects: [InterruptObject] = []
+    // One interrupt lock for the set, as a message-based connect's messages share one spin
+    // lock: KeSynchronizeExecution on any message's object keeps every message's ISR out.
+    let lock = BlockingMutex()
     do throws(ConnectionError) {
         for message in messages {
             objects.append(try pdo.dispatcher.connectFullySpecified(
                 device: device, vector: message.vector, irql: .passive, synchronizeIrql: .passive, mode: message.mode,
-                shareVector: message.shareDisposition == .shared, affinity: message.affinity, floatingSave: p.FloatingSave,
+                shareVector: message.shareDisposition == .shared, affinity: message.affinity, passiveLock: lock, floatingSave: p.FloatingSave,
                 routine: { Interrupt in routine(Interrupt, context, Interrupt.messageID) }))
         }
     } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeWDK
@@ -32,6 +33,39 @@ struct PassiveMessageConnectTests {
             return TRUE
         }
         return params
+    }
+
+    /// The messages are one set with one interrupt lock, as a message-based connect's share
+    /// one spin lock: KeSynchronizeExecution on message 0's object keeps message 1's ISR
+    /// out until the routine returns (KeSynchronizeExecution: "the ISR ... assigned to a set
+    /// of one or more interrupt objects").
+    @Test func keSynchronizeExecutionOnOneMessageHoldsOffEveryMessagesISR() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(Devices.msix4, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        let released = Flag(), ranInside = Flag()
+        var params = Self.passive(pdo, devExt)
+        params.MessageBased.MessageServiceRoutine = { _, _, _ in
+            if !released.isSet { ranInside.set() }
+            devExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        let table = try #require(params.MessageBased.ConnectionContext.InterruptMessageTable?.pointee)
+        _ = KeSynchronizeExecution(table.MessageInfo[0].InterruptObject, { _ in
+            _ = backend.raise(message: 1)
+            Thread.sleep(forTimeInterval: 0.05)  // long enough for the passive thread to run message 1's ISR, were it let in
+            released.set()
+            return TRUE
+        }, nil)
+        #expect(eventually { devExt.calls == 1 })
+        #expect(!ranInside.isSet, "message 1's ISR ran while message 0's interrupt lock was held")
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = CONNECT_MESSAGE_BASED_PASSIVE
+        disconnect.ConnectionContext.Generic = devExt.ConnectionContext
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
     }
 
     @Test func everyMessageGetsAPassiveLevelRoutine() throws {

@@ -1,5 +1,5 @@
 public import InterruptBridgeCore
-import InterruptBridgeSystem
+public import InterruptBridgeSystem
 
 /// The three connect flavours of IoConnectInterruptEx, plus the legacy
 /// IoConnectInterrupt, with the documented rules.
@@ -87,19 +87,22 @@ extension InterruptDispatcher {
     ///   otherwise the interrupt is in group 0 whatever `group` says.
     /// - Irql = SynchronizeIrql = PASSIVE_LEVEL with no spin lock connects a
     ///   passive-level ISR: it runs on the passive dispatch thread, holding a
-    ///   per-object mutex instead of a spin lock, and may block.
+    ///   per-object mutex instead of a spin lock, and may block. `passiveLock` makes
+    ///   several passive-level objects share one such lock (the messages of one
+    ///   CONNECT_MESSAGE_BASED_PASSIVE, as a message-based connect's objects share one
+    ///   spin lock); it is refused for a device-level object.
     /// - Throws `.noDevice`, `.emptyProcessorMask`, `.invalidLevels`,
     ///   `.processorGroupUnavailable`, `.noInterrupts`, `.vectorNotAssigned`, `.sharingConflict`, ...
     public func connectFullySpecified(
         device: InterruptDevice?, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel,
         mode: InterruptMode, shareVector: Bool, affinity: ProcessorAffinity, group: UInt16 = 0, useGroup: Bool = false,
-        spinLock: InterruptSpinLock? = nil, floatingSave: Bool = false, context: OpaqueContext = .none,
+        spinLock: InterruptSpinLock? = nil, passiveLock: BlockingMutex? = nil, floatingSave: Bool = false, context: OpaqueContext = .none,
         routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard let device else { throw .noDevice }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: affinity, group: useGroup ? group : 0, spinLock: spinLock,
-                                 floatingSave: floatingSave, context: context, routine: routine)
+                                 passiveLock: passiveLock, floatingSave: floatingSave, context: context, routine: routine)
     }
 
     /// The legacy IoConnectInterrupt: names a vector but no device; the vector is
@@ -122,12 +125,12 @@ extension InterruptDispatcher {
 
     private func connectVector(
         device: InterruptDevice, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode,
-        shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, floatingSave: Bool,
-        context: OpaqueContext, routine: @escaping InterruptServiceRoutine
+        shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil,
+        floatingSave: Bool, context: OpaqueContext, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         try requireOnlineProcessor(in: affinity)
         let passive = irql == .passive && synchronizeIrql == .passive
-        guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil) else {
+        guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil), passive || passiveLock == nil else {
             throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)
         }
         guard group == 0 else { throw .processorGroupUnavailable(group) }
@@ -137,7 +140,7 @@ extension InterruptDispatcher {
             device: device, dispatcher: self, vector: vector, messageID: assigned.messageID, kind: assigned.kind, irql: irql,
             synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
-            routine: RoutineBox(.service(routine)))
+            passiveLock: passiveLock, routine: RoutineBox(.service(routine)))
         try connect([object])
         return object
     }

@@ -146,7 +146,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     init(device: InterruptDevice, dispatcher: InterruptDispatcher, vector: UInt32, messageID: UInt32, kind: InterruptKind,
          irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
          affinity: ProcessorAffinity, group: UInt16, floatingSave: Bool, serviceContext: OpaqueContext,
-         spinLock: InterruptSpinLock?, routine: RoutineBox) {
+         spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil, routine: RoutineBox) {
         self.device = device
         self.dispatcher = dispatcher
         self.vector = vector
@@ -161,7 +161,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         self.floatingSave = floatingSave
         self.serviceContext = serviceContext
         self.spinLock = spinLock
-        self.passiveMutex = spinLock == nil ? BlockingMutex() : nil
+        self.passiveMutex = spinLock == nil ? (passiveLock ?? BlockingMutex()) : nil
         self.spinLockReference = spinLock.map { Unmanaged.passUnretained($0) }
         timingRecorders = dispatcher.options.recordsTimings ? TimingRecorders() : nil
         timingReference = timingRecorders.map { Unmanaged.passUnretained($0) }
