@@ -5,9 +5,13 @@ public import InterruptBridgeCore
 public struct ProfileLibrary: Sendable {
     public var profiles: [DeviceProfile]
 
+    /// How many of `profiles`, from the front, are the user's (the rest are built-ins).
+    public private(set) var userCount: Int
+
     /// `profiles` first, then (by default) the built-in ones.
     public init(_ profiles: [DeviceProfile] = [], includingBuiltIns: Bool = true) {
         self.profiles = profiles + (includingBuiltIns ? BuiltInProfiles.all : [])
+        userCount = profiles.count
     }
 
     /// Loads each file (the first problem throws) and puts them before the built-ins.
@@ -17,12 +21,18 @@ public struct ProfileLibrary: Sendable {
         self.init(loaded, includingBuiltIns: includingBuiltIns)
     }
 
-    /// The most specific profile that matches `device` (an address beats subsystem ids,
-    /// which beat vendor:device, which beats a class); on a tie, the earlier one (a
-    /// user's profile before a built-in). Nil when none matches.
+    /// The profile for `device`: among the user's that match, the most specific (an address
+    /// beats subsystem ids, which beat vendor:device, which beats a class; on a tie, the
+    /// earlier); only when none of the user's matches, the most specific built-in. A
+    /// profile the user wrote for a card is preferred to a built-in, however broad its
+    /// match. Nil when none matches.
     public func profile(for device: PCIDeviceInfo) -> DeviceProfile? {
+        Self.mostSpecific(profiles[..<userCount], device) ?? Self.mostSpecific(profiles[userCount...], device)
+    }
+
+    private static func mostSpecific(_ candidates: ArraySlice<DeviceProfile>, _ device: PCIDeviceInfo) -> DeviceProfile? {
         var best: DeviceProfile?
-        for profile in profiles where profile.match.matches(device) {
+        for profile in candidates where profile.match.matches(device) {
             if best == nil || profile.match.specificity > best!.match.specificity { best = profile }
         }
         return best

@@ -112,7 +112,11 @@ struct SelftestTests {
         // On a level line, more interrupts than raises is an acknowledge that did not quiet
         // the device: no allowance.
         let line = try overSignalling(kind: .intx)
-        #expect(line.failure?.hasPrefix("the kernel counted 40 interrupts, the ISR ") == true, "\(line)")
+        #expect(!line.passed, "\(line)")
+        // Usually the count is the verdict; on a loaded machine the storm of calls the extra
+        // signals start can also time a raise out first. Either fails it; neither excuses it.
+        #expect(line.failure?.hasPrefix("the kernel counted 40 interrupts, the ISR ") == true
+                || line.failure?.contains("did not reach the ISR within") == true, "\(line)")
     }
 
     @Test func wrongMessageNumbersFailTheCase() throws {

@@ -50,6 +50,20 @@ struct ProfileMatchingTests {
         #expect(ProfileLibrary([mine], includingBuiltIns: false).profiles.count == 1)
     }
 
+    /// `--profile FILE` is "preferred to the built-in ones": a user's profile that matches
+    /// the card by class is used, though the built-in e1000e matches it by vendor:device.
+    @Test func aUserProfileBeatsAMoreSpecificBuiltIn() throws {
+        let anyNIC = try Self.load("""
+            name: any-ethernet
+            match: {class: 0x020000, class_mask: 0xffff00}
+            """)
+        var nic = PCIDeviceInfo.e1000e
+        nic.classCode = 0x020000
+        #expect(ProfileLibrary().profile(for: nic)?.name == "e1000e")
+        #expect(ProfileLibrary([anyNIC]).profile(for: nic)?.name == "any-ethernet")
+        #expect(ProfileLibrary([anyNIC]).profile(for: .edu)?.name == "edu", "the built-ins still serve the cards no user profile matches")
+    }
+
     @Test func classMasks() throws {
         let anyStorage = try Self.load("""
             name: storage
