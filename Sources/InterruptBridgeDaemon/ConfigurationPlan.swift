@@ -34,16 +34,19 @@ public struct ConfigurationPlan: Sendable, Equatable {
 
     /// - Parameters:
     ///   - bus: every function whose config space decodes (`PCIDiscovery.decodedCatalog`).
+    ///   - malformed: the functions whose config space does not (the catalog's `malformed`):
+    ///     one the file names is reported failed with the reason, as start-up does.
     ///   - binder: asked only for its refusal (nothing is bound).
-    public init(table: DeviceTable, bus: [PCIDeviceInfo], binder: DeviceBinder) {
+    public init(table: DeviceTable, bus: [PCIDeviceInfo], malformed: [DiscoveryError] = [], binder: DeviceBinder) {
         for entry in table.devices {
             switch entry.selector {
             case .address(let address):
                 guard let info = bus.first(where: { $0.address == address }) else {
-                    items.append(Item(address: address, entry: entry.selector, ids: nil, outcome: .absent))
+                    let broken = malformed.first { if case .malformedDevice(address, _) = $0 { true } else { false } }
+                    items.append(Item(address: address, entry: entry.selector, ids: nil, outcome: broken.map { .fail("\($0)") } ?? .absent))
                     continue
                 }
-                items.append(Self.item(info, entry, binder))
+                items.append(Self.item(info, entry, table.policy(for: entry), binder))
             case .ids:
                 let selected = bus.filter { entry.selector.matches($0) }
                 if selected.isEmpty {
@@ -55,27 +58,31 @@ public struct ConfigurationPlan: Sendable, Equatable {
                                      + "none of the \(entry.selector) entry's settings apply to it")
                         continue
                     }
-                    items.append(Self.item(info, entry, binder))
+                    items.append(Self.item(info, entry, table.policy(for: entry), binder))
                 }
             }
         }
         items.sort { $0.address < $1.address }
     }
 
-    private static func item(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ binder: DeviceBinder) -> Item {
+    /// In start-up's order: what the entry refuses before the card leaves its driver (not
+    /// asked of a card on the entry's driver already), then what the binder refuses.
+    private static func item(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ policy: InterruptPolicy, _ binder: DeviceBinder) -> Item {
         let ids = hex(UInt64(info.vendorID), width: 4) + ":" + hex(UInt64(info.deviceID), width: 4)
         func item(_ outcome: Outcome) -> Item { Item(address: info.address, entry: entry.selector, ids: ids, outcome: outcome) }
+        if let unreadable = DeviceSession.unreadableCapabilities(info) { return item(.fail(unreadable)) }
+        let current = binder.kernel.driver(of: info.address.description)
+        let onDriver = current == entry.driver.rawValue
+        if !onDriver, let refusal = entry.connectRefusal(info, policy: policy) { return item(.fail(refusal)) }
         if let refusal = binder.refusal(info.address, to: entry.driver, from: entry.from) {
             return item(.fail(DeviceRegistry.controlError(refusal).description))
         }
-        if let unreadable = DeviceSession.unreadableCapabilities(info) { return item(.fail(unreadable)) }
-        if let refusal = entry.connectRefusal(info) { return item(.fail(refusal)) }
+        // On its driver already, the connect is where a refusal comes from: the same one.
+        if onDriver, let refusal = entry.connectRefusal(info, policy: policy) { return item(.fail(refusal)) }
         // A profile file that does not load was connectRefusal's to report.
         let profile = (try? entry.profileLibrary()).flatMap { entry.profile(for: info, in: $0) }
-        let current = binder.kernel.driver(of: info.address.description)
-        let binding = current == entry.driver.rawValue ? "on \(entry.driver) already"
-            : "bind to \(entry.driver)" + (current.map { " from \($0)" } ?? "")
-        let connecting = info.msi == nil && info.msix == nil || entry.connect == .lineBased || entry.driver == .uioPCIGeneric
+        let binding = onDriver ? "on \(entry.driver) already" : "bind to \(entry.driver)" + (current.map { " from \($0)" } ?? "")
+        let connecting = info.msi == nil && info.msix == nil || entry.servesLine(policy: policy)
             ? "connect its INTx line" : "connect message-based"
         return item(.connect("\(binding), \(connecting)" + (profile.map { ", profile \($0.name)" } ?? ", no profile")))
     }

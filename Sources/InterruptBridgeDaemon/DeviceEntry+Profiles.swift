@@ -23,11 +23,17 @@ extension DeviceEntry {
         chosenProfile(in: library) ?? library.profile(for: info)
     }
 
-    /// Why connecting `info` under the entry is bound to be refused, from discovery and the
-    /// profiles alone (nil: it may connect): a profile file that does not load, a profile
-    /// that is not for this device (the session opening it refuses it), an interrupt
-    /// the device lacks or a line nothing acknowledges.
-    public func connectRefusal(_ info: PCIDeviceInfo) -> String? {
+    /// Whether the entry's devices are served on their INTx line: `connect: line-based`,
+    /// uio_pci_generic (INTx only), or messages turned off (`MSISupported: false`).
+    public func servesLine(policy: InterruptPolicy) -> Bool {
+        connect == .lineBased || driver == .uioPCIGeneric || !policy.msiSupported
+    }
+
+    /// Why connecting `info` under the entry (and `policy`, the table's settings for it) is
+    /// bound to be refused, from discovery and the profiles alone (nil: it may connect): a
+    /// profile file that does not load, a profile that is not for this device (the session
+    /// opening it refuses it), an interrupt the device lacks or a line nothing acknowledges.
+    public func connectRefusal(_ info: PCIDeviceInfo, policy: InterruptPolicy) -> String? {
         let library: ProfileLibrary
         do { library = try profileLibrary() } catch { return error.description }
         let profile = profile(for: info, in: library)
@@ -36,7 +42,7 @@ extension DeviceEntry {
             let barSizesUnknown = info.bars.allSatisfy { $0.size == 0 }
             if !(barSizesUnknown && [.unknownBAR, .offsetPastBAR].contains(error.kind)) { return error.description }
         }
-        return DeviceSession.connectRefusal(info, profile: profile, lineBased: connect == .lineBased,
+        return DeviceSession.connectRefusal(info, profile: profile, lineBased: servesLine(policy: policy),
                                             underUIO: driver == .uioPCIGeneric, advice: .daemon)
     }
 }

@@ -328,16 +328,10 @@ public actor DeviceRegistry {
     private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
-        return entry.connectRefusal(info)
+        return entry.connectRefusal(info, policy: policy(for: entry))
     }
 
-    func policy(for entry: DeviceEntry) -> InterruptPolicy {
-        var policy = InterruptPolicy()
-        if let defaults = table.defaults { policy = defaults.applied(to: policy) }
-        if let own = entry.policy { policy = own.applied(to: policy) }
-        policy.storm = entry.storm
-        return policy
-    }
+    func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry) }
 
     /// Disconnects the device's interrupts; returns once no ISR of it runs.
     public func disconnect(_ id: String) throws(ControlError) -> DeviceStatus {

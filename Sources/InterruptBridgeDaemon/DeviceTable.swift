@@ -96,6 +96,16 @@ public struct DeviceTable: Sendable, Hashable {
 
     public init() {}
 
+    /// The INF-style settings and storm rules an entry's devices connect under: the
+    /// `default:` settings, then the entry's own.
+    public func policy(for entry: DeviceEntry) -> InterruptPolicy {
+        var policy = InterruptPolicy()
+        if let defaults { policy = defaults.applied(to: policy) }
+        if let own = entry.policy { policy = own.applied(to: policy) }
+        policy.storm = entry.storm
+        return policy
+    }
+
     /// The entry for a discovered device: its address's entry, else its ids'.
     public func entry(for info: PCIDeviceInfo) -> DeviceEntry? {
         devices.first { if case .address = $0.selector { $0.selector.matches(info) } else { false } }

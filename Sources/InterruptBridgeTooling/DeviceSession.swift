@@ -192,12 +192,14 @@ public struct DeviceSession: Sendable {
     /// `msiSupported` is cleared when connecting line-based or under UIO).
     public func connect(_ dispatcher: InterruptDispatcher, lineBased: Bool,
                         policy base: InterruptPolicy = InterruptPolicy()) throws(DeviceSessionError) -> ConnectedInterrupts {
-        if let refusal = Self.connectRefusal(info, profile: profile, lineBased: lineBased, underUIO: backend is UIOBackend,
+        // Messages turned off by the policy (MSISupported: false) leave the line, as asking for it does.
+        let servesLine = lineBased || !base.msiSupported
+        if let refusal = Self.connectRefusal(info, profile: profile, lineBased: servesLine, underUIO: backend is UIOBackend,
                                              claimsWithoutAcknowledge: loopbackOnly || backend is SimulatedBackend, advice: advice) {
             throw .badInput(refusal)
         }
         var policy = base
-        if lineBased || backend is UIOBackend { policy.msiSupported = false }
+        if servesLine || backend is UIOBackend { policy.msiSupported = false }
         let device = InterruptDevice(backend: backend, policy: policy)
         let acknowledge = self.acknowledge
         if let routines { routines.quiesce() } else { stimulus?.quiesce() }

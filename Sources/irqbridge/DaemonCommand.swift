@@ -97,6 +97,12 @@ struct DaemonCommand: AsyncParsableCommand {
     /// What start-up would do with each configured device on the bus as it is now (the
     /// file is valid either way: a device that would fail is reported failed, the rest run).
     private func printPlan(_ table: DeviceTable, settings: DaemonSettings) {
+        // Without root the kernel shows 64 bytes of each function: no MSI, no MSI-X, so no verdict.
+        guard geteuid() == 0 else {
+            print("note: run as root to see what start-up would do with each configured device "
+                  + "(without root only the first 64 bytes of a function's config space are readable)")
+            return
+        }
         let logger = Logger(label: "irqbridge.check") { _ in SwiftLogNoOpLogHandler() }
         let found: (catalog: DeviceCatalog, malformed: [DiscoveryError])
         do { found = try PCIDiscovery(logger: logger).decodedCatalog() } catch {
@@ -104,10 +110,9 @@ struct DaemonCommand: AsyncParsableCommand {
             return
         }
         let records = BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon")
-        let plan = ConfigurationPlan(table: table, bus: found.catalog.devices.map(\.info),
+        let plan = ConfigurationPlan(table: table, bus: found.catalog.devices.map(\.info), malformed: found.malformed,
                                      binder: DeviceBinder(records: records, logger: logger))
         for line in plan.lines { print(line) }
-        for problem in found.malformed { print("note: \(problem): left out of the daemon's view of the bus") }
     }
 }
 #endif

@@ -22,14 +22,15 @@ struct ConfigurationPlanTests {
             "0000:00:07.0": .init(driver: "e1000e", defaultDriver: "e1000e", group: 7),
             "0000:00:08.0": .init(driver: "nvme", defaultDriver: "nvme", group: 8),
             "0000:00:1f.3": .init(driver: "vfio-pci", group: 9),
+            "0000:00:1f.2": .init(group: 10),
         ], registered: ["vfio-pci", "e1000e", "nvme"])
     }
 
-    static func plan(_ configuration: String, kernel: FakeBindingKernel = kernel()) throws -> ConfigurationPlan {
+    static func plan(_ configuration: String, kernel: FakeBindingKernel = kernel(), malformed: [DiscoveryError] = []) throws -> ConfigurationPlan {
         let table = try DeviceTableLoader.load(configuration, file: "plan.yaml")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-plan-\(UUID().uuidString.prefix(8))").path
         let binder = DeviceBinder(kernel: kernel, records: BindingRecordStore(directory: directory, owner: "daemon"), logger: .silent("binder"))
-        return ConfigurationPlan(table: table, bus: try bus(), binder: binder)
+        return ConfigurationPlan(table: table, bus: try bus(), malformed: malformed, binder: binder)
     }
 
     static func outcome(_ plan: ConfigurationPlan, _ address: String) -> ConfigurationPlan.Outcome? {
@@ -55,8 +56,9 @@ struct ConfigurationPlanTests {
         guard case .fail(let nic) = Self.outcome(plan, "0000:00:07.0") else { Issue.record("\(plan.lines)"); return }
         #expect(nic.contains("in use by e1000e") && nic.contains("from: e1000e"), "\(nic)")
         #expect(Self.outcome(plan, "0000:00:08.0") == .connect("bind to vfio-pci from nvme, connect message-based, profile nvme"))
+        // A host bridge has no interrupts, which start-up finds before it would refuse a bridge.
         guard case .fail(let bridge) = Self.outcome(plan, "0000:00:00.0") else { Issue.record("\(plan.lines)"); return }
-        #expect(bridge.contains("host bridge") && bridge.contains("the daemon does not bind bridges"), "\(bridge)")
+        #expect(bridge.contains("has no interrupts"), "\(bridge)")
         #expect(Self.outcome(plan, "0000:00:1e.0") == .absent)
         // On vfio-pci already, a line with no profile to acknowledge it: refused as the daemon would.
         guard case .fail(let line) = Self.outcome(plan, "0000:00:1f.3") else { Issue.record("\(plan.lines)"); return }
@@ -88,6 +90,43 @@ struct ConfigurationPlanTests {
         let plan = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme, profile: edu}\n")
         guard case .fail(let reason) = Self.outcome(plan, "0000:00:08.0") else { Issue.record("\(plan.lines)"); return }
         #expect(reason.contains("profile 'edu' is for 1234:11e8"), "\(reason)")
+    }
+
+    /// `MSISupported: false` leaves the line (as the translator assigns it): a card with
+    /// MSI and a pin but no acknowledge program is refused, as `connect: line-based` is,
+    /// instead of being connected with a blind claim that storms.
+    @Test func messagesTurnedOffServeTheLineAndNeedAnAcknowledge() throws {
+        let plan = try Self.plan("""
+            default: {MSISupported: true}
+            devices:
+              "0000:00:1f.2": {MSISupported: false}
+              "0000:00:03.0": {MSISupported: false, profile: edu}
+            """)
+        guard case .fail(let ahci) = Self.outcome(plan, "0000:00:1f.2") else { Issue.record("\(plan.lines)"); return }
+        #expect(ahci.contains("would be served on its INTx line") && ahci.contains("no acknowledge program"), "\(ahci)")
+        #expect(Self.outcome(plan, "0000:00:03.0") == .connect("bind to vfio-pci, connect its INTx line, profile edu"))
+        let defaulted = try Self.plan("default: {MSISupported: false}\ndevices:\n  \"0000:00:1f.2\": {}\n")
+        guard case .fail = Self.outcome(defaulted, "0000:00:1f.2") else { Issue.record("\(defaulted.lines)"); return }
+        let messages = try Self.plan("devices:\n  \"0000:00:1f.2\": {}\n")
+        #expect(Self.outcome(messages, "0000:00:1f.2") == .connect("bind to vfio-pci, connect message-based, no profile"))
+    }
+
+    /// Two problems: the one start-up meets first is the one reported (the profile, checked
+    /// before the card leaves its driver, then the driver it is on).
+    @Test func theFirstProblemStartUpMeetsIsTheOneReported() throws {
+        let plan = try Self.plan("devices:\n  \"0000:00:07.0\": {profile: edu}\n")
+        guard case .fail(let reason) = Self.outcome(plan, "0000:00:07.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(reason.contains("profile 'edu' is for 1234:11e8"), "\(reason)")
+    }
+
+    /// A configured function whose config space does not decode is failed with the reason,
+    /// as start-up reports it, not absent.
+    @Test func aConfiguredFunctionThatDoesNotDecodeFails() throws {
+        let broken = PCIAddress("0000:00:1e.0")!
+        let plan = try Self.plan("devices:\n  \"0000:00:1e.0\": {}\n",
+                                 malformed: [.malformedDevice(broken, .capabilityLoop(offset: 0x40, from: 0x50))])
+        guard case .fail(let reason) = Self.outcome(plan, "0000:00:1e.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(reason.hasPrefix("0000:00:1e.0: "), "\(reason)")
     }
 
     @Test func nothingIsBoundOrWritten() throws {
