@@ -52,7 +52,8 @@ struct RigPlugin: CommandPlugin {
             // One test at a time unless asked otherwise: the rig's devices are shared by every
             // suite, and VFIO lets one user open a device at a time (`.serialized` orders a
             // suite's own tests only), so suites in parallel meet as EBUSY.
-            let serial = arguments.contains("--parallel") || arguments.contains("--no-parallel") ? [] : ["--no-parallel"]
+            let chosen = arguments.contains { ["--parallel", "--no-parallel"].contains($0) || $0.hasPrefix("--experimental-maximum-parallelization-width") }
+            let serial = chosen ? [] : ["--no-parallel"]
             return [bundle.path, "--testing-library", "swift-testing"] + serial + arguments
         case .run(let product, let arguments):
             let result = try packageManager.build(.product(product), parameters: .init(configuration: .debug, logging: .concise, echoLogs: true))

@@ -84,17 +84,19 @@ public final class VFIODevice: Sendable {
     }
 
     /// Reads a register of BAR `index` through the region (pread, no mapping), as one access
-    /// of the type's width: `try device.readBAR(UInt8.self, 1, at: 0x02)`. Works for I/O-port
-    /// BARs and BARs that cannot be mapped too.
-    public func readBAR<T: FixedWidthInteger>(_: T.Type = T.self, _ index: Int, at offset: Int) throws(SystemError) -> T {
+    /// of the type's width: `try device.readBAR(1, at: 0x02, as: UInt8.self)`. Works for
+    /// I/O-port BARs and BARs that cannot be mapped too. Unsigned widths only, so a width
+    /// is always chosen, never Int's by default.
+    public func readBAR<T: FixedWidthInteger & UnsignedInteger>(_ index: Int, at offset: Int, as _: T.Type = T.self) throws(SystemError) -> T {
         var value = T.zero
         try withUnsafeMutableBytes(of: &value) { (buffer) throws(SystemError) in try readBAR(index, at: offset, into: buffer) }
         return T(littleEndian: value)
     }
 
     /// Writes a register of BAR `index` through the region (pwrite, no mapping), as one
-    /// access of the value's width (an 8-bit command register takes a `UInt8`).
-    public func writeBAR<T: FixedWidthInteger>(_ index: Int, at offset: Int, _ value: T) throws(SystemError) {
+    /// access of the value's width (an 8-bit command register takes a `UInt8`). Unsigned
+    /// widths only: a bare literal (`1`, an Int) does not compile, instead of writing 8 bytes.
+    public func writeBAR<T: FixedWidthInteger & UnsignedInteger>(_ index: Int, at offset: Int, _ value: T) throws(SystemError) {
         let region = try regionInfo(bar: index)
         var little = value.littleEndian
         try withUnsafeBytes(of: &little) { (buffer) throws(SystemError) in
@@ -103,7 +105,7 @@ public final class VFIODevice: Sendable {
     }
 
     /// Reads a 32-bit register of BAR `index` through the region (pread, no mapping).
-    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 { try readBAR(UInt32.self, index, at: offset) }
+    public func readBAR32(_ index: Int, at offset: Int) throws(SystemError) -> UInt32 { try readBAR(index, at: offset, as: UInt32.self) }
 
     /// Writes a 32-bit register of BAR `index` through the region (pwrite, no mapping).
     public func writeBAR32(_ index: Int, at offset: Int, _ value: UInt32) throws(SystemError) { try writeBAR(index, at: offset, value) }

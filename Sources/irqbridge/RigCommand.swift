@@ -58,9 +58,11 @@ struct RigCommand: ParsableCommand {
     /// Whether the current directory is inside the checkout that holds `rigDirectory`
     /// (CHECKOUT/scripts/rig).
     static func isInsideCheckout(of rigDirectory: String) -> Bool {
-        let checkout = (((rigDirectory as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString)
+        let here = FileManager.default.currentDirectoryPath
+        let absolute = rigDirectory.hasPrefix("/") ? rigDirectory : here + "/" + rigDirectory
+        let checkout = (((absolute as NSString).standardizingPath as NSString).deletingLastPathComponent as NSString)
             .deletingLastPathComponent
-        let current = (FileManager.default.currentDirectoryPath as NSString).standardizingPath
+        let current = (here as NSString).standardizingPath
         return current == checkout || current.hasPrefix(checkout + "/")
     }
 
