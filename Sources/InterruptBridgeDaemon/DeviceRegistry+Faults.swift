@@ -71,14 +71,33 @@ extension DeviceRegistry {
             guard let present, present.driver != entry.driver.rawValue else { return }
             disconnect(device, reason: "unbound by someone else")
             closeSession(device)
-            // Left on no driver, it is free for the driver its user binds next (its own
-            // driver's probe included), not held for the daemon's by its override.
-            if present.driver == nil { binder.releaseOverride(event.address) }
+            // Left on no driver, it is to be free for the driver its user binds next (its own
+            // driver's probe included), not held for the daemon's by its override: once it has
+            // settled there, so that an unbind followed at once by a probe (a reset through the
+            // override, as libvirt does) still finds the override in place.
+            if present.driver == nil {
+                let settle = releaseSettle
+                Task { [weak self] in
+                    try? await Task.sleep(for: settle)
+                    await self?.releaseOverrideIfSettled(id)
+                }
+            }
             device.state = .released
             device.reason = "unbound from \(entry.driver) outside the daemon; not taken back until POST /v1/devices/\(id)/bind"
             publish(.released, device, "\(id) was unbound from \(entry.driver) outside the daemon: released")
         default:
             return
+        }
+    }
+
+    /// A card released onto no driver, still there and still released after the settle
+    /// time: its override goes back to what it was before the daemon bound it.
+    func releaseOverrideIfSettled(_ id: String) {
+        guard !stopping, let device = devices[id], device.state == .released, let address = device.address,
+              binder.kernel.driver(of: address.description) == nil else { return }
+        if binder.releaseOverride(address) {
+            logger.info("\(device.id) stayed on no driver: its driver_override is put back, so any driver may take it",
+                        metadata: ["device": "\(device.id)"])
         }
     }
 

@@ -36,6 +36,9 @@ public actor DeviceRegistry {
     /// The file the daemon was started from (`save-config` may overwrite it).
     let configurationPath: String?
     var reloads = 0
+    /// How long a card released onto no driver keeps the daemon's driver_override (an
+    /// unbind and a probe in quick succession is a reset, not a release).
+    var releaseSettle: Duration = .seconds(2)
     let generator: InterruptGenerator
 
     public init(settings: DaemonSettings, table: DeviceTable, dispatcher: InterruptDispatcher, events: EventBroadcaster,
