@@ -7,9 +7,12 @@ import InterruptBridgeCore
 /// translated vector of a device whose DEVICE_OBJECT exists on `dispatcher`
 /// (by default `Kernel.dispatcher`). `InterruptObject` is written only on success:
 /// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C. Cards that share a line
-/// (two on IRQ 11) share the vector's one chain, whichever of them interrupts; each
-/// driver's connect watches a card with no connection on the vector yet, so every
-/// card whose driver connected is heard.
+/// (two on IRQ 11) share the vector's one chain, whichever of them interrupts. A card
+/// is heard once an interrupt object sits on it, and the call names no card: each
+/// connect goes to the first card on the vector (in DEVICE_OBJECT creation order) with
+/// no connection on it yet. So create the cards' DEVICE_OBJECTs in the order their
+/// drivers connect, and disconnect in reverse; or use IoConnectInterruptEx, which names
+/// the PDO and has neither limit.
 ///
 /// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
 /// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in
