@@ -88,7 +88,10 @@ struct SelftestCommand: ParsableCommand {
     private func parsedKinds(_ text: String) -> [InterruptKind]? {
         // An empty item ("msi,,", ",msi") is a typo, not "nothing": every item must name a kind.
         let kinds = text.split(separator: ",", omittingEmptySubsequences: false).map { InterruptKind(rawValue: String($0)) }
-        return kinds.isEmpty || kinds.contains(nil) ? nil : kinds.compactMap { $0 }
+        guard !kinds.isEmpty, !kinds.contains(nil) else { return nil }
+        // A kind named twice ("msix,msix") is tested once.
+        var seen = Set<InterruptKind>()
+        return kinds.compactMap { $0 }.filter { seen.insert($0).inserted }
     }
 
     func run() throws {

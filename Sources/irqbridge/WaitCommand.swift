@@ -43,6 +43,10 @@ struct WaitCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Interrupted (Ctrl-C, `timeout`, a harness's kill): the device and the trigger socket
+        // are given up first, then the command ends of the signal.
+        StopSignals.install([SIGINT, SIGTERM])
+        defer { StopSignals.endAsReceived() }
         try CommandFailure.whileWaiting(waitForInterrupts)
     }
 
@@ -76,6 +80,7 @@ struct WaitCommand: ParsableCommand {
         let deadline = ContinuousClock.now + .nanoseconds(Int64(timeout * 1e9))
         var timedOut = false
         while arrived() < UInt64(count) {
+            if StopSignals.received != nil { return }
             if ContinuousClock.now >= deadline { timedOut = true; break }
             if connected.wereDisconnected {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")

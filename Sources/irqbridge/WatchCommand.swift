@@ -9,9 +9,6 @@ import Glibc
 import InterruptBridgeDiscovery
 import Logging
 
-/// Set by SIGINT/SIGTERM; the watch loop polls it (a signal handler may only store an atomic).
-private let watchStopRequested = Atomic<Bool>(false)
-
 /// `irqbridge watch [BDF...] [--interval S] [--json]`.
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +68,13 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A reader that went away (`| head -n 3`) ends the watch; once the devices and the
+        // trigger sockets are given up, the command dies of SIGPIPE, as a pipeline expects.
+        defer { if StopSignals.received == SIGPIPE { StopSignals.endAsReceived() } }
+        try watchInterrupts()
+    }
+
+    private func watchInterrupts() throws {
         let logger = logging.makeLogger("irqbridge.watch")
         let addresses = try chosenAddresses(logger: logger)
         let dispatcher: InterruptDispatcher
@@ -104,13 +108,14 @@ struct WatchCommand: ParsableCommand {
             watched.append(Watched(session: session, connected: connected, socket: try? UnixDatagram.bind(path), socketPath: path))
         }
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
-        signal(SIGINT) { _ in watchStopRequested.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in watchStopRequested.store(true, ordering: .relaxed) }
+        // SIGINT and SIGTERM end the watch with its summary (status 0); SIGPIPE ends it too (see run).
+        StopSignals.install([SIGINT, SIGTERM, SIGPIPE])
+        let stopRequested = { StopSignals.received != nil }
         let table = !json && isatty(1) != 0
         var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false) })
         let started = ContinuousClock.now
         var next = started + .nanoseconds(Int64(interval * 1e9))
-        while !watchStopRequested.load(ordering: .relaxed) {
+        while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {
                 // Its socket goes, so a trigger reaches the device itself, or whoever holds it next.
                 if entry.connected.wereDisconnected {
@@ -122,7 +127,7 @@ struct WatchCommand: ParsableCommand {
                     continue
                 }
                 if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected,
-                                                                          holderEnding: { watchStopRequested.load(ordering: .relaxed) }) }
+                                                                          holderEnding: stopRequested) }
             }
             if gone.count == watched.count { break }
             if ContinuousClock.now >= next {
@@ -134,7 +139,8 @@ struct WatchCommand: ParsableCommand {
             PThread.sleep(for: .milliseconds(2))
         }
         rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
-        print((table ? "\n" : "") + rows.summary)
+        // With --json, standard output carries JSON only: the closing summary goes to standard error.
+        if json { printError(rows.summary) } else if StopSignals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
         if !watched.isEmpty, gone.count == watched.count {
             throw CommandFailure.failed(watched.count == 1 ? "\(watched[0].session.info.address) was removed or unbound; nothing left to watch"
                                         : "every watched device was removed or unbound, the last \(lastGone.map { "\($0)" } ?? "?")")

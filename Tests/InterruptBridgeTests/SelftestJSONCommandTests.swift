@@ -26,4 +26,13 @@ struct SelftestJSONCommandTests {
             #expect(perVector.allSatisfy { ($0["stimulusToISR"] as? [String: Int])?["p50Nanoseconds"] != nil })
         }
     }
+
+    /// A kind named twice in --kinds is one case, not two.
+    @Test func aKindNamedTwiceIsTestedOnce() throws {
+        let result = try CommandLineErrorTests.run(["selftest", "--json", "--count", "5", "--kinds", "msix,intx,msix"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "two cases and the totals: \(result.standardOutput)")
+        #expect(lines.last == #"{"failed":0,"passed":2}"#)
+    }
 }

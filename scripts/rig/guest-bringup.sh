@@ -296,6 +296,34 @@ wait $pid
 [ $status -eq 2 ] && [ "$(wc -l < /tmp/busy.out)" -eq 1 ] && grep -q "in use by another process: an irqbridge wait or watch holds it" /tmp/busy.out \
     && pass "selftest on a device a wait holds: names the holder (exit 2)" || { fail "selftest on a held device: exit $status"; cat /tmp/busy.out; }
 
+# Signals: a wait ended by SIGTERM gives the device and its trigger socket up, then dies of the
+# signal (143); trigger --loopback on the held device is told the holder cannot relay it.
+$IRQ wait 0000:00:03.0 --timeout 30 > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 --loopback > /tmp/loop.out 2>&1; lstatus=$?
+kill -TERM $pid; wait $pid; status=$?
+[ $lstatus -eq 2 ] && [ "$(wc -l < /tmp/loop.out)" -eq 1 ] && grep -q "drop --loopback" /tmp/loop.out \
+    && pass "trigger --loopback on a held device: the holder cannot relay it (exit 2)" || { fail "trigger --loopback on a held device: exit $lstatus"; cat /tmp/loop.out; }
+[ $status -eq 143 ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] && pass "wait ended by SIGTERM: exit 143, trigger socket gone" \
+    || { fail "wait ended by SIGTERM: exit $status"; ls -l /run/irqbridge; }
+# watch --json: standard output is JSON only (the summary goes to stderr); a reader that goes
+# away ends it with SIGPIPE (141) after its socket is gone.
+$IRQ watch 0000:00:03.0 --json --interval 0.2 > /tmp/wjson.out 2> /tmp/wjson.err &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+sleep 0.5; kill -INT $pid; wait $pid; status=$?
+[ $status -eq 0 ] && [ -s /tmp/wjson.out ] && ! grep -qv '^{.*}$' /tmp/wjson.out && grep -q "^watched " /tmp/wjson.err \
+    && pass "watch --json: $(wc -l < /tmp/wjson.out) JSON line(s) on stdout and nothing else, the summary on stderr" \
+    || { fail "watch --json: exit $status"; grep -v '^{' /tmp/wjson.out | head -3; }
+( $IRQ watch 0000:00:03.0 --json --interval 0.1 2> /dev/null; echo "status $?" > /tmp/wpipe.status ) | head -n 1 > /dev/null
+sleep 1
+[ "$(cat /tmp/wpipe.status)" = "status 141" ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] \
+    && pass "watch --json | head -n 1: SIGPIPE ends it (141), trigger socket gone" \
+    || { fail "watch into a closed pipe: $(cat /tmp/wpipe.status)"; ls -l /run/irqbridge; }
+
 # A device unbound while a wait holds it: the wait ends at once (exit 2), its trigger socket
 # goes with it, and a trigger after the device is bound again reaches the device itself.
 $IRQ bind 0000:00:04.0 > /dev/null
