@@ -30,6 +30,8 @@ struct BindCommand: ParsableCommand {
     @Flag(help: "Take the device from whatever driver has it; also bind a host, ISA or PCI-to-PCI bridge, which is refused otherwise.")
     var force = false
 
+    @OptionGroup var output: JSONFlag
+
     @OptionGroup var logging: DeviceLoggingOptions
 
     func run() throws {
@@ -41,6 +43,11 @@ struct BindCommand: ParsableCommand {
             if driverOption.value == .uioPCIGeneric, let info = try? PCIDiscovery(logger: logging.makeLogger("irqbridge.bind")).device(at: target.address),
                info.msi != nil || info.msix != nil, let noLine = DeviceSession.noLine(info, underUIO: true) {
                 warnings.append(noLine)
+            }
+            if output.json {
+                print(JSONLine.object(["device": target.address.description, "driver": driverOption.value.rawValue,
+                                       "previousDriver": outcome.previousDriver, "changed": outcome.changed, "warnings": warnings]))
+                return
             }
             for warning in warnings { print("warning: \(warning)") }
             if outcome.changed {

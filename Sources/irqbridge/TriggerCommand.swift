@@ -42,6 +42,7 @@ struct TriggerCommand: ParsableCommand {
     var loopback = false
 
     @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var output: JSONFlag
     @OptionGroup var logging: DeviceLoggingOptions
 
     func validate() throws {
@@ -54,7 +55,9 @@ struct TriggerCommand: ParsableCommand {
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
         // --loopback is this command's own way of raising: never relayed (a holder raises with its own stimulus).
         if !loopback, let raised = try TriggerRelay.ask(request, holding: device.address) {
-            print("the process holding \(device.address) raised \(raised) interrupt(s)")
+            print(output.json ? JSONLine.object(["device": device.address.description, "requested": count, "raised": raised, "relayed": true,
+                                                 "stimulus": nil, "served": nil, "claimed": nil, "signals": nil, "kernel": nil, "folded": nil])
+                  : "the process holding \(device.address) raised \(raised) interrupt(s)")
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
@@ -97,9 +100,15 @@ struct TriggerCommand: ParsableCommand {
             return (calls, claimed, signals, kernelBefore.flatMap { before in kernelCount?().map { $0 &- before } })
         }, until: { figures in figures.kernel.map { figures.signals >= $0 } ?? true })
         let folded = rate != nil && served < UInt64(count) && served > 0
-        print("raised \(count) on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
-              + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count")
-              + (folded ? "; raised faster than served, so raises folded into fewer calls" : ""))
+        if output.json {
+            print(JSONLine.object(["device": device.address.description, "requested": count, "raised": count, "relayed": false,
+                                   "stimulus": stimulus.name, "served": served, "claimed": claimed, "signals": signals, "kernel": kernel,
+                                   "folded": folded]))
+        } else {
+            print("raised \(count) on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
+                  + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count")
+                  + (folded ? "; raised faster than served, so raises folded into fewer calls" : ""))
+        }
         // A loopback raise leaves nothing pending at the device: its acknowledge may well not claim it.
         let claimsExpected = session.profile?.acknowledge != nil && !stimulus.isLoopback
         if let failure = Raising.failure(count: UInt64(count), served: served, claimed: claimed, signals: signals, kernel: kernel,

@@ -12,6 +12,7 @@ struct UnbindCommand: ParsableCommand {
     )
 
     @OptionGroup var target: DeviceArgument
+    @OptionGroup var output: JSONFlag
     @OptionGroup var logging: DeviceLoggingOptions
 
     func run() throws {
@@ -19,6 +20,11 @@ struct UnbindCommand: ParsableCommand {
         do {
             let before = SysfsPCI().driver(of: target.address.description)
             let driver = try binder.unbind(target.address)
+            if output.json {
+                print(JSONLine.object(["device": target.address.description, "previousDriver": before, "driver": driver,
+                                       "changed": before != driver]))
+                return
+            }
             if before == nil, driver == nil {
                 print("\(target.address): on no driver before and after; nothing to give back")
             } else {

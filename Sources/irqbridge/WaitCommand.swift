@@ -34,6 +34,7 @@ struct WaitCommand: ParsableCommand {
     var lineBased = false
 
     @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var output: JSONFlag
     @OptionGroup var logging: DeviceLoggingOptions
 
     func validate() throws {
@@ -72,8 +73,10 @@ struct WaitCommand: ParsableCommand {
         let kernelBaseline = (try? ProcInterrupts.read()).map { lines in
             connected.objects.map { KernelInterruptCounts.count(of: $0, address: device.address, in: lines) }
         }
-        print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
-        fflush(nil)
+        if !output.json {
+            print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
+            fflush(nil)
+        }
         func arrived() -> UInt64 {
             vector.map { connected.objects[$0].serviceCallCount } ?? connected.objects.map(\.serviceCallCount).reduce(0, +)
         }
@@ -101,6 +104,7 @@ struct WaitCommand: ParsableCommand {
         let kernel = (try? ProcInterrupts.read()).map { lines in
             connected.objects.map { KernelInterruptCounts.count(of: $0, address: device.address, in: lines) }
         }
+        var vectors: [[String: Any?]] = []
         for (index, object) in connected.objects.enumerated() where calls[index] > 0 {
             var since: UInt64?
             // A count that went backwards (a processor taken offline) compares with nothing.
@@ -110,9 +114,20 @@ struct WaitCommand: ParsableCommand {
             let comparable = object.kind == .intx && session.stimulus?.kernelCounts != false
             let claimed = calls[index] - min(calls[index], unclaimed[index])
             let note = comparable ? KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: since) : nil
-            print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed" + (note.map { "; warning: " + $0 } ?? ""))
+            if output.json {
+                vectors.append(["message": Int(object.messageID), "kind": object.kind.description, "interrupts": calls[index],
+                                "unclaimed": unclaimed[index], "kernel": since, "warning": note])
+            } else {
+                print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed" + (note.map { "; warning: " + $0 } ?? ""))
+            }
         }
         let total = vector.map { calls[$0] } ?? calls.reduce(0, +)
+        if output.json {
+            print(JSONLine.object(["device": device.address.description, "vector": vector, "expected": count, "arrived": total,
+                                   "timedOut": timedOut, "timeoutSeconds": timeout, "vectors": vectors]))
+            if timedOut { throw ExitCode.failure }
+            return
+        }
         if timedOut {
             print("timed out after \(timeout) s: \(total) of \(count) interrupt(s) arrived")
             throw ExitCode.failure

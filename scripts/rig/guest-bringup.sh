@@ -367,5 +367,27 @@ driver=$(basename "$(readlink /sys/bus/pci/devices/0000:00:05.0/driver)")
     && [ "$driver" = vfio-pci ] && pass "ivshmem (MSI-X only) under uio_pci_generic: bind warns, wait refuses naming vfio-pci (exit 2), unbind restores vfio-pci" \
     || fail "ivshmem under uio_pci_generic: bind exit $bound, wait exit $status, driver $driver: $out / $waited"
 
+# --json on bind, wait, trigger and unbind: one object each, every key present (null when not
+# known), for scripts; wait's exit statuses stay 0 (arrived) and 1 (timed out).
+bound=$($IRQ bind 0000:00:04.0 --json 2>&1)
+$IRQ wait 0000:00:04.0 --count 3 --timeout 30 --json > /tmp/wait.json 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+relayed=$($IRQ trigger 0000:00:04.0 --count 3 --json 2>&1)
+wait $pid; waited=$?
+timedout=$($IRQ wait 0000:00:04.0 --timeout 0.5 --json 2>&1); late=$?
+raised=$($IRQ trigger 0000:00:04.0 --count 4 --json 2>&1)
+unbound=$($IRQ unbind 0000:00:04.0 --json 2>&1)
+echo "    $bound"; echo "    $(cat /tmp/wait.json)"; echo "    $relayed"; echo "    $timedout"; echo "    $raised"; echo "    $unbound"
+[ "$bound" = '{"changed":true,"device":"0000:00:04.0","driver":"vfio-pci","previousDriver":null,"warnings":[]}' ] \
+    && [ $waited -eq 0 ] && grep -q '^{"arrived":3,"device":"0000:00:04.0","expected":3,"timedOut":false,"timeoutSeconds":30,"vector":null,"vectors":\[{' /tmp/wait.json \
+    && echo "$relayed" | grep -q '^{"claimed":null,"device":"0000:00:04.0","folded":null,"kernel":null,"raised":3,"relayed":true,' \
+    && [ $late -eq 1 ] && echo "$timedout" | grep -q '"arrived":0,.*"timedOut":true' \
+    && echo "$raised" | grep -q '^{"claimed":4,"device":"0000:00:04.0","folded":false,"kernel":4,"raised":4,"relayed":false,"requested":4,"served":4,"signals":4,' \
+    && [ "$unbound" = '{"changed":true,"device":"0000:00:04.0","driver":null,"previousDriver":"vfio-pci"}' ] \
+    && pass "--json: bind, wait (0 and 1), trigger (relayed and held), unbind each print one object with every key" \
+    || fail "--json of bind/wait/trigger/unbind (see the lines above)"
+
 echo "bring-up verbs: $passed passed, $failed failed"
 exit $failed

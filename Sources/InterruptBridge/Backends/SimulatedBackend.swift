@@ -146,10 +146,12 @@ public final class SimulatedBackend: InterruptBackend {
         guard count > 0 else { return true }
         let delivered = enabled.withLock { state -> Bool in
             guard let state, message >= 0, message < state.vectors.count else { return false }
+            // Counted before the signal, so a reader never sees more signals than raises.
+            raised.add(count, ordering: .relaxed)
             state.vectors[message].assert(count: count)
             return true
         }
-        if delivered { raised.add(count, ordering: .relaxed) } else { dropped.add(count, ordering: .relaxed) }
+        if !delivered { dropped.add(count, ordering: .relaxed) }
         return delivered
     }
 

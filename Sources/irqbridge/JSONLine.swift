@@ -1,0 +1,18 @@
+// One JSON object on one line, keys sorted, absent values as null (a script's `jq .field`
+// finds every key, set or not): what `bind`, `unbind`, `wait` and `trigger` print with --json.
+import ArgumentParser
+import Foundation
+
+enum JSONLine {
+    static func object(_ fields: [String: Any?]) -> String {
+        let present = fields.mapValues { $0 ?? NSNull() }
+        guard let data = try? JSONSerialization.data(withJSONObject: present, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// `--json`, for the verbs that print one result.
+struct JSONFlag: ParsableArguments {
+    @Flag(help: "Print the result as one JSON object (keys always present, null when not known) instead of text.")
+    var json = false
+}
