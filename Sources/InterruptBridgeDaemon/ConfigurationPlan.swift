@@ -65,20 +65,19 @@ public struct ConfigurationPlan: Sendable, Equatable {
         items.sort { $0.address < $1.address }
     }
 
-    /// In start-up's order: what the entry refuses before the card leaves its driver (not
-    /// asked of a card on the entry's driver already), then what the binder refuses.
+    /// In start-up's order: what the entry refuses before the card leaves its driver, then
+    /// what the binder refuses. (A card on the entry's driver already meets the entry's
+    /// refusal at the connect instead, and the binder refuses it nothing: the same verdict.)
     private static func item(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ policy: InterruptPolicy, _ binder: DeviceBinder) -> Item {
         let ids = hex(UInt64(info.vendorID), width: 4) + ":" + hex(UInt64(info.deviceID), width: 4)
         func item(_ outcome: Outcome) -> Item { Item(address: info.address, entry: entry.selector, ids: ids, outcome: outcome) }
         if let unreadable = DeviceSession.unreadableCapabilities(info) { return item(.fail(unreadable)) }
-        let current = binder.kernel.driver(of: info.address.description)
-        let onDriver = current == entry.driver.rawValue
-        if !onDriver, let refusal = entry.connectRefusal(info, policy: policy) { return item(.fail(refusal)) }
+        if let refusal = entry.connectRefusal(info, policy: policy) { return item(.fail(refusal)) }
         if let refusal = binder.refusal(info.address, to: entry.driver, from: entry.from) {
             return item(.fail(DeviceRegistry.controlError(refusal).description))
         }
-        // On its driver already, the connect is where a refusal comes from: the same one.
-        if onDriver, let refusal = entry.connectRefusal(info, policy: policy) { return item(.fail(refusal)) }
+        let current = binder.kernel.driver(of: info.address.description)
+        let onDriver = current == entry.driver.rawValue
         // A profile file that does not load was connectRefusal's to report.
         let profile = (try? entry.profileLibrary()).flatMap { entry.profile(for: info, in: $0) }
         let binding = onDriver ? "on \(entry.driver) already" : "bind to \(entry.driver)" + (current.map { " from \($0)" } ?? "")

@@ -76,32 +76,37 @@ public struct DeviceSession: Sendable {
     /// not a quiet fall-back to the built-ins.
     public static func open(_ address: PCIAddress, profileFiles: [String], loopbackOnly: Bool = false, requiringAMatch: Bool = false,
                             logger: Logger) throws(DeviceSessionError) -> DeviceSession {
-        if requiringAMatch, !profileFiles.isEmpty, let info = try? PCIDiscovery(logger: logger).device(at: address),
-           let refusal = try givenProfilesRefusal(profileFiles, for: info) {
-            throw .badInput(refusal)
-        }
-        return try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) },
-                        loopbackOnly: loopbackOnly, logger: logger)
+        try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) },
+                 loopbackOnly: loopbackOnly, requiringAMatch: requiringAMatch, logger: logger)
     }
 
     /// What a command told to use `files` for one device is told when none of them is for
     /// it (nil: one is, or none was given).
     public static func givenProfilesRefusal(_ files: [String], for info: PCIDeviceInfo) throws(DeviceSessionError) -> String? {
-        guard !files.isEmpty else { return nil }
-        let given = try wrap { () throws(ProfileError) in try ProfileLibrary(files: files, includingBuiltIns: false) }
-        guard given.profile(for: info) == nil else { return nil }
-        let whose = given.profiles.map { "\($0.file) is for \($0.match.summary)" }.joined(separator: "; ")
+        givenProfilesRefusal(try wrap { () throws(ProfileError) in try ProfileLibrary(files: files) }, for: info)
+    }
+
+    /// The same for a library's own profiles, the user's (nil: one is for the device, or
+    /// the user gave none).
+    public static func givenProfilesRefusal(_ library: ProfileLibrary, for info: PCIDeviceInfo) -> String? {
+        let given = library.userProfiles
+        guard !given.isEmpty, !given.contains(where: { $0.match.matches(info) }) else { return nil }
+        let whose = given.map { "\($0.file) is for \($0.match.summary)" }.joined(separator: "; ")
         return "--profile: no profile given is for \(DeviceProfile.describe(info)): \(whose)"
     }
 
     /// Opens `address` with the profile `library` matches to it (or `profile`, when given).
     /// `loopbackOnly`: raise through VFIO's loopback trigger even when the profile has a
     /// register stimulus (the ISR then claims without touching the device, as for a device
-    /// without a profile); refused under UIO.
+    /// without a profile); refused under UIO. `requiringAMatch`: the device is the only one
+    /// the command runs on, so the user's profiles in `library` all being for other devices
+    /// is a mistake (`givenProfilesRefusal`), not a quiet fall-back to the built-ins.
     public static func open(_ address: PCIAddress, library: ProfileLibrary, profile chosen: DeviceProfile? = nil,
-                            loopbackOnly: Bool = false, advice: Advice = .commandLine, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+                            loopbackOnly: Bool = false, requiringAMatch: Bool = false, advice: Advice = .commandLine,
+                            logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
             guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
+            if requiringAMatch, let refusal = givenProfilesRefusal(library, for: info) { throw DeviceSessionError.badInput(refusal) }
             if let unreadable = unreadableCapabilities(info) { throw DeviceSessionError.failed(unreadable) }
             let profile = chosen ?? library.profile(for: info)
             try profile?.validate(against: info)
@@ -146,10 +151,10 @@ public struct DeviceSession: Sendable {
         } catch let error as ProfileError {
             throw .badInput("\(error)")
         } catch let error as BackendError {
-            if case .system(let system) = error, system.code == EBUSY { throw .badInput(inUse(address, system)) }
+            if case .system(let system) = error, system.code == EBUSY { throw .badInput(inUse(address, system, loopback: loopbackOnly)) }
             throw .failed("\(error)")
         } catch let error as SystemError where error.code == EBUSY {
-            throw .badInput(inUse(address, error))
+            throw .badInput(inUse(address, error, loopback: loopbackOnly))
         } catch {
             throw .failed("\(error)")
         }
@@ -157,8 +162,14 @@ public struct DeviceSession: Sendable {
 
     /// A device another process has open (a VFIO device has one user): who, when it is
     /// one of ours.
-    public static func inUse(_ address: PCIAddress, _ error: any Error) -> String {
+    /// `loopback`: the caller raises through VFIO's loopback trigger, which a holder never
+    /// relays, so it is not pointed at `irqbridge trigger`.
+    public static func inUse(_ address: PCIAddress, _ error: any Error, loopback: Bool = false) -> String {
         if FileManager.default.fileExists(atPath: triggerSocket(address)) {
+            if loopback {
+                return "\(address) is held by an irqbridge wait or watch, and --loopback raises through the device itself, which "
+                    + "only its holder has open: drop --loopback to have that process raise with its stimulus, or stop it"
+            }
             return "\(address) is in use by another process: an irqbridge wait or watch holds it (irqbridge trigger \(address) reaches it)"
         }
         return "\(address) is in use by another process (\(error))"

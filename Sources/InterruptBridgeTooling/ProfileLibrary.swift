@@ -27,8 +27,11 @@ public struct ProfileLibrary: Sendable {
     /// profile the user wrote for a card is preferred to a built-in, however broad its
     /// match. Nil when none matches.
     public func profile(for device: PCIDeviceInfo) -> DeviceProfile? {
-        Self.mostSpecific(profiles[..<userCount], device) ?? Self.mostSpecific(profiles[userCount...], device)
+        Self.mostSpecific(userProfiles, device) ?? Self.mostSpecific(profiles[userCount...], device)
     }
+
+    /// The user's profiles (from `--profile` files), without the built-ins.
+    public var userProfiles: ArraySlice<DeviceProfile> { profiles[..<userCount] }
 
     private static func mostSpecific(_ candidates: ArraySlice<DeviceProfile>, _ device: PCIDeviceInfo) -> DeviceProfile? {
         var best: DeviceProfile?

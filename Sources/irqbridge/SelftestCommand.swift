@@ -172,8 +172,8 @@ struct SelftestCommand: ParsableCommand {
                 throw CommandFailure.badInput("--kinds: \(address) has no \(missing) (it has \(present))")
             }
         }
-        if let refusal = try DeviceSession.givenProfilesRefusal(profiles.profile, for: info) { throw CommandFailure.badInput(refusal) }
         let library = try ProfileLibrary(files: profiles.profile)
+        if let refusal = DeviceSession.givenProfilesRefusal(library, for: info) { throw CommandFailure.badInput(refusal) }
         let plan: SelftestPlan
         switch chosen {
         case .vfio: plan = try .vfio(info, kinds: kinds, profiles: library, loopbackOnly: loopback, logger: logger)

@@ -61,21 +61,8 @@ struct TriggerCommand: ParsableCommand {
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
-        let session: DeviceSession
-        do {
-            session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
+        let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
                                              logger: logger)
-        } catch {
-            // The holder's relay would raise with its own stimulus, not VFIO's loopback: say so,
-            // rather than suggest the very command that was refused.
-            if loopback, case .badInput(let message) = error, message.contains("in use by another process"),
-               FileIO.exists(DeviceSession.triggerSocket(device.address)) {
-                throw CommandFailure.badInput("\(device.address) is held by an irqbridge wait or watch, and --loopback raises through "
-                                              + "the device itself, which only its holder has open: drop --loopback to have that process "
-                                              + "raise with its stimulus, or stop it")
-            }
-            throw error
-        }
         defer { session.close() }
         guard let stimulus = session.stimulus else {
             throw CommandFailure.badInput(DeviceSession.noInterrupts(session.info)
