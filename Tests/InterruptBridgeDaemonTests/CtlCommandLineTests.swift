@@ -8,15 +8,19 @@ import Testing
 @Suite(.enabled(if: BuiltCLI.irqbridge != nil, "irqbridge is not built next to the tests"), .timeLimit(.minutes(1)))
 struct CtlCommandLineTests {
     /// `irqbridge ctl ARGUMENTS` against a socket nobody listens on.
-    static func run(_ arguments: [String]) throws -> ChildProcess.Result {
-        try runIrqbridge(["ctl"] + arguments + ["--socket", "/nonexistent/irqbridge-\(getpid()).sock"])
+    static func run(_ arguments: [String]) async throws -> ChildProcess.Result {
+        try await runIrqbridge(["ctl"] + arguments + ["--socket", "/nonexistent/irqbridge-\(getpid()).sock"])
     }
 
-    /// `irqbridge ARGUMENTS`, under a 20 s timeout where timeout(1) exists.
-    static func runIrqbridge(_ arguments: [String]) throws -> ChildProcess.Result {
+    /// `irqbridge ARGUMENTS`, under a 20 s timeout where timeout(1) exists, waited for off
+    /// the cooperative pool.
+    static func runIrqbridge(_ arguments: [String]) async throws -> ChildProcess.Result {
         let irqbridge = try #require(BuiltCLI.irqbridge)
-        if let timeout = BuiltCLI.timeout { return try ChildProcess.run(timeout, ["20", irqbridge] + arguments) }
-        return try ChildProcess.run(irqbridge, arguments)
+        let timeout = BuiltCLI.timeout
+        return try await offTheCooperativePool {
+            if let timeout { return try ChildProcess.run(timeout, ["20", irqbridge] + arguments) }
+            return try ChildProcess.run(irqbridge, arguments)
+        }
     }
 
     @Test(arguments: [
@@ -33,8 +37,8 @@ struct CtlCommandLineTests {
         (["trigger", "sim0", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
         (["bind", "0000:00:03.0", "--driver", "foo"], "irqbridge: --driver must be vfio-pci or uio_pci_generic, not foo"),
     ])
-    func badInputIsCheckedBeforeTheDaemonIsCalled(arguments: [String], prefix: String) throws {
-        let result = try Self.run(arguments)
+    func badInputIsCheckedBeforeTheDaemonIsCalled(arguments: [String], prefix: String) async throws {
+        let result = try await Self.run(arguments)
         #expect(result.status == 2, "status \(result.status): \(result.standardError)")
         #expect(result.standardOutput.isEmpty)
         #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
@@ -52,19 +56,19 @@ struct CtlCommandLineTests {
         (["daemon", "--check", "--socket", "/tmp"], "irqbridge: setting 'socket': /tmp is a directory, not a socket to replace"),
         (["daemon", "--check", "--socket", "/etc/passwd"], "irqbridge: setting 'socket': /etc/passwd is a file, not a socket to replace"),
     ])
-    func unusablePathsAreBadInput(arguments: [String], prefix: String) throws {
-        let result = try Self.runIrqbridge(arguments)
+    func unusablePathsAreBadInput(arguments: [String], prefix: String) async throws {
+        let result = try await Self.runIrqbridge(arguments)
         #expect(result.status == 2, "status \(result.status): \(result.standardError)")
         #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
     }
 
-    @Test func waitWithoutADaemonIsAFailureNotATimeout() throws {
-        let wait = try Self.run(["wait", "0000:00:03.0", "--timeout", "1"])
+    @Test func waitWithoutADaemonIsAFailureNotATimeout() async throws {
+        let wait = try await Self.run(["wait", "0000:00:03.0", "--timeout", "1"])
         #expect(wait.status == 2, "status \(wait.status): \(wait.standardError)")
         #expect(wait.standardError.hasPrefix("irqbridge: ") && wait.standardError.filter { $0 == "\n" }.count == 1)
         // Any other call that cannot reach the daemon is a failure while running: 1.
-        let devices = try Self.run(["devices"])
+        let devices = try await Self.run(["devices"])
         #expect(devices.status == 1, "status \(devices.status): \(devices.standardError)")
     }
 }

@@ -58,11 +58,7 @@ final class DaemonHarness: Sendable {
     /// One control call, made off the cooperative pool (the client blocks).
     func call(_ method: String, _ path: String, _ body: [String: any Sendable]? = nil) async throws -> ControlClient.Reply {
         let client = self.client
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try client.request(method, path, json: body, timeout: .seconds(30)) })
-            }
-        }
+        return try await offTheCooperativePool { try client.request(method, path, json: body, timeout: .seconds(30)) }
     }
 
     /// Graceful shutdown (as SIGTERM), then the group's end; throws what the daemon's
@@ -72,6 +68,15 @@ final class DaemonHarness: Sendable {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await task.value
         try services.checkShutdown()
+    }
+}
+
+/// Runs blocking work (a control call, a child process) on a libdispatch thread: on two
+/// cores, two tests blocking the cooperative pool's threads starve every daemon the other
+/// suites run meanwhile (their watchdog pings, their control API).
+func offTheCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
 
