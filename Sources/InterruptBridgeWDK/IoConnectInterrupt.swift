@@ -7,12 +7,12 @@ import InterruptBridgeCore
 /// translated vector of a device whose DEVICE_OBJECT exists on `dispatcher`
 /// (by default `Kernel.dispatcher`). `InterruptObject` is written only on success:
 /// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C. Cards that share a line
-/// (two on IRQ 11) share the vector's one chain, whichever of them interrupts. A card
-/// is heard once an interrupt object sits on it, and the call names no card: each
-/// connect goes to the first card on the vector (in DEVICE_OBJECT creation order) with
-/// no connection on it yet. So create the cards' DEVICE_OBJECTs in the order their
-/// drivers connect, and disconnect in reverse; or use IoConnectInterruptEx, which names
-/// the PDO and has neither limit.
+/// (two on IRQ 11) share the vector's one chain, and the call names no card, so the
+/// ISR hears every card on the line whose DEVICE_OBJECT exists, as an ISR on a shared
+/// IRQ does: each card's interrupt runs the chain, and the ISR tells its own card's
+/// by reading it. The object's `device` is the first card on the vector (in
+/// DEVICE_OBJECT creation order) with no connection of its own yet; that card's
+/// removal disconnects it, another card's removal only stops its line being heard.
 ///
 /// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
 /// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in

@@ -76,6 +76,58 @@ extension Runtime {
             #expect(table.lines[first.vector]?.count == 1)
         }
 
+        /// A legacy line object listening to another card on its line: that card's line is
+        /// enabled and watched for the same chain, and given up with the object.
+        @Test func aListeningObjectEnablesAndWatchesTheOtherCardsLineUntilItLeaves() throws {
+            let (cardA, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11))
+            let (cardB, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11))
+            let (msiCard, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0c.0")!, msiCount: 1))
+            var table = ConnectionTable()
+            let legacy = object(cardA, share: true)
+            let effects = try table.attach([legacy], listeningTo: [cardA, cardB, cardB, msiCard])
+            #expect(effects.map(\.description) == [
+                "enable 1 INTx of \(cardA.info.address)", "watch events of \(cardA.info.address)", "watch message 0 for vector 0xb",
+                "enable 1 INTx of \(cardB.info.address)", "watch events of \(cardB.info.address)", "watch message 0 for vector 0xb",
+            ], "each card once; a card whose vector is not this line is not heard")
+            #expect(table.devices.count == 2 && table.connectedObjects.count == 1)
+            #expect(table.listens(legacy, to: ObjectIdentifier(cardB)))
+            for card in [cardA, cardB] {
+                table.recordEnabled(card, sources: [InterruptSource(descriptor: card === cardA ? 1000 : 1001, drain: .eventfdCounter, unmask: nil, message: 0)])
+                let key = ConnectionTable.SourceKey(device: ObjectIdentifier(card), message: 0)
+                let source = try #require(table.makeVectorSource(key, line: table.lines[0xb]!, defaultStorm: .default, maximumLatchedPasses: 16))
+                table.recordWatched(source)
+                #expect(table.objects(servedBy: source).map { ObjectIdentifier($0) } == [ObjectIdentifier(legacy)], "either card's interrupt is the legacy ISR's")
+            }
+            #expect(table.sources(of: legacy).map(\.descriptor) == [1000, 1001])
+            #expect(table.detach([legacy]).map(\.description) == [
+                "unwatch message 0", "disable INTx of \(cardA.info.address)", "unwatch message 0", "disable INTx of \(cardB.info.address)",
+            ])
+            #expect(table.devices.isEmpty && table.lines.isEmpty)
+        }
+
+        /// A listened card that leaves (removal, a failed device) stops being heard; the
+        /// listener stays on its own card. A card with its own object outlasts a listener.
+        @Test func stopListeningReleasesOnlyWhatOnlyListenersHeld() throws {
+            let (cardA, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11))
+            let (cardB, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11))
+            var table = ConnectionTable()
+            let legacy = object(cardA, share: true)
+            _ = try table.attach([legacy], listeningTo: [cardB])
+            table.recordEnabled(cardB, sources: [InterruptSource(descriptor: 1001, drain: .eventfdCounter, unmask: nil, message: 0)])
+            #expect(table.stopListening(to: cardB).map(\.description) == ["disable INTx of \(cardB.info.address)"],
+                    "nothing was watched for B (recorded), so only its enabled line is given up")
+            #expect(!table.listens(legacy, to: ObjectIdentifier(cardB)))
+            #expect(table.devices.count == 1 && table.connectedObjects.count == 1)
+            #expect(table.stopListening(to: cardB).isEmpty)
+
+            let own = object(cardB, share: true)
+            let second = object(cardA, share: true)
+            _ = try table.attach([own])
+            #expect(try table.attach([second], listeningTo: [cardB]).isEmpty, "B's line is enabled and watched already")
+            #expect(table.detach([second]).isEmpty, "B's own object keeps its line")
+            #expect(table.devices.count == 2)
+        }
+
         @Test func sharingRulesRefuseAndChangeNothing() throws {
             let (device, _) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11))
             var table = ConnectionTable()

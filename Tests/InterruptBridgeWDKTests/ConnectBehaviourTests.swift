@@ -262,6 +262,85 @@ struct ConnectBehaviourTests {
         #expect(dispatcher.connectedInterrupts.isEmpty)
     }
 
+    /// The vector of a PDO's line, from its translated resources.
+    private func lineVector(_ pdo: DEVICE_OBJECT) throws -> ULONG {
+        try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
+            .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt }).u.Interrupt.Vector
+    }
+
+    /// Two cards on IRQ 11, only the second card's driver connects (legacy, by vector): its
+    /// ISR hears its own card, which is not the card the object names, and the other card's
+    /// line too, as an ISR on a shared IRQ does. Disconnecting disables both lines.
+    @Test func legacyConnectOnASharedLineHearsEveryCardOnIt() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let extB = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try lineVector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(backendA.enabledKind == .intx && backendB.enabledKind == .intx, "both cards' lines are enabled")
+        #expect(backendB.raise(), "card B's line is watched though the object names card A")
+        #expect(eventually { extB.calls == 1 }, "B's interrupt reached the ISR: \(extB.calls)")
+        #expect(backendA.raise())
+        #expect(eventually { extB.calls == 2 }, "A's interrupt too: \(extB.calls)")
+        #expect(dispatcher.connectedInterrupts.count == 1, "one object, whatever it hears")
+        IoDisconnectInterrupt(extB.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        #expect(backendA.enabledKind == nil && backendB.enabledKind == nil, "neither line is left enabled")
+        _ = pdoA
+    }
+
+    /// A card a legacy connect listens to, whose own driver then connects its line by PDO:
+    /// one chain, each card's interrupt runs both ISRs, and the line stays enabled for
+    /// whichever connection is left.
+    @Test func aListenedCardsOwnConnectSharesTheLineAndOutlastsTheListener() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let extA = DEVICE_EXTENSION()
+        let notMine: KSERVICE_ROUTINE = { _, context in (context as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing); return FALSE }
+        #expect(IoConnectInterrupt(&extA.IntObj, notMine, extA, nil, try lineVector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(extA.IntObj?.device === pdoA.device)
+        #expect(backendB.enabledKind == .intx, "B's line is heard")
+        let extB = DEVICE_EXTENSION()
+        var params = Params.lineBased(pdoB, extB)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS, "B's own driver connects its line")
+        #expect(backendB.raise())
+        #expect(eventually { extA.calls == 1 && extB.calls == 1 }, "one chain: A \(extA.calls), B \(extB.calls)")
+        IoDisconnectInterrupt(extA.IntObj)
+        #expect(backendB.enabledKind == .intx, "B's own connection keeps its line")
+        #expect(backendA.enabledKind == nil, "A's line had only A's object")
+        #expect(backendB.raise())
+        #expect(eventually { extB.calls == 2 })
+        #expect(extA.calls == 1, "a disconnected ISR is not called")
+        IoDisconnectInterrupt(extB.IntObj)
+        #expect(backendB.enabledKind == nil)
+    }
+
+    /// A card removed while only listened to: its line stops being heard, the legacy object
+    /// on the other card stays connected and working.
+    @Test func removingAListenedCardKeepsTheLegacyObjectOnItsOwnCard() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        defer { withExtendedLifetime(pdoB) {} }
+        let extA = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extA.IntObj, ConnectStatusTests.isr, extA, nil, try lineVector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(backendB.enabledKind == .intx)
+        #expect(backendB.requestRemoval(reason: "pulled"))
+        #expect(eventually { backendB.enabledKind == nil }, "the pulled card's line is no longer enabled")
+        #expect(dispatcher.connectedInterrupts.count == 1)
+        #expect(backendA.raise())
+        #expect(eventually { extA.calls == 1 })
+        IoDisconnectInterrupt(extA.IntObj)
+        #expect(backendA.enabledKind == nil)
+    }
+
     @Test func disconnectingFromInsideTheISRDoesNotDeadlockAndCompletesAfterIt() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }

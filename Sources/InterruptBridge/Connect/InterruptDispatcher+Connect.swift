@@ -120,13 +120,15 @@ extension InterruptDispatcher {
         guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: processorEnableMask, group: 0, spinLock: spinLock,
-                                 floatingSave: floatingSave, context: context, routine: routine)
+                                 floatingSave: floatingSave, context: context, listeningTo: registeredLineSharers(of: device, on: vector),
+                                 routine: routine)
     }
 
     private func connectVector(
         device: InterruptDevice, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode,
         shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil,
-        floatingSave: Bool, context: OpaqueContext, routine: @escaping InterruptServiceRoutine
+        floatingSave: Bool, context: OpaqueContext, listeningTo sharers: [InterruptDevice] = [],
+        routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         try requireOnlineProcessor(in: affinity)
         let passive = irql == .passive && synchronizeIrql == .passive
@@ -141,7 +143,7 @@ extension InterruptDispatcher {
             synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
             passiveLock: passiveLock, routine: RoutineBox(.service(routine)))
-        try connect([object])
+        try connect([object], listeningTo: assigned.kind == .intx ? sharers : [])
         return object
     }
 
@@ -150,12 +152,15 @@ extension InterruptDispatcher {
     /// the device's interrupts, watching their descriptors) or not at all; waits
     /// for it unless called on a dispatch thread (then the sharing rules are checked against
     /// what is connected now, and a later failure, the backend refusing, is only logged).
-    private func connect(_ objects: [InterruptObject]) throws(ConnectionError) {
+    private func connect(_ objects: [InterruptObject], listeningTo sharers: [InterruptDevice] = []) throws(ConnectionError) {
         guard !objects.isEmpty else { return }
         guard isRunning else { throw .dispatcherStopped }
         let loop = try loop(for: objects)
+        var sharers = sharers
         if let other = otherLoop(than: loop) {
             let published = other.connectedByVector
+            // A device served by the other loop is heard there, not here.
+            sharers.removeAll { sharer in published.values.contains { $0.contains { $0.device === sharer } } }
             for object in objects {
                 if let conflict = ConnectionTable.conflict(adding: object, to: published[object.vector] ?? []) { throw conflict }
             }
@@ -175,7 +180,7 @@ extension InterruptDispatcher {
                 if let conflict = ConnectionTable.conflict(adding: object, to: published[object.vector] ?? []) { throw conflict }
             }
         }
-        guard loop.post(.attach(objects, completion)) else {
+        guard loop.post(.attach(objects, listeningTo: sharers, completion)) else {
             for object in objects { object.markDisconnected() }
             throw .dispatcherStopped
         }

@@ -189,9 +189,10 @@ public final class InterruptDispatcher: Sendable {
 
     /// The registered device a legacy connect to `vector` serves. Several devices may share
     /// a line (two cards on IRQ 11): the vector's chain is one, whichever device signals it,
-    /// but each device's interrupt is watched only once an object of its own is connected.
-    /// So a connect goes to the first device with the vector that has none on it yet (the
-    /// next driver's card), then, every one having one, to the first.
+    /// and a legacy object hears every registered card on the line (`registeredLineSharers`).
+    /// The object's own device (the one `InterruptObject.device` names, whose removal
+    /// disconnects it) is the first device with the vector that has none on it yet (the
+    /// next driver's card), then, every one having one, the first.
     /// A device whose registration ended (its DEVICE_OBJECT released) while its interrupts
     /// stay connected is still found through them: the vector is in use, so it is assigned.
     func registeredDevice(with vector: UInt32) -> InterruptDevice? {
@@ -202,6 +203,14 @@ public final class InterruptDispatcher: Sendable {
         guard candidates.count > 1 else { return candidates.first }
         let served = Set(onVector.map { ObjectIdentifier($0.device) })
         return candidates.first { !served.contains(ObjectIdentifier($0)) } ?? candidates.first
+    }
+
+    /// The other registered devices whose line is `vector`: a legacy connect to it hears
+    /// them too, as an ISR on a shared IRQ hears every card on it.
+    func registeredLineSharers(of device: InterruptDevice, on vector: UInt32) -> [InterruptDevice] {
+        registeredDevices.withLock { list in
+            list.compactMap(\.device).filter { $0 !== device && $0.assignedVector(vector)?.kind == .intx }
+        }
     }
 
     // MARK: Device events

@@ -29,6 +29,9 @@ struct ConnectionTable {
         var sources: [InterruptSource] = []
         /// Connected objects of the device on this loop.
         var objects = 0
+        /// Legacy connects that listen to the device's line without being its own
+        /// objects (see `attach(_:listeningTo:)`). The record lasts while either count is not 0.
+        var listeners = 0
     }
 
     /// A device whose event descriptors this loop watches: while any of its
@@ -83,8 +86,10 @@ struct ConnectionTable {
         guard let level = vectors.first?.value.line.irql else { return true }
         return vectors.values.allSatisfy { $0.line.irql == level }
     }
-    /// How many connected objects each source serves.
+    /// How many connected objects each source serves (its own, and listeners).
     private var users: [SourceKey: Int] = [:]
+    /// The other devices each legacy object listens to (see `attach(_:listeningTo:)`).
+    private var listened: [ObjectIdentifier: [ObjectIdentifier]] = [:]
     /// The device in `devices` over each backend (the one-device-per-backend rule
     /// of `attach`), so a connect checks it without walking every device.
     private var deviceByBackend: [ObjectIdentifier: ObjectIdentifier] = [:]
@@ -132,13 +137,26 @@ struct ConnectionTable {
     /// Adds the objects (all of one device and kind) to their vectors' chains.
     /// All or nothing: throws, changing nothing, when a sharing rule or the
     /// device's enabled kind forbids it. Returns the effects to perform.
-    mutating func attach(_ objects: [InterruptObject]) throws(ConnectionError) -> [Effect] {
+    ///
+    /// `listeningTo`: for one line-based object (a legacy connect, which names a
+    /// vector and no device), the other devices on its line. Each one's line is
+    /// enabled and watched too, and runs the vector's chain, so the ISR hears every
+    /// card on the shared line as it would on the one IRQ it shares. A listened
+    /// device whose interrupts cannot join (another kind enabled, another device on
+    /// its backend) is left out. Listening gives way: a device's own connect of
+    /// another kind ends the listening to it first.
+    mutating func attach(_ objects: [InterruptObject], listeningTo others: [InterruptDevice] = []) throws(ConnectionError) -> [Effect] {
         guard let device = objects.first?.device else { return [] }
         let kind = objects[0].kind
         let deviceKey = ObjectIdentifier(device)
         let count = kind == .intx ? 1 : device.vectors.filter { $0.kind == kind }.count
+        // Only listened to (by a legacy connect on another card of its line): its own connect of another kind wins.
+        var onlyListenedTo = false
         if let record = devices[deviceKey], record.kind != kind {
-            throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
+            guard record.objects == 0 else {
+                throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
+            }
+            onlyListenedTo = true
         }
         let backendKey = ObjectIdentifier(device.backend)
         if devices[deviceKey] == nil, deviceByBackend[backendKey] != nil {
@@ -154,7 +172,7 @@ struct ConnectionTable {
             if let conflict = Self.conflict(adding: object, to: existing) { throw conflict }
             pending[object.vector, default: []].append(object)
         }
-        var effects: [Effect] = []
+        var effects = onlyListenedTo ? stopListening(to: device) : []
         if devices[deviceKey] == nil {
             devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
             deviceByBackend[backendKey] = deviceKey
@@ -175,6 +193,88 @@ struct ConnectionTable {
             devices[deviceKey]!.objects += 1
             if object.group == 0 { affinityUses[object.affinity.rawValue, default: 0] += 1 }
         }
+        if objects.count == 1, kind == .intx, let line = lines[objects[0].vector] {
+            effects += listen(objects[0], on: line, to: others.filter { $0 !== device })
+        }
+        return effects
+    }
+
+    /// Has `object` hear the other devices' lines (see `attach(_:listeningTo:)`).
+    private mutating func listen(_ object: InterruptObject, on line: InterruptLine, to others: [InterruptDevice]) -> [Effect] {
+        var effects: [Effect] = []
+        var heard: [ObjectIdentifier] = []
+        for other in others {
+            let key = ObjectIdentifier(other)
+            guard !heard.contains(key), other.assignedVector(object.vector)?.kind == .intx else { continue }
+            if let record = devices[key] {
+                guard record.kind == .intx else { continue }
+            } else {
+                guard deviceByBackend[ObjectIdentifier(other.backend)] == nil else { continue }
+                devices[key] = DeviceRecord(device: other, kind: .intx, count: 1)
+                deviceByBackend[ObjectIdentifier(other.backend)] = key
+                effects.append(.enableInterrupts(other, .intx, count: 1))
+                if eventWatches[key] == nil {
+                    eventWatches[key] = EventWatch(device: other, explicit: false)
+                    effects.append(.watchEvents(other))
+                }
+            }
+            devices[key]!.listeners += 1
+            let source = SourceKey(device: key, message: 0)
+            if users[source] == nil { effects.append(.watchVector(source, line)) }
+            users[source, default: 0] += 1
+            heard.append(key)
+        }
+        if !heard.isEmpty { listened[ObjectIdentifier(object)] = heard }
+        return effects
+    }
+
+    /// Stops every legacy object listening to `device`'s line (the device is going, failed,
+    /// or connects interrupts of its own of another kind). Returns the effects.
+    mutating func stopListening(to device: InterruptDevice) -> [Effect] {
+        let key = ObjectIdentifier(device)
+        var effects: [Effect] = []
+        for (object, heard) in listened where heard.contains(key) {
+            let rest = heard.filter { $0 != key }
+            listened[object] = rest.isEmpty ? nil : rest
+            effects += releaseListener(of: key)
+        }
+        return effects
+    }
+
+    /// Whether a legacy object listens to the device's line.
+    func listens(_ object: InterruptObject, to device: ObjectIdentifier) -> Bool {
+        listened[ObjectIdentifier(object)]?.contains(device) == true
+    }
+
+    /// The objects a source's interrupts are for: its device's own on its line, and the
+    /// legacy objects listening to the device's line.
+    func objects(servedBy source: VectorSource) -> [InterruptObject] {
+        source.line.objects.filter { ObjectIdentifier($0.device) == source.key.device || listens($0, to: source.key.device) }
+    }
+
+    private mutating func releaseListener(of deviceKey: ObjectIdentifier) -> [Effect] {
+        devices[deviceKey]?.listeners -= 1
+        return releaseSource(SourceKey(device: deviceKey, message: 0)) + releaseDeviceIfUnused(deviceKey)
+    }
+
+    /// One fewer object uses the source: unwatch it once none does.
+    private mutating func releaseSource(_ key: SourceKey) -> [Effect] {
+        users[key, default: 1] -= 1
+        guard users[key] == 0 else { return [] }
+        users[key] = nil
+        guard let source = vectors.removeValue(forKey: key) else { return [] }
+        source.line.drop(source)
+        return [.unwatchVector(source)]
+    }
+
+    /// A device left with neither objects nor listeners: unwatch its events (unless
+    /// watched by request) and disable its interrupts (only if really enabled).
+    private mutating func releaseDeviceIfUnused(_ deviceKey: ObjectIdentifier) -> [Effect] {
+        guard let record = devices[deviceKey], record.objects <= 0, record.listeners <= 0 else { return [] }
+        devices[deviceKey] = nil
+        deviceByBackend[ObjectIdentifier(record.device.backend)] = nil
+        var effects = dropEventWatchIfUnused(deviceKey)
+        if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
         return effects
     }
 
@@ -193,25 +293,12 @@ struct ConnectionTable {
                 if affinityUses[object.affinity.rawValue] == 0 { affinityUses[object.affinity.rawValue] = nil }
             }
             let deviceKey = ObjectIdentifier(object.device)
-            let key = SourceKey(device: deviceKey, message: Self.message(of: object))
-            users[key, default: 1] -= 1
-            if users[key] == 0 {
-                users[key] = nil
-                if let source = vectors.removeValue(forKey: key) {
-                    source.line.drop(source)
-                    effects.append(.unwatchVector(source))
-                }
+            effects += releaseSource(SourceKey(device: deviceKey, message: Self.message(of: object)))
+            devices[deviceKey]?.objects -= 1
+            effects += releaseDeviceIfUnused(deviceKey)
+            for heard in listened.removeValue(forKey: ObjectIdentifier(object)) ?? [] {
+                effects += releaseListener(of: heard)
             }
-            guard var record = devices[deviceKey] else { continue }
-            record.objects -= 1
-            if record.objects > 0 {
-                devices[deviceKey] = record
-                continue
-            }
-            devices[deviceKey] = nil
-            deviceByBackend[ObjectIdentifier(record.device.backend)] = nil
-            effects += dropEventWatchIfUnused(deviceKey)
-            if !record.sources.isEmpty { effects.append(.disableInterrupts(record.device, record.kind)) }
         }
         return effects
     }
@@ -274,6 +361,12 @@ struct ConnectionTable {
     /// The watched source of a connected object, if any.
     func source(of object: InterruptObject) -> VectorSource? {
         vectors[SourceKey(device: ObjectIdentifier(object.device), message: Self.message(of: object))]
+    }
+
+    /// Every watched source that runs the object: its own, and those of the lines it listens to.
+    func sources(of object: InterruptObject) -> [VectorSource] {
+        let own = source(of: object).map { [$0] } ?? []
+        return own + (listened[ObjectIdentifier(object)] ?? []).compactMap { vectors[SourceKey(device: $0, message: 0)] }
     }
 
     /// The source's descriptor is watched.

@@ -267,8 +267,9 @@ struct DeferredCallQueueFactory: Sendable {
 
 /// What other threads ask of the loop thread.
 enum LoopCommand: Sendable {
-    /// Connect these objects (all of one device and kind).
-    case attach([InterruptObject], Completion?)
+    /// Connect these objects (all of one device and kind); a legacy line object also
+    /// hears the other devices' lines given (see `ConnectionTable.attach`).
+    case attach([InterruptObject], listeningTo: [InterruptDevice], Completion?)
     /// Disconnect these objects.
     case detach([InterruptObject], Completion?)
     /// Disconnect every object of the device on this loop, logging why.

@@ -22,9 +22,9 @@ extension LoopState {
     func setActive(_ active: Bool, _ objects: [InterruptObject]) {
         var sources: [VectorSource] = []
         for object in objects {
-            guard let source = table.source(of: object), source.line.contains(object) else { continue }
+            guard let own = table.source(of: object), own.line.contains(object) else { continue }
             object.setInactive(!active)
-            if !sources.contains(where: { $0 === source }) { sources.append(source) }
+            for source in table.sources(of: object) where !sources.contains(where: { $0 === source }) { sources.append(source) }
         }
         for source in sources { updateActivity(of: source) }
     }

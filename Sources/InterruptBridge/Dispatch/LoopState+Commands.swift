@@ -17,8 +17,8 @@ extension LoopState {
             // A command may watch a vector of another DIRQL (or change a shared one's).
             levelsKnown = false
             switch command {
-            case let .attach(objects, completion):
-                let failure = attach(objects)
+            case let .attach(objects, listening, completion):
+                let failure = attach(objects, listeningTo: listening)
                 completion?.finish(failure)
             case let .detach(objects, completion):
                 detach(objects)
@@ -31,14 +31,15 @@ extension LoopState {
                 completion?.finish()
             case let .rearm(objects, completion):
                 for object in objects {
-                    if let source = table.source(of: object) { rearm(source) }
+                    for source in table.sources(of: object) { rearm(source) }
                 }
                 completion?.finish()
             case let .contain(objects, rule, completion):
                 for object in objects {
                     // Once per source: a shared line's objects, or a vector already contained.
-                    guard let source = table.source(of: object), source.containedSince == nil, source.storm.isEnabled else { continue }
-                    contain(source, rule: rule)
+                    for source in table.sources(of: object) where source.containedSince == nil && source.storm.isEnabled {
+                        contain(source, rule: rule)
+                    }
                 }
                 completion?.finish()
             case let .setActive(active, objects, completion):
@@ -50,6 +51,7 @@ extension LoopState {
                     logger.warning("disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
                     detach(objects)
                 }
+                performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
                 completion?.finish()
             case .heartbeat:
                 loop.heartbeats.add(1, ordering: .releasing)
@@ -64,9 +66,9 @@ extension LoopState {
     /// Connects the objects: the table's transition, then its effects. All or
     /// nothing: on any failure the same objects are detached (undoing what was
     /// done) and the error returned.
-    private func attach(_ objects: [InterruptObject]) -> ConnectionError? {
+    private func attach(_ objects: [InterruptObject], listeningTo others: [InterruptDevice]) -> ConnectionError? {
         do throws(ConnectionError) {
-            let effects = try table.attach(objects)
+            let effects = try table.attach(objects, listeningTo: others)
             do throws(ConnectionError) {
                 try perform(effects)
             } catch {
@@ -81,7 +83,7 @@ extension LoopState {
         loop.publish(attached: objects)
         for object in objects { object.markConnected() }
         // A new (active) object on a source whose objects were all inactive.
-        for object in objects { if let source = table.source(of: object), source.inactive { updateActivity(of: source) } }
+        for object in objects { for source in table.sources(of: object) where source.inactive { updateActivity(of: source) } }
         return nil
     }
 
@@ -89,7 +91,7 @@ extension LoopState {
     /// transition, then its effects, which never fail (errors are logged).
     func detach(_ objects: [InterruptObject], marking: Bool = true) {
         // Sources that stay watched for other objects: once these leave, the rest may all be inactive.
-        let remaining = objects.compactMap { table.source(of: $0) }
+        let remaining = objects.flatMap { table.sources(of: $0) }
         let effects = table.detach(objects)
         do throws(ConnectionError) {
             try perform(effects)
@@ -195,6 +197,7 @@ extension LoopState {
             // `wereDisconnected`) and reports in its own words; the daemon logs at info.
             logger.info("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
             detach(objects)
+            performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
             // The device is going: its events are no longer watched, even by request,
             // and once nothing watches its descriptors the backend gives it back to the
             // kernel (whose unbind waits for that), connected or not.
@@ -236,7 +239,7 @@ extension LoopState {
         loop.deferredCalls?.drain()
         for command in loop.takeCommands() {
             switch command {
-            case let .attach(objects, completion):
+            case let .attach(objects, _, completion):
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
             case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),

@@ -120,9 +120,10 @@ extension LoopState {
         return timeout < 0 ? milliseconds : min(timeout, milliseconds)
     }
 
-    /// The connected objects a source serves (its device's objects on its line).
+    /// The connected objects a source serves (its device's objects on its line, and
+    /// legacy objects listening to its device's line).
     func objects(on source: VectorSource) -> [InterruptObject] {
-        source.line.objects.filter { ObjectIdentifier($0.device) == source.key.device }
+        table.objects(servedBy: source)
     }
 
     /// A source leaves the table: forget it if contained.
