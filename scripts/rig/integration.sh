@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-interrupt integration: builds the package, boots the QEMU rig once with two edu
-# devices, an ivshmem-doorbell (MSI-X) and an e1000e (the built-in device profiles'
-# test binds it to vfio-pci itself), and inside the guest
+# devices, an ivshmem-doorbell (MSI-X), an e1000e (the built-in device profiles'
+# test binds it to vfio-pci itself) and a third edu at 00:0b.0 on the first edu's line
+# (the shared-line suite binds it), and inside the guest
 #   1. binds them with `irqbridge bind` (edu 00:03.0 and ivshmem 00:05.0 to vfio-pci,
 #      edu 00:04.0 to uio_pci_generic),
 #   2. runs the IntegrationTests suites, then the device profiles' rig suite (Swift Testing,
@@ -64,7 +65,7 @@ GUEST_EOF
 
 echo "== rig" >&2
 status=0
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port,e1000e --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port,e1000e,edu@0b --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
     -- /bin/sh -c "$GUEST" || status=$?
 echo "integration: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
 exit $status
