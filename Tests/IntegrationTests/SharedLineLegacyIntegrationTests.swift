@@ -52,7 +52,9 @@ extension RigIntegrationTests {
                     .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
             }
             let resourceB = try line(pdoB)
-            #expect(try line(pdoA).u.Interrupt.Vector == resourceB.u.Interrupt.Vector, "the two edus share a line (GSI 23)")
+            let resourceA = try line(pdoA)
+            #expect(resourceA.u.Interrupt.Vector == resourceB.u.Interrupt.Vector,
+                    "the two edus share a line (GSI 23): A \(resourceA.Flags) \(resourceA.u.Interrupt.Vector) irq \(String(describing: backendA.device.irqLine)) msi \(backendA.device.irqLineIsMSI); B \(resourceB.Flags) \(resourceB.u.Interrupt.Vector) irq \(String(describing: backendB.device.irqLine))")
 
             let devExtB = EDU_EXTENSION(eduB)
             let Irql = KIRQL(resourceB.u.Interrupt.Level)

@@ -36,6 +36,15 @@ public final class UIOBackend: InterruptBackend {
         guard sysfs.uioName(of: address) != nil else {
             throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (irqbridge bind \(address) --driver uio_pci_generic)")
         }
+        var device = device
+        // uio_pci_generic's probe enabled the function, which routed its line: what sysfs
+        // shows now is the line, where a read from before the bind may show firmware's value.
+        if device.interruptPin != nil, let line = sysfs.irq(of: address), line != 0,
+           line != device.irqLine || device.isIRQRouted != true || device.irqLineIsMSI {
+            device.irqLine = line
+            device.isIRQRouted = true
+            device.irqLineIsMSI = false
+        }
         self.device = device
         self.sysfs = sysfs
         self.devRoot = devRoot

@@ -82,13 +82,14 @@ public final class VFIOBackend: InterruptBackend {
     /// Wraps an already-open VFIO device.
     public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
         var device = device
-        // A function hot-added while the system runs has IRQ 0 until a driver first
-        // enables it, which opening it through vfio-pci just did: read the line again,
-        // so its INTx is offered (found with the rig's hot-plug). So does one whose IRQ
-        // was still firmware's (`isIRQRouted` false): the enable may have moved it. And one
-        // read while MSI was on (`irqLineIsMSI`): vfio-pci's open turned MSI off again.
-        if device.interruptPin != nil, (device.irqLine ?? 0) == 0 || device.isIRQRouted == false || device.irqLineIsMSI,
-           let line = sysfs.irq(of: device.address.description), line != 0 {
+        // Opening the function through vfio-pci enabled it, which routes its line: read the
+        // line again. A function hot-added while the system runs had IRQ 0 until then (found
+        // with the rig's hot-plug); one no driver had enabled yet showed firmware's value
+        // (11 in the rig, where the enable moves it to GSI 23: found with two cards sharing
+        // a line, whose vectors differed until then); one read while MSI was on showed
+        // MSI's (vfio-pci's open turned MSI off again).
+        if device.interruptPin != nil, let line = sysfs.irq(of: device.address.description), line != 0,
+           line != device.irqLine || device.isIRQRouted != true || device.irqLineIsMSI {
             device.irqLine = line
             device.isIRQRouted = true
             device.irqLineIsMSI = false
