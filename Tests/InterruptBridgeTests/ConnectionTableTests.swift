@@ -84,11 +84,16 @@ extension Runtime {
             let (msiCard, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0c.0")!, msiCount: 1))
             var table = ConnectionTable()
             let legacy = object(cardA, share: true)
-            let effects = try table.attach([legacy], listeningTo: [cardA, cardB, cardB, msiCard])
-            #expect(effects.map(\.description) == [
+            #expect(table.listen(legacy, to: cardB) == nil, "not connected yet")
+            #expect(try table.attach([legacy]).map(\.description) == [
                 "enable 1 INTx of \(cardA.info.address)", "watch events of \(cardA.info.address)", "watch message 0 for vector 0xb",
+            ])
+            #expect(table.listen(legacy, to: cardB)?.map(\.description) == [
                 "enable 1 INTx of \(cardB.info.address)", "watch events of \(cardB.info.address)", "watch message 0 for vector 0xb",
-            ], "each card once; a card whose vector is not this line is not heard")
+            ])
+            #expect(table.listen(legacy, to: cardB) == nil, "each card once")
+            #expect(table.listen(legacy, to: cardA) == nil, "not its own card")
+            #expect(table.listen(legacy, to: msiCard) == nil, "a card whose vector is not this line is not heard")
             #expect(table.devices.count == 2 && table.connectedObjects.count == 1)
             #expect(table.listens(legacy, to: ObjectIdentifier(cardB)))
             for card in [cardA, cardB] {
@@ -112,7 +117,8 @@ extension Runtime {
             let (cardB, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11))
             var table = ConnectionTable()
             let legacy = object(cardA, share: true)
-            _ = try table.attach([legacy], listeningTo: [cardB])
+            _ = try table.attach([legacy])
+            _ = table.listen(legacy, to: cardB)
             table.recordEnabled(cardB, sources: [InterruptSource(descriptor: 1001, drain: .eventfdCounter, unmask: nil, message: 0)])
             #expect(table.stopListening(to: cardB).map(\.description) == ["disable INTx of \(cardB.info.address)"],
                     "nothing was watched for B (recorded), so only its enabled line is given up")
@@ -123,9 +129,29 @@ extension Runtime {
             let own = object(cardB, share: true)
             let second = object(cardA, share: true)
             _ = try table.attach([own])
-            #expect(try table.attach([second], listeningTo: [cardB]).isEmpty, "B's line is enabled and watched already")
+            _ = try table.attach([second])
+            #expect(table.listen(second, to: cardB)?.isEmpty == true, "B's line is enabled and watched already")
             #expect(table.detach([second]).isEmpty, "B's own object keeps its line")
             #expect(table.devices.count == 2)
+        }
+
+        /// A sharer whose effects failed is undone alone: the object's own connection stands.
+        @Test func undoingOneListenerLeavesTheObjectAndOtherListeners() throws {
+            let (cardA, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11))
+            let (cardB, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11))
+            let (cardC, _) = makeDevice(SimulatedDevice(address: PCIAddress("0000:00:0c.0")!, interruptPin: .a, irqLine: 11))
+            var table = ConnectionTable()
+            let legacy = object(cardA, share: true)
+            _ = try table.attach([legacy])
+            _ = table.listen(legacy, to: cardB)
+            _ = table.listen(legacy, to: cardC)
+            // B's enable failed: nothing of B was recorded as done, so nothing is undone at the backend.
+            #expect(table.stopListening(legacy, to: cardB).isEmpty)
+            #expect(!table.listens(legacy, to: ObjectIdentifier(cardB)) && table.listens(legacy, to: ObjectIdentifier(cardC)))
+            #expect(table.devices.count == 2 && table.connectedObjects.count == 1)
+            #expect(table.stopListening(legacy, to: cardB).isEmpty, "once")
+            _ = table.detach([legacy])
+            #expect(table.devices.isEmpty)
         }
 
         @Test func sharingRulesRefuseAndChangeNothing() throws {

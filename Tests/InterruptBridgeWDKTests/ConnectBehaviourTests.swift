@@ -320,6 +320,26 @@ struct ConnectBehaviourTests {
         #expect(backendB.enabledKind == nil)
     }
 
+    /// A card on the line whose interrupts cannot be enabled (vfio-pci refusing a line it
+    /// cannot share, a pulled card whose DEVICE_OBJECT lingers) is left out: the legacy
+    /// connect still succeeds and hears its own card.
+    @Test func aSharerThatCannotBeEnabledDoesNotFailTheLegacyConnect() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let refusing = RefusingBackend(SimulatedBackend(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11)))
+        let pdoB = makePDO(backend: refusing, on: dispatcher)
+        defer { withExtendedLifetime(pdoB) {} }
+        let extA = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extA.IntObj, ConnectStatusTests.isr, extA, nil, try lineVector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(refusing.attempts.load(ordering: .relaxed) == 1, "the sharer was tried")
+        #expect(backendA.raise())
+        #expect(eventually { extA.calls == 1 })
+        IoDisconnectInterrupt(extA.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty && backendA.enabledKind == nil)
+    }
+
     /// A card removed while only listened to: its line stops being heard, the legacy object
     /// on the other card stays connected and working.
     @Test func removingAListenedCardKeepsTheLegacyObjectOnItsOwnCard() throws {
@@ -376,4 +396,20 @@ struct ConnectBehaviourTests {
         #expect(params.MessageBased.FallBackServiceRoutine == nil)
         #expect(params.MessageBased.ConnectionContext.Generic == nil)
     }
+}
+
+/// A backend whose interrupts cannot be enabled, as vfio-pci refuses a line it cannot share.
+final class RefusingBackend: InterruptBackend {
+    let inner: SimulatedBackend
+    let attempts = Atomic<Int>(0)
+    init(_ inner: SimulatedBackend) { self.inner = inner }
+    var device: PCIDeviceInfo { inner.device }
+    var supportedInterrupts: [InterruptKind: Int] { inner.supportedInterrupts }
+    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        attempts.add(1, ordering: .relaxed)
+        throw .kernelLimit("the line is not shareable")
+    }
+    func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
+    var auxiliarySources: [AuxiliarySource] { inner.auxiliarySources }
+    func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? { inner.programmedMessages(kind) }
 }

@@ -30,7 +30,7 @@ struct ConnectionTable {
         /// Connected objects of the device on this loop.
         var objects = 0
         /// Legacy connects that listen to the device's line without being its own
-        /// objects (see `attach(_:listeningTo:)`). The record lasts while either count is not 0.
+        /// objects (see `listen(_:to:)`). The record lasts while either count is not 0.
         var listeners = 0
     }
 
@@ -88,7 +88,7 @@ struct ConnectionTable {
     }
     /// How many connected objects each source serves (its own, and listeners).
     private var users: [SourceKey: Int] = [:]
-    /// The other devices each legacy object listens to (see `attach(_:listeningTo:)`).
+    /// The other devices each legacy object listens to (see `listen(_:to:)`).
     private var listened: [ObjectIdentifier: [ObjectIdentifier]] = [:]
     /// The device in `devices` over each backend (the one-device-per-backend rule
     /// of `attach`), so a connect checks it without walking every device.
@@ -137,26 +137,13 @@ struct ConnectionTable {
     /// Adds the objects (all of one device and kind) to their vectors' chains.
     /// All or nothing: throws, changing nothing, when a sharing rule or the
     /// device's enabled kind forbids it. Returns the effects to perform.
-    ///
-    /// `listeningTo`: for one line-based object (a legacy connect, which names a
-    /// vector and no device), the other devices on its line. Each one's line is
-    /// enabled and watched too, and runs the vector's chain, so the ISR hears every
-    /// card on the shared line as it would on the one IRQ it shares. A listened
-    /// device whose interrupts cannot join (another kind enabled, another device on
-    /// its backend) is left out. Listening gives way: a device's own connect of
-    /// another kind ends the listening to it first.
-    mutating func attach(_ objects: [InterruptObject], listeningTo others: [InterruptDevice] = []) throws(ConnectionError) -> [Effect] {
+    mutating func attach(_ objects: [InterruptObject]) throws(ConnectionError) -> [Effect] {
         guard let device = objects.first?.device else { return [] }
         let kind = objects[0].kind
         let deviceKey = ObjectIdentifier(device)
         let count = kind == .intx ? 1 : device.vectors.filter { $0.kind == kind }.count
-        // Only listened to (by a legacy connect on another card of its line): its own connect of another kind wins.
-        var onlyListenedTo = false
         if let record = devices[deviceKey], record.kind != kind {
-            guard record.objects == 0 else {
-                throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
-            }
-            onlyListenedTo = true
+            throw .backend(.kernelLimit("\(record.kind) is enabled; \(kind) cannot be enabled at the same time"))
         }
         let backendKey = ObjectIdentifier(device.backend)
         if devices[deviceKey] == nil, deviceByBackend[backendKey] != nil {
@@ -172,7 +159,7 @@ struct ConnectionTable {
             if let conflict = Self.conflict(adding: object, to: existing) { throw conflict }
             pending[object.vector, default: []].append(object)
         }
-        var effects = onlyListenedTo ? stopListening(to: device) : []
+        var effects: [Effect] = []
         if devices[deviceKey] == nil {
             devices[deviceKey] = DeviceRecord(device: device, kind: kind, count: count)
             deviceByBackend[backendKey] = deviceKey
@@ -193,43 +180,53 @@ struct ConnectionTable {
             devices[deviceKey]!.objects += 1
             if object.group == 0 { affinityUses[object.affinity.rawValue, default: 0] += 1 }
         }
-        if objects.count == 1, kind == .intx, let line = lines[objects[0].vector] {
-            effects += listen(objects[0], on: line, to: others.filter { $0 !== device })
-        }
         return effects
     }
 
-    /// Has `object` hear the other devices' lines (see `attach(_:listeningTo:)`).
-    private mutating func listen(_ object: InterruptObject, on line: InterruptLine, to others: [InterruptDevice]) -> [Effect] {
+    /// Has a connected legacy line object also hear `other`'s line, a device on the same
+    /// vector: its line is enabled and watched too and runs the vector's one chain, as an
+    /// ISR on a shared IRQ hears every card on it. Returns the effects; nil when `other`
+    /// cannot be heard (not a line-only device on this vector, its interrupts of another
+    /// kind enabled, another device over its backend, heard already, or the object is not
+    /// connected here). The caller performs the effects and on failure undoes them with
+    /// `stopListening(_:to:)`, leaving the object's own connection as it was.
+    mutating func listen(_ object: InterruptObject, to other: InterruptDevice) -> [Effect]? {
+        let key = ObjectIdentifier(other)
+        guard object.kind == .intx, other !== object.device, !listens(object, to: key),
+              let line = lines[object.vector], line.contains(object),
+              other.assignedVector(object.vector)?.kind == .intx, !other.usesMessages else { return nil }
         var effects: [Effect] = []
-        var heard: [ObjectIdentifier] = []
-        for other in others {
-            let key = ObjectIdentifier(other)
-            guard !heard.contains(key), other.assignedVector(object.vector)?.kind == .intx else { continue }
-            if let record = devices[key] {
-                guard record.kind == .intx else { continue }
-            } else {
-                guard deviceByBackend[ObjectIdentifier(other.backend)] == nil else { continue }
-                devices[key] = DeviceRecord(device: other, kind: .intx, count: 1)
-                deviceByBackend[ObjectIdentifier(other.backend)] = key
-                effects.append(.enableInterrupts(other, .intx, count: 1))
-                if eventWatches[key] == nil {
-                    eventWatches[key] = EventWatch(device: other, explicit: false)
-                    effects.append(.watchEvents(other))
-                }
+        if let record = devices[key] {
+            guard record.kind == .intx else { return nil }
+        } else {
+            guard deviceByBackend[ObjectIdentifier(other.backend)] == nil else { return nil }
+            devices[key] = DeviceRecord(device: other, kind: .intx, count: 1)
+            deviceByBackend[ObjectIdentifier(other.backend)] = key
+            effects.append(.enableInterrupts(other, .intx, count: 1))
+            if eventWatches[key] == nil {
+                eventWatches[key] = EventWatch(device: other, explicit: false)
+                effects.append(.watchEvents(other))
             }
-            devices[key]!.listeners += 1
-            let source = SourceKey(device: key, message: 0)
-            if users[source] == nil { effects.append(.watchVector(source, line)) }
-            users[source, default: 0] += 1
-            heard.append(key)
         }
-        if !heard.isEmpty { listened[ObjectIdentifier(object)] = heard }
+        devices[key]!.listeners += 1
+        let source = SourceKey(device: key, message: 0)
+        if users[source] == nil { effects.append(.watchVector(source, line)) }
+        users[source, default: 0] += 1
+        listened[ObjectIdentifier(object), default: []].append(key)
         return effects
     }
 
-    /// Stops every legacy object listening to `device`'s line (the device is going, failed,
-    /// or connects interrupts of its own of another kind). Returns the effects.
+    /// Undoes `listen(_:to:)` for one object and device (its effects failed). Returns the effects.
+    mutating func stopListening(_ object: InterruptObject, to other: InterruptDevice) -> [Effect] {
+        let key = ObjectIdentifier(other), objectKey = ObjectIdentifier(object)
+        guard let heard = listened[objectKey], heard.contains(key) else { return [] }
+        let rest = heard.filter { $0 != key }
+        listened[objectKey] = rest.isEmpty ? nil : rest
+        return releaseListener(of: key)
+    }
+
+    /// Stops every legacy object listening to `device`'s line (the device is going or
+    /// failed). Returns the effects.
     mutating func stopListening(to device: InterruptDevice) -> [Effect] {
         let key = ObjectIdentifier(device)
         var effects: [Effect] = []

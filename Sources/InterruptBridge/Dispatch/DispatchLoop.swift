@@ -268,7 +268,7 @@ struct DeferredCallQueueFactory: Sendable {
 /// What other threads ask of the loop thread.
 enum LoopCommand: Sendable {
     /// Connect these objects (all of one device and kind); a legacy line object also
-    /// hears the other devices' lines given (see `ConnectionTable.attach`).
+    /// hears the other devices' lines given (see `ConnectionTable.listen(_:to:)`).
     case attach([InterruptObject], listeningTo: [InterruptDevice], Completion?)
     /// Disconnect these objects.
     case detach([InterruptObject], Completion?)

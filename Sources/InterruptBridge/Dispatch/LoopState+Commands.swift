@@ -51,7 +51,7 @@ extension LoopState {
                     logger.warning("disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
                     detach(objects)
                 }
-                performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
+                stopListening(to: device)
                 completion?.finish()
             case .heartbeat:
                 loop.heartbeats.add(1, ordering: .releasing)
@@ -68,7 +68,7 @@ extension LoopState {
     /// done) and the error returned.
     private func attach(_ objects: [InterruptObject], listeningTo others: [InterruptDevice]) -> ConnectionError? {
         do throws(ConnectionError) {
-            let effects = try table.attach(objects, listeningTo: others)
+            let effects = try table.attach(objects)
             do throws(ConnectionError) {
                 try perform(effects)
             } catch {
@@ -80,11 +80,40 @@ extension LoopState {
             logger.error("connect failed: \(error)")
             return error
         }
+        if objects.count == 1 { listen(objects[0], to: others) }
         loop.publish(attached: objects)
         for object in objects { object.markConnected() }
         // A new (active) object on a source whose objects were all inactive.
         for object in objects { for source in table.sources(of: object) where source.inactive { updateActivity(of: source) } }
         return nil
+    }
+
+    /// Has a connected legacy line object hear the other devices on its line. Each is
+    /// its own transition: one that cannot be heard (its backend refuses, a removed card
+    /// whose DEVICE_OBJECT lingers, a full selector) is left out with a warning, and the
+    /// object's own connection stands.
+    private func listen(_ object: InterruptObject, to others: [InterruptDevice]) {
+        for other in others {
+            guard let effects = table.listen(object, to: other) else { continue }
+            do throws(ConnectionError) {
+                try perform(effects)
+            } catch {
+                logger.warning("vector 0x\(String(object.vector, radix: 16)) is not heard on \(other), which shares its line: \(error)")
+                performLogged(table.stopListening(object, to: other), "giving up the line of \(other)")
+            }
+        }
+    }
+
+    /// Stops every legacy object hearing `device`'s line (the device is going or failed);
+    /// a listener whose only contained line was that one is no longer contained.
+    private func stopListening(to device: InterruptDevice) {
+        let key = ObjectIdentifier(device)
+        let listeners = table.connectedObjects.filter { table.listens($0, to: key) }
+        guard !listeners.isEmpty else { return }
+        performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
+        for object in listeners where !table.sources(of: object).contains(where: { $0.containedSince != nil }) {
+            object.counters.contained.store(false, ordering: .releasing)
+        }
     }
 
     /// Disconnects the objects (those not on this loop are ignored): the table's
@@ -197,7 +226,7 @@ extension LoopState {
             // `wereDisconnected`) and reports in its own words; the daemon logs at info.
             logger.info("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
             detach(objects)
-            performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
+            stopListening(to: device)
             // The device is going: its events are no longer watched, even by request,
             // and once nothing watches its descriptors the backend gives it back to the
             // kernel (whose unbind waits for that), connected or not.

@@ -55,7 +55,10 @@ extension LoopState {
                 return
             }
         }
-        for object in objects(on: source) { object.counters.contained.store(false, ordering: .releasing) }
+        // A legacy object hearing several cards' lines stays contained while another of them is.
+        for object in objects(on: source) where !table.sources(of: object).contains(where: { $0.containedSince != nil }) {
+            object.counters.contained.store(false, ordering: .releasing)
+        }
         if let device = record?.device {
             logger.notice("vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
             loop.events.publish(.stormRearmed(device, vector: source.line.vector, message: source.key.message))
