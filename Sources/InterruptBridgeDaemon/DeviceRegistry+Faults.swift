@@ -20,7 +20,10 @@ extension DeviceRegistry {
         case let .deviceRemoved(_, reason, count):
             guard let device else { return }
             // The kernel waits for the device's descriptors before it can finish
-            // the unbind or the unplug: let go of them now.
+            // the unbind or the unplug: let go of them now. A trigger's raise that landed
+            // after the loop disabled the device's messages left a cause pending, which
+            // asserts the card's INTx line (shared, perhaps, with a card under test) with no
+            // handler: the profile's quiesce clears it (found pulling a card mid-trigger).
             stopRaising(device)
             device.connected = nil
             closeSession(device)
@@ -58,7 +61,7 @@ extension DeviceRegistry {
             guard let device = devices[id] else { return }
             if device.state != .removed {
                 disconnect(device, reason: "hot-unplugged")
-                closeSession(device)
+                closeSession(device, quiescing: false)
                 device.state = .removed
                 device.reason = "hot-unplugged"
             }
@@ -70,7 +73,7 @@ extension DeviceRegistry {
             let present = (try? discovery.device(at: event.address)) ?? nil
             guard let present, present.driver != entry.driver.rawValue else { return }
             disconnect(device, reason: "unbound by someone else")
-            closeSession(device)
+            closeSession(device, quiescing: false)
             // Left on no driver, it is to be free for the driver its user binds next (its own
             // driver's probe included), not held for the daemon's by its override: once it has
             // settled there, so that an unbind followed at once by a probe (a reset through the

@@ -45,7 +45,9 @@ extension DeviceRegistry {
                 defer { ticket.gate.leave() }
                 do {
                     let raised = try Raising.run(vector: vector, count: count, rate: rate, stimulus: ticket.stimulus, objects: ticket.objects,
-                                                 unmaskCount: ticket.unmaskCount, shouldStop: { ticket.gate.isStopped })
+                                                 unmaskCount: ticket.unmaskCount,
+                                                 // Disconnected under it (a removal the loop handles before the registry hears of it): stop at once.
+                                                 shouldStop: { ticket.gate.isStopped || !ticket.objects.allSatisfy(\.isConnected) })
                     continuation.resume(returning: .success(raised))
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))

@@ -364,7 +364,11 @@ public actor DeviceRegistry {
         device.triggers.stopAndDrain()
     }
 
-    func closeSession(_ device: ManagedDevice) {
+    /// Lets go of the device's backend. `quiescing`: first clear what the device has
+    /// pending (its profile's quiesce), so a cause left behind does not assert a line
+    /// nothing handles any more; not for a device that has left the bus.
+    func closeSession(_ device: ManagedDevice, quiescing: Bool = true) {
+        if quiescing { device.session?.quiesce() }
         device.session?.close()
         device.session = nil
     }

@@ -227,6 +227,14 @@ public struct DeviceSession: Sendable {
         }
     }
 
+    /// Runs the profile's quiesce program (clears what the device has pending, as before
+    /// connecting): for a device about to be let go, so a cause left pending (a raise
+    /// that landed after its messages were disabled) does not assert its INTx line, which
+    /// another card may share, with no handler left to clear it. Nothing without a program.
+    public func quiesce() {
+        if let stimulus { stimulus.quiesce() } else { routines?.quiesce() }
+    }
+
     /// A simulated function (its interrupts raised by `SimulatedBackend.raise`, its
     /// line acknowledged by the ISR as edu's is).
     public static func simulated(_ backend: SimulatedBackend) -> DeviceSession {

@@ -126,6 +126,7 @@ public struct SelftestStimulus: Sendable {
                          acknowledge: { _ in
                              backend.acknowledge()
                              return true
-                         })
+                         },
+                         quiesce: { backend.acknowledge() })
     }
 }

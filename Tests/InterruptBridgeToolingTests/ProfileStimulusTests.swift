@@ -1,5 +1,6 @@
-import InterruptBridgeTooling
+@testable import InterruptBridgeTooling
 import Testing
+import InterruptBridge
 
 /// The selftest's stimulus built from a profile: its raise, set-up and acknowledge
 /// programs run on the registers with the message number as `vector`.
@@ -88,5 +89,22 @@ struct ProfileStimulusTests {
         let short = MappedBARs([MappedBARs.Mapping(bar: 0, base: memory.base, length: 0x40)], keepAlive: [memory])
         let error = try #require(throws: ProfileError.self) { try SelftestStimulus.registers(e1000e, on: short) }
         #expect(error.description.contains("past the mapped part of BAR 0"))
+    }
+}
+
+/// A session let go of (a removal, a disconnect) first clears what its device has pending.
+@Suite("Quiescing a session")
+struct SessionQuiesceTests {
+    /// edu's built-in profile: quiesce reads the status and writes it back to the
+    /// acknowledge register, so a raise left pending stops asserting the line.
+    @Test func quiesceRunsTheProfilesProgramOnTheDevice() throws {
+        let edu = try #require(ProfileLibrary().profile(named: "edu"))
+        let memory = ProfileStimulusTests.Memory()
+        let stimulus = try SelftestStimulus.registers(edu, on: memory.bars)
+        let backend = SimulatedBackend(SimulatedDevice.edu())
+        let session = DeviceSession(info: backend.device, profile: edu, backend: backend, stimulus: stimulus, close: {})
+        memory[0x24] = 0x100 // a DMA-done cause pending
+        session.quiesce()
+        #expect(memory[0x64] == 0x100, "the pending cause was acknowledged")
     }
 }
