@@ -115,7 +115,7 @@ public struct DaemonSettings: Sendable, Hashable {
         if let value = text("api") {
             if value == "off" { apiAddress = nil } else {
                 guard let address = ListenAddress(value), address.isLoopback else {
-                    throw bad("api", value, "a loopback HOST:PORT (127.0.0.1:PORT, [::1]:PORT) or off: TCP has no peer credentials")
+                    throw bad("api", value, "a loopback HOST:PORT (127.0.0.1:PORT, [::1]:PORT) or off: callers are told apart only on this host")
                 }
                 apiAddress = address
             }

@@ -1,8 +1,10 @@
-// The control socket answers only its owner: the socket file is mode 0600 in a
-// 0700 directory, and each request's peer credentials (SO_PEERCRED, read from the
+// The control API answers only its owner: the socket file is mode 0600 in a 0700
+// directory, and each request's peer credentials (SO_PEERCRED, read from the
 // connection) must name root or the daemon's own uid, as irqbalance checks its
-// socket. TCP (loopback only, off by default) has no credentials to check.
+// socket. On TCP (loopback only, off by default), which carries no credentials, the
+// caller's uid is its socket's owner in /proc/net/tcp (`LoopbackPeer`).
 import Hummingbird
+import InterruptBridgeSystem
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -16,8 +18,11 @@ struct PeerCredentialCheck: RouterMiddleware {
     init() { allowedUIDs = [0, getuid()] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let address = context.channel.localAddress, case .unixDomainSocket = address else {
-            return try await next(request, context)
+        guard let address = context.channel.localAddress else {
+            return ControlResponses.error(.forbidden("the connection has no address"), status: .forbidden)
+        }
+        guard case .unixDomainSocket = address else {
+            return try await checkLoopbackCaller(request, context: context, server: address, next: next)
         }
         guard let provider = context.channel as? any SocketOptionProvider else {
             return ControlResponses.error(.forbidden("the peer's credentials cannot be read"), status: .forbidden)
@@ -32,6 +37,23 @@ struct PeerCredentialCheck: RouterMiddleware {
             context.logger.warning("control call refused", metadata: ["uid": "\(credentials.uid)", "pid": "\(credentials.pid)",
                                                                         "path": "\(request.uri.path)"])
             return ControlResponses.error(.forbidden("uid \(credentials.uid) may not use the control socket (root only)"), status: .forbidden)
+        }
+        return try await next(request, context)
+    }
+}
+
+extension PeerCredentialCheck {
+    /// A TCP caller: the owner of its socket, looked up by the connection's two ports.
+    private func checkLoopbackCaller(_ request: Request, context: Context, server: SocketAddress,
+                                     next: (Request, Context) async throws -> Response) async throws -> Response {
+        let tables = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap { try? FileIO.readText($0) }
+        guard let serverPort = server.port, let peerPort = context.channel.remoteAddress?.port,
+              let uid = LoopbackPeer.uid(peerPort: peerPort, serverPort: serverPort, in: tables) else {
+            return ControlResponses.error(.forbidden("the caller's uid cannot be found in /proc/net/tcp (root only)"), status: .forbidden)
+        }
+        guard allowedUIDs.contains(uid) else {
+            context.logger.warning("control call refused", metadata: ["uid": "\(uid)", "path": "\(request.uri.path)"])
+            return ControlResponses.error(.forbidden("uid \(uid) may not use the control API (root only)"), status: .forbidden)
         }
         return try await next(request, context)
     }

@@ -302,3 +302,50 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 }
+
+/// The loopback TCP API tells callers apart as the socket does: root (or the daemon's
+/// uid) may steer, anyone else gets 403, though TCP carries no credentials.
+@Suite("Daemon control API over TCP")
+struct ControlAPIOverTCPTests {
+    /// One GET and one POST through python3's urllib, as `uid` (nil: as this process).
+    static func call(port: Int, path: String, method: String, as uid: Int?) async throws -> (status: Int, body: String) {
+        let script = """
+            import sys, urllib.request, urllib.error
+            request = urllib.request.Request(sys.argv[1], method=sys.argv[2], data=b"{}" if sys.argv[2] == "POST" else None)
+            try:
+                reply = urllib.request.urlopen(request, timeout=10)
+                print(reply.status); print(reply.read().decode())
+            except urllib.error.HTTPError as error:
+                print(error.code); print(error.read().decode())
+            """
+        // The system's python3: another user cannot reach root's pyenv.
+        let python = ["/usr/bin/python3", "-c", script, "http://127.0.0.1:\(port)\(path)", method]
+        let arguments = uid.map { ["setpriv", "--reuid=\($0)", "--regid=\($0)", "--clear-groups"] + python } ?? python
+        return try await offTheCooperativePool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", maxSplits: 1).map(String.init)
+            return (Int(lines.first ?? "") ?? -1, lines.count > 1 ? lines[1] : "")
+        }
+    }
+
+    @Test(.enabled(if: getuid() == 0, "needs root, to call as another user"))
+    func anotherUserIsRefusedAndRootIsServed() async throws {
+        let port = Int.random(in: 20_000...60_000)
+        let daemon = try await DaemonHarness("settings: {api: \"127.0.0.1:\(port)\"}\nsimulated:\n  line: {interrupts: intx}\n")
+        let root = try await Self.call(port: port, path: "/v1/devices", method: "GET", as: nil)
+        #expect(root.status == 200, "\(root.body)")
+        let nobody = try await Self.call(port: port, path: "/v1/devices/line/disconnect", method: "POST", as: 65534)
+        #expect(nobody.status == 403, "\(nobody.body)")
+        #expect(nobody.body.contains("uid 65534"), "\(nobody.body)")
+        let still = try await daemon.call("GET", "/v1/devices/line")
+        #expect(still.json["state"] as? String == "connected", "the refused call changed nothing")
+        try await daemon.stop()
+    }
+}
