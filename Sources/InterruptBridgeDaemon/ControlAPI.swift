@@ -4,29 +4,40 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import NIOCore
 
+/// A request body: a JSON object whose keys are all the call's own (a misspelt key is
+/// a 400, not a default silently taken, as the configuration file is strict).
+protocol RequestBody: Decodable {
+    static var keys: [String] { get }
+}
+
 /// The request bodies.
-struct BindRequest: Decodable {
+struct BindRequest: RequestBody {
+    static let keys = ["driver", "from"]
     var driver: String?
     var from: String?
 }
 
-struct TriggerRequestBody: Decodable {
+struct TriggerRequestBody: RequestBody {
+    static let keys = ["vector", "count", "rate"]
     var vector: Int?
     var count: Int?
     var rate: Double?
 }
 
-struct WaitRequestBody: Decodable {
+struct WaitRequestBody: RequestBody {
+    static let keys = ["vector", "count", "timeout"]
     var vector: Int?
     var count: UInt64?
     /// Seconds.
     var timeout: Double?
 }
 
-struct SaveRequestBody: Decodable {
+struct SaveRequestBody: RequestBody {
+    static let keys = ["path"]
     var path: String?
 }
 
@@ -60,6 +71,7 @@ public struct ControlAPI: Sendable {
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: PeerCredentialCheck())
+        router.add(middleware: UnknownCallAnswer())
         let registry = self.registry, metrics = self.metrics, events = self.events, reload = self.reload
 
         router.get("/v1/health") { _, _ in ControlResponses.json(await registry.health()) }
@@ -156,19 +168,31 @@ public struct ControlAPI: Sendable {
 
     static func id(_ context: ControlContext) throws(ControlError) -> String {
         guard let id = context.parameters.get("id"), !id.isEmpty else { throw .badRequest("missing device id") }
+        // A simulated device's name has no ':' (the configuration allows letters, digits, '-', '_'):
+        // an id with one is meant as a PCI address, and one that is not is malformed, not unknown.
+        if id.contains(":"), PCIAddress(id) == nil {
+            throw .badRequest("'\(id)' is not a PCI address (DOMAIN:BUS:SLOT.FUNCTION or BUS:SLOT.FUNCTION, hexadecimal)")
+        }
         return id
     }
 
     /// The JSON body, or nil when there is none. Malformed JSON is a 400.
-    static func body<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws(ControlError) -> Body? {
+    static func body<Body: RequestBody>(_ type: Body.Type, _ request: Request) async throws(ControlError) -> Body? {
         var request = request
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: maximumBody) } catch {
             throw .badRequest("the body is larger than \(maximumBody) bytes or unreadable")
         }
         guard buffer.readableBytes > 0 else { return nil }
+        let data = Data(buffer.readableBytesView)
+        if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
+            guard let fields = object as? [String: Any] else { throw .badRequest("the body must be a JSON object") }
+            if let unknown = fields.keys.sorted().first(where: { !Body.keys.contains($0) }) {
+                throw .badRequest("unknown key '\(unknown)' in the body (this call takes \(Body.keys.joined(separator: ", ")))")
+            }
+        }
         do {
-            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(Body.self, from: data)
         } catch {
             throw .badRequest("the body is not the JSON this call takes: \(Self.describe(error))")
         }

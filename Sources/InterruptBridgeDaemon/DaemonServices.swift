@@ -45,6 +45,8 @@ public final class DaemonServices: Sendable {
     public init(settings: DaemonSettings, table: DeviceTable, configurationPath: String?, arguments: [String: String],
                 environment: [String: String], logger: Logger, binder: DeviceBinder? = nil,
                 discovery: PCIDiscovery? = nil) throws(DaemonStartError) {
+        // Absolute: a reload, or a save to it, must find the same file whatever the directory.
+        let configurationPath = configurationPath.map { FileIO.absolute($0) }
         self.settings = settings
         self.configurationPath = configurationPath
         self.launchArguments = arguments

@@ -253,13 +253,16 @@ extension DeviceRegistry {
     public func saveConfiguration(to path: String?) throws(ControlError) -> String {
         let text = ConfigurationWriter.yaml(table, settings: settings)
         if let path {
+            guard path.hasPrefix("/") else {
+                throw .badRequest("path must be absolute (the daemon's working directory is not the caller's), not '\(path)'")
+            }
             // Root writes it: only the configuration file itself or a file in the state directory.
             let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
                 && !path.hasSuffix("/") && !path.contains("/..") && path != settings.stateDirectory + "/daemon.lock"
             guard path == configurationPath || inState else {
                 throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
             }
-            do { try FileIO.replaceAtomically(path, text) } catch { throw .failed("writing \(path) failed: \(error)") }
+            do { try FileIO.replaceAtomically(path, text, preservingMode: true) } catch { throw .failed("writing \(path) failed: \(error)") }
             logger.info("running configuration saved", metadata: ["path": "\(path)"])
         }
         return text

@@ -72,11 +72,17 @@ public enum FileIO {
     /// Replaces the file at `path` with `text` atomically: written to a temporary
     /// file beside it, flushed, then renamed over it, so a reader (or a process
     /// started after a crash) sees the old content or the new, never a part.
-    public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600) throws(SystemError) {
+    /// `preservingMode`: a file already at `path` keeps its permission bits (the process's
+    /// umask aside), as an editor's save does.
+    public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false) throws(SystemError) {
         let temporary = path + ".tmp-\(getpid())"
         let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
         let file = OwnedDescriptor(adopting: fd, name: temporary)
         do throws(SystemError) {
+            var existing = stat()
+            if preservingMode, stat(path, &existing) == 0 {
+                _ = try syscall("chmod \(temporary)") { fchmod(file.rawValue, existing.st_mode & 0o7777) }
+            }
             let bytes = Array(text.utf8)
             var written = 0
             while written < bytes.count {
@@ -93,6 +99,15 @@ public enum FileIO {
             unlink(temporary)
             throw error
         }
+    }
+
+    /// `path` made absolute against the current directory (unchanged when it is already).
+    public static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (directory == "/" ? "" : directory) + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
     /// The target of a symbolic link.

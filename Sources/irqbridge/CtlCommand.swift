@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import InterruptBridgeDaemon
+import InterruptBridgeSystem
 import InterruptBridgeTooling
 
 struct CtlCommand: ParsableCommand {
@@ -230,10 +231,12 @@ extension CtlCommand {
 
     struct SaveConfig: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "save-config", abstract: "Print (or write, --path) the running configuration.")
-        @Option(help: "Write it here (atomically) as well.") var path: String?
+        @Option(help: "Write it here (atomically) as well: the daemon's configuration file or a file in its state directory (relative to this directory).")
+        var path: String?
         @OptionGroup var options: CtlOptions
         func run() throws {
-            let reply = try options.call("POST", "/v1/config/save", body: path.map { ["path": $0] } ?? [:])
+            // The daemon's working directory is not ours: send the path this one means.
+            let reply = try options.call("POST", "/v1/config/save", body: path.map { ["path": FileIO.absolute($0)] } ?? [:])
             options.show(reply) { object in (object as? [String: Any])?["configuration"] as? String ?? "\(object)" }
         }
     }

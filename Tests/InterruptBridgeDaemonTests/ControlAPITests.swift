@@ -130,6 +130,7 @@ struct ControlAPITests {
             ("POST", "/v1/devices/quiet/bind", nil, 409, "simulated"),
             ("POST", "/v1/devices/0000:00:1f.7/bind", ["driver": "nouveau"], 400, "vfio-pci or uio_pci_generic"),
             ("POST", "/v1/config/save", ["path": "/etc/passwd"], 400, "path must be"),
+            ("POST", "/v1/config/save", ["path": "daemon.yaml"], 400, "path must be absolute"),
             ("POST", "/v1/devices/0000:3f:1f.7/bind", nil, 404, "0000:3f:1f.7"),
         ]
         for (method, path, body, status, message) in cases {
@@ -299,6 +300,50 @@ struct ControlAPITests {
         #expect(try await value() == "10")
         #expect(try await value() == "10")
         #expect(try await value() == "10")
+        try await daemon.stop()
+    }
+}
+
+/// Bad input to the API is a 400 or 404 with the documented error body, and changes nothing.
+@Suite("Daemon control API: bad input")
+struct ControlAPIBadInputTests {
+    @Test func unknownKeysMalformedIdsAndUnknownCallsAreErrorsWithABody() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        let misspelt = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["cont": 3])
+        #expect(misspelt.status == 400)
+        #expect((misspelt.json["error"] as? String)?.contains("unknown key 'cont'") == true, "\(misspelt.json)")
+        let stats = try await daemon.call("GET", "/v1/devices/quiet/statistics")
+        #expect(stats.json["generated"] as? Int == 0, "the refused trigger raised nothing")
+        let defaults = try await daemon.call("POST", "/v1/devices/quiet/trigger", nil)
+        #expect(defaults.status == 200 && defaults.json["raised"] as? Int == 1, "no body: the defaults")
+
+        let malformed = try await daemon.call("GET", "/v1/devices/0000:zz:00.0")
+        #expect(malformed.status == 400 && malformed.json["status"] as? Int == 400, "\(malformed.json)")
+        let unknown = try await daemon.call("GET", "/v1/devices/0000:00:1e.7")
+        #expect(unknown.status == 404)
+
+        for (method, path) in [("GET", "/v2/anything"), ("DELETE", "/v1/devices/quiet")] {
+            let reply = try await daemon.call(method, path)
+            #expect([404, 405].contains(reply.status), "\(method) \(path)")
+            #expect(reply.json["status"] as? Int == reply.status && reply.json["error"] is String, "\(method) \(path): \(reply.json)")
+        }
+        try await daemon.stop()
+    }
+}
+
+/// Saving the running configuration over the configuration file keeps the file's mode.
+@Suite("Daemon control API: saving the configuration")
+struct ControlAPISaveTests {
+    @Test func savingOverTheConfigurationFileKeepsItsModeAndReloadsTheSame() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        chmod(daemon.configurationPath, 0o644)
+        let saved = try await daemon.call("POST", "/v1/config/save", ["path": daemon.configurationPath])
+        #expect(saved.status == 200, "\(saved.text)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: daemon.configurationPath)
+        #expect((attributes[.posixPermissions] as? Int) == 0o644, "the file's mode is kept")
+        #expect(try String(contentsOfFile: daemon.configurationPath, encoding: .utf8).contains("quiet"))
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.status == 200, "\(reloaded.text)")
         try await daemon.stop()
     }
 }
