@@ -209,6 +209,10 @@ public actor DeviceRegistry {
         try ensureRunning()
         let device = try device(id)
         guard let address = device.address else { throw .conflict("\(id) is simulated: nothing to unbind") }
+        // Not on the bus: nothing to give back, and its state (bound when it appears) stays.
+        if device.state == .absent {
+            throw .conflict("\(id) is absent (not on the bus): nothing to unbind")
+        }
         disconnect(device, reason: "unbind")
         closeSession(device)
         do throws(BindingError) {
@@ -254,6 +258,10 @@ public actor DeviceRegistry {
 
     func connect(_ device: ManagedDevice) throws(ControlError) {
         if device.state == .connected { return }
+        // Not on the bus: refused without marking it failed (it is bound and connected when it appears).
+        if device.state == .absent {
+            throw .conflict("\(device.id) is absent (not on the bus): nothing to connect")
+        }
         if let simulated = device.simulated {
             try connectSimulated(device, simulated)
             return

@@ -58,6 +58,12 @@ struct PCIDeviceLifecycleTests {
         let bind = try await daemon.call("POST", "/v1/devices/0000:00:1e.0/bind")
         #expect(bind.status == 404, "\(bind.json)")
         #expect(try await daemon.call("GET", "/v1/devices/0000:00:1e.0").json["state"] as? String == "absent")
+        // Refused calls leave it absent (not removed, not failed): it is bound when it appears.
+        for call in ["unbind", "connect"] {
+            let refused = try await daemon.call("POST", "/v1/devices/0000:00:1e.0/\(call)")
+            #expect(refused.status == 409 && (refused.json["error"] as? String ?? "").contains("not on the bus"), "\(call): \(refused.json)")
+            #expect(try await daemon.call("GET", "/v1/devices/0000:00:1e.0").json["state"] as? String == "absent", "after \(call)")
+        }
 
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed")
