@@ -78,12 +78,32 @@ extension DeviceRegistry {
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel
         settings.shutdownTimeout = newSettings.shutdownTimeout
-        table = new
+        let running = Self.running(reloading: new, over: configuredTable, changedByCalls: old)
+        table = running
         configuredTable = new
-        let summary = apply(new, replacing: old, initial: false)
+        let summary = apply(running, replacing: old, initial: false)
         let message = "reloaded: " + summary + (restartNeeded.isEmpty ? "" : "; needs a restart to change: " + restartNeeded.joined(separator: ", "))
         publish(.reload, nil, message)
         return message
+    }
+
+    /// The table a reload runs: the new file, with what bind and unbind calls changed since
+    /// the last load kept where the file did not change it. A card bound through the API and
+    /// not named by the new file stays bound; one unbound through the API stays unbound
+    /// unless the file's entry for it changed. (A restart starts from the file alone: save
+    /// the running configuration to keep the calls' changes.)
+    static func running(reloading new: DeviceTable, over previous: DeviceTable, changedByCalls running: DeviceTable) -> DeviceTable {
+        var result = new
+        // Unbound through the API: in the previous file, gone from the running table.
+        result.devices.removeAll { entry in
+            guard case .address = entry.selector, !running.devices.contains(where: { $0.selector == entry.selector }) else { return false }
+            return previous.devices.contains(entry)
+        }
+        // Bound through the API: in the running table, not in the previous file; the new file's entry wins.
+        for entry in running.devices where !previous.devices.contains(where: { $0.selector == entry.selector }) {
+            if !result.devices.contains(where: { $0.selector == entry.selector }) { result.devices.append(entry) }
+        }
+        return result
     }
 
     /// The difference between `old` and `new`, applied. Returns a one-line summary.

@@ -129,6 +129,40 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// A reload applies the file's difference: a card a harness bound through the API (not in
+    /// the file) stays bound across a reload for an unrelated change.
+    @Test func aCardBoundThroughTheAPISurvivesAReload() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        try "settings: {milestone: 200}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed", "\(reloaded.json)")
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci", "still bound")
+        let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(status["configured"] as? Bool == true, "\(status)")
+        try await daemon.stop()
+        #expect(kernel.driver(of: Self.nic) == "e1000e", "given back at shutdown")
+    }
+
+    /// A card the file names and a harness unbound through the API stays unbound across a
+    /// reload that leaves its entry as it was, and is bound again once the entry changes.
+    @Test func aCardUnboundThroughTheAPIStaysUnboundUntilItsEntryChanges() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind").status == 200)
+        #expect(kernel.driver(of: Self.nic) == "e1000e")
+        try "settings: {milestone: 200}\ndevices:\n  \"\(Self.nic)\": {from: e1000e}\n".write(
+            toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        _ = try await daemon.call("POST", "/v1/reload")
+        #expect(kernel.driver(of: Self.nic) == "e1000e", "the unbind stands")
+        try "devices:\n  \"\(Self.nic)\": {from: e1000e, on-exit: keep}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        _ = try await daemon.call("POST", "/v1/reload")
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci", "a changed entry is the file's word again")
+        try await daemon.stop()
+    }
+
     @Test func aDeviceDroppedFromTheFileThatCannotBeGivenBackIsKeptForTheDrain() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
