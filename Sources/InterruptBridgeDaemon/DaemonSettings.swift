@@ -159,11 +159,6 @@ public struct DaemonSettings: Sendable, Hashable {
     public static func load(arguments: [String: String], environment: [String: String],
                             file: [String: String]) throws(DaemonConfigurationError) -> DaemonSettings {
         for (key, _) in arguments where !keys.contains(key) { throw .unknownSetting(key: key, source: "the command line") }
-        let prefix = "IRQBRIDGE_"
-        let known = Set(keys.map(environmentName))
-        for name in environment.keys where name.hasPrefix(prefix) && !known.contains(name) && !isIgnoredEnvironment(name) {
-            throw .unknownSetting(key: name, source: "the environment (known: \(keys.map(environmentName).joined(separator: ", ")))")
-        }
         func values(_ pairs: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
             Dictionary(uniqueKeysWithValues: pairs.map { (AbsoluteConfigKey($0.key.split(separator: ".").map(String.init)), ConfigValue(.string($0.value), isSecret: false)) })
         }
@@ -176,6 +171,16 @@ public struct DaemonSettings: Sendable, Hashable {
             InMemoryProvider(name: "file", values: values(file)),
         ])
         return try DaemonSettings(reader: reader)
+    }
+
+    /// IRQBRIDGE_* variables of `environment` that are no setting, each with a one-line note.
+    /// Not an error: a harness may export variables of its own with the prefix, and the
+    /// daemon inherits them; the note shows a misspelt setting for what it is.
+    public static func unknownEnvironment(_ environment: [String: String]) -> [String] {
+        let known = Set(keys.map(environmentName))
+        return environment.keys.sorted().filter { $0.hasPrefix("IRQBRIDGE_") && !known.contains($0) && !isIgnoredEnvironment($0) }.map { name in
+            "\(name) in the environment is not a setting, ignored (settings: \(keys.map(environmentName).joined(separator: ", ")))"
+        }
     }
 
     /// IRQBRIDGE_LOG_LEVEL for "log-level", IRQBRIDGE_DISPATCH_CPU for "dispatch.cpu".
