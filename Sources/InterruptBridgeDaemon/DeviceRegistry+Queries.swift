@@ -95,6 +95,9 @@ extension DeviceRegistry {
     }
 
     /// Devices by state, for the `irqbridge_devices` gauge.
+    /// The ids of every device the daemon knows now (configured, bound, removed...).
+    func knownDeviceIDs() -> Set<String> { Set(devices.keys) }
+
     func stateCounts() -> [String: Int] {
         var counts: [String: Int] = [:]
         for device in devices.values { counts[device.state.rawValue, default: 0] += 1 }

@@ -12,8 +12,11 @@ import Prometheus
 public actor MetricsExporter {
     private let registry = PrometheusCollectorRegistry()
     private let devices: DeviceRegistry
-    /// Per series: the last raw value read and the series' total.
-    private var series: [String: (last: UInt64, total: UInt64)] = [:]
+    /// Per series: the last raw value read and the series' total; for a device's series,
+    /// the device and its label key (device, kind, message), so a series the device no
+    /// longer has (its kind changed, per-message-metrics turned off, the device forgotten)
+    /// is dropped instead of being exported for ever.
+    private var series: [String: (last: UInt64, total: UInt64, device: String?, labelKey: String, counter: Counter)] = [:]
     private var eventCounts: [String: UInt64] = [:]
     private var knownStates: Set<String> = []
     /// Per histogram series: the last raw snapshot (summed over the device's vectors) and the series' total.
@@ -67,6 +70,7 @@ public actor MetricsExporter {
                       help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; above it under uio_pci_generic on a shared line (the line's count includes its neighbours'); for messages from the device, a difference is a lost interrupt")
             }
         }
+        dropStaleSeries(current: Set(keys), samples: samples, known: await devices.knownDeviceIDs())
         let states = await devices.stateCounts()
         knownStates.formUnion(states.keys)
         for state in knownStates {
@@ -149,13 +153,37 @@ public actor MetricsExporter {
 
     /// Adds a raw per-connection counter to its monotonic series.
     private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, help: String) {
-        let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        var entry = series[key] ?? (last: 0, total: 0)
+        let labelKey = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        let key = name + labelKey
+        let counter = series[key]?.counter ?? registry.makeCounter(descriptor: Self.named(name, help: help), labels: labels)
+        var entry = series[key] ?? (last: 0, total: 0, device: labels.first { $0.0 == "device" }?.1, labelKey: labelKey, counter: counter)
         entry.total &+= raw >= entry.last ? raw - entry.last : raw
         entry.last = raw
         series[key] = entry
-        let counter = registry.makeCounter(descriptor: Self.named(name, help: help), labels: labels)
         counter.reset()
         counter.increment(by: Int64(clamping: entry.total))
+    }
+
+    /// Drops the series of a device the daemon no longer knows, and those a device still
+    /// sampled no longer has (`current`: this scrape's label keys). A device known but not
+    /// connected now (a storm, a reconnect, not on the bus) keeps its series, which go on
+    /// from where they were when it comes back.
+    private func dropStaleSeries(current: Set<String>, samples: [MetricSample], known: Set<String>) {
+        let sampled = Set(samples.map(\.device))
+        for (key, entry) in series {
+            guard let device = entry.device else { continue }
+            let gone = !known.contains(device)
+            let relabelled = sampled.contains(device) && !current.contains(entry.labelKey)
+            guard gone || relabelled else { continue }
+            registry.unregisterCounter(entry.counter)
+            series[key] = nil
+        }
+        for (key, entry) in histograms {
+            let device = String(key.split(separator: "|").dropFirst().first ?? "")
+            let kind = String(key.split(separator: "|").last ?? "")
+            let gone = !known.contains(device)
+            let relabelled = sampled.contains(device) && !samples.contains { $0.device == device && $0.kind == kind }
+            if gone || relabelled { histograms[key] = nil }
+        }
     }
 }

@@ -302,6 +302,24 @@ struct ControlAPITests {
         #expect(try await value() == "10")
         try await daemon.stop()
     }
+
+    /// A series a device no longer has is dropped: its kind changed by a reload, or the
+    /// device left the configuration. (Weeks of reconfiguration must not grow the scrape.)
+    @Test func seriesADeviceNoLongerHasAreDropped() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  card: {interrupts: intx}\n  other: {interrupts: msi, vectors: 1}\n")
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 3]).status == 200)
+        let before = try await daemon.call("GET", "/metrics").text
+        #expect(before.contains(#"irqbridge_interrupts_total{device="card",kind="INTx",message=""} 3"#), "\(before)")
+        #expect(before.contains(#"device="other""#))
+        try "simulated:\n  card: {interrupts: msi, vectors: 1}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        #expect(try await daemon.call("POST", "/v1/reload").status == 200)
+        let after = try await daemon.call("GET", "/metrics").text
+        #expect(after.contains(#"irqbridge_interrupts_total{device="card",kind="MSI",message=""}"#), "\(after)")
+        #expect(!after.contains(#"kind="INTx""#), "the INTx series went with the INTx connection")
+        #expect(!after.contains(#"irqbridge_interrupts_total{device="other""#), "a device out of the configuration has no series")
+        #expect(!after.contains(#"irqbridge_isr_duration_seconds_bucket{device="card",kind="INTx""#))
+        try await daemon.stop()
+    }
 }
 
 /// Bad input to the API is a 400 or 404 with the documented error body, and changes nothing.
