@@ -123,8 +123,9 @@ extension DeviceRegistry {
             if var same = previous, !initial, let device = devices[entry.name], device.state == .connected,
                let backend = device.session?.backend as? SimulatedBackend {
                 same.rate = entry.rate
+                same.perMessageMetrics = entry.perMessageMetrics
                 if same == entry {
-                    // Only the generator's rate changed: the connection stays.
+                    // Only the generator's rate or the metrics' labels changed: the connection stays.
                     if entry.rate > 0 { generator.start(entry.name, backend: backend, vectors: device.objects.count, rate: entry.rate) } else {
                         generator.stop(entry.name)
                     }
@@ -155,6 +156,13 @@ extension DeviceRegistry {
                 retire(device, reason: "removed from the configuration")
                 removed += 1
                 touched.append(device)
+            } else if let newEntry, newEntry != oldEntry, device.state == .connected || device.state == .bound,
+                      Self.takesEffectWithoutReconnecting(from: oldEntry, to: newEntry) {
+                // on-exit, per-message-metrics or from: read at exit, at scrape or at the next bind;
+                // the connection (and its counts, and any wait on it) stays.
+                device.entry = newEntry
+                reconfigured.insert(address)
+                changed += 1
             } else if let newEntry, newEntry != oldEntry {
                 reconfigure(device, from: oldEntry, to: newEntry)
                 reconfigured.insert(address)
@@ -205,6 +213,16 @@ extension DeviceRegistry {
         let failed = Set(touched.filter { $0.state == .failed && devices[$0.id] === $0 }.map(\.id)).count
         return "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
             + (failed > 0 ? ", \(failed) failed" : "")
+    }
+
+    /// Whether an entry's change is only to what is read later (on-exit at exit,
+    /// per-message-metrics at scrape, from at the next bind), not to the connection.
+    static func takesEffectWithoutReconnecting(from old: DeviceEntry, to new: DeviceEntry) -> Bool {
+        var adjusted = old
+        adjusted.onExit = new.onExit
+        adjusted.perMessageMetrics = new.perMessageMetrics
+        adjusted.from = new.from
+        return adjusted == new
     }
 
     /// The entry of a bound or connected device changed: reconnect under the new one

@@ -303,6 +303,23 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Turning per-message-metrics on for a connected device relabels its series without
+    /// reconnecting it (its counts go on).
+    @Test func perMessageMetricsChangeWithoutAReconnect() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  card: {interrupts: msix, vectors: 2}\n")
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 4]).status == 200)
+        try "simulated:\n  card: {interrupts: msix, vectors: 2, per-message-metrics: true}\n".write(
+            toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed", "\(reloaded.json)")
+        let status = try await daemon.call("GET", "/v1/devices/card").json
+        #expect(status["interrupts"] as? Int == 4, "the connection and its counts stayed: \(status)")
+        let text = try await daemon.call("GET", "/metrics").text
+        #expect(text.contains(#"irqbridge_interrupts_total{device="card",kind="MSI-X",message="1"} 2"#), "\(text)")
+        #expect(!text.contains(#"device="card",kind="MSI-X",message=""}"#), "the summed series went")
+        try await daemon.stop()
+    }
+
     /// A series a device no longer has is dropped: its kind changed by a reload, or the
     /// device left the configuration. (Weeks of reconfiguration must not grow the scrape.)
     @Test func seriesADeviceNoLongerHasAreDropped() async throws {

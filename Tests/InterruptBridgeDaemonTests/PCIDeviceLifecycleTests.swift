@@ -1,6 +1,6 @@
 import Foundation
 import InterruptBridgeCore
-import InterruptBridgeDaemon
+@testable import InterruptBridgeDaemon
 import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
 import Testing
@@ -161,6 +161,23 @@ struct PCIDeviceLifecycleTests {
         _ = try await daemon.call("POST", "/v1/reload")
         #expect(kernel.driver(of: Self.nic) == "vfio-pci", "a changed entry is the file's word again")
         try await daemon.stop()
+    }
+
+    /// A change to what is read later (on-exit at exit, per-message-metrics at scrape, from at
+    /// the next bind) does not reconnect a card; anything else does.
+    @Test func onlyConnectionSettingsReconnectACard() throws {
+        let old = DeviceEntry(selector: .address(PCIAddress(Self.nic)!))
+        var later = old
+        later.onExit = .keep
+        later.perMessageMetrics = true
+        later.from = "e1000e"
+        #expect(DeviceRegistry.takesEffectWithoutReconnecting(from: old, to: later))
+        var connection = later
+        connection.connect = .lineBased
+        #expect(!DeviceRegistry.takesEffectWithoutReconnecting(from: old, to: connection))
+        var driver = old
+        driver.driver = .uioPCIGeneric
+        #expect(!DeviceRegistry.takesEffectWithoutReconnecting(from: old, to: driver))
     }
 
     @Test func aDeviceDroppedFromTheFileThatCannotBeGivenBackIsKeptForTheDrain() async throws {
