@@ -4,7 +4,8 @@
 #      stream: no 5xx, every response in the schema (status, content type, body);
 #   2. the event stream's NDJSON lines validated against the document's Event schema;
 #   3. a caller with another uid is refused: by the socket's mode (0600), and, with the mode
-#      opened up, by the peer-credential check (403);
+#      opened up, by the peer-credential check (403); on the loopback TCP API, by its
+#      socket's owner (403);
 #   4. SIGTERM: the daemon exits 0.
 # The daemon runs on simulated devices (no VFIO needed), with the API also on loopback TCP.
 # Usage: scripts/check-control-api.sh [--irqbridge PATH] [--max-examples N]
@@ -93,6 +94,8 @@ check bash -c "[ \$(stat -c %a '$socket') = 600 ] && ! setpriv --reuid=65534 --r
 chmod 0666 "$socket"; chmod 0755 "$(dirname "$socket")" "$work"
 label="another uid is refused by the peer-credential check (403) when the mode lets it connect"
 check bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/stderr -w '%{http_code}' --unix-socket '$socket' http://x/v1/devices 2>/dev/null | grep -qx 403"
+label="another uid is refused on the loopback TCP API too (403: its socket's owner in /proc/net/tcp)"
+check bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/stderr -w '%{http_code}' -X POST http://127.0.0.1:$port/v1/devices/line/disconnect 2>/dev/null | grep -qx 403"
 label="root is served"
 check bash -c "curl -sf --unix-socket '$socket' http://x/v1/devices | grep -q '\"id\":\"sim0\"'"
 
