@@ -174,3 +174,35 @@ struct NTSTATUSTests {
         #expect(NTSTATUS(0xC000_1234).description == "NTSTATUS 0xC0001234")
     }
 }
+
+/// `print(descriptor)` decodes it by Type, as a debugger's resource dump would.
+@Suite("CM descriptors as text")
+struct ResourceDescriptorTextTests {
+    @Test func aLineAMessageAndAMemoryRangeReadAsWhatTheyAre() throws {
+        var line = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        line.Type = CmResourceTypeInterrupt
+        line.ShareDisposition = CmResourceShareShared
+        line.Flags = CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE
+        line.u.Interrupt.Level = 5
+        line.u.Interrupt.Vector = 23
+        line.u.Interrupt.Affinity = 0x3
+        #expect(line.description == "Interrupt (LevelSensitive, Shared): Level 5 Vector 0x17 Group 0 Affinity 0x3")
+
+        var message = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        message.Type = CmResourceTypeInterrupt
+        message.ShareDisposition = CmResourceShareDeviceExclusive
+        message.Flags = CM_RESOURCE_INTERRUPT_LATCHED | CM_RESOURCE_INTERRUPT_MESSAGE
+        message.u.MessageInterrupt.Raw.MessageCount = 4
+        message.u.MessageInterrupt.Raw.Vector = 0x41
+        #expect(message.description.hasPrefix("Interrupt (message-signaled, DeviceExclusive): raw MessageCount 4 Vector 0x41"), "\(message)")
+
+        var memory = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        memory.Type = CmResourceTypeMemory
+        memory.ShareDisposition = CmResourceShareDeviceExclusive
+        memory.u.Memory.Start.QuadPart = 0xfebf_0000
+        memory.u.Memory.Length = 0x1000
+        #expect(memory.description == "Memory (DeviceExclusive, Flags 0x0): Start 0xfebf0000 Length 0x1000")
+        let list = CM_PARTIAL_RESOURCE_LIST(PartialDescriptors: [memory, line])
+        #expect(list.description == "CM_PARTIAL_RESOURCE_LIST Version 1 Revision 1 Count 2\n  [0] \(memory)\n  [1] \(line)")
+    }
+}
