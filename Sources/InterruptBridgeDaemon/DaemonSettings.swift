@@ -53,8 +53,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var socketPath = "/run/irqbridge/control.sock"
     /// Prometheus metrics on TCP (nil: off; they are on the socket at /metrics too).
     public var metricsAddress: ListenAddress? = ListenAddress(host: "127.0.0.1", port: 9464)
-    /// The control API on TCP as well (nil, the default: the socket only). No peer
-    /// credentials exist on TCP: loopback addresses only.
+    /// The control API on TCP as well (nil, the default: the socket only). Loopback
+    /// addresses only: TCP has no peer credentials, and the caller is told apart by its
+    /// socket's owner in /proc/net/tcp (`LoopbackPeer`), which only this host's sockets have.
     public var apiAddress: ListenAddress?
     public var logLevel: Logger.Level = .info
     /// Where binding records live (survive the daemon, not a reboot).

@@ -46,8 +46,9 @@ extension DeviceRegistry {
                 do {
                     let raised = try Raising.run(vector: vector, count: count, rate: rate, stimulus: ticket.stimulus, objects: ticket.objects,
                                                  unmaskCount: ticket.unmaskCount,
-                                                 // Disconnected under it (a removal the loop handles before the registry hears of it): stop at once.
-                                                 shouldStop: { ticket.gate.isStopped || !ticket.objects.allSatisfy(\.isConnected) })
+                                                 // Disconnected under it (a removal the loop handles before the registry hears
+                                                 // of it, which takes every vector at once): stop at once.
+                                                 shouldStop: { ticket.gate.isStopped || ticket.objects.first?.isConnected == false })
                     continuation.resume(returning: .success(raised))
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))

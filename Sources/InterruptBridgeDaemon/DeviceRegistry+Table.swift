@@ -94,10 +94,11 @@ extension DeviceRegistry {
     /// the running configuration to keep the calls' changes.)
     static func running(reloading new: DeviceTable, over previous: DeviceTable, changedByCalls running: DeviceTable) -> DeviceTable {
         var result = new
-        // Unbound through the API: in the previous file, gone from the running table.
-        result.devices.removeAll { entry in
-            guard case .address = entry.selector, !running.devices.contains(where: { $0.selector == entry.selector }) else { return false }
-            return previous.devices.contains(entry)
+        // Unchanged in the file: what the calls made of it stands (unbound: gone from the
+        // running table; bound again with another driver: the running entry).
+        result.devices = result.devices.compactMap { entry in
+            guard case .address = entry.selector, previous.devices.contains(entry) else { return entry }
+            return running.devices.first { $0.selector == entry.selector }
         }
         // Bound through the API: in the running table, not in the previous file; the new file's entry wins.
         for entry in running.devices where !previous.devices.contains(where: { $0.selector == entry.selector }) {
@@ -177,6 +178,9 @@ extension DeviceRegistry {
             }
             // A device `reconfigure` just handled is not bound and connected a second time.
             for address in matching where !reconfigured.contains(address) {
+                // Unbound through the API while a vendor:device entry selects it: it stays
+                // unbound while that entry is unchanged (the address entries' rule).
+                if !initial, unboundByCalls.contains(address), case .ids = entry.selector, old.devices.contains(entry) { continue }
                 let device = record(for: address)
                 if [.released, .connected, .removed].contains(device.state) { continue }
                 let unchanged = !initial && device.entry == entry

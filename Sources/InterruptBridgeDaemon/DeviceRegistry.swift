@@ -36,6 +36,9 @@ public actor DeviceRegistry {
     /// The file the daemon was started from (`save-config` may overwrite it).
     let configurationPath: String?
     var reloads = 0
+    /// Cards given back through the API (until bound through it again): a reload leaves
+    /// them unbound while the file's entry that selects them is unchanged.
+    var unboundByCalls: Set<PCIAddress> = []
     /// How long a card released onto no driver keeps the daemon's driver_override (an
     /// unbind and a probe in quick succession is a reset, not a release).
     var releaseSettle: Duration = .seconds(2)
@@ -125,6 +128,7 @@ public actor DeviceRegistry {
             throw .badRequest("not a PCI address: '\(id)' (expected \(PCIAddress.expectedForms))")
         }
         let known = devices[address.description] != nil
+        unboundByCalls.remove(address)
         let device = record(for: address)
         // The configured entry when the file names the device (its connect version, storm
         // rules, profile, on-exit survive an unbind and a bind), else the defaults.
@@ -220,6 +224,7 @@ public actor DeviceRegistry {
             device.boundByDaemon = false
             device.state = .unbound
             device.reason = "unbound through the control API"
+            unboundByCalls.insert(address)
             removeFromTable(device)
             publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
         } catch {
@@ -261,6 +266,9 @@ public actor DeviceRegistry {
         // Not on the bus: refused without marking it failed (it is bound and connected when it appears).
         if device.state == .absent {
             throw .conflict("\(device.id) is absent (not on the bus): nothing to connect")
+        }
+        if device.state == .removed, let address = device.address, (try? discovery.device(at: address)) ?? nil == nil {
+            throw .conflict("\(device.id) is removed (not on the bus): nothing to connect")
         }
         if let simulated = device.simulated {
             try connectSimulated(device, simulated)

@@ -37,9 +37,24 @@ public actor MetricsExporter {
             labels: labels).increment()
     }
 
+    /// Scrapes begun, and the newest whose readings were folded in: the actor may run two
+    /// scrapes (the metrics port's, the socket's) interleaved at their reads, and an older
+    /// reading folded after a newer one would look like a reset and be counted again.
+    private var scrapesBegun = 0
+    private var newestFolded = -1
+
     /// The Prometheus text exposition.
     public func scrape() async -> String {
+        let scrape = scrapesBegun
+        scrapesBegun += 1
         let samples = await devices.metricSamples()
+        let known = await devices.knownDeviceIDs()
+        let states = await devices.stateCounts()
+        let health = await devices.health()
+        let polling = await devices.dispatchPolling()
+        // A newer scrape folded its readings meanwhile: these are older; render what is there.
+        guard scrape > newestFolded else { return registry.emitToString() + histogramText() }
+        newestFolded = scrape
         // One series per device and kind (per message only with per-message-metrics): the
         // vectors' counters are summed first, as each series folds one raw value per scrape.
         var keys: [String] = []
@@ -70,14 +85,12 @@ public actor MetricsExporter {
                       help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; above it under uio_pci_generic on a shared line (the line's count includes its neighbours'); for messages from the device, a difference is a lost interrupt")
             }
         }
-        dropStaleSeries(current: Set(keys), samples: samples, known: await devices.knownDeviceIDs())
-        let states = await devices.stateCounts()
+        dropStaleSeries(current: Set(keys), samples: samples, known: known)
         knownStates.formUnion(states.keys)
         for state in knownStates {
             registry.makeGauge(descriptor: Self.named("irqbridge_devices", help: "Devices the daemon knows, by state"), labels: [("state", state)])
                 .set(to: Double(states[state] ?? 0))
         }
-        let health = await devices.health()
         registry.makeGauge(descriptor: Self.named("irqbridge_ready",
                                                   help: "1 once start-up bound and connected every configured device (or reported it failed)"))
             .set(to: health.ready ? 1 : 0)
@@ -87,7 +100,6 @@ public actor MetricsExporter {
         registry.makeGauge(descriptor: Self.named("irqbridge_reloads", help: "Configuration reloads applied")).set(to: Double(health.reloads))
         registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading GET /v1/events"))
             .set(to: Double(health.eventWatchers))
-        let polling = await devices.dispatchPolling()
         count("irqbridge_dispatch_polled_batches_total", [], polling.caughtBatches,
               help: "Batches the dispatch loop took by polling after the previous one instead of sleeping (setting dispatch.poll-window-us)")
         count("irqbridge_dispatch_poll_window_closings_total", [], polling.windowClosings,

@@ -46,10 +46,20 @@ extension PeerCredentialCheck {
     /// A TCP caller: the owner of its socket, looked up by the connection's two ports.
     private func checkLoopbackCaller(_ request: Request, context: Context, server: SocketAddress,
                                      next: (Request, Context) async throws -> Response) async throws -> Response {
-        let tables = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap { try? FileIO.readText($0) }
-        guard let serverPort = server.port, let peerPort = context.channel.remoteAddress?.port,
-              let uid = LoopbackPeer.uid(peerPort: peerPort, serverPort: serverPort, in: tables) else {
-            return ControlResponses.error(.forbidden("the caller's uid cannot be found in /proc/net/tcp (root only)"), status: .forbidden)
+        guard let serverIP = server.ipAddress, let serverPort = server.port, let remote = context.channel.remoteAddress,
+              let peerIP = remote.ipAddress, let peerPort = remote.port,
+              let serverEnd = LoopbackPeer.endpoint(ip: serverIP, port: serverPort), let peerEnd = LoopbackPeer.endpoint(ip: peerIP, port: peerPort) else {
+            return ControlResponses.error(.forbidden("the connection's addresses cannot be read (root only)"), status: .forbidden)
+        }
+        // The caller's socket is in the table of the API's own family; read twice at most, as
+        // the kernel's listing is not one snapshot and a busy table may miss it once.
+        let table = if case .v6 = server { "/proc/net/tcp6" } else { "/proc/net/tcp" }
+        var uid: UInt32?
+        for _ in 0..<2 where uid == nil {
+            uid = (try? FileIO.readText(table)).flatMap { LoopbackPeer.uid(peer: peerEnd, server: serverEnd, in: [$0]) }
+        }
+        guard let uid else {
+            return ControlResponses.error(.forbidden("the caller's socket is not listed once in \(table) (root only)"), status: .forbidden)
         }
         guard allowedUIDs.contains(uid) else {
             context.logger.warning("control call refused", metadata: ["uid": "\(uid)", "path": "\(request.uri.path)"])

@@ -1,6 +1,6 @@
 // A request for no call of the API (an unknown path, or a known path with a method it
-// does not take) is answered as every other error is: {"error", "status"}, where the
-// router alone answers with an empty body.
+// does not take: Hummingbird's router answers both 404) is answered as every other
+// error is, {"error", "status"}, where the router alone answers with an empty body.
 import Hummingbird
 
 struct UnknownCallAnswer: RouterMiddleware {

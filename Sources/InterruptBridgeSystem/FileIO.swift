@@ -72,8 +72,8 @@ public enum FileIO {
     /// Replaces the file at `path` with `text` atomically: written to a temporary
     /// file beside it, flushed, then renamed over it, so a reader (or a process
     /// started after a crash) sees the old content or the new, never a part.
-    /// `preservingMode`: a file already at `path` keeps its permission bits (the process's
-    /// umask aside), as an editor's save does.
+    /// `preservingMode`: a file already at `path` keeps its permission bits and owner (the
+    /// process's umask aside), as an editor's save does.
     public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false) throws(SystemError) {
         let temporary = path + ".tmp-\(getpid())"
         let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
@@ -81,6 +81,7 @@ public enum FileIO {
         do throws(SystemError) {
             var existing = stat()
             if preservingMode, stat(path, &existing) == 0 {
+                _ = try syscall("chown \(temporary)") { fchown(file.rawValue, existing.st_uid, existing.st_gid) }
                 _ = try syscall("chmod \(temporary)") { fchmod(file.rawValue, existing.st_mode & 0o7777) }
             }
             let bytes = Array(text.utf8)

@@ -180,6 +180,34 @@ struct PCIDeviceLifecycleTests {
         #expect(!DeviceRegistry.takesEffectWithoutReconnecting(from: old, to: driver))
     }
 
+    /// The same for a card a vendor:device entry selects.
+    @Test func aCardAnIdsEntrySelectsStaysUnboundAcrossAReload() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"8086:10d3\": {from: e1000e}\n", kernel: kernel)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind").status == 200)
+        _ = try await daemon.call("POST", "/v1/reload")
+        #expect(kernel.driver(of: Self.nic) == "e1000e", "the unbind stands while the entry is unchanged")
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind").status == 200)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci", "bound again through the API")
+        try await daemon.stop()
+    }
+
+    /// A card the file names, rebound through the API on another driver, keeps that driver
+    /// across a reload that leaves the file's entry as it was.
+    @Test func aDriverChosenThroughTheAPIStandsAcrossAReload() async throws {
+        let kernel = FakeBindingKernel(devices: [Self.nic: .init(driver: "e1000e", defaultDriver: "e1000e", group: 7)],
+                                       registered: ["vfio-pci", "uio_pci_generic", "e1000e"])
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind").status == 200)
+        let bound = try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["driver": "uio_pci_generic", "from": "e1000e"])
+        #expect(bound.status == 200, "\(bound.json)")
+        #expect(kernel.driver(of: Self.nic) == "uio_pci_generic")
+        _ = try await daemon.call("POST", "/v1/reload")
+        #expect(kernel.driver(of: Self.nic) == "uio_pci_generic", "the API's driver stands")
+        try await daemon.stop()
+    }
+
     @Test func aDeviceDroppedFromTheFileThatCannotBeGivenBackIsKeptForTheDrain() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
