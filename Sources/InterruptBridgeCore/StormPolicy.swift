@@ -9,8 +9,9 @@
 ///   more than `unclaimedLimit` were claimed by no ISR. Defaults: 99,900 of 100,000.
 /// - **Rate** (in the spirit of Zephyr's storm detection): `rateLimit` interrupts
 ///   arrived within `rateWindow`. Defaults: 20,000 within 100 ms (200,000 per second,
-///   sustained): the clock starts at the first interrupt, so a storm faster than
-///   that is contained once `rateLimit` of its interrupts arrived (within one window).
+///   sustained): the clock starts at the first interrupt, which is not counted, so a
+///   storm faster than that is contained once `rateLimit` more of its interrupts
+///   arrived within one window (the `rateLimit + 1`th in all).
 ///
 /// A third rule, `StormRule.unquietedLine`, needs the kernel's count, so it is judged
 /// off the dispatch thread (the daemon does, once a second) and applied with

@@ -50,7 +50,8 @@ public typealias PKSYNCHRONIZE_ROUTINE = KSYNCHRONIZE_ROUTINE
 /// IO_INTERRUPT_MESSAGE_INFO_ENTRY: one message of a message-based connection.
 public struct IO_INTERRUPT_MESSAGE_INFO_ENTRY: Sendable {
     /// The address the device writes to signal this message (from its MSI capability or
-    /// MSI-X table where the backend can read it; 0 for a simulated device).
+    /// MSI-X table where the backend can read it, else 0; a simulated device reports an
+    /// x86 APIC-style address).
     public var MessageAddress: PHYSICAL_ADDRESS
     public var TargetProcessorSet: KAFFINITY
     /// The message's own interrupt object (the one passed to the ISR for this MessageID).

@@ -94,7 +94,7 @@ public struct AuxiliarySource: Sendable {
 
 /// One interrupt vector, as the dispatch loop sees it: a descriptor that becomes
 /// readable when the interrupt fires, how to consume the notification, and how
-/// to re-enable a level-triggered line after an ISR claimed it.
+/// to re-enable a level-triggered line after the ISR chain ran (claimed or not).
 public struct InterruptSource: Sendable {
     /// The descriptor to wait on (owned by the backend).
     public var descriptor: Int32
@@ -122,7 +122,7 @@ public struct InterruptSource: Sendable {
 }
 
 /// Re-enables a level-triggered interrupt (VFIO unmask, UIO Interrupt Disable clear).
-/// Called on the dispatch thread after an ISR claimed the interrupt: must not
+/// Called on the dispatch thread after the ISR chain ran (claimed or not): must not
 /// allocate or block.
 public protocol InterruptUnmasking: Sendable {
     func unmask() throws(SystemError)

@@ -8,7 +8,7 @@ import Synchronization
 /// hardware interrupts.
 ///
 /// INTx behaves like a VFIO INTx line: it is masked when it fires and stays
-/// masked until the dispatch loop unmasks it (after an ISR claimed it); a
+/// masked until the dispatch loop unmasks it (after the ISR chain ran); a
 /// raise while masked is held pending and fires on unmask, and with
 /// `holdsLineUntilAcknowledged` a line still asserted at unmask fires again.
 /// MSI and MSI-X messages are edge-triggered: each raise is one eventfd signal.

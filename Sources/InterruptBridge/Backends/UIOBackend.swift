@@ -7,7 +7,7 @@ public import Logging
 /// A PCI function bound to uio_pci_generic, as an `InterruptBackend` (INTx only).
 ///
 /// The kernel's handler masks the function (sets Interrupt Disable) on every
-/// interrupt; the source's `unmask` clears the bit again after an ISR claimed it.
+/// interrupt; the source's `unmask` clears the bit again after the ISR chain ran.
 public final class UIOBackend: InterruptBackend {
     public let device: PCIDeviceInfo
     public let supportedInterrupts: [InterruptKind: Int]
