@@ -81,7 +81,7 @@ private func describeDevice(_ object: Any) -> String {
 
 extension CtlCommand {
     struct Devices: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the daemon's devices and their state (GET /v1/devices).")
+        static let configuration = CommandConfiguration(abstract: "List the daemon's devices and their state (GET /v1/devices); interrupt counts since each connected.")
         @OptionGroup var options: CtlOptions
         func run() throws {
             let reply = try options.call("GET", "/v1/devices")
@@ -93,7 +93,7 @@ extension CtlCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One device, with its `list --json` object (GET /v1/devices/ID).")
+        static let configuration = CommandConfiguration(abstract: "One device, with its `list --json` object (GET /v1/devices/ID); its interrupt counts are since it connected (stats: since the last reset).")
         @Argument(help: "A PCI address or a simulated device's name.") var id: String
         @OptionGroup var options: CtlOptions
         func run() throws { options.show(try options.call("GET", devicePath(id)), human: describeDevice) }
