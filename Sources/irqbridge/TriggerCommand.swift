@@ -63,7 +63,8 @@ struct TriggerCommand: ParsableCommand {
         let logger = logging.makeLogger("irqbridge.trigger")
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
                                              logger: logger)
-        defer { session.close() }
+        // After the disconnect: a cause left pending must not assert a line nobody handles.
+        defer { session.quiesce(); session.close() }
         guard let stimulus = session.stimulus else {
             throw CommandFailure.badInput(DeviceSession.noInterrupts(session.info)
                 ?? "\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")

@@ -54,7 +54,8 @@ struct WaitCommand: ParsableCommand {
     private func waitForInterrupts() throws {
         let logger = logging.makeLogger("irqbridge.wait")
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, requiringAMatch: true, logger: logger)
-        defer { session.close() }
+        // After the disconnect: a cause left pending must not assert a line nobody handles.
+        defer { session.quiesce(); session.close() }
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }

@@ -88,6 +88,8 @@ struct WatchCommand: ParsableCommand {
             for entry in watched.reversed() {
                 if let socket = entry.socket, !gone.contains(entry.session.info.address) { unlink(entry.socketPath); socket.close() }
                 entry.connected.disconnect()
+                // A cause left pending must not assert a line nobody handles (not for one gone).
+                if !gone.contains(entry.session.info.address) { entry.session.quiesce() }
                 entry.session.close()
             }
         }
