@@ -160,7 +160,11 @@ extension DeviceRegistry {
             } else if let newEntry, newEntry != oldEntry, device.state == .connected || device.state == .bound,
                       Self.takesEffectWithoutReconnecting(from: oldEntry, to: newEntry) {
                 // on-exit, per-message-metrics or from: read at exit, at scrape or at the next bind;
-                // the connection (and its counts, and any wait on it) stays.
+                // storm rules: applied to the connected vectors in place. The connection (and its
+                // counts, and any wait on it) stays.
+                if newEntry.storm != oldEntry.storm, device.state == .connected {
+                    dispatcher.setStormPolicy(newEntry.storm, for: device.objects)
+                }
                 device.entry = newEntry
                 reconfigured.insert(address)
                 changed += 1
@@ -220,12 +224,14 @@ extension DeviceRegistry {
     }
 
     /// Whether an entry's change is only to what is read later (on-exit at exit,
-    /// per-message-metrics at scrape, from at the next bind), not to the connection.
+    /// per-message-metrics at scrape, from at the next bind) or applied in place (the storm
+    /// rules), not to the connection.
     static func takesEffectWithoutReconnecting(from old: DeviceEntry, to new: DeviceEntry) -> Bool {
         var adjusted = old
         adjusted.onExit = new.onExit
         adjusted.perMessageMetrics = new.perMessageMetrics
         adjusted.from = new.from
+        adjusted.storm = new.storm
         return adjusted == new
     }
 

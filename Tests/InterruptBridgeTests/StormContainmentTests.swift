@@ -179,6 +179,30 @@ extension Runtime {
             dispatcher.shutdown()
         }
 
+        /// A policy changed while connected applies from then on, windows afresh, without a
+        /// reconnect: disabled, a flood passes; back to the dispatcher's, it trips again.
+        @Test func aStormPolicyChangedWhileConnectedAppliesAtOnce() throws {
+            let dispatcher = try Self.stepped(StormPolicy(rateLimit: 5, rateWindow: .seconds(30), initialBackoff: nil))
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
+            dispatcher.setStormPolicy(.disabled, for: [object])
+            for _ in 0..<10 {
+                for _ in 0..<10 { backend.raise() }
+                dispatcher.step()
+            }
+            #expect(!object.isContained && object.deliveredSignalCount == 100, "disabled: a flood passes")
+            dispatcher.setStormPolicy(nil, for: [object])
+            for _ in 0..<10 {
+                backend.raise()
+                dispatcher.step()
+            }
+            #expect(object.isContained, "the dispatcher's rules again: the flood trips them")
+            // 10 passes before; then one that starts the clock, four more, and the sixth, which is served and trips.
+            #expect(object.serviceCallCount == 16, "\(object.serviceCallCount)")
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+        }
+
         @Test func invalidStormPoliciesAreRefusedWithAReason() {
             #expect(throws: DispatchError.self) {
                 _ = try InterruptDispatcher.manuallyStepped(logger: .silent(), options: DispatchOptions(storm: StormPolicy(unclaimedLimit: 0)))

@@ -77,7 +77,7 @@ settings:
   milestone: 100
   log-level: info
 devices:
-  "$EDU": {driver: vfio-pci, connect: message-based, profile: edu, on-exit: restore, storm: {rate-limit: 100000, rate-window-ms: 100}}
+  "$EDU": {driver: vfio-pci, connect: message-based, profile: edu, on-exit: restore, storm: {rate-limit: ${EDU_RATE_LIMIT:-100000}, rate-window-ms: 100}}
   "1af4:1110": {profile: ivshmem-doorbell}
   "$E1000E": {from: e1000e, profile: e1000e}
   "$PORT": {profile: edu}
@@ -197,7 +197,9 @@ step wait-trigger
 
 # ---------------------------------------------------------------- SIGHUP
 before=$(reloads)
-config $W/config.yaml "$ADDED"
+edu_before=$(ctl show $EDU --json | field interrupts)
+# edu's storm rules change too: applied in place, its connection (and counts) kept.
+EDU_RATE_LIMIT=90000 config $W/config.yaml "$ADDED"
 kill -HUP $daemon
 wait_until 30 test "$(reloads)" -gt "$before"
 wait_until 10 is_state $ADDED connected
@@ -207,6 +209,9 @@ ctl show $INTX > $W/show.out 2>&1; status=$?
 check "SIGHUP: $INTX (dropped from the file) is no longer known ($(cat $W/show.out))" test $status -eq 2
 check "SIGHUP: $INTX was given back to no driver" test "$(driver $INTX)" = none
 check "SIGHUP: the other devices stayed connected" all_in connected $EDU $IVSHMEM $E1000E $PORT
+edu_after=$(ctl show $EDU --json | field interrupts)
+check "SIGHUP: $EDU's changed storm rules kept its connection ($edu_before interrupts before, $edu_after after)" \
+    test "${edu_after:-0}" -ge "${edu_before:-1}" -a "${edu_before:-0}" -gt 0
 expect_counts "edu MSI on the device the reload added" $ADDED strict 50
 before=$(reloads)
 echo "devices: {" > $W/config.yaml

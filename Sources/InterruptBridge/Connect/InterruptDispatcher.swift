@@ -260,6 +260,16 @@ public final class InterruptDispatcher: Sendable {
         postToTheirLoops(objects) { .contain($0, rule, $1) }
     }
 
+    /// Judges the vectors of these objects by `policy` from now on (nil: the dispatcher's
+    /// `DispatchOptions.storm`), their windows started afresh, without disconnecting them:
+    /// for a storm policy changed while the device runs (the daemon's reload). A vector
+    /// contained now stays so until its re-arm. The vectors' own card only: a legacy
+    /// object's other cards on its line keep their rules. Returns once the loop has done
+    /// it (from a dispatch thread: at the end of the batch).
+    public func setStormPolicy(_ policy: StormPolicy?, for objects: [InterruptObject]) {
+        postToTheirLoops(objects) { .setStorm($0, policy, $1) }
+    }
+
     /// Posts one command per loop for the objects it serves (this dispatcher's only) and
     /// waits for each, except on a dispatch thread (which would wait for itself).
     private func postToTheirLoops(_ objects: [InterruptObject], _ command: ([InterruptObject], Completion?) -> LoopCommand) {

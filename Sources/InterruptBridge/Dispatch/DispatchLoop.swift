@@ -283,6 +283,8 @@ enum LoopCommand: Sendable {
     case rearm([InterruptObject], Completion?)
     /// Contain these objects' vectors as storming under `rule`, from outside the loop.
     case contain([InterruptObject], StormRule, Completion?)
+    /// Judge the objects' own vectors by this storm policy from now on (nil: the loop's default).
+    case setStorm([InterruptObject], StormPolicy?, Completion?)
     /// Answer a heartbeat request: count it in `heartbeats` (proves the loop turns).
     case heartbeat
     /// Report these objects active (true) or inactive (false).

@@ -185,14 +185,14 @@ final class VectorSource: WatchedDescriptor {
     /// Why reading or unmasking failed; the loop then stops watching it.
     @exclusivity(unchecked) var faulted: SystemError?
     // Storm detection (see `StormPolicy`), on the loop thread only; the counters
-    // are in the pass record.
-    let storm: StormPolicy
+    // are in the pass record. The rules are read only where a window or block ends.
+    @exclusivity(unchecked) private(set) var storm: StormPolicy
     /// Passes per unclaimed window (.max when the policy is off: a window that never fills).
-    private let unclaimedWindow: UInt64
-    private let unclaimedLimit: UInt64
+    @exclusivity(unchecked) private var unclaimedWindow: UInt64
+    @exclusivity(unchecked) private var unclaimedLimit: UInt64
     /// Signals per rate block (.max when the policy is off: a block that never fills).
-    private let rateLimit: UInt64
-    private let rateWindow: UInt64
+    @exclusivity(unchecked) private var rateLimit: UInt64
+    @exclusivity(unchecked) private var rateWindow: UInt64
     /// When the current rate block started (ns; 0: at the next interrupt).
     @exclusivity(unchecked) private var blockStart: UInt64 = 0
     /// The rule the vector tripped; the loop then contains it (off the interrupt path).
@@ -221,12 +221,23 @@ final class VectorSource: WatchedDescriptor {
         self.maximumLatchedPasses = maximumLatchedPasses
         self.key = key
         self.storm = storm
-        // A disabled policy never trips: windows that cannot fill.
-        unclaimedWindow = storm.isEnabled ? UInt64(storm.unclaimedWindow) : .max
-        unclaimedLimit = UInt64(storm.unclaimedLimit)
-        rateLimit = storm.isEnabled ? UInt64(storm.rateLimit) : .max
-        rateWindow = storm.rateWindow.nanoseconds
+        (unclaimedWindow, unclaimedLimit, rateLimit, rateWindow) = Self.limits(of: storm)
         super.init(descriptor: source.descriptor, isInterrupt: true)
+    }
+
+    /// The rules' limits. A disabled policy never trips: windows that cannot fill.
+    private static func limits(of storm: StormPolicy) -> (UInt64, UInt64, UInt64, UInt64) {
+        (storm.isEnabled ? UInt64(storm.unclaimedWindow) : .max, UInt64(storm.unclaimedLimit),
+         storm.isEnabled ? UInt64(storm.rateLimit) : .max, storm.rateWindow.nanoseconds)
+    }
+
+    /// Judges the vector by `storm` from now on, its windows started afresh (loop thread,
+    /// between batches). A containment in force stays until its re-arm.
+    func apply(_ storm: StormPolicy) {
+        self.storm = storm
+        (unclaimedWindow, unclaimedLimit, rateLimit, rateWindow) = Self.limits(of: storm)
+        blockStart = 0
+        if let record { startStormCounters(&record.pointee) }
     }
 
     /// Copies the line's only object (nil unless it has exactly one) and its DIRQL

@@ -42,6 +42,14 @@ extension LoopState {
                     }
                 }
                 completion?.finish()
+            case let .setStorm(objects, policy, completion):
+                for object in objects {
+                    // The object's own card's vectors: a line it only listens to is another card's, with its own rules.
+                    for source in table.sources(of: object) where source.key.device == ObjectIdentifier(object.device) {
+                        source.apply(policy ?? loop.options.storm)
+                    }
+                }
+                completion?.finish()
             case let .setActive(active, objects, completion):
                 setActive(active, objects)
                 completion?.finish()
@@ -272,7 +280,8 @@ extension LoopState {
                 for object in objects { object.markDisconnected() }
                 completion?.finish(.dispatcherStopped)
             case let .detach(_, completion), let .detachDevice(_, _, completion), let .rearm(_, completion),
-                 let .contain(_, _, completion), let .watchEvents(_, completion), let .unwatchEvents(_, completion), let .setActive(_, _, completion):
+                 let .contain(_, _, completion), let .setStorm(_, _, completion), let .watchEvents(_, completion), let .unwatchEvents(_, completion),
+                 let .setActive(_, _, completion):
                 completion?.finish()
             case .stop, .heartbeat:
                 continue
