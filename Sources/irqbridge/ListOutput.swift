@@ -38,7 +38,9 @@ enum ListOutput {
                      + (info.irqLine.map { "IRQ \($0)" } ?? "no IRQ")
                      + (info.irqLineIsMSI ? " (the MSI's: Linux reports the first MSI's IRQ while MSI is enabled; the line is not known then)" : "")
                      + (info.isIRQRouted == false
-                        ? " (firmware's value: Linux routes the pin when the function is first enabled, e.g. opened through VFIO)" : ""))
+                        ? " (firmware's value: Linux routes the pin when the function is first enabled, e.g. opened through VFIO)" : "")
+                     + (info.interruptPin != nil && info.irqLine == 0 && !info.irqLineIsMSI
+                        ? " (not routed yet, as on a hot-added function no driver has enabled: opening it through vfio-pci routes the pin, and its line appears here)" : ""))
         for bar in info.bars {
             lines.append("  BAR \(bar.index)       \(bar.space == .io ? "I/O" : "memory") at 0x\(hex(bar.address, width: 1))"
                          + (bar.space == .memory ? (bar.is64Bit ? " 64-bit" : " 32-bit") + (bar.prefetchable ? " prefetchable" : "") : "")
@@ -66,7 +68,7 @@ enum ListOutput {
                      + "PreferMSIX=\(policy.preferMSIX) DevicePriority=\(policy.devicePriority.rawValue)"
                      + (policy.affinityOverride.map { " AssignmentSetOverride=\($0)" } ?? "")
                      + (device.info.driver == "uio_pci_generic" && info.interruptPin != nil ? " (uio_pci_generic: INTx only)" : ""))
-        lines.append("  assigned    " + (device.isAssignmentKnown ? assigned(device.resources) : "not known: MSI and MSI-X are in the unreadable capabilities")
+        lines.append("  assigned    " + (device.isAssignmentKnown ? assigned(device.resources) + unassignedReason(device) : "not known: MSI and MSI-X are in the unreadable capabilities")
                      + "  (online processors \(facts.onlineProcessors))")
         for (title, list, kind) in [("raw", device.resources.raw, DescriptorJSON.List.raw), ("translated", device.resources.translated, .translated)] {
             lines.append("  \(title) resources (\(list.count)\(device.isAssignmentKnown ? "" : ", BARs only: interrupts not known")):")
@@ -101,6 +103,18 @@ enum ListOutput {
                 return head + " u.MessageInterrupt.Translated.Level=\(translated.level) Vector=0x\(hex(UInt64(translated.vector), width: 8)) Affinity=\(translated.affinity)"
             }
         }
+    }
+
+    /// Why a function with a pin got no interrupt descriptor (empty when it got one, or has no pin).
+    static func unassignedReason(_ device: DiscoveredDevice) -> String {
+        let info = device.info
+        guard device.resources.interruptKind == nil, info.interruptPin != nil else { return "" }
+        if info.irqLineIsMSI {
+            return " (its line is not known while the kernel's driver has MSI on, and the policy allows no messages: "
+                + "bound to vfio-pci, whose open turns MSI off, it shows)"
+        }
+        if (info.irqLine ?? 0) == 0 { return " (its pin is not routed yet: see INTx)" }
+        return ""
     }
 
     /// "MSI-X x3 DIRQL 8", "INTx 11 DIRQL 5", or "-".

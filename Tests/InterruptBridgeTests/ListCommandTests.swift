@@ -171,6 +171,26 @@ struct ListCommandTests {
         #expect(table.standardOutput.contains("ADDRESS"))
     }
 
+    /// A function with a pin whose line is 0 (hot-added, no driver has enabled it): `list BDF`
+    /// says the pin is not routed yet, and why no interrupt was assigned under a line-only policy.
+    @Test func aPinNotRoutedYetIsSaidSo() throws {
+        var text = try String(contentsOfFile: Fixtures.path("rig-q35.lspci"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "00:03.0 Unclassified device [00ff]: Device 1234:11e8 (rev 10)\n00: 34 12 e8 11 03 01 10 00 10 00 ff 00 00 00 00 00\n10: 00 00 80 fe 00 00 00 00 00 00 00 00 00 00 00 00\n20: 00 00 00 00 00 00 00 00 00 00 00 00 f4 1a 00 11\n30: 00 00 00 00 40 00 00 00 00 00 00 00 0b 01",
+                                          with: "00:03.0 Unclassified device [00ff]: Device 1234:11e8 (rev 10)\n00: 34 12 e8 11 03 01 10 00 10 00 ff 00 00 00 00 00\n10: 00 00 80 fe 00 00 00 00 00 00 00 00 00 00 00 00\n20: 00 00 00 00 00 00 00 00 00 00 00 00 f4 1a 00 11\n30: 00 00 00 00 40 00 00 00 00 00 00 00 00 01")
+        #expect(text.contains("00 00 00 00 00 01 00 00\n40: 05"), "the edu's line register is now 0")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-unrouted-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dump = directory.appendingPathComponent("dump.lspci")
+        try text.write(to: dump, atomically: true, encoding: .utf8)
+        let policy = directory.appendingPathComponent("policy.json")
+        try #"{ "devices": { "1234:11e8": { "MSISupported": false } } }"#.write(to: policy, atomically: true, encoding: .utf8)
+        let result = try Self.run(["list", "00:03.0", "--dump", dump.path, "--policy", policy.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("pin INTA, IRQ 0 (not routed yet"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("assigned    - (its pin is not routed yet: see INTx)"), "\(result.standardOutput)")
+    }
+
     @Test func oneFunctionInFullShowsEveryDescriptor() throws {
         let result = try Self.run(["list", "00:07.0", "--dump", Fixtures.path("rig-q35.lspci")])
         #expect(result.status == 0)
