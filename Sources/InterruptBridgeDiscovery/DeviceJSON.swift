@@ -117,6 +117,16 @@ public struct DeviceJSON: Encodable, Sendable {
         var interruptKind: String?
         var raw: [DescriptorJSON]
         var translated: [DescriptorJSON]
+
+        enum CodingKeys: String, CodingKey { case interruptKind, raw, translated }
+
+        /// `interruptKind` is null, not missing, when nothing was assigned (every key present).
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(interruptKind, forKey: .interruptKind)
+            try container.encode(raw, forKey: .raw)
+            try container.encode(translated, forKey: .translated)
+        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -52,7 +52,10 @@ struct ListCommandTests {
 
         let nvme = try #require(devices.first { $0["address"] as? String == "0000:00:08.0" })
         #expect((nvme["msix"] as? [String: Any])?["tableSize"] as? Int == 65)
-        #expect(devices.first { $0["address"] as? String == "0000:00:06.0" }?["irq"] is NSNull)
+        let plain = try #require(devices.first { $0["address"] as? String == "0000:00:06.0" })
+        #expect(plain["irq"] is NSNull)
+        #expect((plain["resources"] as? [String: Any])?.keys.contains("interruptKind") == true, "present, as null, with nothing assigned")
+        #expect((plain["resources"] as? [String: Any])?["interruptKind"] is NSNull)
     }
 
     @Test func policyFileChangesTheAssignment() throws {
