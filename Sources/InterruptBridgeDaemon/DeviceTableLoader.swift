@@ -48,7 +48,7 @@ public enum DeviceTableLoader {
     /// bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(DaemonConfigurationError) -> DeviceTable {
         let text: String
-        do { text = try RegularFile(reading: path, limit: fileSizeLimit).text } catch { throw .unreadable(path: path, reason: error.description) }
+        do { text = try RegularFile(reading: path, limit: fileSizeLimit).validText() } catch { throw .unreadable(path: path, reason: error.description) }
         return try load(text, file: path)
     }
 

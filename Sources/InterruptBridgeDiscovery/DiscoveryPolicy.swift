@@ -16,7 +16,7 @@ extension InterruptPolicyTable {
     /// tooling's YAML reader shares it).
     public static func text(ofPolicyFile path: String) throws(DiscoveryError) -> String {
         do {
-            return try RegularFile(reading: path, limit: fileSizeLimit).text
+            return try RegularFile(reading: path, limit: fileSizeLimit).validText()
         } catch {
             throw .unreadableFile(error)
         }

@@ -15,8 +15,29 @@ public struct RegularFile: Sendable {
     public let path: String
     /// The whole content.
     public let bytes: [UInt8]
-    /// The content as text (invalid UTF-8 repaired), for the parsers of configuration files.
+    /// The content as text (invalid UTF-8 repaired).
     public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The content as text, for the parsers of configuration files: a file with a NUL
+    /// byte or invalid UTF-8 (a binary picked by mistake) is `.notText`, where the
+    /// repaired text would have the parser quote replacement characters back.
+    public func validText() throws(RegularFileError) -> String {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        decoding: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                if scalar == "\0" { throw .notText(path: path, offset: offset) }
+                offset += UTF8.width(scalar)
+            case .emptyInput:
+                break decoding
+            case .error:
+                throw .notText(path: path, offset: offset)
+            }
+        }
+        return text
+    }
     /// The file that was read, still open, so a later reader (libpci) can open this
     /// very file through `reopenPath` even if `path` has been renamed over since.
     public let descriptor: OwnedDescriptor
@@ -85,12 +106,15 @@ public enum RegularFileError: Error, Sendable, Hashable, CustomStringConvertible
     case notRegular(path: String, kind: String)
     /// More than `limit` bytes.
     case tooLarge(path: String, limit: Int)
+    /// Not UTF-8 text (a NUL byte, or invalid UTF-8 near `offset`).
+    case notText(path: String, offset: Int)
 
     public var description: String {
         switch self {
         case .system(let error): "\(error)"
         case let .notRegular(path, kind): "\(path) is \(kind), not a regular file"
         case let .tooLarge(path, limit): "\(path) is larger than \(Self.size(limit)), the limit for this file"
+        case let .notText(path, offset): "\(path) is not a text file (binary or not UTF-8 near byte \(offset)): give a YAML or JSON file"
         }
     }
 

@@ -46,7 +46,7 @@ public enum ProfileLoader {
     public static func load(contentsOf path: String) throws(ProfileError) -> DeviceProfile {
         let text: String
         do {
-            text = try RegularFile(reading: path, limit: fileSizeLimit).text
+            text = try RegularFile(reading: path, limit: fileSizeLimit).validText()
         } catch {
             throw ProfileError(.unreadable, at: ProfileLocation(file: path, line: 1, column: 1, field: "(file)"), "cannot read the profile: \(error)")
         }

@@ -64,3 +64,25 @@ struct RegularFileTests {
         }
     }
 }
+
+@Suite("Configuration files must be text")
+struct RegularFileTextTests {
+    static func file(_ bytes: [UInt8]) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("regular-text-\(UUID().uuidString.prefix(8))").path
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    @Test func aBinaryFileIsNotTextAndSaysWhere() throws {
+        let binary = try Self.file([0x6e, 0x61, 0x6d, 0x65, 0x00, 0x01, 0xff])
+        defer { try? FileManager.default.removeItem(atPath: binary) }
+        #expect(throws: RegularFileError.notText(path: binary, offset: 4)) { try RegularFile(reading: binary, limit: 4096).validText() }
+        let latin1 = try Self.file(Array("name: caf".utf8) + [0xe9, 0x0a])
+        defer { try? FileManager.default.removeItem(atPath: latin1) }
+        #expect(throws: RegularFileError.notText(path: latin1, offset: 9)) { try RegularFile(reading: latin1, limit: 4096).validText() }
+        #expect(RegularFileError.notText(path: "x", offset: 9).description == "x is not a text file (binary or not UTF-8 near byte 9): give a YAML or JSON file")
+        let text = try Self.file(Array("name: café\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: text) }
+        #expect(try RegularFile(reading: text, limit: 4096).validText() == "name: café\n")
+    }
+}
