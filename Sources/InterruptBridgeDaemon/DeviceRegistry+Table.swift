@@ -163,7 +163,10 @@ extension DeviceRegistry {
                 // storm rules: applied to the connected vectors in place. The connection (and its
                 // counts, and any wait on it) stays.
                 if newEntry.storm != oldEntry.storm, device.state == .connected {
-                    dispatcher.setStormPolicy(newEntry.storm, for: device.objects)
+                    // The loader checked the rules; a refusal here would be a bug, said in the log.
+                    do throws(DispatchError) { try dispatcher.setStormPolicy(newEntry.storm, for: device.objects) } catch {
+                        logger.error("\(device.id): the new storm rules were not applied: \(error)")
+                    }
                 }
                 device.entry = newEntry
                 reconfigured.insert(address)

@@ -231,7 +231,16 @@ public struct DeviceSession: Sendable {
     /// connecting): for a device about to be let go, so a cause left pending (a raise
     /// that landed after its messages were disabled) does not assert its INTx line, which
     /// another card may share, with no handler left to clear it. Nothing without a program.
-    public func quiesce() {
+    ///
+    /// Only while the function is still on the driver the session opened it through (`sysfs`):
+    /// a UIO function pulled from the bus has its BAR mappings taken away (touching them is
+    /// SIGBUS) and tells nobody, and one rebound meanwhile is another driver's. A VFIO
+    /// function the kernel asked back is still on vfio-pci until the session lets it go.
+    public func quiesce() { quiesce(sysfs: SysfsPCI()) }
+
+    /// `quiesce()` judged against `sysfs` (a test's tree).
+    func quiesce(sysfs: SysfsPCI) {
+        guard let driver = info.driver, sysfs.driver(of: info.address.description) == driver else { return }
         if let stimulus { stimulus.quiesce() } else { routines?.quiesce() }
     }
 

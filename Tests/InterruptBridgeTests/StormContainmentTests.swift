@@ -185,13 +185,15 @@ extension Runtime {
             let dispatcher = try Self.stepped(StormPolicy(rateLimit: 5, rateWindow: .seconds(30), initialBackoff: nil))
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
             let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
-            dispatcher.setStormPolicy(.disabled, for: [object])
+            #expect(throws: DispatchError.self) { try dispatcher.setStormPolicy(StormPolicy(rateLimit: -1), for: [object]) }
+            // Disabled: its other fields are not checked, and nothing traps on them.
+            try dispatcher.setStormPolicy(StormPolicy(isEnabled: false, unclaimedLimit: -1, rateLimit: -1, rateWindow: .zero), for: [object])
             for _ in 0..<10 {
                 for _ in 0..<10 { backend.raise() }
                 dispatcher.step()
             }
             #expect(!object.isContained && object.deliveredSignalCount == 100, "disabled: a flood passes")
-            dispatcher.setStormPolicy(nil, for: [object])
+            try dispatcher.setStormPolicy(nil, for: [object])
             for _ in 0..<10 {
                 backend.raise()
                 dispatcher.step()

@@ -1,4 +1,6 @@
 @testable import InterruptBridgeTooling
+import Foundation
+import InterruptBridgeSystem
 import Testing
 import InterruptBridge
 
@@ -92,19 +94,38 @@ struct ProfileStimulusTests {
     }
 }
 
-/// A session let go of (a removal, a disconnect) first clears what its device has pending.
+/// A session let go of (a removal, a disconnect) first clears what its device has pending,
+/// while the function is still on the driver it was opened through.
 @Suite("Quiescing a session")
 struct SessionQuiesceTests {
     /// edu's built-in profile: quiesce reads the status and writes it back to the
-    /// acknowledge register, so a raise left pending stops asserting the line.
-    @Test func quiesceRunsTheProfilesProgramOnTheDevice() throws {
+    /// acknowledge register, so a raise left pending stops asserting the line. Not once the
+    /// function has left the bus (a UIO mapping then faults) or is on another driver.
+    @Test func quiesceRunsTheProfilesProgramOnlyWhileTheFunctionIsOnItsDriver() throws {
         let edu = try #require(ProfileLibrary().profile(named: "edu"))
         let memory = ProfileStimulusTests.Memory()
         let stimulus = try SelftestStimulus.registers(edu, on: memory.bars)
         let backend = SimulatedBackend(SimulatedDevice.edu())
-        let session = DeviceSession(info: backend.device, profile: edu, backend: backend, stimulus: stimulus, close: {})
+        var info = backend.device
+        info.driver = "uio_pci_generic"
+        let session = DeviceSession(info: info, profile: edu, backend: backend, stimulus: stimulus, close: {})
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("quiesce-sysfs-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sysfs = SysfsPCI(root: root)
+        let function = sysfs.devicePath(info.address.description)
+        try FileManager.default.createDirectory(atPath: function, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: sysfs.driverPath("uio_pci_generic"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: sysfs.driverPath("e1000"), withIntermediateDirectories: true)
+
         memory[0x24] = 0x100 // a DMA-done cause pending
-        session.quiesce()
-        #expect(memory[0x64] == 0x100, "the pending cause was acknowledged")
+        session.quiesce(sysfs: sysfs)
+        #expect(memory[0x64] == 0, "on no driver (gone from its own): not touched")
+        try FileManager.default.createSymbolicLink(atPath: function + "/driver", withDestinationPath: sysfs.driverPath("e1000"))
+        session.quiesce(sysfs: sysfs)
+        #expect(memory[0x64] == 0, "on another driver: not touched")
+        try FileManager.default.removeItem(atPath: function + "/driver")
+        try FileManager.default.createSymbolicLink(atPath: function + "/driver", withDestinationPath: sysfs.driverPath("uio_pci_generic"))
+        session.quiesce(sysfs: sysfs)
+        #expect(memory[0x64] == 0x100, "on its driver: the pending cause was acknowledged")
     }
 }

@@ -266,7 +266,9 @@ public final class InterruptDispatcher: Sendable {
     /// contained now stays so until its re-arm. The vectors' own card only: a legacy
     /// object's other cards on its line keep their rules. Returns once the loop has done
     /// it (from a dispatch thread: at the end of the batch).
-    public func setStormPolicy(_ policy: StormPolicy?, for objects: [InterruptObject]) {
+    /// Throws `.invalidOptions` with the reason for rules `StormPolicy.problem` refuses.
+    public func setStormPolicy(_ policy: StormPolicy?, for objects: [InterruptObject]) throws(DispatchError) {
+        if let problem = policy?.problem { throw .invalidOptions("storm policy: \(problem)") }
         postToTheirLoops(objects) { .setStorm($0, policy, $1) }
     }
 

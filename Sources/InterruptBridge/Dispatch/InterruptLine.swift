@@ -227,8 +227,9 @@ final class VectorSource: WatchedDescriptor {
 
     /// The rules' limits. A disabled policy never trips: windows that cannot fill.
     private static func limits(of storm: StormPolicy) -> (UInt64, UInt64, UInt64, UInt64) {
-        (storm.isEnabled ? UInt64(storm.unclaimedWindow) : .max, UInt64(storm.unclaimedLimit),
-         storm.isEnabled ? UInt64(storm.rateLimit) : .max, storm.rateWindow.nanoseconds)
+        // Clamped: a disabled policy's fields are not validated (`StormPolicy.problem`).
+        (storm.isEnabled ? UInt64(clamping: storm.unclaimedWindow) : .max, storm.isEnabled ? UInt64(clamping: storm.unclaimedLimit) : .max,
+         storm.isEnabled ? UInt64(clamping: storm.rateLimit) : .max, storm.isEnabled ? storm.rateWindow.nanoseconds : 0)
     }
 
     /// Judges the vector by `storm` from now on, its windows started afresh (loop thread,
