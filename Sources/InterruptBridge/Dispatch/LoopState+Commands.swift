@@ -119,9 +119,7 @@ extension LoopState {
         let listeners = table.connectedObjects.filter { table.listens($0, to: key) }
         guard !listeners.isEmpty else { return }
         performLogged(table.stopListening(to: device), "no longer hearing the line of \(device)")
-        for object in listeners where !table.sources(of: object).contains(where: { $0.containedSince != nil }) {
-            object.counters.contained.store(false, ordering: .releasing)
-        }
+        clearContainedMark(of: listeners)
     }
 
     /// Disconnects the objects (those not on this loop are ignored): the table's

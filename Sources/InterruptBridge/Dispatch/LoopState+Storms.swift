@@ -55,10 +55,7 @@ extension LoopState {
                 return
             }
         }
-        // A legacy object hearing several cards' lines stays contained while another of them is.
-        for object in objects(on: source) where !table.sources(of: object).contains(where: { $0.containedSince != nil }) {
-            object.counters.contained.store(false, ordering: .releasing)
-        }
+        clearContainedMark(of: objects(on: source))
         if let device = record?.device {
             logger.notice("vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
             loop.events.publish(.stormRearmed(device, vector: source.line.vector, message: source.key.message))
@@ -127,6 +124,15 @@ extension LoopState {
     /// legacy objects listening to its device's line).
     func objects(on source: VectorSource) -> [InterruptObject] {
         table.objects(servedBy: source)
+    }
+
+    /// Clears the contained mark of each object none of whose sources is contained any
+    /// more (a legacy object hearing several cards' lines stays contained while another
+    /// of them is).
+    func clearContainedMark(of objects: [InterruptObject]) {
+        for object in objects where !table.sources(of: object).contains(where: { $0.containedSince != nil }) {
+            object.counters.contained.store(false, ordering: .releasing)
+        }
     }
 
     /// A source leaves the table: forget it if contained.
