@@ -20,7 +20,7 @@ public actor MetricsExporter {
     private var eventCounts: [String: UInt64] = [:]
     private var knownStates: Set<String> = []
     /// Per histogram series: the last raw snapshot (summed over the device's vectors) and the series' total.
-    private var histograms: [String: (last: LatencyBuckets, total: LatencyBuckets, name: String, labels: String)] = [:]
+    private var histograms: [String: (last: LatencyBuckets, total: LatencyBuckets, name: String, labels: String, device: String, kind: String)] = [:]
 
     /// The `le` bounds the fine buckets are folded into, in seconds.
     static let bounds: [Double] = [1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 0.1, 1]
@@ -104,23 +104,25 @@ public actor MetricsExporter {
               help: "Batches the dispatch loop took by polling after the previous one instead of sleeping (setting dispatch.poll-window-us)")
         count("irqbridge_dispatch_poll_window_closings_total", [], polling.windowClosings,
               help: "Times the dispatch loop stopped polling for a while because other threads kept wanting its processor")
-        var byDevice: [String: (labels: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
+        var byDevice: [String: (device: String, kind: String, isr: LatencyBuckets, stimulus: LatencyBuckets)] = [:]
         for sample in samples where sample.timings.isRecorded {
             let key = sample.device + "|" + sample.kind
-            let previous = byDevice[key] ?? ("device=\"\(sample.device)\",kind=\"\(sample.kind)\"", .empty, .empty)
-            byDevice[key] = (previous.labels, previous.isr.adding(sample.timings.isrDuration), previous.stimulus.adding(sample.timings.stimulusToISR))
+            let previous = byDevice[key] ?? (sample.device, sample.kind, .empty, .empty)
+            byDevice[key] = (sample.device, sample.kind, previous.isr.adding(sample.timings.isrDuration),
+                             previous.stimulus.adding(sample.timings.stimulusToISR))
         }
-        for (key, value) in byDevice {
-            fold("irqbridge_isr_duration_seconds", key, value.labels, value.isr)
-            fold("irqbridge_stimulus_to_isr_seconds", key, value.labels, value.stimulus)
+        for value in byDevice.values {
+            fold("irqbridge_isr_duration_seconds", device: value.device, kind: value.kind, value.isr)
+            fold("irqbridge_stimulus_to_isr_seconds", device: value.device, kind: value.kind, value.stimulus)
         }
         return registry.emitToString() + histogramText()
     }
 
     /// Adds a device's raw (per-connection) snapshot to its monotonic series.
-    private func fold(_ name: String, _ key: String, _ labels: String, _ raw: LatencyBuckets) {
-        let id = name + "|" + key
-        var entry = histograms[id] ?? (last: .empty, total: .empty, name: name, labels: labels)
+    private func fold(_ name: String, device: String, kind: String, _ raw: LatencyBuckets) {
+        let id = name + "|" + device + "|" + kind
+        var entry = histograms[id] ?? (last: .empty, total: .empty, name: name,
+                                       labels: "device=\"\(device)\",kind=\"\(kind)\"", device: device, kind: kind)
         // Fewer durations than last time: the device was reconnected, its recorders start at zero.
         entry.total = entry.total.adding(raw.count >= entry.last.count ? raw.subtracting(entry.last) : raw)
         entry.last = raw
@@ -191,10 +193,8 @@ public actor MetricsExporter {
             series[key] = nil
         }
         for (key, entry) in histograms {
-            let device = String(key.split(separator: "|").dropFirst().first ?? "")
-            let kind = String(key.split(separator: "|").last ?? "")
-            let gone = !known.contains(device)
-            let relabelled = sampled.contains(device) && !samples.contains { $0.device == device && $0.kind == kind }
+            let gone = !known.contains(entry.device)
+            let relabelled = sampled.contains(entry.device) && !samples.contains { $0.device == entry.device && $0.kind == entry.kind }
             if gone || relabelled { histograms[key] = nil }
         }
     }
