@@ -62,7 +62,11 @@ public enum DeviceTableLoader {
         var table = DeviceTable()
         if case .scalar(let scalar) = root.node, scalar.string.isEmpty { return table }
         let fields = try root.mapping(allowed: topKeys)
-        if let settings = fields["settings"] { table.settings = try flatten(settings, prefix: "") }
+        if let settings = fields["settings"] {
+            var nodes: [String: ProfileNode] = [:]
+            table.settings = try flatten(settings, prefix: "", nodes: &nodes)
+            try checkSettings(table.settings, nodes: nodes)
+        }
         if let defaults = fields["default"] { table.defaults = try policy(defaults, allowing: policyKeys) }
         var seen: Set<DeviceSelector> = []
         for (key, keyNode, value) in try fields["devices"]?.entries() ?? [] {
@@ -83,8 +87,20 @@ public enum DeviceTableLoader {
         return table
     }
 
-    /// `settings:` as dotted keys, each checked against the daemon's settings.
-    static func flatten(_ node: ProfileNode, prefix: String) throws(ProfileError) -> [String: String] {
+    /// A value the daemon's settings refuse is an error at its place in the file, whatever a
+    /// flag or IRQBRIDGE_* variable would put over it: a bad file is rejected whole.
+    static func checkSettings(_ settings: [String: String], nodes: [String: ProfileNode]) throws(ProfileError) {
+        do throws(DaemonConfigurationError) {
+            _ = try DaemonSettings.load(arguments: [:], environment: [:], file: settings)
+        } catch {
+            guard case let .badSetting(key, value, expected) = error, let node = nodes[key] else { return }
+            throw node.error(.badValue, "'\(value)' is not \(expected)")
+        }
+    }
+
+    /// `settings:` as dotted keys, each checked against the daemon's settings; `nodes`
+    /// receives each value's node (where it is in the file).
+    static func flatten(_ node: ProfileNode, prefix: String, nodes: inout [String: ProfileNode]) throws(ProfileError) -> [String: String] {
         let allowed = Set(DaemonSettings.keys.compactMap { key -> String? in
             guard key.hasPrefix(prefix) else { return nil }
             return String(key.dropFirst(prefix.count).split(separator: ".").first!)
@@ -92,12 +108,13 @@ public enum DeviceTableLoader {
         var values: [String: String] = [:]
         for (key, value) in try node.mapping(allowed: allowed.sorted()).entries {
             if case .mapping = value.node {
-                values.merge(try flatten(value, prefix: prefix + key + "."), uniquingKeysWith: { $1 })
+                values.merge(try flatten(value, prefix: prefix + key + ".", nodes: &nodes), uniquingKeysWith: { $1 })
             } else {
                 guard DaemonSettings.keys.contains(prefix + key) else {
                     throw value.error(.badValue, "'\(prefix + key)' is a group of settings, not a value")
                 }
                 values[prefix + key] = try value.string()
+                nodes[prefix + key] = value
             }
         }
         return values

@@ -69,6 +69,8 @@ struct DeviceTableLoaderTests {
         ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
         ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
         ("settings:\n  dispatch: {core: 1}\n", "d.yaml:2:", "unknown key 'core'"),
+        ("settings:\n  log-level: info\n  dispatch:\n    poll-window-us: -5\n", "d.yaml:4:21:", "'-5' is not microseconds"),
+        ("settings:\n  storm: {rate-limit: 0}\n", "d.yaml:2:", "settings.storm.rate-limit: '0' is not"),
         ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
         ("simulated:\n  \"bad name\": {}\n", "d.yaml:2:", "a simulated device's name"),
         ("devices: {bogus\n", "d.yaml:", "not valid YAML"),
