@@ -237,5 +237,27 @@ extension Runtime {
             #expect((stuck.first?.1 ?? .zero) >= .milliseconds(50))
             #expect(messages.all.contains { $0.hasPrefix("warning") && $0.contains("has been running for at least") })
         }
+
+        /// The watchdog names ISRs: a DPC that runs long on the loop after its ISR returned
+        /// is no ISR still running, nor is a loop that sleeps after serving a vector.
+        @Test func aLongDPCAfterAQuickISRIsNotReportedAsAStuckISR() async throws {
+            let dispatcher = try InterruptDispatcher(logger: .silent(), options: DispatchOptions(stuckISRThreshold: .milliseconds(50)))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 2))
+            let dpc = DeferredProcedureCall(dispatcher: dispatcher) { _, _, _ in PThread.sleep(for: .milliseconds(300)) }
+            let objects = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                _ = dpc.enqueue(.none, .none)
+                return true
+            }).interruptObjects
+            backend.raise(message: 0)
+            backend.raise(message: 1)
+            #expect(eventually { dpc.runCount >= 1 && objects.allSatisfy { $0.serviceCallCount == 1 } })
+            #expect(eventually { dpc.runCount == 2 || (dpc.runCount == 1 && !dpc.isQueued) })
+            PThread.sleep(for: .milliseconds(200))
+            for object in objects { dispatcher.disconnect(object) }
+            dispatcher.shutdown()
+            let stuck = await Self.drain(events).filter { if case .isrStuck = $0 { true } else { false } }
+            #expect(stuck.isEmpty, "no ISR ran longer than 50 ms: \(stuck)")
+        }
     }
 }

@@ -40,7 +40,7 @@ final class LoopState {
     /// Tells the stuck-ISR watchdog which vector's ISRs run (unretained: the loop owns it).
     private let serving: Unmanaged<ServiceProbe>
     /// Numbers each ISR pass for the watchdog, so a new pass is not taken for a stuck
-    /// one (kept shifted into place: `ServiceProbe.passBits`).
+    /// one (kept shifted into place: `ServiceProbe.nextPass`).
     @exclusivity(unchecked) private var passSequence: UInt64 = 0
     /// Whether every vector source on the loop has the same DIRQL (the common case:
     /// a device's messages share one). A batch is then served in the order epoll
@@ -222,6 +222,8 @@ final class LoopState {
             }
         }
         passSequence = pass
+        // Between batches (and while the DPCs below run) no ISR runs: the word is 0.
+        if count > 0 { probe._withUnsafeGuaranteedRef { $0.leave() } }
         if let deferredCallQueue {
             deferredCallQueue._withUnsafeGuaranteedRef { queue in
                 if !queue.isEmpty { queue.drain() }
@@ -263,16 +265,16 @@ final class LoopState {
     }
 
     /// Calls the ISRs of one ready source, telling the stuck-ISR watchdog which pass
-    /// runs; a source whose descriptor failed or whose storm rule tripped is queued in
+    /// runs (each pass's word is new: the pass number moves on); a source whose descriptor failed or whose storm rule tripped is queued in
     /// `deferred`. Locals, and no closure nested in another: capturing `self` or the
     /// source in a nested closure cost a retain and a release per interrupt.
     @inline(__always)
     private func serve(_ source: Unmanaged<VectorSource>, _ record: UnsafeMutablePointer<PassRecord>,
                        probe: Unmanaged<ServiceProbe>, pass: inout UInt64) {
         let word = record.pointee.probeBits | pass
+        // The next pass's word replaces this one; `step` clears it once the batch is served.
         probe._withUnsafeGuaranteedRef { $0.enter(word) }
         let served = source._withUnsafeGuaranteedRef { $0.service(record) }
-        probe._withUnsafeGuaranteedRef { $0.leave() }
         pass = ServiceProbe.nextPass(pass)
         if !served {
             deferred[deferredCount] = Unmanaged<WatchedDescriptor>.fromOpaque(source.toOpaque()).retain()

@@ -3,8 +3,8 @@ import Logging
 import Synchronization
 
 /// What a dispatch loop is serving right now, for the stuck-ISR watchdog: the
-/// loop stores a word before and after each ISR pass (two relaxed stores, no
-/// lock, no allocation); the watchdog thread only reads it.
+/// loop stores a word before each ISR pass and 0 once a batch's passes are done
+/// (relaxed stores, no lock, no allocation); the watchdog thread only reads it.
 final class ServiceProbe: Sendable {
     /// 0: between passes. Otherwise bit 63 set, the pass number in bits 32...62
     /// (so a new pass of the same vector is a new word) and the vector below.
@@ -12,7 +12,7 @@ final class ServiceProbe: Sendable {
 
     /// Stores a word built from `vectorBits` and a pass number kept shifted into
     /// place (`nextPass`): the dispatch loop keeps both precomputed, so a pass costs
-    /// two stores and an OR.
+    /// a store and an OR.
     @inline(__always)
     func enter(_ word: UInt64) { self.word.store(word, ordering: .relaxed) }
 
