@@ -34,11 +34,20 @@ extension DeviceRegistry {
                              fromDevice: fromDevice)
     }
 
+    /// The longest a paced trigger may take (count / rate, seconds): the call answers when
+    /// the last interrupt was raised, and holds its connection until then, as a wait does.
+    static let longestPacedTrigger: Double = 3600
+
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
-    /// `rate` per second or by each one being served.
+    /// `rate` per second or by each one being served. Paced, it lasts at most
+    /// `longestPacedTrigger`.
     public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?) async throws(ControlError) -> TriggerOutcome {
         guard (1...1_000_000).contains(count) else { throw .badRequest("count must be 1...1000000, not \(count)") }
         if let rate, !Raising.rates.contains(rate) { throw .badRequest("rate must be 0.001 to 1000000 per second, not \(rate)") }
+        if let rate, Double(count) / rate > Self.longestPacedTrigger {
+            throw .badRequest("\(count) interrupt(s) at \(rate) per second take \(Int((Double(count) / rate).rounded(.up))) s; "
+                              + "a paced trigger lasts at most \(Int(Self.longestPacedTrigger)) s, as a wait does (raise fewer, or faster)")
+        }
         let ticket = try await triggerTicket(id, vector: vector)
         let result: Result<Int, ControlError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {

@@ -126,6 +126,7 @@ struct ControlAPITests {
             ("GET", "/v1/devices/nosuch", nil, 404, "no device 'nosuch'"),
             ("POST", "/v1/devices/quiet/trigger", ["count": 0], 400, "count must be"),
             ("POST", "/v1/devices/quiet/trigger", ["vector": 9], 400, "vector 9"),
+            ("POST", "/v1/devices/quiet/trigger", ["count": 133_708, "rate": 0.25], 400, "take 534832 s; a paced trigger lasts at most 3600 s"),
             ("POST", "/v1/devices/quiet/wait", ["timeout": -1], 400, "timeout"),
             ("POST", "/v1/devices/quiet/bind", nil, 409, "simulated"),
             ("POST", "/v1/devices/0000:00:1f.7/bind", ["driver": "nouveau"], 400, "vfio-pci or uio_pci_generic"),
