@@ -44,6 +44,8 @@ struct SaveRequestBody: RequestBody {
 struct ReloadOutcome: Encodable {
     var applied: Bool
     var message: String
+    /// The devices an applied reload acted on and left failed (empty otherwise).
+    var failed: [String]
 }
 
 struct SavedConfiguration: Encodable {
@@ -56,10 +58,10 @@ public struct ControlAPI: Sendable {
     let metrics: MetricsExporter
     let events: EventBroadcaster
     /// Reloads the configuration file as SIGHUP does.
-    let reload: @Sendable () async -> (applied: Bool, message: String)
+    let reload: @Sendable () async -> (applied: Bool, message: String, failed: [String])
 
     public init(registry: DeviceRegistry, metrics: MetricsExporter, events: EventBroadcaster,
-                reload: @escaping @Sendable () async -> (applied: Bool, message: String)) {
+                reload: @escaping @Sendable () async -> (applied: Bool, message: String, failed: [String])) {
         self.registry = registry
         self.metrics = metrics
         self.events = events
@@ -143,7 +145,7 @@ public struct ControlAPI: Sendable {
         }
         router.post("/v1/reload") { _, _ in
             let outcome = await reload()
-            return ControlResponses.json(ReloadOutcome(applied: outcome.applied, message: outcome.message),
+            return ControlResponses.json(ReloadOutcome(applied: outcome.applied, message: outcome.message, failed: outcome.failed),
                                          status: outcome.applied ? .ok : .unprocessableContent)
         }
         router.get("/metrics") { _, _ in

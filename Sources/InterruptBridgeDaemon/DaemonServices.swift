@@ -145,25 +145,26 @@ public final class DaemonServices: Sendable {
     }
 
     /// Reloads the configuration file (SIGHUP, POST /v1/reload): a bad file is
-    /// rejected whole and the running state kept.
-    public func reload() async -> (applied: Bool, message: String) {
+    /// rejected whole and the running state kept. `failed`: the devices an applied
+    /// reload acted on and left failed.
+    public func reload() async -> (applied: Bool, message: String, failed: [String]) {
         notifier.reloading()
         defer { notifier.ready(status: "reloaded") }
         do throws(DaemonConfigurationError) {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
             let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings)
-            let message = await registry.reload(table, settings: settings)
+            let (message, failed) = await registry.reload(table, settings: settings)
             // Loggers made with init(label:environment:) follow a changed level at once.
             let changed = appliedLogLevel.withLock { applied in
                 defer { applied = settings.logLevel }
                 return applied != settings.logLevel
             }
             if changed { JournalLogHandler.sharedLevel = settings.logLevel }
-            return (true, message)
+            return (true, message, failed)
         } catch {
             let message = "reload rejected, the running configuration is kept: \(error)"
             await registry.rejectReload(message)
-            return (false, message)
+            return (false, message, [])
         }
     }
 

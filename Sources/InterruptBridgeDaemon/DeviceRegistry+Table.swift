@@ -62,7 +62,9 @@ extension DeviceRegistry {
     /// Applies a new table: what it drops is disconnected and given back, what it
     /// changes is reconnected (rebound when the driver changed), what it adds is
     /// bound and connected. Settings that need a restart are reported, not applied.
-    public func reload(_ new: DeviceTable, settings newSettings: DaemonSettings) -> String {
+    /// Returns the one-line summary and the devices the reload acted on that it left
+    /// failed (their reasons are in GET /v1/devices/ID).
+    public func reload(_ new: DeviceTable, settings newSettings: DaemonSettings) -> (message: String, failed: [String]) {
         let old = table
         reloads += 1
         var restartNeeded: [String] = []
@@ -81,10 +83,10 @@ extension DeviceRegistry {
         let running = Self.running(reloading: new, over: configuredTable, changedByCalls: old)
         table = running
         configuredTable = new
-        let summary = apply(running, replacing: old, initial: false)
+        let (summary, failed) = apply(running, replacing: old, initial: false)
         let message = "reloaded: " + summary + (restartNeeded.isEmpty ? "" : "; needs a restart to change: " + restartNeeded.joined(separator: ", "))
         publish(.reload, nil, message)
-        return message
+        return (message, failed)
     }
 
     /// The table a reload runs: the new file, with what bind and unbind calls changed since
@@ -107,9 +109,10 @@ extension DeviceRegistry {
         return result
     }
 
-    /// The difference between `old` and `new`, applied. Returns a one-line summary.
+    /// The difference between `old` and `new`, applied. Returns a one-line summary and
+    /// the ids of the devices it acted on that ended failed, in the table's order.
     @discardableResult
-    func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> String {
+    func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> (summary: String, failed: [String]) {
         var added = 0, removed = 0, changed = 0, retried = 0
         // Every device this pass acted on: the summary says how many of them ended failed.
         var touched: [ManagedDevice] = []
@@ -221,9 +224,11 @@ extension DeviceRegistry {
         }
         // A device kept failed (a give-back that failed keeps it) is still the daemon's; one
         // forgotten is not counted.
-        let failed = Set(touched.filter { $0.state == .failed && devices[$0.id] === $0 }.map(\.id)).count
-        return "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
-            + (failed > 0 ? ", \(failed) failed" : "")
+        let failedIDs = Set(touched.filter { $0.state == .failed && devices[$0.id] === $0 }.map(\.id))
+        let failed = order.filter { failedIDs.contains($0) }
+        let summary = "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
+            + (failed.isEmpty ? "" : ", \(failed.count) failed")
+        return (summary, failed)
     }
 
     /// Whether an entry's change is only to what is read later (on-exit at exit,

@@ -254,7 +254,7 @@ struct ControlAPITests {
         try "devices: {bogus".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
         let rejected = try await daemon.call("POST", "/v1/reload")
         #expect(rejected.status == 422)
-        #expect(rejected.json["applied"] as? Bool == false)
+        #expect(rejected.json["applied"] as? Bool == false && rejected.json["failed"] as? [String] == [], "\(rejected.json)")
         #expect(try await daemon.call("GET", "/v1/devices").array.count == 3)
 
         // The running configuration replays to the same table.

@@ -85,6 +85,7 @@ struct PCIDeviceLifecycleTests {
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried, 1 failed")
+        #expect(reloaded.json["applied"] as? Bool == true && reloaded.json["failed"] as? [String] == [Self.nic], "\(reloaded.json)")
         try await daemon.stop()
     }
 
@@ -138,6 +139,7 @@ struct PCIDeviceLifecycleTests {
         try "settings: {milestone: 200}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed", "\(reloaded.json)")
+        #expect(reloaded.json["failed"] as? [String] == [], "\(reloaded.json)")
         #expect(kernel.driver(of: Self.nic) == "vfio-pci", "still bound")
         let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
         #expect(status["configured"] as? Bool == true, "\(status)")
