@@ -8,7 +8,7 @@ public enum DaemonConfiguration {
                             environment: [String: String]) throws(DaemonConfigurationError) -> (settings: DaemonSettings, table: DeviceTable, path: String?) {
         let chosen = path ?? environment["IRQBRIDGE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         let table = try chosen.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
-        let settings = try DaemonSettings.load(arguments: arguments, environment: environment, file: table.settings)
+        let settings = try DaemonSettings.load(arguments: arguments, environment: environment, file: table.settings, locations: table.settingLocations)
         return (settings, table, chosen)
     }
 }

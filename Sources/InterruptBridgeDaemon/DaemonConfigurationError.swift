@@ -12,6 +12,11 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
     case badSetting(key: String, value: String, expected: String)
     /// A setting the daemon does not have.
     case unknownSetting(key: String, source: String)
+    /// Settings that parse but do not work together (`storm`: a limit above its window).
+    case conflictingSettings(group: String, reason: String)
+    /// A setting's error with where its value came from: `daemon.yaml:4:21` or the
+    /// IRQBRIDGE_* variable.
+    indirect case located(String, DaemonConfigurationError)
 
     public var description: String {
         switch self {
@@ -19,6 +24,8 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
         case let .inFile(error): error.description
         case let .badSetting(key, value, expected): "setting '\(key)': '\(value)' is not \(expected)"
         case let .unknownSetting(key, source): "unknown setting '\(key)' in \(source)"
+        case let .conflictingSettings(group, reason): "settings '\(group)': \(reason)"
+        case let .located(place, error): "\(place): \(error)"
         }
     }
 }

@@ -152,7 +152,7 @@ public final class DaemonServices: Sendable {
         defer { notifier.ready(status: "reloaded") }
         do throws(DaemonConfigurationError) {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
-            let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings)
+            let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings, locations: table.settingLocations)
             let (message, failed) = await registry.reload(table, settings: settings)
             // Loggers made with init(label:environment:) follow a changed level at once.
             let changed = appliedLogLevel.withLock { applied in

@@ -150,15 +150,17 @@ public struct DaemonSettings: Sendable, Hashable {
         if let window: Int = try number("storm.rate-window-ms", 1...60_000, "milliseconds (1...60000)") { storm.rateWindow = .milliseconds(window) }
         if let limit: Int = try number("storm.unclaimed-limit", 1...100_000_000, "unclaimed interrupts (at least 1)") { storm.unclaimedLimit = limit }
         if let window: Int = try number("storm.unclaimed-window", 1...100_000_000, "interrupts (at least 1)") { storm.unclaimedWindow = window }
-        if let problem = storm.problem { throw bad("storm", "\(storm)", problem) }
+        if let problem = storm.problem { throw .conflictingSettings(group: "storm", reason: problem) }
         if let seconds: Int = try number("shutdown-timeout", 1...3600, "seconds (1...3600)") { shutdownTimeout = .seconds(seconds) }
         if let every: UInt64 = try number("milestone", 0...UInt64.max, "a whole number (0: off)") { milestone = every }
     }
 
     /// The hierarchy: `arguments` (flags, highest), IRQBRIDGE_* variables of
-    /// `environment`, the file's settings, then the defaults above.
+    /// `environment`, the file's settings, then the defaults above. A value that does not
+    /// work is an error naming where it came from: its variable, or its place in the file
+    /// (`locations`, "daemon.yaml:4:21" by key, as `DeviceTable.settingLocations` keeps them).
     public static func load(arguments: [String: String], environment: [String: String],
-                            file: [String: String]) throws(DaemonConfigurationError) -> DaemonSettings {
+                            file: [String: String], locations: [String: String] = [:]) throws(DaemonConfigurationError) -> DaemonSettings {
         for (key, _) in arguments where !keys.contains(key) { throw .unknownSetting(key: key, source: "the command line") }
         func values(_ pairs: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
             Dictionary(uniqueKeysWithValues: pairs.map { (AbsoluteConfigKey($0.key.split(separator: ".").map(String.init)), ConfigValue(.string($0.value), isSecret: false)) })
@@ -171,7 +173,27 @@ public struct DaemonSettings: Sendable, Hashable {
             environmentProvider,
             InMemoryProvider(name: "file", values: values(file)),
         ])
-        return try DaemonSettings(reader: reader)
+        do {
+            return try DaemonSettings(reader: reader)
+        } catch {
+            throw located(error, arguments: arguments, environment: environment, locations: locations)
+        }
+    }
+
+    /// `error` with where the value it names came from (unchanged for a flag, which the
+    /// caller typed, or a value of no known place).
+    static func located(_ error: DaemonConfigurationError, arguments: [String: String], environment: [String: String],
+                        locations: [String: String]) -> DaemonConfigurationError {
+        let keys: [String] = switch error {
+        case let .badSetting(key, _, _): [key]
+        case let .conflictingSettings(group, _): Self.keys.filter { $0.hasPrefix(group + ".") }
+        default: []
+        }
+        guard !keys.isEmpty, !keys.contains(where: { arguments[$0] != nil }) else { return error }
+        let variables = keys.map(environmentName).filter { environment[$0] != nil }
+        if !variables.isEmpty { return .located(variables.joined(separator: ", "), error) }
+        let group = if case let .conflictingSettings(group, _) = error { group } else { keys[0] }
+        return locations[group].map { .located($0, error) } ?? error
     }
 
     /// IRQBRIDGE_* variables of `environment` that are no setting, each with a one-line note.

@@ -65,7 +65,10 @@ public enum DeviceTableLoader {
         if let settings = fields["settings"] {
             var nodes: [String: ProfileNode] = [:]
             table.settings = try flatten(settings, prefix: "", nodes: &nodes)
-            try checkSettings(table.settings, nodes: nodes)
+            table.settingLocations = nodes.mapValues { node in
+                let location = node.location
+                return "\(location.file):\(location.line):\(location.column)"
+            }
         }
         if let defaults = fields["default"] { table.defaults = try policy(defaults, allowing: policyKeys) }
         var seen: Set<DeviceSelector> = []
@@ -87,19 +90,8 @@ public enum DeviceTableLoader {
         return table
     }
 
-    /// A value the daemon's settings refuse is an error at its place in the file, whatever a
-    /// flag or IRQBRIDGE_* variable would put over it: a bad file is rejected whole.
-    static func checkSettings(_ settings: [String: String], nodes: [String: ProfileNode]) throws(ProfileError) {
-        do throws(DaemonConfigurationError) {
-            _ = try DaemonSettings.load(arguments: [:], environment: [:], file: settings)
-        } catch {
-            guard case let .badSetting(key, value, expected) = error, let node = nodes[key] else { return }
-            throw node.error(.badValue, "'\(value)' is not \(expected)")
-        }
-    }
-
     /// `settings:` as dotted keys, each checked against the daemon's settings; `nodes`
-    /// receives each value's node (where it is in the file).
+    /// receives each value's node and each group's (where it is in the file).
     static func flatten(_ node: ProfileNode, prefix: String, nodes: inout [String: ProfileNode]) throws(ProfileError) -> [String: String] {
         let allowed = Set(DaemonSettings.keys.compactMap { key -> String? in
             guard key.hasPrefix(prefix) else { return nil }
@@ -108,6 +100,7 @@ public enum DeviceTableLoader {
         var values: [String: String] = [:]
         for (key, value) in try node.mapping(allowed: allowed.sorted()).entries {
             if case .mapping = value.node {
+                nodes[prefix + key] = value
                 values.merge(try flatten(value, prefix: prefix + key + ".", nodes: &nodes), uniquingKeysWith: { $1 })
             } else {
                 guard DaemonSettings.keys.contains(prefix + key) else {

@@ -69,8 +69,6 @@ struct DeviceTableLoaderTests {
         ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
         ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
         ("settings:\n  dispatch: {core: 1}\n", "d.yaml:2:", "unknown key 'core'"),
-        ("settings:\n  log-level: info\n  dispatch:\n    poll-window-us: -5\n", "d.yaml:4:21:", "'-5' is not microseconds"),
-        ("settings:\n  storm: {rate-limit: 0}\n", "d.yaml:2:", "settings.storm.rate-limit: '0' is not"),
         ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
         ("simulated:\n  \"bad name\": {}\n", "d.yaml:2:", "a simulated device's name"),
         ("devices: {bogus\n", "d.yaml:", "not valid YAML"),
@@ -83,6 +81,26 @@ struct DeviceTableLoaderTests {
             let description = "\(error)"
             return description.hasPrefix(location) && description.contains(message) && !description.contains("\n")
         }
+    }
+
+    /// A settings value that does not work names where it came from: its place in the file,
+    /// or the variable that put it there; a flag's or a variable's good value over a bad one
+    /// in the file is no error (a file shared by rigs, a variable per machine).
+    @Test func aBadSettingNamesWhereItCameFrom() throws {
+        let table = try DeviceTableLoader.load("settings:\n  log-level: info\n  dispatch:\n    poll-window-us: -5\n  storm: {unclaimed-limit: 20, unclaimed-window: 10}\n", file: "d.yaml")
+        func failure(_ arguments: [String: String] = [:], _ environment: [String: String] = [:], file: [String: String]? = nil) -> String {
+            do {
+                _ = try DaemonSettings.load(arguments: arguments, environment: environment, file: file ?? table.settings, locations: table.settingLocations)
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        #expect(failure() == "d.yaml:4:21: setting 'dispatch.poll-window-us': '-5' is not microseconds (0...10000; 0: always sleep)")
+        #expect(failure(["dispatch.poll-window-us": "7"]) == "d.yaml:5:10: settings 'storm': the unclaimed limit must be 1...10 (the window)")
+        #expect(failure([:], ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "x"]).hasPrefix("IRQBRIDGE_DISPATCH_POLL_WINDOW_US: setting 'dispatch.poll-window-us': 'x'"))
+        #expect(failure(["dispatch.poll-window-us": "-1"]).hasPrefix("setting 'dispatch.poll-window-us': '-1'"), "a flag: the caller typed it")
+        #expect(failure(["dispatch.poll-window-us": "7", "storm.unclaimed-limit": "5"]) == "no error")
+        #expect(failure([:], ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "7", "IRQBRIDGE_STORM_UNCLAIMED_WINDOW": "5"])
+                == "IRQBRIDGE_STORM_UNCLAIMED_WINDOW: settings 'storm': the unclaimed limit must be 1...5 (the window)")
     }
 
     /// A profile file is read with the configuration: `--check` and a reload refuse a broken one.
