@@ -35,7 +35,9 @@ extension DeviceRegistry {
     }
 
     /// The longest a paced trigger may take (count / rate, seconds): the call answers when
-    /// the last interrupt was raised, and holds its connection until then, as a wait does.
+    /// the run's time is up (a paced run raises each interrupt at the start of its own
+    /// 1 / rate interval, the last included), and holds its connection until then, as a
+    /// wait does.
     static let longestPacedTrigger: Double = 3600
 
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by

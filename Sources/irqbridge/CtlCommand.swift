@@ -180,12 +180,19 @@ extension CtlCommand {
             if let rate, !Raising.rates.contains(rate) {
                 throw CommandFailure.badInput("--rate must be 0.001 to 1000000 per second, not \(rate)")
             }
+            if let rate, Double(count) / rate > 3600 {
+                throw CommandFailure.badInput("--count \(count) at --rate \(rate) takes \(Int((Double(count) / rate).rounded(.up))) s; "
+                                              + "the daemon's trigger lasts at most 3600 s")
+            }
         }
         func run() throws {
             var body: [String: any Sendable] = ["count": count]
             if let vector { body["vector"] = vector }
             if let rate { body["rate"] = rate }
-            options.show(try options.call("POST", devicePath(id, "/trigger"), body: body, timeout: .seconds(3600))) { object in
+            // Paced: the answer comes count / rate seconds after the start; unpaced, each raise
+            // waits at most a second for its ISR. Either way with a margin for the call itself.
+            let seconds = rate.map { Int64((Double(count) / $0).rounded(.up)) } ?? 3600
+            options.show(try options.call("POST", devicePath(id, "/trigger"), body: body, timeout: .seconds(seconds + 30))) { object in
                 let outcome = object as? [String: Any] ?? [:]
                 let stimulus = outcome["stimulus"] as? String ?? "?"
                 // The loopback stimulus's name already says it does not come from the device.

@@ -35,6 +35,7 @@ struct CtlCommandLineTests {
         (["trigger", "sim0", "--rate", "nan"], "irqbridge: --rate must be 0.001 to 1000000 per second, not nan"),
         (["trigger", "sim0", "--rate", "0.0001"], "irqbridge: --rate must be 0.001 to 1000000 per second"),
         (["trigger", "sim0", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
+        (["trigger", "sim0", "--count", "7201", "--rate", "2"], "irqbridge: --count 7201 at --rate 2.0 takes 3601 s; the daemon's trigger lasts at most 3600 s"),
         (["bind", "0000:00:03.0", "--driver", "foo"], "irqbridge: --driver must be vfio-pci or uio_pci_generic, not foo"),
     ])
     func badInputIsCheckedBeforeTheDaemonIsCalled(arguments: [String], prefix: String) async throws {

@@ -6,7 +6,7 @@ import Synchronization
 /// loop stores a word before each ISR pass and 0 once a batch's passes are done
 /// (relaxed stores, no lock, no allocation); the watchdog thread only reads it.
 final class ServiceProbe: Sendable {
-    /// 0: between passes. Otherwise bit 63 set, the pass number in bits 32...62
+    /// 0: between batches (no ISR runs). Otherwise bit 63 set, the pass number in bits 32...62
     /// (so a new pass of the same vector is a new word) and the vector below.
     let word = Atomic<UInt64>(0)
 
