@@ -227,7 +227,7 @@ extension DeviceRegistry {
         let failedIDs = Set(touched.filter { $0.state == .failed && devices[$0.id] === $0 }.map(\.id))
         let failed = order.filter { failedIDs.contains($0) }
         let summary = "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
-            + (failed.isEmpty ? "" : ", \(failed.count) failed")
+            + (failed.isEmpty ? "" : ", \(failed.count) failed (\(failed.joined(separator: ", ")))")
         return (summary, failed)
     }
 

@@ -252,13 +252,7 @@ extension CtlCommand {
         static let configuration = CommandConfiguration(abstract: "Reload the configuration file, as SIGHUP does (POST /v1/reload).")
         @OptionGroup var options: CtlOptions
         func run() throws {
-            options.show(try options.call("POST", "/v1/reload")) { object in
-                let reply = object as? [String: Any]
-                guard let message = reply?["message"] as? String else { return "\(object)" }
-                // "reloaded: 1 added, 0 changed, 0 removed, 1 failed (0000:00:05.0)": which ones, for a script to look up.
-                let failed = reply?["failed"] as? [String] ?? []
-                return failed.isEmpty ? message : message + " (" + failed.joined(separator: ", ") + ")"
-            }
+            options.show(try options.call("POST", "/v1/reload")) { object in (object as? [String: Any])?["message"] as? String ?? "\(object)" }
         }
     }
 

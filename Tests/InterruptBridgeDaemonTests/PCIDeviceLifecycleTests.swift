@@ -84,7 +84,7 @@ struct PCIDeviceLifecycleTests {
         let daemon = try await DaemonHarness(configuration, kernel: Self.kernel())
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         let reloaded = try await daemon.call("POST", "/v1/reload")
-        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried, 1 failed")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried, 1 failed (\(Self.nic))")
         #expect(reloaded.json["applied"] as? Bool == true && reloaded.json["failed"] as? [String] == [Self.nic], "\(reloaded.json)")
         try await daemon.stop()
     }
@@ -94,7 +94,7 @@ struct PCIDeviceLifecycleTests {
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
         try "devices:\n  \"\(Self.nic)\": {from: e1000e, on-exit: keep}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
         let reloaded = try await daemon.call("POST", "/v1/reload")
-        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed, 1 failed")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed, 1 failed (\(Self.nic))")
         try await daemon.stop()
     }
 
@@ -216,7 +216,7 @@ struct PCIDeviceLifecycleTests {
         let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
         kernel.unregister("e1000e")
         try "settings: {milestone: 100}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
-        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed, 1 failed")
+        #expect(try await daemon.call("POST", "/v1/reload").json["message"] as? String == "reloaded: 0 added, 0 changed, 1 removed, 1 failed (\(Self.nic))")
         let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
         #expect(status["state"] as? String == "failed" && status["configured"] as? Bool == false, "\(status)")
         await #expect {
