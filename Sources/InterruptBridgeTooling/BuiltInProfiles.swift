@@ -12,7 +12,7 @@ public enum BuiltInProfiles {
         }
     }
 
-    /// The YAML of each built-in profile, by name (`irqbridge profile show NAME` can print it).
+    /// The YAML of each built-in profile, by name (`irqbridge profile show NAME` prints it).
     public static let sources: [(name: String, text: String)] = [
         ("edu", edu), ("ivshmem-doorbell", ivshmemDoorbell), ("e1000e", e1000e), ("nvme", nvme),
     ]

@@ -5,9 +5,10 @@ public import InterruptBridgeCore
 extension DeviceProfile {
     /// Checks every register access against `device`: the BAR is implemented, is
     /// memory (not I/O) space, and offset + width fits its size. With `requireMatch`,
-    /// the profile must also match the device. Throws the first problem, naming the
-    /// profile's file, line and field.
-    public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true) throws(ProfileError) {
+    /// the profile must also match the device. Without `checkingBARs` (a device read
+    /// from an `lspci -x` dump, which holds no BAR sizes) the accesses are not checked.
+    /// Throws the first problem, naming the profile's file, line and field.
+    public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARs: Bool = true) throws(ProfileError) {
         if requireMatch, !match.matches(device) {
             var location = self.location
             location.field = "match"
@@ -29,7 +30,7 @@ extension DeviceProfile {
                                    + "for \(kinds.map(\.description).joined(separator: ", "))")
             }
         }
-        for site in accesses {
+        for site in accesses where checkingBARs {
             guard let bar = device.bars.first(where: { $0.index == site.bar && $0.size > 0 }) else {
                 let implemented = device.bars.filter { $0.size > 0 }.map { "BAR \($0.index)" }
                 throw ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
@@ -47,7 +48,8 @@ extension DeviceProfile {
         }
     }
 
-    static func describe(_ device: PCIDeviceInfo) -> String {
+    /// "0000:00:03.0 (1234:11e8)": a function as errors and reports name it.
+    public static func describe(_ device: PCIDeviceInfo) -> String {
         func hex(_ value: UInt16) -> String {
             let digits = String(value, radix: 16)
             return String(repeating: "0", count: max(0, 4 - digits.count)) + digits

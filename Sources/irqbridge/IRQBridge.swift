@@ -14,12 +14,12 @@ struct IRQBridge: AsyncParsableCommand {
     // Built without the daemon (see Package.swift): no `daemon`, no `ctl`.
     static let subcommands: [any ParsableCommand.Type] = [
         ListCommand.self, BindCommand.self, UnbindCommand.self, SelftestCommand.self, WatchCommand.self, WaitCommand.self,
-        TriggerCommand.self, BenchCommand.self, RigCommand.self,
+        TriggerCommand.self, ProfileCommand.self, BenchCommand.self, RigCommand.self,
     ]
     #else
     static let subcommands: [any ParsableCommand.Type] = [
         ListCommand.self, BindCommand.self, UnbindCommand.self, SelftestCommand.self, WatchCommand.self, WaitCommand.self,
-        TriggerCommand.self, BenchCommand.self, RigCommand.self, DaemonCommand.self, CtlCommand.self,
+        TriggerCommand.self, ProfileCommand.self, BenchCommand.self, RigCommand.self, DaemonCommand.self, CtlCommand.self,
     ]
     #endif
 }

@@ -1,0 +1,77 @@
+import Foundation
+import InterruptBridgeSystem
+import Testing
+
+/// `irqbridge profile list|show|check`, run as a process on the rig's dump: what a bring-up
+/// engineer starts a card's profile from, and the exit statuses a script reads.
+@Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"))
+struct ProfileCommandTests {
+    static let dump = Fixtures.path("rig-q35.lspci")
+
+    static func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-profile-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func listNamesEveryBuiltInAndMarksTheOneADeviceGets() throws {
+        let result = try ListCommandTests.run(["profile", "list", "--device", "0000:00:07.0", "--dump", Self.dump])
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        for name in ["edu", "ivshmem-doorbell", "e1000e", "nvme"] {
+            #expect(lines.contains { $0.dropFirst(2).hasPrefix(name + " ") }, "\(name) in \(result.standardOutput)")
+        }
+        #expect(lines.contains { $0.hasPrefix("* e1000e ") && $0.contains("8086:10d3") && $0.contains("raises MSI-X x5, acknowledge") })
+        #expect(lines.last == "* 0000:00:07.0 (8086:10d3) gets 'e1000e'")
+        // The AHCI controller matches nothing.
+        let none = try ListCommandTests.run(["profile", "list", "--device", "0000:00:1f.2", "--dump", Self.dump])
+        #expect(none.standardOutput.split(separator: "\n").last?.hasPrefix("0000:00:1f.2 (8086:2922): no profile matches") == true)
+    }
+
+    @Test func aUsersFileComesFirstAndWinsForItsDevice() throws {
+        let file = try Self.temporaryFile("name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let result = try ListCommandTests.run(["profile", "list", "--profile", file, "--device", "0000:00:03.0", "--dump", Self.dump, "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let objects = try result.standardOutput.split(separator: "\n").map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(objects.map { $0["name"] as? String } == ["card", "edu", "ivshmem-doorbell", "e1000e", "nvme"])
+        #expect(objects.compactMap { $0["chosen"] as? Bool == true ? $0["name"] as? String : nil } == ["card"])
+        #expect(objects[0]["stimulus"] is NSNull && objects[0]["acknowledge"] as? Bool == true && objects[0]["file"] as? String == file)
+    }
+
+    @Test func showPrintsABuiltInThatLoadsAsAFile() throws {
+        let shown = try ListCommandTests.run(["profile", "show", "e1000e"])
+        #expect(shown.status == 0 && shown.standardOutput.hasPrefix("name: e1000e\n"), "\(shown.standardError)")
+        let file = try Self.temporaryFile(shown.standardOutput)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let checked = try ListCommandTests.run(["profile", "check", file, "--device", "0000:00:07.0", "--dump", Self.dump])
+        #expect(checked.status == 0, "\(checked.standardError)")
+        #expect(checked.standardOutput == "\(file): profile 'e1000e' for 8086:10d3: raises MSI-X x5, acknowledge\n"
+                + "fits 0000:00:07.0 (8086:10d3): it matches, its vectors are there, and its register accesses are not checked (a dump holds no BAR sizes)\n")
+    }
+
+    /// 0 fits, 1 loads but does not fit the device, 2 does not load or bad input: one line on stderr.
+    @Test(arguments: [
+        (["profile", "show", "nope"], 2, "irqbridge: no built-in profile 'nope' (built in: edu, ivshmem-doorbell, e1000e, nvme)"),
+        (["profile", "check", "/nonexistent/card.yaml"], 2, "irqbridge: /nonexistent/card.yaml: cannot read the profile"),
+        (["profile", "check", "EDU", "--device", "00:03"], 2, "irqbridge: not a PCI address: '00:03'"),
+        (["profile", "check", "EDU", "--device", "0000:00:09.0", "--dump", ProfileCommandTests.dump], 2, "irqbridge: no PCI device 0000:00:09.0"),
+        (["profile", "check", "EDU", "--device", "0000:00:07.0", "--dump", ProfileCommandTests.dump], 1,
+         "irqbridge: EDU:2:1: match: profile 'edu' is for 1234:11e8, not 0000:00:07.0 (8086:10d3)"),
+        (["profile", "check", "EIGHT", "--device", "0000:00:03.0", "--dump", ProfileCommandTests.dump], 1,
+         "irqbridge: EIGHT:4:12: stimulus.vectors: 8 vectors, but 0000:00:03.0 (1234:11e8) has 1 for MSI"),
+    ])
+    func statusesAndOneLineErrors(arguments: [String], status: Int32, prefix: String) throws {
+        let edu = try Self.temporaryFile("# the edu, as a user writes it\nname: edu\nmatch: {vendor: 0x1234, device: 0x11e8}\n")
+        let eight = try Self.temporaryFile("name: edu8\nmatch: {vendor: 0x1234, device: 0x11e8}\nstimulus:\n  vectors: 8\n  interrupts: [msi]\n  raise:\n    - write: {bar: 0, offset: 0x60, width: 32}\n      value: 1\nacknowledge:\n  - return: claimed\n")
+        defer { for file in [edu, eight] { try? FileManager.default.removeItem(atPath: file) } }
+        let resolved = arguments.map { $0 == "EDU" ? edu : $0 == "EIGHT" ? eight : $0 }
+        let expected = prefix.replacingOccurrences(of: "EDU", with: edu).replacingOccurrences(of: "EIGHT", with: eight)
+        let result = try ListCommandTests.run(resolved)
+        #expect(result.status == status, "\(result.standardError)")
+        #expect(result.standardError.hasPrefix(expected), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+}
