@@ -41,10 +41,17 @@ YAML
 daemon=$!
 cleanup() { kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+ready=0
 for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/v1/health" | grep -q '"ready":true' && break
+    curl -sf "http://127.0.0.1:$port/v1/health" | grep -q '"ready":true' && { ready=1; break; }
     sleep 0.05
 done
+if ((ready == 0)); then
+    # Said here, with the daemon's own words: not as every operation's "connection refused".
+    echo "FAIL: the daemon did not answer GET /v1/health with ready:true within 10 s; its log:"
+    tail -20 "$work/daemon.log"
+    exit 1
+fi
 failures=0
 check() { if "$@"; then echo "PASS: $label"; else echo "FAIL: $label"; failures=$((failures + 1)); fi; }
 
