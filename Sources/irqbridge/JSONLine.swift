@@ -9,6 +9,13 @@ enum JSONLine {
         guard let data = try? JSONSerialization.data(withJSONObject: present, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
+
+    /// The objects as one JSON array on one line, each as `object` writes it.
+    static func array(_ objects: [[String: Any?]]) -> String {
+        let present = objects.map { $0.mapValues { $0 ?? NSNull() } }
+        guard let data = try? JSONSerialization.data(withJSONObject: present, options: [.sortedKeys]) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
 }
 
 /// `--json`, for the verbs that print one result.

@@ -67,9 +67,10 @@ struct ProfileCommand: ParsableCommand {
             let info = try device.map { try ProfileCommand.function($0, discovery: discovery) }
             let chosen = info.flatMap(library.profile(for:))
             if output.json {
-                for profile in library.profiles {
-                    print(JSONLine.object(ProfileCommand.json(profile, chosen: info == nil ? nil : profile.file == chosen?.file && profile.name == chosen?.name)))
-                }
+                // One array, as `irqbridge list --json` prints; `chosen` is null without --device.
+                print(JSONLine.array(library.profiles.map { profile in
+                    ProfileCommand.json(profile, chosen: info == nil ? nil : profile.file == chosen?.file && profile.name == chosen?.name)
+                }))
                 return
             }
             let rows = library.profiles.map { profile in

@@ -33,9 +33,7 @@ struct ProfileCommandTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         let result = try ListCommandTests.run(["profile", "list", "--profile", file, "--device", "0000:00:03.0", "--dump", Self.dump, "--json"])
         #expect(result.status == 0, "\(result.standardError)")
-        let objects = try result.standardOutput.split(separator: "\n").map { line in
-            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
+        let objects = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
         #expect(objects.map { $0["name"] as? String } == ["card", "edu", "ivshmem-doorbell", "e1000e", "nvme"])
         #expect(objects.compactMap { $0["chosen"] as? Bool == true ? $0["name"] as? String : nil } == ["card"])
         #expect(objects[0]["stimulus"] is NSNull && objects[0]["acknowledge"] as? Bool == true && objects[0]["file"] as? String == file)
