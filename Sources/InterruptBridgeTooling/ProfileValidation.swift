@@ -5,17 +5,29 @@ public import InterruptBridgeCore
 extension DeviceProfile {
     /// Checks every register access against `device`: the BAR is implemented, is
     /// memory (not I/O) space, and offset + width fits its size. With `requireMatch`,
-    /// the profile must also match the device. Without `checkingBARs` (a device read
-    /// from an `lspci -x` dump, which holds no BAR sizes) the accesses are not checked.
-    /// Throws the first problem, naming the profile's file, line and field.
-    public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARs: Bool = true) throws(ProfileError) {
+    /// the profile must also match the device, and a stimulus that names its interrupt
+    /// kinds must find one of them on it. Without `checkingBARSizes` (a device read from an
+    /// `lspci -x` dump, which holds no BAR sizes) an access needs its BAR to be there and
+    /// memory-mapped, its offset is not checked. A device whose capabilities could not be
+    /// read is not judged on its vectors. Throws the first problem, naming the profile's
+    /// file, line and field.
+    public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARSizes: Bool = true) throws(ProfileError) {
         if requireMatch, !match.matches(device) {
             var location = self.location
             location.field = "match"
             throw ProfileError(.deviceMismatch, at: location,
                                "profile '\(name)' is for \(match.summary), not \(Self.describe(device))")
         }
-        if let stimulus, let vectors = stimulus.vectors, let location = stimulus.vectorsLocation {
+        let has: [InterruptKind] = [device.interruptPin != nil ? .intx : nil, device.msi != nil ? .msi : nil,
+                                    device.msix != nil ? .msix : nil].compactMap { $0 }
+        if let kinds = stimulus?.interrupts, !device.capabilitiesUnreadable, kinds.isDisjoint(with: has) {
+            var location = self.location
+            location.field = "stimulus.interrupts"
+            let named = [InterruptKind.intx, .msi, .msix].filter(kinds.contains).map(\.description).joined(separator: ", ")
+            throw ProfileError(.deviceMismatch, at: location, "the stimulus raises \(named), which \(Self.describe(device)) does not have "
+                               + "(it has \(has.isEmpty ? "no interrupts" : has.map(\.description).joined(separator: ", ")))")
+        }
+        if let stimulus, let vectors = stimulus.vectors, let location = stimulus.vectorsLocation, !device.capabilitiesUnreadable {
             // The most vectors any kind the stimulus raises has on this device.
             let kinds: [InterruptKind] = [.intx, .msi, .msix].filter(stimulus.applies(to:))
             let available = kinds.map { kind in
@@ -26,13 +38,13 @@ extension DeviceProfile {
                 }
             }.max() ?? 0
             guard vectors <= available else {
-                throw ProfileError(.badValue, at: location, "\(vectors) vectors, but \(Self.describe(device)) has \(available) "
+                throw ProfileError(.badValue, at: location, "\(vectors) vector\(vectors == 1 ? "" : "s"), but \(Self.describe(device)) has \(available) "
                                    + "for \(kinds.map(\.description).joined(separator: ", "))")
             }
         }
-        for site in accesses where checkingBARs {
-            guard let bar = device.bars.first(where: { $0.index == site.bar && $0.size > 0 }) else {
-                let implemented = device.bars.filter { $0.size > 0 }.map { "BAR \($0.index)" }
+        for site in accesses {
+            guard let bar = device.bars.first(where: { $0.index == site.bar && ($0.size > 0 || !checkingBARSizes) }) else {
+                let implemented = device.bars.filter { $0.size > 0 || !checkingBARSizes }.map { "BAR \($0.index)" }
                 throw ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
                                    + (implemented.isEmpty ? "" : " (it implements \(implemented.joined(separator: ", ")))"))
             }
@@ -40,7 +52,7 @@ extension DeviceProfile {
                 throw ProfileError(.barNotMemoryMapped, at: site.barLocation,
                                    "BAR \(site.bar) of \(Self.describe(device)) is I/O space, not memory-mapped: profiles reach memory BARs only")
             }
-            guard site.offset + UInt64(site.width.byteCount) <= bar.size else {
+            guard !checkingBARSizes || site.offset + UInt64(site.width.byteCount) <= bar.size else {
                 throw ProfileError(.offsetPastBAR, at: site.offsetLocation,
                                    "offset 0x\(String(site.offset, radix: 16)) (\(site.width)) is past the end of BAR \(site.bar), "
                                    + "which is 0x\(String(bar.size, radix: 16)) bytes")

@@ -48,9 +48,23 @@ struct ProfileCommand: ParsableCommand {
         guard let address = PCIAddress(device) else { throw CommandFailure.notAPCIAddress(device) }
         let discovery = try options.discovery(logger: Logger(label: "irqbridge.profile"))
         let found: PCIDeviceInfo?
-        do { found = try discovery.device(at: address) } catch { throw CommandFailure.failed("\(error)") }
-        guard let found else { throw CommandFailure.badInput("no PCI device \(address)") }
+        do { found = try discovery.device(at: address) } catch {
+            // A dump that cannot be read or decoded is the caller's input, as `list` says it.
+            guard let dump = options.dumpFile else { throw CommandFailure.failed("\(error)") }
+            if case .access = error { throw CommandFailure.badInput("--dump: \(error)") }
+            throw CommandFailure.badInput("--dump: \(dump): \(error)")
+        }
+        guard let found else {
+            throw CommandFailure.badInput("no PCI device \(address)" + (options.dumpFile.map { " in dump \($0)" } ?? ""))
+        }
         return found
+    }
+
+    /// --dump and --policy describe the function given with --device: without it they would be ignored.
+    static func requireDevice(_ device: String?, for options: DiscoveryOptions) throws {
+        guard device == nil else { return }
+        if options.dumpFile != nil { throw CommandFailure.badInput("--dump reads the function given with --device; give --device BDF") }
+        if options.policyFile != nil { throw CommandFailure.badInput("--policy applies to the function given with --device; give --device BDF") }
     }
 
     struct List: ParsableCommand {
@@ -60,22 +74,29 @@ struct ProfileCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Mark the profile this device would get (its most specific match; yours first).", valueName: "BDF"))
         var device: String?
         @OptionGroup var discovery: DiscoveryOptions
-        @OptionGroup var output: JSONFlag
+        @Flag(help: "Print one JSON array, an object per profile (keys always present, null when not known).")
+        var json = false
+
+        func validate() throws { try ProfileCommand.requireDevice(device, for: discovery) }
 
         func run() throws {
             let library = try ProfileCommand.library(profiles.profile)
             let info = try device.map { try ProfileCommand.function($0, discovery: discovery) }
-            let chosen = info.flatMap(library.profile(for:))
-            if output.json {
+            // The verbs refuse a device none of the given files is for, rather than fall back to a built-in.
+            let refusal = info.flatMap { DeviceSession.givenProfilesRefusal(library, for: $0) }
+            let chosen = refusal == nil ? info.flatMap(library.profile(for:)) : nil
+            // By position: a file given twice is listed twice, and only its first is the one chosen.
+            let chosenIndex = chosen.flatMap { chosen in library.profiles.firstIndex { $0.file == chosen.file && $0.name == chosen.name } }
+            if json {
                 // One array, as `irqbridge list --json` prints; `chosen` is null without --device.
-                print(JSONLine.array(library.profiles.map { profile in
-                    ProfileCommand.json(profile, chosen: info == nil ? nil : profile.file == chosen?.file && profile.name == chosen?.name)
+                print(JSONLine.array(library.profiles.indices.map { index in
+                    ProfileCommand.json(library.profiles[index], chosen: info == nil ? nil : index == chosenIndex)
                 }))
                 return
             }
-            let rows = library.profiles.map { profile in
-                [(profile.file == chosen?.file && profile.name == chosen?.name ? "* " : "  ") + profile.name, profile.match.summary,
-                 ProfileCommand.provides(profile), profile.file]
+            let rows = library.profiles.indices.map { index in
+                let profile = library.profiles[index]
+                return [(index == chosenIndex ? "* " : "  ") + profile.name, profile.match.summary, ProfileCommand.provides(profile), profile.file]
             }
             let header = ["  NAME", "MATCH", "PROVIDES", "FILE"]
             let widths = (0..<header.count).map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -84,7 +105,9 @@ struct ProfileCommand: ParsableCommand {
                     column == row.count - 1 ? text : text.padding(toLength: widths[column], withPad: " ", startingAt: 0)
                 }.joined(separator: "  "))
             }
-            if let info {
+            if let refusal {
+                print(refusal + " (wait, watch, trigger and selftest refuse it)")
+            } else if let info {
                 print(chosen.map { "* \(DeviceProfile.describe(info)) gets '\($0.name)'" }
                       ?? "\(DeviceProfile.describe(info)): no profile matches; only VFIO's loopback raises it, and its ISR claims every interrupt (message-signalled only)")
             }
@@ -118,27 +141,38 @@ struct ProfileCommand: ParsableCommand {
         @OptionGroup var discovery: DiscoveryOptions
         @OptionGroup var output: JSONFlag
 
+        func validate() throws { try ProfileCommand.requireDevice(device, for: discovery) }
+
         func run() throws {
             let profile: DeviceProfile
             do { profile = try ProfileLoader.load(contentsOf: file) } catch { throw CommandFailure.badInput("\(error)") }
             let info = try device.map { try ProfileCommand.function($0, discovery: discovery) }
             var problem: String?
+            var notes: [String] = []
             if let info {
-                do { try profile.validate(against: info, checkingBARs: discovery.dumpFile == nil) } catch { problem = "\(error)" }
+                let sizesKnown = discovery.dumpFile == nil
+                do { try profile.validate(against: info, checkingBARSizes: sizesKnown) } catch { problem = "\(error)" }
+                // What the verbs would refuse on top: a line to serve with no acknowledge to quiet it.
+                if problem == nil {
+                    problem = DeviceSession.connectRefusal(info, profile: profile, lineBased: false, underUIO: info.driver == "uio_pci_generic")
+                }
+                if !sizesKnown { notes.append("its offsets are not checked (a dump holds no BAR sizes)") }
+                if info.capabilitiesUnreadable { notes.append("its vectors are not checked (only the config header was readable: MSI and MSI-X unknown)") }
             }
             if output.json {
                 var fields = ProfileCommand.json(profile, chosen: nil)
-                fields["chosen"] = nil
-                fields["device"] = info?.address.description
-                fields["fits"] = info == nil ? nil : problem == nil
-                fields["problem"] = problem
+                fields.removeValue(forKey: "chosen")
+                // updateValue keeps a nil as a key with null (a subscript assignment of nil would drop it).
+                fields.updateValue(info?.address.description, forKey: "device")
+                fields.updateValue(info.map { _ in problem == nil }, forKey: "fits")
+                fields.updateValue(problem, forKey: "problem")
+                fields.updateValue(info.map { _ in notes }, forKey: "notes")
                 print(JSONLine.object(fields))
             } else {
                 print("\(file): profile '\(profile.name)' for \(profile.match.summary): \(ProfileCommand.provides(profile))")
                 if let info, problem == nil {
-                    print("fits \(DeviceProfile.describe(info)): it matches, its vectors are there, and "
-                          + (discovery.dumpFile == nil ? "every register access is inside a memory BAR"
-                                                        : "its register accesses are not checked (a dump holds no BAR sizes)"))
+                    print("fits \(DeviceProfile.describe(info)): it matches, and its stimulus, registers and acknowledge suit it"
+                          + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")))
                 }
             }
             if let problem { throw CommandFailure.failed(problem) }

@@ -47,7 +47,34 @@ struct ProfileCommandTests {
         let checked = try ListCommandTests.run(["profile", "check", file, "--device", "0000:00:07.0", "--dump", Self.dump])
         #expect(checked.status == 0, "\(checked.standardError)")
         #expect(checked.standardOutput == "\(file): profile 'e1000e' for 8086:10d3: raises MSI-X x5, acknowledge\n"
-                + "fits 0000:00:07.0 (8086:10d3): it matches, its vectors are there, and its register accesses are not checked (a dump holds no BAR sizes)\n")
+                + "fits 0000:00:07.0 (8086:10d3): it matches, and its stimulus, registers and acknowledge suit it; "
+                + "its offsets are not checked (a dump holds no BAR sizes)\n")
+    }
+
+    /// Every key, null when not known: without --device nothing was checked against a device.
+    @Test func checkJSONHasEveryKey() throws {
+        let file = try Self.temporaryFile("name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let keys: Set = ["name", "file", "match", "description", "stimulus", "stimulusVectors", "fromDevice", "acknowledge", "quiesce",
+                         "device", "fits", "problem", "notes"]
+        let alone = try ListCommandTests.run(["profile", "check", file, "--json"])
+        let object = try #require(JSONSerialization.jsonObject(with: Data(alone.standardOutput.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == keys && object["fits"] is NSNull && object["device"] is NSNull, "\(object)")
+        let against = try ListCommandTests.run(["profile", "check", file, "--json", "--device", "0000:00:03.0", "--dump", Self.dump])
+        let checked = try #require(JSONSerialization.jsonObject(with: Data(against.standardOutput.utf8)) as? [String: Any])
+        #expect(Set(checked.keys) == keys && checked["fits"] as? Bool == true && checked["problem"] is NSNull, "\(checked)")
+        #expect(checked["notes"] as? [String] == ["its offsets are not checked (a dump holds no BAR sizes)"])
+    }
+
+    /// With --profile files none of which is for the device, the verbs refuse it: list says so.
+    @Test func listSaysWhenTheGivenFilesAreForOtherDevices() throws {
+        let file = try Self.temporaryFile("name: nic\nmatch: {vendor: 0x8086, device: 0x10d3}\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let result = try ListCommandTests.run(["profile", "list", "--profile", file, "--device", "0000:00:03.0", "--dump", Self.dump])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(!result.standardOutput.contains("* "), "none is chosen: \(result.standardOutput)")
+        #expect(result.standardOutput.hasSuffix("--profile: no profile given is for 0000:00:03.0 (1234:11e8): \(file) is for 8086:10d3 "
+                                                + "(wait, watch, trigger and selftest refuse it)\n"))
     }
 
     /// 0 fits, 1 loads but does not fit the device, 2 does not load or bad input: one line on stderr.
@@ -60,13 +87,25 @@ struct ProfileCommandTests {
          "irqbridge: EDU:2:1: match: profile 'edu' is for 1234:11e8, not 0000:00:07.0 (8086:10d3)"),
         (["profile", "check", "EIGHT", "--device", "0000:00:03.0", "--dump", ProfileCommandTests.dump], 1,
          "irqbridge: EIGHT:4:12: stimulus.vectors: 8 vectors, but 0000:00:03.0 (1234:11e8) has 1 for MSI"),
+        // ivshmem-plain shares ivshmem-doorbell's ids, and has no MSI-X to raise.
+        (["profile", "check", "DOORBELL", "--device", "0000:00:06.0", "--dump", ProfileCommandTests.dump], 1,
+         "irqbridge: DOORBELL:1:1: stimulus.interrupts: the stimulus raises MSI-X, which 0000:00:06.0 (1af4:1110) does not have (it has no interrupts)"),
+        // The SMBus controller has an INTx line only: served there, it needs an acknowledge.
+        (["profile", "check", "SMBUS", "--device", "0000:00:1f.3", "--dump", ProfileCommandTests.dump], 1,
+         "irqbridge: 0000:00:1f.3 would be served on its INTx line, and its profile 'smbus' (SMBUS) has no acknowledge program"),
+        (["profile", "check", "EDU", "--dump", ProfileCommandTests.dump], 2, "irqbridge: --dump reads the function given with --device"),
+        (["profile", "list", "--policy", "/nonexistent.json"], 2, "irqbridge: --policy applies to the function given with --device"),
+        (["profile", "check", "EDU", "--device", "0000:00:03.0", "--dump", "/nonexistent.lspci"], 2, "irqbridge: --dump: "),
     ])
     func statusesAndOneLineErrors(arguments: [String], status: Int32, prefix: String) throws {
         let edu = try Self.temporaryFile("# the edu, as a user writes it\nname: edu\nmatch: {vendor: 0x1234, device: 0x11e8}\n")
         let eight = try Self.temporaryFile("name: edu8\nmatch: {vendor: 0x1234, device: 0x11e8}\nstimulus:\n  vectors: 8\n  interrupts: [msi]\n  raise:\n    - write: {bar: 0, offset: 0x60, width: 32}\n      value: 1\nacknowledge:\n  - return: claimed\n")
-        defer { for file in [edu, eight] { try? FileManager.default.removeItem(atPath: file) } }
-        let resolved = arguments.map { $0 == "EDU" ? edu : $0 == "EIGHT" ? eight : $0 }
-        let expected = prefix.replacingOccurrences(of: "EDU", with: edu).replacingOccurrences(of: "EIGHT", with: eight)
+        let doorbell = try Self.temporaryFile(try #require(try? ListCommandTests.run(["profile", "show", "ivshmem-doorbell"]).standardOutput))
+        let smbus = try Self.temporaryFile("name: smbus\nmatch: {vendor: 0x8086, device: 0x2930}\n")
+        let files = ["EDU": edu, "EIGHT": eight, "DOORBELL": doorbell, "SMBUS": smbus]
+        defer { for file in files.values { try? FileManager.default.removeItem(atPath: file) } }
+        let resolved = arguments.map { files[$0] ?? $0 }
+        let expected = files.reduce(prefix) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
         let result = try ListCommandTests.run(resolved)
         #expect(result.status == status, "\(result.standardError)")
         #expect(result.standardError.hasPrefix(expected), "\(result.standardError)")

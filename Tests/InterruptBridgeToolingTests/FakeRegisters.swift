@@ -118,11 +118,16 @@ extension PCIDeviceInfo {
         e1000e.msix = MSIXCapability(offset: 0xa0, tableSize: 5, tableBAR: 3, tableOffset: 0, pbaBAR: 3, pbaOffset: 0x2000)
         return e1000e
     }()
-    static let ivshmem = fake(0x1af4, 0x1110, classCode: 0x050000, bars: [
-        PCIBar(index: 0, address: 0xfeb5_0000, size: 0x100, space: .memory),
-        PCIBar(index: 1, address: 0xfeb5_1000, size: 0x1000, space: .memory),
-        PCIBar(index: 2, address: 0xfc00_0000, size: 0x40_0000, space: .memory, is64Bit: true, prefetchable: true),
-    ])
+    /// ivshmem-doorbell as the rig runs it (vectors=4): its MSI-X table and PBA in BAR 1.
+    static let ivshmem: PCIDeviceInfo = {
+        var ivshmem = fake(0x1af4, 0x1110, classCode: 0x050000, bars: [
+            PCIBar(index: 0, address: 0xfeb5_0000, size: 0x100, space: .memory),
+            PCIBar(index: 1, address: 0xfeb5_1000, size: 0x1000, space: .memory),
+            PCIBar(index: 2, address: 0xfc00_0000, size: 0x40_0000, space: .memory, is64Bit: true, prefetchable: true),
+        ])
+        ivshmem.msix = MSIXCapability(offset: 0x40, tableSize: 4, tableBAR: 1, tableOffset: 0, pbaBAR: 1, pbaOffset: 0x800)
+        return ivshmem
+    }()
     static let nvme = fake(0x1b36, 0x0010, classCode: 0x010802, bars: [
         PCIBar(index: 0, address: 0xfeb8_0000, size: 0x4000, space: .memory, is64Bit: true),
     ])
