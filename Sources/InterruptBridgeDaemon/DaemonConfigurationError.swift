@@ -12,8 +12,9 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
     case badSetting(key: String, value: String, expected: String)
     /// A setting the daemon does not have.
     case unknownSetting(key: String, source: String)
-    /// Settings that parse but do not work together (`storm`: a limit above its window).
-    case conflictingSettings(group: String, reason: String)
+    /// Settings that parse but do not work together (the storm rules' unclaimed limit
+    /// above their window): the keys involved.
+    case conflictingSettings(keys: [String], reason: String)
     /// A setting's error with where its value came from: `daemon.yaml:4:21` or the
     /// IRQBRIDGE_* variable.
     indirect case located(String, DaemonConfigurationError)
@@ -24,7 +25,7 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
         case let .inFile(error): error.description
         case let .badSetting(key, value, expected): "setting '\(key)': '\(value)' is not \(expected)"
         case let .unknownSetting(key, source): "unknown setting '\(key)' in \(source)"
-        case let .conflictingSettings(group, reason): "settings '\(group)': \(reason)"
+        case let .conflictingSettings(keys, reason): "settings \(keys.map { "'\($0)'" }.joined(separator: " and ")): \(reason)"
         case let .located(place, error): "\(place): \(error)"
         }
     }

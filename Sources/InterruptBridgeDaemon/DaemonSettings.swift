@@ -150,7 +150,12 @@ public struct DaemonSettings: Sendable, Hashable {
         if let window: Int = try number("storm.rate-window-ms", 1...60_000, "milliseconds (1...60000)") { storm.rateWindow = .milliseconds(window) }
         if let limit: Int = try number("storm.unclaimed-limit", 1...100_000_000, "unclaimed interrupts (at least 1)") { storm.unclaimedLimit = limit }
         if let window: Int = try number("storm.unclaimed-window", 1...100_000_000, "interrupts (at least 1)") { storm.unclaimedWindow = window }
-        if let problem = storm.problem { throw .conflictingSettings(group: "storm", reason: problem) }
+        if let problem = storm.problem {
+            // Each value is checked on its own above: what is left is the limit above its window.
+            let keys = storm.unclaimedLimit > storm.unclaimedWindow ? ["storm.unclaimed-limit", "storm.unclaimed-window"]
+                : Self.keys.filter { $0.hasPrefix("storm.") }
+            throw .conflictingSettings(keys: keys, reason: problem)
+        }
         if let seconds: Int = try number("shutdown-timeout", 1...3600, "seconds (1...3600)") { shutdownTimeout = .seconds(seconds) }
         if let every: UInt64 = try number("milestone", 0...UInt64.max, "a whole number (0: off)") { milestone = every }
     }
@@ -180,20 +185,23 @@ public struct DaemonSettings: Sendable, Hashable {
         }
     }
 
-    /// `error` with where the value it names came from (unchanged for a flag, which the
-    /// caller typed, or a value of no known place).
+    /// `error` with where the values it names came from: each key's IRQBRIDGE_* variable, or
+    /// its place in the file. A flag's value is the caller's own, not named; an error whose
+    /// values all came from flags (or defaults) is returned as it is.
     static func located(_ error: DaemonConfigurationError, arguments: [String: String], environment: [String: String],
                         locations: [String: String]) -> DaemonConfigurationError {
         let keys: [String] = switch error {
         case let .badSetting(key, _, _): [key]
-        case let .conflictingSettings(group, _): Self.keys.filter { $0.hasPrefix(group + ".") }
+        case let .conflictingSettings(keys, _): keys
         default: []
         }
-        guard !keys.isEmpty, !keys.contains(where: { arguments[$0] != nil }) else { return error }
-        let variables = keys.map(environmentName).filter { environment[$0] != nil }
-        if !variables.isEmpty { return .located(variables.joined(separator: ", "), error) }
-        let group = if case let .conflictingSettings(group, _) = error { group } else { keys[0] }
-        return locations[group].map { .located($0, error) } ?? error
+        let places = keys.compactMap { key -> String? in
+            if arguments[key] != nil { return nil }
+            let variable = environmentName(key)
+            if environment[variable] != nil { return variable }
+            return locations[key]
+        }
+        return places.isEmpty ? error : .located(places.joined(separator: ", "), error)
     }
 
     /// IRQBRIDGE_* variables of `environment` that are no setting, each with a one-line note.

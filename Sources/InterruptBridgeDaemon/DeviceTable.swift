@@ -89,8 +89,8 @@ public struct SimulatedEntry: Sendable, Hashable {
 public struct DeviceTable: Sendable, Hashable {
     /// The `settings:` section, flattened ("dispatch.cpu" -> "1").
     public var settings: [String: String] = [:]
-    /// Where each setting's value is in the file ("daemon.yaml:4:21"; a group such as
-    /// "storm": where its mapping starts), for an error that names its place.
+    /// Where each setting's value is in the file ("daemon.yaml:4:21"), for an error that
+    /// names its place.
     public var settingLocations: [String: String] = [:]
     /// `default:` INF settings applied under every device's own.
     public var defaults: InterruptPolicyFile.Settings?

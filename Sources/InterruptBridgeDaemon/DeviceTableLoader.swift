@@ -91,7 +91,7 @@ public enum DeviceTableLoader {
     }
 
     /// `settings:` as dotted keys, each checked against the daemon's settings; `nodes`
-    /// receives each value's node and each group's (where it is in the file).
+    /// receives each value's node (where it is in the file).
     static func flatten(_ node: ProfileNode, prefix: String, nodes: inout [String: ProfileNode]) throws(ProfileError) -> [String: String] {
         let allowed = Set(DaemonSettings.keys.compactMap { key -> String? in
             guard key.hasPrefix(prefix) else { return nil }
@@ -100,7 +100,6 @@ public enum DeviceTableLoader {
         var values: [String: String] = [:]
         for (key, value) in try node.mapping(allowed: allowed.sorted()).entries {
             if case .mapping = value.node {
-                nodes[prefix + key] = value
                 values.merge(try flatten(value, prefix: prefix + key + ".", nodes: &nodes), uniquingKeysWith: { $1 })
             } else {
                 guard DaemonSettings.keys.contains(prefix + key) else {

@@ -95,12 +95,17 @@ struct DeviceTableLoaderTests {
             } catch { return "\(error)" }
         }
         #expect(failure() == "d.yaml:4:21: setting 'dispatch.poll-window-us': '-5' is not microseconds (0...10000; 0: always sleep)")
-        #expect(failure(["dispatch.poll-window-us": "7"]) == "d.yaml:5:10: settings 'storm': the unclaimed limit must be 1...10 (the window)")
+        #expect(failure(["dispatch.poll-window-us": "7"]) == "d.yaml:5:28, d.yaml:5:50: settings 'storm.unclaimed-limit' and "
+                 + "'storm.unclaimed-window': the unclaimed limit must be 1...10 (the window)")
+        // An unrelated storm variable is not named; a flag is the caller's own.
+        #expect(failure(["dispatch.poll-window-us": "7"], ["IRQBRIDGE_STORM_RATE_LIMIT": "100"]).hasPrefix("d.yaml:5:28, d.yaml:5:50: "))
+        #expect(failure(["dispatch.poll-window-us": "7", "storm.unclaimed-window": "10"]).hasPrefix("d.yaml:5:28: settings"))
         #expect(failure([:], ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "x"]).hasPrefix("IRQBRIDGE_DISPATCH_POLL_WINDOW_US: setting 'dispatch.poll-window-us': 'x'"))
         #expect(failure(["dispatch.poll-window-us": "-1"]).hasPrefix("setting 'dispatch.poll-window-us': '-1'"), "a flag: the caller typed it")
         #expect(failure(["dispatch.poll-window-us": "7", "storm.unclaimed-limit": "5"]) == "no error")
         #expect(failure([:], ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "7", "IRQBRIDGE_STORM_UNCLAIMED_WINDOW": "5"])
-                == "IRQBRIDGE_STORM_UNCLAIMED_WINDOW: settings 'storm': the unclaimed limit must be 1...5 (the window)")
+                == "d.yaml:5:28, IRQBRIDGE_STORM_UNCLAIMED_WINDOW: settings 'storm.unclaimed-limit' and 'storm.unclaimed-window': "
+                + "the unclaimed limit must be 1...5 (the window)")
     }
 
     /// A profile file is read with the configuration: `--check` and a reload refuse a broken one.
