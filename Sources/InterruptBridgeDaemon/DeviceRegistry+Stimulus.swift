@@ -42,7 +42,8 @@ extension DeviceRegistry {
 
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
     /// `rate` per second or by each one being served. Paced, it lasts at most
-    /// `longestPacedTrigger`.
+    /// `longestPacedTrigger`; unpaced (each raise waits up to a second for its ISR to claim
+    /// it), it stops there, answering 409 with how many were raised.
     public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?) async throws(ControlError) -> TriggerOutcome {
         guard (1...1_000_000).contains(count) else { throw .badRequest("count must be 1...1000000, not \(count)") }
         if let rate, !Raising.rates.contains(rate) { throw .badRequest("rate must be 0.001 to 1000000 per second, not \(rate)") }
@@ -51,6 +52,7 @@ extension DeviceRegistry {
                               + "a paced trigger lasts at most \(Int(Self.longestPacedTrigger)) s, as a wait does (raise fewer, or faster)")
         }
         let ticket = try await triggerTicket(id, vector: vector)
+        let deadline = ContinuousClock.now + .seconds(Self.longestPacedTrigger)
         let result: Result<Int, ControlError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 defer { ticket.gate.leave() }
@@ -59,7 +61,8 @@ extension DeviceRegistry {
                                                  unmaskCount: ticket.unmaskCount,
                                                  // Disconnected under it (a removal the loop handles before the registry hears
                                                  // of it, which takes every vector at once): stop at once.
-                                                 shouldStop: { ticket.gate.isStopped || ticket.objects.first?.isConnected == false })
+                                                 shouldStop: { ticket.gate.isStopped || ticket.objects.first?.isConnected == false
+                                                     || (rate == nil && ContinuousClock.now >= deadline) })
                     continuation.resume(returning: .success(raised))
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))
@@ -70,6 +73,10 @@ extension DeviceRegistry {
         // Stopped short (removed, unbound, disconnected or the daemon stopping while it
         // raised): not a success a caller could take for `count` interrupts raised.
         guard raised == count else {
+            if rate == nil, ContinuousClock.now >= deadline, ticket.objects.first?.isConnected != false {
+                throw .conflict("\(id): the trigger stopped after \(raised) of \(count) interrupt(s), at the \(Int(Self.longestPacedTrigger)) s "
+                                + "a trigger may take: each raise waited up to 1 s for its ISR to claim it (does the profile's acknowledge claim?)")
+            }
             throw .conflict("\(id) was disconnected after \(raised) of \(count) interrupt(s) were raised (GET /v1/devices/\(id) says why)")
         }
         return TriggerOutcome(id: id, raised: raised, stimulus: ticket.stimulus.name, fromDevice: ticket.fromDevice)
