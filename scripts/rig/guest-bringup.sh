@@ -6,6 +6,7 @@
 #   wait: exits 0 once `trigger` (relayed to it) raised K, 1 on timeout, 2 for an INTx line
 #     without an acknowledge program (nvme)
 #   a malformed profile: one line on stderr and exit 2, per kind of mistake
+#   profile check/list against live functions (BAR sizes from sysfs)
 # usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
 # Exit status: the number of failed checks.
 IRQ=$1
@@ -53,6 +54,21 @@ if [ "$(cat /sys/bus/pci/devices/0000:00:04.0/enable)" = 0 ]; then
     $IRQ list 0000:00:04.0 | grep -q "IRQ [0-9]* (firmware's value" && $IRQ list 0000:00:04.0 --json | grep -q '"irqRouted" : false' \
         && pass "list: an IRQ firmware left, before the kernel routed the pin, is named as such" || fail "list 00:04.0: no firmware note"
 fi
+
+# profile check on live functions: sysfs gives BAR sizes, so the built-in edu profile fits,
+# and one whose acknowledge writes past the edu's 1 MiB BAR 0 does not (exit 1, one line
+# naming the field); list marks the profile a function gets.
+$IRQ profile show edu > /tmp/edu.yaml
+out=$($IRQ profile check /tmp/edu.yaml --device 0000:00:03.0 2>&1); status=$?
+[ $status -eq 0 ] && echo "$out" | grep -qx "fits 0000:00:03.0 (1234:11e8): it matches, and its stimulus, registers and acknowledge suit it" \
+    && pass "profile check: the built-in edu profile fits the live edu" || fail "profile check edu: exit $status: $out"
+sed 's/offset: 0x64/offset: 0x100000/' /tmp/edu.yaml > /tmp/edu-past.yaml
+$IRQ profile check /tmp/edu-past.yaml --device 0000:00:03.0 > /tmp/check.out 2> /tmp/check.err; status=$?
+[ $status -eq 1 ] && grep -q "^irqbridge: /tmp/edu-past.yaml:[0-9]*:[0-9]*: acknowledge\[[0-9]\].write.offset: offset 0x100000 (32-bit) is past the end of BAR 0, which is 0x100000 bytes$" /tmp/check.err \
+    && [ "$(wc -l < /tmp/check.err)" -eq 1 ] && pass "profile check: an offset past the live BAR 0 does not fit (exit 1, one line)" \
+    || { fail "profile check past BAR 0: exit $status"; cat /tmp/check.err; }
+$IRQ profile list --device 0000:00:07.0 | tail -1 | grep -qx "\* 0000:00:07.0 (8086:10d3) gets 'e1000e'" \
+    && pass "profile list --device: the e1000e gets its built-in profile" || fail "profile list --device 0000:00:07.0"
 
 expect_trigger "trigger edu MSI" 0000:00:03.0 yes
 expect_trigger "trigger edu INTx" 0000:00:03.0 yes --line-based
