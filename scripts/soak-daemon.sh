@@ -79,6 +79,7 @@ cleanup() {
 trap cleanup EXIT
 # Each call's verb is written to calls.ok or calls.failed: a churn whose calls all failed
 # would leave the daemon idle, and the run would prove nothing.
+: > "$work/calls.ok"; : > "$work/calls.failed"  # a kept directory's earlier run does not count
 ctl() {
     if "$irqbridge" ctl "$@" --socket "$socket" >/dev/null 2>&1; then echo "$1" >> "$work/calls.ok"; else echo "$1" >> "$work/calls.failed"; fi
 }

@@ -53,29 +53,35 @@ extension DeviceRegistry {
         }
         let ticket = try await triggerTicket(id, vector: vector)
         let deadline = ContinuousClock.now + .seconds(Self.longestPacedTrigger)
-        let result: Result<Int, ControlError> = await withCheckedContinuation { continuation in
+        // How many were raised, and whether the unpaced run's hour (not a stop) ended it.
+        let result: Result<(raised: Int, outlasted: Bool), ControlError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 defer { ticket.gate.leave() }
+                var outlasted = false
                 do {
                     let raised = try Raising.run(vector: vector, count: count, rate: rate, stimulus: ticket.stimulus, objects: ticket.objects,
                                                  unmaskCount: ticket.unmaskCount,
                                                  // Disconnected under it (a removal the loop handles before the registry hears
                                                  // of it, which takes every vector at once): stop at once.
-                                                 shouldStop: { ticket.gate.isStopped || ticket.objects.first?.isConnected == false
-                                                     || (rate == nil && ContinuousClock.now >= deadline) })
-                    continuation.resume(returning: .success(raised))
+                                                 shouldStop: {
+                                                     if ticket.gate.isStopped || ticket.objects.first?.isConnected == false { return true }
+                                                     outlasted = rate == nil && ContinuousClock.now >= deadline
+                                                     return outlasted
+                                                 })
+                    continuation.resume(returning: .success((raised, outlasted)))
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))
                 }
             }
         }
-        let raised = try result.get()
+        let (raised, outlasted) = try result.get()
         // Stopped short (removed, unbound, disconnected or the daemon stopping while it
-        // raised): not a success a caller could take for `count` interrupts raised.
+        // raised, or the hour ran out): not a success a caller could take for `count` raised.
         guard raised == count else {
-            if rate == nil, ContinuousClock.now >= deadline, ticket.objects.first?.isConnected != false {
+            if outlasted {
                 throw .conflict("\(id): the trigger stopped after \(raised) of \(count) interrupt(s), at the \(Int(Self.longestPacedTrigger)) s "
-                                + "a trigger may take: each raise waited up to 1 s for its ISR to claim it (does the profile's acknowledge claim?)")
+                                + "a trigger may take (unpaced, each raise waits up to 1 s for its ISR"
+                                + (ticket.fromDevice ? " to claim it: does the profile's acknowledge claim?)" : " to run)"))
             }
             throw .conflict("\(id) was disconnected after \(raised) of \(count) interrupt(s) were raised (GET /v1/devices/\(id) says why)")
         }

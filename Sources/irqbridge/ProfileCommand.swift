@@ -45,6 +45,12 @@ struct ProfileCommand: ParsableCommand {
 
     /// The function at `device` (live, or from --dump), or bad input naming why not.
     static func function(_ device: String, discovery options: DiscoveryOptions) throws -> PCIDeviceInfo {
+        try functionAndPolicy(device, discovery: options).info
+    }
+
+    /// The function and the interrupt policy it is connected under (--policy's, and a
+    /// function on uio_pci_generic is served on its line).
+    static func functionAndPolicy(_ device: String, discovery options: DiscoveryOptions) throws -> (info: PCIDeviceInfo, policy: InterruptPolicy) {
         guard let address = PCIAddress(device) else { throw CommandFailure.notAPCIAddress(device) }
         let discovery = try options.discovery(logger: Logger(label: "irqbridge.profile"))
         let found: PCIDeviceInfo?
@@ -57,7 +63,7 @@ struct ProfileCommand: ParsableCommand {
         guard let found else {
             throw CommandFailure.badInput("no PCI device \(address)" + (options.dumpFile.map { " in dump \($0)" } ?? ""))
         }
-        return found
+        return (found, discovery.policy(for: found))
     }
 
     /// --dump and --policy describe the function given with --device: without it they would be ignored.
@@ -138,26 +144,38 @@ struct ProfileCommand: ParsableCommand {
         var file: String
         @Option(help: ArgumentHelp("The function it is for: it must match, and every register access must fit its BARs.", valueName: "BDF"))
         var device: String?
+        @Flag(name: .customLong("line-based"), help: "Judge it served on the INTx line, as the verbs' --line-based does (it then needs an acknowledge).")
+        var lineBased = false
         @OptionGroup var discovery: DiscoveryOptions
         @OptionGroup var output: JSONFlag
 
-        func validate() throws { try ProfileCommand.requireDevice(device, for: discovery) }
+        func validate() throws {
+            try ProfileCommand.requireDevice(device, for: discovery)
+            if lineBased, device == nil { throw CommandFailure.badInput("--line-based judges the function given with --device; give --device BDF") }
+        }
 
         func run() throws {
             let profile: DeviceProfile
             do { profile = try ProfileLoader.load(contentsOf: file) } catch { throw CommandFailure.badInput("\(error)") }
-            let info = try device.map { try ProfileCommand.function($0, discovery: discovery) }
+            let found = try device.map { try ProfileCommand.functionAndPolicy($0, discovery: discovery) }
+            let info = found?.info
             var problem: String?
             var notes: [String] = []
-            if let info {
+            if let (info, policy) = found {
                 let sizesKnown = discovery.dumpFile == nil
                 do { try profile.validate(against: info, checkingBARSizes: sizesKnown) } catch { problem = "\(error)" }
-                // What the verbs would refuse on top: a line to serve with no acknowledge to quiet it.
-                if problem == nil {
-                    problem = DeviceSession.connectRefusal(info, profile: profile, lineBased: false, underUIO: info.driver == "uio_pci_generic")
+                if info.capabilitiesUnreadable {
+                    // MSI and MSI-X unknown: whether it would be served on its line cannot be told.
+                    notes.append(discovery.dumpFile == nil
+                        ? "only its config header was readable, so its MSI and MSI-X are unknown (run as root): how it is served is not checked"
+                        : "the dump holds only its config header, so its MSI and MSI-X are unknown: how it is served is not checked")
+                } else if problem == nil {
+                    // What the verbs would refuse on top: a line to serve (asked for, or messages
+                    // turned off by the policy, or uio_pci_generic) with no acknowledge to quiet it.
+                    problem = DeviceSession.connectRefusal(info, profile: profile, lineBased: lineBased || !policy.msiSupported,
+                                                           underUIO: info.driver == "uio_pci_generic")
                 }
                 if !sizesKnown { notes.append("its offsets are not checked (a dump holds no BAR sizes)") }
-                if info.capabilitiesUnreadable { notes.append("its vectors are not checked (only the config header was readable: MSI and MSI-X unknown)") }
             }
             if output.json {
                 var fields = ProfileCommand.json(profile, chosen: nil)

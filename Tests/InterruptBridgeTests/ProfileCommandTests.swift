@@ -66,6 +66,35 @@ struct ProfileCommandTests {
         #expect(checked["notes"] as? [String] == ["its offsets are not checked (a dump holds no BAR sizes)"])
     }
 
+    /// A dump of config headers only (`lspci -x`) leaves MSI and MSI-X unknown: check does not
+    /// guess how the function is served, and says so.
+    @Test func aHeaderOnlyDumpIsNotJudgedOnHowTheFunctionIsServed() throws {
+        let full = try String(contentsOfFile: Self.dump, encoding: .utf8)
+        let header = full.split(separator: "\n", omittingEmptySubsequences: false).filter { line in
+            line.isEmpty || !line.hasPrefix(" ") && (line.count > 3 && line.dropFirst(2).first == ":" && ["00", "10", "20", "30"].contains(String(line.prefix(2)))
+                                                     || line.contains("."))
+        }.joined(separator: "\n")
+        let dump = try Self.temporaryFile(header)
+        let nvme = try Self.temporaryFile(try #require(try? ListCommandTests.run(["profile", "show", "nvme"]).standardOutput))
+        defer { for file in [dump, nvme] { try? FileManager.default.removeItem(atPath: file) } }
+        let result = try ListCommandTests.run(["profile", "check", nvme, "--device", "0000:00:08.0", "--dump", dump])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("the dump holds only its config header, so its MSI and MSI-X are unknown"), "\(result.standardOutput)")
+    }
+
+    /// Served on its line (--line-based, or the policy's MSISupported: false), a function needs an acknowledge.
+    @Test func theLineOrAPolicyWithoutMessagesNeedsAnAcknowledge() throws {
+        let nvme = try Self.temporaryFile(try #require(try? ListCommandTests.run(["profile", "show", "nvme"]).standardOutput))
+        let policy = try Self.temporaryFile(#"{"devices": {"0000:00:08.0": {"MSISupported": false}}}"#)
+        defer { for file in [nvme, policy] { try? FileManager.default.removeItem(atPath: file) } }
+        let messages = try ListCommandTests.run(["profile", "check", nvme, "--device", "0000:00:08.0", "--dump", Self.dump])
+        #expect(messages.status == 0, "\(messages.standardError)")
+        for extra in [["--line-based"], ["--policy", policy]] {
+            let line = try ListCommandTests.run(["profile", "check", nvme, "--device", "0000:00:08.0", "--dump", Self.dump] + extra)
+            #expect(line.status == 1 && line.standardError.contains("would be served on its INTx line"), "\(extra): \(line.standardError)")
+        }
+    }
+
     /// With --profile files none of which is for the device, the verbs refuse it: list says so.
     @Test func listSaysWhenTheGivenFilesAreForOtherDevices() throws {
         let file = try Self.temporaryFile("name: nic\nmatch: {vendor: 0x8086, device: 0x10d3}\n")
