@@ -38,7 +38,7 @@ extension DeviceRegistry {
     /// the run's time is up (a paced run raises each interrupt at the start of its own
     /// 1 / rate interval, the last included), and holds its connection until then, as a
     /// wait does.
-    static let longestPacedTrigger: Double = 3600
+    public static let longestPacedTrigger: Double = 3600
 
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
     /// `rate` per second or by each one being served. Paced, it lasts at most

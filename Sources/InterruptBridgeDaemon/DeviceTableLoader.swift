@@ -65,10 +65,7 @@ public enum DeviceTableLoader {
         if let settings = fields["settings"] {
             var nodes: [String: ProfileNode] = [:]
             table.settings = try flatten(settings, prefix: "", nodes: &nodes)
-            table.settingLocations = nodes.mapValues { node in
-                let location = node.location
-                return "\(location.file):\(location.line):\(location.column)"
-            }
+            table.settingLocations = nodes.mapValues(\.location.description)
         }
         if let defaults = fields["default"] { table.defaults = try policy(defaults, allowing: policyKeys) }
         var seen: Set<DeviceSelector> = []

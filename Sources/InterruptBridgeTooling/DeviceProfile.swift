@@ -89,6 +89,9 @@ public struct ProfileStimulus: Sendable {
 
     public func applies(to kind: InterruptKind) -> Bool { interrupts?.contains(kind) ?? true }
 
+    /// The kinds it raises, INTx, MSI, MSI-X in that order (every kind when it names none).
+    public var kinds: [InterruptKind] { [.intx, .msi, .msix].filter(applies(to:)) }
+
     /// For reports: "register writes (BAR 0)" or the loopback caveat.
     public var description: String {
         switch method {

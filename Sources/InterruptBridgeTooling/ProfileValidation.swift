@@ -18,8 +18,15 @@ extension DeviceProfile {
             throw ProfileError(.deviceMismatch, at: location,
                                "profile '\(name)' is for \(match.summary), not \(Self.describe(device))")
         }
-        let has: [InterruptKind] = [device.interruptPin != nil ? .intx : nil, device.msi != nil ? .msi : nil,
-                                    device.msix != nil ? .msix : nil].compactMap { $0 }
+        // How many vectors of a kind the device offers (0: it has none of that kind).
+        func offered(_ kind: InterruptKind) -> Int {
+            switch kind {
+            case .intx: device.interruptPin == nil ? 0 : 1
+            case .msi: device.msi?.messagesCapable ?? 0
+            case .msix: device.msix?.tableSize ?? 0
+            }
+        }
+        let has = [InterruptKind.intx, .msi, .msix].filter { offered($0) > 0 }
         if let kinds = stimulus?.interrupts, !device.capabilitiesUnreadable, kinds.isDisjoint(with: has) {
             var location = self.location
             location.field = "stimulus.interrupts"
@@ -29,24 +36,20 @@ extension DeviceProfile {
         }
         if let stimulus, let vectors = stimulus.vectors, let location = stimulus.vectorsLocation, !device.capabilitiesUnreadable {
             // The most vectors any kind the stimulus raises has on this device.
-            let kinds: [InterruptKind] = [.intx, .msi, .msix].filter(stimulus.applies(to:))
-            let available = kinds.map { kind in
-                switch kind {
-                case .intx: device.interruptPin == nil ? 0 : 1
-                case .msi: device.msi?.messagesCapable ?? 0
-                case .msix: device.msix?.tableSize ?? 0
-                }
-            }.max() ?? 0
+            let kinds = stimulus.kinds
+            let available = kinds.map(offered).max() ?? 0
             guard vectors <= available else {
                 throw ProfileError(.badValue, at: location, "\(vectors) vector\(vectors == 1 ? "" : "s"), but \(Self.describe(device)) has \(available) "
                                    + "for \(kinds.map(\.description).joined(separator: ", "))")
             }
         }
+        // A BAR of size 0 is not implemented; without sizes (a dump), every BAR listed is.
+        let implemented = device.bars.filter { $0.size > 0 || !checkingBARSizes }
         for site in accesses {
-            guard let bar = device.bars.first(where: { $0.index == site.bar && ($0.size > 0 || !checkingBARSizes) }) else {
-                let implemented = device.bars.filter { $0.size > 0 || !checkingBARSizes }.map { "BAR \($0.index)" }
+            guard let bar = implemented.first(where: { $0.index == site.bar }) else {
+                let names = implemented.map { "BAR \($0.index)" }
                 throw ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
-                                   + (implemented.isEmpty ? "" : " (it implements \(implemented.joined(separator: ", ")))"))
+                                   + (names.isEmpty ? "" : " (it implements \(names.joined(separator: ", ")))"))
             }
             guard bar.space == .memory else {
                 throw ProfileError(.barNotMemoryMapped, at: site.barLocation,

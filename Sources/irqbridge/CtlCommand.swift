@@ -180,9 +180,9 @@ extension CtlCommand {
             if let rate, !Raising.rates.contains(rate) {
                 throw CommandFailure.badInput("--rate must be 0.001 to 1000000 per second, not \(rate)")
             }
-            if let rate, Double(count) / rate > 3600 {
+            if let rate, Double(count) / rate > DeviceRegistry.longestPacedTrigger {
                 throw CommandFailure.badInput("--count \(count) at --rate \(rate) takes \(Int((Double(count) / rate).rounded(.up))) s; "
-                                              + "the daemon's trigger lasts at most 3600 s")
+                                              + "the daemon's trigger lasts at most \(Int(DeviceRegistry.longestPacedTrigger)) s")
             }
         }
         func run() throws {
@@ -191,7 +191,7 @@ extension CtlCommand {
             if let rate { body["rate"] = rate }
             // Paced: the answer comes count / rate seconds after the start; unpaced, each raise
             // waits at most a second for its ISR. Either way with a margin for the call itself.
-            let seconds = rate.map { Int64((Double(count) / $0).rounded(.up)) } ?? 3600
+            let seconds = Int64((rate.map { Double(count) / $0 } ?? DeviceRegistry.longestPacedTrigger).rounded(.up))
             options.show(try options.call("POST", devicePath(id, "/trigger"), body: body, timeout: .seconds(seconds + 30))) { object in
                 let outcome = object as? [String: Any] ?? [:]
                 let stimulus = outcome["stimulus"] as? String ?? "?"

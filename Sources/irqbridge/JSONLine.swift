@@ -4,16 +4,16 @@ import ArgumentParser
 import Foundation
 
 enum JSONLine {
-    static func object(_ fields: [String: Any?]) -> String {
-        let present = fields.mapValues { $0 ?? NSNull() }
-        guard let data = try? JSONSerialization.data(withJSONObject: present, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func object(_ fields: [String: Any?]) -> String { line(present(fields), or: "{}") }
 
     /// The objects as one JSON array on one line, each as `object` writes it.
-    static func array(_ objects: [[String: Any?]]) -> String {
-        let present = objects.map { $0.mapValues { $0 ?? NSNull() } }
-        guard let data = try? JSONSerialization.data(withJSONObject: present, options: [.sortedKeys]) else { return "[]" }
+    static func array(_ objects: [[String: Any?]]) -> String { line(objects.map(present), or: "[]") }
+
+    /// Absent values as null, so every key is written.
+    private static func present(_ fields: [String: Any?]) -> [String: Any] { fields.mapValues { $0 ?? NSNull() } }
+
+    private static func line(_ value: Any, or fallback: String) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return fallback }
         return String(decoding: data, as: UTF8.self)
     }
 }

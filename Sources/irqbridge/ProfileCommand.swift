@@ -19,7 +19,7 @@ struct ProfileCommand: ParsableCommand {
     static func provides(_ profile: DeviceProfile) -> String {
         var parts: [String] = []
         if let stimulus = profile.stimulus {
-            let kinds = [InterruptKind.intx, .msi, .msix].filter(stimulus.applies(to:)).map(\.description).joined(separator: "/")
+            let kinds = stimulus.kinds.map(\.description).joined(separator: "/")
             let vectors = stimulus.vectors.map { " x\($0)" } ?? ""
             parts.append(stimulus.comesFromDevice ? "raises \(kinds)\(vectors)" : "raises \(kinds)\(vectors) by VFIO loopback")
         }
@@ -28,14 +28,13 @@ struct ProfileCommand: ParsableCommand {
         return parts.isEmpty ? "matching only" : parts.joined(separator: ", ")
     }
 
-    static func json(_ profile: DeviceProfile, chosen: Bool?) -> [String: Any?] {
+    /// A profile's keys for `--json`, shared by `list` and `check` (each adds its own).
+    static func json(_ profile: DeviceProfile) -> [String: Any?] {
         let stimulus = profile.stimulus
         return ["name": profile.name, "file": profile.file, "match": profile.match.summary, "description": profile.summary,
-                "stimulus": stimulus.map { stimulus in
-                    [InterruptKind.intx, .msi, .msix].filter(stimulus.applies(to:)).map(\.description)
-                },
+                "stimulus": stimulus.map { $0.kinds.map(\.description) },
                 "stimulusVectors": stimulus?.vectors, "fromDevice": stimulus?.comesFromDevice,
-                "acknowledge": profile.acknowledge != nil, "quiesce": profile.quiesce != nil, "chosen": chosen]
+                "acknowledge": profile.acknowledge != nil, "quiesce": profile.quiesce != nil]
     }
 
     /// The library of `files` then the built-ins; a file that does not load is bad input.
@@ -43,14 +42,9 @@ struct ProfileCommand: ParsableCommand {
         do { return try ProfileLibrary(files: files) } catch { throw CommandFailure.badInput("\(error)") }
     }
 
-    /// The function at `device` (live, or from --dump), or bad input naming why not.
-    static func function(_ device: String, discovery options: DiscoveryOptions) throws -> PCIDeviceInfo {
-        try functionAndPolicy(device, discovery: options).info
-    }
-
-    /// The function and the interrupt policy it is connected under (--policy's, and a
-    /// function on uio_pci_generic is served on its line).
-    static func functionAndPolicy(_ device: String, discovery options: DiscoveryOptions) throws -> (info: PCIDeviceInfo, policy: InterruptPolicy) {
+    /// The function at `device` (live, or from --dump), or bad input naming why not, and the
+    /// interrupt policy it is connected under (--policy's; on uio_pci_generic, its line).
+    static func function(_ device: String, discovery options: DiscoveryOptions) throws -> (info: PCIDeviceInfo, policy: InterruptPolicy) {
         guard let address = PCIAddress(device) else { throw CommandFailure.notAPCIAddress(device) }
         let discovery = try options.discovery(logger: Logger(label: "irqbridge.profile"))
         let found: PCIDeviceInfo?
@@ -87,7 +81,7 @@ struct ProfileCommand: ParsableCommand {
 
         func run() throws {
             let library = try ProfileCommand.library(profiles.profile)
-            let info = try device.map { try ProfileCommand.function($0, discovery: discovery) }
+            let info = try device.map { try ProfileCommand.function($0, discovery: discovery).info }
             // The verbs refuse a device none of the given files is for, rather than fall back to a built-in.
             let refusal = info.flatMap { DeviceSession.givenProfilesRefusal(library, for: $0) }
             let chosen = refusal == nil ? info.flatMap(library.profile(for:)) : nil
@@ -96,7 +90,9 @@ struct ProfileCommand: ParsableCommand {
             if json {
                 // One array, as `irqbridge list --json` prints; `chosen` is null without --device.
                 print(JSONLine.array(library.profiles.indices.map { index in
-                    ProfileCommand.json(library.profiles[index], chosen: info == nil ? nil : index == chosenIndex)
+                    var fields = ProfileCommand.json(library.profiles[index])
+                    fields.updateValue(info.map { _ in index == chosenIndex }, forKey: "chosen")  // a nil stays, as null
+                    return fields
                 }))
                 return
             }
@@ -157,7 +153,7 @@ struct ProfileCommand: ParsableCommand {
         func run() throws {
             let profile: DeviceProfile
             do { profile = try ProfileLoader.load(contentsOf: file) } catch { throw CommandFailure.badInput("\(error)") }
-            let found = try device.map { try ProfileCommand.functionAndPolicy($0, discovery: discovery) }
+            let found = try device.map { try ProfileCommand.function($0, discovery: discovery) }
             let info = found?.info
             var problem: String?
             var notes: [String] = []
@@ -166,7 +162,7 @@ struct ProfileCommand: ParsableCommand {
                 do { try profile.validate(against: info, checkingBARSizes: sizesKnown) } catch { problem = "\(error)" }
                 if info.capabilitiesUnreadable {
                     // MSI and MSI-X unknown: whether it would be served on its line cannot be told.
-                    notes.append(discovery.dumpFile == nil
+                    notes.append(sizesKnown
                         ? "only its config header was readable, so its MSI and MSI-X are unknown (run as root): how it is served is not checked"
                         : "the dump holds only its config header, so its MSI and MSI-X are unknown: how it is served is not checked")
                 } else if problem == nil {
@@ -178,8 +174,7 @@ struct ProfileCommand: ParsableCommand {
                 if !sizesKnown { notes.append("its offsets are not checked (a dump holds no BAR sizes)") }
             }
             if output.json {
-                var fields = ProfileCommand.json(profile, chosen: nil)
-                fields.removeValue(forKey: "chosen")
+                var fields = ProfileCommand.json(profile)
                 // updateValue keeps a nil as a key with null (a subscript assignment of nil would drop it).
                 fields.updateValue(info?.address.description, forKey: "device")
                 fields.updateValue(info.map { _ in problem == nil }, forKey: "fits")
