@@ -49,16 +49,17 @@ struct NotifyProtocolTests {
         let ready = try await manager.waitFor { $0.contains { $0.contains("READY=1") } }
         #expect(ready.first { $0.contains("READY=1") }?.contains("STATUS=2 device(s) connected") == true)
 
-        // WATCHDOG=1 keeps coming while the loop answers heartbeats (every 100 ms here; up to
-        // 3 s for three, as a test run beside others may starve the daemon for a while).
+        // WATCHDOG=1 keeps coming while the loop answers heartbeats (every 50 ms here; up to
+        // 10 s for three: on two cores, the suites' other daemons raising simulated interrupts
+        // beside this one starved it to two pings in 3 s in one fresh-clone run).
         _ = manager.drain()
         var healthy = 0
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(10)
         while healthy < 3, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             healthy += manager.drain().filter { $0 == "WATCHDOG=1" }.count
         }
-        #expect(healthy >= 3, "WATCHDOG=1 while healthy: \(healthy) in 3 s at WATCHDOG_USEC=200000")
+        #expect(healthy >= 3, "WATCHDOG=1 while healthy: \(healthy) in 10 s at WATCHDOG_USEC=200000")
 
         // Wedge the dispatch loop: an ISR that does not return for 1.2 s. No WATCHDOG=1 meanwhile.
         let release = DispatchSemaphore(value: 0)
