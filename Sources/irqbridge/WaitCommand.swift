@@ -106,10 +106,13 @@ struct WaitCommand: ParsableCommand {
             connected.objects.map { KernelInterruptCounts.count(of: $0, address: device.address, in: lines) }
         }
         var vectors: [[String: Any?]] = []
-        for (index, object) in connected.objects.enumerated() where calls[index] > 0 {
+        for (index, object) in connected.objects.enumerated() {
             var since: UInt64?
             // A count that went backwards (a processor taken offline) compares with nothing.
             if let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil, now >= base { since = now - base }
+            // A vector is shown when the ISR ran or the kernel counted an interrupt on it: one
+            // the kernel took that never reached the ISR is what a bring-up most needs to see.
+            guard calls[index] > 0 || since.map({ $0 > 0 }) == true else { continue }
             // Raises relayed through VFIO's loopback never reach the kernel: no comparison then.
             // Claimed calls only: another device's interrupts on a shared line run this ISR, unclaimed.
             let comparable = object.kind == .intx && session.stimulus?.kernelCounts != false
