@@ -167,13 +167,16 @@ public struct CM_PARTIAL_RESOURCE_LIST: Sendable, Hashable, ZeroInitializable {
     public var PartialDescriptors: [CM_PARTIAL_RESOURCE_DESCRIPTOR]
     public var Count: ULONG { ULONG(PartialDescriptors.count) }
 
+    /// All zero, as `RtlZeroMemory` leaves it.
     public init() {
-        Version = 1
-        Revision = 1
+        Version = 0
+        Revision = 0
         PartialDescriptors = []
     }
+    /// A list as the PnP manager hands it over: Version 1, Revision 1.
     public init(PartialDescriptors: [CM_PARTIAL_RESOURCE_DESCRIPTOR]) {
-        self.init()
+        Version = 1
+        Revision = 1
         self.PartialDescriptors = PartialDescriptors
     }
 }

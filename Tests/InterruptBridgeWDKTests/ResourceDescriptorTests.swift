@@ -205,4 +205,21 @@ struct ResourceDescriptorTextTests {
         let list = CM_PARTIAL_RESOURCE_LIST(PartialDescriptors: [memory, line])
         #expect(list.description == "CM_PARTIAL_RESOURCE_LIST Version 1 Revision 1 Count 2\n  [0] \(memory)\n  [1] \(line)")
     }
+
+    /// `RtlZeroMemory` leaves every field 0, as in C: a list the driver builds starts at
+    /// Version 0 and Revision 0, not at the PnP manager's 1 and 1.
+    @Test func rtlZeroMemoryLeavesEveryResourceStructureZero() {
+        var list = CM_PARTIAL_RESOURCE_LIST(PartialDescriptors: [CM_PARTIAL_RESOURCE_DESCRIPTOR()])
+        RtlZeroMemory(&list, MemoryLayout<CM_PARTIAL_RESOURCE_LIST>.size)
+        #expect(list.Version == 0 && list.Revision == 0 && list.Count == 0)
+        var full = CM_FULL_RESOURCE_DESCRIPTOR(InterfaceType: PCIBus, BusNumber: 2, PartialResourceList: list)
+        RtlZeroMemory(&full, MemoryLayout<CM_FULL_RESOURCE_DESCRIPTOR>.size)
+        #expect(full.InterfaceType == Internal && full.BusNumber == 0 && full.PartialResourceList.Version == 0)
+        var descriptor = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        descriptor.Type = CmResourceTypeInterrupt
+        descriptor.u.Interrupt.Vector = 11
+        RtlZeroMemory(&descriptor, MemoryLayout<CM_PARTIAL_RESOURCE_DESCRIPTOR>.size)
+        #expect(descriptor.Type == CmResourceTypeNull && descriptor.ShareDisposition == CmResourceShareUndetermined
+                && descriptor.Flags == 0 && descriptor.u.Interrupt.Vector == 0)
+    }
 }
