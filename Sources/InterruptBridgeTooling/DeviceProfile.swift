@@ -154,12 +154,6 @@ public struct DeviceMatch: Sendable, Hashable {
     }
 }
 
-private func hex(_ value: UInt16) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-}
+private func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }
 
-private func hex6(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: max(0, 6 - digits.count)) + digits
-}
+private func hex6(_ value: UInt32) -> String { InterruptBridgeCore.hex(UInt64(value), width: 6) }

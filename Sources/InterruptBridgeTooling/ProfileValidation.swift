@@ -65,10 +65,7 @@ extension DeviceProfile {
 
     /// "0000:00:03.0 (1234:11e8)": a function as errors and reports name it.
     public static func describe(_ device: PCIDeviceInfo) -> String {
-        func hex(_ value: UInt16) -> String {
-            let digits = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-        }
+        func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }
         return "\(device.address) (\(hex(device.vendorID)):\(hex(device.deviceID)))"
     }
 }

@@ -12,7 +12,7 @@ struct ProfileCommand: ParsableCommand {
         abstract: "List, print and check device profiles (how a card is made to interrupt and how its ISR acknowledges).",
         discussion: "Profiles are YAML or JSON (the DocC article \"Writing a device profile\"). A file given with --profile "
             + "is preferred to a built-in one that matches the same device.",
-        subcommands: [List.self, Show.self, Check.self]
+        subcommands: [List.self, Show.self, New.self, Check.self]
     )
 
     /// One profile in a line of words, for `list` and `check`.
@@ -128,6 +128,31 @@ struct ProfileCommand: ParsableCommand {
                 throw CommandFailure.badInput("no built-in profile '\(name)' (built in: \(BuiltInProfiles.sources.map(\.name).joined(separator: ", ")))")
             }
             print(source.text)
+        }
+    }
+
+    struct New: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a starting profile for a card no profile knows (irqbridge profile new BDF > card.yaml).",
+            discussion: "It matches the function's vendor:device, lists its BARs and interrupts in comments, and raises "
+                + "through VFIO's loopback until you fill in the card's own registers; a commented acknowledge shows "
+                + "what an INTx line needs. It loads as it is: check it with `irqbridge profile check FILE --device BDF`.")
+        @Argument(help: ArgumentHelp("The function to write it for (e.g. 0000:00:03.0).", valueName: "BDF"))
+        var device: String
+        @Option(help: ArgumentHelp("The profile's name (default: card-VVVV-DDDD).", valueName: "NAME"))
+        var name: String?
+        @OptionGroup var discovery: DiscoveryOptions
+
+        func validate() throws {
+            if let name, name.allSatisfy(\.isWhitespace) { throw CommandFailure.badInput("--name is empty") }
+        }
+
+        func run() throws {
+            let (info, policy) = try ProfileCommand.function(device, discovery: discovery)
+            if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing + ": there is nothing for a profile to raise") }
+            let translator = ResourceTranslator(facts: .init(onlineProcessors: ProcessorAffinity(rawValue: 1)))
+            print(ProfileTemplate.yaml(for: info, name: name, barSizesKnown: discovery.dumpFile == nil,
+                                       served: translator.interruptAssignment(for: info, policy: policy)), terminator: "")
         }
     }
 

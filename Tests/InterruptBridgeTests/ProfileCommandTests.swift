@@ -51,6 +51,25 @@ struct ProfileCommandTests {
                 + "its offsets are not checked (a dump holds no BAR sizes)\n")
     }
 
+    /// A card no profile knows: `new` writes one that loads and fits it as written, served
+    /// by messages; on its line it needs the acknowledge the file leaves to fill in.
+    @Test func newWritesAProfileThatFitsTheCardAndSaysWhatItsLineNeeds() throws {
+        let written = try ListCommandTests.run(["profile", "new", "0000:00:1f.2", "--dump", Self.dump, "--name", "ahci"])
+        #expect(written.status == 0, "\(written.standardError)")
+        #expect(written.standardOutput.contains("\nname: \"ahci\"\n") && written.standardOutput.contains("\nmatch: {vendor: 0x8086, device: 0x2922}\n"))
+        let file = try Self.temporaryFile(written.standardOutput)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let checked = try ListCommandTests.run(["profile", "check", file, "--device", "0000:00:1f.2", "--dump", Self.dump])
+        #expect(checked.status == 0, "\(checked.standardError)")
+        #expect(checked.standardOutput.hasPrefix("\(file): profile 'ahci' for 8086:2922: raises INTx/MSI/MSI-X by VFIO loopback\n"))
+        let line = try ListCommandTests.run(["profile", "check", file, "--device", "0000:00:1f.2", "--dump", Self.dump, "--line-based"])
+        #expect(line.status == 1 && line.standardError.contains("no acknowledge program"), "\(line.standardError)")
+        // The host bridge has no interrupts: nothing to write.
+        let none = try ListCommandTests.run(["profile", "new", "0000:00:00.0", "--dump", Self.dump])
+        #expect(none.status == 2 && none.standardOutput.isEmpty)
+        #expect(none.standardError == "irqbridge: 0000:00:00.0 has no interrupts: no INTx pin, no MSI or MSI-X capability: there is nothing for a profile to raise\n")
+    }
+
     /// Every key, null when not known: without --device nothing was checked against a device.
     @Test func checkJSONHasEveryKey() throws {
         let file = try Self.temporaryFile("name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n")

@@ -6,7 +6,7 @@
 #   wait: exits 0 once `trigger` (relayed to it) raised K, 1 on timeout, 2 for an INTx line
 #     without an acknowledge program (nvme)
 #   a malformed profile: one line on stderr and exit 2, per kind of mistake
-#   profile check/list against live functions (BAR sizes from sysfs)
+#   profile check/list/new against live functions (BAR sizes from sysfs)
 # usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
 # Exit status: the number of failed checks.
 IRQ=$1
@@ -67,6 +67,11 @@ $IRQ profile check /tmp/edu-past.yaml --device 0000:00:03.0 > /tmp/check.out 2> 
 [ $status -eq 1 ] && grep -q "^irqbridge: /tmp/edu-past.yaml:[0-9]*:[0-9]*: acknowledge\[[0-9]\].write.offset: offset 0x100000 (32-bit) is past the end of BAR 0, which is 0x100000 bytes$" /tmp/check.err \
     && [ "$(wc -l < /tmp/check.err)" -eq 1 ] && pass "profile check: an offset past the live BAR 0 does not fit (exit 1, one line)" \
     || { fail "profile check past BAR 0: exit $status"; cat /tmp/check.err; }
+# profile new on a live function: its BAR sizes from sysfs in the comments, and the file fits it.
+$IRQ profile new 0000:00:07.0 --name card > /tmp/card.yaml; status=$?
+out=$($IRQ profile check /tmp/card.yaml --device 0000:00:07.0 2>&1); checked=$?
+[ $status -eq 0 ] && [ $checked -eq 0 ] && grep -q '^# BAR 0: memory, 32-bit, 128 KiB: offsets 0x0 to 0x1ffff$' /tmp/card.yaml \
+    && pass "profile new: a profile for the live e1000e that fits it" || { fail "profile new e1000e: exit $status/$checked: $out"; cat /tmp/card.yaml; }
 $IRQ profile list --device 0000:00:07.0 | tail -1 | grep -qx "\* 0000:00:07.0 (8086:10d3) gets 'e1000e'" \
     && pass "profile list --device: the e1000e gets its built-in profile" || fail "profile list --device 0000:00:07.0"
 

@@ -1,0 +1,139 @@
+// A starting profile for a card no profile knows, from what discovery read of it: its
+// ids to match, its BARs and interrupts as comments, VFIO's loopback as the stimulus
+// until the card's own registers are filled in, and the acknowledge to write.
+public import InterruptBridgeCore
+
+public enum ProfileTemplate {
+    /// The YAML of a profile for `device` that loads as it is (raised through VFIO's
+    /// loopback, acknowledging nothing) and says, in comments, what to fill in for the
+    /// card to raise its own interrupts and for its INTx line to be served.
+    ///
+    /// - Parameters:
+    ///   - name: the profile's name; `card-VVVV-DDDD` by default.
+    ///   - barSizesKnown: false for a device read from an `lspci -x` dump (no sizes).
+    ///   - served: how the policy serves the device (`ResourceTranslator.interruptAssignment`).
+    public static func yaml(for device: PCIDeviceInfo, name: String? = nil, barSizesKnown: Bool = true,
+                            served: (kind: InterruptKind, count: Int)?) -> String {
+        let ids = "\(hex(device.vendorID)):\(hex(device.deviceID))"
+        // Names from pci.ids or a dump: one line, whatever they hold.
+        let title = String([device.vendorName, device.deviceName].compactMap { $0 }.joined(separator: " ").map { Self.isControl($0) ? " " : $0 })
+        var lines: [String] = []
+        lines.append("# A profile for \(device.address) (\(ids)\(title.isEmpty ? "" : ", " + title)), written by `irqbridge profile new`.")
+        lines.append("# As it is, VFIO's loopback trigger raises its interrupts (they do not come from the card) and its")
+        lines.append("# ISR claims each one without touching the card. Fill in `raise` and `acknowledge` from the card's")
+        lines.append("# documentation, then: irqbridge profile check FILE --device \(device.address)")
+        lines.append("#")
+        lines.append(contentsOf: barLines(device, sizesKnown: barSizesKnown).map { "# " + $0 })
+        lines.append(contentsOf: interruptLines(device, served: served).map { "# " + $0 })
+        lines.append("name: \(name.map(quoted) ?? "card-\(hex(device.vendorID))-\(hex(device.deviceID))")")
+        lines.append("description: \(quoted(title.isEmpty ? "PCI function \(ids)" : title))")
+        lines.append("match: {vendor: 0x\(hex(device.vendorID)), device: 0x\(hex(device.deviceID))}")
+        if let vendor = device.subsystemVendorID, let subsystem = device.subsystemID, vendor != 0 || subsystem != 0 {
+            lines.append("# For this board only, add to match: subsystem_vendor: 0x\(hex(vendor)), subsystem: 0x\(hex(subsystem))")
+        }
+        let bar = firstMemoryBAR(device, sizesKnown: barSizesKnown).map(String.init) ?? "N"
+        let kinds = offeredKinds(device)
+        // Code, then its comment at one column, so the commented steps line up.
+        func line(_ code: String, _ comment: String? = nil) {
+            guard let comment else { lines.append(code); return }
+            lines.append(code + String(repeating: " ", count: max(1, 50 - code.count)) + "# " + comment)
+        }
+        line("stimulus:")
+        line("  loopback: true", "VFIO's loopback trigger")
+        line("  # For the card to raise them itself, replace `loopback: true` with its registers:")
+        if !kinds.isEmpty { line("  # interrupts: [\(kinds.joined(separator: ", "))]", "the kinds it raises") }
+        line("  # setup:", "once, after connecting: enable the source")
+        line("  #   - write: {bar: \(bar), offset: 0x0, width: 32}")
+        line("  #     value: 0x1")
+        line("  # raise:", "per interrupt; `vector`: its message number")
+        line("  #   - write: {bar: \(bar), offset: 0x0, width: 32}", "set an interrupt cause")
+        line("  #     value: 1 << vector")
+        line("# acknowledge:", device.interruptPin == nil ? "what the ISR does (messages need none)" : "what the ISR does: its INTx line needs one")
+        line("#   - read: {bar: \(bar), offset: 0x0, width: 32}", "interrupt status")
+        line("#     into: status")
+        line("#   - if_zero: status")
+        line("#     return: unclaimed", "nothing pending: another card's (a shared line)")
+        line("#   - write: {bar: \(bar), offset: 0x0, width: 32}", "clear the causes it read")
+        line("#     value: status")
+        line("#   - return: claimed")
+        line("# quiesce:", "before connecting: clear what was left pending")
+        line("#   - read: {bar: \(bar), offset: 0x0, width: 32}")
+        line("#     into: status")
+        line("#   - write: {bar: \(bar), offset: 0x0, width: 32}")
+        line("#     value: status")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func barLines(_ device: PCIDeviceInfo, sizesKnown: Bool) -> [String] {
+        let bars = device.bars.filter { $0.size > 0 || !sizesKnown }
+        guard !bars.isEmpty else { return ["BARs: none, so a profile can raise and acknowledge nothing through registers"] }
+        return bars.map { bar in
+            let width = bar.is64Bit ? "64-bit" : "32-bit"
+            switch bar.space {
+            case .io:
+                return "BAR \(bar.index): I/O ports" + (sizesKnown ? ", \(bar.size) bytes" : "") + " (profiles reach memory BARs only)"
+            case .memory:
+                let what = "BAR \(bar.index): memory, \(width)\(bar.prefetchable ? ", prefetchable" : "")"
+                guard sizesKnown else { return what + ", size unknown (a dump holds no sizes)" }
+                return what + ", \(size(bar.size)): offsets 0x0 to 0x\(String(bar.size - 1, radix: 16))"
+            }
+        }
+    }
+
+    static func interruptLines(_ device: PCIDeviceInfo, served: (kind: InterruptKind, count: Int)?) -> [String] {
+        var lines: [String] = []
+        var has: [String] = []
+        if let pin = device.interruptPin { has.append("INTx pin \(pin)") }
+        if device.capabilitiesUnreadable {
+            has.append("MSI and MSI-X unknown (only its config header was readable)")
+        } else {
+            if let msi = device.msi { has.append("MSI, up to \(msi.messagesCapable) message\(msi.messagesCapable == 1 ? "" : "s")") }
+            if let msix = device.msix { has.append("MSI-X, \(msix.tableSize) vector\(msix.tableSize == 1 ? "" : "s")") }
+        }
+        lines.append("Interrupts: " + (has.isEmpty ? "none" : has.joined(separator: "; ")))
+        if let served {
+            let kind = served.kind == .intx ? "its INTx line" : "\(served.kind) x\(served.count)"
+            lines.append("Served as: \(kind), unless a policy says otherwise")
+            if served.kind == .intx {
+                lines.append("Its line is served only with an `acknowledge` that quiets the card: fill in the one below first.")
+            }
+        }
+        return lines
+    }
+
+    /// The kinds of interrupt the device offers, as a stimulus's `interrupts` names them.
+    static func offeredKinds(_ device: PCIDeviceInfo) -> [String] {
+        var kinds: [String] = []
+        if device.interruptPin != nil { kinds.append("intx") }
+        if device.msi != nil { kinds.append("msi") }
+        if device.msix != nil { kinds.append("msix") }
+        return kinds
+    }
+
+    static func firstMemoryBAR(_ device: PCIDeviceInfo, sizesKnown: Bool) -> Int? {
+        device.bars.first { $0.space == .memory && ($0.size > 0 || !sizesKnown) }?.index
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        if bytes >= 1 << 30, bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
+        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+        return "\(bytes) bytes"
+    }
+
+    static func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }
+
+    static func isControl(_ character: Character) -> Bool {
+        character.isNewline || character.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+    }
+
+    /// A YAML double-quoted scalar (a vendor's name may hold `:` or `#`).
+    static func quoted(_ text: String) -> String {
+        var quoted = "\""
+        for character in text {
+            if character == "\\" || character == "\"" { quoted.append("\\") }
+            quoted.append(isControl(character) ? " " : character)
+        }
+        return quoted + "\""
+    }
+}

@@ -1,0 +1,81 @@
+// `irqbridge profile new`'s starting profile: it loads and fits the card as written, and
+// its commented steps, once uncommented, load and fit too.
+import InterruptBridgeCore
+import InterruptBridgeTooling
+import Testing
+
+@Suite struct ProfileTemplateTests {
+    static let assignment = ResourceTranslator(facts: .init(onlineProcessors: ProcessorAffinity(rawValue: 1)))
+
+    static func template(_ device: PCIDeviceInfo, name: String? = nil, policy: InterruptPolicy = .default, sizesKnown: Bool = true) -> String {
+        ProfileTemplate.yaml(for: device, name: name, barSizesKnown: sizesKnown,
+                             served: assignment.interruptAssignment(for: device, policy: policy))
+    }
+
+    /// The template with its commented register stimulus and acknowledge taken in, and the
+    /// loopback left out: what an engineer has after filling in the offsets.
+    static func uncommented(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+            if line.hasPrefix("  loopback:") { return nil }
+            if line.hasPrefix("  # ") && !line.hasPrefix("  # For") { return "  " + line.dropFirst(4) }
+            if line.hasPrefix("# acknowledge:") || line.hasPrefix("#   ") || line.hasPrefix("# quiesce:") { return String(line.dropFirst(2)) }
+            return String(line)
+        }.joined(separator: "\n")
+    }
+
+    @Test(arguments: [("edu", PCIDeviceInfo.edu), ("e1000e", .e1000e), ("ivshmem", .ivshmem), ("nvme", .nvme)])
+    func itLoadsAndFitsTheCardAsWritten(_ label: String, _ device: PCIDeviceInfo) throws {
+        let text = Self.template(device)
+        let profile = try ProfileLoader.load(text, file: "\(label).yaml")
+        let ids = ["edu": "1234-11e8", "e1000e": "8086-10d3", "ivshmem": "1af4-1110", "nvme": "1b36-0010"]
+        #expect(profile.name == "card-" + ids[label]!)
+        #expect(profile.match.matches(device))
+        #expect(profile.stimulus?.comesFromDevice == false)
+        #expect(profile.acknowledge == nil)
+        try profile.validate(against: device)
+    }
+
+    @Test(arguments: [("edu", PCIDeviceInfo.edu), ("e1000e", .e1000e), ("ivshmem", .ivshmem), ("nvme", .nvme)])
+    func itsCommentedStepsLoadAndFitOnceTakenIn(_ label: String, _ device: PCIDeviceInfo) throws {
+        let profile = try ProfileLoader.load(Self.uncommented(Self.template(device)), file: "\(label).yaml")
+        #expect(profile.stimulus?.comesFromDevice == true)
+        #expect(profile.acknowledge != nil && profile.quiesce != nil)
+        #expect(profile.canServe(.intx))
+        try profile.validate(against: device)
+    }
+
+    @Test func itListsTheBARsAndInterruptsAndSaysWhatALineNeeds() {
+        var e1000e = PCIDeviceInfo.e1000e
+        e1000e.irqLine = 11
+        let text = Self.template(e1000e, policy: InterruptPolicy(msiSupported: false))
+        #expect(text.contains("# BAR 0: memory, 32-bit, 128 KiB: offsets 0x0 to 0x1ffff\n"))
+        #expect(text.contains("# BAR 2: I/O ports, 32 bytes (profiles reach memory BARs only)\n"))
+        #expect(text.contains("# Interrupts: INTx pin INTA; MSI, up to 1 message; MSI-X, 5 vectors\n"))
+        #expect(text.contains("# Served as: its INTx line, unless a policy says otherwise\n"))
+        #expect(text.contains("needs an `acknowledge`") || text.contains("only with an `acknowledge`"))
+        #expect(text.contains("  # interrupts: [intx, msi, msix]"))
+        #expect(!Self.template(.ivshmem).contains("INTx"))
+    }
+
+    @Test func aDumpHasNoBARSizes() throws {
+        let text = Self.template(.edu, sizesKnown: false)
+        #expect(text.contains("# BAR 0: memory, 32-bit, size unknown (a dump holds no sizes)\n"))
+        try ProfileLoader.load(text, file: "edu.yaml").validate(against: .edu, checkingBARSizes: false)
+    }
+
+    @Test func aNameOrDescriptionWithQuotesAndColonsStaysOneString() throws {
+        var device = PCIDeviceInfo.edu
+        device.vendorName = "ACME: \"Labs\" #1"
+        device.deviceName = "Card\nTwo"
+        let profile = try ProfileLoader.load(Self.template(device, name: "my: \"card\" #2"), file: "card.yaml")
+        #expect(profile.name == "my: \"card\" #2")
+        #expect(profile.summary == "ACME: \"Labs\" #1 Card Two")
+    }
+
+    @Test func aCardWithoutMemoryBARsGetsAPlaceholderToFillIn() {
+        let device = PCIDeviceInfo.fake(0x10ec, 0x8029, bars: [PCIBar(index: 0, address: 0xc100, size: 0x100, space: .io)])
+        let text = Self.template(device)
+        #expect(text.contains("bar: N,"))
+        #expect((try? ProfileLoader.load(text, file: "ne2k.yaml")) != nil)
+    }
+}
