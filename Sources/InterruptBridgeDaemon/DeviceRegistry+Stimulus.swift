@@ -14,6 +14,8 @@ extension DeviceRegistry {
         var unmaskCount: (@Sendable () -> UInt64)?
         var gate: TriggerGate
         var fromDevice: Bool
+        /// How long an unpaced run may raise (`unpacedTriggerLimit` when it was issued).
+        var limit: Duration
     }
 
     func triggerTicket(_ id: String, vector: Int?) throws(ControlError) -> TriggerTicket {
@@ -31,7 +33,7 @@ extension DeviceRegistry {
         guard device.triggers.enter() else { throw .conflict("\(device.id) is being disconnected") }
         let fromDevice = session.profile?.stimulus?.comesFromDevice ?? (session.backend is SimulatedBackend)
         return TriggerTicket(stimulus: stimulus, objects: device.objects, unmaskCount: session.unmaskCount, gate: device.triggers,
-                             fromDevice: fromDevice)
+                             fromDevice: fromDevice, limit: unpacedTriggerLimit)
     }
 
     /// The longest a paced trigger may take (count / rate, seconds): the call answers when
@@ -39,6 +41,10 @@ extension DeviceRegistry {
     /// 1 / rate interval, the last included), and holds its connection until then, as a
     /// wait does.
     public static let longestPacedTrigger: Double = 3600
+
+    /// Sets how long an unpaced trigger may raise (`longestPacedTrigger` seconds unless a
+    /// test shortens it, so that the stop can be seen in seconds, not an hour).
+    func setUnpacedTriggerLimit(_ limit: Duration) { unpacedTriggerLimit = limit }
 
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
     /// `rate` per second or by each one being served. Paced, it lasts at most
@@ -52,7 +58,7 @@ extension DeviceRegistry {
                               + "a paced trigger lasts at most \(Int(Self.longestPacedTrigger)) s, as a wait does (raise fewer, or faster)")
         }
         let ticket = try await triggerTicket(id, vector: vector)
-        let deadline = ContinuousClock.now + .seconds(Self.longestPacedTrigger)
+        let deadline = ContinuousClock.now + ticket.limit
         // How many were raised, and whether the unpaced run's hour (not a stop) ended it.
         let result: Result<(raised: Int, outlasted: Bool), ControlError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
@@ -79,7 +85,7 @@ extension DeviceRegistry {
         // raised, or the hour ran out): not a success a caller could take for `count` raised.
         guard raised == count else {
             if outlasted {
-                throw .conflict("\(id): the trigger stopped after \(raised) of \(count) interrupt(s), at the \(Int(Self.longestPacedTrigger)) s "
+                throw .conflict("\(id): the trigger stopped after \(raised) of \(count) interrupt(s), at the \(ticket.limit.components.seconds) s "
                                 + "a trigger may take (unpaced, each raise waits up to 1 s for its ISR"
                                 + (ticket.fromDevice ? " to claim it: does the profile's acknowledge claim?)" : " to run)"))
             }

@@ -42,6 +42,8 @@ public actor DeviceRegistry {
     /// How long a card released onto no driver keeps the daemon's driver_override (an
     /// unbind and a probe in quick succession is a reset, not a release).
     var releaseSettle: Duration = .seconds(2)
+    /// How long an unpaced trigger may raise before it stops and answers 409.
+    var unpacedTriggerLimit: Duration = .seconds(Int(DeviceRegistry.longestPacedTrigger))
     let generator: InterruptGenerator
 
     public init(settings: DaemonSettings, table: DeviceTable, dispatcher: InterruptDispatcher, events: EventBroadcaster,
