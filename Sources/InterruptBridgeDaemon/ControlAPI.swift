@@ -29,11 +29,13 @@ struct TriggerRequestBody: RequestBody {
 }
 
 struct WaitRequestBody: RequestBody {
-    static let keys = ["vector", "count", "timeout"]
+    static let keys = ["vector", "count", "timeout", "since"]
     var vector: Int?
     var count: UInt64?
     /// Seconds.
     var timeout: Double?
+    /// "now" (the default) or "reset": count the interrupts since the last counters reset.
+    var since: String?
 }
 
 struct SaveRequestBody: RequestBody {
@@ -129,7 +131,10 @@ public struct ControlAPI: Sendable {
                 let body = try await Self.body(WaitRequestBody.self, request)
                 let seconds = body?.timeout ?? 10
                 guard seconds.isFinite, seconds >= 0, seconds <= 3600 else { throw .badRequest("timeout must be 0...3600 seconds") }
-                return try await registry.wait(id, vector: body?.vector, count: body?.count ?? 1, timeout: .milliseconds(Int64(seconds * 1000)))
+                let since = body?.since ?? "now"
+                guard since == "now" || since == "reset" else { throw .badRequest("since must be \"now\" or \"reset\", not \"\(since)\"") }
+                return try await registry.wait(id, vector: body?.vector, count: body?.count ?? 1, timeout: .milliseconds(Int64(seconds * 1000)),
+                                               sinceReset: since == "reset")
             }
         }
         router.get("/v1/config") { _, _ in

@@ -94,32 +94,47 @@ extension DeviceRegistry {
         return TriggerOutcome(id: id, raised: raised, stimulus: ticket.stimulus.name, fromDevice: ticket.fromDevice)
     }
 
-    func waitObjects(_ id: String, vector: Int?) throws(ControlError) -> (String, [InterruptObject]) {
+    /// The vectors a wait counts on, and their interrupts at the last reset (what
+    /// `statistics` subtracts), for a wait that counts from there.
+    func waitObjects(_ id: String, vector: Int?) throws(ControlError) -> (String, [InterruptObject], atReset: UInt64) {
         let device = try device(id)
         guard device.state == .connected, !device.objects.isEmpty else { throw .conflict("\(device.id) is \(device.state.rawValue), not connected") }
+        let indices: [Int]
         if let vector {
             guard (0..<device.objects.count).contains(vector) else {
                 throw .badRequest("\(device.id) has \(device.objects.count) vector(s): vector \(vector) is not one of them")
             }
-            return (device.id, [device.objects[vector]])
+            indices = [vector]
+        } else {
+            indices = Array(device.objects.indices)
         }
-        return (device.id, device.objects)
+        let atReset = indices.reduce(UInt64(0)) { total, index in
+            guard index < device.baselines.count else { return total }
+            return total &+ device.baselines[index].claimed &+ device.baselines[index].unclaimed
+        }
+        return (device.id, indices.map { device.objects[$0] }, atReset)
     }
 
-    /// Waits until `count` interrupts arrived (on `vector`, or on any) from now on,
-    /// or `timeout` passed. A wait cut short is not a timeout: the device's vectors
+    /// Waits until `count` interrupts arrived (on `vector`, or on any) from now on, or
+    /// since the last reset of the device's counters (`sinceReset`: an interrupt that came
+    /// before the call counts, so a harness can reset, act, then wait without a race), or
+    /// `timeout` passed. Interrupts are ISR calls that ended, claimed or not, as
+    /// `statistics` counts them. A wait cut short is not a timeout: the device's vectors
     /// disconnected under it (removed, unbound, disconnected) is a conflict (409), the
     /// daemon stopping is unavailable (503), each naming what had arrived. (A storm
     /// only suspends a vector: the wait goes on, and may time out.)
-    public nonisolated func wait(_ id: String, vector: Int?, count: UInt64, timeout: Duration) async throws(ControlError) -> WaitOutcome {
+    public nonisolated func wait(_ id: String, vector: Int?, count: UInt64, timeout: Duration,
+                                 sinceReset: Bool = false) async throws(ControlError) -> WaitOutcome {
         guard count >= 1 else { throw .badRequest("count must be at least 1") }
         guard timeout >= .zero, timeout <= .seconds(3600) else { throw .badRequest("timeout must be 0...3600 seconds") }
-        let (name, objects) = try await waitObjects(id, vector: vector)
-        let before = objects.reduce(0) { $0 &+ $1.serviceCallCount }
+        let (name, objects, atReset) = try await waitObjects(id, vector: vector)
+        // The calls that ended, claimed or not, as `statistics` and the reset baselines count them.
+        func ended() -> UInt64 { objects.reduce(0) { $0 &+ $1.claimedCount &+ $1.unclaimedCount } }
+        let before = sinceReset ? atReset : ended()
         let start = ContinuousClock.now
         var arrived: UInt64 = 0
         while true {
-            arrived = objects.reduce(0) { $0 &+ $1.serviceCallCount } &- before
+            arrived = ended() &- before
             if arrived >= count || ContinuousClock.now - start >= timeout { break }
             if stopRequested.load(ordering: .acquiring) || Task.isCancelled {
                 throw .unavailable("the daemon is stopping: \(arrived) of \(count) interrupt(s) had arrived from \(name)")

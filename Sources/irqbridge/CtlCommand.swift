@@ -209,6 +209,9 @@ extension CtlCommand {
         @Option(parsing: .unconditional, help: "The vector (default: any).") var vector: Int?
         @Option(parsing: .unconditional, help: "How many interrupts.") var count = 1
         @Option(parsing: .unconditional, help: "Seconds (at most 3600).") var timeout: Double = 10
+        @Flag(name: .customLong("since-reset"),
+              help: "Count the interrupts since the device's counters were last reset (ctl reset), not from now: reset, act, then wait, without a race.")
+        var sinceReset = false
         @OptionGroup var options: CtlOptions
         func validate() throws {
             if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
@@ -219,6 +222,7 @@ extension CtlCommand {
         private func waitForInterrupts() throws {
             var body: [String: any Sendable] = ["count": count, "timeout": timeout]
             if let vector { body["vector"] = vector }
+            if sinceReset { body["since"] = "reset" }
             let reply = try options.call("POST", devicePath(id, "/wait"), body: body, timeout: .seconds(Int64(timeout) + 30))
             options.show(reply) { object in
                 let outcome = object as? [String: Any] ?? [:]

@@ -183,6 +183,26 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Reset, act, then wait: with `since: reset` the interrupts that came before the call
+    /// count, where a wait from now on would miss them.
+    @Test func aWaitSinceTheResetCountsInterruptsThatCameBeforeIt() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/counters/reset").status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 5]).status == 200)
+        let since = try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 5, "timeout": 2, "since": "reset"])
+        #expect(since.status == 200 && since.json["satisfied"] as? Bool == true && since.json["arrived"] as? Int == 5, "\(since.text)")
+        let onVector = try await daemon.call("POST", "/v1/devices/quiet/wait", ["vector": 1, "count": 2, "timeout": 2, "since": "reset"])
+        #expect(onVector.json["satisfied"] as? Bool == true && onVector.json["arrived"] as? Int == 2, "\(onVector.text)")
+        let fromNow = try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 1, "timeout": 0.2])
+        #expect(fromNow.json["satisfied"] as? Bool == false && fromNow.json["arrived"] as? Int == 0, "\(fromNow.text)")
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/counters/reset").status == 200)
+        let afterReset = try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 1, "timeout": 0.2, "since": "reset"])
+        #expect(afterReset.json["satisfied"] as? Bool == false && afterReset.json["arrived"] as? Int == 0, "\(afterReset.text)")
+        let bad = try await daemon.call("POST", "/v1/devices/quiet/wait", ["since": "then"])
+        #expect(bad.status == 400 && (bad.json["error"] as? String ?? "").contains("since must be"), "\(bad.text)")
+        try await daemon.stop()
+    }
+
     @Test func aTriggerCutShortIsAConflict() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let triggering = Task { try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 100_000, "rate": 200]) }

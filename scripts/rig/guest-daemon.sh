@@ -185,6 +185,10 @@ wait_during() {
 wait_during "edu MSI" $EDU
 wait_during "edu INTx" $INTX
 wait_during "ivshmem-doorbell MSI-X vector 2" $IVSHMEM --vector 2
+# reset, act, then wait: --since-reset counts what came before the call.
+ctl reset $EDU > /dev/null && ctl trigger $EDU --count 10 > $W/trigger.out 2>&1 \
+    && ctl wait $EDU --count 10 --timeout 5 --since-reset > $W/wait.out 2>&1; status=$?
+check "ctl reset, trigger 10, then ctl wait --since-reset: exit 0 ($(cat $W/wait.out))" test $status -eq 0
 ctl wait $EDU --timeout 1 > $W/wait.out 2>&1; status=$?
 check "ctl wait with nothing raised: exit 1 after its timeout ($(cat $W/wait.out))" test $status -eq 1
 ctl wait $EDU --vector 3 --timeout 1 > $W/wait.out 2>&1; status=$?
