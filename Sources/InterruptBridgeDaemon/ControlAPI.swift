@@ -14,6 +14,12 @@ protocol RequestBody: Decodable {
     static var keys: [String] { get }
 }
 
+/// The body of a call that takes none: nothing, or `{}`. Anything else is a 400, as an
+/// unknown key is for the calls that take one.
+struct NoBody: RequestBody {
+    static let keys: [String] = []
+}
+
 /// The request bodies.
 struct BindRequest: RequestBody {
     static let keys = ["driver", "from"]
@@ -97,26 +103,44 @@ public struct ControlAPI: Sendable {
                 return try await registry.bind(id, driver: driver, from: body?.from)
             }
         }
-        router.post("/v1/devices/:id/unbind") { _, context in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.unbind(try Self.id(context)) }
+        router.post("/v1/devices/:id/unbind") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.unbind(try Self.id(context))
+            }
         }
-        router.post("/v1/devices/:id/connect") { _, context in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.connect(try Self.id(context)) }
+        router.post("/v1/devices/:id/connect") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.connect(try Self.id(context))
+            }
         }
-        router.post("/v1/devices/:id/disconnect") { _, context in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.disconnect(try Self.id(context)) }
+        router.post("/v1/devices/:id/disconnect") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.disconnect(try Self.id(context))
+            }
         }
-        router.post("/v1/devices/:id/rearm") { _, context in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.rearm(try Self.id(context)) }
+        router.post("/v1/devices/:id/rearm") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.rearm(try Self.id(context))
+            }
         }
         router.get("/v1/devices/:id/statistics") { _, context in
             await ControlResponses.answer { () throws(ControlError) in try await registry.statistics(try Self.id(context)) }
         }
-        router.post("/v1/devices/:id/counters/reset") { _, context in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.resetCounters(try Self.id(context)) }
+        router.post("/v1/devices/:id/counters/reset") { request, context in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.resetCounters(try Self.id(context))
+            }
         }
-        router.post("/v1/counters/reset") { _, _ in
-            await ControlResponses.answer { () throws(ControlError) in try await registry.resetCounters(nil) }
+        router.post("/v1/counters/reset") { request, _ in
+            await ControlResponses.answer { () throws(ControlError) in
+                _ = try await Self.body(NoBody.self, request)
+                return try await registry.resetCounters(nil)
+            }
         }
         router.post("/v1/devices/:id/trigger") { request, context in
             await ControlResponses.answer { () throws(ControlError) in
@@ -148,7 +172,8 @@ public struct ControlAPI: Sendable {
                 return SavedConfiguration(path: body?.path, configuration: try await registry.saveConfiguration(to: body?.path))
             }
         }
-        router.post("/v1/reload") { _, _ in
+        router.post("/v1/reload") { request, _ in
+            do throws(ControlError) { _ = try await Self.body(NoBody.self, request) } catch { return ControlResponses.error(error) }
             let outcome = await reload()
             return ControlResponses.json(ReloadOutcome(applied: outcome.applied, message: outcome.message, failed: outcome.failed),
                                          status: outcome.applied ? .ok : .unprocessableContent)
@@ -174,7 +199,10 @@ public struct ControlAPI: Sendable {
     }
 
     static func id(_ context: ControlContext) throws(ControlError) -> String {
-        guard let id = context.parameters.get("id"), !id.isEmpty else { throw .badRequest("missing device id") }
+        // The router hands the segment over as sent: `ctl` and curl percent-encode what a URL path cannot carry.
+        guard let raw = context.parameters.get("id"), let id = raw.removingPercentEncoding, !id.isEmpty else {
+            throw .badRequest("missing or malformed device id")
+        }
         // A simulated device's name has no ':' (the configuration allows letters, digits, '-', '_'):
         // an id with one is meant as a PCI address, and one that is not is malformed, not unknown.
         if id.contains(":"), PCIAddress(id) == nil {
@@ -195,7 +223,8 @@ public struct ControlAPI: Sendable {
         if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
             guard let fields = object as? [String: Any] else { throw .badRequest("the body must be a JSON object") }
             if let unknown = fields.keys.sorted().first(where: { !Body.keys.contains($0) }) {
-                throw .badRequest("unknown key '\(unknown)' in the body (this call takes \(Body.keys.joined(separator: ", ")))")
+                throw .badRequest("unknown key '\(unknown)' in the body (this call takes "
+                                  + (Body.keys.isEmpty ? "no body)" : "\(Body.keys.joined(separator: ", ")))"))
             }
         }
         do {

@@ -78,8 +78,9 @@ public enum DeviceTableLoader {
         }
         var names: Set<String> = []
         for (name, keyNode, value) in try fields["simulated"]?.entries() ?? [] {
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), PCIAddress(name) == nil else {
-                throw keyNode.error(.badValue, "a simulated device's name is letters, digits, '-' and '_' (not '\(name)')")
+            // ASCII only: the name is a URL path segment, a metrics label and a shell argument.
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }), PCIAddress(name) == nil else {
+                throw keyNode.error(.badValue, "a simulated device's name is ASCII letters, digits, '-' and '_' (not '\(name)')")
             }
             guard names.insert(name).inserted else { throw keyNode.error(.badValue, "'\(name)' is given twice") }
             table.simulated.append(try simulated(value, name: name))

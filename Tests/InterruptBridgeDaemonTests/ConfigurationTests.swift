@@ -71,6 +71,7 @@ struct DeviceTableLoaderTests {
         ("settings:\n  dispatch: {core: 1}\n", "d.yaml:2:", "unknown key 'core'"),
         ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
         ("simulated:\n  \"bad name\": {}\n", "d.yaml:2:", "a simulated device's name"),
+        ("simulated:\n  \"sim-\u{00FC}\": {}\n", "d.yaml:2:", "a simulated device's name is ASCII"),
         ("devices: {bogus\n", "d.yaml:", "not valid YAML"),
         ("hosts: []\n", "d.yaml:1:", "unknown key 'hosts'"),
     ])

@@ -373,6 +373,16 @@ struct ControlAPIBadInputTests {
         let defaults = try await daemon.call("POST", "/v1/devices/quiet/trigger", nil)
         #expect(defaults.status == 200 && defaults.json["raised"] as? Int == 1, "no body: the defaults")
 
+        // A call that takes no body refuses one, and does nothing; `{}` is no body.
+        for path in ["/v1/devices/quiet/disconnect", "/v1/devices/quiet/counters/reset", "/v1/counters/reset", "/v1/reload"] {
+            let refused = try await daemon.call("POST", path, ["bogus": true])
+            #expect(refused.status == 400 && (refused.json["error"] as? String)?.contains("this call takes no body") == true, "\(path): \(refused.text)")
+        }
+        #expect(try await daemon.call("GET", "/v1/devices/quiet").json["state"] as? String == "connected", "the refused disconnect did nothing")
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/rearm", [:]).status == 200)
+        // An id percent-encoded in the path (as ctl and curl send what a path cannot carry) is decoded.
+        #expect(try await daemon.call("GET", "/v1/devices/%71uiet").json["id"] as? String == "quiet")
+
         let malformed = try await daemon.call("GET", "/v1/devices/0000:zz:00.0")
         #expect(malformed.status == 400 && malformed.json["status"] as? Int == 400, "\(malformed.json)")
         let unknown = try await daemon.call("GET", "/v1/devices/0000:00:1e.7")
