@@ -33,7 +33,10 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host, port: port)
     }
 
-    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    /// localhost, ::1, or a numeric 127.x.y.z (a name that merely begins "127." is none).
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") })
+    }
 
     /// An IPv6 address's shape: groups of up to 4 hex digits, at most one "::", 8 groups
     /// without it (fewer with it).
@@ -155,6 +158,9 @@ public struct DaemonSettings: Sendable, Hashable {
             let keys = storm.unclaimedLimit > storm.unclaimedWindow ? ["storm.unclaimed-limit", "storm.unclaimed-window"]
                 : Self.keys.filter { $0.hasPrefix("storm.") }
             throw .conflictingSettings(keys: keys, reason: problem)
+        }
+        if let metrics = metricsAddress, metrics == apiAddress {
+            throw .conflictingSettings(keys: ["metrics", "api"], reason: "they are the same address, \(metrics): give each its own")
         }
         if let seconds: Int = try number("shutdown-timeout", 1...3600, "seconds (1...3600)") { shutdownTimeout = .seconds(seconds) }
         if let every: UInt64 = try number("milestone", 0...UInt64.max, "a whole number (0: off)") { milestone = every }

@@ -35,7 +35,7 @@ public enum DeviceTableLoader {
             return DeviceTable()
         }
         do {
-            return try table(ProfileLoader.compose(text, file: file))
+            return try table(ProfileLoader.compose(text, file: file, document: "(configuration)"))
         } catch {
             throw .inFile(error)
         }

@@ -22,12 +22,13 @@ public enum ProfileLoader {
         try profile(compose(text, file: file))
     }
 
-    /// The document's root node, read strictly (also the daemon's configuration file's reader).
-    package static func compose(_ text: String, file: String) throws(ProfileError) -> ProfileNode {
+    /// The document's root node, read strictly (also the daemon's configuration file's reader,
+    /// whose `document` is "(configuration)").
+    package static func compose(_ text: String, file: String, document: String = "(profile)") throws(ProfileError) -> ProfileNode {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(profile)"), "the file is empty")
+                throw ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: document), "the file is empty")
             }
             root = node
         } catch let error as ProfileError {
@@ -35,7 +36,7 @@ public enum ProfileLoader {
         } catch {
             throw syntaxError(error, file: file, text: text)
         }
-        return ProfileNode(node: root, file: file, path: "")
+        return ProfileNode(node: root, file: file, path: "", document: document)
     }
 
     /// The largest profile read (the built-in ones are under 4 KiB).

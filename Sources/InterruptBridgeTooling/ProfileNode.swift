@@ -7,10 +7,19 @@ package struct ProfileNode {
     package let node: Node
     package let file: String
     package let path: String
+    /// What the document is, as errors about its root name it: "(profile)", "(configuration)".
+    package let document: String
+
+    package init(node: Node, file: String, path: String, document: String = "(profile)") {
+        self.node = node
+        self.file = file
+        self.path = path
+        self.document = document
+    }
 
     package var location: ProfileLocation {
         let mark = node.mark
-        return ProfileLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: path.isEmpty ? "(profile)" : path)
+        return ProfileLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, field: path.isEmpty ? document : path)
     }
 
     package func error(_ kind: ProfileError.Kind, _ message: String) -> ProfileError {
@@ -34,15 +43,15 @@ package struct ProfileNode {
         for (keyNode, value) in mapping {
             let keyPath = path.isEmpty ? "" : path + "."
             guard case .scalar(let scalar) = keyNode else {
-                throw ProfileNode(node: keyNode, file: file, path: path).error(.badValue, "a key must be a plain name")
+                throw ProfileNode(node: keyNode, file: file, path: path, document: document).error(.badValue, "a key must be a plain name")
             }
             let key = scalar.string
-            let keyAt = ProfileNode(node: keyNode, file: file, path: keyPath + key)
+            let keyAt = ProfileNode(node: keyNode, file: file, path: keyPath + key, document: document)
             if let allowed, !allowed.contains(key) {
                 throw keyAt.error(.unknownKey, "unknown key '\(key)' (expected \(allowed.map { "'\($0)'" }.joined(separator: ", ")))")
             }
             if entries.contains(where: { $0.key == key }) { throw keyAt.error(.badValue, "'\(key)' is given twice") }
-            entries.append((key, ProfileNode(node: value, file: file, path: keyPath + key)))
+            entries.append((key, ProfileNode(node: value, file: file, path: keyPath + key, document: document)))
         }
         return ProfileFields(owner: self, entries: entries)
     }
@@ -53,14 +62,14 @@ package struct ProfileNode {
         guard case .mapping(let mapping) = node else { return try mapping(allowed: nil).entries.map { ($0.key, $0.value, $0.value) } }
         let fields = try self.mapping(allowed: nil)
         return zip(mapping.keys, fields.entries).map { keyNode, entry in
-            (entry.key, ProfileNode(node: keyNode, file: file, path: entry.value.path), entry.value)
+            (entry.key, ProfileNode(node: keyNode, file: file, path: entry.value.path, document: document), entry.value)
         }
     }
 
     /// The node as a list.
     package func sequence() throws(ProfileError) -> [ProfileNode] {
         guard case .sequence(let sequence) = node else { throw error(.badValue, "expected a list, found \(shape)") }
-        return sequence.enumerated().map { ProfileNode(node: $1, file: file, path: "\(path)[\($0)]") }
+        return sequence.enumerated().map { ProfileNode(node: $1, file: file, path: "\(path)[\($0)]", document: document) }
     }
 
     /// The node as a plain scalar string.

@@ -72,6 +72,7 @@ struct DeviceTableLoaderTests {
         ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
         ("simulated:\n  \"bad name\": {}\n", "d.yaml:2:", "a simulated device's name"),
         ("simulated:\n  \"sim-\u{00FC}\": {}\n", "d.yaml:2:", "a simulated device's name is ASCII"),
+        ("- a\n- b\n", "d.yaml:1:1: (configuration)", "expected a mapping, found a list"),
         ("devices: {bogus\n", "d.yaml:", "not valid YAML"),
         ("hosts: []\n", "d.yaml:1:", "unknown key 'hosts'"),
     ])
@@ -174,6 +175,8 @@ struct DaemonSettingsTests {
         (["metrics": "1.2.3:9464"], "setting 'metrics'"),
         (["metrics": "[fe80::1::2]:9464"], "setting 'metrics'"),
         (["api": "0.0.0.0:80"], "loopback"),
+        (["api": "127.evil.example:80"], "loopback"),
+        (["metrics": "127.0.0.1:19600", "api": "127.0.0.1:19600"], "settings 'metrics' and 'api': they are the same address"),
         (["log-level": "loud"], "setting 'log-level'"),
         (["dispatch.fifo": "100"], "SCHED_FIFO"),
         (["dispatch.poll-window-us": "-1"], "setting 'dispatch.poll-window-us'"),
