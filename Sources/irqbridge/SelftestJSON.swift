@@ -26,6 +26,18 @@ struct SelftestJSON: Encodable {
         var count: UInt64
         var stimulusToISR: Figures?
         var isrDuration: Figures?
+
+        enum CodingKeys: String, CodingKey { case message, vector, count, stimulusToISR, isrDuration }
+
+        /// Every key, null when not known (the synthesized encoding leaves nil ones out).
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(message, forKey: .message)
+            try container.encode(vector, forKey: .vector)
+            try container.encode(count, forKey: .count)
+            try container.encode(stimulusToISR, forKey: .stimulusToISR)
+            try container.encode(isrDuration, forKey: .isrDuration)
+        }
     }
 
     var label: String
@@ -68,6 +80,31 @@ struct SelftestJSON: Encodable {
                    stimulusToISR: Figures(LatencySummary(vector.stimulusToISR).figures),
                    isrDuration: Figures(LatencySummary(vector.isrDuration).figures))
         }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case label, device, expected, delivered, wrongMessages, kernel, signals, passed, failure, note, meanRoundTripNanoseconds
+        case stimulusToISR, isrDuration, raiseToSeen, vectors
+    }
+
+    /// Every key, null when not known (the synthesized encoding leaves nil ones out).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(label, forKey: .label)
+        try container.encode(device, forKey: .device)
+        try container.encode(expected, forKey: .expected)
+        try container.encode(delivered, forKey: .delivered)
+        try container.encode(wrongMessages, forKey: .wrongMessages)
+        try container.encode(kernel, forKey: .kernel)
+        try container.encode(signals, forKey: .signals)
+        try container.encode(passed, forKey: .passed)
+        try container.encode(failure, forKey: .failure)
+        try container.encode(note, forKey: .note)
+        try container.encode(meanRoundTripNanoseconds, forKey: .meanRoundTripNanoseconds)
+        try container.encode(stimulusToISR, forKey: .stimulusToISR)
+        try container.encode(isrDuration, forKey: .isrDuration)
+        try container.encode(raiseToSeen, forKey: .raiseToSeen)
+        try container.encode(vectors, forKey: .vectors)
     }
 
     static func line(_ value: some Encodable) -> String {

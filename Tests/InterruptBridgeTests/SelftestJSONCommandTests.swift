@@ -13,7 +13,11 @@ struct SelftestJSONCommandTests {
         #expect(lines.count == 4, "three cases and the totals: \(result.standardOutput)")
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         #expect(objects.last?["passed"] as? Int == 3 && objects.last?["failed"] as? Int == 0)
+        let keys: Set = ["label", "device", "expected", "delivered", "wrongMessages", "kernel", "signals", "passed", "failure", "note",
+                         "meanRoundTripNanoseconds", "stimulusToISR", "isrDuration", "raiseToSeen", "vectors"]
         for (object, vectors) in zip(objects.dropLast(), [1, 1, 4]) {
+            #expect(Set(object.keys) == keys, "every key, null when not known: \(object.keys.sorted())")
+            #expect(object["kernel"] is NSNull && object["failure"] is NSNull, "the simulated backend has no kernel count, and nothing failed")
             #expect(object["passed"] as? Bool == true && object["delivered"] as? Int == 200)
             for key in ["stimulusToISR", "isrDuration", "raiseToSeen"] {
                 let figures = try #require(object[key] as? [String: Int], "\(key) in \(object)")
