@@ -245,19 +245,21 @@ struct DeviceService: Service {
 
     func run() async throws {
         let registry = daemon.registry
+        let dispatcher = daemon.dispatcher
+        // Watched before start-up: its events (bound, connected, failed, ready, a storm while
+        // connecting) are counted in irqbridge_events_total and handled like any later one.
+        let events = dispatcher.events()
+        let watched = daemon.events.watch(internal: true).stream
         let counts = await registry.start()
         await waitForSocket(daemon.settings.socketPath)
         daemon.notifier.ready(status: "\(counts.connected) device(s) connected, \(counts.failed) failed or absent")
         await withTaskGroup(of: Void.self) { group in
-            let dispatcher = daemon.dispatcher
-            let events = dispatcher.events()
             group.addTask { for await event in events { await registry.handle(event) } }
             if let hotplug = try? PCIDiscovery.hotplugEvents() {
                 group.addTask { for await event in hotplug { await registry.handle(event) } }
             } else {
                 daemon.logger.warning("no udev hot-plug events (libudev monitor unavailable): devices that appear are not bound until a reload")
             }
-            let watched = daemon.events.watch(internal: true).stream
             let metrics = daemon.metrics
             group.addTask { for await event in watched { await metrics.record(event) } }
             group.addTask {

@@ -295,6 +295,11 @@ struct ControlAPITests {
         #expect(text.contains(#"irqbridge_interrupts_total{device="fast",kind="MSI-X",message=""}"#))
         #expect(text.contains(#"irqbridge_devices{state="connected"} 3"#))
         #expect(text.contains("irqbridge_ready 1"))
+        // Start-up's own events are counted: each device connected, and the daemon ready.
+        for device in ["fast", "line", "quiet"] {
+            #expect(text.contains(#"irqbridge_events_total{device="\#(device)",kind="connected"} 1"#), "\(device) in \(text)")
+        }
+        #expect(text.contains(#"irqbridge_events_total{device="",kind="ready"} 1"#))
         // Each family keeps its name, type and HELP line.
         #expect(text.contains("# TYPE irqbridge_interrupts_total counter"))
         #expect(text.contains("# HELP irqbridge_interrupts_total ISR calls"))
