@@ -123,7 +123,10 @@ extension DeviceRegistry {
         }
         for entry in new.simulated {
             let previous = old.simulated.first { $0.name == entry.name }
-            if previous == entry, !initial, devices[entry.name]?.state == .connected { continue }
+            // Unchanged: connected stays, and one disconnected through the API (configured)
+            // stays so until `ctl connect`, as an unchanged PCI entry's bound device does.
+            let unchanged = previous == entry && !initial
+            if unchanged, let state = devices[entry.name]?.state, state == .connected || state == .configured { continue }
             if var same = previous, !initial, let device = devices[entry.name], device.state == .connected,
                let backend = device.session?.backend as? SimulatedBackend {
                 same.rate = entry.rate
@@ -144,7 +147,13 @@ extension DeviceRegistry {
                 order.append(entry.name)
                 return device
             }()
-            if device.state == .connected { disconnect(device, reason: "configuration changed"); closeSession(device); changed += 1 } else { added += 1 }
+            if device.state == .connected {
+                disconnect(device, reason: "configuration changed"); closeSession(device); changed += 1
+            } else if unchanged {
+                retried += 1  // failed before, tried again under the same entry
+            } else {
+                added += 1
+            }
             device.simulated = entry
             device.state = .configured
             try? connect(device)

@@ -286,6 +286,19 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Reloading an unchanged file leaves a simulated device disconnected through the API as
+    /// it is, and tries a failed one again, saying "retried" (as for PCI entries), not "added".
+    @Test func reloadingAnUnchangedFileKeepsADisconnectAndRetriesAFailure() async throws {
+        let daemon = try await DaemonHarness("settings: {dispatch: {capacity: 64}}\nsimulated:\n  sim0: {interrupts: msi}\n  big: {interrupts: msix, vectors: 100}\n")
+        #expect(try await daemon.call("GET", "/v1/devices/big").json["state"] as? String == "failed")
+        #expect(try await daemon.call("POST", "/v1/devices/sim0/disconnect").status == 200)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect((reloaded.json["message"] as? String ?? "").contains("0 added, 0 changed, 0 removed, 1 retried, 1 failed (big)"), "\(reloaded.text)")
+        #expect(try await daemon.call("GET", "/v1/devices/sim0").json["state"] as? String == "configured", "still disconnected")
+        #expect(try await daemon.call("POST", "/v1/devices/sim0/connect").status == 200)
+        try await daemon.stop()
+    }
+
     @Test func metricsAreReadAtScrapeTime() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         try await Task.sleep(for: .milliseconds(200))
