@@ -242,7 +242,7 @@ extension CtlCommand {
 
     struct SaveConfig: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "save-config", abstract: "Print (or write, --path) the running configuration.")
-        @Option(help: "Write it here (atomically) as well: the daemon's configuration file or a file in its state directory (relative to this directory).")
+        @Option(help: "Write it here (atomically) as well: the daemon's configuration file or a file in its state directory (a relative path is taken from the current directory).")
         var path: String?
         @OptionGroup var options: CtlOptions
         func run() throws {
@@ -302,6 +302,9 @@ extension CtlCommand {
     struct Metrics: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The Prometheus metrics, from the socket (GET /metrics).")
         @OptionGroup var options: CtlOptions
+        func validate() throws {
+            if options.json { throw CommandFailure.badInput("--json: the metrics are Prometheus text, which has no JSON form") }
+        }
         func run() throws { print(try options.call("GET", "/metrics").text, terminator: "") }
     }
 }
