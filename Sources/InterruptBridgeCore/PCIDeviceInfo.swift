@@ -46,6 +46,9 @@ public struct PCIDeviceInfo: Sendable, Hashable, Codable {
     public var capabilitiesUnreadable = false
     /// Device nodes that deliver this function's interrupts to user space.
     public var deviceNodes: DeviceNodes
+    /// How messages name the function instead of its address: a simulated device's name
+    /// (the daemon's simulated devices sit at addresses no bus has). Nil for real functions.
+    public var displayName: String?
 
     public init(
         address: PCIAddress, vendorID: UInt16, deviceID: UInt16,

@@ -341,7 +341,8 @@ public actor DeviceRegistry {
     static func simulatedDevice(_ entry: SimulatedEntry, index: Int) -> SimulatedDevice {
         let address = PCIAddress(domain: 0xffff, bus: UInt8(truncatingIfNeeded: index >> 5), device: UInt8(index & 31), function: 0)
         return SimulatedDevice(address: address, vendorID: 0x1234, deviceID: 0x11e8, interruptPin: .a, irqLine: 11,
-                               msiCount: entry.kind == .msi ? entry.vectors : 0, msixCount: entry.kind == .msix ? entry.vectors : 0)
+                               msiCount: entry.kind == .msi ? entry.vectors : 0, msixCount: entry.kind == .msix ? entry.vectors : 0,
+                               name: entry.name)
     }
 
     /// Why connecting the device at `address` under `entry` would be refused, from what

@@ -223,7 +223,7 @@ public struct DeviceSession: Sendable {
                 return ConnectedInterrupts(objects: [object]) { dispatcher.disconnect(object) }
             }
         } catch {
-            throw .failed("connecting \(info.address)'s interrupts failed: \(error)")
+            throw .failed("connecting the interrupts of \(info.displayName ?? info.address.description) failed: \(error)")
         }
     }
 

@@ -22,12 +22,14 @@ public struct SimulatedDevice: Sendable, Hashable {
     /// ISR that does not acknowledge produces an interrupt storm. False, each
     /// `raise` is one assertion that ends when delivered.
     public var holdsLineUntilAcknowledged: Bool
+    /// What messages call it instead of its address (`PCIDeviceInfo.displayName`).
+    public var name: String?
 
     public init(address: PCIAddress = PCIAddress(bus: 0, device: 3, function: 0), vendorID: UInt16 = 0x1234,
                 deviceID: UInt16 = 0x11e8, classCode: UInt32 = 0x00ff00,
                 bars: [PCIBar] = [PCIBar(index: 0, address: 0xfea0_0000, size: 0x10_0000, space: .memory)],
                 interruptPin: InterruptPin? = .a, irqLine: UInt32? = 11, msiCount: Int = 0, msixCount: Int = 0,
-                holdsLineUntilAcknowledged: Bool = false) {
+                holdsLineUntilAcknowledged: Bool = false, name: String? = nil) {
         self.address = address
         self.vendorID = vendorID
         self.deviceID = deviceID
@@ -38,6 +40,7 @@ public struct SimulatedDevice: Sendable, Hashable {
         self.msiCount = msiCount
         self.msixCount = msixCount
         self.holdsLineUntilAcknowledged = holdsLineUntilAcknowledged
+        self.name = name
     }
 
     /// QEMU's edu device (1234:11e8): BAR0 1 MiB, INTx pin A, one MSI message, no MSI-X.
@@ -58,9 +61,11 @@ public struct SimulatedDevice: Sendable, Hashable {
             msix = MSIXCapability(offset: 0x60, tableSize: msixCount, tableBAR: 0, tableOffset: 0x8000, pbaBAR: 0, pbaOffset: 0xc000)
             capabilities.append(PCICapabilityHeader(id: 0x11, offset: 0x60))
         }
-        return PCIDeviceInfo(
+        var info = PCIDeviceInfo(
             address: address, vendorID: vendorID, deviceID: deviceID, classCode: classCode, deviceName: "simulated device",
             driver: "irqbridge-simulated", bars: bars, interruptPin: interruptPin, irqLine: interruptPin == nil ? nil : irqLine,
             msi: msi, msix: msix, capabilities: capabilities)
+        info.displayName = name.map { "simulated device '\($0)'" }
+        return info
     }
 }

@@ -53,7 +53,9 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     /// The assigned vector with this number, if the device has it.
     public func assignedVector(_ vector: UInt32) -> AssignedVector? { vectors.first { $0.vector == vector } }
 
-    public var description: String { "\(info.address) (\(hex(UInt64(info.vendorID), width: 4)):\(hex(UInt64(info.deviceID), width: 4)))" }
+    public var description: String {
+        info.displayName ?? "\(info.address) (\(hex(UInt64(info.vendorID), width: 4)):\(hex(UInt64(info.deviceID), width: 4)))"
+    }
 
     // MARK: Events the dispatch loops read (any thread may read the counts)
 
