@@ -33,6 +33,18 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host, port: port)
     }
 
+    /// Whether two servers could not both listen here: the same port (not 0, which the
+    /// kernel picks afresh for each) on the same host, localhost being 127.0.0.1, or on a
+    /// wildcard (0.0.0.0, ::) that takes every address of its family. Best effort: a name
+    /// that resolves to the other's address is found only when the second listen fails.
+    public func clashes(with other: ListenAddress) -> Bool {
+        guard port != 0, port == other.port else { return false }
+        func canonical(_ host: String) -> String { host.lowercased() == "localhost" ? "127.0.0.1" : host.lowercased() }
+        let (mine, theirs) = (canonical(host), canonical(other.host))
+        let wildcards: Set = ["0.0.0.0", "::"]
+        return mine == theirs || wildcards.contains(mine) || wildcards.contains(theirs)
+    }
+
     /// localhost, ::1, or a numeric 127.x.y.z (a name that merely begins "127." is none).
     public var isLoopback: Bool {
         host == "localhost" || host == "::1" || (host.hasPrefix("127.") && host.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") })
@@ -159,7 +171,7 @@ public struct DaemonSettings: Sendable, Hashable {
                 : Self.keys.filter { $0.hasPrefix("storm.") }
             throw .conflictingSettings(keys: keys, reason: problem)
         }
-        if let metrics = metricsAddress, metrics == apiAddress {
+        if let metrics = metricsAddress, let api = apiAddress, metrics.clashes(with: api) {
             throw .conflictingSettings(keys: ["metrics", "api"], reason: "they are the same address, \(metrics): give each its own")
         }
         if let seconds: Int = try number("shutdown-timeout", 1...3600, "seconds (1...3600)") { shutdownTimeout = .seconds(seconds) }

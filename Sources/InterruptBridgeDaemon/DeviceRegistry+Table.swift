@@ -151,6 +151,8 @@ extension DeviceRegistry {
                 disconnect(device, reason: "configuration changed"); closeSession(device); changed += 1
             } else if unchanged {
                 retried += 1  // failed before, tried again under the same entry
+            } else if previous != nil, !initial {
+                changed += 1  // disconnected or failed, and its entry changed
             } else {
                 added += 1
             }

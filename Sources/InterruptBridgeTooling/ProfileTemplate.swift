@@ -20,8 +20,14 @@ public enum ProfileTemplate {
         var lines: [String] = []
         lines.append("# A profile for \(device.address) (\(ids)\(title.isEmpty ? "" : ", " + title)), written by `irqbridge profile new`.")
         lines.append("# As it is, VFIO's loopback trigger raises its interrupts (they do not come from the card) and its")
-        lines.append("# ISR claims each one without touching the card. Fill in `raise` and `acknowledge` from the card's")
-        lines.append("# documentation, then: irqbridge profile check FILE --device \(device.address)")
+        if served?.kind == .intx {
+            lines.append("# ISR touches nothing, which serves messages only: its INTx line is served once `acknowledge`")
+            lines.append("# quiets the card. Fill in `acknowledge` and `raise` from the card's documentation.")
+        } else {
+            lines.append("# ISR claims each one without touching the card. Fill in `raise` and `acknowledge` from the card's")
+            lines.append("# documentation (its INTx line, if served, needs `acknowledge`).")
+        }
+        lines.append("# Then: irqbridge profile check FILE --device \(device.address)")
         lines.append("#")
         lines.append(contentsOf: barLines(device, sizesKnown: barSizesKnown).map { "# " + $0 })
         lines.append(contentsOf: interruptLines(device, served: served).map { "# " + $0 })
@@ -101,8 +107,10 @@ public enum ProfileTemplate {
         return lines
     }
 
-    /// The kinds of interrupt the device offers, as a stimulus's `interrupts` names them.
+    /// The kinds of interrupt the device offers, as a stimulus's `interrupts` names them
+    /// (none when its capabilities were unreadable: its messages are not known).
     static func offeredKinds(_ device: PCIDeviceInfo) -> [String] {
+        guard !device.capabilitiesUnreadable else { return [] }
         var kinds: [String] = []
         if device.interruptPin != nil { kinds.append("intx") }
         if device.msi != nil { kinds.append("msi") }
@@ -123,8 +131,15 @@ public enum ProfileTemplate {
 
     static func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }
 
+    /// Whether YAML cannot carry the character in a line (a comment or a quoted scalar):
+    /// anything outside YAML's printable set, and line breaks.
     static func isControl(_ character: Character) -> Bool {
-        character.isNewline || character.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+        character.isNewline || character.unicodeScalars.contains { scalar in
+            let value = scalar.value
+            let printable = (0x20...0x7e).contains(value) || value == 0x85 || (0xa0...0xd7ff).contains(value)
+                || (0xe000...0xfffd).contains(value) || value >= 0x1_0000
+            return !printable
+        }
     }
 
     /// A YAML double-quoted scalar (a vendor's name may hold `:` or `#`).

@@ -149,7 +149,10 @@ struct ProfileCommand: ParsableCommand {
 
         func run() throws {
             let (info, policy) = try ProfileCommand.function(device, discovery: discovery)
-            if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing + ": there is nothing for a profile to raise") }
+            // Unreadable capabilities (no root, an `lspci -x` dump): its messages are unknown, not absent.
+            if !info.capabilitiesUnreadable, let nothing = DeviceSession.noInterrupts(info) {
+                throw CommandFailure.badInput(nothing + ": there is nothing for a profile to raise")
+            }
             let translator = ResourceTranslator(facts: .init(onlineProcessors: ProcessorAffinity(rawValue: 1)))
             print(ProfileTemplate.yaml(for: info, name: name, barSizesKnown: discovery.dumpFile == nil,
                                        served: translator.interruptAssignment(for: info, policy: policy)), terminator: "")

@@ -122,7 +122,8 @@ struct WaitCommand: ParsableCommand {
                 vectors.append(["message": Int(object.messageID), "kind": object.kind.description, "interrupts": calls[index],
                                 "unclaimed": unclaimed[index], "kernel": since, "warning": note])
             } else {
-                print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed" + (note.map { "; warning: " + $0 } ?? ""))
+                print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed"
+                      + (since.map { ", kernel \($0)" } ?? "") + (note.map { "; warning: " + $0 } ?? ""))
             }
         }
         let total = vector.map { calls[$0] } ?? calls.reduce(0, +)

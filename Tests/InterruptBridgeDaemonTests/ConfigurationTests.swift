@@ -158,6 +158,15 @@ struct DaemonSettingsTests {
         #expect(settings.apiAddress == nil)
     }
 
+    /// Port 0 is the kernel's pick for each, and another loopback address is another listener.
+    @Test func metricsAndAPIMayShareAHostOrPortZero() throws {
+        for (metrics, api) in [("127.0.0.1:0", "127.0.0.1:0"), ("127.0.0.1:19600", "127.0.0.2:19600"), ("127.0.0.1:19600", "[::1]:19600"),
+                               ("127.0.0.1:19600", "127.0.0.1:19601")] {
+            let settings = try DaemonSettings.load(arguments: ["metrics": metrics, "api": api], environment: [:], file: [:])
+            #expect(settings.apiAddress != nil, "\(metrics) and \(api)")
+        }
+    }
+
     @Test func precedence() throws {
         let file = ["log-level": "debug", "milestone": "5", "dispatch.cpu": "1", "socket": "/file.sock"]
         let environment = ["IRQBRIDGE_MILESTONE": "7", "IRQBRIDGE_DISPATCH_CPU": "2", "IRQBRIDGE_SOCKET": "/env.sock", "PATH": "/bin"]
@@ -177,6 +186,8 @@ struct DaemonSettingsTests {
         (["api": "0.0.0.0:80"], "loopback"),
         (["api": "127.evil.example:80"], "loopback"),
         (["metrics": "127.0.0.1:19600", "api": "127.0.0.1:19600"], "settings 'metrics' and 'api': they are the same address"),
+        (["metrics": "localhost:19600", "api": "127.0.0.1:19600"], "settings 'metrics' and 'api': they are the same address"),
+        (["metrics": "0.0.0.0:19600", "api": "127.0.0.1:19600"], "settings 'metrics' and 'api': they are the same address"),
         (["log-level": "loud"], "setting 'log-level'"),
         (["dispatch.fifo": "100"], "SCHED_FIFO"),
         (["dispatch.poll-window-us": "-1"], "setting 'dispatch.poll-window-us'"),

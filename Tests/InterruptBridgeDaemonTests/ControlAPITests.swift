@@ -295,7 +295,12 @@ struct ControlAPITests {
         let reloaded = try await daemon.call("POST", "/v1/reload")
         #expect((reloaded.json["message"] as? String ?? "").contains("0 added, 0 changed, 0 removed, 1 retried, 1 failed (big)"), "\(reloaded.text)")
         #expect(try await daemon.call("GET", "/v1/devices/sim0").json["state"] as? String == "configured", "still disconnected")
-        #expect(try await daemon.call("POST", "/v1/devices/sim0/connect").status == 200)
+        // Its entry changed: connected again under it, and said to be changed, not added.
+        try "settings: {dispatch: {capacity: 64}}\nsimulated:\n  sim0: {interrupts: msi, rate: 10}\n  big: {interrupts: msix, vectors: 100}\n"
+            .write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let changed = try await daemon.call("POST", "/v1/reload")
+        #expect((changed.json["message"] as? String ?? "").contains("0 added, 1 changed, 0 removed, 1 retried"), "\(changed.text)")
+        #expect(try await daemon.call("GET", "/v1/devices/sim0").json["state"] as? String == "connected")
         try await daemon.stop()
     }
 
