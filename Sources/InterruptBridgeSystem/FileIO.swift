@@ -171,6 +171,15 @@ public final class MappedRegion: @unchecked Sendable {
 
     deinit { Glibc.munmap(base, length) }
 
+    /// Puts private zeroed memory where the device's region was mapped (mmap MAP_FIXED
+    /// over it): the device file's mapping is released, which a kernel waiting for the
+    /// device (vfio-pci's unbind) needs, while the address stays valid, so a register
+    /// access that still comes reads 0 and writes nowhere instead of faulting.
+    public func detachFromDevice() throws(SystemError) {
+        let replaced = Glibc.mmap(base, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+        guard let replaced, replaced != MAP_FAILED else { throw .errno("mmap over a device mapping") }
+    }
+
     /// Where the mapping starts, for a register file that wraps it (the tooling's
     /// `MappedBARs`, which keeps this region alive while it uses the address).
     package var baseAddress: UnsafeMutableRawPointer { base }

@@ -20,6 +20,11 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
         SystemError(operation, code: Glibc.errno)
     }
 
+    /// Whether the call failed because the device behind the descriptor went away: a read
+    /// of a UIO device that was unbound wakes with EIO (ENODEV on some kernels), ENXIO a
+    /// device node whose driver left.
+    public var isDeviceGone: Bool { code == EIO || code == ENODEV || code == ENXIO }
+
     /// The errno's symbolic name where known ("EBUSY"), else its number.
     public var name: String { Self.names[code] ?? "errno \(code)" }
 

@@ -1,5 +1,6 @@
 // A VFIO device: config space, BARs, Bus Master Enable and interrupt signalling.
 import CInterruptBridge
+import Synchronization
 
 /// An open vfio-pci device. Keeps its group (and so its container) open while it lives.
 ///
@@ -11,6 +12,9 @@ public final class VFIODevice: Sendable {
     public let group: VFIOGroup
     public let info: VFIO.DeviceInfo
     public let config: VFIO.RegionInfo
+    /// The BAR mappings handed out (`mapBAR`): a user that lets the device go while it
+    /// goes on keeps this, not the device, to release them (`BARMappings.detachAll`).
+    public let barMappings = BARMappings()
 
     /// PCI Command register (config offset 4) bits.
     public enum Command {
@@ -73,8 +77,10 @@ public final class VFIODevice: Sendable {
         let region = try regionInfo(bar: index)
         guard region.size > 0 else { throw SystemError("\(name): BAR\(index) is not implemented", code: ENXIO) }
         guard region.mappable else { throw SystemError("\(name): BAR\(index) cannot be mapped (I/O or not page-aligned)", code: EINVAL) }
-        return try MappedRegion(fd: descriptor.rawValue, offset: Int64(region.offset), length: Int(region.size),
-                                "\(name) BAR\(index)")
+        let mapped = try MappedRegion(fd: descriptor.rawValue, offset: Int64(region.offset), length: Int(region.size),
+                                      "\(name) BAR\(index)")
+        barMappings.add(mapped)
+        return mapped
     }
 
     /// Reads `buffer.count` bytes of BAR `index` at `offset` through the region (no mapping).
@@ -154,3 +160,35 @@ public final class VFIODevice: Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The BAR mappings of one VFIO device still alive, held weakly. A mapping keeps the device
+/// open in the kernel after its descriptor is closed, so a user that lets one device go
+/// while it goes on with others (vfio-pci's unbind waits for the last mapping) releases
+/// them here, without keeping the device itself.
+public final class BARMappings: Sendable {
+    private struct WeakRegion: @unchecked Sendable {
+        weak var region: MappedRegion?
+    }
+
+    private let regions = Mutex<[WeakRegion]>([])
+
+    public init() {}
+
+    func add(_ region: MappedRegion) {
+        regions.withLock { regions in
+            regions.removeAll { $0.region == nil }
+            regions.append(WeakRegion(region: region))
+        }
+    }
+
+    /// Releases the device from every mapping still alive (`MappedRegion.detachFromDevice`:
+    /// each address then holds zeroed memory of its own). Returns how many were detached.
+    @discardableResult
+    public func detachAll() -> Int {
+        let live = regions.withLock { regions in
+            defer { regions.removeAll() }
+            return regions.compactMap(\.region)
+        }
+        return live.filter { (try? $0.detachFromDevice()) != nil }.count
+    }
+}

@@ -67,6 +67,8 @@ public struct DeviceSession: Sendable {
     /// The profile's acknowledge and quiesce when there is no stimulus to carry them (UIO
     /// without a register stimulus).
     private(set) var routines: SelftestStimulus.Routines?
+    /// Releases the device from this session's BAR mappings (VFIO: `BARMappings.detachAll`).
+    private(set) var detachRegisters: @Sendable () -> Void = {}
 
     /// Where the holder of `address` listens for trigger requests.
     public static func triggerSocket(_ address: PCIAddress) -> String { "/run/irqbridge/\(address).trigger" }
@@ -125,7 +127,9 @@ public struct DeviceSession: Sendable {
                         stimulus = .vfioLoopback(backend)
                     }
                     return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
-                                         loopbackOnly: loopbackOnly, advice: advice)
+                                         loopbackOnly: loopbackOnly, advice: advice,
+                                         // The mappings, not the device: holding the device would keep it open.
+                                         detachRegisters: { [mappings = vfio.barMappings] in mappings.detachAll() })
                 } catch {
                     backend.close()
                     throw error
@@ -237,6 +241,16 @@ public struct DeviceSession: Sendable {
     /// SIGBUS) and tells nobody, and one rebound meanwhile is another driver's. A VFIO
     /// function the kernel asked back is still on vfio-pci until the session lets it go.
     public func quiesce() { quiesce(sysfs: SysfsPCI()) }
+
+    /// Lets the device go while the process goes on with others (a watch of several, one of
+    /// them removed or unbound): quiesces it while it is still on its driver, releases it from
+    /// the session's register mappings, which vfio-pci's unbind waits for (an access that
+    /// still comes then reads 0), and closes it. Its interrupts must be disconnected first.
+    public func letGo() {
+        quiesce()
+        detachRegisters()
+        close()
+    }
 
     /// `quiesce()` judged against `sysfs` (a test's tree).
     func quiesce(sysfs: SysfsPCI) {

@@ -124,6 +124,9 @@ struct WatchCommand: ParsableCommand {
                     gone.insert(entry.session.info.address)
                     lastGone = entry.session.info.address
                     if let socket = entry.socket { unlink(entry.socketPath); socket.close() }
+                    // Let go of it now, not when the watch ends: the kernel's unbind waits for the
+                    // last mapping of its BARs (the acknowledge program's), and so would whoever asked.
+                    entry.session.letGo()
                     // The last one is named in the final error line instead.
                     if gone.count < watched.count { printError("irqbridge: \(entry.session.info.address) was removed or unbound; no longer watched") }
                     continue

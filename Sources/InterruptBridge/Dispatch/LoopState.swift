@@ -305,6 +305,14 @@ final class LoopState {
             for event in events.source.read() { handle(event, of: events.device) }
         } else if let vector = entry as? VectorSource {
             if let fault = vector.faulted {
+                // A UIO device unbound from uio_pci_generic under its user: the kernel wakes the
+                // reader with EIO (ENODEV on some kernels). That is the device going, as VFIO's
+                // device request is: disconnected and reported as a removal, not a dead vector.
+                if fault.isDeviceGone, let device = table.devices[vector.key.device]?.device,
+                   device.backend is UIOBackend {
+                    handle(.removalRequested(reason: "its UIO device went away (\(fault))"), of: device)
+                    return
+                }
                 logger.error("vector 0x\(String(vector.line.vector, radix: 16)) (\(vector.key)): \(fault); no longer watched")
                 selector.silence(vector)
             } else if let rule = vector.tripped {
