@@ -22,4 +22,21 @@ import Testing
         #expect(region.read8(at: 0x18) == 0x08 && region.read32(at: 0x1c) == 0x0102_0304)
         #expect(region.read32(at: 0x0c) == 0 && region.read32(at: 0x20) == 0, "neighbours untouched")
     }
+
+    /// Detached from its file, the address stays usable: reads give 0, writes reach private
+    /// memory, and the file (the device) sees nothing more.
+    @Test func aDetachedRegionReadsZeroAndNoLongerReachesTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-bar-\(UUID().uuidString.prefix(8))").path
+        try Data(count: 4096).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try FileIO.open(path, .readWrite)
+        let region = try MappedRegion(fd: file.rawValue, offset: 0, length: 4096, "test BAR")
+        region.write32(0x1234_5678, at: 0x40)
+        try region.detachFromDevice()
+        #expect(region.read32(at: 0x40) == 0, "private zeroed memory now")
+        region.write32(0xDEAD_BEEF, at: 0x40)
+        #expect(region.read32(at: 0x40) == 0xDEAD_BEEF)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(bytes[0x40..<0x44].elementsEqual([0x78, 0x56, 0x34, 0x12]), "the file kept what was written before, and only that")
+    }
 }
