@@ -37,6 +37,7 @@ struct CtlCommandLineTests {
         (["trigger", "sim0", "--count", "0"], "irqbridge: --count must be 1...1000000, not 0"),
         (["trigger", "sim0", "--count", "7201", "--rate", "2"], "irqbridge: --count 7201 at --rate 2.0 takes 3601 s; the daemon's trigger lasts at most 3600 s"),
         (["bind", "0000:00:03.0", "--driver", "foo"], "irqbridge: --driver must be vfio-pci or uio_pci_generic, not foo"),
+        (["metrics", "--json"], "irqbridge: --json: the metrics are Prometheus text, which has no JSON form"),
     ])
     func badInputIsCheckedBeforeTheDaemonIsCalled(arguments: [String], prefix: String) async throws {
         let result = try await Self.run(arguments)
