@@ -95,38 +95,17 @@ public struct DeviceJSON: Encodable, Sendable {
 
     struct PolicyJSON: Encodable {
         var MSISupported: Bool
-        var MessageNumberLimit: Int?
+        @NullEncoded var MessageNumberLimit: Int?
         var PreferMSIX: Bool
         var DevicePriority: String
-        var AssignmentSetOverride: String?
-
-        enum CodingKeys: String, CodingKey { case MSISupported, MessageNumberLimit, PreferMSIX, DevicePriority, AssignmentSetOverride }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(MSISupported, forKey: .MSISupported)
-            try container.encode(MessageNumberLimit, forKey: .MessageNumberLimit)
-            try container.encode(PreferMSIX, forKey: .PreferMSIX)
-            try container.encode(DevicePriority, forKey: .DevicePriority)
-            try container.encode(AssignmentSetOverride, forKey: .AssignmentSetOverride)
-        }
+        @NullEncoded var AssignmentSetOverride: String?
     }
 
     struct ResourcesJSON: Encodable {
-        /// "INTx", "MSI", "MSI-X" or null.
-        var interruptKind: String?
+        /// "INTx", "MSI", "MSI-X" or null (null, not missing, when nothing was assigned).
+        @NullEncoded var interruptKind: String?
         var raw: [DescriptorJSON]
         var translated: [DescriptorJSON]
-
-        enum CodingKeys: String, CodingKey { case interruptKind, raw, translated }
-
-        /// `interruptKind` is null, not missing, when nothing was assigned (every key present).
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(interruptKind, forKey: .interruptKind)
-            try container.encode(raw, forKey: .raw)
-            try container.encode(translated, forKey: .translated)
-        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -15,16 +15,7 @@ extension ListOutput {
 struct HotplugEventJSON: Encodable {
     var action: String
     var address: String
-    var driver: String?
-
-    enum CodingKeys: String, CodingKey { case action, address, driver }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(action, forKey: .action)
-        try container.encode(address, forKey: .address)
-        try container.encode(driver, forKey: .driver)
-    }
+    @NullEncoded var driver: String?
 }
 
 extension ListOutput {

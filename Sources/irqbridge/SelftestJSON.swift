@@ -1,6 +1,7 @@
 // `irqbridge selftest --json`: one JSON object per case, one per line, then the totals.
 import Foundation
 import InterruptBridge
+import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeTooling
 
@@ -24,20 +25,8 @@ struct SelftestJSON: Encodable {
         var vector: UInt32
         /// Interrupts timed from their raise to the ISR.
         var count: UInt64
-        var stimulusToISR: Figures?
-        var isrDuration: Figures?
-
-        enum CodingKeys: String, CodingKey { case message, vector, count, stimulusToISR, isrDuration }
-
-        /// Every key, null when not known (the synthesized encoding leaves nil ones out).
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(message, forKey: .message)
-            try container.encode(vector, forKey: .vector)
-            try container.encode(count, forKey: .count)
-            try container.encode(stimulusToISR, forKey: .stimulusToISR)
-            try container.encode(isrDuration, forKey: .isrDuration)
-        }
+        @NullEncoded var stimulusToISR: Figures?
+        @NullEncoded var isrDuration: Figures?
     }
 
     var label: String
@@ -45,19 +34,19 @@ struct SelftestJSON: Encodable {
     var expected: Int
     var delivered: Int
     var wrongMessages: Int
-    var kernel: UInt64?
+    @NullEncoded var kernel: UInt64?
     /// Signals the dispatch loop took (folded ones included).
     var signals: UInt64
     var passed: Bool
-    var failure: String?
+    @NullEncoded var failure: String?
     /// Said of a passing case: the device signalled more than was raised.
-    var note: String?
-    var meanRoundTripNanoseconds: UInt64?
+    @NullEncoded var note: String?
+    @NullEncoded var meanRoundTripNanoseconds: UInt64?
     /// Measured by the dispatch loop (every vector together).
-    var stimulusToISR: Figures?
-    var isrDuration: Figures?
+    @NullEncoded var stimulusToISR: Figures?
+    @NullEncoded var isrDuration: Figures?
     /// Measured by the raising thread: stimulus to ISR plus the way back to it.
-    var raiseToSeen: Figures?
+    @NullEncoded var raiseToSeen: Figures?
     var vectors: [Vector]
 
     init(_ result: SelftestResult) {
@@ -80,31 +69,6 @@ struct SelftestJSON: Encodable {
                    stimulusToISR: Figures(LatencySummary(vector.stimulusToISR).figures),
                    isrDuration: Figures(LatencySummary(vector.isrDuration).figures))
         }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case label, device, expected, delivered, wrongMessages, kernel, signals, passed, failure, note, meanRoundTripNanoseconds
-        case stimulusToISR, isrDuration, raiseToSeen, vectors
-    }
-
-    /// Every key, null when not known (the synthesized encoding leaves nil ones out).
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(label, forKey: .label)
-        try container.encode(device, forKey: .device)
-        try container.encode(expected, forKey: .expected)
-        try container.encode(delivered, forKey: .delivered)
-        try container.encode(wrongMessages, forKey: .wrongMessages)
-        try container.encode(kernel, forKey: .kernel)
-        try container.encode(signals, forKey: .signals)
-        try container.encode(passed, forKey: .passed)
-        try container.encode(failure, forKey: .failure)
-        try container.encode(note, forKey: .note)
-        try container.encode(meanRoundTripNanoseconds, forKey: .meanRoundTripNanoseconds)
-        try container.encode(stimulusToISR, forKey: .stimulusToISR)
-        try container.encode(isrDuration, forKey: .isrDuration)
-        try container.encode(raiseToSeen, forKey: .raiseToSeen)
-        try container.encode(vectors, forKey: .vectors)
     }
 
     static func line(_ value: some Encodable) -> String {

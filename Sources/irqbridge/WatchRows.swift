@@ -16,43 +16,21 @@ struct WatchRows {
         var rate: Double
         var unclaimed: UInt64
         /// The kernel's count since the watch began (nil: not in /proc/interrupts).
-        var kernel: UInt64?
+        @NullEncoded var kernel: UInt64?
         var storms: UInt64
         var seconds: Double
         /// What the dispatch loop recorded since the watch began (hdrhistogram-swift percentiles).
         var isrDuration: Latency
         /// Only interrupts raised by trigger requests have a stimulus time.
         var stimulusToISR: Latency
-
-        enum CodingKeys: String, CodingKey {
-            case device, message, kind, dirql, count, rate, unclaimed, kernel, storms, seconds, isrDuration, stimulusToISR
-        }
-
-        /// Every key on every line, null when not known (a vector whose device left the bus
-        /// is no longer in /proc/interrupts: its `kernel` is null, not missing).
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(device, forKey: .device)
-            try container.encode(message, forKey: .message)
-            try container.encode(kind, forKey: .kind)
-            try container.encode(dirql, forKey: .dirql)
-            try container.encode(count, forKey: .count)
-            try container.encode(rate, forKey: .rate)
-            try container.encode(unclaimed, forKey: .unclaimed)
-            try container.encode(kernel, forKey: .kernel)
-            try container.encode(storms, forKey: .storms)
-            try container.encode(seconds, forKey: .seconds)
-            try container.encode(isrDuration, forKey: .isrDuration)
-            try container.encode(stimulusToISR, forKey: .stimulusToISR)
-        }
     }
 
     /// Percentiles of one recorder, in nanoseconds (nil: nothing recorded yet).
     struct Latency: Encodable {
         var count: UInt64
-        var p50Nanoseconds: UInt64?
-        var p99Nanoseconds: UInt64?
-        var maxNanoseconds: UInt64?
+        @NullEncoded var p50Nanoseconds: UInt64?
+        @NullEncoded var p99Nanoseconds: UInt64?
+        @NullEncoded var maxNanoseconds: UInt64?
 
         init(_ buckets: LatencyBuckets) {
             let summary = LatencySummary(buckets)
@@ -60,17 +38,6 @@ struct WatchRows {
             p50Nanoseconds = summary.p50.map(\.nanoseconds)
             p99Nanoseconds = summary.p99.map(\.nanoseconds)
             maxNanoseconds = summary.max.map(\.nanoseconds)
-        }
-
-        enum CodingKeys: String, CodingKey { case count, p50Nanoseconds, p99Nanoseconds, maxNanoseconds }
-
-        /// Every key, null when nothing was recorded.
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(count, forKey: .count)
-            try container.encode(p50Nanoseconds, forKey: .p50Nanoseconds)
-            try container.encode(p99Nanoseconds, forKey: .p99Nanoseconds)
-            try container.encode(maxNanoseconds, forKey: .maxNanoseconds)
         }
 
         /// "12.3/45.6" in microseconds ("-" when nothing was recorded).
