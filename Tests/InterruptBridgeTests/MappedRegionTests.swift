@@ -5,12 +5,18 @@ import Testing
 /// A mapped BAR's accessors, over a shared mapping of an ordinary file: each width is one
 /// access at its offset, little-endian as PCI registers are, and neighbours are untouched.
 @Suite struct MappedRegionTests {
-    @Test func everyWidthReadsAndWritesOnlyItsOwnBytes() throws {
+    /// A 4 KiB zeroed file in the temporary directory (`path`, removed by the caller) and a
+    /// shared mapping of it.
+    static func mappedFile() throws -> (path: String, region: MappedRegion) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-bar-\(UUID().uuidString.prefix(8))").path
         try Data(count: 4096).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try FileIO.open(path, .readWrite)
-        let region = try MappedRegion(fd: file.rawValue, offset: 0, length: 4096, "test BAR")
+        return (path, try MappedRegion(fd: file.rawValue, offset: 0, length: 4096, "test BAR"))
+    }
+
+    @Test func everyWidthReadsAndWritesOnlyItsOwnBytes() throws {
+        let (path, region) = try Self.mappedFile()
+        defer { try? FileManager.default.removeItem(atPath: path) }
         region.write32(0xAABB_CCDD, at: 0x10)
         region.write8(0x11, at: 0x11)
         #expect(region.read32(at: 0x10) == 0xAABB_11DD, "an 8-bit write changed one byte")
@@ -26,11 +32,8 @@ import Testing
     /// Detached from its file, the address stays usable: reads give 0, writes reach private
     /// memory, and the file (the device) sees nothing more.
     @Test func aDetachedRegionReadsZeroAndNoLongerReachesTheFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-bar-\(UUID().uuidString.prefix(8))").path
-        try Data(count: 4096).write(to: URL(fileURLWithPath: path))
+        let (path, region) = try Self.mappedFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let file = try FileIO.open(path, .readWrite)
-        let region = try MappedRegion(fd: file.rawValue, offset: 0, length: 4096, "test BAR")
         region.write32(0x1234_5678, at: 0x40)
         try region.detachFromDevice()
         #expect(region.read32(at: 0x40) == 0, "private zeroed memory now")
