@@ -5,6 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import InterruptBridgeCore
 
 /// A regular file read whole, its descriptor kept open.
 ///
@@ -113,14 +114,9 @@ public enum RegularFileError: Error, Sendable, Hashable, CustomStringConvertible
         switch self {
         case .system(let error): "\(error)"
         case let .notRegular(path, kind): "\(path) is \(kind), not a regular file"
-        case let .tooLarge(path, limit): "\(path) is larger than \(Self.size(limit)), the limit for this file"
+        case let .tooLarge(path, limit): "\(path) is larger than \(ByteSize.text(UInt64(limit))), the limit for this file"
         case let .notText(path, offset): "\(path) is not a text file (binary or not UTF-8 near byte \(offset)): give a YAML or JSON file"
         }
     }
 
-    private static func size(_ bytes: Int) -> String {
-        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
-        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
-        return "\(bytes) bytes"
-    }
 }

@@ -81,7 +81,7 @@ public enum ProfileTemplate {
             case .memory:
                 let what = "BAR \(bar.index): memory, \(width)\(bar.prefetchable ? ", prefetchable" : "")"
                 guard sizesKnown else { return what + ", size unknown (a dump holds no sizes)" }
-                return what + ", \(size(bar.size)): offsets 0x0 to 0x\(String(bar.size - 1, radix: 16))"
+                return what + ", \(ByteSize.text(bar.size)): offsets 0x0 to 0x\(String(bar.size - 1, radix: 16))"
             }
         }
     }
@@ -110,23 +110,11 @@ public enum ProfileTemplate {
     /// The kinds of interrupt the device offers, as a stimulus's `interrupts` names them
     /// (none when its capabilities were unreadable: its messages are not known).
     static func offeredKinds(_ device: PCIDeviceInfo) -> [String] {
-        guard !device.capabilitiesUnreadable else { return [] }
-        var kinds: [String] = []
-        if device.interruptPin != nil { kinds.append("intx") }
-        if device.msi != nil { kinds.append("msi") }
-        if device.msix != nil { kinds.append("msix") }
-        return kinds
+        device.capabilitiesUnreadable ? [] : DeviceProfile.kinds(on: device).map(\.rawValue)
     }
 
     static func firstMemoryBAR(_ device: PCIDeviceInfo, sizesKnown: Bool) -> Int? {
         device.bars.first { $0.space == .memory && ($0.size > 0 || !sizesKnown) }?.index
-    }
-
-    static func size(_ bytes: UInt64) -> String {
-        if bytes >= 1 << 30, bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
-        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
-        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
-        return "\(bytes) bytes"
     }
 
     static func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }

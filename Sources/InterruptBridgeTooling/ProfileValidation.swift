@@ -18,15 +18,8 @@ extension DeviceProfile {
             throw ProfileError(.deviceMismatch, at: location,
                                "profile '\(name)' is for \(match.summary), not \(Self.describe(device))")
         }
-        // How many vectors of a kind the device offers (0: it has none of that kind).
-        func offered(_ kind: InterruptKind) -> Int {
-            switch kind {
-            case .intx: device.interruptPin == nil ? 0 : 1
-            case .msi: device.msi?.messagesCapable ?? 0
-            case .msix: device.msix?.tableSize ?? 0
-            }
-        }
-        let has = [InterruptKind.intx, .msi, .msix].filter { offered($0) > 0 }
+        func offered(_ kind: InterruptKind) -> Int { Self.vectors(of: kind, on: device) }
+        let has = Self.kinds(on: device)
         if let kinds = stimulus?.interrupts, !device.capabilitiesUnreadable, kinds.isDisjoint(with: has) {
             var location = self.location
             location.field = "stimulus.interrupts"
@@ -61,6 +54,20 @@ extension DeviceProfile {
                                    + "which is 0x\(String(bar.size, radix: 16)) bytes")
             }
         }
+    }
+
+    /// How many vectors of `kind` the device offers (0: it has none of that kind).
+    static func vectors(of kind: InterruptKind, on device: PCIDeviceInfo) -> Int {
+        switch kind {
+        case .intx: device.interruptPin == nil ? 0 : 1
+        case .msi: device.msi?.messagesCapable ?? 0
+        case .msix: device.msix?.tableSize ?? 0
+        }
+    }
+
+    /// The kinds of interrupt the device offers, INTx first.
+    static func kinds(on device: PCIDeviceInfo) -> [InterruptKind] {
+        [.intx, .msi, .msix].filter { vectors(of: $0, on: device) > 0 }
     }
 
     /// "0000:00:03.0 (1234:11e8)": a function as errors and reports name it.
