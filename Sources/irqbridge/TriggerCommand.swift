@@ -54,10 +54,11 @@ struct TriggerCommand: ParsableCommand {
     func run() throws {
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
         // --loopback is this command's own way of raising: never relayed (a holder raises with its own stimulus).
-        if !loopback, let raised = try TriggerRelay.ask(request, holding: device.address) {
-            print(output.json ? JSONLine.object(["device": device.address.description, "requested": count, "raised": raised, "relayed": true,
-                                                 "stimulus": nil, "served": nil, "claimed": nil, "signals": nil, "kernel": nil, "folded": nil])
-                  : "the process holding \(device.address) raised \(raised) interrupt(s)")
+        if !loopback, let relayed = try TriggerRelay.ask(request, holding: device.address) {
+            print(output.json ? JSONLine.object(["device": device.address.description, "requested": count, "raised": relayed.raised, "relayed": true,
+                                                 "stimulus": relayed.stimulus, "served": nil, "claimed": nil, "signals": nil, "kernel": nil,
+                                                 "folded": nil])
+                  : "the process holding \(device.address) raised \(relayed.raised) interrupt(s)" + (relayed.stimulus.map { " through \($0)" } ?? ""))
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")

@@ -5,7 +5,9 @@
 // The request is one datagram, "raise VECTOR COUNT RATE", sent from a socket of the
 // requester's own (an abstract address, connected to the holder's socket so that only
 // the holder can answer on it), and the holder answers it with one datagram:
-// "done RAISED", "refused MESSAGE" (bad input: exit 2) or "failed MESSAGE" (exit 1).
+// "done RAISED STIMULUS" (how it raised them, as `trigger` names its own), "refused
+// MESSAGE" (bad input: exit 2) or "failed MESSAGE" (exit 1). A bare "done RAISED", from
+// a holder of an earlier version, is still understood.
 import Foundation
 import InterruptBridge
 import InterruptBridgeCore
@@ -50,13 +52,13 @@ struct TriggerRequest: Equatable {
 
 /// The holder's answer to one request.
 enum TriggerAnswer: Equatable {
-    case done(raised: Int)
+    case done(raised: Int, stimulus: String?)
     case refused(String)
     case failed(String)
 
     var encoded: [UInt8] {
         switch self {
-        case .done(let raised): Array("done \(raised)".utf8)
+        case .done(let raised, let stimulus): Array("done \(raised)\(stimulus.map { " \($0)" } ?? "")".utf8.prefix(500))
         case .refused(let message): Array("refused \(message)".utf8.prefix(500))
         case .failed(let message): Array("failed \(message)".utf8.prefix(500))
         }
@@ -67,7 +69,10 @@ enum TriggerAnswer: Equatable {
         guard let space = text.firstIndex(of: " ") else { return nil }
         let rest = String(text[text.index(after: space)...])
         switch text[..<space] {
-        case "done": guard let raised = Int(rest) else { return nil }; self = .done(raised: raised)
+        case "done":
+            let words = rest.split(separator: " ", maxSplits: 1)
+            guard let first = words.first, let raised = Int(first) else { return nil }
+            self = .done(raised: raised, stimulus: words.count == 2 ? String(words[1]) : nil)
         case "refused": self = .refused(rest)
         case "failed": self = .failed(rest)
         default: return nil
@@ -78,8 +83,9 @@ enum TriggerAnswer: Equatable {
 enum TriggerRelay {
     /// Requester: sends `request` to the process holding `address` and waits for its
     /// answer. Returns nil when no process holds the device (nobody listens), else how
-    /// many interrupts it raised; a refusal is bad input, anything else a failure.
-    static func ask(_ request: TriggerRequest, holding address: PCIAddress) throws(CommandFailure) -> Int? {
+    /// many interrupts it raised and through what; a refusal is bad input, anything else
+    /// a failure.
+    static func ask(_ request: TriggerRequest, holding address: PCIAddress) throws(CommandFailure) -> Relayed? {
         let path = DeviceSession.triggerSocket(address)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let own: OwnedDescriptor
@@ -117,11 +123,18 @@ enum TriggerRelay {
         throw .failed("the process holding \(address) did not answer within \(request.answerWithin)")
     }
 
+    /// What the holder did for a request it carried out.
+    struct Relayed: Equatable {
+        var raised: Int
+        /// How it raised them (nil from a holder that does not say).
+        var stimulus: String?
+    }
+
     /// What the holder's answer means for the requester: how many it raised, or its refusal
     /// (bad input) or failure.
-    private static func outcome(_ bytes: [UInt8], from address: PCIAddress) throws(CommandFailure) -> Int {
+    private static func outcome(_ bytes: [UInt8], from address: PCIAddress) throws(CommandFailure) -> Relayed {
         switch TriggerAnswer(bytes) {
-        case .done(let raised): return raised
+        case .done(let raised, let stimulus): return Relayed(raised: raised, stimulus: stimulus)
         case .refused(let message): throw .badInput(message)
         case .failed(let message): throw .failed(message)
         case nil: throw .failed("the process holding \(address) answered something unreadable")
@@ -167,7 +180,7 @@ enum TriggerRelay {
                 let why = connected.wereDisconnected ? "the device was removed or unbound" : "the process holding it is ending"
                 return .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
             }
-            return .done(raised: raised)
+            return .done(raised: raised, stimulus: stimulus.name)
         } catch {
             return .failed("\(address): raising failed: \(error)")
         }
