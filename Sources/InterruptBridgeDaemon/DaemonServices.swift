@@ -250,12 +250,16 @@ struct DeviceService: Service {
         // connecting) are counted in irqbridge_events_total and handled like any later one.
         let events = dispatcher.events()
         let watched = daemon.events.watch(internal: true).stream
+        // Hot-plug too: a card that appears while start-up binds the others waits in the
+        // monitor's buffer instead of being missed until a reload. Start-up's own binds and
+        // unbinds arrive there as well and are ignored, as a reload's are.
+        let hotplug = try? PCIDiscovery.hotplugEvents()
         let counts = await registry.start()
         await waitForSocket(daemon.settings.socketPath)
         daemon.notifier.ready(status: "\(counts.connected) device(s) connected, \(counts.failed) failed or absent")
         await withTaskGroup(of: Void.self) { group in
             group.addTask { for await event in events { await registry.handle(event) } }
-            if let hotplug = try? PCIDiscovery.hotplugEvents() {
+            if let hotplug {
                 group.addTask { for await event in hotplug { await registry.handle(event) } }
             } else {
                 daemon.logger.warning("no udev hot-plug events (libudev monitor unavailable): devices that appear are not bound until a reload")
