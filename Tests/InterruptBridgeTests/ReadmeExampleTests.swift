@@ -36,4 +36,31 @@ import Testing
         #expect(backend.raise(message: 0) == false, "disconnecting the last object disables the device's interrupts")
         #expect(seen.all.count == 4)
     }
+
+    /// InterruptBridge's DocC landing page: the line-based connect of a simulated edu. The
+    /// policy is what makes it line-served: without it edu gets its MSI and the connect
+    /// throws `.deviceUsesMessages` (the page once showed that version).
+    @Test func landingPageLineBasedConnectRunsTheISR() throws {
+        let logger = Logger(label: "landing")
+        let calls = Recorder<Bool>()
+        let backend = SimulatedBackend(.edu())
+
+        let dispatcher = try InterruptDispatcher(logger: logger)
+        let device = InterruptDevice(backend: backend, policy: InterruptPolicy(msiSupported: false))
+        let interrupt = try dispatcher.connectLineBased(device: device) { interrupt in
+            calls.append(true)
+            return true
+        }
+        #expect(backend.raise())
+        #expect(eventually { calls.all.count == 1 })
+        interrupt.disconnect()
+        dispatcher.shutdown()
+
+        let messageServed = InterruptDevice(backend: SimulatedBackend(.edu()))
+        let second = try InterruptDispatcher(logger: logger)
+        defer { second.shutdown() }
+        #expect(throws: ConnectionError.deviceUsesMessages) {
+            try second.connectLineBased(device: messageServed) { _ in true }
+        }
+    }
 }
