@@ -35,6 +35,8 @@ struct RigRequest {
                                  e1000e, nvme, none (default: edu,ivshmem-doorbell:4)
           --qemu-device SPEC     any QEMU -device string (rtl8139, pci-testdev, ...), repeatable;
                                  named qemu0, qemu1, ... in IRQBRIDGE_RIG_DEVICES
+          --qemu-arg ARG         one more QEMU argument (what a device needs: -drive, -chardev, ...)
+          --qemu BINARY          your own qemu-system-x86_64 build (your device model)
           --bind BDF=DRIVER      bind before the command (vfio-pci, uio_pci_generic)
           --env NAME=VALUE       environment for the guest command
           --timeout SECONDS      watchdog (default 600)

@@ -33,6 +33,13 @@ Options:
                       id=rng'), repeatable; the rig pins each to the next free slot of 0c 0d 0e 18 19 1a
                       1b 1c 1d 1e (SPEC must not carry addr= or bus=) and names the n-th (from 0) qemun
                       in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0"
+  --qemu-arg ARG      one more QEMU argument, verbatim, after the rig's own; repeatable. For what a
+                      device needs beside its -device string, e.g. a disk: --qemu-arg -drive
+                      --qemu-arg if=none,id=d0,file=disk.img,format=raw --qemu-device nvme,drive=d0,serial=d0
+                      (the machine, kernel, serial ports and QMP are the rig's: -machine, -M, -accel,
+                      -kernel, -initrd, -append, -serial, -qmp, -monitor, -daemonize are refused)
+  --qemu BINARY       the qemu-system-x86_64 to run (default: $RIG_QEMU, else the one on PATH): your
+                      own build, with your own device model, given with --qemu-device
   --bind BDF=DRIVER   before COMMAND, bind the device to DRIVER (vfio-pci, uio_pci_generic);
                       repeatable; a failed bind is a rig failure (exit 125)
   --copy PATH         also copy PATH (file or directory) into the guest at the same path, with the
@@ -91,6 +98,8 @@ KEEP=0
 PRINT_MAP=0
 QMP_SOCKET=
 EXTRA_QEMU_DEVICES=()
+EXTRA_QEMU_ARGS=()
+QEMU_BINARY=${RIG_QEMU:-}
 
 while (($#)); do
     case $1 in
@@ -100,6 +109,10 @@ while (($#)); do
         --bind=*) BINDS+=("${1#*=}"); shift ;;
         --qemu-device) (($# >= 2)) || bad_usage "--qemu-device needs a -device string"; EXTRA_QEMU_DEVICES+=("$2"); shift 2 ;;
         --qemu-device=*) EXTRA_QEMU_DEVICES+=("${1#*=}"); shift ;;
+        --qemu-arg) (($# >= 2)) || bad_usage "--qemu-arg needs an argument for QEMU"; EXTRA_QEMU_ARGS+=("$2"); shift 2 ;;
+        --qemu-arg=*) EXTRA_QEMU_ARGS+=("${1#*=}"); shift ;;
+        --qemu) (($# >= 2)) || bad_usage "--qemu needs the path of a qemu-system-x86_64"; QEMU_BINARY=$2; shift 2 ;;
+        --qemu=*) QEMU_BINARY=${1#*=}; shift ;;
         --copy) (($# >= 2)) || bad_usage "--copy needs a path"; COPY_PATHS+=("$2"); shift 2 ;;
         --copy=*) COPY_PATHS+=("${1#*=}"); shift ;;
         --env) (($# >= 2)) || bad_usage "--env needs NAME=VALUE"; GUEST_ENV+=("$2"); shift 2 ;;
@@ -136,6 +149,19 @@ COMMAND=("$@")
 for assignment in "${GUEST_ENV[@]}"; do
     [[ $assignment =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bad_usage "--env wants NAME=VALUE, not '$assignment'"
 done
+for arg in "${EXTRA_QEMU_ARGS[@]}"; do
+    case $arg in
+        -machine|-M|-accel|-kernel|-initrd|-append|-serial|-qmp|-monitor|-daemonize|-machine=*|-accel=*)
+            bad_usage "--qemu-arg $arg: the rig sets that itself (kernel arguments: --append)" ;;
+    esac
+done
+if [[ -n $QEMU_BINARY ]]; then
+    # A name without a slash is looked up on PATH, as the shell would.
+    resolved=$(command -v -- "$QEMU_BINARY" 2>/dev/null || true)
+    [[ -n $resolved && -x $resolved && ! -d $resolved ]] ||
+        bad_usage "--qemu $QEMU_BINARY: not an executable file (a qemu-system-x86_64 build)"
+    QEMU_BINARY=$resolved
+fi
 for bind in "${BINDS[@]}"; do
     [[ $bind =~ ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]=[A-Za-z0-9_-]+$ ]] ||
         bad_usage "--bind wants DOMAIN:BUS:SLOT.FN=DRIVER (e.g. 0000:00:03.0=vfio-pci), not '$bind'"
@@ -277,7 +303,7 @@ newest_kernel_version() {
 
 # --- host prerequisites -----------------------------------------------------------------
 prerequisites_present() {
-    command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
+    { [[ -n $QEMU_BINARY ]] || command -v qemu-system-x86_64 >/dev/null; } && command -v cpio >/dev/null &&
         [[ -x /bin/busybox ]] && compgen -G '/boot/vmlinuz-*' >/dev/null &&
         { ((IVSHMEM_VECTORS == 0 && hotplug_count == 0)) || command -v python3 >/dev/null; }
 }
@@ -448,6 +474,7 @@ for arg in "${QEMU_DEVICES[@]}"; do
     arg=${arg//@RUN@/$RUN_DIR}
     QEMU_ARGS+=("${arg//@SOCKETS@/$SOCKET_DIR}")
 done
+QEMU_ARGS+=("${EXTRA_QEMU_ARGS[@]}")
 
 seconds_since() {
     local ms=$(( ($(date +%s%N) - $1) / 1000000 ))
@@ -456,7 +483,7 @@ seconds_since() {
 prepare=$(seconds_since "$prepare_start_ns")
 start_ns=$(date +%s%N)
 set +e
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
+timeout -k 5 "$TIMEOUT" "${QEMU_BINARY:-qemu-system-x86_64}" "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
 QEMU_PID=$!
 CHILD_PIDS+=("$QEMU_PID")
 wait "$QEMU_PID"

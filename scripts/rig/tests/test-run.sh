@@ -60,6 +60,27 @@ expect "--qemu-device adds any model at a pinned free slot, named qemuN, bindabl
 expect "--qemu-device refuses a spec that pins its own address" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "leave out addr=" "$work/err"' -- --qemu-device 'rtl8139,addr=04.0' -- true
 
+truncate -s 1M "$work/disk.img"
+expect "--qemu-arg gives QEMU what a --qemu-device needs beside it (a drive for nvme)" 0 \
+    'grep -qx "1b36:0010 NVMe" "$work/out"' -- \
+    --devices none --qemu-arg -drive --qemu-arg "if=none,id=d0,file=$work/disk.img,format=raw" \
+    --qemu-device nvme,drive=d0,serial=d0 -- \
+    sh -c 'd=/sys/bus/pci/devices/0000:00:0c.0; echo "$(cut -c3- $d/vendor):$(cut -c3- $d/device) NVMe"'
+
+expect "--qemu-arg refuses what the rig sets itself, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "qemu-arg -kernel: the rig sets that itself" "$work/err"' -- \
+    --qemu-arg -kernel --qemu-arg /boot/vmlinuz -- true
+
+printf '#!/bin/sh\necho "$*" > "%s/qemu.args"\nexec qemu-system-x86_64 "$@"\n' "$work" > "$work/my-qemu"
+chmod +x "$work/my-qemu"
+expect "--qemu runs the given QEMU build" 0 \
+    '[[ $(cat "$work/out") == ran ]] && grep -q "intel-iommu" "$work/qemu.args"' -- \
+    --devices none --qemu "$work/my-qemu" -- echo ran
+
+expect "--qemu refuses a path that is not an executable, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "not an executable file" "$work/err"' -- \
+    --qemu "$work/disk.img" -- true
+
 probes=$("$RIG_DIR/probes/build.sh")
 expect "edu@0b shares 00:03.0's INTx line and both devices deliver at the same time" 0 \
     '[[ $(grep -c "^RESULT.* lost=0 " "$work/out") == 2 ]] && grep -q "^shared 23 23$" "$work/out" &&
