@@ -35,6 +35,7 @@ struct RigRequest {
                                  e1000e, nvme, none (default: edu,ivshmem-doorbell:4)
           --qemu-device SPEC     any QEMU -device string (rtl8139, pci-testdev, ...), repeatable;
                                  named qemu0, qemu1, ... in IRQBRIDGE_RIG_DEVICES
+          --qemu-hotplug SPEC    the same, hot-pluggable (Rig.hotplug(.remove, NAME): NAME its id=)
           --qemu-arg ARG         one more QEMU argument (what a device needs: -drive, -chardev, ...)
           --qemu BINARY          your own qemu-system-x86_64 build (your device model)
           --bind BDF=DRIVER      bind before the command (vfio-pci, uio_pci_generic)

@@ -1,5 +1,5 @@
 // Hot-plug from inside a rig test: the test asks the host to remove or add a device behind a
-// PCIe root port (`--devices ...,edu@port`) at the moment it chooses. The guest side of
+// PCIe root port (`--devices ...,edu@port`, `--qemu-hotplug SPEC`) at the moment it chooses. The guest side of
 // scripts/rig/hotplug-agent.py, as `rig-hotplug` speaks it: one request line ("remove edu0",
 // "add edu0") on the guest's fourth serial port, one answer line back ("ok remove edu0 61"
 // or "error ...").
@@ -17,7 +17,7 @@ extension Rig {
         case add
     }
 
-    /// The serial port the requests go out on (present only in runs with `edu@port`).
+    /// The serial port the requests go out on (present only in runs with `edu@port` or `--qemu-hotplug`).
     public static let hotplugRequestPort = "/dev/ttyS3"
 
     /// Sends the request and waits for the host's answer; returns the host's time for it in ms.
@@ -27,7 +27,7 @@ extension Rig {
     public static func hotplug(_ request: HotplugRequest, _ name: String, timeoutSeconds: Int = 60) throws -> Int {
         // O_NOCTTY: the test process must not make the request port its controlling terminal.
         let raw = open(hotplugRequestPort, O_RDWR | O_NOCTTY | O_CLOEXEC)
-        guard raw >= 0 else { throw RigError("open \(hotplugRequestPort): errno \(errno) (does the run have an edu@port device?)") }
+        guard raw >= 0 else { throw RigError("open \(hotplugRequestPort): errno \(errno) (does the run have a hot-pluggable device: edu@port or --qemu-hotplug?)") }
         let port = OwnedDescriptor(adopting: raw, name: hotplugRequestPort)
         let line = Array("\(request.rawValue) \(name)\n".utf8)
         guard line.withUnsafeBytes({ write(port.rawValue, $0.baseAddress, $0.count) }) == line.count else {

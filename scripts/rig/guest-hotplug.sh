@@ -1,9 +1,9 @@
 #!/bin/sh
 # rig-hotplug remove|add NAME: in the rig's guest, asks the host to remove (QMP device_del)
-# or add back (device_add) the hot-pluggable device NAME (edu0, edu1, ...: see
+# or add back (device_add) the hot-pluggable device NAME (edu0, edu1, ..., a --qemu-hotplug device's name: see
 # IRQBRIDGE_RIG_HOTPLUG), and waits for the answer. Installed as /usr/bin/rig-hotplug.
 # The request goes out on /dev/ttyS3, which run.sh wires to scripts/rig/hotplug-agent.py
-# for a run with `--devices edu@port`. "remove" returns once QEMU reports the device deleted
+# for a run with `--devices edu@port` or `--qemu-hotplug SPEC`. "remove" returns once QEMU reports the device deleted
 # (the guest has let it go); "add" returns once QEMU has added it: the guest's own rescan
 # may take a moment more, so wait for /sys/bus/pci/devices/BDF to appear.
 # Exit status: 0 done; 1 the host refused or failed (its answer is printed); 2 bad usage.
@@ -12,7 +12,7 @@ if [ $# -ne 2 ] || { [ "$1" != remove ] && [ "$1" != add ]; }; then
     exit 2
 fi
 if [ ! -c /dev/ttyS3 ] || [ -z "${IRQBRIDGE_RIG_HOTPLUG:-}" ]; then
-    echo "rig-hotplug: this run has no hot-pluggable device (run.sh --devices edu@port)" >&2
+    echo "rig-hotplug: this run has no hot-pluggable device (run.sh --devices edu@port, or --qemu-hotplug SPEC)" >&2
     exit 1
 fi
 # Open the port for reading before asking, so the answer cannot arrive while it is closed.

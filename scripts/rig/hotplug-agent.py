@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The host side of `rig-hotplug`: hot-plug requests from inside the rig's guest, done over QMP.
 
-run.sh starts this for a run with hot-pluggable devices (`--devices edu@port`). The guest's
+run.sh starts this for a run with hot-pluggable devices (`--devices edu@port`, `--qemu-hotplug SPEC`). The guest's
 fourth serial port (/dev/ttyS3) is wired to the FIFOs PORT.out (guest -> host) and PORT.in
 (host -> guest). Each request is one line, each answer one line:
 
@@ -9,7 +9,7 @@ fourth serial port (/dev/ttyS3) is wired to the FIFOs PORT.out (guest -> host) a
     add NAME      ->  "ok add NAME MS"      after device_add (the guest then finds the device)
     anything else ->  "error MESSAGE"
 
-NAME is a device id run.sh gave (edu0, edu1, ...); --device NAME=SPEC says how to add it
+NAME is a device id run.sh gave (edu0, edu1, ..., plug0, ... or a --qemu-hotplug id=); --device NAME=SPEC says how to add it
 again (QEMU -device syntax, e.g. "edu,id=edu0,bus=rp0,addr=0"). One QMP connection per
 request, so `qmp.py` can use the socket between requests. Python 3 stdlib only.
 """

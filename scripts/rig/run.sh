@@ -33,6 +33,9 @@ Options:
                       id=rng'), repeatable; the rig pins each to the next free slot of 0c 0d 0e 18 19 1a
                       1b 1c 1d 1e (SPEC must not carry addr= or bus=) and names the n-th (from 0) qemun
                       in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0"
+  --qemu-hotplug SPEC like --qemu-device, but hot-pluggable: behind a PCIe root port of its own, as
+                      edu@port (bus 01, 02, ... after the edu@port ones); `rig-hotplug remove NAME`
+                      in the guest pulls it, NAME being SPEC's id= (default plug0, plug1, ...)
   --qemu-arg ARG      one more QEMU argument, verbatim, after the rig's own; repeatable. For what a
                       device needs beside its -device string, e.g. a disk: --qemu-arg -drive
                       --qemu-arg if=none,id=d0,file=disk.img,format=raw --qemu-device nvme,drive=d0,serial=d0
@@ -99,6 +102,7 @@ PRINT_MAP=0
 QMP_SOCKET=
 EXTRA_QEMU_DEVICES=()
 EXTRA_QEMU_ARGS=()
+EXTRA_HOTPLUG_DEVICES=()
 QEMU_BINARY=${RIG_QEMU:-}
 
 while (($#)); do
@@ -109,6 +113,8 @@ while (($#)); do
         --bind=*) BINDS+=("${1#*=}"); shift ;;
         --qemu-device) (($# >= 2)) || bad_usage "--qemu-device needs a -device string"; EXTRA_QEMU_DEVICES+=("$2"); shift 2 ;;
         --qemu-device=*) EXTRA_QEMU_DEVICES+=("${1#*=}"); shift ;;
+        --qemu-hotplug) (($# >= 2)) || bad_usage "--qemu-hotplug needs a -device string"; EXTRA_HOTPLUG_DEVICES+=("$2"); shift 2 ;;
+        --qemu-hotplug=*) EXTRA_HOTPLUG_DEVICES+=("${1#*=}"); shift ;;
         --qemu-arg) (($# >= 2)) || bad_usage "--qemu-arg needs an argument for QEMU"; EXTRA_QEMU_ARGS+=("$2"); shift 2 ;;
         --qemu-arg=*) EXTRA_QEMU_ARGS+=("${1#*=}"); shift ;;
         --qemu) (($# >= 2)) || bad_usage "--qemu needs the path of a qemu-system-x86_64"; QEMU_BINARY=$2; shift 2 ;;
@@ -190,7 +196,7 @@ for spec in "${device_list[@]}"; do
     slot=
     if [[ $name == *@port ]]; then
         name=${name%@port}
-        [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable (edu@port), not '$name'"
+        [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable in --devices (edu@port), not '$name': any model can, with --qemu-hotplug SPEC"
         [[ -z $param ]] || bad_usage "edu takes no parameter"
         ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices"
         port_slot=$(printf %02x $((0x10 + hotplug_count)))
@@ -285,6 +291,38 @@ for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
     DEVICE_MAP+=("0000:00:$slot.0 ${spec%%,*} (--qemu-device, qemu$qemu_device_count)")
     RIG_DEVICE_NAMES+=("qemu$qemu_device_count=0000:00:$slot.0")
     qemu_device_count=$((qemu_device_count + 1))
+done
+
+# Any model, hot-pluggable: behind its own root port, after edu@port's (the same ports and buses).
+plug_count=0
+declare -A hotplug_name_taken=()
+for entry in "${RIG_HOTPLUG_NAMES[@]}"; do hotplug_name_taken[${entry%%=*}]=1; done
+for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
+    [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
+        bad_usage "--qemu-hotplug wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
+    [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
+        bad_usage "--qemu-hotplug '$spec': leave out addr= and bus=, the rig puts it behind its own root port"
+    ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices (edu@port and --qemu-hotplug together)"
+    name=plug$plug_count
+    if [[ ,$spec, =~ ,id=([^,]*), ]]; then
+        name=${BASH_REMATCH[1]}
+        [[ $name =~ ^[A-Za-z][A-Za-z0-9_.-]*$ ]] ||
+            bad_usage "--qemu-hotplug '$spec': id= must start with a letter and hold letters, digits, '-', '.' or '_'"
+        spec=$(sed -E 's/(^|,)id=[^,]*//' <<< "$spec")
+    fi
+    [[ -z ${hotplug_name_taken[$name]:-} ]] || bad_usage "--qemu-hotplug: the name $name is already taken"
+    hotplug_name_taken[$name]=1
+    port_slot=$(printf %02x $((0x10 + hotplug_count)))
+    [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for --qemu-hotplug's root port) is taken"
+    used_slot[$port_slot]=1
+    device_bdf=$(printf '0000:%02x:00.0' $((hotplug_count + 1)))
+    QEMU_DEVICES+=(-device "pcie-root-port,id=rp$hotplug_count,chassis=$((hotplug_count + 1)),slot=$((hotplug_count + 1)),addr=$port_slot.0"
+                   -device "$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
+    DEVICE_MAP+=("0000:00:$port_slot.0 pcie-root-port rp$hotplug_count" "$device_bdf ${spec%%,*} (hot-pluggable, QMP id $name)")
+    HOTPLUG_SPECS+=("$name=$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
+    RIG_HOTPLUG_NAMES+=("$name=$device_bdf")
+    hotplug_count=$((hotplug_count + 1))
+    plug_count=$((plug_count + 1))
 done
 
 if ((PRINT_MAP)); then

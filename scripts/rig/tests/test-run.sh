@@ -112,6 +112,19 @@ expect "edu@port puts a hot-pluggable edu behind its own root port, default devi
 expect "only edu can be hot-pluggable" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "only edu can be hot-pluggable" "$work/err"' -- --devices nvme@port -- true
 
+expect "--qemu-hotplug puts any model behind a root port of its own; rig-hotplug pulls it and puts it back" 0 \
+    '[[ $(tr "\n" "|" < "$work/out") == "nic=0000:01:00.0|10ec:8139|removed gone|added 10ec:8139|" ]]' -- \
+    --devices none --qemu-hotplug rtl8139,id=nic -- \
+    sh -c 'echo "$IRQBRIDGE_RIG_HOTPLUG"; d=/sys/bus/pci/devices/0000:01:00.0; ids() { echo "$(cut -c3- $d/vendor):$(cut -c3- $d/device)"; }
+           ids; rig-hotplug remove nic > /dev/null && i=0 && while [ -e $d ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+           [ -e $d ] && echo "removed present" || echo "removed gone"
+           rig-hotplug add nic > /dev/null && i=0 && while [ ! -e $d/device ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+           echo "added $(ids)"'
+
+expect "--qemu-hotplug refuses a name edu@port already has, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "the name edu0 is already taken" "$work/err"' -- \
+    --devices edu@port --qemu-hotplug rtl8139,id=edu0 -- true
+
 expect "a missing host program is reported" 125 'grep -q "no such program" "$work/err"' -- ./no/such/binary
 
 echo "$passed passed, $failed failed"
