@@ -32,7 +32,7 @@ Options:
   --qemu-device SPEC  any QEMU -device string (e.g. 'rtl8139', 'pci-testdev', 'qemu-xhci', 'virtio-rng-pci,
                       id=rng'), repeatable; the rig pins each to the next free slot of 0c 0d 0e 18 19 1a
                       1b 1c 1d 1e (SPEC must not carry addr= or bus=) and names the n-th (from 0) qemun
-                      in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0"
+                      in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0" (and by its id= if it has one)
   --qemu-hotplug SPEC like --qemu-device, but hot-pluggable: behind a PCIe root port of its own, as
                       edu@port (bus 01, 02, ... after the edu@port ones); `rig-hotplug remove NAME`
                       in the guest pulls it, NAME being SPEC's id= (default plug0, plug1, ...)
@@ -290,6 +290,13 @@ for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
     QEMU_DEVICES+=(-device "$spec,addr=$slot.0")
     DEVICE_MAP+=("0000:00:$slot.0 ${spec%%,*} (--qemu-device, qemu$qemu_device_count)")
     RIG_DEVICE_NAMES+=("qemu$qemu_device_count=0000:00:$slot.0")
+    # Its id= names it too (Rig.requireDevice("nic")), unless that is a role the rig already uses.
+    if [[ ,$spec, =~ ,id=([A-Za-z][A-Za-z0-9_.-]*), ]]; then
+        for taken in "${RIG_DEVICE_NAMES[@]}"; do
+            [[ ${taken%%=*} != "${BASH_REMATCH[1]}" ]] || bad_usage "--qemu-device '$spec': the name ${BASH_REMATCH[1]} is already taken"
+        done
+        RIG_DEVICE_NAMES+=("${BASH_REMATCH[1]}=0000:00:$slot.0")
+    fi
     qemu_device_count=$((qemu_device_count + 1))
 done
 

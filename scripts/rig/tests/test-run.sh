@@ -50,9 +50,9 @@ expect "every device of the full set sits at its pinned address" 0 \
     --devices edu,ivshmem-doorbell:2,ivshmem-plain,e1000e,nvme -- \
     sh -c 'for s in 03 05 06 07 08; do d=/sys/bus/pci/devices/0000:00:$s.0; echo $(cut -c3- $d/vendor):$(cut -c3- $d/device); done'
 
-expect "--qemu-device adds any model at a pinned free slot, named qemuN, bindable to vfio-pci" 0 \
-    'grep -qx "10ec:8139 1b36:0005 vfio-pci" "$work/out" && grep -q "qemu0=0000:00:0c.0 qemu1=0000:00:0d.0" "$work/out"' -- \
-    --devices edu --qemu-device rtl8139 --qemu-device pci-testdev --bind 0000:00:0c.0=vfio-pci -- \
+expect "--qemu-device adds any model at a pinned free slot, named qemuN (and by its id=), bindable to vfio-pci" 0 \
+    'grep -qx "10ec:8139 1b36:0005 vfio-pci" "$work/out" && grep -q "qemu0=0000:00:0c.0 nic=0000:00:0c.0 qemu1=0000:00:0d.0" "$work/out"' -- \
+    --devices edu --qemu-device rtl8139,id=nic --qemu-device pci-testdev --bind 0000:00:0c.0=vfio-pci -- \
     sh -c 'd=/sys/bus/pci/devices; echo "$(cut -c3- $d/0000:00:0c.0/vendor):$(cut -c3- $d/0000:00:0c.0/device)" \
         "$(cut -c3- $d/0000:00:0d.0/vendor):$(cut -c3- $d/0000:00:0d.0/device)" \
         "$(basename $(readlink $d/0000:00:0c.0/driver))"; echo "$IRQBRIDGE_RIG_DEVICES"'
