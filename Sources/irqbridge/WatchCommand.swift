@@ -23,8 +23,8 @@ struct WatchCommand: ParsableCommand {
             kind and DIRQL, and since the watch began the ISR's duration (p50/p99) and, for \
             interrupts raised by `irqbridge trigger`, the stimulus-to-ISR latency (p50/p99/max), \
             as the dispatch loop measured them. On a terminal a refreshing table; piped or with --json one JSON object \
-            per line per vector per interval. Ctrl-C (SIGINT) or SIGTERM disconnects and prints \
-            a summary. While it runs, `irqbridge trigger` on one of the devices asks it to raise \
+            per line per vector per interval. Ctrl-C (SIGINT), SIGTERM or the end of --duration \
+            disconnects and prints a summary (exit 0). While it runs, `irqbridge trigger` on one of the devices asks it to raise \
             interrupts. Without an address, every device bound to vfio-pci or uio_pci_generic.
             """
     )
@@ -34,6 +34,9 @@ struct WatchCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Seconds between refreshes.")
     var interval: Double = 1
+
+    @Option(parsing: .unconditional, help: "End after this many seconds with the summary (exit 0), as Ctrl-C does; for scripts (default: until a signal).")
+    var duration: Double?
 
     @Flag(help: "One JSON object per line per vector per interval, also on a terminal.")
     var json = false
@@ -57,6 +60,9 @@ struct WatchCommand: ParsableCommand {
             }
         }
         guard interval >= 0.05, interval <= 3600 else { throw CommandFailure.badInput("--interval must be 0.05...3600 seconds, not \(interval)") }
+        if let duration, !(duration > 0 && duration <= 31_536_000) {
+            throw CommandFailure.badInput("--duration must be more than 0 and at most 31536000 seconds (a year), not \(duration)")
+        }
     }
 
     /// One connected device and where its trigger requests arrive.
@@ -112,10 +118,11 @@ struct WatchCommand: ParsableCommand {
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
         // SIGINT and SIGTERM end the watch with its summary (status 0); SIGPIPE ends it too (see run).
         StopSignals.install([SIGINT, SIGTERM, SIGPIPE])
-        let stopRequested = { StopSignals.received != nil }
+        let started = ContinuousClock.now
+        let ends = duration.map { started + .nanoseconds(Int64($0 * 1e9)) }
+        let stopRequested = { StopSignals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
         let table = !json && isatty(1) != 0
         var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false) })
-        let started = ContinuousClock.now
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {

@@ -339,6 +339,14 @@ sleep 0.5; kill -INT $pid; wait $pid; status=$?
 [ $status -eq 0 ] && [ -s /tmp/wjson.out ] && ! grep -qv '^{.*}$' /tmp/wjson.out && grep -q "^watched " /tmp/wjson.err \
     && pass "watch --json: $(wc -l < /tmp/wjson.out) JSON line(s) on stdout and nothing else, the summary on stderr" \
     || { fail "watch --json: exit $status"; grep -v '^{' /tmp/wjson.out | head -3; }
+# watch --duration: a script's watch ends by itself with the summary (exit 0), socket gone.
+start=$(cut -d' ' -f1 /proc/uptime)
+$IRQ watch 0000:00:03.0 --duration 2 --interval 0.5 > /tmp/wdur.out 2>&1; status=$?
+took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%d", (b - a) * 1000 }')
+[ $status -eq 0 ] && grep -q "^watched " /tmp/wdur.out && [ $took -ge 2000 ] && [ $took -lt 20000 ] \
+    && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] \
+    && pass "watch --duration 2: ends by itself after $took ms with the summary (exit 0), trigger socket gone" \
+    || { fail "watch --duration 2: exit $status after $took ms"; tail -3 /tmp/wdur.out; }
 ( $IRQ watch 0000:00:03.0 --json --interval 0.1 2> /dev/null; echo "status $?" > /tmp/wpipe.status ) | head -n 1 > /dev/null
 sleep 1
 [ "$(cat /tmp/wpipe.status)" = "status 141" ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] \
