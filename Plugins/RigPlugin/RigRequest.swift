@@ -34,8 +34,9 @@ struct RigRequest {
           --devices LIST         edu, edu@SLOT, edu@port, ivshmem-doorbell[:N], ivshmem-plain,
                                  e1000e, nvme, none (default: edu,ivshmem-doorbell:4)
           --qemu-device SPEC     any QEMU -device string (rtl8139, pci-testdev, ...), repeatable;
-                                 named qemu0, qemu1, ... in IRQBRIDGE_RIG_DEVICES
-          --qemu-hotplug SPEC    the same, hot-pluggable (Rig.hotplug(.remove, NAME): NAME its id=)
+                                 named qemu0, qemu1, ... (and by its id=) in IRQBRIDGE_RIG_DEVICES
+          --qemu-hotplug SPEC    the same, hot-pluggable: Rig.hotplug(.remove, NAME), NAME its id=
+                                 (else plug0, plug1, ...), listed in IRQBRIDGE_RIG_HOTPLUG
           --qemu-arg ARG         one more QEMU argument (what a device needs: -drive, -chardev, ...)
           --qemu BINARY          your own qemu-system-x86_64 build (your device model)
           --bind BDF=DRIVER      bind before the command (vfio-pci, uio_pci_generic)

@@ -23,10 +23,12 @@ public enum Rig {
     public static let skipReason = "not inside the QEMU rig (IRQBRIDGE_RIG=1 unset): run it with `swift package --disable-sandbox rig -- test`, `irqbridge rig` or scripts/rig/run.sh"
 
     /// Every device of this run by role: `edu`, `edu2`, `ivshmem-doorbell`, `e1000e`, `nvme`,
-    /// `qemu0` (the first `--qemu-device`), ... Empty outside the rig.
+    /// `qemu0` (the first `--qemu-device`), ..., and a `--qemu-device` by its `id=` too
+    /// (`--qemu-device rtl8139,id=nic`: `nic`). Empty outside the rig.
     public static var devices: [String: PCIAddress] { parseAssignments(environment("IRQBRIDGE_RIG_DEVICES")) }
 
-    /// The hot-pluggable devices by QMP id (`edu0` -> 0000:01:00.0); empty when the run has none.
+    /// The hot-pluggable devices by QMP id (`edu0` -> 0000:01:00.0; a `--qemu-hotplug` device by
+    /// its `id=`, else `plug0`, `plug1`, ...); empty when the run has none.
     public static var hotplugDevices: [String: PCIAddress] { parseAssignments(environment("IRQBRIDGE_RIG_HOTPLUG")) }
 
     /// The address of the device playing `role` (`Rig.device("edu")`), nil when this run has none.

@@ -38,7 +38,7 @@ def answer(request, devices, socket_path, timeout):
                 qmp.device_del(name, timeout)
             else:
                 qmp.device_add(devices[name])
-    except (QMPError, QMPTimeout, OSError) as error:
+    except (QMPError, QMPTimeout, OSError, ValueError) as error:
         return f"error {verb} {name}: {error}"
     return f"ok {verb} {name} {(time.monotonic() - started) * 1000:.0f}"
 

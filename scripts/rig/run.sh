@@ -23,7 +23,7 @@ Options:
                                             0f, 13, ...) shares 0000:00:03.0's INTx line (GSI 23)
                         edu@port            a hot-pluggable edu behind its own PCIe root port: the
                                             n-th (from 0) is QMP id edun at 0000:0(n+1):00.0, its
-                                            port at 0000:00:(10+n).0; up to 8 (see "Hot-plug")
+                                            port at 0000:00:(10+n).0; up to 8 with --qemu-hotplug's (see "Hot-plug")
                         ivshmem-doorbell[:N] MSI-X with N vectors (default 4), host server started
                         ivshmem-plain       shared memory only, no interrupts
                         e1000e              Intel 82574L: MSI-X with 5 vectors
@@ -35,7 +35,9 @@ Options:
                       in IRQBRIDGE_RIG_DEVICES, e.g. "qemu0=0000:00:0c.0" (and by its id= if it has one)
   --qemu-hotplug SPEC like --qemu-device, but hot-pluggable: behind a PCIe root port of its own, as
                       edu@port (bus 01, 02, ... after the edu@port ones); `rig-hotplug remove NAME`
-                      in the guest pulls it, NAME being SPEC's id= (default plug0, plug1, ...)
+                      in the guest pulls it, NAME being SPEC's id= (else plugN, N its place among
+                      the --qemu-hotplug options, from 0). A disk it needs: --qemu-arg -blockdev (a
+                      -drive is deleted with the device at its first removal, so it cannot come back)
   --qemu-arg ARG      one more QEMU argument, verbatim, after the rig's own; repeatable. For what a
                       device needs beside its -device string, e.g. a disk: --qemu-arg -drive
                       --qemu-arg if=none,id=d0,file=disk.img,format=raw --qemu-device nvme,drive=d0,serial=d0
@@ -71,14 +73,15 @@ Guest PCI addresses (pinned, so tests can name them):
   0000:00:07.0 e1000e               0000:00:08.0 nvme
   0000:00:09.0 third edu            0000:00:0a.0 fourth edu
 
-Hot-plug: with edu@port devices, COMMAND may run `rig-hotplug remove edu0` / `rig-hotplug add
+Hot-plug: with edu@port or --qemu-hotplug devices, COMMAND may run `rig-hotplug remove edu0` / `rig-hotplug add
 edu0` in the guest; the host does the device_del / device_add over QMP and answers when done
 (scripts/rig/hotplug-agent.py). IRQBRIDGE_RIG_HOTPLUG names them, e.g. "edu0=0000:01:00.0".
 
 Exit status: COMMAND's; 124 when the watchdog fired; 125 when the rig failed (bad option,
 boot failure, a bind that failed, the guest dying before COMMAND finished).
 
-Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs and run dirs.
+Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs and run dirs;
+RIG_QEMU is the QEMU to run when --qemu is not given.
 EOF
 }
 
@@ -156,8 +159,11 @@ for assignment in "${GUEST_ENV[@]}"; do
     [[ $assignment =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || bad_usage "--env wants NAME=VALUE, not '$assignment'"
 done
 for arg in "${EXTRA_QEMU_ARGS[@]}"; do
-    case $arg in
-        -machine|-M|-accel|-kernel|-initrd|-append|-serial|-qmp|-monitor|-daemonize|-machine=*|-accel=*)
+    # QEMU takes an option with one dash or two (-kernel, --kernel).
+    [[ $arg == -* ]] || continue
+    option=${arg#-}
+    case ${option#-} in
+        machine|M|accel|kernel|initrd|append|serial|qmp|monitor|daemonize)
             bad_usage "--qemu-arg $arg: the rig sets that itself (kernel arguments: --append)" ;;
     esac
 done
@@ -281,6 +287,7 @@ for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
         bad_usage "--qemu-device wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
     [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
         bad_usage "--qemu-device '$spec': leave out addr= and bus=, the rig pins the slot"
+    [[ $spec != *, ]] || bad_usage "--qemu-device '$spec': a trailing comma (QEMU reads an empty property)"
     slot=
     for candidate in "${QEMU_DEVICE_SLOTS[@]}"; do
         [[ -z ${used_slot[$candidate]:-} ]] && { slot=$candidate; break; }
@@ -290,11 +297,8 @@ for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
     QEMU_DEVICES+=(-device "$spec,addr=$slot.0")
     DEVICE_MAP+=("0000:00:$slot.0 ${spec%%,*} (--qemu-device, qemu$qemu_device_count)")
     RIG_DEVICE_NAMES+=("qemu$qemu_device_count=0000:00:$slot.0")
-    # Its id= names it too (Rig.requireDevice("nic")), unless that is a role the rig already uses.
+    # Its id= names it too (Rig.requireDevice("nic")); names are checked for clashes below.
     if [[ ,$spec, =~ ,id=([A-Za-z][A-Za-z0-9_.-]*), ]]; then
-        for taken in "${RIG_DEVICE_NAMES[@]}"; do
-            [[ ${taken%%=*} != "${BASH_REMATCH[1]}" ]] || bad_usage "--qemu-device '$spec': the name ${BASH_REMATCH[1]} is already taken"
-        done
         RIG_DEVICE_NAMES+=("${BASH_REMATCH[1]}=0000:00:$slot.0")
     fi
     qemu_device_count=$((qemu_device_count + 1))
@@ -302,13 +306,14 @@ done
 
 # Any model, hot-pluggable: behind its own root port, after edu@port's (the same ports and buses).
 plug_count=0
-declare -A hotplug_name_taken=()
-for entry in "${RIG_HOTPLUG_NAMES[@]}"; do hotplug_name_taken[${entry%%=*}]=1; done
 for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
     [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
         bad_usage "--qemu-hotplug wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
     [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
         bad_usage "--qemu-hotplug '$spec': leave out addr= and bus=, the rig puts it behind its own root port"
+    # The hot-plug agent re-reads SPEC for device_add: every property name=value, no ',,' escapes.
+    [[ ${spec#*,} == "$spec" || ,${spec#*,}, =~ ^(,[A-Za-z0-9_.-]+=[^,]*)+,$ ]] ||
+        bad_usage "--qemu-hotplug '$spec': after the model name, only name=value properties (no flags, empty items or ',,')"
     ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices (edu@port and --qemu-hotplug together)"
     name=plug$plug_count
     if [[ ,$spec, =~ ,id=([^,]*), ]]; then
@@ -317,8 +322,6 @@ for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
             bad_usage "--qemu-hotplug '$spec': id= must start with a letter and hold letters, digits, '-', '.' or '_'"
         spec=$(sed -E 's/(^|,)id=[^,]*//' <<< "$spec")
     fi
-    [[ -z ${hotplug_name_taken[$name]:-} ]] || bad_usage "--qemu-hotplug: the name $name is already taken"
-    hotplug_name_taken[$name]=1
     port_slot=$(printf %02x $((0x10 + hotplug_count)))
     [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for --qemu-hotplug's root port) is taken"
     used_slot[$port_slot]=1
@@ -330,6 +333,26 @@ for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
     RIG_HOTPLUG_NAMES+=("$name=$device_bdf")
     hotplug_count=$((hotplug_count + 1))
     plug_count=$((plug_count + 1))
+done
+
+# One name, one device: the guest's names (IRQBRIDGE_RIG_DEVICES and _HOTPLUG) and QEMU's
+# device ids (rpN, eduN, users' id=) each name one device, or QEMU stops at boot ("Duplicate ID")
+# and Rig.devices keeps only the last.
+declare -A name_seen=() id_seen=()
+for entry in "${RIG_DEVICE_NAMES[@]}" "${RIG_HOTPLUG_NAMES[@]}"; do
+    name=${entry%%=*}
+    [[ -z ${name_seen[$name]:-} || ${name_seen[$name]} == "${entry#*=}" ]] ||
+        bad_usage "the name $name is already taken (each device name and id= must be different)"
+    name_seen[$name]=${entry#*=}
+done
+previous=
+for arg in "${QEMU_DEVICES[@]}"; do
+    if [[ $previous == -device && ,$arg, =~ ,id=([^,]*), ]]; then
+        [[ -z ${id_seen[${BASH_REMATCH[1]}]:-} ]] ||
+            bad_usage "the name ${BASH_REMATCH[1]} is already taken (each device name and id= must be different)"
+        id_seen[${BASH_REMATCH[1]}]=1
+    fi
+    previous=$arg
 done
 
 if ((PRINT_MAP)); then

@@ -112,14 +112,23 @@ expect "edu@port puts a hot-pluggable edu behind its own root port, default devi
 expect "only edu can be hot-pluggable" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "only edu can be hot-pluggable" "$work/err"' -- --devices nvme@port -- true
 
-expect "--qemu-hotplug puts any model behind a root port of its own; rig-hotplug pulls it and puts it back" 0 \
-    '[[ $(tr "\n" "|" < "$work/out") == "nic=0000:01:00.0|10ec:8139|removed gone|added 10ec:8139|" ]]' -- \
-    --devices none --qemu-hotplug rtl8139,id=nic -- \
-    sh -c 'echo "$IRQBRIDGE_RIG_HOTPLUG"; d=/sys/bus/pci/devices/0000:01:00.0; ids() { echo "$(cut -c3- $d/vendor):$(cut -c3- $d/device)"; }
+expect "--qemu-hotplug puts any model behind a root port of its own (after edu@port's); rig-hotplug pulls it and puts it back" 0 \
+    '[[ $(tr "\n" "|" < "$work/out") == "edu0=0000:01:00.0 nic=0000:02:00.0|10ec:8139|removed gone|added 10ec:8139|" ]]' -- \
+    --devices edu@port --qemu-hotplug rtl8139,id=nic -- \
+    sh -c 'echo "$IRQBRIDGE_RIG_HOTPLUG"; d=/sys/bus/pci/devices/0000:02:00.0; ids() { echo "$(cut -c3- $d/vendor):$(cut -c3- $d/device)"; }
            ids; rig-hotplug remove nic > /dev/null && i=0 && while [ -e $d ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
            [ -e $d ] && echo "removed present" || echo "removed gone"
            rig-hotplug add nic > /dev/null && i=0 && while [ ! -e $d/device ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
            echo "added $(ids)"'
+
+expect "--qemu-hotplug after edu@port: the next root ports and buses, named by id= or plugN" 0 \
+    '[[ $(grep -c . "$work/out") == 11 ]] && grep -qx "0000:00:11.0 pcie-root-port rp1" "$work/out" &&
+     grep -qx "0000:02:00.0 rtl8139 (hot-pluggable, QMP id nic)" "$work/out" && grep -qx "0000:03:00.0 e1000 (hot-pluggable, QMP id plug1)" "$work/out"' -- \
+    --devices edu,edu@port --qemu-hotplug rtl8139,id=nic --qemu-hotplug e1000 --print-map
+
+expect "a --qemu-device id= that is another device's name is refused, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "the name qemu1 is already taken" "$work/err"' -- \
+    --qemu-device rtl8139,id=qemu1 --qemu-device pci-testdev -- true
 
 expect "--qemu-hotplug refuses a name edu@port already has, in one line" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "the name edu0 is already taken" "$work/err"' -- \
