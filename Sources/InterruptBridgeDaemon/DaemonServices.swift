@@ -252,8 +252,9 @@ struct DeviceService: Service {
         let watched = daemon.events.watch(internal: true).stream
         // Hot-plug too: a card that appears while start-up binds the others waits in the
         // monitor's buffer instead of being missed until a reload. Start-up's own binds and
-        // unbinds arrive there as well and are ignored, as a reload's are.
-        let hotplug = try? PCIDiscovery.hotplugEvents()
+        // unbinds arrive there as well and are ignored, as a reload's are: about two per device,
+        // so the buffer holds a start-up of thousands (SR-IOV virtual functions) with room to spare.
+        let hotplug = try? PCIDiscovery.hotplugEvents(bufferingNewest: 16_384)
         let counts = await registry.start()
         await waitForSocket(daemon.settings.socketPath)
         daemon.notifier.ready(status: "\(counts.connected) device(s) connected, \(counts.failed) failed or absent")

@@ -186,10 +186,11 @@ public struct PCIDiscovery: Sendable {
     }
 
     /// Kernel add/remove/bind/unbind events for PCI functions, from the uevent
-    /// netlink socket (no udev daemon needed), read on a dedicated thread.
-    public static func hotplugEvents() throws(DiscoveryError) -> AsyncStream<PCIHotplugEvent> {
+    /// netlink socket (no udev daemon needed), read on a dedicated thread. Past `limit`
+    /// events waiting to be consumed, the oldest are dropped.
+    public static func hotplugEvents(bufferingNewest limit: Int = 256) throws(DiscoveryError) -> AsyncStream<PCIHotplugEvent> {
         do {
-            return try UDevMonitor.events()
+            return try UDevMonitor.events(bufferingNewest: limit)
         } catch {
             throw .system(error)
         }
