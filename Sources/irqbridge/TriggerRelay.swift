@@ -7,7 +7,8 @@
 // the holder can answer on it), and the holder answers it with one datagram:
 // "done RAISED STIMULUS" (how it raised them, as `trigger` names its own), "refused
 // MESSAGE" (bad input: exit 2) or "failed MESSAGE" (exit 1). A bare "done RAISED", from
-// a holder of an earlier version, is still understood.
+// a holder of an earlier version, is still understood; a requester of an earlier version
+// does not understand the stimulus (both ends are one irqbridge binary in practice).
 import Foundation
 import InterruptBridge
 import InterruptBridgeCore

@@ -101,6 +101,8 @@ struct CommandLineErrorTests {
         (["trigger", "0000:3f:1f.7", "--rate", "1e-300"], "irqbridge: --rate must be 0.001 to 1000000 per second"),
         (["selftest", "--kinds", "msi,,"], "irqbridge: --kinds wants a comma-separated list of intx, msi, msix, not 'msi,,'"),
         (["watch", "0000:3f:1f.7", "--interval", "-1"], "irqbridge: --interval must be 0.05...3600 seconds"),
+        (["watch", "0000:3f:1f.7", "--duration", "0"], "irqbridge: --duration must be more than 0 and at most 31536000 seconds"),
+        (["watch", "0000:3f:1f.7", "--duration", "nan"], "irqbridge: --duration must be more than 0"),
         (["bench", "--iterations", "x"], "irqbridge: The value 'x' is invalid for '--iterations <iterations>'"),
         (["bench", "--pin", "9999"], "irqbridge: --pin must name an online CPU"),
         (["bench", "--writer-cpu", "9999"], "irqbridge: --writer-cpu must name an online CPU"),
