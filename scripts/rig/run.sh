@@ -193,6 +193,26 @@ HOTPLUG_SPECS=()      # NAME=-device spec, for the host agent's device_add
 RIG_HOTPLUG_NAMES=()  # NAME=BDF, for the guest
 hotplug_count=0
 declare -A seen_device=()
+# add_hotplug_device NAME SPEC WHAT: SPEC (a -device string without id/bus/addr) behind the
+# next PCIe root port, as QMP id NAME, for the hot-plug agent to remove and add back.
+add_hotplug_device() {
+    local name=$1 spec=$2 what=$3
+    ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices (edu@port and --qemu-hotplug together)"
+    local port_slot
+    port_slot=$(printf %02x $((0x10 + hotplug_count)))
+    [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for $what's root port) is taken"
+    used_slot[$port_slot]=1
+    # The firmware numbers the ports' secondary buses in slot order: port n gets bus n + 1.
+    local device_bdf
+    device_bdf=$(printf '0000:%02x:00.0' $((hotplug_count + 1)))
+    QEMU_DEVICES+=(-device "pcie-root-port,id=rp$hotplug_count,chassis=$((hotplug_count + 1)),slot=$((hotplug_count + 1)),addr=$port_slot.0"
+                   -device "$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
+    DEVICE_MAP+=("0000:00:$port_slot.0 pcie-root-port rp$hotplug_count" "$device_bdf ${spec%%,*} (hot-pluggable, QMP id $name)")
+    HOTPLUG_SPECS+=("$name=$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
+    RIG_HOTPLUG_NAMES+=("$name=$device_bdf")
+    hotplug_count=$((hotplug_count + 1))
+}
+
 IFS=, read -r -a device_list <<< "$DEVICES"
 declare -A used_slot=([00]=1 [05]=1 [06]=1 [07]=1 [08]=1 [1f]=1)
 for spec in "${device_list[@]}"; do
@@ -204,18 +224,7 @@ for spec in "${device_list[@]}"; do
         name=${name%@port}
         [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable in --devices (edu@port), not '$name': any model can, with --qemu-hotplug SPEC"
         [[ -z $param ]] || bad_usage "edu takes no parameter"
-        ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices"
-        port_slot=$(printf %02x $((0x10 + hotplug_count)))
-        [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for edu@port's root port) is taken"
-        used_slot[$port_slot]=1
-        # The firmware numbers the ports' secondary buses in slot order: port n gets bus n + 1.
-        device_bdf=$(printf '0000:%02x:00.0' $((hotplug_count + 1)))
-        QEMU_DEVICES+=(-device "pcie-root-port,id=rp$hotplug_count,chassis=$((hotplug_count + 1)),slot=$((hotplug_count + 1)),addr=$port_slot.0"
-                       -device "edu,id=edu$hotplug_count,bus=rp$hotplug_count,addr=00.0")
-        DEVICE_MAP+=("0000:00:$port_slot.0 pcie-root-port rp$hotplug_count" "$device_bdf edu (hot-pluggable, QMP id edu$hotplug_count)")
-        HOTPLUG_SPECS+=("edu$hotplug_count=edu,id=edu$hotplug_count,bus=rp$hotplug_count,addr=00.0")
-        RIG_HOTPLUG_NAMES+=("edu$hotplug_count=$device_bdf")
-        hotplug_count=$((hotplug_count + 1))
+        add_hotplug_device "edu$hotplug_count" edu "edu@port"
         continue
     fi
     if [[ $name == *@* ]]; then
@@ -314,7 +323,6 @@ for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
     # The hot-plug agent re-reads SPEC for device_add: every property name=value, no ',,' escapes.
     [[ ${spec#*,} == "$spec" || ,${spec#*,}, =~ ^(,[A-Za-z0-9_.-]+=[^,]*)+,$ ]] ||
         bad_usage "--qemu-hotplug '$spec': after the model name, only name=value properties (no flags, empty items or ',,')"
-    ((hotplug_count < 8)) || bad_usage "at most 8 hot-pluggable devices (edu@port and --qemu-hotplug together)"
     name=plug$plug_count
     if [[ ,$spec, =~ ,id=([^,]*), ]]; then
         name=${BASH_REMATCH[1]}
@@ -322,16 +330,7 @@ for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
             bad_usage "--qemu-hotplug '$spec': id= must start with a letter and hold letters, digits, '-', '.' or '_'"
         spec=$(sed -E 's/(^|,)id=[^,]*//' <<< "$spec")
     fi
-    port_slot=$(printf %02x $((0x10 + hotplug_count)))
-    [[ -z ${used_slot[$port_slot]:-} ]] || bad_usage "slot $port_slot (for --qemu-hotplug's root port) is taken"
-    used_slot[$port_slot]=1
-    device_bdf=$(printf '0000:%02x:00.0' $((hotplug_count + 1)))
-    QEMU_DEVICES+=(-device "pcie-root-port,id=rp$hotplug_count,chassis=$((hotplug_count + 1)),slot=$((hotplug_count + 1)),addr=$port_slot.0"
-                   -device "$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
-    DEVICE_MAP+=("0000:00:$port_slot.0 pcie-root-port rp$hotplug_count" "$device_bdf ${spec%%,*} (hot-pluggable, QMP id $name)")
-    HOTPLUG_SPECS+=("$name=$spec,id=$name,bus=rp$hotplug_count,addr=00.0")
-    RIG_HOTPLUG_NAMES+=("$name=$device_bdf")
-    hotplug_count=$((hotplug_count + 1))
+    add_hotplug_device "$name" "$spec" "--qemu-hotplug"
     plug_count=$((plug_count + 1))
 done
 
