@@ -14,7 +14,7 @@ public enum BuiltInProfiles {
 
     /// The YAML of each built-in profile, by name (`irqbridge profile show NAME` prints it).
     public static let sources: [(name: String, text: String)] = [
-        ("edu", edu), ("ivshmem-doorbell", ivshmemDoorbell), ("e1000e", e1000e), ("nvme", nvme),
+        ("edu", edu), ("ivshmem-doorbell", ivshmemDoorbell), ("e1000e", e1000e), ("nvme", nvme), ("pci-serial", pciSerial),
     ]
 
     /// QEMU's edu: BAR0 is 1 MiB of registers; INTx pin A and one MSI message.
@@ -109,5 +109,37 @@ public enum BuiltInProfiles {
         match: {class: 0x010802}
         stimulus:
           loopback: true
+        """
+
+    /// QEMU's pci-serial (1b36:0002): a 16550A UART in 8 I/O ports at BAR 0, INTx only, so
+    /// every access is an in/out through VFIO's region or sysfs `resourceN`. Turning IER's
+    /// THR-empty enable on while the transmitter is empty raises its interrupt (hw/char/
+    /// serial.c re-samples THRE on that edge, as Windows' driver relies on); reading IIR
+    /// clears it. IIR bit 0 set means nothing is pending: another card's, on a shared line.
+    static let pciSerial = """
+        name: pci-serial
+        description: QEMU's pci-serial (a 16550A UART in I/O ports at BAR 0; its transmitter-empty interrupt on INTx)
+        match: {vendor: 0x1b36, device: 0x0002}
+        stimulus:
+          interrupts: [intx]
+          setup:
+            - write: {bar: 0, offset: 3, width: 8}   # LCR: 8 data bits, divisor latch off
+              value: 0x03
+          raise:                                      # IER off, then THR-empty on: THRE raised
+            - write: {bar: 0, offset: 1, width: 8}
+              value: 0
+            - write: {bar: 0, offset: 1, width: 8}
+              value: 0x02
+        acknowledge:
+          - read: {bar: 0, offset: 2, width: 8}      # IIR: reading it clears THRE
+            into: iir
+          - if_nonzero: iir & 1                      # bit 0 set: nothing pending here
+            return: unclaimed
+          - return: claimed
+        quiesce:
+          - write: {bar: 0, offset: 1, width: 8}     # IER off: no source left enabled
+            value: 0
+          - read: {bar: 0, offset: 2, width: 8}
+            into: iir
         """
 }

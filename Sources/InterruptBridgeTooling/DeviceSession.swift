@@ -139,10 +139,10 @@ public struct DeviceSession: Sendable {
                 var stimulus: SelftestStimulus?
                 var routines: SelftestStimulus.Routines?
                 if let profile, case .registers = profile.stimulus?.method {
-                    stimulus = try .registers(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
+                    stimulus = try .registers(profile, on: try SysfsRegisters(info, bars: profile.barsUsed))
                 } else if let profile, profile.hasRoutines {
                     // Nothing to raise it with, but the ISR acknowledges as the profile says.
-                    routines = try SelftestStimulus.routines(profile, on: try MappedBARs.sysfs(address.description, bars: profile.barsUsed))
+                    routines = try SelftestStimulus.routines(profile, on: try SysfsRegisters(info, bars: profile.barsUsed))
                 }
                 let backend = try UIOBackend(device: info, logger: logger)
                 return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },

@@ -35,7 +35,8 @@ public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {
         case badValue
         /// A BAR number outside 0...5, or one the device does not implement.
         case unknownBAR
-        /// A BAR that is I/O space, not memory.
+        /// A 64-bit access to a BAR that is I/O space (ports are reached 8, 16 or 32 bits
+        /// at a time); narrower accesses to I/O BARs are fine.
         case barNotMemoryMapped
         /// offset + width past the end of the BAR.
         case offsetPastBAR

@@ -37,7 +37,7 @@ public enum ProfileTemplate {
         if let vendor = device.subsystemVendorID, let subsystem = device.subsystemID, vendor != 0 || subsystem != 0 {
             lines.append("# For this board only, add to match: subsystem_vendor: 0x\(hex(vendor)), subsystem: 0x\(hex(subsystem))")
         }
-        let bar = firstMemoryBAR(device, sizesKnown: barSizesKnown).map(String.init) ?? "N"
+        let bar = suggestedBAR(device, sizesKnown: barSizesKnown).map(String.init) ?? "N"
         let kinds = offeredKinds(device)
         // Code, then its comment at one column, so the commented steps line up.
         func line(_ code: String, _ comment: String? = nil) {
@@ -77,7 +77,9 @@ public enum ProfileTemplate {
             let width = bar.is64Bit ? "64-bit" : "32-bit"
             switch bar.space {
             case .io:
-                return "BAR \(bar.index): I/O ports" + (sizesKnown ? ", \(bar.size) bytes" : "") + " (profiles reach memory BARs only)"
+                let what = "BAR \(bar.index): I/O ports, reached 8, 16 or 32 bits at a time, each access a system call"
+                guard sizesKnown else { return what + ", size unknown (a dump holds no sizes)" }
+                return what + ", \(bar.size) bytes: offsets 0x0 to 0x\(String(bar.size - 1, radix: 16))"
             case .memory:
                 let what = "BAR \(bar.index): memory, \(width)\(bar.prefetchable ? ", prefetchable" : "")"
                 guard sizesKnown else { return what + ", size unknown (a dump holds no sizes)" }
@@ -113,8 +115,10 @@ public enum ProfileTemplate {
         device.capabilitiesUnreadable ? [] : DeviceProfile.kinds(on: device).map(\.rawValue)
     }
 
-    static func firstMemoryBAR(_ device: PCIDeviceInfo, sizesKnown: Bool) -> Int? {
-        device.bars.first { $0.space == .memory && ($0.size > 0 || !sizesKnown) }?.index
+    /// The BAR the commented steps name: the first memory BAR, else the first I/O one.
+    static func suggestedBAR(_ device: PCIDeviceInfo, sizesKnown: Bool) -> Int? {
+        let implemented = device.bars.filter { $0.size > 0 || !sizesKnown }
+        return (implemented.first { $0.space == .memory } ?? implemented.first)?.index
     }
 
     static func hex(_ value: UInt16) -> String { InterruptBridgeCore.hex(UInt64(value), width: 4) }

@@ -3,12 +3,12 @@
 public import InterruptBridgeCore
 
 extension DeviceProfile {
-    /// Checks every register access against `device`: the BAR is implemented, is
-    /// memory (not I/O) space, and offset + width fits its size. With `requireMatch`,
+    /// Checks every register access against `device`: the BAR is implemented, offset +
+    /// width fits its size, and an access to an I/O-port BAR is 8, 16 or 32 bits wide. With `requireMatch`,
     /// the profile must also match the device, and a stimulus that names its interrupt
     /// kinds must find one of them on it. Without `checkingBARSizes` (a device read from an
-    /// `lspci -x` dump, which holds no BAR sizes) an access needs its BAR to be there and
-    /// memory-mapped, its offset is not checked. A device whose capabilities could not be
+    /// `lspci -x` dump, which holds no BAR sizes) an access needs its BAR to be there, its
+    /// offset is not checked. A device whose capabilities could not be
     /// read is not judged on its vectors. Throws the first problem, naming the profile's
     /// file, line and field.
     public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARSizes: Bool = true) throws(ProfileError) {
@@ -44,9 +44,11 @@ extension DeviceProfile {
                 throw ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
                                    + (names.isEmpty ? "" : " (it implements \(names.joined(separator: ", ")))"))
             }
-            guard bar.space == .memory else {
+            // The kernel moves 1, 2 or 4 bytes per in/out (VFIO's region and sysfs resourceN alike).
+            guard bar.space == .memory || site.width != .bits64 else {
                 throw ProfileError(.barNotMemoryMapped, at: site.barLocation,
-                                   "BAR \(site.bar) of \(Self.describe(device)) is I/O space, not memory-mapped: profiles reach memory BARs only")
+                                   "BAR \(site.bar) of \(Self.describe(device)) is I/O space, reached 8, 16 or 32 bits at a time: "
+                                   + "a 64-bit access needs a memory BAR")
             }
             guard !checkingBARSizes || site.offset + UInt64(site.width.byteCount) <= bar.size else {
                 throw ProfileError(.offsetPastBAR, at: site.offsetLocation,

@@ -79,8 +79,7 @@ extension SelftestPlan {
             throw SelftestPlanError(description: "UIO has no loopback trigger: profile '\(profile.name)' (\(profile.file)) must raise INTx "
                                     + "through registers and acknowledge it")
         }
-        let stimulus = try SelftestStimulus.registers(profile, on: try MappedBARs.sysfs(info.address.description, bars: profile.barsUsed,
-                                                                                        sysfs: sysfs))
+        let stimulus = try SelftestStimulus.registers(profile, on: try SysfsRegisters(info, bars: profile.barsUsed, sysfs: sysfs))
         let backend = try UIOBackend(device: info, sysfs: sysfs, logger: logger)
         let kernelCount = (info.irqLine ?? sysfs.irq(of: info.address.description)).map { SelftestCase.irqKernelCount($0) }
         let testCase = SelftestCase(label: "UIO INTx", backend: backend, policy: policy(for: .intx), kind: .intx,

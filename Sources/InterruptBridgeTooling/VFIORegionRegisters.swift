@@ -1,8 +1,8 @@
 // Register access through a VFIO device's BAR regions with pread/pwrite, for BARs
-// whose region does not offer mmap (VFIO_REGION_INFO_FLAG_MMAP clear), and for
-// programs that run rarely (stimulus, set-up) where a mapping is not worth making.
+// whose region does not offer mmap (VFIO_REGION_INFO_FLAG_MMAP clear; always so for I/O
+// ports, which vfio-pci reaches with in/out), and for programs that run rarely
+// (stimulus, set-up) where a mapping is not worth making.
 public import InterruptBridgeSystem
-import Synchronization
 
 /// The BARs of a vfio-pci device, read and written one access at a time through the
 /// device file (pread/pwrite at the region's offset), each access exactly the
@@ -16,7 +16,7 @@ public final class VFIORegionRegisters: RegisterFile, Sendable {
     // Indexed by BAR number 0...5: where the region starts in the device file, its size.
     private let offsets: [Int64]
     private let sizes: [Int]
-    private let failure = Mutex<SystemError?>(nil)
+    private let failure = FirstAccessFailure()
 
     /// Reads the region of each BAR (an unimplemented BAR has size 0).
     public init(_ device: VFIODevice) throws(SystemError) {
@@ -35,41 +35,25 @@ public final class VFIORegionRegisters: RegisterFile, Sendable {
     public func length(ofBAR bar: Int) -> Int { PCIBARs.range.contains(bar) ? sizes[bar] : 0 }
 
     public func read(bar: Int, offset: Int, width: RegisterWidth) -> UInt64 {
-        var value: UInt64 = 0
         do throws(SystemError) {
-            try withUnsafeMutableBytes(of: &value) { (bytes) throws(SystemError) in
-                try FileIO.pread(device.descriptor.rawValue, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<width.byteCount]),
-                                 at: offsets[bar] + Int64(offset), "\(device.name) BAR\(bar)+0x\(String(offset, radix: 16))")
-            }
+            return try FileRegisterAccess.read(device.descriptor.rawValue, at: offsets[bar] + Int64(offset), width: width,
+                                               "\(device.name) BAR\(bar)+0x\(String(offset, radix: 16))")
         } catch {
-            record(error)
+            failure.record(error)
             return 0
         }
-        return UInt64(littleEndian: value) & width.mask
     }
 
     public func write(bar: Int, offset: Int, width: RegisterWidth, value: UInt64) {
-        var little = value.littleEndian
         do throws(SystemError) {
-            try withUnsafeBytes(of: &little) { (bytes) throws(SystemError) in
-                try FileIO.pwrite(device.descriptor.rawValue, from: UnsafeRawBufferPointer(rebasing: bytes[0..<width.byteCount]),
-                                  at: offsets[bar] + Int64(offset), "\(device.name) BAR\(bar)+0x\(String(offset, radix: 16))")
-            }
+            try FileRegisterAccess.write(device.descriptor.rawValue, at: offsets[bar] + Int64(offset), width: width, value: value,
+                                         "\(device.name) BAR\(bar)+0x\(String(offset, radix: 16))")
         } catch {
-            record(error)
+            failure.record(error)
         }
-    }
-
-    private func record(_ error: SystemError) {
-        failure.withLock { if $0 == nil { $0 = error } }
     }
 
     /// Runs `body` (typically `program.run(vector:)`) and throws the first access that
     /// failed during it.
-    public func checked<Result>(_ body: () -> Result) throws(SystemError) -> Result {
-        failure.withLock { $0 = nil }
-        let result = body()
-        if let error = failure.withLock({ $0 }) { throw error }
-        return result
-    }
+    public func checked<Result>(_ body: () -> Result) throws(SystemError) -> Result { try failure.checked(body) }
 }

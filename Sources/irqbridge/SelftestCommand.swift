@@ -21,7 +21,7 @@ struct SelftestCommand: ParsableCommand {
             each raise to the ISR call) and the ISR's duration, per vector when there are several; \
             --json prints the same as one JSON object per case.
             The device's profile (a --profile file, else a built-in: edu, ivshmem-doorbell, \
-            e1000e, nvme) says how to make it interrupt and how the ISR acknowledges; a kind \
+            e1000e, nvme, pci-serial) says how to make it interrupt and how the ISR acknowledges; a kind \
             the profile does not raise, and any MSI/MSI-X device without a profile, is raised \
             through VFIO's loopback trigger (the interrupt then does not come from the device, \
             and the kernel's IRQ handler does not count it). UIO has no loopback trigger.

@@ -34,7 +34,7 @@ struct ProfileCommandTests {
         let result = try ListCommandTests.run(["profile", "list", "--profile", file, "--device", "0000:00:03.0", "--dump", Self.dump, "--json"])
         #expect(result.status == 0, "\(result.standardError)")
         let objects = try #require(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [[String: Any]])
-        #expect(objects.map { $0["name"] as? String } == ["card", "edu", "ivshmem-doorbell", "e1000e", "nvme"])
+        #expect(objects.map { $0["name"] as? String } == ["card", "edu", "ivshmem-doorbell", "e1000e", "nvme", "pci-serial"])
         #expect(objects.compactMap { $0["chosen"] as? Bool == true ? $0["name"] as? String : nil } == ["card"])
         #expect(objects[0]["stimulus"] is NSNull && objects[0]["acknowledge"] as? Bool == true && objects[0]["file"] as? String == file)
     }
@@ -127,7 +127,7 @@ struct ProfileCommandTests {
 
     /// 0 fits, 1 loads but does not fit the device, 2 does not load or bad input: one line on stderr.
     @Test(arguments: [
-        (["profile", "show", "nope"], 2, "irqbridge: no built-in profile 'nope' (built in: edu, ivshmem-doorbell, e1000e, nvme)"),
+        (["profile", "show", "nope"], 2, "irqbridge: no built-in profile 'nope' (built in: edu, ivshmem-doorbell, e1000e, nvme, pci-serial)"),
         (["profile", "check", "/nonexistent/card.yaml"], 2, "irqbridge: /nonexistent/card.yaml: cannot read the profile"),
         (["profile", "check", "EDU", "--device", "00:03"], 2, "irqbridge: not a PCI address: '00:03'"),
         (["profile", "check", "EDU", "--device", "0000:00:09.0", "--dump", ProfileCommandTests.dump], 2, "irqbridge: no PCI device 0000:00:09.0"),

@@ -141,8 +141,35 @@ struct BuiltInProfileProgramTests {
         try nvme.validate(against: .nvme)
     }
 
+    @Test func pciSerialRaisesThroughIERAndClaimsOnlyWhatIIRSaysIsPending() throws {
+        let serial = try Self.profile("pci-serial")
+        var raised = 0
+        let device = FakeRegisters.pciSerial { raised += 1 }
+        let acknowledge = try BoundRegisterProgram(try #require(serial.acknowledge), on: device)
+        let raise = try BoundRegisterProgram(try Self.registers(serial.stimulus).raise, on: device)
+
+        // Nothing pending (IIR bit 0 set): one read, not mine: a shared line's other card.
+        #expect(acknowledge.run() == false)
+        #expect(device.log == [.read(0, 2, 0x01, .bits8)])
+
+        // Each raise toggles THRI off and on: one interrupt each, and the ISR's IIR read clears it.
+        for round in 1...3 {
+            device.log = []
+            _ = raise.run()
+            #expect(device.log == [.write(0, 1, 0, .bits8), .write(0, 1, 2, .bits8)])
+            #expect(raised == round)
+            device.log = []
+            #expect(acknowledge.run() == true)
+            #expect(device.log == [.read(0, 2, 0x02, .bits8)])
+            #expect(acknowledge.run() == false, "cleared by the read")
+        }
+        #expect(serial.canServe(.intx) && serial.stimulus?.applies(to: .intx) == true && serial.stimulus?.comesFromDevice == true)
+        try serial.validate(against: .pciSerial)
+    }
+
     @Test func everyBuiltInFitsItsRigDevice() throws {
-        let devices: [String: PCIDeviceInfo] = ["edu": .edu, "e1000e": .e1000e, "ivshmem-doorbell": .ivshmem, "nvme": .nvme]
+        let devices: [String: PCIDeviceInfo] = ["edu": .edu, "e1000e": .e1000e, "ivshmem-doorbell": .ivshmem, "nvme": .nvme,
+                                                "pci-serial": .pciSerial]
         #expect(Set(BuiltInProfiles.all.map(\.name)) == Set(devices.keys))
         for profile in BuiltInProfiles.all {
             let device = try #require(devices[profile.name])

@@ -26,6 +26,8 @@ final class FakeRegisters: RegisterFile {
     var log: [Access] = []
     /// Called after each write is stored: the device's reaction.
     var onWrite: ((FakeRegisters, _ bar: Int, _ offset: Int, _ value: UInt64) -> Void)?
+    /// Called after each read: a register that changes when read (a UART's IIR).
+    var onRead: ((FakeRegisters, _ bar: Int, _ offset: Int) -> Void)?
 
     init(sizes: [Int: Int]) {
         self.sizes = sizes
@@ -41,6 +43,7 @@ final class FakeRegisters: RegisterFile {
     func read(bar: Int, offset: Int, width: RegisterWidth) -> UInt64 {
         let value = self[bar, offset] & width.mask
         log.append(.read(bar, offset, value, width))
+        onRead?(self, bar, offset)
         return value
     }
 
@@ -59,6 +62,25 @@ final class FakeRegisters: RegisterFile {
             case (0, 0x64): registers[0, 0x24] &= ~value
             default: break
             }
+        }
+        return registers
+    }
+
+    /// QEMU's pci-serial (hw/char/serial.c), its THR-empty interrupt only: IER (1) turning
+    /// THRI on with the transmitter empty makes it pending, IIR (2) then reads 0x02 and
+    /// reading it clears it (0x01: nothing pending); IER turning THRI off clears it too.
+    static func pciSerial(raised: @escaping () -> Void = {}) -> FakeRegisters {
+        let registers = FakeRegisters(sizes: [0: 8])
+        registers[0, 2] = 0x01
+        var ier: UInt64 = 0
+        registers.onWrite = { registers, bar, offset, value in
+            guard bar == 0, offset == 1 else { return }
+            let rising = value & 0x02 != 0 && ier & 0x02 == 0
+            ier = value
+            if rising { registers[0, 2] = 0x02; raised() } else if value & 0x02 == 0 { registers[0, 2] = 0x01 }
+        }
+        registers.onRead = { registers, bar, offset in
+            if bar == 0, offset == 2, registers[0, 2] == 0x02 { registers[0, 2] = 0x01 }
         }
         return registers
     }
@@ -117,6 +139,12 @@ extension PCIDeviceInfo {
         e1000e.msi = MSICapability(offset: 0xd0, messagesCapable: 1)
         e1000e.msix = MSIXCapability(offset: 0xa0, tableSize: 5, tableBAR: 3, tableOffset: 0, pbaBAR: 3, pbaOffset: 0x2000)
         return e1000e
+    }()
+    /// QEMU's pci-serial: 8 I/O ports at BAR 0, INTx only.
+    static let pciSerial: PCIDeviceInfo = {
+        var serial = fake(0x1b36, 0x0002, classCode: 0x070002, bars: [PCIBar(index: 0, address: 0xc060, size: 8, space: .io)])
+        serial.interruptPin = .a
+        return serial
     }()
     /// ivshmem-doorbell as the rig runs it (vectors=4): its MSI-X table and PBA in BAR 1.
     static let ivshmem: PCIDeviceInfo = {

@@ -113,10 +113,17 @@ struct ProfileLoaderErrorTests {
         #expect(straddling?.kind == .misalignedOffset)
     }
 
-    @Test func barNotMemoryMapped() {
-        let error = Self.error(Self.replacing(4, with: "  - read: {bar: 2, offset: 0x0, width: 32}"), device: .e1000e)
-        #expect(error?.kind == .barNotMemoryMapped)
-        #expect(error?.description == "card.yaml:4:17: acknowledge[0].read.bar: BAR 2 of 0000:00:03.0 (8086:10d3) is I/O space, not memory-mapped: profiles reach memory BARs only")
+    @Test func ioPortBARsTakeAccessesUpTo32Bits() {
+        // e1000e's BAR 2 is 32 bytes of I/O ports (IOADDR/IODATA): 8, 16 and 32 bits reach them.
+        for width in [8, 16, 32] {
+            #expect(Self.error(Self.replacing(4, with: "  - read: {bar: 2, offset: 0x1c, width: \(width)}"), device: .e1000e) == nil)
+        }
+        let wide = Self.error(Self.replacing(4, with: "  - read: {bar: 2, offset: 0x0, width: 64}"), device: .e1000e)
+        #expect(wide?.kind == .barNotMemoryMapped)
+        #expect(wide?.description == "card.yaml:4:17: acknowledge[0].read.bar: BAR 2 of 0000:00:03.0 (8086:10d3) is I/O space, "
+                + "reached 8, 16 or 32 bits at a time: a 64-bit access needs a memory BAR")
+        let past = Self.error(Self.replacing(4, with: "  - read: {bar: 2, offset: 0x20, width: 32}"), device: .e1000e)
+        #expect(past?.kind == .offsetPastBAR)
     }
 
     @Test func badYAML() {

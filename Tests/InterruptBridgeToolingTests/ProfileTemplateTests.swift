@@ -79,12 +79,26 @@ import Testing
         e1000e.irqLine = 11
         let text = Self.template(e1000e, policy: InterruptPolicy(msiSupported: false))
         #expect(text.contains("# BAR 0: memory, 32-bit, 128 KiB: offsets 0x0 to 0x1ffff\n"))
-        #expect(text.contains("# BAR 2: I/O ports, 32 bytes (profiles reach memory BARs only)\n"))
+        #expect(text.contains("# BAR 2: I/O ports, reached 8, 16 or 32 bits at a time, each access a system call, 32 bytes: offsets 0x0 to 0x1f\n"))
         #expect(text.contains("# Interrupts: INTx pin INTA; MSI, up to 1 message; MSI-X, 5 vectors\n"))
         #expect(text.contains("# Served as: its INTx line, unless a policy says otherwise\n"))
         #expect(text.contains("needs an `acknowledge`") || text.contains("only with an `acknowledge`"))
         #expect(text.contains("  # interrupts: [intx, msi, msix]"))
         #expect(Self.template(.ivshmem).contains("# Interrupts: MSI-X, 4 vectors\n"))
+    }
+
+    /// A UART-like card with only I/O ports (QEMU's pci-serial: 8 bytes at BAR 0, INTx): the
+    /// steps name its I/O BAR, and the file with them filled in fits it.
+    @Test func anIOOnlyCardsStepsNameItsIOBar() throws {
+        var serial = PCIDeviceInfo.fake(0x1b36, 0x0002, classCode: 0x070002, bars: [PCIBar(index: 0, address: 0xc0c0, size: 8, space: .io)])
+        serial.interruptPin = .a
+        serial.irqLine = 21
+        let text = Self.template(serial)
+        #expect(text.contains("# BAR 0: I/O ports, reached 8, 16 or 32 bits at a time, each access a system call, 8 bytes: offsets 0x0 to 0x7\n"))
+        #expect(text.contains("#   - read: {bar: 0, offset: 0x0, width: 32}"))
+        let filledIn = try ProfileLoader.load(Self.uncommented(text), file: "serial.yaml")
+        try filledIn.validate(against: serial)
+        #expect(DeviceSession.connectRefusal(serial, profile: filledIn, lineBased: false, underUIO: true) == nil)
     }
 
     @Test func aDumpHasNoBARSizes() throws {
@@ -102,10 +116,11 @@ import Testing
         #expect(profile.summary == "ACME: \"Labs\" #1 Card Two   ")
     }
 
-    @Test func aCardWithoutMemoryBARsGetsAPlaceholderToFillIn() {
-        let device = PCIDeviceInfo.fake(0x10ec, 0x8029, bars: [PCIBar(index: 0, address: 0xc100, size: 0x100, space: .io)])
+    @Test func aCardWithoutBARsGetsAPlaceholderToFillIn() {
+        var device = PCIDeviceInfo.fake(0x1b36, 0x0005, bars: [])
+        device.msi = MSICapability(offset: 0x40, messagesCapable: 1)
         let text = Self.template(device)
         #expect(text.contains("bar: N,"))
-        #expect((try? ProfileLoader.load(text, file: "ne2k.yaml")) != nil)
+        #expect((try? ProfileLoader.load(text, file: "bare.yaml")) != nil)
     }
 }

@@ -1,0 +1,43 @@
+// Register accesses that are system calls (pread/pwrite at a file offset): VFIO's region
+// of a BAR that cannot be mapped, a sysfs resourceN of I/O ports. Shared by the register
+// files that make them, with the record of the first one that failed.
+import InterruptBridgeSystem
+import Synchronization
+
+/// One access of exactly `width` through a file: little-endian, zero-extended on read.
+enum FileRegisterAccess {
+    static func read(_ fd: Int32, at offset: Int64, width: RegisterWidth,
+                     _ what: @autoclosure () -> String) throws(SystemError) -> UInt64 {
+        var value: UInt64 = 0
+        try withUnsafeMutableBytes(of: &value) { (bytes) throws(SystemError) in
+            try FileIO.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<width.byteCount]), at: offset, what())
+        }
+        return UInt64(littleEndian: value) & width.mask
+    }
+
+    static func write(_ fd: Int32, at offset: Int64, width: RegisterWidth, value: UInt64,
+                      _ what: @autoclosure () -> String) throws(SystemError) {
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { (bytes) throws(SystemError) in
+            try FileIO.pwrite(fd, from: UnsafeRawBufferPointer(rebasing: bytes[0..<width.byteCount]), at: offset, what())
+        }
+    }
+}
+
+/// The first access that failed since the last `checked(_:)`: a register file whose
+/// accesses can fail reads 0 for a failed one and records it here, so an ISR never traps.
+final class FirstAccessFailure: Sendable {
+    private let failure = Mutex<SystemError?>(nil)
+
+    func record(_ error: SystemError) {
+        failure.withLock { if $0 == nil { $0 = error } }
+    }
+
+    /// Runs `body` and throws the first access that failed during it.
+    func checked<Result>(_ body: () -> Result) throws(SystemError) -> Result {
+        failure.withLock { $0 = nil }
+        let result = body()
+        if let error = failure.withLock({ $0 }) { throw error }
+        return result
+    }
+}
