@@ -100,7 +100,8 @@ package struct ProfileNode {
     package static func parseInteger(_ text: String) -> UInt64? {
         var digits = Substring(String(text.filter { $0 != "_" }))
         var radix = 10
-        for (prefix, base) in [("0x", 16), ("0X", 16), ("0o", 8), ("0b", 2)] where digits.hasPrefix(prefix) {
+        // One prefix at most: the digits of 0x0b11 are hexadecimal "0b11", not binary "11".
+        if let (_, base) = [("0x", 16), ("0X", 16), ("0o", 8), ("0b", 2)].first(where: { digits.hasPrefix($0.0) }) {
             digits = digits.dropFirst(2)
             radix = base
         }

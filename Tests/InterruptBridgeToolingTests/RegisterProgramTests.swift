@@ -37,6 +37,19 @@ struct RegisterProgramTests {
         #expect(try Self.evaluate("0b1010_1010") == 0xAA)
     }
 
+    /// Hexadecimal digits may begin with 0b or 0o: 0x0b11 is 0xb11, not binary 11 (3).
+    @Test func aHexNumberWhoseDigitsStartWith0bOr0oStaysHex() throws {
+        #expect(try Self.evaluate("0x0b11") == 0xb11)
+        #expect(try Self.evaluate("0X0B") == 0xb)
+        #expect(try Self.evaluate("0x0b") == 0xb)
+        #expect(throws: (any Error).self) { try Self.evaluate("0x0o7") }
+        #expect(try Self.evaluate("0o17") == 0o17)
+        let profile = try ProfileLoader.load("name: card\nmatch: {vendor: 0x1234, device: 0x0b11}\n"
+                                             + "acknowledge:\n  - read: {bar: 0, offset: 0x0b, width: 8}\n    into: s\n", file: "card.yaml")
+        #expect(profile.match.deviceID == 0x0b11)
+        #expect(profile.accesses.map(\.offset) == [0x0b])
+    }
+
     @Test func constantsAreFoldedAtCompileTime() throws {
         let program = try Self.program("""
               - write: {bar: 0, offset: 0x20}
