@@ -65,3 +65,26 @@ public final class UIODevice: Sendable {
         _ = try syscall("write config Command") { Glibc.pwrite(config, &cleared, 2, off_t(commandOffset)) }
     }
 }
+
+extension UIODevice {
+    /// Takes the function for this process: an exclusive advisory lock (flock) on its
+    /// /dev/uioN, held while the returned descriptor stays open. UIO lets any number of
+    /// processes open a node, and each then sees every interrupt and unmasks the line;
+    /// irqbridge's commands, the daemon and the library's UIO backend take this lock so
+    /// that one of them serves a function at a time, as VFIO enforces for its devices.
+    /// Throws EBUSY when another process holds it.
+    public static func claim(address: String, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev") throws(SystemError) -> OwnedDescriptor {
+        guard let name = sysfs.uioName(of: address) else {
+            throw SystemError("\(address) has no UIO node (is it bound to uio_pci_generic?)", code: ENODEV)
+        }
+        let path = "\(devRoot)/\(name)"
+        let lock = try FileIO.open(path, .readOnly)
+        guard flock(lock.rawValue, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            if code == EWOULDBLOCK { throw SystemError("\(path) is held by another process (its lock)", code: EBUSY) }
+            throw SystemError("flock \(path)", code: code)
+        }
+        return lock
+    }
+}
+

@@ -129,7 +129,7 @@ struct BackendErrorTests {
         #expect(backend.supportedInterrupts == [.intx: 1])
         let sources = try backend.enableInterrupts(.intx, count: 1)
         #expect(sources.count == 1 && sources[0].drain == .uioTotal)
-        #expect(fake.openDescriptors() == 2, "the node and the config file")
+        #expect(fake.openDescriptors() == 3, "the claim, the node and the config file")
         #expect(try fake.command() == 0x0002, "enable starts unmasked")
         try FileIO.writeText(fake.device + "/config", String(decoding: [UInt8](repeating: 0, count: 4) + [0x02, 0x04], as: UTF8.self), create: false)
         #expect(try fake.command() == 0x0402)
@@ -138,9 +138,32 @@ struct BackendErrorTests {
         #expect(backend.unmaskCount == 1)
         #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.msi, count: 1) }
         try backend.disableInterrupts(.intx)
-        #expect(fake.openDescriptors() == 0, "disable closes the source's descriptors")
+        #expect(fake.openDescriptors() == 1, "disable closes the source's descriptors; the claim stays")
         backend.close()
+        #expect(fake.openDescriptors() == 0, "close gives the claim up")
         #expect(throws: BackendError.self) { _ = try backend.enableInterrupts(.intx, count: 1) }
+    }
+
+    /// UIO lets every process open a node; the backend's claim lets one serve it at a time
+    /// (a second gets EBUSY, as VFIO's open of a device in use does), until the first closes.
+    @Test func uioIsServedByOneBackendAtATime() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        fake.uio(command: 0x0002)
+        let first = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        do {
+            _ = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+            Issue.record("a second backend claimed a function the first holds")
+        } catch {
+            guard case .system(let system) = error else { Issue.record("\(error)"); return }
+            #expect(system.code == EBUSY)
+            #expect("\(system)".contains("held by another process"))
+        }
+        #expect(fake.openDescriptors() == 1, "the refused claim's descriptor is closed")
+        first.close()
+        let second = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        second.close()
     }
 
     @Test func sysfsReadsGroupsOverridesAndNodes() throws {

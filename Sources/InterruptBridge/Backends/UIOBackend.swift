@@ -16,6 +16,8 @@ public final class UIOBackend: InterruptBackend {
     private let devRoot: String
     private let state = LockedValue(State())
     private let unmasks = UnmaskCounter()
+    /// This process's claim on the function (`UIODevice.claim`), released by `close()`.
+    private let claim: OwnedDescriptor
 
     /// How many times INTx was re-enabled after a claimed interrupt.
     public var unmaskCount: UInt64 { unmasks.total }
@@ -26,8 +28,9 @@ public final class UIOBackend: InterruptBackend {
         var closed = false
     }
 
-    /// Checks that the function is bound to uio_pci_generic and has a UIO node.
-    /// Nothing stays open until `enableInterrupts`.
+    /// Checks that the function is bound to uio_pci_generic and has a UIO node, and claims
+    /// it for this process (`UIODevice.claim`: another process holding it is `.system` EBUSY,
+    /// as VFIO's open of a device in use is). The node itself opens in `enableInterrupts`.
     public init(device: PCIDeviceInfo, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev", logger: Logger) throws(BackendError) {
         let address = device.address.description
         if let driver = sysfs.driver(of: address), driver != "uio_pci_generic" {
@@ -36,6 +39,7 @@ public final class UIOBackend: InterruptBackend {
         guard sysfs.uioName(of: address) != nil else {
             throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (irqbridge bind \(address) --driver uio_pci_generic)")
         }
+        claim = try backendCall { () throws(SystemError) in try UIODevice.claim(address: address, sysfs: sysfs, devRoot: devRoot) }
         var device = device
         // uio_pci_generic's probe enabled the function, which routed its line: what sysfs
         // shows now is the line, where a read from before the bind may show firmware's value.
@@ -93,6 +97,7 @@ public final class UIOBackend: InterruptBackend {
             state.open = nil
             state.closed = true
         }
+        claim.close()
     }
 }
 
