@@ -6,6 +6,18 @@ public struct ProcInterruptsLine: Sendable, Hashable {
     public var description: String
     public var total: UInt64 { perCPU.reduce(0, +) }
 
+    /// The handlers registered on the IRQ, in the kernel's order: the description's last
+    /// word before the first ", ", then each name after one ("vfio-intx(0000:00:0d.0)",
+    /// "uhci_hcd:usb1"). More than one: the line is shared, and `total` counts them all.
+    public var handlers: [String] {
+        // Words are joined by one space (`parse`): a handler ends in "," when another follows.
+        let words = description.split(separator: " ")
+        guard let last = words.lastIndex(where: { !$0.hasSuffix(",") }) else { return [] }
+        var first = last
+        while first > words.startIndex, words[words.index(before: first)].hasSuffix(",") { first = words.index(before: first) }
+        return words[first...last].map { $0.hasSuffix(",") ? String($0.dropLast()) : String($0) }
+    }
+
     /// Parses /proc/interrupts text: a header naming the CPUs, then one line per IRQ.
     /// Lines that do not parse (ERR:, MIS:) are skipped.
     public static func parse(_ text: String) -> [ProcInterruptsLine] {

@@ -272,6 +272,16 @@ public struct DeviceSession: Sendable {
     }
 
     /// The kernel's running count of `kind` for this device (nil: none to read).
+    /// The IRQ of a device served through uio_pci_generic (whose /proc/interrupts line is
+    /// named by its driver, not the device), nil under VFIO.
+    public var uioIRQ: UInt32? { (backend as? UIOBackend)?.device.irqLine }
+
+    /// Why the kernel's count of this device's INTx line is not its own (the line is
+    /// shared), or nil; read while the line is connected.
+    public func sharedLineNote() -> String? {
+        (try? ProcInterrupts.read()).flatMap { KernelInterruptCounts.sharedLineNote(address: info.address, uioIRQ: uioIRQ, in: $0) }
+    }
+
     public func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
         if backend is UIOBackend { return info.irqLine.map { SelftestCase.irqKernelCount($0) } }
         return SelftestCase.vfioKernelCount(kind, info.address)

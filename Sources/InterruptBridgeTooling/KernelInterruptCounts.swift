@@ -8,14 +8,28 @@ public enum KernelInterruptCounts {
     /// handler "vfio-msix[3](0000:00:07.0)", "vfio-msi[0](...)", "vfio-intx(...)";
     /// a UIO device's line is its IRQ number (`uioIRQ`). Nil: not in the table
     /// (a simulated device, or a kernel that names it otherwise).
+    /// A line shared with other handlers counts their interrupts too: nil for it
+    /// (`sharedLineNote` says why).
     public static func count(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
                              in lines: [ProcInterruptsLine]) -> UInt64? {
+        if object.kind == .intx, sharedLineNote(address: address, uioIRQ: uioIRQ, in: lines) != nil { return nil }
         if let uioIRQ { return ProcInterruptsLine.total(in: lines, irq: uioIRQ) }
         return switch object.kind {
         case .msix: ProcInterruptsLine.total(in: lines, matching: "vfio-msix[\(object.messageID)]", address: address.description)
         case .msi: ProcInterruptsLine.total(in: lines, matching: "vfio-msi[\(object.messageID)]", address: address.description)
         case .intx: ProcInterruptsLine.total(in: lines, matching: "vfio-intx", address: address.description)
         }
+    }
+
+    /// Why the kernel's count of the device's INTx line is not the device's own, or nil: the
+    /// line (VFIO's `vfio-intx(ADDRESS)` handler's, or a UIO device's IRQ) has other
+    /// handlers on it, another card's driver or another irqbridge, and /proc/interrupts
+    /// counts the line, not the handler.
+    public static func sharedLineNote(address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> String? {
+        let line = uioIRQ.flatMap { irq in lines.first { $0.irq == String(irq) } }
+            ?? lines.first { $0.handlers.contains("vfio-intx(\(address))") }
+        guard let line, line.handlers.count > 1 else { return nil }
+        return "IRQ \(line.irq) is shared (\(line.handlers.joined(separator: ", "))): the kernel counts every device's interrupts on it"
     }
 
     /// For a VFIO INTx vector, a note when its ISR ran far more often than the kernel took

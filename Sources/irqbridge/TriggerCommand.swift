@@ -77,7 +77,9 @@ struct TriggerCommand: ParsableCommand {
         defer { connected.disconnect() }
         if let vector, let refusal = connected.vectorRefusal(vector, of: device.address) { throw CommandFailure.badInput(refusal) }
         let kind = connected.objects[0].kind
-        let kernelCount = stimulus.kernelCounts ? session.kernelCount(kind) : nil
+        // A shared line's count is every device's on it: not this one's to compare.
+        let shared = kind == .intx && stimulus.kernelCounts ? session.sharedLineNote() : nil
+        let kernelCount = stimulus.kernelCounts && shared == nil ? session.kernelCount(kind) : nil
         let kernelBefore = kernelCount?()
         do { try stimulus.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
         do { _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects, unmaskCount: session.unmaskCount) } catch { throw CommandFailure.failed("raising failed: \(error)") }
@@ -95,7 +97,7 @@ struct TriggerCommand: ParsableCommand {
                                    "folded": folded]))
         } else {
             print("raised \(count) on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
-                  + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count")
+                  + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count" + (shared.map { " (\($0))" } ?? ""))
                   + (folded ? "; raised faster than served, so raises folded into fewer calls" : ""))
         }
         // A loopback raise leaves nothing pending at the device: its acknowledge may well not claim it.

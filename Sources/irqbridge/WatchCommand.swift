@@ -122,7 +122,7 @@ struct WatchCommand: ParsableCommand {
         let ends = duration.map { started + .nanoseconds(Int64($0 * 1e9)) }
         let stopRequested = { StopSignals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
         let table = !json && isatty(1) != 0
-        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false) })
+        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {

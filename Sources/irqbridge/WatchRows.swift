@@ -51,6 +51,8 @@ struct WatchRows {
     /// Per object: whether the kernel counts the raises its device's trigger requests make
     /// (a register stimulus; VFIO's loopback bypasses the kernel's handler).
     private let kernelSeesRaises: [Bool]
+    /// Per vector: the IRQ of a device under uio_pci_generic (its line is named by the driver).
+    private let uioIRQs: [UInt32?]
     private let callBaseline: [UInt64]
     private let unclaimedBaseline: [UInt64]
     private var kernelBaseline: [UInt64?]
@@ -58,19 +60,22 @@ struct WatchRows {
     private var previousElapsed: Duration = .zero
     private(set) var rows: [Row] = []
 
-    init(_ devices: [(address: PCIAddress, connected: ConnectedInterrupts, kernelSeesRaises: Bool)]) {
-        objects = devices.flatMap { device in device.connected.objects.map { (device.address, $0) } }
+    init(_ devices: [(address: PCIAddress, connected: ConnectedInterrupts, kernelSeesRaises: Bool, uioIRQ: UInt32?)]) {
+        let objects = devices.flatMap { device in device.connected.objects.map { (device.address, $0) } }
+        let uioIRQs = devices.flatMap { device in device.connected.objects.map { _ in device.uioIRQ } }
+        self.objects = objects
+        self.uioIRQs = uioIRQs
         kernelSeesRaises = devices.flatMap { device in device.connected.objects.map { _ in device.kernelSeesRaises } }
         previous = objects.map { $0.1.serviceCallCount }
         callBaseline = previous
         unclaimedBaseline = objects.map { $0.1.unclaimedCount }
         let lines = (try? ProcInterrupts.read()) ?? []
-        kernelBaseline = objects.map { Self.kernelCount($0.1, address: $0.0, in: lines) }
+        kernelBaseline = objects.indices.map { Self.kernelCount(objects[$0].1, address: objects[$0].0, uioIRQ: uioIRQs[$0], in: lines) }
     }
 
     /// The kernel's count for one vector (see `KernelInterruptCounts`).
-    static func kernelCount(_ object: InterruptObject, address: PCIAddress, in lines: [ProcInterruptsLine]) -> UInt64? {
-        KernelInterruptCounts.count(of: object, address: address, in: lines)
+    static func kernelCount(_ object: InterruptObject, address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> UInt64? {
+        KernelInterruptCounts.count(of: object, address: address, uioIRQ: uioIRQ, in: lines)
     }
 
     mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
@@ -78,7 +83,7 @@ struct WatchRows {
         rows = objects.indices.map { index in
             let (address, object) = objects[index]
             let count = object.serviceCallCount
-            let kernel = lines.flatMap { Self.kernelCount(object, address: address, in: $0) }
+            let kernel = lines.flatMap { Self.kernelCount(object, address: address, uioIRQ: uioIRQs[index], in: $0) }
             // A count that went backwards (a processor taken offline) compares with nothing.
             let since = kernel.flatMap { now in kernelBaseline[index].flatMap { now >= $0 ? now - $0 : nil } }
             let timings = object.timings

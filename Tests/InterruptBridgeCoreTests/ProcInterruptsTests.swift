@@ -17,6 +17,21 @@ struct ProcInterruptsTests {
         MIS:          0
         """
 
+    /// A shared line lists every handler after the chip, separated by ", " (kernel/irq/proc.c).
+    @Test func handlersOfASharedLineAreEachNamed() {
+        let lines = ProcInterruptsLine.parse("""
+                       CPU0       CPU1
+             21:        392          0  IR-IO-APIC  21-fasteoi   vfio-intx(0000:00:0d.0), uhci_hcd:usb1
+             23:       2000          5  IR-IO-APIC  23-fasteoi   uio_pci_generic, uio_pci_generic
+             25:         10         12  IR-IO-APIC  10-fasteoi   vfio-intx(0000:00:03.0)
+              2:          0          0    XT-PIC  cascade
+            """)
+        #expect(lines[0].handlers == ["vfio-intx(0000:00:0d.0)", "uhci_hcd:usb1"])
+        #expect(lines[1].handlers == ["uio_pci_generic", "uio_pci_generic"])
+        #expect(lines[2].handlers == ["vfio-intx(0000:00:03.0)"])
+        #expect(lines[3].handlers == ["cascade"])
+    }
+
     @Test func parsesPerCPUCountsAndDescriptions() {
         let lines = ProcInterruptsLine.parse(sample)
         #expect(lines.first?.irq == "0")

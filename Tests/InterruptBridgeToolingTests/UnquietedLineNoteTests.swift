@@ -1,3 +1,4 @@
+import InterruptBridgeCore
 import InterruptBridgeTooling
 import Testing
 
@@ -21,5 +22,22 @@ import Testing
     ] as [(UInt64, UInt64?, UInt64)])
     func agreeingCountsSayNothing(calls: UInt64, kernel: UInt64?, raised: UInt64) {
         #expect(KernelInterruptCounts.unquietedLineNote(calls: calls, kernel: kernel, raised: raised) == nil)
+    }
+
+    /// /proc/interrupts counts a line, not a handler: on a shared line the kernel's count is
+    /// every device's, so it is not compared with one device's ISR (a false "lost").
+    @Test func aSharedLinesCountIsNotTheDevicesOwn() throws {
+        let lines = ProcInterruptsLine.parse("""
+                       CPU0       CPU1
+             21:        392          0  IR-IO-APIC  21-fasteoi   vfio-intx(0000:00:0d.0), uhci_hcd:usb1
+             22:        100          0  IR-IO-APIC  22-fasteoi   vfio-intx(0000:00:0e.0)
+             23:       2000          5  IR-IO-APIC  23-fasteoi   uio_pci_generic, uio_pci_generic
+             24:         50          0  IR-IO-APIC  24-fasteoi   uio_pci_generic
+            """)
+        let shared = try #require(KernelInterruptCounts.sharedLineNote(address: PCIAddress("0000:00:0d.0")!, uioIRQ: nil, in: lines))
+        #expect(shared == "IRQ 21 is shared (vfio-intx(0000:00:0d.0), uhci_hcd:usb1): the kernel counts every device's interrupts on it")
+        #expect(KernelInterruptCounts.sharedLineNote(address: PCIAddress("0000:00:0e.0")!, uioIRQ: nil, in: lines) == nil)
+        #expect(KernelInterruptCounts.sharedLineNote(address: PCIAddress("0000:00:03.0")!, uioIRQ: 23, in: lines)?.hasPrefix("IRQ 23 is shared") == true)
+        #expect(KernelInterruptCounts.sharedLineNote(address: PCIAddress("0000:00:04.0")!, uioIRQ: 24, in: lines) == nil)
     }
 }
