@@ -147,8 +147,10 @@ enum TriggerRelay {
     /// reports a refusal or failure on standard error). The raising stops early, and
     /// is answered as a failure, when the device's vectors disconnect or `holderEnding`
     /// says the holder is about to end (its timeout, a signal).
-    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts, holderEnding: () -> Bool) {
-        guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return }
+    /// Returns how many interrupts it raised (0: none, or no request was waiting).
+    @discardableResult
+    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts, holderEnding: () -> Bool) -> Int {
+        guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return 0 }
         let address = session.info.address
         let answer: TriggerAnswer
         if let request = TriggerRequest(bytes) {
@@ -156,14 +158,16 @@ enum TriggerRelay {
         } else {
             answer = .refused("\(address): a malformed trigger request")
         }
+        let raised = if case .done(let raised, _) = answer { raised } else { 0 }
         guard sender.canBeAnswered else {
             if case .refused(let message) = answer { printError("irqbridge: a trigger request was refused: \(message)") }
             if case .failed(let message) = answer { printError("irqbridge: a trigger request failed: \(message)") }
-            return
+            return raised
         }
         do { try UnixDatagram.reply(answer.encoded, from: socket.rawValue, to: sender) } catch {
             printError("irqbridge: could not answer a trigger request for \(address): \(error)")
         }
+        return raised
     }
 
     private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts,
