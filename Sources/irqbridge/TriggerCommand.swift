@@ -86,7 +86,8 @@ struct TriggerCommand: ParsableCommand {
         PThread.sleep(for: .milliseconds(50))  // the last one in flight
         // Read until the signals have caught up with the kernel's count.
         let (served, claimed, signals, kernel) = SettledReading.read({ () -> (calls: UInt64, claimed: UInt64, signals: UInt64, kernel: UInt64?) in
-            let calls = connected.objects.map(\.serviceCallCount).reduce(0, +), claimed = connected.objects.map(\.claimedCount).reduce(0, +)
+            // Claimed first: read before the calls, it is never the larger (`claimedCount`).
+            let claimed = connected.objects.map(\.claimedCount).reduce(0, +), calls = connected.objects.map(\.serviceCallCount).reduce(0, +)
             let signals = connected.objects.map(\.deliveredSignalCount).reduce(0, +)
             return (calls, claimed, signals, kernelBefore.flatMap { before in kernelCount?().map { $0 &- before } })
         }, until: { figures in figures.kernel.map { figures.signals >= $0 } ?? true })
