@@ -73,12 +73,16 @@ public struct ProfileStimulus: Sendable {
     public var vectors: Int?
     /// Where `vectors` was given (for validation errors).
     public var vectorsLocation: ProfileLocation?
+    /// Where `interrupts` was given (for validation errors).
+    public var interruptsLocation: ProfileLocation?
 
-    public init(method: Method, interrupts: Set<InterruptKind>? = nil, vectors: Int? = nil, vectorsLocation: ProfileLocation? = nil) {
+    public init(method: Method, interrupts: Set<InterruptKind>? = nil, vectors: Int? = nil, vectorsLocation: ProfileLocation? = nil,
+                interruptsLocation: ProfileLocation? = nil) {
         self.method = method
         self.interrupts = interrupts
         self.vectors = vectors
         self.vectorsLocation = vectorsLocation
+        self.interruptsLocation = interruptsLocation
     }
 
     /// False for the loopback trigger: outputs must say such an interrupt does not

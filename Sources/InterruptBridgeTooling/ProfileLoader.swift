@@ -120,12 +120,13 @@ public enum ProfileLoader {
             if let extra = fields["raise"] ?? fields["setup"] {
                 throw extra.error(.badValue, "a loopback stimulus has no register programs")
             }
-            return ProfileStimulus(method: .vfioLoopback, interrupts: interrupts, vectors: vectors, vectorsLocation: fields["vectors"]?.location)
+            return ProfileStimulus(method: .vfioLoopback, interrupts: interrupts, vectors: vectors, vectorsLocation: fields["vectors"]?.location,
+                                   interruptsLocation: fields["interrupts"]?.location)
         }
         let raise = try ProgramCompiler.compile(fields.required("raise"), allowsReturn: false)
         let setup = try fields["setup"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) } ?? .empty
         return ProfileStimulus(method: .registers(setup: setup, raise: raise), interrupts: interrupts, vectors: vectors,
-                               vectorsLocation: fields["vectors"]?.location)
+                               vectorsLocation: fields["vectors"]?.location, interruptsLocation: fields["interrupts"]?.location)
     }
 
     /// Yams' scanner, parser and composer errors carry the line and column.

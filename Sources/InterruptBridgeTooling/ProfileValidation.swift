@@ -21,7 +21,7 @@ extension DeviceProfile {
         func offered(_ kind: InterruptKind) -> Int { Self.vectors(of: kind, on: device) }
         let has = Self.kinds(on: device)
         if let kinds = stimulus?.interrupts, !device.capabilitiesUnreadable, kinds.isDisjoint(with: has) {
-            var location = self.location
+            var location = stimulus?.interruptsLocation ?? self.location
             location.field = "stimulus.interrupts"
             let named = [InterruptKind.intx, .msi, .msix].filter(kinds.contains).map(\.description).joined(separator: ", ")
             throw ProfileError(.deviceMismatch, at: location, "the stimulus raises \(named), which \(Self.describe(device)) does not have "

@@ -137,7 +137,7 @@ struct ProfileCommandTests {
          "irqbridge: EIGHT:4:12: stimulus.vectors: 8 vectors, but 0000:00:03.0 (1234:11e8) has 1 for MSI"),
         // ivshmem-plain shares ivshmem-doorbell's ids, and has no MSI-X to raise.
         (["profile", "check", "DOORBELL", "--device", "0000:00:06.0", "--dump", ProfileCommandTests.dump], 1,
-         "irqbridge: DOORBELL:1:1: stimulus.interrupts: the stimulus raises MSI-X, which 0000:00:06.0 (1af4:1110) does not have (it has no interrupts)"),
+         "irqbridge: DOORBELL:5:15: stimulus.interrupts: the stimulus raises MSI-X, which 0000:00:06.0 (1af4:1110) does not have (it has no interrupts)"),
         // The SMBus controller has an INTx line only: served there, it needs an acknowledge.
         (["profile", "check", "SMBUS", "--device", "0000:00:1f.3", "--dump", ProfileCommandTests.dump], 1,
          "irqbridge: 0000:00:1f.3 would be served on its INTx line, and its profile 'smbus' (SMBUS) has no acknowledge program"),
