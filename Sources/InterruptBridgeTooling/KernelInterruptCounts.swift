@@ -8,17 +8,25 @@ public enum KernelInterruptCounts {
     /// handler "vfio-msix[3](0000:00:07.0)", "vfio-msi[0](...)", "vfio-intx(...)";
     /// a UIO device's line is its IRQ number (`uioIRQ`). Nil: not in the table
     /// (a simulated device, or a kernel that names it otherwise).
-    /// A line shared with other handlers counts their interrupts too: nil for it
-    /// (`sharedLineNote` says why).
+    /// On a shared INTx line this is the line's total, every handler's interrupts: right
+    /// for "did the line take any interrupt" (`UnquietedLineCheck`), wrong as the device's
+    /// own count (`ownCount`).
     public static func count(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
                              in lines: [ProcInterruptsLine]) -> UInt64? {
-        if object.kind == .intx, sharedLineNote(address: address, uioIRQ: uioIRQ, in: lines) != nil { return nil }
         if let uioIRQ { return ProcInterruptsLine.total(in: lines, irq: uioIRQ) }
         return switch object.kind {
         case .msix: ProcInterruptsLine.total(in: lines, matching: "vfio-msix[\(object.messageID)]", address: address.description)
         case .msi: ProcInterruptsLine.total(in: lines, matching: "vfio-msi[\(object.messageID)]", address: address.description)
         case .intx: ProcInterruptsLine.total(in: lines, matching: "vfio-intx", address: address.description)
         }
+    }
+
+    /// `count(of:)` when it is the device's own, nil on an INTx line shared with other
+    /// handlers (`sharedLineNote` says why): what a figure shown as the device's uses.
+    public static func ownCount(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
+                                in lines: [ProcInterruptsLine]) -> UInt64? {
+        if object.kind == .intx, sharedLineNote(address: address, uioIRQ: uioIRQ, in: lines) != nil { return nil }
+        return count(of: object, address: address, uioIRQ: uioIRQ, in: lines)
     }
 
     /// Why the kernel's count of the device's INTx line is not the device's own, or nil: the

@@ -75,7 +75,7 @@ struct WatchRows {
 
     /// The kernel's count for one vector (see `KernelInterruptCounts`).
     static func kernelCount(_ object: InterruptObject, address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> UInt64? {
-        KernelInterruptCounts.count(of: object, address: address, uioIRQ: uioIRQ, in: lines)
+        KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: uioIRQ, in: lines)
     }
 
     mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
