@@ -147,10 +147,12 @@ enum TriggerRelay {
     /// reports a refusal or failure on standard error). The raising stops early, and
     /// is answered as a failure, when the device's vectors disconnect or `holderEnding`
     /// says the holder is about to end (its timeout, a signal).
-    /// Returns how many interrupts it raised (0: none, or no request was waiting).
+    /// Returns how many interrupts it raised (0: none, or no request was waiting) and whether
+    /// at a --rate (raises paced by the clock, not by the ISR, may fold).
     @discardableResult
-    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts, holderEnding: () -> Bool) -> Int {
-        guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return 0 }
+    static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts,
+                      holderEnding: () -> Bool) -> (raised: Int, paced: Bool) {
+        guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return (0, false) }
         let address = session.info.address
         let answer: TriggerAnswer
         if let request = TriggerRequest(bytes) {
@@ -159,15 +161,16 @@ enum TriggerRelay {
             answer = .refused("\(address): a malformed trigger request")
         }
         let raised = if case .done(let raised, _) = answer { raised } else { 0 }
+        let served = (raised: raised, paced: TriggerRequest(bytes)?.rate != nil)
         guard sender.canBeAnswered else {
             if case .refused(let message) = answer { printError("irqbridge: a trigger request was refused: \(message)") }
             if case .failed(let message) = answer { printError("irqbridge: a trigger request failed: \(message)") }
-            return raised
+            return served
         }
         do { try UnixDatagram.reply(answer.encoded, from: socket.rawValue, to: sender) } catch {
             printError("irqbridge: could not answer a trigger request for \(address): \(error)")
         }
-        return raised
+        return served
     }
 
     private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts,
