@@ -6,16 +6,28 @@ public struct ProcInterruptsLine: Sendable, Hashable {
     public var description: String
     public var total: UInt64 { perCPU.reduce(0, +) }
 
-    /// The handlers registered on the IRQ, in the kernel's order: the description's last
-    /// word before the first ", ", then each name after one ("vfio-intx(0000:00:0d.0)",
-    /// "uhci_hcd:usb1"). More than one: the line is shared, and `total` counts them all.
+    /// The handlers registered on the IRQ, in the kernel's order ("vfio-intx(0000:00:0d.0)",
+    /// "uhci_hcd:usb1", "PCIe PME"): after the chip and the hardware IRQ with its flow
+    /// ("21-fasteoi", "49152-edge"), the kernel prints the first action's name, then ", " and
+    /// the next (kernel/irq/proc.c). More than one: the line is shared, and `total` counts
+    /// them all. Empty: no handler.
     public var handlers: [String] {
-        // Words are joined by one space (`parse`): a handler ends in "," when another follows.
         let words = description.split(separator: " ")
+        if let flow = words.lastIndex(where: Self.isHardwareIRQAndFlow) {
+            let actions = words[words.index(after: flow)...].joined(separator: " ")
+            return actions.isEmpty ? [] : actions.split(separator: ", ").map(String.init)
+        }
+        // Without the x86 flow column: the handlers are the last words, joined by ", ".
         guard let last = words.lastIndex(where: { !$0.hasSuffix(",") }) else { return [] }
         var first = last
         while first > words.startIndex, words[words.index(before: first)].hasSuffix(",") { first = words.index(before: first) }
         return words[first...last].map { $0.hasSuffix(",") ? String($0.dropLast()) : String($0) }
+    }
+
+    /// "21-fasteoi", "49152-edge": a number, "-", a word.
+    private static func isHardwareIRQAndFlow(_ word: Substring) -> Bool {
+        let parts = word.split(separator: "-", maxSplits: 1)
+        return parts.count == 2 && parts[0].allSatisfy(\.isNumber) && parts[1].allSatisfy(\.isLetter)
     }
 
     /// Parses /proc/interrupts text: a header naming the CPUs, then one line per IRQ.

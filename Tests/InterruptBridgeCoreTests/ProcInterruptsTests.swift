@@ -25,11 +25,19 @@ struct ProcInterruptsTests {
              23:       2000          5  IR-IO-APIC  23-fasteoi   uio_pci_generic, uio_pci_generic
              25:         10         12  IR-IO-APIC  10-fasteoi   vfio-intx(0000:00:03.0)
               2:          0          0    XT-PIC  cascade
+             26:          0          0  IR-IO-APIC  16-fasteoi   vfio-intx(0000:00:1c.0), PCIe PME
+             27:          0          0  IR-IO-APIC  17-fasteoi   PCIe PME, vfio-intx(0000:00:1d.0)
+             28:          0          0  IR-IO-APIC  18-fasteoi
+             29:          7          0  IR-PCI-MSIX-0000:00:04.0    0-edge      vfio-msix[0](0000:00:04.0)
             """)
         #expect(lines[0].handlers == ["vfio-intx(0000:00:0d.0)", "uhci_hcd:usb1"])
         #expect(lines[1].handlers == ["uio_pci_generic", "uio_pci_generic"])
         #expect(lines[2].handlers == ["vfio-intx(0000:00:03.0)"])
         #expect(lines[3].handlers == ["cascade"])
+        #expect(lines[4].handlers == ["vfio-intx(0000:00:1c.0)", "PCIe PME"], "a name with a space is one handler")
+        #expect(lines[5].handlers == ["PCIe PME", "vfio-intx(0000:00:1d.0)"])
+        #expect(lines[6].handlers == [], "no handler on the line")
+        #expect(lines[7].handlers == ["vfio-msix[0](0000:00:04.0)"])
     }
 
     @Test func parsesPerCPUCountsAndDescriptions() {
