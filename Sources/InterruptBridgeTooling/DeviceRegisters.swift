@@ -24,25 +24,38 @@ extension MappedBARs {
     }
 }
 
+extension VFIORegionRegisters {
+    /// The region register file `profile`'s programs need on a vfio-pci device: nil when
+    /// every BAR they use can be mapped (the ISR's acknowledge then costs no system call),
+    /// else one for all of them (an I/O-port BAR, which VFIO never maps, sends every BAR
+    /// of the profile through the region, one pread/pwrite per access).
+    public static func needed(for profile: DeviceProfile, on device: VFIODevice) throws(SystemError) -> VFIORegionRegisters? {
+        MappedBARs.allMappable(profile.barsUsed, in: device) ? nil : try VFIORegionRegisters(device)
+    }
+}
+
 extension SelftestStimulus {
-    /// A profile's register stimulus on a vfio-pci device: its BARs mapped when they
-    /// can be (the ISR's acknowledge then costs no system call), else reached through
-    /// the VFIO region one pread/pwrite at a time.
+    /// A profile's register stimulus on a vfio-pci device: through `region` when given
+    /// (`VFIORegionRegisters.needed`), else its BARs mapped.
+    public static func registers(_ profile: DeviceProfile, vfio device: VFIODevice, region: VFIORegionRegisters?) throws -> SelftestStimulus {
+        if let region { return try registers(profile, on: region) }
+        return try registers(profile, on: try MappedBARs.vfio(device, bars: profile.barsUsed))
+    }
+
+    /// A profile's register stimulus on a vfio-pci device, its BARs mapped when they can be.
     public static func registers(_ profile: DeviceProfile, vfio device: VFIODevice) throws -> SelftestStimulus {
-        let bars = profile.barsUsed
-        if MappedBARs.allMappable(bars, in: device) {
-            return try registers(profile, on: try MappedBARs.vfio(device, bars: bars))
-        }
-        return try registers(profile, on: try VFIORegionRegisters(device))
+        try registers(profile, vfio: device, region: try VFIORegionRegisters.needed(for: profile, on: device))
     }
 
     /// A profile's acknowledge and quiesce on a vfio-pci device, its BARs reached as
-    /// `registers(_:vfio:)` reaches them.
+    /// `registers(_:vfio:region:)` reaches them.
+    public static func routines(_ profile: DeviceProfile, vfio device: VFIODevice, region: VFIORegionRegisters?) throws -> Routines {
+        if let region { return try routines(profile, on: region) }
+        return try routines(profile, on: try MappedBARs.vfio(device, bars: profile.barsUsed))
+    }
+
+    /// A profile's acknowledge and quiesce on a vfio-pci device, its BARs mapped when they can be.
     public static func routines(_ profile: DeviceProfile, vfio device: VFIODevice) throws -> Routines {
-        let bars = profile.barsUsed
-        if MappedBARs.allMappable(bars, in: device) {
-            return try routines(profile, on: try MappedBARs.vfio(device, bars: bars))
-        }
-        return try routines(profile, on: try VFIORegionRegisters(device))
+        try routines(profile, vfio: device, region: try VFIORegionRegisters.needed(for: profile, on: device))
     }
 }

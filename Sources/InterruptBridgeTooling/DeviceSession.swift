@@ -118,18 +118,27 @@ public struct DeviceSession: Sendable {
                 do {
                     guard let vfio = backend.vfioDevice else { throw BackendError.closed }
                     let stimulus: SelftestStimulus
+                    // One region register file (I/O ports, unmappable BARs) for the stimulus and
+                    // the ISR alike, detached with the mappings when the session lets go.
+                    var region: VFIORegionRegisters?
                     if !loopbackOnly, let profile, case .registers = profile.stimulus?.method {
-                        stimulus = try .registers(profile, vfio: vfio)
+                        region = try VFIORegionRegisters.needed(for: profile, on: vfio)
+                        stimulus = try .registers(profile, vfio: vfio, region: region)
                     } else if !loopbackOnly, let profile, profile.hasRoutines {
                         // Raised through the loopback, acknowledged as the profile says.
-                        stimulus = .vfioLoopback(backend, routines: try SelftestStimulus.routines(profile, vfio: vfio))
+                        region = try VFIORegionRegisters.needed(for: profile, on: vfio)
+                        stimulus = .vfioLoopback(backend, routines: try SelftestStimulus.routines(profile, vfio: vfio, region: region))
                     } else {
                         stimulus = .vfioLoopback(backend)
                     }
                     return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
                                          loopbackOnly: loopbackOnly, advice: advice,
-                                         // The mappings, not the device: holding the device would keep it open.
-                                         detachRegisters: { [mappings = vfio.barMappings] in mappings.detachAll() })
+                                         // The mappings and the region file, not the device: holding the
+                                         // device would keep it open.
+                                         detachRegisters: { [mappings = vfio.barMappings, region] in
+                                             mappings.detachAll()
+                                             region?.detach()
+                                         })
                 } catch {
                     backend.close()
                     throw error

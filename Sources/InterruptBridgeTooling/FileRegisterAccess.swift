@@ -1,8 +1,16 @@
 // Register accesses that are system calls (pread/pwrite at a file offset): VFIO's region
 // of a BAR that cannot be mapped, a sysfs resourceN of I/O ports. Shared by the register
 // files that make them, with the record of the first one that failed.
-import InterruptBridgeSystem
+public import InterruptBridgeSystem
 import Synchronization
+
+/// A register file whose accesses are system calls that can fail (a removed device, a
+/// kernel in lockdown): a failed access reads 0 and is kept, so the ISR never traps, and
+/// `checked(_:)` throws it where a caller can report it (a stimulus's set-up and raise).
+public protocol FailableRegisterFile: RegisterFile, Sendable {
+    /// Runs `body` and throws the first access that failed during it.
+    func checked<Result>(_ body: () -> Result) throws(SystemError) -> Result
+}
 
 /// One access of exactly `width` through a file: little-endian, zero-extended on read.
 enum FileRegisterAccess {

@@ -69,13 +69,23 @@ public struct SelftestStimulus: Sendable {
         let raise = try BoundRegisterProgram(raiseProgram, on: registers)
         let acknowledge = try profile.acknowledge.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
         let quiesce = try profile.quiesce.map { (program) throws(ProfileError) in try BoundRegisterProgram(program, on: registers) }
+        // Register files whose accesses are system calls report a failed one from set-up and
+        // raise ("no interrupt reached the ISR" would not say why); the ISR's cannot throw.
+        let failable = registers as? any FailableRegisterFile
         var stimulus = SelftestStimulus(name: "\(profile.name) \(profile.stimulus!.description)", kernelCounts: true,
-                                        raise: { message in _ = raise.run(vector: UInt32(message)) },
+                                        raise: { message in _ = try reporting(failable) { raise.run(vector: UInt32(message)) } },
                                         acknowledge: acknowledgement(acknowledge),
                                         quiesce: { _ = quiesce?.run() },
-                                        setup: { _ = setup.run() })
+                                        setup: { _ = try reporting(failable) { setup.run() } })
         stimulus.vectors = profile.stimulus?.vectors
         return stimulus
+    }
+
+    /// Runs `body`, throwing the first access of `registers` that failed in it (none to
+    /// check: just runs it).
+    private static func reporting<Result>(_ registers: (any FailableRegisterFile)?, _ body: () -> Result) throws(SystemError) -> Result {
+        guard let registers else { return body() }
+        return try registers.checked(body)
     }
 
     /// A profile's acknowledge and quiesce programs, bound on a device's registers, for a

@@ -13,7 +13,7 @@ public import InterruptBridgeSystem
 ///
 /// `@unchecked Sendable`: everything is fixed at init; the mapped memory and the ports are
 /// the device's to synchronise, as in a kernel driver.
-public final class SysfsRegisters: RegisterFile, @unchecked Sendable {
+public final class SysfsRegisters: FailableRegisterFile, @unchecked Sendable {
     private let mapped: MappedBARs
     // Indexed by BAR number 0...5: the open resourceN of an I/O BAR, and its size.
     private let ports: [OwnedDescriptor?]

@@ -63,4 +63,33 @@ import Testing
         #expect(whileHeld.contains(function.sysfs.resourcePath(function.address, bar: 0)))
         withExtendedLifetime(held) {}
     }
+
+    /// A port access that fails in a stimulus's set-up or raise is thrown there (the ISR's
+    /// reads 0 and is kept), so `trigger` can say why nothing arrived.
+    @Test func aFailedPortAccessInRaiseOrSetupIsThrown() throws {
+        let function = try FakeFunction(ioBytes: 8, memoryBytes: 4096)
+        let registers = try SysfsRegisters(function.address, bars: [0], ioBars: [0], sysfs: function.sysfs)
+        let profile = try ProfileLoader.load("""
+            name: card
+            match: {vendor: 0x1b36, device: 0x0002}
+            stimulus:
+              setup:
+                - read: {bar: 0, offset: 4, width: 8}
+                  into: lcr
+              raise:
+                - read: {bar: 0, offset: 2, width: 8}
+                  into: iir
+                - write: {bar: 0, offset: 1, width: 8}
+                  value: iir | 2
+            """, file: "card.yaml")
+        let stimulus = try SelftestStimulus.registers(profile, on: registers)
+        try stimulus.setup()
+        try stimulus.raise(0)
+        // The ports go away under it (a removed card reads short, as past a file's end).
+        let path = function.sysfs.resourcePath(function.address, bar: 0)
+        #expect(truncate(path, 0) == 0)
+        #expect(throws: SystemError.self) { try stimulus.raise(0) }
+        #expect(throws: SystemError.self) { try stimulus.setup() }
+    }
 }
+

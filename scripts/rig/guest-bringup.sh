@@ -481,6 +481,26 @@ relay=$($IRQ trigger $S --count 20 2>&1)
 wait $pid; status=$?
 [ $status -eq 0 ] && grep -q "^vector 0: 20 interrupt(s), 0 unclaimed, kernel 20$" /tmp/swait.out \
     && pass "pci-serial: wait counts 20 relayed raises, as the kernel did ($relay)" || { fail "pci-serial wait: exit $status"; cat /tmp/swait.out; }
+# Watched beside edu and unbound: its profile reaches ports through VFIO's region, which holds
+# the device file; the watch lets go of it at once, so the unbind completes (under 10 s).
+$IRQ watch $S 0000:00:03.0 --interval 0.3 > /tmp/sw.out 2> /tmp/sw.err &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/$S.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+sleep 1
+$IRQ unbind $S > /tmp/sunbind.out 2>&1 &
+unbinder=$!
+tries=0
+while kill -0 $unbinder 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
+hung=no; kill -0 $unbinder 2>/dev/null && hung=yes
+alive=no; kill -0 $pid 2>/dev/null && alive=yes
+kill -INT $pid; wait $pid
+if [ $hung = yes ]; then kill -9 $unbinder 2>/dev/null; fi
+wait $unbinder; unbound=$?
+[ $hung = no ] && [ $unbound -eq 0 ] && [ $alive = yes ] && grep -q "$S was removed or unbound; no longer watched" /tmp/sw.err \
+    && pass "pci-serial watched beside edu and unbound: the unbind completes ($(cat /tmp/sunbind.out)), the watch goes on" \
+    || { fail "pci-serial unbound under a watch: hung $hung (exit $unbound), watch alive $alive"; head -3 /tmp/sunbind.out /tmp/sw.err; }
+$IRQ bind $S --driver vfio-pci --from serial > /dev/null 2>&1
 $IRQ bind $S --driver uio_pci_generic --from vfio-pci > /dev/null 2>&1
 out=$($IRQ selftest --device $S --count $COUNT 2>&1); status=$?
 echo "$out" | sed 's/^/    /'
