@@ -15,7 +15,8 @@ struct SelftestCommand: ParsableCommand {
             For each interrupt kind the device has (INTx, MSI, MSI-X) the test connects an ISR \
             through IoConnectInterruptEx (CONNECT_LINE_BASED, CONNECT_MESSAGE_BASED), \
             makes the device interrupt --count times, one at a time, and checks that every interrupt reached the ISR with the right \
-            message number and that the kernel's count in /proc/interrupts agrees. One line per \
+            message number and that the kernel's count in /proc/interrupts agrees (not compared on an \
+            INTx line the device shares with others, which the kernel counts as one). One line per \
             case, then `N passed, N failed`; exit status 1 when any case failed. Each line has the \
             stimulus-to-ISR latency (p50/p99/max, measured by the dispatch loop from just before \
             each raise to the ISR call) and the ISR's duration, per vector when there are several; \
