@@ -47,12 +47,23 @@ struct WatchRows {
         }
     }
 
-    private let objects: [(PCIAddress, InterruptObject)]
-    /// Per object: whether the kernel counts the raises its device's trigger requests make
-    /// (a register stimulus; VFIO's loopback bypasses the kernel's handler).
-    private let kernelSeesRaises: [Bool]
-    /// Per vector: the IRQ of a device under uio_pci_generic (its line is named by the driver).
-    private let uioIRQs: [UInt32?]
+    /// One watched vector and what its device says about how the kernel counts it.
+    private struct Vector {
+        let address: PCIAddress
+        let object: InterruptObject
+        /// Whether the kernel counts the raises its device's trigger requests make (a
+        /// register stimulus; VFIO's loopback bypasses the kernel's handler).
+        let kernelSeesRaises: Bool
+        /// The IRQ of a device under uio_pci_generic (its line is named by the driver).
+        let uioIRQ: UInt32?
+
+        /// The kernel's count for it, its own (see `KernelInterruptCounts.ownCount`).
+        func kernelCount(in lines: [ProcInterruptsLine]) -> UInt64? {
+            KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: uioIRQ, in: lines)
+        }
+    }
+
+    private let vectors: [Vector]
     private let callBaseline: [UInt64]
     private let unclaimedBaseline: [UInt64]
     private var kernelBaseline: [UInt64?]
@@ -61,29 +72,25 @@ struct WatchRows {
     private(set) var rows: [Row] = []
 
     init(_ devices: [(address: PCIAddress, connected: ConnectedInterrupts, kernelSeesRaises: Bool, uioIRQ: UInt32?)]) {
-        let objects = devices.flatMap { device in device.connected.objects.map { (device.address, $0) } }
-        let uioIRQs = devices.flatMap { device in device.connected.objects.map { _ in device.uioIRQ } }
-        self.objects = objects
-        self.uioIRQs = uioIRQs
-        kernelSeesRaises = devices.flatMap { device in device.connected.objects.map { _ in device.kernelSeesRaises } }
-        previous = objects.map { $0.1.serviceCallCount }
+        let vectors = devices.flatMap { device in
+            device.connected.objects.map {
+                Vector(address: device.address, object: $0, kernelSeesRaises: device.kernelSeesRaises, uioIRQ: device.uioIRQ)
+            }
+        }
+        self.vectors = vectors
+        previous = vectors.map(\.object.serviceCallCount)
         callBaseline = previous
-        unclaimedBaseline = objects.map { $0.1.unclaimedCount }
+        unclaimedBaseline = vectors.map(\.object.unclaimedCount)
         let lines = (try? ProcInterrupts.read()) ?? []
-        kernelBaseline = objects.indices.map { Self.kernelCount(objects[$0].1, address: objects[$0].0, uioIRQ: uioIRQs[$0], in: lines) }
-    }
-
-    /// The kernel's count for one vector (see `KernelInterruptCounts`).
-    static func kernelCount(_ object: InterruptObject, address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> UInt64? {
-        KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: uioIRQ, in: lines)
+        kernelBaseline = vectors.map { $0.kernelCount(in: lines) }
     }
 
     mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
         let interval = Self.seconds(elapsed - previousElapsed)
-        rows = objects.indices.map { index in
-            let (address, object) = objects[index]
+        rows = vectors.indices.map { index in
+            let (address, object) = (vectors[index].address, vectors[index].object)
             let count = object.serviceCallCount
-            let kernel = lines.flatMap { Self.kernelCount(object, address: address, uioIRQ: uioIRQs[index], in: $0) }
+            let kernel = lines.flatMap { vectors[index].kernelCount(in: $0) }
             // A count that went backwards (a processor taken offline) compares with nothing.
             let since = kernel.flatMap { now in kernelBaseline[index].flatMap { now >= $0 ? now - $0 : nil } }
             let timings = object.timings
@@ -92,7 +99,7 @@ struct WatchRows {
                        unclaimed: object.unclaimedCount, kernel: since, storms: object.stormCount, seconds: Self.seconds(elapsed),
                        isrDuration: Latency(timings.isrDuration), stimulusToISR: Latency(timings.stimulusToISR))
         }
-        previous = objects.map { $0.1.serviceCallCount }
+        previous = vectors.map(\.object.serviceCallCount)
         previousElapsed = elapsed
     }
 
@@ -133,7 +140,7 @@ struct WatchRows {
         let calls = row.count &- callBaseline[index]
         let claimed = calls - min(calls, row.unclaimed &- unclaimedBaseline[index])
         return KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: row.kernel,
-                                                       raised: kernelSeesRaises[index] ? 0 : row.stimulusToISR.count)
+                                                       raised: vectors[index].kernelSeesRaises ? 0 : row.stimulusToISR.count)
     }
 
     /// After Ctrl-C: per vector what arrived over the whole watch.
