@@ -24,23 +24,16 @@ public final class SysfsRegisters: FailableRegisterFile, @unchecked Sendable {
     /// Opens `bars` of the function at `address`: each of `ioBars` through its resource
     /// file, every other one mapped.
     public init(_ address: String, bars: [Int], ioBars: Set<Int>, sysfs: SysfsPCI = SysfsPCI()) throws(SystemError) {
-        var regions: [MappedRegion] = []
-        var mappings: [MappedBARs.Mapping] = []
         var ports = [OwnedDescriptor?](repeating: nil, count: PCIBARs.count)
         var sizes = [Int](repeating: 0, count: PCIBARs.count)
+        let bars = bars.filter(PCIBARs.range.contains)
         // On a throw, what was opened or mapped so far goes with its owners (they close and unmap).
-        for bar in bars where PCIBARs.range.contains(bar) {
-            if ioBars.contains(bar) {
-                let file = try FileIO.open(sysfs.resourcePath(address, bar: bar), .readWrite)
-                ports[bar] = file
-                sizes[bar] = try FileIO.size(of: file.rawValue, file.name)
-            } else {
-                let region = try sysfs.mapResource(address, bar: bar)
-                regions.append(region)
-                mappings.append(MappedBARs.Mapping(bar: bar, base: region.baseAddress, length: region.length))
-            }
+        for bar in bars where ioBars.contains(bar) {
+            let file = try FileIO.open(sysfs.resourcePath(address, bar: bar), .readWrite)
+            ports[bar] = file
+            sizes[bar] = try FileIO.size(of: file.rawValue, file.name)
         }
-        self.mapped = MappedBARs(mappings, keepAlive: regions)
+        self.mapped = try MappedBARs.sysfs(address, bars: bars.filter { !ioBars.contains($0) }, sysfs: sysfs)
         self.ports = ports
         self.portSizes = sizes
         self.address = address
