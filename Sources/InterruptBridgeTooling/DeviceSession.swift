@@ -280,7 +280,6 @@ public struct DeviceSession: Sendable {
         return nil
     }
 
-    /// The kernel's running count of `kind` for this device (nil: none to read).
     /// The IRQ of a device served through uio_pci_generic (whose /proc/interrupts line is
     /// named by its driver, not the device), nil under VFIO.
     public var uioIRQ: UInt32? { (backend as? UIOBackend)?.device.irqLine }
@@ -291,6 +290,7 @@ public struct DeviceSession: Sendable {
         (try? ProcInterrupts.read()).flatMap { KernelInterruptCounts.sharedLineNote(address: info.address, uioIRQ: uioIRQ, in: $0) }
     }
 
+    /// The kernel's running count of `kind` for this device (nil: none to read).
     public func kernelCount(_ kind: InterruptKind) -> (@Sendable () -> UInt64?)? {
         if backend is UIOBackend { return info.irqLine.map { SelftestCase.irqKernelCount($0) } }
         return SelftestCase.vfioKernelCount(kind, info.address)
