@@ -287,15 +287,20 @@ for spec in "${device_list[@]}"; do
     fi
 done
 
+# check_device_spec OPTION SPEC PLACEMENT: SPEC is a -device string that starts with the model
+# name and leaves addr= and bus= to the rig (PLACEMENT says where the rig puts it).
+check_device_spec() {
+    [[ $2 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
+        bad_usage "$1 wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$2'"
+    [[ ,$2, != *,addr=* && ,$2, != *,bus=* ]] || bad_usage "$1 '$2': leave out addr= and bus=, $3"
+}
+
 # Any other QEMU device model, at a pinned slot the named set never uses (0b and 0f are left for
 # edu@SLOT sharing a line; 10-17 for edu@port's root ports).
 QEMU_DEVICE_SLOTS=(0c 0d 0e 18 19 1a 1b 1c 1d 1e)
 qemu_device_count=0
 for spec in "${EXTRA_QEMU_DEVICES[@]}"; do
-    [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
-        bad_usage "--qemu-device wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
-    [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
-        bad_usage "--qemu-device '$spec': leave out addr= and bus=, the rig pins the slot"
+    check_device_spec --qemu-device "$spec" "the rig pins the slot"
     [[ $spec != *, ]] || bad_usage "--qemu-device '$spec': a trailing comma (QEMU reads an empty property)"
     slot=
     for candidate in "${QEMU_DEVICE_SLOTS[@]}"; do
@@ -316,10 +321,7 @@ done
 # Any model, hot-pluggable: behind its own root port, after edu@port's (the same ports and buses).
 plug_count=0
 for spec in "${EXTRA_HOTPLUG_DEVICES[@]}"; do
-    [[ $spec =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*(,.*)?$ ]] ||
-        bad_usage "--qemu-hotplug wants a QEMU -device string starting with the model name (e.g. rtl8139), not '$spec'"
-    [[ ,$spec, != *,addr=* && ,$spec, != *,bus=* ]] ||
-        bad_usage "--qemu-hotplug '$spec': leave out addr= and bus=, the rig puts it behind its own root port"
+    check_device_spec --qemu-hotplug "$spec" "the rig puts it behind its own root port"
     # The hot-plug agent re-reads SPEC for device_add: every property name=value, no ',,' escapes.
     [[ ${spec#*,} == "$spec" || ,${spec#*,}, =~ ^(,[A-Za-z0-9_.-]+=[^,]*)+,$ ]] ||
         bad_usage "--qemu-hotplug '$spec': after the model name, only name=value properties (no flags, empty items or ',,')"
