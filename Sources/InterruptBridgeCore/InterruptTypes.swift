@@ -11,6 +11,8 @@ public struct InterruptLevel: RawRepresentable, Sendable, Hashable, Comparable, 
     /// Lowest and highest device IRQL the bridge assigns (x64: 3...12).
     public static let lowestDevice = InterruptLevel(3)
     public static let highestDevice = InterruptLevel(12)
+    /// HIGH_LEVEL (x64: 15), the highest IRQL there is: a level above it names none.
+    public static let high = InterruptLevel(15)
 
     public static func < (lhs: InterruptLevel, rhs: InterruptLevel) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { String(rawValue) }

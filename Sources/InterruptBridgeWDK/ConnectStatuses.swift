@@ -28,6 +28,18 @@ public enum ConnectStatuses {
         STATUS_INVALID_PARAMETER_10, STATUS_NOT_FOUND, STATUS_INSUFFICIENT_RESOURCES,
     ]
 
+    /// Whether the caller may connect: the reference pages give IRQL PASSIVE_LEVEL for
+    /// every connect routine. Above it (KeRaiseIrql, a spin lock held, an ISR, a DPC), or
+    /// on a dispatch thread at all (a passive-level ISR, a threaded DPC), a connect could
+    /// not wait for the dispatch loop, which applies it only after the caller returns: a
+    /// kernel that then refused to enable the interrupts would leave STATUS_SUCCESS
+    /// naming an object that was never connected. Such a call connects nothing and
+    /// returns STATUS_INVALID_PARAMETER, a status both pages list (Windows does not
+    /// check; Driver Verifier bug-checks).
+    static var callerMayConnect: Bool {
+        KeGetCurrentIrql() == PASSIVE_LEVEL && !InterruptDispatcher.isOnAnyDispatchThread
+    }
+
     /// IoConnectInterruptEx's status for `error`.
     static func IoConnectInterruptEx(_ error: ConnectionError) -> NTSTATUS {
         switch error {

@@ -85,11 +85,22 @@ public func KeRemoveQueueDpc(_ Dpc: KDPC) -> BOOLEAN {
     Dpc.call?.dequeue() ?? FALSE
 }
 
+/// `KeFlushQueuedDpcs()`: returns once every DPC queued when it was called has run, on
+/// every dispatcher a DPC was initialized for (KeInitializeDpc, KeInitializeThreadedDpc,
+/// IoInitializeDpcRequest). A driver's stop path calls it after IoDisconnectInterruptEx,
+/// which does not wait for the DPCs its ISR queued (as on Windows), before freeing what
+/// they use. Call it at PASSIVE_LEVEL, as on Windows; from an ISR or DPC it returns at
+/// once (the dispatch thread would wait for itself).
+public func KeFlushQueuedDpcs() {
+    for dispatcher in Kernel.dispatchersWithDeferredCalls { dispatcher.flushDeferredCalls() }
+}
+
 /// `IoInitializeDpcRequest(DeviceObject, DpcRoutine)`: initializes `DeviceObject->Dpc`
 /// as the device's DpcForIsr, with the DEVICE_OBJECT as its DeferredContext, run on the
 /// device's dispatcher. Only the first call takes effect.
 public func IoInitializeDpcRequest(_ DeviceObject: DEVICE_OBJECT, _ DpcRoutine: @escaping IO_DPC_ROUTINE) {
     // The context names the device object weakly: the device object holds its DPC.
+    Kernel.noteDeferredCalls(on: DeviceObject.dispatcher)
     let call = DeferredCall<PVOID>(dispatcher: DeviceObject.dispatcher, deferredContext: DeviceObjectReference(DeviceObject)) {
         dpc, Irp, Context in
         guard let DeviceObject = (dpc.deferredContext as? DeviceObjectReference)?.object else { return }
@@ -114,6 +125,7 @@ private func makeCall(_ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ Deferred
     guard let dispatcher = dispatcher ?? (try? Kernel.dispatcher) else {
         preconditionFailure("\(caller): the default dispatcher could not be started")
     }
+    Kernel.noteDeferredCalls(on: dispatcher)
     // An object context is held weakly, as C's PVOID owns nothing: the canonical
     // KeInitializeDpc(&devExt->Dpc, Routine, devExt) is otherwise a cycle (the
     // extension holds its DPC, the DPC the extension) that leaks the extension and

@@ -17,7 +17,8 @@ import InterruptBridgeCore
 /// Returns only the three statuses seed 002 documents (see ``ConnectStatuses``):
 /// STATUS_SUCCESS; STATUS_INVALID_PARAMETER when no processors are in
 /// `ProcessorEnableMask` (none at all, or none online: Windows intersects the mask with
-/// its active processors), no routine is given, the IRQLs or sharing are invalid, or
+/// its active processors), no routine is given, the IRQLs or sharing are invalid, the
+/// caller runs above PASSIVE_LEVEL or on a dispatch thread (see ``ConnectStatuses``), or
 /// `Vector` is not a vector of any device on the dispatcher (an invalid parameter of
 /// this call: it names no device); STATUS_INSUFFICIENT_RESOURCES when the system could
 /// not (the backend or kernel refused, the dispatcher is shut down or cannot start).
@@ -29,6 +30,7 @@ public func IoConnectInterrupt(
 ) -> NTSTATUS {
     guard let ServiceRoutine else { return STATUS_INVALID_PARAMETER }
     guard ProcessorEnableMask != 0 else { return STATUS_INVALID_PARAMETER }
+    guard ConnectStatuses.callerMayConnect else { return STATUS_INVALID_PARAMETER }
     let chosen: InterruptDispatcher
     if let dispatcher {
         chosen = dispatcher

@@ -24,25 +24,24 @@ import InterruptBridgeCore
 ///
 /// The ISR may run before this returns. Returns STATUS_SUCCESS or one of the errors
 /// seed 004 lists (see ``ConnectStatuses``): STATUS_INVALID_PARAMETER_1 (Version),
-/// STATUS_INVALID_PARAMETER (no device object, routine or result location, an invalid
-/// IRQL pair, a group other than 0, a vector that cannot be shared, no fall-back routine
-/// for a line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask, or only processors that are not online),
+/// STATUS_INVALID_PARAMETER (called above PASSIVE_LEVEL or from an ISR or DPC, no device
+/// object, routine or result location, an invalid IRQL pair or one above HIGH_LEVEL, a
+/// group other than 0, a vector that cannot be shared, no fall-back routine for a
+/// line-only device), STATUS_INVALID_PARAMETER_10 (no bits in ProcessorEnableMask, or only processors that are not online),
 /// STATUS_INVALID_DEVICE_REQUEST (CONNECT_LINE_BASED on a device assigned messages),
 /// STATUS_NOT_FOUND (no interrupts, vector not assigned); and STATUS_INSUFFICIENT_RESOURCES
 /// when the system could not (the backend or kernel refused, the dispatcher was shut down).
 public func IoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
+    let connect: (inout IO_CONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS
     switch Parameters.Version {
-    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP:
-        return connectFullySpecified(&Parameters)
-    case CONNECT_LINE_BASED:
-        return connectLineBased(&Parameters)
-    case CONNECT_MESSAGE_BASED:
-        return connectMessageBased(&Parameters)
-    case CONNECT_MESSAGE_BASED_PASSIVE:
-        return connectMessageBasedPassive(&Parameters)
-    default:
-        return STATUS_INVALID_PARAMETER_1
+    case CONNECT_FULLY_SPECIFIED, CONNECT_FULLY_SPECIFIED_GROUP: connect = connectFullySpecified
+    case CONNECT_LINE_BASED: connect = connectLineBased
+    case CONNECT_MESSAGE_BASED: connect = connectMessageBased
+    case CONNECT_MESSAGE_BASED_PASSIVE: connect = connectMessageBasedPassive
+    default: return STATUS_INVALID_PARAMETER_1
     }
+    guard ConnectStatuses.callerMayConnect else { return STATUS_INVALID_PARAMETER }
+    return connect(&Parameters)
 }
 
 /// `WdmlibIoConnectInterruptEx` (iointex.h): IoConnectInterruptEx for the three

@@ -57,8 +57,10 @@ public func KeReleaseSpinLockFromDpcLevel(_ SpinLock: KSPIN_LOCK) {
 
 /// `KeRaiseIrql(NewIrql, &OldIrql)`: raises the calling thread's IRQL to `NewIrql`
 /// and stores the previous one in `OldIrql`. A `NewIrql` below the current IRQL stops
-/// the process (Windows: bug check IRQL_NOT_GREATER_OR_EQUAL).
+/// the process (Windows: bug check IRQL_NOT_GREATER_OR_EQUAL), and so does one above
+/// HIGH_LEVEL, which names no IRQL.
 public func KeRaiseIrql(_ NewIrql: KIRQL, _ OldIrql: inout KIRQL) {
+    precondition(NewIrql <= HIGH_LEVEL, "KeRaiseIrql to \(NewIrql), above HIGH_LEVEL (\(HIGH_LEVEL)): no such IRQL")
     OldIrql = InterruptLevel.raiseCurrent(to: InterruptLevel(NewIrql)).rawValue
 }
 
@@ -139,6 +141,26 @@ public enum Kernel {
             }
             return try result.get()
         }
+    }
+
+    /// The dispatchers DPCs were initialized on (weakly): what KeFlushQueuedDpcs waits for.
+    private static let deferredCallDispatchers = LockedValue<[WeakDispatcher]>([])
+
+    private struct WeakDispatcher: Sendable {
+        weak var dispatcher: InterruptDispatcher?
+    }
+
+    /// Notes that DPCs run on `dispatcher` (KeInitializeDpc, IoInitializeDpcRequest).
+    static func noteDeferredCalls(on dispatcher: InterruptDispatcher) {
+        deferredCallDispatchers.withLock { list in
+            list.removeAll { $0.dispatcher == nil }
+            if !list.contains(where: { $0.dispatcher === dispatcher }) { list.append(WeakDispatcher(dispatcher: dispatcher)) }
+        }
+    }
+
+    /// The live dispatchers DPCs were initialized on.
+    static var dispatchersWithDeferredCalls: [InterruptDispatcher] {
+        deferredCallDispatchers.withLock { $0.compactMap(\.dispatcher) }
     }
 
     /// Makes `dispatcher` the default. Returns false (and changes nothing) if a

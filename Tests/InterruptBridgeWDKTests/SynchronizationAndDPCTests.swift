@@ -132,43 +132,6 @@ struct SynchronizationAndDPCTests {
         IoDisconnectInterrupt(devExt.IntObj)
     }
 
-    /// IoConnectInterruptEx is for PASSIVE_LEVEL, but a driver that calls it from a DPC still
-    /// gets the truth about what can be known at once: a vector connected exclusively is
-    /// refused (STATUS_INVALID_PARAMETER, nothing written), not reported connected.
-    @Test func aConnectFromADpcThatBreaksTheSharingRulesIsRefusedThere() throws {
-        final class Outcome: Sendable {
-            let pdo: DEVICE_OBJECT
-            let status = Mutex<NTSTATUS?>(nil)
-            let wrote = Mutex(false)
-            init(_ pdo: DEVICE_OBJECT) { self.pdo = pdo }
-        }
-        let dispatcher = try makeDispatcher()
-        defer { dispatcher.shutdown() }
-        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
-        let owner = DEVICE_EXTENSION()
-        var exclusive = Params.fullySpecified(pdo, owner)
-        exclusive.FullySpecified.ShareVector = FALSE
-        #expect(IoConnectInterruptEx(&exclusive) == STATUS_SUCCESS)
-
-        let outcome = Outcome(pdo)
-        var dpc = KDPC()
-        KeInitializeDpc(&dpc, { _, DeferredContext, _, _ in
-            let outcome = DeferredContext as! Outcome
-            let late = DEVICE_EXTENSION()
-            var params = Params.fullySpecified(outcome.pdo, late)
-            params.FullySpecified.ShareVector = FALSE
-            let status = IoConnectInterruptEx(&params)
-            outcome.wrote.withLock { $0 = late.IntObj != nil }
-            outcome.status.withLock { $0 = status }
-        }, outcome, dispatcher: dispatcher)
-        #expect(KeInsertQueueDpc(dpc, nil, nil))
-        #expect(eventually { outcome.status.withLock { $0 } != nil })
-        #expect(outcome.status.withLock { $0 } == STATUS_INVALID_PARAMETER)
-        #expect(outcome.wrote.withLock { $0 } == false, "a refused connect wrote an interrupt object")
-        #expect(dispatcher.connectedInterrupts.count == 1)
-        IoDisconnectInterrupt(owner.IntObj)
-    }
-
     @Test func anUninitializedDpcIsNeverQueued() {
         let Dpc = KDPC()
         #expect(!Dpc.isInitialized)

@@ -14,12 +14,13 @@ extension InterruptDispatcher {
     ///   passive-level object, without a spin lock, and must not be given one.
     /// - Throws `.noDevice`, `.deviceUsesMessages` (the device was assigned
     ///   messages), `.noInterrupts`, `.invalidLevels` (a spin lock for a passive-level
-    ///   connect), `.sharingConflict`, `.backend`, `.insufficientResources`.
+    ///   connect, a `synchronizeIrql` above HIGH_LEVEL), `.sharingConflict`, `.backend`, `.insufficientResources`.
     public func connectLineBased(
         device: InterruptDevice?, routine: @escaping InterruptServiceRoutine, context: OpaqueContext = .none,
         spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
     ) throws(ConnectionError) -> InterruptObject {
         guard let device else { throw .noDevice }
+        guard synchronizeIrql <= .high else { throw .invalidLevels(irql: synchronizeIrql, synchronizeIrql: synchronizeIrql) }
         guard !device.usesMessages else { throw .deviceUsesMessages }
         let lines = device.vectors.filter { $0.kind == .intx }
         guard let line = lines.first else { throw .noInterrupts }
@@ -42,13 +43,15 @@ extension InterruptDispatcher {
     ///
     /// - The effective SynchronizeIrql is the maximum of the messages' IRQLs and `synchronizeIrql`.
     /// - MessageAddress/MessageData come from the backend where it can read them, else 0.
-    /// - Throws `.noDevice`, `.noInterrupts`, `.noFallbackRoutine`, `.sharingConflict`, `.backend`, ...
+    /// - Throws `.noDevice`, `.invalidLevels` (a `synchronizeIrql` above HIGH_LEVEL), `.noInterrupts`,
+    ///   `.noFallbackRoutine`, `.sharingConflict`, `.backend`, ...
     public func connectMessageBased(
         device: InterruptDevice?, messageRoutine: @escaping MessageServiceRoutine,
         fallbackRoutine: InterruptServiceRoutine? = nil, context: OpaqueContext = .none,
         spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
     ) throws(ConnectionError) -> MessageConnection {
         guard let device else { throw .noDevice }
+        guard synchronizeIrql <= .high else { throw .invalidLevels(irql: synchronizeIrql, synchronizeIrql: synchronizeIrql) }
         let messages = device.vectors.filter { $0.kind.isMessageSignaled }
         guard let kind = messages.first?.kind else {
             guard device.vectors.contains(where: { $0.kind == .intx }) else { throw .noInterrupts }
@@ -132,7 +135,7 @@ extension InterruptDispatcher {
     ) throws(ConnectionError) -> InterruptObject {
         try requireOnlineProcessor(in: affinity)
         let passive = irql == .passive && synchronizeIrql == .passive
-        guard irql <= synchronizeIrql, passive || irql != .passive, !(passive && spinLock != nil), passive || passiveLock == nil else {
+        guard irql <= synchronizeIrql, synchronizeIrql <= .high, passive || irql != .passive, !(passive && spinLock != nil), passive || passiveLock == nil else {
             throw .invalidLevels(irql: irql, synchronizeIrql: synchronizeIrql)
         }
         guard group == 0 else { throw .processorGroupUnavailable(group) }

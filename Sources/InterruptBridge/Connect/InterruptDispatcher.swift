@@ -144,8 +144,9 @@ public final class InterruptDispatcher: Sendable {
         return current != 0 && (current == mainLoop.identity || current == passiveIdentity.load(ordering: .relaxed))
     }
 
-    /// True on any dispatcher's dispatch thread.
-    static var isOnAnyDispatchThread: Bool { LoopThreadMarker.word.value != 0 }
+    /// True on any dispatcher's dispatch thread (inside an ISR or DPC of any dispatcher),
+    /// where a connect cannot wait for its loop and completes after the caller returns.
+    public static var isOnAnyDispatchThread: Bool { LoopThreadMarker.word.value != 0 }
 
     // MARK: Stepping by hand (manuallyStepped dispatchers)
 
@@ -211,6 +212,18 @@ public final class InterruptDispatcher: Sendable {
         registeredDevices.withLock { list in
             list.compactMap(\.device).filter { $0 !== device && $0.assignedVector(vector)?.kind == .intx }
         }
+    }
+
+    // MARK: DPCs
+
+    /// KeFlushQueuedDpcs: returns once every DPC queued on this dispatcher before the
+    /// call has run (or was removed), its routine returned. A DPC queued while they run
+    /// may run after. From a dispatch thread (an ISR or DPC of any dispatcher) it returns
+    /// at once, since waiting there could wait for itself; so does a dispatcher shut down.
+    public func flushDeferredCalls() {
+        guard !Self.isOnAnyDispatchThread else { return }
+        let completion = Completion()
+        if mainLoop.post(.flushDeferredCalls(completion)) { try? completion.wait() }
     }
 
     // MARK: Device events

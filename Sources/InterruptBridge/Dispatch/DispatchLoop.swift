@@ -285,6 +285,9 @@ enum LoopCommand: Sendable {
     case contain([InterruptObject], StormRule, Completion?)
     /// Judge the objects' own vectors by this storm policy from now on (nil: the loop's default).
     case setStorm([InterruptObject], StormPolicy?, Completion?)
+    /// Run the DPCs queued now, then finish (KeFlushQueuedDpcs): a DPC queued after this
+    /// batch's drain would otherwise still wait when the command is applied.
+    case flushDeferredCalls(Completion)
     /// Answer a heartbeat request: count it in `heartbeats` (proves the loop turns).
     case heartbeat
     /// Report these objects active (true) or inactive (false).

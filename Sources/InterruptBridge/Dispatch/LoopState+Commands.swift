@@ -61,6 +61,9 @@ extension LoopState {
                 }
                 stopListening(to: device)
                 completion?.finish()
+            case let .flushDeferredCalls(completion):
+                drainDeferredCalls()
+                completion.finish()
             case .heartbeat:
                 loop.heartbeats.add(1, ordering: .releasing)
             case .stop:
@@ -281,6 +284,8 @@ extension LoopState {
                  let .contain(_, _, completion), let .setStorm(_, _, completion), let .watchEvents(_, completion), let .unwatchEvents(_, completion),
                  let .setActive(_, _, completion):
                 completion?.finish()
+            case let .flushDeferredCalls(completion):
+                completion.finish()
             case .stop, .heartbeat:
                 continue
             }

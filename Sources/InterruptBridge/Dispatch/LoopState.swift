@@ -239,6 +239,13 @@ final class LoopState {
         return .proceed
     }
 
+    /// Runs the DPCs queued now (off the interrupt path: a flush's command).
+    func drainDeferredCalls() {
+        deferredCallQueue?._withUnsafeGuaranteedRef { queue in
+            if !queue.isEmpty { queue.drain() }
+        }
+    }
+
     /// The vector source event `index` of the batch names, with its pass record; nil for anything else,
     /// which is taken care of here: the wake descriptor is cleared (and `woken` set),
     /// a device's event descriptor is queued in `deferred`, a stale token is dropped.
