@@ -86,12 +86,23 @@ extension DeviceRegistry {
         let lines = try? ProcInterrupts.read()
         return order.compactMap { devices[$0] }.flatMap { device -> [MetricSample] in
             let perMessage = device.entry?.perMessageMetrics ?? device.simulated?.perMessageMetrics ?? false
-            return device.objects.map { object in
-                MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
-                             interrupts: object.serviceCallCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
-                             storms: object.stormCount, kernel: kernelCount(device, object, lines), timings: object.timings)
+            // The connection's counters on top of what the ended ones counted: each series
+            // only grows across reconnects, and holds what it reached while disconnected.
+            var retired = device.retired
+            var samples = device.objects.map { object in
+                let ended = retired.removeValue(forKey: RetiredVector(object)) ?? RetiredCounters()
+                return MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
+                                    interrupts: ended.interrupts &+ object.serviceCallCount, unclaimed: ended.unclaimed &+ object.unclaimedCount,
+                                    signals: ended.signals &+ object.deliveredSignalCount, storms: ended.storms &+ object.stormCount,
+                                    kernel: kernelCount(device, object, lines), timings: ended.timings.adding(object.timings))
             }
-        } 
+            for (vector, ended) in retired.sorted(by: { ($0.key.kind, $0.key.message) < ($1.key.kind, $1.key.message) }) {
+                samples.append(MetricSample(device: device.id, kind: vector.kind, message: perMessage ? Int(vector.message) : nil,
+                                            interrupts: ended.interrupts, unclaimed: ended.unclaimed, signals: ended.signals,
+                                            storms: ended.storms, kernel: nil, timings: ended.timings))
+            }
+            return samples
+        }
     }
 
     /// Devices by state, for the `irqbridge_devices` gauge.

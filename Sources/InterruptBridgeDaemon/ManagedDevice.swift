@@ -49,7 +49,20 @@ final class ManagedDevice {
     var boundByDaemon = false
     var previousDriver: String?
     var session: DeviceSession?
-    var connected: ConnectedInterrupts?
+    /// What is connected. A connection that ends (a disconnect, a removal, a reconnect
+    /// by a reload) leaves its counters in `retired`, after its ISRs stopped; a new one
+    /// keeps only the retired vectors it has again (another kind's series are dropped).
+    var connected: ConnectedInterrupts? {
+        willSet { if let ending = connected { retire(ending.objects) } }
+        didSet {
+            guard let now = connected else { return }
+            let vectors = Set(now.objects.map(RetiredVector.init))
+            retired = retired.filter { vectors.contains($0.key) }
+        }
+    }
+    /// The counters of the connections that ended, per interrupt kind and message: the
+    /// metrics' series go on from them, so nothing counted before a reconnect is lost.
+    private(set) var retired: [RetiredVector: RetiredCounters] = [:]
     var uioIRQ: UInt32?
     var baselines: [VectorBaseline] = []
     var baselineTime = ContinuousClock.now
@@ -70,6 +83,41 @@ final class ManagedDevice {
 
     /// Every ISR call since connect.
     var totalInterrupts: UInt64 { objects.reduce(0) { $0 &+ $1.serviceCallCount } }
+
+    private func retire(_ objects: [InterruptObject]) {
+        for object in objects {
+            let key = RetiredVector(object)
+            var counters = retired[key] ?? RetiredCounters()
+            counters.interrupts &+= object.serviceCallCount
+            counters.unclaimed &+= object.unclaimedCount
+            counters.signals &+= object.deliveredSignalCount
+            counters.storms &+= object.stormCount
+            counters.timings = counters.timings.adding(object.timings)
+            retired[key] = counters
+        }
+    }
+}
+
+/// One vector's place in the metrics: its interrupt kind and message number.
+struct RetiredVector: Hashable, Sendable {
+    var kind: String
+    var message: UInt32
+
+    init(kind: String, message: UInt32) {
+        self.kind = kind
+        self.message = message
+    }
+
+    init(_ object: InterruptObject) { self.init(kind: object.kind.description, message: object.messageID) }
+}
+
+/// What the ended connections of one vector counted.
+struct RetiredCounters: Sendable {
+    var interrupts: UInt64 = 0
+    var unclaimed: UInt64 = 0
+    var signals: UInt64 = 0
+    var storms: UInt64 = 0
+    var timings = InterruptTimings()
 }
 
 /// Lets a disconnect stop the triggers that raise a device's interrupts, and wait

@@ -1,7 +1,8 @@
 // Prometheus metrics, read at scrape time: the interrupt path only bumps the
-// counters it always has (per interrupt object); a scrape reads them, folds them
-// into monotonic series (a reconnected device's fresh counters continue its
-// series) and renders swift-prometheus' registry. Labels are the configured
+// counters it always has (per interrupt object); a scrape reads them, on top of
+// what the device's ended connections counted (kept by the registry, so a
+// reconnected device's series go on from everything counted before), folds them
+// into monotonic series and renders swift-prometheus' registry. Labels are the configured
 // devices and their interrupt kind, and a message number only for devices
 // configured with per-message-metrics: cardinality follows the configuration,
 // never the CPU count.

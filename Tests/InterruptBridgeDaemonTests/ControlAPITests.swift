@@ -351,6 +351,30 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// A reconnect does not lose counts: what the ended connection counted after the last
+    /// scrape, and before it, stays in the series, which goes on from there (it had been
+    /// folded only at scrape time, so 100 + 50 + reconnect + 10 read 110).
+    @Test func aReconnectedDevicesSeriesGoesOnFromEverythingCounted() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  card: {interrupts: msi, vectors: 1}\n")
+        let series = #"irqbridge_interrupts_total{device="card",kind="MSI",message=""} "#
+        func value() async throws -> String? {
+            try await daemon.call("GET", "/metrics").text.split(separator: "\n").first { $0.hasPrefix(series) }.map { String($0.dropFirst(series.count)) }
+        }
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 100]).status == 200)
+        #expect(try await value() == "100")
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 50]).status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/card/disconnect").status == 200)
+        #expect(try await value() == "150", "a disconnected device's series holds what it counted")
+        #expect(try await daemon.call("POST", "/v1/devices/card/connect").status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 10]).status == 200)
+        #expect(try await value() == "160")
+        #expect(try await daemon.call("POST", "/v1/devices/card/disconnect").status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/card/connect").status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 200]).status == 200)
+        #expect(try await value() == "360", "a new connection's count above the last reading is not mistaken for the same connection's")
+        try await daemon.stop()
+    }
+
     /// Turning per-message-metrics on for a connected device relabels its series without
     /// reconnecting it (its counts go on).
     @Test func perMessageMetricsChangeWithoutAReconnect() async throws {

@@ -18,6 +18,12 @@ public struct InterruptTimings: Sendable, Hashable {
         self.isRecorded = isRecorded
     }
 
+    /// Both measured together (another connection's, to go on from); recorded if either was.
+    public func adding(_ other: InterruptTimings) -> InterruptTimings {
+        InterruptTimings(isrDuration: isrDuration.adding(other.isrDuration), stimulusToISR: stimulusToISR.adding(other.stimulusToISR),
+                         isRecorded: isRecorded || other.isRecorded)
+    }
+
     /// What was measured after `earlier` (a snapshot of the same object taken before).
     public func subtracting(_ earlier: InterruptTimings) -> InterruptTimings {
         InterruptTimings(isrDuration: isrDuration.subtracting(earlier.isrDuration),
