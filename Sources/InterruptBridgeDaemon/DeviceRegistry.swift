@@ -350,7 +350,8 @@ public actor DeviceRegistry {
     private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
-        return entry.connectRefusal(info, policy: policy(for: entry))
+        if let refusal = entry.connectRefusal(info, policy: policy(for: entry)) { return refusal }
+        return ConfigurationPlan.groupRefusal(info, entry, binder, table: table, lookUp: { address in (try? discovery.device(at: address)) ?? nil })
     }
 
     func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry) }

@@ -286,14 +286,25 @@ public struct DeviceBinder: Sendable {
         if let earlier { try? records.save(earlier, for: name, keepingOwner: true) } else { try? records.remove(name) }
     }
 
+    /// The other members of `address`'s IOMMU group that keep it from being viable for
+    /// VFIO: each bound to a driver other than vfio-pci or pci-stub. Empty when the group
+    /// cannot be read (no IOMMU group: VFIO's own open reports that).
+    public func groupMembersBlockingVFIO(_ address: PCIAddress) -> (group: Int, members: [(address: String, driver: String)]) {
+        let name = address.description
+        guard let group = kernel.iommuGroup(of: name), let members = try? kernel.groupMembers(group) else { return (-1, []) }
+        return (group, members.compactMap { member in
+            guard member.address != name, let driver = member.driver, driver != "vfio-pci", driver != "pci-stub" else { return nil }
+            return (member.address, driver)
+        })
+    }
+
     /// Other members of the device's IOMMU group that keep the group from being viable.
     /// They are reported, never unbound.
     private func groupWarnings(_ name: String, target: UserSpaceDriver) -> [String] {
-        guard target == .vfioPCI, let group = kernel.iommuGroup(of: name),
-              let members = try? kernel.groupMembers(group) else { return [] }
-        return members.compactMap { member in
-            guard member.address != name, let driver = member.driver, driver != "vfio-pci", driver != "pci-stub" else { return nil }
-            return "IOMMU group \(group) also holds \(member.address) (bound to \(driver)): VFIO cannot open the group until "
+        guard target == .vfioPCI, let address = PCIAddress(name) else { return [] }
+        let (group, members) = groupMembersBlockingVFIO(address)
+        return members.map { member in
+            "IOMMU group \(group) also holds \(member.address) (bound to \(member.driver)): VFIO cannot open the group until "
                 + "it is bound to vfio-pci or unbound; irqbridge does not touch devices you did not name"
         }
     }

@@ -37,6 +37,29 @@ struct ConfigurationPlanTests {
         plan.items.first { $0.address == PCIAddress(address)! }?.outcome
     }
 
+    /// A card whose IOMMU group holds another device on a kernel driver cannot be opened
+    /// under vfio-pci: the plan (and start-up, through the same check) fails it before it
+    /// leaves its driver, naming the member. It had been bound, failed "not viable", and
+    /// left on vfio-pci until SIGTERM (found on a rig's SMBus controller beside its LPC bridge).
+    @Test func aGroupSharedWithADeviceOnAKernelDriverFailsBeforeTheBind() throws {
+        let kernel = FakeBindingKernel(devices: [
+            "0000:00:08.0": .init(driver: "nvme", defaultDriver: "nvme", group: 8),
+            "0000:00:07.0": .init(driver: "e1000e", defaultDriver: "e1000e", group: 8),
+        ], registered: ["vfio-pci", "e1000e", "nvme"])
+        let plan = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme}\n", kernel: kernel)
+        guard case .fail(let reason) = Self.outcome(plan, "0000:00:08.0") else { Issue.record("\(plan.lines)"); return }
+        #expect(reason.contains("IOMMU group 8 also holds 0000:00:07.0 on e1000e"), "\(reason)")
+        #expect(kernel.log.isEmpty, "nothing was bound: \(kernel.log)")
+
+        // Given to vfio-pci by the same configuration, the other member is not in the way.
+        let both = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme}\n  \"0000:00:07.0\": {from: e1000e}\n", kernel: kernel)
+        #expect(Self.outcome(both, "0000:00:08.0") == .connect("bind to vfio-pci from nvme, connect message-based, profile nvme"))
+        // Under uio_pci_generic the group does not matter.
+        let uio = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme, driver: uio_pci_generic}\n", kernel: kernel)
+        guard case .fail(let other) = Self.outcome(uio, "0000:00:08.0") else { Issue.record("\(uio.lines)"); return }
+        #expect(!other.contains("IOMMU group"), "\(other)")
+    }
+
     @Test func eachConfiguredDeviceIsTakenFailedOrAbsentAsStartUpWouldDoIt() throws {
         let plan = try Self.plan("""
             devices:

@@ -37,6 +37,23 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// Start-up does not take a card VFIO could not open: another member of its IOMMU group
+    /// is on a kernel driver the configuration does not name. It stays on its own driver,
+    /// failed with the reason (it had been bound, failed "group not viable", and kept).
+    @Test func aCardWhoseGroupIsNotViableStaysOnItsDriver() async throws {
+        let kernel = FakeBindingKernel(devices: [
+            Self.nic: .init(driver: "e1000e", defaultDriver: "e1000e", group: 7),
+            "0000:00:08.0": .init(driver: "nvme", defaultDriver: "nvme", group: 7),
+        ], registered: ["vfio-pci", "e1000e", "nvme"])
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        let status = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(status["state"] as? String == "failed", "\(status)")
+        let reason = status["reason"] as? String ?? ""
+        #expect(reason.contains("IOMMU group 7 also holds 0000:00:08.0 on nvme") && reason.contains("left on e1000e"), "\(reason)")
+        #expect(kernel.driver(of: Self.nic) == "e1000e")
+        try await daemon.stop()
+    }
+
     @Test func aBridgeIsRefusedWithoutTheCommandLinesForce() async throws {
         let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: Self.kernel())
         let refused = try await daemon.call("POST", "/v1/devices/0000:00:00.0/bind")
