@@ -168,7 +168,9 @@ public struct DeviceBinder: Sendable {
         let ours = records.load(name).flatMap { record in
             current == nil || current == record.boundTo || current.flatMap(UserSpaceDriver.init(rawValue:)) != nil ? record : nil
         }
-        if let expected, expected != current, !(current == target.rawValue), ours?.originalDriver != expected {
+        // `from` gives leave to take the device from that driver; one on no driver needs none
+        // (a `from: e1000e` entry whose module is not loaded takes the free card).
+        if let expected, let current, expected != current, current != target.rawValue, ours?.originalDriver != expected {
             throw .notBoundTo(address: name, expected: expected, actual: current)
         }
         if current == target.rawValue { return Preconditions(current: current, ours: ours, alreadyBound: true) }

@@ -68,6 +68,17 @@ final class BindingTests {
         #expect(kernel.driver(of: "0000:00:04.0") == "e1000e")
     }
 
+    /// `from` gives leave to take a device from that driver, not a demand that it be there:
+    /// a device on no driver is taken (a daemon entry's `from: e1000e` whose module is not
+    /// loaded was refused as "bound to no driver, not e1000e").
+    @Test func fromAllowsADeviceOnNoDriver() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(defaultDriver: "e1000e")], registered: ["vfio-pci"])
+        #expect(binder(kernel).refusal(nic, to: .vfioPCI, from: "e1000e") == nil)
+        let outcome = try binder(kernel).bind(nic, to: .vfioPCI, from: "e1000e")
+        #expect(outcome.changed && outcome.previousDriver == nil)
+        #expect(kernel.driver(of: "0000:00:04.0") == "vfio-pci")
+    }
+
     /// The hint names the driver as a shell reads it back: a driver's name may hold a space.
     @Test func theInUseHintPastesAsOneArgument() {
         #expect(BindingError.inUse(address: "0000:00:0e.0", driver: "e1000e", target: "vfio-pci").description.contains("pass --from e1000e ("))
