@@ -272,6 +272,12 @@ public actor DeviceRegistry {
         if device.state == .removed, let address = device.address, (try? discovery.device(at: address)) ?? nil == nil {
             throw .conflict("\(device.id) is removed (not on the bus): nothing to connect")
         }
+        // Off the daemon's driver (given back by someone else, or through the API): refused
+        // as it is, not marked failed, which a reload would take for a failure to retry and
+        // take the card back.
+        if device.simulated == nil, device.state == .released || device.state == .unbound {
+            throw .conflict("\(device.id) is \(device.state.rawValue) (\(device.reason ?? "not on the daemon's driver")): bind it first")
+        }
         if let simulated = device.simulated {
             try connectSimulated(device, simulated)
             return

@@ -286,6 +286,14 @@ struct PCIDeviceLifecycleTests {
         try kernel.unbind(Self.nic, from: "vfio-pci")
         await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
         #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        // A connect is refused and leaves it released: marked failed, the next reload took it
+        // for a failure to retry and bound the card again.
+        let connect = try await daemon.call("POST", "/v1/devices/\(Self.nic)/connect")
+        #expect(connect.status == 409 && (connect.json["error"] as? String ?? "").contains("bind it first"), "\(connect.json)")
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        #expect(try await daemon.call("POST", "/v1/reload").status == 200)
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "released")
+        #expect(kernel.driver(of: Self.nic) == nil, "the reload took the released card back")
         try await daemon.stop()
         #expect(kernel.driver(of: Self.nic) == "e1000e" && kernel.device(Self.nic)?.override == nil)
         #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
