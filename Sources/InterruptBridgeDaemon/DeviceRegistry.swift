@@ -171,12 +171,14 @@ public actor DeviceRegistry {
             let outcome = try binder.bind(address, to: entry.driver, from: entry.from)
             device.entry = entry
             adoptIntoTable(entry)
-            if outcome.changed {
-                device.boundByDaemon = true
-                device.previousDriver = outcome.previousDriver
-            } else if let record = binder.records.load(address.description) {
+            if let record = binder.records.load(address.description) {
+                // The driver it goes back to: the record's, not the one it just left (a card the
+                // daemon moves from vfio-pci to uio_pci_generic goes back to its own driver).
                 device.boundByDaemon = true
                 device.previousDriver = record.originalDriver
+            } else if outcome.changed {
+                device.boundByDaemon = true
+                device.previousDriver = outcome.previousDriver
             }
             device.state = .bound
             device.reason = nil

@@ -54,6 +54,22 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// Moved by the API from vfio-pci to uio_pci_generic, the card still reports the driver
+    /// it goes back to, its own (it had said vfio-pci, the one it just left).
+    @Test func previousDriverIsTheOneTheCardGoesBackTo() async throws {
+        let kernel = Self.kernel()
+        kernel.state.withLock { _ = $0.registered.insert("uio_pci_generic") }
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        let first = try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"])
+        #expect(first.json["previousDriver"] as? String == "e1000e", "\(first.json)")
+        let moved = try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["driver": "uio_pci_generic"])
+        #expect(moved.status == 200, "\(moved.json)")
+        #expect(kernel.driver(of: Self.nic) == "uio_pci_generic")
+        #expect(moved.json["previousDriver"] as? String == "e1000e", "\(moved.json)")
+        try await daemon.stop()
+        #expect(kernel.driver(of: Self.nic) == "e1000e")
+    }
+
     @Test func aBridgeIsRefusedWithoutTheCommandLinesForce() async throws {
         let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: Self.kernel())
         let refused = try await daemon.call("POST", "/v1/devices/0000:00:00.0/bind")
