@@ -42,7 +42,8 @@ public struct VectorStatistics: Sendable, Encodable {
     public var signals: UInt64
     public var storms: UInt64
     public var contained: Bool
-    /// The kernel's count for the vector over the same span (nil: not in /proc/interrupts).
+    /// The kernel's count for the vector over the same span (nil: not in /proc/interrupts,
+    /// or an INTx line another card's handler shares, whose count is the line's).
     public var kernel: UInt64?
     /// How long the ISR ran (setting dispatch.timings; nil when off).
     public var isrDuration: LatencyFigures?

@@ -118,7 +118,7 @@ extension DeviceRegistry {
         guard !candidates.isEmpty, let lines = try? ProcInterrupts.read() else { return }
         for device in candidates {
             let objects = device.objects.filter { $0.kind == .intx }
-            guard let kernel = objects.first.flatMap({ kernelCount(device, $0, lines) }) else { continue }
+            guard let kernel = objects.first.flatMap({ lineKernelCount(device, $0, lines) }) else { continue }
             // Claimed calls only: another device's raises on a shared line run this ISR too,
             // unclaimed (the unclaimed rule's to judge).
             let sample = UnquietedLineCheck.Sample(calls: objects.reduce(0) { $0 &+ $1.claimedCount }, kernel: kernel,
