@@ -147,6 +147,11 @@ public struct DaemonSettings: Sendable, Hashable {
             stateDirectory = value
         }
         dispatchCPU = try number("dispatch.cpu", 0...63, "a CPU number (0...63)")
+        // One this machine does not have online would pass here and stop the start (or a
+        // reload) at the pinning: said now, in the setting's terms, as --check says it too.
+        if let cpu = dispatchCPU, let online = try? SystemFacts.onlineProcessors(), !online.processors.contains(cpu) {
+            throw bad("dispatch.cpu", "\(cpu)", "an online CPU of this machine (\(online.processors.map(String.init).joined(separator: ", ")))")
+        }
         realtimePriority = try number("dispatch.fifo", 1...99, "a SCHED_FIFO priority (1...99)")
         if let value = text("dispatch.timings") {
             guard let enabled = Bool(value) else { throw bad("dispatch.timings", value, "true or false") }

@@ -69,6 +69,11 @@ struct DaemonCommand: AsyncParsableCommand {
             throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is \(kind == .directory ? "a directory" : "a file"), not a socket to replace")
         }
         if check {
+            // No file at all is a valid daemon (one steered through the API), but a misspelt
+            // IRQBRIDGE_CONFIG would otherwise read as a file that names nothing.
+            if loaded.path == nil {
+                print("no configuration file (--config or IRQBRIDGE_CONFIG): the daemon would start with default settings and no devices")
+            }
             print("configuration valid: \(loaded.table.devices.count) device entr\(loaded.table.devices.count == 1 ? "y" : "ies"), "
                   + "\(loaded.table.simulated.count) simulated device(s)")
             if !loaded.table.devices.isEmpty { printPlan(loaded.table, settings: loaded.settings) }

@@ -2,6 +2,7 @@ import Foundation
 import InterruptBridgeCore
 import InterruptBridgeDaemon
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 import Testing
 
 @Suite("Daemon configuration file")
@@ -167,14 +168,31 @@ struct DaemonSettingsTests {
         }
     }
 
+    /// A CPU this machine does not have online is a bad setting (exit 2 at --check or start),
+    /// not a start that fails at the pinning (exit 1) after --check passed it.
+    @Test func aDispatchCPUThatIsNotOnlineIsABadSetting() throws {
+        let online = try SystemFacts.onlineProcessors().processors
+        let missing = (0...63).first { !online.contains($0) }!
+        #expect(throws: DaemonConfigurationError.self) {
+            try DaemonSettings.load(arguments: ["dispatch.cpu": "\(missing)"], environment: [:], file: [:])
+        }
+        do {
+            _ = try DaemonSettings.load(arguments: ["dispatch.cpu": "\(missing)"], environment: [:], file: [:])
+        } catch {
+            #expect("\(error)".contains("not an online CPU of this machine"), "\(error)")
+        }
+        #expect(try DaemonSettings.load(arguments: ["dispatch.cpu": "\(online[0])"], environment: [:], file: [:]).dispatchCPU == online[0])
+    }
+
     @Test func precedence() throws {
-        let file = ["log-level": "debug", "milestone": "5", "dispatch.cpu": "1", "socket": "/file.sock"]
-        let environment = ["IRQBRIDGE_MILESTONE": "7", "IRQBRIDGE_DISPATCH_CPU": "2", "IRQBRIDGE_SOCKET": "/env.sock", "PATH": "/bin"]
+        // CPUs 0 and 1: dispatch.cpu must name one this machine has online.
+        let file = ["log-level": "debug", "milestone": "5", "dispatch.cpu": "0", "socket": "/file.sock"]
+        let environment = ["IRQBRIDGE_MILESTONE": "7", "IRQBRIDGE_DISPATCH_CPU": "1", "IRQBRIDGE_SOCKET": "/env.sock", "PATH": "/bin"]
         let arguments = ["socket": "/flag.sock"]
         let settings = try DaemonSettings.load(arguments: arguments, environment: environment, file: file)
         #expect(settings.socketPath == "/flag.sock")
         #expect(settings.milestone == 7)
-        #expect(settings.dispatchCPU == 2)
+        #expect(settings.dispatchCPU == 1)
         #expect(settings.logLevel == .debug)
     }
 
