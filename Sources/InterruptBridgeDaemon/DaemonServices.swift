@@ -149,7 +149,9 @@ public final class DaemonServices: Sendable {
     /// reload acted on and left failed.
     public func reload() async -> (applied: Bool, message: String, failed: [String]) {
         notifier.reloading()
-        defer { notifier.ready(status: "reloaded") }
+        // READY=1 ends the reload either way; STATUS says which way (systemctl status shows it).
+        var outcome = "reload rejected, the running configuration is kept"
+        defer { notifier.ready(status: outcome) }
         do throws(DaemonConfigurationError) {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
             let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings, locations: table.settingLocations)
@@ -160,6 +162,7 @@ public final class DaemonServices: Sendable {
                 return applied != settings.logLevel
             }
             if changed { JournalLogHandler.sharedLevel = settings.logLevel }
+            outcome = "reloaded"
             return (true, message, failed)
         } catch {
             let message = "reload rejected, the running configuration is kept: \(error)"

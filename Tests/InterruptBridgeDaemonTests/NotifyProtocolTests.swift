@@ -91,7 +91,15 @@ struct NotifyProtocolTests {
         let reload = try await manager.waitFor { Array($0.dropFirst(mark)).contains { $0.contains("READY=1") } }
         let after = Array(reload.dropFirst(mark)).filter { $0 != "WATCHDOG=1" }
         #expect(after.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true, "\(after)")
-        #expect(after.dropFirst().first?.hasPrefix("READY=1") == true, "\(after)")
+        #expect(after.dropFirst().first == "READY=1\nSTATUS=reloaded", "\(after)")
+
+        // A rejected reload ends with READY=1 too, its STATUS saying the configuration was kept.
+        try "settings: {milestone: -1}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let rejectedMark = manager.drain().count
+        #expect(try await daemon.call("POST", "/v1/reload").status == 422)
+        let rejected = try await manager.waitFor { Array($0.dropFirst(rejectedMark)).contains { $0.contains("READY=1") } }
+        let ending = Array(rejected.dropFirst(rejectedMark)).filter { $0 != "WATCHDOG=1" }
+        #expect(ending.dropFirst().first == "READY=1\nSTATUS=reload rejected, the running configuration is kept", "\(ending)")
 
         try await daemon.stop()
         #expect(manager.drain().contains { $0.hasPrefix("STOPPING=1") })
