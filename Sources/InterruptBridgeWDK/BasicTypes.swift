@@ -133,3 +133,8 @@ extension Addressable {
         UnionOutParameter(OutParameter(self, field))
     }
 }
+
+/// `UNREFERENCED_PARAMETER(P)`: marks a routine's parameter as deliberately unused, so
+/// ported routines keep the line. Does nothing.
+@inlinable
+public func UNREFERENCED_PARAMETER<T>(_ P: T) {}

@@ -65,6 +65,10 @@ public struct IO_INTERRUPT_MESSAGE_INFO_ENTRY: Sendable {
     public var Polarity: KINTERRUPT_POLARITY
 }
 
+/// `PIO_INTERRUPT_MESSAGE_INFO_ENTRY entry = &info->MessageInfo[i];` reads as
+/// `let entry = info.MessageInfo[i]`: the entries are read-only, so a copy serves.
+public typealias PIO_INTERRUPT_MESSAGE_INFO_ENTRY = IO_INTERRUPT_MESSAGE_INFO_ENTRY
+
 /// IO_INTERRUPT_MESSAGE_INFO: what CONNECT_MESSAGE_BASED (and _PASSIVE) returns in
 /// `ConnectionContext`: one entry per message.
 /// A reference type, as the C structure is used through a pointer the system owns.
