@@ -167,6 +167,21 @@ final class BindingTests {
         #expect(outcome.warnings.first?.contains("0000:00:04.0 (bound to e1000e)") == true)
     }
 
+    /// Members on a driver that leaves DMA to VFIO keep the group viable: a root port on
+    /// pcieport (the usual partner in a group), pci-stub, and vfio-pci's variant drivers.
+    @Test func membersOnPortStubAndVFIOVariantDriversAreNotInTheWay() throws {
+        let kernel = FakeKernel(devices: [
+            "0000:00:03.0": .init(group: 5),
+            "0000:00:1c.0": .init(driver: "pcieport", group: 5),
+            "0000:00:1c.1": .init(driver: "pci-stub", group: 5),
+            "0000:00:04.0": .init(driver: "mlx5_vfio_pci", group: 5),
+            "0000:00:04.1": .init(group: 5),
+        ], registered: ["vfio-pci"])
+        let outcome = try binder(kernel).bind(edu, to: .vfioPCI)
+        #expect(outcome.warnings.isEmpty, "\(outcome.warnings)")
+        #expect(binder(kernel).groupMembersBlockingVFIO(edu).members.isEmpty)
+    }
+
     @Test func loadsTheModuleWhenTheDriverIsMissing() throws {
         let kernel = FakeKernel(devices: ["0000:00:03.0": .init()], registered: [], loadable: ["uio_pci_generic"])
         _ = try binder(kernel).bind(edu, to: .uioPCIGeneric)
