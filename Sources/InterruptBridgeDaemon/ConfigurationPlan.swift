@@ -46,7 +46,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
                     items.append(Item(address: address, entry: entry.selector, ids: nil, outcome: broken.map { .fail("\($0)") } ?? .absent))
                     continue
                 }
-                items.append(Self.item(info, entry, table.policy(for: entry), binder, table: table, bus: bus))
+                items.append(Self.item(info, entry, table.policy(for: entry), binder))
             case .ids:
                 let selected = bus.filter { entry.selector.matches($0) }
                 if selected.isEmpty {
@@ -58,7 +58,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
                                      + "none of the \(entry.selector) entry's settings apply to it")
                         continue
                     }
-                    items.append(Self.item(info, entry, table.policy(for: entry), binder, table: table, bus: bus))
+                    items.append(Self.item(info, entry, table.policy(for: entry), binder))
                 }
             }
         }
@@ -68,8 +68,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
     /// In start-up's order: what the entry refuses before the card leaves its driver, then
     /// what the binder refuses. (A card on the entry's driver already meets the entry's
     /// refusal at the connect instead, and the binder refuses it nothing: the same verdict.)
-    private static func item(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ policy: InterruptPolicy, _ binder: DeviceBinder,
-                             table: DeviceTable, bus: [PCIDeviceInfo]) -> Item {
+    private static func item(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ policy: InterruptPolicy, _ binder: DeviceBinder) -> Item {
         let ids = hex(UInt64(info.vendorID), width: 4) + ":" + hex(UInt64(info.deviceID), width: 4)
         func item(_ outcome: Outcome) -> Item { Item(address: info.address, entry: entry.selector, ids: ids, outcome: outcome) }
         if let unreadable = DeviceSession.unreadableCapabilities(info) { return item(.fail(unreadable)) }
@@ -77,9 +76,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
         if let refusal = binder.refusal(info.address, to: entry.driver, from: entry.from) {
             return item(.fail(DeviceRegistry.controlError(refusal).description))
         }
-        if let refusal = groupRefusal(info, entry, binder, table: table, lookUp: { address in bus.first { $0.address == address } }) {
-            return item(.fail(refusal))
-        }
+        if let refusal = groupRefusal(info, entry, binder) { return item(.fail(refusal)) }
         let current = binder.kernel.driver(of: info.address.description)
         let onDriver = current == entry.driver.rawValue
         // A profile file that does not load was connectRefusal's to report.
@@ -91,22 +88,18 @@ public struct ConfigurationPlan: Sendable, Equatable {
     }
 
     /// Why a card bound for vfio-pci could not be opened there: another member of its IOMMU
-    /// group stays on a kernel driver (the daemon never takes a device it was not given, and
-    /// VFIO opens only a viable group). Members the table itself gives to vfio-pci are not in
-    /// the way. Checked before the card leaves its driver (nil: nothing in the way, or on
-    /// vfio-pci already, where the connect reports it).
-    static func groupRefusal(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ binder: DeviceBinder, table: DeviceTable,
-                             lookUp: (PCIAddress) -> PCIDeviceInfo?) -> String? {
+    /// group is on a kernel driver that does not leave DMA to VFIO (the daemon never takes a
+    /// device it was not given, and VFIO opens only a viable group). A member the same
+    /// configuration names does not help: each device opens its group for itself, and the
+    /// kernel lets one open it at a time. Checked before the card leaves its driver (nil:
+    /// nothing in the way, or on vfio-pci already, where the connect reports it).
+    static func groupRefusal(_ info: PCIDeviceInfo, _ entry: DeviceEntry, _ binder: DeviceBinder) -> String? {
         guard entry.driver == .vfioPCI, info.driver != UserSpaceDriver.vfioPCI.rawValue else { return nil }
-        let (group, members) = binder.groupMembersBlockingVFIO(info.address)
-        let blocking = members.filter { member in
-            guard let address = PCIAddress(member.address), let memberInfo = lookUp(address) else { return true }
-            return table.entry(for: memberInfo)?.driver != .vfioPCI
-        }
+        let (group, blocking) = binder.groupMembersBlockingVFIO(info.address)
         guard let first = blocking.first else { return nil }
         let others = blocking.count > 1 ? " (and \(blocking.count - 1) more)" : ""
-        return "IOMMU group \(group) also holds \(first.address) on \(first.driver)\(others), which the configuration does not give "
-            + "to vfio-pci: VFIO cannot open the group until every member is on vfio-pci or unbound"
+        return "IOMMU group \(group) also holds \(first.address) on \(first.driver)\(others): VFIO cannot open the group "
+            + "until every other member is unbound or on vfio-pci, and the daemon takes only the devices it is given"
     }
 
     /// One line per configured function, then the notes (prefixed "note: ").

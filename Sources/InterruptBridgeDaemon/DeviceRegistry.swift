@@ -359,7 +359,7 @@ public actor DeviceRegistry {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
         if let refusal = entry.connectRefusal(info, policy: policy(for: entry)) { return refusal }
-        return ConfigurationPlan.groupRefusal(info, entry, binder, table: table, lookUp: { address in (try? discovery.device(at: address)) ?? nil })
+        return ConfigurationPlan.groupRefusal(info, entry, binder)
     }
 
     func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry) }

@@ -289,23 +289,16 @@ public struct DeviceBinder: Sendable {
     }
 
     /// The other members of `address`'s IOMMU group that keep it from being viable for
-    /// VFIO: each bound to a driver that does not leave DMA to VFIO. The kernel lets a group
-    /// open while its other members are unbound or on a driver that declares
-    /// `driver_managed_dma`: vfio-pci and its variant drivers (mlx5_vfio_pci, ...), pci-stub,
-    /// and pcieport (a root port often shares its group with the card behind it). Empty when
-    /// the group cannot be read (no IOMMU group: VFIO's own open reports that).
+    /// VFIO: each bound to a driver that does not leave DMA to VFIO
+    /// (`VFIOGroup.leavesDMAToVFIO`). Empty when the group cannot be read (no IOMMU group:
+    /// VFIO's own open reports that).
     public func groupMembersBlockingVFIO(_ address: PCIAddress) -> (group: Int, members: [(address: String, driver: String)]) {
         let name = address.description
         guard let group = kernel.iommuGroup(of: name), let members = try? kernel.groupMembers(group) else { return (-1, []) }
         return (group, members.compactMap { member in
-            guard member.address != name, let driver = member.driver, !Self.leavesDMAToVFIO(driver) else { return nil }
+            guard member.address != name, let driver = member.driver, !VFIOGroup.leavesDMAToVFIO(driver) else { return nil }
             return (member.address, driver)
         })
-    }
-
-    /// Whether a driver on another member of the group leaves the group viable for VFIO.
-    static func leavesDMAToVFIO(_ driver: String) -> Bool {
-        ["pci-stub", "pcieport"].contains(driver) || driver.replacing("_", with: "-").contains("vfio-pci")
     }
 
     /// Other members of the device's IOMMU group that keep the group from being viable.

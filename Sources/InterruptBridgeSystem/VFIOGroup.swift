@@ -51,6 +51,14 @@ public final class VFIOGroup: Sendable {
         public var blockers: [String]
     }
 
+    /// Whether a driver on another member of a group leaves the group viable for VFIO: the
+    /// kernel opens a group while its other members are unbound or on a driver that declares
+    /// `driver_managed_dma`: vfio-pci and its variant drivers (mlx5_vfio_pci, ...), pci-stub,
+    /// and pcieport (a root port often shares its group with the card behind it).
+    public static func leavesDMAToVFIO(_ driver: String) -> Bool {
+        ["pci-stub", "pcieport"].contains(driver) || driver.replacing("_", with: "-").contains("vfio-pci")
+    }
+
     /// Opens /dev/vfio/N. Returns `.failure(NotViable)` naming the members that keep
     /// the group from being viable, rather than attaching it.
     public static func open(_ number: Int, container: VFIOContainer, sysfs: SysfsPCI = SysfsPCI(),
@@ -61,10 +69,8 @@ public final class VFIOGroup: Sendable {
         guard status.viable else {
             let members = (try? sysfs.groupMembers(number)) ?? []
             let blockers = members.compactMap { member -> String? in
-                switch member.driver {
-                case nil, "vfio-pci", "pci-stub": return nil
-                case let driver?: return "\(member.address) (bound to \(driver))"
-                }
+                guard let driver = member.driver, !leavesDMAToVFIO(driver) else { return nil }
+                return "\(member.address) (bound to \(driver))"
             }
             return .failure(NotViable(group: number, blockers: blockers))
         }

@@ -51,9 +51,17 @@ struct ConfigurationPlanTests {
         #expect(reason.contains("IOMMU group 8 also holds 0000:00:07.0 on e1000e"), "\(reason)")
         #expect(kernel.log.isEmpty, "nothing was bound: \(kernel.log)")
 
-        // Given to vfio-pci by the same configuration, the other member is not in the way.
+        // Configured too, the other member is still in the way: each device opens the group
+        // for itself, and the kernel lets one open it at a time.
         let both = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme}\n  \"0000:00:07.0\": {from: e1000e}\n", kernel: kernel)
-        #expect(Self.outcome(both, "0000:00:08.0") == .connect("bind to vfio-pci from nvme, connect message-based, profile nvme"))
+        guard case .fail = Self.outcome(both, "0000:00:08.0") else { Issue.record("\(both.lines)"); return }
+        // Unbound, it is not.
+        let free = FakeBindingKernel(devices: [
+            "0000:00:08.0": .init(driver: "nvme", defaultDriver: "nvme", group: 8),
+            "0000:00:07.0": .init(group: 8),
+        ], registered: ["vfio-pci", "e1000e", "nvme"])
+        let alone = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme}\n", kernel: free)
+        #expect(Self.outcome(alone, "0000:00:08.0") == .connect("bind to vfio-pci from nvme, connect message-based, profile nvme"))
         // Under uio_pci_generic the group does not matter.
         let uio = try Self.plan("devices:\n  \"0000:00:08.0\": {from: nvme, driver: uio_pci_generic}\n", kernel: kernel)
         guard case .fail(let other) = Self.outcome(uio, "0000:00:08.0") else { Issue.record("\(uio.lines)"); return }
