@@ -53,7 +53,9 @@ extension DeviceRegistry {
             let claimed = object.claimedCount &- base.claimed
             let unclaimed = object.unclaimedCount &- base.unclaimed
             let interrupts = claimed &+ unclaimed
-            let kernel = kernelCount(device, object, lines).map { now in base.kernel.map { now &- $0 } ?? now }
+            // Without a reading at the reset (a line shared then) there is no start to count from:
+            // the count now would be the vector's total since boot. Nil until the next reset.
+            let kernel = base.kernel.flatMap { start in kernelCount(device, object, lines).map { $0 &- start } }
             let timings = object.timings
             // A baseline from before recording (or an earlier connection) has no buckets to subtract.
             let timingBase = base.timings.isRecorded ? base.timings : InterruptTimings()

@@ -51,13 +51,16 @@ final class ManagedDevice {
     var session: DeviceSession?
     /// What is connected. A connection that ends (a disconnect, a removal, a reconnect
     /// by a reload) leaves its counters in `retired`, after its ISRs stopped; a new one
-    /// keeps only the retired vectors it has again (another kind's series are dropped).
+    /// keeps the retired vectors of its kinds only (another kind's series are dropped, as
+    /// the device no longer has them). Its kind's vectors are all kept, those it has fewer
+    /// of too: summed into the device's one series they keep it from falling, which the
+    /// export would take for a counter reset and count again.
     var connected: ConnectedInterrupts? {
         willSet { if let ending = connected { retire(ending.objects) } }
         didSet {
             guard let now = connected else { return }
-            let vectors = Set(now.objects.map(RetiredVector.init))
-            retired = retired.filter { vectors.contains($0.key) }
+            let kinds = Set(now.objects.map { $0.kind.description })
+            retired = retired.filter { kinds.contains($0.key.kind) }
         }
     }
     /// The counters of the connections that ended, per interrupt kind and message: the

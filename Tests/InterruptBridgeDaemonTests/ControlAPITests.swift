@@ -375,6 +375,25 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Reconnected with fewer vectors of the same kind (a reload), the device's one series
+    /// still holds what the vectors it lost counted: dropped, the series fell, and the export
+    /// took the fall for a counter reset and counted the new connection's value again.
+    @Test func aReconnectWithFewerVectorsKeepsTheSeries() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  card: {interrupts: msix, vectors: 4}\n")
+        let series = #"irqbridge_interrupts_total{device="card",kind="MSI-X",message=""} "#
+        func value() async throws -> String? {
+            try await daemon.call("GET", "/metrics").text.split(separator: "\n").first { $0.hasPrefix(series) }.map { String($0.dropFirst(series.count)) }
+        }
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 100]).status == 200)
+        #expect(try await value() == "100")
+        try "simulated:\n  card: {interrupts: msix, vectors: 2}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        #expect(try await daemon.call("POST", "/v1/reload").status == 200)
+        #expect(try await value() == "100")
+        #expect(try await daemon.call("POST", "/v1/devices/card/trigger", ["count": 10]).status == 200)
+        #expect(try await value() == "110")
+        try await daemon.stop()
+    }
+
     /// Turning per-message-metrics on for a connected device relabels its series without
     /// reconnecting it (its counts go on).
     @Test func perMessageMetricsChangeWithoutAReconnect() async throws {
