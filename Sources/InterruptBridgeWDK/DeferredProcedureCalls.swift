@@ -5,8 +5,8 @@
 public import InterruptBridge
 
 /// KDEFERRED_ROUTINE: runs at DISPATCH_LEVEL (a threaded DPC at PASSIVE_LEVEL) on the
-/// dispatcher's thread, after the ISRs of the batch that queued it, holding no
-/// interrupt lock.
+/// thread of the dispatcher it was initialized for, holding no interrupt lock; queued
+/// from an ISR of that dispatcher, after the ISRs of the batch that queued it.
 public typealias KDEFERRED_ROUTINE = @Sendable (_ Dpc: KDPC, _ DeferredContext: PVOID, _ SystemArgument1: PVOID,
                                                 _ SystemArgument2: PVOID) -> Void
 public typealias PKDEFERRED_ROUTINE = KDEFERRED_ROUTINE
@@ -89,9 +89,11 @@ public func KeRemoveQueueDpc(_ Dpc: KDPC) -> BOOLEAN {
 /// every dispatcher a DPC was initialized for (KeInitializeDpc, KeInitializeThreadedDpc,
 /// IoInitializeDpcRequest). A driver's stop path calls it after IoDisconnectInterruptEx,
 /// which does not wait for the DPCs its ISR queued (as on Windows), before freeing what
-/// they use. Call it at PASSIVE_LEVEL, as on Windows; from an ISR or DPC it returns at
-/// once (the dispatch thread would wait for itself).
+/// they use. Call it at PASSIVE_LEVEL, as on Windows: above it (a spin lock held, which a
+/// DPC may want) and from an ISR or DPC it returns at once, where waiting could wait for
+/// itself. On a manually stepped dispatcher the DPCs run on the calling thread.
 public func KeFlushQueuedDpcs() {
+    guard KeGetCurrentIrql() == PASSIVE_LEVEL else { return }
     for dispatcher in Kernel.dispatchersWithDeferredCalls { dispatcher.flushDeferredCalls() }
 }
 

@@ -192,26 +192,34 @@ struct ConnectIrqlTests {
         #expect(devExt.Dpc.call?.runCount == 1)
     }
 
-    /// A DPC queued from another thread and not started yet is run before the flush returns.
+    /// A DPC still queued is run before the flush returns: on a manually stepped dispatcher
+    /// nothing else would run it (no step is taken), so only the flush's own drain can.
     @Test func keFlushQueuedDpcsRunsADpcStillQueued() throws {
-        let dispatcher = try makeDispatcher()
+        let dispatcher = try makeSteppedDispatcher()
         defer { dispatcher.shutdown() }
         let ran = Atomic<Int>(0)
-        let gate = Atomic<Bool>(false)
-        var blocker = KDPC()
         var queued = KDPC()
-        // The first DPC holds the dispatch thread until the second is queued behind it.
-        KeInitializeDpc(&blocker, { _, _, _, _ in
-            while !gate.load(ordering: .acquiring) { PThread.yieldProcessor() }
-        }, nil, dispatcher: dispatcher)
-        KeInitializeDpc(&queued, { _, _, _, _ in
-            usleep(50_000)
-            ran.add(1, ordering: .releasing)
-        }, nil, dispatcher: dispatcher)
-        #expect(KeInsertQueueDpc(blocker, nil, nil))
-        #expect(eventually { !blocker.call!.isQueued })
+        KeInitializeDpc(&queued, { _, _, _, _ in ran.add(1, ordering: .releasing) }, nil, dispatcher: dispatcher)
         #expect(KeInsertQueueDpc(queued, nil, nil))
-        gate.store(true, ordering: .releasing)
+        #expect(ran.load(ordering: .acquiring) == 0, "nothing runs a stepped dispatcher's DPC before the flush")
+        KeFlushQueuedDpcs()
+        #expect(ran.load(ordering: .acquiring) == 1)
+    }
+
+    /// Above PASSIVE_LEVEL (a driver's spin lock held, which a DPC may want) the flush returns
+    /// at once rather than wait for a DPC that could be waiting for the caller.
+    @Test func keFlushQueuedDpcsAbovePassiveLevelReturnsAtOnce() throws {
+        let dispatcher = try makeSteppedDispatcher()
+        defer { dispatcher.shutdown() }
+        let ran = Atomic<Int>(0)
+        var queued = KDPC()
+        KeInitializeDpc(&queued, { _, _, _, _ in ran.add(1, ordering: .releasing) }, nil, dispatcher: dispatcher)
+        #expect(KeInsertQueueDpc(queued, nil, nil))
+        var OldIrql: KIRQL = 0
+        KeRaiseIrql(DISPATCH_LEVEL, &OldIrql)
+        KeFlushQueuedDpcs()
+        KeLowerIrql(OldIrql)
+        #expect(ran.load(ordering: .acquiring) == 0)
         KeFlushQueuedDpcs()
         #expect(ran.load(ordering: .acquiring) == 1)
     }

@@ -220,6 +220,7 @@ public final class InterruptDispatcher: Sendable {
     /// call has run (or was removed), its routine returned. A DPC queued while they run
     /// may run after. From a dispatch thread (an ISR or DPC of any dispatcher) it returns
     /// at once, since waiting there could wait for itself; so does a dispatcher shut down.
+    /// A manually stepped dispatcher runs them on the calling thread, as it applies commands.
     public func flushDeferredCalls() {
         guard !Self.isOnAnyDispatchThread else { return }
         let completion = Completion()
