@@ -101,6 +101,14 @@ public struct DaemonSettings: Sendable, Hashable {
 
     /// Every key, as written in the file's `settings:` section, in `--set`, and
     /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
+    /// The online processors the calling thread may run on (nil: unknown).
+    static func usableProcessors() -> [Int]? {
+        let online = try? SystemFacts.onlineProcessors()
+        let allowed = (try? PThread.affinity(PThread.current)).map { ProcessorAffinity(rawValue: $0) }
+        guard let mask = online.map({ allowed.map($0.intersection) ?? $0 }) ?? allowed else { return nil }
+        return mask.processors
+    }
+
     public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity", "dispatch.timings",
                               "dispatch.poll-window-us",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
@@ -147,10 +155,11 @@ public struct DaemonSettings: Sendable, Hashable {
             stateDirectory = value
         }
         dispatchCPU = try number("dispatch.cpu", 0...63, "a CPU number (0...63)")
-        // One this machine does not have online would pass here and stop the start (or a
-        // reload) at the pinning: said now, in the setting's terms, as --check says it too.
-        if let cpu = dispatchCPU, let online = try? SystemFacts.onlineProcessors(), !online.processors.contains(cpu) {
-            throw bad("dispatch.cpu", "\(cpu)", "an online CPU of this machine (\(online.processors.map(String.init).joined(separator: ", ")))")
+        // One this process may not run on (offline, or outside its cpuset or systemd's
+        // CPUAffinity=) would pass here and stop the start at the pinning: said now, in the
+        // setting's terms, as --check says it too.
+        if let cpu = dispatchCPU, let usable = Self.usableProcessors(), !usable.contains(cpu) {
+            throw bad("dispatch.cpu", "\(cpu)", "a CPU this process may run on (\(usable.map(String.init).joined(separator: ", ")))")
         }
         realtimePriority = try number("dispatch.fifo", 1...99, "a SCHED_FIFO priority (1...99)")
         if let value = text("dispatch.timings") {
