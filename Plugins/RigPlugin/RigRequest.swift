@@ -37,7 +37,8 @@ struct RigRequest {
                                  named qemu0, qemu1, ... (and by its id=) in IRQBRIDGE_RIG_DEVICES
           --qemu-hotplug SPEC    the same, hot-pluggable: Rig.hotplug(.remove, NAME), NAME its id=
                                  (else plug0, plug1, ...), listed in IRQBRIDGE_RIG_HOTPLUG
-          --qemu-arg ARG         one more QEMU argument (what a device needs: -drive, -chardev, ...)
+          --qemu-arg=ARG         one more QEMU argument (what a device needs: --qemu-arg=-drive; the = form,
+                                 as SwiftPM reads a bare -drive as its own option)
           --qemu BINARY          your own qemu-system-x86_64 build (your device model)
           --bind BDF=DRIVER      bind before the command (vfio-pci, uio_pci_generic)
           --env NAME=VALUE       environment for the guest command

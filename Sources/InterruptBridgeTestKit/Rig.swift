@@ -47,7 +47,20 @@ public enum Rig {
     /// the guest (the rig's devices start with no driver). `--bind` does the same before the
     /// command starts.
     public static func bind(_ address: PCIAddress, to driver: UserSpaceDriver, logger: Logger = .silent("irqbridge.rig")) throws {
-        _ = try DeviceBinder(logger: logger).bind(address, to: driver, force: true)
+        // A device just added back by hot-plug is in sysfs (what `waitUntil` sees) a moment
+        // before the kernel lets a driver probe it: a bind then finds it on no driver (1 in 5
+        // re-adds in a user's test). Such a bind is tried again for up to half a second.
+        var attempt = 0
+        while true {
+            do throws(BindingError) {
+                _ = try DeviceBinder(logger: logger).bind(address, to: driver, force: true)
+                return
+            } catch {
+                guard case .bindFailed(_, _, nil) = error, attempt < 10 else { throw error }
+                attempt += 1
+                usleep(50_000)
+            }
+        }
     }
 
     /// Gives the device back to the driver it had before ``bind(_:to:logger:)`` (none, in the rig).

@@ -17,6 +17,7 @@ request, so `qmp.py` can use the socket between requests. Python 3 stdlib only.
 import argparse
 import os
 import select
+import signal
 import sys
 import time
 
@@ -52,6 +53,12 @@ def main():
     parser.add_argument("--log", help="append one line per request here")
     options = parser.parse_args()
     devices = dict(device.split("=", 1) for device in options.device)
+    # run.sh ends the agent with SIGTERM. Started under a process that blocks it (SwiftPM's
+    # plugin host does, and a blocked mask is inherited across exec), it stayed pending and
+    # run.sh waited for the agent for ever after the guest had finished.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
 
     # O_RDWR on both FIFOs: neither open waits for QEMU, and QEMU's own opens never wait for us.
     requests = os.fdopen(os.open(options.port + ".out", os.O_RDWR), "rb", buffering=0)

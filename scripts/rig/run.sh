@@ -408,11 +408,20 @@ if ((${#RUN_DIR} > 80)); then
     SOCKET_DIR=$(mktemp -d /tmp/irqbridge-rig.XXXXXX)
 fi
 CHILD_PIDS=()
+# Waits up to two seconds for a child sent SIGTERM, then kills it: one whose SIGTERM is
+# blocked (a mask inherited from whatever started run.sh, such as SwiftPM's plugin host)
+# must not hold the run open after the guest has finished.
+reap() {
+    local pid=$1
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
 # shellcheck disable=SC2317 # invoked through the EXIT trap
 cleanup() {
     local pid
     for pid in "${CHILD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${CHILD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${CHILD_PIDS[@]}"; do reap "$pid"; done
     [[ $SOCKET_DIR == "$RUN_DIR" ]] || rm -rf "$SOCKET_DIR"
     if ((KEEP)); then note "run directory kept: $RUN_DIR"; else rm -rf "$RUN_DIR"; fi
 }
@@ -564,7 +573,7 @@ elapsed=$(seconds_since "$start_ns")
 for pid in $OUT_PID $ERR_PID $CONSOLE_PID; do
     for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    reap "$pid"
 done
 
 ((VERBOSE)) && [[ -s $RUN_DIR/qemu.stderr ]] && sed 's/^/rig: qemu: /' "$RUN_DIR/qemu.stderr" >&2
