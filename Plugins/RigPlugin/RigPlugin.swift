@@ -31,7 +31,18 @@ struct RigPlugin: CommandPlugin {
         process.environment = environment
         // stdout and stderr are inherited: the guest's output streams through as it comes when
         // SwiftPM's output is a terminal (into a pipe, SwiftPM 6.3 holds it until the plugin ends).
-        try process.run()
+        // The thread running performCommand has SIGTERM, SIGINT, SIGHUP and more blocked, and a
+        // child inherits the mask across exec: run.sh's traps would never fire and QEMU would
+        // ignore the watchdog's SIGTERM. The child starts with nothing blocked.
+        var unblocked = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&unblocked)
+        pthread_sigmask(SIG_SETMASK, &unblocked, &previous)
+        do { try process.run() } catch {
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+            throw error
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         process.waitUntilExit()
         let status = process.terminationStatus
         guard status == 0 else {

@@ -99,16 +99,17 @@ public struct DaemonSettings: Sendable, Hashable {
 
     public init() {}
 
-    /// Every key, as written in the file's `settings:` section, in `--set`, and
-    /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
-    /// The online processors the calling thread may run on (nil: unknown).
-    static func usableProcessors() -> [Int]? {
+    /// The online processors the calling thread may run on (nil: unknown): what
+    /// `dispatch.cpu` may name.
+    public static func usableProcessors() -> [Int]? {
         let online = try? SystemFacts.onlineProcessors()
         let allowed = (try? PThread.affinity(PThread.current)).map { ProcessorAffinity(rawValue: $0) }
         guard let mask = online.map({ allowed.map($0.intersection) ?? $0 }) ?? allowed else { return nil }
         return mask.processors
     }
 
+    /// Every key, as written in the file's `settings:` section, in `--set`, and
+    /// (upper-cased, `-` and `.` as `_`, prefixed `IRQBRIDGE_`) in the environment.
     public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity", "dispatch.timings",
                               "dispatch.poll-window-us",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",

@@ -2,7 +2,6 @@ import Foundation
 import InterruptBridgeCore
 import InterruptBridgeDaemon
 import InterruptBridgeDiscovery
-import InterruptBridgeSystem
 import Testing
 
 @Suite("Daemon configuration file")
@@ -171,7 +170,8 @@ struct DaemonSettingsTests {
     /// A CPU this machine does not have online is a bad setting (exit 2 at --check or start),
     /// not a start that fails at the pinning (exit 1) after --check passed it.
     @Test func aDispatchCPUThatIsNotOnlineIsABadSetting() throws {
-        let online = try SystemFacts.onlineProcessors().processors
+        // What this process may run on (a cpuset or taskset narrows the online ones).
+        let online = try #require(DaemonSettings.usableProcessors())
         guard let missing = (0...63).first(where: { !online.contains($0) }) else { return }  // a 64-CPU machine has none to name
         #expect(throws: DaemonConfigurationError.self) {
             try DaemonSettings.load(arguments: ["dispatch.cpu": "\(missing)"], environment: [:], file: [:])
@@ -185,8 +185,8 @@ struct DaemonSettingsTests {
     }
 
     @Test func precedence() throws {
-        // dispatch.cpu must name a CPU this machine has online: the first and the last.
-        let online = try SystemFacts.onlineProcessors().processors
+        // dispatch.cpu must name a CPU this process may run on: the first and the last.
+        let online = try #require(DaemonSettings.usableProcessors())
         let file = ["log-level": "debug", "milestone": "5", "dispatch.cpu": "\(online.first!)", "socket": "/file.sock"]
         let environment = ["IRQBRIDGE_MILESTONE": "7", "IRQBRIDGE_DISPATCH_CPU": "\(online.last!)", "IRQBRIDGE_SOCKET": "/env.sock", "PATH": "/bin"]
         let arguments = ["socket": "/flag.sock"]

@@ -11,7 +11,9 @@ import Glibc
 
 /// The connect routines' IRQL (PASSIVE_LEVEL, on every reference page) and the levels
 /// they accept, and KeFlushQueuedDpcs, which a stop path calls after disconnecting.
-@Suite("Connect IRQL and KeFlushQueuedDpcs")
+/// Serialized: KeFlushQueuedDpcs flushes every dispatcher a DPC was made for, so one test's
+/// flush could run another's DPC that it expects still queued.
+@Suite("Connect IRQL and KeFlushQueuedDpcs", .serialized)
 struct ConnectIrqlTests {
     typealias Params = ConnectStatusTests
 

@@ -411,10 +411,15 @@ CHILD_PIDS=()
 # Waits up to two seconds for a child sent SIGTERM, then kills it: one whose SIGTERM is
 # blocked (a mask inherited from whatever started run.sh, such as SwiftPM's plugin host)
 # must not hold the run open after the guest has finished.
+# QEMU runs under `timeout`, in a process group of its own: the group is killed, not
+# `timeout` alone, which would leave QEMU running with no watchdog.
 reap() {
     local pid=$1
     for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then
+        note "a helper (pid $pid) did not end on SIGTERM within 2 s; killed"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
     wait "$pid" 2>/dev/null || true
 }
 # shellcheck disable=SC2317 # invoked through the EXIT trap
