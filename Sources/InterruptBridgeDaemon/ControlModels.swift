@@ -43,7 +43,8 @@ public struct VectorStatistics: Sendable, Encodable {
     public var storms: UInt64
     public var contained: Bool
     /// The kernel's count for the vector over the same span (nil: not in /proc/interrupts,
-    /// or an INTx line another card's handler shares, whose count is the line's).
+    /// an INTx line another card's handler shares, whose count is the line's, or one with no
+    /// reading at the last reset or connect, until the next reset).
     public var kernel: UInt64?
     /// How long the ISR ran (setting dispatch.timings; nil when off).
     public var isrDuration: LatencyFigures?

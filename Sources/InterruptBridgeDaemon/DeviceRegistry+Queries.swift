@@ -83,7 +83,8 @@ extension DeviceRegistry {
     /// What the dispatch loop's poll window did (`InterruptDispatcher.polling`), for the metrics export.
     func dispatchPolling() -> (caughtBatches: UInt64, windowClosings: UInt64) { dispatcher.polling }
 
-    /// What the metrics export reads at scrape time: every connected vector.
+    /// What the metrics export reads at scrape time: every connected vector, on top of what
+    /// the device's ended connections counted (a device not connected now has those only).
     func metricSamples() -> [MetricSample] {
         let lines = try? ProcInterrupts.read()
         return order.compactMap { devices[$0] }.flatMap { device -> [MetricSample] in

@@ -166,7 +166,8 @@ public actor MetricsExporter {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    /// Adds a raw per-connection counter to its monotonic series.
+    /// Adds a raw counter to its monotonic series (a fall is taken for a reset: only the
+    /// kernel's count still starts afresh with each connection; the others go on across them).
     private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, help: String) {
         let labelKey = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         let key = name + labelKey

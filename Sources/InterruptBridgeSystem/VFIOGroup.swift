@@ -44,8 +44,8 @@ public final class VFIOGroup: Sendable {
     public let descriptor: OwnedDescriptor
     public let container: VFIOContainer
 
-    /// Why a group cannot be used: a member bound to a driver other than vfio-pci
-    /// (pci-stub and no driver are fine too).
+    /// Why a group cannot be used: a member bound to a driver that does not leave DMA to
+    /// VFIO (no driver, vfio-pci and its variants, pci-stub and pcieport are fine: `leavesDMAToVFIO`).
     public struct NotViable: Error, Sendable, Hashable {
         public var group: Int
         public var blockers: [String]

@@ -24,7 +24,7 @@ struct BindCommand: ParsableCommand {
 
     @OptionGroup var driverOption: DriverOption
 
-    @Option(name: .customLong("from"), help: "The driver the device is bound to now, which may lose it.")
+    @Option(name: .customLong("from"), help: "The driver the device may be taken from (a device on no driver needs none).")
     var currentDriver: String?
 
     @Flag(help: "Take the device from whatever driver has it; also bind a host, ISA or PCI-to-PCI bridge, which is refused otherwise.")

@@ -222,7 +222,7 @@ for spec in "${device_list[@]}"; do
     slot=
     if [[ $name == *@port ]]; then
         name=${name%@port}
-        [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable in --devices (edu@port), not '$name': any model can, with --qemu-hotplug SPEC"
+        [[ $name == edu ]] || bad_usage "only edu can be hot-pluggable in --devices (edu@port), not '$name': other models can, with --qemu-hotplug SPEC"
         [[ -z $param ]] || bad_usage "edu takes no parameter"
         add_hotplug_device "edu$hotplug_count" edu "edu@port"
         continue
