@@ -199,13 +199,10 @@ struct ConnectIrqlTests {
     @Test func keFlushQueuedDpcsRunsADpcStillQueued() throws {
         let dispatcher = try makeSteppedDispatcher()
         defer { dispatcher.shutdown() }
-        let ran = Atomic<Int>(0)
-        var queued = KDPC()
-        KeInitializeDpc(&queued, { _, _, _, _ in ran.add(1, ordering: .releasing) }, nil, dispatcher: dispatcher)
-        #expect(KeInsertQueueDpc(queued, nil, nil))
-        #expect(ran.load(ordering: .acquiring) == 0, "nothing runs a stepped dispatcher's DPC before the flush")
+        let dpc = QueuedCountingDPC(on: dispatcher)
+        #expect(dpc.runs == 0, "nothing runs a stepped dispatcher's DPC before the flush")
         KeFlushQueuedDpcs()
-        #expect(ran.load(ordering: .acquiring) == 1)
+        #expect(dpc.runs == 1)
     }
 
     /// Above PASSIVE_LEVEL (a driver's spin lock held, which a DPC may want) the flush returns
@@ -213,17 +210,31 @@ struct ConnectIrqlTests {
     @Test func keFlushQueuedDpcsAbovePassiveLevelReturnsAtOnce() throws {
         let dispatcher = try makeSteppedDispatcher()
         defer { dispatcher.shutdown() }
-        let ran = Atomic<Int>(0)
-        var queued = KDPC()
-        KeInitializeDpc(&queued, { _, _, _, _ in ran.add(1, ordering: .releasing) }, nil, dispatcher: dispatcher)
-        #expect(KeInsertQueueDpc(queued, nil, nil))
+        let dpc = QueuedCountingDPC(on: dispatcher)
         var OldIrql: KIRQL = 0
         KeRaiseIrql(DISPATCH_LEVEL, &OldIrql)
         KeFlushQueuedDpcs()
         KeLowerIrql(OldIrql)
-        #expect(ran.load(ordering: .acquiring) == 0)
+        #expect(dpc.runs == 0)
         KeFlushQueuedDpcs()
-        #expect(ran.load(ordering: .acquiring) == 1)
+        #expect(dpc.runs == 1)
+    }
+
+    /// A DPC on a manually stepped dispatcher that counts its runs, queued once (held here
+    /// for as long as the test holds this).
+    final class QueuedCountingDPC: Sendable {
+        private final class Count: Sendable { let value = Atomic<Int>(0) }
+        private let count = Count()
+        private let Dpc: KDPC
+        var runs: Int { count.value.load(ordering: .acquiring) }
+
+        init(on dispatcher: InterruptDispatcher) {
+            let count = count
+            var Dpc = KDPC()
+            KeInitializeDpc(&Dpc, { _, _, _, _ in count.value.add(1, ordering: .releasing) }, nil, dispatcher: dispatcher)
+            self.Dpc = Dpc
+            #expect(KeInsertQueueDpc(Dpc, nil, nil))
+        }
     }
 
     /// Windows asks PASSIVE_LEVEL; from a DPC the flush returns at once rather than wait for itself.
