@@ -53,9 +53,9 @@ def main():
     parser.add_argument("--log", help="append one line per request here")
     options = parser.parse_args()
     devices = dict(device.split("=", 1) for device in options.device)
-    # run.sh ends the agent with SIGTERM. Started under a process that blocks it (SwiftPM's
-    # plugin host does, and a blocked mask is inherited across exec), it stayed pending and
-    # run.sh waited for the agent for ever after the guest had finished.
+    # run.sh ends the agent with SIGTERM. Started under a thread that blocks it (the one that
+    # runs a SwiftPM plugin's command does, and a blocked mask is inherited across exec), it
+    # stayed pending and run.sh waited for the agent for ever after the guest had finished.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_DFL)

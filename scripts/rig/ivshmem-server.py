@@ -243,8 +243,8 @@ def main() -> int:
     signal.set_wakeup_fd(stop_write, warn_on_full_buffer=False)
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: None)
-    # Started by a process that blocks them (SwiftPM's plugin host does), they would stay
-    # pending and the server never end: a blocked signal mask is inherited across exec.
+    # Started by a thread that blocks them (the one that runs a SwiftPM plugin's command does),
+    # they would stay pending and the server never end: a blocked mask is inherited across exec.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     if args.pid_file:
         with open(args.pid_file, "w") as f:

@@ -409,7 +409,7 @@ if ((${#RUN_DIR} > 80)); then
 fi
 CHILD_PIDS=()
 # Waits up to two seconds for a child sent SIGTERM, then kills it: one whose SIGTERM is
-# blocked (a mask inherited from whatever started run.sh, such as SwiftPM's plugin host)
+# blocked (a mask inherited from whatever started run.sh, such as a SwiftPM plugin's thread)
 # must not hold the run open after the guest has finished.
 # QEMU runs under `timeout`, in a process group of its own: the group is killed, not
 # `timeout` alone, which would leave QEMU running with no watchdog.
