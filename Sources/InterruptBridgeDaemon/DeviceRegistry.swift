@@ -433,20 +433,6 @@ public actor DeviceRegistry {
         device.generatedBaseline = (device.session?.backend as? SimulatedBackend)?.raisedCount ?? 0
     }
 
-    /// The kernel's count for the object's vector, as statistics and metrics show it for the
-    /// device: nil on an INTx line another card's handler shares, whose count is the line's.
-    func kernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {
-        guard let lines, let address = device.address else { return nil }
-        return KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: device.uioIRQ, in: lines)
-    }
-
-    /// The kernel's count for the object's vector, a shared line's total included: whether
-    /// the line moved at all is what the unquieted-line rule asks, and a total answers it.
-    func lineKernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {
-        guard let lines, let address = device.address else { return nil }
-        return KernelInterruptCounts.count(of: object, address: address, uioIRQ: device.uioIRQ, in: lines)
-    }
-
     func ensureRunning() throws(ControlError) {
         if stopping { throw .unavailable("the daemon is stopping") }
     }
