@@ -7,6 +7,8 @@ import InterruptBridgeSystem
 public struct DaemonEvent: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
         case bound, unbound, connected, disconnected, released, removed, error, failed
+        /// A configured card that is not on the bus (it is bound when it appears): not a failure.
+        case absent
         case storm, stormRearmed = "storm-rearmed", isrStuck = "isr-stuck"
         case hotplugAdded = "hotplug-added", hotplugRemoved = "hotplug-removed"
         case milestone, reload, reloadRejected = "reload-rejected", countersReset = "counters-reset"

@@ -114,6 +114,7 @@ extension DeviceRegistry {
     @discardableResult
     func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> (summary: String, failed: [String]) {
         var added = 0, removed = 0, changed = 0, retried = 0
+        var absent: [String] = []  // added entries whose card is not on the bus
         // Every device this pass acted on: the summary says how many of them ended failed.
         var touched: [ManagedDevice] = []
         let catalog = busCatalog(reporting: true)?.devices.map(\.info) ?? []
@@ -219,7 +220,9 @@ extension DeviceRegistry {
                     }
                     device.state = .absent
                     device.reason = "not on the bus"
-                    publish(.failed, device, "\(address) is configured but not on the bus (it is bound when it appears)")
+                    added += 1
+                    absent.append(device.id)
+                    publish(.absent, device, "\(address) is configured but not on the bus (it is bound when it appears)")
                     continue
                 }
                 // A reload retries what failed under the same entry: a retry, not an addition.
@@ -239,6 +242,7 @@ extension DeviceRegistry {
         let failed = order.filter { failedIDs.contains($0) }
         let summary = "\(added) added, \(changed) changed, \(removed) removed" + (retried > 0 ? ", \(retried) retried" : "")
             + (failed.isEmpty ? "" : ", \(failed.count) failed (\(failed.joined(separator: ", ")))")
+            + (absent.isEmpty ? "" : ", \(absent.count) absent (\(absent.joined(separator: ", ")))")
         return (summary, failed)
     }
 

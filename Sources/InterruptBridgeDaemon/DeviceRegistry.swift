@@ -106,7 +106,7 @@ public actor DeviceRegistry {
         if let count { metadata["count"] = "\(count)" }
         if let vector { metadata["vector"] = "\(vector)" }
         switch kind {
-        case .failed, .error, .removed, .storm, .isrStuck, .reloadRejected, .released: logger.warning("\(message)", metadata: metadata)
+        case .failed, .absent, .error, .removed, .storm, .isrStuck, .reloadRejected, .released: logger.warning("\(message)", metadata: metadata)
         case .milestone: logger.debug("\(message)", metadata: metadata)
         default: logger.info("\(message)", metadata: metadata)
         }
