@@ -17,6 +17,20 @@ struct CtlCommand: ParsableCommand {
         subcommands: [Devices.self, Show.self, Bind.self, Unbind.self, Connect.self, Disconnect.self, Stats.self, Reset.self,
                       Trigger.self, Wait.self, Rearm.self, SaveConfig.self, Reload.self, Health.self, Events.self, Metrics.self]
     )
+
+    /// --socket and --json before the subcommand's name (`ctl --socket PATH devices`).
+    @OptionGroup var leading: CtlOptions
+}
+
+/// A ctl subcommand, whose --socket and --json go before its name or after it.
+protocol CtlSubcommand: ParsableCommand {
+    var own: CtlOptions { get }
+    var ctl: CtlCommand { get }
+}
+
+extension CtlSubcommand {
+    /// The options given after the subcommand's name, else before it.
+    var options: CtlOptions { own.after(ctl.leading) }
 }
 
 /// --socket and --json, shared by every ctl subcommand.
@@ -26,6 +40,14 @@ struct CtlOptions: ParsableArguments {
 
     @Flag(help: "Print the API's JSON.")
     var json = false
+
+    /// These options, with what `leading` (given before the subcommand's name) adds.
+    func after(_ leading: CtlOptions) -> CtlOptions {
+        var merged = self
+        if merged.socket == nil { merged.socket = leading.socket }
+        merged.json = json || leading.json
+        return merged
+    }
 
     var socketPath: String { socket ?? ProcessInfo.processInfo.environment["IRQBRIDGE_SOCKET"] ?? DaemonSettings().socketPath }
 
@@ -80,9 +102,10 @@ private func describeDevice(_ object: Any) -> String {
 }
 
 extension CtlCommand {
-    struct Devices: ParsableCommand {
+    struct Devices: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "List the daemon's devices and their state (GET /v1/devices); interrupt counts since each connected.")
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             let reply = try options.call("GET", "/v1/devices")
             options.show(reply) { object in
@@ -92,19 +115,21 @@ extension CtlCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "One device, with its `list --json` object (GET /v1/devices/ID); its interrupt counts are since it connected (stats: since the last reset).")
         @Argument(help: "A PCI address or a simulated device's name.") var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws { options.show(try options.call("GET", devicePath(id)), human: describeDevice) }
     }
 
-    struct Bind: ParsableCommand {
+    struct Bind: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Bind a device to vfio-pci or uio_pci_generic (POST /v1/devices/ID/bind).")
         @Argument(help: "A PCI address.") var id: String
         @Option(help: "vfio-pci (default) or uio_pci_generic.") var driver: String?
         @Option(help: "The driver the device may be taken from.") var from: String?
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func validate() throws {
             if let driver, !["vfio-pci", "uio_pci_generic"].contains(driver) {
                 throw CommandFailure.badInput("--driver must be vfio-pci or uio_pci_generic, not \(driver)")
@@ -118,31 +143,35 @@ extension CtlCommand {
         }
     }
 
-    struct Unbind: ParsableCommand {
+    struct Unbind: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Disconnect a device and give it back to its driver (POST /v1/devices/ID/unbind).")
         @Argument var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws { options.show(try options.call("POST", devicePath(id, "/unbind")), human: describeDevice) }
     }
 
-    struct Connect: ParsableCommand {
+    struct Connect: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Connect a bound device's interrupts (POST /v1/devices/ID/connect).")
         @Argument var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws { options.show(try options.call("POST", devicePath(id, "/connect")), human: describeDevice) }
     }
 
-    struct Disconnect: ParsableCommand {
+    struct Disconnect: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Disconnect a device's interrupts (POST /v1/devices/ID/disconnect).")
         @Argument var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws { options.show(try options.call("POST", devicePath(id, "/disconnect")), human: describeDevice) }
     }
 
-    struct Stats: ParsableCommand {
+    struct Stats: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Per-vector statistics since the last reset (GET /v1/devices/ID/statistics).")
         @Argument var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             options.show(try options.call("GET", devicePath(id, "/statistics"))) { object in
                 guard let stats = object as? [String: Any], let vectors = stats["vectors"] as? [[String: Any]] else { return "\(object)" }
@@ -157,23 +186,25 @@ extension CtlCommand {
         }
     }
 
-    struct Reset: ParsableCommand {
+    struct Reset: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Start a device's (or every device's) statistics afresh.")
         @Argument(help: "A device (default: all).") var id: String?
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             let reply = try options.call("POST", id.map { try devicePath($0, "/counters/reset") } ?? "/v1/counters/reset")
             options.show(reply) { object in "counters reset: " + ((object as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: ", ") ?? "") }
         }
     }
 
-    struct Trigger: ParsableCommand {
+    struct Trigger: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Raise interrupts through the profile's stimulus or VFIO's loopback (POST .../trigger).")
         @Argument var id: String
         @Option(parsing: .unconditional, help: "The vector (default: every vector in turn).") var vector: Int?
         @Option(parsing: .unconditional, help: "How many.") var count = 1
         @Option(parsing: .unconditional, help: "Per second (default: each after the previous one was served).") var rate: Double?
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func validate() throws {
             if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
             guard (1...1_000_000).contains(count) else { throw CommandFailure.badInput("--count must be 1...1000000, not \(count)") }
@@ -203,7 +234,7 @@ extension CtlCommand {
         }
     }
 
-    struct Wait: ParsableCommand {
+    struct Wait: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout, 2 if the device disconnects or the daemon stops (POST .../wait).")
         @Argument var id: String
         @Option(parsing: .unconditional, help: "The vector (default: any).") var vector: Int?
@@ -212,7 +243,8 @@ extension CtlCommand {
         @Flag(name: .customLong("since-reset"),
               help: "Count the interrupts since the device's counters were last reset (ctl reset), not from now: reset, act, then wait, without a race.")
         var sinceReset = false
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func validate() throws {
             if let vector, vector < 0 { throw CommandFailure.badInput("--vector must be 0 or more, not \(vector)") }
             guard count >= 1 else { throw CommandFailure.badInput("--count must be 1 or more, not \(count)") }
@@ -233,18 +265,20 @@ extension CtlCommand {
         }
     }
 
-    struct Rearm: ParsableCommand {
+    struct Rearm: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Watch a device's storm-contained vectors again (POST .../rearm).")
         @Argument var id: String
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws { options.show(try options.call("POST", devicePath(id, "/rearm")), human: describeDevice) }
     }
 
-    struct SaveConfig: ParsableCommand {
+    struct SaveConfig: CtlSubcommand {
         static let configuration = CommandConfiguration(commandName: "save-config", abstract: "Print (or write, --path) the running configuration.")
         @Option(help: "Write it here (atomically) as well: the daemon's configuration file or a file in its state directory (a relative path is taken from the current directory).")
         var path: String?
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             // The daemon's working directory is not ours: send the path this one means.
             let reply = try options.call("POST", "/v1/config/save", body: path.map { ["path": FileIO.absolute($0)] } ?? [:])
@@ -252,17 +286,19 @@ extension CtlCommand {
         }
     }
 
-    struct Reload: ParsableCommand {
+    struct Reload: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Reload the configuration file, as SIGHUP does (POST /v1/reload).")
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             options.show(try options.call("POST", "/v1/reload")) { object in (object as? [String: Any])?["message"] as? String ?? "\(object)" }
         }
     }
 
-    struct Health: ParsableCommand {
+    struct Health: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Whether the daemon is ready, and its heartbeat (GET /v1/health).")
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func run() throws {
             options.show(try options.call("GET", "/v1/health")) { object in
                 let health = object as? [String: Any] ?? [:]
@@ -272,11 +308,12 @@ extension CtlCommand {
         }
     }
 
-    struct Events: ParsableCommand {
+    struct Events: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
         @Option(parsing: .unconditional, help: "Stop after this many events.") var count: Int?
         @Option(parsing: .unconditional, help: "Stop after this many seconds.") var timeout: Double?
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func validate() throws {
             if let count, count < 1 { throw CommandFailure.badInput("--count must be 1 or more, not \(count)") }
             if let timeout, !(timeout > 0 && timeout <= 31_536_000) {
@@ -299,9 +336,10 @@ extension CtlCommand {
         }
     }
 
-    struct Metrics: ParsableCommand {
+    struct Metrics: CtlSubcommand {
         static let configuration = CommandConfiguration(abstract: "The Prometheus metrics, from the socket (GET /metrics).")
-        @OptionGroup var options: CtlOptions
+        @OptionGroup var own: CtlOptions
+        @ParentCommand var ctl: CtlCommand
         func validate() throws {
             if options.json { throw CommandFailure.badInput("--json: the metrics are Prometheus text, which has no JSON form") }
         }

@@ -65,6 +65,18 @@ struct CtlCommandLineTests {
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
     }
 
+    /// --socket and --json go before the subcommand's name as well as after it; after wins.
+    @Test func theSharedOptionsGoBeforeTheSubcommandToo() async throws {
+        let before = try await Self.runIrqbridge(["ctl", "--socket", "/nonexistent/before.sock", "devices"])
+        #expect(before.status == 1 && before.standardError.contains("/nonexistent/before.sock"), "\(before.status): \(before.standardError)")
+        let both = try await Self.runIrqbridge(["ctl", "--socket", "/nonexistent/before.sock", "health", "--socket", "/nonexistent/after.sock"])
+        #expect(both.status == 1 && both.standardError.contains("/nonexistent/after.sock"), "\(both.status): \(both.standardError)")
+        let empty = try await Self.runIrqbridge(["ctl", "--socket", "", "devices"])
+        #expect(empty.status == 2 && empty.standardError == "irqbridge: --socket is empty\n", "\(empty.status): \(empty.standardError)")
+        let json = try await Self.runIrqbridge(["ctl", "--json", "metrics", "--socket", "/nonexistent/m.sock"])
+        #expect(json.status == 2 && json.standardError.hasPrefix("irqbridge: --json: the metrics are Prometheus text"), "\(json.standardError)")
+    }
+
     @Test func waitWithoutADaemonIsAFailureNotATimeout() async throws {
         let wait = try await Self.run(["wait", "0000:00:03.0", "--timeout", "1"])
         #expect(wait.status == 2, "status \(wait.status): \(wait.standardError)")
