@@ -86,8 +86,14 @@ extension IRQBridge {
         } catch {
             // --help, --version and a bare `irqbridge`: argument-parser prints them, status 0.
             if exitCode(for: error) == .success { exit(withError: error) }
+            // argument-parser validates before it reports an unknown option, so `--countt 5`
+            // would read as a bad "5"; the misspelt option is the mistake to name.
+            let message = message(for: error)
+            if !message.hasPrefix("Unknown option"), let unknown = unknownOption(Array(CommandLine.arguments.dropFirst())) {
+                CommandFailure.badInput(unknown).exit()
+            }
             // Anything else while parsing or validating is the user's input: one line, status 2.
-            CommandFailure.badInput(message(for: error)).exit()
+            CommandFailure.badInput(message).exit()
         }
         do {
             if var command = command as? any AsyncParsableCommand {
@@ -114,6 +120,28 @@ extension IRQBridge {
     /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the
     /// top-level help with status 0, which a script cannot tell from a real answer. Returns the
     /// one-line error for such a path, or nil (not a `help` call, or every name is a command).
+    /// The first long option (`--name` or `--name=value`, before any `--`) that no command on
+    /// the arguments' subcommand path takes, as argument-parser words it; nil when there is none.
+    static func unknownOption(_ arguments: [String]) -> String? {
+        var path: [any ParsableCommand.Type] = [IRQBridge.self]
+        var options: [String] = []
+        for argument in arguments {
+            if argument == "--" { break }
+            if argument.hasPrefix("--") {
+                options.append(String(argument.prefix { $0 != "=" }))
+            } else if let next = path.last?.configuration.subcommands.first(where: { $0._commandName == argument || $0.configuration.aliases.contains(argument) }) {
+                path.append(next)
+            }
+        }
+        var known: Set<String> = ["--help", "--version", "--experimental-dump-help", "--generate-completion-script"]
+        for command in path {
+            let help = IRQBridge.helpMessage(for: command, includeHidden: true, columns: 10_000)
+            for match in help.matches(of: /--[A-Za-z0-9][A-Za-z0-9-]*/) { known.insert(String(match.output)) }
+        }
+        guard let unknown = options.first(where: { !known.contains($0) }) else { return nil }
+        return "Unknown option '\(unknown)'"
+    }
+
     static func unknownHelpTopic(_ arguments: [String]) -> String? {
         guard arguments.first == "help", arguments.dropFirst().first != "help" else { return nil }
         var command: any ParsableCommand.Type = IRQBridge.self

@@ -93,6 +93,11 @@ struct CommandLineErrorTests {
         (["bench", "--quick", "--json", "/tmp"], "irqbridge: --json: /tmp is a directory"),
         (["bench", "--quick", "--json", "/tmp/" + String(repeating: "x", count: 300)], "irqbridge: --json: the path is longer than a file name can be"),
         (["selftest", "--bogus"], "irqbridge: Unknown option '--bogus'"),
+        // A misspelt option with a value is the mistake named, not the value it leaves behind.
+        (["watch", "0000:3f:1f.7", "--countt", "5"], "irqbridge: Unknown option '--countt'"),
+        (["list", "--jsn=yes", "zz"], "irqbridge: Unknown option '--jsn'"),
+        (["bind", "00:03.0", "--driverr", "vfio-pci"], "irqbridge: Unknown option '--driverr'"),
+        (["ctl", "--sockett", "/x", "devices"], "irqbridge: Unknown option '--sockett'"),
         // A negative number is the option's (refused) value, not an unknown option.
         (["selftest", "--count", "-1"], "irqbridge: --count must be 1...1000000, not -1"),
         (["wait", "0000:3f:1f.7", "--timeout", "-3"], "irqbridge: --timeout must be above 0"),
