@@ -33,11 +33,14 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// Sends the lines as one datagram. Failures are logged, never thrown: the
-    /// daemon runs on without a service manager.
+    /// daemon runs on without a service manager. Never blocks a thread for long (the
+    /// callers are async tasks): a service manager whose socket queue is full gets a
+    /// second to take a state change, none for a watchdog ping (the next one follows).
     public func notify(_ lines: [String]) {
         guard let socketPath else { return }
         do {
-            try UnixDatagram.send(Array(lines.joined(separator: "\n").utf8), to: socketPath)
+            try UnixDatagram.send(Array(lines.joined(separator: "\n").utf8), to: socketPath,
+                                  patience: lines == ["WATCHDOG=1"] ? .zero : .seconds(1))
         } catch {
             logger.warning("sd_notify to \(socketPath) failed: \(error)", metadata: ["message": "\(lines.joined(separator: " "))"])
         }

@@ -28,6 +28,26 @@ public enum UnixDatagram {
         try send(bytes, from: fd, to: path)
     }
 
+    /// Sends one datagram to the socket at `path` without blocking for longer than `patience`:
+    /// a receiver whose queue is full (a service manager that does not read) is tried again
+    /// every millisecond until then, and then the datagram is dropped (EAGAIN thrown).
+    public static func send(_ bytes: [UInt8], to path: String, patience: Duration) throws(SystemError) {
+        let fd = try unboundSocket()
+        defer { close(fd) }
+        let deadline = ContinuousClock.now + patience
+        while true {
+            do throws(SystemError) {
+                return try withAddress(path) { (address, length) throws(SystemError) in
+                    _ = try syscall("sendto \(path)") {
+                        bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), address, length) }
+                    }
+                }
+            } catch where error.code == EAGAIN && ContinuousClock.now < deadline {
+                PThread.sleep(for: .milliseconds(1))
+            }
+        }
+    }
+
     /// One datagram (at most 512 bytes), or nil when none is waiting.
     public static func receive(_ fd: Int32) throws(SystemError) -> [UInt8]? {
         try receiveWithSender(fd)?.bytes
