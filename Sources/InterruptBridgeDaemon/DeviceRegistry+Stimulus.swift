@@ -1,7 +1,6 @@
 // Raising a device's interrupts and waiting for them, for test harnesses. Both run
 // off the registry's queue (a trigger may take seconds, a wait up to its timeout),
 // on what the registry hands out: the stimulus and the interrupt objects.
-import Dispatch
 import InterruptBridge
 import InterruptBridgeSystem
 import InterruptBridgeTooling
@@ -60,8 +59,10 @@ extension DeviceRegistry {
         let ticket = try await triggerTicket(id, vector: vector)
         let deadline = ContinuousClock.now + ticket.limit
         // How many were raised, and whether the unpaced run's hour (not a stop) ended it.
+        // On a thread of its own: a trigger blocks for up to its hour, and libdispatch's global
+        // queue runs as many blocked jobs as there are processors, adding one thread a second.
         let result: Result<(raised: Int, outlasted: Bool), ControlError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            let raise: @Sendable () -> Void = {
                 defer { ticket.gate.leave() }
                 var outlasted = false
                 do {
@@ -78,6 +79,12 @@ extension DeviceRegistry {
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))
                 }
+            }
+            do throws(SystemError) {
+                PThread.detach(try PThread.spawn(name: "irqbridge-trig", raise))
+            } catch {
+                ticket.gate.leave()
+                continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts: no thread to raise them on: \(error)")))
             }
         }
         let (raised, outlasted) = try result.get()

@@ -156,24 +156,18 @@ struct ControlAPITests {
     @Test func eventsArriveInOrder() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let client = daemon.client
-        let lines = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[String], any Error>) in
-            DispatchQueue.global().async {
-                var pending: [UInt8] = []
-                var lines: [String] = []
-                do {
-                    try client.exchange("GET", "/v1/events", timeout: .seconds(10)) { _, _, chunk in
-                        pending += chunk
-                        while let newline = pending.firstIndex(of: 0x0a) {
-                            lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                            pending.removeFirst(newline + 1)
-                        }
-                        return lines.count < 5
-                    }
-                    continuation.resume(returning: lines)
-                } catch {
-                    continuation.resume(throwing: error)
+        let lines = try await offTheCooperativePool { () throws -> [String] in
+            var pending: [UInt8] = []
+            var lines: [String] = []
+            try client.exchange("GET", "/v1/events", timeout: .seconds(10)) { _, _, chunk in
+                pending += chunk
+                while let newline = pending.firstIndex(of: 0x0a) {
+                    lines.append(String(decoding: pending[..<newline], as: UTF8.self))
+                    pending.removeFirst(newline + 1)
                 }
+                return lines.count < 5
             }
+            return lines
         }
         let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(events.count == 5)
@@ -220,22 +214,18 @@ struct ControlAPITests {
         let client = daemon.client
         let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
         let following = Task {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[String], any Error>) in
-                DispatchQueue.global().async {
-                    var pending: [UInt8] = []
-                    var lines: [String] = []
-                    continuation.resume(with: Result {
-                        try client.exchange("GET", "/v1/events", timeout: .seconds(30)) { _, _, chunk in
-                            pending += chunk
-                            while let newline = pending.firstIndex(of: 0x0a) {
-                                lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                                pending.removeFirst(newline + 1)
-                            }
-                            return true
-                        }
-                        return lines
-                    })
+            try await offTheCooperativePool { () throws -> [String] in
+                var pending: [UInt8] = []
+                var lines: [String] = []
+                try client.exchange("GET", "/v1/events", timeout: .seconds(30)) { _, _, chunk in
+                    pending += chunk
+                    while let newline = pending.firstIndex(of: 0x0a) {
+                        lines.append(String(decoding: pending[..<newline], as: UTF8.self))
+                        pending.removeFirst(newline + 1)
+                    }
+                    return true
                 }
+                return lines
             }
         }
         for _ in 0..<500 {

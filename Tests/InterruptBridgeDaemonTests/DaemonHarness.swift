@@ -71,12 +71,18 @@ final class DaemonHarness: Sendable {
     }
 }
 
-/// Runs blocking work (a control call, a child process) on a libdispatch thread: on two
+/// Runs blocking work (a control call, a child process) on a thread of its own: on two
 /// cores, two tests blocking the cooperative pool's threads starve every daemon the other
-/// suites run meanwhile (their watchdog pings, their control API).
+/// suites run meanwhile (their watchdog pings, their control API); and libdispatch's global
+/// queue runs only as many blocked jobs as there are processors, adding one thread a second,
+/// so calls parked there waited tens of seconds behind each other.
 func offTheCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        do {
+            PThread.detach(try PThread.spawn(name: "test-blocking") { continuation.resume(with: Result { try work() }) })
+        } catch {
+            continuation.resume(throwing: error)
+        }
     }
 }
 
