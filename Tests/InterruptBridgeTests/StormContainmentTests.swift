@@ -3,6 +3,7 @@ import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeTestKit
 import Logging
+import Synchronization
 import Testing
 
 extension Runtime {
@@ -164,6 +165,50 @@ extension Runtime {
             }
             #expect(backoffs == [.milliseconds(40), .milliseconds(80), .milliseconds(100)],
                     "doubles while the storm persists after each re-arm, up to the maximum")
+        }
+
+        /// A slow storm (an ISR that takes long, so the unclaimed window fills long after the
+        /// back-off) that comes back at the re-arm and never lets up still doubles the back-off;
+        /// one that comes back after the vector served well for a window starts over.
+        @Test func aSlowStormThatNeverLetsUpDoublesTheBackoffToo() async throws {
+            let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000,
+                                                          initialBackoff: .milliseconds(20), maximumBackoff: .seconds(1)))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
+            let claiming = Atomic<Bool>(false)
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in claiming.load(ordering: .relaxed) })
+            backend.raise()
+            func passes(_ count: Int, apart: Duration) {
+                for _ in 0..<count where !object.isContained {
+                    dispatcher.step()
+                    PThread.sleep(for: apart)
+                }
+            }
+            func awaitRearm() {
+                let waited = ContinuousClock.now
+                while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+            }
+            passes(10, apart: .zero)
+            #expect(object.isContained && object.stormCount == 1)
+            awaitRearm()
+            // Back at the re-arm, unclaimed throughout, but the window fills after 100 ms (5 back-offs).
+            passes(10, apart: .milliseconds(10))
+            #expect(object.isContained && object.stormCount == 2)
+            awaitRearm()
+            // A window served well, then unclaimed again: a new storm.
+            claiming.store(true, ordering: .relaxed)
+            passes(10, apart: .zero)
+            claiming.store(false, ordering: .relaxed)
+            passes(10, apart: .milliseconds(10))
+            #expect(object.isContained && object.stormCount == 3)
+            backend.acknowledge()
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
+                if case let .stormContained(report) = event { return report.backoff }
+                return nil
+            }
+            #expect(backoffs == [.milliseconds(20), .milliseconds(40), .milliseconds(20)])
         }
 
         @Test func aDevicePolicyOverridesTheDispatchersStormRules() throws {

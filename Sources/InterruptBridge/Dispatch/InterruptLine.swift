@@ -201,6 +201,12 @@ final class VectorSource: WatchedDescriptor {
     @exclusivity(unchecked) var containedSince: UInt64?
     @exclusivity(unchecked) var rearmAt: UInt64?
     @exclusivity(unchecked) var lastRearm: UInt64 = 0
+    /// Since the last re-arm: when the first pass came (ns; 0: none yet, or the rate rule
+    /// is off), and whether each rule closed a window or block without tripping (the storm
+    /// let up). Written where a window or block closes, read by the containment.
+    @exclusivity(unchecked) var firstPassSinceRearm: UInt64 = 0
+    @exclusivity(unchecked) var unclaimedLetUpSinceRearm = false
+    @exclusivity(unchecked) var rateLetUpSinceRearm = false
     @exclusivity(unchecked) var backoff: Duration?
     @exclusivity(unchecked) var trips = 0
     /// Every object it serves was reported inactive: not watched, suspended at the
@@ -260,6 +266,9 @@ final class VectorSource: WatchedDescriptor {
     func resetStormCounters() {
         blockStart = 0
         tripped = nil
+        firstPassSinceRearm = 0
+        unclaimedLetUpSinceRearm = false
+        rateLetUpSinceRearm = false
         if let record { startStormCounters(&record.pointee) }
     }
 
@@ -340,6 +349,7 @@ final class VectorSource: WatchedDescriptor {
         }
         record.pointee.passesLeft = unclaimedWindow
         record.pointee.unclaimedPasses = 0
+        unclaimedLetUpSinceRearm = true
         return true
     }
 
@@ -357,6 +367,11 @@ final class VectorSource: WatchedDescriptor {
         if blockStart != 0, now &- blockStart < rateWindow {
             tripped = .rate
             return false
+        }
+        if blockStart != 0 {
+            rateLetUpSinceRearm = true
+        } else if firstPassSinceRearm == 0 {
+            firstPassSinceRearm = now
         }
         blockStart = now
         record.pointee.signalsLeft = rateLimit

@@ -20,10 +20,19 @@ extension LoopState {
             object.counters.contained.store(true, ordering: .releasing)
         }
         // The back-off doubles while the storm persists: a trip soon after a re-arm
-        // (within twice the back-off in force) doubles it, a later one starts over.
+        // (within twice the back-off in force) doubles it, and so does a later one of a
+        // storm that came back that soon and never let up (a slow ISR fills the unclaimed
+        // rule's window in seconds); a trip after the rule saw the vector well starts over.
         let backoff: Duration? = source.storm.initialBackoff.map { initial in
-            guard let previous = source.backoff, source.lastRearm != 0,
-                  now &- source.lastRearm < (previous * 2).nanoseconds else { return initial }
+            guard let previous = source.backoff, source.lastRearm != 0 else { return initial }
+            let soon = (previous * 2).nanoseconds
+            let letUp = switch rule {
+            case .unclaimed: source.unclaimedLetUpSinceRearm
+            case .rate: source.rateLetUpSinceRearm
+            case .unquietedLine: true  // judged off the loop, which keeps no window for it: the time alone
+            }
+            let unbroken = !letUp && source.firstPassSinceRearm != 0 && source.firstPassSinceRearm &- source.lastRearm < soon
+            guard now &- source.lastRearm < soon || unbroken else { return initial }
             return min(previous * 2, source.storm.maximumBackoff)
         }
         source.backoff = backoff
