@@ -48,6 +48,9 @@ struct DaemonCommand: AsyncParsableCommand {
     var check = false
 
     func run() async throws {
+        // SIGHUP reloads once the daemon runs; until its handler is in place (after the control
+        // socket is up) it must not end the process, as its default action would.
+        signal(SIGHUP, SIG_IGN)
         var arguments: [String: String] = [:]
         for pair in settings {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
