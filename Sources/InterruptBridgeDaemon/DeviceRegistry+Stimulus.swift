@@ -91,6 +91,10 @@ extension DeviceRegistry {
         // Stopped short (removed, unbound, disconnected or the daemon stopping while it
         // raised, or the hour ran out): not a success a caller could take for `count` raised.
         guard raised == count else {
+            // The daemon stopping disconnects everything: that is not the device's doing.
+            if stopRequested.load(ordering: .acquiring) {
+                throw .unavailable("the daemon is stopping: \(raised) of \(count) interrupt(s) had been raised on \(id)")
+            }
             if outlasted {
                 throw .conflict("\(id): the trigger stopped after \(raised) of \(count) interrupt(s), at the \(ticket.limit.components.seconds) s "
                                 + "a trigger may take (unpaced, each raise waits up to 1 s for its ISR"

@@ -120,6 +120,19 @@ struct ControlAPITests {
         #expect(ContinuousClock.now - start < .seconds(10))
     }
 
+    /// A trigger cut short by the daemon stopping is 503 as a wait is, not the 409 of a
+    /// device disconnected under it: a harness tells a shutdown from a device problem.
+    @Test func aTriggerCutShortByTheStopIsUnavailable() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let triggering = Task { try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 100, "rate": 10]) }
+        try await Task.sleep(for: .milliseconds(500))
+        try await daemon.stop()
+        let stopped = try await triggering.value
+        #expect(stopped.status == 503, "\(stopped.status) \(stopped.text)")
+        #expect(stopped.errorMessage.hasPrefix("the daemon is stopping: ") && stopped.errorMessage.contains(" of 100 interrupt(s) had been raised on quiet"),
+                "\(stopped.errorMessage)")
+    }
+
     @Test func badRequestsAreClearErrors() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let cases: [(String, String, [String: any Sendable]?, Int, String)] = [
