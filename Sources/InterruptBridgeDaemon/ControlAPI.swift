@@ -12,6 +12,12 @@ import NIOCore
 /// a 400, not a default silently taken, as the configuration file is strict).
 protocol RequestBody: Decodable {
     static var keys: [String] { get }
+    /// The keys that take a whole number (a 1.5 there is named, not "not valid JSON").
+    static var wholeNumberKeys: [String] { get }
+}
+
+extension RequestBody {
+    static var wholeNumberKeys: [String] { [] }
 }
 
 /// The body of a call that takes none: nothing, or `{}`. Anything else is a 400, as an
@@ -29,6 +35,7 @@ struct BindRequest: RequestBody {
 
 struct TriggerRequestBody: RequestBody {
     static let keys = ["vector", "count", "rate"]
+    static let wholeNumberKeys = ["vector", "count"]
     var vector: Int?
     var count: Int?
     var rate: Double?
@@ -36,6 +43,7 @@ struct TriggerRequestBody: RequestBody {
 
 struct WaitRequestBody: RequestBody {
     static let keys = ["vector", "count", "timeout", "since"]
+    static let wholeNumberKeys = ["vector", "count"]
     var vector: Int?
     var count: UInt64?
     /// Seconds.
@@ -82,6 +90,7 @@ public struct ControlAPI: Sendable {
         let router = Router(context: ControlContext.self)
         router.add(middleware: PeerCredentialCheck())
         router.add(middleware: UnknownCallAnswer())
+        router.add(middleware: BodylessReadCheck())
         let registry = self.registry, metrics = self.metrics, events = self.events, reload = self.reload
 
         router.get("/v1/health") { _, _ in ControlResponses.json(await registry.health()) }
@@ -229,9 +238,25 @@ public struct ControlAPI: Sendable {
         }
         do {
             return try JSONDecoder().decode(Body.self, from: data)
+        } catch DecodingError.dataCorrupted where Self.notWhole(Body.wholeNumberKeys, in: data) != nil {
+            // A number a whole-number key cannot hold (1.5, 1e30): Foundation calls that "not
+            // valid JSON", which it is.
+            let (key, value) = Self.notWhole(Body.wholeNumberKeys, in: data)!
+            throw .badRequest("the body is not the JSON this call takes: \(key) must be a whole number in range, not \(value)")
         } catch {
             throw .badRequest("the body is not the JSON this call takes: \(Self.describe(error))")
         }
+    }
+
+    /// The first of `keys` whose number in the body is not a whole number an Int64 holds.
+    private static func notWhole(_ keys: [String], in data: Data) -> (key: String, value: String)? {
+        guard let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        for key in keys {
+            guard let number = fields[key] as? NSNumber, !(number is Bool) else { continue }
+            let value = number.doubleValue
+            if value.rounded() != value || abs(value) >= 9.2e18 { return (key, "\(number)") }
+        }
+        return nil
     }
 
     static func describe(_ error: any Error) -> String {

@@ -146,6 +146,10 @@ struct ControlAPITests {
             ("POST", "/v1/config/save", ["path": "/etc/passwd"], 400, "path must be"),
             ("POST", "/v1/config/save", ["path": "daemon.yaml"], 400, "path must be absolute"),
             ("POST", "/v1/devices/0000:3f:1f.7/bind", nil, 404, "0000:3f:1f.7"),
+            // A GET takes no body; a number the key cannot hold is named as such, not "not valid JSON".
+            ("GET", "/v1/health", ["x": 1], 400, "unknown key 'x' in the body (this call takes no body)"),
+            ("GET", "/v1/devices/quiet/statistics", ["vector": 0], 400, "unknown key 'vector'"),
+            ("POST", "/v1/devices/quiet/trigger", ["count": 1.5], 400, "count must be a whole number in range, not 1.5"),
         ]
         for (method, path, body, status, message) in cases {
             let reply = try await daemon.call(method, path, body)
