@@ -118,7 +118,7 @@ struct ProgramCompiler {
         }
         let offset = try offsetNode.integer(atMost: UInt64(UInt32.max), what: "an offset")
         guard offset % UInt64(width.byteCount) == 0 else {
-            throw offsetNode.error(.misalignedOffset, "offset 0x\(String(offset, radix: 16)) is not aligned for a \(width) access (a multiple of \(width.byteCount))")
+            throw offsetNode.error(.misalignedOffset, "offset 0x\(String(offset, radix: 16)) is not aligned for \(width.withArticle) access (a multiple of \(width.byteCount))")
         }
         return RegisterAccessSite(bar: Int(bar), offset: offset, width: width, barLocation: barNode.location,
                                   offsetLocation: offsetNode.location, widthLocation: fields["width"]?.location ?? node.location)
@@ -162,7 +162,7 @@ struct ProgramCompiler {
         case .failure(let error): throw node.error(.badValue, "'\(text)': \(error.message)")
         }
         if let value = parsed.constantValue {
-            guard value & ~width.mask == 0 else { throw node.error(.badValue, "0x\(String(value, radix: 16)) does not fit a \(width) register") }
+            guard value & ~width.mask == 0 else { throw node.error(.badValue, "0x\(String(value, radix: 16)) does not fit \(width.withArticle) register") }
             return try constant(value, node)
         }
         return try emit(parsed, node)

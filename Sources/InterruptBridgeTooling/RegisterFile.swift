@@ -10,6 +10,8 @@ public enum RegisterWidth: UInt8, Sendable, Hashable, CaseIterable, CustomString
     /// The bits a value of this width keeps.
     public var mask: UInt64 { self == .bits64 ? .max : (1 << UInt64(rawValue)) - 1 }
     public var description: String { "\(rawValue)-bit" }
+    /// "an 8-bit", "a 16-bit": for messages.
+    var withArticle: String { self == .bits8 ? "an \(self)" : "a \(self)" }
 }
 
 /// Register access by BAR, offset and width: what a compiled `RegisterProgram` runs over.

@@ -158,7 +158,7 @@ struct ProfileLoaderErrorTests {
     @Test func constantTooWideForTheRegister() {
         let text = Self.replacing(8, with: "  - write: {bar: 0, offset: 0x64, width: 8}").replacingLast("value: status", with: "value: 0x1ff")
         let error = Self.error(text)
-        #expect(error?.description == "card.yaml:9:12: acknowledge[2].value: 0x1ff does not fit a 8-bit register")
+        #expect(error?.description == "card.yaml:9:12: acknowledge[2].value: 0x1ff does not fit an 8-bit register")
     }
 
     @Test func returnsBelongInAcknowledgePrograms() {
