@@ -42,6 +42,7 @@ struct TriggerCommand: ParsableCommand {
     var loopback = false
 
     @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var connectPolicy: ConnectPolicyOption
     @OptionGroup var output: JSONFlag
     @OptionGroup var logging: DeviceLoggingOptions
 
@@ -52,6 +53,7 @@ struct TriggerCommand: ParsableCommand {
     }
 
     func run() throws {
+        let policies = try connectPolicy.table()
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
         // --loopback is this command's own way of raising: never relayed (a holder raises with its own stimulus).
         if !loopback, let relayed = try TriggerRelay.ask(request, holding: device.address) {
@@ -73,7 +75,7 @@ struct TriggerCommand: ParsableCommand {
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }
-        let connected = try session.connect(dispatcher, lineBased: lineBased)
+        let connected = try session.connect(dispatcher, lineBased: lineBased, policy: policies.policy(for: session.info))
         defer { connected.disconnect() }
         if let vector, let refusal = connected.vectorRefusal(vector, of: device.address) { throw CommandFailure.badInput(refusal) }
         let kind = connected.objects[0].kind

@@ -34,6 +34,7 @@ struct WaitCommand: ParsableCommand {
     var lineBased = false
 
     @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var connectPolicy: ConnectPolicyOption
     @OptionGroup var output: JSONFlag
     @OptionGroup var logging: DeviceLoggingOptions
 
@@ -52,6 +53,7 @@ struct WaitCommand: ParsableCommand {
     }
 
     private func waitForInterrupts() throws {
+        let policies = try connectPolicy.table()
         let logger = logging.makeLogger("irqbridge.wait")
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, requiringAMatch: true, logger: logger)
         // After the disconnect: a cause left pending must not assert a line nobody handles.
@@ -59,7 +61,7 @@ struct WaitCommand: ParsableCommand {
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }
         defer { dispatcher.shutdown() }
-        let connected = try session.connect(dispatcher, lineBased: lineBased)
+        let connected = try session.connect(dispatcher, lineBased: lineBased, policy: policies.policy(for: session.info))
         defer { connected.disconnect() }
         if let vector, let refusal = connected.vectorRefusal(vector, of: device.address) { throw CommandFailure.badInput(refusal) }
         do { try session.stimulus?.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }

@@ -45,6 +45,7 @@ struct WatchCommand: ParsableCommand {
     var lineBased = false
 
     @OptionGroup var profiles: ProfileOptions
+    @OptionGroup var connectPolicy: ConnectPolicyOption
     @OptionGroup var logging: DeviceLoggingOptions
 
     func validate() throws {
@@ -81,6 +82,7 @@ struct WatchCommand: ParsableCommand {
     }
 
     private func watchInterrupts() throws {
+        let policies = try connectPolicy.table()
         let logger = logging.makeLogger("irqbridge.watch")
         let addresses = try chosenAddresses(logger: logger)
         let dispatcher: InterruptDispatcher
@@ -104,7 +106,7 @@ struct WatchCommand: ParsableCommand {
             let connected: ConnectedInterrupts
             do {
                 session = try DeviceSession.open(address, profileFiles: profiles.profile, logger: logger)
-                do { connected = try session.connect(dispatcher, lineBased: lineBased) } catch { session.close(); throw error }
+                do { connected = try session.connect(dispatcher, lineBased: lineBased, policy: policies.policy(for: session.info)) } catch { session.close(); throw error }
             } catch DeviceSessionError.badInput(let message) where devices.isEmpty {
                 // Chosen for the user (every bound device): one that cannot be watched is skipped, said once.
                 printError("irqbridge: not watching \(address): \(message)")

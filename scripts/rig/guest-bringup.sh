@@ -7,6 +7,7 @@
 #     without an acknowledge program (nvme)
 #   a malformed profile: one line on stderr and exit 2, per kind of mistake
 #   profile check/list/new against live functions (BAR sizes from sysfs)
+#   --policy on the verbs (MSISupported: false: edu's line)
 # usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
 # Exit status: the number of failed checks.
 IRQ=$1
@@ -77,6 +78,12 @@ $IRQ profile list --device 0000:00:07.0 | tail -1 | grep -qx "\* 0000:00:07.0 (8
 
 expect_trigger "trigger edu MSI" 0000:00:03.0 yes
 expect_trigger "trigger edu INTx" 0000:00:03.0 yes --line-based
+# --policy chooses what the verbs connect, as the daemon's and discovery's policy does.
+printf 'devices:\n  "1234:11e8": {MSISupported: false}\n' > /tmp/no-msi.yaml
+out=$($IRQ trigger 0000:00:03.0 --count 5 --policy /tmp/no-msi.yaml 2>&1); status=$?
+echo "    $out"
+[ $status -eq 0 ] && echo "$out" | grep -q "(INTx, 1 vector" \
+    && pass "trigger edu --policy MSISupported: false serves its INTx line" || fail "trigger edu --policy no-msi: exit $status"
 # Paced faster than the ISR is served, raises may fold into fewer calls, as on hardware:
 # every MSI the kernel took still signals the loop, and trigger exits 0.
 out=$($IRQ trigger 0000:00:03.0 --count 20 --rate 1000000 2>&1); status=$?
