@@ -368,10 +368,13 @@ public actor DeviceRegistry {
     public func disconnect(_ id: String) throws(ControlError) -> DeviceStatus {
         try ensureRunning()
         let device = try device(id)
+        // Disconnected already (as a connect of a connected device is connected already): done.
+        let disconnectedState: ManagedState = device.simulated == nil ? .bound : .configured
+        if device.state == disconnectedState, device.connected == nil { return status(of: device) }
         guard device.state == .connected else { throw .conflict("\(id) is \(device.state.rawValue), not connected") }
         disconnect(device, reason: "requested")
         closeSession(device)
-        device.state = device.simulated == nil ? .bound : .configured
+        device.state = disconnectedState
         return status(of: device)
     }
 
