@@ -8,6 +8,7 @@
 #   a malformed profile: one line on stderr and exit 2, per kind of mistake
 #   profile check/list/new against live functions (BAR sizes from sysfs)
 #   --policy on the verbs (MSISupported: false: edu's line)
+#   a line a previous user left asserted is served at the next connect (VFIO, as UIO)
 # usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
 # Exit status: the number of failed checks.
 IRQ=$1
@@ -98,6 +99,42 @@ expect_trigger "trigger nvme (loopback)" 0000:00:08.0 no
 expect_trigger "trigger edu MSI through VFIO's loopback (--loopback, despite its profile's stimulus)" 0000:00:03.0 no --loopback
 # The loopback's ISR claims without touching the device, so a line needs no acknowledge program.
 expect_trigger "trigger nvme INTx through VFIO's loopback (its profile has no acknowledge program)" 0000:00:08.0 no --line-based --loopback
+
+# A cause left pending on a line (an acknowledge that claims without clearing, and no
+# quiesce) is served at the next connect under vfio-pci, as under UIO: the next wait gets
+# it, and the line delivers again afterwards (QEMU's IO-APIC alone never delivered it).
+cat > /tmp/edu-noclear.yaml <<'NOCLEAR'
+name: edu-noclear
+description: edu, an acknowledge that claims without clearing
+match: {vendor: 0x1234, device: 0x11e8}
+stimulus:
+  interrupts: [intx, msi]
+  vectors: 1
+  raise:
+    - write: {bar: 0, offset: 0x60, width: 32}
+      value: 1
+acknowledge:
+  - return: claimed
+NOCLEAR
+sed '/^acknowledge:/,$d; s/^name: edu-noclear/name: edu-noquiesce/' /tmp/edu-noclear.yaml > /tmp/edu-noquiesce.yaml
+cat >> /tmp/edu-noquiesce.yaml <<'NOQUIESCE'
+acknowledge:
+  - read: {bar: 0, offset: 0x24, width: 32}
+    into: status
+  - if_zero: status
+    return: unclaimed
+  - write: {bar: 0, offset: 0x64, width: 32}
+    value: status
+  - return: claimed
+NOQUIESCE
+$IRQ trigger 0000:00:03.0 --line-based --profile /tmp/edu-noclear.yaml --count 1 > /dev/null 2>&1
+out=$($IRQ wait 0000:00:03.0 --line-based --profile /tmp/edu-noquiesce.yaml --count 1 --timeout 10 2>&1); status=$?
+echo "    $out"
+out2=$($IRQ trigger 0000:00:03.0 --line-based --profile /tmp/edu-noquiesce.yaml --count 3 2>&1); status2=$?
+echo "    $out2"
+[ $status -eq 0 ] && [ $status2 -eq 0 ] && echo "$out2" | grep -q " claimed 3, " \
+    && pass "a line left asserted by the previous user is served at the next connect, and delivers again" \
+    || fail "pending line at connect: wait exit $status, trigger exit $status2"
 
 expect_wait "wait edu MSI" 0000:00:03.0
 expect_wait "wait edu INTx" 0000:00:03.0 --line-based

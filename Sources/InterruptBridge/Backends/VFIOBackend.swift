@@ -232,6 +232,13 @@ public final class VFIOBackend: InterruptBackend {
         do throws(SystemError) {
             let unmask = try EventFD.open(name: "VFIO INTx unmask")
             try vfio.setUnmaskEventFD(.intx, unmask.rawValue)
+            // A line the device asserts already (a cause a previous user left pending: the
+            // status register's Interrupt bit) is served at once, as under UIO, whether or not
+            // the interrupt controller delivers a level that was high before the handler came
+            // (QEMU's IO-APIC behind interrupt remapping does not, nor any edge after it).
+            if let status = try? vfio.readConfig(UInt16.self, at: 0x06), status & 0x08 != 0 {
+                _ = try? EventFD.write(triggers[0].rawValue)
+            }
             return Enabled(kind: kind, triggers: triggers, unmask: unmask)
         } catch {
             try? vfio.disableInterrupts(index)
