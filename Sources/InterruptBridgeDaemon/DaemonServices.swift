@@ -153,7 +153,7 @@ public final class DaemonServices: Sendable {
         var outcome = "reload rejected, the running configuration is kept"
         defer { notifier.ready(status: outcome) }
         do throws(DaemonConfigurationError) {
-            let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
+            let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path, forReload: true) } ?? DeviceTable()
             let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings, locations: table.settingLocations)
             let (message, failed) = await registry.reload(table, settings: settings)
             // Loggers made with init(label:environment:) follow a changed level at once.

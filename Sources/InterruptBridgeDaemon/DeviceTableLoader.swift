@@ -46,9 +46,15 @@ public enum DeviceTableLoader {
 
     /// Reads and parses the file at `path`: a regular file of at most `fileSizeLimit`
     /// bytes (never a FIFO waited on or /dev/zero read without end).
-    public static func load(contentsOf path: String) throws(DaemonConfigurationError) -> DeviceTable {
+    /// `forReload`: a file of no bytes at all is refused (one being rewritten, truncated
+    /// by a mistake), since applying it would give back every configured card.
+    public static func load(contentsOf path: String, forReload: Bool = false) throws(DaemonConfigurationError) -> DeviceTable {
         let text: String
         do { text = try RegularFile(reading: path, limit: fileSizeLimit).validText() } catch { throw .unreadable(path: path, reason: error.description) }
+        if forReload, text.isEmpty {
+            throw .unreadable(path: path, reason: "the file is empty (being written?), and applying it would give back every device; "
+                              + "for no devices and default settings, write {}")
+        }
         return try load(text, file: path)
     }
 

@@ -133,6 +133,22 @@ struct ControlAPITests {
                 "\(stopped.errorMessage)")
     }
 
+    /// A reload of a file with no bytes (one being rewritten) is refused, not taken for
+    /// "no devices"; `{}` says that on purpose.
+    @Test func aReloadOfAnEmptyFileIsRefused() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        try "".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let refused = try await daemon.call("POST", "/v1/reload")
+        #expect(refused.status == 422 && refused.json["applied"] as? Bool == false, "\(refused.text)")
+        #expect((refused.json["message"] as? String ?? "").contains("the file is empty"), "\(refused.text)")
+        #expect(try await daemon.call("GET", "/v1/devices").array.count == 3, "nothing was given back")
+        try "{}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let emptied = try await daemon.call("POST", "/v1/reload")
+        #expect(emptied.status == 200, "\(emptied.text)")
+        #expect(try await daemon.call("GET", "/v1/devices").array.isEmpty)
+        try await daemon.stop()
+    }
+
     /// Disconnect is idempotent as connect is: a second one answers the device as it is.
     @Test func aSecondDisconnectIsNotAConflict() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
