@@ -101,6 +101,7 @@ public actor MetricsExporter {
         registry.makeGauge(descriptor: Self.named("irqbridge_reloads", help: "Configuration reloads applied")).set(to: Double(health.reloads))
         registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading GET /v1/events"))
             .set(to: Double(health.eventWatchers))
+        if let process = try? ProcessStatistics.current() { exportProcess(process) }
         count("irqbridge_dispatch_polled_batches_total", [], polling.caughtBatches,
               help: "Batches the dispatch loop took by polling after the previous one instead of sleeping (setting dispatch.poll-window-us)")
         count("irqbridge_dispatch_poll_window_closings_total", [], polling.windowClosings,
@@ -162,6 +163,28 @@ public actor MetricsExporter {
 
     /// A metric's descriptor from its full name (`irqbridge_..._total`): the name is
     /// spelled whole here, so it is kept as one component with no unit suffix.
+    /// CPU seconds already added to process_cpu_seconds_total.
+    private var exportedCPUSeconds = 0.0
+
+    /// The process_* series Prometheus' client libraries export, under their names: what a
+    /// rig's monitoring watches over weeks (memory, descriptors, threads).
+    private func exportProcess(_ process: ProcessStatistics) {
+        let cpu = registry.makeCounter(descriptor: Self.named("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds"))
+        if process.cpuSeconds > exportedCPUSeconds {
+            cpu.increment(by: process.cpuSeconds - exportedCPUSeconds)
+            exportedCPUSeconds = process.cpuSeconds
+        }
+        func gauge(_ name: String, _ help: String, _ value: Double) {
+            registry.makeGauge(descriptor: Self.named(name, help: help)).set(to: value)
+        }
+        gauge("process_resident_memory_bytes", "Resident memory size in bytes", Double(process.residentBytes))
+        gauge("process_virtual_memory_bytes", "Virtual memory size in bytes", Double(process.virtualBytes))
+        gauge("process_open_fds", "Number of open file descriptors", Double(process.openDescriptors))
+        if let maximum = process.maximumDescriptors { gauge("process_max_fds", "Maximum number of open file descriptors", Double(maximum)) }
+        gauge("process_threads", "Number of OS threads in the process", Double(process.threads))
+        gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds", process.startTimeSeconds)
+    }
+
     private static func named(_ name: String, help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }

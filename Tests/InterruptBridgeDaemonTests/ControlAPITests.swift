@@ -357,6 +357,12 @@ struct ControlAPITests {
         #expect(text.contains("# TYPE irqbridge_dispatch_polled_batches_total counter"))
         #expect(text.contains("# TYPE irqbridge_dispatch_poll_window_closings_total counter"))
         #expect(text.contains("# TYPE irqbridge_isr_duration_seconds histogram"))
+        // The process_* series Prometheus' client libraries export.
+        #expect(text.contains("# TYPE process_cpu_seconds_total counter"))
+        for name in ["process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_threads", "process_start_time_seconds"] {
+            let value = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            #expect((value ?? 0) > 0, "\(name)")
+        }
         #expect(text.contains(#"irqbridge_isr_duration_seconds_bucket{device="fast",kind="MSI-X",le="+Inf"}"#))
         // Every series has the same label names (no per-CPU or per-message labels unless configured).
         #expect(!text.contains("cpu="))
