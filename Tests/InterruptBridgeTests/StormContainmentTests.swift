@@ -211,6 +211,37 @@ extension Runtime {
             #expect(backoffs == [.milliseconds(20), .milliseconds(40), .milliseconds(20)])
         }
 
+        /// A storm that comes back after a quiet spell is a new one, however few passes the
+        /// vector made meanwhile (a rarely interrupting card keeps its unclaimed window open
+        /// for hours): the back-off starts over.
+        @Test func aStormAfterAQuietSpellStartsTheBackoffOver() async throws {
+            let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000,
+                                                          initialBackoff: .milliseconds(20), maximumBackoff: .seconds(1)))
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in false })
+            backend.raise()
+            for _ in 0..<10 where !object.isContained { dispatcher.step() }
+            #expect(object.isContained && object.stormCount == 1)
+            let waited = ContinuousClock.now
+            while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+            #expect(!object.isContained)
+            dispatcher.step()  // the still asserted line fires at the re-arm's unmask
+            backend.acknowledge()
+            PThread.sleep(for: .milliseconds(500))  // quiet, far longer than twice the back-off
+            backend.raise()
+            for _ in 0..<20 where !object.isContained { dispatcher.step() }
+            #expect(object.isContained && object.stormCount == 2)
+            backend.acknowledge()
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
+                if case let .stormContained(report) = event { return report.backoff }
+                return nil
+            }
+            #expect(backoffs == [.milliseconds(20), .milliseconds(20)])
+        }
+
         @Test func aDevicePolicyOverridesTheDispatchersStormRules() throws {
             let dispatcher = try Self.stepped(StormPolicy(rateLimit: 5, rateWindow: .seconds(30), initialBackoff: nil))
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1), policy: InterruptPolicy(storm: .disabled))

@@ -201,12 +201,17 @@ final class VectorSource: WatchedDescriptor {
     @exclusivity(unchecked) var containedSince: UInt64?
     @exclusivity(unchecked) var rearmAt: UInt64?
     @exclusivity(unchecked) var lastRearm: UInt64 = 0
-    /// Since the last re-arm: when the first pass came (ns; 0: none yet, or the rate rule
-    /// is off), and whether each rule closed a window or block without tripping (the storm
-    /// let up). Written where a window or block closes, read by the containment.
+    /// Since the last re-arm: when the first pass came (ns; 0: none yet, or the storm
+    /// policy is off), and whether each rule saw the storm let up: a window or block that
+    /// closed without tripping, or (unclaimed) a pause of more than `stormPause` between
+    /// two unclaimed passes, as genirq's note_interrupt starts its count afresh after 100 ms.
+    /// Written off the claimed pass's path, read by the containment.
     @exclusivity(unchecked) var firstPassSinceRearm: UInt64 = 0
     @exclusivity(unchecked) var unclaimedLetUpSinceRearm = false
     @exclusivity(unchecked) var rateLetUpSinceRearm = false
+    /// When the last unclaimed pass ran (ns; 0: none since the re-arm).
+    @exclusivity(unchecked) private var lastUnclaimedPass: UInt64 = 0
+    static let stormPause: UInt64 = 100_000_000
     @exclusivity(unchecked) var backoff: Duration?
     @exclusivity(unchecked) var trips = 0
     /// Every object it serves was reported inactive: not watched, suspended at the
@@ -269,6 +274,7 @@ final class VectorSource: WatchedDescriptor {
         firstPassSinceRearm = 0
         unclaimedLetUpSinceRearm = false
         rateLetUpSinceRearm = false
+        lastUnclaimedPass = 0
         if let record { startStormCounters(&record.pointee) }
     }
 
@@ -308,8 +314,9 @@ final class VectorSource: WatchedDescriptor {
         } else {
             line.serviceChain(signals: signals, maximumLatchedPasses: maximumLatchedPasses)
         }
-        // Storm rules: counting down, and a clock read once per `rateLimit` signals.
-        if !claimed { record.pointee.unclaimedPasses &+= 1 }
+        // Storm rules: counting down, and a clock read once per `rateLimit` signals (and
+        // per unclaimed pass, which a served device does not make).
+        if !claimed { noteUnclaimedPass(record) }
         if record.pointee.passesLeft <= 1 {
             if !closeUnclaimedWindow(record) { return false }
         } else {
@@ -321,6 +328,15 @@ final class VectorSource: WatchedDescriptor {
             record.pointee.signalsLeft &-= signals
         }
         return record.pointee.unmasks ? unmaskLine() : true
+    }
+
+    /// Counts an unclaimed pass, and notes a storm that paused (see `unclaimedLetUpSinceRearm`).
+    @inline(never)
+    private func noteUnclaimedPass(_ record: UnsafeMutablePointer<PassRecord>) {
+        record.pointee.unclaimedPasses &+= 1
+        let now = MonotonicClock.nanoseconds()
+        if lastUnclaimedPass != 0, now &- lastUnclaimedPass > Self.stormPause { unclaimedLetUpSinceRearm = true }
+        lastUnclaimedPass = now
     }
 
     /// UIO: the signals since the last read of the interrupt total (the first read,

@@ -22,7 +22,8 @@ extension LoopState {
         // The back-off doubles while the storm persists: a trip soon after a re-arm
         // (within twice the back-off in force) doubles it, and so does a later one of a
         // storm that came back that soon and never let up (a slow ISR fills the unclaimed
-        // rule's window in seconds); a trip after the rule saw the vector well starts over.
+        // rule's window in seconds); a trip after the rule saw the vector well, or after the
+        // storm paused, starts over.
         let backoff: Duration? = source.storm.initialBackoff.map { initial in
             guard let previous = source.backoff, source.lastRearm != 0 else { return initial }
             let soon = (previous * 2).nanoseconds
