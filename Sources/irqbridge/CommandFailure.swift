@@ -117,9 +117,6 @@ extension IRQBridge {
 }
 
 extension IRQBridge {
-    /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the
-    /// top-level help with status 0, which a script cannot tell from a real answer. Returns the
-    /// one-line error for such a path, or nil (not a `help` call, or every name is a command).
     /// The first long option (`--name` or `--name=value`, before any `--`) that no command on
     /// the arguments' subcommand path takes, as argument-parser words it; nil when there is none.
     static func unknownOption(_ arguments: [String]) -> String? {
@@ -142,6 +139,9 @@ extension IRQBridge {
         return "Unknown option '\(unknown)'"
     }
 
+    /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the
+    /// top-level help with status 0, which a script cannot tell from a real answer. Returns the
+    /// one-line error for such a path, or nil (not a `help` call, or every name is a command).
     static func unknownHelpTopic(_ arguments: [String]) -> String? {
         guard arguments.first == "help", arguments.dropFirst().first != "help" else { return nil }
         var command: any ParsableCommand.Type = IRQBridge.self

@@ -20,6 +20,15 @@ struct CtlCommand: ParsableCommand {
 
     /// --socket and --json before the subcommand's name (`ctl --socket PATH devices`).
     @OptionGroup var leading: CtlOptions
+
+    /// No subcommand: the help, as for a bare `ctl`; but options with no call after them are
+    /// a mistake (an empty variable where the subcommand was), not a success.
+    func run() throws {
+        if leading.socket != nil || leading.json {
+            throw CommandFailure.badInput("ctl: no subcommand after its options (e.g. ctl --socket PATH devices; ctl --help lists them)")
+        }
+        throw CleanExit.helpRequest(self)
+    }
 }
 
 /// A ctl subcommand, whose --socket and --json go before its name or after it.

@@ -7,11 +7,11 @@ import InterruptBridgeSystem
 import InterruptBridgeTooling
 import Logging
 
-/// Options every command that discovers devices shares: where to read PCI
-/// functions from and which interrupt policy to apply.
 /// --policy's help, for discovery and for the bring-up verbs.
 let policyHelp = "Per-device interrupt policy (JSON: {\"default\": {...}, \"devices\": {\"VVVV:DDDD\" or BDF: {\"MSISupported\": false, \"MessageNumberLimit\": 2, \"PreferMSIX\": false, ...}}}, or the same as YAML; a regular file of at most \(InterruptPolicyTable.fileSizeLimit >> 20) MiB)."
 
+/// Options every command that discovers devices shares: where to read PCI
+/// functions from and which interrupt policy to apply.
 struct DiscoveryOptions: ParsableArguments {
     @Option(name: .customLong("dump"), help: ArgumentHelp("Read PCI functions from an `lspci -xxxx` (or `-xxx`) dump file instead of the live system (a regular file of at most \(PCIAccess.dumpSizeLimit >> 20) MiB, checked line by line).", valueName: "file"))
     var dumpFile: String?

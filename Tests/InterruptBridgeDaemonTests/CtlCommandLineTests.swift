@@ -73,6 +73,8 @@ struct CtlCommandLineTests {
         #expect(both.status == 1 && both.standardError.contains("/nonexistent/after.sock"), "\(both.status): \(both.standardError)")
         let empty = try await Self.runIrqbridge(["ctl", "--socket", "", "devices"])
         #expect(empty.status == 2 && empty.standardError == "irqbridge: --socket is empty\n", "\(empty.status): \(empty.standardError)")
+        let alone = try await Self.runIrqbridge(["ctl", "--socket", "/nonexistent/before.sock"])
+        #expect(alone.status == 2 && alone.standardError.hasPrefix("irqbridge: ctl: no subcommand after its options"), "\(alone.standardError)")
         let json = try await Self.runIrqbridge(["ctl", "--json", "metrics", "--socket", "/nonexistent/m.sock"])
         #expect(json.status == 2 && json.standardError.hasPrefix("irqbridge: --json: the metrics are Prometheus text"), "\(json.standardError)")
     }
