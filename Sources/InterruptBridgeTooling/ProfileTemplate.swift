@@ -37,7 +37,10 @@ public enum ProfileTemplate {
         if let vendor = device.subsystemVendorID, let subsystem = device.subsystemID, vendor != 0 || subsystem != 0 {
             lines.append("# For this board only, add to match: subsystem_vendor: 0x\(hex(vendor)), subsystem: 0x\(hex(subsystem))")
         }
-        let bar = suggestedBAR(device, sizesKnown: barSizesKnown).map(String.init) ?? "N"
+        let suggested = suggestedBAR(device, sizesKnown: barSizesKnown)
+        let bar = suggested.map(String.init) ?? "N"
+        // An I/O-port card (no memory BAR) has byte-wide registers as a rule (an NE2000's are).
+        let width = device.bars.first { $0.index == suggested }?.space == .io ? 8 : 32
         let kinds = offeredKinds(device)
         // Code, then its comment at one column, so the commented steps line up.
         func line(_ code: String, _ comment: String? = nil) {
@@ -49,23 +52,23 @@ public enum ProfileTemplate {
         line("  # For the card to raise them itself, replace `loopback: true` with its registers:")
         if !kinds.isEmpty { line("  # interrupts: [\(kinds.joined(separator: ", "))]", "the kinds it raises") }
         line("  # setup:", "once, after connecting: enable the source")
-        line("  #   - write: {bar: \(bar), offset: 0x0, width: 32}")
+        line("  #   - write: {bar: \(bar), offset: 0x0, width: \(width)}")
         line("  #     value: 0x1")
         line("  # raise:", "per interrupt; `vector`: its message number")
-        line("  #   - write: {bar: \(bar), offset: 0x0, width: 32}", "set an interrupt cause")
+        line("  #   - write: {bar: \(bar), offset: 0x0, width: \(width)}", "set an interrupt cause")
         line("  #     value: 1 << vector")
         line("# acknowledge:", device.interruptPin == nil ? "what the ISR does (messages need none)" : "what the ISR does: its INTx line needs one")
-        line("#   - read: {bar: \(bar), offset: 0x0, width: 32}", "interrupt status")
+        line("#   - read: {bar: \(bar), offset: 0x0, width: \(width)}", "interrupt status")
         line("#     into: status")
         line("#   - if_zero: status")
         line("#     return: unclaimed", "nothing pending: another card's (a shared line)")
-        line("#   - write: {bar: \(bar), offset: 0x0, width: 32}", "clear the causes it read")
+        line("#   - write: {bar: \(bar), offset: 0x0, width: \(width)}", "clear the causes it read")
         line("#     value: status")
         line("#   - return: claimed")
         line("# quiesce:", "before connecting: clear what was left pending")
-        line("#   - read: {bar: \(bar), offset: 0x0, width: 32}")
+        line("#   - read: {bar: \(bar), offset: 0x0, width: \(width)}")
         line("#     into: status")
-        line("#   - write: {bar: \(bar), offset: 0x0, width: 32}")
+        line("#   - write: {bar: \(bar), offset: 0x0, width: \(width)}")
         line("#     value: status")
         return lines.joined(separator: "\n") + "\n"
     }
