@@ -80,6 +80,7 @@ struct DaemonCommand: AsyncParsableCommand {
             print("configuration valid: \(loaded.table.devices.count) device entr\(loaded.table.devices.count == 1 ? "y" : "ies"), "
                   + "\(loaded.table.simulated.count) simulated device(s)")
             if !loaded.table.devices.isEmpty { printPlan(loaded.table, settings: loaded.settings) }
+            for note in Self.hiddenUnderTheUnit(loaded.table.devices.compactMap(\.profile)) { print("note: \(note)") }
             return
         }
         // Every logger follows the daemon's log-level, which a reload may change.
@@ -101,6 +102,22 @@ struct DaemonCommand: AsyncParsableCommand {
         } catch let error as DaemonShutdownError {
             throw CommandFailure.failed("\(error)")
         }
+    }
+
+    /// Profile files the shipped systemd unit cannot see: ProtectHome=yes hides /home, /root
+    /// and /run/user, PrivateTmp=yes gives the service a /tmp and /var/tmp of its own. A
+    /// bring-up's profile left there passes a --check by hand and fails under systemd.
+    static func hiddenUnderTheUnit(_ profiles: [String]) -> [String] {
+        let hidden = [("/home/", "ProtectHome=yes hides it"), ("/root/", "ProtectHome=yes hides it"), ("/run/user/", "ProtectHome=yes hides it"),
+                      ("/tmp/", "PrivateTmp=yes gives the service a /tmp of its own"),
+                      ("/var/tmp/", "PrivateTmp=yes gives the service a /var/tmp of its own")]
+        var notes: [String] = []
+        for path in Set(profiles).sorted() where path.hasPrefix("/") {
+            guard let (prefix, why) = hidden.first(where: { path.hasPrefix($0.0) }) else { continue }
+            notes.append("profile \(path) is under \(prefix.dropLast()), which the shipped systemd unit cannot read (\(why)): "
+                         + "under systemd, put it in /etc/irqbridge")
+        }
+        return notes
     }
 
     /// What start-up would do with each configured device on the bus as it is now (the

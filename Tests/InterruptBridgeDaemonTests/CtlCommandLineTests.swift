@@ -79,6 +79,21 @@ struct CtlCommandLineTests {
         #expect(json.status == 2 && json.standardError.hasPrefix("irqbridge: --json: the metrics are Prometheus text"), "\(json.standardError)")
     }
 
+    /// `daemon --check` says when a profile sits where the shipped unit cannot read it.
+    @Test func checkNotesAProfileTheUnitCannotSee() async throws {
+        let directory = "/tmp/irqbridge-check-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let profile = try await Self.runIrqbridge(["profile", "show", "edu"])
+        try profile.standardOutput.write(toFile: directory + "/edu.yaml", atomically: true, encoding: .utf8)
+        try "devices:\n  \"1234:11e8\": {driver: vfio-pci, profile: \(directory)/edu.yaml}\n"
+            .write(toFile: directory + "/daemon.yaml", atomically: true, encoding: .utf8)
+        let check = try await Self.runIrqbridge(["daemon", "--check", "--config", directory + "/daemon.yaml"])
+        #expect(check.status == 0, "\(check.standardError)")
+        #expect(check.standardOutput.contains("note: profile \(directory)/edu.yaml is under /tmp, which the shipped systemd unit cannot read "
+                                               + "(PrivateTmp=yes gives the service a /tmp of its own)"), "\(check.standardOutput)")
+    }
+
     @Test func waitWithoutADaemonIsAFailureNotATimeout() async throws {
         let wait = try await Self.run(["wait", "0000:00:03.0", "--timeout", "1"])
         #expect(wait.status == 2, "status \(wait.status): \(wait.standardError)")
