@@ -236,7 +236,11 @@ public final class VFIOBackend: InterruptBackend {
             // status register's Interrupt bit) is served at once, as under UIO, whether or not
             // the interrupt controller delivers a level that was high before the handler came
             // (QEMU's IO-APIC behind interrupt remapping does not, nor any edge after it).
+            // Masked first, as vfio-pci's handler leaves a line it signalled: the first pass's
+            // unmask then finds a cause the ISR did not clear and signals again, as for any
+            // interrupt (unmasked, the line would go silent after that one pass).
             if let status = try? vfio.readConfig(UInt16.self, at: 0x06), status & 0x08 != 0 {
+                try? vfio.mask(.intx)
                 _ = try? EventFD.write(triggers[0].rawValue)
             }
             return Enabled(kind: kind, triggers: triggers, unmask: unmask)
