@@ -31,9 +31,7 @@ public enum DeviceTableLoader {
     /// Parses a configuration document; `file` names it in errors.
     public static func load(_ text: String, file: String) throws(DaemonConfigurationError) -> DeviceTable {
         // An empty file (or comments only) configures nothing: the daemon takes devices by API calls.
-        if text.split(separator: "\n").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }) {
-            return DeviceTable()
-        }
+        if configuresNothing(text) { return DeviceTable() }
         do {
             return try table(ProfileLoader.compose(text, file: file, document: "(configuration)"))
         } catch {
@@ -46,14 +44,23 @@ public enum DeviceTableLoader {
 
     /// Reads and parses the file at `path`: a regular file of at most `fileSizeLimit`
     /// bytes (never a FIFO waited on or /dev/zero read without end).
-    /// `forReload`: a file of no bytes at all is refused (one being rewritten, truncated
-    /// by a mistake), since applying it would give back every configured card.
+    /// Blank lines and comments only (or nothing at all).
+    static func configuresNothing(_ text: String) -> Bool {
+        text.split(separator: "\n").allSatisfy { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty || trimmed.hasPrefix("#")
+        }
+    }
+
+    /// `forReload`: a file of no bytes, or of blank lines and comments only, is refused (one
+    /// being rewritten, whose header only is written yet, or truncated by a mistake), since
+    /// applying it would give back every configured card.
     public static func load(contentsOf path: String, forReload: Bool = false) throws(DaemonConfigurationError) -> DeviceTable {
         let text: String
         do { text = try RegularFile(reading: path, limit: fileSizeLimit).validText() } catch { throw .unreadable(path: path, reason: error.description) }
-        if forReload, text.isEmpty {
-            throw .unreadable(path: path, reason: "the file is empty (being written?), and applying it would give back every device; "
-                              + "for no devices and default settings, write {}")
+        if forReload, configuresNothing(text) {
+            throw .unreadable(path: path, reason: "the file is empty or holds only comments (being written?), and applying it would give "
+                              + "back every device; for no devices and default settings, write {}")
         }
         return try load(text, file: path)
     }

@@ -83,7 +83,7 @@ public actor MetricsExporter {
             count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
             if let kernel = sample.kernel {
                 count("irqbridge_kernel_interrupts_total", labels, kernel,
-                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them) and a VFIO INTx line signalled again at unmask; absent on an INTx line another card's handler shares (its count is the line's); for messages from the device, a difference in increase over a span without reconnects is a lost interrupt (a connection's last counts after the previous scrape are not in this series, as the kernel's line goes with it)")
+                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them), a VFIO INTx line signalled again at unmask and a line found asserted when it was connected; absent on an INTx line another card's handler shares (its count is the line's); for messages from the device, a difference in increase over a span without reconnects is a lost interrupt (a connection's last counts after the previous scrape are not in this series, as the kernel's line goes with it)")
             }
         }
         dropStaleSeries(current: Set(keys), samples: samples, known: known)
@@ -161,8 +161,6 @@ public actor MetricsExporter {
         return text
     }
 
-    /// A metric's descriptor from its full name (`irqbridge_..._total`): the name is
-    /// spelled whole here, so it is kept as one component with no unit suffix.
     /// CPU seconds already added to process_cpu_seconds_total.
     private var exportedCPUSeconds = 0.0
 
@@ -185,6 +183,8 @@ public actor MetricsExporter {
         gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds", process.startTimeSeconds)
     }
 
+    /// A metric's descriptor from its full name (`irqbridge_..._total`): the name is
+    /// spelled whole here, so it is kept as one component with no unit suffix.
     private static func named(_ name: String, help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }

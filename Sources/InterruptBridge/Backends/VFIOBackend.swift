@@ -239,7 +239,8 @@ public final class VFIOBackend: InterruptBackend {
             // Masked first, as vfio-pci's handler leaves a line it signalled: the first pass's
             // unmask then finds a cause the ISR did not clear and signals again, as for any
             // interrupt (unmasked, the line would go silent after that one pass).
-            if let status = try? vfio.readConfig(UInt16.self, at: 0x06), status & 0x08 != 0 {
+            // (0xffff: a function gone from the bus reads all ones; nothing to serve.)
+            if let status = try? vfio.readConfig(UInt16.self, at: 0x06), status != 0xffff, status & 0x08 != 0 {
                 try? vfio.mask(.intx)
                 _ = try? EventFD.write(triggers[0].rawValue)
             }
