@@ -103,30 +103,10 @@ expect_trigger "trigger nvme INTx through VFIO's loopback (its profile has no ac
 # A cause left pending on a line (an acknowledge that claims without clearing, and no
 # quiesce) is served at the next connect under vfio-pci, as under UIO: the next wait gets
 # it, and the line delivers again afterwards (QEMU's IO-APIC alone never delivered it).
-cat > /tmp/edu-noclear.yaml <<'NOCLEAR'
-name: edu-noclear
-description: edu, an acknowledge that claims without clearing
-match: {vendor: 0x1234, device: 0x11e8}
-stimulus:
-  interrupts: [intx, msi]
-  vectors: 1
-  raise:
-    - write: {bar: 0, offset: 0x60, width: 32}
-      value: 1
-acknowledge:
-  - return: claimed
-NOCLEAR
-sed '/^acknowledge:/,$d; s/^name: edu-noclear/name: edu-noquiesce/' /tmp/edu-noclear.yaml > /tmp/edu-noquiesce.yaml
-cat >> /tmp/edu-noquiesce.yaml <<'NOQUIESCE'
-acknowledge:
-  - read: {bar: 0, offset: 0x24, width: 32}
-    into: status
-  - if_zero: status
-    return: unclaimed
-  - write: {bar: 0, offset: 0x64, width: 32}
-    value: status
-  - return: claimed
-NOQUIESCE
+# Both from the built-in edu profile written above: without its quiesce, and (noclear) with an
+# acknowledge that only claims as well.
+sed '/^quiesce:/,$d; s/^name: edu$/name: edu-noquiesce/' /tmp/edu.yaml > /tmp/edu-noquiesce.yaml
+{ sed '/^acknowledge:/,$d; s/^name: edu$/name: edu-noclear/' /tmp/edu.yaml; printf 'acknowledge:\n  - return: claimed\n'; } > /tmp/edu-noclear.yaml
 $IRQ trigger 0000:00:03.0 --line-based --profile /tmp/edu-noclear.yaml --count 1 > /dev/null 2>&1
 # A holder that does not clear it either sees it again at each unmask, as on any line.
 out0=$($IRQ wait 0000:00:03.0 --line-based --profile /tmp/edu-noclear.yaml --count 5 --timeout 10 2>&1); status0=$?
