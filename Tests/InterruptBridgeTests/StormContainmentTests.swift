@@ -23,6 +23,24 @@ extension Runtime {
             return received
         }
 
+        /// The back-offs the containments published, in order, once the dispatcher shut down.
+        static func backoffs(_ events: AsyncStream<DispatcherEvent>) async -> [Duration] {
+            await drain(events).compactMap { event -> Duration? in
+                if case let .stormContained(report) = event { return report.backoff }
+                return nil
+            }
+        }
+
+        /// genirq's unclaimed rule at a small scale (9 of 10), a 20 ms back-off doubling up to a second.
+        static let smallUnclaimedRule = StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000,
+                                                    initialBackoff: .milliseconds(20), maximumBackoff: .seconds(1))
+
+        /// Steps `dispatcher` until `object` is re-armed (at most 5 s).
+        static func awaitRearm(_ object: InterruptObject, on dispatcher: InterruptDispatcher) {
+            let waited = ContinuousClock.now
+            while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+        }
+
         @Test func anUnclaimedLevelLineIsContainedMaskedAndReArmedByCall() async throws {
             // genirq's rule at a small scale: 9 unclaimed of 10 passes.
             let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000, initialBackoff: nil))
@@ -159,10 +177,7 @@ extension Runtime {
             storm()
             dispatcher.disconnect(object)
             dispatcher.shutdown()
-            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
-                if case let .stormContained(report) = event { return report.backoff }
-                return nil
-            }
+            let backoffs = await Self.backoffs(events)
             #expect(backoffs == [.milliseconds(40), .milliseconds(80), .milliseconds(100)],
                     "doubles while the storm persists after each re-arm, up to the maximum")
         }
@@ -171,8 +186,7 @@ extension Runtime {
         /// back-off) that comes back at the re-arm and never lets up still doubles the back-off;
         /// one that comes back after the vector served well for a window starts over.
         @Test func aSlowStormThatNeverLetsUpDoublesTheBackoffToo() async throws {
-            let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000,
-                                                          initialBackoff: .milliseconds(20), maximumBackoff: .seconds(1)))
+            let dispatcher = try Self.stepped(Self.smallUnclaimedRule)
             let events = dispatcher.events()
             let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
             let claiming = Atomic<Bool>(false)
@@ -184,17 +198,13 @@ extension Runtime {
                     PThread.sleep(for: apart)
                 }
             }
-            func awaitRearm() {
-                let waited = ContinuousClock.now
-                while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
-            }
             passes(10, apart: .zero)
             #expect(object.isContained && object.stormCount == 1)
-            awaitRearm()
+            Self.awaitRearm(object, on: dispatcher)
             // Back at the re-arm, unclaimed throughout, but the window fills after 100 ms (5 back-offs).
             passes(10, apart: .milliseconds(10))
             #expect(object.isContained && object.stormCount == 2)
-            awaitRearm()
+            Self.awaitRearm(object, on: dispatcher)
             // A window served well, then unclaimed again: a new storm.
             claiming.store(true, ordering: .relaxed)
             passes(10, apart: .zero)
@@ -204,10 +214,7 @@ extension Runtime {
             backend.acknowledge()
             dispatcher.disconnect(object)
             dispatcher.shutdown()
-            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
-                if case let .stormContained(report) = event { return report.backoff }
-                return nil
-            }
+            let backoffs = await Self.backoffs(events)
             #expect(backoffs == [.milliseconds(20), .milliseconds(40), .milliseconds(20)])
         }
 
@@ -215,16 +222,14 @@ extension Runtime {
         /// vector made meanwhile (a rarely interrupting card keeps its unclaimed window open
         /// for hours): the back-off starts over.
         @Test func aStormAfterAQuietSpellStartsTheBackoffOver() async throws {
-            let dispatcher = try Self.stepped(StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000,
-                                                          initialBackoff: .milliseconds(20), maximumBackoff: .seconds(1)))
+            let dispatcher = try Self.stepped(Self.smallUnclaimedRule)
             let events = dispatcher.events()
             let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
             let object = try dispatcher.connectLineBased(device: device, routine: { _ in false })
             backend.raise()
             for _ in 0..<10 where !object.isContained { dispatcher.step() }
             #expect(object.isContained && object.stormCount == 1)
-            let waited = ContinuousClock.now
-            while object.isContained, ContinuousClock.now - waited < .seconds(5) { dispatcher.step(waitingMilliseconds: 1000) }
+            Self.awaitRearm(object, on: dispatcher)
             #expect(!object.isContained)
             dispatcher.step()  // the still asserted line fires at the re-arm's unmask
             backend.acknowledge()
@@ -235,10 +240,7 @@ extension Runtime {
             backend.acknowledge()
             dispatcher.disconnect(object)
             dispatcher.shutdown()
-            let backoffs = await Self.drain(events).compactMap { event -> Duration? in
-                if case let .stormContained(report) = event { return report.backoff }
-                return nil
-            }
+            let backoffs = await Self.backoffs(events)
             #expect(backoffs == [.milliseconds(20), .milliseconds(20)])
         }
 
