@@ -196,20 +196,7 @@ struct ControlAPITests {
 
     @Test func eventsArriveInOrder() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
-        let client = daemon.client
-        let lines = try await offTheCooperativePool { () throws -> [String] in
-            var pending: [UInt8] = []
-            var lines: [String] = []
-            try client.exchange("GET", "/v1/events", timeout: .seconds(10)) { _, _, chunk in
-                pending += chunk
-                while let newline = pending.firstIndex(of: 0x0a) {
-                    lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeFirst(newline + 1)
-                }
-                return lines.count < 5
-            }
-            return lines
-        }
+        let lines = try await daemon.eventLines(timeout: .seconds(10)) { $0.count >= 5 }
         let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(events.count == 5)
         let sequences = events.compactMap { $0["sequence"] as? Int }
@@ -252,23 +239,8 @@ struct ControlAPITests {
 
     @Test func aGracefulShutdownsEventsReachTheWatchers() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
-        let client = daemon.client
         let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
-        let following = Task {
-            try await offTheCooperativePool { () throws -> [String] in
-                var pending: [UInt8] = []
-                var lines: [String] = []
-                try client.exchange("GET", "/v1/events", timeout: .seconds(30)) { _, _, chunk in
-                    pending += chunk
-                    while let newline = pending.firstIndex(of: 0x0a) {
-                        lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                        pending.removeFirst(newline + 1)
-                    }
-                    return true
-                }
-                return lines
-            }
-        }
+        let following = Task { try await daemon.eventLines(timeout: .seconds(30)) }
         for _ in 0..<500 {
             if try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0 > watchersBefore { break }
             try await Task.sleep(for: .milliseconds(10))
