@@ -21,13 +21,6 @@ public enum UnixDatagram {
         return owned
     }
 
-    /// Sends one datagram to the socket at `path`. ENOENT / ECONNREFUSED: nobody listens.
-    public static func send(_ bytes: [UInt8], to path: String) throws(SystemError) {
-        let fd = try unboundSocket()
-        defer { close(fd) }
-        try send(bytes, from: fd, to: path)
-    }
-
     /// Sends one datagram to the socket at `path` without blocking for longer than `patience`:
     /// a receiver whose queue is full (a service manager that does not read) is tried again
     /// every millisecond until then, and then the datagram is dropped (EAGAIN thrown).
@@ -37,11 +30,7 @@ public enum UnixDatagram {
         let deadline = ContinuousClock.now + patience
         while true {
             do throws(SystemError) {
-                return try withAddress(path) { (address, length) throws(SystemError) in
-                    _ = try syscall("sendto \(path)") {
-                        bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), address, length) }
-                    }
-                }
+                return try send(bytes, from: fd, to: path, flags: Int32(MSG_DONTWAIT))
             } catch where error.code == EAGAIN && ContinuousClock.now < deadline {
                 PThread.sleep(for: .milliseconds(1))
             }
@@ -114,11 +103,11 @@ public enum UnixDatagram {
         }
     }
 
-    /// Sends one datagram from the bound socket `fd` to the socket at `path`, so the
-    /// receiver can answer it. ENOENT / ECONNREFUSED: nobody listens.
-    public static func send(_ bytes: [UInt8], from fd: Int32, to path: String) throws(SystemError) {
+    /// Sends one datagram from the socket `fd` (bound: the receiver can answer it) to the
+    /// socket at `path`; `flags` as sendto(2) takes them. ENOENT / ECONNREFUSED: nobody listens.
+    public static func send(_ bytes: [UInt8], from fd: Int32, to path: String, flags: Int32 = 0) throws(SystemError) {
         _ = try withAddress(path) { (address, length) throws(SystemError) in
-            try syscall("sendto \(path)") { bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, address, length) } }
+            try syscall("sendto \(path)") { bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, flags, address, length) } }
         }
     }
 
