@@ -126,7 +126,7 @@ extension IRQBridge {
             if argument == "--" { break }
             if argument.hasPrefix("--") {
                 options.append(String(argument.prefix { $0 != "=" }))
-            } else if let next = path.last?.configuration.subcommands.first(where: { $0._commandName == argument || $0.configuration.aliases.contains(argument) }) {
+            } else if let next = path.last.flatMap({ subcommand(argument, of: $0) }) {
                 path.append(next)
             }
         }
@@ -139,6 +139,11 @@ extension IRQBridge {
         return "Unknown option '\(unknown)'"
     }
 
+    /// The subcommand of `command` called `name` (or one of its aliases).
+    private static func subcommand(_ name: String, of command: any ParsableCommand.Type) -> (any ParsableCommand.Type)? {
+        command.configuration.subcommands.first { $0._commandName == name || $0.configuration.aliases.contains(name) }
+    }
+
     /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the
     /// top-level help with status 0, which a script cannot tell from a real answer. Returns the
     /// one-line error for such a path, or nil (not a `help` call, or every name is a command).
@@ -148,7 +153,7 @@ extension IRQBridge {
         var path = ["irqbridge"]
         for name in arguments.dropFirst() where !name.hasPrefix("-") {
             let subcommands = command.configuration.subcommands
-            guard let next = subcommands.first(where: { $0._commandName == name || $0.configuration.aliases.contains(name) }) else {
+            guard let next = subcommand(name, of: command) else {
                 let known = subcommands.map { $0._commandName }.joined(separator: ", ")
                 let what = subcommands.isEmpty ? "has no subcommands" : "has no command '\(name)' (commands: \(known))"
                 return "help: '\(path.joined(separator: " "))' \(what)"
