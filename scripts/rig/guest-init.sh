@@ -7,7 +7,8 @@
 #   ttyS2  the command's stderr  -> host stderr
 #   ttyS3  hot-plug requests (rig-hotplug) <-> scripts/rig/hotplug-agent.py, when the run
 #          has hot-pluggable devices
-# The command's exit status is reported on ttyS1 as "RIG-EXIT-STATUS <n>", which run.sh
+# "RIG-BOOTED" on ttyS1 says the modules are loaded and the job starts (run.sh's boot
+# watchdog waits for it). The command's exit status is reported on ttyS1 as "RIG-EXIT-STATUS <n>", which run.sh
 # turns into its own exit status. Everything else that goes wrong ends in a power-off
 # without that line, which run.sh reports as a boot failure.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -39,6 +40,9 @@ while read -r module; do
     [ -n "$module" ] || continue
     insmod "/lib/modules/rig/$module" 2>/dev/ttyS1 || rig_log "insmod $module failed"
 done < /rig/modules.order
+# run.sh's boot watchdog waits for this line: a guest that never gets here (a boot that hung
+# under TCG) is booted again.
+echo "RIG-BOOTED" > /dev/ttyS1
 
 # job.sh (written by run.sh for each run) defines RIG_CWD, rig_binds (calls of
 # /usr/bin/rig-bind, which a command may also use) and rig_command.

@@ -53,6 +53,10 @@ Options:
   --env NAME=VALUE    set an environment variable for COMMAND; repeatable. Always set:
                       IRQBRIDGE_RIG=1 and IRQBRIDGE_RIG_DEVICES (e.g. "edu=0000:00:03.0 ...")
   --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
+  --boot-timeout SECONDS
+                      boot watchdog (default 180; 0: none): a guest that has not loaded its modules
+                      and reached COMMAND by then is killed and booted once more (TCG boots can
+                      hang, rarely, before the kernel prints anything); a second hang is a rig failure
   --qmp-socket PATH   put QEMU's QMP monitor socket at PATH (default: qmp.sock in the run's
                       socket directory), for host-side scripts (scripts/rig/qmp.py) during the run
   --memory MIB        guest memory (default: 1024, more when the payload is large)
@@ -78,7 +82,7 @@ edu0` in the guest; the host does the device_del / device_add over QMP and answe
 (scripts/rig/hotplug-agent.py). IRQBRIDGE_RIG_HOTPLUG names them, e.g. "edu0=0000:01:00.0".
 
 Exit status: COMMAND's; 124 when the watchdog fired; 125 when the rig failed (bad option,
-boot failure, a bind that failed, the guest dying before COMMAND finished).
+boot failure or two boots that hung, a bind that failed, the guest dying before COMMAND finished).
 
 Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs and run dirs;
 RIG_QEMU is the QEMU to run when --qemu is not given.
@@ -94,6 +98,11 @@ BINDS=()
 COPY_PATHS=()
 GUEST_ENV=()
 TIMEOUT=600
+BOOT_TIMEOUT=180
+# Which boot this is: the boot watchdog runs this script again, once, with the same arguments.
+BOOT_ATTEMPT=${RIG_BOOT_ATTEMPT:-1}
+unset RIG_BOOT_ATTEMPT
+ORIGINAL_ARGS=("$@")
 MEMORY=
 SMP=2
 KERNEL_VERSION=
@@ -128,6 +137,8 @@ while (($#)); do
         --env=*) GUEST_ENV+=("${1#*=}"); shift ;;
         --timeout) (($# >= 2)) || bad_usage "--timeout needs seconds"; TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
+        --boot-timeout) (($# >= 2)) || bad_usage "--boot-timeout needs seconds"; BOOT_TIMEOUT=$2; shift 2 ;;
+        --boot-timeout=*) BOOT_TIMEOUT=${1#*=}; shift ;;
         --qmp-socket) (($# >= 2)) || bad_usage "--qmp-socket needs a path"; QMP_SOCKET=$2; shift 2 ;;
         --qmp-socket=*) QMP_SOCKET=${1#*=}; shift ;;
         --memory) (($# >= 2)) || bad_usage "--memory needs MiB"; MEMORY=$2; shift 2 ;;
@@ -151,6 +162,7 @@ done
 COMMAND=("$@")
 
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
+[[ $BOOT_TIMEOUT =~ ^(0|[1-9][0-9]*)$ ]] || bad_usage "--boot-timeout must be a number of seconds (0: none), not '$BOOT_TIMEOUT'"
 [[ $SMP =~ ^[1-9][0-9]?$ ]] || bad_usage "--smp must be 1..99, not '$SMP'"
 [[ -z $MEMORY || $MEMORY =~ ^[1-9][0-9]{2,5}$ ]] || bad_usage "--memory must be MiB (>= 100), not '$MEMORY'"
 [[ $QMP_SOCKET != *,* ]] || bad_usage "--qmp-socket: QEMU options cannot carry a comma: '$QMP_SOCKET'"
@@ -569,6 +581,18 @@ set +e
 timeout -k 5 "$TIMEOUT" "${QEMU_BINARY:-qemu-system-x86_64}" "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
 QEMU_PID=$!
 CHILD_PIDS+=("$QEMU_PID")
+# The boot watchdog: until the guest says RIG-BOOTED (its modules are loaded, the job starts).
+boot_hung=0
+if ((BOOT_TIMEOUT)); then
+    while kill -0 "$QEMU_PID" 2>/dev/null && ! grep -aq 'RIG-BOOTED' "$RUN_DIR/console.log" 2>/dev/null; do
+        if (( $(date +%s%N) - start_ns >= BOOT_TIMEOUT * 1000000000 )); then
+            boot_hung=1
+            kill -TERM "$QEMU_PID" 2>/dev/null  # timeout passes it on to QEMU
+            break
+        fi
+        sleep 0.2
+    done
+fi
 wait "$QEMU_PID"
 qemu_status=$?
 set -e
@@ -591,6 +615,19 @@ if [[ -n $status_line ]]; then
     fi
     ((TIMING)) && note "image prepared in ${prepare}s (payload ${payload_mib} MiB); guest ran ${elapsed}s (boot + command + power-off)"
     exit "$status"
+fi
+if ((boot_hung)); then
+    note "the guest did not boot within ${BOOT_TIMEOUT}s (boot $BOOT_ATTEMPT of 2); killed. Last console lines:"
+    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
+    [[ -s $RUN_DIR/console.log ]] || note "(the console was empty; --verbose shows the kernel's messages)"
+    if ((BOOT_ATTEMPT < 2)); then
+        # Nothing of COMMAND ran: start over, helpers and all, with a fresh run directory.
+        note "booting it again"
+        cleanup
+        trap - EXIT
+        RIG_BOOT_ATTEMPT=$((BOOT_ATTEMPT + 1)) exec "$RIG_DIR/run.sh" "${ORIGINAL_ARGS[@]}"
+    fi
+    exit 125
 fi
 if ((qemu_status == 124 || qemu_status == 137)); then
     note "watchdog: the guest did not finish within ${TIMEOUT}s; killed. Last console lines:"

@@ -98,12 +98,29 @@ expect "a failed bind is a rig failure and the command does not run" 125 \
 expect "the watchdog kills a hung guest" 124 'grep -q watchdog "$work/err"' -- \
     --devices none --timeout 8 -- sleep 600
 
+# QEMU's -S holds the CPUs before the first instruction: a boot that hangs. The second boot
+# is let go over QMP (a stale socket of the first QEMU refuses, so `cont` is retried).
+( for _ in $(seq 600); do grep -q "booting it again" "$work/err" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do python3 "$RIG_DIR/qmp.py" --socket "$work/qmp.sock" execute cont > /dev/null 2>&1 && break; sleep 0.1; done ) &
+resumer=$!
+expect "a boot that hangs is killed and booted once more, and the command runs in the second" 0 \
+    '[[ $(cat "$work/out") == ran ]] && grep -q "did not boot within 12s (boot 1 of 2)" "$work/err" \
+        && grep -q "booting it again" "$work/err" && ! grep -q "boot 2 of 2" "$work/err"' -- \
+    --devices none --boot-timeout 12 --qmp-socket "$work/qmp.sock" --qemu-arg -S -- echo ran
+kill "$resumer" 2>/dev/null; wait "$resumer" 2>/dev/null
+
+expect "a second boot that hangs is a rig failure" 125 \
+    'grep -q "(boot 1 of 2)" "$work/err" && grep -q "did not boot within 3s (boot 2 of 2)" "$work/err" && [[ ! -s $work/out ]]' -- \
+    --devices none --boot-timeout 3 --qemu-arg -S -- echo ran
+
 expect "a guest that dies is reported, not mistaken for success" 125 \
     'grep -q "ended without reporting" "$work/err"' -- \
     --devices none -- sh -c 'echo c > /proc/sysrq-trigger; sleep 30'
 
 expect "bad options fail at once with one message" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "unknown device" "$work/err"' -- --devices edu,gpu -- true
+expect "a boot timeout that is not whole seconds fails at once with one message" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "boot-timeout must be" "$work/err"' -- --boot-timeout 1.5 -- true
 
 expect "edu@port puts a hot-pluggable edu behind its own root port, default devices unmoved" 0 \
     '[[ $(tr "\n" "|" < "$work/out") == "0000:00:00.0 q35 host bridge|0000:00:03.0 edu|0000:00:10.0 pcie-root-port rp0|0000:01:00.0 edu (hot-pluggable, QMP id edu0)|"* ]]' -- \
