@@ -10,13 +10,21 @@ extension DeviceProfile {
     /// `lspci -x` dump, which holds no BAR sizes) an access needs its BAR to be there, its
     /// offset is not checked. A device whose capabilities could not be
     /// read is not judged on its vectors. Throws the first problem, naming the profile's
-    /// file, line and field.
+    /// file, line and field; ``problems(against:requireMatch:checkingBARSizes:)`` lists them all.
     public func validate(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARSizes: Bool = true) throws(ProfileError) {
+        if let first = problems(against: device, requireMatch: requireMatch, checkingBARSizes: checkingBARSizes).first { throw first }
+    }
+
+    /// Every problem ``validate(against:requireMatch:checkingBARSizes:)`` would find, in the
+    /// order it checks them (the match, the stimulus's kinds and vectors, then each access in
+    /// the file's order): empty when the profile fits the device.
+    public func problems(against device: PCIDeviceInfo, requireMatch: Bool = true, checkingBARSizes: Bool = true) -> [ProfileError] {
+        var found: [ProfileError] = []
         if requireMatch, !match.matches(device) {
             var location = self.location
             location.field = "match"
-            throw ProfileError(.deviceMismatch, at: location,
-                               "profile '\(name)' is for \(match.summary), not \(Self.describe(device))")
+            found.append(ProfileError(.deviceMismatch, at: location,
+                                      "profile '\(name)' is for \(match.summary), not \(Self.describe(device))"))
         }
         func offered(_ kind: InterruptKind) -> Int { Self.vectors(of: kind, on: device) }
         let has = Self.kinds(on: device)
@@ -24,38 +32,43 @@ extension DeviceProfile {
             var location = stimulus?.interruptsLocation ?? self.location
             location.field = "stimulus.interrupts"
             let named = [InterruptKind.intx, .msi, .msix].filter(kinds.contains).map(\.description).joined(separator: ", ")
-            throw ProfileError(.deviceMismatch, at: location, "the stimulus raises \(named), which \(Self.describe(device)) does not have "
-                               + "(it has \(has.isEmpty ? "no interrupts" : has.map(\.description).joined(separator: ", ")))")
+            found.append(ProfileError(.deviceMismatch, at: location, "the stimulus raises \(named), which \(Self.describe(device)) does not have "
+                                      + "(it has \(has.isEmpty ? "no interrupts" : has.map(\.description).joined(separator: ", ")))"))
         }
         if let stimulus, let vectors = stimulus.vectors, let location = stimulus.vectorsLocation, !device.capabilitiesUnreadable {
             // The most vectors any kind the stimulus raises has on this device.
             let kinds = stimulus.kinds
             let available = kinds.map(offered).max() ?? 0
-            guard vectors <= available else {
-                throw ProfileError(.badValue, at: location, "\(vectors) vector\(vectors == 1 ? "" : "s"), but \(Self.describe(device)) has \(available) "
-                                   + "for \(kinds.map(\.description).joined(separator: ", "))")
+            if vectors > available {
+                found.append(ProfileError(.badValue, at: location, "\(vectors) vector\(vectors == 1 ? "" : "s"), but \(Self.describe(device)) has \(available) "
+                                          + "for \(kinds.map(\.description).joined(separator: ", "))"))
             }
         }
         // A BAR of size 0 is not implemented; without sizes (a dump), every BAR listed is.
         let implemented = device.bars.filter { $0.size > 0 || !checkingBARSizes }
+        var accessProblems: [ProfileError] = []
         for site in accesses {
             guard let bar = implemented.first(where: { $0.index == site.bar }) else {
                 let names = implemented.map { "BAR \($0.index)" }
-                throw ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
-                                   + (names.isEmpty ? "" : " (it implements \(names.joined(separator: ", ")))"))
+                accessProblems.append(ProfileError(.unknownBAR, at: site.barLocation, "\(Self.describe(device)) has no BAR \(site.bar)"
+                                          + (names.isEmpty ? "" : " (it implements \(names.joined(separator: ", ")))")))
+                continue
             }
             // The kernel moves 1, 2 or 4 bytes per in/out (VFIO's region and sysfs resourceN alike).
-            guard bar.space == .memory || site.width != .bits64 else {
-                throw ProfileError(.barNotMemoryMapped, at: site.barLocation,
-                                   "BAR \(site.bar) of \(Self.describe(device)) is I/O space, reached 8, 16 or 32 bits at a time: "
-                                   + "a 64-bit access needs a memory BAR")
-            }
-            guard !checkingBARSizes || site.offset + UInt64(site.width.byteCount) <= bar.size else {
-                throw ProfileError(.offsetPastBAR, at: site.offsetLocation,
-                                   "offset 0x\(String(site.offset, radix: 16)) (\(site.width)) is past the end of BAR \(site.bar), "
-                                   + "which is 0x\(String(bar.size, radix: 16)) bytes")
+            if bar.space == .io, site.width == .bits64 {
+                accessProblems.append(ProfileError(.barNotMemoryMapped, at: site.barLocation,
+                                          "BAR \(site.bar) of \(Self.describe(device)) is I/O space, reached 8, 16 or 32 bits at a time: "
+                                          + "a 64-bit access needs a memory BAR"))
+            } else if checkingBARSizes, site.offset + UInt64(site.width.byteCount) > bar.size {
+                accessProblems.append(ProfileError(.offsetPastBAR, at: site.offsetLocation,
+                                          "offset 0x\(String(site.offset, radix: 16)) (\(site.width)) is past the end of BAR \(site.bar), "
+                                          + "which is 0x\(String(bar.size, radix: 16)) bytes"))
             }
         }
+        // The programs list their accesses acknowledge first; a file may order its sections otherwise.
+        accessProblems.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        for problem in accessProblems where !found.contains(problem) { found.append(problem) }
+        return found
     }
 
     /// How many vectors of `kind` the device offers (0: it has none of that kind).

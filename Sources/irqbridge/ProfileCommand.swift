@@ -183,21 +183,21 @@ struct ProfileCommand: ParsableCommand {
             do { profile = try ProfileLoader.load(contentsOf: file) } catch { throw CommandFailure.badInput("\(error)") }
             let found = try device.map { try ProfileCommand.function($0, discovery: discovery) }
             let info = found?.info
-            var problem: String?
+            var problems: [String] = []
             var notes: [String] = []
             if let (info, policy) = found {
                 let sizesKnown = discovery.dumpFile == nil
-                do { try profile.validate(against: info, checkingBARSizes: sizesKnown) } catch { problem = "\(error)" }
+                problems = profile.problems(against: info, checkingBARSizes: sizesKnown).map(\.description)
                 if info.capabilitiesUnreadable {
                     // MSI and MSI-X unknown: whether it would be served on its line cannot be told.
                     notes.append(sizesKnown
                         ? "only its config header was readable, so its MSI and MSI-X are unknown (run as root): how it is served is not checked"
                         : "the dump holds only its config header, so its MSI and MSI-X are unknown: how it is served is not checked")
-                } else if problem == nil {
+                } else if problems.isEmpty, let refusal = DeviceSession.connectRefusal(
+                    info, profile: profile, lineBased: lineBased || !policy.msiSupported, underUIO: info.driver == "uio_pci_generic") {
                     // What the verbs would refuse on top: a line to serve (asked for, or messages
                     // turned off by the policy, or uio_pci_generic) with no acknowledge to quiet it.
-                    problem = DeviceSession.connectRefusal(info, profile: profile, lineBased: lineBased || !policy.msiSupported,
-                                                           underUIO: info.driver == "uio_pci_generic")
+                    problems = [refusal]
                 }
                 if !sizesKnown { notes.append("its offsets are not checked (a dump holds no BAR sizes)") }
             }
@@ -205,18 +205,20 @@ struct ProfileCommand: ParsableCommand {
                 var fields = ProfileCommand.json(profile)
                 // updateValue keeps a nil as a key with null (a subscript assignment of nil would drop it).
                 fields.updateValue(info?.address.description, forKey: "device")
-                fields.updateValue(info.map { _ in problem == nil }, forKey: "fits")
-                fields.updateValue(problem, forKey: "problem")
+                fields.updateValue(info.map { _ in problems.isEmpty }, forKey: "fits")
+                fields.updateValue(problems.first, forKey: "problem")
+                fields.updateValue(info.map { _ in problems }, forKey: "problems")
                 fields.updateValue(info.map { _ in notes }, forKey: "notes")
                 print(JSONLine.object(fields))
             } else {
                 print("\(file): profile '\(profile.name)' for \(profile.match.summary): \(ProfileCommand.provides(profile))")
-                if let info, problem == nil {
+                if let info, problems.isEmpty {
                     print("fits \(DeviceProfile.describe(info)): it matches, and its stimulus, registers and acknowledge suit it"
                           + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")))
                 }
             }
-            if let problem { throw CommandFailure.failed(problem) }
+            // Every problem, on the one error line ("; " between them), as a compiler lists them all.
+            if !problems.isEmpty { throw CommandFailure.failed(problems.joined(separator: "\n")) }
         }
     }
 }

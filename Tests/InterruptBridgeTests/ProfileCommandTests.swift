@@ -75,7 +75,7 @@ struct ProfileCommandTests {
         let file = try Self.temporaryFile("name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n")
         defer { try? FileManager.default.removeItem(atPath: file) }
         let keys: Set = ["name", "file", "match", "description", "stimulus", "stimulusVectors", "fromDevice", "acknowledge", "quiesce",
-                         "device", "fits", "problem", "notes"]
+                         "device", "fits", "problem", "problems", "notes"]
         let alone = try ListCommandTests.run(["profile", "check", file, "--json"])
         let object = try #require(JSONSerialization.jsonObject(with: Data(alone.standardOutput.utf8)) as? [String: Any])
         #expect(Set(object.keys) == keys && object["fits"] is NSNull && object["device"] is NSNull, "\(object)")
@@ -83,6 +83,42 @@ struct ProfileCommandTests {
         let checked = try #require(JSONSerialization.jsonObject(with: Data(against.standardOutput.utf8)) as? [String: Any])
         #expect(Set(checked.keys) == keys && checked["fits"] as? Bool == true && checked["problem"] is NSNull, "\(checked)")
         #expect(checked["notes"] as? [String] == ["its offsets are not checked (a dump holds no BAR sizes)"])
+    }
+
+    /// A profile wrong on several counts is told every one at once (a bring-up engineer fixes
+    /// them in one go): the match and the stimulus first, then each register access in the
+    /// file's order, on the one error line; `--json` lists them.
+    @Test func checkReportsEveryProblem() throws {
+        let file = try Self.temporaryFile("""
+            name: card
+            match: {vendor: 0x8086, device: 0x10d3}
+            acknowledge:
+              - read: {bar: 3, offset: 0, width: 32}
+                into: cause
+              - return: claimed
+            stimulus:
+              vectors: 8
+              interrupts: [msi]
+              raise:
+                - write: {bar: 2, offset: 0x60, width: 32}
+                  value: 1
+
+            """)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let arguments = ["profile", "check", file, "--device", "0000:00:03.0", "--dump", Self.dump]
+        let text = try ListCommandTests.run(arguments)
+        #expect(text.status == 1, "\(text.standardError)")
+        let problems = [
+            "\(file):1:1: match: profile 'card' is for 8086:10d3, not 0000:00:03.0 (1234:11e8)",
+            "\(file):8:12: stimulus.vectors: 8 vectors, but 0000:00:03.0 (1234:11e8) has 1 for MSI",
+            "\(file):4:17: acknowledge[0].read.bar: 0000:00:03.0 (1234:11e8) has no BAR 3 (it implements BAR 0)",
+            "\(file):11:20: stimulus.raise[0].write.bar: 0000:00:03.0 (1234:11e8) has no BAR 2 (it implements BAR 0)",
+        ]
+        #expect(text.standardError == "irqbridge: " + problems.joined(separator: "; ") + "\n")
+        let json = try ListCommandTests.run(arguments + ["--json"])
+        let object = try #require(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        #expect(object["fits"] as? Bool == false && object["problems"] as? [String] == problems && object["problem"] as? String == problems[0],
+                "\(object)")
     }
 
     /// A dump of config headers only (`lspci -x`) leaves MSI and MSI-X unknown: check does not
