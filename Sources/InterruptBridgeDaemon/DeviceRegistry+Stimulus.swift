@@ -29,7 +29,11 @@ extension DeviceRegistry {
         if let vector, !(0..<device.objects.count).contains(vector) {
             throw .badRequest("\(device.id) has \(device.objects.count) vector(s): vector \(vector) is not one of them")
         }
-        guard device.triggers.enter() else { throw .conflict("\(device.id) is being disconnected") }
+        switch device.triggers.enter() {
+        case .entered: break
+        case .stopped: throw .conflict("\(device.id) is being disconnected")
+        case .full: throw .conflict("\(device.id) has \(TriggerGate.mostAtOnce) triggers running, the most at once: let one end first")
+        }
         let fromDevice = session.profile?.stimulus?.comesFromDevice ?? (session.backend is SimulatedBackend)
         return TriggerTicket(stimulus: stimulus, objects: device.objects, unmaskCount: session.unmaskCount, gate: device.triggers,
                              fromDevice: fromDevice, limit: unpacedTriggerLimit)

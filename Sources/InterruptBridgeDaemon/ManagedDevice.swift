@@ -137,15 +137,33 @@ final class TriggerGate: Sendable {
     /// Triggers entered so far (a change says one ran since the last look).
     var entries: UInt64 { entered.load(ordering: .acquiring) }
 
-    /// False when stopped (the caller must not raise).
-    func enter() -> Bool {
+    /// The most triggers that may raise one device's interrupts at once. Each raises on a
+    /// thread of its own for up to an hour: a harness that loops on trigger without waiting
+    /// for the answers must not cost the daemon a thread per request.
+    static let mostAtOnce = 16
+
+    enum Entry: Equatable {
+        /// The caller raises, then calls `leave()`.
+        case entered
+        /// Stopped: the device is being disconnected.
+        case stopped
+        /// `mostAtOnce` triggers run already.
+        case full
+    }
+
+    /// Whether the caller may raise (only `.entered` needs a `leave()`).
+    func enter() -> Entry {
         entered.add(1, ordering: .acquiringAndReleasing)
-        inFlight.add(1, ordering: .acquiringAndReleasing)
+        let running = inFlight.add(1, ordering: .acquiringAndReleasing).newValue
         if isStopped {
             leave()
-            return false
+            return .stopped
         }
-        return true
+        if running > Self.mostAtOnce {
+            leave()
+            return .full
+        }
+        return .entered
     }
 
     func leave() { inFlight.subtract(1, ordering: .acquiringAndReleasing) }

@@ -237,6 +237,29 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Each trigger raises on a thread of its own: a harness that fires them without waiting
+    /// for the answers gets a 409 past 16 at once on a device, not a thread per request.
+    @Test func aSeventeenthTriggerAtOnceIsAConflict() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        try await withThrowingTaskGroup(of: ControlClient.Reply.self) { group in
+            for _ in 0..<17 {
+                group.addTask { try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 100_000, "rate": 200]) }
+            }
+            // Whichever came last is refused at once; the others raise for minutes.
+            let refused = try #require(try await group.next())
+            #expect(refused.status == 409 && refused.errorMessage == "quiet has 16 triggers running, the most at once: let one end first",
+                    "\(refused.status) \(refused.text)")
+            #expect(try await daemon.call("POST", "/v1/devices/fast/trigger", ["count": 1]).status == 200, "another device is not held back")
+            #expect(try await daemon.call("POST", "/v1/devices/quiet/disconnect").status == 200)
+            var cut = 0
+            for try await reply in group where reply.status == 409 && reply.errorMessage.contains("was disconnected after") { cut += 1 }
+            #expect(cut == 16)
+        }
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/connect").status == 200)
+        #expect(try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 1]).status == 200, "the running ones have left")
+        try await daemon.stop()
+    }
+
     @Test func aGracefulShutdownsEventsReachTheWatchers() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
