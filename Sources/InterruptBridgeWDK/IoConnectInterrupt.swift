@@ -5,8 +5,14 @@ import InterruptBridgeCore
 
 /// `IoConnectInterrupt`: connects `ServiceRoutine` to `Vector`, which must be a
 /// translated vector of a device whose DEVICE_OBJECT exists on `dispatcher`
-/// (by default `Kernel.dispatcher`). `InterruptObject` is written only on success:
-/// `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C. Cards that share a line
+/// (by default `Kernel.dispatcher`). `InterruptObject` is written as NT's
+/// IoConnectInterrupt writes it: as soon as the object exists, before any of its
+/// interrupts can arrive (an ISR that runs at once, for a line already asserted, queues a
+/// DPC that calls `KeSynchronizeExecution(devExt.IntObj, ...)`), and set to NULL when the
+/// call fails. `IoConnectInterrupt(&devExt.IntObj, ...)` reads as in C; pass
+/// `devExt.pointer(to: \.IntObj)` instead where the variable is not a stored property of a
+/// class (Swift writes an `inout` argument that is computed, or observed, only on return).
+/// Cards that share a line
 /// (two on IRQ 11) share the vector's one chain, and the call names no card, so the
 /// ISR hears every card on the line whose DEVICE_OBJECT exists, as an ISR on a shared
 /// IRQ does: each card's interrupt runs the chain, and the ISR tells its own card's
@@ -28,6 +34,30 @@ public func IoConnectInterrupt(
     _ InterruptMode: KINTERRUPT_MODE, _ ShareVector: BOOLEAN, _ ProcessorEnableMask: KAFFINITY,
     _ FloatingSave: BOOLEAN, dispatcher: InterruptDispatcher? = nil
 ) -> NTSTATUS {
+    connectLegacy({ InterruptObject = $0 }, ServiceRoutine, ServiceContext, SpinLock, Vector, Irql, SynchronizeIrql, InterruptMode,
+                  ShareVector, ProcessorEnableMask, FloatingSave, dispatcher)
+}
+
+/// `IoConnectInterrupt` with the out-parameter as `devExt.pointer(to: \.IntObj)`, the
+/// form of `&devExt->IntObj` IoConnectInterruptEx's parameters take.
+public func IoConnectInterrupt(
+    _ InterruptObject: PPKINTERRUPT, _ ServiceRoutine: PKSERVICE_ROUTINE, _ ServiceContext: PVOID,
+    _ SpinLock: PKSPIN_LOCK, _ Vector: ULONG, _ Irql: KIRQL, _ SynchronizeIrql: KIRQL,
+    _ InterruptMode: KINTERRUPT_MODE, _ ShareVector: BOOLEAN, _ ProcessorEnableMask: KAFFINITY,
+    _ FloatingSave: BOOLEAN, dispatcher: InterruptDispatcher? = nil
+) -> NTSTATUS {
+    connectLegacy({ InterruptObject.pointee = $0 }, ServiceRoutine, ServiceContext, SpinLock, Vector, Irql, SynchronizeIrql,
+                  InterruptMode, ShareVector, ProcessorEnableMask, FloatingSave, dispatcher)
+}
+
+private func connectLegacy(
+    _ store: (PKINTERRUPT) -> Void, _ ServiceRoutine: PKSERVICE_ROUTINE, _ ServiceContext: PVOID,
+    _ SpinLock: PKSPIN_LOCK, _ Vector: ULONG, _ Irql: KIRQL, _ SynchronizeIrql: KIRQL,
+    _ InterruptMode: KINTERRUPT_MODE, _ ShareVector: BOOLEAN, _ ProcessorEnableMask: KAFFINITY,
+    _ FloatingSave: BOOLEAN, _ dispatcher: InterruptDispatcher?
+) -> NTSTATUS {
+    // NT's sets it to NULL first: a failed call leaves no stale object behind.
+    store(nil)
     guard let ServiceRoutine else { return STATUS_INVALID_PARAMETER }
     guard ProcessorEnableMask != 0 else { return STATUS_INVALID_PARAMETER }
     guard ConnectStatuses.callerMayConnect else { return STATUS_INVALID_PARAMETER }
@@ -42,13 +72,14 @@ public func IoConnectInterrupt(
         }
     }
     do throws(ConnectionError) {
-        InterruptObject = try chosen.connectLegacy(
+        _ = try chosen.connectLegacy(
             vector: Vector, irql: InterruptLevel(Irql), synchronizeIrql: InterruptLevel(SynchronizeIrql),
             mode: InterruptMode.interruptMode, shareVector: ShareVector,
             processorEnableMask: ProcessorAffinity(rawValue: UInt64(ProcessorEnableMask)), floatingSave: FloatingSave,
-            spinLock: SpinLock, routine: { Interrupt in ServiceRoutine(Interrupt, ServiceContext) })
+            spinLock: SpinLock, announce: { store($0) }, routine: { Interrupt in ServiceRoutine(Interrupt, ServiceContext) })
         return STATUS_SUCCESS
     } catch {
+        store(nil)
         return ConnectStatuses.IoConnectInterrupt(error)
     }
 }

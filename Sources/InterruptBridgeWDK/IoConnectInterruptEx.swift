@@ -1,7 +1,9 @@
 // IoConnectInterruptEx / IoDisconnectInterruptEx and their Wdmlib twins: read the
 // parameters the Version names, call the runtime's connect, and on success write
-// the interrupt object or message table, and Version, back. On failure nothing is
-// written and the runtime has connected nothing.
+// the interrupt object or message table, and Version, back. A KINTERRUPT is written
+// before its interrupts can arrive (an ISR that runs at once may queue a DPC that
+// synchronizes with it, as IoConnectInterrupt allows). On failure the out-parameter holds
+// what it held before and the runtime has connected nothing.
 import InterruptBridge
 import InterruptBridgeCore
 
@@ -86,16 +88,18 @@ private func connectFullySpecified(_ Parameters: inout IO_CONNECT_INTERRUPT_PARA
         return STATUS_INVALID_PARAMETER
     }
     let context = p.ServiceContext
+    let previous = location.pointee
     do throws(ConnectionError) {
         let object = try pdo.dispatcher.connectFullySpecified(
             device: pdo.device, vector: p.Vector, irql: InterruptLevel(p.Irql), synchronizeIrql: InterruptLevel(p.SynchronizeIrql),
             mode: p.InterruptMode.interruptMode, shareVector: p.ShareVector,
             affinity: ProcessorAffinity(rawValue: UInt64(p.ProcessorEnableMask)), group: p.Group,
             useGroup: Parameters.Version == CONNECT_FULLY_SPECIFIED_GROUP, spinLock: p.SpinLock, floatingSave: p.FloatingSave,
-            routine: { Interrupt in routine(Interrupt, context) })
+            announce: { location.pointee = $0 }, routine: { Interrupt in routine(Interrupt, context) })
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
+        location.pointee = previous
         return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }
@@ -106,13 +110,15 @@ private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETER
         return STATUS_INVALID_PARAMETER
     }
     let context = p.ServiceContext
+    let previous = location.pointee
     do throws(ConnectionError) {
         let object = try pdo.dispatcher.connectLineBased(
             device: pdo.device, routine: { Interrupt in routine(Interrupt, context) }, spinLock: p.SpinLock,
-            synchronizeIrql: InterruptLevel(p.SynchronizeIrql), floatingSave: p.FloatingSave)
+            synchronizeIrql: InterruptLevel(p.SynchronizeIrql), floatingSave: p.FloatingSave, announce: { location.pointee = $0 })
         location.pointee = object
         return STATUS_SUCCESS
     } catch {
+        location.pointee = previous
         return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }

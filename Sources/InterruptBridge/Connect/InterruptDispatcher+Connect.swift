@@ -15,9 +15,12 @@ extension InterruptDispatcher {
     /// - Throws `.noDevice`, `.deviceUsesMessages` (the device was assigned
     ///   messages), `.noInterrupts`, `.invalidLevels` (a spin lock for a passive-level
     ///   connect, a `synchronizeIrql` above HIGH_LEVEL), `.sharingConflict`, `.backend`, `.insufficientResources`.
+    /// - `announce` is called with the object before any of its interrupts can arrive (see
+    ///   ``connectLegacy(vector:irql:synchronizeIrql:mode:shareVector:processorEnableMask:floatingSave:spinLock:context:announce:routine:)``).
     public func connectLineBased(
         device: InterruptDevice?, routine: @escaping InterruptServiceRoutine, context: OpaqueContext = .none,
-        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
+        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false,
+        announce: (InterruptObject) -> Void = { _ in }
     ) throws(ConnectionError) -> InterruptObject {
         guard let device else { throw .noDevice }
         guard synchronizeIrql <= .high else { throw .invalidLevels(irql: synchronizeIrql, synchronizeIrql: synchronizeIrql) }
@@ -32,6 +35,7 @@ extension InterruptDispatcher {
             synchronizeIrql: effective, mode: line.mode, shareVector: line.shareDisposition == .shared,
             affinity: line.affinity, group: line.group, floatingSave: floatingSave, serviceContext: context,
             spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()), routine: RoutineBox(.service(routine)))
+        announce(object)
         try connect([object])
         return object
     }
@@ -96,16 +100,19 @@ extension InterruptDispatcher {
     ///   spin lock); it is refused for a device-level object.
     /// - Throws `.noDevice`, `.emptyProcessorMask`, `.invalidLevels`,
     ///   `.processorGroupUnavailable`, `.noInterrupts`, `.vectorNotAssigned`, `.sharingConflict`, ...
+    /// - `announce` is called with the object before any of its interrupts can arrive (see
+    ///   ``connectLegacy(vector:irql:synchronizeIrql:mode:shareVector:processorEnableMask:floatingSave:spinLock:context:announce:routine:)``).
     public func connectFullySpecified(
         device: InterruptDevice?, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel,
         mode: InterruptMode, shareVector: Bool, affinity: ProcessorAffinity, group: UInt16 = 0, useGroup: Bool = false,
         spinLock: InterruptSpinLock? = nil, passiveLock: BlockingMutex? = nil, floatingSave: Bool = false, context: OpaqueContext = .none,
-        routine: @escaping InterruptServiceRoutine
+        announce: (InterruptObject) -> Void = { _ in }, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         guard let device else { throw .noDevice }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: affinity, group: useGroup ? group : 0, spinLock: spinLock,
-                                 passiveLock: passiveLock, floatingSave: floatingSave, context: context, routine: routine)
+                                 passiveLock: passiveLock, floatingSave: floatingSave, context: context, announce: announce,
+                                 routine: routine)
     }
 
     /// The legacy IoConnectInterrupt: names a vector but no device; the vector is
@@ -114,24 +121,30 @@ extension InterruptDispatcher {
     /// - Throws `.emptyProcessorMask` (the facade reports STATUS_INVALID_PARAMETER),
     ///   `.vectorNotAssigned` when no registered device has the vector, and the
     ///   fully specified connect's errors.
+    /// - `announce` is called with the object once it is made and before any of its
+    ///   interrupts can arrive: NT's IoConnectInterrupt stores the caller's InterruptObject
+    ///   there, "in case an interrupt is pending for the device when it is initially
+    ///   connected and the driver must synchronize its execution with the ISR" (a DPC the
+    ///   first ISR call queued calls KeSynchronizeExecution on it). A connect that then fails
+    ///   throws as usual; the object is never connected.
     public func connectLegacy(
         vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
         processorEnableMask: ProcessorAffinity, floatingSave: Bool = false, spinLock: InterruptSpinLock? = nil,
-        context: OpaqueContext = .none, routine: @escaping InterruptServiceRoutine
+        context: OpaqueContext = .none, announce: (InterruptObject) -> Void = { _ in }, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         try requireOnlineProcessor(in: processorEnableMask)  // before the vector lookup: the mask is the first thing wrong
         guard let device = registeredDevice(with: vector) else { throw .vectorNotAssigned(vector) }
         return try connectVector(device: device, vector: vector, irql: irql, synchronizeIrql: synchronizeIrql, mode: mode,
                                  shareVector: shareVector, affinity: processorEnableMask, group: 0, spinLock: spinLock,
                                  floatingSave: floatingSave, context: context, listeningTo: registeredLineSharers(of: device, on: vector),
-                                 routine: routine)
+                                 announce: announce, routine: routine)
     }
 
     private func connectVector(
         device: InterruptDevice, vector: UInt32, irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode,
         shareVector: Bool, affinity: ProcessorAffinity, group: UInt16, spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil,
         floatingSave: Bool, context: OpaqueContext, listeningTo sharers: [InterruptDevice] = [],
-        routine: @escaping InterruptServiceRoutine
+        announce: (InterruptObject) -> Void, routine: @escaping InterruptServiceRoutine
     ) throws(ConnectionError) -> InterruptObject {
         try requireOnlineProcessor(in: affinity)
         let passive = irql == .passive && synchronizeIrql == .passive
@@ -146,6 +159,7 @@ extension InterruptDispatcher {
             synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
             passiveLock: passiveLock, routine: RoutineBox(.service(routine)))
+        announce(object)
         try connect([object], listeningTo: assigned.kind == .intx ? sharers : [])
         return object
     }
