@@ -99,7 +99,9 @@ public func KeFlushQueuedDpcs() {
 
 /// `IoInitializeDpcRequest(DeviceObject, DpcRoutine)`: initializes `DeviceObject->Dpc`
 /// as the device's DpcForIsr, with the DEVICE_OBJECT as its DeferredContext, run on the
-/// device's dispatcher. Only the first call takes effect.
+/// device's dispatcher. Each call initializes it anew, as KeInitializeDpc on
+/// `&DeviceObject->Dpc` does (a driver that re-registers at a restart gets its new
+/// routine); a request still queued from before runs the routine it was queued with.
 public func IoInitializeDpcRequest(_ DeviceObject: DEVICE_OBJECT, _ DpcRoutine: @escaping IO_DPC_ROUTINE) {
     // The context names the device object weakly: the device object holds its DPC.
     Kernel.noteDeferredCalls(on: DeviceObject.dispatcher)
@@ -108,7 +110,7 @@ public func IoInitializeDpcRequest(_ DeviceObject: DEVICE_OBJECT, _ DpcRoutine: 
         guard let DeviceObject = (dpc.deferredContext as? DeviceObjectReference)?.object else { return }
         DpcRoutine(KDPC(dpc), DeviceObject, Irp as? IRP, Context)
     }
-    _ = DeviceObject.installDpc(call)
+    DeviceObject.installDpc(call)
 }
 
 /// `IoRequestDpc(DeviceObject, Irp, Context)`: queues the device's DpcForIsr from its

@@ -15,9 +15,12 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     public let device: InterruptDevice
     /// The dispatcher that serves this device's interrupts and DPC.
     public let dispatcher: InterruptDispatcher
-    // Guarded by its lock: set by the driver at start, read by its routines (never on the interrupt path).
-    private let deviceExtension = LockedValue<PVOID>(nil)
-    private let dpc = AtomicLazyReference<DeferredCall<PVOID>>()
+    // Both are read on the interrupt path (`DeviceObject->DeviceExtension` in an ISR is the
+    // C idiom; IoRequestDpc reads the DpcForIsr) without a lock. A driver sets each once,
+    // at AddDevice and start (IoCreateDevice fixes the extension on Windows); each later
+    // set keeps one more object until the device object goes.
+    private let deviceExtension = PublishedReference<ExtensionBox>()
+    private let dpc = PublishedReference<DeferredCall<PVOID>>()
 
     public init(_ device: InterruptDevice, dispatcher: InterruptDispatcher) {
         self.device = device
@@ -29,9 +32,10 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
 
     /// `DeviceObject->DeviceExtension`: the driver's per-device state, usually its
     /// device-extension object (cast back with `as!`).
+    /// Reading it takes no lock and does not allocate, so ISRs may (the setter takes a lock).
     public var DeviceExtension: PVOID {
-        get { deviceExtension.withLock { $0 } }
-        set { deviceExtension.withLock { $0 = newValue } }
+        get { deviceExtension.object?.value }
+        set { deviceExtension.publish(ExtensionBox(newValue)) }
     }
 
     /// `DeviceObject->Dpc`: the DpcForIsr that IoInitializeDpcRequest initializes
@@ -42,9 +46,9 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     /// `OpaqueContext` arguments (an Irp object and any `PVOID` Context would need boxing,
     /// an allocation in the ISR) and does not hand its DPC to the routine or to callers,
     /// which `Dpc` and the DpcForIsr's `Dpc` parameter need.
-    public var Dpc: KDPC { dpc.load().map(KDPC.init) ?? KDPC() }
+    public var Dpc: KDPC { dpc.object.map(KDPC.init) ?? KDPC() }
 
-    func installDpc(_ newDpc: DeferredCall<PVOID>) -> Bool { dpc.storeIfNil(newDpc) === newDpc }
+    func installDpc(_ newDpc: DeferredCall<PVOID>) { dpc.publish(newDpc) }
 
     public var description: String { "PDO \(device)" }
 }
@@ -130,3 +134,9 @@ public func IoBuildStartDeviceIrp(_ PhysicalDeviceObject: DEVICE_OBJECT) -> IRP 
 public func IoCompleteRequest(_ Irp: IRP, _ PriorityBoost: CCHAR) {}
 public typealias CCHAR = Int8
 public let IO_NO_INCREMENT: CCHAR = 0
+
+/// One value of `DEVICE_OBJECT.DeviceExtension`, immutable once published.
+private final class ExtensionBox: Sendable {
+    let value: PVOID
+    init(_ value: PVOID) { self.value = value }
+}

@@ -150,4 +150,28 @@ struct DpcRemovalTests {
         #expect(devExt.matched)
         IoDisconnectInterrupt(holder)
     }
+
+    /// IoInitializeDpcRequest is KeInitializeDpc on `&DeviceObject->Dpc`: a driver that
+    /// registers again at a restart gets its new routine. The extension, set again, is the
+    /// new one too (both are read lock-free on the interrupt path).
+    @Test func aSecondIoInitializeDpcRequestAndExtensionReplaceTheFirst() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (DeviceObject, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let first = DEVICE_EXTENSION(), second = DEVICE_EXTENSION()
+        DeviceObject.DeviceExtension = first
+        IoInitializeDpcRequest(DeviceObject) { _, DeviceObject, _, _ in
+            (DeviceObject.DeviceExtension as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing)
+        }
+        #expect(IoRequestDpc(DeviceObject, nil, nil))
+        #expect(eventually { first.calls == 1 })
+        DeviceObject.DeviceExtension = second
+        #expect(DeviceObject.DeviceExtension as? DEVICE_EXTENSION === second)
+        IoInitializeDpcRequest(DeviceObject) { _, DeviceObject, _, _ in
+            (DeviceObject.DeviceExtension as! DEVICE_EXTENSION).dpcCalls.add(1, ordering: .releasing)
+        }
+        #expect(IoRequestDpc(DeviceObject, nil, nil))
+        #expect(eventually { second.dpcCalls.load(ordering: .acquiring) == 1 })
+        #expect(first.calls == 1 && second.calls == 0, "the first routine did not run again")
+    }
 }
