@@ -78,10 +78,13 @@ public func KeLowerIrql(_ NewIrql: KIRQL) {
 /// `KeSynchronizeExecution`: runs `SynchronizeRoutine(SynchronizeContext)` holding the
 /// interrupt's spin lock at its SynchronizeIrql, so it cannot overlap the ISR, and
 /// returns the routine's value unchanged. Callable from any thread but the ISR of
-/// `Interrupt` itself (the lock is not recursive, as on Windows).
+/// `Interrupt` itself (the lock is not recursive, as on Windows), at an IRQL no higher
+/// than the interrupt's SynchronizeIrql: called above it, the process stops, as Windows
+/// bug-checks.
 public func KeSynchronizeExecution(_ Interrupt: PKINTERRUPT, _ SynchronizeRoutine: KSYNCHRONIZE_ROUTINE,
                                    _ SynchronizeContext: PVOID) -> BOOLEAN {
     guard let Interrupt else { preconditionFailure("KeSynchronizeExecution: Interrupt is NULL") }
+    requireIrqlAtMostSynchronizeIrql(Interrupt, "KeSynchronizeExecution")
     return Interrupt.synchronize { SynchronizeRoutine(SynchronizeContext) }
 }
 
@@ -93,6 +96,7 @@ public func KeSynchronizeExecution(_ Interrupt: PKINTERRUPT, _ SynchronizeRoutin
 public func KeAcquireInterruptSpinLock(_ Interrupt: PKINTERRUPT) -> KIRQL {
     guard let Interrupt else { preconditionFailure("KeAcquireInterruptSpinLock: Interrupt is NULL") }
     requireSpinLock(Interrupt, "KeAcquireInterruptSpinLock")
+    requireIrqlAtMostSynchronizeIrql(Interrupt, "KeAcquireInterruptSpinLock")
     return Interrupt.acquire().rawValue
 }
 
@@ -101,6 +105,19 @@ public func KeReleaseInterruptSpinLock(_ Interrupt: PKINTERRUPT, _ OldIrql: KIRQ
     guard let Interrupt else { preconditionFailure("KeReleaseInterruptSpinLock: Interrupt is NULL") }
     requireSpinLock(Interrupt, "KeReleaseInterruptSpinLock")
     Interrupt.release(InterruptLevel(OldIrql))
+}
+
+/// "Callers ... must be running at IRQL <= DIRQL, that is, less than or equal to the value
+/// of the SynchronizeIrql": raising to it from above is IRQL_NOT_GREATER_OR_EQUAL on
+/// Windows (as KeRaiseIrql below the current IRQL, which stops the process here too),
+/// where taking the lock would silently lower the thread's IRQL (holding a higher
+/// interrupt's lock, in a higher ISR, or above a passive-level interrupt's PASSIVE_LEVEL).
+private func requireIrqlAtMostSynchronizeIrql(_ Interrupt: KINTERRUPT, _ caller: String) {
+    let current = InterruptLevel.current
+    guard current > Interrupt.synchronizeIrql else { return }
+    preconditionFailure("\(caller): called at IRQL \(current.rawValue), above vector 0x\(String(Interrupt.vector, radix: 16))'s "
+                        + "SynchronizeIrql \(Interrupt.synchronizeIrql.rawValue) (Windows: bug check 0x9, "
+                        + "IRQL_NOT_GREATER_OR_EQUAL): take the lower interrupt's lock first, or connect both at one SynchronizeIrql")
 }
 
 private func requireSpinLock(_ Interrupt: KINTERRUPT, _ caller: String) {

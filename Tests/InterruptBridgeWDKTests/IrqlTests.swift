@@ -118,6 +118,56 @@ struct IrqlTests {
         }
     }
 
+    /// "Callers of KeSynchronizeExecution must be running at IRQL <= DIRQL, that is, less
+    /// than or equal to the value of the SynchronizeIrql" (and KeAcquireInterruptSpinLock's
+    /// at IRQL <= DIRQL): at its SynchronizeIrql both work; above it (the lock of a higher
+    /// interrupt held) the process stops, as Windows bug-checks, where the IRQL was lowered
+    /// silently.
+    @Test func synchronizingAboveTheInterruptsSynchronizeIrqlStopsTheProcess() async throws {
+        let dispatcher = try makeDispatcher()
+        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = ConnectStatusTests.fullySpecified(pdo, devExt)
+        params.FullySpecified.Irql = 5
+        params.FullySpecified.SynchronizeIrql = 5
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        let interrupt = try #require(devExt.IntObj)
+        var OldIrql: KIRQL = 0
+        KeRaiseIrql(5, &OldIrql)
+        #expect(KeSynchronizeExecution(interrupt, { _ in KeGetCurrentIrql() == 5 ? TRUE : FALSE }, nil) == TRUE, "at its SynchronizeIrql")
+        let held = KeAcquireInterruptSpinLock(interrupt)
+        #expect(held == 5 && KeGetCurrentIrql() == 5)
+        KeReleaseInterruptSpinLock(interrupt, held)
+        KeLowerIrql(OldIrql)
+        IoDisconnectInterrupt(interrupt)
+        dispatcher.shutdown()
+
+        await #expect(processExitsWith: .failure, "KeSynchronizeExecution at IRQL 7 on a SynchronizeIrql 5 interrupt") {
+            let interrupt = try IrqlTests.connectAtFiveThenRaiseToSeven()
+            _ = KeSynchronizeExecution(interrupt, { _ in TRUE }, nil)
+            exit(0)
+        }
+        await #expect(processExitsWith: .failure, "KeAcquireInterruptSpinLock at IRQL 7 on a SynchronizeIrql 5 interrupt") {
+            let interrupt = try IrqlTests.connectAtFiveThenRaiseToSeven()
+            _ = KeAcquireInterruptSpinLock(interrupt)
+            exit(0)
+        }
+    }
+
+    /// In an exit test: a line connected at IRQL 5, the thread raised to 7.
+    static func connectAtFiveThenRaiseToSeven() throws -> KINTERRUPT {
+        let dispatcher = try makeDispatcher()
+        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = ConnectStatusTests.fullySpecified(pdo, devExt)
+        params.FullySpecified.Irql = 5
+        params.FullySpecified.SynchronizeIrql = 5
+        guard IoConnectInterruptEx(&params) == STATUS_SUCCESS, let interrupt = devExt.IntObj else { exit(0) }
+        var OldIrql: KIRQL = 0
+        KeRaiseIrql(7, &OldIrql)
+        return interrupt
+    }
+
     /// In a DPC (DISPATCH_LEVEL) KeAcquireSpinLock returns DISPATCH_LEVEL and its release
     /// leaves the DPC at DISPATCH_LEVEL.
     @Test func keAcquireSpinLockInADpc() throws {
