@@ -58,6 +58,15 @@ public typealias PDEVICE_OBJECT = DEVICE_OBJECT?
 // Major and minor function codes of the start request.
 public let IRP_MJ_PNP: UCHAR = 0x1b
 public let IRP_MN_START_DEVICE: UCHAR = 0x00
+// The other PnP minor codes a driver's dispatch routine switches on (the bridge issues
+// only the start request; these let the rest of the switch compile as written).
+public let IRP_MN_QUERY_REMOVE_DEVICE: UCHAR = 0x01
+public let IRP_MN_REMOVE_DEVICE: UCHAR = 0x02
+public let IRP_MN_CANCEL_REMOVE_DEVICE: UCHAR = 0x03
+public let IRP_MN_STOP_DEVICE: UCHAR = 0x04
+public let IRP_MN_QUERY_STOP_DEVICE: UCHAR = 0x05
+public let IRP_MN_CANCEL_STOP_DEVICE: UCHAR = 0x06
+public let IRP_MN_SURPRISE_REMOVAL: UCHAR = 0x17
 
 /// IO_STATUS_BLOCK.
 public struct IO_STATUS_BLOCK: Sendable {

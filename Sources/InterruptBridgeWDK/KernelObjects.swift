@@ -55,6 +55,60 @@ public func KeReleaseSpinLockFromDpcLevel(_ SpinLock: KSPIN_LOCK) {
     SpinLock.unlock()
 }
 
+/// `KeTryToAcquireSpinLockAtDpcLevel`: takes a driver's spin lock if it is free, from
+/// code at IRQL >= DISPATCH_LEVEL; TRUE when taken (release it with
+/// KeReleaseSpinLockFromDpcLevel), FALSE at once when another holder has it.
+public func KeTryToAcquireSpinLockAtDpcLevel(_ SpinLock: KSPIN_LOCK) -> BOOLEAN {
+    SpinLock.tryLock() ? TRUE : FALSE
+}
+
+/// KLOCK_QUEUE_HANDLE: what KeAcquireInStackQueuedSpinLock records for its release, the
+/// lock and the IRQL to return to. Declare one per acquisition, as the C stack variable.
+public struct KLOCK_QUEUE_HANDLE: Sendable, ZeroInitializable {
+    /// The lock taken (nil before an acquisition).
+    public var LockQueue: PKSPIN_LOCK
+    public var OldIrql: KIRQL
+    public init() { LockQueue = nil; OldIrql = PASSIVE_LEVEL }
+}
+public typealias PKLOCK_QUEUE_HANDLE = KLOCK_QUEUE_HANDLE
+
+/// `KeAcquireInStackQueuedSpinLock(&devExt->Lock, &LockHandle)`: KeAcquireSpinLock
+/// recording the lock and the caller's IRQL in `LockHandle`. The lock is the same
+/// KSPIN_LOCK as the other routines take (not a fair queue: waiters spin, then yield).
+public func KeAcquireInStackQueuedSpinLock(_ SpinLock: KSPIN_LOCK, _ LockHandle: inout KLOCK_QUEUE_HANDLE) {
+    var OldIrql: KIRQL = PASSIVE_LEVEL
+    KeAcquireSpinLock(SpinLock, &OldIrql)
+    LockHandle = KLOCK_QUEUE_HANDLE()
+    LockHandle.LockQueue = SpinLock
+    LockHandle.OldIrql = OldIrql
+}
+
+/// `KeReleaseInStackQueuedSpinLock(&LockHandle)`: releases the lock and returns to the
+/// IRQL recorded at its acquisition.
+public func KeReleaseInStackQueuedSpinLock(_ LockHandle: inout KLOCK_QUEUE_HANDLE) {
+    guard let lock = LockHandle.LockQueue else { preconditionFailure("KeReleaseInStackQueuedSpinLock: the handle holds no lock") }
+    LockHandle.LockQueue = nil
+    KeReleaseSpinLock(lock, LockHandle.OldIrql)
+}
+
+/// `KeAcquireInStackQueuedSpinLockAtDpcLevel(&devExt->Lock, &LockHandle)`: from code at
+/// IRQL >= DISPATCH_LEVEL; the IRQL does not change.
+public func KeAcquireInStackQueuedSpinLockAtDpcLevel(_ SpinLock: KSPIN_LOCK, _ LockHandle: inout KLOCK_QUEUE_HANDLE) {
+    SpinLock.lock()
+    LockHandle = KLOCK_QUEUE_HANDLE()
+    LockHandle.LockQueue = SpinLock
+    LockHandle.OldIrql = KeGetCurrentIrql()
+}
+
+/// `KeReleaseInStackQueuedSpinLockFromDpcLevel(&LockHandle)`: the IRQL does not change.
+public func KeReleaseInStackQueuedSpinLockFromDpcLevel(_ LockHandle: inout KLOCK_QUEUE_HANDLE) {
+    guard let lock = LockHandle.LockQueue else {
+        preconditionFailure("KeReleaseInStackQueuedSpinLockFromDpcLevel: the handle holds no lock")
+    }
+    LockHandle.LockQueue = nil
+    lock.unlock()
+}
+
 /// `KeRaiseIrql(NewIrql, &OldIrql)`: raises the calling thread's IRQL to `NewIrql`
 /// and stores the previous one in `OldIrql`. A `NewIrql` below the current IRQL stops
 /// the process (Windows: bug check IRQL_NOT_GREATER_OR_EQUAL), and so does one above

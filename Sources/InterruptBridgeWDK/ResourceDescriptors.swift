@@ -275,6 +275,9 @@ public let CM_RESOURCE_INTERRUPT_POLICY_INCLUDED: USHORT = 0x0004
 public let CM_RESOURCE_INTERRUPT_SECONDARY_INTERRUPT: USHORT = 0x0010
 public let CM_RESOURCE_INTERRUPT_WAKE_HINT: USHORT = 0x0020
 public let CM_RESOURCE_INTERRUPT_LEVEL_LATCHED_BITS: USHORT = 0x0001
+/// `((ULONG)-2)`: the vector a resource requirement names to ask for message-signaled
+/// interrupts (an IO_RESOURCE_DESCRIPTOR's MinimumVector and MaximumVector).
+public let CM_RESOURCE_INTERRUPT_MESSAGE_TOKEN: ULONG = 0xFFFF_FFFE
 
 // Flags of CmResourceTypeMemory / CmResourceTypeMemoryLarge.
 public let CM_RESOURCE_MEMORY_READ_WRITE: USHORT = 0x0000
