@@ -154,9 +154,11 @@ extension InterruptDispatcher {
         guard group == 0 else { throw .processorGroupUnavailable(group) }
         guard !device.vectors.isEmpty else { throw .noInterrupts }
         guard let assigned = device.assignedVector(vector) else { throw .vectorNotAssigned(vector) }
+        // NT intersects the caller's mask with the active processors (the object's Affinity).
+        let served = affinity.intersection(onlineProcessors)
         let object = InterruptObject(
             device: device, dispatcher: self, vector: vector, messageID: assigned.messageID, kind: assigned.kind, irql: irql,
-            synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: affinity, group: group,
+            synchronizeIrql: synchronizeIrql, mode: mode, shareVector: shareVector, affinity: served, group: group,
             floatingSave: floatingSave, serviceContext: context, spinLock: passive ? nil : (spinLock ?? InterruptSpinLock()),
             passiveLock: passiveLock, routine: RoutineBox(.service(routine)))
         announce(object)
