@@ -189,9 +189,7 @@ struct ConnectBehaviourTests {
         defer { dispatcher.shutdown() }
         let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
         let devExt = DEVICE_EXTENSION()
-        let IntResource = try #require(
-            IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-                .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        let IntResource = try translatedInterrupt(of: pdo)
         let status = IoConnectInterrupt(
             &devExt.IntObj, ConnectStatusTests.isr, devExt, nil, IntResource.u.Interrupt.Vector,
             KIRQL(IntResource.u.Interrupt.Level), KIRQL(IntResource.u.Interrupt.Level), LevelSensitive,
@@ -214,17 +212,13 @@ struct ConnectBehaviourTests {
         defer { dispatcher.shutdown() }
         let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
         let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
-        func vector(_ pdo: DEVICE_OBJECT) throws -> ULONG {
-            try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-                .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt }).u.Interrupt.Vector
-        }
-        #expect(try vector(pdoA) == vector(pdoB), "the simulated cards share their line")
+        #expect(try lineVector(pdoA) == lineVector(pdoB), "the simulated cards share their line")
         let extA = DEVICE_EXTENSION(), extB = DEVICE_EXTENSION()
         // A's ISR never claims (its card is quiet), B's does: a shared chain runs until a claim.
         let notMine: KSERVICE_ROUTINE = { _, context in (context as! DEVICE_EXTENSION).isrCalls.add(1, ordering: .releasing); return FALSE }
-        #expect(IoConnectInterrupt(&extA.IntObj, notMine, extA, nil, try vector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+        #expect(IoConnectInterrupt(&extA.IntObj, notMine, extA, nil, try lineVector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
                                    dispatcher: dispatcher) == STATUS_SUCCESS)
-        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try vector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try lineVector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
                                    dispatcher: dispatcher) == STATUS_SUCCESS)
         #expect(extA.IntObj?.device === pdoA.device)
         #expect(extB.IntObj?.device === pdoB.device, "the second driver's connect watches the second card")
@@ -264,8 +258,7 @@ struct ConnectBehaviourTests {
 
     /// The vector of a PDO's line, from its translated resources.
     private func lineVector(_ pdo: DEVICE_OBJECT) throws -> ULONG {
-        try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-            .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt }).u.Interrupt.Vector
+        try translatedInterrupt(of: pdo).u.Interrupt.Vector
     }
 
     /// Two cards on IRQ 11, only the second card's driver connects (legacy, by vector): its

@@ -71,9 +71,7 @@ struct DpcRemovalTests {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let devExt = DEVICE_EXTENSION()
-        KeInitializeDpc(&devExt.Dpc, { _, DeferredContext, _, _ in
-            (DeferredContext as! DEVICE_EXTENSION).dpcCalls.add(1, ordering: .releasing)
-        }, devExt, dispatcher: dispatcher)
+        initializeCountingDpc(devExt, on: dispatcher)
         let (pdo, backend) = makePDO(Devices.lineOnly, on: dispatcher)
         var params = ConnectStatusTests.lineBased(pdo, devExt)
         params.LineBased.ServiceRoutine = { _, ServiceContext in

@@ -41,49 +41,26 @@ import Testing
         }, port, dispatcher: dispatcher)
     }
 
-    static func pendingLine(on dispatcher: InterruptDispatcher, calls: @escaping @Sendable () -> Int) throws -> (DEVICE_OBJECT, CM_PARTIAL_RESOURCE_DESCRIPTOR) {
-        let pdo = makePDO(backend: PendingAtEnableBackend(inner: SimulatedBackend(Devices.lineOnly), serviced: { calls() > 0 }), on: dispatcher)
-        let line = try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-            .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
-        return (pdo, line)
-    }
-
     /// Ten connects, each with the line asserted: whichever runs first, the ISR or the
     /// caller's return, the ISR and its DPC find the object (before the fix they found
     /// NULL in most rounds, and a KeSynchronizeExecution on it stopped the process).
     @Test(arguments: ["inout", "pointer"]) func theLegacyCallsObjectIsThereForAnISRThatRunsAtOnce(form: String) throws {
-        for _ in 0..<10 {
-            let dispatcher = try makeDispatcher()
-            defer { dispatcher.shutdown() }
-            let port = PortExtension()
-            Self.initializeDpc(port, on: dispatcher)
-            let (pdo, line) = try Self.pendingLine(on: dispatcher) { port.isrCalls.load(ordering: .acquiring) }
+        try Self.tenConnectsWithTheLineAsserted { port, line, dispatcher in
             let level = KIRQL(line.u.Interrupt.Level)
-            let status = form == "inout"
+            return form == "inout"
                 ? IoConnectInterrupt(&port.Interrupt, Self.isr, port, nil, line.u.Interrupt.Vector, level, level, LevelSensitive, TRUE,
                                      line.u.Interrupt.Affinity, FALSE, dispatcher: dispatcher)
                 : IoConnectInterrupt(port.pointer(to: \.Interrupt), Self.isr, port, nil, line.u.Interrupt.Vector, level, level,
                                      LevelSensitive, TRUE, line.u.Interrupt.Affinity, FALSE, dispatcher: dispatcher)
-            #expect(status == STATUS_SUCCESS)
-            #expect(eventually { port.dpcCalls.load(ordering: .acquiring) >= 1 })
-            #expect(port.isrSawItsObject.load(ordering: .relaxed) == port.isrCalls.load(ordering: .acquiring), "every ISR call found its object")
-            #expect(port.dpcSynchronized.load(ordering: .relaxed) == port.dpcCalls.load(ordering: .acquiring), "every DPC synchronized with it")
-            IoDisconnectInterrupt(port.Interrupt)
-            withExtendedLifetime(pdo) {}
         }
     }
 
     /// CONNECT_FULLY_SPECIFIED is IoConnectInterrupt with the parameters in a structure: the same.
     @Test func theFullySpecifiedObjectIsThereForAnISRThatRunsAtOnce() throws {
-        for _ in 0..<10 {
-            let dispatcher = try makeDispatcher()
-            defer { dispatcher.shutdown() }
-            let port = PortExtension()
-            Self.initializeDpc(port, on: dispatcher)
-            let (pdo, line) = try Self.pendingLine(on: dispatcher) { port.isrCalls.load(ordering: .acquiring) }
+        try Self.tenConnectsWithTheLineAsserted { port, line, _ in
             var params = IO_CONNECT_INTERRUPT_PARAMETERS()
             params.Version = CONNECT_FULLY_SPECIFIED
-            params.FullySpecified.PhysicalDeviceObject = pdo
+            params.FullySpecified.PhysicalDeviceObject = line.pdo
             params.FullySpecified.InterruptObject = port.pointer(to: \.Interrupt)
             params.FullySpecified.ServiceRoutine = Self.isr
             params.FullySpecified.ServiceContext = port
@@ -93,15 +70,34 @@ import Testing
             params.FullySpecified.InterruptMode = LevelSensitive
             params.FullySpecified.ShareVector = TRUE
             params.FullySpecified.ProcessorEnableMask = line.u.Interrupt.Affinity
-            #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+            return IoConnectInterruptEx(&params)
+        }
+    }
+
+    /// A PDO whose line is asserted when its interrupts are enabled, and its translated descriptor.
+    struct PendingLine {
+        let pdo: DEVICE_OBJECT
+        let u: CM_PARTIAL_RESOURCE_DESCRIPTOR.Union
+    }
+
+    /// Ten rounds of `connect` (a fresh dispatcher, extension and pending line each):
+    /// it succeeds, a DPC runs, and every ISR call and DPC found the object.
+    static func tenConnectsWithTheLineAsserted(
+        _ connect: (PortExtension, PendingLine, InterruptDispatcher) -> NTSTATUS
+    ) throws {
+        for _ in 0..<10 {
+            let dispatcher = try makeDispatcher()
+            defer { dispatcher.shutdown() }
+            let port = PortExtension()
+            initializeDpc(port, on: dispatcher)
+            let pdo = makePDO(backend: PendingAtEnableBackend(inner: SimulatedBackend(Devices.lineOnly),
+                                                              serviced: { port.isrCalls.load(ordering: .acquiring) > 0 }),
+                              on: dispatcher)
+            #expect(connect(port, PendingLine(pdo: pdo, u: try translatedInterrupt(of: pdo).u), dispatcher) == STATUS_SUCCESS)
             #expect(eventually { port.dpcCalls.load(ordering: .acquiring) >= 1 })
             #expect(port.isrSawItsObject.load(ordering: .relaxed) == port.isrCalls.load(ordering: .acquiring), "every ISR call found its object")
             #expect(port.dpcSynchronized.load(ordering: .relaxed) == port.dpcCalls.load(ordering: .acquiring), "every DPC synchronized with it")
-            var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
-            disconnect.Version = CONNECT_FULLY_SPECIFIED
-            disconnect.ConnectionContext.InterruptObject = port.Interrupt
-            IoDisconnectInterruptEx(&disconnect)
-            withExtendedLifetime(pdo) {}
+            IoDisconnectInterrupt(port.Interrupt)
         }
     }
 
@@ -112,8 +108,7 @@ import Testing
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
-        let line = try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-            .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        let line = try translatedInterrupt(of: pdo)
         let port = PortExtension()
         let level = KIRQL(line.u.Interrupt.Level)
         #expect(IoConnectInterrupt(&port.Interrupt, Self.isr, port, nil, line.u.Interrupt.Vector, level, level, LevelSensitive, TRUE,

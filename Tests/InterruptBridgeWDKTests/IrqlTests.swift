@@ -125,13 +125,7 @@ struct IrqlTests {
     /// silently.
     @Test func synchronizingAboveTheInterruptsSynchronizeIrqlStopsTheProcess() async throws {
         let dispatcher = try makeDispatcher()
-        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
-        let devExt = DEVICE_EXTENSION()
-        var params = ConnectStatusTests.fullySpecified(pdo, devExt)
-        params.FullySpecified.Irql = 5
-        params.FullySpecified.SynchronizeIrql = 5
-        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
-        let interrupt = try #require(devExt.IntObj)
+        let interrupt = try Self.connectAtFive(on: dispatcher)
         var OldIrql: KIRQL = 0
         KeRaiseIrql(5, &OldIrql)
         #expect(KeSynchronizeExecution(interrupt, { _ in KeGetCurrentIrql() == 5 ? TRUE : FALSE }, nil) == TRUE, "at its SynchronizeIrql")
@@ -154,15 +148,20 @@ struct IrqlTests {
         }
     }
 
-    /// In an exit test: a line connected at IRQL 5, the thread raised to 7.
-    static func connectAtFiveThenRaiseToSeven() throws -> KINTERRUPT {
-        let dispatcher = try makeDispatcher()
+    /// A line connected fully specified at Irql = SynchronizeIrql = 5.
+    static func connectAtFive(on dispatcher: InterruptDispatcher) throws -> KINTERRUPT {
         let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
         let devExt = DEVICE_EXTENSION()
         var params = ConnectStatusTests.fullySpecified(pdo, devExt)
         params.FullySpecified.Irql = 5
         params.FullySpecified.SynchronizeIrql = 5
-        guard IoConnectInterruptEx(&params) == STATUS_SUCCESS, let interrupt = devExt.IntObj else { exit(0) }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        return try #require(devExt.IntObj)
+    }
+
+    /// In an exit test: `connectAtFive`, then the thread raised to 7.
+    static func connectAtFiveThenRaiseToSeven() throws -> KINTERRUPT {
+        let interrupt = try connectAtFive(on: try makeDispatcher())
         var OldIrql: KIRQL = 0
         KeRaiseIrql(7, &OldIrql)
         return interrupt

@@ -63,9 +63,7 @@ import Testing
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let devExt = DEVICE_EXTENSION()
-        KeInitializeDpc(&devExt.Dpc, { _, DeferredContext, _, _ in
-            (DeferredContext as! DEVICE_EXTENSION).dpcCalls.add(1, ordering: .releasing)
-        }, devExt, dispatcher: dispatcher)
+        initializeCountingDpc(devExt, on: dispatcher)
         KeSetImportanceDpc(&devExt.Dpc, HighImportance)
         KeSetTargetProcessorDpc(&devExt.Dpc, 0)
         #expect(KeSetTargetProcessorDpcEx(&devExt.Dpc, PROCESSOR_NUMBER(Group: 0, Number: 1)) == STATUS_SUCCESS)

@@ -11,8 +11,7 @@ import Testing
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
         let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
-        let line = try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
-            .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+        let line = try translatedInterrupt(of: pdo)
         let devExt = DEVICE_EXTENSION()
         let level = KIRQL(line.u.Interrupt.Level)
         #expect(IoConnectInterrupt(&devExt.IntObj, ConnectStatusTests.isr, devExt, nil, line.u.Interrupt.Vector, level, level, LevelSensitive,

@@ -5,6 +5,7 @@ import InterruptBridgeTestKit
 import InterruptBridgeWDK
 import Logging
 import Synchronization
+import Testing
 
 
 /// The PDO of a simulated device, on `dispatcher`, with the backend to raise its interrupts.
@@ -51,4 +52,17 @@ final class DEVICE_EXTENSION: Addressable, @unchecked Sendable {
     var irql: UInt8 { lastIrql.load(ordering: .acquiring) }
     var lastMessage: Int { lastMessageID.load(ordering: .acquiring) }
     var seenMessages: UInt64 { messagesSeen.load(ordering: .acquiring) }
+}
+
+/// The first interrupt descriptor of a PDO's translated resources, as a start routine finds it.
+func translatedInterrupt(of pdo: DEVICE_OBJECT) throws -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
+    try #require(IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice.AllocatedResourcesTranslated?
+        .List[0].PartialResourceList.PartialDescriptors.first { $0.Type == CmResourceTypeInterrupt })
+}
+
+/// Gives `devExt.Dpc` a routine that only counts its runs in `devExt.dpcCalls`.
+func initializeCountingDpc(_ devExt: DEVICE_EXTENSION, on dispatcher: InterruptDispatcher) {
+    KeInitializeDpc(&devExt.Dpc, { _, DeferredContext, _, _ in
+        (DeferredContext as! DEVICE_EXTENSION).dpcCalls.add(1, ordering: .releasing)
+    }, devExt, dispatcher: dispatcher)
 }
