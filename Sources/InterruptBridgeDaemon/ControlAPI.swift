@@ -93,9 +93,9 @@ public struct ControlAPI: Sendable {
         router.add(middleware: BodylessReadCheck())
         let registry = self.registry, metrics = self.metrics, events = self.events, reload = self.reload
 
-        router.get("/v1/health") { _, _ in ControlResponses.json(await registry.health()) }
-        router.get("/v1/devices") { _, _ in ControlResponses.json(await registry.list()) }
-        router.get("/v1/devices/:id") { _, context in
+        router.getAndHead("/v1/health") { _, _ in ControlResponses.json(await registry.health()) }
+        router.getAndHead("/v1/devices") { _, _ in ControlResponses.json(await registry.list()) }
+        router.getAndHead("/v1/devices/:id") { _, context in
             await ControlResponses.answer { () throws(ControlError) in try await registry.status(try Self.id(context)) }
         }
         router.post("/v1/devices/:id/bind") { request, context in
@@ -136,7 +136,7 @@ public struct ControlAPI: Sendable {
                 return try await registry.rearm(try Self.id(context))
             }
         }
-        router.get("/v1/devices/:id/statistics") { _, context in
+        router.getAndHead("/v1/devices/:id/statistics") { _, context in
             await ControlResponses.answer { () throws(ControlError) in try await registry.statistics(try Self.id(context)) }
         }
         router.post("/v1/devices/:id/counters/reset") { request, context in
@@ -170,7 +170,7 @@ public struct ControlAPI: Sendable {
                                                sinceReset: since == "reset")
             }
         }
-        router.get("/v1/config") { _, _ in
+        router.getAndHead("/v1/config") { _, _ in
             await ControlResponses.answer { () throws(ControlError) in
                 SavedConfiguration(path: nil, configuration: try await registry.saveConfiguration(to: nil))
             }
@@ -187,12 +187,15 @@ public struct ControlAPI: Sendable {
             return ControlResponses.json(ReloadOutcome(applied: outcome.applied, message: outcome.message, failed: outcome.failed),
                                          status: outcome.applied ? .ok : .unprocessableContent)
         }
-        router.get("/metrics") { _, _ in
+        router.getAndHead("/metrics") { _, _ in
             ControlResponses.text(await metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
+        let eventStreamHeaders: HTTPFields = [.contentType: "application/x-ndjson", .cacheControl: "no-store"]
+        // HEAD: the stream's headers, without watching (its body would never end).
+        router.head("/v1/events") { _, _ in Response(status: .ok, headers: eventStreamHeaders) }
         router.get("/v1/events") { _, _ in
             let (id, stream) = events.watch()
-            return Response(status: .ok, headers: [.contentType: "application/x-ndjson", .cacheControl: "no-store"],
+            return Response(status: .ok, headers: eventStreamHeaders,
                             body: ResponseBody { writer in
                                 // A client gone shows as a failed write, not a cancellation: unwatch either way.
                                 defer { events.unwatch(id) }

@@ -72,7 +72,7 @@ public struct ControlClient: Sendable {
         do { try UnixStream.write(connection.rawValue, Array(request.utf8) + payload) } catch {
             throw .unreachable("sending to \(socketPath) failed: \(error)")
         }
-        var reader = HTTPResponseReader()
+        var reader = HTTPResponseReader(answersHead: method == "HEAD")
         var announced = false
         while true {
             let bytes: [UInt8]
@@ -97,12 +97,16 @@ public struct ControlClient: Sendable {
 /// An HTTP/1.1 response parsed as it arrives: the status line and headers, then
 /// the body by Content-Length, chunked encoding, or to the end of the stream.
 struct HTTPResponseReader {
+    /// The answer to a HEAD: its Content-Length is the GET's, and no body follows (RFC 9110 9.3.2).
+    let answersHead: Bool
     private(set) var status: Int?
     private(set) var contentType: String?
     private(set) var isComplete = false
     private var buffer: [UInt8] = []
     private var remaining: Int?
     private var chunked = false
+
+    init(answersHead: Bool = false) { self.answersHead = answersHead }
 
     mutating func feed(_ bytes: [UInt8], ended: Bool) throws(ControlClientError) -> [[UInt8]] {
         buffer += bytes
@@ -125,6 +129,10 @@ struct HTTPResponseReader {
                 if name == "content-type" { contentType = value }
             }
             buffer.removeFirst(end + 4)
+            if answersHead {
+                isComplete = true
+                return []
+            }
         }
         if chunked {
             while true {

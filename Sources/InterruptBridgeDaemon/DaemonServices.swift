@@ -96,7 +96,7 @@ public final class DaemonServices: Sendable {
         if let address = settings.metricsAddress {
             let router = Router()
             let metrics = self.metrics
-            router.get("/metrics") { _, _ in
+            router.getAndHead("/metrics") { _, _ in
                 ControlResponses.text(await metrics.scrape(), contentType: "text/plain; version=0.0.4; charset=utf-8")
             }
             list.append(Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: "irqbridge-metrics"),

@@ -237,6 +237,22 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Every read answers HEAD as GET without a body (monitoring's `curl -I`); HEAD of the
+    /// event stream gives its headers without watching, and a call that is no read is refused.
+    @Test func headAnswersEveryReadWithoutABody() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        for path in ["/v1/health", "/v1/devices", "/v1/devices/quiet", "/v1/devices/quiet/statistics", "/v1/config", "/metrics"] {
+            let get = try await daemon.call("GET", path), head = try await daemon.call("HEAD", path)
+            #expect(head.status == 200 && get.status == 200 && head.body.isEmpty && head.contentType == get.contentType, "HEAD \(path): \(head.status) \(head.text)")
+        }
+        #expect(try await daemon.call("HEAD", "/v1/devices/nope").status == 404)
+        let events = try await daemon.call("HEAD", "/v1/events")
+        #expect(events.status == 200 && events.contentType == "application/x-ndjson" && events.body.isEmpty)
+        #expect(try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int == 0, "HEAD watched nothing")
+        #expect([404, 405].contains(try await daemon.call("HEAD", "/v1/reload").status))
+        try await daemon.stop()
+    }
+
     /// Each trigger raises on a thread of its own: a harness that fires them without waiting
     /// for the answers gets a 409 past 16 at once on a device, not a thread per request.
     @Test func aSeventeenthTriggerAtOnceIsAConflict() async throws {
