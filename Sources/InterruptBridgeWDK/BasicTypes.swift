@@ -86,8 +86,10 @@ public func RtlZeroMemory<T: ZeroInitializable>(_ Destination: inout T, _ Length
 /// instead: a property of its device-extension object
 /// (`deviceExtension.pointer(to: \.IntObj)`, see ``Addressable``) or an
 /// `UnsafeMutablePointer` to storage it owns (`OutParameter(pointer)`).
-/// The routine writes through it only on success, on the calling thread,
-/// before it returns.
+/// The routine writes through it on the calling thread, before it returns: a KINTERRUPT
+/// (IoConnectInterrupt, CONNECT_FULLY_SPECIFIED, CONNECT_LINE_BASED) before the interrupt
+/// can arrive, so an ISR that runs at once finds it; a message table on success. A failed
+/// Ex call leaves it holding what it held; the legacy call sets it to NULL, as NT does.
 public struct OutParameter<Pointee> {
     private let get: () -> Pointee
     private let set: (Pointee) -> Void

@@ -90,13 +90,14 @@ private func connectFullySpecified(_ Parameters: inout IO_CONNECT_INTERRUPT_PARA
     let context = p.ServiceContext
     let previous = location.pointee
     do throws(ConnectionError) {
-        let object = try pdo.dispatcher.connectFullySpecified(
+        // Written once, by `announce`, before an ISR can read it: a write after the connect
+        // would race with an ISR or DPC already reading the variable.
+        _ = try pdo.dispatcher.connectFullySpecified(
             device: pdo.device, vector: p.Vector, irql: InterruptLevel(p.Irql), synchronizeIrql: InterruptLevel(p.SynchronizeIrql),
             mode: p.InterruptMode.interruptMode, shareVector: p.ShareVector,
             affinity: ProcessorAffinity(rawValue: UInt64(p.ProcessorEnableMask)), group: p.Group,
             useGroup: Parameters.Version == CONNECT_FULLY_SPECIFIED_GROUP, spinLock: p.SpinLock, floatingSave: p.FloatingSave,
             announce: { location.pointee = $0 }, routine: { Interrupt in routine(Interrupt, context) })
-        location.pointee = object
         return STATUS_SUCCESS
     } catch {
         location.pointee = previous
@@ -112,10 +113,10 @@ private func connectLineBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMETER
     let context = p.ServiceContext
     let previous = location.pointee
     do throws(ConnectionError) {
-        let object = try pdo.dispatcher.connectLineBased(
+        // Written once, by `announce` (see connectFullySpecified).
+        _ = try pdo.dispatcher.connectLineBased(
             device: pdo.device, routine: { Interrupt in routine(Interrupt, context) }, spinLock: p.SpinLock,
             synchronizeIrql: InterruptLevel(p.SynchronizeIrql), floatingSave: p.FloatingSave, announce: { location.pointee = $0 })
-        location.pointee = object
         return STATUS_SUCCESS
     } catch {
         location.pointee = previous
