@@ -16,10 +16,10 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     /// The dispatcher that serves this device's interrupts and DPC.
     public let dispatcher: InterruptDispatcher
     // Both are read on the interrupt path (`DeviceObject->DeviceExtension` in an ISR is the
-    // C idiom; IoRequestDpc reads the DpcForIsr) without a lock. A driver sets each once,
-    // at AddDevice and start (IoCreateDevice fixes the extension on Windows); each later
-    // set keeps one more object until the device object goes.
-    private let deviceExtension = PublishedReference<ExtensionBox>()
+    // C idiom; IoRequestDpc reads the DpcForIsr) without blocking. The extension is held
+    // only while set (nil at teardown lets it go); each DpcForIsr stays until the device
+    // object goes (a driver initializes it once or twice; it holds the device object weakly).
+    private let deviceExtension = SpinLockedSlot<PVOID>(nil)
     private let dpc = PublishedReference<DeferredCall<PVOID>>()
 
     public init(_ device: InterruptDevice, dispatcher: InterruptDispatcher) {
@@ -32,10 +32,12 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
 
     /// `DeviceObject->DeviceExtension`: the driver's per-device state, usually its
     /// device-extension object (cast back with `as!`).
-    /// Reading it takes no lock and does not allocate, so ISRs may (the setter takes a lock).
+    /// Reading it neither allocates nor sleeps, so ISRs may (a spin lock is held just to copy
+    /// the reference). Set it to nil at teardown, where a driver calls IoDeleteDevice, to let
+    /// the extension go: one that points back at this object would otherwise keep both alive.
     public var DeviceExtension: PVOID {
-        get { deviceExtension.object?.value }
-        set { deviceExtension.publish(ExtensionBox(newValue)) }
+        get { deviceExtension.read() }
+        set { deviceExtension.replace(with: newValue) }
     }
 
     /// `DeviceObject->Dpc`: the DpcForIsr that IoInitializeDpcRequest initializes
@@ -143,9 +145,3 @@ public func IoBuildStartDeviceIrp(_ PhysicalDeviceObject: DEVICE_OBJECT) -> IRP 
 public func IoCompleteRequest(_ Irp: IRP, _ PriorityBoost: CCHAR) {}
 public typealias CCHAR = Int8
 public let IO_NO_INCREMENT: CCHAR = 0
-
-/// One value of `DEVICE_OBJECT.DeviceExtension`, immutable once published.
-private final class ExtensionBox: Sendable {
-    let value: PVOID
-    init(_ value: PVOID) { self.value = value }
-}

@@ -172,4 +172,24 @@ struct DpcRemovalTests {
         #expect(eventually { second.dpcCalls.load(ordering: .acquiring) == 1 })
         #expect(first.calls == 1 && second.calls == 0, "the first routine did not run again")
     }
+
+    /// Setting the extension to nil at teardown (IoDeleteDevice's moment) lets it go, even
+    /// one that points back at its device object, as C extensions do.
+    @Test func anExtensionSetToNilIsReleased() throws {
+        final class BackPointingExtension: @unchecked Sendable { var DeviceObject: DEVICE_OBJECT? }
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        weak var released: BackPointingExtension?
+        do {
+            let (DeviceObject, _) = makePDO(Devices.lineOnly, on: dispatcher)
+            let devExt = BackPointingExtension()
+            devExt.DeviceObject = DeviceObject
+            DeviceObject.DeviceExtension = devExt
+            released = devExt
+            #expect(DeviceObject.DeviceExtension as? BackPointingExtension === devExt)
+            DeviceObject.DeviceExtension = nil
+            #expect(DeviceObject.DeviceExtension == nil)
+        }
+        #expect(released == nil, "neither the extension nor its device object is kept")
+    }
 }
