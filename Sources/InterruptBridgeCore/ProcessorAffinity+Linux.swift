@@ -10,6 +10,7 @@ extension ProcessorAffinity {
             let bounds = range.split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count), let first = Int(bounds[0]), let last = Int(bounds[bounds.count - 1]),
                   first >= 0, first <= last else { return nil }
+            guard first <= 63 else { continue }  // a range wholly above group 0 ("64-127")
             for cpu in first...min(last, 63) { mask |= UInt64(1) << UInt64(cpu) }
         }
         self.init(rawValue: mask)

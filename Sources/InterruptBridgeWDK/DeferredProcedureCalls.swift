@@ -105,21 +105,24 @@ public let MediumImportance: KDPC_IMPORTANCE = 1
 public let HighImportance: KDPC_IMPORTANCE = 2
 public let MediumHighImportance: KDPC_IMPORTANCE = 3
 
-/// `KeSetImportanceDpc(&devExt->Dpc, Importance)`: accepted and without effect. The
+/// `KeSetImportanceDpc(&devExt->Dpc, Importance)`, as `KeSetImportanceDpc(devExt.Dpc, ...)`
+/// (a KDPC names its DPC, as KeInsertQueueDpc takes it): accepted and without effect. The
 /// bridge runs a dispatcher's DPCs on its own thread, in the order they were queued,
 /// after the ISRs of the batch that queued them, whatever their importance.
-public func KeSetImportanceDpc(_ Dpc: inout KDPC, _ Importance: KDPC_IMPORTANCE) {
+public func KeSetImportanceDpc(_ Dpc: KDPC, _ Importance: KDPC_IMPORTANCE) {
     precondition((LowImportance...MediumHighImportance).contains(Importance), "KeSetImportanceDpc: no importance \(Importance)")
 }
 
-/// `KeSetTargetProcessorDpc(&devExt->Dpc, Number)`: accepted and without effect. A DPC
-/// runs on the thread of the dispatcher it was initialized for, on the processors that
-/// dispatcher is pinned to (`DispatchOptions`), not on a processor it names.
-public func KeSetTargetProcessorDpc(_ Dpc: inout KDPC, _ Number: CCHAR) {}
+/// `KeSetTargetProcessorDpc(&devExt->Dpc, Number)`, as `KeSetTargetProcessorDpc(devExt.Dpc,
+/// ...)` (also `DeviceObject.Dpc`): accepted and without effect. A DPC runs on the thread
+/// of the dispatcher it was initialized for, on the processors that dispatcher is pinned
+/// to (`DispatchOptions`), not on a processor it names.
+public func KeSetTargetProcessorDpc(_ Dpc: KDPC, _ Number: CCHAR) {}
 
-/// `KeSetTargetProcessorDpcEx(&devExt->Dpc, &ProcNumber)`: as KeSetTargetProcessorDpc;
+/// `KeSetTargetProcessorDpcEx(&devExt->Dpc, &ProcNumber)`, as
+/// `KeSetTargetProcessorDpcEx(devExt.Dpc, ProcNumber)`: as KeSetTargetProcessorDpc;
 /// STATUS_SUCCESS for a processor of group 0, STATUS_INVALID_PARAMETER for another group.
-public func KeSetTargetProcessorDpcEx(_ Dpc: inout KDPC, _ ProcNumber: PROCESSOR_NUMBER) -> NTSTATUS {
+public func KeSetTargetProcessorDpcEx(_ Dpc: KDPC, _ ProcNumber: PROCESSOR_NUMBER) -> NTSTATUS {
     ProcNumber.Group == 0 ? STATUS_SUCCESS : STATUS_INVALID_PARAMETER
 }
 

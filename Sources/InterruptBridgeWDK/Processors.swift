@@ -1,11 +1,10 @@
 // The processor routines drivers call around their ISRs and DPCs: which processor runs
 // the caller, how many are active, and a short busy-wait.
-public import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 
-/// PROCESSOR_NUMBER: a processor as a group and a number within it. Linux here has one
-/// group, 0, of at most 64 processors (the ones the bridge serves).
+/// PROCESSOR_NUMBER: a processor as a group and a number within it: here Linux's CPU
+/// number n is group n / 64, number n % 64. The bridge serves group 0 (CPUs 0 to 63).
 public struct PROCESSOR_NUMBER: Sendable, Equatable, ZeroInitializable {
     public var Group: USHORT
     public var Number: UCHAR
@@ -22,20 +21,24 @@ public typealias PPROCESSOR_NUMBER = PROCESSOR_NUMBER
 /// ALL_PROCESSOR_GROUPS: "every group", for the routines that count processors.
 public let ALL_PROCESSOR_GROUPS: USHORT = 0xffff
 
-/// `KeGetCurrentProcessorNumber()`: the processor the calling thread runs on now (the
-/// kernel's getcpu, through the vDSO: no allocation, safe in an ISR). A thread that may
-/// migrate gets an answer that can be stale the moment it returns, as at PASSIVE_LEVEL
-/// on Windows; the dispatch threads stay where their dispatcher pinned them.
+/// `KeGetCurrentProcessorNumber()`: the processor the calling thread runs on now, Linux's
+/// CPU number (the kernel's getcpu, through the vDSO: no allocation, safe in an ISR). A
+/// thread that may migrate gets an answer that can be stale the moment it returns, as at
+/// PASSIVE_LEVEL on Windows; the dispatch threads stay where their dispatcher pinned them.
+/// Linux numbers its CPUs with holes where some are offline (`nosmt`, hot-unplug), so it
+/// can reach KeQueryActiveProcessorCount or more: index per-processor arrays by the
+/// highest number in KeQueryActiveProcessors, not by the count.
 public func KeGetCurrentProcessorNumber() -> ULONG {
     ULONG(max(0, PThread.currentProcessor))
 }
 
-/// `KeGetCurrentProcessorNumberEx(&ProcNumber)`: the same as a group (always 0) and a
-/// number; returns the system-wide index. `ProcNumber` may be nil, as NULL.
+/// `KeGetCurrentProcessorNumberEx(&ProcNumber)`: the same as a group and a number within
+/// it (CPU n: group n / 64, number n % 64); returns the system-wide index, n. `ProcNumber`
+/// may be nil, as NULL.
 @discardableResult
 public func KeGetCurrentProcessorNumberEx(_ ProcNumber: UnsafeMutablePointer<PROCESSOR_NUMBER>? = nil) -> ULONG {
     let index = KeGetCurrentProcessorNumber()
-    ProcNumber?.pointee = PROCESSOR_NUMBER(Group: 0, Number: UCHAR(truncatingIfNeeded: index))
+    ProcNumber?.pointee = PROCESSOR_NUMBER(Group: USHORT(truncatingIfNeeded: index / 64), Number: UCHAR(index % 64))
     return index
 }
 

@@ -6,6 +6,7 @@ import Testing
         #expect(ProcessorAffinity(linuxCPUList: "0-1\n") == .first(2))
         #expect(ProcessorAffinity(linuxCPUList: "0,2-3,8")?.processors == [0, 2, 3, 8])
         #expect(ProcessorAffinity(linuxCPUList: "62-70")?.processors == [62, 63])
+        #expect(ProcessorAffinity(linuxCPUList: "0-1,64-127")?.processors == [0, 1], "a range wholly above CPU 63 is left out, not a trap")
         #expect(ProcessorAffinity(linuxCPUList: "")?.isEmpty == true)
         #expect(ProcessorAffinity(linuxCPUList: "3-1") == nil)
         #expect(ProcessorAffinity(linuxCPUList: "a") == nil)

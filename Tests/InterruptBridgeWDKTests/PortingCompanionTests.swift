@@ -64,10 +64,10 @@ import Testing
         defer { dispatcher.shutdown() }
         let devExt = DEVICE_EXTENSION()
         initializeCountingDpc(devExt, on: dispatcher)
-        KeSetImportanceDpc(&devExt.Dpc, HighImportance)
-        KeSetTargetProcessorDpc(&devExt.Dpc, 0)
-        #expect(KeSetTargetProcessorDpcEx(&devExt.Dpc, PROCESSOR_NUMBER(Group: 0, Number: 1)) == STATUS_SUCCESS)
-        #expect(KeSetTargetProcessorDpcEx(&devExt.Dpc, PROCESSOR_NUMBER(Group: 1, Number: 0)) == STATUS_INVALID_PARAMETER)
+        KeSetImportanceDpc(devExt.Dpc, HighImportance)
+        KeSetTargetProcessorDpc(devExt.Dpc, 0)
+        #expect(KeSetTargetProcessorDpcEx(devExt.Dpc, PROCESSOR_NUMBER(Group: 0, Number: 1)) == STATUS_SUCCESS)
+        #expect(KeSetTargetProcessorDpcEx(devExt.Dpc, PROCESSOR_NUMBER(Group: 1, Number: 0)) == STATUS_INVALID_PARAMETER)
         #expect(KeInsertQueueDpc(devExt.Dpc, nil, nil) == TRUE)
         #expect(eventually { devExt.dpcCalls.load(ordering: .acquiring) == 1 })
     }
