@@ -151,18 +151,22 @@ final class TriggerGate: Sendable {
         case full
     }
 
-    /// Whether the caller may raise (only `.entered` needs a `leave()`).
+    /// Whether the caller may raise (only `.entered` needs a `leave()`). A slot is taken by
+    /// compare-exchange, so a refused caller never holds one, even for an instant.
     func enter() -> Entry {
-        entered.add(1, ordering: .acquiringAndReleasing)
-        let running = inFlight.add(1, ordering: .acquiringAndReleasing).newValue
+        var running = inFlight.load(ordering: .acquiring)
+        while true {
+            guard running < Self.mostAtOnce else { return .full }
+            let (exchanged, original) = inFlight.compareExchange(expected: running, desired: running + 1, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            running = original
+        }
+        // After taking the slot: stopAndDrain stores `stopped`, then waits for the slots to empty.
         if isStopped {
             leave()
             return .stopped
         }
-        if running > Self.mostAtOnce {
-            leave()
-            return .full
-        }
+        entered.add(1, ordering: .acquiringAndReleasing)
         return .entered
     }
 

@@ -255,7 +255,7 @@ struct ControlAPITests {
 
     /// Each trigger raises on a thread of its own: a harness that fires them without waiting
     /// for the answers gets a 409 past 16 at once on a device, not a thread per request.
-    @Test func aSeventeenthTriggerAtOnceIsAConflict() async throws {
+    @Test(.timeLimit(.minutes(1))) func aSeventeenthTriggerAtOnceIsAConflict() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         try await withThrowingTaskGroup(of: ControlClient.Reply.self) { group in
             for _ in 0..<17 {
