@@ -43,7 +43,7 @@ struct RigRequest {
           --bind BDF=DRIVER      bind before the command (vfio-pci, uio_pci_generic)
           --env NAME=VALUE       environment for the guest command
           --timeout SECONDS      watchdog (default 600)
-          --boot-timeout SECONDS boot watchdog (default 180): a boot that hangs is killed and tried once more
+          --boot-timeout SECONDS boot watchdog (default 180 + 1 per 4 MiB of payload): a boot that hangs is killed and tried once more
           --timing, --verbose, --keep, --print-map
         Exit status: 0 when the workload passed, else 1 (SwiftPM's status for a failed plugin); the
         error line names the workload's status: 124 the rig's watchdog fired, 125 the rig failed.

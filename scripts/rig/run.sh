@@ -52,11 +52,13 @@ Options:
                       (and the *.resources directories beside it) is copied automatically.
   --env NAME=VALUE    set an environment variable for COMMAND; repeatable. Always set:
                       IRQBRIDGE_RIG=1 and IRQBRIDGE_RIG_DEVICES (e.g. "edu=0000:00:03.0 ...")
-  --timeout SECONDS   watchdog for the whole run (default 600); on expiry the guest is killed
+  --timeout SECONDS   watchdog for the guest's run (default 600); on expiry the guest is killed
   --boot-timeout SECONDS
-                      boot watchdog (default 180; 0: none): a guest that has not loaded its modules
-                      and reached COMMAND by then is killed and booted once more (TCG boots can
-                      hang, rarely, before the kernel prints anything); a second hang is a rig failure
+                      boot watchdog (default 180 s plus 1 s per 4 MiB of payload; 0: none): a guest
+                      that has not loaded its modules and reached COMMAND by then is killed and booted
+                      once more, from scratch (TCG boots can hang, rarely, before the kernel prints
+                      anything; a --qmp-socket client then sees its QEMU go and a new one come); a
+                      second hang is a rig failure. A retried run lasts up to one boot timeout longer.
   --qmp-socket PATH   put QEMU's QMP monitor socket at PATH (default: qmp.sock in the run's
                       socket directory), for host-side scripts (scripts/rig/qmp.py) during the run
   --memory MIB        guest memory (default: 1024, more when the payload is large)
@@ -98,7 +100,7 @@ BINDS=()
 COPY_PATHS=()
 GUEST_ENV=()
 TIMEOUT=600
-BOOT_TIMEOUT=180
+BOOT_TIMEOUT=
 # Which boot this is: the boot watchdog runs this script again, once, with the same arguments.
 BOOT_ATTEMPT=${RIG_BOOT_ATTEMPT:-1}
 unset RIG_BOOT_ATTEMPT
@@ -162,7 +164,7 @@ done
 COMMAND=("$@")
 
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
-[[ $BOOT_TIMEOUT =~ ^(0|[1-9][0-9]*)$ ]] || bad_usage "--boot-timeout must be a number of seconds (0: none), not '$BOOT_TIMEOUT'"
+[[ -z $BOOT_TIMEOUT || $BOOT_TIMEOUT =~ ^(0|[1-9][0-9]*)$ ]] || bad_usage "--boot-timeout must be a number of seconds (0: none), not '$BOOT_TIMEOUT'"
 [[ $SMP =~ ^[1-9][0-9]?$ ]] || bad_usage "--smp must be 1..99, not '$SMP'"
 [[ -z $MEMORY || $MEMORY =~ ^[1-9][0-9]{2,5}$ ]] || bad_usage "--memory must be MiB (>= 100), not '$MEMORY'"
 [[ $QMP_SOCKET != *,* ]] || bad_usage "--qmp-socket: QEMU options cannot carry a comma: '$QMP_SOCKET'"
@@ -492,6 +494,8 @@ base_size=$(stat -c %s "$BASE_IMAGE")
 { cat "$BASE_IMAGE"; head -c $(( (512 - base_size % 512) % 512 )) /dev/zero; cat "$RUN_DIR/payload.cpio"; } > "$RUN_DIR/initrd"
 payload_mib=$(( $(stat -c %s "$RUN_DIR/payload.cpio") >> 20 ))
 rm -rf "$RUN_DIR/payload" "$RUN_DIR/payload.cpio"
+# The kernel unpacks the payload before /init runs: a larger one boots longer.
+[[ -n $BOOT_TIMEOUT ]] || BOOT_TIMEOUT=$(( 180 + payload_mib / 4 ))
 if [[ -z $MEMORY ]]; then
     # The initrd is held twice while unpacking (the image and the tmpfs copy).
     MEMORY=$(( 768 + 2 * payload_mib ))
@@ -586,8 +590,10 @@ boot_hung=0
 if ((BOOT_TIMEOUT)); then
     while kill -0 "$QEMU_PID" 2>/dev/null && ! grep -aq 'RIG-BOOTED' "$RUN_DIR/console.log" 2>/dev/null; do
         if (( $(date +%s%N) - start_ns >= BOOT_TIMEOUT * 1000000000 )); then
-            boot_hung=1
             kill -TERM "$QEMU_PID" 2>/dev/null  # timeout passes it on to QEMU
+            # Booted between the look and the kill: the command had started, so it is not
+            # run again (its output would come twice); the run failed.
+            if grep -aq 'RIG-BOOTED' "$RUN_DIR/console.log" 2>/dev/null; then boot_hung=2; else boot_hung=1; fi
             break
         fi
         sleep 0.2
@@ -616,6 +622,10 @@ if [[ -n $status_line ]]; then
     ((TIMING)) && note "image prepared in ${prepare}s (payload ${payload_mib} MiB); guest ran ${elapsed}s (boot + command + power-off)"
     exit "$status"
 fi
+if ((boot_hung == 2)); then
+    note "the guest booted just as its boot timeout (${BOOT_TIMEOUT}s) killed it; not run again"
+    exit 125
+fi
 if ((boot_hung)); then
     note "the guest did not boot within ${BOOT_TIMEOUT}s (boot $BOOT_ATTEMPT of 2); killed. Last console lines:"
     tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
@@ -625,7 +635,8 @@ if ((boot_hung)); then
         note "booting it again"
         cleanup
         trap - EXIT
-        RIG_BOOT_ATTEMPT=$((BOOT_ATTEMPT + 1)) exec "$RIG_DIR/run.sh" "${ORIGINAL_ARGS[@]}"
+        # Through bash, as the callers start it: the file need not be executable.
+        RIG_BOOT_ATTEMPT=$((BOOT_ATTEMPT + 1)) exec "$BASH" "$RIG_DIR/run.sh" "${ORIGINAL_ARGS[@]}"
     fi
     exit 125
 fi

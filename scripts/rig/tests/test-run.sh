@@ -104,9 +104,9 @@ expect "the watchdog kills a hung guest" 124 'grep -q watchdog "$work/err"' -- \
   for _ in $(seq 300); do python3 "$RIG_DIR/qmp.py" --socket "$work/qmp.sock" execute cont > /dev/null 2>&1 && break; sleep 0.1; done ) &
 resumer=$!
 expect "a boot that hangs is killed and booted once more, and the command runs in the second" 0 \
-    '[[ $(cat "$work/out") == ran ]] && grep -q "did not boot within 12s (boot 1 of 2)" "$work/err" \
+    '[[ $(cat "$work/out") == ran ]] && grep -q "did not boot within 20s (boot 1 of 2)" "$work/err" \
         && grep -q "booting it again" "$work/err" && ! grep -q "boot 2 of 2" "$work/err"' -- \
-    --devices none --boot-timeout 12 --qmp-socket "$work/qmp.sock" --qemu-arg -S -- echo ran
+    --devices none --boot-timeout 20 --qmp-socket "$work/qmp.sock" --qemu-arg -S -- echo ran
 kill "$resumer" 2>/dev/null; wait "$resumer" 2>/dev/null
 
 expect "a second boot that hangs is a rig failure" 125 \
