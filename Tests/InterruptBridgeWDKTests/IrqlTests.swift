@@ -136,16 +136,23 @@ struct IrqlTests {
         IoDisconnectInterrupt(interrupt)
         dispatcher.shutdown()
 
-        await #expect(processExitsWith: .failure, "KeSynchronizeExecution at IRQL 7 on a SynchronizeIrql 5 interrupt") {
+        // The stop is the check's, not some other failure: its message names the mistake.
+        let synchronized = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent],
+                                         "KeSynchronizeExecution at IRQL 7 on a SynchronizeIrql 5 interrupt") {
             let interrupt = try IrqlTests.connectAtFiveThenRaiseToSeven()
             _ = KeSynchronizeExecution(interrupt, { _ in TRUE }, nil)
             exit(0)
         }
-        await #expect(processExitsWith: .failure, "KeAcquireInterruptSpinLock at IRQL 7 on a SynchronizeIrql 5 interrupt") {
+        let synchronizeMessage = String(decoding: synchronized?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(synchronizeMessage.contains("KeSynchronizeExecution: called at IRQL 7, above vector"), "\(synchronizeMessage)")
+        let acquired = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent],
+                                     "KeAcquireInterruptSpinLock at IRQL 7 on a SynchronizeIrql 5 interrupt") {
             let interrupt = try IrqlTests.connectAtFiveThenRaiseToSeven()
             _ = KeAcquireInterruptSpinLock(interrupt)
             exit(0)
         }
+        let acquireMessage = String(decoding: acquired?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(acquireMessage.contains("KeAcquireInterruptSpinLock: called at IRQL 7, above vector"), "\(acquireMessage)")
     }
 
     /// A line connected fully specified at Irql = SynchronizeIrql = 5.
