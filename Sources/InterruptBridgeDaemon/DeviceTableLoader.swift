@@ -13,7 +13,8 @@
 //       driver: vfio-pci            # or uio_pci_generic
 //       from: e1000e                # take it from this driver (else only unbound devices)
 //       connect: message-based      # or line-based
-//       profile: edu                # a built-in profile's name or a profile file
+//       profile: edu                # a built-in profile's name or a profile file (a relative
+//                                   # path is in the configuration file's directory)
 //       storm: {rate-limit: 1000, rate-window-ms: 100}
 //       on-exit: restore            # or keep
 //       per-message-metrics: false
@@ -151,16 +152,19 @@ public enum DeviceTableLoader {
                     || text.hasSuffix(".yml") else {
                 throw value.error(.badValue, "'\(text)' is neither a built-in profile (\(builtIns.profiles.map(\.name).joined(separator: ", "))) nor a profile file")
             }
+            // A relative file is beside the configuration, not in whatever directory the daemon
+            // starts in (`--check` by hand in one's own, the unit in /).
+            let profile = isBuiltIn ? text : besideTheConfiguration(text, configuration: value.location.file)
             if !isBuiltIn {
                 // Read now, so `--check`, start-up and a reload refuse a missing or malformed
                 // profile file, instead of a device failing to connect later.
                 do {
-                    _ = try ProfileLoader.load(contentsOf: text)
+                    _ = try ProfileLoader.load(contentsOf: profile)
                 } catch {
                     throw value.error(.badValue, "\(error)")  // the profile's own error starts with its file
                 }
             }
-            entry.profile = text
+            entry.profile = profile
         }
         if let value = fields["storm"] { entry.storm = try storm(value) }
         if let value = fields["on-exit"] {
@@ -175,6 +179,14 @@ public enum DeviceTableLoader {
     }
 
     /// The INF-style keys of a mapping, decoded by the policy file's own rules.
+    /// `path` as given when absolute, else in the configuration file's directory (the
+    /// current one for a configuration named without one).
+    static func besideTheConfiguration(_ path: String, configuration: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        let directory = (configuration as NSString).deletingLastPathComponent
+        return directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
+    }
+
     static func policy(_ node: ProfileNode, allowing allowed: [String]) throws(ProfileError) -> InterruptPolicyFile.Settings {
         let fields = try node.mapping(allowed: allowed)
         guard case .mapping(let mapping) = node.node else { throw node.error(.badValue, "expected a mapping") }

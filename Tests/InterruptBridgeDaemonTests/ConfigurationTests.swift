@@ -140,6 +140,21 @@ struct DeviceTableLoaderTests {
         }
     }
 
+    /// A relative profile path is beside the configuration file, whatever directory the
+    /// daemon runs in: `--check` by hand in one's own and the unit in / read the same file.
+    @Test func aRelativeProfileIsBesideTheConfiguration() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-beside-\(getpid())")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("profiles"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n"
+            .write(toFile: directory.appendingPathComponent("profiles/card.yaml").path, atomically: true, encoding: .utf8)
+        let configuration = directory.appendingPathComponent("daemon.yaml").path
+        try "devices:\n  \"0000:00:03.0\": {profile: profiles/card.yaml}\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+        #expect(FileManager.default.currentDirectoryPath != directory.path)
+        let table = try DeviceTableLoader.load(contentsOf: configuration)
+        #expect(table.devices.first?.profile == directory.appendingPathComponent("profiles/card.yaml").path)
+    }
+
     @Test func aMissingFileIsUnreadable() {
         #expect(throws: DaemonConfigurationError.self) { try DeviceTableLoader.load(contentsOf: "/nonexistent/irqbridge.yaml") }
     }
