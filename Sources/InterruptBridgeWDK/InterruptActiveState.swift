@@ -47,7 +47,7 @@ private func reportActiveState(_ Parameters: inout IO_REPORT_INTERRUPT_ACTIVE_ST
         if let table = Parameters.ConnectionContext.InterruptMessageTable {
             objects = table.MessageInfo.map(\.InterruptObject)
         } else if let object = Parameters.ConnectionContext.InterruptObject {
-            objects = [object]
+            objects = ConnectionContextObjects.named(by: object, version: Parameters.Version)
         } else {
             return
         }

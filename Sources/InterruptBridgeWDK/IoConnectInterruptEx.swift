@@ -66,12 +66,24 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// Where Windows would bug-check, this is lenient, so that nothing stays connected:
 /// the context is disconnected by what it holds (a KINTERRUPT or a message table)
 /// whatever `Version` says: one naming the other kind, and one no connect returns
-/// (a structure zeroed and never given its Version). An empty context does nothing.
+/// (a structure zeroed and never given its Version). A message-based Version with one
+/// message's KINTERRUPT (`MessageInfo[i].InterruptObject`, not the table) disconnects
+/// every message that connect made. An empty context does nothing.
 public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
     if let table = Parameters.ConnectionContext.InterruptMessageTable {
         table.disconnect()
-    } else {
-        Parameters.ConnectionContext.InterruptObject?.disconnect()
+    } else if let object = Parameters.ConnectionContext.InterruptObject {
+        for each in ConnectionContextObjects.named(by: object, version: Parameters.Version) { each.disconnect() }
+    }
+}
+
+/// The objects a context holding one KINTERRUPT names under `version`.
+enum ConnectionContextObjects {
+    static func named(by object: KINTERRUPT, version: ULONG) -> [KINTERRUPT] {
+        guard version == CONNECT_MESSAGE_BASED || version == CONNECT_MESSAGE_BASED_PASSIVE, object.kind.isMessageSignaled else {
+            return [object]
+        }
+        return object.dispatcher.objectsConnected(with: object)
     }
 }
 
@@ -135,21 +147,25 @@ private func connectMessageBased(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAME
     if let fallBackRoutine = p.FallBackServiceRoutine {
         fallBack = { Interrupt in fallBackRoutine(Interrupt, context) }
     }
+    let previous = location.pointee
     do throws(ConnectionError) {
+        // A fall-back's KINTERRUPT is written before the line can fire (it may be asserted
+        // already), as CONNECT_LINE_BASED writes it, and only then: a later write would race
+        // with an ISR or DPC reading it. The message table is written on return.
         let connection = try pdo.dispatcher.connectMessageBased(
             device: device, messageRoutine: { Interrupt, MessageID in routine(Interrupt, context, MessageID) },
             fallbackRoutine: fallBack, spinLock: p.SpinLock, synchronizeIrql: InterruptLevel(p.SynchronizeIrql),
-            floatingSave: p.FloatingSave)
+            floatingSave: p.FloatingSave, announceFallback: { location.pointee = $0 })
         switch connection {
         case let .messages(table):
             location.pointee = IO_INTERRUPT_MESSAGE_INFO(table)
             Parameters.Version = CONNECT_MESSAGE_BASED
-        case let .line(object):
-            location.pointee = object
+        case .line:
             Parameters.Version = CONNECT_LINE_BASED
         }
         return STATUS_SUCCESS
     } catch {
+        location.pointee = previous
         return ConnectStatuses.IoConnectInterruptEx(error)
     }
 }

@@ -24,15 +24,17 @@ func connectMessageBasedPassive(_ Parameters: inout IO_CONNECT_INTERRUPT_PARAMET
             return ConnectStatuses.IoConnectInterruptEx(.noInterrupts)
         }
         guard let fallBack = p.FallBackServiceRoutine else { return ConnectStatuses.IoConnectInterruptEx(.noFallbackRoutine) }
+        let previous = location.pointee
         do throws(ConnectionError) {
-            let object = try pdo.dispatcher.connectFullySpecified(
+            // Written before the line can fire, and only then (see connectMessageBased).
+            _ = try pdo.dispatcher.connectFullySpecified(
                 device: device, vector: line.vector, irql: .passive, synchronizeIrql: .passive, mode: line.mode,
                 shareVector: line.shareDisposition == .shared, affinity: line.affinity, floatingSave: p.FloatingSave,
-                routine: { Interrupt in fallBack(Interrupt, context) })
-            location.pointee = object
+                announce: { location.pointee = $0 }, routine: { Interrupt in fallBack(Interrupt, context) })
             Parameters.Version = CONNECT_LINE_BASED
             return STATUS_SUCCESS
         } catch {
+            location.pointee = previous
             return ConnectStatuses.IoConnectInterruptEx(error)
         }
     }

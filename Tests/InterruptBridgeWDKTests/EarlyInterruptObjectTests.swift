@@ -15,6 +15,10 @@ import Testing
         // @unchecked: Interrupt is written by the connect before the object is attached
         // (the loop's attach orders it before any ISR) and read by the ISR and the DPC.
         var Interrupt: PKINTERRUPT = nil
+        /// CONNECT_MESSAGE_BASED's result: a KINTERRUPT after a fall-back to the line.
+        var ConnectionContext: PVOID = nil
+        /// The object, whichever connect wrote it.
+        var object: PKINTERRUPT { Interrupt ?? ConnectionContext as? KINTERRUPT }
         var Dpc = KDPC()
         let isrCalls = Atomic<Int>(0)
         let isrSawItsObject = Atomic<Int>(0)
@@ -24,21 +28,27 @@ import Testing
 
     static let isr: KSERVICE_ROUTINE = { Interrupt, ServiceContext in
         let port = ServiceContext as! PortExtension
-        if port.Interrupt === Interrupt { port.isrSawItsObject.add(1, ordering: .relaxed) }
+        if port.object === Interrupt { port.isrSawItsObject.add(1, ordering: .relaxed) }
         KeInsertQueueDpc(port.Dpc, nil, nil)
         port.isrCalls.add(1, ordering: .releasing)
         return TRUE
     }
 
     /// A DPC as the ports write it: synchronize with the ISR through the extension's object.
-    static func initializeDpc(_ port: PortExtension, on dispatcher: InterruptDispatcher) {
-        KeInitializeDpc(&port.Dpc, { _, DeferredContext, _, _ in
+    /// Threaded for a passive-level ISR, whose object is synchronized with at PASSIVE_LEVEL only.
+    static func initializeDpc(_ port: PortExtension, threaded: Bool, on dispatcher: InterruptDispatcher) {
+        let routine: KDEFERRED_ROUTINE = { _, DeferredContext, _, _ in
             let port = DeferredContext as! PortExtension
-            if port.Interrupt != nil, KeSynchronizeExecution(port.Interrupt, { _ in TRUE }, nil) == TRUE {
+            if port.object != nil, KeSynchronizeExecution(port.object, { _ in TRUE }, nil) == TRUE {
                 port.dpcSynchronized.add(1, ordering: .relaxed)
             }
             port.dpcCalls.add(1, ordering: .releasing)
-        }, port, dispatcher: dispatcher)
+        }
+        if threaded {
+            KeInitializeThreadedDpc(&port.Dpc, routine, port, dispatcher: dispatcher)
+        } else {
+            KeInitializeDpc(&port.Dpc, routine, port, dispatcher: dispatcher)
+        }
     }
 
     /// Ten connects, each with the line asserted: whichever runs first, the ISR or the
@@ -74,6 +84,25 @@ import Testing
         }
     }
 
+    /// CONNECT_MESSAGE_BASED on a line-only device falls back to the line: its KINTERRUPT,
+    /// in the ConnectionContext, is there as CONNECT_LINE_BASED's is (found by a second walk:
+    /// the DPC's KeSynchronizeExecution found NULL, and once stopped the process).
+    @Test(arguments: [CONNECT_MESSAGE_BASED, CONNECT_MESSAGE_BASED_PASSIVE])
+    func theMessageBasedFallBacksObjectIsThereForAnISRThatRunsAtOnce(version: ULONG) throws {
+        try Self.tenConnectsWithTheLineAsserted(threadedDpc: version == CONNECT_MESSAGE_BASED_PASSIVE) { port, line, _ in
+            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+            params.Version = version
+            params.MessageBased.PhysicalDeviceObject = line.pdo
+            params.MessageBased.ConnectionContext.Generic = port.pointer(to: \.ConnectionContext)
+            params.MessageBased.MessageServiceRoutine = { _, _, _ in FALSE }
+            params.MessageBased.FallBackServiceRoutine = Self.isr
+            params.MessageBased.ServiceContext = port
+            let status = IoConnectInterruptEx(&params)
+            #expect(params.Version == CONNECT_LINE_BASED)
+            return status
+        }
+    }
+
     /// A PDO whose line is asserted when its interrupts are enabled, and its translated descriptor.
     struct PendingLine {
         let pdo: DEVICE_OBJECT
@@ -83,21 +112,22 @@ import Testing
     /// Ten rounds of `connect` (a fresh dispatcher, extension and pending line each):
     /// it succeeds, a DPC runs, and every ISR call and DPC found the object.
     static func tenConnectsWithTheLineAsserted(
-        _ connect: (PortExtension, PendingLine, InterruptDispatcher) -> NTSTATUS
+        threadedDpc: Bool = false, _ connect: (PortExtension, PendingLine, InterruptDispatcher) -> NTSTATUS
     ) throws {
         for _ in 0..<10 {
             let dispatcher = try makeDispatcher()
             defer { dispatcher.shutdown() }
             let port = PortExtension()
-            initializeDpc(port, on: dispatcher)
+            initializeDpc(port, threaded: threadedDpc, on: dispatcher)
+            // Weakly: the extension holds the object, which holds the device and this backend.
             let pdo = makePDO(backend: PendingAtEnableBackend(inner: SimulatedBackend(Devices.lineOnly),
-                                                              serviced: { port.isrCalls.load(ordering: .acquiring) > 0 }),
+                                                              serviced: { [weak port] in (port?.isrCalls.load(ordering: .acquiring) ?? 0) > 0 }),
                               on: dispatcher)
             #expect(connect(port, PendingLine(pdo: pdo, u: try translatedInterrupt(of: pdo).u), dispatcher) == STATUS_SUCCESS)
             #expect(eventually { port.dpcCalls.load(ordering: .acquiring) >= 1 })
             #expect(port.isrSawItsObject.load(ordering: .relaxed) == port.isrCalls.load(ordering: .acquiring), "every ISR call found its object")
             #expect(port.dpcSynchronized.load(ordering: .relaxed) == port.dpcCalls.load(ordering: .acquiring), "every DPC synchronized with it")
-            IoDisconnectInterrupt(port.Interrupt)
+            IoDisconnectInterrupt(port.object)
         }
     }
 

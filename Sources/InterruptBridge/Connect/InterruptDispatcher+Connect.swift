@@ -49,10 +49,13 @@ extension InterruptDispatcher {
     /// - MessageAddress/MessageData come from the backend where it can read them, else 0.
     /// - Throws `.noDevice`, `.invalidLevels` (a `synchronizeIrql` above HIGH_LEVEL), `.noInterrupts`,
     ///   `.noFallbackRoutine`, `.sharingConflict`, `.backend`, ...
+    /// - `announceFallback` is called with the fall-back line's object before its interrupt
+    ///   can arrive (a line may be asserted already), as the line-based connect's `announce`.
     public func connectMessageBased(
         device: InterruptDevice?, messageRoutine: @escaping MessageServiceRoutine,
         fallbackRoutine: InterruptServiceRoutine? = nil, context: OpaqueContext = .none,
-        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false
+        spinLock: InterruptSpinLock? = nil, synchronizeIrql: InterruptLevel = .passive, floatingSave: Bool = false,
+        announceFallback: (InterruptObject) -> Void = { _ in }
     ) throws(ConnectionError) -> MessageConnection {
         guard let device else { throw .noDevice }
         guard synchronizeIrql <= .high else { throw .invalidLevels(irql: synchronizeIrql, synchronizeIrql: synchronizeIrql) }
@@ -61,18 +64,19 @@ extension InterruptDispatcher {
             guard device.vectors.contains(where: { $0.kind == .intx }) else { throw .noInterrupts }
             guard let fallbackRoutine else { throw .noFallbackRoutine }
             let object = try connectLineBased(device: device, routine: fallbackRoutine, context: context, spinLock: spinLock,
-                                              synchronizeIrql: synchronizeIrql, floatingSave: floatingSave)
+                                              synchronizeIrql: synchronizeIrql, floatingSave: floatingSave, announce: announceFallback)
             return .line(object)
         }
         let effective = max(synchronizeIrql, messages.map(\.irql).max() ?? .passive)
         let lock = spinLock ?? InterruptSpinLock()
         let routine = RoutineBox(.message(messageRoutine))
+        let set = ConnectSet()
         let objects = messages.map { message in
             InterruptObject(
                 device: device, dispatcher: self, vector: message.vector, messageID: message.messageID, kind: kind,
                 irql: message.irql, synchronizeIrql: effective, mode: message.mode,
                 shareVector: message.shareDisposition == .shared, affinity: message.affinity, group: message.group,
-                floatingSave: floatingSave, serviceContext: context, spinLock: lock, routine: routine)
+                floatingSave: floatingSave, serviceContext: context, spinLock: lock, connectSet: set, routine: routine)
         }
         try connect(objects)
         let programmed = device.backend.programmedMessages(kind)

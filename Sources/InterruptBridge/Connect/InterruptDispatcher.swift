@@ -136,6 +136,15 @@ public final class InterruptDispatcher: Sendable {
         loops.flatMap { $0.connectedByVector.values.flatMap { $0 } }
     }
 
+    /// The objects still connected that one connect call made together with `object`
+    /// (every message of a message-based connect, the passive-level ones too), `object`
+    /// among them while it is connected; `[object]` for an object connected alone.
+    public func objectsConnected(with object: InterruptObject) -> [InterruptObject] {
+        guard let set = object.connectSetIdentity else { return [object] }
+        let together = connectedInterrupts.filter { $0.connectSetIdentity == set }
+        return together.isEmpty ? [object] : together
+    }
+
     private var loops: [DispatchLoop] { [mainLoop] + (passiveLoop.withLock { $0 }.map { [$0] } ?? []) }
 
     /// True on one of this dispatcher's dispatch threads (inside an ISR or DPC).

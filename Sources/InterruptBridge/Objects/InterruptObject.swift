@@ -83,6 +83,9 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     public let dispatcher: InterruptDispatcher
 
     let passiveMutex: BlockingMutex?
+    /// Shared by the objects one connect call made together (a message-based connect's
+    /// messages); nil for an object connected alone.
+    let connectSet: ConnectSet?
     let lifecycle = Atomic<UInt8>(Lifecycle.connecting.rawValue)
     /// The ISR-duration and stimulus-to-ISR recorders, when the dispatcher records
     /// timings (`DispatchOptions.recordsTimings`); nil otherwise.
@@ -146,7 +149,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     init(device: InterruptDevice, dispatcher: InterruptDispatcher, vector: UInt32, messageID: UInt32, kind: InterruptKind,
          irql: InterruptLevel, synchronizeIrql: InterruptLevel, mode: InterruptMode, shareVector: Bool,
          affinity: ProcessorAffinity, group: UInt16, floatingSave: Bool, serviceContext: OpaqueContext,
-         spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil, routine: RoutineBox) {
+         spinLock: InterruptSpinLock?, passiveLock: BlockingMutex? = nil, connectSet: ConnectSet? = nil, routine: RoutineBox) {
         self.device = device
         self.dispatcher = dispatcher
         self.vector = vector
@@ -162,6 +165,7 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
         self.serviceContext = serviceContext
         self.spinLock = spinLock
         self.passiveMutex = spinLock == nil ? (passiveLock ?? BlockingMutex()) : nil
+        self.connectSet = connectSet
         self.spinLockReference = spinLock.map { Unmanaged.passUnretained($0) }
         timingRecorders = dispatcher.options.recordsTimings ? TimingRecorders() : nil
         timingReference = timingRecorders.map { Unmanaged.passUnretained($0) }
@@ -173,6 +177,13 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
 
     /// True for a passive-level ISR (Irql = SynchronizeIrql = PASSIVE_LEVEL, no spin lock).
     public var isPassiveLevel: Bool { spinLock == nil }
+
+    /// What the objects connected together have in common: their connect set, or for
+    /// passive-level objects the interrupt lock one set shares (each other one has its own).
+    var connectSetIdentity: ObjectIdentifier? {
+        if let connectSet { return ObjectIdentifier(connectSet) }
+        return passiveMutex.map(ObjectIdentifier.init)
+    }
 
     /// True from connect until a disconnect was requested.
     public var isConnected: Bool {
@@ -352,3 +363,6 @@ final class RoutineBox: Sendable {
     /// What a disconnected object holds: claims nothing, captures nothing.
     static let released = RoutineBox({ _, _ in false }, isReleased: true)
 }
+
+/// The identity the objects of one connect call share (`InterruptObject.connectSet`).
+final class ConnectSet: Sendable {}
