@@ -66,8 +66,10 @@ out=$($IRQ profile check /tmp/edu.yaml --device 0000:00:03.0 2>&1); status=$?
     && pass "profile check: the built-in edu profile fits the live edu" || fail "profile check edu: exit $status: $out"
 sed 's/offset: 0x64/offset: 0x100000/' /tmp/edu.yaml > /tmp/edu-past.yaml
 $IRQ profile check /tmp/edu-past.yaml --device 0000:00:03.0 > /tmp/check.out 2> /tmp/check.err; status=$?
-[ $status -eq 1 ] && grep -q "^irqbridge: /tmp/edu-past.yaml:[0-9]*:[0-9]*: acknowledge\[[0-9]\].write.offset: offset 0x100000 (32-bit) is past the end of BAR 0, which is 0x100000 bytes$" /tmp/check.err \
-    && [ "$(wc -l < /tmp/check.err)" -eq 1 ] && pass "profile check: an offset past the live BAR 0 does not fit (exit 1, one line)" \
+# The acknowledge and the quiesce both write 0x64: both misfits are named, on the one line.
+past="offset 0x100000 (32-bit) is past the end of BAR 0, which is 0x100000 bytes"
+[ $status -eq 1 ] && grep -q "^irqbridge: /tmp/edu-past.yaml:[0-9]*:[0-9]*: acknowledge\[[0-9]\].write.offset: $past; /tmp/edu-past.yaml:[0-9]*:[0-9]*: quiesce\[[0-9]\].write.offset: $past$" /tmp/check.err \
+    && [ "$(wc -l < /tmp/check.err)" -eq 1 ] && pass "profile check: offsets past the live BAR 0 do not fit, each named (exit 1, one line)" \
     || { fail "profile check past BAR 0: exit $status"; cat /tmp/check.err; }
 # profile new on a live function: its BAR sizes from sysfs in the comments, and the file fits it.
 $IRQ profile new 0000:00:07.0 --name card > /tmp/card.yaml; status=$?
