@@ -51,11 +51,22 @@ public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {
     public var kind: Kind
     public var location: ProfileLocation
     public var message: String
+    /// Further problems the loader found in the same file, in file order, where it could
+    /// judge each part on its own (an unknown key, a bad section beside a good one):
+    /// `irqbridge profile check` names them all. Empty for the checks that stop at one.
+    public var alsoFound: [ProfileError] = []
 
     public init(_ kind: Kind, at location: ProfileLocation, _ message: String) {
         self.kind = kind
         self.location = location
         self.message = message
+    }
+
+    /// This problem and `alsoFound`, each one line.
+    public var everyProblem: [ProfileError] {
+        var first = self
+        first.alsoFound = []
+        return [first] + alsoFound
     }
 
     /// "FILE:LINE:COLUMN: FIELD: MESSAGE"; a file that cannot be read has no line to name: "FILE: MESSAGE".

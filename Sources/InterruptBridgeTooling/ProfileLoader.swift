@@ -56,20 +56,43 @@ public enum ProfileLoader {
 
     private static let keys = ["name", "description", "match", "stimulus", "acknowledge", "quiesce"]
 
+    /// Each top-level part is judged on its own, so a file with several mistakes is told
+    /// them all (in file order: the first thrown, the rest in its `alsoFound`); within a
+    /// part, the first mistake stops it.
     static func profile(_ root: ProfileNode) throws(ProfileError) -> DeviceProfile {
-        let fields = try root.mapping(allowed: keys)
-        let nameNode = try fields.required("name")
-        let name = try nameNode.string()
-        guard !name.isEmpty else { throw nameNode.error(.badValue, "the name is empty") }
-        return DeviceProfile(
-            name: name,
-            summary: try fields["description"]?.string(),
-            file: root.file,
-            match: try match(fields.required("match")),
-            stimulus: try fields["stimulus"].map { node throws(ProfileError) in try stimulus(node) },
-            acknowledge: try fields["acknowledge"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: true) },
-            quiesce: try fields["quiesce"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) },
-            location: root.location)
+        var problems: [ProfileError] = []
+        let fields = try root.mapping(allowed: keys, unknownKeys: &problems)
+        func part<T>(_ read: () throws(ProfileError) -> T) -> T? {
+            do { return try read() } catch {
+                problems.append(error)
+                return nil
+            }
+        }
+        let name: String? = part { () throws(ProfileError) -> String in
+            let nameNode = try fields.required("name")
+            let name = try nameNode.string()
+            guard !name.isEmpty else { throw nameNode.error(.badValue, "the name is empty") }
+            return name
+        }
+        let summary: String?? = part { () throws(ProfileError) -> String? in try fields["description"]?.string() }
+        let matched: DeviceMatch? = part { () throws(ProfileError) -> DeviceMatch in try Self.match(fields.required("match")) }
+        let raising: ProfileStimulus?? = part { () throws(ProfileError) -> ProfileStimulus? in
+            try fields["stimulus"].map { node throws(ProfileError) in try Self.stimulus(node) }
+        }
+        let acknowledge: RegisterProgram?? = part { () throws(ProfileError) -> RegisterProgram? in
+            try fields["acknowledge"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: true) }
+        }
+        let quiesce: RegisterProgram?? = part { () throws(ProfileError) -> RegisterProgram? in
+            try fields["quiesce"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) }
+        }
+        guard let name, let summary, let matched, let raising, let acknowledge, let quiesce, problems.isEmpty else {
+            problems.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+            var first = problems.removeFirst()
+            first.alsoFound = problems
+            throw first
+        }
+        return DeviceProfile(name: name, summary: summary, file: root.file, match: matched, stimulus: raising,
+                             acknowledge: acknowledge, quiesce: quiesce, location: root.location)
     }
 
     static func match(_ node: ProfileNode) throws(ProfileError) -> DeviceMatch {

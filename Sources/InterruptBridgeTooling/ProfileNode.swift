@@ -38,6 +38,19 @@ package struct ProfileNode {
 
     /// The node as a mapping whose keys are all in `allowed`.
     package func mapping(allowed: [String]?) throws(ProfileError) -> ProfileFields {
+        var unknown: [ProfileError] = []
+        let fields = try mapping(allowed: allowed, unknownKeys: &unknown, stoppingAtTheFirst: true)
+        if let first = unknown.first { throw first }
+        return fields
+    }
+
+    /// The node as a mapping whose unknown keys are left out and each appended to `unknownKeys`
+    /// (a profile check names them all); any other problem still throws.
+    package func mapping(allowed: [String], unknownKeys: inout [ProfileError]) throws(ProfileError) -> ProfileFields {
+        try mapping(allowed: allowed, unknownKeys: &unknownKeys, stoppingAtTheFirst: false)
+    }
+
+    private func mapping(allowed: [String]?, unknownKeys: inout [ProfileError], stoppingAtTheFirst: Bool) throws(ProfileError) -> ProfileFields {
         guard case .mapping(let mapping) = node else { throw error(.badValue, "expected a mapping, found \(shape)") }
         var entries: [(key: String, value: ProfileNode)] = []
         for (keyNode, value) in mapping {
@@ -48,7 +61,9 @@ package struct ProfileNode {
             let key = scalar.string
             let keyAt = ProfileNode(node: keyNode, file: file, path: keyPath + key, document: document)
             if let allowed, !allowed.contains(key) {
-                throw keyAt.error(.unknownKey, "unknown key '\(key)' (expected \(allowed.map { "'\($0)'" }.joined(separator: ", ")))")
+                unknownKeys.append(keyAt.error(.unknownKey, "unknown key '\(key)' (expected \(allowed.map { "'\($0)'" }.joined(separator: ", ")))"))
+                if stoppingAtTheFirst { break }
+                continue
             }
             if entries.contains(where: { $0.key == key }) { throw keyAt.error(.badValue, "'\(key)' is given twice") }
             entries.append((key, ProfileNode(node: value, file: file, path: keyPath + key, document: document)))

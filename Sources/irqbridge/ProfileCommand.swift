@@ -180,7 +180,10 @@ struct ProfileCommand: ParsableCommand {
 
         func run() throws {
             let profile: DeviceProfile
-            do { profile = try ProfileLoader.load(contentsOf: file) } catch { throw CommandFailure.badInput("\(error)") }
+            // Every mistake the loader could tell apart, on the one line, as for misfits below.
+            do { profile = try ProfileLoader.load(contentsOf: file) } catch {
+                throw CommandFailure.badInput(error.everyProblem.map(\.description).joined(separator: "\n"))
+            }
             let found = try device.map { try ProfileCommand.function($0, discovery: discovery) }
             let info = found?.info
             var problems: [String] = []

@@ -121,6 +121,18 @@ struct ProfileCommandTests {
                 "\(object)")
     }
 
+    /// A file that does not load is told every mistake its parts show, on the one line, exit 2.
+    @Test func checkOfAFileThatDoesNotLoadNamesEachPartsMistake() throws {
+        let file = try Self.temporaryFile("name: card\nvendor: 0x1234\nmatch: {vendor: 0x12345}\nacknowledge:\n  - return: sometimes\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let result = try ListCommandTests.run(["profile", "check", file])
+        #expect(result.status == 2)
+        let problems = result.standardError.dropFirst("irqbridge: ".count).split(separator: "; ")
+        #expect(result.standardError.hasPrefix("irqbridge: \(file):2:1: vendor: unknown key 'vendor'") && problems.count == 3
+                && problems[1].hasPrefix("\(file):3:") && problems[2].hasPrefix("\(file):5:")
+                && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
+
     /// A dump of config headers only (`lspci -x`) leaves MSI and MSI-X unknown: check does not
     /// guess how the function is served, and says so.
     @Test func aHeaderOnlyDumpIsNotJudgedOnHowTheFunctionIsServed() throws {

@@ -35,6 +35,31 @@ struct ProfileLoaderErrorTests {
         }
     }
 
+    /// Mistakes in separate parts of the file (an unknown key, the match, the acknowledge)
+    /// are all found, in file order: the first is the error, the rest its `alsoFound`. Within
+    /// one part the first mistake stops it.
+    @Test func mistakesInSeparatePartsAreAllFound() throws {
+        let text = """
+            name: card
+            vendor: 0x1234
+            match: {vendor: 0x12345, device: 0x11e8}
+            acknowledge:
+              - read: {bar: 0, offset: 0x24, width: 24}
+                into: status
+              - read: {bar: 9, offset: 0x24, width: 32}
+                into: other
+            quiesce:
+              - write: {bar: 0, offset: 0x64}
+                value: nosuch
+            """
+        let error = try #require(Self.error(text))
+        #expect(error.everyProblem.map(\.location.line) == [2, 3, 5, 11], "\(error.everyProblem)")
+        #expect(error.everyProblem.map(\.kind) == [.unknownKey, .badValue, .badWidth, .badValue], "\(error.everyProblem)")
+        #expect(error.alsoFound.count == 3 && error.description.hasPrefix("card.yaml:2:1: vendor: unknown key 'vendor'"), "\(error)")
+        // One mistake: nothing else to tell.
+        #expect(try #require(Self.error(Self.replacing(2, with: "match: {vendor: 0x12345, device: 0x11e8}"))).alsoFound.isEmpty)
+    }
+
     @Test func theBaseProfileLoadsAndFitsEdu() throws {
         let profile = try ProfileLoader.load(Self.good, file: "card.yaml")
         try profile.validate(against: .edu)
