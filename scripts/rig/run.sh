@@ -585,6 +585,12 @@ set +e
 timeout -k 5 "$TIMEOUT" "${QEMU_BINARY:-qemu-system-x86_64}" "${QEMU_ARGS[@]}" < /dev/null 2> "$RUN_DIR/qemu.stderr" &
 QEMU_PID=$!
 CHILD_PIDS+=("$QEMU_PID")
+# The console's last lines on stderr, for a guest killed before it reported (saying so when
+# the console is empty: loglevel 4 prints little).
+show_console_tail() {
+    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
+    [[ -s $RUN_DIR/console.log ]] || note "(the console was empty; --verbose shows the kernel's messages)"
+}
 # The boot watchdog: until the guest says RIG-BOOTED (its modules are loaded, the job starts).
 boot_hung=0
 if ((BOOT_TIMEOUT)); then
@@ -628,8 +634,7 @@ if ((boot_hung == 2)); then
 fi
 if ((boot_hung)); then
     note "the guest did not boot within ${BOOT_TIMEOUT}s (boot $BOOT_ATTEMPT of 2); killed. Last console lines:"
-    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
-    [[ -s $RUN_DIR/console.log ]] || note "(the console was empty; --verbose shows the kernel's messages)"
+    show_console_tail
     if ((BOOT_ATTEMPT < 2)); then
         # Nothing of COMMAND ran: start over, helpers and all, with a fresh run directory.
         note "booting it again"
@@ -642,8 +647,7 @@ if ((boot_hung)); then
 fi
 if ((qemu_status == 124 || qemu_status == 137)); then
     note "watchdog: the guest did not finish within ${TIMEOUT}s; killed. Last console lines:"
-    tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2 || true
-    [[ -s $RUN_DIR/console.log ]] || note "(the console was empty; --verbose shows the kernel's messages)"
+    show_console_tail
     exit 124
 fi
 note "the guest ended without reporting the command's status (QEMU exit $qemu_status). Last console lines:"
