@@ -19,6 +19,13 @@ public struct ProfileLocation: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column)" }
 }
 
+extension ProfileLocation {
+    /// Whether it comes earlier in the file: by line, then column (problems are told in file order).
+    public func isBefore(_ other: ProfileLocation) -> Bool {
+        (line, column) < (other.line, other.column)
+    }
+}
+
 /// A problem with a device profile, named by file, line and field:
 /// `edu.yaml:7:13: acknowledge[1].write.offset: 0x100001 is past the end of BAR 0 (1 MiB)`.
 public struct ProfileError: Error, Sendable, Hashable, CustomStringConvertible {

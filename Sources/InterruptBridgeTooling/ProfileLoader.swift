@@ -86,7 +86,7 @@ public enum ProfileLoader {
             try fields["quiesce"].map { node throws(ProfileError) in try ProgramCompiler.compile(node, allowsReturn: false) }
         }
         guard let name, let summary, let matched, let raising, let acknowledge, let quiesce, problems.isEmpty else {
-            problems.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+            problems.sort { $0.location.isBefore($1.location) }
             var first = problems.removeFirst()
             first.alsoFound = problems
             throw first

@@ -66,7 +66,7 @@ extension DeviceProfile {
             }
         }
         // The programs list their accesses acknowledge first; a file may order its sections otherwise.
-        accessProblems.sort { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
+        accessProblems.sort { $0.location.isBefore($1.location) }
         for problem in accessProblems where !found.contains(problem) { found.append(problem) }
         return found
     }
