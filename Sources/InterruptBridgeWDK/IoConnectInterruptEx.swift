@@ -73,7 +73,7 @@ public func IoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_
     if let table = Parameters.ConnectionContext.InterruptMessageTable {
         table.disconnect()
     } else if let object = Parameters.ConnectionContext.InterruptObject {
-        for each in ConnectionContextObjects.named(by: object, version: Parameters.Version) { each.disconnect() }
+        object.dispatcher.disconnect(ConnectionContextObjects.named(by: object, version: Parameters.Version))
     }
 }
 

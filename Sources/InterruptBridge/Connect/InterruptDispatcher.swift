@@ -381,7 +381,9 @@ public final class InterruptDispatcher: Sendable {
         for completion in completions { try? completion.wait() }
     }
 
-    func disconnect(_ objects: [InterruptObject]) {
+    /// Disconnects several interrupt objects as one detach per loop (what
+    /// `objectsConnected(with:)` returns, say). Same guarantees as `disconnect(_:)`.
+    public func disconnect(_ objects: [InterruptObject]) {
         // An object connected through another dispatcher is that dispatcher's to detach.
         for object in objects where object.dispatcher !== self { object.dispatcher.disconnect([object]) }
         let mine = objects.filter { $0.dispatcher === self }
