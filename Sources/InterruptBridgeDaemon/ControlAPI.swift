@@ -232,28 +232,29 @@ public struct ControlAPI: Sendable {
         }
         guard buffer.readableBytes > 0 else { return nil }
         let data = Data(buffer.readableBytesView)
+        var fields: [String: Any]?
         if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
-            guard let fields = object as? [String: Any] else { throw .badRequest("the body must be a JSON object") }
-            if let unknown = fields.keys.sorted().first(where: { !Body.keys.contains($0) }) {
+            guard let object = object as? [String: Any] else { throw .badRequest("the body must be a JSON object") }
+            if let unknown = object.keys.sorted().first(where: { !Body.keys.contains($0) }) {
                 throw .badRequest("unknown key '\(unknown)' in the body (this call takes "
                                   + (Body.keys.isEmpty ? "no body)" : "\(Body.keys.joined(separator: ", ")))"))
             }
+            fields = object
         }
         do {
             return try JSONDecoder().decode(Body.self, from: data)
-        } catch DecodingError.dataCorrupted where Self.notWhole(Body.wholeNumberKeys, in: data) != nil {
+        } catch {
             // A number a whole-number key cannot hold (1.5, 1e30): Foundation calls that "not
             // valid JSON", which it is.
-            let (key, value) = Self.notWhole(Body.wholeNumberKeys, in: data)!
-            throw .badRequest("the body is not the JSON this call takes: \(key) must be a whole number in range, not \(value)")
-        } catch {
+            if case DecodingError.dataCorrupted = error, let fields, let (key, value) = Self.notWhole(Body.wholeNumberKeys, in: fields) {
+                throw .badRequest("the body is not the JSON this call takes: \(key) must be a whole number in range, not \(value)")
+            }
             throw .badRequest("the body is not the JSON this call takes: \(Self.describe(error))")
         }
     }
 
     /// The first of `keys` whose number in the body is not a whole number an Int64 holds.
-    private static func notWhole(_ keys: [String], in data: Data) -> (key: String, value: String)? {
-        guard let fields = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+    private static func notWhole(_ keys: [String], in fields: [String: Any]) -> (key: String, value: String)? {
         for key in keys {
             guard let number = fields[key] as? NSNumber, !(number is Bool) else { continue }
             let value = number.doubleValue
