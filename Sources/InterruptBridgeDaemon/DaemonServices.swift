@@ -264,7 +264,18 @@ struct DeviceService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { for await event in events { await registry.handle(event) } }
             if let hotplug {
-                group.addTask { for await event in hotplug { await registry.handle(event) } }
+                group.addTask {
+                    for await event in hotplug {
+                        await registry.handle(event)
+                        // A card bound before the kernel finished adding it: again, up to 5 times, 200 ms apart.
+                        var attempts = 0
+                        while attempts < 5, await registry.arrivedUnbound(event) {
+                            attempts += 1
+                            try? await Task.sleep(for: .milliseconds(200))
+                            await registry.handle(event)
+                        }
+                    }
+                }
             } else {
                 daemon.logger.warning("no udev hot-plug events (libudev monitor unavailable): devices that appear are not bound until a reload")
             }

@@ -43,6 +43,16 @@ extension DeviceRegistry {
         }
     }
 
+    /// Whether a card that just appeared was left failed on no driver: the add event comes
+    /// from the kernel's device_add, before PCI attaches the device, and a bind then can fail
+    /// (seen once in the rig: "did not bind to vfio-pci (now: no driver)", the card then left
+    /// failed). Worth handling the event again a moment later.
+    public func arrivedUnbound(_ event: PCIHotplugEvent) -> Bool {
+        guard event.action == .add, !stopping, let device = devices[event.address.description], device.state == .failed,
+              device.entry != nil else { return false }
+        return binder.kernel.driver(of: event.address.description) == nil
+    }
+
     /// A kernel hot-plug event for a PCI function.
     public func handle(_ event: PCIHotplugEvent) {
         let id = event.address.description
