@@ -169,6 +169,16 @@ public final class MappedRegion: @unchecked Sendable {
         self.length = length
     }
 
+    /// Private zeroed memory of `length` bytes standing in for a device's registers (a
+    /// simulated device's BAR): reserved lazily, so a large BAR costs only the pages touched.
+    public init(anonymousLength length: Int, _ what: String) throws(SystemError) {
+        guard length > 0, let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              base != MAP_FAILED
+        else { throw length > 0 ? .errno("mmap \(what)") : SystemError("\(what): an empty region", code: EINVAL) }
+        self.base = base
+        self.length = length
+    }
+
     deinit { Glibc.munmap(base, length) }
 
     /// Puts private zeroed memory where the device's region was mapped (mmap MAP_FIXED
@@ -233,6 +243,31 @@ public final class MappedRegion: @unchecked Sendable {
 }
 
 extension FileIO {
+    /// One register access through a file (a VFIO region that cannot be mapped, a sysfs
+    /// resourceN of I/O ports): `byteCount` (1, 2, 4 or 8) bytes at `offset` in one pread,
+    /// little-endian, zero-extended, as the kernel forwards it to the device.
+    public static func readRegister(_ fd: Int32, at offset: Int64, byteCount: Int,
+                                    _ what: @autoclosure () -> String) throws(SystemError) -> UInt64 {
+        precondition(byteCount > 0 && byteCount <= 8 && byteCount & (byteCount - 1) == 0, "a register is 1, 2, 4 or 8 bytes wide")
+        var value: UInt64 = 0
+        try withUnsafeMutableBytes(of: &value) { (bytes) throws(SystemError) in
+            try pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<byteCount]), at: offset, what())
+        }
+        let mask: UInt64 = byteCount == 8 ? .max : (1 << UInt64(byteCount * 8)) - 1
+        return UInt64(littleEndian: value) & mask
+    }
+
+    /// One register write of `byteCount` bytes through a file, the low bytes of `value`
+    /// little-endian, in one pwrite.
+    public static func writeRegister(_ fd: Int32, at offset: Int64, byteCount: Int, value: UInt64,
+                                     _ what: @autoclosure () -> String) throws(SystemError) {
+        precondition(byteCount > 0 && byteCount <= 8 && byteCount & (byteCount - 1) == 0, "a register is 1, 2, 4 or 8 bytes wide")
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { (bytes) throws(SystemError) in
+            try pwrite(fd, from: UnsafeRawBufferPointer(rebasing: bytes[0..<byteCount]), at: offset, what())
+        }
+    }
+
     /// mkdir -p (mode 0755).
     public static func makeDirectories(_ path: String) throws(SystemError) {
         var prefix = path.hasPrefix("/") ? "" : "."

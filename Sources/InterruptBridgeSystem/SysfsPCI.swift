@@ -101,6 +101,26 @@ public struct SysfsPCI: Sendable {
         }
     }
 
+    /// One register access of BAR `index` through its sysfs resourceN file (pread), for I/O
+    /// ports, which cannot be mapped: the kernel carries it out with in/out of that width.
+    public func readResource(_ address: String, bar index: Int, at offset: Int, byteCount: Int) throws(SystemError) -> UInt64 {
+        let path = resourcePath(address, bar: index)
+        let file = try FileIO.open(path, .readWrite)
+        return try withExtendedLifetime(file) { () throws(SystemError) in
+            try FileIO.readRegister(file.rawValue, at: Int64(offset), byteCount: byteCount, "\(path)+0x\(String(offset, radix: 16))")
+        }
+    }
+
+    /// One register write of BAR `index` through its sysfs resourceN file (pwrite).
+    public func writeResource(_ address: String, bar index: Int, at offset: Int, byteCount: Int, value: UInt64) throws(SystemError) {
+        let path = resourcePath(address, bar: index)
+        let file = try FileIO.open(path, .readWrite)
+        try withExtendedLifetime(file) { () throws(SystemError) in
+            try FileIO.writeRegister(file.rawValue, at: Int64(offset), byteCount: byteCount, value: value,
+                                     "\(path)+0x\(String(offset, radix: 16))")
+        }
+    }
+
     /// The function's class code (sysfs `class`, 0xBBSSPP: base class, subclass,
     /// programming interface), nil when unknown.
     public func classCode(of address: String) -> UInt32? {

@@ -16,19 +16,12 @@ public protocol FailableRegisterFile: RegisterFile, Sendable {
 enum FileRegisterAccess {
     static func read(_ fd: Int32, at offset: Int64, width: RegisterWidth,
                      _ what: @autoclosure () -> String) throws(SystemError) -> UInt64 {
-        var value: UInt64 = 0
-        try withUnsafeMutableBytes(of: &value) { (bytes) throws(SystemError) in
-            try FileIO.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<width.byteCount]), at: offset, what())
-        }
-        return UInt64(littleEndian: value) & width.mask
+        try FileIO.readRegister(fd, at: offset, byteCount: width.byteCount, what())
     }
 
     static func write(_ fd: Int32, at offset: Int64, width: RegisterWidth, value: UInt64,
                       _ what: @autoclosure () -> String) throws(SystemError) {
-        var little = value.littleEndian
-        try withUnsafeBytes(of: &little) { (bytes) throws(SystemError) in
-            try FileIO.pwrite(fd, from: UnsafeRawBufferPointer(rebasing: bytes[0..<width.byteCount]), at: offset, what())
-        }
+        try FileIO.writeRegister(fd, at: offset, byteCount: width.byteCount, value: value, what())
     }
 }
 

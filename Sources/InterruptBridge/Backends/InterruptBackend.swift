@@ -54,6 +54,21 @@ public protocol InterruptBackend: AnyObject, Sendable {
     /// it (VFIO: close the device). Interrupts still enabled (by another loop)
     /// must stay as they are; release once they are disabled. Default: nothing.
     func releaseAfterRemoval()
+
+    /// Maps BAR `bar` for register access through an address (the WDK facade's
+    /// MmMapIoSpace), shared with the device: VFIO's region mmap, sysfs resourceN under
+    /// UIO, a simulated device's own memory (every mapping of one BAR shows the same
+    /// registers). Throws where the BAR cannot be mapped (I/O ports, a VFIO region without
+    /// mmap): `readRegister` and `writeRegister` reach those. Default: unsupported.
+    func mapRegisters(bar: Int) throws(BackendError) -> MappedRegion
+
+    /// One access of `byteCount` bytes (1, 2, 4 or 8) at `offset` in BAR `bar`, without a
+    /// mapping: a system call for VFIO and UIO (the way to I/O ports, the WDK facade's
+    /// READ_PORT_*), memory for a simulated device. Never allocates. Default: unsupported.
+    func readRegister(bar: Int, offset: Int, byteCount: Int) throws(BackendError) -> UInt64
+
+    /// Writes the low `byteCount` bytes of `value` at `offset` in BAR `bar`, as `readRegister` reads.
+    func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError)
 }
 
 extension InterruptBackend {
@@ -62,6 +77,29 @@ extension InterruptBackend {
     public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
     public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
     public func releaseAfterRemoval() {}
+    public func mapRegisters(bar: Int) throws(BackendError) -> MappedRegion {
+        throw .kernelLimit("\(device.address): this backend gives no access to BAR\(bar)'s registers")
+    }
+    public func readRegister(bar: Int, offset: Int, byteCount: Int) throws(BackendError) -> UInt64 {
+        throw .kernelLimit("\(device.address): this backend gives no access to BAR\(bar)'s registers")
+    }
+    public func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError) {
+        throw .kernelLimit("\(device.address): this backend gives no access to BAR\(bar)'s registers")
+    }
+}
+
+/// Checks a register access against the BAR's size before a backend makes it: a BAR the
+/// device does not have, or an access that leaves it, is `.kernelLimit` with the reason.
+func checkRegisterAccess(_ device: PCIDeviceInfo, bar: Int, offset: Int, byteCount: Int) throws(BackendError) {
+    guard byteCount == 1 || byteCount == 2 || byteCount == 4 || byteCount == 8 else {
+        throw .kernelLimit("a register access is 1, 2, 4 or 8 bytes, not \(byteCount)")
+    }
+    guard let size = device.bars.first(where: { $0.index == bar })?.size, size > 0 else {
+        throw .kernelLimit("\(device.address) has no BAR\(bar)")
+    }
+    guard offset >= 0, UInt64(offset) + UInt64(byteCount) <= size else {
+        throw .kernelLimit("\(device.address): BAR\(bar)+0x\(String(offset, radix: 16)) (\(byteCount * 8)-bit) is outside its 0x\(String(size, radix: 16)) bytes")
+    }
 }
 
 /// A message-signaled interrupt's routing as programmed into the device.

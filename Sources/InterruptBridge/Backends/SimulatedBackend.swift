@@ -31,6 +31,8 @@ public final class SimulatedBackend: InterruptBackend {
     private let discarded = Atomic<UInt64>(0)
     private let enableCount = Atomic<Int>(0)
     private let releases = Atomic<Int>(0)
+    /// The BARs' memory (`registers(bar:)`).
+    let registerMemory = SimulatedRegisters()
 
     public init(_ configuration: SimulatedDevice) {
         self.configuration = configuration

@@ -12,7 +12,7 @@ public final class UIOBackend: InterruptBackend {
     public let device: PCIDeviceInfo
     public let supportedInterrupts: [InterruptKind: Int]
     private let logger: Logger
-    private let sysfs: SysfsPCI
+    let sysfs: SysfsPCI
     private let devRoot: String
     private let state = LockedValue(State())
     private let unmasks = UnmaskCounter()

@@ -30,6 +30,9 @@ public final class VFIOBackend: InterruptBackend {
     /// Signalled by the kernel for VFIO_PCI_REQ_IRQ_INDEX / VFIO_PCI_ERR_IRQ_INDEX.
     private let requestSignal: OwnedDescriptor?
     private let errorSignal: OwnedDescriptor?
+    /// Where each BAR's region lies in the device file (index 0...5; nil: no such region),
+    /// read once so that a register access is one pread (`readRegister`).
+    let barRegions: [VFIO.RegionInfo?]
 
     private struct State {
         /// nil once closed or given back to the kernel after a removal request.
@@ -111,6 +114,7 @@ public final class VFIOBackend: InterruptBackend {
         } catch {
             throw .system(error)
         }
+        barRegions = (0..<6).map { bar in (try? vfio.regionInfo(bar: bar)).flatMap { $0.size > 0 ? $0 : nil } }
         requestSignal = Self.signal(.req, of: vfio, count: requestInterrupts, logger: logger)
         errorSignal = Self.signal(.err, of: vfio, count: errorInterrupts, logger: logger)
         state = LockedValue(State(device: vfio))
@@ -176,6 +180,9 @@ public final class VFIOBackend: InterruptBackend {
         let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
         if release {
             logger.info("closing the VFIO device after the kernel's removal request")
+            // A register mapping (MmMapIoSpace, a profile's BARs) holds the device open in the
+            // kernel, whose unbind waits for it: each address reads zeroes from now on instead.
+            vfioDevice?.barMappings.detachAll()
             close()
         }
     }
