@@ -26,9 +26,13 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
         self.device = device
         self.dispatcher = dispatcher
         dispatcher.register(device)
+        IoSpace.add(self)
     }
 
-    deinit { dispatcher.unregister(device) }
+    deinit {
+        IoSpace.remove(ObjectIdentifier(self))
+        dispatcher.unregister(device)
+    }
 
     /// `DeviceObject->DeviceExtension`: the driver's per-device state, usually its
     /// device-extension object (cast back with `as!`).
