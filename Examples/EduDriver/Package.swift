@@ -27,7 +27,6 @@ let package = Package(
                 .product(name: "InterruptBridge", package: "InterruptBridge"),
                 .product(name: "InterruptBridgeDiscovery", package: "InterruptBridge"),
                 .product(name: "InterruptBridgeCore", package: "InterruptBridge"),
-                .product(name: "InterruptBridgeSystem", package: "InterruptBridge"),  // the BAR mapping
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,10 +1,11 @@
-// The edu driver's interrupt handling, as a WDM driver writes it: connect with
+// The edu driver's interrupt handling, as a WDM driver writes it: map BAR0 with MmMapIoSpace
+// from the start request's translated CmResourceTypeMemory descriptor, connect with
 // IoConnectInterruptEx(CONNECT_MESSAGE_BASED) and a line-based fall-back routine; the ISR
-// reads the interrupt status register (0x24) and acknowledges what it read (0x64).
+// reads the interrupt status register (0x24) and acknowledges what it read (0x64) with
+// READ_REGISTER_ULONG and WRITE_REGISTER_ULONG.
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeDiscovery
-import InterruptBridgeSystem
 public import InterruptBridgeWDK
 import Logging
 import Synchronization
@@ -19,15 +20,16 @@ public enum EDU_REGISTER {
 /// The device extension: what the ISR may touch (the register mapping and atomics), and
 /// what IoConnectInterruptEx writes back on the driver's thread.
 public final class EDU_DEVICE_EXTENSION: Addressable, @unchecked Sendable {
-    // @unchecked: ConnectionContext and Version are written by IoConnectInterruptEx and read by
-    // the same (start/stop) thread; the ISR reads only `Registers` (immutable) and the atomics.
+    // @unchecked: Registers, ConnectionContext and Version are written on the start/stop
+    // thread (Registers before the connect, cleared after the disconnect); the ISR reads
+    // `Registers` and the atomics.
     public var ConnectionContext: PVOID = nil
     public var Version: ULONG = 0
-    let Registers: MappedRegion
+    /// BAR0, as MmMapIoSpace mapped it.
+    var Registers: PUCHAR? = nil
+    var RegistersLength: SIZE_T = 0
     let interrupts = Atomic<Int>(0)
     let statusBits = Atomic<UInt32>(0)
-
-    init(_ registers: MappedRegion) { Registers = registers }
 
     /// Interrupts the ISR claimed so far.
     public var InterruptCount: Int { interrupts.load(ordering: .acquiring) }
@@ -39,9 +41,9 @@ public final class EDU_DEVICE_EXTENSION: Addressable, @unchecked Sendable {
 /// No allocation, no lock, no logging: it runs on the dispatch loop for every interrupt.
 @Sendable func EduInterruptService(_ Interrupt: KINTERRUPT, _ ServiceContext: PVOID) -> BOOLEAN {
     let devExt = ServiceContext as! EDU_DEVICE_EXTENSION
-    let status = devExt.Registers.read32(at: EDU_REGISTER.INTERRUPT_STATUS)
+    let status = READ_REGISTER_ULONG(devExt.Registers! + EDU_REGISTER.INTERRUPT_STATUS)
     guard status != 0 else { return FALSE }
-    devExt.Registers.write32(status, at: EDU_REGISTER.INTERRUPT_ACK)
+    WRITE_REGISTER_ULONG(devExt.Registers! + EDU_REGISTER.INTERRUPT_ACK, status)
     devExt.statusBits.bitwiseOr(status, ordering: .relaxed)
     devExt.interrupts.add(1, ordering: .releasing)
     return TRUE
@@ -56,29 +58,34 @@ public final class EDU_DEVICE_EXTENSION: Addressable, @unchecked Sendable {
 public final class EduDevice: @unchecked Sendable {
     // @unchecked: start/stop run on one thread; the ISR sees only the extension.
     public let Extension: EDU_DEVICE_EXTENSION
+    /// The PDO: MmMapIoSpace finds BAR0's physical address among the device objects alive.
+    let PhysicalDeviceObject: DEVICE_OBJECT
     let backend: VFIOBackend
     let dispatcher: InterruptDispatcher
     var connected = false
 
-    /// What EvtDevicePrepareHardware + connect do: map BAR0, quiet the device, connect.
+    /// What IRP_MN_START_DEVICE does: map BAR0 from the translated resources, connect.
     /// `msiAllowed: false` is the registry's MSISupported = 0: the fall-back routine is used.
     public init(address: PCIAddress, msiAllowed: Bool = true, logger: Logger = Logger(label: "edu")) throws {
         guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw EduDriverError("no PCI device at \(address)") }
         backend = try VFIOBackend(device: info, logger: logger)
         do {
-            guard let vfio = backend.vfioDevice else { throw EduDriverError("\(address) is not open") }
-            Extension = EDU_DEVICE_EXTENSION(try vfio.mapBAR(0))
             dispatcher = try InterruptDispatcher(logger: logger)
         } catch {
             backend.close()
             throw error
         }
+        Extension = EDU_DEVICE_EXTENSION()
         let pdo = DEVICE_OBJECT(InterruptDevice(backend: backend, policy: InterruptPolicy(msiSupported: msiAllowed)), dispatcher: dispatcher)
-        let status = EduConnectInterrupt(Extension, pdo)
+        PhysicalDeviceObject = pdo
+        let start = IoGetCurrentIrpStackLocation(IoBuildStartDeviceIrp(pdo)).Parameters.StartDevice
+        var status = EduMapRegisters(Extension, start.AllocatedResourcesTranslated)
+        if NT_SUCCESS(status) { status = EduConnectInterrupt(Extension, pdo) }
         guard NT_SUCCESS(status) else {
+            EduUnmapRegisters(Extension)
             dispatcher.shutdown()
             backend.close()
-            throw EduDriverError("IoConnectInterruptEx: \(status)")
+            throw EduDriverError("starting \(address): \(status)")
         }
         connected = true
     }
@@ -87,16 +94,35 @@ public final class EduDevice: @unchecked Sendable {
     public var Version: ULONG { Extension.Version }
 
     /// Makes the device interrupt (a write of `bits` to 0x60), as a DMA or factorial completion would.
-    public func raise(_ bits: UInt32 = 1) { Extension.Registers.write32(bits, at: EDU_REGISTER.INTERRUPT_RAISE) }
+    public func raise(_ bits: UInt32 = 1) { WRITE_REGISTER_ULONG(Extension.Registers! + EDU_REGISTER.INTERRUPT_RAISE, bits) }
 
     /// Disconnects and releases the device (EvtDeviceReleaseHardware).
     public func stop() {
         if connected { EduDisconnectInterrupt(Extension) }
         connected = false
         Extension.ConnectionContext = nil
+        EduUnmapRegisters(Extension)
         dispatcher.shutdown()
         backend.close()
     }
+}
+
+/// The driver's register mapping, as written for Windows: BAR0 is edu's one memory resource.
+func EduMapRegisters(_ devExt: EDU_DEVICE_EXTENSION, _ Resources: PCM_RESOURCE_LIST) -> NTSTATUS {
+    guard let list = Resources else { return STATUS_INSUFFICIENT_RESOURCES }
+    for descriptor in list.List[0].PartialResourceList.PartialDescriptors where descriptor.Type == CmResourceTypeMemory {
+        devExt.Registers = MmMapIoSpace(descriptor.u.Memory.Start, SIZE_T(descriptor.u.Memory.Length), MmNonCached)
+        guard devExt.Registers != nil else { return STATUS_INSUFFICIENT_RESOURCES }
+        devExt.RegistersLength = SIZE_T(descriptor.u.Memory.Length)
+        return STATUS_SUCCESS
+    }
+    return STATUS_INSUFFICIENT_RESOURCES
+}
+
+func EduUnmapRegisters(_ devExt: EDU_DEVICE_EXTENSION) {
+    guard let registers = devExt.Registers else { return }
+    devExt.Registers = nil
+    MmUnmapIoSpace(registers, devExt.RegistersLength)
 }
 
 /// The driver's connect, as written for Windows.
