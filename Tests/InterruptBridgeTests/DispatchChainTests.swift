@@ -189,6 +189,21 @@ extension Runtime {
             dispatcher.disconnect(blocker)
         }
 
+        @Test func multiMessageMSIDataIsOneAlignedBaseOredWithTheMessageNumber() throws {
+            defer { dispatcher.shutdown() }
+            let (device, _) = makeDevice(SimulatedDevice(msiCount: 4))
+            let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }, context: .none)
+            defer { dispatcher.disconnect(connection) }
+            guard case let .messages(table) = connection else {
+                Issue.record("expected a message table")
+                return
+            }
+            let data = table.messages.map(\.messageData)
+            #expect(data.count == 4)
+            #expect(data.allSatisfy { $0 & ~3 == data[0] } && data[0] & 3 == 0, "base \(data[0]) aligned to 4, message number in the low bits")
+            #expect(data.enumerated().allSatisfy { $0.element & 3 == UInt32($0.offset) })
+        }
+
         @Test func messageISRsReceiveTheirMessageIDAndTheTableDescribesEachMessage() throws {
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 4))

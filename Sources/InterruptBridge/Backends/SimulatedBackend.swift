@@ -128,7 +128,12 @@ public final class SimulatedBackend: InterruptBackend {
     public func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
         enabled.withLock { state in
             guard let state, state.kind == kind, kind.isMessageSignaled else { return nil }
-            return state.vectors.map { ProgrammedMessage(address: 0xfee0_0000, data: UInt32(0x41 + $0.message)) }
+            // Multi-message MSI has one Message Data, the device ORing the message number into
+            // its low bits, so the base is aligned to the count (0x40 serves all 32); each MSI-X
+            // entry has its own.
+            return state.vectors.map {
+                ProgrammedMessage(address: 0xfee0_0000, data: kind == .msi ? UInt32(0x40 | $0.message) : UInt32(0x41 + $0.message))
+            }
         }
     }
 
