@@ -59,3 +59,71 @@ public final class LockedValue<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// A value under a pthread mutex that threads can wait on until it is what they need
+/// (a pthread condition on CLOCK_MONOTONIC, so a wall-clock step never shortens or
+/// stretches a wait). Backs the WDK facade's KEVENT. Seen by Thread Sanitizer, as
+/// `LockedValue` is.
+public final class WaitableValue<Value>: @unchecked Sendable {
+    // Safe: `value` is read and written only with `mutex` held; the pthread objects live at
+    // stable heap addresses for the object's whole life.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init")
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(pthread_cond_init(condition, &attributes) == 0, "pthread_cond_init")
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Changes the value under the lock, then wakes every waiter (`wakingAll`) or one, so
+    /// each looks again at what it waits for.
+    public func update<Result>(wakingAll: Bool, _ body: (inout Value) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        let result = body(&value)
+        if wakingAll { pthread_cond_broadcast(condition) } else { pthread_cond_signal(condition) }
+        pthread_mutex_unlock(mutex)
+        return result
+    }
+
+    /// Reads or changes the value under the lock without waking anyone.
+    public func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&value)
+    }
+
+    /// Waits until `satisfied` returns a result (it runs under the lock each time the value
+    /// may have changed, and may change it: a waiter that consumes what it waited for), or
+    /// until `deadline` (MonotonicClock nanoseconds; nil: no limit) passes: nil then.
+    public func wait<Result>(until deadline: UInt64?, _ satisfied: (inout Value) -> Result?) -> Result? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while true {
+            if let result = satisfied(&value) { return result }
+            guard let deadline else {
+                pthread_cond_wait(condition, mutex)
+                continue
+            }
+            guard MonotonicClock.nanoseconds() < deadline else { return nil }
+            var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            _ = pthread_cond_timedwait(condition, mutex, &until)
+        }
+    }
+}

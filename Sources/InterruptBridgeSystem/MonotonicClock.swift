@@ -32,3 +32,13 @@ extension Duration {
     /// The duration in whole microseconds (negative durations give 0).
     public var wholeMicroseconds: Int { Int(nanoseconds / 1000) }
 }
+
+/// CLOCK_REALTIME as nanoseconds since the Unix epoch (wall-clock time: it steps when the
+/// clock is set; measure intervals with `MonotonicClock`).
+public enum RealtimeClock {
+    public static func nanosecondsSinceUnixEpoch() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
+    }
+}
