@@ -68,3 +68,42 @@ public struct ProcInterruptsLine: Sendable, Hashable {
         lines.first { $0.irq == String(irq) }?.total
     }
 }
+
+/// /proc/interrupts read once and indexed by handler name and IRQ, for counting many
+/// vectors from one read: a card with 2,048 MSI-X vectors has as many lines, and looking
+/// each vector up by scanning them all made a sample of its counts take seconds.
+public struct ProcInterruptsTable: Sendable {
+    public let lines: [ProcInterruptsLine]
+    /// Each handler's lines' totals, summed (a handler on two lines counts both).
+    private let totalsByHandler: [String: UInt64]
+    /// The first line each handler and each IRQ is on.
+    private let lineByHandler: [String: Int]
+    private let lineByIRQ: [String: Int]
+
+    public init(_ lines: [ProcInterruptsLine]) {
+        self.lines = lines
+        var totals: [String: UInt64] = [:]
+        var byHandler: [String: Int] = [:]
+        var byIRQ: [String: Int] = [:]
+        for (index, line) in lines.enumerated() {
+            if byIRQ[line.irq] == nil { byIRQ[line.irq] = index }
+            let total = line.total
+            for handler in line.handlers {
+                totals[handler, default: 0] &+= total
+                if byHandler[handler] == nil { byHandler[handler] = index }
+            }
+        }
+        totalsByHandler = totals
+        lineByHandler = byHandler
+        lineByIRQ = byIRQ
+    }
+
+    /// The count of the lines a handler is on, by its exact name ("vfio-msix[3](0000:00:07.0)").
+    public func total(handler: String) -> UInt64? { totalsByHandler[handler] }
+
+    /// The first line a handler is on.
+    public func line(handler: String) -> ProcInterruptsLine? { lineByHandler[handler].map { lines[$0] } }
+
+    /// The line of one IRQ number.
+    public func line(irq: UInt32) -> ProcInterruptsLine? { lineByIRQ[String(irq)].map { lines[$0] } }
+}

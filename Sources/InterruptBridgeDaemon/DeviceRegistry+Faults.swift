@@ -125,7 +125,7 @@ extension DeviceRegistry {
         let candidates = order.compactMap { devices[$0] }.filter { device in
             device.state == .connected && device.address != nil && device.uioIRQ == nil && device.objects.contains { $0.kind == .intx }
         }
-        guard !candidates.isEmpty, let lines = try? ProcInterrupts.read() else { return }
+        guard !candidates.isEmpty, let lines = try? ProcInterrupts.readTable() else { return }
         for device in candidates {
             let objects = device.objects.filter { $0.kind == .intx }
             guard let kernel = objects.first.flatMap({ lineKernelCount(device, $0, lines) }) else { continue }

@@ -45,7 +45,7 @@ extension DeviceRegistry {
     /// Per-vector figures since the last reset.
     public func statistics(_ id: String) throws(ControlError) -> DeviceStatistics {
         let device = try device(id)
-        let lines = device.address == nil ? nil : try? ProcInterrupts.read()
+        let lines = device.address == nil ? nil : try? ProcInterrupts.readTable()
         let vectors = device.objects.enumerated().map { index, object in
             let base = index < device.baselines.count ? device.baselines[index] : VectorBaseline()
             // Interrupts are the calls that ended, claimed or not: the three figures agree
@@ -86,7 +86,7 @@ extension DeviceRegistry {
     /// What the metrics export reads at scrape time: every connected vector, on top of what
     /// the device's ended connections counted (a device not connected now has those only).
     func metricSamples() -> [MetricSample] {
-        let lines = try? ProcInterrupts.read()
+        let lines = try? ProcInterrupts.readTable()
         return order.compactMap { devices[$0] }.flatMap { device -> [MetricSample] in
             let perMessage = device.entry?.perMessageMetrics ?? device.simulated?.perMessageMetrics ?? false
             // The connection's counters on top of what the ended ones counted: each series
@@ -110,14 +110,14 @@ extension DeviceRegistry {
 
     /// The kernel's count for the object's vector, as statistics and metrics show it for the
     /// device: nil on an INTx line another card's handler shares, whose count is the line's.
-    func kernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {
+    func kernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: ProcInterruptsTable?) -> UInt64? {
         guard let lines, let address = device.address else { return nil }
         return KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: device.uioIRQ, in: lines)
     }
 
     /// The kernel's count for the object's vector, a shared line's total included: whether
     /// the line moved at all is what the unquieted-line rule asks, and a total answers it.
-    func lineKernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: [ProcInterruptsLine]?) -> UInt64? {
+    func lineKernelCount(_ device: ManagedDevice, _ object: InterruptObject, _ lines: ProcInterruptsTable?) -> UInt64? {
         guard let lines, let address = device.address else { return nil }
         return KernelInterruptCounts.count(of: object, address: address, uioIRQ: device.uioIRQ, in: lines)
     }

@@ -417,7 +417,7 @@ public actor DeviceRegistry {
     /// Starts the device's (or every device's) statistics afresh.
     public func resetCounters(_ id: String?) throws(ControlError) -> [DeviceStatus] {
         let chosen = try id.map { id throws(ControlError) in [try device(id)] } ?? order.compactMap { devices[$0] }
-        let kernel = try? ProcInterrupts.read()
+        let kernel = try? ProcInterrupts.readTable()
         for device in chosen {
             resetBaselines(device, kernel: kernel)
             publish(.countersReset, device, "\(device.id) counters reset")
@@ -426,8 +426,8 @@ public actor DeviceRegistry {
         return chosen.map { status(of: $0, catalog: catalog) }
     }
 
-    func resetBaselines(_ device: ManagedDevice, kernel: [ProcInterruptsLine]? = nil) {
-        let lines = kernel ?? (try? ProcInterrupts.read())
+    func resetBaselines(_ device: ManagedDevice, kernel: ProcInterruptsTable? = nil) {
+        let lines = kernel ?? (try? ProcInterrupts.readTable())
         device.baselines = device.objects.map { object in
             VectorBaseline(claimed: object.claimedCount, unclaimed: object.unclaimedCount, signals: object.deliveredSignalCount,
                            storms: object.stormCount, kernel: kernelCount(device, object, lines), timings: object.timings)

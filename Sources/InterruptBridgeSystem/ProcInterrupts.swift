@@ -5,4 +5,9 @@ public enum ProcInterrupts {
     public static func read(path: String = "/proc/interrupts") throws(SystemError) -> [ProcInterruptsLine] {
         ProcInterruptsLine.parse(try FileIO.readText(path))
     }
+
+    /// The table read and indexed once, for looking up many vectors' counts.
+    public static func readTable(path: String = "/proc/interrupts") throws(SystemError) -> ProcInterruptsTable {
+        ProcInterruptsTable(try read(path: path))
+    }
 }

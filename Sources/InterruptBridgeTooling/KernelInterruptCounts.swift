@@ -12,32 +12,53 @@ public enum KernelInterruptCounts {
     /// for "did the line take any interrupt" (`UnquietedLineCheck`), wrong as the device's
     /// own count (`ownCount`).
     public static func count(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
+                             in table: ProcInterruptsTable) -> UInt64? {
+        if let uioIRQ { return table.line(irq: uioIRQ)?.total }
+        return table.total(handler: handlerName(of: object, address: address))
+    }
+
+    /// `count(of:in:)` from the lines as read (indexes them once: for one vector).
+    public static func count(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
                              in lines: [ProcInterruptsLine]) -> UInt64? {
-        if let uioIRQ { return ProcInterruptsLine.total(in: lines, irq: uioIRQ) }
-        return switch object.kind {
-        case .msix: ProcInterruptsLine.total(in: lines, matching: "vfio-msix[\(object.messageID)]", address: address.description)
-        case .msi: ProcInterruptsLine.total(in: lines, matching: "vfio-msi[\(object.messageID)]", address: address.description)
-        case .intx: ProcInterruptsLine.total(in: lines, matching: "vfio-intx", address: address.description)
+        count(of: object, address: address, uioIRQ: uioIRQ, in: ProcInterruptsTable(lines))
+    }
+
+    /// The name vfio-pci gives the vector's handler (drivers/vfio/pci/vfio_pci_intrs.c:
+    /// "vfio-msi%s[%d](%s)", "vfio-intx(%s)").
+    static func handlerName(of object: InterruptObject, address: PCIAddress) -> String {
+        switch object.kind {
+        case .msix: "vfio-msix[\(object.messageID)](\(address))"
+        case .msi: "vfio-msi[\(object.messageID)](\(address))"
+        case .intx: "vfio-intx(\(address))"
         }
     }
 
     /// `count(of:)` when it is the device's own, nil on an INTx line shared with other
     /// handlers (`sharedLineNote` says why): what a figure shown as the device's uses.
     public static func ownCount(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
+                                in table: ProcInterruptsTable) -> UInt64? {
+        if object.kind == .intx, sharedLineNote(address: address, uioIRQ: uioIRQ, in: table) != nil { return nil }
+        return count(of: object, address: address, uioIRQ: uioIRQ, in: table)
+    }
+
+    /// `ownCount(of:in:)` from the lines as read (indexes them once: for one vector).
+    public static func ownCount(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
                                 in lines: [ProcInterruptsLine]) -> UInt64? {
-        if object.kind == .intx, sharedLineNote(address: address, uioIRQ: uioIRQ, in: lines) != nil { return nil }
-        return count(of: object, address: address, uioIRQ: uioIRQ, in: lines)
+        ownCount(of: object, address: address, uioIRQ: uioIRQ, in: ProcInterruptsTable(lines))
     }
 
     /// Why the kernel's count of the device's INTx line is not the device's own, or nil: the
     /// line (VFIO's `vfio-intx(ADDRESS)` handler's, or a UIO device's IRQ) has other
     /// handlers on it, another card's driver or another irqbridge, and /proc/interrupts
     /// counts the line, not the handler.
-    public static func sharedLineNote(address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> String? {
-        let line = uioIRQ.flatMap { irq in lines.first { $0.irq == String(irq) } }
-            ?? lines.first { $0.handlers.contains("vfio-intx(\(address))") }
+    public static func sharedLineNote(address: PCIAddress, uioIRQ: UInt32?, in table: ProcInterruptsTable) -> String? {
+        let line = uioIRQ.flatMap { table.line(irq: $0) } ?? table.line(handler: "vfio-intx(\(address))")
         guard let line, line.handlers.count > 1 else { return nil }
         return "IRQ \(line.irq) is shared (\(line.handlers.joined(separator: ", "))): the kernel counts every device's interrupts on it"
+    }
+
+    public static func sharedLineNote(address: PCIAddress, uioIRQ: UInt32?, in lines: [ProcInterruptsLine]) -> String? {
+        sharedLineNote(address: address, uioIRQ: uioIRQ, in: ProcInterruptsTable(lines))
     }
 
     /// For a VFIO INTx vector, a note when its ISR ran far more often than the kernel took

@@ -73,8 +73,8 @@ struct WaitCommand: ParsableCommand {
                 socket.close()
             }
         }
-        let kernelBaseline = (try? ProcInterrupts.read()).map { lines in
-            connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: lines) }
+        let kernelBaseline = (try? ProcInterrupts.readTable()).map { table in
+            connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: table) }
         }
         if !output.json {
             print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
@@ -108,8 +108,8 @@ struct WaitCommand: ParsableCommand {
         // device goes on interrupting.
         let calls = connected.objects.map(\.serviceCallCount)
         let unclaimed = connected.objects.map(\.unclaimedCount)
-        let kernel = (try? ProcInterrupts.read()).map { lines in
-            connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: lines) }
+        let kernel = (try? ProcInterrupts.readTable()).map { table in
+            connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: table) }
         }
         var vectors: [[String: Any?]] = []
         for (index, object) in connected.objects.enumerated() {

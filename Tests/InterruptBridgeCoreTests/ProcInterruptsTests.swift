@@ -40,6 +40,31 @@ struct ProcInterruptsTests {
         #expect(lines[7].handlers == ["vfio-msix[0](0000:00:04.0)"])
     }
 
+    /// A card with thousands of vectors has as many lines: the table looks each handler up by
+    /// its exact name ("vfio-msix[3](...)" is not "vfio-msix[30](...)"), and an IRQ by number.
+    @Test func theTableFindsEachHandlerAndIRQByName() {
+        var text = "                   CPU0       CPU1\n"
+        for message in 0..<2048 {
+            text += "  \(100 + message):  \(message)  1  IR-PCI-MSIX-0000:00:19.0  \(message)-edge  vfio-msix[\(message)](0000:00:19.0)\n"
+        }
+        text += "  21:  392  0  IR-IO-APIC  21-fasteoi   vfio-intx(0000:00:0d.0), uhci_hcd:usb1\n"
+        let table = ProcInterruptsTable(ProcInterruptsLine.parse(text))
+        #expect(table.lines.count == 2049)
+        #expect(table.total(handler: "vfio-msix[3](0000:00:19.0)") == 4)
+        #expect(table.total(handler: "vfio-msix[30](0000:00:19.0)") == 31)
+        #expect(table.total(handler: "vfio-msix[2047](0000:00:19.0)") == 2048)
+        #expect(table.total(handler: "vfio-msix[2048](0000:00:19.0)") == nil)
+        #expect(table.total(handler: "vfio-msix[3](0000:00:18.0)") == nil, "another device's vector")
+        #expect(table.line(handler: "uhci_hcd:usb1")?.irq == "21", "a shared line's every handler")
+        #expect(table.line(handler: "vfio-intx(0000:00:0d.0)")?.handlers.count == 2)
+        #expect(table.line(irq: 21)?.total == 392)
+        #expect(table.line(irq: 22) == nil)
+
+        let shared = ProcInterruptsTable(ProcInterruptsLine.parse(sample + "\n 40:  1  2  IR-IO-APIC  5-fasteoi   uio_pci_generic\n"))
+        #expect(shared.total(handler: "uio_pci_generic") == 2008, "a handler on two lines counts both")
+        #expect(shared.total(handler: "vfio-msi[0](0000:00:03.0)") == 2001)
+    }
+
     @Test func parsesPerCPUCountsAndDescriptions() {
         let lines = ProcInterruptsLine.parse(sample)
         #expect(lines.first?.irq == "0")
