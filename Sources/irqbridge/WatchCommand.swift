@@ -120,11 +120,12 @@ struct WatchCommand: ParsableCommand {
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
         // SIGINT and SIGTERM end the watch with its summary (status 0); SIGPIPE ends it too (see run).
         StopSignals.install([SIGINT, SIGTERM, SIGPIPE])
+        let table = !json && isatty(1) != 0
+        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
+        // From the baseline on: --duration and --interval count the watch itself.
         let started = ContinuousClock.now
         let ends = duration.map { started + .nanoseconds(Int64($0 * 1e9)) }
         let stopRequested = { StopSignals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
-        let table = !json && isatty(1) != 0
-        var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {
@@ -145,14 +146,16 @@ struct WatchCommand: ParsableCommand {
             }
             if gone.count == watched.count { break }
             if ContinuousClock.now >= next {
-                rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
+                rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
                 print(table ? "\u{1B}[H\u{1B}[2J" + rows.table : rows.json, terminator: table ? "" : "\n")
                 fflush(nil)
                 next += .nanoseconds(Int64(interval * 1e9))
+                // A sample slower than the interval: the next one an interval from now, not at once.
+                if next < ContinuousClock.now { next = ContinuousClock.now + .nanoseconds(Int64(interval * 1e9)) }
             }
             PThread.sleep(for: .milliseconds(2))
         }
-        rows.sample(kernel: try? ProcInterrupts.read(), elapsed: ContinuousClock.now - started)
+        rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
         // With --json, standard output carries JSON only: the closing summary goes to standard error.
         if json { printError(rows.summary) } else if StopSignals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
         if !watched.isEmpty, gone.count == watched.count {

@@ -17,6 +17,9 @@ struct WatchRows {
         var unclaimed: UInt64
         /// The kernel's count since the watch began (nil: not in /proc/interrupts).
         @NullEncoded var kernel: UInt64?
+        /// False when trigger requests raise through VFIO's loopback, which the kernel does
+        /// not count: `kernel` then falls short of `count` by those raises.
+        var kernelSeesRaises: Bool
         var storms: UInt64
         var seconds: Double
         /// What the dispatch loop recorded since the watch began (hdrhistogram-swift percentiles).
@@ -58,8 +61,8 @@ struct WatchRows {
         let uioIRQ: UInt32?
 
         /// The kernel's count for it, its own (see `KernelInterruptCounts.ownCount`).
-        func kernelCount(in lines: [ProcInterruptsLine]) -> UInt64? {
-            KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: uioIRQ, in: lines)
+        func kernelCount(in table: ProcInterruptsTable) -> UInt64? {
+            KernelInterruptCounts.ownCount(of: object, address: address, uioIRQ: uioIRQ, in: table)
         }
     }
 
@@ -81,22 +84,23 @@ struct WatchRows {
         previous = vectors.map(\.object.serviceCallCount)
         callBaseline = previous
         unclaimedBaseline = vectors.map(\.object.unclaimedCount)
-        let lines = (try? ProcInterrupts.read()) ?? []
-        kernelBaseline = vectors.map { $0.kernelCount(in: lines) }
+        let table = (try? ProcInterrupts.readTable()) ?? ProcInterruptsTable([])
+        kernelBaseline = vectors.map { $0.kernelCount(in: table) }
     }
 
-    mutating func sample(kernel lines: [ProcInterruptsLine]?, elapsed: Duration) {
+    mutating func sample(kernel table: ProcInterruptsTable?, elapsed: Duration) {
         let interval = Self.seconds(elapsed - previousElapsed)
         rows = vectors.indices.map { index in
             let (address, object) = (vectors[index].address, vectors[index].object)
             let count = object.serviceCallCount
-            let kernel = lines.flatMap { vectors[index].kernelCount(in: $0) }
+            let kernel = table.flatMap { vectors[index].kernelCount(in: $0) }
             // A count that went backwards (a processor taken offline) compares with nothing.
             let since = kernel.flatMap { now in kernelBaseline[index].flatMap { now >= $0 ? now - $0 : nil } }
             let timings = object.timings
             return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
                        count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
-                       unclaimed: object.unclaimedCount, kernel: since, storms: object.stormCount, seconds: Self.seconds(elapsed),
+                       unclaimed: object.unclaimedCount, kernel: since, kernelSeesRaises: vectors[index].kernelSeesRaises,
+                       storms: object.stormCount, seconds: Self.seconds(elapsed),
                        isrDuration: Latency(timings.isrDuration), stimulusToISR: Latency(timings.stimulusToISR))
         }
         previous = vectors.map(\.object.serviceCallCount)
@@ -149,7 +153,10 @@ struct WatchRows {
         return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.indices.map { index in
             let row = rows[index]
             return "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
-                + "kernel \(row.kernel.map(String.init) ?? "not counted")" + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")
+                + "kernel \(row.kernel.map(String.init) ?? "not counted")"
+                + (!row.kernelSeesRaises && row.stimulusToISR.count > 0
+                    ? " (\(row.stimulusToISR.count) trigger raise(s) through VFIO's loopback, which the kernel does not count)" : "")
+                + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")
                 + (row.isrDuration.count > 0 ? ", ISR p50/p99 \(row.isrDuration.microseconds([\.p50Nanoseconds, \.p99Nanoseconds])) us" : "")
                 + (row.stimulusToISR.count > 0
                     ? ", stimulus to ISR p50/p99/max \(row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])) us" : "")
