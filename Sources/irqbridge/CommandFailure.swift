@@ -1,4 +1,5 @@
 import ArgumentParser
+import InterruptBridgeSystem
 import Foundation
 import InterruptBridgeCore
 import InterruptBridgeTooling
@@ -77,6 +78,10 @@ extension CommandFailure {
 extension IRQBridge {
     /// Parses and runs a subcommand; every error ends here and leaves through `CommandFailure.exit()`.
     static func main() async {
+        // Every verb may hold a descriptor per vector (an eventfd each: a card with 2,048 MSI-X
+        // vectors needs as many): a shell's soft limit of 1,024 would refuse such a card with
+        // EMFILE, so it is raised to the hard limit first.
+        _ = try? FileIO.raiseDescriptorLimitToHardLimit()
         if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
             CommandFailure.badInput(unknown).exit()
         }

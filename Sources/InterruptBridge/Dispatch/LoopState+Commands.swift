@@ -88,7 +88,8 @@ extension LoopState {
             }
         } catch {
             for object in objects { object.markDisconnected() }
-            logger.error("connect failed: \(error)")
+            // The connect's caller gets the error and reports it: logged here only for tracing.
+            logger.debug("connect failed: \(error)")
             return error
         }
         if objects.count == 1 { listen(objects[0], to: others) }
