@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import InterruptBridge
 import InterruptBridgeDiscovery
@@ -51,6 +54,10 @@ struct ListCommand: AsyncParsableCommand {
         try list()
         if let events {
             fflush(nil)
+            // "Until interrupted": a script's background job starts with SIGINT ignored (the
+            // shell's rule for non-interactive jobs), which would make `kill -INT` do nothing.
+            // Nothing needs cleaning up, so SIGINT ends it as it ends any program (status 130).
+            signal(SIGINT, SIG_DFL)
             try await follow(events)
         }
     }
