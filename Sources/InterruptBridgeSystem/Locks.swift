@@ -80,7 +80,7 @@ public final class WaitableValue<Value>: @unchecked Sendable {
         condition.initialize(to: pthread_cond_t())
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC) == 0, "pthread_condattr_setclock")
         precondition(pthread_cond_init(condition, &attributes) == 0, "pthread_cond_init")
         pthread_condattr_destroy(&attributes)
     }
@@ -111,8 +111,11 @@ public final class WaitableValue<Value>: @unchecked Sendable {
 
     /// Waits until `satisfied` returns a result (it runs under the lock each time the value
     /// may have changed, and may change it: a waiter that consumes what it waited for), or
-    /// until `deadline` (MonotonicClock nanoseconds; nil: no limit) passes: nil then.
-    public func wait<Result>(until deadline: UInt64?, _ satisfied: (inout Value) -> Result?) -> Result? {
+    /// until `deadline` (MonotonicClock nanoseconds; nil: no limit) passes: then `timedOut`
+    /// runs under the lock (a waiter that registered itself takes itself off) and the
+    /// result is nil.
+    public func wait<Result>(until deadline: UInt64?, _ satisfied: (inout Value) -> Result?,
+                             timedOut: (inout Value) -> Void = { _ in }) -> Result? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while true {
@@ -121,7 +124,10 @@ public final class WaitableValue<Value>: @unchecked Sendable {
                 pthread_cond_wait(condition, mutex)
                 continue
             }
-            guard MonotonicClock.nanoseconds() < deadline else { return nil }
+            guard MonotonicClock.nanoseconds() < deadline else {
+                timedOut(&value)
+                return nil
+            }
             var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
             _ = pthread_cond_timedwait(condition, mutex, &until)
         }

@@ -38,16 +38,30 @@ public let EVENT_INCREMENT: KPRIORITY = 1
 /// KeInitializeEvent it is a non-signalled notification event.
 public final class KEVENT: Sendable {
     let type: EVENT_TYPE
-    let signaled: WaitableValue<Bool>
+    let state: WaitableValue<EventState>
 
     public convenience init() { self.init(type: NotificationEvent, signaled: false) }
 
     init(type: EVENT_TYPE, signaled: Bool) {
         self.type = type
-        self.signaled = WaitableValue(signaled)
+        self.state = WaitableValue(EventState(signaled: signaled))
     }
 }
 public typealias PRKEVENT = KEVENT
+
+/// What an event's waits see. As on Windows a set releases the waits at that moment: a
+/// KeClearEvent right after cannot take the release back, and two sets of a
+/// synchronization event release two waits.
+struct EventState {
+    var signaled: Bool
+    /// Notification events: how many sets there were. A wait that began before a set is
+    /// released by it, whatever the state is when it wakes.
+    var sets: UInt64 = 0
+    /// Synchronization events: the waits blocked now, and the releases handed to them by
+    /// sets (each taken by one wait; the event stays not signalled meanwhile).
+    var waiting = 0
+    var released = 0
+}
 
 /// `KeInitializeEvent(&devExt->Event, Type, State)`: gives the variable a fresh event of
 /// `Type`, signalled when `State` is TRUE. Never while a thread waits on the old one.
@@ -56,19 +70,29 @@ public func KeInitializeEvent(_ Event: inout KEVENT, _ Type: EVENT_TYPE, _ State
 }
 
 /// `KeSetEvent`: signals the event and returns its previous state (nonzero: it was signalled).
-/// A notification event releases every waiter and stays signalled; a synchronization event
-/// releases one waiter (and is then not signalled) or, with none waiting, stays signalled
-/// for the next. Callable up to DISPATCH_LEVEL (a DPC); above it (an ISR) the process stops,
-/// as it is a bug on Windows: queue a DPC from the ISR and set the event there.
+/// A notification event releases every wait and stays signalled; a synchronization event
+/// releases one blocked wait (and stays not signalled) or, with none blocked, stays
+/// signalled for the next. With `Wait` FALSE callable up to DISPATCH_LEVEL (a DPC), with
+/// TRUE up to APC_LEVEL; above that (an ISR) the process stops, as it is a bug on
+/// Windows: queue a DPC from the ISR and set the event there.
 @discardableResult
 public func KeSetEvent(_ Event: KEVENT, _ Increment: KPRIORITY, _ Wait: BOOLEAN) -> LONG {
     let irql = KeGetCurrentIrql()
-    precondition(irql <= DISPATCH_LEVEL,
-                 "KeSetEvent at IRQL \(irql): it must run at or below DISPATCH_LEVEL (from an ISR, queue a DPC that sets the event)")
-    let wakesAll = Event.type == NotificationEvent
-    return Event.signaled.update(wakingAll: wakesAll) { signaled in
-        defer { signaled = true }
-        return signaled ? 1 : 0
+    let highest = Wait ? APC_LEVEL : DISPATCH_LEVEL
+    precondition(irql <= highest, "KeSetEvent at IRQL \(irql): with Wait \(Wait ? "TRUE" : "FALSE") it must run at or below "
+                 + (Wait ? "APC_LEVEL" : "DISPATCH_LEVEL (from an ISR, queue a DPC that sets the event)"))
+    if Event.type == SynchronizationEvent {
+        return Event.state.update(wakingAll: true) { state in
+            let previous: LONG = state.signaled ? 1 : 0
+            if state.waiting > state.released { state.released += 1 } else { state.signaled = true }
+            return previous
+        }
+    }
+    return Event.state.update(wakingAll: true) { state in
+        let previous: LONG = state.signaled ? 1 : 0
+        state.signaled = true
+        state.sets &+= 1
+        return previous
     }
 }
 
@@ -78,31 +102,34 @@ public func KeSetEvent(_ Event: KEVENT, _ Increment: CCHAR, _ Wait: BOOLEAN) -> 
     KeSetEvent(Event, KPRIORITY(Increment), Wait)
 }
 
-/// `KeResetEvent`: makes the event not signalled and returns its previous state.
+/// `KeResetEvent`: makes the event not signalled and returns its previous state. Waits a
+/// set released before stay released.
 @discardableResult
 public func KeResetEvent(_ Event: KEVENT) -> LONG {
     precondition(KeGetCurrentIrql() <= DISPATCH_LEVEL, "KeResetEvent at IRQL \(KeGetCurrentIrql()): it must run at or below DISPATCH_LEVEL")
-    return Event.signaled.withLock { signaled in
-        defer { signaled = false }
-        return signaled ? 1 : 0
+    return Event.state.withLock { state in
+        defer { state.signaled = false }
+        return state.signaled ? 1 : 0
     }
 }
 
-/// `KeClearEvent`: makes the event not signalled.
+/// `KeClearEvent`: makes the event not signalled (waits a set released stay released).
 public func KeClearEvent(_ Event: KEVENT) {
-    Event.signaled.withLock { $0 = false }
+    precondition(KeGetCurrentIrql() <= DISPATCH_LEVEL, "KeClearEvent at IRQL \(KeGetCurrentIrql()): it must run at or below DISPATCH_LEVEL")
+    Event.state.withLock { $0.signaled = false }
 }
 
 /// `KeReadStateEvent`: nonzero when the event is signalled.
 public func KeReadStateEvent(_ Event: KEVENT) -> LONG {
-    Event.signaled.withLock { $0 ? 1 : 0 }
+    Event.state.withLock { $0.signaled ? 1 : 0 }
 }
 
-/// `KeWaitForSingleObject` on an event: STATUS_SUCCESS once it is signalled (a
-/// synchronization event is reset by the wait it satisfies), STATUS_TIMEOUT when
-/// `Timeout` passes first. `Timeout` is in 100-ns units: negative, relative to now;
-/// positive, an absolute system time (KeQuerySystemTime's); zero, a look without waiting;
-/// NULL, no limit.
+/// `KeWaitForSingleObject` on an event: STATUS_SUCCESS once a set releases it or it finds
+/// the event signalled (a synchronization event is reset by the wait it satisfies),
+/// STATUS_TIMEOUT when `Timeout` passes first. `Timeout` is in 100-ns units: negative,
+/// relative to now; positive, an absolute system time (KeQuerySystemTime's, taken as a
+/// deadline when the wait begins: a later change of the wall clock does not move it);
+/// zero, a look without waiting; NULL, no limit.
 ///
 /// As on Windows, a wait must run at or below APC_LEVEL, or at DISPATCH_LEVEL with a zero
 /// time-out; otherwise (in an ISR, in a DPC with a time-out) the process stops: on the
@@ -115,11 +142,44 @@ public func KeWaitForSingleObject(_ Object: KEVENT, _ WaitReason: KWAIT_REASON, 
     precondition(irql <= APC_LEVEL || (irql == DISPATCH_LEVEL && polls),
                  "KeWaitForSingleObject at IRQL \(irql) with \(Timeout == nil ? "no time-out" : "a time-out"): a wait must run at or below APC_LEVEL, or at DISPATCH_LEVEL with a zero time-out")
     let deadline = Timeout.map { waitDeadline(for: $0.pointee.QuadPart) }
-    let resets = Object.type == SynchronizationEvent
-    let satisfied = Object.signaled.wait(until: deadline) { signaled -> Bool? in
-        guard signaled else { return nil }
-        if resets { signaled = false }
-        return true
+    let satisfied: Bool?
+    if Object.type == SynchronizationEvent {
+        var blocked = false
+        satisfied = Object.state.wait(until: deadline, { state -> Bool? in
+            if blocked, state.released > 0 {
+                state.released -= 1
+                state.waiting -= 1
+                return true
+            }
+            if state.signaled {
+                state.signaled = false
+                if blocked { state.waiting -= 1 }
+                return true
+            }
+            if !blocked {
+                blocked = true
+                state.waiting += 1
+            }
+            return nil
+        }, timedOut: { state in
+            guard blocked else { return }
+            state.waiting -= 1
+            // A release handed out for a wait that is no longer there signals the event instead.
+            if state.released > state.waiting {
+                state.released -= 1
+                state.signaled = true
+            }
+        })
+    } else {
+        var begun: UInt64?
+        satisfied = Object.state.wait(until: deadline) { state -> Bool? in
+            if state.signaled { return true }
+            guard let begun else {
+                begun = state.sets
+                return nil
+            }
+            return state.sets != begun ? true : nil
+        }
     }
     return satisfied == nil ? STATUS_TIMEOUT : STATUS_SUCCESS
 }
@@ -133,8 +193,10 @@ public func KeDelayExecutionThread(_ WaitMode: KPROCESSOR_MODE, _ Alertable: BOO
     let irql = KeGetCurrentIrql()
     precondition(irql <= APC_LEVEL, "KeDelayExecutionThread at IRQL \(irql): it must run at or below APC_LEVEL (a DPC or ISR may KeStallExecutionProcessor)")
     let deadline = waitDeadline(for: Interval.pointee.QuadPart)
-    let now = MonotonicClock.nanoseconds()
-    if deadline > now { PThread.sleep(for: .nanoseconds(Int64(deadline - now))) }
+    // In steps a Duration holds: an interval of LONGLONG.min ("forever") is centuries.
+    while case let now = MonotonicClock.nanoseconds(), deadline > now {
+        PThread.sleep(for: .nanoseconds(Int64(clamping: Swift.min(deadline - now, 86_400_000_000_000))))
+    }
     return STATUS_SUCCESS
 }
 

@@ -6,7 +6,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeTestKit
-import InterruptBridgeWDK
+@testable import InterruptBridgeWDK
 import Synchronization
 import Testing
 
@@ -113,6 +113,51 @@ struct KernelEventTests {
         for thread in threads { try PThread.join(thread) }
         #expect(released.load(ordering: .relaxed) == 1, "the other wait timed out")
         #expect(KeReadStateEvent(event) == 0)
+    }
+
+    /// A set releases the waits blocked at that moment: a clear right after cannot take the
+    /// release back, and two sets of a synchronization event release a wait and leave it set.
+    @Test func aSetReleasesTheBlockedWaitsEvenIfClearedAtOnce() throws {
+        for type in [NotificationEvent, SynchronizationEvent] {
+            var event = KEVENT()
+            KeInitializeEvent(&event, type, FALSE)
+            let shared = event
+            let result = Mutex<NTSTATUS?>(nil)
+            let waiter = try PThread.spawn(name: "waiter") {
+                var timeout = KernelEventTests.relative(milliseconds: 3_000)
+                let status = KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout)
+                result.withLock { $0 = status }
+            }
+            PThread.sleep(for: .milliseconds(150))  // blocked by now
+            KeSetEvent(event, IO_NO_INCREMENT, FALSE)
+            KeClearEvent(event)
+            try PThread.join(waiter)
+            #expect(result.withLock { $0 } == STATUS_SUCCESS, "\(type == NotificationEvent ? "notification" : "synchronization")")
+        }
+
+        var event = KEVENT()
+        KeInitializeEvent(&event, SynchronizationEvent, FALSE)
+        let shared = event
+        let released = Atomic<Bool>(false)
+        let waiter = try PThread.spawn(name: "waiter") {
+            var timeout = KernelEventTests.relative(milliseconds: 3_000)
+            released.store(KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout) == STATUS_SUCCESS, ordering: .relaxed)
+        }
+        PThread.sleep(for: .milliseconds(150))
+        #expect(KeSetEvent(event, IO_NO_INCREMENT, FALSE) == 0)
+        #expect(KeSetEvent(event, IO_NO_INCREMENT, FALSE) == 0, "the first set released the wait: the event was never signalled")
+        try PThread.join(waiter)
+        let wasReleased = released.load(ordering: .relaxed)
+        #expect(wasReleased)
+        #expect(KeReadStateEvent(event) != 0, "the second set found no wait: it stays signalled for the next")
+    }
+
+    @Test func aTimeOutNoClockHoldsWaitsForever() {
+        #expect(waitDeadline(for: .min) == .max, "LONGLONG.min: no deadline a clock reaches")
+        #expect(waitDeadline(for: -LONGLONG.max) == .max)
+        #expect(waitDeadline(for: .max) == .max)
+        let now = MonotonicClock.nanoseconds()
+        #expect(waitDeadline(for: 0) >= now && waitDeadline(for: 0) < now + 1_000_000_000)
     }
 
     @Test func anAbsoluteTimeOutIsASystemTime() {
