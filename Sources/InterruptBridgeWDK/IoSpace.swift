@@ -30,6 +30,9 @@ public let MmUSWCCached = MEMORY_CACHING_TYPE(rawValue: 5)
 public let PAGE_NOACCESS: ULONG = 0x01
 public let PAGE_READONLY: ULONG = 0x02
 public let PAGE_READWRITE: ULONG = 0x04
+public let PAGE_EXECUTE: ULONG = 0x10
+public let PAGE_EXECUTE_READ: ULONG = 0x20
+public let PAGE_EXECUTE_READWRITE: ULONG = 0x40
 public let PAGE_NOCACHE: ULONG = 0x200
 public let PAGE_WRITECOMBINE: ULONG = 0x400
 
@@ -60,9 +63,13 @@ public func MmMapIoSpace<Pointee>(_ PhysicalAddress: PHYSICAL_ADDRESS, _ NumberO
 }
 
 /// `MmMapIoSpaceEx`: `MmMapIoSpace` with page protection (PAGE_READWRITE | PAGE_NOCACHE,
-/// ...). The mapping is read/write and uncached whichever is asked; PAGE_NOACCESS maps nothing.
+/// ...). One of PAGE_READONLY, PAGE_READWRITE, PAGE_EXECUTE, PAGE_EXECUTE_READ and
+/// PAGE_EXECUTE_READWRITE must be set (NULL otherwise, PAGE_NOACCESS included). The mapping
+/// is read/write and uncached whichever is asked: a PAGE_READONLY mapping takes a write
+/// (the device's registers, not the process's memory, are what it protects on Windows).
 public func MmMapIoSpaceEx(_ PhysicalAddress: PHYSICAL_ADDRESS, _ NumberOfBytes: SIZE_T, _ Protect: ULONG) -> UnsafeMutableRawPointer? {
-    guard Protect & (PAGE_READONLY | PAGE_READWRITE) != 0 else { return nil }
+    let access = PAGE_READONLY | PAGE_READWRITE | PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE
+    guard Protect & access != 0 else { return nil }
     return IoSpace.map(UInt64(bitPattern: PhysicalAddress.QuadPart), length: NumberOfBytes)
 }
 
@@ -154,6 +161,8 @@ enum IoSpace {
     }
 
     static func map(_ physical: UInt64, length: SIZE_T) -> UnsafeMutableRawPointer? {
+        let irql = KeGetCurrentIrql()
+        precondition(irql <= DISPATCH_LEVEL, "MmMapIoSpace at IRQL \(irql): it must run at or below DISPATCH_LEVEL (map at start-device, not in the ISR)")
         guard length > 0, let window = window(.memory, holding: physical, UInt64(length)),
               let region = try? window.backend.mapRegisters(bar: window.bar),
               UInt64(region.length) >= physical - window.start + UInt64(length)
@@ -164,6 +173,8 @@ enum IoSpace {
     }
 
     static func unmap(_ address: UnsafeMutableRawPointer, length: SIZE_T) {
+        let irql = KeGetCurrentIrql()
+        precondition(irql <= DISPATCH_LEVEL, "MmUnmapIoSpace at IRQL \(irql): it must run at or below DISPATCH_LEVEL")
         let released = mappings.withLock { mappings -> Mapping? in
             guard let index = mappings.firstIndex(where: { $0.address == address }) else { return nil }
             return mappings.remove(at: index)
@@ -174,6 +185,6 @@ enum IoSpace {
         withExtendedLifetime(released) {}  // the region is unmapped here, outside the lock
     }
 
-    /// How many mappings MmMapIoSpace made that are not yet unmapped (for tests).
-    static var mappingCount: Int { mappings.withLock { $0.count } }
+    /// Whether `address` is a mapping MmMapIoSpace returned and MmUnmapIoSpace has not released.
+    static func isMapped(_ address: UnsafeMutableRawPointer) -> Bool { mappings.withLock { $0.contains { $0.address == address } } }
 }

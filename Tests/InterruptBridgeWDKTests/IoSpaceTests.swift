@@ -1,7 +1,7 @@
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeTestKit
-import InterruptBridgeWDK
+@testable import InterruptBridgeWDK
 import Synchronization
 import Testing
 
@@ -141,13 +141,16 @@ struct IoSpaceTests {
         #expect(READ_REGISTER_ULONG(ex.map { $0 + 0x100 }) == 0xfeed_beef)
         MmUnmapIoSpace(ex, 0x1000)
         MmUnmapIoSpace(inside, 0x10)
+        #expect(IoSpace.isMapped(UnsafeMutableRawPointer(whole)))
         MmUnmapIoSpace(whole, 0x1000)
+        #expect(!IoSpace.isMapped(UnsafeMutableRawPointer(whole)), "unmapped: the region is released")
+        #expect(!IoSpace.isMapped(UnsafeMutableRawPointer(inside)))
     }
 
     @Test func aRangeNoDeviceObjectHoldsIsNotMapped() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
-        var (pdo, _): (DEVICE_OBJECT?, SimulatedBackend) = makePDO(Self.card(memory: 0xd103_0000), on: dispatcher)
+        var (pdo, _): (DEVICE_OBJECT?, SimulatedBackend) = makePDO(Self.card(memory: 0xd103_0000, ports: 0xe300), on: dispatcher)
         let start = PHYSICAL_ADDRESS(QuadPart: 0xd103_0000)
         let nowhere: UnsafeMutableRawPointer? = MmMapIoSpace(PHYSICAL_ADDRESS(QuadPart: 0xd1ff_0000), 0x1000, MmNonCached)
         #expect(nowhere == nil, "no device decodes it")
@@ -157,8 +160,11 @@ struct IoSpaceTests {
         #expect(empty == nil, "nothing to map")
         let noAccess: UnsafeMutableRawPointer? = MmMapIoSpaceEx(start, 0x1000, PAGE_NOACCESS)
         #expect(noAccess == nil)
-        let port: UnsafeMutableRawPointer? = MmMapIoSpace(PHYSICAL_ADDRESS(QuadPart: 0xc000), 4, MmNonCached)
-        #expect(port == nil, "an I/O port is not memory")
+        let port: UnsafeMutableRawPointer? = MmMapIoSpace(PHYSICAL_ADDRESS(QuadPart: 0xe300), 4, MmNonCached)
+        #expect(port == nil, "the card's I/O BAR is ports, not memory")
+        let readOnly: UnsafeMutableRawPointer? = MmMapIoSpaceEx(start, 0x1000, PAGE_EXECUTE_READ)
+        #expect(readOnly != nil, "any of the five access protections maps")
+        MmUnmapIoSpace(readOnly, 0x1000)
         let mapped: UnsafeMutableRawPointer? = MmMapIoSpace(start, 0x1000, MmNonCached)
         #expect(mapped != nil)
         MmUnmapIoSpace(mapped, 0x1000)

@@ -12,9 +12,16 @@ extension UIOBackend {
         return try backendCall { () throws(SystemError) in try sysfs.mapResource(device.address.description, bar: bar) }
     }
 
-    /// One access through sysfs resourceN (pread; the kernel makes it with in/out for I/O ports).
+    /// One access through sysfs resourceN (pread; the kernel makes it with in/out for I/O
+    /// ports). An I/O BAR's file is open already: one system call, no allocation. A memory
+    /// BAR's is opened for the access (map it instead where accesses are many).
     public func readRegister(bar: Int, offset: Int, byteCount: Int) throws(BackendError) -> UInt64 {
         try checkRegisterAccess(device, bar: bar, offset: offset, byteCount: byteCount)
+        if let file = portFiles[bar] {
+            return try backendCall { () throws(SystemError) in
+                try FileIO.readRegister(file.rawValue, at: Int64(offset), byteCount: byteCount, "\(device.address) BAR\(bar)+0x\(String(offset, radix: 16))")
+            }
+        }
         return try backendCall { () throws(SystemError) in
             try sysfs.readResource(device.address.description, bar: bar, at: offset, byteCount: byteCount)
         }
@@ -22,6 +29,12 @@ extension UIOBackend {
 
     public func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError) {
         try checkRegisterAccess(device, bar: bar, offset: offset, byteCount: byteCount)
+        if let file = portFiles[bar] {
+            return try backendCall { () throws(SystemError) in
+                try FileIO.writeRegister(file.rawValue, at: Int64(offset), byteCount: byteCount, value: value,
+                                         "\(device.address) BAR\(bar)+0x\(String(offset, radix: 16))")
+            }
+        }
         try backendCall { () throws(SystemError) in
             try sysfs.writeResource(device.address.description, bar: bar, at: offset, byteCount: byteCount, value: value)
         }

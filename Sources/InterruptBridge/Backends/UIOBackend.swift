@@ -18,6 +18,9 @@ public final class UIOBackend: InterruptBackend {
     private let unmasks = UnmaskCounter()
     /// This process's claim on the function (`UIODevice.claim`), released by `close()`.
     private let claim: OwnedDescriptor
+    /// The sysfs resourceN file of each I/O-port BAR, opened once so that a port access
+    /// (READ_PORT_*, perhaps in an ISR) is one pread: kept until the backend goes.
+    let portFiles: [Int: OwnedDescriptor]
 
     /// How many times INTx was re-enabled after a claimed interrupt.
     public var unmaskCount: UInt64 { unmasks.total }
@@ -58,6 +61,11 @@ public final class UIOBackend: InterruptBackend {
         // uio_pci_generic serves INTx only; it binds a function without a pin too (the
         // kernel warns "No IRQ assigned"), which then has nothing to offer.
         supportedInterrupts = device.interruptPin != nil ? [.intx: 1] : [:]
+        var portFiles: [Int: OwnedDescriptor] = [:]
+        for bar in device.bars where bar.space == .io && bar.size > 0 {
+            portFiles[bar.index] = try? FileIO.open(sysfs.resourcePath(address, bar: bar.index), .readWrite)
+        }
+        self.portFiles = portFiles
     }
 
     /// The open UIO device while INTx is enabled.

@@ -7,7 +7,7 @@ extension VFIOBackend {
     /// device open in the kernel until it is released, or until a removal request, after
     /// which it reads zeroes (`BARMappings.detachAll`).
     public func mapRegisters(bar: Int) throws(BackendError) -> MappedRegion {
-        guard let vfio = vfioDevice else { throw .closed }
+        guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
         return try backendCall { () throws(SystemError) in try vfio.mapBAR(bar) }
     }
 
@@ -15,7 +15,7 @@ extension VFIOBackend {
     /// makes it with an access of that width, in/out for an I/O BAR.
     public func readRegister(bar: Int, offset: Int, byteCount: Int) throws(BackendError) -> UInt64 {
         let region = try accessibleRegion(bar: bar, offset: offset, byteCount: byteCount)
-        guard let vfio = vfioDevice else { throw .closed }
+        guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
         return try backendCall { () throws(SystemError) in
             try FileIO.readRegister(vfio.descriptor.rawValue, at: Int64(region.offset) + Int64(offset), byteCount: byteCount,
                                     "\(vfio.name) BAR\(bar)+0x\(String(offset, radix: 16))")
@@ -24,7 +24,7 @@ extension VFIOBackend {
 
     public func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError) {
         let region = try accessibleRegion(bar: bar, offset: offset, byteCount: byteCount)
-        guard let vfio = vfioDevice else { throw .closed }
+        guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
         try backendCall { () throws(SystemError) in
             try FileIO.writeRegister(vfio.descriptor.rawValue, at: Int64(region.offset) + Int64(offset), byteCount: byteCount,
                                      value: value, "\(vfio.name) BAR\(bar)+0x\(String(offset, radix: 16))")

@@ -33,6 +33,10 @@ public final class VFIOBackend: InterruptBackend {
     /// Where each BAR's region lies in the device file (index 0...5; nil: no such region),
     /// read once so that a register access is one pread (`readRegister`).
     let barRegions: [VFIO.RegionInfo?]
+    /// The device for register accesses (MmMapIoSpace, READ_PORT_*), until `close()`: its
+    /// own lock, held only to copy the reference, so an ISR's port access never waits behind
+    /// the state lock, which a connect holds across its ioctls.
+    let registerDevice: LockedValue<VFIODevice?>
 
     private struct State {
         /// nil once closed or given back to the kernel after a removal request.
@@ -118,6 +122,7 @@ public final class VFIOBackend: InterruptBackend {
         requestSignal = Self.signal(.req, of: vfio, count: requestInterrupts, logger: logger)
         errorSignal = Self.signal(.err, of: vfio, count: errorInterrupts, logger: logger)
         state = LockedValue(State(device: vfio))
+        registerDevice = LockedValue(vfio)
     }
 
     deinit { close() }
@@ -276,6 +281,7 @@ public final class VFIOBackend: InterruptBackend {
     /// Disables everything and closes the device (then its
     /// group and container, once no other device holds them). Idempotent.
     public func close() {
+        registerDevice.withLock { $0 = nil }
         let (device, enabled) = state.withLock { state in
             defer { state.device = nil; state.enabled = nil }
             return (state.device, state.enabled)

@@ -94,7 +94,10 @@ public final class EduDevice: @unchecked Sendable {
     public var Version: ULONG { Extension.Version }
 
     /// Makes the device interrupt (a write of `bits` to 0x60), as a DMA or factorial completion would.
-    public func raise(_ bits: UInt32 = 1) { WRITE_REGISTER_ULONG(Extension.Registers! + EDU_REGISTER.INTERRUPT_RAISE, bits) }
+    public func raise(_ bits: UInt32 = 1) {
+        guard let registers = Extension.Registers else { return }  // stopped: BAR0 is unmapped
+        WRITE_REGISTER_ULONG(registers + EDU_REGISTER.INTERRUPT_RAISE, bits)
+    }
 
     /// Disconnects and releases the device (EvtDeviceReleaseHardware).
     public func stop() {
