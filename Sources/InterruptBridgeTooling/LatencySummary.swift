@@ -17,6 +17,12 @@ public struct LatencySummary: Sendable {
     /// upper bound (HdrHistogram's "highest equivalent value", what
     /// `LatencyBuckets.percentile` reports too), the top bucket at the exact maximum.
     public init(_ snapshots: [LatencyBuckets]) {
+        // Nothing recorded (most vectors of a many-vector card a watch samples): no histogram to
+        // make, whose buckets cost a watch of 200 vectors seconds per sample in the rig's guest.
+        guard snapshots.contains(where: { $0.count > 0 }) else {
+            count = 0
+            return
+        }
         // Two significant digits: the recorder's own resolution (1/64 per bucket).
         var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 1 << 36,
                                           numberOfSignificantValueDigits: .two)

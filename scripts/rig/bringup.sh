@@ -47,7 +47,9 @@ exit \$failed"
 status=0
 # pci-testdev (0000:00:0c.0): a device with no interrupt at all, which every verb must refuse.
 # pci-serial (0000:00:0d.0): a card with only I/O ports, on the guest's serial driver.
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,e1000e,nvme --qemu-device pci-testdev --qemu-device pci-serial --timeout 1200 \
+# virtio-rng-pci,vectors=200 (0000:00:0e.0): a card with many MSI-X vectors, on virtio-pci.
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,e1000e,nvme --qemu-device pci-testdev --qemu-device pci-serial \
+    --qemu-device virtio-rng-pci,vectors=200 --timeout 1200 \
     --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" \
     --bind 0000:00:03.0=vfio-pci --bind 0000:00:05.0=vfio-pci --bind 0000:00:07.0=vfio-pci --bind 0000:00:08.0=vfio-pci \
     --bind 0000:00:0c.0=vfio-pci \
