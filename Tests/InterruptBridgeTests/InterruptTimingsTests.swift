@@ -63,6 +63,21 @@ extension Runtime {
             #expect(recorder.snapshot.bucketCounts[Layout.overflowIndex] == 1)
         }
 
+        /// A recorder with nothing longer than 0 ns takes its snapshot from the first bucket
+        /// alone (the short cut a watch of many idle vectors relies on): still exact.
+        @Test func aSnapshotOfZeroLengthDurationsOnlyIsExact() {
+            let recorder = LatencyRecorder()
+            #expect(recorder.snapshot == .empty)
+            recorder.record(nanoseconds: 0)
+            recorder.record(nanoseconds: 0)
+            #expect(recorder.snapshot.count == 2)
+            #expect(recorder.snapshot.bucketCounts[0] == 2)
+            #expect(recorder.snapshot.percentile(50) == .zero)
+            recorder.record(nanoseconds: 300)
+            #expect(recorder.snapshot.count == 3)
+            #expect(recorder.snapshot.max == .nanoseconds(300))
+        }
+
         @Test func subtractingGivesTheIntervalAndAddingMerges() throws {
             let recorder = LatencyRecorder()
             for _ in 0..<10 { recorder.record(nanoseconds: 5_000) }

@@ -96,6 +96,15 @@ final class LatencyRecorder: @unchecked Sendable {
     /// writer records, it may miss the durations being recorded, never tear a count.
     var snapshot: LatencyBuckets {
         let longest = cells[Self.longestCell].load(ordering: .relaxed)
+        // Nothing longer than 0 ns recorded: only the first bucket can hold anything. Most
+        // vectors of a many-vector card, which a watch samples every interval, are so.
+        if longest == 0 {
+            let zeroLength = cells[0].load(ordering: .relaxed)
+            guard zeroLength > 0 else { return .empty }
+            var counts = LatencyBuckets.Layout.zeros
+            counts[0] = zeroLength
+            return LatencyBuckets(bucketCounts: counts, sumNanoseconds: 0, longestNanoseconds: 0)
+        }
         let counts = [UInt64](unsafeUninitializedCapacity: LatencyBuckets.Layout.bucketCount) { buffer, initialized in
             for index in 0..<LatencyBuckets.Layout.bucketCount {
                 buffer.initializeElement(at: index, to: cells[index].load(ordering: .relaxed))
