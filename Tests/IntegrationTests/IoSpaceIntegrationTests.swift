@@ -5,6 +5,7 @@
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 import InterruptBridgeTestKit
 import InterruptBridgeWDK
 import Synchronization
@@ -91,6 +92,49 @@ extension RigIntegrationTests {
             // The mapping held the device open in the kernel: once unmapped and closed, it opens again.
             let again = try VFIOBackend(device: info, logger: Rig.logger)
             again.close()
+        }
+
+        /// A driver that never unmaps (or has not yet: the ISR may still run) must not hold up
+        /// the kernel's unbind: at the removal request the mapping lets the device go, and the
+        /// address reads zeroes from then on instead of faulting.
+        @Test func aLiveMappingDoesNotHoldUpTheUnbind() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Self.discovered(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            let dispatcher = try InterruptDispatcher(logger: Rig.logger)
+            defer { dispatcher.shutdown() }
+            let pdo = DEVICE_OBJECT(InterruptDevice(backend: backend), dispatcher: dispatcher)
+            let memory = try Self.resources(of: pdo, CmResourceTypeMemory)
+            let devExt = MAPPED_EDU_EXTENSION()
+            devExt.Registers = MmMapIoSpace(memory.u.Memory.Start, SIZE_T(memory.u.Memory.Length), MmNonCached)
+            let registers = try #require(devExt.Registers)
+            #expect(READ_REGISTER_ULONG(registers + Self.identification) == 0x0100_00ed)
+            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+            params.Version = CONNECT_MESSAGE_BASED
+            params.MessageBased.PhysicalDeviceObject = pdo
+            params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
+            params.MessageBased.MessageServiceRoutine = Self.messageService
+            params.MessageBased.ServiceContext = devExt
+            #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+            WRITE_REGISTER_ULONG(registers + Self.raise, 1)
+            #expect(eventually(5) { devExt.claimed.load(ordering: .acquiring) == 1 })
+
+            // Unbinding blocks in the kernel until the device is released: on a thread.
+            let unbound = Atomic<Bool>(false)
+            let sysfs = SysfsPCI()
+            let thread = try PThread.spawn(name: "unbind") {
+                try? sysfs.unbind(Rig.eduVFIO.description, from: "vfio-pci")
+                unbound.store(true, ordering: .releasing)
+            }
+            let released = eventually(within: 60) { unbound.load(ordering: .acquiring) }
+            #expect(released, "the kernel's unbind completed with MmMapIoSpace's mapping still held")
+            if released { try PThread.join(thread) }
+            #expect(READ_REGISTER_ULONG(registers + Self.identification) == 0, "the address is zeroed memory now")
+            MmUnmapIoSpace(devExt.Registers, SIZE_T(memory.u.Memory.Length))
+            devExt.Registers = nil
+            devExt.ConnectionContext = nil
+            withExtendedLifetime(pdo) {}
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)  // as the other suites expect it
         }
 
         @Test func eduUnderUIOIsMappedThroughSysfs() throws {
