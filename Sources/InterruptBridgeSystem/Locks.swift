@@ -115,7 +115,7 @@ public final class WaitableValue<Value>: @unchecked Sendable {
     /// runs under the lock (a waiter that registered itself takes itself off) and the
     /// result is nil.
     public func wait<Result>(until deadline: UInt64?, _ satisfied: (inout Value) -> Result?,
-                             timedOut: (inout Value) -> Void = { _ in }) -> Result? {
+                             timedOut: ((inout Value) -> Void)? = nil) -> Result? {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while true {
@@ -125,7 +125,7 @@ public final class WaitableValue<Value>: @unchecked Sendable {
                 continue
             }
             guard MonotonicClock.nanoseconds() < deadline else {
-                timedOut(&value)
+                timedOut?(&value)
                 return nil
             }
             var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
