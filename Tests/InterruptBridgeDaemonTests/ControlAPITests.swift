@@ -24,7 +24,8 @@ struct ControlAPITests {
         // trigger raises exactly COUNT on a quiet device; wait sees them; statistics count them per vector.
         let reset = try await daemon.call("POST", "/v1/devices/quiet/counters/reset")
         #expect(reset.status == 200)
-        let waiting = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 20, "timeout": 10]) }
+        // Since the reset: a wait that reached the daemon after the trigger (a loaded machine) still counts them.
+        let waiting = Task { try await daemon.call("POST", "/v1/devices/quiet/wait", ["count": 20, "timeout": 10, "since": "reset"]) }
         try await Task.sleep(for: .milliseconds(100))
         let triggered = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 20])
         #expect(triggered.status == 200)
