@@ -57,10 +57,30 @@ struct EventState {
     /// Notification events: how many sets there were. A wait that began before a set is
     /// released by it, whatever the state is when it wakes.
     var sets: UInt64 = 0
-    /// Synchronization events: the waits blocked now, and the releases handed to them by
-    /// sets (each taken by one wait; the event stays not signalled meanwhile).
-    var waiting = 0
-    var released = 0
+    /// The waits blocked now, by ticket, oldest first. A synchronization event's set hands
+    /// its release to the oldest (the event stays not signalled meanwhile), so a wait that
+    /// blocked after the set cannot take it.
+    var blocked: [UInt64] = []
+    /// Synchronization events: the blocked waits a set released, not yet woken to see it.
+    var released: [UInt64] = []
+    var nextTicket: UInt64 = 0
+
+    mutating func block() -> UInt64 {
+        defer { nextTicket &+= 1 }
+        blocked.append(nextTicket)
+        return nextTicket
+    }
+
+    mutating func unblock(_ ticket: UInt64) {
+        if let index = blocked.firstIndex(of: ticket) { blocked.remove(at: index) }
+    }
+
+    /// Takes a release handed to `ticket`, if there is one.
+    mutating func takeRelease(_ ticket: UInt64) -> Bool {
+        guard let index = released.firstIndex(of: ticket) else { return false }
+        released.remove(at: index)
+        return true
+    }
 }
 
 /// `KeInitializeEvent(&devExt->Event, Type, State)`: gives the variable a fresh event of
@@ -84,7 +104,11 @@ public func KeSetEvent(_ Event: KEVENT, _ Increment: KPRIORITY, _ Wait: BOOLEAN)
     if Event.type == SynchronizationEvent {
         return Event.state.update(wakingAll: true) { state in
             let previous: LONG = state.signaled ? 1 : 0
-            if state.waiting > state.released { state.released += 1 } else { state.signaled = true }
+            if state.blocked.isEmpty {
+                state.signaled = true
+            } else {
+                state.released.append(state.blocked.removeFirst())
+            }
             return previous
         }
     }
@@ -143,43 +167,41 @@ public func KeWaitForSingleObject(_ Object: KEVENT, _ WaitReason: KWAIT_REASON, 
                  "KeWaitForSingleObject at IRQL \(irql) with \(Timeout == nil ? "no time-out" : "a time-out"): a wait must run at or below APC_LEVEL, or at DISPATCH_LEVEL with a zero time-out")
     let deadline = Timeout.map { waitDeadline(for: $0.pointee.QuadPart) }
     let satisfied: Bool?
+    var ticket: UInt64?
     if Object.type == SynchronizationEvent {
-        var blocked = false
         satisfied = Object.state.wait(until: deadline, { state -> Bool? in
-            if blocked, state.released > 0 {
-                state.released -= 1
-                state.waiting -= 1
-                return true
+            if let ticket {
+                // Released by a set while blocked; it is off the blocked list already.
+                return state.takeRelease(ticket) ? true : nil
             }
             if state.signaled {
                 state.signaled = false
-                if blocked { state.waiting -= 1 }
                 return true
             }
-            if !blocked {
-                blocked = true
-                state.waiting += 1
-            }
+            ticket = state.block()
             return nil
         }, timedOut: { state in
-            guard blocked else { return }
-            state.waiting -= 1
-            // A release handed out for a wait that is no longer there signals the event instead.
-            if state.released > state.waiting {
-                state.released -= 1
-                state.signaled = true
-            }
+            if let ticket { state.unblock(ticket) }
         })
     } else {
         var begun: UInt64?
-        satisfied = Object.state.wait(until: deadline) { state -> Bool? in
-            if state.signaled { return true }
-            guard let begun else {
-                begun = state.sets
-                return nil
+        satisfied = Object.state.wait(until: deadline, { state -> Bool? in
+            if let begun, state.sets != begun {
+                if let ticket { state.unblock(ticket) }
+                return true
             }
-            return state.sets != begun ? true : nil
-        }
+            if state.signaled {
+                if let ticket { state.unblock(ticket) }
+                return true
+            }
+            if begun == nil {
+                begun = state.sets
+                ticket = state.block()
+            }
+            return nil
+        }, timedOut: { state in
+            if let ticket { state.unblock(ticket) }
+        })
     }
     return satisfied == nil ? STATUS_TIMEOUT : STATUS_SUCCESS
 }

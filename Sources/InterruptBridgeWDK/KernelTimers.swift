@@ -57,7 +57,6 @@ public func KeSetTimerEx(_ Timer: KTIMER, _ DueTime: LARGE_INTEGER, _ Period: LO
     let irql = KeGetCurrentIrql()
     precondition(irql <= DISPATCH_LEVEL, "KeSetTimer at IRQL \(irql): it must run at or below DISPATCH_LEVEL (queue a DPC from the ISR)")
     precondition(Period >= 0, "KeSetTimerEx: Period \(Period) ms is negative")
-    Timer.signal.state.withLock { $0.signaled = false }
     let entry = TimerQueue.Entry(timer: Timer, due: waitDeadline(for: DueTime.QuadPart),
                                  period: UInt64(Period) * 1_000_000, dpc: Dpc)
     return TimerQueue.set(entry)
@@ -107,6 +106,9 @@ enum TimerQueue {
     /// Sets (or resets) a timer; whether it was set before.
     static func set(_ entry: Entry) -> BOOLEAN {
         let (wasSet, start) = state.update(wakingAll: true) { state -> (Bool, Bool) in
+            // Not signalled from the set on: under the queue's lock, which every expiry holds
+            // while it signals, so an expiry of what this set replaces cannot land after it.
+            entry.timer.signal.state.withLock { $0.signaled = false }
             let wasSet = state.entries.updateValue(entry, forKey: ObjectIdentifier(entry.timer)) != nil
             state.changes &+= 1
             defer { state.threadStarted = true }
@@ -131,14 +133,19 @@ enum TimerQueue {
     }
 
     /// The timer thread: sleeps until the earliest expiry or a change, expires what is due.
+    /// An expiry signals the timer and queues its DPC while it holds the queue's lock, so
+    /// once KeCancelTimer returns no expiry of that setting is left to come (a driver's
+    /// cancel, then KeFlushQueuedDpcs, then free, as the page says), and a KeSetTimer never
+    /// finds its timer signalled by what it replaced. Lock order: the queue, then a timer's
+    /// event; KeInsertQueueDpc takes no lock and never runs the DPC here.
     private static func run() {
         while true {
-            let (earliest, seen) = state.withLock { state in (state.entries.values.map(\.due).min(), state.changes) }
-            let expired = state.wait(until: earliest) { state -> [Entry]? in
+            let (earliest, seen) = state.withLock { state in (state.entries.values.lazy.map(\.due).min(), state.changes) }
+            _ = state.wait(until: earliest) { state -> Bool? in
                 let now = MonotonicClock.nanoseconds()
-                var due: [Entry] = []
+                var expired = false
                 for (key, entry) in state.entries where entry.due <= now {
-                    due.append(entry)
+                    expired = true
                     if entry.period > 0 {
                         // The next expiry one period on; a period already missed is not made up.
                         var next = entry
@@ -147,13 +154,10 @@ enum TimerQueue {
                     } else {
                         state.entries[key] = nil
                     }
+                    KeSetEvent(entry.timer.signal, IO_NO_INCREMENT, FALSE)
+                    if let dpc = entry.dpc { KeInsertQueueDpc(dpc, nil, nil) }
                 }
-                if !due.isEmpty { return due }
-                return state.changes != seen ? [] : nil
-            } ?? []
-            for entry in expired {
-                KeSetEvent(entry.timer.signal, IO_NO_INCREMENT, FALSE)
-                if let dpc = entry.dpc { KeInsertQueueDpc(dpc, nil, nil) }
+                return expired || state.changes != seen ? true : nil
             }
         }
     }

@@ -107,7 +107,7 @@ struct KernelEventTests {
                 }
             })
         }
-        PThread.sleep(for: .milliseconds(100))
+        #expect(eventually { event.state.withLock { $0.blocked.count } == 2 }, "both waits are blocked")
         KeSetEvent(event, IO_NO_INCREMENT, FALSE)
         #expect(eventually(1) { released.load(ordering: .relaxed) == 1 })
         for thread in threads { try PThread.join(thread) }
@@ -128,7 +128,7 @@ struct KernelEventTests {
                 let status = KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout)
                 result.withLock { $0 = status }
             }
-            PThread.sleep(for: .milliseconds(150))  // blocked by now
+            #expect(eventually { event.state.withLock { $0.blocked.count } == 1 }, "the wait is blocked")
             KeSetEvent(event, IO_NO_INCREMENT, FALSE)
             KeClearEvent(event)
             try PThread.join(waiter)
@@ -143,7 +143,7 @@ struct KernelEventTests {
             var timeout = KernelEventTests.relative(milliseconds: 3_000)
             released.store(KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout) == STATUS_SUCCESS, ordering: .relaxed)
         }
-        PThread.sleep(for: .milliseconds(150))
+        #expect(eventually { event.state.withLock { $0.blocked.count } == 1 }, "the wait is blocked")
         #expect(KeSetEvent(event, IO_NO_INCREMENT, FALSE) == 0)
         #expect(KeSetEvent(event, IO_NO_INCREMENT, FALSE) == 0, "the first set released the wait: the event was never signalled")
         try PThread.join(waiter)

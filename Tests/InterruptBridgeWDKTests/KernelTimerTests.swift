@@ -2,7 +2,7 @@ import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 import InterruptBridgeTestKit
-import InterruptBridgeWDK
+@testable import InterruptBridgeWDK
 import Synchronization
 import Testing
 
@@ -43,6 +43,10 @@ struct KernelTimerTests {
         PThread.sleep(for: .milliseconds(60))
         #expect(devExt.count == 1, "once")
         #expect(KeCancelTimer(devExt.Timer) == FALSE, "expired: no longer set")
+        KeSetTimer(devExt.Timer, Self.relative(milliseconds: 60_000), devExt.Dpc)
+        #expect(KeReadStateTimer(devExt.Timer) == FALSE, "setting it again makes it not signalled")
+        #expect(KeCancelTimer(devExt.Timer) == TRUE)
+        #expect(KeReadStateTimer(devExt.Timer) == FALSE, "a cancel leaves the state as it was")
     }
 
     @Test func aPeriodicTimerGoesOnUntilCancelled() throws {
@@ -84,5 +88,91 @@ struct KernelTimerTests {
         var look = LARGE_INTEGER(QuadPart: 0)
         #expect(KeWaitForSingleObject(timer, Executive, KernelMode, FALSE, &look) == STATUS_TIMEOUT, "the wait reset it")
         #expect(KeReadStateTimer(timer) == FALSE)
+    }
+
+    /// The polling pattern: a DPC that re-sets its own timer, one-shot and periodic, from
+    /// DISPATCH_LEVEL on the dispatcher's thread (the queue's lock, then the event's: no
+    /// deadlock with the timer thread, which takes them in that order).
+    @Test func aDPCThatSetsItsOwnTimerAgain() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        final class Poll: @unchecked Sendable {
+            // @unchecked: Timer and Dpc are initialized before the first set.
+            var Timer = KTIMER()
+            var Dpc = KDPC()
+            let runs = Atomic<Int>(0)
+            let periodic: Bool
+            init(periodic: Bool) { self.periodic = periodic }
+        }
+        for periodic in [false, true] {
+            let poll = Poll(periodic: periodic)
+            KeInitializeTimer(&poll.Timer)
+            KeInitializeDpc(&poll.Dpc, { Dpc, Context, _, _ in
+                let poll = Context as! Poll
+                if poll.runs.add(1, ordering: .relaxed).newValue < 50 {
+                    KeSetTimerEx(poll.Timer, LARGE_INTEGER(QuadPart: -10_000), poll.periodic ? 2 : 0, Dpc)
+                }
+            }, poll, dispatcher: dispatcher)
+            KeSetTimerEx(poll.Timer, Self.relative(milliseconds: 1), periodic ? 3 : 0, poll.Dpc)
+            #expect(eventually(10) { poll.runs.load(ordering: .relaxed) >= 50 }, "periodic \(periodic)")
+            KeCancelTimer(poll.Timer)
+            KeFlushQueuedDpcs()
+        }
+    }
+
+    /// One expiry of a synchronization timer releases exactly one of two blocked waits.
+    @Test func aSynchronizationTimerReleasesOneOfTwoWaits() throws {
+        var timer = KTIMER()
+        KeInitializeTimerEx(&timer, SynchronizationTimer)
+        let shared = timer
+        let successes = Atomic<Int>(0)
+        let waiters = try (0..<2).map { index in
+            try PThread.spawn(name: "waiter \(index)") {
+                var timeout = KernelTimerTests.relative(milliseconds: 600)
+                if KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout) == STATUS_SUCCESS {
+                    successes.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        #expect(eventually(5) { shared.signal.state.withLock { $0.blocked.count } == 2 })
+        KeSetTimer(timer, LARGE_INTEGER(QuadPart: 0), nil)
+        for waiter in waiters { try PThread.join(waiter) }
+        #expect(successes.load(ordering: .relaxed) == 1)
+        let left = shared.signal.state.withLock { ($0.blocked.count, $0.released.count, $0.signaled) }
+        #expect(left == (0, 0, false), "nothing stranded: \(left)")
+    }
+
+    /// Synchronization-event waits with time-outs of 100-300 us racing sets for a second:
+    /// no release is left behind, and no wait succeeds without a set.
+    @Test func synchronizationWaitsRacingSetsStrandNothing() throws {
+        var event = KEVENT()
+        KeInitializeEvent(&event, SynchronizationEvent, FALSE)
+        let shared = event
+        let stop = Atomic<Bool>(false)
+        let successes = Atomic<Int>(0)
+        let waiters = try (0..<3).map { index in
+            try PThread.spawn(name: "waiter \(index)") {
+                while !stop.load(ordering: .relaxed) {
+                    var timeout = LARGE_INTEGER(QuadPart: -Int64(1 + index) * 1_000)
+                    if KeWaitForSingleObject(shared, Executive, KernelMode, FALSE, &timeout) == STATUS_SUCCESS {
+                        successes.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        var sets = 0
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(1) {
+            KeSetEvent(shared, IO_NO_INCREMENT, FALSE)
+            sets += 1
+            PThread.sleep(for: .microseconds(Int64(sets % 400)))
+        }
+        stop.store(true, ordering: .relaxed)
+        for waiter in waiters { try PThread.join(waiter) }
+        let left = shared.state.withLock { ($0.blocked.count, $0.released.count, $0.signaled) }
+        #expect(left.0 == 0 && left.1 == 0, "stranded: \(left)")
+        // Two sets with no wait blocked leave the event set once: at most one release per set.
+        #expect(successes.load(ordering: .relaxed) + (left.2 ? 1 : 0) <= sets)
+        #expect(successes.load(ordering: .relaxed) > 0)
     }
 }
