@@ -318,6 +318,22 @@ extension FileIO {
     /// Raises the soft RLIMIT_NOFILE to the hard limit (a process serving thousands
     /// of vectors holds one eventfd each) and returns the limit now in force
     /// (Int.max when unlimited).
+    /// Raises the soft RLIMIT_NOFILE to `wanted`, or to the hard limit when that is lower;
+    /// never lowers it. Returns the limit now in force. Bounded, unlike
+    /// `raiseDescriptorLimitToHardLimit`, because children inherit it: a hard limit of 2^20
+    /// or more (containers) makes programs that close every descriptor up to the limit slow.
+    @discardableResult
+    public static func raiseDescriptorLimit(toAtMost wanted: Int) throws(SystemError) -> Int {
+        var limit = rlimit()
+        _ = try syscall("getrlimit") { getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) }
+        let target = min(rlim_t(max(wanted, 0)), limit.rlim_max)
+        if limit.rlim_cur < target {
+            limit.rlim_cur = target
+            _ = try syscall("setrlimit") { setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) }
+        }
+        return limit.rlim_cur > rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
     @discardableResult
     public static func raiseDescriptorLimitToHardLimit() throws(SystemError) -> Int {
         var limit = rlimit()

@@ -80,8 +80,9 @@ extension IRQBridge {
     static func main() async {
         // Every verb may hold a descriptor per vector (an eventfd each: a card with 2,048 MSI-X
         // vectors needs as many): a shell's soft limit of 1,024 would refuse such a card with
-        // EMFILE, so it is raised to the hard limit first.
-        _ = try? FileIO.raiseDescriptorLimitToHardLimit()
+        // EMFILE, so it is raised first, as far as the dispatch loop's largest capacity (65,536)
+        // and the hard limit allow (children inherit it: not to a container's 2^30).
+        _ = try? FileIO.raiseDescriptorLimit(toAtMost: 65_536)
         if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
             CommandFailure.badInput(unknown).exit()
         }
