@@ -18,7 +18,9 @@ extension DeviceRegistry {
         let device = managed(event.device)
         switch event {
         case let .deviceRemoved(_, reason, count):
-            guard let device else { return }
+            // Already removed: the kernel's remove event was handled first (both come through
+            // queues of their own) and said so.
+            guard let device, device.state != .removed else { return }
             // The kernel waits for the device's descriptors before it can finish
             // the unbind or the unplug: let go of them now. A trigger's raise that landed
             // after the loop disabled the device's messages left a cause pending, which
@@ -70,10 +72,15 @@ extension DeviceRegistry {
         case .remove:
             guard let device = devices[id] else { return }
             if device.state != .removed {
+                // Before the dispatcher's own removal event reached the registry (the kernel
+                // sends both; their order here is the scheduler's): the same `removed` event,
+                // so a watcher sees one sequence whichever comes first.
+                let vectors = device.objects.count
                 disconnect(device, reason: "hot-unplugged")
                 closeSession(device, quiescing: false)
                 device.state = .removed
                 device.reason = "hot-unplugged"
+                publish(.removed, device, "\(id) removed (hot-unplugged): \(vectors) vector(s) disconnected")
             }
             publish(.hotplugRemoved, device, "\(id) left the bus")
         case .unbind:

@@ -300,6 +300,27 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// Pulled: the kernel's remove event may reach the registry before the dispatcher's own
+    /// removal does (each comes through its own queue). Either way a watcher sees `removed`
+    /// once, then `hotplug-removed`.
+    @Test func aRemoveEventBeforeTheDispatchersIsStillARemovedEvent() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
+        let (id, stream) = daemon.services.events.watch(internal: true)
+        defer { daemon.services.events.unwatch(id) }
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .remove, address: PCIAddress(Self.nic)!))
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .remove, address: PCIAddress(Self.nic)!))
+        _ = daemon.services.events.publish(DaemonEvent(kind: .milestone, message: "end of test"))
+        var kinds: [DaemonEvent.Kind] = []
+        for await event in stream {
+            if event.message == "end of test" { break }
+            if event.device == Self.nic { kinds.append(event.kind) }
+        }
+        #expect(kinds == [.removed, .hotplugRemoved, .hotplugRemoved], "\(kinds)")
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "removed")
+        try await daemon.stop()
+    }
+
     /// Unbound from vfio-pci by someone else, the device is `released`, on no driver, with
     /// the daemon's driver_override and record still on it: shutdown gives it back to its
     /// driver like the others (a probe found it left on no driver, override and record kept).
