@@ -91,14 +91,25 @@ extension InterruptBackend {
 /// Checks a register access against the BAR's size before a backend makes it: a BAR the
 /// device does not have, or an access that leaves it, is `.kernelLimit` with the reason.
 func checkRegisterAccess(_ device: PCIDeviceInfo, bar: Int, offset: Int, byteCount: Int) throws(BackendError) {
-    guard byteCount == 1 || byteCount == 2 || byteCount == 4 || byteCount == 8 else {
-        throw .kernelLimit("a register access is 1, 2, 4 or 8 bytes, not \(byteCount)")
-    }
     guard let size = device.bars.first(where: { $0.index == bar })?.size, size > 0 else {
+        try checkRegisterWidth(byteCount)
         throw .kernelLimit("\(device.address) has no BAR\(bar)")
     }
+    try checkRegisterAccess(device.address, bar: bar, offset: offset, byteCount: byteCount, within: size)
+}
+
+/// The same check against a window of `size` bytes a backend found for the BAR itself
+/// (vfio-pci's region).
+func checkRegisterAccess(_ address: PCIAddress, bar: Int, offset: Int, byteCount: Int, within size: UInt64) throws(BackendError) {
+    try checkRegisterWidth(byteCount)
     guard offset >= 0, UInt64(offset) + UInt64(byteCount) <= size else {
-        throw .kernelLimit("\(device.address): BAR\(bar)+0x\(String(offset, radix: 16)) (\(byteCount * 8)-bit) is outside its 0x\(String(size, radix: 16)) bytes")
+        throw .kernelLimit("\(address): BAR\(bar)+0x\(String(offset, radix: 16)) (\(byteCount * 8)-bit) is outside its 0x\(String(size, radix: 16)) bytes")
+    }
+}
+
+private func checkRegisterWidth(_ byteCount: Int) throws(BackendError) {
+    guard byteCount == 1 || byteCount == 2 || byteCount == 4 || byteCount == 8 else {
+        throw .kernelLimit("a register access is 1, 2, 4 or 8 bytes, not \(byteCount)")
     }
 }
 

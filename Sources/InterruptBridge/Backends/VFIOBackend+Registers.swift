@@ -32,15 +32,10 @@ extension VFIOBackend {
     }
 
     private func accessibleRegion(bar: Int, offset: Int, byteCount: Int) throws(BackendError) -> VFIO.RegionInfo {
-        guard byteCount == 1 || byteCount == 2 || byteCount == 4 || byteCount == 8 else {
-            throw .kernelLimit("a register access is 1, 2, 4 or 8 bytes, not \(byteCount)")
-        }
         guard bar >= 0, bar < barRegions.count, let region = barRegions[bar], region.readable, region.writable else {
             throw .kernelLimit("\(device.address): vfio-pci gives no access to BAR\(bar)")
         }
-        guard offset >= 0, UInt64(offset) + UInt64(byteCount) <= region.size else {
-            throw .kernelLimit("\(device.address): BAR\(bar)+0x\(String(offset, radix: 16)) (\(byteCount * 8)-bit) is outside its 0x\(String(region.size, radix: 16)) bytes")
-        }
+        try checkRegisterAccess(device.address, bar: bar, offset: offset, byteCount: byteCount, within: region.size)
         return region
     }
 }
