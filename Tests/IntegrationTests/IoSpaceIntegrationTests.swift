@@ -47,6 +47,20 @@ extension RigIntegrationTests {
             return TRUE
         }
 
+        /// CONNECT_MESSAGE_BASED with `messageService`, as the driver's start writes it; the
+        /// parameters come back with the version connected.
+        @discardableResult
+        static func connectMessages(of pdo: DEVICE_OBJECT, to devExt: MAPPED_EDU_EXTENSION) -> IO_CONNECT_INTERRUPT_PARAMETERS {
+            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
+            params.Version = CONNECT_MESSAGE_BASED
+            params.MessageBased.PhysicalDeviceObject = pdo
+            params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
+            params.MessageBased.MessageServiceRoutine = Self.messageService
+            params.MessageBased.ServiceContext = devExt
+            #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+            return params
+        }
+
         @Test func eduThroughVFIOIsMappedServedAndReleased() throws {
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
             let info = try Self.discovered(Rig.eduVFIO)
@@ -63,13 +77,7 @@ extension RigIntegrationTests {
                 #expect(READ_REGISTER_ULONG(registers + Self.liveness) == ~UInt32(0x1234_5678), "edu inverts what the liveness register was given")
                 WRITE_REGISTER_ULONG(registers + Self.acknowledge, READ_REGISTER_ULONG(registers + Self.status))
 
-                var params = IO_CONNECT_INTERRUPT_PARAMETERS()
-                params.Version = CONNECT_MESSAGE_BASED
-                params.MessageBased.PhysicalDeviceObject = pdo
-                params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
-                params.MessageBased.MessageServiceRoutine = Self.messageService
-                params.MessageBased.ServiceContext = devExt
-                #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+                let params = Self.connectMessages(of: pdo, to: devExt)
                 let rounds = min(Rig.count, 500)
                 for round in 1...rounds {
                     WRITE_REGISTER_ULONG(registers + Self.raise, UInt32(1) << UInt32(round % 8))
@@ -109,13 +117,7 @@ extension RigIntegrationTests {
             devExt.Registers = MmMapIoSpace(memory.u.Memory.Start, SIZE_T(memory.u.Memory.Length), MmNonCached)
             let registers = try #require(devExt.Registers)
             #expect(READ_REGISTER_ULONG(registers + Self.identification) == 0x0100_00ed)
-            var params = IO_CONNECT_INTERRUPT_PARAMETERS()
-            params.Version = CONNECT_MESSAGE_BASED
-            params.MessageBased.PhysicalDeviceObject = pdo
-            params.MessageBased.ConnectionContext.Generic = devExt.pointer(to: \.ConnectionContext)
-            params.MessageBased.MessageServiceRoutine = Self.messageService
-            params.MessageBased.ServiceContext = devExt
-            #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+            Self.connectMessages(of: pdo, to: devExt)
             WRITE_REGISTER_ULONG(registers + Self.raise, 1)
             #expect(eventually(5) { devExt.claimed.load(ordering: .acquiring) == 1 })
 
