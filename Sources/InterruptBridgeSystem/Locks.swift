@@ -102,6 +102,16 @@ public final class WaitableValue<Value>: @unchecked Sendable {
         return result
     }
 
+    /// Changes the value under the lock, then wakes every waiter only when `body` says the
+    /// change matters to them (a later deadline than the one a waiter sleeps for does not).
+    public func update<Result>(_ body: (inout Value) -> (result: Result, wakesWaiters: Bool)) -> Result {
+        pthread_mutex_lock(mutex)
+        let (result, wakes) = body(&value)
+        if wakes { pthread_cond_broadcast(condition) }
+        pthread_mutex_unlock(mutex)
+        return result
+    }
+
     /// Reads or changes the value under the lock without waking anyone.
     public func withLock<Result>(_ body: (inout Value) -> Result) -> Result {
         pthread_mutex_lock(mutex)

@@ -96,8 +96,15 @@ enum TimerQueue {
 
     struct State {
         var entries: [ObjectIdentifier: Entry] = [:]
-        /// Changes at every set and cancel, so the thread looks at its deadline again.
+        /// Changes at every set that is due before `threadSleepsUntil`, so the thread looks
+        /// at its deadline again. A later one, or a cancel, waits for that deadline: a
+        /// watchdog re-armed at every interrupt costs no wake-up of the thread.
         var changes: UInt64 = 0
+        /// The deadline the thread last took (MonotonicClock nanoseconds; nil: none, it
+        /// waits for a set).
+        var threadSleepsUntil: UInt64?
+        /// Times the thread looked at the timers (once per wait and once per wake-up), for tests.
+        var threadLooks: UInt64 = 0
         var threadStarted = false
     }
 
@@ -105,14 +112,15 @@ enum TimerQueue {
 
     /// Sets (or resets) a timer; whether it was set before.
     static func set(_ entry: Entry) -> BOOLEAN {
-        let (wasSet, start) = state.update(wakingAll: true) { state -> (Bool, Bool) in
+        let (wasSet, start) = state.update { state -> (result: (Bool, Bool), wakesWaiters: Bool) in
             // Not signalled from the set on: under the queue's lock, which every expiry holds
             // while it signals, so an expiry of what this set replaces cannot land after it.
             entry.timer.signal.state.withLock { $0.signaled = false }
             let wasSet = state.entries.updateValue(entry, forKey: ObjectIdentifier(entry.timer)) != nil
-            state.changes &+= 1
+            let sooner = state.threadSleepsUntil.map { entry.due < $0 } ?? true
+            if sooner { state.changes &+= 1 }
             defer { state.threadStarted = true }
-            return (wasSet, !state.threadStarted)
+            return ((wasSet, !state.threadStarted), sooner)
         }
         if start {
             do throws(SystemError) {
@@ -126,10 +134,8 @@ enum TimerQueue {
     }
 
     static func cancel(_ timer: KTIMER) -> BOOLEAN {
-        state.update(wakingAll: true) { state in
-            state.changes &+= 1
-            return state.entries.removeValue(forKey: ObjectIdentifier(timer)) != nil
-        }
+        // No wake-up: the thread finds nothing due at the deadline it sleeps for.
+        state.withLock { state in state.entries.removeValue(forKey: ObjectIdentifier(timer)) != nil }
     }
 
     /// The timer thread: sleeps until the earliest expiry or a change, expires what is due.
@@ -140,8 +146,12 @@ enum TimerQueue {
     /// event; KeInsertQueueDpc takes no lock and never runs the DPC here.
     private static func run() {
         while true {
-            let (earliest, seen) = state.withLock { state in (state.entries.values.lazy.map(\.due).min(), state.changes) }
+            let (earliest, seen) = state.withLock { state in
+                state.threadSleepsUntil = state.entries.values.lazy.map(\.due).min()
+                return (state.threadSleepsUntil, state.changes)
+            }
             _ = state.wait(until: earliest) { state -> Bool? in
+                state.threadLooks &+= 1
                 let now = MonotonicClock.nanoseconds()
                 var expired = false
                 for (key, entry) in state.entries where entry.due <= now {

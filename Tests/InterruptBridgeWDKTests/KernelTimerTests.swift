@@ -15,7 +15,8 @@ final class TIMER_EXTENSION: @unchecked Sendable {
     var count: Int { expiries.load(ordering: .acquiring) }
 }
 
-@Suite("KTIMER: expiry, DPC, period, cancel")
+// Serialized: one test counts the timer thread's wake-ups, which every timer set moves.
+@Suite("KTIMER: expiry, DPC, period, cancel", .serialized)
 struct KernelTimerTests {
     static func relative(milliseconds: Int64) -> LARGE_INTEGER { LARGE_INTEGER(QuadPart: -milliseconds * 10_000) }
 
@@ -77,6 +78,32 @@ struct KernelTimerTests {
         #expect(KeCancelTimer(devExt.Timer) == TRUE)
         KeFlushQueuedDpcs()
         #expect(devExt.count == 1)
+    }
+
+    /// A watchdog re-armed at every interrupt, each time further out than the deadline the
+    /// timer thread sleeps for, does not wake it: it expires only what is due.
+    @Test func reArmingAWatchdogLaterDoesNotWakeTheTimerThread() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let devExt = Self.timerWithCountingDpc(on: dispatcher)
+        KeSetTimer(devExt.Timer, Self.relative(milliseconds: 60_000), devExt.Dpc)
+        #expect(eventually(5) { TimerQueue.state.withLock { $0.threadSleepsUntil } != nil }, "the thread took a deadline")
+        let before = TimerQueue.state.withLock { $0.threadLooks }
+        // Spaced out, as interrupts come, so a thread that is woken gets to run each time.
+        for round in 1...100 {
+            KeSetTimer(devExt.Timer, Self.relative(milliseconds: 60_000 + Int64(round)), devExt.Dpc)
+            PThread.sleep(for: .milliseconds(1))
+        }
+        PThread.sleep(for: .milliseconds(20))
+        let looks = TimerQueue.state.withLock { $0.threadLooks } - before
+        // A wake-up and the wait after it are two looks; one wake-up at most, for a deadline
+        // an earlier test's cancelled timer left behind.
+        #expect(looks <= 2, "the timer thread looked \(looks) times for 100 later re-arms")
+        // A sooner set still wakes it.
+        KeSetTimer(devExt.Timer, Self.relative(milliseconds: 20), devExt.Dpc)
+        #expect(eventually(5) { devExt.count == 1 }, "the re-armed timer expired at its new, sooner time")
+        #expect(KeCancelTimer(devExt.Timer) == FALSE, "a one-shot timer is no longer set once it expired")
+        KeFlushQueuedDpcs()
     }
 
     @Test func aSynchronizationTimerReleasesOneWaitPerExpiry() throws {
