@@ -72,6 +72,7 @@ public final class DaemonServices: Sendable {
         options.recordsTimings = settings.recordsTimings
         options.pollWindowLimit = .microseconds(settings.pollWindowMicroseconds)
         options.threadName = "irqbridge-dispatch"
+        options.logsFaults = false  // the registry logs each as its event (DeviceRegistry.publish)
         do { dispatcher = try InterruptDispatcher(logger: logger, options: options) } catch {
             throw .dispatcher("\(error)")
         }

@@ -69,6 +69,30 @@ extension Runtime {
             ])
         }
 
+        /// A contained storm is logged at warning, or at debug when the owner logs the
+        /// published events itself (`logsFaults` off, as the daemon runs): one line per fault.
+        @Test(arguments: [true, false])
+        func aStormIsLoggedAtWarningUnlessTheOwnerLogsItsEvents(logsFaults: Bool) throws {
+            let messages = Recorder<String>()
+            let dispatcher = try InterruptDispatcher.manuallyStepped(
+                logger: .capturing(into: messages),
+                options: DispatchOptions(storm: StormPolicy(unclaimedLimit: 9, unclaimedWindow: 10, rateLimit: 1_000_000, initialBackoff: nil),
+                                         logsFaults: logsFaults))
+            let (device, backend) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true))
+            let object = try dispatcher.connectLineBased(device: device, routine: { _ in false })
+            backend.raise()
+            for _ in 0..<10 { dispatcher.step() }
+            #expect(object.isContained)
+            dispatcher.rearm(object)
+            backend.acknowledge()
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let faults = messages.all.filter { $0.contains("storm on") || $0.contains("re-armed") }
+            #expect(faults.count == 2, "\(messages.all)")
+            let expected = logsFaults ? ["warning", "notice"] : ["debug", "debug"]
+            #expect(faults.map { String($0.prefix { $0 != ":" }) } == expected)
+        }
+
         /// A rule judged off the interrupt path (the daemon's unquieted-line check) contains
         /// through `contain(_:rule:)` as the loop's own rules do: masked, counted, published
         /// once; a second call while contained, or under a disabled policy, does nothing.

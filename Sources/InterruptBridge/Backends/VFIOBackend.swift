@@ -167,7 +167,7 @@ public final class VFIOBackend: InterruptBackend {
         if let error = errorSignal {
             sources.append(AuxiliarySource(descriptor: error.rawValue, name: "VFIO ERR") { [weak self] in
                 guard (try? EventFD.read(error.rawValue)) != nil, let self else { return [] }
-                logger.warning("\(address) reported an error")
+                logger.debug("\(address) reported an error")  // the loop logs it, with the reason
                 return [.errorReported(reason: "\(address) reported an uncorrectable PCI Express error (AER)")]
             })
         }

@@ -88,7 +88,8 @@ final class DispatchLoop: Sendable {
         let published = self.published
         let serving = self.serving
         if !manuallyStepped, let threshold = options.stuckISRThreshold {
-            watchdog = StuckISRWatchdog(loopName: name, probe: serving, threshold: threshold, logger: logger, events: events,
+            watchdog = StuckISRWatchdog(loopName: name, probe: serving, threshold: threshold, logger: logger,
+                                        level: options.logsFaults ? .warning : .debug, events: events,
                                         device: { vector in published.withLock { $0[vector]?.first?.device } })
         } else {
             watchdog = nil

@@ -58,12 +58,18 @@ public struct DispatchOptions: Sendable, Hashable {
     /// connect (about 30 KB per object). Off by default: the interrupt path then only
     /// tests that the object has no recorders.
     public var recordsTimings: Bool
+    /// Log each fault the dispatcher also publishes as a `DispatcherEvent` (a storm
+    /// contained or re-armed, a stuck ISR, a removal, a device's error report) at its
+    /// level. An owner that logs the events itself (the daemon) turns this off, and the
+    /// dispatcher then logs them at debug: one line per fault, not two. Default on.
+    public var logsFaults: Bool
 
     public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
                 capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
                 storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100),
-                recordsTimings: Bool = false, pollWindowLimit: Duration? = .microseconds(10)) {
+                recordsTimings: Bool = false, pollWindowLimit: Duration? = .microseconds(10), logsFaults: Bool = true) {
         self.recordsTimings = recordsTimings
+        self.logsFaults = logsFaults
         self.pollWindowLimit = pollWindowLimit
         self.pinning = pinning
         self.realtimePriority = realtimePriority

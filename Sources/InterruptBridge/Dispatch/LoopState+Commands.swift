@@ -56,7 +56,7 @@ extension LoopState {
             case let .detachDevice(device, reason, completion):
                 let objects = table.objects(of: device)
                 if !objects.isEmpty {
-                    logger.warning("disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
+                    logger.log(level: faultLevel(.warning), "disconnecting \(objects.count) interrupt(s) of \(device): \(reason)")
                     detach(objects)
                 }
                 stopListening(to: device)
@@ -245,7 +245,7 @@ extension LoopState {
             loop.events.publish(.deviceRemoved(device, reason: reason, disconnected: objects.count))
         case let .errorReported(reason):
             device.countErrorReport()
-            logger.error("\(device) reported an error: \(reason)")
+            logger.log(level: faultLevel(.error), "\(device) reported an error: \(reason)")
             loop.events.publish(.deviceError(device, reason: reason))
         }
     }

@@ -43,7 +43,7 @@ extension LoopState {
         guard let device = record?.device else { return }
         let report = StormReport(device: device, vector: source.line.vector, message: source.key.message, rule: rule,
                                  trips: source.trips, backoff: backoff)
-        logger.warning("\(report)")
+        logger.log(level: faultLevel(.warning), "\(report)")
         loop.events.publish(.stormContained(report))
     }
 
@@ -67,7 +67,7 @@ extension LoopState {
         }
         clearContainedMark(of: objects(on: source))
         if let device = record?.device {
-            logger.notice("vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
+            logger.log(level: faultLevel(.notice), "vector 0x\(String(source.line.vector, radix: 16)) of \(device) re-armed")
             loop.events.publish(.stormRearmed(device, vector: source.line.vector, message: source.key.message))
         }
     }

@@ -39,13 +39,15 @@ final class StuckISRWatchdog: Sendable {
     private let threshold: UInt64
     private let interval: Duration
     private let logger: Logger
+    /// Warning, or debug when the dispatcher's owner logs the events itself (`DispatchOptions.logsFaults`).
+    private let level: Logger.Level
     private let events: EventHub
     private let device: @Sendable (UInt32) -> InterruptDevice?
     private let running = Atomic<Bool>(true)
     // Guarded by its lock: the watchdog thread, until stopped.
     private let thread = LockedValue<PThread.Handle?>(nil)
 
-    init(loopName: String, probe: ServiceProbe, threshold: Duration, logger: Logger, events: EventHub,
+    init(loopName: String, probe: ServiceProbe, threshold: Duration, logger: Logger, level: Logger.Level, events: EventHub,
          device: @escaping @Sendable (UInt32) -> InterruptDevice?) {
         self.loopName = loopName
         self.probe = probe
@@ -53,6 +55,7 @@ final class StuckISRWatchdog: Sendable {
         // Sample four times per threshold, at most every 25 ms and at least every 1 ms.
         self.interval = max(.milliseconds(1), min(.milliseconds(25), threshold / 4))
         self.logger = logger
+        self.level = level
         self.events = events
         self.device = device
     }
@@ -87,7 +90,7 @@ final class StuckISRWatchdog: Sendable {
             let vector = UInt32(truncatingIfNeeded: word)
             let duration = Duration.nanoseconds(Int64(now &- since))
             let device = device(vector)
-            logger.warning("ISR of vector 0x\(String(vector, radix: 16))\(device.map { " (\($0))" } ?? "") has been running for at least \(duration) on \(loopName); nothing else on this loop is served meanwhile")
+            logger.log(level: level, "ISR of vector 0x\(String(vector, radix: 16))\(device.map { " (\($0))" } ?? "") has been running for at least \(duration) on \(loopName); nothing else on this loop is served meanwhile")
             events.publish(.isrStuck(device, vector: vector, loop: loopName, duration: duration))
         }
     }
