@@ -240,6 +240,10 @@ public struct ControlAPI: Sendable {
                                   + (Body.keys.isEmpty ? "no body)" : "\(Body.keys.joined(separator: ", ")))"))
             }
             fields = object
+            // The decoder would keep the last of a key written twice and drop the first.
+            if let key = JSONDuplicateKeys.first(in: String(decoding: data, as: UTF8.self)) {
+                throw .badRequest("'\(key)' is written twice in the body; only one can be meant")
+            }
         }
         do {
             return try JSONDecoder().decode(Body.self, from: data)

@@ -482,6 +482,17 @@ struct ControlAPITests {
 /// Bad input to the API is a 400 or 404 with the documented error body, and changes nothing.
 @Suite("Daemon control API: bad input")
 struct ControlAPIBadInputTests {
+    /// A key written twice: the decoder would keep the last and drop the first without a word.
+    @Test func aKeyWrittenTwiceInABodyIsRefused() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        let twice = try await daemon.rawCall("POST", "/v1/devices/quiet/trigger", body: #"{"count": 1, "count": 3}"#)
+        #expect(twice.status == 400 && twice.body.contains("'count' is written twice in the body"), "\(twice)")
+        #expect(try await daemon.call("GET", "/v1/devices/quiet/statistics").json["generated"] as? Int == 0, "nothing was raised")
+        let once = try await daemon.rawCall("POST", "/v1/devices/quiet/trigger", body: #"{"count": 3}"#)
+        #expect(once.status == 200, "\(once)")
+        try await daemon.stop()
+    }
+
     @Test func unknownKeysMalformedIdsAndUnknownCallsAreErrorsWithABody() async throws {
         let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
         let misspelt = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["cont": 3])
