@@ -50,7 +50,7 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         // SIGHUP reloads once the daemon runs; until its handler is in place (after the control
         // socket is up) it must not end the process, as its default action would.
-        signal(SIGHUP, SIG_IGN)
+        Signals.ignore(SIGHUP)
         var arguments: [String: String] = [:]
         for pair in settings {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {

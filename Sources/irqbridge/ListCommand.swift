@@ -5,6 +5,7 @@ import Glibc
 import Foundation
 import InterruptBridge
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 import InterruptBridgeCore
 import Logging
 
@@ -57,7 +58,7 @@ struct ListCommand: AsyncParsableCommand {
             // "Until interrupted": a script's background job starts with SIGINT ignored (the
             // shell's rule for non-interactive jobs), which would make `kill -INT` do nothing.
             // Nothing needs cleaning up, so SIGINT ends it as it ends any program (status 130).
-            signal(SIGINT, SIG_DFL)
+            Signals.restoreDefault(SIGINT)
             try await follow(events)
         }
     }

@@ -47,8 +47,8 @@ struct WaitCommand: ParsableCommand {
     func run() throws {
         // Interrupted (Ctrl-C, `timeout`, a harness's kill): the device and the trigger socket
         // are given up first, then the command ends of the signal.
-        StopSignals.install([SIGINT, SIGTERM])
-        defer { StopSignals.endAsReceived() }
+        Signals.recordInsteadOfDying([SIGINT, SIGTERM])
+        defer { Signals.endAsReceived() }
         try CommandFailure.whileWaiting(waitForInterrupts)
     }
 
@@ -87,7 +87,7 @@ struct WaitCommand: ParsableCommand {
         var timedOut = false
         var relayedRaises = 0, relayedAtARate = false
         while arrived() < UInt64(count) {
-            if StopSignals.received != nil { return }
+            if Signals.received != nil { return }
             if ContinuousClock.now >= deadline { timedOut = true; break }
             if connected.wereDisconnected {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")

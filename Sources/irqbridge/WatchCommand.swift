@@ -77,7 +77,7 @@ struct WatchCommand: ParsableCommand {
     func run() throws {
         // A reader that went away (`| head -n 3`) ends the watch; once the devices and the
         // trigger sockets are given up, the command dies of SIGPIPE, as a pipeline expects.
-        defer { if StopSignals.received == SIGPIPE { StopSignals.endAsReceived() } }
+        defer { if Signals.received == SIGPIPE { Signals.endAsReceived() } }
         try watchInterrupts()
     }
 
@@ -119,13 +119,13 @@ struct WatchCommand: ParsableCommand {
         }
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
         // SIGINT and SIGTERM end the watch with its summary (status 0); SIGPIPE ends it too (see run).
-        StopSignals.install([SIGINT, SIGTERM, SIGPIPE])
+        Signals.recordInsteadOfDying([SIGINT, SIGTERM, SIGPIPE])
         let table = !json && isatty(1) != 0
         var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
         // From the baseline on: --duration and --interval count the watch itself.
         let started = ContinuousClock.now
         let ends = duration.map { started + .nanoseconds(Int64($0 * 1e9)) }
-        let stopRequested = { StopSignals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
+        let stopRequested = { Signals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
         var next = started + .nanoseconds(Int64(interval * 1e9))
         while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {
@@ -157,7 +157,7 @@ struct WatchCommand: ParsableCommand {
         }
         rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
         // With --json, standard output carries JSON only: the closing summary goes to standard error.
-        if json { printError(rows.summary) } else if StopSignals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
+        if json { printError(rows.summary) } else if Signals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
         if !watched.isEmpty, gone.count == watched.count {
             throw CommandFailure.failed(watched.count == 1 ? "\(watched[0].session.info.address) was removed or unbound; nothing left to watch"
                                         : "every watched device was removed or unbound, the last \(lastGone.map { "\($0)" } ?? "?")")
