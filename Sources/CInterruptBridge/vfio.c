@@ -1,6 +1,7 @@
 // Why this file exists: linux/vfio.h is made of macros (ioctl request numbers,
 // flags) that Swift cannot import, its vfio_irq_set ends in a flexible array
-// Swift cannot build, and ioctl(2) is variadic, which Swift cannot call.
+// Swift cannot build, and ioctl(2) is variadic, which Swift cannot call. The DMA
+// map and unmap requests are built here too, so their structs need no mirror.
 #include "cib_vfio.h"
 
 #include <errno.h>
@@ -141,4 +142,26 @@ int cib_vfio_device_set_irqs(int device, uint32_t index, uint32_t action,
 
 int cib_vfio_device_set_irqs_prepared(int device, const cib_vfio_irq_set_header *set) {
     return ioctl(device, VFIO_DEVICE_SET_IRQS, set);
+}
+
+int cib_vfio_iommu_map_dma(int container, uint64_t vaddr, uint64_t iova, uint64_t size) {
+    struct vfio_iommu_type1_dma_map map;
+    memset(&map, 0, sizeof map);
+    map.argsz = sizeof map;
+    map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+    map.vaddr = vaddr;
+    map.iova = iova;
+    map.size = size;
+    return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+int cib_vfio_iommu_unmap_dma(int container, uint64_t iova, uint64_t size, uint64_t *unmapped) {
+    struct vfio_iommu_type1_dma_unmap unmap;
+    memset(&unmap, 0, sizeof unmap);
+    unmap.argsz = sizeof unmap;
+    unmap.iova = iova;
+    unmap.size = size;
+    int result = ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap);
+    if (result == 0 && unmapped) *unmapped = unmap.size;
+    return result;
 }

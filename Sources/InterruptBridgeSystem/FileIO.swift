@@ -179,6 +179,18 @@ public final class MappedRegion: @unchecked Sendable {
         self.length = length
     }
 
+    /// Zeroed page-aligned memory of `length` bytes for a device to reach by DMA (a common
+    /// buffer). Shared, not private: a private page a fork made copy-on-write would move
+    /// under the process at its next write, away from the page the IOMMU maps. Populated
+    /// now, so the pages exist before the kernel pins them.
+    public init(dmaLength length: Int, _ what: String) throws(SystemError) {
+        guard length > 0, let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0),
+              base != MAP_FAILED
+        else { throw length > 0 ? .errno("mmap \(what)") : SystemError("\(what): an empty region", code: EINVAL) }
+        self.base = base
+        self.length = length
+    }
+
     deinit { Glibc.munmap(base, length) }
 
     /// Puts private zeroed memory where the device's region was mapped (mmap MAP_FIXED

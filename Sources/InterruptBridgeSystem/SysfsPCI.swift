@@ -5,6 +5,8 @@
 // Every path is under `root` (default "/sys"), so tests can stand up a fake
 // tree in a temporary directory and read back what would have been written.
 
+import InterruptBridgeCore
+
 /// sysfs paths and attributes for PCI functions.
 public struct SysfsPCI: Sendable {
     public var root: String
@@ -49,6 +51,14 @@ public struct SysfsPCI: Sendable {
     /// Every function in an IOMMU group, with its bound driver.
     public func groupMembers(_ group: Int) throws(SystemError) -> [(address: String, driver: String?)] {
         try FileIO.listDirectory("\(root)/kernel/iommu_groups/\(group)/devices").map { ($0, driver(of: $0)) }
+    }
+
+    /// The group's reserved IOVA regions (`reserved_regions`: the MSI window, RMRRs), which
+    /// no DMA mapping may use; none when the file cannot be read (the kernel then refuses
+    /// a mapping there itself).
+    public func reservedRegions(ofGroup group: Int) -> [ClosedRange<UInt64>] {
+        (try? FileIO.readText("\(root)/kernel/iommu_groups/\(group)/reserved_regions"))
+            .map(DeviceAddressSpace.reservedRegions(parsing:)) ?? []
     }
 
     /// The function's UIO device name ("uio0") when bound to a UIO driver.

@@ -165,6 +165,24 @@ public enum VFIO {
         }
     }
 
+    /// Maps `size` bytes of this process's memory at `vaddr` for the container's devices to
+    /// read and write at IOVA `iova` (type-1 IOMMU; the kernel pins the pages).
+    public static func VFIO_IOMMU_MAP_DMA(_ container: Int32, vaddr: UInt64, iova: UInt64, size: UInt64) throws(SystemError) {
+        _ = try syscall("VFIO_IOMMU_MAP_DMA iova 0x\(String(iova, radix: 16)) size 0x\(String(size, radix: 16))") {
+            cib_vfio_iommu_map_dma(container, vaddr, iova, size)
+        }
+    }
+
+    /// Unmaps what one `VFIO_IOMMU_MAP_DMA` mapped; returns how many bytes the kernel unmapped.
+    @discardableResult
+    public static func VFIO_IOMMU_UNMAP_DMA(_ container: Int32, iova: UInt64, size: UInt64) throws(SystemError) -> UInt64 {
+        var unmapped: UInt64 = 0
+        _ = try syscall("VFIO_IOMMU_UNMAP_DMA iova 0x\(String(iova, radix: 16)) size 0x\(String(size, radix: 16))") {
+            cib_vfio_iommu_unmap_dma(container, iova, size, &unmapped)
+        }
+        return unmapped
+    }
+
     public static func VFIO_DEVICE_RESET(_ device: Int32) throws(SystemError) {
         _ = try syscall("VFIO_DEVICE_RESET") { cib_vfio_device_reset(device) }
     }

@@ -4,12 +4,16 @@ import Glibc
 #endif
 import Synchronization
 import CInterruptBridge
+import InterruptBridgeCore
 
 /// An open VFIO container. Its IOMMU model is chosen when the first group is attached.
 public final class VFIOContainer: Sendable {
     public let descriptor: OwnedDescriptor
     /// Set once the first group is attached (VFIO_SET_IOMMU may be called only once).
     private let iommuSet = Atomic<Bool>(false)
+    /// The IOVAs its DMA mappings use, avoiding every attached group's reserved regions
+    /// (`mapDMA`, VFIOContainer+DMA.swift).
+    let addressSpace = LockedValue(DeviceAddressSpace())
 
     /// Opens the container and checks the API version and that a type-1 IOMMU is offered.
     public init(path: String = VFIO.containerPath) throws(SystemError) {
@@ -75,6 +79,7 @@ public final class VFIOGroup: Sendable {
             return .failure(NotViable(group: number, blockers: blockers))
         }
         try container.attach(descriptor.rawValue)
+        container.reserve(sysfs.reservedRegions(ofGroup: number))
         return .success(VFIOGroup(number: number, descriptor: descriptor, container: container))
     }
 

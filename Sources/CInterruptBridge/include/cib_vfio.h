@@ -123,6 +123,14 @@ int cib_vfio_device_reset(int device);
 int cib_vfio_device_set_irqs(int device, uint32_t index, uint32_t action,
                              uint32_t start, uint32_t count, const int32_t *eventfds);
 
+/// VFIO_IOMMU_MAP_DMA on a type-1 container: the device may read and write `size` bytes
+/// of this process's memory at `vaddr` through IOVA `iova` (both page-aligned). The kernel
+/// pins the pages until they are unmapped or the container closes.
+int cib_vfio_iommu_map_dma(int container, uint64_t vaddr, uint64_t iova, uint64_t size);
+/// VFIO_IOMMU_UNMAP_DMA of what one map call mapped; `unmapped` receives how many bytes
+/// the kernel unmapped (0 when nothing was mapped there).
+int cib_vfio_iommu_unmap_dma(int container, uint64_t iova, uint64_t size, uint64_t *unmapped);
+
 /// VFIO_DEVICE_SET_IRQS with a request the caller built once (DATA_NONE: no data
 /// follows the header): nothing is built per call, so a raise repeated thousands of
 /// times is this ioctl alone (`VFIOLoopbackTrigger`).
