@@ -69,6 +69,23 @@ public protocol InterruptBackend: AnyObject, Sendable {
 
     /// Writes the low `byteCount` bytes of `value` at `offset` in BAR `bar`, as `readRegister` reads.
     func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError)
+
+    /// Lets the device reach memory by DMA (the WDK facade's IoGetDmaAdapter): VFIO sets Bus
+    /// Master Enable in its command register when it is off. Throws where the backend can
+    /// map no memory for the device (UIO: no IOMMU mapping). Default: unsupported.
+    func enableDMA() throws(BackendError)
+
+    /// Allocates `length` bytes, rounded up to whole pages, of zeroed memory the device reads
+    /// and writes at a device address whose last byte is at or below `highestAddress` (the
+    /// device's DMA mask); the WDK facade's AllocateCommonBuffer. VFIO maps it through the
+    /// IOMMU; a simulated device's is plain memory (`SimulatedBackend.deviceMemory`). Throws
+    /// when no such range is free, the kernel refuses, or the backend gives no DMA.
+    func allocateDMABuffer(length: Int, highestAddress: UInt64) throws(BackendError) -> DMABuffer
+
+    /// Unmaps from the device and frees the buffer `allocateDMABuffer` returned at
+    /// `deviceAddress`; its device address may be handed out again. Throws `.kernelLimit`
+    /// when no buffer starts there.
+    func freeDMABuffer(at deviceAddress: UInt64) throws(BackendError)
 }
 
 extension InterruptBackend {
@@ -85,6 +102,15 @@ extension InterruptBackend {
     }
     public func writeRegister(bar: Int, offset: Int, byteCount: Int, value: UInt64) throws(BackendError) {
         throw .kernelLimit("\(device.address): this backend gives no access to BAR\(bar)'s registers")
+    }
+    public func enableDMA() throws(BackendError) {
+        throw .kernelLimit("\(device.address): this backend maps no memory for the device's DMA")
+    }
+    public func allocateDMABuffer(length: Int, highestAddress: UInt64) throws(BackendError) -> DMABuffer {
+        throw .kernelLimit("\(device.address): this backend maps no memory for the device's DMA")
+    }
+    public func freeDMABuffer(at deviceAddress: UInt64) throws(BackendError) {
+        throw .kernelLimit("\(device.address): this backend maps no memory for the device's DMA")
     }
 }
 

@@ -33,6 +33,8 @@ public final class SimulatedBackend: InterruptBackend {
     private let releases = Atomic<Int>(0)
     /// The BARs' memory (`registers(bar:)`).
     let registerMemory = SimulatedRegisters()
+    /// The DMA buffers and the device addresses they have (`deviceMemory(at:count:)`).
+    let dmaMemory = SimulatedDMAMemory()
 
     public init(_ configuration: SimulatedDevice) {
         self.configuration = configuration

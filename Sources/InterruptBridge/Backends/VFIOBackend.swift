@@ -19,7 +19,7 @@ public final class VFIOBackend: InterruptBackend {
     public let requestInterrupts: Int
     public let errorInterrupts: Int
 
-    private let logger: Logger
+    let logger: Logger
     let sysfs: SysfsPCI
     private let unmasks = UnmaskCounter()
 
@@ -37,6 +37,9 @@ public final class VFIOBackend: InterruptBackend {
     /// own lock, held only to copy the reference, so an ISR's port access never waits behind
     /// the state lock, which a connect holds across its ioctls.
     let registerDevice: LockedValue<VFIODevice?>
+    /// The DMA buffers allocated and not yet freed, by IOVA (VFIOBackend+DMA.swift): their
+    /// own lock, taken across the map and unmap ioctls, never on the interrupt path.
+    let dmaBuffers = LockedValue<[UInt64: VFIODMABuffer]>([:])
 
     private struct State {
         /// nil once closed or given back to the kernel after a removal request.
@@ -188,7 +191,7 @@ public final class VFIOBackend: InterruptBackend {
             // A register mapping (MmMapIoSpace, a profile's BARs) holds the device open in the
             // kernel, whose unbind waits for it: each address reads zeroes from now on instead.
             vfioDevice?.barMappings.detachAll()
-            close()
+            close()  // which unmaps the DMA buffers from the IOMMU too
         }
     }
 
@@ -278,9 +281,11 @@ public final class VFIOBackend: InterruptBackend {
         releaseIfRequested()
     }
 
-    /// Disables everything and closes the device (then its
-    /// group and container, once no other device holds them). Idempotent.
+    /// Disables everything, unmaps the DMA buffers from the IOMMU, and closes the device
+    /// (then its group and container, once no other device holds them). Idempotent.
     public func close() {
+        // The device reaches no DMA buffer from now on; their memory stays until freed.
+        unmapDMABuffersFromDevice()
         registerDevice.withLock { $0 = nil }
         let (device, enabled) = state.withLock { state in
             defer { state.device = nil; state.enabled = nil }

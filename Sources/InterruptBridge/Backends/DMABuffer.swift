@@ -1,0 +1,22 @@
+// Memory a device reaches by DMA, as a backend hands it out: where the process reads and
+// writes it, and the address the device uses for it.
+
+/// A buffer `InterruptBackend.allocateDMABuffer` returned. The backend owns the memory
+/// until `freeDMABuffer(at:)` (or until the backend goes away).
+public struct DMABuffer: @unchecked Sendable, Hashable {
+    // @unchecked: `address` is memory the backend owns and keeps mapped for as long as the
+    // buffer is allocated; this value only carries it (readers and writers synchronize
+    // with the device as a driver does, through its registers and interrupts).
+    /// Where this process reads and writes the buffer (page-aligned).
+    public var address: UnsafeMutableRawPointer
+    /// The address the device uses for it (an IOVA under VFIO), page-aligned.
+    public var deviceAddress: UInt64
+    /// Its length in bytes: what was asked, rounded up to whole pages.
+    public var length: Int
+
+    public init(address: UnsafeMutableRawPointer, deviceAddress: UInt64, length: Int) {
+        self.address = address
+        self.deviceAddress = deviceAddress
+        self.length = length
+    }
+}
