@@ -30,6 +30,7 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
     }
 
     deinit {
+        DmaAdapters.deviceObjectGone(ObjectIdentifier(self))
         IoSpace.remove(ObjectIdentifier(self))
         dispatcher.unregister(device)
     }

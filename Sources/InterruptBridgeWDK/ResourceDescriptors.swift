@@ -191,6 +191,7 @@ public let InterfaceTypeUndefined = INTERFACE_TYPE(rawValue: -1)
 public let Internal = INTERFACE_TYPE(rawValue: 0)
 public let Isa = INTERFACE_TYPE(rawValue: 1)
 public let PCIBus = INTERFACE_TYPE(rawValue: 5)
+public let PNPBus = INTERFACE_TYPE(rawValue: 15)
 
 /// CM_FULL_RESOURCE_DESCRIPTOR: the resources of one bus.
 public struct CM_FULL_RESOURCE_DESCRIPTOR: Sendable, Hashable, ZeroInitializable {
