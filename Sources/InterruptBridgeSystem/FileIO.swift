@@ -171,20 +171,20 @@ public final class MappedRegion: @unchecked Sendable {
 
     /// Private zeroed memory of `length` bytes standing in for a device's registers (a
     /// simulated device's BAR): reserved lazily, so a large BAR costs only the pages touched.
-    public init(anonymousLength length: Int, _ what: String) throws(SystemError) {
-        guard length > 0, let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
-              base != MAP_FAILED
-        else { throw length > 0 ? .errno("mmap \(what)") : SystemError("\(what): an empty region", code: EINVAL) }
-        self.base = base
-        self.length = length
+    public convenience init(anonymousLength length: Int, _ what: String) throws(SystemError) {
+        try self.init(anonymous: length, flags: MAP_PRIVATE | MAP_NORESERVE, what)
     }
 
     /// Zeroed page-aligned memory of `length` bytes for a device to reach by DMA (a common
     /// buffer). Shared, not private: a private page a fork made copy-on-write would move
     /// under the process at its next write, away from the page the IOMMU maps. Populated
     /// now, so the pages exist before the kernel pins them.
-    public init(dmaLength length: Int, _ what: String) throws(SystemError) {
-        guard length > 0, let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0),
+    public convenience init(dmaLength length: Int, _ what: String) throws(SystemError) {
+        try self.init(anonymous: length, flags: MAP_SHARED | MAP_POPULATE, what)
+    }
+
+    private init(anonymous length: Int, flags: Int32, _ what: String) throws(SystemError) {
+        guard length > 0, let base = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0),
               base != MAP_FAILED
         else { throw length > 0 ? .errno("mmap \(what)") : SystemError("\(what): an empty region", code: EINVAL) }
         self.base = base
