@@ -22,12 +22,14 @@ extension VFIOBackend {
     /// Maps zeroed shared memory at the lowest free IOVA of the device's container that
     /// ends at or below `highestAddress`. The pages are pinned (RLIMIT_MEMLOCK counts them).
     public func allocateDMABuffer(length: Int, highestAddress: UInt64) throws(BackendError) -> DMABuffer {
-        guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
         guard length > 0, let rounded = DeviceAddressSpace().pageRounded(UInt64(length)), rounded <= UInt64(Int.max) else {
             throw .kernelLimit("a DMA buffer of \(length) bytes cannot be allocated")
         }
-        let container = vfio.group.container
         let buffer = try dmaBuffers.withLock { (buffers) throws(BackendError) -> DMABuffer in
+            // Looked at under the buffers' lock: `close` lets the device go before it unmaps
+            // every buffer under that lock, so no buffer is mapped after the close unmapped.
+            guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
+            let container = vfio.group.container
             let memory = try backendCall { () throws(SystemError) in try MappedRegion(dmaLength: Int(rounded), "DMA buffer of \(vfio.name)") }
             let iova: UInt64
             do throws(SystemError) {

@@ -284,9 +284,11 @@ public final class VFIOBackend: InterruptBackend {
     /// Disables everything, unmaps the DMA buffers from the IOMMU, and closes the device
     /// (then its group and container, once no other device holds them). Idempotent.
     public func close() {
-        // The device reaches no DMA buffer from now on; their memory stays until freed.
-        unmapDMABuffersFromDevice()
         registerDevice.withLock { $0 = nil }
+        // The device reaches no DMA buffer from now on (none is mapped once the device is
+        // let go: allocateDMABuffer looks at it under the buffers' lock); their memory stays
+        // until freed.
+        unmapDMABuffersFromDevice()
         let (device, enabled) = state.withLock { state in
             defer { state.device = nil; state.enabled = nil }
             return (state.device, state.enabled)
