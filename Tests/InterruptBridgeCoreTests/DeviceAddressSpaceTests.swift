@@ -1,4 +1,6 @@
+import Foundation
 import InterruptBridgeCore
+import InterruptBridgeSystem
 import Testing
 
 @Suite("Device address space (IOVAs for DMA buffers)")
@@ -58,5 +60,16 @@ struct DeviceAddressSpaceTests {
 
         """
         #expect(DeviceAddressSpace.reservedRegions(parsing: text) == [0xfee0_0000...0xfeef_ffff, 0xa_0000...0xb_ffff])
+    }
+
+    /// What VFIOGroup.open reserves in its container: the group's file, none where it is missing.
+    @Test func aGroupsReservedRegionsAreReadFromSysfs() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sysfs-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/kernel/iommu_groups/7", withIntermediateDirectories: true)
+        try "0x00000000fee00000 0x00000000feefffff msi\n".write(toFile: root + "/kernel/iommu_groups/7/reserved_regions", atomically: true, encoding: .utf8)
+        let sysfs = SysfsPCI(root: root)
+        #expect(sysfs.reservedRegions(ofGroup: 7) == [Self.messageWindow])
+        #expect(sysfs.reservedRegions(ofGroup: 8).isEmpty)
     }
 }
