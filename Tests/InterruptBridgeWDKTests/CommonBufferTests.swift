@@ -213,7 +213,8 @@ struct CommonBufferTests {
         let messages = Recorder<String>()
         let dispatcher = try InterruptDispatcher(logger: .capturing(into: messages))
         defer { dispatcher.shutdown() }
-        let pdo = makePDO(backend: NoDMABackend(SimulatedDevice.edu()), on: dispatcher)
+        // RefusingBackend gives no DMA (the protocol's default), as UIO gives none.
+        let pdo = makePDO(backend: RefusingBackend(SimulatedBackend(.edu())), on: dispatcher)
         var desc = Self.description()
         #expect(IoGetDmaAdapter(pdo, &desc, nil) == nil)
         #expect(messages.all.contains { $0.hasPrefix("debug: IoGetDmaAdapter: no DMA for") && $0.contains("maps no memory for the device's DMA") },
@@ -257,16 +258,4 @@ struct CommonBufferTests {
         let mismatchedMessage = String(decoding: mismatched?.standardErrorContent ?? [], as: UTF8.self)
         #expect(mismatchedMessage.contains("is not a common buffer"), "\(mismatchedMessage)")
     }
-}
-
-/// A simulated device behind a backend that, like UIO, maps no memory for DMA (the protocol's default).
-final class NoDMABackend: InterruptBackend {
-    let simulated: SimulatedBackend
-    init(_ configuration: SimulatedDevice) { simulated = SimulatedBackend(configuration) }
-    var device: PCIDeviceInfo { simulated.device }
-    var supportedInterrupts: [InterruptKind: Int] { simulated.supportedInterrupts }
-    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
-        try simulated.enableInterrupts(kind, count: count)
-    }
-    func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try simulated.disableInterrupts(kind) }
 }
