@@ -162,9 +162,10 @@ public func IoGetDmaAdapter(_ PhysicalDeviceObject: PDEVICE_OBJECT, _ DeviceDesc
         logger.debug("IoGetDmaAdapter: no DMA for \(PhysicalDeviceObject): \(error)")
         return nil
     }
-    NumberOfMapRegisters?.pointee = ULONG((UInt64(description.MaximumLength) + UInt64(PAGE_SIZE) - 1) / UInt64(PAGE_SIZE) + 1)
+    NumberOfMapRegisters?.pointee = ULONG((UInt64(description.MaximumLength) + pageSize - 1) / pageSize + 1)
     return DmaAdapters.open(for: PhysicalDeviceObject, highestDeviceAddress: highest)
 }
 
-/// PAGE_SIZE: the granularity of common buffers (and of the IOMMU's mappings).
-public let PAGE_SIZE: Int = 4096
+/// The granularity of common buffers and of the IOMMU's mappings (wdm.h's PAGE_SIZE, not
+/// exported: Glibc exports a PAGE_SIZE, and a driver file importing both would be ambiguous).
+private let pageSize: UInt64 = 4096
