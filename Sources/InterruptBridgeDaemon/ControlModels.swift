@@ -1,6 +1,6 @@
 // The control API's JSON bodies (control-api.openapi.yaml describes the same shapes).
 public import InterruptBridgeDiscovery
-public import InterruptBridge
+import InterruptBridge
 import InterruptBridgeSystem
 
 /// A device the daemon knows: configured, bound, connected, or lost.

@@ -3,7 +3,7 @@
 // One owner: this actor, on its own serial queue (the blocking sysfs and VFIO work
 // never holds a cooperative thread).
 public import InterruptBridge
-public import InterruptBridgeCore
+import InterruptBridgeCore
 public import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 import Synchronization

@@ -22,7 +22,7 @@
 //   simulated:
 //     sim0: {interrupts: msix, vectors: 16, rate: 1000}
 import Foundation
-public import InterruptBridgeCore
+import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 import InterruptBridgeTooling

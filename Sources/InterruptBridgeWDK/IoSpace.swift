@@ -2,7 +2,7 @@
 // BAR that its translated CmResourceTypeMemory descriptor names, and the I/O port windows
 // that READ_PORT_* and WRITE_PORT_* find by port number. Both are found among the device
 // objects alive, each of which brings its device's BARs.
-public import InterruptBridge
+import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeSystem
 

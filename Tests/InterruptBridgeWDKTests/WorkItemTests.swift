@@ -41,7 +41,7 @@ struct WorkItemTests {
                 devExt.routineThread.store(WorkItemTests.currentThread(), ordering: .releasing)
                 #expect(DeviceObject.DeviceExtension as? WORKITEM_EXTENSION === devExt, "the item's device object")
                 var delay = LARGE_INTEGER(QuadPart: -10_000)  // blocking is allowed here: 1 ms
-                KeDelayExecutionThread(KernelMode, FALSE, &delay)
+                _ = KeDelayExecutionThread(KernelMode, FALSE, &delay)
                 KeSetEvent(devExt.Done, IO_NO_INCREMENT, FALSE)
             }, DelayedWorkQueue, devExt)
         }, devExt, dispatcher: dispatcher)

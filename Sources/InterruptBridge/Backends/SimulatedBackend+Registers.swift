@@ -1,7 +1,7 @@
 // The simulated device's registers: each BAR is zeroed memory of the BAR's size, made at
 // first use, which the driver's mappings and accesses share with the test that plays the
 // device (`registers(bar:)`).
-public import InterruptBridgeCore
+import InterruptBridgeCore
 public import InterruptBridgeSystem
 
 /// A simulated device's BAR memory, one region per BAR, made at first use and kept while
