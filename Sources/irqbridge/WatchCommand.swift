@@ -23,8 +23,8 @@ struct WatchCommand: ParsableCommand {
             kind and DIRQL, and since the watch began the ISR's duration (p50/p99) and, for \
             interrupts raised by `irqbridge trigger`, the stimulus-to-ISR latency (p50/p99/max), \
             as the dispatch loop measured them. On a terminal a refreshing table; piped or with --json one JSON object \
-            per line per vector per interval. Ctrl-C (SIGINT), SIGTERM or the end of --duration \
-            disconnects and prints a summary (exit 0). While it runs, `irqbridge trigger` on one of the devices asks it to raise \
+            per line per vector per interval, and once more at the end with the final counts. \
+            Ctrl-C (SIGINT), SIGTERM or the end of --duration disconnects and prints a summary (exit 0). While it runs, `irqbridge trigger` on one of the devices asks it to raise \
             interrupts. Without an address, every device bound to vfio-pci or uio_pci_generic.
             """
     )
@@ -156,6 +156,10 @@ struct WatchCommand: ParsableCommand {
             PThread.sleep(for: .milliseconds(2))
         }
         rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
+        // Piped or --json, the closing sample is a JSON line too: what arrived since the last
+        // interval (all of it, when --duration is shorter than --interval) would otherwise be
+        // only in the summary, which --json sends to standard error.
+        if !table, StopSignals.received != SIGPIPE { print(rows.json); fflush(nil) }
         // With --json, standard output carries JSON only: the closing summary goes to standard error.
         if json { printError(rows.summary) } else if Signals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
         if !watched.isEmpty, gone.count == watched.count {

@@ -376,6 +376,18 @@ took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%
     && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] \
     && pass "watch --duration 2: ends by itself after $took ms with the summary (exit 0), trigger socket gone" \
     || { fail "watch --duration 2: exit $status after $took ms"; tail -3 /tmp/wdur.out; }
+# watch --json ending (--duration) before its next interval: what arrived since the last
+# sample is in a closing JSON line, not only in the summary on stderr (a script reads stdout).
+$IRQ watch 0000:00:03.0 --json --duration 6 --interval 60 > /tmp/wlast.out 2> /tmp/wlast.err &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 --count 5 > /dev/null 2>&1; tstatus=$?
+wait $pid; status=$?
+[ $status -eq 0 ] && [ $tstatus -eq 0 ] && tail -n 1 /tmp/wlast.out | grep -q '^{"count":5,"device":"0000:00:03.0",' \
+    && grep -q "^0000:00:03.0 message 0 .*: 5 interrupt(s)" /tmp/wlast.err \
+    && pass "watch --json --duration shorter than --interval: the final counts are a JSON line (5, as the summary says)" \
+    || { fail "watch --json's last interval: exit $status, trigger $tstatus, stdout '$(tail -n 1 /tmp/wlast.out | cut -c1-80)'"; cat /tmp/wlast.err; }
 ( $IRQ watch 0000:00:03.0 --json --interval 0.1 2> /dev/null; echo "status $?" > /tmp/wpipe.status ) | head -n 1 > /dev/null
 sleep 1
 [ "$(cat /tmp/wpipe.status)" = "status 141" ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] \
