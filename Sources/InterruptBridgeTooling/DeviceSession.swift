@@ -111,7 +111,7 @@ public struct DeviceSession: Sendable {
             if requiringAMatch, let refusal = givenProfilesRefusal(library, for: info) { throw DeviceSessionError.badInput(refusal) }
             if let unreadable = unreadableCapabilities(info) { throw DeviceSessionError.failed(unreadable) }
             let profile = chosen ?? library.profile(for: info)
-            try profile?.validate(against: info)
+            try checkBeforeOpening(info, profile: profile)
             switch info.driver {
             case "vfio-pci":
                 let backend = try VFIOBackend(device: info, logger: logger)
@@ -194,6 +194,16 @@ public struct DeviceSession: Sendable {
         guard info.capabilitiesUnreadable else { return nil }
         return "\(info.address): only the 64-byte header of its config space is readable (the kernel shows no more without root), "
             + "so its MSI and MSI-X are not known: run as root"
+    }
+
+    /// What `open` refuses before it opens anything: a function with no interrupt at all,
+    /// then a profile that does not fit it. In that order: a built-in profile is chosen by
+    /// ids alone, and a function with no interrupt that shares a card's ids (ivshmem-plain,
+    /// 1af4:1110 as ivshmem-doorbell is) was told what that built-in's stimulus raises,
+    /// with the built-in's file and line, instead of that it has nothing to raise.
+    public static func checkBeforeOpening(_ info: PCIDeviceInfo, profile: DeviceProfile?) throws(DeviceSessionError) {
+        if let nothing = noInterrupts(info) { throw .badInput(nothing) }
+        do { try profile?.validate(against: info) } catch { throw .badInput("\(error)") }
     }
 
     /// What a device with no interrupt at all is told: no INTx pin, no MSI, no MSI-X.

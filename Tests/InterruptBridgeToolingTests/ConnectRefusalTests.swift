@@ -50,6 +50,24 @@ import Testing
         #expect(DeviceSession.connectRefusal(none, profile: nil, lineBased: false, underUIO: false)?.hasSuffix("has no interrupts: no INTx pin, no MSI or MSI-X capability") == true)
     }
 
+    /// ivshmem-plain has ivshmem-doorbell's ids (1af4:1110) and no interrupt: trigger, wait
+    /// and watch, which open the device with the built-in profile its ids select, say it has
+    /// none (as selftest and the daemon do), not what the built-in's stimulus raises.
+    @Test func aFunctionWithoutInterruptsIsSaidToHaveNoneBeforeItsProfileIsChecked() throws {
+        let plain = SimulatedDevice(vendorID: 0x1af4, deviceID: 0x1110, classCode: 0x050000, interruptPin: nil, irqLine: nil).info
+        let doorbell = try #require(try ProfileLibrary(files: []).profile(for: plain))
+        #expect(doorbell.name == "ivshmem-doorbell")
+        do {
+            try DeviceSession.checkBeforeOpening(plain, profile: doorbell)
+            Issue.record("a function without interrupts was not refused")
+        } catch {
+            #expect(error.description == "\(plain.address) has no interrupts: no INTx pin, no MSI or MSI-X capability")
+        }
+        // A function with interrupts still has its profile checked against it.
+        let doorbellWithoutMSIX = SimulatedDevice(vendorID: 0x1af4, deviceID: 0x1110, interruptPin: .a).info
+        #expect(throws: DeviceSessionError.self) { try DeviceSession.checkBeforeOpening(doorbellWithoutMSIX, profile: doorbell) }
+    }
+
     /// An MSI-X-only card (ivshmem-doorbell) under uio_pci_generic, or asked for its line:
     /// there is no line, and the message says where its interrupts are.
     @Test func aFunctionWithoutAnINTxPinHasNoLineToServe() {
