@@ -2,6 +2,7 @@ import ArgumentParser
 import InterruptBridge
 import InterruptBridgeTooling
 import InterruptBridgeDiscovery
+import InterruptBridgeSystem
 import InterruptBridgeCore
 import Logging
 import Glibc
@@ -96,6 +97,8 @@ struct SelftestCommand: ParsableCommand {
     }
 
     func run() throws {
+        // As trigger: a script's background selftest has SIGINT ignored; it ends as Ctrl-C ends it.
+        Signals.restoreDefault(SIGINT)
         let logger = logging.makeLogger("irqbridge.selftest")
         let kinds = self.kinds.flatMap(parsedKinds)
         let plan: SelftestPlan

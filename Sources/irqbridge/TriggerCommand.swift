@@ -53,6 +53,11 @@ struct TriggerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // A long --count at a --rate runs for minutes: a script's background job starts with
+        // SIGINT ignored (the shell's rule for non-interactive jobs), and `kill -INT` then did
+        // nothing. SIGINT ends it as Ctrl-C ends it on a terminal (status 130); the kernel
+        // closes the device and frees its interrupts with the process.
+        Signals.restoreDefault(SIGINT)
         let policies = try connectPolicy.table()
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
         // --loopback is this command's own way of raising: never relayed (a holder raises with its own stimulus).

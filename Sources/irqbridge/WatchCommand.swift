@@ -159,7 +159,7 @@ struct WatchCommand: ParsableCommand {
         // Piped or --json, the closing sample is a JSON line too: what arrived since the last
         // interval (all of it, when --duration is shorter than --interval) would otherwise be
         // only in the summary, which --json sends to standard error.
-        if !table, StopSignals.received != SIGPIPE { print(rows.json); fflush(nil) }
+        if !table, Signals.received != SIGPIPE { print(rows.json); fflush(nil) }
         // With --json, standard output carries JSON only: the closing summary goes to standard error.
         if json { printError(rows.summary) } else if Signals.received != SIGPIPE { print((table ? "\n" : "") + rows.summary) }
         if !watched.isEmpty, gone.count == watched.count {
