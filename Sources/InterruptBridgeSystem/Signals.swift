@@ -43,6 +43,7 @@ public enum Signals {
     /// as for any program it interrupted. Returns when none arrived.
     public static func endAsReceived() {
         guard let number = received else { return }
+        fflush(nil)  // dying of the signal flushes nothing: what was printed must not be lost
         signal(number, SIG_DFL)
         // To the process, not this thread (raise): a command may run on a thread that blocks
         // signals (a libdispatch worker under async main), where it would stay pending.

@@ -55,8 +55,8 @@ struct TriggerCommand: ParsableCommand {
     func run() throws {
         // A long --count at a --rate runs for minutes: a script's background job starts with
         // SIGINT ignored (the shell's rule for non-interactive jobs), and `kill -INT` then did
-        // nothing. SIGINT ends it as Ctrl-C ends it on a terminal (status 130); the kernel
-        // closes the device and frees its interrupts with the process.
+        // nothing. SIGINT ends it as Ctrl-C ends it on a terminal (status 130): while relayed to
+        // a holder, at once; holding the device, once it is given up (below).
         Signals.restoreDefault(SIGINT)
         let policies = try connectPolicy.table()
         let request = TriggerRequest(vector: vector, count: count, rate: rate)
@@ -69,6 +69,11 @@ struct TriggerCommand: ParsableCommand {
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
+        // Holding the device itself, SIGINT and SIGTERM stop the raising: what was raised is
+        // reported, the interrupts disconnected and the device quiesced (no cause left pending
+        // for its next user), and then the process ends as the signal asked (130, 143).
+        Signals.recordInsteadOfDying([SIGINT, SIGTERM])
+        defer { Signals.endAsReceived() }
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
                                              logger: logger)
         // After the disconnect: a cause left pending must not assert a line nobody handles.
@@ -89,7 +94,12 @@ struct TriggerCommand: ParsableCommand {
         let kernelCount = stimulus.kernelCounts && shared == nil ? session.kernelCount(kind) : nil
         let kernelBefore = kernelCount?()
         do { try stimulus.setup() } catch { throw CommandFailure.failed("the stimulus's set-up failed: \(error)") }
-        do { _ = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects, unmaskCount: session.unmaskCount) } catch { throw CommandFailure.failed("raising failed: \(error)") }
+        let raised: Int
+        do {
+            raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects,
+                                     unmaskCount: session.unmaskCount, shouldStop: { Signals.received != nil })
+        } catch { throw CommandFailure.failed("raising failed: \(error)") }
+        let interrupted = Signals.received != nil
         PThread.sleep(for: .milliseconds(50))  // the last one in flight
         // Read until the signals have caught up with the kernel's count.
         let (served, claimed, signals, kernel) = SettledReading.read({ () -> (calls: UInt64, claimed: UInt64, signals: UInt64, kernel: UInt64?) in
@@ -98,19 +108,22 @@ struct TriggerCommand: ParsableCommand {
             let signals = connected.objects.map(\.deliveredSignalCount).reduce(0, +)
             return (calls, claimed, signals, kernelBefore.flatMap { before in kernelCount?().map { $0 &- before } })
         }, until: { figures in figures.kernel.map { figures.signals >= $0 } ?? true })
-        let folded = rate != nil && served < UInt64(count) && served > 0
+        let folded = rate != nil && served < UInt64(raised) && served > 0
         if output.json {
-            print(JSONLine.object(["device": device.address.description, "requested": count, "raised": count, "relayed": false,
+            print(JSONLine.object(["device": device.address.description, "requested": count, "raised": raised, "relayed": false,
                                    "stimulus": stimulus.name, "served": served, "claimed": claimed, "signals": signals, "kernel": kernel,
                                    "folded": folded]))
         } else {
-            print("raised \(count) on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
+            print("raised \(raised)" + (interrupted ? " of \(count) (interrupted)" : "")
+                  + " on \(device.address) (\(connected.summary)) through \(stimulus.name): the ISR ran \(served) times, claimed \(claimed), \(signals) signal(s); "
                   + (kernel.map { "the kernel counted \($0)" } ?? "no kernel count" + (shared.map { " (\($0))" } ?? ""))
                   + (folded ? "; raised faster than served, so raises folded into fewer calls" : ""))
         }
+        // Interrupted: the figures are what was raised until then, not a verdict.
+        if interrupted { return }
         // A loopback raise leaves nothing pending at the device: its acknowledge may well not claim it.
         let claimsExpected = session.profile?.acknowledge != nil && !stimulus.isLoopback
-        if let failure = Raising.failure(count: UInt64(count), served: served, claimed: claimed, signals: signals, kernel: kernel,
+        if let failure = Raising.failure(count: UInt64(raised), served: served, claimed: claimed, signals: signals, kernel: kernel,
                                          paced: rate != nil, messages: kind != .intx, claimsExpected: claimsExpected) {
             throw CommandFailure.failed(failure)
         }
