@@ -67,7 +67,9 @@ public func IoAllocateWorkItem(_ DeviceObject: DEVICE_OBJECT) -> PIO_WORKITEM {
 
 /// `IoFreeWorkItem(IoWorkItem)`: the item is not used again. Its routine may free it; a
 /// queued item may not be freed (Driver Verifier's bug check there stops the process here).
+/// At or below DISPATCH_LEVEL.
 public func IoFreeWorkItem(_ IoWorkItem: IO_WORKITEM) {
+    requireAtMostDispatchLevel("IoFreeWorkItem")
     precondition(!WorkerPool.isQueued(IoWorkItem), "IoFreeWorkItem: the work item is queued; free it once its routine has run")
     IoWorkItem.free()
 }
@@ -172,6 +174,11 @@ enum WorkerPool {
             case let .plain(routine, context): routine(deviceObject, context)
             case let .extended(routine, context): routine(deviceObject, context, item)
             }
+            // Left raised (a spin lock not released), every later routine on this thread would
+            // run above PASSIVE_LEVEL and fail far from the mistake: Windows bug-checks here.
+            let irql = KeGetCurrentIrql()
+            precondition(irql == PASSIVE_LEVEL, "a work item's routine returned at IRQL \(irql) (Windows: bug check 0xE1, "
+                         + "WORKER_THREAD_RETURNED_AT_BAD_IRQL): release its spin locks and KeLowerIrql before it returns")
         }
     }
 }

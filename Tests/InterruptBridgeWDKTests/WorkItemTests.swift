@@ -149,5 +149,42 @@ struct WorkItemTests {
         }
         let isrMessage = String(decoding: fromISR?.standardErrorContent ?? [], as: UTF8.self)
         #expect(isrMessage.contains("IoQueueWorkItem at IRQL 5"), "\(isrMessage)")
+
+        let freedFromISR = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let dispatcher = try makeDispatcher()
+            let (pdo, _) = makePDO(Devices.msix4, on: dispatcher)
+            let item = IoAllocateWorkItem(pdo)!
+            var OldIrql: KIRQL = 0
+            KeRaiseIrql(5, &OldIrql)
+            IoFreeWorkItem(item)
+            exit(0)
+        }
+        let freeMessage = String(decoding: freedFromISR?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(freeMessage.contains("IoFreeWorkItem at IRQL 5"), "\(freeMessage)")
+    }
+
+    /// A routine that returns with its IRQL raised (a spin lock it forgot to release) would
+    /// leave its worker thread at DISPATCH_LEVEL for every routine the thread runs after it,
+    /// each then failing far from the mistake. Windows bug-checks there (0xE1,
+    /// WORKER_THREAD_RETURNED_AT_BAD_IRQL); the process stops, the mistake named.
+    @Test func aRoutineReturningAbovePassiveLevelStopsTheProcess() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let dispatcher = try makeDispatcher()
+            let (pdo, _) = makePDO(Devices.msix4, on: dispatcher)
+            var done = KEVENT()
+            KeInitializeEvent(&done, NotificationEvent, FALSE)
+            let item = IoAllocateWorkItem(pdo)!
+            IoQueueWorkItem(item, { _, _ in _ = KeRaiseIrqlToDpcLevel() }, DelayedWorkQueue, nil)
+            // The same (only) worker runs the next one: at what IRQL?
+            PThread.sleep(for: .milliseconds(200))
+            IoQueueWorkItem(item, { _, Context in
+                if KeGetCurrentIrql() == PASSIVE_LEVEL { KeSetEvent(Context as! KEVENT, IO_NO_INCREMENT, FALSE) }
+            }, DelayedWorkQueue, done)
+            var timeout = LARGE_INTEGER(QuadPart: -10_000_000)
+            _ = KeWaitForSingleObject(done, Executive, KernelMode, FALSE, &timeout)
+            exit(0)
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("WORKER_THREAD_RETURNED_AT_BAD_IRQL"), "\(message)")
     }
 }
