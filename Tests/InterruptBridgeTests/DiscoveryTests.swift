@@ -146,6 +146,16 @@ enum Fixtures {
         #expect(JSONDuplicateKeys.first(in: #"{"unterminated"#) == nil)
     }
 
+    /// A parser decodes a key's escapes before it compares keys: spelt differently, they are
+    /// still one key, of which the decoder keeps one value and drops the other.
+    @Test func keysSpeltWithEscapesAreTheSameKey() {
+        #expect(JSONDuplicateKeys.first(in: #"{"count": 1, "\u0063ount": 3}"#) == "count")
+        #expect(JSONDuplicateKeys.first(in: #"{"a/b": 1, "a\/b": 2}"#) == "a/b")
+        #expect(JSONDuplicateKeys.first(in: #"{"\"": 1, "\u0022": 2}"#) == "\"")
+        #expect(JSONDuplicateKeys.first(in: #"{"\ud83d\ude00": 1, "😀": 2}"#) == "😀", "a surrogate pair is one scalar")
+        #expect(JSONDuplicateKeys.first(in: #"{"\u00e9": 1, "\u00E9x": 2, "tab\t": 3, "tab\u0009": 4}"#) == "tab\t")
+    }
+
     @Test func emptyObjectIsTheBuiltInDefault() throws {
         #expect(try InterruptPolicyTable.parse(json: "{}") == InterruptPolicyTable())
     }
