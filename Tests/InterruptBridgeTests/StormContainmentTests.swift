@@ -93,6 +93,26 @@ extension Runtime {
             #expect(faults.map { String($0.prefix { $0 != ":" }) } == expected)
         }
 
+        /// A removal request and an error report are faults the owner logs too: at debug when
+        /// it logs the published events itself, as a storm is.
+        @Test(arguments: [true, false])
+        func aRemovalAndAnErrorAreLoggedAtDebugWhenTheOwnerLogsItsEvents(logsFaults: Bool) throws {
+            let messages = Recorder<String>()
+            let dispatcher = try InterruptDispatcher.manuallyStepped(logger: .capturing(into: messages),
+                                                                     options: DispatchOptions(logsFaults: logsFaults))
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            dispatcher.watchEvents(of: device)
+            #expect(backend.reportError(reason: "AER"))
+            #expect(dispatcher.step() == 1)
+            #expect(backend.requestRemoval(reason: "unbind"))
+            #expect(dispatcher.step() == 1)
+            dispatcher.shutdown()
+            let faults = messages.all.filter { $0.contains("removal requested") || $0.contains("reported an error") }
+            #expect(faults.count == 2, "\(messages.all)")
+            let expected = logsFaults ? ["error", "info"] : ["debug", "debug"]
+            #expect(faults.map { String($0.prefix { $0 != ":" }) } == expected, "\(faults)")
+        }
+
         /// A rule judged off the interrupt path (the daemon's unquieted-line check) contains
         /// through `contain(_:rule:)` as the loop's own rules do: masked, counted, published
         /// once; a second call while contained, or under a disabled policy, does nothing.

@@ -233,8 +233,9 @@ extension LoopState {
             device.countRemovalRequest()
             let objects = table.objects(of: device)
             // Info, not a warning: a removal is an event the owner is told of (observers,
-            // `wereDisconnected`) and reports in its own words; the daemon logs at info.
-            logger.info("\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
+            // `wereDisconnected`) and reports in its own words; debug when it logs the event
+            // itself (the daemon), so a removal is one line in its journal, not two.
+            logger.log(level: faultLevel(.info), "\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
             detach(objects)
             stopListening(to: device)
             // The device is going: its events are no longer watched, even by request,
