@@ -82,12 +82,12 @@ final class LoopState {
 
     // MARK: The loop
 
-    /// Runs until stopped (the loop's thread): spinning (`busyPoll`), sleeping
-    /// after each batch, or polling for a while first (`pollWindowLimit`).
     /// A fault's log level: its own, or debug when the owner logs the dispatcher's
     /// events itself (`DispatchOptions.logsFaults`).
     func faultLevel(_ level: Logger.Level) -> Logger.Level { loop.options.logsFaults ? level : .debug }
 
+    /// Runs until stopped (the loop's thread): spinning (`busyPoll`), sleeping
+    /// after each batch, or polling for a while first (`pollWindowLimit`).
     func run() {
         if loop.options.busyPoll {
             while step(timeout: 0) == .proceed {}
