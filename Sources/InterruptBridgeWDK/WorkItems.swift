@@ -156,10 +156,15 @@ enum WorkerPool {
         while true {
             var waiting = false
             let taken = state.wait(until: nil) { state -> (IO_WORKITEM, IO_WORKITEM.Work, DEVICE_OBJECT)? in
-                guard let item = state.head, let work = item.work, let deviceObject = item.deviceObject else {
+                guard let item = state.head, let work = item.work else {
                     if !waiting { state.idle += 1 }
                     waiting = true
                     return nil
+                }
+                // Freed after it was queued (IoFreeWorkItem racing an IoQueueWorkItem of another
+                // thread): left at the head, it would stall every item queued after it, silently.
+                guard let deviceObject = item.deviceObject else {
+                    preconditionFailure("IoQueueWorkItem: a queued work item was freed (IoFreeWorkItem) before its routine ran")
                 }
                 if waiting { state.idle -= 1 }
                 state.queued -= 1

@@ -161,6 +161,25 @@ struct WorkItemTests {
         }
         let freeMessage = String(decoding: freedFromISR?.standardErrorContent ?? [], as: UTF8.self)
         #expect(freeMessage.contains("IoFreeWorkItem at IRQL 5"), "\(freeMessage)")
+
+        // IoFreeWorkItem on one thread racing IoQueueWorkItem on another can leave a freed item
+        // queued (each checks, then acts); played here by queuing past the check.
+        let freedWhileQueued = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let dispatcher = try makeDispatcher()
+            let (pdo, _) = makePDO(Devices.msix4, on: dispatcher)
+            let item = IoAllocateWorkItem(pdo)!
+            item.free()
+            _ = WorkerPool.enqueue(item, .plain({ _, _ in }, nil))
+            var done = KEVENT()
+            KeInitializeEvent(&done, NotificationEvent, FALSE)
+            IoQueueWorkItem(IoAllocateWorkItem(pdo)!, { _, Context in KeSetEvent(Context as! KEVENT, IO_NO_INCREMENT, FALSE) },
+                            DelayedWorkQueue, done)
+            var timeout = LARGE_INTEGER(QuadPart: -10_000_000)
+            _ = KeWaitForSingleObject(done, Executive, KernelMode, FALSE, &timeout)
+            exit(0)
+        }
+        let freedMessage = String(decoding: freedWhileQueued?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(freedMessage.contains("a queued work item was freed"), "\(freedMessage)")
     }
 
     /// A routine that returns with its IRQL raised (a spin lock it forgot to release) would
