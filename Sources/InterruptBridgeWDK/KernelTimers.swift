@@ -138,6 +138,16 @@ enum TimerQueue {
         state.withLock { state in state.entries.removeValue(forKey: ObjectIdentifier(timer)) != nil }
     }
 
+    /// A periodic timer's next expiry after the one due at `due` ran at `now`: one period
+    /// on, or, when the thread was late by a period or more, the first whole period after
+    /// `now`, keeping the phase. Periods already missed are not made up (no burst of
+    /// expiries, not even one at once).
+    static func nextDue(after due: UInt64, period: UInt64, now: UInt64) -> UInt64 {
+        let next = due &+ period
+        guard next <= now else { return next }
+        return due &+ ((now &- due) / period &+ 1) &* period
+    }
+
     /// The timer thread: sleeps until the earliest expiry or a change, expires what is due.
     /// An expiry signals the timer and queues its DPC while it holds the queue's lock, so
     /// once KeCancelTimer returns no expiry of that setting is left to come (a driver's
@@ -157,9 +167,8 @@ enum TimerQueue {
                 for (key, entry) in state.entries where entry.due <= now {
                     expired = true
                     if entry.period > 0 {
-                        // The next expiry one period on; a period already missed is not made up.
                         var next = entry
-                        next.due = max(entry.due &+ entry.period, now)
+                        next.due = nextDue(after: entry.due, period: entry.period, now: now)
                         state.entries[key] = next
                     } else {
                         state.entries[key] = nil

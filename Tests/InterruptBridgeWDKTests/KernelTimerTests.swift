@@ -106,6 +106,14 @@ struct KernelTimerTests {
         KeFlushQueuedDpcs()
     }
 
+    /// A periodic timer whose thread was late keeps its phase and makes up nothing: the
+    /// next expiry is the first whole period after now, never at once.
+    @Test func aLatePeriodicExpiryMakesUpNoMissedPeriod() {
+        #expect(TimerQueue.nextDue(after: 1_000, period: 100, now: 1_010) == 1_100, "on time: one period on")
+        #expect(TimerQueue.nextDue(after: 1_000, period: 100, now: 1_100) == 1_200, "late by exactly one period")
+        #expect(TimerQueue.nextDue(after: 1_000, period: 100, now: 1_350) == 1_400, "late by three and a half: the next on the phase")
+    }
+
     @Test func aSynchronizationTimerReleasesOneWaitPerExpiry() throws {
         var timer = KTIMER()
         KeInitializeTimerEx(&timer, SynchronizationTimer)
