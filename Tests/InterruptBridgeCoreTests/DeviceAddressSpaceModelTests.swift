@@ -6,17 +6,6 @@ import Testing
 /// below the highest address. Small pages and a small space, so every case is reachable.
 @Suite("Device address space against a brute-force model")
 struct DeviceAddressSpaceModelTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func modelAllocate(_ length: UInt64, highest: UInt64, page: UInt64,
                               busy: [ClosedRange<UInt64>]) -> UInt64? {
         guard length > 0 else { return nil }
@@ -31,7 +20,7 @@ struct DeviceAddressSpaceModelTests {
     }
 
     @Test(arguments: 0..<300) func matchesTheModel(seed: UInt64) {
-        var random = Generator(state: seed)
+        var random = SeededGenerator(state: seed)
         let page: UInt64 = 8
         var reserved: [ClosedRange<UInt64>] = []
         for _ in 0..<Int.random(in: 0...3, using: &random) {

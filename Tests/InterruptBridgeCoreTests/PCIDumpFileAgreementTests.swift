@@ -7,18 +7,6 @@ import Testing
 /// the check lets through, libpci must read without an error, let alone a crash. A libpci
 /// error here means the check is laxer than libpci somewhere; a crash ends the test run.
 @Suite struct PCIDumpFileAgreementTests {
-    /// SplitMix64: the same mutations on every run, so a failure can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seed = """
         00:03.0 Unclassified device [00ff]: Device 1234:11e8 (rev 10)
         00: 34 12 e8 11 03 01 10 00 10 00 ff 00 00 00 00 00
