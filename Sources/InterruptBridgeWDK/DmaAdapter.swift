@@ -144,8 +144,7 @@ public struct PALLOCATE_COMMON_BUFFER: Sendable {
 /// its buffers, when its device object goes too.
 public func IoGetDmaAdapter(_ PhysicalDeviceObject: PDEVICE_OBJECT, _ DeviceDescription: PDEVICE_DESCRIPTION,
                             _ NumberOfMapRegisters: UnsafeMutablePointer<ULONG>?) -> PDMA_ADAPTER {
-    let irql = KeGetCurrentIrql()
-    precondition(irql == PASSIVE_LEVEL, "IoGetDmaAdapter at IRQL \(irql): it must run at PASSIVE_LEVEL (at start-device)")
+    requireIrql(atMost: PASSIVE_LEVEL, "IoGetDmaAdapter", advice: "at start-device")
     guard let PhysicalDeviceObject, let description = DeviceDescription?.pointee else { return nil }
     let logger = PhysicalDeviceObject.dispatcher.logger
     guard description.Master else {

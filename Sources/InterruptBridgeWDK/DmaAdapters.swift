@@ -58,8 +58,7 @@ enum DmaAdapters {
     /// adapter whose device object went, or when the backend cannot (the debug log says why).
     private static func allocate(_ DmaAdapter: PDMA_ADAPTER, _ Length: ULONG, _ LogicalAddress: PPHYSICAL_ADDRESS,
                                  _ CacheEnabled: BOOLEAN) -> UnsafeMutableRawPointer? {
-        let irql = KeGetCurrentIrql()
-        precondition(irql == PASSIVE_LEVEL, "AllocateCommonBuffer at IRQL \(irql): it must run at PASSIVE_LEVEL")
+        requireIrql(atMost: PASSIVE_LEVEL, "AllocateCommonBuffer")
         guard let DmaAdapter, let LogicalAddress, Length > 0 else { return nil }
         return adapters.withLock { adapters -> UnsafeMutableRawPointer? in
             guard var adapter = adapters[key(DmaAdapter)] else {
@@ -87,8 +86,7 @@ enum DmaAdapters {
     /// went, its buffers are freed already and this does nothing.
     private static func free(_ DmaAdapter: PDMA_ADAPTER, _ Length: ULONG, _ LogicalAddress: PHYSICAL_ADDRESS,
                              _ VirtualAddress: UnsafeMutableRawPointer?, _ CacheEnabled: BOOLEAN) {
-        let irql = KeGetCurrentIrql()
-        precondition(irql == PASSIVE_LEVEL, "FreeCommonBuffer at IRQL \(irql): it must run at PASSIVE_LEVEL")
+        requireIrql(atMost: PASSIVE_LEVEL, "FreeCommonBuffer")
         guard let DmaAdapter else { preconditionFailure("FreeCommonBuffer: DmaAdapter is NULL") }
         adapters.withLock { adapters in
             guard var adapter = adapters[key(DmaAdapter)] else {
@@ -110,8 +108,7 @@ enum DmaAdapters {
     /// PutDmaAdapter: frees the common buffers the driver left (a leak on Windows; a warning
     /// here) and the adapter.
     private static func put(_ DmaAdapter: PDMA_ADAPTER) {
-        let irql = KeGetCurrentIrql()
-        precondition(irql == PASSIVE_LEVEL, "PutDmaAdapter at IRQL \(irql): it must run at PASSIVE_LEVEL")
+        requireIrql(atMost: PASSIVE_LEVEL, "PutDmaAdapter")
         guard let DmaAdapter else { preconditionFailure("PutDmaAdapter: DmaAdapter is NULL") }
         adapters.withLock { adapters in
             guard let adapter = adapters.removeValue(forKey: key(DmaAdapter)) else {

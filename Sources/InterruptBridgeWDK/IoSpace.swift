@@ -161,8 +161,7 @@ enum IoSpace {
     }
 
     static func map(_ physical: UInt64, length: SIZE_T) -> UnsafeMutableRawPointer? {
-        let irql = KeGetCurrentIrql()
-        precondition(irql <= DISPATCH_LEVEL, "MmMapIoSpace at IRQL \(irql): it must run at or below DISPATCH_LEVEL (map at start-device, not in the ISR)")
+        requireIrql(atMost: DISPATCH_LEVEL, "MmMapIoSpace", advice: "map at start-device, not in the ISR")
         guard length > 0, let window = window(.memory, holding: physical, UInt64(length)),
               let region = try? window.backend.mapRegisters(bar: window.bar),
               UInt64(region.length) >= physical - window.start + UInt64(length)
@@ -173,8 +172,7 @@ enum IoSpace {
     }
 
     static func unmap(_ address: UnsafeMutableRawPointer, length: SIZE_T) {
-        let irql = KeGetCurrentIrql()
-        precondition(irql <= DISPATCH_LEVEL, "MmUnmapIoSpace at IRQL \(irql): it must run at or below DISPATCH_LEVEL")
+        requireIrql(atMost: DISPATCH_LEVEL, "MmUnmapIoSpace")
         let released = mappings.withLock { mappings -> Mapping? in
             guard let index = mappings.firstIndex(where: { $0.address == address }) else { return nil }
             return mappings.remove(at: index)

@@ -130,7 +130,7 @@ public func KeSetEvent(_ Event: KEVENT, _ Increment: CCHAR, _ Wait: BOOLEAN) -> 
 /// set released before stay released.
 @discardableResult
 public func KeResetEvent(_ Event: KEVENT) -> LONG {
-    precondition(KeGetCurrentIrql() <= DISPATCH_LEVEL, "KeResetEvent at IRQL \(KeGetCurrentIrql()): it must run at or below DISPATCH_LEVEL")
+    requireIrql(atMost: DISPATCH_LEVEL, "KeResetEvent")
     return Event.state.withLock { state in
         defer { state.signaled = false }
         return state.signaled ? 1 : 0
@@ -139,7 +139,7 @@ public func KeResetEvent(_ Event: KEVENT) -> LONG {
 
 /// `KeClearEvent`: makes the event not signalled (waits a set released stay released).
 public func KeClearEvent(_ Event: KEVENT) {
-    precondition(KeGetCurrentIrql() <= DISPATCH_LEVEL, "KeClearEvent at IRQL \(KeGetCurrentIrql()): it must run at or below DISPATCH_LEVEL")
+    requireIrql(atMost: DISPATCH_LEVEL, "KeClearEvent")
     Event.state.withLock { $0.signaled = false }
 }
 
@@ -212,8 +212,7 @@ public func KeWaitForSingleObject(_ Object: KEVENT, _ WaitReason: KWAIT_REASON, 
 /// KeStallExecutionProcessor).
 public func KeDelayExecutionThread(_ WaitMode: KPROCESSOR_MODE, _ Alertable: BOOLEAN,
                                    _ Interval: UnsafeMutablePointer<LARGE_INTEGER>) -> NTSTATUS {
-    let irql = KeGetCurrentIrql()
-    precondition(irql <= APC_LEVEL, "KeDelayExecutionThread at IRQL \(irql): it must run at or below APC_LEVEL (a DPC or ISR may KeStallExecutionProcessor)")
+    requireIrql(atMost: APC_LEVEL, "KeDelayExecutionThread", advice: "a DPC or ISR may KeStallExecutionProcessor")
     let deadline = waitDeadline(for: Interval.pointee.QuadPart)
     // In steps a Duration holds: an interval of LONGLONG.min ("forever") is centuries.
     while case let now = MonotonicClock.nanoseconds(), deadline > now {

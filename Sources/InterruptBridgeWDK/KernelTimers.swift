@@ -54,8 +54,7 @@ public func KeSetTimer(_ Timer: KTIMER, _ DueTime: LARGE_INTEGER, _ Dpc: KDPC?) 
 /// negative period, the process stops).
 @discardableResult
 public func KeSetTimerEx(_ Timer: KTIMER, _ DueTime: LARGE_INTEGER, _ Period: LONG, _ Dpc: KDPC?) -> BOOLEAN {
-    let irql = KeGetCurrentIrql()
-    precondition(irql <= DISPATCH_LEVEL, "KeSetTimer at IRQL \(irql): it must run at or below DISPATCH_LEVEL (queue a DPC from the ISR)")
+    requireIrql(atMost: DISPATCH_LEVEL, "KeSetTimer", advice: "queue a DPC from the ISR")
     precondition(Period >= 0, "KeSetTimerEx: Period \(Period) ms is negative")
     let entry = TimerQueue.Entry(timer: Timer, due: waitDeadline(for: DueTime.QuadPart),
                                  period: UInt64(Period) * 1_000_000, dpc: Dpc)
@@ -66,8 +65,7 @@ public func KeSetTimerEx(_ Timer: KTIMER, _ DueTime: LARGE_INTEGER, _ Period: LO
 /// its signal state does not change. At or below DISPATCH_LEVEL.
 @discardableResult
 public func KeCancelTimer(_ Timer: KTIMER) -> BOOLEAN {
-    let irql = KeGetCurrentIrql()
-    precondition(irql <= DISPATCH_LEVEL, "KeCancelTimer at IRQL \(irql): it must run at or below DISPATCH_LEVEL")
+    requireIrql(atMost: DISPATCH_LEVEL, "KeCancelTimer")
     return TimerQueue.cancel(Timer)
 }
 

@@ -98,8 +98,7 @@ private func queue(_ item: IO_WORKITEM, _ work: IO_WORKITEM.Work, _ caller: Stri
 }
 
 private func requireAtMostDispatchLevel(_ caller: String) {
-    let irql = KeGetCurrentIrql()
-    precondition(irql <= DISPATCH_LEVEL, "\(caller) at IRQL \(irql): it must run at or below DISPATCH_LEVEL (from an ISR, queue a DPC that queues the item)")
+    requireIrql(atMost: DISPATCH_LEVEL, caller, advice: "from an ISR, queue a DPC that queues the item")
 }
 
 /// The system worker threads: a FIFO of queued items (linked through the items, so
