@@ -89,7 +89,7 @@ final class DispatchLoop: Sendable {
         let serving = self.serving
         if !manuallyStepped, let threshold = options.stuckISRThreshold {
             watchdog = StuckISRWatchdog(loopName: name, probe: serving, threshold: threshold, logger: logger,
-                                        level: options.logsFaults ? .warning : .debug, events: events,
+                                        level: options.faultLevel(.warning), events: events,
                                         device: { vector in published.withLock { $0[vector]?.first?.device } })
         } else {
             watchdog = nil

@@ -1,5 +1,6 @@
 public import InterruptBridgeCore
 public import InterruptBridgeSystem
+import Logging
 
 /// How the dispatch threads run.
 public struct DispatchOptions: Sendable, Hashable {
@@ -80,6 +81,12 @@ public struct DispatchOptions: Sendable, Hashable {
         self.storm = storm
         self.stuckISRThreshold = stuckISRThreshold
     }
+}
+
+extension DispatchOptions {
+    /// A fault's log level: its own, or debug when the owner logs the dispatcher's events
+    /// itself (`logsFaults` off).
+    func faultLevel(_ level: Logger.Level) -> Logger.Level { logsFaults ? level : .debug }
 }
 
 /// Why a dispatcher could not start.

@@ -82,9 +82,8 @@ final class LoopState {
 
     // MARK: The loop
 
-    /// A fault's log level: its own, or debug when the owner logs the dispatcher's
-    /// events itself (`DispatchOptions.logsFaults`).
-    func faultLevel(_ level: Logger.Level) -> Logger.Level { loop.options.logsFaults ? level : .debug }
+    /// A fault's log level (`DispatchOptions.faultLevel`).
+    func faultLevel(_ level: Logger.Level) -> Logger.Level { loop.options.faultLevel(level) }
 
     /// Runs until stopped (the loop's thread): spinning (`busyPoll`), sleeping
     /// after each batch, or polling for a while first (`pollWindowLimit`).

@@ -39,7 +39,7 @@ final class StuckISRWatchdog: Sendable {
     private let threshold: UInt64
     private let interval: Duration
     private let logger: Logger
-    /// Warning, or debug when the dispatcher's owner logs the events itself (`DispatchOptions.logsFaults`).
+    /// Warning, or debug when the dispatcher's owner logs the events itself (`DispatchOptions.faultLevel`).
     private let level: Logger.Level
     private let events: EventHub
     private let device: @Sendable (UInt32) -> InterruptDevice?
