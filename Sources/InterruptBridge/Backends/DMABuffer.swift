@@ -1,5 +1,6 @@
 // Memory a device reaches by DMA, as a backend hands it out: where the process reads and
 // writes it, and the address the device uses for it.
+import InterruptBridgeCore
 
 /// A buffer `InterruptBackend.allocateDMABuffer` returned. The backend owns the memory
 /// until `freeDMABuffer(at:)` (or until the backend goes away).
@@ -18,5 +19,16 @@ public struct DMABuffer: @unchecked Sendable, Hashable {
         self.address = address
         self.deviceAddress = deviceAddress
         self.length = length
+    }
+}
+
+extension DMABuffer {
+    /// The length a backend allocates for a request of `length` bytes: whole pages of
+    /// `space`. `.kernelLimit` for a length of 0 or less, or one whose pages an Int cannot count.
+    static func pagedLength(_ length: Int, in space: DeviceAddressSpace = DeviceAddressSpace()) throws(BackendError) -> UInt64 {
+        guard length > 0, let rounded = space.pageRounded(UInt64(length)), rounded <= UInt64(Int.max) else {
+            throw .kernelLimit("a DMA buffer of \(length) bytes cannot be allocated")
+        }
+        return rounded
     }
 }

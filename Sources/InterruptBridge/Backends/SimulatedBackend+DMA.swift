@@ -21,9 +21,7 @@ final class SimulatedDMAMemory: Sendable {
 
     func allocate(length: Int, highestAddress: UInt64, for device: PCIDeviceInfo) throws(BackendError) -> DMABuffer {
         try buffers.withLock { (buffers) throws(BackendError) -> DMABuffer in
-            guard length > 0, let rounded = buffers.space.pageRounded(UInt64(length)), rounded <= UInt64(Int.max) else {
-                throw .kernelLimit("a DMA buffer of \(length) bytes cannot be allocated")
-            }
+            let rounded = try DMABuffer.pagedLength(length, in: buffers.space)
             guard let address = buffers.space.allocate(rounded, highestAddress: highestAddress) else {
                 throw .kernelLimit("\(device.address): no free device address range of \(rounded) bytes at or below 0x\(String(highestAddress, radix: 16))")
             }

@@ -22,9 +22,7 @@ extension VFIOBackend {
     /// Maps zeroed shared memory at the lowest free IOVA of the device's container that
     /// ends at or below `highestAddress`. The pages are pinned (RLIMIT_MEMLOCK counts them).
     public func allocateDMABuffer(length: Int, highestAddress: UInt64) throws(BackendError) -> DMABuffer {
-        guard length > 0, let rounded = DeviceAddressSpace().pageRounded(UInt64(length)), rounded <= UInt64(Int.max) else {
-            throw .kernelLimit("a DMA buffer of \(length) bytes cannot be allocated")
-        }
+        let rounded = try DMABuffer.pagedLength(length)
         let buffer = try dmaBuffers.withLock { (buffers) throws(BackendError) -> DMABuffer in
             // Looked at under the buffers' lock: `close` lets the device go before it unmaps
             // every buffer under that lock, so no buffer is mapped after the close unmapped.
