@@ -40,9 +40,16 @@ public struct ControlClient: Sendable {
     /// Sends one request and reads the whole answer.
     public func request(_ method: String, _ path: String, json body: [String: any Sendable]? = nil,
                         timeout: Duration = .seconds(60)) throws(ControlClientError) -> Reply {
+        try request(method, path, payload: try Self.encoded(body), timeout: timeout)
+    }
+
+    /// Sends one request whose body is `payload` as it is (JSON an encoder would not write,
+    /// such as a key given twice), and reads the whole answer.
+    public func request(_ method: String, _ path: String, payload: [UInt8],
+                        timeout: Duration = .seconds(60)) throws(ControlClientError) -> Reply {
         var collected: [UInt8] = []
         var head: (Int, String?) = (0, nil)
-        try exchange(method, path, body: body, timeout: timeout) { status, contentType, chunk in
+        try exchange(method, path, payload: payload, timeout: timeout) { status, contentType, chunk in
             head = (status, contentType)
             collected += chunk
             return true
@@ -54,18 +61,25 @@ public struct ControlClient: Sendable {
     /// returns false or the answer ends.
     public func exchange(_ method: String, _ path: String, body: [String: any Sendable]? = nil, timeout: Duration? = nil,
                          receive: (_ status: Int, _ contentType: String?, _ chunk: [UInt8]) -> Bool) throws(ControlClientError) {
+        try exchange(method, path, payload: try Self.encoded(body), timeout: timeout, receive: receive)
+    }
+
+    /// `body` as the request's JSON (no bytes for no body).
+    private static func encoded(_ body: [String: any Sendable]?) throws(ControlClientError) -> [UInt8] {
+        guard let body else { return [] }
+        do { return Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) } catch {
+            throw .malformed("cannot encode the request: \(error)")
+        }
+    }
+
+    private func exchange(_ method: String, _ path: String, payload: [UInt8], timeout: Duration?,
+                          receive: (_ status: Int, _ contentType: String?, _ chunk: [UInt8]) -> Bool) throws(ControlClientError) {
         let connection: OwnedDescriptor
         do { connection = try UnixStream.connect(socketPath) } catch {
             throw .unreachable("cannot reach the daemon at \(socketPath): \(error.name == "ENOENT" || error.name == "ECONNREFUSED" ? "is irqbridge daemon running? " : "")\(error)")
         }
         defer { connection.close() }
         if let timeout { UnixStream.setReceiveTimeout(connection.rawValue, timeout) }
-        var payload: [UInt8] = []
-        if let body {
-            do { payload = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) } catch {
-                throw .malformed("cannot encode the request: \(error)")
-            }
-        }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: irqbridge\r\nConnection: close\r\nUser-Agent: irqbridge-ctl\r\n"
         if !payload.isEmpty || method == "POST" { request += "Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n" }
         request += "\r\n"

@@ -61,24 +61,10 @@ final class DaemonHarness: Sendable {
         return try await offTheCooperativePool { try client.request(method, path, json: body, timeout: .seconds(30)) }
     }
 
-    /// One control call with `body` sent as written (JSON no encoder would write), read to
-    /// the end: the status and the body as text.
-    func rawCall(_ method: String, _ path: String, body: String) async throws -> (status: Int, body: String) {
-        let socket = directory + "/run/control.sock"
-        return try await offTheCooperativePool { () throws -> (status: Int, body: String) in
-            let connection = try UnixStream.connect(socket)
-            defer { connection.close() }
-            UnixStream.setReceiveTimeout(connection.rawValue, .seconds(30))
-            let head = "\(method) \(path) HTTP/1.1\r\nHost: irqbridge\r\nConnection: close\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-            try UnixStream.write(connection.rawValue, Array((head + body).utf8))
-            var answer: [UInt8] = []
-            while case let bytes = try UnixStream.read(connection.rawValue), !bytes.isEmpty { answer += bytes }
-            let text = String(decoding: answer, as: UTF8.self)
-            let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
-            let parts = text.components(separatedBy: "\r\n\r\n")
-            return (status, parts.dropFirst().joined(separator: "\r\n\r\n"))
-        }
+    /// One control call with `body` sent as written (JSON no encoder would write).
+    func rawCall(_ method: String, _ path: String, body: String) async throws -> ControlClient.Reply {
+        let client = self.client
+        return try await offTheCooperativePool { try client.request(method, path, payload: Array(body.utf8), timeout: .seconds(30)) }
     }
 
     /// `GET /v1/events` read as lines off the cooperative pool, until `enough` says so, the
