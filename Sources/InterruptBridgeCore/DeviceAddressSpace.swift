@@ -13,7 +13,10 @@ public struct DeviceAddressSpace: Sendable {
     /// The ranges handed out: start -> length (a multiple of the page size).
     private var allocated: [UInt64: UInt64] = [:]
 
-    public init(pageSize: UInt64 = 4096, reserved: [ClosedRange<UInt64>] = []) {
+    /// The IOMMU page of x86 (and of DMA buffers here).
+    public static let defaultPageSize: UInt64 = 4096
+
+    public init(pageSize: UInt64 = defaultPageSize, reserved: [ClosedRange<UInt64>] = []) {
         precondition(pageSize > 0 && pageSize & (pageSize - 1) == 0, "a page size is a power of two")
         self.pageSize = pageSize
         reserve(reserved)
@@ -30,9 +33,7 @@ public struct DeviceAddressSpace: Sendable {
 
     /// `length` rounded up to whole pages; nil when that overflows or `length` is 0.
     public func pageRounded(_ length: UInt64) -> UInt64? {
-        guard length > 0 else { return nil }
-        let (sum, overflow) = length.addingReportingOverflow(pageSize - 1)
-        return overflow ? nil : sum & ~(pageSize - 1)
+        length > 0 ? pageAligned(length) : nil
     }
 
     /// Hands out the lowest free range of `length` bytes (rounded up to pages) whose last
@@ -65,6 +66,7 @@ public struct DeviceAddressSpace: Sendable {
         allocated.contains { base, size in start >= base && length <= size && start - base <= size - length }
     }
 
+    /// `address` rounded up to the next page boundary; nil when that overflows.
     private func pageAligned(_ address: UInt64) -> UInt64? {
         let (sum, overflow) = address.addingReportingOverflow(pageSize - 1)
         return overflow ? nil : sum & ~(pageSize - 1)

@@ -2,6 +2,7 @@
 // and the DMA_ADAPTER whose DMA_OPERATIONS table allocates and frees common buffers
 // (DmaAdapters.swift keeps the adapters and their buffers).
 import InterruptBridge
+import InterruptBridgeCore
 
 public let DEVICE_DESCRIPTION_VERSION: ULONG = 0
 public let DEVICE_DESCRIPTION_VERSION1: ULONG = 1
@@ -167,4 +168,4 @@ public func IoGetDmaAdapter(_ PhysicalDeviceObject: PDEVICE_OBJECT, _ DeviceDesc
 
 /// The granularity of common buffers and of the IOMMU's mappings (wdm.h's PAGE_SIZE, not
 /// exported: Glibc exports a PAGE_SIZE, and a driver file importing both would be ambiguous).
-private let pageSize: UInt64 = 4096
+private let pageSize = DeviceAddressSpace.defaultPageSize
