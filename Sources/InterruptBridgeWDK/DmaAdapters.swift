@@ -54,6 +54,11 @@ enum DmaAdapters {
 
     private static func key(_ adapter: UnsafeMutablePointer<DMA_ADAPTER>) -> UInt { UInt(bitPattern: adapter) }
 
+    /// A driver's bug (a freed or made-up adapter), which corrupts memory on Windows.
+    private static func unknownAdapter(_ adapter: UnsafeMutablePointer<DMA_ADAPTER>, _ caller: String) -> Never {
+        preconditionFailure("\(caller): \(adapter) is not an adapter IoGetDmaAdapter returned (or it was put already)")
+    }
+
     /// AllocateCommonBuffer: NULL for a NULL adapter or LogicalAddress, a Length of 0, an
     /// adapter whose device object went, or when the backend cannot (the debug log says why).
     private static func allocate(_ DmaAdapter: PDMA_ADAPTER, _ Length: ULONG, _ LogicalAddress: PPHYSICAL_ADDRESS,
@@ -62,7 +67,7 @@ enum DmaAdapters {
         guard let DmaAdapter, let LogicalAddress, Length > 0 else { return nil }
         return adapters.withLock { adapters -> UnsafeMutableRawPointer? in
             guard var adapter = adapters[key(DmaAdapter)] else {
-                preconditionFailure("AllocateCommonBuffer: \(DmaAdapter) is not an adapter IoGetDmaAdapter returned (or it was put already)")
+                unknownAdapter(DmaAdapter, "AllocateCommonBuffer")
             }
             guard let backend = adapter.backend else {
                 adapter.logger.debug("AllocateCommonBuffer: the device object of \(adapter.name) is gone")
@@ -90,7 +95,7 @@ enum DmaAdapters {
         guard let DmaAdapter else { preconditionFailure("FreeCommonBuffer: DmaAdapter is NULL") }
         adapters.withLock { adapters in
             guard var adapter = adapters[key(DmaAdapter)] else {
-                preconditionFailure("FreeCommonBuffer: \(DmaAdapter) is not an adapter IoGetDmaAdapter returned (or it was put already)")
+                unknownAdapter(DmaAdapter, "FreeCommonBuffer")
             }
             guard let backend = adapter.backend else { return }
             let address = UInt(bitPattern: VirtualAddress)
@@ -112,7 +117,7 @@ enum DmaAdapters {
         guard let DmaAdapter else { preconditionFailure("PutDmaAdapter: DmaAdapter is NULL") }
         adapters.withLock { adapters in
             guard let adapter = adapters.removeValue(forKey: key(DmaAdapter)) else {
-                preconditionFailure("PutDmaAdapter: \(DmaAdapter) is not an adapter IoGetDmaAdapter returned (or it was put already)")
+                unknownAdapter(DmaAdapter, "PutDmaAdapter")
             }
             if let backend = adapter.backend, !adapter.buffers.isEmpty {
                 adapter.logger.warning("PutDmaAdapter: \(adapter.name)'s driver left \(adapter.buffers.count) common buffer(s); freeing them")
