@@ -12,19 +12,22 @@
 #      shell completions are checked on the host. The loopback round trip against the raw C probe
 #      (scripts/rig/loopback-latency.sh --release, a timing figure) is measured separately, not in CI.
 # Any failing stage fails the run. The last line is a `N passed, N failed` count of the stages.
+# A stage still running after its time limit (10 minutes; the build's 20) fails with the tests
+# it had started and not ended and every thread's backtrace (scripts/time-limit.sh, gdb).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
 failures=()
+stage_limit=600
 stage() {
     local name=$1
     shift
     echo
     echo "=============== $name"
     local start=$SECONDS
-    if "$@"; then
+    if scripts/time-limit.sh "$stage_limit" "$@"; then
         passed=$((passed + 1))
         echo "=============== $name: ok ($((SECONDS - start)) s)"
     else
@@ -35,18 +38,25 @@ stage() {
 }
 
 scripts/bootstrap.sh || { echo "bootstrap failed" >&2; exit 1; }
+# gdb: the backtraces of a stage that overran its time limit.
+if ! command -v gdb > /dev/null; then
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdb; } > /dev/null ||
+        echo "test.sh: gdb did not install: a stage over its time limit ends without backtraces" >&2
+fi
 
-stage "build" swift build --build-tests
+stage_limit=1200 stage "build" swift build --build-tests
 # The runtime's suites check descriptor leaks per owner in any run, and here, where their
 # target runs alone and one test at a time (on two cores that is also the faster way), also
 # by the whole process's count (INTERRUPTBRIDGE_EXACT_DESCRIPTOR_COUNT); the daemon's suites
 # hold sockets and eventfds while they run and get a process of their own as well.
+# The test binaries write line by line (stdbuf): a stage over its time limit shows its last lines.
+line_by_line=(stdbuf -oL -eL)
 stage "runtime unit tests (one at a time: leak checks count the process's descriptors)" \
-    env INTERRUPTBRIDGE_EXACT_DESCRIPTOR_COUNT=1 swift test --skip-build --filter InterruptBridgeTests --no-parallel
+    "${line_by_line[@]}" env INTERRUPTBRIDGE_EXACT_DESCRIPTOR_COUNT=1 swift test --skip-build --filter InterruptBridgeTests --no-parallel
 stage "unit tests (core, WDK facade, bench, tooling)" \
-    swift test --skip-build --skip InterruptBridgeTests --skip InterruptBridgeDaemonTests
+    "${line_by_line[@]}" swift test --skip-build --skip InterruptBridgeTests --skip InterruptBridgeDaemonTests
 stage "daemon unit tests (simulated devices, control API over its socket, notify protocol)" \
-    swift test --skip-build --filter InterruptBridgeDaemonTests
+    "${line_by_line[@]}" swift test --skip-build --filter InterruptBridgeDaemonTests
 stage "benchmark smoke (irqbridge bench --quick: figures printed, not asserted; fails only if an interrupt is lost)" \
     "$(swift build --show-bin-path)/irqbridge" bench --quick --busy-poll
 # The sanitizer builds leave the daemon and its server stack out (INTERRUPTBRIDGE_WITHOUT_DAEMON,
