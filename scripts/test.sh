@@ -12,37 +12,96 @@
 #      shell completions are checked on the host. The loopback round trip against the raw C probe
 #      (scripts/rig/loopback-latency.sh --release, a timing figure) is measured separately, not in CI.
 # Any failing stage fails the run. The last line is a `N passed, N failed` count of the stages.
-# A stage still running after its time limit (10 minutes; the build's 20) fails with the tests
-# it had started and not ended and every thread's backtrace (scripts/time-limit.sh, gdb).
+#
+# Each stage's whole output goes to .build/test-logs/NN-STAGE.log; the console gets one line
+# as a stage starts and one as it ends, and for a failed stage its failure lines and the end
+# of its output (`--verbose` streams every stage's output as well). A stage still running
+# after its time limit (10 minutes; the build's 20) fails with the tests it had started and
+# not ended and every thread's backtrace (scripts/time-limit.sh, gdb). Past the run's budget
+# (75 minutes, IRQBRIDGE_TEST_BUDGET seconds), the stages left are not run, and fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+verbose=0
+for argument in "$@"; do
+    case $argument in
+        -v | --verbose) verbose=1 ;;
+        *) echo "usage: scripts/test.sh [--verbose]" >&2; exit 2 ;;
+    esac
+done
+budget=${IRQBRIDGE_TEST_BUDGET:-4500}
+[[ $budget =~ ^[1-9][0-9]*$ ]] || { echo "test.sh: IRQBRIDGE_TEST_BUDGET must be seconds above 0, not '$budget'" >&2; exit 2; }
+logs=.build/test-logs
+rm -rf "$logs" && mkdir -p "$logs" || { echo "test.sh: cannot make $logs" >&2; exit 1; }
 
 passed=0
 failed=0
 failures=()
+stages=0
 stage_limit=600
+
+# What a failed stage's log says went wrong: its failure lines (Swift Testing's ✘, compiler
+# errors, the rig's FAIL), the end of its output, and a time limit's report.
+show_failure() {
+    local log=$1 output=$1
+    if grep -q "^time-limit: still running" "$log"; then
+        output=$(mktemp)
+        sed '/^time-limit: still running/,$d' "$log" > "$output"
+    fi
+    echo "--------------- its failures (the whole output: $log)"
+    grep -aE "^✘ |error: |^FAIL|^not ok|Traceback|AssertionError" "$output" | cut -c1-400 | head -n 60
+    echo "--------------- the end of its output"
+    tail -n 40 "$output" | cut -c1-400
+    if [[ $output != "$log" ]]; then
+        rm -f "$output"
+        echo "--------------- over its time limit"
+        grep -a "^time-limit: " "$log" | cut -c1-400
+        awk '/^time-limit: process/ { shown = 1 } shown' "$log" | grep -av "^time-limit: " | head -n 300
+    fi
+}
+
 stage() {
     local name=$1
     shift
+    stages=$((stages + 1))
+    local log
+    log=$(printf '%s/%02d-%s.log' "$logs" "$stages" "$(tr -cs 'A-Za-z0-9' '-' <<< "${name%% (*}" | sed 's/^-*//; s/-*$//' | cut -c1-60)")
     echo
+    if ((SECONDS >= budget)); then
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=============== $name: NOT RUN (the run is past its budget of $budget s)"
+        return
+    fi
     echo "=============== $name"
-    local start=$SECONDS
-    if scripts/time-limit.sh "$stage_limit" "$@"; then
+    local start=$SECONDS status
+    if ((verbose)); then
+        scripts/time-limit.sh "$stage_limit" "$@" 2>&1 | tee "$log"
+        status=${PIPESTATUS[0]}
+    else
+        scripts/time-limit.sh "$stage_limit" "$@" > "$log" 2>&1
+        status=$?
+    fi
+    if ((status == 0)); then
         passed=$((passed + 1))
         echo "=============== $name: ok ($((SECONDS - start)) s)"
     else
         failed=$((failed + 1))
         failures+=("$name")
-        echo "=============== $name: FAILED ($((SECONDS - start)) s)"
+        ((verbose)) || show_failure "$log"
+        echo "=============== $name: FAILED ($((SECONDS - start)) s, exit $status)"
     fi
 }
 
-scripts/bootstrap.sh || { echo "bootstrap failed" >&2; exit 1; }
-# gdb: the backtraces of a stage that overran its time limit.
-if ! command -v gdb > /dev/null; then
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdb; } > /dev/null ||
-        echo "test.sh: gdb did not install: a stage over its time limit ends without backtraces" >&2
-fi
+echo "=============== set-up (scripts/bootstrap.sh, and gdb for the backtraces of a stage over its time limit)"
+{
+    scripts/bootstrap.sh &&
+        if ! command -v gdb > /dev/null; then
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gdb; } ||
+                echo "test.sh: gdb did not install: a stage over its time limit ends without backtraces"
+        fi
+} > "$logs/00-set-up.log" 2>&1 || { tail -n 40 "$logs/00-set-up.log"; echo "test.sh: the set-up failed (its output: $logs/00-set-up.log)" >&2; exit 1; }
+echo "=============== set-up: ok ($SECONDS s)"
 
 stage_limit=1200 stage "build" swift build --build-tests
 # The runtime's suites check descriptor leaks per owner in any run, and here, where their
@@ -81,7 +140,8 @@ stage "example package in the rig from a fresh clone (Examples/EduDriver, throug
 
 echo
 if ((failed)); then
-    echo "failed stages: ${failures[*]}"
+    printf 'failed stage: %s\n' "${failures[@]}"
 fi
+echo "every stage's output: $logs/ ($SECONDS s in all)"
 echo "stages: $passed passed, $failed failed"
 ((failed == 0))
