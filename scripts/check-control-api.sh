@@ -20,7 +20,8 @@ while (($#)); do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis jsonschema
+# Pinned: the versions this check was written against (a new release must not change CI).
+command -v schemathesis >/dev/null || python3 -m pip install -q --disable-pip-version-check "schemathesis==4.32.5" "jsonschema==4.26.0"
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 
 work=$(mktemp -d /tmp/irqbridge-api.XXXXXX)
