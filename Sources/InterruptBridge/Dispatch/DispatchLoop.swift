@@ -42,7 +42,12 @@ final class DispatchLoop: Sendable {
     /// What is connected, by vector: written by the loop thread after each
     /// transition (a copy of what its table holds), read by other threads.
     private let published = LockedValue<[UInt32: [InterruptObject]]>([:])
+    /// Commands are taken (`post`) until the loop stops or its thread ends on its own (an
+    /// epoll failure): a command posted after could never be answered. Written under the
+    /// commands' lock, so no post queues a command after the last take.
     private let accepting = Atomic<Bool>(true)
+    /// `stop()` ran (it does its work once).
+    private let stopped = Atomic<Bool>(false)
     /// Heartbeat requests the loop thread has answered (see `LoopCommand.heartbeat`).
     let heartbeats = Atomic<UInt64>(0)
     private let closesOnExit = Atomic<Bool>(false)
@@ -139,8 +144,9 @@ final class DispatchLoop: Sendable {
     /// last reference dropped inside an ISR or DPC) it cannot join: the thread
     /// then detaches itself and closes the selector as it exits.
     func stop() {
-        guard accepting.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if isManuallyStepped {
+            refuseCommands()
             withManualState { state in state.tearDown() }
             // The state holds this loop: dropping it ends the cycle (a stopped loop
             // is never stepped again: `step` checks `accepting` first).
@@ -149,7 +155,10 @@ final class DispatchLoop: Sendable {
             return
         }
         watchdog?.stop()
-        commands.withLock { $0.append(.stop) }
+        commands.withLock { queue in
+            accepting.store(false, ordering: .releasing)
+            queue.append(.stop)
+        }
         selector.wake()
         if isCurrentThread {
             closesOnExit.store(true, ordering: .releasing)
@@ -184,6 +193,11 @@ final class DispatchLoop: Sendable {
             selector.wake()
         }
         return true
+    }
+
+    /// Refuses every later `post` (the loop is ending: what it takes last is the last).
+    func refuseCommands() {
+        commands.withLock { _ in accepting.store(false, ordering: .releasing) }
     }
 
     /// Takes every queued command (loop thread).

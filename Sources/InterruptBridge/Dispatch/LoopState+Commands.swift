@@ -277,6 +277,9 @@ extension LoopState {
             performLogged(table.unwatchEvents(of: watch.device), "unwatching the events of \(watch.device)")
         }
         loop.deferredCalls?.drain()
+        // A loop ending on its own (epoll failed) refuses later commands here, as stop() does:
+        // a command queued after this last take would never be answered.
+        loop.refuseCommands()
         for command in loop.takeCommands() {
             switch command {
             case let .attach(objects, _, completion):

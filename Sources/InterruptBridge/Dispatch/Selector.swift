@@ -8,8 +8,8 @@ import InterruptBridgeSystem
 ///
 /// epoll data packs (slot index, generation): see `EpollToken` and `SlotTable`.
 /// Each slot keeps its entry's `PassRecord`, what the interrupt path reads.
-/// `wake()` may be called from any thread; everything else from the loop's
-/// thread only (or, for a manually stepped loop, from whoever holds its step lock).
+/// `wake()` may be called from any thread, before or after `close()`; everything else
+/// from the loop's thread only (or, for a manually stepped loop, from whoever holds its step lock).
 final class Selector: @unchecked Sendable {
     // @unchecked: `slots` and `events` are touched only by the owning loop thread
     // (see above); the descriptors are immutable, and writing the wake eventfd
@@ -37,9 +37,17 @@ final class Selector: @unchecked Sendable {
     var capacity: Int { slots.capacity }
     var freeCount: Int { slots.freeCount }
 
-    /// Wakes the loop. Any thread; does not allocate.
-    @inline(__always)
-    func wake() { _ = try? EventFD.write(wakeDescriptor) }
+    /// False once `close()` ran: a wake after it writes nothing. Under its lock, so a wake
+    /// from another thread (a post, a DPC queued off the loop) never writes to the number
+    /// after it was closed, and perhaps reused for a socket or a file.
+    private let wakeable = LockedValue(true)
+
+    /// Wakes the loop; nothing once the selector is closed. Any thread; does not allocate.
+    func wake() {
+        wakeable.withLock { open in
+            if open { _ = try? EventFD.write(wakeDescriptor) }
+        }
+    }
 
     /// Clears the wake counter (before taking commands, so a later post wakes again).
     func clearWake() { _ = try? EventFD.read(wakeDescriptor) }
@@ -121,7 +129,10 @@ final class Selector: @unchecked Sendable {
 
     /// Closes the epoll and wake descriptors (after the loop has ended).
     func close() {
-        wakeUp.close()
+        wakeable.withLock { open in
+            open = false
+            wakeUp.close()
+        }
         epoll.close()
     }
 }
