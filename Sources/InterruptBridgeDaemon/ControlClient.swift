@@ -75,7 +75,13 @@ public struct ControlClient: Sendable {
     private func exchange(_ method: String, _ path: String, payload: [UInt8], timeout: Duration?,
                           receive: (_ status: Int, _ contentType: String?, _ chunk: [UInt8]) -> Bool) throws(ControlClientError) {
         let connection: OwnedDescriptor
-        do { connection = try UnixStream.connect(socketPath) } catch {
+        // A daemon that does not accept (stuck, or its backlog full) is an error after the
+        // call's timeout (10 s for a stream without one), not a connect() that never returns.
+        let connectTimeout = timeout ?? .seconds(10)
+        do { connection = try UnixStream.connect(socketPath, timeout: connectTimeout) } catch {
+            if error.name == "EAGAIN" {
+                throw .unreachable("the daemon at \(socketPath) did not accept the connection within \(connectTimeout) (is it stuck?)")
+            }
             throw .unreachable("cannot reach the daemon at \(socketPath): \(error.name == "ENOENT" || error.name == "ECONNREFUSED" ? "is irqbridge daemon running? " : "")\(error)")
         }
         defer { connection.close() }

@@ -202,11 +202,14 @@ public final class DaemonServices: Sendable {
         if !directory.isEmpty, let failure = Self.makePrivateDirectory(directory) { throw .socket(failure) }
         guard FileIO.exists(path) else { return }
         do {
-            let connection = try UnixStream.connect(path)
+            let connection = try UnixStream.connect(path, timeout: .seconds(5))
             connection.close()
             throw DaemonStartError.socket("another daemon answers on \(path)")
         } catch let error as DaemonStartError {
             throw error
+        } catch let error as SystemError where error.name == "EAGAIN" {
+            // Someone listens there and does not accept: not a stale file to remove.
+            throw DaemonStartError.socket("another process listens on \(path) and did not accept a connection within 5 s")
         } catch {
             unlink(path)
         }
@@ -306,7 +309,7 @@ struct DeviceService: Service {
         daemon.devicesNotRestored.withLock { $0 = outcome.notRestored }
         daemon.logger.info("stopped", metadata: ["disconnected": "\(outcome.disconnected)", "restored": "\(outcome.restored)",
                                                  "not-restored": "\(outcome.notRestored.count)"])
-        daemon.dispatcher.shutdown()
+        await registry.shutDownDispatcher()
     }
 
     private func waitForSocket(_ path: String) async {

@@ -5,11 +5,14 @@ import Glibc
 #endif
 
 public enum UnixStream {
-    /// Connects to the stream socket at `path` (close-on-exec, blocking).
+    /// Connects to the stream socket at `path` (close-on-exec, blocking), waiting at most
+    /// `timeout` for a listener that does not accept (its backlog full): EAGAIN then. The
+    /// same bound stays on every later write (SO_SNDTIMEO).
     /// ENOENT: no socket there; ECONNREFUSED: a stale file, nobody listens.
-    public static func connect(_ path: String) throws(SystemError) -> OwnedDescriptor {
+    public static func connect(_ path: String, timeout: Duration) throws(SystemError) -> OwnedDescriptor {
         let fd = try syscall("socket AF_UNIX SOCK_STREAM") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let owned = OwnedDescriptor(adopting: fd, name: path)
+        setTimeout(fd, SO_SNDTIMEO, timeout)
         do throws(SystemError) {
             _ = try UnixDatagram.withAddress(path) { (address, length) throws(SystemError) in
                 try syscall("connect \(path)") { Glibc.connect(fd, address, length) }
@@ -40,9 +43,12 @@ public enum UnixStream {
     }
 
     /// Sets a receive timeout (a read then fails with EAGAIN).
-    public static func setReceiveTimeout(_ fd: Int32, _ duration: Duration) {
-        let seconds = duration.components.seconds
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(duration.components.attoseconds / 1_000_000_000_000))
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    public static func setReceiveTimeout(_ fd: Int32, _ duration: Duration) { setTimeout(fd, SO_RCVTIMEO, duration) }
+
+    /// SO_RCVTIMEO or SO_SNDTIMEO; at least a microsecond (0 would mean none).
+    private static func setTimeout(_ fd: Int32, _ option: Int32, _ duration: Duration) {
+        let (seconds, attoseconds) = max(duration, .microseconds(1)).components
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 }
