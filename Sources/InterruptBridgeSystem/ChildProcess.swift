@@ -48,8 +48,23 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, error[1], 2)
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        // The child starts with no signal blocked and every signal at its default action:
+        // a mask is inherited from the spawning thread (a pool thread of a service blocks
+        // SIGTERM and SIGINT, so terminate() would do nothing) and an ignored signal survives
+        // exec (SIGPIPE ignored would keep `irqbridge watch | head` writing to a closed pipe).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number: Int32 in 1...31 where number != SIGKILL && number != SIGSTOP { sigaddset(&defaults, number) }  // the standard signals
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
-        let spawned = posix_spawnp(&child, program, &actions, nil, argv, environ)
+        let spawned = posix_spawnp(&child, program, &actions, &attributes, argv, environ)
         _ = close(output[1])
         _ = close(error[1])
         guard spawned == 0 else {
