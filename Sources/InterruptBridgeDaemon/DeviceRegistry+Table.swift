@@ -389,4 +389,9 @@ extension DeviceRegistry {
         generator.shutdown()
         return (disconnected, restored, notRestored)
     }
+
+    /// Ends the dispatch loops and joins their threads, on the registry's own queue: a join
+    /// held up by a slow ISR holds no thread of the cooperative pool, which has one per
+    /// processor and runs every timer, the shutdown's own time limit included.
+    public func shutDownDispatcher() { dispatcher.shutdown() }
 }
