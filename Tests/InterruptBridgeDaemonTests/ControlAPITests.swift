@@ -281,8 +281,9 @@ struct ControlAPITests {
         let daemon = try await DaemonHarness(Self.configuration)
         let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
         let following = Task { try await daemon.eventLines(timeout: .seconds(30)) }
-        for _ in 0..<500 {
-            if try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0 > watchersBefore { break }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await daemon.call("GET", "/v1/health", timeout: .seconds(2)).json["eventWatchers"] as? Int ?? 0 > watchersBefore { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         try await daemon.stop()

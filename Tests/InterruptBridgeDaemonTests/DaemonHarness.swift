@@ -42,11 +42,21 @@ final class DaemonHarness: Sendable {
         let group = self.group
         task = Task { try await group.run() }
         client = ControlClient(socketPath: arguments["socket"]!)
-        for _ in 0..<500 {
-            if (try? await call("GET", "/v1/health"))?.json["ready"] as? Bool == true { return }
+        // One bound for the whole wait: a daemon that accepts and never answers fails the test
+        // in 30 s (each try 2 s), where 500 tries of a 30 s call were hours of silence.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            do {
+                let health = try await call("GET", "/v1/health", timeout: .seconds(2))
+                if health.json["ready"] as? Bool == true { return }
+                last = "\(health.status) \(health.text)"
+            } catch {
+                last = "\(error)"
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw HarnessError("the daemon did not become ready")
+        throw HarnessError("the daemon did not become ready in 30 s: \(last)")
     }
 
     var configurationPath: String { directory + "/daemon.yaml" }
@@ -56,9 +66,10 @@ final class DaemonHarness: Sendable {
     }
 
     /// One control call, made off the cooperative pool (the client blocks).
-    func call(_ method: String, _ path: String, _ body: [String: any Sendable]? = nil) async throws -> ControlClient.Reply {
+    func call(_ method: String, _ path: String, _ body: [String: any Sendable]? = nil,
+              timeout: Duration = .seconds(30)) async throws -> ControlClient.Reply {
         let client = self.client
-        return try await offTheCooperativePool { try client.request(method, path, json: body, timeout: .seconds(30)) }
+        return try await offTheCooperativePool { try client.request(method, path, json: body, timeout: timeout) }
     }
 
     /// One control call with `body` sent as written (JSON no encoder would write).

@@ -83,11 +83,15 @@ struct NotifyProtocolTests {
         let entered = Atomic<Bool>(false)
         let backend = SimulatedBackend(msixVectors: 1)
         let device = InterruptDevice(backend: backend)
-        let connection = try daemon.services.dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
-            entered.store(true, ordering: .releasing)
-            _ = release.wait(timeout: .now() + 5)
-            return true
-        }, fallbackRoutine: { _ in true })
+        // Connect and disconnect wait for the loop thread: off the cooperative pool (two threads here).
+        let dispatcher = daemon.services.dispatcher
+        let connection = try await offTheCooperativePool {
+            try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in
+                entered.store(true, ordering: .releasing)
+                _ = release.wait(timeout: .now() + 5)
+                return true
+            }, fallbackRoutine: { _ in true })
+        }
         backend.raise(message: 0)
         for _ in 0..<500 where !entered.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(2)) }
         let didEnter = entered.load(ordering: .acquiring)
@@ -100,7 +104,7 @@ struct NotifyProtocolTests {
         release.signal()
         let recovered = try await manager.waitFor { $0.filter { $0 == "WATCHDOG=1" }.count > wedgedStart + wedged }
         #expect(recovered.filter { $0 == "WATCHDOG=1" }.count > wedgedStart)
-        if case .messages(let table) = connection { daemon.services.dispatcher.disconnect(table) }
+        if case .messages(let table) = connection { try await offTheCooperativePool { dispatcher.disconnect(table) } }
 
         // RELOADING=1 with MONOTONIC_USEC, then READY=1, around a reload.
         let mark = manager.received().count
