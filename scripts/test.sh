@@ -16,9 +16,10 @@
 # Each stage's whole output goes to .build/test-logs/NN-STAGE.log; the console gets one line
 # as a stage starts and one as it ends, and for a failed stage its failure lines and the end
 # of its output (`--verbose` streams every stage's output as well). A stage still running
-# after its time limit (10 minutes; the build's 20) fails with the tests it had started and
-# not ended and every thread's backtrace (scripts/time-limit.sh, gdb). Past the run's budget
-# (75 minutes, IRQBRIDGE_TEST_BUDGET seconds), the stages left are not run, and fail.
+# after its time limit (10 minutes; 20 for the build, 15 for a sanitizer's build and run)
+# fails with the tests it had started and not ended and every thread's backtrace
+# (scripts/time-limit.sh, gdb). Past the run's budget (75 minutes, IRQBRIDGE_TEST_BUDGET
+# seconds), the stages left are not run, and fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,9 +121,9 @@ stage "benchmark smoke (irqbridge bench --quick: figures printed, not asserted; 
     "$(swift build --show-bin-path)/irqbridge" bench --quick --busy-poll
 # The sanitizer builds leave the daemon and its server stack out (INTERRUPTBRIDGE_WITHOUT_DAEMON,
 # see Package.swift): their suites do not touch it, and each build takes half the time.
-stage "dispatch tests under Thread Sanitizer" \
+stage_limit=900 stage "dispatch tests under Thread Sanitizer" \
     env INTERRUPTBRIDGE_WITHOUT_DAEMON=1 swift test --sanitize=thread --scratch-path .build-tsan --filter 'Dispatch|InterruptBridgeWDKTests'
-stage "leaks: the runtime and WDK suites under LeakSanitizer" scripts/check-leaks.sh --filter 'InterruptBridgeTests|InterruptBridgeWDKTests'
+stage_limit=900 stage "leaks: the runtime and WDK suites under LeakSanitizer" scripts/check-leaks.sh --filter 'InterruptBridgeTests|InterruptBridgeWDKTests'
 stage "shell completions (bash, zsh, fish)" scripts/check-completions.sh
 stage "daemon: control API vs its OpenAPI document (schemathesis), peer credentials, SIGTERM, the embedded example" \
     scripts/check-control-api.sh --irqbridge "$(swift build --show-bin-path)/irqbridge"
