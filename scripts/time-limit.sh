@@ -20,11 +20,12 @@ shift
 described="$*"
 
 output=$(mktemp /tmp/time-limit.XXXXXX)
+trap 'rm -f "$output"' EXIT
 setsid "$@" > >(tee "$output") 2>&1 &
 leader=$!
 # Forward an interrupt of this script to the whole session (swift test runs its test
 # binary in a process group of its own).
-trap 'pkill -TERM -s "$leader"; wait "$leader"; rm -f "$output"; exit 130' INT TERM
+trap 'pkill -TERM -s "$leader"; wait "$leader"; exit 130' INT TERM
 
 # Swift Testing's "◇ Test NAME started." lines without their "✔/✘ Test NAME passed/failed".
 unfinished_tests() {
@@ -69,12 +70,8 @@ while kill -0 "$leader" 2> /dev/null; do
         pkill -KILL -s "$leader"
         wait "$leader" 2> /dev/null
         echo "time-limit: ended after $((SECONDS - start)) s: $described"
-        rm -f "$output"
         exit 124
     fi
     sleep 1
 done
 wait "$leader"
-status=$?
-rm -f "$output"
-exit $status
