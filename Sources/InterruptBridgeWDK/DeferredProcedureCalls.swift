@@ -172,26 +172,25 @@ private func makeCall(_ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ Deferred
 
 /// A KeInitializeDpc DeferredContext that is an object, named weakly (see `makeCall`):
 /// the routine gets nil once the driver has freed it, where C would read freed memory.
-final class WeakDeferredContext: @unchecked Sendable {
-    // @unchecked: both set once in init; loading a weak reference is thread-safe, and
-    // `restore` gives back the driver's Sendable value it was made from.
-    weak let object: AnyObject?
-    private let restore: @Sendable (AnyObject) -> any Sendable
+final class WeakDeferredContext: Sendable {
+    weak let object: (any AnyObject & Sendable)?
 
-    private init(_ object: AnyObject, restore: @escaping @Sendable (AnyObject) -> any Sendable) {
+    private init(_ object: any AnyObject & Sendable) {
         self.object = object
-        self.restore = restore
     }
 
     /// The context as the routine receives it: the object, or nil once freed.
-    var value: PVOID { object.map(restore) }
+    var value: PVOID { object }
 
     /// A weak reference to `value` if it is an object; the value itself otherwise.
     /// The dynamic type decides: a context arrives as `any Sendable`, whose static
     /// type is never a class (checking it kept every object context strongly).
     static func holding(_ value: any Sendable) -> any Sendable {
         guard type(of: value) is AnyObject.Type else { return value }
-        return WeakDeferredContext(value as AnyObject) { $0 as! any Sendable }
+        // The object came as `any Sendable`; Sendable is a marker with no run-time
+        // form, which no cast can name (`as?` refuses it, `as!` is a no-op warned
+        // about), so the reference is re-typed as it is.
+        return WeakDeferredContext(unsafeBitCast(value as AnyObject, to: (any AnyObject & Sendable).self))
     }
 }
 
