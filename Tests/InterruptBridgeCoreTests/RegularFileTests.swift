@@ -69,7 +69,7 @@ struct RegularFileTests {
 struct RegularFileTextTests {
     static func file(_ bytes: [UInt8]) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("regular-text-\(UUID().uuidString.prefix(8))").path
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        try #require(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         return path
     }
 
