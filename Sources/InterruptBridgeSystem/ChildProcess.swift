@@ -1,12 +1,9 @@
 // The one way this package starts another program: posix_spawnp with the
 // child's stdout and stderr on pipes, reaped with waitpid.
+import CInterruptBridge
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Held from pipe() to posix_spawn: descriptors become close-on-exec only after pipe()
-/// returns, so two spawns at once could hand each other's pipe ends to their children.
-private let spawning = BlockingMutex()
 
 /// A child process whose stdout and stderr this side reads.
 ///
@@ -29,18 +26,17 @@ public struct ChildProcess: Sendable {
 
     /// Starts `program` (a path, or a name searched in PATH) with `arguments`.
     public init(_ program: String, _ arguments: [String]) throws(SystemError) {
-        spawning.lock()
-        defer { spawning.unlock() }
+        // Close-on-exec from the start: a program spawned at the same time by another
+        // thread gets none of these pipe ends (dup2 gives the child its own, without the flag).
         var output: [Int32] = [0, 0]
         var error: [Int32] = [0, 0]
-        _ = try syscall("pipe") { pipe(&output) }
+        _ = try syscall("pipe2") { cib_pipe_cloexec(&output) }
         do {
-            _ = try syscall("pipe") { pipe(&error) }
+            _ = try syscall("pipe2") { cib_pipe_cloexec(&error) }
         } catch {
             output.forEach { _ = close($0) }
             throw error
         }
-        for descriptor in output + error { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

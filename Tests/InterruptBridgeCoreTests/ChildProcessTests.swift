@@ -34,4 +34,17 @@ struct ChildProcessTests {
         #expect(Self.signalSet("SigBlk", in: status.standardOutput).map { $0 & standard } == 0, "\(status.standardOutput)")
         #expect(Self.signalSet("SigIgn", in: status.standardOutput).map { $0 & standard } == 0, "\(status.standardOutput)")
     }
+
+    /// A child gets its own stdout and stderr, never the pipe ends this process holds
+    /// for another child (they are close-on-exec from the moment they exist).
+    @Test func aChildInheritsNoOtherChildsPipes() throws {
+        let sleeper = try ChildProcess("sleep", ["5"])
+        defer { sleeper.terminate(); _ = sleeper.wait() }
+        let listing = try ChildProcess.run("ls", ["/proc/self/fd"])
+        #expect(listing.status == 0)
+        let descriptors = Set(listing.standardOutput.split(separator: "\n").compactMap { Int32($0) })
+        #expect(descriptors.isSuperset(of: [1, 2]), "\(descriptors)")
+        #expect(!descriptors.contains(sleeper.standardOutput.rawValue), "\(descriptors)")
+        #expect(!descriptors.contains(sleeper.standardError.rawValue), "\(descriptors)")
+    }
 }
