@@ -29,19 +29,17 @@ final class InterruptGenerator: Sendable {
 
     /// Starts raising `backend`'s vectors at `rate` each (replacing a stream of the same id).
     func start(_ id: String, backend: SimulatedBackend, vectors: Int, rate: Double) {
-        let startThread = state.withLock { state -> Bool in
+        // The thread is spawned under the lock, so a `shutdown` racing this start
+        // either comes first (and this start spawns a thread it will join later) or
+        // finds the handle to join: never a thread running that no one joins.
+        state.withLock { state in
             state.streams[id] = Stream(backend: backend, vectors: vectors, rate: rate, started: .now)
-            guard !state.running else { return false }
-            state.running = true
-            return true
-        }
-        if startThread {
+            guard state.thread == nil else { return }
             do {
-                let handle = try PThread.spawn(name: "irqbridge-gen") { [self] in run() }
-                state.withLock { $0.thread = handle }
+                state.thread = try PThread.spawn(name: "irqbridge-gen") { [self] in run() }
+                state.running = true
             } catch {
                 logger.error("cannot start the simulated interrupt generator: \(error)")
-                state.withLock { $0.running = false }
             }
         }
     }
