@@ -103,6 +103,19 @@ public enum UnixDatagram {
         }
     }
 
+    /// Whether the socket `sender` sent from is still open: a requester that was
+    /// interrupted or killed closed it, and nobody is left to answer (or to raise for).
+    /// A socket connected elsewhere refuses the probe's connect (EPERM) and is open.
+    public static func isListening(_ sender: Sender) -> Bool {
+        guard sender.canBeAnswered, let probe = try? unboundSocket() else { return true }
+        defer { Glibc.close(probe) }
+        var address = sender.address
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(probe, $0, sender.length) }
+        }
+        return result == 0 || !(errno == ECONNREFUSED || errno == ENOENT)
+    }
+
     /// Sends one datagram from the socket `fd` (bound: the receiver can answer it) to the
     /// socket at `path`; `flags` as sendto(2) takes them. ENOENT / ECONNREFUSED: nobody listens.
     public static func send(_ bytes: [UInt8], from fd: Int32, to path: String, flags: Int32 = 0) throws(SystemError) {

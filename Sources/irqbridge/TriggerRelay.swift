@@ -146,22 +146,40 @@ enum TriggerRelay {
     /// session's stimulus and answers it (or, for a sender that cannot be answered,
     /// reports a refusal or failure on standard error). The raising stops early, and
     /// is answered as a failure, when the device's vectors disconnect or `holderEnding`
-    /// says the holder is about to end (its timeout, a signal).
+    /// says the holder is about to end (its timeout, a signal); it stops, unanswered,
+    /// when the requester is gone (interrupted or killed: its socket closed).
+    /// `meanwhile` runs between raises (at least every 50 ms at a --rate): the
+    /// holder's own periodic work (`watch` prints its interval lines there).
     /// Returns how many interrupts it raised (0: none, or no request was waiting) and whether
     /// at a --rate (raises paced by the clock, not by the ISR, may fold).
     @discardableResult
     static func serve(_ socket: OwnedDescriptor, session: DeviceSession, connected: ConnectedInterrupts,
-                      holderEnding: () -> Bool) -> (raised: Int, paced: Bool) {
+                      holderEnding: () -> Bool, meanwhile: () -> Void = {}) -> (raised: Int, paced: Bool) {
         guard let (bytes, sender) = try? UnixDatagram.receiveWithSender(socket.rawValue) else { return (0, false) }
         let address = session.info.address
+        // Whether the requester is still there, asked at most every 100 ms (a socket and a
+        // connect each time), so a raise at full speed pays for it once in many.
+        var requesterChecked = ContinuousClock.now
+        var requesterLeft = false
+        let requesterGone = { () -> Bool in
+            guard !requesterLeft, sender.canBeAnswered, ContinuousClock.now - requesterChecked >= .milliseconds(100) else { return requesterLeft }
+            requesterChecked = ContinuousClock.now
+            requesterLeft = !UnixDatagram.isListening(sender)
+            return requesterLeft
+        }
         let answer: TriggerAnswer
         if let request = TriggerRequest(bytes) {
-            answer = raise(request, session: session, connected: connected, holderEnding: holderEnding)
+            answer = raise(request, session: session, connected: connected,
+                           holderEnding: { meanwhile(); return holderEnding() || requesterGone() }, requesterLeft: { requesterLeft })
         } else {
             answer = .refused("\(address): a malformed trigger request")
         }
         let raised = if case .done(let raised, _) = answer { raised } else { 0 }
         let served = (raised: raised, paced: TriggerRequest(bytes)?.rate != nil)
+        if requesterLeft {
+            if case .failed(let message) = answer { printError("irqbridge: a trigger request stopped: \(message)") }
+            return served
+        }
         guard sender.canBeAnswered else {
             if case .refused(let message) = answer { printError("irqbridge: a trigger request was refused: \(message)") }
             if case .failed(let message) = answer { printError("irqbridge: a trigger request failed: \(message)") }
@@ -174,7 +192,7 @@ enum TriggerRelay {
     }
 
     private static func raise(_ request: TriggerRequest, session: DeviceSession, connected: ConnectedInterrupts,
-                              holderEnding: () -> Bool) -> TriggerAnswer {
+                              holderEnding: () -> Bool, requesterLeft: () -> Bool) -> TriggerAnswer {
         let address = session.info.address
         guard let stimulus = session.stimulus else {
             return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
@@ -185,7 +203,8 @@ enum TriggerRelay {
                                          objects: connected.objects, unmaskCount: session.unmaskCount,
                                          shouldStop: { connected.wereDisconnected || holderEnding() })
             guard raised == request.count else {
-                let why = connected.wereDisconnected ? "the device was removed or unbound" : "the process holding it is ending"
+                let why = connected.wereDisconnected ? "the device was removed or unbound"
+                    : requesterLeft() ? "the trigger that asked was interrupted" : "the process holding it is ending"
                 return .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
             }
             return .done(raised: raised, stimulus: stimulus.name)

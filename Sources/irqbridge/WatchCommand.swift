@@ -127,6 +127,16 @@ struct WatchCommand: ParsableCommand {
         let ends = duration.map { started + .nanoseconds(Int64($0 * 1e9)) }
         let stopRequested = { Signals.received != nil || ends.map { ContinuousClock.now >= $0 } == true }
         var next = started + .nanoseconds(Int64(interval * 1e9))
+        // Every --interval, also while a trigger request is being served (which can last hours at a low --rate).
+        func sampleWhenDue() {
+            guard ContinuousClock.now >= next else { return }
+            rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
+            print(table ? "\u{1B}[H\u{1B}[2J" + rows.table : rows.json, terminator: table ? "" : "\n")
+            fflush(nil)
+            next += .nanoseconds(Int64(interval * 1e9))
+            // A sample slower than the interval: the next one an interval from now, not at once.
+            if next < ContinuousClock.now { next = ContinuousClock.now + .nanoseconds(Int64(interval * 1e9)) }
+        }
         while !stopRequested() {
             for entry in watched where !gone.contains(entry.session.info.address) {
                 // Its socket goes, so a trigger reaches the device itself, or whoever holds it next.
@@ -142,17 +152,10 @@ struct WatchCommand: ParsableCommand {
                     continue
                 }
                 if let socket = entry.socket { TriggerRelay.serve(socket, session: entry.session, connected: entry.connected,
-                                                                          holderEnding: stopRequested) }
+                                                                          holderEnding: stopRequested, meanwhile: sampleWhenDue) }
             }
             if gone.count == watched.count { break }
-            if ContinuousClock.now >= next {
-                rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
-                print(table ? "\u{1B}[H\u{1B}[2J" + rows.table : rows.json, terminator: table ? "" : "\n")
-                fflush(nil)
-                next += .nanoseconds(Int64(interval * 1e9))
-                // A sample slower than the interval: the next one an interval from now, not at once.
-                if next < ContinuousClock.now { next = ContinuousClock.now + .nanoseconds(Int64(interval * 1e9)) }
-            }
+            sampleWhenDue()
             PThread.sleep(for: .milliseconds(2))
         }
         rows.sample(kernel: try? ProcInterrupts.readTable(), elapsed: ContinuousClock.now - started)
