@@ -15,7 +15,10 @@ struct WaitCommand: ParsableCommand {
             with a profile that acknowledges), then waits until --count interrupts arrived on \
             --vector (on any vector by default) or --timeout seconds passed, and prints what \
             arrived per vector. While it waits, `irqbridge trigger` on the same device asks this \
-            process to raise interrupts.
+            process to raise interrupts; a request it has begun is carried out in full (within \
+            --timeout) before the wait ends, even when --count is reached first, so the trigger \
+            gets every raise it asked for. Ctrl-C or SIGTERM, or the trigger being interrupted, \
+            stops the raising at once.
             """
     )
 
@@ -93,11 +96,11 @@ struct WaitCommand: ParsableCommand {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")
             }
             if let socket, (try? FileIO.waitReadable(socket.rawValue, timeoutMilliseconds: 0)) == true {
-                // The raising stops at this wait's deadline, not at its count: a device that signals
-                // some raises twice (QEMU's e1000e) reaches the count early, and the trigger that asked
-                // for K raises gets them all.
+                // The raising stops at this wait's deadline or a signal, not at its count: a device that
+                // signals some raises twice (QEMU's e1000e) reaches the count early, and the trigger that
+                // asked for K raises gets them all.
                 let served = TriggerRelay.serve(socket, session: session, connected: connected,
-                                                holderEnding: { ContinuousClock.now >= deadline })
+                                                holderEnding: { Signals.received != nil || ContinuousClock.now >= deadline })
                 relayedRaises += served.raised
                 relayedAtARate = relayedAtARate || served.paced
             } else {
