@@ -53,6 +53,26 @@ public final class VFIOGroup: Sendable {
     public struct NotViable: Error, Sendable, Hashable {
         public var group: Int
         public var blockers: [String]
+
+        public init(group: Int, blockers: [String]) {
+            self.group = group
+            self.blockers = blockers
+        }
+
+        /// What a user opening `address` is told, with the next step.
+        public func refusal(opening address: String) -> String {
+            let who = blockers.isEmpty ? "a member not bound to vfio-pci" : blockers.joined(separator: ", ")
+            return "IOMMU group \(group) of \(address) is not viable: \(who); bind every member to vfio-pci or unbind it"
+        }
+    }
+
+    /// The members of group `number` that keep it from being viable, as "ADDRESS (bound to
+    /// DRIVER)", read from sysfs (empty when the group cannot be read).
+    public static func blockers(ofGroup number: Int, sysfs: SysfsPCI = SysfsPCI()) -> [String] {
+        ((try? sysfs.groupMembers(number)) ?? []).compactMap { member -> String? in
+            guard let driver = member.driver, !leavesDMAToVFIO(driver) else { return nil }
+            return "\(member.address) (bound to \(driver))"
+        }
     }
 
     /// Whether a driver on another member of a group leaves the group viable for VFIO: the
@@ -70,14 +90,7 @@ public final class VFIOGroup: Sendable {
         let path = devicePath ?? "/dev/vfio/\(number)"
         let descriptor = try FileIO.open(path, .readWrite)
         let status = try VFIO.VFIO_GROUP_GET_STATUS(descriptor.rawValue)
-        guard status.viable else {
-            let members = (try? sysfs.groupMembers(number)) ?? []
-            let blockers = members.compactMap { member -> String? in
-                guard let driver = member.driver, !leavesDMAToVFIO(driver) else { return nil }
-                return "\(member.address) (bound to \(driver))"
-            }
-            return .failure(NotViable(group: number, blockers: blockers))
-        }
+        guard status.viable else { return .failure(NotViable(group: number, blockers: blockers(ofGroup: number, sysfs: sysfs))) }
         try container.attach(descriptor.rawValue)
         container.reserve(sysfs.reservedRegions(ofGroup: number))
         return .success(VFIOGroup(number: number, descriptor: descriptor, container: container))

@@ -114,6 +114,7 @@ public struct DeviceSession: Sendable {
             try checkBeforeOpening(info, profile: profile)
             switch info.driver {
             case "vfio-pci":
+                if let notViable = groupNotViable(info) { throw DeviceSessionError.badInput(notViable) }
                 let backend = try VFIOBackend(device: info, logger: logger)
                 do {
                     guard let vfio = backend.vfioDevice else { throw BackendError.closed }
@@ -204,6 +205,17 @@ public struct DeviceSession: Sendable {
     public static func checkBeforeOpening(_ info: PCIDeviceInfo, profile: DeviceProfile?) throws(DeviceSessionError) {
         if let nothing = noInterrupts(info) { throw .badInput(nothing) }
         do { try profile?.validate(against: info) } catch { throw .badInput("\(error)") }
+    }
+
+    /// Why a device on vfio-pci cannot be opened because another member of its IOMMU group
+    /// is on a kernel driver (nil: the group is fine, or cannot be read). The user's to fix
+    /// (bind or unbind that member), as a device on the wrong driver is: bad input, not a
+    /// failure while running.
+    public static func groupNotViable(_ info: PCIDeviceInfo) -> String? {
+        let address = info.address.description, sysfs = SysfsPCI()
+        guard let group = info.iommuGroup ?? sysfs.iommuGroup(of: address) else { return nil }
+        let blockers = VFIOGroup.blockers(ofGroup: group, sysfs: sysfs)
+        return blockers.isEmpty ? nil : VFIOGroup.NotViable(group: group, blockers: blockers).refusal(opening: address)
     }
 
     /// What a device with no interrupt at all is told: no INTx pin, no MSI, no MSI-X.

@@ -169,6 +169,7 @@ struct SelftestCommand: ParsableCommand {
             throw CommandFailure.badInput(DeviceSession.notOnAUserSpaceDriver(info, needed: needed) + other)
         }
         if let nothing = DeviceSession.noInterrupts(info) { throw CommandFailure.badInput(nothing) }
+        if chosen == .vfio, let notViable = DeviceSession.groupNotViable(info) { throw CommandFailure.badInput(notViable) }
         if let kinds {
             let has: [InterruptKind: Bool] = [.intx: info.interruptPin != nil, .msi: info.msi != nil, .msix: info.msix != nil]
             if let missing = kinds.first(where: { has[$0] != true }) {

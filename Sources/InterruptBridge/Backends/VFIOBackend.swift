@@ -74,10 +74,7 @@ public final class VFIOBackend: InterruptBackend {
         do {
             switch try VFIOGroup.open(groupNumber, container: container ?? VFIOContainer(), sysfs: sysfs) {
             case let .success(opened): group = opened
-            case let .failure(notViable):
-                let who = notViable.blockers.isEmpty ? "a member not bound to vfio-pci" : notViable.blockers.joined(separator: ", ")
-                throw BackendError.kernelLimit(
-                    "IOMMU group \(notViable.group) of \(address) is not viable: \(who); bind every member to vfio-pci or unbind it")
+            case let .failure(notViable): throw BackendError.kernelLimit(notViable.refusal(opening: address))
             }
             try self.init(device: device, vfio: group.openDevice(address), sysfs: sysfs, logger: logger)
         } catch let error as BackendError {
