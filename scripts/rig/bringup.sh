@@ -45,12 +45,15 @@ step $RIG/guest-bringup.sh $IRQBRIDGE $COUNT
 echo \"== \$failed step(s) failed\"
 exit \$failed"
 status=0
+# lpc_ich, the ICH9 LPC bridge's driver, for every kernel installed (the guest loads the one
+# it runs): with 0000:00:1f.0 on it, its IOMMU group is not viable for 1f.3.
+lpc_ich=$(for module in /lib/modules/*/kernel/drivers/mfd/lpc_ich.ko; do [ -f "$module" ] && printf -- '--copy %s ' "$module"; done)
 # pci-testdev (0000:00:0c.0): a device with no interrupt at all, which every verb must refuse.
 # pci-serial (0000:00:0d.0): a card with only I/O ports, on the guest's serial driver.
 # virtio-rng-pci,vectors=200 (0000:00:0e.0): a card with many MSI-X vectors, on virtio-pci.
 scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,e1000e,nvme --qemu-device pci-testdev --qemu-device pci-serial \
     --qemu-device virtio-rng-pci,vectors=200 --timeout 1200 \
-    --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" \
+    --copy "$probes" --copy "$IRQBRIDGE" --copy "$RIG" $lpc_ich \
     --bind 0000:00:03.0=vfio-pci --bind 0000:00:05.0=vfio-pci --bind 0000:00:07.0=vfio-pci --bind 0000:00:08.0=vfio-pci \
     --bind 0000:00:0c.0=vfio-pci \
     "$@" -- sh -c "$GUEST" || status=$?
