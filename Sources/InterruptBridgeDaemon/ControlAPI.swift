@@ -7,6 +7,7 @@ import Hummingbird
 import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import NIOCore
+import Synchronization
 
 /// A request body: a JSON object whose keys are all the call's own (a misspelt key is
 /// a 400, not a default silently taken, as the configuration file is strict).
@@ -152,11 +153,29 @@ public struct ControlAPI: Sendable {
             }
         }
         router.post("/v1/devices/:id/trigger") { request, context in
-            await ControlResponses.answer { () throws(ControlError) in
+            var response = await ControlResponses.answer { () throws(ControlError) in
                 let id = try Self.id(context)
-                let body = try await Self.body(TriggerRequestBody.self, request)
-                return try await registry.trigger(id, vector: body?.vector, count: body?.count ?? 1, rate: body?.rate)
+                // The raising stops when the caller's connection closes (Hummingbird does not
+                // cancel a handler whose client went away; it reports the inbound side closing).
+                let caller = CallerConnection()
+                do {
+                    return try await request.body.consumeWithInboundCloseHandler { body in
+                        let body = try await Self.body(TriggerRequestBody.self, Request(head: request.head, body: body))
+                        return try await registry.trigger(id, vector: body?.vector, count: body?.count ?? 1, rate: body?.rate,
+                                                          callerLeft: { caller.hasClosed })
+                    } onInboundClosed: {
+                        caller.close()
+                    }
+                } catch let error as ControlError {
+                    throw error
+                } catch {
+                    throw .failed("the trigger of \(id): \(error)")
+                }
             }
+            // Watching the inbound side took the connection's reader: this connection ends
+            // with the answer, and the header says so, so a keep-alive client opens a new one.
+            response.headers[.connection] = "close"
+            return response
         }
         router.post("/v1/devices/:id/wait") { request, context in
             await ControlResponses.answer { () throws(ControlError) in
@@ -276,4 +295,11 @@ public struct ControlAPI: Sendable {
         default: return "\(error)"
         }
     }
+}
+
+/// Whether a call's client closed its side of the connection (a long call's caller gave up).
+private final class CallerConnection: Sendable {
+    private let closed = Atomic<Bool>(false)
+    func close() { closed.store(true, ordering: .releasing) }
+    var hasClosed: Bool { closed.load(ordering: .acquiring) }
 }

@@ -52,8 +52,12 @@ extension DeviceRegistry {
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
     /// `rate` per second or by each one being served. Paced, it lasts at most
     /// `longestPacedTrigger`; unpaced (each raise waits up to a second for its ISR to claim
-    /// it), it stops there, answering 409 with how many were raised.
-    public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?) async throws(ControlError) -> TriggerOutcome {
+    /// it), it stops there, answering 409 with how many were raised. `callerLeft` says the
+    /// caller is gone (its connection closed: a harness that gave up, a Ctrl-C'd `ctl
+    /// trigger`): the raising stops, rather than go on for up to an hour holding one of the
+    /// device's trigger slots.
+    public nonisolated func trigger(_ id: String, vector: Int?, count: Int, rate: Double?,
+                                    callerLeft: @escaping @Sendable () -> Bool = { false }) async throws(ControlError) -> TriggerOutcome {
         guard (1...1_000_000).contains(count) else { throw .badRequest("count must be 1...1000000, not \(count)") }
         if let rate, !Raising.rates.contains(rate) { throw .badRequest("rate must be 0.001 to 1000000 per second, not \(rate)") }
         if let rate, Double(count) / rate > Self.longestPacedTrigger {
@@ -75,7 +79,7 @@ extension DeviceRegistry {
                                                  // Disconnected under it (a removal the loop handles before the registry hears
                                                  // of it, which takes every vector at once): stop at once.
                                                  shouldStop: {
-                                                     if ticket.gate.isStopped || ticket.objects.first?.isConnected == false { return true }
+                                                     if ticket.gate.isStopped || ticket.objects.first?.isConnected == false || callerLeft() { return true }
                                                      outlasted = rate == nil && ContinuousClock.now >= deadline
                                                      return outlasted
                                                  })
@@ -95,6 +99,10 @@ extension DeviceRegistry {
         // Stopped short (removed, unbound, disconnected or the daemon stopping while it
         // raised, or the hour ran out): not a success a caller could take for `count` raised.
         guard raised == count else {
+            if callerLeft() {
+                logger.info("\(id): a trigger's caller went away after \(raised) of \(count) interrupt(s); raising stopped")
+                throw .unavailable("the caller went away after \(raised) of \(count) interrupt(s) were raised on \(id)")
+            }
             // The daemon stopping disconnects everything: that is not the device's doing.
             if stopRequested.load(ordering: .acquiring) {
                 throw .unavailable("the daemon is stopping: \(raised) of \(count) interrupt(s) had been raised on \(id)")

@@ -238,6 +238,28 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// A trigger whose caller went away (a harness that timed out, a Ctrl-C'd `ctl trigger`)
+    /// stops raising, and frees its slot: it would otherwise raise for up to an hour.
+    @Test func aTriggerWhoseCallerLeftStopsRaising() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        func generated() async throws -> Int {
+            try await daemon.call("GET", "/v1/devices/quiet/statistics").json["generated"] as? Int ?? -1
+        }
+        // The client gives up after 0.5 s and closes its connection.
+        await #expect(throws: (any Error).self) {
+            _ = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 100_000, "rate": 200], timeout: .milliseconds(500))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let first = try await generated()
+        try await Task.sleep(for: .seconds(1))
+        let second = try await generated()
+        #expect(first > 0 && first == second, "raised \(first), then \(second) a second later")
+        // The device takes the next trigger, and answers it on the same terms.
+        let next = try await daemon.call("POST", "/v1/devices/quiet/trigger", ["count": 4])
+        #expect(next.status == 200 && next.json["raised"] as? Int == 4, "\(next.text)")
+        try await daemon.stop()
+    }
+
     /// Every read answers HEAD as GET without a body (monitoring's `curl -I`); HEAD of the
     /// event stream gives its headers without watching, and a call that is no read is refused.
     @Test func headAnswersEveryReadWithoutABody() async throws {
