@@ -269,6 +269,23 @@ extension DeviceRegistry {
         }
         device.entry = new
         guard device.state != .released, device.state != .removed, device.state != .absent else { return }
+        // As at start-up, a card the new entry cannot connect is not taken to (or kept on) the
+        // daemon's driver to fail there: the daemon gives back what it bound, and the card is
+        // failed with the reason. (bind's own check is for cards not bound yet.)
+        if device.state == .bound, let address = device.address, let info = try? discovery.device(at: address),
+           let refusal = new.connectRefusal(info, policy: policy(for: new)) ?? ConfigurationPlan.groupRefusal(info, new, binder) {
+            var left = "it was left on \(info.driver ?? "no driver")"
+            if device.boundByDaemon {
+                do throws(BindingError) {
+                    left = "it was given back to \(try binder.unbind(address) ?? "no driver")"
+                    device.boundByDaemon = false
+                } catch {
+                    left = "giving it back failed: \(error)"  // the record stays: the shutdown drain tries again
+                }
+            }
+            fail(device, refusal + "; " + left)
+            return
+        }
         if new.driver != old.driver || device.state == .failed { try? bind(device, entry: new, toConnect: true) }
         if device.state == .bound { try? connect(device) }
     }

@@ -269,6 +269,25 @@ config $W/config.yaml "$INTX" "$ADDED"
 kill -HUP $daemon
 wait_until 30 has_profile $INTX edu
 check "$INTX back on edu's own profile: connected" has_profile $INTX edu
+# A reload whose new entry cannot connect the card (its line under uio_pci_generic, with a
+# profile that has no acknowledge program) fails it as start-up would: the daemon gives back
+# the card it bound (no driver, as it was), rather than move it to uio_pci_generic to fail there.
+cat > $W/bare.yaml <<'BARE'
+name: edu-without-acknowledge
+match: {vendor: 0x1234, device: 0x11e8}
+BARE
+config $W/config.yaml "$INTX"
+echo "  \"$ADDED\": {driver: uio_pci_generic, connect: line-based, profile: $W/bare.yaml}" >> $W/config.yaml
+kill -HUP $daemon
+wait_until 30 is_state $ADDED failed
+refused_and_given_back() { [ "$(state_of $ADDED)" = failed ] && [ "$(driver $ADDED)" = none ] && ctl show $ADDED 2>&1 | grep -q 'given back to no driver'; }
+check "a reload refusing $ADDED: failed and given back to no driver, not left on uio_pci_generic (on $(driver $ADDED): $(ctl show $ADDED 2>&1 | head -n 1))" \
+    refused_and_given_back
+config $W/config.yaml "$INTX" "$ADDED"
+kill -HUP $daemon
+wait_until 30 is_state $ADDED connected
+reconnected() { [ "$(state_of $ADDED)" = connected ] && [ "$(driver $ADDED)" = vfio-pci ]; }
+check "$ADDED under its former entry again: connected on vfio-pci" reconnected
 step verbs
 
 # ---------------------------------------------------------------- hot-plug
