@@ -84,6 +84,10 @@ extension DeviceRegistry {
                                                      return outlasted
                                                  })
                     continuation.resume(returning: .success((raised, outlasted)))
+                } catch let failure as RaisingFailure
+                            where Raising.failedForRemoval({ ticket.gate.isStopped || ticket.objects.first?.isConnected == false }) {
+                    // Pulled under it: cut short by the removal (409 below), not a failure of the raise.
+                    continuation.resume(returning: .success((failure.raised, false)))
                 } catch {
                     continuation.resume(returning: .failure(.failed("raising \(id)'s interrupts failed: \(error)")))
                 }

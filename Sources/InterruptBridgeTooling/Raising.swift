@@ -17,7 +17,8 @@ public enum Raising {
     /// interrupt, and for a line also for the unmask (`unmaskCount`): raised while
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
     /// /proc/interrupts misses it. `shouldStop` is asked before each raise and while
-    /// a paced run sleeps. Returns how many were raised; throws the stimulus's error.
+    /// a paced run sleeps. Returns how many were raised; throws the stimulus's error as a
+    /// `RaisingFailure`, with how many had been raised.
     public static func run(vector chosen: Int?, count: Int, rate: Double?, stimulus: SelftestStimulus, objects: [InterruptObject],
                            unmaskCount: (() -> UInt64)?, shouldStop: () -> Bool = { false }) throws -> Int {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
@@ -34,7 +35,7 @@ public enum Raising {
             let before = served(object)
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
-            try raiser.raise(vector)
+            do { try raiser.raise(vector) } catch { throw RaisingFailure(raised: index, underlying: error) }
             if let rate = rate {
                 // Paced: sleep until the next is due, in slices short enough to stop on time.
                 let due = start + .nanoseconds(Int64(min(Double(index + 1) / rate, 1e9) * 1e9))
@@ -51,6 +52,19 @@ public enum Raising {
             }
         }
         return count
+    }
+
+    /// After a raise failed: whether the device's vectors were disconnected within
+    /// `patience` (`disconnected` asked every 10 ms). A card pulled mid-run fails its raise
+    /// (VFIO answers EINVAL once the kernel has torn its vectors down) a moment before its
+    /// removal reaches the dispatcher: a removal, not a failure of the stimulus.
+    public static func failedForRemoval(_ disconnected: () -> Bool, patience: Duration = .seconds(2)) -> Bool {
+        let deadline = ContinuousClock.now + patience
+        while !disconnected() {
+            guard ContinuousClock.now < deadline else { return false }
+            PThread.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 
     /// Why a run's figures are a failure (nil: they are not). `kernel`: the interrupts the
@@ -78,4 +92,12 @@ public enum Raising {
         if claimsExpected, claimed != count { return "the profile's acknowledge claimed \(claimed) of \(count) raise(s)" }
         return nil
     }
+}
+
+/// A raise the stimulus refused, after `raised` had gone out. Described as the stimulus's
+/// error.
+public struct RaisingFailure: Error, CustomStringConvertible {
+    public let raised: Int
+    public let underlying: any Error
+    public var description: String { "\(underlying)" }
 }

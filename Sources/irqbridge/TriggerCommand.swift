@@ -98,6 +98,8 @@ struct TriggerCommand: ParsableCommand {
         do {
             raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus, objects: connected.objects,
                                      unmaskCount: session.unmaskCount, shouldStop: { Signals.received != nil })
+        } catch let failure as RaisingFailure where Raising.failedForRemoval({ connected.wereDisconnected }) {
+            throw CommandFailure.failed("\(device.address) was removed or unbound after \(failure.raised) of \(count) interrupt(s) were raised")
         } catch { throw CommandFailure.failed("raising failed: \(error)") }
         let interrupted = Signals.received != nil
         PThread.sleep(for: .milliseconds(50))  // the last one in flight

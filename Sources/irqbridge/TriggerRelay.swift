@@ -208,6 +208,8 @@ enum TriggerRelay {
                 return .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
             }
             return .done(raised: raised, stimulus: stimulus.name)
+        } catch let failure as RaisingFailure where Raising.failedForRemoval({ connected.wereDisconnected }) {
+            return .failed("\(address): the device was removed or unbound after \(failure.raised) of \(request.count) interrupt(s) were raised")
         } catch {
             return .failed("\(address): raising failed: \(error)")
         }

@@ -42,6 +42,28 @@ struct RaisingTests {
         }
     }
 
+    /// A raise the stimulus refuses (a card pulled mid-run) ends the run with how many had
+    /// gone out, so the caller can say "after 3 of 10" once the removal is known.
+    @Test func aRefusedRaiseSaysHowManyWentOut() throws {
+        struct Pulled: Error {}
+        try withTwoVectors { backend, objects in
+            let raises = Counter()
+            let simulated = SelftestStimulus.simulated(backend)
+            let failing = SelftestStimulus(name: "pulled after 3", kernelCounts: false, raise: { message in
+                guard raises.increment() <= 3 else { throw Pulled() }
+                try simulated.raise(message)
+            }, acknowledge: { _ in true })
+            #expect {
+                _ = try Raising.run(vector: nil, count: 10, rate: nil, stimulus: failing, objects: objects, unmaskCount: nil)
+            } throws: { error in
+                (error as? RaisingFailure)?.raised == 3 && (error as? RaisingFailure)?.underlying is Pulled
+            }
+        }
+        let disconnectedLater = ContinuousClock.now + .milliseconds(100)
+        #expect(Raising.failedForRemoval({ ContinuousClock.now >= disconnectedLater }))
+        #expect(!Raising.failedForRemoval({ false }, patience: .milliseconds(50)))
+    }
+
     /// trigger's verdict: unpaced, every raise is served and claimed once; paced, raises
     /// faster than the ISR fold into fewer calls (as on hardware), but every message the
     /// kernel took (every loopback raise) must signal the loop.
