@@ -2,6 +2,7 @@
 // interrupt shows as a difference between its count and ours.
 public import InterruptBridge
 public import InterruptBridgeCore
+import InterruptBridgeSystem
 
 public enum KernelInterruptCounts {
     /// The count /proc/interrupts keeps for `object`'s vector: VFIO names each
@@ -15,6 +16,29 @@ public enum KernelInterruptCounts {
                              in table: ProcInterruptsTable) -> UInt64? {
         if let uioIRQ { return table.line(irq: uioIRQ)?.total }
         return table.total(handler: handlerName(of: object, address: address))
+    }
+
+    /// The IRQ the kernel takes `object`'s interrupts on, as the table names it (nil: not
+    /// in the table).
+    public static func irq(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32? = nil,
+                           in table: ProcInterruptsTable) -> UInt32? {
+        if let uioIRQ { return uioIRQ }
+        return table.line(handler: handlerName(of: object, address: address)).flatMap { UInt32($0.irq) }
+    }
+
+    /// One IRQ's count now, from `/sys/kernel/irq/N/per_cpu_count`: the per-processor
+    /// figures /proc/interrupts sums, in one small file rather than the whole table, which
+    /// takes milliseconds to read (far longer under emulation). A baseline taken beside a
+    /// snapshot of the ISR's counters then spans the same interrupts as the snapshot, also
+    /// while the device interrupts. Nil when the file cannot be read or parsed.
+    public static func currentCount(ofIRQ irq: UInt32, root: String = "/sys/kernel/irq") -> UInt64? {
+        guard let text = try? FileIO.readText("\(root)/\(irq)/per_cpu_count") else { return nil }
+        var total: UInt64 = 0
+        for field in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
+            guard let value = UInt64(field) else { return nil }
+            total += value
+        }
+        return total
     }
 
     /// `count(of:in:)` from the lines as read (indexes them once: for one vector).
