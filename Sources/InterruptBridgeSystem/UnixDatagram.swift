@@ -91,29 +91,36 @@ public enum UnixDatagram {
     /// socket succeeds (nothing is sent). A socket file left by a process that was
     /// killed refuses it (ECONNREFUSED), as a missing one does (ENOENT).
     public static func isListening(_ path: String) -> Bool {
-        guard let probe = try? unboundSocket() else {
-            return true  // cannot tell: assume it is still there
-        }
-        defer { Glibc.close(probe) }
-        do {
-            try connect(probe, to: path)
-            return true
-        } catch {
-            return !(error.code == ECONNREFUSED || error.code == ENOENT)
-        }
+        probeAnswers { probe throws(SystemError) in try connect(probe, to: path) }
     }
 
     /// Whether the socket `sender` sent from is still open: a requester that was
     /// interrupted or killed closed it, and nobody is left to answer (or to raise for).
     /// A socket connected elsewhere refuses the probe's connect (EPERM) and is open.
     public static func isListening(_ sender: Sender) -> Bool {
-        guard sender.canBeAnswered, let probe = try? unboundSocket() else { return true }
-        defer { Glibc.close(probe) }
-        var address = sender.address
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(probe, $0, sender.length) }
+        guard sender.canBeAnswered else { return true }
+        return probeAnswers { probe throws(SystemError) in
+            var address = sender.address
+            _ = try syscall("connect") {
+                withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(probe, $0, sender.length) }
+                }
+            }
         }
-        return result == 0 || !(errno == ECONNREFUSED || errno == ENOENT)
+    }
+
+    /// `connect` run on a fresh unbound socket: false only when nobody is there to take it
+    /// (ECONNREFUSED, ENOENT); true when it is taken or refused otherwise, or the probe
+    /// cannot be made (cannot tell: assume it is still there).
+    private static func probeAnswers(_ connect: (Int32) throws(SystemError) -> Void) -> Bool {
+        guard let probe = try? unboundSocket() else { return true }
+        defer { Glibc.close(probe) }
+        do {
+            try connect(probe)
+            return true
+        } catch {
+            return !(error.code == ECONNREFUSED || error.code == ENOENT)
+        }
     }
 
     /// Sends one datagram from the socket `fd` (bound: the receiver can answer it) to the
