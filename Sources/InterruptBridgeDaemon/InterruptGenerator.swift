@@ -18,8 +18,8 @@ final class InterruptGenerator: Sendable {
 
     private struct State {
         var streams: [String: Stream] = [:]
+        /// Set while the generator runs: its thread stops once this is nil.
         var thread: PThread.Handle?
-        var running = false
     }
 
     private let state = LockedValue(State())
@@ -37,7 +37,6 @@ final class InterruptGenerator: Sendable {
             guard state.thread == nil else { return }
             do {
                 state.thread = try PThread.spawn(name: "irqbridge-gen") { [self] in run() }
-                state.running = true
             } catch {
                 logger.error("cannot start the simulated interrupt generator: \(error)")
             }
@@ -53,9 +52,7 @@ final class InterruptGenerator: Sendable {
     func shutdown() {
         let thread = state.withLock { state -> PThread.Handle? in
             state.streams = [:]
-            state.running = false
-            defer { state.thread = nil }
-            return state.thread
+            return state.thread.take()
         }
         if let thread { try? PThread.join(thread) }
     }
@@ -66,7 +63,7 @@ final class InterruptGenerator: Sendable {
     private func run() {
         while true {
             let due = state.withLock { state -> [(SimulatedBackend, Int, UInt64)]? in
-                guard state.running else { return nil }
+                guard state.thread != nil else { return nil }
                 let now = ContinuousClock.now
                 var raises: [(SimulatedBackend, Int, UInt64)] = []
                 for (id, var stream) in state.streams {
