@@ -110,8 +110,7 @@ extension DeviceRegistry {
 
     /// The kernel's count for the object's vector, as statistics and metrics show it for the
     /// device: nil on an INTx line another card's handler shares, whose count is the line's.
-    /// The kernel's count of the object's vector when it is the device's own (nil on a shared
-    /// line). The table says which IRQ; the count is that IRQ's, read now from sysfs: callers
+    /// The table says which IRQ; the count is that IRQ's, read now from sysfs: callers
     /// read it beside the ISR's counters, and the table, read earlier, takes milliseconds
     /// (far longer under emulation), in which a busy device's interrupts would count on the
     /// kernel's side of a reset and not on ours (7 to 11 of them per reset at 250 a second in

@@ -66,6 +66,9 @@ extension DeviceRegistry {
         }
         let ticket = try await triggerTicket(id, vector: vector)
         let deadline = ContinuousClock.now + ticket.limit
+        // Disconnected under it (a removal the loop handles before the registry hears of it,
+        // which takes every vector at once), or the device's triggers stopped.
+        let cutOff: @Sendable () -> Bool = { ticket.gate.isStopped || ticket.objects.first?.isConnected == false }
         // How many were raised, and whether the unpaced run's hour (not a stop) ended it.
         // On a thread of its own: a trigger blocks for up to its hour, and libdispatch's global
         // queue runs as many blocked jobs as there are processors, adding one thread a second.
@@ -76,16 +79,13 @@ extension DeviceRegistry {
                 do {
                     let raised = try Raising.run(vector: vector, count: count, rate: rate, stimulus: ticket.stimulus, objects: ticket.objects,
                                                  unmaskCount: ticket.unmaskCount,
-                                                 // Disconnected under it (a removal the loop handles before the registry hears
-                                                 // of it, which takes every vector at once): stop at once.
                                                  shouldStop: {
-                                                     if ticket.gate.isStopped || ticket.objects.first?.isConnected == false || callerLeft() { return true }
+                                                     if cutOff() || callerLeft() { return true }
                                                      outlasted = rate == nil && ContinuousClock.now >= deadline
                                                      return outlasted
                                                  })
                     continuation.resume(returning: .success((raised, outlasted)))
-                } catch let failure as RaisingFailure
-                            where Raising.failedForRemoval({ ticket.gate.isStopped || ticket.objects.first?.isConnected == false }) {
+                } catch let failure as RaisingFailure where Raising.failedForRemoval(cutOff) {
                     // Pulled under it: cut short by the removal (409 below), not a failure of the raise.
                     continuation.resume(returning: .success((failure.raised, false)))
                 } catch {

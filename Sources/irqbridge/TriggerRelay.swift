@@ -168,14 +168,15 @@ enum TriggerRelay {
             return requesterLeft
         }
         let answer: TriggerAnswer
-        if let request = TriggerRequest(bytes) {
+        let request = TriggerRequest(bytes)
+        if let request {
             answer = raise(request, session: session, connected: connected,
                            holderEnding: { meanwhile(); return holderEnding() || requesterGone() }, requesterLeft: { requesterLeft })
         } else {
             answer = .refused("\(address): a malformed trigger request")
         }
         let raised = if case .done(let raised, _) = answer { raised } else { 0 }
-        let served = (raised: raised, paced: TriggerRequest(bytes)?.rate != nil)
+        let served = (raised: raised, paced: request?.rate != nil)
         if requesterLeft {
             if case .failed(let message) = answer { printError("irqbridge: a trigger request stopped: \(message)") }
             return served
@@ -198,18 +199,21 @@ enum TriggerRelay {
             return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
         }
         if let vector = request.vector, let refusal = connected.vectorRefusal(vector, of: address) { return .refused(refusal) }
+        let removed = "the device was removed or unbound"
+        func cutShort(_ why: String, _ raised: Int) -> TriggerAnswer {
+            .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
+        }
         do {
             let raised = try Raising.run(vector: request.vector, count: request.count, rate: request.rate, stimulus: stimulus,
                                          objects: connected.objects, unmaskCount: session.unmaskCount,
                                          shouldStop: { connected.wereDisconnected || holderEnding() })
             guard raised == request.count else {
-                let why = connected.wereDisconnected ? "the device was removed or unbound"
-                    : requesterLeft() ? "the trigger that asked was interrupted" : "the process holding it is ending"
-                return .failed("\(address): \(why) after \(raised) of \(request.count) interrupt(s) were raised")
+                return cutShort(connected.wereDisconnected ? removed : requesterLeft() ? "the trigger that asked was interrupted"
+                                : "the process holding it is ending", raised)
             }
             return .done(raised: raised, stimulus: stimulus.name)
         } catch let failure as RaisingFailure where Raising.failedForRemoval({ connected.wereDisconnected }) {
-            return .failed("\(address): the device was removed or unbound after \(failure.raised) of \(request.count) interrupt(s) were raised")
+            return cutShort(removed, failure.raised)
         } catch {
             return .failed("\(address): raising failed: \(error)")
         }
