@@ -48,11 +48,13 @@ extension DeviceRegistry {
     /// Whether a card that just appeared was left failed on no driver: the add event comes
     /// from the kernel's device_add, before PCI attaches the device, and a bind then can fail
     /// (seen once in the rig: "did not bind to vfio-pci (now: no driver)", the card then left
-    /// failed). Worth handling the event again a moment later.
+    /// failed). Worth handling the event again a moment later; not when its entry refuses
+    /// the card outright (an INTx line with no acknowledge program, no interrupts): a retry
+    /// would only repeat the same `failed` event.
     public func arrivedUnbound(_ event: PCIHotplugEvent) -> Bool {
         guard event.action == .add, !stopping, let device = devices[event.address.description], device.state == .failed,
-              device.entry != nil else { return false }
-        return binder.kernel.driver(of: event.address.description) == nil
+              let entry = device.entry else { return false }
+        return binder.kernel.driver(of: event.address.description) == nil && connectRefusal(event.address, entry: entry) == nil
     }
 
     /// A kernel hot-plug event for a PCI function.

@@ -355,7 +355,7 @@ public actor DeviceRegistry {
 
     /// Why connecting the device at `address` under `entry` would be refused, from what
     /// discovery and the profiles say before anything is bound (nil: it may connect).
-    private func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
+    func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
         if let refusal = entry.connectRefusal(info, policy: policy(for: entry)) { return refusal }

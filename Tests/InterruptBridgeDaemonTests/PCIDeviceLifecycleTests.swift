@@ -252,6 +252,24 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// A card re-plugged onto no driver whose entry refuses it outright (its line under
+    /// uio_pci_generic, no acknowledge program) is not handled again: the retries meant for a
+    /// card bound before the kernel finished adding it only repeated the same `failed` event.
+    @Test func aCardItsEntryRefusesIsNotRetriedWhenItAppears() async throws {
+        // The rig's AHCI controller: an INTx pin, MSI, and no built-in profile.
+        let sata = "0000:00:1f.2"
+        let kernel = FakeBindingKernel(devices: [sata: .init(group: 9)], registered: ["vfio-pci", "uio_pci_generic"])
+        let daemon = try await DaemonHarness("devices:\n  \"\(sata)\": {driver: uio_pci_generic}\n", kernel: kernel)
+        let appeared = PCIHotplugEvent(action: .add, address: PCIAddress(sata)!)
+        await daemon.services.registry.handle(appeared)
+        let status = try await daemon.call("GET", "/v1/devices/\(sata)").json
+        #expect(status["state"] as? String == "failed", "\(status["state"] ?? "-")")
+        #expect((status["reason"] as? String ?? "").contains("no acknowledge program"), "\(status["reason"] ?? "-")")
+        #expect(kernel.driver(of: sata) == nil)
+        #expect(await daemon.services.registry.arrivedUnbound(appeared) == false)
+        try await daemon.stop()
+    }
+
     @Test func aDeviceDroppedFromTheFileThatCannotBeGivenBackIsKeptForTheDrain() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e}\n", kernel: kernel)
