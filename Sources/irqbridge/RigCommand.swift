@@ -14,11 +14,11 @@ struct RigCommand: ParsableCommand {
               irqbridge rig --devices edu --qemu-device rtl8139 --bind 0000:00:03.0=vfio-pci -- ./my-driver-test
             Exit status: COMMAND's; 124 the watchdog fired; 125 the rig failed.
 
-            The rig's scripts are looked up in order: $IRQBRIDGE_RIG_DIR; PREFIX/share/irqbridge/rig
-            beside an installed PREFIX/bin/irqbridge (install them with
-            `cp -r scripts/rig PREFIX/share/irqbridge/`); scripts/rig in a checkout above the binary
-            (.build/debug/irqbridge). The cache (base image, run directories) goes to $RIG_CACHE_DIR,
-            by default the checkout's .rig when run inside that checkout, else $XDG_CACHE_HOME/irqbridge/rig
+            The rig's scripts are looked up in order: $IRQBRIDGE_RIG_DIR; PREFIX/share/irqbridge/rig \
+            beside an installed PREFIX/bin/irqbridge (install them with \
+            `cp -r scripts/rig PREFIX/share/irqbridge/`); scripts/rig in a checkout above the binary \
+            (.build/debug/irqbridge). The cache (base image, run directories) goes to $RIG_CACHE_DIR, \
+            by default the checkout's .rig when run inside that checkout, else $XDG_CACHE_HOME/irqbridge/rig \
             or ~/.cache/irqbridge/rig.
             """
     )
