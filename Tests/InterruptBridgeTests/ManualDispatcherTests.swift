@@ -166,6 +166,13 @@ extension Runtime {
             #expect(backend.enabledKind == nil, "its interrupts were disabled, its descriptors closed")
             #expect(kept.interruptObjects.allSatisfy { $0.isConnected } && bystanderBackend.enabledKind == .msix)
             #expect(backend.reportError(reason: "late") == false, "a removed device is no longer watched")
+            // Given back: connecting it again fails as on a VFIO device closed after removal.
+            #expect {
+                _ = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true })
+            } throws: { error in
+                if case .backend(.closed) = error as? ConnectionError { true } else { false }
+            }
+            #expect(backend.enabledKind == nil && dispatcher.connectedInterrupts.count == 1)
             bystanderBackend.reportError(reason: "AER: uncorrectable")
             dispatcher.step()
             dispatcher.shutdown()

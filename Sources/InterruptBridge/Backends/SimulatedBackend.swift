@@ -54,6 +54,9 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        // Given back after a removal request, as a VFIO device is closed then: a driver's
+        // connect after a surprise removal fails here as it does on the hardware.
+        if deviceEvents.withLock({ $0.released }) { throw .closed }
         let available = supportedInterrupts[kind] ?? 0
         guard count > 0, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
         let result: Result<[InterruptSource], BackendError> = enabled.withLock { state in
@@ -114,7 +117,8 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     /// The device is given back after a removal request: its event descriptor
-    /// closes (the loop stopped watching it first) and later events are refused.
+    /// closes (the loop stopped watching it first), later events are refused, and
+    /// enabling interrupts throws `.closed`, as on a VFIO device closed after removal.
     public func releaseAfterRemoval() {
         deviceEvents.withLock { state in
             state.released = true
