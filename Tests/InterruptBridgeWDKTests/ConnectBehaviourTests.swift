@@ -350,6 +350,16 @@ struct ConnectBehaviourTests {
         #expect(dispatcher.connectedInterrupts.count == 1)
         #expect(backendA.raise())
         #expect(eventually { extA.calls == 1 })
+        // The pulled card's own connect now fails, as on VFIO and UIO; a second ISR on the
+        // line still joins the chain of the card that is there.
+        let extB = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try lineVector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        let extC = DEVICE_EXTENSION()
+        var params = Params.lineBased(pdoB, extC)
+        #expect(IoConnectInterruptEx(&params) == STATUS_INSUFFICIENT_RESOURCES)
+        #expect(extC.IntObj == nil && backendB.enabledKind == nil)
+        IoDisconnectInterrupt(extB.IntObj)
         IoDisconnectInterrupt(extA.IntObj)
         #expect(backendA.enabledKind == nil)
     }

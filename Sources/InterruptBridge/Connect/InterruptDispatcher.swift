@@ -205,6 +205,10 @@ public final class InterruptDispatcher: Sendable {
     /// next driver's card), then, every one having one, the first.
     /// A device whose registration ended (its DEVICE_OBJECT released) while its interrupts
     /// stay connected is still found through them: the vector is in use, so it is assigned.
+    /// A card pulled (its removal request acted on, its backend given back) whose
+    /// DEVICE_OBJECT lingers comes last: a connect on a line it shared with a card still
+    /// there goes to that card, and only a vector no other card has names the pulled one
+    /// (whose backend then refuses, as the hardware is gone).
     func registeredDevice(with vector: UInt32) -> InterruptDevice? {
         let registered = registeredDevices.withLock { list in list.compactMap(\.device).filter { $0.assignedVector(vector) != nil } }
         let onVector = connectedInterrupts.filter { $0.vector == vector }
@@ -212,14 +216,15 @@ public final class InterruptDispatcher: Sendable {
         for object in onVector where !candidates.contains(where: { $0 === object.device }) { candidates.append(object.device) }
         guard candidates.count > 1 else { return candidates.first }
         let served = Set(onVector.map { ObjectIdentifier($0.device) })
-        return candidates.first { !served.contains(ObjectIdentifier($0)) } ?? candidates.first
+        let present = candidates.filter { !$0.wasRemoved }
+        return present.first { !served.contains(ObjectIdentifier($0)) } ?? present.first ?? candidates.first
     }
 
-    /// The other registered devices whose line is `vector`: a legacy connect to it hears
-    /// them too, as an ISR on a shared IRQ hears every card on it.
+    /// The other registered devices whose line is `vector`, pulled ones left out: a legacy
+    /// connect to it hears them too, as an ISR on a shared IRQ hears every card on it.
     func registeredLineSharers(of device: InterruptDevice, on vector: UInt32) -> [InterruptDevice] {
         registeredDevices.withLock { list in
-            list.compactMap(\.device).filter { $0 !== device && $0.assignedVector(vector)?.kind == .intx }
+            list.compactMap(\.device).filter { $0 !== device && !$0.wasRemoved && $0.assignedVector(vector)?.kind == .intx }
         }
     }
 

@@ -67,6 +67,10 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
     /// the device has read.
     public var errorReportCount: Int { errorReports.load(ordering: .relaxed) }
 
+    /// Whether a dispatcher acted on a removal request of the device: its backend was
+    /// given back (a VFIO device closed), so its interrupts cannot be enabled again.
+    public var wasRemoved: Bool { removalRequestCount > 0 }
+
     func countRemovalRequest() { removalRequests.add(1, ordering: .relaxed) }
     func countErrorReport() { errorReports.add(1, ordering: .relaxed) }
 
