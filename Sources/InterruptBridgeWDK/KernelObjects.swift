@@ -34,6 +34,14 @@ public func KeAcquireSpinLock(_ SpinLock: KSPIN_LOCK, _ OldIrql: inout KIRQL) {
     OldIrql = previous.rawValue
 }
 
+/// `OldIrql = KeAcquireSpinLockRaiseToDpc(&devExt->Lock)`: KeAcquireSpinLock returning
+/// the caller's IRQL (wdm.h's x64 spelling of it); release it with KeReleaseSpinLock.
+public func KeAcquireSpinLockRaiseToDpc(_ SpinLock: KSPIN_LOCK) -> KIRQL {
+    var OldIrql: KIRQL = PASSIVE_LEVEL
+    KeAcquireSpinLock(SpinLock, &OldIrql)
+    return OldIrql
+}
+
 /// `KeReleaseSpinLock(&devExt->Lock, OldIrql)`: releases a lock taken with
 /// KeAcquireSpinLock and returns the calling thread to `NewIrql`, the IRQL it returned.
 public func KeReleaseSpinLock(_ SpinLock: KSPIN_LOCK, _ NewIrql: KIRQL) {

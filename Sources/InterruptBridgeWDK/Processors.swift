@@ -18,6 +18,24 @@ public struct PROCESSOR_NUMBER: Sendable, Equatable, ZeroInitializable {
 }
 public typealias PPROCESSOR_NUMBER = PROCESSOR_NUMBER
 
+/// GROUP_AFFINITY: a set of processors within one group (`Mask`, bit N = processor N
+/// of `Group`), as IoGetAffinityInterrupt reports an ISR's.
+public struct GROUP_AFFINITY: Sendable, Equatable, ZeroInitializable {
+    public var Mask: KAFFINITY
+    public var Group: USHORT
+    public var Reserved: (USHORT, USHORT, USHORT)
+    public init() { Mask = 0; Group = 0; Reserved = (0, 0, 0) }
+    public init(Mask: KAFFINITY, Group: USHORT) {
+        self.Mask = Mask
+        self.Group = Group
+        self.Reserved = (0, 0, 0)
+    }
+    public static func == (lhs: GROUP_AFFINITY, rhs: GROUP_AFFINITY) -> Bool {
+        lhs.Mask == rhs.Mask && lhs.Group == rhs.Group && lhs.Reserved == rhs.Reserved
+    }
+}
+public typealias PGROUP_AFFINITY = GROUP_AFFINITY
+
 /// ALL_PROCESSOR_GROUPS: "every group", for the routines that count processors.
 public let ALL_PROCESSOR_GROUPS: USHORT = 0xffff
 
@@ -46,6 +64,12 @@ public func KeGetCurrentProcessorNumberEx(_ ProcNumber: UnsafeMutablePointer<PRO
 @discardableResult
 public func KeGetCurrentProcessorNumberEx(_ ProcNumber: inout PROCESSOR_NUMBER) -> ULONG {
     withUnsafeMutablePointer(to: &ProcNumber) { KeGetCurrentProcessorNumberEx($0) }
+}
+
+/// `KeGetCurrentProcessorIndex()`: the system-wide index of the processor the caller
+/// runs on, what KeGetCurrentProcessorNumberEx returns (Linux's CPU number).
+public func KeGetCurrentProcessorIndex() -> ULONG {
+    KeGetCurrentProcessorNumber()
 }
 
 /// `KeQueryActiveProcessors()`: the active (online) processors of group 0 as a mask

@@ -36,6 +36,20 @@ struct IrqlTests {
         #expect(KeGetCurrentIrql() == PASSIVE_LEVEL)
     }
 
+    /// KeAcquireSpinLockRaiseToDpc: KeAcquireSpinLock returning the caller's IRQL.
+    @Test(arguments: [PASSIVE_LEVEL, APC_LEVEL])
+    func keAcquireSpinLockRaiseToDpcReturnsTheCallersIrql(callerIrql: KIRQL) {
+        let Lock = KSPIN_LOCK()
+        var entry: KIRQL = 0xff
+        KeRaiseIrql(callerIrql, &entry)
+        let OldIrql = KeAcquireSpinLockRaiseToDpc(Lock)
+        #expect(OldIrql == callerIrql)
+        #expect(KeGetCurrentIrql() == DISPATCH_LEVEL && Lock.isLocked)
+        KeReleaseSpinLock(Lock, OldIrql)
+        #expect(KeGetCurrentIrql() == callerIrql && !Lock.isLocked)
+        KeLowerIrql(entry)
+    }
+
     /// KeAcquireSpinLockAtDpcLevel: drivers call it "instead of KeAcquireSpinLock for
     /// better driver performance if and only if they are already running at IRQL >=
     /// DISPATCH_LEVEL": it leaves the IRQL as it is, and so does its release.

@@ -19,4 +19,38 @@ import Testing
         #expect(devExt.IntObj?.affinity == dispatcher.onlineProcessors)
         IoDisconnectInterrupt(devExt.IntObj)
     }
+
+    /// IoGetAffinityInterrupt reports what the object serves, group 0; a NULL or
+    /// disconnected object is STATUS_INVALID_PARAMETER and the output is left alone.
+    @Test func ioGetAffinityInterruptReportsTheObjectsGroupAffinity() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
+        let line = try translatedInterrupt(of: pdo)
+        let devExt = DEVICE_EXTENSION()
+        let level = KIRQL(line.u.Interrupt.Level)
+        #expect(IoConnectInterrupt(&devExt.IntObj, ConnectStatusTests.isr, devExt, nil, line.u.Interrupt.Vector, level, level, LevelSensitive,
+                                   TRUE, 0x1, FALSE, dispatcher: dispatcher) == STATUS_SUCCESS)
+        var affinity = GROUP_AFFINITY(Mask: 0xdead, Group: 7)
+        #expect(IoGetAffinityInterrupt(devExt.IntObj, &affinity) == STATUS_SUCCESS)
+        #expect(affinity == GROUP_AFFINITY(Mask: 0x1, Group: 0))
+        var viaWdmlib = GROUP_AFFINITY()
+        #expect(WdmlibIoGetAffinityInterrupt(devExt.IntObj, &viaWdmlib) == STATUS_SUCCESS && viaWdmlib == affinity)
+
+        var untouched = GROUP_AFFINITY(Mask: 0xdead, Group: 7)
+        #expect(IoGetAffinityInterrupt(nil, &untouched) == STATUS_INVALID_PARAMETER)
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(IoGetAffinityInterrupt(devExt.IntObj, &untouched) == STATUS_INVALID_PARAMETER)
+        #expect(untouched == GROUP_AFFINITY(Mask: 0xdead, Group: 7))
+    }
+
+    @Test func keGetCurrentProcessorIndexIsTheSystemWideIndex() {
+        var number = PROCESSOR_NUMBER()
+        let index = KeGetCurrentProcessorIndex()
+        #expect(index < 64 * 1024)
+        // The thread may migrate between the calls; the numbering is the same.
+        let ex = KeGetCurrentProcessorNumberEx(&number)
+        #expect(ex == ULONG(number.Group) * 64 + ULONG(number.Number))
+        #expect(KeQueryActiveProcessorCount() > 0)
+    }
 }
