@@ -26,6 +26,27 @@ extension Runtime {
             }
         }
 
+        /// A backend that delivers no messages (UIO) gets the line, whatever the config
+        /// space lists: connectMessageBased falls back instead of asking it for MSI-X.
+        @Test func aBackendWithoutMessagesIsAssignedItsLine() throws {
+            defer { dispatcher.shutdown() }
+            let backend = LineOnlyBackend(SimulatedBackend(SimulatedDevice(interruptPin: .a, irqLine: 11, msixCount: 4)))
+            let device = InterruptDevice(backend: backend)
+            #expect(!device.usesMessages && device.vectors.map(\.kind) == [.intx])
+            #expect(!device.policy.msiSupported)
+            let calls = Counter()
+            guard case let .line(object) = try dispatcher.connectMessageBased(
+                device: device, messageRoutine: Self.claimMessage, fallbackRoutine: { _ in calls.increment(); return true }) else {
+                Issue.record("did not fall back to the line")
+                return
+            }
+            #expect(backend.inner.raise())
+            #expect(eventually { calls.count == 1 })
+            dispatcher.disconnect(object)
+            // With messages delivered, the same function keeps its MSI-X.
+            #expect(InterruptDevice(backend: SimulatedBackend(SimulatedDevice(interruptPin: .a, irqLine: 11, msixCount: 4))).usesMessages)
+        }
+
         @Test func anEmptyProcessorMaskIsRejected() {
             defer { dispatcher.shutdown() }
             let (device, backend) = makeDevice(.edu(), policy: InterruptPolicy(msiSupported: false))
@@ -249,4 +270,19 @@ extension Runtime.ConnectionRulesTests {
         #expect(!raised.isPassiveLevel && raised.synchronizeIrql == InterruptLevel(5))
         dispatcher.disconnect(raised)
     }
+}
+
+/// A simulated function whose backend delivers its INTx line only, as UIO does.
+final class LineOnlyBackend: InterruptBackend {
+    let inner: SimulatedBackend
+    init(_ inner: SimulatedBackend) { self.inner = inner }
+    var device: PCIDeviceInfo { inner.device }
+    var supportedInterrupts: [InterruptKind: Int] { [.intx: 1] }
+    func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
+        guard kind == .intx else { throw .unsupported(kind: kind, requested: count, available: 0) }
+        return try inner.enableInterrupts(kind, count: count)
+    }
+    func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
+    var auxiliarySources: [AuxiliarySource] { inner.auxiliarySources }
+    func releaseAfterRemoval() { inner.releaseAfterRemoval() }
 }

@@ -41,8 +41,14 @@ public final class InterruptDevice: Sendable, CustomStringConvertible {
 
     /// A device whose resources `ResourceTranslator` derives from the backend's
     /// device and `policy` (on this machine's online processors by default).
+    /// A backend that delivers no messages (UIO serves INTx only) gets its line, as
+    /// the PnP manager assigns one where MSI cannot be used: `policy.msiSupported` is
+    /// cleared then, whatever capabilities the function's config space lists.
     public convenience init(backend: any InterruptBackend, policy: InterruptPolicy = .default, facts: ResourceTranslator.SystemFacts? = nil) {
         let facts = facts ?? ResourceTranslator.SystemFacts(onlineProcessors: .first(PThread.onlineProcessorCount))
+        var policy = policy
+        let supported = backend.supportedInterrupts
+        if (supported[.msi] ?? 0) == 0, (supported[.msix] ?? 0) == 0 { policy.msiSupported = false }
         let resources = ResourceTranslator(facts: facts).resources(for: backend.device, policy: policy)
         self.init(backend: backend, policy: policy, resources: resources)
     }
