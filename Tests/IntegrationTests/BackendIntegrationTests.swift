@@ -45,6 +45,27 @@ extension RigIntegrationTests {
             try backend.disableInterrupts(.msi)
         }
 
+        /// A loopback trigger for a message the device has not enabled is a typed error,
+        /// not a crash (a negative number once trapped converting to the ioctl's UInt32).
+        @Test func vfioLoopbackOfAMessageNotEnabledIsATypedError() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            defer { backend.close() }
+            #expect { try backend.triggerLoopback(message: 0) } throws: { error in
+                if case .kernelLimit = error as? BackendError { true } else { false }
+            }
+            let sources = try backend.enableInterrupts(.msi, count: 1)
+            for message in [-1, 1, Int.max] {
+                #expect { try backend.triggerLoopback(message: message) } throws: { error in
+                    guard case let .noSuchMessage(kind, asked, enabled) = error as? BackendError else { return false }
+                    return kind == .msi && asked == message && enabled == 1
+                }
+            }
+            try backend.triggerLoopback(message: 0)
+            #expect(try FileIO.waitReadable(sources[0].descriptor, timeoutMilliseconds: 2000))
+            try backend.disableInterrupts(.msi)
+        }
+
         @Test func vfioINTxOnEduNeedsAndGetsUnmask() throws {
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
             let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)

@@ -223,6 +223,8 @@ public enum BackendError: Error, Sendable, CustomStringConvertible {
     case system(SystemError)
     /// The backend was closed or the device removed.
     case closed
+    /// A message (vector) number outside those enabled: `enabled` of `kind` are, 0..<enabled.
+    case noSuchMessage(kind: InterruptKind, message: Int, enabled: Int)
 
     public var description: String {
         switch self {
@@ -236,6 +238,8 @@ public enum BackendError: Error, Sendable, CustomStringConvertible {
                 + "another irqbridge, a test still running, a VM?)"
         case let .system(error): error.description
         case .closed: "the device was closed or removed"
+        case let .noSuchMessage(kind, message, enabled):
+            "\(kind) message \(message) is not enabled: " + (enabled == 1 ? "only message 0 is" : "messages 0 to \(enabled - 1) are")
         }
     }
 }

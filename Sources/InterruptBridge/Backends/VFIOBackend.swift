@@ -325,7 +325,13 @@ public final class VFIOBackend: InterruptBackend {
     /// trigger): the kernel signals the eventfd as if the device had interrupted.
     public func triggerLoopback(message: Int = 0) throws(BackendError) {
         try state.withLock { (state) throws(BackendError) in
-            guard let device = state.device, let enabled = state.enabled else { throw .closed }
+            guard let device = state.device else { throw .closed }
+            guard let enabled = state.enabled else {
+                throw .kernelLimit("no interrupts of \(self.device.address) are enabled: VFIO triggers only an enabled vector (connect it first)")
+            }
+            guard message >= 0, message < enabled.triggers.count else {
+                throw .noSuchMessage(kind: enabled.kind, message: message, enabled: enabled.triggers.count)
+            }
             do throws(SystemError) { try device.trigger(Self.index(of: enabled.kind), subindex: message) } catch { throw .system(error) }
         }
     }
