@@ -185,10 +185,10 @@ public final class VFIOBackend: InterruptBackend {
         let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
         if release {
             logger.info("closing the VFIO device after the kernel's removal request")
-            // A register mapping (MmMapIoSpace, a profile's BARs) holds the device open in the
-            // kernel, whose unbind waits for it: each address reads zeroes from now on instead.
-            vfioDevice?.barMappings.detachAll()
-            close()  // which unmaps the DMA buffers from the IOMMU too
+            // close() also unmaps the DMA buffers from the IOMMU and releases the device from
+            // every register mapping (MmMapIoSpace, a profile's BARs), which would hold it open
+            // in the kernel, whose unbind waits for it: each address reads zeroes from now on.
+            close()
         }
     }
 
@@ -278,8 +278,12 @@ public final class VFIOBackend: InterruptBackend {
         releaseIfRequested()
     }
 
-    /// Disables everything, unmaps the DMA buffers from the IOMMU, and closes the device
-    /// (then its group and container, once no other device holds them). Idempotent.
+    /// Disables everything, unmaps the DMA buffers from the IOMMU, releases the device
+    /// from every BAR mapping still alive (each address then reads zeroes, as after a
+    /// removal), and closes the device (then its group and container, once no other device
+    /// holds them), so the kernel's unbind no longer waits for this process. The device's
+    /// request and error eventfds close with the backend object, which a connected or
+    /// watching dispatcher may still read. Idempotent.
     public func close() {
         registerDevice.withLock { $0 = nil }
         // The device reaches no DMA buffer from now on (none is mapped once the device is
@@ -294,6 +298,9 @@ public final class VFIOBackend: InterruptBackend {
         if let enabled { try? device.disableInterrupts(Self.index(of: enabled.kind)) }
         if requestSignal != nil { try? device.disableInterrupts(.req) }
         if errorSignal != nil { try? device.disableInterrupts(.err) }
+        // A mapping kept past close (a MappedRegion, MmMapIoSpace) held the device open in the
+        // kernel: a test's `defer { close() }` then Rig.unbind waited forever.
+        device.barMappings.detachAll()
     }
 
     /// Detaches the eventfd of one enabled MSI/MSI-X vector (VFIO_DEVICE_SET_IRQS
