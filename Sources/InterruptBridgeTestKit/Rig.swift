@@ -50,6 +50,8 @@ public enum Rig {
         // A device just added back by hot-plug is in sysfs (what `waitUntil` sees) a moment
         // before the kernel lets a driver probe it: a bind then finds it on no driver (1 in 5
         // re-adds in a user's test). Such a bind is tried again for up to half a second.
+        // Moving it off vfio-pci while this process holds it would wait forever, as unbind would.
+        if driver != .vfioPCI, let held = heldByThisProcess(address) { throw RigError(held) }
         var attempt = 0
         while true {
             do throws(BindingError) {
@@ -64,7 +66,10 @@ public enum Rig {
     }
 
     /// Gives the device back to the driver it had before ``bind(_:to:logger:)`` (none, in the rig).
+    /// Throws ``RigError`` instead when this process still has the device open under
+    /// vfio-pci (a backend not closed), whose unbind would wait for this process forever.
     public static func unbind(_ address: PCIAddress, logger: Logger = .silent("irqbridge.rig")) throws {
+        if let held = heldByThisProcess(address) { throw RigError(held) }
         _ = try DeviceBinder(logger: logger).unbind(address)
     }
 

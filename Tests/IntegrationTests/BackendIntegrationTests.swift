@@ -66,6 +66,24 @@ extension RigIntegrationTests {
             try backend.disableInterrupts(.msi)
         }
 
+        /// A test that closes its backend, keeps a BAR mapping, then gives the device back
+        /// (`defer { close() }` then Rig.unbind) waited forever in the kernel's unbind; Rig.unbind
+        /// of a device still open here is refused instead of hanging.
+        @Test func closingReleasesTheDeviceFromItsBARMappings() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            let bar = try #require(backend.vfioDevice).mapBAR(0)
+            #expect(bar.read32(at: 0) == 0x0100_00ed, "edu's identification register")
+            #expect(throws: RigError.self, "open: refused, not a hang") { try Rig.unbind(Rig.eduVFIO) }
+            #expect(throws: RigError.self) { try Rig.bind(Rig.eduVFIO, to: .uioPCIGeneric) }
+            backend.close()
+            let started = MonotonicClock.nanoseconds()
+            try Rig.unbind(Rig.eduVFIO)
+            #expect(MonotonicClock.nanoseconds() - started < 5_000_000_000)
+            #expect(bar.read32(at: 0) == 0, "the mapping no longer reaches the device")
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+        }
+
         @Test func vfioINTxOnEduNeedsAndGetsUnmask() throws {
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
             let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
