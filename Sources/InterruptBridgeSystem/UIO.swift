@@ -81,7 +81,9 @@ extension UIODevice {
         let lock = try FileIO.open(path, .readOnly)
         guard flock(lock.rawValue, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
-            if code == EWOULDBLOCK { throw SystemError("\(path) is held by another process (its lock)", code: EBUSY) }
+            if code == EWOULDBLOCK {
+                throw SystemError("\(path) is held by another user of \(address) (its lock): another process, or another UIO backend of this one", code: EBUSY)
+            }
             throw SystemError("flock \(path)", code: code)
         }
         return lock

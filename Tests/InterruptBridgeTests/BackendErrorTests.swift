@@ -158,7 +158,7 @@ struct BackendErrorTests {
         } catch {
             guard case .system(let system) = error else { Issue.record("\(error)"); return }
             #expect(system.code == EBUSY)
-            #expect("\(system)".contains("held by another process"))
+            #expect("\(system)".contains("held by another user of"))
         }
         #expect(fake.openDescriptors() == 1, "the refused claim's descriptor is closed")
         first.close()
