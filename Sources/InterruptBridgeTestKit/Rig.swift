@@ -50,14 +50,13 @@ public enum Rig {
         // A device just added back by hot-plug is in sysfs (what `waitUntil` sees) a moment
         // before the kernel lets a driver probe it: a bind then finds it on no driver (1 in 5
         // re-adds in a user's test). Such a bind is tried again for up to half a second.
-        // Moving it off vfio-pci while this process holds it would wait forever, as unbind would.
-        if driver != .vfioPCI, let held = heldByThisProcess(address) { throw RigError(held) }
         var attempt = 0
         while true {
-            do throws(BindingError) {
-                _ = try DeviceBinder(logger: logger).bind(address, to: driver, force: true)
+            do {
+                // Moving it off vfio-pci waits for this process when it holds the device, as unbind does.
+                _ = try givingBack(address) { () throws(BindingError) in try DeviceBinder(logger: logger).bind(address, to: driver, force: true) }
                 return
-            } catch {
+            } catch let error as BindingError {
                 guard case .bindFailed(_, _, nil) = error, attempt < 10 else { throw error }
                 attempt += 1
                 usleep(50_000)
@@ -66,11 +65,13 @@ public enum Rig {
     }
 
     /// Gives the device back to the driver it had before ``bind(_:to:logger:)`` (none, in the rig).
-    /// Throws ``RigError`` instead when this process still has the device open under
-    /// vfio-pci (a backend not closed), whose unbind would wait for this process forever.
+    /// The kernel's unbind from vfio-pci waits until every user of the device lets go: a
+    /// dispatcher with the device's interrupts connected (or its events watched) does so
+    /// when the kernel asks, so this is how a test removes a device from under its driver.
+    /// A backend this process left open with neither would hold the device forever: after
+    /// 10 s this throws ``RigError`` saying so, instead of hanging the test.
     public static func unbind(_ address: PCIAddress, logger: Logger = .silent("irqbridge.rig")) throws {
-        if let held = heldByThisProcess(address) { throw RigError(held) }
-        _ = try DeviceBinder(logger: logger).unbind(address)
+        _ = try givingBack(address) { () throws(BindingError) in try DeviceBinder(logger: logger).unbind(address) }
     }
 
     /// Whether the device's sysfs directory exists.

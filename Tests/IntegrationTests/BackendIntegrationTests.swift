@@ -66,21 +66,35 @@ extension RigIntegrationTests {
             try backend.disableInterrupts(.msi)
         }
 
-        /// A test that closes its backend, keeps a BAR mapping, then gives the device back
-        /// (`defer { close() }` then Rig.unbind) waited forever in the kernel's unbind; Rig.unbind
-        /// of a device still open here is refused instead of hanging.
-        @Test func closingReleasesTheDeviceFromItsBARMappings() throws {
+        /// A backend left open, nothing connected or watched, holds the device: Rig.unbind
+        /// says so after its patience instead of hanging the test, and closing the backend
+        /// (a BAR mapping still alive) lets the waiting unbind complete.
+        @Test func aDeviceLeftOpenIsReportedAndClosingItCompletesTheUnbind() throws {
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
             let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
-            let bar = try #require(backend.vfioDevice).mapBAR(0)
+            let bar = try backend.mapRegisters(bar: 0)
             #expect(bar.read32(at: 0) == 0x0100_00ed, "edu's identification register")
-            #expect(throws: RigError.self, "open: refused, not a hang") { try Rig.unbind(Rig.eduVFIO) }
-            #expect(throws: RigError.self) { try Rig.bind(Rig.eduVFIO, to: .uioPCIGeneric) }
+            #expect(throws: RigError.self, "held: reported, not a hang") { try Rig.unbind(Rig.eduVFIO) }
             backend.close()
+            #expect(eventually(5) { (try? FileIO.readlinkBasename("/sys/bus/pci/devices/\(Rig.eduVFIO)/driver")) == nil },
+                    "the waiting unbind completed once the backend closed, its mapping released")
+            #expect(bar.read32(at: 0) == 0, "the mapping no longer reaches the device")
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+        }
+
+        /// Watched by a dispatcher, the device is let go when the kernel asks: Rig.unbind is
+        /// how a test removes it from under its driver.
+        @Test func aWatchedDeviceIsGivenBackByRigUnbind() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.eduVFIO), logger: Rig.logger)
+            let dispatcher = try InterruptDispatcher(logger: Rig.logger)
+            defer { dispatcher.shutdown() }
+            let device = InterruptDevice(backend: backend)
+            dispatcher.watchEvents(of: device)
             let started = MonotonicClock.nanoseconds()
             try Rig.unbind(Rig.eduVFIO)
             #expect(MonotonicClock.nanoseconds() - started < 5_000_000_000)
-            #expect(bar.read32(at: 0) == 0, "the mapping no longer reaches the device")
+            #expect(device.wasRemoved)
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
         }
 
@@ -151,7 +165,7 @@ extension RigIntegrationTests {
             let backend = try VFIOBackend(device: Rig.deviceInfo(Rig.ivshmem), logger: Rig.logger)
             defer { backend.close() }
             #expect { _ = try backend.loopbackTrigger() } throws: { error in  // nothing enabled yet
-                guard case .closed = error as? BackendError else { return false }
+                guard case .kernelLimit = error as? BackendError else { return false }
                 return true
             }
             let vectors = try #require(backend.supportedInterrupts[.msix])
