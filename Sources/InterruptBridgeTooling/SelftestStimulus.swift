@@ -48,8 +48,8 @@ public struct SelftestStimulus: Sendable {
     /// The raise for a run of raises, once the interrupts are connected (enabled):
     /// VFIO's loopback trigger resolved once (device, index, one request per
     /// vector), anything else `raise`. Keep it for the run only (a loopback holds
-    /// the device open). Throws `BackendError.closed` when a loopback's backend has
-    /// nothing enabled.
+    /// the device open). A loopback's backend throws `BackendError.kernelLimit` while
+    /// nothing is enabled, `.closed` once the device is closed or going.
     public func prepared() throws -> PreparedRaise {
         if let loopback { return PreparedRaise(loopback: try loopback.loopbackTrigger()) }
         return PreparedRaise(stimulus: raise)

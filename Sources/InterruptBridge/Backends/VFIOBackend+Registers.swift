@@ -4,8 +4,9 @@ public import InterruptBridgeSystem
 
 extension VFIOBackend {
     /// Maps BAR `bar` (its VFIO region, shared with the device). The mapping holds the
-    /// device open in the kernel until it is released, or until a removal request, after
-    /// which it reads zeroes (`BARMappings.detachAll`).
+    /// device open in the kernel until it is released, or until the backend is closed or
+    /// asked for the device back, after which it reads zeroes (`BARMappings.detachAll`).
+    /// `.closed` once the backend is closed.
     public func mapRegisters(bar: Int) throws(BackendError) -> MappedRegion {
         guard let vfio = registerDevice.withLock({ $0 }) else { throw .closed }
         return try backendCall { () throws(SystemError) in try vfio.mapBAR(bar) }

@@ -282,10 +282,12 @@ public final class VFIOBackend: InterruptBackend {
 
     /// Disables everything, unmaps the DMA buffers from the IOMMU, releases the device
     /// from every BAR mapping still alive (each address then reads zeroes, as after a
-    /// removal), and closes the device (then its group and container, once no other device
-    /// holds them), so the kernel's unbind no longer waits for this process. The device's
-    /// request and error eventfds close with the backend object, which a connected or
-    /// watching dispatcher may still read. Idempotent.
+    /// removal), and drops the backend's hold on the device (then on its group and
+    /// container, once no other device holds them). The kernel's unbind then waits for
+    /// nothing of the backend's; it still waits while something else keeps the
+    /// `VFIODevice` (a reference taken from `vfioDevice`, a `VFIOLoopbackTrigger` of a run
+    /// in progress). The device's request and error eventfds close with the backend
+    /// object, which a connected or watching dispatcher may still read. Idempotent.
     public func close() {
         registerDevice.withLock { $0 = nil }
         // The device reaches no DMA buffer from now on (none is mapped once the device is
@@ -334,10 +336,7 @@ public final class VFIOBackend: InterruptBackend {
     /// trigger): the kernel signals the eventfd as if the device had interrupted.
     public func triggerLoopback(message: Int = 0) throws(BackendError) {
         try state.withLock { (state) throws(BackendError) in
-            guard let device = state.device else { throw .closed }
-            guard let enabled = state.enabled else {
-                throw .kernelLimit("no interrupts of \(self.device.address) are enabled: VFIO triggers only an enabled vector (connect it first)")
-            }
+            let (device, enabled) = try Self.triggerable(state, self.device.address)
             guard message >= 0, message < enabled.triggers.count else {
                 throw .noSuchMessage(kind: enabled.kind, message: message, enabled: enabled.triggers.count)
             }
@@ -349,12 +348,25 @@ public final class VFIOBackend: InterruptBackend {
     /// of raises: firing it takes neither the backend's lock nor a closure, only the
     /// ioctl (the selftest's stimulus-to-ISR latency counts what a raise runs). It
     /// holds the device open while it lives, so drop it when the run ends; after a
-    /// disable it fails with EINVAL. Throws `.closed` when nothing is enabled.
+    /// disable it fails with EINVAL. Throws as `triggerLoopback` does: `.closed` once the
+    /// device is closed or going, `.kernelLimit` while nothing is enabled.
     public func loopbackTrigger() throws(BackendError) -> VFIOLoopbackTrigger {
         try state.withLock { (state) throws(BackendError) in
-            guard let device = state.device, let enabled = state.enabled else { throw .closed }
+            let (device, enabled) = try Self.triggerable(state, self.device.address)
             return device.loopbackTrigger(Self.index(of: enabled.kind), count: enabled.triggers.count)
         }
+    }
+
+    /// The open device and what is enabled on it, for a loopback raise: `.closed` once the
+    /// device is closed or the kernel asked for it back (its interrupts are being
+    /// disconnected), `.kernelLimit` while nothing is enabled (VFIO triggers only an
+    /// enabled vector).
+    private static func triggerable(_ state: State, _ address: PCIAddress) throws(BackendError) -> (VFIODevice, Enabled) {
+        guard let device = state.device, !state.removalRequested else { throw .closed }
+        guard let enabled = state.enabled else {
+            throw .kernelLimit("no interrupts of \(address) are enabled: VFIO triggers only an enabled vector (connect it first)")
+        }
+        return (device, enabled)
     }
 
     static func index(of kind: InterruptKind) -> VFIO.IRQIndex {
