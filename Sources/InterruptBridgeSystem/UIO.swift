@@ -72,7 +72,7 @@ extension UIODevice {
     /// processes open a node, and each then sees every interrupt and unmasks the line;
     /// irqbridge's commands, the daemon and the library's UIO backend take this lock so
     /// that one of them serves a function at a time, as VFIO enforces for its devices.
-    /// Throws EBUSY when another process holds it.
+    /// Throws EBUSY when another process, or another claim of this one, holds it.
     public static func claim(address: String, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev") throws(SystemError) -> OwnedDescriptor {
         guard let name = sysfs.uioName(of: address) else {
             throw SystemError("\(address) has no UIO node (is it bound to uio_pci_generic?)", code: ENODEV)

@@ -149,7 +149,7 @@ public enum VFIO {
     /// VFIO_DEVICE_SET_IRQS with DATA_EVENTFD (one descriptor per sub-index, -1 de-assigns).
     public static func VFIO_DEVICE_SET_IRQS(_ device: Int32, _ index: IRQIndex, _ action: IRQAction,
                                             start: Int = 0, eventfds: [Int32]) throws(SystemError) {
-        guard start >= 0 else { throw SystemError("VFIO_DEVICE_SET_IRQS \(index) \(action) from sub-index \(start)", code: EINVAL) }
+        guard UInt32(exactly: start) != nil else { throw SystemError("VFIO_DEVICE_SET_IRQS \(index) \(action) from sub-index \(start)", code: EINVAL) }
         _ = try syscall("VFIO_DEVICE_SET_IRQS \(index) \(action) eventfds \(eventfds)") {
             eventfds.withUnsafeBufferPointer {
                 cib_vfio_device_set_irqs(device, index.rawValue, action.rawValue, UInt32(start), UInt32($0.count), $0.baseAddress)
@@ -161,7 +161,7 @@ public enum VFIO {
     /// (count 0 with `.trigger` disables the index). Does not allocate.
     public static func VFIO_DEVICE_SET_IRQS(_ device: Int32, _ index: IRQIndex, _ action: IRQAction,
                                             start: Int = 0, count: Int) throws(SystemError) {
-        guard start >= 0, count >= 0 else {
+        guard UInt32(exactly: start) != nil, UInt32(exactly: count) != nil else {
             throw SystemError("VFIO_DEVICE_SET_IRQS \(index) \(action) sub-indexes \(start) count \(count)", code: EINVAL)
         }
         _ = try syscall("VFIO_DEVICE_SET_IRQS \(index) \(action) none") {

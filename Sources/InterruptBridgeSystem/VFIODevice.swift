@@ -33,8 +33,11 @@ public final class VFIODevice: Sendable {
         config = try VFIO.VFIO_DEVICE_GET_REGION_INFO(descriptor.rawValue, CIB_VFIO_PCI_CONFIG_REGION_INDEX)
     }
 
+    /// BAR `index`'s region (0...5); another index is EINVAL, as the kernel answers one it
+    /// does not have.
     public func regionInfo(bar index: Int) throws(SystemError) -> VFIO.RegionInfo {
-        try VFIO.VFIO_DEVICE_GET_REGION_INFO(descriptor.rawValue, CIB_VFIO_PCI_BAR0_REGION_INDEX + UInt32(index))
+        guard (0...5).contains(index) else { throw SystemError("\(name): no BAR\(index) (a function has BAR0 to BAR5)", code: EINVAL) }
+        return try VFIO.VFIO_DEVICE_GET_REGION_INFO(descriptor.rawValue, CIB_VFIO_PCI_BAR0_REGION_INDEX + UInt32(index))
     }
 
     public func irqInfo(_ index: VFIO.IRQIndex) throws(SystemError) -> VFIO.IRQInfo {

@@ -364,6 +364,29 @@ struct ConnectBehaviourTests {
         #expect(backendA.enabledKind == nil)
     }
 
+    /// The pulled card registered first, the card still there not yet served: a legacy
+    /// connect on their line goes to the card that is there (it went to the pulled one, whose
+    /// backend refused, and the connect failed).
+    @Test func aLegacyConnectSkipsAPulledCardRegisteredFirst() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdoB, backendB) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0b.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        defer { withExtendedLifetime(pdoB) {} }
+        let extB = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extB.IntObj, ConnectStatusTests.isr, extB, nil, try lineVector(pdoB), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(backendB.requestRemoval(reason: "pulled"))
+        #expect(eventually { dispatcher.connectedInterrupts.isEmpty && backendB.releaseCount == 1 })
+        let (pdoA, backendA) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:0a.0")!, interruptPin: .a, irqLine: 11), on: dispatcher)
+        let extA = DEVICE_EXTENSION()
+        #expect(IoConnectInterrupt(&extA.IntObj, ConnectStatusTests.isr, extA, nil, try lineVector(pdoA), 5, 5, LevelSensitive, TRUE, 0x3, FALSE,
+                                   dispatcher: dispatcher) == STATUS_SUCCESS)
+        #expect(backendA.enabledKind == .intx && backendB.enabledKind == nil)
+        #expect(backendA.raise())
+        #expect(eventually { extA.calls == 1 })
+        IoDisconnectInterrupt(extA.IntObj)
+    }
+
     @Test func disconnectingFromInsideTheISRDoesNotDeadlockAndCompletesAfterIt() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
@@ -414,5 +437,6 @@ final class RefusingBackend: InterruptBackend {
     }
     func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
     var auxiliarySources: [AuxiliarySource] { inner.auxiliarySources }
+    func releaseAfterRemoval() { inner.releaseAfterRemoval() }
     func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? { inner.programmedMessages(kind) }
 }

@@ -54,12 +54,13 @@ public final class SimulatedBackend: InterruptBackend {
     }
 
     public func enableInterrupts(_ kind: InterruptKind, count: Int) throws(BackendError) -> [InterruptSource] {
-        // Given back after a removal request, as a VFIO device is closed then: a driver's
-        // connect after a surprise removal fails here as it does on the hardware.
-        if deviceEvents.withLock({ $0.released }) { throw .closed }
         let available = supportedInterrupts[kind] ?? 0
         guard count > 0, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
         let result: Result<[InterruptSource], BackendError> = enabled.withLock { state in
+            // Given back after a removal request, as a VFIO device is closed then: a driver's
+            // connect after a surprise removal fails here as it does on the hardware. Read
+            // under this lock, which the release takes too, so the two cannot interleave.
+            if deviceEvents.withLock({ $0.released }) { return .failure(.closed) }
             if let current = state {
                 return .failure(.kernelLimit("\(current.kind) is already enabled on the simulated device"))
             }
@@ -120,11 +121,13 @@ public final class SimulatedBackend: InterruptBackend {
     /// closes (the loop stopped watching it first), later events are refused, and
     /// enabling interrupts throws `.closed`, as on a VFIO device closed after removal.
     public func releaseAfterRemoval() {
-        deviceEvents.withLock { state in
-            state.released = true
-            state.pending = []
-            state.descriptor?.close()
-            state.descriptor = nil
+        enabled.withLock { _ in
+            deviceEvents.withLock { state in
+                state.released = true
+                state.pending = []
+                state.descriptor?.close()
+                state.descriptor = nil
+            }
         }
         releases.add(1, ordering: .relaxed)
     }
