@@ -4,7 +4,8 @@ public import InterruptBridge
 /// `IoGetAffinityInterrupt(InterruptObject, &GroupAffinity)` (wdm.h; iointex.h's
 /// WdmlibIoGetAffinityInterrupt): writes the group affinity the interrupt object was
 /// connected with, the translated descriptor's (or the legacy call's ProcessorEnableMask),
-/// group 0 here. STATUS_INVALID_PARAMETER, leaving `GroupAffinity` as it was, when
+/// and its group: 0, the one group served here (a connect naming another is refused).
+/// STATUS_INVALID_PARAMETER, leaving `GroupAffinity` as it was, when
 /// `InterruptObject` is NULL or no longer connected (Windows frees a disconnected
 /// KINTERRUPT, so the pointer names no valid object). Any IRQL; no allocation.
 public func IoGetAffinityInterrupt(_ InterruptObject: PKINTERRUPT, _ GroupAffinity: inout GROUP_AFFINITY) -> NTSTATUS {
