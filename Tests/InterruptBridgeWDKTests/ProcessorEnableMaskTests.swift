@@ -7,15 +7,21 @@ import Testing
 /// "Affinity = ProcessorEnableMask & KeActiveProcessors": the object serves the
 /// processors of the mask that are online, not the ones it named beyond them.
 @Suite struct ProcessorEnableMaskTests {
-    @Test func theObjectsAffinityIsTheMaskIntersectedWithTheOnlineProcessors() throws {
-        let dispatcher = try makeDispatcher()
-        defer { dispatcher.shutdown() }
+    /// A legacy IoConnectInterrupt of a line-only device's vector with `mask`.
+    static func connectLine(mask: KAFFINITY, on dispatcher: InterruptDispatcher) throws -> DEVICE_EXTENSION {
         let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
         let line = try translatedInterrupt(of: pdo)
         let devExt = DEVICE_EXTENSION()
         let level = KIRQL(line.u.Interrupt.Level)
         #expect(IoConnectInterrupt(&devExt.IntObj, ConnectStatusTests.isr, devExt, nil, line.u.Interrupt.Vector, level, level, LevelSensitive,
-                                   TRUE, KAFFINITY.max, FALSE, dispatcher: dispatcher) == STATUS_SUCCESS)
+                                   TRUE, mask, FALSE, dispatcher: dispatcher) == STATUS_SUCCESS)
+        return devExt
+    }
+
+    @Test func theObjectsAffinityIsTheMaskIntersectedWithTheOnlineProcessors() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let devExt = try Self.connectLine(mask: KAFFINITY.max, on: dispatcher)
         #expect(devExt.IntObj?.affinity == dispatcher.onlineProcessors)
         IoDisconnectInterrupt(devExt.IntObj)
     }
@@ -25,12 +31,7 @@ import Testing
     @Test func ioGetAffinityInterruptReportsTheObjectsGroupAffinity() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
-        let (pdo, _) = makePDO(Devices.lineOnly, on: dispatcher)
-        let line = try translatedInterrupt(of: pdo)
-        let devExt = DEVICE_EXTENSION()
-        let level = KIRQL(line.u.Interrupt.Level)
-        #expect(IoConnectInterrupt(&devExt.IntObj, ConnectStatusTests.isr, devExt, nil, line.u.Interrupt.Vector, level, level, LevelSensitive,
-                                   TRUE, 0x1, FALSE, dispatcher: dispatcher) == STATUS_SUCCESS)
+        let devExt = try Self.connectLine(mask: 0x1, on: dispatcher)
         var affinity = GROUP_AFFINITY(Mask: 0xdead, Group: 7)
         #expect(IoGetAffinityInterrupt(devExt.IntObj, &affinity) == STATUS_SUCCESS)
         #expect(affinity == GROUP_AFFINITY(Mask: 0x1, Group: 0))
