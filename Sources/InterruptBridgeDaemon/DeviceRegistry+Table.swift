@@ -273,7 +273,7 @@ extension DeviceRegistry {
         // daemon's driver to fail there: the daemon gives back what it bound, and the card is
         // failed with the reason. (bind's own check is for cards not bound yet.)
         if device.state == .bound, let address = device.address, let info = try? discovery.device(at: address),
-           let refusal = new.connectRefusal(info, policy: policy(for: new)) ?? ConfigurationPlan.groupRefusal(info, new, binder) {
+           let refusal = connectRefusal(info, entry: new) {
             var left = "it was left on \(info.driver ?? "no driver")"
             if device.boundByDaemon {
                 do throws(BindingError) {

@@ -358,8 +358,13 @@ public actor DeviceRegistry {
     func connectRefusal(_ address: PCIAddress, entry: DeviceEntry) -> String? {
         // A missing device is bind's to report; one already on the driver is not being taken.
         guard let info = try? discovery.device(at: address), info.driver != entry.driver.rawValue else { return nil }
-        if let refusal = entry.connectRefusal(info, policy: policy(for: entry)) { return refusal }
-        return ConfigurationPlan.groupRefusal(info, entry, binder)
+        return connectRefusal(info, entry: entry)
+    }
+
+    /// Why `entry` could not connect the function `info` describes, wherever it is bound
+    /// now: its interrupts and profile, then its IOMMU group (nil: it may connect).
+    func connectRefusal(_ info: PCIDeviceInfo, entry: DeviceEntry) -> String? {
+        entry.connectRefusal(info, policy: policy(for: entry)) ?? ConfigurationPlan.groupRefusal(info, entry, binder)
     }
 
     func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry) }
