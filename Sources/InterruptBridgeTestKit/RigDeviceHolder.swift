@@ -38,9 +38,8 @@ extension Rig {
     /// Why unbinding `address` from vfio-pci waits for this process (nil: it does not):
     /// this process has the device's VFIO group open, so a backend of it is open.
     static func heldByThisProcess(_ address: PCIAddress) -> String? {
-        let device = "/sys/bus/pci/devices/\(address)"
-        guard (try? FileIO.readlinkBasename(device + "/driver")) == "vfio-pci",
-              let group = try? FileIO.readlinkBasename(device + "/iommu_group"),
+        let sysfs = SysfsPCI()
+        guard sysfs.driver(of: address.description) == "vfio-pci", let group = sysfs.iommuGroup(of: address.description),
               let descriptors = try? FileIO.listDirectory("/proc/self/fd") else { return nil }
         let groupNode = "/dev/vfio/\(group)"
         guard let open = descriptors.first(where: { (try? FileIO.readlink("/proc/self/fd/\($0)")) == groupNode }) else { return nil }
