@@ -212,12 +212,10 @@ public final class VFIOBackend: InterruptBackend {
             guard count >= 1, count <= available else { throw .unsupported(kind: kind, requested: count, available: available) }
             if let enabled = state.enabled {
                 if enabled.kind == kind && kind.isMessageSignaled {
-                    throw .kernelLimit("\(kind) is already enabled with \(enabled.triggers.count) vector(s) (connected through this backend "
-                        + "already: by another InterruptDevice or dispatcher?) and VFIO cannot add vectors to an "
+                    throw .kernelLimit("\(kind) is already enabled with \(enabled.triggers.count) vector(s) \(Self.enabledElsewhere) and VFIO cannot add vectors to an "
                         + "enabled \(kind) set (VFIO_IRQ_INFO_NORESIZE): disable it, then enable all \(count) at once")
                 }
-                throw .kernelLimit("vfio-pci enables one interrupt kind at a time and \(enabled.kind) is enabled (connected through this backend "
-                    + "already: by another InterruptDevice or dispatcher?): disable it before enabling \(kind)")
+                throw .kernelLimit("vfio-pci enables one interrupt kind at a time and \(enabled.kind) is enabled \(Self.enabledElsewhere): disable it before enabling \(kind)")
             }
             let enabled = try Self.enable(kind, count: count, on: vfio, device: device)
             state.enabled = enabled
@@ -368,6 +366,9 @@ public final class VFIOBackend: InterruptBackend {
         }
         return (device, enabled)
     }
+
+    /// Who most likely enabled what an enable finds enabled already.
+    private static let enabledElsewhere = "(connected through this backend already: by another InterruptDevice or dispatcher?)"
 
     static func index(of kind: InterruptKind) -> VFIO.IRQIndex {
         switch kind {
