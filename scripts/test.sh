@@ -129,6 +129,7 @@ stage "daemon: control API vs its OpenAPI document (schemathesis), peer credenti
     scripts/check-control-api.sh --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
+stage "rig: unpacking the kernel for a PVH boot" python3 scripts/rig/tests/test_pvh_kernel.py
 stage "rig: run.sh behaviour" scripts/rig/tests/test-run.sh
 stage "rig: QMP client and hot-plug agent" python3 scripts/rig/tests/test_qmp.py
 stage "rig: raw C probes" scripts/rig/selfcheck.sh

@@ -86,8 +86,9 @@ edu0` in the guest; the host does the device_del / device_add over QMP and answe
 Exit status: COMMAND's; 124 when the watchdog fired; 125 when the rig failed (bad option,
 boot failure or two boots that hung, a bind that failed, the guest dying before COMMAND finished).
 
-Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs and run dirs;
-RIG_QEMU is the QEMU to run when --qemu is not given.
+Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs, the unpacked
+kernel and run dirs; RIG_QEMU is the QEMU to run when --qemu is not given; RIG_PVH=0 boots the
+compressed kernel (by default a kernel with a PVH entry is unpacked once and entered there).
 EOF
 }
 
@@ -413,6 +414,41 @@ mkdir -p "$CACHE_DIR"
 find "$CACHE_DIR" -maxdepth 1 -name 'run-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 BASE_IMAGE=$(base_initramfs)
 
+# The image QEMU boots. Under software emulation about half of a boot is the bzImage's own
+# decompressor (xz for Debian's kernels): a kernel built with CONFIG_PVH is unpacked once on
+# the host (scripts/rig/pvh-kernel.py) and QEMU enters the ELF at its PVH entry. Cached per
+# kernel image, like a kernel without the entry (booted as the bzImage, said once); RIG_PVH=0
+# boots the bzImage always.
+boot_image() {
+    if [[ ${RIG_PVH:-1} == 0 ]] || ! command -v python3 > /dev/null; then
+        echo "$KERNEL"
+        return
+    fi
+    local key directory=$CACHE_DIR/$KERNEL_VERSION
+    key=$(sha256sum "$KERNEL" | cut -c1-16)
+    if [[ -f $directory/vmlinux-$key ]]; then
+        echo "$directory/vmlinux-$key"
+    elif [[ -f $directory/no-pvh-$key ]]; then
+        echo "$KERNEL"
+    else
+        mkdir -p "$directory"
+        # Another kernel image of this version (a package update) left its copy: 60-odd MB each.
+        local old
+        for old in "$directory"/vmlinux-* "$directory"/no-pvh-*; do
+            [[ -e $old && $old != *-$key* ]] && rm -f "$old"
+        done
+        if python3 "$RIG_DIR/pvh-kernel.py" "$KERNEL" "$directory/vmlinux-$key" 2> "$directory/no-pvh-$key.$$"; then
+            rm -f "$directory/no-pvh-$key.$$"
+            echo "$directory/vmlinux-$key"
+        else
+            note "booting the compressed kernel, which takes longer: $(head -n1 "$directory/no-pvh-$key.$$")"
+            mv -f "$directory/no-pvh-$key.$$" "$directory/no-pvh-$key"
+            echo "$KERNEL"
+        fi
+    fi
+}
+BOOT_KERNEL=$(boot_image)
+
 # --- the run directory ------------------------------------------------------------------
 RUN_DIR=$(mktemp -d "$CACHE_DIR/run-XXXXXX")
 [[ $RUN_DIR != *,* ]] || die "the cache directory's path contains a comma, which QEMU options cannot carry: $CACHE_DIR (set RIG_CACHE_DIR)"
@@ -561,7 +597,7 @@ QEMU_ARGS=(
     -accel tcg -machine q35,kernel-irqchip=split -cpu max -smp "$SMP" -m "$MEMORY"
     -nodefaults -no-user-config -display none -no-reboot
     -device intel-iommu,intremap=on
-    -kernel "$KERNEL" -initrd "$RUN_DIR/initrd"
+    -kernel "$BOOT_KERNEL" -initrd "$RUN_DIR/initrd"
     -append "console=ttyS1 intel_iommu=on no_timer_check panic=-1 loglevel=4 mitigations=off rdinit=/init$EXTRA_APPEND"
     -chardev "pipe,id=out,path=$RUN_DIR/out" -serial chardev:out
     -chardev "$console_chardev" -serial chardev:console

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Behaviour tests of scripts/rig/run.sh (boots the guest several times; about 40 s here).
+# Behaviour tests of scripts/rig/run.sh (boots the guest several times; about 2 minutes here).
 # Prints one line per case and "N passed, N failed"; exits non-zero when any failed.
 # shellcheck disable=SC2016 # the checks and guest commands expand later, on purpose
 set -uo pipefail
