@@ -112,7 +112,7 @@ private func describeDevice(_ object: Any) -> String {
 
 extension CtlCommand {
     struct Devices: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "List the daemon's devices and their state (GET /v1/devices); interrupt counts since each connected.")
+        static let configuration = CommandConfiguration(commandName: "devices", abstract: "List the daemon's devices and their state (GET /v1/devices); interrupt counts since each connected.")
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
         func run() throws {
@@ -125,7 +125,7 @@ extension CtlCommand {
     }
 
     struct Show: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "One device, with its `list --json` object (GET /v1/devices/ID); its interrupt counts are since it connected (stats: since the last reset).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One device, with its `list --json` object (GET /v1/devices/ID); its interrupt counts are since it connected (stats: since the last reset).")
         @Argument(help: "A PCI address or a simulated device's name.") var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -133,7 +133,7 @@ extension CtlCommand {
     }
 
     struct Bind: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Bind a device to vfio-pci or uio_pci_generic (POST /v1/devices/ID/bind).")
+        static let configuration = CommandConfiguration(commandName: "bind", abstract: "Bind a device to vfio-pci or uio_pci_generic (POST /v1/devices/ID/bind).")
         @Argument(help: "A PCI address.") var id: String
         @Option(help: "vfio-pci (default) or uio_pci_generic.") var driver: String?
         @Option(help: "The driver the device may be taken from.") var from: String?
@@ -153,7 +153,7 @@ extension CtlCommand {
     }
 
     struct Unbind: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Disconnect a device and give it back to its driver (POST /v1/devices/ID/unbind).")
+        static let configuration = CommandConfiguration(commandName: "unbind", abstract: "Disconnect a device and give it back to its driver (POST /v1/devices/ID/unbind).")
         @Argument var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -161,7 +161,7 @@ extension CtlCommand {
     }
 
     struct Connect: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Connect a bound device's interrupts (POST /v1/devices/ID/connect).")
+        static let configuration = CommandConfiguration(commandName: "connect", abstract: "Connect a bound device's interrupts (POST /v1/devices/ID/connect).")
         @Argument var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -169,7 +169,7 @@ extension CtlCommand {
     }
 
     struct Disconnect: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Disconnect a device's interrupts (POST /v1/devices/ID/disconnect).")
+        static let configuration = CommandConfiguration(commandName: "disconnect", abstract: "Disconnect a device's interrupts (POST /v1/devices/ID/disconnect).")
         @Argument var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -177,7 +177,7 @@ extension CtlCommand {
     }
 
     struct Stats: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Per-vector statistics since the last reset (GET /v1/devices/ID/statistics).")
+        static let configuration = CommandConfiguration(commandName: "stats", abstract: "Per-vector statistics since the last reset (GET /v1/devices/ID/statistics).")
         @Argument var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -196,7 +196,7 @@ extension CtlCommand {
     }
 
     struct Reset: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Start a device's (or every device's) statistics afresh.")
+        static let configuration = CommandConfiguration(commandName: "reset", abstract: "Start a device's (or every device's) statistics afresh.")
         @Argument(help: "A device (default: all).") var id: String?
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -207,7 +207,7 @@ extension CtlCommand {
     }
 
     struct Trigger: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Raise interrupts through the profile's stimulus or VFIO's loopback (POST .../trigger).")
+        static let configuration = CommandConfiguration(commandName: "trigger", abstract: "Raise interrupts through the profile's stimulus or VFIO's loopback (POST .../trigger).")
         @Argument var id: String
         @Option(parsing: .unconditional, help: "The vector (default: every vector in turn).") var vector: Int?
         @Option(parsing: .unconditional, help: "How many.") var count = 1
@@ -244,7 +244,7 @@ extension CtlCommand {
     }
 
     struct Wait: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout, 2 if the device disconnects or the daemon stops (POST .../wait).")
+        static let configuration = CommandConfiguration(commandName: "wait", abstract: "Wait for N interrupts; exit 0 when they arrived, 1 on timeout, 2 if the device disconnects or the daemon stops (POST .../wait).")
         @Argument var id: String
         @Option(parsing: .unconditional, help: "The vector (default: any).") var vector: Int?
         @Option(parsing: .unconditional, help: "How many interrupts.") var count = 1
@@ -275,7 +275,7 @@ extension CtlCommand {
     }
 
     struct Rearm: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Watch a device's storm-contained vectors again (POST .../rearm).")
+        static let configuration = CommandConfiguration(commandName: "rearm", abstract: "Watch a device's storm-contained vectors again (POST .../rearm).")
         @Argument var id: String
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
@@ -296,7 +296,7 @@ extension CtlCommand {
     }
 
     struct Reload: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Reload the configuration file, as SIGHUP does (POST /v1/reload).")
+        static let configuration = CommandConfiguration(commandName: "reload", abstract: "Reload the configuration file, as SIGHUP does (POST /v1/reload).")
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
         func run() throws {
@@ -305,7 +305,7 @@ extension CtlCommand {
     }
 
     struct Health: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Whether the daemon is ready, and its heartbeat (GET /v1/health).")
+        static let configuration = CommandConfiguration(commandName: "health", abstract: "Whether the daemon is ready, and its heartbeat (GET /v1/health).")
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
         func run() throws {
@@ -318,7 +318,7 @@ extension CtlCommand {
     }
 
     struct Events: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
+        static let configuration = CommandConfiguration(commandName: "events", abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
         @Option(parsing: .unconditional, help: "Stop after this many events.") var count: Int?
         @Option(parsing: .unconditional, help: "Stop after this many seconds.") var timeout: Double?
         @OptionGroup var own: CtlOptions
@@ -346,7 +346,7 @@ extension CtlCommand {
     }
 
     struct Metrics: CtlSubcommand {
-        static let configuration = CommandConfiguration(abstract: "The Prometheus metrics, from the socket (GET /metrics).")
+        static let configuration = CommandConfiguration(commandName: "metrics", abstract: "The Prometheus metrics, from the socket (GET /metrics).")
         @OptionGroup var own: CtlOptions
         @ParentCommand var ctl: CtlCommand
         func validate() throws {

@@ -68,7 +68,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "list", 
             abstract: "The profiles known: your files (--profile), then the built-in ones; with --device, the one that device gets.")
         @OptionGroup var profiles: ProfileOptions
         @Option(help: ArgumentHelp("Mark the profile this device would get (its most specific match; yours first).", valueName: "BDF"))
@@ -117,7 +117,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "show", 
             abstract: "Print a built-in profile's YAML, to start a card's own from (irqbridge profile show edu > card.yaml).")
         @Argument(help: ArgumentHelp("A built-in profile's name.", valueName: "NAME"),
                   completion: .list(BuiltInProfiles.sources.map(\.name)))
@@ -132,7 +132,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct New: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "new", 
             abstract: "Print a starting profile for a card no profile knows (irqbridge profile new BDF > card.yaml).",
             discussion: "It matches the function's vendor:device, lists its BARs and interrupts in comments, and raises "
                 + "through VFIO's loopback until you fill in the card's own registers; a commented acknowledge shows "
@@ -160,7 +160,7 @@ struct ProfileCommand: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "check", 
             abstract: "Load a profile file and say what it does; with --device, check it against that function's BARs and vectors.",
             discussion: "Exit status: 0 when it loads (and fits the device); 1 when it loads but does not fit the device; "
                 + "2 when it does not load, or on bad input. Nothing is bound, opened or written.")
