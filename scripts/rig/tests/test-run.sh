@@ -32,6 +32,15 @@ expect "a host program from PATH runs with its shared libraries" 0 'grep -q "lsp
     -- lspci --version
 # (lspci is not a busybox applet, so run.sh copies the host's, with libpci, libkmod, ...)
 
+# Which entry the kernel came in by: the boot protocol version in the guest's boot_params is
+# the PVH entry's own 2.12 (0c 02), or the bzImage header's (2.15 for Debian 12's kernel).
+boot_protocol='od -An -tx1 -j 518 -N2 /sys/kernel/boot_params/data'
+RIG_CACHE_DIR=$work/cache expect "a kernel with a PVH entry is booted there, unpacked once into the cache" 0 \
+    '[[ $(tr -d " " < "$work/out") == 0c02 ]] && ls "$work/cache"/*/vmlinux-* > /dev/null' -- \
+    --devices none -- sh -c "$boot_protocol"
+RIG_PVH=0 expect "RIG_PVH=0 boots the compressed kernel" 0 '[[ $(tr -d " " < "$work/out") != 0c02 && -s $work/out ]]' -- \
+    --devices none -- sh -c "$boot_protocol"
+
 printf '#!/usr/bin/env bash\nwords=(a "$1"); echo "bash ${words[1]}"\n' > "$work/script.sh"
 chmod +x "$work/script.sh"
 expect "a script runs with the interpreter its #! line names (bash is not in the guest)" 0 \
