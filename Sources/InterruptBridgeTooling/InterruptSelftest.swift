@@ -158,6 +158,9 @@ public struct InterruptSelftest: Sendable {
 
     /// Connects the device's interrupts of the case's kind, raises `count`
     /// interrupts spread over its vectors (one at a time), disconnects and compares.
+    /// The stimulus's quiesce runs before the connect and again once the device is let go,
+    /// as `wait` and `trigger` do: an acknowledge that claims without clearing the cause
+    /// would otherwise leave the line asserted with nobody to serve it.
     public func run(_ testCase: SelftestCase, dispatcher: InterruptDispatcher, connector: SelftestConnector = .runtime) -> SelftestResult {
         var result = SelftestResult(label: testCase.label, address: testCase.backend.device.address, expected: count, delivered: 0,
                                     wrongMessages: 0, kernelDelta: nil, failure: nil)
@@ -173,6 +176,7 @@ public struct InterruptSelftest: Sendable {
             result.failure = "connect failed: \(error)"
             return result
         }
+        defer { testCase.stimulus.quiesce() }
         do {
             try testCase.stimulus.setup()
         } catch {

@@ -61,6 +61,29 @@ struct SelftestTests {
         #expect(result.failure?.contains("interrupt 0 (message 0) did not reach the ISR") == true)
     }
 
+    /// The profile's quiesce runs before the connect and again once the device is let go,
+    /// passed or failed: an acknowledge that claims without clearing the cause must not leave
+    /// the line asserted after the selftest (as `wait` and `trigger` do).
+    @Test func quiesceRunsAgainAfterTheDisconnectPassedOrFailed() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        for raises in [true, false] {
+            var testCase = try #require(SelftestPlan.simulated(kinds: [.msi]).cases.first)
+            if !raises {
+                testCase.stimulus = SelftestStimulus(name: "nothing", kernelCounts: false, raise: { _ in }, acknowledge: { _ in true })
+            }
+            let connectedAtEachQuiesce = Mutex<[Int]>([])
+            let original = testCase.stimulus.quiesce
+            testCase.stimulus.quiesce = {
+                connectedAtEachQuiesce.withLock { $0.append(dispatcher.connectedInterrupts.count) }
+                original()
+            }
+            let result = InterruptSelftest(count: 3, timeout: .milliseconds(100), logger: logger).run(testCase, dispatcher: dispatcher)
+            #expect(result.passed == raises, "\(result)")
+            #expect(connectedAtEachQuiesce.withLock { $0 } == [0, 0], "before the connect and after the disconnect")
+        }
+    }
+
     @Test func aKernelCountThatDisagreesFailsTheCase() throws {
         let dispatcher = try makeDispatcher()
         defer { dispatcher.shutdown() }
