@@ -186,7 +186,11 @@ public struct DeviceBinder: Sendable {
     }
 
     /// Gives `address` back to the driver it had before `bind`. Returns that driver
-    /// (nil: it had none and is left unbound).
+    /// (nil: it had none and is left unbound). A device on no driver that irqbridge has no
+    /// record of, and whose driver_override does not hold it for a user-space driver, is
+    /// left alone: there is nothing of irqbridge's to give back, and a probe would hand it
+    /// to whichever driver claims it (one the user took it from on purpose, or a bridge's
+    /// hot-plug driver that fails noisily).
     @discardableResult
     public func unbind(_ address: PCIAddress) throws(BindingError) -> String? {
         let name = address.description
@@ -196,6 +200,9 @@ public struct DeviceBinder: Sendable {
         if let current, UserSpaceDriver(rawValue: current) == nil {
             if let back = forgetIfBack(address) { return back }
             throw .notManaged(address: name, driver: current)
+        }
+        if current == nil, record == nil, kernel.driverOverride(of: name).flatMap(UserSpaceDriver.init(rawValue:)) == nil {
+            return nil
         }
         do throws(SystemError) {
             if let current { try kernel.unbind(name, from: current) }

@@ -259,6 +259,19 @@ final class BindingTests {
         }
     }
 
+    /// A device on no driver that irqbridge never bound is left alone: no probe hands it to
+    /// the driver the user took it from, and nothing is written. One whose driver_override
+    /// still holds it for vfio-pci (a binding record lost) is given back to the kernel.
+    @Test func unbindLeavesADeviceOnNoDriverThatIrqbridgeNeverBoundAlone() throws {
+        let kernel = FakeKernel(devices: ["0000:00:04.0": .init(defaultDriver: "e1000e")], registered: ["vfio-pci", "e1000e"])
+        #expect(try binder(kernel).unbind(nic) == nil)
+        #expect(kernel.driver(of: "0000:00:04.0") == nil)
+        #expect(kernel.log.isEmpty)
+        try kernel.setDriverOverride("0000:00:04.0", "vfio-pci")
+        #expect(try binder(kernel).unbind(nic) == "e1000e")
+        #expect(kernel.device("0000:00:04.0")?.override == nil)
+    }
+
     @Test func refusesToUnbindADriverItDoesNotManage() {
         let kernel = FakeKernel(devices: ["0000:00:04.0": .init(driver: "e1000e")], registered: ["e1000e"])
         #expect(throws: BindingError.notManaged(address: "0000:00:04.0", driver: "e1000e")) { try binder(kernel).unbind(nic) }
