@@ -26,12 +26,14 @@ extension DeviceRegistry {
             pci = DeviceJSON(found)
             driver = found.info.driver
         }
+        // Unclaimed before the calls: a pass counts its call first, so unclaimed is never the larger.
+        let unclaimed = objects.reduce(0) { $0 &+ $1.unclaimedCount }
         return DeviceStatus(id: device.id, simulated: device.simulated != nil, state: device.state.rawValue, reason: device.reason,
                             configured: isConfigured(device), driver: device.simulated == nil ? driver : "simulated",
                             previousDriver: device.boundByDaemon ? device.previousDriver : nil, onExit: device.entry?.onExit.rawValue,
                             profile: device.session?.profile?.name ?? device.entry?.profile,
                             interruptKind: objects.first?.kind.description, vectors: objects.count,
-                            interrupts: device.totalInterrupts, unclaimed: objects.reduce(0) { $0 &+ $1.unclaimedCount },
+                            interrupts: device.totalInterrupts, unclaimed: unclaimed,
                             storms: objects.reduce(0) { $0 &+ $1.stormCount }, pci: pci)
     }
 

@@ -109,8 +109,10 @@ struct WaitCommand: ParsableCommand {
         }
         // One reading of the counters for every line printed, so the lines add up while a
         // device goes on interrupting.
+        // Unclaimed before the calls: a pass counts its call first, so unclaimed is never the larger.
+        let unclaimedReading = connected.objects.map(\.unclaimedCount)
         let calls = connected.objects.map(\.serviceCallCount)
-        let unclaimed = connected.objects.map(\.unclaimedCount)
+        let unclaimed = zip(unclaimedReading, calls).map { min($0, $1) }
         let kernel = (try? ProcInterrupts.readTable()).map { table in
             connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: table) }
         }

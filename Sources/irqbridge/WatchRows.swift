@@ -92,6 +92,10 @@ struct WatchRows {
         let interval = Self.seconds(elapsed - previousElapsed)
         rows = vectors.indices.map { index in
             let (address, object) = (vectors[index].address, vectors[index].object)
+            // Unclaimed before the calls, side by side: a pass counts its call first, so
+            // the unclaimed figure is never the larger (the timings copy below takes long
+            // enough for a storm of unclaimed calls to pass the call count read before it).
+            let unclaimed = object.unclaimedCount
             let count = object.serviceCallCount
             let kernel = table.flatMap { vectors[index].kernelCount(in: $0) }
             // A count that went backwards (a processor taken offline) compares with nothing.
@@ -99,7 +103,7 @@ struct WatchRows {
             let timings = object.timings
             return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
                        count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
-                       unclaimed: object.unclaimedCount, kernel: since, kernelSeesRaises: vectors[index].kernelSeesRaises,
+                       unclaimed: min(unclaimed, count), kernel: since, kernelSeesRaises: vectors[index].kernelSeesRaises,
                        storms: object.stormCount, seconds: Self.seconds(elapsed),
                        isrDuration: Latency(timings.isrDuration), stimulusToISR: Latency(timings.stimulusToISR))
         }
