@@ -76,9 +76,17 @@ struct WaitCommand: ParsableCommand {
                 socket.close()
             }
         }
-        let kernelBaseline = (try? ProcInterrupts.readTable()).map { table in
+        let baselineTable = try? ProcInterrupts.readTable()
+        let kernelBaseline = baselineTable.map { table in
             connected.objects.map { KernelInterruptCounts.ownCount(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: table) }
         }
+        // Another handler on the line at any moment of the wait (another card's irqbridge
+        // or driver that came and went) puts its interrupts in the line's count.
+        let lineIRQs = connected.objects.map { object in
+            object.kind == .intx ? baselineTable.flatMap { KernelInterruptCounts.irq(of: object, address: device.address, uioIRQ: session.uioIRQ, in: $0) } : nil
+        }
+        var sharing = SharedLineLatch(irqs: lineIRQs.compactMap { $0 })
+        var nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
         if !output.json {
             print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
             fflush(nil)
@@ -91,6 +99,10 @@ struct WaitCommand: ParsableCommand {
         var relayedRaises = 0, relayedAtARate = false
         while arrived() < UInt64(count) {
             if Signals.received != nil { return }
+            if !sharing.irqs.isEmpty, ContinuousClock.now >= nextLook {
+                sharing.look()
+                nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
+            }
             if ContinuousClock.now >= deadline { timedOut = true; break }
             if connected.wereDisconnected {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")
@@ -107,6 +119,7 @@ struct WaitCommand: ParsableCommand {
                 PThread.sleep(for: .microseconds(500))
             }
         }
+        sharing.look()
         // One reading of the counters for every line printed, so the lines add up while a
         // device goes on interrupting.
         // Unclaimed before the calls: a pass counts its call first, so unclaimed is never the larger.
@@ -119,11 +132,13 @@ struct WaitCommand: ParsableCommand {
         var vectors: [[String: Any?]] = []
         for (index, object) in connected.objects.enumerated() {
             var since: UInt64?
+            let shared = sharing.note(irq: lineIRQs[index], during: "wait")
             // A count that went backwards (a processor taken offline) compares with nothing.
-            if let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil, now >= base { since = now - base }
+            if shared == nil, let now = kernel?[index] ?? nil, let base = kernelBaseline?[index] ?? nil, now >= base { since = now - base }
             // A vector is shown when the ISR ran or the kernel counted an interrupt on it: one
             // the kernel took that never reached the ISR is what a bring-up most needs to see.
-            guard calls[index] > 0 || since.map({ $0 > 0 }) == true else { continue }
+            // So is one whose line another card shared meanwhile: why it has no kernel count.
+            guard calls[index] > 0 || since.map({ $0 > 0 }) == true || shared != nil else { continue }
             // Raises relayed through VFIO's loopback never reach the kernel: no comparison then.
             // Claimed calls only: another device's interrupts on a shared line run this ISR, unclaimed.
             let comparable = object.kind == .intx && session.stimulus?.kernelCounts != false
@@ -136,7 +151,8 @@ struct WaitCommand: ParsableCommand {
                                 "unclaimed": unclaimed[index], "kernel": since, "kernelSeesRaises": !loopbackRaised, "warning": note])
             } else {
                 print("vector \(object.messageID): \(calls[index]) interrupt(s), \(unclaimed[index]) unclaimed"
-                      + (since.map { ", kernel \($0)" + (loopbackRaised ? " (trigger raised through VFIO's loopback, which the kernel does not count)" : "") } ?? "")
+                      + (since.map { ", kernel \($0)" + (loopbackRaised ? " (trigger raised through VFIO's loopback, which the kernel does not count)" : "") }
+                         ?? shared.map { ", no kernel count (\($0))" } ?? "")
                       + (note.map { "; warning: " + $0 } ?? ""))
             }
         }

@@ -155,6 +155,7 @@ struct WatchCommand: ParsableCommand {
                                                                           holderEnding: stopRequested, meanwhile: sampleWhenDue) }
             }
             if gone.count == watched.count { break }
+            rows.lookForSharedLines()
             sampleWhenDue()
             PThread.sleep(for: .milliseconds(2))
         }

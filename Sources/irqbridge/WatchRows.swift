@@ -15,8 +15,11 @@ struct WatchRows {
         var count: UInt64
         var rate: Double
         var unclaimed: UInt64
-        /// The kernel's count since the watch began (nil: not in /proc/interrupts).
+        /// The kernel's count since the watch began (nil: not in /proc/interrupts, or the
+        /// line was shared at some moment of the watch: `kernelNote` says so).
         @NullEncoded var kernel: UInt64?
+        /// Why `kernel` is nil on a line that is in /proc/interrupts: another handler was on it.
+        var kernelNote: String?
         /// False when trigger requests raise through VFIO's loopback, which the kernel does
         /// not count: `kernel` then falls short of `count` by those raises.
         var kernelSeesRaises: Bool
@@ -71,6 +74,11 @@ struct WatchRows {
     private let unclaimedBaseline: [UInt64]
     private var kernelBaseline: [UInt64?]
     private var previous: [UInt64]
+    /// Each vector's INTx line IRQ (nil: a message, or not in /proc/interrupts).
+    private let lineIRQs: [UInt32?]
+    /// Every other handler seen on those lines since the watch began.
+    private var sharing: SharedLineLatch
+    private var nextLook: ContinuousClock.Instant
     private var previousElapsed: Duration = .zero
     private(set) var rows: [Row] = []
 
@@ -86,10 +94,25 @@ struct WatchRows {
         unclaimedBaseline = vectors.map(\.object.unclaimedCount)
         let table = (try? ProcInterrupts.readTable()) ?? ProcInterruptsTable([])
         kernelBaseline = vectors.map { $0.kernelCount(in: table) }
+        lineIRQs = vectors.map { vector in
+            vector.object.kind == .intx
+                ? KernelInterruptCounts.irq(of: vector.object, address: vector.address, uioIRQ: vector.uioIRQ, in: table) : nil
+        }
+        sharing = SharedLineLatch(irqs: lineIRQs.compactMap { $0 })
+        nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
+    }
+
+    /// Looks for another handler on the watched lines, at most every
+    /// `SharedLineLatch.lookInterval`: call it as often as the watch loop turns.
+    mutating func lookForSharedLines() {
+        guard !sharing.irqs.isEmpty, ContinuousClock.now >= nextLook else { return }
+        sharing.look()
+        nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
     }
 
     mutating func sample(kernel table: ProcInterruptsTable?, elapsed: Duration) {
         let interval = Self.seconds(elapsed - previousElapsed)
+        sharing.look()
         rows = vectors.indices.map { index in
             let (address, object) = (vectors[index].address, vectors[index].object)
             // Unclaimed before the calls, side by side: a pass counts its call first, so
@@ -97,13 +120,14 @@ struct WatchRows {
             // enough for a storm of unclaimed calls to pass the call count read before it).
             let unclaimed = object.unclaimedCount
             let count = object.serviceCallCount
-            let kernel = table.flatMap { vectors[index].kernelCount(in: $0) }
+            let shared = sharing.note(irq: lineIRQs[index], during: "watch")
+            let kernel = shared == nil ? table.flatMap { vectors[index].kernelCount(in: $0) } : nil
             // A count that went backwards (a processor taken offline) compares with nothing.
             let since = kernel.flatMap { now in kernelBaseline[index].flatMap { now >= $0 ? now - $0 : nil } }
             let timings = object.timings
             return Row(device: address.description, message: object.messageID, kind: object.kind.description, dirql: object.irql.rawValue,
                        count: count, rate: interval > 0 ? Double(count &- previous[index]) / interval : 0,
-                       unclaimed: min(unclaimed, count), kernel: since, kernelSeesRaises: vectors[index].kernelSeesRaises,
+                       unclaimed: min(unclaimed, count), kernel: since, kernelNote: shared, kernelSeesRaises: vectors[index].kernelSeesRaises,
                        storms: object.stormCount, seconds: Self.seconds(elapsed),
                        isrDuration: Latency(timings.isrDuration), stimulusToISR: Latency(timings.stimulusToISR))
         }
@@ -157,7 +181,7 @@ struct WatchRows {
         return "watched \(String(format: "%.1f", seconds)) s, disconnected\n" + rows.indices.map { index in
             let row = rows[index]
             return "\(row.device) message \(row.message) (\(row.kind), DIRQL \(row.dirql)): \(row.count) interrupt(s), \(row.unclaimed) unclaimed, "
-                + "kernel \(row.kernel.map(String.init) ?? "not counted")"
+                + "kernel \(row.kernel.map(String.init) ?? "not counted" + (row.kernelNote.map { " (\($0))" } ?? ""))"
                 + (!row.kernelSeesRaises && row.stimulusToISR.count > 0
                     ? " (\(row.stimulusToISR.count) trigger raise(s) through VFIO's loopback, which the kernel does not count)" : "")
                 + (row.storms > 0 ? ", \(row.storms) storm(s) contained" : "")

@@ -8,6 +8,8 @@
 #   2. runs the IntegrationTests suites, then the device profiles' rig suite (Swift Testing,
 #      IRQBRIDGE_RIG=1; one after the other: both open the edu's VFIO group),
 #   3. runs `irqbridge selftest` for VFIO INTx + MSI (edu), VFIO MSI-X (ivshmem), UIO INTx (edu),
+#      and `watch`/`wait` on edu's line while another irqbridge raises on 00:0b.0, which shares it
+#      (scripts/rig/guest-shared-line.sh),
 #   4. gives the devices back with `irqbridge unbind`.
 # Exits non-zero on any failure; prints the wall time.
 #
@@ -25,7 +27,7 @@ while (($#)); do
         --filter) FILTER=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "integration: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -55,6 +57,7 @@ step env IRQBRIDGE_RIG=1 IRQBRIDGE_RIG_COUNT=$COUNT $TESTS --testing-library swi
 step $IRQBRIDGE selftest --device 0000:00:03.0 --count $COUNT
 step $IRQBRIDGE selftest --device 0000:00:05.0 --kinds msix --count $COUNT
 step $IRQBRIDGE selftest --device 0000:00:04.0 --backend uio --count $COUNT
+step $REPO/scripts/rig/guest-shared-line.sh $IRQBRIDGE
 step $IRQBRIDGE unbind 0000:00:03.0
 step $IRQBRIDGE unbind 0000:00:04.0
 step $IRQBRIDGE unbind 0000:00:05.0
@@ -65,7 +68,8 @@ GUEST_EOF
 
 echo "== rig" >&2
 status=0
-scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port,e1000e,edu@0b --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" "$@" \
+scripts/rig/run.sh --devices edu,edu,ivshmem-doorbell:4,edu@port,e1000e,edu@0b --timeout 900 --copy "$TESTS" --copy "$IRQBRIDGE" \
+    --copy "$REPO/scripts/rig/guest-shared-line.sh" "$@" \
     -- /bin/sh -c "$GUEST" || status=$?
 echo "integration: exit status $status, wall time $(( $(date +%s) - start )) s" >&2
 exit $status
