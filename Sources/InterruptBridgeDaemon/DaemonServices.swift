@@ -262,6 +262,10 @@ struct DeviceService: Service {
         // unbinds arrive there as well and are ignored, as a reload's are: about two per device,
         // so the buffer holds a start-up of thousands (SR-IOV virtual functions) with room to spare.
         let hotplug = try? PCIDiscovery.hotplugEvents(bufferingNewest: 16_384)
+        // Trapped before start-up too: a SIGHUP while the cards are being bound (the file
+        // edited meanwhile) waits in the sequence and reloads once start-up is done, where
+        // it used to be ignored and the daemon ran a configuration its file no longer said.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let counts = await registry.start()
         await waitForSocket(daemon.settings.socketPath)
         daemon.notifier.ready(status: "\(counts.connected) device(s) connected, \(counts.failed) failed or absent")
@@ -299,7 +303,7 @@ struct DeviceService: Service {
             }
             let daemon = self.daemon
             group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) { _ = await daemon.reload() }
+                for await _ in hangups { _ = await daemon.reload() }
             }
             try? await gracefulShutdown()
             group.cancelAll()

@@ -48,8 +48,8 @@ struct DaemonCommand: AsyncParsableCommand {
     var check = false
 
     func run() async throws {
-        // SIGHUP reloads once the daemon runs; until its handler is in place (after the control
-        // socket is up) it must not end the process, as its default action would.
+        // SIGHUP reloads once the daemon runs (one during start-up waits for its end); until its
+        // handler is in place it must not end the process, as its default action would.
         Signals.ignore(SIGHUP)
         var arguments: [String: String] = [:]
         for pair in settings {
