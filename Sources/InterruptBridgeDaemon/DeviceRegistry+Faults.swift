@@ -62,6 +62,13 @@ extension DeviceRegistry {
         let id = event.address.description
         switch event.action {
         case .add:
+            // Pulled while given back (`unbound`) or released: still the operator's, not taken
+            // until a bind call, as before the pull (whatever entry would select it).
+            if !stopping, let device = devices[id], device.state == .removed, let held = device.heldBackWhenRemoved {
+                publish(.hotplugAdded, device, "\(id) appeared")
+                (device.state, device.reason, device.heldBackWhenRemoved) = (held.state, held.reason, nil)
+                return
+            }
             let info = try? discovery.device(at: event.address)
             guard !stopping, let info, let entry = table.entry(for: info) else { return }
             let device = record(for: event.address)
@@ -73,6 +80,9 @@ extension DeviceRegistry {
             if device.state == .bound { try? connect(device) }
         case .remove:
             guard let device = devices[id] else { return }
+            if device.state == .unbound || device.state == .released {
+                device.heldBackWhenRemoved = (device.state, device.reason)
+            }
             if device.state != .removed {
                 // Before the dispatcher's own removal event reached the registry (the kernel
                 // sends both; their order here is the scheduler's): the same `removed` event,

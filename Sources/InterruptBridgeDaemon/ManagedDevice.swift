@@ -45,6 +45,9 @@ final class ManagedDevice {
     var simulated: SimulatedEntry?
     var state: ManagedState = .configured
     var reason: String?
+    /// `unbound` or `released` when it was pulled in that state: held back by the operator,
+    /// it returns to that state when it is plugged in again, not to the configuration.
+    var heldBackWhenRemoved: (state: ManagedState, reason: String?)?
     /// Whether the daemon bound it (and so gives it back).
     var boundByDaemon = false
     var previousDriver: String?

@@ -339,6 +339,38 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// Given back through the API (`unbound`) or unbound by someone else (`released`), a card
+    /// its entry names is the operator's until a bind call: pulled and plugged in again it
+    /// returns to that state, not to the configuration (the add event re-bound it).
+    @Test(arguments: ["unbound", "released"])
+    func aCardHeldBackWhenPulledIsNotTakenWhenItComesBack(heldBack: String) async throws {
+        let kernel = Self.kernel()
+        // By vendor and device: an entry that still selects the card after it was given back.
+        let daemon = try await DaemonHarness("devices:\n  \"8086:10d3\": {driver: vfio-pci}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        if heldBack == "unbound" {
+            #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind").status == 200)
+        } else {
+            try kernel.unbind(Self.nic, from: "vfio-pci")
+            await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
+        }
+        let before = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(before["state"] as? String == heldBack)
+        let driverBefore = kernel.driver(of: Self.nic)
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .remove, address: PCIAddress(Self.nic)!))
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "removed")
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .add, address: PCIAddress(Self.nic)!))
+        let after = try await daemon.call("GET", "/v1/devices/\(Self.nic)").json
+        #expect(after["state"] as? String == heldBack, "\(after)")
+        #expect(after["reason"] as? String == before["reason"] as? String)
+        #expect(kernel.driver(of: Self.nic) == driverBefore, "the card was taken again")
+        // A bind call makes it the daemon's again.
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        try await daemon.stop()
+    }
+
     /// Unbound from vfio-pci by someone else, the device is `released`, on no driver, with
     /// the daemon's driver_override and record still on it: shutdown gives it back to its
     /// driver like the others (a probe found it left on no driver, override and record kept).
