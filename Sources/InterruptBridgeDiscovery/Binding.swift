@@ -44,7 +44,8 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .driverUnavailable(driver, reason):
             "driver \(driver) is not available: \(reason)"
         case let .bindFailed(address, driver, actual):
-            "\(address) did not bind to \(driver) (now: \(actual ?? "no driver"))"
+            "\(address) did not bind to \(driver) (now: \(actual ?? "no driver")): "
+                + (actual == nil ? "its probe refused the device; the kernel log (dmesg) says why" : "another driver took it first")
         case let .notManaged(address, driver):
             "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
         case .bridge:

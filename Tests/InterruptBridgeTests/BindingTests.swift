@@ -219,6 +219,9 @@ final class BindingTests {
         #expect(throws: BindingError.bindFailed(address: "0000:00:04.0", driver: "vfio-pci", actual: nil)) {
             try binder.bind(nic, to: .vfioPCI, from: "e1000e")
         }
+        // The probe's reason is only in the kernel log: the message says where to look.
+        #expect(BindingError.bindFailed(address: "0000:00:04.0", driver: "vfio-pci", actual: nil).description
+                == "0000:00:04.0 did not bind to vfio-pci (now: no driver): its probe refused the device; the kernel log (dmesg) says why")
         #expect(fake.driver(of: "0000:00:04.0") == "e1000e", "given back to its driver")
         #expect(fake.device("0000:00:04.0")?.override == nil)
         #expect(records.load("0000:00:04.0") == nil, "back where it was: nothing to remember")
