@@ -28,8 +28,17 @@ public enum Raising {
         // the device with nothing pending (a profile's acknowledge may call it unclaimed), the call.
         let served: (InterruptObject) -> UInt64 = stimulus.isLoopback ? { $0.serviceCallCount } : { $0.claimedCount }
         let start = ContinuousClock.now
+        // Disconnected under the run (a removal, an unbind): a raise that landed after the
+        // messages were disabled asserts the device's INTx line with no handler, perhaps a line
+        // shared with a card under test, which the kernel then calls for without end and may
+        // disable ("nobody cared"). Quiesced here, at once, not when the owner lets it go.
+        func disconnectedUnderIt(_ raised: Int) -> Bool {
+            guard raised > 0, !objects.contains(where: \.isConnected) else { return false }
+            stimulus.quiesce()
+            return true
+        }
         for index in 0..<count {
-            if shouldStop() { return index }
+            if disconnectedUnderIt(index) || shouldStop() { return index }
             let vector = chosen ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
             let before = served(object)
@@ -40,17 +49,18 @@ public enum Raising {
                 // Paced: sleep until the next is due, in slices short enough to stop on time.
                 let due = start + .nanoseconds(Int64(min(Double(index + 1) / rate, 1e9) * 1e9))
                 while case let remaining = due - ContinuousClock.now, remaining > .zero {
-                    if shouldStop() { return index + 1 }
+                    if disconnectedUnderIt(index + 1) || shouldStop() { return index + 1 }
                     PThread.sleep(for: min(remaining, .milliseconds(50)))
                 }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
-                while served(object) == before, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                while served(object) == before, ContinuousClock.now < deadline, object.isConnected { PThread.yieldProcessor() }
                 if let unmaskCount, let unmasksBefore {
-                    while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline { PThread.yieldProcessor() }
+                    while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline, object.isConnected { PThread.yieldProcessor() }
                 }
             }
         }
+        _ = disconnectedUnderIt(count)
         return count
     }
 

@@ -64,6 +64,37 @@ struct RaisingTests {
         #expect(!Raising.failedForRemoval({ false }, patience: .milliseconds(50)))
     }
 
+    /// Disconnected under the run (the card pulled, or unbound): the device is quiesced at
+    /// once by the raising thread, paced or not, so a raise that landed after its messages
+    /// were disabled does not hold its INTx line asserted until the owner lets it go.
+    @Test(arguments: [nil, 50.0])
+    func aRunDisconnectedUnderItQuiescesTheDeviceAtOnce(rate: Double?) throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (device, backend) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 2))
+        let connection = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true })
+        let objects = connection.interruptObjects
+        let raises = Counter(), quiesces = Counter()
+        let simulated = SelftestStimulus.simulated(backend)
+        let stimulus = SelftestStimulus(name: "pulled after 3", kernelCounts: false, raise: { message in
+            try simulated.raise(message)
+            if raises.increment() == 3 { dispatcher.disconnect(connection) }
+        }, acknowledge: { _ in true }, quiesce: { quiesces.increment() })
+        let raised = try Raising.run(vector: nil, count: 10, rate: rate, stimulus: stimulus, objects: objects, unmaskCount: nil)
+        #expect(raised == 3)
+        #expect(quiesces.count == 1)
+        // Not disconnected: nothing is quiesced (the owner decides when it lets the device go).
+        let (other, otherBackend) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 2))
+        let connected = try dispatcher.connectMessageBased(device: other, messageRoutine: { _, _ in true })
+        defer { dispatcher.disconnect(connected) }
+        let plain = SelftestStimulus.simulated(otherBackend)
+        let counted = SelftestStimulus(name: "present", kernelCounts: false, raise: { try plain.raise($0) }, acknowledge: { _ in true },
+                                       quiesce: { quiesces.increment() })
+        #expect(try Raising.run(vector: nil, count: 4, rate: rate.map { $0 * 10 }, stimulus: counted, objects: connected.interruptObjects,
+                                unmaskCount: nil) == 4)
+        #expect(quiesces.count == 1)
+    }
+
     /// trigger's verdict: unpaced, every raise is served and claimed once; paced, raises
     /// faster than the ISR fold into fewer calls (as on hardware), but every message the
     /// kernel took (every loopback raise) must signal the loop.
