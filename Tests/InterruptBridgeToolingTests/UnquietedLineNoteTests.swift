@@ -8,13 +8,16 @@ import Testing
     @Test func aLineReSignalledAtEachUnmaskIsNamed() throws {
         let note = try #require(KernelInterruptCounts.unquietedLineNote(calls: 5013, kernel: 1))
         #expect(note.hasPrefix("the ISR ran 5012 time(s) more than the kernel took interrupts on the line"))
+        // A `wait --count 1` on an rtl8139 whose acknowledge claims without clearing the cause.
+        #expect(KernelInterruptCounts.unquietedLineNote(calls: 31, kernel: 1)?.hasPrefix("the ISR ran 30 time(s) more") == true)
     }
 
     @Test(arguments: [
         (UInt64(50), UInt64?(50), UInt64(0)),   // every call was an interrupt
         (150, 100, 0),                           // a device that signals some raises twice (e1000e)
         (1000, 100, 0),                          // a busy device raising again before some unmasks
-        (99, 0, 0),                              // too few to say
+        (19, 0, 0),                              // too few to say
+        (40, 5, 0),                              // a few re-signals for each interrupt: a busy device
         (5000, 0, 5000),                         // raised through VFIO's loopback: the kernel never sees those
         (5000, nil, 0),                          // no kernel count to compare with
         (5000, UInt64.max / 5, 0),               // a huge kernel count: no overflow trap
