@@ -143,7 +143,8 @@ struct WaitCommand: ParsableCommand {
             // Claimed calls only: another device's interrupts on a shared line run this ISR, unclaimed.
             let comparable = object.kind == .intx && session.stimulus?.kernelCounts != false
             let claimed = calls[index] - min(calls[index], unclaimed[index])
-            let note = comparable ? KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: since) : nil
+            let note = (comparable ? KernelInterruptCounts.unquietedLineNote(calls: claimed, kernel: since) : nil)
+                ?? UnclaimedCallsNote.note(calls: calls[index], unclaimed: unclaimed[index])
             // The kernel's figure beside raises it never saw reads as lost interrupts: say why it is lower.
             let loopbackRaised = session.stimulus?.kernelCounts == false && relayedRaises > 0
             if output.json {

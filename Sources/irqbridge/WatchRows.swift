@@ -189,6 +189,8 @@ struct WatchRows {
                 + (row.stimulusToISR.count > 0
                     ? ", stimulus to ISR p50/p99/max \(row.stimulusToISR.microseconds([\.p50Nanoseconds, \.p99Nanoseconds, \.maxNanoseconds])) us" : "")
                 + (unquietedLineNote(index).map { "; warning: " + $0 } ?? "")
+                + (UnclaimedCallsNote.note(calls: row.count &- callBaseline[index], unclaimed: row.unclaimed &- unclaimedBaseline[index])
+                    .map { "; warning: " + $0 } ?? "")
         }.joined(separator: "\n")
     }
 }

@@ -44,3 +44,18 @@ import Testing
         #expect(KernelInterruptCounts.sharedLineNote(address: PCIAddress("0000:00:04.0")!, uioIRQ: 24, in: lines) == nil)
     }
 }
+
+/// An ISR that declines nearly every call: the acknowledge tests the wrong register or bit.
+@Suite struct UnclaimedCallsNoteTests {
+    @Test func nearlyEveryCallUnclaimedIsNamed() throws {
+        #expect(UnclaimedCallsNote.note(calls: 31_606, unclaimed: 31_606)
+                == "31606 of 31606 call(s) unclaimed: the acknowledge program claims none of the device's interrupts "
+                + "(does it test the device's interrupt status register and bit?)")
+        #expect(UnclaimedCallsNote.note(calls: 1000, unclaimed: 990) != nil)
+    }
+
+    @Test(arguments: [(UInt64(19), UInt64(19)), (1000, 989), (1000, 0), (0, 0)])
+    func otherwiseNothing(calls: UInt64, unclaimed: UInt64) {
+        #expect(UnclaimedCallsNote.note(calls: calls, unclaimed: unclaimed) == nil)
+    }
+}
