@@ -14,23 +14,23 @@ ready() {  # the holder's trigger socket: it has connected
 $IRQBRIDGE bind 0000:00:0b.0 --driver vfio-pci > /dev/null || { echo "FAIL binding 00:0b.0"; exit 1; }
 out=/tmp/shared-line.$$
 
-$IRQBRIDGE watch 0000:00:03.0 --line-based --duration 5 > $out.watch 2>&1 &
-holder=$!
-ready
-$IRQBRIDGE trigger 0000:00:0b.0 --line-based --count 20 > $out.trigger 2>&1
-wait $holder
-cat $out.watch $out.trigger
-check "watch: no kernel count for 00:03.0, its line shared with 00:0b.0 meanwhile" \
-    'grep -q "kernel not counted (IRQ [0-9]* was shared (.*vfio-intx(0000:00:0b.0)" $out.watch'
+# The holder (a watch or a wait on 00:03.0, "$@") in the background and, once it has
+# connected, another irqbridge raising 20 on 00:0b.0; then both outputs. $out.holder keeps its.
+while_the_other_raises() {
+    "$@" > $out.holder 2>&1 &
+    holder=$!
+    ready
+    $IRQBRIDGE trigger 0000:00:0b.0 --line-based --count 20 > $out.trigger 2>&1
+    wait $holder
+    cat $out.holder $out.trigger
+}
 
-$IRQBRIDGE wait 0000:00:03.0 --line-based --timeout 5 > $out.wait 2>&1 &
-holder=$!
-ready
-$IRQBRIDGE trigger 0000:00:0b.0 --line-based --count 20 > $out.trigger 2>&1
-wait $holder
-cat $out.wait $out.trigger
+while_the_other_raises $IRQBRIDGE watch 0000:00:03.0 --line-based --duration 5
+check "watch: no kernel count for 00:03.0, its line shared with 00:0b.0 meanwhile" \
+    'grep -q "kernel not counted (IRQ [0-9]* was shared (.*vfio-intx(0000:00:0b.0)" $out.holder'
+while_the_other_raises $IRQBRIDGE wait 0000:00:03.0 --line-based --timeout 5
 check "wait: no kernel count for 00:03.0, its line shared with 00:0b.0 meanwhile" \
-    'grep -q "no kernel count (IRQ [0-9]* was shared (.*vfio-intx(0000:00:0b.0)" $out.wait && ! grep -q "kernel 20" $out.wait'
+    'grep -q "no kernel count (IRQ [0-9]* was shared (.*vfio-intx(0000:00:0b.0)" $out.holder && ! grep -q "kernel 20" $out.holder'
 
 $IRQBRIDGE unbind 0000:00:0b.0 > /dev/null || { echo "FAIL giving 00:0b.0 back"; failed=$((failed + 1)); }
 rm -f $out.*
