@@ -80,7 +80,10 @@ extension DeviceRegistry {
             if device.state == .bound { try? connect(device) }
         case .remove:
             guard let device = devices[id] else { return }
-            if device.state == .unbound || device.state == .released {
+            // A pull unbinds the card's driver first, and that unbind can reach the registry as
+            // one by someone else (`released`) a moment before this event: not the operator's.
+            let releasedByThePull = device.state == .released && device.releasedAt.map { .now - $0 < pullUnbindWindow } != false
+            if device.state == .unbound || (device.state == .released && !releasedByThePull) {
                 device.heldBackWhenRemoved = (device.state, device.reason)
             }
             if device.state != .removed {
@@ -115,6 +118,7 @@ extension DeviceRegistry {
                 }
             }
             device.state = .released
+            device.releasedAt = .now
             device.reason = "unbound from \(entry.driver) outside the daemon; not taken back until POST /v1/devices/\(id)/bind"
             publish(.released, device, "\(id) was unbound from \(entry.driver) outside the daemon: released")
         default:

@@ -48,6 +48,8 @@ extension DeviceRegistry {
     /// Sets how long an unpaced trigger may raise (`longestPacedTrigger` seconds unless a
     /// test shortens it, so that the stop can be seen in seconds, not an hour).
     func setUnpacedTriggerLimit(_ limit: Duration) { unpacedTriggerLimit = limit }
+    /// For tests: how soon a removal after a release counts as the removal's own unbind.
+    func setPullUnbindWindow(_ window: Duration) { pullUnbindWindow = window }
 
     /// Raises `count` interrupts on `vector` (every vector in turn when nil), paced by
     /// `rate` per second or by each one being served. Paced, it lasts at most

@@ -42,6 +42,9 @@ public actor DeviceRegistry {
     /// How long a card released onto no driver keeps the daemon's driver_override (an
     /// unbind and a probe in quick succession is a reset, not a release).
     var releaseSettle: Duration = .seconds(2)
+    /// How soon after a card was found unbound outside the daemon its removal means that
+    /// unbind was the removal's own (a pull unbinds the driver, then removes the device).
+    var pullUnbindWindow: Duration = .seconds(5)
     /// How long an unpaced trigger may raise before it stops and answers 409.
     var unpacedTriggerLimit: Duration = .seconds(Int(DeviceRegistry.longestPacedTrigger))
     let generator: InterruptGenerator

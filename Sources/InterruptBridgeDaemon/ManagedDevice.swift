@@ -48,6 +48,8 @@ final class ManagedDevice {
     /// `unbound` or `released` when it was pulled in that state: held back by the operator,
     /// it returns to that state when it is plugged in again, not to the configuration.
     var heldBackWhenRemoved: (state: ManagedState, reason: String?)?
+    /// When it was last found unbound outside the daemon (`released`).
+    var releasedAt: ContinuousClock.Instant?
     /// Whether the daemon bound it (and so gives it back).
     var boundByDaemon = false
     var previousDriver: String?

@@ -352,6 +352,8 @@ struct PCIDeviceLifecycleTests {
         if heldBack == "unbound" {
             #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/unbind").status == 200)
         } else {
+            // Released long before the pull (a release just before it is the pull's own unbind).
+            await daemon.services.registry.setPullUnbindWindow(.zero)
             try kernel.unbind(Self.nic, from: "vfio-pci")
             await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
         }
@@ -368,6 +370,21 @@ struct PCIDeviceLifecycleTests {
         // A bind call makes it the daemon's again.
         #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
         #expect(kernel.driver(of: Self.nic) == "vfio-pci")
+        try await daemon.stop()
+    }
+
+    /// A pull unbinds the card's driver before it removes the device, and the unbind can come
+    /// first: a card released just before its removal was not held back by anyone, and is
+    /// taken again when it comes back (a UIO card under test stayed `released` after re-plug).
+    @Test func aCardReleasedByItsOwnPullIsTakenAgainWhenItComesBack() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("devices:\n  \"8086:10d3\": {driver: vfio-pci}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        try kernel.unbind(Self.nic, from: "vfio-pci")
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .unbind, address: PCIAddress(Self.nic)!))
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .remove, address: PCIAddress(Self.nic)!))
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .add, address: PCIAddress(Self.nic)!))
+        #expect(kernel.driver(of: Self.nic) == "vfio-pci", "the card its entry selects was not taken again")
         try await daemon.stop()
     }
 
