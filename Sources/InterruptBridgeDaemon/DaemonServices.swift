@@ -303,6 +303,8 @@ struct DeviceService: Service {
             }
             let daemon = self.daemon
             group.addTask {
+                // One that came before the sequence took SIGHUP over (`irqbridge daemon` counts them).
+                if Signals.takeHangups() { _ = await daemon.reload() }
                 for await _ in hangups { _ = await daemon.reload() }
             }
             try? await gracefulShutdown()

@@ -9,6 +9,8 @@ import Glibc
 
 /// The first of the recorded signals to arrive (0: none yet).
 private let stopSignal = Atomic<Int32>(0)
+/// SIGHUPs counted until a daemon's reload handler took over.
+private let hangupCount = Atomic<Int>(0)
 
 public enum Signals {
     /// Records `signals` instead of dying of them; `received` says which came first.
@@ -26,9 +28,21 @@ public enum Signals {
         return number == 0 ? nil : number
     }
 
-    /// Ignores `number` (SIGHUP until a daemon's reload handler is in place).
+    /// Ignores `number`.
     public static func ignore(_ number: Int32) {
         signal(number, SIG_IGN)
+    }
+
+    /// Counts SIGHUP instead of dying of it, until a daemon's reload handler replaces this
+    /// one: a reload asked for while the daemon starts is then done once it has started
+    /// (`takeHangups`), not lost as an ignored signal would be.
+    public static func countHangups() {
+        signal(SIGHUP) { _ in hangupCount.add(1, ordering: .relaxed) }
+    }
+
+    /// Whether a SIGHUP was counted since the last call (`countHangups`).
+    public static func takeHangups() -> Bool {
+        hangupCount.exchange(0, ordering: .relaxed) > 0
     }
 
     /// Gives `number` its default action back: a background job of a script starts with

@@ -48,9 +48,9 @@ struct DaemonCommand: AsyncParsableCommand {
     var check = false
 
     func run() async throws {
-        // SIGHUP reloads once the daemon runs (one during start-up waits for its end); until its
-        // handler is in place it must not end the process, as its default action would.
-        Signals.ignore(SIGHUP)
+        // SIGHUP reloads once the daemon runs; until its handler is in place it must not end the
+        // process, as its default action would, and is counted: that reload comes after start-up.
+        Signals.countHangups()
         var arguments: [String: String] = [:]
         for pair in settings {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
