@@ -99,12 +99,15 @@ final class DaemonHarness: Sendable {
 
     /// Graceful shutdown (as SIGTERM), then the group's end; throws what the daemon's
     /// exit would report (`DaemonShutdownError`).
+    /// The directory stays until the harness goes, so a test can read what the shutdown left
+    /// in the state directory (binding records) after `stop()`.
     func stop() async throws {
         await group.triggerGracefulShutdown()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
         try await task.value
         try services.checkShutdown()
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 }
 
 /// Runs blocking work (a control call, a child process) on a thread of its own: on two
