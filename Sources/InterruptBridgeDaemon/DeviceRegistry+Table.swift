@@ -370,6 +370,12 @@ extension DeviceRegistry {
             if device.state == .connected { disconnected += 1 }
             disconnect(device, reason: "shutdown")
             closeSession(device)
+            // Pulled (removed, or absent since a restart re-adopted its record): nothing is left
+            // to give back, and its record would stay for good.
+            if let address = device.address, device.boundByDaemon, binder.forgetIfGone(address) {
+                device.boundByDaemon = false
+                continue
+            }
             guard let address = device.address, device.boundByDaemon, device.entry?.onExit != .keep,
                   device.state != .removed else { continue }
             // Back on its own driver (its module reloaded, say): only the record is left to drop.

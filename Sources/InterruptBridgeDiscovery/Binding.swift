@@ -239,6 +239,19 @@ public struct DeviceBinder: Sendable {
         return original
     }
 
+    /// A device no longer on the bus (pulled): the kernel's device, with the driver_override
+    /// irqbridge set on it, went with it, and one plugged in again starts afresh on its own
+    /// driver. Drops its record, which would otherwise stay for good, and returns true;
+    /// false (nothing done) while the device is there or has no record.
+    @discardableResult
+    public func forgetIfGone(_ address: PCIAddress) -> Bool {
+        let name = address.description
+        guard !kernel.deviceExists(name), records.load(name) != nil else { return false }
+        try? records.remove(name)
+        logger.info("\(name) is no longer on the bus: binding record removed")
+        return true
+    }
+
     /// A device someone else unbound from irqbridge's driver: puts its driver_override back
     /// to what it was before irqbridge bound it (usually none). Left as irqbridge set it,
     /// the override keeps every other driver off the device: its own driver's probe passes

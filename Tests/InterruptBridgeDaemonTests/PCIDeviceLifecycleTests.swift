@@ -478,6 +478,20 @@ struct PCIDeviceLifecycleTests {
         #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
         kernel.remove(Self.nic)
         try await daemon.stop()
+        // Gone with the card: a record left would stay for good (re-adopted as absent at each start).
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
+    }
+
+    /// Pulled with its removal event, the card's binding record goes at shutdown too.
+    @Test func aPulledCardLeavesNoBindingRecordAtShutdown() async throws {
+        let kernel = Self.kernel()
+        let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
+        #expect(try await daemon.call("POST", "/v1/devices/\(Self.nic)/bind", ["from": "e1000e"]).status == 200)
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) != nil)
+        kernel.remove(Self.nic)
+        await daemon.services.registry.handle(PCIHotplugEvent(action: .remove, address: PCIAddress(Self.nic)!))
+        try await daemon.stop()
+        #expect(BindingRecordStore(directory: daemon.directory + "/state/bindings").load(Self.nic) == nil)
     }
 
     /// A card whose config space does not decode (a capability list that loops) is left out
