@@ -1,5 +1,7 @@
 // Whether an INTx line had another handler on it at any moment of a wait or a watch, so
 // the kernel's count over that time is not shown as the device's own.
+public import InterruptBridge
+public import InterruptBridgeCore
 import InterruptBridgeSystem
 
 /// Remembers every other handler seen on the watched INTx lines since it was made.
@@ -22,11 +24,27 @@ public struct SharedLineLatch: Sendable {
     private let root: String
     /// The handlers seen on each IRQ at the looks that found more than one.
     public private(set) var handlers: [UInt32: [String]] = [:]
+    private var nextLook: ContinuousClock.Instant
 
     public init(irqs: some Sequence<UInt32>, root: String = "/sys/kernel/irq") {
         self.irqs = Set(irqs)
         self.root = root
+        nextLook = ContinuousClock.now + Self.lookInterval
         look()
+    }
+
+    /// A connected vector's INTx line IRQ, as `table` names it (nil: a message, or a line not
+    /// in the table): what a wait or a watch hands the latch, and asks `note` about.
+    public static func lineIRQ(of object: InterruptObject, address: PCIAddress, uioIRQ: UInt32?,
+                               in table: ProcInterruptsTable?) -> UInt32? {
+        object.kind == .intx ? table.flatMap { KernelInterruptCounts.irq(of: object, address: address, uioIRQ: uioIRQ, in: $0) } : nil
+    }
+
+    /// `look()` at most every `lookInterval`: for a loop that turns far more often.
+    public mutating func lookIfDue() {
+        guard !irqs.isEmpty, ContinuousClock.now >= nextLook else { return }
+        look()
+        nextLook = ContinuousClock.now + Self.lookInterval
     }
 
     /// Reads each line's handlers now and remembers any line found shared.

@@ -82,11 +82,10 @@ struct WaitCommand: ParsableCommand {
         }
         // Another handler on the line at any moment of the wait (another card's irqbridge
         // or driver that came and went) puts its interrupts in the line's count.
-        let lineIRQs = connected.objects.map { object in
-            object.kind == .intx ? baselineTable.flatMap { KernelInterruptCounts.irq(of: object, address: device.address, uioIRQ: session.uioIRQ, in: $0) } : nil
+        let lineIRQs = connected.objects.map {
+            SharedLineLatch.lineIRQ(of: $0, address: device.address, uioIRQ: session.uioIRQ, in: baselineTable)
         }
         var sharing = SharedLineLatch(irqs: lineIRQs.compactMap { $0 })
-        var nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
         if !output.json {
             print("waiting for \(count) interrupt(s) on \(vector.map { "vector \($0)" } ?? "any vector") of \(device.address) (\(connected.summary))")
             fflush(nil)
@@ -99,10 +98,7 @@ struct WaitCommand: ParsableCommand {
         var relayedRaises = 0, relayedAtARate = false
         while arrived() < UInt64(count) {
             if Signals.received != nil { return }
-            if !sharing.irqs.isEmpty, ContinuousClock.now >= nextLook {
-                sharing.look()
-                nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
-            }
+            sharing.lookIfDue()
             if ContinuousClock.now >= deadline { timedOut = true; break }
             if connected.wereDisconnected {
                 throw CommandFailure.failed("\(device.address) was removed or unbound while waiting: \(arrived()) of \(count) interrupt(s) arrived")

@@ -78,7 +78,6 @@ struct WatchRows {
     private let lineIRQs: [UInt32?]
     /// Every other handler seen on those lines since the watch began.
     private var sharing: SharedLineLatch
-    private var nextLook: ContinuousClock.Instant
     private var previousElapsed: Duration = .zero
     private(set) var rows: [Row] = []
 
@@ -95,20 +94,14 @@ struct WatchRows {
         let table = (try? ProcInterrupts.readTable()) ?? ProcInterruptsTable([])
         kernelBaseline = vectors.map { $0.kernelCount(in: table) }
         lineIRQs = vectors.map { vector in
-            vector.object.kind == .intx
-                ? KernelInterruptCounts.irq(of: vector.object, address: vector.address, uioIRQ: vector.uioIRQ, in: table) : nil
+            SharedLineLatch.lineIRQ(of: vector.object, address: vector.address, uioIRQ: vector.uioIRQ, in: table)
         }
         sharing = SharedLineLatch(irqs: lineIRQs.compactMap { $0 })
-        nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
     }
 
-    /// Looks for another handler on the watched lines, at most every
-    /// `SharedLineLatch.lookInterval`: call it as often as the watch loop turns.
-    mutating func lookForSharedLines() {
-        guard !sharing.irqs.isEmpty, ContinuousClock.now >= nextLook else { return }
-        sharing.look()
-        nextLook = ContinuousClock.now + SharedLineLatch.lookInterval
-    }
+    /// Looks for another handler on the watched lines (at most every
+    /// `SharedLineLatch.lookInterval`): call it as often as the watch loop turns.
+    mutating func lookForSharedLines() { sharing.lookIfDue() }
 
     mutating func sample(kernel table: ProcInterruptsTable?, elapsed: Duration) {
         let interval = Self.seconds(elapsed - previousElapsed)
