@@ -28,9 +28,10 @@ private func wrap<T>(_ body: () throws(ProfileError) -> T) throws(DeviceSessionE
 /// A device opened (and its interrupts not yet connected).
 public struct DeviceSession: Sendable {
     /// Whose next step a refusal names: the command line's (`irqbridge bind`, `--profile
-    /// FILE`) or the daemon's (`irqbridge ctl bind`, a device entry's `profile:`).
+    /// FILE`), a command's that can also raise through VFIO's loopback alone (`trigger
+    /// --loopback`), or the daemon's (`irqbridge ctl bind`, a device entry's `profile:`).
     public enum Advice: Sendable {
-        case commandLine, daemon
+        case commandLine, commandLineWithLoopback, daemon
     }
 
     /// Why a function on neither vfio-pci nor uio_pci_generic cannot be opened, and the
@@ -77,9 +78,9 @@ public struct DeviceSession: Sendable {
     /// given for it that are all for other devices are a mistake (`givenProfilesRefusal`),
     /// not a quiet fall-back to the built-ins.
     public static func open(_ address: PCIAddress, profileFiles: [String], loopbackOnly: Bool = false, requiringAMatch: Bool = false,
-                            logger: Logger) throws(DeviceSessionError) -> DeviceSession {
+                            advice: Advice = .commandLine, logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         try open(address, library: try wrap { () throws(ProfileError) in try ProfileLibrary(files: profileFiles) },
-                 loopbackOnly: loopbackOnly, requiringAMatch: requiringAMatch, logger: logger)
+                 loopbackOnly: loopbackOnly, requiringAMatch: requiringAMatch, advice: advice, logger: logger)
     }
 
     /// What a command told to use `files` for one device is told when none of them is for
@@ -329,7 +330,7 @@ public struct DeviceSession: Sendable {
         if underUIO || lineBased, let noLine = noLine(info, underUIO: underUIO, advice: advice) { return noLine }
         let hasMessages = info.msi != nil || info.msix != nil
         let servesLine = claimsWithoutAcknowledge || (profile?.canServe(.intx) ?? false)
-        return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile, advice: advice) : nil
+        return (lineBased || !hasMessages || underUIO) && !servesLine ? intxRefusal(info, profile, underUIO: underUIO, advice: advice) : nil
     }
 
     /// What a device with messages but no INTx pin is told when its line is asked for:
@@ -342,12 +343,16 @@ public struct DeviceSession: Sendable {
         return "\(info.address) has no INTx pin, and uio_pci_generic serves INTx only: its \(messages) needs vfio-pci (\(rebind))"
     }
 
-    public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?, advice: Advice = .commandLine) -> String {
+    /// `underUIO`: no loopback trigger to offer instead (uio_pci_generic has none).
+    public static func intxRefusal(_ info: PCIDeviceInfo, _ profile: DeviceProfile?, underUIO: Bool = false,
+                                   advice: Advice = .commandLine) -> String {
         "\(info.address) would be served on its INTx line, and "
             + (profile.map { "its profile '\($0.name)' (\($0.file)) has" } ?? "no profile matches it, so there is")
             + " no acknowledge program: a level-triggered line the ISR does not quiet either fires again at every unmask (a storm) "
             + "or stays masked; write a profile with an `acknowledge` program "
             + (advice == .daemon ? "(the device entry's profile: FILE)" : "(--profile FILE)")
+            + (advice == .commandLineWithLoopback && !underUIO
+                ? ", or raise through VFIO's loopback trigger alone (--loopback), whose ISR claims without touching the device" : "")
     }
 }
 

@@ -75,7 +75,7 @@ struct TriggerCommand: ParsableCommand {
         Signals.recordInsteadOfDying([SIGINT, SIGTERM])
         defer { Signals.endAsReceived() }
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
-                                             logger: logger)
+                                             advice: .commandLineWithLoopback, logger: logger)
         // After the disconnect: a cause left pending must not assert a line nobody handles.
         defer { session.quiesce(); session.close() }
         guard let stimulus = session.stimulus else {

@@ -17,6 +17,20 @@ import Testing
         #expect(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: false, underUIO: false, claimsWithoutAcknowledge: true) == nil)
     }
 
+    /// `trigger` can raise through VFIO's loopback alone, whose ISR needs no acknowledge
+    /// program: its refusal says so, under vfio-pci only (uio_pci_generic has no loopback),
+    /// and `wait`/`watch`, which have no such option, are not pointed at one.
+    @Test func aCommandWithLoopbackOffersItForALineUnderVFIO() throws {
+        let lineOnly = SimulatedDevice(interruptPin: .a, msiCount: 0).info
+        let vfio = try #require(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: true, underUIO: false,
+                                                             advice: .commandLineWithLoopback))
+        #expect(vfio.contains("(--profile FILE), or raise through VFIO's loopback trigger alone (--loopback)"), "\(vfio)")
+        let uio = try #require(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: true, underUIO: true,
+                                                            advice: .commandLineWithLoopback))
+        #expect(uio.hasSuffix("(--profile FILE)") && !uio.contains("--loopback"), "\(uio)")
+        #expect(DeviceSession.connectRefusal(lineOnly, profile: nil, lineBased: true, underUIO: false)?.contains("--loopback") == false)
+    }
+
     @Test func messagesNeedNoAcknowledgeProgramUnlessALineIsServed() {
         let withMSI = SimulatedDevice(interruptPin: .a, msiCount: 1).info
         #expect(DeviceSession.connectRefusal(withMSI, profile: nil, lineBased: false, underUIO: false) == nil)
