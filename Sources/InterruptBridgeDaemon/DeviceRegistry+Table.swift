@@ -399,7 +399,8 @@ extension DeviceRegistry {
                 restored += 1
                 publish(.unbound, device, "\(device.id) given back to \(now ?? "no driver")")
             } catch .noSuchDevice {
-                // Pulled before its removal event arrived: nothing is left to give back.
+                // Pulled after `forgetIfGone` looked (a card gone before that is handled there):
+                // nothing is left to give back.
                 publish(.removed, device, "\(device.id) is gone: nothing to give back")
             } catch .notManaged(_, let driver) {
                 // Already on a kernel driver (its own, or one someone bound): not left on ours.

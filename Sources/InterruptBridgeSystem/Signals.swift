@@ -28,11 +28,6 @@ public enum Signals {
         return number == 0 ? nil : number
     }
 
-    /// Ignores `number`.
-    public static func ignore(_ number: Int32) {
-        signal(number, SIG_IGN)
-    }
-
     /// Counts SIGHUP instead of dying of it, until a daemon's reload handler replaces this
     /// one: a reload asked for while the daemon starts is then done once it has started
     /// (`takeHangups`), not lost as an ignored signal would be.
