@@ -13,7 +13,7 @@ enum ListOutput {
                 info.address.description,
                 hex(UInt64(info.vendorID), width: 4) + ":" + hex(UInt64(info.deviceID), width: 4),
                 info.driver ?? "-",
-                info.irqLine.map { String($0) } ?? "-",
+                irqColumn(info),
                 info.capabilitiesUnreadable ? "?" : info.msi.map { "\($0.messagesCapable)" + ($0.enabled ? "+" : "") } ?? "-",
                 info.capabilitiesUnreadable ? "?" : info.msix.map { "\($0.tableSize)" + ($0.enabled ? "+" : "") } ?? "-",
                 device.isAssignmentKnown ? assigned(device.resources) : "?",
@@ -21,7 +21,36 @@ enum ListOutput {
                 name(info),
             ]
         }
-        return columns([header] + rows)
+        let marks = Set(devices.map { irqMark($0.info) })
+        let legend = [IRQMark.firmware, .msi].filter(marks.contains).map { "\($0.rawValue) \($0.meaning)\n" }.joined()
+        return columns([header] + rows) + legend
+    }
+
+    /// What an IRQ in the table is not: the line Linux routed the pin to.
+    enum IRQMark: String {
+        case none = ""
+        /// Still firmware's value (or 0): Linux routes the pin when the function is first enabled.
+        case firmware = "*"
+        /// The first MSI's IRQ, reported while MSI is enabled.
+        case msi = "^"
+
+        var meaning: String {
+            switch self {
+            case .none: ""
+            case .firmware: "IRQ not routed yet: firmware's value, until the function is first enabled (e.g. opened through VFIO)"
+            case .msi: "IRQ of the first MSI, reported while MSI is enabled: the INTx line is not known then"
+            }
+        }
+    }
+
+    static func irqMark(_ info: PCIDeviceInfo) -> IRQMark {
+        guard let line = info.irqLine else { return .none }
+        if info.irqLineIsMSI { return .msi }
+        return info.isIRQRouted == false || (line == 0 && info.interruptPin != nil) ? .firmware : .none
+    }
+
+    static func irqColumn(_ info: PCIDeviceInfo) -> String {
+        info.irqLine.map { String($0) + irqMark(info).rawValue } ?? "-"
     }
 
     /// Everything about one function, including every raw and translated descriptor.

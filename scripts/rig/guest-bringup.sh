@@ -55,6 +55,10 @@ expect_wait() {
 if [ "$(cat /sys/bus/pci/devices/0000:00:04.0/enable)" = 0 ]; then
     $IRQ list 0000:00:04.0 | grep -q "IRQ [0-9]* (firmware's value" && $IRQ list 0000:00:04.0 --json | grep -q '"irqRouted" : false' \
         && pass "list: an IRQ firmware left, before the kernel routed the pin, is named as such" || fail "list 00:04.0: no firmware note"
+    # The table marks it too, with a legend line under the table.
+    table=$($IRQ list)
+    echo "$table" | awk '$1 == "0000:00:04.0" { print $4 }' | grep -qx "[0-9]*\\*" && echo "$table" | grep -q "^\\* IRQ not routed yet: firmware's value" \
+        && pass "list table: the firmware IRQ is marked *, with its legend" || fail "list table: no firmware mark: $(echo "$table" | grep -e 00:04.0 -e '^\*')"
 fi
 
 # profile check on live functions: sysfs gives BAR sizes, so the built-in edu profile fits,
@@ -129,11 +133,12 @@ $IRQ wait 0000:00:03.0 --timeout 60 > /dev/null 2>&1 &
 pid=$!
 tries=0
 while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
-during=$($IRQ list 0000:00:03.0 --json); detail=$($IRQ list 0000:00:03.0)
+during=$($IRQ list 0000:00:03.0 --json); detail=$($IRQ list 0000:00:03.0); table=$($IRQ list)
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid
 after=$($IRQ list 0000:00:03.0 --json)
 echo "$during" | grep -q '"irqIsMSI" : true' && echo "$detail" | grep -q "IRQ [0-9]* (the MSI's" && echo "$after" | grep -q '"irqIsMSI" : false' \
+    && echo "$table" | awk '$1 == "0000:00:03.0" { print $4 }' | grep -qx "[0-9]*^" && echo "$table" | grep -q "^^ IRQ of the first MSI" \
     && pass "list of edu while its MSI is on: the IRQ is said to be the MSI's, and the line's again after" \
     || fail "list while MSI is on: $(echo "$during" | grep irq) / $(echo "$after" | grep irq)"
 expect_wait "wait ivshmem-doorbell MSI-X" 0000:00:05.0
