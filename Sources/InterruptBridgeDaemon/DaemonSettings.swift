@@ -262,6 +262,24 @@ public struct DaemonSettings: Sendable, Hashable {
         ignoredEnvironment.contains(name) || name == "IRQBRIDGE_RIG" || name.hasPrefix("IRQBRIDGE_RIG_")
     }
 
+    /// What a reload from these settings to `new` cannot apply, named as the file names it
+    /// (empty: everything applies at once). The listeners, the dispatch thread and the
+    /// state directory (its lock, the binding records of the devices bound now) are the
+    /// running daemon's until it restarts.
+    public func changesNeedingRestart(to new: DaemonSettings) -> [String] {
+        var names: [String] = []
+        if new.socketPath != socketPath { names.append("socket") }
+        if new.metricsAddress != metricsAddress { names.append("metrics") }
+        if new.apiAddress != apiAddress { names.append("api") }
+        if new.stateDirectory != stateDirectory { names.append("state-directory") }
+        if new.dispatchCPU != dispatchCPU || new.realtimePriority != realtimePriority || new.dispatchCapacity != dispatchCapacity
+            || new.recordsTimings != recordsTimings || new.pollWindowMicroseconds != pollWindowMicroseconds {
+            names.append("dispatch")
+        }
+        if new.storm != storm { names.append("storm (the default rules; devices' own rules apply at once)") }
+        return names
+    }
+
     /// The settings in the file's own spelling (for `save-config`).
     public var fileValues: [String: String] {
         var values: [String: String] = ["socket": socketPath, "metrics": metricsAddress?.description ?? "off", "api": apiAddress?.description ?? "off",

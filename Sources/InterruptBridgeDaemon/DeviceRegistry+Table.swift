@@ -67,16 +67,7 @@ extension DeviceRegistry {
     public func reload(_ new: DeviceTable, settings newSettings: DaemonSettings) -> (message: String, failed: [String]) {
         let old = table
         reloads += 1
-        var restartNeeded: [String] = []
-        if newSettings.socketPath != settings.socketPath { restartNeeded.append("socket") }
-        if newSettings.metricsAddress != settings.metricsAddress { restartNeeded.append("metrics") }
-        if newSettings.apiAddress != settings.apiAddress { restartNeeded.append("api") }
-        if newSettings.dispatchCPU != settings.dispatchCPU || newSettings.realtimePriority != settings.realtimePriority
-            || newSettings.dispatchCapacity != settings.dispatchCapacity || newSettings.recordsTimings != settings.recordsTimings
-            || newSettings.pollWindowMicroseconds != settings.pollWindowMicroseconds {
-            restartNeeded.append("dispatch")
-        }
-        if newSettings.storm != settings.storm { restartNeeded.append("storm (the default rules; devices' own rules apply at once)") }
+        let restartNeeded = settings.changesNeedingRestart(to: newSettings)
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel
         settings.shutdownTimeout = newSettings.shutdownTimeout

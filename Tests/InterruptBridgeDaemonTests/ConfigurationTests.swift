@@ -48,6 +48,28 @@ struct DeviceTableLoaderTests {
         #expect(table.simulated[0].vectors == 16 && table.simulated[0].rate == 1000 && table.simulated[1].kind == .intx)
     }
 
+    /// A reload applies log level, milestone and shutdown timeout at once; what belongs to
+    /// the running daemon (listeners, dispatch thread, the state directory with its lock and
+    /// binding records) is named as needing a restart, in the file's own spelling.
+    @Test func aReloadNamesEverySettingItCannotApply() {
+        let running = DaemonSettings()
+        var applied = running
+        applied.logLevel = .debug
+        applied.milestone = 5
+        applied.shutdownTimeout = .seconds(3)
+        #expect(running.changesNeedingRestart(to: applied).isEmpty)
+        var moved = running
+        moved.stateDirectory = "/var/lib/irqbridge"
+        #expect(running.changesNeedingRestart(to: moved) == ["state-directory"])
+        moved.socketPath = "/run/other.sock"
+        moved.apiAddress = ListenAddress(host: "127.0.0.1", port: 9000)
+        moved.metricsAddress = nil
+        moved.dispatchCPU = 1
+        moved.storm.rateLimit += 1
+        #expect(running.changesNeedingRestart(to: moved)
+                == ["socket", "metrics", "api", "state-directory", "dispatch", "storm (the default rules; devices' own rules apply at once)"])
+    }
+
     @Test func jsonIsReadToo() throws {
         let table = try DeviceTableLoader.load(#"{"devices": {"0000:00:05.0": {"driver": "uio_pci_generic"}}}"#, file: "d.json")
         #expect(table.devices.first?.driver == .uioPCIGeneric)
