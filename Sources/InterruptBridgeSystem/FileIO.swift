@@ -73,8 +73,10 @@ public enum FileIO {
     /// file beside it, flushed, then renamed over it, so a reader (or a process
     /// started after a crash) sees the old content or the new, never a part.
     /// `preservingMode`: a file already at `path` keeps its permission bits and owner (the
-    /// process's umask aside), as an editor's save does.
+    /// process's umask aside), and a symbolic link stays one, its target replaced (in the
+    /// target's directory), as an editor's save does.
     public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false) throws(SystemError) {
+        let path = preservingMode ? resolvingLinks(path) : path
         let temporary = path + ".tmp-\(getpid())"
         let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
         let file = OwnedDescriptor(adopting: fd, name: temporary)
@@ -100,6 +102,13 @@ public enum FileIO {
             unlink(temporary)
             throw error
         }
+    }
+
+    /// The file `path` names after every symbolic link (`path` itself when it does not exist yet).
+    static func resolvingLinks(_ path: String) -> String {
+        guard let resolved = Glibc.realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// `path` made absolute against the current directory (unchanged when it is already).

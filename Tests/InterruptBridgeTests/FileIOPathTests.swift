@@ -22,4 +22,21 @@ struct FileIOPathTests {
         try FileIO.replaceAtomically(path, "three")
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
     }
+
+    /// `save-config` over a configuration file kept as a symbolic link (into a deployment's
+    /// directory, say): the link stays, its target gets the text and keeps its mode.
+    @Test func replacingThroughALinkKeepsTheLink() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fileio-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory + "/deploy", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let target = directory + "/deploy/irqbridge.yaml", link = directory + "/irqbridge.yaml"
+        try "one".write(toFile: target, atomically: false, encoding: .utf8)
+        chmod(target, 0o640)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "deploy/irqbridge.yaml")
+        try FileIO.replaceAtomically(link, "two", preservingMode: true)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "deploy/irqbridge.yaml")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "two")
+        #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o640)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/deploy") == ["irqbridge.yaml"], "no temporary file left")
+    }
 }
