@@ -1,10 +1,16 @@
-// Why this file exists: see cib_file.h (flock(2) and pipe2(2) are not nameable from Swift).
+// Why this file exists: see cib_file.h (flock(2), pipe2(2) and mremap(2) are not nameable from Swift).
 #define _GNU_SOURCE
 #include "cib_file.h"
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 int cib_flock_exclusive_nonblocking(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
 
 int cib_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void *cib_mremap_second_view(void *base, unsigned long length) {
+    void *view = mremap(base, 0, length, MREMAP_MAYMOVE);
+    return view == MAP_FAILED ? NULL : view;
+}

@@ -178,10 +178,30 @@ public final class MappedRegion: @unchecked Sendable {
         self.length = length
     }
 
-    /// Private zeroed memory of `length` bytes standing in for a device's registers (a
-    /// simulated device's BAR): reserved lazily, so a large BAR costs only the pages touched.
+    /// Private zeroed memory of `length` bytes: reserved lazily, so a large region costs
+    /// only the pages touched.
     public convenience init(anonymousLength length: Int, _ what: String) throws(SystemError) {
         try self.init(anonymous: length, flags: MAP_PRIVATE | MAP_NORESERVE, what)
+    }
+
+    /// Zeroed memory of `length` bytes standing in for a device's registers (a simulated
+    /// device's BAR), reserved lazily, and shared, so `secondView` can map its pages again
+    /// at another address (the driver's mapping, which a removal detaches alone).
+    public convenience init(sharedAnonymousLength length: Int, _ what: String) throws(SystemError) {
+        try self.init(anonymous: length, flags: MAP_SHARED | MAP_NORESERVE, what)
+    }
+
+    /// Another mapping of this region's pages (mremap with old size 0): writes through
+    /// either show in both, and `detachFromDevice` on the view leaves this one as it is.
+    /// Only for a shared region (`init(sharedAnonymousLength:)`, a device file's mapping).
+    public func secondView(_ what: String) throws(SystemError) -> MappedRegion {
+        guard let view = cib_mremap_second_view(base, UInt(length)) else { throw .errno("mremap \(what)") }
+        return MappedRegion(adopting: view, length: length)
+    }
+
+    private init(adopting base: UnsafeMutableRawPointer, length: Int) {
+        self.base = base
+        self.length = length
     }
 
     /// Zeroed page-aligned memory of `length` bytes for a device to reach by DMA (a common

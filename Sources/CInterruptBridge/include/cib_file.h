@@ -1,6 +1,6 @@
 // flock(2), which Glibc's Swift module map shadows with `struct flock` (fcntl's record
-// lock), so the function cannot be named from Swift; and pipe2(2), which glibc declares
-// only under _GNU_SOURCE.
+// lock), so the function cannot be named from Swift; pipe2(2), which glibc declares
+// only under _GNU_SOURCE; and mremap(2), which is variadic (Swift imports no variadic C).
 #ifndef CIB_FILE_H
 #define CIB_FILE_H
 
@@ -10,5 +10,10 @@ int cib_flock_exclusive_nonblocking(int fd);
 
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start. 0, or -1 with errno set.
 int cib_pipe_cloexec(int fds[2]);
+
+/// mremap(base, 0, length, MREMAP_MAYMOVE): a second mapping of the pages of the shared
+/// mapping at `base` (MAP_SHARED; old size 0 duplicates rather than moves). The new
+/// address, or NULL with errno set.
+void *cib_mremap_second_view(void *base, unsigned long length);
 
 #endif

@@ -119,8 +119,11 @@ public final class SimulatedBackend: InterruptBackend {
 
     /// The device is given back after a removal request: its event descriptor
     /// closes (the loop stopped watching it first), later events are refused, and
-    /// enabling interrupts throws `.closed`, as on a VFIO device closed after removal.
+    /// enabling interrupts throws `.closed`, as on a VFIO device closed after removal;
+    /// so do the driver's register accesses, and its BAR mappings read zeroes
+    /// (`registers(bar:)`, the device's side, stays the test's).
     public func releaseAfterRemoval() {
+        registerMemory.release()
         enabled.withLock { _ in
             deviceEvents.withLock { state in
                 state.released = true
