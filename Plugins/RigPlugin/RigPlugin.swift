@@ -46,7 +46,7 @@ struct RigPlugin: CommandPlugin {
         process.waitUntilExit()
         let status = process.terminationStatus
         guard status == 0 else {
-            Diagnostics.error("rig: \(request.workload.summary) exited with status \(status) (\(RigRequest.meaning(of: status)))")
+            Diagnostics.error(request.failure(status))
             // SwiftPM reports a failing plugin as its own failure (status 1); the rig's own
             // status is in the message above and on stderr.
             exit(status)

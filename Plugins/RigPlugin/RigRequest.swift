@@ -46,7 +46,8 @@ struct RigRequest {
           --boot-timeout SECONDS boot watchdog (default 180 + 1 per 4 MiB of payload): a boot that hangs is killed and tried once more
           --timing, --verbose, --keep, --print-map
         Exit status: 0 when the workload passed, else 1 (SwiftPM's status for a failed plugin); the
-        error line names the workload's status: 124 the rig's watchdog fired, 125 the rig failed.
+        error line names the workload's status: 124 the rig's watchdog fired, 125 the rig failed,
+        129 to 159 a signal ended it (132: a Swift trap), 69 for tests: none matched.
         In the guest: IRQBRIDGE_RIG=1, IRQBRIDGE_RIG_DEVICES; InterruptBridgeTestKit's `Rig` reads them.
         """
 
@@ -73,11 +74,35 @@ struct RigRequest {
         }
     }
 
-    static func meaning(of status: Int32) -> String {
+    /// The error line for a failed run: what the status says about the workload.
+    func failure(_ status: Int32) -> String {
+        let what = workload.summary
         switch status {
-        case 124: "the rig's watchdog fired"
-        case 125: "the rig itself failed"
-        default: "the workload's own status"
+        case 124: return "rig: the rig's watchdog stopped \(what) (status 124: --timeout)"
+        case 125: return "rig: the rig failed (status 125): \(what) did not run to the end; the lines above say why"
+        case 69 where isTest:
+            return "rig: the tests exited with status 69: Swift Testing found no test to run (does --filter match one? XCTest cases do not run in the guest)"
+        case 129...159:
+            return "rig: \(what) ended with status \(status): killed by signal \(status - 128)\(Self.signalName(status - 128).map { " (\($0))" } ?? "")"
+        default: return "rig: \(what) exited with status \(status) (the workload's own status)"
+        }
+    }
+
+    private var isTest: Bool {
+        if case .test = workload { true } else { false }
+    }
+
+    /// The usual names, with what a Swift program's death by them usually means.
+    private static func signalName(_ number: Int32) -> String? {
+        switch number {
+        case 4: "SIGILL: a Swift runtime trap, e.g. a force-unwrapped nil or a failed precondition"
+        case 5: "SIGTRAP: a Swift runtime trap"
+        case 6: "SIGABRT"
+        case 7: "SIGBUS"
+        case 9: "SIGKILL"
+        case 11: "SIGSEGV"
+        case 15: "SIGTERM"
+        default: nil
         }
     }
 }

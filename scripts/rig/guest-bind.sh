@@ -8,7 +8,10 @@ if [ $# -ne 2 ]; then
 fi
 bdf=$1 driver=$2 dev=/sys/bus/pci/devices/$1
 fail() { echo "rig: bind: $*" >&2; echo "rig: bind: $*" > /dev/ttyS1; exit 1; }
-[ -d "$dev" ] || fail "no device $bdf"
+[ -d "$dev" ] || fail "no device $bdf (this guest has: $(ls /sys/bus/pci/devices | tr '\n' ' '| sed 's/ $//'))"
+# A driver that is not there is refused before the device leaves the one it has.
+[ "$driver" = none ] || [ -d "/sys/bus/pci/drivers/$driver" ] ||
+    fail "driver $driver is not loaded (this guest has: $(ls /sys/bus/pci/drivers | tr '\n' ' ' | sed 's/ $//'); for a user-space driver, vfio-pci or uio_pci_generic)"
 if [ -e "$dev/driver" ]; then
     echo "$bdf" > "$dev/driver/unbind" || fail "cannot unbind $bdf"
 fi
@@ -16,7 +19,6 @@ if [ "$driver" = none ]; then
     echo > "$dev/driver_override"
     exit 0
 fi
-[ -d "/sys/bus/pci/drivers/$driver" ] || fail "driver $driver is not loaded"
 echo "$driver" > "$dev/driver_override" || fail "cannot set driver_override of $bdf"
 echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null
 current=$(basename "$(readlink "$dev/driver" 2>/dev/null)" 2>/dev/null)

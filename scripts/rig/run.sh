@@ -163,6 +163,16 @@ while (($#)); do
     esac
 done
 COMMAND=("$@")
+# A SwiftPM test bundle given without --testing-library runs XCTest alone: it finds none of
+# the Swift Testing tests a rig package has, and exits 0 as if they had passed.
+if [[ ${COMMAND[0]:-} == *.xctest ]]; then
+    library_given=0
+    for argument in "${COMMAND[@]:1}"; do [[ $argument == --testing-library* ]] && library_given=1; done
+    if ((!library_given)); then
+        COMMAND+=(--testing-library swift-testing)
+        note "running the Swift Testing tests of $(basename "${COMMAND[0]}") (added --testing-library swift-testing; XCTest cases do not run in the guest)"
+    fi
+fi
 
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || bad_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 [[ -z $BOOT_TIMEOUT || $BOOT_TIMEOUT =~ ^(0|[1-9][0-9]*)$ ]] || bad_usage "--boot-timeout must be a number of seconds (0: none), not '$BOOT_TIMEOUT'"
@@ -388,8 +398,7 @@ newest_kernel_version() {
 # --- host prerequisites -----------------------------------------------------------------
 prerequisites_present() {
     { [[ -n $QEMU_BINARY ]] || command -v qemu-system-x86_64 >/dev/null; } && command -v cpio >/dev/null &&
-        [[ -x /bin/busybox ]] && compgen -G '/boot/vmlinuz-*' >/dev/null &&
-        { ((IVSHMEM_VECTORS == 0 && hotplug_count == 0)) || command -v python3 >/dev/null; }
+        [[ -x /bin/busybox ]] && compgen -G '/boot/vmlinuz-*' >/dev/null && command -v python3 >/dev/null
 }
 if ! prerequisites_present; then
     # An installed rig (irqbridge rig, share/irqbridge/rig) has no bootstrap.sh beside it.
@@ -397,7 +406,7 @@ if ! prerequisites_present; then
         die "missing qemu-system-x86_64, cpio, busybox-static, python3 or a kernel in /boot: install qemu-system-x86 cpio busybox-static python3 linux-image-amd64"
     note "installing missing packages (scripts/bootstrap.sh)"
     "$REPO_DIR/scripts/bootstrap.sh" >&2 || die "bootstrap failed"
-    prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static or a kernel in /boot still missing"
+    prerequisites_present || die "qemu-system-x86_64, cpio, busybox-static, python3 or a kernel in /boot still missing"
 fi
 if [[ -z $KERNEL_VERSION ]]; then
     KERNEL_VERSION=$(newest_kernel_version)
@@ -571,14 +580,15 @@ if ((hotplug_count)); then
     HOTPLUG_SERIAL=(-chardev "pipe,id=hotplug,path=$RUN_DIR/hotplug" -serial chardev:hotplug)
 fi
 
-# Host ends of the serial ports: FIFOs drained by cat, so the host's stdout/stderr may be
-# anything (terminal, pipe, file, socket) and QEMU never reopens them.
+# Host ends of the serial ports: FIFOs drained by a copier each, so the host's stdout/stderr
+# may be anything (terminal, pipe, file, socket) and QEMU never reopens them. The copiers
+# write whole lines, so the two streams into one file or terminal interleave by line only.
 for port in out err; do
     mkfifo "$RUN_DIR/$port.in" "$RUN_DIR/$port.out"
 done
-cat "$RUN_DIR/out.out" &
+python3 "$RIG_DIR/copy-lines.py" < "$RUN_DIR/out.out" &
 OUT_PID=$!
-cat "$RUN_DIR/err.out" >&2 &
+python3 "$RIG_DIR/copy-lines.py" < "$RUN_DIR/err.out" >&2 &
 ERR_PID=$!
 CHILD_PIDS+=("$OUT_PID" "$ERR_PID")
 if ((VERBOSE)); then
@@ -657,11 +667,15 @@ done
 status_line=$(grep -a -o 'RIG-EXIT-STATUS [0-9]*' "$RUN_DIR/console.log" 2>/dev/null | tail -n1 || true)
 if [[ -n $status_line ]]; then
     status=${status_line#RIG-EXIT-STATUS }
+    # The guest's own lines say which bind failed and why, then "binding failed; command not run".
     if ((status == 125)) && grep -aq 'rig: binding failed; command not run' "$RUN_DIR/console.log"; then
         grep -a '^rig: ' "$RUN_DIR/console.log" | sed 's/\r$//' >&2
-        note "a --bind failed; command not run"
     fi
     ((TIMING)) && note "image prepared in ${prepare}s (payload ${payload_mib} MiB); guest ran ${elapsed}s (boot + command + power-off)"
+    # The guest's shell reports a command a signal ended as 128 + the signal's number.
+    if ((status > 128 && status < 160)); then
+        note "the command ended with status $status: killed by signal $((status - 128)) (SIG$(kill -l $((status - 128)) 2>/dev/null || echo '?'))$( ((status == 132)) && echo ': a Swift runtime trap?')"
+    fi
     exit "$status"
 fi
 if ((boot_hung == 2)); then

@@ -101,8 +101,40 @@ expect "edu@0b shares 00:03.0's INTx line and both devices deliver at the same t
            $probes/edu-roundtrip --backend uio --mode intx --count 500 --bdf 0000:00:03.0 && wait \$second"
 
 expect "a failed bind is a rig failure and the command does not run" 125 \
-    '! grep -q ran "$work/out" && grep -q "no device 0000:00:0b.0" "$work/err"' -- \
+    '! grep -q ran "$work/out" && grep -q "no device 0000:00:0b.0 (this guest has: .*0000:00:03.0" "$work/err" &&
+     [[ $(grep -c "bind" "$work/err") == 2 ]]' -- \
     --devices edu --bind 0000:00:0b.0=vfio-pci -- sh -c 'echo ran'
+# (two lines: the bind's reason, then "binding failed; command not run", once)
+
+expect "a bind to a driver that is not there names those there are and leaves the device where it was" 0 \
+    '[[ $(cat "$work/out") == "status 1 uio_pci_generic" ]] &&
+     grep -q "driver vfio is not loaded (this guest has: .*vfio-pci" "$work/err"' -- \
+    --devices edu --bind 0000:00:03.0=uio_pci_generic -- \
+    sh -c 'rig-bind 0000:00:03.0 vfio; echo "status $? $(basename $(readlink /sys/bus/pci/devices/0000:00:03.0/driver))"'
+
+# stdout and stderr into one file, as `> log 2>&1` makes them: lines stay whole.
+"$RUN" --devices none -- sh -c 'i=0; while [ $i -lt 3000 ]; do echo "out-$i-abcdefghijklmnopqrstuvwxyz-✔"
+    echo "err-$i-abcdefghijklmnopqrstuvwxyz-✔" >&2; i=$((i + 1)); done' > "$work/both" 2>&1
+status=$?
+whole=$(grep -cE '^(out|err)-[0-9]+-abcdefghijklmnopqrstuvwxyz-✔$' "$work/both")
+if [[ $status == 0 && $whole == 6000 ]] && ! grep -vqE '^(out|err)-[0-9]+-abcdefghijklmnopqrstuvwxyz-✔$|^rig: ' "$work/both"; then
+    passed=$((passed + 1)); echo "pass the guest's stdout and stderr into one file interleave by whole lines"
+else
+    failed=$((failed + 1)); echo "FAIL the guest's stdout and stderr into one file interleave by whole lines (exit $status, $whole of 6000 whole)"
+    grep -vE '^(out|err)-[0-9]+-abcdefghijklmnopqrstuvwxyz-✔$' "$work/both" | head -5 | sed 's/^/    both| /'
+fi
+
+printf '#!/bin/sh\necho "args: $*"\n' > "$work/MyPackageTests.xctest"
+chmod +x "$work/MyPackageTests.xctest"
+expect "a test bundle runs its Swift Testing tests: --testing-library swift-testing is added, and said so" 0 \
+    '[[ $(cat "$work/out") == "args: --filter X --testing-library swift-testing" ]] && grep -q "added --testing-library swift-testing" "$work/err"' -- \
+    --devices none -- "$work/MyPackageTests.xctest" --filter X
+expect "a test bundle with its own --testing-library is run as given" 0 \
+    '[[ $(cat "$work/out") == "args: --testing-library xctest" ]] && ! grep -q "added" "$work/err"' -- \
+    --devices none -- "$work/MyPackageTests.xctest" --testing-library xctest
+
+expect "a command a signal ended is said to be so" 132 'grep -q "killed by signal 4 (SIGILL): a Swift runtime trap?" "$work/err"' -- \
+    --devices none -- sh -c 'kill -ILL $$'
 
 expect "the watchdog kills a hung guest" 124 'grep -q watchdog "$work/err"' -- \
     --devices none --timeout 8 -- sleep 600
