@@ -44,8 +44,10 @@ public enum Rig {
     }
 
     /// Binds the device to a user-space driver (`vfio-pci`, `uio_pci_generic`) from inside
-    /// the guest (the rig's devices start with no driver). `--bind` does the same before the
-    /// command starts.
+    /// the guest (the rig's devices start with no driver; one a `--qemu-device` model brought
+    /// a kernel driver for is taken from it). `--bind` does the same before the command
+    /// starts. A bridge the guest runs on (host, ISA/LPC, PCI-to-PCI) is refused with a
+    /// ``RigError``, as `irqbridge bind` refuses it without `--force`.
     public static func bind(_ address: PCIAddress, to driver: UserSpaceDriver, logger: Logger = .silent("irqbridge.rig")) throws {
         // A device just added back by hot-plug is in sysfs (what `waitUntil` sees) a moment
         // before the kernel lets a driver probe it: a bind then finds it on no driver (1 in 5
@@ -54,9 +56,14 @@ public enum Rig {
         while true {
             do {
                 // Moving it off vfio-pci waits for this process when it holds the device, as unbind does.
-                _ = try givingBack(address) { () throws(BindingError) in try DeviceBinder(logger: logger).bind(address, to: driver, force: true) }
+                // Leave to take it from the driver it has (`from`), not `force`, which would bind a bridge too.
+                _ = try givingBack(address) { () throws(BindingError) in
+                    let binder = DeviceBinder(logger: logger)
+                    return try binder.bind(address, to: driver, from: binder.kernel.driver(of: address.description))
+                }
                 return
             } catch let error as BindingError {
+                if case .bridge = error { throw RigError(error.bridgeRefusal + "; Rig.bind does not bind bridges") }
                 guard case .bindFailed(_, _, nil) = error, attempt < 10 else { throw error }
                 attempt += 1
                 usleep(50_000)

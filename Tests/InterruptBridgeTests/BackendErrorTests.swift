@@ -90,7 +90,8 @@ struct BackendErrorTests {
         fake.group(7)
         fake.bind(to: "e1000e")
         let reason = kernelLimit { _ = try VFIOBackend(device: fake.info, sysfs: fake.sysfs, logger: logger) }
-        #expect(reason == "0000:00:03.0 is bound to e1000e, not vfio-pci (irqbridge bind 0000:00:03.0 --driver vfio-pci)")
+        #expect(reason == "0000:00:03.0 is bound to e1000e, not vfio-pci "
+                + "(irqbridge bind 0000:00:03.0 --driver vfio-pci; in the QEMU rig, --bind 0000:00:03.0=vfio-pci or Rig.bind)")
     }
 
     @Test func vfioWithoutTheContainerFailsCleanlyAndLeaksNothing() throws {

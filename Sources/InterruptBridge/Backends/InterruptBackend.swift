@@ -114,6 +114,12 @@ extension InterruptBackend {
     }
 }
 
+/// How a function gets onto `driver`, for a refusal: the command line's way, and the QEMU
+/// rig's (where a user's test runs without irqbridge installed).
+func howToBind(_ address: String, to driver: String) -> String {
+    "irqbridge bind \(address) --driver \(driver); in the QEMU rig, --bind \(address)=\(driver) or Rig.bind"
+}
+
 /// Checks a register access against the BAR's size before a backend makes it: a BAR the
 /// device does not have, or an access that leaves it, is `.kernelLimit` with the reason.
 func checkRegisterAccess(_ device: PCIDeviceInfo, bar: Int, offset: Int, byteCount: Int) throws(BackendError) {

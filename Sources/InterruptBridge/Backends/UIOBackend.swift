@@ -37,10 +37,10 @@ public final class UIOBackend: InterruptBackend {
     public init(device: PCIDeviceInfo, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev", logger: Logger) throws(BackendError) {
         let address = device.address.description
         if let driver = sysfs.driver(of: address), driver != "uio_pci_generic" {
-            throw .kernelLimit("\(address) is bound to \(driver), not uio_pci_generic (irqbridge bind \(address) --driver uio_pci_generic)")
+            throw .kernelLimit("\(address) is bound to \(driver), not uio_pci_generic (\(howToBind(address, to: "uio_pci_generic")))")
         }
         guard sysfs.uioName(of: address) != nil else {
-            throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (irqbridge bind \(address) --driver uio_pci_generic)")
+            throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (\(howToBind(address, to: "uio_pci_generic")))")
         }
         claim = try backendCall { () throws(SystemError) in try UIODevice.claim(address: address, sysfs: sysfs, devRoot: devRoot) }
         var device = device

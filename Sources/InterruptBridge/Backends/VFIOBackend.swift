@@ -68,7 +68,7 @@ public final class VFIOBackend: InterruptBackend {
         // Not on vfio-pci, the device has no VFIO node to open (a bare ENOENT otherwise).
         let driver = sysfs.driver(of: address)
         if driver != "vfio-pci" {
-            throw .kernelLimit("\(address) is bound to \(driver ?? "no driver"), not vfio-pci (irqbridge bind \(address) --driver vfio-pci)")
+            throw .kernelLimit("\(address) is bound to \(driver ?? "no driver"), not vfio-pci (\(howToBind(address, to: "vfio-pci")))")
         }
         let group: VFIOGroup
         do {
