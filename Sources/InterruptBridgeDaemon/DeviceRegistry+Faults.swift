@@ -23,9 +23,10 @@ extension DeviceRegistry {
             guard let device, device.state != .removed else { return }
             // The kernel waits for the device's descriptors before it can finish
             // the unbind or the unplug: let go of them now. A trigger's raise that landed
-            // after the loop disabled the device's messages left a cause pending, which
-            // asserts the card's INTx line (shared, perhaps, with a card under test) with no
-            // handler: the profile's quiesce clears it (found pulling a card mid-trigger).
+            // after the loop disabled the device's messages would assert the card's INTx line
+            // (shared, perhaps, with a card under test) with no handler: the loop closed the
+            // device's removal gate before that, which ran the profile's quiesce and refuses
+            // later raises (`RemovalGate`); by now the device is closed and out of reach.
             stopRaising(device)
             device.connected = nil
             closeSession(device)

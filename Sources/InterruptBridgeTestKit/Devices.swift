@@ -58,6 +58,7 @@ public final class PendingAtEnableBackend: InterruptBackend {
     public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) { try inner.disableInterrupts(kind) }
     public var auxiliarySources: [AuxiliarySource] { inner.auxiliarySources }
     public func releaseAfterRemoval() { inner.releaseAfterRemoval() }
+    public var removalGate: RemovalGate? { inner.removalGate }
     public func programmedMessages(_ kind: InterruptKind) -> [ProgrammedMessage]? {
         _ = eventually { self.serviced() }
         return inner.programmedMessages(kind)

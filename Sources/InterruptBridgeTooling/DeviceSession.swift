@@ -133,7 +133,8 @@ public struct DeviceSession: Sendable {
                     } else {
                         stimulus = .vfioLoopback(backend)
                     }
-                    return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
+                    return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus.gated(by: backend.removalGate),
+                                         close: { backend.close() },
                                          loopbackOnly: loopbackOnly, advice: advice,
                                          // The mappings and the region file, not the device: holding the
                                          // device would keep it open.
@@ -293,7 +294,8 @@ public struct DeviceSession: Sendable {
     /// A simulated function (its interrupts raised by `SimulatedBackend.raise`, its
     /// line acknowledged by the ISR as edu's is).
     public static func simulated(_ backend: SimulatedBackend) -> DeviceSession {
-        DeviceSession(info: backend.device, profile: nil, backend: backend, stimulus: .simulated(backend), close: {})
+        DeviceSession(info: backend.device, profile: nil, backend: backend, stimulus: SelftestStimulus.simulated(backend).gated(by: backend.removalGate),
+                      close: {})
     }
 
     /// How many times the backend re-enabled the INTx line (nil: not counted).

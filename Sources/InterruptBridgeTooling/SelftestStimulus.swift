@@ -55,6 +55,23 @@ public struct SelftestStimulus: Sendable {
         return PreparedRaise(stimulus: raise)
     }
 
+    /// The same stimulus behind the device's removal gate (`RemovalGate`): the gate runs this
+    /// quiesce when the device is given back after a removal request, before it is closed, and
+    /// each raise passes the gate (refused with `BackendError.closed` from then on). A raise that
+    /// reached the card after its messages were disabled asserts its line otherwise, until the
+    /// card is gone. A loopback raise does not reach the device: it only gets the quiesce.
+    public func gated(by gate: RemovalGate?) -> SelftestStimulus {
+        guard let gate else { return self }
+        gate.onRelease(quiesce: quiesce)
+        guard !isLoopback else { return self }
+        var gated = self
+        let raise = self.raise
+        gated.raise = { message in
+            guard try gate.pass({ try raise(message) }) else { throw BackendError.closed }
+        }
+        return gated
+    }
+
     /// A profile's register stimulus on `registers`: `setup` after connecting, `raise`
     /// per interrupt with the message number as `vector`, the acknowledge program in
     /// the ISR (none: claim), `quiesce` before connecting. Fails when a program

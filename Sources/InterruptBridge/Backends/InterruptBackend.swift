@@ -55,6 +55,11 @@ public protocol InterruptBackend: AnyObject, Sendable {
     /// must stay as they are; release once they are disabled. Default: nothing.
     func releaseAfterRemoval()
 
+    /// What the device's own raises pass through, closed by `releaseAfterRemoval` just
+    /// before the device is given back, after running the owner's quiesce (see
+    /// `RemovalGate`). Default: nil (a backend whose release leaves nothing to order).
+    var removalGate: RemovalGate? { get }
+
     /// Maps BAR `bar` for register access through an address (the WDK facade's
     /// MmMapIoSpace), shared with the device: VFIO's region mmap, sysfs resourceN under
     /// UIO, a simulated device's own memory (every mapping of one BAR shows the same
@@ -94,6 +99,7 @@ extension InterruptBackend {
     public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
     public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {}
     public func releaseAfterRemoval() {}
+    public var removalGate: RemovalGate? { nil }
     public func mapRegisters(bar: Int) throws(BackendError) -> MappedRegion {
         throw .kernelLimit("\(device.address): this backend gives no access to BAR\(bar)'s registers")
     }

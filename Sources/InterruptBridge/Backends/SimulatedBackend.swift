@@ -117,12 +117,19 @@ public final class SimulatedBackend: InterruptBackend {
         }]
     }
 
+    /// The device's own raises pass it (`SelftestStimulus.simulated`); closed by
+    /// `releaseAfterRemoval`, after the owner's quiesce.
+    public let removalGate: RemovalGate? = RemovalGate()
+
     /// The device is given back after a removal request: its event descriptor
     /// closes (the loop stopped watching it first), later events are refused, and
     /// enabling interrupts throws `.closed`, as on a VFIO device closed after removal;
     /// so do the driver's register accesses, and its BAR mappings read zeroes
     /// (`registers(bar:)`, the device's side, stays the test's).
     public func releaseAfterRemoval() {
+        // As VFIO does: the owner's quiesce while the device is still there (its registers
+        // too), then the release.
+        removalGate?.close()
         registerMemory.release()
         enabled.withLock { _ in
             deviceEvents.withLock { state in

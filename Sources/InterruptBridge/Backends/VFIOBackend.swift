@@ -174,6 +174,10 @@ public final class VFIOBackend: InterruptBackend {
         return sources
     }
 
+    /// The device's own raises pass it; closed (after the owner's quiesce) when the device is
+    /// given back after a removal request.
+    public let removalGate: RemovalGate? = RemovalGate()
+
     /// After a removal request: closes the device now if no interrupts are enabled
     /// (nothing was connected), else as soon as they are disabled.
     public func releaseAfterRemoval() {
@@ -184,6 +188,9 @@ public final class VFIOBackend: InterruptBackend {
     private func releaseIfRequested() {
         let release = state.withLock { $0.removalRequested && $0.enabled == nil && $0.device != nil }
         if release {
+            // First the owner's quiesce, with no raise in flight and none to come: once closed,
+            // the card cannot be reached, and vfio-pci does not reset it on a removal.
+            removalGate?.close()
             logger.info("closing the VFIO device after the kernel's removal request")
             // close() also unmaps the DMA buffers from the IOMMU and releases the device from
             // every register mapping (MmMapIoSpace, a profile's BARs), which would hold it open

@@ -236,6 +236,11 @@ extension LoopState {
             // `wereDisconnected`) and reports in its own words; debug when it logs the event
             // itself (the daemon), so a removal is one line in its journal, not two.
             logger.log(level: faultLevel(.info), "\(device): removal requested (\(reason)); disconnecting \(objects.count) interrupt(s)")
+            // Before its messages are disabled: a raise of the device's own in flight lands while
+            // they still deliver, none comes after, and the owner's quiesce clears what is pending.
+            // A raise that reached a card such as edu after the disable would assert its INTx line,
+            // with no handler, until the card is gone (`RemovalGate`).
+            device.backend.removalGate?.close()
             detach(objects)
             stopListening(to: device)
             // The device is going: its events are no longer watched, even by request,
