@@ -87,9 +87,15 @@ enum ConnectionContextObjects {
     }
 }
 
-/// `WdmlibIoDisconnectInterruptEx` (iointex.h): the same as IoDisconnectInterruptEx.
-public func WdmlibIoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) {
+/// `WdmlibIoDisconnectInterruptEx` (iointex.h): the same as IoDisconnectInterruptEx, but
+/// declared `NTSTATUS WdmlibIoDisconnectInterruptEx(IN OUT PIO_DISCONNECT_INTERRUPT_PARAMETERS)`
+/// (the reference page's syntax line and iointex.h), so `status = WdmlibIoDisconnectInterruptEx(&p)`
+/// ports as written: STATUS_SUCCESS (the disconnect itself cannot fail; a context that names
+/// nothing connected is left alone, as IoDisconnectInterruptEx leaves it).
+@discardableResult
+public func WdmlibIoDisconnectInterruptEx(_ Parameters: inout IO_DISCONNECT_INTERRUPT_PARAMETERS) -> NTSTATUS {
     IoDisconnectInterruptEx(&Parameters)
+    return STATUS_SUCCESS
 }
 
 // MARK: - The three versions

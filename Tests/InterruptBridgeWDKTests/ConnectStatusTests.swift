@@ -291,7 +291,10 @@ struct ConnectStatusTests {
         var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
         disconnect.Version = CONNECT_MESSAGE_BASED
         disconnect.ConnectionContext.InterruptMessageTable = table
-        WdmlibIoDisconnectInterruptEx(&disconnect)
+        // iointex.h: NTSTATUS WdmlibIoDisconnectInterruptEx(IN OUT PIO_DISCONNECT_INTERRUPT_PARAMETERS),
+        // so `status = WdmlibIoDisconnectInterruptEx(&p)` ports as written.
+        let status: NTSTATUS = WdmlibIoDisconnectInterruptEx(&disconnect)
+        #expect(status == STATUS_SUCCESS)
         #expect(dispatcher.connectedInterrupts.isEmpty)
         #expect(backend.enabledKind == nil)
     }
