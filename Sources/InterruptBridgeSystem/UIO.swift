@@ -21,6 +21,8 @@ public final class UIODevice: Sendable {
 
     static let commandOffset: Int64 = 4
     static let interruptDisable: UInt16 = 1 << 10
+    /// Status register bit 3: the function asserts INTx (whatever Interrupt Disable says).
+    static let interruptStatus: UInt16 = 1 << 3
 
     /// Opens the UIO node of a function bound to a UIO driver.
     public init(address: String, sysfs: SysfsPCI = SysfsPCI(), devRoot: String = "/dev") throws(SystemError) {
@@ -48,6 +50,41 @@ public final class UIODevice: Sendable {
 
     /// Re-enables INTx: clears Interrupt Disable (Command bit 10) if it is set.
     public func unmask() throws(SystemError) { try Self.unmask(config: config.rawValue) }
+
+    /// Starts INTx for a new listener: clears Interrupt Disable, and makes a level the
+    /// function already asserts arrive as a fresh interrupt (`startWrites`).
+    public func start() throws(SystemError) {
+        var dword: UInt32 = 0
+        _ = try syscall("read config Command/Status") { Glibc.pread(config.rawValue, &dword, 4, off_t(Self.commandOffset)) }
+        let value = UInt32(littleEndian: dword)
+        for command in Self.startWrites(command: UInt16(truncatingIfNeeded: value), status: UInt16(truncatingIfNeeded: value >> 16)) {
+            var raw = command.littleEndian
+            _ = try syscall("write config Command") { Glibc.pwrite(config.rawValue, &raw, 2, off_t(Self.commandOffset)) }
+        }
+    }
+
+    /// The Command values `start` writes, in order, given Command and Status as read.
+    ///
+    /// - Interrupt Disable set (a previous user left the line masked, as the kernel's
+    ///   handler does): clear it. A cause still pending asserts the line anew, which the
+    ///   kernel's handler takes.
+    /// - Interrupt Disable clear and Interrupt Status set (the function asserts its line
+    ///   already, e.g. a cause a previous driver left before uio_pci_generic was bound: the
+    ///   PCI core clears Interrupt Disable when it enables the function, before the driver
+    ///   requests the IRQ): set and clear the bit. The line then falls and rises while the
+    ///   handler is installed, so the interrupt controller sees the level. Hardware IO-APICs
+    ///   deliver such a level anyway (the toggle then costs nothing: it is what the kernel's
+    ///   handler and every unmask do); QEMU's IO-APIC drops a level that rose while its pin
+    ///   was programmed edge-triggered and masked, as Linux leaves a pin whose IRQ was freed,
+    ///   and never delivers it, nor any later interrupt while the level stays high.
+    /// - Otherwise (nothing pending, or a function gone from the bus reading all ones):
+    ///   nothing.
+    public static func startWrites(command: UInt16, status: UInt16) -> [UInt16] {
+        if command == 0xffff { return [] }
+        if command & interruptDisable != 0 { return [command & ~interruptDisable] }
+        if status != 0xffff, status & interruptStatus != 0 { return [command | interruptDisable, command] }
+        return []
+    }
 
     /// The Command register through a borrowed config descriptor.
     public static func readCommand(config: Int32) throws(SystemError) -> UInt16 {

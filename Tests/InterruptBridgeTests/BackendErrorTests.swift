@@ -37,12 +37,14 @@ struct FakeSysfs {
     }
 
     /// A UIO node (a plain file standing in for /dev/uio0) and a 256-byte config file.
-    func uio(command: UInt16) {
+    func uio(command: UInt16, status: UInt16 = 0) {
         try! FileIO.makeDirectories("\(device)/uio/uio0")
         try! FileIO.writeText("\(root)/dev/uio0", "", create: true)
         var config = [UInt8](repeating: 0, count: 256)
         config[4] = UInt8(command & 0xff)
         config[5] = UInt8(command >> 8)
+        config[6] = UInt8(status & 0xff)
+        config[7] = UInt8(status >> 8)
         try! FileIO.writeText("\(device)/config", String(decoding: config, as: UTF8.self), create: true)
     }
 
@@ -118,6 +120,36 @@ struct BackendErrorTests {
         fake.bind(to: "uio_pci_generic")
         let reason = kernelLimit { _ = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger) }
         #expect(reason?.contains("has no UIO node: bind it to uio_pci_generic first") == true)
+    }
+
+    /// What enabling INTx writes to Command: a level the function asserts already is
+    /// raised anew (Interrupt Disable set, then cleared), since an interrupt controller may
+    /// have missed its rise (QEMU's IO-APIC does, when the PCI core enabled the function
+    /// before uio_pci_generic requested the IRQ); a masked line is just unmasked.
+    @Test func uioStartRaisesAPendingLevelAnew() {
+        // Memory Space, Interrupt Status pending, line enabled: fall then rise.
+        #expect(UIODevice.startWrites(command: 0x0002, status: 0x0018) == [0x0402, 0x0002])
+        #expect(UIODevice.startWrites(command: 0x0103, status: 0x0018) == [0x0503, 0x0103])
+        // Masked by the kernel's handler (pending or not): clearing the bit is the rise.
+        #expect(UIODevice.startWrites(command: 0x0402, status: 0x0018) == [0x0002])
+        #expect(UIODevice.startWrites(command: 0x0402, status: 0x0010) == [0x0002])
+        // Nothing pending and enabled: nothing to write.
+        #expect(UIODevice.startWrites(command: 0x0002, status: 0x0010) == [])
+        // A function gone from the bus reads all ones: leave it alone.
+        #expect(UIODevice.startWrites(command: 0xffff, status: 0xffff) == [])
+    }
+
+    @Test func uioEnableWithAPendingLevelLeavesTheLineEnabled() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        fake.uio(command: 0x0002, status: 0x0018)
+        let backend = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        defer { backend.close() }
+        _ = try backend.enableInterrupts(.intx, count: 1)
+        #expect(try fake.command() == 0x0002, "after the toggle, Interrupt Disable is clear and the rest kept")
+        let status = try fake.sysfs.readConfig(fake.address, at: 6, count: 2)
+        #expect(status == [0x18, 0x00], "Status is not written")
     }
 
     @Test func uioUnmaskClearsInterruptDisableAndDisableClosesTheNode() throws {

@@ -82,8 +82,10 @@ public final class UIOBackend: InterruptBackend {
             if state.open != nil { throw .kernelLimit("INTx of \(device.address) is already enabled: UIO delivers it to one source") }
             let uio = try backendCall { () throws(SystemError) in
                 let uio = try UIODevice(address: device.address.description, sysfs: sysfs, devRoot: devRoot)
-                // Start unmasked: a previous user may have left Interrupt Disable set.
-                try uio.unmask()
+                // Start unmasked (a previous user may have left Interrupt Disable set), with a
+                // level the function asserts already raised anew for this listener: the node is
+                // open first, so the interrupt the kernel then counts is a new one for it.
+                try uio.start()
                 return uio
             }
             state.open = uio
