@@ -217,6 +217,30 @@ extension RigIntegrationTests {
             #expect(try Rig.kernelCount(irq: irq) - before >= UInt64(Rig.count))
         }
 
+        /// A cause the edu raised with no driver bound (its line asserted before
+        /// uio_pci_generic's probe enabled it) arrives when INTx is enabled, and so does the
+        /// next one. QEMU's IO-APIC drops a level that rose while the pin was edge-triggered
+        /// and masked (Linux's state for a freed IRQ): without `UIODevice.start` raising it
+        /// anew, neither ever arrived (0 of 10 in the rig).
+        @Test func uioINTxDeliversALevelPendingFromBeforeTheBind() throws {
+            try Rig.bind(Rig.eduUIO, to: .uioPCIGeneric)
+            let edu = try Edu(bar: SysfsPCI().mapResource(Rig.eduUIO.description, bar: 0))
+            edu.acknowledgeAll()
+            try Rig.unbind(Rig.eduUIO)
+            edu.interrupt()
+            try Rig.bind(Rig.eduUIO, to: .uioPCIGeneric)
+            let backend = try UIOBackend(device: Rig.deviceInfo(Rig.eduUIO), logger: Rig.logger)
+            defer { backend.close() }
+            let source = try #require(backend.enableInterrupts(.intx, count: 1).first)
+            #expect(try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 3000), "the pending level arrives at enable")
+            _ = try UIODevice.readTotal(source.descriptor)
+            #expect(edu.acknowledgeAll(), "the edu's status still had the cause")
+            try source.unmask?.unmask()
+            edu.interrupt()
+            #expect(try FileIO.waitReadable(source.descriptor, timeoutMilliseconds: 3000), "and the next interrupt too")
+            edu.acknowledgeAll()
+        }
+
         @Test func openingAndClosingLeaksNoDescriptors() throws {
             try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
             let info = try Rig.deviceInfo(Rig.eduVFIO)
