@@ -254,7 +254,9 @@ public final class VFIOBackend: InterruptBackend {
             // A line the device asserts already (a cause a previous user left pending: the
             // status register's Interrupt bit) is served at once, as under UIO, whether or not
             // the interrupt controller delivers a level that was high before the handler came
-            // (QEMU's IO-APIC behind interrupt remapping does not, nor any edge after it).
+            // (QEMU's IO-APIC does not when the level rose while Linux left the pin masked and
+            // edge-triggered, as it does once an IRQ is freed; nor any interrupt after it while the
+            // level stays high: the TestKit article's "cannot emulate" list).
             // Masked first, as vfio-pci's handler leaves a line it signalled: the first pass's
             // unmask then finds a cause the ISR did not clear and signals again, as for any
             // interrupt (unmasked, the line would go silent after that one pass).
