@@ -133,8 +133,9 @@ public struct DeviceSession: Sendable {
                     } else {
                         stimulus = .vfioLoopback(backend)
                     }
+                    // Closing lets the gate forget the quiesce (and the register files it holds).
                     return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus.gated(by: backend.removalGate),
-                                         close: { backend.close() },
+                                         close: { backend.removalGate?.onRelease(quiesce: nil); backend.close() },
                                          loopbackOnly: loopbackOnly, advice: advice,
                                          // The mappings and the region file, not the device: holding the
                                          // device would keep it open.
@@ -295,7 +296,7 @@ public struct DeviceSession: Sendable {
     /// line acknowledged by the ISR as edu's is).
     public static func simulated(_ backend: SimulatedBackend) -> DeviceSession {
         DeviceSession(info: backend.device, profile: nil, backend: backend, stimulus: SelftestStimulus.simulated(backend).gated(by: backend.removalGate),
-                      close: {})
+                      close: { [weak backend] in backend?.removalGate?.onRelease(quiesce: nil) })
     }
 
     /// How many times the backend re-enabled the INTx line (nil: not counted).

@@ -154,6 +154,7 @@ public struct SelftestStimulus: Sendable {
                              backend.acknowledge()
                              return true
                          },
-                         quiesce: { backend.acknowledge() })
+                         // Weak: the backend's removal gate keeps the quiesce (gated(by:)).
+                         quiesce: { [weak backend] in backend?.acknowledge() })
     }
 }

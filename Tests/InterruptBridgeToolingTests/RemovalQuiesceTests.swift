@@ -21,8 +21,12 @@ struct RemovalQuiesceTests {
         let (device, backend) = makeDevice(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 1))
         let atQuiesce = Recorder<String>()
         let object = Recorder<InterruptObject>()
+        let raisesRun = Recorder<Int>()
         let plain = SelftestStimulus(name: "recording", kernelCounts: false,
-                                     raise: { message in guard backend.raise(message: message) else { throw BackendError.closed } },
+                                     raise: { message in
+                                         raisesRun.append(message)
+                                         guard backend.raise(message: message) else { throw BackendError.closed }
+                                     },
                                      acknowledge: { _ in true },
                                      quiesce: {
                                          atQuiesce.append("released \(backend.releaseCount), connected \(object.all.first?.isConnected == true)")
@@ -41,6 +45,28 @@ struct RemovalQuiesceTests {
         let raisedBefore = backend.raisedCount
         #expect(throws: BackendError.self) { try stimulus.raise(0) }
         #expect(backend.raisedCount == raisedBefore, "a raise after the release does not reach the device")
+        #expect(raisesRun.all == [0], "the gate refused it: the raise itself never ran (its registers are not touched)")
+    }
+
+    /// The gate keeps the session's quiesce, which names the device: neither may keep the
+    /// backend alive once the session is closed and dropped (its eventfds, BAR and DMA memory).
+    @Test func aClosedSimulatedSessionLetsItsBackendGo() throws {
+        weak var gone: SimulatedBackend?
+        do {
+            let backend = SimulatedBackend(SimulatedDevice(interruptPin: .a, msiCount: 1))
+            gone = backend
+            let session = DeviceSession.simulated(backend)
+            session.stimulus?.quiesce()
+            session.close()
+        }
+        #expect(gone == nil, "the backend was freed")
+        // Dropped without close (a caller that forgot): the quiesce does not hold it either.
+        do {
+            let backend = SimulatedBackend(SimulatedDevice(interruptPin: .a, msiCount: 1))
+            gone = backend
+            _ = DeviceSession.simulated(backend)
+        }
+        #expect(gone == nil, "the backend was freed without a close")
     }
 
     /// A raise in flight when the release comes finishes first: the quiesce, which clears

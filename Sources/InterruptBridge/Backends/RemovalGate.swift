@@ -25,9 +25,15 @@ import InterruptBridgeSystem
 /// that waits for a raise in flight (which lands while the messages still deliver), refuses
 /// any later one, and runs the owner's quiesce (`onRelease`) while the registers still reach
 /// the device. The backend's release closes it too (for a release with no request read).
+///
+/// The quiesce runs on the thread that closes the gate, usually the dispatch loop's, with
+/// the gate held: it must be short and must not block, call the dispatcher (a disconnect, a
+/// synchronize) or raise through this gate. A profile's quiesce (a few register accesses) is
+/// what it is for.
 public final class RemovalGate: @unchecked Sendable {
-    // Safe: `closed` and `quiesce` are read and written only with `mutex` held; a raise
-    // runs with it held too, which is what orders it before or after the release.
+    // Safe: `closed` and `quiesce` are read and written only with `mutex` held; a raise and
+    // the quiesce run with it held too, which is what orders a raise before or after the
+    // release, and makes a second `close` return only once the quiesce is done.
     private let mutex = BlockingMutex()
     private var closed = false
     private var quiesce: (@Sendable () -> Void)?
@@ -42,7 +48,8 @@ public final class RemovalGate: @unchecked Sendable {
     }
 
     /// What quiets the device (a profile's quiesce: acknowledge whatever is pending), run
-    /// once at the release, before the device is closed. Replaces an earlier one; nil: none.
+    /// once at the release, before the device is closed. Replaces an earlier one; nil: none
+    /// (what a session that lets the device go sets, so the gate keeps nothing of it).
     public func onRelease(quiesce: (@Sendable () -> Void)?) {
         mutex.lock()
         defer { mutex.unlock() }
@@ -59,19 +66,17 @@ public final class RemovalGate: @unchecked Sendable {
         return true
     }
 
-    /// Closes the gate (after a raise in flight) and runs the quiesce, once; later calls do
-    /// nothing. The dispatch loop calls it when it reads a removal request, before it disables
-    /// the device's messages; the backend again before it gives the device back.
+    /// Closes the gate (after a raise in flight) and runs the quiesce, once; a later call
+    /// returns once it has run. The dispatch loop calls it when it reads a removal request,
+    /// before it disables the device's messages; the backend again before it gives the
+    /// device back.
     public func close() {
         mutex.lock()
-        guard !closed else {
-            mutex.unlock()
-            return
-        }
+        defer { mutex.unlock() }
+        guard !closed else { return }
         closed = true
         let quiesce = self.quiesce
         self.quiesce = nil
-        mutex.unlock()
         quiesce?()
     }
 }
