@@ -341,7 +341,11 @@ extension DeviceRegistry {
             guard path == configurationPath || inState else {
                 throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
             }
-            do { try FileIO.replaceAtomically(path, text, preservingMode: true) } catch { throw .failed("writing \(path) failed: \(error)") }
+            // Through a link only for the configuration file the daemon was started from (kept,
+            // say, as a link into a deployment); a link in the state directory is not followed.
+            do { try FileIO.replaceAtomically(path, text, preservingMode: true, followingLinks: path == configurationPath) } catch {
+                throw .failed("writing \(path) failed: \(error)")
+            }
             logger.info("running configuration saved", metadata: ["path": "\(path)"])
         }
         return text

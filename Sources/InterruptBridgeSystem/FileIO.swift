@@ -73,10 +73,13 @@ public enum FileIO {
     /// file beside it, flushed, then renamed over it, so a reader (or a process
     /// started after a crash) sees the old content or the new, never a part.
     /// `preservingMode`: a file already at `path` keeps its permission bits and owner (the
-    /// process's umask aside), and a symbolic link stays one, its target replaced (in the
-    /// target's directory), as an editor's save does.
-    public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false) throws(SystemError) {
-        let path = preservingMode ? resolvingLinks(path) : path
+    /// process's umask aside), as an editor's save does. `followingLinks`: a symbolic link at
+    /// `path` stays one and its target is replaced (in the target's directory); a link whose
+    /// target does not exist is an error (ENOENT), not replaced by a file. Only for a path the
+    /// caller trusts as given (root writing through a link writes wherever it points).
+    public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false,
+                                         followingLinks: Bool = false) throws(SystemError) {
+        let path = followingLinks ? try resolvingLinks(path) : path
         let temporary = path + ".tmp-\(getpid())"
         let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
         let file = OwnedDescriptor(adopting: fd, name: temporary)
@@ -104,9 +107,16 @@ public enum FileIO {
         }
     }
 
-    /// The file `path` names after every symbolic link (`path` itself when it does not exist yet).
-    static func resolvingLinks(_ path: String) -> String {
-        guard let resolved = Glibc.realpath(path, nil) else { return path }
+    /// The file `path` names after every symbolic link: `path` itself when nothing is there
+    /// yet; ENOENT for a link whose target does not exist.
+    static func resolvingLinks(_ path: String) throws(SystemError) -> String {
+        guard let resolved = Glibc.realpath(path, nil) else {
+            var link = stat()
+            if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+                throw SystemError("\(path) is a symbolic link to a file that does not exist", code: ENOENT)
+            }
+            return path
+        }
         defer { free(resolved) }
         return String(cString: resolved)
     }

@@ -33,10 +33,20 @@ struct FileIOPathTests {
         try "one".write(toFile: target, atomically: false, encoding: .utf8)
         chmod(target, 0o640)
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "deploy/irqbridge.yaml")
-        try FileIO.replaceAtomically(link, "two", preservingMode: true)
+        try FileIO.replaceAtomically(link, "two", preservingMode: true, followingLinks: true)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "deploy/irqbridge.yaml")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "two")
         #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o640)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/deploy") == ["irqbridge.yaml"], "no temporary file left")
+
+        // A link to nothing is refused, not replaced by a file.
+        let dangling = directory + "/dangling.yaml"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "deploy/missing.yaml")
+        #expect(throws: SystemError.self) { try FileIO.replaceAtomically(dangling, "three", preservingMode: true, followingLinks: true) }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "deploy/missing.yaml")
+        // Not asked to follow links (a file in the daemon's state directory): the link itself is replaced.
+        try FileIO.replaceAtomically(link, "four", preservingMode: true)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "two")
     }
 }
