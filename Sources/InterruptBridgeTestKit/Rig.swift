@@ -64,7 +64,13 @@ public enum Rig {
                 return
             } catch let error as BindingError {
                 if case .bridge = error { throw RigError(error.bridgeRefusal + "; Rig.bind does not bind bridges") }
-                guard case .bindFailed(_, _, nil) = error, attempt < 10 else { throw error }
+                // In the same window a kernel driver may probe it between the look at its driver
+                // and the bind (`.inUse`): the next try takes it from that driver.
+                let retried = switch error {
+                case .bindFailed(_, _, nil), .inUse: true
+                default: false
+                }
+                guard retried, attempt < 10 else { throw error }
                 attempt += 1
                 usleep(50_000)
             }
