@@ -57,6 +57,8 @@ public final class UIODevice: Sendable {
         var dword: UInt32 = 0
         _ = try syscall("read config Command/Status") { Glibc.pread(config.rawValue, &dword, 4, off_t(Self.commandOffset)) }
         let value = UInt32(littleEndian: dword)
+        // Should the second of two writes fail, Interrupt Disable is left set: the caller's
+        // enable fails, and the next enable's first write clears it again.
         for command in Self.startWrites(command: UInt16(truncatingIfNeeded: value), status: UInt16(truncatingIfNeeded: value >> 16)) {
             var raw = command.littleEndian
             _ = try syscall("write config Command") { Glibc.pwrite(config.rawValue, &raw, 2, off_t(Self.commandOffset)) }

@@ -5,32 +5,60 @@ run.sh drains the guest's stdout and stderr (two serial ports) with one copier e
 the host's stdout and stderr, which are often one file or terminal (`> log 2>&1`). Two
 `cat`s wrote whatever each read returned, so a line of one stream could land in the
 middle of a line of the other, splitting words and UTF-8 characters. One write(2) per line
-keeps lines whole: writes to one open file are not interleaved within each other.
-A line longer than 64 KiB is written in pieces; a last line without a newline is written
-at the end of input."""
+keeps lines whole in a file or on a terminal (and in a pipe for lines up to PIPE_BUF,
+4 KiB). A partial line (a prompt, progress dots) is written once no more input came for
+0.1 s, so output stays live; a line longer than 64 KiB goes in pieces."""
 import os
+import select
 import sys
 
 LIMIT = 65536
+IDLE_SECONDS = 0.1
+
+
+def write_all(out: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(out, view):]
 
 
 def main() -> int:
-    source = sys.stdin.buffer
+    source = sys.stdin.fileno()
     out = sys.stdout.fileno()
+    pending = b""
+    writing = True
     while True:
-        line = source.readline(LIMIT)
-        if not line:
-            return 0
-        view = memoryview(line)
-        while view:
-            try:
-                written = os.write(out, view)
-            except BrokenPipeError:
-                # The reader went away: keep draining so the guest's port never blocks.
-                for _ in iter(lambda: source.read(LIMIT), b""):
+        if pending:
+            ready, _, _ = select.select([source], [], [], IDLE_SECONDS)
+            if not ready:
+                # Quiet for a while with a partial line: let it show.
+                if writing:
+                    try:
+                        write_all(out, pending)
+                    except BrokenPipeError:
+                        writing = False
+                pending = b""
+                continue
+        chunk = os.read(source, LIMIT)
+        if not chunk:
+            if pending and writing:
+                try:
+                    write_all(out, pending)
+                except BrokenPipeError:
                     pass
-                return 0
-            view = view[written:]
+            return 0
+        pending += chunk
+        end = pending.rfind(b"\n")
+        if end < 0 and len(pending) < LIMIT:
+            continue
+        whole, pending = (pending[:end + 1], pending[end + 1:]) if end >= 0 else (pending, b"")
+        if not writing:
+            continue  # the reader went away: keep draining so the guest's port never blocks
+        try:
+            for line in whole.splitlines(keepends=True):
+                write_all(out, line)
+        except BrokenPipeError:
+            writing = False
 
 
 if __name__ == "__main__":
