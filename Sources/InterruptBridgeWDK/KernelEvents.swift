@@ -48,6 +48,7 @@ public final class KEVENT: Sendable {
     }
 }
 public typealias PRKEVENT = KEVENT
+public typealias PKEVENT = KEVENT
 
 /// What an event's waits see. As on Windows a set releases the waits at that moment: a
 /// KeClearEvent right after cannot take the release back, and two sets of a
@@ -121,6 +122,9 @@ public func KeSetEvent(_ Event: KEVENT, _ Increment: KPRIORITY, _ Wait: BOOLEAN)
 }
 
 /// `KeSetEvent(&Event, IO_NO_INCREMENT, FALSE)`: the increment as C drivers pass it (a CCHAR).
+/// Disfavoured, so a literal increment (`KeSetEvent(&Event, 0, FALSE)`, as many drivers
+/// write it) picks the KPRIORITY form instead of being ambiguous.
+@_disfavoredOverload
 @discardableResult
 public func KeSetEvent(_ Event: KEVENT, _ Increment: CCHAR, _ Wait: BOOLEAN) -> LONG {
     KeSetEvent(Event, KPRIORITY(Increment), Wait)

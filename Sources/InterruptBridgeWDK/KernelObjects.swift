@@ -143,6 +143,8 @@ public func KeLowerIrql(_ NewIrql: KIRQL) {
 /// `Interrupt` itself (the lock is not recursive, as on Windows), at an IRQL no higher
 /// than the interrupt's SynchronizeIrql: called above it, the process stops, as Windows
 /// bug-checks.
+/// Discardable, as a driver that only needs the routine run ignores it.
+@discardableResult
 public func KeSynchronizeExecution(_ Interrupt: PKINTERRUPT, _ SynchronizeRoutine: KSYNCHRONIZE_ROUTINE,
                                    _ SynchronizeContext: PVOID) -> BOOLEAN {
     guard let Interrupt else { preconditionFailure("KeSynchronizeExecution: Interrupt is NULL") }

@@ -29,6 +29,10 @@ public final class KTIMER: Sendable {
     }
 }
 
+/// wdm.h's pointer spellings: the timer is a reference already (`IN PKTIMER Timer` ports as is).
+public typealias PKTIMER = KTIMER
+public typealias PRKTIMER = KTIMER
+
 /// `KeInitializeTimer(&devExt->Timer)`: a notification timer, not set, not signalled.
 public func KeInitializeTimer(_ Timer: inout KTIMER) {
     Timer = KTIMER(type: NotificationTimer)

@@ -35,7 +35,7 @@ public struct NTSTATUS: RawRepresentable, Sendable, Hashable, CustomStringConver
         STATUS_INVALID_PARAMETER_9: "STATUS_INVALID_PARAMETER_9", STATUS_INVALID_PARAMETER_10: "STATUS_INVALID_PARAMETER_10",
         STATUS_INVALID_PARAMETER_11: "STATUS_INVALID_PARAMETER_11", STATUS_INVALID_PARAMETER_12: "STATUS_INVALID_PARAMETER_12",
         STATUS_INVALID_DEVICE_STATE: "STATUS_INVALID_DEVICE_STATE", STATUS_NOT_FOUND: "STATUS_NOT_FOUND",
-        STATUS_DEVICE_REMOVED: "STATUS_DEVICE_REMOVED",
+        STATUS_DEVICE_REMOVED: "STATUS_DEVICE_REMOVED", STATUS_NONE_MAPPED: "STATUS_NONE_MAPPED",
     ]
 }
 
@@ -91,3 +91,6 @@ public let STATUS_INVALID_DEVICE_STATE = NTSTATUS(0xC000_0184)
 public let STATUS_NOT_FOUND = NTSTATUS(0xC000_0225)
 /// ntstatus.h's value; no routine of the facade returns it.
 public let STATUS_DEVICE_REMOVED = NTSTATUS(0xC000_02B6)
+/// ntstatus.h's value (drivers return it when a resource could not be mapped, as the serial
+/// sample's SerialGetMappedAddress does); no routine of the facade returns it.
+public let STATUS_NONE_MAPPED = NTSTATUS(0xC000_0073)

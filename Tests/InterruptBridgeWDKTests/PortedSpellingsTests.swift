@@ -1,0 +1,40 @@
+import InterruptBridgeWDK
+import Testing
+
+/// Spellings a WDM driver's interrupt path uses beside the connect routines, found porting
+/// the Server 2003 DDK serial driver (SerialISR, SerialGetMappedAddress, its timer helpers):
+/// they compile as written and have wdm.h's and ntstatus.h's values.
+@Suite("Ported WDM spellings")
+struct PortedSpellingsTests {
+    final class Extension: @unchecked Sendable {
+        var PowerState = PowerDeviceD3
+        var Timer = KTIMER()
+        var Event = KEVENT()
+    }
+
+    @Test func wdmValues() {
+        #expect([PowerDeviceUnspecified, PowerDeviceD0, PowerDeviceD1, PowerDeviceD2, PowerDeviceD3, PowerDeviceMaximum].map(\.rawValue)
+                == [0, 1, 2, 3, 4, 5])
+        #expect(STATUS_NONE_MAPPED == NTSTATUS(0xC000_0073) && !NT_SUCCESS(STATUS_NONE_MAPPED))
+        #expect("\(STATUS_NONE_MAPPED)".contains("STATUS_NONE_MAPPED"))
+    }
+
+    @Test func anIsrsPowerCheckAndTheTimerAndEventPointerTypesPortAsWritten() {
+        let Extension = Extension()
+        // isr.c: if (Extension->PowerState != PowerDeviceD0) { return FALSE; }
+        #expect(Extension.PowerState != PowerDeviceD0)
+        Extension.PowerState = PowerDeviceD0
+        #expect(Extension.PowerState == PowerDeviceD0)
+        // utils.c: BOOLEAN SerialSetTimer(IN PKTIMER Timer, ...); events as PKEVENT, set with a
+        // literal increment (KeSetEvent(&Event, 0, FALSE)), which must not be ambiguous.
+        func SerialCancelTimer(_ Timer: PKTIMER) -> BOOLEAN { KeCancelTimer(Timer) }
+        func Signal(_ Event: PKEVENT) { KeSetEvent(Event, 0, FALSE) }
+        KeInitializeTimer(&Extension.Timer)
+        #expect(SerialCancelTimer(Extension.Timer) == FALSE, "not set")
+        KeInitializeEvent(&Extension.Event, NotificationEvent, FALSE)
+        Signal(Extension.Event)
+        #expect(KeReadStateEvent(Extension.Event) != 0)
+        ASSERT(Extension.PowerState == PowerDeviceD0)
+        NT_ASSERT(KeReadStateEvent(Extension.Event) != 0)
+    }
+}
