@@ -71,6 +71,87 @@ public struct CM_PARTIAL_RESOURCE_DESCRIPTOR: Sendable, Hashable, ZeroInitializa
             get { LargeRangeFields(low: low, high: high) }
             set { (low, high) = newValue.quadwords }
         }
+
+        /// `u.Dma` (CmResourceTypeDma): Channel, Port, Reserved1. No PCI function has one; for
+        /// code that walks every type of a list.
+        public var Dma: DmaFields {
+            get { DmaFields(words: words) }
+            set { words = newValue.words }
+        }
+
+        /// `u.BusNumber` (CmResourceTypeBusNumber): Start, Length, Reserved.
+        public var BusNumber: BusNumberFields {
+            get { BusNumberFields(words: words) }
+            set { words = newValue.words }
+        }
+
+        /// `u.DevicePrivate` (CmResourceTypeDevicePrivate): Data[3].
+        public var DevicePrivate: DevicePrivateFields {
+            get { DevicePrivateFields(words: words) }
+            set { words = newValue.words }
+        }
+
+        /// `u.DeviceSpecificData` (CmResourceTypeDeviceSpecific): DataSize, Reserved1, Reserved2.
+        /// The facade's lists carry no data after a descriptor, so this type never appears in
+        /// them (a serial driver's clock rate, CM_SERIAL_DEVICE_DATA, is not offered).
+        public var DeviceSpecificData: DeviceSpecificDataFields {
+            get { DeviceSpecificDataFields(words: words) }
+            set { words = newValue.words }
+        }
+
+        /// The union as four ULONGs, in memory order.
+        var words: (ULONG, ULONG, ULONG, ULONG) {
+            get { (ULONG(truncatingIfNeeded: low), ULONG(truncatingIfNeeded: low >> 32),
+                   ULONG(truncatingIfNeeded: high), ULONG(truncatingIfNeeded: high >> 32)) }
+            set {
+                low = UInt64(newValue.0) | UInt64(newValue.1) << 32
+                high = UInt64(newValue.2) | UInt64(newValue.3) << 32
+            }
+        }
+    }
+
+    /// `u.Dma`.
+    public struct DmaFields: Sendable, Hashable {
+        public var Channel: ULONG
+        public var Port: ULONG
+        public var Reserved1: ULONG
+        private var beyond: ULONG
+        init(words: (ULONG, ULONG, ULONG, ULONG)) { (Channel, Port, Reserved1, beyond) = words }
+        var words: (ULONG, ULONG, ULONG, ULONG) { (Channel, Port, Reserved1, beyond) }
+    }
+
+    /// `u.BusNumber`.
+    public struct BusNumberFields: Sendable, Hashable {
+        public var Start: ULONG
+        public var Length: ULONG
+        public var Reserved: ULONG
+        private var beyond: ULONG
+        init(words: (ULONG, ULONG, ULONG, ULONG)) { (Start, Length, Reserved, beyond) = words }
+        var words: (ULONG, ULONG, ULONG, ULONG) { (Start, Length, Reserved, beyond) }
+    }
+
+    /// `u.DevicePrivate`: `Data[0]` ... `Data[2]`.
+    public struct DevicePrivateFields: Sendable, Hashable {
+        public var Data: [ULONG] {
+            get { [first, second, third] }
+            set {
+                precondition(newValue.count == 3, "u.DevicePrivate.Data has 3 elements, not \(newValue.count)")
+                (first, second, third) = (newValue[0], newValue[1], newValue[2])
+            }
+        }
+        private var first, second, third, beyond: ULONG
+        init(words: (ULONG, ULONG, ULONG, ULONG)) { (first, second, third, beyond) = words }
+        var words: (ULONG, ULONG, ULONG, ULONG) { (first, second, third, beyond) }
+    }
+
+    /// `u.DeviceSpecificData`.
+    public struct DeviceSpecificDataFields: Sendable, Hashable {
+        public var DataSize: ULONG
+        public var Reserved1: ULONG
+        public var Reserved2: ULONG
+        private var beyond: ULONG
+        init(words: (ULONG, ULONG, ULONG, ULONG)) { (DataSize, Reserved1, Reserved2, beyond) = words }
+        var words: (ULONG, ULONG, ULONG, ULONG) { (DataSize, Reserved1, Reserved2, beyond) }
     }
 
     /// `u.Interrupt` and `u.MessageInterrupt.Translated`.

@@ -37,4 +37,21 @@ struct PortedSpellingsTests {
         ASSERT(Extension.PowerState == PowerDeviceD0)
         NT_ASSERT(KeReadStateEvent(Extension.Event) != 0)
     }
+
+    /// wdm.h's union `u` has these members too, over the same 16 bytes (pack 4, at offset 4):
+    /// a driver that walks every descriptor type compiles, and they alias as in C.
+    @Test func everyMemberOfTheDescriptorUnionIsThere() {
+        var descriptor = CM_PARTIAL_RESOURCE_DESCRIPTOR()
+        descriptor.Type = CmResourceTypeDma
+        descriptor.u.Dma.Channel = 5
+        descriptor.u.Dma.Port = 7
+        #expect(descriptor.u.Generic.Start.QuadPart == 0x7_0000_0005, "Channel and Port are Start's low and high parts")
+        descriptor.u.DeviceSpecificData.DataSize = 16
+        #expect(descriptor.u.DeviceSpecificData.DataSize == 16 && descriptor.u.Dma.Channel == 16 && descriptor.u.BusNumber.Start == 16)
+        descriptor.u.BusNumber.Reserved = 9
+        #expect(descriptor.u.DevicePrivate.Data == [16, 7, 9])
+        #expect(descriptor.u.Memory.Length == 9, "the third ULONG is a range's Length")
+        descriptor.u.DevicePrivate.Data = [1, 2, 3]
+        #expect(descriptor.u.BusNumber.Start == 1 && descriptor.u.BusNumber.Length == 2 && descriptor.u.DeviceSpecificData.Reserved2 == 3)
+    }
 }
