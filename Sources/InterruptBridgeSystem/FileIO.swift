@@ -80,12 +80,20 @@ public enum FileIO {
     public static func replaceAtomically(_ path: String, _ text: String, mode: UInt32 = 0o600, preservingMode: Bool = false,
                                          followingLinks: Bool = false) throws(SystemError) {
         let path = followingLinks ? try resolvingLinks(path) : path
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = try syscall("create \(temporary)") { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
+        // A name no one can guess and a file this call creates (not a link someone left there).
+        var temporary = ""
+        var fd: Int32 = -1
+        for _ in 0..<8 where fd < 0 {
+            temporary = path + ".tmp-\(getpid())-" + String(UInt32.random(in: .min ... .max), radix: 16)
+            fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
+            if fd < 0, errno != EEXIST { throw .errno("create \(temporary)") }
+        }
+        if fd < 0 { throw .errno("create \(temporary)") }
         let file = OwnedDescriptor(adopting: fd, name: temporary)
         do throws(SystemError) {
+            // The mode and owner of a regular file only (not of what a link there points to).
             var existing = stat()
-            if preservingMode, stat(path, &existing) == 0 {
+            if preservingMode, lstat(path, &existing) == 0, existing.st_mode & S_IFMT == S_IFREG {
                 _ = try syscall("chown \(temporary)") { fchown(file.rawValue, existing.st_uid, existing.st_gid) }
                 _ = try syscall("chmod \(temporary)") { fchmod(file.rawValue, existing.st_mode & 0o7777) }
             }
@@ -111,11 +119,11 @@ public enum FileIO {
     /// yet; ENOENT for a link whose target does not exist.
     static func resolvingLinks(_ path: String) throws(SystemError) -> String {
         guard let resolved = Glibc.realpath(path, nil) else {
+            let failure = errno
             var link = stat()
-            if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
-                throw SystemError("\(path) is a symbolic link to a file that does not exist", code: ENOENT)
-            }
-            return path
+            guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return path }
+            if failure == ENOENT { throw SystemError("\(path) is a symbolic link to a file that does not exist", code: ENOENT) }
+            throw SystemError("resolving the symbolic link \(path): \(String(cString: strerror(failure)))", code: failure)
         }
         defer { free(resolved) }
         return String(cString: resolved)

@@ -68,6 +68,8 @@ public enum Rig {
                 // and the bind (`.inUse`): the next try takes it from that driver.
                 let retried = switch error {
                 case .bindFailed(_, _, nil), .inUse: true
+                // ... or after the binder's own look, before its driver_override took effect.
+                case .bindFailed(_, _, let actual?): UserSpaceDriver(rawValue: actual) == nil
                 default: false
                 }
                 guard retried, attempt < 10 else { throw error }

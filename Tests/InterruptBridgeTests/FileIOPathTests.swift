@@ -44,9 +44,19 @@ struct FileIOPathTests {
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "deploy/missing.yaml")
         #expect(throws: SystemError.self) { try FileIO.replaceAtomically(dangling, "three", preservingMode: true, followingLinks: true) }
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "deploy/missing.yaml")
-        // Not asked to follow links (a file in the daemon's state directory): the link itself is replaced.
+        // A loop is reported as one, not as a missing target.
+        let loop = directory + "/loop.yaml"
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: "loop.yaml")
+        #expect { try FileIO.replaceAtomically(loop, "x", preservingMode: true, followingLinks: true) } throws: { error in
+            (error as? SystemError)?.code == ELOOP
+        }
+        // Not asked to follow links (a file in the daemon's state directory): the link itself is
+        // replaced, by a file with the default mode, not the owner and mode of what it pointed to.
+        chmod(target, 0o666)
         try FileIO.replaceAtomically(link, "four", preservingMode: true)
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
+        #expect(try FileManager.default.attributesOfItem(atPath: link)[.posixPermissions] as? Int == 0o600)
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "two")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }.isEmpty)
     }
 }

@@ -55,7 +55,9 @@ def main() -> int:
         if not writing:
             continue  # the reader went away: keep draining so the guest's port never blocks
         try:
-            for line in whole.splitlines(keepends=True):
+            # Split on "\n" only: a progress line redrawn with "\r" stays one write.
+            lines = [line + b"\n" for line in whole[:-1].split(b"\n")] if whole.endswith(b"\n") else [whole]
+            for line in lines:
                 write_all(out, line)
         except BrokenPipeError:
             writing = False
