@@ -60,8 +60,7 @@ public final class UIODevice: Sendable {
         // Should the second of two writes fail, Interrupt Disable is left set: the caller's
         // enable fails, and the next enable's first write clears it again.
         for command in Self.startWrites(command: UInt16(truncatingIfNeeded: value), status: UInt16(truncatingIfNeeded: value >> 16)) {
-            var raw = command.littleEndian
-            _ = try syscall("write config Command") { Glibc.pwrite(config.rawValue, &raw, 2, off_t(Self.commandOffset)) }
+            try Self.writeCommand(command, config: config.rawValue)
         }
     }
 
@@ -100,8 +99,13 @@ public final class UIODevice: Sendable {
     public static func unmask(config: Int32) throws(SystemError) {
         let command = try readCommand(config: config)
         guard command & interruptDisable != 0 else { return }
-        var cleared = (command & ~interruptDisable).littleEndian
-        _ = try syscall("write config Command") { Glibc.pwrite(config, &cleared, 2, off_t(commandOffset)) }
+        try writeCommand(command & ~interruptDisable, config: config)
+    }
+
+    /// Writes the Command register through a borrowed config descriptor (one syscall).
+    static func writeCommand(_ command: UInt16, config: Int32) throws(SystemError) {
+        var raw = command.littleEndian
+        _ = try syscall("write config Command") { Glibc.pwrite(config, &raw, 2, off_t(commandOffset)) }
     }
 }
 
