@@ -26,10 +26,11 @@ extension DeviceRegistry {
             // after the loop disabled the device's messages would assert the card's INTx line
             // (shared, perhaps, with a card under test) with no handler: the loop closed the
             // device's removal gate before that, which ran the profile's quiesce and refuses
-            // later raises (`RemovalGate`); by now the device is closed and out of reach.
+            // later raises (`RemovalGate`); by now the device is closed and out of reach, so
+            // the session is let go without quiescing it again.
             stopRaising(device)
             device.connected = nil
-            closeSession(device)
+            closeSession(device, quiescing: false)
             device.state = .removed
             device.reason = reason
             publish(.removed, device, "\(device.id) removed (\(reason)): \(count) vector(s) disconnected")
