@@ -37,5 +37,8 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
         EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
         ENODEV: "ENODEV", ENOTDIR: "ENOTDIR", EINVAL: "EINVAL", EMFILE: "EMFILE", ENOSPC: "ENOSPC", ENOSYS: "ENOSYS",
         ENOTTY: "ENOTTY", ERANGE: "ERANGE", EOPNOTSUPP: "EOPNOTSUPP",
+        // The control socket's: callers compare these names (a stale socket is ECONNREFUSED).
+        ECONNREFUSED: "ECONNREFUSED", ENOTSOCK: "ENOTSOCK", EPIPE: "EPIPE", ECONNRESET: "ECONNRESET",
+        EADDRINUSE: "EADDRINUSE", ETIMEDOUT: "ETIMEDOUT", ENAMETOOLONG: "ENAMETOOLONG",
     ]
 }

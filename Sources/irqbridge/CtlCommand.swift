@@ -70,6 +70,10 @@ struct CtlOptions: ParsableArguments {
         guard socketPath.utf8.count < 108 else {
             throw CommandFailure.badInput("\(named) is \(socketPath.utf8.count) bytes; a Unix socket path has at most 107")
         }
+        // connect(2) answers ECONNREFUSED for a directory or a regular file, as for a stale socket.
+        if let kind = FileIO.kind(of: socketPath), kind != .socket {
+            throw CommandFailure.badInput("\(named): \(socketPath) is \(kind), not a socket: give the daemon's control socket (its setting 'socket')")
+        }
         let reply: ControlClient.Reply
         do { reply = try client.request(method, path, json: body, timeout: timeout) } catch { throw CommandFailure.failed("\(error)") }
         switch reply.status {

@@ -57,12 +57,38 @@ struct CtlCommandLineTests {
         // The socket replaces a stale socket file only: never a directory, never a file such as /etc/passwd.
         (["daemon", "--check", "--socket", "/tmp"], "irqbridge: setting 'socket': /tmp is a directory, not a socket to replace"),
         (["daemon", "--check", "--socket", "/etc/passwd"], "irqbridge: setting 'socket': /etc/passwd is a file, not a socket to replace"),
+        // connect(2) refuses both as it refuses a stale socket: named, not "Connection refused".
+        (["ctl", "devices", "--socket", "/tmp"], "irqbridge: --socket: /tmp is a directory, not a socket: give the daemon's control socket"),
+        (["ctl", "health", "--socket", "/etc/passwd"], "irqbridge: --socket: /etc/passwd is a regular file, not a socket"),
     ])
     func unusablePathsAreBadInput(arguments: [String], prefix: String) async throws {
         let result = try await Self.runIrqbridge(arguments)
         #expect(result.status == 2, "status \(result.status): \(result.standardError)")
         #expect(result.standardError.hasPrefix(prefix), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1)
+    }
+
+    /// A socket file nobody listens on (a daemon killed with SIGKILL leaves one): the hint
+    /// the user acts on, as for no socket at all; "errno 111" hid it.
+    @Test func aStaleSocketAsksWhetherTheDaemonRuns() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-stale-\(getpid()).sock").path
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        let result = try await Self.runIrqbridge(["ctl", "devices", "--socket", path])
+        #expect(result.status == 1, "status \(result.status): \(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: cannot reach the daemon at \(path): is irqbridge daemon running? "), "\(result.standardError)")
+        #expect(result.standardError.hasSuffix("(ECONNREFUSED)\n") && result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
     }
 
     /// --socket and --json go before the subcommand's name as well as after it; after wins.
