@@ -71,6 +71,12 @@ struct DaemonCommand: AsyncParsableCommand {
         if let kind = FileIO.kind(of: loaded.settings.socketPath), kind != .socket {
             throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is \(kind == .directory ? "a directory" : "a file"), not a socket to replace")
         }
+        // The state directory is created when missing; anything else there would pass --check
+        // and then fail the start at its lock ("open .../daemon.lock: Not a directory").
+        if let kind = FileIO.kind(of: loaded.settings.stateDirectory), kind != .directory {
+            throw CommandFailure.badInput("setting 'state-directory': \(loaded.settings.stateDirectory) is \(kind), not a directory: "
+                                          + "name a directory (a missing one is created)")
+        }
         if check {
             // No file at all is a valid daemon (one steered through the API), but a misspelt
             // IRQBRIDGE_CONFIG would otherwise read as a file that names nothing.

@@ -57,6 +57,11 @@ struct CtlCommandLineTests {
         // The socket replaces a stale socket file only: never a directory, never a file such as /etc/passwd.
         (["daemon", "--check", "--socket", "/tmp"], "irqbridge: setting 'socket': /tmp is a directory, not a socket to replace"),
         (["daemon", "--check", "--socket", "/etc/passwd"], "irqbridge: setting 'socket': /etc/passwd is a file, not a socket to replace"),
+        // --check said "valid" and the start then failed (status 1) at the lock file inside it.
+        (["daemon", "--check", "--set", "state-directory=/etc/passwd"],
+         "irqbridge: setting 'state-directory': /etc/passwd is a regular file, not a directory: name a directory"),
+        (["daemon", "--set", "state-directory=/etc/passwd", "--socket", "/nonexistent/irqbridge.sock", "--metrics", "off"],
+         "irqbridge: setting 'state-directory': /etc/passwd is a regular file, not a directory"),
         // connect(2) refuses both as it refuses a stale socket: named, not "Connection refused".
         (["ctl", "devices", "--socket", "/tmp"], "irqbridge: --socket: /tmp is a directory, not a socket: give the daemon's control socket"),
         (["ctl", "health", "--socket", "/etc/passwd"], "irqbridge: --socket: /etc/passwd is a regular file, not a socket"),
