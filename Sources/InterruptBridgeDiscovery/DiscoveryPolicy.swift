@@ -87,7 +87,11 @@ extension InterruptPolicyTable {
         case .keyNotFound(let key, let context): return at(context) + " (missing \(key.stringValue))"
         case .typeMismatch(_, let context):
             return at(DecodingError.Context(codingPath: context.codingPath, debugDescription: Self.plainMismatch(context.debugDescription)))
-        case .valueNotFound(_, let context): return at(context)
+        case .valueNotFound(let type, let context):
+            // The decoder's "Cannot get keyed decoding container -- found null value instead",
+            // in the file's own terms, as a type mismatch is put.
+            return at(DecodingError.Context(codingPath: context.codingPath,
+                                            debugDescription: Self.plainMismatch("Expected to decode \(type) but found null instead.")))
         @unknown default: return "\(error)"
         }
     }

@@ -80,6 +80,15 @@ struct CommandLineErrorTests {
                            "irqbridge: --policy: \(path): at default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1.5")
     }
 
+    /// A device entry of null: put in the file's terms, not the decoder's ("Cannot get keyed
+    /// decoding container -- found null value instead").
+    @Test func aNullDeviceEntryIsNamedInTheFilesTerms() throws {
+        let path = try Self.temporaryFile("null.json", #"{ "devices": { "1234:11e8": null } }"#)
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
+                           "irqbridge: --policy: \(path): at devices.1234:11e8: expected an object (a mapping), found null\n")
+    }
+
     /// argument-parser's own errors (a value that is not a number, an unknown option or
     /// subcommand, a missing argument) and each command's validate(): one line, status 2.
     @Test(arguments: [
