@@ -83,7 +83,8 @@ extension IRQBridge {
         // EMFILE, so it is raised first, as far as the dispatch loop's largest capacity (65,536)
         // and the hard limit allow (children inherit it: not to a container's 2^30).
         _ = try? FileIO.raiseDescriptorLimit(toAtMost: 65_536)
-        if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+        if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst()))
+            ?? unknownCommandBeforeHelp(Array(CommandLine.arguments.dropFirst())) {
             CommandFailure.badInput(unknown).exit()
         }
         let command: any ParsableCommand
@@ -148,6 +149,28 @@ extension IRQBridge {
     /// The subcommand of `command` called `name` (or one of its aliases).
     private static func subcommand(_ name: String, of command: any ParsableCommand.Type) -> (any ParsableCommand.Type)? {
         command.configuration.subcommands.first { $0._commandName == name || $0.configuration.aliases.contains(name) }
+    }
+
+    /// `irqbridge NAME --help` (or `irqbridge ctl NAME -h`) for a command that does not exist:
+    /// argument-parser prints the nearest command's help with status 0, as it does for `help NAME`.
+    /// Returns the one-line error, or nil (no help flag, every name a command, or an option
+    /// before the name, whose value this cannot tell from a name).
+    static func unknownCommandBeforeHelp(_ arguments: [String]) -> String? {
+        let words = arguments.prefix { $0 != "--" }
+        guard words.contains(where: { $0 == "--help" || $0 == "-h" }) else { return nil }
+        var command: any ParsableCommand.Type = IRQBridge.self
+        var path = ["irqbridge"]
+        for word in words {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty, !word.hasPrefix("-"), word != "help" else { return nil }
+            guard let next = subcommand(word, of: command) else {
+                let known = subcommands.map { $0._commandName }.joined(separator: ", ")
+                return "'\(path.joined(separator: " "))' has no command '\(word)' (commands: \(known))"
+            }
+            command = next
+            path.append(word)
+        }
+        return nil
     }
 
     /// `irqbridge help NAME...` for a command that does not exist: argument-parser prints the

@@ -141,6 +141,10 @@ struct CommandLineErrorTests {
         (["watch", "0000:3f:1f.7", "3f:1f.7"], "irqbridge: 0000:3f:1f.7 is named twice ('0000:3f:1f.7' and '3f:1f.7')"),
         (["help", "frobnicate"], "irqbridge: help: 'irqbridge' has no command 'frobnicate' (commands: list, "),
         (["help", "list", "extra"], "irqbridge: help: 'irqbridge list' has no subcommands"),
+        // `NAME --help` for no command NAME printed the parent's help with status 0, as `help NAME` did.
+        (["frobnicate", "--help"], "irqbridge: 'irqbridge' has no command 'frobnicate' (commands: list, "),
+        (["ctl", "frob", "-h"], "irqbridge: 'irqbridge ctl' has no command 'frob' (commands: devices, "),
+        (["profile", "shw", "edu", "--help"], "irqbridge: 'irqbridge profile' has no command 'shw' (commands: list, show, "),
     ])
     func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
         Self.expectOneLine(try Self.run(arguments), prefix)
@@ -186,7 +190,8 @@ struct CommandLineErrorTests {
         #expect(result.standardError.hasSuffix("): bind refuses it, and it is not a device to test\n"), "\(result.standardError)")
     }
 
-    @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], ["help", "help"], ["help", "rig", "--help"], []])
+    @Test(arguments: [["--help"], ["selftest", "--help"], ["help", "list"], ["help", "help"], ["help", "rig", "--help"], [],
+                      ["ctl", "wait", "--help"], ["ctl", "--socket", "/x", "devices", "-h"], ["list", "0000:00:03.0", "--help"], ["profile", "-h"]])
     func helpIsStillTheFullTextWithStatus0(arguments: [String]) throws {
         let result = try Self.run(arguments)
         #expect(result.status == 0, "\(result.standardError)")
