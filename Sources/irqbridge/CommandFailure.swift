@@ -28,7 +28,13 @@ enum CommandFailure: Error, CustomStringConvertible {
 
     /// The one wording of a malformed address, for every command that takes one.
     static func notAPCIAddress(_ text: String) -> CommandFailure {
-        .badInput("not a PCI address: '\(text)' (expected \(PCIAddress.expectedForms))")
+        .badInput("not a PCI address: '\(Self.visible(text))' (expected \(PCIAddress.expectedForms))")
+    }
+
+    /// The user's text with control characters escaped (a newline as \n): `exit()` folds a
+    /// line break into "; ", which would show "0000:00:03.0\n" as '0000:00:03.0; '.
+    static func visible(_ text: String) -> String {
+        text.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
     }
 
     var exitStatus: Int32 {

@@ -145,6 +145,9 @@ struct CommandLineErrorTests {
         (["frobnicate", "--help"], "irqbridge: 'irqbridge' has no command 'frobnicate' (commands: list, "),
         (["ctl", "frob", "-h"], "irqbridge: 'irqbridge ctl' has no command 'frob' (commands: devices, "),
         (["profile", "shw", "edu", "--help"], "irqbridge: 'irqbridge profile' has no command 'shw' (commands: list, show, "),
+        // A newline in the value is shown as \n, not folded into "; " as if the user had typed that.
+        (["bind", "0000:3f:1f.7\n"], "irqbridge: not a PCI address: '0000:3f:1f.7\\n' (expected "),
+        (["list", "0000:00:03.0\t"], "irqbridge: not a PCI address: '0000:00:03.0\\t' (expected "),
     ])
     func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
         Self.expectOneLine(try Self.run(arguments), prefix)
