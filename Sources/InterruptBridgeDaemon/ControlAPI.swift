@@ -263,6 +263,8 @@ public struct ControlAPI: Sendable {
             if let key = JSONDuplicateKeys.first(in: String(decoding: data, as: UTF8.self)) {
                 throw .badRequest("'\(key)' is written twice in the body; only one can be meant")
             }
+        } else if let syntax = JSONSyntaxError.first(in: String(decoding: data, as: UTF8.self)) {
+            throw .badRequest("the body is not valid JSON: \(syntax)")
         }
         do {
             return try JSONDecoder().decode(Body.self, from: data)

@@ -26,7 +26,15 @@ extension InterruptPolicyTable {
     /// A key written twice in one object is refused, as YAML's parser refuses it: the
     /// decoder would keep the last and drop the first without a word.
     public static func parse(json text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
-        let table = try table(path: path) { try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8)) }
+        let table: InterruptPolicyTable
+        do {
+            table = try Self.table(path: path) { try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(text.utf8)) }
+        } catch {
+            // Foundation says only "not valid JSON"; the line and column are what an editor needs.
+            guard case .policyFile(_, let reason) = error, reason.contains("not valid JSON"),
+                  let syntax = JSONSyntaxError.first(in: text) else { throw error }
+            throw .policyFile(path: path, reason: "not valid JSON: \(syntax)")
+        }
         if let key = JSONDuplicateKeys.first(in: text) {
             throw .policyFile(path: path, reason: "\"\(key)\" is written twice in one object; only one can be meant")
         }

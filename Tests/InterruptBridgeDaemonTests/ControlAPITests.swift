@@ -505,6 +505,19 @@ struct ControlAPITests {
 /// Bad input to the API is a 400 or 404 with the documented error body, and changes nothing.
 @Suite("Daemon control API: bad input")
 struct ControlAPIBadInputTests {
+    /// A body that is not JSON says where it breaks (Foundation alone says "not valid JSON").
+    @Test func aMalformedBodyIsPlaced() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        for (body, expected) in [(#"{"count": 1"#, "the body is not valid JSON: line 1, column 12: expected ',' or '}', found the end of the text"),
+                                 ("{\"count\": 1\n \"vector\": 0}", #"the body is not valid JSON: line 2, column 2: expected ',' or '}', found '"'"#),
+                                 (#"{count: 1}"#, "the body is not valid JSON: line 1, column 2: expected a key in double quotes, found 'c'")] {
+            let reply = try await daemon.rawCall("POST", "/v1/devices/quiet/trigger", body: body)
+            #expect(reply.status == 400 && (reply.json["error"] as? String) == expected, "\(body): \(reply.text)")
+        }
+        #expect(try await daemon.call("GET", "/v1/devices/quiet/statistics").json["generated"] as? Int == 0, "nothing was raised")
+        try await daemon.stop()
+    }
+
     /// A key written twice: the decoder would keep the last and drop the first without a word.
     @Test func aKeyWrittenTwiceInABodyIsRefused() async throws {
         let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")

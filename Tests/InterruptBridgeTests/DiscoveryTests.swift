@@ -166,7 +166,10 @@ enum Fixtures {
         (#"{ "default": { "MessageNumberLimit": 0 } }"#, "MessageNumberLimit must be at least 1"),
         (#"{ "default": { "AssignmentSetOverride": "0x0" } }"#, "AssignmentSetOverride names no processor"),
         (#"{ "default": { "DevicePriority": "urgent" } }"#, "at default.DevicePriority"),
-        (#"{ "default": "#, "not valid JSON"),
+        (#"{ "default": "#, "not valid JSON: line 1, column 14: the text ends where a value should be"),
+        // Where a hand edit broke the file, not Foundation's bare "not valid JSON".
+        ("{\n  \"devices\": {\n    \"0000:00:03.0\": { \"MSISupported\": false }\n    \"0000:00:04.0\": {}\n  }\n}",
+         #"not valid JSON: line 4, column 5: expected ',' or '}', found '"'"#),
         (#"{ "devices": [] }"#, "at devices: expected an object (a mapping), found an array"),
         // One device twice: a parser keeps the last entry without a word, so both are refused.
         (#"{ "devices": { "0000:00:03.0": { "MSISupported": false }, "0000:00:03.0": {} } }"#,
