@@ -34,6 +34,15 @@ public struct DeviceSession: Sendable {
         case commandLine, commandLineWithLoopback, daemon
     }
 
+    /// An address that names no function here (or in `dump`), and where to see the ones there are.
+    public static func noDevice(_ address: PCIAddress, inDump dump: String? = nil, advice: Advice = .commandLine) -> String {
+        if let dump { return "no PCI device \(address) in dump \(dump) (irqbridge list --dump \(dump) lists its functions)" }
+        switch advice {
+        case .commandLine, .commandLineWithLoopback: return "no PCI device \(address) (irqbridge list shows the functions there are)"
+        case .daemon: return "no PCI device \(address)"  // the daemon reports the card absent
+        }
+    }
+
     /// Why a function on neither vfio-pci nor uio_pci_generic cannot be opened, and the
     /// next step: bind it (with `needed`'s `--driver` when that is not the default), or,
     /// for a bridge the system runs on, that bind refuses it.
@@ -108,7 +117,7 @@ public struct DeviceSession: Sendable {
                             loopbackOnly: Bool = false, requiringAMatch: Bool = false, advice: Advice = .commandLine,
                             logger: Logger) throws(DeviceSessionError) -> DeviceSession {
         do {
-            guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput("no PCI device \(address)") }
+            guard let info = try PCIDiscovery(logger: logger).device(at: address) else { throw DeviceSessionError.badInput(noDevice(address, advice: advice)) }
             if requiringAMatch, let refusal = givenProfilesRefusal(library, for: info) { throw DeviceSessionError.badInput(refusal) }
             if let unreadable = unreadableCapabilities(info) { throw DeviceSessionError.failed(unreadable) }
             let profile = chosen ?? library.profile(for: info)

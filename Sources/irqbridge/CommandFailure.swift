@@ -62,9 +62,19 @@ enum CommandFailure: Error, CustomStringConvertible {
         }
     }
 
+    /// A message's lines as one: "; " between them, or a space after a line that ends
+    /// its sentence or introduces the next ("...for 'nosh'. Please use ... one of: zsh bash").
+    static func folded(_ message: String) -> String {
+        let lines = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return lines.enumerated().map { index, line in
+            guard index > 0 else { return line }
+            return (lines[index - 1].hasSuffix(".") || lines[index - 1].hasSuffix(":") ? " " : "; ") + line
+        }.joined()
+    }
+
     /// Prints "irqbridge: MESSAGE" (newlines folded, so it stays one line) and exits.
     func exit() -> Never {
-        let line = description.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+        let line = Self.folded(description)
         fflush(nil)  // what was printed before the error comes first
         FileHandle.standardError.write(Data("irqbridge: \(line)\n".utf8))
         Glibc.exit(exitStatus)

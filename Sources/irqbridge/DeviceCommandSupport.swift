@@ -4,6 +4,7 @@ import ArgumentParser
 import InterruptBridge
 import InterruptBridgeDiscovery
 import InterruptBridgeCore
+import InterruptBridgeTooling
 import Logging
 
 import Foundation
@@ -59,7 +60,8 @@ extension BindingError {
     /// Refusals and unknown devices are the user's to fix (bad input, 2); the rest are failures (1).
     var commandFailure: CommandFailure {
         switch self {
-        case .noSuchDevice, .inUse, .notBoundTo, .notManaged, .bridge: .badInput(description)
+        case let .noSuchDevice(name): .badInput(PCIAddress(name).map { DeviceSession.noDevice($0) } ?? description)
+        case .inUse, .notBoundTo, .notManaged, .bridge: .badInput(description)
         case .driverUnavailable, .bindFailed, .system: .failed(description)
         }
     }

@@ -55,7 +55,7 @@ struct ProfileCommand: ParsableCommand {
             throw CommandFailure.badInput("--dump: \(dump): \(error)")
         }
         guard let found else {
-            throw CommandFailure.badInput("no PCI device \(address)" + (options.dumpFile.map { " in dump \($0)" } ?? ""))
+            throw CommandFailure.badInput(DeviceSession.noDevice(address, inDump: options.dumpFile))
         }
         return (found, discovery.policy(for: found))
     }

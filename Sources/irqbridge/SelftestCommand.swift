@@ -151,7 +151,7 @@ struct SelftestCommand: ParsableCommand {
     private func makePlan(kinds: [InterruptKind]?, logger: Logger) throws -> SelftestPlan {
         guard let device, let address = PCIAddress(device) else { return .simulated(kinds: kinds) }
         let info = try PCIDiscovery(logger: logger).device(at: address)
-        guard let info else { throw CommandFailure.badInput("no PCI device \(address)") }
+        guard let info else { throw CommandFailure.badInput(DeviceSession.noDevice(address)) }
         if let unreadable = DeviceSession.unreadableCapabilities(info) { throw CommandFailure.failed(unreadable) }
         let chosen = backend.flatMap(Backend.init(rawValue:)) ?? (info.driver == "uio_pci_generic" ? .uio : .vfio)
         // The driver the chosen backend needs, checked first: a device still on its own

@@ -148,8 +148,21 @@ struct CommandLineErrorTests {
         // A newline in the value is shown as \n, not folded into "; " as if the user had typed that.
         (["bind", "0000:3f:1f.7\n"], "irqbridge: not a PCI address: '0000:3f:1f.7\\n' (expected "),
         (["list", "0000:00:03.0\t"], "irqbridge: not a PCI address: '0000:00:03.0\\t' (expected "),
-    ])
+    ] as [([String], String)])
     func badInputToAnySubcommandIsOneLineAndStatus2(arguments: [String], prefix: String) throws {
+        Self.expectOneLine(try Self.run(arguments), prefix)
+    }
+
+    @Test(arguments: [
+        // An address that names nothing says where to see what there is.
+        (["bind", "0000:3f:1f.7"], "irqbridge: no PCI device 0000:3f:1f.7 (irqbridge list shows the functions there are)"),
+        (["wait", "3f:1f.7", "--timeout", "1"], "irqbridge: no PCI device 0000:3f:1f.7 (irqbridge list shows the functions there are)"),
+        (["selftest", "--device", "0000:3f:1f.7"], "irqbridge: no PCI device 0000:3f:1f.7 (irqbridge list shows the functions there are)"),
+        // argument-parser's lines are folded as sentences, not "'nosh'.; Please".
+        (["--generate-completion-script", "nosh"],
+         "irqbridge: Can't generate completion scripts for 'nosh'. Please use --generate-completion-script=<shell> with one of: zsh bash fish"),
+    ] as [([String], String)])
+    func refusalsSayWhatToDoInSentences(arguments: [String], prefix: String) throws {
         Self.expectOneLine(try Self.run(arguments), prefix)
     }
 

@@ -6,6 +6,9 @@ import Testing
 /// engineer starts a card's profile from, and the exit statuses a script reads.
 @Suite(.enabled(if: IRQBridgeBinary.path != nil, "irqbridge is not built next to the tests"))
 struct ProfileCommandTests {
+    /// A missing device in a dump names the dump and how to list what it has.
+    static let noDeviceInDump = "irqbridge: no PCI device 0000:00:09.0 in dump \(dump) (irqbridge list --dump \(dump) lists its functions)"
+
     static let dump = Fixtures.path("rig-q35.lspci")
 
     static func temporaryFile(_ text: String) throws -> String {
@@ -178,7 +181,7 @@ struct ProfileCommandTests {
         (["profile", "show", "nope"], 2, "irqbridge: no built-in profile 'nope' (built in: edu, ivshmem-doorbell, e1000e, nvme, pci-serial)"),
         (["profile", "check", "/nonexistent/card.yaml"], 2, "irqbridge: /nonexistent/card.yaml: cannot read the profile"),
         (["profile", "check", "EDU", "--device", "00:03"], 2, "irqbridge: not a PCI address: '00:03'"),
-        (["profile", "check", "EDU", "--device", "0000:00:09.0", "--dump", ProfileCommandTests.dump], 2, "irqbridge: no PCI device 0000:00:09.0"),
+        (["profile", "check", "EDU", "--device", "0000:00:09.0", "--dump", ProfileCommandTests.dump], 2, ProfileCommandTests.noDeviceInDump),
         (["profile", "check", "EDU", "--device", "0000:00:07.0", "--dump", ProfileCommandTests.dump], 1,
          "irqbridge: EDU:2:1: match: profile 'edu' is for 1234:11e8, not 0000:00:07.0 (8086:10d3)"),
         (["profile", "check", "EIGHT", "--device", "0000:00:03.0", "--dump", ProfileCommandTests.dump], 1,
@@ -192,7 +195,7 @@ struct ProfileCommandTests {
         (["profile", "check", "EDU", "--dump", ProfileCommandTests.dump], 2, "irqbridge: --dump reads the function given with --device"),
         (["profile", "list", "--policy", "/nonexistent.json"], 2, "irqbridge: --policy applies to the function given with --device"),
         (["profile", "check", "EDU", "--device", "0000:00:03.0", "--dump", "/nonexistent.lspci"], 2, "irqbridge: --dump: "),
-    ])
+    ] as [([String], Int32, String)])
     func statusesAndOneLineErrors(arguments: [String], status: Int32, prefix: String) throws {
         let edu = try Self.temporaryFile("# the edu, as a user writes it\nname: edu\nmatch: {vendor: 0x1234, device: 0x11e8}\n")
         let eight = try Self.temporaryFile("name: edu8\nmatch: {vendor: 0x1234, device: 0x11e8}\nstimulus:\n  vectors: 8\n  interrupts: [msi]\n  raise:\n    - write: {bar: 0, offset: 0x60, width: 32}\n      value: 1\nacknowledge:\n  - return: claimed\n")
