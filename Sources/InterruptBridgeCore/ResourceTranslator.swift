@@ -17,7 +17,8 @@
 ///   (low 4, high 7); message-signaled 8 (low 7, high 10), so message interrupts
 ///   are served before legacy lines, as on Windows x64 where MSIs get higher
 ///   IDT vectors. Always within 3...12, the x64 DIRQL range. Raw line
-///   descriptors carry the IRQ number as Level, as Windows' raw lists do.
+///   descriptors carry the IRQ number as Level, as Windows' raw lists do
+///   (Level is a USHORT: an IRQ above 65535 shows as 65535 there, and whole in Vector).
 /// * **Affinity.** The policy's override if set, else for a line the IRQ's
 ///   `/proc/irq/N/smp_affinity` when known, else every online processor.
 ///   Group is always 0.
@@ -77,7 +78,7 @@ public struct ResourceTranslator: Sendable {
             let affinity = overridden(policy) ?? facts.irqAffinity[line] ?? facts.onlineProcessors
             let level = Self.deviceLevel(for: .intx, priority: policy.devicePriority)
             raw.append(.init(type: .interrupt, shareDisposition: .shared, flags: InterruptFlags.levelSensitive,
-                             payload: .interrupt(.init(level: UInt16(line), vector: line, affinity: affinity))))
+                             payload: .interrupt(.init(level: UInt16(clamping: line), vector: line, affinity: affinity))))
             translated.append(.init(type: .interrupt, shareDisposition: .shared, flags: InterruptFlags.levelSensitive,
                                     payload: .interrupt(.init(level: UInt16(level.rawValue), vector: line, affinity: affinity))))
         case let (kind, count)?:

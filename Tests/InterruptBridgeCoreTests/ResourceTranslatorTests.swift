@@ -105,4 +105,15 @@ import Testing
         #expect(list[2].flags & MemoryFlags.prefetchable != 0)
         #expect(list[1].payload == .port(start: 0xc000, length: 0x40))
     }
+
+    /// Linux IRQ numbers are unsigned ints and go past 65535 on large machines; the raw
+    /// list's u.Interrupt.Level is a USHORT. The line still translates (no trap), its
+    /// Vector carrying the whole IRQ in both lists, the raw Level saturated.
+    @Test func aLineBeyondAUSHORTTranslatesWithItsVectorWhole() {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, interruptPin: .a, irqLine: 70_000)
+        let resources = translator.resources(for: device)
+        #expect(resources.interruptKind == .intx)
+        #expect(resources.raw.last?.payload == .interrupt(.init(level: 0xffff, vector: 70_000, affinity: .first(2))))
+        #expect(resources.translated.last?.payload == .interrupt(.init(level: 5, vector: 70_000, affinity: .first(2))))
+    }
 }
