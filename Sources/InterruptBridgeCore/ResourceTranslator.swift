@@ -51,7 +51,7 @@ public struct ResourceTranslator: Sendable {
         // Without its capabilities, whether MSI or MSI-X would be chosen is not known.
         if policy.msiSupported, device.capabilitiesUnreadable { return nil }
         if policy.msiSupported {
-            let msix = device.msix.map { (InterruptKind.msix, min($0.tableSize, limit)) }
+            let msix = device.msix.map { (InterruptKind.msix, min($0.tableSize, Self.maximumMSIXMessages, limit)) }
             let msi = device.msi.map { (InterruptKind.msi, Self.largestPowerOfTwo(atMost: min($0.messagesCapable, limit))) }
             let ordered = policy.preferMSIX ? [msix, msi] : [msi, msix]
             if let choice = ordered.compactMap({ $0 }).first { return choice }
@@ -118,6 +118,11 @@ public struct ResourceTranslator: Sendable {
         case .high: return InterruptLevel(base + 2)
         }
     }
+
+    /// MSI-X's largest table (an 11-bit Table Size field): a function said to have more (only
+    /// a hand-built or simulated one can) gets this many, so that `messageVector`, which
+    /// keeps 11 bits of the message number, names each message once.
+    public static let maximumMSIXMessages = 2048
 
     /// Linux reports 0 (x86: never a device line) or 255 ("unknown") for unrouted pins.
     public static func isRoutedLine(_ line: UInt32) -> Bool { line != 0 && line != 255 }

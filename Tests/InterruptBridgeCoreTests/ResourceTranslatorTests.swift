@@ -116,4 +116,19 @@ import Testing
         #expect(resources.raw.last?.payload == .interrupt(.init(level: 0xffff, vector: 70_000, affinity: .first(2))))
         #expect(resources.translated.last?.payload == .interrupt(.init(level: 5, vector: 70_000, affinity: .first(2))))
     }
+
+    /// MSI-X has at most 2048 table entries (an 11-bit Table Size); a function claiming more
+    /// (a hand-built or simulated one) gets 2048 descriptors, each translated vector naming
+    /// one message: message 2048 would otherwise share message 0's vector.
+    @Test func msixBeyondTheSpecificationsTableSizeGetsDistinctVectors() {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2,
+                                   msix: MSIXCapability(offset: 0x60, tableSize: 4096, tableBAR: 0, tableOffset: 0, pbaBAR: 0, pbaOffset: 0x10000))
+        let resources = translator.resources(for: device)
+        let vectors = resources.translatedInterrupts.compactMap { descriptor -> UInt32? in
+            guard case .messageInterrupt(let message) = descriptor.payload else { return nil }
+            return message.translated.vector
+        }
+        #expect(vectors.count == 2048)
+        #expect(Set(vectors).count == vectors.count, "each translated vector names one message")
+    }
 }
