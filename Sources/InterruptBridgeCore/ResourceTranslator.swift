@@ -133,6 +133,16 @@ public struct ResourceTranslator: Sendable {
         return power
     }
 
+    /// The CM_RESOURCE_MEMORY_LARGE_* of a window longer than 4 GiB: the coarsest unit
+    /// (Length64 counts 4 GiB, Length48 64 KiB, Length40 256 bytes) that states `length`
+    /// exactly, so RtlCmDecodeMemIoResource gives it back whole. A PCI BAR is a power of
+    /// two, always LARGE_64; a length no unit fits within 32 bits of count is rounded up.
+    static func largeMemoryFlag(length: UInt64) -> UInt16 {
+        if length & 0xffff_ffff == 0 || length >> 48 != 0 { return MemoryFlags.large64 }
+        if length & 0xffff == 0 || length >> 40 != 0 { return MemoryFlags.large48 }
+        return MemoryFlags.large40
+    }
+
     static func descriptor(for bar: PCIBar) -> ResourceDescriptor {
         switch bar.space {
         case .io:
@@ -142,7 +152,7 @@ public struct ResourceTranslator: Sendable {
             var flags = MemoryFlags.readWrite | MemoryFlags.bar
             if bar.prefetchable { flags |= MemoryFlags.prefetchable }
             let large = bar.size > UInt64(UInt32.max)
-            if large { flags |= MemoryFlags.large64 }
+            if large { flags |= largeMemoryFlag(length: bar.size) }
             return .init(type: large ? .memoryLarge : .memory, shareDisposition: .deviceExclusive, flags: flags,
                          payload: .memory(start: bar.address, length: bar.size))
         }

@@ -28,11 +28,12 @@ extension CM_PARTIAL_RESOURCE_DESCRIPTOR {
         case let .memory(start, length):
             u.Memory.Start.QuadPart = LONGLONG(bitPattern: start)
             if descriptor.type == .memoryLarge {
-                // Core sets CM_RESOURCE_MEMORY_LARGE_64 for windows beyond 4 GiB.
+                // Core picks the unit that states the length exactly (ResourceTranslator);
+                // a remainder below the unit rounds up, never down, so the window is not cut.
                 switch descriptor.flags & CM_RESOURCE_MEMORY_LARGE {
-                case CM_RESOURCE_MEMORY_LARGE_40: u.Memory40.Length40 = ULONG(truncatingIfNeeded: length >> 8)
-                case CM_RESOURCE_MEMORY_LARGE_48: u.Memory48.Length48 = ULONG(truncatingIfNeeded: length >> 16)
-                default: u.Memory64.Length64 = ULONG(truncatingIfNeeded: length >> 32)
+                case CM_RESOURCE_MEMORY_LARGE_40: u.Memory40.Length40 = Self.units(length, shift: 8)
+                case CM_RESOURCE_MEMORY_LARGE_48: u.Memory48.Length48 = Self.units(length, shift: 16)
+                default: u.Memory64.Length64 = Self.units(length, shift: 32)
                 }
             } else {
                 u.Memory.Length = ULONG(truncatingIfNeeded: length)
@@ -56,6 +57,14 @@ extension CM_PARTIAL_RESOURCE_DESCRIPTOR {
                 u.MessageInterrupt.Translated.Affinity = KAFFINITY(truncatingIfNeeded: message.translated.affinity.rawValue)
             }
         }
+    }
+}
+
+extension CM_PARTIAL_RESOURCE_DESCRIPTOR {
+    /// `length` in units of 2^`shift` bytes, rounded up (saturating at ULONG's largest).
+    static func units(_ length: UInt64, shift: UInt64) -> ULONG {
+        let remainder: UInt64 = length & ((1 << shift) - 1) != 0 ? 1 : 0
+        return ULONG(clamping: (length >> shift) + remainder)
     }
 }
 

@@ -131,4 +131,19 @@ import Testing
         #expect(vectors.count == 2048)
         #expect(Set(vectors).count == vectors.count, "each translated vector names one message")
     }
+
+    /// A memory window beyond 4 GiB that is not a multiple of 4 GiB is stated exactly: the
+    /// coarsest CM_RESOURCE_MEMORY_LARGE_* granularity that divides it (Length64 counts 4 GiB
+    /// units, Length48 64 KiB, Length40 256 bytes), so the length decodes back whole.
+    @Test(arguments: [(UInt64(0x2_0000_0000), UInt16(0x0800)), (UInt64(0x1_8000_0000), UInt16(0x0400)),
+                      (UInt64(0x1_0000_0100), UInt16(0x0200))])
+    func aLargeWindowIsEncodedAtAGranularityThatKeepsItsLength(size: UInt64, flag: UInt16) {
+        let device = PCIDeviceInfo(address: address, vendorID: 1, deviceID: 2, bars: [
+            PCIBar(index: 0, address: 0x80_0000_0000, size: size, space: .memory, is64Bit: true, prefetchable: true),
+        ])
+        let window = translator.resources(for: device).translated[0]
+        #expect(window.type == .memoryLarge)
+        #expect(window.flags & (MemoryFlags.large40 | MemoryFlags.large48 | MemoryFlags.large64) == flag)
+        #expect(window.payload == .memory(start: 0x80_0000_0000, length: size))
+    }
 }

@@ -44,6 +44,26 @@ struct ResourceDescriptorTests {
         #expect(start == 0x8_0000_0000)
     }
 
+    /// A driver reads a window's length with RtlCmDecodeMemIoResource: it gets the BAR's
+    /// whole length back for windows beyond 4 GiB that are not multiples of 4 GiB too
+    /// (Length64 alone would drop the rest), and every window's start.
+    @Test(arguments: [UInt64(0x2_0000_0000), 0x1_8000_0000, 0x1_0000_0100, 0x1_0000_0001, 0xffff_ffff, 0x1000])
+    func everyMemoryWindowDecodesToItsLength(size: UInt64) throws {
+        let device = PCIDeviceInfo(address: PCIAddress(bus: 0, device: 3, function: 0), vendorID: 1, deviceID: 2, bars: [
+            PCIBar(index: 0, address: 0x80_0000_0000, size: size, space: .memory, is64Bit: true),
+        ])
+        let assignment = Self.translator.resources(for: device)
+        for list in [CM_RESOURCE_LIST.allocatedResources(assignment, address: device.address),
+                     CM_RESOURCE_LIST.allocatedResourcesTranslated(assignment, address: device.address)] {
+            let window = try #require(list?.List[0].PartialResourceList.PartialDescriptors.first)
+            var start: ULONGLONG = 0
+            let decoded = RtlCmDecodeMemIoResource(window, &start)
+            #expect(start == 0x80_0000_0000)
+            // A length no LARGE_* granularity states (not a multiple of 256) is rounded up to one.
+            #expect(decoded == (size & 0xff == 0 || size <= 0xffff_ffff ? size : (size | 0xff) + 1), "size 0x\(String(size, radix: 16))")
+        }
+    }
+
     @Test func messageInterruptShowsRawInRawListAndTranslatedInTranslatedList() throws {
         let assignment = Self.translator.resources(for: Self.device)
         let raw = try #require(CM_RESOURCE_LIST.allocatedResources(assignment, address: Self.device.address))
