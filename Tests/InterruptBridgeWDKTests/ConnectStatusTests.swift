@@ -1,5 +1,6 @@
 import InterruptBridge
 import InterruptBridgeCore
+import InterruptBridgeSystem
 import InterruptBridgeWDK
 import InterruptBridgeTestKit
 import Synchronization
@@ -261,6 +262,32 @@ struct ConnectStatusTests {
         #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER)
         #expect(params.Version == CONNECT_MESSAGE_BASED)
         Self.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    /// MSI-X's largest table (2048 messages) connects on a dispatcher made with the default
+    /// options: it once held 1024 descriptors, and a full table was STATUS_INSUFFICIENT_RESOURCES.
+    @Test func aFullMSIXTableConnectsOnADefaultDispatcher() throws {
+        // An eventfd per message: over a default soft limit of 1024 descriptors.
+        let limit = try FileIO.raiseDescriptorLimitToHardLimit()
+        try #require(limit >= 2048 + 256, "RLIMIT_NOFILE's hard limit \(limit) is too low for 2048 messages")
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(SimulatedDevice(interruptPin: nil, irqLine: nil, msixCount: 2048), on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        var params = Self.messageBased(pdo, devExt, fallBack: false)
+        params.MessageBased.ConnectionContext.InterruptMessageTable = devExt.pointer(to: \.ConnectionContext)
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        let table = try #require(params.MessageBased.ConnectionContext.InterruptMessageTable?.pointee)
+        #expect(table.MessageCount == 2048)
+        #expect(backend.raise(message: 2047))
+        let last = table.MessageInfo[2047].InterruptObject
+        #expect(last.messageID == 2047)
+        #expect(eventually { last.serviceCallCount == 1 }, "the last message reached the ISR")
+        var disconnect = IO_DISCONNECT_INTERRUPT_PARAMETERS()
+        disconnect.Version = CONNECT_MESSAGE_BASED
+        disconnect.ConnectionContext.InterruptMessageTable = table
+        IoDisconnectInterruptEx(&disconnect)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
     }
 
     @Test func messageBasedOnAnMSIXDeviceReturnsTheMessageTable() throws {

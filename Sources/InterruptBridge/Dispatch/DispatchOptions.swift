@@ -36,7 +36,10 @@ public struct DispatchOptions: Sendable, Hashable {
     /// The widest `pollWindowLimit` accepted.
     public static let maximumPollWindowLimit = Duration.milliseconds(10)
     /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves
-    /// (1...`maximumCapacity`; the slot table is allocated once at this size).
+    /// (1...`maximumCapacity`; the slot table is allocated once at this size, a
+    /// cache line each). Default 4096: two functions' full MSI-X tables (2048 each)
+    /// and their event descriptors would not fit in fewer; a loop serving more
+    /// (the daemon's, a scale test's) sets its own.
     public var capacity: Int
     /// The largest `capacity` accepted (MSI-X allows 2048 vectors per function).
     public static let maximumCapacity = 65_536
@@ -66,7 +69,7 @@ public struct DispatchOptions: Sendable, Hashable {
     public var logsFaults: Bool
 
     public init(pinning: Pinning = .none, realtimePriority: Int32? = nil, busyPoll: Bool = false,
-                capacity: Int = 1024, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
+                capacity: Int = 4096, threadName: String = "irqbridge-isr", maximumLatchedPasses: Int = 16,
                 storm: StormPolicy = .default, stuckISRThreshold: Duration? = .milliseconds(100),
                 recordsTimings: Bool = false, pollWindowLimit: Duration? = .microseconds(10), logsFaults: Bool = true) {
         self.recordsTimings = recordsTimings
