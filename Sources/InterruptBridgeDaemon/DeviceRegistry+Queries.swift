@@ -99,12 +99,13 @@ extension DeviceRegistry {
                 return MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
                                     interrupts: ended.interrupts &+ object.serviceCallCount, unclaimed: ended.unclaimed &+ object.unclaimedCount,
                                     signals: ended.signals &+ object.deliveredSignalCount, storms: ended.storms &+ object.stormCount,
-                                    kernel: kernelCount(device, object, lines), timings: ended.timings.adding(object.timings))
+                                    kernel: kernelCount(device, object, lines), connection: device.connections,
+                                    timings: ended.timings.adding(object.timings))
             }
             for (vector, ended) in retired.sorted(by: { ($0.key.kind, $0.key.message) < ($1.key.kind, $1.key.message) }) {
                 samples.append(MetricSample(device: device.id, kind: vector.kind, message: perMessage ? Int(vector.message) : nil,
                                             interrupts: ended.interrupts, unclaimed: ended.unclaimed, signals: ended.signals,
-                                            storms: ended.storms, kernel: nil, timings: ended.timings))
+                                            storms: ended.storms, kernel: nil, connection: device.connections, timings: ended.timings))
             }
             return samples
         }
@@ -152,5 +153,7 @@ struct MetricSample: Sendable {
     var signals: UInt64
     var storms: UInt64
     var kernel: UInt64?
+    /// Which of the device's connections `kernel` was read from (`ManagedDevice.connections`).
+    var connection: UInt64
     var timings: InterruptTimings
 }

@@ -64,6 +64,7 @@ final class ManagedDevice {
         willSet { if let ending = connected { retire(ending.objects) } }
         didSet {
             guard let now = connected else { return }
+            connections &+= 1
             let kinds = Set(now.objects.map { $0.kind.description })
             retired = retired.filter { kinds.contains($0.key.kind) }
         }
@@ -71,6 +72,9 @@ final class ManagedDevice {
     /// The counters of the connections that ended, per interrupt kind and message: the
     /// metrics' series go on from them, so nothing counted before a reconnect is lost.
     private(set) var retired: [RetiredVector: RetiredCounters] = [:]
+    /// Connections made so far: the kernel's counts start afresh with each (its line or
+    /// vectors go with the connection), and the metrics' kernel series tell them apart by it.
+    private(set) var connections: UInt64 = 0
     var uioIRQ: UInt32?
     var baselines: [VectorBaseline] = []
     var baselineTime = ContinuousClock.now

@@ -17,7 +17,7 @@ public actor MetricsExporter {
     /// the device and its label key (device, kind, message), so a series the device no
     /// longer has (its kind changed, per-message-metrics turned off, the device forgotten)
     /// is dropped instead of being exported for ever.
-    private var series: [String: (last: UInt64, total: UInt64, device: String?, labelKey: String, counter: Counter)] = [:]
+    private var series: [String: (fold: CounterFold, device: String?, labelKey: String, counter: Counter)] = [:]
     private var eventCounts: [String: UInt64] = [:]
     private var knownStates: Set<String> = []
     /// Per histogram series: the last raw snapshot (summed over the device's vectors) and the series' total.
@@ -82,7 +82,7 @@ public actor MetricsExporter {
             count("irqbridge_device_signals_total", labels, sample.signals, help: "Device signals drained from the vectors' descriptors")
             count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
             if let kernel = sample.kernel {
-                count("irqbridge_kernel_interrupts_total", labels, kernel,
+                count("irqbridge_kernel_interrupts_total", labels, kernel, since: sample.connection,
                       help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them), a VFIO INTx line signalled again at unmask and a line found asserted when it was connected; absent on an INTx line another card's handler shares (its count is the line's); for messages from the device, a difference in increase over a span without reconnects is a lost interrupt (a connection's last counts after the previous scrape are not in this series, as the kernel's line goes with it)")
             }
         }
@@ -189,18 +189,18 @@ public actor MetricsExporter {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    /// Adds a raw counter to its monotonic series (a fall is taken for a reset: only the
-    /// kernel's count still starts afresh with each connection; the others go on across them).
-    private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, help: String) {
+    /// Adds a raw counter to its monotonic series. Only the kernel's count starts afresh with
+    /// each connection (the others go on across them): `since` names the connection it was
+    /// read from, so one the next connection has already counted past is not taken for more.
+    private func count(_ name: String, _ labels: [(String, String)], _ raw: UInt64, since source: UInt64? = nil, help: String) {
         let labelKey = labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         let key = name + labelKey
         let counter = series[key]?.counter ?? registry.makeCounter(descriptor: Self.named(name, help: help), labels: labels)
-        var entry = series[key] ?? (last: 0, total: 0, device: labels.first { $0.0 == "device" }?.1, labelKey: labelKey, counter: counter)
-        entry.total &+= raw >= entry.last ? raw - entry.last : raw
-        entry.last = raw
+        var entry = series[key] ?? (fold: CounterFold(), device: labels.first { $0.0 == "device" }?.1, labelKey: labelKey, counter: counter)
+        entry.fold.add(raw, since: source)
         series[key] = entry
         counter.reset()
-        counter.increment(by: Int64(clamping: entry.total))
+        counter.increment(by: Int64(clamping: entry.fold.total))
     }
 
     /// Drops the series of a device the daemon no longer knows, and those a device still
@@ -222,5 +222,24 @@ public actor MetricsExporter {
             let relabelled = sampled.contains(entry.device) && !samples.contains { $0.device == entry.device && $0.kind == entry.kind }
             if gone || relabelled { histograms[key] = nil }
         }
+    }
+}
+
+/// One exported counter's running total, from the raw values read at each scrape. A raw
+/// value below the last is taken for a reset and counted whole; so is one from another
+/// source (the kernel's count of a new connection), whatever its size: a reconnected
+/// device's new count may already be past the old one's last reading (its interrupts after
+/// that reading are not in the total: the kernel's count went with the old connection).
+struct CounterFold: Sendable {
+    private(set) var total: UInt64 = 0
+    private var last: UInt64 = 0
+    private var source: UInt64?
+
+    /// `raw`: the counter now; `source`: what it counts since (nil: the one and only start).
+    mutating func add(_ raw: UInt64, since source: UInt64? = nil) {
+        let restarted = raw < last || source != self.source
+        total &+= restarted ? raw : raw - last
+        last = raw
+        self.source = source
     }
 }
