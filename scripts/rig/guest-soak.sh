@@ -19,6 +19,9 @@
 #          watchers edu-daemon edu-kernel ivshmem-daemon ivshmem-kernel e1000e-signals e1000e-kernel
 #          known-devices metric-series binding-records vfio-lines-in-/proc/interrupts
 #          edu0's and 03.0's irqbridge_interrupts_total and irqbridge_kernel_interrupts_total
+#          RssAnon-kB (the heap's share of rss-kB; the rest is mostly the binary's pages)
+#          edu0's interrupts after the metrics' last reading of its old connection (the
+#          kernel's count of those goes with the old connection: a drift by design)
 #          ms-health ms-devices ms-stats ms-metrics ms-http-metrics failed-checks
 # plus "FDS cycle kind=count ..." (every fd target kind) and FAIL lines for checks that failed.
 # usage: guest-soak.sh IRQBRIDGE E1000E_KO SECONDS
@@ -32,6 +35,9 @@ cycle_fails=0
 fail() { fails=$((fails + 1)); cycle_fails=$((cycle_fails + 1)); echo "FAIL cycle $cycle: $*"; }
 ctl() { $IRQ ctl "$@"; }
 now() { cut -d' ' -f1 /proc/uptime; }
+# metric_in FILE NAME DEVICE: the sum of NAME's series for DEVICE in a Prometheus text.
+metric_in() { awk -v name="$2" -v dev="$3" 'index($0, name "{") == 1 && index($0, "device=\"" dev "\"") { t += $NF } END { printf "%d", t }' "$1"; }
+tail_lost=0
 step() { echo "STEP $cycle $(now) $*"; }
 ms_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
 
@@ -128,6 +134,7 @@ sample() {
     rss=$(awk '/^VmRSS/ { print $2 }' /proc/$pid/status)
     hwm=$(awk '/^VmHWM/ { print $2 }' /proc/$pid/status)
     threads=$(awk '/^Threads/ { print $2 }' /proc/$pid/status)
+    anon=$(awk '/^RssAnon/ { print $2 }' /proc/$pid/status)
     s=$(now); ctl health --json > $W/health; ms_health=$(ms_since $s)
     w=$(field eventWatchers < $W/health)
     s=$(now); ctl devices > /dev/null; ms_devices=$(ms_since $s)
@@ -143,7 +150,7 @@ sample() {
     known=$(field devices < $W/health)
     # The metrics' own pairs (irqbridge_interrupts_total, irqbridge_kernel_interrupts_total) for
     # edu0, reconnected every cycle by its pull, and for 03.0, never reconnected.
-    metric() { awk -v name="$1" -v dev="$2" 'index($0, name "{") == 1 && index($0, "device=\"" dev "\"") { t += $NF } END { printf "%d", t }' $W/http-metrics; }
+    metric() { metric_in $W/http-metrics "$@"; }
     mp_i=$(metric irqbridge_interrupts_total $PORT); mp_k=$(metric irqbridge_kernel_interrupts_total $PORT)
     me_i=$(metric irqbridge_interrupts_total $EDU); me_k=$(metric irqbridge_kernel_interrupts_total $EDU)
     mlines=$(grep -vc '^#' $W/http-metrics)
@@ -151,7 +158,7 @@ sample() {
     klines=$(grep -c 'vfio' /proc/interrupts)
     open_fds=$(sed -n 's/^process_open_fds \([0-9]*\).*/\1/p' $W/http-metrics)
     [ "$open_fds" -ge 1 ] 2>/dev/null || fail "HTTP metrics: no process_open_fds"
-    echo "SAMPLE $cycle $t $(wc -l < $W/fds) $(kind_of eventfd) $(kind_of vfio-device) $(kind_of eventpoll) $(kind_of timerfd) $(kind_of socket) $(kind_of vfio-files) $(kind_of uio) $others $rss $hwm $threads $w $edu_d $edu_k $iv_d $iv_k $e1_s $e1_k $known $mlines $records $klines $mp_i $mp_k $me_i $me_k $ms_health $ms_devices $ms_stats $ms_metrics $ms_http $cycle_fails"
+    echo "SAMPLE $cycle $t $(wc -l < $W/fds) $(kind_of eventfd) $(kind_of vfio-device) $(kind_of eventpoll) $(kind_of timerfd) $(kind_of socket) $(kind_of vfio-files) $(kind_of uio) $others $rss $hwm $threads $w $edu_d $edu_k $iv_d $iv_k $e1_s $e1_k $known $mlines $records $klines $mp_i $mp_k $me_i $me_k $anon $tail_lost $ms_health $ms_devices $ms_stats $ms_metrics $ms_http $cycle_fails"
 }
 
 # ---------------------------------------------------------------- start
@@ -244,6 +251,11 @@ while awk -v e="$end" -v n="$(now)" 'BEGIN { exit !(n < e) }'; do
 
     step hotplug
     # edu0 pulled while `ctl trigger` raises on it, then added back.
+    # The metrics' edu0 pair before the pull: afterwards the kernel series must have risen by
+    # the new connection's kernel count (the old one's after this scrape are lost with its line).
+    wget -q -O $W/pre-metrics "http://$METRICS/metrics"
+    k1=$(metric_in $W/pre-metrics irqbridge_kernel_interrupts_total $PORT)
+    i1=$(metric_in $W/pre-metrics irqbridge_interrupts_total $PORT)
     $IRQ ctl trigger $PORT --count 100000 --rate 200 > $W/hot-trigger.out 2>&1 &
     trigger=$!
     ctl wait $PORT --count 20 --timeout 30 > $W/wait.out 2>&1 || fail "edu0 before the pull: $(cat $W/wait.out)"
@@ -254,6 +266,14 @@ while awk -v e="$end" -v n="$(now)" 'BEGIN { exit !(n < e) }'; do
     rig-hotplug add edu0 > $W/hotplug.out 2>&1 || fail "rig-hotplug add: $(cat $W/hotplug.out)"
     wait_until 30 is_state $PORT connected || fail "edu0 not connected again ($(state_of $PORT))"
     expect_counts "edu0 after it came back" $PORT strict 50
+    wget -q -O $W/post-metrics "http://$METRICS/metrics"
+    k2=$(metric_in $W/post-metrics irqbridge_kernel_interrupts_total $PORT)
+    i2=$(metric_in $W/post-metrics irqbridge_interrupts_total $PORT)
+    new_k=$(vectors $PORT | awk '{ t += $3 } END { print t + 0 }')
+    new_i=$(vectors $PORT | awk '{ t += $2 } END { print t + 0 }')
+    tail_lost=$((i2 - i1 - new_i))
+    [ $((k2 - k1)) -eq "$new_k" ] \
+        || fail "metrics: edu0's irqbridge_kernel_interrupts_total rose by $((k2 - k1)) over the pull; its new connection's kernel count is $new_k"
 
     kill -0 $stream 2>/dev/null || fail "the long event stream ended ($(cat $W/events.err))"
     sample
