@@ -87,6 +87,9 @@ extension DeviceRegistry {
                                                      return outlasted
                                                  })
                     continuation.resume(returning: .success((raised, outlasted)))
+                } catch let contained as RaisingContained {
+                    continuation.resume(returning: .failure(.conflict("\(id): \(contained) (POST /v1/devices/\(id)/rearm re-arms it; "
+                                                                     + "a paced trigger, with a rate, raises into a contained vector)")))
                 } catch let failure as RaisingFailure where Raising.failedForRemoval(cutOff) {
                     // Pulled under it: cut short by the removal (409 below), not a failure of the raise.
                     continuation.resume(returning: .success((failure.raised, false)))

@@ -18,7 +18,9 @@ public enum Raising {
     /// masked, the kernel delivers it at unmask time without its IRQ handler, and
     /// /proc/interrupts misses it. `shouldStop` is asked before each raise and while
     /// a paced run sleeps. Returns how many were raised; throws the stimulus's error as a
-    /// `RaisingFailure`, with how many had been raised.
+    /// `RaisingFailure`, with how many had been raised, and, unpaced, `RaisingContained`
+    /// once the vector to raise on is contained as storming (a paced run raises into it:
+    /// how a storm's containment is watched holding).
     public static func run(vector chosen: Int?, count: Int, rate: Double?, stimulus: SelftestStimulus, objects: [InterruptObject],
                            unmaskCount: (() -> UInt64)?, shouldStop: () -> Bool = { false }) throws -> Int {
         let unmaskCount = objects.first?.kind == .intx ? unmaskCount : nil
@@ -41,6 +43,9 @@ public enum Raising {
             if disconnectedUnderIt(index) || shouldStop() { return index }
             let vector = chosen ?? index % vectors
             let object = objects[min(vector, objects.count - 1)]
+            // Unpaced, each raise waits for its ISR, which a contained vector does not run until
+            // re-armed: a second per raise for nothing (an hour for 3,600) without this stop.
+            if rate == nil, object.isContained { throw RaisingContained(raised: index, vector: vector) }
             let before = served(object)
             let unmasksBefore = unmaskCount?()
             object.markStimulus()  // the dispatch loop times the raise to its ISR (watch: stimulus-to-ISR)
@@ -54,7 +59,7 @@ public enum Raising {
                 }
             } else {
                 let deadline = ContinuousClock.now + .seconds(1)
-                while served(object) == before, ContinuousClock.now < deadline, object.isConnected { PThread.yieldProcessor() }
+                while served(object) == before, ContinuousClock.now < deadline, object.isConnected, !object.isContained { PThread.yieldProcessor() }
                 if let unmaskCount, let unmasksBefore {
                     while unmaskCount() == unmasksBefore, ContinuousClock.now < deadline, object.isConnected { PThread.yieldProcessor() }
                 }
@@ -106,6 +111,16 @@ public enum Raising {
 
 /// A raise the stimulus refused, after `raised` had gone out. Described as the stimulus's
 /// error.
+/// An unpaced run stopped because the vector it was to raise on is contained as storming.
+public struct RaisingContained: Error, CustomStringConvertible {
+    public let raised: Int
+    public let vector: Int
+    public var description: String {
+        "vector \(vector) was contained as storming after \(raised) interrupt(s) were raised: an unpaced trigger waits for "
+            + "each one's ISR, which a contained vector does not run until re-armed"
+    }
+}
+
 public struct RaisingFailure: Error, CustomStringConvertible {
     public let raised: Int
     public let underlying: any Error

@@ -100,6 +100,8 @@ struct TriggerCommand: ParsableCommand {
                                      unmaskCount: session.unmaskCount, shouldStop: { Signals.received != nil })
         } catch let failure as RaisingFailure where Raising.failedForRemoval({ connected.wereDisconnected }) {
             throw CommandFailure.failed("\(device.address) was removed or unbound after \(failure.raised) of \(count) interrupt(s) were raised")
+        } catch let contained as RaisingContained {
+            throw CommandFailure.failed("\(device.address): \(contained) (--rate raises into it anyway)")
         } catch { throw CommandFailure.failed("raising failed: \(error)") }
         let interrupted = Signals.received != nil
         PThread.sleep(for: .milliseconds(50))  // the last one in flight

@@ -212,6 +212,8 @@ enum TriggerRelay {
                                 : "the process holding it is ending", raised)
             }
             return .done(raised: raised, stimulus: stimulus.name)
+        } catch let contained as RaisingContained {
+            return .failed("\(address): \(contained) (--rate raises into it anyway)")
         } catch let failure as RaisingFailure where Raising.failedForRemoval({ connected.wereDisconnected }) {
             return cutShort(removed, failure.raised)
         } catch {

@@ -23,4 +23,28 @@ struct TriggerLimitTests {
         #expect(after.status == 200, "\(after.text)")
         try await daemon.stop()
     }
+
+    /// An unpaced trigger waits for each raise's ISR, which a vector contained as storming
+    /// does not run: it stops at once with a 409 that says why, not a second per raise.
+    @Test func anUnpacedTriggerOnAContainedVectorStopsAtOnceAndSaysWhy() async throws {
+        let daemon = try await DaemonHarness("settings: {storm: {rate-limit: 20, rate-window-ms: 100}}\nsimulated:\n  loud: {interrupts: msi, vectors: 1}\n")
+        // Paced, it raises into the containment (how a storm is watched holding).
+        let storm = try await daemon.call("POST", "/v1/devices/loud/trigger", ["count": 400, "rate": 2000])
+        #expect(storm.status == 200, "\(storm.text)")
+        let contained = try await daemon.call("GET", "/v1/devices/loud")
+        #expect(contained.text.contains("contained") || contained.text.contains("storm"), "\(contained.text)")
+        let started = ContinuousClock.now
+        let unpaced = try await daemon.call("POST", "/v1/devices/loud/trigger", ["count": 30])
+        let took = ContinuousClock.now - started
+        #expect(unpaced.status == 409, "\(unpaced.text)")
+        let error = unpaced.json["error"] as? String ?? ""
+        #expect(error.hasPrefix("loud: vector 0 was contained as storming after "), "\(error)")
+        #expect(error.contains("POST /v1/devices/loud/rearm re-arms it"), "\(error)")
+        #expect(took < .seconds(10), "stopped at once, not after a second per raise: \(took)")
+        // Re-armed, an unpaced trigger is served again.
+        #expect(try await daemon.call("POST", "/v1/devices/loud/rearm", [:]).status == 200)
+        let after = try await daemon.call("POST", "/v1/devices/loud/trigger", ["count": 3])
+        #expect(after.status == 200, "\(after.text)")
+        try await daemon.stop()
+    }
 }
