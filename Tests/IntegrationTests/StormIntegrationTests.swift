@@ -129,5 +129,59 @@ extension RigIntegrationTests {
             #expect(object.stormCount == 1)
             dispatcher.disconnect(connection)
         }
+
+        /// The card's own MSI storm on a function without per-vector masking (edu) is
+        /// contained with its eventfd left attached: detached, the kernel frees the vector's
+        /// handler and writes a zero message into the capability, and each further interrupt
+        /// of the storm is a DMA write to address 0 (an IOMMU fault here; memory at 0 with
+        /// no IOMMU).
+        @Test func anUnmaskableMSIStormIsContainedWithoutSendingTheCardToAddressZero() throws {
+            try Rig.bind(Rig.eduVFIO, to: .vfioPCI)
+            let info = try Rig.deviceInfo(Rig.eduVFIO)
+            let msi = try #require(info.msi)
+            #expect(!msi.perVectorMasking, "edu's MSI has no per-vector mask")
+            let backend = try VFIOBackend(device: info, logger: Rig.logger)
+            defer { backend.close() }
+            let edu = try Edu(bar: #require(backend.vfioDevice).mapBAR(0))
+            // A rule a slow (emulated, loaded) raising loop trips for certain: 20 in 100 ms.
+            let rule = StormPolicy(rateLimit: 20, rateWindow: .milliseconds(100), initialBackoff: nil)
+            let dispatcher = try InterruptDispatcher(logger: Rig.logger, options: DispatchOptions(storm: rule))
+            defer { dispatcher.shutdown() }
+            let probe = ISRProbe()
+            let connection = try dispatcher.connectMessageBased(device: InterruptDevice(backend: backend, policy: .default),
+                                                                 messageRoutine: { _, message in
+                probe.record(message: message)
+                return true
+            })
+            let object = try #require(connection.interruptObjects.first)
+            #expect(object.kind == .msi)
+            let start = MonotonicClock.nanoseconds()
+            while !object.isContained, MonotonicClock.nanoseconds() &- start < 5_000_000_000 { edu.interrupt() }
+            let contained = Self.containment(of: object) { start }
+            #expect(contained != nil, "the card's storm was never contained")
+            // The function's own capability (sysfs reads the hardware; VFIO's view is virtual).
+            let config = try SysfsDeviceInfo.readConfig("/sys/bus/pci/devices/\(Rig.eduVFIO)/config")
+            let offset = Int(msi.offset) + 4
+            let address = UInt32(config[offset]) | UInt32(config[offset + 1]) << 8 | UInt32(config[offset + 2]) << 16 | UInt32(config[offset + 3]) << 24
+            #expect(address != 0, "the contained vector's message address was zeroed")
+            let faultsBefore = Self.iommuFaultInterrupts()
+            for _ in 0..<50 { edu.interrupt() }
+            usleep(200_000)
+            #expect(Self.iommuFaultInterrupts() == faultsBefore, "raises while contained faulted in the IOMMU")
+            let calls = probe.count
+            dispatcher.rearm(object)
+            usleep(100_000)
+            let settled = probe.count
+            #expect(settled <= calls + 1, "what was raised while contained arrives as one pass at most")
+            #expect(try fireOneAtATime(10, probe: probe) { _ in edu.interrupt() } == settled + 10, "re-armed, the card's MSI is served")
+            dispatcher.disconnect(connection)
+        }
+
+        /// The IOMMU's fault-reporting interrupts so far (the DMAR-MSI line), 0 without one.
+        static func iommuFaultInterrupts() -> UInt64 {
+            let text = (try? String(contentsOfFile: "/proc/interrupts", encoding: .utf8)) ?? ""
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("DMAR-MSI") }) else { return 0 }
+            return line.split(separator: " ").dropFirst().prefix { UInt64($0) != nil }.reduce(0) { $0 + UInt64($1)! }
+        }
     }
 }

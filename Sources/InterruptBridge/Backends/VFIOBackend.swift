@@ -317,14 +317,32 @@ public final class VFIOBackend: InterruptBackend {
     /// Detaches the eventfd of one enabled MSI/MSI-X vector (VFIO_DEVICE_SET_IRQS
     /// with fd -1 for that subindex): the kernel frees the vector's handler, so a
     /// storming vector costs nothing until `resumeVector`. INTx: nothing (the loop
-    /// leaves the line masked).
+    /// leaves the line masked). MSI without per-vector masking: nothing either (see
+    /// `detachesWhenSuspended`); the loop has stopped watching the eventfd, so the
+    /// storm costs the kernel's handler and no more.
     public func suspendVector(_ kind: InterruptKind, message: Int) throws(BackendError) {
+        guard Self.detachesWhenSuspended(kind, device) else { return }
         try setTrigger(kind, message: message, attached: false)
     }
 
     /// Attaches the vector's eventfd again.
     public func resumeVector(_ kind: InterruptKind, message: Int) throws(BackendError) {
+        guard Self.detachesWhenSuspended(kind, device) else { return }
         try setTrigger(kind, message: message, attached: true)
+    }
+
+    /// Whether a contained vector's eventfd is detached. Not for MSI on a function
+    /// without per-vector masking: freeing the vector's handler has the kernel write a
+    /// zero message into the capability (msi_domain_deactivate), which the function,
+    /// its MSI still enabled and unmaskable, then uses: each interrupt of the storm
+    /// becomes a DMA write to address 0, an IOMMU fault (seen in the rig with edu), or,
+    /// with no IOMMU, a write to memory at 0. MSI-X and maskable MSI are masked first.
+    static func detachesWhenSuspended(_ kind: InterruptKind, _ device: PCIDeviceInfo) -> Bool {
+        switch kind {
+        case .msix: true
+        case .msi: device.msi?.perVectorMasking == true
+        case .intx: false
+        }
     }
 
     private func setTrigger(_ kind: InterruptKind, message: Int, attached: Bool) throws(BackendError) {
