@@ -9,6 +9,7 @@
 #   profile check/list/new against live functions (BAR sizes from sysfs)
 #   --policy on the verbs (MSISupported: false: edu's line)
 #   a line a previous user left asserted is served at the next connect (VFIO, as UIO)
+#   a wait counts a line's claimed calls only (an acknowledge that declines all: exit 1)
 # usage: guest-bringup.sh IRQBRIDGE COUNT   (devices bound to vfio-pci: 03.0 05.0 07.0 08.0)
 # Exit status: the number of failed checks.
 IRQ=$1
@@ -243,6 +244,39 @@ wait $pid; status=$?
 sed 's/^/    /' /tmp/wait.out
 [ $status -eq 0 ] && grep -qE "^vector 0: [0-9]+ interrupt\(s\), 0 unclaimed(, kernel [0-9]+)?; warning: the ISR ran [0-9]+ time\(s\) more than the kernel took interrupts on the line" /tmp/wait.out \
     && pass "wait edu INTx with an acknowledge that never clears: the re-signalled line is named" || fail "unquieted line: wait exit $status"
+
+# An acknowledge that tests the wrong bit declines every call: those are not the device's
+# interrupts (on a shared line they are another card's), so they do not satisfy a wait.
+# One raise, re-signalled at every unmask, used to end `wait --count 3` with exit 0.
+cat > /tmp/wrongbit.yaml <<'WRONGBIT'
+name: edu-tests-the-wrong-bit
+match: {vendor: 0x1234, device: 0x11e8}
+stimulus:
+  interrupts: [intx]
+  raise:
+    - write: {bar: 0, offset: 0x60, width: 32}
+      value: 1
+acknowledge:
+  - read: {bar: 0, offset: 0x24, width: 32}
+    into: status
+  - if_zero: status & 0x100
+    return: unclaimed
+  - return: claimed
+quiesce:
+  - read: {bar: 0, offset: 0x24, width: 32}
+    into: status
+  - write: {bar: 0, offset: 0x64, width: 32}
+    value: status
+WRONGBIT
+$IRQ wait 0000:00:03.0 --line-based --count 3 --timeout 4 --profile /tmp/wrongbit.yaml > /tmp/wait.out 2>&1 &
+pid=$!
+tries=0
+while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+$IRQ trigger 0000:00:03.0 > /dev/null 2>&1
+wait $pid; status=$?
+sed 's/^/    /' /tmp/wait.out
+[ $status -eq 1 ] && grep -qE "^timed out after 4.0 s: 0 of 3 interrupt\(s\) arrived \([0-9]+ unclaimed call\(s\) on the INTx line left out: not the device's\)$" /tmp/wait.out \
+    && pass "wait edu INTx whose acknowledge declines every call: the unclaimed calls do not count (exit 1)" || fail "unclaimed calls counted: wait exit $status"
 
 # A profile that raises through VFIO's loopback but acknowledges as edu's does: the ISR runs
 # the profile's program, which finds nothing pending after a loopback raise (unclaimed), where
