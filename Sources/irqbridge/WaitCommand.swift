@@ -14,7 +14,9 @@ struct WaitCommand: ParsableCommand {
             Connects an ISR to the device (message-based, falling back to its INTx line; INTx only \
             with a profile that acknowledges), then waits until --count interrupts arrived on \
             --vector (on any vector by default) or --timeout seconds passed, and prints what \
-            arrived per vector. While it waits, `irqbridge trigger` on the same device asks this \
+            arrived per vector. On an INTx line only the calls the acknowledge claimed count: \
+            an unclaimed one is another card's on a shared line (or the acknowledge tests the \
+            wrong bit), and the count says how many were left out. While it waits, `irqbridge trigger` on the same device asks this \
             process to raise interrupts; a request it has begun is carried out in full (within \
             --timeout) before the wait ends, even when --count is reached first, so the trigger \
             gets every raise it asked for. Ctrl-C or SIGTERM, or the trigger being interrupted, \
