@@ -4,7 +4,9 @@ public import InterruptBridgeCore
 
 public enum WaitArrivals {
     /// The interrupts that count toward a wait's `--count`, of `calls` ISR calls on a
-    /// vector of `kind`, `unclaimed` of them declined by the acknowledge.
+    /// vector of `kind`, `claimed` of them claimed by the acknowledge (the object's own
+    /// count: calls less unclaimed, read apart, is off by the passes in flight, thousands
+    /// on a re-signalled line).
     ///
     /// A message is always its own device's, so every call counts. An INTx line's call
     /// the acknowledge declined is not the device's: another card's interrupt on a shared
@@ -13,8 +15,8 @@ public enum WaitArrivals {
     /// calls count there, unless the raises come through VFIO's loopback
     /// (`raisedByLoopback`), which leaves nothing pending for a status-reading acknowledge
     /// to claim.
-    public static func count(kind: InterruptKind, calls: UInt64, unclaimed: UInt64, raisedByLoopback: Bool) -> UInt64 {
+    public static func count(kind: InterruptKind, calls: UInt64, claimed: UInt64, raisedByLoopback: Bool) -> UInt64 {
         guard kind == .intx, !raisedByLoopback else { return calls }
-        return calls - min(calls, unclaimed)
+        return min(claimed, calls)
     }
 }

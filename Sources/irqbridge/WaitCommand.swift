@@ -96,9 +96,10 @@ struct WaitCommand: ParsableCommand {
         let raisedByLoopback = session.stimulus?.kernelCounts == false
         func arrived(on index: Int) -> UInt64 {
             let object = connected.objects[index]
-            // Unclaimed before the calls: a pass counts its call first.
-            let unclaimed = object.unclaimedCount
-            return WaitArrivals.count(kind: object.kind, calls: object.serviceCallCount, unclaimed: unclaimed, raisedByLoopback: raisedByLoopback)
+            // The claims as counted, not calls less unclaimed: read apart while a line is
+            // re-signalled thousands of times a second, those two differ by passes in flight.
+            return WaitArrivals.count(kind: object.kind, calls: object.serviceCallCount, claimed: object.claimedCount,
+                                      raisedByLoopback: raisedByLoopback)
         }
         func arrived() -> UInt64 {
             vector.map { arrived(on: $0) } ?? connected.objects.indices.map { arrived(on: $0) }.reduce(0, +)
@@ -128,7 +129,8 @@ struct WaitCommand: ParsableCommand {
         sharing.look()
         // One reading of the counters for every line printed, so the lines add up while a
         // device goes on interrupting.
-        // Unclaimed before the calls: a pass counts its call first, so unclaimed is never the larger.
+        // Claimed, then unclaimed, then the calls: a pass counts its call first, so neither is the larger.
+        let claimedReading = connected.objects.map(\.claimedCount)
         let unclaimedReading = connected.objects.map(\.unclaimedCount)
         let calls = connected.objects.map(\.serviceCallCount)
         let unclaimed = zip(unclaimedReading, calls).map { min($0, $1) }
@@ -164,7 +166,8 @@ struct WaitCommand: ParsableCommand {
             }
         }
         let counted = connected.objects.indices.map {
-            WaitArrivals.count(kind: connected.objects[$0].kind, calls: calls[$0], unclaimed: unclaimed[$0], raisedByLoopback: raisedByLoopback)
+            WaitArrivals.count(kind: connected.objects[$0].kind, calls: calls[$0], claimed: min(claimedReading[$0], calls[$0]),
+                               raisedByLoopback: raisedByLoopback)
         }
         let total = vector.map { counted[$0] } ?? counted.reduce(0, +)
         let declined = (vector.map { calls[$0] } ?? calls.reduce(0, +)) - total
