@@ -138,8 +138,9 @@ public struct ResourceTranslator: Sendable {
     /// exactly, so RtlCmDecodeMemIoResource gives it back whole. A PCI BAR is a power of
     /// two, always LARGE_64; a length no unit fits within 32 bits of count is rounded up.
     static func largeMemoryFlag(length: UInt64) -> UInt16 {
-        if length & 0xffff_ffff == 0 || length >> 48 != 0 { return MemoryFlags.large64 }
-        if length & 0xffff == 0 || length >> 40 != 0 { return MemoryFlags.large48 }
+        // Judged on the length rounded up to the unit below, which is what that unit would state.
+        if length & 0xffff_ffff == 0 || (length &+ 0xffff) >> 48 != 0 { return MemoryFlags.large64 }
+        if length & 0xffff == 0 || (length &+ 0xff) >> 40 != 0 { return MemoryFlags.large48 }
         return MemoryFlags.large40
     }
 

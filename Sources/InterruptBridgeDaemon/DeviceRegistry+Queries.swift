@@ -99,13 +99,14 @@ extension DeviceRegistry {
                 return MetricSample(device: device.id, kind: object.kind.description, message: perMessage ? Int(object.messageID) : nil,
                                     interrupts: ended.interrupts &+ object.serviceCallCount, unclaimed: ended.unclaimed &+ object.unclaimedCount,
                                     signals: ended.signals &+ object.deliveredSignalCount, storms: ended.storms &+ object.stormCount,
-                                    kernel: kernelCount(device, object, lines), connection: device.connections,
+                                    kernel: kernelCount(device, object, lines),
+                                    connection: object.kind.isMessageSignaled ? device.connections : nil,
                                     timings: ended.timings.adding(object.timings))
             }
             for (vector, ended) in retired.sorted(by: { ($0.key.kind, $0.key.message) < ($1.key.kind, $1.key.message) }) {
                 samples.append(MetricSample(device: device.id, kind: vector.kind, message: perMessage ? Int(vector.message) : nil,
                                             interrupts: ended.interrupts, unclaimed: ended.unclaimed, signals: ended.signals,
-                                            storms: ended.storms, kernel: nil, connection: device.connections, timings: ended.timings))
+                                            storms: ended.storms, kernel: nil, connection: nil, timings: ended.timings))
             }
             return samples
         }
@@ -153,7 +154,10 @@ struct MetricSample: Sendable {
     var signals: UInt64
     var storms: UInt64
     var kernel: UInt64?
-    /// Which of the device's connections `kernel` was read from (`ManagedDevice.connections`).
-    var connection: UInt64
+    /// Which of the device's connections a message vector's `kernel` was read from
+    /// (`ManagedDevice.connections`): its IRQ, and the kernel's count, go with the
+    /// connection. Nil for a line, whose IRQ and count outlive it (uio_pci_generic holds
+    /// it from the bind; a GSI's count goes on): a fall there is taken for a reset.
+    var connection: UInt64?
     var timings: InterruptTimings
 }

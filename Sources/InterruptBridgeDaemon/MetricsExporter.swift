@@ -83,7 +83,7 @@ public actor MetricsExporter {
             count("irqbridge_storms_total", labels, sample.storms, help: "Times a vector was contained as storming")
             if let kernel = sample.kernel {
                 count("irqbridge_kernel_interrupts_total", labels, kernel, since: sample.connection,
-                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them), a VFIO INTx line signalled again at unmask and a line found asserted when it was connected; absent on an INTx line another card's handler shares (its count is the line's); for messages from the device, a difference in increase over a span without reconnects is a lost interrupt (a connection's last counts after the previous scrape are not in this series, as the kernel's line goes with it)")
+                      help: "The kernel's count for the same vectors (/proc/interrupts). Below irqbridge_interrupts_total by design for VFIO loopback raises (the kernel never sees them), a VFIO INTx line signalled again at unmask and a line found asserted when it was connected; absent on an INTx line another card's handler shares (its count is the line's); for messages from the device, a difference in increase over a span without reconnects is a lost interrupt (a connection's last counts after the previous scrape are not in this series, as a message's kernel count goes with its connection)")
             }
         }
         dropStaleSeries(current: Set(keys), samples: samples, known: known)

@@ -109,8 +109,6 @@ public enum Raising {
     }
 }
 
-/// A raise the stimulus refused, after `raised` had gone out. Described as the stimulus's
-/// error.
 /// An unpaced run stopped because the vector it was to raise on is contained as storming.
 public struct RaisingContained: Error, CustomStringConvertible {
     public let raised: Int
@@ -121,6 +119,8 @@ public struct RaisingContained: Error, CustomStringConvertible {
     }
 }
 
+/// A raise the stimulus refused, after `raised` had gone out. Described as the stimulus's
+/// error.
 public struct RaisingFailure: Error, CustomStringConvertible {
     public let raised: Int
     public let underlying: any Error

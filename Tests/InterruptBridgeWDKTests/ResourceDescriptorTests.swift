@@ -44,6 +44,20 @@ struct ResourceDescriptorTests {
         #expect(start == 0x8_0000_0000)
     }
 
+    /// Just under 2^40 or 2^48, a length whose rounding up would overflow the finer unit's
+    /// 32-bit count takes the coarser unit: it never decodes shorter than the window.
+    @Test(arguments: [(UInt64(1) << 40) - 1, (UInt64(1) << 48) - 0xff, (UInt64(1) << 48) - 1])
+    func aWindowJustUnderAUnitsReachIsNotCut(size: UInt64) throws {
+        let device = PCIDeviceInfo(address: PCIAddress(bus: 0, device: 3, function: 0), vendorID: 1, deviceID: 2, bars: [
+            PCIBar(index: 0, address: 0x1_0000_0000_0000, size: size, space: .memory, is64Bit: true),
+        ])
+        let assignment = Self.translator.resources(for: device)
+        let window = try #require(CM_RESOURCE_LIST.allocatedResources(assignment, address: device.address)?.List[0].PartialResourceList.PartialDescriptors.first)
+        var start: ULONGLONG = 0
+        let decoded = RtlCmDecodeMemIoResource(window, &start)
+        #expect(decoded >= size && decoded - size < 1 << 32, "size 0x\(String(size, radix: 16)) decoded 0x\(String(decoded, radix: 16))")
+    }
+
     /// A driver reads a window's length with RtlCmDecodeMemIoResource: it gets the BAR's
     /// whole length back for windows beyond 4 GiB that are not multiples of 4 GiB too
     /// (Length64 alone would drop the rest), and every window's start.

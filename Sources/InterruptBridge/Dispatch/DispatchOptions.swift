@@ -37,8 +37,8 @@ public struct DispatchOptions: Sendable, Hashable {
     public static let maximumPollWindowLimit = Duration.milliseconds(10)
     /// Most descriptors (interrupt vectors plus auxiliary fds) one loop serves
     /// (1...`maximumCapacity`; the slot table is allocated once at this size, a
-    /// cache line each). Default 4096: two functions' full MSI-X tables (2048 each)
-    /// and their event descriptors would not fit in fewer; a loop serving more
+    /// cache line each). Default 4096: a function's full MSI-X table (2048) with room
+    /// to spare for other devices and the loop's own descriptors; a loop serving more
     /// (the daemon's, a scale test's) sets its own.
     public var capacity: Int
     /// The largest `capacity` accepted (MSI-X allows 2048 vectors per function).
