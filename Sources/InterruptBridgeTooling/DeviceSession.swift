@@ -32,13 +32,15 @@ public struct DeviceSession: Sendable {
     /// --loopback`), or the daemon's (`irqbridge ctl bind`, a device entry's `profile:`).
     public enum Advice: Sendable {
         case commandLine, commandLineWithLoopback, daemon
+        /// `profile check FILE --device BDF`: the profile to mend is the one being checked.
+        case profileCheck
     }
 
     /// An address that names no function here (or in `dump`), and where to see the ones there are.
     public static func noDevice(_ address: PCIAddress, inDump dump: String? = nil, advice: Advice = .commandLine) -> String {
         if let dump { return "no PCI device \(address) in dump \(dump) (irqbridge list --dump \(dump) lists its functions)" }
         switch advice {
-        case .commandLine, .commandLineWithLoopback: return "no PCI device \(address) (irqbridge list shows the functions there are)"
+        case .commandLine, .commandLineWithLoopback, .profileCheck: return "no PCI device \(address) (irqbridge list shows the functions there are)"
         case .daemon: return "no PCI device \(address)"  // the daemon reports the card absent
         }
     }
@@ -361,8 +363,9 @@ public struct DeviceSession: Sendable {
         "\(info.address) would be served on its INTx line, and "
             + (profile.map { "its profile '\($0.name)' (\($0.file)) has" } ?? "no profile matches it, so there is")
             + " no acknowledge program: a level-triggered line the ISR does not quiet either fires again at every unmask (a storm) "
-            + "or stays masked; write a profile with an `acknowledge` program "
-            + (advice == .daemon ? "(the device entry's profile: FILE)" : "(--profile FILE)")
+            + "or stays masked; "
+            + (advice == .profileCheck ? "add an `acknowledge` program to the profile (irqbridge profile show edu has one to start from)"
+               : "write a profile with an `acknowledge` program " + (advice == .daemon ? "(the device entry's profile: FILE)" : "(--profile FILE)"))
             + (advice == .commandLineWithLoopback && !underUIO
                 ? ", or raise through VFIO's loopback trigger alone (--loopback), whose ISR claims without touching the device" : "")
     }

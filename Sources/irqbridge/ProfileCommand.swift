@@ -197,7 +197,8 @@ struct ProfileCommand: ParsableCommand {
                         ? "only its config header was readable, so its MSI and MSI-X are unknown (run as root): how it is served is not checked"
                         : "the dump holds only its config header, so its MSI and MSI-X are unknown: how it is served is not checked")
                 } else if problems.isEmpty, let refusal = DeviceSession.connectRefusal(
-                    info, profile: profile, lineBased: lineBased || !policy.msiSupported, underUIO: info.driver == "uio_pci_generic") {
+                    info, profile: profile, lineBased: lineBased || !policy.msiSupported, underUIO: info.driver == "uio_pci_generic",
+                    advice: .profileCheck) {
                     // What the verbs would refuse on top: a line to serve (asked for, or messages
                     // turned off by the policy, or uio_pci_generic) with no acknowledge to quiet it.
                     problems = [refusal]

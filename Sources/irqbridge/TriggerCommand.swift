@@ -80,7 +80,8 @@ struct TriggerCommand: ParsableCommand {
         defer { session.quiesce(); session.close() }
         guard let stimulus = session.stimulus else {
             throw CommandFailure.badInput(DeviceSession.noInterrupts(session.info)
-                ?? "\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
+                ?? "\(device.address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts: "
+                    + "give one that does (--profile FILE; irqbridge profile new \(device.address) writes one to start from)")
         }
         let dispatcher: InterruptDispatcher
         do { dispatcher = try InterruptDispatcher(logger: logger) } catch { throw CommandFailure.failed("cannot start the dispatcher: \(error)") }

@@ -196,7 +196,8 @@ enum TriggerRelay {
                               holderEnding: () -> Bool, requesterLeft: () -> Bool) -> TriggerAnswer {
         let address = session.info.address
         guard let stimulus = session.stimulus else {
-            return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts")
+            return .refused("\(address) is under uio_pci_generic, which has no loopback trigger, and no profile raises its interrupts: "
+                            + "start the wait or watch with a profile that does (--profile FILE)")
         }
         if let vector = request.vector, let refusal = connected.vectorRefusal(vector, of: address) { return .refused(refusal) }
         let removed = "the device was removed or unbound"
