@@ -9,10 +9,11 @@ public enum WaitArrivals {
     /// on a re-signalled line).
     ///
     /// A message is always its own device's, so every call counts. An INTx line's call
-    /// the acknowledge declined is not the device's: another card's interrupt on a shared
-    /// line (the rig's two ne2k_pci on GSI 20: a wait on one was satisfied by the other's
-    /// raises), or a re-signal of one the acknowledge tests the wrong bit of. Only claimed
-    /// calls count there, unless the raises come through VFIO's loopback
+    /// the acknowledge declined is not an interrupt it served: VFIO and UIO run the ISR only
+    /// when the function's Interrupt Status bit is set, so such calls are the line signalled
+    /// again at each unmask because the acknowledge tests the wrong bit or clears nothing
+    /// (one raise then ran the ISR 20,450 times in the rig, and satisfied any wait). Only
+    /// claimed calls count there, unless the raises come through VFIO's loopback
     /// (`raisedByLoopback`), which leaves nothing pending for a status-reading acknowledge
     /// to claim.
     public static func count(kind: InterruptKind, calls: UInt64, claimed: UInt64, raisedByLoopback: Bool) -> UInt64 {

@@ -15,8 +15,8 @@ struct WaitCommand: ParsableCommand {
             with a profile that acknowledges), then waits until --count interrupts arrived on \
             --vector (on any vector by default) or --timeout seconds passed, and prints what \
             arrived per vector. On an INTx line only the calls the acknowledge claimed count: \
-            an unclaimed one is another card's on a shared line (or the acknowledge tests the \
-            wrong bit), and the count says how many were left out. While it waits, `irqbridge trigger` on the same device asks this \
+            an unclaimed one is the line signalled again because the acknowledge did not find \
+            (or clear) the device's cause, and the count says how many were left out. While it waits, `irqbridge trigger` on the same device asks this \
             process to raise interrupts; a request it has begun is carried out in full (within \
             --timeout) before the wait ends, even when --count is reached first, so the trigger \
             gets every raise it asked for. Ctrl-C or SIGTERM, or the trigger being interrupted, \
@@ -171,8 +171,8 @@ struct WaitCommand: ParsableCommand {
         }
         let total = vector.map { counted[$0] } ?? counted.reduce(0, +)
         let declined = (vector.map { calls[$0] } ?? calls.reduce(0, +)) - total
-        // A line's unclaimed calls are another card's interrupts (or the acknowledge tests the wrong bit): say why they are left out.
-        let leftOut = declined > 0 ? " (\(declined) unclaimed call(s) on the INTx line left out: not the device's)" : ""
+        // A line's unclaimed calls are re-signals the acknowledge declined (it tests the wrong bit, or clears nothing): say so.
+        let leftOut = declined > 0 ? " (\(declined) unclaimed call(s) on the INTx line left out: the acknowledge declined them)" : ""
         if output.json {
             print(JSONLine.object(["device": device.address.description, "vector": vector, "expected": count, "arrived": total,
                                    "timedOut": timedOut, "timeoutSeconds": timeout, "vectors": vectors]))

@@ -2,11 +2,10 @@ import InterruptBridgeCore
 import InterruptBridgeTooling
 import Testing
 
-/// A wait on one card of a shared INTx line is not satisfied by the other card's
-/// interrupts, which its acknowledge declines.
+/// A wait on an INTx line counts the calls its acknowledge claimed: the ones it declined
+/// are the line signalled again, not interrupts it served.
 @Suite struct WaitArrivalsTests {
     @Test func anUnclaimedCallOnALineIsNotTheDevicesInterrupt() {
-        // Rig: ne2k_pci 00:0c.0 raised 25, ne2k_pci 00:18.0 (same GSI) raised 10.
         #expect(WaitArrivals.count(kind: .intx, calls: 35, claimed: 25, raisedByLoopback: false) == 25)
         // An acknowledge testing the wrong bit: one raise, re-signalled at every unmask, none claimed.
         #expect(WaitArrivals.count(kind: .intx, calls: 20_450, claimed: 0, raisedByLoopback: false) == 0)

@@ -245,8 +245,8 @@ sed 's/^/    /' /tmp/wait.out
 [ $status -eq 0 ] && grep -qE "^vector 0: [0-9]+ interrupt\(s\), 0 unclaimed(, kernel [0-9]+)?; warning: the ISR ran [0-9]+ time\(s\) more than the kernel took interrupts on the line" /tmp/wait.out \
     && pass "wait edu INTx with an acknowledge that never clears: the re-signalled line is named" || fail "unquieted line: wait exit $status"
 
-# An acknowledge that tests the wrong bit declines every call: those are not the device's
-# interrupts (on a shared line they are another card's), so they do not satisfy a wait.
+# An acknowledge that tests the wrong bit declines every call: those are re-signals of one raise
+# (the cause never cleared), not interrupts it served, so they do not satisfy a wait.
 # One raise, re-signalled at every unmask, used to end `wait --count 3` with exit 0.
 cat > /tmp/wrongbit.yaml <<'WRONGBIT'
 name: edu-tests-the-wrong-bit
@@ -275,7 +275,7 @@ while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sle
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid; status=$?
 sed 's/^/    /' /tmp/wait.out
-[ $status -eq 1 ] && grep -qE "^timed out after 4.0 s: 0 of 3 interrupt\(s\) arrived \([0-9]+ unclaimed call\(s\) on the INTx line left out: not the device's\)$" /tmp/wait.out \
+[ $status -eq 1 ] && grep -qE "^timed out after 4.0 s: 0 of 3 interrupt\(s\) arrived \([0-9]+ unclaimed call\(s\) on the INTx line left out: the acknowledge declined them\)$" /tmp/wait.out \
     && pass "wait edu INTx whose acknowledge declines every call: the unclaimed calls do not count (exit 1)" || fail "unclaimed calls counted: wait exit $status"
 
 # A profile that raises through VFIO's loopback but acknowledges as edu's does: the ISR runs
