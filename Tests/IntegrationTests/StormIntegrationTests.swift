@@ -118,10 +118,10 @@ extension RigIntegrationTests {
             #expect(healthy.delivers(100) == 100, "the healthy vector on the same loop is unaffected")
             try backend.triggerLoopback(message: 0)
             usleep(100_000)
-            #expect(probe.count == calls, "a contained message vector is detached: nothing reaches the ISR")
+            #expect(probe.count == calls, "a contained message vector is unwatched: nothing reaches the ISR")
             dispatcher.rearm(object)
             #expect(!object.isContained)
-            // A signal latched before the vector was detached may arrive at the re-arm: settle first.
+            // A signal latched before the vector was contained may arrive at the re-arm: settle first.
             usleep(100_000)
             let settled = probe.count
             #expect(settled <= calls + 1)
