@@ -70,6 +70,8 @@ public struct SelftestResult: Sendable, CustomStringConvertible {
     public var uncounted: String?
     /// Signals the dispatch loop took from the eventfds or UIO counts, folded ones included.
     public var signals: UInt64 = 0
+    /// ISR calls the stimulus's acknowledge declined.
+    public var unclaimed: Int = 0
     /// What a passing case should still be read with: the device signalled more than was
     /// raised (QEMU's e1000e does), and the kernel counted the extra ones too.
     public var note: String?
@@ -142,6 +144,7 @@ public struct InterruptSelftest: Sendable {
         /// signal of the message before does not stand in for it.
         let callsAsRaised = Atomic<Int>(0)
         let wrongMessages = Atomic<Int>(0)
+        let unclaimed = Atomic<Int>(0)
         let expectedMessage = Atomic<Int>(0)
         let stimulus: SelftestStimulus
         init(stimulus: SelftestStimulus) { self.stimulus = stimulus }
@@ -150,6 +153,7 @@ public struct InterruptSelftest: Sendable {
             let asRaised = message == expectedMessage.load(ordering: .acquiring)
             if !asRaised { wrongMessages.add(1, ordering: .relaxed) }
             let claimed = stimulus.acknowledge(message)
+            if !claimed { unclaimed.add(1, ordering: .relaxed) }
             if asRaised { callsAsRaised.add(1, ordering: .releasing) }
             calls.add(1, ordering: .releasing)
             return claimed
@@ -254,6 +258,7 @@ public struct InterruptSelftest: Sendable {
             return (calls, wrong, signals, kernelBefore.flatMap { before in testCase.kernelCount?().map { $0 &- before } })
         }, until: { figures in figures.calls >= count && (figures.kernel.map { figures.signals >= $0 } ?? true) })
         (result.delivered, result.wrongMessages, result.signals) = (settled.calls, settled.wrong, settled.signals)
+        result.unclaimed = min(probe.unclaimed.load(ordering: .relaxed), settled.calls)
         if let kernel = settled.kernel { result.kernelDelta = kernel }
         var counted = testCase.stimulus.kernelCounts && testCase.kernelCount != nil
         // Read while still connected: VFIO's handler leaves the line at the disconnect.
@@ -286,6 +291,12 @@ public struct InterruptSelftest: Sendable {
     /// did not quiet the device, so a line stays exact, as does a raise without a kernel
     /// count (a loopback raise).
     static func failure(of result: SelftestResult, counted: Bool, messages: Bool) -> String? {
+        // An acknowledge that declines (nearly) every call is the likeliest why: say so beside the figures.
+        guard let failure = figuresFailure(of: result, counted: counted, messages: messages) else { return nil }
+        return UnclaimedCallsNote.note(calls: UInt64(result.delivered), unclaimed: UInt64(result.unclaimed)).map { failure + "; " + $0 } ?? failure
+    }
+
+    private static func figuresFailure(of result: SelftestResult, counted: Bool, messages: Bool) -> String? {
         let count = UInt64(result.expected), delivered = UInt64(result.delivered)
         if delivered < count { return "the ISR ran \(delivered) times for \(count) interrupts" }
         let taken = result.kernelDelta ?? 0

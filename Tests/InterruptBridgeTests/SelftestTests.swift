@@ -97,6 +97,24 @@ struct SelftestTests {
         #expect(result.failure?.contains("the kernel counted 0 interrupts, the ISR 10") == true)
     }
 
+    /// A failing case whose acknowledge declined every call says so beside the figures
+    /// (the likeliest cause: it tests the wrong register or bit).
+    @Test func aFailureWithEveryCallUnclaimedNamesTheAcknowledge() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let plan = SelftestPlan.simulated(kinds: [.intx])
+        var testCase = try #require(plan.cases.first)
+        testCase.stimulus.kernelCounts = true
+        let raise = testCase.stimulus
+        testCase.stimulus = SelftestStimulus(name: "a card whose acknowledge tests the wrong bit", kernelCounts: true,
+                                             raise: { try raise.raise($0) }, acknowledge: { _ in false })
+        testCase.kernelCount = { 0 }
+        let result = InterruptSelftest(count: 20, logger: logger).run(testCase, dispatcher: dispatcher)
+        #expect(result.unclaimed == result.delivered && result.delivered >= 20, "\(result)")
+        #expect(result.failure?.hasPrefix("the kernel counted 0 interrupts, the ISR ") == true, "\(result)")
+        #expect(result.failure?.contains(" call(s) unclaimed: the acknowledge program claims none of the device's interrupts") == true, "\(result)")
+    }
+
     /// A simulated MSI-X case whose device also signals a second time on every third raise,
     /// as QEMU's e1000e does; `kernel` counts what the kernel would (`perRaise` extra
     /// interrupts per raise that never reach the eventfd, to fake a lost one).
