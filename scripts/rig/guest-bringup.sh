@@ -17,6 +17,11 @@ COUNT=${2:-200}
 failed=0 passed=0
 pass() { passed=$((passed + 1)); echo "pass $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# Waits up to 30 s for the trigger socket of the wait or watch just started on BDF.
+await_trigger_socket() {
+    tries=0
+    while [ ! -S "/run/irqbridge/$1.trigger" ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+}
 
 # expect_trigger LABEL BDF KERNEL(yes|no) [options]: a standalone trigger raises COUNT.
 expect_trigger() {
@@ -42,8 +47,7 @@ expect_wait() {
     label=$1 bdf=$2; shift 2
     $IRQ wait "$bdf" --count "$COUNT" --timeout 60 "$@" > /tmp/wait.out 2>&1 &
     pid=$!
-    tries=0
-    while [ ! -S "/run/irqbridge/$bdf.trigger" ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+    await_trigger_socket "$bdf"
     relay=$($IRQ trigger "$bdf" --count "$COUNT" 2>&1) || fail "$label: trigger (relayed) failed: $relay"
     wait $pid; status=$?
     sed 's/^/    /' /tmp/wait.out
@@ -132,8 +136,7 @@ expect_wait "wait edu INTx" 0000:00:03.0 --line-based
 # assigns no line from it; once MSI is off again, the IRQ is the line.
 $IRQ wait 0000:00:03.0 --timeout 60 > /dev/null 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 during=$($IRQ list 0000:00:03.0 --json); detail=$($IRQ list 0000:00:03.0); table=$($IRQ list)
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid
@@ -148,8 +151,7 @@ expect_wait "wait e1000e MSI-X" 0000:00:07.0
 # A relayed request the holder cannot carry out is refused by it, and trigger says so (exit 2).
 $IRQ wait 0000:00:03.0 --count 1 --timeout 30 > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 relay=$($IRQ trigger 0000:00:03.0 --vector 5 2>&1); status=$?
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid
@@ -162,8 +164,7 @@ expect_wait "wait nvme (loopback)" 0000:00:08.0
 # a trigger that found no holder would raise the 1000 itself, in 10 s.)
 $IRQ wait 0000:00:03.0 --count 1000000000 --timeout 5 > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 relay=$($IRQ trigger 0000:00:03.0 --count 1000 --rate 100 2>&1); status=$?
 wait $pid; waited=$?
 [ $status -eq 1 ] && [ $waited -eq 1 ] && echo "$relay" | grep -qE "^irqbridge: 0000:00:03.0: the process holding it is ending after [0-9]+ of 1000 interrupt\(s\) were raised$" \
@@ -179,8 +180,7 @@ $IRQ wait 0000:00:08.0 --line-based --timeout 1 > /tmp/wait.out 2>&1; status=$?
 # whose counts agree with the kernel's.
 $IRQ watch 0000:00:03.0 0000:00:05.0 --interval 0.5 > /tmp/watch.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:05.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:05.0
 $IRQ trigger 0000:00:03.0 --count "$COUNT" > /dev/null && $IRQ trigger 0000:00:05.0 --count "$COUNT" > /dev/null
 sleep 2
 kill -INT $pid; wait $pid; status=$?
@@ -237,8 +237,7 @@ acknowledge:
 NOACK
 $IRQ wait 0000:00:03.0 --line-based --count 1000 --timeout 30 --profile /tmp/noack.yaml > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid; status=$?
 sed 's/^/    /' /tmp/wait.out
@@ -270,8 +269,7 @@ quiesce:
 WRONGBIT
 $IRQ wait 0000:00:03.0 --line-based --count 3 --timeout 4 --profile /tmp/wrongbit.yaml > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid; status=$?
 sed 's/^/    /' /tmp/wait.out
@@ -301,8 +299,7 @@ quiesce:
 LOOPACK
 $IRQ wait 0000:00:03.0 --line-based --count 20 --timeout 30 --profile /tmp/loopack.yaml > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ trigger 0000:00:03.0 --count 20 > /dev/null 2>&1
 wait $pid; status=$?
 sed 's/^/    /' /tmp/wait.out
@@ -377,8 +374,7 @@ $IRQ selftest --device 0000:00:08.0 --kinds msi > /tmp/kinds.out 2>&1; status=$?
 # A device held by a wait: another verb is told who holds it (exit 2), not EBUSY.
 $IRQ wait 0000:00:03.0 --timeout 30 > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ selftest --device 0000:00:03.0 --count 1 > /tmp/busy.out 2>&1; status=$?
 $IRQ trigger 0000:00:03.0 > /dev/null 2>&1
 wait $pid
@@ -389,8 +385,7 @@ wait $pid
 # signal (143); trigger --loopback on the held device is told the holder cannot relay it.
 $IRQ wait 0000:00:03.0 --timeout 30 > /tmp/wait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ trigger 0000:00:03.0 --loopback > /tmp/loop.out 2>&1; lstatus=$?
 kill -TERM $pid; wait $pid; status=$?
 [ $lstatus -eq 2 ] && [ "$(wc -l < /tmp/loop.out)" -eq 1 ] && grep -q "drop --loopback" /tmp/loop.out \
@@ -401,8 +396,7 @@ kill -TERM $pid; wait $pid; status=$?
 # away ends it with SIGPIPE (141) after its socket is gone.
 $IRQ watch 0000:00:03.0 --json --interval 0.2 > /tmp/wjson.out 2> /tmp/wjson.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 sleep 0.5; kill -INT $pid; wait $pid; status=$?
 [ $status -eq 0 ] && [ -s /tmp/wjson.out ] && ! grep -qv '^{.*}$' /tmp/wjson.out && grep -q "^watched " /tmp/wjson.err \
     && pass "watch --json: $(wc -l < /tmp/wjson.out) JSON line(s) on stdout and nothing else, the summary on stderr" \
@@ -433,8 +427,7 @@ $IRQ trigger 0000:00:03.0 --line-based --count 5 > /tmp/tnext.out 2>&1; next=$?
 # sample is in a closing JSON line, not only in the summary on stderr (a script reads stdout).
 $IRQ watch 0000:00:03.0 --json --duration 6 --interval 60 > /tmp/wlast.out 2> /tmp/wlast.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:03.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:03.0
 $IRQ trigger 0000:00:03.0 --count 5 > /dev/null 2>&1; tstatus=$?
 wait $pid; status=$?
 [ $status -eq 0 ] && [ $tstatus -eq 0 ] && tail -n 1 /tmp/wlast.out | grep -q '^{"count":5,"device":"0000:00:03.0",' \
@@ -452,8 +445,7 @@ sleep 1
 $IRQ bind 0000:00:04.0 > /dev/null
 $IRQ wait 0000:00:04.0 --timeout 60 > /tmp/wait.out 2> /tmp/wait.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:04.0
 start=$(date +%s)
 $IRQ unbind 0000:00:04.0 > /dev/null 2>&1
 wait $pid; status=$?
@@ -466,8 +458,7 @@ took=$(( $(date +%s) - start ))
 $IRQ bind 0000:00:04.0 > /dev/null
 $IRQ watch 0000:00:04.0 --interval 0.5 > /tmp/watch.out 2> /tmp/watch.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:04.0
 $IRQ unbind 0000:00:04.0 > /dev/null 2>&1
 wait $pid; status=$?
 [ $status -eq 1 ] && [ "$(cat /tmp/watch.err)" = "irqbridge: 0000:00:04.0 was removed or unbound; nothing left to watch" ] \
@@ -495,8 +486,7 @@ driver=$(basename "$(readlink /sys/bus/pci/devices/0000:00:05.0/driver)")
 bound=$($IRQ bind 0000:00:04.0 --json 2>&1)
 $IRQ wait 0000:00:04.0 --count 3 --timeout 30 --json > /tmp/wait.json 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:04.0
 relayed=$($IRQ trigger 0000:00:04.0 --count 3 --json 2>&1)
 wait $pid; waited=$?
 timedout=$($IRQ wait 0000:00:04.0 --timeout 0.5 --json 2>&1); late=$?
@@ -518,8 +508,7 @@ echo "    $bound"; echo "    $(cat /tmp/wait.json)"; echo "    $relayed"; echo "
 $IRQ bind 0000:00:04.0 > /dev/null
 $IRQ watch 0000:00:04.0 0000:00:05.0 --json --interval 0.3 > /tmp/w2.out 2> /tmp/w2.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:05.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:05.0
 sleep 1
 start=$(date +%s)
 $IRQ unbind 0000:00:04.0 > /tmp/unbind.out 2>&1 &
@@ -545,8 +534,7 @@ nokernel=$(grep '^{' /tmp/w2.out | grep -vc '"kernel":')
 $IRQ bind 0000:00:04.0 --driver uio_pci_generic > /dev/null 2>&1
 $IRQ wait 0000:00:04.0 --timeout 60 > /tmp/uwait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/0000:00:04.0.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket 0000:00:04.0
 $IRQ unbind 0000:00:04.0 > /dev/null 2>&1
 tries=0
 while kill -0 $pid 2>/dev/null && [ $tries -lt 100 ]; do sleep 0.1; tries=$((tries + 1)); done
@@ -569,8 +557,7 @@ echo "    $out"
     || fail "pci-serial under vfio-pci: bind '$bound', trigger exit $status"
 $IRQ wait $S --count 20 --timeout 60 > /tmp/swait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/$S.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket "$S"
 relay=$($IRQ trigger $S --count 20 2>&1)
 wait $pid; status=$?
 [ $status -eq 0 ] && grep -q "^vector 0: 20 interrupt(s), 0 unclaimed, kernel 20$" /tmp/swait.out \
@@ -579,8 +566,7 @@ wait $pid; status=$?
 # the device file; the watch lets go of it at once, so the unbind completes (under 10 s).
 $IRQ watch $S 0000:00:03.0 --interval 0.3 > /tmp/sw.out 2> /tmp/sw.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/$S.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket "$S"
 sleep 1
 $IRQ unbind $S > /tmp/sunbind.out 2>&1 &
 unbinder=$!
@@ -625,8 +611,7 @@ else
         || { fail "virtio-rng watch: exit $status, $rows rows in $samples samples"; head -3 /tmp/vw.err; }
     $IRQ wait "$V" --count 3 --timeout 60 > /tmp/vwait.out 2>&1 &
     pid=$!
-    tries=0
-    while [ ! -S "/run/irqbridge/$V.trigger" ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+    await_trigger_socket "$V"
     $IRQ trigger "$V" --vector 199 --count 3 > /dev/null 2>&1
     wait $pid; status=$?
     [ $status -eq 0 ] && grep -q "^vector 199: 3 interrupt(s), 0 unclaimed, kernel 0 (trigger raised through VFIO's loopback" /tmp/vwait.out \
@@ -642,8 +627,7 @@ D=0000:00:05.0
 total() { grep '^{' "$1" | tail -n 4 | sed 's/.*"count":\([0-9]*\),"device".*/\1/' | awk '{s += $1} END {print s + 0}'; }
 $IRQ watch $D --json --interval 0.5 --duration 14 > /tmp/rw.out 2> /tmp/rw.err &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/$D.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket "$D"
 sleep 1
 $IRQ trigger $D --count 100000 --rate 50 > /tmp/rt.out 2>&1 &
 trig=$!
@@ -665,8 +649,7 @@ kill -INT $pid; wait $pid; wstatus=$?
 
 $IRQ wait $D --count 100000 --timeout 60 > /tmp/rwait.out 2>&1 &
 pid=$!
-tries=0
-while [ ! -S /run/irqbridge/$D.trigger ] && [ $tries -lt 300 ]; do sleep 0.1; tries=$((tries + 1)); done
+await_trigger_socket "$D"
 $IRQ trigger $D --count 1000 --rate 40 > /tmp/rt.out 2>&1 &
 trig=$!
 sleep 2
