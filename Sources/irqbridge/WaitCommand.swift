@@ -16,8 +16,8 @@ struct WaitCommand: ParsableCommand {
             --vector (on any vector by default) or --timeout seconds passed, and prints what \
             arrived per vector. On an INTx line only the calls the acknowledge claimed count: \
             an unclaimed one is the line signalled again because the acknowledge did not find \
-            (or clear) the device's cause, and the count says how many were left out. While it waits, `irqbridge trigger` on the same device asks this \
-            process to raise interrupts; a request it has begun is carried out in full (within \
+            (or clear) the device's cause, and the count says how many were left out. While it \
+            waits, `irqbridge trigger` on the same device asks this process to raise interrupts; a request it has begun is carried out in full (within \
             --timeout) before the wait ends, even when --count is reached first, so the trigger \
             gets every raise it asked for. Ctrl-C or SIGTERM, or the trigger being interrupted, \
             stops the raising at once.
@@ -166,8 +166,7 @@ struct WaitCommand: ParsableCommand {
             }
         }
         let counted = connected.objects.indices.map {
-            WaitArrivals.count(kind: connected.objects[$0].kind, calls: calls[$0], claimed: min(claimedReading[$0], calls[$0]),
-                               raisedByLoopback: raisedByLoopback)
+            WaitArrivals.count(kind: connected.objects[$0].kind, calls: calls[$0], claimed: claimedReading[$0], raisedByLoopback: raisedByLoopback)
         }
         let total = vector.map { counted[$0] } ?? counted.reduce(0, +)
         let declined = (vector.map { calls[$0] } ?? calls.reduce(0, +)) - total
