@@ -122,6 +122,40 @@ struct BackendErrorTests {
         #expect(reason?.contains("has no UIO node: bind it to uio_pci_generic first") == true)
     }
 
+    /// The line a backend reports is the one the kernel routed when the driver enabled the
+    /// function (sysfs `irq` read after the bind), not the one discovery read before it.
+    @Test(arguments: [("23\n", 11, true, 23), ("0\n", 11, false, 11), ("11\n", 11, true, 11), (nil, 11, false, 11)] as [(String?, UInt32, Bool, UInt32)])
+    func uioReportsTheLineTheEnableRouted(sysfsIRQ: String?, discovered: UInt32, routed: Bool, expected: UInt32) throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        fake.uio(command: 0x0002)
+        if let sysfsIRQ { try FileIO.writeText(fake.device + "/irq", sysfsIRQ, create: true) }
+        var info = fake.info
+        info.irqLine = discovered
+        info.isIRQRouted = false
+        let backend = try UIOBackend(device: info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        defer { backend.close() }
+        #expect(backend.device.irqLine == expected)
+        #expect(backend.device.isIRQRouted == routed)
+    }
+
+    /// A function without an interrupt pin keeps what discovery read, whatever sysfs shows.
+    @Test func uioWithoutAPinKeepsTheDiscoveredLine() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        fake.uio(command: 0x0002)
+        try FileIO.writeText(fake.device + "/irq", "23\n", create: true)
+        var info = fake.info
+        info.interruptPin = nil
+        info.irqLine = nil
+        let backend = try UIOBackend(device: info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        defer { backend.close() }
+        #expect(backend.device.irqLine == nil)
+        #expect(backend.supportedInterrupts.isEmpty)
+    }
+
     /// What enabling INTx writes to Command: a level the function asserts already is
     /// raised anew (Interrupt Disable set, then cleared), since an interrupt controller may
     /// have missed its rise (QEMU's IO-APIC does, when the PCI core enabled the function

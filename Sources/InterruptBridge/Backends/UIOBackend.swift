@@ -43,16 +43,8 @@ public final class UIOBackend: InterruptBackend {
             throw .kernelLimit("\(address) has no UIO node: bind it to uio_pci_generic first (\(howToBind(address, to: "uio_pci_generic")))")
         }
         claim = try backendCall { () throws(SystemError) in try UIODevice.claim(address: address, sysfs: sysfs, devRoot: devRoot) }
-        var device = device
-        // uio_pci_generic's probe enabled the function, which routed its line: what sysfs
-        // shows now is the line, where a read from before the bind may show firmware's value.
-        if device.interruptPin != nil, let line = sysfs.irq(of: address), line != 0,
-           line != device.irqLine || device.isIRQRouted != true || device.irqLineIsMSI {
-            device.irqLine = line
-            device.isIRQRouted = true
-            device.irqLineIsMSI = false
-        }
-        self.device = device
+        // uio_pci_generic's probe enabled the function, which routed its line.
+        self.device = device.withEnabledLine(from: sysfs)
         self.sysfs = sysfs
         self.devRoot = devRoot
         var logger = logger

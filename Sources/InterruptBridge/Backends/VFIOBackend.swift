@@ -88,20 +88,8 @@ public final class VFIOBackend: InterruptBackend {
 
     /// Wraps an already-open VFIO device.
     public init(device: PCIDeviceInfo, vfio: VFIODevice, sysfs: SysfsPCI = SysfsPCI(), logger: Logger) throws(BackendError) {
-        var device = device
-        // Opening the function through vfio-pci enabled it, which routes its line: read the
-        // line again. A function hot-added while the system runs had IRQ 0 until then (found
-        // with the rig's hot-plug); one no driver had enabled yet showed firmware's value
-        // (11 in the rig, where the enable moves it to GSI 23: found with two cards sharing
-        // a line, whose vectors differed until then); one read while MSI was on showed
-        // MSI's (vfio-pci's open turned MSI off again).
-        if device.interruptPin != nil, let line = sysfs.irq(of: device.address.description), line != 0,
-           line != device.irqLine || device.isIRQRouted != true || device.irqLineIsMSI {
-            device.irqLine = line
-            device.isIRQRouted = true
-            device.irqLineIsMSI = false
-        }
-        self.device = device
+        // Opening the function through vfio-pci enabled it, which routed its line.
+        self.device = device.withEnabledLine(from: sysfs)
         self.sysfs = sysfs
         var logger = logger
         logger[metadataKey: "device"] = "\(device.address)"
