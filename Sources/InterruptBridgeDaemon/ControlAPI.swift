@@ -212,8 +212,12 @@ public struct ControlAPI: Sendable {
         let eventStreamHeaders: HTTPFields = [.contentType: "application/x-ndjson", .cacheControl: "no-store"]
         // HEAD: the stream's headers, without watching (its body would never end).
         router.head("/v1/events") { _, _ in Response(status: .ok, headers: eventStreamHeaders) }
-        router.get("/v1/events") { _, _ in
+        router.get("/v1/events") { _, context in
             let (id, stream) = events.watch()
+            // A client that goes while no event comes would otherwise be found only by the
+            // next event's failed write, counted in irqbridge_event_watchers until then: its
+            // connection's close ends the stream at once.
+            context.channel.closeFuture.whenComplete { _ in events.unwatch(id) }
             return Response(status: .ok, headers: eventStreamHeaders,
                             body: ResponseBody { writer in
                                 // A client gone shows as a failed write, not a cancellation: unwatch either way.

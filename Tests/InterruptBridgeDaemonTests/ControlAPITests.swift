@@ -299,6 +299,25 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// An event-stream client that goes is forgotten when its connection closes, not at the
+    /// next event (a quiet daemon may publish none for hours).
+    @Test func aWatcherThatLeavesIsForgottenBeforeTheNextEvent() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        func watchers() async throws -> Int { try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? -1 }
+        #expect(try await watchers() == 0)
+        // The stream's headers, then the client closes its connection.
+        let lines = try await daemon.eventLines(timeout: .seconds(10), until: { _ in true })
+        #expect(lines.isEmpty, "no event was published: \(lines)")
+        var left = try await watchers()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while left != 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            left = try await watchers()
+        }
+        #expect(left == 0, "the watcher whose client left is still counted")
+        try await daemon.stop()
+    }
+
     @Test func aGracefulShutdownsEventsReachTheWatchers() async throws {
         let daemon = try await DaemonHarness(Self.configuration)
         let watchersBefore = try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int ?? 0
