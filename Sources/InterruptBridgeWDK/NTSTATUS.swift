@@ -36,6 +36,9 @@ public struct NTSTATUS: RawRepresentable, Sendable, Hashable, CustomStringConver
         STATUS_INVALID_PARAMETER_11: "STATUS_INVALID_PARAMETER_11", STATUS_INVALID_PARAMETER_12: "STATUS_INVALID_PARAMETER_12",
         STATUS_INVALID_DEVICE_STATE: "STATUS_INVALID_DEVICE_STATE", STATUS_NOT_FOUND: "STATUS_NOT_FOUND",
         STATUS_DEVICE_REMOVED: "STATUS_DEVICE_REMOVED", STATUS_NONE_MAPPED: "STATUS_NONE_MAPPED",
+        STATUS_BUFFER_OVERFLOW: "STATUS_BUFFER_OVERFLOW", STATUS_MORE_PROCESSING_REQUIRED: "STATUS_MORE_PROCESSING_REQUIRED",
+        STATUS_BUFFER_TOO_SMALL: "STATUS_BUFFER_TOO_SMALL", STATUS_REVISION_MISMATCH: "STATUS_REVISION_MISMATCH",
+        STATUS_ARRAY_BOUNDS_EXCEEDED: "STATUS_ARRAY_BOUNDS_EXCEEDED",
     ]
 }
 
@@ -94,3 +97,15 @@ public let STATUS_DEVICE_REMOVED = NTSTATUS(0xC000_02B6)
 /// ntstatus.h's value (drivers return it when a resource could not be mapped, as the serial
 /// sample's SerialGetMappedAddress does); no routine of the facade returns it.
 public let STATUS_NONE_MAPPED = NTSTATUS(0xC000_0073)
+
+// Codes a driver's own start and I/O paths return around the interrupt code (no routine of
+// the facade returns them), found porting ReactOS's serial.sys: SerialPnpStartDevice refuses
+// a resource list whose Version/Revision is not 1.1 with STATUS_REVISION_MISMATCH, its
+// circular buffers report full and empty with STATUS_BUFFER_TOO_SMALL and
+// STATUS_ARRAY_BOUNDS_EXCEEDED, and its IRP forwarding's completion routine returns
+// STATUS_MORE_PROCESSING_REQUIRED.
+public let STATUS_BUFFER_OVERFLOW = NTSTATUS(0x8000_0005)
+public let STATUS_MORE_PROCESSING_REQUIRED = NTSTATUS(0xC000_0016)
+public let STATUS_BUFFER_TOO_SMALL = NTSTATUS(0xC000_0023)
+public let STATUS_REVISION_MISMATCH = NTSTATUS(0xC000_0059)
+public let STATUS_ARRAY_BOUNDS_EXCEEDED = NTSTATUS(0xC000_008C)

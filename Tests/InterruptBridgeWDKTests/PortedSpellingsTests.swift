@@ -19,6 +19,22 @@ struct PortedSpellingsTests {
         #expect("\(STATUS_NONE_MAPPED)".contains("STATUS_NONE_MAPPED"))
     }
 
+    /// ReactOS serial.sys's start and buffer paths (pnp.c, circularbuffer.c, misc.c): ntstatus.h's values.
+    @Test func theStatusesAStartPathAndItsBuffersReturn() {
+        let expected: [(NTSTATUS, UInt32, String)] = [
+            (STATUS_BUFFER_OVERFLOW, 0x8000_0005, "STATUS_BUFFER_OVERFLOW"),
+            (STATUS_MORE_PROCESSING_REQUIRED, 0xC000_0016, "STATUS_MORE_PROCESSING_REQUIRED"),
+            (STATUS_BUFFER_TOO_SMALL, 0xC000_0023, "STATUS_BUFFER_TOO_SMALL"),
+            (STATUS_REVISION_MISMATCH, 0xC000_0059, "STATUS_REVISION_MISMATCH"),
+            (STATUS_ARRAY_BOUNDS_EXCEEDED, 0xC000_008C, "STATUS_ARRAY_BOUNDS_EXCEEDED"),
+        ]
+        for (status, value, name) in expected {
+            #expect(status == NTSTATUS(value) && !NT_SUCCESS(status))
+            #expect("\(status)".hasPrefix(name + " ("))
+        }
+        #expect(NT_WARNING(STATUS_BUFFER_OVERFLOW))
+    }
+
     @Test func anIsrsPowerCheckAndTheTimerAndEventPointerTypesPortAsWritten() {
         let Extension = Extension()
         // isr.c: if (Extension->PowerState != PowerDeviceD0) { return FALSE; }
