@@ -54,3 +54,13 @@ public func WRITE_PORT_BUFFER_USHORT<Pointee>(_ Port: UnsafeMutablePointer<Point
 public func WRITE_PORT_BUFFER_ULONG<Pointee>(_ Port: UnsafeMutablePointer<Pointee>?, _ Buffer: PULONG, _ Count: ULONG) {
     for index in 0..<Int(Count) { WRITE_PORT_ULONG(Port, Buffer[index]) }
 }
+
+/// `ULongToPtr(ul)` (basetsd.h): a port base kept in a ULONG as the pointer READ_PORT_* takes,
+/// as ReactOS's serial.sys writes `ComPortBase = ULongToPtr(DeviceExtension->BaseAddress)`
+/// with `ComPortBase` a PUCHAR. A `PUCHAR?` (C's `void *`, which converts to it), or the
+/// pointer type the context names.
+public func ULongToPtr(_ ul: ULONG) -> PUCHAR? { PUCHAR(bitPattern: UInt(ul)) }
+public func ULongToPtr<Pointee>(_ ul: ULONG) -> UnsafeMutablePointer<Pointee>? { UnsafeMutablePointer(bitPattern: UInt(ul)) }
+
+/// `PtrToUlong(p)` (basetsd.h): the low 32 bits of a pointer, such as a port address.
+public func PtrToUlong<Pointee>(_ p: UnsafeMutablePointer<Pointee>?) -> ULONG { ULONG(truncatingIfNeeded: UInt(bitPattern: p)) }

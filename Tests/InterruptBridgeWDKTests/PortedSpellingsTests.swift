@@ -19,6 +19,20 @@ struct PortedSpellingsTests {
         #expect("\(STATUS_NONE_MAPPED)".contains("STATUS_NONE_MAPPED"))
     }
 
+    /// ReactOS serial.sys keeps its port base in a ULONG and turns it back with basetsd.h's
+    /// macro before each access: `ComPortBase = ULongToPtr(DeviceExtension->BaseAddress)`.
+    @Test func aPortBaseKeptInAULongTurnsBackIntoAPointer() {
+        let BaseAddress: ULONG = 0xc060
+        let ComPortBase = ULongToPtr(BaseAddress)
+        #expect(UInt(bitPattern: ComPortBase! + 5) == 0xc065)
+        let Wide: PULONG? = ULongToPtr(BaseAddress)
+        #expect(UInt(bitPattern: Wide) == 0xc060)
+        #expect(PtrToUlong(ComPortBase) == BaseAddress)
+        #expect(ULongToPtr(0) == nil, "NULL")
+        // A port no device object decodes reads all ones, as an unclaimed x86 port does.
+        #expect(READ_PORT_UCHAR(ULongToPtr(0xfff0)! + 2) == 0xff)
+    }
+
     /// ReactOS serial.sys's start and buffer paths (pnp.c, circularbuffer.c, misc.c): ntstatus.h's values.
     @Test func theStatusesAStartPathAndItsBuffersReturn() {
         let expected: [(NTSTATUS, UInt32, String)] = [
