@@ -39,6 +39,19 @@ public struct LARGE_INTEGER: Sendable, Hashable, ZeroInitializable {
         get { LONG(truncatingIfNeeded: QuadPart >> 32) }
         set { QuadPart = LONGLONG(newValue) << 32 | LONGLONG(LowPart) }
     }
+    /// `u`: wdm.h's union names the two halves twice, anonymously (`LowPart`) and as the
+    /// struct `u` (`Start.u.LowPart`, for compilers without anonymous structs, which older
+    /// drivers, ReactOS's among them, spell out). Both views change the same QuadPart.
+    public var u: Halves {
+        get { Halves(LowPart: LowPart, HighPart: HighPart) }
+        set { QuadPart = LONGLONG(newValue.HighPart) << 32 | LONGLONG(newValue.LowPart) }
+    }
+
+    /// `LARGE_INTEGER.u`: the low and high halves.
+    public struct Halves: Sendable, Hashable {
+        public var LowPart: ULONG
+        public var HighPart: LONG
+    }
 }
 public typealias PHYSICAL_ADDRESS = LARGE_INTEGER
 

@@ -164,6 +164,19 @@ struct BasicTypeTests {
         #expect(address.QuadPart == 0x2_fee0_0000)
     }
 
+    /// ReactOS's serial.sys reads `PartialDescriptor->u.Port.Start.u.LowPart`: wdm.h's named
+    /// `u` struct views the same halves as the anonymous one.
+    @Test func largeIntegerNamedHalvesViewTheQuadPartToo() {
+        var address = PHYSICAL_ADDRESS(QuadPart: 0x1_2345_6789)
+        #expect(address.u.LowPart == 0x2345_6789)
+        #expect(address.u.HighPart == 1)
+        address.u.LowPart = 0xc060
+        #expect(address.QuadPart == 0x1_0000_c060)
+        address.u.HighPart = -1
+        #expect(address.QuadPart == LONGLONG(bitPattern: 0xffff_ffff_0000_c060))
+        #expect(address.HighPart == -1 && address.LowPart == 0xc060)
+    }
+
     @Test func outParameterWritesThroughAPointerToo() {
         var slot: PVOID = nil
         withUnsafeMutablePointer(to: &slot) { pointer in
