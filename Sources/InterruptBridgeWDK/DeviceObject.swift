@@ -27,6 +27,7 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
         self.dispatcher = dispatcher
         dispatcher.register(device)
         IoSpace.add(self)
+        DeviceObjects.add(self)
     }
 
     deinit {
@@ -59,6 +60,36 @@ public final class DEVICE_OBJECT: Sendable, CustomStringConvertible {
 
     public var description: String { "PDO \(device)" }
 }
+/// The DEVICE_OBJECTs alive, weakly, in creation order: where the legacy IoConnectInterrupt,
+/// which names only a vector, finds the dispatcher of the device that has it.
+enum DeviceObjects {
+    private struct Entry: Sendable {
+        weak var object: DEVICE_OBJECT?
+    }
+    private static let alive = LockedValue<[Entry]>([])
+
+    static func add(_ deviceObject: DEVICE_OBJECT) {
+        alive.withLock { list in
+            list.removeAll { $0.object == nil }
+            list.append(Entry(object: deviceObject))
+        }
+    }
+
+    /// The dispatcher of the first device object alive whose device has `vector` and no
+    /// connection of its own yet (the card a legacy connect serves, as
+    /// `InterruptDispatcher.connectLegacy` picks it), else of the first that has it; nil
+    /// when none has it.
+    static func dispatcher(assigning vector: ULONG) -> InterruptDispatcher? {
+        let candidates = alive.withLock { list in
+            list.compactMap(\.object).filter { $0.device.assignedVector(vector) != nil }
+        }
+        let unconnected = candidates.first { candidate in
+            !candidate.dispatcher.connectedInterrupts.contains { $0.device === candidate.device }
+        }
+        return (unconnected ?? candidates.first)?.dispatcher
+    }
+}
+
 /// PDEVICE_OBJECT: NULL is a missing device (STATUS_INVALID_PARAMETER when connecting).
 public typealias PDEVICE_OBJECT = DEVICE_OBJECT?
 

@@ -4,8 +4,10 @@ public import InterruptBridge
 import InterruptBridgeCore
 
 /// `IoConnectInterrupt`: connects `ServiceRoutine` to `Vector`, which must be a
-/// translated vector of a device whose DEVICE_OBJECT exists on `dispatcher`
-/// (by default `Kernel.dispatcher`). `InterruptObject` is written as NT's
+/// translated vector of a device whose DEVICE_OBJECT exists: on `dispatcher` when one is
+/// given; without it (the call as C writes it), on the dispatcher of the DEVICE_OBJECT alive
+/// that has the vector (the first made with no connection of its own yet, else the
+/// first), or `Kernel.dispatcher` when none has it. `InterruptObject` is written as NT's
 /// IoConnectInterrupt writes it: as soon as the object exists, before any of its
 /// interrupts can arrive (an ISR that runs at once, for a line already asserted, queues a
 /// DPC that calls `KeSynchronizeExecution(devExt.IntObj, ...)`), and set to NULL when the
@@ -64,6 +66,9 @@ private func connectLegacy(
     let chosen: InterruptDispatcher
     if let dispatcher {
         chosen = dispatcher
+    } else if let owner = DeviceObjects.dispatcher(assigning: Vector) {
+        // The C call names no dispatcher: the device's is the one that can serve the vector.
+        chosen = owner
     } else {
         do throws(DispatchError) {
             chosen = try Kernel.dispatcher

@@ -204,6 +204,30 @@ struct ConnectBehaviourTests {
         #expect(backend.enabledKind == nil)
     }
 
+    /// The call as a driver writes it (ReactOS's serial.sys: eleven arguments, no dispatcher)
+    /// on a PDO made on the device's own dispatcher: the vector is found on that dispatcher,
+    /// not refused with STATUS_INVALID_PARAMETER (which seed 002 documents for "no processors
+    /// were specified") because `Kernel.dispatcher` has no device with it.
+    @Test func theLegacyCallWithoutADispatcherConnectsOnTheDevicesOwn() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        // A line no other test's device has: device objects of tests running meanwhile are alive too.
+        let (pdo, backend) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:1d.0")!, interruptPin: .a, irqLine: 93), on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        let IntResource = try translatedInterrupt(of: pdo)
+        let status = IoConnectInterrupt(
+            &devExt.IntObj, ConnectStatusTests.isr, devExt, nil, IntResource.u.Interrupt.Vector,
+            KIRQL(IntResource.u.Interrupt.Level), KIRQL(IntResource.u.Interrupt.Level), LevelSensitive,
+            BOOLEAN(IntResource.ShareDisposition == CmResourceShareShared), IntResource.u.Interrupt.Affinity, FALSE)
+        #expect(status == STATUS_SUCCESS)
+        #expect(devExt.IntObj?.device === pdo.device)
+        #expect(dispatcher.connectedInterrupts.count == 1, "connected on the PDO's dispatcher")
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+
     /// Two cards on IRQ 11, each with its own driver calling the legacy routine with the
     /// vector from its own resources: one shared vector, one chain, and each card's
     /// interrupt reaches it (the second driver's card is watched, not the first's twice).
