@@ -49,6 +49,13 @@ public struct KDPC: Sendable, ZeroInitializable {
 }
 public typealias PKDPC = KDPC
 
+/// `NULL` as a PKDPC: the uninitialized DPC. A driver calls its own deferred routine
+/// directly with no DPC, as ReactOS's serial.sys does from its write path:
+/// `SerialSendByte(NULL, DeviceExtension, NULL, NULL)`.
+extension KDPC: ExpressibleByNilLiteral {
+    public init(nilLiteral: ()) { self.init() }
+}
+
 /// `KeInitializeDpc(&devExt->Dpc, DeferredRoutine, DeferredContext)`: gives the DPC
 /// its routine and context. It runs on `dispatcher`'s thread (by default `Kernel.dispatcher`).
 public func KeInitializeDpc(_ Dpc: inout KDPC, _ DeferredRoutine: @escaping KDEFERRED_ROUTINE, _ DeferredContext: PVOID,

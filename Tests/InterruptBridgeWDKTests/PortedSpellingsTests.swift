@@ -1,4 +1,5 @@
 import InterruptBridgeWDK
+import Synchronization
 import Testing
 
 /// Spellings a WDM driver's interrupt path uses beside the connect routines, found porting
@@ -31,6 +32,20 @@ struct PortedSpellingsTests {
         #expect(ULongToPtr(0) == nil, "NULL")
         // A port no device object decodes reads all ones, as an unclaimed x86 port does.
         #expect(READ_PORT_UCHAR(ULongToPtr(0xfff0)! + 2) == 0xff)
+    }
+
+    /// ReactOS serial.sys's write path runs its DPC routine itself, with no DPC:
+    /// `SerialSendByte(NULL, DeviceExtension, NULL, NULL)`.
+    @Test func aDeferredRoutineCalledDirectlyTakesNullForItsDpc() {
+        let ran = Mutex<[Bool]>([])
+        let SerialSendByte: KDEFERRED_ROUTINE = { Dpc, pDeviceExtension, _, _ in
+            ran.withLock { $0.append(Dpc.isInitialized || pDeviceExtension == nil) }
+        }
+        SerialSendByte(nil, Extension(), nil, nil)
+        let Dpc: PKDPC = nil
+        #expect(!Dpc.isInitialized)
+        #expect(KeInsertQueueDpc(Dpc, nil, nil) == FALSE, "an uninitialized DPC is not queued")
+        #expect(ran.withLock { $0 } == [false], "the routine ran once, given the uninitialized DPC")
     }
 
     /// ReactOS serial.sys's start and buffer paths (pnp.c, circularbuffer.c, misc.c): ntstatus.h's values.
