@@ -276,9 +276,10 @@ public final class InterruptDispatcher: Sendable {
     /// device sends while its VFIO vector is detached is dropped by the kernel.
     ///
     /// Composes with storm containment: a vector is watched only while it is
-    /// neither contained nor inactive. Returns once the loop applied it (from a
-    /// dispatch thread: at the end of the batch, the routine not being called
-    /// meanwhile only from the next batch on). Objects not connected are ignored.
+    /// neither contained nor inactive. Returns once the loop applied it; from a
+    /// dispatch thread, or above PASSIVE_LEVEL (a spin lock held), it does not wait:
+    /// the loop applies it at the end of the batch, the routine not being called
+    /// meanwhile only from the next batch on. Objects not connected are ignored.
     public func deactivate(_ objects: [InterruptObject]) { setActive(false, objects) }
 
     /// Reports the objects active again (IoReportInterruptActive): undoes
@@ -295,7 +296,10 @@ public final class InterruptDispatcher: Sendable {
     private func setActive(_ active: Bool, _ objects: [InterruptObject]) {
         // An object connected through another dispatcher is that dispatcher's.
         for object in objects where object.dispatcher !== self { object.dispatcher.setActive(active, [object]) }
-        let deferred = Self.isOnAnyDispatchThread
+        // IoReportInterruptActive/Inactive may be called at DISPATCH_LEVEL: a caller above
+        // PASSIVE_LEVEL may hold a spin lock a DPC on the loop is spinning for, so waiting for
+        // the loop would wait forever (as on a dispatch thread, where the loop waits for us).
+        let deferred = Self.isOnAnyDispatchThread || InterruptLevel.current > .passive
         var completions: [Completion] = []
         for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
             let completion = deferred ? nil : Completion()
