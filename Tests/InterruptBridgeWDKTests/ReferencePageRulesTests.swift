@@ -1,3 +1,4 @@
+import Glibc
 import InterruptBridge
 import InterruptBridgeCore
 import InterruptBridgeTestKit
@@ -449,5 +450,63 @@ struct ReferencePageRulesTests {
         #expect(devExt.calls == 2, "each requeue from the routine returned TRUE")
         #expect(devExt.dpcArguments.withLock { $0 } == ["third", "again", "again"])
         #expect(devExt.matched, "the routine was handed its own DPC")
+    }
+    /// "Using Passive-Level Interrupt Service Routines": "If the device signals a
+    /// level-triggered interrupt, the handler temporarily masks the interrupt in the interrupt
+    /// controller; after the ISR runs, the kernel unmasks the interrupt." A passive-level ISR
+    /// on a level line finds it masked, clears its device, and the next assertion is served.
+    @Test func aLevelLineStaysMaskedWhileItsPassiveISRRunsAndIsUnmaskedAfter() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = makePDO(SimulatedDevice(interruptPin: .a, irqLine: 11, holdsLineUntilAcknowledged: true), on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        let maskedInISR = Mutex<[Bool]>([])
+        var params = Params.fullySpecified(pdo, devExt)
+        params.FullySpecified.Irql = PASSIVE_LEVEL
+        params.FullySpecified.SynchronizeIrql = PASSIVE_LEVEL
+        params.FullySpecified.ServiceRoutine = { _, ServiceContext in
+            let devExt = ServiceContext as! DEVICE_EXTENSION
+            maskedInISR.withLock { $0.append(backend.isLineMasked) }
+            backend.acknowledge()  // the ISR clears the request at its device
+            devExt.isrCalls.add(1, ordering: .releasing)
+            return TRUE
+        }
+        #expect(IoConnectInterruptEx(&params) == STATUS_SUCCESS)
+        for round in 1...3 {
+            #expect(backend.raise())
+            #expect(eventually { devExt.calls == round }, "assertion \(round) served")
+            #expect(eventually { !backend.isLineMasked }, "unmasked after the ISR")
+        }
+        #expect(maskedInISR.withLock { $0 } == [true, true, true], "masked while the ISR ran")
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+    }
+    /// "Using Passive-Level Interrupt Service Routines": "If Version = CONNECT_LINE_BASED, set
+    /// SynchronizeIrql = PASSIVE_LEVEL and SpinLock = NULL"; "The caller must not supply a spin
+    /// lock in this call ... Otherwise, IoConnectInterruptEx fails and returns error status
+    /// STATUS_INVALID_PARAMETER." On a line whose translated Level is PASSIVE_LEVEL.
+    @Test func aPassiveLineBasedConnectWithASpinLockIsInvalidParameter() throws {
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        let (pdo, backend) = DocumentedPassiveLineTests.passiveLinePDO(on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        KeInitializeSpinLock(&devExt.Lock)
+        var params = Params.lineBased(pdo, devExt)
+        params.LineBased.SynchronizeIrql = PASSIVE_LEVEL
+        params.LineBased.SpinLock = devExt.Lock
+        #expect(IoConnectInterruptEx(&params) == STATUS_INVALID_PARAMETER)
+        ConnectStatusTests.expectNothingConnected(dispatcher, backend, devExt)
+    }
+
+    /// "The KeAcquireInterruptSpinLock and KeReleaseInterruptSpinLock routines cause a bug check
+    /// if the ISR for the supplied interrupt object runs at IRQL = PASSIVE_LEVEL": the release
+    /// too stops the process.
+    @Test func keReleaseInterruptSpinLockOnAPassiveLevelInterruptStopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            let dispatcher = try makeDispatcher()
+            let (_, interrupt) = try IrqlTests.connectPassive(dispatcher)
+            KeReleaseInterruptSpinLock(interrupt, PASSIVE_LEVEL)
+            exit(0)
+        }
     }
 }
