@@ -90,7 +90,8 @@ private func connectLegacy(
 }
 
 /// `IoDisconnectInterrupt`: disconnects what IoConnectInterrupt connected. On return
-/// the ISR is not running and will not run again (deferred when called from the ISR).
+/// the ISR is not running and will not run again (deferred when called from the ISR, a
+/// DPC, or above PASSIVE_LEVEL: no ISR call starts once it returns).
 public func IoDisconnectInterrupt(_ InterruptObject: PKINTERRUPT) {
     InterruptObject?.disconnect()
 }

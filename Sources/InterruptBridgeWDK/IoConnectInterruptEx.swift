@@ -61,7 +61,11 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// `IoDisconnectInterruptEx(&params)`: with `Version` as IoConnectInterruptEx returned
 /// it and the object it returned, disconnects the ISR(s). On return no ISR of the
 /// connection is running or will run again; called from the ISR itself it does not
-/// deadlock (the disconnect completes after the ISR returns).
+/// deadlock (the disconnect completes after the ISR returns). Above PASSIVE_LEVEL (the
+/// page's IRQL; inside KeSynchronizeExecution, or a spin lock held) it does not wait
+/// either, as from a DPC: no ISR call starts once it returns (one the loop already
+/// began, waiting for the interrupt lock the caller holds, finishes), and the rest
+/// completes after the dispatch loop's batch.
 ///
 /// Where Windows would bug-check, this is lenient, so that nothing stays connected:
 /// the context is disconnected by what it holds (a KINTERRUPT or a message table)

@@ -313,10 +313,11 @@ public final class InterruptDispatcher: Sendable {
     /// Disconnects one interrupt object (IoDisconnectInterruptEx for a line-based
     /// or fully specified connection). Idempotent.
     ///
-    /// From any thread but a dispatch thread: returns when the ISR is not running
-    /// and will not run again. From any dispatcher's dispatch thread (its own
-    /// ISR, another ISR, a DPC): further calls stop at once, the rest completes
-    /// after the batch. An object of another dispatcher is handed to that one.
+    /// From any thread but a dispatch thread, at PASSIVE_LEVEL: returns when the ISR
+    /// is not running and will not run again. From any dispatcher's dispatch thread
+    /// (its own ISR, another ISR, a DPC), or above PASSIVE_LEVEL (a spin lock or the
+    /// interrupt lock held): further calls stop at once, the rest completes after the
+    /// batch. An object of another dispatcher is handed to that one.
     public func disconnect(_ object: InterruptObject) {
         disconnect([object])
     }
@@ -351,8 +352,10 @@ public final class InterruptDispatcher: Sendable {
         let mine = objects.filter { $0.dispatcher === self }
         let claimed = mine.filter { $0.beginDisconnect() }
         // On any dispatch thread (this dispatcher's or another's) waiting could
-        // deadlock against a loop that waits for us: defer instead.
-        let deferred = Self.isOnAnyDispatchThread
+        // deadlock against a loop that waits for us: defer instead. So could waiting above
+        // PASSIVE_LEVEL (IoDisconnectInterruptEx's IRQL), holding a lock the loop needs: the
+        // interrupt lock inside KeSynchronizeExecution, or a spin lock a DPC spins for.
+        let deferred = Self.isOnAnyDispatchThread || InterruptLevel.current > .passive
         // An object someone else began disconnecting (an ISR's deferred disconnect, say)
         // may still be running or hold its device: a caller that can wait asks the loop
         // to detach it too (a second detach is a no-op), so it returns with the same
