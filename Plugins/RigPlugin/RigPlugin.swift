@@ -28,6 +28,10 @@ struct RigPlugin: CommandPlugin {
         if environment["RIG_CACHE_DIR"] == nil {
             environment["RIG_CACHE_DIR"] = context.pluginWorkDirectoryURL.appendingPathComponent("cache").path
         }
+        // On Ctrl-C SwiftPM ends this plugin outright, and run.sh runs in a session of its own
+        // (Foundation's Process), so no signal reaches it: it watches this process instead and
+        // stops QEMU once it is gone (seen: QEMU left running to its 600 s watchdog).
+        environment["RIG_WATCH_PID"] = String(getpid())
         process.environment = environment
         // stdout and stderr are inherited: the guest's output streams through as it comes when
         // SwiftPM's output is a terminal (into a pipe, SwiftPM 6.3 holds it until the plugin ends).

@@ -44,6 +44,9 @@ struct RigCommand: ParsableCommand {
                 ?? (getenv("HOME").map { String(cString: $0) + "/.cache" } ?? "/var/cache")
             setenv("RIG_CACHE_DIR", cacheHome + "/irqbridge/rig", 1)
         }
+        // run.sh shares this process group, so a Ctrl-C reaches it; a SIGTERM or SIGKILL sent to
+        // this process alone does not: run.sh watches this process and stops QEMU once it is gone.
+        setenv("RIG_WATCH_PID", String(getpid()), 1)
         let status: Int32
         do {
             status = try ChildProcess.stream("/bin/bash", [location.directory + "/run.sh"] + arguments,

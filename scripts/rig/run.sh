@@ -88,7 +88,9 @@ boot failure or two boots that hung, a bind that failed, the guest dying before 
 
 Environment: RIG_CACHE_DIR (default <repo>/.rig) holds the cached base initramfs, the unpacked
 kernel and run dirs; RIG_QEMU is the QEMU to run when --qemu is not given; RIG_PVH=0 boots the
-compressed kernel (by default a kernel with a PVH entry is unpacked once and entered there).
+compressed kernel (by default a kernel with a PVH entry is unpacked once and entered there);
+RIG_WATCH_PID=PID stops the run (exit 143, QEMU and helpers killed) once process PID is gone, for
+callers that cannot pass a Ctrl-C on (the rig plugin and `irqbridge rig` set it to themselves).
 EOF
 }
 
@@ -492,6 +494,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# A caller that cannot pass a Ctrl-C on names itself in RIG_WATCH_PID: SwiftPM ends the rig
+# plugin outright, and the plugin's run.sh runs in a session of its own, so no signal reaches
+# it and QEMU would run on to the watchdog. Once that process is gone the run stops as on SIGTERM.
+if [[ -n ${RIG_WATCH_PID:-} ]]; then
+    # Off the caller's streams: its last sleep must not hold a pipe reader past the run's end.
+    (while kill -0 "$RIG_WATCH_PID" 2>/dev/null; do sleep 0.5; done; kill -TERM $$) < /dev/null > /dev/null 2>&1 &
+    CHILD_PIDS+=($!)
+fi
 
 # COMMAND's own program, found like the guest shell would (busybox applets stay busybox's),
 # and a script's interpreter.

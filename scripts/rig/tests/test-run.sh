@@ -139,6 +139,17 @@ expect "a command a signal ended is said to be so" 132 'grep -q "killed by signa
 expect "the watchdog kills a hung guest" 124 'grep -q watchdog "$work/err"' -- \
     --devices none --timeout 8 -- sleep 600
 
+# The rig plugin's run.sh gets no signal when SwiftPM ends the plugin (Ctrl-C): it watches the
+# plugin's pid. Here a sleep stands in for the plugin and is killed once QEMU is up.
+sleep 300 &
+watched=$!
+( for _ in $(seq 600); do [[ -S $work/watch.sock ]] && break; sleep 0.1; done; kill "$watched" ) &
+watcher=$!
+RIG_WATCH_PID=$watched expect "a run whose RIG_WATCH_PID process is gone stops, QEMU with it" 143 \
+    '! pgrep -f "$work/watch.sock" > /dev/null' -- \
+    --devices none --timeout 120 --qmp-socket "$work/watch.sock" -- sleep 100
+wait "$watcher" 2>/dev/null
+
 # QEMU's -S holds the CPUs before the first instruction: a boot that hangs. The second boot
 # is let go over QMP (a stale socket of the first QEMU refuses, so `cont` is retried).
 ( for _ in $(seq 600); do grep -q "booting it again" "$work/err" 2>/dev/null && break; sleep 0.1; done
