@@ -710,6 +710,14 @@ if ((qemu_status == 124 || qemu_status == 137)); then
     show_console_tail
     exit 124
 fi
+# QEMU that refused its options (an unknown model, a bad --qemu-arg) printed why and booted
+# nothing: that line is the whole story.
+if [[ ! -s $RUN_DIR/console.log && -s $RUN_DIR/qemu.stderr ]]; then
+    note "QEMU did not start the guest (exit $qemu_status): $(head -n1 "$RUN_DIR/qemu.stderr")"
+    exit 125
+fi
+panic=$(grep -a -m1 -o 'Kernel panic - .*' "$RUN_DIR/console.log" 2>/dev/null | tr -d '\r' || true)
+[[ -z $panic ]] || note "the guest's kernel panicked: $panic"
 note "the guest ended without reporting the command's status (QEMU exit $qemu_status). Last console lines:"
 tail -n 20 "$RUN_DIR/console.log" 2>/dev/null | sed 's/^/  | /' >&2
 [[ -s $RUN_DIR/qemu.stderr ]] && sed 's/^/  qemu: /' "$RUN_DIR/qemu.stderr" >&2

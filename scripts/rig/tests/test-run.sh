@@ -219,6 +219,14 @@ expect "--qemu-hotplug refuses a name edu@port already has, in one line" 125 \
     '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "the name edu0 is already taken" "$work/err"' -- \
     --devices edu@port --qemu-hotplug rtl8139,id=edu0 -- true
 
+expect "QEMU refusing a model says so in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "QEMU did not start the guest (exit 1): .*nosuchmodel" "$work/err"' -- \
+    --devices none --qemu-device nosuchmodel -- true
+
+expect "a guest kernel that panics says so first" 125 \
+    'grep -q "^rig: the guest.s kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root" "$work/err"' -- \
+    --devices none --append rdinit=/nonexistent -- true
+
 expect "a missing host program is reported" 125 'grep -q "no such program" "$work/err"' -- ./no/such/binary
 
 echo "$passed passed, $failed failed"
