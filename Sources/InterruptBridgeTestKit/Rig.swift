@@ -43,6 +43,16 @@ public enum Rig {
         return address
     }
 
+    /// Why a test needing `roles` cannot run in this process, or nil when it can: outside the
+    /// rig ``skipReason``, inside it the roles this run lacks and the roles it has.
+    package static func skipReason(needing roles: [String], inside: Bool = isInside,
+                                   have: [String] = Array(devices.keys) + Array(hotplugDevices.keys)) -> String? {
+        guard inside else { return skipReason }
+        let missing = roles.filter { !have.contains($0) }
+        guard !missing.isEmpty else { return nil }
+        return "this rig run has no \(missing.joined(separator: ", ")) (have: \(have.isEmpty ? "none" : have.sorted().joined(separator: ", "))); add it with --devices or --qemu-device"
+    }
+
     /// Binds the device to a user-space driver (`vfio-pci`, `uio_pci_generic`) from inside
     /// the guest (the rig's devices start with no driver; one a `--qemu-device` model brought
     /// a kernel driver for is taken from it). `--bind` does the same before the command

@@ -9,8 +9,9 @@ extension Trait where Self == ConditionTrait {
     /// Runs it only inside the rig and when the run has every named device role:
     /// `@Suite(.rig(devices: "edu", "qemu0"))`. The skip comment names the missing roles.
     public static func rig(devices roles: String...) -> Self {
-        .enabled(Comment(rawValue: "needs the QEMU rig with devices \(roles.joined(separator: ", ")) (see Rig.devices)")) {
-            Rig.isInside && roles.allSatisfy { Rig.device($0) != nil }
-        }
+        // The rig's environment is fixed for the process: judged once, so the comment can name
+        // what is missing (it said "needs ... hda, lsi" when only hda was).
+        let reason = Rig.skipReason(needing: roles)
+        return .enabled(if: reason == nil, Comment(rawValue: reason ?? ""))
     }
 }

@@ -31,6 +31,13 @@ import Testing
         }
     }
 
+    @Test func aSkippedRoleTestNamesOnlyTheMissingRolesAndHowToAddThem() {
+        let reason = Rig.skipReason(needing: ["hda", "lsi"], inside: true, have: ["lsi", "qemu0"])
+        #expect(reason == "this rig run has no hda (have: lsi, qemu0); add it with --devices or --qemu-device")
+        #expect(Rig.skipReason(needing: ["lsi"], inside: true, have: ["lsi", "qemu0"]) == nil)
+        #expect(Rig.skipReason(needing: ["lsi"], inside: false, have: ["lsi"]) == Rig.skipReason)
+    }
+
     /// The trait must skip here; a test that ran would record an issue.
     @Test(.rig) func aRigOnlyTestDoesNotRunOnTheHost() {
         Issue.record("ran outside the rig although its trait is .rig")
