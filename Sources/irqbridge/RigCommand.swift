@@ -17,7 +17,8 @@ struct RigCommand: ParsableCommand {
             The rig's scripts are looked up in order: $IRQBRIDGE_RIG_DIR; PREFIX/share/irqbridge/rig \
             beside an installed PREFIX/bin/irqbridge (install them with \
             `cp -r scripts/rig PREFIX/share/irqbridge/`); scripts/rig in a checkout above the binary \
-            (.build/debug/irqbridge). The cache (base image, run directories) goes to $RIG_CACHE_DIR, \
+            (.build/debug/irqbridge), or in the InterruptBridge dependency of the package whose \
+            .build holds the binary (`swift build --product irqbridge` in your package). The cache (base image, run directories) goes to $RIG_CACHE_DIR, \
             by default the checkout's .rig when run inside that checkout, else $XDG_CACHE_HOME/irqbridge/rig \
             or ~/.cache/irqbridge/rig.
             """
@@ -85,9 +86,30 @@ struct RigCommand: ParsableCommand {
         while directory != "/" && !directory.isEmpty {
             let candidate = directory + "/scripts/rig"
             if FileIO.exists(candidate + "/run.sh") { return (candidate, false) }
+            if let dependency = dependencyRigDirectory(buildDirectory: directory) { return (dependency, false) }
             directory = (directory as NSString).deletingLastPathComponent
         }
         throw CommandFailure.failed(
             "the rig's scripts were not found: set IRQBRIDGE_RIG_DIR to InterruptBridge's scripts/rig, or install them as \(installed)")
+    }
+
+    /// scripts/rig of the InterruptBridge dependency named in a SwiftPM build directory's
+    /// workspace-state.json: irqbridge built in a user's package sits in that package's .build,
+    /// with no checkout of InterruptBridge above it (a path dependency's is anywhere, a cloned
+    /// one's under checkouts/). The one with the rig plugin beside its scripts is the one.
+    static func dependencyRigDirectory(buildDirectory: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: buildDirectory + "/workspace-state.json"),
+              let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let dependencies = (state["object"] as? [String: Any])?["dependencies"] as? [[String: Any]]
+        else { return nil }
+        for dependency in dependencies {
+            let state = dependency["state"] as? [String: Any]
+            let root = state?["name"] as? String == "fileSystem"
+                ? state?["path"] as? String
+                : (dependency["subpath"] as? String).map { buildDirectory + "/checkouts/" + $0 }
+            guard let root else { continue }
+            if FileIO.exists(root + "/scripts/rig/run.sh"), FileIO.exists(root + "/Plugins/RigPlugin") { return root + "/scripts/rig" }
+        }
+        return nil
     }
 }

@@ -1,6 +1,7 @@
 // `irqbridge rig` as a process: it finds the rig's scripts (here: the checkout above
 // .build/debug/irqbridge), passes every argument through, streams run.sh's output and exits
 // with its status. None of these boot the guest.
+import Foundation
 import InterruptBridgeSystem
 import Testing
 
@@ -22,6 +23,23 @@ struct RigCommandTests {
         let result = try Self.run([], ["--devices", "edu,gpu", "--", "true"])
         #expect(result.status == 125)
         #expect(result.standardError.contains("rig: unknown device 'gpu'"), "\(result.standardError)")
+    }
+
+    /// irqbridge built in a user's package (`swift build --product irqbridge` there) lives in that
+    /// package's .build, with InterruptBridge a dependency somewhere else: its workspace state
+    /// names it. Here a hard link of the binary in such a layout under /tmp, outside this checkout.
+    @Test func theScriptsAreFoundThroughTheUsersPackageDependency() throws {
+        let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let package = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-user-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: package) }
+        let debug = package + "/.build/x86_64-unknown-linux-gnu/debug"
+        try FileManager.default.createDirectory(atPath: debug, withIntermediateDirectories: true)
+        try FileManager.default.linkItem(atPath: try #require(IRQBridgeBinary.path), toPath: debug + "/irqbridge")
+        let state = #"{"object": {"dependencies": [{"packageRef": {"identity": "yams", "kind": "remoteSourceControl"}, "state": {"name": "sourceControlCheckout"}, "subpath": "Yams"}, {"packageRef": {"identity": "interruptbridge", "kind": "fileSystem", "location": "\#(checkout)"}, "state": {"name": "fileSystem", "path": "\#(checkout)"}, "subpath": "interruptbridge"}]}, "version": 7}"#
+        try state.write(toFile: package + "/.build/workspace-state.json", atomically: true, encoding: .utf8)
+        let result = try ChildProcess.run(try #require(TimeoutBinary.path), ["20", debug + "/irqbridge", "rig", "--devices", "edu", "--print-map"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("0000:00:03.0 edu\n"), "\(result.standardOutput)")
     }
 
     @Test func aWrongRigDirectoryIsBadInputOnOneLine() throws {
