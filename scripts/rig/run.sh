@@ -414,7 +414,8 @@ if [[ -z $KERNEL_VERSION ]]; then
     KERNEL_VERSION=$(newest_kernel_version)
 fi
 KERNEL=/boot/vmlinuz-$KERNEL_VERSION
-[[ -r $KERNEL ]] || die "cannot read kernel $KERNEL"
+[[ -e $KERNEL ]] || die "no kernel $KERNEL (--kernel takes one of: $(for image in /boot/vmlinuz-*; do printf '%s ' "${image#/boot/vmlinuz-}"; done | sed 's/ $//'))"
+[[ -r $KERNEL ]] || die "cannot read kernel $KERNEL (readable by root only here: run as root, or make it readable)"
 
 # shellcheck source=scripts/rig/initramfs.sh
 . "$RIG_DIR/initramfs.sh"

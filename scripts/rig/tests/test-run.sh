@@ -227,6 +227,10 @@ expect "a guest kernel that panics says so first" 125 \
     'grep -q "^rig: the guest.s kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root" "$work/err"' -- \
     --devices none --append rdinit=/nonexistent -- true
 
+expect "a --kernel that is not installed names the ones that are, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "no kernel /boot/vmlinuz-9.9.9 (--kernel takes one of: [0-9]" "$work/err"' -- \
+    --kernel 9.9.9 -- true
+
 expect "a missing host program is reported" 125 'grep -q "no such program" "$work/err"' -- ./no/such/binary
 
 echo "$passed passed, $failed failed"
