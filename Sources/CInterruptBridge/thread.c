@@ -37,3 +37,5 @@ int32_t cib_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 int cib_current_processor(void) { return sched_getcpu(); }
 
 __thread uint8_t cib_thread_irql __attribute__((tls_model("initial-exec"))) = 0;
+
+__thread uint32_t cib_thread_passive_locks __attribute__((tls_model("initial-exec"))) = 0;

@@ -1,6 +1,6 @@
-// The C shim's per-thread IRQL byte and volatile MMIO accesses, for the modules
-// above: they reach the shim only through this module. Inlinable, because the
-// interrupt path uses both (the IRQL four times per interrupt, an acknowledge
+// The C shim's per-thread IRQL byte and count of passive interrupt locks held, and
+// volatile MMIO accesses, for the modules above: they reach the shim only through this
+// module. Inlinable, because the interrupt path uses them (the IRQL four times per interrupt, an acknowledge
 // program's register accesses once or twice), and a call across modules cost
 // more than the access itself.
 public import CInterruptBridge
@@ -12,6 +12,17 @@ public enum ThreadIRQL {
     public static var value: UInt8 {
         get { cib_thread_irql_get() }
         set { cib_thread_irql_set(newValue) }
+    }
+}
+
+/// How many passive-level interrupt locks the calling thread holds: a C thread-local
+/// (initial-exec) beside `ThreadIRQL`. The runtime counts them where it takes and releases
+/// them, so a disconnect knows not to wait for a loop that may wait for the caller's lock.
+public enum ThreadPassiveLocks {
+    @inlinable @inline(__always)
+    public static var held: UInt32 {
+        get { cib_thread_passive_locks_get() }
+        set { cib_thread_passive_locks_set(newValue) }
     }
 }
 

@@ -25,8 +25,10 @@ public typealias PIO_REPORT_INTERRUPT_ACTIVE_STATE_PARAMETERS = UnsafeMutablePoi
 /// interrupt at the device first, as Windows asks: a message sent while the
 /// vector is detached is dropped by the kernel. Returns when the ISR is no longer
 /// called at PASSIVE_LEVEL; at DISPATCH_LEVEL (the page's IRQL allows it: a spin lock
-/// held, which a DPC may be waiting for) and from an ISR or DPC it does not wait, and
-/// the ISR is not called from the next batch on. An unknown Version or an empty context
+/// held, which a DPC may be waiting for), inside KeSynchronizeExecution on a passive-level
+/// interrupt (its lock held, which the passive dispatch thread may be waiting for) and
+/// from an ISR or DPC it does not wait, and the ISR is not called from the next batch on
+/// (a call the loop already began, waiting for the caller's lock, finishes). An unknown Version or an empty context
 /// does nothing (Windows returns VOID here too).
 public func IoReportInterruptInactive(_ Parameters: inout IO_REPORT_INTERRUPT_ACTIVE_STATE_PARAMETERS) {
     reportActiveState(&Parameters, active: false)

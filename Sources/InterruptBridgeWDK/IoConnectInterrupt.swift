@@ -91,7 +91,8 @@ private func connectLegacy(
 
 /// `IoDisconnectInterrupt`: disconnects what IoConnectInterrupt connected. On return
 /// the ISR is not running and will not run again (deferred when called from the ISR, a
-/// DPC, or above PASSIVE_LEVEL: no ISR call starts once it returns).
+/// DPC, above PASSIVE_LEVEL, or inside KeSynchronizeExecution on a passive-level
+/// interrupt: no ISR call starts once it returns).
 public func IoDisconnectInterrupt(_ InterruptObject: PKINTERRUPT) {
     InterruptObject?.disconnect()
 }

@@ -62,7 +62,9 @@ public func WdmlibIoConnectInterruptEx(_ Parameters: inout IO_CONNECT_INTERRUPT_
 /// it and the object it returned, disconnects the ISR(s). On return no ISR of the
 /// connection is running or will run again; called from the ISR itself it does not
 /// deadlock (the disconnect completes after the ISR returns). Above PASSIVE_LEVEL (the
-/// page's IRQL; inside KeSynchronizeExecution, or a spin lock held) it does not wait
+/// page's IRQL; inside KeSynchronizeExecution, or a spin lock held), and inside
+/// KeSynchronizeExecution on a passive-level interrupt (CONNECT_MESSAGE_BASED_PASSIVE,
+/// where the caller stays at PASSIVE_LEVEL holding the interrupt lock), it does not wait
 /// either, as from a DPC: no ISR call starts once it returns (one the loop already
 /// began, waiting for the interrupt lock the caller holds, finishes), and the rest
 /// completes after the dispatch loop's batch.

@@ -37,6 +37,20 @@ static inline uint8_t cib_thread_irql_get(void) { return cib_thread_irql; }
 /// Sets the calling thread's modelled IRQL.
 static inline void cib_thread_irql_set(uint8_t level) { cib_thread_irql = level; }
 
+// How many passive-level interrupt locks (InterruptObject.acquire on an object with no
+// spin lock) the calling thread holds. Such a holder stays at PASSIVE_LEVEL, so the IRQL
+// cannot tell the runtime that the passive dispatch thread may be waiting for a lock the
+// caller holds (its disconnect and deactivate then must not wait for that loop). A
+// thread-local beside the IRQL for the same reason: the passive ISR path counts each
+// acquire and release, one %fs-relative add each.
+extern __thread uint32_t cib_thread_passive_locks __attribute__((tls_model("initial-exec")));
+
+/// How many passive-level interrupt locks the calling thread holds (0 on a new thread).
+static inline uint32_t cib_thread_passive_locks_get(void) { return cib_thread_passive_locks; }
+
+/// Sets the count of passive-level interrupt locks the calling thread holds.
+static inline void cib_thread_passive_locks_set(uint32_t count) { cib_thread_passive_locks = count; }
+
 /// A number unique to each running thread, never 0: the address of its own
 /// IRQL byte (one %fs-relative address computation; pthread_self is a call).
 static inline uintptr_t cib_thread_identity(void) { return (uintptr_t)&cib_thread_irql; }

@@ -157,6 +157,20 @@ public final class InterruptDispatcher: Sendable {
     /// where a connect cannot wait for its loop and completes after the caller returns.
     public static var isOnAnyDispatchThread: Bool { LoopThreadMarker.word.value != 0 }
 
+    /// True while the calling thread holds a passive-level object's interrupt lock (inside
+    /// its `synchronize`, or between its `acquire()` and `release(_:)`): it is at
+    /// PASSIVE_LEVEL, yet the passive dispatch thread may be waiting for that lock.
+    public static var isHoldingPassiveInterruptLock: Bool { CurrentLevel.holdsPassiveLock }
+
+    /// Whether the calling thread must not wait for a dispatch loop, which may be waiting
+    /// for it: on any dispatch thread (the loop waits for its ISR or DPC to return); above
+    /// PASSIVE_LEVEL (the interrupt lock inside `synchronize`, or a spin lock a DPC spins
+    /// for); or holding a passive-level interrupt lock, at PASSIVE_LEVEL, that the passive
+    /// loop waits for to call a pending ISR.
+    static var callerMustNotWaitForLoops: Bool {
+        isOnAnyDispatchThread || InterruptLevel.current > .passive || CurrentLevel.holdsPassiveLock
+    }
+
     // MARK: Stepping by hand (manuallyStepped dispatchers)
 
     /// Runs one batch of each loop on the calling thread: serves every interrupt
@@ -277,9 +291,11 @@ public final class InterruptDispatcher: Sendable {
     ///
     /// Composes with storm containment: a vector is watched only while it is
     /// neither contained nor inactive. Returns once the loop applied it; from a
-    /// dispatch thread, or above PASSIVE_LEVEL (a spin lock held), it does not wait:
-    /// the loop applies it at the end of the batch, the routine not being called
-    /// meanwhile only from the next batch on. Objects not connected are ignored.
+    /// dispatch thread, above PASSIVE_LEVEL (a spin lock held), or holding a passive-level
+    /// object's interrupt lock (inside its `synchronize`), it does not wait: the loop
+    /// applies it at the end of the batch, the routine not being called meanwhile only
+    /// from the next batch on (a call the loop already began, waiting for the lock the
+    /// caller holds, finishes). Objects not connected are ignored.
     public func deactivate(_ objects: [InterruptObject]) { setActive(false, objects) }
 
     /// Reports the objects active again (IoReportInterruptActive): undoes
@@ -297,9 +313,11 @@ public final class InterruptDispatcher: Sendable {
         // An object connected through another dispatcher is that dispatcher's.
         for object in objects where object.dispatcher !== self { object.dispatcher.setActive(active, [object]) }
         // IoReportInterruptActive/Inactive may be called at DISPATCH_LEVEL: a caller above
-        // PASSIVE_LEVEL may hold a spin lock a DPC on the loop is spinning for, so waiting for
-        // the loop would wait forever (as on a dispatch thread, where the loop waits for us).
-        let deferred = Self.isOnAnyDispatchThread || InterruptLevel.current > .passive
+        // PASSIVE_LEVEL may hold a spin lock a DPC on the loop is spinning for, and one inside
+        // `synchronize` of a passive-level object holds the lock the passive loop may wait for,
+        // so waiting for the loop would wait forever (as on a dispatch thread, where the loop
+        // waits for us).
+        let deferred = Self.callerMustNotWaitForLoops
         var completions: [Completion] = []
         for (loop, group) in groupedByLoop(objects.filter { $0.dispatcher === self }) {
             let completion = deferred ? nil : Completion()
@@ -313,10 +331,12 @@ public final class InterruptDispatcher: Sendable {
     /// Disconnects one interrupt object (IoDisconnectInterruptEx for a line-based
     /// or fully specified connection). Idempotent.
     ///
-    /// From any thread but a dispatch thread, at PASSIVE_LEVEL: returns when the ISR
-    /// is not running and will not run again. From any dispatcher's dispatch thread
-    /// (its own ISR, another ISR, a DPC), or above PASSIVE_LEVEL (a spin lock or the
-    /// interrupt lock held): further calls stop at once, the rest completes after the
+    /// From any thread but a dispatch thread, at PASSIVE_LEVEL holding no interrupt lock:
+    /// returns when the ISR is not running and will not run again. From any dispatcher's
+    /// dispatch thread (its own ISR, another ISR, a DPC), above PASSIVE_LEVEL (a spin lock
+    /// or the interrupt lock held), or holding a passive-level object's interrupt lock
+    /// (inside its `synchronize`): further calls stop at once (one the loop already began,
+    /// waiting for the lock the caller holds, finishes), the rest completes after the
     /// batch. An object of another dispatcher is handed to that one.
     public func disconnect(_ object: InterruptObject) {
         disconnect([object])
@@ -352,10 +372,11 @@ public final class InterruptDispatcher: Sendable {
         let mine = objects.filter { $0.dispatcher === self }
         let claimed = mine.filter { $0.beginDisconnect() }
         // On any dispatch thread (this dispatcher's or another's) waiting could
-        // deadlock against a loop that waits for us: defer instead. So could waiting above
-        // PASSIVE_LEVEL (IoDisconnectInterruptEx's IRQL), holding a lock the loop needs: the
-        // interrupt lock inside KeSynchronizeExecution, or a spin lock a DPC spins for.
-        let deferred = Self.isOnAnyDispatchThread || InterruptLevel.current > .passive
+        // deadlock against a loop that waits for us: defer instead. So could waiting holding
+        // a lock the loop needs: above PASSIVE_LEVEL (IoDisconnectInterruptEx's IRQL) the
+        // interrupt lock inside KeSynchronizeExecution or a spin lock a DPC spins for, and at
+        // PASSIVE_LEVEL a passive-level object's interrupt lock.
+        let deferred = Self.callerMustNotWaitForLoops
         // An object someone else began disconnecting (an ISR's deferred disconnect, say)
         // may still be running or hold its device: a caller that can wait asks the loop
         // to detach it too (a second detach is a no-op), so it returns with the same

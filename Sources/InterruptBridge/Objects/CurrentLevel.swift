@@ -1,5 +1,5 @@
 public import InterruptBridgeCore
-// A thread-local byte only (InterruptBridgeSystem's ThreadIRQL, inline loads and stores): no syscalls here.
+// Thread-locals only (InterruptBridgeSystem's ThreadIRQL and ThreadPassiveLocks, inline loads and stores): no syscalls here.
 import InterruptBridgeSystem
 
 /// The IRQL the calling thread is modelled to run at: a device IRQL inside an
@@ -15,6 +15,19 @@ enum CurrentLevel {
     static var value: InterruptLevel {
         get { InterruptLevel(ThreadIRQL.value) }
         set { ThreadIRQL.value = newValue.rawValue }
+    }
+
+    /// Whether the calling thread holds a passive-level object's interrupt lock (see
+    /// `InterruptObject.acquire()`): it is at PASSIVE_LEVEL, yet the passive dispatch
+    /// thread may be waiting for that lock, so the thread must not wait for the loop.
+    @inline(__always)
+    static var holdsPassiveLock: Bool { ThreadPassiveLocks.held != 0 }
+
+    /// Counts a passive-level interrupt lock taken (`+1`) or released (`-1`) by the
+    /// calling thread. Wrapping: the interrupt path gets no overflow check.
+    @inline(__always)
+    static func countPassiveLock(_ delta: Int32) {
+        ThreadPassiveLocks.held = ThreadPassiveLocks.held &+ UInt32(bitPattern: delta)
     }
 
     /// Raises (or sets) the level for the duration of a lock hold; returns the previous level.

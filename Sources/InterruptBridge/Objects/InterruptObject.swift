@@ -205,7 +205,15 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     /// previous level for `release(_:)` (KeAcquireInterruptSpinLock).
     @inline(__always)
     public func acquire() -> InterruptLevel {
-        if let spinLockReference { spinLockReference._withUnsafeGuaranteedRef { $0.lock() } } else { passiveMutex?.lock() }
+        if let spinLockReference {
+            spinLockReference._withUnsafeGuaranteedRef { $0.lock() }
+        } else if let passiveMutex {
+            passiveMutex.lock()
+            // Counted: the holder stays at PASSIVE_LEVEL, so only this tells the dispatcher
+            // that a disconnect here must not wait for the passive loop (which may be waiting
+            // for this lock). One thread-local add, on the passive path only.
+            CurrentLevel.countPassiveLock(1)
+        }
         return CurrentLevel.raise(to: synchronizeIrql)
     }
 
@@ -213,7 +221,12 @@ public final class InterruptObject: Sendable, CustomStringConvertible {
     @inline(__always)
     public func release(_ previous: InterruptLevel) {
         CurrentLevel.value = previous
-        if let spinLockReference { spinLockReference._withUnsafeGuaranteedRef { $0.unlock() } } else { passiveMutex?.unlock() }
+        if let spinLockReference {
+            spinLockReference._withUnsafeGuaranteedRef { $0.unlock() }
+        } else if let passiveMutex {
+            CurrentLevel.countPassiveLock(-1)
+            passiveMutex.unlock()
+        }
     }
 
     /// Disconnects the object: `dispatcher.disconnect(self)` (see there for the
