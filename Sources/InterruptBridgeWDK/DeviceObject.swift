@@ -78,11 +78,13 @@ enum DeviceObjects {
     /// The dispatcher of the first device object alive whose device has `vector` and no
     /// connection of its own yet (the card a legacy connect serves, as
     /// `InterruptDispatcher.connectLegacy` picks it), else of the first that has it; nil
-    /// when none has it.
+    /// when none has it. Only running dispatchers: a device object kept after its
+    /// dispatcher was shut down would otherwise turn the connect into
+    /// STATUS_INSUFFICIENT_RESOURCES while a running one could serve the vector.
     static func dispatcher(assigning vector: ULONG) -> InterruptDispatcher? {
         let candidates = alive.withLock { list in
             list.compactMap(\.object).filter { $0.device.assignedVector(vector) != nil }
-        }
+        }.filter(\.dispatcher.isRunning)
         let unconnected = candidates.first { candidate in
             !candidate.dispatcher.connectedInterrupts.contains { $0.device === candidate.device }
         }

@@ -5,9 +5,9 @@ import InterruptBridgeCore
 
 /// `IoConnectInterrupt`: connects `ServiceRoutine` to `Vector`, which must be a
 /// translated vector of a device whose DEVICE_OBJECT exists: on `dispatcher` when one is
-/// given; without it (the call as C writes it), on the dispatcher of the DEVICE_OBJECT alive
-/// that has the vector (the first made with no connection of its own yet, else the
-/// first), or `Kernel.dispatcher` when none has it. `InterruptObject` is written as NT's
+/// given; without it (the call as C writes it), on the running dispatcher of the
+/// DEVICE_OBJECT alive that has the vector (the first made with no connection of its own
+/// yet, else the first), or `Kernel.dispatcher` when none has it. `InterruptObject` is written as NT's
 /// IoConnectInterrupt writes it: as soon as the object exists, before any of its
 /// interrupts can arrive (an ISR that runs at once, for a line already asserted, queues a
 /// DPC that calls `KeSynchronizeExecution(devExt.IntObj, ...)`), and set to NULL when the

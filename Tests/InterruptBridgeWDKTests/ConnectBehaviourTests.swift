@@ -228,6 +228,32 @@ struct ConnectBehaviourTests {
         #expect(dispatcher.connectedInterrupts.isEmpty)
     }
 
+    /// A DEVICE_OBJECT still alive on a dispatcher that was shut down (a driver that stopped
+    /// one dispatcher and kept its PDO, or a finished test's) is not where the call without a
+    /// dispatcher connects: a running dispatcher with a device on the vector is.
+    @Test func theLegacyCallWithoutADispatcherSkipsADispatcherShutDown() throws {
+        let stopped = try makeDispatcher()
+        let dispatcher = try makeDispatcher()
+        defer { dispatcher.shutdown() }
+        // A line no other test's device has: device objects of tests running meanwhile are alive too.
+        let (stale, _) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:1c.0")!, interruptPin: .a, irqLine: 94), on: stopped)
+        stopped.shutdown()
+        let (pdo, backend) = makePDO(SimulatedDevice(address: PCIAddress("0000:00:1d.0")!, interruptPin: .a, irqLine: 94), on: dispatcher)
+        let devExt = DEVICE_EXTENSION()
+        let IntResource = try translatedInterrupt(of: pdo)
+        let status = IoConnectInterrupt(
+            &devExt.IntObj, ConnectStatusTests.isr, devExt, nil, IntResource.u.Interrupt.Vector,
+            KIRQL(IntResource.u.Interrupt.Level), KIRQL(IntResource.u.Interrupt.Level), LevelSensitive,
+            BOOLEAN(IntResource.ShareDisposition == CmResourceShareShared), IntResource.u.Interrupt.Affinity, FALSE)
+        #expect(status == STATUS_SUCCESS)
+        #expect(devExt.IntObj?.device === pdo.device)
+        #expect(backend.raise())
+        #expect(eventually { devExt.calls >= 1 })
+        IoDisconnectInterrupt(devExt.IntObj)
+        #expect(dispatcher.connectedInterrupts.isEmpty)
+        withExtendedLifetime(stale) {}
+    }
+
     /// Two cards on IRQ 11, each with its own driver calling the legacy routine with the
     /// vector from its own resources: one shared vector, one chain, and each card's
     /// interrupt reaches it (the second driver's card is watched, not the first's twice).
