@@ -27,14 +27,20 @@ struct RigCommandTests {
 
     /// irqbridge built in a user's package (`swift build --product irqbridge` there) lives in that
     /// package's .build, with InterruptBridge a dependency somewhere else: its workspace state
-    /// names it. Here a hard link of the binary in such a layout under /tmp, outside this checkout.
+    /// names it. Here the binary in such a layout under /tmp, outside this checkout.
     @Test func theScriptsAreFoundThroughTheUsersPackageDependency() throws {
         let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let package = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-user-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: package) }
         let debug = package + "/.build/x86_64-unknown-linux-gnu/debug"
         try FileManager.default.createDirectory(atPath: debug, withIntermediateDirectories: true)
-        try FileManager.default.linkItem(atPath: try #require(IRQBridgeBinary.path), toPath: debug + "/irqbridge")
+        // A hard link, not a symbolic one: irqbridge finds itself through /proc/self/exe, which
+        // would resolve a symbolic link back into this checkout. A copy where /tmp is another
+        // file system (a tmpfs), which a hard link cannot reach (EXDEV).
+        let binary = try #require(IRQBridgeBinary.path)
+        do { try FileManager.default.linkItem(atPath: binary, toPath: debug + "/irqbridge") } catch {
+            try FileManager.default.copyItem(atPath: binary, toPath: debug + "/irqbridge")
+        }
         let state = #"{"object": {"dependencies": [{"packageRef": {"identity": "yams", "kind": "remoteSourceControl"}, "state": {"name": "sourceControlCheckout"}, "subpath": "Yams"}, {"packageRef": {"identity": "interruptbridge", "kind": "fileSystem", "location": "\#(checkout)"}, "state": {"name": "fileSystem", "path": "\#(checkout)"}, "subpath": "interruptbridge"}]}, "version": 7}"#
         try state.write(toFile: package + "/.build/workspace-state.json", atomically: true, encoding: .utf8)
         let result = try ChildProcess.run(try #require(TimeoutBinary.path), ["20", debug + "/irqbridge", "rig", "--devices", "edu", "--print-map"])
