@@ -1,5 +1,5 @@
 // IoGetAffinityInterrupt: the processors a connected ISR's interrupt is routed to.
-public import InterruptBridge
+import InterruptBridge
 
 /// `IoGetAffinityInterrupt(InterruptObject, &GroupAffinity)` (wdm.h; iointex.h's
 /// WdmlibIoGetAffinityInterrupt): writes the group affinity the interrupt object was
