@@ -499,6 +499,8 @@ trap 'exit 143' TERM
 # plugin outright, and the plugin's run.sh runs in a session of its own, so no signal reaches
 # it and QEMU would run on to the watchdog. Once that process is gone the run stops as on SIGTERM.
 if [[ -n ${RIG_WATCH_PID:-} ]]; then
+    [[ $RIG_WATCH_PID =~ ^[1-9][0-9]*$ ]] || die "RIG_WATCH_PID must be a process id, not '$RIG_WATCH_PID'"
+    kill -0 "$RIG_WATCH_PID" 2>/dev/null || die "RIG_WATCH_PID names no running process ($RIG_WATCH_PID): nothing to watch"
     # Off the caller's streams: its last sleep must not hold a pipe reader past the run's end.
     (while kill -0 "$RIG_WATCH_PID" 2>/dev/null; do sleep 0.5; done; kill -TERM $$) < /dev/null > /dev/null 2>&1 &
     CHILD_PIDS+=($!)
@@ -713,7 +715,7 @@ if ((qemu_status == 124 || qemu_status == 137)); then
 fi
 # QEMU that refused its options (an unknown model, a bad --qemu-arg) printed why and booted
 # nothing: that line is the whole story.
-if [[ ! -s $RUN_DIR/console.log && -s $RUN_DIR/qemu.stderr ]]; then
+if ((qemu_status != 0)) && [[ ! -s $RUN_DIR/console.log && -s $RUN_DIR/qemu.stderr ]]; then
     note "QEMU did not start the guest (exit $qemu_status): $(head -n1 "$RUN_DIR/qemu.stderr")"
     exit 125
 fi

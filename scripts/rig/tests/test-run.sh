@@ -150,6 +150,14 @@ RIG_WATCH_PID=$watched expect "a run whose RIG_WATCH_PID process is gone stops, 
     --devices none --timeout 120 --qmp-socket "$work/watch.sock" -- sleep 100
 wait "$watcher" 2>/dev/null
 
+RIG_WATCH_PID=12x expect "a RIG_WATCH_PID that is not a process id is refused, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "RIG_WATCH_PID must be a process id, not .12x." "$work/err"' -- \
+    --devices none -- true
+sleep 0 & gone=$!; wait "$gone"
+RIG_WATCH_PID=$gone expect "a RIG_WATCH_PID process already gone is refused, in one line" 125 \
+    '[[ $(wc -l < "$work/err") == 1 ]] && grep -q "RIG_WATCH_PID names no running process" "$work/err"' -- \
+    --devices none -- true
+
 # QEMU's -S holds the CPUs before the first instruction: a boot that hangs. The second boot
 # is let go over QMP (a stale socket of the first QEMU refuses, so `cont` is retried).
 ( for _ in $(seq 600); do grep -q "booting it again" "$work/err" 2>/dev/null && break; sleep 0.1; done
