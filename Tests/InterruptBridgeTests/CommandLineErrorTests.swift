@@ -243,4 +243,16 @@ struct CommandLineErrorTests {
         let result = try Self.run(["--version"])
         #expect(result.status == 0 && result.standardOutput == "0.1.0\n")
     }
+
+    /// A result a script asked for that never reached it (standard output on a full disk,
+    /// /dev/full here) is a failure, one line on standard error; it exited 0 with the output lost.
+    @Test(arguments: [["profile", "show", "edu"], ["list", "--dump", Fixtures.path("rig-q35.lspci"), "--json"]])
+    func anUnwritableStandardOutputIsAFailure(arguments: [String]) throws {
+        let command = ([try #require(IRQBridgeBinary.path)] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let result = try ChildProcess.run("/bin/sh", ["-c", "exec \(command) > /dev/full"])
+        #expect(result.status == 1, "\(arguments): status \(result.status), \(result.standardError)")
+        // The reason when the last flush failed (a short output); a long one failed in an earlier write.
+        #expect(result.standardError.hasPrefix("irqbridge: cannot write standard output"), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+    }
 }
