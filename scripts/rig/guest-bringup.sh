@@ -590,6 +590,12 @@ echo "$out" | sed 's/^/    /'
 out=$($IRQ unbind $S 2>&1); status=$?
 [ $status -eq 0 ] && [ "$(basename "$(readlink /sys/bus/pci/devices/$S/driver)")" = serial ] \
     && pass "pci-serial: unbind gives it back to serial ($out)" || fail "pci-serial unbind: exit $status, $out"
+# Unbound again (a script's EXIT trap after its own unbind): nothing of irqbridge's is left to
+# give back, a no-op with status 0, as for a card on no driver (it was status 2 on serial).
+out=$($IRQ unbind $S --json 2>&1); status=$?
+[ $status -eq 0 ] && [ "$out" = "{\"changed\":false,\"device\":\"$S\",\"driver\":\"serial\",\"previousDriver\":\"serial\"}" ] \
+    && [ "$(basename "$(readlink /sys/bus/pci/devices/$S/driver)")" = serial ] \
+    && pass "pci-serial: unbind again is a no-op (exit 0, $out)" || fail "pci-serial unbind again: exit $status, $out"
 
 # A card with many vectors (virtio-rng-pci with 200 MSI-X vectors, added with --qemu-device):
 # a watch samples every --interval from its baseline on (a per-vector scan of /proc/interrupts
