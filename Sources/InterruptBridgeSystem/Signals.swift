@@ -22,6 +22,17 @@ public enum Signals {
         }
     }
 
+    /// Records SIGHUP as `recordInsteadOfDying` does (a closed terminal or a dropped ssh
+    /// session then ends the command as SIGTERM would, cleaned up), unless it is ignored:
+    /// `nohup` ignores it so that the command outlives the session, and that must hold.
+    public static func recordHangupUnlessIgnored() {
+        var current = sigaction()
+        guard sigaction(SIGHUP, nil, &current) == 0 else { return }
+        // SIG_IGN is the handler value 1.
+        if unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == 1 { return }
+        recordInsteadOfDying([SIGHUP])
+    }
+
     /// The recorded signal that arrived, or nil.
     public static var received: Int32? {
         let number = stopSignal.load(ordering: .relaxed)

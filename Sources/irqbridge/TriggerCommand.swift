@@ -69,10 +69,11 @@ struct TriggerCommand: ParsableCommand {
             return
         }
         let logger = logging.makeLogger("irqbridge.trigger")
-        // Holding the device itself, SIGINT and SIGTERM stop the raising: what was raised is
+        // Holding the device itself, SIGINT, SIGTERM and SIGHUP stop the raising: what was raised is
         // reported, the interrupts disconnected and the device quiesced (no cause left pending
-        // for its next user), and then the process ends as the signal asked (130, 143).
+        // for its next user), and then the process ends as the signal asked (130, 143, 129).
         Signals.recordInsteadOfDying([SIGINT, SIGTERM])
+        Signals.recordHangupUnlessIgnored()
         defer { Signals.endAsReceived() }
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
                                              advice: .commandLineWithLoopback, logger: logger)

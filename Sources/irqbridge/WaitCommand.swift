@@ -53,6 +53,7 @@ struct WaitCommand: ParsableCommand {
         // Interrupted (Ctrl-C, `timeout`, a harness's kill): the device and the trigger socket
         // are given up first, then the command ends of the signal.
         Signals.recordInsteadOfDying([SIGINT, SIGTERM])
+        Signals.recordHangupUnlessIgnored()
         defer { Signals.endAsReceived() }
         try CommandFailure.whileWaiting(waitForInterrupts)
     }

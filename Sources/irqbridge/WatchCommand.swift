@@ -118,8 +118,10 @@ struct WatchCommand: ParsableCommand {
             watched.append(Watched(session: session, connected: connected, socket: try? UnixDatagram.bind(path), socketPath: path))
         }
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
-        // SIGINT and SIGTERM end the watch with its summary (status 0); SIGPIPE ends it too (see run).
+        // SIGINT, SIGTERM and SIGHUP (unless nohup ignores it) end the watch with its summary
+        // (status 0); SIGPIPE ends it too (see run).
         Signals.recordInsteadOfDying([SIGINT, SIGTERM, SIGPIPE])
+        Signals.recordHangupUnlessIgnored()
         let table = !json && isatty(1) != 0
         var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
         // From the baseline on: --duration and --interval count the watch itself.

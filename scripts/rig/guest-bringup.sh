@@ -392,6 +392,23 @@ kill -TERM $pid; wait $pid; status=$?
     && pass "trigger --loopback on a held device: the holder cannot relay it (exit 2)" || { fail "trigger --loopback on a held device: exit $lstatus"; cat /tmp/loop.out; }
 [ $status -eq 143 ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] && pass "wait ended by SIGTERM: exit 143, trigger socket gone" \
     || { fail "wait ended by SIGTERM: exit $status"; ls -l /run/irqbridge; }
+# SIGHUP (a closed terminal, a dropped ssh session) ends a wait as SIGTERM does, cleaned up
+# (129); one started under nohup (SIGHUP ignored) is not ended by it.
+$IRQ wait 0000:00:03.0 --timeout 30 > /tmp/wait.out 2>&1 &
+pid=$!
+await_trigger_socket 0000:00:03.0
+kill -HUP $pid; wait $pid; status=$?
+[ $status -eq 129 ] && [ ! -e /run/irqbridge/0000:00:03.0.trigger ] && pass "wait ended by SIGHUP: exit 129, trigger socket gone" \
+    || { fail "wait ended by SIGHUP: exit $status"; cat /tmp/wait.out; ls -l /run/irqbridge; }
+( trap '' HUP; exec $IRQ wait 0000:00:03.0 --count 1 --timeout 30 > /tmp/wait.out 2>&1 ) &
+pid=$!
+await_trigger_socket 0000:00:03.0
+kill -HUP $pid; sleep 0.5
+kill -0 $pid 2>/dev/null; alive=$?
+$IRQ trigger 0000:00:03.0 > /tmp/hup-trigger.out 2>&1
+wait $pid; status=$?
+[ $alive -eq 0 ] && [ $status -eq 0 ] && pass "wait under nohup: SIGHUP ignored, the wait ends when its interrupt arrives (exit 0)" \
+    || { fail "wait under nohup: alive after SIGHUP $alive, exit $status"; cat /tmp/wait.out /tmp/hup-trigger.out; }
 # watch --json: standard output is JSON only (the summary goes to stderr); a reader that goes
 # away ends it with SIGPIPE (141) after its socket is gone.
 $IRQ watch 0000:00:03.0 --json --interval 0.2 > /tmp/wjson.out 2> /tmp/wjson.err &
