@@ -211,26 +211,34 @@ public struct ControlAPI: Sendable {
         }
         let eventStreamHeaders: HTTPFields = [.contentType: "application/x-ndjson", .cacheControl: "no-store"]
         // HEAD: the stream's headers, without watching (its body would never end).
-        router.head("/v1/events") { _, _ in Response(status: .ok, headers: eventStreamHeaders) }
-        router.get("/v1/events") { _, context in
-            let (id, stream) = events.watch()
-            // A client that goes while no event comes would otherwise be found only by the
-            // next event's failed write, counted in irqbridge_event_watchers until then: its
-            // connection's close ends the stream at once.
-            context.channel.closeFuture.whenComplete { _ in events.unwatch(id) }
-            return Response(status: .ok, headers: eventStreamHeaders,
-                            body: ResponseBody { writer in
-                                // A client gone shows as a failed write, not a cancellation: unwatch either way.
-                                defer { events.unwatch(id) }
-                                let encoder = ControlResponses.encoder()
-                                for await event in stream {
-                                    guard let line = try? encoder.encode(event) else { continue }
-                                    try await writer.write(ByteBuffer(bytes: line + [0x0a]))
-                                }
-                                try await writer.finish(nil)
-                            })
+        // `/events` is the same stream under the path issue 12 names (`GET /events`), beside
+        // the versioned one the other calls share.
+        for path in ["/v1/events", "/events"] {
+            router.head(RouterPath(path)) { _, _ in Response(status: .ok, headers: eventStreamHeaders) }
+            router.get(RouterPath(path)) { _, context in Self.eventStream(events, context: context, headers: eventStreamHeaders) }
         }
         return router
+    }
+
+    /// `GET /v1/events` (and `/events`): one JSON event per line from now on, until the
+    /// daemon stops or the client goes.
+    static func eventStream(_ events: EventBroadcaster, context: ControlContext, headers eventStreamHeaders: HTTPFields) -> Response {
+        let (id, stream) = events.watch()
+        // A client that goes while no event comes would otherwise be found only by the
+        // next event's failed write, counted in irqbridge_event_watchers until then: its
+        // connection's close ends the stream at once.
+        context.channel.closeFuture.whenComplete { _ in events.unwatch(id) }
+        return Response(status: .ok, headers: eventStreamHeaders,
+                        body: ResponseBody { writer in
+                            // A client gone shows as a failed write, not a cancellation: unwatch either way.
+                            defer { events.unwatch(id) }
+                            let encoder = ControlResponses.encoder()
+                            for await event in stream {
+                                guard let line = try? encoder.encode(event) else { continue }
+                                try await writer.write(ByteBuffer(bytes: line + [0x0a]))
+                            }
+                            try await writer.finish(nil)
+                        })
     }
 
     static func id(_ context: ControlContext) throws(ControlError) -> String {

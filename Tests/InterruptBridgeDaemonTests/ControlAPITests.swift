@@ -206,6 +206,21 @@ struct ControlAPITests {
         try await daemon.stop()
     }
 
+    /// Issue 12 names the stream `GET /events`: that path serves the same NDJSON stream as
+    /// `/v1/events` (and HEAD its headers), so a harness written from the issue finds it.
+    @Test func theEventStreamIsAlsoAtSlashEvents() async throws {
+        let daemon = try await DaemonHarness(Self.configuration)
+        let head = try await daemon.call("HEAD", "/events")
+        #expect(head.status == 200 && head.contentType == "application/x-ndjson" && head.body.isEmpty, "HEAD /events: \(head.status) \(head.text)")
+        let lines = try await daemon.eventLines(path: "/events", timeout: .seconds(10)) { $0.count >= 3 }
+        let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(events.count == 3, "\(lines)")
+        let sequences = events.compactMap { $0["sequence"] as? Int }
+        #expect(sequences.count == 3 && zip(sequences, sequences.dropFirst()).allSatisfy { $0 + 1 == $1 })
+        #expect(events.contains { $0["kind"] as? String == "milestone" && $0["device"] as? String == "fast" })
+        try await daemon.stop()
+    }
+
     /// Reset, act, then wait: with `since: reset` the interrupts that came before the call
     /// count, where a wait from now on would miss them.
     @Test func aWaitSinceTheResetCountsInterruptsThatCameBeforeIt() async throws {

@@ -78,14 +78,15 @@ final class DaemonHarness: Sendable {
         return try await offTheCooperativePool { try client.request(method, path, payload: Array(body.utf8), timeout: .seconds(30)) }
     }
 
-    /// `GET /v1/events` read as lines off the cooperative pool, until `enough` says so, the
-    /// stream ends or `timeout` passes.
-    func eventLines(timeout: Duration, until enough: @escaping @Sendable ([String]) -> Bool = { _ in false }) async throws -> [String] {
+    /// `GET /v1/events` (or `path`) read as lines off the cooperative pool, until `enough` says
+    /// so, the stream ends or `timeout` passes.
+    func eventLines(path: String = "/v1/events", timeout: Duration,
+                    until enough: @escaping @Sendable ([String]) -> Bool = { _ in false }) async throws -> [String] {
         let client = self.client
         return try await offTheCooperativePool { () throws -> [String] in
             var pending: [UInt8] = []
             var lines: [String] = []
-            try client.exchange("GET", "/v1/events", timeout: timeout) { _, _, chunk in
+            try client.exchange("GET", path, timeout: timeout) { _, _, chunk in
                 pending += chunk
                 while let newline = pending.firstIndex(of: 0x0a) {
                     lines.append(String(decoding: pending[..<newline], as: UTF8.self))
