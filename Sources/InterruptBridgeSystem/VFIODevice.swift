@@ -1,6 +1,5 @@
 // A VFIO device: config space, BARs, Bus Master Enable and interrupt signalling.
 import CInterruptBridge
-import Synchronization
 
 /// An open vfio-pci device. Keeps its group (and so its container) open while it lives.
 ///
@@ -173,7 +172,7 @@ public final class BARMappings: Sendable {
         weak var region: MappedRegion?
     }
 
-    private let regions = Mutex<[WeakRegion]>([])
+    private let regions = LockedValue<[WeakRegion]>([])
 
     public init() {}
 

@@ -2,7 +2,6 @@
 // of a BAR that cannot be mapped, a sysfs resourceN of I/O ports. Shared by the register
 // files that make them, with the record of the first one that failed.
 public import InterruptBridgeSystem
-import Synchronization
 
 /// A register file whose accesses are system calls that can fail (a removed device, a
 /// kernel in lockdown): a failed access reads 0 and is kept, so the ISR never traps, and
@@ -28,7 +27,7 @@ enum FileRegisterAccess {
 /// The first access that failed since the last `checked(_:)`: a register file whose
 /// accesses can fail reads 0 for a failed one and records it here, so an ISR never traps.
 final class FirstAccessFailure: Sendable {
-    private let failure = Mutex<SystemError?>(nil)
+    private let failure = LockedValue<SystemError?>(nil)
 
     func record(_ error: SystemError) {
         failure.withLock { if $0 == nil { $0 = error } }

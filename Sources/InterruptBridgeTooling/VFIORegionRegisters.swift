@@ -18,7 +18,7 @@ import Synchronization
 public final class VFIORegionRegisters: FailableRegisterFile, Sendable {
     /// The device, until `detach()`.
     public var device: VFIODevice? { holder.withLock { $0 } }
-    private let holder: Mutex<VFIODevice?>
+    private let holder: LockedValue<VFIODevice?>
     private let detached = Atomic<Bool>(false)
     private let descriptor: Int32
     private let name: String
@@ -36,7 +36,7 @@ public final class VFIORegionRegisters: FailableRegisterFile, Sendable {
             offsets.append(Int64(region.offset))
             sizes.append(region.readable && region.writable ? Int(region.size) : 0)
         }
-        self.holder = Mutex(device)
+        self.holder = LockedValue(device)
         self.descriptor = device.descriptor.rawValue
         self.name = device.name
         self.offsets = offsets
