@@ -42,6 +42,17 @@ public enum ConnectVersion: String, Sendable, Hashable, CaseIterable {
     case messageBased = "message-based"
     /// CONNECT_LINE_BASED: the INTx line (needs an acknowledge program).
     case lineBased = "line-based"
+
+    /// The file's spelling ("message-based") or the version's wdm.h name
+    /// (`CONNECT_MESSAGE_BASED`, `CONNECT_LINE_BASED`), which is what issue 12's
+    /// "connect version" names; `save-config` writes the file's spelling.
+    public init?(spelling: String) {
+        switch spelling {
+        case "CONNECT_MESSAGE_BASED": self = .messageBased
+        case "CONNECT_LINE_BASED": self = .lineBased
+        default: self.init(rawValue: spelling)
+        }
+    }
 }
 
 /// What the daemon does with a device's driver when it exits.

@@ -139,8 +139,9 @@ public enum DeviceTableLoader {
             entry.from = text
         }
         if let value = fields["connect"] {
-            guard let version = ConnectVersion(rawValue: try value.string()) else {
-                throw value.error(.badValue, "'\(try value.string())' is not one of \(ConnectVersion.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let version = ConnectVersion(spelling: try value.string()) else {
+                throw value.error(.badValue, "'\(try value.string())' is not one of \(ConnectVersion.allCases.map(\.rawValue).joined(separator: ", "))"
+                                  + " (or CONNECT_MESSAGE_BASED, CONNECT_LINE_BASED)")
             }
             entry.connect = version
         }

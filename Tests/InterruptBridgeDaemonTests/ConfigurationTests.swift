@@ -48,6 +48,18 @@ struct DeviceTableLoaderTests {
         #expect(table.simulated[0].vectors == 16 && table.simulated[0].rate == 1000 && table.simulated[1].kind == .intx)
     }
 
+    /// Issue 12's device table names a "connect version": the wdm.h names of the versions
+    /// are taken too, and save-config writes the file's own spelling back.
+    @Test func theConnectVersionTakesItsWDMName() throws {
+        let table = try DeviceTableLoader.load("""
+            devices:
+              "0000:00:03.0": {connect: CONNECT_LINE_BASED, profile: edu}
+              "0000:00:04.0": {connect: CONNECT_MESSAGE_BASED}
+            """, file: "d.yaml")
+        #expect(table.devices.map(\.connect) == [.lineBased, .messageBased])
+        #expect(ConnectVersion(spelling: "CONNECT_FULLY_SPECIFIED") == nil)
+    }
+
     /// A reload applies log level, milestone and shutdown timeout at once; what belongs to
     /// the running daemon (listeners, dispatch thread, the state directory with its lock and
     /// binding records) is named as needing a restart, in the file's own spelling.
