@@ -1,7 +1,9 @@
-// Why this file exists: see cib_file.h (flock(2), pipe2(2) and mremap(2) are not nameable from Swift).
+// Why this file exists: see cib_file.h (stdout, flock(2), pipe2(2) and mremap(2) are not nameable from Swift).
 #define _GNU_SOURCE
 #include "cib_file.h"
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -13,4 +15,13 @@ int cib_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 void *cib_mremap_second_view(void *base, unsigned long length) {
     void *view = mremap(base, 0, length, MREMAP_MAYMOVE);
     return view == MAP_FAILED ? NULL : view;
+}
+
+int cib_stdout_failed(int *error) {
+    *error = 0;
+    if (fflush(stdout) != 0) {
+        *error = errno;
+        return 1;
+    }
+    return ferror(stdout) ? 1 : 0;
 }

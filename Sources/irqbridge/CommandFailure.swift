@@ -92,15 +92,6 @@ extension CommandFailure {
 }
 
 extension IRQBridge {
-    /// Why what the command printed did not all reach standard output, if it did not: the
-    /// last block is still buffered when the command returns, and a stream that failed keeps
-    /// what it could not write, so the flush fails too. (`fflush(nil)`: Swift 6 refuses a
-    /// reference to C's global `stdout`, which is shared mutable state.)
-    static func standardOutputError() -> String? {
-        guard fflush(nil) != 0 else { return nil }
-        return SystemError("cannot write standard output", code: errno).description
-    }
-
     /// Parses and runs a subcommand; every error ends here and leaves through `CommandFailure.exit()`.
     static func main() async {
         // Every verb may hold a descriptor per vector (an eventfd each: a card with 2,048 MSI-X
@@ -136,7 +127,7 @@ extension IRQBridge {
             }
             // A result that never reached standard output (a full disk, a closed descriptor)
             // must not read as success to the script that asked for it: print ignores errors.
-            if let unwritten = standardOutputError() {
+            if let unwritten = StandardOutput.unwritten() {
                 (command is WaitCommand ? CommandFailure.waitFailed(unwritten) : .failed(unwritten)).exit()
             }
         } catch let failure as CommandFailure {

@@ -1,4 +1,4 @@
-// flock(2), which Glibc's Swift module map shadows with `struct flock` (fcntl's record
+// stdout, which Swift 6 cannot name (a global mutable variable); flock(2), which Glibc's Swift module map shadows with `struct flock` (fcntl's record
 // lock), so the function cannot be named from Swift; pipe2(2), which glibc declares
 // only under _GNU_SOURCE; and mremap(2), which is variadic (Swift imports no variadic C).
 #ifndef CIB_FILE_H
@@ -15,5 +15,11 @@ int cib_pipe_cloexec(int fds[2]);
 /// mapping at `base` (MAP_SHARED; old size 0 duplicates rather than moves). The new
 /// address, or NULL with errno set.
 void *cib_mremap_second_view(void *base, unsigned long length);
+
+/// Flushes stdout and says whether everything written to it arrived: 0 when it did; 1 when
+/// this flush failed (`*error` = its errno) or an earlier write had failed (ferror: a
+/// line-buffered stdout, as under `stdbuf -oL`, fails at each newline and has nothing left to
+/// flush; `*error` = 0, the earlier errno being gone).
+int cib_stdout_failed(int *error);
 
 #endif
