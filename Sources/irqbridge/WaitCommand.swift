@@ -19,8 +19,9 @@ struct WaitCommand: ParsableCommand {
             (or clear) the device's cause, and the count says how many were left out. While it \
             waits, `irqbridge trigger` on the same device asks this process to raise interrupts; a request it has begun is carried out in full (within \
             --timeout) before the wait ends, even when --count is reached first, so the trigger \
-            gets every raise it asked for. Ctrl-C or SIGTERM, or the trigger being interrupted, \
-            stops the raising at once.
+            gets every raise it asked for. Ctrl-C, SIGTERM or SIGHUP (unless ignored, as under nohup) stops the raising at \
+            once and ends the wait, cleaned up, as the signal asked (130, 143, 129); the trigger being interrupted stops \
+            the raising at once too.
             """
     )
 

@@ -24,7 +24,7 @@ struct WatchCommand: ParsableCommand {
             interrupts raised by `irqbridge trigger`, the stimulus-to-ISR latency (p50/p99/max), \
             as the dispatch loop measured them. On a terminal a refreshing table; piped or with --json one JSON object \
             per line per vector per interval, and once more at the end with the final counts. \
-            Ctrl-C (SIGINT), SIGTERM or the end of --duration disconnects and prints a summary (exit 0). While it runs, `irqbridge trigger` on one of the devices asks it to raise \
+            Ctrl-C (SIGINT), SIGTERM, SIGHUP (unless ignored, as under nohup) or the end of --duration disconnects and prints a summary (exit 0). While it runs, `irqbridge trigger` on one of the devices asks it to raise \
             interrupts. Without an address, every device bound to vfio-pci or uio_pci_generic.
             """
     )
