@@ -14,13 +14,15 @@ struct SystemdUnitTests {
         }
     }
 
-    @Test func notifyReloadFallsBackToNotifyAndOneReloadIsOneSIGHUP() throws {
+    @Test func notifyReloadFallsBackToNotifyAndReloadIsTheControlCall() throws {
         let text = try String(contentsOfFile: Self.path, encoding: .utf8)
         #expect(Self.values(of: "Type", in: text) == ["notify", "notify-reload"],
                 "systemd 252 keeps the last Type it can parse: notify first, notify-reload last")
-        // Under notify-reload systemd sends ReloadSignal and runs ExecReload too.
+        // Under notify-reload systemd sends ReloadSignal and runs ExecReload too: the signal
+        // does nothing, and the reload is the control call, which returns once it is applied.
         #expect(Self.values(of: "ReloadSignal", in: text) == ["SIGCONT"])
-        #expect(Self.values(of: "ExecReload", in: text) == ["/bin/kill -HUP $MAINPID"])
+        #expect(Self.values(of: "ExecReload", in: text) == ["/usr/local/bin/irqbridge ctl reload"])
+        #expect(Self.values(of: "ExecStart", in: text).first?.hasPrefix("/usr/local/bin/irqbridge daemon") == true)
         #expect(Self.values(of: "NotifyAccess", in: text) == ["main"])
         #expect(Self.values(of: "WatchdogSec", in: text).count == 1)
         #expect(Self.values(of: "RestartPreventExitStatus", in: text) == ["2"])
@@ -30,7 +32,7 @@ struct SystemdUnitTests {
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "needs systemd-analyze"))
     func systemdAnalyzeVerifiesIt() throws {
         let text = try String(contentsOfFile: Self.path, encoding: .utf8)
-            .replacingOccurrences(of: "ExecStart=/usr/local/bin/irqbridge", with: "ExecStart=/bin/true")
+            .replacingOccurrences(of: "=/usr/local/bin/irqbridge", with: "=/bin/true")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-unit-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
