@@ -99,6 +99,9 @@ extension IRQBridge {
         // EMFILE, so it is raised first, as far as the dispatch loop's largest capacity (65,536)
         // and the hard limit allow (children inherit it: not to a container's 2^30).
         _ = try? FileIO.raiseDescriptorLimit(toAtMost: 65_536)
+        // A closed standard descriptor must not be taken by a device's file, nor output go
+        // into the descriptor the runtime opened on a closed 1.
+        if let closed = StandardOutput.secureStandardDescriptors() { CommandFailure.badInput(closed).exit() }
         if let unknown = unknownHelpTopic(Array(CommandLine.arguments.dropFirst()))
             ?? unknownCommandBeforeHelp(Array(CommandLine.arguments.dropFirst())) {
             CommandFailure.badInput(unknown).exit()

@@ -258,4 +258,28 @@ struct CommandLineErrorTests {
         #expect(result.standardError.hasPrefix("irqbridge: cannot write standard output"), "\(result.standardError)")
         #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
     }
+
+    /// Started with standard output closed (`>&-`), the command must not write into whatever
+    /// it opens next on descriptor 1 (the runtime's eventfd, or a device's file): it keeps
+    /// the number with a descriptor that refuses writes, and the result is a failure.
+    @Test(arguments: FileIO.exists("/usr/bin/stdbuf") ? ["", "/usr/bin/stdbuf -oL "] : [""])
+    func aClosedStandardOutputIsAFailureNotAnotherDescriptor(buffering: String) throws {
+        let command = try #require(IRQBridgeBinary.path)
+        let result = try ChildProcess.run("/bin/sh", ["-c", "exec \(buffering)'\(command)' profile show edu >&-"])
+        #expect(result.status == 1, "status \(result.status), \(result.standardError)")
+        #expect(result.standardError.hasPrefix("irqbridge: cannot write standard output"), "\(result.standardError)")
+        #expect(result.standardError.filter { $0 == "\n" }.count == 1, "\(result.standardError)")
+        // Fully buffered, the final flush names the descriptor's refusal; written into the
+        // runtime's eventfd instead, it was EINVAL.
+        // (stdbuf's variable is inherited: test.sh runs the tests themselves under it.)
+        if buffering.isEmpty, ProcessInfo.processInfo.environment["_STDBUF_O"] == nil { #expect(result.standardError.contains("Bad file descriptor (EBADF)"), "\(result.standardError)") }
+    }
+
+    /// Standard error closed (`2>&-`): bad input still ends with status 2, the message dropped.
+    @Test func aClosedStandardErrorStillGivesTheStatus() throws {
+        let command = try #require(IRQBridgeBinary.path)
+        let result = try ChildProcess.run("/bin/sh", ["-c", "exec '\(command)' profile show no-such-profile 2>&-"])
+        #expect(result.status == 2, "status \(result.status)")
+        #expect(result.standardOutput.isEmpty)
+    }
 }
