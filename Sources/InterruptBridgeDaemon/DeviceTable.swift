@@ -73,6 +73,9 @@ public struct DeviceEntry: Sendable, Hashable {
     public var connect: ConnectVersion = .messageBased
     /// A built-in profile's name or a profile file (nil: the library's match).
     public var profile: String?
+    /// The profile file's text when the configuration was loaded (nil: a built-in or none):
+    /// an entry whose file was edited is not equal to the one before, so a reload applies it.
+    public var profileText: String?
     /// INF-style interrupt settings (MSISupported, MessageNumberLimit, ...).
     public var policy: InterruptPolicyFile.Settings?
     /// Storm rules for this device (nil: the settings' defaults).

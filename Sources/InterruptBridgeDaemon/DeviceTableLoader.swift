@@ -159,8 +159,12 @@ public enum DeviceTableLoader {
             if !isBuiltIn {
                 // Read now, so `--check`, start-up and a reload refuse a missing or malformed
                 // profile file, instead of a device failing to connect later.
+                // Its text is kept in the entry, so a reload after the file alone was edited
+                // sees the entry changed and reconnects the card with it.
                 do {
-                    _ = try ProfileLoader.load(contentsOf: profile)
+                    let text = try ProfileLoader.text(ofFileAt: profile)
+                    _ = try ProfileLoader.load(text, file: profile)
+                    entry.profileText = text
                 } catch {
                     throw value.error(.badValue, "\(error)")  // the profile's own error starts with its file
                 }

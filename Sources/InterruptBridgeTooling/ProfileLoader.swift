@@ -45,13 +45,16 @@ public enum ProfileLoader {
     /// Reads and loads the profile at `path`: a regular file of at most
     /// `fileSizeLimit` bytes (never a FIFO waited on or /dev/zero read without end).
     public static func load(contentsOf path: String) throws(ProfileError) -> DeviceProfile {
-        let text: String
+        try load(try text(ofFileAt: path), file: path)
+    }
+
+    /// The text of the profile file at `path`, read as `load(contentsOf:)` reads it.
+    public static func text(ofFileAt path: String) throws(ProfileError) -> String {
         do {
-            text = try RegularFile(reading: path, limit: fileSizeLimit).validText()
+            return try RegularFile(reading: path, limit: fileSizeLimit).validText()
         } catch {
             throw ProfileError(.unreadable, at: ProfileLocation(file: path, line: 1, column: 1, field: "(file)"), "cannot read the profile: \(error)")
         }
-        return try load(text, file: path)
     }
 
     private static let keys = ["name", "description", "match", "stimulus", "acknowledge", "quiesce"]

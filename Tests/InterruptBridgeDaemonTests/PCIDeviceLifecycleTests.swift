@@ -139,6 +139,25 @@ struct PCIDeviceLifecycleTests {
         try await daemon.stop()
     }
 
+    /// The entry names the same profile file before and after; only the file was edited. The
+    /// reload takes that for a change (the card is reconnected with the edited profile), not for
+    /// the same entry, which left a connected card on the profile it was connected with.
+    @Test func aReloadAfterTheProfileFileAloneWasEditedIsAChange() async throws {
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-card-\(UUID().uuidString.prefix(8)).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let card = "name: card\nmatch: {vendor: 0x8086, device: 0x10d3}\nstimulus: {loopback: true}\nacknowledge:\n  - return: claimed\n"
+        try card.write(toFile: profile, atomically: true, encoding: .utf8)
+        let daemon = try await DaemonHarness("devices:\n  \"\(Self.nic)\": {from: e1000e, profile: \(profile)}\n", kernel: Self.kernel())
+        #expect(try await daemon.call("GET", "/v1/devices/\(Self.nic)").json["state"] as? String == "failed")
+        try card.replacingOccurrences(of: "return: claimed", with: "return: unclaimed").write(toFile: profile, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.json["message"] as? String == "reloaded: 0 added, 1 changed, 0 removed, 1 failed (\(Self.nic))", "\(reloaded.json)")
+        // Unedited since: the same entry, retried.
+        let again = try await daemon.call("POST", "/v1/reload")
+        #expect(again.json["message"] as? String == "reloaded: 0 added, 0 changed, 0 removed, 1 retried, 1 failed (\(Self.nic))", "\(again.json)")
+        try await daemon.stop()
+    }
+
     @Test func aFailedUnbindLeavesTheDeviceFailedAndTheDrainTriesAgain() async throws {
         let kernel = Self.kernel()
         let daemon = try await DaemonHarness("settings: {milestone: 100}\n", kernel: kernel)
