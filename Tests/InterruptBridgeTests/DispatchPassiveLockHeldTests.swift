@@ -59,10 +59,11 @@ extension Runtime {
                 usleep(50_000)  // the passive thread reaches the interrupt and waits for its lock
                 dispatcher.deactivate(object)
                 object.release(previous)
-                _ = eventually(0.3, { calls.count == 1 })  // the call the loop had begun
+                // Applied after the batch whose call the loop had begun (waiting for the lock):
+                // once inactive, that call has finished, so the count is taken then.
+                guard eventually(10, { !object.isActive }) else { exit(4) }
                 let served = calls.count
                 guard served <= 1 else { exit(3) }
-                guard eventually(10, { !object.isActive }) else { exit(4) }
                 backend.raise()
                 guard !eventually(0.3, { calls.count > served }) else { exit(5) }  // inactive
                 dispatcher.activate(object)
