@@ -22,6 +22,13 @@ public enum Signals {
         }
     }
 
+    /// Records what interrupts a command a shell or a harness runs, instead of dying of it:
+    /// SIGINT and SIGTERM, the `also` signals, and SIGHUP unless it is ignored (nohup).
+    public static func recordInterruptions(also extra: [Int32] = []) {
+        recordInsteadOfDying([SIGINT, SIGTERM] + extra)
+        recordHangupUnlessIgnored()
+    }
+
     /// Records SIGHUP as `recordInsteadOfDying` does (a closed terminal or a dropped ssh
     /// session then ends the command as SIGTERM would, cleaned up), unless it is ignored:
     /// `nohup` ignores it so that the command outlives the session, and that must hold.

@@ -72,8 +72,7 @@ struct TriggerCommand: ParsableCommand {
         // Holding the device itself, SIGINT, SIGTERM and SIGHUP stop the raising: what was raised is
         // reported, the interrupts disconnected and the device quiesced (no cause left pending
         // for its next user), and then the process ends as the signal asked (130, 143, 129).
-        Signals.recordInsteadOfDying([SIGINT, SIGTERM])
-        Signals.recordHangupUnlessIgnored()
+        Signals.recordInterruptions()
         defer { Signals.endAsReceived() }
         let session = try DeviceSession.open(device.address, profileFiles: profiles.profile, loopbackOnly: loopback, requiringAMatch: true,
                                              advice: .commandLineWithLoopback, logger: logger)

@@ -53,8 +53,7 @@ struct WaitCommand: ParsableCommand {
     func run() throws {
         // Interrupted (Ctrl-C, `timeout`, a harness's kill): the device and the trigger socket
         // are given up first, then the command ends of the signal.
-        Signals.recordInsteadOfDying([SIGINT, SIGTERM])
-        Signals.recordHangupUnlessIgnored()
+        Signals.recordInterruptions()
         defer { Signals.endAsReceived() }
         try CommandFailure.whileWaiting(waitForInterrupts)
     }

@@ -120,8 +120,7 @@ struct WatchCommand: ParsableCommand {
         guard !watched.isEmpty else { throw CommandFailure.badInput("none of the bound devices can be watched (each is said above)") }
         // SIGINT, SIGTERM and SIGHUP (unless nohup ignores it) end the watch with its summary
         // (status 0); SIGPIPE ends it too (see run).
-        Signals.recordInsteadOfDying([SIGINT, SIGTERM, SIGPIPE])
-        Signals.recordHangupUnlessIgnored()
+        Signals.recordInterruptions(also: [SIGPIPE])
         let table = !json && isatty(1) != 0
         var rows = WatchRows(watched.map { ($0.session.info.address, $0.connected, $0.session.stimulus?.kernelCounts != false, $0.session.uioIRQ) })
         // From the baseline on: --duration and --interval count the watch itself.
