@@ -17,6 +17,11 @@ void *cib_mremap_second_view(void *base, unsigned long length) {
     return view == MAP_FAILED ? NULL : view;
 }
 
+int cib_stdout_write(const void *bytes, size_t length) {
+    size_t written = length == 0 ? 0 : fwrite(bytes, 1, length, stdout);
+    return fflush(stdout) == 0 && written == length ? 0 : -1;
+}
+
 int cib_stdout_failed(int *error) {
     *error = 0;
     if (fflush(stdout) != 0) {

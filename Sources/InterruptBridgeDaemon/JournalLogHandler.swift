@@ -3,6 +3,7 @@
 // a `<N>` syslog priority prefix instead of a timestamp (journald stamps lines itself).
 import Foundation
 public import Logging
+import InterruptBridgeSystem
 import Synchronization
 
 public struct JournalLogHandler: LogHandler {
@@ -50,7 +51,7 @@ public struct JournalLogHandler: LogHandler {
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         let line = Self.format(level: event.level, message: "\(event.message)", metadata: fields, label: label,
                                priorityPrefix: underJournald, time: underJournald ? nil : Date())
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardError.write(line)
     }
 
     /// `<6>message key=value ...` (journald) or `2026-12-03T09:00:00Z info message key=value ...`.

@@ -40,4 +40,12 @@ public enum StandardOutput {
         }
         return nil
     }
+
+    /// Writes `bytes` through the C library's standard output stream and flushes it, so a
+    /// streamed child's output arrives as it comes and a failure is kept for `unwritten()`
+    /// instead of stopping the process (as Foundation's FileHandle.write does).
+    public static func write(_ bytes: some Sequence<UInt8>) {
+        let bytes = Array(bytes)
+        _ = bytes.withUnsafeBufferPointer { cib_stdout_write($0.baseAddress, $0.count) }
+    }
 }

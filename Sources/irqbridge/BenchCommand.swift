@@ -77,7 +77,7 @@ struct BenchCommand: ParsableCommand {
         let options = placement.apply(to: measurement.options(defaults: rigEdu == nil ? .standard : .rig))
         let quietStdout = json == "-"
         let progress = { (step: String) in
-            if !quietStdout { FileHandle.standardError.write(Data("bench: \(step)\n".utf8)) }
+            if !quietStdout { StandardError.write("bench: \(step)\n") }
         }
         let machine = MachineInfo.current()
         progress("\(machine.onlineCPUs) CPUs, load average \(machine.loadAverage.map { String($0) } ?? "unknown") at start")
@@ -111,7 +111,7 @@ struct BenchCommand: ParsableCommand {
         if let json {
             let data = try report.json() + Data("\n".utf8)
             if json == "-" {
-                FileHandle.standardOutput.write(data)
+                StandardOutput.write(data)
             } else {
                 do { try data.write(to: URL(fileURLWithPath: json)) } catch {
                     throw CommandFailure.failed("--json: cannot write \(json): \(error.localizedDescription)")

@@ -76,7 +76,7 @@ enum CommandFailure: Error, CustomStringConvertible {
     func exit() -> Never {
         let line = Self.folded(description)
         fflush(nil)  // what was printed before the error comes first
-        FileHandle.standardError.write(Data("irqbridge: \(line)\n".utf8))
+        StandardError.write("irqbridge: \(line)\n")
         Glibc.exit(exitStatus)
     }
 }

@@ -66,7 +66,7 @@ struct DaemonCommand: AsyncParsableCommand {
         do { loaded = try DaemonConfiguration.load(path: config, arguments: arguments, environment: environment) } catch {
             throw CommandFailure.badInput("\(error)")
         }
-        for note in DaemonSettings.unknownEnvironment(environment) { FileHandle.standardError.write(Data("irqbridge: warning: \(note)\n".utf8)) }
+        for note in DaemonSettings.unknownEnvironment(environment) { StandardError.write("irqbridge: warning: \(note)\n") }
         // The control socket replaces a stale socket file, never a directory or a regular file.
         if let kind = FileIO.kind(of: loaded.settings.socketPath), kind != .socket {
             throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is \(kind == .directory ? "a directory" : "a file"), not a socket to replace")

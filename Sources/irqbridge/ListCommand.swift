@@ -109,8 +109,8 @@ struct ListCommand: AsyncParsableCommand {
             let which = unknown == unreadable.count ? "each" : "\(unknown)"
             let shown = json ? "capabilitiesReadable false" + (unknown > 0 ? ", resources null for \(which)" : "")
                 : "MSI and MSI-X shown as ?" + (unknown > 0 ? ", ASSIGNED too for \(which)" : "")
-            FileHandle.standardError.write(Data(("irqbridge: warning: \(unreadable.count) function\(unreadable.count == 1 ? "" : "s") with unreadable "
-                                                 + "capabilities: \(shown): \(ListOutput.unreadableReason(fromDump: discoveryOptions.dumpFile != nil))\n").utf8))
+            StandardError.write("irqbridge: warning: \(unreadable.count) function\(unreadable.count == 1 ? "" : "s") with unreadable "
+                                + "capabilities: \(shown): \(ListOutput.unreadableReason(fromDump: discoveryOptions.dumpFile != nil))\n")
         }
         // One broken card does not hide the rest of the bus: the rest is listed, then the
         // broken ones are named, and the status says the listing is not whole.
@@ -119,7 +119,7 @@ struct ListCommand: AsyncParsableCommand {
             let failure = failure(found.malformed, leftOut: true)
             // --watch goes on following events: said, not ended.
             guard watch else { throw failure }
-            FileHandle.standardError.write(Data("irqbridge: warning: \(failure)\n".utf8))
+            StandardError.write("irqbridge: warning: \(failure)\n")
         }
     }
 

@@ -51,8 +51,8 @@ struct RigCommand: ParsableCommand {
         let status: Int32
         do {
             status = try ChildProcess.stream("/bin/bash", [location.directory + "/run.sh"] + arguments,
-                                             output: { FileHandle.standardOutput.write(Data($0)) },
-                                             error: { FileHandle.standardError.write(Data($0)) })
+                                             output: { StandardOutput.write($0) },
+                                             error: { StandardError.write(bytes: $0) })
         } catch {
             throw CommandFailure.failed("cannot start the rig: \(error)")
         }

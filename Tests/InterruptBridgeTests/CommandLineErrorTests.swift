@@ -282,4 +282,23 @@ struct CommandLineErrorTests {
         #expect(result.status == 2, "status \(result.status)")
         #expect(result.standardOutput.isEmpty)
     }
+
+    /// Standard error that refuses writes (/dev/full): the message is lost, the status is not.
+    /// Foundation's FileHandle.write stopped the process there (SIGILL, status 132).
+    @Test(arguments: [(["profile", "show", "no-such-profile"], "> /dev/null", Int32(2)),
+                      (["profile", "show", "edu"], "> /dev/full", Int32(1))])
+    func anUnwritableStandardErrorStillGivesTheStatus(arguments: [String], output: String, status: Int32) throws {
+        let command = ([try #require(IRQBridgeBinary.path)] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let result = try ChildProcess.run("/bin/sh", ["-c", "exec \(command) \(output) 2> /dev/full"])
+        #expect(result.status == status, "\(arguments): status \(result.status)")
+    }
+
+    /// `bench --json -` whose standard output refuses writes: one line and status 1, not a trap.
+    @Test func benchJSONIntoAnUnwritableStandardOutputIsAFailure() throws {
+        let command = try #require(IRQBridgeBinary.path)
+        let result = try ChildProcess.run("/bin/sh", ["-c", "exec '\(command)' bench --scenario storm --repetitions 1 --no-peers --json - > /dev/full"])
+        #expect(result.status == 1, "status \(result.status), \(result.standardError.suffix(300))")
+        #expect(result.standardError.hasSuffix("irqbridge: cannot write standard output: No space left on device (ENOSPC)\n")
+                || result.standardError.hasSuffix("irqbridge: cannot write standard output: a write to it failed\n"), "\(result.standardError.suffix(300))")
+    }
 }

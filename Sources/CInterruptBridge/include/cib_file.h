@@ -4,6 +4,8 @@
 #ifndef CIB_FILE_H
 #define CIB_FILE_H
 
+#include <stddef.h>
+
 /// flock(fd, LOCK_EX | LOCK_NB): 0 when taken, -1 with errno set (EWOULDBLOCK: held
 /// through another open file description).
 int cib_flock_exclusive_nonblocking(int fd);
@@ -15,6 +17,10 @@ int cib_pipe_cloexec(int fds[2]);
 /// mapping at `base` (MAP_SHARED; old size 0 duplicates rather than moves). The new
 /// address, or NULL with errno set.
 void *cib_mremap_second_view(void *base, unsigned long length);
+
+/// Writes `length` bytes through the C library's stdout stream and flushes it; a failure
+/// stays in the stream's error flag for cib_stdout_failed. Returns 0, or -1 on failure.
+int cib_stdout_write(const void *bytes, size_t length);
 
 /// Flushes stdout and says whether everything written to it arrived: 0 when it did; 1 when
 /// this flush failed (`*error` = its errno) or an earlier write had failed (ferror: a
