@@ -113,7 +113,11 @@ public struct DaemonSettings: Sendable, Hashable {
     public static let keys = ["socket", "metrics", "api", "log-level", "state-directory", "dispatch.cpu", "dispatch.fifo", "dispatch.capacity", "dispatch.timings",
                               "dispatch.poll-window-us",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
-                              "storm.unclaimed-window", "shutdown-timeout", "milestone"]
+                              "storm.unclaimed-window", "storm.rearm-after-ms", "storm.rearm-max-ms", "shutdown-timeout", "milestone"]
+
+    /// The longest back-off `storm.rearm-after-ms` and `storm.rearm-max-ms` (and a device's
+    /// `rearm-after-ms`, `rearm-max-ms`) take: an hour.
+    static let longestRearmMilliseconds = 3_600_000
 
     /// Reads the settings through `reader`; a value that does not parse is an error
     /// naming the key (never silently the default).
@@ -180,9 +184,21 @@ public struct DaemonSettings: Sendable, Hashable {
         if let window: Int = try number("storm.rate-window-ms", 1...60_000, "milliseconds (1...60000)") { storm.rateWindow = .milliseconds(window) }
         if let limit: Int = try number("storm.unclaimed-limit", 1...100_000_000, "unclaimed interrupts (at least 1)") { storm.unclaimedLimit = limit }
         if let window: Int = try number("storm.unclaimed-window", 1...100_000_000, "interrupts (at least 1)") { storm.unclaimedWindow = window }
+        let rearmLimit = Self.longestRearmMilliseconds
+        if let value = text("storm.rearm-after-ms") {
+            if value == "never" { storm.initialBackoff = nil } else {
+                guard let after = Int(value), (1...rearmLimit).contains(after) else {
+                    throw bad("storm.rearm-after-ms", value, "milliseconds (1...\(rearmLimit)) or never")
+                }
+                storm.initialBackoff = .milliseconds(after)
+            }
+        }
+        if let most: Int = try number("storm.rearm-max-ms", 1...rearmLimit, "milliseconds (1...\(rearmLimit))") { storm.maximumBackoff = .milliseconds(most) }
         if let problem = storm.problem {
-            // Each value is checked on its own above: what is left is the limit above its window.
+            // Each value is checked on its own above: what is left is a limit above its window,
+            // or the first back-off above the longest.
             let keys = storm.unclaimedLimit > storm.unclaimedWindow ? ["storm.unclaimed-limit", "storm.unclaimed-window"]
+                : storm.initialBackoff.map { $0 > storm.maximumBackoff } == true ? ["storm.rearm-after-ms", "storm.rearm-max-ms"]
                 : Self.keys.filter { $0.hasPrefix("storm.") }
             throw .conflictingSettings(keys: keys, reason: problem)
         }
@@ -287,6 +303,8 @@ public struct DaemonSettings: Sendable, Hashable {
                                         "storm.enabled": "\(storm.isEnabled)", "storm.rate-limit": "\(storm.rateLimit)",
                                         "storm.rate-window-ms": "\(storm.rateWindow.nanoseconds / 1_000_000)",
                                         "storm.unclaimed-limit": "\(storm.unclaimedLimit)", "storm.unclaimed-window": "\(storm.unclaimedWindow)",
+                                        "storm.rearm-after-ms": storm.initialBackoff.map { "\($0.nanoseconds / 1_000_000)" } ?? "never",
+                                        "storm.rearm-max-ms": "\(storm.maximumBackoff.nanoseconds / 1_000_000)",
                                         "shutdown-timeout": "\(shutdownTimeout.components.seconds)", "milestone": "\(milestone)"]
         if let dispatchCPU { values["dispatch.cpu"] = "\(dispatchCPU)" }
         if let realtimePriority { values["dispatch.fifo"] = "\(realtimePriority)" }

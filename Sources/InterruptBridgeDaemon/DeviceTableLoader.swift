@@ -16,6 +16,9 @@
 //       profile: edu                # a built-in profile's name or a profile file (a relative
 //                                   # path is in the configuration file's directory)
 //       storm: {rate-limit: 1000, rate-window-ms: 100}
+//                                   # also enabled, unclaimed-limit, unclaimed-window, and
+//                                   # rearm-after-ms (1000; never: held until `irqbridge ctl
+//                                   # rearm` or POST /v1/devices/ID/rearm) with rearm-max-ms (64000)
 //       on-exit: restore            # or keep
 //       per-message-metrics: false
 //       MSISupported: true          # and the other INF settings
@@ -69,7 +72,7 @@ public enum DeviceTableLoader {
     static let topKeys = ["settings", "default", "devices", "simulated"]
     static let deviceKeys = ["driver", "from", "connect", "profile", "storm", "on-exit", "per-message-metrics"]
     static let policyKeys = ["MSISupported", "MessageNumberLimit", "PreferMSIX", "DevicePriority", "AssignmentSetOverride"]
-    static let stormKeys = ["enabled", "rate-limit", "rate-window-ms", "unclaimed-limit", "unclaimed-window"]
+    static let stormKeys = ["enabled", "rate-limit", "rate-window-ms", "unclaimed-limit", "unclaimed-window", "rearm-after-ms", "rearm-max-ms"]
     static let simulatedKeys = ["interrupts", "vectors", "rate", "per-message-metrics"]
 
     static func table(_ root: ProfileNode) throws(ProfileError) -> DeviceTable {
@@ -218,8 +221,24 @@ public enum DeviceTableLoader {
         if let value = fields["rate-window-ms"] { policy.rateWindow = .milliseconds(Int64(try value.integer(atMost: 60_000, what: "milliseconds"))) }
         if let value = fields["unclaimed-limit"] { policy.unclaimedLimit = Int(try value.integer(atMost: 100_000_000, what: "unclaimed interrupts")) }
         if let value = fields["unclaimed-window"] { policy.unclaimedWindow = Int(try value.integer(atMost: 100_000_000, what: "interrupts")) }
+        if let value = fields["rearm-after-ms"] {
+            policy.initialBackoff = try value.string() == "never" ? nil : try rearmMilliseconds(value, what: "milliseconds (1...\(DaemonSettings.longestRearmMilliseconds)) or never")
+        }
+        if let value = fields["rearm-max-ms"] { policy.maximumBackoff = try rearmMilliseconds(value, what: "milliseconds (1...\(DaemonSettings.longestRearmMilliseconds))") }
+        if let initial = policy.initialBackoff, initial > policy.maximumBackoff, let value = fields["rearm-max-ms"] ?? fields["rearm-after-ms"] {
+            let (after, most) = (initial.nanoseconds / 1_000_000, policy.maximumBackoff.nanoseconds / 1_000_000)
+            throw value.error(.badValue, "rearm-after-ms (\(after)) is longer than rearm-max-ms (\(most)\(fields["rearm-max-ms"] == nil ? ", the default" : "")): "
+                              + "the back-off starts at most at its maximum")
+        }
         if let problem = policy.problem { throw node.error(.badValue, problem) }
         return policy
+    }
+
+    /// A back-off of `rearm-after-ms` or `rearm-max-ms`: 1 ms to an hour.
+    private static func rearmMilliseconds(_ value: ProfileNode, what: String) throws(ProfileError) -> Duration {
+        let milliseconds = try value.integer(atMost: UInt64(DaemonSettings.longestRearmMilliseconds), what: what)
+        guard milliseconds >= 1 else { throw value.error(.badValue, "'\(try value.string())' is not \(what)") }
+        return .milliseconds(Int64(milliseconds))
     }
 
     static func simulated(_ node: ProfileNode, name: String) throws(ProfileError) -> SimulatedEntry {

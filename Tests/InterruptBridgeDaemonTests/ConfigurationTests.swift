@@ -101,6 +101,15 @@ struct DeviceTableLoaderTests {
         ("devices:\n  \"0000:00:03.0\": {profile: /nonexistent/card.yaml}\n", "d.yaml:2:", "profile: /nonexistent/card.yaml: cannot read the profile"),
         ("devices:\n  \"0000:00:03.0\": {MessageNumberLimit: 0}\n", "d.yaml:2:", "at least 1"),
         ("devices:\n  \"0000:00:03.0\": {storm: {rate-limit: lots}}\n", "d.yaml:2:", "'lots' is not"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-after-ms: 0}}\n", "d.yaml:2:", "'0' is not milliseconds (1...3600000) or never"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-after-ms: -1}}\n", "d.yaml:2:", "'-1' is not milliseconds (1...3600000) or never"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-after-ms: soon}}\n", "d.yaml:2:", "'soon' is not milliseconds (1...3600000) or never"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-after-ms: 3600001}}\n", "d.yaml:2:", "too large for milliseconds"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-max-ms: 0}}\n", "d.yaml:2:", "'0' is not milliseconds (1...3600000)"),
+        ("devices:\n  \"0000:00:03.0\":\n    storm: {rearm-after-ms: 5000, rearm-max-ms: 1000}\n", "d.yaml:3:",
+         "rearm-after-ms (5000) is longer than rearm-max-ms (1000)"),
+        ("devices:\n  \"0000:00:03.0\": {storm: {rearm-after-ms: 100000}}\n", "d.yaml:2:",
+         "rearm-after-ms (100000) is longer than rearm-max-ms (64000, the default)"),
         ("settings:\n  sockt: /x\n", "d.yaml:2:", "unknown key 'sockt'"),
         ("settings:\n  dispatch: {core: 1}\n", "d.yaml:2:", "unknown key 'core'"),
         ("simulated:\n  s0: {interrupts: msi, vectors: 64}\n", "d.yaml:2:", "vector count for MSI"),
@@ -142,6 +151,42 @@ struct DeviceTableLoaderTests {
         #expect(failure([:], ["IRQBRIDGE_DISPATCH_POLL_WINDOW_US": "7", "IRQBRIDGE_STORM_UNCLAIMED_WINDOW": "5"])
                 == "d.yaml:5:28, IRQBRIDGE_STORM_UNCLAIMED_WINDOW: settings 'storm.unclaimed-limit' and 'storm.unclaimed-window': "
                 + "the unclaimed limit must be 1...5 (the window)")
+    }
+
+    /// `rearm-after-ms` and `rearm-max-ms` set the storm back-off, a device's and the daemon's
+    /// default alike, from the file, a variable or a flag; `never` leaves a contained vector
+    /// off until an explicit rearm (what a harness holding a storm needs).
+    @Test func theRearmBackOffIsSetAtEveryLevelAndNeverMeansOnlyAnExplicitRearm() throws {
+        let table = try DeviceTableLoader.load("""
+            settings:
+              storm: {rearm-after-ms: never, rearm-max-ms: 2000}
+            devices:
+              "0000:00:03.0": {storm: {rearm-after-ms: 500, rearm-max-ms: 8000}}
+              "0000:00:04.0": {storm: {rearm-after-ms: never}}
+            """, file: "d.yaml")
+        #expect(table.settings == ["storm.rearm-after-ms": "never", "storm.rearm-max-ms": "2000"])
+        #expect(table.devices[0].storm?.initialBackoff == .milliseconds(500) && table.devices[0].storm?.maximumBackoff == .seconds(8))
+        #expect(table.devices[1].storm?.initialBackoff == nil && table.devices[1].storm?.maximumBackoff == StormPolicy.default.maximumBackoff)
+        let file = try DaemonSettings.load(arguments: [:], environment: [:], file: table.settings, locations: table.settingLocations)
+        #expect(file.storm.initialBackoff == nil && file.storm.maximumBackoff == .seconds(2))
+        #expect(file.fileValues["storm.rearm-after-ms"] == "never" && file.fileValues["storm.rearm-max-ms"] == "2000")
+        let environment = ["IRQBRIDGE_STORM_REARM_AFTER_MS": "500", "IRQBRIDGE_STORM_REARM_MAX_MS": "4000"]
+        let overridden = try DaemonSettings.load(arguments: [:], environment: environment, file: table.settings)
+        #expect(overridden.storm.initialBackoff == .milliseconds(500) && overridden.storm.maximumBackoff == .seconds(4))
+        #expect(DaemonSettings.unknownEnvironment(environment).isEmpty)
+        let flagged = try DaemonSettings.load(arguments: ["storm.rearm-after-ms": "never"], environment: [:], file: [:])
+        #expect(flagged.storm.initialBackoff == nil && flagged.storm.maximumBackoff == StormPolicy.default.maximumBackoff)
+    }
+
+    /// A first back-off longer than the longest is named by both keys' places in the file.
+    @Test func aRearmBackOffAboveItsMaximumNamesBothKeys() throws {
+        let table = try DeviceTableLoader.load("settings:\n  storm: {rearm-after-ms: 5000, rearm-max-ms: 1000}\n", file: "d.yaml")
+        #expect {
+            try DaemonSettings.load(arguments: [:], environment: [:], file: table.settings, locations: table.settingLocations)
+        } throws: { error in
+            "\(error)" == "d.yaml:2:27, d.yaml:2:47: settings 'storm.rearm-after-ms' and 'storm.rearm-max-ms': "
+                + "the initial back-off must be positive and at most the maximum back-off"
+        }
     }
 
     /// A profile file is read with the configuration: `--check` and a reload refuse a broken one.
@@ -261,6 +306,12 @@ struct DaemonSettingsTests {
         (["dispatch.poll-window-us": "-1"], "setting 'dispatch.poll-window-us'"),
         (["dispatch.poll-window-us": "10001"], "0...10000"),
         (["storm.rate-window-ms": "0"], "milliseconds"),
+        (["storm.rearm-after-ms": "0"], "setting 'storm.rearm-after-ms': '0' is not milliseconds (1...3600000) or never"),
+        (["storm.rearm-after-ms": "-1"], "setting 'storm.rearm-after-ms': '-1' is not milliseconds (1...3600000) or never"),
+        (["storm.rearm-after-ms": "soon"], "setting 'storm.rearm-after-ms': 'soon' is not milliseconds (1...3600000) or never"),
+        (["storm.rearm-max-ms": "3600001"], "setting 'storm.rearm-max-ms': '3600001' is not milliseconds (1...3600000)"),
+        (["storm.rearm-after-ms": "5000", "storm.rearm-max-ms": "1000"],
+         "settings 'storm.rearm-after-ms' and 'storm.rearm-max-ms': the initial back-off must be positive and at most the maximum back-off"),
         (["socket": "relative.sock"], "absolute path"),
         (["colour": "blue"], "unknown setting 'colour'"),
     ])
