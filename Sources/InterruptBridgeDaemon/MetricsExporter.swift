@@ -99,7 +99,7 @@ public actor MetricsExporter {
                                                   help: "Heartbeats the dispatch loops answered (stalls when a loop is wedged)"))
             .set(to: Double(health.heartbeats))
         registry.makeGauge(descriptor: Self.named("irqbridge_reloads", help: "Configuration reloads applied")).set(to: Double(health.reloads))
-        registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading GET /v1/events"))
+        registry.makeGauge(descriptor: Self.named("irqbridge_event_watchers", help: "Clients reading the event stream (GET /v1/events or /events)"))
             .set(to: Double(health.eventWatchers))
         if let process = try? ProcessStatistics.current() { exportProcess(process) }
         count("irqbridge_dispatch_polled_batches_total", [], polling.caughtBatches,

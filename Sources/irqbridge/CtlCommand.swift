@@ -322,7 +322,7 @@ extension CtlCommand {
     }
 
     struct Events: CtlSubcommand {
-        static let configuration = CommandConfiguration(commandName: "events", abstract: "Follow the event stream (GET /v1/events): one JSON object per line.")
+        static let configuration = CommandConfiguration(commandName: "events", abstract: "Follow the event stream (GET /v1/events, also /events): one JSON object per line.")
         @Option(parsing: .unconditional, help: "Stop after this many events.") var count: Int?
         @Option(parsing: .unconditional, help: "Stop after this many seconds.") var timeout: Double?
         @OptionGroup var own: CtlOptions
