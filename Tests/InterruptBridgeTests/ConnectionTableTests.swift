@@ -177,5 +177,50 @@ extension Runtime {
                 _ = try table.attach([line])
             }
         }
+        /// Whether every watched source shares one DIRQL (the loop then serves a batch in
+        /// arrival order) is kept as sources come and go and a shared line's level rises and
+        /// falls, and always agrees with a walk over the sources, which it replaced.
+        @Test func uniformLevelsFollowSourcesAndLineLevels() throws {
+            let (card, _) = makeDevice(SimulatedDevice(msixCount: 4))
+            let (legacy, _) = makeDevice(SimulatedDevice(interruptPin: .a, irqLine: 11))
+            var table = ConnectionTable()
+            func attach(_ objects: [InterruptObject], of device: InterruptDevice, messages: Int) throws {
+                let effects = try table.attach(objects)
+                table.recordEnabled(device, sources: (0..<messages).map {
+                    InterruptSource(descriptor: Int32(1000 + $0), drain: .eventfdCounter, unmask: nil, message: $0)
+                })
+                for case let .watchVector(key, line) in effects {
+                    let source = try #require(table.makeVectorSource(key, line: line, defaultStorm: .default, maximumLatchedPasses: 16))
+                    table.recordWatched(source)
+                }
+            }
+            func expectUniform(_ expected: Bool, _ step: String, sourceLocation: SourceLocation = #_sourceLocation) {
+                let walked = Set(table.vectors.values.map(\.line.irql)).count <= 1
+                #expect(table.hasUniformLevels == expected, "\(step)", sourceLocation: sourceLocation)
+                #expect(table.hasUniformLevels == walked, "\(step): the census and a walk disagree", sourceLocation: sourceLocation)
+            }
+            expectUniform(true, "nothing connected")
+            let low = [object(card, message: 0, irql: InterruptLevel(5)), object(card, message: 1, irql: InterruptLevel(5))]
+            try attach(low, of: card, messages: 4)
+            expectUniform(true, "two sources at 5")
+            let high = object(card, message: 2, irql: InterruptLevel(7))
+            try attach([high], of: card, messages: 4)
+            expectUniform(false, "one source at 7 beside two at 5")
+            _ = table.detach([high])
+            expectUniform(true, "the source at 7 gone")
+            let first = object(legacy, share: true, irql: InterruptLevel(5))
+            try attach([first], of: legacy, messages: 1)
+            expectUniform(true, "a shared line at 5")
+            // A second ISR with a higher level raises the line, and its source with it.
+            let raising = object(legacy, share: true, irql: InterruptLevel(8))
+            try attach([raising], of: legacy, messages: 1)
+            #expect(table.lines[first.vector]?.irql == InterruptLevel(8))
+            expectUniform(false, "the shared line raised to 8")
+            _ = table.detach([raising])
+            expectUniform(true, "the shared line back at 5")
+            _ = table.detach(low + [first])
+            expectUniform(true, "nothing connected again")
+            #expect(table.vectors.isEmpty)
+        }
     }
 }

@@ -79,13 +79,14 @@ struct ConnectionTable {
     /// Watched vector descriptors.
     private(set) var vectors: [SourceKey: VectorSource] = [:]
 
+    /// Every watched source's DIRQL, counted by the lines as sources come and go and
+    /// levels change (one census per table, shared by its lines).
+    private let levelCensus = LevelCensus()
+
     /// Whether every vector source has the same DIRQL (true for none or one): the
-    /// loop then serves a batch in arrival order. Walks the sources (the loop asks
-    /// once per batch after commands changed the table, not per interrupt).
-    var hasUniformLevels: Bool {
-        guard let level = vectors.first?.value.line.irql else { return true }
-        return vectors.values.allSatisfy { $0.line.irql == level }
-    }
+    /// loop then serves a batch in arrival order. From the census, not a walk (the loop
+    /// asks once per batch after commands changed the table).
+    var hasUniformLevels: Bool { levelCensus.isUniform }
     /// How many connected objects each source serves (its own, and listeners).
     private var users: [SourceKey: Int] = [:]
     /// The other devices each legacy object listens to (see `listen(_:to:)`).
@@ -171,7 +172,8 @@ struct ConnectionTable {
             }
         }
         for object in objects {
-            let line = lines[object.vector] ?? InterruptLine(vector: object.vector, mode: object.mode, isPassive: object.isPassiveLevel)
+            let line = lines[object.vector] ?? InterruptLine(vector: object.vector, mode: object.mode, isPassive: object.isPassiveLevel,
+                                                                 census: levelCensus)
             lines[object.vector] = line
             line.append(object)
             let key = SourceKey(device: deviceKey, message: Self.message(of: object))

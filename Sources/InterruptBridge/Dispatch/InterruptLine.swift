@@ -13,8 +13,14 @@ final class InterruptLine {
     let isPassive: Bool
     /// The highest DIRQL of the chain: the loop serves ready lines highest first.
     @exclusivity(unchecked) private(set) var irql: InterruptLevel = .passive {
-        didSet { if irql != oldValue { publish() } }
+        didSet {
+            guard irql != oldValue else { return }
+            census.move(sources.count, from: oldValue, to: irql)
+            publish()
+        }
     }
+    /// The connection table's count of sources per level, which this line keeps for its own.
+    private let census: LevelCensus
     /// The chain in connect order. The line owns one reference per object (taken by
     /// `append`, given back by `remove`); the interrupt path walks it unretained,
     /// where reading an array of references retained the buffer and each element.
@@ -33,10 +39,11 @@ final class InterruptLine {
     /// a source once it is watched and drops it when it stops watching it.
     @exclusivity(unchecked) private var sources: [Unmanaged<VectorSource>] = []
 
-    init(vector: UInt32, mode: InterruptMode, isPassive: Bool) {
+    init(vector: UInt32, mode: InterruptMode, isPassive: Bool, census: LevelCensus) {
         self.vector = vector
         self.mode = mode
         self.isPassive = isPassive
+        self.census = census
         chain = .allocate(capacity: 1)
     }
 
@@ -53,12 +60,15 @@ final class InterruptLine {
     /// Keeps the source's copies of `sole` and `irql` current from now on (command path: may allocate).
     func add(_ source: VectorSource) {
         sources.append(.passUnretained(source))
+        census.add(1, at: irql)
         source.mirror(sole: sole, level: irql)
     }
 
     /// Stops keeping the source's copies current (the source is no longer watched).
     func drop(_ source: VectorSource) {
+        let before = sources.count
         sources.removeAll { $0.toOpaque() == Unmanaged.passUnretained(source).toOpaque() }
+        census.remove(before - sources.count, at: irql)
         source.mirror(sole: nil, level: .passive)
     }
 
