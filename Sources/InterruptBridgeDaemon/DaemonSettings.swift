@@ -90,7 +90,7 @@ public struct DaemonSettings: Sendable, Hashable {
     /// that close together and nothing else wants the processor); 0: always sleep.
     /// The runtime's default, 10.
     public var pollWindowMicroseconds = (DispatchOptions().pollWindowLimit ?? .zero).wholeMicroseconds
-    /// The storm rules every device gets unless its entry says otherwise.
+    /// The daemon-wide storm rules: every device's, but for the keys its own `storm:` gives.
     public var storm = StormPolicy.default
     /// How long SIGTERM may take to disconnect and give devices back.
     public var shutdownTimeout: Duration = .seconds(10)
@@ -176,32 +176,14 @@ public struct DaemonSettings: Sendable, Hashable {
             pollWindowMicroseconds = window
         }
         if let capacity: Int = try number("dispatch.capacity", 64...65_536, "a descriptor count (64...65536)") { dispatchCapacity = capacity }
-        if let value = text("storm.enabled") {
-            guard let enabled = Bool(value) else { throw bad("storm.enabled", value, "true or false") }
-            storm.isEnabled = enabled
+        // The library's defaults under what the file, the environment and the flags give.
+        var given = StormOverrides()
+        for key in StormOverrides.keys {
+            guard let value = text("storm." + key) else { continue }
+            do throws(StormOverrides.BadValue) { try given.set(key, to: value) } catch { throw bad("storm." + key, value, error.expected) }
         }
-        if let limit: Int = try number("storm.rate-limit", 1...100_000_000, "interrupts per window (at least 1)") { storm.rateLimit = limit }
-        if let window: Int = try number("storm.rate-window-ms", 1...60_000, "milliseconds (1...60000)") { storm.rateWindow = .milliseconds(window) }
-        if let limit: Int = try number("storm.unclaimed-limit", 1...100_000_000, "unclaimed interrupts (at least 1)") { storm.unclaimedLimit = limit }
-        if let window: Int = try number("storm.unclaimed-window", 1...100_000_000, "interrupts (at least 1)") { storm.unclaimedWindow = window }
-        let rearmLimit = Self.longestRearmMilliseconds
-        if let value = text("storm.rearm-after-ms") {
-            if value == "never" { storm.initialBackoff = nil } else {
-                guard let after = Int(value), (1...rearmLimit).contains(after) else {
-                    throw bad("storm.rearm-after-ms", value, "milliseconds (1...\(rearmLimit)) or never")
-                }
-                storm.initialBackoff = .milliseconds(after)
-            }
-        }
-        if let most: Int = try number("storm.rearm-max-ms", 1...rearmLimit, "milliseconds (1...\(rearmLimit))") { storm.maximumBackoff = .milliseconds(most) }
-        if let problem = storm.problem {
-            // Each value is checked on its own above: what is left is a limit above its window,
-            // or the first back-off above the longest.
-            let keys = storm.unclaimedLimit > storm.unclaimedWindow ? ["storm.unclaimed-limit", "storm.unclaimed-window"]
-                : storm.initialBackoff.map { $0 > storm.maximumBackoff } == true ? ["storm.rearm-after-ms", "storm.rearm-max-ms"]
-                : Self.keys.filter { $0.hasPrefix("storm.") }
-            throw .conflictingSettings(keys: keys, reason: problem)
-        }
+        storm = given.applied(to: .default)
+        if let (keys, reason) = StormOverrides.conflict(in: storm) { throw .conflictingSettings(keys: keys.map { "storm." + $0 }, reason: reason) }
         if let metrics = metricsAddress, let api = apiAddress, metrics.clashes(with: api) {
             throw .conflictingSettings(keys: ["metrics", "api"], reason: "they are the same address, \(metrics): give each its own")
         }
@@ -292,7 +274,7 @@ public struct DaemonSettings: Sendable, Hashable {
             || new.recordsTimings != recordsTimings || new.pollWindowMicroseconds != pollWindowMicroseconds {
             names.append("dispatch")
         }
-        if new.storm != storm { names.append("storm (the default rules; devices' own rules apply at once)") }
+        if new.storm != storm { names.append("storm (the daemon-wide rules, and the keys devices' own storm: leaves out; what a device gives applies at once)") }
         return names
     }
 
@@ -300,12 +282,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var fileValues: [String: String] {
         var values: [String: String] = ["socket": socketPath, "metrics": metricsAddress?.description ?? "off", "api": apiAddress?.description ?? "off",
                                         "log-level": logLevel.rawValue, "state-directory": stateDirectory,
-                                        "storm.enabled": "\(storm.isEnabled)", "storm.rate-limit": "\(storm.rateLimit)",
-                                        "storm.rate-window-ms": "\(storm.rateWindow.nanoseconds / 1_000_000)",
-                                        "storm.unclaimed-limit": "\(storm.unclaimedLimit)", "storm.unclaimed-window": "\(storm.unclaimedWindow)",
-                                        "storm.rearm-after-ms": storm.initialBackoff.map { "\($0.nanoseconds / 1_000_000)" } ?? "never",
-                                        "storm.rearm-max-ms": "\(storm.maximumBackoff.nanoseconds / 1_000_000)",
                                         "shutdown-timeout": "\(shutdownTimeout.components.seconds)", "milestone": "\(milestone)"]
+        for key in StormOverrides.keys { values["storm." + key] = StormOverrides.fileValue(of: key, in: storm) }
         if let dispatchCPU { values["dispatch.cpu"] = "\(dispatchCPU)" }
         if let realtimePriority { values["dispatch.fifo"] = "\(realtimePriority)" }
         values["dispatch.capacity"] = "\(dispatchCapacity)"
