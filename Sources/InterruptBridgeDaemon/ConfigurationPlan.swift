@@ -37,7 +37,8 @@ public struct ConfigurationPlan: Sendable, Equatable {
     ///   - malformed: the functions whose config space does not (the catalog's `malformed`):
     ///     one the file names is reported failed with the reason, as start-up does.
     ///   - binder: asked only for its refusal (nothing is bound).
-    public init(table: DeviceTable, bus: [PCIDeviceInfo], malformed: [DiscoveryError] = [], binder: DeviceBinder) {
+    ///   - daemonWideStorm: the settings' storm rules, under each device's own keys.
+    public init(table: DeviceTable, bus: [PCIDeviceInfo], malformed: [DiscoveryError] = [], binder: DeviceBinder, daemonWideStorm: StormPolicy) {
         for entry in table.devices {
             switch entry.selector {
             case .address(let address):
@@ -46,7 +47,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
                     items.append(Item(address: address, entry: entry.selector, ids: nil, outcome: broken.map { .fail("\($0)") } ?? .absent))
                     continue
                 }
-                items.append(Self.item(info, entry, table.policy(for: entry), binder))
+                items.append(Self.item(info, entry, table.policy(for: entry, daemonWideStorm: daemonWideStorm), binder))
             case .ids:
                 let selected = bus.filter { entry.selector.matches($0) }
                 if selected.isEmpty {
@@ -58,7 +59,7 @@ public struct ConfigurationPlan: Sendable, Equatable {
                                      + "none of the \(entry.selector) entry's settings apply to it")
                         continue
                     }
-                    items.append(Self.item(info, entry, table.policy(for: entry), binder))
+                    items.append(Self.item(info, entry, table.policy(for: entry, daemonWideStorm: daemonWideStorm), binder))
                 }
             }
         }

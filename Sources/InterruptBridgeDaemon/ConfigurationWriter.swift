@@ -30,12 +30,9 @@ enum ConfigurationWriter {
                 if let from = entry.from { lines.append("    from: \(quoted(from))") }
                 lines.append("    connect: \(entry.connect.rawValue)")
                 if let profile = entry.profile { lines.append("    profile: \(quoted(profile))") }
-                if let storm = entry.storm {
-                    let window = storm.rateWindow.nanoseconds / 1_000_000
-                    let rearmAfter = storm.initialBackoff.map { "\($0.nanoseconds / 1_000_000)" } ?? "never"
-                    lines.append("    storm: {enabled: \(storm.isEnabled), rate-limit: \(storm.rateLimit), rate-window-ms: \(window), "
-                                 + "unclaimed-limit: \(storm.unclaimedLimit), unclaimed-window: \(storm.unclaimedWindow), "
-                                 + "rearm-after-ms: \(rearmAfter), rearm-max-ms: \(storm.maximumBackoff.nanoseconds / 1_000_000)}")
+                // Only the keys the device gives: the others stay the daemon-wide policy's.
+                if let storm = entry.storm, !storm.givenKeys.isEmpty {
+                    lines.append("    storm: {" + storm.fileValues.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}")
                 }
                 lines.append("    on-exit: \(entry.onExit.rawValue)")
                 if entry.perMessageMetrics { lines.append("    per-message-metrics: true") }

@@ -8,7 +8,16 @@ public enum DaemonConfiguration {
                             environment: [String: String]) throws(DaemonConfigurationError) -> (settings: DaemonSettings, table: DeviceTable, path: String?) {
         let chosen = path ?? environment["IRQBRIDGE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         let table = try chosen.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path) } ?? DeviceTable()
+        return (try settings(for: table, arguments: arguments, environment: environment), table, chosen)
+    }
+
+    /// The settings `table`'s file, `environment` and `arguments` make, with every device's
+    /// `storm:` checked over the daemon-wide policy they give (its keys may clash only once
+    /// combined with the settings').
+    public static func settings(for table: DeviceTable, arguments: [String: String],
+                                environment: [String: String]) throws(DaemonConfigurationError) -> DaemonSettings {
         let settings = try DaemonSettings.load(arguments: arguments, environment: environment, file: table.settings, locations: table.settingLocations)
-        return (settings, table, chosen)
+        try table.checkStorms(daemonWide: settings.storm)
+        return settings
     }
 }

@@ -15,6 +15,9 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
     /// Settings that parse but do not work together (the storm rules' unclaimed limit
     /// above their window): the keys involved.
     case conflictingSettings(keys: [String], reason: String)
+    /// A device's `storm:` keys that, over the daemon-wide policy, make rules that cannot
+    /// work: each key named with its value and whose it is ("its own", "settings.storm's").
+    case conflictingStorm(device: String, keys: [String], reason: String)
     /// A setting's error with where its value came from: `daemon.yaml:4:21` or the
     /// IRQBRIDGE_* variable.
     indirect case located(String, DaemonConfigurationError)
@@ -26,6 +29,8 @@ public enum DaemonConfigurationError: Error, Sendable, Hashable, CustomStringCon
         case let .badSetting(key, value, expected): "setting '\(key)': '\(value)' is not \(expected)"
         case let .unknownSetting(key, source): "unknown setting '\(key)' in \(source)"
         case let .conflictingSettings(keys, reason): "settings \(keys.map { "'\($0)'" }.joined(separator: " and ")): \(reason)"
+        case let .conflictingStorm(device, keys, reason):
+            "devices.\(device).storm: \(keys.joined(separator: " and ")) do not work together: \(reason)"
         case let .located(place, error): "\(place): \(error)"
         }
     }

@@ -155,7 +155,10 @@ public final class DaemonServices: Sendable {
         defer { notifier.ready(status: outcome) }
         do throws(DaemonConfigurationError) {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path, forReload: true) } ?? DeviceTable()
-            let settings = try DaemonSettings.load(arguments: launchArguments, environment: environment, file: table.settings, locations: table.settingLocations)
+            let settings = try DaemonConfiguration.settings(for: table, arguments: launchArguments, environment: environment)
+            // Until a restart the daemon-wide storm rules stay the running ones: a device's
+            // `storm:` must work over those too, since its changed keys apply at once.
+            try table.checkStorms(daemonWide: self.settings.storm)
             let (message, failed) = await registry.reload(table, settings: settings)
             // Loggers made with init(label:environment:) follow a changed level at once.
             let changed = appliedLogLevel.withLock { applied in

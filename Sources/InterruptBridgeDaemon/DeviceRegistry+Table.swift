@@ -170,7 +170,9 @@ extension DeviceRegistry {
                 // counts, and any wait on it) stays.
                 if newEntry.storm != oldEntry.storm, device.state == .connected {
                     // The loader checked the rules; a refusal here would be a bug, said in the log.
-                    do throws(DispatchError) { try dispatcher.setStormPolicy(newEntry.storm, for: device.objects) } catch {
+                    // Over the running daemon-wide rules (a change to those waits for a restart).
+                    let rules = new.stormPolicy(for: newEntry, daemonWide: settings.storm)
+                    do throws(DispatchError) { try dispatcher.setStormPolicy(rules, for: device.objects) } catch {
                         logger.error("\(device.id): the new storm rules were not applied: \(error)")
                     }
                 }

@@ -370,7 +370,7 @@ public actor DeviceRegistry {
         entry.connectRefusal(info, policy: policy(for: entry)) ?? ConfigurationPlan.groupRefusal(info, entry, binder)
     }
 
-    func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry) }
+    func policy(for entry: DeviceEntry) -> InterruptPolicy { table.policy(for: entry, daemonWideStorm: settings.storm) }
 
     /// Disconnects the device's interrupts; returns once no ISR of it runs.
     public func disconnect(_ id: String) throws(ControlError) -> DeviceStatus {

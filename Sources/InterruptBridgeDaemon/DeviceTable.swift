@@ -78,8 +78,9 @@ public struct DeviceEntry: Sendable, Hashable {
     public var profileText: String?
     /// INF-style interrupt settings (MSISupported, MessageNumberLimit, ...).
     public var policy: InterruptPolicyFile.Settings?
-    /// Storm rules for this device (nil: the settings' defaults).
-    public var storm: StormPolicy?
+    /// The storm keys this device's `storm:` gives (nil: none), each over the daemon-wide
+    /// policy's (`DeviceTable.stormPolicy(for:under:)`).
+    public var storm: StormOverrides?
     public var onExit: ExitDisposition = .restore
     /// A metric label per message (off by default: cardinality stays per device).
     public var perMessageMetrics = false
@@ -106,6 +107,9 @@ public struct DeviceTable: Sendable, Hashable {
     /// Where each setting's value is in the file ("daemon.yaml:4:21"), for an error that
     /// names its place.
     public var settingLocations: [String: String] = [:]
+    /// Where each device's `storm:` is in the file ("daemon.yaml:9:12"), for an error about
+    /// the policy it resolves to.
+    public var stormLocations: [DeviceSelector: String] = [:]
     /// `default:` INF settings applied under every device's own.
     public var defaults: InterruptPolicyFile.Settings?
     public var devices: [DeviceEntry] = []
@@ -114,12 +118,13 @@ public struct DeviceTable: Sendable, Hashable {
     public init() {}
 
     /// The INF-style settings and storm rules an entry's devices connect under: the
-    /// `default:` settings, then the entry's own.
-    public func policy(for entry: DeviceEntry) -> InterruptPolicy {
+    /// `default:` settings, then the entry's own; the daemon-wide storm policy
+    /// (`daemonWideStorm`), then the keys the entry gives.
+    public func policy(for entry: DeviceEntry, daemonWideStorm: StormPolicy) -> InterruptPolicy {
         var policy = InterruptPolicy()
         if let defaults { policy = defaults.applied(to: policy) }
         if let own = entry.policy { policy = own.applied(to: policy) }
-        policy.storm = entry.storm
+        policy.storm = stormPolicy(for: entry, daemonWide: daemonWideStorm)
         return policy
     }
 

@@ -18,7 +18,8 @@
 //       storm: {rate-limit: 1000, rate-window-ms: 100}
 //                                   # also enabled, unclaimed-limit, unclaimed-window, and
 //                                   # rearm-after-ms (1000; never: held until `irqbridge ctl
-//                                   # rearm` or POST /v1/devices/ID/rearm) with rearm-max-ms (64000)
+//                                   # rearm` or POST /v1/devices/ID/rearm) with rearm-max-ms (64000);
+//                                   # a key left out is settings.storm's, then the library's
 //       on-exit: restore            # or keep
 //       per-message-metrics: false
 //       MSISupported: true          # and the other INF settings
@@ -72,7 +73,6 @@ public enum DeviceTableLoader {
     static let topKeys = ["settings", "default", "devices", "simulated"]
     static let deviceKeys = ["driver", "from", "connect", "profile", "storm", "on-exit", "per-message-metrics"]
     static let policyKeys = ["MSISupported", "MessageNumberLimit", "PreferMSIX", "DevicePriority", "AssignmentSetOverride"]
-    static let stormKeys = ["enabled", "rate-limit", "rate-window-ms", "unclaimed-limit", "unclaimed-window", "rearm-after-ms", "rearm-max-ms"]
     static let simulatedKeys = ["interrupts", "vectors", "rate", "per-message-metrics"]
 
     static func table(_ root: ProfileNode) throws(ProfileError) -> DeviceTable {
@@ -91,7 +91,11 @@ public enum DeviceTableLoader {
                 throw keyNode.error(.badValue, "'\(key)' is neither a PCI address (0000:00:03.0) nor vendor:device ids (1234:11e8)")
             }
             guard seen.insert(selector).inserted else { throw keyNode.error(.badValue, "\(selector) is configured twice") }
-            table.devices.append(try device(value, selector: selector))
+            let entry = try device(value, selector: selector)
+            if entry.storm != nil, let storm = try value.mapping(allowed: deviceKeys + policyKeys)["storm"] {
+                table.stormLocations[selector] = storm.location.description
+            }
+            table.devices.append(entry)
         }
         var names: Set<String> = []
         for (name, keyNode, value) in try fields["simulated"]?.entries() ?? [] {
@@ -213,32 +217,17 @@ public enum DeviceTableLoader {
         return "\(error)"
     }
 
-    static func storm(_ node: ProfileNode) throws(ProfileError) -> StormPolicy {
-        let fields = try node.mapping(allowed: stormKeys)
-        var policy = StormPolicy.default
-        if let value = fields["enabled"] { policy.isEnabled = try value.bool() }
-        if let value = fields["rate-limit"] { policy.rateLimit = Int(try value.integer(atMost: 100_000_000, what: "interrupts per window")) }
-        if let value = fields["rate-window-ms"] { policy.rateWindow = .milliseconds(Int64(try value.integer(atMost: 60_000, what: "milliseconds"))) }
-        if let value = fields["unclaimed-limit"] { policy.unclaimedLimit = Int(try value.integer(atMost: 100_000_000, what: "unclaimed interrupts")) }
-        if let value = fields["unclaimed-window"] { policy.unclaimedWindow = Int(try value.integer(atMost: 100_000_000, what: "interrupts")) }
-        if let value = fields["rearm-after-ms"] {
-            policy.initialBackoff = try value.string() == "never" ? nil : try rearmMilliseconds(value, what: "milliseconds (1...\(DaemonSettings.longestRearmMilliseconds)) or never")
+    /// A device's `storm:`: the keys it gives, each checked on its own (whether they work
+    /// with the daemon-wide policy's is `DeviceTable.checkStorms(daemonWide:)`'s question).
+    static func storm(_ node: ProfileNode) throws(ProfileError) -> StormOverrides {
+        var given = StormOverrides()
+        for (key, value) in try node.mapping(allowed: StormOverrides.keys).entries {
+            let text = try value.string()
+            do throws(StormOverrides.BadValue) { try given.set(key, to: text) } catch {
+                throw value.error(.badValue, "'\(text)' is not \(error.expected)")
+            }
         }
-        if let value = fields["rearm-max-ms"] { policy.maximumBackoff = try rearmMilliseconds(value, what: "milliseconds (1...\(DaemonSettings.longestRearmMilliseconds))") }
-        if let initial = policy.initialBackoff, initial > policy.maximumBackoff, let value = fields["rearm-max-ms"] ?? fields["rearm-after-ms"] {
-            let (after, most) = (initial.nanoseconds / 1_000_000, policy.maximumBackoff.nanoseconds / 1_000_000)
-            throw value.error(.badValue, "rearm-after-ms (\(after)) is longer than rearm-max-ms (\(most)\(fields["rearm-max-ms"] == nil ? ", the default" : "")): "
-                              + "the back-off starts at most at its maximum")
-        }
-        if let problem = policy.problem { throw node.error(.badValue, problem) }
-        return policy
-    }
-
-    /// A back-off of `rearm-after-ms` or `rearm-max-ms`: 1 ms to an hour.
-    private static func rearmMilliseconds(_ value: ProfileNode, what: String) throws(ProfileError) -> Duration {
-        let milliseconds = try value.integer(atMost: UInt64(DaemonSettings.longestRearmMilliseconds), what: what)
-        guard milliseconds >= 1 else { throw value.error(.badValue, "'\(try value.string())' is not \(what)") }
-        return .milliseconds(Int64(milliseconds))
+        return given
     }
 
     static func simulated(_ node: ProfileNode, name: String) throws(ProfileError) -> SimulatedEntry {

@@ -143,7 +143,7 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         let records = BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon")
         let plan = ConfigurationPlan(table: table, bus: found.catalog.devices.map(\.info), malformed: found.malformed,
-                                     binder: DeviceBinder(records: records, logger: logger))
+                                     binder: DeviceBinder(records: records, logger: logger), daemonWideStorm: settings.storm)
         for line in plan.lines { print(line) }
     }
 }

@@ -30,7 +30,7 @@ struct ConfigurationPlanTests {
         let table = try DeviceTableLoader.load(configuration, file: "plan.yaml")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("irqbridge-plan-\(UUID().uuidString.prefix(8))").path
         let binder = DeviceBinder(kernel: kernel, records: BindingRecordStore(directory: directory, owner: "daemon"), logger: .silent("binder"))
-        return ConfigurationPlan(table: table, bus: try bus(), malformed: malformed, binder: binder)
+        return ConfigurationPlan(table: table, bus: try bus(), malformed: malformed, binder: binder, daemonWideStorm: .default)
     }
 
     static func outcome(_ plan: ConfigurationPlan, _ address: String) -> ConfigurationPlan.Outcome? {

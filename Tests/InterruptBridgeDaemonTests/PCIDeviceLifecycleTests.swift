@@ -233,7 +233,8 @@ struct PCIDeviceLifecycleTests {
         later.onExit = .keep
         later.perMessageMetrics = true
         later.from = "e1000e"
-        later.storm = StormPolicy(rateLimit: 5000)
+        later.storm = StormOverrides()
+        later.storm?.rateLimit = 5000
         #expect(DeviceRegistry.takesEffectWithoutReconnecting(from: old, to: later))
         var connection = later
         connection.connect = .lineBased

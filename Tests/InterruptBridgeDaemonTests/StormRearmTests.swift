@@ -23,7 +23,7 @@ struct StormRearmTests {
         let written = ConfigurationWriter.yaml(table, settings: settings)
         let reloaded = try DeviceTableLoader.load(written, file: "saved.yaml")
         #expect(reloaded.devices.map(\.storm) == table.devices.map(\.storm), "\(written)")
-        #expect(reloaded.devices.map(\.storm?.initialBackoff) == [.milliseconds(500), nil], "\(written)")
+        #expect(reloaded.devices.map(\.storm?.initialBackoff) == [.milliseconds(500), .some(nil)], "\(written)")
         let replayed = try DaemonSettings.load(arguments: [:], environment: [:], file: reloaded.settings)
         #expect(replayed.storm == settings.storm && replayed.storm.initialBackoff == nil, "\(written)")
     }
