@@ -6,6 +6,7 @@ import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 import InterruptBridgeTooling
+import Glibc
 
 extension DeviceRegistry {
     /// Start-up: re-adopts devices a previous run bound (they stay bound; the
@@ -342,6 +343,29 @@ extension DeviceRegistry {
                 && !path.hasSuffix("/") && !path.contains("/..") && path != settings.stateDirectory + "/daemon.lock"
             guard path == configurationPath || inState else {
                 throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
+            }
+            // The state directory holds the daemon's own entries too: the control socket (by
+            // default /run/irqbridge/control.sock), the CLI's trigger sockets, `bindings/`. A save
+            // renamed over one of them would take it away (the API itself, the binding records).
+            if path != configurationPath {
+                let name = path.dropFirst(settings.stateDirectory.count + 1)
+                var status = stat()
+                if name == "bindings" || name == "." || path == settings.socketPath {
+                    throw .badRequest("path '\(path)' is the daemon's own (its socket or binding records): give another name in \(settings.stateDirectory)")
+                }
+                if lstat(path, &status) == 0, ![S_IFREG, S_IFLNK].contains(status.st_mode & S_IFMT) {
+                    let kind = switch status.st_mode & S_IFMT {
+                    case S_IFDIR: "a directory"
+                    case S_IFSOCK: "a socket"
+                    case S_IFIFO: "a FIFO"
+                    default: "a device or special file"
+                    }
+                    throw .badRequest("path '\(path)' is \(kind), not a regular file: save-config replaces only a file")
+                }
+                // The temporary file beside it (NAME.tmp-PID-RANDOM) must fit NAME_MAX too.
+                guard name.utf8.count <= 200 else {
+                    throw .badRequest("path's file name is \(name.utf8.count) bytes: at most 200")
+                }
             }
             // Through a link only for the configuration file the daemon was started from (kept,
             // say, as a link into a deployment); a link in the state directory is not followed.

@@ -616,6 +616,44 @@ struct ControlAPISaveTests {
     }
 }
 
+extension ControlAPISaveTests {
+    /// The state directory holds the daemon's own entries (by default the control socket,
+    /// /run/irqbridge/control.sock, and the CLI's trigger sockets): a save renamed over a socket
+    /// took the API away, over a FIFO or `bindings` the binding records' place, and a directory
+    /// or an over-long name was a 500. Each is a 400 that leaves the entry as it was.
+    @Test func savingOverASocketFIFOOrDirectoryInTheStateDirectoryIsRefused() async throws {
+        let daemon = try await DaemonHarness("simulated:\n  quiet: {interrupts: msi, vectors: 2}\n")
+        let state = daemon.directory + "/state"
+        try FileManager.default.createDirectory(atPath: state + "/sub", withIntermediateDirectories: true)
+        #expect(mkfifo(state + "/fifo", 0o600) == 0)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array((state + "/other.sock").utf8) + [0]) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        let cases: [(String, String)] = [
+            ("other.sock", "is a socket"), ("fifo", "is a FIFO"), ("sub", "is a directory"),
+            ("bindings", "the daemon's own"), (String(repeating: "b", count: 250), "at most 200"),
+        ]
+        for (name, message) in cases {
+            let reply = try await daemon.call("POST", "/v1/config/save", ["path": state + "/" + name])
+            #expect(reply.status == 400 && (reply.json["error"] as? String ?? "").contains(message), "\(name): \(reply.status) \(reply.text)")
+        }
+        var status = stat()
+        #expect(lstat(state + "/other.sock", &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK, "the socket is still there")
+        #expect(lstat(state + "/fifo", &status) == 0 && status.st_mode & S_IFMT == S_IFIFO)
+        #expect(!FileManager.default.fileExists(atPath: state + "/bindings"))
+        let saved = try await daemon.call("POST", "/v1/config/save", ["path": state + "/saved.yaml"])
+        #expect(saved.status == 200, "a new file in the state directory is still written: \(saved.text)")
+        #expect(try await daemon.call("GET", "/v1/health").status == 200)
+        try await daemon.stop()
+    }
+}
+
 /// The loopback TCP API tells callers apart as the socket does: root (or the daemon's
 /// uid) may steer, anyone else gets 403, though TCP carries no credentials.
 @Suite("Daemon control API over TCP")
