@@ -164,6 +164,10 @@ extension KeyedDecodingContainer {
             return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         }
         if let value = try? decode(String.self, forKey: key) { return "the string \"\(value)\"" }
+        // What is left that is no container is a number no Double holds (1e400).
+        if (try? nestedUnkeyedContainer(forKey: key)) == nil, (try? nestedContainer(keyedBy: AnyKey.self, forKey: key)) == nil {
+            return "a number out of range"
+        }
         return "an array or object"
     }
 }

@@ -191,6 +191,11 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
             if let byte = current, byte.isASCIILetter || byte == UInt8(ascii: ".") {
                 throw failure("malformed number (JSON numbers are decimal: 16, -1, 2.5, 1e3)", at: start)
             }
+            // Foundation refuses a number no Double holds (1e400), as "not valid JSON" alone.
+            let text = String(decoding: bytes[start..<index], as: UTF8.self)
+            if let value = Double(text), !value.isFinite {
+                throw failure("the number \(text.count > 40 ? String(text.prefix(40)) + "..." : text) is out of range (at most about 1.8e308)", at: start)
+            }
         }
 
         /// Skips a run of digits; whether there was one.

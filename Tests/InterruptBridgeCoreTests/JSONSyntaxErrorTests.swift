@@ -42,6 +42,9 @@ import Testing
         (#"{"a": 1} x"#, 1, 10, "text after the end of the JSON value, from 'x'"),
         (#"{"a": 1}}"#, 1, 9, "text after the end of the JSON value, from '}'"),
         ("{\"a\": 1, \"b\": ✓}", 1, 15, "expected a value, found '✓'"),
+        // Well formed by RFC 8259, but Foundation refuses it, saying only "not valid JSON".
+        (#"{"rate": 1e400}"#, 1, 10, "the number 1e400 is out of range"),
+        (#"[-1E+999]"#, 1, 2, "the number -1E+999 is out of range"),
     ])
     func theFirstBreakIsPlacedAndNamed(text: String, line: Int, column: Int, problem: String) throws {
         let error = try #require(JSONSyntaxError.first(in: text), "\(text)")

@@ -23,6 +23,8 @@ import Testing
         (#"{ "devices": { "00:03.0": { "MSISupported": 1 } } }"#, "devices.00:03.0.MSISupported: MSISupported must be true or false, not 1"),
         (#"{ "default": { "PreferMSIX": null } }"#, nil),
         (#"{ "default": { "PreferMSIX": [true] } }"#, "default.PreferMSIX: PreferMSIX must be true or false, not an array or object"),
+        (#"{ "default": { "MessageNumberLimit": 1e400 } }"#, "default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not a number out of range"),
+        (#"{ "default": { "MessageNumberLimit": {"a": 1} } }"#, "default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not an array or object"),
         (#"{ "default": { "DevicePriority": "urgent" } }"#, "default.DevicePriority: DevicePriority must be \"low\", \"normal\" or \"high\", not the string \"urgent\""),
         (#"{ "default": { "AssignmentSetOverride": 1.5 } }"#, "default.AssignmentSetOverride: AssignmentSetOverride must be a processor mask: a whole number or a \"0x...\" string, not 1.5"),
     ])

@@ -183,6 +183,11 @@ struct ControlAPITests {
             ("GET", "/v1/devices/quiet/statistics", ["vector": 0], 400, "unknown key 'vector'"),
             ("POST", "/v1/devices/quiet/trigger", ["count": 1.5], 400, "count must be a whole number in range, not 1.5"),
         ]
+        // A number no Double holds was Foundation's bare "The given data was not valid JSON.".
+        for body in [#"{"rate": 1e400}"#, #"{"count": 1, "rate": -1e999}"#] {
+            let reply = try await daemon.rawCall("POST", "/v1/devices/quiet/trigger", body: body)
+            #expect(reply.status == 400 && (reply.json["error"] as? String ?? "").contains("is out of range"), "\(body): \(reply.text)")
+        }
         for (method, path, body, status, message) in cases {
             let reply = try await daemon.call(method, path, body)
             #expect(reply.status == status, "\(method) \(path)")
