@@ -41,6 +41,11 @@ struct PolicyFileLoaderTests {
         ("- just\n- a list", "policy.yaml: "),
         ("devices: [1]", "at devices: expected an object (a mapping)"),
         ("  \n", "the file is empty"),
+        // A key that is a list or a mapping was dropped without a word (status 0, the entry
+        // or the misspelling ignored); a !!binary one was an error naming a Swift type.
+        ("devices:\n  ? [0000:00:03.0]\n  : {MSISupported: false}\n", "line 2, column 5: a key is a list or a mapping (in devices)"),
+        ("default:\n  MSISupported: true\n  {MSISuported: x}: 1\n", "line 3, column 3: a key is a list or a mapping (in default)"),
+        ("devices:\n  ? !!binary aGVsbG8=\n  : {MSISupported: false}\n", "line 2, column 5: the key 'aGVsbG8=' is tagged !!binary"),
     ])
     func badYAMLIsOneLineError(yaml: String, expected: String) {
         do {
