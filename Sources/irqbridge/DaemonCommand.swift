@@ -77,6 +77,13 @@ struct DaemonCommand: AsyncParsableCommand {
             throw CommandFailure.badInput("setting 'state-directory': \(loaded.settings.stateDirectory) is \(kind), not a directory: "
                                           + "name a directory (a missing one is created)")
         }
+        // The socket replaces what is at its path: at the state directory's lock file it took
+        // the lock's name away (a second daemon then failed with ENXIO, not "in use").
+        let state = loaded.settings.stateDirectory.hasSuffix("/") ? String(loaded.settings.stateDirectory.dropLast()) : loaded.settings.stateDirectory
+        if [state + "/daemon.lock", state + "/bindings"].contains(loaded.settings.socketPath) {
+            throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is the state directory's own "
+                                          + "(\(loaded.settings.socketPath.hasSuffix("/bindings") ? "binding records" : "lock file")): name another path")
+        }
         if check {
             // No file at all is a valid daemon (one steered through the API), but a misspelt
             // IRQBRIDGE_CONFIG would otherwise read as a file that names nothing.
