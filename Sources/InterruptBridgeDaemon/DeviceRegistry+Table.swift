@@ -6,7 +6,6 @@ import InterruptBridgeCore
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
 import InterruptBridgeTooling
-import Glibc
 
 extension DeviceRegistry {
     /// Start-up: re-adopts devices a previous run bound (they stay bound; the
@@ -349,17 +348,11 @@ extension DeviceRegistry {
             // renamed over one of them would take it away (the API itself, the binding records).
             if path != configurationPath {
                 let name = path.dropFirst(settings.stateDirectory.count + 1)
-                var status = stat()
                 if name == "bindings" || name == "." || path == settings.socketPath {
                     throw .badRequest("path '\(path)' is the daemon's own (its socket or binding records): give another name in \(settings.stateDirectory)")
                 }
-                if lstat(path, &status) == 0, ![S_IFREG, S_IFLNK].contains(status.st_mode & S_IFMT) {
-                    let kind = switch status.st_mode & S_IFMT {
-                    case S_IFDIR: "a directory"
-                    case S_IFSOCK: "a socket"
-                    case S_IFIFO: "a FIFO"
-                    default: "a device or special file"
-                    }
+                // A link is replaced itself, not followed (below): only its own kind matters.
+                if let kind = FileIO.kind(ofEntry: path), ![.regular, .symbolicLink].contains(kind) {
                     throw .badRequest("path '\(path)' is \(kind), not a regular file: save-config replaces only a file")
                 }
                 // The temporary file beside it (NAME.tmp-PID-RANDOM) must fit NAME_MAX too.

@@ -161,6 +161,14 @@ public enum FileIO {
         return FileKind(mode: status.st_mode)
     }
 
+    /// What the directory entry at `path` is, a symbolic link itself rather than its target
+    /// (lstat), or nil when there is none.
+    public static func kind(ofEntry path: String) -> FileKind? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return FileKind(mode: status.st_mode)
+    }
+
     /// The names in a directory, without "." and "..", sorted.
     public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let directory = Glibc.opendir(path) else { throw .errno("opendir \(path)") }
@@ -410,7 +418,7 @@ extension FileIO {
 
 /// The type of a file, named as messages name it ("a directory", "a FIFO").
 public enum FileKind: Sendable, Hashable, CustomStringConvertible {
-    case regular, directory, characterDevice, blockDevice, fifo, socket, other
+    case regular, directory, characterDevice, blockDevice, fifo, socket, symbolicLink, other
 
     init(mode: mode_t) {
         switch mode & S_IFMT {
@@ -420,6 +428,7 @@ public enum FileKind: Sendable, Hashable, CustomStringConvertible {
         case S_IFBLK: self = .blockDevice
         case S_IFIFO: self = .fifo
         case S_IFSOCK: self = .socket
+        case S_IFLNK: self = .symbolicLink
         default: self = .other
         }
     }
@@ -432,6 +441,7 @@ public enum FileKind: Sendable, Hashable, CustomStringConvertible {
         case .blockDevice: "a block device"
         case .fifo: "a FIFO"
         case .socket: "a socket"
+        case .symbolicLink: "a symbolic link"
         case .other: "of an unknown type"
         }
     }
