@@ -95,6 +95,8 @@ struct DeviceStormOverridesTests {
         let rejected = try await daemon.call("POST", "/v1/reload")
         let reason = rejected.json["message"] as? String ?? ""
         #expect(rejected.status == 422 && reason.contains("daemon.yaml:3:") && reason.contains("devices.0000:00:03.0.storm: unclaimed-limit 500"), "\(reason)")
+        // The window that clashes is the running daemon's (100), not the file's (1000): named as such.
+        #expect(reason.contains("unclaimed-window 100 (the running daemon's settings.storm, until a restart)"), "\(reason)")
         try await daemon.stop()
     }
 }
