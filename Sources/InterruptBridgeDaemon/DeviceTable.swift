@@ -79,7 +79,7 @@ public struct DeviceEntry: Sendable, Hashable {
     /// INF-style interrupt settings (MSISupported, MessageNumberLimit, ...).
     public var policy: InterruptPolicyFile.Settings?
     /// The storm keys this device's `storm:` gives (nil: none), each over the daemon-wide
-    /// policy's (`DeviceTable.stormPolicy(for:under:)`).
+    /// policy's (`DeviceTable.stormPolicy(for:daemonWide:)`).
     public var storm: StormOverrides?
     public var onExit: ExitDisposition = .restore
     /// A metric label per message (off by default: cardinality stays per device).
