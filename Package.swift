@@ -234,7 +234,7 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines", .product(name: "Logging", package: "swift-log")],
+        .testTarget(name: "InterruptBridgeBenchTests", dependencies: ["InterruptBridgeBench", "CBaselines", "InterruptBridgeSystem", .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strictSwift),
         .testTarget(
             name: "InterruptBridgeToolingTests",

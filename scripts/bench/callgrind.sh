@@ -32,7 +32,7 @@ sides="bridge baseline"
 walk=
 cache_sim=
 vectors_given=
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
         --counts) counts=${2:?--counts needs N1,N2}; shift 2 ;;
