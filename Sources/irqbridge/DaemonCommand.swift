@@ -79,8 +79,11 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         // The socket replaces what is at its path: at the state directory's lock file it took
         // the lock's name away (a second daemon then failed with ENXIO, not "in use").
-        let state = loaded.settings.stateDirectory.hasSuffix("/") ? String(loaded.settings.stateDirectory.dropLast()) : loaded.settings.stateDirectory
-        if [state + "/daemon.lock", state + "/bindings"].contains(loaded.settings.socketPath) {
+        // Compared as absolute, standardised paths: "DIR//daemon.lock", "DIR/./daemon.lock" or a
+        // relative form name the same file.
+        let standardised = { (path: String) in (FileIO.absolute(path) as NSString).standardizingPath }
+        let state = standardised(loaded.settings.stateDirectory)
+        if [state + "/daemon.lock", state + "/bindings"].contains(standardised(loaded.settings.socketPath)) {
             throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is the state directory's own "
                                           + "(\(loaded.settings.socketPath.hasSuffix("/bindings") ? "binding records" : "lock file")): name another path")
         }

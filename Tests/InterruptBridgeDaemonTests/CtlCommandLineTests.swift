@@ -65,6 +65,8 @@ struct CtlCommandLineTests {
         // The socket would replace the lock file it sits beside (a stale socket file there, say).
         (["daemon", "--check", "--set", "state-directory=/tmp", "--socket", "/tmp/daemon.lock"],
          "irqbridge: setting 'socket': /tmp/daemon.lock is the state directory's own (lock file)"),
+        (["daemon", "--check", "--set", "state-directory=/tmp/", "--socket", "/tmp//./bindings"],
+         "irqbridge: setting 'socket': /tmp//./bindings is the state directory's own (binding records)"),
         // connect(2) refuses both as it refuses a stale socket: named, not "Connection refused".
         (["ctl", "devices", "--socket", "/tmp"], "irqbridge: --socket: /tmp is a directory, not a socket: give the daemon's control socket"),
         (["ctl", "health", "--socket", "/etc/passwd"], "irqbridge: --socket: /etc/passwd is a regular file, not a socket"),
