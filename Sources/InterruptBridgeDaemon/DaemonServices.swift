@@ -155,11 +155,8 @@ public final class DaemonServices: Sendable {
         defer { notifier.ready(status: outcome) }
         do throws(DaemonConfigurationError) {
             let table = try configurationPath.map { path throws(DaemonConfigurationError) in try DeviceTableLoader.load(contentsOf: path, forReload: true) } ?? DeviceTable()
+            // Every device's `storm:` checked over the daemon-wide policy this reload applies.
             let settings = try DaemonConfiguration.settings(for: table, arguments: launchArguments, environment: environment)
-            // Until a restart the daemon-wide storm rules stay the running ones: a device's
-            // `storm:` must work over those too, since its changed keys apply at once.
-            // Named as the running daemon's: the file's settings.storm may say another value.
-            try table.checkStorms(daemonWide: self.settings.storm, daemonWideOwner: "the running daemon's settings.storm, until a restart")
             let (message, failed) = await registry.reload(table, settings: settings)
             // Loggers made with init(label:environment:) follow a changed level at once.
             let changed = appliedLogLevel.withLock { applied in

@@ -263,7 +263,8 @@ public struct DaemonSettings: Sendable, Hashable {
     /// What a reload from these settings to `new` cannot apply, named as the file names it
     /// (empty: everything applies at once). The listeners, the dispatch thread and the
     /// state directory (its lock, the binding records of the devices bound now) are the
-    /// running daemon's until it restarts.
+    /// running daemon's until it restarts; the storm rules apply to the connected devices
+    /// in place.
     public func changesNeedingRestart(to new: DaemonSettings) -> [String] {
         var names: [String] = []
         if new.socketPath != socketPath { names.append("socket") }
@@ -274,7 +275,6 @@ public struct DaemonSettings: Sendable, Hashable {
             || new.recordsTimings != recordsTimings || new.pollWindowMicroseconds != pollWindowMicroseconds {
             names.append("dispatch")
         }
-        if new.storm != storm { names.append("storm (the daemon-wide rules, and the keys devices' own storm: leaves out; what a device gives applies at once)") }
         return names
     }
 

@@ -13,7 +13,7 @@ extension DeviceRegistry {
     /// the table as bind + connect calls.
     public func start() -> (connected: Int, failed: Int) {
         readopt()
-        apply(table, replacing: DeviceTable(), initial: true)
+        apply(table, replacing: DeviceTable(), previousStorm: settings.storm, initial: true)
         isReady = true
         let all = devices.values
         let counts = (all.filter { $0.state == .connected }.count, all.filter { $0.state == .failed || $0.state == .absent }.count)
@@ -61,7 +61,9 @@ extension DeviceRegistry {
 
     /// Applies a new table: what it drops is disconnected and given back, what it
     /// changes is reconnected (rebound when the driver changed), what it adds is
-    /// bound and connected. Settings that need a restart are reported, not applied.
+    /// bound and connected. A changed daemon-wide storm policy is applied in place to every
+    /// connected device whose rules it changes. Settings that need a restart are reported,
+    /// not applied.
     /// Returns the one-line summary and the devices the reload acted on that it left
     /// failed (their reasons are in GET /v1/devices/ID).
     public func reload(_ new: DeviceTable, settings newSettings: DaemonSettings) -> (message: String, failed: [String]) {
@@ -71,10 +73,12 @@ extension DeviceRegistry {
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel
         settings.shutdownTimeout = newSettings.shutdownTimeout
+        let previousStorm = settings.storm
+        settings.storm = newSettings.storm
         let running = Self.running(reloading: new, over: configuredTable, changedByCalls: old)
         table = running
         configuredTable = new
-        let (summary, failed) = apply(running, replacing: old, initial: false)
+        let (summary, failed) = apply(running, replacing: old, previousStorm: previousStorm, initial: false)
         let message = "reloaded: " + summary + (restartNeeded.isEmpty ? "" : "; needs a restart to change: " + restartNeeded.joined(separator: ", "))
         publish(.reload, nil, message)
         return (message, failed)
@@ -100,10 +104,13 @@ extension DeviceRegistry {
         return result
     }
 
-    /// The difference between `old` and `new`, applied. Returns a one-line summary and
+    /// The difference between `old` and `new`, applied; `previousStorm`: the daemon-wide storm
+    /// policy `old`'s devices run under (`settings.storm` is `new`'s). A connected device whose
+    /// rules that changes, and nothing else, is a change. Returns a one-line summary and
     /// the ids of the devices it acted on that ended failed, in the table's order.
     @discardableResult
-    func apply(_ new: DeviceTable, replacing old: DeviceTable, initial: Bool) -> (summary: String, failed: [String]) {
+    func apply(_ new: DeviceTable, replacing old: DeviceTable, previousStorm: StormPolicy,
+               initial: Bool) -> (summary: String, failed: [String]) {
         var added = 0, removed = 0, changed = 0, retried = 0
         var absent: [String] = []  // added entries whose card is not on the bus
         // Every device this pass acted on: the summary says how many of them ended failed.
@@ -118,7 +125,11 @@ extension DeviceRegistry {
             // Unchanged: connected stays, and one disconnected through the API (configured)
             // stays so until `ctl connect`, as an unchanged PCI entry's bound device does.
             let unchanged = previous == entry && !initial
-            if unchanged, let state = devices[entry.name]?.state, state == .connected || state == .configured { continue }
+            if unchanged, let device = devices[entry.name], device.state == .connected || device.state == .configured {
+                // A simulated device's rules are the daemon-wide policy's.
+                if replaceStormRules(of: device, running: previousStorm, with: settings.storm) { changed += 1 }
+                continue
+            }
             if var same = previous, !initial, let device = devices[entry.name], device.state == .connected,
                let backend = device.session?.backend as? SimulatedBackend {
                 same.rate = entry.rate
@@ -129,6 +140,7 @@ extension DeviceRegistry {
                         generator.stop(entry.name)
                     }
                     device.simulated = entry
+                    replaceStormRules(of: device, running: previousStorm, with: settings.storm)
                     changed += 1
                     continue
                 }
@@ -168,14 +180,8 @@ extension DeviceRegistry {
                 // on-exit, per-message-metrics or from: read at exit, at scrape or at the next bind;
                 // storm rules: applied to the connected vectors in place. The connection (and its
                 // counts, and any wait on it) stays.
-                if newEntry.storm != oldEntry.storm, device.state == .connected {
-                    // The loader checked the rules; a refusal here would be a bug, said in the log.
-                    // Over the running daemon-wide rules (a change to those waits for a restart).
-                    let rules = new.stormPolicy(for: newEntry, daemonWide: settings.storm)
-                    do throws(DispatchError) { try dispatcher.setStormPolicy(rules, for: device.objects) } catch {
-                        logger.error("\(device.id): the new storm rules were not applied: \(error)")
-                    }
-                }
+                replaceStormRules(of: device, running: old.stormPolicy(for: oldEntry, daemonWide: previousStorm),
+                                  with: new.stormPolicy(for: newEntry, daemonWide: settings.storm))
                 device.entry = newEntry
                 reconfigured.insert(address)
                 changed += 1
@@ -184,6 +190,10 @@ extension DeviceRegistry {
                 reconfigured.insert(address)
                 changed += 1
                 touched.append(device)
+            } else if replaceStormRules(of: device, running: old.stormPolicy(for: oldEntry, daemonWide: previousStorm),
+                                        with: new.stormPolicy(for: newEntry ?? oldEntry, daemonWide: settings.storm)) {
+                // Its entry unchanged, the daemon-wide keys it leaves out changed.
+                changed += 1
             }
         }
         for entry in new.devices {

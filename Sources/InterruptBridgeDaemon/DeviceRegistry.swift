@@ -323,6 +323,9 @@ public actor DeviceRegistry {
             var policy = InterruptPolicy()
             policy.msiSupported = entry.kind != .intx
             policy.preferMSIX = entry.kind == .msix
+            // The running daemon-wide rules (not the dispatcher's start-up default): a reload
+            // that changes them replaces them in place.
+            policy.storm = settings.storm
             let connected = try session.connect(dispatcher, lineBased: entry.kind == .intx, policy: policy)
             adopt(session, connected, into: device)
             if entry.rate > 0 { generator.start(device.id, backend: backend, vectors: connected.objects.count, rate: entry.rate) }

@@ -80,23 +80,4 @@ struct DeviceStormOverridesTests {
         #expect(reloaded.policy(for: reloaded.devices[0], daemonWideStorm: replayed.storm).storm
                 == table.policy(for: table.devices[0], daemonWideStorm: settings.storm).storm)
     }
-
-    /// A reload that changes settings.storm alone says it waits for a restart, for the keys
-    /// devices leave out too; one whose device keys clash with the running daemon-wide
-    /// policy is refused, naming the device.
-    @Test func aReloadOfSettingsStormNamesTheDevicesKeysItReaches() async throws {
-        let daemon = try await DaemonHarness("settings: {storm: {unclaimed-limit: 50, unclaimed-window: 100}}\n")
-        try "settings: {storm: {unclaimed-limit: 50, unclaimed-window: 1000}}\n".write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
-        let reloaded = try await daemon.call("POST", "/v1/reload")
-        let message = reloaded.json["message"] as? String ?? ""
-        #expect(message.contains("needs a restart to change: storm (the daemon-wide rules, and the keys devices' own storm: leaves out"), "\(message)")
-        try "settings: {storm: {unclaimed-limit: 50, unclaimed-window: 1000}}\ndevices:\n  \"0000:00:03.0\": {storm: {unclaimed-limit: 500}}\n".write(
-            toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
-        let rejected = try await daemon.call("POST", "/v1/reload")
-        let reason = rejected.json["message"] as? String ?? ""
-        #expect(rejected.status == 422 && reason.contains("daemon.yaml:3:") && reason.contains("devices.0000:00:03.0.storm: unclaimed-limit 500"), "\(reason)")
-        // The window that clashes is the running daemon's (100), not the file's (1000): named as such.
-        #expect(reason.contains("unclaimed-window 100 (the running daemon's settings.storm, until a restart)"), "\(reason)")
-        try await daemon.stop()
-    }
 }
