@@ -14,15 +14,14 @@ extension DeviceTable {
 
     /// Refuses a device whose `storm:` keys, over `daemonWide`, make rules that cannot
     /// work: the error names the entry's `storm:` (file and line), the keys that clash and
-    /// whose each is (`daemonWideOwner`: whose `daemonWide` is, "settings.storm's" for the
-    /// file's own; at a reload, the running daemon's, which may differ from the file's).
-    public func checkStorms(daemonWide: StormPolicy, daemonWideOwner: String = "settings.storm's") throws(DaemonConfigurationError) {
+    /// whose each is (the device's own, or settings.storm's).
+    public func checkStorms(daemonWide: StormPolicy) throws(DaemonConfigurationError) {
         for entry in devices {
             let policy = stormPolicy(for: entry, daemonWide: daemonWide)
             guard let own = entry.storm, let (keys, reason) = StormOverrides.conflict(in: policy) else { continue }
             let given = Set(own.givenKeys)
             let named = keys.map { key in
-                "\(key) \(StormOverrides.fileValue(of: key, in: policy)) (\(given.contains(key) ? "its own" : daemonWideOwner))"
+                "\(key) \(StormOverrides.fileValue(of: key, in: policy)) (\(given.contains(key) ? "its own" : "settings.storm's"))"
             }
             let error = DaemonConfigurationError.conflictingStorm(device: entry.selector.description, keys: named, reason: reason)
             throw stormLocations[entry.selector].map { .located($0, error) } ?? error
