@@ -271,6 +271,8 @@ public struct DaemonSettings: Sendable, Hashable {
         if new.metricsAddress != metricsAddress { names.append("metrics") }
         if new.apiAddress != apiAddress { names.append("api") }
         if new.stateDirectory != stateDirectory { names.append("state-directory") }
+        // The service group's graceful-shutdown limit is fixed when the group is made.
+        if new.shutdownTimeout != shutdownTimeout { names.append("shutdown-timeout") }
         if new.dispatchCPU != dispatchCPU || new.realtimePriority != realtimePriority || new.dispatchCapacity != dispatchCapacity
             || new.recordsTimings != recordsTimings || new.pollWindowMicroseconds != pollWindowMicroseconds {
             names.append("dispatch")

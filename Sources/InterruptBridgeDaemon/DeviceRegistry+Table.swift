@@ -72,7 +72,6 @@ extension DeviceRegistry {
         let restartNeeded = settings.changesNeedingRestart(to: newSettings)
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel
-        settings.shutdownTimeout = newSettings.shutdownTimeout
         let previousStorm = settings.storm
         settings.storm = newSettings.storm
         let running = Self.running(reloading: new, over: configuredTable, changedByCalls: old)

@@ -68,12 +68,16 @@ struct DeviceTableLoaderTests {
         var applied = running
         applied.logLevel = .debug
         applied.milestone = 5
-        applied.shutdownTimeout = .seconds(3)
         applied.storm.rateLimit += 1
         #expect(running.changesNeedingRestart(to: applied).isEmpty)
         var moved = running
         moved.stateDirectory = "/var/lib/irqbridge"
         #expect(running.changesNeedingRestart(to: moved) == ["state-directory"])
+        // The service group's graceful-shutdown limit is set when the group is made: a reload
+        // that said it applied a new one left the start-up value in force.
+        moved.shutdownTimeout = .seconds(3)
+        #expect(running.changesNeedingRestart(to: moved) == ["state-directory", "shutdown-timeout"])
+        moved.shutdownTimeout = running.shutdownTimeout
         moved.socketPath = "/run/other.sock"
         moved.apiAddress = ListenAddress(host: "127.0.0.1", port: 9000)
         moved.metricsAddress = nil
