@@ -94,6 +94,22 @@ struct DaemonWideStormReloadTests {
         #expect(running.unclaimedWindow == 1000 && running.rateLimit == StormPolicy.default.rateLimit, "\(running)")
         try await daemon.stop()
     }
+    /// A vector contained under `rearm-after-ms: never` is not held past a reload whose rules
+    /// would not hold it (off, or a back-off): it is watched again at once. One the new rules
+    /// still hold for good stays contained.
+    @Test(arguments: [("rate-limit: 20, rearm-after-ms: 100", false), ("enabled: false", false),
+                      ("rate-limit: 20, rate-window-ms: 200, rearm-after-ms: never", true)])
+    func aVectorHeldForGoodFollowsTheNewBackOff(_ storm: String, _ held: Bool) async throws {
+        func file(_ storm: String) -> String { "settings: {storm: {\(storm)}}\nsimulated:\n  loud: {interrupts: msi, vectors: 1}\n" }
+        let daemon = try await DaemonHarness(file("rate-limit: 20, rearm-after-ms: never"), kernel: Self.kernel())
+        #expect(try await Self.containedByABurst(daemon, "loud") == true)
+        try file(storm).write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect(reloaded.status == 200 && (reloaded.json["message"] as? String ?? "").hasPrefix("reloaded: 0 added, 1 changed"), "\(reloaded.text)")
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await Self.contained(daemon, "loud") == held, "\(storm)")
+        try await daemon.stop()
+    }
 }
 
 extension DeviceRegistry {
