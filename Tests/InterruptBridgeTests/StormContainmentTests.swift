@@ -226,6 +226,36 @@ extension Runtime {
                     "doubles while the storm persists after each re-arm, up to the maximum")
         }
 
+        /// Rules changed between two trips (a daemon reload): the doubling starts from the new
+        /// rules' first back-off when that is longer, never below it (it doubled the old one).
+        @Test func aBackoffNeverFallsBelowTheRulesInForce() async throws {
+            let shortRules = StormPolicy(rateLimit: 10, rateWindow: .seconds(30), initialBackoff: .milliseconds(20),
+                                         maximumBackoff: .seconds(1))
+            let dispatcher = try Self.stepped(shortRules)
+            let events = dispatcher.events()
+            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
+            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
+            func storm() {
+                for _ in 0..<2 {
+                    for _ in 0..<10 { backend.raise() }
+                    dispatcher.step()
+                }
+            }
+            storm()
+            #expect(object.isContained)
+            Self.awaitRearm(object, on: dispatcher)
+            #expect(!object.isContained, "re-armed after 20 ms")
+            var longRules = shortRules
+            longRules.initialBackoff = .milliseconds(500)
+            try dispatcher.setStormPolicy(longRules, for: [object])
+            storm()
+            #expect(object.isContained && object.stormCount == 2)
+            dispatcher.disconnect(object)
+            dispatcher.shutdown()
+            let backoffs = await Self.backoffs(events)
+            #expect(backoffs == [.milliseconds(20), .milliseconds(500)], "the second trip doubled 20 ms to 40 ms, below the rules' 500")
+        }
+
         /// A slow storm (an ISR that takes long, so the unclaimed window fills long after the
         /// back-off) that comes back at the re-arm and never lets up still doubles the back-off;
         /// one that comes back after the vector served well for a window starts over.

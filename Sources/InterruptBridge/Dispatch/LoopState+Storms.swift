@@ -34,7 +34,8 @@ extension LoopState {
             }
             let unbroken = !letUp && source.firstPassSinceRearm != 0 && source.firstPassSinceRearm &- source.lastRearm < soon
             guard now &- source.lastRearm < soon || unbroken else { return initial }
-            return min(previous * 2, source.storm.maximumBackoff)
+            // Never below the rules in force: they may have changed since the last trip.
+            return max(initial, min(previous * 2, source.storm.maximumBackoff))
         }
         source.backoff = backoff
         source.containedSince = now
