@@ -122,20 +122,39 @@ public struct InterruptPolicyFile: Sendable, Hashable, Decodable {
     }
 }
 
-/// A policy file that decoded but does not make sense.
+/// A policy file that decoded but does not make sense; each case concerns one key.
 public enum InterruptPolicyFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case badDeviceKey(String)
     /// Two device keys, as written, that name the same device.
     case sameDeviceTwice(String, String)
+    /// A key the format does not have, and the keys it has there. Decoding throws it as the
+    /// underlying error of a `DecodingError.dataCorrupted` whose coding path ends at the key,
+    /// so a reader can tell a key that is wrong from a value that is.
+    case unknownKey(String, known: [String])
 
-    public var description: String {
+    /// The keys from the document's root to the key concerned: ["devices", "00:03.0"].
+    /// Empty for `unknownKey`, whose place is its `DecodingError`'s coding path.
+    public var keyPath: [String] {
         switch self {
-        case .badDeviceKey(let key):
-            "policy file: device key \"\(key)\" is neither a PCI address (0000:00:03.0) nor vendor:device ids (1af4:1041)"
-        case .sameDeviceTwice(let first, let second):
-            "policy file: device keys \"\(first)\" and \"\(second)\" name the same device; only one entry can apply"
+        case .badDeviceKey(let key): ["devices", key]
+        case .sameDeviceTwice(_, let second): ["devices", second]
+        case .unknownKey: []
         }
     }
+
+    /// What is wrong, without the "policy file: " that `description` puts first.
+    public var message: String {
+        switch self {
+        case .badDeviceKey(let key):
+            "device key \"\(key)\" is neither a PCI address (0000:00:03.0) nor vendor:device ids (1af4:1041)"
+        case .sameDeviceTwice(let first, let second):
+            "device keys \"\(first)\" and \"\(second)\" name the same device; only one entry can apply"
+        case .unknownKey(let key, let known):
+            "unknown key \"\(key)\" (known: \(known.joined(separator: ", ")))"
+        }
+    }
+
+    public var description: String { "policy file: " + message }
 }
 
 extension KeyedDecodingContainer {
@@ -182,7 +201,8 @@ private struct AnyKey: CodingKey {
 private func rejectUnknownKeys(_ decoder: any Decoder, allowed: [String]) throws {
     let container = try decoder.container(keyedBy: AnyKey.self)
     if let unknown = container.allKeys.first(where: { !allowed.contains($0.stringValue) }) {
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown],
-                                                debugDescription: "unknown key \"\(unknown.stringValue)\" (known: \(allowed.joined(separator: ", ")))"))
+        let problem = InterruptPolicyFileError.unknownKey(unknown.stringValue, known: allowed)
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: problem.message,
+                                                underlyingError: problem))
     }
 }

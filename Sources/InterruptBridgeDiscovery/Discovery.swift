@@ -28,8 +28,10 @@ public enum DiscoveryError: Error, Sendable, Hashable, CustomStringConvertible {
     case system(SystemError)
     /// A named file (the policy file) is not a regular file, too large, or unreadable.
     case unreadableFile(RegularFileError)
-    /// The policy file is not valid.
+    /// The policy file is not valid as a whole (not JSON, empty, not an object).
     case policyFile(path: String, reason: String)
+    /// One key or value of the policy file is wrong.
+    case policyKey(path: String, PolicyKeyError)
 
     public var description: String {
         switch self {
@@ -38,6 +40,7 @@ public enum DiscoveryError: Error, Sendable, Hashable, CustomStringConvertible {
         case .system(let error): "\(error)"
         case .unreadableFile(let error): "\(error)"
         case let .policyFile(path, reason): "\(path): \(reason)"
+        case let .policyKey(path, error): "\(path): \(error)"
         }
     }
 }

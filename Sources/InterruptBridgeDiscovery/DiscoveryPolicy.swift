@@ -49,14 +49,25 @@ extension InterruptPolicyTable {
         do {
             file = try decode()
         } catch let error as DecodingError {
-            throw .policyFile(path: path, reason: Self.describe(error))
+            let (keyPath, reason) = Self.describe(error)
+            guard !keyPath.isEmpty else { throw .policyFile(path: path, reason: reason) }
+            let concernsTheKey = Self.underlyingError(of: error) is InterruptPolicyFileError
+            throw .policyKey(path: path, PolicyKeyError(keyPath: keyPath, concernsTheKey: concernsTheKey, message: reason))
         } catch {
             throw .policyFile(path: path, reason: "\(error)")
         }
         do {
             return try file.table()
         } catch {
-            throw .policyFile(path: path, reason: error.description)
+            throw .policyKey(path: path, PolicyKeyError(keyPath: error.keyPath, concernsTheKey: true, message: error.message))
+        }
+    }
+
+    private static func underlyingError(of error: DecodingError) -> (any Error)? {
+        switch error {
+        case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+            context.underlyingError
+        @unknown default: nil
         }
     }
 
@@ -80,19 +91,21 @@ extension InterruptPolicyTable {
         return "expected \(kind), found \(what)"
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        func at(_ context: DecodingError.Context) -> String {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return (path.isEmpty ? "" : "at \(path): ") + context.debugDescription
+    /// The keys that lead to the problem (empty when it is the document's) and what it is.
+    private static func describe(_ error: DecodingError) -> (keyPath: [String], reason: String) {
+        func at(_ context: DecodingError.Context) -> (keyPath: [String], reason: String) {
+            (context.codingPath.map(\.stringValue), context.debugDescription)
         }
         switch error {
         case .dataCorrupted(let context):
             // A parser's own error (Yams': "LINE:COLUMN: error: ...") says where; keep its first line.
-            guard let underlying = context.underlyingError,
+            guard let underlying = context.underlyingError, !(underlying is InterruptPolicyFileError),
                   let first = "\(underlying)".split(whereSeparator: \.isNewline).first, !first.isEmpty else { return at(context) }
-            let message = at(context)
-            return (message.hasSuffix(".") ? String(message.dropLast()) : message) + " (" + String(first.drop(while: \.isWhitespace)) + ")"
-        case .keyNotFound(let key, let context): return at(context) + " (missing \(key.stringValue))"
+            let (keyPath, message) = at(context)
+            return (keyPath, (message.hasSuffix(".") ? String(message.dropLast()) : message) + " (" + String(first.drop(while: \.isWhitespace)) + ")")
+        case .keyNotFound(let key, let context):
+            let (keyPath, message) = at(context)
+            return (keyPath, message + " (missing \(key.stringValue))")
         case .typeMismatch(_, let context):
             return at(DecodingError.Context(codingPath: context.codingPath, debugDescription: Self.plainMismatch(context.debugDescription)))
         case .valueNotFound(let type, let context):
@@ -100,7 +113,7 @@ extension InterruptPolicyTable {
             // in the file's own terms, as a type mismatch is put.
             return at(DecodingError.Context(codingPath: context.codingPath,
                                             debugDescription: Self.plainMismatch("Expected to decode \(type) but found null instead.")))
-        @unknown default: return "\(error)"
+        @unknown default: return ([], "\(error)")
         }
     }
 }

@@ -36,4 +36,35 @@ import Testing
         let file = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(#"{ "default": { "MessageNumberLimit": 2, "MSISupported": true, "AssignmentSetOverride": "0x3" } }"#.utf8))
         #expect(file.defaults?.messageNumberLimit == 2 && file.defaults?.msiSupported == true && file.defaults?.assignmentSetOverride == 3)
     }
+
+    /// An unknown key is told apart from a wrong value (a reader points at the key, not its
+    /// value): its `DecodingError` carries `InterruptPolicyFileError.unknownKey`, at the key's path.
+    @Test(arguments: [
+        (#"{ "default": { "PreferMSI": true } }"#, ["default", "PreferMSI"]),
+        (#"{ "devices": { "00:03.0": { "Priority": "high" } } }"#, ["devices", "00:03.0", "Priority"]),
+        (#"{ "defaults": {} }"#, ["defaults"]),
+    ])
+    func anUnknownKeyIsMarkedAsTheKeys(json: String, keyPath: [String]) {
+        do {
+            _ = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(json.utf8))
+            Issue.record("accepted \(json)")
+        } catch DecodingError.dataCorrupted(let context) {
+            #expect(context.codingPath.map(\.stringValue) == keyPath)
+            guard case .unknownKey(let key, _) = context.underlyingError as? InterruptPolicyFileError else {
+                Issue.record("underlying error: \(String(describing: context.underlyingError))")
+                return
+            }
+            #expect(key == keyPath.last)
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    /// A device key that is no device, or names one another key names, concerns that key.
+    @Test func aBadDeviceKeyNamesItsPath() throws {
+        let bad = try JSONDecoder().decode(InterruptPolicyFile.self, from: Data(#"{ "devices": { "nonsense": {} } }"#.utf8))
+        #expect(throws: InterruptPolicyFileError.badDeviceKey("nonsense")) { try bad.table() }
+        #expect(InterruptPolicyFileError.badDeviceKey("nonsense").keyPath == ["devices", "nonsense"])
+        #expect(InterruptPolicyFileError.sameDeviceTwice("0000:00:03.0", "00:03.0").keyPath == ["devices", "00:03.0"])
+    }
 }
