@@ -15,38 +15,65 @@ public enum PolicyFileLoader {
     /// Reads the policy file at `path` (a regular file of at most
     /// `InterruptPolicyTable.fileSizeLimit` bytes): JSON when it begins with "{",
     /// YAML otherwise.
-    public static func load(path: String) throws(DiscoveryError) -> InterruptPolicyTable {
-        try parse(try InterruptPolicyTable.text(ofPolicyFile: path), path: path)
+    public static func load(path: String) throws(PolicyFileLoadError) -> InterruptPolicyTable {
+        let text: String
+        do { text = try InterruptPolicyTable.text(ofPolicyFile: path) } catch { throw .file(error) }
+        return try parse(text, path: path)
     }
 
-    /// Parses a policy file's text, JSON or YAML; `path` only names it in errors.
-    public static func parse(_ text: String, path: String = "policy") throws(DiscoveryError) -> InterruptPolicyTable {
-        switch text.first(where: { !$0.isWhitespace }) {
-        case nil: throw .policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)")
-        case "{": return try InterruptPolicyTable.parse(json: text, path: path)
-        default:
-            if let problem = nonScalarKey(in: text) { throw .policyFile(path: path, reason: problem) }
-            return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
+    /// Parses a policy file's text, JSON or YAML; `path` only names it in errors. A problem
+    /// with one key or value is told at its line and column (JSON is composed as YAML for them).
+    public static func parse(_ text: String, path: String = "policy") throws(PolicyFileLoadError) -> InterruptPolicyTable {
+        guard let first = text.first(where: { !$0.isWhitespace }) else {
+            throw .file(.policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)"))
         }
+        // YAML is composed before decoding (for its keys); JSON only when a key or value is wrong.
+        let yamlRoot = first == "{" ? nil : try? Yams.compose(yaml: text)
+        if let yamlRoot, let problem = nonScalarKey(in: yamlRoot, file: path) { throw .located(problem) }
+        do throws(DiscoveryError) {
+            if first == "{" { return try InterruptPolicyTable.parse(json: text, path: path) }
+            return try InterruptPolicyTable.table(path: path) { try YAMLDecoder().decode(InterruptPolicyFile.self, from: text) }
+        } catch .policyKey(let file, let problem) {
+            guard let root = yamlRoot ?? (try? Yams.compose(yaml: text)), let mark = mark(of: problem, in: root) else {
+                throw .file(.policyKey(path: file, problem))
+            }
+            throw .located(ProfileError(problem.concernsTheKey ? .unknownKey : .badValue,
+                                        at: ProfileLocation(file: file, line: mark.line, column: mark.column, field: problem.field),
+                                        problem.message))
+        } catch {
+            throw .file(error)
+        }
+    }
+
+    /// Where `problem` is in the composed document: its key's mark when the key is wrong,
+    /// its value's otherwise; nil when the keys do not lead there (an alias on the way).
+    static func mark(of problem: PolicyKeyError, in root: Node) -> Mark? {
+        var value = root, key: Node?
+        for name in problem.keyPath {
+            guard case .mapping(let mapping) = value,
+                  let entry = mapping.first(where: { $0.key.scalar?.string == name }) else { return nil }
+            (key, value) = (entry.key, entry.value)
+        }
+        return problem.concernsTheKey ? key?.mark : value.mark
     }
 
     /// A mapping key that is a list or a mapping (`? [a, b]`), or a scalar tagged
     /// binary (`? !!binary ...`): the decoder's string-keyed mappings dropped the first
     /// without a word, so an entry, or an unknown key, was ignored; the second was an
-    /// error naming a Swift type. Nil when every key is a plain scalar, or when the text is
-    /// no YAML the composer takes (the decoder names that).
-    static func nonScalarKey(in text: String) -> String? {
-        guard let root = try? Yams.compose(yaml: text) else { return nil }
-        func walk(_ node: Node, _ path: String) -> String? {
+    /// error naming a Swift type. Nil when every key is a plain scalar.
+    static func nonScalarKey(in root: Node, file: String) -> ProfileError? {
+        func walk(_ node: Node, _ path: String) -> ProfileError? {
             switch node {
             case .mapping(let mapping):
                 for (key, value) in mapping {
-                    let place = "line \(key.mark?.line ?? 1), column \(key.mark?.column ?? 1)"
-                    guard let scalar = key.scalar else {
-                        return "\(place): a key is a list or a mapping\(path.isEmpty ? "" : " (in \(path))"); keys are plain words or strings"
+                    func problem(_ message: String) -> ProfileError {
+                        ProfileError(.badValue, at: ProfileLocation(file: file, line: key.mark?.line ?? 1, column: key.mark?.column ?? 1,
+                                                                    field: path.isEmpty ? "(policy)" : path),
+                                     message + "; keys are plain words or strings")
                     }
+                    guard let scalar = key.scalar else { return problem("a key is a list or a mapping") }
                     if key.tag.description == Tag.Name.binary.rawValue {
-                        return "\(place): the key '\(scalar.string)' is tagged !!binary; keys are plain words or strings"
+                        return problem("the key '\(scalar.string)' is tagged !!binary")
                     }
                     if let problem = walk(value, path.isEmpty ? scalar.string : path + "." + scalar.string) { return problem }
                 }

@@ -77,7 +77,7 @@ struct CommandLineErrorTests {
         let path = try Self.temporaryFile("type.json", #"{ "default": { "MessageNumberLimit": 1.5 } }"#)
         defer { unlink(path) }
         Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
-                           "irqbridge: --policy: \(path): at default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1.5")
+                           "irqbridge: --policy: \(path):1:38: default.MessageNumberLimit: MessageNumberLimit must be a whole number, at least 1, not 1.5")
     }
 
     /// A device entry of null: put in the file's terms, not the decoder's ("Cannot get keyed
@@ -86,7 +86,15 @@ struct CommandLineErrorTests {
         let path = try Self.temporaryFile("null.json", #"{ "devices": { "1234:11e8": null } }"#)
         defer { unlink(path) }
         Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
-                           "irqbridge: --policy: \(path): at devices.1234:11e8: expected an object (a mapping), found null\n")
+                           "irqbridge: --policy: \(path):1:29: devices.1234:11e8: expected an object (a mapping), found null\n")
+    }
+
+    /// A YAML policy's unknown key, several lines down, is named by its line and column.
+    @Test func anUnknownKeyInAYAMLPolicyNamesItsLine() throws {
+        let path = try Self.temporaryFile("unknown.yaml", "default:\n  MSISupported: true\ndevices:\n  1234:11e8:\n    MessageNumberLimt: 2\n")
+        defer { unlink(path) }
+        Self.expectOneLine(try Self.run(["list", "--dump", Fixtures.path("rig-q35.lspci"), "--policy", path]),
+                           "irqbridge: --policy: \(path):5:5: devices.1234:11e8.MessageNumberLimt: unknown key \"MessageNumberLimt\"")
     }
 
     /// argument-parser's own errors (a value that is not a number, an unknown option or

@@ -31,29 +31,70 @@ struct PolicyFileLoaderTests {
     }
 
     @Test(arguments: [
-        ("default: {MSISuported: false}", "at default.MSISuported: unknown key \"MSISuported\""),
-        ("devices: {nonsense: {}}", "device key \"nonsense\" is neither"),
-        ("default: {MessageNumberLimit: 0}", "MessageNumberLimit must be at least 1"),
-        ("default: {DevicePriority: urgent}", "at default.DevicePriority"),
-        ("default: {MSISupported: maybe}", "MSISupported"),
+        ("default: {MSISuported: false}", "policy.yaml:1:11: default.MSISuported: unknown key \"MSISuported\""),
+        ("devices: {nonsense: {}}", "policy.yaml:1:11: devices.nonsense: device key \"nonsense\" is neither"),
+        ("default: {MessageNumberLimit: 0}", "policy.yaml:1:31: default.MessageNumberLimit: MessageNumberLimit must be at least 1"),
+        ("default: {DevicePriority: urgent}", "policy.yaml:1:27: default.DevicePriority: DevicePriority must be"),
+        ("default: {MSISupported: maybe}", "policy.yaml:1:25: default.MSISupported: MSISupported must be true or false"),
         ("default: [1, 2", "policy.yaml: "),
         ("devices:\n  00:03.0: {MSISupported: false\n", "3:1"),
         ("- just\n- a list", "policy.yaml: "),
-        ("devices: [1]", "at devices: expected an object (a mapping)"),
+        ("devices: [1]", "policy.yaml:1:10: devices: expected an object (a mapping)"),
         ("  \n", "the file is empty"),
         // A key that is a list or a mapping was dropped without a word (status 0, the entry
         // or the misspelling ignored); a !!binary one was an error naming a Swift type.
-        ("devices:\n  ? [0000:00:03.0]\n  : {MSISupported: false}\n", "line 2, column 5: a key is a list or a mapping (in devices)"),
-        ("default:\n  MSISupported: true\n  {MSISuported: x}: 1\n", "line 3, column 3: a key is a list or a mapping (in default)"),
-        ("devices:\n  ? !!binary aGVsbG8=\n  : {MSISupported: false}\n", "line 2, column 5: the key 'aGVsbG8=' is tagged !!binary"),
+        ("devices:\n  ? [0000:00:03.0]\n  : {MSISupported: false}\n", "policy.yaml:2:5: devices: a key is a list or a mapping; keys are plain words or strings"),
+        ("default:\n  MSISupported: true\n  {MSISuported: x}: 1\n", "policy.yaml:3:3: default: a key is a list or a mapping"),
+        ("devices:\n  ? !!binary aGVsbG8=\n  : {MSISupported: false}\n", "policy.yaml:2:5: devices: the key 'aGVsbG8=' is tagged !!binary"),
     ])
     func badYAMLIsOneLineError(yaml: String, expected: String) {
         do {
             let table = try PolicyFileLoader.parse(yaml, path: "policy.yaml")
             Issue.record("accepted \(yaml) as \(table)")
         } catch {
-            #expect(error.description.hasPrefix("policy.yaml: "), "\(error.description)")
+            #expect(error.description.hasPrefix("policy.yaml:"), "\(error.description)")
             #expect(error.description.contains(expected), "\(error.description)")
+            #expect(!error.description.contains("\n"), "\(error.description)")
+        }
+    }
+
+    /// A wrong key or value is named by line and column, as the daemon's configuration names
+    /// its own (`file:line:column: field: message`), in YAML and in JSON alike: the key when
+    /// the key is wrong (unknown, not a device), the value otherwise.
+    @Test(arguments: [
+        // YAML
+        ("policy.yaml", "# tuned for the rig\ndefault:\n  MSISupported: maybe\n",
+         "policy.yaml:3:17: default.MSISupported: MSISupported must be true or false, not the string \"maybe\""),
+        ("policy.yaml", "devices:\n  1234:11e8:\n    DevicePriority: high\n    MessageNumberLimit: 0\n",
+         "policy.yaml:4:25: devices.1234:11e8.MessageNumberLimit: MessageNumberLimit must be at least 1"),
+        ("policy.yaml", "default:\n  MSISupported: true\n  PreferMSI: true\n",
+         "policy.yaml:3:3: default.PreferMSI: unknown key \"PreferMSI\" (known: MSISupported, MessageNumberLimit, PreferMSIX, DevicePriority, AssignmentSetOverride)"),
+        ("policy.yaml", "devices:\n  0000:00:03.0:\n    MSISupported: false\n    Priority: high\n",
+         "policy.yaml:4:5: devices.0000:00:03.0.Priority: unknown key \"Priority\""),
+        ("policy.yaml", "devices:\n  0000:00:03.0: {}\n  nonsense: {MSISupported: false}\n",
+         "policy.yaml:3:3: devices.nonsense: device key \"nonsense\" is neither a PCI address"),
+        ("policy.yaml", "devices:\n  00:03.0: {}\n  0000:00:03.0: {}\n",
+         "policy.yaml:2:3: devices.00:03.0: device keys \"0000:00:03.0\" and \"00:03.0\" name the same device"),
+        // JSON
+        ("policy.json", "{\n  \"default\": {\n    \"MSISupported\": \"maybe\"\n  }\n}\n",
+         "policy.json:3:21: default.MSISupported: MSISupported must be true or false, not the string \"maybe\""),
+        ("policy.json", "{\n  \"devices\": {\n    \"1234:11e8\": {\"DevicePriority\": \"high\",\n                  \"MessageNumberLimit\": 0}\n  }\n}\n",
+         "policy.json:4:41: devices.1234:11e8.MessageNumberLimit: MessageNumberLimit must be at least 1"),
+        ("policy.json", "{\n  \"default\": {\n    \"MSISupported\": true,\n    \"PreferMSI\": true\n  }\n}\n",
+         "policy.json:4:5: default.PreferMSI: unknown key \"PreferMSI\""),
+        ("policy.json", "{\"devices\": {\n  \"0000:00:03.0\": {\n    \"Priority\": \"high\"}}}\n",
+         "policy.json:3:5: devices.0000:00:03.0.Priority: unknown key \"Priority\""),
+        ("policy.json", "{\"devices\": {\n  \"0000:00:03.0\": {},\n  \"nonsense\": {}}}\n",
+         "policy.json:3:3: devices.nonsense: device key \"nonsense\" is neither a PCI address"),
+        ("policy.json", "{\"devices\": {\n  \"1234:11e8\": null}}\n",
+         "policy.json:2:16: devices.1234:11e8: expected an object (a mapping), found null"),
+    ])
+    func aKeyOrValueIsNamedByLineAndColumn(file: String, text: String, expected: String) {
+        do {
+            let table = try PolicyFileLoader.parse(text, path: file)
+            Issue.record("accepted \(text) as \(table)")
+        } catch {
+            #expect(error.description.hasPrefix(expected), "\(error.description)")
             #expect(!error.description.contains("\n"), "\(error.description)")
         }
     }
