@@ -196,18 +196,26 @@ extension Runtime {
             #expect(contained.first?.rule == .rate && contained.first?.device === stormy)
         }
 
-        @Test func theBackoffReArmsByItselfAndDoublesWhileTheStormPersists() async throws {
-            let dispatcher = try Self.stepped(StormPolicy(rateLimit: 10, rateWindow: .seconds(30), initialBackoff: .milliseconds(40),
-                                                          maximumBackoff: .milliseconds(100)))
+        /// A one-vector MSI-X card connected under `rules` on the stepped twin, with its
+        /// dispatcher's events, and a storm for it: 20 interrupts in two batches (rate-limit 10 trips).
+        static func stormingVector(under rules: StormPolicy) throws
+            -> (dispatcher: InterruptDispatcher, events: AsyncStream<DispatcherEvent>, object: InterruptObject, storm: () -> Void) {
+            let dispatcher = try Self.stepped(rules)
             let events = dispatcher.events()
             let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
             let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
-            func storm() {
+            let storm = {
                 for _ in 0..<2 {
                     for _ in 0..<10 { backend.raise() }
                     dispatcher.step()
                 }
             }
+            return (dispatcher, events, object, storm)
+        }
+
+        @Test func theBackoffReArmsByItselfAndDoublesWhileTheStormPersists() async throws {
+            let (dispatcher, events, object, storm) = try Self.stormingVector(
+                under: StormPolicy(rateLimit: 10, rateWindow: .seconds(30), initialBackoff: .milliseconds(40), maximumBackoff: .milliseconds(100)))
             storm()
             #expect(object.isContained)
             // The loop's wait honours the back-off: it returns for the re-arm by itself.
@@ -231,16 +239,7 @@ extension Runtime {
         @Test func aBackoffNeverFallsBelowTheRulesInForce() async throws {
             let shortRules = StormPolicy(rateLimit: 10, rateWindow: .seconds(30), initialBackoff: .milliseconds(20),
                                          maximumBackoff: .seconds(1))
-            let dispatcher = try Self.stepped(shortRules)
-            let events = dispatcher.events()
-            let (device, backend) = makeDevice(SimulatedDevice(msixCount: 1))
-            let object = try dispatcher.connectMessageBased(device: device, messageRoutine: { _, _ in true }).interruptObjects[0]
-            func storm() {
-                for _ in 0..<2 {
-                    for _ in 0..<10 { backend.raise() }
-                    dispatcher.step()
-                }
-            }
+            let (dispatcher, events, object, storm) = try Self.stormingVector(under: shortRules)
             storm()
             #expect(object.isContained)
             Self.awaitRearm(object, on: dispatcher)
