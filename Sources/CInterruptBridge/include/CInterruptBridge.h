@@ -16,5 +16,6 @@
 #include "cib_thread.h"
 #include "cib_clock.h"
 #include "cib_file.h"
+#include "cib_cache.h"
 
 #endif

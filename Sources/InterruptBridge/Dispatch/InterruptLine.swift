@@ -306,6 +306,9 @@ final class VectorSource: WatchedDescriptor {
     /// made the pass a call frame of its own per interrupt.
     @inline(never)
     func service(_ record: UnsafeMutablePointer<PassRecord>) -> Bool {
+        // A cold vector's object is a cache miss or two: asked for now, they arrive while
+        // read(2) drains the descriptor, not after it.
+        if let sole = record.pointee.sole { Prefetch.twoLines(at: sole) }
         let signals: UInt64
         if record.pointee.drainsEventfd {
             do {
