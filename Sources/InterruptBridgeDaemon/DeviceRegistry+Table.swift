@@ -179,8 +179,8 @@ extension DeviceRegistry {
                 // on-exit, per-message-metrics or from: read at exit, at scrape or at the next bind;
                 // storm rules: applied to the connected vectors in place. The connection (and its
                 // counts, and any wait on it) stays.
-                replaceStormRules(of: device, running: old.stormPolicy(for: oldEntry, daemonWide: previousStorm),
-                                  with: new.stormPolicy(for: newEntry, daemonWide: settings.storm))
+                replaceStormRules(of: device, running: oldEntry.stormPolicy(over: previousStorm),
+                                  with: newEntry.stormPolicy(over: settings.storm))
                 device.entry = newEntry
                 reconfigured.insert(address)
                 changed += 1
@@ -189,8 +189,8 @@ extension DeviceRegistry {
                 reconfigured.insert(address)
                 changed += 1
                 touched.append(device)
-            } else if replaceStormRules(of: device, running: old.stormPolicy(for: oldEntry, daemonWide: previousStorm),
-                                        with: new.stormPolicy(for: newEntry ?? oldEntry, daemonWide: settings.storm)) {
+            } else if replaceStormRules(of: device, running: oldEntry.stormPolicy(over: previousStorm),
+                                        with: (newEntry ?? oldEntry).stormPolicy(over: settings.storm)) {
                 // Its entry unchanged, the daemon-wide keys it leaves out changed.
                 changed += 1
             }

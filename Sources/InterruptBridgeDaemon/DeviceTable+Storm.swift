@@ -5,19 +5,21 @@
 // configuration loads with, since the keys may clash only once combined.
 public import InterruptBridgeCore
 
-extension DeviceTable {
-    /// The rules `entry`'s devices are judged by: `daemonWide`, with the keys the entry's
+extension DeviceEntry {
+    /// The rules this entry's devices are judged by: `daemonWide`, with the keys its
     /// `storm:` gives replaced.
-    public func stormPolicy(for entry: DeviceEntry, daemonWide: StormPolicy) -> StormPolicy {
-        entry.storm?.applied(to: daemonWide) ?? daemonWide
+    public func stormPolicy(over daemonWide: StormPolicy) -> StormPolicy {
+        storm?.applied(to: daemonWide) ?? daemonWide
     }
+}
 
+extension DeviceTable {
     /// Refuses a device whose `storm:` keys, over `daemonWide`, make rules that cannot
     /// work: the error names the entry's `storm:` (file and line), the keys that clash and
     /// whose each is (the device's own, or settings.storm's).
     public func checkStorms(daemonWide: StormPolicy) throws(DaemonConfigurationError) {
         for entry in devices {
-            let policy = stormPolicy(for: entry, daemonWide: daemonWide)
+            let policy = entry.stormPolicy(over: daemonWide)
             guard let own = entry.storm, let (keys, reason) = StormOverrides.conflict(in: policy) else { continue }
             let given = Set(own.givenKeys)
             let named = keys.map { key in

@@ -79,7 +79,7 @@ public struct DeviceEntry: Sendable, Hashable {
     /// INF-style interrupt settings (MSISupported, MessageNumberLimit, ...).
     public var policy: InterruptPolicyFile.Settings?
     /// The storm keys this device's `storm:` gives (nil: none), each over the daemon-wide
-    /// policy's (`DeviceTable.stormPolicy(for:daemonWide:)`).
+    /// policy's (`stormPolicy(over:)`).
     public var storm: StormOverrides?
     public var onExit: ExitDisposition = .restore
     /// A metric label per message (off by default: cardinality stays per device).
@@ -124,7 +124,7 @@ public struct DeviceTable: Sendable, Hashable {
         var policy = InterruptPolicy()
         if let defaults { policy = defaults.applied(to: policy) }
         if let own = entry.policy { policy = own.applied(to: policy) }
-        policy.storm = stormPolicy(for: entry, daemonWide: daemonWideStorm)
+        policy.storm = entry.stormPolicy(over: daemonWideStorm)
         return policy
     }
 

@@ -167,7 +167,7 @@ struct DeviceTableLoaderTests {
         #expect(table.devices[0].storm?.initialBackoff == .milliseconds(500) && table.devices[0].storm?.maximumBackoff == .seconds(8))
         #expect(table.devices[1].storm?.initialBackoff == .some(nil) && table.devices[1].storm?.maximumBackoff == nil)
         let file = try DaemonSettings.load(arguments: [:], environment: [:], file: table.settings, locations: table.settingLocations)
-        #expect(table.stormPolicy(for: table.devices[1], daemonWide: file.storm).maximumBackoff == .seconds(2), "settings.storm's")
+        #expect(table.devices[1].stormPolicy(over: file.storm).maximumBackoff == .seconds(2), "settings.storm's")
         #expect(file.storm.initialBackoff == nil && file.storm.maximumBackoff == .seconds(2))
         #expect(file.fileValues["storm.rearm-after-ms"] == "never" && file.fileValues["storm.rearm-max-ms"] == "2000")
         let environment = ["IRQBRIDGE_STORM_REARM_AFTER_MS": "500", "IRQBRIDGE_STORM_REARM_MAX_MS": "4000"]
