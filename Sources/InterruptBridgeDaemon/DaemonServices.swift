@@ -52,7 +52,7 @@ public final class DaemonServices: Sendable {
         self.launchArguments = arguments
         self.environment = environment
         self.logger = logger
-        stateLock = try Self.lockStateDirectory(settings.stateDirectory)
+        stateLock = try Self.lockStateDirectory(of: settings)
         appliedLogLevel = LockedValue(settings.logLevel)
         // Before any device is bound: an address the server could not listen on fails the
         // start here, in the setting's terms, not after every configured card was taken.
@@ -78,7 +78,7 @@ public final class DaemonServices: Sendable {
         }
         events = EventBroadcaster()
         registry = DeviceRegistry(settings: settings, table: table, dispatcher: dispatcher, events: events,
-                                  binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon"), logger: logger),
+                                  binder: binder ?? DeviceBinder(records: BindingRecordStore(directory: settings.bindingRecordsDirectory, owner: "daemon"), logger: logger),
                                   discovery: discovery ?? PCIDiscovery(logger: logger), logger: logger, configurationPath: configurationPath)
         metrics = MetricsExporter(devices: registry)
         notifier = SystemdNotifier(environment: environment, logger: logger)
@@ -175,9 +175,9 @@ public final class DaemonServices: Sendable {
 
     /// Creates the state directory (0700) when missing and takes its `daemon.lock`; a
     /// lock another process holds is an error naming it (the pid it wrote).
-    static func lockStateDirectory(_ directory: String) throws(DaemonStartError) -> OwnedDescriptor {
+    static func lockStateDirectory(of settings: DaemonSettings) throws(DaemonStartError) -> OwnedDescriptor {
+        let directory = settings.stateDirectory, path = settings.lockFilePath
         if let failure = makePrivateDirectory(directory) { throw .stateDirectory(failure) }
-        let path = directory + "/daemon.lock"
         let lock: OwnedDescriptor?
         do { lock = try FileIO.lockExclusively(path, note: "\(getpid())") } catch { throw .stateDirectory("\(error)") }
         guard let lock else {

@@ -75,6 +75,10 @@ public struct DaemonSettings: Sendable, Hashable {
     public var logLevel: Logger.Level = .info
     /// Where binding records live (survive the daemon, not a reboot).
     public var stateDirectory = "/run/irqbridge"
+    /// The state directory's lock file: one daemon per directory.
+    public var lockFilePath: String { stateDirectory + "/daemon.lock" }
+    /// Where the daemon keeps the binding records of the devices it bound.
+    public var bindingRecordsDirectory: String { stateDirectory + "/bindings" }
     /// Pin the dispatch thread to this CPU (nil: not pinned).
     public var dispatchCPU: Int?
     /// SCHED_FIFO priority of the dispatch thread (nil: normal scheduling).

@@ -348,7 +348,7 @@ extension DeviceRegistry {
             }
             // Root writes it: only the configuration file itself or a file in the state directory.
             let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
-                && !path.hasSuffix("/") && !path.contains("/..") && path != settings.stateDirectory + "/daemon.lock"
+                && !path.hasSuffix("/") && !path.contains("/..") && path != settings.lockFilePath
             guard path == configurationPath || inState else {
                 throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
             }
@@ -357,7 +357,7 @@ extension DeviceRegistry {
             // renamed over one of them would take it away (the API itself, the binding records).
             if path != configurationPath {
                 let name = path.dropFirst(settings.stateDirectory.count + 1)
-                if name == "bindings" || name == "." || path == settings.socketPath {
+                if path == settings.bindingRecordsDirectory || name == "." || path == settings.socketPath {
                     throw .badRequest("path '\(path)' is the daemon's own (its socket or binding records): give another name in \(settings.stateDirectory)")
                 }
                 // A link is replaced itself, not followed (below): only its own kind matters.

@@ -82,10 +82,10 @@ struct DaemonCommand: AsyncParsableCommand {
         // Compared as absolute, standardised paths: "DIR//daemon.lock", "DIR/./daemon.lock" or a
         // relative form name the same file.
         let standardised = { (path: String) in (FileIO.absolute(path) as NSString).standardizingPath }
-        let state = standardised(loaded.settings.stateDirectory)
-        if [state + "/daemon.lock", state + "/bindings"].contains(standardised(loaded.settings.socketPath)) {
-            throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is the state directory's own "
-                                          + "(\(loaded.settings.socketPath.hasSuffix("/bindings") ? "binding records" : "lock file")): name another path")
+        let socket = standardised(loaded.settings.socketPath)
+        for (own, what) in [(loaded.settings.lockFilePath, "lock file"), (loaded.settings.bindingRecordsDirectory, "binding records")]
+        where standardised(own) == socket {
+            throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is the state directory's own (\(what)): name another path")
         }
         if check {
             // No file at all is a valid daemon (one steered through the API), but a misspelt
@@ -151,7 +151,7 @@ struct DaemonCommand: AsyncParsableCommand {
             print("note: what start-up would do is not known: reading the PCI bus failed: \(error)")
             return
         }
-        let records = BindingRecordStore(directory: settings.stateDirectory + "/bindings", owner: "daemon")
+        let records = BindingRecordStore(directory: settings.bindingRecordsDirectory, owner: "daemon")
         let plan = ConfigurationPlan(table: table, bus: found.catalog.devices.map(\.info), malformed: found.malformed,
                                      binder: DeviceBinder(records: records, logger: logger), daemonWideStorm: settings.storm)
         for line in plan.lines { print(line) }
