@@ -91,10 +91,8 @@ public enum DeviceTableLoader {
                 throw keyNode.error(.badValue, "'\(key)' is neither a PCI address (0000:00:03.0) nor vendor:device ids (1234:11e8)")
             }
             guard seen.insert(selector).inserted else { throw keyNode.error(.badValue, "\(selector) is configured twice") }
-            let entry = try device(value, selector: selector)
-            if entry.storm != nil, let storm = try value.mapping(allowed: deviceKeys + policyKeys)["storm"] {
-                table.stormLocations[selector] = storm.location.description
-            }
+            let (entry, stormLocation) = try device(value, selector: selector)
+            table.stormLocations[selector] = stormLocation
             table.devices.append(entry)
         }
         var names: Set<String> = []
@@ -131,9 +129,12 @@ public enum DeviceTableLoader {
         return values
     }
 
-    static func device(_ node: ProfileNode, selector: DeviceSelector) throws(ProfileError) -> DeviceEntry {
+    /// One `devices:` entry, and where its `storm:` is (for an error about the rules it
+    /// resolves to over the daemon-wide policy; nil without one).
+    static func device(_ node: ProfileNode, selector: DeviceSelector) throws(ProfileError) -> (entry: DeviceEntry, stormLocation: String?) {
         let fields = try node.mapping(allowed: deviceKeys + policyKeys)
         var entry = DeviceEntry(selector: selector)
+        var stormLocation: String?
         if let value = fields["driver"] {
             guard let driver = UserSpaceDriver(rawValue: try value.string()) else {
                 throw value.error(.badValue, "'\(try value.string())' is not vfio-pci or uio_pci_generic")
@@ -178,7 +179,10 @@ public enum DeviceTableLoader {
             }
             entry.profile = profile
         }
-        if let value = fields["storm"] { entry.storm = try storm(value) }
+        if let value = fields["storm"] {
+            entry.storm = try storm(value)
+            stormLocation = value.location.description
+        }
         if let value = fields["on-exit"] {
             guard let disposition = ExitDisposition(rawValue: try value.string()) else {
                 throw value.error(.badValue, "'\(try value.string())' is not restore or keep")
@@ -187,7 +191,7 @@ public enum DeviceTableLoader {
         }
         if let value = fields["per-message-metrics"] { entry.perMessageMetrics = try value.bool() }
         if fields.keys.contains(where: policyKeys.contains) { entry.policy = try policy(node, allowing: policyKeys + deviceKeys) }
-        return entry
+        return (entry, stormLocation)
     }
 
     /// The INF-style keys of a mapping, decoded by the policy file's own rules.
