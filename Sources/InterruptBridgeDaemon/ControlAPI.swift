@@ -286,10 +286,6 @@ public struct ControlAPI: Sendable {
             if case DecodingError.dataCorrupted = error, let fields, let (key, value) = Self.notWhole(Body.wholeNumberKeys, in: fields) {
                 throw .badRequest("the body is not the JSON this call takes: \(key) must be a whole number in range, not \(value)")
             }
-            // A number no Double holds (1e400): the grammar's checker names it and its place.
-            if case DecodingError.dataCorrupted = error, let syntax = JSONSyntaxError.first(in: String(decoding: data, as: UTF8.self)) {
-                throw .badRequest("the body is not valid JSON: \(syntax)")
-            }
             throw .badRequest("the body is not the JSON this call takes: \(Self.describe(error))")
         }
     }
