@@ -11,9 +11,6 @@ final class LevelCensus {
     /// Whether every counted source has the same level (true for none).
     var isUniform: Bool { sourcesAtLevel.count <= 1 }
 
-    /// How many sources are counted at `level`.
-    func sources(at level: InterruptLevel) -> Int { sourcesAtLevel[level] ?? 0 }
-
     func add(_ count: Int, at level: InterruptLevel) {
         guard count > 0 else { return }
         sourcesAtLevel[level, default: 0] += count
