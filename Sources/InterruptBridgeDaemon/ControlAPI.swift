@@ -90,7 +90,8 @@ public struct ControlAPI: Sendable {
     func router() -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.add(middleware: PeerCredentialCheck())
-        router.add(middleware: UnknownCallAnswer())
+        let calls = KnownCalls()
+        router.add(middleware: UnknownCallAnswer(calls: calls))
         router.add(middleware: BodylessReadCheck())
         let registry = self.registry, metrics = self.metrics, events = self.events, reload = self.reload
 
@@ -217,6 +218,7 @@ public struct ControlAPI: Sendable {
             router.head(RouterPath(path)) { _, _ in Response(status: .ok, headers: eventStreamHeaders) }
             router.get(RouterPath(path)) { _, context in Self.eventStream(events, context: context, headers: eventStreamHeaders) }
         }
+        calls.learn(from: router)
         return router
     }
 

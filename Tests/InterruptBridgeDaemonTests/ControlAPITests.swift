@@ -292,7 +292,7 @@ struct ControlAPITests {
         let events = try await daemon.call("HEAD", "/v1/events")
         #expect(events.status == 200 && events.contentType == "application/x-ndjson" && events.body.isEmpty)
         #expect(try await daemon.call("GET", "/v1/health").json["eventWatchers"] as? Int == 0, "HEAD watched nothing")
-        #expect([404, 405].contains(try await daemon.call("HEAD", "/v1/reload").status))
+        #expect(try await daemon.call("HEAD", "/v1/reload").status == 405)
         try await daemon.stop()
     }
 
@@ -595,10 +595,21 @@ struct ControlAPIBadInputTests {
         let unknown = try await daemon.call("GET", "/v1/devices/0000:00:1e.7")
         #expect(unknown.status == 404)
 
-        for (method, path) in [("GET", "/v2/anything"), ("DELETE", "/v1/devices/quiet")] {
+        // A path the API does not have is a 404; one it has, asked with a method it does not
+        // take, a 405 naming the methods it does (in the Allow header and the message).
+        for (method, path, status, allowed) in [("GET", "/v2/anything", 404, nil), ("GET", "/v1/devices/quiet/extra/segment", 404, nil),
+                                                ("DELETE", "/v1/devices/quiet", 405, "GET, HEAD"),
+                                                ("POST", "/v1/health", 405, "GET, HEAD"), ("GET", "/v1/reload", 405, "POST"),
+                                                ("PUT", "/v1/devices/nope/bind", 405, "POST"), ("POST", "/metrics", 405, "GET, HEAD"),
+                                                ("DELETE", "/events", 405, "GET, HEAD")] {
             let reply = try await daemon.call(method, path)
-            #expect([404, 405].contains(reply.status), "\(method) \(path)")
+            #expect(reply.status == status, "\(method) \(path): \(reply.text)")
             #expect(reply.json["status"] as? Int == reply.status && reply.json["error"] is String, "\(method) \(path): \(reply.json)")
+            if let allowed {
+                #expect((reply.json["error"] as? String)?.hasSuffix("this path takes \(allowed) only") == true, "\(reply.json)")
+                let raw = try await daemon.rawAnswer(method, path)
+                #expect(raw.lowercased().contains("\r\nallow: \(allowed.lowercased())\r\n"), "\(method) \(path): \(raw)")
+            }
         }
         try await daemon.stop()
     }

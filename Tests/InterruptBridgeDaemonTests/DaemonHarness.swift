@@ -78,6 +78,21 @@ final class DaemonHarness: Sendable {
         return try await offTheCooperativePool { try client.request(method, path, payload: Array(body.utf8), timeout: .seconds(30)) }
     }
 
+    /// One request with no body, and the whole answer as sent (status line, headers and
+    /// body), for what `ControlClient.Reply` does not keep, such as a header.
+    func rawAnswer(_ method: String, _ path: String) async throws -> String {
+        let socketPath = client.socketPath
+        return try await offTheCooperativePool { () throws -> String in
+            let connection = try UnixStream.connect(socketPath, timeout: .seconds(10))
+            defer { connection.close() }
+            UnixStream.setReceiveTimeout(connection.rawValue, .seconds(30))
+            try UnixStream.write(connection.rawValue, Array("\(method) \(path) HTTP/1.1\r\nHost: irqbridge\r\nConnection: close\r\n\r\n".utf8))
+            var answer: [UInt8] = []
+            while case let bytes = try UnixStream.read(connection.rawValue), !bytes.isEmpty { answer += bytes }
+            return String(decoding: answer, as: UTF8.self)
+        }
+    }
+
     /// `GET /v1/events` (or `path`) read as lines off the cooperative pool, until `enough` says
     /// so, the stream ends or `timeout` passes.
     func eventLines(path: String = "/v1/events", timeout: Duration,
