@@ -284,6 +284,25 @@ public struct DaemonSettings: Sendable, Hashable {
         return names
     }
 
+    /// These settings with the ones a reload cannot apply (those `changesNeedingRestart`
+    /// names) taken from `pending`, the file as last loaded: what a restart would run. A
+    /// file saved after a reload that named one keeps the edit waiting for the restart,
+    /// where the running value would have undone it.
+    public func withRestartOnlySettings(of pending: DaemonSettings) -> DaemonSettings {
+        var settings = self
+        settings.socketPath = pending.socketPath
+        settings.metricsAddress = pending.metricsAddress
+        settings.apiAddress = pending.apiAddress
+        settings.stateDirectory = pending.stateDirectory
+        settings.shutdownTimeout = pending.shutdownTimeout
+        settings.dispatchCPU = pending.dispatchCPU
+        settings.realtimePriority = pending.realtimePriority
+        settings.dispatchCapacity = pending.dispatchCapacity
+        settings.recordsTimings = pending.recordsTimings
+        settings.pollWindowMicroseconds = pending.pollWindowMicroseconds
+        return settings
+    }
+
     /// The settings in the file's own spelling (for `save-config`).
     public var fileValues: [String: String] {
         var values: [String: String] = ["socket": socketPath, "metrics": metricsAddress?.description ?? "off", "api": apiAddress?.description ?? "off",

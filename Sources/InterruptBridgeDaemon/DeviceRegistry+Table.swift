@@ -70,6 +70,7 @@ extension DeviceRegistry {
         let old = table
         reloads += 1
         let restartNeeded = settings.changesNeedingRestart(to: newSettings)
+        loadedSettings = newSettings
         settings.milestone = newSettings.milestone
         settings.logLevel = newSettings.logLevel
         let previousStorm = settings.storm
@@ -339,43 +340,44 @@ extension DeviceRegistry {
     }
 
     /// The running configuration as a file the daemon starts from (written
-    /// atomically at `path` when given, mode 0600).
+    /// atomically at `path` when given, mode 0600). Without a path, every setting as it
+    /// runs; the file written keeps a setting that needs a restart as the last loaded file
+    /// has it (the edit a reload named as waiting for one), as the restart will run it.
     public func saveConfiguration(to path: String?) throws(ControlError) -> String {
-        let text = ConfigurationWriter.yaml(table, settings: settings)
-        if let path {
-            guard path.hasPrefix("/") else {
-                throw .badRequest("path must be absolute (the daemon's working directory is not the caller's), not '\(path)'")
-            }
-            // Root writes it: only the configuration file itself or a file in the state directory.
-            let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
-                && !path.hasSuffix("/") && !path.contains("/..") && path != settings.lockFilePath
-            guard path == configurationPath || inState else {
-                throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
-            }
-            // The state directory holds the daemon's own entries too: the control socket (by
-            // default /run/irqbridge/control.sock), the CLI's trigger sockets, `bindings/`. A save
-            // renamed over one of them would take it away (the API itself, the binding records).
-            if path != configurationPath {
-                let name = path.dropFirst(settings.stateDirectory.count + 1)
-                if path == settings.bindingRecordsDirectory || name == "." || path == settings.socketPath {
-                    throw .badRequest("path '\(path)' is the daemon's own (its socket or binding records): give another name in \(settings.stateDirectory)")
-                }
-                // A link is replaced itself, not followed (below): only its own kind matters.
-                if let kind = FileIO.kind(ofEntry: path), ![.regular, .symbolicLink].contains(kind) {
-                    throw .badRequest("path '\(path)' is \(kind), not a regular file: save-config replaces only a file")
-                }
-                // The temporary file beside it (NAME.tmp-PID-RANDOM) must fit NAME_MAX too.
-                guard name.utf8.count <= 200 else {
-                    throw .badRequest("path's file name is \(name.utf8.count) bytes: at most 200")
-                }
-            }
-            // Through a link only for the configuration file the daemon was started from (kept,
-            // say, as a link into a deployment); a link in the state directory is not followed.
-            do { try FileIO.replaceAtomically(path, text, preservingMode: true, followingLinks: path == configurationPath) } catch {
-                throw .failed("writing \(path) failed: \(error)")
-            }
-            logger.info("running configuration saved", metadata: ["path": "\(path)"])
+        guard let path else { return ConfigurationWriter.yaml(table, settings: settings) }
+        let text = ConfigurationWriter.yaml(table, settings: settings.withRestartOnlySettings(of: loadedSettings))
+        guard path.hasPrefix("/") else {
+            throw .badRequest("path must be absolute (the daemon's working directory is not the caller's), not '\(path)'")
         }
+        // Root writes it: only the configuration file itself or a file in the state directory.
+        let inState = path.hasPrefix(settings.stateDirectory + "/") && !path.dropFirst(settings.stateDirectory.count + 1).contains("/")
+            && !path.hasSuffix("/") && !path.contains("/..") && path != settings.lockFilePath
+        guard path == configurationPath || inState else {
+            throw .badRequest("path must be the configuration file (\(configurationPath ?? "none")) or a file in \(settings.stateDirectory), not '\(path)'")
+        }
+        // The state directory holds the daemon's own entries too: the control socket (by
+        // default /run/irqbridge/control.sock), the CLI's trigger sockets, `bindings/`. A save
+        // renamed over one of them would take it away (the API itself, the binding records).
+        if path != configurationPath {
+            let name = path.dropFirst(settings.stateDirectory.count + 1)
+            if path == settings.bindingRecordsDirectory || name == "." || path == settings.socketPath {
+                throw .badRequest("path '\(path)' is the daemon's own (its socket or binding records): give another name in \(settings.stateDirectory)")
+            }
+            // A link is replaced itself, not followed (below): only its own kind matters.
+            if let kind = FileIO.kind(ofEntry: path), ![.regular, .symbolicLink].contains(kind) {
+                throw .badRequest("path '\(path)' is \(kind), not a regular file: save-config replaces only a file")
+            }
+            // The temporary file beside it (NAME.tmp-PID-RANDOM) must fit NAME_MAX too.
+            guard name.utf8.count <= 200 else {
+                throw .badRequest("path's file name is \(name.utf8.count) bytes: at most 200")
+            }
+        }
+        // Through a link only for the configuration file the daemon was started from (kept,
+        // say, as a link into a deployment); a link in the state directory is not followed.
+        do { try FileIO.replaceAtomically(path, text, preservingMode: true, followingLinks: path == configurationPath) } catch {
+            throw .failed("writing \(path) failed: \(error)")
+        }
+        logger.info("running configuration saved", metadata: ["path": "\(path)"])
         return text
     }
 

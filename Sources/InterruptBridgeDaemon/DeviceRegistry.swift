@@ -19,7 +19,11 @@ public actor DeviceRegistry {
     nonisolated let logger: Logger
     nonisolated let binder: DeviceBinder
     nonisolated let discovery: PCIDiscovery
+    /// The settings in force (a reload changes those it can apply).
     var settings: DaemonSettings
+    /// The settings as last loaded (start-up, reload), with what needs a restart as the
+    /// file has it: a file `save-config` writes keeps those.
+    var loadedSettings: DaemonSettings
     /// The configuration the daemon runs (the file's, changed by bind/unbind calls).
     var table: DeviceTable
     /// The file's configuration as last loaded (start-up, reload), untouched by the
@@ -52,6 +56,7 @@ public actor DeviceRegistry {
     public init(settings: DaemonSettings, table: DeviceTable, dispatcher: InterruptDispatcher, events: EventBroadcaster,
                 binder: DeviceBinder, discovery: PCIDiscovery, logger: Logger, configurationPath: String? = nil) {
         self.settings = settings
+        loadedSettings = settings
         self.configurationPath = configurationPath
         self.table = table
         self.configuredTable = table

@@ -85,6 +85,37 @@ struct DeviceTableLoaderTests {
         #expect(running.changesNeedingRestart(to: moved) == ["socket", "metrics", "api", "state-directory", "dispatch"])
     }
 
+    /// A file saved after such a reload keeps what waits for the restart as the loaded file has
+    /// it, and every setting the reload applied as it runs.
+    @Test func aSavedFileKeepsEverySettingWaitingForARestart() {
+        let running = DaemonSettings()
+        var pending = running
+        pending.socketPath = "/run/other.sock"
+        pending.metricsAddress = nil
+        pending.apiAddress = ListenAddress(host: "127.0.0.1", port: 9000)
+        pending.stateDirectory = "/var/lib/irqbridge"
+        pending.shutdownTimeout = .seconds(3)
+        pending.dispatchCPU = 1
+        pending.realtimePriority = 10
+        pending.dispatchCapacity = 99
+        pending.recordsTimings = !running.recordsTimings
+        pending.pollWindowMicroseconds = running.pollWindowMicroseconds + 1
+        pending.logLevel = .debug
+        pending.milestone = 7
+        pending.storm.rateLimit += 1
+        let saved = running.withRestartOnlySettings(of: pending)
+        #expect(running.changesNeedingRestart(to: pending) == ["socket", "metrics", "api", "state-directory", "shutdown-timeout", "dispatch"])
+        #expect(saved.changesNeedingRestart(to: pending).isEmpty)
+        #expect(saved.logLevel == running.logLevel && saved.milestone == running.milestone && saved.storm == running.storm)
+        // Each dispatch setting on its own.
+        for change in [{ (s: inout DaemonSettings) in s.dispatchCPU = 0 }, { $0.realtimePriority = 5 }, { $0.dispatchCapacity = 7 },
+                       { $0.recordsTimings.toggle() }, { $0.pollWindowMicroseconds += 3 }] {
+            var one = running
+            change(&one)
+            #expect(running.withRestartOnlySettings(of: one) == one)
+        }
+    }
+
     @Test func jsonIsReadToo() throws {
         let table = try DeviceTableLoader.load(#"{"devices": {"0000:00:05.0": {"driver": "uio_pci_generic"}}}"#, file: "d.json")
         #expect(table.devices.first?.driver == .uioPCIGeneric)

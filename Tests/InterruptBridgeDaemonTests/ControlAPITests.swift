@@ -630,6 +630,25 @@ struct ControlAPISaveTests {
         #expect(reloaded.status == 200, "\(reloaded.text)")
         try await daemon.stop()
     }
+
+    /// A reload names a changed `shutdown-timeout` as waiting for a restart; saving over the
+    /// file then keeps the edit (it used to write the running value back, undoing it before
+    /// the restart could apply it), while GET /v1/config still shows what runs.
+    @Test func savingAfterAReloadKeepsASettingWaitingForTheRestart() async throws {
+        let daemon = try await DaemonHarness("settings: {shutdown-timeout: 20, log-level: info}\nsimulated:\n  quiet: {interrupts: msi}\n")
+        try "settings: {shutdown-timeout: 7, log-level: warning}\nsimulated:\n  quiet: {interrupts: msi}\n"
+            .write(toFile: daemon.configurationPath, atomically: true, encoding: .utf8)
+        let reloaded = try await daemon.call("POST", "/v1/reload")
+        #expect((reloaded.json["message"] as? String)?.hasSuffix("needs a restart to change: shutdown-timeout") == true, "\(reloaded.text)")
+        let running = try await daemon.call("GET", "/v1/config").json["configuration"] as? String ?? ""
+        #expect(running.contains("shutdown-timeout: \"20\"") && running.contains("log-level: \"warning\""), "\(running)")
+        let saved = try await daemon.call("POST", "/v1/config/save", ["path": daemon.configurationPath])
+        #expect(saved.status == 200, "\(saved.text)")
+        let file = try String(contentsOfFile: daemon.configurationPath, encoding: .utf8)
+        #expect(file.contains("shutdown-timeout: \"7\"") && file.contains("log-level: \"warning\"") && file.contains("quiet"), "\(file)")
+        #expect(saved.json["configuration"] as? String == file, "the answer is what was written")
+        try await daemon.stop()
+    }
 }
 
 extension ControlAPISaveTests {
