@@ -5,6 +5,7 @@ public import Configuration
 import InterruptBridge
 import InterruptBridgeSystem
 public import InterruptBridgeCore
+import InterruptBridgeTooling
 public import Logging
 
 /// Where a server listens: a loopback or any TCP address, or nothing.
@@ -118,10 +119,6 @@ public struct DaemonSettings: Sendable, Hashable {
                               "dispatch.poll-window-us",
                               "storm.enabled", "storm.rate-limit", "storm.rate-window-ms", "storm.unclaimed-limit",
                               "storm.unclaimed-window", "storm.rearm-after-ms", "storm.rearm-max-ms", "shutdown-timeout", "milestone"]
-
-    /// The longest back-off `storm.rearm-after-ms` and `storm.rearm-max-ms` (and a device's
-    /// `rearm-after-ms`, `rearm-max-ms`) take: an hour.
-    static let longestRearmMilliseconds = 3_600_000
 
     /// Reads the settings through `reader`; a value that does not parse is an error
     /// naming the key (never silently the default).

@@ -4,6 +4,7 @@
 // policy the daemon runs with; checked whole against the daemon-wide policy a
 // configuration loads with, since the keys may clash only once combined.
 public import InterruptBridgeCore
+public import InterruptBridgeTooling
 
 extension DeviceEntry {
     /// The rules this entry's devices are judged by: `daemonWide`, with the keys its

@@ -3,6 +3,7 @@
 // each device, and simulated devices for machines without VFIO.
 public import InterruptBridgeCore
 public import InterruptBridgeDiscovery
+public import InterruptBridgeTooling
 
 /// Which devices an entry applies to: one address, or every function with these ids.
 public enum DeviceSelector: Sendable, Hashable, CustomStringConvertible {

@@ -1,6 +1,7 @@
 @testable import InterruptBridgeDaemon
 import Foundation
 import InterruptBridgeCore
+import InterruptBridgeTooling
 import Testing
 
 /// A device's `storm:` overrides the daemon-wide policy key by key: what it leaves out is

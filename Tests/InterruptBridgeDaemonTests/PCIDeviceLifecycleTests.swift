@@ -3,6 +3,7 @@ import InterruptBridgeCore
 @testable import InterruptBridgeDaemon
 import InterruptBridgeTestKit
 import InterruptBridgeDiscovery
+import InterruptBridgeTooling
 import Testing
 
 /// The daemon's PCI paths (bind, unbind, absent devices, reloads, the shutdown's give-back)

@@ -1,11 +1,11 @@
-// The storm keys one place gives (a device's `storm:`, or `settings.storm` with its
-// IRQBRIDGE_STORM_* variables and `--set storm.KEY=VALUE`), each parsed and checked on
-// its own here, the same way wherever it is written. What a place leaves out is the
+// The storm keys one place gives (a daemon device's `storm:`, or `settings.storm` with its
+// IRQBRIDGE_STORM_* variables and `--set storm.KEY=VALUE`, or the bring-up verbs'
+// `--storm KEY=VALUE`), each parsed and checked on its own here, the same way wherever
+// it is written. What a place leaves out is the
 // layer's under it: a device's over the daemon-wide policy, the daemon-wide policy over
 // the library's defaults. Whether the keys work together is a question for the policy
 // they resolve to (`StormOverrides.conflict(in:)`).
 public import InterruptBridgeCore
-import InterruptBridgeTooling
 
 /// The storm keys one place gives (nil: the layer under it decides).
 public struct StormOverrides: Sendable, Hashable {
@@ -20,6 +20,9 @@ public struct StormOverrides: Sendable, Hashable {
 
     public init() {}
 
+    /// The longest back-off `rearm-after-ms` and `rearm-max-ms` take: an hour.
+    public static let longestRearmMilliseconds = 3_600_000
+
     /// The keys as written in the file (under `storm:`), in the order they are documented.
     public static let keys = ["enabled", "rate-limit", "rate-window-ms", "unclaimed-limit", "unclaimed-window", "rearm-after-ms", "rearm-max-ms"]
 
@@ -31,7 +34,7 @@ public struct StormOverrides: Sendable, Hashable {
     /// Sets `key` (one of `keys`) from its text. Each value is checked on its own: whether
     /// it works with the others is for the resolved policy.
     public mutating func set(_ key: String, to text: String) throws(BadValue) {
-        let rearmLimit = DaemonSettings.longestRearmMilliseconds
+        let rearmLimit = Self.longestRearmMilliseconds
         func number(_ range: ClosedRange<Int>, _ expected: String) throws(BadValue) -> Int {
             guard let value = ProfileNode.parseInteger(text), value <= UInt64(range.upperBound), range.contains(Int(value)) else {
                 throw BadValue(expected: expected)
