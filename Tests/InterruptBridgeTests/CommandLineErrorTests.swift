@@ -147,6 +147,11 @@ struct CommandLineErrorTests {
         (["list", "--dump"], "irqbridge: Missing value for '--dump <file>'"),
         (["frobnicate"], "irqbridge: Unexpected argument 'frobnicate'"),
         (["watch", "0000:3f:1f.7", "3f:1f.7"], "irqbridge: 0000:3f:1f.7 is named twice ('0000:3f:1f.7' and '3f:1f.7')"),
+        // --storm: each key checked as the daemon's file checks it, before any device is opened.
+        (["watch", "0000:3f:1f.7", "--storm", "rate-limit=abc"], "irqbridge: --storm rate-limit=abc: expected interrupts per window (at least 1)"),
+        (["wait", "0000:3f:1f.7", "--timeout", "1", "--storm", "ratelimit=5"], "irqbridge: --storm 'ratelimit' is not a storm key (keys: "),
+        (["trigger", "0000:3f:1f.7", "--storm", "unclaimed-window=10", "--storm", "unclaimed-limit=20"],
+         "irqbridge: --storm unclaimed-limit and unclaimed-window: the unclaimed limit must be 1...10 (the window)"),
         (["help", "frobnicate"], "irqbridge: help: 'irqbridge' has no command 'frobnicate' (commands: list, "),
         (["help", "list", "extra"], "irqbridge: help: 'irqbridge list' has no subcommands"),
         // `NAME --help` for no command NAME printed the parent's help with status 0, as `help NAME` did.
