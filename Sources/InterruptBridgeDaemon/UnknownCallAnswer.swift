@@ -4,7 +4,7 @@
 // not take the request's method. Hummingbird's router answers both 404.
 import HTTPTypes
 import Hummingbird
-import Synchronization
+import InterruptBridgeSystem
 
 struct UnknownCallAnswer: RouterMiddleware {
     typealias Context = ControlContext
@@ -37,7 +37,7 @@ struct UnknownCallAnswer: RouterMiddleware {
 /// The paths the API has and the methods each takes, read from the router once its
 /// routes are all added (the middleware that asks is added before them).
 final class KnownCalls: Sendable {
-    private let routes = Mutex<[(path: RouterPath, method: HTTPRequest.Method)]>([])
+    private let routes = LockedValue<[(path: RouterPath, method: HTTPRequest.Method)]>([])
 
     func learn<Context>(from router: Router<Context>) {
         let learned = router.routes.map { (path: $0.path, method: $0.method) }
