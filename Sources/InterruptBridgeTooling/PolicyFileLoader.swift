@@ -27,8 +27,12 @@ public enum PolicyFileLoader {
         guard let first = text.first(where: { !$0.isWhitespace }) else {
             throw .file(.policyFile(path: path, reason: "the file is empty (an empty policy is {} in JSON)"))
         }
-        // YAML is composed before decoding (for its keys); JSON only when a key or value is wrong.
-        let yamlRoot = first == "{" ? nil : try? Yams.compose(yaml: text)
+        // YAML is composed before decoding (for its keys, and so that a syntax error or a key
+        // given twice is told at its line, as in a profile); JSON only when a key or value is wrong.
+        var yamlRoot: Node?
+        if first != "{" {
+            do { yamlRoot = try Yams.compose(yaml: text) } catch { throw .located(ProfileLoader.syntaxError(error, file: path, text: text)) }
+        }
         if let yamlRoot, let problem = nonScalarKey(in: yamlRoot, file: path) { throw .located(problem) }
         do throws(DiscoveryError) {
             if first == "{" { return try InterruptPolicyTable.parse(json: text, path: path) }

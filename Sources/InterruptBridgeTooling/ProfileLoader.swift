@@ -168,22 +168,31 @@ public enum ProfileLoader {
         case .duplicatedKeysInMapping(let duplicates, let context):
             // Yams marks the first occurrence; point at the second, the one to remove.
             let key = duplicates.first ?? ""
-            let second = secondOccurrence(of: key, column: context.mark.column, in: text)
-            return ProfileError(.badValue, at: ProfileLocation(file: file, line: second ?? context.mark.line, column: context.mark.column, field: key),
+            let second = secondOccurrence(of: key, after: context.mark, in: text)
+            return ProfileError(.badValue, at: ProfileLocation(file: file, line: second?.line ?? context.mark.line,
+                                                               column: second?.column ?? context.mark.column, field: key),
                                 "'\(key)' is given twice (first at line \(context.mark.line))")
         default:
             return ProfileError(.syntax, at: ProfileLocation(file: file, line: 1, column: 1, field: "(syntax)"), "not valid YAML or JSON: \(error)")
         }
     }
 
-    /// The line (from 1) of the second `key:` (or `"key":`) starting at `column`.
-    private static func secondOccurrence(of key: String, column: Int, in text: String) -> Int? {
-        var seen = 0
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let rest = line.dropFirst(column - 1)
-            guard line.count >= column, rest.hasPrefix(key + ":") || rest.hasPrefix("\"" + key + "\"") else { continue }
-            seen += 1
-            if seen == 2 { return index + 1 }
+    /// Where (line and column, from 1) the next `key:` (or `"key":`, `'key':`) after `first`
+    /// starts: at the start of a line's text, or after `{` or `,` in a flow mapping. nil
+    /// when the key is written some other way (an escape, a multi-line key).
+    private static func secondOccurrence(of key: String, after first: Mark, in text: String) -> (line: Int, column: Int)? {
+        let spellings = [key, "\"" + key + "\"", "'" + key + "'"]
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where index + 1 >= first.line {
+            let characters = Array(line)
+            var column = index + 1 == first.line ? first.column : 0
+            while column < characters.count {
+                let startsKey = column == 0 || " \t{,".contains(characters[column - 1])
+                if startsKey, let spelling = spellings.first(where: { characters[column...].starts(with: $0) }) {
+                    let after = characters[(column + spelling.count)...].drop { $0 == " " || $0 == "\t" }
+                    if after.first == ":" { return (index + 1, column + 1) }
+                }
+                column += 1
+            }
         }
         return nil
     }
