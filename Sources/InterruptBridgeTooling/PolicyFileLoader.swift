@@ -45,8 +45,21 @@ public enum PolicyFileLoader {
                                         at: ProfileLocation(file: file, line: mark.line, column: mark.column, field: problem.field),
                                         problem.message))
         } catch {
+            // A JSON key written twice: composed as YAML (which JSON is), Yams finds it too, and
+            // it is told at its line and column as in YAML.
+            if first == "{", JSONDuplicateKeys.first(in: text) != nil, let located = duplicateKey(in: text, path: path) {
+                throw .located(located)
+            }
             throw .file(error)
         }
+    }
+
+    /// A key given twice, from composing `text` as YAML: where its second occurrence is.
+    static func duplicateKey(in text: String, path: String) -> ProfileError? {
+        do { _ = try Yams.compose(yaml: text) } catch {
+            if case .duplicatedKeysInMapping? = error as? YamlError { return ProfileLoader.syntaxError(error, file: path, text: text) }
+        }
+        return nil
     }
 
     /// Where `problem` is in the composed document: its key's mark when the key is wrong,

@@ -97,6 +97,10 @@ struct PolicyFileLoaderTests {
          "policy.json:3:3: devices.nonsense: device key \"nonsense\" is neither a PCI address"),
         ("policy.json", "{\"devices\": {\n  \"1234:11e8\": null}}\n",
          "policy.json:2:16: devices.1234:11e8: expected an object (a mapping), found null"),
+        ("policy.json", "{\"devices\": {\n  \"0000:00:03.0\": {\"MSISupported\": false,\n    \"MSISupported\": true}}}\n",
+         "policy.json:3:5: MSISupported: 'MSISupported' is given twice (first at line 2)"),
+        ("policy.json", "{\"devices\": {\"1234:11e8\": {}, \"1234:11e8\": {\"MSISupported\": false}}}",
+         "policy.json:1:31: 1234:11e8: '1234:11e8' is given twice (first at line 1)"),
     ])
     func aKeyOrValueIsNamedByLineAndColumn(file: String, text: String, expected: String) {
         do {
