@@ -89,6 +89,7 @@ public final class DaemonServices: Sendable {
     /// event streams close, the control API stops accepting calls, metrics stop, and
     /// the watchdog stops last).
     public func services() throws(DaemonStartError) -> [any Service] {
+        if let clash = settings.socketClash { throw .socket(clash) }
         try prepareSocket(settings.socketPath)
         let api = ControlAPI(registry: registry, metrics: metrics, events: events, reload: { [self] in await reload() })
         let socketPath = settings.socketPath

@@ -2,6 +2,7 @@
 // variables, then the configuration file's `settings:` section, then defaults
 // (swift-configuration's provider hierarchy, in that order).
 public import Configuration
+import Foundation
 import InterruptBridge
 import InterruptBridgeSystem
 public import InterruptBridgeCore
@@ -80,6 +81,19 @@ public struct DaemonSettings: Sendable, Hashable {
     public var lockFilePath: String { stateDirectory + "/daemon.lock" }
     /// Where the daemon keeps the binding records of the devices it bound.
     public var bindingRecordsDirectory: String { stateDirectory + "/bindings" }
+
+    /// Why `socketPath` cannot be the control socket (nil: it can): it names the state
+    /// directory's lock file or binding records, which the socket would replace (a second
+    /// daemon then failed with ENXIO, not "in use"). Compared as absolute, standardised
+    /// paths: "DIR//daemon.lock", "DIR/./daemon.lock" or a relative form name the same file.
+    public var socketClash: String? {
+        let standardised = { (path: String) in (FileIO.absolute(path) as NSString).standardizingPath }
+        let socket = standardised(socketPath)
+        for (own, what) in [(lockFilePath, "lock file"), (bindingRecordsDirectory, "binding records")] where standardised(own) == socket {
+            return "setting 'socket': \(socketPath) is the state directory's own (\(what)): name another path"
+        }
+        return nil
+    }
     /// Pin the dispatch thread to this CPU (nil: not pinned).
     public var dispatchCPU: Int?
     /// SCHED_FIFO priority of the dispatch thread (nil: normal scheduling).

@@ -77,16 +77,9 @@ struct DaemonCommand: AsyncParsableCommand {
             throw CommandFailure.badInput("setting 'state-directory': \(loaded.settings.stateDirectory) is \(kind), not a directory: "
                                           + "name a directory (a missing one is created)")
         }
-        // The socket replaces what is at its path: at the state directory's lock file it took
-        // the lock's name away (a second daemon then failed with ENXIO, not "in use").
-        // Compared as absolute, standardised paths: "DIR//daemon.lock", "DIR/./daemon.lock" or a
-        // relative form name the same file.
-        let standardised = { (path: String) in (FileIO.absolute(path) as NSString).standardizingPath }
-        let socket = standardised(loaded.settings.socketPath)
-        for (own, what) in [(loaded.settings.lockFilePath, "lock file"), (loaded.settings.bindingRecordsDirectory, "binding records")]
-        where standardised(own) == socket {
-            throw CommandFailure.badInput("setting 'socket': \(loaded.settings.socketPath) is the state directory's own (\(what)): name another path")
-        }
+        // The socket replaces what is at its path (DaemonServices refuses it too, for a
+        // program of its own; here it is bad input, status 2, and `--check` says so).
+        if let clash = loaded.settings.socketClash { throw CommandFailure.badInput(clash) }
         if check {
             // No file at all is a valid daemon (one steered through the API), but a misspelt
             // IRQBRIDGE_CONFIG would otherwise read as a file that names nothing.

@@ -1,5 +1,6 @@
 import Foundation
 import InterruptBridgeDaemon
+import InterruptBridgeSystem
 import Testing
 
 /// The control API end to end, over the daemon's socket, on simulated devices.
@@ -80,6 +81,25 @@ struct ControlAPITests {
         let devices = try await daemon.call("GET", "/v1/devices")
         #expect(devices.array.allSatisfy { $0["state"] as? String == "connected" }, "the first daemon keeps its devices")
         try await daemon.stop()
+    }
+
+    /// A program of its own that embeds the daemon's services is held to the CLI's rule: a
+    /// control socket at the state directory's lock file would replace it (a second daemon
+    /// then failed with ENXIO, not "in use"), so the services are refused and the lock stays.
+    @Test func aSocketAtTheLockFileIsRefusedByTheServicesToo() throws {
+        let directory = "/tmp/irqbridge-clash-\(getpid())"
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        let arguments = ["socket": directory + "/state/./daemon.lock", "metrics": "off", "state-directory": directory + "/state"]
+        let loaded = try DaemonConfiguration.load(path: nil, arguments: arguments, environment: [:])
+        let services = try DaemonServices(settings: loaded.settings, table: loaded.table, configurationPath: nil, arguments: arguments,
+                                          environment: [:], logger: .silent("clash"))
+        do {
+            _ = try services.services()
+            Issue.record("services with the socket at the lock file")
+        } catch {
+            #expect("\(error)" == "control socket: setting 'socket': \(directory)/state/./daemon.lock is the state directory's own (lock file): name another path")
+        }
+        #expect(FileIO.kind(ofEntry: directory + "/state/daemon.lock") == .regular, "the lock file is left as it was")
     }
 
     /// A metrics address this machine cannot listen on fails the start before any device
