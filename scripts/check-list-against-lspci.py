@@ -30,7 +30,8 @@ REGION = re.compile(r"^\s*Region (\d+): (?:Memory|I/O ports) at (<unassigned>|<i
 SIZE = re.compile(r"\[size=(\d+)([KMGT]?)\]")
 INTERRUPT = re.compile(r"^\s*Interrupt: pin (\S) routed to IRQ (\d+)")
 MSI = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI: Enable[+-] Count=(\d+)/(\d+)")
-DRIVER = re.compile(r"^\s*Kernel driver in use: (\S+)")
+# A driver's name may hold a space (i6300esb registers as "i6300ESB timer").
+DRIVER = re.compile(r"^\s*Kernel driver in use: (.*\S)")
 IOMMU_GROUP = re.compile(r"^\s*IOMMU group: (\d+)")
 MSIX = re.compile(r"^\s*Capabilities: \[[0-9a-f]+\] MSI-X: Enable[+-] Count=(\d+)")
 

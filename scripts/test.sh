@@ -127,6 +127,7 @@ stage_limit=900 stage "leaks: the runtime and WDK suites under LeakSanitizer" sc
 stage "shell completions (bash, zsh, fish)" scripts/check-completions.sh
 stage "daemon: control API vs its OpenAPI document (schemathesis), peer credentials, SIGTERM, the embedded example" \
     scripts/check-control-api.sh --irqbridge "$(swift build --show-bin-path)/irqbridge"
+stage "list vs lspci: the checker's own parsing" python3 scripts/tests/test_check_list_against_lspci.py
 stage "list vs lspci (this machine)" python3 scripts/check-list-against-lspci.py --irqbridge "$(swift build --show-bin-path)/irqbridge"
 stage "rig: ivshmem server protocol" python3 scripts/rig/tests/test_ivshmem_server.py
 stage "rig: unpacking the kernel for a PVH boot" python3 scripts/rig/tests/test_pvh_kernel.py
