@@ -214,7 +214,7 @@ public actor DeviceRegistry {
         case .noSuchDevice: .notFound(error.description)
         // The daemon has no --force: a bridge is taken only by hand, with irqbridge bind.
         case .bridge: .conflict(error.bridgeRefusal + "; the daemon does not bind bridges")
-        case .notBoundTo, .notManaged: .conflict(error.description)
+        case .notBoundTo, .notManaged, .notVFIOCapable: .conflict(error.description)
         default: .failed(error.description)
         }
     }

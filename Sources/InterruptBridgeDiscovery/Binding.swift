@@ -31,6 +31,9 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
     case notManaged(address: String, driver: String)
     /// A bridge the system itself runs on (host, ISA/LPC, PCI-to-PCI), refused without --force.
     case bridge(address: String, kind: String, classCode: UInt32)
+    /// A function whose config header is not type 0 (a PCI-to-PCI or CardBus bridge): vfio-pci's
+    /// probe refuses every one (EINVAL, with no reason in the kernel log), so it is refused first.
+    case notVFIOCapable(address: String, kind: String, classCode: UInt32)
     case system(SystemError)
 
     public var description: String {
@@ -50,6 +53,9 @@ public enum BindingError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(address) is bound to \(driver), which irqbridge does not manage; nothing was changed"
         case .bridge:
             bridgeRefusal + " (--force if you really mean it)"
+        case let .notVFIOCapable(address, kind, classCode):
+            "\(address) is \(DeviceBinder.withArticle(kind)) (class 0x\(hex(UInt64(classCode), width: 6))): vfio-pci takes "
+                + "only functions with a type 0 config header and its probe would refuse it, even with --force; nothing was changed"
         case let .system(error):
             error.description
         }
@@ -178,6 +184,12 @@ public struct DeviceBinder: Sendable {
         if !force, let code = kernel.classCode(of: name), let kind = Self.systemBridge(code) {
             throw .bridge(address: name, kind: kind, classCode: code)
         }
+        // Checked before anything is unbound: with --force the bridge's own driver (pcieport)
+        // would otherwise be taken away, vfio-pci's probe fail with a bare EINVAL, and the
+        // device be probed back.
+        if target == .vfioPCI, let code = kernel.classCode(of: name), let kind = Self.nonType0Header(code) {
+            throw .notVFIOCapable(address: name, kind: kind, classCode: code)
+        }
         // A device irqbridge itself moved to the other user-space driver may switch
         // without --from; its recorded original driver stays the one `unbind` restores.
         if let current, expected != current, !force, ours == nil {
@@ -287,6 +299,17 @@ public struct DeviceBinder: Sendable {
         case 0x00: return "host bridge"
         case 0x01: return "ISA bridge"
         case 0x04, 0x09: return "PCI-to-PCI bridge"
+        default: return nil
+        }
+    }
+
+    /// What a class code names when the function's config header is not type 0 (nil: a type 0
+    /// function): PCI-to-PCI bridges (type 1, semi-transparent ones too) and CardBus bridges (type 2).
+    public static func nonType0Header(_ classCode: UInt32) -> String? {
+        guard classCode >> 16 == 0x06 else { return nil }
+        switch (classCode >> 8) & 0xff {
+        case 0x04, 0x09: return "PCI-to-PCI bridge"
+        case 0x07: return "CardBus bridge"
         default: return nil
         }
     }

@@ -14,7 +14,8 @@ struct BindCommand: ParsableCommand {
             that driver is named with --from (or with --force); one that irqbridge itself bound \
             moves between vfio-pci and uio_pci_generic without --from (a wait or watch holding it \
             then ends, as on removal). Host, ISA and PCI-to-PCI bridges are refused without \
-            --force. Binding again to the driver the device has is a no-op. Other devices, including other \
+            --force; vfio-pci takes no PCI-to-PCI or CardBus bridge even then (its probe refuses \
+            any function without a type 0 header). Binding again to the driver the device has is a no-op. Other devices, including other \
             members of the device's IOMMU group, are never unbound; if they keep the group from \
             being usable, they are named in a warning.
             """

@@ -61,7 +61,7 @@ extension BindingError {
     var commandFailure: CommandFailure {
         switch self {
         case let .noSuchDevice(name): .badInput(PCIAddress(name).map { DeviceSession.noDevice($0) } ?? description)
-        case .inUse, .notBoundTo, .notManaged, .bridge: .badInput(description)
+        case .inUse, .notBoundTo, .notManaged, .bridge, .notVFIOCapable: .badInput(description)
         case .driverUnavailable, .bindFailed, .system: .failed(description)
         }
     }
