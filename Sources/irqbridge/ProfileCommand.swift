@@ -3,6 +3,7 @@
 // a file (against a device's BARs too) before any device is opened.
 import ArgumentParser
 import InterruptBridgeCore
+import InterruptBridgeDiscovery
 import InterruptBridgeTooling
 import Logging
 
@@ -60,6 +61,18 @@ struct ProfileCommand: ParsableCommand {
         return (found, discovery.policy(for: found))
     }
 
+    /// Why no profile can serve `info`, whatever it says: it has no interrupts, or it is a
+    /// bridge the system runs on, which bind refuses and the verbs will not open (nil: any
+    /// other function). Unreadable capabilities (no root, a dump of headers) hide its
+    /// messages, so a function without a pin is not said to have none then.
+    static func unservable(_ info: PCIDeviceInfo) -> String? {
+        if !info.capabilitiesUnreadable, let nothing = DeviceSession.noInterrupts(info) {
+            return nothing + ": there is nothing for a profile to raise"
+        }
+        if DeviceBinder.systemBridge(info.classCode) != nil { return DeviceSession.notOnAUserSpaceDriver(info) }
+        return nil
+    }
+
     /// --dump and --policy describe the function given with --device: without it they would be ignored.
     static func requireDevice(_ device: String?, for options: DiscoveryOptions) throws {
         guard device == nil else { return }
@@ -109,6 +122,8 @@ struct ProfileCommand: ParsableCommand {
             }
             if let refusal {
                 print(refusal + " (wait, watch, trigger and selftest refuse it)")
+            } else if let info, let reason = ProfileCommand.unservable(info) {
+                print(reason)
             } else if let info {
                 print(chosen.map { "* \(DeviceProfile.describe(info)) gets '\($0.name)'" }
                       ?? "\(DeviceProfile.describe(info)): no profile matches; only VFIO's loopback raises it, and its ISR claims every interrupt (message-signalled only)")
@@ -150,9 +165,7 @@ struct ProfileCommand: ParsableCommand {
         func run() throws {
             let (info, policy) = try ProfileCommand.function(device, discovery: discovery)
             // Unreadable capabilities (no root, an `lspci -x` dump): its messages are unknown, not absent.
-            if !info.capabilitiesUnreadable, let nothing = DeviceSession.noInterrupts(info) {
-                throw CommandFailure.badInput(nothing + ": there is nothing for a profile to raise")
-            }
+            if let reason = ProfileCommand.unservable(info) { throw CommandFailure.badInput(reason) }
             let translator = ResourceTranslator(facts: .init(onlineProcessors: ProcessorAffinity(rawValue: 1)))
             print(ProfileTemplate.yaml(for: info, name: name, barSizesKnown: discovery.dumpFile == nil,
                                        served: translator.interruptAssignment(for: info, policy: policy)), terminator: "")
@@ -191,7 +204,10 @@ struct ProfileCommand: ParsableCommand {
             if let (info, policy) = found {
                 let sizesKnown = discovery.dumpFile == nil
                 problems = profile.problems(against: info, checkingBARSizes: sizesKnown).map(\.description)
-                if info.capabilitiesUnreadable {
+                if let reason = ProfileCommand.unservable(info) {
+                    // Its own misfits, if any, say more (a stimulus of kinds it does not have).
+                    if problems.isEmpty { problems = [reason] }
+                } else if info.capabilitiesUnreadable {
                     // MSI and MSI-X unknown: whether it would be served on its line cannot be told.
                     notes.append(sizesKnown
                         ? "only its config header was readable, so its MSI and MSI-X are unknown (run as root): how it is served is not checked"

@@ -76,6 +76,29 @@ struct ProfileCommandTests {
         #expect(none.standardError == "irqbridge: 0000:00:00.0 has no interrupts: no INTx pin, no MSI or MSI-X capability: there is nothing for a profile to raise\n")
     }
 
+    /// Seen in the rig with QEMU's pci-bridge and pvpanic-pci: `profile new` wrote a loopback
+    /// profile for the bridge and `profile check --device` said it fits, while bind refuses
+    /// the bridge (and vfio-pci never takes one) and every verb refuses to open it; `profile
+    /// list --device` said of a function with no interrupt at all that VFIO's loopback raises it.
+    @Test func aBridgeOrAFunctionWithoutInterruptsGetsNoProfile() throws {
+        let bridgeDump = Fixtures.path("rig-pci-bridge.lspci")
+        let bridge = "0000:00:16.0 is a PCI-to-PCI bridge the system runs on (no driver): bind refuses it, and it is not a device to test"
+        let written = try ListCommandTests.run(["profile", "new", "0000:00:16.0", "--dump", bridgeDump])
+        #expect(written.status == 2 && written.standardOutput.isEmpty && written.standardError == "irqbridge: \(bridge)\n", "\(written)")
+        let file = try Self.temporaryFile("name: bridge\nmatch: {vendor: 0x1b36, device: 0x0001}\nstimulus:\n  loopback: true\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let checked = try ListCommandTests.run(["profile", "check", file, "--device", "0000:00:16.0", "--dump", bridgeDump])
+        #expect(checked.status == 1 && checked.standardError == "irqbridge: \(bridge)\n", "\(checked)")
+        let listed = try ListCommandTests.run(["profile", "list", "--device", "0000:00:16.0", "--dump", bridgeDump])
+        #expect(listed.status == 0 && listed.standardOutput.split(separator: "\n").last.map(String.init) == bridge, "\(listed)")
+        // The edu behind the bridge is an ordinary function.
+        let behind = try ListCommandTests.run(["profile", "new", "0000:01:01.0", "--dump", bridgeDump])
+        #expect(behind.status == 0 && behind.standardOutput.contains("\nmatch: {vendor: 0x1234, device: 0x11e8}\n"), "\(behind)")
+        let host = try ListCommandTests.run(["profile", "list", "--device", "0000:00:00.0", "--dump", Self.dump])
+        #expect(host.standardOutput.split(separator: "\n").last.map(String.init)
+                == "0000:00:00.0 has no interrupts: no INTx pin, no MSI or MSI-X capability: there is nothing for a profile to raise")
+    }
+
     /// Every key, null when not known: without --device nothing was checked against a device.
     @Test func checkJSONHasEveryKey() throws {
         let file = try Self.temporaryFile("name: card\nmatch: {vendor: 0x1234, device: 0x11e8}\nacknowledge:\n  - return: claimed\n")
