@@ -39,13 +39,22 @@ public final class UDevMonitor {
     public func receive() -> PCIHotplugEvent? {
         while let device = udev_monitor_receive_device(monitor) {
             defer { udev_device_unref(device) }
-            guard let action = UDev.string(udev_device_get_action(device)),
-                  let name = UDev.string(udev_device_get_sysname(device)),
-                  let address = PCIAddress(name)
-            else { continue }
-            return PCIHotplugEvent(action: .init(action), address: address, driver: UDev.string(udev_device_get_driver(device)))
+            if let event = Self.event(from: device) { return event }
         }
         return nil
+    }
+
+    /// The event a received uevent describes (nil: no action, or not a PCI function's).
+    /// Its driver is the uevent's own DRIVER property: `udev_device_get_driver` falls back to
+    /// the device's sysfs `driver` link when the event names none (an unbind never does), and
+    /// read after the fact that link names the driver that took the device next (seen in
+    /// the rig: `irqbridge bind --from 'i6300ESB timer'` showed as "unbind ... (vfio-pci)").
+    package static func event(from device: OpaquePointer) -> PCIHotplugEvent? {
+        guard let action = UDev.string(udev_device_get_action(device)),
+              let name = UDev.string(udev_device_get_sysname(device)),
+              let address = PCIAddress(name)
+        else { return nil }
+        return PCIHotplugEvent(action: .init(action), address: address, driver: UDev.string(udev_device_get_property_value(device, "DRIVER")))
     }
 
     /// Waits up to `milliseconds` (-1: forever) for the socket or `wakeDescriptor`

@@ -632,6 +632,23 @@ out=$($IRQ unbind $S --json 2>&1); status=$?
 [ $status -eq 0 ] && [ "$out" = "{\"changed\":false,\"device\":\"$S\",\"driver\":\"serial\",\"previousDriver\":\"serial\"}" ] \
     && [ "$(basename "$(readlink /sys/bus/pci/devices/$S/driver)")" = serial ] \
     && pass "pci-serial: unbind again is a no-op (exit 0, $out)" || fail "pci-serial unbind again: exit $status, $out"
+# `list --watch` names the driver each uevent names, and an unbind names none. Read after
+# the card has moved on (the watcher stopped meanwhile), libudev's driver lookup fell back
+# to the sysfs link and printed the unbind from serial as "(vfio-pci)", the driver that
+# took it next (seen with i6300esb, whose driver is "i6300ESB timer").
+$IRQ list --watch --json > /tmp/lw.out 2>&1 &
+pid=$!
+sleep 3
+kill -STOP $pid
+$IRQ bind $S --driver vfio-pci --from serial > /dev/null 2>&1
+$IRQ unbind $S > /dev/null 2>&1
+kill -CONT $pid
+sleep 2
+kill -INT $pid; wait $pid
+events=$(grep "\"address\":\"$S\"" /tmp/lw.out | sed 's/.*"action":"\([a-z]*\)".*"driver":\([^,}]*\).*/\1 \2/' | tr '\n' ' ')
+[ "$events" = 'unbind null bind "vfio-pci" unbind null bind "serial" ' ] \
+    && pass "list --watch: the unbind events of pci-serial name no driver, the binds vfio-pci then serial" \
+    || { fail "list --watch events of $S: '$events'"; tail -5 /tmp/lw.out; }
 
 # A card with many vectors (virtio-rng-pci with 200 MSI-X vectors, added with --qemu-device):
 # a watch samples every --interval from its baseline on (a per-vector scan of /proc/interrupts
