@@ -125,8 +125,15 @@ struct ProfileCommand: ParsableCommand {
             } else if let info, let reason = ProfileCommand.unservable(info) {
                 print(reason)
             } else if let info {
+                // A function with a line and no messages (a 53c895a, an EHCI controller): the
+                // claiming ISR serves messages only, so wait and watch refuse its line.
+                let lineOnly = !info.capabilitiesUnreadable && info.msi == nil && info.msix == nil
                 print(chosen.map { "* \(DeviceProfile.describe(info)) gets '\($0.name)'" }
-                      ?? "\(DeviceProfile.describe(info)): no profile matches; only VFIO's loopback raises it, and its ISR claims every interrupt (message-signalled only)")
+                      ?? (lineOnly
+                          ? "\(DeviceProfile.describe(info)): no profile matches, and it has only its INTx line: wait and watch serve it only "
+                            + "with a profile's acknowledge (irqbridge profile new \(info.address)); selftest and trigger --loopback raise it "
+                            + "through VFIO's loopback, their ISR claiming each"
+                          : "\(DeviceProfile.describe(info)): no profile matches; only VFIO's loopback raises it, and its ISR claims every interrupt (message-signalled only)"))
             }
         }
     }
