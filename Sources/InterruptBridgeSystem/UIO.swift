@@ -102,6 +102,14 @@ public final class UIODevice: Sendable {
         try writeCommand(command & ~interruptDisable, config: config)
     }
 
+    /// Sets Interrupt Disable through a borrowed config descriptor: the function can no longer
+    /// assert its line, whatever it has pending. What a function going away is left with.
+    public static func mask(config: Int32) throws(SystemError) {
+        let command = try readCommand(config: config)
+        guard command != 0xffff, command & interruptDisable == 0 else { return }
+        try writeCommand(command | interruptDisable, config: config)
+    }
+
     /// Writes the Command register through a borrowed config descriptor (one syscall).
     static func writeCommand(_ command: UInt16, config: Int32) throws(SystemError) {
         var raw = command.littleEndian

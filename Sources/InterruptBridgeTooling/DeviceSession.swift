@@ -169,7 +169,12 @@ public struct DeviceSession: Sendable {
                     routines = try SelftestStimulus.routines(profile, on: try SysfsRegisters(info, bars: profile.barsUsed))
                 }
                 let backend = try UIOBackend(device: info, logger: logger)
-                return DeviceSession(info: info, profile: profile, backend: backend, stimulus: stimulus, close: { backend.close() },
+                // Raises pass the gate, which masks the line when the card goes (`UIOBackend.removalGate`);
+                // the profile's quiesce is not the gate's: by then the kernel may have taken the BAR
+                // mappings away, and touching them is SIGBUS.
+                let gated = stimulus?.gated(by: backend.removalGate)
+                backend.removalGate?.onRelease(quiesce: nil)
+                return DeviceSession(info: info, profile: profile, backend: backend, stimulus: gated, close: { backend.close() },
                                      advice: advice, routines: routines)
             default:
                 throw DeviceSessionError.badInput(notOnAUserSpaceDriver(info, advice: advice))

@@ -140,6 +140,32 @@ struct BackendErrorTests {
         #expect(backend.device.isIRQRouted == routed)
     }
 
+    /// A UIO card going away: uio_pci_generic freed its handler before the node read EIO, so
+    /// the gate's close (the loop's, on that read) masks the line through the still-open config
+    /// file and refuses later raises. Without it a raise in flight asserted a level nobody
+    /// handled: 100,000 unhandled interrupts, and the kernel disabled the IRQ for good.
+    @Test func uioRemovalGateMasksTheLineAndRefusesRaises() throws {
+        let fake = FakeSysfs()
+        defer { fake.remove() }
+        fake.bind(to: "uio_pci_generic")
+        fake.uio(command: 0x0002)
+        let backend = try UIOBackend(device: fake.info, sysfs: fake.sysfs, devRoot: "\(fake.root)/dev", logger: logger)
+        defer { backend.close() }
+        _ = try backend.enableInterrupts(.intx, count: 1)
+        let gate = try #require(backend.removalGate, "a UIO backend has a removal gate")
+        var raised = 0
+        #expect(gate.pass { raised += 1 })
+        backend.releaseAfterRemoval()
+        #expect(try fake.command() == 0x0402, "Interrupt Disable set at the removal")
+        #expect(!gate.pass { raised += 1 }, "no raise passes once the card is going")
+        #expect(raised == 1)
+        // Nothing open any more (the loop disabled INTx first, or the card is gone): nothing to mask.
+        try backend.disableInterrupts(.intx)
+        fake.uio(command: 0x0002)
+        backend.releaseAfterRemoval()
+        #expect(try fake.command() == 0x0002)
+    }
+
     /// A function without an interrupt pin keeps what discovery read, whatever sysfs shows.
     @Test func uioWithoutAPinKeepsTheDiscoveredLine() throws {
         let fake = FakeSysfs()

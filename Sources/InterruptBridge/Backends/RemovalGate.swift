@@ -37,8 +37,14 @@ public final class RemovalGate: @unchecked Sendable {
     private let mutex = BlockingMutex()
     private var closed = false
     private var quiesce: (@Sendable () -> Void)?
+    /// The backend's own step, run at the close before the owner's quiesce (UIO: mask the line).
+    private let masking: (@Sendable () -> Void)?
 
-    public init() {}
+    /// `masking`: what the backend itself does to the device at the close, before the owner's
+    /// quiesce, under the same rules (short, no blocking, no dispatcher call).
+    public init(masking: (@Sendable () -> Void)? = nil) {
+        self.masking = masking
+    }
 
     /// Whether the device is being released (no raise passes any more).
     public var isClosed: Bool {
@@ -77,6 +83,7 @@ public final class RemovalGate: @unchecked Sendable {
         closed = true
         let quiesce = self.quiesce
         self.quiesce = nil
+        masking?()
         quiesce?()
     }
 }

@@ -14,7 +14,7 @@ public final class UIOBackend: InterruptBackend {
     private let logger: Logger
     let sysfs: SysfsPCI
     private let devRoot: String
-    private let state = LockedValue(State())
+    private let state: LockedValue<State>
     private let unmasks = UnmaskCounter()
     /// This process's claim on the function (`UIODevice.claim`), released by `close()`.
     private let claim: OwnedDescriptor
@@ -58,7 +58,29 @@ public final class UIOBackend: InterruptBackend {
             portFiles[bar.index] = try? FileIO.open(sysfs.resourcePath(address, bar: bar.index), .readWrite)
         }
         self.portFiles = portFiles
+        let state = LockedValue(State())
+        self.state = state
+        removalGate = RemovalGate(masking: {
+            // Gone already, the config file fails (ENODEV): nothing to mask any more.
+            state.withLock { state in
+                guard let open = state.open else { return }
+                try? UIODevice.mask(config: open.config.rawValue)
+            }
+        })
     }
+
+    /// The device's own raises pass it. Closed by the dispatch loop when the node reads the
+    /// device gone (`releaseAfterRemoval` closes it too), which masks the line first.
+    ///
+    /// Why: uio_pci_generic's remove frees the IRQ handler before the reader learns anything
+    /// (UIO has no removal request), and the card stays on the bus until the hot-plug finishes.
+    /// A raise that lands then (a `trigger` in flight), or a cause pending with the line
+    /// unmasked, asserts a level no handler takes: in the rig 100,000 unhandled interrupts on
+    /// the line in one pull, and the kernel disabled the IRQ for good ("nobody cared"), so the
+    /// card added back at the same address never interrupted again. Interrupt Disable, set
+    /// through the still-open config file, drops the level; the gate refuses later raises. No
+    /// register of the card is touched: its BAR mappings may be gone already (SIGBUS).
+    public let removalGate: RemovalGate?
 
     /// The open UIO device while INTx is enabled.
     public var uioDevice: UIODevice? { state.withLock { $0.open } }
@@ -91,6 +113,12 @@ public final class UIOBackend: InterruptBackend {
     public func disableInterrupts(_ kind: InterruptKind) throws(BackendError) {
         guard kind == .intx else { return }
         state.withLock { $0.open = nil }
+    }
+
+    /// After the node read the device gone: masks the line and refuses raises (`removalGate`),
+    /// if the dispatch loop has not already.
+    public func releaseAfterRemoval() {
+        removalGate?.close()
     }
 
     /// Disables INTx; later enables fail with `.closed`. Idempotent.
