@@ -65,6 +65,16 @@ state_of() { $IRQ ctl show "$1" 2>/dev/null | awk '{ print $2; exit }'; }
 is_state() { [ "$(state_of "$1")" = "$2" ]; }
 is_ready() { $IRQ ctl health --json 2>/dev/null | grep -q '"ready":true'; }
 
+# SLOW_READS=N (daemon mode): edu's profile with N more status reads before the acknowledge,
+# so that the pull often comes while the ISR runs (a slow or stuck ISR on a card going away).
+PROFILE=edu
+if [ -n "${SLOW_READS:-}" ]; then
+    PROFILE=$W/edu-slow.yaml
+    { echo "name: edu-slow-isr"; echo "match: {vendor: 0x1234, device: 0x11e8}"
+      $IRQ profile show edu | sed -n '/^stimulus:/,/^acknowledge:/p'
+      r=0; while [ $r -lt "$SLOW_READS" ]; do printf '  - read: {bar: 0, offset: 0x24, width: 32}\n    into: waste\n'; r=$((r + 1)); done
+      $IRQ profile show edu | sed -n '/^acknowledge:/,$p' | sed 1d; } > $PROFILE
+fi
 failed=0 hangs=0 fds_first= fds_last=
 if [ "$MODE" = daemon ]; then
     cat > $W/config.yaml <<EOF
@@ -74,7 +84,7 @@ settings:
   metrics: "off"
   log-level: info
 devices:
-  "$PORT": {driver: uio_pci_generic, connect: line-based, profile: edu}
+  "$PORT": {driver: uio_pci_generic, connect: line-based, profile: $PROFILE}
 EOF
     $IRQ daemon --config $W/config.yaml 2> $W/daemon.log &
     daemon=$!
@@ -147,6 +157,11 @@ while [ $i -lt $N ]; do
             failed=$((failed + 1)); hangs=$((hangs + 1))
         fi
         extra="state $(state_of $PORT)"
+    fi
+    if [ "$MODE" = daemon ] && ! alive $daemon; then
+        wait $daemon; echo "FAIL $i: the daemon died over the pull (exit $?; 135 is SIGBUS, 139 SIGSEGV)"
+        tail -n 5 $W/daemon.log | sed 's/^/  daemon.log: /'; dmesg | grep -iE 'irqbridge|segfault|bus error' | tail -n 3 | sed 's/^/  dmesg: /'
+        failed=$((failed + 1)); break
     fi
     RIG_HOTPLUG_TIMEOUT=20 rig-hotplug add edu0 > $W/hotplug.out 2>&1 || { echo "FAIL $i: rig-hotplug add: $(cat $W/hotplug.out)"; failed=$((failed + 1)); }
     wait_until 20 present || { echo "FAIL $i: $PORT never came back"; failed=$((failed + 1)); break; }

@@ -4,7 +4,8 @@
 # trigger` raising through it) or daemon (`irqbridge daemon` with `ctl trigger` raising; the
 # device must come back connected and the daemon's descriptors stay flat). A step that does not
 # end in time is a HANG, printed with every task's kernel stack and wait channel.
-# Exits with the guest's count of failed cycles.
+# `-- --env SLOW_READS=N` (daemon mode) gives edu's profile N more status reads in its
+# acknowledge, so pulls land while the ISR runs. Exits with the guest's count of failed cycles.
 #
 # usage: scripts/rig/uio-pull.sh [--mode watch|daemon] [--iterations N] [--no-build] [-- run.sh options]
 set -euo pipefail
