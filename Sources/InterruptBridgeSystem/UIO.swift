@@ -45,6 +45,13 @@ public final class UIODevice: Sendable {
         return total
     }
 
+    /// Whether the node reports an error, without waiting: uio_pci_generic has let the
+    /// function go (its poll then answers every event, POLLERR included).
+    public static func hasFailed(_ descriptor: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&entry, 1, 0) > 0 && entry.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
+    }
+
     /// The Command register.
     public func readCommand() throws(SystemError) -> UInt16 { try Self.readCommand(config: config.rawValue) }
 

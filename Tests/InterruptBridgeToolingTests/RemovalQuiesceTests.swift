@@ -69,6 +69,22 @@ struct RemovalQuiesceTests {
         #expect(gone == nil, "the backend was freed without a close")
     }
 
+    /// A backend that can tell the device is going (UIO: its node fails) has the raise close
+    /// the gate itself: the raise does not run, the masking and the quiesce do, once, in order.
+    @Test func aRaiseThatFindsTheDeviceGoingClosesTheGateInstead() {
+        let going = Flag()
+        let order = Recorder<String>()
+        let gate = RemovalGate(masking: { order.append("mask") }, isGoing: { going.isSet })
+        gate.onRelease { order.append("quiesce") }
+        #expect(gate.pass { order.append("raise") })
+        going.set()
+        #expect(!gate.pass { order.append("raise") })
+        #expect(gate.isClosed)
+        gate.close()
+        #expect(!gate.pass { order.append("raise") })
+        #expect(order.all == ["raise", "mask", "quiesce"])
+    }
+
     /// A raise in flight when the release comes finishes first: the quiesce, which clears
     /// what it left pending, runs after it, never before; later raises are refused.
     @Test func theReleaseWaitsForARaiseInFlight() throws {

@@ -39,11 +39,18 @@ public final class RemovalGate: @unchecked Sendable {
     private var quiesce: (@Sendable () -> Void)?
     /// The backend's own step, run at the close before the owner's quiesce (UIO: mask the line).
     private let masking: (@Sendable () -> Void)?
+    /// Asked before each raise: true when the device is known to be going (UIO: its node
+    /// reports an error), which closes the gate then and there instead of raising.
+    private let isGoing: (@Sendable () -> Bool)?
 
     /// `masking`: what the backend itself does to the device at the close, before the owner's
-    /// quiesce, under the same rules (short, no blocking, no dispatcher call).
-    public init(masking: (@Sendable () -> Void)? = nil) {
+    /// quiesce, under the same rules (short, no blocking, no dispatcher call). `isGoing`: a
+    /// check of the backend's own, without blocking, that the device is being removed, asked
+    /// before each raise; when it says so, the raise closes the gate (on its own thread) and
+    /// does not run, rather than waiting for the dispatch loop to read the news.
+    public init(masking: (@Sendable () -> Void)? = nil, isGoing: (@Sendable () -> Bool)? = nil) {
         self.masking = masking
+        self.isGoing = isGoing
     }
 
     /// Whether the device is being released (no raise passes any more).
@@ -68,6 +75,10 @@ public final class RemovalGate: @unchecked Sendable {
         mutex.lock()
         defer { mutex.unlock() }
         guard !closed else { return false }
+        if let isGoing, isGoing() {
+            closeLocked()
+            return false
+        }
         try raise()
         return true
     }
@@ -79,6 +90,11 @@ public final class RemovalGate: @unchecked Sendable {
     public func close() {
         mutex.lock()
         defer { mutex.unlock() }
+        closeLocked()
+    }
+
+    /// `close` with `mutex` held.
+    private func closeLocked() {
         guard !closed else { return }
         closed = true
         let quiesce = self.quiesce

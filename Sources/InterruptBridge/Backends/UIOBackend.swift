@@ -66,6 +66,10 @@ public final class UIOBackend: InterruptBackend {
                 guard let open = state.open else { return }
                 try? UIODevice.mask(config: open.config.rawValue)
             }
+        }, isGoing: {
+            // The node fails as soon as uio_pci_generic has let the card go: the raiser hears it
+            // itself, while the config file still reaches the card, instead of waiting for the loop.
+            state.withLock { state in state.open.map { UIODevice.hasFailed($0.node.rawValue) } ?? false }
         })
     }
 
@@ -79,7 +83,9 @@ public final class UIOBackend: InterruptBackend {
     /// the line in one pull, and the kernel disabled the IRQ for good ("nobody cared"), so the
     /// card added back at the same address never interrupted again. Interrupt Disable, set
     /// through the still-open config file, drops the level; the gate refuses later raises. No
-    /// register of the card is touched: its BAR mappings may be gone already (SIGBUS).
+    /// register of the card is touched: its BAR mappings may be gone already (SIGBUS). Each raise
+    /// first polls the node (one poll(2), off the interrupt path): one that finds the card going
+    /// closes the gate itself, which narrows the window to the loop's reading of the EIO.
     public let removalGate: RemovalGate?
 
     /// The open UIO device while INTx is enabled.
