@@ -98,7 +98,8 @@ while [ $i -lt $N ]; do
     t=$(now)
     delay=$(awk -v seed="$i$(cut -d' ' -f1 /proc/uptime | tr -d .)" 'BEGIN { srand(seed); printf "%.3f", rand() * 0.5 }')
     if [ "$MODE" = watch ]; then
-        rig-bind $PORT uio_pci_generic > /dev/null 2>&1 || { sleep 0.5; rig-bind $PORT uio_pci_generic > /dev/null; } \
+        [ "$(driver $PORT)" = uio_pci_generic ] || rig-bind $PORT uio_pci_generic > /dev/null 2>&1 \
+            || { sleep 0.5; rig-bind $PORT uio_pci_generic > /dev/null; } \
             || { echo "FAIL $i: cannot bind $PORT to uio_pci_generic"; failed=$((failed + 1)); break; }
         # Emptied here: `> FILE &` truncates in the child, after this shell may have read the last cycle's.
         rm -f $W/watch.out $W/watch.err
@@ -176,8 +177,14 @@ while [ $i -lt $N ]; do
         fds_last=$n
         extra="$extra, then $(state_of $PORT) on $(driver $PORT), daemon fds $n"
     fi
-    lost=$(( $(unhandled) - unhandled_before ))
-    extra="$extra, unhandled on the line over the pull $lost"
+    # Counted once the card added back has its handler again (the daemon's bind, or the bind
+    # here): a level the pulled card left asserted shows only then, as the kernel had masked the
+    # pin when the last handler went.
+    [ "$MODE" = watch ] && { rig-bind $PORT uio_pci_generic > /dev/null 2>&1 || { sleep 0.5; rig-bind $PORT uio_pci_generic > /dev/null 2>&1; }; }
+    sleep 0.5
+    # (A handler installed on a line with none resets the count: then all of it is this pull's.)
+    lost=$(unhandled); [ "$lost" -lt "$unhandled_before" ] || lost=$((lost - unhandled_before))
+    extra="$extra, unhandled on the line from the pull to the handler's return $lost"
     if dmesg | grep -q "Disabling IRQ"; then
         echo "FAIL $i: the kernel disabled the card's IRQ (nobody cared): $(dmesg | grep -m1 'Disabling IRQ')"
         failed=$((failed + 1)); i=$N
