@@ -281,18 +281,7 @@ public struct DaemonSettings: Sendable, Hashable {
     /// running daemon's until it restarts; the storm rules apply to the connected devices
     /// in place.
     public func changesNeedingRestart(to new: DaemonSettings) -> [String] {
-        var names: [String] = []
-        if new.socketPath != socketPath { names.append("socket") }
-        if new.metricsAddress != metricsAddress { names.append("metrics") }
-        if new.apiAddress != apiAddress { names.append("api") }
-        if new.stateDirectory != stateDirectory { names.append("state-directory") }
-        // The service group's graceful-shutdown limit is fixed when the group is made.
-        if new.shutdownTimeout != shutdownTimeout { names.append("shutdown-timeout") }
-        if new.dispatchCPU != dispatchCPU || new.realtimePriority != realtimePriority || new.dispatchCapacity != dispatchCapacity
-            || new.recordsTimings != recordsTimings || new.pollWindowMicroseconds != pollWindowMicroseconds {
-            names.append("dispatch")
-        }
-        return names
+        Self.restartOnly.filter { _, fields in fields.contains { $0.differs(self, new) } }.map(\.name)
     }
 
     /// These settings with the ones a reload cannot apply (those `changesNeedingRestart`
@@ -301,17 +290,30 @@ public struct DaemonSettings: Sendable, Hashable {
     /// where the running value would have undone it.
     public func withRestartOnlySettings(of pending: DaemonSettings) -> DaemonSettings {
         var settings = self
-        settings.socketPath = pending.socketPath
-        settings.metricsAddress = pending.metricsAddress
-        settings.apiAddress = pending.apiAddress
-        settings.stateDirectory = pending.stateDirectory
-        settings.shutdownTimeout = pending.shutdownTimeout
-        settings.dispatchCPU = pending.dispatchCPU
-        settings.realtimePriority = pending.realtimePriority
-        settings.dispatchCapacity = pending.dispatchCapacity
-        settings.recordsTimings = pending.recordsTimings
-        settings.pollWindowMicroseconds = pending.pollWindowMicroseconds
+        for (_, fields) in Self.restartOnly { for field in fields { field.take(&settings, pending) } }
         return settings
+    }
+
+    /// The settings a reload cannot apply, by the name the file gives them, in the order a
+    /// reload names them; the one list both questions above read.
+    private static var restartOnly: [(name: String, fields: [RestartOnlyField])] {
+        [("socket", [RestartOnlyField(\.socketPath)]), ("metrics", [RestartOnlyField(\.metricsAddress)]),
+         ("api", [RestartOnlyField(\.apiAddress)]), ("state-directory", [RestartOnlyField(\.stateDirectory)]),
+         // The service group's graceful-shutdown limit is fixed when the group is made.
+         ("shutdown-timeout", [RestartOnlyField(\.shutdownTimeout)]),
+         ("dispatch", [RestartOnlyField(\.dispatchCPU), RestartOnlyField(\.realtimePriority), RestartOnlyField(\.dispatchCapacity),
+                       RestartOnlyField(\.recordsTimings), RestartOnlyField(\.pollWindowMicroseconds)])]
+    }
+
+    /// One stored setting: whether two settings differ in it, and copying it from one to another.
+    private struct RestartOnlyField {
+        let differs: (DaemonSettings, DaemonSettings) -> Bool
+        let take: (inout DaemonSettings, DaemonSettings) -> Void
+
+        init<Value: Equatable>(_ path: WritableKeyPath<DaemonSettings, Value>) {
+            differs = { $0[keyPath: path] != $1[keyPath: path] }
+            take = { $0[keyPath: path] = $1[keyPath: path] }
+        }
     }
 
     /// The settings in the file's own spelling (for `save-config`).
