@@ -345,7 +345,6 @@ extension DeviceRegistry {
     /// has it (the edit a reload named as waiting for one), as the restart will run it.
     public func saveConfiguration(to path: String?) throws(ControlError) -> String {
         guard let path else { return ConfigurationWriter.yaml(table, settings: settings) }
-        let text = ConfigurationWriter.yaml(table, settings: settings.withRestartOnlySettings(of: loadedSettings))
         guard path.hasPrefix("/") else {
             throw .badRequest("path must be absolute (the daemon's working directory is not the caller's), not '\(path)'")
         }
@@ -372,6 +371,7 @@ extension DeviceRegistry {
                 throw .badRequest("path's file name is \(name.utf8.count) bytes: at most 200")
             }
         }
+        let text = ConfigurationWriter.yaml(table, settings: settings.withRestartOnlySettings(of: loadedSettings))
         // Through a link only for the configuration file the daemon was started from (kept,
         // say, as a link into a deployment); a link in the state directory is not followed.
         do { try FileIO.replaceAtomically(path, text, preservingMode: true, followingLinks: path == configurationPath) } catch {
