@@ -15,10 +15,9 @@ extension StormOverrides {
     public init(assignments: [String]) throws(AssignmentError) {
         self.init()
         for assignment in assignments {
-            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+            guard let (key, value) = KeyValueAssignment.split(assignment) else {
                 throw AssignmentError(description: "'\(assignment)' is not KEY=VALUE (keys: \(Self.keys.joined(separator: ", ")))")
             }
-            let key = String(assignment[..<equals]), value = String(assignment[assignment.index(after: equals)...])
             guard Self.keys.contains(key) else {
                 throw AssignmentError(description: "'\(key)' is not a storm key (keys: \(Self.keys.joined(separator: ", ")))")
             }

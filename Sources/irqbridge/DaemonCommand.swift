@@ -6,6 +6,7 @@ import InterruptBridgeCore
 import InterruptBridgeDaemon
 import InterruptBridgeDiscovery
 import InterruptBridgeSystem
+import InterruptBridgeTooling
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -53,10 +54,10 @@ struct DaemonCommand: AsyncParsableCommand {
         Signals.countHangups()
         var arguments: [String: String] = [:]
         for pair in settings {
-            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+            guard let (key, value) = KeyValueAssignment.split(pair) else {
                 throw CommandFailure.badInput("--set takes KEY=VALUE, not '\(pair)'")
             }
-            arguments[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            arguments[key] = value
         }
         if let socket { arguments["socket"] = socket }
         if let metrics { arguments["metrics"] = metrics }
